@@ -1,0 +1,151 @@
+package auth
+
+import (
+	"context"
+	"time"
+)
+
+// APIKey is a server-generated secret held by a service or integration.
+// The plaintext key is never stored: only Hash, a keyed hash of it.
+type APIKey struct {
+	ID     string // short, non-secret, time-ordered id ("key_..."); what lists and logs show
+	Hash   []byte // HMAC-SHA-256 of the full plaintext key under the server secret (32 bytes)
+	Prefix string // environment prefix the key starts with, e.g. "sk_live_"
+	Hint   string // last 4 characters of the key, to help people recognise it
+
+	Owner    string            // the service or client the key belongs to
+	Name     string            // a label chosen by the operator
+	Scopes   []string          // sorted, unique
+	Metadata map[string]string // free-form, not interpreted
+
+	RateLimit      RateLimit     // zero means unlimited
+	RotationPeriod time.Duration // scheduled rotation policy; zero means none
+
+	CreatedAt     time.Time
+	ExpiresAt     time.Time // zero: never expires
+	RevokedAt     time.Time // zero: not revoked
+	LastUsedAt    time.Time // zero: never used; written in batches
+	RotationDueAt time.Time // CreatedAt + RotationPeriod; zero without a policy
+	RotatedFrom   string    // the key this one replaced
+	RotatedTo     string    // the key that replaced this one; set by a rotation
+}
+
+// RateLimit is a token bucket: Burst tokens at most, refilled at Rate per
+// second. The zero value means no limit.
+type RateLimit struct {
+	Rate  float64 // tokens per second
+	Burst int     // bucket size
+}
+
+// Unlimited reports whether the limit is off.
+func (r RateLimit) Unlimited() bool { return r.Rate <= 0 || r.Burst <= 0 }
+
+// Key states, as reported by Status.
+const (
+	KeyActive   = "active"
+	KeyRotating = "rotating" // replaced, but valid until its grace period ends
+	KeyExpired  = "expired"
+	KeyRevoked  = "revoked"
+)
+
+// Status reports the state of k at time now.
+func (k *APIKey) Status(now time.Time) string {
+	switch {
+	case !k.RevokedAt.IsZero() && !now.Before(k.RevokedAt):
+		return KeyRevoked
+	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
+		return KeyExpired
+	case k.RotatedTo != "":
+		return KeyRotating
+	default:
+		return KeyActive
+	}
+}
+
+// RotationDue reports whether the key's rotation policy says it should be
+// rotated by now. A key that has been rotated, revoked or expired is never due.
+func (k *APIKey) RotationDue(now time.Time) bool {
+	return !k.RotationDueAt.IsZero() && !now.Before(k.RotationDueAt) && k.Status(now) == KeyActive
+}
+
+// HasScopes reports whether k holds every scope in want.
+func (k *APIKey) HasScopes(want []string) bool {
+	for _, w := range want {
+		found := false
+		for _, s := range k.Scopes {
+			if s == w {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// APIKeyFilter selects keys in ListAPIKeys. Keys are listed in ascending ID
+// order, which is creation order.
+type APIKeyFilter struct {
+	Owner string // exact match; empty for all owners
+	After string // cursor: list keys with an ID greater than this
+	Limit int    // at most this many; backends cap it at MaxPageSize
+
+	// RotationDueBy, when set, keeps only keys that are neither revoked nor
+	// rotated and whose RotationDueAt is set and not after it.
+	RotationDueBy time.Time
+}
+
+// MaxPageSize caps every list call.
+const MaxPageSize = 500
+
+// APIKeyStore keeps API keys. Every method that changes state also appends
+// the given audit events in the same transaction: either all of it is
+// written or none of it.
+type APIKeyStore interface {
+	// CreateAPIKey inserts k and the events. ECONFLICT if the ID or hash exists.
+	CreateAPIKey(ctx context.Context, k *APIKey, events ...AuditEvent) error
+
+	// GetAPIKey returns the key with that ID, or ENOTFOUND.
+	GetAPIKey(ctx context.Context, id string) (*APIKey, error)
+
+	// GetAPIKeyByHash returns the key whose Hash equals hash, or ENOTFOUND.
+	GetAPIKeyByHash(ctx context.Context, hash []byte) (*APIKey, error)
+
+	// ListAPIKeys returns one page of keys and the cursor of the next page
+	// ("" on the last page).
+	ListAPIKeys(ctx context.Context, f APIKeyFilter) (keys []*APIKey, next string, err error)
+
+	// RotateAPIKey, in one transaction, inserts next, sets the old key's
+	// RotatedTo to next.ID and its ExpiresAt to oldExpiresAt (unless it
+	// already expires earlier), and appends the events. ENOTFOUND if the old
+	// key does not exist; ECONFLICT if it is revoked or already rotated.
+	// It returns the old key as updated.
+	RotateAPIKey(ctx context.Context, oldID string, next *APIKey, oldExpiresAt time.Time, events ...AuditEvent) (*APIKey, error)
+
+	// RevokeAPIKey sets RevokedAt to at and appends the events. ENOTFOUND if
+	// the key does not exist. Revoking a revoked key changes nothing, writes
+	// no event and returns the key as it is.
+	RevokeAPIKey(ctx context.Context, id string, at time.Time, events ...AuditEvent) (*APIKey, error)
+
+	// TouchAPIKeys records last-used times: for each ID, LastUsedAt becomes
+	// the later of its current value and the given time. Unknown IDs are
+	// ignored. Called in batches, never on the request path.
+	TouchAPIKeys(ctx context.Context, lastUsed map[string]time.Time) error
+
+	// MarkExpiredAPIKeys finds keys whose ExpiresAt is set and not after now,
+	// that are not revoked and have not been reported before, and in one
+	// transaction appends a "key.expired" event for each (Actor "system")
+	// and remembers them as reported. It returns the IDs it reported.
+	MarkExpiredAPIKeys(ctx context.Context, now time.Time) ([]string, error)
+}
+
+// KeyChangeWatcher is implemented by backends that can tell other nodes that
+// a key changed (revoked or rotated), so their caches drop it at once.
+type KeyChangeWatcher interface {
+	// WatchAPIKeyChanges calls fn with the ID of every key changed by any
+	// node, until ctx is done. It returns ctx.Err() then, or the error that
+	// stopped it.
+	WatchAPIKeyChanges(ctx context.Context, fn func(id string)) error
+}

@@ -1,0 +1,57 @@
+package auth
+
+import (
+	"context"
+	"time"
+)
+
+// Audit event types.
+const (
+	EventKeyCreated            = "key.created"
+	EventKeyRotated            = "key.rotated"
+	EventKeyRevoked            = "key.revoked"
+	EventKeyExpired            = "key.expired"
+	EventKeyVerificationFailed = "key.verification_failed" // aggregated: Count failures of one Reason
+)
+
+// ActorSystem is the Actor of events Gatehouse records on its own.
+const ActorSystem = "system"
+
+// AuditEvent is one entry of the append-only audit log.
+type AuditEvent struct {
+	ID      int64 // assigned by the store, increasing
+	Time    time.Time
+	Type    string
+	Actor   string // ID of the admin key that acted, or ActorSystem
+	KeyID   string // the key concerned; "" when unknown (e.g. failures of unknown keys)
+	Reason  string // for failures: the verification code
+	Count   int64  // how many occurrences this event stands for; 1 for single events
+	Details map[string]string
+}
+
+// AuditFilter selects events in ListAuditEvents, in ascending ID order.
+type AuditFilter struct {
+	KeyID string // exact match; empty for all
+	Type  string // exact match; empty for all
+	After int64  // cursor: events with an ID greater than this
+	Limit int    // at most this many; capped at MaxPageSize
+}
+
+// AuditStore keeps the audit log. It has no way to change or delete events.
+type AuditStore interface {
+	// AppendAuditEvents appends events in one transaction.
+	AppendAuditEvents(ctx context.Context, events ...AuditEvent) error
+
+	// ListAuditEvents returns one page of events and the cursor of the next
+	// page (0 on the last page).
+	ListAuditEvents(ctx context.Context, f AuditFilter) (events []AuditEvent, next int64, err error)
+}
+
+// Store is everything a storage backend provides.
+type Store interface {
+	APIKeyStore
+	AuditStore
+	// Ping reports whether the backend can serve requests (for /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}

@@ -1,0 +1,271 @@
+// Package config holds Gatehouse's one typed configuration: its defaults,
+// how a YAML file and GATEHOUSE_* environment variables fill it, and the
+// checks it must pass before anything starts.
+package config
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is every setting of a Gatehouse node. Build it with Default, then
+// LoadFile, ApplyEnv and flags, then call Validate.
+type Config struct {
+	// Dev relaxes the rules for a developer's machine: plain HTTP anywhere,
+	// text logs, the sk_test_ prefix, and first-start initialisation.
+	Dev bool `yaml:"dev"`
+
+	// DataDir holds the SQLite database and the hashing secret file.
+	DataDir string `yaml:"data_dir"`
+	// DB is the database: empty for the embedded SQLite file in DataDir, or
+	// a postgres:// (postgresql://) URL.
+	DB string `yaml:"db"`
+
+	// Addr is the listen address of the API (HOST:PORT).
+	Addr string `yaml:"addr"`
+	// TLSCertFile and TLSKeyFile make the API serve HTTPS.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// BehindTLSProxy says that a TLS-terminating proxy sits in front, so
+	// plain HTTP on a non-loopback address is intended.
+	BehindTLSProxy bool `yaml:"behind_tls_proxy"`
+
+	// SecretFile holds the server secret that keys the API-key hashes. It
+	// lives outside the database, so a copy of the database alone cannot be
+	// used to test guesses. Secret, when set (only from the environment,
+	// GATEHOUSE_SECRET, hex or base64), takes its place.
+	SecretFile string `yaml:"secret_file"`
+	Secret     []byte `yaml:"-"`
+
+	// KeyPrefix is the environment prefix of the API keys this node issues
+	// and accepts.
+	KeyPrefix string `yaml:"key_prefix"`
+
+	LogFormat string `yaml:"log_format"` // json or text
+	LogLevel  string `yaml:"log_level"`  // debug, info, warn, error
+
+	CacheTTL        time.Duration `yaml:"cache_ttl"`        // how long a verified key is trusted without the store
+	FlushInterval   time.Duration `yaml:"flush_interval"`   // how often last-used times and audit aggregates are written
+	MaxBodyBytes    int64         `yaml:"max_body_bytes"`   // request body limit of the JSON APIs
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // how long in-flight requests get on shutdown
+}
+
+// Default returns the safe defaults. dev selects the developer defaults.
+func Default(dev bool) Config {
+	c := Config{
+		Dev:             dev,
+		DataDir:         "gatehouse-data",
+		Addr:            "127.0.0.1:8080",
+		KeyPrefix:       "sk_live_",
+		LogFormat:       "json",
+		LogLevel:        "info",
+		CacheTTL:        30 * time.Second,
+		FlushInterval:   5 * time.Second,
+		MaxBodyBytes:    64 << 10,
+		ShutdownTimeout: 15 * time.Second,
+	}
+	if dev {
+		c.DataDir = ".gatehouse-dev"
+		c.KeyPrefix = "sk_test_"
+		c.LogFormat = "text"
+	}
+	return c
+}
+
+// LoadFile fills c from a YAML file. Unknown settings are an error, so a
+// misspelt one is not silently ignored.
+func (c *Config) LoadFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: read %s: %w", path, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	// An empty file is an empty configuration, not an error.
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config: %s: %w", path, err)
+	}
+	return nil
+}
+
+// ApplyEnv fills c from GATEHOUSE_* variables; getenv is os.Getenv in
+// production and a map in tests.
+func (c *Config) ApplyEnv(getenv func(string) string) error {
+	str := func(name string, dst *string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	var errs []error
+	boolean := func(name string, dst *bool) {
+		if v := getenv(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a boolean", name, v))
+				return
+			}
+			*dst = b
+		}
+	}
+	duration := func(name string, dst *time.Duration) {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a duration (like 30s or 5m)", name, v))
+				return
+			}
+			*dst = d
+		}
+	}
+	str("GATEHOUSE_DATA", &c.DataDir)
+	str("GATEHOUSE_DB", &c.DB)
+	str("GATEHOUSE_ADDR", &c.Addr)
+	str("GATEHOUSE_TLS_CERT_FILE", &c.TLSCertFile)
+	str("GATEHOUSE_TLS_KEY_FILE", &c.TLSKeyFile)
+	boolean("GATEHOUSE_BEHIND_TLS_PROXY", &c.BehindTLSProxy)
+	str("GATEHOUSE_SECRET_FILE", &c.SecretFile)
+	str("GATEHOUSE_KEY_PREFIX", &c.KeyPrefix)
+	str("GATEHOUSE_LOG_FORMAT", &c.LogFormat)
+	str("GATEHOUSE_LOG_LEVEL", &c.LogLevel)
+	duration("GATEHOUSE_CACHE_TTL", &c.CacheTTL)
+	duration("GATEHOUSE_FLUSH_INTERVAL", &c.FlushInterval)
+	duration("GATEHOUSE_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
+	if v := getenv("GATEHOUSE_MAX_BODY_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("GATEHOUSE_MAX_BODY_BYTES: %q is not a number", v))
+		}
+		c.MaxBodyBytes = n
+	}
+	if v := getenv("GATEHOUSE_SECRET"); v != "" {
+		s, err := DecodeSecret(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("GATEHOUSE_SECRET: %w", err))
+		}
+		c.Secret = s
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// MinSecretBytes is the shortest server secret accepted.
+const MinSecretBytes = 32
+
+// DecodeSecret reads a server secret written as hex or base64. The error
+// never contains the input.
+func DecodeSecret(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		b, err = base64.StdEncoding.DecodeString(s)
+	}
+	if err != nil {
+		b, err = base64.RawURLEncoding.DecodeString(s)
+	}
+	if err != nil {
+		return nil, errors.New("the secret is neither hex nor base64")
+	}
+	if len(b) < MinSecretBytes {
+		return nil, fmt.Errorf("the secret has %d bytes; at least %d are needed", len(b), MinSecretBytes)
+	}
+	return b, nil
+}
+
+// SQLitePath is the database file used when DB is empty.
+func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "gatehouse.db") }
+
+// SecretPath is where the server secret is read from (and written by init).
+func (c *Config) SecretPath() string {
+	if c.SecretFile != "" {
+		return c.SecretFile
+	}
+	return filepath.Join(c.DataDir, "secret")
+}
+
+// UsesPostgres reports whether DB names a PostgreSQL database.
+func (c *Config) UsesPostgres() bool {
+	return strings.HasPrefix(c.DB, "postgres://") || strings.HasPrefix(c.DB, "postgresql://")
+}
+
+var prefixRE = regexp.MustCompile(`^[a-z][a-z0-9]{0,15}_([a-z0-9]{1,16}_)?$`)
+
+// Validate reports every problem with c at once, in words an operator can
+// act on.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir must not be empty"))
+	}
+	if c.DB != "" && !c.UsesPostgres() {
+		errs = append(errs, errors.New("db must be empty (embedded SQLite) or a postgres:// URL"))
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("addr %q is not HOST:PORT", c.Addr))
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		errs = append(errs, fmt.Errorf("addr %q has an invalid port", c.Addr))
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("tls_cert_file and tls_key_file must be set together"))
+	}
+	if err == nil && !c.Dev && c.TLSCertFile == "" && !c.BehindTLSProxy && !isLoopback(host) {
+		errs = append(errs, fmt.Errorf("refusing to serve plain HTTP on the non-loopback address %q: "+
+			"set tls_cert_file and tls_key_file, or behind_tls_proxy: true (GATEHOUSE_BEHIND_TLS_PROXY=true) "+
+			"if a TLS proxy terminates connections in front of Gatehouse", c.Addr))
+	}
+	if !prefixRE.MatchString(c.KeyPrefix) {
+		errs = append(errs, fmt.Errorf("key_prefix %q must look like sk_live_ (lowercase letters and digits, ending in _)", c.KeyPrefix))
+	}
+	if c.Secret != nil && len(c.Secret) < MinSecretBytes {
+		errs = append(errs, fmt.Errorf("the secret must have at least %d bytes", MinSecretBytes))
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf("log_format %q must be json or text", c.LogFormat))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level %q must be debug, info, warn or error", c.LogLevel))
+	}
+	if c.CacheTTL < 0 || c.CacheTTL > time.Hour {
+		errs = append(errs, errors.New("cache_ttl must be between 0 and 1h"))
+	}
+	if c.FlushInterval < 100*time.Millisecond || c.FlushInterval > time.Hour {
+		errs = append(errs, errors.New("flush_interval must be between 100ms and 1h"))
+	}
+	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 16<<20 {
+		errs = append(errs, errors.New("max_body_bytes must be between 1024 and 16777216"))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("shutdown_timeout must be positive"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,139 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsAreValid(t *testing.T) {
+	for _, dev := range []bool{false, true} {
+		c := Default(dev)
+		if err := c.Validate(); err != nil {
+			t.Errorf("Default(%v) is invalid: %v", dev, err)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*Config)
+		want   string // substring of the error; "" for valid
+	}{
+		{"loopback plain HTTP is allowed", func(c *Config) { c.Addr = "127.0.0.1:9000" }, ""},
+		{"IPv6 loopback plain HTTP is allowed", func(c *Config) { c.Addr = "[::1]:9000" }, ""},
+		{"non-loopback plain HTTP is refused", func(c *Config) { c.Addr = "0.0.0.0:8080" }, "refusing to serve plain HTTP"},
+		{"all interfaces without host is refused", func(c *Config) { c.Addr = ":8080" }, "refusing to serve plain HTTP"},
+		{"non-loopback with TLS files is allowed", func(c *Config) {
+			c.Addr, c.TLSCertFile, c.TLSKeyFile = "0.0.0.0:8443", "cert.pem", "key.pem"
+		}, ""},
+		{"non-loopback behind a TLS proxy is allowed", func(c *Config) { c.Addr, c.BehindTLSProxy = "0.0.0.0:8080", true }, ""},
+		{"non-loopback in dev mode is allowed", func(c *Config) { c.Addr, c.Dev = "0.0.0.0:8080", true }, ""},
+		{"half a TLS pair is refused", func(c *Config) { c.TLSCertFile = "cert.pem" }, "must be set together"},
+		{"bad address", func(c *Config) { c.Addr = "localhost" }, "not HOST:PORT"},
+		{"bad port", func(c *Config) { c.Addr = "127.0.0.1:99999" }, "invalid port"},
+		{"non-postgres DB URL", func(c *Config) { c.DB = "mysql://x" }, "postgres://"},
+		{"postgres DB URL", func(c *Config) { c.DB = "postgres://u@h/db" }, ""},
+		{"bad key prefix", func(c *Config) { c.KeyPrefix = "SK-LIVE" }, "key_prefix"},
+		{"custom key prefix", func(c *Config) { c.KeyPrefix = "acme_prod_" }, ""},
+		{"short secret", func(c *Config) { c.Secret = make([]byte, 16) }, "at least 32 bytes"},
+		{"bad log format", func(c *Config) { c.LogFormat = "xml" }, "log_format"},
+		{"tiny flush interval", func(c *Config) { c.FlushInterval = time.Millisecond }, "flush_interval"},
+		{"tiny body limit", func(c *Config) { c.MaxBodyBytes = 10 }, "max_body_bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default(false)
+			tt.modify(&c)
+			err := c.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	c := Default(false)
+	c.LogFormat, c.LogLevel = "xml", "loud"
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "log_format") || !strings.Contains(err.Error(), "log_level") {
+		t.Fatalf("error = %v, want both problems", err)
+	}
+}
+
+func TestLoadFileThenEnv(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(path, []byte("addr: 127.0.0.1:7000\nlog_level: debug\ncache_ttl: 10s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := Default(false)
+	if err := c.LoadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"GATEHOUSE_ADDR":   "127.0.0.1:7001",
+		"GATEHOUSE_SECRET": strings.Repeat("ab", 32),
+	}
+	if err := c.ApplyEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:7001" {
+		t.Errorf("Addr = %q, want the environment to win over the file", c.Addr)
+	}
+	if c.LogLevel != "debug" || c.CacheTTL != 10*time.Second {
+		t.Errorf("file settings lost: %+v", c)
+	}
+	if len(c.Secret) != 32 {
+		t.Errorf("secret has %d bytes, want 32", len(c.Secret))
+	}
+}
+
+func TestLoadFileRejectsUnknownSettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(path, []byte("adress: 127.0.0.1:7000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := Default(false)
+	if err := c.LoadFile(path); err == nil || !strings.Contains(err.Error(), "adress") {
+		t.Fatalf("error = %v, want it to name the unknown setting", err)
+	}
+}
+
+func TestLoadFileAcceptsAnEmptyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := Default(false)
+	if err := c.LoadFile(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestApplyEnvRejectsBadValues(t *testing.T) {
+	env := map[string]string{
+		"GATEHOUSE_CACHE_TTL":        "soon",
+		"GATEHOUSE_BEHIND_TLS_PROXY": "perhaps",
+		"GATEHOUSE_SECRET":           "c2hvcnQ=",
+	}
+	c := Default(false)
+	err := c.ApplyEnv(func(k string) string { return env[k] })
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, name := range []string{"GATEHOUSE_CACHE_TTL", "GATEHOUSE_BEHIND_TLS_PROXY", "GATEHOUSE_SECRET"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error %q does not name %s", err, name)
+		}
+	}
+	if strings.Contains(err.Error(), "c2hvcnQ=") {
+		t.Error("the error echoes the secret")
+	}
+}

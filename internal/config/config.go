@@ -13,12 +13,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 )
 
 // Config is every setting of a Gatehouse node. Build it with Default, then
@@ -202,8 +203,6 @@ func (c *Config) UsesPostgres() bool {
 	return strings.HasPrefix(c.DB, "postgres://") || strings.HasPrefix(c.DB, "postgresql://")
 }
 
-var prefixRE = regexp.MustCompile(`^[a-z][a-z0-9]{0,15}_([a-z0-9]{1,16}_)?$`)
-
 // Validate reports every problem with c at once, in words an operator can
 // act on.
 func (c *Config) Validate() error {
@@ -228,8 +227,8 @@ func (c *Config) Validate() error {
 			"set tls_cert_file and tls_key_file, or behind_tls_proxy: true (GATEHOUSE_BEHIND_TLS_PROXY=true) "+
 			"if a TLS proxy terminates connections in front of Gatehouse", c.Addr))
 	}
-	if !prefixRE.MatchString(c.KeyPrefix) {
-		errs = append(errs, fmt.Errorf("key_prefix %q must look like sk_live_ (lowercase letters and digits, ending in _)", c.KeyPrefix))
+	if err := apikey.ValidatePrefix(c.KeyPrefix); err != nil {
+		errs = append(errs, fmt.Errorf("key_prefix %q: %w", c.KeyPrefix, err))
 	}
 	if c.Secret != nil && len(c.Secret) < MinSecretBytes {
 		errs = append(errs, fmt.Errorf("the secret must have at least %d bytes", MinSecretBytes))

@@ -1,0 +1,20 @@
+# Convenience targets; the scripts are the source of truth.
+.PHONY: test bench bench-verify run fuzz
+
+test:
+	./scripts/test
+
+run:
+	go run ./cmd/gatehouse serve --dev
+
+# Go benchmarks of the API-key hot paths (see docs/benchmarks.md).
+bench:
+	go test -run '^$$' -bench . -benchmem ./internal/apikey/ ./internal/admin/
+
+# Load test of POST /v1/keys/verify against a same-run baseline.
+bench-verify:
+	go run ./bench/verifyload -duration 10s -concurrency 32
+
+fuzz:
+	go test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/apikey/
+	go test -run '^$$' -fuzz FuzzDecodeCreateKey -fuzztime 30s ./internal/admin/

@@ -1,0 +1,403 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-dev/gatehouse/internal/admin"
+)
+
+// clientFlags are the settings of every command that talks to a server.
+type clientFlags struct {
+	server   string
+	adminKey string
+	asJSON   bool
+}
+
+func (f *clientFlags) register(cmd *cobra.Command) {
+	fl := cmd.PersistentFlags()
+	fl.StringVar(&f.server, "server", "", "Gatehouse URL (env GATEHOUSE_SERVER, default http://127.0.0.1:8080)")
+	fl.StringVar(&f.adminKey, "admin-key", "", "admin API key (env GATEHOUSE_ADMIN_KEY)")
+	fl.BoolVar(&f.asJSON, "json", false, "print JSON for scripts")
+}
+
+func (f *clientFlags) client(getenv env) (*admin.Client, error) {
+	server := f.server
+	if server == "" {
+		server = getenv("GATEHOUSE_SERVER")
+	}
+	if server == "" {
+		server = "http://127.0.0.1:8080"
+	}
+	key := f.adminKey
+	if key == "" {
+		key = getenv("GATEHOUSE_ADMIN_KEY")
+	}
+	return admin.NewClient(strings.TrimRight(server, "/"), key, &http.Client{Timeout: 30 * time.Second}), nil
+}
+
+// print writes v as JSON with --json, or calls table otherwise.
+func (f *clientFlags) print(w io.Writer, v any, table func(*tabwriter.Writer)) error {
+	if f.asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
+}
+
+func newKeysCommand(getenv env) *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Create, list, rotate, revoke and verify API keys",
+	}
+	f.register(cmd)
+	cmd.AddCommand(
+		newKeysCreateCommand(&f, getenv),
+		newKeysListCommand(&f, getenv),
+		newKeysGetCommand(&f, getenv),
+		newKeysRotateCommand(&f, getenv),
+		newKeysRevokeCommand(&f, getenv),
+		newKeysVerifyCommand(&f, getenv),
+	)
+	return cmd
+}
+
+func newKeysCreateCommand(f *clientFlags, getenv env) *cobra.Command {
+	var (
+		req      admin.CreateKeyRequest
+		scopes   []string
+		meta     map[string]string
+		expires  time.Duration
+		rateSpec string
+		burst    int
+		rotation time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "create --owner NAME",
+		Short: "Create an API key; the key is printed once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			req.Scopes, req.Metadata = scopes, meta
+			if expires < 0 {
+				return errors.New("--expires must be positive")
+			}
+			if expires > 0 {
+				req.ExpiresIn = expires.String()
+			}
+			if rotation > 0 {
+				req.RotationPeriod = rotation.String()
+			}
+			if rateSpec != "" {
+				rate, err := parseRate(rateSpec)
+				if err != nil {
+					return err
+				}
+				req.RateLimit = &admin.RateLimit{Rate: rate, Burst: burst}
+			}
+			c, err := f.client(getenv)
+			if err != nil {
+				return err
+			}
+			k, err := c.CreateKey(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), k, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "Created key %s for %s. The key is shown once; store it now:\n\n  %s\n\n", k.ID, k.Owner, k.Secret)
+				keyDetails(w, k.Key)
+			})
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&req.Owner, "owner", "", "the service or client the key belongs to (required)")
+	fl.StringVar(&req.Name, "name", "", "a label for the key")
+	fl.StringSliceVar(&scopes, "scopes", nil, "scopes, comma-separated (a,b)")
+	fl.StringToStringVar(&meta, "metadata", nil, "metadata, k=v pairs (comma-separated or repeated)")
+	fl.DurationVar(&expires, "expires", 0, "lifetime, like 720h (default: never expires)")
+	fl.StringVar(&rateSpec, "rate", "", "rate limit, like 100/s, 600/m or 10000/h (default: unlimited)")
+	fl.IntVar(&burst, "burst", 0, "rate-limit burst (default: the per-second rate, at least 1)")
+	fl.DurationVar(&rotation, "rotation-period", 0, "rotation policy, like 2160h (90 days); reported as due after it")
+	cmd.MarkFlagRequired("owner")
+	return cmd
+}
+
+// parseRate reads "N/s", "N/m" or "N/h" as a rate per second.
+func parseRate(s string) (float64, error) {
+	num, unit, ok := strings.Cut(s, "/")
+	if !ok {
+		unit = "s"
+	}
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("--rate %q: want a positive number per s, m or h, like 100/s", s)
+	}
+	switch unit {
+	case "s", "sec", "second":
+		return n, nil
+	case "m", "min", "minute":
+		return n / 60, nil
+	case "h", "hour":
+		return n / 3600, nil
+	}
+	return 0, fmt.Errorf("--rate %q: the unit must be s, m or h", s)
+}
+
+func newKeysListCommand(f *clientFlags, getenv env) *cobra.Command {
+	var p admin.ListKeysParams
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List API keys (never their secrets)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client(getenv)
+			if err != nil {
+				return err
+			}
+			var keys []admin.Key
+			next := ""
+			for {
+				page, err := c.ListKeys(cmd.Context(), p)
+				if err != nil {
+					return err
+				}
+				keys = append(keys, page.Items...)
+				next = page.NextCursor
+				if !all || next == "" {
+					break
+				}
+				p.Cursor = next
+			}
+			out := admin.KeyList{Items: keys, NextCursor: next}
+			if out.Items == nil {
+				out.Items = []admin.Key{}
+			}
+			return f.print(cmd.OutOrStdout(), out, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "ID\tOWNER\tNAME\tSCOPES\tSTATUS\tKEY\tCREATED\tEXPIRES\tLAST USED\tROTATION")
+				for _, k := range keys {
+					rot := ""
+					if k.RotationDue {
+						rot = "due"
+					} else if !k.RotationDueAt.IsZero() {
+						rot = "due " + day(k.RotationDueAt)
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s…%s\t%s\t%s\t%s\t%s\n", k.ID, k.Owner, k.Name,
+						strings.Join(k.Scopes, ","), k.Status, k.Prefix, k.Hint, day(k.CreatedAt),
+						day(k.ExpiresAt), day(k.LastUsedAt), rot)
+				}
+				if next != "" {
+					fmt.Fprintf(w, "\nMore keys: --cursor %s, or --all\n", next)
+				}
+			})
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&p.Owner, "owner", "", "only keys of this owner")
+	fl.IntVar(&p.Limit, "limit", 0, "keys per page (1-500, default 100)")
+	fl.StringVar(&p.Cursor, "cursor", "", "start after this page cursor")
+	fl.BoolVar(&p.RotationDue, "rotation-due", false, "only keys whose rotation policy says they are due")
+	fl.BoolVar(&all, "all", false, "fetch every page")
+	return cmd
+}
+
+func day(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04")
+}
+
+func keyDetails(w *tabwriter.Writer, k admin.Key) {
+	row := func(name, value string) {
+		if value != "" {
+			fmt.Fprintf(w, "%s\t%s\n", name, value)
+		}
+	}
+	row("id", k.ID)
+	row("owner", k.Owner)
+	row("name", k.Name)
+	row("scopes", strings.Join(k.Scopes, ","))
+	row("status", k.Status)
+	row("key", k.Prefix+"…"+k.Hint)
+	for mk, mv := range k.Metadata {
+		row("metadata."+mk, mv)
+	}
+	if k.RateLimit != nil {
+		row("rate limit", fmt.Sprintf("%g/s, burst %d", k.RateLimit.Rate, k.RateLimit.Burst))
+	}
+	row("rotation period", k.RotationPeriod)
+	times := []struct {
+		name string
+		t    time.Time
+	}{{"created", k.CreatedAt}, {"expires", k.ExpiresAt}, {"revoked", k.RevokedAt}, {"last used", k.LastUsedAt}, {"rotation due", k.RotationDueAt}}
+	for _, t := range times {
+		if !t.t.IsZero() {
+			row(t.name, t.t.UTC().Format(time.RFC3339))
+		}
+	}
+	row("rotated from", k.RotatedFrom)
+	row("rotated to", k.RotatedTo)
+}
+
+func newKeysGetCommand(f *clientFlags, getenv env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get ID",
+		Short: "Show one API key",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client(getenv)
+			if err != nil {
+				return err
+			}
+			k, err := c.GetKey(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), k, func(w *tabwriter.Writer) { keyDetails(w, *k) })
+		},
+	}
+}
+
+// rotateOutput puts the new key at the top level, so scripts read .id and
+// .key as they do after create.
+type rotateOutput struct {
+	admin.CreatedKey
+	OldKey *admin.Key `json:"old_key,omitempty"`
+}
+
+func newKeysRotateCommand(f *clientFlags, getenv env) *cobra.Command {
+	var grace time.Duration
+	cmd := &cobra.Command{
+		Use:   "rotate ID",
+		Short: "Issue a new key with the same owner, scopes and limits; the old one works for the grace period",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if grace < 0 {
+				return errors.New("--grace must not be negative")
+			}
+			req := admin.RotateKeyRequest{}
+			if cmd.Flags().Changed("grace") {
+				req.Grace = grace.String()
+			}
+			c, err := f.client(getenv)
+			if err != nil {
+				return err
+			}
+			r, err := c.RotateKey(cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			out := rotateOutput{CreatedKey: r.NewKey, OldKey: r.OldKey}
+			return f.print(cmd.OutOrStdout(), out, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "Rotated %s to %s. The new key is shown once; store it now:\n\n  %s\n\n", r.OldKey.ID, r.NewKey.ID, r.NewKey.Secret)
+				switch {
+				case r.OldKey == nil:
+				case r.OldKey.ExpiresAt.IsZero():
+					fmt.Fprintf(w, "The old key keeps working.\n")
+				default:
+					fmt.Fprintf(w, "The old key works until %s.\n", r.OldKey.ExpiresAt.UTC().Format(time.RFC3339))
+				}
+			})
+		},
+	}
+	cmd.Flags().DurationVar(&grace, "grace", admin.DefaultGrace, "how long the old key keeps working (0s: stop it at once)")
+	return cmd
+}
+
+func newKeysRevokeCommand(f *clientFlags, getenv env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke an API key; it is refused on the next request",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client(getenv)
+			if err != nil {
+				return err
+			}
+			k, err := c.RevokeKey(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), k, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "Revoked %s (%s).\n", k.ID, k.Owner)
+			})
+		},
+	}
+}
+
+func newKeysVerifyCommand(f *clientFlags, getenv env) *cobra.Command {
+	var scopes []string
+	cmd := &cobra.Command{
+		Use:   "verify KEY",
+		Short: "Verify a key as a service would (POST /v1/keys/verify)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client(getenv)
+			if err != nil {
+				return err
+			}
+			v, err := c.VerifyKey(cmd.Context(), admin.VerifyRequest{Key: args[0], Scopes: scopes})
+			if err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), v, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "%s\n", v.Code)
+				if v.KeyID != "" {
+					fmt.Fprintf(w, "key id\t%s\nowner\t%s\nscopes\t%s\n", v.KeyID, v.Owner, strings.Join(v.Scopes, ","))
+				}
+			})
+		},
+	}
+	cmd.Flags().StringSliceVar(&scopes, "scopes", nil, "scopes the key must hold, comma-separated")
+	return cmd
+}
+
+func newAuditCommand(getenv env) *cobra.Command {
+	var f clientFlags
+	var p admin.AuditEventsParams
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Show the audit log of key events",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client(getenv)
+			if err != nil {
+				return err
+			}
+			page, err := c.ListAuditEvents(cmd.Context(), p)
+			if err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), page, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "ID\tTIME\tTYPE\tACTOR\tKEY\tREASON\tCOUNT")
+				for _, e := range page.Items {
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%d\n", e.ID, e.Time.UTC().Format(time.RFC3339), e.Type,
+						e.Actor, e.KeyID, e.Reason, e.Count)
+				}
+				if page.NextCursor != "" {
+					fmt.Fprintf(w, "\nMore events: --cursor %s\n", page.NextCursor)
+				}
+			})
+		},
+	}
+	f.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&p.KeyID, "key", "", "only events of this key ID")
+	fl.StringVar(&p.Type, "type", "", "only events of this type, like key.revoked")
+	fl.IntVar(&p.Limit, "limit", 0, "events per page (1-500, default 100)")
+	fl.StringVar(&p.Cursor, "cursor", "", "start after this page cursor")
+	return cmd
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+)
+
+// env reads the environment; tests pass a map instead of os.Getenv.
+type env func(string) string
+
+func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "gatehouse",
+		Short:         "Gatehouse: API keys, OAuth and JWT for your APIs, in one binary",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(
+		newInitCommand(getenv),
+		newServeCommand(getenv),
+		newKeysCommand(getenv),
+		newAuditCommand(getenv),
+	)
+	return root
+}
+
+// serverFlags are the settings init and serve share.
+type serverFlags struct {
+	configFile string
+	dev        bool
+	dataDir    string
+	db         string
+	addr       string
+}
+
+func (f *serverFlags) register(cmd *cobra.Command, withAddr bool) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.configFile, "config", "", "YAML configuration file (env GATEHOUSE_CONFIG)")
+	fl.BoolVar(&f.dev, "dev", false, "developer mode: plain HTTP, text logs, sk_test_ keys, initialise on first start")
+	fl.StringVar(&f.dataDir, "data", "", "data folder for the SQLite database and the secret (env GATEHOUSE_DATA)")
+	fl.StringVar(&f.db, "db", "", "database: empty for embedded SQLite, or a postgres:// URL (env GATEHOUSE_DB)")
+	if withAddr {
+		fl.StringVar(&f.addr, "addr", "", "listen address HOST:PORT (env GATEHOUSE_ADDR)")
+	}
+}
+
+// load builds the configuration: defaults, then the file, then the
+// environment, then flags given on the command line; and validates it.
+func (f *serverFlags) load(cmd *cobra.Command, getenv env) (config.Config, error) {
+	dev := f.dev
+	if !cmd.Flags().Changed("dev") && getenv("GATEHOUSE_DEV") == "true" {
+		dev = true
+	}
+	cfg := config.Default(dev)
+	file := f.configFile
+	if file == "" {
+		file = getenv("GATEHOUSE_CONFIG")
+	}
+	if file != "" {
+		if err := cfg.LoadFile(file); err != nil {
+			return cfg, err
+		}
+	}
+	if err := cfg.ApplyEnv(getenv); err != nil {
+		return cfg, err
+	}
+	cfg.Dev = dev
+	if cmd.Flags().Changed("data") {
+		cfg.DataDir = f.dataDir
+	}
+	if cmd.Flags().Changed("db") {
+		cfg.DB = f.db
+	}
+	if cmd.Flags().Changed("addr") {
+		cfg.Addr = f.addr
+	}
+	return cfg, cfg.Validate()
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func newInitCommand(getenv env) *cobra.Command {
+	var f serverFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create the data folder, the database and the first admin API key",
+		Long: "init creates the server secret (unless GATEHOUSE_SECRET is set), applies the database migrations\n" +
+			"and prints the first admin API key. The key is shown once: store it now.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.load(cmd, getenv)
+			if err != nil {
+				return err
+			}
+			logger := NewLogger(cfg, cmd.ErrOrStderr())
+			id, key, err := initialize(cmd.Context(), cfg, logger)
+			if err != nil {
+				return err
+			}
+			if key == "" {
+				return fmt.Errorf("already initialised: admin key %s exists; create another with "+
+					"`gatehouse keys create --owner %s --scopes admin`", id, AdminOwner)
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return json.NewEncoder(out).Encode(map[string]string{"admin_key": key, "admin_key_id": id})
+			}
+			fmt.Fprintf(out, "Gatehouse is initialised in %s.\n", where(cfg.DB, cfg.DataDir))
+			fmt.Fprintf(out, "First admin API key (shown once, store it now):\n\n  %s\n\n", key)
+			fmt.Fprintf(out, "Use it with: export GATEHOUSE_ADMIN_KEY=%s\n", key)
+			return nil
+		},
+	}
+	f.register(cmd, false)
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"admin_key": "..."} for scripts`)
+	return cmd
+}
+
+func where(db, dataDir string) string {
+	if db != "" {
+		return "the configured PostgreSQL database"
+	}
+	return dataDir
+}
+
+func newServeCommand(getenv env) *cobra.Command {
+	var f serverFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the Gatehouse APIs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.load(cmd, getenv)
+			if err != nil {
+				return err
+			}
+			logger := NewLogger(cfg, cmd.ErrOrStderr())
+			out := cmd.OutOrStdout()
+			ctx := cmd.Context()
+
+			var firstKey string
+			if cfg.Dev {
+				// A developer's first start does what init would.
+				if _, firstKey, err = initialize(ctx, cfg, logger); err != nil {
+					return err
+				}
+			}
+			m := &Main{Config: cfg, Logger: logger}
+			if err := m.Run(ctx); err != nil {
+				if errors.Is(err, errNoSecret) {
+					return fmt.Errorf("%w (or start with --dev on a developer machine)", err)
+				}
+				return err
+			}
+			fmt.Fprintf(out, "Gatehouse is running at %s\n", m.URL())
+			if firstKey != "" {
+				fmt.Fprintf(out, "First admin API key (shown once, store it now):\n\n  %s\n\n", firstKey)
+				fmt.Fprintf(out, "Try: export GATEHOUSE_SERVER=%s GATEHOUSE_ADMIN_KEY=%s\n", m.URL(), firstKey)
+				fmt.Fprintf(out, "     go run ./cmd/gatehouse keys create --owner my-service --scopes read\n")
+			}
+			waitErr := m.Wait(ctx)
+			logger.Info("shutting down")
+			return errors.Join(waitErr, m.Close())
+		},
+	}
+	f.register(cmd, true)
+	return cmd
+}

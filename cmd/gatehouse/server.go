@@ -1,0 +1,394 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gatehouse-dev/gatehouse/internal/admin"
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/postgres"
+	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
+)
+
+// AdminOwner owns the admin keys that init creates.
+const AdminOwner = "gatehouse-admin"
+
+// Main wires the configuration, the store, the services and the HTTP
+// server of one Gatehouse node. Tests run the real thing with Run on
+// 127.0.0.1:0 and a temporary data folder, and stop it with Close.
+type Main struct {
+	Config config.Config
+	Logger *slog.Logger
+	// Now is the clock of every component; nil means the wall clock.
+	Now auth.Now
+
+	Store auth.Store
+	Keys  *apikey.Service
+
+	ln       net.Listener
+	srv      *http.Server
+	serveErr chan error
+	bgCancel context.CancelFunc
+	bgDone   chan struct{}
+}
+
+// NewLogger builds the node's logger: JSON, or text for people in --dev.
+func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // Validate has checked it
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// Run opens the store (applying migrations), starts the background work
+// and begins serving. It returns once the listener is open; Close stops it.
+func (m *Main) Run(ctx context.Context) (err error) {
+	if err := m.Config.Validate(); err != nil {
+		return err
+	}
+	if m.Logger == nil {
+		m.Logger = NewLogger(m.Config, os.Stderr)
+	}
+	if m.Now == nil {
+		m.Now = auth.SystemNow
+	}
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+
+	secret, err := readSecret(m.Config)
+	if err != nil {
+		return err
+	}
+	if m.Store, err = openStore(ctx, m.Config); err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.Keys, err = apikey.NewService(apikey.Config{
+		Store:         m.Store,
+		Audit:         m.Store,
+		Secret:        secret,
+		Prefix:        m.Config.KeyPrefix,
+		Now:           m.Now,
+		Logger:        m.Logger,
+		CacheTTL:      m.Config.CacheTTL,
+		FlushInterval: m.Config.FlushInterval,
+		Registerer:    reg,
+	})
+	if err != nil {
+		return fmt.Errorf("api keys: %w", err)
+	}
+	adminSrv, err := admin.NewServer(admin.Config{
+		Keys:         m.Keys,
+		Audit:        m.Store,
+		Logger:       m.Logger,
+		Now:          m.Now,
+		MaxBodyBytes: m.Config.MaxBodyBytes,
+	})
+	if err != nil {
+		return fmt.Errorf("admin api: %w", err)
+	}
+
+	bgCtx, cancel := context.WithCancel(context.Background())
+	m.bgCancel, m.bgDone = cancel, make(chan struct{})
+	go func() {
+		defer close(m.bgDone)
+		if err := m.Keys.Run(bgCtx); err != nil {
+			m.Logger.Error("api key background work stopped", "err", err)
+		}
+	}()
+
+	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
+	}
+	m.srv = &http.Server{
+		Handler:           m.handler(adminSrv.Handler(), reg),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10, // larger headers get 431 before any handler runs
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	m.serveErr = make(chan error, 1)
+	go func() {
+		var err error
+		if m.Config.TLSCertFile != "" {
+			err = m.srv.ServeTLS(m.ln, m.Config.TLSCertFile, m.Config.TLSKeyFile)
+		} else {
+			err = m.srv.Serve(m.ln)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		m.serveErr <- err
+	}()
+	m.Logger.Info("gatehouse serving", "url", m.URL(), "store", storeName(m.Config), "dev", m.Config.Dev)
+	return nil
+}
+
+// handler puts the health, readiness and metrics endpoints beside the APIs.
+func (m *Main) handler(api http.Handler, reg *prometheus.Registry) http.Handler {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_http_requests_total",
+		Help: "HTTP requests served, by endpoint group and status code.",
+	}, []string{"group", "code"})
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gatehouse_http_request_duration_seconds",
+		Help:    "Time to serve HTTP requests, by endpoint group.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"group"})
+	reg.MustRegister(requests, duration)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := m.Store.Ping(ctx); err != nil {
+			m.Logger.Warn("not ready", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "store unavailable\n")
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", api)
+
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		mux.ServeHTTP(rec, r)
+		group := endpointGroup(r.URL.Path)
+		requests.WithLabelValues(group, strconv.Itoa(rec.status)).Inc()
+		duration.WithLabelValues(group).Observe(time.Since(start).Seconds())
+	})
+}
+
+// endpointGroup keeps metric labels few and free of anything a caller sent.
+func endpointGroup(path string) string {
+	switch {
+	case path == "/v1/keys/verify":
+		return "verify"
+	case len(path) >= 10 && path[:10] == "/admin/v1/":
+		return "admin"
+	case path == "/healthz" || path == "/readyz":
+		return "health"
+	case path == "/metrics":
+		return "metrics"
+	default:
+		return "other"
+	}
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// URL is where the node serves, once Run has returned.
+func (m *Main) URL() string {
+	scheme := "http"
+	if m.Config.TLSCertFile != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + m.ln.Addr().String()
+}
+
+// Wait blocks until the server stops on its own (an error) or ctx is done.
+func (m *Main) Wait(ctx context.Context) error {
+	select {
+	case err := <-m.serveErr:
+		return err
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// Close stops accepting requests, lets those in flight finish within the
+// shutdown timeout, flushes the batched writes and closes the store.
+func (m *Main) Close() error {
+	var errs []error
+	if m.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+		if err := m.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown: %w", err))
+		}
+		cancel()
+		m.srv = nil
+	} else if m.ln != nil {
+		m.ln.Close()
+	}
+	if m.bgCancel != nil {
+		m.bgCancel() // the service does its final flush before Run returns
+		<-m.bgDone
+		m.bgCancel = nil
+	}
+	if m.Store != nil {
+		if err := m.Store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close store: %w", err))
+		}
+		m.Store = nil
+	}
+	return errors.Join(errs...)
+}
+
+func storeName(cfg config.Config) string {
+	if cfg.UsesPostgres() {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// openStore opens the configured backend and applies its migrations.
+func openStore(ctx context.Context, cfg config.Config) (auth.Store, error) {
+	if cfg.UsesPostgres() {
+		db, err := postgres.Open(ctx, cfg.DB)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		return db, nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data folder: %w", err)
+	}
+	db, err := sqlite.Open(ctx, cfg.SQLitePath())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	return db, nil
+}
+
+// errNoSecret says how to get out of a missing secret.
+var errNoSecret = errors.New("no server secret: run `gatehouse init` first, or set GATEHOUSE_SECRET (64 hex digits) or secret_file")
+
+// readSecret returns the secret that keys the API-key hashes: from the
+// environment, or from its file.
+func readSecret(cfg config.Config) ([]byte, error) {
+	if cfg.Secret != nil {
+		return cfg.Secret, nil
+	}
+	data, err := os.ReadFile(cfg.SecretPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errNoSecret
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read secret file: %w", err)
+	}
+	secret, err := config.DecodeSecret(string(data))
+	if err != nil {
+		return nil, fmt.Errorf("secret file %s: %w", cfg.SecretPath(), err)
+	}
+	return secret, nil
+}
+
+// ensureSecret creates the secret file unless a secret already exists.
+// O_EXCL makes two racing inits agree on one secret.
+func ensureSecret(cfg config.Config) error {
+	if cfg.Secret != nil {
+		return nil
+	}
+	path := cfg.SecretPath()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create secret folder: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create secret file: %w", err)
+	}
+	b := make([]byte, 32)
+	rand.Read(b) // never fails (crypto/rand panics on the impossible)
+	if _, err := io.WriteString(f, hex.EncodeToString(b)+"\n"); err != nil {
+		f.Close()
+		os.Remove(path)
+		return fmt.Errorf("write secret file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("write secret file: %w", err)
+	}
+	return nil
+}
+
+// initialize prepares a node's storage: the secret, the schema, and the
+// first admin key. It returns that key's plaintext, or "" when an admin key
+// existed already (the plaintext was shown then and cannot be shown again).
+func initialize(ctx context.Context, cfg config.Config, logger *slog.Logger) (id, key string, err error) {
+	if err := cfg.Validate(); err != nil {
+		return "", "", err
+	}
+	if err := ensureSecret(cfg); err != nil {
+		return "", "", err
+	}
+	m := &Main{Config: cfg, Logger: logger}
+	secret, err := readSecret(cfg)
+	if err != nil {
+		return "", "", err
+	}
+	if m.Store, err = openStore(ctx, cfg); err != nil {
+		return "", "", err
+	}
+	defer m.Store.Close()
+	svc, err := apikey.NewService(apikey.Config{
+		Store: m.Store, Audit: m.Store, Secret: secret, Prefix: cfg.KeyPrefix, Logger: logger,
+	})
+	if err != nil {
+		return "", "", err
+	}
+	existing, _, err := svc.List(ctx, auth.APIKeyFilter{Owner: AdminOwner, Limit: 1})
+	if err != nil {
+		return "", "", fmt.Errorf("look for admin keys: %w", err)
+	}
+	if len(existing) > 0 {
+		return existing[0].ID, "", nil
+	}
+	k, plaintext, err := svc.Create(ctx, apikey.CreateParams{
+		Owner:  AdminOwner,
+		Name:   "first admin key",
+		Scopes: []string{"admin"},
+		Actor:  auth.ActorSystem,
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("create the first admin key: %w", err)
+	}
+	return k.ID, plaintext, nil
+}

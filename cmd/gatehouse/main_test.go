@@ -435,3 +435,46 @@ func firstLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n") + fmt.Sprintf("\n(%d bytes)", len(s))
 }
+
+// TestRevocationReachesEveryNode runs two nodes on one PostgreSQL database:
+// a key cached by node B is refused by B right after node A revokes it.
+func TestRevocationReachesEveryNode(t *testing.T) {
+	dsn := postgresDSN(t)
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	clk := &clock{now: time.Now().UTC().Truncate(time.Microsecond)}
+	cfgA := testConfig(t, t.TempDir(), dsn)
+	cfgA.Secret = secret
+	cfgB := cfgA
+	cfgB.DataDir = t.TempDir()
+	cfgB.CacheTTL = time.Hour // only the notification can make B forget the key
+
+	_, adminKey, err := initialize(context.Background(), cfgA, NewLogger(cfgA, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startNode(t, cfgA, clk, &syncBuffer{})
+	b := startNode(t, cfgB, clk, &syncBuffer{})
+	a.env["GATEHOUSE_ADMIN_KEY"], b.env["GATEHOUSE_ADMIN_KEY"] = adminKey, adminKey
+
+	var created struct {
+		ID  string `json:"id"`
+		Key string `json:"key"`
+	}
+	a.cliJSON(&created, "keys", "create", "--owner", "orders")
+	if v := b.verify(created.Key); v.Code != "VALID" {
+		t.Fatalf("node B before revocation = %+v", v)
+	}
+	a.cli("keys", "revoke", created.ID)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v := b.verify(created.Key)
+		if v.Code == "REVOKED" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node B still answers %+v five seconds after node A revoked the key", v)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

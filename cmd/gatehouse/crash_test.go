@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
+)
+
+// TestMain lets a test run this binary as the gatehouse program, so a real
+// server process can be killed mid-write.
+func TestMain(m *testing.M) {
+	if os.Getenv("GATEHOUSE_TEST_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// TestKillDuringWritesLeavesNothingHalfWritten kills the server with SIGKILL
+// while clients create and rotate keys, then checks the database: every key
+// has its creation event, every rotation has both halves and its event.
+func TestKillDuringWritesLeavesNothingHalfWritten(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server process")
+	}
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, "")
+	_, adminKey, err := initialize(context.Background(), cfg, NewLogger(cfg, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(os.Args[0], "serve", "--data", dir, "--addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "GATEHOUSE_TEST_RUN_MAIN=1", "GATEHOUSE_LOG_LEVEL=warn")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var url string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "Gatehouse is running at "); ok {
+			url = u
+			break
+		}
+	}
+	if url == "" {
+		t.Fatal("the server did not start")
+	}
+	go io.Copy(io.Discard, stdout)
+
+	// Writers create keys and rotate each one at once, until the kill.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	done := 0
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Timeout: 5 * time.Second}
+			for i := 0; ; i++ {
+				id, err := post(client, url+"/admin/v1/keys", adminKey, fmt.Sprintf(`{"owner":"crash-%d","name":"n%d","scopes":["a","b"]}`, w, i))
+				if err != nil {
+					return
+				}
+				if _, err := post(client, url+"/admin/v1/keys/"+id+"/rotate", adminKey, `{"grace":"1h"}`); err != nil {
+					return
+				}
+				mu.Lock()
+				done++
+				mu.Unlock()
+			}
+		}()
+	}
+	for {
+		mu.Lock()
+		n := done
+		mu.Unlock()
+		if n >= 40 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cmd.Process.Kill() // SIGKILL: no shutdown, no flush
+	cmd.Wait()
+	wg.Wait()
+
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, cfg.SQLitePath())
+	if err != nil {
+		t.Fatalf("reopen after the kill: %v", err)
+	}
+	defer db.Close()
+
+	keys := map[string]*auth.APIKey{}
+	for after := ""; ; {
+		page, next, err := db.ListAPIKeys(ctx, auth.APIKeyFilter{After: after, Limit: auth.MaxPageSize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range page {
+			keys[k.ID] = k
+		}
+		if next == "" {
+			break
+		}
+		after = next
+	}
+	events := map[string][]string{}
+	for after := int64(0); ; {
+		page, next, err := db.ListAuditEvents(ctx, auth.AuditFilter{After: after, Limit: auth.MaxPageSize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page {
+			events[e.KeyID] = append(events[e.KeyID], e.Type)
+		}
+		if next == 0 {
+			break
+		}
+		after = next
+	}
+	if len(keys) < 80 {
+		t.Fatalf("only %d keys survived; the writers did not get far", len(keys))
+	}
+	for id, k := range keys {
+		evs := strings.Join(events[id], ",")
+		if !strings.Contains(evs, auth.EventKeyCreated) {
+			t.Errorf("key %s has no %s event (events: %s)", id, auth.EventKeyCreated, evs)
+		}
+		if k.RotatedTo != "" {
+			if _, ok := keys[k.RotatedTo]; !ok {
+				t.Errorf("key %s was rotated to %s, which does not exist", id, k.RotatedTo)
+			}
+			if !strings.Contains(evs, auth.EventKeyRotated) {
+				t.Errorf("key %s was rotated without a %s event (events: %s)", id, auth.EventKeyRotated, evs)
+			}
+		}
+		if k.RotatedFrom != "" {
+			if old, ok := keys[k.RotatedFrom]; !ok || old.RotatedTo != id {
+				t.Errorf("key %s replaced %s, which does not point back to it", id, k.RotatedFrom)
+			}
+		}
+	}
+	for id := range events {
+		if _, ok := keys[id]; id != "" && !ok {
+			t.Errorf("an event names key %s, which does not exist", id)
+		}
+	}
+}
+
+// post sends an admin request and returns the id of the key in the answer.
+func post(c *http.Client, url, adminKey, body string) (string, error) {
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-API-Key", adminKey)
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		ID     string `json:"id"`
+		NewKey struct {
+			ID string `json:"id"`
+		} `json:"new_key"`
+	}
+	if resp.StatusCode != http.StatusCreated {
+		return "", fmt.Errorf("status %d", resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return "", err
+	}
+	if out.ID == "" {
+		out.ID = out.NewKey.ID
+	}
+	return out.ID, nil
+}

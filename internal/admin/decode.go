@@ -1,0 +1,367 @@
+package admin
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+// DefaultMaxBodyBytes caps request bodies when Config.MaxBodyBytes is 0.
+// The largest legitimate body (a create request with metadata) is a few KiB.
+const DefaultMaxBodyBytes = 64 << 10
+
+// maxJSONDepth caps nesting: no request of this API is deeper than 3, and a
+// cap keeps a hostile body from costing a deep recursion.
+const maxJSONDepth = 16
+
+// bodyRule says whether an endpoint needs a body or can do without one.
+type bodyRule int
+
+const (
+	bodyRequired bodyRule = iota
+	bodyOptional          // an empty body leaves v at its zero value
+)
+
+// decodeJSON is the one place request bodies are read. It applies every rule
+// of this API's JSON input and returns an *auth.Error for each violation:
+// ETOOLARGE over the size limit, EINVALID for a missing body, a Content-Type
+// that is not JSON, invalid UTF-8 (which encoding/json would silently
+// replace), anything but one JSON object, unknown members (also those that
+// differ from a known one only by case, which encoding/json would accept),
+// duplicate members, wrong types and trailing data. Messages name the field
+// but never repeat a value, since a value may be a key.
+func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, rule bodyRule, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		if errors.As(err, new(*http.MaxBytesError)) {
+			return auth.Errorf(auth.ETOOLARGE, "The request body is larger than %d bytes.", limit)
+		}
+		return auth.Errorf(auth.EINVALID, "The request body could not be read.")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		if rule == bodyOptional {
+			return nil
+		}
+		return auth.Errorf(auth.EINVALID, "A JSON request body is required.")
+	}
+	if err := checkJSONContentType(r.Header.Get("Content-Type")); err != nil {
+		return err
+	}
+	return decodeJSONBytes(body, v)
+}
+
+// checkJSONContentType accepts application/json and any +json type, in
+// UTF-8 (RFC 8259 section 8.1 allows no other charset).
+func checkJSONContentType(ct string) error {
+	if ct == "" {
+		return auth.Errorf(auth.EINVALID, "Content-Type must be application/json.")
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || (mt != "application/json" && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
+		return auth.Errorf(auth.EINVALID, "Content-Type must be application/json.")
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return auth.Errorf(auth.EINVALID, "The request body must be encoded in UTF-8.")
+	}
+	return nil
+}
+
+// decodeJSONBytes decodes one JSON object from body into v (a pointer to a
+// struct) under the rules listed at decodeJSON.
+func decodeJSONBytes(body []byte, v any) error {
+	if !utf8.Valid(body) {
+		return auth.Errorf(auth.EINVALID, "The request body is not valid UTF-8.")
+	}
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return auth.Errorf(auth.EINVALID, "The request body must be a JSON object.")
+	}
+
+	// First pass: syntax, member names and duplicates, which encoding/json
+	// does not check; it also finds trailing data.
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber() // range errors are the second pass's, with the field name
+	if err := checkMembers(dec, reflect.TypeOf(v), "", 0); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return auth.Errorf(auth.EINVALID, "The request body has data after the JSON object.")
+	}
+
+	// Second pass: types. DisallowUnknownFields cannot fire after the first
+	// pass; it stays as a second lock on the same door.
+	dec = json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	return nil
+}
+
+// checkMembers reads one JSON value from dec and checks, against the Go type
+// t it will be decoded into, that object member names are known exactly and
+// appear once. path names the value in messages.
+func checkMembers(dec *json.Decoder, t reflect.Type, path string, depth int) error {
+	if depth > maxJSONDepth {
+		return auth.Errorf(auth.EINVALID, "The request body is nested too deeply.")
+	}
+	// encoding/json decodes null into a string, list or map as "leave it
+	// alone": {"metadata": {"k": null}} would store "k": "". Only pointer
+	// members (optional objects) may be null.
+	nullable := t == nil || t.Kind() == reflect.Pointer || t.Kind() == reflect.Interface
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return jsonError(err)
+	}
+	if tok == nil && !nullable {
+		return auth.Errorf(auth.EINVALID, "The member %s must be %s, not null.", quoteName(path), describeType(t))
+	}
+	delim, ok := tok.(json.Delim)
+	if !ok {
+		return nil // a scalar: its type is checked by the second pass
+	}
+	switch delim {
+	case '[':
+		var elem reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
+		for dec.More() {
+			if err := checkMembers(dec, elem, path, depth+1); err != nil {
+				return err
+			}
+		}
+	case '{':
+		var fields map[string]reflect.Type
+		var elem reflect.Type
+		switch {
+		case t != nil && t.Kind() == reflect.Struct:
+			fields = jsonFields(t)
+		case t != nil && t.Kind() == reflect.Map:
+			elem = t.Elem()
+		}
+		seen := make(map[string]bool)
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return jsonError(err)
+			}
+			name, _ := tok.(string) // object keys are always strings
+			member := joinPath(path, name)
+			if seen[name] {
+				return auth.Errorf(auth.EINVALID, "The member %s appears more than once.", quoteName(member))
+			}
+			seen[name] = true
+			next := elem
+			if fields != nil {
+				ft, ok := fields[name]
+				if !ok {
+					return unknownField(member, fields)
+				}
+				next = ft
+			}
+			if err := checkMembers(dec, next, member, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	// The closing delimiter; its syntax was already checked by More.
+	if _, err := dec.Token(); err != nil {
+		return jsonError(err)
+	}
+	return nil
+}
+
+// jsonFields lists the JSON member names of struct type t, flattening
+// embedded structs the way encoding/json does for the types of this package.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	fields := make(map[string]reflect.Type, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			for n, ft := range jsonFields(f.Type) {
+				fields[n] = ft
+			}
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		fields[name] = f.Type
+	}
+	return fields
+}
+
+func unknownField(member string, fields map[string]reflect.Type) error {
+	_, last := splitPath(member)
+	for known := range fields {
+		if strings.EqualFold(known, last) {
+			return auth.Errorf(auth.EINVALID, "Unknown member %s: member names are case-sensitive (did you mean %q?).", quoteName(member), known)
+		}
+	}
+	return auth.Errorf(auth.EINVALID, "Unknown member %s.", quoteName(member))
+}
+
+func joinPath(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+func splitPath(p string) (parent, last string) {
+	if i := strings.LastIndexByte(p, '.'); i >= 0 {
+		return p[:i], p[i+1:]
+	}
+	return "", p
+}
+
+// quoteName quotes a name taken from the request for a message. Our own
+// names are short identifiers; anything longer than 32 bytes (every API key
+// is at least 40) or with unusual characters might be a key pasted in the
+// wrong place, so it is not shown.
+func quoteName(name string) string {
+	if len(name) > 32 {
+		return "(name not shown)"
+	}
+	for _, c := range name {
+		if !(c == '_' || c == '-' || c == '.' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9')) {
+			return "(name not shown)"
+		}
+	}
+	return strconv.Quote(name)
+}
+
+// jsonError turns an encoding/json error into a caller-safe *auth.Error.
+// The texts of encoding/json can quote input, so none is passed on.
+func jsonError(err error) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return auth.Errorf(auth.EINVALID, "The request body is not valid JSON (at byte %d).", syntax.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return auth.Errorf(auth.EINVALID, "The request body is not valid JSON: it ends early.")
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return auth.Errorf(auth.EINVALID, "The request body must be a JSON object.")
+		}
+		return auth.Errorf(auth.EINVALID, "The member %s must be %s.", quoteName(typ.Field), describeType(typ.Type))
+	default:
+		// Only the unknown-field error is left, and the first pass already
+		// reported those; keep the text generic all the same.
+		return auth.Errorf(auth.EINVALID, "The request body does not match the expected schema.")
+	}
+}
+
+// describeType names a Go type in JSON terms for a message.
+func describeType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer in range"
+	case reflect.Float32, reflect.Float64:
+		return "a number in range"
+	case reflect.Slice, reflect.Array:
+		return "an array of " + strings.TrimPrefix(strings.TrimPrefix(describeType(t.Elem()), "a "), "an ") + "s"
+	case reflect.Map:
+		return "an object whose values are " + strings.TrimPrefix(strings.TrimPrefix(describeType(t.Elem()), "a "), "an ") + "s"
+	case reflect.Pointer:
+		return describeType(t.Elem())
+	default:
+		return "an object"
+	}
+}
+
+// maxQueryValue caps each query parameter; no legitimate value (an owner, an
+// ID, a cursor) comes close.
+const maxQueryValue = 1024
+
+// parseQuery parses the query string strictly: only the allowed names, each
+// at most once, valid UTF-8, bounded length. A typo in a filter must be an
+// error, not a silently unfiltered list.
+func parseQuery(r *http.Request, allowed ...string) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, auth.Errorf(auth.EINVALID, "The query string is malformed.")
+	}
+	for name, vals := range q {
+		if !slices.Contains(allowed, name) {
+			return nil, auth.Errorf(auth.EINVALID, "Unknown query parameter %s; allowed: %s.", quoteName(name), strings.Join(allowed, ", "))
+		}
+		if len(vals) > 1 {
+			return nil, auth.Errorf(auth.EINVALID, "The query parameter %q is given more than once.", name)
+		}
+		if !utf8.ValidString(vals[0]) || len(vals[0]) > maxQueryValue {
+			return nil, auth.Errorf(auth.EINVALID, "The query parameter %q is not valid UTF-8 of at most %d bytes.", name, maxQueryValue)
+		}
+	}
+	return q, nil
+}
+
+// defaultPageSize is the page size of lists that name no limit.
+const defaultPageSize = 100
+
+// pageLimit reads the limit parameter: 1..auth.MaxPageSize, default
+// defaultPageSize.
+func pageLimit(q url.Values) (int, error) {
+	s := q.Get("limit")
+	if s == "" {
+		return defaultPageSize, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > auth.MaxPageSize {
+		return 0, auth.Errorf(auth.EINVALID, "The query parameter \"limit\" must be an integer from 1 to %d.", auth.MaxPageSize)
+	}
+	return n, nil
+}
+
+// boolParam reads a boolean parameter: "true" or "false" only, so that a
+// value like "yes" is refused rather than read as false.
+func boolParam(q url.Values, name string) (bool, error) {
+	switch q.Get(name) {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, auth.Errorf(auth.EINVALID, "The query parameter %q must be true or false.", name)
+	}
+}
+
+// maxIDLen caps IDs taken from the path; generated IDs are far shorter.
+const maxIDLen = 128
+
+// pathID reads the {id} path value.
+func pathID(r *http.Request) (string, error) {
+	id := r.PathValue("id")
+	if id == "" || len(id) > maxIDLen || !utf8.ValidString(id) {
+		return "", auth.Errorf(auth.EINVALID, "The key ID in the path is malformed.")
+	}
+	return id, nil
+}

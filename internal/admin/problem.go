@@ -1,0 +1,129 @@
+package admin
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+// problemTypePrefix starts the RFC 9457 "type" of every problem; the auth
+// error code follows it, so clients can tell problems apart without parsing
+// the human-readable text.
+const problemTypePrefix = "urn:gatehouse:problem:"
+
+// Route-level problems that no service raises, so they are not auth codes.
+const codeMethodNotAllowed = "method_not_allowed"
+
+// problemKind is how one error code appears on the wire.
+type problemKind struct {
+	code   string
+	status int
+	title  string
+}
+
+// problemKinds is the one table from auth error codes to HTTP statuses. The
+// server maps errors with it and the Client maps statuses back with it. Any
+// code not listed is treated as EINTERNAL.
+var problemKinds = [...]problemKind{
+	{auth.EINVALID, http.StatusBadRequest, "Invalid request"},
+	{auth.EUNAUTHORIZED, http.StatusUnauthorized, "Unauthorized"},
+	{auth.EFORBIDDEN, http.StatusForbidden, "Forbidden"},
+	{auth.ENOTFOUND, http.StatusNotFound, "Not found"},
+	{auth.ECONFLICT, http.StatusConflict, "Conflict"},
+	{auth.ETOOLARGE, http.StatusRequestEntityTooLarge, "Request body too large"},
+	{auth.ERATELIMITED, http.StatusTooManyRequests, "Too many requests"},
+	{auth.EUNAVAILABLE, http.StatusServiceUnavailable, "Service unavailable"},
+	{auth.EINTERNAL, http.StatusInternalServerError, "Internal server error"},
+}
+
+// kindOfCode returns the table row of code, or the EINTERNAL row.
+func kindOfCode(code string) problemKind {
+	for _, k := range problemKinds {
+		if k.code == code {
+			return k
+		}
+	}
+	return problemKinds[len(problemKinds)-1]
+}
+
+// codeOfStatus maps a status back to an auth code for the Client: the table
+// row, else EINVALID for other 4xx and EINTERNAL for anything else.
+func codeOfStatus(status int) string {
+	for _, k := range problemKinds {
+		if k.status == status {
+			return k.code
+		}
+	}
+	if status >= 400 && status < 500 {
+		return auth.EINVALID
+	}
+	return auth.EINTERNAL
+}
+
+// codeOfProblem reads the code back from a problem's type, falling back to
+// its status for problems that did not come from Gatehouse.
+func codeOfProblem(p *Problem, status int) string {
+	if code, ok := strings.CutPrefix(p.Type, problemTypePrefix); ok {
+		for _, k := range problemKinds {
+			if k.code == code {
+				return code
+			}
+		}
+	}
+	return codeOfStatus(status)
+}
+
+// writeError answers with the problem for err. The message of an
+// *auth.Error is meant for callers and is returned; anything internal is
+// logged with its detail and answered with a generic text, so no database
+// error or stack of wrapped context ever reaches a client.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	kind := kindOfCode(auth.ErrorCode(err))
+	detail := auth.ErrorMessage(err)
+	switch kind.code {
+	case auth.EINTERNAL:
+		detail = "Internal error; it has been logged."
+		s.logger.ErrorContext(r.Context(), "admin: internal error",
+			"method", r.Method, "route", routeOf(r), "err", err)
+	case auth.EUNAVAILABLE:
+		s.logger.WarnContext(r.Context(), "admin: dependency unavailable",
+			"method", r.Method, "route", routeOf(r), "err", err)
+	}
+	writeProblem(w, Problem{
+		Type:   problemTypePrefix + kind.code,
+		Title:  kind.title,
+		Status: kind.status,
+		Detail: detail,
+	})
+}
+
+// writeProblem writes p as application/problem+json.
+func writeProblem(w http.ResponseWriter, p Problem) {
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(p.Status)
+	// The body is a fixed struct of strings: encoding cannot fail, and a
+	// write error means the client went away, which nobody can act on.
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// writeJSON writes v with the given status. Every response of this API may
+// hold key material or audit data, so none may be cached.
+func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	body = append(body, '\n')
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,331 @@
+// Package admin is the HTTP transport for API keys: the admin REST API under
+// /admin/v1 (JSON, RFC 9457 problem details, an OpenAPI 3.1 document), the
+// public verify endpoint POST /v1/keys/verify, and the Go Client the CLI uses.
+//
+// The wire format is defined once, in wire.go, and shared by the server and
+// the Client; errors map to HTTP statuses in one table, in problem.go.
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+// KeyService is what the API needs of the key service (*apikey.Service).
+// Errors are *auth.Error with codes EINVALID, ENOTFOUND or ECONFLICT;
+// anything else is internal.
+type KeyService interface {
+	Create(ctx context.Context, p apikey.CreateParams) (*auth.APIKey, string, error)
+	Get(ctx context.Context, id string) (*auth.APIKey, error)
+	List(ctx context.Context, f auth.APIKeyFilter) ([]*auth.APIKey, string, error)
+	Rotate(ctx context.Context, id string, grace time.Duration, actor string) (*auth.APIKey, string, error)
+	Revoke(ctx context.Context, id, actor string) (*auth.APIKey, error)
+	Verify(ctx context.Context, key string, scopes []string) (apikey.Result, error)
+}
+
+// AuditReader reads the audit log (auth.AuditStore provides it).
+type AuditReader interface {
+	ListAuditEvents(ctx context.Context, f auth.AuditFilter) ([]auth.AuditEvent, int64, error)
+}
+
+// Interface guards: the real implementations satisfy the narrow interfaces.
+var (
+	_ KeyService  = (*apikey.Service)(nil)
+	_ AuditReader = auth.AuditStore(nil)
+)
+
+// ScopeAdmin is the scope an API key needs to use the admin API.
+const ScopeAdmin = "admin"
+
+// Config configures a Server. Keys and Audit are required.
+type Config struct {
+	Keys   KeyService
+	Audit  AuditReader
+	Logger *slog.Logger // nil: discard
+	Now    auth.Now     // nil: auth.SystemNow
+	// MaxBodyBytes caps request bodies; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+}
+
+// Server serves the admin API and the verify endpoint. It holds no state of
+// its own besides its configuration, so one Server may serve any number of
+// concurrent requests.
+type Server struct {
+	keys    KeyService
+	audit   AuditReader
+	logger  *slog.Logger
+	now     auth.Now
+	maxBody int64
+	mux     *http.ServeMux
+}
+
+// NewServer checks cfg, fills in defaults and registers the routes.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.Keys == nil {
+		return nil, errors.New("admin: Config.Keys is required")
+	}
+	if cfg.Audit == nil {
+		return nil, errors.New("admin: Config.Audit is required")
+	}
+	if cfg.MaxBodyBytes < 0 {
+		return nil, errors.New("admin: Config.MaxBodyBytes must not be negative")
+	}
+	s := &Server{
+		keys:    cfg.Keys,
+		audit:   cfg.Audit,
+		logger:  cfg.Logger,
+		now:     cfg.Now,
+		maxBody: cfg.MaxBodyBytes,
+		mux:     http.NewServeMux(),
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = auth.SystemNow
+	}
+	if s.maxBody == 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	for _, rt := range routes() {
+		s.mux.Handle(rt.pattern(), s.wrap(rt))
+	}
+	return s, nil
+}
+
+// Handler returns the handler of every route, with request logging.
+func (s *Server) Handler() http.Handler {
+	return s.logRequests(http.HandlerFunc(s.dispatch))
+}
+
+// access says who may call a route.
+type access int
+
+const (
+	public    access = iota // anyone; the route authenticates nothing
+	adminOnly               // an API key holding ScopeAdmin
+)
+
+// route is one endpoint. This table is the single list of routes: the mux is
+// built from it and a test holds openapi.json to it, both ways.
+type route struct {
+	method string
+	path   string // ServeMux syntax, which is also OpenAPI's for plain {name} segments
+	access access
+	handle func(s *Server, w http.ResponseWriter, r *http.Request) error
+}
+
+func (rt route) pattern() string { return rt.method + " " + rt.path }
+
+func routes() []route {
+	return []route{
+		{http.MethodPost, "/v1/keys/verify", public, (*Server).handleVerify},
+		{http.MethodPost, "/admin/v1/keys", adminOnly, (*Server).handleCreateKey},
+		{http.MethodGet, "/admin/v1/keys", adminOnly, (*Server).handleListKeys},
+		{http.MethodGet, "/admin/v1/keys/{id}", adminOnly, (*Server).handleGetKey},
+		{http.MethodPost, "/admin/v1/keys/{id}/rotate", adminOnly, (*Server).handleRotateKey},
+		{http.MethodPost, "/admin/v1/keys/{id}/revoke", adminOnly, (*Server).handleRevokeKey},
+		{http.MethodGet, "/admin/v1/audit-events", adminOnly, (*Server).handleListAuditEvents},
+		// Public: it describes an open-source API and holds nothing secret,
+		// and API tooling fetches it without credentials.
+		{http.MethodGet, "/admin/v1/openapi.json", public, (*Server).handleOpenAPI},
+	}
+}
+
+// wrap turns a route into a handler: it records the route for the request
+// log, authenticates admin routes and turns a returned error into a problem.
+func (s *Server) wrap(rt route) http.Handler {
+	pattern := rt.pattern()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := infoOf(r)
+		info.route = pattern
+		if rt.access == adminOnly {
+			actor, err := s.authenticate(w, r)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			info.keyID = actor
+			r = withActor(r, actor)
+		}
+		if err := rt.handle(s, w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// dispatch serves matched routes through the mux and answers everything else
+// with a problem, since ServeMux's own 404 and 405 are plain text.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
+	h, pattern := s.mux.Handler(r)
+	if pattern != "" {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	// Let the mux decide between 404 and 405 (and compute Allow), then
+	// answer in our format instead of its text.
+	rec := &headerRecorder{header: make(http.Header)}
+	h.ServeHTTP(rec, r)
+	if rec.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", rec.header.Get("Allow"))
+		writeProblem(w, Problem{
+			Type:   problemTypePrefix + codeMethodNotAllowed,
+			Title:  "Method not allowed",
+			Status: http.StatusMethodNotAllowed,
+			Detail: "This route does not allow the method; see the Allow header.",
+		})
+		return
+	}
+	writeProblem(w, Problem{
+		Type:   problemTypePrefix + auth.ENOTFOUND,
+		Title:  kindOfCode(auth.ENOTFOUND).title,
+		Status: http.StatusNotFound,
+		Detail: "No such route. The API is described at /admin/v1/openapi.json.",
+	})
+}
+
+// headerRecorder captures the status and headers a handler writes and drops
+// its body.
+type headerRecorder struct {
+	header http.Header
+	status int
+}
+
+func (h *headerRecorder) Header() http.Header { return h.header }
+
+func (h *headerRecorder) WriteHeader(status int) {
+	if h.status == 0 {
+		h.status = status
+	}
+}
+
+func (h *headerRecorder) Write(b []byte) (int, error) {
+	h.WriteHeader(http.StatusOK)
+	return len(b), nil
+}
+
+// bearerChallenge is sent with every 401 (RFC 6750 section 3).
+const bearerChallenge = `Bearer realm="gatehouse"`
+
+// authenticate verifies the admin key of r and returns its ID, the actor of
+// whatever the request changes. It returns EUNAUTHORIZED without a valid key,
+// EFORBIDDEN for a key without ScopeAdmin and ERATELIMITED over its limit,
+// having set the matching headers.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, error) {
+	key, ok := apikey.Extract(r)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", bearerChallenge)
+		return "", auth.Errorf(auth.EUNAUTHORIZED, "An admin API key is required, in the X-API-Key header or as Authorization: Bearer.")
+	}
+	res, err := s.keys.Verify(r.Context(), key, []string{ScopeAdmin})
+	if err != nil {
+		// Only a store failure: a bad key is a result, not an error.
+		return "", fmt.Errorf("admin: verify admin key: %w", err)
+	}
+	if res.Key != nil {
+		// Known even when refused, so the log says which key was turned away.
+		infoOf(r).keyID = res.Key.ID
+	}
+	setRateLimitHeaders(w.Header(), res.RateLimit)
+	switch res.Code {
+	case apikey.CodeValid:
+		if res.Key == nil {
+			return "", errors.New("admin: verify admin key: valid result without a key")
+		}
+		return res.Key.ID, nil
+	case apikey.CodeInsufficientScope:
+		return "", auth.Errorf(auth.EFORBIDDEN, "This API key does not hold the %q scope.", ScopeAdmin)
+	case apikey.CodeRateLimited:
+		setRetryAfter(w.Header(), res.RateLimit)
+		return "", auth.Errorf(auth.ERATELIMITED, "This API key is over its rate limit; retry after the Retry-After delay.")
+	default:
+		// One message for unknown, expired and revoked keys alike.
+		w.Header().Set("WWW-Authenticate", bearerChallenge)
+		return "", auth.Errorf(auth.EUNAUTHORIZED, "The API key is not valid: unknown, expired or revoked.")
+	}
+}
+
+// requestInfo collects, while a request is served, what its log line says.
+type requestInfo struct {
+	route string // the matched pattern; "" when no route matched
+	keyID string // ID of the API key the request presented, when known
+}
+
+type infoKey struct{}
+
+// infoOf returns the request's info, or a throwaway one for a request that
+// did not come through Handler (so handlers never need a nil check).
+func infoOf(r *http.Request) *requestInfo {
+	if info, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
+		return info
+	}
+	return &requestInfo{}
+}
+
+func routeOf(r *http.Request) string {
+	if rt := infoOf(r).route; rt != "" {
+		return rt
+	}
+	return "unmatched"
+}
+
+// logRequests logs one line per request: method, route pattern (never the
+// raw path, which could hold anything), status, duration and the ID of the
+// key presented. Never a key, a header or a body.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		info := &requestInfo{}
+		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		attrs := []slog.Attr{
+			slog.String("method", r.Method),
+			slog.String("route", routeOf(r)),
+			slog.Int("status", status),
+			slog.Duration("duration", time.Since(start)),
+		}
+		if info.keyID != "" {
+			attrs = append(attrs, slog.String("key_id", info.keyID))
+		}
+		s.logger.LogAttrs(r.Context(), level, "http request", attrs...)
+	})
+}
+
+// statusWriter remembers the status written through it.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,61 @@
+package admin
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+// handleVerify serves POST /v1/keys/verify, for services that check the keys
+// their callers present. Every outcome of a well-formed request is a 200
+// with a code, malformed and unknown keys included, except RATE_LIMITED,
+// which is a 429 with Retry-After so that callers that only look at the
+// status still back off. The RateLimit-* headers follow
+// draft-ietf-httpapi-ratelimit-headers: limit, remaining, and the delay in
+// seconds until the bucket is full.
+func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
+	var req VerifyRequest
+	if err := decodeJSON(w, r, s.maxBody, bodyRequired, &req); err != nil {
+		return err
+	}
+	if req.Key == "" {
+		return auth.Errorf(auth.EINVALID, "The member \"key\" is required.")
+	}
+	res, err := s.keys.Verify(r.Context(), req.Key, req.Scopes)
+	if err != nil {
+		return fmt.Errorf("admin: verify key: %w", err)
+	}
+	if res.Key != nil {
+		infoOf(r).keyID = res.Key.ID
+	}
+	h := w.Header()
+	setRateLimitHeaders(h, res.RateLimit)
+	status := http.StatusOK
+	if res.Code == apikey.CodeRateLimited {
+		setRetryAfter(h, res.RateLimit)
+		status = http.StatusTooManyRequests
+	}
+	s.writeJSON(w, r, status, verifyResponse(res))
+	return nil
+}
+
+// setRateLimitHeaders sets RateLimit-Limit, RateLimit-Remaining and
+// RateLimit-Reset (seconds until the bucket is full) when the key has a
+// limit.
+func setRateLimitHeaders(h http.Header, rl apikey.RateLimitState) {
+	if rl.Limit <= 0 {
+		return
+	}
+	h.Set("RateLimit-Limit", strconv.Itoa(rl.Limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(max(rl.Remaining, 0)))
+	h.Set("RateLimit-Reset", strconv.FormatInt(ceilSeconds(rl.Reset), 10))
+}
+
+// setRetryAfter sets Retry-After in whole seconds (RFC 9110 section 10.2.3),
+// at least 1: a refused request must not invite an immediate retry.
+func setRetryAfter(h http.Header, rl apikey.RateLimitState) {
+	h.Set("Retry-After", strconv.FormatInt(max(ceilSeconds(rl.RetryAfter), 1), 10))
+}

@@ -1,0 +1,117 @@
+package apikey_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+func BenchmarkGenerate(b *testing.B) {
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		if _, err := apikey.Generate(testPrefix); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	key := generate(b, testPrefix)
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		if _, err := apikey.Parse(key); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkHasherSum(b *testing.B) {
+	h, _ := apikey.NewHasher(testSecret(1))
+	key := generate(b, testPrefix)
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		h.Sum(key)
+	}
+}
+
+// benchEnv is a service over real SQLite holding one key with a scope and a
+// (never reached) rate limit, so the warm path does all its work.
+func benchEnv(b *testing.B, cacheTTL int) (*apikey.Service, string) {
+	e := newEnv(b, func(c *apikey.Config) {
+		c.Now = auth.SystemNow // the real clock: the bucket refills, and reading it is part of the cost
+		if cacheTTL < 0 {
+			c.CacheTTL = -1
+		}
+	})
+	_, key := e.create(b, apikey.CreateParams{Scopes: []string{"read"}, RateLimit: auth.RateLimit{Rate: 1e9, Burst: 1_000_000}})
+	if r := e.verify(b, key, "read"); !r.Valid() {
+		b.Fatalf("Verify = %s", r.Code)
+	}
+	return e.svc, key
+}
+
+func BenchmarkVerifyWarm(b *testing.B) {
+	svc, key := benchEnv(b, 0)
+	scopes := []string{"read"}
+	ctx := context.Background()
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		if r, _ := svc.Verify(ctx, key, scopes); !r.Valid() {
+			b.Fatalf("Verify = %s", r.Code)
+		}
+	}
+}
+
+// BenchmarkVerifyWarmParallel reports wall time per verification with every
+// core verifying; per-core cost is ns/op × GOMAXPROCS.
+func BenchmarkVerifyWarmParallel(b *testing.B) {
+	svc, key := benchEnv(b, 0)
+	scopes := []string{"read"}
+	ctx := context.Background()
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if r, _ := svc.Verify(ctx, key, scopes); !r.Valid() {
+				b.Errorf("Verify = %s", r.Code)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkVerifyInvalid is the cost of refusing a key with a typo: no hash,
+// no store.
+func BenchmarkVerifyInvalid(b *testing.B) {
+	svc, key := benchEnv(b, 0)
+	bad := key[:len(key)-1] + flip(key[len(key)-1])
+	ctx := context.Background()
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		if r, _ := svc.Verify(ctx, bad, nil); r.Code != apikey.CodeInvalid {
+			b.Fatalf("Verify = %s", r.Code)
+		}
+	}
+}
+
+// BenchmarkVerifyCold reads the key from SQLite on every call (cache
+// disabled): the cost of a key's first verification on a node.
+func BenchmarkVerifyCold(b *testing.B) {
+	svc, key := benchEnv(b, -1)
+	scopes := []string{"read"}
+	ctx := context.Background()
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		if r, err := svc.Verify(ctx, key, scopes); err != nil || !r.Valid() {
+			b.Fatalf("Verify = %s, %v", r.Code, err)
+		}
+	}
+}

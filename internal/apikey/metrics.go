@@ -1,0 +1,66 @@
+package apikey
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the service's Prometheus counters. Labels hold only outcome
+// codes: never a key, a hash or an ID (IDs would make the series unbounded).
+type metrics struct {
+	verifications [numCodes]prometheus.Counter // by codeIndex, so the hot path does no label lookup
+	cacheHits     prometheus.Counter
+	cacheMisses   prometheus.Counter
+}
+
+const numCodes = 6
+
+// allCodes lists every Code in codeIndex order.
+func allCodes() [numCodes]Code {
+	return [numCodes]Code{CodeValid, CodeInvalid, CodeExpired, CodeRevoked, CodeInsufficientScope, CodeRateLimited}
+}
+
+func codeIndex(c Code) int {
+	switch c {
+	case CodeValid:
+		return 0
+	case CodeInvalid:
+		return 1
+	case CodeExpired:
+		return 2
+	case CodeRevoked:
+		return 3
+	case CodeInsufficientScope:
+		return 4
+	default:
+		return 5
+	}
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	verifications := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_apikey_verifications_total",
+		Help: "API key verifications, by outcome code.",
+	}, []string{"code"})
+	m := &metrics{
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gatehouse_apikey_cache_hits_total",
+			Help: "Verifications of well-formed keys answered from the in-memory cache.",
+		}),
+		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gatehouse_apikey_cache_misses_total",
+			Help: "Verifications of well-formed keys that had to read the store.",
+		}),
+	}
+	for i, c := range allCodes() {
+		// Created up front, so every code is exported (as 0) from the start.
+		m.verifications[i] = verifications.WithLabelValues(string(c))
+	}
+	for _, c := range []prometheus.Collector{verifications, m.cacheHits, m.cacheMisses} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("apikey: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,302 @@
+package apikey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+)
+
+// Config configures a Service. Store, Audit, Secret and Prefix are required.
+type Config struct {
+	Store auth.APIKeyStore
+	Audit auth.AuditStore
+	// Secret keys the hashes under which keys are stored (at least
+	// MinSecretLength bytes). It must live outside the database, and must
+	// not change: every stored key becomes unusable if it does.
+	Secret []byte
+	// Prefix is the prefix new keys get, and the only one Verify accepts.
+	Prefix string
+	// Now is the clock; default auth.SystemNow.
+	Now auth.Now
+	// Logger gets the background loop's problems; default: discard.
+	Logger *slog.Logger
+	// CacheTTL is how long a verified key's record is used without reading
+	// the store again: the longest a change made on another node can go
+	// unnoticed when its notification is lost. Default 30s; negative
+	// disables the cache.
+	CacheTTL time.Duration
+	// CacheSize bounds the number of cached keys. Default 100000.
+	CacheSize int
+	// FlushInterval is the period of Run's background work. Default 5s.
+	FlushInterval time.Duration
+	// Registerer gets the service's metrics; nil means no metrics.
+	Registerer prometheus.Registerer
+}
+
+// Defaults of Config.
+const (
+	DefaultCacheTTL      = 30 * time.Second
+	DefaultCacheSize     = 100_000
+	DefaultFlushInterval = 5 * time.Second
+)
+
+// Service issues, verifies, rotates and revokes API keys. It is safe for
+// concurrent use. Run must be running for last-used times, failure audit
+// events and expiry events to be written.
+type Service struct {
+	store         auth.APIKeyStore
+	audit         auth.AuditStore
+	hasher        *Hasher
+	prefix        string
+	now           auth.Now
+	log           *slog.Logger
+	cache         *cache // nil when disabled
+	limits        ratelimit.Buckets
+	usage         *usage
+	flushInterval time.Duration
+	flushBatch    int
+	metrics       *metrics // nil without a Registerer
+}
+
+// NewService checks cfg, fills in its defaults and returns a Service.
+func NewService(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Audit == nil {
+		return nil, errors.New("apikey: Config.Store and Config.Audit are required")
+	}
+	if err := ValidatePrefix(cfg.Prefix); err != nil {
+		return nil, fmt.Errorf("apikey: Config.Prefix: %w", err)
+	}
+	hasher, err := NewHasher(cfg.Secret)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.CacheSize < 0 {
+		return nil, errors.New("apikey: Config.CacheSize must not be negative")
+	}
+	s := &Service{
+		store:         cfg.Store,
+		audit:         cfg.Audit,
+		hasher:        hasher,
+		prefix:        cfg.Prefix,
+		now:           cfg.Now,
+		log:           cfg.Logger,
+		usage:         newUsage(),
+		flushInterval: cfg.FlushInterval,
+		flushBatch:    defaultFlushBatch,
+	}
+	if s.now == nil {
+		s.now = auth.SystemNow
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.flushInterval <= 0 {
+		s.flushInterval = DefaultFlushInterval
+	}
+	if cfg.CacheTTL >= 0 {
+		ttl, size := cfg.CacheTTL, cfg.CacheSize
+		if ttl == 0 {
+			ttl = DefaultCacheTTL
+		}
+		if size == 0 {
+			size = DefaultCacheSize
+		}
+		s.cache = newCache(ttl, size)
+	}
+	if cfg.Registerer != nil {
+		if s.metrics, err = newMetrics(cfg.Registerer); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Prefix returns the prefix of the keys this service issues and accepts.
+func (s *Service) Prefix() string { return s.prefix }
+
+// maxCreateAttempts bounds the retries after an ID or hash collision, which
+// (at 32 random bits per millisecond and 190 bits per key) should never need
+// more than one.
+const maxCreateAttempts = 3
+
+// Create validates p, generates a key and stores its record with a
+// key.created audit event. It returns the record and the plaintext key,
+// which is not kept anywhere and cannot be shown again.
+//
+// Errors: auth.EINVALID, with a message that can be shown to the caller,
+// when p breaks a rule; the store's errors otherwise, wrapped.
+func (s *Service) Create(ctx context.Context, p CreateParams) (*auth.APIKey, string, error) {
+	now := s.now()
+	k, err := newRecord(p, now)
+	if err != nil {
+		return nil, "", err
+	}
+	for attempt := 1; ; attempt++ {
+		plaintext, err := s.assign(k, now)
+		if err != nil {
+			return nil, "", err
+		}
+		err = s.store.CreateAPIKey(ctx, k, createdEvent(k, p.Actor))
+		if auth.ErrorCode(err) == auth.ECONFLICT && attempt < maxCreateAttempts {
+			continue
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("apikey: create key: %w", err)
+		}
+		return k, plaintext, nil
+	}
+}
+
+// assign gives k a fresh ID and key, and returns the plaintext key.
+func (s *Service) assign(k *auth.APIKey, now time.Time) (string, error) {
+	id, err := newID(now)
+	if err != nil {
+		return "", err
+	}
+	plaintext, err := Generate(s.prefix)
+	if err != nil {
+		return "", err
+	}
+	sum := s.hasher.Sum(plaintext)
+	k.ID = id
+	k.Hash = sum[:]
+	k.Prefix = s.prefix
+	k.Hint = plaintext[len(plaintext)-4:]
+	return plaintext, nil
+}
+
+func createdEvent(k *auth.APIKey, actor string) auth.AuditEvent {
+	details := map[string]string{"owner": k.Owner}
+	if k.Name != "" {
+		details["name"] = k.Name
+	}
+	if k.RotatedFrom != "" {
+		details["rotated_from"] = k.RotatedFrom
+	}
+	return auth.AuditEvent{Time: k.CreatedAt, Type: auth.EventKeyCreated, Actor: actor, KeyID: k.ID, Count: 1, Details: details}
+}
+
+// Get returns the record of the key with that ID.
+//
+// Errors: auth.ENOTFOUND; the store's other errors, wrapped.
+func (s *Service) Get(ctx context.Context, id string) (*auth.APIKey, error) {
+	k, err := s.store.GetAPIKey(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("apikey: get key: %w", err)
+	}
+	return k, nil
+}
+
+// List returns one page of keys in creation order and the cursor of the next
+// page ("" on the last).
+//
+// Errors: the store's, wrapped.
+func (s *Service) List(ctx context.Context, f auth.APIKeyFilter) ([]*auth.APIKey, string, error) {
+	keys, next, err := s.store.ListAPIKeys(ctx, f)
+	if err != nil {
+		return nil, "", fmt.Errorf("apikey: list keys: %w", err)
+	}
+	return keys, next, nil
+}
+
+// Rotate replaces the key with that ID by a new key with the same owner,
+// name, scopes, metadata, rate limit, rotation period and expiry time (a
+// rotation never extends a key's lifetime), and RotatedFrom set to id. The
+// old key stays valid for grace (0: it is refused at once); a key.created
+// and a key.rotated event are written in the same transaction, and the old
+// key is dropped from this node's cache at once. It returns the new record
+// and its plaintext key, which cannot be shown again.
+//
+// Errors: auth.EINVALID for a negative grace or a missing actor;
+// auth.ENOTFOUND; auth.ECONFLICT when the key is revoked, expired or already
+// rotated; the store's other errors, wrapped.
+func (s *Service) Rotate(ctx context.Context, id string, grace time.Duration, actor string) (*auth.APIKey, string, error) {
+	if grace < 0 {
+		return nil, "", auth.Errorf(auth.EINVALID, "grace must not be negative")
+	}
+	if err := checkActor(actor); err != nil {
+		return nil, "", err
+	}
+	old, err := s.store.GetAPIKey(ctx, id)
+	if err != nil {
+		return nil, "", fmt.Errorf("apikey: rotate key: %w", err)
+	}
+	now := s.now()
+	switch {
+	case !old.RevokedAt.IsZero():
+		return nil, "", auth.Errorf(auth.ECONFLICT, "the key is revoked")
+	case old.RotatedTo != "":
+		return nil, "", auth.Errorf(auth.ECONFLICT, "the key has already been rotated")
+	case !old.ExpiresAt.IsZero() && !now.Before(old.ExpiresAt):
+		return nil, "", auth.Errorf(auth.ECONFLICT, "the key has expired")
+	}
+	next := &auth.APIKey{
+		Owner:          old.Owner,
+		Name:           old.Name,
+		Scopes:         slices.Clone(old.Scopes),
+		Metadata:       maps.Clone(old.Metadata),
+		RateLimit:      old.RateLimit,
+		RotationPeriod: old.RotationPeriod,
+		CreatedAt:      now,
+		ExpiresAt:      old.ExpiresAt,
+		RotatedFrom:    old.ID,
+	}
+	if next.RotationPeriod > 0 {
+		next.RotationDueAt = now.Add(next.RotationPeriod)
+	}
+	plaintext, err := s.assign(next, now)
+	if err != nil {
+		return nil, "", err
+	}
+	rotated := auth.AuditEvent{
+		Time: now, Type: auth.EventKeyRotated, Actor: actor, KeyID: old.ID, Count: 1,
+		Details: map[string]string{"rotated_to": next.ID, "grace": grace.String()},
+	}
+	_, err = s.store.RotateAPIKey(ctx, old.ID, next, now.Add(grace), createdEvent(next, actor), rotated)
+	// Whatever the outcome (the store may have committed before failing
+	// to answer), the cached record may be stale now.
+	s.Invalidate(old.ID)
+	if err != nil {
+		return nil, "", fmt.Errorf("apikey: rotate key: %w", err)
+	}
+	return next, plaintext, nil
+}
+
+// Revoke revokes the key with that ID, with a key.revoked event, and drops it
+// from this node's cache at once, so the next Verify of it here is refused
+// (other nodes follow on their store's change notification, or within
+// CacheTTL without one). Revoking a revoked key changes nothing. It returns
+// the record as updated.
+//
+// Errors: auth.EINVALID for a missing actor; auth.ENOTFOUND; the store's
+// other errors, wrapped.
+func (s *Service) Revoke(ctx context.Context, id, actor string) (*auth.APIKey, error) {
+	if err := checkActor(actor); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	k, err := s.store.RevokeAPIKey(ctx, id, now, auth.AuditEvent{Time: now, Type: auth.EventKeyRevoked, Actor: actor, KeyID: id, Count: 1})
+	s.Invalidate(id) // also on error: the store may have committed
+	if err != nil {
+		return nil, fmt.Errorf("apikey: revoke key: %w", err)
+	}
+	return k, nil
+}
+
+// Invalidate drops the key with that ID from the cache, so its next
+// verification reads the store. Run calls it for changes other nodes report;
+// Rotate and Revoke call it themselves.
+func (s *Service) Invalidate(id string) {
+	if s.cache != nil {
+		s.cache.invalidate(id)
+	}
+}

@@ -1,0 +1,192 @@
+package apikey
+
+import (
+	"math"
+	"slices"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+// Limits on what a key may carry. They keep records small, so the cache
+// stays cheap and no caller can store megabytes through the admin API.
+const (
+	MaxOwnerLength       = 128 // bytes
+	MaxNameLength        = 128 // bytes
+	MaxActorLength       = 128 // bytes
+	MaxScopes            = 64
+	MaxScopeLength       = 128 // bytes
+	MaxMetadataEntries   = 32
+	MaxMetadataKeyLength = 64  // bytes
+	MaxMetadataValLength = 512 // bytes
+	MaxBurst             = 1_000_000
+	MinRotationPeriod    = time.Hour
+)
+
+// newRecord validates p and returns the key record it describes, without
+// ID, Hash, Prefix and Hint. Every error is an auth.EINVALID whose message
+// can be shown to the caller (it names the field, never echoes long input).
+func newRecord(p CreateParams, now time.Time) (*auth.APIKey, error) {
+	if p.Owner == "" {
+		return nil, auth.Errorf(auth.EINVALID, "owner is required")
+	}
+	if err := checkText("owner", p.Owner, MaxOwnerLength); err != nil {
+		return nil, err
+	}
+	if err := checkText("name", p.Name, MaxNameLength); err != nil {
+		return nil, err
+	}
+	if err := checkActor(p.Actor); err != nil {
+		return nil, err
+	}
+	scopes, err := normalizeScopes(p.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	metadata, err := copyMetadata(p.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	if !p.ExpiresAt.IsZero() && !p.ExpiresAt.After(now) {
+		return nil, auth.Errorf(auth.EINVALID, "expires_at must be in the future")
+	}
+	limit, err := normalizeRateLimit(p.RateLimit)
+	if err != nil {
+		return nil, err
+	}
+	if p.RotationPeriod < 0 || (p.RotationPeriod > 0 && p.RotationPeriod < MinRotationPeriod) {
+		return nil, auth.Errorf(auth.EINVALID, "rotation_period must be 0 (none) or at least %s", MinRotationPeriod)
+	}
+	k := &auth.APIKey{
+		Owner:          p.Owner,
+		Name:           p.Name,
+		Scopes:         scopes,
+		Metadata:       metadata,
+		RateLimit:      limit,
+		RotationPeriod: p.RotationPeriod,
+		CreatedAt:      now,
+		ExpiresAt:      p.ExpiresAt,
+	}
+	if p.RotationPeriod > 0 {
+		k.RotationDueAt = now.Add(p.RotationPeriod)
+	}
+	return k, nil
+}
+
+// checkText accepts printable UTF-8 of at most max bytes: no control or
+// format characters (which could hide text in logs and dashboards, or
+// reorder it, like U+202E).
+func checkText(field, s string, max int) error {
+	if len(s) > max {
+		return auth.Errorf(auth.EINVALID, "%s must have at most %d bytes", field, max)
+	}
+	if !printable(s) {
+		return auth.Errorf(auth.EINVALID, "%s must be printable UTF-8 text without control characters", field)
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkActor requires the actor that the audit events will name.
+func checkActor(actor string) error {
+	if actor == "" {
+		return auth.Errorf(auth.EINVALID, "actor is required")
+	}
+	return checkText("actor", actor, MaxActorLength)
+}
+
+// normalizeScopes returns a sorted, deduplicated copy of scopes, each of
+// which must match ^[A-Za-z0-9][A-Za-z0-9:._/*-]{0,127}$.
+func normalizeScopes(scopes []string) ([]string, error) {
+	for i, s := range scopes {
+		if !validScope(s) {
+			return nil, auth.Errorf(auth.EINVALID, "scopes[%d] must be 1 to %d characters of A-Z a-z 0-9 : . _ / * - starting with a letter or digit", i, MaxScopeLength)
+		}
+	}
+	out := slices.Clone(scopes)
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) > MaxScopes {
+		return nil, auth.Errorf(auth.EINVALID, "at most %d scopes are allowed", MaxScopes)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return slices.Clip(out), nil
+}
+
+func validScope(s string) bool {
+	if len(s) == 0 || len(s) > MaxScopeLength || !isBase62(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case isBase62(c), c == ':', c == '.', c == '_', c == '/', c == '*', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func copyMetadata(m map[string]string) (map[string]string, error) {
+	if len(m) > MaxMetadataEntries {
+		return nil, auth.Errorf(auth.EINVALID, "metadata may have at most %d entries", MaxMetadataEntries)
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if k == "" {
+			return nil, auth.Errorf(auth.EINVALID, "metadata keys must not be empty")
+		}
+		if err := checkText("each metadata key", k, MaxMetadataKeyLength); err != nil {
+			return nil, err
+		}
+		if err := checkText("each metadata value", v, MaxMetadataValLength); err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// normalizeRateLimit checks l and fills in Burst = ceil(Rate) when only
+// the rate is given.
+func normalizeRateLimit(l auth.RateLimit) (auth.RateLimit, error) {
+	if math.IsNaN(l.Rate) || math.IsInf(l.Rate, 0) || l.Rate < 0 {
+		return l, auth.Errorf(auth.EINVALID, "rate_limit.rate must be a finite number of requests per second, 0 or more")
+	}
+	if l.Burst < 0 || l.Burst > MaxBurst {
+		return l, auth.Errorf(auth.EINVALID, "rate_limit.burst must be between 0 and %d", MaxBurst)
+	}
+	if l.Rate == 0 {
+		if l.Burst != 0 {
+			// Rate 0 means unlimited (auth.RateLimit.Unlimited), which
+			// is surely not what a caller who set a burst meant.
+			return l, auth.Errorf(auth.EINVALID, "rate_limit.burst needs a rate_limit.rate above 0")
+		}
+		return l, nil
+	}
+	if l.Burst == 0 {
+		if l.Rate > MaxBurst {
+			return l, auth.Errorf(auth.EINVALID, "rate_limit.rate above %d needs an explicit rate_limit.burst", MaxBurst)
+		}
+		l.Burst = int(math.Ceil(l.Rate))
+	}
+	return l, nil
+}

@@ -1,0 +1,130 @@
+package apikey
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+// Verify reports whether key may be used for a request that needs every one
+// of scopes. It checks, in this order:
+//
+//   - format, checksum and prefix, without any store call → CodeInvalid;
+//   - the key's record, from the cache or else the store (by keyed hash);
+//     unknown → CodeInvalid;
+//   - revoked → CodeRevoked; expired (or past its rotation grace) →
+//     CodeExpired; missing scopes → CodeInsufficientScope;
+//   - its rate limit, taking one token → CodeRateLimited, with RetryAfter;
+//   - otherwise CodeValid, with the rate limit state for the headers.
+//
+// A key whose record is cached costs no store call and no allocation.
+// Last-used times and failures are recorded in memory and written by Run.
+//
+// The error is non-nil only when the store failed (and then the Result is
+// zero): the store's error, wrapped, so auth.ErrorCode gives its code.
+func (s *Service) Verify(ctx context.Context, key string, scopes []string) (Result, error) {
+	if prefix, err := Parse(key); err != nil || prefix != s.prefix {
+		return s.reject("", CodeInvalid, nil), nil
+	}
+	sum := s.hasher.Sum(key)
+	now := s.now()
+	k, e, err := s.lookup(ctx, &sum, now)
+	if err != nil {
+		return Result{}, err
+	}
+	switch {
+	case k == nil:
+		return s.reject("", CodeInvalid, nil), nil
+	case !k.RevokedAt.IsZero():
+		// Any revocation counts, even one stamped slightly in the future
+		// by a node whose clock runs ahead: fail closed.
+		return s.reject(k.ID, CodeRevoked, k), nil
+	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
+		return s.reject(k.ID, CodeExpired, k), nil
+	case !k.HasScopes(scopes):
+		return s.reject(k.ID, CodeInsufficientScope, k), nil
+	}
+	d := s.limits.Allow(k.ID, k.RateLimit, now)
+	state := RateLimitState{Limit: d.Limit, Remaining: d.Remaining, Reset: d.Reset, RetryAfter: d.RetryAfter}
+	if !d.Allowed {
+		r := s.reject(k.ID, CodeRateLimited, k)
+		r.RateLimit = state
+		return r, nil
+	}
+	s.recordUse(k.ID, e, now)
+	s.count(CodeValid)
+	return Result{Code: CodeValid, Key: k, RateLimit: state}, nil
+}
+
+// lookup returns the record of the key whose hash is sum, or nil if there is
+// none, and its cache entry (nil when not cached).
+func (s *Service) lookup(ctx context.Context, sum *[sha256.Size]byte, now time.Time) (*auth.APIKey, *entry, error) {
+	var epoch uint64
+	if s.cache != nil {
+		if e := s.cache.get(sum, now); e != nil {
+			if s.metrics != nil {
+				s.metrics.cacheHits.Inc()
+			}
+			return e.key, e, nil
+		}
+		// Read before the store, so that an invalidation racing with
+		// this read keeps its (possibly stale) result out of the cache.
+		epoch = s.cache.epoch.Load()
+	}
+	if s.metrics != nil {
+		s.metrics.cacheMisses.Inc()
+	}
+	// A copy, so that sum itself stays on the caller's stack on the warm path.
+	hash := append([]byte(nil), sum[:]...)
+	k, err := s.store.GetAPIKeyByHash(ctx, hash)
+	if auth.ErrorCode(err) == auth.ENOTFOUND {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("apikey: look up key: %w", err)
+	}
+	// The store looked the hash up for us; compare it again, in constant
+	// time, so that a backend matching loosely (a collation, a prefix
+	// index) can never let a wrong key in.
+	if subtle.ConstantTimeCompare(k.Hash, hash) != 1 {
+		s.log.ErrorContext(ctx, "apikey: the store returned a key whose hash does not match the one asked for", slog.String("key_id", k.ID))
+		return nil, nil, nil
+	}
+	var e *entry
+	if s.cache != nil {
+		e = s.cache.put(sum, k, epoch, now)
+	}
+	return k, e, nil
+}
+
+// recordUse notes that key id was used at now, for the next flush. With a
+// cache entry it writes at most once a second per key, and only to an
+// atomic when it does not: that is the common case on the hot path.
+func (s *Service) recordUse(id string, e *entry, now time.Time) {
+	t := now.UnixNano()
+	if e != nil {
+		last := e.lastUsed.Load()
+		if t-last < int64(time.Second) || !e.lastUsed.CompareAndSwap(last, t) {
+			return // recently recorded, or just now by another request
+		}
+	}
+	s.usage.touch(id, now)
+}
+
+// reject counts a failed verification and returns its result.
+func (s *Service) reject(id string, code Code, k *auth.APIKey) Result {
+	s.usage.fail(id, code)
+	s.count(code)
+	return Result{Code: code, Key: k}
+}
+
+func (s *Service) count(code Code) {
+	if s.metrics != nil {
+		s.metrics.verifications[codeIndex(code)].Inc()
+	}
+}

@@ -86,6 +86,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Store, err = openStore(ctx, m.Config); err != nil {
 		return err
 	}
+	cacheTTL := m.Config.CacheTTL
+	if cacheTTL == 0 {
+		cacheTTL = -1 // the configuration's 0 turns the cache off; the service's 0 means its default
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Keys, err = apikey.NewService(apikey.Config{
@@ -95,7 +99,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Prefix:        m.Config.KeyPrefix,
 		Now:           m.Now,
 		Logger:        m.Logger,
-		CacheTTL:      m.Config.CacheTTL,
+		CacheTTL:      cacheTTL,
 		FlushInterval: m.Config.FlushInterval,
 		Registerer:    reg,
 	})

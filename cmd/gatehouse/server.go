@@ -83,7 +83,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if m.Store, err = openStore(ctx, m.Config); err != nil {
+	if m.Store, err = openStore(ctx, m.Config, m.Logger); err != nil {
 		return err
 	}
 	cacheTTL := m.Config.CacheTTL
@@ -281,12 +281,13 @@ func storeName(cfg config.Config) string {
 }
 
 // openStore opens the configured backend and applies its migrations.
-func openStore(ctx context.Context, cfg config.Config) (auth.Store, error) {
+func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (auth.Store, error) {
 	if cfg.UsesPostgres() {
 		db, err := postgres.Open(ctx, cfg.DB)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
+		db.Logger = logger
 		return db, nil
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -368,7 +369,7 @@ func initialize(ctx context.Context, cfg config.Config, logger *slog.Logger) (id
 	if err != nil {
 		return "", "", err
 	}
-	if m.Store, err = openStore(ctx, cfg); err != nil {
+	if m.Store, err = openStore(ctx, cfg, logger); err != nil {
 		return "", "", err
 	}
 	defer m.Store.Close()

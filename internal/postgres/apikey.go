@@ -1,0 +1,338 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// keyColumns lists the api_keys columns in the order scanKey reads them.
+const keyColumns = `id, hash, prefix, hint, owner, name, scopes, metadata,
+	rate_limit_rate, rate_limit_burst, rotation_period_ns,
+	created_at, expires_at, revoked_at, last_used_at, rotation_due_at,
+	rotated_from, rotated_to`
+
+// querier is what reads need from the pool and from a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func scanKey(row pgx.Row) (*auth.APIKey, error) {
+	var (
+		k                                       auth.APIKey
+		metadata                                []byte
+		period                                  int64
+		created, expires, revoked, used, rotDue pgtype.Timestamptz
+	)
+	err := row.Scan(&k.ID, &k.Hash, &k.Prefix, &k.Hint, &k.Owner, &k.Name, &k.Scopes, &metadata,
+		&k.RateLimit.Rate, &k.RateLimit.Burst, &period,
+		&created, &expires, &revoked, &used, &rotDue,
+		&k.RotatedFrom, &k.RotatedTo)
+	if err != nil {
+		return nil, err
+	}
+	if k.Scopes == nil {
+		k.Scopes = []string{}
+	}
+	if k.Metadata, err = mapFrom(metadata); err != nil {
+		return nil, err
+	}
+	k.RotationPeriod = time.Duration(period)
+	k.CreatedAt = timeFrom(created)
+	k.ExpiresAt = timeFrom(expires)
+	k.RevokedAt = timeFrom(revoked)
+	k.LastUsedAt = timeFrom(used)
+	k.RotationDueAt = timeFrom(rotDue)
+	return &k, nil
+}
+
+// getKey returns the one key matching where (a condition on $1, possibly
+// followed by a locking clause), or auth.ENOTFOUND.
+func getKey(ctx context.Context, q querier, where string, arg any) (*auth.APIKey, error) {
+	k, err := scanKey(q.QueryRow(ctx, "SELECT "+keyColumns+" FROM api_keys WHERE "+where, arg))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, auth.Errorf(auth.ENOTFOUND, "API key not found.")
+	}
+	return k, err
+}
+
+func insertKey(ctx context.Context, tx pgx.Tx, k *auth.APIKey) error {
+	metadata, err := mapJSON(k.Metadata)
+	if err != nil {
+		return err
+	}
+	scopes := k.Scopes
+	if scopes == nil {
+		scopes = []string{} // pgx sends a nil slice as NULL
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO api_keys (`+keyColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		k.ID, k.Hash, k.Prefix, k.Hint, k.Owner, k.Name, scopes, metadata,
+		k.RateLimit.Rate, k.RateLimit.Burst, int64(k.RotationPeriod),
+		timeValue(k.CreatedAt), timeValue(k.ExpiresAt), timeValue(k.RevokedAt),
+		timeValue(k.LastUsedAt), timeValue(k.RotationDueAt),
+		k.RotatedFrom, k.RotatedTo)
+	return err
+}
+
+// notifyChanged queues a notification carrying the key's ID on
+// notifyChannel. PostgreSQL delivers it only if the transaction commits.
+func notifyChanged(ctx context.Context, tx pgx.Tx, id string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, id)
+	return err
+}
+
+// CreateAPIKey inserts k and appends the events in one transaction.
+// ECONFLICT if the ID or hash exists; EINVALID if k has no ID or hash, or
+// text no backend can store (NUL characters, invalid UTF-8).
+func (db *DB) CreateAPIKey(ctx context.Context, k *auth.APIKey, events ...auth.AuditEvent) error {
+	if err := checkKey(k); err != nil {
+		return err
+	}
+	if err := checkEvents(events); err != nil {
+		return err
+	}
+	return db.inTx(ctx, "create api key", func(tx pgx.Tx) error {
+		if err := insertKey(ctx, tx, k); err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, events)
+	})
+}
+
+// GetAPIKey returns the key with that ID, or ENOTFOUND.
+func (db *DB) GetAPIKey(ctx context.Context, id string) (*auth.APIKey, error) {
+	k, err := getKey(ctx, db.pool, "id = $1", id)
+	if err != nil {
+		return nil, translate("get api key", err)
+	}
+	return k, nil
+}
+
+// GetAPIKeyByHash returns the key whose Hash equals hash, or ENOTFOUND.
+func (db *DB) GetAPIKeyByHash(ctx context.Context, hash []byte) (*auth.APIKey, error) {
+	if len(hash) == 0 {
+		return nil, auth.Errorf(auth.ENOTFOUND, "API key not found.")
+	}
+	k, err := getKey(ctx, db.pool, "hash = $1", hash)
+	if err != nil {
+		return nil, translate("get api key by hash", err)
+	}
+	return k, nil
+}
+
+// ListAPIKeys returns one page of keys in ascending ID order (bytewise) and
+// the cursor of the next page, "" on the last page. A Limit of zero or less
+// means 100; Limit is capped at auth.MaxPageSize.
+func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.APIKey, string, error) {
+	limit := pageSize(f.Limit)
+	var (
+		where []string
+		args  []any
+	)
+	// cond adds a condition whose %d is the placeholder number of v.
+	cond := func(format string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(format, len(args)))
+	}
+	cond("id > $%d", f.After)
+	if f.Owner != "" {
+		cond("owner = $%d", f.Owner)
+	}
+	if !f.RotationDueBy.IsZero() {
+		cond("rotation_due_at <= $%d", timeValue(f.RotationDueBy))
+		where = append(where, "revoked_at IS NULL", "rotated_to = ''")
+	}
+	// One row more than the page tells whether another page follows, so the
+	// last page never comes with a cursor to an empty one.
+	args = append(args, limit+1)
+	rows, err := db.pool.Query(ctx, fmt.Sprintf("SELECT %s FROM api_keys WHERE %s ORDER BY id LIMIT $%d",
+		keyColumns, strings.Join(where, " AND "), len(args)), args...)
+	if err != nil {
+		return nil, "", translate("list api keys", err)
+	}
+	defer rows.Close()
+	keys := make([]*auth.APIKey, 0, min(limit, 64))
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, "", translate("list api keys", err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", translate("list api keys", err)
+	}
+	if len(keys) > limit {
+		keys = keys[:limit]
+		return keys, keys[limit-1].ID, nil
+	}
+	return keys, "", nil
+}
+
+// RotateAPIKey, in one transaction, sets the old key's RotatedTo to next.ID
+// and its ExpiresAt to oldExpiresAt unless it already expires earlier (a
+// zero oldExpiresAt means never, so it changes nothing), inserts next,
+// appends the events and notifies watchers of the old key. It returns the
+// old key as updated. ENOTFOUND if the old key does not exist; ECONFLICT if
+// it is revoked or already rotated, or if next's ID or hash exists;
+// EINVALID as for CreateAPIKey.
+func (db *DB) RotateAPIKey(ctx context.Context, oldID string, next *auth.APIKey, oldExpiresAt time.Time, events ...auth.AuditEvent) (*auth.APIKey, error) {
+	if err := checkKey(next); err != nil {
+		return nil, err
+	}
+	if err := checkEvents(events); err != nil {
+		return nil, err
+	}
+	var old *auth.APIKey
+	err := db.inTx(ctx, "rotate api key", func(tx pgx.Tx) error {
+		// FOR UPDATE: a concurrent rotation or revocation of the same key
+		// waits for this one and then sees its outcome.
+		k, err := getKey(ctx, tx, "id = $1 FOR UPDATE", oldID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !k.RevokedAt.IsZero():
+			return auth.Errorf(auth.ECONFLICT, "API key is revoked.")
+		case k.RotatedTo != "":
+			return auth.Errorf(auth.ECONFLICT, "API key has already been rotated.")
+		}
+		k.RotatedTo = next.ID
+		k.ExpiresAt = stored(rotatedExpiry(k.ExpiresAt, oldExpiresAt))
+		// The old key is updated and the notification queued before the new
+		// key is inserted: if the insert fails (its ID or hash exists), the
+		// rollback must undo both, which the tests check.
+		if _, err := tx.Exec(ctx, `UPDATE api_keys SET rotated_to = $1, expires_at = $2, changed_at = clock_timestamp() WHERE id = $3`,
+			k.RotatedTo, timeValue(k.ExpiresAt), k.ID); err != nil {
+			return err
+		}
+		if err := notifyChanged(ctx, tx, k.ID); err != nil {
+			return err
+		}
+		if err := insertKey(ctx, tx, next); err != nil {
+			return err
+		}
+		if err := appendEvents(ctx, tx, events); err != nil {
+			return err
+		}
+		old = k
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return old, nil
+}
+
+// RevokeAPIKey sets RevokedAt to at, appends the events and notifies
+// watchers in one transaction, and returns the key as updated. Revoking a
+// revoked key changes nothing, writes no event, notifies no one and returns
+// the key as it is. ENOTFOUND if the key does not exist; EINVALID if at is
+// zero (which would mean "not revoked") or an event holds text no backend
+// can store.
+func (db *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time, events ...auth.AuditEvent) (*auth.APIKey, error) {
+	if at.IsZero() {
+		return nil, auth.Errorf(auth.EINVALID, "Revocation time is required.")
+	}
+	if err := checkEvents(events); err != nil {
+		return nil, err
+	}
+	var key *auth.APIKey
+	err := db.inTx(ctx, "revoke api key", func(tx pgx.Tx) error {
+		k, err := getKey(ctx, tx, "id = $1 FOR UPDATE", id)
+		if err != nil {
+			return err
+		}
+		key = k
+		if !k.RevokedAt.IsZero() {
+			return nil
+		}
+		k.RevokedAt = stored(at)
+		if _, err := tx.Exec(ctx, `UPDATE api_keys SET revoked_at = $1, changed_at = clock_timestamp() WHERE id = $2`,
+			timeValue(k.RevokedAt), k.ID); err != nil {
+			return err
+		}
+		if err := notifyChanged(ctx, tx, k.ID); err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, events)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+// TouchAPIKeys sets each key's LastUsedAt to the later of its current value
+// and the given time, in one transaction and one round trip. Unknown IDs and
+// zero times are ignored.
+func (db *DB) TouchAPIKeys(ctx context.Context, lastUsed map[string]time.Time) error {
+	if len(lastUsed) == 0 {
+		return nil
+	}
+	// Rows are locked in ID order, so nodes touching overlapping batches at
+	// the same time wait for each other instead of deadlocking.
+	ids := make([]string, 0, len(lastUsed))
+	for id, t := range lastUsed {
+		if !t.IsZero() {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	b := &pgx.Batch{}
+	for _, id := range ids {
+		b.Queue(`UPDATE api_keys SET last_used_at = $2
+			WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)`, id, timeValue(lastUsed[id]))
+	}
+	return db.inTx(ctx, "touch api keys", func(tx pgx.Tx) error {
+		return tx.SendBatch(ctx, b).Close()
+	})
+}
+
+// MarkExpiredAPIKeys, in one transaction, finds the keys whose ExpiresAt is
+// set and not after now, that are not revoked and were not reported before,
+// appends a "key.expired" event for each (Actor "system", Time now) and
+// remembers them as reported. It returns their IDs in ascending order.
+//
+// Nodes may sweep at the same time: each key is reported by exactly one of
+// them. A key locked by another transaction at that moment is left for the
+// next sweep instead of being waited for.
+func (db *DB) MarkExpiredAPIKeys(ctx context.Context, now time.Time) ([]string, error) {
+	var ids []string
+	err := db.inTx(ctx, "mark expired api keys", func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `UPDATE api_keys SET expiry_reported_at = $1
+			WHERE id IN (
+				SELECT id FROM api_keys
+				WHERE expires_at IS NOT NULL AND expires_at <= $1
+				  AND revoked_at IS NULL AND expiry_reported_at IS NULL
+				ORDER BY id
+				FOR UPDATE SKIP LOCKED)
+			RETURNING id`, timeValue(now))
+		if err != nil {
+			return err
+		}
+		if ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return err
+		}
+		slices.Sort(ids)
+		events := make([]auth.AuditEvent, len(ids))
+		for i, id := range ids {
+			events[i] = auth.AuditEvent{
+				Time: now, Type: auth.EventKeyExpired, Actor: auth.ActorSystem, KeyID: id, Count: 1,
+			}
+		}
+		return appendEvents(ctx, tx, events)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}

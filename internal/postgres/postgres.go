@@ -1,0 +1,152 @@
+// Package postgres is the storage backend for many Gatehouse nodes sharing
+// one PostgreSQL database: auth.Store through pgx v5, plus
+// auth.KeyChangeWatcher through LISTEN/NOTIFY so every node drops a rotated
+// or revoked key from its cache at once.
+//
+// The schema lives in the first schema of the connection's search_path, so
+// one database can hold several independent Gatehouse installations (tests
+// use one schema each).
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// uniqueViolation is the SQLSTATE of a unique or primary key violation.
+const uniqueViolation = "23505"
+
+// DB is an auth.Store and auth.KeyChangeWatcher backed by PostgreSQL. It is
+// safe for concurrent use.
+type DB struct {
+	// Logger receives what WatchAPIKeyChanges cannot return: the errors
+	// that make it reconnect. nil discards them. Set it before watching.
+	Logger *slog.Logger
+
+	pool *pgxpool.Pool
+
+	// listenConfig configures the watcher's own connections, which live
+	// outside the pool so a long LISTEN never holds a pool slot or blocks
+	// Close.
+	listenConfig *pgx.ConnConfig
+	// heartbeat is how often a watcher checks that the server is still
+	// there and records how far it has caught up.
+	heartbeat time.Duration
+	// beforeReconnect, if set, runs before a watcher reconnects; tests use
+	// it to change keys while no watcher listens.
+	beforeReconnect func()
+
+	closing context.Context // done once Close is called; stops watchers
+	close   context.CancelFunc
+}
+
+var (
+	_ auth.Store            = (*DB)(nil)
+	_ auth.KeyChangeWatcher = (*DB)(nil)
+)
+
+// Open connects to the database named by dsn (a URL or key=value string as
+// pgx accepts; a search_path parameter selects the schema) and migrates the
+// schema to the latest version. Errors never include the DSN, which may
+// hold a password.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	return open(ctx, dsn, 0)
+}
+
+// open connects and migrates to version, or to the latest version when
+// version is 0. Tests use it to hold a database at an older version.
+func open(ctx context.Context, dsn string, version int64) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx redacts passwords from parse errors only on a best-effort
+		// basis, so none of its text is passed on.
+		return nil, errors.New("postgres: open: the DSN cannot be parsed")
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "gatehouse"
+	}
+
+	// Migrations go through database/sql, which goose needs, on a
+	// connection pool of their own that is closed once they are done.
+	migrateDB := stdlib.OpenDB(*cfg.ConnConfig.Copy())
+	err = migrate(ctx, migrateDB, version)
+	if closeErr := migrateDB.Close(); err == nil && closeErr != nil {
+		err = fmt.Errorf("postgres: migrate: %w", closeErr)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	// The watcher's connection says what it is, for whoever reads
+	// pg_stat_activity.
+	listenConfig := cfg.ConnConfig.Copy()
+	listenConfig.RuntimeParams["application_name"] += watcherAppSuffix
+	closing, cancel := context.WithCancel(context.Background())
+	return &DB{
+		pool:         pool,
+		listenConfig: listenConfig,
+		heartbeat:    30 * time.Second,
+		closing:      closing,
+		close:        cancel,
+	}, nil
+}
+
+// Ping reports whether the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// Close stops every WatchAPIKeyChanges call of db and closes the pool,
+// waiting for connections in use to be returned.
+func (db *DB) Close() error {
+	db.close()
+	db.pool.Close()
+	return nil
+}
+
+// inTx runs fn in a transaction, committing if fn returns nil and rolling
+// back otherwise. Errors come back through translate, with op as context.
+func (db *DB) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
+	return translate(op, pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{}, fn))
+}
+
+// translate maps an error from pgx to the errors the auth contracts
+// promise, by SQLSTATE and never by message text: a unique violation
+// becomes auth.ECONFLICT. Application errors pass through unchanged;
+// anything else is wrapped with op as context.
+func translate(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var appErr *auth.Error
+	if errors.As(err, &appErr) {
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
+		// The server's detail quotes the duplicate value (a key hash); the
+		// caller-safe message does not.
+		return auth.Errorf(auth.ECONFLICT, "A record with the same ID or hash already exists.")
+	}
+	return fmt.Errorf("postgres: %s: %w", op, err)
+}

@@ -1,0 +1,489 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/storetest"
+	"github.com/jackc/pgx/v5"
+)
+
+const defaultTestDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+func testDSN() string {
+	if dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES_DSN"); dsn != "" {
+		return dsn
+	}
+	return defaultTestDSN
+}
+
+// withParams returns dsn with the given run-time parameters added, in
+// either of the two forms pgx accepts.
+func withParams(t *testing.T, dsn string, params map[string]string) string {
+	t.Helper()
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatalf("GATEHOUSE_TEST_POSTGRES_DSN is not a valid URL: %v", err)
+		}
+		q := u.Query()
+		for k, v := range params {
+			q.Set(k, v)
+		}
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	for k, v := range params {
+		dsn += " " + k + "=" + v
+	}
+	return dsn
+}
+
+// newSchema creates a schema with a random name for this test, drops it
+// when the test ends, and returns a DSN whose search_path selects it. If
+// PostgreSQL cannot be reached the test is skipped, unless
+// GATEHOUSE_REQUIRE_POSTGRES=1 (as in CI), where it fails.
+func newSchema(t *testing.T) (dsn, schema string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, withParams(t, testDSN(), map[string]string{"connect_timeout": "5"}))
+	if err != nil {
+		msg := "PostgreSQL is not reachable (set GATEHOUSE_TEST_POSTGRES_DSN, default " + defaultTestDSN + "): " + err.Error()
+		if os.Getenv("GATEHOUSE_REQUIRE_POSTGRES") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	defer admin.Close(context.WithoutCancel(ctx))
+
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema = "gatehouse_test_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, testDSN())
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return withParams(t, testDSN(), map[string]string{"search_path": schema}), schema
+}
+
+func openDSN(t *testing.T, dsn string) *DB {
+	t.Helper()
+	db, err := Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	// Registered after newSchema's cleanup, so it runs before the schema
+	// is dropped.
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return db
+}
+
+func TestStoreContract(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) auth.Store {
+		dsn, _ := newSchema(t)
+		return openDSN(t, dsn)
+	})
+}
+
+func testKey(id string) *auth.APIKey {
+	h := make([]byte, 32)
+	copy(h, "hash:"+id)
+	return &auth.APIKey{
+		ID:        id,
+		Hash:      h,
+		Prefix:    "sk_test_",
+		Hint:      "wxyz",
+		Owner:     "サービス 😀",
+		Name:      "'; DROP TABLE api_keys; --",
+		Scopes:    []string{"a", "b"},
+		Metadata:  map[string]string{"k": "v"},
+		RateLimit: auth.RateLimit{Rate: 2.5, Burst: 5},
+		CreatedAt: time.Date(2030, 1, 2, 3, 4, 5, 678901000, time.UTC),
+		ExpiresAt: time.Date(2031, 1, 2, 3, 4, 5, 1000, time.UTC),
+	}
+}
+
+func TestMigrateFromVersion1KeepsKeys(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dsn, schema := newSchema(t)
+	old, err := open(ctx, dsn, 1)
+	if err != nil {
+		t.Fatalf("open at version 1: %v", err)
+	}
+	var exists bool
+	if err := old.pool.QueryRow(ctx, `SELECT to_regclass('audit_events') IS NOT NULL`).Scan(&exists); err != nil || exists {
+		t.Fatalf("audit_events at version 1: exists %v, err %v; want absent", exists, err)
+	}
+	k := testKey("key_1")
+	// Version 1 has no audit log, so the key goes in without events.
+	if err := old.CreateAPIKey(ctx, k); err != nil {
+		t.Fatalf("CreateAPIKey at version 1: %v", err)
+	}
+	old.Close()
+
+	db := openDSN(t, dsn)
+	var version int64
+	if err := db.pool.QueryRow(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 2 {
+		t.Fatalf("schema version = %d, %v; want 2", version, err)
+	}
+	// Everything landed in the test's schema, nowhere else.
+	var where string
+	if err := db.pool.QueryRow(ctx, `SELECT schemaname FROM pg_tables WHERE tablename = 'audit_events' AND schemaname = $1`, schema).Scan(&where); err != nil {
+		t.Fatalf("audit_events is not in schema %s: %v", schema, err)
+	}
+	got, err := db.GetAPIKey(ctx, k.ID)
+	if err != nil {
+		t.Fatalf("GetAPIKey after migrating: %v", err)
+	}
+	if got.Name != k.Name || got.Owner != k.Owner || !got.CreatedAt.Equal(k.CreatedAt) || string(got.Hash) != string(k.Hash) {
+		t.Fatalf("key after migrating = %+v, want %+v", got, k)
+	}
+	if _, err := db.RevokeAPIKey(ctx, k.ID, k.CreatedAt.Add(time.Hour),
+		auth.AuditEvent{Time: k.CreatedAt, Type: auth.EventKeyRevoked, Actor: "key_admin", KeyID: k.ID, Count: 1}); err != nil {
+		t.Fatalf("RevokeAPIKey after migrating: %v", err)
+	}
+}
+
+func TestConcurrentOpensMigrateOnce(t *testing.T) {
+	t.Parallel()
+	dsn, _ := newSchema(t)
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			db, err := Open(t.Context(), dsn)
+			if err == nil {
+				db.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Errorf("Open: %v", err)
+		}
+	}
+}
+
+func TestOpenErrorsHideThePassword(t *testing.T) {
+	t.Parallel()
+	const password = "s3cret-Pa55"
+	for _, dsn := range []string{
+		"postgres://gatehouse:" + password + "@127.0.0.1:1/test?sslmode=disable&connect_timeout=2",
+		"postgres://gatehouse:" + password + "@127.0.0.1:1/test?sslmode=bogus",
+		"host=127.0.0.1 port=1 user=gatehouse password=" + password + " sslmode=disable connect_timeout=2",
+		"host=127.0.0.1 port=nope password=" + password,
+	} {
+		_, err := Open(t.Context(), dsn)
+		if err == nil {
+			t.Fatalf("Open succeeded on a closed port")
+		}
+		if strings.Contains(err.Error(), password) {
+			t.Errorf("Open error reveals the password: %v", err)
+		}
+	}
+}
+
+func TestOpenWithMissingSchemaFails(t *testing.T) {
+	t.Parallel()
+	newSchema(t) // skips when PostgreSQL is unreachable
+	dsn := withParams(t, testDSN(), map[string]string{"search_path": "gatehouse_test_does_not_exist"})
+	if db, err := Open(t.Context(), dsn); err == nil {
+		db.Close()
+		t.Fatal("Open succeeded with a search_path naming no existing schema")
+	}
+}
+
+// watcher runs WatchAPIKeyChanges on db and collects the IDs it reports.
+type watcher struct {
+	ids    chan string
+	done   chan error
+	cancel context.CancelFunc
+}
+
+func startWatcher(t *testing.T, db *DB) *watcher {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	w := &watcher{ids: make(chan string), done: make(chan error, 1), cancel: cancel}
+	go func() {
+		w.done <- db.WatchAPIKeyChanges(ctx, func(id string) {
+			select {
+			case w.ids <- id:
+			case <-ctx.Done():
+			}
+		})
+	}()
+	t.Cleanup(cancel)
+	return w
+}
+
+// await waits for id, failing if any ID in forbidden arrives first. IDs of
+// other tests sharing the database are skipped.
+func (w *watcher) await(t *testing.T, id string, forbidden ...string) {
+	t.Helper()
+	timeout := time.After(15 * time.Second)
+	for {
+		select {
+		case got := <-w.ids:
+			if got == id {
+				return
+			}
+			for _, f := range forbidden {
+				if got == f {
+					t.Fatalf("watcher reported %q, a change that was rolled back", got)
+				}
+			}
+		case err := <-w.done:
+			t.Fatalf("watcher stopped waiting for %q: %v", id, err)
+		case <-timeout:
+			t.Fatalf("watcher did not report %q", id)
+		}
+	}
+}
+
+// awaitListening sends probe notifications until the watcher reports one,
+// which proves it is listening, so that later changes cannot be missed.
+func (w *watcher) awaitListening(t *testing.T, db *DB, probe string) {
+	t.Helper()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(15 * time.Second)
+	for {
+		if _, err := db.pool.Exec(t.Context(), `SELECT pg_notify($1, $2)`, notifyChannel, probe); err != nil {
+			t.Fatalf("notify: %v", err)
+		}
+	wait:
+		for {
+			select {
+			case got := <-w.ids:
+				if got == probe {
+					return
+				}
+			case err := <-w.done:
+				t.Fatalf("watcher stopped: %v", err)
+			case <-timeout:
+				t.Fatal("watcher never started listening")
+			case <-tick.C:
+				break wait // notify again: the last one may have come too early
+			}
+		}
+	}
+}
+
+// syncBuffer is a log destination safe for the watcher's goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// stopped waits for WatchAPIKeyChanges to return and gives its error,
+// draining IDs meanwhile so that fn never blocks it.
+func (w *watcher) stopped(t *testing.T) error {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case <-w.ids:
+		case err := <-w.done:
+			return err
+		case <-timeout:
+			t.Fatal("WatchAPIKeyChanges did not return")
+		}
+	}
+}
+
+func randomID(t *testing.T, prefix string) string {
+	t.Helper()
+	b := make([]byte, 6)
+	rand.Read(b)
+	return prefix + "_" + hex.EncodeToString(b)
+}
+
+func TestWatchAPIKeyChanges(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dsn, schema := newSchema(t)
+	// Each DB stands for one node; the application name lets the test find
+	// the watcher's connection to cut it.
+	appName := "gh_watch_" + schema[len(schema)-8:]
+	watcherApp := appName + watcherAppSuffix
+	writer := openDSN(t, dsn)
+	node := openDSN(t, withParams(t, dsn, map[string]string{"application_name": appName}))
+	node.heartbeat = 100 * time.Millisecond // exercise the idle check
+	var log syncBuffer
+	node.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	// What to do when the watcher reconnects, set by a subtest; each hook
+	// runs once.
+	var reconnecting atomic.Pointer[func()]
+	node.beforeReconnect = func() {
+		if f := reconnecting.Swap(nil); f != nil {
+			(*f)()
+		}
+	}
+	w := startWatcher(t, node)
+	w.awaitListening(t, writer, randomID(t, "probe"))
+
+	// Keys with random IDs: the channel is shared with other tests.
+	a, b, c := testKey(randomID(t, "key_a")), testKey(randomID(t, "key_b")), testKey(randomID(t, "key_c"))
+	for _, k := range []*auth.APIKey{a, b, c} {
+		if err := writer.CreateAPIKey(ctx, k); err != nil {
+			t.Fatalf("CreateAPIKey: %v", err)
+		}
+	}
+
+	t.Run("a revocation on one node is seen by another", func(t *testing.T) {
+		if _, err := writer.RevokeAPIKey(ctx, a.ID, time.Now()); err != nil {
+			t.Fatalf("RevokeAPIKey: %v", err)
+		}
+		w.await(t, a.ID)
+	})
+
+	t.Run("a rolled-back rotation is not seen", func(t *testing.T) {
+		// The new key collides with c, so the rotation of b fails after its
+		// notification was queued.
+		next := testKey(randomID(t, "key_next"))
+		next.Hash = c.Hash
+		_, err := writer.RotateAPIKey(ctx, b.ID, next, time.Now())
+		if auth.ErrorCode(err) != auth.ECONFLICT {
+			t.Fatalf("RotateAPIKey = %v, want ECONFLICT", err)
+		}
+		// Notifications from one session arrive in commit order: had b's
+		// been delivered, it would come before c's.
+		if _, err := writer.RevokeAPIKey(ctx, c.ID, time.Now()); err != nil {
+			t.Fatalf("RevokeAPIKey: %v", err)
+		}
+		w.await(t, c.ID, b.ID)
+	})
+
+	t.Run("a committed rotation is seen", func(t *testing.T) {
+		if _, err := writer.RotateAPIKey(ctx, b.ID, testKey(randomID(t, "key_next")), time.Now()); err != nil {
+			t.Fatalf("RotateAPIKey: %v", err)
+		}
+		w.await(t, b.ID)
+	})
+
+	t.Run("idle checks keep the connection", func(t *testing.T) {
+		// The watcher asks the server for its time every heartbeat; wait
+		// until its connection shows that as its last statement.
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		timeout := time.After(15 * time.Second)
+		for pinged := false; !pinged; {
+			err := writer.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+				WHERE application_name = $1 AND query = 'SELECT clock_timestamp()')`, watcherApp).Scan(&pinged)
+			if err != nil {
+				t.Fatalf("pg_stat_activity: %v", err)
+			}
+			select {
+			case <-tick.C:
+			case <-timeout:
+				t.Fatal("the watcher never checked its idle connection")
+			}
+		}
+		if _, err := writer.RevokeAPIKey(ctx, b.ID, time.Now()); err != nil {
+			t.Fatalf("RevokeAPIKey: %v", err)
+		}
+		w.await(t, b.ID)
+		if l := log.String(); l != "" {
+			t.Fatalf("the watcher reconnected without cause:\n%s", l)
+		}
+	})
+
+	t.Run("a change made while the connection is down is reported after reconnecting", func(t *testing.T) {
+		d, e := testKey(randomID(t, "key_d")), testKey(randomID(t, "key_e"))
+		for _, k := range []*auth.APIKey{d, e} {
+			if err := writer.CreateAPIKey(ctx, k); err != nil {
+				t.Fatalf("CreateAPIKey: %v", err)
+			}
+		}
+		// d is revoked after the watcher's connection failed and before it
+		// reconnects: no notification can reach it, only the catch-up.
+		revoked := make(chan error, 1)
+		revoke := func() {
+			_, err := writer.RevokeAPIKey(ctx, d.ID, time.Now())
+			revoked <- err
+		}
+		reconnecting.Store(&revoke)
+		var cut int
+		err := writer.pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE application_name = $1`, watcherApp).Scan(&cut)
+		if err != nil || cut == 0 {
+			t.Fatalf("terminate the watcher's connection: %d cut, %v", cut, err)
+		}
+		w.await(t, d.ID)
+		if err := <-revoked; err != nil {
+			t.Fatalf("RevokeAPIKey while disconnected: %v", err)
+		}
+		if l := log.String(); !strings.Contains(l, "reconnecting") {
+			t.Errorf("the reconnection was not logged; log:\n%s", l)
+		}
+		// And notifications flow again on the new connection.
+		if _, err := writer.RevokeAPIKey(ctx, e.ID, time.Now()); err != nil {
+			t.Fatalf("RevokeAPIKey: %v", err)
+		}
+		w.await(t, e.ID)
+	})
+
+	t.Run("the watcher stops when its context is done", func(t *testing.T) {
+		w.cancel()
+		if err := w.stopped(t); err != context.Canceled {
+			t.Fatalf("WatchAPIKeyChanges returned %v, want context.Canceled", err)
+		}
+	})
+}
+
+func TestWatchStopsWhenClosed(t *testing.T) {
+	t.Parallel()
+	dsn, _ := newSchema(t)
+	db, err := Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	w := startWatcher(t, db)
+	w.awaitListening(t, db, randomID(t, "probe"))
+	db.Close()
+	if err := w.stopped(t); err == nil || err == context.Canceled {
+		t.Fatalf("WatchAPIKeyChanges after Close returned %v, want a store-closed error", err)
+	}
+}

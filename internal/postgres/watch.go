@@ -1,0 +1,188 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// notifyChannel is the channel RotateAPIKey and RevokeAPIKey notify, with
+// the key's ID as payload. Channels are per database, not per schema: nodes
+// of other installations sharing the database hear the IDs too, which only
+// costs them a cache miss.
+const notifyChannel = "gatehouse_api_keys"
+
+// watcherAppSuffix is appended to the application_name of the watcher's
+// connections, for whoever reads pg_stat_activity.
+const watcherAppSuffix = " (key watcher)"
+
+// Reconnection delays of a watcher whose connection failed: doubling from
+// the first to the last, with jitter so that nodes do not all reconnect in
+// the same instant after a database restart.
+const (
+	watchBackoffFirst = 100 * time.Millisecond
+	watchBackoffLast  = 10 * time.Second
+)
+
+// replayMargin bounds the time a rotation or revocation takes from setting
+// changed_at to committing. After a reconnection, changes are replayed from
+// this long before the moment up to which the watcher knew it had received
+// everything, so one that committed late is not missed.
+const replayMargin = time.Minute
+
+// errClosed is returned by WatchAPIKeyChanges once the DB is closed.
+var errClosed = errors.New("postgres: watch api key changes: store closed")
+
+// WatchAPIKeyChanges calls fn with the ID of every key that any node
+// rotates or revokes, once the change is committed, until ctx is done; it
+// returns ctx.Err() then, or an error once db is closed. fn runs on the
+// calling goroutine, one ID at a time, and must return quickly: PostgreSQL
+// queues notifications meanwhile. An ID may be reported more than once.
+//
+// It listens on a connection of its own. If the connection fails, it
+// reconnects with backoff (logging the error to db.Logger) and then
+// reports the keys changed while it was away, found by their changed_at
+// column, so no change is lost to a disconnection.
+func (db *DB) WatchAPIKeyChanges(ctx context.Context, fn func(id string)) error {
+	if fn == nil {
+		return errors.New("postgres: watch api key changes: nil callback")
+	}
+	watchCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(db.closing, cancel)()
+
+	// synced is the server time up to which every change has been
+	// reported; zero until the first connection listens, since there is
+	// nothing to catch up on before that.
+	var synced time.Time
+	backoff := watchBackoffFirst
+	for {
+		started := time.Now()
+		err := db.listen(watchCtx, fn, &synced)
+		if watchCtx.Err() != nil {
+			return db.watchStopped(ctx)
+		}
+		if time.Since(started) > watchBackoffLast {
+			// The connection worked for a while: this is a new failure,
+			// not the next one of a series.
+			backoff = watchBackoffFirst
+		}
+		delay := backoff/2 + rand.N(backoff/2+1)
+		if db.Logger != nil {
+			db.Logger.LogAttrs(watchCtx, slog.LevelWarn, "postgres: api key change watcher reconnecting",
+				slog.Any("err", err), slog.Duration("delay", delay))
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-watchCtx.Done():
+			t.Stop()
+			return db.watchStopped(ctx)
+		case <-t.C:
+		}
+		backoff = min(2*backoff, watchBackoffLast)
+		if db.beforeReconnect != nil {
+			db.beforeReconnect()
+		}
+	}
+}
+
+// watchStopped returns why a watcher with caller context ctx stopped: the
+// caller's ctx.Err(), or errClosed if Close stopped it.
+func (db *DB) watchStopped(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errClosed
+}
+
+// listen opens a connection, listens on notifyChannel, reports the changes
+// made since *synced (unless it is zero) and then calls fn for each
+// notification, until ctx is done or the connection fails. It advances
+// *synced as it learns that everything up to a time has been reported.
+func (db *DB) listen(ctx context.Context, fn func(id string), synced *time.Time) error {
+	conn, err := pgx.ConnectConfig(ctx, db.listenConfig.Copy())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// ctx may be done already, and a dead peer must not hold us up.
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		// The connection is finished with either way; a failure to say
+		// goodbye to the server changes nothing.
+		_ = conn.Close(closeCtx)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{notifyChannel}.Sanitize()); err != nil {
+		return err
+	}
+
+	// From here on every commit is notified. Changes committed while no
+	// connection listened are found by changed_at.
+	now, err := serverTime(ctx, conn)
+	if err != nil {
+		return err
+	}
+	if !synced.IsZero() {
+		rows, err := conn.Query(ctx, `SELECT id FROM api_keys WHERE changed_at >= $1 ORDER BY id`,
+			synced.Add(-replayMargin))
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			fn(id)
+		}
+	}
+	*synced = now
+
+	checked := time.Now()
+	for {
+		if wait := db.heartbeat - time.Since(checked); wait > 0 {
+			waitCtx, cancel := context.WithTimeout(ctx, wait)
+			n, err := conn.WaitForNotification(waitCtx)
+			cancel()
+			switch {
+			case err == nil:
+				if n.Channel == notifyChannel {
+					fn(n.Payload)
+				}
+				continue
+			case ctx.Err() != nil:
+				return ctx.Err()
+			case waitCtx.Err() == nil || conn.IsClosed():
+				return err
+			}
+		}
+		// Every heartbeat, ask the server for its time. The answer proves
+		// the connection alive (a peer that vanished without closing TCP
+		// would otherwise go unnoticed for a long time), and the server
+		// sends every notification committed before it ahead of it, so
+		// everything up to that time has been received.
+		checkCtx, cancel := context.WithTimeout(ctx, db.heartbeat)
+		now, err := serverTime(checkCtx, conn)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		*synced = now
+		checked = time.Now()
+	}
+}
+
+// serverTime returns the database server's current time, the clock that
+// changed_at is written with.
+func serverTime(ctx context.Context, conn *pgx.Conn) (time.Time, error) {
+	var t time.Time
+	err := conn.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&t)
+	return t, err
+}

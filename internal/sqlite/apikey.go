@@ -1,0 +1,330 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+// keyColumns lists the api_keys columns in the order scanKey reads them.
+const keyColumns = `id, hash, prefix, hint, owner, name, scopes, metadata,
+	rate_limit_rate, rate_limit_burst, rotation_period_ns,
+	created_at, expires_at, revoked_at, last_used_at, rotation_due_at,
+	rotated_from, rotated_to`
+
+// querier is what reads need from *sql.DB (the read pool) and *sql.Tx (the
+// writer, inside a transaction).
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+func scanKey(row scanner) (*auth.APIKey, error) {
+	var (
+		k                                       auth.APIKey
+		scopes, metadata                        string
+		period                                  int64
+		created, expires, revoked, used, rotDue sql.NullInt64
+	)
+	err := row.Scan(&k.ID, &k.Hash, &k.Prefix, &k.Hint, &k.Owner, &k.Name, &scopes, &metadata,
+		&k.RateLimit.Rate, &k.RateLimit.Burst, &period,
+		&created, &expires, &revoked, &used, &rotDue,
+		&k.RotatedFrom, &k.RotatedTo)
+	if err != nil {
+		return nil, err
+	}
+	if k.Scopes, err = scopesFrom(scopes); err != nil {
+		return nil, err
+	}
+	if k.Metadata, err = mapFrom(metadata); err != nil {
+		return nil, err
+	}
+	k.RotationPeriod = time.Duration(period)
+	k.CreatedAt = timeFrom(created)
+	k.ExpiresAt = timeFrom(expires)
+	k.RevokedAt = timeFrom(revoked)
+	k.LastUsedAt = timeFrom(used)
+	k.RotationDueAt = timeFrom(rotDue)
+	return &k, nil
+}
+
+// getKey returns the one key matching where (a condition on one
+// placeholder), or auth.ENOTFOUND.
+func getKey(ctx context.Context, q querier, where string, arg any) (*auth.APIKey, error) {
+	k, err := scanKey(q.QueryRowContext(ctx, "SELECT "+keyColumns+" FROM api_keys WHERE "+where, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, auth.Errorf(auth.ENOTFOUND, "API key not found.")
+	}
+	return k, err
+}
+
+func insertKey(ctx context.Context, tx *sql.Tx, k *auth.APIKey) error {
+	scopes, err := scopesJSON(k.Scopes)
+	if err != nil {
+		return err
+	}
+	metadata, err := mapJSON(k.Metadata)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.Hash, k.Prefix, k.Hint, k.Owner, k.Name, scopes, metadata,
+		k.RateLimit.Rate, k.RateLimit.Burst, int64(k.RotationPeriod),
+		timeValue(k.CreatedAt), timeValue(k.ExpiresAt), timeValue(k.RevokedAt),
+		timeValue(k.LastUsedAt), timeValue(k.RotationDueAt),
+		k.RotatedFrom, k.RotatedTo)
+	return err
+}
+
+// CreateAPIKey inserts k and appends the events in one transaction.
+// ECONFLICT if the ID or hash exists; EINVALID if k has no ID or hash, or
+// text no backend can store (NUL characters, invalid UTF-8).
+func (db *DB) CreateAPIKey(ctx context.Context, k *auth.APIKey, events ...auth.AuditEvent) error {
+	if err := checkKey(k); err != nil {
+		return err
+	}
+	if err := checkEvents(events); err != nil {
+		return err
+	}
+	return db.inTx(ctx, "create api key", func(tx *sql.Tx) error {
+		if err := insertKey(ctx, tx, k); err != nil {
+			return err
+		}
+		return insertEvents(ctx, tx, events)
+	})
+}
+
+// GetAPIKey returns the key with that ID, or ENOTFOUND.
+func (db *DB) GetAPIKey(ctx context.Context, id string) (*auth.APIKey, error) {
+	k, err := getKey(ctx, db.read, "id = ?", id)
+	if err != nil {
+		return nil, translate("get api key", err)
+	}
+	return k, nil
+}
+
+// GetAPIKeyByHash returns the key whose Hash equals hash, or ENOTFOUND.
+func (db *DB) GetAPIKeyByHash(ctx context.Context, hash []byte) (*auth.APIKey, error) {
+	if len(hash) == 0 {
+		return nil, auth.Errorf(auth.ENOTFOUND, "API key not found.")
+	}
+	k, err := getKey(ctx, db.read, "hash = ?", hash)
+	if err != nil {
+		return nil, translate("get api key by hash", err)
+	}
+	return k, nil
+}
+
+// ListAPIKeys returns one page of keys in ascending ID order (bytewise) and
+// the cursor of the next page, "" on the last page. A Limit of zero or less
+// means 100; Limit is capped at auth.MaxPageSize.
+func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.APIKey, string, error) {
+	limit := pageSize(f.Limit)
+	where := []string{"id > ?"}
+	args := []any{f.After}
+	if f.Owner != "" {
+		where = append(where, "owner = ?")
+		args = append(args, f.Owner)
+	}
+	if !f.RotationDueBy.IsZero() {
+		where = append(where, "rotation_due_at IS NOT NULL", "rotation_due_at <= ?",
+			"revoked_at IS NULL", "rotated_to = ''")
+		args = append(args, timeValue(f.RotationDueBy))
+	}
+	// One row more than the page tells whether another page follows, so the
+	// last page never comes with a cursor to an empty one.
+	args = append(args, limit+1)
+	rows, err := db.read.QueryContext(ctx, "SELECT "+keyColumns+" FROM api_keys WHERE "+
+		strings.Join(where, " AND ")+" ORDER BY id LIMIT ?", args...)
+	if err != nil {
+		return nil, "", translate("list api keys", err)
+	}
+	defer rows.Close()
+	keys := make([]*auth.APIKey, 0, min(limit, 64))
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, "", translate("list api keys", err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", translate("list api keys", err)
+	}
+	if len(keys) > limit {
+		keys = keys[:limit]
+		return keys, keys[limit-1].ID, nil
+	}
+	return keys, "", nil
+}
+
+// RotateAPIKey, in one transaction, sets the old key's RotatedTo to next.ID
+// and its ExpiresAt to oldExpiresAt unless it already expires earlier (a
+// zero oldExpiresAt means never, so it changes nothing), inserts next and
+// appends the events. It returns the old key as updated. ENOTFOUND if the
+// old key does not exist; ECONFLICT if it is revoked or already rotated, or
+// if next's ID or hash exists; EINVALID as for CreateAPIKey.
+func (db *DB) RotateAPIKey(ctx context.Context, oldID string, next *auth.APIKey, oldExpiresAt time.Time, events ...auth.AuditEvent) (*auth.APIKey, error) {
+	if err := checkKey(next); err != nil {
+		return nil, err
+	}
+	if err := checkEvents(events); err != nil {
+		return nil, err
+	}
+	var old *auth.APIKey
+	err := db.inTx(ctx, "rotate api key", func(tx *sql.Tx) error {
+		k, err := getKey(ctx, tx, "id = ?", oldID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !k.RevokedAt.IsZero():
+			return auth.Errorf(auth.ECONFLICT, "API key is revoked.")
+		case k.RotatedTo != "":
+			return auth.Errorf(auth.ECONFLICT, "API key has already been rotated.")
+		}
+		k.RotatedTo = next.ID
+		k.ExpiresAt = timeFrom(timeValue(rotatedExpiry(k.ExpiresAt, oldExpiresAt)))
+		// The old key is updated before the new one is inserted: if the
+		// insert fails (its ID or hash exists), the rollback must undo a
+		// write, which the contract suite checks.
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET rotated_to = ?, expires_at = ? WHERE id = ?`,
+			k.RotatedTo, timeValue(k.ExpiresAt), k.ID); err != nil {
+			return err
+		}
+		if err := insertKey(ctx, tx, next); err != nil {
+			return err
+		}
+		if err := insertEvents(ctx, tx, events); err != nil {
+			return err
+		}
+		old = k
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return old, nil
+}
+
+// RevokeAPIKey sets RevokedAt to at and appends the events in one
+// transaction, and returns the key as updated. Revoking a revoked key
+// changes nothing, writes no event and returns the key as it is.
+// ENOTFOUND if the key does not exist; EINVALID if at is zero (which would
+// mean "not revoked") or an event holds text no backend can store.
+func (db *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time, events ...auth.AuditEvent) (*auth.APIKey, error) {
+	if at.IsZero() {
+		return nil, auth.Errorf(auth.EINVALID, "Revocation time is required.")
+	}
+	if err := checkEvents(events); err != nil {
+		return nil, err
+	}
+	var key *auth.APIKey
+	err := db.inTx(ctx, "revoke api key", func(tx *sql.Tx) error {
+		k, err := getKey(ctx, tx, "id = ?", id)
+		if err != nil {
+			return err
+		}
+		key = k
+		if !k.RevokedAt.IsZero() {
+			return nil
+		}
+		k.RevokedAt = timeFrom(timeValue(at))
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ? WHERE id = ?`,
+			timeValue(k.RevokedAt), k.ID); err != nil {
+			return err
+		}
+		return insertEvents(ctx, tx, events)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+// TouchAPIKeys sets each key's LastUsedAt to the later of its current value
+// and the given time, in one transaction. Unknown IDs and zero times are
+// ignored.
+func (db *DB) TouchAPIKeys(ctx context.Context, lastUsed map[string]time.Time) error {
+	if len(lastUsed) == 0 {
+		return nil
+	}
+	// A fixed order keeps the writes reproducible.
+	ids := make([]string, 0, len(lastUsed))
+	for id, t := range lastUsed {
+		if !t.IsZero() {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return db.inTx(ctx, "touch api keys", func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `UPDATE api_keys SET last_used_at = ?
+			WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, id := range ids {
+			t := timeValue(lastUsed[id])
+			if _, err := stmt.ExecContext(ctx, t, id, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// MarkExpiredAPIKeys, in one transaction, finds the keys whose ExpiresAt is
+// set and not after now, that are not revoked and were not reported before,
+// appends a "key.expired" event for each (Actor "system", Time now) and
+// remembers them as reported. It returns their IDs in ascending order.
+func (db *DB) MarkExpiredAPIKeys(ctx context.Context, now time.Time) ([]string, error) {
+	var ids []string
+	err := db.inTx(ctx, "mark expired api keys", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE api_keys SET expiry_reported_at = ?
+			WHERE expires_at IS NOT NULL AND expires_at <= ?
+			  AND revoked_at IS NULL AND expiry_reported_at IS NULL
+			RETURNING id`, timeValue(now), timeValue(now))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		// The statement must be finished before the next one runs on the
+		// same connection.
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		slices.Sort(ids)
+		events := make([]auth.AuditEvent, len(ids))
+		for i, id := range ids {
+			events[i] = auth.AuditEvent{
+				Time: now, Type: auth.EventKeyExpired, Actor: auth.ActorSystem, KeyID: id, Count: 1,
+			}
+		}
+		return insertEvents(ctx, tx, events)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}

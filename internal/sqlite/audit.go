@@ -1,0 +1,95 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+// insertEvents appends events inside tx. The store assigns the IDs; Count
+// and the other fields are stored as given.
+func insertEvents(ctx context.Context, tx *sql.Tx, events []auth.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_events
+		(occurred_at, type, actor, key_id, reason, count, details) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, e := range events {
+		details, err := mapJSON(e.Details)
+		if err != nil {
+			return err
+		}
+		if _, err := stmt.ExecContext(ctx, timeValue(e.Time), e.Type, e.Actor, e.KeyID, e.Reason, e.Count, details); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AppendAuditEvents appends events in one transaction. EINVALID if an event
+// holds text no backend can store (NUL characters, invalid UTF-8).
+func (db *DB) AppendAuditEvents(ctx context.Context, events ...auth.AuditEvent) error {
+	if err := checkEvents(events); err != nil {
+		return err
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	return db.inTx(ctx, "append audit events", func(tx *sql.Tx) error {
+		return insertEvents(ctx, tx, events)
+	})
+}
+
+// ListAuditEvents returns one page of events in ascending ID order and the
+// cursor of the next page, 0 on the last page. A Limit of zero or less
+// means 100; Limit is capped at auth.MaxPageSize.
+func (db *DB) ListAuditEvents(ctx context.Context, f auth.AuditFilter) ([]auth.AuditEvent, int64, error) {
+	limit := pageSize(f.Limit)
+	where := []string{"id > ?"}
+	args := []any{f.After}
+	if f.KeyID != "" {
+		where = append(where, "key_id = ?")
+		args = append(args, f.KeyID)
+	}
+	if f.Type != "" {
+		where = append(where, "type = ?")
+		args = append(args, f.Type)
+	}
+	args = append(args, limit+1) // one more tells whether a next page exists
+	rows, err := db.read.QueryContext(ctx, `SELECT id, occurred_at, type, actor, key_id, reason, count, details
+		FROM audit_events WHERE `+strings.Join(where, " AND ")+` ORDER BY id LIMIT ?`, args...)
+	if err != nil {
+		return nil, 0, translate("list audit events", err)
+	}
+	defer rows.Close()
+	events := make([]auth.AuditEvent, 0, min(limit, 64))
+	for rows.Next() {
+		var (
+			e       auth.AuditEvent
+			when    sql.NullInt64
+			details string
+		)
+		if err := rows.Scan(&e.ID, &when, &e.Type, &e.Actor, &e.KeyID, &e.Reason, &e.Count, &details); err != nil {
+			return nil, 0, translate("list audit events", err)
+		}
+		e.Time = timeFrom(when)
+		if e.Details, err = mapFrom(details); err != nil {
+			return nil, 0, translate("list audit events", err)
+		}
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, translate("list audit events", err)
+	}
+	if len(events) > limit {
+		events = events[:limit]
+		return events, events[limit-1].ID, nil
+	}
+	return events, 0, nil
+}

@@ -1,0 +1,246 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/storetest"
+)
+
+func openTemp(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return db
+}
+
+func TestStoreContract(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) auth.Store { return openTemp(t) })
+}
+
+func testKey(id string) *auth.APIKey {
+	return &auth.APIKey{
+		ID:        id,
+		Hash:      []byte("hash of " + id + " padded to thirty-two bytes")[:32],
+		Prefix:    "sk_test_",
+		Hint:      "wxyz",
+		Owner:     "サービス 😀",
+		Name:      "'; DROP TABLE api_keys; --",
+		Scopes:    []string{"a", "b"},
+		Metadata:  map[string]string{"k": "v"},
+		RateLimit: auth.RateLimit{Rate: 2.5, Burst: 5},
+		CreatedAt: time.Date(2030, 1, 2, 3, 4, 5, 678901000, time.UTC),
+		ExpiresAt: time.Date(2031, 1, 2, 3, 4, 5, 1000, time.UTC),
+	}
+}
+
+func sameKey(t *testing.T, want, got *auth.APIKey) {
+	t.Helper()
+	if got.ID != want.ID || string(got.Hash) != string(want.Hash) || got.Owner != want.Owner ||
+		got.Name != want.Name || !got.CreatedAt.Equal(want.CreatedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) ||
+		got.RateLimit != want.RateLimit || len(got.Scopes) != len(want.Scopes) || got.Metadata["k"] != want.Metadata["k"] {
+		t.Fatalf("key differs:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	k := testKey("key_1")
+	ev := auth.AuditEvent{Time: k.CreatedAt, Type: auth.EventKeyCreated, Actor: "key_admin", KeyID: k.ID, Count: 1}
+	if err := db.CreateAPIKey(ctx, k, ev); err != nil {
+		t.Fatalf("CreateAPIKey: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	db, err = Open(ctx, path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer db.Close()
+	got, err := db.GetAPIKeyByHash(ctx, k.Hash)
+	if err != nil {
+		t.Fatalf("GetAPIKeyByHash after reopening: %v", err)
+	}
+	sameKey(t, k, got)
+	events, _, err := db.ListAuditEvents(ctx, auth.AuditFilter{})
+	if err != nil || len(events) != 1 || events[0].KeyID != k.ID {
+		t.Fatalf("ListAuditEvents after reopening = %+v, %v; want the one event", events, err)
+	}
+	// IDs keep increasing across restarts.
+	if err := db.AppendAuditEvents(ctx, ev); err != nil {
+		t.Fatalf("AppendAuditEvents: %v", err)
+	}
+	events, _, err = db.ListAuditEvents(ctx, auth.AuditFilter{})
+	if err != nil || len(events) != 2 || events[1].ID <= events[0].ID {
+		t.Fatalf("events after reopening = %+v, %v; want two with increasing IDs", events, err)
+	}
+}
+
+func TestMigrateFromVersion1KeepsKeys(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	old, err := open(ctx, path, 1)
+	if err != nil {
+		t.Fatalf("open at version 1: %v", err)
+	}
+	var tables int
+	if err := old.read.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name = 'audit_events'`).Scan(&tables); err != nil || tables != 0 {
+		t.Fatalf("audit_events at version 1: count %d, err %v; want absent", tables, err)
+	}
+	k := testKey("key_1")
+	// Version 1 has no audit log, so the key goes in without events.
+	if err := old.CreateAPIKey(ctx, k); err != nil {
+		t.Fatalf("CreateAPIKey at version 1: %v", err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open (migrating up): %v", err)
+	}
+	defer db.Close()
+	var version int64
+	if err := db.read.QueryRowContext(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 2 {
+		t.Fatalf("schema version = %d, %v; want 2", version, err)
+	}
+	got, err := db.GetAPIKey(ctx, k.ID)
+	if err != nil {
+		t.Fatalf("GetAPIKey after migrating: %v", err)
+	}
+	sameKey(t, k, got)
+	if _, err := db.RevokeAPIKey(ctx, k.ID, k.CreatedAt.Add(time.Hour),
+		auth.AuditEvent{Time: k.CreatedAt, Type: auth.EventKeyRevoked, Actor: "key_admin", KeyID: k.ID, Count: 1}); err != nil {
+		t.Fatalf("RevokeAPIKey after migrating: %v", err)
+	}
+}
+
+func TestOpenConfiguresConnections(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTemp(t)
+	for _, tc := range []struct {
+		pragma string
+		want   string
+	}{
+		{"journal_mode", "wal"},
+		{"foreign_keys", "1"},
+		{"synchronous", "1"}, // NORMAL
+		{"busy_timeout", fmt.Sprint(busyTimeoutMillis)},
+	} {
+		for name, conn := range map[string]querier{"reader": db.read, "writer": db.write} {
+			var got string
+			if err := conn.QueryRowContext(ctx, "PRAGMA "+tc.pragma).Scan(&got); err != nil {
+				t.Fatalf("%s: PRAGMA %s: %v", name, tc.pragma, err)
+			}
+			if got != tc.want {
+				t.Errorf("%s: PRAGMA %s = %q, want %q", name, tc.pragma, got, tc.want)
+			}
+		}
+	}
+	if _, err := db.read.ExecContext(ctx, `DELETE FROM api_keys`); err == nil {
+		t.Error("a reader connection could write")
+	}
+	if n := db.write.Stats().MaxOpenConnections; n != 1 {
+		t.Errorf("writer MaxOpenConnections = %d, want 1", n)
+	}
+}
+
+func TestFileIsPrivateAndPathsNeedNoEscaping(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "odd name?#%20&.db")
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open(%q): %v", path, err)
+	}
+	defer db.Close()
+	if err := db.CreateAPIKey(t.Context(), testKey("key_1")); err != nil {
+		t.Fatalf("CreateAPIKey: %v", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("the database is not at the path given: %v", err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("file mode = %v, want 0600", perm)
+	}
+}
+
+func TestConcurrentWritersNeverSeeBusy(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTemp(t)
+	const workers, perWorker = 8, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*perWorker*3)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range perWorker {
+				id := fmt.Sprintf("key_%02d_%03d", w, i)
+				k := testKey(id)
+				k.Hash = []byte(fmt.Sprintf("%-32s", id))
+				ev := auth.AuditEvent{Time: k.CreatedAt, Type: auth.EventKeyCreated, Actor: "a", KeyID: id, Count: 1}
+				if err := db.CreateAPIKey(ctx, k, ev); err != nil {
+					errs <- fmt.Errorf("CreateAPIKey: %w", err)
+				}
+				if err := db.TouchAPIKeys(ctx, map[string]time.Time{id: k.CreatedAt.Add(time.Second)}); err != nil {
+					errs <- fmt.Errorf("TouchAPIKeys: %w", err)
+				}
+				if _, _, err := db.ListAPIKeys(ctx, auth.APIKeyFilter{Limit: 10}); err != nil {
+					errs <- fmt.Errorf("ListAPIKeys: %w", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	events, _, err := db.ListAuditEvents(ctx, auth.AuditFilter{Limit: auth.MaxPageSize})
+	if err != nil || len(events) != workers*perWorker {
+		t.Fatalf("ListAuditEvents = %d events, %v; want %d", len(events), err, workers*perWorker)
+	}
+}
+
+func TestTranslateUsesResultCodes(t *testing.T) {
+	t.Parallel()
+	db := openTemp(t)
+	// A raw duplicate insert produces the driver's own error, which must
+	// become ECONFLICT through its result code.
+	_, err := db.write.ExecContext(context.Background(), `INSERT INTO audit_events (id, type, actor) VALUES (1, 't', 'a'), (1, 't', 'a')`)
+	if err == nil {
+		t.Fatal("duplicate primary key accepted")
+	}
+	if code := auth.ErrorCode(translate("test", err)); code != auth.ECONFLICT {
+		t.Fatalf("translate(duplicate primary key) code = %q, want %q", code, auth.ECONFLICT)
+	}
+	_, err = db.write.ExecContext(context.Background(), `INSERT INTO audit_events (type) VALUES ('t')`)
+	if code := auth.ErrorCode(translate("test", err)); err == nil || code != auth.EINTERNAL {
+		t.Fatalf("translate(NOT NULL violation) = %v (%q), want an internal error", err, code)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -126,6 +127,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}()
 
+	var tlsConfig *tls.Config
+	if m.Config.TLSCertFile != "" {
+		// Loaded here, not in the serving goroutine, so a bad file stops the start.
+		cert, err := tls.LoadX509KeyPair(m.Config.TLSCertFile, m.Config.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("load TLS certificate: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}
@@ -137,12 +147,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10, // larger headers get 431 before any handler runs
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
 	}
 	m.serveErr = make(chan error, 1)
 	go func() {
 		var err error
-		if m.Config.TLSCertFile != "" {
-			err = m.srv.ServeTLS(m.ln, m.Config.TLSCertFile, m.Config.TLSKeyFile)
+		if tlsConfig != nil {
+			err = m.srv.ServeTLS(m.ln, "", "")
 		} else {
 			err = m.srv.Serve(m.ln)
 		}

@@ -307,6 +307,8 @@ func newKeysRotateCommand(f *clientFlags, getenv env) *cobra.Command {
 				case r.OldKey == nil:
 				case r.OldKey.ExpiresAt.IsZero():
 					fmt.Fprintf(w, "The old key keeps working.\n")
+				case !r.OldKey.ExpiresAt.After(time.Now()):
+					fmt.Fprintf(w, "The old key no longer works.\n")
 				default:
 					fmt.Fprintf(w, "The old key works until %s.\n", r.OldKey.ExpiresAt.UTC().Format(time.RFC3339))
 				}
@@ -342,7 +344,7 @@ func newKeysVerifyCommand(f *clientFlags, getenv env) *cobra.Command {
 	var scopes []string
 	cmd := &cobra.Command{
 		Use:   "verify KEY",
-		Short: "Verify a key as a service would (POST /v1/keys/verify)",
+		Short: "Verify a key as a service would (POST /v1/keys/verify); exit status 2 when it is not valid",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client(getenv)
@@ -353,12 +355,17 @@ func newKeysVerifyCommand(f *clientFlags, getenv env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return f.print(cmd.OutOrStdout(), v, func(w *tabwriter.Writer) {
+			err = f.print(cmd.OutOrStdout(), v, func(w *tabwriter.Writer) {
 				fmt.Fprintf(w, "%s\n", v.Code)
 				if v.KeyID != "" {
 					fmt.Fprintf(w, "key id\t%s\nowner\t%s\nscopes\t%s\n", v.KeyID, v.Owner, strings.Join(v.Scopes, ","))
 				}
 			})
+			if err == nil && !v.Valid {
+				// Scripts can write `if gatehouse keys verify "$KEY"; then`.
+				return exitError{code: 2}
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringSliceVar(&scopes, "scopes", nil, "scopes the key must hold, comma-separated")

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -127,8 +128,18 @@ func (n *node) verify(key string, scopes ...string) verifyOut {
 	if len(scopes) > 0 {
 		args = append(args, "--scopes", strings.Join(scopes, ","))
 	}
+	out, err := n.tryCLI(append(args, "--json")...)
+	var exit exitError
+	if err != nil && !(errors.As(err, &exit) && exit.code == 2) {
+		n.t.Fatalf("gatehouse %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
 	var v verifyOut
-	n.cliJSON(&v, args...)
+	if jerr := json.Unmarshal([]byte(out), &v); jerr != nil {
+		n.t.Fatalf("gatehouse %s --json: %v\n%s", strings.Join(args, " "), jerr, out)
+	}
+	if (err == nil) != v.Valid {
+		n.t.Fatalf("gatehouse %s: exit error %v for valid=%v", strings.Join(args, " "), err, v.Valid)
+	}
 	return v
 }
 

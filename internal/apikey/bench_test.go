@@ -3,6 +3,7 @@ package apikey_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
@@ -98,6 +99,32 @@ func BenchmarkVerifyInvalid(b *testing.B) {
 		if r, _ := svc.Verify(ctx, bad, nil); r.Code != apikey.CodeInvalid {
 			b.Fatalf("Verify = %s", r.Code)
 		}
+	}
+}
+
+// BenchmarkVerifyUnknownKey is the cost of refusing a well-formed key the
+// store does not know, once the negative cache remembers it: a hash, no store.
+func BenchmarkVerifyUnknownKey(b *testing.B) {
+	e := newEnv(b, func(c *apikey.Config) {
+		c.Now = auth.SystemNow
+		c.NegativeCacheTTL = time.Hour // stays warm however long the benchmark runs
+	})
+	unknown := generate(b, testPrefix)
+	ctx := context.Background()
+	if r, err := e.svc.Verify(ctx, unknown, nil); err != nil || r.Code != apikey.CodeInvalid {
+		b.Fatalf("Verify = %s, %v", r.Code, err)
+	}
+	e.store.Reset()
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		if r, _ := e.svc.Verify(ctx, unknown, nil); r.Code != apikey.CodeInvalid {
+			b.Fatalf("Verify = %s", r.Code)
+		}
+	}
+	b.StopTimer()
+	if n := e.store.Calls("GetAPIKeyByHash"); n != 0 {
+		b.Fatalf("%d store lookups with the negative cache warm", n)
 	}
 }
 

@@ -4,8 +4,9 @@
 // CRC-32>. Generate and Parse define the format (see format.go and
 // docs/api-keys.md); Hasher computes the keyed hash under which a key is
 // stored; Service creates, rotates, revokes and verifies keys, with a cache
-// so that a key seen before is verified without a database round trip, and
-// per-key rate limits (package ratelimit).
+// so that a key seen before is verified without a database round trip (and a
+// short-lived one of unknown keys, so that repeating one does not reach the
+// database either), and per-key rate limits (package ratelimit).
 //
 // The plaintext of a key exists only in the response to Create or Rotate
 // and in the requests that present it: it is never stored, logged, put in

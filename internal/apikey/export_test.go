@@ -1,6 +1,9 @@
 package apikey
 
-import "time"
+import (
+	"crypto/sha256"
+	"time"
+)
 
 // Assemble returns prefix+body followed by its checksum: the key Generate
 // would return had it drawn body.
@@ -21,3 +24,25 @@ func (s *Service) CacheLen() int {
 
 // SetFlushBatch changes how many records one store call of Flush writes.
 func (s *Service) SetFlushBatch(n int) { s.flushBatch = n }
+
+// NegativeCacheLen returns the number of unknown keys remembered (0 without
+// a negative cache).
+func (s *Service) NegativeCacheLen() int {
+	if s.negative == nil {
+		return 0
+	}
+	return s.negative.len()
+}
+
+// OnLookupJoined sets a func called by every Verify that, instead of reading
+// the store, waits for the answer of a read of the same key in progress.
+// Set it before any Verify.
+func (s *Service) OnLookupJoined(f func()) { s.flights.joined = f }
+
+// StartUnknownLookup does what Verify does around a store read that finds
+// no key of that hash: it reads the negative cache's epoch now, as before the
+// read, and returns the func that records the answer, as after it.
+func (s *Service) StartUnknownLookup(hash []byte) (found func()) {
+	epoch := s.negative.epoch.Load()
+	return func() { s.negative.put((*[sha256.Size]byte)(hash), epoch, s.now()) }
+}

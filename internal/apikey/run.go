@@ -77,8 +77,10 @@ func (s *Service) watch(ctx context.Context, w auth.KeyChangeWatcher) {
 		}
 		backoff = min(2*backoff, maxWatchBackoff)
 		// Notifications sent while we were not listening are lost: forget
-		// everything rather than trust records that may have changed.
+		// everything rather than trust records that may have changed,
+		// or store reads in progress that may have read them.
 		s.cache.purge()
+		s.flights.invalidate()
 	}
 }
 
@@ -87,8 +89,8 @@ func (s *Service) watch(ctx context.Context, w auth.KeyChangeWatcher) {
 // the failed verifications as aggregated key.verification_failed audit
 // events (Reason: the code, Count: how many), has the store report newly
 // expired keys (one key.expired event per key), and drops idle rate-limit
-// buckets and expired cache entries. What could not be written is kept for
-// the next flush. The error joins the store's errors, wrapped.
+// buckets and the expired entries of both caches. What could not be written
+// is kept for the next flush. The error joins the store's errors, wrapped.
 func (s *Service) Flush(ctx context.Context) error {
 	now := s.now()
 	var errs []error
@@ -106,6 +108,9 @@ func (s *Service) Flush(ctx context.Context) error {
 	s.limits.Sweep(now)
 	if s.cache != nil {
 		s.cache.sweep(now)
+	}
+	if s.negative != nil {
+		s.negative.sweep(now)
 	}
 	return errors.Join(errs...)
 }

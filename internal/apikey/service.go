@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,16 @@ type Config struct {
 	CacheTTL time.Duration
 	// CacheSize bounds the number of cached keys. Default 100000.
 	CacheSize int
+	// NegativeCacheTTL is how long a well-formed key that the store does
+	// not know is refused without reading the store again, so that a
+	// client repeating an unknown key costs one store lookup per TTL. Keys
+	// are generated server-side and keys created on this node are dropped
+	// from it at once (see negativeCache); it is independent of CacheTTL.
+	// Default 10s; negative disables it.
+	NegativeCacheTTL time.Duration
+	// NegativeCacheSize bounds the number of unknown keys remembered.
+	// Default 10000.
+	NegativeCacheSize int
 	// FlushInterval is the period of Run's background work. Default 5s.
 	FlushInterval time.Duration
 	// Registerer gets the service's metrics; nil means no metrics.
@@ -44,9 +55,11 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	DefaultCacheTTL      = 30 * time.Second
-	DefaultCacheSize     = 100_000
-	DefaultFlushInterval = 5 * time.Second
+	DefaultCacheTTL          = 30 * time.Second
+	DefaultCacheSize         = 100_000
+	DefaultNegativeCacheTTL  = 10 * time.Second
+	DefaultNegativeCacheSize = 10_000
+	DefaultFlushInterval     = 5 * time.Second
 )
 
 // Service issues, verifies, rotates and revokes API keys. It is safe for
@@ -59,7 +72,9 @@ type Service struct {
 	prefix        string
 	now           auth.Now
 	log           *slog.Logger
-	cache         *cache // nil when disabled
+	cache         *cache         // nil when disabled
+	negative      *negativeCache // nil when disabled
+	flights       *flights
 	limits        ratelimit.Buckets
 	usage         *usage
 	flushInterval time.Duration
@@ -82,6 +97,9 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.CacheSize < 0 {
 		return nil, errors.New("apikey: Config.CacheSize must not be negative")
 	}
+	if cfg.NegativeCacheSize < 0 {
+		return nil, errors.New("apikey: Config.NegativeCacheSize must not be negative")
+	}
 	s := &Service{
 		store:         cfg.Store,
 		audit:         cfg.Audit,
@@ -90,6 +108,7 @@ func NewService(cfg Config) (*Service, error) {
 		now:           cfg.Now,
 		log:           cfg.Logger,
 		usage:         newUsage(),
+		flights:       newFlights(),
 		flushInterval: cfg.FlushInterval,
 		flushBatch:    defaultFlushBatch,
 	}
@@ -111,6 +130,16 @@ func NewService(cfg Config) (*Service, error) {
 			size = DefaultCacheSize
 		}
 		s.cache = newCache(ttl, size)
+	}
+	if cfg.NegativeCacheTTL >= 0 {
+		ttl, size := cfg.NegativeCacheTTL, cfg.NegativeCacheSize
+		if ttl == 0 {
+			ttl = DefaultNegativeCacheTTL
+		}
+		if size == 0 {
+			size = DefaultNegativeCacheSize
+		}
+		s.negative = newNegativeCache(ttl, size)
 	}
 	if cfg.Registerer != nil {
 		if s.metrics, err = newMetrics(cfg.Registerer); err != nil {
@@ -152,6 +181,7 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (*auth.APIKey, str
 		if err != nil {
 			return nil, "", fmt.Errorf("apikey: create key: %w", err)
 		}
+		s.created(k)
 		return k, plaintext, nil
 	}
 }
@@ -268,6 +298,7 @@ func (s *Service) Rotate(ctx context.Context, id string, grace time.Duration, ac
 	if err != nil {
 		return nil, "", fmt.Errorf("apikey: rotate key: %w", err)
 	}
+	s.created(next)
 	return next, plaintext, nil
 }
 
@@ -293,10 +324,24 @@ func (s *Service) Revoke(ctx context.Context, id, actor string) (*auth.APIKey, e
 }
 
 // Invalidate drops the key with that ID from the cache, so its next
-// verification reads the store. Run calls it for changes other nodes report;
-// Rotate and Revoke call it themselves.
+// verification reads the store (and does not share a store read that started
+// before). Run calls it for changes other nodes report; Rotate and Revoke
+// call it themselves.
 func (s *Service) Invalidate(id string) {
 	if s.cache != nil {
 		s.cache.invalidate(id)
 	}
+	s.flights.invalidate()
+}
+
+// created makes a key just stored on this node verifiable at once: its hash
+// is dropped from the negative cache, and neither a negative entry nor the
+// answer of a store read that started before the key existed can stand for
+// it afterwards. (Nobody can present a key before Create returns it, so this
+// is a guarantee kept rather than a race expected; see negativeCache.)
+func (s *Service) created(k *auth.APIKey) {
+	if s.negative != nil {
+		s.negative.forget((*[sha256.Size]byte)(k.Hash))
+	}
+	s.flights.invalidate()
 }

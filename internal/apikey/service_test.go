@@ -317,6 +317,7 @@ func TestNewServiceRejectsBadConfig(t *testing.T) {
 		{"no prefix", func(c *apikey.Config) { c.Prefix = "" }},
 		{"invalid prefix", func(c *apikey.Config) { c.Prefix = "SK-LIVE-" }},
 		{"negative cache size", func(c *apikey.Config) { c.CacheSize = -1 }},
+		{"negative negative-cache size", func(c *apikey.Config) { c.NegativeCacheSize = -1 }},
 	}
 	for _, tt := range tests {
 		cfg := good
@@ -638,6 +639,11 @@ func TestWarmVerifyAllocatesNothing(t *testing.T) {
 	bad := key[:len(key)-1] + flip(key[len(key)-1])
 	if n := testing.AllocsPerRun(1000, func() { e.svc.Verify(ctx, bad, scopes) }); n != 0 {
 		t.Fatalf("refusing a malformed key allocates %.1f times", n)
+	}
+	unknown := generate(t, testPrefix)
+	e.svc.Verify(ctx, unknown, scopes)
+	if n := testing.AllocsPerRun(1000, func() { e.svc.Verify(ctx, unknown, scopes) }); n != 0 {
+		t.Fatalf("refusing an unknown key found in the negative cache allocates %.1f times", n)
 	}
 }
 
@@ -1098,6 +1104,9 @@ func TestMetrics(t *testing.T) {
 	e.wantCode(t, key, apikey.CodeValid)
 	e.wantCode(t, "garbage", apikey.CodeInvalid)
 	e.wantCode(t, key, apikey.CodeInsufficientScope, "admin")
+	unknown := generate(t, testPrefix)
+	e.wantCode(t, unknown, apikey.CodeInvalid) // a miss
+	e.wantCode(t, unknown, apikey.CodeInvalid) // a hit, in the negative cache
 
 	families, err := reg.Gather()
 	if err != nil {
@@ -1118,13 +1127,13 @@ func TestMetrics(t *testing.T) {
 	}
 	want := map[string]float64{
 		"gatehouse_apikey_verifications_total{code=VALID}":              2,
-		"gatehouse_apikey_verifications_total{code=INVALID}":            1,
+		"gatehouse_apikey_verifications_total{code=INVALID}":            3,
 		"gatehouse_apikey_verifications_total{code=INSUFFICIENT_SCOPE}": 1,
 		"gatehouse_apikey_verifications_total{code=EXPIRED}":            0,
 		"gatehouse_apikey_verifications_total{code=REVOKED}":            0,
 		"gatehouse_apikey_verifications_total{code=RATE_LIMITED}":       0,
-		"gatehouse_apikey_cache_hits_total":                             2,
-		"gatehouse_apikey_cache_misses_total":                           1,
+		"gatehouse_apikey_cache_hits_total":                             3,
+		"gatehouse_apikey_cache_misses_total":                           2,
 	}
 	if !maps.Equal(got, want) {
 		t.Fatalf("metrics\n got %v\nwant %v", got, want)

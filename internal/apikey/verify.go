@@ -16,14 +16,17 @@ import (
 //
 //   - format, checksum and prefix, without any store call → CodeInvalid;
 //   - the key's record, from the cache or else the store (by keyed hash);
-//     unknown → CodeInvalid;
+//     unknown → CodeInvalid, remembered for NegativeCacheTTL so that the
+//     same unknown key does not reach the store again meanwhile;
 //   - revoked → CodeRevoked; expired (or past its rotation grace) →
 //     CodeExpired; missing scopes → CodeInsufficientScope;
 //   - its rate limit, taking one token → CodeRateLimited, with RetryAfter;
 //   - otherwise CodeValid, with the rate limit state for the headers.
 //
-// A key whose record is cached costs no store call and no allocation.
-// Last-used times and failures are recorded in memory and written by Run.
+// A key whose record is cached, or recently found unknown, costs no store
+// call and no allocation. Concurrent verifications of one key that is in
+// neither cache share a single store read. Last-used times and failures are
+// recorded in memory and written by Run.
 //
 // The error is non-nil only when the store failed (and then the Result is
 // zero): the store's error, wrapped, so auth.ErrorCode gives its code.
@@ -62,9 +65,10 @@ func (s *Service) Verify(ctx context.Context, key string, scopes []string) (Resu
 }
 
 // lookup returns the record of the key whose hash is sum, or nil if there is
-// none, and its cache entry (nil when not cached).
+// none, and its cache entry (nil when not cached). It asks, in order, the
+// cache, the negative cache and the store, sharing the store read with any
+// concurrent lookup of sum.
 func (s *Service) lookup(ctx context.Context, sum *[sha256.Size]byte, now time.Time) (*auth.APIKey, *entry, error) {
-	var epoch uint64
 	if s.cache != nil {
 		if e := s.cache.get(sum, now); e != nil {
 			if s.metrics != nil {
@@ -72,21 +76,50 @@ func (s *Service) lookup(ctx context.Context, sum *[sha256.Size]byte, now time.T
 			}
 			return e.key, e, nil
 		}
-		// Read before the store, so that an invalidation racing with
-		// this read keeps its (possibly stale) result out of the cache.
-		epoch = s.cache.epoch.Load()
+	}
+	if s.negative != nil && s.negative.has(sum, now) {
+		if s.metrics != nil {
+			s.metrics.cacheHits.Inc()
+		}
+		return nil, nil, nil
 	}
 	if s.metrics != nil {
 		s.metrics.cacheMisses.Inc()
+	}
+	k, e, err := s.flights.do(ctx, sum, func(ctx context.Context) (*auth.APIKey, *entry, error) {
+		return s.read(ctx, sum, now)
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("apikey: look up key: %w", err)
+	}
+	return k, e, nil
+}
+
+// read looks sum up in the store and caches the answer: the record, or the
+// fact that there is none. The store's error is returned as is, and nothing
+// is cached then.
+func (s *Service) read(ctx context.Context, sum *[sha256.Size]byte, now time.Time) (*auth.APIKey, *entry, error) {
+	// Read before the store, so that an invalidation (or, for the negative
+	// cache, a Create) racing with this read keeps its possibly stale
+	// result out of the caches.
+	var epoch, negEpoch uint64
+	if s.cache != nil {
+		epoch = s.cache.epoch.Load()
+	}
+	if s.negative != nil {
+		negEpoch = s.negative.epoch.Load()
 	}
 	// A copy, so that sum itself stays on the caller's stack on the warm path.
 	hash := append([]byte(nil), sum[:]...)
 	k, err := s.store.GetAPIKeyByHash(ctx, hash)
 	if auth.ErrorCode(err) == auth.ENOTFOUND {
+		if s.negative != nil {
+			s.negative.put(sum, negEpoch, now)
+		}
 		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("apikey: look up key: %w", err)
+		return nil, nil, err
 	}
 	// The store looked the hash up for us; compare it again, in constant
 	// time, so that a backend matching loosely (a collation, a prefix

@@ -2,12 +2,16 @@
 //
 // It builds the gatehouse binary, starts it as a separate process on a
 // fresh SQLite data folder, creates an API key, and then drives the verify
-// endpoint with concurrent keep-alive clients. In the same run it drives a
-// baseline — a minimal Go net/http server (another process) that decodes the
-// same JSON body and answers a fixed JSON document — so the figures can be
-// read as a ratio that survives a noisy, shared machine.
+// endpoint with concurrent keep-alive connections. In the same run it drives
+// a baseline — a minimal Go net/http server (another process) that decodes
+// the same JSON body and answers a fixed JSON document — so the figures can
+// be read as a ratio that survives a noisy, shared machine.
 //
-//	go run ./bench/verifyload -duration 10s -concurrency 32
+// The load comes from wrk when it is installed (apt-get install wrk): a C
+// client that leaves most of the two cores to the servers. Without it, or
+// with -driver go, a Go client does the same job at a higher cost of its own.
+//
+//	go run ./bench/verifyload -duration 10s -concurrency 16
 package main
 
 import (
@@ -40,8 +44,18 @@ func main() {
 func run() error {
 	baselineAddr := flag.String("serve-baseline", "", "internal: serve the baseline on this address")
 	duration := flag.Duration("duration", 10*time.Second, "how long to drive each target")
-	concurrency := flag.Int("concurrency", 32, "concurrent clients")
+	concurrency := flag.Int("concurrency", 16, "concurrent connections")
+	driver := flag.String("driver", "", "load generator: wrk or go (default: wrk if installed)")
 	flag.Parse()
+	if *driver == "" {
+		*driver = "go"
+		if _, err := exec.LookPath("wrk"); err == nil {
+			*driver = "wrk"
+		}
+	}
+	if *driver != "wrk" && *driver != "go" {
+		return fmt.Errorf("-driver %q: want wrk or go", *driver)
+	}
 	if *baselineAddr != "" {
 		return serveBaseline(*baselineAddr)
 	}
@@ -110,8 +124,14 @@ func run() error {
 	}
 	body, _ := json.Marshal(map[string]any{"key": key, "scopes": []string{"read"}})
 
-	fmt.Printf("verify endpoint load test: %d clients, %s per target, GOMAXPROCS of this client = %d\n",
-		*concurrency, *duration, runtime.GOMAXPROCS(0))
+	fmt.Printf("verify endpoint load test: %s driver, %d connections, %s per target, %d CPUs\n",
+		*driver, *concurrency, *duration, runtime.NumCPU())
+	drive := driveGo
+	if *driver == "wrk" {
+		drive = func(url string, body []byte, c int, d time.Duration) (result, error) {
+			return driveWrk(dir, url, body, c, d)
+		}
+	}
 	baseRes, err := drive(baseURL+"/v1/keys/verify", body, *concurrency, *duration)
 	if err != nil {
 		return fmt.Errorf("baseline: %w", err)
@@ -157,9 +177,9 @@ type result struct {
 	p50, p99 time.Duration
 }
 
-// drive sends POSTs from concurrency keep-alive clients for d and measures
+// driveGo sends POSTs from concurrency keep-alive clients for d and measures
 // every request's latency.
-func drive(url string, body []byte, concurrency int, d time.Duration) (result, error) {
+func driveGo(url string, body []byte, concurrency int, d time.Duration) (result, error) {
 	tr := &http.Transport{MaxIdleConns: concurrency, MaxIdleConnsPerHost: concurrency, DisableCompression: true}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	defer tr.CloseIdleConnections()
@@ -186,6 +206,49 @@ func drive(url string, body []byte, concurrency int, d time.Duration) (result, e
 		p50: lat[len(lat)*50/100],
 		p99: lat[len(lat)*99/100],
 	}, nil
+}
+
+// driveWrk runs wrk with one thread (the other core is the server's) after a
+// one-second warm-up, and reads its summary.
+func driveWrk(dir, url string, body []byte, concurrency int, d time.Duration) (result, error) {
+	script := filepath.Join(dir, "post.lua")
+	lua := fmt.Sprintf("wrk.method = \"POST\"\nwrk.body = %q\nwrk.headers[\"Content-Type\"] = \"application/json\"\n", body)
+	if err := os.WriteFile(script, []byte(lua), 0o600); err != nil {
+		return result{}, err
+	}
+	run := func(d time.Duration) (string, error) {
+		out, err := exec.Command("wrk", "-t1", fmt.Sprintf("-c%d", concurrency), fmt.Sprintf("-d%ds", int(d.Seconds())),
+			"--latency", "-s", script, url).CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("wrk: %w: %s", err, out)
+		}
+		return string(out), nil
+	}
+	if _, err := run(time.Second); err != nil {
+		return result{}, err
+	}
+	out, err := run(d)
+	if err != nil {
+		return result{}, err
+	}
+	var res result
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2 && f[0] == "Requests/sec:":
+			fmt.Sscanf(f[1], "%g", &res.rps)
+		case len(f) == 2 && f[0] == "50%":
+			res.p50, _ = time.ParseDuration(f[1])
+		case len(f) == 2 && f[0] == "99%":
+			res.p99, _ = time.ParseDuration(f[1])
+		case strings.HasPrefix(strings.TrimSpace(line), "Non-2xx"):
+			return result{}, fmt.Errorf("wrk saw failed requests: %s", strings.TrimSpace(line))
+		}
+	}
+	if res.rps == 0 || res.p99 == 0 {
+		return result{}, fmt.Errorf("could not read wrk's output:\n%s", out)
+	}
+	return res, nil
 }
 
 func load(ctx context.Context, client *http.Client, url string, body []byte, concurrency int) ([]time.Duration, error) {

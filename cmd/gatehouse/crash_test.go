@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -192,4 +193,73 @@ func post(c *http.Client, url, adminKey, body string) (string, error) {
 		out.ID = out.NewKey.ID
 	}
 	return out.ID, nil
+}
+
+// TestSIGTERMShutsDownGracefully stops a real server process with SIGTERM:
+// it exits 0 and writes the batched last-used time before it goes.
+func TestSIGTERMShutsDownGracefully(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server process")
+	}
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, "")
+	_, adminKey, err := initialize(context.Background(), cfg, NewLogger(cfg, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "serve", "--data", dir, "--addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "GATEHOUSE_TEST_RUN_MAIN=1", "GATEHOUSE_FLUSH_INTERVAL=1h")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var url string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "Gatehouse is running at "); ok {
+			url = u
+			break
+		}
+	}
+	if url == "" {
+		t.Fatal("the server did not start")
+	}
+	go io.Copy(io.Discard, stdout)
+
+	// One admin request marks the admin key as used, in memory only.
+	req, _ := http.NewRequest(http.MethodGet, url+"/admin/v1/keys", nil)
+	req.Header.Set("X-API-Key", adminKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "shutting down") {
+		t.Errorf("no shutdown log line:\n%s", stderr.String())
+	}
+	db, err := sqlite.Open(context.Background(), cfg.SQLitePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	keys, _, err := db.ListAPIKeys(context.Background(), auth.APIKeyFilter{Owner: AdminOwner})
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("admin keys: %v, %v", keys, err)
+	}
+	if keys[0].LastUsedAt.IsZero() {
+		t.Error("the last-used time was lost at shutdown")
+	}
 }

@@ -93,10 +93,10 @@ func notifyChanged(ctx context.Context, tx pgx.Tx, id string) error {
 // ECONFLICT if the ID or hash exists; EINVALID if k has no ID or hash, or
 // text no backend can store (NUL characters, invalid UTF-8).
 func (db *DB) CreateAPIKey(ctx context.Context, k *auth.APIKey, events ...auth.AuditEvent) error {
-	if err := checkKey(k); err != nil {
+	if err := k.CheckStorable(); err != nil {
 		return err
 	}
-	if err := checkEvents(events); err != nil {
+	if err := auth.CheckStorableEvents(events); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "create api key", func(tx pgx.Tx) error {
@@ -185,10 +185,10 @@ func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.API
 // it is revoked or already rotated, or if next's ID or hash exists;
 // EINVALID as for CreateAPIKey.
 func (db *DB) RotateAPIKey(ctx context.Context, oldID string, next *auth.APIKey, oldExpiresAt time.Time, events ...auth.AuditEvent) (*auth.APIKey, error) {
-	if err := checkKey(next); err != nil {
+	if err := next.CheckStorable(); err != nil {
 		return nil, err
 	}
-	if err := checkEvents(events); err != nil {
+	if err := auth.CheckStorableEvents(events); err != nil {
 		return nil, err
 	}
 	var old *auth.APIKey
@@ -206,7 +206,7 @@ func (db *DB) RotateAPIKey(ctx context.Context, oldID string, next *auth.APIKey,
 			return auth.Errorf(auth.ECONFLICT, "API key has already been rotated.")
 		}
 		k.RotatedTo = next.ID
-		k.ExpiresAt = stored(rotatedExpiry(k.ExpiresAt, oldExpiresAt))
+		k.ExpiresAt = stored(auth.RotatedExpiry(k.ExpiresAt, oldExpiresAt))
 		// The old key is updated and the notification queued before the new
 		// key is inserted: if the insert fails (its ID or hash exists), the
 		// rollback must undo both, which the tests check.
@@ -242,7 +242,7 @@ func (db *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time, events 
 	if at.IsZero() {
 		return nil, auth.Errorf(auth.EINVALID, "Revocation time is required.")
 	}
-	if err := checkEvents(events); err != nil {
+	if err := auth.CheckStorableEvents(events); err != nil {
 		return nil, err
 	}
 	var key *auth.APIKey

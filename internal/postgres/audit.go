@@ -48,7 +48,7 @@ func appendEvents(ctx context.Context, tx pgx.Tx, events []auth.AuditEvent) erro
 // AppendAuditEvents appends events in one transaction. EINVALID if an event
 // holds text no backend can store (NUL characters, invalid UTF-8).
 func (db *DB) AppendAuditEvents(ctx context.Context, events ...auth.AuditEvent) error {
-	if err := checkEvents(events); err != nil {
+	if err := auth.CheckStorableEvents(events); err != nil {
 		return err
 	}
 	if len(events) == 0 {

@@ -90,10 +90,10 @@ func insertKey(ctx context.Context, tx *sql.Tx, k *auth.APIKey) error {
 // ECONFLICT if the ID or hash exists; EINVALID if k has no ID or hash, or
 // text no backend can store (NUL characters, invalid UTF-8).
 func (db *DB) CreateAPIKey(ctx context.Context, k *auth.APIKey, events ...auth.AuditEvent) error {
-	if err := checkKey(k); err != nil {
+	if err := k.CheckStorable(); err != nil {
 		return err
 	}
-	if err := checkEvents(events); err != nil {
+	if err := auth.CheckStorableEvents(events); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "create api key", func(tx *sql.Tx) error {
@@ -175,10 +175,10 @@ func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.API
 // old key does not exist; ECONFLICT if it is revoked or already rotated, or
 // if next's ID or hash exists; EINVALID as for CreateAPIKey.
 func (db *DB) RotateAPIKey(ctx context.Context, oldID string, next *auth.APIKey, oldExpiresAt time.Time, events ...auth.AuditEvent) (*auth.APIKey, error) {
-	if err := checkKey(next); err != nil {
+	if err := next.CheckStorable(); err != nil {
 		return nil, err
 	}
-	if err := checkEvents(events); err != nil {
+	if err := auth.CheckStorableEvents(events); err != nil {
 		return nil, err
 	}
 	var old *auth.APIKey
@@ -194,7 +194,7 @@ func (db *DB) RotateAPIKey(ctx context.Context, oldID string, next *auth.APIKey,
 			return auth.Errorf(auth.ECONFLICT, "API key has already been rotated.")
 		}
 		k.RotatedTo = next.ID
-		k.ExpiresAt = timeFrom(timeValue(rotatedExpiry(k.ExpiresAt, oldExpiresAt)))
+		k.ExpiresAt = timeFrom(timeValue(auth.RotatedExpiry(k.ExpiresAt, oldExpiresAt)))
 		// The old key is updated before the new one is inserted: if the
 		// insert fails (its ID or hash exists), the rollback must undo a
 		// write, which the contract suite checks.
@@ -226,7 +226,7 @@ func (db *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time, events 
 	if at.IsZero() {
 		return nil, auth.Errorf(auth.EINVALID, "Revocation time is required.")
 	}
-	if err := checkEvents(events); err != nil {
+	if err := auth.CheckStorableEvents(events); err != nil {
 		return nil, err
 	}
 	var key *auth.APIKey

@@ -4,10 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"math"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
@@ -79,63 +76,4 @@ func mapFrom(text string) (map[string]string, error) {
 		m = map[string]string{}
 	}
 	return m, nil
-}
-
-// storable reports whether every backend can keep s exactly: PostgreSQL
-// rejects NUL characters and invalid UTF-8 in text, and JSON encoding would
-// silently replace invalid UTF-8. Both backends refuse such text with
-// auth.EINVALID so they behave alike.
-func storable(s ...string) bool {
-	for _, v := range s {
-		if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
-			return false
-		}
-	}
-	return true
-}
-
-func storableMap(m map[string]string) bool {
-	for k, v := range m {
-		if !storable(k, v) {
-			return false
-		}
-	}
-	return true
-}
-
-// checkKey returns auth.EINVALID if k cannot be stored as it is.
-func checkKey(k *auth.APIKey) error {
-	switch {
-	case k == nil:
-		return auth.Errorf(auth.EINVALID, "API key is missing.")
-	case k.ID == "":
-		return auth.Errorf(auth.EINVALID, "API key ID is required.")
-	case len(k.Hash) == 0:
-		return auth.Errorf(auth.EINVALID, "API key hash is required.")
-	case !storable(k.ID, k.Prefix, k.Hint, k.Owner, k.Name, k.RotatedFrom, k.RotatedTo) ||
-		!storable(k.Scopes...) || !storableMap(k.Metadata):
-		return auth.Errorf(auth.EINVALID, "API key text must be valid UTF-8 without NUL characters.")
-	case math.IsNaN(k.RateLimit.Rate) || math.IsInf(k.RateLimit.Rate, 0):
-		return auth.Errorf(auth.EINVALID, "API key rate limit must be a finite number.")
-	}
-	return nil
-}
-
-// checkEvents returns auth.EINVALID if any event cannot be stored as it is.
-func checkEvents(events []auth.AuditEvent) error {
-	for _, e := range events {
-		if !storable(e.Type, e.Actor, e.KeyID, e.Reason) || !storableMap(e.Details) {
-			return auth.Errorf(auth.EINVALID, "Audit event text must be valid UTF-8 without NUL characters.")
-		}
-	}
-	return nil
-}
-
-// rotatedExpiry returns the expiry a rotation leaves on the old key: next,
-// unless current is earlier. A zero time means "never", the latest of all.
-func rotatedExpiry(current, next time.Time) time.Time {
-	if next.IsZero() || (!current.IsZero() && current.Before(next)) {
-		return current
-	}
-	return next
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
 // TestMain lets a test run this binary as the gatehouse program, so a real
@@ -213,7 +214,7 @@ func TestSIGTERMShutsDownGracefully(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
+	var stderr testenv.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,57 +13,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
-
-// clock is a settable clock shared by the server under test.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// syncBuffer collects log output written from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // node is one Gatehouse server under test, and what it logged.
 type node struct {
 	t     *testing.T
 	main  *Main
-	logs  *syncBuffer
-	clock *clock
+	logs  *testenv.SyncBuffer
+	clock *testenv.Clock
 	env   map[string]string
 }
 
@@ -78,7 +39,7 @@ func testConfig(t *testing.T, dataDir, db string) config.Config {
 	return cfg
 }
 
-func startNode(t *testing.T, cfg config.Config, clk *clock, logs *syncBuffer) *node {
+func startNode(t *testing.T, cfg config.Config, clk *testenv.Clock, logs *testenv.SyncBuffer) *node {
 	t.Helper()
 	m := &Main{Config: cfg, Logger: NewLogger(cfg, logs), Now: clk.Now}
 	if err := m.Run(context.Background()); err != nil {
@@ -158,8 +119,8 @@ func (n *node) get(path string) (int, string) {
 // create, verify, rotate with a grace period, revoke, restart — and no
 // plaintext key anywhere in the database or the logs.
 func keyLifecycle(t *testing.T, cfg config.Config, dbFiles func() []string) {
-	clk := &clock{now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
-	logs := &syncBuffer{}
+	clk := testenv.NewClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
+	logs := &testenv.SyncBuffer{}
 
 	var initOut struct {
 		AdminKey string `json:"admin_key"`
@@ -216,7 +177,7 @@ func keyLifecycle(t *testing.T, cfg config.Config, dbFiles func() []string) {
 	if v := n.verify(rotated.Key, "invoices:write"); v.Code != "VALID" {
 		t.Fatalf("new key = %+v", v)
 	}
-	clk.Advance(time.Hour + time.Second)
+	clk.Add(time.Hour + time.Second)
 	if v := n.verify(created.Key); v.Valid {
 		t.Fatalf("old key after the grace period = %+v, want it refused", v)
 	}
@@ -297,46 +258,8 @@ func TestKeyLifecycleSQLite(t *testing.T) {
 	})
 }
 
-// postgresDSN returns a DSN for a fresh schema of the test database, or
-// skips the test when PostgreSQL is absent (never in CI, which sets
-// GATEHOUSE_REQUIRE_POSTGRES=1).
-func postgresDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		if os.Getenv("GATEHOUSE_REQUIRE_POSTGRES") == "1" {
-			t.Fatalf("PostgreSQL is required but unreachable: %v", err)
-		}
-		t.Skipf("PostgreSQL unreachable (set GATEHOUSE_TEST_POSTGRES_DSN): %v", err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "gh_main_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), dsn)
-		if err == nil {
-			conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			conn.Close(context.Background())
-		}
-	})
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + "search_path=" + schema
-}
-
 func TestKeyLifecyclePostgres(t *testing.T) {
-	cfg := testConfig(t, t.TempDir(), postgresDSN(t))
+	cfg := testConfig(t, t.TempDir(), pgDSN(t))
 	keyLifecycle(t, cfg, func() []string { return nil })
 }
 
@@ -431,7 +354,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if _, _, err := initialize(context.Background(), cfg, NewLogger(cfg, io.Discard)); err != nil {
 		t.Fatal(err)
 	}
-	n := startNode(t, cfg, &clock{now: time.Now().UTC()}, &syncBuffer{})
+	n := startNode(t, cfg, testenv.NewClock(time.Now().UTC()), &testenv.SyncBuffer{})
 	n.get("/healthz")
 	code, body := n.get("/metrics")
 	if code != http.StatusOK || !strings.Contains(body, `gatehouse_http_requests_total{code="200",group="health"}`) {
@@ -450,10 +373,10 @@ func firstLines(s string, n int) string {
 // TestRevocationReachesEveryNode runs two nodes on one PostgreSQL database:
 // a key cached by node B is refused by B right after node A revokes it.
 func TestRevocationReachesEveryNode(t *testing.T) {
-	dsn := postgresDSN(t)
+	dsn := pgDSN(t)
 	secret := make([]byte, 32)
 	rand.Read(secret)
-	clk := &clock{now: time.Now().UTC().Truncate(time.Microsecond)}
+	clk := testenv.NewClock(time.Now().UTC().Truncate(time.Microsecond))
 	cfgA := testConfig(t, t.TempDir(), dsn)
 	cfgA.Secret = secret
 	cfgB := cfgA
@@ -464,8 +387,8 @@ func TestRevocationReachesEveryNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := startNode(t, cfgA, clk, &syncBuffer{})
-	b := startNode(t, cfgB, clk, &syncBuffer{})
+	a := startNode(t, cfgA, clk, &testenv.SyncBuffer{})
+	b := startNode(t, cfgB, clk, &testenv.SyncBuffer{})
 	a.env["GATEHOUSE_ADMIN_KEY"], b.env["GATEHOUSE_ADMIN_KEY"] = adminKey, adminKey
 
 	var created struct {
@@ -488,4 +411,9 @@ func TestRevocationReachesEveryNode(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+func pgDSN(t *testing.T) string {
+	dsn, _ := testenv.PostgresSchema(t)
+	return dsn
 }

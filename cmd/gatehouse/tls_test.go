@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
 // TestServeTLS serves HTTPS from the configured certificate files.
@@ -29,7 +31,7 @@ func TestServeTLS(t *testing.T) {
 	if _, _, err := initialize(context.Background(), cfg, NewLogger(cfg, io.Discard)); err != nil {
 		t.Fatal(err)
 	}
-	n := startNode(t, cfg, &clock{now: time.Now().UTC()}, &syncBuffer{})
+	n := startNode(t, cfg, testenv.NewClock(time.Now().UTC()), &testenv.SyncBuffer{})
 	if !strings.HasPrefix(n.main.URL(), "https://") {
 		t.Fatalf("URL = %s, want https", n.main.URL())
 	}

@@ -2,17 +2,12 @@ package apikey_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
-	"strings"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/postgres"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
 // BenchmarkVerifyColdPostgres reads the key from PostgreSQL on every call
@@ -37,37 +32,11 @@ func BenchmarkVerifyColdPostgres(b *testing.B) {
 	}
 }
 
-// openPostgres opens the store in a fresh schema of the test database, or
-// skips when PostgreSQL is absent (never in CI: GATEHOUSE_REQUIRE_POSTGRES=1).
+// openPostgres opens the store in a fresh schema of the test database.
 func openPostgres(b *testing.B) *postgres.DB {
 	b.Helper()
-	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		if os.Getenv("GATEHOUSE_REQUIRE_POSTGRES") == "1" {
-			b.Fatalf("PostgreSQL is required but unreachable: %v", err)
-		}
-		b.Skipf("PostgreSQL unreachable: %v", err)
-	}
-	r := make([]byte, 6)
-	rand.Read(r)
-	schema := "gh_bench_" + hex.EncodeToString(r)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		conn.Close(context.Background())
-	})
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	db, err := postgres.Open(ctx, dsn+sep+"search_path="+schema)
+	dsn, _ := testenv.PostgresSchema(b)
+	db, err := postgres.Open(context.Background(), dsn)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
 // --- test fixtures -------------------------------------------------------
@@ -25,23 +26,6 @@ import (
 var t0 = time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
 
 // clock is the fake clock every service test runs on.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // countingStore wraps the real SQLite store, counting every call by method
 // and failing the methods a test chooses.
 type countingStore struct {
@@ -158,30 +142,12 @@ func (s *countingStore) ListAuditEvents(ctx context.Context, f auth.AuditFilter)
 	return s.Store.ListAuditEvents(ctx, f)
 }
 
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 type env struct {
 	svc   *apikey.Service
 	db    *sqlite.DB // the real store, for changes "made by another node"
 	store *countingStore
-	clock *clock
-	logs  *syncBuffer
+	clock *testenv.Clock
+	logs  *testenv.SyncBuffer
 	cfg   apikey.Config
 }
 
@@ -205,8 +171,8 @@ func newEnv(t testing.TB, configure ...func(*apikey.Config)) *env {
 	e := &env{
 		db:    db,
 		store: &countingStore{Store: db, calls: map[string]int{}, fail: map[string]error{}},
-		clock: &clock{t: t0},
-		logs:  &syncBuffer{},
+		clock: testenv.NewClock(t0),
+		logs:  &testenv.SyncBuffer{},
 	}
 	e.cfg = apikey.Config{
 		Store:  e.store,

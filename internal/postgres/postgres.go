@@ -44,6 +44,9 @@ type DB struct {
 	// beforeReconnect, if set, runs before a watcher reconnects; tests use
 	// it to change keys while no watcher listens.
 	beforeReconnect func()
+	// beforeListen, if set, runs before a watcher's connection starts to
+	// listen; tests use it to change keys while the first one is set up.
+	beforeListen func()
 
 	closing context.Context // done once Close is called; stops watchers
 	close   context.CancelFunc

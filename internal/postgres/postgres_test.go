@@ -1,13 +1,10 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,79 +13,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/storetest"
-	"github.com/jackc/pgx/v5"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
-
-const defaultTestDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-func testDSN() string {
-	if dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES_DSN"); dsn != "" {
-		return dsn
-	}
-	return defaultTestDSN
-}
-
-// withParams returns dsn with the given run-time parameters added, in
-// either of the two forms pgx accepts.
-func withParams(t *testing.T, dsn string, params map[string]string) string {
-	t.Helper()
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatalf("GATEHOUSE_TEST_POSTGRES_DSN is not a valid URL: %v", err)
-		}
-		q := u.Query()
-		for k, v := range params {
-			q.Set(k, v)
-		}
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	for k, v := range params {
-		dsn += " " + k + "=" + v
-	}
-	return dsn
-}
-
-// newSchema creates a schema with a random name for this test, drops it
-// when the test ends, and returns a DSN whose search_path selects it. If
-// PostgreSQL cannot be reached the test is skipped, unless
-// GATEHOUSE_REQUIRE_POSTGRES=1 (as in CI), where it fails.
-func newSchema(t *testing.T) (dsn, schema string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, withParams(t, testDSN(), map[string]string{"connect_timeout": "5"}))
-	if err != nil {
-		msg := "PostgreSQL is not reachable (set GATEHOUSE_TEST_POSTGRES_DSN, default " + defaultTestDSN + "): " + err.Error()
-		if os.Getenv("GATEHOUSE_REQUIRE_POSTGRES") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	defer admin.Close(context.WithoutCancel(ctx))
-
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema = "gatehouse_test_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, testDSN())
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return withParams(t, testDSN(), map[string]string{"search_path": schema}), schema
-}
 
 func openDSN(t *testing.T, dsn string) *DB {
 	t.Helper()
@@ -96,7 +22,7 @@ func openDSN(t *testing.T, dsn string) *DB {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	// Registered after newSchema's cleanup, so it runs before the schema
+	// Registered after PostgresSchema's cleanup, so it runs before the schema
 	// is dropped.
 	t.Cleanup(func() {
 		if err := db.Close(); err != nil {
@@ -109,7 +35,7 @@ func openDSN(t *testing.T, dsn string) *DB {
 func TestStoreContract(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) auth.Store {
-		dsn, _ := newSchema(t)
+		dsn, _ := testenv.PostgresSchema(t)
 		return openDSN(t, dsn)
 	})
 }
@@ -135,7 +61,7 @@ func testKey(id string) *auth.APIKey {
 func TestMigrateFromVersion1KeepsKeys(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	dsn, schema := newSchema(t)
+	dsn, schema := testenv.PostgresSchema(t)
 	old, err := open(ctx, dsn, 1)
 	if err != nil {
 		t.Fatalf("open at version 1: %v", err)
@@ -176,7 +102,7 @@ func TestMigrateFromVersion1KeepsKeys(t *testing.T) {
 
 func TestConcurrentOpensMigrateOnce(t *testing.T) {
 	t.Parallel()
-	dsn, _ := newSchema(t)
+	dsn, _ := testenv.PostgresSchema(t)
 	errs := make(chan error, 3)
 	for range 3 {
 		go func() {
@@ -215,8 +141,8 @@ func TestOpenErrorsHideThePassword(t *testing.T) {
 
 func TestOpenWithMissingSchemaFails(t *testing.T) {
 	t.Parallel()
-	newSchema(t) // skips when PostgreSQL is unreachable
-	dsn := withParams(t, testDSN(), map[string]string{"search_path": "gatehouse_test_does_not_exist"})
+	testenv.PostgresSchema(t) // skips when PostgreSQL is unreachable
+	dsn := testenv.WithParams(t, testenv.PostgresDSN(), map[string]string{"search_path": "gatehouse_test_does_not_exist"})
 	if db, err := Open(t.Context(), dsn); err == nil {
 		db.Close()
 		t.Fatal("Open succeeded with a search_path naming no existing schema")
@@ -299,24 +225,6 @@ func (w *watcher) awaitListening(t *testing.T, db *DB, probe string) {
 	}
 }
 
-// syncBuffer is a log destination safe for the watcher's goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // stopped waits for WatchAPIKeyChanges to return and gives its error,
 // draining IDs meanwhile so that fn never blocks it.
 func (w *watcher) stopped(t *testing.T) error {
@@ -343,15 +251,15 @@ func randomID(t *testing.T, prefix string) string {
 func TestWatchAPIKeyChanges(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	dsn, schema := newSchema(t)
+	dsn, schema := testenv.PostgresSchema(t)
 	// Each DB stands for one node; the application name lets the test find
 	// the watcher's connection to cut it.
 	appName := "gh_watch_" + schema[len(schema)-8:]
 	watcherApp := appName + watcherAppSuffix
 	writer := openDSN(t, dsn)
-	node := openDSN(t, withParams(t, dsn, map[string]string{"application_name": appName}))
+	node := openDSN(t, testenv.WithParams(t, dsn, map[string]string{"application_name": appName}))
 	node.heartbeat = 100 * time.Millisecond // exercise the idle check
-	var log syncBuffer
+	var log testenv.SyncBuffer
 	node.Logger = slog.New(slog.NewTextHandler(&log, nil))
 	// What to do when the watcher reconnects, set by a subtest; each hook
 	// runs once.
@@ -473,9 +381,33 @@ func TestWatchAPIKeyChanges(t *testing.T) {
 	})
 }
 
+// A node caches keys as soon as it starts, while its watcher is still
+// connecting: a change made in that window must be reported too.
+func TestWatchReportsChangesMadeBeforeItListens(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dsn, _ := testenv.PostgresSchema(t)
+	writer := openDSN(t, dsn)
+	node := openDSN(t, dsn)
+	k := testKey(randomID(t, "key_early"))
+	if err := writer.CreateAPIKey(ctx, k); err != nil {
+		t.Fatalf("CreateAPIKey: %v", err)
+	}
+	var once sync.Once
+	node.beforeListen = func() {
+		once.Do(func() {
+			if _, err := writer.RevokeAPIKey(ctx, k.ID, time.Now()); err != nil {
+				t.Errorf("RevokeAPIKey: %v", err)
+			}
+		})
+	}
+	w := startWatcher(t, node)
+	w.await(t, k.ID)
+}
+
 func TestWatchStopsWhenClosed(t *testing.T) {
 	t.Parallel()
-	dsn, _ := newSchema(t)
+	dsn, _ := testenv.PostgresSchema(t)
 	db, err := Open(t.Context(), dsn)
 	if err != nil {
 		t.Fatalf("Open: %v", err)

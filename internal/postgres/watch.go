@@ -56,13 +56,15 @@ func (db *DB) WatchAPIKeyChanges(ctx context.Context, fn func(id string)) error 
 	defer context.AfterFunc(db.closing, cancel)()
 
 	// synced is the server time up to which every change has been
-	// reported; zero until the first connection listens, since there is
-	// nothing to catch up on before that.
+	// reported; zero until the first connection listens. That first
+	// connection still replays the changes made since the watch began: the
+	// caller may have cached keys while the connection was being set up.
 	var synced time.Time
+	watchStart := time.Now()
 	backoff := watchBackoffFirst
 	for {
 		started := time.Now()
-		err := db.listen(watchCtx, fn, &synced)
+		err := db.listen(watchCtx, fn, &synced, watchStart)
 		if watchCtx.Err() != nil {
 			return db.watchStopped(ctx)
 		}
@@ -100,10 +102,11 @@ func (db *DB) watchStopped(ctx context.Context) error {
 }
 
 // listen opens a connection, listens on notifyChannel, reports the changes
-// made since *synced (unless it is zero) and then calls fn for each
-// notification, until ctx is done or the connection fails. It advances
-// *synced as it learns that everything up to a time has been reported.
-func (db *DB) listen(ctx context.Context, fn func(id string), synced *time.Time) error {
+// made since *synced (or, while it is zero, since watchStart) and then calls
+// fn for each notification, until ctx is done or the connection fails. It
+// advances *synced as it learns that everything up to a time has been
+// reported.
+func (db *DB) listen(ctx context.Context, fn func(id string), synced *time.Time, watchStart time.Time) error {
 	conn, err := pgx.ConnectConfig(ctx, db.listenConfig.Copy())
 	if err != nil {
 		return err
@@ -116,6 +119,9 @@ func (db *DB) listen(ctx context.Context, fn func(id string), synced *time.Time)
 		// goodbye to the server changes nothing.
 		_ = conn.Close(closeCtx)
 	}()
+	if db.beforeListen != nil {
+		db.beforeListen()
+	}
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{notifyChannel}.Sanitize()); err != nil {
 		return err
 	}
@@ -126,19 +132,24 @@ func (db *DB) listen(ctx context.Context, fn func(id string), synced *time.Time)
 	if err != nil {
 		return err
 	}
-	if !synced.IsZero() {
-		rows, err := conn.Query(ctx, `SELECT id FROM api_keys WHERE changed_at >= $1 ORDER BY id`,
-			synced.Add(-replayMargin))
-		if err != nil {
-			return err
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			fn(id)
-		}
+	since := *synced
+	if since.IsZero() {
+		// The watch began this long ago by the local monotonic clock;
+		// measured on the server's clock so that skew between the two
+		// does not matter.
+		since = now.Add(-time.Since(watchStart))
+	}
+	rows, err := conn.Query(ctx, `SELECT id FROM api_keys WHERE changed_at >= $1 ORDER BY id`,
+		since.Add(-replayMargin))
+	if err != nil {
+		return err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		fn(id)
 	}
 	*synced = now
 

@@ -2,7 +2,6 @@ package admin
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -12,7 +11,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
@@ -42,7 +45,11 @@ const (
 // duplicate members, wrong types and trailing data. Messages name the field
 // but never repeat a value, since a value may be a key.
 func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, rule bodyRule, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	// The body is only read here: what v receives is copied out of it.
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer releaseBodyBuffer(buf)
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	body := buf.Bytes()
 	if err != nil {
 		if errors.As(err, new(*http.MaxBytesError)) {
 			return auth.Errorf(auth.ETOOLARGE, "The request body is larger than %d bytes.", limit)
@@ -61,9 +68,26 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, rule bodyRu
 	return decodeJSONBytes(body, v)
 }
 
+// bodyBuffers holds the buffers request bodies are read into.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody caps the buffers kept for reuse, whatever MaxBodyBytes is.
+const maxPooledBody = DefaultMaxBodyBytes
+
+func releaseBodyBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBody {
+		return
+	}
+	b.Reset()
+	bodyBuffers.Put(b)
+}
+
 // checkJSONContentType accepts application/json and any +json type, in
 // UTF-8 (RFC 8259 section 8.1 allows no other charset).
 func checkJSONContentType(ct string) error {
+	if ct == "application/json" {
+		return nil // the usual case, which needs no parsing
+	}
 	if ct == "" {
 		return auth.Errorf(auth.EINVALID, "Content-Type must be application/json.")
 	}
@@ -79,6 +103,11 @@ func checkJSONContentType(ct string) error {
 
 // decodeJSONBytes decodes one JSON object from body into v (a pointer to a
 // struct) under the rules listed at decodeJSON.
+//
+// Both passes use github.com/go-json-experiment/json (encoding/json/v2):
+// its jsontext tokenizer reads without allocating and rejects duplicate
+// names itself, and its Unmarshal matches names case-sensitively. Neither
+// keeps a reference to body.
 func decodeJSONBytes(body []byte, v any) error {
 	if !utf8.Valid(body) {
 		return auth.Errorf(auth.EINVALID, "The request body is not valid UTF-8.")
@@ -88,59 +117,91 @@ func decodeJSONBytes(body []byte, v any) error {
 		return auth.Errorf(auth.EINVALID, "The request body must be a JSON object.")
 	}
 
-	// First pass: syntax, member names and duplicates, which encoding/json
-	// does not check; it also finds trailing data.
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber() // range errors are the second pass's, with the field name
-	if err := checkMembers(dec, reflect.TypeOf(v), "", 0); err != nil {
+	// First pass: syntax, member names, duplicates, nulls and depth, with
+	// messages that name the member; it also finds trailing data.
+	t := reflect.TypeOf(v)
+	if err := checkBody(body, t); err != nil {
 		return err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return auth.Errorf(auth.EINVALID, "The request body has data after the JSON object.")
-	}
 
-	// Second pass: types. DisallowUnknownFields cannot fire after the first
-	// pass; it stays as a second lock on the same door.
-	dec = json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
+	// Second pass: types and ranges. Rejecting unknown members cannot fire
+	// after the first pass; it stays as a second lock on the same door.
+	if err := jsonv2.Unmarshal(body, v, secondPassOptions); err != nil {
+		return typeError(err, t)
+	}
+	return nil
+}
+
+// Both passes leave invalid UTF-8 to decodeJSONBytes, which has refused it
+// before they run. What is left is an escaped lone surrogate ("\ud800"):
+// encoding/json read it as U+FFFD, and the API has always accepted it so.
+var (
+	firstPassOptions  = jsontext.AllowInvalidUTF8(true)
+	secondPassOptions = jsonv2.JoinOptions(jsonv2.RejectUnknownMembers(true), jsontext.AllowInvalidUTF8(true))
+)
+
+// memberDecoder is the tokenizer of the first pass, pooled with its state.
+// A jsontext.Decoder reading a bytes.Buffer parses the buffer in place.
+type memberDecoder struct {
+	buf bytes.Buffer
+	dec jsontext.Decoder
+}
+
+var memberDecoders = sync.Pool{New: func() any { return new(memberDecoder) }}
+
+// checkBody checks body, which starts with '{', against the type t it will
+// be decoded into, under the rules of checkMembers, and checks that nothing
+// but whitespace follows the object.
+func checkBody(body []byte, t reflect.Type) error {
+	md := memberDecoders.Get().(*memberDecoder)
+	defer func() {
+		md.buf = bytes.Buffer{} // drop the reference to body
+		md.dec.Reset(&md.buf)
+		memberDecoders.Put(md)
+	}()
+	md.buf = *bytes.NewBuffer(body)
+	md.dec.Reset(&md.buf, firstPassOptions)
+	if err := checkMembers(&md.dec, t, "", 0); err != nil {
+		return err
+	}
+	if _, err := md.dec.ReadToken(); err != io.EOF {
+		return auth.Errorf(auth.EINVALID, "The request body has data after the JSON object.")
 	}
 	return nil
 }
 
 // checkMembers reads one JSON value from dec and checks, against the Go type
 // t it will be decoded into, that object member names are known exactly and
-// appear once. path names the value in messages.
-func checkMembers(dec *json.Decoder, t reflect.Type, path string, depth int) error {
+// appear once (dec refuses a repeated name), that only optional members are
+// null and that nesting stays within maxJSONDepth. path names the value in
+// messages.
+func checkMembers(dec *jsontext.Decoder, t reflect.Type, path string, depth int) error {
 	if depth > maxJSONDepth {
 		return auth.Errorf(auth.EINVALID, "The request body is nested too deeply.")
 	}
-	// encoding/json decodes null into a string, list or map as "leave it
-	// alone": {"metadata": {"k": null}} would store "k": "". Only pointer
-	// members (optional objects) may be null.
+	// Unmarshal decodes null into a string, list or map as the zero value:
+	// {"metadata": {"k": null}} would store "k": "". Only pointer members
+	// (optional objects) may be null.
 	nullable := t == nil || t.Kind() == reflect.Pointer || t.Kind() == reflect.Interface
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	tok, err := dec.Token()
+	tok, err := dec.ReadToken()
 	if err != nil {
-		return jsonError(err)
+		return syntaxError(err, path)
 	}
-	if tok == nil && !nullable {
-		return auth.Errorf(auth.EINVALID, "The member %s must be %s, not null.", quoteName(path), describeType(t))
-	}
-	delim, ok := tok.(json.Delim)
-	if !ok {
-		return nil // a scalar: its type is checked by the second pass
-	}
-	switch delim {
+	switch tok.Kind() {
+	case 'n':
+		if !nullable {
+			return auth.Errorf(auth.EINVALID, "The member %s must be %s, not null.", quoteName(path), describeType(t))
+		}
+		return nil
 	case '[':
 		var elem reflect.Type
 		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
 			elem = t.Elem()
 		}
-		for dec.More() {
+		for more(dec) {
 			if err := checkMembers(dec, elem, path, depth+1); err != nil {
 				return err
 			}
@@ -150,22 +211,17 @@ func checkMembers(dec *json.Decoder, t reflect.Type, path string, depth int) err
 		var elem reflect.Type
 		switch {
 		case t != nil && t.Kind() == reflect.Struct:
-			fields = jsonFields(t)
+			fields = cachedJSONFields(t)
 		case t != nil && t.Kind() == reflect.Map:
 			elem = t.Elem()
 		}
-		seen := make(map[string]bool)
-		for dec.More() {
-			tok, err := dec.Token()
+		for more(dec) {
+			tok, err := dec.ReadToken()
 			if err != nil {
-				return jsonError(err)
+				return syntaxError(err, path)
 			}
-			name, _ := tok.(string) // object keys are always strings
+			name := tok.String() // object names are always strings
 			member := joinPath(path, name)
-			if seen[name] {
-				return auth.Errorf(auth.EINVALID, "The member %s appears more than once.", quoteName(member))
-			}
-			seen[name] = true
 			next := elem
 			if fields != nil {
 				ft, ok := fields[name]
@@ -178,12 +234,104 @@ func checkMembers(dec *json.Decoder, t reflect.Type, path string, depth int) err
 				return err
 			}
 		}
+	default:
+		return nil // a scalar: its type is checked by the second pass
 	}
-	// The closing delimiter; its syntax was already checked by More.
-	if _, err := dec.Token(); err != nil {
-		return jsonError(err)
+	// The closing delimiter, or the error that ended the loop.
+	if _, err := dec.ReadToken(); err != nil {
+		return syntaxError(err, path)
 	}
 	return nil
+}
+
+// more reports whether another element or member may follow in the current
+// array or object: not before its closing delimiter, nor at the end of the
+// input, which then "ends early" whatever the depth. Before a syntax error
+// it reports true, and the next ReadToken returns the error.
+func more(dec *jsontext.Decoder) bool {
+	switch dec.PeekKind() {
+	case ']', '}':
+		return false
+	case jsontext.KindInvalid:
+		return len(bytes.TrimLeft(dec.UnreadBuffer(), " \t\r\n")) > 0
+	default:
+		return true
+	}
+}
+
+// syntaxError turns an error of the first pass, met in the value named
+// path, into a caller-safe *auth.Error. The texts of jsontext can quote
+// input, so none is passed on.
+func syntaxError(err error, path string) error {
+	var syntax *jsontext.SyntacticError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return auth.Errorf(auth.EINVALID, "The request body is not valid JSON: it ends early.")
+	case errors.Is(err, jsontext.ErrDuplicateName) && errors.As(err, &syntax):
+		member := joinPath(path, syntax.JSONPointer.LastToken())
+		return auth.Errorf(auth.EINVALID, "The member %s appears more than once.", quoteName(member))
+	case errors.As(err, &syntax):
+		return auth.Errorf(auth.EINVALID, "The request body is not valid JSON (at byte %d).", syntax.ByteOffset)
+	default:
+		return auth.Errorf(auth.EINVALID, "The request body is not valid JSON.")
+	}
+}
+
+// typeError turns an error of the second pass into a caller-safe
+// *auth.Error that names the member the way encoding/json did (see
+// fieldPath) and the type it must have. t is the type of the decoded value.
+func typeError(err error, t reflect.Type) error {
+	var sem *jsonv2.SemanticError
+	switch {
+	case errors.As(err, new(*jsontext.SyntacticError)):
+		return syntaxError(err, "") // the first pass found none; kept for safety
+	case errors.Is(err, jsonv2.ErrUnknownName), !errors.As(err, &sem), sem.GoType == nil:
+		// Unknown members were reported by the first pass; keep the text
+		// generic all the same.
+		return auth.Errorf(auth.EINVALID, "The request body does not match the expected schema.")
+	}
+	field := fieldPath(t, sem.JSONPointer)
+	if field == "" {
+		return auth.Errorf(auth.EINVALID, "The request body must be a JSON object.")
+	}
+	return auth.Errorf(auth.EINVALID, "The member %s must be %s.", quoteName(field), describeType(sem.GoType))
+}
+
+// fieldPath names the value at p in a value of type t as encoding/json's
+// UnmarshalTypeError.Field did: the struct members on the way, joined with
+// dots, leaving out array indices and map keys ({"scopes": [1]} names
+// "scopes", {"metadata": {"k": 1}} names "metadata").
+func fieldPath(t reflect.Type, p jsontext.Pointer) string {
+	var path string
+	for tok := range p.Tokens() {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch t.Kind() {
+		case reflect.Struct:
+			ft, ok := cachedJSONFields(t)[tok]
+			if !ok {
+				return path
+			}
+			path, t = joinPath(path, tok), ft
+		case reflect.Slice, reflect.Array, reflect.Map:
+			t = t.Elem()
+		default:
+			return path
+		}
+	}
+	return path
+}
+
+// jsonFieldCache holds the jsonFields of each struct type met, computed once.
+var jsonFieldCache sync.Map // reflect.Type → map[string]reflect.Type
+
+func cachedJSONFields(t reflect.Type) map[string]reflect.Type {
+	if f, ok := jsonFieldCache.Load(t); ok {
+		return f.(map[string]reflect.Type)
+	}
+	f, _ := jsonFieldCache.LoadOrStore(t, jsonFields(t))
+	return f.(map[string]reflect.Type)
 }
 
 // jsonFields lists the JSON member names of struct type t, flattening
@@ -251,28 +399,6 @@ func quoteName(name string) string {
 		}
 	}
 	return strconv.Quote(name)
-}
-
-// jsonError turns an encoding/json error into a caller-safe *auth.Error.
-// The texts of encoding/json can quote input, so none is passed on.
-func jsonError(err error) error {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntax):
-		return auth.Errorf(auth.EINVALID, "The request body is not valid JSON (at byte %d).", syntax.Offset)
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return auth.Errorf(auth.EINVALID, "The request body is not valid JSON: it ends early.")
-	case errors.As(err, &typ):
-		if typ.Field == "" {
-			return auth.Errorf(auth.EINVALID, "The request body must be a JSON object.")
-		}
-		return auth.Errorf(auth.EINVALID, "The member %s must be %s.", quoteName(typ.Field), describeType(typ.Type))
-	default:
-		// Only the unknown-field error is left, and the first pass already
-		// reported those; keep the text generic all the same.
-		return auth.Errorf(auth.EINVALID, "The request body does not match the expected schema.")
-	}
 }
 
 // describeType names a Go type in JSON terms for a message.

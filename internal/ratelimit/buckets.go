@@ -54,6 +54,9 @@ type shard struct {
 	mu        sync.Mutex
 	buckets   map[string]*bucket
 	lastSweep time.Time
+	// Padding keeps neighbouring shards' locks off one cache line, so cores
+	// working on different keys do not bounce it between them.
+	_ [64]byte
 }
 
 type bucket struct {

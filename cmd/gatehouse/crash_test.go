@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
@@ -34,39 +35,8 @@ func TestMain(m *testing.M) {
 // while clients create and rotate keys, then checks the database: every key
 // has its creation event, every rotation has both halves and its event.
 func TestKillDuringWritesLeavesNothingHalfWritten(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a server process")
-	}
-	dir := t.TempDir()
-	cfg := testConfig(t, dir, "")
-	_, adminKey, err := initialize(context.Background(), cfg, NewLogger(cfg, io.Discard))
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	cmd := exec.Command(os.Args[0], "serve", "--data", dir, "--addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "GATEHOUSE_TEST_RUN_MAIN=1", "GATEHOUSE_LOG_LEVEL=warn")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var url string
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if u, ok := strings.CutPrefix(sc.Text(), "Gatehouse is running at "); ok {
-			url = u
-			break
-		}
-	}
-	if url == "" {
-		t.Fatal("the server did not start")
-	}
-	go io.Copy(io.Discard, stdout)
+	p := startProcess(t, "GATEHOUSE_LOG_LEVEL=warn")
+	cmd, url, adminKey, cfg := p.cmd, p.url, p.adminKey, p.cfg
 
 	// Writers create keys and rotate each one at once, until the kill.
 	var wg sync.WaitGroup
@@ -168,6 +138,54 @@ func TestKillDuringWritesLeavesNothingHalfWritten(t *testing.T) {
 	}
 }
 
+// process is a gatehouse server running as a separate process: this test
+// binary, re-executed as the program (see TestMain).
+type process struct {
+	cmd      *exec.Cmd
+	url      string
+	adminKey string
+	cfg      config.Config
+	stderr   *testenv.SyncBuffer
+}
+
+// startProcess initialises a data folder and serves it from a new process
+// with the given extra environment, returning once it listens.
+func startProcess(t *testing.T, env ...string) *process {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a server process")
+	}
+	dir := t.TempDir()
+	p := &process{cfg: testConfig(t, dir, ""), stderr: &testenv.SyncBuffer{}}
+	var err error
+	if _, p.adminKey, err = initialize(context.Background(), p.cfg, NewLogger(p.cfg, io.Discard)); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(os.Args[0], "serve", "--data", dir, "--addr", "127.0.0.1:0")
+	p.cmd.Env = append(append(os.Environ(), "GATEHOUSE_TEST_RUN_MAIN=1"), env...)
+	p.cmd.Stderr = p.stderr
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "Gatehouse is running at "); ok {
+			p.url = u
+			break
+		}
+	}
+	if p.url == "" {
+		t.Fatalf("the server did not start:\n%s", p.stderr.String())
+	}
+	go io.Copy(io.Discard, stdout)
+	return p
+}
+
 // post sends an admin request and returns the id of the key in the answer.
 func post(c *http.Client, url, adminKey, body string) (string, error) {
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
@@ -199,39 +217,8 @@ func post(c *http.Client, url, adminKey, body string) (string, error) {
 // TestSIGTERMShutsDownGracefully stops a real server process with SIGTERM:
 // it exits 0 and writes the batched last-used time before it goes.
 func TestSIGTERMShutsDownGracefully(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a server process")
-	}
-	dir := t.TempDir()
-	cfg := testConfig(t, dir, "")
-	_, adminKey, err := initialize(context.Background(), cfg, NewLogger(cfg, io.Discard))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "serve", "--data", dir, "--addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "GATEHOUSE_TEST_RUN_MAIN=1", "GATEHOUSE_FLUSH_INTERVAL=1h")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr testenv.SyncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var url string
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if u, ok := strings.CutPrefix(sc.Text(), "Gatehouse is running at "); ok {
-			url = u
-			break
-		}
-	}
-	if url == "" {
-		t.Fatal("the server did not start")
-	}
-	go io.Copy(io.Discard, stdout)
+	p := startProcess(t, "GATEHOUSE_FLUSH_INTERVAL=1h")
+	cmd, url, adminKey, cfg, stderr := p.cmd, p.url, p.adminKey, p.cfg, p.stderr
 
 	// One admin request marks the admin key as used, in memory only.
 	req, _ := http.NewRequest(http.MethodGet, url+"/admin/v1/keys", nil)

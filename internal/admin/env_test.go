@@ -9,13 +9,13 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
 // testEnv is the real stack: the key service over a SQLite file in a
@@ -26,8 +26,8 @@ type testEnv struct {
 	keys     *apikey.Service
 	server   *Server
 	ts       *httptest.Server
-	clock    *testClock
-	logs     *syncBuffer
+	clock    *testenv.Clock
+	logs     *testenv.SyncBuffer
 	adminKey string
 	adminID  string
 	client   *Client
@@ -46,8 +46,8 @@ func newTestEnv(t testing.TB) *testEnv {
 	}
 	t.Cleanup(func() { _ = db.Close() })
 
-	clock := &testClock{now: testStart}
-	logs := &syncBuffer{}
+	clock := testenv.NewClock(testStart)
+	logs := &testenv.SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	keys := newKeyService(t, db, clock, logger)
 
@@ -150,47 +150,11 @@ func (e *testEnv) assertNoSecretLogged(t testing.TB) {
 	}
 }
 
-// testClock is a clock the test moves by hand.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testPrefix is the prefix of every key in the tests.
 const testPrefix = "sk_test_"
 
 // newKeyService is the real key service over db, on the test clock.
-func newKeyService(t testing.TB, db *sqlite.DB, clock *testClock, logger *slog.Logger) *apikey.Service {
+func newKeyService(t testing.TB, db *sqlite.DB, clock *testenv.Clock, logger *slog.Logger) *apikey.Service {
 	t.Helper()
 	svc, err := apikey.NewService(apikey.Config{
 		Store:  db,

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
 func TestErrorCodesMapToOneStatusEach(t *testing.T) {
@@ -38,7 +39,7 @@ func TestErrorCodesMapToOneStatusEach(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%d %s", tt.status, auth.ErrorCode(tt.err)), func(t *testing.T) {
-			logs := &syncBuffer{}
+			logs := &testenv.SyncBuffer{}
 			s := &Server{logger: slog.New(slog.NewJSONHandler(logs, nil))}
 			rec := httptest.NewRecorder()
 			s.writeError(rec, httptest.NewRequest("GET", "/x", nil), tt.err)

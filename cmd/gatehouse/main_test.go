@@ -203,6 +203,17 @@ func keyLifecycle(t *testing.T, cfg config.Config, dbFiles func() []string) {
 		}
 	}
 
+	// Nor do the metrics hold one.
+	if _, metrics := n.get("/metrics"); strings.Contains(metrics, "gatehouse_apikey_verifications_total") {
+		for _, s := range secrets {
+			if strings.Contains(metrics, s[8:]) {
+				t.Error("/metrics holds a plaintext key")
+			}
+		}
+	} else {
+		t.Error("/metrics has no key verification counts")
+	}
+
 	// Restart: everything is still there.
 	if err := n.main.Close(); err != nil {
 		t.Fatalf("close: %v", err)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -443,8 +444,8 @@ func parseQuery(r *http.Request, allowed ...string) (url.Values, error) {
 		if len(vals) > 1 {
 			return nil, auth.Errorf(auth.EINVALID, "The query parameter %q is given more than once.", name)
 		}
-		if !utf8.ValidString(vals[0]) || len(vals[0]) > maxQueryValue {
-			return nil, auth.Errorf(auth.EINVALID, "The query parameter %q is not valid UTF-8 of at most %d bytes.", name, maxQueryValue)
+		if !utf8.ValidString(vals[0]) || len(vals[0]) > maxQueryValue || hasControl(vals[0]) {
+			return nil, auth.Errorf(auth.EINVALID, "The query parameter %q is not printable UTF-8 of at most %d bytes.", name, maxQueryValue)
 		}
 	}
 	return q, nil
@@ -484,9 +485,15 @@ func boolParam(q url.Values, name string) (bool, error) {
 const maxIDLen = 128
 
 // pathID reads the {id} path value.
+// hasControl reports whether s holds a control character: no ID or filter
+// value has one, and some (NUL) cannot even reach PostgreSQL.
+func hasControl(s string) bool {
+	return strings.IndexFunc(s, unicode.IsControl) >= 0
+}
+
 func pathID(r *http.Request) (string, error) {
 	id := r.PathValue("id")
-	if id == "" || len(id) > maxIDLen || !utf8.ValidString(id) {
+	if id == "" || len(id) > maxIDLen || !utf8.ValidString(id) || hasControl(id) {
 		return "", auth.Errorf(auth.EINVALID, "The key ID in the path is malformed.")
 	}
 	return id, nil

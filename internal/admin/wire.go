@@ -2,6 +2,7 @@ package admin
 
 import (
 	"maps"
+	"math"
 	"slices"
 	"time"
 
@@ -270,6 +271,9 @@ func utcOrZero(t time.Time) time.Time {
 func ceilSeconds(d time.Duration) int64 {
 	if d <= 0 {
 		return 0
+	}
+	if d > math.MaxInt64-time.Second {
+		return math.MaxInt64 / int64(time.Second) // saturate: d + 1s would overflow
 	}
 	return int64((d + time.Second - 1) / time.Second)
 }

@@ -23,6 +23,12 @@ const (
 	MaxMetadataValLength = 512 // bytes
 	MaxBurst             = 1_000_000
 	MinRotationPeriod    = time.Hour
+	// MaxLifetime bounds ExpiresAt, so every time a key carries can be
+	// written as RFC 3339 (years up to 9999) by every client.
+	MaxLifetime = 100 * 365 * 24 * time.Hour
+	// MinRate is one request a day: slower limits are better served by
+	// revoking the key.
+	MinRate = 1.0 / 86400
 )
 
 // newRecord validates p and returns the key record it describes, without
@@ -51,6 +57,9 @@ func newRecord(p CreateParams, now time.Time) (*auth.APIKey, error) {
 	}
 	if !p.ExpiresAt.IsZero() && !p.ExpiresAt.After(now) {
 		return nil, auth.Errorf(auth.EINVALID, "expires_at must be in the future")
+	}
+	if p.ExpiresAt.After(now.Add(MaxLifetime)) {
+		return nil, auth.Errorf(auth.EINVALID, "expires_at must be within 100 years")
 	}
 	limit, err := normalizeRateLimit(p.RateLimit)
 	if err != nil {
@@ -181,6 +190,9 @@ func normalizeRateLimit(l auth.RateLimit) (auth.RateLimit, error) {
 			return l, auth.Errorf(auth.EINVALID, "rate_limit.burst needs a rate_limit.rate above 0")
 		}
 		return l, nil
+	}
+	if l.Rate < MinRate {
+		return l, auth.Errorf(auth.EINVALID, "rate_limit.rate must be at least one request a day (%g per second)", MinRate)
 	}
 	if l.Burst == 0 {
 		if l.Rate > MaxBurst {

@@ -92,8 +92,9 @@ type APIKeyFilter struct {
 	After string // cursor: list keys with an ID greater than this
 	Limit int    // at most this many; backends cap it at MaxPageSize
 
-	// RotationDueBy, when set, keeps only keys that are neither revoked nor
-	// rotated and whose RotationDueAt is set and not after it.
+	// RotationDueBy, when set, keeps only keys that are not revoked, not
+	// rotated and not expired at that time, and whose RotationDueAt is set
+	// and not after it.
 	RotationDueBy time.Time
 }
 

@@ -148,6 +148,7 @@ func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.API
 	}
 	if !f.RotationDueBy.IsZero() {
 		cond("rotation_due_at <= $%d", timeValue(f.RotationDueBy))
+		cond("(expires_at IS NULL OR expires_at > $%d)", timeValue(f.RotationDueBy))
 		where = append(where, "revoked_at IS NULL", "rotated_to = ''")
 	}
 	// One row more than the page tells whether another page follows, so the

@@ -25,6 +25,10 @@ import (
 // uniqueViolation is the SQLSTATE of a unique or primary key violation.
 const uniqueViolation = "23505"
 
+// characterNotInRepertoire is the SQLSTATE of text the database encoding
+// cannot hold, such as a NUL character.
+const characterNotInRepertoire = "22021"
+
 // DB is an auth.Store and auth.KeyChangeWatcher backed by PostgreSQL. It is
 // safe for concurrent use.
 type DB struct {
@@ -150,6 +154,11 @@ func translate(op string, err error) error {
 		// The server's detail quotes the duplicate value (a key hash); the
 		// caller-safe message does not.
 		return auth.Errorf(auth.ECONFLICT, "A record with the same ID or hash already exists.")
+	}
+	if errors.As(err, &pgErr) && pgErr.Code == characterNotInRepertoire {
+		// Text PostgreSQL cannot hold (a NUL) in a lookup: the input is
+		// bad, not the server.
+		return auth.Errorf(auth.EINVALID, "The text must be valid UTF-8 without NUL characters.")
 	}
 	return fmt.Errorf("postgres: %s: %w", op, err)
 }

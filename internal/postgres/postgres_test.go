@@ -419,3 +419,21 @@ func TestWatchStopsWhenClosed(t *testing.T) {
 		t.Fatalf("WatchAPIKeyChanges after Close returned %v, want a store-closed error", err)
 	}
 }
+
+// PostgreSQL cannot hold a NUL in text; a lookup with one is the caller's
+// mistake, never a server fault.
+func TestLookupsWithNULAreNotInternalErrors(t *testing.T) {
+	t.Parallel()
+	dsn, _ := testenv.PostgresSchema(t)
+	db := openDSN(t, dsn)
+	ctx := t.Context()
+	if _, err := db.GetAPIKey(ctx, "key_\x00"); auth.ErrorCode(err) == auth.EINTERNAL {
+		t.Errorf("GetAPIKey: %v", err)
+	}
+	if _, _, err := db.ListAPIKeys(ctx, auth.APIKeyFilter{Owner: "a\x00b"}); auth.ErrorCode(err) == auth.EINTERNAL {
+		t.Errorf("ListAPIKeys: %v", err)
+	}
+	if _, _, err := db.ListAuditEvents(ctx, auth.AuditFilter{KeyID: "\x00"}); auth.ErrorCode(err) == auth.EINTERNAL {
+		t.Errorf("ListAuditEvents: %v", err)
+	}
+}

@@ -138,8 +138,8 @@ func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.API
 	}
 	if !f.RotationDueBy.IsZero() {
 		where = append(where, "rotation_due_at IS NOT NULL", "rotation_due_at <= ?",
-			"revoked_at IS NULL", "rotated_to = ''")
-		args = append(args, timeValue(f.RotationDueBy))
+			"revoked_at IS NULL", "rotated_to = ''", "(expires_at IS NULL OR expires_at > ?)")
+		args = append(args, timeValue(f.RotationDueBy), timeValue(f.RotationDueBy))
 	}
 	// One row more than the page tells whether another page follows, so the
 	// last page never comes with a cursor to an empty one.

@@ -98,11 +98,14 @@ func dsn(path string, readOnly bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis))
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "synchronous(NORMAL)")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
+		// FULL: in WAL mode NORMAL may lose the last commits on a power
+		// loss, and an acknowledged revocation must not come undone.
+		// Writes are few (admin actions, a batch every few seconds).
+		q.Add("_pragma", "synchronous(FULL)")
 		q.Set("_txlock", "immediate")
 	}
 	// The file: URI form lets any path through once escaped ('?', '#', '%').

@@ -500,6 +500,11 @@ func testListRotationDue(t *testing.T, s auth.Store) {
 		"key_revoked":    func(k *auth.APIKey) { k.RotationDueAt = by.Add(-time.Hour); k.RevokedAt = at(time.Hour) },
 		"key_rotated":    func(k *auth.APIKey) { k.RotationDueAt = by.Add(-time.Hour); k.RotatedTo = "key_x" },
 		"key_due_other":  func(k *auth.APIKey) { k.RotationDueAt = by.Add(-time.Hour); k.Owner = "other" },
+		"key_expired":    func(k *auth.APIKey) { k.RotationDueAt = by.Add(-time.Hour); k.ExpiresAt = by },
+		"key_expires_later": func(k *auth.APIKey) {
+			k.RotationDueAt = by.Add(-time.Hour)
+			k.ExpiresAt = by.Add(time.Microsecond)
+		},
 	}
 	for id, mutate := range keys {
 		k := newKey(id)
@@ -508,11 +513,11 @@ func testListRotationDue(t *testing.T, s auth.Store) {
 		mustCreate(t, s, k)
 	}
 	ids, _ := listAll(t, s, auth.APIKeyFilter{RotationDueBy: by, Limit: 1})
-	if want := []string{"key_due_at", "key_due_before", "key_due_other"}; !slices.Equal(ids, want) {
+	if want := []string{"key_due_at", "key_due_before", "key_due_other", "key_expires_later"}; !slices.Equal(ids, want) {
 		t.Errorf("RotationDueBy: got %v, want %v", ids, want)
 	}
 	ids, _ = listAll(t, s, auth.APIKeyFilter{RotationDueBy: by, Owner: "svc"})
-	if want := []string{"key_due_at", "key_due_before"}; !slices.Equal(ids, want) {
+	if want := []string{"key_due_at", "key_due_before", "key_expires_later"}; !slices.Equal(ids, want) {
 		t.Errorf("RotationDueBy and Owner: got %v, want %v", ids, want)
 	}
 }

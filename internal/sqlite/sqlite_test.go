@@ -149,7 +149,7 @@ func TestOpenConfiguresConnections(t *testing.T) {
 	}{
 		{"journal_mode", "wal"},
 		{"foreign_keys", "1"},
-		{"synchronous", "1"}, // NORMAL
+		{"synchronous", "2"}, // FULL: a commit survives a power loss
 		{"busy_timeout", fmt.Sprint(busyTimeoutMillis)},
 	} {
 		for name, conn := range map[string]querier{"reader": db.read, "writer": db.write} {

@@ -302,9 +302,11 @@ func newKeysRotateCommand(f *clientFlags, getenv env) *cobra.Command {
 			}
 			out := rotateOutput{CreatedKey: r.NewKey, OldKey: r.OldKey}
 			return f.print(cmd.OutOrStdout(), out, func(w *tabwriter.Writer) {
-				fmt.Fprintf(w, "Rotated %s to %s. The new key is shown once; store it now:\n\n  %s\n\n", r.OldKey.ID, r.NewKey.ID, r.NewKey.Secret)
+				fmt.Fprintf(w, "Rotated %s to %s. The new key is shown once; store it now:\n\n  %s\n\n", args[0], r.NewKey.ID, r.NewKey.Secret)
 				switch {
 				case r.OldKey == nil:
+					// The server could not read the old key back; the new
+					// key above is what matters.
 				case r.OldKey.ExpiresAt.IsZero():
 					fmt.Fprintf(w, "The old key keeps working.\n")
 				case !r.OldKey.ExpiresAt.After(time.Now()):

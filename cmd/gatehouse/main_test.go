@@ -292,7 +292,7 @@ func TestServeDev(t *testing.T) {
 			if u, ok := strings.CutPrefix(line, "Gatehouse is running at "); ok {
 				url = u
 				if !fresh {
-					break // no key follows on a later start
+					break // no key on a later start
 				}
 			}
 			if strings.HasPrefix(line, "sk_test_") {

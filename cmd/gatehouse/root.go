@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -53,8 +55,12 @@ func (f *serverFlags) register(cmd *cobra.Command, withAddr bool) {
 // environment, then flags given on the command line; and validates it.
 func (f *serverFlags) load(cmd *cobra.Command, getenv env) (config.Config, error) {
 	dev := f.dev
-	if !cmd.Flags().Changed("dev") && getenv("GATEHOUSE_DEV") == "true" {
-		dev = true
+	if v := getenv("GATEHOUSE_DEV"); v != "" && !cmd.Flags().Changed("dev") {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return config.Config{}, fmt.Errorf("config: GATEHOUSE_DEV: %q is not a boolean", v)
+		}
+		dev = b
 	}
 	cfg := config.Default(dev)
 	file := f.configFile

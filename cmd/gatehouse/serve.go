@@ -70,9 +70,14 @@ func newServeCommand(getenv env) *cobra.Command {
 
 			var firstKey string
 			if cfg.Dev {
-				// A developer's first start does what init would.
+				// A developer's first start does what init would. The key is
+				// printed at once: if the server then fails to start (a port
+				// in use), it must not be lost.
 				if _, firstKey, err = initialize(ctx, cfg, logger); err != nil {
 					return err
+				}
+				if firstKey != "" {
+					fmt.Fprintf(out, "First admin API key (shown once, store it now):\n\n  %s\n\n", firstKey)
 				}
 			}
 			m := &Main{Config: cfg, Logger: logger}
@@ -84,7 +89,6 @@ func newServeCommand(getenv env) *cobra.Command {
 			}
 			fmt.Fprintf(out, "Gatehouse is running at %s\n", m.URL())
 			if firstKey != "" {
-				fmt.Fprintf(out, "First admin API key (shown once, store it now):\n\n  %s\n\n", firstKey)
 				fmt.Fprintf(out, "Try: export GATEHOUSE_SERVER=%s GATEHOUSE_ADMIN_KEY=%s\n", m.URL(), firstKey)
 				fmt.Fprintf(out, "     go run ./cmd/gatehouse keys create --owner my-service --scopes read\n")
 			}

@@ -372,18 +372,32 @@ func initialize(ctx context.Context, cfg config.Config, logger *slog.Logger) (id
 	if err := cfg.Validate(); err != nil {
 		return "", "", err
 	}
-	if err := ensureSecret(cfg); err != nil {
-		return "", "", err
-	}
 	m := &Main{Config: cfg, Logger: logger}
-	secret, err := readSecret(cfg)
-	if err != nil {
-		return "", "", err
-	}
 	if m.Store, err = openStore(ctx, cfg, logger); err != nil {
 		return "", "", err
 	}
 	defer m.Store.Close()
+	secret, err := readSecret(cfg)
+	if errors.Is(err, errNoSecret) {
+		// A new secret is right for a new database only: keys already
+		// stored were hashed with the lost one, and a new secret would
+		// lock everyone out, admins included.
+		stored, _, lerr := m.Store.ListAPIKeys(ctx, auth.APIKeyFilter{Limit: 1})
+		if lerr != nil {
+			return "", "", fmt.Errorf("look for keys: %w", lerr)
+		}
+		if len(stored) > 0 {
+			return "", "", fmt.Errorf("the server secret (%s) is missing but the database holds keys hashed with it: "+
+				"restore the secret file or set GATEHOUSE_SECRET; a new secret would make every key unverifiable", cfg.SecretPath())
+		}
+		if err := ensureSecret(cfg); err != nil {
+			return "", "", err
+		}
+		secret, err = readSecret(cfg)
+	}
+	if err != nil {
+		return "", "", err
+	}
 	svc, err := apikey.NewService(apikey.Config{
 		Store: m.Store, Audit: m.Store, Secret: secret, Prefix: cfg.KeyPrefix, Logger: logger,
 	})

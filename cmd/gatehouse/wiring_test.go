@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,5 +82,65 @@ func TestConfigurationPrecedence(t *testing.T) {
 	run(map[string]string{"GATEHOUSE_DATA": envData}, "--data", flagData)
 	if _, err := os.Stat(filepath.Join(flagData, "gatehouse.db")); err != nil {
 		t.Fatalf("--data did not win over GATEHOUSE_DATA: %v", err)
+	}
+}
+
+// The rotate answer may lack the old key; the new key must still be printed.
+func TestRotatePrintsTheNewKeyWithoutTheOldRecord(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"new_key":{"id":"key_new","prefix":"sk_test_","hint":"abcd","owner":"o","name":"","scopes":[],"metadata":{},"status":"active","created_at":"2026-11-27T12:00:00Z","rotation_due":false,"key":"sk_test_NEWKEY"}}`)
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	cmd := newRootCommand(&out, io.Discard, func(k string) string {
+		return map[string]string{"GATEHOUSE_SERVER": srv.URL, "GATEHOUSE_ADMIN_KEY": "x"}[k]
+	})
+	cmd.SetArgs([]string{"keys", "rotate", "key_old"})
+	if err := cmd.ExecuteContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "sk_test_NEWKEY") {
+		t.Fatalf("the new key was not printed:\n%s", out.String())
+	}
+}
+
+// A lost secret file must not be replaced while the database holds keys
+// hashed with it: that would lock everyone out, admins included.
+func TestInitRefusesANewSecretForAnExistingDatabase(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, "")
+	if _, _, err := initialize(context.Background(), cfg, NewLogger(cfg, io.Discard)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(cfg.SecretPath()); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := initialize(context.Background(), cfg, NewLogger(cfg, io.Discard))
+	if err == nil || !strings.Contains(err.Error(), "secret") || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("err = %v, want a refusal naming the missing secret", err)
+	}
+	if _, err := os.Stat(cfg.SecretPath()); err == nil {
+		t.Fatal("a new secret file was written")
+	}
+}
+
+// serve --dev prints the first admin key even when the server then cannot
+// start, so the only copy is not lost.
+func TestServeDevPrintsTheKeyEvenIfThePortIsTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var out bytes.Buffer
+	cmd := newRootCommand(&out, io.Discard, func(string) string { return "" })
+	cmd.SetArgs([]string{"serve", "--dev", "--data", t.TempDir(), "--addr", ln.Addr().String()})
+	if err := cmd.ExecuteContext(context.Background()); err == nil {
+		t.Fatal("serve started on a port in use")
+	}
+	if !strings.Contains(out.String(), "sk_test_") {
+		t.Fatalf("the first admin key was not printed:\n%s", out.String())
 	}
 }

@@ -26,8 +26,10 @@ import (
 // LoadFile, ApplyEnv and flags, then call Validate.
 type Config struct {
 	// Dev relaxes the rules for a developer's machine: plain HTTP anywhere,
-	// text logs, the sk_test_ prefix, and first-start initialisation.
-	Dev bool `yaml:"dev"`
+	// text logs, the sk_test_ prefix, and first-start initialisation. It
+	// picks the defaults, so it comes from the command line (--dev) or
+	// GATEHOUSE_DEV, never from the file.
+	Dev bool `yaml:"-"`
 
 	// DataDir holds the SQLite database and the hashing secret file.
 	DataDir string `yaml:"data_dir"`

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
@@ -159,6 +160,14 @@ func translate(op string, err error) error {
 		// Text PostgreSQL cannot hold (a NUL) in a lookup: the input is
 		// bad, not the server.
 		return auth.Errorf(auth.EINVALID, "The text must be valid UTF-8 without NUL characters.")
+	}
+	var netErr net.Error
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &netErr) || errors.As(err, &connectErr) || pgconn.Timeout(err) {
+		// The database cannot be reached: the caller may try again
+		// (503), and the cause stays in the chain for the log.
+		unavailable := auth.Errorf(auth.EUNAVAILABLE, "The database is unavailable; try again later.")
+		return fmt.Errorf("postgres: %s: %w: %w", op, unavailable, err)
 	}
 	return fmt.Errorf("postgres: %s: %w", op, err)
 }

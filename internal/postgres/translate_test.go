@@ -1,0 +1,30 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+func TestTranslateUnreachableDatabaseIsUnavailable(t *testing.T) {
+	dial := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+	for name, err := range map[string]error{
+		"a network error":     dial,
+		"a deadline":          context.DeadlineExceeded,
+		"a wrapped net error": errors.Join(errors.New("query"), dial),
+	} {
+		got := translate("get api key", err)
+		if auth.ErrorCode(got) != auth.EUNAVAILABLE {
+			t.Errorf("%s: code %s, want %s", name, auth.ErrorCode(got), auth.EUNAVAILABLE)
+		}
+		if !errors.Is(got, err) {
+			t.Errorf("%s: the cause left the chain: %v", name, got)
+		}
+	}
+	if code := auth.ErrorCode(translate("x", errors.New("syntax error"))); code != auth.EINTERNAL {
+		t.Errorf("any other error: code %s, want %s", code, auth.EINTERNAL)
+	}
+}

@@ -17,4 +17,6 @@ bench-verify:
 
 fuzz:
 	go test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/apikey/
+	go test -run '^$$' -fuzz FuzzExtract -fuzztime 30s ./internal/apikey/
 	go test -run '^$$' -fuzz FuzzDecodeCreateKey -fuzztime 30s ./internal/admin/
+	go test -run '^$$' -fuzz FuzzLoadFile -fuzztime 30s ./internal/config/

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -345,15 +346,25 @@ func newKeysRevokeCommand(f *clientFlags, getenv env) *cobra.Command {
 func newKeysVerifyCommand(f *clientFlags, getenv env) *cobra.Command {
 	var scopes []string
 	cmd := &cobra.Command{
-		Use:   "verify KEY",
-		Short: "Verify a key as a service would (POST /v1/keys/verify); exit status 2 when it is not valid",
+		Use:   "verify KEY|-",
+		Short: "Verify a key as a service would (POST /v1/keys/verify); - reads it from stdin; exit status 2 when it is not valid",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client(getenv)
 			if err != nil {
 				return err
 			}
-			v, err := c.VerifyKey(cmd.Context(), admin.VerifyRequest{Key: args[0], Scopes: scopes})
+			key := args[0]
+			if key == "-" {
+				// From standard input, so the key stays out of argv and
+				// shell history.
+				line, err := bufio.NewReader(io.LimitReader(cmd.InOrStdin(), 4096)).ReadString('\n')
+				if err != nil && !errors.Is(err, io.EOF) {
+					return fmt.Errorf("read the key from standard input: %w", err)
+				}
+				key = strings.TrimSpace(line)
+			}
+			v, err := c.VerifyKey(cmd.Context(), admin.VerifyRequest{Key: key, Scopes: scopes})
 			if err != nil {
 				return err
 			}

@@ -144,3 +144,28 @@ func TestServeDevPrintsTheKeyEvenIfThePortIsTaken(t *testing.T) {
 		t.Fatalf("the first admin key was not printed:\n%s", out.String())
 	}
 }
+
+func TestKeysVerifyReadsTheKeyFromStdin(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Key string `json:"key"`
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		got = req.Key
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"valid":true,"code":"VALID"}`)
+	}))
+	defer srv.Close()
+	cmd := newRootCommand(io.Discard, io.Discard, func(k string) string {
+		return map[string]string{"GATEHOUSE_SERVER": srv.URL}[k]
+	})
+	cmd.SetIn(strings.NewReader("sk_test_fromstdin\n"))
+	cmd.SetArgs([]string{"keys", "verify", "-"})
+	if err := cmd.ExecuteContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got != "sk_test_fromstdin" {
+		t.Fatalf("the server got key %q", got)
+	}
+}

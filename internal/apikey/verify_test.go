@@ -239,6 +239,17 @@ func gateFirstLookup(e *env, hs *hookStore, n int) {
 	}
 }
 
+// subjectKey is the key a table case verifies: a stored valid one, or a
+// well-formed one the store does not know; and the code it should get.
+func subjectKey(t *testing.T, e *env, known bool) (string, apikey.Code) {
+	t.Helper()
+	if known {
+		_, key := e.create(t, apikey.CreateParams{})
+		return key, apikey.CodeValid
+	}
+	return generate(t, testPrefix), apikey.CodeInvalid
+}
+
 func TestConcurrentVerifiesOfOneKeyShareOneStoreLookup(t *testing.T) {
 	t.Parallel()
 	const n = 8
@@ -250,12 +261,7 @@ func TestConcurrentVerifiesOfOneKeyShareOneStoreLookup(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			e, hs := newHookedEnv(t)
-			key := generate(t, testPrefix)
-			want := apikey.CodeInvalid
-			if known {
-				_, key = e.create(t, apikey.CreateParams{})
-				want = apikey.CodeValid
-			}
+			key, want := subjectKey(t, e, known)
 			gateFirstLookup(e, hs, n)
 			e.store.Reset()
 			var wg sync.WaitGroup
@@ -286,12 +292,7 @@ func TestStoreErrorReachesEveryWaiterAndIsNotCached(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			e, hs := newHookedEnv(t)
-			key := generate(t, testPrefix)
-			want := apikey.CodeInvalid
-			if known {
-				_, key = e.create(t, apikey.CreateParams{})
-				want = apikey.CodeValid
-			}
+			key, want := subjectKey(t, e, known)
 			gateFirstLookup(e, hs, n)
 			e.store.Reset()
 			errLocked := errors.New("database is locked")

@@ -152,9 +152,6 @@ type process struct {
 // with the given extra environment, returning once it listens.
 func startProcess(t *testing.T, env ...string) *process {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts a server process")
-	}
 	dir := t.TempDir()
 	p := &process{cfg: testConfig(t, dir, ""), stderr: &testenv.SyncBuffer{}}
 	var err error

@@ -46,6 +46,3 @@ func credential(v string) (string, bool) {
 	}
 	return v, true
 }
-
-// Extract is the package function Extract, for callers that hold a Service.
-func (s *Service) Extract(r *http.Request) (key string, ok bool) { return Extract(r) }

@@ -63,7 +63,11 @@ type Server struct {
 	logger  *slog.Logger
 	now     auth.Now
 	maxBody int64
-	mux     *http.ServeMux
+	// mux serves the routes, and everything else through unmatched;
+	// routeMux holds the routes alone, and is asked only by unmatched to
+	// tell a 404 from a 405, so a matched request is routed once.
+	mux      *http.ServeMux
+	routeMux *http.ServeMux
 }
 
 // NewServer checks cfg, fills in defaults and registers the routes.
@@ -78,12 +82,13 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, errors.New("admin: Config.MaxBodyBytes must not be negative")
 	}
 	s := &Server{
-		keys:    cfg.Keys,
-		audit:   cfg.Audit,
-		logger:  cfg.Logger,
-		now:     cfg.Now,
-		maxBody: cfg.MaxBodyBytes,
-		mux:     http.NewServeMux(),
+		keys:     cfg.Keys,
+		audit:    cfg.Audit,
+		logger:   cfg.Logger,
+		now:      cfg.Now,
+		maxBody:  cfg.MaxBodyBytes,
+		mux:      http.NewServeMux(),
+		routeMux: http.NewServeMux(),
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -95,14 +100,17 @@ func NewServer(cfg Config) (*Server, error) {
 		s.maxBody = DefaultMaxBodyBytes
 	}
 	for _, rt := range routes() {
-		s.mux.Handle(rt.pattern(), s.wrap(rt))
+		h := s.wrap(rt)
+		s.mux.Handle(rt.pattern(), h)
+		s.routeMux.Handle(rt.pattern(), h)
 	}
+	s.mux.HandleFunc("/", s.unmatched)
 	return s, nil
 }
 
 // Handler returns the handler of every route, with request logging.
 func (s *Server) Handler() http.Handler {
-	return s.logRequests(http.HandlerFunc(s.dispatch))
+	return s.logRequests(s.mux)
 }
 
 // access says who may call a route.
@@ -161,14 +169,10 @@ func (s *Server) wrap(rt route) http.Handler {
 	})
 }
 
-// dispatch serves matched routes through the mux and answers everything else
-// with a problem, since ServeMux's own 404 and 405 are plain text.
-func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
-	h, pattern := s.mux.Handler(r)
-	if pattern != "" {
-		s.mux.ServeHTTP(w, r)
-		return
-	}
+// unmatched answers requests no route matched with a problem, since
+// ServeMux's own 404 and 405 are plain text.
+func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
+	h, _ := s.routeMux.Handler(r)
 	// Let the mux decide between 404 and 405 (and compute Allow), then
 	// answer in our format instead of its text.
 	rec := &headerRecorder{header: make(http.Header)}

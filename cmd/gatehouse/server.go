@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -214,7 +215,7 @@ func endpointGroup(path string) string {
 	switch {
 	case path == "/v1/keys/verify":
 		return "verify"
-	case len(path) >= 10 && path[:10] == "/admin/v1/":
+	case strings.HasPrefix(path, "/admin/v1/"):
 		return "admin"
 	case path == "/healthz" || path == "/readyz":
 		return "health"

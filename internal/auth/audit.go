@@ -12,6 +12,21 @@ const (
 	EventKeyRevoked            = "key.revoked"
 	EventKeyExpired            = "key.expired"
 	EventKeyVerificationFailed = "key.verification_failed" // aggregated: Count failures of one Reason
+
+	EventClientCreated       = "client.created"
+	EventClientUpdated       = "client.updated"
+	EventClientSecretRotated = "client.secret_rotated"
+	EventClientDeleted       = "client.deleted"
+	EventUserCreated         = "user.created"
+	EventUserUpdated         = "user.updated"
+	EventUserDisabled        = "user.disabled"
+	EventUserPasswordReset   = "user.password_reset"
+	EventSigningKeyCreated   = "signing_key.created"
+	EventSigningKeyRetired   = "signing_key.retired"
+	EventConsentGranted      = "consent.granted"
+	EventConsentRevoked      = "consent.revoked"
+	EventTokenRevoked        = "token.revoked"
+	EventFamilyRevoked       = "token.family_revoked" // reuse of a code or refresh token, or an explicit revocation
 )
 
 // ActorSystem is the Actor of events Gatehouse records on its own.

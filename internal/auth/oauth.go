@@ -1,0 +1,297 @@
+package auth
+
+import (
+	"context"
+	"time"
+)
+
+// Grant types a client may be allowed.
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+)
+
+// Client authentication methods at the token, revocation and introspection
+// endpoints.
+const (
+	AuthMethodSecretBasic   = "client_secret_basic"
+	AuthMethodSecretPost    = "client_secret_post"
+	AuthMethodPrivateKeyJWT = "private_key_jwt"
+	AuthMethodNone          = "none" // public clients
+)
+
+// Client is an OAuth client. A confidential client authenticates with a
+// server-generated secret (SecretHash, a keyed hash of it) or with a signed
+// JWT (JWKS); a public client (a browser or native app) cannot keep a secret
+// and uses only PKCE.
+type Client struct {
+	ID         string // "cli_..."; public
+	Name       string
+	Public     bool
+	AuthMethod string // one of the AuthMethod* constants; AuthMethodNone iff Public
+	SecretHash []byte // HMAC-SHA-256 of the secret under the server secret; nil for public clients
+	SecretHint string // last 4 characters of the secret
+	JWKS       []byte // public keys (a JWK Set document) for private_key_jwt; nil otherwise
+
+	RedirectURIs           []string // exact strings; loopback ports are free for native clients
+	PostLogoutRedirectURIs []string
+	GrantTypes             []string // sorted, unique
+	Scopes                 []string // the scopes it may ask for; sorted, unique
+	Audiences              []string // resource indicators it may ask for; the first is the default
+
+	AccessTokenTTL     time.Duration // zero: the server default
+	RefreshTokenTTL    time.Duration // idle lifetime; zero: the server default
+	RefreshTokenMaxTTL time.Duration // absolute lifetime of a family; zero: the server default
+
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	SecretRotatedAt time.Time
+}
+
+// User is a local account that signs in on the login page.
+type User struct {
+	ID            string // "usr_..."; the sub claim
+	Username      string // unique, compared in lower case
+	PasswordHash  string // argon2id in the PHC string format
+	Email         string
+	EmailVerified bool
+	Name          string
+
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	PasswordChangedAt time.Time
+	DisabledAt        time.Time // zero: enabled
+}
+
+// Disabled reports whether the account may not sign in.
+func (u *User) Disabled() bool { return !u.DisabledAt.IsZero() }
+
+// SigningKey is an asymmetric key that signs JWTs. The private key is sealed
+// with AES-256-GCM under a master secret that never enters the store.
+type SigningKey struct {
+	ID         string // the kid
+	Algorithm  string // ES256, RS256 or EdDSA
+	PublicJWK  []byte // the public key as a JWK (JSON)
+	PrivateKey []byte // the sealed private key (nonce || ciphertext)
+
+	CreatedAt   time.Time
+	ActivatesAt time.Time // signs from this time on; published from CreatedAt
+	RetiredAt   time.Time // stopped signing; zero while it may sign
+	ExpiresAt   time.Time // removed from the JWKS after this; zero while not retired
+}
+
+// AuthCode is an issued authorization code, stored as a keyed hash.
+type AuthCode struct {
+	Hash          []byte
+	ClientID      string
+	UserID        string
+	RedirectURI   string
+	Scopes        []string
+	Audiences     []string
+	CodeChallenge string // S256 only
+	Nonce         string
+	AuthTime      time.Time
+	SessionID     string
+	FamilyID      string // the token family the code's tokens belong to
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	UsedAt        time.Time // zero until redeemed
+}
+
+// RefreshToken is one refresh token of a family: every rotation adds a token
+// to the family and marks the previous one used. Presenting a used token
+// (outside the grace window) revokes the family.
+type RefreshToken struct {
+	Hash      []byte
+	FamilyID  string
+	ClientID  string
+	UserID    string // "" for tokens without a user
+	Scopes    []string
+	Audiences []string
+	AuthTime  time.Time
+	SessionID string
+
+	CreatedAt       time.Time
+	ExpiresAt       time.Time // idle lifetime: a token not used by then is dead
+	FamilyExpiresAt time.Time // absolute lifetime of the family
+	UsedAt          time.Time // zero until rotated
+	RevokedAt       time.Time // zero unless its family was revoked
+}
+
+// IssuedToken records the jti of an access token issued in a family, so
+// that revoking the family can put it on the revocation list.
+type IssuedToken struct {
+	JTI       string
+	FamilyID  string
+	ExpiresAt time.Time
+}
+
+// RevokedToken is an entry of the JWT revocation list, kept until ExpiresAt
+// (the token's own exp), after which the token is refused anyway.
+type RevokedToken struct {
+	JTI       string
+	ExpiresAt time.Time
+	RevokedAt time.Time
+}
+
+// Consent remembers that a user allowed a client some scopes.
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scopes    []string // sorted, unique
+	GrantedAt time.Time
+}
+
+// Session is a browser sign-in, referenced by a cookie that holds a secret
+// whose keyed hash is ID.
+type Session struct {
+	Hash      []byte
+	UserID    string
+	AuthTime  time.Time
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// ClientFilter selects clients in ListClients, in ascending ID order.
+type ClientFilter struct {
+	After string
+	Limit int
+}
+
+// UserFilter selects users in ListUsers, in ascending ID order.
+type UserFilter struct {
+	After string
+	Limit int
+}
+
+// ClientStore keeps OAuth clients.
+type ClientStore interface {
+	// CreateClient inserts c. ECONFLICT if the ID exists.
+	CreateClient(ctx context.Context, c *Client, events ...AuditEvent) error
+	// GetClient returns the client, or ENOTFOUND.
+	GetClient(ctx context.Context, id string) (*Client, error)
+	ListClients(ctx context.Context, f ClientFilter) (clients []*Client, next string, err error)
+	// UpdateClient replaces every field of the stored client with c's.
+	// ENOTFOUND if it does not exist.
+	UpdateClient(ctx context.Context, c *Client, events ...AuditEvent) error
+	// DeleteClient removes the client and, in the same transaction, its
+	// codes, refresh tokens and consents; the jtis of its unexpired access
+	// tokens go on the revocation list. ENOTFOUND if it does not exist.
+	DeleteClient(ctx context.Context, id string, at time.Time, events ...AuditEvent) error
+}
+
+// UserStore keeps local user accounts.
+type UserStore interface {
+	// CreateUser inserts u. ECONFLICT if the ID or the username (in lower
+	// case) exists.
+	CreateUser(ctx context.Context, u *User, events ...AuditEvent) error
+	GetUser(ctx context.Context, id string) (*User, error)
+	// GetUserByUsername finds a user by username, case-insensitively.
+	GetUserByUsername(ctx context.Context, username string) (*User, error)
+	ListUsers(ctx context.Context, f UserFilter) (users []*User, next string, err error)
+	// UpdateUser replaces every field of the stored user with u's.
+	// ENOTFOUND if it does not exist; ECONFLICT if the new username is taken.
+	UpdateUser(ctx context.Context, u *User, events ...AuditEvent) error
+}
+
+// SigningKeyStore keeps signing keys.
+type SigningKeyStore interface {
+	// CreateSigningKey inserts k. ECONFLICT if the ID exists.
+	CreateSigningKey(ctx context.Context, k *SigningKey, events ...AuditEvent) error
+	// ListSigningKeys returns every key not yet deleted, oldest first.
+	ListSigningKeys(ctx context.Context) ([]*SigningKey, error)
+	// RetireSigningKey sets RetiredAt and ExpiresAt of a key that is not
+	// retired. ENOTFOUND if it does not exist; ECONFLICT if already retired.
+	RetireSigningKey(ctx context.Context, id string, retiredAt, expiresAt time.Time, events ...AuditEvent) error
+	// DeleteExpiredSigningKeys removes retired keys whose ExpiresAt is
+	// before now, and returns their IDs.
+	DeleteExpiredSigningKeys(ctx context.Context, now time.Time) ([]string, error)
+}
+
+// TokenStore keeps authorization codes, refresh tokens, the revocation list
+// and the other short-lived state of the authorization server.
+type TokenStore interface {
+	// CreateAuthCode inserts c. ECONFLICT if the hash exists.
+	CreateAuthCode(ctx context.Context, c *AuthCode) error
+	// ConsumeAuthCode marks the code with that hash used at time at and
+	// returns it as it was before. ENOTFOUND if there is no such code. If it
+	// was already used it is left alone and returned with an ECONFLICT error
+	// (the caller then revokes the code's family).
+	ConsumeAuthCode(ctx context.Context, hash []byte, at time.Time) (*AuthCode, error)
+
+	// CreateRefreshToken inserts t (the first token of a family), and
+	// records the access token issued with it. ECONFLICT if the hash exists.
+	CreateRefreshToken(ctx context.Context, t *RefreshToken, issued *IssuedToken) error
+	// GetRefreshToken returns the token with that hash, or ENOTFOUND.
+	GetRefreshToken(ctx context.Context, hash []byte) (*RefreshToken, error)
+	// RotateRefreshToken, in one transaction, marks the token oldHash used at
+	// time at, inserts next (same family) and records issued. The old token
+	// must be unrevoked, unexpired at time at, and either unused or used no
+	// earlier than usedNotBefore (the grace window; pass at to allow no
+	// grace); otherwise it returns ECONFLICT and changes nothing. ENOTFOUND
+	// if there is no such token.
+	RotateRefreshToken(ctx context.Context, oldHash []byte, at, usedNotBefore time.Time, next *RefreshToken, issued *IssuedToken) error
+	// RecordIssuedToken records an access token issued in a family without a
+	// new refresh token.
+	RecordIssuedToken(ctx context.Context, issued *IssuedToken) error
+	// RevokeFamily, in one transaction, marks every refresh token of the
+	// family revoked at time at and puts the jtis of its access tokens that
+	// expire after at on the revocation list. Revoking an unknown or revoked
+	// family is not an error. It returns the jtis it revoked.
+	RevokeFamily(ctx context.Context, familyID string, at time.Time, events ...AuditEvent) ([]string, error)
+
+	// RevokeToken puts a jti on the revocation list until expiresAt.
+	// Revoking it again is not an error.
+	RevokeToken(ctx context.Context, t RevokedToken, events ...AuditEvent) error
+	// IsTokenRevoked reports whether the jti is on the revocation list.
+	IsTokenRevoked(ctx context.Context, jti string) (bool, error)
+	// ListRevokedTokens returns the entries revoked after since that have not
+	// expired at now, for nodes that keep the list in memory.
+	ListRevokedTokens(ctx context.Context, since, now time.Time) ([]RevokedToken, error)
+
+	// UseJTI records a one-time JWT id (client assertions) until expiresAt.
+	// ECONFLICT if it was recorded before and has not expired.
+	UseJTI(ctx context.Context, jti string, expiresAt time.Time) error
+
+	// PurgeExpired deletes codes, refresh tokens, revocation entries, used
+	// jtis and sessions that have been dead since before `before`.
+	PurgeExpired(ctx context.Context, before time.Time) error
+}
+
+// ConsentStore remembers consents.
+type ConsentStore interface {
+	// GetConsent returns the consent of the user to the client, or ENOTFOUND.
+	GetConsent(ctx context.Context, userID, clientID string) (*Consent, error)
+	// SaveConsent inserts or replaces the consent of c.UserID to c.ClientID.
+	SaveConsent(ctx context.Context, c *Consent, events ...AuditEvent) error
+	// ListConsents returns every consent of a user.
+	ListConsents(ctx context.Context, userID string) ([]*Consent, error)
+	// DeleteConsent removes the consent and, in the same transaction,
+	// revokes every refresh-token family of that user and client (as
+	// RevokeFamily does). ENOTFOUND if there is no such consent.
+	DeleteConsent(ctx context.Context, userID, clientID string, at time.Time, events ...AuditEvent) error
+}
+
+// SessionStore keeps browser sessions.
+type SessionStore interface {
+	CreateSession(ctx context.Context, s *Session) error
+	// GetSession returns the session with that hash, or ENOTFOUND (also when
+	// it has expired at now).
+	GetSession(ctx context.Context, hash []byte, now time.Time) (*Session, error)
+	// DeleteSession removes it; deleting an unknown session is not an error.
+	DeleteSession(ctx context.Context, hash []byte) error
+	// DeleteUserSessions removes every session of a user (password reset,
+	// disabling).
+	DeleteUserSessions(ctx context.Context, userID string) error
+}
+
+// OAuthStore is everything the authorization server keeps.
+type OAuthStore interface {
+	ClientStore
+	UserStore
+	SigningKeyStore
+	TokenStore
+	ConsentStore
+	SessionStore
+}

@@ -1,0 +1,5 @@
+// Package account keeps local user accounts.
+package account
+
+// Service manages user accounts. (Being built.)
+type Service struct{}

@@ -1,0 +1,38 @@
+package oauth
+
+import (
+	"fmt"
+
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+)
+
+// Prefixes of the opaque secrets the server issues, one per kind, so that a
+// secret presented where another kind belongs is refused by its prefix alone.
+const (
+	PrefixAuthCode     = "gate_ac_"
+	PrefixRefreshToken = "gate_rt_"
+	PrefixClientSecret = "gate_cs_"
+	PrefixSession      = "gate_ss_"
+)
+
+// newSecret returns a new opaque secret of the given kind and its keyed hash.
+func (s *Server) newSecret(prefix string) (secret string, hash []byte, err error) {
+	secret, err = apikey.Generate(prefix)
+	if err != nil {
+		return "", nil, fmt.Errorf("oauth: generate secret: %w", err)
+	}
+	sum := s.hasher.Sum(secret)
+	return secret, sum[:], nil
+}
+
+// parseSecret checks the prefix, length, alphabet and checksum of a
+// presented secret without touching the store, and returns its keyed hash.
+// ok is false for anything that is not a well-formed secret of that kind.
+func (s *Server) parseSecret(prefix, secret string) (hash []byte, ok bool) {
+	p, err := apikey.Parse(secret)
+	if err != nil || p != prefix {
+		return nil, false
+	}
+	sum := s.hasher.Sum(secret)
+	return sum[:], true
+}

@@ -1,0 +1,264 @@
+package oauth
+
+import (
+	"context"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+// lookupClient returns the client with that ID, from a short-lived cache of
+// this node or from the store: the token endpoint looks the client up on
+// every request. The returned client is shared: callers must not change
+// it. ENOTFOUND if there is no such client.
+func (s *Server) lookupClient(ctx context.Context, id string) (*auth.Client, error) {
+	if !validClientID(id) {
+		return nil, auth.Errorf(auth.ENOTFOUND, "Client not found.")
+	}
+	now := s.now()
+	if c, ok := s.tokens.clients.get(id, now); ok {
+		return c, nil
+	}
+	c, err := s.store.GetClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.tokens.clients.put(c, now)
+	return c, nil
+}
+
+// validClientID checks the shape of a client ID before any store work:
+// IDs are "cli_" and a few dozen URL-safe characters.
+func validClientID(id string) bool {
+	if len(id) <= len(ClientIDPrefix) || len(id) > 64 || !strings.HasPrefix(id, ClientIDPrefix) {
+		return false
+	}
+	for i := len(ClientIDPrefix); i < len(id); i++ {
+		c := id[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ClientIDPrefix starts every client ID.
+const ClientIDPrefix = "cli_"
+
+// clientCacheTTL bounds how long another node's change to a client (a
+// rotated secret, a deleted client) can go unseen here; this node's own
+// changes invalidate its entry at once.
+const clientCacheTTL = 10 * time.Second
+
+// clientCacheSize bounds the cache; when full it is emptied, which costs
+// at most one store read per client.
+const clientCacheSize = 4096
+
+// clientCache is a small map of recently used clients.
+type clientCache struct {
+	mu      sync.RWMutex
+	entries map[string]clientEntry
+}
+
+type clientEntry struct {
+	c       *auth.Client
+	expires time.Time
+}
+
+func (cc *clientCache) get(id string, now time.Time) (*auth.Client, bool) {
+	cc.mu.RLock()
+	e, ok := cc.entries[id]
+	cc.mu.RUnlock()
+	if !ok || !now.Before(e.expires) {
+		return nil, false
+	}
+	return e.c, true
+}
+
+func (cc *clientCache) put(c *auth.Client, now time.Time) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.entries == nil || len(cc.entries) >= clientCacheSize {
+		cc.entries = make(map[string]clientEntry)
+	}
+	cc.entries[c.ID] = clientEntry{c: c, expires: now.Add(clientCacheTTL)}
+}
+
+func (cc *clientCache) invalidate(id string) {
+	cc.mu.Lock()
+	delete(cc.entries, id)
+	cc.mu.Unlock()
+}
+
+// MatchRedirectURI reports whether uri is one of c's registered redirect
+// URIs. The comparison is exact (RFC 9700 4.1.3: no normalisation, no
+// wildcards, no prefix matching), with one exception for public (native)
+// clients, RFC 8252 7.3: a registered http://127.0.0.1/path or
+// http://[::1]/path matches the same URI with any port, since the app
+// picks a free port at run time. "localhost" gets no exception (RFC 8252
+// 8.3 advises against it).
+func MatchRedirectURI(c *auth.Client, uri string) bool {
+	for _, r := range c.RedirectURIs {
+		if r == uri {
+			return true
+		}
+	}
+	if !c.Public {
+		return false
+	}
+	got, ok := stripLoopbackPort(uri)
+	if !ok {
+		return false
+	}
+	for _, r := range c.RedirectURIs {
+		if want, ok := stripLoopbackPort(r); ok && want == got {
+			return true
+		}
+	}
+	return false
+}
+
+// stripLoopbackPort returns uri without its port when it is an http URI
+// of the IPv4 or IPv6 loopback literal, and ok false for anything else.
+func stripLoopbackPort(uri string) (string, bool) {
+	var host string
+	switch {
+	case strings.HasPrefix(uri, "http://127.0.0.1"):
+		host = "http://127.0.0.1"
+	case strings.HasPrefix(uri, "http://[::1]"):
+		host = "http://[::1]"
+	default:
+		return "", false
+	}
+	rest := uri[len(host):]
+	if strings.HasPrefix(rest, ":") {
+		n := 1
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			n++
+		}
+		port := rest[1:n]
+		if len(port) == 0 || len(port) > 5 || port[0] == '0' {
+			return "", false
+		}
+		if v := atoiDigits(port); v > 65535 {
+			return "", false
+		}
+		rest = rest[n:]
+	}
+	// The host must end here, so that 127.0.0.1.example.com or
+	// 127.0.0.1@evil never pass for a loopback address.
+	if rest != "" && rest[0] != '/' && rest[0] != '?' {
+		return "", false
+	}
+	return host + rest, true
+}
+
+func atoiDigits(s string) int {
+	v := 0
+	for i := 0; i < len(s); i++ {
+		v = v*10 + int(s[i]-'0')
+	}
+	return v
+}
+
+// Limits on scope strings, so that a request cannot make us sort and
+// compare megabytes.
+const (
+	maxScopeLength = 2048
+	maxScopeTokens = 64
+)
+
+// parseScope parses a scope parameter (RFC 6749 3.3): scope tokens of
+// %x21 / %x23-5B / %x5D-7E separated by single spaces. It returns the
+// tokens sorted and deduplicated, nil for "". Anything else is
+// invalid_scope.
+func parseScope(scope string) ([]string, error) {
+	if scope == "" {
+		return nil, nil
+	}
+	if len(scope) > maxScopeLength {
+		return nil, errInvalidScope("The scope parameter is too long.")
+	}
+	var out []string
+	for tok := range strings.SplitSeq(scope, " ") {
+		if tok == "" {
+			return nil, errInvalidScope("The scope parameter must be scope tokens separated by single spaces.")
+		}
+		for i := 0; i < len(tok); i++ {
+			if c := tok[i]; c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
+				return nil, errInvalidScope("The scope parameter has a character scope tokens may not contain.")
+			}
+		}
+		out = append(out, tok)
+		if len(out) > maxScopeTokens {
+			return nil, errInvalidScope("The scope parameter has too many scopes.")
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// grantScopes parses the requested scope string and checks that the client
+// may ask for every scope in it (invalid_scope otherwise). The result is
+// sorted and unique; an empty request grants no scope, the safe default of
+// RFC 6749 3.3.
+func (s *Server) grantScopes(c *auth.Client, requested string) ([]string, error) {
+	scopes, err := parseScope(requested)
+	if err != nil {
+		return nil, err
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(c.Scopes, sc) {
+			return nil, errInvalidScope("The client may not request the scope %q.", sc)
+		}
+	}
+	return scopes, nil
+}
+
+// maxResources bounds the resource parameters of one request.
+const maxResources = 16
+
+// resolveAudiences turns the resource parameters of a request (RFC 8707)
+// into the audiences of its tokens. Each must be an absolute URI without a
+// fragment and one of the client's audiences (invalid_target otherwise).
+// With none, the client's first audience is used; a client with no
+// audiences gets the issuer as its only audience.
+func (s *Server) resolveAudiences(c *auth.Client, resources []string) ([]string, error) {
+	allowed := c.Audiences
+	if len(allowed) == 0 {
+		allowed = []string{s.issuer}
+	}
+	if len(resources) == 0 {
+		return []string{allowed[0]}, nil
+	}
+	if len(resources) > maxResources {
+		return nil, errInvalidTarget("Too many resource parameters.")
+	}
+	out := make([]string, 0, len(resources))
+	for _, r := range resources {
+		if !absoluteURI(r) {
+			return nil, errInvalidTarget("A resource must be an absolute URI without a fragment.")
+		}
+		if !slices.Contains(allowed, r) {
+			return nil, errInvalidTarget("The client may not request the resource %q.", r)
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// absoluteURI reports whether s is an absolute URI (with a scheme) without
+// a fragment, as RFC 8707 2 requires of resource indicators.
+func absoluteURI(s string) bool {
+	if s == "" || len(s) > 2048 || strings.Contains(s, "#") {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme != "" && u.IsAbs() && (u.Host != "" || u.Opaque != "")
+}

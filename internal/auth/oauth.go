@@ -251,8 +251,8 @@ type TokenStore interface {
 	ListRevokedTokens(ctx context.Context, since, now time.Time) ([]RevokedToken, error)
 
 	// UseJTI records a one-time JWT id (client assertions) until expiresAt.
-	// ECONFLICT if it was recorded before and has not expired.
-	UseJTI(ctx context.Context, jti string, expiresAt time.Time) error
+	// ECONFLICT if it was recorded before and has not expired at now.
+	UseJTI(ctx context.Context, jti string, expiresAt, now time.Time) error
 
 	// PurgeExpired deletes codes, refresh tokens, revocation entries, used
 	// jtis and sessions that have been dead since before `before`.

@@ -192,10 +192,12 @@ func decode(encoded string) (p Params, salt, key []byte, err error) {
 	if vals[2] > MaxThreads {
 		return p, nil, nil, fmt.Errorf("%w: parallelism out of range", ErrMalformed)
 	}
-	if salt, err = b64.DecodeString(parts[4]); err != nil {
+	// The decoder skips CR and LF; comparing the re-encoding refuses them
+	// and any other non-canonical spelling.
+	if salt, err = b64.DecodeString(parts[4]); err != nil || b64.EncodeToString(salt) != parts[4] {
 		return p, nil, nil, fmt.Errorf("%w: salt encoding", ErrMalformed)
 	}
-	if key, err = b64.DecodeString(parts[5]); err != nil {
+	if key, err = b64.DecodeString(parts[5]); err != nil || b64.EncodeToString(key) != parts[5] {
 		return p, nil, nil, fmt.Errorf("%w: hash encoding", ErrMalformed)
 	}
 	p = Params{Memory: vals[0], Time: vals[1], Threads: uint8(vals[2]), SaltLen: uint32(len(salt)), KeyLen: uint32(len(key))}

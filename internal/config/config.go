@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -64,6 +65,31 @@ type Config struct {
 	FlushInterval   time.Duration `yaml:"flush_interval"`   // how often last-used times and audit aggregates are written
 	MaxBodyBytes    int64         `yaml:"max_body_bytes"`   // request body limit of the JSON APIs
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // how long in-flight requests get on shutdown
+
+	OAuth OAuth `yaml:"oauth"`
+}
+
+// OAuth configures the authorization server.
+type OAuth struct {
+	// Issuer is the URL clients and token verifiers know this server by
+	// (the iss claim, the base of every endpoint). Empty: the URL the node
+	// listens on, which suits development only; set it behind a proxy.
+	Issuer string `yaml:"issuer"`
+
+	// SigningAlgorithm of new signing keys: ES256, RS256 or EdDSA.
+	SigningAlgorithm string `yaml:"signing_algorithm"`
+	// SigningKeyRotation is how long a signing key signs before the next
+	// one (published since) takes over.
+	SigningKeyRotation time.Duration `yaml:"signing_key_rotation"`
+
+	AccessTokenTTL     time.Duration `yaml:"access_token_ttl"`
+	IDTokenTTL         time.Duration `yaml:"id_token_ttl"`
+	RefreshTokenTTL    time.Duration `yaml:"refresh_token_ttl"`     // idle lifetime
+	RefreshTokenMaxTTL time.Duration `yaml:"refresh_token_max_ttl"` // absolute lifetime of a token family
+	// RefreshGrace lets a just-rotated refresh token be presented once more
+	// within this window (a client that lost the response); 0 is strict.
+	RefreshGrace time.Duration `yaml:"refresh_grace"`
+	SessionTTL   time.Duration `yaml:"session_ttl"` // browser sign-in sessions
 }
 
 // Default returns the safe defaults. dev selects the developer defaults.
@@ -79,6 +105,15 @@ func Default(dev bool) Config {
 		FlushInterval:   5 * time.Second,
 		MaxBodyBytes:    64 << 10,
 		ShutdownTimeout: 15 * time.Second,
+		OAuth: OAuth{
+			SigningAlgorithm:   "ES256",
+			SigningKeyRotation: 30 * 24 * time.Hour,
+			AccessTokenTTL:     10 * time.Minute,
+			IDTokenTTL:         10 * time.Minute,
+			RefreshTokenTTL:    30 * 24 * time.Hour,
+			RefreshTokenMaxTTL: 90 * 24 * time.Hour,
+			SessionTTL:         12 * time.Hour,
+		},
 	}
 	if dev {
 		c.DataDir = ".gatehouse-dev"
@@ -146,6 +181,15 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	duration("GATEHOUSE_CACHE_TTL", &c.CacheTTL)
 	duration("GATEHOUSE_FLUSH_INTERVAL", &c.FlushInterval)
 	duration("GATEHOUSE_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
+	str("GATEHOUSE_ISSUER", &c.OAuth.Issuer)
+	str("GATEHOUSE_SIGNING_ALGORITHM", &c.OAuth.SigningAlgorithm)
+	duration("GATEHOUSE_SIGNING_KEY_ROTATION", &c.OAuth.SigningKeyRotation)
+	duration("GATEHOUSE_ACCESS_TOKEN_TTL", &c.OAuth.AccessTokenTTL)
+	duration("GATEHOUSE_ID_TOKEN_TTL", &c.OAuth.IDTokenTTL)
+	duration("GATEHOUSE_REFRESH_TOKEN_TTL", &c.OAuth.RefreshTokenTTL)
+	duration("GATEHOUSE_REFRESH_TOKEN_MAX_TTL", &c.OAuth.RefreshTokenMaxTTL)
+	duration("GATEHOUSE_REFRESH_GRACE", &c.OAuth.RefreshGrace)
+	duration("GATEHOUSE_SESSION_TTL", &c.OAuth.SessionTTL)
 	if v := getenv("GATEHOUSE_MAX_BODY_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -257,10 +301,48 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown_timeout must be positive"))
 	}
+	errs = append(errs, c.OAuth.validate(c.Dev)...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+func (o *OAuth) validate(dev bool) []error {
+	var errs []error
+	if o.Issuer != "" {
+		u, err := url.Parse(o.Issuer)
+		switch {
+		case err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.HasSuffix(o.Issuer, "/"):
+			errs = append(errs, fmt.Errorf("oauth.issuer %q must be an absolute URL without query, fragment, user or trailing slash", o.Issuer))
+		case u.Scheme == "https":
+		case u.Scheme == "http" && (dev || isLoopback(u.Hostname())):
+		default:
+			errs = append(errs, fmt.Errorf("oauth.issuer %q must be an https URL (http only on loopback or with --dev)", o.Issuer))
+		}
+	}
+	switch o.SigningAlgorithm {
+	case "ES256", "RS256", "EdDSA":
+	default:
+		errs = append(errs, fmt.Errorf("oauth.signing_algorithm %q must be ES256, RS256 or EdDSA", o.SigningAlgorithm))
+	}
+	between := func(name string, d, lo, hi time.Duration) {
+		if d < lo || d > hi {
+			errs = append(errs, fmt.Errorf("oauth.%s must be between %v and %v", name, lo, hi))
+		}
+	}
+	const day, year = 24 * time.Hour, 365 * 24 * time.Hour
+	between("signing_key_rotation", o.SigningKeyRotation, time.Hour, year)
+	between("access_token_ttl", o.AccessTokenTTL, time.Minute, day)
+	between("id_token_ttl", o.IDTokenTTL, time.Minute, day)
+	between("refresh_token_ttl", o.RefreshTokenTTL, time.Minute, year)
+	between("refresh_token_max_ttl", o.RefreshTokenMaxTTL, time.Minute, year)
+	between("refresh_grace", o.RefreshGrace, 0, time.Minute)
+	between("session_ttl", o.SessionTTL, time.Minute, 30*day)
+	if o.RefreshTokenTTL > o.RefreshTokenMaxTTL {
+		errs = append(errs, errors.New("oauth.refresh_token_ttl must not exceed oauth.refresh_token_max_ttl"))
+	}
+	return errs
 }
 
 func isLoopback(host string) bool {

@@ -1,5 +1,428 @@
-// Package account keeps local user accounts.
+// Package account keeps the local user accounts that sign in on the login
+// page: creation with validated usernames and argon2id password hashes,
+// disabling, password resets, and Authenticate with throttling of failed
+// logins per account and per client address.
 package account
 
-// Service manages user accounts. (Being built.)
-type Service struct{}
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/password"
+)
+
+// IDPrefix starts every user ID.
+const IDPrefix = "usr_"
+
+// Limits on user fields.
+const (
+	MaxUsernameLength = 64
+	MaxEmailLength    = 254 // RFC 5321 4.5.3.1.3, as a path
+	MaxNameLength     = 200
+)
+
+// Config configures a Service. Store is required.
+type Config struct {
+	Store auth.UserStore
+	// Sessions, when set, lets Disable and ResetPassword end the user's
+	// browser sessions at once.
+	Sessions auth.SessionStore
+	// Audit, when set, records lockouts of accounts by the login throttle
+	// (changes to users are recorded by Store with the change itself).
+	Audit  auth.AuditStore
+	Now    auth.Now     // default auth.SystemNow
+	Logger *slog.Logger // default: discard
+
+	// Failed-login throttling. Zero values pick the defaults.
+	AccountFailures int           // failures of one username per Window; default 5
+	AddressFailures int           // failures from one client address per Window; default 20
+	Window          time.Duration // default 15 minutes
+	MaxTracked      int           // usernames and addresses tracked each; default 100000
+
+	// MaxConcurrentHashes bounds the argon2id computations running at once
+	// (each takes password.Default.Memory KiB), so a burst of logins cannot
+	// exhaust memory; default 4 × GOMAXPROCS.
+	MaxConcurrentHashes int
+}
+
+// Defaults of Config.
+const (
+	DefaultAccountFailures = 5
+	DefaultAddressFailures = 20
+	DefaultWindow          = 15 * time.Minute
+	DefaultMaxTracked      = 100_000
+)
+
+// EventLoginThrottled is the audit event recorded when a username reaches
+// its failed-login limit.
+const EventLoginThrottled = "user.login_throttled"
+
+// Service manages user accounts. It is safe for concurrent use.
+type Service struct {
+	store    auth.UserStore
+	sessions auth.SessionStore
+	audit    auth.AuditStore
+	now      auth.Now
+	logger   *slog.Logger
+
+	accounts  *throttle // keyed by lower-cased username
+	addresses *throttle // keyed by client address
+	hashSlots chan struct{}
+	// dummyHash is verified when the username is unknown, so an unknown
+	// user costs the same time as a wrong password.
+	dummyHash string
+}
+
+// New checks cfg and returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("account: Store is required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = auth.SystemNow
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.AccountFailures < 0 || cfg.AddressFailures < 0 || cfg.Window < 0 || cfg.MaxTracked < 0 || cfg.MaxConcurrentHashes < 0 {
+		return nil, errors.New("account: negative throttling setting")
+	}
+	setDefault(&cfg.AccountFailures, DefaultAccountFailures)
+	setDefault(&cfg.AddressFailures, DefaultAddressFailures)
+	setDefault(&cfg.MaxTracked, DefaultMaxTracked)
+	setDefault(&cfg.MaxConcurrentHashes, 4*runtimeProcs())
+	if cfg.Window == 0 {
+		cfg.Window = DefaultWindow
+	}
+	dummy, err := password.Hash("gatehouse dummy password")
+	if err != nil {
+		return nil, fmt.Errorf("account: dummy hash: %w", err)
+	}
+	return &Service{
+		store:     cfg.Store,
+		sessions:  cfg.Sessions,
+		audit:     cfg.Audit,
+		now:       cfg.Now,
+		logger:    cfg.Logger,
+		accounts:  newThrottle(cfg.AccountFailures, cfg.Window, cfg.MaxTracked),
+		addresses: newThrottle(cfg.AddressFailures, cfg.Window, cfg.MaxTracked),
+		hashSlots: make(chan struct{}, cfg.MaxConcurrentHashes),
+		dummyHash: dummy,
+	}, nil
+}
+
+func setDefault(v *int, def int) {
+	if *v == 0 {
+		*v = def
+	}
+}
+
+// CreateInput is a new user.
+type CreateInput struct {
+	Username      string
+	Password      string
+	Email         string
+	EmailVerified bool
+	Name          string
+}
+
+// Create validates in, hashes the password and stores a new user.
+// EINVALID for a bad field (the message names it), ECONFLICT when the
+// username is taken (case-insensitively). The returned user has no
+// PasswordHash.
+func (s *Service) Create(ctx context.Context, actor string, in CreateInput) (*auth.User, error) {
+	if err := ValidateUsername(in.Username); err != nil {
+		return nil, err
+	}
+	if err := password.CheckPolicy(in.Password); err != nil {
+		return nil, err
+	}
+	if err := validateEmail(in.Email); err != nil {
+		return nil, err
+	}
+	if in.EmailVerified && in.Email == "" {
+		return nil, auth.Errorf(auth.EINVALID, "An email address must be given to mark it verified.")
+	}
+	if err := validateName(in.Name); err != nil {
+		return nil, err
+	}
+	hash, err := s.hash(ctx, in.Password)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	id, err := newID(now)
+	if err != nil {
+		return nil, err
+	}
+	u := &auth.User{
+		ID:                id,
+		Username:          in.Username,
+		PasswordHash:      hash,
+		Email:             in.Email,
+		EmailVerified:     in.EmailVerified,
+		Name:              in.Name,
+		CreatedAt:         now,
+		UpdatedAt:         now,
+		PasswordChangedAt: now,
+	}
+	ev := s.event(now, auth.EventUserCreated, actor, u.ID, map[string]string{"username": u.Username})
+	if err := s.store.CreateUser(ctx, u, ev); err != nil {
+		if auth.ErrorCode(err) == auth.ECONFLICT {
+			return nil, auth.Errorf(auth.ECONFLICT, "The username %q is taken.", in.Username)
+		}
+		return nil, fmt.Errorf("account: create user: %w", err)
+	}
+	return public(u), nil
+}
+
+// Get returns the user (without PasswordHash), or ENOTFOUND.
+func (s *Service) Get(ctx context.Context, id string) (*auth.User, error) {
+	u, err := s.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return public(u), nil
+}
+
+func (s *Service) get(ctx context.Context, id string) (*auth.User, error) {
+	if !validID(id) {
+		return nil, auth.Errorf(auth.ENOTFOUND, "User not found.")
+	}
+	u, err := s.store.GetUser(ctx, id)
+	if err != nil {
+		if auth.ErrorCode(err) == auth.ENOTFOUND {
+			return nil, auth.Errorf(auth.ENOTFOUND, "User not found.")
+		}
+		return nil, fmt.Errorf("account: get user: %w", err)
+	}
+	return u, nil
+}
+
+// List returns a page of users in ID order (without PasswordHash) and the
+// cursor of the next page ("" on the last).
+func (s *Service) List(ctx context.Context, f auth.UserFilter) ([]*auth.User, string, error) {
+	if f.Limit < 0 {
+		return nil, "", auth.Errorf(auth.EINVALID, "The limit must not be negative.")
+	}
+	if f.After != "" && !validID(f.After) {
+		return nil, "", auth.Errorf(auth.EINVALID, "The cursor is not a user ID.")
+	}
+	users, next, err := s.store.ListUsers(ctx, f)
+	if err != nil {
+		return nil, "", fmt.Errorf("account: list users: %w", err)
+	}
+	for i, u := range users {
+		users[i] = public(u)
+	}
+	return users, next, nil
+}
+
+// Disable stops the user from signing in and ends its sessions. Disabling
+// a disabled user changes nothing. ENOTFOUND if there is no such user.
+func (s *Service) Disable(ctx context.Context, actor, id string) (*auth.User, error) {
+	u, err := s.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !u.Disabled() {
+		now := s.now()
+		u.DisabledAt = now
+		u.UpdatedAt = now
+		ev := s.event(now, auth.EventUserDisabled, actor, u.ID, nil)
+		if err := s.store.UpdateUser(ctx, u, ev); err != nil {
+			return nil, fmt.Errorf("account: disable user: %w", err)
+		}
+	}
+	// Also when already disabled: a session created by a racing login
+	// ends too.
+	if err := s.endSessions(ctx, u.ID); err != nil {
+		return nil, err
+	}
+	return public(u), nil
+}
+
+// Enable lets a disabled user sign in again. ENOTFOUND if there is no such
+// user.
+func (s *Service) Enable(ctx context.Context, actor, id string) (*auth.User, error) {
+	u, err := s.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if u.Disabled() {
+		now := s.now()
+		u.DisabledAt = time.Time{}
+		u.UpdatedAt = now
+		ev := s.event(now, auth.EventUserUpdated, actor, u.ID, map[string]string{"change": "enabled"})
+		if err := s.store.UpdateUser(ctx, u, ev); err != nil {
+			return nil, fmt.Errorf("account: enable user: %w", err)
+		}
+	}
+	return public(u), nil
+}
+
+// ResetPassword sets a new password (checked against the policy: EINVALID)
+// and ends the user's sessions. ENOTFOUND if there is no such user.
+func (s *Service) ResetPassword(ctx context.Context, actor, id, pw string) error {
+	if err := password.CheckPolicy(pw); err != nil {
+		return err
+	}
+	u, err := s.get(ctx, id)
+	if err != nil {
+		return err
+	}
+	hash, err := s.hash(ctx, pw)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	u.PasswordHash = hash
+	u.PasswordChangedAt = now
+	u.UpdatedAt = now
+	ev := s.event(now, auth.EventUserPasswordReset, actor, u.ID, nil)
+	if err := s.store.UpdateUser(ctx, u, ev); err != nil {
+		return fmt.Errorf("account: reset password: %w", err)
+	}
+	return s.endSessions(ctx, u.ID)
+}
+
+func (s *Service) endSessions(ctx context.Context, userID string) error {
+	if s.sessions == nil {
+		return nil
+	}
+	if err := s.sessions.DeleteUserSessions(ctx, userID); err != nil {
+		return fmt.Errorf("account: end sessions of %s: %w", userID, err)
+	}
+	return nil
+}
+
+// hash runs password.Hash within the concurrency bound.
+func (s *Service) hash(ctx context.Context, pw string) (string, error) {
+	if err := s.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer s.release()
+	h, err := password.Hash(pw)
+	if err != nil {
+		return "", fmt.Errorf("account: hash password: %w", err)
+	}
+	return h, nil
+}
+
+func (s *Service) acquire(ctx context.Context) error {
+	select {
+	case s.hashSlots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("account: wait for a hashing slot: %w", ctx.Err())
+	}
+}
+
+func (s *Service) release() { <-s.hashSlots }
+
+func (s *Service) event(now time.Time, typ, actor, userID string, details map[string]string) auth.AuditEvent {
+	if actor == "" {
+		actor = auth.ActorSystem
+	}
+	d := map[string]string{"user_id": userID}
+	for k, v := range details {
+		d[k] = v
+	}
+	return auth.AuditEvent{Time: now, Type: typ, Actor: actor, Count: 1, Details: d}
+}
+
+// public returns a copy of u without the password hash, which never leaves
+// this package.
+func public(u *auth.User) *auth.User {
+	c := *u
+	c.PasswordHash = ""
+	return &c
+}
+
+// ValidateUsername returns an EINVALID *auth.Error unless name has 1 to 64
+// characters among ASCII letters, digits and . _ - @.
+func ValidateUsername(name string) error {
+	if name == "" || len(name) > MaxUsernameLength {
+		return auth.Errorf(auth.EINVALID, "The username must have 1 to %d characters.", MaxUsernameLength)
+	}
+	for i := 0; i < len(name); i++ {
+		if !usernameByte(name[i]) {
+			return auth.Errorf(auth.EINVALID, "The username may contain only letters, digits and . _ - @.")
+		}
+	}
+	return nil
+}
+
+func usernameByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '.' || c == '_' || c == '-' || c == '@'
+}
+
+// validateEmail accepts "" (no email) or a bare address that net/mail
+// parses as itself: no display name, no comments, no angle brackets.
+func validateEmail(email string) error {
+	if email == "" {
+		return nil
+	}
+	if len(email) > MaxEmailLength {
+		return auth.Errorf(auth.EINVALID, "The email address must be at most %d bytes long.", MaxEmailLength)
+	}
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Name != "" || a.Address != email || !strings.Contains(email, "@") {
+		return auth.Errorf(auth.EINVALID, "The email address is not valid.")
+	}
+	return nil
+}
+
+func validateName(name string) error {
+	if len(name) > MaxNameLength || !utf8.ValidString(name) {
+		return auth.Errorf(auth.EINVALID, "The name must be UTF-8 text of at most %d bytes.", MaxNameLength)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return auth.Errorf(auth.EINVALID, "The name must not contain control characters.")
+		}
+	}
+	return nil
+}
+
+var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
+
+// newID returns "usr_" and 16 base32hex characters: a 48-bit millisecond
+// timestamp then 32 random bits, so IDs sort by creation time (the stores'
+// cursors rely on ID order) and rarely collide.
+func newID(now time.Time) (string, error) {
+	var b [10]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
+	if _, err := rand.Read(b[6:]); err != nil {
+		return "", fmt.Errorf("account: read random bytes: %w", err)
+	}
+	return IDPrefix + idEncoding.EncodeToString(b[:]), nil
+}
+
+// validID reports whether id looks like a user ID, so garbage is refused
+// before any database work.
+func validID(id string) bool {
+	rest, ok := strings.CutPrefix(id, IDPrefix)
+	if !ok || len(rest) != 16 {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'v') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,199 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/password"
+)
+
+// ErrInvalidCredentials is the message of every failed login: unknown
+// user, wrong password and disabled account alike, so the answer tells an
+// attacker nothing about which usernames exist.
+const ErrInvalidCredentials = "Invalid username or password."
+
+// LimitedError is the ERATELIMITED error of a throttled login. It unwraps
+// to an *auth.Error, so auth.ErrorCode sees ERATELIMITED.
+type LimitedError struct {
+	RetryAfter time.Duration // until one more attempt is allowed; at least one second
+	err        *auth.Error
+}
+
+func (e *LimitedError) Error() string { return e.err.Error() }
+func (e *LimitedError) Unwrap() error { return e.err }
+
+// RetryAfter returns the wait of a LimitedError in err's chain.
+func RetryAfter(err error) (time.Duration, bool) {
+	var le *LimitedError
+	if errors.As(err, &le) {
+		return le.RetryAfter, true
+	}
+	return 0, false
+}
+
+// Authenticate checks a username and password given from the client
+// address addr (an IP address, with or without a port; the caller decides
+// which address to trust) and returns the user without its PasswordHash.
+//
+// Errors: EUNAUTHORIZED with ErrInvalidCredentials for an unknown user, a
+// wrong password or a disabled account, each after the same argon2id work
+// (an unknown user is checked against a dummy hash); a *LimitedError
+// (ERATELIMITED) once the username or the address has too many recent
+// failures — decided before the user is looked up, so it is the same for
+// names that exist and names that do not. Anything else is an internal
+// error.
+//
+// Each attempt is counted as a failure before the password is checked and
+// refunded on success, so parallel guesses cannot all slip past the limit.
+// A success clears the username's failures.
+func (s *Service) Authenticate(ctx context.Context, username, pw, addr string) (*auth.User, error) {
+	now := s.now()
+	acctKey := accountKey(username)
+	addrKey := addressKey(addr)
+	if d, ok := s.accounts.take(acctKey, now); !ok {
+		return nil, s.limited(ctx, addrKey, d, false)
+	}
+	if d, ok := s.addresses.take(addrKey, now); !ok {
+		s.accounts.refund(acctKey, now)
+		return nil, s.limited(ctx, addrKey, d, true)
+	}
+	u, err := s.check(ctx, username, pw)
+	if err != nil {
+		if auth.ErrorCode(err) != auth.EUNAUTHORIZED {
+			// Our fault, not the caller's: do not count it.
+			s.accounts.refund(acctKey, now)
+			s.addresses.refund(addrKey, now)
+			return nil, err
+		}
+		if s.accounts.full(acctKey, now) {
+			s.recordLockout(ctx, now, acctKey, addrKey)
+		}
+		return nil, err
+	}
+	s.accounts.reset(acctKey)
+	s.addresses.refund(addrKey, now)
+	s.rehash(ctx, u, pw)
+	return public(u), nil
+}
+
+// check does the lookup and the constant-work password check.
+func (s *Service) check(ctx context.Context, username, pw string) (*auth.User, error) {
+	if err := s.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer s.release()
+	var u *auth.User
+	if ValidateUsername(username) == nil {
+		var err error
+		u, err = s.store.GetUserByUsername(ctx, username)
+		if err != nil && auth.ErrorCode(err) != auth.ENOTFOUND {
+			return nil, fmt.Errorf("account: look up user: %w", err)
+		}
+	}
+	hash := s.dummyHash
+	if u != nil {
+		hash = u.PasswordHash
+	}
+	ok, err := password.Verify(hash, pw)
+	if err != nil {
+		// A corrupt stored hash: the account cannot sign in until its
+		// password is reset. Logged without the hash.
+		s.logger.ErrorContext(ctx, "stored password hash is unusable", "user_id", u.ID, "error", err)
+		ok = false
+	}
+	if u == nil || !ok || u.Disabled() {
+		return nil, auth.Errorf(auth.EUNAUTHORIZED, ErrInvalidCredentials)
+	}
+	return u, nil
+}
+
+// rehash replaces a hash made under older parameters after a successful
+// login, the only time the password is known. A failure only costs a later
+// retry, so it is logged, not returned.
+func (s *Service) rehash(ctx context.Context, u *auth.User, pw string) {
+	if !password.NeedsRehash(u.PasswordHash) {
+		return
+	}
+	h, err := s.hash(ctx, pw)
+	if err == nil {
+		u.PasswordHash = h
+		u.UpdatedAt = s.now()
+		err = s.store.UpdateUser(ctx, u)
+	}
+	if err != nil {
+		s.logger.WarnContext(ctx, "rehash password on login", "user_id", u.ID, "error", err)
+	}
+}
+
+func (s *Service) limited(ctx context.Context, addr string, d time.Duration, byAddress bool) error {
+	s.logger.InfoContext(ctx, "login throttled", "by_address", byAddress, "address", addr, "retry_after", d.String())
+	return &LimitedError{
+		RetryAfter: d,
+		err:        auth.Errorf(auth.ERATELIMITED, "Too many failed sign-in attempts. Try again in %s.", humanDuration(d)),
+	}
+}
+
+func (s *Service) recordLockout(ctx context.Context, now time.Time, acctKey, addr string) {
+	if s.audit == nil {
+		return
+	}
+	ev := auth.AuditEvent{Time: now, Type: EventLoginThrottled, Actor: auth.ActorSystem, Count: 1,
+		Details: map[string]string{"username": acctKey, "address": addr}}
+	if err := s.audit.AppendAuditEvents(ctx, ev); err != nil {
+		s.logger.WarnContext(ctx, "record login lockout", "error", err)
+	}
+}
+
+func humanDuration(d time.Duration) string {
+	if d < time.Minute {
+		return strconv.Itoa(int(math.Ceil(d.Seconds()))) + " seconds"
+	}
+	m := int(math.Ceil(d.Minutes()))
+	if m == 1 {
+		return "1 minute"
+	}
+	return strconv.Itoa(m) + " minutes"
+}
+
+// accountKey is the throttle key of a username: its lower case, or one
+// shared key for strings that cannot be usernames (so junk input cannot
+// grow the table with long keys; no account can be locked through it).
+func accountKey(username string) string {
+	if ValidateUsername(username) != nil {
+		return "\x00invalid"
+	}
+	return strings.ToLower(username)
+}
+
+// addressKey is the throttle key of a client address: the IP without port
+// and zone; an IPv6 address counts as its /64, which one client usually
+// holds whole.
+func addressKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		ap, err2 := netip.ParseAddrPort(addr)
+		if err2 != nil {
+			if len(addr) > 64 {
+				addr = addr[:64]
+			}
+			return "?" + addr
+		}
+		ip = ap.Addr()
+	}
+	ip = ip.Unmap().WithZone("")
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
+}
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }

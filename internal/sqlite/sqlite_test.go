@@ -125,8 +125,8 @@ func TestMigrateFromVersion1KeepsKeys(t *testing.T) {
 	}
 	defer db.Close()
 	var version int64
-	if err := db.read.QueryRowContext(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 2 {
-		t.Fatalf("schema version = %d, %v; want 2", version, err)
+	if err := db.read.QueryRowContext(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 3 {
+		t.Fatalf("schema version = %d, %v; want 3", version, err)
 	}
 	got, err := db.GetAPIKey(ctx, k.ID)
 	if err != nil {

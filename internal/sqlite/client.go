@@ -1,0 +1,212 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+// clientColumns lists the oauth_clients columns in the order scanClient
+// reads them.
+const clientColumns = `id, name, public, auth_method, secret_hash, secret_hint, jwks,
+	redirect_uris, post_logout_redirect_uris, grant_types, scopes, audiences,
+	access_token_ttl_ns, refresh_token_ttl_ns, refresh_token_max_ttl_ns,
+	created_at, updated_at, secret_rotated_at`
+
+func checkClient(c *auth.Client) error {
+	switch {
+	case c == nil:
+		return auth.Errorf(auth.EINVALID, "Client is missing.")
+	case c.ID == "":
+		return auth.Errorf(auth.EINVALID, "Client ID is required.")
+	}
+	if err := checkText("Client", c.ID, c.Name, c.AuthMethod, c.SecretHint); err != nil {
+		return err
+	}
+	return checkLists("Client", c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.Scopes, c.Audiences)
+}
+
+func scanClient(row scanner) (*auth.Client, error) {
+	var (
+		c                         auth.Client
+		lists                     = make([]string, 5)
+		access, refresh, maxTTL   int64
+		created, updated, rotated sql.NullInt64
+	)
+	err := row.Scan(&c.ID, &c.Name, &c.Public, &c.AuthMethod, &c.SecretHash, &c.SecretHint, &c.JWKS,
+		&lists[0], &lists[1], &lists[2], &lists[3], &lists[4],
+		&access, &refresh, &maxTTL, &created, &updated, &rotated)
+	if err != nil {
+		return nil, err
+	}
+	if err := listsFrom(lists, &c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.Scopes, &c.Audiences); err != nil {
+		return nil, err
+	}
+	c.AccessTokenTTL = time.Duration(access)
+	c.RefreshTokenTTL = time.Duration(refresh)
+	c.RefreshTokenMaxTTL = time.Duration(maxTTL)
+	c.CreatedAt = timeFrom(created)
+	c.UpdatedAt = timeFrom(updated)
+	c.SecretRotatedAt = timeFrom(rotated)
+	return &c, nil
+}
+
+// clientValues returns c's column values after its ID, in clientColumns
+// order.
+func clientValues(c *auth.Client) ([]any, error) {
+	lists, err := listsJSON(c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.Scopes, c.Audiences)
+	if err != nil {
+		return nil, err
+	}
+	return []any{c.Name, c.Public, c.AuthMethod, blobValue(c.SecretHash), c.SecretHint, blobValue(c.JWKS),
+		lists[0], lists[1], lists[2], lists[3], lists[4],
+		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshTokenMaxTTL),
+		timeValue(c.CreatedAt), timeValue(c.UpdatedAt), timeValue(c.SecretRotatedAt)}, nil
+}
+
+// CreateClient inserts c and appends the events in one transaction.
+// ECONFLICT if the ID exists; EINVALID if c has no ID or holds text no
+// backend can store.
+func (db *DB) CreateClient(ctx context.Context, c *auth.Client, events ...auth.AuditEvent) error {
+	if err := checkClient(c); err != nil {
+		return err
+	}
+	if err := auth.CheckStorableEvents(events); err != nil {
+		return err
+	}
+	values, err := clientValues(c)
+	if err != nil {
+		return translate("create client", err)
+	}
+	return db.inTx(ctx, "create client", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO oauth_clients (`+clientColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			append([]any{c.ID}, values...)...); err != nil {
+			return err
+		}
+		return insertEvents(ctx, tx, events)
+	})
+}
+
+// GetClient returns the client with that ID, or ENOTFOUND.
+func (db *DB) GetClient(ctx context.Context, id string) (*auth.Client, error) {
+	c, err := scanClient(db.read.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM oauth_clients WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, auth.Errorf(auth.ENOTFOUND, "Client not found.")
+	}
+	if err != nil {
+		return nil, translate("get client", err)
+	}
+	return c, nil
+}
+
+// ListClients returns one page of clients in ascending ID order (bytewise)
+// and the cursor of the next page, "" on the last page. A Limit of zero or
+// less means 100; Limit is capped at auth.MaxPageSize.
+func (db *DB) ListClients(ctx context.Context, f auth.ClientFilter) ([]*auth.Client, string, error) {
+	limit := pageSize(f.Limit)
+	// One row more than the page tells whether another page follows.
+	rows, err := db.read.QueryContext(ctx, `SELECT `+clientColumns+` FROM oauth_clients
+		WHERE id > ? ORDER BY id LIMIT ?`, f.After, limit+1)
+	if err != nil {
+		return nil, "", translate("list clients", err)
+	}
+	defer rows.Close()
+	clients := make([]*auth.Client, 0, min(limit, 64))
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, "", translate("list clients", err)
+		}
+		clients = append(clients, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", translate("list clients", err)
+	}
+	if len(clients) > limit {
+		clients = clients[:limit]
+		return clients, clients[limit-1].ID, nil
+	}
+	return clients, "", nil
+}
+
+// UpdateClient replaces every field of the stored client with c's and
+// appends the events in one transaction. ENOTFOUND if it does not exist;
+// EINVALID as for CreateClient.
+func (db *DB) UpdateClient(ctx context.Context, c *auth.Client, events ...auth.AuditEvent) error {
+	if err := checkClient(c); err != nil {
+		return err
+	}
+	if err := auth.CheckStorableEvents(events); err != nil {
+		return err
+	}
+	values, err := clientValues(c)
+	if err != nil {
+		return translate("update client", err)
+	}
+	return db.inTx(ctx, "update client", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE oauth_clients SET
+			name = ?, public = ?, auth_method = ?, secret_hash = ?, secret_hint = ?, jwks = ?,
+			redirect_uris = ?, post_logout_redirect_uris = ?, grant_types = ?, scopes = ?, audiences = ?,
+			access_token_ttl_ns = ?, refresh_token_ttl_ns = ?, refresh_token_max_ttl_ns = ?,
+			created_at = ?, updated_at = ?, secret_rotated_at = ?
+			WHERE id = ?`, append(values, c.ID)...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return auth.Errorf(auth.ENOTFOUND, "Client not found.")
+		}
+		return insertEvents(ctx, tx, events)
+	})
+}
+
+// DeleteClient removes the client and, in the same transaction, its codes,
+// refresh tokens and consents, puts the access tokens issued to it that
+// have not expired at at on the revocation list (revoked at at), and
+// appends the events. ENOTFOUND if it does not exist.
+func (db *DB) DeleteClient(ctx context.Context, id string, at time.Time, events ...auth.AuditEvent) error {
+	if err := auth.CheckStorableEvents(events); err != nil {
+		return err
+	}
+	return db.inTx(ctx, "delete client", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM oauth_clients WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return auth.Errorf(auth.ENOTFOUND, "Client not found.")
+		}
+		// Tokens are found by the client they were recorded with and, in
+		// case one was recorded before its family was known, by the
+		// families of the client's codes and refresh tokens, which must
+		// therefore still exist here.
+		if _, err := revokeIssued(ctx, tx, at, `client_id = ?
+			OR family_id IN (SELECT family_id FROM refresh_tokens WHERE client_id = ?)
+			OR family_id IN (SELECT family_id FROM oauth_codes WHERE client_id = ? AND family_id <> '')`,
+			id, id, id); err != nil {
+			return err
+		}
+		// ?1 stands for the client ID throughout.
+		for _, q := range []string{
+			`DELETE FROM issued_tokens WHERE client_id = ?1
+				OR family_id IN (SELECT family_id FROM refresh_tokens WHERE client_id = ?1)
+				OR family_id IN (SELECT family_id FROM oauth_codes WHERE client_id = ?1 AND family_id <> '')`,
+			`DELETE FROM oauth_codes WHERE client_id = ?1`,
+			`DELETE FROM refresh_tokens WHERE client_id = ?1`,
+			`DELETE FROM oauth_consents WHERE client_id = ?1`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+				return err
+			}
+		}
+		return insertEvents(ctx, tx, events)
+	})
+}

@@ -1,0 +1,316 @@
+// Package loadtest holds what the loopback load commands share: building
+// and starting the real gatehouse binary, and driving an endpoint with
+// concurrent keep-alive connections (wrk when installed, else a Go client)
+// while measuring throughput and latency percentiles.
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Request is the request a load test repeats.
+type Request struct {
+	Method     string
+	URL        string
+	Header     http.Header
+	Body       []byte
+	WantStatus int // default 200
+}
+
+// Result is what one target achieved.
+type Result struct {
+	RPS      float64
+	P50, P99 time.Duration
+}
+
+// Driver drives req from concurrency connections for d.
+type Driver func(req Request, concurrency int, d time.Duration) (Result, error)
+
+// PickDriver returns the named driver ("wrk" or "go"; "" picks wrk when it
+// is installed). dir holds wrk's scripts.
+func PickDriver(name, dir string) (Driver, string, error) {
+	if name == "" {
+		name = "go"
+		if _, err := exec.LookPath("wrk"); err == nil {
+			name = "wrk"
+		}
+	}
+	switch name {
+	case "go":
+		return DriveGo, name, nil
+	case "wrk":
+		return func(req Request, c int, d time.Duration) (Result, error) { return DriveWrk(dir, req, c, d) }, name, nil
+	}
+	return nil, "", fmt.Errorf("driver %q: want wrk or go", name)
+}
+
+// DriveGo sends req from concurrency keep-alive clients for d, after a
+// one-second warm-up, and measures every request's latency.
+func DriveGo(req Request, concurrency int, d time.Duration) (Result, error) {
+	tr := &http.Transport{MaxIdleConns: concurrency, MaxIdleConnsPerHost: concurrency, DisableCompression: true}
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	defer tr.CloseIdleConnections()
+
+	warm, cancelWarm := context.WithTimeout(context.Background(), time.Second)
+	_, _ = load(warm, client, req, concurrency)
+	cancelWarm()
+
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	start := time.Now()
+	lat, err := load(ctx, client, req, concurrency)
+	elapsed := time.Since(start)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(lat) == 0 {
+		return Result{}, errors.New("no request completed")
+	}
+	slices.Sort(lat)
+	return Result{
+		RPS: float64(len(lat)) / elapsed.Seconds(),
+		P50: lat[len(lat)*50/100],
+		P99: lat[len(lat)*99/100],
+	}, nil
+}
+
+// DriveWrk runs wrk with one thread (the other core is the server's) after
+// a one-second warm-up, and reads its summary. A non-2xx answer fails it.
+func DriveWrk(dir string, req Request, concurrency int, d time.Duration) (Result, error) {
+	script := filepath.Join(dir, "request.lua")
+	var lua strings.Builder
+	fmt.Fprintf(&lua, "wrk.method = %q\nwrk.body = %q\n", req.Method, req.Body)
+	for name, vs := range req.Header {
+		fmt.Fprintf(&lua, "wrk.headers[%q] = %q\n", name, strings.Join(vs, ", "))
+	}
+	if err := os.WriteFile(script, []byte(lua.String()), 0o600); err != nil {
+		return Result{}, err
+	}
+	run := func(d time.Duration) (string, error) {
+		out, err := exec.Command("wrk", "-t1", fmt.Sprintf("-c%d", concurrency), fmt.Sprintf("-d%ds", int(d.Seconds())),
+			"--latency", "-s", script, req.URL).CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("wrk: %w: %s", err, out)
+		}
+		return string(out), nil
+	}
+	if _, err := run(time.Second); err != nil {
+		return Result{}, err
+	}
+	out, err := run(d)
+	if err != nil {
+		return Result{}, err
+	}
+	var res Result
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2 && f[0] == "Requests/sec:":
+			fmt.Sscanf(f[1], "%g", &res.RPS)
+		case len(f) == 2 && f[0] == "50%":
+			res.P50, _ = time.ParseDuration(f[1])
+		case len(f) == 2 && f[0] == "99%":
+			res.P99, _ = time.ParseDuration(f[1])
+		case strings.HasPrefix(strings.TrimSpace(line), "Non-2xx"):
+			return Result{}, fmt.Errorf("wrk saw failed requests: %s", strings.TrimSpace(line))
+		}
+	}
+	if res.RPS == 0 || res.P99 == 0 {
+		return Result{}, fmt.Errorf("could not read wrk's output:\n%s", out)
+	}
+	return res, nil
+}
+
+func load(ctx context.Context, client *http.Client, req Request, concurrency int) ([]time.Duration, error) {
+	want := req.WantStatus
+	if want == 0 {
+		want = http.StatusOK
+	}
+	var (
+		mu       sync.Mutex
+		all      []time.Duration
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+	}
+	for range concurrency {
+		wg.Go(func() {
+			lat := make([]time.Duration, 0, 1<<16)
+			for ctx.Err() == nil {
+				r, err := http.NewRequestWithContext(context.Background(), req.Method, req.URL, bytes.NewReader(req.Body))
+				if err != nil {
+					fail(err)
+					break
+				}
+				r.Header = req.Header.Clone()
+				t0 := time.Now()
+				resp, err := client.Do(r)
+				if err != nil {
+					if ctx.Err() == nil {
+						fail(err)
+					}
+					break
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != want {
+					fail(fmt.Errorf("status %d", resp.StatusCode))
+					break
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return all, firstErr
+}
+
+// Gatehouse is a gatehouse process started on a fresh data folder.
+type Gatehouse struct {
+	URL      string
+	AdminKey string
+	cmd      *exec.Cmd
+}
+
+// Build builds the gatehouse binary into dir (run from the repository root).
+func Build(dir string) (string, error) {
+	bin := filepath.Join(dir, "gatehouse")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/gatehouse")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("build gatehouse (run from the repository root): %w", err)
+	}
+	return bin, nil
+}
+
+// StartGatehouse initialises a data folder in dir and serves it on a free
+// loopback port, logging warnings and errors only.
+func StartGatehouse(bin, dir string) (*Gatehouse, error) {
+	data := filepath.Join(dir, "data")
+	initOut, err := exec.Command(bin, "init", "--data", data, "--json").Output()
+	if err != nil {
+		return nil, fmt.Errorf("gatehouse init: %w", err)
+	}
+	var initResp struct {
+		AdminKey string `json:"admin_key"`
+	}
+	if err := json.Unmarshal(initOut, &initResp); err != nil {
+		return nil, fmt.Errorf("gatehouse init output: %w", err)
+	}
+	addr, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "serve", "--data", data, "--addr", addr)
+	cmd.Env = append(os.Environ(), "GATEHOUSE_LOG_LEVEL=warn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	g := &Gatehouse{URL: "http://" + addr, AdminKey: initResp.AdminKey, cmd: cmd}
+	if err := WaitUp(g.URL + "/healthz"); err != nil {
+		g.Stop()
+		return nil, err
+	}
+	return g, nil
+}
+
+// Admin sends an admin API request and decodes the JSON answer into out.
+func (g *Gatehouse) Admin(method, path string, body any, wantStatus int, out any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, _ := http.NewRequest(method, g.URL+path, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-API-Key", g.AdminKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != wantStatus {
+		return fmt.Errorf("%s %s: status %d: %s", method, path, resp.StatusCode, data)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: decode: %w", method, path, err)
+	}
+	return nil
+}
+
+// Stop ends the process.
+func (g *Gatehouse) Stop() { Stop(g.cmd) }
+
+// FreeAddr returns a loopback address with a free port.
+func FreeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// WaitUp waits until url answers 200, for 30 seconds at most.
+func WaitUp(url string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not come up", url)
+}
+
+// Stop interrupts a process and kills it if it has not exited in 5 seconds.
+func Stop(cmd *exec.Cmd) {
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+	}
+}
+
+// PrintTable prints each result with its ratio to the first.
+func PrintTable(rows []string, results []Result) {
+	fmt.Printf("%-40s %10s %9s %9s %12s\n", "target", "req/s", "p50", "p99", "ratio (rps)")
+	for i, r := range results {
+		fmt.Printf("%-40s %10.0f %9s %9s %12.2f\n", rows[i], r.RPS, r.P50.Round(time.Microsecond),
+			r.P99.Round(time.Microsecond), r.RPS/results[0].RPS)
+	}
+}

@@ -1,5 +1,5 @@
 # Convenience targets; the scripts are the source of truth.
-.PHONY: test bench bench-verify run fuzz
+.PHONY: test bench bench-verify bench-token run fuzz
 
 test:
 	./scripts/test
@@ -9,11 +9,15 @@ run:
 
 # Go benchmarks of the API-key hot paths (see docs/benchmarks.md).
 bench:
-	go test -run '^$$' -bench . -benchmem ./internal/apikey/ ./internal/admin/
+	go test -run '^$$' -bench . -benchmem ./internal/apikey/ ./internal/admin/ ./internal/signing/ ./internal/oauth/
 
 # Load test of POST /v1/keys/verify against a same-run baseline.
 bench-verify:
 	go run ./bench/verifyload -duration 10s -concurrency 32
+
+# Load test of client-credentials issuance (POST /oauth2/token).
+bench-token:
+	go run ./bench/tokenload -duration 10s -concurrency 8
 
 fuzz:
 	go test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/apikey/

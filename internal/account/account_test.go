@@ -1,0 +1,428 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/password"
+	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+)
+
+type fixture struct {
+	svc   *Service
+	db    *sqlite.DB
+	clock *testenv.Clock
+}
+
+func newFixture(t *testing.T, mod ...func(*Config)) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "g.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	clock := testenv.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	cfg := Config{Store: db, Sessions: db, Audit: db, Now: clock.Now}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	svc, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{svc: svc, db: db, clock: clock}
+}
+
+func (f *fixture) create(t *testing.T, username, pw string) *auth.User {
+	t.Helper()
+	u, err := f.svc.Create(context.Background(), "admin", CreateInput{Username: username, Password: pw, Email: "a@example.com", Name: "Ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func TestCreate(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	u := f.create(t, "Ann.Lee@corp", "correct horse")
+	if !strings.HasPrefix(u.ID, IDPrefix) || !validID(u.ID) {
+		t.Fatalf("ID %q", u.ID)
+	}
+	if u.PasswordHash != "" {
+		t.Fatal("Create returned the password hash")
+	}
+	stored, err := f.db.GetUser(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(stored.PasswordHash, "$argon2id$") || strings.Contains(stored.PasswordHash, "correct horse") {
+		t.Fatalf("stored hash %q", stored.PasswordHash)
+	}
+	got, err := f.svc.Get(ctx, u.ID)
+	if err != nil || got.Username != "Ann.Lee@corp" || got.PasswordHash != "" {
+		t.Fatalf("Get = %+v, %v", got, err)
+	}
+	events, _, err := f.db.ListAuditEvents(ctx, auth.AuditFilter{Type: auth.EventUserCreated})
+	if err != nil || len(events) != 1 || events[0].Actor != "admin" {
+		t.Fatalf("audit events %+v, %v", events, err)
+	}
+
+	_, err = f.svc.Create(ctx, "admin", CreateInput{Username: "ANN.LEE@CORP", Password: "another password"})
+	if auth.ErrorCode(err) != auth.ECONFLICT {
+		t.Fatalf("duplicate username in other case: %v", err)
+	}
+}
+
+func TestCreateValidation(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for name, in := range map[string]CreateInput{
+		"empty username":        {Username: "", Password: "long enough"},
+		"long username":         {Username: strings.Repeat("a", 65), Password: "long enough"},
+		"space in username":     {Username: "ann lee", Password: "long enough"},
+		"unicode username":      {Username: "änn", Password: "long enough"},
+		"slash in username":     {Username: "a/b", Password: "long enough"},
+		"short password":        {Username: "ann", Password: "short"},
+		"overlong password":     {Username: "ann", Password: strings.Repeat("p", password.MaxLength+1)},
+		"bad email":             {Username: "ann", Password: "long enough", Email: "not an email"},
+		"email with name":       {Username: "ann", Password: "long enough", Email: "Ann <ann@example.com>"},
+		"verified without mail": {Username: "ann", Password: "long enough", EmailVerified: true},
+		"control char in name":  {Username: "ann", Password: "long enough", Name: "Ann\nLee"},
+		"long name":             {Username: "ann", Password: "long enough", Name: strings.Repeat("n", 201)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := f.svc.Create(context.Background(), "admin", in)
+			if auth.ErrorCode(err) != auth.EINVALID {
+				t.Fatalf("Create = %v, want EINVALID", err)
+			}
+		})
+	}
+	u := f.create(t, strings.Repeat("a", 64), "long enough")
+	if u.Username != strings.Repeat("a", 64) {
+		t.Fatal("64-character username refused")
+	}
+}
+
+func TestGetAndList(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, id := range []string{"", "usr_", "key_0123456789abcdef", "usr_0123456789ABCDEF", "usr_0123456789abcdef"} {
+		if _, err := f.svc.Get(ctx, id); auth.ErrorCode(err) != auth.ENOTFOUND {
+			t.Errorf("Get(%q) = %v", id, err)
+		}
+	}
+	a := f.create(t, "a", "password1")
+	f.clock.Add(time.Millisecond)
+	b := f.create(t, "b", "password2")
+	users, next, err := f.svc.List(ctx, auth.UserFilter{Limit: 1})
+	if err != nil || len(users) != 1 || users[0].ID != a.ID || next == "" {
+		t.Fatalf("page 1: %v %q %v", users, next, err)
+	}
+	users, _, err = f.svc.List(ctx, auth.UserFilter{After: next, Limit: 1})
+	if err != nil || len(users) != 1 || users[0].ID != b.ID || users[0].PasswordHash != "" {
+		t.Fatalf("page 2: %v %v", users, err)
+	}
+	if _, _, err := f.svc.List(ctx, auth.UserFilter{After: "junk"}); auth.ErrorCode(err) != auth.EINVALID {
+		t.Fatalf("bad cursor: %v", err)
+	}
+}
+
+func TestAuthenticate(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	u := f.create(t, "Ann", "correct horse")
+	got, err := f.svc.Authenticate(ctx, "ann", "correct horse", "192.0.2.1")
+	if err != nil || got.ID != u.ID || got.PasswordHash != "" {
+		t.Fatalf("Authenticate = %+v, %v", got, err)
+	}
+	for name, tc := range map[string][2]string{
+		"wrong password":   {"Ann", "wrong horse"},
+		"unknown user":     {"bob", "correct horse"},
+		"invalid username": {"a b", "correct horse"},
+		"empty":            {"", ""},
+	} {
+		_, err := f.svc.Authenticate(ctx, tc[0], tc[1], "192.0.2.1")
+		if auth.ErrorCode(err) != auth.EUNAUTHORIZED || auth.ErrorMessage(err) != ErrInvalidCredentials {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestDisableEnable(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	u := f.create(t, "ann", "correct horse")
+	sess := &auth.Session{Hash: []byte("0123456789abcdef0123456789abcdef"), UserID: u.ID, AuthTime: f.clock.Now(), CreatedAt: f.clock.Now(), ExpiresAt: f.clock.Now().Add(time.Hour)}
+	if err := f.db.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	d, err := f.svc.Disable(ctx, "admin", u.ID)
+	if err != nil || !d.Disabled() {
+		t.Fatalf("Disable = %+v, %v", d, err)
+	}
+	if _, err := f.db.GetSession(ctx, sess.Hash, f.clock.Now()); auth.ErrorCode(err) != auth.ENOTFOUND {
+		t.Fatalf("session survived Disable: %v", err)
+	}
+	_, err = f.svc.Authenticate(ctx, "ann", "correct horse", "192.0.2.1")
+	if auth.ErrorCode(err) != auth.EUNAUTHORIZED || auth.ErrorMessage(err) != ErrInvalidCredentials {
+		t.Fatalf("disabled user with the right password: %v", err)
+	}
+	e, err := f.svc.Enable(ctx, "admin", u.ID)
+	if err != nil || e.Disabled() {
+		t.Fatalf("Enable = %+v, %v", e, err)
+	}
+	if _, err := f.svc.Authenticate(ctx, "ann", "correct horse", "192.0.2.1"); err != nil {
+		t.Fatalf("enabled user: %v", err)
+	}
+	if _, err := f.svc.Disable(ctx, "admin", "usr_0000000000000000"); auth.ErrorCode(err) != auth.ENOTFOUND {
+		t.Fatalf("Disable(unknown) = %v", err)
+	}
+}
+
+func TestResetPassword(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	u := f.create(t, "ann", "correct horse")
+	sess := &auth.Session{Hash: []byte("0123456789abcdef0123456789abcdef"), UserID: u.ID, AuthTime: f.clock.Now(), CreatedAt: f.clock.Now(), ExpiresAt: f.clock.Now().Add(time.Hour)}
+	if err := f.db.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.ResetPassword(ctx, "admin", u.ID, "short"); auth.ErrorCode(err) != auth.EINVALID {
+		t.Fatalf("weak password: %v", err)
+	}
+	if err := f.svc.ResetPassword(ctx, "admin", u.ID, "battery staple"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.GetSession(ctx, sess.Hash, f.clock.Now()); auth.ErrorCode(err) != auth.ENOTFOUND {
+		t.Fatalf("session survived the reset: %v", err)
+	}
+	if _, err := f.svc.Authenticate(ctx, "ann", "correct horse", "192.0.2.1"); auth.ErrorCode(err) != auth.EUNAUTHORIZED {
+		t.Fatalf("old password: %v", err)
+	}
+	if _, err := f.svc.Authenticate(ctx, "ann", "battery staple", "192.0.2.1"); err != nil {
+		t.Fatalf("new password: %v", err)
+	}
+	if err := f.svc.ResetPassword(ctx, "admin", "usr_0000000000000000", "battery staple"); auth.ErrorCode(err) != auth.ENOTFOUND {
+		t.Fatalf("unknown user: %v", err)
+	}
+}
+
+func TestRehashOnLogin(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	u := f.create(t, "ann", "correct horse")
+	old, err := password.HashWith(password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := f.db.GetUser(ctx, u.ID)
+	stored.PasswordHash = old
+	if err := f.db.UpdateUser(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Authenticate(ctx, "ann", "correct horse", "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ = f.db.GetUser(ctx, u.ID)
+	if stored.PasswordHash == old || password.NeedsRehash(stored.PasswordHash) {
+		t.Fatalf("hash not upgraded: %q", stored.PasswordHash)
+	}
+}
+
+func TestThrottlePerAccount(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	f.create(t, "ann", "correct horse")
+	// Five failures from five addresses lock the username, whatever its
+	// case; the right password is then refused too.
+	for i := range DefaultAccountFailures {
+		addr := "192.0.2." + string(rune('1'+i))
+		if _, err := f.svc.Authenticate(ctx, "ANN", "wrong", addr); auth.ErrorCode(err) != auth.EUNAUTHORIZED {
+			t.Fatalf("failure %d: %v", i, err)
+		}
+	}
+	_, err := f.svc.Authenticate(ctx, "ann", "correct horse", "198.51.100.1")
+	if auth.ErrorCode(err) != auth.ERATELIMITED {
+		t.Fatalf("locked account: %v", err)
+	}
+	d, ok := RetryAfter(err)
+	if !ok || d < time.Second || d > DefaultWindow {
+		t.Fatalf("RetryAfter = %v, %v", d, ok)
+	}
+	events, _, _ := f.db.ListAuditEvents(ctx, auth.AuditFilter{Type: EventLoginThrottled})
+	if len(events) != 1 {
+		t.Fatalf("lockout events: %+v", events)
+	}
+	// The bucket drains: after window/limit one more attempt fits.
+	f.clock.Add(d)
+	if _, err := f.svc.Authenticate(ctx, "ann", "correct horse", "198.51.100.1"); err != nil {
+		t.Fatalf("after the wait: %v", err)
+	}
+	// A success cleared the failures: five more are allowed.
+	for i := range DefaultAccountFailures {
+		if _, err := f.svc.Authenticate(ctx, "ann", "wrong", "198.51.100.2"); auth.ErrorCode(err) != auth.EUNAUTHORIZED {
+			t.Fatalf("failure %d after success: %v", i, err)
+		}
+	}
+}
+
+func TestThrottleSameForUnknownUsers(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	f.create(t, "ann", "correct horse")
+	answers := func(name string) []string {
+		var out []string
+		for i := range DefaultAccountFailures + 2 {
+			_, err := f.svc.Authenticate(ctx, name, "wrong", "192.0.2."+string(rune('1'+i)))
+			out = append(out, auth.ErrorCode(err)+": "+auth.ErrorMessage(err))
+		}
+		return out
+	}
+	known, unknown := answers("ann"), answers("nobody")
+	if strings.Join(known, "\n") != strings.Join(unknown, "\n") {
+		t.Fatalf("known user:\n%s\nunknown user:\n%s", strings.Join(known, "\n"), strings.Join(unknown, "\n"))
+	}
+	if !strings.HasPrefix(known[len(known)-1], auth.ERATELIMITED) {
+		t.Fatalf("never throttled: %v", known)
+	}
+}
+
+func TestThrottlePerAddress(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(c *Config) { c.AddressFailures = 3 })
+	ctx := context.Background()
+	f.create(t, "ann", "correct horse")
+	for i, name := range []string{"u1", "u2", "u3"} {
+		if _, err := f.svc.Authenticate(ctx, name, "wrong", "203.0.113.9:5555"); auth.ErrorCode(err) != auth.EUNAUTHORIZED {
+			t.Fatalf("failure %d: %v", i, err)
+		}
+	}
+	if _, err := f.svc.Authenticate(ctx, "ann", "correct horse", "203.0.113.9:6666"); auth.ErrorCode(err) != auth.ERATELIMITED {
+		t.Fatalf("same address, other port: %v", err)
+	}
+	if _, err := f.svc.Authenticate(ctx, "ann", "correct horse", "203.0.113.10"); err != nil {
+		t.Fatalf("other address: %v", err)
+	}
+	// An IPv6 client is one /64.
+	f2 := newFixture(t, func(c *Config) { c.AddressFailures = 1 })
+	f2.svc.Authenticate(ctx, "x", "wrong", "[2001:db8:1:2::1]:1")
+	if _, err := f2.svc.Authenticate(ctx, "y", "wrong", "2001:db8:1:2::ffff"); auth.ErrorCode(err) != auth.ERATELIMITED {
+		t.Fatalf("same /64: %v", err)
+	}
+}
+
+func TestThrottleMemoryIsBounded(t *testing.T) {
+	t.Parallel()
+	th := newThrottle(5, 15*time.Minute, 100)
+	now := time.Now()
+	for i := range 10_000 {
+		th.take(strings.Repeat("k", i%50)+string(rune(i)), now)
+	}
+	if n := th.size(); n > 100 {
+		t.Fatalf("%d entries tracked, cap 100", n)
+	}
+	// Drained entries are swept first.
+	th2 := newThrottle(5, time.Minute, 2)
+	th2.take("a", now)
+	th2.take("b", now)
+	th2.take("c", now.Add(time.Hour))
+	if th2.size() != 1 {
+		t.Fatalf("drained entries kept: %d", th2.size())
+	}
+}
+
+func TestConcurrentGuessesCannotPassTheLimit(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	f.create(t, "ann", "correct horse")
+	errs := make(chan error, 20)
+	for i := range 20 {
+		go func() {
+			_, err := f.svc.Authenticate(ctx, "ann", "wrong", "192.0.2."+string(rune('a'+i)))
+			errs <- err
+		}()
+	}
+	unauthorized := 0
+	for range 20 {
+		if auth.ErrorCode(<-errs) == auth.EUNAUTHORIZED {
+			unauthorized++
+		}
+	}
+	if unauthorized != DefaultAccountFailures {
+		t.Fatalf("%d guesses checked, limit %d", unauthorized, DefaultAccountFailures)
+	}
+}
+
+func TestEqualWork(t *testing.T) {
+	// Unknown users cost an argon2id verification like known ones: the
+	// unknown case may not be much faster than the wrong-password case.
+	f := newFixture(t, func(c *Config) { c.AccountFailures = 1000; c.AddressFailures = 1000 })
+	ctx := context.Background()
+	f.create(t, "ann", "correct horse")
+	measure := func(name string) time.Duration {
+		best := time.Hour
+		for range 5 {
+			start := time.Now()
+			f.svc.Authenticate(ctx, name, "wrong", "192.0.2.1")
+			best = min(best, time.Since(start))
+		}
+		return best
+	}
+	known, unknown := measure("ann"), measure("nobody")
+	if unknown < known/2 {
+		t.Fatalf("unknown user %v, known user %v: the difference reveals which users exist", unknown, known)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	t.Parallel()
+	if _, err := New(Config{}); err == nil {
+		t.Fatal("New without a store")
+	}
+	f := newFixture(t)
+	if _, err := New(Config{Store: f.db, Window: -1}); err == nil {
+		t.Fatal("negative window accepted")
+	}
+}
+
+func TestLimitedErrorUnwraps(t *testing.T) {
+	t.Parallel()
+	err := error(&LimitedError{RetryAfter: time.Second, err: auth.Errorf(auth.ERATELIMITED, "x")})
+	var ae *auth.Error
+	if !errors.As(err, &ae) || ae.Code != auth.ERATELIMITED {
+		t.Fatal("LimitedError does not unwrap to *auth.Error")
+	}
+}
+
+func TestAddressKey(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"192.0.2.1":             "192.0.2.1",
+		"192.0.2.1:443":         "192.0.2.1",
+		"[::ffff:192.0.2.1]:80": "192.0.2.1",
+		"[2001:db8::1%eth0]:80": "2001:db8::/64",
+		"2001:db8::1":           "2001:db8::/64",
+		"junk":                  "?junk",
+	} {
+		if got := addressKey(in); got != want {
+			t.Errorf("addressKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,67 @@
+package signing
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock {
+	return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func testSealer(t testing.TB, secret string) *Sealer {
+	t.Helper()
+	s, err := NewSealer(DeriveMasterKey([]byte(secret)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+const testSecret = "a server secret of at least thirty-two bytes"
+
+func testOptions(c *clock) Options {
+	return Options{
+		RotationPeriod: 30 * 24 * time.Hour,
+		MaxTokenTTL:    time.Hour,
+		Leeway:         30 * time.Second,
+		ReloadInterval: 30 * time.Second,
+		Now:            c.Now,
+		Logger:         slog.New(slog.DiscardHandler),
+	}
+}
+
+func newKeyring(t testing.TB, store auth.SigningKeyStore, opts Options) *Keyring {
+	t.Helper()
+	k, err := New(context.Background(), store, testSealer(t, testSecret), opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return k
+}
+
+// current returns the entry that signs now.
+func (k *Keyring) currentEntry() *entry { return k.snap.Load().current(k.now()) }

@@ -1,0 +1,200 @@
+// Package web renders Gatehouse's browser pages — login, consent, logout
+// confirmation, signed-out and error pages — from embedded html/template
+// files, and serves their one stylesheet from the binary. No page loads
+// anything from elsewhere or runs any script, so a strict Content Security
+// Policy holds: scripts, frames, plugins and foreign styles are all off.
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static/gatehouse.css
+var stylesheet []byte
+
+// pages is parsed once; templates are immutable after parsing and safe for
+// concurrent use.
+var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
+
+// stylesheetETag identifies the embedded stylesheet's content.
+var stylesheetETag = func() string {
+	sum := sha256.Sum256(stylesheet)
+	return `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
+}()
+
+// LoginPage is the sign-in form. Its inputs are named username and
+// password; csrf_token and request are hidden.
+type LoginPage struct {
+	Stylesheet string // URL of the stylesheet
+	Action     string // URL the form posts to
+	ClientName string // the application the user signs in to, if any
+	Request    string // opaque: the pending authorization request
+	CSRF       string
+	Username   string // kept after a failed attempt
+	Error      string // shown with role="alert"
+}
+
+// Scope is one requested scope on the consent page.
+type Scope struct {
+	Name        string
+	Description string // plain language
+}
+
+// ConsentPage asks the user to allow a client the listed scopes on the
+// listed audiences. Its two submit buttons are name="decision" with the
+// values allow and deny.
+type ConsentPage struct {
+	Stylesheet string
+	Action     string
+	ClientName string
+	Username   string
+	Scopes     []Scope
+	Audiences  []string
+	Request    string
+	CSRF       string
+}
+
+// Field is a hidden form field.
+type Field struct{ Name, Value string }
+
+// LogoutPage asks the user to confirm signing out.
+type LogoutPage struct {
+	Stylesheet string
+	Action     string
+	ClientName string
+	CSRF       string
+	Fields     []Field
+}
+
+// LoggedOutPage tells the user the session has ended.
+type LoggedOutPage struct {
+	Stylesheet string
+}
+
+// ErrorPage explains an error that cannot be sent back to the client.
+type ErrorPage struct {
+	Stylesheet string
+	Title      string
+	Message    string
+}
+
+// RenderLogin writes the login page with the given status.
+func RenderLogin(w http.ResponseWriter, status int, p LoginPage, formTargets ...string) {
+	render(w, status, "login.html", p, formTargets)
+}
+
+// RenderConsent writes the consent page. formTargets are the origins the
+// form's response may redirect to (the client's redirect URI), which the
+// CSP's form-action must allow: browsers apply it to redirects after a
+// form submission.
+func RenderConsent(w http.ResponseWriter, status int, p ConsentPage, formTargets ...string) {
+	render(w, status, "consent.html", p, formTargets)
+}
+
+// RenderLogout writes the logout confirmation page.
+func RenderLogout(w http.ResponseWriter, status int, p LogoutPage, formTargets ...string) {
+	render(w, status, "logout.html", p, formTargets)
+}
+
+// RenderLoggedOut writes the signed-out page.
+func RenderLoggedOut(w http.ResponseWriter, status int, p LoggedOutPage) {
+	render(w, status, "loggedout.html", p, nil)
+}
+
+// RenderError writes the error page.
+func RenderError(w http.ResponseWriter, status int, p ErrorPage) {
+	render(w, status, "error.html", p, nil)
+}
+
+func render(w http.ResponseWriter, status int, name string, data any, formTargets []string) {
+	var buf bytes.Buffer
+	if err := pages.ExecuteTemplate(&buf, name, data); err != nil {
+		// Only our own page types reach here; they always execute.
+		SetHeaders(w.Header(), nil)
+		http.Error(w, "Internal error.", http.StatusInternalServerError)
+		return
+	}
+	SetHeaders(w.Header(), formTargets)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// SetHeaders sets the security headers of every page: a CSP that allows
+// only our own stylesheet and forms posting to ourselves (and to the
+// formTargets sources), no framing, no referrer, no sniffing, no caching.
+// A formTarget that is not a plain scheme or origin is left out.
+func SetHeaders(h http.Header, formTargets []string) {
+	formAction := "'self'"
+	for _, t := range formTargets {
+		if cspSource(t) {
+			formAction += " " + t
+		}
+	}
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+}
+
+// cspSource accepts "scheme:" and "scheme://host[:port]" with the
+// characters of hosts and schemes only, so a value can never end the
+// directive or add a keyword.
+func cspSource(s string) bool {
+	if s == "" || len(s) > 300 || strings.HasPrefix(s, "'") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '.' || c == '-' || c == '+' || c == ':' || c == '/' || c == '[' || c == ']') {
+			return false
+		}
+	}
+	scheme, rest, ok := strings.Cut(s, ":")
+	if !ok || scheme == "" {
+		return false
+	}
+	return rest == "" || (strings.HasPrefix(rest, "//") && len(rest) > 2 && !strings.Contains(rest[2:], "/"))
+}
+
+// Stylesheet serves the embedded stylesheet (GET and HEAD only).
+func Stylesheet() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			h.Set("Allow", "GET, HEAD")
+			http.Error(w, "Method not allowed.", http.StatusMethodNotAllowed)
+			return
+		}
+		h.Set("Content-Type", "text/css; charset=utf-8")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "public, max-age=3600")
+		h.Set("ETag", stylesheetETag)
+		h.Set("Content-Security-Policy", "default-src 'none'")
+		if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, stylesheetETag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		h.Set("Content-Length", fmt.Sprint(len(stylesheet)))
+		if r.Method == http.MethodHead {
+			return
+		}
+		w.Write(stylesheet)
+	})
+}

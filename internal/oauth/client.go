@@ -1,12 +1,26 @@
 package oauth
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
@@ -261,4 +275,530 @@ func absoluteURI(s string) bool {
 	}
 	u, err := url.Parse(s)
 	return err == nil && u.Scheme != "" && u.IsAbs() && (u.Host != "" || u.Opaque != "")
+}
+
+// ClientInput is what the admin API and the CLI set on a client. Create and
+// Update take every field; zero values pick the defaults documented per
+// field.
+type ClientInput struct {
+	Name   string
+	Public bool
+	// AuthMethod is how the client authenticates at the token endpoint:
+	// client_secret_basic (the default for confidential clients),
+	// client_secret_post, private_key_jwt (requires JWKS), or none (the
+	// only method, and the default, of public clients).
+	AuthMethod string
+	// JWKS is a JWK Set of the client's public keys, for private_key_jwt:
+	// RSA (2048 bits or more), EC P-256 or Ed25519 keys; private or
+	// symmetric keys are refused.
+	JWKS []byte
+
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	// GrantTypes are from authorization_code, refresh_token and
+	// client_credentials. Empty picks authorization_code and refresh_token
+	// for a client with redirect URIs, and client_credentials for a
+	// confidential client without.
+	GrantTypes []string
+	Scopes     []string
+	// Audiences are the resource indicators (absolute URIs) the client may
+	// ask tokens for; the first is the default.
+	Audiences []string
+
+	AccessTokenTTL     time.Duration // zero: the server default; else 1m..24h
+	RefreshTokenTTL    time.Duration // idle lifetime; zero: the server default; else 1m..1 year
+	RefreshTokenMaxTTL time.Duration // absolute lifetime; zero: the server default; else 1m..1 year
+}
+
+// Limits on client registrations.
+const (
+	maxClientName      = 200
+	maxRedirectURIs    = 20
+	maxURILength       = 2000
+	maxClientScopes    = 100
+	maxScopeTokenLen   = 128
+	maxClientAudiences = 20
+	maxJWKSBytes       = 64 << 10
+	maxJWKSKeys        = 10
+	minTokenTTL        = time.Minute
+	maxAccessTokenTTL  = 24 * time.Hour
+	maxRefreshTokenTTL = 365 * 24 * time.Hour
+)
+
+// CreateClient registers a client. For a confidential client using
+// client_secret_basic or client_secret_post it returns the secret
+// (gate_cs_...), which is stored only as a keyed hash and never shown
+// again; "" for public and private_key_jwt clients. EINVALID (with a
+// message that says which rule was broken) for bad input.
+func (s *Server) CreateClient(ctx context.Context, actor string, in ClientInput) (*auth.Client, string, error) {
+	c, err := s.clientFromInput(in)
+	if err != nil {
+		return nil, "", err
+	}
+	now := s.now()
+	c.CreatedAt, c.UpdatedAt = now, now
+	var secret string
+	if usesSecret(c.AuthMethod) {
+		var hash []byte
+		secret, hash, err = s.newSecret(PrefixClientSecret)
+		if err != nil {
+			return nil, "", err
+		}
+		c.SecretHash, c.SecretHint, c.SecretRotatedAt = hash, secret[len(secret)-4:], now
+	}
+	// An ID collision (two nodes in one millisecond with equal random
+	// bits) is retried with a new ID.
+	for attempt := 0; ; attempt++ {
+		if c.ID, err = newClientID(now); err != nil {
+			return nil, "", err
+		}
+		err = s.store.CreateClient(ctx, c, clientEvent(auth.EventClientCreated, now, actor, c))
+		if err == nil || auth.ErrorCode(err) != auth.ECONFLICT || attempt == 2 {
+			break
+		}
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("oauth: create client: %w", err)
+	}
+	return c, secret, nil
+}
+
+// UpdateClient replaces the settings of a client with in. A client cannot
+// switch between public and confidential (EINVALID). Moving to
+// private_key_jwt drops its secret; moving from private_key_jwt to a
+// secret method leaves it without a secret until RotateClientSecret
+// issues one. ENOTFOUND if there is no such client.
+func (s *Server) UpdateClient(ctx context.Context, actor, id string, in ClientInput) (*auth.Client, error) {
+	old, err := s.GetClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if in.Public != old.Public {
+		return nil, auth.Errorf(auth.EINVALID, "A client cannot change between public and confidential; register a new client.")
+	}
+	c, err := s.clientFromInput(in)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	c.ID, c.CreatedAt, c.UpdatedAt = old.ID, old.CreatedAt, now
+	if usesSecret(c.AuthMethod) {
+		c.SecretHash, c.SecretHint, c.SecretRotatedAt = old.SecretHash, old.SecretHint, old.SecretRotatedAt
+	}
+	err = s.store.UpdateClient(ctx, c, clientEvent(auth.EventClientUpdated, now, actor, c))
+	s.tokens.clients.invalidate(id)
+	if err != nil {
+		return nil, fmt.Errorf("oauth: update client: %w", err)
+	}
+	return c, nil
+}
+
+// RotateClientSecret replaces the secret of a client that authenticates
+// with one and returns the new secret; the old one stops working at once.
+// EINVALID for public and private_key_jwt clients; ENOTFOUND if there is
+// no such client.
+func (s *Server) RotateClientSecret(ctx context.Context, actor, id string) (*auth.Client, string, error) {
+	old, err := s.GetClient(ctx, id)
+	if err != nil {
+		return nil, "", err
+	}
+	if !usesSecret(old.AuthMethod) {
+		return nil, "", auth.Errorf(auth.EINVALID, "The client authenticates with %s and has no secret.", old.AuthMethod)
+	}
+	secret, hash, err := s.newSecret(PrefixClientSecret)
+	if err != nil {
+		return nil, "", err
+	}
+	c := *old
+	now := s.now()
+	c.SecretHash, c.SecretHint, c.SecretRotatedAt, c.UpdatedAt = hash, secret[len(secret)-4:], now, now
+	err = s.store.UpdateClient(ctx, &c, clientEvent(auth.EventClientSecretRotated, now, actor, &c))
+	s.tokens.clients.invalidate(id)
+	if err != nil {
+		return nil, "", fmt.Errorf("oauth: rotate client secret: %w", err)
+	}
+	return &c, secret, nil
+}
+
+// DeleteClient removes a client with its codes, refresh tokens and
+// consents; its unexpired access tokens go on the revocation list.
+// ENOTFOUND if there is no such client.
+func (s *Server) DeleteClient(ctx context.Context, actor, id string) error {
+	if !validClientID(id) {
+		return auth.Errorf(auth.ENOTFOUND, "Client not found.")
+	}
+	now := s.now()
+	err := s.store.DeleteClient(ctx, id, now, auth.AuditEvent{
+		Time: now, Type: auth.EventClientDeleted, Actor: actor, KeyID: id, Count: 1,
+		Details: map[string]string{"client_id": id},
+	})
+	s.tokens.clients.invalidate(id)
+	if err != nil {
+		return fmt.Errorf("oauth: delete client: %w", err)
+	}
+	return nil
+}
+
+// GetClient returns a client from the store (not the cache). ENOTFOUND if
+// there is no such client.
+func (s *Server) GetClient(ctx context.Context, id string) (*auth.Client, error) {
+	if !validClientID(id) {
+		return nil, auth.Errorf(auth.ENOTFOUND, "Client not found.")
+	}
+	c, err := s.store.GetClient(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("oauth: get client: %w", err)
+	}
+	return c, nil
+}
+
+// ListClients returns one page of clients in ID order and the cursor of
+// the next page ("" on the last).
+func (s *Server) ListClients(ctx context.Context, f auth.ClientFilter) ([]*auth.Client, string, error) {
+	if f.Limit < 0 {
+		return nil, "", auth.Errorf(auth.EINVALID, "The limit must not be negative.")
+	}
+	if f.After != "" && !validClientID(f.After) {
+		return nil, "", auth.Errorf(auth.EINVALID, "The cursor is not a client ID.")
+	}
+	cs, next, err := s.store.ListClients(ctx, f)
+	if err != nil {
+		return nil, "", fmt.Errorf("oauth: list clients: %w", err)
+	}
+	return cs, next, nil
+}
+
+func usesSecret(method string) bool {
+	return method == auth.AuthMethodSecretBasic || method == auth.AuthMethodSecretPost
+}
+
+func clientEvent(typ string, now time.Time, actor string, c *auth.Client) auth.AuditEvent {
+	return auth.AuditEvent{
+		Time: now, Type: typ, Actor: actor, KeyID: c.ID, Count: 1,
+		Details: map[string]string{"client_id": c.ID, "name": c.Name, "auth_method": c.AuthMethod},
+	}
+}
+
+// newClientID returns "cli_" and 16 base32hex characters: a 48-bit
+// millisecond timestamp then 32 random bits, so IDs sort by creation time
+// (the store's cursors rely on it).
+func newClientID(now time.Time) (string, error) {
+	var b [10]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
+	if _, err := rand.Read(b[6:]); err != nil {
+		return "", fmt.Errorf("oauth: read random bytes: %w", err)
+	}
+	const alphabet = "0123456789abcdefghijklmnopqrstuv"
+	out := make([]byte, 0, len(ClientIDPrefix)+16)
+	out = append(out, ClientIDPrefix...)
+	var acc uint64
+	bits := 0
+	for _, x := range b {
+		acc = acc<<8 | uint64(x)
+		bits += 8
+		for bits >= 5 {
+			bits -= 5
+			out = append(out, alphabet[(acc>>bits)&31])
+		}
+	}
+	return string(out), nil
+}
+
+// clientFromInput validates in and returns the client it describes,
+// without ID, secret or times.
+func (s *Server) clientFromInput(in ClientInput) (*auth.Client, error) {
+	name := strings.TrimSpace(in.Name)
+	switch {
+	case name == "":
+		return nil, auth.Errorf(auth.EINVALID, "The name is required.")
+	case len(name) > maxClientName:
+		return nil, auth.Errorf(auth.EINVALID, "The name is longer than %d bytes.", maxClientName)
+	case !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl):
+		return nil, auth.Errorf(auth.EINVALID, "The name has control characters or invalid UTF-8.")
+	}
+	c := &auth.Client{Name: name, Public: in.Public, AuthMethod: in.AuthMethod}
+
+	switch {
+	case in.Public && (c.AuthMethod == "" || c.AuthMethod == auth.AuthMethodNone):
+		c.AuthMethod = auth.AuthMethodNone
+	case in.Public:
+		return nil, auth.Errorf(auth.EINVALID, "A public client authenticates with none, not %q.", in.AuthMethod)
+	case c.AuthMethod == "":
+		c.AuthMethod = auth.AuthMethodSecretBasic
+	case c.AuthMethod == auth.AuthMethodSecretBasic, c.AuthMethod == auth.AuthMethodSecretPost, c.AuthMethod == auth.AuthMethodPrivateKeyJWT:
+	case c.AuthMethod == auth.AuthMethodNone:
+		return nil, auth.Errorf(auth.EINVALID, "A confidential client must authenticate: the method none is for public clients.")
+	default:
+		return nil, auth.Errorf(auth.EINVALID, "Unknown authentication method %q: want client_secret_basic, client_secret_post or private_key_jwt.", in.AuthMethod)
+	}
+	if c.AuthMethod == auth.AuthMethodPrivateKeyJWT {
+		jwks, err := validateJWKS(in.JWKS)
+		if err != nil {
+			return nil, err
+		}
+		c.JWKS = jwks
+	} else if len(in.JWKS) > 0 {
+		return nil, auth.Errorf(auth.EINVALID, "A JWKS is only for clients using private_key_jwt.")
+	}
+
+	var err error
+	if c.RedirectURIs, err = validateRedirectURIs("redirect URI", in.RedirectURIs, in.Public); err != nil {
+		return nil, err
+	}
+	if c.PostLogoutRedirectURIs, err = validateRedirectURIs("post-logout redirect URI", in.PostLogoutRedirectURIs, in.Public); err != nil {
+		return nil, err
+	}
+	if c.GrantTypes, err = validateGrantTypes(in.GrantTypes, in.Public, len(c.RedirectURIs) > 0); err != nil {
+		return nil, err
+	}
+	if c.Scopes, err = validateScopes(in.Scopes); err != nil {
+		return nil, err
+	}
+	if c.Audiences, err = validateAudiences(in.Audiences); err != nil {
+		return nil, err
+	}
+	if err := checkTTL("access token lifetime", in.AccessTokenTTL, maxAccessTokenTTL); err != nil {
+		return nil, err
+	}
+	if err := checkTTL("refresh token idle lifetime", in.RefreshTokenTTL, maxRefreshTokenTTL); err != nil {
+		return nil, err
+	}
+	if err := checkTTL("refresh token absolute lifetime", in.RefreshTokenMaxTTL, maxRefreshTokenTTL); err != nil {
+		return nil, err
+	}
+	if in.RefreshTokenTTL != 0 && in.RefreshTokenMaxTTL != 0 && in.RefreshTokenMaxTTL < in.RefreshTokenTTL {
+		return nil, auth.Errorf(auth.EINVALID, "The refresh token absolute lifetime is shorter than its idle lifetime.")
+	}
+	c.AccessTokenTTL, c.RefreshTokenTTL, c.RefreshTokenMaxTTL = in.AccessTokenTTL, in.RefreshTokenTTL, in.RefreshTokenMaxTTL
+	return c, nil
+}
+
+func checkTTL(what string, d, max time.Duration) error {
+	if d != 0 && (d < minTokenTTL || d > max) {
+		return auth.Errorf(auth.EINVALID, "The %s must be between %s and %s.", what, minTokenTTL, max)
+	}
+	return nil
+}
+
+// validateRedirectURIs checks redirect URIs (RFC 9700 2.1, RFC 8252 7):
+// absolute, without fragment, userinfo or wildcard; https, or http only
+// on loopback hosts, or (public native clients only) a private-use scheme
+// in reverse domain order like com.example.app:/cb.
+func validateRedirectURIs(what string, uris []string, public bool) ([]string, error) {
+	if len(uris) > maxRedirectURIs {
+		return nil, auth.Errorf(auth.EINVALID, "A client may have at most %d %ss.", maxRedirectURIs, what)
+	}
+	var out []string
+	for _, raw := range uris {
+		if err := checkRedirectURI(raw, public); err != nil {
+			return nil, auth.Errorf(auth.EINVALID, "Invalid %s %q: %s.", what, truncate(raw, 100), err.Error())
+		}
+		if !slices.Contains(out, raw) {
+			out = append(out, raw)
+		}
+	}
+	return out, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// checkRedirectURI returns why raw is not an acceptable redirect URI.
+func checkRedirectURI(raw string, public bool) error {
+	switch {
+	case raw == "":
+		return errors.New("it is empty")
+	case len(raw) > maxURILength:
+		return fmt.Errorf("it is longer than %d bytes", maxURILength)
+	case strings.ContainsAny(raw, "#"):
+		return errors.New("it has a fragment")
+	case strings.Contains(raw, "*"):
+		return errors.New("wildcards are not allowed")
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] <= 0x20 || raw[i] >= 0x7f {
+			return errors.New("it has spaces, control or non-ASCII characters (percent-encode them)")
+		}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" {
+		return errors.New("it is not an absolute URI")
+	}
+	if u.User != nil {
+		return errors.New("it has user information")
+	}
+	switch u.Scheme {
+	case "https":
+		if u.Host == "" || u.Hostname() == "" {
+			return errors.New("it has no host")
+		}
+	case "http":
+		switch u.Hostname() {
+		case "127.0.0.1", "::1", "localhost":
+		default:
+			return errors.New("http is allowed only on loopback hosts (127.0.0.1, [::1], localhost); use https")
+		}
+		if !strings.HasPrefix(raw, "http://"+u.Host) {
+			return errors.New("it is not in canonical form")
+		}
+	default:
+		if !public {
+			return errors.New("private-use URI schemes are only for public (native) clients")
+		}
+		if !strings.Contains(u.Scheme, ".") {
+			return errors.New("a private-use URI scheme must be a reversed domain name like com.example.app (RFC 8252 7.1)")
+		}
+	}
+	return nil
+}
+
+var knownGrants = []string{auth.GrantAuthorizationCode, auth.GrantClientCredentials, auth.GrantRefreshToken}
+
+func validateGrantTypes(in []string, public, hasRedirects bool) ([]string, error) {
+	grants := slices.Clone(in)
+	if len(grants) == 0 {
+		switch {
+		case hasRedirects:
+			grants = []string{auth.GrantAuthorizationCode, auth.GrantRefreshToken}
+		case !public:
+			grants = []string{auth.GrantClientCredentials}
+		default:
+			return nil, auth.Errorf(auth.EINVALID, "A public client needs a redirect URI for the authorization_code grant.")
+		}
+	}
+	for _, g := range grants {
+		if !slices.Contains(knownGrants, g) {
+			return nil, auth.Errorf(auth.EINVALID, "Unknown grant type %q: want authorization_code, refresh_token or client_credentials.", truncate(g, 60))
+		}
+	}
+	slices.Sort(grants)
+	grants = slices.Compact(grants)
+	has := func(g string) bool { return slices.Contains(grants, g) }
+	switch {
+	case public && has(auth.GrantClientCredentials):
+		return nil, auth.Errorf(auth.EINVALID, "The client_credentials grant is only for confidential clients.")
+	case has(auth.GrantAuthorizationCode) && !hasRedirects:
+		return nil, auth.Errorf(auth.EINVALID, "The authorization_code grant needs at least one redirect URI.")
+	case !has(auth.GrantAuthorizationCode) && hasRedirects:
+		return nil, auth.Errorf(auth.EINVALID, "Redirect URIs are only for the authorization_code grant.")
+	case has(auth.GrantRefreshToken) && !has(auth.GrantAuthorizationCode):
+		return nil, auth.Errorf(auth.EINVALID, "The refresh_token grant needs the authorization_code grant.")
+	}
+	return grants, nil
+}
+
+func validateScopes(in []string) ([]string, error) {
+	if len(in) > maxClientScopes {
+		return nil, auth.Errorf(auth.EINVALID, "A client may have at most %d scopes.", maxClientScopes)
+	}
+	out := slices.Clone(in)
+	for _, sc := range out {
+		if sc == "" || len(sc) > maxScopeTokenLen {
+			return nil, auth.Errorf(auth.EINVALID, "A scope must have 1 to %d characters.", maxScopeTokenLen)
+		}
+		for i := 0; i < len(sc); i++ {
+			if c := sc[i]; c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
+				return nil, auth.Errorf(auth.EINVALID, "The scope %q has a character RFC 6749 3.3 does not allow.", truncate(sc, 60))
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+func validateAudiences(in []string) ([]string, error) {
+	if len(in) > maxClientAudiences {
+		return nil, auth.Errorf(auth.EINVALID, "A client may have at most %d audiences.", maxClientAudiences)
+	}
+	var out []string
+	for _, a := range in {
+		if !absoluteURI(a) {
+			return nil, auth.Errorf(auth.EINVALID, "The audience %q is not an absolute URI without a fragment.", truncate(a, 100))
+		}
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// privateJWKMembers are the members that only private or symmetric keys
+// have (RFC 7518 6.2.2, 6.3.2, 6.4, RFC 8037 2).
+var privateJWKMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+
+// validateJWKS checks a client's JWK Set: public signing keys only, of the
+// types the client assertions may be signed with, and returns it
+// compacted.
+func validateJWKS(raw []byte) ([]byte, error) {
+	if len(raw) == 0 {
+		return nil, auth.Errorf(auth.EINVALID, "A client using private_key_jwt needs a JWKS.")
+	}
+	if len(raw) > maxJWKSBytes {
+		return nil, auth.Errorf(auth.EINVALID, "The JWKS is larger than %d bytes.", maxJWKSBytes)
+	}
+	var doc struct {
+		Keys []map[string]json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, auth.Errorf(auth.EINVALID, "The JWKS is not a JSON JWK Set.")
+	}
+	if len(doc.Keys) == 0 || len(doc.Keys) > maxJWKSKeys {
+		return nil, auth.Errorf(auth.EINVALID, "The JWKS must have 1 to %d keys.", maxJWKSKeys)
+	}
+	for i, members := range doc.Keys {
+		for _, m := range privateJWKMembers {
+			if _, ok := members[m]; ok {
+				return nil, auth.Errorf(auth.EINVALID, "Key %d of the JWKS is private or symmetric (member %q); register public keys only.", i, m)
+			}
+		}
+		one, _ := json.Marshal(members)
+		var k jose.JSONWebKey
+		if err := k.UnmarshalJSON(one); err != nil {
+			return nil, auth.Errorf(auth.EINVALID, "Key %d of the JWKS is not a valid JWK.", i)
+		}
+		if err := checkClientKey(&k); err != nil {
+			return nil, auth.Errorf(auth.EINVALID, "Key %d of the JWKS: %s.", i, err.Error())
+		}
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, auth.Errorf(auth.EINVALID, "The JWKS is not valid JSON.")
+	}
+	return buf.Bytes(), nil
+}
+
+// checkClientKey accepts public RSA keys of 2048 bits or more (RS256), EC
+// P-256 keys (ES256) and Ed25519 keys (EdDSA), for signing only.
+func checkClientKey(k *jose.JSONWebKey) error {
+	if !k.Valid() || !k.IsPublic() {
+		return errors.New("not a valid public key")
+	}
+	if k.Use != "" && k.Use != "sig" {
+		return errors.New(`its "use" is not "sig"`)
+	}
+	want := ""
+	switch pub := k.Key.(type) {
+	case *rsa.PublicKey:
+		if pub.N.BitLen() < 2048 {
+			return errors.New("RSA keys must have at least 2048 bits")
+		}
+		want = string(jose.RS256)
+	case *ecdsa.PublicKey:
+		if pub.Curve != elliptic.P256() {
+			return errors.New("EC keys must be on P-256 (ES256)")
+		}
+		want = string(jose.ES256)
+	case ed25519.PublicKey:
+		want = string(jose.EdDSA)
+	default:
+		return errors.New("want an RSA, EC P-256 or Ed25519 public key")
+	}
+	if k.Algorithm != "" && k.Algorithm != want {
+		return fmt.Errorf("its alg must be %s", want)
+	}
+	return nil
 }

@@ -11,5 +11,14 @@ type tokenState struct {
 func (s *Server) initTokens() error { return nil }
 
 // tokenRoutes registers the token, revocation, introspection, userinfo,
-// discovery and JWKS endpoints.
-func (s *Server) tokenRoutes(mux *http.ServeMux) {}
+// discovery and JWKS endpoints. The OAuth endpoints check the method
+// themselves, so a wrong one gets an OAuth error body.
+func (s *Server) tokenRoutes(mux *http.ServeMux) {
+	mux.HandleFunc(PathToken, s.handleToken)
+	mux.HandleFunc(PathRevoke, s.handleRevoke)
+	mux.HandleFunc(PathIntrospect, s.handleIntrospect)
+	mux.HandleFunc(PathUserinfo, s.handleUserinfo)
+	mux.HandleFunc("GET "+PathOIDCDiscovery, s.handleDiscovery)
+	mux.HandleFunc("GET "+PathASMetadata, s.handleDiscovery)
+	mux.HandleFunc("GET "+PathJWKS, s.handleJWKS)
+}

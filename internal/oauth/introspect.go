@@ -1,0 +1,153 @@
+package oauth
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/signing"
+)
+
+// introspection is the response of RFC 7662 2.2. Only active is set for
+// an inactive token, so nothing is told about it.
+type introspection struct {
+	Active    bool             `json:"active"`
+	Scope     string           `json:"scope,omitempty"`
+	ClientID  string           `json:"client_id,omitempty"`
+	Subject   string           `json:"sub,omitempty"`
+	Audience  signing.Audience `json:"aud,omitempty"`
+	Issuer    string           `json:"iss,omitempty"`
+	Expiry    int64            `json:"exp,omitempty"`
+	IssuedAt  int64            `json:"iat,omitempty"`
+	JTI       string           `json:"jti,omitempty"`
+	TokenType string           `json:"token_type,omitempty"`
+	AuthTime  int64            `json:"auth_time,omitempty"`
+}
+
+// handleIntrospect is the introspection endpoint (RFC 7662). Only
+// confidential clients may call it: a public client's "authentication" is
+// a client_id anyone can send. Access tokens are described to any of
+// them; refresh tokens only to the client they were issued to (RFC 7662
+// 4). Revoked, expired, unknown, malformed and foreign tokens are all
+// just {"active":false}.
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	form, err := readForm(w, r)
+	if err != nil {
+		s.writeTokenError(w, r, err)
+		return
+	}
+	resp, err := s.introspect(r.Context(), r, form)
+	if err != nil {
+		s.writeTokenError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) introspect(ctx context.Context, r *http.Request, form url.Values) (*introspection, error) {
+	c, err := s.authenticateClient(ctx, r, form)
+	if err != nil {
+		return nil, err
+	}
+	if c.Public {
+		return nil, errInvalidClient()
+	}
+	token := form.Get("token")
+	if token == "" {
+		return nil, errInvalidRequest("The token parameter is missing.")
+	}
+	if strings.HasPrefix(token, PrefixRefreshToken) {
+		return s.introspectRefreshToken(ctx, c, token)
+	}
+	claims, err := s.verifyAccessToken(ctx, token)
+	if err != nil || claims == nil {
+		return &introspection{}, err
+	}
+	if claims.Subject != claims.ClientID || claims.AuthTime != 0 {
+		// A user's token is active only while the user is.
+		if ok, err := s.userActive(ctx, claims.Subject); !ok || err != nil {
+			return &introspection{}, err
+		}
+	}
+	return &introspection{
+		Active: true, Scope: claims.Scope, ClientID: claims.ClientID, Subject: claims.Subject,
+		Audience: claims.Audience, Issuer: claims.Issuer, Expiry: int64(claims.Expiry),
+		IssuedAt: int64(claims.IssuedAt), JTI: claims.ID, TokenType: "Bearer", AuthTime: int64(claims.AuthTime),
+	}, nil
+}
+
+func (s *Server) introspectRefreshToken(ctx context.Context, c *auth.Client, token string) (*introspection, error) {
+	hash, ok := s.parseSecret(PrefixRefreshToken, token)
+	if !ok {
+		return &introspection{}, nil
+	}
+	rt, err := s.store.GetRefreshToken(ctx, hash)
+	if err != nil {
+		if auth.ErrorCode(err) == auth.ENOTFOUND {
+			return &introspection{}, nil
+		}
+		return nil, fmt.Errorf("oauth: get refresh token: %w", err)
+	}
+	now := s.now()
+	exp := minTime(rt.ExpiresAt, rt.FamilyExpiresAt)
+	if rt.ClientID != c.ID || !rt.RevokedAt.IsZero() || !rt.UsedAt.IsZero() || !now.Before(exp) {
+		return &introspection{}, nil
+	}
+	if rt.UserID != "" {
+		if ok, err := s.userActive(ctx, rt.UserID); !ok || err != nil {
+			return &introspection{}, err
+		}
+	}
+	return &introspection{
+		Active: true, Scope: strings.Join(rt.Scopes, " "), ClientID: rt.ClientID, Subject: rt.UserID,
+		Issuer: s.issuer, Expiry: exp.Unix(), IssuedAt: rt.CreatedAt.Unix(), TokenType: "refresh_token",
+		AuthTime: unixOrZero(rt.AuthTime),
+	}, nil
+}
+
+// verifyAccessToken checks an access token we signed: signature, typ,
+// issuer, lifetime, and the revocation list. It returns nil claims and a
+// nil error for a token that is simply not valid.
+func (s *Server) verifyAccessToken(ctx context.Context, token string) (*signing.Claims, error) {
+	claims, err := s.keys.Verify(token, signing.Expect{Type: typAccessToken, Issuer: s.issuer})
+	if err != nil {
+		if isTokenInvalid(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("oauth: verify access token: %w", err)
+	}
+	if claims.ID == "" {
+		return nil, nil
+	}
+	revoked, err := s.store.IsTokenRevoked(ctx, claims.ID)
+	if err != nil {
+		return nil, fmt.Errorf("oauth: check revocation list: %w", err)
+	}
+	if revoked {
+		return nil, nil
+	}
+	return claims, nil
+}
+
+// userActive reports whether the user exists and is not disabled.
+func (s *Server) userActive(ctx context.Context, id string) (bool, error) {
+	u, err := s.accounts.Get(ctx, id)
+	if err != nil {
+		if auth.ErrorCode(err) == auth.ENOTFOUND {
+			return false, nil
+		}
+		return false, err
+	}
+	return !u.Disabled(), nil
+}
+
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}

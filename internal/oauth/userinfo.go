@@ -1,0 +1,140 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+// userinfo is the UserInfo response (OIDC Core 5.3.2) for the standard
+// claims Gatehouse keeps.
+type userinfo struct {
+	Subject           string `json:"sub"`
+	Name              string `json:"name,omitempty"`
+	PreferredUsername string `json:"preferred_username,omitempty"`
+	Email             string `json:"email,omitempty"`
+	EmailVerified     *bool  `json:"email_verified,omitempty"`
+}
+
+// handleUserinfo is the UserInfo endpoint (OIDC Core 5.3). The access
+// token comes in the Authorization header (RFC 6750 2.1) or, for POST, in
+// the form body (RFC 6750 2.2); never in the URL. It must carry the openid
+// scope; profile adds name and preferred_username, email adds email and
+// email_verified. Errors are RFC 6750 3 challenges.
+func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		s.writeBearerError(w, r, &Error{Code: CodeInvalidRequest, Description: "Use GET or POST.", Status: http.StatusMethodNotAllowed})
+		return
+	}
+	info, err := s.userinfo(r.Context(), w, r)
+	if err != nil {
+		s.writeBearerError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+// errNoToken is a request without any credentials: RFC 6750 3.1 answers it
+// with a bare challenge, no error code.
+var errNoToken = errors.New("oauth: no bearer token")
+
+func (s *Server) userinfo(ctx context.Context, w http.ResponseWriter, r *http.Request) (*userinfo, error) {
+	token, err := bearerToken(w, r)
+	if err != nil {
+		return nil, err
+	}
+	claims, err := s.verifyAccessToken(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if claims == nil {
+		return nil, errInvalidToken("The access token is invalid, expired or revoked.")
+	}
+	scopes := strings.Fields(claims.Scope)
+	if !slices.Contains(scopes, ScopeOpenID) {
+		return nil, errInsufficientScope("The access token lacks the openid scope.")
+	}
+	u, err := s.accounts.Get(ctx, claims.Subject)
+	if err != nil {
+		if auth.ErrorCode(err) == auth.ENOTFOUND {
+			return nil, errInvalidToken("The access token is invalid, expired or revoked.")
+		}
+		return nil, err
+	}
+	if u.Disabled() {
+		return nil, errInvalidToken("The access token is invalid, expired or revoked.")
+	}
+	info := &userinfo{Subject: u.ID}
+	if slices.Contains(scopes, ScopeProfile) {
+		info.Name, info.PreferredUsername = u.Name, u.Username
+	}
+	if slices.Contains(scopes, ScopeEmail) && u.Email != "" {
+		verified := u.EmailVerified
+		info.Email, info.EmailVerified = u.Email, &verified
+	}
+	return info, nil
+}
+
+// bearerToken takes the access token from the Authorization header or a
+// POSTed form, refusing a request that uses both or sends it in the query
+// (RFC 6750 2: exactly one method).
+func bearerToken(w http.ResponseWriter, r *http.Request) (string, error) {
+	if r.URL.Query().Has("access_token") {
+		return "", errInvalidRequest("The access token must not be sent in the URL.")
+	}
+	var fromHeader string
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			return "", errNoToken
+		}
+		if fromHeader = strings.TrimSpace(tok); fromHeader == "" {
+			return "", errInvalidRequest("The Authorization header has no token.")
+		}
+	}
+	var fromBody string
+	if r.Method == http.MethodPost && r.Header.Get("Content-Type") != "" {
+		form, err := readForm(w, r)
+		if err != nil {
+			return "", err
+		}
+		fromBody = form.Get("access_token")
+	}
+	switch {
+	case fromHeader != "" && fromBody != "":
+		return "", errInvalidRequest("Send the access token once: in the Authorization header or in the body.")
+	case fromHeader != "":
+		return fromHeader, nil
+	case fromBody != "":
+		return fromBody, nil
+	}
+	return "", errNoToken
+}
+
+// writeBearerError answers with the WWW-Authenticate challenge of RFC 6750
+// 3: a bare Bearer challenge without credentials, with error= otherwise.
+func (s *Server) writeBearerError(w http.ResponseWriter, r *http.Request, err error) {
+	h := w.Header()
+	if errors.Is(err, errNoToken) {
+		h.Set("WWW-Authenticate", `Bearer realm="`+s.realm()+`"`)
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	e := asError(err)
+	s.logError(r, e)
+	challenge := `Bearer realm="` + s.realm() + `", error="` + e.Code + `"`
+	if d := cleanDescription(e.Description); d != "" {
+		challenge += `, error_description="` + strings.ReplaceAll(d, `"`, `'`) + `"`
+	}
+	if e.Code == CodeInsufficientScope {
+		challenge += `, scope="openid"`
+	}
+	h.Set("WWW-Authenticate", challenge)
+	writeJSON(w, e.Status, errorBody{Error: e.Code, ErrorDescription: cleanDescription(e.Description)})
+}

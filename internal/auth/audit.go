@@ -66,6 +66,7 @@ type AuditStore interface {
 type Store interface {
 	APIKeyStore
 	AuditStore
+	OAuthStore
 	// Ping reports whether the backend can serve requests (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -301,6 +301,9 @@ func (db *DB) RevokeFamily(ctx context.Context, familyID string, at time.Time, e
 	if at.IsZero() {
 		return nil, auth.Errorf(auth.EINVALID, "Revocation time is required.")
 	}
+	if err := checkText("Family", familyID); err != nil {
+		return nil, err
+	}
 	if err := auth.CheckStorableEvents(events); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,185 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// clientColumns lists the oauth_clients columns in the order scanClient
+// reads them.
+const clientColumns = `id, name, public, auth_method, secret_hash, secret_hint, jwks,
+	redirect_uris, post_logout_redirect_uris, grant_types, scopes, audiences,
+	access_token_ttl_ns, refresh_token_ttl_ns, refresh_token_max_ttl_ns,
+	created_at, updated_at, secret_rotated_at`
+
+func checkClient(c *auth.Client) error {
+	switch {
+	case c == nil:
+		return auth.Errorf(auth.EINVALID, "Client is missing.")
+	case c.ID == "":
+		return auth.Errorf(auth.EINVALID, "Client ID is required.")
+	}
+	if err := checkText("Client", c.ID, c.Name, c.AuthMethod, c.SecretHint); err != nil {
+		return err
+	}
+	return checkLists("Client", c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.Scopes, c.Audiences)
+}
+
+func scanClient(row pgx.Row) (*auth.Client, error) {
+	var (
+		c                         auth.Client
+		access, refresh, maxTTL   int64
+		created, updated, rotated pgtype.Timestamptz
+	)
+	err := row.Scan(&c.ID, &c.Name, &c.Public, &c.AuthMethod, &c.SecretHash, &c.SecretHint, &c.JWKS,
+		&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.Scopes, &c.Audiences,
+		&access, &refresh, &maxTTL, &created, &updated, &rotated)
+	if err != nil {
+		return nil, err
+	}
+	nonNil(&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.Scopes, &c.Audiences)
+	c.AccessTokenTTL = time.Duration(access)
+	c.RefreshTokenTTL = time.Duration(refresh)
+	c.RefreshTokenMaxTTL = time.Duration(maxTTL)
+	c.CreatedAt = timeFrom(created)
+	c.UpdatedAt = timeFrom(updated)
+	c.SecretRotatedAt = timeFrom(rotated)
+	return &c, nil
+}
+
+// clientValues returns c's column values in clientColumns order.
+func clientValues(c *auth.Client) []any {
+	return []any{c.ID, c.Name, c.Public, c.AuthMethod, blobValue(c.SecretHash), c.SecretHint, blobValue(c.JWKS),
+		list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), list(c.GrantTypes), list(c.Scopes), list(c.Audiences),
+		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshTokenMaxTTL),
+		timeValue(c.CreatedAt), timeValue(c.UpdatedAt), timeValue(c.SecretRotatedAt)}
+}
+
+// CreateClient inserts c and appends the events in one transaction.
+// ECONFLICT if the ID exists; EINVALID if c has no ID or holds text no
+// backend can store.
+func (db *DB) CreateClient(ctx context.Context, c *auth.Client, events ...auth.AuditEvent) error {
+	if err := checkClient(c); err != nil {
+		return err
+	}
+	if err := auth.CheckStorableEvents(events); err != nil {
+		return err
+	}
+	return db.inTx(ctx, "create client", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO oauth_clients (`+clientColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+			clientValues(c)...); err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, events)
+	})
+}
+
+// GetClient returns the client with that ID, or ENOTFOUND.
+func (db *DB) GetClient(ctx context.Context, id string) (*auth.Client, error) {
+	c, err := scanClient(db.pool.QueryRow(ctx, `SELECT `+clientColumns+` FROM oauth_clients WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, auth.Errorf(auth.ENOTFOUND, "Client not found.")
+	}
+	if err != nil {
+		return nil, translate("get client", err)
+	}
+	return c, nil
+}
+
+// ListClients returns one page of clients in ascending ID order (bytewise)
+// and the cursor of the next page, "" on the last page. A Limit of zero or
+// less means 100; Limit is capped at auth.MaxPageSize.
+func (db *DB) ListClients(ctx context.Context, f auth.ClientFilter) ([]*auth.Client, string, error) {
+	limit := pageSize(f.Limit)
+	// One row more than the page tells whether another page follows.
+	rows, err := db.pool.Query(ctx, `SELECT `+clientColumns+` FROM oauth_clients
+		WHERE id > $1 ORDER BY id LIMIT $2`, f.After, limit+1)
+	if err != nil {
+		return nil, "", translate("list clients", err)
+	}
+	clients, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*auth.Client, error) { return scanClient(r) })
+	if err != nil {
+		return nil, "", translate("list clients", err)
+	}
+	if len(clients) > limit {
+		clients = clients[:limit]
+		return clients, clients[limit-1].ID, nil
+	}
+	return clients, "", nil
+}
+
+// UpdateClient replaces every field of the stored client with c's and
+// appends the events in one transaction. ENOTFOUND if it does not exist;
+// EINVALID as for CreateClient.
+func (db *DB) UpdateClient(ctx context.Context, c *auth.Client, events ...auth.AuditEvent) error {
+	if err := checkClient(c); err != nil {
+		return err
+	}
+	if err := auth.CheckStorableEvents(events); err != nil {
+		return err
+	}
+	return db.inTx(ctx, "update client", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE oauth_clients SET
+			name = $2, public = $3, auth_method = $4, secret_hash = $5, secret_hint = $6, jwks = $7,
+			redirect_uris = $8, post_logout_redirect_uris = $9, grant_types = $10, scopes = $11, audiences = $12,
+			access_token_ttl_ns = $13, refresh_token_ttl_ns = $14, refresh_token_max_ttl_ns = $15,
+			created_at = $16, updated_at = $17, secret_rotated_at = $18
+			WHERE id = $1`, clientValues(c)...)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return auth.Errorf(auth.ENOTFOUND, "Client not found.")
+		}
+		return appendEvents(ctx, tx, events)
+	})
+}
+
+// DeleteClient removes the client and, in the same transaction, its codes,
+// refresh tokens and consents, puts the access tokens issued to it that
+// have not expired at at on the revocation list (revoked at at), and
+// appends the events. ENOTFOUND if it does not exist.
+func (db *DB) DeleteClient(ctx context.Context, id string, at time.Time, events ...auth.AuditEvent) error {
+	if err := auth.CheckStorableEvents(events); err != nil {
+		return err
+	}
+	// Tokens are found by the client they were recorded with and, in case
+	// one was recorded before its family was known, by the families of the
+	// client's codes and refresh tokens, which must therefore still exist
+	// when they are looked up.
+	const ofClient = `client_id = $2
+		OR family_id IN (SELECT family_id FROM refresh_tokens WHERE client_id = $2)
+		OR family_id IN (SELECT family_id FROM oauth_codes WHERE client_id = $2 AND family_id <> '')`
+	return db.inTx(ctx, "delete client", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM oauth_clients WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return auth.Errorf(auth.ENOTFOUND, "Client not found.")
+		}
+		if _, err := revokeIssued(ctx, tx, at, ofClient, id); err != nil {
+			return err
+		}
+		// Every statement takes the client ID as $1.
+		for _, q := range []string{
+			`DELETE FROM issued_tokens WHERE client_id = $1
+				OR family_id IN (SELECT family_id FROM refresh_tokens WHERE client_id = $1)
+				OR family_id IN (SELECT family_id FROM oauth_codes WHERE client_id = $1 AND family_id <> '')`,
+			`DELETE FROM oauth_codes WHERE client_id = $1`,
+			`DELETE FROM refresh_tokens WHERE client_id = $1`,
+			`DELETE FROM oauth_consents WHERE client_id = $1`,
+		} {
+			if _, err := tx.Exec(ctx, q, id); err != nil {
+				return err
+			}
+		}
+		return appendEvents(ctx, tx, events)
+	})
+}

@@ -1,0 +1,120 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+func scanConsent(row pgx.Row) (*auth.Consent, error) {
+	var (
+		c       auth.Consent
+		granted pgtype.Timestamptz
+	)
+	if err := row.Scan(&c.UserID, &c.ClientID, &c.Scopes, &granted); err != nil {
+		return nil, err
+	}
+	nonNil(&c.Scopes)
+	c.GrantedAt = timeFrom(granted)
+	return &c, nil
+}
+
+// GetConsent returns the consent of the user to the client, or ENOTFOUND.
+func (db *DB) GetConsent(ctx context.Context, userID, clientID string) (*auth.Consent, error) {
+	c, err := scanConsent(db.pool.QueryRow(ctx, `SELECT user_id, client_id, scopes, granted_at
+		FROM oauth_consents WHERE user_id = $1 AND client_id = $2`, userID, clientID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, auth.Errorf(auth.ENOTFOUND, "Consent not found.")
+	}
+	if err != nil {
+		return nil, translate("get consent", err)
+	}
+	return c, nil
+}
+
+// SaveConsent inserts or replaces the consent of c.UserID to c.ClientID and
+// appends the events in one transaction. EINVALID if either ID is missing
+// or c holds text no backend can store.
+func (db *DB) SaveConsent(ctx context.Context, c *auth.Consent, events ...auth.AuditEvent) error {
+	switch {
+	case c == nil:
+		return auth.Errorf(auth.EINVALID, "Consent is missing.")
+	case c.UserID == "" || c.ClientID == "":
+		return auth.Errorf(auth.EINVALID, "Consent user and client are required.")
+	}
+	if err := checkText("Consent", c.UserID, c.ClientID); err != nil {
+		return err
+	}
+	if err := checkLists("Consent", c.Scopes); err != nil {
+		return err
+	}
+	if err := auth.CheckStorableEvents(events); err != nil {
+		return err
+	}
+	return db.inTx(ctx, "save consent", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO oauth_consents (user_id, client_id, scopes, granted_at)
+			VALUES ($1, $2, $3, $4)
+			ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at`,
+			c.UserID, c.ClientID, list(c.Scopes), timeValue(c.GrantedAt)); err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, events)
+	})
+}
+
+// ListConsents returns every consent of a user, in ascending client ID
+// order.
+func (db *DB) ListConsents(ctx context.Context, userID string) ([]*auth.Consent, error) {
+	rows, err := db.pool.Query(ctx, `SELECT user_id, client_id, scopes, granted_at
+		FROM oauth_consents WHERE user_id = $1 ORDER BY client_id`, userID)
+	if err != nil {
+		return nil, translate("list consents", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*auth.Consent, error) { return scanConsent(r) })
+	if err != nil {
+		return nil, translate("list consents", err)
+	}
+	return out, nil
+}
+
+// DeleteConsent removes the consent and, in the same transaction, revokes
+// at at every refresh-token family of that user and client (as
+// RevokeFamily does: tokens marked revoked, unexpired access tokens on the
+// revocation list) and appends the events. ENOTFOUND if there is no such
+// consent.
+func (db *DB) DeleteConsent(ctx context.Context, userID, clientID string, at time.Time, events ...auth.AuditEvent) error {
+	if at.IsZero() {
+		return auth.Errorf(auth.EINVALID, "Revocation time is required.")
+	}
+	if err := auth.CheckStorableEvents(events); err != nil {
+		return err
+	}
+	return db.inTx(ctx, "delete consent", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM oauth_consents WHERE user_id = $1 AND client_id = $2`, userID, clientID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return auth.Errorf(auth.ENOTFOUND, "Consent not found.")
+		}
+		// A family without refresh tokens (a client not allowed them) is
+		// still known by the access tokens issued in it.
+		rows, err := tx.Query(ctx, `SELECT family_id FROM refresh_tokens WHERE user_id = $1 AND client_id = $2
+			UNION SELECT family_id FROM issued_tokens WHERE user_id = $1 AND client_id = $2`, userID, clientID)
+		if err != nil {
+			return err
+		}
+		families, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if _, err := revokeFamilies(ctx, tx, at, families); err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, events)
+	})
+}

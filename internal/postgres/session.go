@@ -1,0 +1,74 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// CreateSession inserts s. ECONFLICT if the hash exists; EINVALID if s has
+// no hash or user, or holds text no backend can store.
+func (db *DB) CreateSession(ctx context.Context, s *auth.Session) error {
+	switch {
+	case s == nil:
+		return auth.Errorf(auth.EINVALID, "Session is missing.")
+	case s.UserID == "":
+		return auth.Errorf(auth.EINVALID, "Session user is required.")
+	}
+	if err := checkHash("Session", s.Hash); err != nil {
+		return err
+	}
+	if err := checkText("Session", s.UserID); err != nil {
+		return err
+	}
+	return db.inTx(ctx, "create session", func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO oauth_sessions (hash, user_id, auth_time, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5)`, s.Hash, s.UserID, timeValue(s.AuthTime), timeValue(s.CreatedAt), timeValue(s.ExpiresAt))
+		return err
+	})
+}
+
+// GetSession returns the session with that hash, or ENOTFOUND (also when
+// it has expired at now: its ExpiresAt is not after now).
+func (db *DB) GetSession(ctx context.Context, hash []byte, now time.Time) (*auth.Session, error) {
+	notFound := auth.Errorf(auth.ENOTFOUND, "Session not found.")
+	if len(hash) == 0 {
+		return nil, notFound
+	}
+	var (
+		s                          auth.Session
+		authTime, created, expires pgtype.Timestamptz
+	)
+	err := db.pool.QueryRow(ctx, `SELECT hash, user_id, auth_time, created_at, expires_at
+		FROM oauth_sessions WHERE hash = $1`, hash).Scan(&s.Hash, &s.UserID, &authTime, &created, &expires)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, translate("get session", err)
+	}
+	s.AuthTime = timeFrom(authTime)
+	s.CreatedAt = timeFrom(created)
+	s.ExpiresAt = timeFrom(expires)
+	if expired(s.ExpiresAt, now) {
+		return nil, notFound
+	}
+	return &s, nil
+}
+
+// DeleteSession removes the session; deleting an unknown session is not an
+// error.
+func (db *DB) DeleteSession(ctx context.Context, hash []byte) error {
+	_, err := db.pool.Exec(ctx, `DELETE FROM oauth_sessions WHERE hash = $1`, hash)
+	return translate("delete session", err)
+}
+
+// DeleteUserSessions removes every session of a user.
+func (db *DB) DeleteUserSessions(ctx context.Context, userID string) error {
+	_, err := db.pool.Exec(ctx, `DELETE FROM oauth_sessions WHERE user_id = $1`, userID)
+	return translate("delete user sessions", err)
+}

@@ -1,0 +1,415 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+const codeColumns = `hash, client_id, user_id, redirect_uri, scopes, audiences,
+	code_challenge, nonce, auth_time, session_id, family_id,
+	created_at, expires_at, used_at`
+
+func scanCode(row pgx.Row) (*auth.AuthCode, error) {
+	var (
+		c                                  auth.AuthCode
+		authTime, created, expires, usedAt pgtype.Timestamptz
+	)
+	if err := row.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.Scopes, &c.Audiences,
+		&c.CodeChallenge, &c.Nonce, &authTime, &c.SessionID, &c.FamilyID,
+		&created, &expires, &usedAt); err != nil {
+		return nil, err
+	}
+	nonNil(&c.Scopes, &c.Audiences)
+	c.AuthTime = timeFrom(authTime)
+	c.CreatedAt = timeFrom(created)
+	c.ExpiresAt = timeFrom(expires)
+	c.UsedAt = timeFrom(usedAt)
+	return &c, nil
+}
+
+// CreateAuthCode inserts c. ECONFLICT if the hash exists; EINVALID if c has
+// no hash or holds text no backend can store.
+func (db *DB) CreateAuthCode(ctx context.Context, c *auth.AuthCode) error {
+	if c == nil {
+		return auth.Errorf(auth.EINVALID, "Authorization code is missing.")
+	}
+	if err := checkHash("Authorization code", c.Hash); err != nil {
+		return err
+	}
+	if err := checkText("Authorization code", c.ClientID, c.UserID, c.RedirectURI,
+		c.CodeChallenge, c.Nonce, c.SessionID, c.FamilyID); err != nil {
+		return err
+	}
+	if err := checkLists("Authorization code", c.Scopes, c.Audiences); err != nil {
+		return err
+	}
+	return db.inTx(ctx, "create auth code", func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO oauth_codes (`+codeColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			c.Hash, c.ClientID, c.UserID, c.RedirectURI, list(c.Scopes), list(c.Audiences),
+			c.CodeChallenge, c.Nonce, timeValue(c.AuthTime), c.SessionID, c.FamilyID,
+			timeValue(c.CreatedAt), timeValue(c.ExpiresAt), timeValue(c.UsedAt))
+		return err
+	})
+}
+
+// ConsumeAuthCode marks the code with that hash used at time at and
+// returns it as it was before. ENOTFOUND if there is no such code. If it
+// was already used it is left alone and returned with an ECONFLICT error.
+// Expiry is the caller's to check on the returned code. The row lock makes
+// concurrent consumers (on any node) take turns, so exactly one succeeds.
+func (db *DB) ConsumeAuthCode(ctx context.Context, hash []byte, at time.Time) (*auth.AuthCode, error) {
+	if len(hash) == 0 {
+		return nil, auth.Errorf(auth.ENOTFOUND, "Authorization code not found.")
+	}
+	if at.IsZero() {
+		return nil, auth.Errorf(auth.EINVALID, "Time of use is required.")
+	}
+	var code *auth.AuthCode
+	err := db.inTx(ctx, "consume auth code", func(tx pgx.Tx) error {
+		c, err := scanCode(tx.QueryRow(ctx, `SELECT `+codeColumns+` FROM oauth_codes WHERE hash = $1 FOR UPDATE`, hash))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return auth.Errorf(auth.ENOTFOUND, "Authorization code not found.")
+		}
+		if err != nil {
+			return err
+		}
+		code = c
+		if !c.UsedAt.IsZero() {
+			return auth.Errorf(auth.ECONFLICT, "Authorization code has already been used.")
+		}
+		_, err = tx.Exec(ctx, `UPDATE oauth_codes SET used_at = $1 WHERE hash = $2`, timeValue(at), hash)
+		return err
+	})
+	if err != nil && auth.ErrorCode(err) != auth.ECONFLICT {
+		return nil, err
+	}
+	return code, err
+}
+
+const refreshColumns = `hash, family_id, client_id, user_id, scopes, audiences,
+	auth_time, session_id, created_at, expires_at, family_expires_at, used_at, revoked_at`
+
+func scanRefresh(row pgx.Row) (*auth.RefreshToken, error) {
+	var (
+		t                                                     auth.RefreshToken
+		authTime, created, expires, famExpires, used, revoked pgtype.Timestamptz
+	)
+	if err := row.Scan(&t.Hash, &t.FamilyID, &t.ClientID, &t.UserID, &t.Scopes, &t.Audiences,
+		&authTime, &t.SessionID, &created, &expires, &famExpires, &used, &revoked); err != nil {
+		return nil, err
+	}
+	nonNil(&t.Scopes, &t.Audiences)
+	t.AuthTime = timeFrom(authTime)
+	t.CreatedAt = timeFrom(created)
+	t.ExpiresAt = timeFrom(expires)
+	t.FamilyExpiresAt = timeFrom(famExpires)
+	t.UsedAt = timeFrom(used)
+	t.RevokedAt = timeFrom(revoked)
+	return &t, nil
+}
+
+// getRefresh returns the token with that hash, or ENOTFOUND; lock is
+// appended to the query (a locking clause or "").
+func getRefresh(ctx context.Context, q querier, hash []byte, lock string) (*auth.RefreshToken, error) {
+	t, err := scanRefresh(q.QueryRow(ctx, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE hash = $1 `+lock, hash))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, auth.Errorf(auth.ENOTFOUND, "Refresh token not found.")
+	}
+	return t, err
+}
+
+func checkRefresh(t *auth.RefreshToken) error {
+	switch {
+	case t == nil:
+		return auth.Errorf(auth.EINVALID, "Refresh token is missing.")
+	case t.FamilyID == "":
+		return auth.Errorf(auth.EINVALID, "Refresh token family is required.")
+	}
+	if err := checkHash("Refresh token", t.Hash); err != nil {
+		return err
+	}
+	if err := checkText("Refresh token", t.FamilyID, t.ClientID, t.UserID, t.SessionID); err != nil {
+		return err
+	}
+	return checkLists("Refresh token", t.Scopes, t.Audiences)
+}
+
+func checkIssued(it *auth.IssuedToken) error {
+	switch {
+	case it == nil:
+		return nil
+	case it.JTI == "":
+		return auth.Errorf(auth.EINVALID, "Issued token jti is required.")
+	}
+	return checkText("Issued token", it.JTI, it.FamilyID)
+}
+
+func insertRefresh(ctx context.Context, tx pgx.Tx, t *auth.RefreshToken) error {
+	_, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (`+refreshColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		t.Hash, t.FamilyID, t.ClientID, t.UserID, list(t.Scopes), list(t.Audiences),
+		timeValue(t.AuthTime), t.SessionID, timeValue(t.CreatedAt), timeValue(t.ExpiresAt),
+		timeValue(t.FamilyExpiresAt), timeValue(t.UsedAt), timeValue(t.RevokedAt))
+	return err
+}
+
+// insertIssued records it (if not nil) with the client and user of its
+// family.
+func insertIssued(ctx context.Context, tx pgx.Tx, it *auth.IssuedToken, clientID, userID string) error {
+	if it == nil {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO issued_tokens (jti, family_id, client_id, user_id, expires_at)
+		VALUES ($1, $2, $3, $4, $5)`, it.JTI, it.FamilyID, clientID, userID, timeValue(it.ExpiresAt))
+	return err
+}
+
+// CreateRefreshToken inserts t (the first token of a family) and records
+// issued (if not nil), in one transaction. ECONFLICT if the hash or the jti
+// exists; EINVALID if t has no hash or family, or holds text no backend can
+// store.
+func (db *DB) CreateRefreshToken(ctx context.Context, t *auth.RefreshToken, issued *auth.IssuedToken) error {
+	if err := checkRefresh(t); err != nil {
+		return err
+	}
+	if err := checkIssued(issued); err != nil {
+		return err
+	}
+	return db.inTx(ctx, "create refresh token", func(tx pgx.Tx) error {
+		if err := insertRefresh(ctx, tx, t); err != nil {
+			return err
+		}
+		return insertIssued(ctx, tx, issued, t.ClientID, t.UserID)
+	})
+}
+
+// GetRefreshToken returns the token with that hash, or ENOTFOUND.
+func (db *DB) GetRefreshToken(ctx context.Context, hash []byte) (*auth.RefreshToken, error) {
+	if len(hash) == 0 {
+		return nil, auth.Errorf(auth.ENOTFOUND, "Refresh token not found.")
+	}
+	t, err := getRefresh(ctx, db.pool, hash, "")
+	if err != nil {
+		return nil, translate("get refresh token", err)
+	}
+	return t, nil
+}
+
+// RotateRefreshToken, in one transaction, marks the token oldHash used at
+// time at (a token already used within the grace window keeps its first
+// UsedAt, so the window does not slide), inserts next and records issued.
+// The old token must be unrevoked, unexpired at at (neither its ExpiresAt
+// nor its FamilyExpiresAt reached), and either unused or used no earlier
+// than usedNotBefore; otherwise ECONFLICT and nothing changes. ENOTFOUND if
+// there is no such token; EINVALID if next belongs to another family;
+// ECONFLICT if next's hash or issued's jti exists.
+func (db *DB) RotateRefreshToken(ctx context.Context, oldHash []byte, at, usedNotBefore time.Time, next *auth.RefreshToken, issued *auth.IssuedToken) error {
+	if len(oldHash) == 0 {
+		return auth.Errorf(auth.ENOTFOUND, "Refresh token not found.")
+	}
+	if at.IsZero() {
+		return auth.Errorf(auth.EINVALID, "Time of use is required.")
+	}
+	if err := checkRefresh(next); err != nil {
+		return err
+	}
+	if err := checkIssued(issued); err != nil {
+		return err
+	}
+	return db.inTx(ctx, "rotate refresh token", func(tx pgx.Tx) error {
+		// FOR UPDATE: concurrent rotations of one token take turns, and
+		// the second sees the first one's UsedAt.
+		old, err := getRefresh(ctx, tx, oldHash, "FOR UPDATE")
+		if err != nil {
+			return err
+		}
+		switch {
+		case next.FamilyID != old.FamilyID:
+			return auth.Errorf(auth.EINVALID, "The next refresh token must belong to the same family.")
+		case !old.RevokedAt.IsZero():
+			return auth.Errorf(auth.ECONFLICT, "Refresh token is revoked.")
+		case expired(old.ExpiresAt, at) || expired(old.FamilyExpiresAt, at):
+			return auth.Errorf(auth.ECONFLICT, "Refresh token has expired.")
+		case !old.UsedAt.IsZero() && old.UsedAt.Before(usedNotBefore):
+			return auth.Errorf(auth.ECONFLICT, "Refresh token has already been used.")
+		}
+		// The old token is marked before next is inserted, so a collision
+		// of next's hash rolls back a write.
+		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL`,
+			timeValue(at), oldHash); err != nil {
+			return err
+		}
+		if err := insertRefresh(ctx, tx, next); err != nil {
+			return err
+		}
+		return insertIssued(ctx, tx, issued, next.ClientID, next.UserID)
+	})
+}
+
+// RecordIssuedToken records an access token issued in a family without a
+// new refresh token, with the client and user of the family's refresh
+// tokens or, failing those, of its authorization code. ECONFLICT if the jti
+// exists; EINVALID if it has no jti.
+func (db *DB) RecordIssuedToken(ctx context.Context, issued *auth.IssuedToken) error {
+	if issued == nil {
+		return auth.Errorf(auth.EINVALID, "Issued token is missing.")
+	}
+	if err := checkIssued(issued); err != nil {
+		return err
+	}
+	return db.inTx(ctx, "record issued token", func(tx pgx.Tx) error {
+		var clientID, userID string
+		err := tx.QueryRow(ctx, `(SELECT client_id, user_id FROM refresh_tokens WHERE family_id = $1 LIMIT 1)
+			UNION ALL (SELECT client_id, user_id FROM oauth_codes WHERE family_id = $1 AND family_id <> '' LIMIT 1)
+			LIMIT 1`, issued.FamilyID).Scan(&clientID, &userID)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		return insertIssued(ctx, tx, issued, clientID, userID)
+	})
+}
+
+// RevokeFamily, in one transaction, marks every unrevoked refresh token of
+// the family revoked at at, puts the jtis of its access tokens that expire
+// after at on the revocation list and appends the events. Revoking an
+// unknown or revoked family is not an error; the events are appended all
+// the same, since each call records a decision (often a detected reuse).
+// It returns the jtis it newly put on the list, sorted.
+func (db *DB) RevokeFamily(ctx context.Context, familyID string, at time.Time, events ...auth.AuditEvent) ([]string, error) {
+	if at.IsZero() {
+		return nil, auth.Errorf(auth.EINVALID, "Revocation time is required.")
+	}
+	if err := checkText("Family", familyID); err != nil {
+		return nil, err
+	}
+	if err := auth.CheckStorableEvents(events); err != nil {
+		return nil, err
+	}
+	var jtis []string
+	err := db.inTx(ctx, "revoke family", func(tx pgx.Tx) error {
+		var err error
+		if jtis, err = revokeFamilies(ctx, tx, at, []string{familyID}); err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, events)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return jtis, nil
+}
+
+// RevokeToken puts t.JTI on the revocation list until t.ExpiresAt and
+// appends the events in one transaction. Revoking it again is not an error
+// and keeps the first entry; the events are appended all the same.
+// EINVALID if t has no jti or RevokedAt.
+func (db *DB) RevokeToken(ctx context.Context, t auth.RevokedToken, events ...auth.AuditEvent) error {
+	switch {
+	case t.JTI == "":
+		return auth.Errorf(auth.EINVALID, "Token jti is required.")
+	case t.RevokedAt.IsZero():
+		return auth.Errorf(auth.EINVALID, "Revocation time is required.")
+	}
+	if err := checkText("Revoked token", t.JTI); err != nil {
+		return err
+	}
+	if err := auth.CheckStorableEvents(events); err != nil {
+		return err
+	}
+	return db.inTx(ctx, "revoke token", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES ($1, $2, $3)
+			ON CONFLICT (jti) DO NOTHING`, t.JTI, timeValue(t.ExpiresAt), timeValue(t.RevokedAt)); err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, events)
+	})
+}
+
+// IsTokenRevoked reports whether the jti is on the revocation list.
+func (db *DB) IsTokenRevoked(ctx context.Context, jti string) (bool, error) {
+	var revoked bool
+	if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1)`, jti).Scan(&revoked); err != nil {
+		return false, translate("is token revoked", err)
+	}
+	return revoked, nil
+}
+
+// ListRevokedTokens returns the entries revoked after since that have not
+// expired at now, in the order they were revoked (then by jti).
+func (db *DB) ListRevokedTokens(ctx context.Context, since, now time.Time) ([]auth.RevokedToken, error) {
+	rows, err := db.pool.Query(ctx, `SELECT jti, expires_at, revoked_at FROM revoked_tokens
+		WHERE ($1::timestamptz IS NULL OR revoked_at > $1) AND (expires_at IS NULL OR expires_at > $2)
+		ORDER BY revoked_at, jti`, timeValue(since), timeValue(now))
+	if err != nil {
+		return nil, translate("list revoked tokens", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (auth.RevokedToken, error) {
+		var (
+			t                auth.RevokedToken
+			expires, revoked pgtype.Timestamptz
+		)
+		err := r.Scan(&t.JTI, &expires, &revoked)
+		t.ExpiresAt = timeFrom(expires)
+		t.RevokedAt = timeFrom(revoked)
+		return t, err
+	})
+	if err != nil {
+		return nil, translate("list revoked tokens", err)
+	}
+	return out, nil
+}
+
+// UseJTI records a one-time JWT id until expiresAt. ECONFLICT if it was
+// recorded before and has not expired at now; an expired record is
+// replaced. EINVALID if jti is empty. One statement, so concurrent uses of
+// a jti (on any node) see exactly one success.
+func (db *DB) UseJTI(ctx context.Context, jti string, expiresAt, now time.Time) error {
+	if jti == "" {
+		return auth.Errorf(auth.EINVALID, "JWT ID is required.")
+	}
+	if err := checkText("JWT ID", jti); err != nil {
+		return err
+	}
+	return db.inTx(ctx, "use jti", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO used_jtis (jti, expires_at) VALUES ($1, $2)
+			ON CONFLICT (jti) DO UPDATE SET expires_at = $2
+			WHERE used_jtis.expires_at IS NOT NULL AND used_jtis.expires_at <= $3`,
+			jti, timeValue(expiresAt), timeValue(now))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return auth.Errorf(auth.ECONFLICT, "The JWT ID has been used before.")
+		}
+		return nil
+	})
+}
+
+// PurgeExpired deletes, in one transaction, codes, refresh tokens (whose
+// idle or family lifetime ended), issued-token records, revocation entries,
+// used jtis and sessions that have been dead since before `before`.
+// Records without an expiry are kept.
+func (db *DB) PurgeExpired(ctx context.Context, before time.Time) error {
+	b := timeValue(before)
+	return db.inTx(ctx, "purge expired", func(tx pgx.Tx) error {
+		for _, q := range []string{
+			`DELETE FROM oauth_codes WHERE expires_at < $1`,
+			`DELETE FROM refresh_tokens WHERE expires_at < $1 OR family_expires_at < $1`,
+			`DELETE FROM issued_tokens WHERE expires_at < $1`,
+			`DELETE FROM revoked_tokens WHERE expires_at < $1`,
+			`DELETE FROM used_jtis WHERE expires_at < $1`,
+			`DELETE FROM oauth_sessions WHERE expires_at < $1`,
+		} {
+			if _, err := tx.Exec(ctx, q, b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

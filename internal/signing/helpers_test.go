@@ -65,3 +65,9 @@ func newKeyring(t testing.TB, store auth.SigningKeyStore, opts Options) *Keyring
 
 // current returns the entry that signs now.
 func (k *Keyring) currentEntry() *entry { return k.snap.Load().current(k.now()) }
+
+// newStore returns the store the tests run against.
+func newStore(t testing.TB) auth.SigningKeyStore {
+	t.Helper()
+	return &memStore{}
+}

@@ -1,0 +1,98 @@
+package oauth
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"testing"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/signing"
+)
+
+func TestClientCredentialsWithRealClient(t *testing.T) {
+	ts := newTestServer(t)
+	for _, tc := range []struct {
+		method string
+		style  oauth2.AuthStyle
+	}{
+		{auth.AuthMethodSecretBasic, oauth2.AuthStyleInHeader},
+		{auth.AuthMethodSecretPost, oauth2.AuthStyleInParams},
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			c, secret := ts.confidentialClient(tc.method)
+			cfg := clientcredentials.Config{
+				ClientID: c.ID, ClientSecret: secret, TokenURL: ts.URL + PathToken,
+				Scopes: []string{"read", "write"}, AuthStyle: tc.style,
+				EndpointParams: url.Values{"resource": {"https://other.example.com"}},
+			}
+			tok, err := cfg.Token(context.Background())
+			if err != nil {
+				t.Fatalf("Token: %v", err)
+			}
+			if tok.TokenType != "Bearer" || tok.RefreshToken != "" || tok.Extra("id_token") != nil {
+				t.Errorf("token type %q, refresh %q, id_token %v", tok.TokenType, tok.RefreshToken, tok.Extra("id_token"))
+			}
+			if got := tok.Extra("scope"); got != "read write" {
+				t.Errorf("scope %v", got)
+			}
+			claims, err := ts.Keys.Verify(tok.AccessToken, signing.Expect{Type: "at+jwt", Issuer: ts.URL, Audience: "https://other.example.com"})
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if claims.Subject != c.ID || claims.ClientID != c.ID || claims.Scope != "read write" || len(claims.ID) != 22 ||
+				claims.AuthTime != 0 || claims.Expiry.Time().Sub(ts.Clock.Now()) != DefaultAccessTokenTTL {
+				t.Errorf("claims %+v", claims)
+			}
+		})
+	}
+}
+
+func TestClientCredentialsRefusals(t *testing.T) {
+	ts := newTestServer(t)
+	c, secret := ts.confidentialClient(auth.AuthMethodSecretBasic)
+	onlyCode, ocSecret := ts.mustClient(ClientInput{
+		RedirectURIs: []string{"https://app.example.com/cb"}, Scopes: []string{"read"},
+	})
+	for _, tc := range []struct {
+		name   string
+		form   url.Values
+		basic  []string
+		status int
+		code   string
+	}{
+		{"scope outside the client's", url.Values{"grant_type": {"client_credentials"}, "scope": {"admin"}}, []string{c.ID, secret}, 400, CodeInvalidScope},
+		{"openid needs a user", url.Values{"grant_type": {"client_credentials"}, "scope": {"openid"}}, []string{c.ID, secret}, 400, CodeInvalidScope},
+		{"malformed scope", url.Values{"grant_type": {"client_credentials"}, "scope": {"read  write"}}, []string{c.ID, secret}, 400, CodeInvalidScope},
+		{"resource outside the client's audiences", url.Values{"grant_type": {"client_credentials"}, "resource": {"https://evil.example.com"}}, []string{c.ID, secret}, 400, CodeInvalidTarget},
+		{"resource with a fragment", url.Values{"grant_type": {"client_credentials"}, "resource": {"https://api.example.com#x"}}, []string{c.ID, secret}, 400, CodeInvalidTarget},
+		{"grant not allowed to the client", url.Values{"grant_type": {"client_credentials"}}, []string{onlyCode.ID, ocSecret}, 400, CodeUnauthorizedClient},
+		{"password grant", url.Values{"grant_type": {"password"}, "username": {"a"}, "password": {"b"}}, []string{c.ID, secret}, 400, CodeUnsupportedGrantType},
+		{"implicit", url.Values{"grant_type": {"implicit"}}, []string{c.ID, secret}, 400, CodeUnsupportedGrantType},
+		{"device code", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}}, []string{c.ID, secret}, 400, CodeUnsupportedGrantType},
+		{"no grant type", url.Values{}, []string{c.ID, secret}, 400, CodeInvalidRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantError(t, ts.post(PathToken, tc.form, tc.basic...), tc.status, tc.code)
+		})
+	}
+	t.Run("multiple resources give several audiences", func(t *testing.T) {
+		resp := ts.post(PathToken, url.Values{"grant_type": {"client_credentials"},
+			"resource": {"https://api.example.com", "https://other.example.com"}}, c.ID, secret)
+		m := decode(t, resp, http.StatusOK)
+		claims, err := ts.Keys.Verify(m["access_token"].(string), signing.Expect{Type: "at+jwt", Issuer: ts.URL})
+		if err != nil || len(claims.Audience) != 2 {
+			t.Fatalf("claims %+v, %v", claims, err)
+		}
+	})
+	t.Run("no resource gives the first audience", func(t *testing.T) {
+		m := decode(t, ts.post(PathToken, url.Values{"grant_type": {"client_credentials"}}, c.ID, secret), http.StatusOK)
+		claims, err := ts.Keys.Verify(m["access_token"].(string), signing.Expect{Type: "at+jwt", Issuer: ts.URL})
+		if err != nil || len(claims.Audience) != 1 || claims.Audience[0] != "https://api.example.com" {
+			t.Fatalf("claims %+v, %v", claims, err)
+		}
+	})
+}

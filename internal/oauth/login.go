@@ -1,0 +1,168 @@
+package oauth
+
+import (
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/gatehouse-dev/gatehouse/internal/account"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/web"
+)
+
+// maxBrowserForm bounds the body of a login, consent or logout form: the
+// pending request plus a password.
+const maxBrowserForm = 32 << 10
+
+// Messages of the login page.
+const (
+	msgLoginExpired = "Your sign-in form expired. Please try again."
+)
+
+// handleLogin is the login page. GET shows the form for the pending
+// authorization request in the query; POST checks the CSRF token and the
+// credentials, starts a new session and continues the authorization in
+// the same response (consent page or redirect with the code), so that
+// prompt=login and max_age=0 do not send the browser round in a loop.
+//
+// A failed login answers 401 with the form and the one generic message
+// for unknown users, wrong passwords and disabled accounts alike; a
+// throttled one 429 with Retry-After.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		s.loginForm(w, r)
+	case http.MethodPost:
+		s.loginSubmit(w, r)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		web.RenderError(w, http.StatusMethodNotAllowed, web.ErrorPage{Stylesheet: s.url(PathStylesheet), Title: "Method not allowed", Message: "This page accepts GET and POST."})
+	}
+}
+
+func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
+	raw, err := parseAuthorizeValues(r.URL.RawQuery)
+	if err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	req, err := s.parseAuthorize(r.Context(), raw)
+	if req == nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	if err != nil {
+		s.redirectError(w, r, req.redirectURI, req.state, err)
+		return
+	}
+	s.renderLogin(w, r, req, http.StatusOK, "", "")
+}
+
+func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, req *authzRequest, status int, username, msg string) {
+	binding, err := s.loginBinding(w, r)
+	if err != nil {
+		s.errorPage(w, r, errServerError(err))
+		return
+	}
+	enc := req.encode()
+	web.RenderLogin(w, status, web.LoginPage{
+		Stylesheet: s.url(PathStylesheet),
+		Action:     s.url(PathLogin),
+		ClientName: req.client.Name,
+		Request:    enc,
+		CSRF:       s.csrfToken(csrfLogin, binding, enc),
+		Username:   username,
+		Error:      msg,
+	}, req.redirectOrigin())
+}
+
+func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if !s.sameOrigin(r) {
+		s.errorPage(w, r, forbidden("The form was sent from another site."))
+		return
+	}
+	form, err := readBrowserForm(w, r)
+	if err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	req, err := s.requestFromForm(ctx, form.Get("request"))
+	if req == nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	if err != nil {
+		s.redirectError(w, r, req.redirectURI, req.state, err)
+		return
+	}
+	username := form.Get("username")
+	if len(username) > account.MaxUsernameLength*4 {
+		username = ""
+	}
+	if !s.checkCSRF(csrfLogin, s.presentedLoginBinding(r), req.encode(), form.Get("csrf_token")) {
+		s.renderLogin(w, r, req, http.StatusForbidden, username, msgLoginExpired)
+		return
+	}
+	u, err := s.accounts.Authenticate(ctx, username, form.Get("password"), clientAddress(r))
+	if err != nil {
+		switch auth.ErrorCode(err) {
+		case auth.EUNAUTHORIZED:
+			s.renderLogin(w, r, req, http.StatusUnauthorized, username, account.ErrInvalidCredentials)
+		case auth.ERATELIMITED:
+			if d, ok := account.RetryAfter(err); ok {
+				w.Header().Set("Retry-After", strconv.Itoa(int((d+999_999_999)/1_000_000_000)))
+			}
+			s.renderLogin(w, r, req, http.StatusTooManyRequests, username, auth.ErrorMessage(err))
+		default:
+			s.errorPage(w, r, err)
+		}
+		return
+	}
+	sess, err := s.startSession(ctx, w, r, u)
+	if err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	// The pre-session cookie has done its job.
+	http.SetCookie(w, s.cookie(s.loginCookieName(), "", 0))
+	s.proceed(w, r, req, sess)
+}
+
+// clientAddress is the address login throttling counts failures against:
+// the TCP peer. X-Forwarded-For is not trusted here; a deployment behind a
+// proxy must rewrite RemoteAddr with its trusted-proxy configuration.
+func clientAddress(r *http.Request) string { return r.RemoteAddr }
+
+// readBrowserForm reads the urlencoded body of one of our forms (POST
+// only, at most maxBrowserForm bytes, no field twice).
+func readBrowserForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, errInvalidRequest("The form must be sent as application/x-www-form-urlencoded.")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBrowserForm))
+	if err != nil {
+		e := errInvalidRequest("The form is too large.")
+		e.Status = http.StatusRequestEntityTooLarge
+		return nil, e
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, errInvalidRequest("The form could not be read.")
+	}
+	for _, vs := range form {
+		if len(vs) > 1 {
+			return nil, errInvalidRequest("A form field appears more than once.")
+		}
+	}
+	return form, nil
+}
+
+// forbidden is the error of a refused form submission.
+func forbidden(msg string) *Error {
+	e := &Error{Code: CodeInvalidRequest, Description: msg, Status: http.StatusForbidden}
+	return e
+}

@@ -2,13 +2,13 @@ package signing
 
 import (
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // Errors of Verify, to classify with errors.Is. Their messages never
@@ -97,15 +97,23 @@ func (k *Keyring) Verify(token string, want Expect) (*Claims, error) {
 	if h.Algorithm != e.alg {
 		return nil, fmt.Errorf("%w: algorithm does not match the key", ErrBadSignature)
 	}
-	payload, err := jws.Verify(e.public)
-	if err != nil {
+	// The signature covers the encoded header and payload exactly as
+	// received (RFC 7515 §5.2 step 8): everything before the last dot,
+	// which go-jose has just split the same way. Checking it here with the
+	// standard library spares JSONWebSignature.Verify's re-encoding of both
+	// segments, a fifth of Verify's time beside the ECDSA check (pprof).
+	input := token[:strings.LastIndexByte(token, '.')]
+	if !e.verifySignature(input, jws.Signatures[0].Signature) {
 		return nil, ErrBadSignature
 	}
+	payload := jws.UnsafePayloadWithoutVerification() // verified just above
 	if !sameType(typ, want.Type) {
 		return nil, ErrWrongType
 	}
+	// One strict decode: names are case-sensitive and duplicates refused,
+	// so no claim can be given twice with the second one winning.
 	var c Claims
-	if err := json.Unmarshal(payload, &c); err != nil {
+	if err := jsonv2.Unmarshal(payload, &c); err != nil {
 		return nil, fmt.Errorf("%w: claims are not a JSON object of the expected types", ErrMalformed)
 	}
 	if err := c.check(now, want, k.opts.Leeway); err != nil {

@@ -40,6 +40,14 @@ func TestStoreContract(t *testing.T) {
 	})
 }
 
+func TestOAuthStoreContract(t *testing.T) {
+	t.Parallel()
+	storetest.RunOAuth(t, func(t *testing.T) auth.Store {
+		dsn, _ := testenv.PostgresSchema(t)
+		return openDSN(t, dsn)
+	})
+}
+
 func testKey(id string) *auth.APIKey {
 	h := make([]byte, 32)
 	copy(h, "hash:"+id)

@@ -32,6 +32,11 @@ func TestStoreContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) auth.Store { return openTemp(t) })
 }
 
+func TestOAuthStoreContract(t *testing.T) {
+	t.Parallel()
+	storetest.RunOAuth(t, func(t *testing.T) auth.Store { return openTemp(t) })
+}
+
 func testKey(id string) *auth.APIKey {
 	return &auth.APIKey{
 		ID:        id,

@@ -144,6 +144,56 @@ func TestMigrateFromVersion1KeepsKeys(t *testing.T) {
 	}
 }
 
+func TestMigrateFromVersion2KeepsKeysAndEvents(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	old, err := open(ctx, path, 2)
+	if err != nil {
+		t.Fatalf("open at version 2: %v", err)
+	}
+	var tables int
+	if err := old.read.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name = 'oauth_clients'`).Scan(&tables); err != nil || tables != 0 {
+		t.Fatalf("oauth_clients at version 2: count %d, err %v; want absent", tables, err)
+	}
+	k := testKey("key_1")
+	ev := auth.AuditEvent{Time: k.CreatedAt, Type: auth.EventKeyCreated, Actor: "key_admin", KeyID: k.ID, Count: 1}
+	if err := old.CreateAPIKey(ctx, k, ev); err != nil {
+		t.Fatalf("CreateAPIKey at version 2: %v", err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open (migrating up): %v", err)
+	}
+	defer db.Close()
+	var version int64
+	if err := db.read.QueryRowContext(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 3 {
+		t.Fatalf("schema version = %d, %v; want 3", version, err)
+	}
+	got, err := db.GetAPIKey(ctx, k.ID)
+	if err != nil {
+		t.Fatalf("GetAPIKey after migrating: %v", err)
+	}
+	sameKey(t, k, got)
+	// The OAuth tables work, and audit IDs keep increasing past the old
+	// events.
+	c := &auth.Client{ID: "cli_1", Name: "app", AuthMethod: auth.AuthMethodNone, Public: true, CreatedAt: k.CreatedAt}
+	if err := db.CreateClient(ctx, c, auth.AuditEvent{Time: k.CreatedAt, Type: auth.EventClientCreated, Actor: "key_admin", Count: 1}); err != nil {
+		t.Fatalf("CreateClient after migrating: %v", err)
+	}
+	if _, err := db.GetClient(ctx, c.ID); err != nil {
+		t.Fatalf("GetClient after migrating: %v", err)
+	}
+	events, _, err := db.ListAuditEvents(ctx, auth.AuditFilter{})
+	if err != nil || len(events) != 2 || events[0].KeyID != k.ID || events[1].ID <= events[0].ID {
+		t.Fatalf("events after migrating = %+v, %v; want the old one then the new one", events, err)
+	}
+}
+
 func TestOpenConfiguresConnections(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()

@@ -3,11 +3,13 @@ package signing
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 )
 
 // clock is a settable test clock.
@@ -66,8 +68,14 @@ func newKeyring(t testing.TB, store auth.SigningKeyStore, opts Options) *Keyring
 // current returns the entry that signs now.
 func (k *Keyring) currentEntry() *entry { return k.snap.Load().current(k.now()) }
 
-// newStore returns the store the tests run against.
-func newStore(t testing.TB) auth.SigningKeyStore {
+// newStore returns the store the tests run against: a real SQLite
+// database in a temporary directory.
+func newStore(t testing.TB) *sqlite.DB {
 	t.Helper()
-	return &memStore{}
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,7 +140,7 @@ type Keyring struct {
 
 // snapshot is one immutable view of the keys, rebuilt on every reload.
 type snapshot struct {
-	keys   []*entry          // published keys, oldest first (store order)
+	keys   []*entry          // published keys by ActivatesAt, then kid
 	byKID  map[string]*entry // the same keys
 	algs   []jose.SignatureAlgorithm
 	names  []string // algs as strings, sorted
@@ -234,6 +235,14 @@ func (k *Keyring) reloadLocked(ctx context.Context) error {
 		s.keys = append(s.keys, e)
 		s.byKID[r.ID] = e
 	}
+	// Activation order, not the store's: Keys reads retired, current, next,
+	// and every node serves the same JWKS bytes, hence the same ETag.
+	slices.SortFunc(s.keys, func(a, b *entry) int {
+		if c := a.activatesAt.Compare(b.activatesAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.kid, b.kid)
+	})
 	if err := s.build(); err != nil {
 		return err
 	}
@@ -357,7 +366,7 @@ type KeyInfo struct {
 	ExpiresAt   time.Time `json:"expires_at,omitzero"`
 }
 
-// Keys lists the published keys, oldest first.
+// Keys lists the published keys in the order they sign (by ActivatesAt).
 func (k *Keyring) Keys() []KeyInfo {
 	s := k.snap.Load()
 	cur := s.current(k.now())

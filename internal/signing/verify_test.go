@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -154,10 +155,13 @@ func TestRSAKeySizes(t *testing.T) {
 	c := newClock()
 	opts := testOptions(c)
 	opts.Algorithm = RS256
-	opts.RSABits = 3072
 	k := newKeyring(t, newStore(t), opts)
-	if bits := k.currentEntry().public.(interface{ Size() int }).Size() * 8; bits != 3072 {
-		t.Fatalf("RSA key of %d bits, want 3072", bits)
+	if bits := k.currentEntry().public.(*rsa.PublicKey).N.BitLen(); bits != DefaultRSABits {
+		t.Fatalf("RSA key of %d bits, want %d", bits, DefaultRSABits)
+	}
+	priv, err := generate(RS256, 3072)
+	if err != nil || priv.(*rsa.PrivateKey).N.BitLen() != 3072 {
+		t.Fatalf("3072 bits: %v", err)
 	}
 	for _, bits := range []int{1024, 2047, 2049, 8192} {
 		opts.RSABits = bits

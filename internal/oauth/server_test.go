@@ -28,7 +28,7 @@ import (
 // httptest server whose URL is the issuer.
 type testServer struct {
 	*Server
-	t        *testing.T
+	t        testing.TB
 	URL      string // the issuer
 	HTTP     *httptest.Server
 	Store    *sqlite.DB
@@ -42,6 +42,12 @@ type testServer struct {
 // account service and a clock the test moves by hand. opts may change the
 // Config before New.
 func newTestServer(t *testing.T, opts ...func(*Config)) *testServer {
+	t.Helper()
+	return buildTestServer(t, opts...)
+}
+
+// buildTestServer is newTestServer for tests and benchmarks alike.
+func buildTestServer(t testing.TB, opts ...func(*Config)) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "g.db"))

@@ -169,8 +169,12 @@ func (db *DB) UpdateClient(ctx context.Context, c *auth.Client, events ...auth.A
 // DeleteClient removes the client and, in the same transaction, its codes,
 // refresh tokens and consents, puts the access tokens issued to it that
 // have not expired at at on the revocation list (revoked at at), and
-// appends the events. ENOTFOUND if it does not exist.
+// appends the events. ENOTFOUND if it does not exist; EINVALID if at is
+// zero.
 func (db *DB) DeleteClient(ctx context.Context, id string, at time.Time, events ...auth.AuditEvent) error {
+	if at.IsZero() {
+		return auth.Errorf(auth.EINVALID, "Revocation time is required.")
+	}
 	if err := auth.CheckStorableEvents(events); err != nil {
 		return err
 	}
@@ -184,21 +188,15 @@ func (db *DB) DeleteClient(ctx context.Context, id string, at time.Time, events 
 		} else if n == 0 {
 			return auth.Errorf(auth.ENOTFOUND, "Client not found.")
 		}
-		// Tokens are found by the client they were recorded with and, in
-		// case one was recorded before its family was known, by the
-		// families of the client's codes and refresh tokens, which must
-		// therefore still exist here.
-		if _, err := revokeIssued(ctx, tx, at, `client_id = ?
-			OR family_id IN (SELECT family_id FROM refresh_tokens WHERE client_id = ?)
-			OR family_id IN (SELECT family_id FROM oauth_codes WHERE client_id = ? AND family_id <> '')`,
-			id, id, id); err != nil {
+		// Access tokens carry the client of their family, copied when they
+		// were recorded, so they are found even when the family's codes
+		// and refresh tokens are long gone.
+		if _, err := revokeIssued(ctx, tx, at, "client_id = ?", id); err != nil {
 			return err
 		}
 		// ?1 stands for the client ID throughout.
 		for _, q := range []string{
-			`DELETE FROM issued_tokens WHERE client_id = ?1
-				OR family_id IN (SELECT family_id FROM refresh_tokens WHERE client_id = ?1)
-				OR family_id IN (SELECT family_id FROM oauth_codes WHERE client_id = ?1 AND family_id <> '')`,
+			`DELETE FROM issued_tokens WHERE client_id = ?1`,
 			`DELETE FROM oauth_codes WHERE client_id = ?1`,
 			`DELETE FROM refresh_tokens WHERE client_id = ?1`,
 			`DELETE FROM oauth_consents WHERE client_id = ?1`,

@@ -455,6 +455,12 @@ func testClientNotFound(t *testing.T, s auth.Store) {
 	wantCode(t, "UpdateClient", err, auth.ENOTFOUND)
 	err = s.DeleteClient(ctx, "cli_missing", base, oev(auth.EventClientDeleted, base))
 	wantCode(t, "DeleteClient", err, auth.ENOTFOUND)
+	mustClient(t, s, newClient("cli_1"))
+	err = s.DeleteClient(ctx, "cli_1", time.Time{}, oev(auth.EventClientDeleted, base))
+	wantCode(t, "DeleteClient(zero time)", err, auth.EINVALID)
+	if _, err := s.GetClient(ctx, "cli_1"); err != nil {
+		t.Fatalf("GetClient after a refused delete: %v", err)
+	}
 	if _, err := s.GetClient(ctx, "cli_missing"); auth.ErrorCode(err) != auth.ENOTFOUND {
 		t.Fatalf("UpdateClient of an unknown client created it: %v", err)
 	}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"slices"
@@ -68,6 +69,7 @@ func RunOAuth(t *testing.T, open func(t *testing.T) auth.Store) {
 
 		{"purge removes what is dead before the cutoff and keeps the rest", testPurgeExpired},
 		{"events are refused with bad text and nothing is written", testOAuthInvalidEvents},
+		{"a cancelled context returns an error and writes nothing", testOAuthCancelledContext},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -908,4 +910,58 @@ func testSigningKeyDeleteExpired(t *testing.T, s auth.Store) {
 	if err != nil || len(ids) != 0 {
 		t.Fatalf("second DeleteExpiredSigningKeys = %v, %v; want none", ids, err)
 	}
+}
+
+func testOAuthCancelledContext(t *testing.T, s auth.Store) {
+	mustClient(t, s, newClient("cli_1"))
+	mustRefresh(t, s, newRefresh("r1", "fam_1", "cli_1", "usr_1"), issued("jti_1", "fam_1", at(time.Hour)))
+	mustCode(t, s, newCode("c1", "cli_1", "usr_1", "fam_1"))
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	for name, op := range map[string]func() error{
+		"CreateClient": func() error { return s.CreateClient(ctx, newClient("cli_2"), oev(auth.EventClientCreated, base)) },
+		"DeleteClient": func() error { return s.DeleteClient(ctx, "cli_1", base, oev(auth.EventClientDeleted, base)) },
+		"CreateUser":   func() error { return s.CreateUser(ctx, newUser("usr_1", "alice")) },
+		"ConsumeAuthCode": func() error {
+			_, err := s.ConsumeAuthCode(ctx, hashOf("code:c1"), base)
+			return err
+		},
+		"RotateRefreshToken": func() error {
+			return s.RotateRefreshToken(ctx, hashOf("refresh:r1"), base, base, newRefresh("r2", "fam_1", "cli_1", "usr_1"), nil)
+		},
+		"RevokeFamily": func() error {
+			_, err := s.RevokeFamily(ctx, "fam_1", base, oev(auth.EventFamilyRevoked, base))
+			return err
+		},
+		"UseJTI": func() error { return s.UseJTI(ctx, "jti_x", at(time.Hour), base) },
+		"GetClient": func() error {
+			_, err := s.GetClient(ctx, "cli_1")
+			return err
+		},
+		"ListRevokedTokens": func() error {
+			_, err := s.ListRevokedTokens(ctx, time.Time{}, base)
+			return err
+		},
+	} {
+		if err := op(); err == nil {
+			t.Errorf("%s with a cancelled context: no error", name)
+		}
+	}
+	if _, err := s.GetClient(t.Context(), "cli_1"); err != nil {
+		t.Fatalf("GetClient after cancelled calls: %v", err)
+	}
+	if rt := getRefresh(t, s, hashOf("refresh:r1")); !rt.UsedAt.IsZero() || !rt.RevokedAt.IsZero() {
+		t.Fatalf("refresh token changed by cancelled calls: %+v", rt)
+	}
+	wantRefreshGone(t, s, hashOf("refresh:r2"))
+	wantRevoked(t, s, "jti_1", false)
+	// The code and the jti are still unused.
+	if _, err := s.ConsumeAuthCode(t.Context(), hashOf("code:c1"), base); err != nil {
+		t.Fatalf("ConsumeAuthCode after cancelled calls: %v", err)
+	}
+	if err := s.UseJTI(t.Context(), "jti_x", at(time.Hour), base); err != nil {
+		t.Fatalf("UseJTI after cancelled calls: %v", err)
+	}
+	wantNoEvents(t, s)
 }

@@ -140,12 +140,19 @@ func checkRefresh(t *auth.RefreshToken) error {
 	return checkLists("Refresh token", t.Scopes, t.Audiences)
 }
 
-func checkIssued(it *auth.IssuedToken) error {
+// checkIssued checks an access token to record, which must belong to
+// family unless that is "" (any family).
+func checkIssued(it *auth.IssuedToken, family string) error {
 	switch {
 	case it == nil:
 		return nil
 	case it.JTI == "":
 		return auth.Errorf(auth.EINVALID, "Issued token jti is required.")
+	case it.FamilyID == "":
+		// Without a family nothing could ever revoke it.
+		return auth.Errorf(auth.EINVALID, "Issued token family is required.")
+	case family != "" && it.FamilyID != family:
+		return auth.Errorf(auth.EINVALID, "The access token must belong to the refresh token's family.")
 	}
 	return checkText("Issued token", it.JTI, it.FamilyID)
 }
@@ -172,13 +179,13 @@ func insertIssued(ctx context.Context, tx pgx.Tx, it *auth.IssuedToken, clientID
 
 // CreateRefreshToken inserts t (the first token of a family) and records
 // issued (if not nil), in one transaction. ECONFLICT if the hash or the jti
-// exists; EINVALID if t has no hash or family, or holds text no backend can
-// store.
+// exists; EINVALID if t has no hash or family, issued belongs to another
+// family, or either holds text no backend can store.
 func (db *DB) CreateRefreshToken(ctx context.Context, t *auth.RefreshToken, issued *auth.IssuedToken) error {
 	if err := checkRefresh(t); err != nil {
 		return err
 	}
-	if err := checkIssued(issued); err != nil {
+	if err := checkIssued(issued, t.FamilyID); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "create refresh token", func(tx pgx.Tx) error {
@@ -207,7 +214,8 @@ func (db *DB) GetRefreshToken(ctx context.Context, hash []byte) (*auth.RefreshTo
 // The old token must be unrevoked, unexpired at at (neither its ExpiresAt
 // nor its FamilyExpiresAt reached), and either unused or used no earlier
 // than usedNotBefore; otherwise ECONFLICT and nothing changes. ENOTFOUND if
-// there is no such token; EINVALID if next belongs to another family;
+// there is no such token; EINVALID if next or issued belongs to another
+// family;
 // ECONFLICT if next's hash or issued's jti exists.
 func (db *DB) RotateRefreshToken(ctx context.Context, oldHash []byte, at, usedNotBefore time.Time, next *auth.RefreshToken, issued *auth.IssuedToken) error {
 	if len(oldHash) == 0 {
@@ -219,7 +227,7 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash []byte, at, usedNo
 	if err := checkRefresh(next); err != nil {
 		return err
 	}
-	if err := checkIssued(issued); err != nil {
+	if err := checkIssued(issued, next.FamilyID); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "rotate refresh token", func(tx pgx.Tx) error {
@@ -255,12 +263,12 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash []byte, at, usedNo
 // RecordIssuedToken records an access token issued in a family without a
 // new refresh token, with the client and user of the family's refresh
 // tokens or, failing those, of its authorization code. ECONFLICT if the jti
-// exists; EINVALID if it has no jti.
+// exists; EINVALID if it has no jti or family.
 func (db *DB) RecordIssuedToken(ctx context.Context, issued *auth.IssuedToken) error {
 	if issued == nil {
 		return auth.Errorf(auth.EINVALID, "Issued token is missing.")
 	}
-	if err := checkIssued(issued); err != nil {
+	if err := checkIssued(issued, ""); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "record issued token", func(tx pgx.Tx) error {

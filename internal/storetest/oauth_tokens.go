@@ -185,6 +185,8 @@ func testRefreshDuplicate(t *testing.T, s auth.Store) {
 	}
 	wantCode(t, "CreateRefreshToken(issued without jti)",
 		s.CreateRefreshToken(ctx, newRefresh("r3", "fam_4", "cli_1", ""), issued("", "fam_4", at(time.Hour))), auth.EINVALID)
+	wantCode(t, "CreateRefreshToken(issued in another family)",
+		s.CreateRefreshToken(ctx, newRefresh("r3", "fam_4", "cli_1", ""), issued("jti_4", "fam_5", at(time.Hour))), auth.EINVALID)
 	wantRefreshGone(t, s, hashOf("x"))
 	wantRefreshGone(t, s, hashOf("refresh:r3"))
 }
@@ -235,6 +237,9 @@ func testRotateUnused(t *testing.T, s auth.Store) {
 	third.FamilyID = "fam_other"
 	err := s.RotateRefreshToken(t.Context(), s2next.Hash, now, now, third, nil)
 	wantCode(t, "RotateRefreshToken(other family)", err, auth.EINVALID)
+	third.FamilyID = "fam_2"
+	err = s.RotateRefreshToken(t.Context(), s2next.Hash, now, now, third, issued("jti_9", "fam_other", at(time.Hour)))
+	wantCode(t, "RotateRefreshToken(access token of another family)", err, auth.EINVALID)
 	wantRefreshGone(t, s, third.Hash)
 	if got := getRefresh(t, s, s2next.Hash); !got.UsedAt.IsZero() {
 		t.Fatalf("a refused rotation marked the token used at %v", got.UsedAt)
@@ -379,6 +384,7 @@ func testRecordIssued(t *testing.T, s auth.Store) {
 	err := s.RecordIssuedToken(ctx, issued("jti_1", "fam_1", at(time.Hour)))
 	wantCode(t, "RecordIssuedToken(duplicate jti)", err, auth.ECONFLICT)
 	wantCode(t, "RecordIssuedToken(no jti)", s.RecordIssuedToken(ctx, issued("", "fam_1", at(time.Hour))), auth.EINVALID)
+	wantCode(t, "RecordIssuedToken(no family)", s.RecordIssuedToken(ctx, issued("jti_2", "", at(time.Hour))), auth.EINVALID)
 	wantCode(t, "RecordIssuedToken(nil)", s.RecordIssuedToken(ctx, nil), auth.EINVALID)
 	wantCode(t, "RecordIssuedToken(NUL)", s.RecordIssuedToken(ctx, issued("j\x00", "fam_1", at(time.Hour))), auth.EINVALID)
 	wantStrings(t, "access tokens of the family", familyJTIs(t, s, "fam_1"), []string{"jti_1"})

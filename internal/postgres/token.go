@@ -215,8 +215,7 @@ func (db *DB) GetRefreshToken(ctx context.Context, hash []byte) (*auth.RefreshTo
 // nor its FamilyExpiresAt reached), and either unused or used no earlier
 // than usedNotBefore; otherwise ECONFLICT and nothing changes. ENOTFOUND if
 // there is no such token; EINVALID if next or issued belongs to another
-// family;
-// ECONFLICT if next's hash or issued's jti exists.
+// family; ECONFLICT if next's hash or issued's jti exists.
 func (db *DB) RotateRefreshToken(ctx context.Context, oldHash []byte, at, usedNotBefore time.Time, next *auth.RefreshToken, issued *auth.IssuedToken) error {
 	if len(oldHash) == 0 {
 		return auth.Errorf(auth.ENOTFOUND, "Refresh token not found.")

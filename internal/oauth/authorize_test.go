@@ -1,13 +1,16 @@
 package oauth
 
 import (
+	"context"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 )
 
 // An authorization request whose client or redirect URI is not exactly
@@ -248,13 +251,18 @@ func TestAuthorizeCodeContents(t *testing.T) {
 
 func FuzzAuthorizeRequest(f *testing.F) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	s := &Server{issuer: "https://issuer.example", now: func() time.Time { return now }}
+	db, err := sqlite.Open(context.Background(), filepath.Join(f.TempDir(), "g.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { db.Close() })
+	s := &Server{issuer: "https://issuer.example", store: db, now: func() time.Time { return now }}
 	c := &auth.Client{
 		ID: "cli_fuzz", Public: true, RedirectURIs: []string{"https://app.example/cb", "http://127.0.0.1/cb"},
 		GrantTypes: []string{auth.GrantAuthorizationCode}, Scopes: []string{"openid", "read"},
 		Audiences: []string{"https://api.example"},
 	}
-	s.tokens.clients.put(c, now)
+	s.tokens.clients.put(c, now) // unknown IDs go to the (empty) store
 	f.Add(authParams(c).Encode())
 	f.Add(authParams(c, "redirect_uri", "http://127.0.0.1:9999/cb", "prompt", "none", "max_age", "0", "resource", "https://api.example").Encode())
 	f.Add("client_id=cli_fuzz&client_id=cli_fuzz&redirect_uri=https%3A%2F%2Fapp.example%2Fcb")

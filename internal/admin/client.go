@@ -213,6 +213,9 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	if mt == "application/problem+json" || !slices.Contains(ok, resp.StatusCode) {
 		return problemError(resp, mt, data)
 	}
+	if out == nil {
+		return nil
+	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("admin client: %s %s: decode response: %w", method, path, err)
 	}

@@ -492,9 +492,14 @@ func hasControl(s string) bool {
 }
 
 func pathID(r *http.Request) (string, error) {
-	id := r.PathValue("id")
+	return pathValue(r, "id", "key ID")
+}
+
+// pathValue reads the path value name, which what describes in errors.
+func pathValue(r *http.Request, name, what string) (string, error) {
+	id := r.PathValue(name)
 	if id == "" || len(id) > maxIDLen || !utf8.ValidString(id) || hasControl(id) {
-		return "", auth.Errorf(auth.EINVALID, "The key ID in the path is malformed.")
+		return "", auth.Errorf(auth.EINVALID, "The %s in the path is malformed.", what)
 	}
 	return id, nil
 }

@@ -46,10 +46,15 @@ const ScopeAdmin = "admin"
 
 // Config configures a Server. Keys and Audit are required.
 type Config struct {
-	Keys   KeyService
-	Audit  AuditReader
-	Logger *slog.Logger // nil: discard
-	Now    auth.Now     // nil: auth.SystemNow
+	Keys  KeyService
+	Audit AuditReader
+	// Clients, Users and SigningKeys serve the authorization server's
+	// routes; nil leaves them answering 404 (a node with API keys alone).
+	Clients     ClientService
+	Users       UserService
+	SigningKeys SigningKeyService
+	Logger      *slog.Logger // nil: discard
+	Now         auth.Now     // nil: auth.SystemNow
 	// MaxBodyBytes caps request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 }
@@ -58,11 +63,14 @@ type Config struct {
 // its own besides its configuration, so one Server may serve any number of
 // concurrent requests.
 type Server struct {
-	keys    KeyService
-	audit   AuditReader
-	logger  *slog.Logger
-	now     auth.Now
-	maxBody int64
+	keys        KeyService
+	audit       AuditReader
+	clients     ClientService
+	users       UserService
+	signingKeys SigningKeyService
+	logger      *slog.Logger
+	now         auth.Now
+	maxBody     int64
 	// mux serves the routes, and everything else through unmatched;
 	// routeMux holds the routes alone, and is asked only by unmatched to
 	// tell a 404 from a 405, so a matched request is routed once.
@@ -82,13 +90,16 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, errors.New("admin: Config.MaxBodyBytes must not be negative")
 	}
 	s := &Server{
-		keys:     cfg.Keys,
-		audit:    cfg.Audit,
-		logger:   cfg.Logger,
-		now:      cfg.Now,
-		maxBody:  cfg.MaxBodyBytes,
-		mux:      http.NewServeMux(),
-		routeMux: http.NewServeMux(),
+		keys:        cfg.Keys,
+		audit:       cfg.Audit,
+		clients:     cfg.Clients,
+		users:       cfg.Users,
+		signingKeys: cfg.SigningKeys,
+		logger:      cfg.Logger,
+		now:         cfg.Now,
+		maxBody:     cfg.MaxBodyBytes,
+		mux:         http.NewServeMux(),
+		routeMux:    http.NewServeMux(),
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -141,6 +152,22 @@ func routes() []route {
 		{http.MethodPost, "/admin/v1/keys/{id}/rotate", adminOnly, (*Server).handleRotateKey},
 		{http.MethodPost, "/admin/v1/keys/{id}/revoke", adminOnly, (*Server).handleRevokeKey},
 		{http.MethodGet, "/admin/v1/audit-events", adminOnly, (*Server).handleListAuditEvents},
+		{http.MethodPost, "/admin/v1/clients", adminOnly, (*Server).handleCreateClient},
+		{http.MethodGet, "/admin/v1/clients", adminOnly, (*Server).handleListClients},
+		{http.MethodGet, "/admin/v1/clients/{id}", adminOnly, (*Server).handleGetClient},
+		{http.MethodPut, "/admin/v1/clients/{id}", adminOnly, (*Server).handleUpdateClient},
+		{http.MethodDelete, "/admin/v1/clients/{id}", adminOnly, (*Server).handleDeleteClient},
+		{http.MethodPost, "/admin/v1/clients/{id}/rotate-secret", adminOnly, (*Server).handleRotateClientSecret},
+		{http.MethodPost, "/admin/v1/users", adminOnly, (*Server).handleCreateUser},
+		{http.MethodGet, "/admin/v1/users", adminOnly, (*Server).handleListUsers},
+		{http.MethodGet, "/admin/v1/users/{id}", adminOnly, (*Server).handleGetUser},
+		{http.MethodPost, "/admin/v1/users/{id}/disable", adminOnly, (*Server).handleDisableUser},
+		{http.MethodPost, "/admin/v1/users/{id}/enable", adminOnly, (*Server).handleEnableUser},
+		{http.MethodPost, "/admin/v1/users/{id}/reset-password", adminOnly, (*Server).handleResetPassword},
+		{http.MethodGet, "/admin/v1/users/{id}/consents", adminOnly, (*Server).handleListConsents},
+		{http.MethodDelete, "/admin/v1/users/{id}/consents/{client_id}", adminOnly, (*Server).handleRevokeConsent},
+		{http.MethodGet, "/admin/v1/signing-keys", adminOnly, (*Server).handleListSigningKeys},
+		{http.MethodPost, "/admin/v1/signing-keys/rotate", adminOnly, (*Server).handleRotateSigningKey},
 		// Public: it describes an open-source API and holds nothing secret,
 		// and API tooling fetches it without credentials.
 		{http.MethodGet, "/admin/v1/openapi.json", public, (*Server).handleOpenAPI},

@@ -1,0 +1,198 @@
+package admin
+
+import (
+	"slices"
+	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/signing"
+)
+
+// OAuthClient is an OAuth client as the API shows it: never the secret's
+// hash; the secret itself only inside CreatedClient, once.
+type OAuthClient struct {
+	ClientID                string         `json:"client_id"`
+	Name                    string         `json:"name"`
+	Public                  bool           `json:"public"`
+	TokenEndpointAuthMethod string         `json:"token_endpoint_auth_method"`
+	SecretHint              string         `json:"client_secret_hint,omitempty"`
+	JWKS                    jsontext.Value `json:"jwks,omitempty"`
+	RedirectURIs            []string       `json:"redirect_uris"`
+	PostLogoutRedirectURIs  []string       `json:"post_logout_redirect_uris"`
+	GrantTypes              []string       `json:"grant_types"`
+	Scopes                  []string       `json:"scopes"`
+	Audiences               []string       `json:"audiences"`
+	// Lifetimes as Go durations; absent: the server's default.
+	AccessTokenTTL     string    `json:"access_token_ttl,omitempty"`
+	RefreshTokenTTL    string    `json:"refresh_token_ttl,omitempty"`
+	RefreshTokenMaxTTL string    `json:"refresh_token_max_ttl,omitempty"`
+	CreatedAt          time.Time `json:"created_at"`
+	UpdatedAt          time.Time `json:"updated_at"`
+	SecretRotatedAt    time.Time `json:"client_secret_rotated_at,omitzero"`
+}
+
+// CreatedClient is a client with its secret, returned by creation and by
+// secret rotation: the only time the secret is shown. Public clients and
+// private_key_jwt clients have none.
+type CreatedClient struct {
+	OAuthClient
+	ClientSecret string `json:"client_secret,omitempty"`
+}
+
+// ClientRequest is the body of POST /admin/v1/clients and of
+// PUT /admin/v1/clients/{id} (which replaces every setting).
+type ClientRequest struct {
+	Name                    string         `json:"name"`
+	Public                  bool           `json:"public,omitempty"`
+	TokenEndpointAuthMethod string         `json:"token_endpoint_auth_method,omitempty"` // default: client_secret_basic, or none for public clients
+	JWKS                    jsontext.Value `json:"jwks,omitempty"`                       // for private_key_jwt
+	RedirectURIs            []string       `json:"redirect_uris,omitempty"`
+	PostLogoutRedirectURIs  []string       `json:"post_logout_redirect_uris,omitempty"`
+	GrantTypes              []string       `json:"grant_types,omitempty"`
+	Scopes                  []string       `json:"scopes,omitempty"`
+	Audiences               []string       `json:"audiences,omitempty"`
+	AccessTokenTTL          string         `json:"access_token_ttl,omitempty"`
+	RefreshTokenTTL         string         `json:"refresh_token_ttl,omitempty"`
+	RefreshTokenMaxTTL      string         `json:"refresh_token_max_ttl,omitempty"`
+}
+
+// ClientList is one page of GET /admin/v1/clients.
+type ClientList struct {
+	Items      []OAuthClient `json:"items"`
+	NextCursor string        `json:"next_cursor"`
+}
+
+// User is a local user account as the API shows it, never its password hash.
+type User struct {
+	ID                string    `json:"id"`
+	Username          string    `json:"username"`
+	Email             string    `json:"email,omitempty"`
+	EmailVerified     bool      `json:"email_verified"`
+	Name              string    `json:"name,omitempty"`
+	Disabled          bool      `json:"disabled"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
+	PasswordChangedAt time.Time `json:"password_changed_at,omitzero"`
+	DisabledAt        time.Time `json:"disabled_at,omitzero"`
+}
+
+// CreateUserRequest is the body of POST /admin/v1/users.
+type CreateUserRequest struct {
+	Username      string `json:"username"`
+	Password      string `json:"password"`
+	Email         string `json:"email,omitempty"`
+	EmailVerified bool   `json:"email_verified,omitempty"`
+	Name          string `json:"name,omitempty"`
+}
+
+// ResetPasswordRequest is the body of POST /admin/v1/users/{id}/reset-password.
+type ResetPasswordRequest struct {
+	Password string `json:"password"`
+}
+
+// UserList is one page of GET /admin/v1/users.
+type UserList struct {
+	Items      []User `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+// Consent is a user's remembered consent to a client.
+type Consent struct {
+	UserID    string    `json:"user_id"`
+	ClientID  string    `json:"client_id"`
+	Scopes    []string  `json:"scopes"`
+	GrantedAt time.Time `json:"granted_at"`
+}
+
+// ConsentList is every consent of a user.
+type ConsentList struct {
+	Items []Consent `json:"items"`
+}
+
+// SigningKey is the public description of a signing key.
+type SigningKey struct {
+	KID         string    `json:"kid"`
+	Algorithm   string    `json:"alg"`
+	Status      string    `json:"status"` // current, next or retired
+	CreatedAt   time.Time `json:"created_at"`
+	ActivatesAt time.Time `json:"activates_at"`
+	RetiredAt   time.Time `json:"retired_at,omitzero"`
+	ExpiresAt   time.Time `json:"expires_at,omitzero"`
+}
+
+// SigningKeyList is every signing key still published.
+type SigningKeyList struct {
+	Items []SigningKey `json:"items"`
+}
+
+func clientFromRecord(c *auth.Client) OAuthClient {
+	out := OAuthClient{
+		ClientID:                c.ID,
+		Name:                    c.Name,
+		Public:                  c.Public,
+		TokenEndpointAuthMethod: c.AuthMethod,
+		SecretHint:              c.SecretHint,
+		RedirectURIs:            listOrEmpty(c.RedirectURIs),
+		PostLogoutRedirectURIs:  listOrEmpty(c.PostLogoutRedirectURIs),
+		GrantTypes:              listOrEmpty(c.GrantTypes),
+		Scopes:                  listOrEmpty(c.Scopes),
+		Audiences:               listOrEmpty(c.Audiences),
+		AccessTokenTTL:          durationOrEmpty(c.AccessTokenTTL),
+		RefreshTokenTTL:         durationOrEmpty(c.RefreshTokenTTL),
+		RefreshTokenMaxTTL:      durationOrEmpty(c.RefreshTokenMaxTTL),
+		CreatedAt:               c.CreatedAt.UTC(),
+		UpdatedAt:               c.UpdatedAt.UTC(),
+		SecretRotatedAt:         utcOrZero(c.SecretRotatedAt),
+	}
+	if len(c.JWKS) > 0 {
+		out.JWKS = jsontext.Value(slices.Clone(c.JWKS))
+	}
+	return out
+}
+
+func userFromRecord(u *auth.User) User {
+	return User{
+		ID:                u.ID,
+		Username:          u.Username,
+		Email:             u.Email,
+		EmailVerified:     u.EmailVerified,
+		Name:              u.Name,
+		Disabled:          u.Disabled(),
+		CreatedAt:         u.CreatedAt.UTC(),
+		UpdatedAt:         u.UpdatedAt.UTC(),
+		PasswordChangedAt: utcOrZero(u.PasswordChangedAt),
+		DisabledAt:        utcOrZero(u.DisabledAt),
+	}
+}
+
+func consentFromRecord(c *auth.Consent) Consent {
+	return Consent{UserID: c.UserID, ClientID: c.ClientID, Scopes: listOrEmpty(c.Scopes), GrantedAt: c.GrantedAt.UTC()}
+}
+
+func signingKeyFromInfo(k signing.KeyInfo) SigningKey {
+	return SigningKey{
+		KID:         k.ID,
+		Algorithm:   k.Algorithm,
+		Status:      k.Status,
+		CreatedAt:   k.CreatedAt.UTC(),
+		ActivatesAt: k.ActivatesAt.UTC(),
+		RetiredAt:   utcOrZero(k.RetiredAt),
+		ExpiresAt:   utcOrZero(k.ExpiresAt),
+	}
+}
+
+func listOrEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return slices.Clone(s)
+}
+
+func durationOrEmpty(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}

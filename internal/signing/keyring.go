@@ -170,6 +170,11 @@ func (e *entry) publishedAt(now time.Time) bool {
 // holds none that may sign it creates the first current key and its next.
 // It fails if a key that may still sign cannot be opened with sealer (a
 // different master key on this node, or a damaged row).
+//
+// Two nodes started at the same moment on an empty store each create a
+// first key; each accepts the other's tokens from its next reload (within
+// ReloadInterval), and the next Run retires one of the two. Starting one
+// node first avoids even that window.
 func New(ctx context.Context, store auth.SigningKeyStore, sealer *Sealer, opts Options) (*Keyring, error) {
 	if store == nil || sealer == nil {
 		return nil, errors.New("signing: New needs a store and a sealer")
@@ -371,19 +376,22 @@ func (k *Keyring) Keys() []KeyInfo {
 	s := k.snap.Load()
 	cur := s.current(k.now())
 	out := make([]KeyInfo, 0, len(s.keys))
+	now := k.now()
 	for _, e := range s.keys {
-		out = append(out, e.info(cur))
+		out = append(out, e.info(cur, now))
 	}
 	return out
 }
 
-func (e *entry) info(cur *entry) KeyInfo {
+func (e *entry) info(cur *entry, now time.Time) KeyInfo {
 	status := StatusNext
 	switch {
-	case e.retired():
-		status = StatusRetired
 	case e == cur:
 		status = StatusCurrent
+	case e.retired() || !e.activatesAt.After(now):
+		// A key a later one has superseded signs no more, even before
+		// Run records its retirement (RetiredAt is still zero then).
+		status = StatusRetired
 	}
 	return KeyInfo{
 		ID: e.kid, Algorithm: e.alg, Status: status,

@@ -97,7 +97,7 @@ func keyMatches(alg string, key any) bool {
 }
 
 // newSigningKey generates a key for alg, seals its private half and returns
-// the record to store along with the ready-to-use material.
+// the record to store.
 func newSigningKey(sealer *Sealer, alg string, rsaBits int, createdAt, activatesAt time.Time) (*auth.SigningKey, *material, error) {
 	kid, err := newKID()
 	if err != nil {
@@ -106,6 +106,15 @@ func newSigningKey(sealer *Sealer, alg string, rsaBits int, createdAt, activates
 	priv, err := generate(alg, rsaBits)
 	if err != nil {
 		return nil, nil, fmt.Errorf("signing: generate %s key: %w", alg, err)
+	}
+	return sealKey(sealer, kid, alg, priv, createdAt, activatesAt)
+}
+
+// sealKey makes the stored record of priv: the public JWK, and the PKCS#8
+// DER of the private key sealed under kid.
+func sealKey(sealer *Sealer, kid, alg string, priv crypto.Signer, createdAt, activatesAt time.Time) (*auth.SigningKey, *material, error) {
+	if !keyMatches(alg, priv) {
+		return nil, nil, fmt.Errorf("signing: the private key is not an %s key", alg)
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {

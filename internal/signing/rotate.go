@@ -203,7 +203,7 @@ func (k *Keyring) Rotate(ctx context.Context, actor string) (KeyInfo, error) {
 	if signing == nil {
 		return KeyInfo{}, fmt.Errorf("signing: rotate: no key signs after rotation")
 	}
-	return signing.info(signing), nil
+	return signing.info(signing, now), nil
 }
 
 // create generates, seals and stores a key of the configured algorithm.

@@ -163,6 +163,9 @@ func TestScheduledRotation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if statuses(node2) != "retired,current" {
+		t.Fatalf("before Run records it, the superseded key should list as retired: %s", statuses(node2))
+	}
 	// Run on node 1 retires the first key and publishes the following one.
 	if err := node1.maintain(t.Context()); err != nil {
 		t.Fatal(err)

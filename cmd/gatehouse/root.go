@@ -26,6 +26,9 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newInitCommand(getenv),
 		newServeCommand(getenv),
 		newKeysCommand(getenv),
+		newClientsCommand(getenv),
+		newUsersCommand(getenv),
+		newSigningKeysCommand(getenv),
 		newAuditCommand(getenv),
 	)
 	return root

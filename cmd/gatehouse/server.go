@@ -16,17 +16,21 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/postgres"
+	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 )
 
@@ -42,8 +46,11 @@ type Main struct {
 	// Now is the clock of every component; nil means the wall clock.
 	Now auth.Now
 
-	Store auth.Store
-	Keys  *apikey.Service
+	Store    auth.Store
+	Keys     *apikey.Service
+	Signing  *signing.Keyring
+	Accounts *account.Service
+	OAuth    *oauth.Server
 
 	ln       net.Listener
 	srv      *http.Server
@@ -108,9 +115,20 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("api keys: %w", err)
 	}
+	// Listening before the authorization server is built gives it its
+	// default issuer: the URL of this listener (port 0 included).
+	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
+	}
+	if err := m.startOAuth(ctx, secret); err != nil {
+		return err
+	}
 	adminSrv, err := admin.NewServer(admin.Config{
 		Keys:         m.Keys,
 		Audit:        m.Store,
+		Clients:      m.OAuth,
+		Users:        m.Accounts,
+		SigningKeys:  m.Signing,
 		Logger:       m.Logger,
 		Now:          m.Now,
 		MaxBodyBytes: m.Config.MaxBodyBytes,
@@ -121,11 +139,25 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	bgCtx, cancel := context.WithCancel(context.Background())
 	m.bgCancel, m.bgDone = cancel, make(chan struct{})
-	go func() {
-		defer close(m.bgDone)
+	var bg sync.WaitGroup
+	bg.Go(func() {
+		if err := m.Signing.Run(bgCtx); err != nil && !errors.Is(err, context.Canceled) {
+			m.Logger.Error("signing key background work stopped", "err", err)
+		}
+	})
+	bg.Go(func() {
+		if err := m.OAuth.Run(bgCtx); err != nil && !errors.Is(err, context.Canceled) {
+			m.Logger.Error("oauth background work stopped", "err", err)
+		}
+	})
+	bg.Go(func() {
 		if err := m.Keys.Run(bgCtx); err != nil {
 			m.Logger.Error("api key background work stopped", "err", err)
 		}
+	})
+	go func() {
+		bg.Wait()
+		close(m.bgDone)
 	}()
 
 	var tlsConfig *tls.Config
@@ -137,11 +169,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
-		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
-	}
 	m.srv = &http.Server{
-		Handler:           m.handler(adminSrv.Handler(), reg),
+		Handler:           m.handler(adminSrv.Handler(), m.OAuth.Handler(), reg),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -167,8 +196,73 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	return nil
 }
 
-// handler puts the health, readiness and metrics endpoints beside the APIs.
-func (m *Main) handler(api http.Handler, reg *prometheus.Registry) http.Handler {
+// startOAuth builds the signing keyring, the account service and the
+// authorization server.
+func (m *Main) startOAuth(ctx context.Context, secret []byte) error {
+	o := m.Config.OAuth
+	sealer, err := signing.NewSealer(signing.DeriveMasterKey(secret))
+	if err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	// The longest any signed token lives (configuration and client
+	// settings both cap token lifetimes at a day): a retired key stays
+	// published this long, so no token fails verification because of a
+	// rotation.
+	const maxTTL = 24 * time.Hour
+	m.Signing, err = signing.New(ctx, m.Store, sealer, signing.Options{
+		Algorithm:      o.SigningAlgorithm,
+		RotationPeriod: o.SigningKeyRotation,
+		MaxTokenTTL:    maxTTL,
+		Now:            m.Now,
+		Logger:         m.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	m.Accounts, err = account.New(account.Config{
+		Store:    m.Store,
+		Sessions: m.Store,
+		Audit:    m.Store,
+		Now:      m.Now,
+		Logger:   m.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("accounts: %w", err)
+	}
+	hasher, err := apikey.NewHasher(secret)
+	if err != nil {
+		return fmt.Errorf("oauth: %w", err)
+	}
+	issuer := o.Issuer
+	if issuer == "" {
+		issuer = m.URL()
+	}
+	m.OAuth, err = oauth.New(oauth.Config{
+		Issuer:             issuer,
+		Store:              m.Store,
+		Audit:              m.Store,
+		Hasher:             hasher,
+		Keys:               m.Signing,
+		Accounts:           m.Accounts,
+		Now:                m.Now,
+		Logger:             m.Logger,
+		AccessTokenTTL:     o.AccessTokenTTL,
+		IDTokenTTL:         o.IDTokenTTL,
+		RefreshTokenTTL:    o.RefreshTokenTTL,
+		RefreshTokenMaxTTL: o.RefreshTokenMaxTTL,
+		RefreshGrace:       o.RefreshGrace,
+		SessionTTL:         o.SessionTTL,
+		InsecureCookies:    !strings.HasPrefix(issuer, "https://"),
+	})
+	if err != nil {
+		return fmt.Errorf("oauth: %w", err)
+	}
+	return nil
+}
+
+// handler puts the health, readiness and metrics endpoints beside the APIs:
+// the authorization server's endpoints, and the admin API for the rest.
+func (m *Main) handler(api, authz http.Handler, reg *prometheus.Registry) http.Handler {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatehouse_http_requests_total",
 		Help: "HTTP requests served, by endpoint group and status code.",
@@ -198,6 +292,9 @@ func (m *Main) handler(api http.Handler, reg *prometheus.Registry) http.Handler 
 		io.WriteString(w, "ready\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/oauth2/", authz)
+	mux.Handle("/.well-known/", authz)
+	mux.Handle("/userinfo", authz)
 	mux.Handle("/", api)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -215,6 +312,12 @@ func endpointGroup(path string) string {
 	switch {
 	case path == "/v1/keys/verify":
 		return "verify"
+	case path == "/oauth2/token":
+		return "token"
+	case strings.HasPrefix(path, "/oauth2/"), path == "/userinfo":
+		return "oauth"
+	case strings.HasPrefix(path, "/.well-known/"):
+		return "discovery"
 	case strings.HasPrefix(path, "/admin/v1/"):
 		return "admin"
 	case path == "/healthz" || path == "/readyz":

@@ -1,0 +1,262 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/account"
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/oauth"
+	"github.com/gatehouse-dev/gatehouse/internal/signing"
+)
+
+// newOAuthEnv is newTestEnv with the authorization server's routes served
+// by the real keyring, account service and authorization server.
+func newOAuthEnv(t *testing.T) *testEnv {
+	t.Helper()
+	env := newTestEnv(t)
+	ctx := context.Background()
+	logger := slog.New(slog.NewJSONHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	sealer, err := signing.NewSealer(signing.DeriveMasterKey([]byte(rand.Text() + rand.Text())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := signing.New(ctx, env.db, sealer, signing.Options{Now: env.clock.Now, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	accounts, err := account.New(account.Config{Store: env.db, Sessions: env.db, Audit: env.db, Now: env.clock.Now, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasher, err := apikey.NewHasher([]byte(rand.Text() + rand.Text()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	authz, err := oauth.New(oauth.Config{Issuer: "https://auth.example.test", Store: env.db, Audit: env.db, Hasher: hasher,
+		Keys: keys, Accounts: accounts, Now: env.clock.Now, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(Config{Keys: env.keys, Audit: env.db, Clients: authz, Users: accounts, SigningKeys: keys,
+		Logger: logger, Now: env.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.server = srv
+	env.ts.Config.Handler = srv.Handler()
+	return env
+}
+
+func TestClientLifecycleThroughClient(t *testing.T) {
+	t.Parallel()
+	env := newOAuthEnv(t)
+	ctx := context.Background()
+	c := env.client
+
+	created, err := c.CreateClient(ctx, ClientRequest{
+		Name:           "Demo",
+		RedirectURIs:   []string{"https://app.example.test/cb"},
+		GrantTypes:     []string{"authorization_code", "refresh_token", "client_credentials"},
+		Scopes:         []string{"openid", "api:read"},
+		Audiences:      []string{"https://api.example.test"},
+		AccessTokenTTL: "5m",
+	})
+	if err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	env.secrets = append(env.secrets, created.ClientSecret)
+	if !strings.HasPrefix(created.ClientID, "cli_") || !strings.HasPrefix(created.ClientSecret, oauth.PrefixClientSecret) {
+		t.Fatalf("created %+v", created)
+	}
+	if created.SecretHint != created.ClientSecret[len(created.ClientSecret)-4:] || created.TokenEndpointAuthMethod != "client_secret_basic" ||
+		created.AccessTokenTTL != "5m0s" || created.Public {
+		t.Fatalf("created %+v", created.OAuthClient)
+	}
+
+	got, err := c.GetClient(ctx, created.ClientID)
+	if err != nil || !slices.Equal(got.Scopes, []string{"api:read", "openid"}) || got.Name != "Demo" {
+		t.Fatalf("GetClient = %+v, %v", got, err)
+	}
+	list, err := c.ListClients(ctx, PageParams{})
+	if err != nil || len(list.Items) != 1 || list.Items[0].ClientID != created.ClientID {
+		t.Fatalf("ListClients = %+v, %v", list, err)
+	}
+
+	updated, err := c.UpdateClient(ctx, created.ClientID, ClientRequest{
+		Name:         "Demo 2",
+		RedirectURIs: []string{"https://app.example.test/cb2"},
+		GrantTypes:   []string{"authorization_code"},
+		Scopes:       []string{"openid"},
+	})
+	if err != nil || updated.Name != "Demo 2" || !slices.Equal(updated.RedirectURIs, []string{"https://app.example.test/cb2"}) ||
+		updated.SecretHint != created.SecretHint || updated.AccessTokenTTL != "" {
+		t.Fatalf("UpdateClient = %+v, %v", updated, err)
+	}
+
+	rotated, err := c.RotateClientSecret(ctx, created.ClientID)
+	if err != nil || rotated.ClientSecret == "" || rotated.ClientSecret == created.ClientSecret {
+		t.Fatalf("RotateClientSecret = %+v, %v", rotated, err)
+	}
+	env.secrets = append(env.secrets, rotated.ClientSecret)
+
+	if err := c.DeleteClient(ctx, created.ClientID); err != nil {
+		t.Fatalf("DeleteClient: %v", err)
+	}
+	_, err = c.GetClient(ctx, created.ClientID)
+	assertCode(t, err, auth.ENOTFOUND, http.StatusNotFound)
+	assertCode(t, c.DeleteClient(ctx, created.ClientID), auth.ENOTFOUND, http.StatusNotFound)
+
+	t.Run("invalid settings are a 400 naming the problem", func(t *testing.T) {
+		for _, req := range []ClientRequest{
+			{Name: ""},
+			{Name: "x", RedirectURIs: []string{"https://app.example.test/cb#frag"}, GrantTypes: []string{"authorization_code"}},
+			{Name: "x", GrantTypes: []string{"password"}},
+			{Name: "x", Public: true, GrantTypes: []string{"client_credentials"}},
+			{Name: "x", GrantTypes: []string{"client_credentials"}, AccessTokenTTL: "forever"},
+			{Name: "x", GrantTypes: []string{"client_credentials"}, AccessTokenTTL: "-5m"},
+		} {
+			_, err := c.CreateClient(ctx, req)
+			assertCode(t, err, auth.EINVALID, http.StatusBadRequest)
+		}
+	})
+	t.Run("a public client has no secret", func(t *testing.T) {
+		pub, err := c.CreateClient(ctx, ClientRequest{Name: "SPA", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"},
+			GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"}})
+		if err != nil || pub.ClientSecret != "" || pub.SecretHint != "" || pub.TokenEndpointAuthMethod != "none" {
+			t.Fatalf("public client = %+v, %v", pub, err)
+		}
+	})
+	env.assertNoSecretsLogged(t)
+}
+
+func TestUserLifecycleThroughClient(t *testing.T) {
+	t.Parallel()
+	env := newOAuthEnv(t)
+	ctx := context.Background()
+	c := env.client
+	const password = "correct horse battery staple"
+	env.secrets = append(env.secrets, password)
+
+	u, err := c.CreateUser(ctx, CreateUserRequest{Username: "Ada", Password: password, Email: "ada@example.test", EmailVerified: true, Name: "Ada Lovelace"})
+	if err != nil || !strings.HasPrefix(u.ID, "usr_") || u.Username != "Ada" || u.Disabled || !u.EmailVerified {
+		t.Fatalf("CreateUser = %+v, %v", u, err)
+	}
+	_, err = c.CreateUser(ctx, CreateUserRequest{Username: "ada", Password: password})
+	assertCode(t, err, auth.ECONFLICT, http.StatusConflict)
+	_, err = c.CreateUser(ctx, CreateUserRequest{Username: "bob", Password: "short"})
+	assertCode(t, err, auth.EINVALID, http.StatusBadRequest)
+
+	got, err := c.GetUser(ctx, u.ID)
+	if err != nil || got.Email != "ada@example.test" {
+		t.Fatalf("GetUser = %+v, %v", got, err)
+	}
+	list, err := c.ListUsers(ctx, PageParams{Limit: 10})
+	if err != nil || len(list.Items) != 1 {
+		t.Fatalf("ListUsers = %+v, %v", list, err)
+	}
+	disabled, err := c.SetUserEnabled(ctx, u.ID, false)
+	if err != nil || !disabled.Disabled || disabled.DisabledAt.IsZero() {
+		t.Fatalf("disable = %+v, %v", disabled, err)
+	}
+	enabled, err := c.SetUserEnabled(ctx, u.ID, true)
+	if err != nil || enabled.Disabled {
+		t.Fatalf("enable = %+v, %v", enabled, err)
+	}
+	if err := c.ResetPassword(ctx, u.ID, "another long passphrase"); err != nil {
+		t.Fatalf("ResetPassword: %v", err)
+	}
+	env.secrets = append(env.secrets, "another long passphrase")
+	assertCode(t, c.ResetPassword(ctx, u.ID, "x"), auth.EINVALID, http.StatusBadRequest)
+	assertCode(t, c.ResetPassword(ctx, "usr_nobody", "a long enough password"), auth.ENOTFOUND, http.StatusNotFound)
+
+	consents, err := c.ListConsents(ctx, u.ID)
+	if err != nil || len(consents.Items) != 0 {
+		t.Fatalf("ListConsents = %+v, %v", consents, err)
+	}
+	assertCode(t, c.RevokeConsent(ctx, u.ID, "cli_nobody"), auth.ENOTFOUND, http.StatusNotFound)
+
+	// The password never comes back, in any form.
+	resp, body := env.do(t, http.MethodGet, "/admin/v1/users/"+u.ID, "", nil, http.Header{"X-Api-Key": {env.adminKey}})
+	if resp.StatusCode != http.StatusOK || bytes.Contains(body, []byte("argon2")) || bytes.Contains(body, []byte("password\"")) {
+		t.Fatalf("GET user = %d %s", resp.StatusCode, body)
+	}
+	env.assertNoSecretsLogged(t)
+}
+
+func TestSigningKeysThroughClient(t *testing.T) {
+	t.Parallel()
+	env := newOAuthEnv(t)
+	ctx := context.Background()
+	list, err := env.client.ListSigningKeys(ctx)
+	if err != nil || len(list.Items) != 2 || list.Items[0].Status != signing.StatusCurrent || list.Items[1].Status != signing.StatusNext {
+		t.Fatalf("ListSigningKeys = %+v, %v", list, err)
+	}
+	next := list.Items[1].KID
+	// Right after it is made, the next key may not be in every verifier's
+	// cached JWKS yet: rotating onto it is refused until it is.
+	_, err = env.client.RotateSigningKey(ctx)
+	assertCode(t, err, auth.ECONFLICT, http.StatusConflict)
+	env.clock.Add(time.Hour)
+	k, err := env.client.RotateSigningKey(ctx)
+	if err != nil || k.KID != next || k.Algorithm != "ES256" {
+		t.Fatalf("RotateSigningKey = %+v, %v; want the published next key %s", k, err, next)
+	}
+	list, err = env.client.ListSigningKeys(ctx)
+	if err != nil || len(list.Items) != 3 || list.Items[0].Status != signing.StatusRetired || list.Items[0].ExpiresAt.IsZero() {
+		t.Fatalf("after rotation = %+v, %v", list, err)
+	}
+}
+
+func TestOAuthRoutesNeedTheAdminScopeAndAnAuthorizationServer(t *testing.T) {
+	t.Parallel()
+	env := newOAuthEnv(t)
+	resp, body := env.do(t, http.MethodGet, "/admin/v1/clients", "", nil, nil)
+	assertProblem(t, resp, body, http.StatusUnauthorized)
+	_, reader := env.createKey(t, apikey.CreateParams{Owner: "ops", Scopes: []string{"read"}})
+	_, err := env.clientWithKey(reader).ListUsers(context.Background(), PageParams{})
+	assertCode(t, err, auth.EFORBIDDEN, http.StatusForbidden)
+
+	plain := newTestEnv(t) // API keys alone
+	for _, path := range []string{"/admin/v1/clients", "/admin/v1/users", "/admin/v1/signing-keys"} {
+		resp, body := plain.do(t, http.MethodGet, path, "", nil, http.Header{"X-Api-Key": {plain.adminKey}})
+		if p := assertProblem(t, resp, body, http.StatusNotFound); !strings.Contains(p.Detail, "not enabled") {
+			t.Errorf("%s: %+v", path, p)
+		}
+	}
+}
+
+func TestClientRequestDecodingIsStrict(t *testing.T) {
+	t.Parallel()
+	env := newOAuthEnv(t)
+	h := http.Header{"X-Api-Key": {env.adminKey}}
+	for _, body := range []string{
+		`{"name":"x","grant_types":["client_credentials"],"secret":"mine"}`,        // unknown member
+		`{"name":"x","grant_types":["client_credentials"],"Name":"y"}`,             // case variant
+		`{"name":"x","grant_types":null}`,                                          // null list
+		`{"name":"x","grant_types":["client_credentials"]} {}`,                     // trailing data
+		`{"name":"x","grant_types":["client_credentials"],"jwks":"not an object"}`, // jwks must be JSON, checked by the registry
+	} {
+		resp, b := env.do(t, http.MethodPost, "/admin/v1/clients", "application/json", strings.NewReader(body), h)
+		assertProblem(t, resp, b, http.StatusBadRequest)
+	}
+}
+
+// assertNoSecretsLogged checks that no plaintext secret reached the logs.
+func (e *testEnv) assertNoSecretsLogged(t *testing.T) {
+	t.Helper()
+	logs := e.logs.String()
+	for _, s := range e.secrets {
+		if s != "" && strings.Contains(logs, s) {
+			t.Errorf("a secret (%s) appears in the logs", redact(s))
+		}
+	}
+}

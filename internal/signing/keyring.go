@@ -140,13 +140,12 @@ type Keyring struct {
 
 // snapshot is one immutable view of the keys, rebuilt on every reload.
 type snapshot struct {
-	keys   []*entry          // published keys by ActivatesAt, then kid
-	byKID  map[string]*entry // the same keys
-	algs   []jose.SignatureAlgorithm
-	names  []string // algs as strings, sorted
-	jwks   []byte
-	etag   string
-	loaded time.Time
+	keys  []*entry          // published keys by ActivatesAt, then kid
+	byKID map[string]*entry // the same keys
+	algs  []jose.SignatureAlgorithm
+	names []string // algs as strings, sorted
+	jwks  []byte
+	etag  string
 }
 
 // entry is one stored key: its record's dates and its material.
@@ -212,7 +211,7 @@ func (k *Keyring) reloadLocked(ctx context.Context) error {
 	}
 	now := k.now()
 	old := k.snap.Load()
-	s := &snapshot{byKID: make(map[string]*entry, len(recs)), loaded: now}
+	s := &snapshot{byKID: make(map[string]*entry, len(recs))}
 	for _, r := range recs {
 		e := &entry{createdAt: r.CreatedAt, activatesAt: r.ActivatesAt, retiredAt: r.RetiredAt, expiresAt: r.ExpiresAt}
 		if !e.publishedAt(now) {

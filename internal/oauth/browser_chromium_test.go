@@ -1,0 +1,116 @@
+package oauth
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"golang.org/x/oauth2"
+)
+
+// findChromium returns the browser to drive, or fails (GATEHOUSE_REQUIRE_
+// BROWSER=1, as in CI) or skips the test when there is none.
+func findChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("GATEHOUSE_REQUIRE_BROWSER") == "1" {
+		t.Fatal("chromium is not installed (GATEHOUSE_REQUIRE_BROWSER=1)")
+	}
+	t.Skip("chromium is not installed; set GATEHOUSE_REQUIRE_BROWSER=1 to fail instead")
+	return ""
+}
+
+// TestChromiumLoginAndConsent signs in and consents in a real headless
+// Chromium, with the keyboard only, under the pages' real CSP: it proves
+// the forms work, that form-action lets the browser follow the redirect
+// to the client's origin, and that the code it brings back is redeemable.
+func TestChromiumLoginAndConsent(t *testing.T) {
+	exe := findChromium(t)
+	ts := newTestServer(t, insecureCookies)
+
+	// The client application: a page on another origin that shows what
+	// it received.
+	var mu sync.Mutex
+	var got url.Values
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/cb" {
+			http.NotFound(w, r) // the browser also asks for /favicon.ico
+			return
+		}
+		mu.Lock()
+		got = r.URL.Query()
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write([]byte(`<!DOCTYPE html><html lang="en"><title>app</title><p id="done">back in the app</p></html>`))
+	}))
+	t.Cleanup(app.Close)
+	redirect := app.URL + "/cb"
+	c, secret := ts.mustClient(ClientInput{RedirectURIs: []string{redirect}, Scopes: []string{"openid", "profile"}})
+	ts.mustUser("alice")
+
+	conf := &oauth2.Config{ClientID: c.ID, ClientSecret: secret, RedirectURL: redirect, Scopes: []string{"openid", "profile"},
+		Endpoint: oauth2.Endpoint{AuthURL: ts.URL + PathAuthorize, TokenURL: ts.URL + PathToken, AuthStyle: oauth2.AuthStyleInHeader}}
+	verifier := oauth2.GenerateVerifier()
+	authURL := conf.AuthCodeURL("chromium-state", oauth2.S256ChallengeOption(verifier))
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.Headless)
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+
+	err := chromedp.Do(bctx,
+		chromedp.Navigate(authURL),
+		chromedp.WaitVisible("#username"),
+	)
+	if err != nil {
+		t.Fatalf("browser: open the login page: %v", err)
+	}
+	// autofocus puts the cursor in the username field.
+	focused, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.activeElement.id`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Do(bctx,
+		chromedp.KeyEvent("alice"),
+		chromedp.KeyEvent(kb.Tab),
+		chromedp.KeyEvent(testPassword+kb.Enter),
+		chromedp.WaitVisible(`button[value="allow"]`),
+		chromedp.Focus(`button[value="allow"]`),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible("#done"),
+	)
+	if err != nil {
+		t.Fatalf("browser: sign in and consent: %v", err)
+	}
+	if focused != "username" {
+		t.Errorf("focus starts on %q, want the username field", focused)
+	}
+	mu.Lock()
+	q := got
+	mu.Unlock()
+	if q.Get("state") != "chromium-state" || q.Get("iss") != ts.URL || !strings.HasPrefix(q.Get("code"), PrefixAuthCode) {
+		t.Fatalf("the app received %v", q)
+	}
+	if _, err := conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier)); err != nil {
+		t.Fatalf("Exchange: %v", err)
+	}
+}

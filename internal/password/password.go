@@ -37,7 +37,8 @@ type Params struct {
 // Default is the cost of new hashes: OWASP's first argon2id configuration
 // (m=19 MiB, t=2, p=1), which gives the same protection per second of an
 // attacker's time as RFC 9106's 64 MiB / t=3 suggestion while keeping one
-// login at about 20-40 ms on a small 2-core machine. The larger profile
+// login well under 50 ms on a small 2-core machine (BenchmarkVerify: 55 ms
+// with the machine's load average at 10, i.e. five times oversubscribed). The larger profile
 // costs 3-4 times more CPU and memory per login, and a login endpoint that
 // takes 150 ms is itself an easier denial-of-service target. One lane: the
 // server handles many logins in parallel, so per-hash parallelism would

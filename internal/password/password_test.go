@@ -179,3 +179,14 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkVerify measures one login's hashing cost under the defaults.
+func BenchmarkVerify(b *testing.B) {
+	h, err := Hash("correct horse battery staple")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		Verify(h, "correct horse battery staple")
+	}
+}

@@ -70,7 +70,7 @@ func (db *DB) CreateClient(ctx context.Context, c *auth.Client, events ...auth.A
 	if err := auth.CheckStorableEvents(events); err != nil {
 		return err
 	}
-	return db.inTx(ctx, "create client", func(tx pgx.Tx) error {
+	err := db.inTx(ctx, "create client", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO oauth_clients (`+clientColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 			clientValues(c)...); err != nil {
@@ -78,6 +78,7 @@ func (db *DB) CreateClient(ctx context.Context, c *auth.Client, events ...auth.A
 		}
 		return appendEvents(ctx, tx, events)
 	})
+	return conflictAs(err, "A client with this ID already exists.")
 }
 
 // GetClient returns the client with that ID, or ENOTFOUND.

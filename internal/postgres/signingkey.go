@@ -46,7 +46,7 @@ func (db *DB) CreateSigningKey(ctx context.Context, k *auth.SigningKey, events .
 	if err := auth.CheckStorableEvents(events); err != nil {
 		return err
 	}
-	return db.inTx(ctx, "create signing key", func(tx pgx.Tx) error {
+	err := db.inTx(ctx, "create signing key", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO signing_keys (`+signingKeyColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 			k.ID, k.Algorithm, blobValue(k.PublicJWK), blobValue(k.PrivateKey),
@@ -55,6 +55,7 @@ func (db *DB) CreateSigningKey(ctx context.Context, k *auth.SigningKey, events .
 		}
 		return appendEvents(ctx, tx, events)
 	})
+	return conflictAs(err, "A signing key with this ID already exists.")
 }
 
 // ListSigningKeys returns every key not yet deleted, oldest (by CreatedAt,

@@ -74,13 +74,14 @@ func (db *DB) CreateUser(ctx context.Context, u *auth.User, events ...auth.Audit
 	if err := auth.CheckStorableEvents(events); err != nil {
 		return err
 	}
-	return db.inTx(ctx, "create user", func(tx pgx.Tx) error {
+	err := db.inTx(ctx, "create user", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO oauth_users (`+userColumns+`, username_key)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, userValues(u)...); err != nil {
 			return err
 		}
 		return appendEvents(ctx, tx, events)
 	})
+	return conflictAs(err, "A user with this ID or username already exists.")
 }
 
 // GetUser returns the user with that ID, or ENOTFOUND.
@@ -134,7 +135,7 @@ func (db *DB) UpdateUser(ctx context.Context, u *auth.User, events ...auth.Audit
 	if err := auth.CheckStorableEvents(events); err != nil {
 		return err
 	}
-	return db.inTx(ctx, "update user", func(tx pgx.Tx) error {
+	err := db.inTx(ctx, "update user", func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE oauth_users SET
 			username = $2, password_hash = $3, email = $4, email_verified = $5, name = $6,
 			created_at = $7, updated_at = $8, password_changed_at = $9, disabled_at = $10, username_key = $11
@@ -147,4 +148,5 @@ func (db *DB) UpdateUser(ctx context.Context, u *auth.User, events ...auth.Audit
 		}
 		return appendEvents(ctx, tx, events)
 	})
+	return conflictAs(err, "The username is taken by another user.")
 }

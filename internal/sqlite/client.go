@@ -81,7 +81,7 @@ func (db *DB) CreateClient(ctx context.Context, c *auth.Client, events ...auth.A
 	if err != nil {
 		return translate("create client", err)
 	}
-	return db.inTx(ctx, "create client", func(tx *sql.Tx) error {
+	err = db.inTx(ctx, "create client", func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO oauth_clients (`+clientColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			append([]any{c.ID}, values...)...); err != nil {
@@ -89,6 +89,7 @@ func (db *DB) CreateClient(ctx context.Context, c *auth.Client, events ...auth.A
 		}
 		return insertEvents(ctx, tx, events)
 	})
+	return conflictAs(err, "A client with this ID already exists.")
 }
 
 // GetClient returns the client with that ID, or ENOTFOUND.

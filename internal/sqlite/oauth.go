@@ -45,6 +45,16 @@ func checkHash(what string, h []byte) error {
 	return nil
 }
 
+// conflictAs replaces the generic message of an ECONFLICT error (which
+// names no column) with msg, which says what is taken; other errors pass
+// unchanged.
+func conflictAs(err error, msg string) error {
+	if auth.ErrorCode(err) == auth.ECONFLICT {
+		return auth.Errorf(auth.ECONFLICT, "%s", msg)
+	}
+	return err
+}
+
 // blobValue stores an empty byte slice as NULL, so that a nil slice reads
 // back as nil.
 func blobValue(b []byte) any {

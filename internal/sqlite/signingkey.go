@@ -45,7 +45,7 @@ func (db *DB) CreateSigningKey(ctx context.Context, k *auth.SigningKey, events .
 	if err := auth.CheckStorableEvents(events); err != nil {
 		return err
 	}
-	return db.inTx(ctx, "create signing key", func(tx *sql.Tx) error {
+	err := db.inTx(ctx, "create signing key", func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (`+signingKeyColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			k.ID, k.Algorithm, blobValue(k.PublicJWK), blobValue(k.PrivateKey),
@@ -54,6 +54,7 @@ func (db *DB) CreateSigningKey(ctx context.Context, k *auth.SigningKey, events .
 		}
 		return insertEvents(ctx, tx, events)
 	})
+	return conflictAs(err, "A signing key with this ID already exists.")
 }
 
 // ListSigningKeys returns every key not yet deleted, oldest (by CreatedAt,

@@ -65,7 +65,7 @@ func (db *DB) CreateUser(ctx context.Context, u *auth.User, events ...auth.Audit
 	if err := auth.CheckStorableEvents(events); err != nil {
 		return err
 	}
-	return db.inTx(ctx, "create user", func(tx *sql.Tx) error {
+	err := db.inTx(ctx, "create user", func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO oauth_users (`+userColumns+`, username_key)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			u.ID, u.Username, u.PasswordHash, u.Email, u.EmailVerified, u.Name,
@@ -75,6 +75,7 @@ func (db *DB) CreateUser(ctx context.Context, u *auth.User, events ...auth.Audit
 		}
 		return insertEvents(ctx, tx, events)
 	})
+	return conflictAs(err, "A user with this ID or username already exists.")
 }
 
 // GetUser returns the user with that ID, or ENOTFOUND.
@@ -136,7 +137,7 @@ func (db *DB) UpdateUser(ctx context.Context, u *auth.User, events ...auth.Audit
 	if err := auth.CheckStorableEvents(events); err != nil {
 		return err
 	}
-	return db.inTx(ctx, "update user", func(tx *sql.Tx) error {
+	err := db.inTx(ctx, "update user", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE oauth_users SET
 			username = ?, username_key = ?, password_hash = ?, email = ?, email_verified = ?, name = ?,
 			created_at = ?, updated_at = ?, password_changed_at = ?, disabled_at = ?
@@ -154,4 +155,5 @@ func (db *DB) UpdateUser(ctx context.Context, u *auth.User, events ...auth.Audit
 		}
 		return insertEvents(ctx, tx, events)
 	})
+	return conflictAs(err, "The username is taken by another user.")
 }

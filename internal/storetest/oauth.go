@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -674,6 +675,10 @@ func testUserUsernameCase(t *testing.T, s auth.Store) {
 	for _, name := range []string{"ALICE.ÜNAL", "alice.ünal"} {
 		err := s.CreateUser(t.Context(), newUser("usr_"+name, name), oev(auth.EventUserCreated, base))
 		wantCode(t, "CreateUser("+name+")", err, auth.ECONFLICT)
+		// The caller can tell the user what is wrong.
+		if msg := auth.ErrorMessage(err); !strings.Contains(msg, "username") {
+			t.Errorf("CreateUser(%s) message %q does not mention the username", name, msg)
+		}
 	}
 	_, err := s.GetUserByUsername(t.Context(), "alice.unal")
 	wantCode(t, "GetUserByUsername(without the umlaut)", err, auth.ENOTFOUND)
@@ -729,7 +734,11 @@ func testUserUpdate(t *testing.T, s auth.Store) {
 	// Taking another user's username, in any case, is not.
 	taken := *bob
 	taken.Username = "Alicia"
-	wantCode(t, "UpdateUser(taken username)", s.UpdateUser(ctx, &taken, oev(auth.EventUserUpdated, base)), auth.ECONFLICT)
+	err = s.UpdateUser(ctx, &taken, oev(auth.EventUserUpdated, base))
+	wantCode(t, "UpdateUser(taken username)", err, auth.ECONFLICT)
+	if msg := auth.ErrorMessage(err); !strings.Contains(msg, "username") {
+		t.Errorf("UpdateUser(taken username) message %q does not mention the username", msg)
+	}
 	got, err = s.GetUser(ctx, bob.ID)
 	if err != nil {
 		t.Fatalf("GetUser: %v", err)

@@ -11,18 +11,20 @@ import (
 
 // Claims are the registered JWT claims (RFC 7519 §4.1) and the ones RFC
 // 9068 and OpenID Connect Core add that Gatehouse issues. Verify fills one
-// from a verified token; issuers may also pass one to Sign.
+// from a verified token; issuers may also pass one to Sign. Dates carry
+// omitzero as well as omitempty so that encoding/json and json/v2 both
+// leave an absent date out.
 type Claims struct {
 	Issuer    string      `json:"iss,omitempty"`
 	Subject   string      `json:"sub,omitempty"`
 	Audience  Audience    `json:"aud,omitempty"`
-	Expiry    NumericDate `json:"exp,omitempty"`
-	NotBefore NumericDate `json:"nbf,omitempty"`
-	IssuedAt  NumericDate `json:"iat,omitempty"`
+	Expiry    NumericDate `json:"exp,omitempty,omitzero"`
+	NotBefore NumericDate `json:"nbf,omitempty,omitzero"`
+	IssuedAt  NumericDate `json:"iat,omitempty,omitzero"`
 	ID        string      `json:"jti,omitempty"`
 	ClientID  string      `json:"client_id,omitempty"`
 	Scope     string      `json:"scope,omitempty"` // space-separated (RFC 9068 §2.2.3)
-	AuthTime  NumericDate `json:"auth_time,omitempty"`
+	AuthTime  NumericDate `json:"auth_time,omitempty,omitzero"`
 	Nonce     string      `json:"nonce,omitempty"`
 	SessionID string      `json:"sid,omitempty"`
 }

@@ -101,7 +101,8 @@ func (k *Keyring) Verify(token string, want Expect) (*Claims, error) {
 	// received (RFC 7515 §5.2 step 8): everything before the last dot,
 	// which go-jose has just split the same way. Checking it here with the
 	// standard library spares JSONWebSignature.Verify's re-encoding of both
-	// segments, a fifth of Verify's time beside the ECDSA check (pprof).
+	// segments and its verifier set-up: a third of the time Verify spent
+	// outside ECDSA itself (pprof), which kept it over 1.2x the bare check.
 	input := token[:strings.LastIndexByte(token, '.')]
 	if !e.verifySignature(input, jws.Signatures[0].Signature) {
 		return nil, ErrBadSignature

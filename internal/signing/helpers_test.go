@@ -72,10 +72,19 @@ func (k *Keyring) currentEntry() *entry { return k.snap.Load().current(k.now()) 
 // database in a temporary directory.
 func newStore(t testing.TB) *sqlite.DB {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "gatehouse.db"))
+	db, _ := newStoreAt(t)
+	return db
+}
+
+// newStoreAt also returns the database file's path, for tests that damage
+// rows behind the store's back.
+func newStoreAt(t testing.TB) (*sqlite.DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	db, err := sqlite.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return db
+	return db, path
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -586,23 +587,30 @@ func privPrimes(p any) [][]byte {
 }
 
 // TestSealedKeySwappedOntoAnotherRow: the kid is bound to the ciphertext,
-// so copying one row's sealed key onto another makes New fail.
+// so copying one row's sealed key onto another makes New fail; so does a
+// row whose public key is another row's.
 func TestSealedKeySwappedOntoAnotherRow(t *testing.T) {
 	t.Parallel()
-	c := newClock()
-	opts := testOptions(c)
-	store := &memStore{}
-	newKeyring(t, store, opts)
-	store.keys[1].PrivateKey = bytes.Clone(store.keys[0].PrivateKey)
-	if _, err := New(t.Context(), store, testSealer(t, testSecret), opts); err == nil {
-		t.Fatal("New accepted a sealed key moved onto another row")
-	}
-	// A row whose public key belongs to another row fails as well.
-	store2 := &memStore{}
-	newKeyring(t, store2, opts)
-	store2.keys[1].PublicJWK = bytes.Clone(store2.keys[0].PublicJWK)
-	if _, err := New(t.Context(), store2, testSealer(t, testSecret), opts); err == nil {
-		t.Fatal("New accepted a row whose public key is another's")
+	for _, column := range []string{"private_key", "public_jwk"} {
+		t.Run(column, func(t *testing.T) {
+			t.Parallel()
+			opts := testOptions(newClock())
+			store, path := newStoreAt(t)
+			keys := newKeyring(t, store, opts).Keys()
+			raw, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer raw.Close()
+			if _, err := raw.ExecContext(t.Context(),
+				`UPDATE signing_keys SET `+column+` = (SELECT `+column+` FROM signing_keys WHERE id = ?) WHERE id = ?`,
+				keys[0].ID, keys[1].ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := New(t.Context(), store, testSealer(t, testSecret), opts); err == nil {
+				t.Fatalf("New accepted a row whose %s is another row's", column)
+			}
+		})
 	}
 }
 

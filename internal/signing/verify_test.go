@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-
-	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
 const testIssuer = "https://auth.example.test"
@@ -420,5 +418,3 @@ func derSig(t *testing.T, priv *ecdsa.PrivateKey, input string) []byte {
 	}
 	return sig
 }
-
-var _ auth.SigningKeyStore = (*memStore)(nil)

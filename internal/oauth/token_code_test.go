@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
+	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 )
 
 func (ts *testServer) oauth2Config(c *auth.Client, secret string, scopes ...string) *oauth2.Config {
@@ -238,4 +240,41 @@ func introspectActive(t *testing.T, ts *testServer, c *auth.Client, secret, toke
 	t.Helper()
 	m := decode(t, ts.post(PathIntrospect, url.Values{"token": {token}}, c.ID, secret), http.StatusOK)
 	return m["active"] == true
+}
+
+// An EdDSA keyring: go-oidc checks the ID token's signature and its
+// at_hash, which for Ed25519 is the left half of SHA-512.
+func TestCodeExchangeWithEdDSAKeys(t *testing.T) {
+	ctx := context.Background()
+	keyDB, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keys.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { keyDB.Close() })
+	ts := newTestServer(t, func(cfg *Config) {
+		sealer, err := signing.NewSealer(signing.DeriveMasterKey([]byte("an EdDSA test secret of 32 bytes or more")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Keys, err = signing.New(ctx, keyDB, sealer, signing.Options{Algorithm: "EdDSA", Now: cfg.Now, Logger: cfg.Logger}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	c, secret := ts.confidentialClient(auth.AuthMethodSecretPost)
+	code, verifier, _ := ts.issueCode(c, ts.mustUser("alice"), codeOpts{scopes: []string{"openid"}})
+	tok, err := ts.oauth2Config(c, secret).Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	provider, err := oidc.NewProvider(ctx, ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idt, err := provider.Verifier(&oidc.Config{ClientID: c.ID, SupportedSigningAlgs: []string{oidc.EdDSA}}).Verify(ctx, tok.Extra("id_token").(string))
+	if err != nil {
+		t.Fatalf("ID token: %v", err)
+	}
+	if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+		t.Errorf("at_hash: %v", err)
+	}
 }

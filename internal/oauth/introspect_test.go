@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/signing"
 )
 
 func TestIntrospection(t *testing.T) {
@@ -63,6 +64,15 @@ func TestIntrospection(t *testing.T) {
 	// A token signed by a key that is not ours, with our issuer.
 	foreign := assertion(t, (ts.jwtClient(t)).key, map[string]any{"iss": ts.URL, "sub": u.ID, "exp": ts.Clock.Now().Add(time.Hour).Unix(), "jti": "x", "client_id": c.ID})
 	inactive["signed by another key"] = foreign
+	// Our own key, but another issuer, or an ID token offered as an
+	// access token (typ JWT, not at+jwt).
+	wrongIss, err := ts.Keys.Sign("at+jwt", signing.Claims{Issuer: "https://evil.example.com", Subject: u.ID, ClientID: c.ID,
+		ID: "j1", Expiry: signing.NewNumericDate(ts.Clock.Now().Add(time.Hour)), IssuedAt: signing.NewNumericDate(ts.Clock.Now())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inactive["wrong issuer"] = wrongIss
+	inactive["ID token"] = m["id_token"].(string)
 	for name, tok := range inactive {
 		t.Run(name, func(t *testing.T) {
 			if got := introspect(tok, c.ID, secret); len(got) != 1 || got["active"] != false {

@@ -58,6 +58,10 @@ func TestUserinfo(t *testing.T) {
 	}
 	t.Run("missing token", func(t *testing.T) { challenge(t, get(""), http.StatusUnauthorized, "") })
 	t.Run("garbage token", func(t *testing.T) { challenge(t, get("Bearer nope"), http.StatusUnauthorized, CodeInvalidToken) })
+	t.Run("ID token is not an access token", func(t *testing.T) {
+		id := ts.signIn(t, c, secret, u, "openid")["id_token"].(string)
+		challenge(t, get("Bearer "+id), http.StatusUnauthorized, CodeInvalidToken)
+	})
 	t.Run("no openid scope", func(t *testing.T) {
 		at := ts.signIn(t, c, secret, u, "read")["access_token"].(string)
 		challenge(t, get("Bearer "+at), http.StatusForbidden, CodeInsufficientScope)

@@ -7,6 +7,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Claims are the registered JWT claims (RFC 7519 §4.1) and the ones RFC
@@ -79,6 +81,41 @@ func (a *Audience) UnmarshalJSON(b []byte) error {
 	return errAudience
 }
 
+// UnmarshalJSONFrom is UnmarshalJSON for json/v2, reading tokens in place.
+func (a *Audience) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return err
+	}
+	switch tok.Kind() {
+	case 'n':
+		*a = nil
+		return nil
+	case '"':
+		*a = Audience{tok.String()}
+		return nil
+	case '[':
+	default:
+		return errAudience
+	}
+	out := Audience{}
+	for dec.PeekKind() != ']' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		if tok.Kind() != '"' {
+			return errAudience
+		}
+		out = append(out, tok.String())
+	}
+	if _, err := dec.ReadToken(); err != nil { // the closing ]
+		return err
+	}
+	*a = out
+	return nil
+}
+
 // NumericDate is a JWT time: seconds since the Unix epoch (RFC 7519 §2).
 // Zero means absent.
 type NumericDate int64
@@ -114,6 +151,28 @@ func (d *NumericDate) UnmarshalJSON(b []byte) error {
 		*d = 0
 		return nil
 	}
+	return d.parse(s)
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON for json/v2, which Verify decodes
+// with: reading the token in place spares a copy and a second scan.
+func (d *NumericDate) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return err
+	}
+	switch tok.Kind() {
+	case 'n':
+		*d = 0
+		return nil
+	case '0':
+		return d.parse(tok.String())
+	}
+	return errNumericDate
+}
+
+// parse reads the text of a JSON number.
+func (d *NumericDate) parse(s string) error {
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		if n < 0 || n > maxNumericDate {
 			return errNumericDate

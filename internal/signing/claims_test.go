@@ -93,10 +93,24 @@ func FuzzClaims(f *testing.F) {
 	for _, seed := range []string{
 		`{"iss":"https://a","sub":"u","aud":["x","y"],"exp":1772366400,"nbf":1,"iat":2.5,"jti":"j","client_id":"c","scope":"a b","auth_time":3,"nonce":"n","sid":"s"}`,
 		`{"aud":"x"}`, `{"exp":1e9}`, `{"exp":-1}`, `[]`, `null`, `{"aud":[null]}`, `{"exp":1.0e-400}`,
+		`"x"`, `["a","b"]`, `[]`, `1772366400`, `1.5e3`, ` 12 `,
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
+		// The json/v2 and encoding/json methods agree on what v2 accepts.
+		var a1, a2 Audience
+		if jsonv2.Unmarshal(in, &a2) == nil {
+			if err := a1.UnmarshalJSON(in); err != nil || !reflect.DeepEqual(a1, a2) {
+				t.Fatalf("aud: v2 %q, v1 %q, %v", a2, a1, err)
+			}
+		}
+		var d1, d2 NumericDate
+		if jsonv2.Unmarshal(in, &d2) == nil {
+			if err := d1.UnmarshalJSON(in); err != nil || d1 != d2 {
+				t.Fatalf("date: v2 %d, v1 %d, %v", d2, d1, err)
+			}
+		}
 		var c Claims
 		if err := jsonv2.Unmarshal(in, &c); err != nil {
 			return

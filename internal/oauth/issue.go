@@ -257,6 +257,9 @@ func (s *Server) issueUserTokens(ctx context.Context, g *grant, now time.Time, s
 		}
 		resp.RefreshToken = secret
 	} else if err := s.store.RecordIssuedToken(ctx, issued); err != nil {
+		if auth.ErrorCode(err) == auth.ECONFLICT {
+			return nil, errCodeRevokedMeanwhile()
+		}
 		return nil, fmt.Errorf("oauth: record issued token: %w", err)
 	}
 	if slices.Contains(g.scopes, ScopeOpenID) {

@@ -85,6 +85,9 @@ func (s *Server) grantAuthorizationCode(ctx context.Context, c *auth.Client, for
 				CreatedAt: now, ExpiresAt: minTime(now.Add(idle), familyExp), FamilyExpiresAt: familyExp,
 			}
 			if err := s.store.CreateRefreshToken(ctx, rt, issued); err != nil {
+				if auth.ErrorCode(err) == auth.ECONFLICT {
+					return errCodeRevokedMeanwhile()
+				}
 				return fmt.Errorf("oauth: create refresh token: %w", err)
 			}
 			return nil
@@ -159,4 +162,11 @@ func minTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// errCodeRevokedMeanwhile answers a redemption whose family was revoked
+// while it was issuing: the same code was presented again at that moment,
+// and the replay revoked everything issued from it, these tokens included.
+func errCodeRevokedMeanwhile() *Error {
+	return errInvalidGrant("The authorization code was presented twice; every token issued from it is revoked.")
 }

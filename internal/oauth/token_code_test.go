@@ -2,10 +2,12 @@ package oauth
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -276,5 +278,48 @@ func TestCodeExchangeWithEdDSAKeys(t *testing.T) {
 	}
 	if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
 		t.Errorf("at_hash: %v", err)
+	}
+}
+
+// TestConcurrentCodeReplayLeavesNoTokenActive presents one code from many
+// requests at once: one redeems it, the others are replays that revoke its
+// family. Whatever the interleaving, no token issued from the code may be
+// active afterwards — in particular not the winner's, even when a replay
+// revoked the family while the winner was still storing its tokens.
+func TestConcurrentCodeReplayLeavesNoTokenActive(t *testing.T) {
+	ts := newTestServer(t)
+	c, secret := ts.confidentialClient(auth.AuthMethodSecretBasic)
+	u := ts.mustUser("erin")
+	for round := range 5 {
+		code, verifier, _ := ts.issueCode(c, u, codeOpts{scopes: []string{"offline_access", "openid", "read"}})
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.RedirectURIs[0]}, "code_verifier": {verifier}}
+		var (
+			mu     sync.Mutex
+			issued []string
+			wg     sync.WaitGroup
+		)
+		for range 6 {
+			wg.Go(func() {
+				resp := ts.post(PathToken, form, c.ID, secret)
+				defer resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					return
+				}
+				var m map[string]any
+				if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				issued = append(issued, m["access_token"].(string), m["refresh_token"].(string))
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		for _, tok := range issued {
+			if introspectActive(t, ts, c, secret, tok) {
+				t.Fatalf("round %d: a token issued from a replayed code is active", round)
+			}
+		}
 	}
 }

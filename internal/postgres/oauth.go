@@ -119,6 +119,11 @@ func revokeFamilies(ctx context.Context, tx pgx.Tx, at time.Time, families []str
 	slices.Sort(families)
 	var all []string
 	for _, f := range families {
+		if _, err := tx.Exec(ctx, `INSERT INTO token_families (family_id, created_at, revoked_at) VALUES ($1, $2, $2)
+			ON CONFLICT (family_id) DO UPDATE SET revoked_at = coalesce(token_families.revoked_at, excluded.revoked_at)`,
+			f, timeValue(at)); err != nil {
+			return nil, err
+		}
 		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $1
 			WHERE family_id = $2 AND revoked_at IS NULL`, timeValue(at), f); err != nil {
 			return nil, err

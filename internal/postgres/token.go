@@ -168,6 +168,24 @@ func insertRefresh(ctx context.Context, tx pgx.Tx, t *auth.RefreshToken) error {
 
 // insertIssued records it (if not nil) with the client and user of its
 // family.
+// joinFamily upserts the family's row, which locks it until the
+// transaction ends (a concurrent RevokeFamily waits for it, or it for
+// RevokeFamily), and fails with ECONFLICT if the family is revoked: no
+// token is added to a family during or after its revocation.
+func joinFamily(ctx context.Context, tx pgx.Tx, familyID string, at time.Time) error {
+	var revoked pgtype.Timestamptz
+	err := tx.QueryRow(ctx, `INSERT INTO token_families (family_id, created_at) VALUES ($1, $2)
+		ON CONFLICT (family_id) DO UPDATE SET family_id = excluded.family_id
+		RETURNING revoked_at`, familyID, timeValue(at)).Scan(&revoked)
+	if err != nil {
+		return err
+	}
+	if revoked.Valid {
+		return auth.Errorf(auth.ECONFLICT, "The token family is revoked.")
+	}
+	return nil
+}
+
 func insertIssued(ctx context.Context, tx pgx.Tx, it *auth.IssuedToken, clientID, userID string) error {
 	if it == nil {
 		return nil
@@ -189,6 +207,9 @@ func (db *DB) CreateRefreshToken(ctx context.Context, t *auth.RefreshToken, issu
 		return err
 	}
 	return db.inTx(ctx, "create refresh token", func(tx pgx.Tx) error {
+		if err := joinFamily(ctx, tx, t.FamilyID, t.CreatedAt); err != nil {
+			return err
+		}
 		if err := insertRefresh(ctx, tx, t); err != nil {
 			return err
 		}
@@ -230,6 +251,9 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash []byte, at, usedNo
 		return err
 	}
 	return db.inTx(ctx, "rotate refresh token", func(tx pgx.Tx) error {
+		if err := joinFamily(ctx, tx, next.FamilyID, at); err != nil {
+			return err
+		}
 		// FOR UPDATE: concurrent rotations of one token take turns, and
 		// the second sees the first one's UsedAt.
 		old, err := getRefresh(ctx, tx, oldHash, "FOR UPDATE")
@@ -271,6 +295,9 @@ func (db *DB) RecordIssuedToken(ctx context.Context, issued *auth.IssuedToken) e
 		return err
 	}
 	return db.inTx(ctx, "record issued token", func(tx pgx.Tx) error {
+		if err := joinFamily(ctx, tx, issued.FamilyID, issued.ExpiresAt); err != nil {
+			return err
+		}
 		var clientID, userID string
 		err := tx.QueryRow(ctx, `(SELECT client_id, user_id FROM refresh_tokens WHERE family_id = $1 LIMIT 1)
 			UNION ALL (SELECT client_id, user_id FROM oauth_codes WHERE family_id = $1 AND family_id <> '' LIMIT 1)
@@ -412,6 +439,10 @@ func (db *DB) PurgeExpired(ctx context.Context, before time.Time) error {
 			`DELETE FROM revoked_tokens WHERE expires_at < $1`,
 			`DELETE FROM used_jtis WHERE expires_at < $1`,
 			`DELETE FROM oauth_sessions WHERE expires_at < $1`,
+			`DELETE FROM token_families f WHERE f.revoked_at < $1
+				OR (f.revoked_at IS NULL AND (f.created_at IS NULL OR f.created_at < $1)
+					AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = f.family_id)
+					AND NOT EXISTS (SELECT 1 FROM issued_tokens i WHERE i.family_id = f.family_id))`,
 		} {
 			if _, err := tx.Exec(ctx, q, b); err != nil {
 				return err

@@ -135,6 +135,11 @@ func revokeIssued(ctx context.Context, tx *sql.Tx, at time.Time, where string, a
 func revokeFamilies(ctx context.Context, tx *sql.Tx, at time.Time, families []string) ([]string, error) {
 	var all []string
 	for _, f := range families {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO token_families (family_id, created_at, revoked_at) VALUES (?1, ?2, ?2)
+			ON CONFLICT (family_id) DO UPDATE SET revoked_at = coalesce(token_families.revoked_at, excluded.revoked_at)`,
+			f, timeValue(at)); err != nil {
+			return nil, err
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ?
 			WHERE family_id = ? AND revoked_at IS NULL`, timeValue(at), f); err != nil {
 			return nil, err

@@ -180,6 +180,23 @@ func insertRefresh(ctx context.Context, tx *sql.Tx, t *auth.RefreshToken) error 
 
 // insertIssued records it (if not nil) with the client and user of its
 // family.
+// joinFamily upserts the family's row, which locks it until the
+// transaction ends, and fails with ECONFLICT if the family is revoked: no
+// token is added to a family during or after its revocation.
+func joinFamily(ctx context.Context, tx *sql.Tx, familyID string, at time.Time) error {
+	var revoked sql.NullInt64
+	err := tx.QueryRowContext(ctx, `INSERT INTO token_families (family_id, created_at) VALUES (?, ?)
+		ON CONFLICT (family_id) DO UPDATE SET family_id = excluded.family_id
+		RETURNING revoked_at`, familyID, timeValue(at)).Scan(&revoked)
+	if err != nil {
+		return err
+	}
+	if revoked.Valid {
+		return auth.Errorf(auth.ECONFLICT, "The token family is revoked.")
+	}
+	return nil
+}
+
 func insertIssued(ctx context.Context, tx *sql.Tx, it *auth.IssuedToken, clientID, userID string) error {
 	if it == nil {
 		return nil
@@ -201,6 +218,9 @@ func (db *DB) CreateRefreshToken(ctx context.Context, t *auth.RefreshToken, issu
 		return err
 	}
 	return db.inTx(ctx, "create refresh token", func(tx *sql.Tx) error {
+		if err := joinFamily(ctx, tx, t.FamilyID, t.CreatedAt); err != nil {
+			return err
+		}
 		if err := insertRefresh(ctx, tx, t); err != nil {
 			return err
 		}
@@ -248,6 +268,9 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash []byte, at, usedNo
 		return err
 	}
 	return db.inTx(ctx, "rotate refresh token", func(tx *sql.Tx) error {
+		if err := joinFamily(ctx, tx, next.FamilyID, at); err != nil {
+			return err
+		}
 		old, err := getRefresh(ctx, tx, oldHash)
 		if err != nil {
 			return err
@@ -287,6 +310,9 @@ func (db *DB) RecordIssuedToken(ctx context.Context, issued *auth.IssuedToken) e
 		return err
 	}
 	return db.inTx(ctx, "record issued token", func(tx *sql.Tx) error {
+		if err := joinFamily(ctx, tx, issued.FamilyID, issued.ExpiresAt); err != nil {
+			return err
+		}
 		var clientID, userID string
 		err := tx.QueryRowContext(ctx, `SELECT client_id, user_id FROM refresh_tokens WHERE family_id = ?1
 			UNION ALL SELECT client_id, user_id FROM oauth_codes WHERE family_id = ?1 AND family_id <> ''
@@ -431,6 +457,10 @@ func (db *DB) PurgeExpired(ctx context.Context, before time.Time) error {
 			`DELETE FROM revoked_tokens WHERE expires_at < ?1`,
 			`DELETE FROM used_jtis WHERE expires_at < ?1`,
 			`DELETE FROM oauth_sessions WHERE expires_at < ?1`,
+			`DELETE FROM token_families WHERE revoked_at < ?1
+				OR (revoked_at IS NULL AND (created_at IS NULL OR created_at < ?1)
+					AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = token_families.family_id)
+					AND NOT EXISTS (SELECT 1 FROM issued_tokens i WHERE i.family_id = token_families.family_id))`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, b); err != nil {
 				return err

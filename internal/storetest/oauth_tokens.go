@@ -455,6 +455,23 @@ func testRevokeFamily(t *testing.T, s auth.Store) {
 	// A revoked family cannot rotate.
 	err = s.RotateRefreshToken(ctx, next.Hash, at(90*time.Minute), at(90*time.Minute), newRefresh("r3", "fam_1", "cli_1", "usr_1"), nil)
 	wantCode(t, "RotateRefreshToken(revoked family)", err, auth.ECONFLICT)
+
+	// Nothing joins a revoked family afterwards, even a family revoked
+	// before it had any token (a code redeemed twice at once: the replay
+	// revokes the family while the first redemption is still issuing).
+	err = s.RecordIssuedToken(ctx, issued("jti_late", "fam_1", at(2*time.Hour)))
+	wantCode(t, "RecordIssuedToken(revoked family)", err, auth.ECONFLICT)
+	if _, err := s.RevokeFamily(ctx, "fam_empty", now); err != nil {
+		t.Fatalf("RevokeFamily(fam_empty): %v", err)
+	}
+	err = s.CreateRefreshToken(ctx, newRefresh("late", "fam_empty", "cli_1", "usr_1"), issued("jti_late2", "fam_empty", at(2*time.Hour)))
+	wantCode(t, "CreateRefreshToken(revoked family)", err, auth.ECONFLICT)
+	err = s.RecordIssuedToken(ctx, issued("jti_late3", "fam_empty", at(2*time.Hour)))
+	wantCode(t, "RecordIssuedToken(family revoked before any token)", err, auth.ECONFLICT)
+	wantRevoked(t, s, "jti_late", false)
+	if _, err := s.GetRefreshToken(ctx, newRefresh("late", "fam_empty", "cli_1", "usr_1").Hash); auth.ErrorCode(err) != auth.ENOTFOUND {
+		t.Errorf("a refresh token joined a revoked family: %v", err)
+	}
 }
 
 func testRevocationList(t *testing.T, s auth.Store) {

@@ -100,6 +100,16 @@ CREATE INDEX refresh_tokens_family_idx ON refresh_tokens (family_id);
 CREATE INDEX refresh_tokens_client_user_idx ON refresh_tokens (client_id, user_id);
 CREATE INDEX refresh_tokens_expires_idx ON refresh_tokens (expires_at);
 
+-- One row per token family. Every write that adds a token to a family
+-- first upserts (and so locks) its row, and revoking a family marks it:
+-- a token can never join a family during or after its revocation, even
+-- when a code is redeemed twice at the same moment.
+CREATE TABLE token_families (
+    family_id  text COLLATE "C" PRIMARY KEY,
+    created_at timestamptz,
+    revoked_at timestamptz
+);
+
 -- The access tokens issued in each family, kept until they expire so that
 -- revoking the family (or deleting its client or consent) can put them on
 -- the revocation list. client_id and user_id are copied from the family when
@@ -160,6 +170,7 @@ DROP TABLE oauth_consents;
 DROP TABLE used_jtis;
 DROP TABLE revoked_tokens;
 DROP TABLE issued_tokens;
+DROP TABLE token_families;
 DROP TABLE refresh_tokens;
 DROP TABLE oauth_codes;
 DROP TABLE signing_keys;

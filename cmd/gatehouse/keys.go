@@ -2,11 +2,14 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -43,7 +46,20 @@ func (f *clientFlags) client(getenv env) (*admin.Client, error) {
 	if key == "" {
 		key = getenv("GATEHOUSE_ADMIN_KEY")
 	}
-	return admin.NewClient(strings.TrimRight(server, "/"), key, &http.Client{Timeout: 30 * time.Second}), nil
+	hc := &http.Client{Timeout: 30 * time.Second}
+	if caFile := getenv("GATEHOUSE_CA_FILE"); caFile != "" {
+		// A server with a certificate from a private CA (or self-signed).
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("GATEHOUSE_CA_FILE: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("GATEHOUSE_CA_FILE: %s holds no PEM certificate", caFile)
+		}
+		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	}
+	return admin.NewClient(strings.TrimRight(server, "/"), key, hc), nil
 }
 
 // print writes v as JSON with --json, or calls table otherwise.

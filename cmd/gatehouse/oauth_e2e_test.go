@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"html"
 	"io"
@@ -41,16 +42,18 @@ func (n *node) cliStdin(stdin string, v any, args ...string) {
 // userAgent is a browser without JavaScript: a cookie jar, and redirects
 // followed by hand so each step can be checked.
 type userAgent struct {
-	t *testing.T
-	c *http.Client
+	t          *testing.T
+	c          *http.Client
+	setCookies []string // every Set-Cookie header received
 }
 
-func newUserAgent(t *testing.T) *userAgent {
+func newUserAgent(t *testing.T, tr http.RoundTripper) *userAgent {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &userAgent{t: t, c: &http.Client{
+		Transport:     tr,
 		Jar:           jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Timeout:       10 * time.Second,
@@ -84,6 +87,7 @@ func (ua *userAgent) do(method, u string, form url.Values) response {
 		ua.t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	ua.setCookies = append(ua.setCookies, resp.Header.Values("Set-Cookie")...)
 	b, _ := io.ReadAll(resp.Body)
 	return response{status: resp.StatusCode, header: resp.Header, body: string(b), url: req.URL}
 }
@@ -150,8 +154,13 @@ func (ua *userAgent) submit(page response, values url.Values, stopAt string) res
 // oauthLifecycle is what the README walks a newcomer through: register a
 // client and a user with the CLI, sign in through the pages, get tokens,
 // verify them offline against the JWKS, refresh, and revoke — on the real
-// server, with independent clients (x/oauth2, go-oidc).
+// server, over TLS as in production, with independent clients (x/oauth2,
+// go-oidc).
 func oauthLifecycle(t *testing.T, cfg config.Config, dbFiles func() []string) {
+	certFile, keyFile, pool := selfSignedCert(t, t.TempDir())
+	cfg.TLSCertFile, cfg.TLSKeyFile = certFile, keyFile
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	// Real time: go-oidc and x/oauth2 read the wall clock.
 	clk := testenv.NewClock(time.Now().UTC().Truncate(time.Microsecond))
 	logs := &testenv.SyncBuffer{}
@@ -166,8 +175,9 @@ func oauthLifecycle(t *testing.T, cfg config.Config, dbFiles func() []string) {
 	pre.cliJSON(&initOut, initArgs...)
 	n := startNode(t, cfg, clk, logs)
 	n.env["GATEHOUSE_ADMIN_KEY"] = initOut.AdminKey
+	n.env["GATEHOUSE_CA_FILE"] = certFile
 	issuer := n.main.URL()
-	ctx := oidc.ClientContext(context.Background(), &http.Client{Timeout: 10 * time.Second})
+	ctx := context.WithValue(oidc.ClientContext(context.Background(), hc), oauth2.HTTPClient, hc)
 
 	const callback = "http://127.0.0.1:9999/callback"
 	const api = "https://api.example.test"
@@ -200,7 +210,7 @@ func oauthLifecycle(t *testing.T, cfg config.Config, dbFiles func() []string) {
 		Scopes:       []string{oidc.ScopeOpenID, oidc.ScopeOfflineAccess, "profile", "email", "api:read"},
 	}
 	idVerifier := provider.Verifier(&oidc.Config{ClientID: client.ClientID, Now: clk.Now})
-	ua := newUserAgent(t)
+	ua := newUserAgent(t, tr)
 
 	// authorize signs in and consents when asked, and returns the code.
 	authorize := func(expectPages bool) (code, verifier, nonce string) {
@@ -213,6 +223,7 @@ func oauthLifecycle(t *testing.T, cfg config.Config, dbFiles func() []string) {
 				t.Fatalf("expected the login page, got %d:\n%s", r.status, r.body)
 			}
 			r = ua.submit(r, url.Values{"username": {"ada"}, "password": {password}}, callback)
+			wantSessionCookie(t, ua.setCookies)
 			if r.status != http.StatusOK || !strings.Contains(r.body, `name="decision"`) {
 				t.Fatalf("expected the consent page, got %d:\n%s", r.status, r.body)
 			}
@@ -291,7 +302,7 @@ func oauthLifecycle(t *testing.T, cfg config.Config, dbFiles func() []string) {
 	if _, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshed.RefreshToken}).Token(); err == nil {
 		t.Fatal("after reuse, the family's current refresh token still works")
 	}
-	if active := introspect(t, issuer, client.ClientID, client.ClientSecret, refreshed.AccessToken); active {
+	if active := introspect(t, hc, issuer, client.ClientID, client.ClientSecret, refreshed.AccessToken); active {
 		t.Fatal("after reuse, the family's access token is still active")
 	}
 
@@ -302,13 +313,13 @@ func oauthLifecycle(t *testing.T, cfg config.Config, dbFiles func() []string) {
 	if err != nil {
 		t.Fatalf("second exchange: %v", err)
 	}
-	if !introspect(t, issuer, client.ClientID, client.ClientSecret, replayed.AccessToken) {
+	if !introspect(t, hc, issuer, client.ClientID, client.ClientSecret, replayed.AccessToken) {
 		t.Fatal("a fresh access token is not active")
 	}
 	if _, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err == nil {
 		t.Fatal("a code was redeemed twice")
 	}
-	if introspect(t, issuer, client.ClientID, client.ClientSecret, replayed.AccessToken) {
+	if introspect(t, hc, issuer, client.ClientID, client.ClientSecret, replayed.AccessToken) {
 		t.Fatal("the tokens of a replayed code are still active")
 	}
 
@@ -319,10 +330,10 @@ func oauthLifecycle(t *testing.T, cfg config.Config, dbFiles func() []string) {
 	}
 	// RFC 7009: revoking the refresh token revokes the family's access token.
 	form := url.Values{"token": {tok2.RefreshToken}, "token_type_hint": {"refresh_token"}}
-	if status := postForm(t, issuer+"/oauth2/revoke", client.ClientID, client.ClientSecret, form, nil); status != http.StatusOK {
+	if status := postForm(t, hc, issuer+"/oauth2/revoke", client.ClientID, client.ClientSecret, form, nil); status != http.StatusOK {
 		t.Fatalf("revoke = %d", status)
 	}
-	if introspect(t, issuer, client.ClientID, client.ClientSecret, tok2.AccessToken) {
+	if introspect(t, hc, issuer, client.ClientID, client.ClientSecret, tok2.AccessToken) {
 		t.Fatal("the access token is active after its refresh token was revoked")
 	}
 	if _, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok2)); err == nil {
@@ -350,23 +361,43 @@ func oauthLifecycle(t *testing.T, cfg config.Config, dbFiles func() []string) {
 	}
 }
 
-func introspect(t *testing.T, issuer, id, secret, token string) bool {
+// wantSessionCookie checks the session cookie's attributes outside --dev.
+func wantSessionCookie(t *testing.T, setCookies []string) {
+	t.Helper()
+	for _, c := range setCookies {
+		if !strings.HasPrefix(c, "__Host-gatehouse_session=") {
+			continue
+		}
+		for _, attr := range []string{"; HttpOnly", "; Secure", "; SameSite=Lax", "; Path=/"} {
+			if !strings.Contains(c, attr) {
+				t.Errorf("session cookie without %q", attr)
+			}
+		}
+		if strings.Contains(strings.ToLower(c), "domain=") {
+			t.Error("session cookie with a Domain")
+		}
+		return
+	}
+	t.Errorf("no __Host-gatehouse_session cookie was set; Set-Cookie headers: %d", len(setCookies))
+}
+
+func introspect(t *testing.T, hc *http.Client, issuer, id, secret, token string) bool {
 	t.Helper()
 	var out struct {
 		Active bool `json:"active"`
 	}
-	if status := postForm(t, issuer+"/oauth2/introspect", id, secret, url.Values{"token": {token}}, &out); status != http.StatusOK {
+	if status := postForm(t, hc, issuer+"/oauth2/introspect", id, secret, url.Values{"token": {token}}, &out); status != http.StatusOK {
 		t.Fatalf("introspect = %d", status)
 	}
 	return out.Active
 }
 
-func postForm(t *testing.T, u, id, secret string, form url.Values, out any) int {
+func postForm(t *testing.T, hc *http.Client, u, id, secret string, form url.Values, out any) int {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -252,7 +252,8 @@ func (m *Main) startOAuth(ctx context.Context, secret []byte) error {
 		RefreshTokenMaxTTL: o.RefreshTokenMaxTTL,
 		RefreshGrace:       o.RefreshGrace,
 		SessionTTL:         o.SessionTTL,
-		InsecureCookies:    !strings.HasPrefix(issuer, "https://"),
+		// Secure cookies everywhere but on a developer's plain-HTTP machine.
+		InsecureCookies: m.Config.Dev && !strings.HasPrefix(issuer, "https://"),
 	})
 	if err != nil {
 		return fmt.Errorf("oauth: %w", err)

@@ -66,7 +66,10 @@ func TestChromiumLoginAndConsent(t *testing.T) {
 	verifier := oauth2.GenerateVerifier()
 	authURL := conf.AuthCodeURL("chromium-state", oauth2.S256ChallengeOption(verifier))
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.Headless)
+	// /dev/shm is tiny in many CI containers; Chromium then crashes
+	// unless it keeps shared memory in /tmp.
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.Headless,
+		chromedp.Flag("disable-dev-shm-usage", true))
 	if os.Geteuid() == 0 {
 		opts = append(opts, chromedp.NoSandbox)
 	}

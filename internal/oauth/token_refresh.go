@@ -2,9 +2,11 @@ package oauth
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
@@ -84,6 +86,9 @@ func (s *Server) grantRefreshToken(ctx context.Context, c *auth.Client, form url
 		authTime: rt.AuthTime, sessionID: rt.SessionID, familyID: rt.FamilyID,
 	}
 	return s.issueUserTokens(ctx, g, now, func(next []byte, issued *auth.IssuedToken) error {
+		if err := s.claimRefreshPresentation(ctx, hash, rt, now); err != nil {
+			return err
+		}
 		nt := &auth.RefreshToken{
 			Hash: next, FamilyID: rt.FamilyID, ClientID: c.ID, UserID: rt.UserID,
 			Scopes: rt.Scopes, Audiences: rt.Audiences, AuthTime: rt.AuthTime, SessionID: rt.SessionID,
@@ -102,6 +107,38 @@ func (s *Server) grantRefreshToken(ctx context.Context, c *auth.Client, form url
 		}
 		return fmt.Errorf("oauth: rotate refresh token: %w", err)
 	})
+}
+
+// refreshPresentations is how many times a refresh token may be redeemed
+// when a grace window is configured: its rotation and one retry.
+const refreshPresentations = 2
+
+// claimRefreshPresentation takes one of the refreshPresentations slots of
+// a refresh token when a grace window is configured. The store's rotation
+// only checks that an earlier use falls inside the window, which lets the
+// spent token be redeemed any number of times within it; the grace
+// promised is one retry for a client that lost a response, so a further
+// presentation is reuse and revokes the family. The slots are one-time
+// records (UseJTI), so two presentations at once cannot both take the
+// last one. Without grace the store's rotation alone allows one use.
+func (s *Server) claimRefreshPresentation(ctx context.Context, hash []byte, rt *auth.RefreshToken, now time.Time) error {
+	if s.cfg.RefreshGrace == 0 {
+		return nil
+	}
+	// The token cannot be redeemed after it dies, so its slots need not
+	// outlive it.
+	until := minTime(rt.ExpiresAt, rt.FamilyExpiresAt)
+	for n := 1; n <= refreshPresentations; n++ {
+		err := s.store.UseJTI(ctx, "refresh:"+hex.EncodeToString(hash)+":"+strconv.Itoa(n), until, now)
+		switch auth.ErrorCode(err) {
+		case "":
+			return nil
+		case auth.ECONFLICT:
+			continue
+		}
+		return fmt.Errorf("oauth: record refresh token use: %w", err)
+	}
+	return s.refreshReused(ctx, rt, now)
 }
 
 // refreshReused revokes the family of a reused refresh token and returns

@@ -71,6 +71,18 @@ func TestRefreshGraceWindow(t *testing.T) {
 		// The family is intact.
 		decode(t, ts.refresh(c, secret, rt3, nil), http.StatusOK)
 	})
+	t.Run("inside the window a second retry revokes the family", func(t *testing.T) {
+		// The window lets a client that lost one response try once more;
+		// a token presented a third time is in two hands, and the family
+		// dies as it would without grace (RFC 9700 4.14.2).
+		rt1 := ts.signIn(t, c, secret, u)["refresh_token"].(string)
+		decode(t, ts.refresh(c, secret, rt1, nil), http.StatusOK)
+		ts.Clock.Add(2 * time.Second)
+		rt3 := decode(t, ts.refresh(c, secret, rt1, nil), http.StatusOK)["refresh_token"].(string)
+		ts.Clock.Add(2 * time.Second)
+		wantError(t, ts.refresh(c, secret, rt1, nil), http.StatusBadRequest, CodeInvalidGrant)
+		wantError(t, ts.refresh(c, secret, rt3, nil), http.StatusBadRequest, CodeInvalidGrant)
+	})
 	t.Run("outside the window reuse revokes the family", func(t *testing.T) {
 		rt1 := ts.signIn(t, c, secret, u)["refresh_token"].(string)
 		rt2 := decode(t, ts.refresh(c, secret, rt1, nil), http.StatusOK)["refresh_token"].(string)

@@ -37,11 +37,15 @@ func (s *Server) lookupClient(ctx context.Context, id string) (*auth.Client, err
 	if c, ok := s.tokens.clients.get(id, now); ok {
 		return c, nil
 	}
+	// The generation is taken before the read: if the client changes on
+	// this node while the read is in flight, what was read may predate the
+	// change and is not cached.
+	gen := s.tokens.clients.generation()
 	c, err := s.store.GetClient(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	s.tokens.clients.put(c, now)
+	s.tokens.clients.putIfCurrent(c, now, gen)
 	return c, nil
 }
 
@@ -76,6 +80,7 @@ const clientCacheSize = 4096
 type clientCache struct {
 	mu      sync.RWMutex
 	entries map[string]clientEntry
+	gen     uint64 // counts invalidations, so reads older than one are not cached
 }
 
 type clientEntry struct {
@@ -96,6 +101,29 @@ func (cc *clientCache) get(id string, now time.Time) (*auth.Client, bool) {
 func (cc *clientCache) put(c *auth.Client, now time.Time) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
+	cc.putLocked(c, now)
+}
+
+// generation returns the number of invalidations so far; pass it to
+// putIfCurrent with a client read from the store after this call.
+func (cc *clientCache) generation() uint64 {
+	cc.mu.RLock()
+	defer cc.mu.RUnlock()
+	return cc.gen
+}
+
+// putIfCurrent caches c unless an invalidation happened since gen was
+// taken: c may then be the client as it was before an update, a secret
+// rotation or a deletion, which must stop working at once.
+func (cc *clientCache) putIfCurrent(c *auth.Client, now time.Time, gen uint64) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.gen == gen {
+		cc.putLocked(c, now)
+	}
+}
+
+func (cc *clientCache) putLocked(c *auth.Client, now time.Time) {
 	if cc.entries == nil || len(cc.entries) >= clientCacheSize {
 		cc.entries = make(map[string]clientEntry)
 	}
@@ -105,6 +133,7 @@ func (cc *clientCache) put(c *auth.Client, now time.Time) {
 func (cc *clientCache) invalidate(id string) {
 	cc.mu.Lock()
 	delete(cc.entries, id)
+	cc.gen++
 	cc.mu.Unlock()
 }
 

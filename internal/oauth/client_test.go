@@ -349,3 +349,52 @@ func TestClientLifecycle(t *testing.T) {
 		t.Errorf("rotate private_key_jwt client: %v", err)
 	}
 }
+
+// pausingStore holds GetClient between its read and its return while armed,
+// so a test can change the client in that gap.
+type pausingStore struct {
+	auth.OAuthStore
+	armed   chan struct{} // receives once per paused read
+	read    chan struct{} // closed when the armed read has its result
+	release chan struct{} // closed to let it return
+}
+
+func (p *pausingStore) GetClient(ctx context.Context, id string) (*auth.Client, error) {
+	c, err := p.OAuthStore.GetClient(ctx, id)
+	select {
+	case <-p.armed:
+		close(p.read)
+		<-p.release
+	default:
+	}
+	return c, err
+}
+
+func TestClientCacheIgnoresReadsOlderThanAnInvalidation(t *testing.T) {
+	// A lookup that read the client before a rotation and returns after it
+	// must not put the old client (and so the old secret) back in the
+	// cache: a rotated secret stops working on this node at once.
+	ts := newTestServer(t)
+	ctx := context.Background()
+	c, oldSecret, err := ts.CreateClient(ctx, "adm_1", ClientInput{Name: "svc", Scopes: []string{"read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := &pausingStore{OAuthStore: ts.Store, armed: make(chan struct{}, 1), read: make(chan struct{}), release: make(chan struct{})}
+	ts.store = ps
+	ps.armed <- struct{}{}
+	done := make(chan error)
+	go func() {
+		_, err := ts.lookupClient(ctx, c.ID)
+		done <- err
+	}()
+	<-ps.read
+	if _, _, err := ts.RotateClientSecret(ctx, "adm_1", c.ID); err != nil {
+		t.Fatal(err)
+	}
+	close(ps.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, ts.post(PathToken, url.Values{"grant_type": {"client_credentials"}}, c.ID, oldSecret), http.StatusUnauthorized, CodeInvalidClient)
+}

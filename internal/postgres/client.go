@@ -162,6 +162,26 @@ func (db *DB) DeleteClient(ctx context.Context, id string, at time.Time, events 
 		if tag.RowsAffected() == 0 {
 			return auth.Errorf(auth.ENOTFOUND, "Client not found.")
 		}
+		// Mark every family of the client revoked, those of its codes
+		// included: the token endpoint stores the tokens of a redeemed code
+		// in a later transaction, which must then fail rather than leave a
+		// deleted client with a live refresh token or an unlisted access
+		// token. Marking a family waits for a transaction adding to it
+		// (which holds its row), and under READ COMMITTED the statements
+		// below then see what that transaction wrote.
+		// One statement for all of them (a client may have many), in
+		// family order as revokeFamilies takes them; the client's tokens
+		// themselves are revoked and deleted by client below.
+		if _, err := tx.Exec(ctx, `INSERT INTO token_families (family_id, created_at, revoked_at)
+			SELECT family_id, $2, $2 FROM (
+				SELECT family_id FROM oauth_codes WHERE client_id = $1 AND family_id <> ''
+				UNION SELECT family_id FROM refresh_tokens WHERE client_id = $1
+				UNION SELECT family_id FROM issued_tokens WHERE client_id = $1) f
+			ORDER BY family_id
+			ON CONFLICT (family_id) DO UPDATE SET revoked_at = coalesce(token_families.revoked_at, excluded.revoked_at)`,
+			id, timeValue(at)); err != nil {
+			return err
+		}
 		// Access tokens carry the client of their family, copied when they
 		// were recorded, so they are found even when the family's codes
 		// and refresh tokens are long gone.

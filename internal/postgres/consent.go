@@ -102,9 +102,12 @@ func (db *DB) DeleteConsent(ctx context.Context, userID, clientID string, at tim
 			return auth.Errorf(auth.ENOTFOUND, "Consent not found.")
 		}
 		// A family without refresh tokens (a client not allowed them) is
-		// still known by the access tokens issued in it.
+		// still known by the access tokens issued in it, and a code not yet
+		// redeemed (it lives a minute) by the family it will start: marked
+		// revoked, it takes no token.
 		rows, err := tx.Query(ctx, `SELECT family_id FROM refresh_tokens WHERE user_id = $1 AND client_id = $2
-			UNION SELECT family_id FROM issued_tokens WHERE user_id = $1 AND client_id = $2`, userID, clientID)
+			UNION SELECT family_id FROM issued_tokens WHERE user_id = $1 AND client_id = $2
+			UNION SELECT family_id FROM oauth_codes WHERE user_id = $1 AND client_id = $2 AND family_id <> ''`, userID, clientID)
 		if err != nil {
 			return err
 		}

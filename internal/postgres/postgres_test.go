@@ -491,3 +491,93 @@ func TestLookupsWithNULAreNotInternalErrors(t *testing.T) {
 		t.Errorf("ListAuditEvents: %v", err)
 	}
 }
+
+// TestDeleteClientWaitsForATokenBeingAdded races DeleteClient with a
+// transaction that is adding a refresh token and an access token to one of
+// the client's families (a rotation in flight, held open here). Under READ
+// COMMITTED the deletion's statements would not see those rows if it did
+// not wait for the family's row: the client would be gone with a live
+// refresh token and an access token missing from the revocation list.
+func TestDeleteClientWaitsForATokenBeingAdded(t *testing.T) {
+	t.Parallel()
+	dsn, _ := testenv.PostgresSchema(t)
+	db := openDSN(t, dsn)
+	ctx := t.Context()
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	client := &auth.Client{ID: "cli_race", Name: "race", AuthMethod: auth.AuthMethodSecretBasic,
+		SecretHash: []byte("hash"), CreatedAt: now, UpdatedAt: now}
+	if err := db.CreateClient(ctx, client); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	first := &auth.RefreshToken{Hash: []byte("refresh-1"), FamilyID: "fam_race", ClientID: client.ID, UserID: "usr_1",
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: now.Add(24 * time.Hour)}
+	if err := db.CreateRefreshToken(ctx, first, &auth.IssuedToken{JTI: "jti_1", FamilyID: "fam_race", ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatalf("CreateRefreshToken: %v", err)
+	}
+
+	// What RotateRefreshToken does, stopped before its commit.
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		t.Fatalf("Begin: %v", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var pid int32
+	if err := tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatalf("pg_backend_pid: %v", err)
+	}
+	next := *first
+	next.Hash = []byte("refresh-2")
+	if err := joinFamily(ctx, tx, "fam_race", now); err != nil {
+		t.Fatalf("joinFamily: %v", err)
+	}
+	if err := insertRefresh(ctx, tx, &next); err != nil {
+		t.Fatalf("insertRefresh: %v", err)
+	}
+	if err := insertIssued(ctx, tx, &auth.IssuedToken{JTI: "jti_2", FamilyID: "fam_race", ExpiresAt: now.Add(time.Hour)}, client.ID, "usr_1"); err != nil {
+		t.Fatalf("insertIssued: %v", err)
+	}
+
+	deleted := make(chan error, 1)
+	go func() { deleted <- db.DeleteClient(ctx, client.ID, now.Add(time.Minute)) }()
+	// Commit once DeleteClient waits on the rotation (or has finished
+	// without waiting, which is the bug).
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(15 * time.Second)
+	var deleteErr error
+	finished := false
+	for waiting := false; !waiting && !finished; {
+		select {
+		case deleteErr = <-deleted:
+			finished = true
+			continue
+		default:
+		}
+		if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE $1::int = ANY (pg_blocking_pids(pid)))`, pid).Scan(&waiting); err != nil {
+			t.Fatalf("pg_stat_activity: %v", err)
+		}
+		select {
+		case <-tick.C:
+		case <-timeout:
+			t.Fatal("DeleteClient neither waited nor finished")
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if !finished {
+		deleteErr = <-deleted
+	}
+	if deleteErr != nil {
+		t.Fatalf("DeleteClient: %v", deleteErr)
+	}
+	if _, err := db.GetRefreshToken(ctx, next.Hash); auth.ErrorCode(err) != auth.ENOTFOUND {
+		t.Errorf("the refresh token added during the deletion survived it: %v", err)
+	}
+	for _, jti := range []string{"jti_1", "jti_2"} {
+		if revoked, err := db.IsTokenRevoked(ctx, jti); err != nil || !revoked {
+			t.Errorf("IsTokenRevoked(%s) = %v, %v; want true", jti, revoked, err)
+		}
+	}
+}

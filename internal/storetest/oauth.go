@@ -30,6 +30,7 @@ func RunOAuth(t *testing.T, open func(t *testing.T) auth.Store) {
 		{"client: list pages in ascending ID order", testClientList},
 		{"client: text the database cannot keep is invalid and writes nothing", testClientInvalidText},
 		{"client: delete removes codes, tokens and consents and revokes issued tokens", testClientDelete},
+		{"client: delete revokes the families of its codes, so a redemption in flight adds no token", testClientDeleteRevokesCodeFamilies},
 
 		{"user: create then get by ID, by username and list return every field", testUserRoundTrip},
 		{"user: usernames are found and unique case-insensitively", testUserUsernameCase},
@@ -64,6 +65,7 @@ func RunOAuth(t *testing.T, open func(t *testing.T) auth.Store) {
 
 		{"consent: save, replace, get and list", testConsentRoundTrip},
 		{"consent: delete revokes the families of that user and client", testConsentDelete},
+		{"consent: delete revokes the families of that user's codes at that client", testConsentDeleteRevokesCodeFamilies},
 
 		{"session: create, get until expiry, delete", testSessionRoundTrip},
 		{"session: delete user sessions removes only that user's", testDeleteUserSessions},
@@ -602,6 +604,34 @@ func testClientDelete(t *testing.T, s auth.Store) {
 		t.Errorf("other client's code: %v", err)
 	}
 	wantEvents(t, s, ev)
+}
+
+// testClientDeleteRevokesCodeFamilies: the token endpoint consumes a code
+// and stores the tokens it issues in two transactions. A client deleted in
+// between must not end up with a live refresh token or an unlisted access
+// token, so deleting it marks the families of its codes revoked, and the
+// store then refuses to add to them.
+func testClientDeleteRevokesCodeFamilies(t *testing.T, s auth.Store) {
+	ctx := t.Context()
+	mustClient(t, s, newClient("cli_1"))
+	mustUser(t, s, newUser("usr_1", "alice"))
+	now := at(time.Hour)
+	for _, c := range []string{"c1", "c2"} {
+		mustCode(t, s, newCode(c, "cli_1", "usr_1", "fam_"+c))
+		if _, err := s.ConsumeAuthCode(ctx, hashOf("code:"+c), base); err != nil {
+			t.Fatalf("ConsumeAuthCode(%s): %v", c, err)
+		}
+	}
+	if err := s.DeleteClient(ctx, "cli_1", now); err != nil {
+		t.Fatalf("DeleteClient: %v", err)
+	}
+	err := s.CreateRefreshToken(ctx, newRefresh("r1", "fam_c1", "cli_1", "usr_1"), issued("jti_1", "fam_c1", at(2*time.Hour)))
+	wantCode(t, "CreateRefreshToken(family of a deleted client's code)", err, auth.ECONFLICT)
+	wantRefreshGone(t, s, hashOf("refresh:r1"))
+	err = s.RecordIssuedToken(ctx, issued("jti_2", "fam_c2", at(2*time.Hour)))
+	wantCode(t, "RecordIssuedToken(family of a deleted client's code)", err, auth.ECONFLICT)
+	wantRevoked(t, s, "jti_1", false)
+	wantRevoked(t, s, "jti_2", false)
 }
 
 // --- users -----------------------------------------------------------------

@@ -674,6 +674,41 @@ func testConsentDelete(t *testing.T, s auth.Store) {
 	wantEvents(t, s, ev)
 }
 
+// testConsentDeleteRevokesCodeFamilies: a code issued under a consent that
+// is then revoked must not be exchanged for tokens afterwards (it lives up
+// to a minute), so the families of the user's codes at that client are
+// revoked with the consent.
+func testConsentDeleteRevokesCodeFamilies(t *testing.T, s auth.Store) {
+	ctx := t.Context()
+	now := at(time.Hour)
+	for _, c := range []auth.Consent{
+		{UserID: "usr_1", ClientID: "cli_1", Scopes: []string{"openid"}},
+		{UserID: "usr_1", ClientID: "cli_2", Scopes: []string{"openid"}},
+	} {
+		if err := s.SaveConsent(ctx, &c); err != nil {
+			t.Fatalf("SaveConsent: %v", err)
+		}
+	}
+	mustCode(t, s, newCode("pending", "cli_1", "usr_1", "fam_pending"))
+	mustCode(t, s, newCode("other", "cli_2", "usr_1", "fam_other"))
+	if err := s.DeleteConsent(ctx, "usr_1", "cli_1", now); err != nil {
+		t.Fatalf("DeleteConsent: %v", err)
+	}
+	// The code is still there (redeeming it is the token endpoint's
+	// business), but its family takes no token.
+	if _, err := s.ConsumeAuthCode(ctx, hashOf("code:pending"), now); err != nil {
+		t.Fatalf("ConsumeAuthCode: %v", err)
+	}
+	err := s.CreateRefreshToken(ctx, newRefresh("p", "fam_pending", "cli_1", "usr_1"), issued("jti_p", "fam_pending", at(2*time.Hour)))
+	wantCode(t, "CreateRefreshToken(family of a code under a revoked consent)", err, auth.ECONFLICT)
+	err = s.RecordIssuedToken(ctx, issued("jti_p2", "fam_pending", at(2*time.Hour)))
+	wantCode(t, "RecordIssuedToken(family of a code under a revoked consent)", err, auth.ECONFLICT)
+	// Another client's code is not touched.
+	if err := s.RecordIssuedToken(ctx, issued("jti_o", "fam_other", at(2*time.Hour))); err != nil {
+		t.Fatalf("RecordIssuedToken(other client's family): %v", err)
+	}
+}
+
 // --- sessions --------------------------------------------------------------
 
 func testSessionRoundTrip(t *testing.T, s auth.Store) {

@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -181,7 +183,10 @@ func (s *Server) authenticateAssertion(ctx context.Context, r *http.Request, for
 		return nil, errInvalidClient()
 	case claims.IssuedAt != nil && claims.IssuedAt.Time().After(now.Add(assertionLeeway)):
 		return nil, errInvalidClient()
-	case claims.ID == "" || len(claims.ID) > maxJTILength:
+	case claims.ID == "" || len(claims.ID) > maxJTILength || strings.ContainsFunc(claims.ID, unicode.IsControl):
+		// A jti with a control character (NUL above all, which no store
+		// keeps) is no identifier a client needs; refused here, it is not
+		// a server error in the store.
 		return nil, errInvalidClient()
 	}
 	// Single use (RFC 7523 3.7): the jti is kept until the assertion

@@ -232,6 +232,8 @@ func TestPrivateKeyJWT(t *testing.T) {
 			return tok + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 		}},
 		{"garbage", func() string { return "not.a.jwt" }},
+		// A jti the store cannot keep must not become a server error.
+		{"jti with a NUL character", func() string { return assertion(t, jc.key, jc.claims(ts, "b-11\x00")) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			wantError(t, ts.post(PathToken, assertionForm(tc.a())), http.StatusUnauthorized, CodeInvalidClient)

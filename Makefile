@@ -24,3 +24,11 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzExtract -fuzztime 30s ./internal/apikey/
 	go test -run '^$$' -fuzz FuzzDecodeCreateKey -fuzztime 30s ./internal/admin/
 	go test -run '^$$' -fuzz FuzzLoadFile -fuzztime 30s ./internal/config/
+	go test -run '^$$' -fuzz FuzzVerify -fuzztime 30s ./internal/signing/
+	go test -run '^$$' -fuzz FuzzClaims -fuzztime 30s ./internal/signing/
+	go test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/password/
+	go test -run '^$$' -fuzz FuzzParseForm -fuzztime 30s ./internal/oauth/
+	go test -run '^$$' -fuzz FuzzParseBasicAuth -fuzztime 30s ./internal/oauth/
+	go test -run '^$$' -fuzz FuzzParseScope -fuzztime 30s ./internal/oauth/
+	go test -run '^$$' -fuzz FuzzMatchRedirectURI -fuzztime 30s ./internal/oauth/
+	go test -run '^$$' -fuzz FuzzAuthorizeRequest -fuzztime 30s ./internal/oauth/

@@ -426,3 +426,88 @@ func TestAddressKey(t *testing.T) {
 		}
 	}
 }
+
+// raceStore runs after once, the first time a user is looked up by name:
+// an administrator acting while a login is under way.
+type raceStore struct {
+	auth.UserStore
+	after func()
+}
+
+func (s *raceStore) GetUserByUsername(ctx context.Context, username string) (*auth.User, error) {
+	u, err := s.UserStore.GetUserByUsername(ctx, username)
+	if s.after != nil {
+		after := s.after
+		s.after = nil
+		after()
+	}
+	return u, err
+}
+
+// TestRehashDoesNotUndoAConcurrentChange: the rehash after a login writes
+// the user read before the password check (and a whole argon2id hash
+// later). A disable or password reset made in between must survive it: the
+// account may not come back enabled, nor the old password work again.
+func TestRehashDoesNotUndoAConcurrentChange(t *testing.T) {
+	t.Parallel()
+	weak := password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, svc *Service, id string)
+		check  func(t *testing.T, f *fixture, id string)
+	}{
+		{
+			name: "disabled during the login stays disabled",
+			change: func(t *testing.T, svc *Service, id string) {
+				if _, err := svc.Disable(context.Background(), "admin", id); err != nil {
+					t.Fatal(err)
+				}
+			},
+			check: func(t *testing.T, f *fixture, id string) {
+				u, err := f.svc.Get(context.Background(), id)
+				if err != nil || !u.Disabled() {
+					t.Fatalf("user after the login: %+v, %v; want disabled", u, err)
+				}
+			},
+		},
+		{
+			name: "a password reset during the login is kept",
+			change: func(t *testing.T, svc *Service, id string) {
+				if err := svc.ResetPassword(context.Background(), "admin", id, "new passphrase"); err != nil {
+					t.Fatal(err)
+				}
+			},
+			check: func(t *testing.T, f *fixture, id string) {
+				ctx := context.Background()
+				if _, err := f.svc.Authenticate(ctx, "ann", "correct horse", "192.0.2.2"); auth.ErrorCode(err) != auth.EUNAUTHORIZED {
+					t.Fatalf("old password after the reset: %v", err)
+				}
+				if _, err := f.svc.Authenticate(ctx, "ann", "new passphrase", "192.0.2.3"); err != nil {
+					t.Fatalf("new password after the reset: %v", err)
+				}
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rs := &raceStore{}
+			f := newFixture(t, func(c *Config) { rs.UserStore = c.Store; c.Store = rs })
+			ctx := context.Background()
+			u := f.create(t, "ann", "correct horse")
+			old, err := password.HashWith(weak, "correct horse")
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, _ := f.db.GetUser(ctx, u.ID)
+			stored.PasswordHash = old
+			if err := f.db.UpdateUser(ctx, stored); err != nil {
+				t.Fatal(err)
+			}
+			rs.after = func() { tc.change(t, f.svc, u.ID) }
+			// The login itself raced the change and may succeed; what it
+			// writes afterwards is the point.
+			f.svc.Authenticate(ctx, "ann", "correct horse", "192.0.2.1")
+			tc.check(t, f, u.ID)
+		})
+	}
+}

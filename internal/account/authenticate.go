@@ -118,15 +118,32 @@ func (s *Service) check(ctx context.Context, username, pw string) (*auth.User, e
 // rehash replaces a hash made under older parameters after a successful
 // login, the only time the password is known. A failure only costs a later
 // retry, so it is logged, not returned.
+//
+// UpdateUser replaces the whole record, and u was read before the password
+// check and a whole argon2id hash ago: writing it back would undo a disable
+// or password reset made meanwhile (re-enabling the account, or making the
+// old password work again). So the user is read again after hashing and
+// only the hash of that fresh copy is replaced, and only if it is still
+// the hash just verified on an enabled account. The store offers no
+// conditional update, so a change landing between this read and the write
+// can still be lost; the window is one round trip instead of a hash.
 func (s *Service) rehash(ctx context.Context, u *auth.User, pw string) {
 	if !password.NeedsRehash(u.PasswordHash) {
 		return
 	}
 	h, err := s.hash(ctx, pw)
 	if err == nil {
-		u.PasswordHash = h
-		u.UpdatedAt = s.now()
-		err = s.store.UpdateUser(ctx, u)
+		var cur *auth.User
+		cur, err = s.store.GetUser(ctx, u.ID)
+		switch {
+		case err != nil:
+		case cur.PasswordHash != u.PasswordHash || cur.Disabled():
+			return // changed meanwhile: the change wins
+		default:
+			cur.PasswordHash = h
+			cur.UpdatedAt = s.now()
+			err = s.store.UpdateUser(ctx, cur)
+		}
 	}
 	if err != nil {
 		s.logger.WarnContext(ctx, "rehash password on login", "user_id", u.ID, "error", err)

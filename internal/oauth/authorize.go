@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/web"
@@ -180,6 +182,12 @@ func (q *authzRequest) validate(s *Server) error {
 	q.nonce = p.Get("nonce")
 	if len(q.nonce) > maxNonceLength {
 		return errInvalidRequest("The nonce is longer than %d bytes.", maxNonceLength)
+	}
+	// The nonce is stored with the code and must come back unchanged in
+	// the ID token's JSON: NUL is refused by the stores and invalid UTF-8
+	// would be replaced when encoded.
+	if !utf8.ValidString(q.nonce) || strings.ContainsFunc(q.nonce, unicode.IsControl) {
+		return errInvalidRequest("The nonce must be UTF-8 text without control characters.")
 	}
 	if q.prompt, err = parsePrompt(p.Get("prompt")); err != nil {
 		return err

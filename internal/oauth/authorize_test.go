@@ -116,6 +116,11 @@ func TestAuthorizeRedirectsErrors(t *testing.T) {
 		{"negative max_age", authParams(c, "max_age", "-1"), CodeInvalidRequest},
 		{"huge max_age", authParams(c, "max_age", "99999999999"), CodeInvalidRequest},
 		{"long nonce", authParams(c, "nonce", strings.Repeat("n", maxNonceLength+1)), CodeInvalidRequest},
+		// A nonce that cannot be stored with the code, or echoed intact in
+		// the ID token, is refused here rather than failing as a
+		// server_error once the user has signed in and consented.
+		{"nonce with a NUL", authParams(c, "nonce", "n\x00"), CodeInvalidRequest},
+		{"nonce not UTF-8", authParams(c, "nonce", "n\xff"), CodeInvalidRequest},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

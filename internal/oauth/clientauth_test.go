@@ -61,11 +61,11 @@ func TestClientAuthenticationFailuresLookAlike(t *testing.T) {
 		{"wrong method: post client using basic", func() *http.Response { return ts.post(PathToken, cc, post.ID, postSecret) }, 401, CodeInvalidClient, true},
 		{"wrong method: basic client using post", func() *http.Response {
 			return ts.post(PathToken, with(url.Values{"client_id": {basic.ID}, "client_secret": {basicSecret}}))
-		}, 401, CodeInvalidClient, false},
+		}, 401, CodeInvalidClient, true},
 		{"confidential client without credentials", func() *http.Response {
 			return ts.post(PathToken, with(url.Values{"client_id": {basic.ID}}))
-		}, 401, CodeInvalidClient, false},
-		{"no client at all", func() *http.Response { return ts.post(PathToken, cc) }, 401, CodeInvalidClient, false},
+		}, 401, CodeInvalidClient, true},
+		{"no client at all", func() *http.Response { return ts.post(PathToken, cc) }, 401, CodeInvalidClient, true},
 		{"two methods at once", func() *http.Response {
 			return ts.post(PathToken, with(url.Values{"client_secret": {postSecret}, "client_id": {post.ID}}), basic.ID, basicSecret)
 		}, 400, CodeInvalidRequest, false},
@@ -89,6 +89,8 @@ func TestClientAuthenticationFailuresLookAlike(t *testing.T) {
 			if tc.code == CodeInvalidClient && m["error_description"] != "Client authentication failed." {
 				t.Errorf("description %v reveals more than failure", m["error_description"])
 			}
+			// Every 401 carries a challenge (RFC 9110 15.5.2), whatever
+			// method the client tried.
 			if got := resp.Header.Get("WWW-Authenticate"); (got != "") != tc.challenged || (tc.challenged && !strings.HasPrefix(got, "Basic realm=")) {
 				t.Errorf("WWW-Authenticate %q", got)
 			}

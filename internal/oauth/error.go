@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
@@ -182,16 +181,16 @@ type errorBody struct {
 
 // writeTokenError answers a request of the token, revocation or
 // introspection endpoint with the JSON error of RFC 6749 5.2. For
-// invalid_client it answers 401, with a WWW-Authenticate challenge when the
-// client tried HTTP Basic (RFC 6749 5.2 requires it then).
+// invalid_client it answers 401 with a Basic WWW-Authenticate challenge:
+// RFC 6749 5.2 requires it when the client tried HTTP Basic, and RFC 9110
+// 15.5.2 requires a challenge on every 401, so it is sent also when the
+// client authenticated in the body.
 func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, err error) {
 	e := asError(err)
 	s.logError(r, e)
 	h := w.Header()
-	if e.Code == CodeInvalidClient {
-		if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Basic") {
-			h.Set("WWW-Authenticate", `Basic realm="`+s.realm()+`", charset="UTF-8"`)
-		}
+	if e.Status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Basic realm="`+s.realm()+`", charset="UTF-8"`)
 	}
 	if e.Code == CodeTemporarilyUnavailable {
 		h.Set("Retry-After", "5")

@@ -23,7 +23,9 @@ func TestWriteTokenError(t *testing.T) {
 	}{
 		{"protocol error", errInvalidGrant("The code has expired."), false, 400, `{"error":"invalid_grant","error_description":"The code has expired."}`, false},
 		{"invalid_client after Basic", errInvalidClient(), true, 401, `{"error":"invalid_client","error_description":"Client authentication failed."}`, true},
-		{"invalid_client without Basic", errInvalidClient(), false, 401, `{"error":"invalid_client","error_description":"Client authentication failed."}`, false},
+		// RFC 9110 15.5.2: a 401 always carries a challenge, also when the
+		// client authenticated in the body.
+		{"invalid_client without Basic", errInvalidClient(), false, 401, `{"error":"invalid_client","error_description":"Client authentication failed."}`, true},
 		{"internal detail is not sent", errors.New("sqlite: disk I/O error at /var/lib/secret"), false, 500, `{"error":"server_error","error_description":"The server could not complete the request."}`, false},
 		{"store down", auth.Errorf(auth.EUNAVAILABLE, "db down"), false, 503, `{"error":"temporarily_unavailable","error_description":"The server is temporarily unavailable; try again later."}`, false},
 		{"description characters outside RFC 6749", errInvalidRequest("bad \"quote\" and \\ and \n"), false, 400, `{"error":"invalid_request","error_description":"bad 'quote' and ' and ?"}`, false},

@@ -428,13 +428,27 @@ func (db *DB) UseJTI(ctx context.Context, jti string, expiresAt, now time.Time) 
 // PurgeExpired deletes, in one transaction, codes, refresh tokens (whose
 // idle or family lifetime ended), issued-token records, revocation entries,
 // used jtis and sessions that have been dead since before `before`.
-// Records without an expiry are kept.
+// Records without an expiry are kept, and so are used codes and used
+// refresh tokens of a family that still has a live refresh token (reuse
+// detection needs them).
 func (db *DB) PurgeExpired(ctx context.Context, before time.Time) error {
 	b := timeValue(before)
 	return db.inTx(ctx, "purge expired", func(tx pgx.Tx) error {
 		for _, q := range []string{
-			`DELETE FROM oauth_codes WHERE expires_at < $1`,
-			`DELETE FROM refresh_tokens WHERE expires_at < $1 OR family_expires_at < $1`,
+			// A used code and a spent refresh token stay while a refresh
+			// token of their family lives: presented again, they must
+			// still revoke it (RFC 6749 4.1.2, RFC 9700 4.14.2). Codes
+			// first, while the refresh tokens they look at are all there.
+			`DELETE FROM oauth_codes WHERE expires_at < $1
+				AND (used_at IS NULL OR NOT EXISTS (SELECT 1 FROM refresh_tokens l WHERE l.family_id = oauth_codes.family_id
+					AND l.used_at IS NULL AND l.revoked_at IS NULL
+					AND (l.expires_at IS NULL OR l.expires_at >= $1)
+					AND (l.family_expires_at IS NULL OR l.family_expires_at >= $1)))`,
+			`DELETE FROM refresh_tokens WHERE (expires_at < $1 OR family_expires_at < $1)
+				AND (family_expires_at < $1 OR NOT EXISTS (SELECT 1 FROM refresh_tokens l WHERE l.family_id = refresh_tokens.family_id
+					AND l.used_at IS NULL AND l.revoked_at IS NULL
+					AND (l.expires_at IS NULL OR l.expires_at >= $1)
+					AND (l.family_expires_at IS NULL OR l.family_expires_at >= $1)))`,
 			`DELETE FROM issued_tokens WHERE expires_at < $1`,
 			`DELETE FROM revoked_tokens WHERE expires_at < $1`,
 			`DELETE FROM used_jtis WHERE expires_at < $1`,

@@ -71,6 +71,7 @@ func RunOAuth(t *testing.T, open func(t *testing.T) auth.Store) {
 		{"session: delete user sessions removes only that user's", testDeleteUserSessions},
 
 		{"purge removes what is dead before the cutoff and keeps the rest", testPurgeExpired},
+		{"purge keeps spent refresh tokens and used codes while their family lives", testPurgeKeepsWhatReuseDetectionNeeds},
 		{"events are refused with bad text and nothing is written", testOAuthInvalidEvents},
 		{"a cancelled context returns an error and writes nothing", testOAuthCancelledContext},
 	}

@@ -858,6 +858,58 @@ func testPurgeExpired(t *testing.T, s auth.Store) {
 	}
 }
 
+// testPurgeKeepsWhatReuseDetectionNeeds: a spent refresh token or a used
+// code, presented again, revokes its family (RFC 9700 4.14.2, RFC 6749
+// 4.1.2), which the server can only do while it still has the record. A
+// rotated token dies at its own idle expiry while the family lives on in
+// its successor, and a code dies a minute after its tokens were issued: so
+// neither is purged while a refresh token of its family is alive. Once the
+// whole family is dead they go.
+func testPurgeKeepsWhatReuseDetectionNeeds(t *testing.T, s auth.Store) {
+	ctx := t.Context()
+	cutoff := at(time.Hour)
+	dead, alive := cutoff.Add(-time.Microsecond), cutoff
+
+	// A family alive in its second token, the first spent and dead, its
+	// code used and dead; and a family whose every token is dead.
+	for _, fam := range []string{"live", "gone"} {
+		code := newCode(fam, "cli_1", "usr_1", "fam_"+fam)
+		code.ExpiresAt = dead
+		mustCode(t, s, code)
+		if _, err := s.ConsumeAuthCode(ctx, code.Hash, base); err != nil {
+			t.Fatalf("ConsumeAuthCode: %v", err)
+		}
+		first, second := newRefresh(fam+"1", "fam_"+fam, "cli_1", "usr_1"), newRefresh(fam+"2", "fam_"+fam, "cli_1", "usr_1")
+		first.ExpiresAt = dead
+		second.ExpiresAt = dead
+		if fam == "live" {
+			second.ExpiresAt = alive
+		}
+		mustRefresh(t, s, first, nil)
+		if err := s.RotateRefreshToken(ctx, first.Hash, base, base, second, nil); err != nil {
+			t.Fatalf("RotateRefreshToken: %v", err)
+		}
+	}
+
+	if err := s.PurgeExpired(ctx, cutoff); err != nil {
+		t.Fatalf("PurgeExpired: %v", err)
+	}
+
+	if rt := getRefresh(t, s, hashOf("refresh:live1")); rt.UsedAt.IsZero() {
+		t.Errorf("the spent token of a live family lost its use: %+v", rt)
+	}
+	getRefresh(t, s, hashOf("refresh:live2"))
+	c, err := s.ConsumeAuthCode(ctx, hashOf("code:live"), cutoff)
+	wantCode(t, "ConsumeAuthCode(used code of a live family)", err, auth.ECONFLICT)
+	if c == nil || c.FamilyID != "fam_live" {
+		t.Errorf("used code of a live family = %+v, want it kept with its family", c)
+	}
+	wantRefreshGone(t, s, hashOf("refresh:gone1"))
+	wantRefreshGone(t, s, hashOf("refresh:gone2"))
+	_, err = s.ConsumeAuthCode(ctx, hashOf("code:gone"), cutoff)
+	wantCode(t, "ConsumeAuthCode(code of a dead family)", err, auth.ENOTFOUND)
+}
+
 // --- events ----------------------------------------------------------------
 
 func testOAuthInvalidEvents(t *testing.T, s auth.Store) {

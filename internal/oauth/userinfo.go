@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"errors"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -98,7 +99,10 @@ func bearerToken(w http.ResponseWriter, r *http.Request) (string, error) {
 		}
 	}
 	var fromBody string
-	if r.Method == http.MethodPost && r.Header.Get("Content-Type") != "" {
+	// The body carries a token only as a form (RFC 6750 2.2); a POST with
+	// a body of another type (an empty JSON object, say) authenticates
+	// with its header alone.
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); r.Method == http.MethodPost && mt == "application/x-www-form-urlencoded" {
 		form, err := readForm(w, r)
 		if err != nil {
 			return "", err

@@ -81,6 +81,21 @@ func TestUserinfo(t *testing.T) {
 			t.Errorf("status %d", resp.StatusCode)
 		}
 	})
+	t.Run("POST with the token in the header and a body of another type", func(t *testing.T) {
+		// RFC 6750 2.2 reads the body only when it is a form; a POST whose
+		// body is something else authenticates with its header alone.
+		req, _ := http.NewRequest(http.MethodPost, ts.URL+PathUserinfo, strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+full)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		if m := decode(t, resp, http.StatusOK); m["sub"] != u.ID {
+			t.Errorf("got %v", m)
+		}
+	})
 	t.Run("header and body at once", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, ts.URL+PathUserinfo, strings.NewReader(url.Values{"access_token": {full}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

@@ -398,3 +398,44 @@ func TestClientCacheIgnoresReadsOlderThanAnInvalidation(t *testing.T) {
 	}
 	wantError(t, ts.post(PathToken, url.Values{"grant_type": {"client_credentials"}}, c.ID, oldSecret), http.StatusUnauthorized, CodeInvalidClient)
 }
+
+func TestDeletedClientMidFlow(t *testing.T) {
+	// Deleting a client ends what it holds at once (docs/oauth.md): its
+	// unredeemed code, its refresh tokens and its access tokens.
+	ts := newTestServer(t)
+	ctx := context.Background()
+	c, secret := ts.confidentialClient(auth.AuthMethodSecretBasic)
+	other, otherSecret := ts.confidentialClient(auth.AuthMethodSecretBasic)
+	u := ts.mustUser("alice")
+	m := ts.signIn(t, c, secret, u)
+	cc := decode(t, ts.post(PathToken, url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}, c.ID, secret), http.StatusOK)
+	code, verifier, _ := ts.issueCode(c, u, codeOpts{scopes: []string{"openid"}})
+
+	// Cached on this node by the requests above.
+	if err := ts.DeleteClient(ctx, "adm_1", c.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, ts.post(PathToken, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier},
+		"redirect_uri": {c.RedirectURIs[0]}}, c.ID, secret), http.StatusUnauthorized, CodeInvalidClient)
+	wantError(t, ts.refresh(c, secret, m["refresh_token"].(string), nil), http.StatusUnauthorized, CodeInvalidClient)
+	for name, tok := range map[string]string{"user access token": m["access_token"].(string), "client credentials token": cc["access_token"].(string)} {
+		if introspectActive(t, ts, other, otherSecret, tok) {
+			t.Errorf("%s of a deleted client is active", name)
+		}
+	}
+	if got := decode(t, ts.post(PathIntrospect, url.Values{"token": {m["refresh_token"].(string)}}, other.ID, otherSecret), http.StatusOK); got["active"] != false {
+		t.Errorf("refresh token of a deleted client: %v", got)
+	}
+	if _, err := ts.Store.GetRefreshToken(ctx, mustHash(t, ts, PrefixRefreshToken, m["refresh_token"].(string))); auth.ErrorCode(err) != auth.ENOTFOUND {
+		t.Errorf("refresh token kept after the client was deleted: %v", err)
+	}
+}
+
+func mustHash(t *testing.T, ts *testServer, prefix, secret string) []byte {
+	t.Helper()
+	h, ok := ts.parseSecret(prefix, secret)
+	if !ok {
+		t.Fatalf("%q is not a well-formed secret", secret)
+	}
+	return h
+}

@@ -110,7 +110,7 @@ func (s *Server) introspectRefreshToken(ctx context.Context, c *auth.Client, tok
 }
 
 // verifyAccessToken checks an access token we signed: signature, typ,
-// issuer, lifetime, and the revocation list. It returns nil claims and a
+// issuer, lifetime, the revocation list, and that its client still exists. It returns nil claims and a
 // nil error for a token that is simply not valid.
 func (s *Server) verifyAccessToken(ctx context.Context, token string) (*signing.Claims, error) {
 	claims, err := s.keys.Verify(token, signing.Expect{Type: typAccessToken, Issuer: s.issuer})
@@ -129,6 +129,16 @@ func (s *Server) verifyAccessToken(ctx context.Context, token string) (*signing.
 	}
 	if revoked {
 		return nil, nil
+	}
+	// Deleting a client revokes the access tokens recorded in its token
+	// families, but client-credentials tokens are recorded nowhere (that
+	// grant issues without a database write): a token whose client is gone
+	// is inactive all the same.
+	if _, err := s.lookupClient(ctx, claims.ClientID); err != nil {
+		if auth.ErrorCode(err) == auth.ENOTFOUND {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("oauth: look up the client of an access token: %w", err)
 	}
 	return claims, nil
 }

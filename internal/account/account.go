@@ -278,11 +278,19 @@ func (s *Service) ResetPassword(ctx context.Context, actor, id, pw string) error
 	if err := password.CheckPolicy(pw); err != nil {
 		return err
 	}
-	u, err := s.get(ctx, id)
-	if err != nil {
+	// Refuse an unknown user before the costly hash.
+	if _, err := s.get(ctx, id); err != nil {
 		return err
 	}
 	hash, err := s.hash(ctx, pw)
+	if err != nil {
+		return err
+	}
+	// UpdateUser writes the whole record: read it after hashing, so a
+	// change made during the hash (a disable, above all) is written back
+	// rather than undone. The store has no conditional update, so only a
+	// change within this read and the write can still be lost.
+	u, err := s.get(ctx, id)
 	if err != nil {
 		return err
 	}

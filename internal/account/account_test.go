@@ -511,3 +511,47 @@ func TestRehashDoesNotUndoAConcurrentChange(t *testing.T) {
 		})
 	}
 }
+
+// raceGetStore runs after once, the first time a user is read by ID.
+type raceGetStore struct {
+	auth.UserStore
+	after func()
+}
+
+func (s *raceGetStore) GetUser(ctx context.Context, id string) (*auth.User, error) {
+	u, err := s.UserStore.GetUser(ctx, id)
+	if s.after != nil {
+		after := s.after
+		s.after = nil
+		after()
+	}
+	return u, err
+}
+
+// TestResetPasswordKeepsAConcurrentDisable: ResetPassword hashes the new
+// password between reading the user and writing it back whole. An account
+// disabled meanwhile (a compromised account being locked while its
+// password is reset) must stay disabled.
+func TestResetPasswordKeepsAConcurrentDisable(t *testing.T) {
+	t.Parallel()
+	rs := &raceGetStore{}
+	f := newFixture(t, func(c *Config) { rs.UserStore = c.Store; c.Store = rs })
+	ctx := context.Background()
+	u := f.create(t, "ann", "correct horse")
+	rs.after = func() {
+		if _, err := f.svc.Disable(ctx, "admin", u.ID); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := f.svc.ResetPassword(ctx, "admin", u.ID, "new passphrase"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.svc.Get(ctx, u.ID)
+	if err != nil || !got.Disabled() {
+		t.Fatalf("user after the reset: %+v, %v; want disabled", got, err)
+	}
+	stored, _ := f.db.GetUser(ctx, u.ID)
+	if ok, _ := password.Verify(stored.PasswordHash, "new passphrase"); !ok {
+		t.Fatal("the new password was not set")
+	}
+}

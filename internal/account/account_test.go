@@ -555,3 +555,30 @@ func TestResetPasswordKeepsAConcurrentDisable(t *testing.T) {
 		t.Fatal("the new password was not set")
 	}
 }
+
+// TestLockoutEventsAreStorable: the audit event of a lockout names the
+// throttle's keys, which must be text the stores accept (valid UTF-8, no
+// NUL) even for input that is not a username or an address; otherwise the
+// event is refused and the lockout goes unrecorded.
+func TestLockoutEventsAreStorable(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, username, addr string }{
+		{"not a username", "not a name!", "192.0.2.1"},
+		{"an address that does not parse", "ann", "bad\x00addr\xff"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			ctx := context.Background()
+			for range DefaultAccountFailures {
+				if _, err := f.svc.Authenticate(ctx, tc.username, "wrong", tc.addr); auth.ErrorCode(err) != auth.EUNAUTHORIZED {
+					t.Fatalf("Authenticate: %v", err)
+				}
+			}
+			events, _, err := f.db.ListAuditEvents(ctx, auth.AuditFilter{Type: EventLoginThrottled})
+			if err != nil || len(events) != 1 {
+				t.Fatalf("lockout events %+v, %v; want one", events, err)
+			}
+		})
+	}
+}

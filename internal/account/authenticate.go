@@ -180,12 +180,18 @@ func humanDuration(d time.Duration) string {
 	return strconv.Itoa(m) + " minutes"
 }
 
-// accountKey is the throttle key of a username: its lower case, or one
-// shared key for strings that cannot be usernames (so junk input cannot
-// grow the table with long keys; no account can be locked through it).
+// invalidUsernameKey is the one throttle key shared by strings that
+// cannot be usernames: junk input cannot grow the table with long keys,
+// and no account can be locked through it. Its space and parentheses keep
+// it apart from every username, and it is plain text, because lockout
+// audit events name it and the stores refuse NUL and invalid UTF-8.
+const invalidUsernameKey = "(invalid username)"
+
+// accountKey is the throttle key of a username: its lower case, or
+// invalidUsernameKey.
 func accountKey(username string) string {
 	if ValidateUsername(username) != nil {
-		return "\x00invalid"
+		return invalidUsernameKey
 	}
 	return strings.ToLower(username)
 }
@@ -198,10 +204,12 @@ func addressKey(addr string) string {
 	if err != nil {
 		ap, err2 := netip.ParseAddrPort(addr)
 		if err2 != nil {
+			// Kept as text the stores accept: lockout audit events name
+			// the address.
 			if len(addr) > 64 {
 				addr = addr[:64]
 			}
-			return "?" + addr
+			return "?" + strings.ToValidUTF8(strings.ReplaceAll(addr, "\x00", ""), "")
 		}
 		ip = ap.Addr()
 	}

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -74,7 +73,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 		if form.Get("client_assertion_type") != ClientAssertionType {
 			return nil, errInvalidClient()
 		}
-		return s.authenticateAssertion(ctx, r, formID, form.Get("client_assertion"))
+		return s.authenticateAssertion(ctx, formID, form.Get("client_assertion"))
 	case formID != "":
 		c, err := s.clientForAuth(ctx, formID)
 		if err != nil {
@@ -134,11 +133,11 @@ type assertionClaims struct {
 
 // authenticateAssertion checks a private_key_jwt client assertion (RFC
 // 7523 3, OIDC Core 9): signed with RS256, ES256 or EdDSA by a key of the
-// client's registered JWKS; iss and sub the client ID; aud the issuer or
-// the token endpoint (or the endpoint it is presented to); exp present,
+// client's registered JWKS; iss and sub the client ID; aud the issuer and
+// nothing else; exp present,
 // not past and at most five minutes ahead; jti present and never seen
 // before (recorded until exp).
-func (s *Server) authenticateAssertion(ctx context.Context, r *http.Request, formID, assertion string) (*auth.Client, error) {
+func (s *Server) authenticateAssertion(ctx context.Context, formID, assertion string) (*auth.Client, error) {
 	if assertion == "" || len(assertion) > maxAssertionBytes {
 		return nil, errInvalidClient()
 	}
@@ -171,9 +170,11 @@ func (s *Server) authenticateAssertion(ctx context.Context, r *http.Request, for
 	switch {
 	case claims.Issuer != c.ID || claims.Subject != c.ID:
 		return nil, errInvalidClient()
-	case !slices.ContainsFunc(claims.Audience, func(a string) bool {
-		return a == s.issuer || a == s.url(PathToken) || a == s.url(r.URL.Path)
-	}):
+	case len(claims.Audience) != 1 || claims.Audience[0] != s.issuer:
+		// The issuer alone (RFC 7523bis, and the OpenID Foundation's 2025
+		// audience-injection advisory): an assertion addressed to a token
+		// endpoint URL can be one a client was tricked into making for
+		// another server's metadata, and replayed here.
 		return nil, errInvalidClient()
 	case claims.Expiry == nil || !now.Before(claims.Expiry.Time().Add(assertionLeeway)):
 		return nil, errInvalidClient()

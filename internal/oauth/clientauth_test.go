@@ -144,7 +144,7 @@ func assertion(t *testing.T, key jose.SigningKey, claims map[string]any) string 
 
 func (jc *jwtClient) claims(ts *testServer, jti string) map[string]any {
 	now := ts.Clock.Now()
-	return map[string]any{"iss": jc.ID, "sub": jc.ID, "aud": ts.URL + PathToken, "jti": jti,
+	return map[string]any{"iss": jc.ID, "sub": jc.ID, "aud": ts.URL, "jti": jti,
 		"iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix()}
 }
 
@@ -168,7 +168,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 	t.Run("valid assertion", func(t *testing.T) {
 		decode(t, ts.post(PathToken, assertionForm(assertion(t, jc.key, jc.claims(ts, "a-1")))), http.StatusOK)
 	})
-	t.Run("the issuer is an accepted audience", func(t *testing.T) {
+	t.Run("the issuer as a one-element array is accepted", func(t *testing.T) {
 		cl := jc.claims(ts, "a-2")
 		cl["aud"] = []string{ts.URL}
 		decode(t, ts.post(PathToken, assertionForm(assertion(t, jc.key, cl))), http.StatusOK)
@@ -209,6 +209,16 @@ func TestPrivateKeyJWT(t *testing.T) {
 		{"wrong audience", func() string {
 			cl := jc.claims(ts, "b-4")
 			cl["aud"] = "https://elsewhere.example.com/token"
+			return assertion(t, jc.key, cl)
+		}},
+		{"the token endpoint as audience (audience injection)", func() string {
+			cl := jc.claims(ts, "b-4a")
+			cl["aud"] = ts.URL + PathToken
+			return assertion(t, jc.key, cl)
+		}},
+		{"the issuer beside another audience", func() string {
+			cl := jc.claims(ts, "b-4b")
+			cl["aud"] = []string{ts.URL, "https://elsewhere.example.com"}
 			return assertion(t, jc.key, cl)
 		}},
 		{"sub is not the client", func() string {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/storetest"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+	"github.com/jackc/pgx/v5"
 )
 
 func openDSN(t *testing.T, dsn string) *DB {
@@ -492,14 +494,81 @@ func TestLookupsWithNULAreNotInternalErrors(t *testing.T) {
 	}
 }
 
-// TestDeleteClientWaitsForATokenBeingAdded races DeleteClient with a
-// transaction that is adding a refresh token and an access token to one of
-// the client's families (a rotation in flight, held open here). Under READ
-// COMMITTED the deletion's statements would not see those rows if it did
-// not wait for the family's row: the client would be gone with a live
-// refresh token and an access token missing from the revocation list.
-func TestDeleteClientWaitsForATokenBeingAdded(t *testing.T) {
-	t.Parallel()
+// rotationInFlight is what RotateRefreshToken writes to the family of
+// first, held uncommitted on a connection of its own: a second refresh
+// token and its access token.
+type rotationInFlight struct {
+	tx   pgx.Tx
+	pid  int32
+	next *auth.RefreshToken
+}
+
+func startRotation(t *testing.T, db *DB, first *auth.RefreshToken, jti string) *rotationInFlight {
+	t.Helper()
+	ctx := t.Context()
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		t.Fatalf("Begin: %v", err)
+	}
+	t.Cleanup(func() { tx.Rollback(context.Background()) })
+	r := &rotationInFlight{tx: tx}
+	if err := tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&r.pid); err != nil {
+		t.Fatalf("pg_backend_pid: %v", err)
+	}
+	next := *first
+	next.Hash = append([]byte("next:"), first.Hash...)
+	r.next = &next
+	if err := joinFamily(ctx, tx, first.FamilyID, first.CreatedAt); err != nil {
+		t.Fatalf("joinFamily: %v", err)
+	}
+	if err := insertRefresh(ctx, tx, &next); err != nil {
+		t.Fatalf("insertRefresh: %v", err)
+	}
+	it := &auth.IssuedToken{JTI: jti, FamilyID: first.FamilyID, ExpiresAt: first.ExpiresAt}
+	if err := insertIssued(ctx, tx, it, first.ClientID, first.UserID); err != nil {
+		t.Fatalf("insertIssued: %v", err)
+	}
+	return r
+}
+
+// race runs op while r is uncommitted, commits r once op waits for it (or
+// has finished without waiting, which the caller's checks then catch), and
+// returns op's error.
+func (r *rotationInFlight) race(t *testing.T, db *DB, op func() error) error {
+	t.Helper()
+	ctx := t.Context()
+	done := make(chan error, 1)
+	go func() { done <- op() }()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(15 * time.Second)
+	for waiting := false; !waiting; {
+		select {
+		case err := <-done:
+			if cerr := r.tx.Commit(ctx); cerr != nil {
+				t.Fatalf("Commit: %v", cerr)
+			}
+			return err
+		default:
+		}
+		if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE $1::int = ANY (pg_blocking_pids(pid)))`, r.pid).Scan(&waiting); err != nil {
+			t.Fatalf("pg_stat_activity: %v", err)
+		}
+		select {
+		case <-tick.C:
+		case <-timeout:
+			t.Fatal("the operation neither waited for the rotation nor finished")
+		}
+	}
+	if err := r.tx.Commit(ctx); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	return <-done
+}
+
+func raceFixture(t *testing.T) (*DB, *auth.RefreshToken, time.Time) {
+	t.Helper()
 	dsn, _ := testenv.PostgresSchema(t)
 	db := openDSN(t, dsn)
 	ctx := t.Context()
@@ -514,70 +583,54 @@ func TestDeleteClientWaitsForATokenBeingAdded(t *testing.T) {
 	if err := db.CreateRefreshToken(ctx, first, &auth.IssuedToken{JTI: "jti_1", FamilyID: "fam_race", ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatalf("CreateRefreshToken: %v", err)
 	}
+	return db, first, now
+}
 
-	// What RotateRefreshToken does, stopped before its commit.
-	tx, err := db.pool.Begin(ctx)
-	if err != nil {
-		t.Fatalf("Begin: %v", err)
+// TestDeleteClientWaitsForATokenBeingAdded races DeleteClient with a
+// rotation in flight in one of the client's families. Under READ
+// COMMITTED the deletion's statements would not see the rotation's rows if
+// it did not wait for the family's row: the client would be gone with a
+// live refresh token and an access token missing from the revocation list.
+func TestDeleteClientWaitsForATokenBeingAdded(t *testing.T) {
+	t.Parallel()
+	db, first, now := raceFixture(t)
+	ctx := t.Context()
+	r := startRotation(t, db, first, "jti_2")
+	if err := r.race(t, db, func() error { return db.DeleteClient(ctx, first.ClientID, now.Add(time.Minute)) }); err != nil {
+		t.Fatalf("DeleteClient: %v", err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	var pid int32
-	if err := tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
-		t.Fatalf("pg_backend_pid: %v", err)
-	}
-	next := *first
-	next.Hash = []byte("refresh-2")
-	if err := joinFamily(ctx, tx, "fam_race", now); err != nil {
-		t.Fatalf("joinFamily: %v", err)
-	}
-	if err := insertRefresh(ctx, tx, &next); err != nil {
-		t.Fatalf("insertRefresh: %v", err)
-	}
-	if err := insertIssued(ctx, tx, &auth.IssuedToken{JTI: "jti_2", FamilyID: "fam_race", ExpiresAt: now.Add(time.Hour)}, client.ID, "usr_1"); err != nil {
-		t.Fatalf("insertIssued: %v", err)
-	}
-
-	deleted := make(chan error, 1)
-	go func() { deleted <- db.DeleteClient(ctx, client.ID, now.Add(time.Minute)) }()
-	// Commit once DeleteClient waits on the rotation (or has finished
-	// without waiting, which is the bug).
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	timeout := time.After(15 * time.Second)
-	var deleteErr error
-	finished := false
-	for waiting := false; !waiting && !finished; {
-		select {
-		case deleteErr = <-deleted:
-			finished = true
-			continue
-		default:
-		}
-		if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
-			WHERE $1::int = ANY (pg_blocking_pids(pid)))`, pid).Scan(&waiting); err != nil {
-			t.Fatalf("pg_stat_activity: %v", err)
-		}
-		select {
-		case <-tick.C:
-		case <-timeout:
-			t.Fatal("DeleteClient neither waited nor finished")
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatalf("Commit: %v", err)
-	}
-	if !finished {
-		deleteErr = <-deleted
-	}
-	if deleteErr != nil {
-		t.Fatalf("DeleteClient: %v", deleteErr)
-	}
-	if _, err := db.GetRefreshToken(ctx, next.Hash); auth.ErrorCode(err) != auth.ENOTFOUND {
+	if _, err := db.GetRefreshToken(ctx, r.next.Hash); auth.ErrorCode(err) != auth.ENOTFOUND {
 		t.Errorf("the refresh token added during the deletion survived it: %v", err)
 	}
 	for _, jti := range []string{"jti_1", "jti_2"} {
 		if revoked, err := db.IsTokenRevoked(ctx, jti); err != nil || !revoked {
 			t.Errorf("IsTokenRevoked(%s) = %v, %v; want true", jti, revoked, err)
 		}
+	}
+}
+
+// TestRevokeFamilyWaitsForATokenBeingAdded races RevokeFamily with a
+// rotation in flight in that family (RFC 9700 4.14.2: reuse detected while
+// the legitimate client refreshes): the token the rotation adds must end
+// up revoked and its access token listed.
+func TestRevokeFamilyWaitsForATokenBeingAdded(t *testing.T) {
+	t.Parallel()
+	db, first, now := raceFixture(t)
+	ctx := t.Context()
+	r := startRotation(t, db, first, "jti_2")
+	var jtis []string
+	err := r.race(t, db, func() error {
+		var err error
+		jtis, err = db.RevokeFamily(ctx, first.FamilyID, now.Add(time.Minute))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("RevokeFamily: %v", err)
+	}
+	if got, err := db.GetRefreshToken(ctx, r.next.Hash); err != nil || got.RevokedAt.IsZero() {
+		t.Errorf("the refresh token added during the revocation: %+v, %v; want it revoked", got, err)
+	}
+	if !slices.Equal(jtis, []string{"jti_1", "jti_2"}) {
+		t.Errorf("RevokeFamily listed %q, want both access tokens", jtis)
 	}
 }

@@ -582,3 +582,34 @@ func TestLockoutEventsAreStorable(t *testing.T) {
 		})
 	}
 }
+
+// TestEqualWorkWithAnUnusableStoredHash: an account whose stored hash
+// cannot be used (damaged, or written by another tool) refuses every
+// password, and must do so after the same argon2id work as any other
+// failure, or the quick answer tells which usernames exist.
+func TestEqualWorkWithAnUnusableStoredHash(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.AccountFailures = 1000; c.AddressFailures = 1000 })
+	ctx := context.Background()
+	u := f.create(t, "ann", "correct horse")
+	stored, _ := f.db.GetUser(ctx, u.ID)
+	stored.PasswordHash = "$2a$10$not.an.argon2id.hash"
+	if err := f.db.UpdateUser(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	measure := func(name string) time.Duration {
+		best := time.Hour
+		for range 5 {
+			start := time.Now()
+			_, err := f.svc.Authenticate(ctx, name, "correct horse", "192.0.2.1")
+			best = min(best, time.Since(start))
+			if auth.ErrorCode(err) != auth.EUNAUTHORIZED || auth.ErrorMessage(err) != ErrInvalidCredentials {
+				t.Fatalf("Authenticate(%s) = %v", name, err)
+			}
+		}
+		return best
+	}
+	unusable, unknown := measure("ann"), measure("nobody")
+	if unusable < unknown/2 {
+		t.Fatalf("unusable hash %v, unknown user %v: the difference reveals which users exist", unusable, unknown)
+	}
+}

@@ -105,8 +105,11 @@ func (s *Service) check(ctx context.Context, username, pw string) (*auth.User, e
 	ok, err := password.Verify(hash, pw)
 	if err != nil {
 		// A corrupt stored hash: the account cannot sign in until its
-		// password is reset. Logged without the hash.
+		// password is reset. Logged without the hash. The dummy hash is
+		// checked instead, so the answer comes after the same work as
+		// any other failure.
 		s.logger.ErrorContext(ctx, "stored password hash is unusable", "user_id", u.ID, "error", err)
+		_, _ = password.Verify(s.dummyHash, pw)
 		ok = false
 	}
 	if u == nil || !ok || u.Disabled() {

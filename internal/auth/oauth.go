@@ -172,9 +172,12 @@ type ClientStore interface {
 	// GetClient returns the client, or ENOTFOUND.
 	GetClient(ctx context.Context, id string) (*Client, error)
 	ListClients(ctx context.Context, f ClientFilter) (clients []*Client, next string, err error)
-	// UpdateClient replaces every field of the stored client with c's.
-	// ENOTFOUND if it does not exist.
-	UpdateClient(ctx context.Context, c *Client, events ...AuditEvent) error
+	// UpdateClient replaces every field of the stored client with c's, if
+	// the stored client's UpdatedAt is still ifUpdatedAt (the value it was
+	// read with): a concurrent change — a secret rotation above all — is
+	// never overwritten by a write based on an older read. ENOTFOUND if it
+	// does not exist; ECONFLICT if it changed since.
+	UpdateClient(ctx context.Context, c *Client, ifUpdatedAt time.Time, events ...AuditEvent) error
 	// DeleteClient removes the client and, in the same transaction, its
 	// codes, refresh tokens and consents; the jtis of its unexpired access
 	// tokens go on the revocation list. ENOTFOUND if it does not exist.

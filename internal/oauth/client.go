@@ -414,7 +414,7 @@ func (s *Server) UpdateClient(ctx context.Context, actor, id string, in ClientIn
 	if usesSecret(c.AuthMethod) {
 		c.SecretHash, c.SecretHint, c.SecretRotatedAt = old.SecretHash, old.SecretHint, old.SecretRotatedAt
 	}
-	err = s.store.UpdateClient(ctx, c, clientEvent(auth.EventClientUpdated, now, actor, c))
+	err = s.store.UpdateClient(ctx, c, old.UpdatedAt, clientEvent(auth.EventClientUpdated, now, actor, c))
 	s.tokens.clients.invalidate(id)
 	if err != nil {
 		return nil, fmt.Errorf("oauth: update client: %w", err)
@@ -441,7 +441,7 @@ func (s *Server) RotateClientSecret(ctx context.Context, actor, id string) (*aut
 	c := *old
 	now := s.now()
 	c.SecretHash, c.SecretHint, c.SecretRotatedAt, c.UpdatedAt = hash, secret[len(secret)-4:], now, now
-	err = s.store.UpdateClient(ctx, &c, clientEvent(auth.EventClientSecretRotated, now, actor, &c))
+	err = s.store.UpdateClient(ctx, &c, old.UpdatedAt, clientEvent(auth.EventClientSecretRotated, now, actor, &c))
 	s.tokens.clients.invalidate(id)
 	if err != nil {
 		return nil, "", fmt.Errorf("oauth: rotate client secret: %w", err)

@@ -118,7 +118,7 @@ func (db *DB) ListClients(ctx context.Context, f auth.ClientFilter) ([]*auth.Cli
 // UpdateClient replaces every field of the stored client with c's and
 // appends the events in one transaction. ENOTFOUND if it does not exist;
 // EINVALID as for CreateClient.
-func (db *DB) UpdateClient(ctx context.Context, c *auth.Client, events ...auth.AuditEvent) error {
+func (db *DB) UpdateClient(ctx context.Context, c *auth.Client, ifUpdatedAt time.Time, events ...auth.AuditEvent) error {
 	if err := checkClient(c); err != nil {
 		return err
 	}
@@ -131,12 +131,18 @@ func (db *DB) UpdateClient(ctx context.Context, c *auth.Client, events ...auth.A
 			redirect_uris = $8, post_logout_redirect_uris = $9, grant_types = $10, scopes = $11, audiences = $12,
 			access_token_ttl_ns = $13, refresh_token_ttl_ns = $14, refresh_token_max_ttl_ns = $15,
 			created_at = $16, updated_at = $17, secret_rotated_at = $18
-			WHERE id = $1`, clientValues(c)...)
+			WHERE id = $1 AND updated_at IS NOT DISTINCT FROM $19`, append(clientValues(c), timeValue(ifUpdatedAt))...)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return auth.Errorf(auth.ENOTFOUND, "Client not found.")
+			var one int
+			if err := tx.QueryRow(ctx, `SELECT 1 FROM oauth_clients WHERE id = $1`, c.ID).Scan(&one); errors.Is(err, pgx.ErrNoRows) {
+				return auth.Errorf(auth.ENOTFOUND, "Client not found.")
+			} else if err != nil {
+				return err
+			}
+			return auth.Errorf(auth.ECONFLICT, "The client was changed meanwhile; read it again and retry.")
 		}
 		return appendEvents(ctx, tx, events)
 	})

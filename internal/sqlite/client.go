@@ -137,7 +137,7 @@ func (db *DB) ListClients(ctx context.Context, f auth.ClientFilter) ([]*auth.Cli
 // UpdateClient replaces every field of the stored client with c's and
 // appends the events in one transaction. ENOTFOUND if it does not exist;
 // EINVALID as for CreateClient.
-func (db *DB) UpdateClient(ctx context.Context, c *auth.Client, events ...auth.AuditEvent) error {
+func (db *DB) UpdateClient(ctx context.Context, c *auth.Client, ifUpdatedAt time.Time, events ...auth.AuditEvent) error {
 	if err := checkClient(c); err != nil {
 		return err
 	}
@@ -154,14 +154,20 @@ func (db *DB) UpdateClient(ctx context.Context, c *auth.Client, events ...auth.A
 			redirect_uris = ?, post_logout_redirect_uris = ?, grant_types = ?, scopes = ?, audiences = ?,
 			access_token_ttl_ns = ?, refresh_token_ttl_ns = ?, refresh_token_max_ttl_ns = ?,
 			created_at = ?, updated_at = ?, secret_rotated_at = ?
-			WHERE id = ?`, append(values, c.ID)...)
+			WHERE id = ? AND updated_at IS ?`, append(values, c.ID, timeValue(ifUpdatedAt))...)
 		if err != nil {
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return auth.Errorf(auth.ENOTFOUND, "Client not found.")
+			var one int
+			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM oauth_clients WHERE id = ?`, c.ID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+				return auth.Errorf(auth.ENOTFOUND, "Client not found.")
+			} else if err != nil {
+				return err
+			}
+			return auth.Errorf(auth.ECONFLICT, "The client was changed meanwhile; read it again and retry.")
 		}
 		return insertEvents(ctx, tx, events)
 	})

@@ -442,7 +442,7 @@ func testClientUpdate(t *testing.T, s auth.Store) {
 		// SecretHash, SecretHint, JWKS and Audiences cleared: replaced too.
 	}
 	ev := oev(auth.EventClientUpdated, at(time.Hour))
-	if err := s.UpdateClient(t.Context(), up, ev); err != nil {
+	if err := s.UpdateClient(t.Context(), up, c.UpdatedAt, ev); err != nil {
 		t.Fatalf("UpdateClient: %v", err)
 	}
 	got, err := s.GetClient(t.Context(), c.ID)
@@ -450,6 +450,17 @@ func testClientUpdate(t *testing.T, s auth.Store) {
 		t.Fatalf("GetClient: %v", err)
 	}
 	wantSame(t, "updated client", up, got)
+
+	// A write based on the read from before that update (a secret rotation
+	// racing a settings change, say) is refused and changes nothing.
+	stale := newClient(c.ID)
+	stale.Name = "stale"
+	stale.UpdatedAt = at(2 * time.Hour)
+	err = s.UpdateClient(t.Context(), stale, c.UpdatedAt, oev(auth.EventClientUpdated, at(2*time.Hour)))
+	wantCode(t, "UpdateClient(stale read)", err, auth.ECONFLICT)
+	if got, _ := s.GetClient(t.Context(), c.ID); got == nil || got.Name != "renamed" {
+		t.Errorf("a stale update was written: %+v", got)
+	}
 	wantEvents(t, s, ev)
 }
 
@@ -457,7 +468,7 @@ func testClientNotFound(t *testing.T, s auth.Store) {
 	ctx := t.Context()
 	_, err := s.GetClient(ctx, "cli_missing")
 	wantCode(t, "GetClient", err, auth.ENOTFOUND)
-	err = s.UpdateClient(ctx, newClient("cli_missing"), oev(auth.EventClientUpdated, base))
+	err = s.UpdateClient(ctx, newClient("cli_missing"), base, oev(auth.EventClientUpdated, base))
 	wantCode(t, "UpdateClient", err, auth.ENOTFOUND)
 	err = s.DeleteClient(ctx, "cli_missing", base, oev(auth.EventClientDeleted, base))
 	wantCode(t, "DeleteClient", err, auth.ENOTFOUND)
@@ -526,7 +537,7 @@ func testClientInvalidText(t *testing.T, s auth.Store) {
 	mustClient(t, s, newClient("cli_good"))
 	c := newClient("cli_good")
 	c.PostLogoutRedirectURIs = []string{"\x00"}
-	wantCode(t, "UpdateClient(NUL)", s.UpdateClient(t.Context(), c, oev(auth.EventClientUpdated, base)), auth.EINVALID)
+	wantCode(t, "UpdateClient(NUL)", s.UpdateClient(t.Context(), c, c.UpdatedAt, oev(auth.EventClientUpdated, base)), auth.EINVALID)
 	got, err := s.GetClient(t.Context(), "cli_good")
 	if err != nil {
 		t.Fatalf("GetClient: %v", err)

@@ -930,7 +930,7 @@ func testOAuthInvalidEvents(t *testing.T, s auth.Store) {
 		"UpdateClient": func() error {
 			c := newClient("cli_1")
 			c.Name = "changed"
-			return s.UpdateClient(ctx, c, bad)
+			return s.UpdateClient(ctx, c, c.UpdatedAt, bad)
 		},
 		"DeleteClient": func() error { return s.DeleteClient(ctx, "cli_1", base, bad) },
 		"CreateUser":   func() error { return s.CreateUser(ctx, newUser("usr_2", "bob"), bad) },

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -122,6 +123,10 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, err := s.startSession(ctx, w, r, u)
+	if errors.Is(err, errSignInOvertaken) {
+		s.renderLogin(w, r, req, http.StatusUnauthorized, username, account.ErrInvalidCredentials)
+		return
+	}
 	if err != nil {
 		s.errorPage(w, r, err)
 		return

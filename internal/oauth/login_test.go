@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
@@ -264,4 +266,42 @@ func readPage(t *testing.T, resp *http.Response) *page {
 		t.Fatal(err)
 	}
 	return &page{Response: resp, body: string(body)}
+}
+
+// resettingStore resets a user's password in the instant between the
+// password check of a sign-in and the creation of its session.
+type resettingStore struct {
+	auth.OAuthStore
+	once  sync.Once
+	reset func()
+}
+
+func (r *resettingStore) CreateSession(ctx context.Context, s *auth.Session) error {
+	r.once.Do(r.reset)
+	return r.OAuthStore.CreateSession(ctx, s)
+}
+
+// TestPasswordResetDuringSignInLeavesNoSession: an administrator resets a
+// password (which ends every session of the user) while a sign-in with the
+// old password is between its password check and its new session. The
+// sign-in must fail and leave no session behind.
+func TestPasswordResetDuringSignInLeavesNoSession(t *testing.T) {
+	ts := newTestServer(t, insecureCookies)
+	c, _ := ts.confidentialClient(auth.AuthMethodSecretBasic)
+	u := ts.mustUser("alice")
+	ts.store = &resettingStore{OAuthStore: ts.Store, reset: func() {
+		ts.Clock.Add(time.Second)
+		if err := ts.Accounts.ResetPassword(context.Background(), "adm_1", u.ID, "a brand new passphrase"); err != nil {
+			t.Error(err)
+		}
+	}}
+	b := newBrowser(t, ts)
+	p := b.login(ts.authorizeURL(authParams(c)), "alice", testPassword)
+	if p.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("sign-in overtaken by a password reset = %d, want 401", p.StatusCode)
+	}
+	// No session: authorizing again asks to sign in.
+	if loc := b.get(ts.authorizeURL(authParams(c))).location(t); loc.Path != PathLogin {
+		t.Fatalf("after the refused sign-in, authorize went to %s, want the login page", loc)
+	}
 }

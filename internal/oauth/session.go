@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -102,6 +103,11 @@ func (s *Server) currentSession(ctx context.Context, r *http.Request) (*browserS
 	return &browserSession{Session: sess, user: u}, nil
 }
 
+// errSignInOvertaken is a sign-in whose password check an administrator's
+// change to the account (a password reset, a disabling, a deletion)
+// overtook: it fails like a wrong password.
+var errSignInOvertaken = errors.New("oauth: the account changed during the sign-in")
+
 // startSession signs the user in: it ends the session the browser had (if
 // any) and creates a new one with a new secret, so a session identifier
 // planted before the login is worthless after it (session fixation).
@@ -117,6 +123,23 @@ func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *htt
 	sess := &auth.Session{Hash: hash, UserID: u.ID, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return nil, fmt.Errorf("oauth: create session: %w", err)
+	}
+	// A password reset or a disabling that landed after the password was
+	// checked ended the user's sessions before this one existed. Now that
+	// it exists, look again: it must not outlive them. (A reset after this
+	// read deletes it like any other session.)
+	fresh, err := s.accounts.Get(ctx, u.ID)
+	if err == nil && (fresh.Disabled() || !fresh.PasswordChangedAt.Equal(u.PasswordChangedAt)) {
+		err = errSignInOvertaken
+	}
+	if err != nil {
+		if derr := s.store.DeleteSession(ctx, hash); derr != nil {
+			s.logger.Warn("oauth: delete an overtaken session", "err", derr)
+		}
+		if auth.ErrorCode(err) == auth.ENOTFOUND {
+			err = errSignInOvertaken
+		}
+		return nil, err
 	}
 	http.SetCookie(w, s.cookie(s.sessionCookieName(), secret, s.cfg.SessionTTL))
 	return &browserSession{Session: sess, user: u}, nil

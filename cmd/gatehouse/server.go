@@ -180,17 +180,20 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		TLSConfig:         tlsConfig,
 	}
 	m.serveErr = make(chan error, 1)
+	// The goroutine gets its own copies: Close may clear m.srv before it
+	// first runs (a signal right after the start).
+	srv, ln, serveErr := m.srv, m.ln, m.serveErr
 	go func() {
 		var err error
 		if tlsConfig != nil {
-			err = m.srv.ServeTLS(m.ln, "", "")
+			err = srv.ServeTLS(ln, "", "")
 		} else {
-			err = m.srv.Serve(m.ln)
+			err = srv.Serve(ln)
 		}
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
-		m.serveErr <- err
+		serveErr <- err
 	}()
 	m.Logger.Info("gatehouse serving", "url", m.URL(), "store", storeName(m.Config), "dev", m.Config.Dev)
 	return nil

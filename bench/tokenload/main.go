@@ -26,7 +26,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 	"time"
@@ -72,24 +71,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	self, err := os.Executable()
+	// The baseline: this program again, serving a minimal endpoint.
+	baseURL, stopBase, err := loadtest.StartBaseline("-serve-baseline")
 	if err != nil {
 		return err
 	}
-	baseAddr, err := loadtest.FreeAddr()
-	if err != nil {
-		return err
-	}
-	base := exec.Command(self, "-serve-baseline", baseAddr)
-	base.Stderr = os.Stderr
-	if err := base.Start(); err != nil {
-		return err
-	}
-	defer loadtest.Stop(base)
-	baseURL := "http://" + baseAddr
-	if err := loadtest.WaitUp(baseURL + "/healthz"); err != nil {
-		return err
-	}
+	defer stopBase()
 
 	gh, err := loadtest.StartGatehouse(bin, dir)
 	if err != nil {

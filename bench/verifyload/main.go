@@ -21,7 +21,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime"
 	"time"
 
@@ -59,25 +58,12 @@ func run() error {
 		return err
 	}
 
-	// The baseline: this program again, serving a minimal JSON endpoint.
-	self, err := os.Executable()
+	// The baseline: this program again, serving a minimal endpoint.
+	baseURL, stopBase, err := loadtest.StartBaseline("-serve-baseline")
 	if err != nil {
 		return err
 	}
-	baseAddr, err := loadtest.FreeAddr()
-	if err != nil {
-		return err
-	}
-	base := exec.Command(self, "-serve-baseline", baseAddr)
-	base.Stderr = os.Stderr
-	if err := base.Start(); err != nil {
-		return err
-	}
-	defer loadtest.Stop(base)
-	baseURL := "http://" + baseAddr
-	if err := loadtest.WaitUp(baseURL + "/healthz"); err != nil {
-		return err
-	}
+	defer stopBase()
 
 	gh, err := loadtest.StartGatehouse(bin, dir)
 	if err != nil {

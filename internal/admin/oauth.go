@@ -118,20 +118,29 @@ func clientInput(req ClientRequest) (oauth.ClientInput, error) {
 	return in, nil
 }
 
+// plainPage reads the query of a list route that takes only a page size
+// and a cursor.
+func plainPage(r *http.Request) (after string, limit int, err error) {
+	q, err := parseQuery(r, "limit", "cursor")
+	if err != nil {
+		return "", 0, err
+	}
+	if limit, err = pageLimit(q); err != nil {
+		return "", 0, err
+	}
+	return q.Get("cursor"), limit, nil
+}
+
 // handleListClients serves GET /admin/v1/clients.
 func (s *Server) handleListClients(w http.ResponseWriter, r *http.Request) error {
 	if s.clients == nil {
 		return errNoOAuth()
 	}
-	q, err := parseQuery(r, "limit", "cursor")
+	after, limit, err := plainPage(r)
 	if err != nil {
 		return err
 	}
-	limit, err := pageLimit(q)
-	if err != nil {
-		return err
-	}
-	cs, next, err := s.clients.ListClients(r.Context(), auth.ClientFilter{After: q.Get("cursor"), Limit: limit})
+	cs, next, err := s.clients.ListClients(r.Context(), auth.ClientFilter{After: after, Limit: limit})
 	if err != nil {
 		return fmt.Errorf("admin: list clients: %w", err)
 	}
@@ -250,15 +259,11 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) error {
 	if s.users == nil {
 		return errNoOAuth()
 	}
-	q, err := parseQuery(r, "limit", "cursor")
+	after, limit, err := plainPage(r)
 	if err != nil {
 		return err
 	}
-	limit, err := pageLimit(q)
-	if err != nil {
-		return err
-	}
-	us, next, err := s.users.List(r.Context(), auth.UserFilter{After: q.Get("cursor"), Limit: limit})
+	us, next, err := s.users.List(r.Context(), auth.UserFilter{After: after, Limit: limit})
 	if err != nil {
 		return fmt.Errorf("admin: list users: %w", err)
 	}

@@ -188,6 +188,32 @@ func load(ctx context.Context, client *http.Client, req Request, concurrency int
 	return all, firstErr
 }
 
+// StartBaseline runs this program again as the baseline server, with
+// -flag ADDR telling it to serve on a free loopback address, and waits
+// until its /healthz answers. It returns the baseline's URL and a stop.
+func StartBaseline(flag string) (url string, stop func(), err error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	addr, err := FreeAddr()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(self, flag, addr)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop = func() { Stop(cmd) }
+	url = "http://" + addr
+	if err := WaitUp(url + "/healthz"); err != nil {
+		stop()
+		return "", nil, err
+	}
+	return url, stop, nil
+}
+
 // Gatehouse is a gatehouse process started on a fresh data folder.
 type Gatehouse struct {
 	URL      string

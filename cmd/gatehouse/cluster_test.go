@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+)
+
+// TestOAuthAcrossNodes runs two nodes on one PostgreSQL database, as a
+// cluster does, and checks that the authorization server is one server:
+// a token issued by one node is active at the other, a revocation at one
+// is seen by the other, both publish the same JWKS, and a signing-key
+// rotation on one leaves every token verifiable on both.
+func TestOAuthAcrossNodes(t *testing.T) {
+	dsn := pgDSN(t)
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	clk := testenv.NewClock(time.Now().UTC().Truncate(time.Microsecond))
+	cfgA := testConfig(t, t.TempDir(), dsn)
+	cfgA.Secret = secret
+	cfgA.OAuth.Issuer = "http://127.0.0.1:1" // one issuer for the cluster, whatever node answers
+	cfgB := cfgA
+	cfgB.DataDir = t.TempDir()
+	_, adminKey, err := initialize(context.Background(), cfgA, NewLogger(cfgA, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startNode(t, cfgA, clk, &testenv.SyncBuffer{})
+	b := startNode(t, cfgB, clk, &testenv.SyncBuffer{}) // started second: it loads A's signing keys
+	a.env["GATEHOUSE_ADMIN_KEY"], b.env["GATEHOUSE_ADMIN_KEY"] = adminKey, adminKey
+
+	var client struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	a.cliJSON(&client, "clients", "create", "--name", "orders", "--grant-types", "client_credentials",
+		"--scopes", "orders:read", "--audience", "https://orders.example.test")
+	post := func(n *node, path string, form url.Values) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, n.main.URL()+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(client.ClientID, client.ClientSecret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s on %s: %d %s", path, n.main.URL(), resp.StatusCode, body)
+		}
+		m := map[string]any{}
+		json.Unmarshal(body, &m)
+		return m
+	}
+	token := func(n *node) string {
+		return post(n, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"orders:read"}})["access_token"].(string)
+	}
+	active := func(n *node, tok string) bool {
+		return post(n, "/oauth2/introspect", url.Values{"token": {tok}})["active"] == true
+	}
+	kid := func(tok string) string {
+		h, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+		var hdr struct{ Kid string }
+		json.Unmarshal(h, &hdr)
+		return hdr.Kid
+	}
+
+	fromB := token(b)
+	if !active(a, fromB) {
+		t.Fatal("a token issued by node B is not active at node A")
+	}
+	post(a, "/oauth2/revoke", url.Values{"token": {fromB}})
+	if active(b, fromB) {
+		t.Fatal("node B still finds active a token revoked at node A")
+	}
+
+	_, jwksA := a.get("/.well-known/jwks.json")
+	_, jwksB := b.get("/.well-known/jwks.json")
+	if jwksA != jwksB {
+		t.Fatalf("the nodes publish different key sets:\n%s\n%s", jwksA, jwksB)
+	}
+
+	before := token(b)
+	clk.Add(7 * time.Minute) // the next key has been published long enough; "before" lives 10 minutes
+	var rotated struct {
+		KID string `json:"kid"`
+	}
+	a.cliJSON(&rotated, "signing-keys", "rotate")
+	if err := b.main.Signing.Reload(context.Background()); err != nil { // what B's background loop does every 30s
+		t.Fatal(err)
+	}
+	after := token(b)
+	if kid(after) != rotated.KID || kid(before) == rotated.KID {
+		t.Fatalf("node B signs with %s after the rotation to %s (before: %s)", kid(after), rotated.KID, kid(before))
+	}
+	for _, n := range []*node{a, b} {
+		if !active(n, before) || !active(n, after) {
+			t.Fatalf("after the rotation, node %s refuses a token signed before or after it", n.main.URL())
+		}
+	}
+}

@@ -92,17 +92,24 @@ func TestChromiumLoginAndConsent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkPageInBrowser(t, bctx, "login")
 	err = chromedp.Do(bctx,
 		chromedp.KeyEvent("alice"),
 		chromedp.KeyEvent(kb.Tab),
 		chromedp.KeyEvent(testPassword+kb.Enter),
 		chromedp.WaitVisible(`button[value="allow"]`),
+	)
+	if err != nil {
+		t.Fatalf("browser: sign in: %v", err)
+	}
+	checkPageInBrowser(t, bctx, "consent")
+	err = chromedp.Do(bctx,
 		chromedp.Focus(`button[value="allow"]`),
 		chromedp.KeyEvent(kb.Enter),
 		chromedp.WaitVisible("#done"),
 	)
 	if err != nil {
-		t.Fatalf("browser: sign in and consent: %v", err)
+		t.Fatalf("browser: consent: %v", err)
 	}
 	if focused != "username" {
 		t.Errorf("focus starts on %q, want the username field", focused)
@@ -115,5 +122,36 @@ func TestChromiumLoginAndConsent(t *testing.T) {
 	}
 	if _, err := conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier)); err != nil {
 		t.Fatalf("Exchange: %v", err)
+	}
+}
+
+// pageProblems lists, from the page as the browser built it, what a screen
+// reader or the CSP would trip on: a document without a language or a
+// heading, a control without an accessible name, a stylesheet the policy
+// blocked.
+const pageProblems = `(() => {
+	const problems = [];
+	if (!document.documentElement.lang) problems.push("no lang attribute");
+	if (!document.querySelector("h1")) problems.push("no h1");
+	for (const el of document.querySelectorAll("input:not([type=hidden]), button, select, textarea")) {
+		const label = el.labels && el.labels.length ? el.labels[0].textContent : "";
+		const name = (label || el.getAttribute("aria-label") || el.textContent || "").trim();
+		if (!name) problems.push("a " + el.tagName.toLowerCase() + " without an accessible name");
+	}
+	for (const l of document.querySelectorAll("link[rel=stylesheet]")) {
+		if (!l.sheet) problems.push("stylesheet not loaded: " + l.href);
+	}
+	if (!document.querySelector("link[rel=stylesheet]")) problems.push("no stylesheet");
+	return problems.join("; ");
+})()`
+
+func checkPageInBrowser(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	problems, err := chromedp.Run(ctx, chromedp.Evaluate[string](pageProblems))
+	if err != nil {
+		t.Fatalf("%s page: %v", name, err)
+	}
+	if problems != "" {
+		t.Errorf("%s page: %s", name, problems)
 	}
 }

@@ -40,6 +40,7 @@ func (s *Server) revoke(ctx context.Context, r *http.Request, form url.Values) e
 	if err != nil {
 		return err
 	}
+	allowCORS(r, c)
 	token := form.Get("token")
 	if token == "" {
 		return errInvalidRequest("The token parameter is missing.")

@@ -14,11 +14,13 @@ func (s *Server) initTokens() error { return nil }
 // discovery and JWKS endpoints. The OAuth endpoints check the method
 // themselves, so a wrong one gets an OAuth error body.
 func (s *Server) tokenRoutes(mux *http.ServeMux) {
-	mux.HandleFunc(PathToken, s.handleToken)
-	mux.HandleFunc(PathRevoke, s.handleRevoke)
+	// Browser applications may call these from their own origin (cors.go);
+	// introspection is for resource servers and stays same-origin.
+	mux.HandleFunc(PathToken, withCORS("POST", s.handleToken))
+	mux.HandleFunc(PathRevoke, withCORS("POST", s.handleRevoke))
 	mux.HandleFunc(PathIntrospect, s.handleIntrospect)
-	mux.HandleFunc(PathUserinfo, s.handleUserinfo)
-	mux.HandleFunc("GET "+PathOIDCDiscovery, s.handleDiscovery)
-	mux.HandleFunc("GET "+PathASMetadata, s.handleDiscovery)
-	mux.HandleFunc("GET "+PathJWKS, s.handleJWKS)
+	mux.HandleFunc(PathUserinfo, withCORS("GET, POST", s.handleUserinfo))
+	mux.HandleFunc("GET "+PathOIDCDiscovery, publicCORS(s.handleDiscovery))
+	mux.HandleFunc("GET "+PathASMetadata, publicCORS(s.handleDiscovery))
+	mux.HandleFunc("GET "+PathJWKS, publicCORS(s.handleJWKS))
 }

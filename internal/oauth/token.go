@@ -41,6 +41,7 @@ func (s *Server) token(ctx context.Context, r *http.Request, form url.Values) (*
 	if err != nil {
 		return nil, err
 	}
+	allowCORS(r, c)
 	gt := form.Get("grant_type")
 	if gt == "" {
 		return nil, errInvalidRequest("The grant_type parameter is missing.")

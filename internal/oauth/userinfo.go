@@ -56,6 +56,10 @@ func (s *Server) userinfo(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if claims == nil {
 		return nil, errInvalidToken("The access token is invalid, expired or revoked.")
 	}
+	// verifyAccessToken has just looked the client up: this is the cache.
+	if c, err := s.lookupClient(ctx, claims.ClientID); err == nil {
+		allowCORS(r, c)
+	}
 	scopes := strings.Fields(claims.Scope)
 	if !slices.Contains(scopes, ScopeOpenID) {
 		return nil, errInsufficientScope("The access token lacks the openid scope.")

@@ -6,9 +6,6 @@ package account
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -162,7 +159,7 @@ func (s *Service) Create(ctx context.Context, actor string, in CreateInput) (*au
 		return nil, err
 	}
 	now := s.now()
-	id, err := newID(now)
+	id, err := auth.NewID(IDPrefix, now)
 	if err != nil {
 		return nil, err
 	}
@@ -405,25 +402,11 @@ func validateName(name string) error {
 	return nil
 }
 
-var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
-
-// newID returns "usr_" and 16 base32hex characters: a 48-bit millisecond
-// timestamp then 32 random bits, so IDs sort by creation time (the stores'
-// cursors rely on ID order) and rarely collide.
-func newID(now time.Time) (string, error) {
-	var b [10]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
-	if _, err := rand.Read(b[6:]); err != nil {
-		return "", fmt.Errorf("account: read random bytes: %w", err)
-	}
-	return IDPrefix + idEncoding.EncodeToString(b[:]), nil
-}
-
 // validID reports whether id looks like a user ID, so garbage is refused
 // before any database work.
 func validID(id string) bool {
 	rest, ok := strings.CutPrefix(id, IDPrefix)
-	if !ok || len(rest) != 16 {
+	if !ok || len(rest) != auth.IDLength {
 		return false
 	}
 	for i := 0; i < len(rest); i++ {

@@ -6,9 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/rsa"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -378,7 +376,7 @@ func (s *Server) CreateClient(ctx context.Context, actor string, in ClientInput)
 	// An ID collision (two nodes in one millisecond with equal random
 	// bits) is retried with a new ID.
 	for attempt := 0; ; attempt++ {
-		if c.ID, err = newClientID(now); err != nil {
+		if c.ID, err = auth.NewID(ClientIDPrefix, now); err != nil {
 			return nil, "", err
 		}
 		err = s.store.CreateClient(ctx, c, clientEvent(auth.EventClientCreated, now, actor, c))
@@ -506,31 +504,6 @@ func clientEvent(typ string, now time.Time, actor string, c *auth.Client) auth.A
 		Time: now, Type: typ, Actor: actor, KeyID: c.ID, Count: 1,
 		Details: map[string]string{"client_id": c.ID, "name": c.Name, "auth_method": c.AuthMethod},
 	}
-}
-
-// newClientID returns "cli_" and 16 base32hex characters: a 48-bit
-// millisecond timestamp then 32 random bits, so IDs sort by creation time
-// (the store's cursors rely on it).
-func newClientID(now time.Time) (string, error) {
-	var b [10]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
-	if _, err := rand.Read(b[6:]); err != nil {
-		return "", fmt.Errorf("oauth: read random bytes: %w", err)
-	}
-	const alphabet = "0123456789abcdefghijklmnopqrstuv"
-	out := make([]byte, 0, len(ClientIDPrefix)+16)
-	out = append(out, ClientIDPrefix...)
-	var acc uint64
-	bits := 0
-	for _, x := range b {
-		acc = acc<<8 | uint64(x)
-		bits += 8
-		for bits >= 5 {
-			bits -= 5
-			out = append(out, alphabet[(acc>>bits)&31])
-		}
-	}
-	return string(out), nil
 }
 
 // clientFromInput validates in and returns the client it describes,

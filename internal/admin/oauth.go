@@ -58,9 +58,6 @@ func errNoOAuth() error {
 // handleCreateClient serves POST /admin/v1/clients: 201 with the client and
 // its secret, shown this once.
 func (s *Server) handleCreateClient(w http.ResponseWriter, r *http.Request) error {
-	if s.clients == nil {
-		return errNoOAuth()
-	}
 	var req ClientRequest
 	if err := decodeJSON(w, r, s.maxBody, bodyRequired, &req); err != nil {
 		return err
@@ -133,9 +130,6 @@ func plainPage(r *http.Request) (after string, limit int, err error) {
 
 // handleListClients serves GET /admin/v1/clients.
 func (s *Server) handleListClients(w http.ResponseWriter, r *http.Request) error {
-	if s.clients == nil {
-		return errNoOAuth()
-	}
 	after, limit, err := plainPage(r)
 	if err != nil {
 		return err
@@ -154,9 +148,6 @@ func (s *Server) handleListClients(w http.ResponseWriter, r *http.Request) error
 
 // handleGetClient serves GET /admin/v1/clients/{id}.
 func (s *Server) handleGetClient(w http.ResponseWriter, r *http.Request) error {
-	if s.clients == nil {
-		return errNoOAuth()
-	}
 	id, err := pathValue(r, "id", "client ID")
 	if err != nil {
 		return err
@@ -172,9 +163,6 @@ func (s *Server) handleGetClient(w http.ResponseWriter, r *http.Request) error {
 // handleUpdateClient serves PUT /admin/v1/clients/{id}: the body replaces
 // every setting; the secret is kept.
 func (s *Server) handleUpdateClient(w http.ResponseWriter, r *http.Request) error {
-	if s.clients == nil {
-		return errNoOAuth()
-	}
 	id, err := pathValue(r, "id", "client ID")
 	if err != nil {
 		return err
@@ -198,9 +186,6 @@ func (s *Server) handleUpdateClient(w http.ResponseWriter, r *http.Request) erro
 // handleDeleteClient serves DELETE /admin/v1/clients/{id}: 204. Its codes,
 // refresh tokens and consents go with it, its access tokens are revoked.
 func (s *Server) handleDeleteClient(w http.ResponseWriter, r *http.Request) error {
-	if s.clients == nil {
-		return errNoOAuth()
-	}
 	id, err := pathValue(r, "id", "client ID")
 	if err != nil {
 		return err
@@ -215,9 +200,6 @@ func (s *Server) handleDeleteClient(w http.ResponseWriter, r *http.Request) erro
 // handleRotateClientSecret serves POST /admin/v1/clients/{id}/rotate-secret:
 // the old secret stops working at once; the new one is shown this once.
 func (s *Server) handleRotateClientSecret(w http.ResponseWriter, r *http.Request) error {
-	if s.clients == nil {
-		return errNoOAuth()
-	}
 	id, err := pathValue(r, "id", "client ID")
 	if err != nil {
 		return err
@@ -232,9 +214,6 @@ func (s *Server) handleRotateClientSecret(w http.ResponseWriter, r *http.Request
 
 // handleCreateUser serves POST /admin/v1/users.
 func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) error {
-	if s.users == nil {
-		return errNoOAuth()
-	}
 	var req CreateUserRequest
 	if err := decodeJSON(w, r, s.maxBody, bodyRequired, &req); err != nil {
 		return err
@@ -256,9 +235,6 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) error 
 
 // handleListUsers serves GET /admin/v1/users.
 func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) error {
-	if s.users == nil {
-		return errNoOAuth()
-	}
 	after, limit, err := plainPage(r)
 	if err != nil {
 		return err
@@ -277,9 +253,6 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) error {
 
 // handleGetUser serves GET /admin/v1/users/{id}.
 func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) error {
-	if s.users == nil {
-		return errNoOAuth()
-	}
 	id, err := pathValue(r, "id", "user ID")
 	if err != nil {
 		return err
@@ -304,9 +277,6 @@ func (s *Server) handleEnableUser(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) setUserEnabled(w http.ResponseWriter, r *http.Request, enable bool) error {
-	if s.users == nil {
-		return errNoOAuth()
-	}
 	id, err := pathValue(r, "id", "user ID")
 	if err != nil {
 		return err
@@ -327,9 +297,6 @@ func (s *Server) setUserEnabled(w http.ResponseWriter, r *http.Request, enable b
 // handleResetPassword serves POST /admin/v1/users/{id}/reset-password: 204;
 // the user's sessions end.
 func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) error {
-	if s.users == nil {
-		return errNoOAuth()
-	}
 	id, err := pathValue(r, "id", "user ID")
 	if err != nil {
 		return err
@@ -347,9 +314,6 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) err
 
 // handleListConsents serves GET /admin/v1/users/{id}/consents.
 func (s *Server) handleListConsents(w http.ResponseWriter, r *http.Request) error {
-	if s.clients == nil {
-		return errNoOAuth()
-	}
 	id, err := pathValue(r, "id", "user ID")
 	if err != nil {
 		return err
@@ -369,9 +333,6 @@ func (s *Server) handleListConsents(w http.ResponseWriter, r *http.Request) erro
 // handleRevokeConsent serves DELETE /admin/v1/users/{id}/consents/{client_id}:
 // 204; the tokens the user gave that client are revoked with it.
 func (s *Server) handleRevokeConsent(w http.ResponseWriter, r *http.Request) error {
-	if s.clients == nil {
-		return errNoOAuth()
-	}
 	id, err := pathValue(r, "id", "user ID")
 	if err != nil {
 		return err
@@ -390,9 +351,6 @@ func (s *Server) handleRevokeConsent(w http.ResponseWriter, r *http.Request) err
 // handleListSigningKeys serves GET /admin/v1/signing-keys: every key still
 // published, with public information only.
 func (s *Server) handleListSigningKeys(w http.ResponseWriter, r *http.Request) error {
-	if s.signingKeys == nil {
-		return errNoOAuth()
-	}
 	keys := s.signingKeys.Keys()
 	out := SigningKeyList{Items: make([]SigningKey, 0, len(keys))}
 	for _, k := range keys {
@@ -405,9 +363,6 @@ func (s *Server) handleListSigningKeys(w http.ResponseWriter, r *http.Request) e
 // handleRotateSigningKey serves POST /admin/v1/signing-keys/rotate: the next
 // key, published since the current one was made, signs from now on.
 func (s *Server) handleRotateSigningKey(w http.ResponseWriter, r *http.Request) error {
-	if s.signingKeys == nil {
-		return errNoOAuth()
-	}
 	k, err := s.signingKeys.Rotate(r.Context(), actorOf(r))
 	if err != nil {
 		return fmt.Errorf("admin: rotate signing key: %w", err)

@@ -49,7 +49,8 @@ type Config struct {
 	Keys  KeyService
 	Audit AuditReader
 	// Clients, Users and SigningKeys serve the authorization server's
-	// routes; nil leaves them answering 404 (a node with API keys alone).
+	// routes, all or none; none leaves them answering 404 (a node with API
+	// keys alone).
 	Clients     ClientService
 	Users       UserService
 	SigningKeys SigningKeyService
@@ -85,6 +86,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.Audit == nil {
 		return nil, errors.New("admin: Config.Audit is required")
+	}
+	if (cfg.Clients == nil) != (cfg.Users == nil) || (cfg.Clients == nil) != (cfg.SigningKeys == nil) {
+		return nil, errors.New("admin: Config.Clients, Users and SigningKeys go together: all or none")
 	}
 	if cfg.MaxBodyBytes < 0 {
 		return nil, errors.New("admin: Config.MaxBodyBytes must not be negative")
@@ -128,8 +132,9 @@ func (s *Server) Handler() http.Handler {
 type access int
 
 const (
-	public    access = iota // anyone; the route authenticates nothing
-	adminOnly               // an API key holding ScopeAdmin
+	public     access = iota // anyone; the route authenticates nothing
+	adminOnly                // an API key holding ScopeAdmin
+	adminOAuth               // the same, on a node that runs the authorization server
 )
 
 // route is one endpoint. This table is the single list of routes: the mux is
@@ -152,22 +157,22 @@ func routes() []route {
 		{http.MethodPost, "/admin/v1/keys/{id}/rotate", adminOnly, (*Server).handleRotateKey},
 		{http.MethodPost, "/admin/v1/keys/{id}/revoke", adminOnly, (*Server).handleRevokeKey},
 		{http.MethodGet, "/admin/v1/audit-events", adminOnly, (*Server).handleListAuditEvents},
-		{http.MethodPost, "/admin/v1/clients", adminOnly, (*Server).handleCreateClient},
-		{http.MethodGet, "/admin/v1/clients", adminOnly, (*Server).handleListClients},
-		{http.MethodGet, "/admin/v1/clients/{id}", adminOnly, (*Server).handleGetClient},
-		{http.MethodPut, "/admin/v1/clients/{id}", adminOnly, (*Server).handleUpdateClient},
-		{http.MethodDelete, "/admin/v1/clients/{id}", adminOnly, (*Server).handleDeleteClient},
-		{http.MethodPost, "/admin/v1/clients/{id}/rotate-secret", adminOnly, (*Server).handleRotateClientSecret},
-		{http.MethodPost, "/admin/v1/users", adminOnly, (*Server).handleCreateUser},
-		{http.MethodGet, "/admin/v1/users", adminOnly, (*Server).handleListUsers},
-		{http.MethodGet, "/admin/v1/users/{id}", adminOnly, (*Server).handleGetUser},
-		{http.MethodPost, "/admin/v1/users/{id}/disable", adminOnly, (*Server).handleDisableUser},
-		{http.MethodPost, "/admin/v1/users/{id}/enable", adminOnly, (*Server).handleEnableUser},
-		{http.MethodPost, "/admin/v1/users/{id}/reset-password", adminOnly, (*Server).handleResetPassword},
-		{http.MethodGet, "/admin/v1/users/{id}/consents", adminOnly, (*Server).handleListConsents},
-		{http.MethodDelete, "/admin/v1/users/{id}/consents/{client_id}", adminOnly, (*Server).handleRevokeConsent},
-		{http.MethodGet, "/admin/v1/signing-keys", adminOnly, (*Server).handleListSigningKeys},
-		{http.MethodPost, "/admin/v1/signing-keys/rotate", adminOnly, (*Server).handleRotateSigningKey},
+		{http.MethodPost, "/admin/v1/clients", adminOAuth, (*Server).handleCreateClient},
+		{http.MethodGet, "/admin/v1/clients", adminOAuth, (*Server).handleListClients},
+		{http.MethodGet, "/admin/v1/clients/{id}", adminOAuth, (*Server).handleGetClient},
+		{http.MethodPut, "/admin/v1/clients/{id}", adminOAuth, (*Server).handleUpdateClient},
+		{http.MethodDelete, "/admin/v1/clients/{id}", adminOAuth, (*Server).handleDeleteClient},
+		{http.MethodPost, "/admin/v1/clients/{id}/rotate-secret", adminOAuth, (*Server).handleRotateClientSecret},
+		{http.MethodPost, "/admin/v1/users", adminOAuth, (*Server).handleCreateUser},
+		{http.MethodGet, "/admin/v1/users", adminOAuth, (*Server).handleListUsers},
+		{http.MethodGet, "/admin/v1/users/{id}", adminOAuth, (*Server).handleGetUser},
+		{http.MethodPost, "/admin/v1/users/{id}/disable", adminOAuth, (*Server).handleDisableUser},
+		{http.MethodPost, "/admin/v1/users/{id}/enable", adminOAuth, (*Server).handleEnableUser},
+		{http.MethodPost, "/admin/v1/users/{id}/reset-password", adminOAuth, (*Server).handleResetPassword},
+		{http.MethodGet, "/admin/v1/users/{id}/consents", adminOAuth, (*Server).handleListConsents},
+		{http.MethodDelete, "/admin/v1/users/{id}/consents/{client_id}", adminOAuth, (*Server).handleRevokeConsent},
+		{http.MethodGet, "/admin/v1/signing-keys", adminOAuth, (*Server).handleListSigningKeys},
+		{http.MethodPost, "/admin/v1/signing-keys/rotate", adminOAuth, (*Server).handleRotateSigningKey},
 		// Public: it describes an open-source API and holds nothing secret,
 		// and API tooling fetches it without credentials.
 		{http.MethodGet, "/admin/v1/openapi.json", public, (*Server).handleOpenAPI},
@@ -181,7 +186,7 @@ func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := infoOf(r)
 		info.route = pattern
-		if rt.access == adminOnly {
+		if rt.access != public {
 			actor, err := s.authenticate(w, r)
 			if err != nil {
 				s.writeError(w, r, err)
@@ -189,6 +194,10 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 			info.keyID = actor
 			r = withActor(r, actor)
+		}
+		if rt.access == adminOAuth && s.clients == nil {
+			s.writeError(w, r, errNoOAuth())
+			return
 		}
 		if err := rt.handle(s, w, r); err != nil {
 			s.writeError(w, r, err)

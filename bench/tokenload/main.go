@@ -26,7 +26,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"runtime"
 	"strings"
 	"time"
 
@@ -49,45 +48,21 @@ const (
 )
 
 func run() error {
-	baselineAddr := flag.String("serve-baseline", "", "internal: serve the baseline on this address")
-	duration := flag.Duration("duration", 10*time.Second, "how long to drive each target")
-	concurrency := flag.Int("concurrency", 8, "concurrent connections")
-	driverName := flag.String("driver", "", "load generator: wrk or go (default: wrk if installed)")
+	f := loadtest.RegisterFlags(8)
 	flag.Parse()
-	if *baselineAddr != "" {
-		return serveBaseline(*baselineAddr)
+	if f.ServeBaseline != "" {
+		return serveBaseline(f.ServeBaseline)
 	}
-
-	dir, err := os.MkdirTemp("", "tokenload-")
+	b, err := loadtest.Start("tokenload", f)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	drive, driverName2, err := loadtest.PickDriver(*driverName, dir)
-	if err != nil {
-		return err
-	}
-	bin, err := loadtest.Build(dir)
-	if err != nil {
-		return err
-	}
-	// The baseline: this program again, serving a minimal endpoint.
-	baseURL, stopBase, err := loadtest.StartBaseline("-serve-baseline")
-	if err != nil {
-		return err
-	}
-	defer stopBase()
-
-	gh, err := loadtest.StartGatehouse(bin, dir)
-	if err != nil {
-		return err
-	}
-	defer gh.Stop()
+	defer b.Close()
 	var client struct {
 		ClientID     string `json:"client_id"`
 		ClientSecret string `json:"client_secret"`
 	}
-	if err := gh.Admin(http.MethodPost, "/admin/v1/clients", map[string]any{
+	if err := b.Gatehouse.Admin(http.MethodPost, "/admin/v1/clients", map[string]any{
 		"name":        "tokenload",
 		"grant_types": []string{"client_credentials"},
 		"scopes":      []string{"api:read"},
@@ -95,26 +70,16 @@ func run() error {
 	}, http.StatusCreated, &client); err != nil {
 		return err
 	}
-
 	body := []byte(url.Values{"grant_type": {"client_credentials"}, "scope": {"api:read"}}.Encode())
-	request := func(u, id, secret string) loadtest.Request {
-		return loadtest.Request{Method: http.MethodPost, URL: u, Body: body, Header: http.Header{
+	request := func(base, id, secret string) loadtest.Request {
+		return loadtest.Request{Method: http.MethodPost, URL: base + "/oauth2/token", Body: body, Header: http.Header{
 			"Content-Type":  {"application/x-www-form-urlencoded"},
 			"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))},
 		}}
 	}
-	fmt.Printf("token endpoint load test (client credentials, ES256): %s driver, %d connections, %s per target, %d CPUs\n",
-		driverName2, *concurrency, *duration, runtime.NumCPU())
-	baseRes, err := drive(request(baseURL+"/oauth2/token", baselineClientID, baselineSecret), *concurrency, *duration)
-	if err != nil {
-		return fmt.Errorf("baseline: %w", err)
-	}
-	ghRes, err := drive(request(gh.URL+"/oauth2/token", client.ClientID, client.ClientSecret), *concurrency, *duration)
-	if err != nil {
-		return fmt.Errorf("gatehouse: %w", err)
-	}
-	loadtest.PrintTable([]string{"baseline (form + Basic + ES256 sign)", "gatehouse /oauth2/token"}, []loadtest.Result{baseRes, ghRes})
-	return nil
+	return b.Compare("token endpoint load test (client credentials, ES256)",
+		[2]string{"baseline (form + Basic + ES256 sign)", "gatehouse /oauth2/token"},
+		request(b.BaseURL, baselineClientID, baselineSecret), request(b.Gatehouse.URL, client.ClientID, client.ClientSecret))
 }
 
 // serveBaseline issues a token the cheapest correct way: what parsing,

@@ -21,8 +21,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"runtime"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/bench/internal/loadtest"
 )
@@ -35,63 +33,30 @@ func main() {
 }
 
 func run() error {
-	baselineAddr := flag.String("serve-baseline", "", "internal: serve the baseline on this address")
-	duration := flag.Duration("duration", 10*time.Second, "how long to drive each target")
-	concurrency := flag.Int("concurrency", 16, "concurrent connections")
-	driverName := flag.String("driver", "", "load generator: wrk or go (default: wrk if installed)")
+	f := loadtest.RegisterFlags(16)
 	flag.Parse()
-	if *baselineAddr != "" {
-		return serveBaseline(*baselineAddr)
+	if f.ServeBaseline != "" {
+		return serveBaseline(f.ServeBaseline)
 	}
-
-	dir, err := os.MkdirTemp("", "verifyload-")
+	b, err := loadtest.Start("verifyload", f)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	drive, driverName2, err := loadtest.PickDriver(*driverName, dir)
-	if err != nil {
-		return err
-	}
-	bin, err := loadtest.Build(dir)
-	if err != nil {
-		return err
-	}
-
-	// The baseline: this program again, serving a minimal endpoint.
-	baseURL, stopBase, err := loadtest.StartBaseline("-serve-baseline")
-	if err != nil {
-		return err
-	}
-	defer stopBase()
-
-	gh, err := loadtest.StartGatehouse(bin, dir)
-	if err != nil {
-		return err
-	}
-	defer gh.Stop()
+	defer b.Close()
 	var created struct {
 		Key string `json:"key"`
 	}
-	if err := gh.Admin(http.MethodPost, "/admin/v1/keys",
+	if err := b.Gatehouse.Admin(http.MethodPost, "/admin/v1/keys",
 		map[string]any{"owner": "loadtest", "name": "verifyload", "scopes": []string{"read"}}, http.StatusCreated, &created); err != nil {
 		return err
 	}
 	body, _ := json.Marshal(map[string]any{"key": created.Key, "scopes": []string{"read"}})
-	header := http.Header{"Content-Type": {"application/json"}}
-
-	fmt.Printf("verify endpoint load test: %s driver, %d connections, %s per target, %d CPUs\n",
-		driverName2, *concurrency, *duration, runtime.NumCPU())
-	baseRes, err := drive(loadtest.Request{Method: http.MethodPost, URL: baseURL + "/v1/keys/verify", Header: header, Body: body}, *concurrency, *duration)
-	if err != nil {
-		return fmt.Errorf("baseline: %w", err)
+	request := func(base string) loadtest.Request {
+		return loadtest.Request{Method: http.MethodPost, URL: base + "/v1/keys/verify", Body: body,
+			Header: http.Header{"Content-Type": {"application/json"}}}
 	}
-	ghRes, err := drive(loadtest.Request{Method: http.MethodPost, URL: gh.URL + "/v1/keys/verify", Header: header, Body: body}, *concurrency, *duration)
-	if err != nil {
-		return fmt.Errorf("gatehouse: %w", err)
-	}
-	loadtest.PrintTable([]string{"baseline (minimal net/http JSON)", "gatehouse /v1/keys/verify"}, []loadtest.Result{baseRes, ghRes})
-	return nil
+	return b.Compare("verify endpoint load test", [2]string{"baseline (minimal net/http JSON)", "gatehouse /v1/keys/verify"},
+		request(b.BaseURL), request(b.Gatehouse.URL))
 }
 
 // serveBaseline answers like the verify endpoint would, without any work:

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -338,5 +340,92 @@ func PrintTable(rows []string, results []Result) {
 	for i, r := range results {
 		fmt.Printf("%-40s %10.0f %9s %9s %12.2f\n", rows[i], r.RPS, r.P50.Round(time.Microsecond),
 			r.P99.Round(time.Microsecond), r.RPS/results[0].RPS)
+	}
+}
+
+// Flags are the command-line settings every load command shares.
+type Flags struct {
+	ServeBaseline string // internal: serve the baseline on this address
+	Duration      time.Duration
+	Concurrency   int
+	Driver        string
+}
+
+// RegisterFlags registers the shared flags on the default flag set.
+func RegisterFlags(concurrency int) *Flags {
+	f := &Flags{}
+	flag.StringVar(&f.ServeBaseline, "serve-baseline", "", "internal: serve the baseline on this address")
+	flag.DurationVar(&f.Duration, "duration", 10*time.Second, "how long to drive each target")
+	flag.IntVar(&f.Concurrency, "concurrency", concurrency, "concurrent connections")
+	flag.StringVar(&f.Driver, "driver", "", "load generator: wrk or go (default: wrk if installed)")
+	return f
+}
+
+// Bench is one run of a load command: a built and started gatehouse and
+// the baseline (this program again, with -serve-baseline), on loopback.
+type Bench struct {
+	Flags      *Flags
+	Drive      Driver
+	DriverName string
+	BaseURL    string
+	Gatehouse  *Gatehouse
+	dir        string
+	stopBase   func()
+}
+
+// Start builds gatehouse and starts it and the baseline.
+func Start(name string, f *Flags) (b *Bench, err error) {
+	b = &Bench{Flags: f}
+	defer func() {
+		if err != nil {
+			b.Close()
+		}
+	}()
+	if b.dir, err = os.MkdirTemp("", name+"-"); err != nil {
+		return nil, err
+	}
+	if b.Drive, b.DriverName, err = PickDriver(f.Driver, b.dir); err != nil {
+		return nil, err
+	}
+	bin, err := Build(b.dir)
+	if err != nil {
+		return nil, err
+	}
+	if b.BaseURL, b.stopBase, err = StartBaseline("-serve-baseline"); err != nil {
+		return nil, err
+	}
+	if b.Gatehouse, err = StartGatehouse(bin, b.dir); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Compare drives the baseline's request, then gatehouse's, and prints
+// both with their ratio to the baseline.
+func (b *Bench) Compare(title string, names [2]string, baseline, gatehouse Request) error {
+	fmt.Printf("%s: %s driver, %d connections, %s per target, %d CPUs\n",
+		title, b.DriverName, b.Flags.Concurrency, b.Flags.Duration, runtime.NumCPU())
+	baseRes, err := b.Drive(baseline, b.Flags.Concurrency, b.Flags.Duration)
+	if err != nil {
+		return fmt.Errorf("baseline: %w", err)
+	}
+	ghRes, err := b.Drive(gatehouse, b.Flags.Concurrency, b.Flags.Duration)
+	if err != nil {
+		return fmt.Errorf("gatehouse: %w", err)
+	}
+	PrintTable(names[:], []Result{baseRes, ghRes})
+	return nil
+}
+
+// Close stops both servers and removes the working folder.
+func (b *Bench) Close() {
+	if b.Gatehouse != nil {
+		b.Gatehouse.Stop()
+	}
+	if b.stopBase != nil {
+		b.stopBase()
+	}
+	if b.dir != "" {
+		os.RemoveAll(b.dir)
 	}
 }

@@ -397,3 +397,13 @@ func (e *entry) info(cur *entry, now time.Time) KeyInfo {
 		CreatedAt: e.createdAt, ActivatesAt: e.activatesAt, RetiredAt: e.retiredAt, ExpiresAt: e.expiresAt,
 	}
 }
+
+// CurrentKeyID is the kid Sign uses now ("" when there is no key). Callers
+// that cache tokens they signed key their caches by it, so that no cached
+// token outlives a rotation.
+func (k *Keyring) CurrentKeyID() string {
+	if e := k.snap.Load().current(k.now()); e != nil {
+		return e.kid
+	}
+	return ""
+}

@@ -1,0 +1,357 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Route policies: which credential a gateway route requires.
+const (
+	PolicyJWT    = "jwt"     // a JWT access token (users, OAuth clients)
+	PolicyAPIKey = "api_key" // an API key (services)
+	PolicyAny    = "any"     // either
+	PolicyPublic = "public"  // none; identity headers are still stripped
+)
+
+// Audit events of the routes managed through the admin API.
+const (
+	EventRouteCreated = "route.created"
+	EventRouteUpdated = "route.updated"
+	EventRouteDeleted = "route.deleted"
+)
+
+// Bounds of a route, generous for real use and small enough that a route
+// table is cheap to hold and to match.
+const (
+	MaxRouteUpstreams = 32
+	MaxRouteHosts     = 32
+	MaxRouteScopes    = 32
+	MaxRouteTimeout   = 10 * time.Minute
+	// DefaultRouteTimeout bounds the wait for an upstream's response
+	// headers when a route sets none. Streaming bodies are not bounded.
+	DefaultRouteTimeout = 30 * time.Second
+)
+
+// Route is one gateway route: which requests it matches, the credential
+// they need, and the upstreams they are forwarded to. Routes come from the
+// routes file and from the admin API (stored with RouteStore).
+type Route struct {
+	Name string // unique; lower-case letters, digits, '.', '_' and '-'
+
+	// Matching. A request matches when its host is one of Hosts (or Hosts
+	// is empty), its path is PathPrefix or below it on a segment boundary
+	// ("/orders" matches "/orders" and "/orders/1", not "/ordersx"), and
+	// its method is one of Methods (or Methods is empty). Among matches the
+	// longest PathPrefix wins, then a route with hosts over one without.
+	Hosts      []string // lower case, no port; "*.example.com" matches any subdomain
+	PathPrefix string   // "/" or "/a/b" without a trailing slash
+	Methods    []string // upper case
+
+	Upstreams   []string      // http or https base URLs; requests go round robin
+	StripPrefix bool          // remove PathPrefix before forwarding
+	Timeout     time.Duration // for the upstream's response headers; 0: DefaultRouteTimeout
+
+	Policy   string   // one of the Policy* constants
+	Scopes   []string // every one is required (API-key scopes or the JWT's scope claim)
+	Audience string   // jwt: the aud the token must carry; "" checks none
+
+	// JWTs of another identity provider: its issuer (the exact iss), where
+	// its keys are (JWKSURI; "" discovers them from the issuer's
+	// /.well-known/openid-configuration) and the algorithms it signs with
+	// (never taken from a token). Issuer "" means Gatehouse's own tokens.
+	Issuer     string
+	JWKSURI    string
+	Algorithms []string
+
+	RateLimit       RateLimit // every caller of the route together
+	ClientRateLimit RateLimit // each caller: API-key owner, JWT subject, or client IP on public routes
+
+	// InternalJWT replaces the caller's credential with a short-lived JWT
+	// signed by Gatehouse whose audience is the upstream, so the upstream
+	// can verify the caller itself.
+	InternalJWT bool
+	// StripHeaders are request headers removed besides X-Gatehouse-*
+	// (canonical form).
+	StripHeaders []string
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// RouteStore keeps the routes managed through the admin API.
+type RouteStore interface {
+	// CreateRoute inserts r. ECONFLICT if the name exists.
+	CreateRoute(ctx context.Context, r *Route, events ...AuditEvent) error
+	// GetRoute returns the route, or ENOTFOUND.
+	GetRoute(ctx context.Context, name string) (*Route, error)
+	// ListRoutes returns every stored route, by name.
+	ListRoutes(ctx context.Context) ([]*Route, error)
+	// UpdateRoute replaces the stored route named r.Name if its UpdatedAt
+	// is still ifUpdatedAt. ENOTFOUND if it does not exist; ECONFLICT if
+	// it changed since.
+	UpdateRoute(ctx context.Context, r *Route, ifUpdatedAt time.Time, events ...AuditEvent) error
+	// DeleteRoute removes it. ENOTFOUND if it does not exist.
+	DeleteRoute(ctx context.Context, name string, events ...AuditEvent) error
+}
+
+var (
+	routeNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	hostLabelRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	methodRE     = regexp.MustCompile(`^[A-Z]{1,20}$`)
+	headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+	scopeRE      = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]{1,128}$`) // RFC 6749 §3.3 scope-token
+)
+
+// Normalize puts r in canonical form (lower-case hosts, upper-case
+// methods, sorted unique lists, canonical header names) and checks every
+// rule; the error is an EINVALID *Error naming the field at fault.
+func (r *Route) Normalize() error {
+	if !routeNameRE.MatchString(r.Name) {
+		return Errorf(EINVALID, "route name %q must be 1-63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit", r.Name)
+	}
+	bad := func(format string, args ...any) error {
+		return Errorf(EINVALID, "route %s: "+format, append([]any{r.Name}, args...)...)
+	}
+
+	if len(r.Hosts) > MaxRouteHosts {
+		return bad("at most %d hosts", MaxRouteHosts)
+	}
+	for i, h := range r.Hosts {
+		h = strings.ToLower(strings.TrimSuffix(h, "."))
+		if !validHostPattern(h) {
+			return bad("host %q is not a host name or *.domain pattern (no port, no scheme)", r.Hosts[i])
+		}
+		r.Hosts[i] = h
+	}
+	r.Hosts = sortedUnique(r.Hosts)
+
+	if r.PathPrefix == "" {
+		r.PathPrefix = "/"
+	}
+	if !validPathPrefix(r.PathPrefix) {
+		return bad("path %q must start with '/', have no trailing slash, empty or dot segments, query or fragment", r.PathPrefix)
+	}
+	for i, m := range r.Methods {
+		m = strings.ToUpper(m)
+		if !methodRE.MatchString(m) {
+			return bad("method %q is not an HTTP method", r.Methods[i])
+		}
+		r.Methods[i] = m
+	}
+	r.Methods = sortedUnique(r.Methods)
+
+	if len(r.Upstreams) == 0 {
+		return bad("at least one upstream is required")
+	}
+	if len(r.Upstreams) > MaxRouteUpstreams {
+		return bad("at most %d upstreams", MaxRouteUpstreams)
+	}
+	for i, u := range r.Upstreams {
+		norm, err := normalizeUpstream(u)
+		if err != nil {
+			return bad("upstream %q: %s", u, err.Error())
+		}
+		r.Upstreams[i] = norm
+	}
+	if slices.Contains(r.Upstreams, "") {
+		return bad("an upstream is empty")
+	}
+	if r.Timeout < 0 || r.Timeout > MaxRouteTimeout {
+		return bad("timeout must be between 0 (the default, %s) and %s", DefaultRouteTimeout, MaxRouteTimeout)
+	}
+
+	switch r.Policy {
+	case PolicyJWT, PolicyAPIKey, PolicyAny, PolicyPublic:
+	case "":
+		return bad("a policy is required: jwt, api_key, any or public")
+	default:
+		return bad("policy %q is not one of jwt, api_key, any, public", r.Policy)
+	}
+	if len(r.Scopes) > MaxRouteScopes {
+		return bad("at most %d scopes", MaxRouteScopes)
+	}
+	for _, s := range r.Scopes {
+		if !scopeRE.MatchString(s) {
+			return bad("scope %q is not a valid scope token", s)
+		}
+	}
+	r.Scopes = sortedUnique(r.Scopes)
+	if r.Policy == PolicyPublic && (len(r.Scopes) > 0 || r.Audience != "" || r.Issuer != "" || r.InternalJWT) {
+		return bad("a public route takes no scopes, audience, issuer or internal_jwt")
+	}
+	if r.Policy == PolicyAPIKey && (r.Audience != "" || r.Issuer != "") {
+		return bad("audience and issuer apply to JWTs: use policy jwt or any")
+	}
+	if len(r.Audience) > 256 || strings.ContainsAny(r.Audience, "\x00\r\n") {
+		return bad("audience is not valid")
+	}
+
+	if r.Issuer == "" {
+		if r.JWKSURI != "" || len(r.Algorithms) > 0 {
+			return bad("jwks_uri and algorithms need an issuer (they describe another identity provider)")
+		}
+	} else {
+		if err := checkHTTPURL(r.Issuer, true); err != nil {
+			return bad("issuer %q: %s", r.Issuer, err.Error())
+		}
+		if r.JWKSURI != "" {
+			if err := checkHTTPURL(r.JWKSURI, false); err != nil {
+				return bad("jwks_uri %q: %s", r.JWKSURI, err.Error())
+			}
+		}
+		if len(r.Algorithms) == 0 {
+			r.Algorithms = []string{"RS256"}
+		}
+		for _, a := range r.Algorithms {
+			if !slices.Contains(routeAlgorithms, a) {
+				return bad("algorithm %q is not one of %s", a, strings.Join(routeAlgorithms, ", "))
+			}
+		}
+		r.Algorithms = sortedUnique(r.Algorithms)
+	}
+
+	for _, l := range []struct {
+		name string
+		l    RateLimit
+	}{{"rate_limit", r.RateLimit}, {"client_rate_limit", r.ClientRateLimit}} {
+		if l.l.Rate < 0 || l.l.Burst < 0 || l.l.Rate > 1e6 || l.l.Burst > 1e6 {
+			return bad("%s must have a rate and burst between 0 and 1000000", l.name)
+		}
+		if (l.l.Rate > 0) != (l.l.Burst > 0) {
+			return bad("%s needs both a rate and a burst", l.name)
+		}
+	}
+	for i, h := range r.StripHeaders {
+		if !headerNameRE.MatchString(h) {
+			return bad("strip_headers: %q is not a header name", h)
+		}
+		r.StripHeaders[i] = canonicalHeader(h)
+	}
+	r.StripHeaders = sortedUnique(r.StripHeaders)
+	return nil
+}
+
+// routeAlgorithms are the asymmetric algorithms a route may accept from
+// another issuer. Symmetric ones (HS256) are refused: the gateway would
+// need the issuer's secret, which could then mint tokens.
+var routeAlgorithms = []string{"ES256", "ES384", "ES512", "EdDSA", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"}
+
+// MatchesPath reports whether path is the route's prefix or below it on a
+// segment boundary.
+func (r *Route) MatchesPath(path string) bool {
+	p := r.PathPrefix
+	if p == "/" {
+		return strings.HasPrefix(path, "/")
+	}
+	return strings.HasPrefix(path, p) && (len(path) == len(p) || path[len(p)] == '/')
+}
+
+// MatchesHost reports whether host (lower case, without port) is one of
+// the route's hosts; a route without hosts matches every host.
+func (r *Route) MatchesHost(host string) bool {
+	if len(r.Hosts) == 0 {
+		return true
+	}
+	for _, h := range r.Hosts {
+		if h == host {
+			return true
+		}
+		if suffix, ok := strings.CutPrefix(h, "*"); ok && len(host) > len(suffix) && strings.HasSuffix(host, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchesMethod reports whether the route takes method.
+func (r *Route) MatchesMethod(method string) bool {
+	return len(r.Methods) == 0 || slices.Contains(r.Methods, method)
+}
+
+func validHostPattern(h string) bool {
+	if rest, ok := strings.CutPrefix(h, "*."); ok {
+		h = rest
+		if !strings.Contains(h, ".") {
+			return false // "*.com" would match half the internet
+		}
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(h, ".") {
+		if !hostLabelRE.MatchString(label) {
+			return false
+		}
+	}
+	return true
+}
+
+func validPathPrefix(p string) bool {
+	if p == "/" {
+		return true
+	}
+	if !strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || len(p) > 1024 {
+		return false
+	}
+	for seg := range strings.SplitSeq(p[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	u, err := url.Parse(p)
+	return err == nil && u.Path == p && u.RawQuery == "" && u.Fragment == "" && !strings.ContainsAny(p, "%?#*\\ \t")
+}
+
+func normalizeUpstream(s string) (string, error) {
+	if err := checkHTTPURL(s, false); err != nil {
+		return "", err
+	}
+	u, _ := url.Parse(s)
+	u.Scheme = strings.ToLower(u.Scheme)
+	u.Host = strings.ToLower(u.Host)
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+func checkHTTPURL(s string, exact bool) error {
+	if len(s) > 2048 {
+		return errors.New("too long")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("not a URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return errors.New("must be an http or https URL")
+	}
+	if u.Host == "" || u.User != nil || u.Fragment != "" || (!exact && u.RawQuery != "") || u.Opaque != "" {
+		return errors.New("must have a host, and no user information, query or fragment")
+	}
+	return nil
+}
+
+func canonicalHeader(h string) string {
+	b := []byte(strings.ToLower(h))
+	upper := true
+	for i, c := range b {
+		if upper && 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+		upper = c == '-'
+	}
+	return string(b)
+}
+
+func sortedUnique(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	slices.Sort(s)
+	return slices.Compact(s)
+}

@@ -28,8 +28,10 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/postgres"
+	"github.com/gatehouse-dev/gatehouse/internal/routes"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 )
@@ -51,6 +53,8 @@ type Main struct {
 	Signing  *signing.Keyring
 	Accounts *account.Service
 	OAuth    *oauth.Server
+	Routes   *routes.Service
+	Gateway  *gateway.Gateway
 
 	ln       net.Listener
 	srv      *http.Server
@@ -123,12 +127,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.startOAuth(ctx, secret); err != nil {
 		return err
 	}
+	if err := m.startRoutes(ctx); err != nil {
+		return err
+	}
 	adminSrv, err := admin.NewServer(admin.Config{
 		Keys:         m.Keys,
 		Audit:        m.Store,
 		Clients:      m.OAuth,
 		Users:        m.Accounts,
 		SigningKeys:  m.Signing,
+		Routes:       m.Routes,
 		Logger:       m.Logger,
 		Now:          m.Now,
 		MaxBodyBytes: m.Config.MaxBodyBytes,

@@ -47,6 +47,22 @@ func (s *Server) lookupClient(ctx context.Context, id string) (*auth.Client, err
 	return c, nil
 }
 
+// ClientExists reports whether the client is registered, from the same
+// short-lived cache as the token endpoint. The gateway asks it for every
+// access token with a client_id: a client-credentials token is on no
+// revocation list, so deleting its client must refuse it another way.
+func (s *Server) ClientExists(ctx context.Context, id string) (bool, error) {
+	_, err := s.lookupClient(ctx, id)
+	switch {
+	case err == nil:
+		return true, nil
+	case auth.ErrorCode(err) == auth.ENOTFOUND:
+		return false, nil
+	default:
+		return false, fmt.Errorf("oauth: look up client: %w", err)
+	}
+}
+
 // validClientID checks the shape of a client ID before any store work:
 // IDs are "cli_" and a few dozen URL-safe characters.
 func validClientID(id string) bool {

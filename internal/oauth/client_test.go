@@ -312,8 +312,17 @@ func TestClientLifecycle(t *testing.T) {
 	if err != nil || len(list) != 1 {
 		t.Fatalf("list %v %v", list, err)
 	}
+	if ok, err := ts.ClientExists(ctx, c.ID); !ok || err != nil {
+		t.Fatalf("ClientExists before delete = %v, %v", ok, err)
+	}
 	if err := ts.DeleteClient(ctx, "adm_1", c.ID); err != nil {
 		t.Fatal(err)
+	}
+	// The gateway's check: a deleted client's tokens are refused at once on this node.
+	for _, id := range []string{c.ID, "../etc", ""} {
+		if ok, err := ts.ClientExists(ctx, id); ok || err != nil {
+			t.Errorf("ClientExists(%q) after delete = %v, %v", id, ok, err)
+		}
 	}
 	wantError(t, ts.post(PathToken, url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ID}, "client_secret": {newSecret}}), http.StatusUnauthorized, CodeInvalidClient)
 	for _, err := range []error{

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	routesvc "github.com/gatehouse-dev/gatehouse/internal/routes"
 )
 
 // KeyService is what the API needs of the key service (*apikey.Service).
@@ -54,8 +55,11 @@ type Config struct {
 	Clients     ClientService
 	Users       UserService
 	SigningKeys SigningKeyService
-	Logger      *slog.Logger // nil: discard
-	Now         auth.Now     // nil: auth.SystemNow
+	// Routes serves the gateway's stored routes; nil leaves them
+	// answering 404.
+	Routes *routesvc.Service
+	Logger *slog.Logger // nil: discard
+	Now    auth.Now     // nil: auth.SystemNow
 	// MaxBodyBytes caps request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 }
@@ -69,6 +73,7 @@ type Server struct {
 	clients     ClientService
 	users       UserService
 	signingKeys SigningKeyService
+	routes      *routesvc.Service
 	logger      *slog.Logger
 	now         auth.Now
 	maxBody     int64
@@ -99,6 +104,7 @@ func NewServer(cfg Config) (*Server, error) {
 		clients:     cfg.Clients,
 		users:       cfg.Users,
 		signingKeys: cfg.SigningKeys,
+		routes:      cfg.Routes,
 		logger:      cfg.Logger,
 		now:         cfg.Now,
 		maxBody:     cfg.MaxBodyBytes,
@@ -132,9 +138,10 @@ func (s *Server) Handler() http.Handler {
 type access int
 
 const (
-	public     access = iota // anyone; the route authenticates nothing
-	adminOnly                // an API key holding ScopeAdmin
-	adminOAuth               // the same, on a node that runs the authorization server
+	public      access = iota // anyone; the route authenticates nothing
+	adminOnly                 // an API key holding ScopeAdmin
+	adminOAuth                // the same, on a node that runs the authorization server
+	adminRoutes               // the same, on a node that manages gateway routes
 )
 
 // route is one endpoint. This table is the single list of routes: the mux is
@@ -173,6 +180,11 @@ func routes() []route {
 		{http.MethodDelete, "/admin/v1/users/{id}/consents/{client_id}", adminOAuth, (*Server).handleRevokeConsent},
 		{http.MethodGet, "/admin/v1/signing-keys", adminOAuth, (*Server).handleListSigningKeys},
 		{http.MethodPost, "/admin/v1/signing-keys/rotate", adminOAuth, (*Server).handleRotateSigningKey},
+		{http.MethodPost, "/admin/v1/routes", adminRoutes, (*Server).handleCreateRoute},
+		{http.MethodGet, "/admin/v1/routes", adminRoutes, (*Server).handleListRoutes},
+		{http.MethodGet, "/admin/v1/routes/{name}", adminRoutes, (*Server).handleGetRoute},
+		{http.MethodPatch, "/admin/v1/routes/{name}", adminRoutes, (*Server).handleUpdateRoute},
+		{http.MethodDelete, "/admin/v1/routes/{name}", adminRoutes, (*Server).handleDeleteRoute},
 		// Public: it describes an open-source API and holds nothing secret,
 		// and API tooling fetches it without credentials.
 		{http.MethodGet, "/admin/v1/openapi.json", public, (*Server).handleOpenAPI},
@@ -197,6 +209,10 @@ func (s *Server) wrap(rt route) http.Handler {
 		}
 		if rt.access == adminOAuth && s.clients == nil {
 			s.writeError(w, r, errNoOAuth())
+			return
+		}
+		if rt.access == adminRoutes && s.routes == nil {
+			s.writeError(w, r, errNoRoutes())
 			return
 		}
 		if err := rt.handle(s, w, r); err != nil {

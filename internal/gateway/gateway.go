@@ -1,0 +1,387 @@
+// Package gateway is Gatehouse's authenticating reverse proxy: it matches a
+// request to a route, checks the credential the route's policy asks for
+// (API key, Gatehouse JWT, another issuer's JWT, or none), applies the
+// route's rate limits, forwards the verified identity in X-Gatehouse-*
+// headers (or as a short-lived internal JWT) and hands the request to the
+// route's upstreams.
+//
+// The route table is an immutable snapshot swapped atomically: SetRoutes
+// never drops or fails a request in flight, and what is expensive to build
+// (an upstream proxy, an external issuer's key cache) is carried over from
+// one table to the next when it has not changed.
+package gateway
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/gateway/proxy"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/verify"
+)
+
+// APIKeys verifies API keys; *apikey.Service implements it.
+type APIKeys interface {
+	Verify(ctx context.Context, key string, scopes []string) (apikey.Result, error)
+}
+
+// Signer signs the internal JWTs; *signing.Keyring implements it.
+type Signer interface {
+	Sign(typ string, claims any) (string, error)
+	CurrentKeyID() string
+}
+
+// Defaults of Config.
+const (
+	DefaultInternalTokenTTL = 60 * time.Second
+	DefaultLeeway           = 30 * time.Second
+	// DefaultMaxIdlePerHost is the idle connections per upstream host of
+	// the transport New builds when Config.Transport is nil.
+	DefaultMaxIdlePerHost = 512
+)
+
+// Config configures a Gateway. Issuer, JWKS and Algorithms describe
+// Gatehouse's own access tokens and are required, as is Keys.
+type Config struct {
+	Issuer           string                              // Gatehouse's own issuer: iss of its access tokens
+	JWKS             func() (doc []byte, version string) // its published keys (keyring.JWKS)
+	Algorithms       []string                            // its signing algorithms (keyring.Algorithms())
+	Keys             APIKeys                             // verifies API keys
+	Signer           Signer                              // mints internal JWTs; required only by routes with InternalJWT
+	InternalTokenTTL time.Duration                       // default 60s
+	// Revoked is the revocation list, consulted for every Gatehouse JWT on
+	// every request (cached verifications included).
+	Revoked func(jti string) bool
+	// ClientActive reports whether the OAuth client a Gatehouse token was
+	// issued to still exists: tokens of a deleted client are refused
+	// ("revoked"). nil: not checked.
+	ClientActive   func(ctx context.Context, clientID string) (bool, error)
+	TrustedProxies []netip.Prefix        // peers whose X-Forwarded-For is believed
+	HTTPClient     *http.Client          // fetches external issuers' discovery documents and JWKS
+	Transport      http.RoundTripper     // to upstreams; nil = proxy.NewTransport(DefaultMaxIdlePerHost)
+	Leeway         time.Duration         // clock skew for exp/nbf/iat; default 30s
+	Logger         *slog.Logger          // access log and refusals; default: discard
+	AccessLog      bool                  // one Info line per request
+	Registerer     prometheus.Registerer // nil = no metrics
+	Now            auth.Now              // default auth.SystemNow
+}
+
+// Gateway is an http.Handler that authenticates and forwards requests
+// according to its route table. It is safe for concurrent use.
+type Gateway struct {
+	cfg     Config
+	now     auth.Now
+	log     *slog.Logger
+	own     *verify.Verifier // Gatehouse's own tokens
+	health  *proxy.Health
+	limits  ratelimit.Buckets
+	metrics *metrics // nil without a Registerer
+	minted  *mintCache
+	none    *route // what metrics and logs use when no route matched
+
+	table atomic.Pointer[table]
+
+	mu     sync.Mutex // serialises SetRoutes and Close
+	closed bool
+}
+
+// New checks cfg and returns a Gateway with an empty route table: every
+// request gets 404 until SetRoutes is called.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Issuer == "" || cfg.JWKS == nil || len(cfg.Algorithms) == 0 {
+		return nil, errors.New("gateway: Config.Issuer, Config.JWKS and Config.Algorithms are required")
+	}
+	if cfg.Keys == nil {
+		return nil, errors.New("gateway: Config.Keys is required")
+	}
+	if cfg.InternalTokenTTL < 0 || cfg.Leeway < 0 {
+		return nil, errors.New("gateway: Config.InternalTokenTTL and Config.Leeway may not be negative")
+	}
+	if cfg.InternalTokenTTL == 0 {
+		cfg.InternalTokenTTL = DefaultInternalTokenTTL
+	}
+	if cfg.Leeway == 0 {
+		cfg.Leeway = DefaultLeeway
+	}
+	if cfg.Now == nil {
+		cfg.Now = auth.SystemNow
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Transport == nil {
+		cfg.Transport = proxy.NewTransport(DefaultMaxIdlePerHost)
+	}
+	for _, p := range cfg.TrustedProxies {
+		if !p.IsValid() {
+			return nil, errors.New("gateway: Config.TrustedProxies holds an invalid prefix")
+		}
+	}
+	cfg.TrustedProxies = slices.Clone(cfg.TrustedProxies)
+	for i, p := range cfg.TrustedProxies {
+		cfg.TrustedProxies[i] = p.Masked()
+	}
+
+	g := &Gateway{cfg: cfg, now: cfg.Now, log: cfg.Logger, minted: newMintCache(defaultMintCacheSize)}
+	g.health = proxy.NewHealth(0, cfg.Now)
+	own, err := verify.New(verify.Config{
+		Issuer:     cfg.Issuer,
+		JWKS:       cfg.JWKS,
+		Algorithms: slices.Clone(cfg.Algorithms),
+		Types:      []string{"at+jwt"},
+		Revoked:    cfg.Revoked,
+		Leeway:     cfg.Leeway,
+		Now:        cfg.Now,
+		Logger:     cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: verifier of %s tokens: %w", cfg.Issuer, err)
+	}
+	g.own = own
+	if cfg.Registerer != nil {
+		if g.metrics, err = newMetrics(cfg.Registerer); err != nil {
+			own.Close()
+			return nil, err
+		}
+	}
+	g.none = &route{name: "none"}
+	g.none.m = g.metrics.forRoute("none")
+	g.table.Store(&table{})
+	return g, nil
+}
+
+// table is one immutable route table.
+type table struct {
+	routes    []*route     // in match order
+	records   []auth.Route // as given, normalized, by name
+	verifiers map[issuerKey]*verify.Verifier
+}
+
+// route is a table entry with everything its requests need resolved.
+type route struct {
+	name      string
+	cfg       auth.Route
+	proxy     *proxy.Proxy
+	verifier  *verify.Verifier // the external issuer's; nil for Gatehouse's own tokens
+	fwd       forwardKey
+	limitKey  string // "route\x00"+name, built once
+	clientPfx string // "client\x00"+name+"\x00"
+	m         *routeMetrics
+}
+
+// forwardKey is what a *proxy.Proxy is built from: a route whose key is
+// unchanged keeps its proxy (and its round-robin position) across reloads.
+type forwardKey struct {
+	name      string
+	upstreams string
+	strip     string
+	timeout   time.Duration
+}
+
+// issuerKey identifies an external issuer's verifier, whose key cache is
+// kept across reloads while some route still uses it.
+type issuerKey struct {
+	issuer, jwksURI, algorithms string
+}
+
+// SetRoutes replaces the route table. Every route is normalized and checked
+// first; an invalid set returns an error and the old table stays in force.
+// Requests already past matching finish with the route they matched.
+func (g *Gateway) SetRoutes(routes []auth.Route) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return errors.New("gateway: closed")
+	}
+	old := g.table.Load()
+
+	records := make([]auth.Route, len(routes))
+	seen := make(map[string]bool, len(routes))
+	for i, r := range routes {
+		r = cloneRoute(r)
+		if err := r.Normalize(); err != nil {
+			return fmt.Errorf("gateway: route %d: %w", i, err)
+		}
+		if seen[r.Name] {
+			return fmt.Errorf("gateway: route %d: the name %q is used twice", i, r.Name)
+		}
+		seen[r.Name] = true
+		records[i] = r
+	}
+	slices.SortFunc(records, func(a, b auth.Route) int { return strings.Compare(a.Name, b.Name) })
+
+	oldProxies := make(map[forwardKey]*proxy.Proxy, len(old.routes))
+	for _, rt := range old.routes {
+		oldProxies[rt.fwd] = rt.proxy
+	}
+	t := &table{records: records, verifiers: make(map[issuerKey]*verify.Verifier)}
+	var created []*verify.Verifier
+	fail := func(err error) error {
+		for _, v := range created {
+			v.Close()
+		}
+		return err
+	}
+	for i := range records {
+		rc := records[i]
+		rt := &route{
+			name:      rc.Name,
+			cfg:       rc,
+			limitKey:  "route\x00" + rc.Name,
+			clientPfx: "client\x00" + rc.Name + "\x00",
+			m:         g.metrics.forRoute(rc.Name),
+			fwd: forwardKey{
+				name:      rc.Name,
+				upstreams: strings.Join(rc.Upstreams, "\x00"),
+				timeout:   rc.Timeout,
+			},
+		}
+		if rc.StripPrefix && rc.PathPrefix != "/" {
+			rt.fwd.strip = rc.PathPrefix
+		}
+		if p := oldProxies[rt.fwd]; p != nil {
+			rt.proxy = p
+		} else {
+			p, err := proxy.New(proxy.Options{
+				Upstreams:   slices.Clone(rc.Upstreams),
+				StripPrefix: rt.fwd.strip,
+				Timeout:     rc.Timeout,
+				Transport:   g.cfg.Transport,
+				Health:      g.health,
+				OnError:     g.onUpstreamError(rc.Name, rt.m),
+				Logger:      g.log,
+			})
+			if err != nil {
+				return fail(fmt.Errorf("gateway: route %s: %w", rc.Name, err))
+			}
+			rt.proxy = p
+		}
+		if rc.Issuer != "" {
+			k := issuerKey{rc.Issuer, rc.JWKSURI, strings.Join(rc.Algorithms, " ")}
+			v := t.verifiers[k]
+			if v == nil {
+				v = old.verifiers[k]
+			}
+			if v == nil {
+				var err error
+				v, err = verify.New(verify.Config{
+					Issuer:     rc.Issuer,
+					JWKSURI:    rc.JWKSURI,
+					Algorithms: slices.Clone(rc.Algorithms),
+					// Other identity providers type their access tokens
+					// "at+jwt" (RFC 9068) or, still commonly, "JWT".
+					Types:      []string{"at+jwt", "JWT"},
+					Leeway:     g.cfg.Leeway,
+					HTTPClient: g.cfg.HTTPClient,
+					Now:        g.cfg.Now,
+					Logger:     g.log,
+				})
+				if err != nil {
+					return fail(fmt.Errorf("gateway: route %s: issuer %s: %w", rc.Name, rc.Issuer, err))
+				}
+				created = append(created, v)
+			}
+			t.verifiers[k] = v
+			rt.verifier = v
+		}
+		t.routes = append(t.routes, rt)
+	}
+	slices.SortStableFunc(t.routes, matchOrder)
+
+	g.table.Store(t)
+	// Verifiers no longer used stop refreshing. A request still holding the
+	// old table may use one a moment longer: it verifies from its cache.
+	for k, v := range old.verifiers {
+		if t.verifiers[k] != v {
+			v.Close()
+		}
+	}
+	return nil
+}
+
+// matchOrder puts the route that wins a match first: the longest path
+// prefix, then a route with hosts over one without, then by name.
+func matchOrder(a, b *route) int {
+	if c := cmp.Compare(len(b.cfg.PathPrefix), len(a.cfg.PathPrefix)); c != 0 {
+		return c
+	}
+	if ah, bh := len(a.cfg.Hosts) > 0, len(b.cfg.Hosts) > 0; ah != bh {
+		if ah {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a.name, b.name)
+}
+
+// Routes returns the routes in force, normalized, by name.
+func (g *Gateway) Routes() []auth.Route {
+	t := g.table.Load()
+	out := make([]auth.Route, len(t.records))
+	for i, r := range t.records {
+		out[i] = cloneRoute(r)
+	}
+	return out
+}
+
+// Close stops the verifiers' background key refreshes. The Gateway still
+// serves afterwards, from what it has cached, but SetRoutes fails.
+func (g *Gateway) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return nil
+	}
+	g.closed = true
+	for _, v := range g.table.Load().verifiers {
+		v.Close()
+	}
+	g.own.Close()
+	return nil
+}
+
+// cloneRoute copies r's slices, so that Normalize (which works in place)
+// and callers of Routes never share memory with the caller's records.
+func cloneRoute(r auth.Route) auth.Route {
+	r.Hosts = slices.Clone(r.Hosts)
+	r.Methods = slices.Clone(r.Methods)
+	r.Upstreams = slices.Clone(r.Upstreams)
+	r.Scopes = slices.Clone(r.Scopes)
+	r.Algorithms = slices.Clone(r.Algorithms)
+	r.StripHeaders = slices.Clone(r.StripHeaders)
+	return r
+}
+
+// match returns the route for host, path and method. When none matches but
+// some route matches host and path with other methods, allow lists them
+// (for 405).
+func (t *table) match(host, path, method string) (rt *route, allow []string) {
+	for _, r := range t.routes {
+		if !r.cfg.MatchesPath(path) || !r.cfg.MatchesHost(host) {
+			continue
+		}
+		if r.cfg.MatchesMethod(method) {
+			return r, nil
+		}
+		allow = append(allow, r.cfg.Methods...)
+	}
+	if len(allow) > 0 {
+		slices.Sort(allow)
+		allow = slices.Compact(allow)
+	}
+	return nil, allow
+}

@@ -1,0 +1,119 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// Headers the gateway sets on forwarded requests. Every inbound header
+// starting with identityPrefix is removed first, whatever its case, so a
+// caller can never pose as someone else.
+const (
+	identityPrefix  = "X-Gatehouse-"
+	HeaderAuth      = "X-Gatehouse-Auth"    // api_key or jwt
+	HeaderSubject   = "X-Gatehouse-Subject" // API key: owner; JWT: sub
+	HeaderClient    = "X-Gatehouse-Client"  // API key: owner; JWT: client_id
+	HeaderScopes    = "X-Gatehouse-Scopes"  // space-separated
+	HeaderKeyID     = "X-Gatehouse-Key-Id"  // API key id; absent for JWTs
+	HeaderRequestID = "X-Request-Id"
+)
+
+// forwardingHeaders are believed only from trusted proxies.
+var forwardingHeaders = [...]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"}
+
+// stripIdentity removes every header named X-Gatehouse-* in any case.
+// Header maps from net/http are canonical, but a handler in front of the
+// gateway may have added odd-cased keys, so the comparison ignores case.
+func stripIdentity(h http.Header) {
+	for k := range h {
+		if len(k) >= len(identityPrefix) && strings.EqualFold(k[:len(identityPrefix)], identityPrefix) {
+			delete(h, k)
+		}
+	}
+}
+
+// trusted reports whether addr is one of the trusted proxies.
+func (g *Gateway) trusted(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, p := range g.cfg.TrustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientIP works out who is calling and cleans the forwarding headers:
+// from an untrusted peer they are removed (anyone can write them); from a
+// trusted one the client is the right-most X-Forwarded-For entry that is
+// not itself a trusted proxy. An unparsable entry stops the walk at the
+// last trusted hop: fail closed, never believe what is left of garbage.
+func (g *Gateway) clientIP(r *http.Request) string {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	var addr netip.Addr
+	if err == nil {
+		addr = peer.Addr().Unmap()
+	} else if a, err := netip.ParseAddr(r.RemoteAddr); err == nil {
+		addr = a.Unmap()
+	} else {
+		// Not an address (a test or a Unix socket): nothing to trust.
+		for _, name := range forwardingHeaders {
+			r.Header.Del(name)
+		}
+		return r.RemoteAddr
+	}
+	if len(g.cfg.TrustedProxies) == 0 || !g.trusted(addr) {
+		for _, name := range forwardingHeaders {
+			delete(r.Header, name)
+		}
+		return addr.String()
+	}
+	values := r.Header.Values("X-Forwarded-For")
+	for i := len(values) - 1; i >= 0; i-- {
+		v := values[i]
+		for v != "" {
+			var part string
+			if j := strings.LastIndexByte(v, ','); j >= 0 {
+				part, v = v[j+1:], v[:j]
+			} else {
+				part, v = v, ""
+			}
+			a, err := netip.ParseAddr(strings.TrimSpace(part))
+			if err != nil {
+				return addr.String()
+			}
+			a = a.Unmap()
+			if !g.trusted(a) {
+				return a.String()
+			}
+			addr = a
+		}
+	}
+	return addr.String()
+}
+
+// requestID returns the caller's X-Request-Id when it is 1-128 characters
+// of [A-Za-z0-9._:-] (safe in logs and headers), or a new random one.
+func requestID(r *http.Request) string {
+	if vals := r.Header[HeaderRequestID]; len(vals) == 1 && validRequestID(vals[0]) {
+		return vals[0]
+	}
+	return rand.Text()
+}
+
+func validRequestID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}

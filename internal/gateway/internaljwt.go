@@ -1,0 +1,113 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// internalClaims are the claims of the JWT a route with InternalJWT sends
+// its upstreams instead of the caller's credential (RFC 9068 shape).
+type internalClaims struct {
+	Issuer   string   `json:"iss"`
+	Subject  string   `json:"sub,omitempty"`
+	Audience []string `json:"aud"`
+	ClientID string   `json:"client_id,omitempty"`
+	Scope    string   `json:"scope,omitempty"`
+	IssuedAt int64    `json:"iat"`
+	Expiry   int64    `json:"exp"`
+	ID       string   `json:"jti"`
+	Auth     string   `json:"gatehouse_auth"`
+	KeyID    string   `json:"gatehouse_key_id,omitempty"`
+}
+
+// mintKey identifies a minted token. The signing key's kid is part of it,
+// so a token signed before a rotation is never handed out after it.
+type mintKey struct {
+	route, kid, auth, subject, client, scopes, keyID string
+}
+
+type mintEntry struct {
+	token     string
+	reuseTill time.Time // half its life: an upstream always gets at least TTL/2
+}
+
+// defaultMintCacheSize bounds the minted tokens kept: one per active
+// (route, caller) pair is plenty.
+const defaultMintCacheSize = 10_000
+
+// mintCache keeps minted internal tokens, so a busy caller costs one
+// signature per half token lifetime rather than one per request.
+type mintCache struct {
+	mu      sync.Mutex
+	max     int
+	entries map[mintKey]mintEntry
+}
+
+func newMintCache(max int) *mintCache {
+	return &mintCache{max: max, entries: make(map[mintKey]mintEntry)}
+}
+
+func (c *mintCache) get(k mintKey, now time.Time) (string, bool) {
+	c.mu.Lock()
+	e, ok := c.entries[k]
+	c.mu.Unlock()
+	if !ok || !now.Before(e.reuseTill) {
+		return "", false
+	}
+	return e.token, true
+}
+
+func (c *mintCache) put(k mintKey, e mintEntry, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= c.max {
+		for k, old := range c.entries {
+			if !now.Before(old.reuseTill) {
+				delete(c.entries, k)
+			}
+		}
+		// Still full of live tokens: start over rather than scan per put.
+		// They are cheap to mint again.
+		if len(c.entries) >= c.max {
+			clear(c.entries)
+		}
+	}
+	c.entries[k] = e
+}
+
+// internalToken returns the internal JWT for id on rt: from the cache while
+// more than half its life is left, else newly signed.
+func (g *Gateway) internalToken(rt *route, id *identity, now time.Time) (string, error) {
+	if g.cfg.Signer == nil {
+		return "", fmt.Errorf("gateway: route %s wants internal JWTs but no Signer is configured", rt.name)
+	}
+	scopes := strings.Join(id.scopes, " ")
+	k := mintKey{
+		route: rt.name, kid: g.cfg.Signer.CurrentKeyID(), auth: id.auth,
+		subject: id.subject, client: id.client, scopes: scopes, keyID: id.keyID,
+	}
+	if tok, ok := g.minted.get(k, now); ok {
+		return tok, nil
+	}
+	ttl := g.cfg.InternalTokenTTL
+	tok, err := g.cfg.Signer.Sign("at+jwt", internalClaims{
+		Issuer:   g.cfg.Issuer,
+		Subject:  id.subject,
+		Audience: rt.cfg.Upstreams,
+		ClientID: id.client,
+		Scope:    scopes,
+		IssuedAt: now.Unix(),
+		Expiry:   now.Add(ttl).Unix(),
+		ID:       rand.Text(),
+		Auth:     id.auth,
+		KeyID:    id.keyID,
+	})
+	if err != nil {
+		return "", fmt.Errorf("gateway: sign internal token for route %s: %w", rt.name, err)
+	}
+	g.minted.put(k, mintEntry{token: tok, reuseTill: now.Add(ttl / 2)}, now)
+	return tok, nil
+}

@@ -1,0 +1,493 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/gateway/proxy"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/verify"
+)
+
+// Realm is the realm of the gateway's WWW-Authenticate challenges.
+const Realm = "gatehouse"
+
+// Refusal reasons of the gateway's own making, beside verify's.
+const (
+	reasonInvalidKey       verify.Reason = "invalid_key"
+	reasonNoRoute                        = "no_route"
+	reasonMethodNotAllowed               = "method_not_allowed"
+	reasonUnavailable                    = "unavailable"
+)
+
+// Values of X-Gatehouse-Auth.
+const (
+	authAPIKey = "api_key"
+	authJWT    = "jwt"
+)
+
+// identity is who a request's credential proved the caller to be.
+type identity struct {
+	auth       string // authAPIKey, authJWT, or "" on public routes
+	subject    string
+	client     string
+	scopes     []string
+	keyID      string
+	keyInAuthz bool                  // the API key came in Authorization: it must not be forwarded
+	keyLimit   apikey.RateLimitState // the key's own limit, for the headers
+}
+
+// exchange is one request's state, pooled: the hot path allocates little.
+type exchange struct {
+	rec      recorder
+	id       identity
+	route    *route
+	reqID    string
+	clientIP string
+	reason   string
+}
+
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
+// ServeHTTP authenticates r according to its route and forwards it. It
+// works on r itself (headers are removed and added before forwarding): the
+// gateway is meant to be the last handler.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	x := exchanges.Get().(*exchange)
+	x.rec.ResponseWriter, x.rec.status = w, 0
+	defer func() {
+		x.finish(g, r, start)
+		*x = exchange{}
+		exchanges.Put(x)
+	}()
+	g.serve(&x.rec, r, x)
+}
+
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
+	h := r.Header
+	stripIdentity(h)
+	x.clientIP = g.clientIP(r)
+	x.reqID = requestID(r)
+	h[HeaderRequestID] = []string{x.reqID}
+	w.Header()[HeaderRequestID] = []string{x.reqID}
+
+	rt, allow := g.table.Load().match(hostOf(r), r.URL.Path, r.Method)
+	if rt == nil {
+		x.route = g.none
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			g.refuseProblem(w, x, reasonMethodNotAllowed, http.StatusMethodNotAllowed, "This method is not allowed here.")
+			return
+		}
+		g.refuseProblem(w, x, reasonNoRoute, http.StatusNotFound, "No route matches this request.")
+		return
+	}
+	x.route = rt
+	for _, name := range rt.cfg.StripHeaders {
+		delete(h, name)
+	}
+
+	now := g.now()
+	if err := g.authenticate(r, rt, &x.id); err != nil {
+		g.refuse(w, x, err, rt.cfg.Scopes)
+		return
+	}
+	if !g.rateLimit(w, x, now) {
+		return
+	}
+	if err := g.forwardIdentity(r, rt, &x.id, now); err != nil {
+		g.log.ErrorContext(r.Context(), "gateway: internal token", slog.String("route", rt.name), slog.Any("err", err))
+		g.refuse(w, x, &verify.Error{Reason: verify.ReasonKeysUnavailable}, nil)
+		x.reason = reasonUnavailable
+		return
+	}
+	rt.proxy.ServeHTTP(w, r)
+}
+
+// hostOf is the request's host, lower case, without port.
+func hostOf(r *http.Request) string {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	host = strings.TrimSuffix(host, ".")
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(host)
+		}
+	}
+	return host
+}
+
+// authenticate checks the credential rt's policy asks for and fills id.
+// Errors are *verify.Error.
+func (g *Gateway) authenticate(r *http.Request, rt *route, id *identity) error {
+	switch rt.cfg.Policy {
+	case auth.PolicyPublic:
+		return nil
+	case auth.PolicyAPIKey:
+		return g.authAPIKey(r, rt, id)
+	case auth.PolicyJWT:
+		return g.authJWT(r, rt, id)
+	case auth.PolicyAny:
+		if _, ok := r.Header[apikey.HeaderAPIKey]; ok {
+			return g.authAPIKey(r, rt, id)
+		}
+		tok, ok := verify.BearerToken(r)
+		switch {
+		case ok && strings.Count(tok, ".") == 2:
+			return g.authJWT(r, rt, id)
+		case ok && looksLikeAPIKey(tok):
+			return g.authAPIKey(r, rt, id)
+		}
+		return &verify.Error{Reason: verify.ReasonMissing}
+	}
+	// Normalize admits no other policy; fail closed all the same.
+	return &verify.Error{Reason: verify.ReasonMalformed}
+}
+
+// looksLikeAPIKey reports whether s has the API key format (prefix, body
+// and checksum), without any lookup.
+func looksLikeAPIKey(s string) bool {
+	_, err := apikey.Parse(s)
+	return err == nil
+}
+
+func (g *Gateway) authAPIKey(r *http.Request, rt *route, id *identity) error {
+	key, ok := apikey.Extract(r)
+	if !ok {
+		if r.Header[apikey.HeaderAPIKey] == nil && r.Header["Authorization"] == nil {
+			return &verify.Error{Reason: verify.ReasonMissing}
+		}
+		return &verify.Error{Reason: verify.ReasonMalformed}
+	}
+	id.keyInAuthz = r.Header[apikey.HeaderAPIKey] == nil
+	res, err := g.cfg.Keys.Verify(r.Context(), key, rt.cfg.Scopes)
+	if err != nil {
+		g.log.ErrorContext(r.Context(), "gateway: API key verification failed", slog.String("route", rt.name), slog.Any("err", err))
+		return &verify.Error{Reason: verify.ReasonKeysUnavailable}
+	}
+	id.keyLimit = res.RateLimit
+	if res.Key != nil {
+		id.keyID = res.Key.ID
+	}
+	switch res.Code {
+	case apikey.CodeValid:
+	case apikey.CodeExpired:
+		return &verify.Error{Reason: verify.ReasonExpired}
+	case apikey.CodeRevoked:
+		return &verify.Error{Reason: verify.ReasonRevoked}
+	case apikey.CodeInsufficientScope:
+		return &verify.Error{Reason: verify.ReasonInsufficientScope}
+	case apikey.CodeRateLimited:
+		return &verify.Error{Reason: verify.ReasonRateLimited}
+	default:
+		return &verify.Error{Reason: reasonInvalidKey}
+	}
+	id.auth = authAPIKey
+	id.subject = res.Key.Owner
+	id.client = res.Key.Owner
+	id.scopes = res.Key.Scopes
+	return nil
+}
+
+func (g *Gateway) authJWT(r *http.Request, rt *route, id *identity) error {
+	tok, ok := verify.BearerToken(r)
+	if !ok {
+		if r.Header["Authorization"] == nil {
+			return &verify.Error{Reason: verify.ReasonMissing}
+		}
+		return &verify.Error{Reason: verify.ReasonMalformed}
+	}
+	v := rt.verifier
+	if v == nil {
+		v = g.own
+	}
+	c, err := v.Verify(r.Context(), tok)
+	if err != nil {
+		var ve *verify.Error
+		if errors.As(err, &ve) {
+			return ve
+		}
+		return &verify.Error{Reason: verify.ReasonMalformed}
+	}
+	if rt.cfg.Audience != "" && !c.HasAudience(rt.cfg.Audience) {
+		return &verify.Error{Reason: verify.ReasonWrongAudience}
+	}
+	if !c.HasScopes(rt.cfg.Scopes) {
+		return &verify.Error{Reason: verify.ReasonInsufficientScope}
+	}
+	if rt.verifier == nil && c.ClientID != "" && g.cfg.ClientActive != nil {
+		active, err := g.cfg.ClientActive(r.Context(), c.ClientID)
+		if err != nil {
+			g.log.ErrorContext(r.Context(), "gateway: client check failed", slog.String("route", rt.name), slog.Any("err", err))
+			return &verify.Error{Reason: verify.ReasonKeysUnavailable}
+		}
+		if !active {
+			return &verify.Error{Reason: verify.ReasonRevoked}
+		}
+	}
+	id.auth = authJWT
+	id.subject = c.Subject
+	id.client = c.ClientID
+	id.scopes = c.Scopes
+	return nil
+}
+
+// refuse answers with verify's refusal for err, the same body and
+// WWW-Authenticate a service using the verify package would send.
+func (g *Gateway) refuse(w http.ResponseWriter, x *exchange, err error, scopes []string) {
+	reason := verify.ReasonOf(err)
+	if reason == "" {
+		reason = verify.ReasonMalformed
+	}
+	x.reason = string(reason)
+	if reason == verify.ReasonRateLimited {
+		setRateLimitHeaders(w.Header(), x.id.keyLimit.Limit, x.id.keyLimit.Remaining, x.id.keyLimit.Reset)
+		setRetryAfter(w.Header(), x.id.keyLimit.RetryAfter)
+	}
+	verify.WriteError(w, Realm, err, scopes)
+}
+
+// problem is an RFC 9457 body.
+type problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// refuseProblem answers the refusals that are not about credentials (no
+// route, wrong method) with a problem+json body.
+func (g *Gateway) refuseProblem(w http.ResponseWriter, x *exchange, reason string, status int, detail string) {
+	x.reason = reason
+	writeProblem(w, status, detail)
+}
+
+func writeProblem(w http.ResponseWriter, status int, detail string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail})
+}
+
+// rateLimit applies the route's limits, after authentication so that the
+// per-client limit knows the client. It reports whether the request may go
+// on; if not, it has answered 429. Passing requests get the RateLimit-*
+// headers of the tightest limit applied.
+func (g *Gateway) rateLimit(w http.ResponseWriter, x *exchange, now time.Time) bool {
+	rt := x.route
+	var tight ratelimit.Decision
+	have := false
+	consider := func(d ratelimit.Decision) {
+		if d.Limit <= 0 {
+			return
+		}
+		if !have || d.Remaining < tight.Remaining || (d.Remaining == tight.Remaining && d.Limit < tight.Limit) {
+			tight, have = d, true
+		}
+	}
+	if l := x.id.keyLimit; l.Limit > 0 {
+		consider(ratelimit.Decision{Allowed: true, Limit: l.Limit, Remaining: l.Remaining, Reset: l.Reset})
+	}
+	check := func(key string, l auth.RateLimit) bool {
+		if l.Unlimited() {
+			return true
+		}
+		d := g.limits.Allow(key, l, now)
+		if !d.Allowed {
+			h := w.Header()
+			setRateLimitHeaders(h, d.Limit, d.Remaining, d.Reset)
+			setRetryAfter(h, d.RetryAfter)
+			x.reason = string(verify.ReasonRateLimited)
+			verify.WriteError(w, Realm, &verify.Error{Reason: verify.ReasonRateLimited}, nil)
+			return false
+		}
+		consider(d)
+		return true
+	}
+	if !check(rt.limitKey, rt.cfg.RateLimit) {
+		return false
+	}
+	if !rt.cfg.ClientRateLimit.Unlimited() {
+		client := x.id.client
+		if x.id.auth == authJWT {
+			client = x.id.subject
+		}
+		if x.id.auth == "" {
+			client = x.clientIP
+		}
+		if !check(rt.clientPfx+client, rt.cfg.ClientRateLimit) {
+			return false
+		}
+	}
+	if have {
+		setRateLimitHeaders(w.Header(), tight.Limit, tight.Remaining, tight.Reset)
+	}
+	return true
+}
+
+// setRateLimitHeaders sets the RateLimit-* headers of
+// draft-ietf-httpapi-ratelimit-headers (reset in seconds, rounded up), as
+// the admin API's verify endpoint does.
+func setRateLimitHeaders(h http.Header, limit, remaining int, reset time.Duration) {
+	if limit <= 0 {
+		return
+	}
+	h.Set("RateLimit-Limit", strconv.Itoa(limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(max(remaining, 0)))
+	h.Set("RateLimit-Reset", strconv.FormatInt(ceilSeconds(reset), 10))
+}
+
+// setRetryAfter sets Retry-After in whole seconds, at least 1: a refused
+// request must not invite an immediate retry.
+func setRetryAfter(h http.Header, d time.Duration) {
+	h.Set("Retry-After", strconv.FormatInt(max(ceilSeconds(d), 1), 10))
+}
+
+func ceilSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64(math.Ceil(d.Seconds()))
+}
+
+// forwardIdentity sets the X-Gatehouse-* headers, removes the API key, and
+// for InternalJWT routes replaces Authorization by an internal token.
+func (g *Gateway) forwardIdentity(r *http.Request, rt *route, id *identity, now time.Time) error {
+	h := r.Header
+	delete(h, apikey.HeaderAPIKey)
+	if id.auth == "" {
+		return nil
+	}
+	if id.auth == authAPIKey && id.keyInAuthz {
+		delete(h, "Authorization")
+	}
+	h[HeaderAuth] = []string{id.auth}
+	if id.subject != "" {
+		h[HeaderSubject] = []string{id.subject}
+	}
+	if id.client != "" {
+		h[HeaderClient] = []string{id.client}
+	}
+	if len(id.scopes) > 0 {
+		h[HeaderScopes] = []string{strings.Join(id.scopes, " ")}
+	}
+	if id.keyID != "" {
+		h[HeaderKeyID] = []string{id.keyID}
+	}
+	if rt.cfg.InternalJWT {
+		tok, err := g.internalToken(rt, id, now)
+		if err != nil {
+			return err
+		}
+		h["Authorization"] = []string{"Bearer " + tok}
+	}
+	return nil
+}
+
+// onUpstreamError counts and logs a failure to reach an upstream.
+func (g *Gateway) onUpstreamError(name string, m *routeMetrics) func(*http.Request, string, proxy.ErrorKind, error) {
+	return func(r *http.Request, upstream string, kind proxy.ErrorKind, err error) {
+		m.upstreamError(string(kind))
+		g.log.WarnContext(r.Context(), "gateway: upstream error",
+			slog.String("route", name), slog.String("upstream", upstream),
+			slog.String("kind", string(kind)), slog.Any("err", err))
+	}
+}
+
+// finish records the request in the metrics and the access log.
+func (x *exchange) finish(g *Gateway, r *http.Request, start time.Time) {
+	rt := x.route
+	if rt == nil {
+		rt = g.none
+	}
+	status := x.rec.status
+	if status == 0 {
+		status = http.StatusOK // nothing written: net/http answers 200
+	}
+	elapsed := time.Since(start)
+	rt.m.request(status, elapsed.Seconds())
+	if x.reason != "" {
+		rt.m.refusal(x.reason)
+	}
+	if !g.cfg.AccessLog && x.reason == "" {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 11)
+	attrs = append(attrs,
+		slog.String("request_id", x.reqID),
+		slog.String("route", rt.name),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", status),
+		slog.Duration("duration", elapsed),
+		slog.String("client_ip", x.clientIP),
+	)
+	if x.id.auth != "" {
+		attrs = append(attrs, slog.String("auth", x.id.auth))
+	}
+	if x.id.keyID != "" {
+		attrs = append(attrs, slog.String("key_id", x.id.keyID))
+	} else if x.id.subject != "" {
+		attrs = append(attrs, slog.String("subject", x.id.subject))
+	}
+	if x.reason != "" {
+		attrs = append(attrs, slog.String("reason", x.reason))
+	}
+	level := slog.LevelInfo
+	if !g.cfg.AccessLog {
+		// Without an access log, refusals are still worth a debug line.
+		level = slog.LevelDebug
+	}
+	g.log.LogAttrs(r.Context(), level, "gateway request", attrs...)
+}
+
+// recorder remembers the status a response was given. It unwraps, so
+// http.ResponseController reaches the real writer for Flush (streams) and
+// Hijack (WebSocket upgrades), which the proxy needs.
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (rec *recorder) WriteHeader(code int) {
+	// 1xx are interim (except 101, which ends the exchange).
+	if rec.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		rec.status = code
+	}
+	rec.ResponseWriter.WriteHeader(code)
+}
+
+func (rec *recorder) Write(b []byte) (int, error) {
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	return rec.ResponseWriter.Write(b)
+}
+
+func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
+
+// Flush is forwarded for handlers that type-assert http.Flusher rather
+// than use http.ResponseController.
+func (rec *recorder) Flush() {
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	_ = http.NewResponseController(rec.ResponseWriter).Flush()
+}

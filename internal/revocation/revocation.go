@@ -1,0 +1,203 @@
+// Package revocation keeps a node's in-memory copy of the JWT revocation
+// list, so the gateway can refuse a revoked access token on every request
+// without a database round trip.
+//
+// A JWT cannot be recalled once issued: revoking one puts its jti on a list
+// (auth.TokenStore) until the token's own exp. Each node loads that list at
+// start, polls it for new entries every Interval, and — on the node where
+// the revocation happens — syncs at once after the write (SyncingStore), so
+// a token revoked through this node is refused on the very next request and
+// through another node within Interval.
+package revocation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+// Defaults of Options.
+const (
+	DefaultInterval = time.Second
+	// DefaultOverlap re-reads entries this much older than the last sync:
+	// revoked_at is the revoking node's clock, and its transaction may
+	// commit a little after that instant.
+	DefaultOverlap = 30 * time.Second
+)
+
+// Options configure a List.
+type Options struct {
+	Store    auth.TokenStore
+	Now      auth.Now // nil: the wall clock
+	Interval time.Duration
+	Overlap  time.Duration
+	Logger   *slog.Logger
+}
+
+// List is the revocation list of one node. Lookups read an immutable map
+// through an atomic pointer: they take no lock, and revocations (rare) pay
+// for a copy instead.
+type List struct {
+	opts Options
+
+	jtis atomic.Pointer[map[string]time.Time] // jti -> the token's exp
+
+	syncMu   sync.Mutex // one Sync at a time, so syncs never interleave their reads
+	lastSync time.Time  // when the last successful Sync began (local clock)
+}
+
+// New loads the whole list. It fails when the store cannot be read: a node
+// that does not know which tokens are revoked must not accept tokens.
+func New(ctx context.Context, opts Options) (*List, error) {
+	if opts.Store == nil {
+		return nil, errors.New("revocation: a store is required")
+	}
+	if opts.Now == nil {
+		opts.Now = auth.SystemNow
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = DefaultInterval
+	}
+	if opts.Overlap <= 0 {
+		opts.Overlap = DefaultOverlap
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	l := &List{opts: opts}
+	empty := map[string]time.Time{}
+	l.jtis.Store(&empty)
+	if err := l.Sync(ctx); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Revoked reports whether the jti is on the list.
+func (l *List) Revoked(jti string) bool {
+	_, ok := (*l.jtis.Load())[jti]
+	return ok
+}
+
+// Len is the number of entries held.
+func (l *List) Len() int { return len(*l.jtis.Load()) }
+
+// Sync reads the entries revoked since the last sync (with the overlap) and
+// drops the ones whose tokens have expired.
+func (l *List) Sync(ctx context.Context) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	start := l.opts.Now()
+	since := time.Time{}
+	if !l.lastSync.IsZero() {
+		since = l.lastSync.Add(-l.opts.Overlap)
+	}
+	entries, err := l.opts.Store.ListRevokedTokens(ctx, since, start)
+	if err != nil {
+		return fmt.Errorf("revocation: read the list: %w", err)
+	}
+	cur := *l.jtis.Load()
+	var next map[string]time.Time
+	for _, e := range entries {
+		if exp, ok := cur[e.JTI]; ok && exp.Equal(e.ExpiresAt) {
+			continue
+		}
+		if next == nil {
+			next = maps.Clone(cur)
+		}
+		next[e.JTI] = e.ExpiresAt
+	}
+	// Expired tokens are refused for their exp anyway; dropping them keeps
+	// the list as small as the set of live revoked tokens.
+	for jti, exp := range cur {
+		if !exp.After(start) {
+			if next == nil {
+				next = maps.Clone(cur)
+			}
+			delete(next, jti)
+		}
+	}
+	if next != nil {
+		l.jtis.Store(&next)
+	}
+	l.lastSync = start
+	return nil
+}
+
+// Run syncs every Interval until ctx is done. A failed sync is logged and
+// retried at the next tick; the entries already held stay.
+func (l *List) Run(ctx context.Context) error {
+	t := time.NewTicker(l.opts.Interval)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		if err := l.Sync(ctx); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if !failing {
+				l.opts.Logger.Error("revocation list sync failed; revocations from other nodes are not seen until it recovers", "err", err)
+			}
+			failing = true
+			continue
+		}
+		if failing {
+			l.opts.Logger.Info("revocation list sync recovered")
+		}
+		failing = false
+	}
+}
+
+// SyncingStore is the authorization server's store on a node whose gateway
+// holds a List: after every write that can put access tokens on the
+// revocation list it syncs the list, so that the revocation applies to this
+// node's next request rather than its next poll.
+type SyncingStore struct {
+	auth.OAuthStore
+	List *List
+}
+
+func (s SyncingStore) synced(ctx context.Context, err error) error {
+	if err != nil {
+		return err
+	}
+	// The write is done: a failed sync only delays the revocation here
+	// until the next poll, and must not fail the write.
+	if serr := s.List.Sync(ctx); serr != nil {
+		s.List.opts.Logger.Warn("revocation list sync after a revocation failed; the poll will catch up", "err", serr)
+	}
+	return nil
+}
+
+// RevokeToken revokes one access token.
+func (s SyncingStore) RevokeToken(ctx context.Context, t auth.RevokedToken, events ...auth.AuditEvent) error {
+	return s.synced(ctx, s.OAuthStore.RevokeToken(ctx, t, events...))
+}
+
+// RevokeFamily revokes a refresh-token family and its access tokens.
+func (s SyncingStore) RevokeFamily(ctx context.Context, familyID string, at time.Time, events ...auth.AuditEvent) ([]string, error) {
+	jtis, err := s.OAuthStore.RevokeFamily(ctx, familyID, at, events...)
+	return jtis, s.synced(ctx, err)
+}
+
+// DeleteConsent revokes the families of a user and client.
+func (s SyncingStore) DeleteConsent(ctx context.Context, userID, clientID string, at time.Time, events ...auth.AuditEvent) error {
+	return s.synced(ctx, s.OAuthStore.DeleteConsent(ctx, userID, clientID, at, events...))
+}
+
+// DeleteClient revokes every token of the client.
+func (s SyncingStore) DeleteClient(ctx context.Context, id string, at time.Time, events ...auth.AuditEvent) error {
+	return s.synced(ctx, s.OAuthStore.DeleteClient(ctx, id, at, events...))
+}

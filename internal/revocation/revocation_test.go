@@ -1,0 +1,150 @@
+package revocation
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+)
+
+func openStore(t *testing.T) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "g.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+var base = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+func revoke(t *testing.T, s auth.TokenStore, jti string, revokedAt, exp time.Time) {
+	t.Helper()
+	if err := s.RevokeToken(t.Context(), auth.RevokedToken{JTI: jti, RevokedAt: revokedAt, ExpiresAt: exp}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestListLoadsSyncsAndPrunes(t *testing.T) {
+	db := openStore(t)
+	clock := testenv.NewClock(base)
+	revoke(t, db, "old", base.Add(-time.Hour), base.Add(time.Hour))
+	revoke(t, db, "dead", base.Add(-2*time.Hour), base.Add(-time.Minute)) // expired: never loaded
+
+	l, err := New(t.Context(), Options{Store: db, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Revoked("old") || l.Revoked("dead") || l.Revoked("") || l.Len() != 1 {
+		t.Fatalf("after load: old=%v dead=%v len=%d", l.Revoked("old"), l.Revoked("dead"), l.Len())
+	}
+
+	// Another node revokes with a clock 10s behind ours: the overlap still
+	// catches the entry although its revoked_at predates our last sync.
+	clock.Add(5 * time.Second)
+	revoke(t, db, "skewed", base.Add(-5*time.Second), base.Add(30*time.Minute))
+	revoke(t, db, "new", clock.Now(), base.Add(10*time.Minute))
+	if l.Revoked("skewed") || l.Revoked("new") {
+		t.Fatal("seen before a sync")
+	}
+	if err := l.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, jti := range []string{"old", "skewed", "new"} {
+		if !l.Revoked(jti) {
+			t.Errorf("%s not revoked after sync", jti)
+		}
+	}
+
+	// Entries leave the list when their tokens expire.
+	clock.Add(15 * time.Minute)
+	if err := l.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if l.Revoked("new") || !l.Revoked("skewed") || !l.Revoked("old") || l.Len() != 2 {
+		t.Fatalf("after expiry: new=%v skewed=%v old=%v len=%d", l.Revoked("new"), l.Revoked("skewed"), l.Revoked("old"), l.Len())
+	}
+}
+
+func TestSyncingStoreAppliesAtOnce(t *testing.T) {
+	db := openStore(t)
+	clock := testenv.NewClock(base)
+	l, err := New(t.Context(), Options{Store: db, Now: clock.Now, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := SyncingStore{OAuthStore: db, List: l}
+	revoke(t, s, "jti-1", clock.Now(), base.Add(time.Hour))
+	if !l.Revoked("jti-1") {
+		t.Fatal("a revocation through this node's store is not seen by its next request")
+	}
+	// A family revocation puts the family's access tokens on the list.
+	now := clock.Now()
+	c := &auth.Client{ID: "cli_1", Name: "c", AuthMethod: auth.AuthMethodSecretBasic, GrantTypes: []string{auth.GrantRefreshToken}, CreatedAt: now, UpdatedAt: now}
+	if err := db.CreateClient(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	rt := &auth.RefreshToken{Hash: []byte("01234567890123456789012345678901"), FamilyID: "fam_1", ClientID: "cli_1",
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: now.Add(time.Hour)}
+	if err := db.CreateRefreshToken(t.Context(), rt, &auth.IssuedToken{JTI: "jti-fam", FamilyID: "fam_1", ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RevokeFamily(t.Context(), "fam_1", now); err != nil {
+		t.Fatal(err)
+	}
+	if !l.Revoked("jti-fam") {
+		t.Fatal("a family revocation is not seen at once")
+	}
+}
+
+func TestNewFailsClosedWithoutTheList(t *testing.T) {
+	db := openStore(t)
+	db.Close()
+	if _, err := New(t.Context(), Options{Store: db}); err == nil {
+		t.Fatal("New succeeded without reading the list")
+	}
+}
+
+func TestRunPollsOtherNodesRevocations(t *testing.T) {
+	db := openStore(t)
+	l, err := New(t.Context(), Options{Store: db, Interval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	revoke(t, db, "remote", time.Now(), time.Now().Add(time.Hour))
+	deadline := time.Now().Add(10 * time.Second)
+	for !l.Revoked("remote") {
+		if time.Now().After(deadline) {
+			t.Fatal("the poll never saw the revocation")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("Run = %v", err)
+	}
+}
+
+func BenchmarkRevoked(b *testing.B) {
+	l := &List{}
+	m := map[string]time.Time{}
+	for i := range 10000 {
+		m[time.Duration(i).String()] = base
+	}
+	l.jtis.Store(&m)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if l.Revoked("at_0123456789abcdef") {
+				b.Fatal("revoked")
+			}
+		}
+	})
+}

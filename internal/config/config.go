@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -66,7 +67,50 @@ type Config struct {
 	MaxBodyBytes    int64         `yaml:"max_body_bytes"`   // request body limit of the JSON APIs
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // how long in-flight requests get on shutdown
 
-	OAuth OAuth `yaml:"oauth"`
+	OAuth   OAuth   `yaml:"oauth"`
+	Gateway Gateway `yaml:"gateway"`
+}
+
+// GatewayOff as the gateway address runs no gateway.
+const GatewayOff = "off"
+
+// Gateway configures the authenticating reverse proxy.
+type Gateway struct {
+	// Addr is the gateway's own listen address (HOST:PORT), or "off".
+	Addr string `yaml:"addr"`
+	// RoutesFile is a YAML file of routes, reloaded when it changes (and
+	// on SIGHUP). Routes can also be managed through the admin API.
+	RoutesFile string `yaml:"routes_file"`
+	// TrustedProxies are the addresses (IPs or CIDRs) of proxies in front
+	// of the gateway whose X-Forwarded-For is believed when finding the
+	// client's address (for per-client limits and logs).
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// AccessLog writes one line per gateway request.
+	AccessLog bool `yaml:"access_log"`
+	// InternalTokenTTL is the lifetime of the JWTs the gateway mints for
+	// upstreams of routes with internal_jwt.
+	InternalTokenTTL time.Duration `yaml:"internal_token_ttl"`
+}
+
+// Enabled reports whether the gateway runs.
+func (g *Gateway) Enabled() bool { return g.Addr != GatewayOff }
+
+// TrustedPrefixes parses TrustedProxies; a single address is a /32 or /128.
+func (g *Gateway) TrustedPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range g.TrustedProxies {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("gateway.trusted_proxies: %q is neither an IP address nor a CIDR", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // OAuth configures the authorization server.
@@ -113,6 +157,11 @@ func Default(dev bool) Config {
 			RefreshTokenTTL:    30 * 24 * time.Hour,
 			RefreshTokenMaxTTL: 90 * 24 * time.Hour,
 			SessionTTL:         12 * time.Hour,
+		},
+		Gateway: Gateway{
+			Addr:             "127.0.0.1:8081",
+			AccessLog:        true,
+			InternalTokenTTL: time.Minute,
 		},
 	}
 	if dev {
@@ -190,6 +239,13 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	duration("GATEHOUSE_REFRESH_TOKEN_MAX_TTL", &c.OAuth.RefreshTokenMaxTTL)
 	duration("GATEHOUSE_REFRESH_GRACE", &c.OAuth.RefreshGrace)
 	duration("GATEHOUSE_SESSION_TTL", &c.OAuth.SessionTTL)
+	str("GATEHOUSE_GATEWAY_ADDR", &c.Gateway.Addr)
+	str("GATEHOUSE_ROUTES_FILE", &c.Gateway.RoutesFile)
+	if v := getenv("GATEHOUSE_TRUSTED_PROXIES"); v != "" {
+		c.Gateway.TrustedProxies = strings.Split(v, ",")
+	}
+	boolean("GATEHOUSE_ACCESS_LOG", &c.Gateway.AccessLog)
+	duration("GATEHOUSE_INTERNAL_TOKEN_TTL", &c.Gateway.InternalTokenTTL)
 	if v := getenv("GATEHOUSE_MAX_BODY_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -302,10 +358,35 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("shutdown_timeout must be positive"))
 	}
 	errs = append(errs, c.OAuth.validate(c.Dev)...)
+	errs = append(errs, c.validateGateway()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+func (c *Config) validateGateway() []error {
+	g := &c.Gateway
+	var errs []error
+	if g.Enabled() {
+		host, port, err := net.SplitHostPort(g.Addr)
+		if p, perr := strconv.Atoi(port); err != nil || perr != nil || p < 0 || p > 65535 {
+			errs = append(errs, fmt.Errorf("gateway.addr %q is not HOST:PORT or %q", g.Addr, GatewayOff))
+		} else if !c.Dev && c.TLSCertFile == "" && !c.BehindTLSProxy && !isLoopback(host) {
+			errs = append(errs, fmt.Errorf("refusing to serve the gateway over plain HTTP on the non-loopback address %q: "+
+				"set tls_cert_file and tls_key_file, or behind_tls_proxy: true", g.Addr))
+		}
+		if err == nil && g.Addr == c.Addr && port != "0" {
+			errs = append(errs, fmt.Errorf("gateway.addr and addr are both %q: the gateway needs its own port", g.Addr))
+		}
+	}
+	if _, err := g.TrustedPrefixes(); err != nil {
+		errs = append(errs, err)
+	}
+	if g.InternalTokenTTL < 10*time.Second || g.InternalTokenTTL > time.Hour {
+		errs = append(errs, errors.New("gateway.internal_token_ttl must be between 10s and 1h"))
+	}
+	return errs
 }
 
 func (o *OAuth) validate(dev bool) []error {

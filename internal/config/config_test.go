@@ -43,6 +43,14 @@ func TestValidate(t *testing.T) {
 		{"bad log format", func(c *Config) { c.LogFormat = "xml" }, "log_format"},
 		{"tiny flush interval", func(c *Config) { c.FlushInterval = time.Millisecond }, "flush_interval"},
 		{"tiny body limit", func(c *Config) { c.MaxBodyBytes = 10 }, "max_body_bytes"},
+		{"gateway off", func(c *Config) { c.Gateway.Addr = "off" }, ""},
+		{"gateway bad address", func(c *Config) { c.Gateway.Addr = "8081" }, "gateway.addr"},
+		{"gateway on the API's port", func(c *Config) { c.Gateway.Addr = c.Addr }, "its own port"},
+		{"gateway plain HTTP on all interfaces", func(c *Config) { c.Gateway.Addr = "0.0.0.0:8081" }, "gateway over plain HTTP"},
+		{"gateway behind a TLS proxy", func(c *Config) { c.Gateway.Addr, c.BehindTLSProxy = "0.0.0.0:8081", true }, ""},
+		{"trusted proxies", func(c *Config) { c.Gateway.TrustedProxies = []string{"10.0.0.0/8", "192.168.1.1", "::1"} }, ""},
+		{"bad trusted proxy", func(c *Config) { c.Gateway.TrustedProxies = []string{"10.0.0.0/33"} }, "trusted_proxies"},
+		{"internal token TTL too long", func(c *Config) { c.Gateway.InternalTokenTTL = 2 * time.Hour }, "internal_token_ttl"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,6 +64,21 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("error = %v, want it to mention %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestTrustedPrefixes(t *testing.T) {
+	g := Gateway{TrustedProxies: []string{"10.1.2.3/8", " 192.168.1.1 ", "::ffff:127.0.0.1", "fd00::/8"}}
+	got, err := g.TrustedPrefixes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s []string
+	for _, p := range got {
+		s = append(s, p.String())
+	}
+	if want := "10.0.0.0/8 192.168.1.1/32 127.0.0.1/32 fd00::/8"; strings.Join(s, " ") != want {
+		t.Fatalf("TrustedPrefixes = %v, want %s", s, want)
 	}
 }
 

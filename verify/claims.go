@@ -1,0 +1,155 @@
+package verify
+
+import (
+	"bytes"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+)
+
+// Claims of a verified access token (RFC 9068). Shared and read-only when
+// served from the cache: the same *Claims is returned to every caller that
+// presents the same token, so callers must not modify it.
+type Claims struct {
+	Issuer    string
+	Subject   string
+	Audience  []string
+	ExpiresAt time.Time
+	NotBefore time.Time // zero if absent
+	IssuedAt  time.Time // zero if absent
+	ID        string    // jti
+	ClientID  string    // client_id
+	Scopes    []string  // the space-separated "scope" claim, split
+	KeyID     string    // kid of the key that signed it
+}
+
+// HasScope reports whether s is one of the token's scopes.
+func (c *Claims) HasScope(s string) bool {
+	return c != nil && slices.Contains(c.Scopes, s)
+}
+
+// HasScopes reports whether the token holds every scope of all (true for
+// an empty list).
+func (c *Claims) HasScopes(all []string) bool {
+	return c != nil && hasAll(c.Scopes, all)
+}
+
+// HasAudience reports whether aud is one of the token's audiences.
+func (c *Claims) HasAudience(aud string) bool {
+	return c != nil && slices.Contains(c.Audience, aud)
+}
+
+func hasAll(held, want []string) bool {
+	for _, s := range want {
+		if !slices.Contains(held, s) {
+			return false
+		}
+	}
+	return true
+}
+
+// wireClaims is the JSON form of the claims Verify reads. Other claims are
+// ignored. Dates are NumericDate (RFC 7519 §2), which may have a fraction;
+// zero stands for absent, which for exp is refused.
+type wireClaims struct {
+	Issuer    string   `json:"iss"`
+	Subject   string   `json:"sub"`
+	Audience  audience `json:"aud"`
+	Expiry    float64  `json:"exp"`
+	NotBefore float64  `json:"nbf"`
+	IssuedAt  float64  `json:"iat"`
+	ID        string   `json:"jti"`
+	ClientID  string   `json:"client_id"`
+	Scope     string   `json:"scope"`
+}
+
+// audience is aud: one string or an array of strings (RFC 7519 §4.1.3).
+type audience []string
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := jsonv2.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*a = audience{s}
+		return nil
+	}
+	var ss []string
+	if err := jsonv2.Unmarshal(b, &ss); err != nil {
+		return err
+	}
+	*a = ss
+	return nil
+}
+
+// maxNumericDate is the last second of year 9999: a later date, a negative
+// one or a non-finite one is refused as malformed rather than overflowing
+// time.Time arithmetic.
+const maxNumericDate = 253402300799
+
+func numericDate(f float64) (time.Time, bool) {
+	if math.IsNaN(f) || f < 0 || f > maxNumericDate {
+		return time.Time{}, false
+	}
+	if f == 0 {
+		return time.Time{}, true
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), true
+}
+
+// decodeClaims decodes the payload strictly: json v2 matches names
+// case-sensitively and refuses duplicate names, so no claim can be given
+// twice with the second one winning, nor as "ISS" to slip past a check.
+func decodeClaims(payload []byte, kid string) (*Claims, error) {
+	var w wireClaims
+	if err := jsonv2.Unmarshal(payload, &w); err != nil {
+		return nil, refuse(ReasonMalformed, "claims are not a JSON object of the expected types")
+	}
+	if w.Expiry == 0 {
+		return nil, refuse(ReasonMalformed, "no exp claim")
+	}
+	exp, ok1 := numericDate(w.Expiry)
+	nbf, ok2 := numericDate(w.NotBefore)
+	iat, ok3 := numericDate(w.IssuedAt)
+	if !ok1 || !ok2 || !ok3 {
+		return nil, refuse(ReasonMalformed, "a date claim is out of range")
+	}
+	return &Claims{
+		Issuer:    w.Issuer,
+		Subject:   w.Subject,
+		Audience:  []string(w.Audience),
+		ExpiresAt: exp,
+		NotBefore: nbf,
+		IssuedAt:  iat,
+		ID:        w.ID,
+		ClientID:  w.ClientID,
+		Scopes:    strings.Fields(w.Scope),
+		KeyID:     kid,
+	}, nil
+}
+
+// check applies the time, issuer and audience rules of RFC 9068 §4.
+func (c *Claims) check(now time.Time, cfg *Config) error {
+	if !now.Before(c.ExpiresAt.Add(cfg.Leeway)) {
+		return refuse(ReasonExpired, "exp has passed")
+	}
+	if !c.NotBefore.IsZero() && c.NotBefore.After(now.Add(cfg.Leeway)) {
+		return refuse(ReasonNotYetValid, "nbf is in the future")
+	}
+	if !c.IssuedAt.IsZero() && c.IssuedAt.After(now.Add(cfg.Leeway)) {
+		return refuse(ReasonNotYetValid, "iat is in the future")
+	}
+	if c.Issuer != cfg.Issuer {
+		return refuse(ReasonWrongIssuer, "iss is not the configured issuer")
+	}
+	if cfg.Audience != "" && !c.HasAudience(cfg.Audience) {
+		return refuse(ReasonWrongAudience, "aud does not hold the configured audience")
+	}
+	return nil
+}

@@ -1,0 +1,268 @@
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type ctxKey int
+
+const (
+	claimsKey ctxKey = iota
+	keyInfoKey
+	realmKey
+)
+
+// NewContext returns a copy of ctx carrying c.
+func NewContext(ctx context.Context, c *Claims) context.Context {
+	return context.WithValue(ctx, claimsKey, c)
+}
+
+// FromContext returns the claims Middleware verified for this request.
+func FromContext(ctx context.Context) (*Claims, bool) {
+	c, ok := ctx.Value(claimsKey).(*Claims)
+	return c, ok && c != nil
+}
+
+// KeyFromContext returns the API key APIKeyVerifier.Middleware verified for
+// this request.
+func KeyFromContext(ctx context.Context) (*KeyInfo, bool) {
+	k, ok := ctx.Value(keyInfoKey).(*KeyInfo)
+	return k, ok && k != nil
+}
+
+func realmFrom(ctx context.Context) string {
+	if r, ok := ctx.Value(realmKey).(string); ok {
+		return r
+	}
+	return DefaultRealm
+}
+
+// BearerToken returns the token of the request's one "Authorization: Bearer
+// <token>" header (RFC 6750 §2.1; the scheme is case-insensitive, RFC 9110
+// §11.1). It reports false when there is no such header, when there are
+// several Authorization headers, or when the token is empty or not a
+// token68 (RFC 9110 §11.2).
+func BearerToken(r *http.Request) (string, bool) {
+	vals := r.Header.Values("Authorization")
+	if len(vals) != 1 {
+		return "", false
+	}
+	return parseBearer(vals[0])
+}
+
+func parseBearer(v string) (string, bool) {
+	const scheme = "bearer "
+	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
+		return "", false
+	}
+	tok := strings.TrimLeft(v[len(scheme):], " ")
+	if tok == "" || !isToken68(tok) {
+		return "", false
+	}
+	return tok, true
+}
+
+// isToken68 reports whether s is 1*( ALPHA / DIGIT / "-" / "." / "_" / "~"
+// / "+" / "/" ) *"=".
+func isToken68(s string) bool {
+	i := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' {
+			continue
+		}
+		break
+	}
+	if i == 0 {
+		return false
+	}
+	for ; i < len(s); i++ {
+		if s[i] != '=' {
+			return false
+		}
+	}
+	return true
+}
+
+// bearerRefusal classifies a request without a usable bearer token: no
+// Authorization header, or one of another scheme, is "missing" (RFC 6750
+// §3.1: no error code); several headers or a bearer value that is not a
+// token are "malformed".
+func bearerRefusal(r *http.Request) *Error {
+	vals := r.Header.Values("Authorization")
+	if len(vals) == 0 {
+		return refuse(ReasonMissing, "no Authorization header")
+	}
+	if len(vals) > 1 {
+		return refuse(ReasonMalformed, "several Authorization headers")
+	}
+	if len(vals[0]) >= 6 && strings.EqualFold(vals[0][:6], "bearer") {
+		return refuse(ReasonMalformed, "the bearer credentials are not a token")
+	}
+	return refuse(ReasonMissing, "no bearer token")
+}
+
+// Middleware verifies the request's bearer token, requires every one of
+// scopes, and calls next with the claims in the request context (see
+// FromContext). Refusals are answered by WriteError, with Config.Realm, and
+// logged at debug level with their reason (never the token).
+func (v *Verifier) Middleware(scopes ...string) func(http.Handler) http.Handler {
+	scopes = append([]string(nil), scopes...)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			tok, ok := BearerToken(r)
+			if !ok {
+				v.refuse(w, r, bearerRefusal(r), scopes)
+				return
+			}
+			c, err := v.Verify(r.Context(), tok)
+			if err != nil {
+				v.refuse(w, r, err, scopes)
+				return
+			}
+			if !c.HasScopes(scopes) {
+				v.refuse(w, r, &Error{Reason: ReasonInsufficientScope, detail: "a required scope is missing"}, scopes)
+				return
+			}
+			ctx := context.WithValue(NewContext(r.Context(), c), realmKey, v.cfg.Realm)
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+func (v *Verifier) refuse(w http.ResponseWriter, r *http.Request, err error, scopes []string) {
+	v.log.DebugContext(r.Context(), "verify: request refused", "reason", string(ReasonOf(err)), "err", err)
+	WriteError(w, v.cfg.Realm, err, scopes)
+}
+
+// RequireScopes refuses, with 403 insufficient_scope, a request whose
+// verified credentials (bearer claims from Middleware, or an API key from
+// APIKeyVerifier.Middleware) lack one of scopes. A request that went
+// through neither middleware is refused with 401: a route mounted without
+// authentication must fail closed.
+func RequireScopes(scopes ...string) func(http.Handler) http.Handler {
+	scopes = append([]string(nil), scopes...)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			realm := realmFrom(r.Context())
+			var held []string
+			if c, ok := FromContext(r.Context()); ok {
+				held = c.Scopes
+			} else if k, ok := KeyFromContext(r.Context()); ok {
+				held = k.Scopes
+			} else {
+				WriteError(w, realm, refuse(ReasonMissing, "no verified credentials"), scopes)
+				return
+			}
+			if !hasAll(held, scopes) {
+				WriteError(w, realm, refuse(ReasonInsufficientScope, "a required scope is missing"), scopes)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// problem is an RFC 9457 problem details object.
+type problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+}
+
+// refusalFor maps a reason to a status and a generic detail. The detail is
+// the same for every invalid token: which check failed is for the logs.
+func refusalFor(r Reason) (int, string) {
+	switch r {
+	case ReasonMissing:
+		return http.StatusUnauthorized, "Authentication is required."
+	case ReasonInsufficientScope:
+		return http.StatusForbidden, "The credentials do not grant access to this resource."
+	case ReasonKeysUnavailable:
+		return http.StatusServiceUnavailable, "Credentials cannot be verified right now; retry shortly."
+	case ReasonRateLimited:
+		return http.StatusTooManyRequests, "Too many requests; retry later."
+	default:
+		return http.StatusUnauthorized, "The credentials are not valid."
+	}
+}
+
+// WriteError writes the refusal for err (an *Error, or anything else,
+// which is answered as an invalid token: never a 500) as
+// application/problem+json with a generic detail, and the WWW-Authenticate
+// header of RFC 6750 §3:
+//
+//   - missing: 401, Bearer realm="<realm>" (no error code, §3.1)
+//   - insufficient_scope: 403, Bearer realm="..", error="insufficient_scope", scope="a b"
+//   - keys_unavailable: 503 with Retry-After: 1
+//   - rate_limited: 429 with Retry-After (the server's, at least 1s)
+//   - anything else: 401, Bearer realm="..", error="invalid_token"
+//
+// Every answer has Cache-Control: no-store.
+func WriteError(w http.ResponseWriter, realm string, err error, scopes []string) {
+	writeRefusal(w, "Bearer", realm, err, scopes)
+}
+
+func writeRefusal(w http.ResponseWriter, scheme, realm string, err error, scopes []string) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = refuse(ReasonMalformed, "")
+	}
+	status, detail := refusalFor(e.Reason)
+	h := w.Header()
+	challenge := scheme + ` realm="` + quote(realm) + `"`
+	switch {
+	case status == http.StatusServiceUnavailable:
+		h.Set("Retry-After", "1")
+	case status == http.StatusTooManyRequests:
+		secs := int64((e.retryAfter + time.Second - 1) / time.Second)
+		h.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+	case scheme != "Bearer" || e.Reason == ReasonMissing:
+		h.Set("WWW-Authenticate", challenge)
+	case e.Reason == ReasonInsufficientScope:
+		if e.scopes != nil {
+			scopes = e.scopes
+		}
+		h.Set("WWW-Authenticate", challenge+`, error="insufficient_scope", scope="`+quote(strings.Join(scopes, " "))+`"`)
+	default:
+		h.Set("WWW-Authenticate", challenge+`, error="invalid_token"`)
+	}
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	// A fixed struct of strings: encoding cannot fail, and a write error
+	// means the client went away, which nobody can act on.
+	_ = json.NewEncoder(w).Encode(problem{
+		Type:   "about:blank",
+		Title:  http.StatusText(status),
+		Status: status,
+		Detail: detail,
+	})
+}
+
+// quote escapes a value for an HTTP quoted-string (RFC 9110 §5.6.4), and
+// drops control characters, which no quoted-string may hold.
+func quote(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x20 && c != '\t' || c == 0x7f:
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}

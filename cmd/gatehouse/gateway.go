@@ -1,12 +1,278 @@
 package main
 
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"reflect"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/gateway"
+	"github.com/gatehouse-dev/gatehouse/internal/gateway/routefile"
+	"github.com/gatehouse-dev/gatehouse/internal/revocation"
+)
+
+// routePollInterval is how often a node reads the routes stored through
+// the admin API, so a change made on another node applies here too. A
+// change on this node applies at once (routesChanged).
+const routePollInterval = 2 * time.Second
+
+// routeTable holds the two sources of the gateway's routes: the routes file
+// and the store (admin API). Reloads are serialised so that two sources
+// changing at once cannot apply an older combination last.
+type routeTable struct {
+	mu     sync.Mutex
+	file   []auth.Route // the routes file's last valid content
+	stored []auth.Route // the store's routes when last read
+}
+
+// startRevocations loads the JWT revocation list before the authorization
+// server is built: its store then syncs the list after each revocation.
+func (m *Main) startRevocations(ctx context.Context) error {
+	if !m.Config.Gateway.Enabled() {
+		return nil
+	}
+	var err error
+	m.Revocations, err = revocation.New(ctx, revocation.Options{Store: m.Store, Now: m.Now, Logger: m.Logger})
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+// startGateway builds the gateway, loads its routes, and opens its
+// listener. The serving goroutine starts in serveGateway.
+func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsConfig *tls.Config) error {
+	g := m.Config.Gateway
+	if !g.Enabled() {
+		return nil
+	}
+	trusted, err := g.TrustedPrefixes()
+	if err != nil {
+		return err
+	}
+	m.Gateway, err = gateway.New(gateway.Config{
+		Issuer:           m.issuer,
+		JWKS:             m.Signing.JWKS,
+		Algorithms:       m.Signing.Algorithms(),
+		Keys:             m.Keys,
+		Signer:           m.Signing,
+		InternalTokenTTL: g.InternalTokenTTL,
+		Revoked:          m.Revocations.Revoked,
+		ClientActive:     m.OAuth.ClientExists,
+		TrustedProxies:   trusted,
+		Logger:           m.Logger,
+		AccessLog:        g.AccessLog,
+		Registerer:       reg,
+		Now:              m.Now,
+	})
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	if g.RoutesFile != "" {
+		routes, err := routefile.Load(g.RoutesFile)
+		if err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		m.routes.file = routes
+	}
+	if err := m.reloadStoredRoutes(ctx); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	if m.gwLn, err = net.Listen("tcp", g.Addr); err != nil {
+		return fmt.Errorf("gateway: listen on %s: %w", g.Addr, err)
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	// HTTP/2 without TLS (prior knowledge) for clients inside a network
+	// that terminates TLS before the gateway; with TLS, ALPN offers h2.
+	protocols.SetUnencryptedHTTP2(tlsConfig == nil)
+	m.gwSrv = &http.Server{
+		Handler:           m.Gateway,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 10 * time.Second,
+		// No ReadTimeout or WriteTimeout: uploads, streams and WebSockets
+		// may run long; each route bounds the wait for its upstream.
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+		TLSConfig:      tlsConfig,
+	}
+	return nil
+}
+
+// serveGateway serves the gateway listener; an error stops the node like
+// one of the API listener.
+func (m *Main) serveGateway() {
+	if m.gwSrv == nil {
+		return
+	}
+	srv, ln, serveErr := m.gwSrv, m.gwLn, m.serveErr
+	go func() {
+		var err error
+		if srv.TLSConfig != nil {
+			err = srv.ServeTLS(ln, "", "")
+		} else {
+			err = srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case serveErr <- fmt.Errorf("gateway: %w", err):
+			default:
+			}
+		}
+	}()
+	m.Logger.Info("gateway serving", "url", m.GatewayURL(), "routes", len(m.Gateway.Routes()), "routes_file", m.Config.Gateway.RoutesFile)
+}
+
+// gatewayBackground is the gateway's background work: the revocation list
+// poll, the routes file watch, and the poll of stored routes.
+func (m *Main) gatewayBackground(ctx context.Context, bg *sync.WaitGroup) {
+	if m.Gateway == nil {
+		return
+	}
+	bg.Go(func() {
+		if err := m.Revocations.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			m.Logger.Error("revocation list poll stopped", "err", err)
+		}
+	})
+	if path := m.Config.Gateway.RoutesFile; path != "" {
+		bg.Go(func() {
+			routefile.Watch(ctx, path, time.Second, func(routes []auth.Route, err error) {
+				if err != nil {
+					m.Logger.Error("routes file rejected; the previous routes stay in force", "file", path, "err", err)
+					return
+				}
+				m.applyFileRoutes(routes, "file changed")
+			})
+		})
+	}
+	bg.Go(func() {
+		t := time.NewTicker(routePollInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if err := m.reloadStoredRoutes(ctx); err != nil && ctx.Err() == nil {
+				m.Logger.Warn("reading the stored routes failed; the previous routes stay in force", "err", err)
+			}
+		}
+	})
+}
+
+// ReloadRoutes rereads the routes file (SIGHUP) and the stored routes.
+func (m *Main) ReloadRoutes(ctx context.Context) error {
+	if m.Gateway == nil {
+		return nil
+	}
+	if path := m.Config.Gateway.RoutesFile; path != "" {
+		routes, err := routefile.Load(path)
+		if err != nil {
+			m.Logger.Error("routes file rejected; the previous routes stay in force", "file", path, "err", err)
+			return err
+		}
+		if err := m.applyFileRoutes(routes, "reload requested"); err != nil {
+			return err
+		}
+	}
+	return m.reloadStoredRoutes(ctx)
+}
+
+// applyFileRoutes installs a new routes file content, unless it is invalid
+// together with the stored routes (then the old table stays).
+func (m *Main) applyFileRoutes(routes []auth.Route, why string) error {
+	m.routes.mu.Lock()
+	defer m.routes.mu.Unlock()
+	if err := m.setRoutesLocked(routes, m.routes.stored); err != nil {
+		m.Logger.Error("routes file rejected; the previous routes stay in force", "file", m.Config.Gateway.RoutesFile, "err", err)
+		return err
+	}
+	m.routes.file = routes
+	m.Logger.Info("gateway routes reloaded", "reason", why, "routes", len(m.Gateway.Routes()))
+	return nil
+}
+
+// reloadStoredRoutes reads the routes managed through the admin API and
+// installs them if they changed.
+func (m *Main) reloadStoredRoutes(ctx context.Context) error {
+	if m.Gateway == nil {
+		return nil
+	}
+	stored, err := m.Routes.List(ctx)
+	if err != nil {
+		return err
+	}
+	routes := make([]auth.Route, len(stored))
+	for i, r := range stored {
+		routes[i] = *r
+	}
+	m.routes.mu.Lock()
+	defer m.routes.mu.Unlock()
+	if m.routes.stored != nil && reflect.DeepEqual(routes, m.routes.stored) {
+		return nil
+	}
+	if err := m.setRoutesLocked(m.routes.file, routes); err != nil {
+		return err
+	}
+	m.routes.stored = routes
+	return nil
+}
+
+// setRoutesLocked installs file and stored routes together. A name in both
+// is refused: the admin API cannot create it, but the file may have gained
+// it since.
+func (m *Main) setRoutesLocked(file, stored []auth.Route) error {
+	all := make([]auth.Route, 0, len(file)+len(stored))
+	all = append(all, file...)
+	for _, r := range stored {
+		if slices.ContainsFunc(file, func(f auth.Route) bool { return f.Name == r.Name }) {
+			return fmt.Errorf("route %s is in the routes file and managed through the admin API; rename or delete one", r.Name)
+		}
+		all = append(all, r)
+	}
+	return m.Gateway.SetRoutes(all)
+}
+
 // fileRouteName reports whether a route of the routes file has that name:
 // routes managed through the admin API may not take it.
 func (m *Main) fileRouteName(name string) bool {
-	return false
+	m.routes.mu.Lock()
+	defer m.routes.mu.Unlock()
+	return slices.ContainsFunc(m.routes.file, func(r auth.Route) bool { return r.Name == name })
 }
 
 // routesChanged reloads the gateway's table after a change through the
 // admin API, so it applies at once on this node.
 func (m *Main) routesChanged() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := m.reloadStoredRoutes(ctx); err != nil {
+		m.Logger.Error("gateway reload after a route change failed; the poll will retry", "err", err)
+	}
+}
+
+// GatewayURL is where the gateway serves, once Run has returned ("" when
+// it is off).
+func (m *Main) GatewayURL() string {
+	if m.gwLn == nil {
+		return ""
+	}
+	scheme := "http"
+	if m.Config.TLSCertFile != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + m.gwLn.Addr().String()
 }

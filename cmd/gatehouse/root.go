@@ -41,6 +41,9 @@ type serverFlags struct {
 	dataDir    string
 	db         string
 	addr       string
+
+	gatewayAddr string
+	routesFile  string
 }
 
 func (f *serverFlags) register(cmd *cobra.Command, withAddr bool) {
@@ -51,6 +54,8 @@ func (f *serverFlags) register(cmd *cobra.Command, withAddr bool) {
 	fl.StringVar(&f.db, "db", "", "database: empty for embedded SQLite, or a postgres:// URL (env GATEHOUSE_DB)")
 	if withAddr {
 		fl.StringVar(&f.addr, "addr", "", "listen address HOST:PORT (env GATEHOUSE_ADDR)")
+		fl.StringVar(&f.gatewayAddr, "gateway-addr", "", `gateway listen address HOST:PORT, or "off" (env GATEHOUSE_GATEWAY_ADDR; default 127.0.0.1:8081)`)
+		fl.StringVar(&f.routesFile, "routes", "", "YAML routes file of the gateway, reloaded on change and SIGHUP (env GATEHOUSE_ROUTES_FILE)")
 	}
 }
 
@@ -87,6 +92,12 @@ func (f *serverFlags) load(cmd *cobra.Command, getenv env) (config.Config, error
 	}
 	if cmd.Flags().Changed("addr") {
 		cfg.Addr = f.addr
+	}
+	if cmd.Flags().Changed("gateway-addr") {
+		cfg.Gateway.Addr = f.gatewayAddr
+	}
+	if cmd.Flags().Changed("routes") {
+		cfg.Gateway.RoutesFile = f.routesFile
 	}
 	return cfg, cfg.Validate()
 }

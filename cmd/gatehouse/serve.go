@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -92,6 +95,23 @@ func newServeCommand(getenv env) *cobra.Command {
 				fmt.Fprintf(out, "Try: export GATEHOUSE_SERVER=%s GATEHOUSE_ADMIN_KEY=%s\n", m.URL(), firstKey)
 				fmt.Fprintf(out, "     go run ./cmd/gatehouse keys create --owner my-service --scopes read\n")
 			}
+			if gw := m.GatewayURL(); gw != "" {
+				fmt.Fprintf(out, "Gateway is running at %s\n", gw)
+			}
+			// SIGHUP rereads the routes file, as with most Unix servers.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-hup:
+						m.ReloadRoutes(ctx) // logs its own outcome; a bad file keeps the old routes
+					}
+				}
+			}()
 			waitErr := m.Wait(ctx)
 			logger.Info("shutting down")
 			return errors.Join(waitErr, m.Close())

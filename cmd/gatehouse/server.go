@@ -31,6 +31,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/postgres"
+	"github.com/gatehouse-dev/gatehouse/internal/revocation"
 	"github.com/gatehouse-dev/gatehouse/internal/routes"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
@@ -55,6 +56,13 @@ type Main struct {
 	OAuth    *oauth.Server
 	Routes   *routes.Service
 	Gateway  *gateway.Gateway
+	// Revocations is the in-memory JWT revocation list of the gateway.
+	Revocations *revocation.List
+
+	issuer string
+	routes routeTable
+	gwLn   net.Listener
+	gwSrv  *http.Server
 
 	ln       net.Listener
 	srv      *http.Server
@@ -124,6 +132,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}
+	if err := m.startRevocations(ctx); err != nil {
+		return err
+	}
 	if err := m.startOAuth(ctx, secret); err != nil {
 		return err
 	}
@@ -144,6 +155,18 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("admin api: %w", err)
 	}
+	var tlsConfig *tls.Config
+	if m.Config.TLSCertFile != "" {
+		// Loaded here, not in the serving goroutine, so a bad file stops the start.
+		cert, err := tls.LoadX509KeyPair(m.Config.TLSCertFile, m.Config.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("load TLS certificate: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if err := m.startGateway(ctx, reg, tlsConfig); err != nil {
+		return err
+	}
 
 	bgCtx, cancel := context.WithCancel(context.Background())
 	m.bgCancel, m.bgDone = cancel, make(chan struct{})
@@ -163,20 +186,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.Logger.Error("api key background work stopped", "err", err)
 		}
 	})
+	m.gatewayBackground(bgCtx, &bg)
 	go func() {
 		bg.Wait()
 		close(m.bgDone)
 	}()
 
-	var tlsConfig *tls.Config
-	if m.Config.TLSCertFile != "" {
-		// Loaded here, not in the serving goroutine, so a bad file stops the start.
-		cert, err := tls.LoadX509KeyPair(m.Config.TLSCertFile, m.Config.TLSKeyFile)
-		if err != nil {
-			return fmt.Errorf("load TLS certificate: %w", err)
-		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
 	m.srv = &http.Server{
 		Handler:           m.handler(adminSrv.Handler(), m.OAuth.Handler(), reg),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -187,7 +202,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 		TLSConfig:         tlsConfig,
 	}
-	m.serveErr = make(chan error, 1)
+	m.serveErr = make(chan error, 2)
 	// The goroutine gets its own copies: Close may clear m.srv before it
 	// first runs (a signal right after the start).
 	srv, ln, serveErr := m.srv, m.ln, m.serveErr
@@ -204,6 +219,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		serveErr <- err
 	}()
 	m.Logger.Info("gatehouse serving", "url", m.URL(), "store", storeName(m.Config), "dev", m.Config.Dev)
+	m.serveGateway()
 	return nil
 }
 
@@ -248,9 +264,15 @@ func (m *Main) startOAuth(ctx context.Context, secret []byte) error {
 	if issuer == "" {
 		issuer = m.URL()
 	}
+	m.issuer = issuer
+	var store auth.OAuthStore = m.Store
+	if m.Revocations != nil {
+		// Revocations through this node reach its gateway at once.
+		store = revocation.SyncingStore{OAuthStore: m.Store, List: m.Revocations}
+	}
 	m.OAuth, err = oauth.New(oauth.Config{
 		Issuer:             issuer,
-		Store:              m.Store,
+		Store:              store,
 		Audit:              m.Store,
 		Hasher:             hasher,
 		Keys:               m.Signing,
@@ -376,6 +398,23 @@ func (m *Main) Wait(ctx context.Context) error {
 // shutdown timeout, flushes the batched writes and closes the store.
 func (m *Main) Close() error {
 	var errs []error
+	if m.gwSrv != nil {
+		// The gateway first: requests in flight there may still need the
+		// authorization server's state (revocations, client lookups).
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+		if err := m.gwSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("gateway shutdown: %w", err))
+		}
+		cancel()
+		m.gwSrv = nil
+	} else if m.gwLn != nil {
+		m.gwLn.Close()
+	}
+	if m.Gateway != nil {
+		if err := m.Gateway.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("gateway: %w", err))
+		}
+	}
 	if m.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 		if err := m.srv.Shutdown(ctx); err != nil {

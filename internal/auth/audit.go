@@ -67,6 +67,7 @@ type Store interface {
 	APIKeyStore
 	AuditStore
 	OAuthStore
+	RouteStore
 	// Ping reports whether the backend can serve requests (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

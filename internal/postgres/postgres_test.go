@@ -48,6 +48,10 @@ func TestOAuthStoreContract(t *testing.T) {
 		dsn, _ := testenv.PostgresSchema(t)
 		return openDSN(t, dsn)
 	})
+	storetest.RunRoutes(t, func(t *testing.T) auth.Store {
+		dsn, _ := testenv.PostgresSchema(t)
+		return openDSN(t, dsn)
+	})
 }
 
 func testKey(id string) *auth.APIKey {
@@ -89,8 +93,8 @@ func TestMigrateFromVersion1KeepsKeys(t *testing.T) {
 
 	db := openDSN(t, dsn)
 	var version int64
-	if err := db.pool.QueryRow(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 3 {
-		t.Fatalf("schema version = %d, %v; want 3", version, err)
+	if err := db.pool.QueryRow(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 4 {
+		t.Fatalf("schema version = %d, %v; want 4", version, err)
 	}
 	// Everything landed in the test's schema, nowhere else.
 	var where string
@@ -131,8 +135,8 @@ func TestMigrateFromVersion2KeepsKeysAndEvents(t *testing.T) {
 
 	db := openDSN(t, dsn)
 	var version int64
-	if err := db.pool.QueryRow(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 3 {
-		t.Fatalf("schema version = %d, %v; want 3", version, err)
+	if err := db.pool.QueryRow(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 4 {
+		t.Fatalf("schema version = %d, %v; want 4", version, err)
 	}
 	got, err := db.GetAPIKey(ctx, k.ID)
 	if err != nil {

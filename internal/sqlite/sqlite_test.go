@@ -35,6 +35,7 @@ func TestStoreContract(t *testing.T) {
 func TestOAuthStoreContract(t *testing.T) {
 	t.Parallel()
 	storetest.RunOAuth(t, func(t *testing.T) auth.Store { return openTemp(t) })
+	storetest.RunRoutes(t, func(t *testing.T) auth.Store { return openTemp(t) })
 }
 
 func testKey(id string) *auth.APIKey {
@@ -130,8 +131,8 @@ func TestMigrateFromVersion1KeepsKeys(t *testing.T) {
 	}
 	defer db.Close()
 	var version int64
-	if err := db.read.QueryRowContext(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 3 {
-		t.Fatalf("schema version = %d, %v; want 3", version, err)
+	if err := db.read.QueryRowContext(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 4 {
+		t.Fatalf("schema version = %d, %v; want 4", version, err)
 	}
 	got, err := db.GetAPIKey(ctx, k.ID)
 	if err != nil {
@@ -171,8 +172,8 @@ func TestMigrateFromVersion2KeepsKeysAndEvents(t *testing.T) {
 	}
 	defer db.Close()
 	var version int64
-	if err := db.read.QueryRowContext(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 3 {
-		t.Fatalf("schema version = %d, %v; want 3", version, err)
+	if err := db.read.QueryRowContext(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 4 {
+		t.Fatalf("schema version = %d, %v; want 4", version, err)
 	}
 	got, err := db.GetAPIKey(ctx, k.ID)
 	if err != nil {

@@ -218,4 +218,3 @@ func mustJSON(t testing.TB, v any) string {
 	}
 	return string(b)
 }
-

@@ -28,6 +28,7 @@ const (
 	reasonNoRoute                        = "no_route"
 	reasonMethodNotAllowed               = "method_not_allowed"
 	reasonUnavailable                    = "unavailable"
+	reasonBadPath                        = "bad_path"
 )
 
 // Values of X-Gatehouse-Auth.
@@ -82,6 +83,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 	h[HeaderRequestID] = []string{x.reqID}
 	w.Header()[HeaderRequestID] = []string{x.reqID}
 
+	if !cleanPath(r.URL.Path) {
+		x.route = g.none
+		g.refuseProblem(w, x, reasonBadPath, http.StatusBadRequest, "The request path is not in canonical form.")
+		return
+	}
 	rt, allow := g.table.Load().match(hostOf(r), r.URL.Path, r.Method)
 	if rt == nil {
 		x.route = g.none
@@ -113,6 +119,29 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 		return
 	}
 	rt.proxy.ServeHTTP(w, r)
+}
+
+// cleanPath reports whether path (decoded) starts with '/' and has no
+// "." or ".." segment. Such a path would match one route here and, once an
+// upstream resolves it, name a resource of another ("/public/../admin"),
+// so it is refused rather than forwarded.
+func cleanPath(path string) bool {
+	if !strings.HasPrefix(path, "/") {
+		return false
+	}
+	for i := 0; i < len(path); i++ {
+		if path[i] != '/' {
+			continue
+		}
+		seg := path[i+1:]
+		if j := strings.IndexByte(seg, '/'); j >= 0 {
+			seg = seg[:j]
+		}
+		if seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 // hostOf is the request's host, lower case, without port.

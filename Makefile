@@ -1,5 +1,5 @@
 # Convenience targets; the scripts are the source of truth.
-.PHONY: test bench bench-verify bench-token run fuzz
+.PHONY: test bench bench-verify bench-token bench-gateway run fuzz
 
 test:
 	./scripts/test
@@ -18,6 +18,11 @@ bench-verify:
 # Load test of client-credentials issuance (POST /oauth2/token).
 bench-token:
 	go run ./bench/tokenload -duration 10s -concurrency 8
+
+# Load test of the gateway: upstream alone, a bare ReverseProxy, and
+# gatehouse's public, api_key and jwt routes, as ratios to the bare proxy.
+bench-gateway:
+	go run ./bench/gateway -duration 10s -concurrency 32
 
 fuzz:
 	go test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/apikey/

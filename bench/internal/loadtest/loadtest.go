@@ -218,9 +218,10 @@ func StartBaseline(flag string) (url string, stop func(), err error) {
 
 // Gatehouse is a gatehouse process started on a fresh data folder.
 type Gatehouse struct {
-	URL      string
-	AdminKey string
-	cmd      *exec.Cmd
+	URL        string
+	GatewayURL string
+	AdminKey   string
+	cmd        *exec.Cmd
 }
 
 // Build builds the gatehouse binary into dir (run from the repository root).
@@ -252,13 +253,19 @@ func StartGatehouse(bin, dir string) (*Gatehouse, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "--data", data, "--addr", addr)
-	cmd.Env = append(os.Environ(), "GATEHOUSE_LOG_LEVEL=warn")
+	gwAddr, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "serve", "--data", data, "--addr", addr, "--gateway-addr", gwAddr)
+	// Warnings only, and no access log: a load test would measure the
+	// terminal, not the server.
+	cmd.Env = append(os.Environ(), "GATEHOUSE_LOG_LEVEL=warn", "GATEHOUSE_ACCESS_LOG=false")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	g := &Gatehouse{URL: "http://" + addr, AdminKey: initResp.AdminKey, cmd: cmd}
+	g := &Gatehouse{URL: "http://" + addr, GatewayURL: "http://" + gwAddr, AdminKey: initResp.AdminKey, cmd: cmd}
 	if err := WaitUp(g.URL + "/healthz"); err != nil {
 		g.Stop()
 		return nil, err

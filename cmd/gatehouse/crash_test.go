@@ -158,7 +158,7 @@ func startProcess(t *testing.T, env ...string) *process {
 	if _, p.adminKey, err = initialize(context.Background(), p.cfg, NewLogger(p.cfg, io.Discard)); err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(os.Args[0], "serve", "--data", dir, "--addr", "127.0.0.1:0")
+	p.cmd = exec.Command(os.Args[0], "serve", "--data", dir, "--addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0")
 	p.cmd.Env = append(append(os.Environ(), "GATEHOUSE_TEST_RUN_MAIN=1"), env...)
 	p.cmd.Stderr = p.stderr
 	stdout, err := p.cmd.StdoutPipe()

@@ -34,6 +34,7 @@ func testConfig(t *testing.T, dataDir, db string) config.Config {
 	cfg.DataDir = dataDir
 	cfg.DB = db
 	cfg.Addr = "127.0.0.1:0"
+	cfg.Gateway.Addr = "127.0.0.1:0"
 	cfg.LogLevel = "debug" // the test greps every log line for secrets
 	cfg.FlushInterval = time.Hour
 	return cfg
@@ -283,7 +284,7 @@ func TestServeDev(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		pr, pw := io.Pipe()
 		cmd := newRootCommand(pw, io.Discard, func(string) string { return "" })
-		cmd.SetArgs([]string{"serve", "--dev", "--data", dir, "--addr", "127.0.0.1:0"})
+		cmd.SetArgs([]string{"serve", "--dev", "--data", dir, "--addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0"})
 		done := make(chan error, 1)
 		go func() { done <- cmd.ExecuteContext(ctx); pw.Close() }()
 		sc := bufio.NewScanner(pr)
@@ -352,7 +353,7 @@ func TestServeRefusesPlainHTTPOnPublicAddress(t *testing.T) {
 
 func TestServeWithoutInitSaysWhatToDo(t *testing.T) {
 	cmd := newRootCommand(io.Discard, io.Discard, func(string) string { return "" })
-	cmd.SetArgs([]string{"serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0"})
+	cmd.SetArgs([]string{"serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0"})
 	err := cmd.ExecuteContext(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "gatehouse init") {
 		t.Fatalf("err = %v, want it to point at gatehouse init", err)

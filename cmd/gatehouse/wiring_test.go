@@ -136,7 +136,7 @@ func TestServeDevPrintsTheKeyEvenIfThePortIsTaken(t *testing.T) {
 	defer ln.Close()
 	var out bytes.Buffer
 	cmd := newRootCommand(&out, io.Discard, func(string) string { return "" })
-	cmd.SetArgs([]string{"serve", "--dev", "--data", t.TempDir(), "--addr", ln.Addr().String()})
+	cmd.SetArgs([]string{"serve", "--dev", "--data", t.TempDir(), "--addr", ln.Addr().String(), "--gateway-addr", "127.0.0.1:0"})
 	if err := cmd.ExecuteContext(context.Background()); err == nil {
 		t.Fatal("serve started on a port in use")
 	}

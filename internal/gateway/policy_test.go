@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
@@ -334,5 +335,11 @@ func TestAnyPolicy(t *testing.T) {
 		if got := resp.Header.Get("WWW-Authenticate"); got != challengeMissing {
 			t.Errorf("%v: WWW-Authenticate = %q, want %q (no error code, RFC 6750 §3.1)", h, got, challengeMissing)
 		}
+	}
+}
+
+func TestHeaderAPIKeyIsCanonical(t *testing.T) {
+	if headerAPIKey != http.CanonicalHeaderKey(apikey.HeaderAPIKey) {
+		t.Fatalf("headerAPIKey %q is not the canonical form of %q", headerAPIKey, apikey.HeaderAPIKey)
 	}
 }

@@ -31,6 +31,10 @@ const (
 	reasonBadPath                        = "bad_path"
 )
 
+// headerAPIKey is apikey.HeaderAPIKey in canonical form, for direct map
+// access ("X-API-Key" is not how net/http stores it).
+const headerAPIKey = "X-Api-Key"
+
 // Values of X-Gatehouse-Auth.
 const (
 	authAPIKey = "api_key"
@@ -172,7 +176,7 @@ func (g *Gateway) authenticate(r *http.Request, rt *route, id *identity) error {
 	case auth.PolicyJWT:
 		return g.authJWT(r, rt, id)
 	case auth.PolicyAny:
-		if _, ok := r.Header[apikey.HeaderAPIKey]; ok {
+		if _, ok := r.Header[headerAPIKey]; ok {
 			return g.authAPIKey(r, rt, id)
 		}
 		tok, ok := verify.BearerToken(r)
@@ -198,12 +202,12 @@ func looksLikeAPIKey(s string) bool {
 func (g *Gateway) authAPIKey(r *http.Request, rt *route, id *identity) error {
 	key, ok := apikey.Extract(r)
 	if !ok {
-		if r.Header[apikey.HeaderAPIKey] == nil && r.Header["Authorization"] == nil {
+		if r.Header[headerAPIKey] == nil && r.Header["Authorization"] == nil {
 			return &verify.Error{Reason: verify.ReasonMissing}
 		}
 		return &verify.Error{Reason: verify.ReasonMalformed}
 	}
-	id.keyInAuthz = r.Header[apikey.HeaderAPIKey] == nil
+	id.keyInAuthz = r.Header[headerAPIKey] == nil
 	res, err := g.cfg.Keys.Verify(r.Context(), key, rt.cfg.Scopes)
 	if err != nil {
 		g.log.ErrorContext(r.Context(), "gateway: API key verification failed", slog.String("route", rt.name), slog.Any("err", err))
@@ -400,7 +404,7 @@ func ceilSeconds(d time.Duration) int64 {
 // for InternalJWT routes replaces Authorization by an internal token.
 func (g *Gateway) forwardIdentity(r *http.Request, rt *route, id *identity, now time.Time) error {
 	h := r.Header
-	delete(h, apikey.HeaderAPIKey)
+	delete(h, headerAPIKey)
 	if id.auth == "" {
 		return nil
 	}

@@ -439,9 +439,11 @@ func (b *watchedBody) Read(buf []byte) (int, error) {
 	return b.rc.Read(buf)
 }
 
-// Close is forwarded: ReverseProxy's own wrapper keeps the inbound body
-// open, so a failed connection does not close it before the retry.
-func (b *watchedBody) Close() error { return b.rc.Close() }
+// Close does nothing: the transport closes the body when a connection
+// fails, and ReverseProxy's wrapper would then refuse the retry's reads.
+// ReverseProxy closes its wrapper itself when ServeHTTP returns, and the
+// server closes the inbound body.
+func (b *watchedBody) Close() error { return nil }
 
 // withCancel makes closing the response body release the request's
 // context, keeping the io.ReadWriteCloser of a 101 response (the upgraded

@@ -234,7 +234,7 @@ func (a *APIKeyVerifier) Middleware(scopes ...string) func(http.Handler) http.Ha
 				return
 			}
 			ctx := context.WithValue(r.Context(), keyInfoKey, info)
-			ctx = context.WithValue(ctx, realmKey, a.cfg.Realm)
+			ctx = context.WithValue(ctx, realmKey, challengeInfo{"APIKey", a.cfg.Realm})
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}

@@ -36,11 +36,15 @@ func KeyFromContext(ctx context.Context) (*KeyInfo, bool) {
 	return k, ok && k != nil
 }
 
-func realmFrom(ctx context.Context) string {
-	if r, ok := ctx.Value(realmKey).(string); ok {
-		return r
+// challengeInfo is how the middleware that authenticated a request
+// answers refusals, so that RequireScopes further down answers alike.
+type challengeInfo struct{ scheme, realm string }
+
+func challengeFrom(ctx context.Context) challengeInfo {
+	if c, ok := ctx.Value(realmKey).(challengeInfo); ok {
+		return c
 	}
-	return DefaultRealm
+	return challengeInfo{"Bearer", DefaultRealm}
 }
 
 // BearerToken returns the token of the request's one "Authorization: Bearer
@@ -131,7 +135,7 @@ func (v *Verifier) Middleware(scopes ...string) func(http.Handler) http.Handler 
 				v.refuse(w, r, &Error{Reason: ReasonInsufficientScope, detail: "a required scope is missing"}, scopes)
 				return
 			}
-			ctx := context.WithValue(NewContext(r.Context(), c), realmKey, v.cfg.Realm)
+			ctx := context.WithValue(NewContext(r.Context(), c), realmKey, challengeInfo{"Bearer", v.cfg.Realm})
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
@@ -151,18 +155,18 @@ func RequireScopes(scopes ...string) func(http.Handler) http.Handler {
 	scopes = append([]string(nil), scopes...)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			realm := realmFrom(r.Context())
+			ch := challengeFrom(r.Context())
 			var held []string
 			if c, ok := FromContext(r.Context()); ok {
 				held = c.Scopes
 			} else if k, ok := KeyFromContext(r.Context()); ok {
 				held = k.Scopes
 			} else {
-				WriteError(w, realm, refuse(ReasonMissing, "no verified credentials"), scopes)
+				writeRefusal(w, ch.scheme, ch.realm, refuse(ReasonMissing, "no verified credentials"), scopes)
 				return
 			}
 			if !hasAll(held, scopes) {
-				WriteError(w, realm, refuse(ReasonInsufficientScope, "a required scope is missing"), scopes)
+				writeRefusal(w, ch.scheme, ch.realm, refuse(ReasonInsufficientScope, "a required scope is missing"), scopes)
 				return
 			}
 			next.ServeHTTP(w, r)

@@ -92,8 +92,8 @@ func TestOpenAPIOperationsAreComplete(t *testing.T) {
 					}
 				}
 			}
-			if strings.Contains(path, "{id}") && len(op.Parameters) == 0 {
-				t.Errorf("%s: the {id} parameter is not described", pattern)
+			if strings.Contains(path, "{") && len(op.Parameters) == 0 {
+				t.Errorf("%s: the path parameter is not described", pattern)
 			}
 		}
 	}

@@ -84,8 +84,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 	stripIdentity(h)
 	x.clientIP = g.clientIP(r)
 	x.reqID = requestID(r)
-	h[HeaderRequestID] = []string{x.reqID}
-	w.Header()[HeaderRequestID] = []string{x.reqID}
+	// One allocation for both headers; each slice is capped at its own
+	// element, so an Add to one cannot overwrite the other.
+	ids := []string{x.reqID, x.reqID}
+	h[HeaderRequestID] = ids[0:1:1]
+	w.Header()[HeaderRequestID] = ids[1:2:2]
 
 	if !cleanPath(r.URL.Path) {
 		x.route = g.none
@@ -411,18 +414,21 @@ func (g *Gateway) forwardIdentity(r *http.Request, rt *route, id *identity, now 
 	if id.auth == authAPIKey && id.keyInAuthz {
 		delete(h, "Authorization")
 	}
-	h[HeaderAuth] = []string{id.auth}
+	// The values share one allocation, each slice capped at its element.
+	v := []string{id.auth, id.subject, id.client, "", id.keyID}
+	h[HeaderAuth] = v[0:1:1]
 	if id.subject != "" {
-		h[HeaderSubject] = []string{id.subject}
+		h[HeaderSubject] = v[1:2:2]
 	}
 	if id.client != "" {
-		h[HeaderClient] = []string{id.client}
+		h[HeaderClient] = v[2:3:3]
 	}
 	if len(id.scopes) > 0 {
-		h[HeaderScopes] = []string{strings.Join(id.scopes, " ")}
+		v[3] = strings.Join(id.scopes, " ")
+		h[HeaderScopes] = v[3:4:4]
 	}
 	if id.keyID != "" {
-		h[HeaderKeyID] = []string{id.keyID}
+		h[HeaderKeyID] = v[4:5:5]
 	}
 	if rt.cfg.InternalJWT {
 		tok, err := g.internalToken(rt, id, now)

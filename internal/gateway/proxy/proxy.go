@@ -10,7 +10,6 @@ package proxy
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +19,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -84,9 +82,6 @@ type Proxy struct {
 	log       *slog.Logger
 	rp        *httputil.ReverseProxy
 	next      atomic.Uint64 // round-robin counter
-
-	h1Once      sync.Once
-	h1Transport http.RoundTripper // for upgrades to https upstreams
 }
 
 // upstream is one parsed base URL.
@@ -303,8 +298,6 @@ func (p *Proxy) roundTrip(out *http.Request) (*http.Response, error) {
 	if out.Body != nil {
 		body = &watchedBody{rc: out.Body}
 	}
-	transport := p.transport
-	upgrade := out.Header.Get("Upgrade") != ""
 
 	var tried uint64
 	for {
@@ -318,11 +311,7 @@ func (p *Proxy) roundTrip(out *http.Request) (*http.Response, error) {
 		if body != nil {
 			req.Body = body
 		}
-		t := transport
-		if upgrade && u.scheme == "https" {
-			t = p.upgradeTransport()
-		}
-		resp, err := t.RoundTrip(req)
+		resp, err := p.transport.RoundTrip(req)
 		if err == nil {
 			if timer.Stop() {
 				p.health.markOK(u.raw)
@@ -407,24 +396,6 @@ func classify(ctx context.Context, err error) ErrorKind {
 		return KindTimeout
 	}
 	return KindError
-}
-
-// upgradeTransport is the transport for protocol upgrades (WebSocket) to
-// https upstreams: HTTP/1.1 only, because an Upgrade cannot travel over
-// HTTP/2. A transport that is not an *http.Transport is used as it is.
-func (p *Proxy) upgradeTransport() http.RoundTripper {
-	p.h1Once.Do(func() {
-		p.h1Transport = p.transport
-		if t, ok := p.transport.(*http.Transport); ok {
-			h1 := t.Clone()
-			h1.Protocols = new(http.Protocols)
-			h1.Protocols.SetHTTP1(true)
-			h1.ForceAttemptHTTP2 = false
-			h1.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
-			p.h1Transport = h1
-		}
-	})
-	return p.h1Transport
 }
 
 // watchedBody records whether the transport has read the request body: a

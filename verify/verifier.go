@@ -307,9 +307,15 @@ func (v *Verifier) keySet() *keySet {
 	if seen := v.localSeen.Load(); seen != nil && *seen == version {
 		return cur // this version was tried and did not parse
 	}
+	return v.reloadLocal(doc, version)
+}
+
+// reloadLocal parses a new version of the local document. It is apart from
+// keySet so that version escapes to the heap only here, not on every call.
+func (v *Verifier) reloadLocal(doc []byte, version string) *keySet {
 	v.localMu.Lock()
 	defer v.localMu.Unlock()
-	cur = v.keys.Load()
+	cur := v.keys.Load()
 	if cur != nil && cur.version == version {
 		return cur
 	}

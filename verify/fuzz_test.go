@@ -1,0 +1,67 @@
+package verify
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// FuzzVerify: no input panics, and none verifies but the one valid token.
+func FuzzVerify(f *testing.F) {
+	clk := newClock()
+	k := newECKey(f, "k1")
+	doc := []byte(mustJSON(f, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{k.jwk()}}))
+	const iss = "https://gatehouse.example"
+	v, err := New(Config{Issuer: iss, Now: clk.Now, JWKS: func() ([]byte, string) { return doc, "1" }})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer v.Close()
+	claims := map[string]any{"iss": iss, "exp": clk.Now().Unix() + 60, "scope": "a b", "aud": []string{"x"}}
+	valid := mint(f, k, claims)
+	priv := k.priv.(*ecdsa.PrivateKey)
+	f.Add(valid)
+	f.Add(craft(f, priv, `{"alg":"ES256","typ":"at+jwt"}`, mustJSON(f, claims)))
+	f.Add(craft(f, priv, `{"alg":"ES256","kid":"k1","typ":"at+jwt","jku":"x"}`, mustJSON(f, claims)))
+	f.Add(b64url(`{"alg":"none"}`) + "." + b64url(`{}`) + ".")
+	f.Add("a.b.c")
+	f.Add("..")
+	f.Add(strings.Repeat(".", 10))
+	f.Fuzz(func(t *testing.T, token string) {
+		c, err := v.Verify(context.Background(), token)
+		if err == nil && token != valid {
+			t.Fatalf("a token other than the valid one verified: %+v", c)
+		}
+		if err != nil && token != "" && strings.Contains(err.Error(), token) {
+			t.Fatal("the error quotes the token")
+		}
+	})
+}
+
+// FuzzBearerToken: what BearerToken returns is a non-empty token68 that
+// the header carried after the Bearer scheme.
+func FuzzBearerToken(f *testing.F) {
+	for _, s := range []string{"Bearer abc", "bearer a.b.c", "Bearer  x==", "Basic x", "Bearer", "Bearer a b", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		r := &http.Request{Header: http.Header{"Authorization": {h}}}
+		tok, ok := BearerToken(r)
+		if !ok {
+			if tok != "" {
+				t.Fatal("a token with ok false")
+			}
+			return
+		}
+		if tok == "" || !isToken68(tok) || !strings.HasSuffix(h, tok) || !strings.EqualFold(h[:7], "bearer ") {
+			t.Fatalf("BearerToken(%q) = %q", h, tok)
+		}
+		if strings.TrimSpace(h[7:len(h)-len(tok)]) != "" {
+			t.Fatalf("BearerToken(%q) = %q skips more than spaces", h, tok)
+		}
+	})
+}

@@ -27,6 +27,7 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newServeCommand(getenv),
 		newKeysCommand(getenv),
 		newClientsCommand(getenv),
+		newRoutesCommand(getenv),
 		newUsersCommand(getenv),
 		newSigningKeysCommand(getenv),
 		newAuditCommand(getenv),

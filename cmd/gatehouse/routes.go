@@ -1,0 +1,362 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-dev/gatehouse/internal/admin"
+)
+
+func newRoutesCommand(getenv env) *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   "routes",
+		Short: "Manage the gateway routes stored on the server (not those of the routes file)",
+	}
+	f.register(cmd)
+	cmd.AddCommand(
+		newRoutesCreateCommand(&f, getenv),
+		newRoutesListCommand(&f, getenv),
+		newRoutesGetCommand(&f, getenv),
+		newRoutesUpdateCommand(&f, getenv),
+		newRoutesDeleteCommand(&f, getenv),
+	)
+	return cmd
+}
+
+// routeSettings are the flags of routes create and routes update.
+type routeSettings struct {
+	path            string
+	upstreams       []string
+	policy          string
+	scopes          string
+	audience        string
+	stripPrefix     bool
+	hosts           []string
+	methods         []string
+	timeout         time.Duration
+	rateLimit       string
+	clientRateLimit string
+	internalJWT     bool
+	issuer          string
+	jwksURI         string
+	algorithms      []string
+	stripHeaders    []string
+}
+
+func (s *routeSettings) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&s.path, "path", "", `path prefix, matched on segment boundaries ("/orders" matches /orders/1, not /ordersx); default "/"`)
+	fl.StringArrayVar(&s.upstreams, "upstream", nil, "an upstream base URL, http or https; several are used round robin (repeatable)")
+	fl.StringVar(&s.policy, "policy", "", "the credential a request needs: jwt, api_key, any or public")
+	fl.StringVar(&s.scopes, "scopes", "", "scopes every request needs, comma- or space-separated")
+	fl.StringVar(&s.audience, "audience", "", "jwt: the aud a token must carry")
+	fl.BoolVar(&s.stripPrefix, "strip-prefix", false, "remove the path prefix before forwarding")
+	fl.StringArrayVar(&s.hosts, "host", nil, `a host the route serves, or "*.example.com" (repeatable; default every host)`)
+	fl.StringArrayVar(&s.methods, "method", nil, "an HTTP method the route takes (repeatable; default every method)")
+	fl.DurationVar(&s.timeout, "timeout", 0, "wait for the upstream's response headers, like 10s (0: the default, 30s)")
+	fl.StringVar(&s.rateLimit, "rate-limit", "", `RATE:BURST for all callers together, like "100:200" ("0:0": none)`)
+	fl.StringVar(&s.clientRateLimit, "client-rate-limit", "", `RATE:BURST for each caller, like "5:10" ("0:0": none)`)
+	fl.BoolVar(&s.internalJWT, "internal-jwt", false, "replace the caller's credential with a short-lived JWT signed by Gatehouse")
+	fl.StringVar(&s.issuer, "issuer", "", "accept JWTs of this other identity provider (its exact iss)")
+	fl.StringVar(&s.jwksURI, "jwks-uri", "", "where the issuer's keys are (default: from its discovery document)")
+	fl.StringSliceVar(&s.algorithms, "algorithms", nil, "algorithms the issuer signs with, comma-separated (default RS256)")
+	fl.StringArrayVar(&s.stripHeaders, "strip-header", nil, "a request header to remove before forwarding (repeatable)")
+}
+
+// patch returns the settings whose flags were given on the command line:
+// for create all of them are then copied into a RouteRequest, for update
+// they are sent as they are, so flags not given keep their value.
+func (s *routeSettings) patch(cmd *cobra.Command) (admin.RoutePatch, error) {
+	var p admin.RoutePatch
+	set := cmd.Flags().Changed
+	list := func(flag string, v []string) *[]string {
+		if !set(flag) {
+			return nil
+		}
+		if v == nil {
+			v = []string{}
+		}
+		return &v
+	}
+	str := func(flag, v string) *string {
+		if !set(flag) {
+			return nil
+		}
+		return &v
+	}
+	boolean := func(flag string, v bool) *bool {
+		if !set(flag) {
+			return nil
+		}
+		return &v
+	}
+	p.Path = str("path", s.path)
+	p.Upstreams = list("upstream", s.upstreams)
+	p.Policy = str("policy", s.policy)
+	if set("scopes") {
+		p.Scopes = list("scopes", splitScopes(s.scopes))
+	}
+	p.Audience = str("audience", s.audience)
+	p.StripPrefix = boolean("strip-prefix", s.stripPrefix)
+	p.Hosts = list("host", s.hosts)
+	p.Methods = list("method", s.methods)
+	if set("timeout") {
+		if s.timeout < 0 {
+			return p, errors.New("--timeout must not be negative")
+		}
+		t := ""
+		if s.timeout > 0 {
+			t = s.timeout.String()
+		}
+		p.Timeout = &t
+	}
+	for _, l := range []struct {
+		flag string
+		v    string
+		dst  **admin.RateLimit
+	}{{"rate-limit", s.rateLimit, &p.RateLimit}, {"client-rate-limit", s.clientRateLimit, &p.ClientRateLimit}} {
+		if !set(l.flag) {
+			continue
+		}
+		rl, err := parseRateLimit(l.v)
+		if err != nil {
+			return p, fmt.Errorf("--%s: %w", l.flag, err)
+		}
+		*l.dst = &rl
+	}
+	p.InternalJWT = boolean("internal-jwt", s.internalJWT)
+	p.Issuer = str("issuer", s.issuer)
+	p.JWKSURI = str("jwks-uri", s.jwksURI)
+	p.Algorithms = list("algorithms", s.algorithms)
+	p.StripHeaders = list("strip-header", s.stripHeaders)
+	return p, nil
+}
+
+// parseRateLimit reads RATE:BURST, like "100:200" or "0.5:1".
+func parseRateLimit(s string) (admin.RateLimit, error) {
+	rate, burst, ok := strings.Cut(s, ":")
+	if !ok {
+		return admin.RateLimit{}, fmt.Errorf("%q is not RATE:BURST, like 100:200", s)
+	}
+	r, err := strconv.ParseFloat(rate, 64)
+	if err != nil || r < 0 || math.IsInf(r, 0) || math.IsNaN(r) {
+		return admin.RateLimit{}, fmt.Errorf("the rate %q is not a number of requests per second", rate)
+	}
+	b, err := strconv.Atoi(burst)
+	if err != nil || b < 0 {
+		return admin.RateLimit{}, fmt.Errorf("the burst %q is not a whole number of requests", burst)
+	}
+	return admin.RateLimit{Rate: r, Burst: b}, nil
+}
+
+// request turns the flags of routes create into a new route.
+func (s *routeSettings) request(cmd *cobra.Command, name string) (admin.RouteRequest, error) {
+	p, err := s.patch(cmd)
+	if err != nil {
+		return admin.RouteRequest{}, err
+	}
+	req := admin.RouteRequest{
+		Name:            name,
+		Path:            s.path,
+		Upstreams:       s.upstreams,
+		Policy:          s.policy,
+		Scopes:          splitScopes(s.scopes),
+		Audience:        s.audience,
+		StripPrefix:     s.stripPrefix,
+		Hosts:           s.hosts,
+		Methods:         s.methods,
+		RateLimit:       p.RateLimit,
+		ClientRateLimit: p.ClientRateLimit,
+		InternalJWT:     s.internalJWT,
+		Issuer:          s.issuer,
+		JWKSURI:         s.jwksURI,
+		Algorithms:      s.algorithms,
+		StripHeaders:    s.stripHeaders,
+	}
+	if p.Timeout != nil {
+		req.Timeout = *p.Timeout
+	}
+	return req, nil
+}
+
+func newRoutesCreateCommand(f *clientFlags, getenv env) *cobra.Command {
+	var (
+		s    routeSettings
+		name string
+	)
+	cmd := &cobra.Command{
+		Use:   "create --name NAME --path /prefix --upstream URL --policy jwt|api_key|any|public",
+		Short: "Create a gateway route; the gateway applies it at once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			req, err := s.request(cmd, name)
+			if err != nil {
+				return err
+			}
+			c, err := f.client(getenv)
+			if err != nil {
+				return err
+			}
+			out, err := c.CreateRoute(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), out, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "Created route %s.\n", out.Name)
+				routeDetails(w, *out)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "unique name: lower-case letters, digits, '.', '_' and '-'")
+	s.register(cmd)
+	for _, req := range []string{"name", "upstream", "policy"} {
+		cmd.MarkFlagRequired(req)
+	}
+	return cmd
+}
+
+func routeDetails(w *tabwriter.Writer, r admin.GatewayRoute) {
+	row := func(name, value string) {
+		if value != "" {
+			fmt.Fprintf(w, "%s\t%s\n", name, value)
+		}
+	}
+	limit := func(l admin.RateLimit) string {
+		if l.Rate <= 0 || l.Burst <= 0 {
+			return ""
+		}
+		return fmt.Sprintf("%s/s, burst %d", strconv.FormatFloat(l.Rate, 'g', -1, 64), l.Burst)
+	}
+	row("name", r.Name)
+	row("hosts", strings.Join(r.Hosts, " "))
+	row("path", r.Path)
+	row("methods", strings.Join(r.Methods, " "))
+	for _, u := range r.Upstreams {
+		row("upstream", u)
+	}
+	if r.StripPrefix {
+		row("strip prefix", "yes")
+	}
+	row("timeout", r.Timeout)
+	row("policy", r.Policy)
+	row("scopes", strings.Join(r.Scopes, " "))
+	row("audience", r.Audience)
+	row("issuer", r.Issuer)
+	row("jwks uri", r.JWKSURI)
+	row("algorithms", strings.Join(r.Algorithms, " "))
+	row("rate limit", limit(r.RateLimit))
+	row("client rate limit", limit(r.ClientRateLimit))
+	if r.InternalJWT {
+		row("internal jwt", "yes")
+	}
+	row("strip headers", strings.Join(r.StripHeaders, " "))
+	row("created", r.CreatedAt.UTC().Format(time.RFC3339))
+	row("updated", r.UpdatedAt.UTC().Format(time.RFC3339))
+}
+
+func newRoutesListCommand(f *clientFlags, getenv env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the stored routes",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client(getenv)
+			if err != nil {
+				return err
+			}
+			list, err := c.ListRoutes(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), list, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "NAME\tHOSTS\tPATH\tMETHODS\tPOLICY\tUPSTREAMS\tUPDATED")
+				dash := func(l []string) string {
+					if len(l) == 0 {
+						return "*"
+					}
+					return strings.Join(l, ",")
+				}
+				for _, r := range list.Items {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, dash(r.Hosts), r.Path, dash(r.Methods),
+						r.Policy, strings.Join(r.Upstreams, ","), day(r.UpdatedAt))
+				}
+			})
+		},
+	}
+}
+
+func newRoutesGetCommand(f *clientFlags, getenv env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get NAME",
+		Short: "Show one route",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client(getenv)
+			if err != nil {
+				return err
+			}
+			r, err := c.GetRoute(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), r, func(w *tabwriter.Writer) { routeDetails(w, *r) })
+		},
+	}
+}
+
+func newRoutesUpdateCommand(f *clientFlags, getenv env) *cobra.Command {
+	var s routeSettings
+	cmd := &cobra.Command{
+		Use:   "update NAME [flags]",
+		Short: "Change a route's settings; flags not given keep their value",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := s.patch(cmd)
+			if err != nil {
+				return err
+			}
+			if p == (admin.RoutePatch{}) {
+				return errors.New("nothing to change: give at least one setting flag")
+			}
+			c, err := f.client(getenv)
+			if err != nil {
+				return err
+			}
+			r, err := c.UpdateRoute(cmd.Context(), args[0], p)
+			if err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), r, func(w *tabwriter.Writer) { routeDetails(w, *r) })
+		},
+	}
+	s.register(cmd)
+	return cmd
+}
+
+func newRoutesDeleteCommand(f *clientFlags, getenv env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a route; the gateway stops serving it at once",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client(getenv)
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteRoute(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), map[string]any{"name": args[0], "deleted": true}, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "Deleted route %s.\n", args[0])
+			})
+		},
+	}
+}

@@ -3,11 +3,13 @@ package auth
 import (
 	"context"
 	"errors"
+	"math"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Route policies: which credential a gateway route requires.
@@ -187,7 +189,7 @@ func (r *Route) Normalize() error {
 	if r.Policy == PolicyAPIKey && (r.Audience != "" || r.Issuer != "") {
 		return bad("audience and issuer apply to JWTs: use policy jwt or any")
 	}
-	if len(r.Audience) > 256 || strings.ContainsAny(r.Audience, "\x00\r\n") {
+	if len(r.Audience) > 256 || strings.ContainsAny(r.Audience, "\x00\r\n") || !utf8.ValidString(r.Audience) {
 		return bad("audience is not valid")
 	}
 
@@ -219,7 +221,8 @@ func (r *Route) Normalize() error {
 		name string
 		l    RateLimit
 	}{{"rate_limit", r.RateLimit}, {"client_rate_limit", r.ClientRateLimit}} {
-		if l.l.Rate < 0 || l.l.Burst < 0 || l.l.Rate > 1e6 || l.l.Burst > 1e6 {
+		// NaN passes every comparison, so it is refused by name.
+		if math.IsNaN(l.l.Rate) || l.l.Rate < 0 || l.l.Burst < 0 || l.l.Rate > 1e6 || l.l.Burst > 1e6 {
 			return bad("%s must have a rate and burst between 0 and 1000000", l.name)
 		}
 		if (l.l.Rate > 0) != (l.l.Burst > 0) {
@@ -314,8 +317,17 @@ func normalizeUpstream(s string) (string, error) {
 	u, _ := url.Parse(s)
 	u.Scheme = strings.ToLower(u.Scheme)
 	u.Host = strings.ToLower(u.Host)
-	u.Path = strings.TrimSuffix(u.Path, "/")
-	u.RawPath = ""
+	// Every trailing slash goes, or "http://a//" would take two rounds to
+	// reach its canonical form; the escaped path is trimmed so that an
+	// escaped slash ("%2F") stays escaped.
+	escaped := strings.TrimRight(u.EscapedPath(), "/")
+	path, err := url.PathUnescape(escaped)
+	if err != nil {
+		return "", errors.New("has a malformed path")
+	}
+	u.Path, u.RawPath = path, escaped
+	// "http://a?" has an empty query that would otherwise survive.
+	u.ForceQuery = false
 	return u.String(), nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	pathpkg "path"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -180,11 +181,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // URL completed) in roundTrip, so that a retry can choose another.
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	in := pr.In
-	path, rawPath := in.URL.Path, in.URL.RawPath
-	if p.strip != "" {
-		path, rawPath = stripPrefix(p.strip, path, rawPath)
-	}
-	pr.Out.URL.Path, pr.Out.URL.RawPath = path, rawPath
+	pr.Out.URL.Path, pr.Out.URL.RawPath = p.relativePath(in.URL.Path, in.URL.RawPath)
 	pr.Out.Host = "" // the upstream's host, from the URL
 
 	// The caller has removed the X-Forwarded-* it does not trust, so what
@@ -199,6 +196,22 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 			pr.Out.Header.Set(h, v)
 		}
 	}
+}
+
+// relativePath is the request path (and its escaped form) to append to
+// an upstream's base: stripped of the prefix, and without dot segments.
+func (p *Proxy) relativePath(path, rawPath string) (string, string) {
+	if p.strip != "" {
+		path, rawPath = stripPrefix(p.strip, path, rawPath)
+	}
+	if hasDotSegment(path) {
+		// "/api/../admin" must not reach the upstream as
+		// "/base/../admin": that would leave the route's base path (and
+		// its prefix, which the policy was chosen for). Resolved here like
+		// a browser would, the request stays below the base.
+		path, rawPath = cleanPath(path), ""
+	}
+	return path, rawPath
 }
 
 // stripPrefix removes prefix from path when path is prefix or below it,
@@ -229,6 +242,26 @@ func stripPrefix(prefix, path, rawPath string) (string, string) {
 		}
 	}
 	return rest, "" // inconsistent escaping: fall back to the default encoding
+}
+
+// hasDotSegment reports whether p has a "." or ".." segment.
+func hasDotSegment(p string) bool {
+	for seg := range strings.SplitSeq(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// cleanPath resolves the dot segments of p (never above its root), and
+// keeps a trailing slash.
+func cleanPath(p string) string {
+	c := pathpkg.Clean("/" + p)
+	if c != "/" && (strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..")) {
+		c += "/"
+	}
+	return c
 }
 
 // target is the URL of rel (the stripped request path and query) at u.

@@ -190,6 +190,9 @@ func TestPathsAreJoinedStrippedAndKeepTheirEncoding(t *testing.T) {
 		{"encoded prefix letters are stripped", "", "/api", "/%61pi/a%2Fb", "/a%2Fb"},
 		{"encoded base path kept", "/b%2Fc", "", "/x", "/b%2Fc/x"},
 		{"space encoded", "", "/api", "/api/a%20b", "/a%20b"},
+		{"dot segments stay below the base", "/base", "/api", "/api/../../admin", "/base/admin"},
+		{"encoded dot segments stay below the base", "/base", "/api", "/api/%2e%2e/%2E%2E/admin", "/base/admin"},
+		{"dot segments without strip", "/base", "", "/x/./y/../z/", "/base/x/z/"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -723,15 +726,19 @@ func FuzzRewritePath(f *testing.F) {
 	for _, s := range []string{"/api/x", "/api", "/%61pi/a%2Fb", "/api/%zz", "/api/a%2F..%2F..", "/", "//api", "/api/../x"} {
 		f.Add(s)
 	}
-	u := upstream{scheme: "http", host: "h", path: "/base", rawPath: "/base"}
+	p, err := New(Options{Upstreams: []string{"http://h/base"}, StripPrefix: "/api"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	u := p.upstreams[0]
 	f.Fuzz(func(t *testing.T, target string) {
 		in, err := url.ParseRequestURI(target)
 		if err != nil || !strings.HasPrefix(in.Path, "/") {
 			return
 		}
-		path, raw := stripPrefix("/api", in.Path, in.RawPath)
+		path, raw := p.relativePath(in.Path, in.RawPath)
 		out := u.target(&url.URL{Path: path, RawPath: raw, RawQuery: in.RawQuery})
-		if !strings.HasPrefix(out.Path, "/base") {
+		if !strings.HasPrefix(out.Path, "/base") || hasDotSegment(out.Path) {
 			t.Fatalf("%q -> %q leaves the base", target, out.Path)
 		}
 		dec, err := url.PathUnescape(out.EscapedPath())

@@ -209,3 +209,53 @@ func TestLocalJWKS(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestUnknownKIDWaitIsBoundedByContext(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	k1, k2 := newECKey(t, "k1"), newECKey(t, "k2")
+	is := newIssuer(t, k1)
+	v := newVerifier(t, is, clk, nil)
+	is.mu.Lock()
+	is.hang = make(chan struct{})
+	is.mu.Unlock()
+	defer func() {
+		is.mu.Lock()
+		close(is.hang)
+		is.mu.Unlock()
+	}()
+	clk.Advance(time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := v.Verify(ctx, mint(t, k2, claimsAt(is, clk))); ReasonOf(err) != ReasonUnknownKID {
+		t.Fatalf("while the refetch hangs: %v", err)
+	}
+	// Known kids do not wait for the refetch.
+	if _, err := v.Verify(context.Background(), mint(t, k1, claimsAt(is, clk))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBackgroundRefresh(t *testing.T) {
+	t.Parallel()
+	clk := newClock() // never advanced: only the background refresh can fetch
+	k1, k2 := newECKey(t, "k1"), newECKey(t, "k2")
+	is := newIssuer(t, k1)
+	v := newVerifier(t, is, clk, func(c *Config) { c.RefreshInterval = 20 * time.Millisecond })
+	is.setKeys(k2)
+	tok := mint(t, k2, claimsAt(is, clk))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := v.Verify(context.Background(), tok)
+		if err == nil {
+			break
+		}
+		if ReasonOf(err) != ReasonUnknownKID || time.Now().After(deadline) {
+			t.Fatalf("the rotated key was not picked up: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := v.Verify(context.Background(), mint(t, k1, claimsAt(is, clk))); ReasonOf(err) != ReasonUnknownKID {
+		t.Fatalf("the removed key still verifies: %v", err)
+	}
+}

@@ -24,8 +24,11 @@ type Config struct {
 	// gateway passes its keyring's: the JWK Set document and a version tag
 	// that changes whenever it does). The verifier re-parses the document
 	// when the version changes (a cheap string compare per Verify).
-	JWKS               func() (doc []byte, version string)
-	HTTPClient         *http.Client          // default: a client with a 10s timeout that follows no redirect to a URL it would refuse
+	JWKS func() (doc []byte, version string)
+	// HTTPClient fetches discovery and the JWKS. The default has a 10s
+	// timeout and follows no redirect to a URL New would refuse; a client
+	// of your own should do the same.
+	HTTPClient         *http.Client
 	RefreshInterval    time.Duration         // background refresh; default 5m
 	MinRefetchInterval time.Duration         // an unknown kid triggers at most one fetch per this interval; default 10s
 	CacheSize          int                   // verified tokens kept (by SHA-256 of the token, until exp); default 10000; <0 disables
@@ -209,7 +212,12 @@ func (v *Verifier) Close() {
 // (malformed); exp passed, nbf or iat in the future, each within Leeway
 // (expired, not_yet_valid); iss not Config.Issuer (wrong_issuer);
 // Config.Audience not in aud (wrong_audience); and a jti for which
-// Config.Revoked says true (revoked), on every call.
+// Config.Revoked says true (revoked), on every call. Revoked is called with
+// "" for a token without jti, which it may refuse to fail closed.
+//
+// Errors other than keys_unavailable are final for that token; an unknown
+// kid may trigger one refetch of the key set (see MinRefetchInterval),
+// which Verify waits for at most until ctx ends.
 //
 // The returned Claims may be shared with other callers: do not modify them.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {

@@ -371,6 +371,13 @@ func TestCacheHits(t *testing.T) {
 	v := newVerifier(t, is, clk, func(c *Config) {
 		c.Revoked = func(jti string) bool { calls++; return revoked[jti] }
 	})
+	revokedClaims := claimsAt(is, clk)
+	revokedClaims["jti"] = "jti-revoked"
+	revoked["jti-revoked"] = true
+	if _, err := v.Verify(context.Background(), mint(t, k, revokedClaims)); ReasonOf(err) != ReasonRevoked {
+		t.Fatalf("revoked jti, uncached: %v", err)
+	}
+	calls = 0
 	tok := mint(t, k, claimsAt(is, clk))
 	c1, err := v.Verify(context.Background(), tok)
 	if err != nil {

@@ -46,7 +46,8 @@ func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		p.onError(in, upstream, kind, err)
 	}
-	p.log.WarnContext(r.Context(), "proxy: upstream failed",
+	// OnError is where failures are logged and counted; this is detail.
+	p.log.DebugContext(r.Context(), "proxy: upstream failed",
 		"upstream", upstream, "kind", string(kind), "err", err)
 	pr := problems[kind]
 	h := w.Header()

@@ -53,7 +53,9 @@ type Options struct {
 	// "/api" into "/" (or into the upstream's base path exactly).
 	StripPrefix string
 	// Timeout bounds the wait for the upstream's response HEADERS, not the
-	// body, so streams may run long; 0 = auth.DefaultRouteTimeout.
+	// response body, so streams may run long; 0 = auth.DefaultRouteTimeout.
+	// It runs from the first attempt, so it includes connecting, retries
+	// and sending the request body (a slow upload needs a long timeout).
 	Timeout time.Duration
 	// Transport sends the requests; nil = a NewTransport(256) private to
 	// this Proxy. Share one between routes.
@@ -66,7 +68,8 @@ type Options struct {
 	// see every failing upstream), with the inbound request. It is not
 	// called when the client went away.
 	OnError func(r *http.Request, upstream string, kind ErrorKind, err error)
-	// Logger gets debug and warning messages; nil = discard.
+	// Logger gets debug messages (retries, clients that went away, copy
+	// errors); nil = discard.
 	Logger *slog.Logger
 }
 

@@ -308,7 +308,7 @@ func (e *upstreamError) Error() string {
 }
 func (e *upstreamError) Unwrap() error { return e.err }
 
-// errClientGone marks failures caused by the client going away.
+// clientGoneError marks failures caused by the client going away.
 type clientGoneError struct{ err error }
 
 func (e *clientGoneError) Error() string { return "client went away: " + e.err.Error() }

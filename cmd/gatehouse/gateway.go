@@ -32,6 +32,7 @@ const routePollInterval = 2 * time.Second
 type routeTable struct {
 	mu     sync.Mutex
 	file   []auth.Route // the routes file's last valid content
+	loaded routefile.Version
 	stored []auth.Route // the store's routes when last read
 }
 
@@ -79,11 +80,11 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 		return fmt.Errorf("gateway: %w", err)
 	}
 	if g.RoutesFile != "" {
-		routes, err := routefile.Load(g.RoutesFile)
+		routes, version, err := routefile.LoadVersion(g.RoutesFile)
 		if err != nil {
 			return fmt.Errorf("gateway: %w", err)
 		}
-		m.routes.file = routes
+		m.routes.file, m.routes.loaded = routes, version
 	}
 	if err := m.reloadStoredRoutes(ctx); err != nil {
 		return fmt.Errorf("gateway: %w", err)
@@ -148,7 +149,9 @@ func (m *Main) gatewayBackground(ctx context.Context, bg *sync.WaitGroup) {
 	})
 	if path := m.Config.Gateway.RoutesFile; path != "" {
 		bg.Go(func() {
-			routefile.Watch(ctx, path, time.Second, func(routes []auth.Route, err error) {
+			// From the version loaded at start: a change between that load
+			// and the first poll is not missed.
+			routefile.WatchFrom(ctx, path, time.Second, m.routes.loaded, func(routes []auth.Route, err error) {
 				if err != nil {
 					m.Logger.Error("routes file rejected; the previous routes stay in force", "file", path, "err", err)
 					return

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -133,4 +134,21 @@ func TestParseRateLimit(t *testing.T) {
 			t.Errorf("parseRateLimit(%q) = %v, want ok %v", in, err, ok)
 		}
 	}
+}
+
+// FuzzParseRateLimit checks that parseRateLimit never panics and accepts
+// only finite, non-negative limits.
+func FuzzParseRateLimit(f *testing.F) {
+	for _, s := range []string{"100:200", "0.5:1", "1e308:1", "NaN:1", ":", "1:99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		l, err := parseRateLimit(s)
+		if err != nil {
+			return
+		}
+		if l.Rate < 0 || l.Burst < 0 || math.IsNaN(l.Rate) || math.IsInf(l.Rate, 0) {
+			t.Fatalf("parseRateLimit(%q) = %+v", s, l)
+		}
+	})
 }

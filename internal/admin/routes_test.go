@@ -282,3 +282,44 @@ func TestRoutesNotConfiguredAreNotFound(t *testing.T) {
 	resp, body := env.do(t, http.MethodGet, "/admin/v1/routes", "", nil, nil)
 	assertProblem(t, resp, body, http.StatusUnauthorized)
 }
+
+// FuzzRoutePatch feeds PATCH bodies through the decoder and onto a valid
+// route: nothing may panic, every refusal is a 4xx code, and what is
+// accepted is a normalized route.
+func FuzzRoutePatch(f *testing.F) {
+	for _, s := range []string{
+		`{"hosts":[],"timeout":"","rate_limit":{"rate":0,"burst":0}}`,
+		`{"policy":"public","scopes":["a"]}`,
+		`{"upstreams":null}`,
+		`{"timeout":"1h"}`,
+		`{"name":"x"}`,
+		`{"rate_limit":{"rate":1e400,"burst":1}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var p RoutePatch
+		if err := decodeJSONBytes(body, &p); err != nil {
+			if code := auth.ErrorCode(err); code != auth.EINVALID {
+				t.Fatalf("decode error %v has code %q", err, code)
+			}
+			return
+		}
+		r := auth.Route{Name: "orders", PathPrefix: "/orders", Upstreams: []string{"http://a"}, Policy: auth.PolicyJWT}
+		if err := p.apply(&r); err != nil {
+			if code := auth.ErrorCode(err); code != auth.EINVALID {
+				t.Fatalf("apply error %v has code %q", err, code)
+			}
+			return
+		}
+		if err := r.Normalize(); err != nil {
+			if code := auth.ErrorCode(err); code != auth.EINVALID {
+				t.Fatalf("Normalize error %v has code %q", err, code)
+			}
+			return
+		}
+		if _, err := json.Marshal(routeFromRecord(&r)); err != nil {
+			t.Fatalf("an accepted route cannot be encoded: %v", err)
+		}
+	})
+}

@@ -23,6 +23,13 @@ type internalClaims struct {
 	KeyID    string   `json:"gatehouse_key_id,omitempty"`
 }
 
+// internalJTIPrefix starts the jti of every internal token. The
+// authorization server's jtis are base64url, which has no '.', so the
+// prefix tells the two apart: an upstream that replays the internal token
+// it got to the gateway is refused (see authJWT), instead of passing as a
+// caller with the identity it was forwarded.
+const internalJTIPrefix = "gw."
+
 // mintKey identifies a minted token. The signing key's kid is part of it,
 // so a token signed before a rotation is never handed out after it.
 type mintKey struct {
@@ -101,7 +108,7 @@ func (g *Gateway) internalToken(rt *route, id *identity, now time.Time) (string,
 		Scope:    scopes,
 		IssuedAt: now.Unix(),
 		Expiry:   now.Add(ttl).Unix(),
-		ID:       rand.Text(),
+		ID:       internalJTIPrefix + rand.Text(),
 		Auth:     id.auth,
 		KeyID:    id.keyID,
 	})

@@ -59,6 +59,14 @@ func TestInternalJWT(t *testing.T) {
 		t.Errorf("gatehouse claims: %+v", extra)
 	}
 
+	t.Run("an internal token replayed to the gateway is refused", func(t *testing.T) {
+		e.setRoutes(r, e.route("users", "/users", auth.PolicyJWT))
+		resp := e.do("GET", "/users", "Authorization", "Bearer "+tok1)
+		wantStatus(t, resp, http.StatusUnauthorized)
+		if n := value(t, e.gw.metrics.refusals.WithLabelValues("users", "wrong_type")); n != 1 {
+			t.Errorf("refusals{users,wrong_type} = %v", n)
+		}
+	})
 	t.Run("reused while more than half its life is left", func(t *testing.T) {
 		e.clock.Add(7 * time.Minute)
 		tok2, _ := internal(echoOf(t, e.do("GET", "/in", "X-API-Key", key)))

@@ -156,6 +156,21 @@ func TestAPIKeyPolicy(t *testing.T) {
 		e.clock.Add(time.Second)
 		echoOf(t, e.do("GET", "/orders", "X-API-Key", limitedKey))
 	})
+	t.Run("expired", func(t *testing.T) {
+		k, plain, err := e.keys.Create(context.Background(), apikey.CreateParams{
+			Owner: "temp", Name: "t", Scopes: []string{"orders:read"}, ExpiresAt: e.clock.Now().Add(time.Minute), Actor: auth.ActorSystem,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		echoOf(t, e.do("GET", "/orders", "X-API-Key", plain))
+		e.clock.Add(2 * time.Minute)
+		resp := e.do("GET", "/orders", "X-API-Key", plain)
+		wantStatus(t, resp, http.StatusUnauthorized)
+		if n := value(t, e.gw.metrics.refusals.WithLabelValues("orders", "expired")); n != 1 {
+			t.Errorf("refusals{orders,expired} = %v (key %s)", n, k.ID)
+		}
+	})
 	t.Run("revoked: the next request is refused", func(t *testing.T) {
 		k, plain := e.createKey("gone", []string{"orders:read"}, auth.RateLimit{})
 		echoOf(t, e.do("GET", "/orders", "X-API-Key", plain)) // now cached

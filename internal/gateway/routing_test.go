@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
@@ -110,6 +113,13 @@ func TestNoRouteAndWrongMethod(t *testing.T) {
 	}
 	if n := value(t, e.gw.metrics.requests.WithLabelValues("none", "405")); n != 2 {
 		t.Errorf("requests{none,405} = %v", n)
+	}
+	var m dto.Metric
+	if err := e.gw.metrics.duration.WithLabelValues("none").(prometheus.Histogram).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.GetHistogram().GetSampleCount(); n != 3 {
+		t.Errorf("request_duration_seconds{none} has %d samples, want 3", n)
 	}
 }
 

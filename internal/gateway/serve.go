@@ -260,6 +260,11 @@ func (g *Gateway) authJWT(r *http.Request, rt *route, id *identity) error {
 		}
 		return &verify.Error{Reason: verify.ReasonMalformed}
 	}
+	if rt.verifier == nil && strings.HasPrefix(c.ID, internalJTIPrefix) {
+		// An internal token minted for an upstream, replayed: it is meant
+		// for that upstream, not for the gateway.
+		return &verify.Error{Reason: verify.ReasonWrongType}
+	}
 	if rt.cfg.Audience != "" && !c.HasAudience(rt.cfg.Audience) {
 		return &verify.Error{Reason: verify.ReasonWrongAudience}
 	}

@@ -115,6 +115,11 @@ func TestAPIKeyPolicy(t *testing.T) {
 			t.Errorf("Authorization forwarded: %q", got.Header.Get("Authorization"))
 		}
 	})
+	t.Run("a second key in Authorization is not forwarded either", func(t *testing.T) {
+		got := echoOf(t, e.do("GET", "/orders/1", "X-API-Key", goodKey, "Authorization", "Bearer "+weakKey))
+		apiKeyNeverForwarded(t, got, goodKey)
+		apiKeyNeverForwarded(t, got, weakKey)
+	})
 	refusals := []struct {
 		name      string
 		headers   []string

@@ -416,8 +416,12 @@ func (g *Gateway) forwardIdentity(r *http.Request, rt *route, id *identity, now 
 	if id.auth == "" {
 		return nil
 	}
-	if id.auth == authAPIKey && id.keyInAuthz {
-		delete(h, "Authorization")
+	if id.auth == authAPIKey {
+		// The key itself, or a second one beside X-API-Key: neither may
+		// reach the upstream.
+		if tok, ok := verify.BearerToken(r); id.keyInAuthz || (ok && looksLikeAPIKey(tok)) {
+			delete(h, "Authorization")
+		}
 	}
 	// The values share one allocation, each slice capped at its element.
 	v := []string{id.auth, id.subject, id.client, "", id.keyID}

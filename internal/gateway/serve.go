@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -530,6 +531,17 @@ func (rec *recorder) Write(b []byte) (int, error) {
 }
 
 func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
+
+// Hijack is how the proxy takes over an upgraded connection: it writes
+// the upstream's 101 on the raw connection, never through WriteHeader, so
+// the status is recorded here.
+func (rec *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(rec.ResponseWriter).Hijack()
+	if err == nil && rec.status == 0 {
+		rec.status = http.StatusSwitchingProtocols
+	}
+	return conn, brw, err
+}
 
 // Flush is forwarded for handlers that type-assert http.Flusher rather
 // than use http.ResponseController.

@@ -296,6 +296,17 @@ func TestRateLimits(t *testing.T) {
 		wantStatus(t, e.do("GET", "/jwt", "Authorization", "Bearer "+a), http.StatusTooManyRequests)
 		wantStatus(t, e.do("GET", "/jwt", "Authorization", "Bearer "+b), 200)
 	})
+	t.Run("Retry-After is the limit's own delay", func(t *testing.T) {
+		slow := e.route("slow", "/slow", auth.PolicyPublic)
+		slow.RateLimit = auth.RateLimit{Rate: 0.1, Burst: 1}
+		e.setRoutes(shared, per, jwt, none, slow)
+		wantStatus(t, e.do("GET", "/slow"), 200)
+		resp := e.do("GET", "/slow")
+		wantStatus(t, resp, http.StatusTooManyRequests)
+		if got := resp.Header.Get("Retry-After"); got != "10" {
+			t.Errorf("Retry-After = %q, want 10", got)
+		}
+	})
 	t.Run("no limit, no headers", func(t *testing.T) {
 		resp := e.do("GET", "/free", "X-API-Key", k1)
 		wantStatus(t, resp, 200)

@@ -299,9 +299,31 @@ func (g *Gateway) refuse(w http.ResponseWriter, x *exchange, err error, scopes [
 	x.reason = string(reason)
 	if reason == verify.ReasonRateLimited {
 		setRateLimitHeaders(w.Header(), x.id.keyLimit.Limit, x.id.keyLimit.Remaining, x.id.keyLimit.Reset)
-		setRetryAfter(w.Header(), x.id.keyLimit.RetryAfter)
+		writeRateLimited(w, x.id.keyLimit.RetryAfter)
+		return
 	}
 	verify.WriteError(w, Realm, err, scopes)
+}
+
+// writeRateLimited answers 429 with verify's body and our Retry-After, in
+// whole seconds and at least 1 (a refusal must not invite an immediate
+// retry):
+// verify.WriteError takes the delay from its own API-key verifier's
+// errors, which a gateway cannot construct, and would say 1 second.
+func writeRateLimited(w http.ResponseWriter, retryAfter time.Duration) {
+	verify.WriteError(retryAfterWriter{w, max(ceilSeconds(retryAfter), 1)}, Realm, &verify.Error{Reason: verify.ReasonRateLimited}, nil)
+}
+
+// retryAfterWriter sets Retry-After as the status is written, over
+// whatever the refusal writer put there.
+type retryAfterWriter struct {
+	http.ResponseWriter
+	seconds int64
+}
+
+func (w retryAfterWriter) WriteHeader(code int) {
+	w.Header().Set("Retry-After", strconv.FormatInt(w.seconds, 10))
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // problem is an RFC 9457 body.
@@ -355,9 +377,8 @@ func (g *Gateway) rateLimit(w http.ResponseWriter, x *exchange, now time.Time) b
 		if !d.Allowed {
 			h := w.Header()
 			setRateLimitHeaders(h, d.Limit, d.Remaining, d.Reset)
-			setRetryAfter(h, d.RetryAfter)
 			x.reason = string(verify.ReasonRateLimited)
-			verify.WriteError(w, Realm, &verify.Error{Reason: verify.ReasonRateLimited}, nil)
+			writeRateLimited(w, d.RetryAfter)
 			return false
 		}
 		consider(d)
@@ -394,12 +415,6 @@ func setRateLimitHeaders(h http.Header, limit, remaining int, reset time.Duratio
 	h.Set("RateLimit-Limit", strconv.Itoa(limit))
 	h.Set("RateLimit-Remaining", strconv.Itoa(max(remaining, 0)))
 	h.Set("RateLimit-Reset", strconv.FormatInt(ceilSeconds(reset), 10))
-}
-
-// setRetryAfter sets Retry-After in whole seconds, at least 1: a refused
-// request must not invite an immediate retry.
-func setRetryAfter(h http.Header, d time.Duration) {
-	h.Set("Retry-After", strconv.FormatInt(max(ceilSeconds(d), 1), 10))
 }
 
 func ceilSeconds(d time.Duration) int64 {

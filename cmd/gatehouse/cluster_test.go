@@ -18,7 +18,8 @@ import (
 // TestOAuthAcrossNodes runs two nodes on one PostgreSQL database, as a
 // cluster does, and checks that the authorization server is one server:
 // a token issued by one node is active at the other, a revocation at one
-// is seen by the other, both publish the same JWKS, and a signing-key
+// is seen by the other (its gateway included), a route created through one
+// is served by the other's gateway, both publish the same JWKS, and a signing-key
 // rotation on one leaves every token verifiable on both.
 func TestOAuthAcrossNodes(t *testing.T) {
 	dsn := pgDSN(t)
@@ -79,10 +80,20 @@ func TestOAuthAcrossNodes(t *testing.T) {
 	if !active(a, fromB) {
 		t.Fatal("a token issued by node B is not active at node A")
 	}
+	// The gateway: a route created through node A is served by node B.
+	orders := newUpstream(t, "orders")
+	a.cli("routes", "create", "--name", "orders", "--path", "/orders", "--upstream", orders.URL, "--policy", "jwt", "--scopes", "orders:read")
+	waitFor(t, "node B to serve the route created on node A", func() bool {
+		return gwGet(t, b.main.GatewayURL()+"/orders", bearer(fromB)).status == http.StatusOK
+	})
 	post(a, "/oauth2/revoke", url.Values{"token": {fromB}})
 	if active(b, fromB) {
 		t.Fatal("node B still finds active a token revoked at node A")
 	}
+	// Node B's gateway polls the revocation list (every second).
+	waitFor(t, "node B's gateway to refuse a token revoked on node A", func() bool {
+		return gwGet(t, b.main.GatewayURL()+"/orders", bearer(fromB)).status == http.StatusUnauthorized
+	})
 
 	_, jwksA := a.get("/.well-known/jwks.json")
 	_, jwksB := b.get("/.well-known/jwks.json")

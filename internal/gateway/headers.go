@@ -117,3 +117,47 @@ func validRequestID(s string) bool {
 	}
 	return true
 }
+
+// protectFromConnection drops from the Connection header every option
+// that names a header the gateway sets: the proxy removes the headers a
+// request's Connection lists (RFC 9110 §7.6.1), so "Connection:
+// X-Gatehouse-Subject" would otherwise strip the identity the gateway
+// forwards, or the internal JWT, or the request id, on their way upstream.
+func protectFromConnection(h http.Header) {
+	vals, ok := h["Connection"]
+	if !ok {
+		return
+	}
+	var kept []string
+	changed := false
+	for _, v := range vals {
+		for opt := range strings.SplitSeq(v, ",") {
+			opt = strings.TrimSpace(opt)
+			if opt == "" {
+				continue
+			}
+			if gatewayHeader(opt) {
+				changed = true
+				continue
+			}
+			kept = append(kept, opt)
+		}
+	}
+	if !changed {
+		return
+	}
+	if len(kept) == 0 {
+		delete(h, "Connection")
+		return
+	}
+	h["Connection"] = []string{strings.Join(kept, ", ")}
+}
+
+// gatewayHeader reports whether name is a header the gateway sets on the
+// forwarded request.
+func gatewayHeader(name string) bool {
+	return (len(name) >= len(identityPrefix) && strings.EqualFold(name[:len(identityPrefix)], identityPrefix)) ||
+		strings.EqualFold(name, "Authorization") || strings.EqualFold(name, HeaderRequestID) ||
+		strings.EqualFold(name, "X-Forwarded-For") || strings.EqualFold(name, "X-Forwarded-Host") ||
+		strings.EqualFold(name, "X-Forwarded-Proto")
+}

@@ -120,6 +120,16 @@ func TestAPIKeyPolicy(t *testing.T) {
 		apiKeyNeverForwarded(t, got, goodKey)
 		apiKeyNeverForwarded(t, got, weakKey)
 	})
+	t.Run("Connection cannot strip the identity", func(t *testing.T) {
+		got := echoOf(t, e.do("GET", "/orders/1", "X-API-Key", goodKey,
+			"Connection", "X-Gatehouse-Subject, x-gatehouse-key-id", "Connection", "X-Request-Id, X-Custom", "X-Custom", "hop"))
+		if got.Header.Get(HeaderSubject) != "shop" || got.Header.Get(HeaderKeyID) != good.ID || got.Header.Get(HeaderRequestID) == "" {
+			t.Errorf("identity headers after a hostile Connection header: %v", got.Header)
+		}
+		if got.Header.Get("X-Custom") != "" {
+			t.Error("a header the client named in Connection was forwarded")
+		}
+	})
 	refusals := []struct {
 		name      string
 		headers   []string

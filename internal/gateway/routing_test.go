@@ -568,3 +568,19 @@ func FuzzCleanPath(f *testing.F) {
 		}
 	})
 }
+
+func FuzzProtectFromConnection(f *testing.F) {
+	f.Add("keep-alive, X-Gatehouse-Subject")
+	f.Add(" ,authorization,,x-request-id ")
+	f.Fuzz(func(t *testing.T, v string) {
+		h := http.Header{"Connection": {v}}
+		protectFromConnection(h)
+		for _, val := range h["Connection"] {
+			for opt := range strings.SplitSeq(val, ",") {
+				if gatewayHeader(strings.TrimSpace(opt)) {
+					t.Fatalf("%q left %q in Connection", v, opt)
+				}
+			}
+		}
+	})
+}

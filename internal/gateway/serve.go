@@ -83,6 +83,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 	h := r.Header
 	stripIdentity(h)
+	protectFromConnection(h)
 	x.clientIP = g.clientIP(r)
 	x.reqID = requestID(r)
 	// One allocation for both headers; each slice is capped at its own

@@ -216,6 +216,9 @@ func (g *Gateway) SetRoutes(routes []auth.Route) error {
 		if err := r.Normalize(); err != nil {
 			return fmt.Errorf("gateway: route %d: %w", i, err)
 		}
+		if r.InternalJWT && g.cfg.Signer == nil {
+			return fmt.Errorf("gateway: route %s: internal_jwt needs a Signer, and the gateway has none", r.Name)
+		}
 		if seen[r.Name] {
 			return fmt.Errorf("gateway: route %d: the name %q is used twice", i, r.Name)
 		}

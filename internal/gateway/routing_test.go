@@ -383,6 +383,16 @@ func TestSetRoutes(t *testing.T) {
 		}
 		wantStatus(t, e.do("GET", "/a"), 200)
 	})
+	t.Run("internal_jwt without a Signer is refused", func(t *testing.T) {
+		signer := e.gw.cfg.Signer
+		e.gw.cfg.Signer = nil
+		defer func() { e.gw.cfg.Signer = signer }()
+		r := e.route("in", "/in", auth.PolicyJWT)
+		r.InternalJWT = true
+		if err := e.gw.SetRoutes([]auth.Route{a, r}); err == nil {
+			t.Error("SetRoutes accepted internal_jwt without a Signer")
+		}
+	})
 	t.Run("unchanged forwarding keeps its proxy", func(t *testing.T) {
 		a2 := a
 		a2.Scopes = nil

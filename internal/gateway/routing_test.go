@@ -594,3 +594,40 @@ func FuzzProtectFromConnection(f *testing.F) {
 		}
 	})
 }
+
+func TestCloseStopsReloads(t *testing.T) {
+	e := newTestEnv(t)
+	e.setRoutes(e.route("open", "/", auth.PolicyPublic))
+	if err := e.gw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.gw.SetRoutes(nil); err == nil {
+		t.Error("SetRoutes after Close succeeded")
+	}
+	// What was in force keeps serving.
+	echoOf(t, e.do("GET", "/"))
+	if err := e.gw.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestNewChecksConfig(t *testing.T) {
+	e := newTestEnv(t)
+	good := e.gw.cfg
+	for name, mut := range map[string]func(*Config){
+		"no issuer":      func(c *Config) { c.Issuer = "" },
+		"no JWKS":        func(c *Config) { c.JWKS = nil },
+		"no algorithms":  func(c *Config) { c.Algorithms = nil },
+		"no keys":        func(c *Config) { c.Keys = nil },
+		"negative TTL":   func(c *Config) { c.InternalTokenTTL = -1 },
+		"invalid prefix": func(c *Config) { c.TrustedProxies = []netip.Prefix{{}} },
+	} {
+		cfg := good
+		cfg.Registerer = nil
+		mut(&cfg)
+		if g, err := New(cfg); err == nil {
+			g.Close()
+			t.Errorf("%s: New accepted it", name)
+		}
+	}
+}

@@ -22,7 +22,7 @@ bench-token:
 # Load test of the gateway: upstream alone, a bare ReverseProxy, and
 # gatehouse's public, api_key and jwt routes, as ratios to the bare proxy.
 bench-gateway:
-	go run ./bench/gateway -duration 10s -concurrency 32
+	go run ./bench/gateway -duration 5s -concurrency 16 -rounds 3
 
 fuzz:
 	go test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/apikey/

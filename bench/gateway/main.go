@@ -39,7 +39,7 @@ func main() {
 }
 
 func run() error {
-	f := loadtest.RegisterFlags(32)
+	f := loadtest.RegisterFlags(16)
 	serveProxy := flag.String("serve-proxy", "", "internal: serve the bare proxy on this address")
 	proxyTo := flag.String("proxy-upstream", "", "internal: the bare proxy's upstream URL")
 	rounds := flag.Int("rounds", 3, "rounds over all targets; each figure is the median of its rounds")

@@ -37,3 +37,13 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzParseScope -fuzztime 30s ./internal/oauth/
 	go test -run '^$$' -fuzz FuzzMatchRedirectURI -fuzztime 30s ./internal/oauth/
 	go test -run '^$$' -fuzz FuzzAuthorizeRequest -fuzztime 30s ./internal/oauth/
+	go test -run '^$$' -fuzz FuzzRouteNormalize -fuzztime 30s ./internal/auth/
+	go test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/gateway/routefile/
+	go test -run '^$$' -fuzz FuzzRewritePath -fuzztime 30s ./internal/gateway/proxy/
+	go test -run '^$$' -fuzz FuzzClientIP -fuzztime 30s ./internal/gateway/
+	go test -run '^$$' -fuzz FuzzRequestID -fuzztime 30s ./internal/gateway/
+	go test -run '^$$' -fuzz FuzzCleanPath -fuzztime 30s ./internal/gateway/
+	go test -run '^$$' -fuzz FuzzProtectFromConnection -fuzztime 30s ./internal/gateway/
+	go test -run '^$$' -fuzz FuzzRoutePatch -fuzztime 30s ./internal/admin/
+	go test -run '^$$' -fuzz FuzzVerify -fuzztime 30s ./verify/
+	go test -run '^$$' -fuzz FuzzBearerToken -fuzztime 30s ./verify/

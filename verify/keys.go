@@ -63,13 +63,27 @@ var errNoKeys = errors.New("the key set holds no usable signing key")
 // entries verified under them stay valid across refreshes while a removed
 // or replaced key invalidates its entries.
 func parseKeySet(doc []byte, version string, allowed []string, prev *keySet) (*keySet, error) {
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(doc, &set); err != nil {
+	// Members are parsed one by one: a key this package (or go-jose) does
+	// not understand — an unknown kty, another curve, missing members — is
+	// ignored rather than failing the whole set (RFC 7517 §5), so that an
+	// identity provider publishing, say, an encryption or post-quantum key
+	// beside its signing keys stays usable.
+	var raw struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(doc, &raw); err != nil {
 		return nil, fmt.Errorf("parse JWK Set: %w", err)
 	}
-	s := &keySet{version: version, byKID: make(map[string]*publicKey, len(set.Keys))}
+	if raw.Keys == nil {
+		return nil, errors.New("parse JWK Set: no keys array")
+	}
+	s := &keySet{version: version, byKID: make(map[string]*publicKey, len(raw.Keys))}
 	var usable []*publicKey
-	for _, k := range set.Keys {
+	for _, m := range raw.Keys {
+		var k jose.JSONWebKey
+		if err := k.UnmarshalJSON(m); err != nil {
+			continue
+		}
 		if k.Use != "" && k.Use != "sig" {
 			continue
 		}

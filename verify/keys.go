@@ -54,7 +54,7 @@ func (s *keySet) lookup(kid string) *publicKey {
 	return s.byKID[kid]
 }
 
-var errNoKeys = errors.New("the key set holds no usable signing key")
+var errNoKeys = errors.New("the JWK Set holds no usable signing key")
 
 // parseKeySet parses a JWK Set document. Keys whose use is not "sig", whose
 // type fits none of the allowed algorithms, and RSA keys under 2048 bits

@@ -87,7 +87,7 @@ func (v *Verifier) refetchForUnknownKID(ctx context.Context) *keySet {
 	v.fetchMu.Lock()
 	c := v.inflight
 	if c == nil {
-		if v.cfg.Now().Sub(v.lastFetch) < v.cfg.MinRefetchInterval {
+		if v.closed || v.cfg.Now().Sub(v.lastFetch) < v.cfg.MinRefetchInterval {
 			v.fetchMu.Unlock()
 			return nil
 		}

@@ -62,6 +62,7 @@ type Verifier struct {
 	fetchMu   sync.Mutex
 	inflight  *fetchCall
 	lastFetch time.Time // Config.Now at the start of the last fetch
+	closed    bool      // Close ran: no fetch starts any more
 	fetches   atomic.Int64
 	jwksURI   string // discovered; only fetch goroutines, which never overlap, touch it
 	retryBase time.Duration
@@ -197,6 +198,16 @@ func (v *Verifier) Close() {
 	v.closeOnce.Do(func() {
 		v.cancel()
 		<-v.stopped
+		// An unknown-kid refetch may still be in flight; wait for it (the
+		// cancel ends it) so that no goroutine of the Verifier outlives
+		// Close, and start no other.
+		v.fetchMu.Lock()
+		v.closed = true
+		c := v.inflight
+		v.fetchMu.Unlock()
+		if c != nil {
+			<-c.done
+		}
 	})
 }
 

@@ -23,13 +23,53 @@ const (
 // forwardingHeaders are believed only from trusted proxies.
 var forwardingHeaders = [...]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"}
 
-// stripIdentity removes every header named X-Gatehouse-* in any case.
-// Header maps from net/http are canonical, but a handler in front of the
-// gateway may have added odd-cased keys, so the comparison ignores case.
+// stripIdentity removes every header named X-Gatehouse-* in any case, and
+// every header whose name reads as one the gateway owns once '_' is taken
+// for '-' ("X_Gatehouse_Subject", "X_Forwarded_For", "X_Api_Key"): CGI,
+// WSGI, PHP and Rack servers fold both into HTTP_X_GATEHOUSE_SUBJECT, so
+// such a header would reach the upstream as the identity the gateway
+// vouches for. Header maps from net/http are canonical, but a handler in
+// front of the gateway may have added odd-cased keys, so the comparison
+// ignores case.
 func stripIdentity(h http.Header) {
 	for k := range h {
-		if len(k) >= len(identityPrefix) && strings.EqualFold(k[:len(identityPrefix)], identityPrefix) {
+		if identityName(k) {
 			delete(h, k)
+			continue
+		}
+		if strings.IndexByte(k, '_') < 0 {
+			continue
+		}
+		a := strings.ReplaceAll(k, "_", "-")
+		if identityName(a) || gatewayHeader(a) || strings.EqualFold(a, headerAPIKey) || strings.EqualFold(a, "Forwarded") {
+			delete(h, k)
+		}
+	}
+}
+
+func identityName(k string) bool {
+	return len(k) >= len(identityPrefix) && strings.EqualFold(k[:len(identityPrefix)], identityPrefix)
+}
+
+// stripNamed removes the headers names (a route's strip_headers), in any
+// case and with '_' for '-' (see stripIdentity).
+func stripNamed(h http.Header, names []string) {
+	if len(names) == 0 {
+		return
+	}
+	for _, name := range names {
+		delete(h, name)
+	}
+	for k := range h {
+		if strings.IndexByte(k, '_') < 0 && http.CanonicalHeaderKey(k) == k {
+			continue
+		}
+		a := strings.ReplaceAll(k, "_", "-")
+		for _, name := range names {
+			if strings.EqualFold(a, name) {
+				delete(h, k)
+				break
+			}
 		}
 	}
 }

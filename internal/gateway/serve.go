@@ -83,6 +83,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 	h := r.Header
 	stripIdentity(h)
+	// Declared trailers too: their values arrive after the body, and an
+	// upstream that merges trailers into headers must not find ours there.
+	stripIdentity(r.Trailer)
 	protectFromConnection(h)
 	x.clientIP = g.clientIP(r)
 	x.reqID = requestID(r)
@@ -109,9 +112,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 		return
 	}
 	x.route = rt
-	for _, name := range rt.cfg.StripHeaders {
-		delete(h, name)
-	}
+	stripNamed(h, rt.cfg.StripHeaders)
 
 	now := g.now()
 	if err := g.authenticate(r, rt, &x.id); err != nil {
@@ -131,23 +132,33 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 }
 
 // cleanPath reports whether path (decoded) starts with '/' and has no
-// "." or ".." segment. Such a path would match one route here and, once an
-// upstream resolves it, name a resource of another ("/public/../admin"),
-// so it is refused rather than forwarded.
+// "." or ".." segment and no empty segment ("//"). Such a path would match
+// one route here and, once an upstream resolves it, name a resource of
+// another ("/public/../admin"; "//admin", which matches "/" here and which
+// nginx, Spring and others merge into "/admin"), so it is refused rather
+// than forwarded. Segments are also split at '\' (IIS, some Windows and
+// Node servers read it as '/'), and a segment's ";parameters" are ignored
+// (Tomcat and Jetty read "..;" as ".."). An empty last segment (a trailing
+// slash) is ordinary.
 func cleanPath(path string) bool {
 	if !strings.HasPrefix(path, "/") {
 		return false
 	}
-	for i := 0; i < len(path); i++ {
-		if path[i] != '/' {
+	start := 1
+	for i := 1; i <= len(path); i++ {
+		if i < len(path) && path[i] != '/' && path[i] != '\\' {
 			continue
 		}
-		seg := path[i+1:]
-		if j := strings.IndexByte(seg, '/'); j >= 0 {
+		seg := path[start:i]
+		start = i + 1
+		if j := strings.IndexByte(seg, ';'); j >= 0 {
 			seg = seg[:j]
 		}
-		if seg == "." || seg == ".." {
+		switch {
+		case seg == "." || seg == "..":
 			return false
+		case seg == "" && i < len(path):
+			return false // "//", or "/;x/"
 		}
 	}
 	return true
@@ -195,6 +206,22 @@ func (g *Gateway) authenticate(r *http.Request, rt *route, id *identity) error {
 	}
 	// Normalize admits no other policy; fail closed all the same.
 	return &verify.Error{Reason: verify.ReasonMalformed}
+}
+
+// authorizationCarriesKey reports whether one of the Authorization values
+// holds a credential in the API key format, whatever its scheme and
+// spacing.
+func authorizationCarriesKey(vals []string) bool {
+	for _, v := range vals {
+		v = strings.Trim(v, " \t")
+		if i := strings.IndexAny(v, " \t"); i >= 0 {
+			v = strings.Trim(v[i:], " \t")
+		}
+		if looksLikeAPIKey(v) {
+			return true
+		}
+	}
+	return false
 }
 
 // looksLikeAPIKey reports whether s has the API key format (prefix, body
@@ -430,15 +457,14 @@ func ceilSeconds(d time.Duration) int64 {
 func (g *Gateway) forwardIdentity(r *http.Request, rt *route, id *identity, now time.Time) error {
 	h := r.Header
 	delete(h, headerAPIKey)
+	// The key itself, or another one beside X-API-Key, on any policy and
+	// in any Authorization value (there may be several, in any spelling
+	// of the scheme): none may reach the upstream.
+	if id.keyInAuthz || authorizationCarriesKey(h["Authorization"]) {
+		delete(h, "Authorization")
+	}
 	if id.auth == "" {
 		return nil
-	}
-	if id.auth == authAPIKey {
-		// The key itself, or a second one beside X-API-Key: neither may
-		// reach the upstream.
-		if tok, ok := verify.BearerToken(r); id.keyInAuthz || (ok && looksLikeAPIKey(tok)) {
-			delete(h, "Authorization")
-		}
 	}
 	// The values share one allocation, each slice capped at its element.
 	v := []string{id.auth, id.subject, id.client, "", id.keyID}

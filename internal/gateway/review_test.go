@@ -1,0 +1,237 @@
+package gateway
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+// headerAliases reports whether name, read the way CGI, WSGI, PHP and
+// Rack servers read it (case folded, '_' and '-' alike), is one of the
+// names the gateway owns.
+func headerAliases(name, owned string) bool {
+	n := strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+	o := strings.ToLower(owned)
+	if strings.HasSuffix(o, "-") {
+		return strings.HasPrefix(n, o)
+	}
+	return n == o
+}
+
+// h2cClient talks HTTP/2 with prior knowledge, as the serve listener allows.
+func h2cClient() *http.Client {
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: &p}}
+}
+
+func TestUnderscoreAndH2CHeadersDoNotSpoof(t *testing.T) {
+	e := newTestEnv(t)
+	e.setRoutes(e.route("pub", "/pub", "public"))
+
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	h2srv := httptest.NewUnstartedServer(e.gw)
+	h2srv.Config.Protocols = &p
+	h2srv.Start()
+	t.Cleanup(h2srv.Close)
+
+	spoof := map[string]string{
+		"X_Gatehouse_Subject": "admin",
+		"x_gatehouse_auth":    "api_key",
+		"X-Gatehouse_Scopes":  "admin:all",
+		"X_Forwarded_For":     "10.9.9.9",
+		"X_Forwarded-Host":    "evil.example",
+		"x-gatehouse-client":  "root",
+	}
+	for _, c := range []struct {
+		name   string
+		url    string
+		client *http.Client
+	}{
+		{"http1", e.srv.URL, e.srv.Client()},
+		{"h2c", h2srv.URL, h2cClient()},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", c.url+"/pub/x", nil)
+			for k, v := range spoof {
+				req.Header[k] = []string{v}
+			}
+			resp, err := c.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if c.name == "h2c" && resp.ProtoMajor != 2 {
+				t.Fatalf("proto %s, want HTTP/2", resp.Proto)
+			}
+			got := echoOf(t, resp)
+			for name, vals := range got.Header {
+				if headerAliases(name, "X-Gatehouse-") {
+					t.Errorf("upstream got %s: %q", name, vals)
+				}
+				for _, owned := range []string{"X-Forwarded-For", "X-Forwarded-Host"} {
+					if headerAliases(name, owned) && name != owned {
+						t.Errorf("upstream got %s: %q", name, vals)
+					}
+				}
+			}
+			if v := got.Header.Get("X-Forwarded-Host"); v == "evil.example" {
+				t.Errorf("X-Forwarded-Host %q", v)
+			}
+		})
+	}
+}
+
+func TestAPIKeyNeverForwardedOnAnyPolicy(t *testing.T) {
+	e := newTestEnv(t)
+	e.setRoutes(
+		e.route("pub", "/pub", "public"),
+		e.route("key", "/key", "api_key"),
+		e.route("any", "/any", "any"),
+	)
+	_, k1 := e.createKey("alice", nil, auth.RateLimit{})
+	_, k2 := e.createKey("bob", nil, auth.RateLimit{})
+
+	cases := []struct {
+		name, path string
+		header     [][2]string
+	}{
+		{"public bearer", "/pub/x", [][2]string{{"Authorization", "Bearer " + k1}}},
+		{"public lower bearer", "/pub/x", [][2]string{{"Authorization", "bearer   " + k1}}},
+		{"public tab", "/pub/x", [][2]string{{"Authorization", "Bearer\t" + k1}}},
+		{"api_key two authorization", "/key/x", [][2]string{{"X-API-Key", k1}, {"Authorization", "Bearer a.b.c"}, {"Authorization", "Bearer " + k2}}},
+		{"any two authorization", "/any/x", [][2]string{{"X-API-Key", k1}, {"Authorization", "Basic Zm9vOmJhcg=="}, {"Authorization", "Bearer " + k2}}},
+		{"api_key tab", "/key/x", [][2]string{{"X-API-Key", k1}, {"Authorization", "Bearer\t" + k2}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", e.srv.URL+c.path, nil)
+			for _, h := range c.header {
+				req.Header.Add(h[0], h[1])
+			}
+			resp, err := e.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			got := echoOf(t, resp)
+			for name, vals := range got.Header {
+				for _, v := range vals {
+					if strings.Contains(v, k1) || strings.Contains(v, k2) {
+						t.Errorf("upstream got the API key in %s", name)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestPathConfusionRefused(t *testing.T) {
+	e := newTestEnv(t)
+	e.setRoutes(e.route("root", "/", "public"), e.route("admin", "/admin", "jwt"))
+	for _, p := range []string{
+		"//admin/users",
+		"/x//admin",
+		"/admin/..;/x",
+		"/pub/..;/admin/users",
+		"/pub/..%5Cadmin/users",
+		"/pub/%2e%2e%5cadmin",
+	} {
+		t.Run(p, func(t *testing.T) {
+			resp := e.do("GET", p)
+			wantStatus(t, resp, http.StatusBadRequest)
+		})
+	}
+	before := e.upstream.count()
+	// Ordinary paths still pass, trailing slash included.
+	for _, p := range []string{"/", "/x/", "/x/a;b", "/x/...", "/x/a.b"} {
+		wantStatus(t, e.do("GET", p), http.StatusOK)
+	}
+	if e.upstream.count() != before+5 {
+		t.Fatalf("upstream count %d, want %d", e.upstream.count(), before+5)
+	}
+}
+
+func TestUpstreamErrorLogHasNoQuery(t *testing.T) {
+	e := newTestEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	e.setRoutes(auth.Route{Name: "dead", PathPrefix: "/dead", Policy: "public", Upstreams: []string{dead}})
+	resp := e.do("GET", "/dead/x?access_token=SECRET-VALUE-123")
+	wantStatus(t, resp, http.StatusBadGateway)
+	if logs := e.logs.String(); strings.Contains(logs, "SECRET-VALUE-123") {
+		t.Fatalf("the query reached the logs:\n%s", logs)
+	}
+}
+
+func TestRequestTrailersCannotSpoofIdentity(t *testing.T) {
+	var mu sync.Mutex
+	var got http.Header
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		got = r.Trailer.Clone()
+		mu.Unlock()
+	}))
+	t.Cleanup(up.Close)
+	e := newTestEnv(t)
+	e.setRoutes(auth.Route{Name: "pub", PathPrefix: "/pub", Policy: "public", Upstreams: []string{up.URL}})
+
+	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /pub/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTrailer: X-Gatehouse-Subject, X_Gatehouse_Auth\r\n\r\n"+
+		"2\r\nhi\r\n0\r\nX-Gatehouse-Subject: admin\r\nX_Gatehouse_Auth: jwt\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for name, vals := range got {
+		if headerAliases(name, "X-Gatehouse-") && len(vals) > 0 {
+			t.Errorf("upstream got trailer %s: %q", name, vals)
+		}
+	}
+}
+
+func TestStripHeadersUnderscoreAliases(t *testing.T) {
+	e := newTestEnv(t)
+	r := e.route("pub", "/pub", "public")
+	r.StripHeaders = []string{"X-User-Id"}
+	e.setRoutes(r)
+	req, _ := http.NewRequest("GET", e.srv.URL+"/pub/x", nil)
+	req.Header["X_User_Id"] = []string{"admin"}
+	req.Header["x-user-id"] = []string{"admin"}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got := echoOf(t, resp)
+	for name := range got.Header {
+		if headerAliases(name, "X-User-Id") {
+			t.Errorf("upstream got %s", name)
+		}
+	}
+}

@@ -58,7 +58,8 @@ type RouteRequest struct {
 // RoutePatch is the body of PATCH /admin/v1/routes/{name}: a member that
 // is present replaces the setting, an absent (or null) one leaves it as it
 // is. Clear a list with [], a string with "", a limit with
-// {"rate": 0, "burst": 0}. The name cannot change.
+// {"rate": 0, "burst": 0}. The name cannot change. Clearing the issuer
+// also clears jwks_uri and algorithms when the patch does not give them.
 type RoutePatch struct {
 	Hosts           *[]string  `json:"hosts,omitempty"`
 	Path            *string    `json:"path,omitempty"`
@@ -184,6 +185,18 @@ func (p RoutePatch) apply(r *auth.Route) error {
 	setLimit(&r.ClientRateLimit, p.ClientRateLimit)
 	setBool(&r.InternalJWT, p.InternalJWT)
 	setList(&r.StripHeaders, p.StripHeaders)
+	if p.Issuer != nil && *p.Issuer == "" {
+		// Back to Gatehouse's own tokens: the other provider's key location
+		// and algorithms (stored with their default, RS256, filled in) go
+		// with its issuer, unless this very patch sets them, which
+		// Normalize then refuses.
+		if p.JWKSURI == nil {
+			r.JWKSURI = ""
+		}
+		if p.Algorithms == nil {
+			r.Algorithms = nil
+		}
+	}
 	if p.Timeout != nil {
 		d, err := routeTimeout(*p.Timeout)
 		if err != nil {

@@ -115,9 +115,10 @@ func (l *List) Sync(ctx context.Context) error {
 		next[e.JTI] = e.ExpiresAt
 	}
 	// Expired tokens are refused for their exp anyway; dropping them keeps
-	// the list as small as the set of live revoked tokens.
+	// the list as small as the set of live revoked tokens. An entry without
+	// an expiry (the zero time) never expires, as the store treats it.
 	for jti, exp := range cur {
-		if !exp.After(start) {
+		if !exp.IsZero() && !exp.After(start) {
 			if next == nil {
 				next = maps.Clone(cur)
 			}

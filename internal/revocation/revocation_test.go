@@ -148,3 +148,25 @@ func BenchmarkRevoked(b *testing.B) {
 		}
 	})
 }
+
+// An entry without an expiry (the store's NULL expires_at, which
+// ListRevokedTokens treats as never expiring) stays on the list: it must
+// not be pruned as expired, and so forgotten once the overlap has passed.
+func TestEntryWithoutExpiryIsKept(t *testing.T) {
+	db := openStore(t)
+	clock := testenv.NewClock(base)
+	l, err := New(t.Context(), Options{Store: db, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoke(t, db, "forever", base, time.Time{})
+	for range 3 {
+		clock.Add(time.Minute) // past the overlap each time
+		if err := l.Sync(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if !l.Revoked("forever") {
+			t.Fatalf("at %v: an entry without expiry left the list", clock.Now())
+		}
+	}
+}

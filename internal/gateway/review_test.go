@@ -2,16 +2,21 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/gateway/proxy"
+	"github.com/gatehouse-dev/gatehouse/internal/signing"
 )
 
 // headerAliases reports whether name, read the way CGI, WSGI, PHP and
@@ -234,4 +239,145 @@ func TestStripHeadersUnderscoreAliases(t *testing.T) {
 			t.Errorf("upstream got %s", name)
 		}
 	}
+}
+
+// TestNoGoroutineLeak sends requests that succeed, time out, find their
+// upstream dead, stream, are cancelled by the client and lose their
+// upstream mid-body; once the servers and idle connections are closed,
+// the goroutines are back to where they were.
+func TestNoGoroutineLeak(t *testing.T) {
+	before := runtime.NumGoroutine()
+	// A subtest, so that the environment's cleanups (database, echo
+	// upstream) have run when the goroutines are counted.
+	t.Run("traffic", func(t *testing.T) {
+		tr := proxy.NewTransport(8)
+		defer tr.CloseIdleConnections()
+		release := make(chan struct{})
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/hang":
+				select {
+				case <-r.Context().Done():
+				case <-release:
+				}
+			case "/cut":
+				w.Header().Set("Content-Length", "100")
+				w.WriteHeader(http.StatusOK)
+				_, _ = w.Write([]byte("short"))
+				conn, _, err := http.NewResponseController(w).Hijack()
+				if err == nil {
+					conn.Close()
+				}
+			case "/stream":
+				w.Header().Set("Content-Type", "text/event-stream")
+				_, _ = w.Write([]byte("data: 1\n\n"))
+				_ = http.NewResponseController(w).Flush()
+				select {
+				case <-r.Context().Done():
+				case <-release:
+				}
+			default:
+				_, _ = io.WriteString(w, "ok")
+			}
+		}))
+		defer up.Close()
+		defer close(release)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead := "http://" + ln.Addr().String()
+		ln.Close()
+
+		e := newTestEnv(t, func(c *Config) { c.Transport = tr })
+		e.setRoutes(
+			auth.Route{Name: "up", PathPrefix: "/", Policy: "public", Upstreams: []string{up.URL}, Timeout: 300 * time.Millisecond},
+			auth.Route{Name: "dead", PathPrefix: "/dead", Policy: "public", Upstreams: []string{dead}},
+		)
+		client := &http.Client{Transport: &http.Transport{}}
+		defer client.CloseIdleConnections()
+		get := func(path string) {
+			resp, err := client.Get(e.srv.URL + path)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+		for range 5 {
+			get("/ok")
+			get("/hang") // 504 after the route's timeout
+			get("/dead/x")
+			get("/cut")
+			// A stream the client leaves after its first event.
+			ctx, cancel := context.WithCancel(context.Background())
+			req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/stream", nil)
+			if resp, err := client.Do(req); err == nil {
+				_, _ = resp.Body.Read(make([]byte, 16))
+				cancel()
+				resp.Body.Close()
+			} else {
+				cancel()
+			}
+		}
+		e.srv.CloseClientConnections()
+		e.srv.Close()
+		_ = e.gw.Close()
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := runtime.NumGoroutine()
+		if n <= before+2 { // slack for the runtime's own
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// An ID token (typ JWT) signed with Gatehouse's own keys is no access
+// token: it is refused on a Gatehouse route, cached or not.
+func TestOwnIDTokenRefused(t *testing.T) {
+	e := newTestEnv(t)
+	e.setRoutes(e.route("api", "/api", "jwt"), e.route("any", "/any", "any"))
+	now := e.clock.Now()
+	idt, err := e.keyring.Sign("JWT", signing.Claims{
+		Issuer: testIssuer, Subject: "alice", Audience: []string{"client-1"}, ID: "idt-1",
+		IssuedAt: signing.NewNumericDate(now), Expiry: signing.NewNumericDate(now.Add(time.Hour)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/api/x", "/any/x", "/api/x"} {
+		resp := e.do("GET", p, "Authorization", "Bearer "+idt)
+		wantStatus(t, resp, http.StatusUnauthorized)
+	}
+	if e.upstream.count() != 0 {
+		t.Fatal("an ID token reached the upstream")
+	}
+}
+
+// The per-client limit follows the caller, not the way it sends its
+// credential: X-API-Key, Authorization: Bearer, and the same user's JWT
+// draw from one bucket.
+func TestClientLimitNotBypassedBySwitchingCredential(t *testing.T) {
+	e := newTestEnv(t)
+	r := e.route("any", "/any", "any")
+	r.ClientRateLimit = auth.RateLimit{Rate: 0.001, Burst: 2}
+	e.setRoutes(r)
+	_, key := e.createKey("alice", nil, auth.RateLimit{})
+	tok := e.token(tokenClaims{Sub: "alice"})
+	wantStatus(t, e.do("GET", "/any/x", "X-API-Key", key), http.StatusOK)
+	wantStatus(t, e.do("GET", "/any/x", "Authorization", "Bearer "+key), http.StatusOK)
+	resp := e.do("GET", "/any/x", "Authorization", "bearer "+key)
+	wantStatus(t, resp, http.StatusTooManyRequests)
+	if resp.Header.Get("Retry-After") == "" || resp.Header.Get("RateLimit-Limit") != "2" {
+		t.Errorf("429 headers: %v", resp.Header)
+	}
+	wantStatus(t, e.do("GET", "/any/x", "Authorization", "Bearer "+tok), http.StatusTooManyRequests)
+	// Another caller is independent.
+	_, other := e.createKey("bob", nil, auth.RateLimit{})
+	wantStatus(t, e.do("GET", "/any/x", "X-API-Key", other), http.StatusOK)
 }

@@ -31,9 +31,11 @@ type internalClaims struct {
 const internalJTIPrefix = "gw."
 
 // mintKey identifies a minted token. The signing key's kid is part of it,
-// so a token signed before a rotation is never handed out after it.
+// so a token signed before a rotation is never handed out after it; so are
+// the route's upstreams (its aud), so a route reloaded with other
+// upstreams never sends them a token addressed to the old ones.
 type mintKey struct {
-	route, kid, auth, subject, client, scopes, keyID string
+	route, upstreams, kid, auth, subject, client, scopes, keyID string
 }
 
 type mintEntry struct {
@@ -93,7 +95,7 @@ func (g *Gateway) internalToken(rt *route, id *identity, now time.Time) (string,
 	}
 	scopes := strings.Join(id.scopes, " ")
 	k := mintKey{
-		route: rt.name, kid: g.cfg.Signer.CurrentKeyID(), auth: id.auth,
+		route: rt.name, upstreams: rt.fwd.upstreams, kid: g.cfg.Signer.CurrentKeyID(), auth: id.auth,
 		subject: id.subject, client: id.client, scopes: scopes, keyID: id.keyID,
 	}
 	if tok, ok := g.minted.get(k, now); ok {

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
+	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
 // headerAliases reports whether name, read the way CGI, WSGI, PHP and
@@ -380,4 +381,30 @@ func TestClientLimitNotBypassedBySwitchingCredential(t *testing.T) {
 	// Another caller is independent.
 	_, other := e.createKey("bob", nil, auth.RateLimit{})
 	wantStatus(t, e.do("GET", "/any/x", "X-API-Key", other), http.StatusOK)
+}
+
+// A route reloaded with other upstreams gets internal tokens for them: a
+// token minted for the old upstreams (its aud) is not reused.
+func TestInternalJWTAfterUpstreamChange(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) { c.InternalTokenTTL = time.Hour })
+	r := e.route("internal", "/in", auth.PolicyAPIKey)
+	r.InternalJWT = true
+	e.setRoutes(r)
+	_, key := e.createKey("svc", nil, auth.RateLimit{})
+	echoOf(t, e.do("GET", "/in", "X-API-Key", key))
+
+	second := newEchoUpstream(t)
+	r.Upstreams = []string{second.URL}
+	e.setRoutes(r)
+	resp := e.do("GET", "/in", "X-API-Key", key)
+	got := echoOf(t, resp)
+	v, err := verify.New(verify.Config{Issuer: testIssuer, JWKS: e.keyring.JWKS, Audience: second.URL, Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	tok, _ := strings.CutPrefix(got.Header.Get("Authorization"), "Bearer ")
+	if _, err := v.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("the new upstream cannot verify its internal token: %v", err)
+	}
 }

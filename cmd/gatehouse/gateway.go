@@ -107,7 +107,8 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 		IdleTimeout:    2 * time.Minute,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
-		TLSConfig:      tlsConfig,
+		// A copy: each server adds its ALPN protocols to its own config.
+		TLSConfig: tlsConfig.Clone(),
 	}
 	return nil
 }

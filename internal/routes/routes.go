@@ -70,6 +70,9 @@ func (s *Service) Create(ctx context.Context, r auth.Route, actor string) (*auth
 	if err := nr.Normalize(); err != nil {
 		return nil, err
 	}
+	if err := CheckProvider(nr); err != nil {
+		return nil, err
+	}
 	if s.reserved(nr.Name) {
 		return nil, reservedError(nr.Name)
 	}
@@ -125,6 +128,9 @@ func (s *Service) Update(ctx context.Context, name string, change func(*auth.Rou
 			return nil, auth.Errorf(auth.EINVALID, "A route cannot be renamed; create a new one and delete this one.")
 		}
 		if err := r.Normalize(); err != nil {
+			return nil, err
+		}
+		if err := CheckProvider(r); err != nil {
 			return nil, err
 		}
 		now := s.now()

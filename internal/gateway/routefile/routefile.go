@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	routesvc "github.com/gatehouse-dev/gatehouse/internal/routes"
 )
 
 // MaxSize bounds a routes file: far more than any real table, small enough
@@ -86,6 +87,9 @@ func Parse(data []byte) ([]auth.Route, error) {
 			return nil, routeError(i, nameOf(node), node.Line, err)
 		}
 		if err := r.Normalize(); err != nil {
+			return nil, routeError(i, r.Name, node.Line, normalizeError(r.Name, err))
+		}
+		if err := routesvc.CheckProvider(&r); err != nil {
 			return nil, routeError(i, r.Name, node.Line, normalizeError(r.Name, err))
 		}
 		if j, ok := byName[r.Name]; ok {

@@ -408,3 +408,59 @@ func TestInternalJWTAfterUpstreamChange(t *testing.T) {
 		t.Fatalf("the new upstream cannot verify its internal token: %v", err)
 	}
 }
+
+// h2c smuggling: "Upgrade: h2c" must not reach the upstream. An upstream
+// that accepts the upgrade would turn the connection into an HTTP/2
+// tunnel on which the caller sends any request to any path, past every
+// route and policy of the gateway.
+func TestH2CUpgradeNotForwarded(t *testing.T) {
+	e := newTestEnv(t)
+	var mu sync.Mutex
+	var upgrades []string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		upgrades = append(upgrades, r.Header.Values("Upgrade")...)
+		mu.Unlock()
+		if !strings.EqualFold(r.Header.Get("Upgrade"), "h2c") {
+			_, _ = io.WriteString(w, "plain")
+			return
+		}
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Upgrade", "h2c")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		line, _ := brw.ReadString('\n')
+		_, _ = brw.WriteString("tunnel: " + line)
+		_ = brw.Flush()
+	}))
+	t.Cleanup(up.Close)
+	e.setRoutes(auth.Route{Name: "pub", PathPrefix: "/pub", Policy: auth.PolicyPublic, Upstreams: []string{up.URL}})
+
+	for _, upgrade := range []string{"h2c", "H2C", "websocket, h2c"} {
+		conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+		fmt.Fprintf(conn, "GET /pub/x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: %s\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n", upgrade)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		conn.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			t.Errorf("Upgrade: %s: the gateway switched protocols to the upstream's h2c", upgrade)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, u := range upgrades {
+		if strings.Contains(strings.ToLower(u), "h2c") {
+			t.Errorf("the upstream got Upgrade: %s", u)
+		}
+	}
+}

@@ -184,8 +184,44 @@ type requestState struct {
 
 // ServeHTTP forwards r to one of the upstreams.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, ok := r.Header["Upgrade"]; ok {
+		dropH2CUpgrade(r.Header)
+	}
 	st := &requestState{in: r, start: p.next.Add(1) - 1}
 	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+}
+
+// dropH2CUpgrade removes "h2c" from a request's Upgrade header (and its
+// HTTP2-Settings). ReverseProxy passes every upgrade through, and an
+// upstream that accepts h2c would turn the connection into an HTTP/2
+// tunnel carrying any request to any path of the upstream, none of them
+// seen by the proxy or the gateway in front of it ("h2c smuggling").
+// WebSocket and other upgrades are kept.
+func dropH2CUpgrade(h http.Header) {
+	var kept []string
+	found := false
+	for _, v := range h["Upgrade"] {
+		for tok := range strings.SplitSeq(v, ",") {
+			tok = strings.TrimSpace(tok)
+			name, _, _ := strings.Cut(tok, "/")
+			if strings.EqualFold(strings.TrimSpace(name), "h2c") {
+				found = true
+				continue
+			}
+			if tok != "" {
+				kept = append(kept, tok)
+			}
+		}
+	}
+	if !found {
+		return
+	}
+	delete(h, "Http2-Settings")
+	if len(kept) == 0 {
+		delete(h, "Upgrade")
+		return
+	}
+	h["Upgrade"] = []string{strings.Join(kept, ", ")}
 }
 
 // rewrite prepares the outbound request; the upstream is chosen (and the

@@ -143,6 +143,7 @@ func TestKillDuringWritesLeavesNothingHalfWritten(t *testing.T) {
 type process struct {
 	cmd      *exec.Cmd
 	url      string
+	gwURL    string
 	adminKey string
 	cfg      config.Config
 	stderr   *testenv.SyncBuffer
@@ -173,6 +174,9 @@ func startProcess(t *testing.T, env ...string) *process {
 	for sc.Scan() {
 		if u, ok := strings.CutPrefix(sc.Text(), "Gatehouse is running at "); ok {
 			p.url = u
+		}
+		if u, ok := strings.CutPrefix(sc.Text(), "Gateway is running at "); ok {
+			p.gwURL = u
 			break
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -417,5 +419,84 @@ func TestExampleServiceBehindGateway(t *testing.T) {
 	h := http.Header{"X-Gatehouse-Subject": {"billing-service"}, "X-Gatehouse-Auth": {"api_key"}}
 	if r := gwGet(t, svcURL+"/items", h); r.status != http.StatusUnauthorized {
 		t.Fatalf("the example without a token: %d %s", r.status, r.body)
+	}
+}
+
+// TestSIGHUPReloadsTheRoutesFile: a real server process rereads its routes
+// file on SIGHUP, and keeps its routes when the file is invalid.
+func TestSIGHUPReloadsTheRoutesFile(t *testing.T) {
+	up := newUpstream(t, "v1")
+	file := filepath.Join(t.TempDir(), "routes.yaml")
+	write := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(fmt.Sprintf("routes:\n  - {name: one, path: /one, upstreams: [%s], policy: public}\n", up.URL))
+	p := startProcess(t, "GATEHOUSE_ROUTES_FILE="+file)
+	if r := gwGet(t, p.gwURL+"/one", nil); r.status != http.StatusOK {
+		t.Fatalf("the file's route: %d %s", r.status, r.body)
+	}
+	write(fmt.Sprintf("routes:\n  - {name: two, path: /two, upstreams: [%s], policy: public}\n", up.URL))
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the reload requested by SIGHUP", func() bool {
+		return strings.Contains(p.stderr.String(), `"reason":"reload requested"`)
+	})
+	if r := gwGet(t, p.gwURL+"/two", nil); r.status != http.StatusOK {
+		t.Fatalf("after SIGHUP: %d %s", r.status, r.body)
+	}
+	write("routes:\n  - {name: three, path: three}\n")
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the invalid file to be refused", func() bool {
+		return strings.Contains(p.stderr.String(), "routes file rejected")
+	})
+	if r := gwGet(t, p.gwURL+"/two", nil); r.status != http.StatusOK {
+		t.Fatalf("an invalid file replaced the routes: %d %s", r.status, r.body)
+	}
+	if p.cmd.ProcessState != nil {
+		t.Fatal("SIGHUP stopped the server")
+	}
+}
+
+// TestGatewaySpeaksHTTP2: with TLS the gateway offers h2 through ALPN;
+// without, it takes cleartext HTTP/2 with prior knowledge (h2c).
+func TestGatewaySpeaksHTTP2(t *testing.T) {
+	up := newUpstream(t, "orders")
+	routes := filepath.Join(t.TempDir(), "routes.yaml")
+	if err := os.WriteFile(routes, fmt.Appendf(nil, "routes:\n  - {name: orders, path: /orders, upstreams: [%s], policy: public}\n", up.URL), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, withTLS := range []bool{true, false} {
+		t.Run(fmt.Sprintf("tls=%v", withTLS), func(t *testing.T) {
+			cfg := testConfig(t, t.TempDir(), "")
+			cfg.Gateway.RoutesFile = routes
+			tr := &http.Transport{Protocols: new(http.Protocols)}
+			if withTLS {
+				certFile, keyFile, pool := selfSignedCert(t, t.TempDir())
+				cfg.TLSCertFile, cfg.TLSKeyFile = certFile, keyFile
+				tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+				tr.Protocols.SetHTTP2(true)
+			} else {
+				tr.Protocols.SetUnencryptedHTTP2(true)
+			}
+			if _, _, err := initialize(context.Background(), cfg, NewLogger(cfg, io.Discard)); err != nil {
+				t.Fatal(err)
+			}
+			n := startNode(t, cfg, testenv.NewClock(time.Now()), &testenv.SyncBuffer{})
+			resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(n.main.GatewayURL() + "/orders/1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 || !strings.Contains(string(body), `"service":"orders"`) {
+				t.Fatalf("%s %d: %s", resp.Proto, resp.StatusCode, body)
+			}
+		})
 	}
 }

@@ -284,6 +284,13 @@ func stripPrefix(prefix, path, rawPath string) (string, string) {
 	}
 	if i <= len(rawPath) {
 		rawRest := rawPath[i:]
+		if len(rawRest) >= 3 && rawRest[0] == '%' && rawRest[1] == '2' && (rawRest[2] == 'F' || rawRest[2] == 'f') {
+			// The prefix ended at an escaped slash ("/api%2Fx"): the rest
+			// starts at a segment boundary, and a path must begin with a
+			// plain '/' (an upstream answers 400 to "%2Fx" and reads
+			// "/base%2Fx" as one segment).
+			rawRest = "/" + rawRest[3:]
+		}
 		if dec, err := url.PathUnescape(rawRest); err == nil && dec == rest {
 			return rest, rawRest
 		}

@@ -190,6 +190,8 @@ func TestPathsAreJoinedStrippedAndKeepTheirEncoding(t *testing.T) {
 		{"encoded prefix letters are stripped", "", "/api", "/%61pi/a%2Fb", "/a%2Fb"},
 		{"encoded base path kept", "/b%2Fc", "", "/x", "/b%2Fc/x"},
 		{"space encoded", "", "/api", "/api/a%20b", "/a%20b"},
+		{"encoded slash at the prefix boundary", "", "/api", "/api%2Fx", "/x"},
+		{"encoded slash at the prefix boundary with base", "/base", "/api", "/api%2Fx%2Fy", "/base/x%2Fy"},
 		{"dot segments stay below the base", "/base", "/api", "/api/../../admin", "/base/admin"},
 		{"encoded dot segments stay below the base", "/base", "/api", "/api/%2e%2e/%2E%2E/admin", "/base/admin"},
 		{"dot segments without strip", "/base", "", "/x/./y/../z/", "/base/x/z/"},
@@ -710,6 +712,7 @@ func TestStripPrefix(t *testing.T) {
 		{"/api", "/api/a/b", "/%61pi/a%2Fb", "/a/b", "/a%2Fb"},
 		{"/a/b", "/a/b/x", "/a%2Fb/x", "/x", "/x"},
 		{"/api", "/api/a/b", "/api/a%2", "/a/b", ""}, // broken escape: default encoding
+		{"/api", "/api/x/y", "/api%2Fx%2Fy", "/x/y", "/x%2Fy"}, // the boundary is an escaped slash
 	}
 	for _, tt := range tests {
 		p, r := stripPrefix(tt.prefix, tt.path, tt.raw)

@@ -711,7 +711,7 @@ func TestStripPrefix(t *testing.T) {
 		{"/api", "/api/a/b", "/api/a%2Fb", "/a/b", "/a%2Fb"},
 		{"/api", "/api/a/b", "/%61pi/a%2Fb", "/a/b", "/a%2Fb"},
 		{"/a/b", "/a/b/x", "/a%2Fb/x", "/x", "/x"},
-		{"/api", "/api/a/b", "/api/a%2", "/a/b", ""}, // broken escape: default encoding
+		{"/api", "/api/a/b", "/api/a%2", "/a/b", ""},           // broken escape: default encoding
 		{"/api", "/api/x/y", "/api%2Fx%2Fy", "/x/y", "/x%2Fy"}, // the boundary is an escaped slash
 	}
 	for _, tt := range tests {

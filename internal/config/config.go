@@ -39,6 +39,10 @@ type Config struct {
 	// a postgres:// (postgresql://) URL.
 	DB string `yaml:"db"`
 
+	// RedisURL, when set (redis:// or rediss://), makes the gateway's
+	// rate limits shared by every node that uses the same Redis.
+	RedisURL string `yaml:"redis_url"`
+
 	// Addr is the listen address of the API (HOST:PORT).
 	Addr string `yaml:"addr"`
 	// TLSCertFile and TLSKeyFile make the API serve HTTPS.
@@ -219,6 +223,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	}
 	str("GATEHOUSE_DATA", &c.DataDir)
 	str("GATEHOUSE_DB", &c.DB)
+	str("GATEHOUSE_REDIS_URL", &c.RedisURL)
 	str("GATEHOUSE_ADDR", &c.Addr)
 	str("GATEHOUSE_TLS_CERT_FILE", &c.TLSCertFile)
 	str("GATEHOUSE_TLS_KEY_FILE", &c.TLSKeyFile)
@@ -314,6 +319,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DB != "" && !c.UsesPostgres() {
 		errs = append(errs, errors.New("db must be empty (embedded SQLite) or a postgres:// URL"))
+	}
+	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		errs = append(errs, errors.New("redis_url must be empty or a redis:// (rediss:// for TLS) URL"))
 	}
 	host, port, err := net.SplitHostPort(c.Addr)
 	if err != nil {

@@ -44,6 +44,8 @@ func TestValidate(t *testing.T) {
 		{"tiny flush interval", func(c *Config) { c.FlushInterval = time.Millisecond }, "flush_interval"},
 		{"tiny body limit", func(c *Config) { c.MaxBodyBytes = 10 }, "max_body_bytes"},
 		{"gateway off", func(c *Config) { c.Gateway.Addr = "off" }, ""},
+		{"redis URL", func(c *Config) { c.RedisURL = "redis://127.0.0.1:6379/0" }, ""},
+		{"bad redis URL", func(c *Config) { c.RedisURL = "127.0.0.1:6379" }, "redis_url"},
 		{"gateway bad address", func(c *Config) { c.Gateway.Addr = "8081" }, "gateway.addr"},
 		{"gateway on the API's port", func(c *Config) { c.Gateway.Addr = c.Addr }, "its own port"},
 		{"gateway plain HTTP on all interfaces", func(c *Config) { c.Gateway.Addr = "0.0.0.0:8081" }, "gateway over plain HTTP"},

@@ -464,3 +464,29 @@ func TestH2CUpgradeNotForwarded(t *testing.T) {
 		}
 	}
 }
+
+// On a route that takes both API keys and another provider's tokens, the
+// provider's subjects are not Gatehouse's key owners: a partner user whose
+// sub happens to be (or is chosen as) a key owner's name must not spend
+// that owner's per-client allowance.
+func TestExternalSubjectsHaveTheirOwnBuckets(t *testing.T) {
+	e := newTestEnv(t)
+	idp := newTestIdP(t)
+	r := e.route("mixed", "/m", auth.PolicyAny)
+	r.Issuer = idp.URL
+	r.ClientRateLimit = auth.RateLimit{Rate: 0.001, Burst: 1}
+	e.setRoutes(r)
+	_, key := e.createKey("victim", nil, auth.RateLimit{})
+	tok := idp.token(t, e.clock.Now(), map[string]any{"sub": "victim"})
+	deadline := time.Now().Add(20 * time.Second)
+	var resp *http.Response
+	for {
+		resp = e.do("GET", "/m/x", "Authorization", "Bearer "+tok)
+		if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wantStatus(t, resp, http.StatusOK)
+	wantStatus(t, e.do("GET", "/m/x", "X-API-Key", key), http.StatusOK)
+}

@@ -416,14 +416,20 @@ func (g *Gateway) rateLimit(w http.ResponseWriter, x *exchange, now time.Time) b
 		return false
 	}
 	if !rt.cfg.ClientRateLimit.Unlimited() {
-		client := x.id.client
-		if x.id.auth == authJWT {
-			client = x.id.subject
+		key := rt.clientPfx + x.id.client
+		switch {
+		case x.id.auth == authJWT && rt.verifier != nil:
+			// Another provider's subjects are its own namespace: a partner
+			// user whose sub is a key owner's name must not spend that
+			// owner's allowance (nor the reverse). NUL cannot start an
+			// owner or a subject of ours.
+			key = rt.clientPfx + "\x00ext\x00" + x.id.subject
+		case x.id.auth == authJWT:
+			key = rt.clientPfx + x.id.subject
+		case x.id.auth == "":
+			key = rt.clientPfx + x.clientIP
 		}
-		if x.id.auth == "" {
-			client = x.clientIP
-		}
-		if !check(rt.clientPfx+client, rt.cfg.ClientRateLimit) {
+		if !check(key, rt.cfg.ClientRateLimit) {
 			return false
 		}
 	}

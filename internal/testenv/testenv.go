@@ -132,3 +132,29 @@ func PostgresSchema(t testing.TB) (dsn, schema string) {
 	})
 	return WithParams(t, PostgresDSN(), map[string]string{"search_path": schema}), schema
 }
+
+// DefaultRedisURL is the test Redis on the development and CI machines:
+// database 15, which nothing but the tests uses.
+const DefaultRedisURL = "redis://127.0.0.1:6379/15"
+
+// RedisURL is the test Redis: GATEHOUSE_TEST_REDIS_URL, or the default.
+func RedisURL() string {
+	if u := os.Getenv("GATEHOUSE_TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	return DefaultRedisURL
+}
+
+// RedisUnreachable ends a test that could not reach the test Redis (err
+// says why): it is skipped — unless GATEHOUSE_REQUIRE_REDIS=1 (as in CI),
+// where it fails: there these tests must run. testenv takes the error
+// rather than connecting itself, so that it does not depend on a Redis
+// client.
+func RedisUnreachable(t testing.TB, err error) {
+	t.Helper()
+	msg := "Redis is not reachable (set GATEHOUSE_TEST_REDIS_URL, default " + DefaultRedisURL + "): " + err.Error()
+	if os.Getenv("GATEHOUSE_REQUIRE_REDIS") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}

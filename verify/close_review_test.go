@@ -52,3 +52,28 @@ func TestCloseWaitsForRefetchesAndStartsNoMore(t *testing.T) {
 		t.Fatal("an unknown kid started a fetch after Close")
 	}
 }
+
+// A Verify that read the key set just before a fetch installed a new one
+// (a refresh, or another caller's refetch) and finds its kid missing must
+// look in the new set rather than fail with unknown_kid because the
+// refetch throttle forbids another fetch.
+func TestUnknownKIDLooksInASetInstalledMeanwhile(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	k1, k2 := newECKey(t, "k1"), newECKey(t, "k2")
+	is := newIssuer(t, k1)
+	v := newVerifier(t, is, clk, nil)
+	stale := v.keySet()
+	is.setKeys(k1, k2)
+	if err := fetchNow(v); err != nil { // lastFetch is now: no refetch allowed
+		t.Fatal(err)
+	}
+	hits := is.jwksHits.Load()
+	c, _, err := v.verifyToken(context.Background(), mint(t, k2, claimsAt(is, clk)), stale)
+	if err != nil {
+		t.Fatalf("a kid of the set installed meanwhile: %v", err)
+	}
+	if c.claims.KeyID != "k2" || is.jwksHits.Load() != hits {
+		t.Fatalf("kid %q, %d more fetches", c.claims.KeyID, is.jwksHits.Load()-hits)
+	}
+}

@@ -81,15 +81,18 @@ func (v *Verifier) startFetchLocked() *fetchCall {
 // not in it — the issuer may have rotated — unless the last fetch started
 // less than MinRefetchInterval ago: tokens with made-up kids then fail at
 // once, so a flood of them costs the issuer at most one request per
-// interval. A fetch already in flight is joined. It returns the new set, or
-// nil if there was no fetch, it failed, or ctx ended first.
+// interval. A fetch already in flight is joined. It returns the current
+// set (the new one after a fetch), or nil if the fetch failed or ctx ended
+// first.
 func (v *Verifier) refetchForUnknownKID(ctx context.Context) *keySet {
 	v.fetchMu.Lock()
 	c := v.inflight
 	if c == nil {
 		if v.closed || v.cfg.Now().Sub(v.lastFetch) < v.cfg.MinRefetchInterval {
 			v.fetchMu.Unlock()
-			return nil
+			// No fetch now; but one may have installed a newer set since
+			// the caller read its own.
+			return v.keys.Load()
 		}
 		c = v.startFetchLocked()
 	}

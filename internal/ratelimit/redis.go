@@ -1,0 +1,299 @@
+package ratelimit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+const (
+	// DefaultRedisPrefix starts the name of every bucket key in Redis.
+	DefaultRedisPrefix = "gatehouse:rl:"
+	// DefaultRedisTimeout bounds each call to Redis: a slow Redis must not
+	// stall the gateway, whose requests then get the node-local limit.
+	DefaultRedisTimeout = 50 * time.Millisecond
+
+	// redisRetryAfter is how long (in the callers' time) a Redis limiter
+	// with a Fallback stops asking a failed Redis before one request probes
+	// it again: without it a Redis that hangs would add Timeout to every
+	// request.
+	redisRetryAfter = time.Second
+)
+
+// gcraEpoch is the origin of the times sent to Redis. Lua numbers are
+// doubles: microseconds counted from a recent origin (about 1e14 over the
+// next years) keep a precision of a few nanoseconds, where microseconds
+// since 1970 (about 1.8e15) would keep only a quarter of a microsecond.
+var gcraEpoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// gcraSlackMicros is how much later than exact arithmetic the script lets
+// a request pass (in microseconds, a few units in the last place of the
+// times it works with), so that a client waiting exactly RetryAfter is not
+// refused again by floating-point rounding. It makes a limit more generous
+// by at most 50 ns worth of tokens.
+const gcraSlackMicros = 0.05
+
+// gcraScript is the generic cell rate algorithm on one key. The value is
+// "<rate>/<burst> <tat>": the limit it was made with and the theoretical
+// arrival time in microseconds since gcraEpoch, the time at which the bucket
+// is full again. A value made with another limit is ignored — the bucket is
+// replaced by a full one, as Buckets does. The key expires when the bucket
+// is full, where it is indistinguishable from a missing one.
+//
+// KEYS[1] bucket; ARGV[1] now (µs since gcraEpoch); ARGV[2] rate (tokens
+// per second); ARGV[3] burst; ARGV[4] slack (µs). Returns {allowed (0|1),
+// tat after the call}; the tat is a string because Redis truncates Lua
+// numbers to integers.
+var gcraScript = redis.NewScript(`
+local now = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local slack = tonumber(ARGV[4])
+local lim = ARGV[2] .. "/" .. ARGV[3]
+local tat = now
+local v = redis.call("GET", KEYS[1])
+if v then
+	local l, t = string.match(v, "^(%S+) (%S+)$")
+	if l == lim then
+		t = tonumber(t)
+		if t and t > now then tat = t end
+	end
+end
+local period = 1e6 / rate
+local new = tat + period
+if new - now > burst * period + slack then
+	return {0, string.format("%.17g", tat)}
+end
+local ttl = math.max(1, math.ceil((new - now) / 1000))
+redis.call("SET", KEYS[1], lim .. " " .. string.format("%.17g", new), "PX", ttl)
+return {1, string.format("%.17g", new)}
+`)
+
+// RedisConfig configures NewRedis.
+type RedisConfig struct {
+	// Client is the Redis (or cluster) all the nodes share. It must honour
+	// contexts' deadlines (ContextTimeoutEnabled), or Timeout would not
+	// bound a Redis that hangs; NewRedis refuses a client known not to.
+	Client redis.UniversalClient
+	// Prefix starts every key; default DefaultRedisPrefix.
+	Prefix string
+	// Timeout bounds each call; default DefaultRedisTimeout.
+	Timeout time.Duration
+	// Fallback decides when Redis fails (error or timeout): the node-local
+	// limit applies then — never no limit, and never refusing everyone.
+	// While Redis is failing it is asked again once a second, by a single
+	// request. Nil makes Allow return Redis's errors instead.
+	Fallback *Buckets
+	// Logger gets one warning when Redis starts failing and one info when
+	// it recovers; default discards.
+	Logger *slog.Logger
+}
+
+// Redis is a rate limiter shared by every node through Redis, with the
+// generic cell rate algorithm (GCRA): one key per bucket holds the time at
+// which the bucket is full again, updated atomically by a Lua script (by
+// EVALSHA, falling back to EVAL when Redis does not have the script).
+//
+// Time is the callers' now, so the nodes' clocks must be synchronised
+// (NTP): a node whose clock is ahead by s sees every bucket s×Rate tokens
+// fuller than one with the right time, and one behind sees it emptier.
+//
+// Its decisions are those of Buckets for the same sequence of calls (to
+// within floating-point rounding: a few nanoseconds). It is safe for
+// concurrent use.
+type Redis struct {
+	client   redis.UniversalClient
+	prefix   string
+	timeout  time.Duration
+	fallback *Buckets
+	logger   *slog.Logger
+
+	failing atomic.Bool
+	// retryAt is the caller's time (Unix ns) before which a failed Redis is
+	// not asked again; 0 while Redis works.
+	retryAt atomic.Int64
+}
+
+// NewRedis returns a Redis limiter.
+func NewRedis(cfg RedisConfig) (*Redis, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("ratelimit: RedisConfig.Client is nil")
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("ratelimit: negative RedisConfig.Timeout %v", cfg.Timeout)
+	}
+	if !honoursDeadlines(cfg.Client) {
+		return nil, errors.New("ratelimit: the Redis client must be made with ContextTimeoutEnabled: true, or a Redis that hangs would stall every request for the client's read timeout")
+	}
+	r := &Redis{
+		client:   cfg.Client,
+		prefix:   cfg.Prefix,
+		timeout:  cfg.Timeout,
+		fallback: cfg.Fallback,
+		logger:   cfg.Logger,
+	}
+	if r.prefix == "" {
+		r.prefix = DefaultRedisPrefix
+	}
+	if r.timeout == 0 {
+		r.timeout = DefaultRedisTimeout
+	}
+	if r.logger == nil {
+		r.logger = slog.New(slog.DiscardHandler)
+	}
+	return r, nil
+}
+
+// honoursDeadlines reports whether c is not known to ignore contexts'
+// deadlines (go-redis ignores them unless told otherwise).
+func honoursDeadlines(c redis.UniversalClient) bool {
+	switch c := c.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return true
+}
+
+// Allow implements Limiter. When Redis fails it returns the Fallback's
+// decision and a nil error (an error only without a Fallback), and logs the
+// failure once. If ctx itself ends first, the caller is gone: it returns
+// ctx's error and leaves Redis's state alone.
+func (r *Redis) Allow(ctx context.Context, key string, l auth.RateLimit, now time.Time) (Decision, error) {
+	if l.Unlimited() {
+		return Decision{Allowed: true}, nil
+	}
+	if math.IsNaN(l.Rate) || math.IsInf(1e6/l.Rate, 0) {
+		// Not a limit Redis can store (NaN, or a period beyond float64):
+		// a configuration mistake, not a Redis failure.
+		if r.fallback == nil {
+			return Decision{}, fmt.Errorf("ratelimit: invalid rate %v", l.Rate)
+		}
+		return r.fallback.Allow(key, l, now), nil
+	}
+	if r.fallback != nil && r.backingOff(now) {
+		return r.fallback.Allow(key, l, now), nil
+	}
+
+	d, err := r.allowRedis(ctx, key, l, now)
+	if err == nil {
+		r.retryAt.Store(0)
+		if r.failing.CompareAndSwap(true, false) {
+			r.logger.Info("rate limits: Redis answers again; limits are shared by the nodes again")
+		}
+		return d, nil
+	}
+	if ctx.Err() != nil {
+		return Decision{}, fmt.Errorf("ratelimit: %w", ctx.Err())
+	}
+	if r.failing.CompareAndSwap(false, true) {
+		// The error names the operation and the address, never a key.
+		r.logger.Warn("rate limits: Redis fails; each node applies its own limit until it answers again", "err", err)
+	}
+	if r.fallback == nil {
+		return Decision{}, err
+	}
+	r.retryAt.Store(now.Add(redisRetryAfter).UnixNano())
+	return r.fallback.Allow(key, l, now), nil
+}
+
+// backingOff reports whether Redis failed lately and should not be asked
+// at now. Once the pause is over, the one caller that wins the swap probes
+// Redis while the others keep the local limit for another pause.
+func (r *Redis) backingOff(now time.Time) bool {
+	at := r.retryAt.Load()
+	if at == 0 {
+		return false
+	}
+	n := now.UnixNano()
+	// A clock that moved back by more than the pause ends it, rather
+	// than leave Redis unasked for as long as the clock jumped.
+	if n < at && n >= at-int64(redisRetryAfter) {
+		return true
+	}
+	return !r.retryAt.CompareAndSwap(at, now.Add(redisRetryAfter).UnixNano())
+}
+
+// allowRedis runs the script once.
+func (r *Redis) allowRedis(ctx context.Context, key string, l auth.RateLimit, now time.Time) (Decision, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+
+	nowMicros := micros(now)
+	res, err := gcraScript.Run(ctx, r.client, []string{r.redisKey(key)},
+		strconv.FormatFloat(nowMicros, 'g', -1, 64),
+		strconv.FormatFloat(l.Rate, 'g', -1, 64),
+		strconv.Itoa(l.Burst),
+		strconv.FormatFloat(gcraSlackMicros, 'g', -1, 64),
+	).Slice()
+	if err != nil {
+		return Decision{}, fmt.Errorf("ratelimit: redis script: %w", err)
+	}
+	if len(res) != 2 {
+		return Decision{}, fmt.Errorf("ratelimit: redis script returned %d values, want 2", len(res))
+	}
+	allowed, ok1 := res[0].(int64)
+	tatStr, ok2 := res[1].(string)
+	if !ok1 || !ok2 {
+		return Decision{}, fmt.Errorf("ratelimit: redis script returned %T, %T", res[0], res[1])
+	}
+	tat, err := strconv.ParseFloat(tatStr, 64)
+	if err != nil {
+		return Decision{}, fmt.Errorf("ratelimit: redis script returned a bad time: %w", err)
+	}
+	return gcraDecision(allowed == 1, tat, nowMicros, l), nil
+}
+
+// gcraDecision turns the bucket's state (tat, µs since gcraEpoch) at
+// nowMicros into the numbers Buckets reports, computed the same way.
+func gcraDecision(allowed bool, tat, nowMicros float64, l auth.RateLimit) Decision {
+	d := Decision{Allowed: allowed, Limit: l.Burst}
+	ahead := max(tat-nowMicros, 0)
+	tokens := float64(l.Burst) - ahead*l.Rate/1e6
+	if tokens > 0 {
+		d.Remaining = int(math.Floor(tokens))
+	}
+	d.Reset = durationFor(float64(l.Burst)-tokens, l.Rate)
+	if !allowed {
+		// Rounded up, and checked against the script's own test (without
+		// its slack), so that a client waiting exactly this long passes.
+		ra := durationFor(1-tokens, l.Rate)
+		period := 1e6 / l.Rate
+		passes := func(ra time.Duration) bool {
+			later := nowMicros + float64(ra)/1e3
+			return max(tat, later)+period-later <= float64(l.Burst)*period
+		}
+		for step := time.Nanosecond; !passes(ra) && step <= time.Millisecond; step *= 10 {
+			ra += step
+		}
+		d.RetryAfter = ra
+	}
+	return d
+}
+
+// micros is t in microseconds since gcraEpoch.
+func micros(t time.Time) float64 {
+	return float64(t.Sub(gcraEpoch).Nanoseconds()) / 1e3
+}
+
+// redisKey hashes the caller's key, so that any byte string (spaces, new
+// lines, the ':' of Redis's naming habits, any length) makes one fixed-size
+// key and no caller's key can collide with another's.
+func (r *Redis) redisKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return r.prefix + base64.RawURLEncoding.EncodeToString(sum[:])
+}

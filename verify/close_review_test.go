@@ -2,6 +2,8 @@ package verify
 
 import (
 	"context"
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -75,5 +77,36 @@ func TestUnknownKIDLooksInASetInstalledMeanwhile(t *testing.T) {
 	}
 	if c.claims.KeyID != "k2" || is.jwksHits.Load() != hits {
 		t.Fatalf("kid %q, %d more fetches", c.claims.KeyID, is.jwksHits.Load()-hits)
+	}
+}
+
+// While no key set has ever loaded, every request is answered 503: a
+// failed fetch is then retried at least every MinRefetchInterval, not
+// after a backoff growing to RefreshInterval (5 minutes by default) — a
+// service that starts before its issuer must not stay unavailable for
+// minutes after the issuer comes up.
+func TestNoKeysYetRetriesAtLeastEveryMinRefetchInterval(t *testing.T) {
+	t.Parallel()
+	is := newIssuer(t, newECKey(t, "k1"))
+	var failures atomic.Int64
+	failing := is.srv.Config.Handler
+	is.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// 25 failures: with a backoff doubling from 1ms uncapped, the 25th
+		// retry would come after about 9 hours.
+		if failures.Add(1) <= 25 {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		failing.ServeHTTP(w, r)
+	})
+	v, err := newWithRetry(Config{Issuer: is.srv.URL, RefreshInterval: 24 * time.Hour, MinRefetchInterval: 10 * time.Millisecond}, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := v.Ready(ctx); err != nil {
+		t.Fatalf("no key set after %d failed fetches: %v", failures.Load(), err)
 	}
 }

@@ -22,7 +22,8 @@ const maxDocumentSize = 1 << 20
 
 // run loads the key set at start and refreshes it every RefreshInterval. A
 // failed fetch keeps the keys already loaded and is retried sooner, after
-// 1s, 2s, 4s... up to RefreshInterval.
+// 1s, 2s, 4s... up to RefreshInterval, or up to MinRefetchInterval while no
+// key set has loaded yet.
 func (v *Verifier) run() {
 	defer close(v.stopped)
 	failures := 0
@@ -38,6 +39,12 @@ func (v *Verifier) run() {
 		if c.err != nil {
 			failures++
 			wait = min(v.retryBase<<min(failures-1, 20), v.cfg.RefreshInterval)
+			if v.keys.Load() == nil {
+				// Without any key set every request is refused with 503:
+				// retry as often as an unknown kid may, so that a service
+				// started before its issuer recovers soon after it.
+				wait = min(wait, v.cfg.MinRefetchInterval)
+			}
 			v.log.Warn("verify: fetching the key set failed; keeping the previous one", "err", c.err, "retry_in", wait)
 		} else {
 			failures = 0

@@ -95,6 +95,12 @@ type fetchCall struct {
 // first key set is loaded, Verify fails with ReasonKeysUnavailable; call
 // Ready to wait for it. Call Close to stop the refresh.
 func New(cfg Config) (*Verifier, error) {
+	return newWithRetry(cfg, time.Second)
+}
+
+// newWithRetry is New with the first retry delay of a failed fetch, which
+// tests shorten.
+func newWithRetry(cfg Config, retryBase time.Duration) (*Verifier, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
@@ -104,7 +110,7 @@ func New(cfg Config) (*Verifier, error) {
 		cache:     newCache[cachedToken](cfg.CacheSize),
 		ready:     make(chan struct{}),
 		stopped:   make(chan struct{}),
-		retryBase: time.Second,
+		retryBase: retryBase,
 	}
 	v.ctx, v.cancel = context.WithCancel(context.Background())
 	if cfg.JWKS != nil {

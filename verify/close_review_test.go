@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -89,17 +90,17 @@ func TestNoKeysYetRetriesAtLeastEveryMinRefetchInterval(t *testing.T) {
 	t.Parallel()
 	is := newIssuer(t, newECKey(t, "k1"))
 	var failures atomic.Int64
-	failing := is.srv.Config.Handler
-	is.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	keys := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// 25 failures: with a backoff doubling from 1ms uncapped, the 25th
 		// retry would come after about 9 hours.
 		if failures.Add(1) <= 25 {
 			http.Error(w, "starting", http.StatusServiceUnavailable)
 			return
 		}
-		failing.ServeHTTP(w, r)
-	})
-	v, err := newWithRetry(Config{Issuer: is.srv.URL, RefreshInterval: 24 * time.Hour, MinRefetchInterval: 10 * time.Millisecond}, time.Millisecond)
+		http.Redirect(w, r, is.srv.URL+"/jwks", http.StatusFound)
+	}))
+	defer keys.Close()
+	v, err := newWithRetry(Config{Issuer: is.srv.URL, JWKSURI: keys.URL, RefreshInterval: 24 * time.Hour, MinRefetchInterval: 10 * time.Millisecond}, time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}

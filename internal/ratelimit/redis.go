@@ -31,52 +31,54 @@ const (
 	redisRetryAfter = time.Second
 )
 
-// gcraEpoch is the origin of the times sent to Redis. Lua numbers are
-// doubles: microseconds counted from a recent origin (about 1e14 over the
-// next years) keep a precision of a few nanoseconds, where microseconds
-// since 1970 (about 1.8e15) would keep only a quarter of a microsecond.
-var gcraEpoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-
-// gcraSlackMicros is how much later than exact arithmetic the script lets
-// a request pass (in microseconds, a few units in the last place of the
-// times it works with), so that a client waiting exactly RetryAfter is not
-// refused again by floating-point rounding. It makes a limit more generous
-// by at most 50 ns worth of tokens.
-const gcraSlackMicros = 0.05
+// gcraSlackNanos is how much earlier than exact arithmetic says the script
+// lets a request pass, in nanoseconds, so that a client waiting exactly
+// RetryAfter is not refused again by floating-point rounding. It makes a
+// limit more generous by one nanosecond's worth of tokens at most.
+const gcraSlackNanos = 1
 
 // gcraScript is the generic cell rate algorithm on one key. The value is
-// "<rate>/<burst> <tat>": the limit it was made with and the theoretical
-// arrival time in microseconds since gcraEpoch, the time at which the bucket
-// is full again. A value made with another limit is ignored — the bucket is
-// replaced by a full one, as Buckets does. The key expires when the bucket
-// is full, where it is indistinguishable from a missing one.
+// "<rate>/<burst> <sec> <nsec>": the limit it was made with and the
+// theoretical arrival time (TAT), the Unix time at which the bucket is full
+// again. The time is split in whole seconds and nanoseconds because Lua
+// numbers are doubles: nanoseconds since 1970 (about 1.8e18) would be
+// rounded to hundreds of nanoseconds, these keep well under one. A value made
+// with another limit (or not made by this script) is ignored: the bucket is
+// replaced by a full one, as Buckets does. The key expires when the bucket is
+// full, where it is indistinguishable from a missing one.
 //
-// KEYS[1] bucket; ARGV[1] now (µs since gcraEpoch); ARGV[2] rate (tokens
-// per second); ARGV[3] burst; ARGV[4] slack (µs). Returns {allowed (0|1),
-// tat after the call}; the tat is a string because Redis truncates Lua
-// numbers to integers.
+// KEYS[1] bucket; ARGV[1], ARGV[2] now (Unix seconds, nanoseconds); ARGV[3]
+// rate (tokens per second); ARGV[4] burst; ARGV[5] slack (ns). Returns
+// {allowed (0|1), ns from now until the bucket is full after the call}; the
+// latter is a string because Redis truncates Lua numbers to integers.
 var gcraScript = redis.NewScript(`
-local now = tonumber(ARGV[1])
-local rate = tonumber(ARGV[2])
-local burst = tonumber(ARGV[3])
-local slack = tonumber(ARGV[4])
-local lim = ARGV[2] .. "/" .. ARGV[3]
-local tat = now
+local now_s = tonumber(ARGV[1])
+local now_ns = tonumber(ARGV[2])
+local rate = tonumber(ARGV[3])
+local burst = tonumber(ARGV[4])
+local slack = tonumber(ARGV[5])
+local lim = ARGV[3] .. "/" .. ARGV[4]
+local ahead = 0
 local v = redis.call("GET", KEYS[1])
 if v then
-	local l, t = string.match(v, "^(%S+) (%S+)$")
-	if l == lim then
-		t = tonumber(t)
-		if t and t > now then tat = t end
+	local l, s, ns = string.match(v, "^(%S+) (%S+) (%S+)$")
+	s = tonumber(s)
+	ns = tonumber(ns)
+	if l == lim and s and ns then
+		local a = (s - now_s) * 1e9 + (ns - now_ns)
+		if a > 0 then ahead = a end
 	end
 end
-local period = 1e6 / rate
-local new = tat + period
-if new - now > burst * period + slack then
-	return {0, string.format("%.17g", tat)}
+local period = 1e9 / rate
+local new = ahead + period
+if new > burst * period + slack then
+	return {0, string.format("%.17g", ahead)}
 end
-local ttl = math.max(1, math.ceil((new - now) / 1000))
-redis.call("SET", KEYS[1], lim .. " " .. string.format("%.17g", new), "PX", ttl)
+local tat_ns = now_ns + new
+local carry = math.floor(tat_ns / 1e9)
+local tat = string.format("%.17g %.17g", now_s + carry, tat_ns - carry * 1e9)
+local ttl = math.max(1, math.ceil(new / 1e6))
+redis.call("SET", KEYS[1], lim .. " " .. tat, "PX", ttl)
 return {1, string.format("%.17g", new)}
 `)
 
@@ -110,8 +112,11 @@ type RedisConfig struct {
 // fuller than one with the right time, and one behind sees it emptier.
 //
 // Its decisions are those of Buckets for the same sequence of calls (to
-// within floating-point rounding: a few nanoseconds). It is safe for
-// concurrent use.
+// within floating-point rounding: a request a nanosecond early may pass)
+// while each caller's time moves forward. When a node's time is
+// behind the bucket's last update, Buckets counts no time passing where
+// Redis counts the bucket as emptier, as a shared timeline must. It is safe
+// for concurrent use.
 type Redis struct {
 	client   redis.UniversalClient
 	prefix   string
@@ -177,7 +182,7 @@ func (r *Redis) Allow(ctx context.Context, key string, l auth.RateLimit, now tim
 	if l.Unlimited() {
 		return Decision{Allowed: true}, nil
 	}
-	if math.IsNaN(l.Rate) || math.IsInf(1e6/l.Rate, 0) {
+	if math.IsNaN(l.Rate) || math.IsInf(1e9/l.Rate, 0) {
 		// Not a limit Redis can store (NaN, or a period beyond float64):
 		// a configuration mistake, not a Redis failure.
 		if r.fallback == nil {
@@ -233,12 +238,12 @@ func (r *Redis) allowRedis(ctx context.Context, key string, l auth.RateLimit, no
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 
-	nowMicros := micros(now)
 	res, err := gcraScript.Run(ctx, r.client, []string{r.redisKey(key)},
-		strconv.FormatFloat(nowMicros, 'g', -1, 64),
+		strconv.FormatInt(now.Unix(), 10),
+		strconv.Itoa(now.Nanosecond()),
 		strconv.FormatFloat(l.Rate, 'g', -1, 64),
 		strconv.Itoa(l.Burst),
-		strconv.FormatFloat(gcraSlackMicros, 'g', -1, 64),
+		strconv.Itoa(gcraSlackNanos),
 	).Slice()
 	if err != nil {
 		return Decision{}, fmt.Errorf("ratelimit: redis script: %w", err)
@@ -247,35 +252,33 @@ func (r *Redis) allowRedis(ctx context.Context, key string, l auth.RateLimit, no
 		return Decision{}, fmt.Errorf("ratelimit: redis script returned %d values, want 2", len(res))
 	}
 	allowed, ok1 := res[0].(int64)
-	tatStr, ok2 := res[1].(string)
+	aheadStr, ok2 := res[1].(string)
 	if !ok1 || !ok2 {
 		return Decision{}, fmt.Errorf("ratelimit: redis script returned %T, %T", res[0], res[1])
 	}
-	tat, err := strconv.ParseFloat(tatStr, 64)
-	if err != nil {
-		return Decision{}, fmt.Errorf("ratelimit: redis script returned a bad time: %w", err)
+	ahead, err := strconv.ParseFloat(aheadStr, 64)
+	if err != nil || ahead < 0 {
+		return Decision{}, fmt.Errorf("ratelimit: redis script returned a bad duration %q", aheadStr)
 	}
-	return gcraDecision(allowed == 1, tat, nowMicros, l), nil
+	return gcraDecision(allowed == 1, ahead, l), nil
 }
 
-// gcraDecision turns the bucket's state (tat, µs since gcraEpoch) at
-// nowMicros into the numbers Buckets reports, computed the same way.
-func gcraDecision(allowed bool, tat, nowMicros float64, l auth.RateLimit) Decision {
+// gcraDecision turns the bucket's state (ahead: ns from now until it is
+// full) into the numbers Buckets reports. The durations are computed in
+// time rather than through the token count, which would add rounding.
+func gcraDecision(allowed bool, ahead float64, l auth.RateLimit) Decision {
 	d := Decision{Allowed: allowed, Limit: l.Burst}
-	ahead := max(tat-nowMicros, 0)
-	tokens := float64(l.Burst) - ahead*l.Rate/1e6
-	if tokens > 0 {
+	period := 1e9 / l.Rate
+	if tokens := float64(l.Burst) - ahead/period; tokens > 0 {
 		d.Remaining = int(math.Floor(tokens))
 	}
-	d.Reset = durationFor(float64(l.Burst)-tokens, l.Rate)
+	d.Reset = ceilNanos(ahead)
 	if !allowed {
-		// Rounded up, and checked against the script's own test (without
-		// its slack), so that a client waiting exactly this long passes.
-		ra := durationFor(1-tokens, l.Rate)
-		period := 1e6 / l.Rate
+		// Rounded up, and checked against the script's own test without
+		// its slack, so that a client waiting exactly this long passes.
+		ra := ceilNanos(ahead - float64(l.Burst-1)*period)
 		passes := func(ra time.Duration) bool {
-			later := nowMicros + float64(ra)/1e3
-			return max(tat, later)+period-later <= float64(l.Burst)*period
+			return max(ahead-float64(ra), 0)+period <= float64(l.Burst)*period
 		}
 		for step := time.Nanosecond; !passes(ra) && step <= time.Millisecond; step *= 10 {
 			ra += step
@@ -285,9 +288,15 @@ func gcraDecision(allowed bool, tat, nowMicros float64, l auth.RateLimit) Decisi
 	return d
 }
 
-// micros is t in microseconds since gcraEpoch.
-func micros(t time.Time) float64 {
-	return float64(t.Sub(gcraEpoch).Nanoseconds()) / 1e3
+// ceilNanos is ns rounded up to a Duration; 0 when not positive.
+func ceilNanos(ns float64) time.Duration {
+	if ns <= 0 {
+		return 0
+	}
+	if ns = math.Ceil(ns); ns >= math.MaxInt64 {
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(ns)
 }
 
 // redisKey hashes the caller's key, so that any byte string (spaces, new

@@ -100,7 +100,8 @@ func TestNoKeysYetRetriesAtLeastEveryMinRefetchInterval(t *testing.T) {
 		http.Redirect(w, r, is.srv.URL+"/jwks", http.StatusFound)
 	}))
 	defer keys.Close()
-	v, err := newWithRetry(Config{Issuer: is.srv.URL, JWKSURI: keys.URL, RefreshInterval: 24 * time.Hour, MinRefetchInterval: 10 * time.Millisecond}, time.Millisecond)
+	v, err := newTuned(Config{Issuer: is.srv.URL, JWKSURI: keys.URL, RefreshInterval: 24 * time.Hour, MinRefetchInterval: 10 * time.Millisecond},
+		tuning{retryBase: time.Millisecond, fetchTimeout: defaultFetchTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,5 +110,35 @@ func TestNoKeysYetRetriesAtLeastEveryMinRefetchInterval(t *testing.T) {
 	defer cancel()
 	if err := v.Ready(ctx); err != nil {
 		t.Fatalf("no key set after %d failed fetches: %v", failures.Load(), err)
+	}
+}
+
+// A fetch is bounded even when the HTTP client is not: with a client of
+// the caller's own without a Timeout, an issuer that accepts a connection
+// and never answers used to hold the one fetch in flight forever, so the
+// key set never loaded (or never refreshed) and no unknown-kid refetch
+// could start.
+func TestAFetchThatNeverAnswersIsAbandoned(t *testing.T) {
+	t.Parallel()
+	is := newIssuer(t, newECKey(t, "k1"))
+	var calls atomic.Int64
+	keys := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			<-r.Context().Done() // never answers; ends when the client gives up
+			return
+		}
+		http.Redirect(w, r, is.srv.URL+"/jwks", http.StatusFound)
+	}))
+	defer keys.Close()
+	v, err := newTuned(Config{Issuer: is.srv.URL, JWKSURI: keys.URL, HTTPClient: &http.Client{}, MinRefetchInterval: 10 * time.Millisecond},
+		tuning{retryBase: time.Millisecond, fetchTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := v.Ready(ctx); err != nil {
+		t.Fatalf("after %d fetches: %v", calls.Load(), err)
 	}
 }

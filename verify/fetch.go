@@ -75,7 +75,9 @@ func (v *Verifier) startFetchLocked() *fetchCall {
 	v.inflight = c
 	v.lastFetch = v.cfg.Now()
 	go func() {
-		c.err = v.fetch(v.ctx)
+		ctx, cancel := context.WithTimeout(v.ctx, v.fetchTimeout)
+		c.err = v.fetch(ctx)
+		cancel()
 		v.fetchMu.Lock()
 		v.inflight = nil
 		v.fetchMu.Unlock()

@@ -27,7 +27,8 @@ type Config struct {
 	JWKS func() (doc []byte, version string)
 	// HTTPClient fetches discovery and the JWKS. The default has a 10s
 	// timeout and follows no redirect to a URL New would refuse; a client
-	// of your own should do the same.
+	// of your own should do the same. Each fetch is abandoned after 30s
+	// whatever the client's own timeout.
 	HTTPClient         *http.Client
 	RefreshInterval    time.Duration         // background refresh; default 5m
 	MinRefetchInterval time.Duration         // an unknown kid triggers at most one fetch per this interval; default 10s
@@ -59,13 +60,14 @@ type Verifier struct {
 	localSeen atomic.Pointer[string]
 
 	// Remote key set.
-	fetchMu   sync.Mutex
-	inflight  *fetchCall
-	lastFetch time.Time // Config.Now at the start of the last fetch
-	closed    bool      // Close ran: no fetch starts any more
-	fetches   atomic.Int64
-	jwksURI   string // discovered; only fetch goroutines, which never overlap, touch it
-	retryBase time.Duration
+	fetchMu      sync.Mutex
+	inflight     *fetchCall
+	lastFetch    time.Time // Config.Now at the start of the last fetch
+	closed       bool      // Close ran: no fetch starts any more
+	fetches      atomic.Int64
+	jwksURI      string // discovered; only fetch goroutines, which never overlap, touch it
+	retryBase    time.Duration
+	fetchTimeout time.Duration
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -95,22 +97,34 @@ type fetchCall struct {
 // first key set is loaded, Verify fails with ReasonKeysUnavailable; call
 // Ready to wait for it. Call Close to stop the refresh.
 func New(cfg Config) (*Verifier, error) {
-	return newWithRetry(cfg, time.Second)
+	return newTuned(cfg, tuning{retryBase: time.Second, fetchTimeout: defaultFetchTimeout})
 }
 
-// newWithRetry is New with the first retry delay of a failed fetch, which
-// tests shorten.
-func newWithRetry(cfg Config, retryBase time.Duration) (*Verifier, error) {
+// defaultFetchTimeout bounds one fetch of the key set (discovery included)
+// whatever the HTTP client: a client of the caller's own may have no
+// Timeout, and a fetch that never ends would hold the singleflight slot,
+// so that neither the refresh nor an unknown-kid refetch could run again.
+const defaultFetchTimeout = 30 * time.Second
+
+// tuning holds what tests shorten: the first retry delay of a failed
+// fetch and the bound of one fetch.
+type tuning struct {
+	retryBase    time.Duration
+	fetchTimeout time.Duration
+}
+
+func newTuned(cfg Config, tn tuning) (*Verifier, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
 	v := &Verifier{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		cache:     newCache[cachedToken](cfg.CacheSize),
-		ready:     make(chan struct{}),
-		stopped:   make(chan struct{}),
-		retryBase: retryBase,
+		cfg:          cfg,
+		log:          cfg.Logger,
+		cache:        newCache[cachedToken](cfg.CacheSize),
+		ready:        make(chan struct{}),
+		stopped:      make(chan struct{}),
+		retryBase:    tn.retryBase,
+		fetchTimeout: tn.fetchTimeout,
 	}
 	v.ctx, v.cancel = context.WithCancel(context.Background())
 	if cfg.JWKS != nil {

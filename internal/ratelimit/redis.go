@@ -44,8 +44,12 @@ const gcraSlackNanos = 1
 // numbers are doubles: nanoseconds since 1970 (about 1.8e18) would be
 // rounded to hundreds of nanoseconds, these keep well under one. A value made
 // with another limit (or not made by this script) is ignored: the bucket is
-// replaced by a full one, as Buckets does. The key expires when the bucket is
-// full, where it is indistinguishable from a missing one.
+// replaced by a full one, as Buckets does. The key expires a second after
+// the bucket is full, where it is indistinguishable from a missing one (or
+// after some thirty thousand years, for limits that refill slower than that).
+// The second is there because the expiry runs on Redis's clock and the TAT
+// on the callers': a caller delayed a little (a pause, the network) must not
+// find a fast bucket gone — full — before its own time says it refilled.
 //
 // KEYS[1] bucket; ARGV[1], ARGV[2] now (Unix seconds, nanoseconds); ARGV[3]
 // rate (tokens per second); ARGV[4] burst; ARGV[5] slack (ns). Returns
@@ -58,6 +62,7 @@ local rate = tonumber(ARGV[3])
 local burst = tonumber(ARGV[4])
 local slack = tonumber(ARGV[5])
 local lim = ARGV[3] .. "/" .. ARGV[4]
+local period = 1e9 / rate
 local ahead = 0
 local v = redis.call("GET", KEYS[1])
 if v then
@@ -66,10 +71,13 @@ if v then
 	ns = tonumber(ns)
 	if l == lim and s and ns then
 		local a = (s - now_s) * 1e9 + (ns - now_ns)
-		if a > 0 then ahead = a end
+		-- NaN fails both tests. A bucket is at most empty, as seen by a
+		-- node whose clock is up to a minute behind the writer's: a time
+		-- further ahead (a node's clock far off, a value not written here)
+		-- must not lock the bucket for years.
+		if a > 0 then ahead = math.min(a, burst * period + 6e10) end
 	end
 end
-local period = 1e9 / rate
 local new = ahead + period
 if new > burst * period + slack then
 	return {0, string.format("%.17g", ahead)}
@@ -77,7 +85,7 @@ end
 local tat_ns = now_ns + new
 local carry = math.floor(tat_ns / 1e9)
 local tat = string.format("%.17g %.17g", now_s + carry, tat_ns - carry * 1e9)
-local ttl = math.max(1, math.ceil(new / 1e6))
+local ttl = math.min(math.ceil(new / 1e6) + 1000, 1e15)
 redis.call("SET", KEYS[1], lim .. " " .. tat, "PX", ttl)
 return {1, string.format("%.17g", new)}
 `)
@@ -257,7 +265,7 @@ func (r *Redis) allowRedis(ctx context.Context, key string, l auth.RateLimit, no
 		return Decision{}, fmt.Errorf("ratelimit: redis script returned %T, %T", res[0], res[1])
 	}
 	ahead, err := strconv.ParseFloat(aheadStr, 64)
-	if err != nil || ahead < 0 {
+	if err != nil || !(ahead >= 0) || math.IsInf(ahead, 0) {
 		return Decision{}, fmt.Errorf("ratelimit: redis script returned a bad duration %q", aheadStr)
 	}
 	return gcraDecision(allowed == 1, ahead, l), nil
@@ -280,7 +288,7 @@ func gcraDecision(allowed bool, ahead float64, l auth.RateLimit) Decision {
 		passes := func(ra time.Duration) bool {
 			return max(ahead-float64(ra), 0)+period <= float64(l.Burst)*period
 		}
-		for step := time.Nanosecond; !passes(ra) && step <= time.Millisecond; step *= 10 {
+		for step := time.Nanosecond; !passes(ra) && step <= time.Millisecond && ra <= math.MaxInt64-step; step *= 10 {
 			ra += step
 		}
 		d.RetryAfter = ra

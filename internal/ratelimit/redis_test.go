@@ -377,13 +377,15 @@ func TestRedisKeyExpiresWhenTheBucketIsFull(t *testing.T) {
 	if len(keys) != 1 {
 		t.Fatalf("keys %q, want one", keys)
 	}
-	// Three tokens taken refill in 6s: the key lives that long, no longer.
+	// Three tokens taken refill in 6s: the key lives that long and one
+	// second more, no longer.
 	ttl := c.PTTL(ctx, keys[0]).Val()
-	if ttl <= 5*time.Second || ttl > 6*time.Second {
-		t.Fatalf("PTTL %v, want just under 6s (full again then)", ttl)
+	if ttl <= 6*time.Second || ttl > 7*time.Second {
+		t.Fatalf("PTTL %v, want just under 7s (full again after 6s, and a second's margin)", ttl)
 	}
 
-	// A fast bucket is full again within a millisecond: its key goes away.
+	// A fast bucket is full again within a millisecond: its key goes away
+	// a second later.
 	allow(t, r, "fast", auth.RateLimit{Rate: 1000, Burst: 5}, t0)
 	deadline := time.Now().Add(10 * time.Second)
 	for c.DBSize(ctx).Val() != 1 {
@@ -601,6 +603,11 @@ func TestRedisPausesThenRecovers(t *testing.T) {
 	if dials.Load() != before {
 		t.Fatalf("Redis asked %d more times within a second of failing", dials.Load()-before)
 	}
+	// A clock set back (by more than the pause) does not stretch the pause.
+	allow(t, r, "k", l, t0.Add(-time.Hour))
+	if dials.Load() == before {
+		t.Fatal("after the clock went back an hour, Redis was not asked again")
+	}
 
 	down.Store(false)
 	now := t0.Add(time.Second)
@@ -699,5 +706,52 @@ func BenchmarkRedisAllow(b *testing.B) {
 			}
 			i++
 		}
+	})
+}
+
+func TestRedisNodeFarAheadEmptiesTheBucketNoMore(t *testing.T) {
+	c := testRedis(t)
+	r := newRedis(t, ratelimit.RedisConfig{Client: c})
+	l := auth.RateLimit{Rate: 2, Burst: 3}
+	// A node whose clock says 2100 takes a token: the TAT is in 2100.
+	allow(t, r, "k", l, time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
+	// Seen from the right time the bucket is empty, by at most a minute
+	// of skew — not for 70 years.
+	d := allow(t, r, "k", l, t0)
+	want := ratelimit.Decision{Allowed: false, Limit: 3, Reset: time.Minute + 1500*time.Millisecond, RetryAfter: time.Minute + 500*time.Millisecond}
+	if d != want {
+		t.Fatalf("got %+v, want %+v", d, want)
+	}
+}
+
+// FuzzRedisStoredValue stores any value under a bucket's key (a damaged
+// or foreign value, or one from a skewed node) and checks that the limiter
+// neither fails nor reports what a bucket cannot hold.
+func FuzzRedisStoredValue(f *testing.F) {
+	for _, v := range []string{"", "garbage", "1 2 3", "inf 0", "nan nan", "-inf 0", "1e308 1e308", "0x7fffffff 0",
+		"-1e308 5", "1893456000 999999999", "1893456000 -5e17", " 1 2", "1\n2"} {
+		f.Add("key", v, true)
+		f.Add("a b\n:c", v, false)
+	}
+	c := testRedis(f)
+	r := newRedis(f, ratelimit.RedisConfig{Client: c})
+	l := auth.RateLimit{Rate: 2, Burst: 3}
+	f.Fuzz(func(t *testing.T, key, value string, withLimit bool) {
+		ctx := context.Background()
+		allow(t, r, key, l, t0) // makes the key
+		stored := c.Keys(ctx, "*").Val()
+		if len(stored) != 1 {
+			t.Fatalf("keys %q, want one", stored)
+		}
+		if withLimit {
+			value = "2/3 " + value
+		}
+		c.Set(ctx, stored[0], value, 0)
+		d := allow(t, r, key, l, t0)
+		if d.Limit != 3 || d.Remaining < 0 || d.Remaining > 2 || d.Reset < 0 || d.Reset > time.Minute+1500*time.Millisecond ||
+			(d.Allowed && d.RetryAfter != 0) || (!d.Allowed && (d.RetryAfter <= 0 || d.RetryAfter > time.Minute+500*time.Millisecond)) {
+			t.Fatalf("over %q: impossible decision %+v", value, d)
+		}
+		c.Del(ctx, stored[0])
 	})
 }

@@ -691,21 +691,36 @@ func TestNewRedisChecksItsConfig(t *testing.T) {
 	}
 }
 
+// BenchmarkRedisAllow measures one call's round trip (serial) and the
+// throughput of many concurrent requests, as on a busy gateway (parallel).
 func BenchmarkRedisAllow(b *testing.B) {
 	r := newRedis(b, ratelimit.RedisConfig{Client: testRedis(b)})
 	l := auth.RateLimit{Rate: 1e9, Burst: 1 << 30}
 	ctx := context.Background()
 	keys := []string{"key_0", "key_1", "key_2", "key_3", "key_4", "key_5", "key_6", "key_7"}
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
 		i := 0
-		for pb.Next() {
+		for b.Loop() {
 			if _, err := r.Allow(ctx, keys[i%len(keys)], l, t0); err != nil {
-				b.Error(err)
-				return
+				b.Fatal(err)
 			}
 			i++
 		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				if _, err := r.Allow(ctx, keys[i%len(keys)], l, t0); err != nil {
+					b.Error(err)
+					return
+				}
+				i++
+			}
+		})
 	})
 }
 

@@ -71,7 +71,7 @@ if v then
 	ns = tonumber(ns)
 	if l == lim and s and ns then
 		local a = (s - now_s) * 1e9 + (ns - now_ns)
-		-- NaN fails both tests. A bucket is at most empty, as seen by a
+		-- NaN fails the test. A bucket is at most empty, as seen by a
 		-- node whose clock is up to a minute behind the writer's: a time
 		-- further ahead (a node's clock far off, a value not written here)
 		-- must not lock the bucket for years.
@@ -119,12 +119,13 @@ type RedisConfig struct {
 // (NTP): a node whose clock is ahead by s sees every bucket s×Rate tokens
 // fuller than one with the right time, and one behind sees it emptier.
 //
-// Its decisions are those of Buckets for the same sequence of calls (to
-// within floating-point rounding: a request a nanosecond early may pass)
-// while each caller's time moves forward. When a node's time is
-// behind the bucket's last update, Buckets counts no time passing where
-// Redis counts the bucket as emptier, as a shared timeline must. It is safe
-// for concurrent use.
+// Its decisions are those of Buckets for the same sequence of calls while
+// each caller's time moves forward, up to floating-point rounding: a
+// request a nanosecond early may pass, and durations may differ by a few
+// nanoseconds (Buckets' own arithmetic is not exact either). When a node's
+// time is behind the bucket's last update, Buckets counts no time passing
+// where Redis counts the bucket as emptier, as a shared timeline must. It is
+// safe for concurrent use.
 type Redis struct {
 	client   redis.UniversalClient
 	prefix   string

@@ -474,10 +474,11 @@ func TestExternalSubjectsHaveTheirOwnBuckets(t *testing.T) {
 	idp := newTestIdP(t)
 	r := e.route("mixed", "/m", auth.PolicyAny)
 	r.Issuer = idp.URL
+	r.Audience = "partner-api"
 	r.ClientRateLimit = auth.RateLimit{Rate: 0.001, Burst: 1}
 	e.setRoutes(r)
 	_, key := e.createKey("victim", nil, auth.RateLimit{})
-	tok := idp.token(t, e.clock.Now(), map[string]any{"sub": "victim"})
+	tok := idp.token(t, e.clock.Now(), map[string]any{"sub": "victim", "aud": "partner-api"})
 	deadline := time.Now().Add(20 * time.Second)
 	var resp *http.Response
 	for {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	pathpkg "path"
 	"runtime"
 	"strings"
 	"sync"
@@ -490,4 +491,27 @@ func TestExternalSubjectsHaveTheirOwnBuckets(t *testing.T) {
 	}
 	wantStatus(t, resp, http.StatusOK)
 	wantStatus(t, e.do("GET", "/m/x", "X-API-Key", key), http.StatusOK)
+}
+
+// FuzzCleanPathCanonical: a path the gateway accepts is canonical — resolving its
+// dot segments and merging its slashes changes nothing but a trailing
+// slash — and "//", "..;" and "..\" never pass.
+func FuzzCleanPathCanonical(f *testing.F) {
+	for _, s := range []string{"/", "/a/b/", "//a", "/a/../b", "/a/..;/b", "/a/..\\b", "/a;x/b", "/...", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if !cleanPath(p) {
+			return
+		}
+		want := pathpkg.Clean(p)
+		if got := strings.TrimSuffix(p, "/"); got != want && p != "/" {
+			t.Fatalf("cleanPath accepted %q, which resolves to %q", p, want)
+		}
+		for _, bad := range []string{"/..;", "/.;", "/..\\", "\\..\\", "\\../"} {
+			if strings.Contains(p+"/", bad) {
+				t.Fatalf("cleanPath accepted %q", p)
+			}
+		}
+	})
 }

@@ -31,7 +31,7 @@ func TestRoutesUpdateClearsTheIssuerAndRefusesPlainHTTPProviders(t *testing.T) {
 	}
 	var r route
 	n.cliJSON(&r, "routes", "create", "--name", "partner", "--upstream", "http://127.0.0.1:9001", "--policy", "jwt",
-		"--scopes", "a", "--issuer", "https://idp.example.test", "--jwks-uri", "https://idp.example.test/keys")
+		"--scopes", "a", "--audience", "api", "--issuer", "https://idp.example.test", "--jwks-uri", "https://idp.example.test/keys")
 	if want := (route{"https://idp.example.test", "https://idp.example.test/keys", []string{"RS256"}, []string{"a"}}); !reflect.DeepEqual(r, want) {
 		t.Fatalf("created %+v, want %+v", r, want)
 	}

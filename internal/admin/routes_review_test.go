@@ -20,7 +20,7 @@ func TestRoutePatchClearingTheIssuerClearsItsKeys(t *testing.T) {
 	c := env.client
 	if _, err := c.CreateRoute(ctx, RouteRequest{
 		Name: "partner", Upstreams: []string{"http://a"}, Policy: auth.PolicyJWT,
-		Issuer: "https://idp.example.com", JWKSURI: "https://idp.example.com/keys",
+		Issuer: "https://idp.example.com", JWKSURI: "https://idp.example.com/keys", Audience: "api",
 	}); err != nil {
 		t.Fatal(err)
 	}

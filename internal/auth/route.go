@@ -215,6 +215,12 @@ func (r *Route) Normalize() error {
 			}
 		}
 		r.Algorithms = sortedUnique(r.Algorithms)
+		// Other providers often type their access tokens "JWT", like their
+		// ID tokens: only the audience then tells an access token for this
+		// API from an ID token issued to any client of that provider.
+		if r.Audience == "" {
+			return bad("a route for another identity provider needs an audience (the aud of the access tokens it issues for this API)")
+		}
 	}
 
 	for _, l := range []struct {

@@ -49,14 +49,20 @@ func TestRouteNormalizeCanonicalForms(t *testing.T) {
 			func(r *Route) { r.StripHeaders = []string{"x-debug", "COOKIE", "X-Debug"} },
 			func(r *Route) { r.StripHeaders = []string{"Cookie", "X-Debug"} }},
 		{"an issuer without algorithms gets RS256",
-			func(r *Route) { r.Issuer = "https://idp.example" },
-			func(r *Route) { r.Issuer, r.Algorithms = "https://idp.example", []string{"RS256"} }},
+			func(r *Route) { r.Issuer, r.Audience = "https://idp.example", "api" },
+			func(r *Route) { r.Issuer, r.Audience, r.Algorithms = "https://idp.example", "api", []string{"RS256"} }},
 		{"algorithms sorted and unique",
-			func(r *Route) { r.Issuer, r.Algorithms = "https://idp.example", []string{"RS256", "ES256", "RS256"} },
-			func(r *Route) { r.Issuer, r.Algorithms = "https://idp.example", []string{"ES256", "RS256"} }},
+			func(r *Route) {
+				r.Issuer, r.Audience, r.Algorithms = "https://idp.example", "api", []string{"RS256", "ES256", "RS256"}
+			},
+			func(r *Route) {
+				r.Issuer, r.Audience, r.Algorithms = "https://idp.example", "api", []string{"ES256", "RS256"}
+			}},
 		{"an issuer may have a query (it is compared exactly)",
-			func(r *Route) { r.Issuer = "https://idp.example/?tenant=a" },
-			func(r *Route) { r.Issuer, r.Algorithms = "https://idp.example/?tenant=a", []string{"RS256"} }},
+			func(r *Route) { r.Issuer, r.Audience = "https://idp.example/?tenant=a", "api" },
+			func(r *Route) {
+				r.Issuer, r.Audience, r.Algorithms = "https://idp.example/?tenant=a", "api", []string{"RS256"}
+			}},
 		{"limits and timeout at their bounds",
 			func(r *Route) {
 				r.Timeout, r.RateLimit, r.ClientRateLimit = MaxRouteTimeout, RateLimit{Rate: 1e6, Burst: 1e6}, RateLimit{Rate: 0.001, Burst: 1}
@@ -164,6 +170,8 @@ func TestRouteNormalizeRefuses(t *testing.T) {
 		{"a JWKS URI without an issuer", func(r *Route) { r.JWKSURI = "https://idp/keys" }, "issuer"},
 		{"algorithms without an issuer", func(r *Route) { r.Algorithms = []string{"RS256"} }, "issuer"},
 		{"an issuer that is not http", func(r *Route) { r.Issuer = "idp.example" }, "issuer"},
+		// Its ID tokens would pass as access tokens.
+		{"another provider without an audience", func(r *Route) { r.Issuer, r.Audience = "https://idp.example", "" }, "needs an audience"},
 		{"a JWKS URI with a query", func(r *Route) { r.Issuer, r.JWKSURI = "https://idp", "https://idp/keys?x" }, "jwks_uri"},
 		{"a symmetric algorithm", func(r *Route) { r.Issuer, r.Algorithms = "https://idp", []string{"HS256"} }, "algorithm"},
 		{"the none algorithm", func(r *Route) { r.Issuer, r.Algorithms = "https://idp", []string{"none"} }, "algorithm"},

@@ -35,12 +35,13 @@ func TestCreateAndUpdateRefuseAProviderTheGatewayWouldNotFetch(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
 			r := orders()
+			r.Audience = "api" // another provider's routes need one
 			tc.change(&r)
 			_, err := f.svc.Create(t.Context(), r, "key_admin")
 			wantCode(t, "Create", err, tc.code)
 
 			plain := orders()
-			plain.Name = "plain"
+			plain.Name, plain.Audience = "plain", "api"
 			f.create(t, plain)
 			_, err = f.svc.Update(t.Context(), "plain", func(r *auth.Route) error { tc.change(r); return nil }, "key_admin")
 			wantCode(t, "Update", err, tc.code)

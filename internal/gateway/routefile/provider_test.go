@@ -19,7 +19,7 @@ func TestParseRefusesAProviderTheGatewayWouldNotFetch(t *testing.T) {
 		{"jwks_uri over http", "    issuer: https://idp.example.com\n    jwks_uri: http://idp.example.com/keys\n", []string{`routes[0] "bad"`, "jwks_uri", "https"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			doc := "routes:\n  - name: bad\n    upstreams: [http://h]\n    policy: jwt\n" + tc.extra
+			doc := "routes:\n  - name: bad\n    upstreams: [http://h]\n    policy: jwt\n    audience: api\n" + tc.extra
 			routes, err := Parse([]byte(doc))
 			if err == nil {
 				t.Fatalf("accepted: %+v", routes)
@@ -31,7 +31,7 @@ func TestParseRefusesAProviderTheGatewayWouldNotFetch(t *testing.T) {
 			}
 		})
 	}
-	ok := "routes:\n  - name: ok\n    upstreams: [http://h]\n    policy: jwt\n    issuer: http://127.0.0.1:8080\n"
+	ok := "routes:\n  - name: ok\n    upstreams: [http://h]\n    policy: jwt\n    audience: api\n    issuer: http://127.0.0.1:8080\n"
 	if _, err := Parse([]byte(ok)); err != nil {
 		t.Fatalf("a loopback issuer over http: %v", err)
 	}

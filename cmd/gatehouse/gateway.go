@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway/routefile"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/revocation"
 )
 
@@ -61,6 +63,10 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 	if err != nil {
 		return err
 	}
+	limiter, err := m.sharedLimiter(ctx)
+	if err != nil {
+		return err
+	}
 	m.Gateway, err = gateway.New(gateway.Config{
 		Issuer:           m.issuer,
 		JWKS:             m.Signing.JWKS,
@@ -74,6 +80,7 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 		Logger:           m.Logger,
 		AccessLog:        g.AccessLog,
 		Registerer:       reg,
+		Limiter:          limiter,
 		Now:              m.Now,
 	})
 	if err != nil {
@@ -111,6 +118,30 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 		TLSConfig: tlsConfig.Clone(),
 	}
 	return nil
+}
+
+// sharedLimiter connects to Redis when redis_url is set, so that rate
+// limits hold across nodes; nil keeps them in this process. An unreachable
+// Redis does not stop the start: the limits fall back to this node's own
+// until it answers (the limiter logs both changes).
+func (m *Main) sharedLimiter(ctx context.Context) (ratelimit.Limiter, error) {
+	if m.Config.RedisURL == "" {
+		return nil, nil
+	}
+	opt, err := redis.ParseURL(m.Config.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("redis_url: %w", err)
+	}
+	// Without it go-redis ignores the limiter's 50 ms deadline, and a hung
+	// Redis would hold each request for its 3 s read timeout.
+	opt.ContextTimeoutEnabled = true
+	m.redis = redis.NewClient(opt)
+	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := m.redis.Ping(pingCtx).Err(); err != nil {
+		m.Logger.Warn("Redis is not answering; rate limits are per node until it does", "err", err)
+	}
+	return ratelimit.NewRedis(ratelimit.RedisConfig{Client: m.redis, Fallback: &ratelimit.Buckets{}, Logger: m.Logger})
 }
 
 // serveGateway serves the gateway listener; an error stops the node like

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -498,5 +499,58 @@ func TestGatewaySpeaksHTTP2(t *testing.T) {
 				t.Fatalf("%s %d: %s", resp.Proto, resp.StatusCode, body)
 			}
 		})
+	}
+}
+
+// TestRedisURLSharesLimitsAcrossNodes: two nodes given one redis_url count
+// a client's requests together; a node whose Redis is down still starts and
+// limits on its own.
+func TestRedisURLSharesLimitsAcrossNodes(t *testing.T) {
+	u, err := url.Parse(testenv.RedisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/14" // the ratelimit package's tests flush database 15
+	if c, err := net.DialTimeout("tcp", u.Host, time.Second); err != nil {
+		testenv.RedisUnreachable(t, err)
+	} else {
+		c.Close()
+	}
+	up := newUpstream(t, "status")
+	routes := filepath.Join(t.TempDir(), "routes.yaml")
+	// A route name of its own per run: the buckets live in Redis across runs.
+	name := "status-" + strings.ToLower(strings.TrimRight(rand.Text()[:10], "="))
+	if err := os.WriteFile(routes, fmt.Appendf(nil, "routes:\n  - {name: %s, path: /status, upstreams: [%s], policy: public, client_rate_limit: {rate: 0.01, burst: 2}}\n", name, up.URL), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := func(redisURL string) (*node, *testenv.SyncBuffer) {
+		cfg := testConfig(t, t.TempDir(), "")
+		cfg.RedisURL, cfg.Gateway.RoutesFile = redisURL, routes
+		if _, _, err := initialize(context.Background(), cfg, NewLogger(cfg, io.Discard)); err != nil {
+			t.Fatal(err)
+		}
+		logs := &testenv.SyncBuffer{}
+		return startNode(t, cfg, testenv.NewClock(time.Now()), logs), logs
+	}
+	a, _ := start(u.String())
+	b, _ := start(u.String())
+	for i, n := range []*node{a, b, a} {
+		want := http.StatusOK
+		if i == 2 {
+			want = http.StatusTooManyRequests
+		}
+		if r := gwGet(t, n.main.GatewayURL()+"/status", nil); r.status != want {
+			t.Fatalf("request %d: %d, want %d", i+1, r.status, want)
+		}
+	}
+
+	down, logs := start("redis://127.0.0.1:1/0")
+	if !strings.Contains(logs.String(), "Redis is not answering") {
+		t.Errorf("no warning about the unreachable Redis:\n%s", logs.String())
+	}
+	for i, want := range []int{http.StatusOK, http.StatusOK, http.StatusTooManyRequests} {
+		if r := gwGet(t, down.main.GatewayURL()+"/status", nil); r.status != want {
+			t.Fatalf("without Redis, request %d: %d, want %d", i+1, r.status, want)
+		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
@@ -63,6 +64,7 @@ type Main struct {
 	routes routeTable
 	gwLn   net.Listener
 	gwSrv  *http.Server
+	redis  *redis.Client // shared rate limits; nil without redis_url
 
 	ln       net.Listener
 	srv      *http.Server
@@ -414,6 +416,10 @@ func (m *Main) Close() error {
 		if err := m.Gateway.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("gateway: %w", err))
 		}
+	}
+	if m.redis != nil {
+		m.redis.Close()
+		m.redis = nil
 	}
 	if m.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)

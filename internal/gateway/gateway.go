@@ -77,7 +77,10 @@ type Config struct {
 	Logger         *slog.Logger          // access log and refusals; default: discard
 	AccessLog      bool                  // one Info line per request
 	Registerer     prometheus.Registerer // nil = no metrics
-	Now            auth.Now              // default auth.SystemNow
+	// Limiter keeps the route and client rate limits; nil keeps them in
+	// this process (per node). A ratelimit.Redis shares them between nodes.
+	Limiter ratelimit.Limiter
+	Now     auth.Now // default auth.SystemNow
 }
 
 // Gateway is an http.Handler that authenticates and forwards requests
@@ -88,8 +91,9 @@ type Gateway struct {
 	log     *slog.Logger
 	own     *verify.Verifier // Gatehouse's own tokens
 	health  *proxy.Health
-	limits  ratelimit.Buckets
-	metrics *metrics // nil without a Registerer
+	limits  ratelimit.Buckets // the limits when Config.Limiter is nil
+	limiter ratelimit.Limiter // Config.Limiter, or limits
+	metrics *metrics          // nil without a Registerer
 	minted  *mintCache
 	none    *route // what metrics and logs use when no route matched
 
@@ -138,6 +142,10 @@ func New(cfg Config) (*Gateway, error) {
 
 	g := &Gateway{cfg: cfg, now: cfg.Now, log: cfg.Logger, minted: newMintCache(defaultMintCacheSize)}
 	g.health = proxy.NewHealth(0, cfg.Now)
+	g.limiter = cfg.Limiter
+	if g.limiter == nil {
+		g.limiter = ratelimit.Local{Buckets: &g.limits}
+	}
 	own, err := verify.New(verify.Config{
 		Issuer:     cfg.Issuer,
 		JWKS:       cfg.JWKS,

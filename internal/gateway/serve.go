@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -119,7 +120,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 		g.refuse(w, x, err, rt.cfg.Scopes)
 		return
 	}
-	if !g.rateLimit(w, x, now) {
+	if !g.rateLimit(r.Context(), w, x, now) {
 		return
 	}
 	if err := g.forwardIdentity(r, rt, &x.id, now); err != nil {
@@ -382,7 +383,7 @@ func writeProblem(w http.ResponseWriter, status int, detail string) {
 // per-client limit knows the client. It reports whether the request may go
 // on; if not, it has answered 429. Passing requests get the RateLimit-*
 // headers of the tightest limit applied.
-func (g *Gateway) rateLimit(w http.ResponseWriter, x *exchange, now time.Time) bool {
+func (g *Gateway) rateLimit(ctx context.Context, w http.ResponseWriter, x *exchange, now time.Time) bool {
 	rt := x.route
 	var tight ratelimit.Decision
 	have := false
@@ -401,7 +402,12 @@ func (g *Gateway) rateLimit(w http.ResponseWriter, x *exchange, now time.Time) b
 		if l.Unlimited() {
 			return true
 		}
-		d := g.limits.Allow(key, l, now)
+		d, err := g.limiter.Allow(ctx, key, l, now)
+		if err != nil {
+			// The caller went away, or a shared limiter failed without a
+			// fallback: this node's own bucket decides.
+			d = g.limits.Allow(key, l, now)
+		}
 		if !d.Allowed {
 			h := w.Header()
 			setRateLimitHeaders(h, d.Limit, d.Remaining, d.Reset)

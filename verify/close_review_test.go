@@ -100,7 +100,7 @@ func TestNoKeysYetRetriesAtLeastEveryMinRefetchInterval(t *testing.T) {
 		http.Redirect(w, r, is.srv.URL+"/jwks", http.StatusFound)
 	}))
 	defer keys.Close()
-	v, err := newTuned(Config{Issuer: is.srv.URL, JWKSURI: keys.URL, RefreshInterval: 24 * time.Hour, MinRefetchInterval: 10 * time.Millisecond},
+	v, err := newTuned(Config{AnyAudience: true, Issuer: is.srv.URL, JWKSURI: keys.URL, RefreshInterval: 24 * time.Hour, MinRefetchInterval: 10 * time.Millisecond},
 		tuning{retryBase: time.Millisecond, fetchTimeout: defaultFetchTimeout})
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +130,7 @@ func TestAFetchThatNeverAnswersIsAbandoned(t *testing.T) {
 		http.Redirect(w, r, is.srv.URL+"/jwks", http.StatusFound)
 	}))
 	defer keys.Close()
-	v, err := newTuned(Config{Issuer: is.srv.URL, JWKSURI: keys.URL, HTTPClient: &http.Client{}, MinRefetchInterval: 10 * time.Millisecond},
+	v, err := newTuned(Config{AnyAudience: true, Issuer: is.srv.URL, JWKSURI: keys.URL, HTTPClient: &http.Client{}, MinRefetchInterval: 10 * time.Millisecond},
 		tuning{retryBase: time.Millisecond, fetchTimeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ func TestKeysUnavailableBeforeFirstFetch(t *testing.T) {
 	k := newECKey(t, "k1")
 	is := newIssuer(t, k)
 	is.hang = make(chan struct{})
-	v, err := New(Config{Issuer: is.srv.URL, Now: clk.Now})
+	v, err := New(Config{AnyAudience: true, Issuer: is.srv.URL, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestCloseStopsAHangingFetch(t *testing.T) {
 	t.Parallel()
 	is := newIssuer(t, newECKey(t, "k1"))
 	is.hang = make(chan struct{}) // never closed
-	v, err := New(Config{Issuer: is.srv.URL})
+	v, err := New(Config{AnyAudience: true, Issuer: is.srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestFetchFailures(t *testing.T) {
 			t.Parallel()
 			is := newIssuer(t, k)
 			tt.edit(is)
-			v, err := New(Config{Issuer: is.srv.URL, RefreshInterval: time.Hour})
+			v, err := New(Config{AnyAudience: true, Issuer: is.srv.URL, RefreshInterval: time.Hour})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -140,7 +140,7 @@ func TestFailedRefreshKeepsKeysAndRetriesSooner(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{k.jwk()}})
 	}))
 	defer srv.Close()
-	v2, err := New(Config{Issuer: "https://issuer.example", JWKSURI: srv.URL, RefreshInterval: time.Hour})
+	v2, err := New(Config{AnyAudience: true, Issuer: "https://issuer.example", JWKSURI: srv.URL, RefreshInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestLocalJWKS(t *testing.T) {
 		return []byte(mustJSON(t, s))
 	}
 	const iss = "https://gatehouse.example"
-	v, err := New(Config{Issuer: iss, Now: clk.Now, JWKS: func() ([]byte, string) {
+	v, err := New(Config{AnyAudience: true, Issuer: iss, Now: clk.Now, JWKS: func() ([]byte, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		return doc, version

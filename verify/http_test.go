@@ -115,7 +115,7 @@ func TestMiddlewareKeysUnavailable(t *testing.T) {
 	k := newECKey(t, "k1")
 	is := newIssuer(t, k)
 	is.hang = make(chan struct{})
-	v, err := New(Config{Issuer: is.srv.URL, Now: clk.Now, Realm: `svc "a"`})
+	v, err := New(Config{AnyAudience: true, Issuer: is.srv.URL, Now: clk.Now, Realm: `svc "a"`})
 	if err != nil {
 		t.Fatal(err)
 	}

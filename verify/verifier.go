@@ -11,15 +11,21 @@ import (
 	"time"
 )
 
-// Config is what a Verifier checks and where it finds the keys. Only Issuer
-// is required.
+// Config is what a Verifier checks and where it finds the keys. Issuer and
+// Audience (or AnyAudience) are required.
 type Config struct {
-	Issuer     string        // required; iss must equal it exactly
-	Audience   string        // if set, Verify requires it in aud; "" leaves the check to the caller (HasAudience)
-	Algorithms []string      // allowed algs; default {"ES256","RS256"}; New refuses HS*/none. Never taken from the token.
-	Types      []string      // accepted typ headers; default {"at+jwt"}; case-insensitive, with or without "application/" (RFC 8725 §3.11)
-	Leeway     time.Duration // clock skew for exp/nbf/iat; default 30s
-	JWKSURI    string        // where the keys are; "" discovers it from Issuer+"/.well-known/openid-configuration" (whose "issuer" must equal Issuer, OIDC Discovery §4.3)
+	Issuer string // required; iss must equal it exactly
+	// Audience must be one of aud (RFC 9068 §4: a resource server checks
+	// that a token is meant for it). Required, unless AnyAudience says
+	// the caller checks it itself (with Claims.HasAudience), as a gateway
+	// serving many APIs does: leaving it empty by mistake would accept
+	// tokens meant for any other service.
+	Audience    string
+	AnyAudience bool
+	Algorithms  []string      // allowed algs; default {"ES256","RS256"}; New refuses HS*/none. Never taken from the token.
+	Types       []string      // accepted typ headers; default {"at+jwt"}; case-insensitive, with or without "application/" (RFC 8725 §3.11)
+	Leeway      time.Duration // clock skew for exp/nbf/iat; default 30s
+	JWKSURI     string        // where the keys are; "" discovers it from Issuer+"/.well-known/openid-configuration" (whose "issuer" must equal Issuer, OIDC Discovery §4.3)
 	// JWKS, when set, supplies the key set locally instead of over HTTP (the
 	// gateway passes its keyring's: the JWK Set document and a version tag
 	// that changes whenever it does). The verifier re-parses the document
@@ -138,6 +144,9 @@ func newTuned(cfg Config, tn tuning) (*Verifier, error) {
 func (c *Config) fill() error {
 	if c.Issuer == "" {
 		return errors.New("Issuer is required")
+	}
+	if c.Audience == "" && !c.AnyAudience {
+		return errors.New("Audience is required (set AnyAudience to check it yourself with Claims.HasAudience)")
 	}
 	if c.Algorithms == nil {
 		c.Algorithms = []string{"ES256", "RS256"}

@@ -235,15 +235,16 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		cfg  Config
 	}{
 		{"no issuer", Config{}},
-		{"HS256", Config{Issuer: "https://a.example", Algorithms: []string{"HS256"}}},
-		{"none", Config{Issuer: "https://a.example", Algorithms: []string{"ES256", "none"}}},
-		{"empty algorithm list", Config{Issuer: "https://a.example", Algorithms: []string{}}},
-		{"empty type list", Config{Issuer: "https://a.example", Types: []string{}}},
-		{"negative leeway", Config{Issuer: "https://a.example", Leeway: -time.Second}},
-		{"http issuer off loopback", Config{Issuer: "http://auth.example"}},
-		{"http jwks_uri off loopback", Config{Issuer: "https://a.example", JWKSURI: "http://10.0.0.1/jwks"}},
-		{"jwks_uri with credentials", Config{Issuer: "https://a.example", JWKSURI: "https://u:p@a.example/jwks"}},
-		{"relative jwks_uri", Config{Issuer: "https://a.example", JWKSURI: "/jwks"}},
+		{"no audience", Config{Issuer: "https://a.example"}},
+		{"HS256", Config{AnyAudience: true, Issuer: "https://a.example", Algorithms: []string{"HS256"}}},
+		{"none", Config{AnyAudience: true, Issuer: "https://a.example", Algorithms: []string{"ES256", "none"}}},
+		{"empty algorithm list", Config{AnyAudience: true, Issuer: "https://a.example", Algorithms: []string{}}},
+		{"empty type list", Config{AnyAudience: true, Issuer: "https://a.example", Types: []string{}}},
+		{"negative leeway", Config{AnyAudience: true, Issuer: "https://a.example", Leeway: -time.Second}},
+		{"http issuer off loopback", Config{AnyAudience: true, Issuer: "http://auth.example"}},
+		{"http jwks_uri off loopback", Config{AnyAudience: true, Issuer: "https://a.example", JWKSURI: "http://10.0.0.1/jwks"}},
+		{"jwks_uri with credentials", Config{AnyAudience: true, Issuer: "https://a.example", JWKSURI: "https://u:p@a.example/jwks"}},
+		{"relative jwks_uri", Config{AnyAudience: true, Issuer: "https://a.example", JWKSURI: "/jwks"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -255,7 +256,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		})
 	}
 	for _, ok := range []string{"https://a.example", "http://127.0.0.1:8080", "http://[::1]:1", "http://localhost"} {
-		v, err := New(Config{Issuer: ok, JWKS: func() ([]byte, string) { return nil, "" }})
+		v, err := New(Config{AnyAudience: true, Issuer: ok, JWKS: func() ([]byte, string) { return nil, "" }})
 		if err != nil {
 			t.Errorf("%s: %v", ok, err)
 			continue

@@ -44,7 +44,7 @@ func main() {
 	flag.StringVar(&o.name, "name", "service", "the service's name, echoed in answers")
 	flag.StringVar(&o.addr, "addr", "127.0.0.1:9001", "listen address")
 	flag.StringVar(&o.issuer, "issuer", "", "Gatehouse's issuer URL: verify bearer tokens locally against its JWKS")
-	flag.StringVar(&o.audience, "audience", "", "with -issuer: the audience tokens must carry (internal JWTs carry the upstream URL)")
+	flag.StringVar(&o.audience, "audience", "", "with -issuer (required): the audience tokens must carry (internal JWTs carry the upstream URL)")
 	flag.StringVar(&scopes, "scope", "", "with -issuer: comma-separated scopes every request needs")
 	flag.Parse()
 	if scopes != "" {

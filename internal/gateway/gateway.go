@@ -147,14 +147,15 @@ func New(cfg Config) (*Gateway, error) {
 		g.limiter = ratelimit.Local{Buckets: &g.limits}
 	}
 	own, err := verify.New(verify.Config{
-		Issuer:     cfg.Issuer,
-		JWKS:       cfg.JWKS,
-		Algorithms: slices.Clone(cfg.Algorithms),
-		Types:      []string{"at+jwt"},
-		Revoked:    cfg.Revoked,
-		Leeway:     cfg.Leeway,
-		Now:        cfg.Now,
-		Logger:     cfg.Logger,
+		AnyAudience: true, // each route checks its own audience
+		Issuer:      cfg.Issuer,
+		JWKS:        cfg.JWKS,
+		Algorithms:  slices.Clone(cfg.Algorithms),
+		Types:       []string{"at+jwt"},
+		Revoked:     cfg.Revoked,
+		Leeway:      cfg.Leeway,
+		Now:         cfg.Now,
+		Logger:      cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: verifier of %s tokens: %w", cfg.Issuer, err)
@@ -290,9 +291,10 @@ func (g *Gateway) SetRoutes(routes []auth.Route) error {
 			if v == nil {
 				var err error
 				v, err = verify.New(verify.Config{
-					Issuer:     rc.Issuer,
-					JWKSURI:    rc.JWKSURI,
-					Algorithms: slices.Clone(rc.Algorithms),
+					AnyAudience: true, // each route checks its own audience
+					Issuer:      rc.Issuer,
+					JWKSURI:     rc.JWKSURI,
+					Algorithms:  slices.Clone(rc.Algorithms),
 					// Other identity providers type their access tokens
 					// "at+jwt" (RFC 9068) or, still commonly, "JWT".
 					Types:      []string{"at+jwt", "JWT"},

@@ -383,13 +383,21 @@ func cloneRoute(r auth.Route) auth.Route {
 // some route matches host and path with other methods, allow lists them
 // (for 405).
 func (t *table) match(host, path, method string) (rt *route, allow []string) {
+	prefix := -1 // the length of the most specific prefix that matched
 	for _, r := range t.routes {
+		if prefix >= 0 && len(r.cfg.PathPrefix) < prefix {
+			// Never fall through to a shorter prefix: with "/admin" (jwt,
+			// GET) and "/" (public), DELETE /admin must not reach the
+			// public route. The routes are sorted longest prefix first.
+			break
+		}
 		if !r.cfg.MatchesPath(path) || !r.cfg.MatchesHost(host) {
 			continue
 		}
 		if r.cfg.MatchesMethod(method) {
 			return r, nil
 		}
+		prefix = len(r.cfg.PathPrefix)
 		allow = append(allow, r.cfg.Methods...)
 	}
 	if len(allow) > 0 {

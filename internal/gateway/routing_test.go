@@ -62,7 +62,6 @@ func TestRouteMatching(t *testing.T) {
 		{"GET", "/w/1", "a.example.org", "wild"},
 		{"GET", "/w/1", "example.org", "root"},
 		{"GET", "/ro", "", "only-get"},
-		{"POST", "/ro", "", "root"}, // another route takes the method
 	}
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("%s %s %s", tc.method, tc.host, tc.path), func(t *testing.T) {
@@ -76,6 +75,14 @@ func TestRouteMatching(t *testing.T) {
 				t.Errorf("went to %q, want %q", got, tc.want)
 			}
 		})
+	}
+	// A method the most specific prefix's routes do not take is refused,
+	// never handed to a shorter prefix ("/", public here): that would
+	// turn "/admin for GET only" into "/admin open for DELETE".
+	resp := e.do("POST", "/ro/1")
+	wantStatus(t, resp, http.StatusMethodNotAllowed)
+	if got := resp.Header.Get("Allow"); got != "GET, HEAD" || resp.Header.Get("X-Upstream") != "" {
+		t.Errorf("POST /ro/1: Allow %q, upstream %q", got, resp.Header.Get("X-Upstream"))
 	}
 }
 

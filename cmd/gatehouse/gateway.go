@@ -266,15 +266,18 @@ func (m *Main) reloadStoredRoutes(ctx context.Context) error {
 	return nil
 }
 
-// setRoutesLocked installs file and stored routes together. A name in both
-// is refused: the admin API cannot create it, but the file may have gained
-// it since.
+// setRoutesLocked installs file and stored routes together. The admin API
+// cannot create a name the file has, but the file may gain one later: the
+// file's route then wins and the stored one is left out (and logged), so
+// that one clash does not hold up every other route change.
 func (m *Main) setRoutesLocked(file, stored []auth.Route) error {
 	all := make([]auth.Route, 0, len(file)+len(stored))
 	all = append(all, file...)
 	for _, r := range stored {
 		if slices.ContainsFunc(file, func(f auth.Route) bool { return f.Name == r.Name }) {
-			return fmt.Errorf("route %s is in the routes file and managed through the admin API; rename or delete one", r.Name)
+			m.Logger.Error("a route of the routes file has the name of a route managed through the admin API; the file's route is served: rename or delete one",
+				"route", r.Name)
+			continue
 		}
 		all = append(all, r)
 	}

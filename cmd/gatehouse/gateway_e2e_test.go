@@ -554,3 +554,44 @@ func TestRedisURLSharesLimitsAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestFileRouteNamedLikeAStoredOne: when the routes file gains the name of
+// a route managed through the admin API, the file's route is served, the
+// clash is logged, and other route changes still apply.
+func TestFileRouteNamedLikeAStoredOne(t *testing.T) {
+	up := newUpstream(t, "svc")
+	file := filepath.Join(t.TempDir(), "routes.yaml")
+	write := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(file+".tmp", []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(file+".tmp", file); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(fmt.Sprintf("routes:\n  - {name: a, path: /a, upstreams: [%s], policy: public}\n", up.URL))
+	cfg := testConfig(t, t.TempDir(), "")
+	cfg.Gateway.RoutesFile = file
+	_, adminKey, err := initialize(context.Background(), cfg, NewLogger(cfg, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &testenv.SyncBuffer{}
+	n := startNode(t, cfg, testenv.NewClock(time.Now()), logs)
+	n.env["GATEHOUSE_ADMIN_KEY"] = adminKey
+	gw := n.main.GatewayURL()
+	n.cli("routes", "create", "--name", "b", "--path", "/b", "--upstream", up.URL, "--policy", "public")
+	write(fmt.Sprintf("routes:\n  - {name: a, path: /a, upstreams: [%s], policy: public}\n  - {name: b, path: /file-b, upstreams: [%s], policy: public}\n", up.URL, up.URL))
+	waitFor(t, "the file's route b", func() bool { return gwGet(t, gw+"/file-b", nil).status == http.StatusOK })
+	if r := gwGet(t, gw+"/b", nil); r.status != http.StatusNotFound {
+		t.Fatalf("the stored route b is still served: %d", r.status)
+	}
+	if !strings.Contains(logs.String(), "a route of the routes file has the name of a route managed through the admin API") {
+		t.Error("the clash is not logged")
+	}
+	n.cli("routes", "create", "--name", "c", "--path", "/c", "--upstream", up.URL, "--policy", "public")
+	if r := gwGet(t, gw+"/c", nil); r.status != http.StatusOK {
+		t.Fatalf("a route created after the clash: %d", r.status)
+	}
+}

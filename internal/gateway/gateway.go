@@ -316,6 +316,13 @@ func (g *Gateway) SetRoutes(routes []auth.Route) error {
 	slices.SortStableFunc(t.routes, matchOrder)
 
 	g.table.Store(t)
+	// A deleted route's series go too: routes come and go through the
+	// admin API, and the series of every route ever served would pile up.
+	for _, rt := range old.routes {
+		if !seen[rt.name] {
+			g.metrics.forget(rt.name)
+		}
+	}
 	// Verifiers no longer used stop refreshing. A request still holding the
 	// old table may use one a moment longer: it verifies from its cache.
 	for k, v := range old.verifiers {

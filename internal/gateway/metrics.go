@@ -68,6 +68,18 @@ func (m *metrics) forRoute(route string) *routeMetrics {
 	return &routeMetrics{parent: m, route: route, duration: m.duration.WithLabelValues(route)}
 }
 
+// forget removes every series of route.
+func (m *metrics) forget(route string) {
+	if m == nil {
+		return
+	}
+	for _, v := range []interface {
+		DeletePartialMatch(prometheus.Labels) int
+	}{m.requests, m.duration, m.refusals, m.upstreamEr} {
+		v.DeletePartialMatch(prometheus.Labels{"route": route})
+	}
+}
+
 func (rm *routeMetrics) request(code int, seconds float64) {
 	if rm == nil {
 		return

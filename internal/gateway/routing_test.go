@@ -638,3 +638,21 @@ func TestNewChecksConfig(t *testing.T) {
 		}
 	}
 }
+
+// A route removed from the table takes its metric series with it: routes
+// come and go through the admin API, and stale series would pile up.
+func TestRemovedRoutesLoseTheirSeries(t *testing.T) {
+	e := newTestEnv(t)
+	e.setRoutes(e.route("a", "/a", auth.PolicyPublic), e.route("b", "/b", auth.PolicyPublic))
+	wantStatus(t, e.do("GET", "/a"), http.StatusOK)
+	wantStatus(t, e.do("GET", "/b"), http.StatusOK)
+	wantStatus(t, e.do("GET", "/b", "Authorization", "Bearer x"), http.StatusOK)
+	if n := series(e.gw.metrics.requests); n != 2 {
+		t.Fatalf("%d request series before, want 2", n)
+	}
+	e.setRoutes(e.route("a", "/a", auth.PolicyPublic))
+	// The duration series are a's and the one for requests that match no route.
+	if n, d := series(e.gw.metrics.requests), series(e.gw.metrics.duration); n != 1 || d != 2 {
+		t.Fatalf("after removing b: %d request series, %d duration series; want 1 and 2", n, d)
+	}
+}

@@ -656,3 +656,32 @@ func TestRemovedRoutesLoseTheirSeries(t *testing.T) {
 		t.Fatalf("after removing b: %d request series, %d duration series; want 1 and 2", n, d)
 	}
 }
+
+// A request body that trickles in is cut at the route's timeout with 408:
+// it holds neither the request nor an upstream connection for as long as
+// the client likes, and the upstream is not blamed for it.
+func TestSlowRequestBodyIsCut(t *testing.T) {
+	e := newTestEnv(t)
+	r := e.route("upload", "/upload", auth.PolicyPublic)
+	r.Timeout = 300 * time.Millisecond
+	e.setRoutes(r)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /upload HTTP/1.1\r\nHost: gw\r\nContent-Length: 100\r\n\r\n0123456789")
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("status %d, want 408", resp.StatusCode)
+	}
+	if n := series(e.gw.metrics.upstreamEr); n != 0 {
+		t.Errorf("the upstream was blamed: %d upstream error series", n)
+	}
+	wantStatus(t, e.do("GET", "/upload"), http.StatusOK) // not in cooldown
+}

@@ -129,6 +129,17 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 		x.reason = reasonUnavailable
 		return
 	}
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		// A body that trickles in would hold this request and an upstream
+		// connection for as long as the client likes: it must arrive
+		// within the route's timeout (a WebSocket has no body, and
+		// hijacking clears the deadline).
+		timeout := rt.cfg.Timeout
+		if timeout == 0 {
+			timeout = auth.DefaultRouteTimeout
+		}
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
+	}
 	rt.proxy.ServeHTTP(w, r)
 }
 

@@ -25,6 +25,17 @@ var problems = map[ErrorKind]struct {
 // serveError is ReverseProxy's ErrorHandler: r is the outbound request
 // (its context carries the request's state).
 func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, err error) {
+	var body *clientBodyError
+	if errors.As(err, &body) {
+		p.log.DebugContext(r.Context(), "proxy: the request body did not arrive", "err", err)
+		h := w.Header()
+		h.Set("Content-Type", "application/problem+json")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Connection", "close")
+		w.WriteHeader(http.StatusRequestTimeout)
+		_, _ = w.Write([]byte(`{"type":"about:blank","title":"Request Timeout","status":408,"detail":"The request body did not arrive in time."}` + "\n"))
+		return
+	}
 	var gone *clientGoneError
 	if errors.As(err, &gone) || r.Context().Err() != nil {
 		p.log.DebugContext(r.Context(), "proxy: client went away", "err", err)

@@ -359,6 +359,12 @@ func (e *upstreamError) Error() string {
 }
 func (e *upstreamError) Unwrap() error { return e.err }
 
+// clientBodyError marks failures to read the client's request body.
+type clientBodyError struct{ err error }
+
+func (e *clientBodyError) Error() string { return "reading the request body: " + e.err.Error() }
+func (e *clientBodyError) Unwrap() error { return e.err }
+
 // clientGoneError marks failures caused by the client going away.
 type clientGoneError struct{ err error }
 
@@ -411,6 +417,14 @@ func (p *Proxy) roundTrip(out *http.Request) (*http.Response, error) {
 			err = errHeaderTimeout
 		}
 
+		if body != nil && body.failed.Load() {
+			// The client's body did not arrive (too slow for the read
+			// deadline, or cut off; the server then cancels the request's
+			// context too): the upstream is not at fault.
+			timer.Stop()
+			cancel(nil)
+			return nil, &clientBodyError{err: err}
+		}
 		if parent.Err() != nil {
 			timer.Stop()
 			cancel(nil)
@@ -488,13 +502,18 @@ func classify(ctx context.Context, err error) ErrorKind {
 // watchedBody records whether the transport has read the request body: a
 // body that was read cannot be sent again.
 type watchedBody struct {
-	rc   io.ReadCloser
-	read atomic.Bool
+	rc     io.ReadCloser
+	read   atomic.Bool
+	failed atomic.Bool // reading the client's body failed: the client's fault, not the upstream's
 }
 
 func (b *watchedBody) Read(buf []byte) (int, error) {
 	b.read.Store(true)
-	return b.rc.Read(buf)
+	n, err := b.rc.Read(buf)
+	if err != nil && err != io.EOF {
+		b.failed.Store(true)
+	}
+	return n, err
 }
 
 // Close does nothing: the transport closes the body when a connection

@@ -268,6 +268,17 @@ func gatewayLifecycle(t *testing.T, cfg config.Config, dbFiles func() []string) 
 		t.Fatalf("a revoked key: %d %s", r.status, r.body)
 	}
 
+	// Refusals are explained in the metrics, by route and reason.
+	_, metrics := n.get("/metrics")
+	for _, want := range []string{
+		`gatehouse_gateway_refusals_total{reason="revoked",route="orders"}`,
+		`gatehouse_gateway_requests_total{code="200",route="orders"}`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
 	// Routes through the admin API apply at once; a file name is taken.
 	status := newUpstream(t, "status")
 	n.cli("routes", "create", "--name", "status", "--path", "/status", "--upstream", status.URL, "--policy", "public")
@@ -293,17 +304,6 @@ func gatewayLifecycle(t *testing.T, cfg config.Config, dbFiles func() []string) 
 	waitFor(t, "the new routes file to apply", func() bool { return gwGet(t, gw+"/health", nil).status == http.StatusOK })
 	if r = gwGet(t, gw+"/inventory/items", apiKey(key.Key)); r.status != http.StatusNotFound {
 		t.Fatalf("a route removed from the file still answers: %d", r.status)
-	}
-
-	// Refusals are explained in the metrics, by route and reason.
-	_, metrics := n.get("/metrics")
-	for _, want := range []string{
-		`gatehouse_gateway_refusals_total{reason="revoked",route="orders"}`,
-		`gatehouse_gateway_requests_total{code="200",route="orders"}`,
-	} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("metrics lack %s", want)
-		}
 	}
 
 	// No secret in the logs or the database files.

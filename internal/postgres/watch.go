@@ -176,7 +176,10 @@ func (db *DB) listen(ctx context.Context, fn func(id string), synced *time.Time,
 		// would otherwise go unnoticed for a long time), and the server
 		// sends every notification committed before it ahead of it, so
 		// everything up to that time has been received.
-		checkCtx, cancel := context.WithTimeout(ctx, db.heartbeat)
+		// The answer may take a while on a loaded server: a check that
+		// gives up too soon would drop a healthy connection (and, with a
+		// short heartbeat, never let one last).
+		checkCtx, cancel := context.WithTimeout(ctx, max(db.heartbeat, 5*time.Second))
 		now, err := serverTime(checkCtx, conn)
 		cancel()
 		if err != nil {

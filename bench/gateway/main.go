@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -239,6 +240,9 @@ func serveBareProxy(addr, upstream string, concurrency int) error {
 			pr.SetXForwarded()
 		},
 		Transport: tr,
+		// wrk closes its connections mid-request at the end of a run:
+		// those cancellations are not errors worth printing.
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })

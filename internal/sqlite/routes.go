@@ -3,78 +3,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"math"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
 var _ auth.RouteStore = (*DB)(nil)
-
-// routeSettings is the JSON form of a route's settings column: every field
-// but the name and the times. Empty lists are left out and read back as
-// nil, the form auth.Route.Normalize gives them.
-type routeSettings struct {
-	Hosts        []string `json:"hosts,omitempty"`
-	PathPrefix   string   `json:"path"`
-	Methods      []string `json:"methods,omitempty"`
-	Upstreams    []string `json:"upstreams,omitempty"`
-	StripPrefix  bool     `json:"strip_prefix,omitempty"`
-	TimeoutNS    int64    `json:"timeout_ns,omitempty"`
-	Policy       string   `json:"policy"`
-	Scopes       []string `json:"scopes,omitempty"`
-	Audience     string   `json:"audience,omitempty"`
-	Issuer       string   `json:"issuer,omitempty"`
-	JWKSURI      string   `json:"jwks_uri,omitempty"`
-	Algorithms   []string `json:"algorithms,omitempty"`
-	Rate         float64  `json:"rate,omitempty"`
-	Burst        int      `json:"burst,omitempty"`
-	ClientRate   float64  `json:"client_rate,omitempty"`
-	ClientBurst  int      `json:"client_burst,omitempty"`
-	InternalJWT  bool     `json:"internal_jwt,omitempty"`
-	StripHeaders []string `json:"strip_headers,omitempty"`
-}
-
-// checkRoute refuses what cannot be stored exactly. The rules of a route
-// (auth.Route.Normalize) are its owner's to apply, not the store's.
-func checkRoute(r *auth.Route) error {
-	switch {
-	case r == nil:
-		return auth.Errorf(auth.EINVALID, "Route is missing.")
-	case r.Name == "":
-		return auth.Errorf(auth.EINVALID, "Route name is required.")
-	}
-	if err := checkText("Route", r.Name, r.PathPrefix, r.Policy, r.Audience, r.Issuer, r.JWKSURI); err != nil {
-		return err
-	}
-	if err := checkLists("Route", r.Hosts, r.Methods, r.Upstreams, r.Scopes, r.Algorithms, r.StripHeaders); err != nil {
-		return err
-	}
-	for _, rate := range []float64{r.RateLimit.Rate, r.ClientRateLimit.Rate} {
-		if math.IsNaN(rate) || math.IsInf(rate, 0) {
-			return auth.Errorf(auth.EINVALID, "Route rate limits must be finite numbers.")
-		}
-	}
-	return nil
-}
-
-func routeSettingsJSON(r *auth.Route) (string, error) {
-	b, err := json.Marshal(routeSettings{
-		Hosts: r.Hosts, PathPrefix: r.PathPrefix, Methods: r.Methods, Upstreams: r.Upstreams,
-		StripPrefix: r.StripPrefix, TimeoutNS: int64(r.Timeout), Policy: r.Policy, Scopes: r.Scopes,
-		Audience: r.Audience, Issuer: r.Issuer, JWKSURI: r.JWKSURI, Algorithms: r.Algorithms,
-		Rate: r.RateLimit.Rate, Burst: r.RateLimit.Burst,
-		ClientRate: r.ClientRateLimit.Rate, ClientBurst: r.ClientRateLimit.Burst,
-		InternalJWT: r.InternalJWT, StripHeaders: r.StripHeaders,
-	})
-	if err != nil {
-		return "", fmt.Errorf("encode route settings: %w", err)
-	}
-	return string(b), nil
-}
 
 func scanRoute(row scanner) (*auth.Route, error) {
 	var (
@@ -85,16 +20,9 @@ func scanRoute(row scanner) (*auth.Route, error) {
 	if err := row.Scan(&r.Name, &settings, &created, &updated); err != nil {
 		return nil, err
 	}
-	var s routeSettings
-	if err := json.Unmarshal([]byte(settings), &s); err != nil {
-		return nil, fmt.Errorf("decode settings of route %q: %w", r.Name, err)
+	if err := r.LoadStoredSettings([]byte(settings)); err != nil {
+		return nil, err
 	}
-	r.Hosts, r.PathPrefix, r.Methods, r.Upstreams = s.Hosts, s.PathPrefix, s.Methods, s.Upstreams
-	r.StripPrefix, r.Timeout, r.Policy, r.Scopes = s.StripPrefix, time.Duration(s.TimeoutNS), s.Policy, s.Scopes
-	r.Audience, r.Issuer, r.JWKSURI, r.Algorithms = s.Audience, s.Issuer, s.JWKSURI, s.Algorithms
-	r.RateLimit = auth.RateLimit{Rate: s.Rate, Burst: s.Burst}
-	r.ClientRateLimit = auth.RateLimit{Rate: s.ClientRate, Burst: s.ClientBurst}
-	r.InternalJWT, r.StripHeaders = s.InternalJWT, s.StripHeaders
 	r.CreatedAt, r.UpdatedAt = timeFrom(created), timeFrom(updated)
 	return &r, nil
 }
@@ -103,16 +31,17 @@ func scanRoute(row scanner) (*auth.Route, error) {
 // ECONFLICT if the name exists; EINVALID if r has no name or holds
 // something no backend can store.
 func (db *DB) CreateRoute(ctx context.Context, r *auth.Route, events ...auth.AuditEvent) error {
-	if err := checkRoute(r); err != nil {
+	if err := r.CheckStorable(); err != nil {
 		return err
 	}
 	if err := auth.CheckStorableEvents(events); err != nil {
 		return err
 	}
-	settings, err := routeSettingsJSON(r)
+	doc, err := r.StoredSettings()
 	if err != nil {
 		return translate("create route", err)
 	}
+	settings := string(doc) // a TEXT column, as the migration declares
 	err = db.inTx(ctx, "create route", func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO gateway_routes (name, settings, created_at, updated_at)
 			VALUES (?, ?, ?, ?)`, r.Name, settings, timeValue(r.CreatedAt), timeValue(r.UpdatedAt)); err != nil {
@@ -163,16 +92,17 @@ func (db *DB) ListRoutes(ctx context.Context) ([]*auth.Route, error) {
 // if it does not exist, ECONFLICT if it changed since; EINVALID as for
 // CreateRoute.
 func (db *DB) UpdateRoute(ctx context.Context, r *auth.Route, ifUpdatedAt time.Time, events ...auth.AuditEvent) error {
-	if err := checkRoute(r); err != nil {
+	if err := r.CheckStorable(); err != nil {
 		return err
 	}
 	if err := auth.CheckStorableEvents(events); err != nil {
 		return err
 	}
-	settings, err := routeSettingsJSON(r)
+	doc, err := r.StoredSettings()
 	if err != nil {
 		return translate("update route", err)
 	}
+	settings := string(doc) // a TEXT column, as the migration declares
 	return db.inTx(ctx, "update route", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE gateway_routes SET settings = ?, created_at = ?, updated_at = ?
 			WHERE name = ? AND updated_at IS ?`,

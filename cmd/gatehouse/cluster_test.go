@@ -90,7 +90,7 @@ func TestOAuthAcrossNodes(t *testing.T) {
 	if active(b, fromB) {
 		t.Fatal("node B still finds active a token revoked at node A")
 	}
-	// Node B's gateway polls the revocation list (every second).
+	// Node B's gateway hears of it through NOTIFY (and polls every second).
 	waitFor(t, "node B's gateway to refuse a token revoked on node A", func() bool {
 		return gwGet(t, b.main.GatewayURL()+"/orders", bearer(fromB)).status == http.StatusUnauthorized
 	})

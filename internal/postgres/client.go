@@ -205,6 +205,9 @@ func (db *DB) DeleteClient(ctx context.Context, id string, at time.Time, events 
 				return err
 			}
 		}
+		if err := notifyRevoked(ctx, tx); err != nil {
+			return err
+		}
 		return appendEvents(ctx, tx, events)
 	})
 }

@@ -118,6 +118,9 @@ func (db *DB) DeleteConsent(ctx context.Context, userID, clientID string, at tim
 		if _, err := revokeFamilies(ctx, tx, at, families); err != nil {
 			return err
 		}
+		if err := notifyRevoked(ctx, tx); err != nil {
+			return err
+		}
 		return appendEvents(ctx, tx, events)
 	})
 }

@@ -331,6 +331,9 @@ func (db *DB) RevokeFamily(ctx context.Context, familyID string, at time.Time, e
 		if jtis, err = revokeFamilies(ctx, tx, at, []string{familyID}); err != nil {
 			return err
 		}
+		if err := notifyRevoked(ctx, tx); err != nil {
+			return err
+		}
 		return appendEvents(ctx, tx, events)
 	})
 	if err != nil {
@@ -359,6 +362,9 @@ func (db *DB) RevokeToken(ctx context.Context, t auth.RevokedToken, events ...au
 	return db.inTx(ctx, "revoke token", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES ($1, $2, $3)
 			ON CONFLICT (jti) DO NOTHING`, t.JTI, timeValue(t.ExpiresAt), timeValue(t.RevokedAt)); err != nil {
+			return err
+		}
+		if err := notifyRevoked(ctx, tx); err != nil {
 			return err
 		}
 		return appendEvents(ctx, tx, events)

@@ -34,8 +34,8 @@ const (
 // everything, so one that committed late is not missed.
 const replayMargin = time.Minute
 
-// errClosed is returned by WatchAPIKeyChanges once the DB is closed.
-var errClosed = errors.New("postgres: watch api key changes: store closed")
+// errClosed is returned by the watchers once the DB is closed.
+var errClosed = errors.New("postgres: watch: store closed")
 
 // WatchAPIKeyChanges calls fn with the ID of every key that any node
 // rotates or revokes, once the change is committed, until ctx is done; it
@@ -51,20 +51,27 @@ func (db *DB) WatchAPIKeyChanges(ctx context.Context, fn func(id string)) error 
 	if fn == nil {
 		return errors.New("postgres: watch api key changes: nil callback")
 	}
-	watchCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(db.closing, cancel)()
-
 	// synced is the server time up to which every change has been
 	// reported; zero until the first connection listens. That first
 	// connection still replays the changes made since the watch began: the
 	// caller may have cached keys while the connection was being set up.
 	var synced time.Time
 	watchStart := time.Now()
+	return db.watch(ctx, "api key change watcher", func(ctx context.Context) error {
+		return db.listen(ctx, fn, &synced, watchStart)
+	})
+}
+
+// watch runs listen until ctx is done or db is closed, reconnecting with
+// backoff (and a log line naming what) whenever it fails.
+func (db *DB) watch(ctx context.Context, what string, listen func(context.Context) error) error {
+	watchCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(db.closing, cancel)()
 	backoff := watchBackoffFirst
 	for {
 		started := time.Now()
-		err := db.listen(watchCtx, fn, &synced, watchStart)
+		err := listen(watchCtx)
 		if watchCtx.Err() != nil {
 			return db.watchStopped(ctx)
 		}
@@ -75,7 +82,7 @@ func (db *DB) WatchAPIKeyChanges(ctx context.Context, fn func(id string)) error 
 		}
 		delay := backoff/2 + rand.N(backoff/2+1)
 		if db.Logger != nil {
-			db.Logger.LogAttrs(watchCtx, slog.LevelWarn, "postgres: api key change watcher reconnecting",
+			db.Logger.LogAttrs(watchCtx, slog.LevelWarn, "postgres: "+what+" reconnecting",
 				slog.Any("err", err), slog.Duration("delay", delay))
 		}
 		t := time.NewTimer(delay)

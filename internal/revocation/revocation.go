@@ -4,10 +4,12 @@
 //
 // A JWT cannot be recalled once issued: revoking one puts its jti on a list
 // (auth.TokenStore) until the token's own exp. Each node loads that list at
-// start, polls it for new entries every Interval, and — on the node where
-// the revocation happens — syncs at once after the write (SyncingStore), so
-// a token revoked through this node is refused on the very next request and
-// through another node within Interval.
+// start, polls it for new entries every Interval, syncs at once when the
+// store announces a revocation by any node (PostgreSQL NOTIFY), and — on
+// the node where the revocation happens — syncs after the write itself
+// (SyncingStore), so a token revoked through this node is refused on the
+// very next request and through another node as soon as it hears of it
+// (within Interval at worst).
 package revocation
 
 import (
@@ -132,17 +134,39 @@ func (l *List) Sync(ctx context.Context) error {
 	return nil
 }
 
-// Run syncs every Interval until ctx is done. A failed sync is logged and
-// retried at the next tick; the entries already held stay.
+// Run syncs every Interval until ctx is done — and at once whenever the
+// store reports a revocation by any node, if it can (PostgreSQL's NOTIFY:
+// auth.RevocationWatcher), so that the poll is only the safety net. A
+// failed sync is logged and retried at the next tick; the entries already
+// held stay.
 func (l *List) Run(ctx context.Context) error {
 	t := time.NewTicker(l.opts.Interval)
 	defer t.Stop()
+	kick := make(chan struct{}, 1)
+	if w, ok := l.opts.Store.(auth.RevocationWatcher); ok {
+		watchCtx, cancel := context.WithCancel(ctx)
+		watching := make(chan struct{})
+		defer func() { cancel(); <-watching }()
+		go func() {
+			defer close(watching)
+			err := w.WatchRevocations(watchCtx, func() {
+				select {
+				case kick <- struct{}{}: // one pending sync covers any number of revocations
+				default:
+				}
+			})
+			if err != nil && watchCtx.Err() == nil {
+				l.opts.Logger.Error("revocation notifications stopped; the poll goes on", "err", err)
+			}
+		}()
+	}
 	failing := false
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+		case <-kick:
 		}
 		if err := l.Sync(ctx); err != nil {
 			if ctx.Err() != nil {

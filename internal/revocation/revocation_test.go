@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
@@ -168,5 +169,44 @@ func TestEntryWithoutExpiryIsKept(t *testing.T) {
 		if !l.Revoked("forever") {
 			t.Fatalf("at %v: an entry without expiry left the list", clock.Now())
 		}
+	}
+}
+
+// With PostgreSQL, a revocation through another node reaches this node's
+// list at once through NOTIFY, not at the next poll (here an hour away).
+func TestNotificationsFromOtherNodes(t *testing.T) {
+	dsn, _ := testenv.PostgresSchema(t)
+	open := func() *postgres.DB {
+		db, err := postgres.Open(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	other, here := open(), open()
+	l, err := New(t.Context(), Options{Store: here, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	// Revoke again until seen: the first may come before the watcher listens
+	// (it would be found by the sync the watcher does when it connects).
+	for i := 0; !l.Revoked("jti-remote"); i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("the notification never reached the list")
+		}
+		if i%20 == 0 {
+			now := time.Now()
+			revoke(t, other, "jti-remote", now, now.Add(time.Hour))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("Run = %v", err)
 	}
 }

@@ -23,16 +23,33 @@ func TestCloseWaitsForRefetchesAndStartsNoMore(t *testing.T) {
 	is.hang = make(chan struct{}) // never closed: only Close's cancel ends the fetch
 	is.mu.Unlock()
 	clk.Advance(time.Minute)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	// The caller waits for the refetch until the test has seen it start,
+	// then gives up (a fixed short deadline lost the race on a loaded
+	// machine: the caller gave up before starting it).
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if _, err := v.Verify(ctx, mint(t, k2, claimsAt(is, clk))); ReasonOf(err) != ReasonUnknownKID {
-		t.Fatalf("while the refetch hangs: %v", err)
-	}
+	errc := make(chan error, 1)
+	token := mint(t, k2, claimsAt(is, clk))
+	go func() {
+		_, err := v.Verify(ctx, token)
+		errc <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
 	v.fetchMu.Lock()
 	c := v.inflight
 	v.fetchMu.Unlock()
-	if c == nil {
-		t.Fatal("no refetch in flight")
+	for c == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("no refetch in flight")
+		}
+		time.Sleep(time.Millisecond)
+		v.fetchMu.Lock()
+		c = v.inflight
+		v.fetchMu.Unlock()
+	}
+	cancel()
+	if err := <-errc; ReasonOf(err) != ReasonUnknownKID {
+		t.Fatalf("while the refetch hangs: %v", err)
 	}
 	v.Close()
 	select {

@@ -73,6 +73,26 @@ func fetchNow(v *Verifier) error {
 	return c.err
 }
 
+// waitIdle waits until no fetch is in flight: Ready can return while the
+// fetch that installed the first key set is still finishing, and a
+// fetchNow then would join that fetch instead of starting its own.
+func waitIdle(t *testing.T, v *Verifier) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v.fetchMu.Lock()
+		busy := v.inflight != nil
+		v.fetchMu.Unlock()
+		if !busy {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a fetch never finished")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestFetchFailures(t *testing.T) {
 	t.Parallel()
 	k := newECKey(t, "k1")
@@ -116,6 +136,7 @@ func TestFailedRefreshKeepsKeysAndRetriesSooner(t *testing.T) {
 	k := newECKey(t, "k1")
 	is := newIssuer(t, k)
 	v := newVerifier(t, is, clk, nil)
+	waitIdle(t, v)
 	is.mu.Lock()
 	is.jwksBody = []byte(`not json`)
 	is.mu.Unlock()

@@ -83,6 +83,7 @@ func TestUnknownKIDLooksInASetInstalledMeanwhile(t *testing.T) {
 	k1, k2 := newECKey(t, "k1"), newECKey(t, "k2")
 	is := newIssuer(t, k1)
 	v := newVerifier(t, is, clk, nil)
+	waitIdle(t, v)
 	stale := v.keySet()
 	is.setKeys(k1, k2)
 	if err := fetchNow(v); err != nil { // lastFetch is now: no refetch allowed

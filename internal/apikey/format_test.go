@@ -218,8 +218,12 @@ func swapCase(s string) string {
 func TestParseErrorsDoNotEchoTheKey(t *testing.T) {
 	t.Parallel()
 	key := generate(t, "sk_live_")
+	last := "x"
+	if strings.HasSuffix(key, "x") { // one key in 62 ends in "x" already
+		last = "y"
+	}
 	for _, bad := range []string{
-		key[:len(key)-1] + "x",
+		key[:len(key)-1] + last,
 		key + "x",
 		"SK_LIVE_" + key[8:],
 		key[:20] + "!" + key[21:],

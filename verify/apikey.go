@@ -146,7 +146,7 @@ func (a *APIKeyVerifier) Verify(ctx context.Context, key string, scopes []string
 	case "INSUFFICIENT_SCOPE":
 		return nil, &Error{Reason: ReasonInsufficientScope, detail: "a required scope is missing", scopes: slices.Clone(scopes)}
 	case "RATE_LIMITED":
-		return nil, &Error{Reason: ReasonRateLimited, detail: "the key's rate limit is exhausted", retryAfter: retryAfter}
+		return nil, &Error{Reason: ReasonRateLimited, detail: "the key's rate limit is exhausted", RetryAfter: retryAfter}
 	}
 	a.cfg.Logger.WarnContext(ctx, "verify: unexpected answer of the API key endpoint", "code", ans.Code, "valid", ans.Valid)
 	return nil, refuse(ReasonKeysUnavailable, "the verification endpoint gave an unexpected answer")

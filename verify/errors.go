@@ -32,10 +32,12 @@ const (
 // is safe to log.
 type Error struct {
 	Reason Reason
+	// RetryAfter is, for ReasonRateLimited, how long until a request can
+	// pass; WriteError sends it as Retry-After (whole seconds, at least 1).
+	RetryAfter time.Duration
 
-	detail     string        // a constant text, never derived from the credential
-	retryAfter time.Duration // rate_limited: what the server asked for
-	scopes     []string      // insufficient_scope: the scopes that were required
+	detail string   // a constant text, never derived from the credential
+	scopes []string // insufficient_scope: the scopes that were required
 }
 
 func (e *Error) Error() string {

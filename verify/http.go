@@ -227,7 +227,7 @@ func writeRefusal(w http.ResponseWriter, scheme, realm string, err error, scopes
 	case status == http.StatusServiceUnavailable:
 		h.Set("Retry-After", "1")
 	case status == http.StatusTooManyRequests:
-		secs := int64((e.retryAfter + time.Second - 1) / time.Second)
+		secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
 		h.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
 	case scheme != "Bearer" || e.Reason == ReasonMissing:
 		h.Set("WWW-Authenticate", challenge)

@@ -180,7 +180,7 @@ func TestWriteError(t *testing.T) {
 		{"revoked", refuse(ReasonRevoked, ""), 401, `Bearer realm="r", error="invalid_token"`, ""},
 		{"insufficient scope", refuse(ReasonInsufficientScope, ""), 403, `Bearer realm="r", error="insufficient_scope", scope="x y"`, ""},
 		{"keys unavailable", refuse(ReasonKeysUnavailable, ""), 503, "", "1"},
-		{"rate limited", &Error{Reason: ReasonRateLimited, retryAfter: 1500e6}, 429, "", "2"},
+		{"rate limited", &Error{Reason: ReasonRateLimited, RetryAfter: 1500e6}, 429, "", "2"},
 		{"rate limited without a delay", refuse(ReasonRateLimited, ""), 429, "", "1"},
 	}
 	for _, tt := range tests {

@@ -1,11 +1,9 @@
 package admin
 
 import (
-	"math"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // Found in review: each of these once committed a record and answered 500,
@@ -36,24 +34,5 @@ func TestInputThatOnceGave500(t *testing.T) {
 	resp, body = e.do(t, http.MethodPost, "/admin/v1/keys/key_%00/rotate", "", nil, e.adminHeader())
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("rotate with a NUL in the ID: status %d: %s", resp.StatusCode, body)
-	}
-}
-
-func TestCeilSecondsSaturates(t *testing.T) {
-	tests := []struct {
-		d    time.Duration
-		want int64
-	}{
-		{0, 0},
-		{-time.Second, 0},
-		{time.Nanosecond, 1},
-		{time.Second, 1},
-		{time.Second + 1, 2},
-		{time.Duration(math.MaxInt64), math.MaxInt64 / int64(time.Second)},
-	}
-	for _, tt := range tests {
-		if got := ceilSeconds(tt.d); got != tt.want {
-			t.Errorf("ceilSeconds(%v) = %d, want %d", tt.d, got, tt.want)
-		}
 	}
 }

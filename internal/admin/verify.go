@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 )
 
 // handleVerify serves POST /v1/keys/verify, for services that check the keys
@@ -46,16 +47,11 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
 // RateLimit-Reset (seconds until the bucket is full) when the key has a
 // limit.
 func setRateLimitHeaders(h http.Header, rl apikey.RateLimitState) {
-	if rl.Limit <= 0 {
-		return
-	}
-	h.Set("RateLimit-Limit", strconv.Itoa(rl.Limit))
-	h.Set("RateLimit-Remaining", strconv.Itoa(max(rl.Remaining, 0)))
-	h.Set("RateLimit-Reset", strconv.FormatInt(ceilSeconds(rl.Reset), 10))
+	ratelimit.SetHeaders(h, rl.Limit, rl.Remaining, rl.Reset)
 }
 
 // setRetryAfter sets Retry-After in whole seconds (RFC 9110 section 10.2.3),
 // at least 1: a refused request must not invite an immediate retry.
 func setRetryAfter(h http.Header, rl apikey.RateLimitState) {
-	h.Set("Retry-After", strconv.FormatInt(max(ceilSeconds(rl.RetryAfter), 1), 10))
+	h.Set("Retry-After", strconv.FormatInt(max(ratelimit.CeilSeconds(rl.RetryAfter), 1), 10))
 }

@@ -2,12 +2,12 @@ package admin
 
 import (
 	"maps"
-	"math"
 	"slices"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 )
 
 // This file is the wire format of the admin API and the verify endpoint: the
@@ -253,7 +253,7 @@ func verifyResponse(res apikey.Result) VerifyResponse {
 		out.RateLimit = &RateLimitSummary{
 			Limit:     rl.Limit,
 			Remaining: rl.Remaining,
-			Reset:     ceilSeconds(rl.Reset),
+			Reset:     ratelimit.CeilSeconds(rl.Reset),
 		}
 	}
 	return out
@@ -264,16 +264,4 @@ func utcOrZero(t time.Time) time.Time {
 		return time.Time{}
 	}
 	return t.UTC()
-}
-
-// ceilSeconds rounds d up to whole seconds, so a client that waits that long
-// is never early.
-func ceilSeconds(d time.Duration) int64 {
-	if d <= 0 {
-		return 0
-	}
-	if d > math.MaxInt64-time.Second {
-		return math.MaxInt64 / int64(time.Second) // saturate: d + 1s would overflow
-	}
-	return int64((d + time.Second - 1) / time.Second)
 }

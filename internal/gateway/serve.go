@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -338,32 +336,17 @@ func (g *Gateway) refuse(w http.ResponseWriter, x *exchange, err error, scopes [
 	}
 	x.reason = string(reason)
 	if reason == verify.ReasonRateLimited {
-		setRateLimitHeaders(w.Header(), x.id.keyLimit.Limit, x.id.keyLimit.Remaining, x.id.keyLimit.Reset)
+		ratelimit.SetHeaders(w.Header(), x.id.keyLimit.Limit, x.id.keyLimit.Remaining, x.id.keyLimit.Reset)
 		writeRateLimited(w, x.id.keyLimit.RetryAfter)
 		return
 	}
 	verify.WriteError(w, Realm, err, scopes)
 }
 
-// writeRateLimited answers 429 with verify's body and our Retry-After, in
-// whole seconds and at least 1 (a refusal must not invite an immediate
-// retry):
-// verify.WriteError takes the delay from its own API-key verifier's
-// errors, which a gateway cannot construct, and would say 1 second.
+// writeRateLimited answers 429 as every refusal is answered, with the
+// bucket's Retry-After.
 func writeRateLimited(w http.ResponseWriter, retryAfter time.Duration) {
-	verify.WriteError(retryAfterWriter{w, max(ceilSeconds(retryAfter), 1)}, Realm, &verify.Error{Reason: verify.ReasonRateLimited}, nil)
-}
-
-// retryAfterWriter sets Retry-After as the status is written, over
-// whatever the refusal writer put there.
-type retryAfterWriter struct {
-	http.ResponseWriter
-	seconds int64
-}
-
-func (w retryAfterWriter) WriteHeader(code int) {
-	w.Header().Set("Retry-After", strconv.FormatInt(w.seconds, 10))
-	w.ResponseWriter.WriteHeader(code)
+	verify.WriteError(w, Realm, &verify.Error{Reason: verify.ReasonRateLimited, RetryAfter: retryAfter}, nil)
 }
 
 // problem is an RFC 9457 body.
@@ -421,7 +404,7 @@ func (g *Gateway) rateLimit(ctx context.Context, w http.ResponseWriter, x *excha
 		}
 		if !d.Allowed {
 			h := w.Header()
-			setRateLimitHeaders(h, d.Limit, d.Remaining, d.Reset)
+			ratelimit.SetHeaders(h, d.Limit, d.Remaining, d.Reset)
 			x.reason = string(verify.ReasonRateLimited)
 			writeRateLimited(w, d.RetryAfter)
 			return false
@@ -451,28 +434,9 @@ func (g *Gateway) rateLimit(ctx context.Context, w http.ResponseWriter, x *excha
 		}
 	}
 	if have {
-		setRateLimitHeaders(w.Header(), tight.Limit, tight.Remaining, tight.Reset)
+		ratelimit.SetHeaders(w.Header(), tight.Limit, tight.Remaining, tight.Reset)
 	}
 	return true
-}
-
-// setRateLimitHeaders sets the RateLimit-* headers of
-// draft-ietf-httpapi-ratelimit-headers (reset in seconds, rounded up), as
-// the admin API's verify endpoint does.
-func setRateLimitHeaders(h http.Header, limit, remaining int, reset time.Duration) {
-	if limit <= 0 {
-		return
-	}
-	h.Set("RateLimit-Limit", strconv.Itoa(limit))
-	h.Set("RateLimit-Remaining", strconv.Itoa(max(remaining, 0)))
-	h.Set("RateLimit-Reset", strconv.FormatInt(ceilSeconds(reset), 10))
-}
-
-func ceilSeconds(d time.Duration) int64 {
-	if d <= 0 {
-		return 0
-	}
-	return int64(math.Ceil(d.Seconds()))
 }
 
 // forwardIdentity sets the X-Gatehouse-* headers, removes the API key, and

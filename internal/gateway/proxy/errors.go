@@ -22,18 +22,17 @@ var problems = map[ErrorKind]struct {
 	KindError:       {http.StatusBadGateway, `{"type":"urn:gatehouse:problem:upstream_error","title":"Bad gateway","status":502,"detail":"The upstream service failed to answer."}` + "\n"},
 }
 
+// bodyTimeoutProblem answers a request whose body did not arrive in time.
+const bodyTimeoutProblem = `{"type":"about:blank","title":"Request Timeout","status":408,"detail":"The request body did not arrive in time."}` + "\n"
+
 // serveError is ReverseProxy's ErrorHandler: r is the outbound request
 // (its context carries the request's state).
 func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, err error) {
 	var body *clientBodyError
 	if errors.As(err, &body) {
 		p.log.DebugContext(r.Context(), "proxy: the request body did not arrive", "err", err)
-		h := w.Header()
-		h.Set("Content-Type", "application/problem+json")
-		h.Set("Cache-Control", "no-store")
-		h.Set("Connection", "close")
-		w.WriteHeader(http.StatusRequestTimeout)
-		_, _ = w.Write([]byte(`{"type":"about:blank","title":"Request Timeout","status":408,"detail":"The request body did not arrive in time."}` + "\n"))
+		w.Header().Set("Connection", "close") // the rest of the body is not worth reading
+		writeProblem(w, http.StatusRequestTimeout, bodyTimeoutProblem)
 		return
 	}
 	var gone *clientGoneError
@@ -61,10 +60,15 @@ func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, err error) {
 	p.log.DebugContext(r.Context(), "proxy: upstream failed",
 		"upstream", upstream, "kind", string(kind), "err", err)
 	pr := problems[kind]
+	writeProblem(w, pr.status, pr.body)
+}
+
+// writeProblem answers status with an RFC 9457 body.
+func writeProblem(w http.ResponseWriter, status int, body string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(pr.status)
-	_, _ = w.Write([]byte(pr.body))
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
 }

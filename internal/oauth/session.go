@@ -12,14 +12,12 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
-// Cookie names. The __Host- prefix makes browsers accept the cookie only
-// with Secure, Path=/ and no Domain, so a sibling subdomain cannot plant or
-// overwrite it; plain-HTTP development (InsecureCookies) cannot use it.
+// Cookie names: declared in auth, which the gateway reads too.
 const (
-	sessionCookie         = "__Host-gatehouse_session"
-	sessionCookieInsecure = "gatehouse_session"
-	loginCookie           = "__Host-gatehouse_login"
-	loginCookieInsecure   = "gatehouse_login"
+	sessionCookie         = auth.CookieSession
+	sessionCookieInsecure = auth.CookieSessionInsecure
+	loginCookie           = auth.CookieLogin
+	loginCookieInsecure   = auth.CookieLoginInsecure
 )
 
 func (s *Server) sessionCookieName() string {

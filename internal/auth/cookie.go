@@ -1,0 +1,39 @@
+package auth
+
+import "strings"
+
+// Cookies Gatehouse sets in browsers. Browsers do not separate cookies by
+// port, so when the gateway shares a host name with the authorization
+// server its callers' browsers send these cookies through the gateway too;
+// the gateway removes every cookie named here before forwarding, or any
+// upstream (or whoever reads its logs) could replay a signed-in session.
+// A feature that sets a new cookie declares its name here and nowhere else.
+//
+// The __Host- prefix makes browsers accept a cookie only with Secure,
+// Path=/ and no Domain, so a sibling subdomain cannot plant or overwrite
+// it; plain-HTTP development (--dev) cannot use it and takes the plain
+// names.
+const (
+	CookieSession         = "__Host-gatehouse_session"
+	CookieSessionInsecure = "gatehouse_session"
+	CookieLogin           = "__Host-gatehouse_login"
+	CookieLoginInsecure   = "gatehouse_login"
+)
+
+// gatehouseCookies is every name above.
+var gatehouseCookies = [...]string{
+	CookieSession, CookieSessionInsecure,
+	CookieLogin, CookieLoginInsecure,
+}
+
+// GatehouseCookie reports whether name is one of Gatehouse's own cookies.
+// Case is ignored: the browser's copy has the exact name, but an upstream
+// that folds case would read a differently cased copy as the same cookie.
+func GatehouseCookie(name string) bool {
+	for _, c := range gatehouseCookies {
+		if strings.EqualFold(name, c) {
+			return true
+		}
+	}
+	return false
+}

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -62,4 +63,50 @@ func BenchmarkBareReverseProxy(b *testing.B) {
 		Transport: tr,
 	}
 	benchServe(b, rp)
+}
+
+// BenchmarkProxyPost forwards a small JSON POST (the common API call), its
+// body declared with Content-Length or sent chunked, to an upstream that
+// reads it.
+func BenchmarkProxyPost(b *testing.B) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"ok":true}`)
+	}))
+	b.Cleanup(up.Close)
+	tr := NewTransport(256)
+	b.Cleanup(tr.CloseIdleConnections)
+	p, err := New(Options{Upstreams: []string{up.URL}, StripPrefix: "/api", Transport: tr})
+	if err != nil {
+		b.Fatal(err)
+	}
+	payload := `{"customer":"c_123","items":[` + strings.Repeat(`{"sku":"A-1","qty":1},`, 40) + `{"sku":"B-2","qty":2}]}`
+	for _, chunked := range []bool{false, true} {
+		name := "content_length"
+		if chunked {
+			name = "chunked"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(payload)))
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req := httptest.NewRequest("POST", "http://gateway.test/api/orders", strings.NewReader(payload))
+					if chunked {
+						req.ContentLength = -1
+						req.TransferEncoding = []string{"chunked"}
+					}
+					w := httptest.NewRecorder()
+					p.ServeHTTP(w, req)
+					if w.Code != http.StatusOK {
+						b.Fatalf("status %d", w.Code)
+					}
+				}
+			})
+		})
+	}
 }

@@ -145,12 +145,21 @@ type Consent struct {
 
 // Session is a browser sign-in, referenced by a cookie that holds a secret
 // whose keyed hash is ID.
+//
+// UserAgent and Address describe the browser that signed in (its
+// User-Agent header and client IP address, as the server saw them), so the
+// user can be shown where a session came from and notice one they did not
+// start. They are informative, not checked: both are easily spoofed or
+// change legitimately (a browser update, a mobile network). Sessions
+// created before they were recorded have them empty.
 type Session struct {
 	Hash      []byte
 	UserID    string
 	AuthTime  time.Time
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	UserAgent string
+	Address   string
 }
 
 // ClientFilter selects clients in ListClients, in ascending ID order.

@@ -93,8 +93,8 @@ func TestMigrateFromVersion1KeepsKeys(t *testing.T) {
 
 	db := openDSN(t, dsn)
 	var version int64
-	if err := db.pool.QueryRow(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 4 {
-		t.Fatalf("schema version = %d, %v; want 4", version, err)
+	if err := db.pool.QueryRow(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 5 {
+		t.Fatalf("schema version = %d, %v; want 5", version, err)
 	}
 	// Everything landed in the test's schema, nowhere else.
 	var where string
@@ -135,8 +135,8 @@ func TestMigrateFromVersion2KeepsKeysAndEvents(t *testing.T) {
 
 	db := openDSN(t, dsn)
 	var version int64
-	if err := db.pool.QueryRow(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 4 {
-		t.Fatalf("schema version = %d, %v; want 4", version, err)
+	if err := db.pool.QueryRow(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 5 {
+		t.Fatalf("schema version = %d, %v; want 5", version, err)
 	}
 	got, err := db.GetAPIKey(ctx, k.ID)
 	if err != nil {
@@ -157,6 +157,42 @@ func TestMigrateFromVersion2KeepsKeysAndEvents(t *testing.T) {
 	events, _, err := db.ListAuditEvents(ctx, auth.AuditFilter{})
 	if err != nil || len(events) != 2 || events[0].KeyID != k.ID || events[1].ID <= events[0].ID {
 		t.Fatalf("events after migrating = %+v, %v; want the old one then the new one", events, err)
+	}
+}
+
+// TestMigrateFromVersion4KeepsSessions: a session signed in before the
+// user agent and address were recorded survives the migration that adds
+// them, with both empty, and new sessions record them.
+func TestMigrateFromVersion4KeepsSessions(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dsn, _ := testenv.PostgresSchema(t)
+	old, err := open(ctx, dsn, 4)
+	if err != nil {
+		t.Fatalf("open at version 4: %v", err)
+	}
+	created := time.Date(2030, 1, 2, 3, 4, 5, 678901000, time.UTC)
+	// CreateSession writes the new columns: insert as version 4 did.
+	if _, err := old.pool.Exec(ctx, `INSERT INTO oauth_sessions (hash, user_id, auth_time, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5)`, []byte("old session"), "usr_1", timeValue(created), timeValue(created), timeValue(created.Add(time.Hour))); err != nil {
+		t.Fatalf("insert a session at version 4: %v", err)
+	}
+	old.Close()
+
+	db := openDSN(t, dsn)
+	got, err := db.GetSession(ctx, []byte("old session"), created)
+	if err != nil {
+		t.Fatalf("GetSession after migrating: %v", err)
+	}
+	if got.UserID != "usr_1" || !got.CreatedAt.Equal(created) || got.UserAgent != "" || got.Address != "" {
+		t.Fatalf("session after migrating = %+v", got)
+	}
+	s := &auth.Session{Hash: []byte("new session"), UserID: "usr_1", ExpiresAt: created.Add(time.Hour), UserAgent: "curl/8.5.0", Address: "192.0.2.1"}
+	if err := db.CreateSession(ctx, s); err != nil {
+		t.Fatalf("CreateSession after migrating: %v", err)
+	}
+	if got, err := db.GetSession(ctx, s.Hash, created); err != nil || got.UserAgent != s.UserAgent || got.Address != s.Address {
+		t.Fatalf("new session after migrating = %+v, %v", got, err)
 	}
 }
 

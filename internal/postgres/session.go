@@ -22,12 +22,13 @@ func (db *DB) CreateSession(ctx context.Context, s *auth.Session) error {
 	if err := checkHash("Session", s.Hash); err != nil {
 		return err
 	}
-	if err := checkText("Session", s.UserID); err != nil {
+	if err := checkText("Session", s.UserID, s.UserAgent, s.Address); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "create session", func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO oauth_sessions (hash, user_id, auth_time, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5)`, s.Hash, s.UserID, timeValue(s.AuthTime), timeValue(s.CreatedAt), timeValue(s.ExpiresAt))
+		_, err := tx.Exec(ctx, `INSERT INTO oauth_sessions (hash, user_id, auth_time, created_at, expires_at, user_agent, address)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, s.Hash, s.UserID, timeValue(s.AuthTime), timeValue(s.CreatedAt), timeValue(s.ExpiresAt),
+			s.UserAgent, s.Address)
 		return err
 	})
 }
@@ -43,8 +44,8 @@ func (db *DB) GetSession(ctx context.Context, hash []byte, now time.Time) (*auth
 		s                          auth.Session
 		authTime, created, expires pgtype.Timestamptz
 	)
-	err := db.pool.QueryRow(ctx, `SELECT hash, user_id, auth_time, created_at, expires_at
-		FROM oauth_sessions WHERE hash = $1`, hash).Scan(&s.Hash, &s.UserID, &authTime, &created, &expires)
+	err := db.pool.QueryRow(ctx, `SELECT hash, user_id, auth_time, created_at, expires_at, user_agent, address
+		FROM oauth_sessions WHERE hash = $1`, hash).Scan(&s.Hash, &s.UserID, &authTime, &created, &expires, &s.UserAgent, &s.Address)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound
 	}

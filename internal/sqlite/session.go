@@ -21,12 +21,13 @@ func (db *DB) CreateSession(ctx context.Context, s *auth.Session) error {
 	if err := checkHash("Session", s.Hash); err != nil {
 		return err
 	}
-	if err := checkText("Session", s.UserID); err != nil {
+	if err := checkText("Session", s.UserID, s.UserAgent, s.Address); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "create session", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_sessions (hash, user_id, auth_time, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?)`, s.Hash, s.UserID, timeValue(s.AuthTime), timeValue(s.CreatedAt), timeValue(s.ExpiresAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_sessions (hash, user_id, auth_time, created_at, expires_at, user_agent, address)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, s.Hash, s.UserID, timeValue(s.AuthTime), timeValue(s.CreatedAt), timeValue(s.ExpiresAt),
+			s.UserAgent, s.Address)
 		return err
 	})
 }
@@ -42,8 +43,8 @@ func (db *DB) GetSession(ctx context.Context, hash []byte, now time.Time) (*auth
 		s                          auth.Session
 		authTime, created, expires sql.NullInt64
 	)
-	err := db.read.QueryRowContext(ctx, `SELECT hash, user_id, auth_time, created_at, expires_at
-		FROM oauth_sessions WHERE hash = ?`, hash).Scan(&s.Hash, &s.UserID, &authTime, &created, &expires)
+	err := db.read.QueryRowContext(ctx, `SELECT hash, user_id, auth_time, created_at, expires_at, user_agent, address
+		FROM oauth_sessions WHERE hash = ?`, hash).Scan(&s.Hash, &s.UserID, &authTime, &created, &expires, &s.UserAgent, &s.Address)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound
 	}

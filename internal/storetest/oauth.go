@@ -67,7 +67,7 @@ func RunOAuth(t *testing.T, open func(t *testing.T) auth.Store) {
 		{"consent: delete revokes the families of that user and client", testConsentDelete},
 		{"consent: delete revokes the families of that user's codes at that client", testConsentDeleteRevokesCodeFamilies},
 
-		{"session: create, get until expiry, delete", testSessionRoundTrip},
+		{"session: create, get until expiry, delete; the user agent and address round-trip", testSessionRoundTrip},
 		{"session: delete user sessions removes only that user's", testDeleteUserSessions},
 
 		{"purge removes what is dead before the cutoff and keeps the rest", testPurgeExpired},

@@ -720,6 +720,8 @@ func testSessionRoundTrip(t *testing.T, s auth.Store) {
 		AuthTime:  at(-time.Minute).In(tokyo),
 		CreatedAt: base,
 		ExpiresAt: at(time.Hour),
+		UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0 'quoted' 😀",
+		Address:   "2001:db8::1",
 	}
 	if err := s.CreateSession(ctx, ses); err != nil {
 		t.Fatalf("CreateSession: %v", err)
@@ -740,10 +742,23 @@ func testSessionRoundTrip(t *testing.T, s auth.Store) {
 	if got, err := s.GetSession(ctx, ses.Hash, base); err != nil || got.UserID != "usr_1" {
 		t.Fatalf("session after a refused duplicate = %+v, %v", got, err)
 	}
+	// A session without a recorded browser (as every session created
+	// before they were recorded) reads back with empty text.
+	bare := &auth.Session{Hash: hashOf("bare"), UserID: "usr_1", CreatedAt: base, ExpiresAt: at(time.Hour)}
+	if err := s.CreateSession(ctx, bare); err != nil {
+		t.Fatalf("CreateSession(no user agent or address): %v", err)
+	}
+	if got, err := s.GetSession(ctx, bare.Hash, base); err != nil {
+		t.Fatalf("GetSession(no user agent or address): %v", err)
+	} else {
+		wantSame(t, "GetSession(no user agent or address)", bare, got)
+	}
 	for name, bad := range map[string]*auth.Session{
-		"no hash": {UserID: "usr_1"},
-		"no user": {Hash: hashOf("x")},
-		"NUL":     {Hash: hashOf("x"), UserID: "\x00"},
+		"no hash":                      {UserID: "usr_1"},
+		"no user":                      {Hash: hashOf("x")},
+		"NUL":                          {Hash: hashOf("x"), UserID: "\x00"},
+		"NUL in the user agent":        {Hash: hashOf("x"), UserID: "usr_1", UserAgent: "a\x00b"},
+		"invalid UTF-8 in the address": {Hash: hashOf("x"), UserID: "usr_1", Address: "\xff"},
 	} {
 		wantCode(t, "CreateSession("+name+")", s.CreateSession(ctx, bad), auth.EINVALID)
 	}

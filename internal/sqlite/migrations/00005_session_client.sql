@@ -1,0 +1,12 @@
+-- Where a browser session came from: the User-Agent header and the client
+-- IP address of its sign-in, recorded so that a user can be shown them and
+-- notice a session they did not start. Sessions created before this
+-- version get empty text: nothing was recorded for them.
+
+-- +goose Up
+ALTER TABLE oauth_sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
+ALTER TABLE oauth_sessions ADD COLUMN address TEXT NOT NULL DEFAULT '';
+
+-- +goose Down
+ALTER TABLE oauth_sessions DROP COLUMN address;
+ALTER TABLE oauth_sessions DROP COLUMN user_agent;

@@ -31,6 +31,9 @@ type browser struct {
 	t  *testing.T
 	ts *testServer
 	c  *http.Client
+	// addr and userAgent, when set, are the client address the server
+	// sees (see testRemoteAddrHeader) and the User-Agent sent.
+	addr, userAgent string
 }
 
 func newBrowser(t *testing.T, ts *testServer) *browser {
@@ -52,6 +55,12 @@ type page struct {
 
 func (b *browser) do(req *http.Request) *page {
 	b.t.Helper()
+	if b.addr != "" {
+		req.Header.Set(testRemoteAddrHeader, b.addr)
+	}
+	if b.userAgent != "" {
+		req.Header.Set("User-Agent", b.userAgent)
+	}
 	resp, err := b.c.Do(req)
 	if err != nil {
 		b.t.Fatal(err)

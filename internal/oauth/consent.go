@@ -65,6 +65,7 @@ func (s *Server) renderConsent(w http.ResponseWriter, req *authzRequest, sess *b
 		Action:     s.url(PathConsent),
 		ClientName: name,
 		Username:   user,
+		Session:    sessionInfo(sess),
 		Scopes:     scopes,
 		Audiences:  req.audiences,
 		Request:    enc,

@@ -98,8 +98,22 @@ func buildTestServer(t testing.TB, opts ...func(*Config)) *testServer {
 	if err != nil {
 		t.Fatalf("oauth.New: %v", err)
 	}
-	handler = s.Handler()
+	handler = withTestRemoteAddr(s.Handler())
 	return &testServer{Server: s, t: t, URL: hs.URL, HTTP: hs, Store: db, Clock: clock, Keys: keys, Accounts: accounts, Logs: logs}
+}
+
+// testRemoteAddrHeader lets a test pose as a client at another address:
+// the test server takes the request's RemoteAddr from it, as a trusted
+// proxy's rewrite would, so throttling and sessions see that address.
+const testRemoteAddrHeader = "X-Test-Remote-Addr"
+
+func withTestRemoteAddr(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a := r.Header.Get(testRemoteAddrHeader); a != "" {
+			r.RemoteAddr = a
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // mustClient registers a client and returns it with its secret.

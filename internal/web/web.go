@@ -59,10 +59,19 @@ type ConsentPage struct {
 	Action     string
 	ClientName string
 	Username   string
+	Session    *SessionInfo // where the session came from, if recorded
 	Scopes     []Scope
 	Audiences  []string
 	Request    string
 	CSRF       string
+}
+
+// SessionInfo describes the sign-in behind a session, so that a user who
+// sees one they did not start can notice. Empty fields are left out.
+type SessionInfo struct {
+	Since   string // when the session was signed in
+	Address string // the client address of the sign-in
+	Browser string // a short description of its User-Agent
 }
 
 // Field is a hidden form field.

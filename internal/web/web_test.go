@@ -63,6 +63,7 @@ func TestConsentPage(t *testing.T) {
 	t.Parallel()
 	rec := httptest.NewRecorder()
 	RenderConsent(rec, http.StatusOK, ConsentPage{Action: "/consent", ClientName: "Photo App", Username: "ann",
+		Session:   &SessionInfo{Since: "2 Jan 2026 03:04 UTC", Address: "192.0.2.1", Browser: "<Firefox> on Linux"},
 		Scopes:    []Scope{{"openid", "Know who you are"}, {"photos:read", "See your photos"}},
 		Audiences: []string{"https://api.example.com"}, CSRF: "tok", Request: "q"}, "https://app.example.com")
 	checkHeaders(t, rec.Header())
@@ -71,7 +72,8 @@ func TestConsentPage(t *testing.T) {
 	}
 	body := rec.Body.String()
 	for _, want := range []string{"Photo App", "Know who you are", "photos:read", "See your photos", "https://api.example.com",
-		`<button type="submit" name="decision" value="allow">`, `<button type="submit" name="decision" value="deny"`, `<h2`} {
+		`<button type="submit" name="decision" value="allow">`, `<button type="submit" name="decision" value="deny"`, `<h2`,
+		"Signed in as <strong>ann</strong> — since 2 Jan 2026 03:04 UTC, from 192.0.2.1, &lt;Firefox&gt; on Linux."} {
 		if !strings.Contains(body, want) {
 			t.Errorf("consent page lacks %q", want)
 		}

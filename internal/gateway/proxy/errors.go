@@ -22,17 +22,12 @@ var problems = map[ErrorKind]struct {
 	KindError:       {http.StatusBadGateway, `{"type":"urn:gatehouse:problem:upstream_error","title":"Bad gateway","status":502,"detail":"The upstream service failed to answer."}` + "\n"},
 }
 
-// bodyTimeoutProblem answers a request whose body did not arrive in time.
-const bodyTimeoutProblem = `{"type":"about:blank","title":"Request Timeout","status":408,"detail":"The request body did not arrive in time."}` + "\n"
-
 // serveError is ReverseProxy's ErrorHandler: r is the outbound request
 // (its context carries the request's state).
 func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, err error) {
 	var body *clientBodyError
 	if errors.As(err, &body) {
-		p.log.DebugContext(r.Context(), "proxy: the request body did not arrive", "err", err)
-		w.Header().Set("Connection", "close") // the rest of the body is not worth reading
-		writeProblem(w, http.StatusRequestTimeout, bodyTimeoutProblem)
+		p.serveBodyError(w, r, body.body)
 		return
 	}
 	var gone *clientGoneError

@@ -83,11 +83,14 @@ type Proxy struct {
 	timeout   time.Duration
 	transport http.RoundTripper
 	buffers   bufferPool // body copy buffers, reused across requests
-	health    *Health
-	onError   func(*http.Request, string, ErrorKind, error)
-	log       *slog.Logger
-	rp        *httputil.ReverseProxy
-	next      atomic.Uint64 // round-robin counter
+	// aheadBuffers hold the request bodies read before the upstream is
+	// contacted (readAhead).
+	aheadBuffers aheadPool
+	health       *Health
+	onError      func(*http.Request, string, ErrorKind, error)
+	log          *slog.Logger
+	rp           *httputil.ReverseProxy
+	next         atomic.Uint64 // round-robin counter
 }
 
 // upstream is one parsed base URL.
@@ -186,6 +189,18 @@ type requestState struct {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, ok := r.Header["Upgrade"]; ok {
 		dropH2CUpgrade(r.Header)
+	}
+	ahead, err := p.readAhead(r)
+	if err != nil {
+		// Nothing has been sent anywhere: the upstream never sees a
+		// request whose body is malformed or late.
+		p.serveBodyError(w, r, err)
+		return
+	}
+	if ahead != nil {
+		// Returns the pooled buffer if the transport has not read it all
+		// (an upstream that answered before reading the body, a failure).
+		defer ahead.Close()
 	}
 	st := &requestState{in: r, start: p.next.Add(1) - 1}
 	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
@@ -359,11 +374,15 @@ func (e *upstreamError) Error() string {
 }
 func (e *upstreamError) Unwrap() error { return e.err }
 
-// clientBodyError marks failures to read the client's request body.
-type clientBodyError struct{ err error }
+// clientBodyError marks failures to read the client's request body: body
+// is the error of that read (what bodyReadStatus judges), err the round
+// trip's.
+type clientBodyError struct{ body, err error }
 
-func (e *clientBodyError) Error() string { return "reading the request body: " + e.err.Error() }
-func (e *clientBodyError) Unwrap() error { return e.err }
+func (e *clientBodyError) Error() string {
+	return "reading the request body: " + e.body.Error() + " (round trip: " + e.err.Error() + ")"
+}
+func (e *clientBodyError) Unwrap() error { return e.body }
 
 // clientGoneError marks failures caused by the client going away.
 type clientGoneError struct{ err error }
@@ -417,13 +436,15 @@ func (p *Proxy) roundTrip(out *http.Request) (*http.Response, error) {
 			err = errHeaderTimeout
 		}
 
-		if body != nil && body.failed.Load() {
+		if bodyErr := body.failure(); bodyErr != nil {
 			// The client's body did not arrive (too slow for the read
-			// deadline, or cut off; the server then cancels the request's
-			// context too): the upstream is not at fault.
+			// deadline, malformed, or cut off; the server may then cancel
+			// the request's context too): the upstream is not at fault,
+			// and the transport has dropped its connection, so it did not
+			// get a complete request.
 			timer.Stop()
 			cancel(nil)
-			return nil, &clientBodyError{err: err}
+			return nil, &clientBodyError{body: bodyErr, err: err}
 		}
 		if parent.Err() != nil {
 			timer.Stop()
@@ -504,16 +525,25 @@ func classify(ctx context.Context, err error) ErrorKind {
 type watchedBody struct {
 	rc     io.ReadCloser
 	read   atomic.Bool
-	failed atomic.Bool // reading the client's body failed: the client's fault, not the upstream's
+	failed bodyFailure // reading the client's body failed: the client's fault, not the upstream's
 }
 
 func (b *watchedBody) Read(buf []byte) (int, error) {
 	b.read.Store(true)
 	n, err := b.rc.Read(buf)
 	if err != nil && err != io.EOF {
-		b.failed.Store(true)
+		b.failed.set(err)
 	}
 	return n, err
+}
+
+// failure returns the error of reading the client's body, nil if there
+// was none (or no body).
+func (b *watchedBody) failure() error {
+	if b == nil {
+		return nil
+	}
+	return b.failed.get()
 }
 
 // Close does nothing: the transport closes the body when a connection

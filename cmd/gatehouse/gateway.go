@@ -267,9 +267,13 @@ func (m *Main) reloadStoredRoutes(ctx context.Context) error {
 }
 
 // setRoutesLocked installs file and stored routes together. The admin API
-// cannot create a name the file has, but the file may gain one later: the
-// file's route then wins and the stored one is left out (and logged), so
-// that one clash does not hold up every other route change.
+// cannot create a name the file has, nor a path prefix that differs from
+// another only by case, but the file may gain one later: the file's route
+// then wins and the stored one is left out (and logged), so that one
+// clash does not hold up every other route change. A stored route that
+// breaks a rule added since it was stored (a jwt route without an
+// audience) is left out too, and logged with the fix: it is not served
+// until it is mended, rather than served by a rule it no longer meets.
 func (m *Main) setRoutesLocked(file, stored []auth.Route) error {
 	all := make([]auth.Route, 0, len(file)+len(stored))
 	all = append(all, file...)
@@ -277,6 +281,16 @@ func (m *Main) setRoutesLocked(file, stored []auth.Route) error {
 		if slices.ContainsFunc(file, func(f auth.Route) bool { return f.Name == r.Name }) {
 			m.Logger.Error("a route of the routes file has the name of a route managed through the admin API; the file's route is served: rename or delete one",
 				"route", r.Name)
+			continue
+		}
+		if slices.ContainsFunc(file, func(f auth.Route) bool { return auth.PrefixesClash(f.PathPrefix, r.PathPrefix) }) {
+			m.Logger.Error("a route of the routes file has a path prefix that differs from a stored route's only by case; the file's route is served: use one spelling",
+				"route", r.Name, "path", r.PathPrefix)
+			continue
+		}
+		if err := r.Clone().Normalize(); err != nil {
+			m.Logger.Error("a stored route breaks a rule of this version and is not served until it is changed (gatehouse routes update)",
+				"route", r.Name, "err", auth.ErrorMessage(err))
 			continue
 		}
 		all = append(all, r)
@@ -290,6 +304,19 @@ func (m *Main) fileRouteName(name string) bool {
 	m.routes.mu.Lock()
 	defer m.routes.mu.Unlock()
 	return slices.ContainsFunc(m.routes.file, func(r auth.Route) bool { return r.Name == name })
+}
+
+// fileRouteClash names a route of the routes file whose path prefix
+// differs from prefix only by case, or returns "".
+func (m *Main) fileRouteClash(prefix string) string {
+	m.routes.mu.Lock()
+	defer m.routes.mu.Unlock()
+	for _, r := range m.routes.file {
+		if auth.PrefixesClash(r.PathPrefix, prefix) {
+			return r.Name
+		}
+	}
+	return ""
 }
 
 // routesChanged reloads the gateway's table after a change through the

@@ -49,6 +49,11 @@ type routeSettings struct {
 	jwksURI         string
 	algorithms      []string
 	stripHeaders    []string
+
+	anyAudience           bool
+	allowPathParams       bool
+	caseInsensitive       bool
+	forwardMethodOverride bool
 }
 
 func (s *routeSettings) register(cmd *cobra.Command) {
@@ -57,7 +62,11 @@ func (s *routeSettings) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&s.upstreams, "upstream", nil, "an upstream base URL, http or https; several are used round robin (repeatable)")
 	fl.StringVar(&s.policy, "policy", "", "the credential a request needs: jwt, api_key, any or public")
 	fl.StringVar(&s.scopes, "scopes", "", "scopes every request needs, comma- or space-separated")
-	fl.StringVar(&s.audience, "audience", "", "jwt: the aud a token must carry")
+	fl.StringVar(&s.audience, "audience", "", "jwt, any: the aud a token must carry (required unless --any-audience)")
+	fl.BoolVar(&s.anyAudience, "any-audience", false, "jwt, any: accept the issuer's tokens whatever their audience (tokens minted for other APIs too)")
+	fl.BoolVar(&s.allowPathParams, "allow-path-params", false, `accept ";parameters" in path segments (";jsessionid="), for servlet upstreams`)
+	fl.BoolVar(&s.caseInsensitive, "case-insensitive", false, "match the path prefix whatever its case, for upstreams that ignore case")
+	fl.BoolVar(&s.forwardMethodOverride, "forward-method-override", false, "forward X-HTTP-Method-Override and its variants (removed otherwise)")
 	fl.BoolVar(&s.stripPrefix, "strip-prefix", false, "remove the path prefix before forwarding")
 	fl.StringArrayVar(&s.hosts, "host", nil, `a host the route serves, or "*.example.com" (repeatable; default every host)`)
 	fl.StringArrayVar(&s.methods, "method", nil, "an HTTP method the route takes (repeatable; default every method)")
@@ -137,6 +146,10 @@ func (s *routeSettings) patch(cmd *cobra.Command) (admin.RoutePatch, error) {
 	p.JWKSURI = str("jwks-uri", s.jwksURI)
 	p.Algorithms = list("algorithms", s.algorithms)
 	p.StripHeaders = list("strip-header", s.stripHeaders)
+	p.AnyAudience = boolean("any-audience", s.anyAudience)
+	p.AllowPathParams = boolean("allow-path-params", s.allowPathParams)
+	p.CaseInsensitive = boolean("case-insensitive", s.caseInsensitive)
+	p.ForwardMethodOverride = boolean("forward-method-override", s.forwardMethodOverride)
 	return p, nil
 }
 
@@ -180,6 +193,11 @@ func (s *routeSettings) request(cmd *cobra.Command, name string) (admin.RouteReq
 		JWKSURI:         s.jwksURI,
 		Algorithms:      s.algorithms,
 		StripHeaders:    s.stripHeaders,
+		AnyAudience:     s.anyAudience,
+		AllowPathParams: s.allowPathParams,
+		CaseInsensitive: s.caseInsensitive,
+
+		ForwardMethodOverride: s.forwardMethodOverride,
 	}
 	if p.Timeout != nil {
 		req.Timeout = *p.Timeout
@@ -249,6 +267,9 @@ func routeDetails(w *tabwriter.Writer, r admin.GatewayRoute) {
 	row("policy", r.Policy)
 	row("scopes", strings.Join(r.Scopes, " "))
 	row("audience", r.Audience)
+	if r.AnyAudience {
+		row("any audience", "yes")
+	}
 	row("issuer", r.Issuer)
 	row("jwks uri", r.JWKSURI)
 	row("algorithms", strings.Join(r.Algorithms, " "))
@@ -258,6 +279,14 @@ func routeDetails(w *tabwriter.Writer, r admin.GatewayRoute) {
 		row("internal jwt", "yes")
 	}
 	row("strip headers", strings.Join(r.StripHeaders, " "))
+	for _, b := range []struct {
+		name string
+		on   bool
+	}{{"path params", r.AllowPathParams}, {"case insensitive", r.CaseInsensitive}, {"forward method override", r.ForwardMethodOverride}} {
+		if b.on {
+			row(b.name, "yes")
+		}
+	}
 	row("created", r.CreatedAt.UTC().Format(time.RFC3339))
 	row("updated", r.UpdatedAt.UTC().Format(time.RFC3339))
 }

@@ -13,10 +13,11 @@ import (
 // here: the gateway reads the store itself.
 func (m *Main) startRoutes(ctx context.Context) error {
 	svc, err := routes.New(routes.Config{
-		Store:    m.Store,
-		Now:      m.Now,
-		Reserved: m.fileRouteName,
-		Changed:  m.routesChanged,
+		Store:             m.Store,
+		Now:               m.Now,
+		Reserved:          m.fileRouteName,
+		ClashingFileRoute: m.fileRouteClash,
+		Changed:           m.routesChanged,
 	})
 	if err != nil {
 		return fmt.Errorf("routes: %w", err)

@@ -12,47 +12,55 @@ import (
 // Every member is always present: lists as [], strings as "", limits as
 // {"rate": 0, "burst": 0} when off.
 type GatewayRoute struct {
-	Name            string    `json:"name"`
-	Hosts           []string  `json:"hosts"`
-	Path            string    `json:"path"`
-	Methods         []string  `json:"methods"`
-	Upstreams       []string  `json:"upstreams"`
-	StripPrefix     bool      `json:"strip_prefix"`
-	Timeout         string    `json:"timeout"` // a Go duration; "": the default
-	Policy          string    `json:"policy"`
-	Scopes          []string  `json:"scopes"`
-	Audience        string    `json:"audience"`
-	Issuer          string    `json:"issuer"`
-	JWKSURI         string    `json:"jwks_uri"`
-	Algorithms      []string  `json:"algorithms"`
-	RateLimit       RateLimit `json:"rate_limit"`
-	ClientRateLimit RateLimit `json:"client_rate_limit"`
-	InternalJWT     bool      `json:"internal_jwt"`
-	StripHeaders    []string  `json:"strip_headers"`
-	CreatedAt       time.Time `json:"created_at"`
-	UpdatedAt       time.Time `json:"updated_at"`
+	Name                  string    `json:"name"`
+	Hosts                 []string  `json:"hosts"`
+	Path                  string    `json:"path"`
+	Methods               []string  `json:"methods"`
+	Upstreams             []string  `json:"upstreams"`
+	StripPrefix           bool      `json:"strip_prefix"`
+	Timeout               string    `json:"timeout"` // a Go duration; "": the default
+	Policy                string    `json:"policy"`
+	Scopes                []string  `json:"scopes"`
+	Audience              string    `json:"audience"`
+	Issuer                string    `json:"issuer"`
+	JWKSURI               string    `json:"jwks_uri"`
+	Algorithms            []string  `json:"algorithms"`
+	RateLimit             RateLimit `json:"rate_limit"`
+	ClientRateLimit       RateLimit `json:"client_rate_limit"`
+	InternalJWT           bool      `json:"internal_jwt"`
+	StripHeaders          []string  `json:"strip_headers"`
+	AnyAudience           bool      `json:"any_audience"`
+	AllowPathParams       bool      `json:"allow_path_params"`
+	CaseInsensitive       bool      `json:"case_insensitive"`
+	ForwardMethodOverride bool      `json:"forward_method_override"`
+	CreatedAt             time.Time `json:"created_at"`
+	UpdatedAt             time.Time `json:"updated_at"`
 }
 
 // RouteRequest is the body of POST /admin/v1/routes. Absent members take
 // their zero value: no hosts or methods (all match), path "/", no limits.
 type RouteRequest struct {
-	Name            string     `json:"name"`
-	Hosts           []string   `json:"hosts,omitempty"`
-	Path            string     `json:"path,omitempty"`
-	Methods         []string   `json:"methods,omitempty"`
-	Upstreams       []string   `json:"upstreams"`
-	StripPrefix     bool       `json:"strip_prefix,omitempty"`
-	Timeout         string     `json:"timeout,omitempty"`
-	Policy          string     `json:"policy"`
-	Scopes          []string   `json:"scopes,omitempty"`
-	Audience        string     `json:"audience,omitempty"`
-	Issuer          string     `json:"issuer,omitempty"`
-	JWKSURI         string     `json:"jwks_uri,omitempty"`
-	Algorithms      []string   `json:"algorithms,omitempty"`
-	RateLimit       *RateLimit `json:"rate_limit,omitempty"`
-	ClientRateLimit *RateLimit `json:"client_rate_limit,omitempty"`
-	InternalJWT     bool       `json:"internal_jwt,omitempty"`
-	StripHeaders    []string   `json:"strip_headers,omitempty"`
+	Name                  string     `json:"name"`
+	Hosts                 []string   `json:"hosts,omitempty"`
+	Path                  string     `json:"path,omitempty"`
+	Methods               []string   `json:"methods,omitempty"`
+	Upstreams             []string   `json:"upstreams"`
+	StripPrefix           bool       `json:"strip_prefix,omitempty"`
+	Timeout               string     `json:"timeout,omitempty"`
+	Policy                string     `json:"policy"`
+	Scopes                []string   `json:"scopes,omitempty"`
+	Audience              string     `json:"audience,omitempty"`
+	Issuer                string     `json:"issuer,omitempty"`
+	JWKSURI               string     `json:"jwks_uri,omitempty"`
+	Algorithms            []string   `json:"algorithms,omitempty"`
+	RateLimit             *RateLimit `json:"rate_limit,omitempty"`
+	ClientRateLimit       *RateLimit `json:"client_rate_limit,omitempty"`
+	InternalJWT           bool       `json:"internal_jwt,omitempty"`
+	StripHeaders          []string   `json:"strip_headers,omitempty"`
+	AnyAudience           bool       `json:"any_audience,omitempty"`
+	AllowPathParams       bool       `json:"allow_path_params,omitempty"`
+	CaseInsensitive       bool       `json:"case_insensitive,omitempty"`
+	ForwardMethodOverride bool       `json:"forward_method_override,omitempty"`
 }
 
 // RoutePatch is the body of PATCH /admin/v1/routes/{name}: a member that
@@ -61,22 +69,26 @@ type RouteRequest struct {
 // {"rate": 0, "burst": 0}. The name cannot change. Clearing the issuer
 // also clears jwks_uri and algorithms when the patch does not give them.
 type RoutePatch struct {
-	Hosts           *[]string  `json:"hosts,omitempty"`
-	Path            *string    `json:"path,omitempty"`
-	Methods         *[]string  `json:"methods,omitempty"`
-	Upstreams       *[]string  `json:"upstreams,omitempty"`
-	StripPrefix     *bool      `json:"strip_prefix,omitempty"`
-	Timeout         *string    `json:"timeout,omitempty"`
-	Policy          *string    `json:"policy,omitempty"`
-	Scopes          *[]string  `json:"scopes,omitempty"`
-	Audience        *string    `json:"audience,omitempty"`
-	Issuer          *string    `json:"issuer,omitempty"`
-	JWKSURI         *string    `json:"jwks_uri,omitempty"`
-	Algorithms      *[]string  `json:"algorithms,omitempty"`
-	RateLimit       *RateLimit `json:"rate_limit,omitempty"`
-	ClientRateLimit *RateLimit `json:"client_rate_limit,omitempty"`
-	InternalJWT     *bool      `json:"internal_jwt,omitempty"`
-	StripHeaders    *[]string  `json:"strip_headers,omitempty"`
+	Hosts                 *[]string  `json:"hosts,omitempty"`
+	Path                  *string    `json:"path,omitempty"`
+	Methods               *[]string  `json:"methods,omitempty"`
+	Upstreams             *[]string  `json:"upstreams,omitempty"`
+	StripPrefix           *bool      `json:"strip_prefix,omitempty"`
+	Timeout               *string    `json:"timeout,omitempty"`
+	Policy                *string    `json:"policy,omitempty"`
+	Scopes                *[]string  `json:"scopes,omitempty"`
+	Audience              *string    `json:"audience,omitempty"`
+	Issuer                *string    `json:"issuer,omitempty"`
+	JWKSURI               *string    `json:"jwks_uri,omitempty"`
+	Algorithms            *[]string  `json:"algorithms,omitempty"`
+	RateLimit             *RateLimit `json:"rate_limit,omitempty"`
+	ClientRateLimit       *RateLimit `json:"client_rate_limit,omitempty"`
+	InternalJWT           *bool      `json:"internal_jwt,omitempty"`
+	StripHeaders          *[]string  `json:"strip_headers,omitempty"`
+	AnyAudience           *bool      `json:"any_audience,omitempty"`
+	AllowPathParams       *bool      `json:"allow_path_params,omitempty"`
+	CaseInsensitive       *bool      `json:"case_insensitive,omitempty"`
+	ForwardMethodOverride *bool      `json:"forward_method_override,omitempty"`
 }
 
 // RouteList is GET /admin/v1/routes: every stored route, by name. The
@@ -87,25 +99,29 @@ type RouteList struct {
 
 func routeFromRecord(r *auth.Route) GatewayRoute {
 	return GatewayRoute{
-		Name:            r.Name,
-		Hosts:           listOrEmpty(r.Hosts),
-		Path:            r.PathPrefix,
-		Methods:         listOrEmpty(r.Methods),
-		Upstreams:       listOrEmpty(r.Upstreams),
-		StripPrefix:     r.StripPrefix,
-		Timeout:         durationOrEmpty(r.Timeout),
-		Policy:          r.Policy,
-		Scopes:          listOrEmpty(r.Scopes),
-		Audience:        r.Audience,
-		Issuer:          r.Issuer,
-		JWKSURI:         r.JWKSURI,
-		Algorithms:      listOrEmpty(r.Algorithms),
-		RateLimit:       RateLimit{Rate: r.RateLimit.Rate, Burst: r.RateLimit.Burst},
-		ClientRateLimit: RateLimit{Rate: r.ClientRateLimit.Rate, Burst: r.ClientRateLimit.Burst},
-		InternalJWT:     r.InternalJWT,
-		StripHeaders:    listOrEmpty(r.StripHeaders),
-		CreatedAt:       r.CreatedAt.UTC(),
-		UpdatedAt:       r.UpdatedAt.UTC(),
+		Name:                  r.Name,
+		Hosts:                 listOrEmpty(r.Hosts),
+		Path:                  r.PathPrefix,
+		Methods:               listOrEmpty(r.Methods),
+		Upstreams:             listOrEmpty(r.Upstreams),
+		StripPrefix:           r.StripPrefix,
+		Timeout:               durationOrEmpty(r.Timeout),
+		Policy:                r.Policy,
+		Scopes:                listOrEmpty(r.Scopes),
+		Audience:              r.Audience,
+		Issuer:                r.Issuer,
+		JWKSURI:               r.JWKSURI,
+		Algorithms:            listOrEmpty(r.Algorithms),
+		RateLimit:             RateLimit{Rate: r.RateLimit.Rate, Burst: r.RateLimit.Burst},
+		ClientRateLimit:       RateLimit{Rate: r.ClientRateLimit.Rate, Burst: r.ClientRateLimit.Burst},
+		InternalJWT:           r.InternalJWT,
+		StripHeaders:          listOrEmpty(r.StripHeaders),
+		AnyAudience:           r.AnyAudience,
+		AllowPathParams:       r.AllowPathParams,
+		CaseInsensitive:       r.CaseInsensitive,
+		ForwardMethodOverride: r.ForwardMethodOverride,
+		CreatedAt:             r.CreatedAt.UTC(),
+		UpdatedAt:             r.UpdatedAt.UTC(),
 	}
 }
 
@@ -113,20 +129,24 @@ func routeFromRecord(r *auth.Route) GatewayRoute {
 // leaves every other rule to auth.Route.Normalize.
 func routeFromRequest(req RouteRequest) (auth.Route, error) {
 	r := auth.Route{
-		Name:         req.Name,
-		Hosts:        slices.Clone(req.Hosts),
-		PathPrefix:   req.Path,
-		Methods:      slices.Clone(req.Methods),
-		Upstreams:    slices.Clone(req.Upstreams),
-		StripPrefix:  req.StripPrefix,
-		Policy:       req.Policy,
-		Scopes:       slices.Clone(req.Scopes),
-		Audience:     req.Audience,
-		Issuer:       req.Issuer,
-		JWKSURI:      req.JWKSURI,
-		Algorithms:   slices.Clone(req.Algorithms),
-		InternalJWT:  req.InternalJWT,
-		StripHeaders: slices.Clone(req.StripHeaders),
+		Name:                  req.Name,
+		Hosts:                 slices.Clone(req.Hosts),
+		PathPrefix:            req.Path,
+		Methods:               slices.Clone(req.Methods),
+		Upstreams:             slices.Clone(req.Upstreams),
+		StripPrefix:           req.StripPrefix,
+		Policy:                req.Policy,
+		Scopes:                slices.Clone(req.Scopes),
+		Audience:              req.Audience,
+		Issuer:                req.Issuer,
+		JWKSURI:               req.JWKSURI,
+		Algorithms:            slices.Clone(req.Algorithms),
+		InternalJWT:           req.InternalJWT,
+		StripHeaders:          slices.Clone(req.StripHeaders),
+		AnyAudience:           req.AnyAudience,
+		AllowPathParams:       req.AllowPathParams,
+		CaseInsensitive:       req.CaseInsensitive,
+		ForwardMethodOverride: req.ForwardMethodOverride,
 	}
 	if req.RateLimit != nil {
 		r.RateLimit = auth.RateLimit{Rate: req.RateLimit.Rate, Burst: req.RateLimit.Burst}
@@ -185,6 +205,18 @@ func (p RoutePatch) apply(r *auth.Route) error {
 	setLimit(&r.ClientRateLimit, p.ClientRateLimit)
 	setBool(&r.InternalJWT, p.InternalJWT)
 	setList(&r.StripHeaders, p.StripHeaders)
+	setBool(&r.AnyAudience, p.AnyAudience)
+	setBool(&r.AllowPathParams, p.AllowPathParams)
+	setBool(&r.CaseInsensitive, p.CaseInsensitive)
+	setBool(&r.ForwardMethodOverride, p.ForwardMethodOverride)
+	// An audience and any_audience exclude each other: setting one clears
+	// the other, unless this very patch sets both, which Normalize refuses.
+	if p.Audience != nil && *p.Audience != "" && p.AnyAudience == nil {
+		r.AnyAudience = false
+	}
+	if p.AnyAudience != nil && *p.AnyAudience && p.Audience == nil {
+		r.Audience = ""
+	}
 	if p.Issuer != nil && *p.Issuer == "" {
 		// Back to Gatehouse's own tokens: the other provider's key location
 		// and algorithms (stored with their default, RS256, filled in) go

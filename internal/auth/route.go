@@ -60,7 +60,11 @@ type Route struct {
 
 	Policy   string   // one of the Policy* constants
 	Scopes   []string // every one is required (API-key scopes or the JWT's scope claim)
-	Audience string   // jwt: the aud the token must carry; "" checks none
+	Audience string   // jwt, any: the aud the token must carry
+	// AnyAudience accepts the issuer's tokens whatever their audience, on a
+	// jwt or any route without Audience. It must be said: a token minted for
+	// another API of the same issuer would pass.
+	AnyAudience bool
 
 	// JWTs of another identity provider: its issuer (the exact iss), where
 	// its keys are (JWKSURI; "" discovers them from the issuer's
@@ -80,6 +84,22 @@ type Route struct {
 	// StripHeaders are request headers removed besides X-Gatehouse-*
 	// (canonical form).
 	StripHeaders []string
+
+	// AllowPathParams lets path segments carry ";parameters" (matrix
+	// parameters, ";jsessionid=") to an upstream that understands them. The
+	// route is then matched as if the parameters were not there, which is
+	// how servlet containers resolve such a path. Otherwise a ';' in the
+	// path is refused: it would match one route here and another there.
+	AllowPathParams bool
+	// CaseInsensitive matches PathPrefix whatever the case of its ASCII
+	// letters, for upstreams whose router ignores case (Express by default,
+	// ASP.NET, IIS): "/PRIVATE/x" is then this route's, not a catch-all's.
+	CaseInsensitive bool
+	// ForwardMethodOverride forwards X-HTTP-Method-Override, X-HTTP-Method
+	// and X-Method-Override, which frameworks may honour to run another
+	// method than the one matched; they are removed otherwise. The method
+	// they name must then be one of Methods, when the route has Methods.
+	ForwardMethodOverride bool
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -186,8 +206,14 @@ func (r *Route) Normalize() error {
 	if r.Policy == PolicyPublic && (len(r.Scopes) > 0 || r.Audience != "" || r.Issuer != "" || r.InternalJWT) {
 		return bad("a public route takes no scopes, audience, issuer or internal_jwt")
 	}
-	if r.Policy == PolicyAPIKey && (r.Audience != "" || r.Issuer != "") {
-		return bad("audience and issuer apply to JWTs: use policy jwt or any")
+	if r.Policy == PolicyAPIKey && (r.Audience != "" || r.Issuer != "" || r.AnyAudience) {
+		return bad("audience, any_audience and issuer apply to JWTs: use policy jwt or any")
+	}
+	if r.Policy == PolicyPublic && r.AnyAudience {
+		return bad("a public route takes no any_audience")
+	}
+	if r.AnyAudience && r.Audience != "" {
+		return bad("set either audience or any_audience, not both")
 	}
 	if len(r.Audience) > 256 || strings.ContainsAny(r.Audience, "\x00\r\n") || !utf8.ValidString(r.Audience) {
 		return bad("audience is not valid")
@@ -242,7 +268,23 @@ func (r *Route) Normalize() error {
 		r.StripHeaders[i] = canonicalHeader(h)
 	}
 	r.StripHeaders = sortedUnique(r.StripHeaders)
+	if (r.Policy == PolicyJWT || r.Policy == PolicyAny) && r.Audience == "" && !r.AnyAudience {
+		return bad("a route with policy %s needs an audience (the aud its access tokens must carry, such as the API's URL), or any_audience: true; without one, a token the issuer minted for another API would be accepted here", r.Policy)
+	}
 	return nil
+}
+
+// Clone returns a copy of r that shares no memory with it: Normalize works
+// in place, and a caller's records must not change under it.
+func (r *Route) Clone() *Route {
+	c := *r
+	c.Hosts = slices.Clone(r.Hosts)
+	c.Methods = slices.Clone(r.Methods)
+	c.Upstreams = slices.Clone(r.Upstreams)
+	c.Scopes = slices.Clone(r.Scopes)
+	c.Algorithms = slices.Clone(r.Algorithms)
+	c.StripHeaders = slices.Clone(r.StripHeaders)
+	return &c
 }
 
 // routeAlgorithms are the asymmetric algorithms a route may accept from
@@ -251,13 +293,53 @@ func (r *Route) Normalize() error {
 var routeAlgorithms = []string{"ES256", "ES384", "ES512", "EdDSA", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"}
 
 // MatchesPath reports whether path is the route's prefix or below it on a
-// segment boundary.
+// segment boundary, ignoring the case of ASCII letters when the route is
+// CaseInsensitive.
 func (r *Route) MatchesPath(path string) bool {
 	p := r.PathPrefix
 	if p == "/" {
 		return strings.HasPrefix(path, "/")
 	}
-	return strings.HasPrefix(path, p) && (len(path) == len(p) || path[len(p)] == '/')
+	if len(path) < len(p) || (len(path) > len(p) && path[len(p)] != '/') {
+		return false
+	}
+	if r.CaseInsensitive {
+		return EqualFoldASCII(path[:len(p)], p)
+	}
+	return path[:len(p)] == p
+}
+
+// PrefixesClash reports whether two path prefixes differ only by the case
+// of ASCII letters. Such routes cannot both be served: an upstream that
+// ignores case would take a request matched to one for the other.
+func PrefixesClash(a, b string) bool {
+	return a != b && EqualFoldASCII(a, b)
+}
+
+// EqualFoldASCII reports whether a and b are equal when ASCII letters are
+// compared without case. Other characters must be equal byte for byte:
+// Unicode folding ("K", the Kelvin sign, is "k" to strings.EqualFold) is
+// not what case-insensitive HTTP routers do.
+func EqualFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		ca, cb := a[i], b[i]
+		if ca == cb {
+			continue
+		}
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return false
+		}
+	}
+	return true
 }
 
 // MatchesHost reports whether host (lower case, without port) is one of

@@ -29,6 +29,11 @@ type routeSettings struct {
 	ClientBurst  int      `json:"client_burst,omitempty"`
 	InternalJWT  bool     `json:"internal_jwt,omitempty"`
 	StripHeaders []string `json:"strip_headers,omitempty"`
+	AnyAudience  bool     `json:"any_audience,omitempty"`
+
+	AllowPathParams       bool `json:"allow_path_params,omitempty"`
+	CaseInsensitive       bool `json:"case_insensitive,omitempty"`
+	ForwardMethodOverride bool `json:"forward_method_override,omitempty"`
 }
 
 // CheckStorable refuses a route that no backend can store exactly: no
@@ -67,6 +72,8 @@ func (r *Route) StoredSettings() ([]byte, error) {
 		Rate: r.RateLimit.Rate, Burst: r.RateLimit.Burst,
 		ClientRate: r.ClientRateLimit.Rate, ClientBurst: r.ClientRateLimit.Burst,
 		InternalJWT: r.InternalJWT, StripHeaders: r.StripHeaders,
+		AnyAudience: r.AnyAudience, AllowPathParams: r.AllowPathParams, CaseInsensitive: r.CaseInsensitive,
+		ForwardMethodOverride: r.ForwardMethodOverride,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode route settings: %w", err)
@@ -87,5 +94,7 @@ func (r *Route) LoadStoredSettings(doc []byte) error {
 	r.RateLimit = RateLimit{Rate: s.Rate, Burst: s.Burst}
 	r.ClientRateLimit = RateLimit{Rate: s.ClientRate, Burst: s.ClientBurst}
 	r.InternalJWT, r.StripHeaders = s.InternalJWT, s.StripHeaders
+	r.AnyAudience, r.AllowPathParams = s.AnyAudience, s.AllowPathParams
+	r.CaseInsensitive, r.ForwardMethodOverride = s.CaseInsensitive, s.ForwardMethodOverride
 	return nil
 }

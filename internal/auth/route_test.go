@@ -11,7 +11,7 @@ import (
 
 // validRoute passes Normalize unchanged; each case changes one thing.
 func validRoute() Route {
-	return Route{Name: "orders", PathPrefix: "/orders", Upstreams: []string{"http://orders:8080"}, Policy: PolicyJWT}
+	return Route{Name: "orders", PathPrefix: "/orders", Upstreams: []string{"http://orders:8080"}, Policy: PolicyJWT, Audience: "https://api.example.test"}
 }
 
 func TestRouteNormalizeCanonicalForms(t *testing.T) {
@@ -21,6 +21,8 @@ func TestRouteNormalizeCanonicalForms(t *testing.T) {
 		want   func(*Route)
 	}{
 		{"a valid route is left as it is", func(*Route) {}, func(*Route) {}},
+		{"any_audience said instead of an audience",
+			func(r *Route) { r.Audience, r.AnyAudience = "", true }, func(r *Route) { r.Audience, r.AnyAudience = "", true }},
 		{"an empty path is /", func(r *Route) { r.PathPrefix = "" }, func(r *Route) { r.PathPrefix = "/" }},
 		{"hosts lower-cased, trailing dot dropped, sorted, unique",
 			func(r *Route) { r.Hosts = []string{"B.Example.com.", "*.EXAMPLE.com", "b.example.com", "10.0.0.1"} },
@@ -188,6 +190,13 @@ func TestRouteNormalizeRefuses(t *testing.T) {
 		{"a header name with a colon", func(r *Route) { r.StripHeaders = []string{"X-A:"} }, "strip_headers"},
 		{"a header name with a space", func(r *Route) { r.StripHeaders = []string{"X A"} }, "strip_headers"},
 		{"an empty header name", func(r *Route) { r.StripHeaders = []string{""} }, "strip_headers"},
+		// A token the issuer minted for another of its APIs would pass.
+		{"a jwt route without an audience", func(r *Route) { r.Audience = "" }, "any_audience: true"},
+		{"an any route without an audience", func(r *Route) { r.Policy, r.Audience = PolicyAny, "" }, "any_audience: true"},
+		{"both an audience and any_audience", func(r *Route) { r.AnyAudience = true }, "not both"},
+		{"an API-key route with any_audience", func(r *Route) { r.Policy, r.Audience, r.AnyAudience = PolicyAPIKey, "", true }, "any_audience"},
+		{"a public route with any_audience", func(r *Route) { r.Policy, r.Audience, r.AnyAudience = PolicyPublic, "", true }, "any_audience"},
+		{"another provider with any_audience", func(r *Route) { r.Issuer, r.Audience, r.AnyAudience = "https://idp.example", "", true }, "needs an audience"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -231,6 +240,48 @@ func TestRouteMatchesPath(t *testing.T) {
 		r := Route{PathPrefix: tc.prefix}
 		if got := r.MatchesPath(tc.path); got != tc.want {
 			t.Errorf("prefix %q, path %q: %v, want %v", tc.prefix, tc.path, got, tc.want)
+		}
+	}
+}
+
+func TestRouteMatchesPathCaseInsensitive(t *testing.T) {
+	tests := []struct {
+		prefix, path string
+		want         bool
+	}{
+		{"/private", "/private/x", true},
+		{"/private", "/PRIVATE/x", true},
+		{"/private", "/PrIvAtE", true},
+		{"/Private", "/private/x", true},
+		{"/private", "/PRIVATEX", false},
+		{"/private", "/PRIVAT", false},
+		// Only ASCII letters fold: the Kelvin sign is not "k" to routers.
+		{"/key", "/\u212aey", false},
+		{"/key", "/Key", false},
+		{"/café", "/CAFÉ", false},
+	}
+	for _, tc := range tests {
+		r := Route{PathPrefix: tc.prefix, CaseInsensitive: true}
+		if got := r.MatchesPath(tc.path); got != tc.want {
+			t.Errorf("prefix %q, path %q: %v, want %v", tc.prefix, tc.path, got, tc.want)
+		}
+	}
+}
+
+func TestPrefixesClash(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"/private", "/Private", true},
+		{"/a/B", "/A/b", true},
+		{"/private", "/private", false}, // the same prefix is not a clash
+		{"/private", "/private/x", false},
+		{"/key", "/Key", false},
+	}
+	for _, tc := range tests {
+		if got := PrefixesClash(tc.a, tc.b); got != tc.want {
+			t.Errorf("PrefixesClash(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
 		}
 	}
 }
@@ -299,6 +350,7 @@ func FuzzRouteNormalize(f *testing.F) {
 			Upstreams: []string{upstream, upstream}, Policy: policy, Scopes: []string{scope},
 			Issuer: issuer, JWKSURI: jwks, Algorithms: []string{alg},
 			RateLimit: RateLimit{Rate: rate, Burst: burst}, StripHeaders: []string{header},
+			AnyAudience: issuer == "" && (policy == PolicyJWT || policy == PolicyAny),
 		}
 		if err := r.Normalize(); err != nil {
 			if ErrorCode(err) != EINVALID {

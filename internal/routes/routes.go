@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"strconv"
 	"time"
 
@@ -26,6 +25,10 @@ type Config struct {
 	// file: a stored route may not take it, or the two would shadow each
 	// other. Nil reserves nothing.
 	Reserved func(name string) bool
+	// ClashingFileRoute returns the name of a route of the routes file
+	// whose path prefix differs from prefix only by case ("" for none):
+	// the gateway serves no two such routes. Nil for none.
+	ClashingFileRoute func(prefix string) string
 	// Changed is called after every successful write, so the gateway
 	// reloads its table at once instead of at its next poll. Nil for none.
 	Changed func()
@@ -33,10 +36,11 @@ type Config struct {
 
 // Service manages stored routes. It is safe for concurrent use.
 type Service struct {
-	store    auth.RouteStore
-	now      auth.Now
-	reserved func(string) bool
-	changed  func()
+	store     auth.RouteStore
+	now       auth.Now
+	reserved  func(string) bool
+	fileClash func(string) string
+	changed   func()
 }
 
 // updateAttempts bounds the read-apply-write rounds of Update when other
@@ -48,7 +52,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("routes: Store is required")
 	}
-	s := &Service{store: cfg.Store, now: cfg.Now, reserved: cfg.Reserved, changed: cfg.Changed}
+	s := &Service{store: cfg.Store, now: cfg.Now, reserved: cfg.Reserved, fileClash: cfg.ClashingFileRoute, changed: cfg.Changed}
 	if s.now == nil {
 		s.now = auth.SystemNow
 	}
@@ -58,6 +62,9 @@ func New(cfg Config) (*Service, error) {
 	if s.changed == nil {
 		s.changed = func() {}
 	}
+	if s.fileClash == nil {
+		s.fileClash = func(string) string { return "" }
+	}
 	return s, nil
 }
 
@@ -66,7 +73,7 @@ func New(cfg Config) (*Service, error) {
 // ECONFLICT if the name is taken, by a stored route or one of the routes
 // file.
 func (s *Service) Create(ctx context.Context, r auth.Route, actor string) (*auth.Route, error) {
-	nr := clone(&r)
+	nr := r.Clone()
 	if err := nr.Normalize(); err != nil {
 		return nil, err
 	}
@@ -75,6 +82,9 @@ func (s *Service) Create(ctx context.Context, r auth.Route, actor string) (*auth
 	}
 	if s.reserved(nr.Name) {
 		return nil, reservedError(nr.Name)
+	}
+	if err := s.checkPrefixClash(ctx, nr); err != nil {
+		return nil, err
 	}
 	now := s.now()
 	nr.CreatedAt, nr.UpdatedAt = now, now
@@ -120,7 +130,7 @@ func (s *Service) Update(ctx context.Context, name string, change func(*auth.Rou
 		if err != nil {
 			return nil, err
 		}
-		r := clone(old)
+		r := old.Clone()
 		if err := change(r); err != nil {
 			return nil, err
 		}
@@ -132,6 +142,11 @@ func (s *Service) Update(ctx context.Context, name string, change func(*auth.Rou
 		}
 		if err := CheckProvider(r); err != nil {
 			return nil, err
+		}
+		if r.PathPrefix != old.PathPrefix {
+			if err := s.checkPrefixClash(ctx, r); err != nil {
+				return nil, err
+			}
 		}
 		now := s.now()
 		// UpdatedAt is the version the next writer must present: it has
@@ -186,15 +201,27 @@ func event(typ string, now time.Time, actor string, r *auth.Route) auth.AuditEve
 
 // clone copies r deeply, so that Normalize, which sorts lists in place,
 // never changes a caller's or the store's slices.
-func clone(r *auth.Route) *auth.Route {
-	c := *r
-	c.Hosts = slices.Clone(r.Hosts)
-	c.Methods = slices.Clone(r.Methods)
-	c.Upstreams = slices.Clone(r.Upstreams)
-	c.Scopes = slices.Clone(r.Scopes)
-	c.Algorithms = slices.Clone(r.Algorithms)
-	c.StripHeaders = slices.Clone(r.StripHeaders)
-	return &c
+// checkPrefixClash refuses (ECONFLICT) a route whose path prefix differs
+// only by case from another route's, stored or of the routes file: the
+// gateway refuses a table holding both (see auth.PrefixesClash).
+func (s *Service) checkPrefixClash(ctx context.Context, r *auth.Route) error {
+	if name := s.fileClash(r.PathPrefix); name != "" {
+		return prefixClashError(r, name)
+	}
+	stored, err := s.store.ListRoutes(ctx)
+	if err != nil {
+		return fmt.Errorf("routes: check path prefixes: %w", err)
+	}
+	for _, o := range stored {
+		if o.Name != r.Name && auth.PrefixesClash(o.PathPrefix, r.PathPrefix) {
+			return prefixClashError(r, o.Name)
+		}
+	}
+	return nil
+}
+
+func prefixClashError(r *auth.Route, other string) error {
+	return auth.Errorf(auth.ECONFLICT, "route %s: the path %q differs from route %s's only by case; use one spelling (with case_insensitive: true for an upstream that ignores case).", r.Name, r.PathPrefix, other)
 }
 
 // nameRE is auth.Route's rule for names: a name that breaks it cannot be

@@ -34,7 +34,13 @@ func newFixture(t *testing.T) *fixture {
 		Store:    db,
 		Now:      f.clock.Now,
 		Reserved: func(name string) bool { return name == "from-file" },
-		Changed:  func() { f.changed++ },
+		ClashingFileRoute: func(prefix string) string {
+			if auth.PrefixesClash(prefix, "/from-file") {
+				return "from-file"
+			}
+			return ""
+		},
+		Changed: func() { f.changed++ },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -50,6 +56,7 @@ func orders() auth.Route {
 		Methods:      []string{"post", "GET", "get"},
 		Upstreams:    []string{"HTTP://Orders:8080/"},
 		Policy:       auth.PolicyJWT,
+		Audience:     "https://orders.example.test",
 		Scopes:       []string{"orders:write", "orders:read"},
 		StripHeaders: []string{"x-debug"},
 		Timeout:      5 * time.Second,
@@ -99,6 +106,7 @@ func TestCreateNormalizesStampsAndAudits(t *testing.T) {
 		Methods:      []string{"GET", "POST"},
 		Upstreams:    []string{"http://orders:8080"},
 		Policy:       auth.PolicyJWT,
+		Audience:     "https://orders.example.test",
 		Scopes:       []string{"orders:read", "orders:write"},
 		StripHeaders: []string{"X-Debug"},
 		Timeout:      5 * time.Second,
@@ -140,6 +148,9 @@ func TestCreateRefuses(t *testing.T) {
 		{"a bad name", func(r *auth.Route) { r.Name = "Orders" }, auth.EINVALID},
 		{"a name of the routes file", func(r *auth.Route) { r.Name = "from-file" }, auth.ECONFLICT},
 		{"a name already stored", func(r *auth.Route) { r.Name = "taken" }, auth.ECONFLICT},
+		// The gateway serves no two prefixes that differ only by case.
+		{"a path a stored route spells in another case", func(r *auth.Route) { r.PathPrefix = "/ORDERS" }, auth.ECONFLICT},
+		{"a path the routes file spells in another case", func(r *auth.Route) { r.PathPrefix = "/From-File" }, auth.ECONFLICT},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -192,6 +203,26 @@ func TestListByName(t *testing.T) {
 	}
 	if !reflect.DeepEqual(names, []string{"admin", "orders", "users"}) {
 		t.Fatalf("List names = %v", names)
+	}
+}
+
+func TestUpdateRefusesAPathAnotherRouteSpellsInAnotherCase(t *testing.T) {
+	f := newFixture(t)
+	f.create(t, orders())
+	users := orders()
+	users.Name, users.PathPrefix = "users", "/users"
+	f.create(t, users)
+	_, err := f.svc.Update(t.Context(), "users", func(r *auth.Route) error {
+		r.PathPrefix = "/Orders"
+		return nil
+	}, "key_admin")
+	wantCode(t, "Update", err, auth.ECONFLICT)
+	// The route's own prefix, in another case, is a change of spelling.
+	if _, err := f.svc.Update(t.Context(), "orders", func(r *auth.Route) error {
+		r.PathPrefix = "/Orders"
+		return nil
+	}, "key_admin"); err != nil {
+		t.Fatalf("respelling a route's own prefix: %v", err)
 	}
 }
 

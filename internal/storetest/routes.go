@@ -58,8 +58,14 @@ func fullRoute(name string) *auth.Route {
 		ClientRateLimit: auth.RateLimit{Rate: 1234.5678, Burst: 1_000_000},
 		InternalJWT:     true,
 		StripHeaders:    []string{"Cookie", "X-Debug"},
-		CreatedAt:       base,
-		UpdatedAt:       at(time.Second),
+		// Normalize would refuse it beside an audience; a store keeps
+		// what it is given.
+		AnyAudience:           true,
+		AllowPathParams:       true,
+		CaseInsensitive:       true,
+		ForwardMethodOverride: true,
+		CreatedAt:             base,
+		UpdatedAt:             at(time.Second),
 	}
 }
 

@@ -156,6 +156,12 @@ var fields = map[string]func(r *auth.Route, v *yaml.Node) error{
 	"client_rate_limit": func(r *auth.Route, v *yaml.Node) error { return decodeLimit(v, &r.ClientRateLimit) },
 	"internal_jwt":      func(r *auth.Route, v *yaml.Node) error { return decodeBool(v, &r.InternalJWT) },
 	"strip_headers":     func(r *auth.Route, v *yaml.Node) error { return decodeStrings(v, &r.StripHeaders) },
+	"any_audience":      func(r *auth.Route, v *yaml.Node) error { return decodeBool(v, &r.AnyAudience) },
+	"allow_path_params": func(r *auth.Route, v *yaml.Node) error { return decodeBool(v, &r.AllowPathParams) },
+	"case_insensitive":  func(r *auth.Route, v *yaml.Node) error { return decodeBool(v, &r.CaseInsensitive) },
+	"forward_method_override": func(r *auth.Route, v *yaml.Node) error {
+		return decodeBool(v, &r.ForwardMethodOverride)
+	},
 }
 
 func decodeRoute(node *yaml.Node) (auth.Route, error) {

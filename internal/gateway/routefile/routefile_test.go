@@ -36,6 +36,15 @@ func TestTheExampleFileIsValidAndComplete(t *testing.T) {
 		ClientRateLimit: auth.RateLimit{Rate: 10, Burst: 20},
 		InternalJWT:     true,
 		StripHeaders:    []string{"X-User-Id"},
+	}, {
+		Name:                  "legacy-app",
+		PathPrefix:            "/app",
+		Upstreams:             []string{"http://127.0.0.1:9003"},
+		Policy:                auth.PolicyAny,
+		AnyAudience:           true,
+		AllowPathParams:       true,
+		CaseInsensitive:       true,
+		ForwardMethodOverride: true,
 	}}
 	if !reflect.DeepEqual(routes, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", routes, want)
@@ -118,7 +127,8 @@ func TestParseRefusesTheWholeFileWithAnErrorNamingRouteAndField(t *testing.T) {
 		{"timeout too long", "  - name: bad\n    upstreams: [http://h]\n    policy: public\n    timeout: 1h\n",
 			[]string{`routes[0] "bad"`, "timeout must be between"}},
 		{"duplicate name", valid + valid, []string{`routes[1] "ok"`, "field name", "routes[0]"}},
-		{"duplicate name after normalization", valid + "  - name: ok\n    upstreams: [http://other]\n    policy: jwt\n", []string{`routes[1] "ok"`, "already"}},
+		{"duplicate name after normalization", valid + "  - name: ok\n    upstreams: [http://other]\n    policy: jwt\n    audience: api\n", []string{`routes[1] "ok"`, "already"}},
+		{"jwt without an audience", "  - name: bad\n    upstreams: [http://h]\n    policy: jwt\n", []string{`routes[0] "bad"`, "needs an audience", "any_audience: true"}},
 		{"bad name", "  - name: Bad Name\n    upstreams: [http://h]\n    policy: public\n", []string{"routes[0]", "field name"}},
 		{"missing upstreams", "  - name: bad\n    policy: public\n", []string{`routes[0] "bad"`, "upstream"}},
 		{"bad upstream", "  - name: bad\n    upstreams: [ftp://h]\n    policy: public\n", []string{`routes[0] "bad"`, "upstream", "ftp://h"}},

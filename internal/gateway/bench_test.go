@@ -37,7 +37,7 @@ func BenchmarkGateway(b *testing.B) {
 	}))
 	b.Cleanup(up.Close)
 	route := func(name, path, policy string) auth.Route {
-		return auth.Route{Name: name, PathPrefix: path, Policy: policy, Upstreams: []string{up.URL}}
+		return auth.Route{Name: name, PathPrefix: path, Policy: policy, Upstreams: []string{up.URL}, AnyAudience: policy == auth.PolicyJWT}
 	}
 	e.setRoutes(route("public", "/public", auth.PolicyPublic), route("key", "/key", auth.PolicyAPIKey), route("jwt", "/jwt", auth.PolicyJWT))
 	_, key := e.createKey("bench", nil, auth.RateLimit{})

@@ -168,8 +168,11 @@ func newTestEnv(t testing.TB, opts ...func(*Config)) *testEnv {
 }
 
 // route returns a route to the echo upstream with the given policy.
+// route is a route to the test upstream; a jwt or any route accepts
+// tokens of any audience until the test sets one (with AnyAudience false).
 func (e *testEnv) route(name, path, policy string) auth.Route {
-	return auth.Route{Name: name, PathPrefix: path, Policy: policy, Upstreams: []string{e.upstream.URL}}
+	return auth.Route{Name: name, PathPrefix: path, Policy: policy, Upstreams: []string{e.upstream.URL},
+		AnyAudience: policy == auth.PolicyJWT || policy == auth.PolicyAny}
 }
 
 func (e *testEnv) setRoutes(routes ...auth.Route) {

@@ -178,6 +178,9 @@ type table struct {
 	routes    []*route     // in match order
 	records   []auth.Route // as given, normalized, by name
 	verifiers map[issuerKey]*verify.Verifier
+	// pathParams: some route takes paths with ";parameters". Without
+	// one, such a path is refused before matching.
+	pathParams bool
 }
 
 // route is a table entry with everything its requests need resolved.
@@ -221,7 +224,7 @@ func (g *Gateway) SetRoutes(routes []auth.Route) error {
 	records := make([]auth.Route, len(routes))
 	seen := make(map[string]bool, len(routes))
 	for i, r := range routes {
-		r = cloneRoute(r)
+		r = *r.Clone()
 		if err := r.Normalize(); err != nil {
 			return fmt.Errorf("gateway: route %d: %w", i, err)
 		}
@@ -235,12 +238,16 @@ func (g *Gateway) SetRoutes(routes []auth.Route) error {
 		records[i] = r
 	}
 	slices.SortFunc(records, func(a, b auth.Route) int { return strings.Compare(a.Name, b.Name) })
+	if err := checkPrefixClashes(records); err != nil {
+		return err
+	}
 
 	oldProxies := make(map[forwardKey]*proxy.Proxy, len(old.routes))
 	for _, rt := range old.routes {
 		oldProxies[rt.fwd] = rt.proxy
 	}
 	t := &table{records: records, verifiers: make(map[issuerKey]*verify.Verifier)}
+	t.pathParams = slices.ContainsFunc(records, func(r auth.Route) bool { return r.AllowPathParams })
 	var created []*verify.Verifier
 	fail := func(err error) error {
 		for _, v := range created {
@@ -333,6 +340,38 @@ func (g *Gateway) SetRoutes(routes []auth.Route) error {
 	return nil
 }
 
+// checkPrefixClashes refuses a table in which two routes' path prefixes
+// differ only by case ("/private" and "/Private"): an upstream that
+// ignores case would serve a request matched to one as the other's.
+func checkPrefixClashes(routes []auth.Route) error {
+	seen := make(map[string]*auth.Route, len(routes))
+	for i := range routes {
+		r := &routes[i]
+		folded := foldASCII(r.PathPrefix)
+		o := seen[folded]
+		if o == nil {
+			seen[folded] = r
+			continue
+		}
+		if auth.PrefixesClash(o.PathPrefix, r.PathPrefix) {
+			return fmt.Errorf("gateway: routes %s and %s: path prefixes %q and %q differ only by case; use one spelling (with case_insensitive: true for an upstream that ignores case)",
+				o.Name, r.Name, o.PathPrefix, r.PathPrefix)
+		}
+	}
+	return nil
+}
+
+// foldASCII lower-cases the ASCII letters of s.
+func foldASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
 // matchOrder puts the route that wins a match first: the longest path
 // prefix, then a route with hosts over one without, then by name.
 func matchOrder(a, b *route) int {
@@ -353,7 +392,7 @@ func (g *Gateway) Routes() []auth.Route {
 	t := g.table.Load()
 	out := make([]auth.Route, len(t.records))
 	for i, r := range t.records {
-		out[i] = cloneRoute(r)
+		out[i] = *r.Clone()
 	}
 	return out
 }
@@ -372,18 +411,6 @@ func (g *Gateway) Close() error {
 	}
 	g.own.Close()
 	return nil
-}
-
-// cloneRoute copies r's slices, so that Normalize (which works in place)
-// and callers of Routes never share memory with the caller's records.
-func cloneRoute(r auth.Route) auth.Route {
-	r.Hosts = slices.Clone(r.Hosts)
-	r.Methods = slices.Clone(r.Methods)
-	r.Upstreams = slices.Clone(r.Upstreams)
-	r.Scopes = slices.Clone(r.Scopes)
-	r.Algorithms = slices.Clone(r.Algorithms)
-	r.StripHeaders = slices.Clone(r.StripHeaders)
-	return r
 }
 
 // match returns the route for host, path and method. When none matches but

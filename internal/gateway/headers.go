@@ -23,28 +23,90 @@ const (
 // forwardingHeaders are believed only from trusted proxies.
 var forwardingHeaders = [...]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"}
 
-// stripIdentity removes every header named X-Gatehouse-* in any case, and
-// every header whose name reads as one the gateway owns once '_' is taken
-// for '-' ("X_Gatehouse_Subject", "X_Forwarded_For", "X_Api_Key"): CGI,
-// WSGI, PHP and Rack servers fold both into HTTP_X_GATEHOUSE_SUBJECT, so
-// such a header would reach the upstream as the identity the gateway
-// vouches for. Header maps from net/http are canonical, but a handler in
-// front of the gateway may have added odd-cased keys, so the comparison
-// ignores case.
-func stripIdentity(h http.Header) {
+// headerRealIP is set to the client address the gateway believes (see
+// clientIP): nginx-style upstreams read it as the caller's address.
+const headerRealIP = "X-Real-Ip"
+
+// urlOverrideHeaders make IIS (URL Rewrite), Symfony, Zend and others
+// serve another path than the request line's: a request matched to a
+// public route would reach a protected resource. Always removed.
+var urlOverrideHeaders = [...]string{"X-Original-Url", "X-Rewrite-Url", "X-Override-Url"}
+
+// methodOverrideHeaders make many frameworks (Rails, Laravel, Express's
+// method-override, ASP.NET) run the method they name instead of the
+// request's: a GET that a GET-only route let through would become a
+// DELETE. Removed unless the route says ForwardMethodOverride.
+var methodOverrideHeaders = [...]string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+// stripInbound removes what no caller may send upstream: every header
+// named X-Gatehouse-* in any case, X-Real-IP (set again by the gateway),
+// and the URL-override headers. A header spelled oddly is compared as it
+// will be read: net/http keeps a name it cannot canonicalise as it came
+// (a handler in front of the gateway may also add odd-cased keys), and
+// CGI, WSGI, PHP and Rack servers fold '_' and '-' alike into
+// HTTP_X_GATEHOUSE_SUBJECT, so "X_Gatehouse_Subject", "X_Forwarded_For"
+// or "X_Api_Key" would reach the upstream as what the gateway vouches
+// for. It reports whether the request carries a method-override header,
+// which the route decides about (stripMethodOverride).
+func stripInbound(h http.Header) (methodOverride bool) {
 	for k := range h {
 		if identityName(k) {
 			delete(h, k)
 			continue
 		}
-		if strings.IndexByte(k, '_') < 0 {
+		if strings.IndexByte(k, '_') < 0 && http.CanonicalHeaderKey(k) == k {
 			continue
 		}
 		a := strings.ReplaceAll(k, "_", "-")
-		if identityName(a) || gatewayHeader(a) || strings.EqualFold(a, headerAPIKey) || strings.EqualFold(a, "Forwarded") {
+		switch {
+		case identityName(a) || gatewayHeader(a) || strings.EqualFold(a, headerAPIKey) ||
+			strings.EqualFold(a, "Forwarded") || inFold(urlOverrideHeaders[:], a):
 			delete(h, k)
+		case inFold(methodOverrideHeaders[:], a):
+			methodOverride = true
 		}
 	}
+	delete(h, headerRealIP)
+	for _, name := range urlOverrideHeaders {
+		delete(h, name)
+	}
+	for _, name := range methodOverrideHeaders {
+		if _, ok := h[name]; ok {
+			methodOverride = true
+		}
+	}
+	return methodOverride
+}
+
+// stripMethodOverride removes the method-override headers in every
+// spelling. With keepCanonical (a route that forwards them) the canonical
+// spellings stay and their methods are returned, upper case, for the
+// route to check; the odd spellings go all the same, so that what the
+// upstream reads is what the gateway checked.
+func stripMethodOverride(h http.Header, keepCanonical bool) (methods []string) {
+	for k := range h {
+		canonical := strings.IndexByte(k, '_') < 0 && http.CanonicalHeaderKey(k) == k
+		if !inFold(methodOverrideHeaders[:], strings.ReplaceAll(k, "_", "-")) {
+			continue
+		}
+		if keepCanonical && canonical {
+			for _, v := range h[k] {
+				methods = append(methods, strings.ToUpper(strings.TrimSpace(v)))
+			}
+			continue
+		}
+		delete(h, k)
+	}
+	return methods
+}
+
+func inFold(names []string, name string) bool {
+	for _, n := range names {
+		if strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
 }
 
 func identityName(k string) bool {
@@ -199,5 +261,5 @@ func gatewayHeader(name string) bool {
 	return (len(name) >= len(identityPrefix) && strings.EqualFold(name[:len(identityPrefix)], identityPrefix)) ||
 		strings.EqualFold(name, "Authorization") || strings.EqualFold(name, HeaderRequestID) ||
 		strings.EqualFold(name, "X-Forwarded-For") || strings.EqualFold(name, "X-Forwarded-Host") ||
-		strings.EqualFold(name, "X-Forwarded-Proto")
+		strings.EqualFold(name, "X-Forwarded-Proto") || strings.EqualFold(name, headerRealIP)
 }

@@ -177,7 +177,7 @@ func TestExternalIssuer(t *testing.T) {
 	idp := newTestIdP(t)
 	ext := e.route("partner", "/partner", auth.PolicyJWT)
 	ext.Issuer = idp.URL
-	ext.Audience = "partner-api"
+	ext.Audience, ext.AnyAudience = "partner-api", false
 	ext.Scopes = []string{"read"}
 	own := e.route("own", "/own", auth.PolicyJWT)
 	e.setRoutes(ext, own)

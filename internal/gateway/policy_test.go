@@ -215,7 +215,7 @@ func TestJWTPolicy(t *testing.T) {
 	e := newTestEnv(t)
 	r := e.route("users", "/users", auth.PolicyJWT)
 	r.Scopes = []string{"users:read"}
-	r.Audience = "users-api"
+	r.Audience, r.AnyAudience = "users-api", false
 	e.setRoutes(r)
 
 	valid := tokenClaims{Sub: "alice", ClientID: "app", Scope: "users:read profile", Aud: []string{"users-api"}}

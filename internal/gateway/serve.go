@@ -81,37 +81,32 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 	h := r.Header
-	stripIdentity(h)
+	methodOverride := stripInbound(h)
 	// Declared trailers too: their values arrive after the body, and an
 	// upstream that merges trailers into headers must not find ours there.
-	stripIdentity(r.Trailer)
+	if stripInbound(r.Trailer) {
+		stripMethodOverride(r.Trailer, false)
+	}
+	stripGatehouseCookies(h)
 	protectFromConnection(h)
 	x.clientIP = g.clientIP(r)
 	x.reqID = requestID(r)
-	// One allocation for both headers; each slice is capped at its own
-	// element, so an Add to one cannot overwrite the other.
-	ids := []string{x.reqID, x.reqID}
+	// One allocation for the three headers; each slice is capped at its
+	// own element, so an Add to one cannot overwrite another.
+	ids := []string{x.reqID, x.reqID, x.clientIP}
 	h[HeaderRequestID] = ids[0:1:1]
 	w.Header()[HeaderRequestID] = ids[1:2:2]
+	h[headerRealIP] = ids[2:3:3]
 
-	if !cleanPath(r.URL.Path) {
-		x.route = g.none
-		g.refuseProblem(w, x, reasonBadPath, http.StatusBadRequest, "The request path is not in canonical form.")
-		return
-	}
-	rt, allow := g.table.Load().match(hostOf(r), r.URL.Path, r.Method)
+	rt := g.route(w, r, x)
 	if rt == nil {
-		x.route = g.none
-		if len(allow) > 0 {
-			w.Header().Set("Allow", strings.Join(allow, ", "))
-			g.refuseProblem(w, x, reasonMethodNotAllowed, http.StatusMethodNotAllowed, "This method is not allowed here.")
-			return
-		}
-		g.refuseProblem(w, x, reasonNoRoute, http.StatusNotFound, "No route matches this request.")
 		return
 	}
 	x.route = rt
 	stripNamed(h, rt.cfg.StripHeaders)
+	if methodOverride && !g.checkMethodOverride(w, x, h) {
+		return
+	}
 
 	now := g.now()
 	if err := g.authenticate(r, rt, &x.id); err != nil {
@@ -141,34 +136,63 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 	rt.proxy.ServeHTTP(w, r)
 }
 
-// cleanPath reports whether path (decoded) starts with '/' and has no
-// "." or ".." segment and no empty segment ("//"). Such a path would match
-// one route here and, once an upstream resolves it, name a resource of
-// another ("/public/../admin"; "//admin", which matches "/" here and which
-// nginx, Spring and others merge into "/admin"), so it is refused rather
-// than forwarded. Segments are also split at '\' (IIS, some Windows and
-// Node servers read it as '/'), and a segment's ";parameters" are ignored
-// (Tomcat and Jetty read "..;" as ".."). An empty last segment (a trailing
-// slash) is ordinary.
-func cleanPath(path string) bool {
-	if !strings.HasPrefix(path, "/") {
-		return false
+// route chooses the request's route, or answers the refusal and returns
+// nil: a path refused by checkPath (400), no route (404), or a method the
+// path's route does not take (405).
+func (g *Gateway) route(w http.ResponseWriter, r *http.Request, x *exchange) *route {
+	x.route = g.none
+	check := checkPath(r.URL.Path)
+	if check == pathBad {
+		g.refuseProblem(w, x, reasonBadPath, http.StatusBadRequest, "The request path is not in canonical form.")
+		return nil
 	}
-	start := 1
-	for i := 1; i <= len(path); i++ {
-		if i < len(path) && path[i] != '/' && path[i] != '\\' {
-			continue
+	t := g.table.Load()
+	path := r.URL.Path
+	if check == pathParams {
+		if !t.pathParams {
+			g.refuseProblem(w, x, reasonBadPath, http.StatusBadRequest, "Path parameters (';') are not accepted.")
+			return nil
 		}
-		seg := path[start:i]
-		start = i + 1
-		if j := strings.IndexByte(seg, ';'); j >= 0 {
-			seg = seg[:j]
+		path = withoutParams(path)
+	}
+	rt, allow := t.match(hostOf(r), path, r.Method)
+	if rt == nil {
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			g.refuseProblem(w, x, reasonMethodNotAllowed, http.StatusMethodNotAllowed, "This method is not allowed here.")
+			return nil
 		}
-		switch {
-		case seg == "." || seg == "..":
+		g.refuseProblem(w, x, reasonNoRoute, http.StatusNotFound, "No route matches this request.")
+		return nil
+	}
+	if check == pathParams && !rt.cfg.AllowPathParams {
+		g.refuseProblem(w, x, reasonBadPath, http.StatusBadRequest, "Path parameters (';') are not accepted.")
+		return nil
+	}
+	if rt.cfg.CaseInsensitive {
+		r.URL.Path, r.URL.RawPath, _ = canonicalPrefix(rt.cfg.PathPrefix, r.URL.Path, r.URL.RawPath)
+	}
+	if check == pathParams && rt.fwd.strip != "" && !rt.cfg.MatchesPath(r.URL.Path) {
+		// A parameter inside the prefix to strip ("/api;x/y"): what is
+		// left would not start at a segment boundary.
+		g.refuseProblem(w, x, reasonBadPath, http.StatusBadRequest, "Path parameters (';') are not accepted in the route's prefix.")
+		return nil
+	}
+	return rt
+}
+
+// checkMethodOverride applies the route's rule to a request that carries
+// a method-override header: removed, unless the route forwards them; then
+// every method named must be one the route takes (405 otherwise), or the
+// header would run a method the route refuses.
+func (g *Gateway) checkMethodOverride(w http.ResponseWriter, x *exchange, h http.Header) bool {
+	rt := x.route
+	methods := stripMethodOverride(h, rt.cfg.ForwardMethodOverride)
+	for _, m := range methods {
+		if !rt.cfg.MatchesMethod(m) {
+			w.Header().Set("Allow", strings.Join(rt.cfg.Methods, ", "))
+			g.refuseProblem(w, x, reasonMethodNotAllowed, http.StatusMethodNotAllowed, "The method named by the method-override header is not allowed here.")
 			return false
-		case seg == "" && i < len(path):
-			return false // "//", or "/;x/"
 		}
 	}
 	return true
@@ -539,12 +563,16 @@ func (x *exchange) finish(g *Gateway, r *http.Request, start time.Time) {
 // recorder remembers the status a response was given. It unwraps, so
 // http.ResponseController reaches the real writer for Flush (streams) and
 // Hijack (WebSocket upgrades), which the proxy needs.
+//
+// It also keeps an upstream from setting Gatehouse's own cookies
+// (stripGatehouseSetCookies) on every way a response's headers go out.
 type recorder struct {
 	http.ResponseWriter
 	status int
 }
 
 func (rec *recorder) WriteHeader(code int) {
+	stripGatehouseSetCookies(rec.Header())
 	// 1xx are interim (except 101, which ends the exchange).
 	if rec.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		rec.status = code
@@ -554,6 +582,7 @@ func (rec *recorder) WriteHeader(code int) {
 
 func (rec *recorder) Write(b []byte) (int, error) {
 	if rec.status == 0 {
+		stripGatehouseSetCookies(rec.Header())
 		rec.status = http.StatusOK
 	}
 	return rec.ResponseWriter.Write(b)
@@ -565,6 +594,9 @@ func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
 // the upstream's 101 on the raw connection, never through WriteHeader, so
 // the status is recorded here.
 func (rec *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	// The proxy copied the upstream's 101 headers here and writes them
+	// itself once it holds the connection.
+	stripGatehouseSetCookies(rec.Header())
 	conn, brw, err := http.NewResponseController(rec.ResponseWriter).Hijack()
 	if err == nil && rec.status == 0 {
 		rec.status = http.StatusSwitchingProtocols
@@ -576,6 +608,7 @@ func (rec *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // than use http.ResponseController.
 func (rec *recorder) Flush() {
 	if rec.status == 0 {
+		stripGatehouseSetCookies(rec.Header())
 		rec.status = http.StatusOK
 	}
 	_ = http.NewResponseController(rec.ResponseWriter).Flush()

@@ -38,7 +38,9 @@ func codeIndex(c Code) int {
 	}
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics registers the service's metrics with reg; with feedUp, also
+// the gauge of the key change feed, which it computes at each scrape.
+func newMetrics(reg prometheus.Registerer, feedUp func() float64) (*metrics, error) {
 	verifications := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatehouse_apikey_verifications_total",
 		Help: "API key verifications, by outcome code.",
@@ -57,7 +59,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		// Created up front, so every code is exported (as 0) from the start.
 		m.verifications[i] = verifications.WithLabelValues(string(c))
 	}
-	for _, c := range []prometheus.Collector{verifications, m.cacheHits, m.cacheMisses} {
+	collectors := []prometheus.Collector{verifications, m.cacheHits, m.cacheMisses}
+	if feedUp != nil {
+		collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatehouse_apikey_change_feed_up",
+			Help: "1 while the store's feed of key changes made by other nodes is known complete, so cached keys answer; 0 while it is lost or not yet caught up, and every verification reads the store.",
+		}, feedUp))
+	}
+	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("apikey: register metrics: %w", err)
 		}

@@ -27,7 +27,8 @@ const (
 // Run does the service's background work until ctx is done: every
 // FlushInterval it calls Flush, and if the store implements
 // auth.KeyChangeWatcher it drops keys changed by other nodes from the cache
-// as their notifications arrive. When ctx is done it flushes one last time
+// as their notifications arrive, and uses the cache only while the watcher
+// vouches for its feed (see feed.go). When ctx is done it flushes one last time
 // (with a fresh context of a few seconds) and returns nil. Failed flushes
 // are logged and retried on the next tick: nothing collected is dropped.
 func (s *Service) Run(ctx context.Context) error {
@@ -56,15 +57,20 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // watch follows the store's change notifications until ctx is done,
-// resubscribing after failures.
+// resubscribing after failures. The watcher reports the state of its feed
+// to the service (feed.go); while it is not watching, nothing vouches for
+// the cache, which is not trusted then.
 func (s *Service) watch(ctx context.Context, w auth.KeyChangeWatcher) {
+	feed := &keyFeed{s: s}
 	backoff := minWatchBackoff
 	for {
 		started := time.Now()
-		err := w.WatchAPIKeyChanges(ctx, s.Invalidate)
+		err := w.WatchAPIKeyChanges(ctx, feed)
 		if ctx.Err() != nil {
+			feed.FeedLost(ctx.Err()) // Run is over: nobody follows the feed
 			return
 		}
+		feed.FeedLost(err)
 		if time.Since(started) > maxWatchBackoff {
 			backoff = minWatchBackoff // it worked for a while: a new failure
 		}
@@ -76,9 +82,10 @@ func (s *Service) watch(ctx context.Context, w auth.KeyChangeWatcher) {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, maxWatchBackoff)
-		// Notifications sent while we were not listening are lost: forget
-		// everything rather than trust records that may have changed,
-		// or store reads in progress that may have read them.
+		// A new watch reports only what changes after it starts:
+		// notifications sent while nobody listened are lost. Forget
+		// everything rather than trust records that may have changed, or
+		// store reads in progress that may have read them.
 		s.cache.purge()
 		s.flights.invalidate()
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,9 +32,11 @@ type Config struct {
 	// Logger gets the background loop's problems; default: discard.
 	Logger *slog.Logger
 	// CacheTTL is how long a verified key's record is used without reading
-	// the store again: the longest a change made on another node can go
-	// unnoticed when its notification is lost. Default 30s; negative
-	// disables the cache.
+	// the store again. With a store that reports other nodes' changes
+	// (auth.KeyChangeWatcher), a record is used only while the change feed
+	// is known complete (see feed.go), so such changes are honoured within
+	// auth.KeyFeedMaxAge; without one, CacheTTL is the longest a change made
+	// elsewhere can go unnoticed. Default 30s; negative disables the cache.
 	CacheTTL time.Duration
 	// CacheSize bounds the number of cached keys. Default 100000.
 	CacheSize int
@@ -64,7 +67,9 @@ const (
 
 // Service issues, verifies, rotates and revokes API keys. It is safe for
 // concurrent use. Run must be running for last-used times, failure audit
-// events and expiry events to be written.
+// events and expiry events to be written, and, with a store that reports
+// key changes, for the cache to answer: until Run's watcher vouches for the
+// change feed, every verification reads the store.
 type Service struct {
 	store         auth.APIKeyStore
 	audit         auth.AuditStore
@@ -80,6 +85,9 @@ type Service struct {
 	flushInterval time.Duration
 	flushBatch    int
 	metrics       *metrics // nil without a Registerer
+	// trustUntil: cached records answer only before this instant (Unix
+	// nanoseconds of the service clock); see feed.go.
+	trustUntil atomic.Int64
 }
 
 // NewService checks cfg, fills in its defaults and returns a Service.
@@ -141,8 +149,13 @@ func NewService(cfg Config) (*Service, error) {
 		}
 		s.negative = newNegativeCache(ttl, size)
 	}
+	s.initTrust()
 	if cfg.Registerer != nil {
-		if s.metrics, err = newMetrics(cfg.Registerer); err != nil {
+		var feedUp func() float64
+		if s.watchesChanges() {
+			feedUp = s.feedUp
+		}
+		if s.metrics, err = newMetrics(cfg.Registerer, feedUp); err != nil {
 			return nil, err
 		}
 	}

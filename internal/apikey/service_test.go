@@ -1016,50 +1016,75 @@ func TestRunFlushesPeriodicallyAndOnStop(t *testing.T) {
 	}
 }
 
-// watchingStore is a store whose change notifications the test sends.
+// watchingStore is a store whose change feed the test drives: each report
+// runs on the watcher's goroutine, as a real watcher's would.
 type watchingStore struct {
 	*countingStore
-	changes chan string
-	handled chan string
+	reports chan func(auth.KeyChangeHandler)
+	handled chan struct{}
 }
 
-func (w *watchingStore) WatchAPIKeyChanges(ctx context.Context, fn func(id string)) error {
+func (w *watchingStore) WatchAPIKeyChanges(ctx context.Context, h auth.KeyChangeHandler) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case id := <-w.changes:
-			fn(id)
-			w.handled <- id
+		case report := <-w.reports:
+			report(h)
+			w.handled <- struct{}{}
 		}
 	}
 }
 
-func TestRunDropsKeysChangedByOtherNodes(t *testing.T) {
-	t.Parallel()
+// report has the watcher make a report, and returns once the service has
+// taken it.
+func (w *watchingStore) report(f func(auth.KeyChangeHandler)) {
+	w.reports <- f
+	<-w.handled
+}
+
+func (w *watchingStore) changed(id string) { w.report(func(h auth.KeyChangeHandler) { h.KeyChanged(id) }) }
+func (w *watchingStore) synced(at time.Time) {
+	w.report(func(h auth.KeyChangeHandler) { h.FeedSynced(at) })
+}
+func (w *watchingStore) lost() {
+	w.report(func(h auth.KeyChangeHandler) { h.FeedLost(errors.New("connection reset")) })
+}
+
+// newWatchedEnv is newEnv on a store with a change feed, and Run running
+// until the test ends.
+func newWatchedEnv(t *testing.T, configure ...func(*apikey.Config)) (*env, *watchingStore) {
+	t.Helper()
 	var ws *watchingStore
-	e := newEnv(t, func(c *apikey.Config) {
-		ws = &watchingStore{countingStore: c.Store.(*countingStore), changes: make(chan string), handled: make(chan string)}
+	e := newEnv(t, append(configure, func(c *apikey.Config) {
+		ws = &watchingStore{countingStore: c.Store.(*countingStore), reports: make(chan func(auth.KeyChangeHandler)), handled: make(chan struct{})}
 		c.Store = ws
-	})
-	k, key := e.create(t, apikey.CreateParams{})
+	})...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run returned %v", err)
+		}
+	})
+	return e, ws
+}
+
+func TestRunDropsKeysChangedByOtherNodes(t *testing.T) {
+	t.Parallel()
+	e, ws := newWatchedEnv(t)
+	k, key := e.create(t, apikey.CreateParams{})
+	ws.synced(e.clock.Now())
 
 	e.wantCode(t, key, apikey.CodeValid) // cached
 	if _, err := e.db.RevokeAPIKey(context.Background(), k.ID, e.clock.Now(), auth.AuditEvent{Type: auth.EventKeyRevoked, Actor: "key_admin", KeyID: k.ID, Count: 1}); err != nil {
 		t.Fatal(err)
 	}
 	e.wantCode(t, key, apikey.CodeValid) // no notification yet
-	ws.changes <- k.ID
-	<-ws.handled
+	ws.changed(k.ID)
 	e.wantCode(t, key, apikey.CodeRevoked)
-
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run returned %v", err)
-	}
 }
 
 // --- metrics and secrecy ---------------------------------------------------

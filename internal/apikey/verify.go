@@ -24,12 +24,18 @@ import (
 //   - otherwise CodeValid, with the rate limit state for the headers.
 //
 // A key whose record is cached, or recently found unknown, costs no store
-// call and no allocation. Concurrent verifications of one key that is in
-// neither cache share a single store read. Last-used times and failures are
-// recorded in memory and written by Run.
+// call and no allocation. With a store that reports other nodes' changes,
+// the cached record is used only while that feed is known complete (see
+// feed.go); otherwise the store is read. Concurrent verifications of one key
+// that is in neither cache share a single store read. Last-used times and
+// failures are recorded in memory and written by Run.
 //
 // The error is non-nil only when the store failed (and then the Result is
-// zero): the store's error, wrapped, so auth.ErrorCode gives its code.
+// zero): the store's error, wrapped, so auth.ErrorCode gives its code
+// (auth.EUNAVAILABLE for a store that cannot be reached, which the verify
+// endpoint and the gateway answer with 503). So a node that has lost both
+// the change feed and the store fails closed rather than trusting a record
+// that may have been revoked meanwhile.
 func (s *Service) Verify(ctx context.Context, key string, scopes []string) (Result, error) {
 	if prefix, err := Parse(key); err != nil || prefix != s.prefix {
 		return s.reject("", CodeInvalid, nil), nil
@@ -66,10 +72,12 @@ func (s *Service) Verify(ctx context.Context, key string, scopes []string) (Resu
 
 // lookup returns the record of the key whose hash is sum, or nil if there is
 // none, and its cache entry (nil when not cached). It asks, in order, the
-// cache, the negative cache and the store, sharing the store read with any
+// cache (while trusted, see feed.go), the negative cache and the store, sharing the store read with any
 // concurrent lookup of sum.
 func (s *Service) lookup(ctx context.Context, sum *[sha256.Size]byte, now time.Time) (*auth.APIKey, *entry, error) {
-	if s.cache != nil {
+	// An entry answers only while the change feed vouches for it (always,
+	// without a feed): otherwise it may hide a revocation made elsewhere.
+	if s.cache != nil && s.cacheTrusted(now) {
 		if e := s.cache.get(sum, now); e != nil {
 			if s.metrics != nil {
 				s.metrics.cacheHits.Inc()

@@ -145,8 +145,32 @@ type APIKeyStore interface {
 // KeyChangeWatcher is implemented by backends that can tell other nodes that
 // a key changed (revoked or rotated), so their caches drop it at once.
 type KeyChangeWatcher interface {
-	// WatchAPIKeyChanges calls fn with the ID of every key changed by any
-	// node, until ctx is done. It returns ctx.Err() then, or the error that
-	// stopped it.
-	WatchAPIKeyChanges(ctx context.Context, fn func(id string)) error
+	// WatchAPIKeyChanges reports to h, until ctx is done, the ID of every
+	// key changed by any node and how far that report is known to be
+	// complete. It returns ctx.Err() then, or the error that stopped it.
+	WatchAPIKeyChanges(ctx context.Context, h KeyChangeHandler) error
+}
+
+// KeyFeedMaxAge is how long a KeyChangeHandler.FeedSynced vouches for a
+// feed: a cache that drops changed keys may answer from an entry without
+// reading the store only until KeyFeedMaxAge after the time of the last
+// FeedSynced, and never between a FeedLost and the next FeedSynced. So a
+// change committed on any node is honoured by every node within it, even
+// when a watcher's connection dies without a word. A healthy watcher calls
+// FeedSynced well within it (the PostgreSQL backend: every half of it).
+const KeyFeedMaxAge = time.Second
+
+// KeyChangeHandler receives what a KeyChangeWatcher hears, one call at a
+// time, from the watcher's goroutine; each call must return quickly.
+type KeyChangeHandler interface {
+	// KeyChanged reports that the key with that ID was rotated or revoked
+	// by a committed transaction. An ID may be reported more than once.
+	KeyChanged(id string)
+	// FeedSynced reports that every change committed before at (by
+	// time.Now on this node) has been passed to KeyChanged.
+	FeedSynced(at time.Time)
+	// FeedLost reports, as soon as the watcher knows it, that changes may
+	// go unreported (its connection failed); err says why. What is missed
+	// meanwhile is reported before a later FeedSynced covers it.
+	FeedLost(err error)
 }

@@ -12,8 +12,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
@@ -44,7 +46,9 @@ type DB struct {
 	// Close.
 	listenConfig *pgx.ConnConfig
 	// heartbeat is how often a watcher checks that the server is still
-	// there and records how far it has caught up.
+	// there and records how far it has caught up: half of
+	// auth.KeyFeedMaxAge, so that a healthy key watcher's FeedSynced calls
+	// keep its consumer's cache trusted without a gap.
 	heartbeat time.Duration
 	// beforeReconnect, if set, runs before a watcher reconnects; tests use
 	// it to change keys while no watcher listens.
@@ -110,7 +114,7 @@ func open(ctx context.Context, dsn string, version int64) (*DB, error) {
 	return &DB{
 		pool:         pool,
 		listenConfig: listenConfig,
-		heartbeat:    30 * time.Second,
+		heartbeat:    auth.KeyFeedMaxAge / 2,
 		closing:      closing,
 		close:        cancel,
 	}, nil
@@ -163,11 +167,30 @@ func translate(op string, err error) error {
 	}
 	var netErr net.Error
 	var connectErr *pgconn.ConnectError
-	if errors.As(err, &netErr) || errors.As(err, &connectErr) || pgconn.Timeout(err) {
+	if errors.As(err, &netErr) || errors.As(err, &connectErr) || pgconn.Timeout(err) || connectionLost(err) {
 		// The database cannot be reached: the caller may try again
 		// (503), and the cause stays in the chain for the log.
 		unavailable := auth.Errorf(auth.EUNAVAILABLE, "The database is unavailable; try again later.")
 		return fmt.Errorf("postgres: %s: %w: %w", op, unavailable, err)
 	}
 	return fmt.Errorf("postgres: %s: %w", op, err)
+}
+
+// connectionLost reports whether err says that the connection broke under
+// the request: the server closed it (EOF), or ended the session (an
+// administrator or a shutdown terminated the backend, SQLSTATE class 57P;
+// or a connection exception, class 08).
+func connectionLost(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "57P01", "57P02", "57P03": // admin_shutdown, crash_shutdown, cannot_connect_now
+		return true
+	}
+	return strings.HasPrefix(pgErr.Code, "08")
 }

@@ -257,12 +257,12 @@ func startWatcher(t *testing.T, db *DB) *watcher {
 	ctx, cancel := context.WithCancel(t.Context())
 	w := &watcher{ids: make(chan string), done: make(chan error, 1), cancel: cancel}
 	go func() {
-		w.done <- db.WatchAPIKeyChanges(ctx, func(id string) {
+		w.done <- db.WatchAPIKeyChanges(ctx, keyChanges(func(id string) {
 			select {
 			case w.ids <- id:
 			case <-ctx.Done():
 			}
-		})
+		}))
 	}()
 	t.Cleanup(cancel)
 	return w

@@ -3,8 +3,12 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
@@ -12,9 +16,12 @@ import (
 func TestTranslateUnreachableDatabaseIsUnavailable(t *testing.T) {
 	dial := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
 	for name, err := range map[string]error{
-		"a network error":     dial,
-		"a deadline":          context.DeadlineExceeded,
-		"a wrapped net error": errors.Join(errors.New("query"), dial),
+		"a network error":                     dial,
+		"a deadline":                          context.DeadlineExceeded,
+		"a wrapped net error":                 errors.Join(errors.New("query"), dial),
+		"a connection closed under the query": fmt.Errorf("receive message: %w", io.ErrUnexpectedEOF),
+		"a terminated backend":                &pgconn.PgError{Severity: "FATAL", Code: "57P01"},
+		"a connection exception":              &pgconn.PgError{Code: "08006"},
 	} {
 		got := translate("get api key", err)
 		if auth.ErrorCode(got) != auth.EUNAVAILABLE {

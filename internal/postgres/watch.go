@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -37,19 +38,25 @@ const replayMargin = time.Minute
 // errClosed is returned by the watchers once the DB is closed.
 var errClosed = errors.New("postgres: watch: store closed")
 
-// WatchAPIKeyChanges calls fn with the ID of every key that any node
+// WatchAPIKeyChanges reports to h the ID of every key that any node
 // rotates or revokes, once the change is committed, until ctx is done; it
-// returns ctx.Err() then, or an error once db is closed. fn runs on the
-// calling goroutine, one ID at a time, and must return quickly: PostgreSQL
-// queues notifications meanwhile. An ID may be reported more than once.
+// returns ctx.Err() then, or an error once db is closed. h is called on the
+// calling goroutine, one call at a time, and must return quickly:
+// PostgreSQL queues notifications meanwhile. An ID may be reported more
+// than once.
 //
-// It listens on a connection of its own. If the connection fails, it
-// reconnects with backoff (logging the error to db.Logger) and then
-// reports the keys changed while it was away, found by their changed_at
-// column, so no change is lost to a disconnection.
-func (db *DB) WatchAPIKeyChanges(ctx context.Context, fn func(id string)) error {
-	if fn == nil {
-		return errors.New("postgres: watch api key changes: nil callback")
+// It listens on a connection of its own, and vouches for it with
+// h.FeedSynced every heartbeat (half of auth.KeyFeedMaxAge), each time the
+// server has answered a query sent after everything reported so far: a
+// connection that dies silently stops those calls, and its consumer stops
+// trusting its cache within auth.KeyFeedMaxAge. If the connection fails,
+// it calls h.FeedLost at once, reconnects with backoff (logging the error
+// to db.Logger) and then reports the keys changed while it was away, found
+// by their changed_at column, before the next FeedSynced: no change is lost
+// to a disconnection.
+func (db *DB) WatchAPIKeyChanges(ctx context.Context, h auth.KeyChangeHandler) error {
+	if h == nil {
+		return errors.New("postgres: watch api key changes: nil handler")
 	}
 	// synced is the server time up to which every change has been
 	// reported; zero until the first connection listens. That first
@@ -58,7 +65,13 @@ func (db *DB) WatchAPIKeyChanges(ctx context.Context, fn func(id string)) error 
 	var synced time.Time
 	watchStart := time.Now()
 	return db.watch(ctx, "api key change watcher", func(ctx context.Context) error {
-		return db.listen(ctx, fn, &synced, watchStart)
+		err := db.listen(ctx, h, &synced, watchStart)
+		if ctx.Err() == nil {
+			// Before the backoff: the consumer must stop trusting the
+			// feed now, not when the reconnection is attempted.
+			h.FeedLost(err)
+		}
+		return err
 	})
 }
 
@@ -109,11 +122,11 @@ func (db *DB) watchStopped(ctx context.Context) error {
 }
 
 // listen opens a connection, listens on notifyChannel, reports the changes
-// made since *synced (or, while it is zero, since watchStart) and then calls
-// fn for each notification, until ctx is done or the connection fails. It
-// advances *synced as it learns that everything up to a time has been
-// reported.
-func (db *DB) listen(ctx context.Context, fn func(id string), synced *time.Time, watchStart time.Time) error {
+// made since *synced (or, while it is zero, since watchStart) and then
+// passes on each notification, until ctx is done or the connection fails.
+// It advances *synced as it learns that everything up to a time has been
+// reported, and tells h so.
+func (db *DB) listen(ctx context.Context, h auth.KeyChangeHandler, synced *time.Time, watchStart time.Time) error {
 	conn, err := pgx.ConnectConfig(ctx, db.listenConfig.Copy())
 	if err != nil {
 		return err
@@ -135,6 +148,7 @@ func (db *DB) listen(ctx context.Context, fn func(id string), synced *time.Time,
 
 	// From here on every commit is notified. Changes committed while no
 	// connection listened are found by changed_at.
+	sent := time.Now()
 	now, err := serverTime(ctx, conn)
 	if err != nil {
 		return err
@@ -156,11 +170,15 @@ func (db *DB) listen(ctx context.Context, fn func(id string), synced *time.Time,
 		return err
 	}
 	for _, id := range ids {
-		fn(id)
+		h.KeyChanged(id)
 	}
+	// What committed before sent was committed before LISTEN (and is in
+	// the replay) or notified ahead of the answer to serverTime.
+	passOnReceived(conn, h)
 	*synced = now
+	h.FeedSynced(sent)
 
-	checked := time.Now()
+	checked := sent
 	for {
 		if wait := db.heartbeat - time.Since(checked); wait > 0 {
 			waitCtx, cancel := context.WithTimeout(ctx, wait)
@@ -169,12 +187,15 @@ func (db *DB) listen(ctx context.Context, fn func(id string), synced *time.Time,
 			switch {
 			case err == nil:
 				if n.Channel == notifyChannel {
-					fn(n.Payload)
+					h.KeyChanged(n.Payload)
 				}
 				continue
 			case ctx.Err() != nil:
 				return ctx.Err()
 			case waitCtx.Err() == nil || conn.IsClosed():
+				// A backend terminated by the server (or an
+				// administrator) sends a FATAL error, on which pgx
+				// closes the connection and returns at once.
 				return err
 			}
 		}
@@ -185,7 +206,11 @@ func (db *DB) listen(ctx context.Context, fn func(id string), synced *time.Time,
 		// everything up to that time has been received.
 		// The answer may take a while on a loaded server: a check that
 		// gives up too soon would drop a healthy connection (and, with a
-		// short heartbeat, never let one last).
+		// short heartbeat, never let one last). Meanwhile no FeedSynced
+		// comes, so the consumer stops trusting the feed after
+		// auth.KeyFeedMaxAge anyway, and trusts it again once the late
+		// answer comes.
+		sent := time.Now()
 		checkCtx, cancel := context.WithTimeout(ctx, max(db.heartbeat, 5*time.Second))
 		now, err := serverTime(checkCtx, conn)
 		cancel()
@@ -195,8 +220,30 @@ func (db *DB) listen(ctx context.Context, fn func(id string), synced *time.Time,
 			}
 			return err
 		}
+		passOnReceived(conn, h)
 		*synced = now
-		checked = time.Now()
+		h.FeedSynced(sent)
+		checked = sent
+	}
+}
+
+// passOnReceived passes on the notifications that arrived along with the
+// answer to a query, which pgx keeps until the next WaitForNotification:
+// FeedSynced must not be called before they reach h.
+func passOnReceived(conn *pgx.Conn, h auth.KeyChangeHandler) {
+	// pgx returns a notification it already holds before looking at the
+	// context; with a context already done it reads nothing from the
+	// connection and returns at once when none is left.
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	for {
+		n, _ := conn.WaitForNotification(done)
+		if n == nil {
+			return
+		}
+		if n.Channel == notifyChannel {
+			h.KeyChanged(n.Payload)
+		}
 	}
 }
 

@@ -1,0 +1,332 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+)
+
+// The attack of issue 9: node B's connection that listens for key changes
+// is killed, a key is revoked at node A a few milliseconds later, and B,
+// deaf until its watcher has reconnected and replayed, must not accept the
+// key from its cache meanwhile.
+
+// keyChanges is a KeyChangeHandler that passes on only the changed IDs.
+type keyChanges func(id string)
+
+func (f keyChanges) KeyChanged(id string) { f(id) }
+func (keyChanges) FeedSynced(time.Time)   {}
+func (keyChanges) FeedLost(error)         {}
+
+// observedDB is node B's store as its key service sees it: the real store,
+// which also tells the test when the service has been told the feed is lost
+// or synced, and counts the key lookups that reach the database.
+type observedDB struct {
+	*DB
+	synced chan struct{} // a token once the service has taken a FeedSynced
+	lost   chan error    // the error of a FeedLost the service has taken
+	reads  atomic.Int64  // GetAPIKeyByHash calls
+}
+
+func observe(db *DB) *observedDB {
+	return &observedDB{DB: db, synced: make(chan struct{}, 1), lost: make(chan error, 1)}
+}
+
+func (o *observedDB) WatchAPIKeyChanges(ctx context.Context, h auth.KeyChangeHandler) error {
+	return o.DB.WatchAPIKeyChanges(ctx, observer{KeyChangeHandler: h, o: o})
+}
+
+func (o *observedDB) GetAPIKeyByHash(ctx context.Context, hash []byte) (*auth.APIKey, error) {
+	o.reads.Add(1)
+	return o.DB.GetAPIKeyByHash(ctx, hash)
+}
+
+// awaitSynced waits for a FeedSynced reported after the call began.
+func (o *observedDB) awaitSynced(t *testing.T) {
+	t.Helper()
+	select {
+	case <-o.synced: // an older one
+	default:
+	}
+	select {
+	case <-o.synced:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the watcher never reported its feed synced")
+	}
+}
+
+func (o *observedDB) awaitLost(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-o.lost:
+		return err
+	case <-time.After(15 * time.Second):
+		t.Fatal("the watcher never reported its feed lost")
+		return nil
+	}
+}
+
+// observer passes every report on to the service first, then to the test.
+type observer struct {
+	auth.KeyChangeHandler
+	o *observedDB
+}
+
+func (x observer) FeedSynced(at time.Time) {
+	x.KeyChangeHandler.FeedSynced(at)
+	select {
+	case x.o.synced <- struct{}{}:
+	default: // the test has not taken the last one yet: one token says it
+	}
+}
+
+func (x observer) FeedLost(err error) {
+	x.KeyChangeHandler.FeedLost(err)
+	select {
+	case x.o.lost <- err:
+	default:
+	}
+}
+
+// keyNode is one Gatehouse node's key service on store; Run runs until the
+// test ends.
+func keyNode(t *testing.T, store interface {
+	auth.APIKeyStore
+	auth.AuditStore
+}, run bool) *apikey.Service {
+	t.Helper()
+	svc, err := apikey.NewService(apikey.Config{
+		Store:  store,
+		Audit:  store,
+		Secret: bytes.Repeat([]byte{9}, apikey.MinSecretLength),
+		Prefix: "sk_live_",
+	})
+	if err != nil {
+		t.Fatalf("NewService: %v", err)
+	}
+	if run {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- svc.Run(ctx) }()
+		// Registered after the store's cleanup, so it runs before it.
+		t.Cleanup(func() {
+			cancel()
+			<-done
+		})
+	}
+	return svc
+}
+
+func wantVerify(t *testing.T, svc *apikey.Service, key string, want apikey.Code) {
+	t.Helper()
+	r, err := svc.Verify(t.Context(), key, nil)
+	if err != nil || r.Code != want {
+		t.Fatalf("Verify = %s, %v; want %s", r.Code, err, want)
+	}
+}
+
+// awaitCached verifies key at svc until svc answers VALID without reading
+// the store. (A read may fail to cache its answer when the node hears of
+// any key change meanwhile, and other tests change keys in the same
+// database.)
+func (o *observedDB) awaitCached(t *testing.T, svc *apikey.Service, key string) {
+	t.Helper()
+	for range 100 {
+		reads := o.reads.Load()
+		wantVerify(t, svc, key, apikey.CodeValid)
+		if o.reads.Load() == reads {
+			return
+		}
+	}
+	t.Fatal("the node never answered from its cache")
+}
+
+func terminateWatcher(t *testing.T, db *DB, appName string) {
+	t.Helper()
+	var cut int
+	err := db.pool.QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = $1`, appName+watcherAppSuffix).Scan(&cut)
+	if err != nil || cut == 0 {
+		t.Fatalf("terminate the watcher's connection: %d cut, %v", cut, err)
+	}
+}
+
+func TestAKeyRevokedWhileANodesChangeFeedIsDownIsRefusedByItsNextVerification(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dsn, schema := testenv.PostgresSchema(t)
+	appName := "gh_feed_" + schema[len(schema)-8:]
+	dbA := openDSN(t, dsn)
+	dbB := openDSN(t, testenv.WithParams(t, dsn, map[string]string{"application_name": appName}))
+	// B's watcher does not reconnect (and replay) until the test has seen
+	// what B answers in between.
+	reconnect := make(chan struct{})
+	var reconnectOnce sync.Once
+	t.Cleanup(func() { reconnectOnce.Do(func() { close(reconnect) }) })
+	dbB.beforeReconnect = func() { <-reconnect }
+	storeB := observe(dbB)
+	nodeA, nodeB := keyNode(t, dbA, false), keyNode(t, storeB, true)
+
+	k, key, err := nodeA.Create(ctx, apikey.CreateParams{Owner: "billing", Actor: auth.ActorSystem})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	_, other, err := nodeA.Create(ctx, apikey.CreateParams{Owner: "billing", Actor: auth.ActorSystem})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	storeB.awaitSynced(t)
+	storeB.awaitCached(t, nodeB, key)
+
+	terminateWatcher(t, dbA, appName)
+	if _, err := nodeA.Revoke(ctx, k.ID, "key_admin"); err != nil {
+		t.Fatalf("Revoke at A: %v", err)
+	}
+	// The revocation is committed; B's watcher cannot have heard of it.
+	// As soon as B knows its feed is gone, it must not answer from its
+	// cache.
+	storeB.awaitLost(t)
+	wantVerify(t, nodeB, key, apikey.CodeRevoked)
+
+	// Reconnected and replayed, B trusts its cache again.
+	reconnectOnce.Do(func() { close(reconnect) })
+	storeB.awaitSynced(t)
+	wantVerify(t, nodeB, key, apikey.CodeRevoked)
+	storeB.awaitCached(t, nodeB, other)
+}
+
+func TestANodeThatLostBothItsChangeFeedAndTheStoreFailsClosed(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dsn, _ := testenv.PostgresSchema(t)
+	dbA := openDSN(t, dsn)
+	// B reaches the database through a proxy that the test cuts: its
+	// connections break, and new ones are refused.
+	proxy := startProxy(t, dsn)
+	storeB := observe(openDSN(t, proxy.dsn(t, dsn)))
+	nodeA, nodeB := keyNode(t, dbA, false), keyNode(t, storeB, true)
+
+	k, key, err := nodeA.Create(ctx, apikey.CreateParams{Owner: "billing", Actor: auth.ActorSystem})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	storeB.awaitSynced(t)
+	storeB.awaitCached(t, nodeB, key)
+
+	proxy.cut()
+	storeB.awaitLost(t)
+	if _, err := nodeA.Revoke(ctx, k.ID, "key_admin"); err != nil {
+		t.Fatalf("Revoke at A: %v", err)
+	}
+	r, err := nodeB.Verify(ctx, key, nil)
+	if auth.ErrorCode(err) != auth.EUNAVAILABLE {
+		t.Fatalf("Verify at B without feed or store = %s, %v; want an %s error", r.Code, err, auth.EUNAVAILABLE)
+	}
+}
+
+// tcpProxy forwards connections to a PostgreSQL server until cut.
+type tcpProxy struct {
+	ln net.Listener
+
+	mu    sync.Mutex
+	conns []net.Conn
+	done  bool
+}
+
+// startProxy forwards a local port to the server dsn names.
+func startProxy(t *testing.T, dsn string) *tcpProxy {
+	t.Helper()
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
+	if strings.HasPrefix(cfg.Host, "/") {
+		t.Skip("the test database is reached through a Unix socket; the proxy speaks TCP")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpProxy{ln: ln}
+	t.Cleanup(p.cut)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			if !p.track(c, s) {
+				return
+			}
+			go pipe(c, s)
+			go pipe(s, c)
+		}
+	}()
+	return p
+}
+
+func pipe(dst, src net.Conn) {
+	_, _ = io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+}
+
+// track remembers the connections to close on cut; false once cut.
+func (p *tcpProxy) track(conns ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		for _, c := range conns {
+			c.Close()
+		}
+		return false
+	}
+	p.conns = append(p.conns, conns...)
+	return true
+}
+
+// cut closes every connection and refuses new ones.
+func (p *tcpProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done = true
+	p.ln.Close()
+	for _, c := range p.conns {
+		c.Close()
+	}
+}
+
+// dsn returns dsn pointed at the proxy.
+func (p *tcpProxy) dsn(t *testing.T, dsn string) string {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(p.ln.Addr().String())
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Host = net.JoinHostPort(host, port)
+		return u.String()
+	}
+	return dsn + " host=" + host + " port=" + port // later settings win
+}

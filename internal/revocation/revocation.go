@@ -9,7 +9,9 @@
 // the node where the revocation happens — syncs after the write itself
 // (SyncingStore), so a token revoked through this node is refused on the
 // very next request and through another node as soon as it hears of it
-// (within Interval at worst).
+// (within Interval plus one sync's duration at worst, while the store can
+// be read). A node that cannot read the store keeps its last list; with
+// Options.MaxAge it refuses every token instead once that list is too old.
 package revocation
 
 import (
@@ -40,7 +42,14 @@ type Options struct {
 	Now      auth.Now // nil: the wall clock
 	Interval time.Duration
 	Overlap  time.Duration
-	Logger   *slog.Logger
+	// MaxAge, when positive, is the oldest the list may be: once the last
+	// successful sync began longer ago than that (the store unreachable),
+	// Revoked reports every token revoked, since a revocation made on
+	// another node meanwhile cannot be known. It must exceed Interval plus
+	// the time a sync takes, or tokens are refused between two healthy
+	// polls. Zero keeps answering from the last list read, however old.
+	MaxAge time.Duration
+	Logger *slog.Logger
 }
 
 // List is the revocation list of one node. Lookups read an immutable map
@@ -53,6 +62,9 @@ type List struct {
 
 	syncMu   sync.Mutex // one Sync at a time, so syncs never interleave their reads
 	lastSync time.Time  // when the last successful Sync began (local clock)
+	// fresh is lastSync in Unix nanoseconds, for Revoked to read without
+	// the lock.
+	fresh atomic.Int64
 }
 
 // New loads the whole list. It fails when the store cannot be read: a node
@@ -82,8 +94,13 @@ func New(ctx context.Context, opts Options) (*List, error) {
 	return l, nil
 }
 
-// Revoked reports whether the jti is on the list.
+// Revoked reports whether the jti is on the list — or, with MaxAge, whether
+// the list is too old to tell, in which case every token counts as revoked
+// (fail closed).
 func (l *List) Revoked(jti string) bool {
+	if l.opts.MaxAge > 0 && l.opts.Now().UnixNano()-l.fresh.Load() > int64(l.opts.MaxAge) {
+		return true
+	}
 	_, ok := (*l.jtis.Load())[jti]
 	return ok
 }
@@ -131,6 +148,7 @@ func (l *List) Sync(ctx context.Context) error {
 		l.jtis.Store(&next)
 	}
 	l.lastSync = start
+	l.fresh.Store(start.UnixNano())
 	return nil
 }
 

@@ -210,3 +210,28 @@ func TestNotificationsFromOtherNodes(t *testing.T) {
 		t.Fatalf("Run = %v", err)
 	}
 }
+
+// A node whose store cannot be read cannot hear of revocations made through
+// other nodes: with MaxAge, once its list is older than that, every token
+// counts as revoked, until a sync succeeds again.
+func TestAListOlderThanMaxAgeRefusesEveryToken(t *testing.T) {
+	db := openStore(t)
+	clock := testenv.NewClock(base)
+	revoke(t, db, "old", base, base.Add(time.Hour))
+	l, err := New(t.Context(), Options{Store: db, Now: clock.Now, MaxAge: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(time.Second)
+	if l.Revoked("live") || !l.Revoked("old") {
+		t.Fatalf("a list MaxAge old: live=%v old=%v, want false true", l.Revoked("live"), l.Revoked("old"))
+	}
+	db.Close() // the store becomes unreachable
+	if err := l.Sync(t.Context()); err == nil {
+		t.Fatal("Sync succeeded on a closed store")
+	}
+	clock.Add(time.Nanosecond)
+	if !l.Revoked("live") {
+		t.Fatal("a token was accepted on a list older than MaxAge")
+	}
+}

@@ -491,3 +491,52 @@ func TestBodyReadStatus(t *testing.T) {
 		})
 	}
 }
+
+// FuzzReadAhead checks that reading ahead never changes a body: whatever a
+// client sends after a chunked (or Content-Length) request head, the body
+// forwarded after readAhead yields the bytes the server's own reader does,
+// and fails wherever that reader fails.
+func FuzzReadAhead(f *testing.F) {
+	f.Add([]byte("5\r\nhello\r\n0\r\n\r\n"), true)
+	f.Add([]byte("zz\r\nhello\r\n0\r\n\r\n"), true)
+	f.Add([]byte("5\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n"), true)
+	f.Add([]byte("3;a=b\r\nabc\r\n"), true)
+	f.Add([]byte("0123456789"), false)
+	p, err := New(Options{Upstreams: []string{"http://upstream.test"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, chunked bool) {
+		head := "POST /x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n"
+		if !chunked {
+			head = "POST /x HTTP/1.1\r\nHost: gw\r\nContent-Length: 10\r\n\r\n"
+		}
+		parse := func() *http.Request {
+			r, err := http.ReadRequest(bufio.NewReader(io.MultiReader(strings.NewReader(head), bytes.NewReader(body))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		want, wantErr := io.ReadAll(parse().Body)
+
+		r := parse()
+		ahead, err := p.readAhead(r)
+		if err != nil {
+			if wantErr == nil {
+				t.Fatalf("readAhead failed (%v) on a body the server reads whole", err)
+			}
+			return
+		}
+		got, gotErr := io.ReadAll(r.Body)
+		if ahead != nil {
+			ahead.Close()
+		}
+		if !bytes.Equal(got, want) || (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("forwarded %d bytes (err %v), the server reads %d (err %v)", len(got), gotErr, len(want), wantErr)
+		}
+		if gotErr == nil && r.ContentLength >= 0 && r.ContentLength != int64(len(got)) {
+			t.Fatalf("Content-Length %d for %d bytes", r.ContentLength, len(got))
+		}
+	})
+}

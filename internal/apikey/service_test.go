@@ -1043,7 +1043,9 @@ func (w *watchingStore) report(f func(auth.KeyChangeHandler)) {
 	<-w.handled
 }
 
-func (w *watchingStore) changed(id string) { w.report(func(h auth.KeyChangeHandler) { h.KeyChanged(id) }) }
+func (w *watchingStore) changed(id string) {
+	w.report(func(h auth.KeyChangeHandler) { h.KeyChanged(id) })
+}
 func (w *watchingStore) synced(at time.Time) {
 	w.report(func(h auth.KeyChangeHandler) { h.FeedSynced(at) })
 }

@@ -60,6 +60,7 @@ func TestRouteLifecycleThroughClient(t *testing.T) {
 		Timeout:         "5s",
 		Policy:          auth.PolicyJWT,
 		Scopes:          []string{"orders:read"},
+		Audience:        "https://orders.example.test",
 		RateLimit:       &RateLimit{Rate: 10, Burst: 20},
 		ClientRateLimit: &RateLimit{Rate: 1.5, Burst: 3},
 		StripHeaders:    []string{"x-debug"},
@@ -70,7 +71,7 @@ func TestRouteLifecycleThroughClient(t *testing.T) {
 	want := GatewayRoute{
 		Name: "orders", Hosts: []string{"api.example.com"}, Path: "/orders", Methods: []string{"GET", "POST"},
 		Upstreams: []string{"http://orders:8080"}, Timeout: "5s", Policy: "jwt", Scopes: []string{"orders:read"},
-		Algorithms: []string{}, RateLimit: RateLimit{Rate: 10, Burst: 20}, ClientRateLimit: RateLimit{Rate: 1.5, Burst: 3},
+		Audience: "https://orders.example.test", Algorithms: []string{}, RateLimit: RateLimit{Rate: 10, Burst: 20}, ClientRateLimit: RateLimit{Rate: 1.5, Burst: 3},
 		StripHeaders: []string{"X-Debug"}, CreatedAt: testStart, UpdatedAt: testStart,
 	}
 	if !reflect.DeepEqual(*created, want) {
@@ -147,6 +148,7 @@ func TestRouteWireForm(t *testing.T) {
 		"issuer": "", "jwks_uri": "", "algorithms": []any{},
 		"rate_limit": map[string]any{"rate": 0.0, "burst": 0.0}, "client_rate_limit": map[string]any{"rate": 0.0, "burst": 0.0},
 		"internal_jwt": false, "strip_headers": []any{},
+		"any_audience": false, "allow_path_params": false, "case_insensitive": false, "forward_method_override": false,
 		"created_at": "2030-05-06T07:08:09Z", "updated_at": "2030-05-06T07:08:09Z",
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -164,6 +166,7 @@ func TestRouteWireGolden(t *testing.T) {
 		Audience: "https://api.example.com", Issuer: "https://idp.example.com", JWKSURI: "https://idp.example.com/jwks",
 		Algorithms: []string{"ES256", "RS256"}, RateLimit: auth.RateLimit{Rate: 100, Burst: 200},
 		ClientRateLimit: auth.RateLimit{Rate: 0.5, Burst: 5}, InternalJWT: true, StripHeaders: []string{"Cookie"},
+		AllowPathParams: true, CaseInsensitive: true, ForwardMethodOverride: true,
 		CreatedAt: created, UpdatedAt: created.Add(time.Hour),
 	}
 	minimal := &auth.Route{Name: "health", PathPrefix: "/", Upstreams: []string{"http://health"}, Policy: auth.PolicyPublic,
@@ -201,7 +204,7 @@ func TestRouteWireGolden(t *testing.T) {
 func TestRouteRequestsRefused(t *testing.T) {
 	t.Parallel()
 	env, changed := newRoutesEnv(t)
-	if _, err := env.client.CreateRoute(context.Background(), RouteRequest{Name: "orders", Upstreams: []string{"http://a"}, Policy: "jwt"}); err != nil {
+	if _, err := env.client.CreateRoute(context.Background(), RouteRequest{Name: "orders", Path: "/orders", Upstreams: []string{"http://a"}, Policy: "jwt", Audience: "api"}); err != nil {
 		t.Fatal(err)
 	}
 	_, readOnly := env.createKey(t, apikey.CreateParams{Owner: "svc", Scopes: []string{"read"}})
@@ -220,8 +223,15 @@ func TestRouteRequestsRefused(t *testing.T) {
 		{"timeout not a duration", "POST", "/admin/v1/routes", `{"name":"x","upstreams":["http://a"],"policy":"jwt","timeout":"5"}`, nil, 400, auth.EINVALID},
 		{"timeout over the maximum", "POST", "/admin/v1/routes", `{"name":"x","upstreams":["http://a"],"policy":"jwt","timeout":"11m"}`, nil, 400, auth.EINVALID},
 		{"a route that breaks a rule", "POST", "/admin/v1/routes", `{"name":"x","upstreams":["ftp://a"],"policy":"jwt"}`, nil, 400, auth.EINVALID},
-		{"a name of the routes file", "POST", "/admin/v1/routes", `{"name":"from-file","upstreams":["http://a"],"policy":"jwt"}`, nil, 409, auth.ECONFLICT},
-		{"a taken name", "POST", "/admin/v1/routes", `{"name":"orders","upstreams":["http://a"],"policy":"jwt"}`, nil, 409, auth.ECONFLICT},
+		{"a name of the routes file", "POST", "/admin/v1/routes", `{"name":"from-file","upstreams":["http://a"],"policy":"jwt","audience":"api"}`, nil, 409, auth.ECONFLICT},
+		{"a taken name", "POST", "/admin/v1/routes", `{"name":"orders","upstreams":["http://a"],"policy":"jwt","audience":"api"}`, nil, 409, auth.ECONFLICT},
+		// A token minted for another API of the issuer would pass.
+		{"a jwt route without an audience", "POST", "/admin/v1/routes", `{"name":"x","upstreams":["http://a"],"policy":"jwt"}`, nil, 400, auth.EINVALID},
+		{"an any route without an audience", "POST", "/admin/v1/routes", `{"name":"x","upstreams":["http://a"],"policy":"any"}`, nil, 400, auth.EINVALID},
+		{"both an audience and any_audience", "POST", "/admin/v1/routes", `{"name":"x","upstreams":["http://a"],"policy":"jwt","audience":"a","any_audience":true}`, nil, 400, auth.EINVALID},
+		{"patch the audience away", "PATCH", "/admin/v1/routes/orders", `{"audience":""}`, nil, 400, auth.EINVALID},
+		// No two prefixes that differ only by case.
+		{"a path another route spells in another case", "POST", "/admin/v1/routes", `{"name":"x","path":"/Orders","upstreams":["http://a"],"policy":"public"}`, nil, 409, auth.ECONFLICT},
 		{"an oversized body", "POST", "/admin/v1/routes", big, nil, 413, auth.ETOOLARGE},
 		{"no key", "POST", "/admin/v1/routes", `{"name":"x","upstreams":["http://a"],"policy":"jwt"}`, http.Header{}, 401, auth.EUNAUTHORIZED},
 		{"a key without the admin scope", "GET", "/admin/v1/routes", ``, http.Header{"X-API-Key": {readOnly}}, 403, auth.EFORBIDDEN},
@@ -305,7 +315,7 @@ func FuzzRoutePatch(f *testing.F) {
 			}
 			return
 		}
-		r := auth.Route{Name: "orders", PathPrefix: "/orders", Upstreams: []string{"http://a"}, Policy: auth.PolicyJWT}
+		r := auth.Route{Name: "orders", PathPrefix: "/orders", Upstreams: []string{"http://a"}, Policy: auth.PolicyJWT, AnyAudience: true}
 		if err := p.apply(&r); err != nil {
 			if code := auth.ErrorCode(err); code != auth.EINVALID {
 				t.Fatalf("apply error %v has code %q", err, code)
@@ -322,4 +332,39 @@ func FuzzRoutePatch(f *testing.F) {
 			t.Fatalf("an accepted route cannot be encoded: %v", err)
 		}
 	})
+}
+
+// A jwt route names its audience or says any_audience; setting one through
+// a patch clears the other, and the settings of issue 9 round-trip.
+func TestRouteAudienceAndPathSettingsThroughClient(t *testing.T) {
+	t.Parallel()
+	env, _ := newRoutesEnv(t)
+	ctx := context.Background()
+	c := env.client
+	_, err := c.CreateRoute(ctx, RouteRequest{Name: "legacy", Path: "/app", Upstreams: []string{"http://a"}, Policy: auth.PolicyJWT})
+	if err == nil || !strings.Contains(err.Error(), "any_audience: true") {
+		t.Fatalf("a jwt route without an audience: %v, want a refusal naming any_audience", err)
+	}
+	got, err := c.CreateRoute(ctx, RouteRequest{Name: "legacy", Path: "/app", Upstreams: []string{"http://a"}, Policy: auth.PolicyAny,
+		AnyAudience: true, AllowPathParams: true, CaseInsensitive: true, ForwardMethodOverride: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.AnyAudience || !got.AllowPathParams || !got.CaseInsensitive || !got.ForwardMethodOverride || got.Audience != "" {
+		t.Fatalf("created %+v", got)
+	}
+	got, err = c.UpdateRoute(ctx, "legacy", RoutePatch{Audience: ptr("https://app.example.test"), CaseInsensitive: ptr(false)})
+	if err != nil {
+		t.Fatalf("setting an audience: %v", err)
+	}
+	if got.AnyAudience || got.Audience != "https://app.example.test" || got.CaseInsensitive || !got.AllowPathParams {
+		t.Fatalf("after setting the audience: %+v", got)
+	}
+	got, err = c.UpdateRoute(ctx, "legacy", RoutePatch{AnyAudience: ptr(true)})
+	if err != nil {
+		t.Fatalf("back to any audience: %v", err)
+	}
+	if !got.AnyAudience || got.Audience != "" {
+		t.Fatalf("after any_audience: %+v", got)
+	}
 }

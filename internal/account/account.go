@@ -1,7 +1,8 @@
 // Package account keeps the local user accounts that sign in on the login
 // page: creation with validated usernames and argon2id password hashes,
 // disabling, password resets, and Authenticate with throttling of failed
-// logins per account and per client address.
+// logins that slows guessing without letting a guesser lock the account's
+// owner out (authenticate.go).
 package account
 
 import (
@@ -41,11 +42,27 @@ type Config struct {
 	Now    auth.Now     // default auth.SystemNow
 	Logger *slog.Logger // default: discard
 
-	// Failed-login throttling. Zero values pick the defaults.
-	AccountFailures int           // failures of one username per Window; default 5
-	AddressFailures int           // failures from one client address per Window; default 20
+	// Failed-login throttling (see Authenticate). Zero values pick the
+	// defaults.
+	//
+	// From one client address, a username gets SourceFailures failures
+	// free, then waits BackoffBase after the next, twice that after the
+	// one after, and so on up to BackoffMax.
+	SourceFailures int           // default 5
+	BackoffBase    time.Duration // default 1 second
+	BackoffMax     time.Duration // default 15 minutes
+	// From all addresses together, a username takes AccountFailures per
+	// AccountWindow from clients without its device cookie: more than one
+	// address's back-off lets through, so only an attack from many
+	// addresses reaches it.
+	AccountFailures int           // default 30
+	AccountWindow   time.Duration // default 1 hour
+	// Per Window: failures from one client address whatever the username,
+	// and failures with one device cookie.
+	AddressFailures int           // default 20
+	DeviceFailures  int           // default 5
 	Window          time.Duration // default 15 minutes
-	MaxTracked      int           // usernames and addresses tracked each; default 100000
+	MaxTracked      int           // keys tracked by each limit; default 100000
 
 	// MaxConcurrentHashes bounds the argon2id computations running at once
 	// (each takes password.Default.Memory KiB), so a burst of logins cannot
@@ -55,14 +72,25 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	DefaultAccountFailures = 5
+	DefaultSourceFailures  = 5
+	DefaultBackoffBase     = time.Second
+	DefaultBackoffMax      = 15 * time.Minute
+	DefaultAccountFailures = 30
+	DefaultAccountWindow   = time.Hour
 	DefaultAddressFailures = 20
+	DefaultDeviceFailures  = 5
 	DefaultWindow          = 15 * time.Minute
 	DefaultMaxTracked      = 100_000
 )
 
+// backoffMemory is how long a username's failures from one address are
+// remembered after the last one: long enough that waiting does not buy an
+// attacker a fresh set of free failures often (five a day at most), short
+// enough that a forgetful user's back-off does not outlive the day.
+const backoffMemory = 24 * time.Hour
+
 // EventLoginThrottled is the audit event recorded when a username reaches
-// its failed-login limit.
+// its failed-login limit for clients without its device cookie.
 const EventLoginThrottled = "user.login_throttled"
 
 // Service manages user accounts. It is safe for concurrent use.
@@ -73,8 +101,10 @@ type Service struct {
 	now      auth.Now
 	logger   *slog.Logger
 
+	sources   *throttle // back-off keyed by username and client address
 	accounts  *throttle // keyed by lower-cased username
 	addresses *throttle // keyed by client address
+	devices   *throttle // keyed by device cookie
 	hashSlots chan struct{}
 	// dummyHash is verified when the username is unknown, so an unknown
 	// user costs the same time as a wrong password.
@@ -92,34 +122,50 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.AccountFailures < 0 || cfg.AddressFailures < 0 || cfg.Window < 0 || cfg.MaxTracked < 0 || cfg.MaxConcurrentHashes < 0 {
-		return nil, errors.New("account: negative throttling setting")
+	for _, v := range []int{cfg.SourceFailures, cfg.AccountFailures, cfg.AddressFailures, cfg.DeviceFailures, cfg.MaxTracked, cfg.MaxConcurrentHashes} {
+		if v < 0 {
+			return nil, errors.New("account: negative throttling setting")
+		}
 	}
+	for _, d := range []time.Duration{cfg.BackoffBase, cfg.BackoffMax, cfg.AccountWindow, cfg.Window} {
+		if d < 0 {
+			return nil, errors.New("account: negative throttling duration")
+		}
+	}
+	setDefault(&cfg.SourceFailures, DefaultSourceFailures)
 	setDefault(&cfg.AccountFailures, DefaultAccountFailures)
 	setDefault(&cfg.AddressFailures, DefaultAddressFailures)
+	setDefault(&cfg.DeviceFailures, DefaultDeviceFailures)
 	setDefault(&cfg.MaxTracked, DefaultMaxTracked)
 	setDefault(&cfg.MaxConcurrentHashes, 4*runtimeProcs())
-	if cfg.Window == 0 {
-		cfg.Window = DefaultWindow
+	setDefault(&cfg.BackoffBase, DefaultBackoffBase)
+	setDefault(&cfg.BackoffMax, DefaultBackoffMax)
+	setDefault(&cfg.AccountWindow, DefaultAccountWindow)
+	setDefault(&cfg.Window, DefaultWindow)
+	if cfg.BackoffMax < cfg.BackoffBase {
+		return nil, errors.New("account: BackoffMax is shorter than BackoffBase")
 	}
 	dummy, err := password.Hash("gatehouse dummy password")
 	if err != nil {
 		return nil, fmt.Errorf("account: dummy hash: %w", err)
 	}
 	return &Service{
-		store:     cfg.Store,
-		sessions:  cfg.Sessions,
-		audit:     cfg.Audit,
-		now:       cfg.Now,
-		logger:    cfg.Logger,
-		accounts:  newThrottle(cfg.AccountFailures, cfg.Window, cfg.MaxTracked),
-		addresses: newThrottle(cfg.AddressFailures, cfg.Window, cfg.MaxTracked),
+		store:    cfg.Store,
+		sessions: cfg.Sessions,
+		audit:    cfg.Audit,
+		now:      cfg.Now,
+		logger:   cfg.Logger,
+		sources: newThrottle(backoff{free: cfg.SourceFailures, base: cfg.BackoffBase, ceiling: cfg.BackoffMax, memory: backoffMemory},
+			cfg.MaxTracked),
+		accounts:  newThrottle(newBucket(cfg.AccountFailures, cfg.AccountWindow), cfg.MaxTracked),
+		addresses: newThrottle(newBucket(cfg.AddressFailures, cfg.Window), cfg.MaxTracked),
+		devices:   newThrottle(newBucket(cfg.DeviceFailures, cfg.Window), cfg.MaxTracked),
 		hashSlots: make(chan struct{}, cfg.MaxConcurrentHashes),
 		dummyHash: dummy,
 	}, nil
 }
 
-func setDefault(v *int, def int) {
+func setDefault[T int | time.Duration](v *T, def T) {
 	if *v == 0 {
 		*v = def
 	}

@@ -39,49 +39,126 @@ func RetryAfter(err error) (time.Duration, bool) {
 	return 0, false
 }
 
+// Device is a device cookie presented with a sign-in (OWASP's "device
+// cookies"), its signature and age already checked by the server that
+// issued it: the browser signed in as UserID at IssuedAt. ID is the
+// cookie's random nonce, which keys its own failure budget.
+type Device struct {
+	ID       string
+	UserID   string
+	IssuedAt time.Time
+}
+
 // Authenticate checks a username and password given from the client
 // address addr (an IP address, with or without a port; the caller decides
 // which address to trust) and returns the user without its PasswordHash.
+// dev is the client's device cookie, or nil.
+//
+// Failures are throttled so that guessing is slow but a guesser cannot
+// lock the account's owner out:
+//
+//   - A client with a device cookie of the account (issued to this user,
+//     after its last password change) answers only to the cookie's own
+//     budget of DeviceFailures per Window: neither the username's nor the
+//     address's failures elsewhere refuse it. While that budget is spent,
+//     attempts with the cookie are refused (the device is locked out), so
+//     a stolen cookie buys no more guesses.
+//   - Any other client answers to three limits. Per username and address,
+//     capped exponential back-off: SourceFailures failures free, then
+//     waits of BackoffBase, doubling up to BackoffMax, after each failure.
+//     Per username, AccountFailures per AccountWindow: more than one
+//     address's back-off lets through, so failures from one address never
+//     refuse the username at another. Per address, AddressFailures per
+//     Window whatever the username (one address trying many names).
 //
 // Errors: EUNAUTHORIZED with ErrInvalidCredentials for an unknown user, a
 // wrong password or a disabled account, each after the same argon2id work
 // (an unknown user is checked against a dummy hash); a *LimitedError
-// (ERATELIMITED) once the username or the address has too many recent
-// failures — decided before the user is looked up, so it is the same for
-// names that exist and names that do not. Anything else is an internal
-// error.
+// (ERATELIMITED) while a limit refuses the attempt — decided before the
+// password is checked and, without a device cookie of the account, before
+// the user is looked up, so it is the same for names that exist and names
+// that do not. Anything else is an internal error.
 //
 // Each attempt is counted as a failure before the password is checked and
-// refunded on success, so parallel guesses cannot all slip past the limit.
-// A success clears the username's failures.
-func (s *Service) Authenticate(ctx context.Context, username, pw, addr string) (*auth.User, error) {
+// refunded on success, so parallel guesses cannot all slip past a limit.
+// A success clears the back-off of its address, or its device's failures.
+func (s *Service) Authenticate(ctx context.Context, username, pw, addr string, dev *Device) (*auth.User, error) {
 	now := s.now()
 	acctKey := accountKey(username)
 	addrKey := addressKey(addr)
-	if d, ok := s.accounts.take(acctKey, now); !ok {
-		return nil, s.limited(ctx, addrKey, d, false)
+	trusted, err := s.trustedDevice(ctx, username, dev)
+	if err != nil {
+		return nil, err
 	}
-	if d, ok := s.addresses.take(addrKey, now); !ok {
-		s.accounts.refund(acctKey, now)
-		return nil, s.limited(ctx, addrKey, d, true)
+	var limits []limit
+	if trusted {
+		limits = []limit{{s.devices, dev.ID, "device"}}
+	} else {
+		// The client's own limit last (see the success below); it is also
+		// the back-off, whose refund is exact only for the last take.
+		limits = []limit{{s.accounts, acctKey, "account"}, {s.addresses, addrKey, "address"},
+			{s.sources, acctKey + "\x00" + addrKey, "source"}}
+	}
+	for i, l := range limits {
+		if d, ok := l.t.take(l.key, now); !ok {
+			refund(limits[:i], now)
+			return nil, s.limited(ctx, l.name, addrKey, d)
+		}
 	}
 	u, err := s.check(ctx, username, pw)
 	if err != nil {
 		if auth.ErrorCode(err) != auth.EUNAUTHORIZED {
 			// Our fault, not the caller's: do not count it.
-			s.accounts.refund(acctKey, now)
-			s.addresses.refund(addrKey, now)
+			refund(limits, now)
 			return nil, err
 		}
-		if s.accounts.full(acctKey, now) {
+		if !trusted && s.accounts.full(acctKey, now) {
 			s.recordLockout(ctx, now, acctKey, addrKey)
 		}
 		return nil, err
 	}
-	s.accounts.reset(acctKey)
-	s.addresses.refund(addrKey, now)
+	// The last limit is the client's own (its device, or its back-off
+	// for this username); the shared ones only get the attempt back.
+	own := len(limits) - 1
+	limits[own].t.reset(limits[own].key)
+	refund(limits[:own], now)
 	s.rehash(ctx, u, pw)
 	return public(u), nil
+}
+
+// limit is one throttle as it applies to an attempt.
+type limit struct {
+	t    *throttle
+	key  string
+	name string // for the log
+}
+
+func refund(limits []limit, now time.Time) {
+	for _, l := range limits {
+		l.t.refund(l.key, now)
+	}
+}
+
+// trustedDevice reports whether dev proves that this client signed in to
+// username's account before: issued to the user who has that name now
+// (not to an earlier holder of a reused name), and not before its last
+// password change, so a reset also ends the exemption of the devices
+// that knew the old password. Only clients holding a cookie we signed get
+// this lookup, which costs the same whether the name exists or not; its
+// outcome differs only for the cookie's own account.
+func (s *Service) trustedDevice(ctx context.Context, username string, dev *Device) (bool, error) {
+	if dev == nil || ValidateUsername(username) != nil {
+		return false, nil
+	}
+	u, err := s.store.GetUserByUsername(ctx, username)
+	if err != nil {
+		if auth.ErrorCode(err) == auth.ENOTFOUND {
+			return false, nil
+		}
+		return false, fmt.Errorf("account: look up the user of a device: %w", err)
+	}
+	// IssuedAt has whole seconds.
+	return u.ID == dev.UserID && !u.Disabled() && !dev.IssuedAt.Before(u.PasswordChangedAt.Truncate(time.Second)), nil
 }
 
 // check does the lookup and the constant-work password check.
@@ -153,8 +230,8 @@ func (s *Service) rehash(ctx context.Context, u *auth.User, pw string) {
 	}
 }
 
-func (s *Service) limited(ctx context.Context, addr string, d time.Duration, byAddress bool) error {
-	s.logger.InfoContext(ctx, "login throttled", "by_address", byAddress, "address", addr, "retry_after", d.String())
+func (s *Service) limited(ctx context.Context, limit, addr string, d time.Duration) error {
+	s.logger.InfoContext(ctx, "login throttled", "limit", limit, "address", addr, "retry_after", d.String())
 	return &LimitedError{
 		RetryAfter: d,
 		err:        auth.Errorf(auth.ERATELIMITED, "Too many failed sign-in attempts. Try again in %s.", humanDuration(d)),
@@ -174,7 +251,11 @@ func (s *Service) recordLockout(ctx context.Context, now time.Time, acctKey, add
 
 func humanDuration(d time.Duration) string {
 	if d < time.Minute {
-		return strconv.Itoa(int(math.Ceil(d.Seconds()))) + " seconds"
+		n := int(math.Ceil(d.Seconds()))
+		if n <= 1 {
+			return "1 second"
+		}
+		return strconv.Itoa(n) + " seconds"
 	}
 	m := int(math.Ceil(d.Minutes()))
 	if m == 1 {

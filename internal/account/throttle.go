@@ -5,54 +5,49 @@ import (
 	"time"
 )
 
-// throttle counts failures per key as a leaky bucket: each failure adds
-// one, the level drains at limit per window, and an attempt is refused
-// while one more failure would exceed limit. So a burst of limit failures
-// is allowed, after which attempts are spaced window/limit apart (3
-// minutes with 5 per 15 minutes) until the bucket drains: a backoff that
-// needs no per-key timers, and whose state is two numbers.
+// throttle counts failed sign-ins per key under a rule (a leaky bucket, or
+// capped exponential back-off) and refuses an attempt the rule does not
+// allow yet. Its state per key is a number and two times, so it needs no
+// timers.
 //
-// Memory is bounded: at most max keys are tracked. When full, drained
-// entries are swept; if none is drained, an arbitrary one is dropped (Go's
-// map order is random). Dropping favours the attacker only for one
+// Memory is bounded: at most max keys are tracked. When full, entries the
+// rule has forgotten are swept; if none is, an arbitrary one is dropped
+// (Go's map order is random). Dropping favours the attacker only for one
 // entry out of max, which takes max keys' worth of failures to force.
 type throttle struct {
-	limit float64
-	rate  float64 // drain per second
-	max   int
+	rule rule
+	max  int
 
 	mu      sync.Mutex
-	entries map[string]*level
+	entries map[string]*record
 }
 
-type level struct {
-	n  float64
-	at time.Time
+// record is the state of one key.
+type record struct {
+	n    float64   // bucket level, or failures since the last success
+	at   time.Time // when n was last brought up to date, or the last failure
+	prev time.Time // at before the last failure, for backoff's undo
 }
 
-func newThrottle(limit int, window time.Duration, max int) *throttle {
-	return &throttle{
-		limit:   float64(limit),
-		rate:    float64(limit) / window.Seconds(),
-		max:     max,
-		entries: make(map[string]*level),
-	}
+// rule decides when a key's next attempt is allowed.
+type rule interface {
+	// wait brings e up to now and returns how long until one more
+	// attempt fits; zero if it fits now.
+	wait(e *record, now time.Time) time.Duration
+	// forgotten reports whether e, brought up to now, holds nothing.
+	forgotten(e *record, now time.Time) bool
+	// undo takes back the last failure counted in e.
+	undo(e *record, now time.Time)
 }
 
-// current drains e to now and returns its level.
-func (t *throttle) current(e *level, now time.Time) float64 {
-	if el := now.Sub(e.at).Seconds(); el > 0 {
-		e.n -= el * t.rate
-		if e.n < 0 {
-			e.n = 0
-		}
-		e.at = now
-	}
-	return e.n
+func newThrottle(r rule, max int) *throttle {
+	return &throttle{rule: r, max: max, entries: make(map[string]*record)}
 }
 
-// take counts one attempt for key if it fits; otherwise it returns how
-// long until one fits.
+// take counts one failure for key if an attempt fits now; otherwise it
+// returns how long until one does (at least a second). An attempt is
+// counted before its password is checked, so parallel guesses cannot all
+// slip past the limit; refund or reset undoes it on success.
 func (t *throttle) take(key string, now time.Time) (time.Duration, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -61,15 +56,14 @@ func (t *throttle) take(key string, now time.Time) (time.Duration, bool) {
 		if len(t.entries) >= t.max {
 			t.sweep(now)
 		}
-		e = &level{at: now}
+		e = &record{at: now}
 		t.entries[key] = e
 	}
-	n := t.current(e, now)
-	if n+1 > t.limit {
-		wait := time.Duration((n + 1 - t.limit) / t.rate * float64(time.Second))
-		return max(wait.Round(time.Second), time.Second), false
+	if d := t.rule.wait(e, now); d > 0 {
+		return max(d.Round(time.Second), time.Second), false
 	}
-	e.n = n + 1
+	e.n++
+	e.prev, e.at = e.at, now
 	return 0, true
 }
 
@@ -78,19 +72,20 @@ func (t *throttle) full(key string, now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e := t.entries[key]
-	return e != nil && t.current(e, now)+1 > t.limit
+	return e != nil && t.rule.wait(e, now) > 0
 }
 
 // refund gives back an attempt counted by take.
 func (t *throttle) refund(key string, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if e := t.entries[key]; e != nil {
-		if t.current(e, now) <= 1 {
-			delete(t.entries, key)
-		} else {
-			e.n--
-		}
+	e := t.entries[key]
+	if e == nil {
+		return
+	}
+	t.rule.undo(e, now)
+	if e.n <= 0 {
+		delete(t.entries, key)
 	}
 }
 
@@ -101,10 +96,10 @@ func (t *throttle) reset(key string) {
 	delete(t.entries, key)
 }
 
-// sweep drops drained entries, and one more if none was; t.mu is held.
+// sweep drops forgotten entries, and one more if none was; t.mu is held.
 func (t *throttle) sweep(now time.Time) {
 	for k, e := range t.entries {
-		if t.current(e, now) == 0 {
+		if t.rule.forgotten(e, now) {
 			delete(t.entries, k)
 		}
 	}
@@ -121,4 +116,82 @@ func (t *throttle) size() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.entries)
+}
+
+// bucket is a leaky bucket: each failure adds one, the level drains at
+// limit per window, and an attempt is refused while one more failure would
+// exceed limit. So a burst of limit failures is allowed, after which
+// attempts are spaced window/limit apart until the bucket drains.
+type bucket struct {
+	limit float64
+	rate  float64 // drain per second
+}
+
+func newBucket(limit int, window time.Duration) bucket {
+	return bucket{limit: float64(limit), rate: float64(limit) / window.Seconds()}
+}
+
+func (b bucket) drain(e *record, now time.Time) {
+	if el := now.Sub(e.at).Seconds(); el > 0 {
+		e.n = max(e.n-el*b.rate, 0)
+		e.at = now
+	}
+}
+
+func (b bucket) wait(e *record, now time.Time) time.Duration {
+	b.drain(e, now)
+	if e.n+1 <= b.limit {
+		return 0
+	}
+	return time.Duration((e.n + 1 - b.limit) / b.rate * float64(time.Second))
+}
+
+func (b bucket) forgotten(e *record, now time.Time) bool {
+	b.drain(e, now)
+	return e.n == 0
+}
+
+func (b bucket) undo(e *record, now time.Time) {
+	b.drain(e, now)
+	e.n = max(e.n-1, 0)
+}
+
+// backoff is capped exponential back-off: the first free failures cost
+// nothing; after that, each failure must wait base, then 2×base, 4×base,
+// ... up to ceiling after the previous one. The failures are forgotten
+// after memory without any.
+type backoff struct {
+	free    int
+	base    time.Duration
+	ceiling time.Duration
+	memory  time.Duration
+}
+
+// delay is the wait after the failures-th failure.
+func (b backoff) delay(failures int) time.Duration {
+	over := failures - b.free
+	if over < 0 {
+		return 0
+	}
+	d := b.base
+	for ; over > 0 && d < b.ceiling; over-- {
+		d *= 2
+	}
+	return min(d, b.ceiling)
+}
+
+func (b backoff) wait(e *record, now time.Time) time.Duration {
+	if b.forgotten(e, now) {
+		e.n = 0
+	}
+	return e.at.Add(b.delay(int(e.n))).Sub(now)
+}
+
+func (b backoff) forgotten(e *record, now time.Time) bool {
+	return now.Sub(e.at) >= b.memory
+}
+
+func (b backoff) undo(e *record, _ time.Time) {
+	e.n--
+	e.at = e.prev
 }

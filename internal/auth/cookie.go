@@ -18,12 +18,18 @@ const (
 	CookieSessionInsecure = "gatehouse_session"
 	CookieLogin           = "__Host-gatehouse_login"
 	CookieLoginInsecure   = "gatehouse_login"
+	// The device cookie marks a browser that signed in to an account
+	// before, exempting it from that account's lockout (OWASP device
+	// cookies); it outlives sessions.
+	CookieDevice         = "__Host-gatehouse_device"
+	CookieDeviceInsecure = "gatehouse_device"
 )
 
 // gatehouseCookies is every name above.
 var gatehouseCookies = [...]string{
 	CookieSession, CookieSessionInsecure,
 	CookieLogin, CookieLoginInsecure,
+	CookieDevice, CookieDeviceInsecure,
 }
 
 // GatehouseCookie reports whether name is one of Gatehouse's own cookies.

@@ -24,9 +24,10 @@ const (
 
 // handleLogin is the login page. GET shows the form for the pending
 // authorization request in the query; POST checks the CSRF token and the
-// credentials, starts a new session and continues the authorization in
-// the same response (consent page or redirect with the code), so that
-// prompt=login and max_age=0 do not send the browser round in a loop.
+// credentials, starts a new session, renews the browser's device cookie
+// (device.go), and continues the authorization in the same response
+// (consent page or redirect with the code), so that prompt=login and
+// max_age=0 do not send the browser round in a loop.
 //
 // A failed login answers 401 with the form and the one generic message
 // for unknown users, wrong passwords and disabled accounts alike; a
@@ -107,7 +108,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, req, http.StatusForbidden, username, msgLoginExpired)
 		return
 	}
-	u, err := s.accounts.Authenticate(ctx, username, form.Get("password"), clientAddress(r))
+	u, err := s.accounts.Authenticate(ctx, username, form.Get("password"), clientAddress(r), s.presentedDevice(r))
 	if err != nil {
 		switch auth.ErrorCode(err) {
 		case auth.EUNAUTHORIZED:
@@ -133,11 +134,16 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	// The pre-session cookie has done its job.
 	http.SetCookie(w, s.cookie(s.loginCookieName(), "", 0))
+	if err := s.setDeviceCookie(w, u); err != nil {
+		// The sign-in stands; the browser only misses its exemption
+		// from lockouts next time.
+		s.logger.WarnContext(ctx, "oauth: set device cookie", "err", err)
+	}
 	s.proceed(w, r, req, sess)
 }
 
-// clientAddress is the address login throttling counts failures against:
-// the TCP peer. X-Forwarded-For is not trusted here; a deployment behind a
+// clientAddress is the address login throttling counts failures against,
+// and that a session records: the TCP peer. X-Forwarded-For is not trusted here; a deployment behind a
 // proxy must rewrite RemoteAddr with its trusted-proxy configuration.
 func clientAddress(r *http.Request) string { return r.RemoteAddr }
 

@@ -93,6 +93,9 @@ func TestLoginFailuresLookAlike(t *testing.T) {
 	}
 }
 
+// From one address, a username's failures past the free ones back off
+// (with Retry-After), the same for names that exist and names that do
+// not; device_test.go plays the attacks on this throttle.
 func TestLoginThrottled(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, insecureCookies)
@@ -101,7 +104,7 @@ func TestLoginThrottled(t *testing.T) {
 	statuses := func(username string) []int {
 		b := newBrowser(t, ts)
 		var out []int
-		for range account.DefaultAccountFailures + 1 {
+		for range account.DefaultSourceFailures + 1 {
 			lp := b.loginPage(ts.authorizeURL(authParams(c)))
 			p := b.submit(lp, url.Values{"username": {username}, "password": {"wrong password"}})
 			out = append(out, p.StatusCode)
@@ -118,7 +121,8 @@ func TestLoginThrottled(t *testing.T) {
 			t.Fatalf("statuses: known %v, unknown %v, want %v", known, unknown, want)
 		}
 	}
-	// The right password does not get through a locked account.
+	// The right password does not get through during the back-off, even
+	// from a fresh browser at the same address.
 	b := newBrowser(t, ts)
 	p := b.submit(b.loginPage(ts.authorizeURL(authParams(c))), url.Values{"username": {"alice"}, "password": {testPassword}})
 	if p.StatusCode != http.StatusTooManyRequests {

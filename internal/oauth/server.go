@@ -38,6 +38,7 @@ type Config struct {
 	RefreshTokenMaxTTL time.Duration // absolute: a family dies this long after the sign-in
 	AuthCodeTTL        time.Duration // at most MaxAuthCodeTTL
 	SessionTTL         time.Duration
+	DeviceTTL          time.Duration // device cookies (device.go)
 
 	// RefreshGrace is how long after a rotation the previous refresh token
 	// may be presented once more (it then gets a fresh token of the same
@@ -59,6 +60,7 @@ const (
 	DefaultAuthCodeTTL        = 60 * time.Second
 	MaxAuthCodeTTL            = 60 * time.Second
 	DefaultSessionTTL         = 12 * time.Hour
+	DefaultDeviceTTL          = 365 * 24 * time.Hour
 )
 
 // Server is the authorization server. Its methods are safe for concurrent
@@ -92,6 +94,7 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&cfg.RefreshTokenMaxTTL, DefaultRefreshTokenMaxTTL)
 	setDefault(&cfg.AuthCodeTTL, DefaultAuthCodeTTL)
 	setDefault(&cfg.SessionTTL, DefaultSessionTTL)
+	setDefault(&cfg.DeviceTTL, DefaultDeviceTTL)
 	if cfg.AuthCodeTTL > MaxAuthCodeTTL {
 		return nil, errors.New("oauth: AuthCodeTTL is over 60s")
 	}

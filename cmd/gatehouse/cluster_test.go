@@ -82,7 +82,7 @@ func TestOAuthAcrossNodes(t *testing.T) {
 	}
 	// The gateway: a route created through node A is served by node B.
 	orders := newUpstream(t, "orders")
-	a.cli("routes", "create", "--name", "orders", "--path", "/orders", "--upstream", orders.URL, "--policy", "jwt", "--scopes", "orders:read")
+	a.cli("routes", "create", "--name", "orders", "--path", "/orders", "--upstream", orders.URL, "--policy", "jwt", "--scopes", "orders:read", "--any-audience")
 	waitFor(t, "node B to serve the route created on node A", func() bool {
 		return gwGet(t, b.main.GatewayURL()+"/orders", bearer(fromB)).status == http.StatusOK
 	})

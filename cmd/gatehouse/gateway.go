@@ -28,6 +28,12 @@ import (
 // change on this node applies at once (routesChanged).
 const routePollInterval = 2 * time.Second
 
+// revocationMaxAge is how old the gateway's revocation list may grow while
+// the store cannot be read (it is reread every second) before Gatehouse's
+// own tokens are refused with 503 rather than checked against a list that
+// may lack revocations made through other nodes.
+const revocationMaxAge = 5 * time.Second
+
 // routeTable holds the two sources of the gateway's routes: the routes file
 // and the store (admin API). Reloads are serialised so that two sources
 // changing at once cannot apply an older combination last.
@@ -45,7 +51,7 @@ func (m *Main) startRevocations(ctx context.Context) error {
 		return nil
 	}
 	var err error
-	m.Revocations, err = revocation.New(ctx, revocation.Options{Store: m.Store, Now: m.Now, Logger: m.Logger})
+	m.Revocations, err = revocation.New(ctx, revocation.Options{Store: m.Store, Now: m.Now, Logger: m.Logger, MaxAge: revocationMaxAge})
 	if err != nil {
 		return err
 	}
@@ -75,6 +81,7 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 		Signer:           m.Signing,
 		InternalTokenTTL: g.InternalTokenTTL,
 		Revoked:          m.Revocations.Revoked,
+		RevocationsFresh: m.Revocations.Fresh,
 		ClientActive:     m.OAuth.ClientExists,
 		TrustedProxies:   trusted,
 		Logger:           m.Logger,

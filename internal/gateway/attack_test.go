@@ -404,3 +404,32 @@ func TestJWTRouteNeedsAnAudienceOrSaysAnyAudience(t *testing.T) {
 	mine := e.token(tokenClaims{Sub: "alice", Aud: []string{"https://orders.example.test"}})
 	wantStatus(t, e.do("GET", "/orders/1", "Authorization", "Bearer "+mine), http.StatusOK)
 }
+
+// A node that cannot read its store cannot know of a token revoked through
+// another node meanwhile: once its revocation list is stale, Gatehouse's
+// tokens are refused with 503 (fail closed), and accepted again when it is
+// fresh.
+func TestStaleRevocationListRefusesGatehouseTokens(t *testing.T) {
+	var mu sync.Mutex
+	fresh := true
+	e := newTestEnv(t, func(c *Config) {
+		c.RevocationsFresh = func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return fresh
+		}
+	})
+	e.setRoutes(e.route("orders", "/orders", auth.PolicyJWT))
+	tok := e.token(tokenClaims{Sub: "alice"})
+	wantStatus(t, e.do("GET", "/orders/1", "Authorization", "Bearer "+tok), http.StatusOK)
+	mu.Lock()
+	fresh = false
+	mu.Unlock()
+	wantStatus(t, e.do("GET", "/orders/1", "Authorization", "Bearer "+tok), http.StatusServiceUnavailable)
+	// A forged token is still a 401, not a 503.
+	wantStatus(t, e.do("GET", "/orders/1", "Authorization", "Bearer "+tok+"x"), http.StatusUnauthorized)
+	mu.Lock()
+	fresh = true
+	mu.Unlock()
+	wantStatus(t, e.do("GET", "/orders/1", "Authorization", "Bearer "+tok), http.StatusOK)
+}

@@ -66,6 +66,11 @@ type Config struct {
 	// Revoked is the revocation list, consulted for every Gatehouse JWT on
 	// every request (cached verifications included).
 	Revoked func(jti string) bool
+	// RevocationsFresh reports whether the revocation list is recent
+	// enough to trust (revocation.List.Fresh): when it is not (the store
+	// unreachable), Gatehouse's own tokens are refused with 503, since one
+	// may have been revoked through another node meanwhile. nil: always.
+	RevocationsFresh func() bool
 	// ClientActive reports whether the OAuth client a Gatehouse token was
 	// issued to still exists: tokens of a deleted client are refused
 	// ("revoked"). nil: not checked.

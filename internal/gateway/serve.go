@@ -323,6 +323,12 @@ func (g *Gateway) authJWT(r *http.Request, rt *route, id *identity) error {
 		}
 		return &verify.Error{Reason: verify.ReasonMalformed}
 	}
+	if rt.verifier == nil && g.cfg.RevocationsFresh != nil && !g.cfg.RevocationsFresh() {
+		// The list may lack a revocation made through another node: fail
+		// closed, as for keys whose store cannot be read.
+		g.log.WarnContext(r.Context(), "gateway: the revocation list is stale; refusing Gatehouse tokens", slog.String("route", rt.name))
+		return &verify.Error{Reason: verify.ReasonKeysUnavailable}
+	}
 	if rt.verifier == nil && strings.HasPrefix(c.ID, internalJTIPrefix) {
 		// An internal token minted for an upstream, replayed: it is meant
 		// for that upstream, not for the gateway.

@@ -10,8 +10,9 @@
 // (SyncingStore), so a token revoked through this node is refused on the
 // very next request and through another node as soon as it hears of it
 // (within Interval plus one sync's duration at worst, while the store can
-// be read). A node that cannot read the store keeps its last list; with
-// Options.MaxAge it refuses every token instead once that list is too old.
+// be read). A node that cannot read the store keeps its last list, and
+// Fresh tells once that list is older than Options.MaxAge, so that the
+// gateway stops accepting tokens it cannot know are still good.
 package revocation
 
 import (
@@ -44,10 +45,11 @@ type Options struct {
 	Overlap  time.Duration
 	// MaxAge, when positive, is the oldest the list may be: once the last
 	// successful sync began longer ago than that (the store unreachable),
-	// Revoked reports every token revoked, since a revocation made on
-	// another node meanwhile cannot be known. It must exceed Interval plus
-	// the time a sync takes, or tokens are refused between two healthy
-	// polls. Zero keeps answering from the last list read, however old.
+	// Fresh reports false, since a revocation made on another node
+	// meanwhile cannot be known. It must exceed Interval plus the time a
+	// sync takes, or the list goes stale between two healthy polls. Zero:
+	// always fresh. Its age is real elapsed time (the monotonic clock),
+	// not Now's: a test clock moves token time, not the poll's.
 	MaxAge time.Duration
 	Logger *slog.Logger
 }
@@ -62,9 +64,10 @@ type List struct {
 
 	syncMu   sync.Mutex // one Sync at a time, so syncs never interleave their reads
 	lastSync time.Time  // when the last successful Sync began (local clock)
-	// fresh is lastSync in Unix nanoseconds, for Revoked to read without
-	// the lock.
-	fresh atomic.Int64
+	// synced is when the last successful Sync began on the monotonic
+	// clock, for Fresh to read without the lock.
+	synced atomic.Pointer[time.Time]
+	since  func(time.Time) time.Duration // time.Since; tests move it
 }
 
 // New loads the whole list. It fails when the store cannot be read: a node
@@ -85,7 +88,7 @@ func New(ctx context.Context, opts Options) (*List, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	l := &List{opts: opts}
+	l := &List{opts: opts, since: time.Since}
 	empty := map[string]time.Time{}
 	l.jtis.Store(&empty)
 	if err := l.Sync(ctx); err != nil {
@@ -94,15 +97,21 @@ func New(ctx context.Context, opts Options) (*List, error) {
 	return l, nil
 }
 
-// Revoked reports whether the jti is on the list — or, with MaxAge, whether
-// the list is too old to tell, in which case every token counts as revoked
-// (fail closed).
+// Revoked reports whether the jti is on the list.
 func (l *List) Revoked(jti string) bool {
-	if l.opts.MaxAge > 0 && l.opts.Now().UnixNano()-l.fresh.Load() > int64(l.opts.MaxAge) {
-		return true
-	}
 	_, ok := (*l.jtis.Load())[jti]
 	return ok
+}
+
+// Fresh reports whether the list was read from the store within MaxAge
+// (always, without one). A list that is not fresh may lack revocations
+// made through other nodes: a caller fails closed on it.
+func (l *List) Fresh() bool {
+	if l.opts.MaxAge <= 0 {
+		return true
+	}
+	t := l.synced.Load()
+	return t != nil && l.since(*t) <= l.opts.MaxAge
 }
 
 // Len is the number of entries held.
@@ -113,6 +122,7 @@ func (l *List) Len() int { return len(*l.jtis.Load()) }
 func (l *List) Sync(ctx context.Context) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
+	began := time.Now()
 	start := l.opts.Now()
 	since := time.Time{}
 	if !l.lastSync.IsZero() {
@@ -148,7 +158,7 @@ func (l *List) Sync(ctx context.Context) error {
 		l.jtis.Store(&next)
 	}
 	l.lastSync = start
-	l.fresh.Store(start.UnixNano())
+	l.synced.Store(&began)
 	return nil
 }
 

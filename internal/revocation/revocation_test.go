@@ -212,26 +212,42 @@ func TestNotificationsFromOtherNodes(t *testing.T) {
 }
 
 // A node whose store cannot be read cannot hear of revocations made through
-// other nodes: with MaxAge, once its list is older than that, every token
-// counts as revoked, until a sync succeeds again.
-func TestAListOlderThanMaxAgeRefusesEveryToken(t *testing.T) {
+// other nodes: with MaxAge, once its list is older than that, Fresh says
+// so (the gateway then refuses tokens with 503), until a sync succeeds
+// again. Revoked still answers from the list.
+func TestAListOlderThanMaxAgeIsNotFresh(t *testing.T) {
 	db := openStore(t)
-	clock := testenv.NewClock(base)
 	revoke(t, db, "old", base, base.Add(time.Hour))
-	l, err := New(t.Context(), Options{Store: db, Now: clock.Now, MaxAge: time.Second})
+	l, err := New(t.Context(), Options{Store: db, Now: testenv.NewClock(base).Now, MaxAge: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock.Add(time.Second)
-	if l.Revoked("live") || !l.Revoked("old") {
-		t.Fatalf("a list MaxAge old: live=%v old=%v, want false true", l.Revoked("live"), l.Revoked("old"))
+	var elapsed time.Duration
+	l.since = func(time.Time) time.Duration { return elapsed }
+	elapsed = time.Second
+	if !l.Fresh() || l.Revoked("live") || !l.Revoked("old") {
+		t.Fatalf("a list MaxAge old: fresh=%v live=%v old=%v, want true false true", l.Fresh(), l.Revoked("live"), l.Revoked("old"))
 	}
 	db.Close() // the store becomes unreachable
 	if err := l.Sync(t.Context()); err == nil {
 		t.Fatal("Sync succeeded on a closed store")
 	}
-	clock.Add(time.Nanosecond)
-	if !l.Revoked("live") {
-		t.Fatal("a token was accepted on a list older than MaxAge")
+	elapsed = time.Second + time.Nanosecond
+	if l.Fresh() {
+		t.Fatal("a list older than MaxAge is fresh")
+	}
+	if l.Revoked("live") || !l.Revoked("old") {
+		t.Fatal("Revoked no longer answers from the list")
+	}
+}
+
+func TestAListWithoutMaxAgeIsAlwaysFresh(t *testing.T) {
+	l, err := New(t.Context(), Options{Store: openStore(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.since = func(time.Time) time.Duration { return 100 * time.Hour }
+	if !l.Fresh() {
+		t.Fatal("not fresh without a MaxAge")
 	}
 }

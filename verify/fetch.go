@@ -81,6 +81,12 @@ func (v *Verifier) startFetchLocked() *fetchCall {
 		v.fetchMu.Lock()
 		v.inflight = nil
 		v.fetchMu.Unlock()
+		// Ready only once the fetch is over: a refetch asked for right
+		// after Ready (a token with a new kid) must start a fetch of its
+		// own, not join this one, which read the set before it.
+		if c.err == nil {
+			v.readyOnce.Do(func() { close(v.ready) })
+		}
 		close(c.done)
 	}()
 	return c
@@ -142,7 +148,6 @@ func (v *Verifier) fetch(ctx context.Context) error {
 		return err
 	}
 	v.keys.Store(set)
-	v.readyOnce.Do(func() { close(v.ready) })
 	return nil
 }
 

@@ -11,16 +11,9 @@ import (
 // TestClientAndUserCommands runs every clients, users and signing-keys
 // command against a real node, in table and JSON form.
 func TestClientAndUserCommands(t *testing.T) {
-	dir := t.TempDir()
-	cfg := testConfig(t, dir, "")
-	pre := &node{t: t, env: map[string]string{}}
-	var initOut struct {
-		AdminKey string `json:"admin_key"`
-	}
-	pre.cliJSON(&initOut, "init", "--data", dir)
+	cfg := testConfig(t, t.TempDir(), "")
 	clk := testenv.NewClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
-	n := startNode(t, cfg, clk, &testenv.SyncBuffer{})
-	n.env["GATEHOUSE_ADMIN_KEY"] = initOut.AdminKey
+	n := startInitialised(t, cfg, clk, &testenv.SyncBuffer{})
 
 	type client struct {
 		ClientID     string   `json:"client_id"`

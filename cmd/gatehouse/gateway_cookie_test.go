@@ -44,12 +44,7 @@ func TestSignedInBrowserSessionNeverReachesAnUpstream(t *testing.T) {
 		Timeout:       10 * time.Second,
 	}
 
-	var initOut struct {
-		AdminKey string `json:"admin_key"`
-	}
-	(&node{t: t, env: map[string]string{}}).cliJSON(&initOut, "init", "--data", cfg.DataDir)
-	n := startNode(t, cfg, testenv.NewClock(time.Now().UTC().Truncate(time.Microsecond)), &testenv.SyncBuffer{})
-	n.env["GATEHOUSE_ADMIN_KEY"] = initOut.AdminKey
+	n := startInitialised(t, cfg, testenv.NewClock(time.Now().UTC().Truncate(time.Microsecond)), &testenv.SyncBuffer{})
 	n.env["GATEHOUSE_CA_FILE"] = certFile
 	issuer, gw := n.main.URL(), n.main.GatewayURL()
 

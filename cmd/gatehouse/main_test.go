@@ -50,6 +50,24 @@ func startNode(t *testing.T, cfg config.Config, clk *testenv.Clock, logs *testen
 	return &node{t: t, main: m, logs: logs, clock: clk, env: map[string]string{"GATEHOUSE_SERVER": m.URL()}}
 }
 
+// startInitialised runs gatehouse init on cfg's data folder (and
+// database), starts a node on it and gives its CLI the admin key that init
+// printed.
+func startInitialised(t *testing.T, cfg config.Config, clk *testenv.Clock, logs *testenv.SyncBuffer) *node {
+	t.Helper()
+	var initOut struct {
+		AdminKey string `json:"admin_key"`
+	}
+	args := []string{"init", "--data", cfg.DataDir}
+	if cfg.DB != "" {
+		args = append(args, "--db", cfg.DB)
+	}
+	(&node{t: t, env: map[string]string{}}).cliJSON(&initOut, args...)
+	n := startNode(t, cfg, clk, logs)
+	n.env["GATEHOUSE_ADMIN_KEY"] = initOut.AdminKey
+	return n
+}
+
 // cli runs a gatehouse command in-process against the node and returns its
 // standard output; it fails the test if the command fails.
 func (n *node) cli(args ...string) string {

@@ -17,16 +17,8 @@ import (
 // route from before the rule is left out of the gateway (and logged)
 // until it is mended, without holding back the other routes.
 func TestRoutesNeedAnAudienceOrSayAnyAudience(t *testing.T) {
-	dir := t.TempDir()
-	cfg := testConfig(t, dir, "")
-	pre := &node{t: t, env: map[string]string{}}
-	var initOut struct {
-		AdminKey string `json:"admin_key"`
-	}
-	pre.cliJSON(&initOut, "init", "--data", dir)
 	logs := &testenv.SyncBuffer{}
-	n := startNode(t, cfg, testenv.NewClock(time.Now().UTC()), logs)
-	n.env["GATEHOUSE_ADMIN_KEY"] = initOut.AdminKey
+	n := startInitialised(t, testConfig(t, t.TempDir(), ""), testenv.NewClock(time.Now().UTC()), logs)
 	up := newUpstream(t, "app")
 
 	out, err := n.tryCLI("routes", "create", "--name", "orders", "--path", "/orders", "--upstream", up.URL, "--policy", "jwt")

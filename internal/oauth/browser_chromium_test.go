@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -15,30 +13,16 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"golang.org/x/oauth2"
-)
 
-// findChromium returns the browser to drive, or fails (GATEHOUSE_REQUIRE_
-// BROWSER=1, as in CI) or skips the test when there is none.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("GATEHOUSE_REQUIRE_BROWSER") == "1" {
-		t.Fatal("chromium is not installed (GATEHOUSE_REQUIRE_BROWSER=1)")
-	}
-	t.Skip("chromium is not installed; set GATEHOUSE_REQUIRE_BROWSER=1 to fail instead")
-	return ""
-}
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+)
 
 // TestChromiumLoginAndConsent signs in and consents in a real headless
 // Chromium, with the keyboard only, under the pages' real CSP: it proves
 // the forms work, that form-action lets the browser follow the redirect
 // to the client's origin, and that the code it brings back is redeemable.
 func TestChromiumLoginAndConsent(t *testing.T) {
-	exe := findChromium(t)
+	opts := testenv.Chromium(t)
 	ts := newTestServer(t, insecureCookies)
 
 	// The client application: a page on another origin that shows what
@@ -66,13 +50,6 @@ func TestChromiumLoginAndConsent(t *testing.T) {
 	verifier := oauth2.GenerateVerifier()
 	authURL := conf.AuthCodeURL("chromium-state", oauth2.S256ChallengeOption(verifier))
 
-	// /dev/shm is tiny in many CI containers; Chromium then crashes
-	// unless it keeps shared memory in /tmp.
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.Headless,
-		chromedp.Flag("disable-dev-shm-usage", true))
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)

@@ -46,3 +46,11 @@ func (s *Service) StartUnknownLookup(hash []byte) (found func()) {
 	epoch := s.negative.epoch.Load()
 	return func() { s.negative.put((*[sha256.Size]byte)(hash), epoch, s.now()) }
 }
+
+// SetMonotonic makes now the clock on which the service measures how long
+// its change feed's last FeedSynced vouches for the cache (by default the
+// monotonic clock, through time.Now and time.Since). Set it before Run.
+func (s *Service) SetMonotonic(now func() time.Time) {
+	s.monoBase = now()
+	s.since = func(t time.Time) time.Duration { return now().Sub(t) }
+}

@@ -41,7 +41,7 @@ func TestEveryVerificationReadsTheStoreUntilTheChangeFeedFirstSyncs(t *testing.T
 	if n := e.readsFor(t, key, 3, apikey.CodeValid); n != 3 {
 		t.Fatalf("3 verifications before the feed synced read the store %d times, want 3", n)
 	}
-	ws.synced(e.clock.Now())
+	ws.synced(e.mono.Now())
 	if n := e.readsFor(t, key, 3, apikey.CodeValid); n != 0 {
 		t.Fatalf("3 verifications of a cached key with the feed synced read the store %d times, want 0", n)
 	}
@@ -52,7 +52,7 @@ func TestALostChangeFeedMakesCachedKeysReadTheStoreUntilItIsSyncedAgain(t *testi
 	e, ws := newWatchedEnv(t)
 	revoked, revokedKey := e.create(t, apikey.CreateParams{})
 	_, key := e.create(t, apikey.CreateParams{})
-	ws.synced(e.clock.Now())
+	ws.synced(e.mono.Now())
 	e.readsFor(t, revokedKey, 1, apikey.CodeValid) // cached
 	e.readsFor(t, key, 1, apikey.CodeValid)        // cached
 
@@ -69,7 +69,7 @@ func TestALostChangeFeedMakesCachedKeysReadTheStoreUntilItIsSyncedAgain(t *testi
 	// Reconnected: the watcher replays what changed, then says it is
 	// caught up; the cache answers again.
 	ws.changed(revoked.ID)
-	ws.synced(e.clock.Now())
+	ws.synced(e.mono.Now())
 	if n := e.readsFor(t, key, 3, apikey.CodeValid); n != 0 {
 		t.Fatalf("3 verifications with the feed synced again read the store %d times, want 0", n)
 	}
@@ -80,22 +80,56 @@ func TestACachedKeyIsNotTrustedLongerThanKeyFeedMaxAgeAfterTheLastSync(t *testin
 	t.Parallel()
 	e, ws := newWatchedEnv(t)
 	_, key := e.create(t, apikey.CreateParams{})
-	ws.synced(e.clock.Now())
+	ws.synced(e.mono.Now())
 	e.readsFor(t, key, 1, apikey.CodeValid)
 
 	// A connection that died without a word sends no FeedLost; its
 	// silence is enough.
-	e.clock.Add(auth.KeyFeedMaxAge - time.Nanosecond)
+	e.mono.Add(auth.KeyFeedMaxAge - time.Nanosecond)
 	if n := e.readsFor(t, key, 1, apikey.CodeValid); n != 0 {
 		t.Fatalf("a verification just within KeyFeedMaxAge read the store %d times, want 0", n)
 	}
-	e.clock.Add(time.Nanosecond)
+	e.mono.Add(time.Nanosecond)
 	if n := e.readsFor(t, key, 2, apikey.CodeValid); n != 2 {
 		t.Fatalf("2 verifications KeyFeedMaxAge after the last sync read the store %d times, want 2", n)
 	}
-	ws.synced(e.clock.Now())
+	ws.synced(e.mono.Now())
 	if n := e.readsFor(t, key, 2, apikey.CodeValid); n != 0 {
 		t.Fatalf("2 verifications after a new sync read the store %d times, want 0", n)
+	}
+}
+
+func TestAWallClockSteppedBackDoesNotStretchTheFeedsTrust(t *testing.T) {
+	t.Parallel()
+	e, ws := newWatchedEnv(t)
+	_, key := e.create(t, apikey.CreateParams{})
+	ws.synced(e.mono.Now())
+	e.readsFor(t, key, 1, apikey.CodeValid)
+
+	// NTP steps the wall clock back an hour while a second passes without
+	// a word from the feed: the second is what counts.
+	e.clock.Add(-time.Hour)
+	e.mono.Add(auth.KeyFeedMaxAge)
+	if n := e.readsFor(t, key, 2, apikey.CodeValid); n != 2 {
+		t.Fatalf("2 verifications KeyFeedMaxAge after the last sync, the wall clock stepped back, read the store %d times, want 2", n)
+	}
+}
+
+func TestAFeedSyncedAtAFutureTimeVouchesOnlyFromTheCall(t *testing.T) {
+	t.Parallel()
+	e, ws := newWatchedEnv(t)
+	_, key := e.create(t, apikey.CreateParams{})
+	// An at later than the call (a wall clock stepped forward, read
+	// without a monotonic reading) counts as the time of the call.
+	ws.synced(e.mono.Now().Add(time.Hour))
+	e.readsFor(t, key, 1, apikey.CodeValid)
+	if n := e.readsFor(t, key, 1, apikey.CodeValid); n != 0 {
+		t.Fatalf("a verification of a cached key just after the sync read the store %d times, want 0", n)
+	}
+	e.clock.Add(auth.KeyFeedMaxAge)
+	e.mono.Add(auth.KeyFeedMaxAge)
+	if n := e.readsFor(t, key, 2, apikey.CodeValid); n != 2 {
+		t.Fatalf("2 verifications KeyFeedMaxAge after a sync dated an hour ahead read the store %d times, want 2", n)
 	}
 }
 
@@ -103,7 +137,7 @@ func TestWithTheChangeFeedLostAnUnreachableStoreFailsVerificationClosed(t *testi
 	t.Parallel()
 	e, ws := newWatchedEnv(t)
 	_, key := e.create(t, apikey.CreateParams{})
-	ws.synced(e.clock.Now())
+	ws.synced(e.mono.Now())
 	e.wantCode(t, key, apikey.CodeValid) // cached
 
 	unavailable := auth.Errorf(auth.EUNAVAILABLE, "The database is unavailable; try again later.")
@@ -137,15 +171,15 @@ func TestTheChangeFeedGaugeSaysWhetherTheCacheIsTrusted(t *testing.T) {
 	if v := up(); v != 0 {
 		t.Fatalf("before the first sync: %v, want 0", v)
 	}
-	ws.synced(e.clock.Now())
+	ws.synced(e.mono.Now())
 	if v := up(); v != 1 {
 		t.Fatalf("synced: %v, want 1", v)
 	}
-	e.clock.Add(auth.KeyFeedMaxAge)
+	e.mono.Add(auth.KeyFeedMaxAge)
 	if v := up(); v != 0 {
 		t.Fatalf("KeyFeedMaxAge after the last sync: %v, want 0", v)
 	}
-	ws.synced(e.clock.Now())
+	ws.synced(e.mono.Now())
 	ws.lost()
 	if v := up(); v != 0 {
 		t.Fatalf("lost: %v, want 0", v)

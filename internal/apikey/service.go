@@ -85,9 +85,11 @@ type Service struct {
 	flushInterval time.Duration
 	flushBatch    int
 	metrics       *metrics // nil without a Registerer
-	// trustUntil: cached records answer only before this instant (Unix
-	// nanoseconds of the service clock); see feed.go.
+	// trustUntil: cached records answer only while since(monoBase) is
+	// less, in nanoseconds: a deadline on the monotonic clock; see feed.go.
 	trustUntil atomic.Int64
+	monoBase   time.Time                     // time.Now when the service was made
+	since      func(time.Time) time.Duration // time.Since; tests replace it
 }
 
 // NewService checks cfg, fills in its defaults and returns a Service.
@@ -119,6 +121,8 @@ func NewService(cfg Config) (*Service, error) {
 		flights:       newFlights(),
 		flushInterval: cfg.FlushInterval,
 		flushBatch:    defaultFlushBatch,
+		monoBase:      time.Now(),
+		since:         time.Since,
 	}
 	if s.now == nil {
 		s.now = auth.SystemNow

@@ -147,8 +147,12 @@ type env struct {
 	db    *sqlite.DB // the real store, for changes "made by another node"
 	store *countingStore
 	clock *testenv.Clock
-	logs  *testenv.SyncBuffer
-	cfg   apikey.Config
+	// mono stands for the monotonic clock by which the service times its
+	// trust in a change feed (newWatchedEnv only). It is apart from clock,
+	// the service's Now, which a wall clock's steps move.
+	mono *testenv.Clock
+	logs *testenv.SyncBuffer
+	cfg  apikey.Config
 }
 
 const testPrefix = "sk_live_"
@@ -1062,6 +1066,8 @@ func newWatchedEnv(t *testing.T, configure ...func(*apikey.Config)) (*env, *watc
 		ws = &watchingStore{countingStore: c.Store.(*countingStore), reports: make(chan func(auth.KeyChangeHandler)), handled: make(chan struct{})}
 		c.Store = ws
 	})...)
+	e.mono = testenv.NewClock(t0)
+	e.svc.SetMonotonic(e.mono.Now)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.svc.Run(ctx) }()
@@ -1078,7 +1084,7 @@ func TestRunDropsKeysChangedByOtherNodes(t *testing.T) {
 	t.Parallel()
 	e, ws := newWatchedEnv(t)
 	k, key := e.create(t, apikey.CreateParams{})
-	ws.synced(e.clock.Now())
+	ws.synced(e.mono.Now())
 
 	e.wantCode(t, key, apikey.CodeValid) // cached
 	if _, err := e.db.RevokeAPIKey(context.Background(), k.ID, e.clock.Now(), auth.AuditEvent{Type: auth.EventKeyRevoked, Actor: "key_admin", KeyID: k.ID, Count: 1}); err != nil {

@@ -77,7 +77,7 @@ func (s *Service) Verify(ctx context.Context, key string, scopes []string) (Resu
 func (s *Service) lookup(ctx context.Context, sum *[sha256.Size]byte, now time.Time) (*auth.APIKey, *entry, error) {
 	// An entry answers only while the change feed vouches for it (always,
 	// without a feed): otherwise it may hide a revocation made elsewhere.
-	if s.cache != nil && s.cacheTrusted(now) {
+	if s.cache != nil && s.cacheTrusted() {
 		if e := s.cache.get(sum, now); e != nil {
 			if s.metrics != nil {
 				s.metrics.cacheHits.Inc()

@@ -153,11 +153,13 @@ type KeyChangeWatcher interface {
 
 // KeyFeedMaxAge is how long a KeyChangeHandler.FeedSynced vouches for a
 // feed: a cache that drops changed keys may answer from an entry without
-// reading the store only until KeyFeedMaxAge after the time of the last
-// FeedSynced, and never between a FeedLost and the next FeedSynced. So a
-// change committed on any node is honoured by every node within it, even
-// when a watcher's connection dies without a word. A healthy watcher calls
-// FeedSynced well within it (the PostgreSQL backend: every half of it).
+// reading the store only until KeyFeedMaxAge after the at of the last
+// FeedSynced, measured on the monotonic clock (never on a wall clock, which
+// may be stepped back, nor on an injected Now), and never between a
+// FeedLost and the next FeedSynced. So a change committed on any node is
+// honoured by every node within it, even when a watcher's connection dies
+// without a word. A healthy watcher calls FeedSynced well within it (the
+// PostgreSQL backend: every half of it).
 const KeyFeedMaxAge = time.Second
 
 // KeyChangeHandler receives what a KeyChangeWatcher hears, one call at a
@@ -166,8 +168,11 @@ type KeyChangeHandler interface {
 	// KeyChanged reports that the key with that ID was rotated or revoked
 	// by a committed transaction. An ID may be reported more than once.
 	KeyChanged(id string)
-	// FeedSynced reports that every change committed before at (by
-	// time.Now on this node) has been passed to KeyChanged.
+	// FeedSynced reports that every change committed before at has been
+	// passed to KeyChanged. at is a time.Now reading taken on this node
+	// (no later than the call) with its monotonic clock reading intact:
+	// not rounded, converted (UTC, In) or decoded, so that the handler can
+	// measure KeyFeedMaxAge from it on the monotonic clock.
 	FeedSynced(at time.Time)
 	// FeedLost reports, as soon as the watcher knows it, that changes may
 	// go unreported (its connection failed); err says why. What is missed

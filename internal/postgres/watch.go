@@ -147,7 +147,9 @@ func (db *DB) listen(ctx context.Context, h auth.KeyChangeHandler, synced *time.
 	}
 
 	// From here on every commit is notified. Changes committed while no
-	// connection listened are found by changed_at.
+	// connection listened are found by changed_at. sent (and every later
+	// one) goes to FeedSynced as time.Now returned it: its monotonic
+	// reading is what the handler measures auth.KeyFeedMaxAge from.
 	sent := time.Now()
 	now, err := serverTime(ctx, conn)
 	if err != nil {

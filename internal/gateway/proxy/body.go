@@ -189,16 +189,9 @@ func (f *bodyFailure) get() error {
 	return nil
 }
 
-// Answers to a request whose body could not be read (RFC 9457).
-const (
-	bodyTimeoutProblem   = `{"type":"about:blank","title":"Request Timeout","status":408,"detail":"The request body did not arrive in time."}` + "\n"
-	bodyMalformedProblem = `{"type":"about:blank","title":"Bad Request","status":400,"detail":"The request body is malformed."}` + "\n"
-	bodyTooLargeProblem  = `{"type":"about:blank","title":"Content Too Large","status":413,"detail":"The request body is too large."}` + "\n"
-)
-
 // bodyReadStatus is the one place that says what a failure to read the
-// client's request body means, as the status to answer (and the problem
-// body, "" for 499). The upstream is never at fault. In this order:
+// client's request body means, as the problem to answer (with no body for
+// 499, which nobody reads). The upstream is never at fault. In this order:
 //
 //   - a read deadline (the gateway's bound on the body's arrival): 408;
 //   - a body larger than a limit put on it (http.MaxBytesReader): 413;
@@ -213,33 +206,33 @@ const (
 //     HTTP/2 a DATA length that contradicts Content-Length with another;
 //     they are not matched one by one, because every read error that is
 //     neither the clock nor the client leaving is the body's own.
-func bodyReadStatus(ctx context.Context, err error) (int, string) {
+func bodyReadStatus(ctx context.Context, err error) problem {
 	var ne net.Error
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &ne) && ne.Timeout():
-		return http.StatusRequestTimeout, bodyTimeoutProblem
+		return problemBodyTimeout
 	case errors.As(err, &tooLarge):
-		return http.StatusRequestEntityTooLarge, bodyTooLargeProblem
+		return problemBodyTooLarge
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return http.StatusBadRequest, bodyMalformedProblem
+		return problemBodyMalformed
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
-		return statusClientClosedRequest, ""
+		return problem{status: statusClientClosedRequest}
 	}
-	return http.StatusBadRequest, bodyMalformedProblem
+	return problemBodyMalformed
 }
 
 // serveBodyError answers a request whose body could not be read.
 func (p *Proxy) serveBodyError(w http.ResponseWriter, r *http.Request, err error) {
-	status, problem := bodyReadStatus(r.Context(), err)
+	pr := bodyReadStatus(r.Context(), err)
 	p.log.DebugContext(r.Context(), "proxy: the request body could not be read",
-		"status", status, "err", err)
-	if problem == "" {
-		w.WriteHeader(status)
+		"status", pr.status, "err", err)
+	if pr.body == "" {
+		w.WriteHeader(pr.status)
 		return
 	}
 	// The rest of the body is not worth reading, and after a framing
 	// error it cannot be found.
 	w.Header().Set("Connection", "close")
-	writeProblem(w, status, problem)
+	writeProblem(w, pr)
 }

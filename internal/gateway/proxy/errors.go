@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 )
 
@@ -10,16 +12,48 @@ import (
 // counting the client's departure as an upstream failure (nginx's 499).
 const statusClientClosedRequest = 499
 
-// problems are the bodies of the answers when no upstream answered
-// (RFC 9457). The detail is generic on purpose: upstream addresses and
-// transport errors are for the logs, not for callers.
-var problems = map[ErrorKind]struct {
+// problem is an answer of the proxy's own (RFC 9457): its status and
+// its body, rendered once.
+type problem struct {
 	status int
 	body   string
-}{
-	KindUnavailable: {http.StatusBadGateway, `{"type":"urn:gatehouse:problem:upstream_unavailable","title":"Bad gateway","status":502,"detail":"The upstream service is unavailable."}` + "\n"},
-	KindTimeout:     {http.StatusGatewayTimeout, `{"type":"urn:gatehouse:problem:upstream_timeout","title":"Gateway timeout","status":504,"detail":"The upstream service did not answer in time."}` + "\n"},
-	KindError:       {http.StatusBadGateway, `{"type":"urn:gatehouse:problem:upstream_error","title":"Bad gateway","status":502,"detail":"The upstream service failed to answer."}` + "\n"},
+}
+
+// newProblem renders the problem document of type
+// "urn:gatehouse:problem:<code>" (the prefix of every problem Gatehouse
+// writes). The detail is generic on purpose: upstream addresses and
+// transport errors are for the logs, not for callers.
+func newProblem(status int, code, title, detail string) problem {
+	b, err := json.Marshal(struct {
+		Type   string `json:"type"`
+		Title  string `json:"title"`
+		Status int    `json:"status"`
+		Detail string `json:"detail"`
+	}{"urn:gatehouse:problem:" + code, title, status, detail})
+	if err != nil {
+		panic(err) // strings and an int
+	}
+	return problem{status, string(b) + "\n"}
+}
+
+// The proxy's problems: every answer it writes itself is one of these.
+var (
+	// No upstream answered.
+	problemUpstreamUnavailable = newProblem(http.StatusBadGateway, "upstream_unavailable", "Bad gateway", "The upstream service is unavailable.")
+	problemUpstreamTimeout     = newProblem(http.StatusGatewayTimeout, "upstream_timeout", "Gateway timeout", "The upstream service did not answer in time.")
+	problemUpstreamError       = newProblem(http.StatusBadGateway, "upstream_error", "Bad gateway", "The upstream service failed to answer.")
+
+	// The client's request body could not be read (bodyReadStatus).
+	problemBodyTimeout   = newProblem(http.StatusRequestTimeout, "request_body_timeout", "Request timeout", "The request body did not arrive in time.")
+	problemBodyMalformed = newProblem(http.StatusBadRequest, "request_body_malformed", "Bad request", "The request body is malformed.")
+	problemBodyTooLarge  = newProblem(http.StatusRequestEntityTooLarge, "request_body_too_large", "Request body too large", "The request body is too large.")
+)
+
+// upstreamProblems are the answers when no upstream answered, by kind.
+var upstreamProblems = map[ErrorKind]problem{
+	KindUnavailable: problemUpstreamUnavailable,
+	KindTimeout:     problemUpstreamTimeout,
+	KindError:       problemUpstreamError,
 }
 
 // serveError is ReverseProxy's ErrorHandler: r is the outbound request
@@ -54,16 +88,15 @@ func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, err error) {
 	// OnError is where failures are logged and counted; this is detail.
 	p.log.DebugContext(r.Context(), "proxy: upstream failed",
 		"upstream", upstream, "kind", string(kind), "err", err)
-	pr := problems[kind]
-	writeProblem(w, pr.status, pr.body)
+	writeProblem(w, upstreamProblems[kind])
 }
 
-// writeProblem answers status with an RFC 9457 body.
-func writeProblem(w http.ResponseWriter, status int, body string) {
+// writeProblem answers with pr, the one writer of the proxy's problems.
+func writeProblem(w http.ResponseWriter, pr problem) {
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
+	w.WriteHeader(pr.status)
+	_, _ = io.WriteString(w, pr.body)
 }

@@ -5,9 +5,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"net/url"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -247,17 +244,15 @@ type tcpProxy struct {
 	done  bool
 }
 
-// startProxy forwards a local port to the server dsn names.
+// startProxy forwards a local TCP port to the server dsn names, over TCP
+// or its Unix socket.
 func startProxy(t *testing.T, dsn string) *tcpProxy {
 	t.Helper()
 	cfg, err := pgconn.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
-	if strings.HasPrefix(cfg.Host, "/") {
-		t.Skip("the test database is reached through a Unix socket; the proxy speaks TCP")
-	}
+	network, target := pgconn.NetworkAddress(cfg.Host, cfg.Port)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -270,7 +265,7 @@ func startProxy(t *testing.T, dsn string) *tcpProxy {
 			if err != nil {
 				return
 			}
-			s, err := net.Dial("tcp", target)
+			s, err := net.Dial(network, target)
 			if err != nil {
 				c.Close()
 				continue
@@ -316,17 +311,10 @@ func (p *tcpProxy) cut() {
 	}
 }
 
-// dsn returns dsn pointed at the proxy.
+// dsn returns dsn pointed at the proxy. (A host or port parameter
+// overrides a URL's host and port, and a later setting an earlier one.)
 func (p *tcpProxy) dsn(t *testing.T, dsn string) string {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(p.ln.Addr().String())
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u.Host = net.JoinHostPort(host, port)
-		return u.String()
-	}
-	return dsn + " host=" + host + " port=" + port // later settings win
+	return testenv.WithParams(t, dsn, map[string]string{"host": host, "port": port})
 }

@@ -275,34 +275,36 @@ func (m *Main) reloadStoredRoutes(ctx context.Context) error {
 
 // setRoutesLocked installs file and stored routes together. The admin API
 // cannot create a name the file has, nor a path prefix that differs from
-// another only by case, but the file may gain one later: the file's route
-// then wins and the stored one is left out (and logged), so that one
-// clash does not hold up every other route change. A stored route that
-// breaks a rule added since it was stored (a jwt route without an
-// audience) is left out too, and logged with the fix: it is not served
-// until it is mended, rather than served by a rule it no longer meets.
+// another only by case, but the file may gain one later, two nodes may
+// create clashing routes at one instant, and a route stored by an older
+// version may break a rule added since (a jwt route without an audience).
+// Such a stored route is held (and logged): the gateway refuses its
+// requests with 503 until it is mended, rather than fail the whole table
+// or let its requests fall through to a shorter prefix.
 func (m *Main) setRoutesLocked(file, stored []auth.Route) error {
-	all := make([]auth.Route, 0, len(file)+len(stored))
-	all = append(all, file...)
+	served := make([]auth.Route, 0, len(file)+len(stored))
+	served = append(served, file...)
+	var held []auth.Route
+	hold := func(r auth.Route, msg string, args ...any) {
+		m.Logger.Error(msg+"; its requests are refused (503) until it is changed (gatehouse routes update) or deleted", append([]any{"route", r.Name}, args...)...)
+		held = append(held, r)
+	}
 	for _, r := range stored {
 		if slices.ContainsFunc(file, func(f auth.Route) bool { return f.Name == r.Name }) {
-			m.Logger.Error("a route of the routes file has the name of a route managed through the admin API; the file's route is served: rename or delete one",
-				"route", r.Name)
+			hold(r, "a route of the routes file has the name of a route managed through the admin API")
 			continue
 		}
-		if slices.ContainsFunc(file, func(f auth.Route) bool { return auth.PrefixesClash(f.PathPrefix, r.PathPrefix) }) {
-			m.Logger.Error("a route of the routes file has a path prefix that differs from a stored route's only by case; the file's route is served: use one spelling",
-				"route", r.Name, "path", r.PathPrefix)
+		if i := slices.IndexFunc(served, func(f auth.Route) bool { return auth.PrefixesClash(f.PathPrefix, r.PathPrefix) }); i >= 0 {
+			hold(r, "a stored route's path prefix differs from another route's only by case", "path", r.PathPrefix, "other", served[i].Name)
 			continue
 		}
 		if err := r.Clone().Normalize(); err != nil {
-			m.Logger.Error("a stored route breaks a rule of this version and is not served until it is changed (gatehouse routes update)",
-				"route", r.Name, "err", auth.ErrorMessage(err))
+			hold(r, "a stored route breaks a rule of this version", "err", auth.ErrorMessage(err))
 			continue
 		}
-		all = append(all, r)
+		served = append(served, r)
 	}
-	return m.Gateway.SetRoutes(all)
+	return m.Gateway.SetRoutesHolding(served, held)
 }
 
 // fileRouteName reports whether a route of the routes file has that name:

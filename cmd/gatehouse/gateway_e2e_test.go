@@ -557,7 +557,8 @@ func TestRedisURLSharesLimitsAcrossNodes(t *testing.T) {
 
 // TestFileRouteNamedLikeAStoredOne: when the routes file gains the name of
 // a route managed through the admin API, the file's route is served, the
-// clash is logged, and other route changes still apply.
+// stored one held (503), the clash is logged, and other route changes
+// still apply.
 func TestFileRouteNamedLikeAStoredOne(t *testing.T) {
 	up := newUpstream(t, "svc")
 	file := filepath.Join(t.TempDir(), "routes.yaml")
@@ -584,8 +585,10 @@ func TestFileRouteNamedLikeAStoredOne(t *testing.T) {
 	n.cli("routes", "create", "--name", "b", "--path", "/b", "--upstream", up.URL, "--policy", "public")
 	write(fmt.Sprintf("routes:\n  - {name: a, path: /a, upstreams: [%s], policy: public}\n  - {name: b, path: /file-b, upstreams: [%s], policy: public}\n", up.URL, up.URL))
 	waitFor(t, "the file's route b", func() bool { return gwGet(t, gw+"/file-b", nil).status == http.StatusOK })
-	if r := gwGet(t, gw+"/b", nil); r.status != http.StatusNotFound {
-		t.Fatalf("the stored route b is still served: %d", r.status)
+	// The stored route is held: its requests are refused, never served by
+	// its upstream nor handed to a shorter prefix.
+	if r := gwGet(t, gw+"/b", nil); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("the stored route b: %d, want 503", r.status)
 	}
 	if !strings.Contains(logs.String(), "a route of the routes file has the name of a route managed through the admin API") {
 		t.Error("the clash is not logged")

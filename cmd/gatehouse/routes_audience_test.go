@@ -14,12 +14,14 @@ import (
 // A jwt or any route without an audience accepted tokens the issuer minted
 // for any other API (issue 9, finding 8). The CLI now refuses one, says
 // why, and takes --any-audience for the operator who means it; a stored
-// route from before the rule is left out of the gateway (and logged)
-// until it is mended, without holding back the other routes.
+// route from before the rule is held by the gateway (503, and logged)
+// until it is mended, without holding back the other routes, and its
+// requests never fall through to a public catch-all.
 func TestRoutesNeedAnAudienceOrSayAnyAudience(t *testing.T) {
 	logs := &testenv.SyncBuffer{}
 	n := startInitialised(t, testConfig(t, t.TempDir(), ""), testenv.NewClock(time.Now().UTC()), logs)
 	up := newUpstream(t, "app")
+	n.cli("routes", "create", "--name", "root", "--path", "/", "--upstream", up.URL, "--policy", "public")
 
 	out, err := n.tryCLI("routes", "create", "--name", "orders", "--path", "/orders", "--upstream", up.URL, "--policy", "jwt")
 	if err == nil || !strings.Contains(err.Error(), "any_audience: true") || !strings.Contains(err.Error(), "another API") {
@@ -60,8 +62,12 @@ func TestRoutesNeedAnAudienceOrSayAnyAudience(t *testing.T) {
 		t.Fatalf("the left-out route is not logged:\n%s", logs.String())
 	}
 	gw := n.main.GatewayURL()
-	if got := gwGet(t, gw+"/old/x", nil); got.status != http.StatusNotFound {
-		t.Fatalf("the route without an audience is served: %d", got.status)
+	before := len(up.seen)
+	if got := gwGet(t, gw+"/old/x", nil); got.status != http.StatusServiceUnavailable {
+		t.Fatalf("the route without an audience: %d %s, want 503", got.status, got.body)
+	}
+	if len(up.seen) != before {
+		t.Fatal("the held route's request reached the catch-all's upstream")
 	}
 	if got := gwGet(t, gw+"/LEGACY/x", nil); got.status != http.StatusUnauthorized {
 		t.Fatalf("the other routes are not served: %d %s", got.status, got.body)

@@ -367,4 +367,11 @@ func TestRouteAudienceAndPathSettingsThroughClient(t *testing.T) {
 	if !got.AnyAudience || got.Audience != "" {
 		t.Fatalf("after any_audience: %+v", got)
 	}
+	got, err = c.UpdateRoute(ctx, "legacy", RoutePatch{Policy: ptr(auth.PolicyPublic)})
+	if err != nil {
+		t.Fatalf("to a public route: %v", err)
+	}
+	if got.AnyAudience {
+		t.Fatalf("a public route kept any_audience: %+v", got)
+	}
 }

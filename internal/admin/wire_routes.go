@@ -217,6 +217,11 @@ func (p RoutePatch) apply(r *auth.Route) error {
 	if p.AnyAudience != nil && *p.AnyAudience && p.Audience == nil {
 		r.Audience = ""
 	}
+	// any_audience means nothing to an api_key or public route: a patch
+	// to one of those policies clears it, unless it sets it too.
+	if p.Policy != nil && (*p.Policy == auth.PolicyAPIKey || *p.Policy == auth.PolicyPublic) && p.AnyAudience == nil {
+		r.AnyAudience = false
+	}
 	if p.Issuer != nil && *p.Issuer == "" {
 		// Back to Gatehouse's own tokens: the other provider's key location
 		// and algorithms (stored with their default, RS256, filled in) go

@@ -296,17 +296,7 @@ var routeAlgorithms = []string{"ES256", "ES384", "ES512", "EdDSA", "PS256", "PS3
 // segment boundary, ignoring the case of ASCII letters when the route is
 // CaseInsensitive.
 func (r *Route) MatchesPath(path string) bool {
-	p := r.PathPrefix
-	if p == "/" {
-		return strings.HasPrefix(path, "/")
-	}
-	if len(path) < len(p) || (len(path) > len(p) && path[len(p)] != '/') {
-		return false
-	}
-	if r.CaseInsensitive {
-		return EqualFoldASCII(path[:len(p)], p)
-	}
-	return path[:len(p)] == p
+	return MatchesPrefix(r.PathPrefix, path, r.CaseInsensitive)
 }
 
 // PrefixesClash reports whether two path prefixes differ only by the case
@@ -314,32 +304,6 @@ func (r *Route) MatchesPath(path string) bool {
 // ignores case would take a request matched to one for the other.
 func PrefixesClash(a, b string) bool {
 	return a != b && EqualFoldASCII(a, b)
-}
-
-// EqualFoldASCII reports whether a and b are equal when ASCII letters are
-// compared without case. Other characters must be equal byte for byte:
-// Unicode folding ("K", the Kelvin sign, is "k" to strings.EqualFold) is
-// not what case-insensitive HTTP routers do.
-func EqualFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		ca, cb := a[i], b[i]
-		if ca == cb {
-			continue
-		}
-		if 'A' <= ca && ca <= 'Z' {
-			ca += 'a' - 'A'
-		}
-		if 'A' <= cb && cb <= 'Z' {
-			cb += 'a' - 'A'
-		}
-		if ca != cb {
-			return false
-		}
-	}
-	return true
 }
 
 // MatchesHost reports whether host (lower case, without port) is one of
@@ -395,7 +359,9 @@ func validPathPrefix(p string) bool {
 		}
 	}
 	u, err := url.Parse(p)
-	return err == nil && u.Path == p && u.RawQuery == "" && u.Fragment == "" && !strings.ContainsAny(p, "%?#*\\ \t")
+	// A prefix the gateway would refuse in a request could match nothing.
+	return err == nil && u.Path == p && u.RawQuery == "" && u.Fragment == "" && !strings.ContainsAny(p, "%?#*\\ \t") &&
+		CheckPath(p) == PathOK
 }
 
 func normalizeUpstream(s string) (string, error) {

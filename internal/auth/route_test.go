@@ -133,6 +133,10 @@ func TestRouteNormalizeRefuses(t *testing.T) {
 		{"a path with a wildcard", func(r *Route) { r.PathPrefix = "/a/*" }, "path"},
 		{"a path with a backslash", func(r *Route) { r.PathPrefix = `/a\b` }, "path"},
 		{"a path with a space", func(r *Route) { r.PathPrefix = "/a b" }, "path"},
+		// The gateway refuses such request paths: the route could match nothing.
+		{"a path with a parameter", func(r *Route) { r.PathPrefix = "/a;b" }, "path"},
+		{"a path segment ending in a dot", func(r *Route) { r.PathPrefix = "/v1./x" }, "path"},
+		{"a path with a control character", func(r *Route) { r.PathPrefix = "/a\x01" }, "path"},
 		{"a path starting with //", func(r *Route) { r.PathPrefix = "//evil.example/a" }, "path"},
 		{"an overlong path", func(r *Route) { r.PathPrefix = "/" + strings.Repeat("a", 1024) }, "path"},
 		{"a method with a digit", func(r *Route) { r.Methods = []string{"GET1"} }, "method"},

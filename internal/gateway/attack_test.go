@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -62,7 +63,7 @@ func newServletUpstream(t *testing.T) *servletUpstream {
 		u.mu.Lock()
 		u.paths = append(u.paths, r.URL.Path)
 		u.mu.Unlock()
-		resolved := withoutParams(r.URL.Path)
+		resolved := servletPath(r.URL.EscapedPath())
 		if resolved == "/private" || strings.HasPrefix(resolved, "/private/") {
 			_, _ = io.WriteString(w, "PRIVATE "+resolved)
 			return
@@ -71,6 +72,22 @@ func newServletUpstream(t *testing.T) *servletUpstream {
 	}))
 	t.Cleanup(u.Close)
 	return u
+}
+
+// servletPath resolves an escaped request path as Tomcat does: each
+// segment's ";parameters" are cut from the raw path, then it is decoded.
+func servletPath(raw string) string {
+	segs := strings.Split(raw, "/")
+	for i, seg := range segs {
+		if j := strings.IndexByte(seg, ';'); j >= 0 {
+			segs[i] = seg[:j]
+		}
+	}
+	p, err := url.PathUnescape(strings.Join(segs, "/"))
+	if err != nil {
+		return raw
+	}
+	return p
 }
 
 func (u *servletUpstream) received() []string {
@@ -432,4 +449,141 @@ func TestStaleRevocationListRefusesGatehouseTokens(t *testing.T) {
 	fresh = true
 	mu.Unlock()
 	wantStatus(t, e.do("GET", "/orders/1", "Authorization", "Bearer "+tok), http.StatusOK)
+}
+
+// An upstream answering a protocol switch (a WebSocket handshake) cannot
+// set Gatehouse's cookies either: browsers store cookies from the 101.
+func TestUpstreamCannotSetGatehouseCookiesOnA101(t *testing.T) {
+	e := newTestEnv(t)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Upgrade", "echo")
+		w.Header().Add("Set-Cookie", auth.CookieSession+"=gate_ss_planted; Path=/; Secure")
+		w.Header().Add("Set-Cookie", "ws=1")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	t.Cleanup(up.Close)
+	e.setRoutes(auth.Route{Name: "ws", PathPrefix: "/ws", Policy: auth.PolicyPublic, Upstreams: []string{up.URL}})
+	resp := e.rawGet(t, "/ws", "Connection", "Upgrade", "Upgrade", "echo")
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d, want 101", resp.StatusCode)
+	}
+	if got := resp.Header.Values("Set-Cookie"); len(got) != 1 || got[0] != "ws=1" {
+		t.Fatalf("Set-Cookie on the 101: %q", got)
+	}
+}
+
+// A nameless cookie is stored by browsers and sent back as its value:
+// "=gatehouse_session=x" would come back as "gatehouse_session=x".
+func TestNamelessGatehouseCookiesAreStrippedBothWays(t *testing.T) {
+	e := newTestEnv(t)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Set-Cookie", "="+auth.CookieSessionInsecure+"=gate_ss_planted")
+		w.Header().Add("Set-Cookie", " = "+auth.CookieSession+"=gate_ss_planted; Path=/")
+		w.Header().Add("Set-Cookie", "app=1")
+		_, _ = io.WriteString(w, r.Header.Get("Cookie"))
+	}))
+	t.Cleanup(up.Close)
+	e.setRoutes(auth.Route{Name: "app", PathPrefix: "/app", Policy: auth.PolicyPublic, Upstreams: []string{up.URL}})
+	resp := e.rawGet(t, "/app", "Cookie", "="+auth.CookieSessionInsecure+"=gate_ss_secret; a=1")
+	if got := body(t, resp); got != "a=1" {
+		t.Fatalf("the upstream got Cookie %q", got)
+	}
+	if got := resp.Header.Values("Set-Cookie"); len(got) != 1 || got[0] != "app=1" {
+		t.Fatalf("Set-Cookie %q", got)
+	}
+}
+
+// A method override forwarded by one route must not run a method that
+// another route owns at that path: "/items" public for GET (forwarding
+// overrides) and "/items" api_key for DELETE.
+func TestForwardedMethodOverrideCannotReachAnotherRoutesMethod(t *testing.T) {
+	e := newTestEnv(t)
+	up, ran := overrideUpstream(t)
+	e.setRoutes(
+		auth.Route{Name: "read", PathPrefix: "/items", Policy: auth.PolicyPublic, Upstreams: []string{up.URL}, ForwardMethodOverride: true},
+		auth.Route{Name: "delete", PathPrefix: "/items", Methods: []string{"DELETE"}, Policy: auth.PolicyAPIKey, Upstreams: []string{up.URL}},
+	)
+	wantStatus(t, e.rawGet(t, "/items/1", "X-HTTP-Method-Override", "DELETE"), http.StatusMethodNotAllowed)
+	if got := ran(); len(got) != 0 {
+		t.Fatalf("the upstream ran %v", got)
+	}
+	resp := e.rawGet(t, "/items/1", "X-HTTP-Method-Override", "PUT")
+	if got := body(t, resp); got != "PUT" {
+		t.Fatalf("an override the public route takes: %q", got)
+	}
+}
+
+// A case-insensitive route takes "/API/ADMIN" — unless a route below its
+// prefix is matched whatever the case too: "/api/ADMIN/users" must not
+// reach the public "/api" upstream, which ignores case, as its admin page.
+func TestRouteBelowACaseInsensitivePrefixIsMatchedWhateverTheCase(t *testing.T) {
+	e := newTestEnv(t)
+	api := e.route("api", "/api", auth.PolicyPublic)
+	api.CaseInsensitive = true
+	e.setRoutes(api, e.route("admin", "/api/admin", auth.PolicyAPIKey))
+	before := e.upstream.count()
+	for _, p := range []string{"/api/ADMIN/users", "/API/Admin", "/Api/admin/x"} {
+		wantStatus(t, e.rawGet(t, p), http.StatusUnauthorized)
+	}
+	if e.upstream.count() != before {
+		t.Fatal("a case variant of the protected prefix reached the upstream without a key")
+	}
+	_, key := e.createKey("svc", nil, auth.RateLimit{})
+	if got := echoOf(t, e.rawGet(t, "/API/ADMIN/users", "X-API-Key", key)); got.Path != "/api/admin/users" {
+		t.Fatalf("the upstream got %q", got.Path)
+	}
+}
+
+// A route the node cannot serve as configured is held: its requests are
+// refused with 503, never handed to a shorter prefix such as a public
+// catch-all.
+func TestHeldRouteRefusesInsteadOfFallingThrough(t *testing.T) {
+	e := newTestEnv(t)
+	admin := e.route("admin", "/admin", auth.PolicyJWT)
+	admin.AnyAudience = false // as stored by a version before the audience rule
+	if err := e.gw.SetRoutesHolding([]auth.Route{e.route("root", "/", auth.PolicyPublic)}, []auth.Route{admin}); err != nil {
+		t.Fatal(err)
+	}
+	before := e.upstream.count()
+	wantStatus(t, e.rawGet(t, "/admin/users"), http.StatusServiceUnavailable)
+	wantStatus(t, e.rawGet(t, "/admin"), http.StatusServiceUnavailable)
+	if e.upstream.count() != before {
+		t.Fatal("a held route's request reached the catch-all's upstream")
+	}
+	if got := echoOf(t, e.rawGet(t, "/adminx")); got.Path != "/adminx" {
+		t.Fatalf("got %q", got.Path)
+	}
+}
+
+// Headers that tell an upstream which path the client asked for are
+// believed only from trusted proxies.
+func TestPathForwardingHeadersFromUntrustedPeersAreRemoved(t *testing.T) {
+	e := newTestEnv(t)
+	e.setRoutes(e.route("pub", "/pub", auth.PolicyPublic))
+	got := echoOf(t, e.rawGet(t, "/pub/x", "X-Forwarded-Prefix", "/admin", "X-Original-URI", "/admin", "X-Envoy-Original-Path", "/admin",
+		"X-Forwarded-Uri", "/admin", "X_Forwarded_Prefix", "/admin"))
+	for k, v := range got.Header {
+		if strings.Contains(strings.Join(v, " "), "/admin") {
+			t.Fatalf("%s: %q reached the upstream", k, v)
+		}
+	}
+}
+
+// During a store outage the gateway says once that it refuses tokens, not
+// at every request.
+func TestStaleRevocationListIsLoggedOnce(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) { c.RevocationsFresh = func() bool { return false } })
+	e.setRoutes(e.route("orders", "/orders", auth.PolicyJWT))
+	tok := e.token(tokenClaims{Sub: "alice"})
+	for range 3 {
+		wantStatus(t, e.do("GET", "/orders/1", "Authorization", "Bearer "+tok), http.StatusServiceUnavailable)
+	}
+	if n := strings.Count(e.logs.String(), "revocation list is stale"); n != 1 {
+		t.Fatalf("logged %d times, want once", n)
+	}
 }

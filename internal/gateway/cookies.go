@@ -35,8 +35,7 @@ func stripGatehouseCookies(h http.Header) {
 		}
 		var b strings.Builder
 		for pair := range strings.SplitSeq(v, ";") {
-			name, _, _ := strings.Cut(pair, "=")
-			if auth.GatehouseCookie(strings.TrimSpace(name)) {
+			if auth.GatehouseCookie(cookieName(pair)) {
 				continue
 			}
 			pair = strings.TrimSpace(pair)
@@ -71,8 +70,8 @@ func stripGatehouseSetCookies(h http.Header) {
 	}
 	kept := vals[:0:0]
 	for _, v := range vals {
-		name, _, _ := strings.Cut(v, "=")
-		if !auth.GatehouseCookie(strings.TrimSpace(name)) {
+		pair, _, _ := strings.Cut(v, ";")
+		if !auth.GatehouseCookie(cookieName(pair)) {
 			kept = append(kept, v)
 		}
 	}
@@ -81,6 +80,34 @@ func stripGatehouseSetCookies(h http.Header) {
 		return
 	}
 	h["Set-Cookie"] = kept
+}
+
+// cookieName is the name of a "name=value" pair as a browser reads it. A
+// pair without a name ("=gatehouse_session=x") is stored by browsers as a
+// nameless cookie and sent back as "gatehouse_session=x": its name is then
+// the value's.
+func cookieName(pair string) string {
+	name, value, _ := strings.Cut(pair, "=")
+	name = strings.TrimSpace(name)
+	if name == "" {
+		name, _, _ = strings.Cut(value, "=")
+		name = strings.TrimSpace(name)
+	}
+	return name
+}
+
+// setCookieGuard is the transport to upstreams, with
+// stripGatehouseSetCookies applied to every response it brings: final
+// answers, and the 101 of a protocol switch, whose headers the reverse
+// proxy copies after it has hijacked the client's connection.
+type setCookieGuard struct{ http.RoundTripper }
+
+func (g setCookieGuard) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := g.RoundTripper.RoundTrip(r)
+	if resp != nil {
+		stripGatehouseSetCookies(resp.Header)
+	}
+	return resp, err
 }
 
 func anyContainsFold(vals []string, sub string) bool {

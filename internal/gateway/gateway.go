@@ -103,6 +103,11 @@ type Gateway struct {
 	none    *route // what metrics and logs use when no route matched
 
 	table atomic.Pointer[table]
+	// upstreams is Config.Transport behind setCookieGuard.
+	upstreams http.RoundTripper
+	// revocationsStale: the revocation list was last seen stale (for
+	// logging the change once).
+	revocationsStale atomic.Bool
 
 	mu     sync.Mutex // serialises SetRoutes and Close
 	closed bool
@@ -145,7 +150,8 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.TrustedProxies[i] = p.Masked()
 	}
 
-	g := &Gateway{cfg: cfg, now: cfg.Now, log: cfg.Logger, minted: newMintCache(defaultMintCacheSize)}
+	g := &Gateway{cfg: cfg, now: cfg.Now, log: cfg.Logger, minted: newMintCache(defaultMintCacheSize),
+		upstreams: setCookieGuard{cfg.Transport}}
 	g.health = proxy.NewHealth(0, cfg.Now)
 	g.limiter = cfg.Limiter
 	if g.limiter == nil {
@@ -198,6 +204,15 @@ type route struct {
 	limitKey  string // "route\x00"+name, built once
 	clientPfx string // "client\x00"+name+"\x00"
 	m         *routeMetrics
+	// fold matches the prefix whatever its case: the route is
+	// CaseInsensitive, or lies below the prefix of one that is — an
+	// upstream that ignores case would otherwise serve "/api/ADMIN",
+	// which the case-insensitive "/api" took, as "/api/admin".
+	fold bool
+	// held: a route this node cannot serve as configured. It is matched
+	// like any other, so that its requests do not fall through to a
+	// shorter prefix, and refused with 503.
+	held bool
 }
 
 // forwardKey is what a *proxy.Proxy is built from: a route whose key is
@@ -219,6 +234,17 @@ type issuerKey struct {
 // first; an invalid set returns an error and the old table stays in force.
 // Requests already past matching finish with the route they matched.
 func (g *Gateway) SetRoutes(routes []auth.Route) error {
+	return g.SetRoutesHolding(routes, nil)
+}
+
+// SetRoutesHolding is SetRoutes with held routes besides: routes the
+// caller cannot serve (one stored by an older version that breaks a rule
+// added since, one that clashes with another). Each is matched by its
+// hosts, prefix and methods, and every request it takes is refused with
+// 503, where leaving it out would hand its requests to a shorter prefix,
+// often a public catch-all. A held route whose matching fields are
+// themselves invalid matches nothing and is left out.
+func (g *Gateway) SetRoutesHolding(routes, held []auth.Route) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
@@ -249,7 +275,9 @@ func (g *Gateway) SetRoutes(routes []auth.Route) error {
 
 	oldProxies := make(map[forwardKey]*proxy.Proxy, len(old.routes))
 	for _, rt := range old.routes {
-		oldProxies[rt.fwd] = rt.proxy
+		if !rt.held {
+			oldProxies[rt.fwd] = rt.proxy
+		}
 	}
 	t := &table{records: records, verifiers: make(map[issuerKey]*verify.Verifier)}
 	t.pathParams = slices.ContainsFunc(records, func(r auth.Route) bool { return r.AllowPathParams })
@@ -284,7 +312,7 @@ func (g *Gateway) SetRoutes(routes []auth.Route) error {
 				Upstreams:   slices.Clone(rc.Upstreams),
 				StripPrefix: rt.fwd.strip,
 				Timeout:     rc.Timeout,
-				Transport:   g.cfg.Transport,
+				Transport:   g.upstreams,
 				Health:      g.health,
 				OnError:     g.onUpstreamError(rc.Name, rt.m),
 				Logger:      g.log,
@@ -325,6 +353,21 @@ func (g *Gateway) SetRoutes(routes []auth.Route) error {
 		}
 		t.routes = append(t.routes, rt)
 	}
+	for _, h := range held {
+		m := auth.Route{Name: h.Name, Hosts: slices.Clone(h.Hosts), PathPrefix: h.PathPrefix, Methods: slices.Clone(h.Methods),
+			Upstreams: []string{"http://held.invalid"}, Policy: auth.PolicyPublic, CaseInsensitive: h.CaseInsensitive}
+		if m.Normalize() != nil {
+			continue
+		}
+		t.routes = append(t.routes, &route{name: m.Name, cfg: m, held: true, m: g.metrics.forRoute(m.Name)})
+		seen[m.Name] = true // its metric series stay
+	}
+	for _, rt := range t.routes {
+		rt.fold = rt.cfg.CaseInsensitive || slices.ContainsFunc(t.routes, func(o *route) bool {
+			return o.cfg.CaseInsensitive && len(o.cfg.PathPrefix) < len(rt.cfg.PathPrefix) &&
+				auth.MatchesPrefix(o.cfg.PathPrefix, rt.cfg.PathPrefix, true)
+		})
+	}
 	slices.SortStableFunc(t.routes, matchOrder)
 
 	g.table.Store(t)
@@ -352,7 +395,7 @@ func checkPrefixClashes(routes []auth.Route) error {
 	seen := make(map[string]*auth.Route, len(routes))
 	for i := range routes {
 		r := &routes[i]
-		folded := foldASCII(r.PathPrefix)
+		folded := auth.FoldASCII(r.PathPrefix)
 		o := seen[folded]
 		if o == nil {
 			seen[folded] = r
@@ -364,17 +407,6 @@ func checkPrefixClashes(routes []auth.Route) error {
 		}
 	}
 	return nil
-}
-
-// foldASCII lower-cases the ASCII letters of s.
-func foldASCII(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
 }
 
 // matchOrder puts the route that wins a match first: the longest path
@@ -430,7 +462,7 @@ func (t *table) match(host, path, method string) (rt *route, allow []string) {
 			// public route. The routes are sorted longest prefix first.
 			break
 		}
-		if !r.cfg.MatchesPath(path) || !r.cfg.MatchesHost(host) {
+		if !auth.MatchesPrefix(r.cfg.PathPrefix, path, r.fold) || !r.cfg.MatchesHost(host) {
 			continue
 		}
 		if r.cfg.MatchesMethod(method) {

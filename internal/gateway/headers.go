@@ -20,8 +20,13 @@ const (
 	HeaderRequestID = "X-Request-Id"
 )
 
-// forwardingHeaders are believed only from trusted proxies.
-var forwardingHeaders = [...]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"}
+// forwardingHeaders are believed only from trusted proxies: besides the
+// client chain, host and scheme, those that tell an upstream which path
+// the client asked for (Spring's ForwardedHeaderFilter reads
+// X-Forwarded-Prefix; nginx's auth_request, X-Original-URI; Envoy,
+// X-Envoy-Original-Path).
+var forwardingHeaders = [...]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded",
+	"X-Forwarded-Prefix", "X-Forwarded-Uri", "X-Forwarded-Path", "X-Original-Uri", "X-Envoy-Original-Path"}
 
 // headerRealIP is set to the client address the gateway believes (see
 // clientIP): nginx-style upstreams read it as the caller's address.
@@ -60,7 +65,7 @@ func stripInbound(h http.Header) (methodOverride bool) {
 		a := strings.ReplaceAll(k, "_", "-")
 		switch {
 		case identityName(a) || gatewayHeader(a) || strings.EqualFold(a, headerAPIKey) ||
-			strings.EqualFold(a, "Forwarded") || inFold(urlOverrideHeaders[:], a):
+			inFold(forwardingHeaders[:], a) || inFold(urlOverrideHeaders[:], a):
 			delete(h, k)
 		case inFold(methodOverrideHeaders[:], a):
 			methodOverride = true

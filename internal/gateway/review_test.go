@@ -502,7 +502,7 @@ func FuzzCleanPathCanonical(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		if checkPath(p) == pathBad {
+		if auth.CheckPath(p) == auth.PathBad {
 			return
 		}
 		want := pathpkg.Clean(p)

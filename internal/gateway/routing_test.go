@@ -583,14 +583,14 @@ func FuzzCleanPath(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		verdict := checkPath(p)
-		if verdict == pathBad {
+		verdict := auth.CheckPath(p)
+		if verdict == auth.PathBad {
 			return
 		}
 		if !strings.HasPrefix(p, "/") {
 			t.Fatalf("%q accepted without a leading slash", p)
 		}
-		if strings.Contains(p, ";") != (verdict == pathParams) {
+		if strings.Contains(p, ";") != (verdict == auth.PathParams) {
 			t.Fatalf("%q: verdict %d, but ';' in it is %v", p, verdict, strings.Contains(p, ";"))
 		}
 		for i := 0; i < len(p); i++ {
@@ -607,10 +607,10 @@ func FuzzCleanPath(f *testing.F) {
 				t.Fatalf("%q accepted with a segment ending in a dot or a space", p)
 			}
 		}
-		if verdict == pathParams {
+		if verdict == auth.PathParams {
 			// What a servlet container resolves is what the route is
 			// chosen by, and it is canonical too.
-			if w := withoutParams(p); strings.Contains(w, ";") || checkPath(w) != pathOK {
+			if w := auth.WithoutParams(p); strings.Contains(w, ";") || auth.CheckPath(w) != auth.PathOK {
 				t.Fatalf("%q without its parameters is %q, not a clean path", p, w)
 			}
 		}

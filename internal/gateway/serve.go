@@ -29,7 +29,11 @@ const (
 	reasonMethodNotAllowed               = "method_not_allowed"
 	reasonUnavailable                    = "unavailable"
 	reasonBadPath                        = "bad_path"
+	reasonRouteHeld                      = "route_held"
 )
+
+// detailPathParams is the refusal of a path with ";parameters".
+const detailPathParams = "Path parameters (';') are not accepted."
 
 // headerAPIKey is apikey.HeaderAPIKey in canonical form, for direct map
 // access ("X-API-Key" is not how net/http stores it).
@@ -98,15 +102,12 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 	w.Header()[HeaderRequestID] = ids[1:2:2]
 	h[headerRealIP] = ids[2:3:3]
 
-	rt := g.route(w, r, x)
+	rt := g.route(w, r, x, methodOverride)
 	if rt == nil {
 		return
 	}
 	x.route = rt
 	stripNamed(h, rt.cfg.StripHeaders)
-	if methodOverride && !g.checkMethodOverride(w, x, h) {
-		return
-	}
 
 	now := g.now()
 	if err := g.authenticate(r, rt, &x.id); err != nil {
@@ -137,25 +138,29 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 }
 
 // route chooses the request's route, or answers the refusal and returns
-// nil: a path refused by checkPath (400), no route (404), or a method the
-// path's route does not take (405).
-func (g *Gateway) route(w http.ResponseWriter, r *http.Request, x *exchange) *route {
+// nil: a path refused by auth.CheckPath (400), no route (404), a method
+// the path's route does not take (405, also when a method-override header
+// names it), or a held route (503). With methodOverride, the request
+// carries a method-override header, which the route removes or checks.
+func (g *Gateway) route(w http.ResponseWriter, r *http.Request, x *exchange, methodOverride bool) *route {
 	x.route = g.none
-	check := checkPath(r.URL.Path)
-	if check == pathBad {
+	check := auth.CheckPath(r.URL.Path)
+	if check == auth.PathBad {
 		g.refuseProblem(w, x, reasonBadPath, http.StatusBadRequest, "The request path is not in canonical form.")
 		return nil
 	}
 	t := g.table.Load()
 	path := r.URL.Path
-	if check == pathParams {
+	if check == auth.PathParams {
 		if !t.pathParams {
-			g.refuseProblem(w, x, reasonBadPath, http.StatusBadRequest, "Path parameters (';') are not accepted.")
+			g.refuseProblem(w, x, reasonBadPath, http.StatusBadRequest, detailPathParams)
 			return nil
 		}
-		path = withoutParams(path)
+		// Chosen as a servlet container will read the path.
+		path = auth.WithoutParams(path)
 	}
-	rt, allow := t.match(hostOf(r), path, r.Method)
+	host := hostOf(r)
+	rt, allow := t.match(host, path, r.Method)
 	if rt == nil {
 		if len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
@@ -165,37 +170,41 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request, x *exchange) *ro
 		g.refuseProblem(w, x, reasonNoRoute, http.StatusNotFound, "No route matches this request.")
 		return nil
 	}
-	if check == pathParams && !rt.cfg.AllowPathParams {
-		g.refuseProblem(w, x, reasonBadPath, http.StatusBadRequest, "Path parameters (';') are not accepted.")
+	x.route = rt
+	if rt.held {
+		g.refuseProblem(w, x, reasonRouteHeld, http.StatusServiceUnavailable, "This route is out of service until its configuration is mended.")
 		return nil
 	}
-	if rt.cfg.CaseInsensitive {
+	if check == auth.PathParams && !rt.cfg.AllowPathParams {
+		g.refuseProblem(w, x, reasonBadPath, http.StatusBadRequest, detailPathParams)
+		return nil
+	}
+	if methodOverride {
+		for _, m := range stripMethodOverride(r.Header, rt.cfg.ForwardMethodOverride) {
+			// The method the upstream will run must be one this very
+			// route takes for this path: not merely one of its methods,
+			// since another route may own that method here.
+			if other, _ := t.match(host, path, m); other != rt {
+				allowed := r.Method
+				if len(rt.cfg.Methods) > 0 {
+					allowed = strings.Join(rt.cfg.Methods, ", ")
+				}
+				w.Header().Set("Allow", allowed)
+				g.refuseProblem(w, x, reasonMethodNotAllowed, http.StatusMethodNotAllowed, "The method named by the method-override header is not allowed here.")
+				return nil
+			}
+		}
+	}
+	if rt.fold {
 		r.URL.Path, r.URL.RawPath, _ = canonicalPrefix(rt.cfg.PathPrefix, r.URL.Path, r.URL.RawPath)
 	}
-	if check == pathParams && rt.fwd.strip != "" && !rt.cfg.MatchesPath(r.URL.Path) {
+	if check == auth.PathParams && rt.fwd.strip != "" && !auth.MatchesPrefix(rt.cfg.PathPrefix, r.URL.Path, rt.fold) {
 		// A parameter inside the prefix to strip ("/api;x/y"): what is
 		// left would not start at a segment boundary.
 		g.refuseProblem(w, x, reasonBadPath, http.StatusBadRequest, "Path parameters (';') are not accepted in the route's prefix.")
 		return nil
 	}
 	return rt
-}
-
-// checkMethodOverride applies the route's rule to a request that carries
-// a method-override header: removed, unless the route forwards them; then
-// every method named must be one the route takes (405 otherwise), or the
-// header would run a method the route refuses.
-func (g *Gateway) checkMethodOverride(w http.ResponseWriter, x *exchange, h http.Header) bool {
-	rt := x.route
-	methods := stripMethodOverride(h, rt.cfg.ForwardMethodOverride)
-	for _, m := range methods {
-		if !rt.cfg.MatchesMethod(m) {
-			w.Header().Set("Allow", strings.Join(rt.cfg.Methods, ", "))
-			g.refuseProblem(w, x, reasonMethodNotAllowed, http.StatusMethodNotAllowed, "The method named by the method-override header is not allowed here.")
-			return false
-		}
-	}
-	return true
 }
 
 // hostOf is the request's host, lower case, without port.
@@ -323,10 +332,9 @@ func (g *Gateway) authJWT(r *http.Request, rt *route, id *identity) error {
 		}
 		return &verify.Error{Reason: verify.ReasonMalformed}
 	}
-	if rt.verifier == nil && g.cfg.RevocationsFresh != nil && !g.cfg.RevocationsFresh() {
+	if rt.verifier == nil && !g.revocationsFresh(r.Context()) {
 		// The list may lack a revocation made through another node: fail
 		// closed, as for keys whose store cannot be read.
-		g.log.WarnContext(r.Context(), "gateway: the revocation list is stale; refusing Gatehouse tokens", slog.String("route", rt.name))
 		return &verify.Error{Reason: verify.ReasonKeysUnavailable}
 	}
 	if rt.verifier == nil && strings.HasPrefix(c.ID, internalJTIPrefix) {
@@ -355,6 +363,23 @@ func (g *Gateway) authJWT(r *http.Request, rt *route, id *identity) error {
 	id.client = c.ClientID
 	id.scopes = c.Scopes
 	return nil
+}
+
+// revocationsFresh reports whether the revocation list may be trusted,
+// logging when that changes (not at every request of an outage).
+func (g *Gateway) revocationsFresh(ctx context.Context) bool {
+	if g.cfg.RevocationsFresh == nil {
+		return true
+	}
+	fresh := g.cfg.RevocationsFresh()
+	if g.revocationsStale.CompareAndSwap(fresh, !fresh) {
+		if fresh {
+			g.log.InfoContext(ctx, "gateway: the revocation list is fresh again; accepting Gatehouse tokens")
+		} else {
+			g.log.WarnContext(ctx, "gateway: the revocation list is stale (its store cannot be read); refusing Gatehouse tokens with 503")
+		}
+	}
+	return fresh
 }
 
 // refuse answers with verify's refusal for err, the same body and
@@ -570,8 +595,9 @@ func (x *exchange) finish(g *Gateway, r *http.Request, start time.Time) {
 // http.ResponseController reaches the real writer for Flush (streams) and
 // Hijack (WebSocket upgrades), which the proxy needs.
 //
-// It also keeps an upstream from setting Gatehouse's own cookies
-// (stripGatehouseSetCookies) on every way a response's headers go out.
+// It also keeps Gatehouse's own cookies out of interim (1xx) responses,
+// which the proxy writes through it; final responses, 101 included, are
+// filtered as they come from the upstream (setCookieGuard).
 type recorder struct {
 	http.ResponseWriter
 	status int
@@ -600,9 +626,6 @@ func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
 // the upstream's 101 on the raw connection, never through WriteHeader, so
 // the status is recorded here.
 func (rec *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	// The proxy copied the upstream's 101 headers here and writes them
-	// itself once it holds the connection.
-	stripGatehouseSetCookies(rec.Header())
 	conn, brw, err := http.NewResponseController(rec.ResponseWriter).Hijack()
 	if err == nil && rec.status == 0 {
 		rec.status = http.StatusSwitchingProtocols

@@ -199,11 +199,11 @@ func event(typ string, now time.Time, actor string, r *auth.Route) auth.AuditEve
 	}
 }
 
-// clone copies r deeply, so that Normalize, which sorts lists in place,
-// never changes a caller's or the store's slices.
 // checkPrefixClash refuses (ECONFLICT) a route whose path prefix differs
 // only by case from another route's, stored or of the routes file: the
-// gateway refuses a table holding both (see auth.PrefixesClash).
+// gateway serves only one of them (see auth.PrefixesClash). Two nodes
+// creating such routes at one instant can still both succeed; the gateway
+// then holds the one later by name.
 func (s *Service) checkPrefixClash(ctx context.Context, r *auth.Route) error {
 	if name := s.fileClash(r.PathPrefix); name != "" {
 		return prefixClashError(r, name)

@@ -17,6 +17,22 @@ import (
 // bodies are streamed after it.
 const readAheadSize = 64 << 10
 
+// readAheadFirst is the first buffer of a body of unknown length (chunked,
+// or HTTP/2 without Content-Length). It doubles as the body arrives, up to
+// readAheadSize, so a client that trickles a few bytes holds a few KiB,
+// not readAheadSize, for as long as the route's timeout lets it.
+const readAheadFirst = 4 << 10
+
+// DefaultReadAheadBudget bounds the bytes held by read-ahead buffers at
+// once, over every Proxy of the process. A request that would exceed it is
+// not read ahead but streamed (its body then keeps only the streaming
+// guarantee, below), so many slow clients cannot make the gateway hold
+// more than this for them.
+const DefaultReadAheadBudget = 64 << 20
+
+// sharedAheadBuffers is the budget every Proxy draws on.
+var sharedAheadBuffers = &aheadBuffers{limit: DefaultReadAheadBudget}
+
 // readAhead reads the start of r's body before the upstream is contacted,
 // so that a body whose framing is broken (a bad chunk size, a body cut
 // short of its Content-Length) or that does not arrive in time is answered
@@ -24,6 +40,12 @@ const readAheadSize = 64 << 10
 // returns the body to forward in r's place — the whole body when it ended
 // within readAheadSize, else what was read followed by the rest, streamed
 // — or the read error.
+//
+// The buffer is no larger than the body needs: a declared length takes
+// that many bytes and one more (to see the body end), a body of unknown
+// length starts at readAheadFirst and doubles as it arrives. When the
+// budget of read-ahead bytes (DefaultReadAheadBudget) is spent, what was
+// read so far (possibly nothing) is followed by the rest, streamed.
 //
 // It reads nothing when there is no body, when the declared length is
 // larger than the bound (only the end of such a body can be wrong, and
@@ -46,32 +68,56 @@ func (p *Proxy) readAhead(r *http.Request) (*aheadBody, error) {
 	if _, ok := r.Header["Expect"]; ok {
 		return nil, nil
 	}
-	buf := p.aheadBuffers.get()
-	n, err := readFull(r.Body, buf)
-	switch {
-	case err == io.EOF:
-		// The whole body: forwarded with its length, so the upstream gets
-		// one complete message. Trailer fields are not forwarded (those
-		// read with the body are in r.Trailer now, and the declared names
-		// go with the chunked encoding): ReverseProxy never forwarded
-		// their values either.
-		r.ContentLength = int64(n)
-		r.TransferEncoding = nil
-		r.Trailer = nil
-		if n == 0 {
-			p.aheadBuffers.put(buf)
-			r.Body = http.NoBody
-			return nil, nil
-		}
-		b := &aheadBody{buf: buf, end: n, pool: &p.aheadBuffers}
-		r.Body = b
-		return b, nil
-	case err != nil:
-		p.aheadBuffers.put(buf)
-		return nil, err
+	bufs := p.aheadBuffers
+	want := readAheadFirst
+	if r.ContentLength > 0 {
+		want = int(min(r.ContentLength+1, readAheadSize))
 	}
-	// The bound is reached: the rest is streamed.
-	b := &aheadBody{buf: buf, end: n, pool: &p.aheadBuffers, rest: r.Body}
+	buf := bufs.get(want)
+	if buf == nil {
+		return nil, nil // over budget: streamed
+	}
+	n := 0
+	for {
+		m, err := readFull(r.Body, buf[n:])
+		n += m
+		switch {
+		case err == io.EOF:
+			// The whole body: forwarded with its length, so the upstream
+			// gets one complete message. Trailer fields are not forwarded
+			// (those read with the body are in r.Trailer now, and the
+			// declared names go with the chunked encoding): ReverseProxy
+			// never forwarded their values either.
+			r.ContentLength = int64(n)
+			r.TransferEncoding = nil
+			r.Trailer = nil
+			if n == 0 {
+				bufs.put(buf)
+				r.Body = http.NoBody
+				return nil, nil
+			}
+			b := &aheadBody{buf: buf, end: n, bufs: bufs}
+			r.Body = b
+			return b, nil
+		case err != nil:
+			bufs.put(buf)
+			return nil, err
+		}
+		// buf is full. A declared length never gets here before its end
+		// (its buffer has a byte to spare), so the length is unknown.
+		if len(buf) >= readAheadSize || r.ContentLength > 0 {
+			break // the bound is reached
+		}
+		more := bufs.get(min(2*len(buf), readAheadSize))
+		if more == nil {
+			break // over budget
+		}
+		copy(more, buf[:n])
+		bufs.put(buf)
+		buf = more
+	}
+	// The rest is streamed.
+	b := &aheadBody{buf: buf, end: n, bufs: bufs, rest: r.Body}
 	r.Body = b
 	return b, nil
 }
@@ -92,20 +138,21 @@ func readFull(r io.Reader, buf []byte) (int, error) {
 }
 
 // aheadBody is a request body after readAhead: the bytes read ahead, in a
-// pooled buffer, then the rest of the client's body (nil when the whole
-// body was read ahead).
+// buffer from aheadBuffers, then the rest of the client's body (nil when
+// the whole body was read ahead).
 //
-// The buffer goes back to the pool when it has been read or the body is
-// closed, whichever is first. The transport may still read a request body
-// after ReverseProxy has returned (and closed it); the lock makes such a
-// read fail rather than read a buffer that another request now fills.
+// The buffer goes back to aheadBuffers when it has been read or the body
+// is closed, whichever is first. The transport may still read a request
+// body after ReverseProxy has returned (and closed it); the lock makes
+// such a read fail rather than read a buffer that another request now
+// fills.
 type aheadBody struct {
 	mu     sync.Mutex
-	buf    []byte // nil once returned to the pool
+	buf    []byte // nil once returned
 	off    int
 	end    int
 	closed bool
-	pool   *aheadPool
+	bufs   *aheadBuffers
 	rest   io.ReadCloser
 }
 
@@ -120,7 +167,7 @@ func (b *aheadBody) Read(p []byte) (int, error) {
 		b.off += n
 		var err error
 		if b.off == b.end {
-			b.pool.put(b.buf)
+			b.bufs.put(b.buf)
 			b.buf = nil
 			if b.rest == nil {
 				err = io.EOF
@@ -138,8 +185,8 @@ func (b *aheadBody) Read(p []byte) (int, error) {
 	return b.rest.Read(p)
 }
 
-// Close returns the buffer to the pool and closes the client's body (as
-// ReverseProxy did before readAhead took its place).
+// Close returns the buffer and closes the client's body (as ReverseProxy
+// did before readAhead took its place).
 func (b *aheadBody) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -148,7 +195,7 @@ func (b *aheadBody) Close() error {
 	}
 	b.closed = true
 	if b.buf != nil {
-		b.pool.put(b.buf)
+		b.bufs.put(b.buf)
 		b.buf = nil
 	}
 	b.mu.Unlock()
@@ -158,22 +205,65 @@ func (b *aheadBody) Close() error {
 	return nil
 }
 
-// aheadPool holds readAheadSize buffers.
-type aheadPool struct{ p sync.Pool }
-
-func (a *aheadPool) get() []byte {
-	if buf, ok := a.p.Get().(*[]byte); ok {
-		return *buf
-	}
-	return make([]byte, readAheadSize)
+// aheadBuffers hands out read-ahead buffers within a budget: limit bytes
+// held at once. Buffers smaller than readAheadFirst are allocated to size
+// and left to the garbage collector (a small allocation costs little, and
+// a 10-byte body then holds 11 bytes); larger ones are rounded up to a
+// power of two (readAheadFirst to readAheadSize) and pooled by size, since
+// allocating those per request was a large part of the proxy's cost.
+type aheadBuffers struct {
+	limit int64
+	held  atomic.Int64 // bytes in buffers handed out and not yet put back
 }
 
-func (a *aheadPool) put(buf []byte) {
-	if cap(buf) != readAheadSize {
-		return
+// aheadClasses pools the buffers of readAheadFirst<<i bytes, shared by
+// every aheadBuffers (a pool holds no budget).
+var aheadClasses [aheadClassCount]sync.Pool
+
+const aheadClassCount = 5 // 4, 8, 16, 32 and 64 KiB
+
+// aheadClass returns the index of the smallest class of at least n bytes,
+// or -1 if n is below the classes. n is at most readAheadSize.
+func aheadClass(n int) int {
+	if n < readAheadFirst {
+		return -1
 	}
-	buf = buf[:readAheadSize]
-	a.p.Put(&buf)
+	i := 0
+	for readAheadFirst<<i < n {
+		i++
+	}
+	return i
+}
+
+// get returns a buffer of at least n bytes (n <= readAheadSize), or nil if
+// it would take the bytes held over the limit.
+func (a *aheadBuffers) get(n int) []byte {
+	c := aheadClass(n)
+	size := n
+	if c >= 0 {
+		size = readAheadFirst << c
+	}
+	if a.held.Add(int64(size)) > a.limit {
+		a.held.Add(-int64(size))
+		return nil
+	}
+	if c < 0 {
+		return make([]byte, size)
+	}
+	if buf, ok := aheadClasses[c].Get().(*[]byte); ok {
+		return *buf
+	}
+	return make([]byte, size)
+}
+
+// put gives back a buffer from get. The caller must not use it after.
+func (a *aheadBuffers) put(buf []byte) {
+	size := cap(buf)
+	a.held.Add(-int64(size))
+	if c := aheadClass(size); c >= 0 && readAheadFirst<<c == size {
+		buf = buf[:size]
+		aheadClasses[c].Put(&buf)
+	}
 }
 
 // bodyFailure records the first error of reading the client's body.

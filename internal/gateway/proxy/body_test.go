@@ -480,6 +480,140 @@ func TestBodyReadStatus(t *testing.T) {
 	}
 }
 
+// slowBody is a request whose body arrives as the test writes it: a write
+// returns once readAhead has taken all of it.
+func slowBody(contentLength int64) (*http.Request, *io.PipeWriter) {
+	pr, pw := io.Pipe()
+	r := httptest.NewRequest("POST", "http://gw/x", nil)
+	r.Body, r.ContentLength = pr, contentLength
+	return r, pw
+}
+
+// startReadAhead runs p.readAhead(r) until the body is read.
+func startReadAhead(p *Proxy, r *http.Request) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.readAhead(r)
+		done <- err
+	}()
+	return done
+}
+
+// A client that trickles a short body holds a buffer the size of its
+// declared length (and the one byte that sees the body end) while it
+// does, not the whole read-ahead bound.
+func TestReadAheadOfADeclaredLengthHoldsThatLength(t *testing.T) {
+	t.Parallel()
+	p := mustNew(t, Options{Upstreams: []string{"http://upstream.test"}})
+	bufs := &aheadBuffers{limit: DefaultReadAheadBudget}
+	p.aheadBuffers = bufs
+	r, w := slowBody(10)
+	done := startReadAhead(p, r)
+	io.WriteString(w, "01234") // and the rest is late
+	if held := bufs.held.Load(); held > 11 {
+		t.Fatalf("a 10-byte body half arrived holds %d bytes of read-ahead", held)
+	}
+	io.WriteString(w, "56789")
+	w.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if held := bufs.held.Load(); held > 11 {
+		t.Fatalf("a 10-byte body read ahead holds %d bytes", held)
+	}
+	got, err := io.ReadAll(r.Body)
+	if err != nil || string(got) != "0123456789" || r.ContentLength != 10 {
+		t.Fatalf("forwarded %q (%v), Content-Length %d", got, err, r.ContentLength)
+	}
+	r.Body.Close()
+	if held := bufs.held.Load(); held != 0 {
+		t.Fatalf("%d bytes still held after the body was read and closed", held)
+	}
+}
+
+// A body of unknown length that trickles holds a buffer that grows with
+// what arrived — at most twice that, and readAheadFirst at first — up to
+// the read-ahead bound, after which the rest is streamed.
+func TestReadAheadOfAnUnknownLengthGrowsWithWhatArrived(t *testing.T) {
+	t.Parallel()
+	p := mustNew(t, Options{Upstreams: []string{"http://upstream.test"}})
+	bufs := &aheadBuffers{limit: DefaultReadAheadBudget}
+	p.aheadBuffers = bufs
+	r, w := slowBody(-1)
+	done := startReadAhead(p, r)
+	body := pattern(readAheadSize + 1000)
+	arrived := 0
+	// Up to the bound exactly: readAhead reads no further, and a write of
+	// more would wait for the upstream's reads.
+	for _, n := range []int{1, 100, 3000, 1000, 5000, 10000, 20000, 26435} {
+		w.Write(body[arrived : arrived+n])
+		arrived += n
+		if held, bound := bufs.held.Load(), int64(max(readAheadFirst, 2*arrived)); held > bound {
+			t.Fatalf("%d bytes arrived, %d held, want at most %d", arrived, held, bound)
+		}
+	}
+	if arrived != readAheadSize {
+		t.Fatalf("the test sends %d bytes ahead, want %d", arrived, readAheadSize)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if held := bufs.held.Load(); held != readAheadSize {
+		t.Fatalf("%d bytes held at the bound, want %d", held, readAheadSize)
+	}
+	go func() {
+		w.Write(body[arrived:])
+		w.Close()
+	}()
+	got, err := io.ReadAll(r.Body)
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("forwarded %d bytes (%v), want %d", len(got), err, len(body))
+	}
+	r.Body.Close()
+	if held := bufs.held.Load(); held != 0 {
+		t.Fatalf("%d bytes still held after the body was read and closed", held)
+	}
+}
+
+// Once the read-ahead budget is spent, bodies are streamed as they are
+// (or after what could be read within it), and arrive intact.
+func TestReadAheadOverBudgetStreams(t *testing.T) {
+	t.Parallel()
+	p := mustNew(t, Options{Upstreams: []string{"http://upstream.test"}})
+	bufs := &aheadBuffers{limit: readAheadFirst + 100}
+	p.aheadBuffers = bufs
+	for _, tt := range []struct {
+		name      string
+		length    int64 // -1: unknown
+		body      []byte
+		wantAhead bool
+	}{
+		{"a declared length over the budget is not read ahead", 5000, pattern(5000), false},
+		{"an unknown length is read ahead until the budget ends", -1, pattern(20000), true},
+		{"a declared length within the budget is read ahead", 50, pattern(50), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "http://gw/x", nil)
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(tt.body)), tt.length
+			ahead, err := p.readAhead(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (ahead != nil) != tt.wantAhead {
+				t.Fatalf("read ahead: %v, want %v", ahead != nil, tt.wantAhead)
+			}
+			got, err := io.ReadAll(r.Body)
+			if err != nil || !bytes.Equal(got, tt.body) {
+				t.Fatalf("forwarded %d bytes (%v), want %d", len(got), err, len(tt.body))
+			}
+			r.Body.Close()
+			if held := bufs.held.Load(); held != 0 {
+				t.Fatalf("%d bytes still held", held)
+			}
+		})
+	}
+}
+
 // FuzzReadAhead checks that reading ahead never changes a body: whatever a
 // client sends after a chunked (or Content-Length) request head, the body
 // forwarded after readAhead yields the bytes the server's own reader does,
@@ -490,6 +624,8 @@ func FuzzReadAhead(f *testing.F) {
 	f.Add([]byte("5\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n"), true)
 	f.Add([]byte("3;a=b\r\nabc\r\n"), true)
 	f.Add([]byte("0123456789"), false)
+	// Past the first buffer of an unknown length, so that it grows.
+	f.Add(append(chunks(pattern(10000), 3000), "0\r\n\r\n"...), true)
 	p, err := New(Options{Upstreams: []string{"http://upstream.test"}})
 	if err != nil {
 		f.Fatal(err)

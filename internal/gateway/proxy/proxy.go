@@ -84,8 +84,8 @@ type Proxy struct {
 	transport http.RoundTripper
 	buffers   bufferPool // body copy buffers, reused across requests
 	// aheadBuffers hold the request bodies read before the upstream is
-	// contacted (readAhead).
-	aheadBuffers aheadPool
+	// contacted (readAhead), within the process-wide budget.
+	aheadBuffers *aheadBuffers
 	health       *Health
 	onError      func(*http.Request, string, ErrorKind, error)
 	log          *slog.Logger
@@ -125,6 +125,8 @@ func New(o Options) (*Proxy, error) {
 		health:    o.Health,
 		onError:   o.OnError,
 		log:       o.Logger,
+
+		aheadBuffers: sharedAheadBuffers,
 	}
 	for _, s := range o.Upstreams {
 		u, err := url.Parse(s)

@@ -3,13 +3,13 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
@@ -34,9 +34,10 @@ func (keyChanges) FeedLost(error)         {}
 // or synced, and counts the key lookups that reach the database.
 type observedDB struct {
 	*DB
-	synced chan struct{} // a token once the service has taken a FeedSynced
-	lost   chan error    // the error of a FeedLost the service has taken
-	reads  atomic.Int64  // GetAPIKeyByHash calls
+	synced     chan struct{} // a token once the service has taken a FeedSynced
+	lost       chan error    // the error of a FeedLost the service has taken
+	reads      atomic.Int64  // GetAPIKeyByHash calls
+	lastSynced atomic.Pointer[time.Time]
 }
 
 func observe(db *DB) *observedDB {
@@ -84,6 +85,9 @@ type observer struct {
 }
 
 func (x observer) FeedSynced(at time.Time) {
+	// Recorded before the service takes it, so that the service never
+	// holds a later one than the test has seen.
+	x.o.lastSynced.Store(&at)
 	x.KeyChangeHandler.FeedSynced(at)
 	select {
 	case x.o.synced <- struct{}{}:
@@ -235,13 +239,93 @@ func TestANodeThatLostBothItsChangeFeedAndTheStoreFailsClosed(t *testing.T) {
 	}
 }
 
-// tcpProxy forwards connections to a PostgreSQL server until cut.
+func TestANodeWhoseChangeFeedFallsSilentStopsTrustingItsCacheWithinKeyFeedMaxAge(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dsn, _ := testenv.PostgresSchema(t)
+	dbA := openDSN(t, dsn)
+	// B reads keys from the database directly, but listens for changes
+	// through a proxy that the test stalls: the connection stays open and
+	// nothing comes through, as when the server's host vanishes. B's
+	// watcher notices only when its check times out, after 5 s.
+	proxy := startProxy(t, dsn)
+	dbB := openDSN(t, dsn)
+	listenThrough(t, dbB, proxy.dsn(t, dsn))
+	storeB := observe(dbB)
+	nodeA, nodeB := keyNode(t, dbA, false), keyNode(t, storeB, true)
+
+	k, key, err := nodeA.Create(ctx, apikey.CreateParams{Owner: "billing", Actor: auth.ActorSystem})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	storeB.awaitSynced(t)
+	storeB.awaitCached(t, nodeB, key)
+
+	proxy.stall()
+	if _, err := nodeA.Revoke(ctx, k.ID, "key_admin"); err != nil {
+		t.Fatalf("Revoke at A: %v", err)
+	}
+	// B never hears of the revocation. It may accept the key from its
+	// cache only while the last FeedSynced vouches for it: every VALID
+	// must have begun within KeyFeedMaxAge of that report's time (both
+	// read on the monotonic clock), and B must come to refuse the key.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	giveUp := time.After(15 * time.Second)
+	accepted := 0
+	for {
+		began := time.Now()
+		r, err := nodeB.Verify(ctx, key, nil)
+		if err != nil {
+			t.Fatalf("Verify at B: %v", err)
+		}
+		if r.Code == apikey.CodeRevoked {
+			break
+		}
+		if r.Code != apikey.CodeValid {
+			t.Fatalf("Verify at B = %s; want %s or %s", r.Code, apikey.CodeValid, apikey.CodeRevoked)
+		}
+		accepted++
+		if age := began.Sub(*storeB.lastSynced.Load()); age >= auth.KeyFeedMaxAge {
+			t.Fatalf("B accepted a key revoked at A from its cache %v after its feed's last FeedSynced; want refused from %v on", age, auth.KeyFeedMaxAge)
+		}
+		select {
+		case <-tick.C:
+		case <-giveUp:
+			t.Fatal("B still accepts the key revoked at A 15 s after its feed fell silent")
+		}
+	}
+	// By the time bound, not by the watcher giving up on its connection.
+	select {
+	case err := <-storeB.lost:
+		t.Fatalf("B refused the key only after its watcher reported the feed lost (%v)", err)
+	default:
+	}
+	t.Logf("B accepted the revoked key %d times, then refused it", accepted)
+}
+
+// listenThrough has db's key watcher connect to dsn.
+func listenThrough(t *testing.T, db *DB, dsn string) {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["application_name"] = db.listenConfig.RuntimeParams["application_name"]
+	db.listenConfig = cfg
+}
+
+// tcpProxy forwards connections to a PostgreSQL server until stalled or
+// cut.
 type tcpProxy struct {
-	ln net.Listener
+	ln      net.Listener
+	stalled chan struct{} // closed by stall
+	closed  chan struct{} // closed by cut
 
 	mu    sync.Mutex
 	conns []net.Conn
 	done  bool
+	stop  sync.Once
 }
 
 // startProxy forwards a local TCP port to the server dsn names, over TCP
@@ -257,7 +341,7 @@ func startProxy(t *testing.T, dsn string) *tcpProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tcpProxy{ln: ln}
+	p := &tcpProxy{ln: ln, stalled: make(chan struct{}), closed: make(chan struct{})}
 	t.Cleanup(p.cut)
 	go func() {
 		for {
@@ -273,18 +357,43 @@ func startProxy(t *testing.T, dsn string) *tcpProxy {
 			if !p.track(c, s) {
 				return
 			}
-			go pipe(c, s)
-			go pipe(s, c)
+			go p.pipe(c, s)
+			go p.pipe(s, c)
 		}
 	}()
 	return p
 }
 
-func pipe(dst, src net.Conn) {
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
+// pipe copies src to dst until either closes or, once the proxy is
+// stalled, holds what it reads (and both connections) until cut.
+func (p *tcpProxy) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			select {
+			case <-p.stalled:
+				<-p.closed
+				return
+			default:
+			}
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
+
+// stall stops forwarding without closing anything, as a peer that vanished
+// without a word: whatever is sent after it returns (and maybe what was
+// being sent) goes unanswered and unreceived. New connections are taken,
+// and get nothing either.
+func (p *tcpProxy) stall() { close(p.stalled) }
 
 // track remembers the connections to close on cut; false once cut.
 func (p *tcpProxy) track(conns ...net.Conn) bool {
@@ -305,6 +414,7 @@ func (p *tcpProxy) cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.done = true
+	p.stop.Do(func() { close(p.closed) })
 	p.ln.Close()
 	for _, c := range p.conns {
 		c.Close()

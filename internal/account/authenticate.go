@@ -41,8 +41,10 @@ func RetryAfter(err error) (time.Duration, bool) {
 
 // Device is a device cookie presented with a sign-in (OWASP's "device
 // cookies"), its signature and age already checked by the server that
-// issued it: the browser signed in as UserID at IssuedAt. ID is the
-// cookie's random nonce, which keys its own failure budget.
+// issued it: the browser signed in as UserID at IssuedAt (to the
+// microsecond: it is exempt only if issued after the password's last
+// change). ID is the cookie's random nonce, which keys its own failure
+// budget.
 type Device struct {
 	ID       string
 	UserID   string
@@ -157,8 +159,10 @@ func (s *Service) trustedDevice(ctx context.Context, username string, dev *Devic
 		}
 		return false, fmt.Errorf("account: look up the user of a device: %w", err)
 	}
-	// IssuedAt has whole seconds.
-	return u.ID == dev.UserID && !u.Disabled() && !dev.IssuedAt.Before(u.PasswordChangedAt.Truncate(time.Second)), nil
+	// Strictly after, at the stores' precision (microseconds, as is
+	// IssuedAt): a cookie issued in the same microsecond as the change
+	// cannot be told from one issued before it, and is not trusted.
+	return u.ID == dev.UserID && !u.Disabled() && dev.IssuedAt.After(u.PasswordChangedAt.Truncate(time.Microsecond)), nil
 }
 
 // check does the lookup and the constant-work password check.

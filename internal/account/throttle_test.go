@@ -35,10 +35,13 @@ func wantFailure(t *testing.T, what string, err error) {
 	}
 }
 
-// deviceOf is the device cookie the user's browser got at its last
-// sign-in, as the server that signs them would present it.
+// deviceOf is the device cookie the user's browser gets at a sign-in a
+// millisecond from now (after the account was made or its password
+// changed: a cookie of the same instant is not trusted), as the server
+// that signs them would present it.
 func (f *fixture) deviceOf(u *auth.User, id string) *Device {
-	return &Device{ID: id, UserID: u.ID, IssuedAt: f.clock.Now().Truncate(time.Second)}
+	f.clock.Add(time.Millisecond)
+	return &Device{ID: id, UserID: u.ID, IssuedAt: f.clock.Now().Truncate(time.Microsecond)}
 }
 
 // The attacker's own back-off: five failures free, then waits of 1 s,
@@ -269,6 +272,40 @@ func TestADeviceCookieOfAnotherAccountGivesNoExemption(t *testing.T) {
 	// Bob's own cookie still works for bob.
 	if _, err := f.svc.Authenticate(ctx, "bob", "battery staple", attacker, bobs); err != nil {
 		t.Fatalf("bob with his cookie: %v", err)
+	}
+}
+
+// A device cookie issued a millisecond before a password reset, in the
+// same second, exempts nobody, nor does one issued at the reset's instant
+// (the two cannot be ordered); one issued a millisecond after it does.
+func TestADeviceCookieIssuedJustBeforeAResetGivesNoExemption(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(c *Config) { c.AccountFailures = 3 })
+	ctx := context.Background()
+	ann := f.create(t, "ann", "correct horse")
+	f.clock.Add(time.Minute + 500*time.Millisecond)
+	reset := f.clock.Now()
+	device := func(id string, at time.Time) *Device { return &Device{ID: id, UserID: ann.ID, IssuedAt: at} }
+	before := device("ann-before", reset.Add(-time.Millisecond))
+	same := device("ann-same", reset)
+	if !before.IssuedAt.Truncate(time.Second).Equal(reset.Truncate(time.Second)) {
+		t.Fatalf("the cookie (%v) and the reset (%v) are in different seconds", before.IssuedAt, reset)
+	}
+	if err := f.svc.ResetPassword(ctx, "admin", ann.ID, "battery staple"); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Add(time.Millisecond)
+	after := device("ann-after", f.clock.Now())
+	for i := range 3 {
+		_, err := f.svc.Authenticate(ctx, "ann", "wrong", "203.0.113."+string(rune('1'+i)), nil)
+		wantFailure(t, "distributed guess", err)
+	}
+	_, err := f.svc.Authenticate(ctx, "ann", "battery staple", victim, before)
+	wantLimited(t, "a cookie issued 1 ms before the reset", err)
+	_, err = f.svc.Authenticate(ctx, "ann", "battery staple", victim, same)
+	wantLimited(t, "a cookie issued at the reset's instant", err)
+	if _, err := f.svc.Authenticate(ctx, "ann", "battery staple", victim, after); err != nil {
+		t.Fatalf("a cookie issued 1 ms after the reset: %v", err)
 	}
 }
 

@@ -24,9 +24,13 @@ import (
 // browser.
 //
 // The value is userID "." issued "." nonce "." mac: the user's ID, the
-// issue time in Unix seconds, 16 random bytes, and an HMAC under the
+// issue time in Unix microseconds (the precision at which the stores keep
+// a password change, so that a cookie issued just before a reset is told
+// from one issued after it), 16 random bytes, and an HMAC under the
 // server's hashing secret (as CSRF tokens are signed; every node shares
-// it) over the three. It is stateless, so no table grows with every
+// it) over the three and the format's version. A cookie of the first
+// format (issue time in seconds, no version in the MAC) fails the MAC and
+// exempts nobody; its holder gets a new one at the next sign-in. It is stateless, so no table grows with every
 // sign-in; the account service checks that the user still holds the
 // username tried and has not changed the password since, and the nonce
 // keys the cookie's own failure budget. A new cookie is issued at every
@@ -34,8 +38,15 @@ import (
 // session.
 
 // maxDeviceCookie bounds a presented value before any work: a user ID, up
-// to 12 digits, 22 and 43 base64url characters, three dots.
+// to maxDeviceIssued digits, 22 and 43 base64url characters, three dots.
 const maxDeviceCookie = 128
+
+// maxDeviceIssued bounds the issue time's digits (Unix microseconds have
+// 16 until the year 2286).
+const maxDeviceIssued = 16
+
+// deviceFormat names the cookie's format in its MAC: "v2", microseconds.
+const deviceFormat = "gatehouse-device-v2"
 
 func (s *Server) deviceCookieName() string {
 	if s.cfg.InsecureCookies {
@@ -45,7 +56,7 @@ func (s *Server) deviceCookieName() string {
 }
 
 func (s *Server) deviceMAC(userID, issued, nonce string) string {
-	sum := s.hasher.Sum("gatehouse-device\x00" + userID + "\x00" + issued + "\x00" + nonce)
+	sum := s.hasher.Sum(deviceFormat + "\x00" + userID + "\x00" + issued + "\x00" + nonce)
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
@@ -56,7 +67,7 @@ func (s *Server) setDeviceCookie(w http.ResponseWriter, u *auth.User) error {
 		return fmt.Errorf("oauth: device cookie nonce: %w", err)
 	}
 	nonce := base64.RawURLEncoding.EncodeToString(b[:])
-	issued := strconv.FormatInt(s.now().Unix(), 10)
+	issued := strconv.FormatInt(s.now().UnixMicro(), 10)
 	v := u.ID + "." + issued + "." + nonce + "." + s.deviceMAC(u.ID, issued, nonce)
 	http.SetCookie(w, s.cookie(s.deviceCookieName(), v, s.cfg.DeviceTTL))
 	return nil
@@ -71,7 +82,7 @@ func (s *Server) presentedDevice(r *http.Request) *account.Device {
 		return nil
 	}
 	parts := strings.Split(c.Value, ".")
-	if len(parts) != 4 || len(parts[1]) > 12 {
+	if len(parts) != 4 || len(parts[1]) > maxDeviceIssued {
 		return nil
 	}
 	userID, issued, nonce, mac := parts[0], parts[1], parts[2], parts[3]
@@ -83,7 +94,7 @@ func (s *Server) presentedDevice(r *http.Request) *account.Device {
 	if err != nil {
 		return nil
 	}
-	at := time.Unix(ts, 0)
+	at := time.UnixMicro(ts)
 	if age := s.now().Sub(at); age < -time.Minute || age > s.cfg.DeviceTTL {
 		return nil
 	}

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -138,6 +139,7 @@ func TestAliceWithoutHerDeviceCookie(t *testing.T) {
 		ts := newTestServer(t, insecureCookies, withAccountLimits(t, func(c *account.Config) { c.AccountFailures = 3 }))
 		c, _ := ts.confidentialClient(auth.AuthMethodSecretBasic)
 		ts.mustUser("alice")
+		ts.Clock.Add(time.Millisecond) // a cookie of the account's first instant is not trusted
 		alice := browserAt(t, ts, homeAddr)
 		alice.signIn(c, "alice", testPassword)
 		for i := range 3 {
@@ -161,6 +163,7 @@ func TestAForgedDeviceCookieGivesNoExemption(t *testing.T) {
 	c, _ := ts.confidentialClient(auth.AuthMethodSecretBasic)
 	alice := ts.mustUser("alice")
 	bob := ts.mustUser("bob")
+	ts.Clock.Add(time.Millisecond) // a cookie of the accounts' first instant is not trusted
 	aliceBrowser := browserAt(t, ts, homeAddr)
 	aliceBrowser.signIn(c, "alice", testPassword)
 	bobBrowser := browserAt(t, ts, cafeAddr)
@@ -187,7 +190,14 @@ func TestAForgedDeviceCookieGivesNoExemption(t *testing.T) {
 		b.c.Jar.SetCookies(u, []*http.Cookie{{Name: auth.CookieDeviceInsecure, Value: v, Path: "/"}})
 		return b
 	}
+	// The first format: the issue time in seconds, signed without a
+	// version. Genuine then, and no exemption now.
+	parts := strings.Split(genuine, ".")
+	firstIssued := strconv.FormatInt(ts.Clock.Now().Unix(), 10)
+	sum := ts.hasher.Sum("gatehouse-device\x00" + alice.ID + "\x00" + firstIssued + "\x00" + parts[2])
+	firstFormat := alice.ID + "." + firstIssued + "." + parts[2] + "." + base64.RawURLEncoding.EncodeToString(sum[:])
 	for name, v := range map[string]string{
+		"of the first format":   firstFormat,
 		"tampered MAC":          flip(genuine),
 		"user ID changed":       bob.ID + strings.TrimPrefix(genuine, alice.ID),
 		"issue time changed":    strings.Replace(genuine, ".", ".1", 1),
@@ -252,7 +262,7 @@ func TestSignInSetsTheDeviceCookie(t *testing.T) {
 		first.MaxAge != int(DefaultDeviceTTL/time.Second) {
 		t.Fatalf("device cookie %+v", first)
 	}
-	if !strings.HasPrefix(first.Value, u.ID+"."+strconv.FormatInt(ts.Clock.Now().Unix(), 10)+".") {
+	if !strings.HasPrefix(first.Value, u.ID+"."+strconv.FormatInt(ts.Clock.Now().UnixMicro(), 10)+".") {
 		t.Fatalf("device cookie value %q", first.Value)
 	}
 	if second := sessionCookieOf(signIn(testPassword), auth.CookieDevice); second == nil || second.Value == first.Value {

@@ -587,3 +587,34 @@ func TestStaleRevocationListIsLoggedOnce(t *testing.T) {
 		t.Fatalf("logged %d times, want once", n)
 	}
 }
+
+// FuzzRequestTargetPath: a request target as it arrives on the wire
+// (percent-encoded: "%3B", "%5C", "%2e", "%20", "%00"), parsed by net/http
+// as the gateway gets it: what the gateway accepts decodes to a path
+// without backslashes, control characters, dot segments or segments
+// ending in a dot or space, and any ';' in it is reported.
+func FuzzRequestTargetPath(f *testing.F) {
+	for _, s := range []string{"/private%3Bx/y", "/private%5cx", "/private%2e/x", "/private%20/x", "/a%00b", "/%2e%2e/admin", "/a;b", "/x%2F..%2Fy"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n")))
+		if err != nil {
+			return
+		}
+		p := req.URL.Path
+		verdict := auth.CheckPath(p)
+		if verdict == auth.PathBad {
+			return
+		}
+		if strings.ContainsAny(p, "\\\x00\t\r\n") || strings.Contains(p, ";") != (verdict == auth.PathParams) {
+			t.Fatalf("%q (path %q) accepted as %d", target, p, verdict)
+		}
+		for _, seg := range strings.Split(p, "/")[1:] {
+			name, _, _ := strings.Cut(seg, ";")
+			if name == "." || name == ".." || strings.HasSuffix(seg, ".") || strings.HasSuffix(seg, " ") {
+				t.Fatalf("%q (path %q) accepted with segment %q", target, p, seg)
+			}
+		}
+	})
+}

@@ -1,7 +1,5 @@
 package auth
 
-import "strings"
-
 // Cookies Gatehouse sets in browsers. Browsers do not separate cookies by
 // port, so when the gateway shares a host name with the authorization
 // server its callers' browsers send these cookies through the gateway too;
@@ -33,11 +31,12 @@ var gatehouseCookies = [...]string{
 }
 
 // GatehouseCookie reports whether name is one of Gatehouse's own cookies.
-// Case is ignored: the browser's copy has the exact name, but an upstream
-// that folds case would read a differently cased copy as the same cookie.
+// The case of ASCII letters is ignored (EqualFoldASCII, as for paths): the
+// browser's copy has the exact name, but an upstream that folds case would
+// read a differently cased copy as the same cookie.
 func GatehouseCookie(name string) bool {
 	for _, c := range gatehouseCookies {
-		if strings.EqualFold(name, c) {
+		if EqualFoldASCII(name, c) {
 			return true
 		}
 	}

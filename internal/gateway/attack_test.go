@@ -618,3 +618,31 @@ func FuzzRequestTargetPath(f *testing.F) {
 		}
 	})
 }
+
+// Interim responses (103 Early Hints) are copied to the client by the
+// proxy: they cannot carry Gatehouse's cookies either.
+func TestUpstreamCannotSetGatehouseCookiesOnAnInterimResponse(t *testing.T) {
+	e := newTestEnv(t)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Set-Cookie", auth.CookieSession+"=gate_ss_planted; Path=/; Secure")
+		w.Header().Add("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Set-Cookie")
+		_, _ = io.WriteString(w, "ok")
+	}))
+	t.Cleanup(up.Close)
+	e.setRoutes(auth.Route{Name: "app", PathPrefix: "/app", Policy: auth.PolicyPublic, Upstreams: []string{up.URL}})
+	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = io.WriteString(conn, "GET /app HTTP/1.1\r\nHost: gw.example.test\r\nConnection: close\r\n\r\n")
+	raw, _ := io.ReadAll(conn)
+	if !strings.Contains(string(raw), "103 Early Hints") {
+		t.Fatalf("no interim response came through:\n%s", raw)
+	}
+	if strings.Contains(string(raw), "gate_ss_planted") {
+		t.Fatalf("the interim response set a Gatehouse cookie:\n%s", raw)
+	}
+}

@@ -11,18 +11,18 @@ import (
 // rawPath are the request URL's Path and RawPath; a RawPath whose prefix
 // is spelled with escapes is dropped for the default encoding of the new
 // path.
-func canonicalPrefix(prefix, path, rawPath string) (string, string, bool) {
+func canonicalPrefix(prefix, path, rawPath string) (string, string) {
 	if prefix == "/" || len(path) < len(prefix) || path[:len(prefix)] == prefix ||
 		!auth.EqualFoldASCII(path[:len(prefix)], prefix) ||
 		(len(path) > len(prefix) && path[len(prefix)] != '/') {
-		return path, rawPath, false
+		return path, rawPath
 	}
 	newPath := prefix + path[len(prefix):]
 	if rawPath == "" {
-		return newPath, "", true
+		return newPath, ""
 	}
 	if len(rawPath) >= len(prefix) && auth.EqualFoldASCII(rawPath[:len(prefix)], prefix) {
-		return newPath, prefix + rawPath[len(prefix):], true
+		return newPath, prefix + rawPath[len(prefix):]
 	}
-	return newPath, "", true
+	return newPath, ""
 }

@@ -102,11 +102,10 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 	w.Header()[HeaderRequestID] = ids[1:2:2]
 	h[headerRealIP] = ids[2:3:3]
 
-	rt := g.route(w, r, x, methodOverride)
+	rt := g.route(w, r, x, methodOverride) // sets x.route
 	if rt == nil {
 		return
 	}
-	x.route = rt
 	stripNamed(h, rt.cfg.StripHeaders)
 
 	now := g.now()
@@ -196,7 +195,7 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request, x *exchange, met
 		}
 	}
 	if rt.fold {
-		r.URL.Path, r.URL.RawPath, _ = canonicalPrefix(rt.cfg.PathPrefix, r.URL.Path, r.URL.RawPath)
+		r.URL.Path, r.URL.RawPath = canonicalPrefix(rt.cfg.PathPrefix, r.URL.Path, r.URL.RawPath)
 	}
 	if check == auth.PathParams && rt.fwd.strip != "" && !auth.MatchesPrefix(rt.cfg.PathPrefix, r.URL.Path, rt.fold) {
 		// A parameter inside the prefix to strip ("/api;x/y"): what is
@@ -604,7 +603,11 @@ type recorder struct {
 }
 
 func (rec *recorder) WriteHeader(code int) {
-	stripGatehouseSetCookies(rec.Header())
+	if code < http.StatusOK && code != http.StatusSwitchingProtocols {
+		// The proxy copies an upstream's interim headers here; final
+		// ones were filtered on arrival.
+		stripGatehouseSetCookies(rec.Header())
+	}
 	// 1xx are interim (except 101, which ends the exchange).
 	if rec.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		rec.status = code
@@ -614,7 +617,6 @@ func (rec *recorder) WriteHeader(code int) {
 
 func (rec *recorder) Write(b []byte) (int, error) {
 	if rec.status == 0 {
-		stripGatehouseSetCookies(rec.Header())
 		rec.status = http.StatusOK
 	}
 	return rec.ResponseWriter.Write(b)
@@ -637,7 +639,6 @@ func (rec *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // than use http.ResponseController.
 func (rec *recorder) Flush() {
 	if rec.status == 0 {
-		stripGatehouseSetCookies(rec.Header())
 		rec.status = http.StatusOK
 	}
 	_ = http.NewResponseController(rec.ResponseWriter).Flush()

@@ -290,11 +290,12 @@ func (m *Main) setRoutesLocked(file, stored []auth.Route) error {
 		held = append(held, r)
 	}
 	for _, r := range stored {
-		if slices.ContainsFunc(file, func(f auth.Route) bool { return f.Name == r.Name }) {
+		i := slices.IndexFunc(served, func(f auth.Route) bool { return auth.RouteConflict(&r, &f) != nil })
+		switch {
+		case i >= 0 && served[i].Name == r.Name:
 			hold(r, "a route of the routes file has the name of a route managed through the admin API")
 			continue
-		}
-		if i := slices.IndexFunc(served, func(f auth.Route) bool { return auth.PrefixesClash(f.PathPrefix, r.PathPrefix) }); i >= 0 {
+		case i >= 0:
 			hold(r, "a stored route's path prefix differs from another route's only by case", "path", r.PathPrefix, "other", served[i].Name)
 			continue
 		}
@@ -307,25 +308,12 @@ func (m *Main) setRoutesLocked(file, stored []auth.Route) error {
 	return m.Gateway.SetRoutesHolding(served, held)
 }
 
-// fileRouteName reports whether a route of the routes file has that name:
-// routes managed through the admin API may not take it.
-func (m *Main) fileRouteName(name string) bool {
+// fileRoutes returns the routes of the routes file, which routes managed
+// through the admin API may not conflict with.
+func (m *Main) fileRoutes() []auth.Route {
 	m.routes.mu.Lock()
 	defer m.routes.mu.Unlock()
-	return slices.ContainsFunc(m.routes.file, func(r auth.Route) bool { return r.Name == name })
-}
-
-// fileRouteClash names a route of the routes file whose path prefix
-// differs from prefix only by case, or returns "".
-func (m *Main) fileRouteClash(prefix string) string {
-	m.routes.mu.Lock()
-	defer m.routes.mu.Unlock()
-	for _, r := range m.routes.file {
-		if auth.PrefixesClash(r.PathPrefix, prefix) {
-			return r.Name
-		}
-	}
-	return ""
+	return slices.Clone(m.routes.file)
 }
 
 // routesChanged reloads the gateway's table after a change through the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -129,11 +130,18 @@ var (
 	scopeRE      = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]{1,128}$`) // RFC 6749 §3.3 scope-token
 )
 
+// ValidRouteName reports whether name follows the rule for route names: a
+// name that breaks it cannot be stored, so a lookup of it needs no store.
+func ValidRouteName(name string) bool { return routeNameRE.MatchString(name) }
+
 // Normalize puts r in canonical form (lower-case hosts, upper-case
 // methods, sorted unique lists, canonical header names) and checks every
-// rule; the error is an EINVALID *Error naming the field at fault.
+// rule of a route on its own; the error is an EINVALID *Error naming the
+// field at fault. It is the one check of a route, whatever its source
+// (admin API, routes file, the gateway's table); the rules between the
+// routes of one table are CheckRouteTable's.
 func (r *Route) Normalize() error {
-	if !routeNameRE.MatchString(r.Name) {
+	if !ValidRouteName(r.Name) {
 		return Errorf(EINVALID, "route name %q must be 1-63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit", r.Name)
 	}
 	bad := func(format string, args ...any) error {
@@ -271,7 +279,49 @@ func (r *Route) Normalize() error {
 	if (r.Policy == PolicyJWT || r.Policy == PolicyAny) && r.Audience == "" && !r.AnyAudience {
 		return bad("a route with policy %s needs an audience (the aud its access tokens must carry, such as the API's URL), or any_audience: true; without one, a token the issuer minted for another API would be accepted here", r.Policy)
 	}
+	if field, uri := r.keySource(); field != "" && !fetchable(uri) {
+		return bad("%s %q: keys are fetched only over https, or http to a loopback host", field, uri)
+	}
 	return nil
+}
+
+// keySource names where the gateway fetches the keys of another identity
+// provider: its jwks_uri, or its issuer's discovery document when it has
+// none. ("", "") for Gatehouse's own tokens.
+func (r *Route) keySource() (field, uri string) {
+	switch {
+	case r.Issuer == "":
+		return "", ""
+	case r.JWKSURI != "":
+		return "jwks_uri", r.JWKSURI
+	default:
+		return "issuer", r.Issuer
+	}
+}
+
+// fetchable reports whether keys may be fetched from raw: over https, or
+// http to a loopback host, the rule of the verify package, which fetches
+// them — keys read in clear text over a network could be replaced, and
+// with them every token accepted. A route that broke it would be stored,
+// then refused when the gateway builds its table, holding back every
+// other change.
+func fetchable(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	switch u.Scheme {
+	case "https":
+		return true
+	case "http":
+		host := u.Hostname()
+		if strings.EqualFold(host, "localhost") {
+			return true
+		}
+		ip := net.ParseIP(host)
+		return ip != nil && ip.IsLoopback()
+	}
+	return false
 }
 
 // Clone returns a copy of r that shares no memory with it: Normalize works

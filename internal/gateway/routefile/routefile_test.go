@@ -128,6 +128,9 @@ func TestParseRefusesTheWholeFileWithAnErrorNamingRouteAndField(t *testing.T) {
 			[]string{`routes[0] "bad"`, "timeout must be between"}},
 		{"duplicate name", valid + valid, []string{`routes[1] "ok"`, "field name", "routes[0]"}},
 		{"duplicate name after normalization", valid + "  - name: ok\n    upstreams: [http://other]\n    policy: jwt\n    audience: api\n", []string{`routes[1] "ok"`, "already"}},
+		// The gateway would refuse the table; the file says which route.
+		{"prefixes that differ only by case", "  - name: a\n    path: /private\n    upstreams: [http://h]\n    policy: public\n  - name: b\n    path: /Private\n    upstreams: [http://h]\n    policy: public\n",
+			[]string{`routes[1] "b"`, "line 6", "route a", "differ only by case"}},
 		{"jwt without an audience", "  - name: bad\n    upstreams: [http://h]\n    policy: jwt\n", []string{`routes[0] "bad"`, "needs an audience", "any_audience: true"}},
 		{"bad name", "  - name: Bad Name\n    upstreams: [http://h]\n    policy: public\n", []string{"routes[0]", "field name"}},
 		{"missing upstreams", "  - name: bad\n    policy: public\n", []string{`routes[0] "bad"`, "upstream"}},

@@ -8,8 +8,6 @@ type tokenState struct {
 	clients clientCache // recently used clients, for the token endpoint's speed
 }
 
-func (s *Server) initTokens() error { return nil }
-
 // tokenRoutes registers the token, revocation, introspection, userinfo,
 // discovery and JWKS endpoints. The OAuth endpoints check the method
 // themselves, so a wrong one gets an OAuth error body.

@@ -76,8 +76,8 @@ type Server struct {
 	now      auth.Now
 	logger   *slog.Logger
 
-	browser browserState // login throttling, CSRF and pages (browser side)
-	tokens  tokenState   // client-assertion and token-endpoint state (token side)
+	browser browserState // the issuer's origin, for form POSTs (browser side)
+	tokens  tokenState   // the recently used clients (token side)
 }
 
 // New checks cfg and returns a Server.
@@ -119,9 +119,6 @@ func New(cfg Config) (*Server, error) {
 		logger:   cfg.Logger,
 	}
 	if err := s.initBrowser(); err != nil {
-		return nil, err
-	}
-	if err := s.initTokens(); err != nil {
 		return nil, err
 	}
 	return s, nil

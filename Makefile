@@ -42,8 +42,8 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzRewritePath -fuzztime 30s ./internal/gateway/proxy/
 	go test -run '^$$' -fuzz FuzzClientIP -fuzztime 30s ./internal/gateway/
 	go test -run '^$$' -fuzz FuzzRequestID -fuzztime 30s ./internal/gateway/
-	go test -run '^$$' -fuzz '^FuzzCleanPath$$' -fuzztime 30s ./internal/gateway/
-	go test -run '^$$' -fuzz FuzzCleanPathCanonical -fuzztime 30s ./internal/gateway/
+	go test -run '^$$' -fuzz '^FuzzCheckPath$$' -fuzztime 30s ./internal/auth/
+	go test -run '^$$' -fuzz FuzzCheckPathCanonical -fuzztime 30s ./internal/auth/
 	go test -run '^$$' -fuzz FuzzRequestTargetPath -fuzztime 30s ./internal/gateway/
 	go test -run '^$$' -fuzz FuzzReadAhead -fuzztime 30s ./internal/gateway/proxy/
 	go test -run '^$$' -fuzz FuzzProtectFromConnection -fuzztime 30s ./internal/gateway/

@@ -1,5 +1,10 @@
 package gateway
 
+// Tests of the gateway's hardening against misuse: identity spoofed
+// through header aliases, HTTP/2, h2c upgrades and trailers; credentials
+// reaching upstreams; path confusion; secrets in logs; goroutine leaks;
+// tokens of the wrong type; limits dodged by switching credential.
+
 import (
 	"bufio"
 	"context"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"net"
+	"net/textproto"
 	"net/url"
 	"regexp"
 	"slices"
@@ -273,7 +274,8 @@ func (r *Route) Normalize() error {
 		if !headerNameRE.MatchString(h) {
 			return bad("strip_headers: %q is not a header name", h)
 		}
-		r.StripHeaders[i] = canonicalHeader(h)
+		// net/http's canonical form, the one the gateway deletes by.
+		r.StripHeaders[i] = textproto.CanonicalMIMEHeaderKey(h)
 	}
 	r.StripHeaders = sortedUnique(r.StripHeaders)
 	if (r.Policy == PolicyJWT || r.Policy == PolicyAny) && r.Audience == "" && !r.AnyAudience {
@@ -450,18 +452,6 @@ func checkHTTPURL(s string, exact bool) error {
 		return errors.New("must have a host, and no user information, query or fragment")
 	}
 	return nil
-}
-
-func canonicalHeader(h string) string {
-	b := []byte(strings.ToLower(h))
-	upper := true
-	for i, c := range b {
-		if upper && 'a' <= c && c <= 'z' {
-			b[i] = c - 'a' + 'A'
-		}
-		upper = c == '-'
-	}
-	return string(b)
 }
 
 func sortedUnique(s []string) []string {

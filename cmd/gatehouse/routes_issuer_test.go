@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
+	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
@@ -39,5 +43,38 @@ func TestRoutesUpdateClearsTheIssuerAndRefusesPlainHTTPProviders(t *testing.T) {
 		if out, err := n.tryCLI(bad...); err == nil {
 			t.Fatalf("%v succeeded:\n%s", bad, out)
 		}
+	}
+}
+
+// A route stored before keys had to be fetched over https (or from a
+// loopback host) is held like any other that breaks a rule of this
+// version: its requests get 503, the other routes are served. It used to
+// pass the node's check and then fail the gateway's table, so that no
+// stored route change applied anywhere until it was deleted.
+func TestStoredProviderOverPlainHTTPIsHeld(t *testing.T) {
+	logs := &testenv.SyncBuffer{}
+	n := startInitialised(t, testConfig(t, t.TempDir(), ""), testenv.NewClock(time.Now().UTC()), logs)
+	up := newUpstream(t, "app")
+	n.cli("routes", "create", "--name", "root", "--path", "/", "--upstream", up.URL, "--policy", "public")
+
+	old := &auth.Route{Name: "partner", PathPrefix: "/partner", Upstreams: []string{up.URL}, Policy: auth.PolicyJWT,
+		Audience: "api", Issuer: "http://idp.example.test", Algorithms: []string{"RS256"},
+		CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC()}
+	if err := n.main.Store.CreateRoute(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.main.ReloadRoutes(context.Background()); err != nil {
+		t.Fatalf("a stored provider over plain http held back the table: %v", err)
+	}
+	if !strings.Contains(logs.String(), "breaks a rule of this version") {
+		t.Fatalf("the held route is not logged:\n%s", logs.String())
+	}
+	gw := n.main.GatewayURL()
+	if got := gwGet(t, gw+"/partner/x", nil); got.status != http.StatusServiceUnavailable {
+		t.Fatalf("the held route: %d %s, want 503", got.status, got.body)
+	}
+	n.cli("routes", "create", "--name", "later", "--path", "/later", "--upstream", up.URL, "--policy", "public")
+	if got := gwGet(t, gw+"/later/x", nil); got.status != http.StatusOK {
+		t.Fatalf("a route created after it is not served: %d %s", got.status, got.body)
 	}
 }

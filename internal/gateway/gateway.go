@@ -233,8 +233,9 @@ type issuerKey struct {
 	issuer, jwksURI, algorithms string
 }
 
-// SetRoutes replaces the route table. Every route is normalized and checked
-// first; an invalid set returns an error and the old table stays in force.
+// SetRoutes replaces the route table. The routes are normalized and checked
+// as one table first (auth.CheckRouteTable); an invalid set returns an
+// error and the old table stays in force.
 // Requests already past matching finish with the route they matched.
 func (g *Gateway) SetRoutes(routes []auth.Route) error {
 	return g.SetRoutesHolding(routes, nil)

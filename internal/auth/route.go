@@ -344,13 +344,6 @@ func (r *Route) Clone() *Route {
 // need the issuer's secret, which could then mint tokens.
 var routeAlgorithms = []string{"ES256", "ES384", "ES512", "EdDSA", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"}
 
-// MatchesPath reports whether path is the route's prefix or below it on a
-// segment boundary, ignoring the case of ASCII letters when the route is
-// CaseInsensitive.
-func (r *Route) MatchesPath(path string) bool {
-	return MatchesPrefix(r.PathPrefix, path, r.CaseInsensitive)
-}
-
 // PrefixesClash reports whether two path prefixes differ only by the case
 // of ASCII letters. Such routes cannot both be served: an upstream that
 // ignores case would take a request matched to one for the other.

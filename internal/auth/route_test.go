@@ -217,7 +217,7 @@ func TestRouteNormalizeRefuses(t *testing.T) {
 	}
 }
 
-func TestRouteMatchesPath(t *testing.T) {
+func TestMatchesPrefix(t *testing.T) {
 	tests := []struct {
 		prefix, path string
 		want         bool
@@ -241,14 +241,13 @@ func TestRouteMatchesPath(t *testing.T) {
 		{"/a/b", "/a", false},
 	}
 	for _, tc := range tests {
-		r := Route{PathPrefix: tc.prefix}
-		if got := r.MatchesPath(tc.path); got != tc.want {
+		if got := MatchesPrefix(tc.prefix, tc.path, false); got != tc.want {
 			t.Errorf("prefix %q, path %q: %v, want %v", tc.prefix, tc.path, got, tc.want)
 		}
 	}
 }
 
-func TestRouteMatchesPathCaseInsensitive(t *testing.T) {
+func TestMatchesPrefixFolded(t *testing.T) {
 	tests := []struct {
 		prefix, path string
 		want         bool
@@ -265,8 +264,7 @@ func TestRouteMatchesPathCaseInsensitive(t *testing.T) {
 		{"/café", "/CAFÉ", false},
 	}
 	for _, tc := range tests {
-		r := Route{PathPrefix: tc.prefix, CaseInsensitive: true}
-		if got := r.MatchesPath(tc.path); got != tc.want {
+		if got := MatchesPrefix(tc.prefix, tc.path, true); got != tc.want {
 			t.Errorf("prefix %q, path %q: %v, want %v", tc.prefix, tc.path, got, tc.want)
 		}
 	}
@@ -381,7 +379,7 @@ func FuzzRouteNormalize(f *testing.F) {
 				t.Fatalf("method %q is not upper case", m)
 			}
 		}
-		if !r.MatchesPath(r.PathPrefix) || !r.MatchesPath(strings.TrimSuffix(r.PathPrefix, "/")+"/x") {
+		if !MatchesPrefix(r.PathPrefix, r.PathPrefix, r.CaseInsensitive) || !MatchesPrefix(r.PathPrefix, strings.TrimSuffix(r.PathPrefix, "/")+"/x", r.CaseInsensitive) {
 			t.Fatalf("route does not match its own prefix %q", r.PathPrefix)
 		}
 		if math.IsNaN(r.RateLimit.Rate) || math.IsInf(r.RateLimit.Rate, 0) {

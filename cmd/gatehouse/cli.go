@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
-	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
 // Exit statuses of the CLI, documented in docs/cli.md. Scripts branch on
@@ -97,7 +96,13 @@ func report(w io.Writer, cmd *cobra.Command, err error, asJSON bool) int {
 		return code
 	}
 	msg := p.Detail
-	if p.Detail == "" || p.Status != 0 || p.Title == titleUnreachable {
+	switch {
+	case p.Status != 0:
+		msg = fmt.Sprintf("%d %s", p.Status, p.Title)
+		if p.Detail != "" {
+			msg += ": " + p.Detail
+		}
+	case p.Title == titleUnreachable:
 		msg = p.Title + ": " + p.Detail
 	}
 	fmt.Fprintln(w, "gatehouse:", msg)
@@ -113,11 +118,8 @@ const titleUnreachable = "cannot reach the server"
 func describe(err error) (cliProblem, int) {
 	var pe *admin.ProblemError
 	if errors.As(err, &pe) {
-		p := cliProblem{Status: pe.Status, Title: fmt.Sprintf("%d %s", pe.Status, pe.Title), Detail: pe.Detail}
-		if p.Detail == "" {
-			p.Detail = auth.ErrorMessage(err)
-		}
-		if p.Detail == p.Title || strings.EqualFold(p.Detail, pe.Title) {
+		p := cliProblem{Status: pe.Status, Title: pe.Title, Detail: pe.Detail}
+		if strings.EqualFold(p.Detail, pe.Title) {
 			p.Detail = ""
 		}
 		switch pe.Status {

@@ -40,6 +40,9 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newAdminKeyCommand(getenv),
 		newVersionCommand(),
 	)
+	// cobra adds its completion group when the command runs; added now,
+	// it is made strict like the others.
+	root.InitDefaultCompletionCmd()
 	strictGroups(root)
 	return root
 }

@@ -59,7 +59,10 @@ func (d *durationValue) Set(s string) error {
 
 func (d *durationValue) String() string {
 	v := time.Duration(*d)
-	if v != 0 && v%(24*time.Hour) == 0 {
+	if v == 0 {
+		return "0" // what pflag recognises as no default worth showing
+	}
+	if v%(24*time.Hour) == 0 {
 		return strconv.FormatInt(int64(v/(24*time.Hour)), 10) + "d"
 	}
 	return v.String()

@@ -6,7 +6,7 @@
 // name given twice, two path prefixes that differ only by case) make the
 // whole file invalid, and the error names the route (index, name, line)
 // and the field. An empty file, or "routes: []", is an empty table.
-// testdata/routes.example.yaml documents every field.
+// examples/routes.yaml, at the root of the repository, documents every field.
 package routefile
 
 import (

@@ -132,7 +132,7 @@ func (db *DB) GetAPIKeyByHash(ctx context.Context, hash []byte) (*auth.APIKey, e
 // the cursor of the next page, "" on the last page. A Limit of zero or less
 // means 100; Limit is capped at auth.MaxPageSize.
 func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.APIKey, string, error) {
-	limit := pageSize(f.Limit)
+	limit := auth.PageSize(f.Limit)
 	var (
 		where []string
 		args  []any
@@ -200,14 +200,12 @@ func (db *DB) RotateAPIKey(ctx context.Context, oldID string, next *auth.APIKey,
 		if err != nil {
 			return err
 		}
-		switch {
-		case !k.RevokedAt.IsZero():
-			return auth.Errorf(auth.ECONFLICT, "API key is revoked.")
-		case k.RotatedTo != "":
-			return auth.Errorf(auth.ECONFLICT, "API key has already been rotated.")
+		rotated, err := k.RotateTo(next.ID, oldExpiresAt)
+		if err != nil {
+			return err
 		}
-		k.RotatedTo = next.ID
-		k.ExpiresAt = stored(auth.RotatedExpiry(k.ExpiresAt, oldExpiresAt))
+		k = &rotated
+		k.ExpiresAt = stored(k.ExpiresAt)
 		// The old key is updated and the notification queued before the new
 		// key is inserted: if the insert fails (its ID or hash exists), the
 		// rollback must undo both, which the tests check.

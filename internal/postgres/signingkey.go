@@ -34,13 +34,7 @@ func scanSigningKey(row pgx.Row) (*auth.SigningKey, error) {
 // ECONFLICT if the ID exists; EINVALID if k has no ID or holds text no
 // backend can store.
 func (db *DB) CreateSigningKey(ctx context.Context, k *auth.SigningKey, events ...auth.AuditEvent) error {
-	switch {
-	case k == nil:
-		return auth.Errorf(auth.EINVALID, "Signing key is missing.")
-	case k.ID == "":
-		return auth.Errorf(auth.EINVALID, "Signing key ID is required.")
-	}
-	if err := checkText("Signing key", k.ID, k.Algorithm); err != nil {
+	if err := k.CheckStorable(); err != nil {
 		return err
 	}
 	if err := auth.CheckStorableEvents(events); err != nil {
@@ -49,13 +43,13 @@ func (db *DB) CreateSigningKey(ctx context.Context, k *auth.SigningKey, events .
 	err := db.inTx(ctx, "create signing key", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO signing_keys (`+signingKeyColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			k.ID, k.Algorithm, blobValue(k.PublicJWK), blobValue(k.PrivateKey),
+			k.ID, k.Algorithm, auth.BytesOrNull(k.PublicJWK), auth.BytesOrNull(k.PrivateKey),
 			timeValue(k.CreatedAt), timeValue(k.ActivatesAt), timeValue(k.RetiredAt), timeValue(k.ExpiresAt)); err != nil {
 			return err
 		}
 		return appendEvents(ctx, tx, events)
 	})
-	return conflictAs(err, "A signing key with this ID already exists.")
+	return auth.ConflictAs(err, "A signing key with this ID already exists.")
 }
 
 // ListSigningKeys returns every key not yet deleted, oldest (by CreatedAt,

@@ -129,7 +129,7 @@ func (db *DB) GetAPIKeyByHash(ctx context.Context, hash []byte) (*auth.APIKey, e
 // the cursor of the next page, "" on the last page. A Limit of zero or less
 // means 100; Limit is capped at auth.MaxPageSize.
 func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.APIKey, string, error) {
-	limit := pageSize(f.Limit)
+	limit := auth.PageSize(f.Limit)
 	where := []string{"id > ?"}
 	args := []any{f.After}
 	if f.Owner != "" {
@@ -187,14 +187,12 @@ func (db *DB) RotateAPIKey(ctx context.Context, oldID string, next *auth.APIKey,
 		if err != nil {
 			return err
 		}
-		switch {
-		case !k.RevokedAt.IsZero():
-			return auth.Errorf(auth.ECONFLICT, "API key is revoked.")
-		case k.RotatedTo != "":
-			return auth.Errorf(auth.ECONFLICT, "API key has already been rotated.")
+		rotated, err := k.RotateTo(next.ID, oldExpiresAt)
+		if err != nil {
+			return err
 		}
-		k.RotatedTo = next.ID
-		k.ExpiresAt = timeFrom(timeValue(auth.RotatedExpiry(k.ExpiresAt, oldExpiresAt)))
+		k = &rotated
+		k.ExpiresAt = timeFrom(timeValue(k.ExpiresAt)) // as stored
 		// The old key is updated before the new one is inserted: if the
 		// insert fails (its ID or hash exists), the rollback must undo a
 		// write, which the contract suite checks.

@@ -50,7 +50,7 @@ func (db *DB) AppendAuditEvents(ctx context.Context, events ...auth.AuditEvent) 
 // cursor of the next page, 0 on the last page. A Limit of zero or less
 // means 100; Limit is capped at auth.MaxPageSize.
 func (db *DB) ListAuditEvents(ctx context.Context, f auth.AuditFilter) ([]auth.AuditEvent, int64, error) {
-	limit := pageSize(f.Limit)
+	limit := auth.PageSize(f.Limit)
 	where := []string{"id > ?"}
 	args := []any{f.After}
 	if f.KeyID != "" {

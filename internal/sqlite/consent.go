@@ -43,16 +43,7 @@ func (db *DB) GetConsent(ctx context.Context, userID, clientID string) (*auth.Co
 // appends the events in one transaction. EINVALID if either ID is missing
 // or c holds text no backend can store.
 func (db *DB) SaveConsent(ctx context.Context, c *auth.Consent, events ...auth.AuditEvent) error {
-	switch {
-	case c == nil:
-		return auth.Errorf(auth.EINVALID, "Consent is missing.")
-	case c.UserID == "" || c.ClientID == "":
-		return auth.Errorf(auth.EINVALID, "Consent user and client are required.")
-	}
-	if err := checkText("Consent", c.UserID, c.ClientID); err != nil {
-		return err
-	}
-	if err := checkLists("Consent", c.Scopes); err != nil {
+	if err := c.CheckStorable(); err != nil {
 		return err
 	}
 	if err := auth.CheckStorableEvents(events); err != nil {

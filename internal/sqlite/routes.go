@@ -49,7 +49,7 @@ func (db *DB) CreateRoute(ctx context.Context, r *auth.Route, events ...auth.Aud
 		}
 		return insertEvents(ctx, tx, events)
 	})
-	return conflictAs(err, "A route with this name already exists.")
+	return auth.ConflictAs(err, "A route with this name already exists.")
 }
 
 // GetRoute returns the route of that name, or ENOTFOUND.

@@ -189,6 +189,16 @@ func (t *RefreshToken) CheckStorable() error {
 	return CheckLists("Refresh token", t.Scopes, t.Audiences)
 }
 
+// CheckWithIssued checks t and the access token issued with it (nil for
+// none), which must belong to t's family: what CreateRefreshToken and
+// RotateRefreshToken are given to write.
+func (t *RefreshToken) CheckWithIssued(issued *IssuedToken) error {
+	if err := t.CheckStorable(); err != nil {
+		return err
+	}
+	return issued.CheckFamily(t.FamilyID)
+}
+
 // CheckFamily checks an access token to record, which must belong to
 // family unless that is "" (any family). A nil token is nothing to record
 // and passes.
@@ -221,4 +231,45 @@ func (k APIKey) RotateTo(nextID string, oldExpiresAt time.Time) (APIKey, error) 
 	k.RotatedTo = nextID
 	k.ExpiresAt = RotatedExpiry(k.ExpiresAt, oldExpiresAt)
 	return k, nil
+}
+
+// Storable is a record that checks itself before a backend writes it.
+type Storable interface {
+	CheckStorable() error
+}
+
+// CheckWrite returns EINVALID if the record, or any of the audit events
+// written with it in the same transaction, cannot be stored as it is.
+func CheckWrite(r Storable, events []AuditEvent) error {
+	if err := r.CheckStorable(); err != nil {
+		return err
+	}
+	return CheckStorableEvents(events)
+}
+
+// Page cuts a list read with one row more than limit (which tells whether
+// another page follows, so the last page never comes with a cursor to an
+// empty one) to limit, and returns the cursor of the next page: the key of
+// its last item, or the zero cursor on the last page.
+func Page[T any, C any](items []T, limit int, cursor func(T) C) ([]T, C) {
+	var none C
+	if limit <= 0 || len(items) <= limit {
+		return items, none
+	}
+	items = items[:limit]
+	return items, cursor(items[limit-1])
+}
+
+// CheckStorable returns EINVALID if t has no jti or RevokedAt, or holds
+// text no backend can store.
+func (t *RevokedToken) CheckStorable() error {
+	switch {
+	case t == nil:
+		return Errorf(EINVALID, "Revoked token is missing.")
+	case t.JTI == "":
+		return Errorf(EINVALID, "Token jti is required.")
+	case t.RevokedAt.IsZero():
+		return Errorf(EINVALID, "Revocation time is required.")
+	}
+	return CheckText("Revoked token", t.JTI)
 }

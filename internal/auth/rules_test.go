@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -234,6 +235,70 @@ func TestAPIKeyRotateTo(t *testing.T) {
 		}
 		if err == nil && (got.RotatedTo != "key_n" || !got.ExpiresAt.Equal(tt.wantExpiry)) {
 			t.Errorf("%s: rotated to %q expiring %v, want key_n expiring %v", tt.name, got.RotatedTo, got.ExpiresAt, tt.wantExpiry)
+		}
+	}
+}
+
+func TestCheckWrite(t *testing.T) {
+	t.Parallel()
+	good := &Client{ID: "c"}
+	for _, tt := range []struct {
+		name   string
+		record Storable
+		events []AuditEvent
+		want   string
+	}{
+		{"a storable record without events may be written", good, nil, ""},
+		{"a record that cannot be stored is refused", &Client{}, nil, EINVALID},
+		{"an event that cannot be stored refuses the write", good, []AuditEvent{{Type: "x", Reason: "\x00"}}, EINVALID},
+		{"a revoked token needs its revocation time", &RevokedToken{JTI: "j"}, nil, EINVALID},
+		{"a revoked token needs its jti", &RevokedToken{RevokedAt: t0}, nil, EINVALID},
+		{"a revoked token with a jti and time may be written", &RevokedToken{JTI: "j", RevokedAt: t0}, nil, ""},
+	} {
+		if got := ErrorCode(CheckWrite(tt.record, tt.events)); got != tt.want {
+			t.Errorf("%s: code %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestRefreshTokenCheckWithIssued(t *testing.T) {
+	t.Parallel()
+	rt := &RefreshToken{Hash: []byte{1}, FamilyID: "f"}
+	for _, tt := range []struct {
+		name   string
+		token  *RefreshToken
+		issued *IssuedToken
+		want   string
+	}{
+		{"a token without an access token may be written", rt, nil, ""},
+		{"a token with an access token of its family may be written", rt, &IssuedToken{JTI: "j", FamilyID: "f"}, ""},
+		{"an access token of another family is refused", rt, &IssuedToken{JTI: "j", FamilyID: "g"}, EINVALID},
+		{"a token that cannot be stored is refused first", &RefreshToken{FamilyID: "f"}, nil, EINVALID},
+	} {
+		if got := ErrorCode(tt.token.CheckWithIssued(tt.issued)); got != tt.want {
+			t.Errorf("%s: code %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestPage(t *testing.T) {
+	t.Parallel()
+	id := func(n int) int { return n }
+	for _, tt := range []struct {
+		name      string
+		items     []int
+		limit     int
+		wantItems []int
+		wantNext  int
+	}{
+		{"a short read is the last page, without a cursor", []int{1, 2}, 3, []int{1, 2}, 0},
+		{"a read of exactly the limit is the last page", []int{1, 2, 3}, 3, []int{1, 2, 3}, 0},
+		{"one row more than the limit means another page, after the last item kept", []int{1, 2, 3, 4}, 3, []int{1, 2, 3}, 3},
+		{"an empty read is an empty last page", nil, 3, nil, 0},
+	} {
+		items, next := Page(tt.items, tt.limit, id)
+		if !slices.Equal(items, tt.wantItems) || next != tt.wantNext {
+			t.Errorf("%s: Page = %v, %v; want %v, %v", tt.name, items, next, tt.wantItems, tt.wantNext)
 		}
 	}
 }

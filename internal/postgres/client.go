@@ -51,10 +51,7 @@ func clientValues(c *auth.Client) []any {
 // ECONFLICT if the ID exists; EINVALID if c has no ID or holds text no
 // backend can store.
 func (db *DB) CreateClient(ctx context.Context, c *auth.Client, events ...auth.AuditEvent) error {
-	if err := c.CheckStorable(); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(c, events); err != nil {
 		return err
 	}
 	err := db.inTx(ctx, "create client", func(tx pgx.Tx) error {
@@ -95,21 +92,15 @@ func (db *DB) ListClients(ctx context.Context, f auth.ClientFilter) ([]*auth.Cli
 	if err != nil {
 		return nil, "", translate("list clients", err)
 	}
-	if len(clients) > limit {
-		clients = clients[:limit]
-		return clients, clients[limit-1].ID, nil
-	}
-	return clients, "", nil
+	clients, next := auth.Page(clients, limit, func(x *auth.Client) string { return x.ID })
+	return clients, next, nil
 }
 
 // UpdateClient replaces every field of the stored client with c's and
 // appends the events in one transaction. ENOTFOUND if it does not exist;
 // EINVALID as for CreateClient.
 func (db *DB) UpdateClient(ctx context.Context, c *auth.Client, ifUpdatedAt time.Time, events ...auth.AuditEvent) error {
-	if err := c.CheckStorable(); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(c, events); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "update client", func(tx pgx.Tx) error {

@@ -34,10 +34,7 @@ func scanSigningKey(row pgx.Row) (*auth.SigningKey, error) {
 // ECONFLICT if the ID exists; EINVALID if k has no ID or holds text no
 // backend can store.
 func (db *DB) CreateSigningKey(ctx context.Context, k *auth.SigningKey, events ...auth.AuditEvent) error {
-	if err := k.CheckStorable(); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(k, events); err != nil {
 		return err
 	}
 	err := db.inTx(ctx, "create signing key", func(tx pgx.Tx) error {

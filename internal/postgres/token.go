@@ -158,10 +158,7 @@ func insertIssued(ctx context.Context, tx pgx.Tx, it *auth.IssuedToken, clientID
 // exists; EINVALID if t has no hash or family, issued belongs to another
 // family, or either holds text no backend can store.
 func (db *DB) CreateRefreshToken(ctx context.Context, t *auth.RefreshToken, issued *auth.IssuedToken) error {
-	if err := t.CheckStorable(); err != nil {
-		return err
-	}
-	if err := issued.CheckFamily(t.FamilyID); err != nil {
+	if err := t.CheckWithIssued(issued); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "create refresh token", func(tx pgx.Tx) error {
@@ -201,10 +198,7 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash []byte, at time.Ti
 	if at.IsZero() {
 		return auth.Errorf(auth.EINVALID, "Time of use is required.")
 	}
-	if err := next.CheckStorable(); err != nil {
-		return err
-	}
-	if err := issued.CheckFamily(next.FamilyID); err != nil {
+	if err := next.CheckWithIssued(issued); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "rotate refresh token", func(tx pgx.Tx) error {
@@ -301,16 +295,7 @@ func (db *DB) RevokeFamily(ctx context.Context, familyID string, at time.Time, e
 // and keeps the first entry; the events are appended all the same.
 // EINVALID if t has no jti or RevokedAt.
 func (db *DB) RevokeToken(ctx context.Context, t auth.RevokedToken, events ...auth.AuditEvent) error {
-	switch {
-	case t.JTI == "":
-		return auth.Errorf(auth.EINVALID, "Token jti is required.")
-	case t.RevokedAt.IsZero():
-		return auth.Errorf(auth.EINVALID, "Revocation time is required.")
-	}
-	if err := auth.CheckText("Revoked token", t.JTI); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(&t, events); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "revoke token", func(tx pgx.Tx) error {

@@ -51,10 +51,7 @@ func userValues(u *auth.User) []any {
 // ECONFLICT if the ID or the username (in lower case) exists; EINVALID if u
 // has no ID or username, or holds text no backend can store.
 func (db *DB) CreateUser(ctx context.Context, u *auth.User, events ...auth.AuditEvent) error {
-	if err := u.CheckStorable(); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(u, events); err != nil {
 		return err
 	}
 	err := db.inTx(ctx, "create user", func(tx pgx.Tx) error {
@@ -100,11 +97,8 @@ func (db *DB) ListUsers(ctx context.Context, f auth.UserFilter) ([]*auth.User, s
 	if err != nil {
 		return nil, "", translate("list users", err)
 	}
-	if len(users) > limit {
-		users = users[:limit]
-		return users, users[limit-1].ID, nil
-	}
-	return users, "", nil
+	users, next := auth.Page(users, limit, func(x *auth.User) string { return x.ID })
+	return users, next, nil
 }
 
 // UpdateUser replaces every field of the stored user with u's and appends
@@ -112,10 +106,7 @@ func (db *DB) ListUsers(ctx context.Context, f auth.UserFilter) ([]*auth.User, s
 // if the new username (in lower case) belongs to another user; EINVALID as
 // for CreateUser.
 func (db *DB) UpdateUser(ctx context.Context, u *auth.User, events ...auth.AuditEvent) error {
-	if err := u.CheckStorable(); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(u, events); err != nil {
 		return err
 	}
 	err := db.inTx(ctx, "update user", func(tx pgx.Tx) error {

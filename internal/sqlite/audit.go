@@ -87,9 +87,6 @@ func (db *DB) ListAuditEvents(ctx context.Context, f auth.AuditFilter) ([]auth.A
 	if err := rows.Err(); err != nil {
 		return nil, 0, translate("list audit events", err)
 	}
-	if len(events) > limit {
-		events = events[:limit]
-		return events, events[limit-1].ID, nil
-	}
-	return events, 0, nil
+	events, next := auth.Page(events, limit, func(x auth.AuditEvent) int64 { return x.ID })
+	return events, next, nil
 }

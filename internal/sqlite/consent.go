@@ -43,10 +43,7 @@ func (db *DB) GetConsent(ctx context.Context, userID, clientID string) (*auth.Co
 // appends the events in one transaction. EINVALID if either ID is missing
 // or c holds text no backend can store.
 func (db *DB) SaveConsent(ctx context.Context, c *auth.Consent, events ...auth.AuditEvent) error {
-	if err := c.CheckStorable(); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(c, events); err != nil {
 		return err
 	}
 	scopes, err := scopesJSON(c.Scopes)

@@ -177,10 +177,10 @@ func testRefreshDuplicate(t *testing.T, s auth.Store) {
 	}
 
 	for name, bad := range map[string]*auth.RefreshToken{
-		"no hash":   {FamilyID: "f"},
-		"no family": {Hash: hashOf("x")},
-		"NUL":       {Hash: hashOf("x"), FamilyID: "f", SessionID: "\x00"},
-		"bad scope": {Hash: hashOf("x"), FamilyID: "f", Scopes: []string{"\xff"}},
+		"no hash":                {FamilyID: "f"},
+		"no family":              {Hash: hashOf("x")},
+		"NUL":                    {Hash: hashOf("x"), FamilyID: "f", SessionID: "\x00"},
+		"bad scope":              {Hash: hashOf("x"), FamilyID: "f", Scopes: []string{"\xff"}},
 		"negative presentations": {Hash: hashOf("x"), FamilyID: "f", Presentations: -1},
 	} {
 		wantCode(t, "CreateRefreshToken("+name+")", s.CreateRefreshToken(ctx, bad, nil), auth.EINVALID)

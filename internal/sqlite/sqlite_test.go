@@ -385,14 +385,14 @@ func TestMigrateFromVersion5CountsRefreshPresentations(t *testing.T) {
 	for _, r := range []struct {
 		hash   string
 		usedAt time.Time
-	}{{"unused", time.Time{}}, {"used once", used}, {"retried", used}} {
+	}{{"unused", time.Time{}}, {"used once", used}, {"retried", used}, {"used without grace", used}} {
 		if _, err := old.write.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, family_id, client_id, created_at, expires_at, family_expires_at, used_at)
 			VALUES (?, 'fam_1', 'cli_1', ?, ?, ?, ?)`, []byte(r.hash), timeValue(used), timeValue(until), timeValue(until), timeValue(r.usedAt)); err != nil {
 			t.Fatalf("insert a refresh token at version 5: %v", err)
 		}
 	}
 	// The grace window's slots as version 5 took them: two for the token
-	// retried, one for the token used once.
+	// retried, one for the token used once, none without a grace window.
 	for _, jti := range []string{
 		"refresh:" + hex.EncodeToString([]byte("retried")) + ":1",
 		"refresh:" + hex.EncodeToString([]byte("retried")) + ":2",
@@ -412,7 +412,7 @@ func TestMigrateFromVersion5CountsRefreshPresentations(t *testing.T) {
 		t.Fatalf("Open (migrating up): %v", err)
 	}
 	defer db.Close()
-	for hash, want := range map[string]int{"unused": 0, "used once": 1, "retried": 2} {
+	for hash, want := range map[string]int{"unused": 0, "used once": 1, "retried": 2, "used without grace": 1} {
 		got, err := db.GetRefreshToken(ctx, []byte(hash))
 		if err != nil || got.Presentations != want {
 			t.Fatalf("%s after migrating = %+v, %v; want %d presentations", hash, got, err, want)

@@ -273,3 +273,14 @@ func (t *RevokedToken) CheckStorable() error {
 	}
 	return CheckText("Revoked token", t.JTI)
 }
+
+// Retire is the transition of retiring k at retiredAt: it returns k
+// retired, to be removed from the JWKS after expiresAt, or ECONFLICT if k
+// is retired already (of two nodes retiring one key, the second learns it).
+func (k SigningKey) Retire(retiredAt, expiresAt time.Time) (SigningKey, error) {
+	if !k.RetiredAt.IsZero() {
+		return k, Errorf(ECONFLICT, "Signing key is already retired.")
+	}
+	k.RetiredAt, k.ExpiresAt = retiredAt, expiresAt
+	return k, nil
+}

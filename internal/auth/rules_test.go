@@ -302,3 +302,27 @@ func TestPage(t *testing.T) {
 		}
 	}
 }
+
+func TestSigningKeyRetire(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		key  SigningKey
+		want string
+	}{
+		{"a signing key retires and expires when told", SigningKey{ID: "k"}, ""},
+		{"a retired signing key cannot retire again", SigningKey{ID: "k", RetiredAt: t0.Add(-time.Hour)}, ECONFLICT},
+	} {
+		got, err := tt.key.Retire(t0, t0.Add(time.Hour))
+		if ErrorCode(err) != tt.want {
+			t.Errorf("%s: error %v, want code %q", tt.name, err, tt.want)
+			continue
+		}
+		if err == nil && (!got.RetiredAt.Equal(t0) || !got.ExpiresAt.Equal(t0.Add(time.Hour))) {
+			t.Errorf("%s: retired %v expiring %v", tt.name, got.RetiredAt, got.ExpiresAt)
+		}
+		if err != nil && !got.RetiredAt.Equal(tt.key.RetiredAt) {
+			t.Errorf("%s: a refused retirement changed the key", tt.name)
+		}
+	}
+}

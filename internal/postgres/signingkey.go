@@ -78,19 +78,19 @@ func (db *DB) RetireSigningKey(ctx context.Context, id string, retiredAt, expire
 	return db.inTx(ctx, "retire signing key", func(tx pgx.Tx) error {
 		// FOR UPDATE: of two nodes retiring the same key, the second waits
 		// and then sees it retired.
-		var retired pgtype.Timestamptz
-		err := tx.QueryRow(ctx, `SELECT retired_at FROM signing_keys WHERE id = $1 FOR UPDATE`, id).Scan(&retired)
+		k, err := scanSigningKey(tx.QueryRow(ctx, `SELECT `+signingKeyColumns+` FROM signing_keys WHERE id = $1 FOR UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return auth.Errorf(auth.ENOTFOUND, "Signing key not found.")
 		}
 		if err != nil {
 			return err
 		}
-		if retired.Valid {
-			return auth.Errorf(auth.ECONFLICT, "Signing key is already retired.")
+		retired, err := k.Retire(retiredAt, expiresAt)
+		if err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE signing_keys SET retired_at = $1, expires_at = $2 WHERE id = $3`,
-			timeValue(retiredAt), timeValue(expiresAt), id); err != nil {
+			timeValue(retired.RetiredAt), timeValue(retired.ExpiresAt), id); err != nil {
 			return err
 		}
 		return appendEvents(ctx, tx, events)

@@ -83,19 +83,19 @@ func (db *DB) RetireSigningKey(ctx context.Context, id string, retiredAt, expire
 		return err
 	}
 	return db.inTx(ctx, "retire signing key", func(tx *sql.Tx) error {
-		var retired sql.NullInt64
-		err := tx.QueryRowContext(ctx, `SELECT retired_at FROM signing_keys WHERE id = ?`, id).Scan(&retired)
+		k, err := scanSigningKey(tx.QueryRowContext(ctx, `SELECT `+signingKeyColumns+` FROM signing_keys WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return auth.Errorf(auth.ENOTFOUND, "Signing key not found.")
 		}
 		if err != nil {
 			return err
 		}
-		if retired.Valid {
-			return auth.Errorf(auth.ECONFLICT, "Signing key is already retired.")
+		retired, err := k.Retire(retiredAt, expiresAt)
+		if err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET retired_at = ?, expires_at = ? WHERE id = ?`,
-			timeValue(retiredAt), timeValue(expiresAt), id); err != nil {
+			timeValue(retired.RetiredAt), timeValue(retired.ExpiresAt), id); err != nil {
 			return err
 		}
 		return insertEvents(ctx, tx, events)

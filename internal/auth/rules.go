@@ -284,3 +284,13 @@ func (k SigningKey) Retire(retiredAt, expiresAt time.Time) (SigningKey, error) {
 	k.RetiredAt, k.ExpiresAt = retiredAt, expiresAt
 	return k, nil
 }
+
+// CheckRevocation returns EINVALID for a revocation (or deletion that
+// revokes) without a time, which would read back as "not revoked", or with
+// events that cannot be stored.
+func CheckRevocation(at time.Time, events []AuditEvent) error {
+	if at.IsZero() {
+		return Errorf(EINVALID, "Revocation time is required.")
+	}
+	return CheckStorableEvents(events)
+}

@@ -326,3 +326,21 @@ func TestSigningKeyRetire(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckRevocation(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		at     time.Time
+		events []AuditEvent
+		want   string
+	}{
+		{"a revocation needs its time, or it would read as not revoked", time.Time{}, nil, EINVALID},
+		{"a revocation with events that cannot be stored is refused", t0, []AuditEvent{{Actor: "\xff"}}, EINVALID},
+		{"a revocation with a time may be written", t0, []AuditEvent{{Type: "x"}}, ""},
+	} {
+		if got := ErrorCode(CheckRevocation(tt.at, tt.events)); got != tt.want {
+			t.Errorf("%s: code %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

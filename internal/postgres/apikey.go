@@ -229,10 +229,7 @@ func (db *DB) RotateAPIKey(ctx context.Context, oldID string, next *auth.APIKey,
 // zero (which would mean "not revoked") or an event holds text no backend
 // can store.
 func (db *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time, events ...auth.AuditEvent) (*auth.APIKey, error) {
-	if at.IsZero() {
-		return nil, auth.Errorf(auth.EINVALID, "Revocation time is required.")
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckRevocation(at, events); err != nil {
 		return nil, err
 	}
 	var key *auth.APIKey

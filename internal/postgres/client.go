@@ -132,10 +132,7 @@ func (db *DB) UpdateClient(ctx context.Context, c *auth.Client, ifUpdatedAt time
 // appends the events. ENOTFOUND if it does not exist; EINVALID if at is
 // zero.
 func (db *DB) DeleteClient(ctx context.Context, id string, at time.Time, events ...auth.AuditEvent) error {
-	if at.IsZero() {
-		return auth.Errorf(auth.EINVALID, "Revocation time is required.")
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckRevocation(at, events); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "delete client", func(tx pgx.Tx) error {

@@ -75,10 +75,7 @@ func (db *DB) ListConsents(ctx context.Context, userID string) ([]*auth.Consent,
 // revocation list) and appends the events. ENOTFOUND if there is no such
 // consent.
 func (db *DB) DeleteConsent(ctx context.Context, userID, clientID string, at time.Time, events ...auth.AuditEvent) error {
-	if at.IsZero() {
-		return auth.Errorf(auth.EINVALID, "Revocation time is required.")
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckRevocation(at, events); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "delete consent", func(tx pgx.Tx) error {

@@ -264,13 +264,10 @@ func (db *DB) RecordIssuedToken(ctx context.Context, issued *auth.IssuedToken) e
 // the same, since each call records a decision (often a detected reuse).
 // It returns the jtis it newly put on the list, sorted.
 func (db *DB) RevokeFamily(ctx context.Context, familyID string, at time.Time, events ...auth.AuditEvent) ([]string, error) {
-	if at.IsZero() {
-		return nil, auth.Errorf(auth.EINVALID, "Revocation time is required.")
-	}
-	if err := auth.CheckText("Family", familyID); err != nil {
+	if err := auth.CheckRevocation(at, events); err != nil {
 		return nil, err
 	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckText("Family", familyID); err != nil {
 		return nil, err
 	}
 	var jtis []string

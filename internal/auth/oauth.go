@@ -52,7 +52,7 @@ type Client struct {
 // User is a local account that signs in on the login page.
 type User struct {
 	ID            string // "usr_..."; the sub claim
-	Username      string // unique, compared in lower case
+	Username      string // unique, compared as NormalizeUsername folds it
 	PasswordHash  string // argon2id in the PHC string format
 	Email         string
 	EmailVerified bool
@@ -228,10 +228,11 @@ type SigningKeyStore interface {
 type TokenStore interface {
 	// CreateAuthCode inserts c. ECONFLICT if the hash exists.
 	CreateAuthCode(ctx context.Context, c *AuthCode) error
-	// ConsumeAuthCode marks the code with that hash used at time at and
-	// returns it as it was before. ENOTFOUND if there is no such code. If it
-	// was already used it is left alone and returned with an ECONFLICT error
-	// (the caller then revokes the code's family).
+	// ConsumeAuthCode applies AuthCode.Consume at time at to the code with
+	// that hash, stores the result and returns the code as it was before.
+	// ENOTFOUND if there is no such code. If it was already used it is left
+	// alone and returned with Consume's ECONFLICT error (the caller then
+	// revokes the code's family).
 	ConsumeAuthCode(ctx context.Context, hash []byte, at time.Time) (*AuthCode, error)
 
 	// CreateRefreshToken inserts t (the first token of a family), and

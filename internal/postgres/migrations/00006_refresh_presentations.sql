@@ -18,4 +18,6 @@ WHERE r.used_at IS NOT NULL;
 DELETE FROM used_jtis WHERE jti LIKE 'refresh:%';
 
 -- +goose Down
+-- The count is not written back as entries: after a downgrade, a token
+-- already retried within its grace window may be retried once more.
 ALTER TABLE refresh_tokens DROP COLUMN presentations;

@@ -17,4 +17,6 @@ WHERE used_at IS NOT NULL;
 DELETE FROM used_jtis WHERE substr(jti, 1, 8) = 'refresh:';
 
 -- +goose Down
+-- The count is not written back as entries: after a downgrade, a token
+-- already retried within its grace window may be retried once more.
 ALTER TABLE refresh_tokens DROP COLUMN presentations;

@@ -94,7 +94,9 @@ func (s *Server) introspectRefreshToken(ctx context.Context, c *auth.Client, tok
 	}
 	now := s.now()
 	exp := minTime(rt.ExpiresAt, rt.FamilyExpiresAt)
-	if rt.ClientID != c.ID || !rt.RevokedAt.IsZero() || !rt.UsedAt.IsZero() || !now.Before(exp) {
+	// Active is what a rotation without grace would accept: a token spent
+	// within a grace window is not active, though it may still be retried.
+	if rt.ClientID != c.ID || rt.Refusal(now, 0) != "" {
 		return &introspection{}, nil
 	}
 	if rt.UserID != "" {

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"testing"
@@ -67,6 +68,21 @@ func TestRefreshGraceWindow(t *testing.T) {
 		rt3 := decode(t, ts.refresh(c, secret, rt1, nil), http.StatusOK)["refresh_token"].(string)
 		if rt3 == rt2 {
 			t.Fatal("the retry got the same token")
+		}
+		// The retry is counted on the token itself, not with one-time
+		// entries in the client-assertion replay table.
+		hash, ok := ts.parseSecret(PrefixRefreshToken, rt1)
+		if !ok {
+			t.Fatal("the refresh token does not parse")
+		}
+		if got, err := ts.Store.GetRefreshToken(t.Context(), hash); err != nil || got.Presentations != 2 {
+			t.Fatalf("retried token = %+v, %v; want 2 presentations", got, err)
+		}
+		for n := 1; n <= 2; n++ {
+			jti := fmt.Sprintf("refresh:%x:%d", hash, n)
+			if err := ts.Store.UseJTI(t.Context(), jti, ts.Clock.Now().Add(time.Hour), ts.Clock.Now()); err != nil {
+				t.Fatalf("the retry left a one-time entry %s: %v", jti, err)
+			}
 		}
 		// The family is intact.
 		decode(t, ts.refresh(c, secret, rt3, nil), http.StatusOK)

@@ -7,11 +7,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
-	"math/big"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -231,29 +229,4 @@ func (m *material) signer(typ string) (jose.Signer, error) {
 		m.cached.Add(-1)
 	}
 	return actual.(jose.Signer), nil
-}
-
-// verifySignature checks sig over the JWS signing input with the key's one
-// algorithm (RFC 7518 §3.3, §3.4; RFC 8037 §3.1).
-func (m *material) verifySignature(input string, sig []byte) bool {
-	switch pub := m.public.(type) {
-	case *ecdsa.PublicKey:
-		// R and S, 32 bytes each, big-endian (RFC 7518 §3.4); DER or any
-		// other length is refused.
-		if m.alg != ES256 || len(sig) != 64 {
-			return false
-		}
-		sum := sha256.Sum256([]byte(input))
-		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
-		return ecdsa.Verify(pub, sum[:], r, s)
-	case *rsa.PublicKey:
-		if m.alg != RS256 {
-			return false
-		}
-		sum := sha256.Sum256([]byte(input))
-		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) == nil
-	case ed25519.PublicKey:
-		return m.alg == EdDSA && ed25519.Verify(pub, []byte(input), sig)
-	}
-	return false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -78,4 +79,46 @@ func TestAuthTimeOutOfRangeIsMalformed(t *testing.T) {
 	if _, err := v.Verify(context.Background(), tok); ReasonOf(err) != ReasonMalformed {
 		t.Fatalf("negative auth_time: %v", err)
 	}
+}
+
+// FuzzClaims: no payload panics the claims decoder, and whatever it
+// accepts survives MarshalJSON and a second decoding unchanged but for
+// dates cut to whole seconds (the issuer's encoding is the verifier's).
+func FuzzClaims(f *testing.F) {
+	for _, seed := range []string{
+		`{"iss":"https://a","sub":"u","aud":["x","y"],"exp":1772366400,"nbf":1,"iat":2.5,"jti":"j","client_id":"c","scope":"a  b","auth_time":3}`,
+		`{"aud":"x","exp":5}`, `{"exp":1e9}`, `{"exp":-1}`, `[]`, `null`, `{"aud":[null],"exp":1}`, `{"exp":1.0e-400}`,
+		`{"exp":1,"aud":[]}`, `{"exp":1,"ISS":"x"}`, `{"exp":1,"exp":2}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c, err := decodeClaims(in, "k")
+		if err != nil {
+			return
+		}
+		if c.ExpiresAt.Unix() == 0 {
+			return // exp under a second: whole seconds make it absent
+		}
+		b, err := json.Marshal(c)
+		if err != nil {
+			t.Fatalf("MarshalJSON: %v", err)
+		}
+		again, err := decodeClaims(b, "k")
+		if err != nil {
+			t.Fatalf("%s decodes to %+v, which encodes to %s, which does not decode: %v", in, c, b, err)
+		}
+		sec := func(x time.Time) int64 {
+			if x.IsZero() {
+				return 0
+			}
+			return x.Unix()
+		}
+		if again.Issuer != c.Issuer || again.Subject != c.Subject || !slices.Equal(again.Audience, c.Audience) ||
+			sec(again.ExpiresAt) != sec(c.ExpiresAt) || sec(again.NotBefore) != sec(c.NotBefore) ||
+			sec(again.IssuedAt) != sec(c.IssuedAt) || sec(again.AuthTime) != sec(c.AuthTime) ||
+			again.ID != c.ID || again.ClientID != c.ClientID || !slices.Equal(again.Scopes, c.Scopes) {
+			t.Fatalf("%s: %+v, then %s, then %+v", in, c, b, again)
+		}
+	})
 }

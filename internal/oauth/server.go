@@ -119,7 +119,7 @@ func New(cfg Config) (*Server, error) {
 		now:      cfg.Now,
 		logger:   cfg.Logger,
 	}
-	vs, err := newVerifiers(cfg.Keys, cfg.Issuer, cfg.Now, cfg.SessionTTL)
+	vs, err := newVerifiers(cfg.Keys, cfg.Issuer, cfg.Now, cfg.SessionTTL, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}

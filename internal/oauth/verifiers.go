@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
@@ -26,7 +27,7 @@ type verifiers struct {
 // make the next key's tokens fail here.
 var signingAlgorithms = []string{signing.ES256, signing.RS256, signing.EdDSA}
 
-func newVerifiers(keys *signing.Keyring, issuer string, now func() time.Time, sessionTTL time.Duration) (verifiers, error) {
+func newVerifiers(keys *signing.Keyring, issuer string, now func() time.Time, sessionTTL time.Duration, logger *slog.Logger) (verifiers, error) {
 	mk := func(typ string, leeway time.Duration, cacheSize int) (*verify.Verifier, error) {
 		v, err := verify.New(verify.Config{
 			Issuer:      issuer,
@@ -37,6 +38,7 @@ func newVerifiers(keys *signing.Keyring, issuer string, now func() time.Time, se
 			JWKS:        keys.JWKS,
 			Now:         now,
 			CacheSize:   cacheSize,
+			Logger:      logger, // a JWKS of the keyring's that does not parse is worth a warning
 		})
 		if err != nil {
 			return nil, fmt.Errorf("oauth: verifier of %s tokens: %w", typ, err)

@@ -43,7 +43,7 @@ type testServer struct {
 // verify over the keyring's JWKS, aud checked when audience is not "".
 func (ts *testServer) verifyAccess(token, audience string) (*verify.Claims, error) {
 	v, err := verify.New(verify.Config{Issuer: ts.URL, Audience: audience, AnyAudience: audience == "",
-		Algorithms: signingAlgorithms, JWKS: ts.Keys.JWKS, Now: ts.Clock.Now, CacheSize: -1})
+		Algorithms: signing.SupportedAlgorithms(), JWKS: ts.Keys.JWKS, Now: ts.Clock.Now, CacheSize: -1})
 	if err != nil {
 		return nil, err
 	}

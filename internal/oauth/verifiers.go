@@ -21,19 +21,13 @@ type verifiers struct {
 	idHint *verify.Verifier // logout: ID tokens, accepted as long as a session can last
 }
 
-// signingAlgorithms are the algorithms a keyring may sign with. A verifier
-// allows them all, whatever the keys of the moment: a key's own alg fixes
-// which one its tokens may use, and a rotation to another algorithm must not
-// make the next key's tokens fail here.
-var signingAlgorithms = []string{signing.ES256, signing.RS256, signing.EdDSA}
-
 func newVerifiers(keys *signing.Keyring, issuer string, now func() time.Time, sessionTTL time.Duration, logger *slog.Logger) (verifiers, error) {
 	mk := func(typ string, leeway time.Duration, cacheSize int) (*verify.Verifier, error) {
 		v, err := verify.New(verify.Config{
 			Issuer:      issuer,
 			AnyAudience: true, // the authorization server answers for every audience it issues to
 			Types:       []string{typ},
-			Algorithms:  signingAlgorithms,
+			Algorithms:  signing.SupportedAlgorithms(),
 			Leeway:      leeway,
 			JWKS:        keys.JWKS,
 			Now:         now,

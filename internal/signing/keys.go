@@ -50,6 +50,13 @@ func newKID() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
+// SupportedAlgorithms lists the algorithms a keyring can sign with. A
+// verifier of its tokens allows them all, whatever the keys of the moment:
+// each key's own alg fixes which one its tokens may use, and a rotation to
+// a key of another algorithm (after a node's configuration changed) must
+// not make the new key's tokens fail on nodes started before it.
+func SupportedAlgorithms() []string { return []string{ES256, RS256, EdDSA} }
+
 // validAlgorithm reports whether alg is one the keyring can generate.
 func validAlgorithm(alg string) bool {
 	return alg == ES256 || alg == RS256 || alg == EdDSA

@@ -29,8 +29,6 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzExtract -fuzztime 30s ./internal/apikey/
 	go test -run '^$$' -fuzz FuzzDecodeCreateKey -fuzztime 30s ./internal/admin/
 	go test -run '^$$' -fuzz FuzzLoadFile -fuzztime 30s ./internal/config/
-	go test -run '^$$' -fuzz FuzzVerify -fuzztime 30s ./internal/signing/
-	go test -run '^$$' -fuzz FuzzClaims -fuzztime 30s ./internal/signing/
 	go test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/password/
 	go test -run '^$$' -fuzz FuzzParseForm -fuzztime 30s ./internal/oauth/
 	go test -run '^$$' -fuzz FuzzParseBasicAuth -fuzztime 30s ./internal/oauth/
@@ -49,4 +47,5 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzProtectFromConnection -fuzztime 30s ./internal/gateway/
 	go test -run '^$$' -fuzz FuzzRoutePatch -fuzztime 30s ./internal/admin/
 	go test -run '^$$' -fuzz FuzzVerify -fuzztime 30s ./verify/
+	go test -run '^$$' -fuzz FuzzClaims -fuzztime 30s ./verify/
 	go test -run '^$$' -fuzz FuzzBearerToken -fuzztime 30s ./verify/

@@ -8,6 +8,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/problem"
 )
 
 // This file is the wire format of the admin API and the verify endpoint: the
@@ -174,13 +175,9 @@ type RateLimitSummary struct {
 }
 
 // Problem is an RFC 9457 problem details object, the body of every error
-// response (Content-Type application/problem+json).
-type Problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail,omitempty"`
-}
+// response (Content-Type application/problem+json): the one type every
+// Gatehouse surface writes.
+type Problem = problem.Details
 
 // keyFromRecord turns a stored record into its wire form at time now,
 // leaving the hash behind.

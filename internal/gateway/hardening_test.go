@@ -21,7 +21,6 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway/proxy"
-	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
@@ -350,9 +349,9 @@ func TestOwnIDTokenRefused(t *testing.T) {
 	e := newTestEnv(t)
 	e.setRoutes(e.route("api", "/api", "jwt"), e.route("any", "/any", "any"))
 	now := e.clock.Now()
-	idt, err := e.keyring.Sign("JWT", signing.Claims{
+	idt, err := e.keyring.Sign("JWT", verify.Claims{
 		Issuer: testIssuer, Subject: "alice", Audience: []string{"client-1"}, ID: "idt-1",
-		IssuedAt: signing.NewNumericDate(now), Expiry: signing.NewNumericDate(now.Add(time.Hour)),
+		IssuedAt: now, ExpiresAt: now.Add(time.Hour),
 	})
 	if err != nil {
 		t.Fatal(err)

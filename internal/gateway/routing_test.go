@@ -19,6 +19,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/problem"
 )
 
 // namedUpstream answers with its own name, so a test sees which route won.
@@ -97,8 +98,8 @@ func TestNoRouteAndWrongMethod(t *testing.T) {
 
 	resp := e.do("GET", "/nowhere")
 	wantStatus(t, resp, http.StatusNotFound)
-	var p problem
-	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil || p.Status != 404 || p.Title == "" {
+	var p problem.Details
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil || p.Status != 404 || p.Title == "" || p.Type != "urn:gatehouse:problem:no_route" {
 		t.Errorf("404 body: %+v, %v", p, err)
 	}
 	if resp.Header.Get("Cache-Control") != "no-store" {

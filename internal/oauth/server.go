@@ -66,15 +66,16 @@ const (
 // Server is the authorization server. Its methods are safe for concurrent
 // use.
 type Server struct {
-	cfg      Config
-	issuer   string
-	store    auth.OAuthStore
-	audit    auth.AuditStore
-	hasher   *apikey.Hasher
-	keys     *signing.Keyring
-	accounts *account.Service
-	now      auth.Now
-	logger   *slog.Logger
+	cfg       Config
+	issuer    string
+	store     auth.OAuthStore
+	audit     auth.AuditStore
+	hasher    *apikey.Hasher
+	keys      *signing.Keyring
+	verifiers verifiers // check the tokens keys signed
+	accounts  *account.Service
+	now       auth.Now
+	logger    *slog.Logger
 
 	browser browserState // the issuer's origin, for form POSTs (browser side)
 	tokens  tokenState   // the recently used clients (token side)
@@ -118,6 +119,11 @@ func New(cfg Config) (*Server, error) {
 		now:      cfg.Now,
 		logger:   cfg.Logger,
 	}
+	vs, err := newVerifiers(cfg.Keys, cfg.Issuer, cfg.Now, cfg.SessionTTL, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	s.verifiers = vs
 	if err := s.initBrowser(); err != nil {
 		return nil, err
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
-	"github.com/gatehouse-dev/gatehouse/internal/signing"
 )
 
 // signIn exchanges a fresh code with offline_access and returns the
@@ -139,7 +138,7 @@ func TestRefreshRules(t *testing.T) {
 		rt := ts.signIn(t, c, secret, u)["refresh_token"].(string)
 		wantError(t, ts.refresh(c, secret, rt, url.Values{"resource": {"https://evil.example.com"}}), http.StatusBadRequest, CodeInvalidTarget)
 		m := decode(t, ts.refresh(c, secret, rt, url.Values{"resource": {"https://other.example.com"}}), http.StatusOK)
-		claims, err := ts.Keys.Verify(m["access_token"].(string), signing.Expect{Type: "at+jwt", Issuer: ts.URL, Audience: "https://other.example.com"})
+		claims, err := ts.verifyAccess(m["access_token"].(string), "https://other.example.com")
 		if err != nil || len(claims.Audience) != 1 {
 			t.Errorf("claims %+v %v", claims, err)
 		}

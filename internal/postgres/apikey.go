@@ -82,11 +82,9 @@ func insertKey(ctx context.Context, tx pgx.Tx, k *auth.APIKey) error {
 	return err
 }
 
-// notifyChanged queues a notification carrying the key's ID on
-// notifyChannel. PostgreSQL delivers it only if the transaction commits.
+// notifyChanged queues the notification of a change to the key.
 func notifyChanged(ctx context.Context, tx pgx.Tx, id string) error {
-	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, id)
-	return err
+	return notifyChange(ctx, tx, auth.ChangeAPIKey, id)
 }
 
 // CreateAPIKey inserts k and appends the events in one transaction.

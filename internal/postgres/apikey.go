@@ -84,7 +84,7 @@ func insertKey(ctx context.Context, tx pgx.Tx, k *auth.APIKey) error {
 
 // notifyChanged queues the notification of a change to the key.
 func notifyChanged(ctx context.Context, tx pgx.Tx, id string) error {
-	return notifyChange(ctx, tx, auth.ChangeAPIKey, id)
+	return notifyKeyChange(ctx, tx, id)
 }
 
 // CreateAPIKey inserts k and appends the events in one transaction.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // notifyChannel is the one channel every change that can refuse a caller
@@ -17,6 +18,13 @@ import (
 // are per database, not per schema: nodes of other installations sharing
 // the database hear the changes too, which only costs them cache misses.
 const notifyChannel = "gatehouse_changes"
+
+// legacyKeyChannel is the channel that versions before the change feed
+// notified key changes on, with the key's ID as payload. Key changes are
+// still notified, and heard, on it, so that during a rolling upgrade a key
+// revoked through a node of one version is refused by nodes of the other:
+// their caches trust their feeds, and would otherwise keep the key.
+const legacyKeyChannel = "gatehouse_api_keys"
 
 // watcherAppSuffix is appended to the application_name of the watcher's
 // connections, for whoever reads pg_stat_activity.
@@ -49,12 +57,28 @@ func notifyRevoked(ctx context.Context, tx pgx.Tx) error {
 	return notifyChange(ctx, tx, auth.ChangeRevocation, "")
 }
 
-// parseChange reads a payload of notifyChange. Payloads of another form
-// (an older or newer node's) are passed on as they are, for consumers to
-// ignore.
-func parseChange(payload string) auth.Change {
-	kind, id, _ := strings.Cut(payload, ":")
-	return auth.Change{Kind: auth.ChangeKind(kind), ID: id}
+// notifyKeyChange queues the notification of a change to an API key, on
+// both channels (see legacyKeyChannel).
+func notifyKeyChange(ctx context.Context, tx pgx.Tx, id string) error {
+	if err := notifyChange(ctx, tx, auth.ChangeAPIKey, id); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, legacyKeyChannel, id)
+	return err
+}
+
+// received reads a notification of notifyChange or of an older node (see
+// legacyKeyChannel). Payloads of another form (a newer node's) are passed
+// on as they are, for consumers to ignore.
+func received(n *pgconn.Notification) (auth.Change, bool) {
+	switch n.Channel {
+	case notifyChannel:
+		kind, id, _ := strings.Cut(n.Payload, ":")
+		return auth.Change{Kind: auth.ChangeKind(kind), ID: id}, true
+	case legacyKeyChannel:
+		return auth.Change{Kind: auth.ChangeAPIKey, ID: n.Payload}, n.Payload != ""
+	}
+	return auth.Change{}, false
 }
 
 // errClosed is returned by the watchers once the DB is closed.
@@ -166,8 +190,10 @@ func (db *DB) listen(ctx context.Context, h auth.ChangeHandler, synced *time.Tim
 	if db.beforeListen != nil {
 		db.beforeListen()
 	}
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{notifyChannel}.Sanitize()); err != nil {
-		return err
+	for _, channel := range []string{notifyChannel, legacyKeyChannel} {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
+			return err
+		}
 	}
 
 	// From here on every commit is notified. Changes committed while no
@@ -219,8 +245,8 @@ func (db *DB) listen(ctx context.Context, h auth.ChangeHandler, synced *time.Tim
 			cancel()
 			switch {
 			case err == nil:
-				if n.Channel == notifyChannel {
-					h.Changed(parseChange(n.Payload))
+				if c, ok := received(n); ok {
+					h.Changed(c)
 				}
 				continue
 			case ctx.Err() != nil:
@@ -274,8 +300,8 @@ func passOnReceived(conn *pgx.Conn, h auth.ChangeHandler) {
 		if n == nil {
 			return
 		}
-		if n.Channel == notifyChannel {
-			h.Changed(parseChange(n.Payload))
+		if c, ok := received(n); ok {
+			h.Changed(c)
 		}
 	}
 }

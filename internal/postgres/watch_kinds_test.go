@@ -93,6 +93,14 @@ func TestWatchChangesReportsEveryKind(t *testing.T) {
 	}
 	awaitChange(t, changes, auth.Change{Kind: auth.ChangeSigningKey, ID: kid})
 
+	// A node of the version before the change feed notifies key changes
+	// on a channel of their own, with the bare ID.
+	legacy := randomID(t, "key")
+	if _, err := writer.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, legacyKeyChannel, legacy); err != nil {
+		t.Fatal(err)
+	}
+	awaitChange(t, changes, auth.Change{Kind: auth.ChangeAPIKey, ID: legacy})
+
 	var cut int
 	if err := writer.pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 		WHERE application_name = $1`, appName+watcherAppSuffix).Scan(&cut); err != nil || cut == 0 {

@@ -318,7 +318,7 @@ func TestANodeWhoseChangeFeedFallsSilentStopsTrustingItsCacheWithinFeedMaxAge(t 
 	t.Logf("B accepted the revoked key %d times, then refused it", accepted)
 }
 
-// listenThrough has db's key watcher connect to dsn.
+// listenThrough has db's change watcher connect to dsn.
 func listenThrough(t *testing.T, db *DB, dsn string) {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(dsn)

@@ -88,6 +88,19 @@ func TestChangesReachOtherNodesWithinASecond(t *testing.T) {
 		}
 	}
 
+	t.Run("api key revoked", func(t *testing.T) {
+		var created struct {
+			ID  string `json:"id"`
+			Key string `json:"key"`
+		}
+		a.cliJSON(&created, "keys", "create", "--owner", "feed")
+		if v := b.verify(created.Key); v.Code != "VALID" {
+			t.Fatalf("node B before the revocation: %s", v.Code)
+		}
+		a.cli("keys", "revoke", created.ID)
+		refusedWithin(t, "the revoked key refused", func() bool { return b.verify(created.Key).Code == "REVOKED" })
+	})
+
 	t.Run("client secret rotated", func(t *testing.T) {
 		c := newClient("rotated")
 		wantToken(c) // cached at B

@@ -82,11 +82,6 @@ func insertKey(ctx context.Context, tx pgx.Tx, k *auth.APIKey) error {
 	return err
 }
 
-// notifyChanged queues the notification of a change to the key.
-func notifyChanged(ctx context.Context, tx pgx.Tx, id string) error {
-	return notifyKeyChange(ctx, tx, id)
-}
-
 // CreateAPIKey inserts k and appends the events in one transaction.
 // ECONFLICT if the ID or hash exists; EINVALID if k has no ID or hash, or
 // text no backend can store (NUL characters, invalid UTF-8).

@@ -57,9 +57,9 @@ func notifyRevoked(ctx context.Context, tx pgx.Tx) error {
 	return notifyChange(ctx, tx, auth.ChangeRevocation, "")
 }
 
-// notifyKeyChange queues the notification of a change to an API key, on
-// both channels (see legacyKeyChannel).
-func notifyKeyChange(ctx context.Context, tx pgx.Tx, id string) error {
+// notifyChanged queues the notification of a change to an API key
+// (rotated or revoked), on both channels (see legacyKeyChannel).
+func notifyChanged(ctx context.Context, tx pgx.Tx, id string) error {
 	if err := notifyChange(ctx, tx, auth.ChangeAPIKey, id); err != nil {
 		return err
 	}

@@ -54,7 +54,23 @@ func (m *Main) backgroundTasks() []background.Task {
 	if m.Config.Gateway.RoutesFile != "" {
 		tasks = append(tasks, background.Task{Name: "routes file watch", Runner: background.Func(m.watchRoutesFile)})
 	}
+	if m.Reload != nil {
+		tasks = append(tasks, background.Task{Name: "reload on request", Runner: background.Func(m.reloadOnRequest)})
+	}
 	return tasks
+}
+
+// reloadOnRequest rereads the routes on each receive from m.Reload, until
+// ctx is done.
+func (m *Main) reloadOnRequest(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-m.Reload:
+			m.ReloadRoutes(ctx) // logs its own outcome; a bad file keeps the old routes
+		}
+	}
 }
 
 // watchStoredRoutes rereads the routes stored through the admin API when

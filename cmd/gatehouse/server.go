@@ -50,6 +50,9 @@ type Main struct {
 	Logger *slog.Logger
 	// Now is the clock of every component; nil means the wall clock.
 	Now auth.Now
+	// Reload, if set, rereads the routes file and the stored routes on
+	// each receive (serve passes SIGHUP).
+	Reload <-chan os.Signal
 
 	Store    auth.Store
 	Keys     *apikey.Service

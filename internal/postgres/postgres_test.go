@@ -255,7 +255,10 @@ type watcher struct {
 func startWatcher(t *testing.T, db *DB) *watcher {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	w := &watcher{ids: make(chan string), done: make(chan error, 1), cancel: cancel}
+	// Buffered: the watcher reports each key twice (on both channels, see
+	// legacyKeyChannel), and other tests' keys too, while the test may be
+	// looking elsewhere; a handler must not hold the watcher up.
+	w := &watcher{ids: make(chan string, 10000), done: make(chan error, 1), cancel: cancel}
 	go func() {
 		w.done <- db.WatchChanges(ctx, keyChanges(func(id string) {
 			select {

@@ -24,8 +24,9 @@ import (
 )
 
 // routePollInterval is how often a node reads the routes stored through
-// the admin API, so a change made on another node applies here too. A
-// change on this node applies at once (routesChanged).
+// the admin API even when the change feed says nothing: the safety net. A
+// change on this node applies at once (routesChanged), one on another node
+// when the feed reports it (background.go).
 const routePollInterval = 2 * time.Second
 
 // revocationMaxAge is how old the gateway's revocation list may grow while
@@ -51,7 +52,8 @@ func (m *Main) startRevocations(ctx context.Context) error {
 		return nil
 	}
 	var err error
-	m.Revocations, err = revocation.New(ctx, revocation.Options{Store: m.Store, Now: m.Now, Logger: m.Logger, MaxAge: revocationMaxAge})
+	m.Revocations, err = revocation.New(ctx, revocation.Options{Store: m.Store, Now: m.Now, Logger: m.Logger, MaxAge: revocationMaxAge,
+		Changed: m.kicks.revocations.C})
 	if err != nil {
 		return err
 	}
@@ -173,46 +175,6 @@ func (m *Main) serveGateway() {
 		}
 	}()
 	m.Logger.Info("gateway serving", "url", m.GatewayURL(), "routes", len(m.Gateway.Routes()), "routes_file", m.Config.Gateway.RoutesFile)
-}
-
-// gatewayBackground is the gateway's background work: the revocation list
-// poll, the routes file watch, and the poll of stored routes.
-func (m *Main) gatewayBackground(ctx context.Context, bg *sync.WaitGroup) {
-	if m.Gateway == nil {
-		return
-	}
-	bg.Go(func() {
-		if err := m.Revocations.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			m.Logger.Error("revocation list poll stopped", "err", err)
-		}
-	})
-	if path := m.Config.Gateway.RoutesFile; path != "" {
-		bg.Go(func() {
-			// From the version loaded at start: a change between that load
-			// and the first poll is not missed.
-			routefile.WatchFrom(ctx, path, time.Second, m.routes.loaded, func(routes []auth.Route, err error) {
-				if err != nil {
-					m.Logger.Error("routes file rejected; the previous routes stay in force", "file", path, "err", err)
-					return
-				}
-				m.applyFileRoutes(routes, "file changed")
-			})
-		})
-	}
-	bg.Go(func() {
-		t := time.NewTicker(routePollInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			if err := m.reloadStoredRoutes(ctx); err != nil && ctx.Err() == nil {
-				m.Logger.Warn("reading the stored routes failed; the previous routes stay in force", "err", err)
-			}
-		}
-	})
 }
 
 // ReloadRoutes rereads the routes file (SIGHUP) and the stored routes.

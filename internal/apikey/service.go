@@ -8,12 +8,12 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/changes"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 )
 
@@ -32,12 +32,15 @@ type Config struct {
 	// Logger gets the background loop's problems; default: discard.
 	Logger *slog.Logger
 	// CacheTTL is how long a verified key's record is used without reading
-	// the store again. With a store that reports other nodes' changes
-	// (auth.KeyChangeWatcher), a record is used only while the change feed
-	// is known complete (see feed.go), so such changes are honoured within
-	// auth.KeyFeedMaxAge; without one, CacheTTL is the longest a change made
-	// elsewhere can go unnoticed. Default 30s; negative disables the cache.
+	// the store again. With Changes, a record is used only while the change
+	// feed is known complete (see feed.go), so other nodes' changes are
+	// honoured within auth.FeedMaxAge; without, CacheTTL is the longest a
+	// change made elsewhere can go unnoticed. Default 30s; negative
+	// disables the cache.
 	CacheTTL time.Duration
+	// Changes is the node's change feed when several nodes share the
+	// store; nil for a store only this node writes to.
+	Changes ChangeFeed
 	// CacheSize bounds the number of cached keys. Default 100000.
 	CacheSize int
 	// NegativeCacheTTL is how long a well-formed key that the store does
@@ -85,11 +88,8 @@ type Service struct {
 	flushInterval time.Duration
 	flushBatch    int
 	metrics       *metrics // nil without a Registerer
-	// trustUntil: cached records answer only while since(monoBase) is
-	// less, in nanoseconds: a deadline on the monotonic clock; see feed.go.
-	trustUntil atomic.Int64
-	monoBase   time.Time                     // time.Now when the service was made
-	since      func(time.Time) time.Duration // time.Since; tests replace it
+	// trust: cached records answer only while it says so; see feed.go.
+	trust *changes.Trust
 }
 
 // NewService checks cfg, fills in its defaults and returns a Service.
@@ -121,8 +121,6 @@ func NewService(cfg Config) (*Service, error) {
 		flights:       newFlights(),
 		flushInterval: cfg.FlushInterval,
 		flushBatch:    defaultFlushBatch,
-		monoBase:      time.Now(),
-		since:         time.Since,
 	}
 	if s.now == nil {
 		s.now = auth.SystemNow
@@ -153,7 +151,7 @@ func NewService(cfg Config) (*Service, error) {
 		}
 		s.negative = newNegativeCache(ttl, size)
 	}
-	s.initTrust()
+	s.followChanges(cfg.Changes)
 	if cfg.Registerer != nil {
 		var feedUp func() float64
 		if s.watchesChanges() {

@@ -273,15 +273,6 @@ type TokenStore interface {
 	PurgeExpired(ctx context.Context, before time.Time) error
 }
 
-// RevocationWatcher is implemented by backends that can tell every node
-// that access tokens were revoked, so their in-memory revocation lists
-// reread the list at once instead of at their next poll.
-type RevocationWatcher interface {
-	// WatchRevocations calls fn after every committed revocation, and
-	// each time it (re)connects, until ctx is done.
-	WatchRevocations(ctx context.Context, fn func()) error
-}
-
 // ConsentStore remembers consents.
 type ConsentStore interface {
 	// GetConsent returns the consent of the user to the client, or ENOTFOUND.

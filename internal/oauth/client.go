@@ -21,6 +21,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/changes"
 )
 
 // lookupClient returns the client with that ID, from a short-lived cache of
@@ -81,9 +82,11 @@ func validClientID(id string) bool {
 // ClientIDPrefix starts every client ID.
 const ClientIDPrefix = "cli_"
 
-// clientCacheTTL bounds how long another node's change to a client (a
-// rotated secret, a deleted client) can go unseen here; this node's own
-// changes invalidate its entry at once.
+// clientCacheTTL bounds how long an entry is used. Without a change feed
+// (one node) this node's own changes invalidate its entry at once; with
+// one, another node's change (a rotated secret, a deleted client) drops it
+// when the feed reports it, and the cache answers only while the feed
+// vouches for it (client_feed.go).
 const clientCacheTTL = 10 * time.Second
 
 // clientCacheSize bounds the cache; when full it is emptied, which costs
@@ -94,7 +97,8 @@ const clientCacheSize = 4096
 type clientCache struct {
 	mu      sync.RWMutex
 	entries map[string]clientEntry
-	gen     uint64 // counts invalidations, so reads older than one are not cached
+	gen     uint64         // counts invalidations, so reads older than one are not cached
+	trust   *changes.Trust // with a change feed: whether entries may answer now; nil: always
 }
 
 type clientEntry struct {
@@ -103,6 +107,9 @@ type clientEntry struct {
 }
 
 func (cc *clientCache) get(id string, now time.Time) (*auth.Client, bool) {
+	if cc.trust != nil && !cc.trust.Trusted() {
+		return nil, false
+	}
 	cc.mu.RLock()
 	e, ok := cc.entries[id]
 	cc.mu.RUnlock()
@@ -147,6 +154,15 @@ func (cc *clientCache) putLocked(c *auth.Client, now time.Time) {
 func (cc *clientCache) invalidate(id string) {
 	cc.mu.Lock()
 	delete(cc.entries, id)
+	cc.gen++
+	cc.mu.Unlock()
+}
+
+// forgetAll empties the cache, and keeps reads in flight from caching what
+// they read.
+func (cc *clientCache) forgetAll() {
+	cc.mu.Lock()
+	cc.entries = nil
 	cc.gen++
 	cc.mu.Unlock()
 }

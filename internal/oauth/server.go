@@ -49,6 +49,10 @@ type Config struct {
 	// InsecureCookies drops the Secure attribute of cookies, for plain-HTTP
 	// development on localhost only.
 	InsecureCookies bool
+
+	// Changes is the node's change feed when several nodes share the
+	// store (see client_feed.go); nil for a store only this node writes.
+	Changes ChangeFeed
 }
 
 // Defaults of Config.
@@ -127,6 +131,7 @@ func New(cfg Config) (*Server, error) {
 	if err := s.initBrowser(); err != nil {
 		return nil, err
 	}
+	s.followClientChanges(cfg.Changes)
 	return s, nil
 }
 

@@ -82,13 +82,6 @@ func insertKey(ctx context.Context, tx pgx.Tx, k *auth.APIKey) error {
 	return err
 }
 
-// notifyChanged queues a notification carrying the key's ID on
-// notifyChannel. PostgreSQL delivers it only if the transaction commits.
-func notifyChanged(ctx context.Context, tx pgx.Tx, id string) error {
-	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, id)
-	return err
-}
-
 // CreateAPIKey inserts k and appends the events in one transaction.
 // ECONFLICT if the ID or hash exists; EINVALID if k has no ID or hash, or
 // text no backend can store (NUL characters, invalid UTF-8).

@@ -122,6 +122,9 @@ func (db *DB) UpdateClient(ctx context.Context, c *auth.Client, ifUpdatedAt time
 			}
 			return auth.Errorf(auth.ECONFLICT, "The client was changed meanwhile; read it again and retry.")
 		}
+		if err := notifyChange(ctx, tx, auth.ChangeClient, c.ID); err != nil {
+			return err
+		}
 		return appendEvents(ctx, tx, events)
 	})
 }
@@ -181,6 +184,9 @@ func (db *DB) DeleteClient(ctx context.Context, id string, at time.Time, events 
 			}
 		}
 		if err := notifyRevoked(ctx, tx); err != nil {
+			return err
+		}
+		if err := notifyChange(ctx, tx, auth.ChangeClient, id); err != nil {
 			return err
 		}
 		return appendEvents(ctx, tx, events)

@@ -106,6 +106,9 @@ func (db *DB) DeleteConsent(ctx context.Context, userID, clientID string, at tim
 		if err := notifyRevoked(ctx, tx); err != nil {
 			return err
 		}
+		if err := notifyChange(ctx, tx, auth.ChangeConsent, userID); err != nil {
+			return err
+		}
 		return appendEvents(ctx, tx, events)
 	})
 }

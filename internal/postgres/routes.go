@@ -44,6 +44,9 @@ func (db *DB) CreateRoute(ctx context.Context, r *auth.Route, events ...auth.Aud
 			VALUES ($1, $2, $3, $4)`, r.Name, settings, timeValue(r.CreatedAt), timeValue(r.UpdatedAt)); err != nil {
 			return err
 		}
+		if err := notifyChange(ctx, tx, auth.ChangeRoute, r.Name); err != nil {
+			return err
+		}
 		return appendEvents(ctx, tx, events)
 	})
 	return auth.ConflictAs(err, "A route with this name already exists.")
@@ -107,6 +110,9 @@ func (db *DB) UpdateRoute(ctx context.Context, r *auth.Route, ifUpdatedAt time.T
 			}
 			return auth.Errorf(auth.ECONFLICT, "The route was changed meanwhile; read it again and retry.")
 		}
+		if err := notifyChange(ctx, tx, auth.ChangeRoute, r.Name); err != nil {
+			return err
+		}
 		return appendEvents(ctx, tx, events)
 	})
 }
@@ -124,6 +130,9 @@ func (db *DB) DeleteRoute(ctx context.Context, name string, events ...auth.Audit
 		}
 		if tag.RowsAffected() == 0 {
 			return auth.Errorf(auth.ENOTFOUND, "Route not found.")
+		}
+		if err := notifyChange(ctx, tx, auth.ChangeRoute, name); err != nil {
+			return err
 		}
 		return appendEvents(ctx, tx, events)
 	})

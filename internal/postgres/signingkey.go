@@ -44,6 +44,9 @@ func (db *DB) CreateSigningKey(ctx context.Context, k *auth.SigningKey, events .
 			timeValue(k.CreatedAt), timeValue(k.ActivatesAt), timeValue(k.RetiredAt), timeValue(k.ExpiresAt)); err != nil {
 			return err
 		}
+		if err := notifyChange(ctx, tx, auth.ChangeSigningKey, k.ID); err != nil {
+			return err
+		}
 		return appendEvents(ctx, tx, events)
 	})
 	return auth.ConflictAs(err, "A signing key with this ID already exists.")
@@ -93,6 +96,9 @@ func (db *DB) RetireSigningKey(ctx context.Context, id string, retiredAt, expire
 			timeValue(retired.RetiredAt), timeValue(retired.ExpiresAt), id); err != nil {
 			return err
 		}
+		if err := notifyChange(ctx, tx, auth.ChangeSigningKey, id); err != nil {
+			return err
+		}
 		return appendEvents(ctx, tx, events)
 	})
 }
@@ -108,8 +114,10 @@ func (db *DB) DeleteExpiredSigningKeys(ctx context.Context, now time.Time) ([]st
 		if err != nil {
 			return err
 		}
-		ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
-		return err
+		if ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil || len(ids) == 0 {
+			return err
+		}
+		return notifyChange(ctx, tx, auth.ChangeSigningKey, "")
 	})
 	if err != nil {
 		return nil, err

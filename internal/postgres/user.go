@@ -120,6 +120,9 @@ func (db *DB) UpdateUser(ctx context.Context, u *auth.User, events ...auth.Audit
 		if tag.RowsAffected() == 0 {
 			return auth.Errorf(auth.ENOTFOUND, "User not found.")
 		}
+		if err := notifyChange(ctx, tx, auth.ChangeUser, u.ID); err != nil {
+			return err
+		}
 		return appendEvents(ctx, tx, events)
 	})
 	return auth.ConflictAs(err, "The username is taken by another user.")

@@ -53,6 +53,13 @@ type Options struct {
 	ReloadInterval time.Duration // how often the store is read again, so nodes see each other's rotations; default 30s
 	Now            auth.Now      // default auth.SystemNow
 	Logger         *slog.Logger  // default slog.Default()
+	// Changed, if set, makes Run reload at once when it receives: the
+	// node's change feed (a changes.Kick subscribed to
+	// auth.ChangeSigningKey) sends on it when any node creates, retires or
+	// deletes a key, so other nodes' rotations apply within a second
+	// rather than a ReloadInterval. The schedule still counts on
+	// ReloadInterval, the safety net when the feed is lost.
+	Changed <-chan struct{}
 }
 
 func (o *Options) setDefaults() error {

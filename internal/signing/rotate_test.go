@@ -698,6 +698,52 @@ func TestRunRotatesUntilCancelled(t *testing.T) {
 	}
 }
 
+// A node told of another node's key change (Options.Changed, from the
+// change feed) reloads at once, not at its next ReloadInterval.
+func TestRunReloadsWhenToldOfAChange(t *testing.T) {
+	t.Parallel()
+	c := newClock()
+	opts := testOptions(c)
+	opts.ReloadInterval = time.Hour // never, in this test
+	store := newStore(t)
+	other := newKeyring(t, store, opts)
+	// Unbuffered: a send returns once Run has taken it, so the first one
+	// also says that Run's first pass (which reloads) is over.
+	changed := make(chan struct{})
+	tell := func() {
+		t.Helper()
+		select {
+		case changed <- struct{}{}:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run does not listen for changes")
+		}
+	}
+	opts.Changed = changed
+	k := newKeyring(t, store, opts)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- k.Run(ctx) }()
+	tell()
+
+	c.Advance(publishDelay(&opts)) // the next key may sign
+	rotated, err := other.Rotate(t.Context(), "adm_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tell()
+	deadline := time.Now().Add(10 * time.Second)
+	for k.CurrentKeyID() != rotated.ID {
+		if time.Now().After(deadline) {
+			t.Fatalf("told of the rotation, the node still signs with %s, not %s", k.CurrentKeyID(), rotated.ID)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run returned %v", err)
+	}
+}
+
 // TestConcurrentSignVerifyDuringRotation runs the hot paths against
 // reloads and rotations (meaningful under -race).
 func TestConcurrentSignVerifyDuringRotation(t *testing.T) {

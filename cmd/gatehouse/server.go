@@ -120,6 +120,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Audit:         m.Store,
 		Secret:        secret,
 		Prefix:        m.Config.KeyPrefix,
+		Environments:  m.Config.AcceptKeyEnvironments,
 		Now:           m.Now,
 		Logger:        m.Logger,
 		CacheTTL:      cacheTTL,

@@ -84,13 +84,13 @@ func TestChangingTheDefaultPrefixKeepsOldKeysValid(t *testing.T) {
 	}
 }
 
-func TestAcceptEnvironmentsRefusesTheOthersWithoutAStoreRead(t *testing.T) {
+func TestEnvironmentsRefusesTheOthersWithoutAStoreRead(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	_, liveKey := e.create(t, apikey.CreateParams{})
 	_, testKey := e.create(t, apikey.CreateParams{Environment: auth.KeyEnvTest})
 	cfg := e.cfg
-	cfg.AcceptEnvironments = []string{auth.KeyEnvLive}
+	cfg.Environments = []string{auth.KeyEnvLive}
 	svc, err := apikey.NewService(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +105,7 @@ func TestAcceptEnvironmentsRefusesTheOthersWithoutAStoreRead(t *testing.T) {
 	if r, _ := svc.Verify(context.Background(), liveKey, nil); r.Code != apikey.CodeValid {
 		t.Fatalf("live key on a live-only service: %s", r.Code)
 	}
-	cfg.AcceptEnvironments = []string{"staging"}
+	cfg.Environments = []string{"staging"}
 	if _, err := apikey.NewService(cfg); err == nil {
 		t.Fatal("NewService accepted an unknown environment")
 	}

@@ -33,10 +33,10 @@ type Config struct {
 	// EnvironmentPrefix). Verify accepts every prefix: a key is accepted if
 	// the store holds it, whatever prefix this node would give it today.
 	Prefix string
-	// AcceptEnvironments lists the key environments Verify accepts; a key
+	// Environments lists the key environments Verify accepts; a key
 	// of any other is refused as CodeInvalid without a store read. Empty:
 	// every environment.
-	AcceptEnvironments []string
+	Environments []string
 	// Now is the clock; default auth.SystemNow.
 	Now auth.Now
 	// Logger gets the background loop's problems; default: discard.
@@ -86,8 +86,8 @@ type Service struct {
 	hasher        *Hasher
 	prefix        string // of the default environment
 	environment   string // the default environment, auth.KeyEnvironmentOf(prefix)
-	refuseTest    bool   // AcceptEnvironments leaves the test environment out
-	refuseLive    bool   // AcceptEnvironments leaves the live environment out
+	refuseTest    bool   // Environments leaves the test environment out
+	refuseLive    bool   // Environments leaves the live environment out
 	now           auth.Now
 	log           *slog.Logger
 	cache         *cache         // nil when disabled
@@ -113,9 +113,9 @@ func NewService(cfg Config) (*Service, error) {
 	if err := ValidatePrefix(cfg.Prefix); err != nil {
 		return nil, fmt.Errorf("apikey: Config.Prefix: %w", err)
 	}
-	for _, env := range cfg.AcceptEnvironments {
+	for _, env := range cfg.Environments {
 		if !auth.ValidKeyEnvironment(env) {
-			return nil, fmt.Errorf("apikey: Config.AcceptEnvironments: %q is not one of %s", env, strings.Join(auth.KeyEnvironments, ", "))
+			return nil, fmt.Errorf("apikey: Config.Environments: %q is not one of %s", env, strings.Join(auth.KeyEnvironments, ", "))
 		}
 	}
 	hasher, err := NewHasher(cfg.Secret)
@@ -143,9 +143,9 @@ func NewService(cfg Config) (*Service, error) {
 		monoBase:      time.Now(),
 		since:         time.Since,
 	}
-	if len(cfg.AcceptEnvironments) > 0 {
-		s.refuseLive = !slices.Contains(cfg.AcceptEnvironments, auth.KeyEnvLive)
-		s.refuseTest = !slices.Contains(cfg.AcceptEnvironments, auth.KeyEnvTest)
+	if len(cfg.Environments) > 0 {
+		s.refuseLive = !slices.Contains(cfg.Environments, auth.KeyEnvLive)
+		s.refuseTest = !slices.Contains(cfg.Environments, auth.KeyEnvTest)
 	}
 	if s.now == nil {
 		s.now = auth.SystemNow

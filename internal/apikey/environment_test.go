@@ -122,3 +122,22 @@ func TestKeyCanHoldEveryScopeARouteCanRequire(t *testing.T) {
 	_, key := e.create(t, apikey.CreateParams{Scopes: scopes})
 	e.wantCode(t, key, apikey.CodeValid, r.Scopes...)
 }
+
+// FuzzKeyHoldsWhatARouteRequires: whatever scope a route accepts, a key
+// accepts too, in the same canonical form (the one scope grammar).
+func FuzzKeyHoldsWhatARouteRequires(f *testing.F) {
+	for _, s := range []string{"orders:read", ":read", "a b", `x"y`, "https://api.example.com/x", "~"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r := auth.Route{Name: "r", Upstreams: []string{"http://up"}, Policy: auth.PolicyAPIKey, Scopes: []string{s}}
+		routeErr := r.Normalize()
+		held, keyErr := apikey.NormalizeScopes([]string{s})
+		if (routeErr == nil) != (keyErr == nil) {
+			t.Fatalf("scope %q: route error %v, key error %v", s, routeErr, keyErr)
+		}
+		if routeErr == nil && (len(held) != 1 || held[0] != r.Scopes[0]) {
+			t.Fatalf("scope %q: route keeps %q, key %q", s, r.Scopes, held)
+		}
+	})
+}

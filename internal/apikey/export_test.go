@@ -54,3 +54,6 @@ func (s *Service) SetMonotonic(now func() time.Time) {
 	s.monoBase = now()
 	s.since = func(t time.Time) time.Duration { return now().Sub(t) }
 }
+
+// NormalizeScopes exposes the check of a new key's scopes.
+func NormalizeScopes(scopes []string) ([]string, error) { return normalizeScopes(scopes) }

@@ -171,6 +171,7 @@ func (m *Main) startKeys(secret []byte, reg prometheus.Registerer) error {
 		Audit:         m.Store,
 		Secret:        secret,
 		Prefix:        m.Config.KeyPrefix,
+		Environments:  m.Config.AcceptKeyEnvironments,
 		Now:           m.Now,
 		Logger:        m.Logger,
 		CacheTTL:      cacheTTL,

@@ -27,6 +27,8 @@ type Key struct {
 	ID     string `json:"id"`
 	Prefix string `json:"prefix"`
 	Hint   string `json:"hint"` // last 4 characters of the key
+	// Environment is "live" or "test", as the prefix says (sk_test_...).
+	Environment string `json:"environment"`
 
 	Owner    string            `json:"owner"`
 	Name     string            `json:"name"`
@@ -71,6 +73,9 @@ type CreateKeyRequest struct {
 	Name     string            `json:"name,omitempty"`
 	Scopes   []string          `json:"scopes,omitempty"`
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// Environment is "live" or "test"; absent: the server's default (test
+	// with --dev). The key's prefix follows from it.
+	Environment string `json:"environment,omitempty"`
 
 	// At most one of ExpiresIn (a Go duration from now, e.g. "720h") and
 	// ExpiresAt (RFC 3339). Neither: the key never expires.
@@ -154,13 +159,14 @@ type VerifyRequest struct {
 // left out when the key is malformed or unknown; RateLimit is left out when
 // the key has no limit.
 type VerifyResponse struct {
-	Valid     bool              `json:"valid"`
-	Code      string            `json:"code"` // VALID, INVALID, EXPIRED, REVOKED, INSUFFICIENT_SCOPE, RATE_LIMITED
-	KeyID     string            `json:"key_id,omitempty"`
-	Owner     string            `json:"owner,omitempty"`
-	Scopes    []string          `json:"scopes,omitzero"` // [] when the key has none
-	ExpiresAt time.Time         `json:"expires_at,omitzero"`
-	RateLimit *RateLimitSummary `json:"ratelimit,omitempty"`
+	Valid       bool              `json:"valid"`
+	Code        string            `json:"code"` // VALID, INVALID, EXPIRED, REVOKED, INSUFFICIENT_SCOPE, RATE_LIMITED
+	KeyID       string            `json:"key_id,omitempty"`
+	Environment string            `json:"environment,omitempty"` // live or test
+	Owner       string            `json:"owner,omitempty"`
+	Scopes      []string          `json:"scopes,omitzero"` // [] when the key has none
+	ExpiresAt   time.Time         `json:"expires_at,omitzero"`
+	RateLimit   *RateLimitSummary `json:"ratelimit,omitempty"`
 }
 
 // RateLimitSummary is the state of a key's bucket after a verification, the
@@ -186,6 +192,7 @@ func keyFromRecord(k *auth.APIKey, now time.Time) Key {
 		ID:            k.ID,
 		Prefix:        k.Prefix,
 		Hint:          k.Hint,
+		Environment:   k.Environment(),
 		Owner:         k.Owner,
 		Name:          k.Name,
 		Scopes:        slices.Clone(k.Scopes),
@@ -239,6 +246,7 @@ func verifyResponse(res apikey.Result) VerifyResponse {
 	out := VerifyResponse{Valid: res.Valid(), Code: string(res.Code)}
 	if k := res.Key; k != nil {
 		out.KeyID = k.ID
+		out.Environment = k.Environment()
 		out.Owner = k.Owner
 		out.Scopes = slices.Clone(k.Scopes)
 		if out.Scopes == nil {

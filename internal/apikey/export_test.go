@@ -51,3 +51,6 @@ func (s *Service) StartUnknownLookup(hash []byte) (found func()) {
 // its change feed's last FeedSynced vouches for the cache (by default the
 // monotonic clock, through time.Now and time.Since). Set it before Run.
 func (s *Service) SetMonotonic(now func() time.Time) { s.trust.SetMonotonic(now) }
+
+// NormalizeScopes exposes the check of a new key's scopes.
+func NormalizeScopes(scopes []string) ([]string, error) { return normalizeScopes(scopes) }

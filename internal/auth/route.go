@@ -67,6 +67,9 @@ type Route struct {
 	// jwt or any route without Audience. It must be said: a token minted for
 	// another API of the same issuer would pass.
 	AnyAudience bool
+	// KeyEnvironment, on an api_key or any route, admits only API keys of
+	// that environment (one of KeyEnvironments); "" admits every one.
+	KeyEnvironment string
 
 	// JWTs of another identity provider: its issuer (the exact iss), where
 	// its keys are (JWKSURI; "" discovers them from the issuer's
@@ -128,7 +131,6 @@ var (
 	hostLabelRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	methodRE     = regexp.MustCompile(`^[A-Z]{1,20}$`)
 	headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
-	scopeRE      = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]{1,128}$`) // RFC 6749 §3.3 scope-token
 )
 
 // ValidRouteName reports whether name follows the rule for route names: a
@@ -206,17 +208,24 @@ func (r *Route) Normalize() error {
 	if len(r.Scopes) > MaxRouteScopes {
 		return bad("at most %d scopes", MaxRouteScopes)
 	}
-	for _, s := range r.Scopes {
-		if !scopeRE.MatchString(s) {
-			return bad("scope %q is not a valid scope token", s)
-		}
+	scopes, i, ok := CheckScopes(r.Scopes)
+	if !ok {
+		return bad("scope %q is not a valid scope token", r.Scopes[i])
 	}
-	r.Scopes = sortedUnique(r.Scopes)
+	r.Scopes = scopes
 	if r.Policy == PolicyPublic && (len(r.Scopes) > 0 || r.Audience != "" || r.Issuer != "" || r.InternalJWT) {
 		return bad("a public route takes no scopes, audience, issuer or internal_jwt")
 	}
 	if r.Policy == PolicyAPIKey && (r.Audience != "" || r.Issuer != "" || r.AnyAudience) {
 		return bad("audience, any_audience and issuer apply to JWTs: use policy jwt or any")
+	}
+	if r.KeyEnvironment != "" {
+		if !ValidKeyEnvironment(r.KeyEnvironment) {
+			return bad("key_environment %q is not one of %s", r.KeyEnvironment, strings.Join(KeyEnvironments, ", "))
+		}
+		if r.Policy != PolicyAPIKey && r.Policy != PolicyAny {
+			return bad("key_environment applies to API keys: use policy api_key or any")
+		}
 	}
 	if r.Policy == PolicyPublic && r.AnyAudience {
 		return bad("a public route takes no any_audience")

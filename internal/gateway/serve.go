@@ -30,6 +30,9 @@ const (
 	reasonUnavailable                    = "unavailable"
 	reasonBadPath                        = "bad_path"
 	reasonRouteHeld                      = "route_held"
+	// reasonKeyEnvironment: a valid API key of another environment than
+	// the route's key_environment.
+	reasonKeyEnvironment verify.Reason = "wrong_key_environment"
 )
 
 // detailPathParams is the refusal of a path with ";parameters".
@@ -52,6 +55,7 @@ type identity struct {
 	client     string
 	scopes     []string
 	keyID      string
+	keyEnv     string                // API key: its environment (live, test)
 	keyInAuthz bool                  // the API key came in Authorization: it must not be forwarded
 	keyLimit   apikey.RateLimitState // the key's own limit, for the headers
 }
@@ -304,7 +308,11 @@ func (g *Gateway) authAPIKey(r *http.Request, rt *route, id *identity) error {
 	default:
 		return &verify.Error{Reason: reasonInvalidKey}
 	}
+	if env := rt.cfg.KeyEnvironment; env != "" && res.Key.Environment() != env {
+		return &verify.Error{Reason: reasonKeyEnvironment}
+	}
 	id.auth = authAPIKey
+	id.keyEnv = res.Key.Environment()
 	id.subject = res.Key.Owner
 	id.client = res.Key.Owner
 	id.scopes = res.Key.Scopes
@@ -389,6 +397,12 @@ func (g *Gateway) refuse(w http.ResponseWriter, x *exchange, err error, scopes [
 		reason = verify.ReasonMalformed
 	}
 	x.reason = string(reason)
+	if reason == reasonKeyEnvironment && x.route != nil {
+		// Not a bad credential, nor one short of a scope: say which
+		// environment the route takes, so the caller knows which key to use.
+		problem.Write(w, kindKeyEnvironment.With("This route accepts only "+x.route.cfg.KeyEnvironment+" API keys."))
+		return
+	}
 	if reason == verify.ReasonRateLimited {
 		ratelimit.SetHeaders(w.Header(), x.id.keyLimit.Limit, x.id.keyLimit.Remaining, x.id.keyLimit.Reset)
 		writeRateLimited(w, x.id.keyLimit.RetryAfter)
@@ -413,7 +427,7 @@ var (
 	kindRouteHeld        = problem.Kind{Name: reasonRouteHeld, Status: http.StatusServiceUnavailable, Title: "Service Unavailable"}
 	// A valid API key of another environment than the route requires: not
 	// a bad credential, nor one short of a scope.
-	kindKeyEnvironment = problem.Kind{Name: "wrong_key_environment", Status: http.StatusForbidden, Title: "Forbidden"}
+	kindKeyEnvironment = problem.Kind{Name: string(reasonKeyEnvironment), Status: http.StatusForbidden, Title: "Forbidden"}
 )
 
 // Problems lists the kinds of problem the gateway answers with itself, for
@@ -511,7 +525,7 @@ func (g *Gateway) forwardIdentity(r *http.Request, rt *route, id *identity, now 
 		return nil
 	}
 	// The values share one allocation, each slice capped at its element.
-	v := []string{id.auth, id.subject, id.client, "", id.keyID}
+	v := []string{id.auth, id.subject, id.client, "", id.keyID, id.keyEnv}
 	h[HeaderAuth] = v[0:1:1]
 	if id.subject != "" {
 		h[HeaderSubject] = v[1:2:2]
@@ -525,6 +539,9 @@ func (g *Gateway) forwardIdentity(r *http.Request, rt *route, id *identity, now 
 	}
 	if id.keyID != "" {
 		h[HeaderKeyID] = v[4:5:5]
+	}
+	if id.keyEnv != "" {
+		h[HeaderKeyEnvironment] = v[5:6:6]
 	}
 	if rt.cfg.InternalJWT {
 		tok, err := g.internalToken(rt, id, now)

@@ -725,7 +725,7 @@ func TestRunReloadsWhenToldOfAChange(t *testing.T) {
 	go func() { done <- k.Run(ctx) }()
 	tell()
 
-	c.Advance(publishDelay(&opts)) // the next key may sign
+	c.Add(publishDelay(&opts)) // the next key may sign
 	rotated, err := other.Rotate(t.Context(), "adm_1")
 	if err != nil {
 		t.Fatal(err)

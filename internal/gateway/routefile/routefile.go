@@ -160,6 +160,7 @@ var fields = map[string]func(r *auth.Route, v *yaml.Node) error{
 	"internal_jwt":      func(r *auth.Route, v *yaml.Node) error { return decodeBool(v, &r.InternalJWT) },
 	"strip_headers":     func(r *auth.Route, v *yaml.Node) error { return decodeStrings(v, &r.StripHeaders) },
 	"any_audience":      func(r *auth.Route, v *yaml.Node) error { return decodeBool(v, &r.AnyAudience) },
+	"key_environment":   func(r *auth.Route, v *yaml.Node) error { return decodeString(v, &r.KeyEnvironment) },
 	"allow_path_params": func(r *auth.Route, v *yaml.Node) error { return decodeBool(v, &r.AllowPathParams) },
 	"case_insensitive":  func(r *auth.Route, v *yaml.Node) error { return decodeBool(v, &r.CaseInsensitive) },
 	"forward_method_override": func(r *auth.Route, v *yaml.Node) error {

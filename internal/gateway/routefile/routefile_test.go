@@ -46,6 +46,7 @@ func TestTheExampleFileIsValidAndComplete(t *testing.T) {
 		Upstreams:             []string{"http://127.0.0.1:9003"},
 		Policy:                auth.PolicyAny,
 		AnyAudience:           true,
+		KeyEnvironment:        auth.KeyEnvLive,
 		AllowPathParams:       true,
 		CaseInsensitive:       true,
 		ForwardMethodOverride: true,
@@ -135,6 +136,8 @@ func TestParseRefusesTheWholeFileWithAnErrorNamingRouteAndField(t *testing.T) {
 		// The gateway would refuse the table; the file says which route.
 		{"prefixes that differ only by case", "  - name: a\n    path: /private\n    upstreams: [http://h]\n    policy: public\n  - name: b\n    path: /Private\n    upstreams: [http://h]\n    policy: public\n",
 			[]string{`routes[1] "b"`, "line 6", "route a", "differ only by case"}},
+		{"unknown key environment", "  - name: bad\n    upstreams: [http://h]\n    policy: api_key\n    key_environment: prod\n", []string{`routes[0] "bad"`, "key_environment"}},
+		{"key environment on a jwt route", "  - name: bad\n    upstreams: [http://h]\n    policy: jwt\n    any_audience: true\n    key_environment: live\n", []string{`routes[0] "bad"`, "key_environment applies to API keys"}},
 		{"jwt without an audience", "  - name: bad\n    upstreams: [http://h]\n    policy: jwt\n", []string{`routes[0] "bad"`, "needs an audience", "any_audience: true"}},
 		{"bad name", "  - name: Bad Name\n    upstreams: [http://h]\n    policy: public\n", []string{"routes[0]", "field name"}},
 		{"missing upstreams", "  - name: bad\n    policy: public\n", []string{`routes[0] "bad"`, "upstream"}},

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"log/slog"
 	"net"
 	"net/http"
@@ -76,9 +77,12 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 		return err
 	}
 	m.Gateway, err = gateway.New(gateway.Config{
-		Issuer:           m.issuer,
-		JWKS:             m.Signing.JWKS,
-		Algorithms:       m.Signing.Algorithms(),
+		Issuer: m.issuer,
+		JWKS:   m.Signing.JWKS,
+		// Every algorithm a signing key may have, not those of today's
+		// keys: a node started before a switch of algorithm must accept
+		// the new key's tokens once the JWKS carries it.
+		Algorithms:       signing.SupportedAlgorithms(),
 		Keys:             m.Keys,
 		Signer:           m.Signing,
 		InternalTokenTTL: g.InternalTokenTTL,

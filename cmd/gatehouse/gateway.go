@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/gateway/routefile"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/revocation"
+	"github.com/gatehouse-dev/gatehouse/internal/signing"
 )
 
 // routePollInterval is how often a node reads the routes stored through

@@ -34,6 +34,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/revocation"
 	"github.com/gatehouse-dev/gatehouse/internal/routes"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 )
@@ -227,9 +228,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 // startOAuth builds the signing keyring, the account service and the
 // authorization server.
-func (m *Main) startOAuth(ctx context.Context, secret []byte) error {
+func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 	o := m.Config.OAuth
-	sealer, err := signing.NewSealer(signing.DeriveMasterKey(secret))
+	sealer, err := signing.NewSealer(signing.DeriveMasterKey(serverSecret))
 	if err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
@@ -258,7 +259,7 @@ func (m *Main) startOAuth(ctx context.Context, secret []byte) error {
 	if err != nil {
 		return fmt.Errorf("accounts: %w", err)
 	}
-	hasher, err := apikey.NewHasher(secret)
+	hasher, err := secret.NewHasher(serverSecret)
 	if err != nil {
 		return fmt.Errorf("oauth: %w", err)
 	}

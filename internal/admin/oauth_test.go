@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 )
 
@@ -37,7 +38,7 @@ func newOAuthEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hasher, err := apikey.NewHasher([]byte(rand.Text() + rand.Text()))
+	hasher, err := secret.NewHasher([]byte(rand.Text() + rand.Text()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,11 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
 )
+
+// MinSecretLength is the shortest Config.Secret: the hasher's own minimum.
+const MinSecretLength = secret.MinServerSecretLength
 
 // Config configures a Service. Store, Audit, Secret and Prefix are required.
 type Config struct {
@@ -73,7 +77,7 @@ const (
 type Service struct {
 	store         auth.APIKeyStore
 	audit         auth.AuditStore
-	hasher        *Hasher
+	hasher        *secret.Hasher
 	prefix        string
 	now           auth.Now
 	log           *slog.Logger
@@ -100,9 +104,9 @@ func NewService(cfg Config) (*Service, error) {
 	if err := ValidatePrefix(cfg.Prefix); err != nil {
 		return nil, fmt.Errorf("apikey: Config.Prefix: %w", err)
 	}
-	hasher, err := NewHasher(cfg.Secret)
+	hasher, err := secret.NewHasher(cfg.Secret)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("apikey: Config.Secret: %w", err)
 	}
 	if cfg.CacheSize < 0 {
 		return nil, errors.New("apikey: Config.CacheSize must not be negative")

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/account"
-	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 )
 
@@ -23,7 +23,7 @@ type Config struct {
 
 	Store    auth.OAuthStore
 	Audit    auth.AuditStore
-	Hasher   *apikey.Hasher // keys the hashes of codes, refresh tokens, client secrets and sessions
+	Hasher   *secret.Hasher // keys the hashes of codes, refresh tokens, client secrets and sessions
 	Keys     *signing.Keyring
 	Accounts *account.Service
 
@@ -70,7 +70,7 @@ type Server struct {
 	issuer   string
 	store    auth.OAuthStore
 	audit    auth.AuditStore
-	hasher   *apikey.Hasher
+	hasher   *secret.Hasher
 	keys     *signing.Keyring
 	accounts *account.Service
 	now      auth.Now

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/account"
-	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
@@ -62,13 +62,13 @@ func buildTestServer(t testing.TB, opts ...func(*Config)) *testServer {
 	logs := &testenv.SyncBuffer{}
 	logger := slogJSON(logs)
 
-	secret := make([]byte, 32)
-	rand.Read(secret)
-	hasher, err := apikey.NewHasher(secret)
+	serverSecret := make([]byte, 32)
+	rand.Read(serverSecret)
+	hasher, err := secret.NewHasher(serverSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealer, err := signing.NewSealer(signing.DeriveMasterKey(secret))
+	sealer, err := signing.NewSealer(signing.DeriveMasterKey(serverSecret))
 	if err != nil {
 		t.Fatal(err)
 	}

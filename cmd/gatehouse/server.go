@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
@@ -55,6 +56,7 @@ type Main struct {
 	Keys     *apikey.Service
 	Signing  *signing.Keyring
 	Accounts *account.Service
+	Clients  *client.Registry
 	OAuth    *oauth.Server
 	Routes   *routes.Service
 	Gateway  *gateway.Gateway
@@ -147,7 +149,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	adminSrv, err := admin.NewServer(admin.Config{
 		Keys:         m.Keys,
 		Audit:        m.Store,
-		Clients:      m.OAuth,
+		Clients:      m.Clients,
+		Consents:     m.OAuth,
 		Users:        m.Accounts,
 		SigningKeys:  m.Signing,
 		Routes:       m.Routes,
@@ -273,10 +276,17 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		// Revocations through this node reach its gateway at once.
 		store = revocation.SyncingStore{OAuthStore: m.Store, List: m.Revocations}
 	}
+	// The registry deletes clients through the same store, so that their
+	// access tokens reach the gateway's revocation list at once.
+	m.Clients, err = client.New(client.Config{Store: store, Hasher: hasher, Now: m.Now})
+	if err != nil {
+		return fmt.Errorf("oauth clients: %w", err)
+	}
 	m.OAuth, err = oauth.New(oauth.Config{
 		Issuer:             issuer,
 		Store:              store,
 		Audit:              m.Store,
+		Clients:            m.Clients,
 		Hasher:             hasher,
 		Keys:               m.Signing,
 		Accounts:           m.Accounts,

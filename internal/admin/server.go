@@ -49,10 +49,11 @@ const ScopeAdmin = "admin"
 type Config struct {
 	Keys  KeyService
 	Audit AuditReader
-	// Clients, Users and SigningKeys serve the authorization server's
-	// routes, all or none; none leaves them answering 404 (a node with API
-	// keys alone).
+	// Clients, Consents, Users and SigningKeys serve the authorization
+	// server's routes, all or none; none leaves them answering 404 (a node
+	// with API keys alone).
 	Clients     ClientService
+	Consents    ConsentService
 	Users       UserService
 	SigningKeys SigningKeyService
 	// Routes serves the gateway's stored routes; nil leaves them
@@ -71,6 +72,7 @@ type Server struct {
 	keys        KeyService
 	audit       AuditReader
 	clients     ClientService
+	consents    ConsentService
 	users       UserService
 	signingKeys SigningKeyService
 	routes      *routesvc.Service
@@ -92,8 +94,9 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Audit == nil {
 		return nil, errors.New("admin: Config.Audit is required")
 	}
-	if (cfg.Clients == nil) != (cfg.Users == nil) || (cfg.Clients == nil) != (cfg.SigningKeys == nil) {
-		return nil, errors.New("admin: Config.Clients, Users and SigningKeys go together: all or none")
+	if (cfg.Clients == nil) != (cfg.Consents == nil) || (cfg.Clients == nil) != (cfg.Users == nil) ||
+		(cfg.Clients == nil) != (cfg.SigningKeys == nil) {
+		return nil, errors.New("admin: Config.Clients, Consents, Users and SigningKeys go together: all or none")
 	}
 	if cfg.MaxBodyBytes < 0 {
 		return nil, errors.New("admin: Config.MaxBodyBytes must not be negative")
@@ -102,6 +105,7 @@ func NewServer(cfg Config) (*Server, error) {
 		keys:        cfg.Keys,
 		audit:       cfg.Audit,
 		clients:     cfg.Clients,
+		consents:    cfg.Consents,
 		users:       cfg.Users,
 		signingKeys: cfg.SigningKeys,
 		routes:      cfg.Routes,

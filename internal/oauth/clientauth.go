@@ -17,6 +17,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 )
 
 // ClientAssertionType is the client_assertion_type of private_key_jwt
@@ -90,7 +91,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 // clientForAuth looks a client up for authentication: an unknown client is
 // invalid_client, a store failure stays a server error.
 func (s *Server) clientForAuth(ctx context.Context, id string) (*auth.Client, error) {
-	c, err := s.lookupClient(ctx, id)
+	c, err := s.clients.Lookup(ctx, id)
 	if err != nil {
 		if auth.ErrorCode(err) == auth.ENOTFOUND {
 			return nil, errInvalidClient()
@@ -105,7 +106,7 @@ func (s *Server) clientForAuth(ctx context.Context, id string) (*auth.Client, er
 // hashes are compared in constant time.
 func (s *Server) authenticateSecret(ctx context.Context, id, secret, method string) (*auth.Client, error) {
 	hash, ok := s.parseSecret(PrefixClientSecret, secret)
-	if !ok || !validClientID(id) {
+	if !ok || !client.ValidID(id) {
 		return nil, errInvalidClient()
 	}
 	c, err := s.clientForAuth(ctx, id)
@@ -152,7 +153,7 @@ func (s *Server) authenticateAssertion(ctx context.Context, formID, assertion st
 		return nil, errInvalidClient()
 	}
 	id := unverified.Issuer
-	if !validClientID(id) || (formID != "" && formID != id) {
+	if !client.ValidID(id) || (formID != "" && formID != id) {
 		return nil, errInvalidClient()
 	}
 	c, err := s.clientForAuth(ctx, id)

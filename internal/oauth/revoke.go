@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 )
 
@@ -111,7 +112,7 @@ func (s *Server) revokeAccessToken(ctx context.Context, c *auth.Client, token st
 
 // keyLeewayForRevocation accepts access tokens that expired up to a day
 // ago (the longest access-token lifetime) at the revocation endpoint.
-func (s *Server) keyLeewayForRevocation() time.Duration { return maxAccessTokenTTL }
+func (s *Server) keyLeewayForRevocation() time.Duration { return client.MaxAccessTokenTTL }
 
 // isTokenInvalid reports whether a Verify error is about the token (it is
 // simply not a valid token of ours) rather than a failure on our side.

@@ -3,6 +3,7 @@ package oauth
 import (
 	"fmt"
 
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 )
 
@@ -11,7 +12,7 @@ import (
 const (
 	PrefixAuthCode     = "gate_ac_"
 	PrefixRefreshToken = "gate_rt_"
-	PrefixClientSecret = "gate_cs_"
+	PrefixClientSecret = client.SecretPrefix
 	PrefixSession      = "gate_ss_"
 )
 

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -9,21 +10,26 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 )
 
-// Config configures a Server. Issuer, Store, Hasher, Keys and Accounts are
-// required.
+// Config configures a Server. Issuer, Store, Clients, Hasher, Keys and
+// Accounts are required.
 type Config struct {
 	// Issuer is the server's issuer identifier: an https URL (http only on
 	// loopback or in development) without query, fragment or trailing
 	// slash. Every endpoint URL is built from it.
 	Issuer string
 
-	Store    auth.OAuthStore
-	Audit    auth.AuditStore
-	Hasher   *secret.Hasher // keys the hashes of codes, refresh tokens, client secrets and sessions
+	Store auth.OAuthStore
+	Audit auth.AuditStore
+	// Clients is the client registry; the server only looks clients up.
+	Clients ClientRegistry
+	// Hasher keys the hashes of codes, refresh tokens, client secrets and
+	// sessions: the registry's own, so that client secrets it stores match.
+	Hasher   *secret.Hasher
 	Keys     *signing.Keyring
 	Accounts *account.Service
 
@@ -70,6 +76,7 @@ type Server struct {
 	issuer   string
 	store    auth.OAuthStore
 	audit    auth.AuditStore
+	clients  ClientRegistry
 	hasher   *secret.Hasher
 	keys     *signing.Keyring
 	accounts *account.Service
@@ -77,13 +84,21 @@ type Server struct {
 	logger   *slog.Logger
 
 	browser browserState // login throttling, CSRF and pages (browser side)
-	tokens  tokenState   // client-assertion and token-endpoint state (token side)
 }
+
+// ClientRegistry is what the server needs of the client registry
+// (*client.Registry): clients by ID, from a cache fast enough for every
+// token request. ENOTFOUND if there is no such client.
+type ClientRegistry interface {
+	Lookup(ctx context.Context, id string) (*auth.Client, error)
+}
+
+var _ ClientRegistry = (*client.Registry)(nil)
 
 // New checks cfg and returns a Server.
 func New(cfg Config) (*Server, error) {
-	if cfg.Store == nil || cfg.Hasher == nil || cfg.Keys == nil || cfg.Accounts == nil {
-		return nil, errors.New("oauth: Store, Hasher, Keys and Accounts are required")
+	if cfg.Store == nil || cfg.Clients == nil || cfg.Hasher == nil || cfg.Keys == nil || cfg.Accounts == nil {
+		return nil, errors.New("oauth: Store, Clients, Hasher, Keys and Accounts are required")
 	}
 	if err := checkIssuer(cfg.Issuer); err != nil {
 		return nil, err
@@ -112,6 +127,7 @@ func New(cfg Config) (*Server, error) {
 		issuer:   cfg.Issuer,
 		store:    cfg.Store,
 		audit:    cfg.Audit,
+		clients:  cfg.Clients,
 		hasher:   cfg.Hasher,
 		keys:     cfg.Keys,
 		accounts: cfg.Accounts,
@@ -119,9 +135,6 @@ func New(cfg Config) (*Server, error) {
 		logger:   cfg.Logger,
 	}
 	if err := s.initBrowser(); err != nil {
-		return nil, err
-	}
-	if err := s.initTokens(); err != nil {
 		return nil, err
 	}
 	return s, nil

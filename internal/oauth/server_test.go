@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
@@ -35,6 +36,7 @@ type testServer struct {
 	Clock    *testenv.Clock
 	Keys     *signing.Keyring
 	Accounts *account.Service
+	Clients  *client.Registry
 	Logs     *testenv.SyncBuffer
 }
 
@@ -81,6 +83,11 @@ func buildTestServer(t testing.TB, opts ...func(*Config)) *testServer {
 		t.Fatalf("account.New: %v", err)
 	}
 
+	clients, err := client.New(client.Config{Store: db, Hasher: hasher, Now: clock.Now})
+	if err != nil {
+		t.Fatalf("client.New: %v", err)
+	}
+
 	// The issuer is the httptest server's URL, known only once it runs:
 	// start it with a handler that is set after New.
 	var handler http.Handler
@@ -88,7 +95,7 @@ func buildTestServer(t testing.TB, opts ...func(*Config)) *testServer {
 	t.Cleanup(hs.Close)
 
 	cfg := Config{
-		Issuer: hs.URL, Store: db, Audit: db, Hasher: hasher, Keys: keys, Accounts: accounts,
+		Issuer: hs.URL, Store: db, Audit: db, Clients: clients, Hasher: hasher, Keys: keys, Accounts: accounts,
 		Now: clock.Now, Logger: logger,
 	}
 	for _, o := range opts {
@@ -99,7 +106,7 @@ func buildTestServer(t testing.TB, opts ...func(*Config)) *testServer {
 		t.Fatalf("oauth.New: %v", err)
 	}
 	handler = withTestRemoteAddr(s.Handler())
-	return &testServer{Server: s, t: t, URL: hs.URL, HTTP: hs, Store: db, Clock: clock, Keys: keys, Accounts: accounts, Logs: logs}
+	return &testServer{Server: s, t: t, URL: hs.URL, HTTP: hs, Store: db, Clock: clock, Keys: keys, Accounts: accounts, Clients: clients, Logs: logs}
 }
 
 // testRemoteAddrHeader lets a test pose as a client at another address:
@@ -117,21 +124,21 @@ func withTestRemoteAddr(h http.Handler) http.Handler {
 }
 
 // mustClient registers a client and returns it with its secret.
-func (ts *testServer) mustClient(in ClientInput) (*auth.Client, string) {
+func (ts *testServer) mustClient(in client.Input) (*auth.Client, string) {
 	ts.t.Helper()
 	if in.Name == "" {
 		in.Name = "test client"
 	}
-	c, secret, err := ts.CreateClient(context.Background(), "test", in)
+	c, secret, err := ts.Clients.Create(context.Background(), "test", in)
 	if err != nil {
-		ts.t.Fatalf("CreateClient: %v", err)
+		ts.t.Fatalf("Create client: %v", err)
 	}
 	return c, secret
 }
 
 // confidentialClient registers a confidential client with every grant.
 func (ts *testServer) confidentialClient(method string) (*auth.Client, string) {
-	return ts.mustClient(ClientInput{
+	return ts.mustClient(client.Input{
 		AuthMethod:   method,
 		RedirectURIs: []string{"https://app.example.com/cb"},
 		GrantTypes:   []string{auth.GrantAuthorizationCode, auth.GrantRefreshToken, auth.GrantClientCredentials},

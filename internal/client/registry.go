@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"time"
@@ -18,8 +19,7 @@ type Config struct {
 	// Store keeps the clients. Its DeleteClient also ends what the client
 	// holds (codes, refresh tokens, consents, access tokens).
 	Store auth.ClientStore
-	// Hasher keys the hashes of client secrets: the one the token endpoint
-	// checks presented secrets with.
+	// Hasher keys the hashes of client secrets.
 	Hasher *secret.Hasher
 	Now    auth.Now // default auth.SystemNow
 }
@@ -237,6 +237,22 @@ func (r *Registry) Forget(id string) { r.cache.forget(id) }
 // ForgetAll empties this node's cache: for when changes made elsewhere may
 // have been missed (a change feed that lost its connection).
 func (r *Registry) ForgetAll() { r.cache.forgetAll() }
+
+// ValidSecret reports whether s is a well-formed client secret (prefix,
+// length, alphabet, checksum), so that garbage is refused before the store
+// is asked for the client.
+func ValidSecret(s string) bool { return secret.Valid(SecretPrefix, s) }
+
+// SecretMatches reports whether presented is c's current secret: a
+// well-formed client secret whose keyed hash equals the stored one,
+// compared in constant time. A client without a secret matches nothing.
+func (r *Registry) SecretMatches(c *auth.Client, presented string) bool {
+	if len(c.SecretHash) == 0 || !ValidSecret(presented) {
+		return false
+	}
+	sum := r.hasher.Sum(presented)
+	return subtle.ConstantTimeCompare(sum[:], c.SecretHash) == 1
+}
 
 // newSecret returns a new client secret and its keyed hash.
 func (r *Registry) newSecret() (plaintext string, hash []byte, err error) {

@@ -450,3 +450,38 @@ func TestCacheEntriesExpire(t *testing.T) {
 		t.Fatal("an expired cache entry still answers")
 	}
 }
+
+func TestSecretMatches(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c, first := e.mustCreate(t, client.Input{Name: "svc"})
+	other, otherSecret := e.mustCreate(t, client.Input{Name: "other"})
+	if !e.SecretMatches(c, first) || !e.SecretMatches(other, otherSecret) {
+		t.Fatal("a client's own secret does not match")
+	}
+	rotated, second, err := e.RotateSecret(ctx, "adm_1", c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := e.mustCreate(t, client.Input{Name: "spa", Public: true, RedirectURIs: []string{"https://spa.example.com/cb"}})
+	for name, tc := range map[string]struct {
+		c         *auth.Client
+		presented string
+		want      bool
+	}{
+		"the new secret":               {rotated, second, true},
+		"the secret before rotation":   {rotated, first, false},
+		"another client's secret":      {rotated, otherSecret, false},
+		"a typo":                       {rotated, second[:len(second)-1] + "x", false},
+		"empty":                        {rotated, "", false},
+		"a refresh token of that body": {rotated, "gate_rt_" + second[len(client.SecretPrefix):], false},
+		"a client without a secret":    {pub, second, false},
+	} {
+		if got := e.SecretMatches(tc.c, tc.presented); got != tc.want {
+			t.Errorf("%s: SecretMatches = %v, want %v", name, got, tc.want)
+		}
+	}
+	if client.ValidSecret(second[:len(second)-1]) || !client.ValidSecret(second) {
+		t.Error("ValidSecret does not check the format")
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
-	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -102,19 +101,17 @@ func (s *Server) clientForAuth(ctx context.Context, id string) (*auth.Client, er
 }
 
 // authenticateSecret checks a client secret. A malformed secret (wrong
-// prefix or checksum) is refused before the store is asked; the keyed
-// hashes are compared in constant time.
-func (s *Server) authenticateSecret(ctx context.Context, id, secret, method string) (*auth.Client, error) {
-	hash, ok := s.parseSecret(PrefixClientSecret, secret)
-	if !ok || !client.ValidID(id) {
+// prefix or checksum) or client ID is refused before the store is asked;
+// the registry compares the keyed hashes in constant time.
+func (s *Server) authenticateSecret(ctx context.Context, id, presented, method string) (*auth.Client, error) {
+	if !client.ValidSecret(presented) || !client.ValidID(id) {
 		return nil, errInvalidClient()
 	}
 	c, err := s.clientForAuth(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if c.Public || c.AuthMethod != method || len(c.SecretHash) == 0 ||
-		subtle.ConstantTimeCompare(hash, c.SecretHash) != 1 {
+	if c.Public || c.AuthMethod != method || !s.clients.SecretMatches(c, presented) {
 		return nil, errInvalidClient()
 	}
 	return c, nil

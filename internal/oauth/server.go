@@ -27,8 +27,7 @@ type Config struct {
 	Audit auth.AuditStore
 	// Clients is the client registry; the server only looks clients up.
 	Clients ClientRegistry
-	// Hasher keys the hashes of codes, refresh tokens, client secrets and
-	// sessions: the registry's own, so that client secrets it stores match.
+	// Hasher keys the hashes of codes, refresh tokens and sessions.
 	Hasher   *secret.Hasher
 	Keys     *signing.Keyring
 	Accounts *account.Service
@@ -87,10 +86,13 @@ type Server struct {
 }
 
 // ClientRegistry is what the server needs of the client registry
-// (*client.Registry): clients by ID, from a cache fast enough for every
-// token request. ENOTFOUND if there is no such client.
+// (*client.Registry).
 type ClientRegistry interface {
+	// Lookup returns a client by ID, from a cache fast enough for every
+	// token request; ENOTFOUND if there is no such client.
 	Lookup(ctx context.Context, id string) (*auth.Client, error)
+	// SecretMatches reports whether presented is the client's secret.
+	SecretMatches(c *auth.Client, presented string) bool
 }
 
 var _ ClientRegistry = (*client.Registry)(nil)

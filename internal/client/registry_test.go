@@ -485,3 +485,19 @@ func TestSecretMatches(t *testing.T) {
 		t.Error("ValidSecret does not check the format")
 	}
 }
+
+func TestCachedLookupAllocatesNothing(t *testing.T) {
+	// The gateway asks Exists for every access token that names a client.
+	if raceEnabled {
+		t.Skip("allocation counts differ under the race detector")
+	}
+	e := newEnv(t)
+	ctx := context.Background()
+	c, _ := e.mustCreate(t, client.Input{Name: "svc"})
+	if _, err := e.Lookup(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = e.Exists(ctx, c.ID) }); n != 0 {
+		t.Errorf("Exists of a cached client allocates %.0f times per call", n)
+	}
+}

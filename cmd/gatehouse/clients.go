@@ -39,7 +39,7 @@ type clientSettings struct {
 	redirectURIs  []string
 	logoutURIs    []string
 	grantTypes    []string
-	scopes        string
+	scopes        []string
 	audiences     []string
 	accessTTL     time.Duration
 	refreshTTL    time.Duration
@@ -55,11 +55,11 @@ func (s *clientSettings) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&s.redirectURIs, "redirect-uri", nil, "a redirect URI, matched exactly (repeatable)")
 	fl.StringArrayVar(&s.logoutURIs, "post-logout-redirect-uri", nil, "a post-logout redirect URI (repeatable)")
 	fl.StringSliceVar(&s.grantTypes, "grant-types", nil, "allowed grants, comma-separated: authorization_code,refresh_token,client_credentials")
-	fl.StringVar(&s.scopes, "scopes", "", `scopes the client may ask for, space- or comma-separated ("openid offline_access api:read")`)
+	scopesVar(fl, &s.scopes, "scopes", `scopes the client may ask for, space- or comma-separated ("openid offline_access api:read"); repeatable`)
 	fl.StringArrayVar(&s.audiences, "audience", nil, "an API (resource indicator) the client may get tokens for; the first is the default (repeatable)")
-	fl.DurationVar(&s.accessTTL, "access-token-ttl", 0, "access token lifetime, like 10m (default: the server's)")
-	fl.DurationVar(&s.refreshTTL, "refresh-token-ttl", 0, "refresh token idle lifetime (default: the server's)")
-	fl.DurationVar(&s.refreshMaxTTL, "refresh-token-max-ttl", 0, "refresh token absolute lifetime (default: the server's)")
+	durationVar(fl, &s.accessTTL, "access-token-ttl", 0, "access token lifetime, like 10m (default: the server's)")
+	durationVar(fl, &s.refreshTTL, "refresh-token-ttl", 0, "refresh token idle lifetime, like 14d (default: the server's)")
+	durationVar(fl, &s.refreshMaxTTL, "refresh-token-max-ttl", 0, "refresh token absolute lifetime, like 90d (default: the server's)")
 }
 
 // apply copies the flags that are set (all of them for create) into req.
@@ -91,7 +91,7 @@ func (s *clientSettings) apply(cmd *cobra.Command, req *admin.ClientRequest, all
 		req.GrantTypes = s.grantTypes
 	}
 	if set("scopes") {
-		req.Scopes = splitScopes(s.scopes)
+		req.Scopes = nonNil(s.scopes)
 	}
 	if set("audience") {
 		req.Audiences = s.audiences
@@ -109,19 +109,14 @@ func (s *clientSettings) apply(cmd *cobra.Command, req *admin.ClientRequest, all
 			continue
 		}
 		if d.v < 0 {
-			return fmt.Errorf("--%s must be positive", d.flag)
+			return usageErrorf("--%s must be positive", d.flag)
 		}
 		*d.dst = ""
 		if d.v > 0 {
-			*d.dst = d.v.String()
+			*d.dst = formatDuration(d.v)
 		}
 	}
 	return nil
-}
-
-// splitScopes reads a scope list separated by spaces or commas.
-func splitScopes(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
 }
 
 func newClientsCreateCommand(f *clientFlags, getenv env) *cobra.Command {
@@ -188,8 +183,8 @@ func clientDetails(w *tabwriter.Writer, c admin.OAuthClient) {
 	row("access token ttl", c.AccessTokenTTL)
 	row("refresh token ttl", c.RefreshTokenTTL)
 	row("refresh token max ttl", c.RefreshTokenMaxTTL)
-	row("created", c.CreatedAt.UTC().Format(time.RFC3339))
-	row("updated", c.UpdatedAt.UTC().Format(time.RFC3339))
+	row("created", stamp(c.CreatedAt))
+	row("updated", stamp(c.UpdatedAt))
 }
 
 func newClientsListCommand(f *clientFlags, getenv env) *cobra.Command {
@@ -214,7 +209,7 @@ func newClientsListCommand(f *clientFlags, getenv env) *cobra.Command {
 					if cl.Public {
 						kind = "public"
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", cl.ClientID, cl.Name, kind, strings.Join(cl.GrantTypes, ","), day(cl.CreatedAt))
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", cl.ClientID, cl.Name, kind, strings.Join(cl.GrantTypes, ","), stamp(cl.CreatedAt))
 				}
 				if list.NextCursor != "" {
 					fmt.Fprintf(w, "\nMore: --cursor %s\n", list.NextCursor)

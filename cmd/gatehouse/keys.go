@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -109,20 +108,25 @@ func newKeysCreateCommand(f *clientFlags, getenv env) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req.Scopes, req.Metadata = scopes, meta
 			if expires < 0 {
-				return errors.New("--expires must be positive")
+				return usageErrorf("--expires must be positive")
 			}
 			if expires > 0 {
-				req.ExpiresIn = expires.String()
+				req.ExpiresIn = formatDuration(expires)
+			}
+			if rotation < 0 {
+				return usageErrorf("--rotation-period must be positive")
 			}
 			if rotation > 0 {
-				req.RotationPeriod = rotation.String()
+				req.RotationPeriod = formatDuration(rotation)
 			}
 			if rateSpec != "" {
 				rate, err := parseRate(rateSpec)
 				if err != nil {
-					return err
+					return usageErrorf("--rate %w", err)
 				}
 				req.RateLimit = &admin.RateLimit{Rate: rate, Burst: burst}
+			} else if burst != 0 {
+				return usageErrorf("--burst needs --rate")
 			}
 			c, err := f.client(getenv)
 			if err != nil {
@@ -141,35 +145,14 @@ func newKeysCreateCommand(f *clientFlags, getenv env) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&req.Owner, "owner", "", "the service or client the key belongs to (required)")
 	fl.StringVar(&req.Name, "name", "", "a label for the key")
-	fl.StringSliceVar(&scopes, "scopes", nil, "scopes, comma-separated (a,b)")
+	scopesVar(fl, &scopes, "scopes", "scopes, comma- or space-separated (a,b); repeatable")
 	fl.StringToStringVar(&meta, "metadata", nil, "metadata, k=v pairs (comma-separated or repeated)")
-	fl.DurationVar(&expires, "expires", 0, "lifetime, like 720h (default: never expires)")
-	fl.StringVar(&rateSpec, "rate", "", "rate limit, like 100/s, 600/m or 10000/h (default: unlimited)")
+	durationVar(fl, &expires, "expires", 0, "lifetime, like 30d or 12h (default: never expires)")
+	fl.StringVar(&rateSpec, "rate", "", "rate limit, like 100/s, 600/m, 10000/h or 50000/d (default: unlimited)")
 	fl.IntVar(&burst, "burst", 0, "rate-limit burst (default: the per-second rate, at least 1)")
-	fl.DurationVar(&rotation, "rotation-period", 0, "rotation policy, like 2160h (90 days); reported as due after it")
+	durationVar(fl, &rotation, "rotation-period", 0, "rotation policy, like 90d; reported as due after it")
 	cmd.MarkFlagRequired("owner")
 	return cmd
-}
-
-// parseRate reads "N/s", "N/m" or "N/h" as a rate per second.
-func parseRate(s string) (float64, error) {
-	num, unit, ok := strings.Cut(s, "/")
-	if !ok {
-		unit = "s"
-	}
-	n, err := strconv.ParseFloat(num, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("--rate %q: want a positive number per s, m or h, like 100/s", s)
-	}
-	switch unit {
-	case "s", "sec", "second":
-		return n, nil
-	case "m", "min", "minute":
-		return n / 60, nil
-	case "h", "hour":
-		return n / 3600, nil
-	}
-	return 0, fmt.Errorf("--rate %q: the unit must be s, m or h", s)
 }
 
 func newKeysListCommand(f *clientFlags, getenv env) *cobra.Command {
@@ -205,15 +188,9 @@ func newKeysListCommand(f *clientFlags, getenv env) *cobra.Command {
 			return f.print(cmd.OutOrStdout(), out, func(w *tabwriter.Writer) {
 				fmt.Fprintln(w, "ID\tOWNER\tNAME\tSCOPES\tSTATUS\tKEY\tCREATED\tEXPIRES\tLAST USED\tROTATION")
 				for _, k := range keys {
-					rot := ""
-					if k.RotationDue {
-						rot = "due"
-					} else if !k.RotationDueAt.IsZero() {
-						rot = "due " + day(k.RotationDueAt)
-					}
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s…%s\t%s\t%s\t%s\t%s\n", k.ID, k.Owner, k.Name,
-						strings.Join(k.Scopes, ","), k.Status, k.Prefix, k.Hint, day(k.CreatedAt),
-						day(k.ExpiresAt), day(k.LastUsedAt), rot)
+						strings.Join(k.Scopes, ","), k.Status, k.Prefix, k.Hint, stamp(k.CreatedAt),
+						stamp(k.ExpiresAt), stamp(k.LastUsedAt), rotationState(k))
 				}
 				if next != "" {
 					fmt.Fprintf(w, "\nMore keys: --cursor %s, or --all\n", next)
@@ -230,11 +207,20 @@ func newKeysListCommand(f *clientFlags, getenv env) *cobra.Command {
 	return cmd
 }
 
-func day(t time.Time) string {
-	if t.IsZero() {
-		return "-"
+// rotationState is the ROTATION column: where the key stands in a
+// rotation (being replaced, replaced) or in its rotation policy.
+func rotationState(k admin.Key) string {
+	switch {
+	case k.RotatedTo != "" && k.Status == "rotating":
+		return "rotating to " + k.RotatedTo + " until " + stamp(k.ExpiresAt)
+	case k.RotatedTo != "":
+		return "rotated to " + k.RotatedTo
+	case k.RotationDue:
+		return "due since " + stamp(k.RotationDueAt)
+	case !k.RotationDueAt.IsZero():
+		return "due " + stamp(k.RotationDueAt)
 	}
-	return t.UTC().Format("2006-01-02 15:04")
+	return "-"
 }
 
 func keyDetails(w *tabwriter.Writer, k admin.Key) {
@@ -262,7 +248,7 @@ func keyDetails(w *tabwriter.Writer, k admin.Key) {
 	}{{"created", k.CreatedAt}, {"expires", k.ExpiresAt}, {"revoked", k.RevokedAt}, {"last used", k.LastUsedAt}, {"rotation due", k.RotationDueAt}}
 	for _, t := range times {
 		if !t.t.IsZero() {
-			row(t.name, t.t.UTC().Format(time.RFC3339))
+			row(t.name, stamp(t.t))
 		}
 	}
 	row("rotated from", k.RotatedFrom)
@@ -303,11 +289,11 @@ func newKeysRotateCommand(f *clientFlags, getenv env) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if grace < 0 {
-				return errors.New("--grace must not be negative")
+				return usageErrorf("--grace must not be negative")
 			}
 			req := admin.RotateKeyRequest{}
 			if cmd.Flags().Changed("grace") {
-				req.Grace = grace.String()
+				req.Grace = formatDuration(grace)
 			}
 			c, err := f.client(getenv)
 			if err != nil {
@@ -329,12 +315,12 @@ func newKeysRotateCommand(f *clientFlags, getenv env) *cobra.Command {
 				case !r.OldKey.ExpiresAt.After(time.Now()):
 					fmt.Fprintf(w, "The old key no longer works.\n")
 				default:
-					fmt.Fprintf(w, "The old key works until %s.\n", r.OldKey.ExpiresAt.UTC().Format(time.RFC3339))
+					fmt.Fprintf(w, "The old key works until %s.\n", stamp(r.OldKey.ExpiresAt))
 				}
 			})
 		},
 	}
-	cmd.Flags().DurationVar(&grace, "grace", admin.DefaultGrace, "how long the old key keeps working (0s: stop it at once)")
+	durationVar(cmd.Flags(), &grace, "grace", admin.DefaultGrace, "how long the old key keeps working, like 1d or 30m (0s: stop it at once)")
 	return cmd
 }
 
@@ -397,7 +383,7 @@ func newKeysVerifyCommand(f *clientFlags, getenv env) *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringSliceVar(&scopes, "scopes", nil, "scopes the key must hold, comma-separated")
+	scopesVar(cmd.Flags(), &scopes, "scopes", "scopes the key must hold, comma- or space-separated; repeatable")
 	return cmd
 }
 
@@ -420,7 +406,7 @@ func newAuditCommand(getenv env) *cobra.Command {
 			return f.print(cmd.OutOrStdout(), page, func(w *tabwriter.Writer) {
 				fmt.Fprintln(w, "ID\tTIME\tTYPE\tACTOR\tKEY\tREASON\tCOUNT")
 				for _, e := range page.Items {
-					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%d\n", e.ID, e.Time.UTC().Format(time.RFC3339), e.Type,
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%d\n", e.ID, stamp(e.Time), e.Type,
 						e.Actor, e.KeyID, e.Reason, e.Count)
 				}
 				if page.NextCursor != "" {

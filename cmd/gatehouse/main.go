@@ -3,8 +3,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -12,19 +10,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cmd := newRootCommand(os.Stdout, os.Stderr, os.Getenv)
-	if err := cmd.ExecuteContext(ctx); err != nil {
-		var exit exitError
-		if errors.As(err, &exit) {
-			os.Exit(exit.code)
-		}
-		fmt.Fprintln(os.Stderr, "gatehouse:", err)
-		os.Exit(1)
-	}
+	root := newRootCommand(os.Stdout, os.Stderr, os.Getenv)
+	root.SetContext(ctx)
+	code := execute(root, os.Args[1:], os.Stderr)
+	stop()
+	os.Exit(code)
 }
-
-// exitError ends the program with a code after its message was printed.
-type exitError struct{ code int }
-
-func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }

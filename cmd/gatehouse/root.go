@@ -19,7 +19,13 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		Short:         "Gatehouse: API keys, OAuth and JWT for your APIs, in one binary",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildVersion().String(),
+		// Checked before cobra does, so that a missing required flag is a
+		// usage error (see cli.go).
+		PersistentPreRunE: checkFlags,
 	}
+	root.SetVersionTemplate("gatehouse {{.Version}}\n")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(
@@ -31,7 +37,13 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newUsersCommand(getenv),
 		newSigningKeysCommand(getenv),
 		newAuditCommand(getenv),
+		newAdminKeyCommand(getenv),
+		newVersionCommand(),
 	)
+	// cobra adds its completion group when the command runs; added now,
+	// it is made strict like the others.
+	root.InitDefaultCompletionCmd()
+	strictGroups(root)
 	return root
 }
 

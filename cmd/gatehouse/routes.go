@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -36,14 +35,18 @@ type routeSettings struct {
 	path            string
 	upstreams       []string
 	policy          string
-	scopes          string
+	scopes          []string
 	audience        string
 	stripPrefix     bool
 	hosts           []string
 	methods         []string
 	timeout         time.Duration
-	rateLimit       string
-	clientRateLimit string
+	rate            string
+	burst           int
+	clientRate      string
+	clientBurst     int
+	rateLimit       string // deprecated RATE:BURST spelling of rate and burst
+	clientRateLimit string // deprecated, as rateLimit
 	internalJWT     bool
 	issuer          string
 	jwksURI         string
@@ -61,8 +64,8 @@ func (s *routeSettings) register(cmd *cobra.Command) {
 	fl.StringVar(&s.path, "path", "", `path prefix, matched on segment boundaries ("/orders" matches /orders/1, not /ordersx); default "/"`)
 	fl.StringArrayVar(&s.upstreams, "upstream", nil, "an upstream base URL, http or https; several are used round robin (repeatable)")
 	fl.StringVar(&s.policy, "policy", "", "the credential a request needs: jwt, api_key, any or public")
-	fl.StringVar(&s.scopes, "scopes", "", "scopes every request needs, comma- or space-separated")
-	fl.StringVar(&s.audience, "audience", "", "jwt, any: the aud a token must carry (required unless --any-audience)")
+	scopesVar(fl, &s.scopes, "scopes", "scopes every request needs, comma- or space-separated; repeatable")
+	fl.Var(&singleValue{p: &s.audience, what: "a route has one audience"}, "audience", "jwt, any: the aud a token must carry (required unless --any-audience)")
 	fl.BoolVar(&s.anyAudience, "any-audience", false, "jwt, any: accept the issuer's tokens whatever their audience (tokens minted for other APIs too)")
 	fl.BoolVar(&s.allowPathParams, "allow-path-params", false, `accept ";parameters" in path segments (";jsessionid="), for servlet upstreams`)
 	fl.BoolVar(&s.caseInsensitive, "case-insensitive", false, "match the path prefix whatever its case, for upstreams that ignore case")
@@ -70,9 +73,17 @@ func (s *routeSettings) register(cmd *cobra.Command) {
 	fl.BoolVar(&s.stripPrefix, "strip-prefix", false, "remove the path prefix before forwarding")
 	fl.StringArrayVar(&s.hosts, "host", nil, `a host the route serves, or "*.example.com" (repeatable; default every host)`)
 	fl.StringArrayVar(&s.methods, "method", nil, "an HTTP method the route takes (repeatable; default every method)")
-	fl.DurationVar(&s.timeout, "timeout", 0, "wait for the upstream's response headers, like 10s (0: the default, 30s)")
-	fl.StringVar(&s.rateLimit, "rate-limit", "", `RATE:BURST for all callers together, like "100:200" ("0:0": none)`)
-	fl.StringVar(&s.clientRateLimit, "client-rate-limit", "", `RATE:BURST for each caller, like "5:10" ("0:0": none)`)
+	durationVar(fl, &s.timeout, "timeout", 0, "wait for the upstream's response headers, like 10s (0: the default, 30s)")
+	fl.StringVar(&s.rate, "rate", "", `rate limit for all callers together, like 100/s or 6000/m ("0": none)`)
+	fl.IntVar(&s.burst, "burst", 0, "burst of --rate (default: the per-second rate, at least 1)")
+	fl.StringVar(&s.clientRate, "client-rate", "", `rate limit for each caller, like 5/s ("0": none)`)
+	fl.IntVar(&s.clientBurst, "client-burst", 0, "burst of --client-rate (default: the per-second rate, at least 1)")
+	// The first spelling, RATE:BURST, still works for existing scripts
+	// but is no longer shown.
+	fl.StringVar(&s.rateLimit, "rate-limit", "", `deprecated: --rate and --burst`)
+	fl.StringVar(&s.clientRateLimit, "client-rate-limit", "", `deprecated: --client-rate and --client-burst`)
+	fl.MarkHidden("rate-limit")
+	fl.MarkHidden("client-rate-limit")
 	fl.BoolVar(&s.internalJWT, "internal-jwt", false, "replace the caller's credential with a short-lived JWT signed by Gatehouse")
 	fl.StringVar(&s.issuer, "issuer", "", "accept JWTs of this other identity provider (its exact iss)")
 	fl.StringVar(&s.jwksURI, "jwks-uri", "", "where the issuer's keys are (default: from its discovery document)")
@@ -110,36 +121,27 @@ func (s *routeSettings) patch(cmd *cobra.Command) (admin.RoutePatch, error) {
 	p.Path = str("path", s.path)
 	p.Upstreams = list("upstream", s.upstreams)
 	p.Policy = str("policy", s.policy)
-	if set("scopes") {
-		p.Scopes = list("scopes", splitScopes(s.scopes))
-	}
+	p.Scopes = list("scopes", s.scopes)
 	p.Audience = str("audience", s.audience)
 	p.StripPrefix = boolean("strip-prefix", s.stripPrefix)
 	p.Hosts = list("host", s.hosts)
 	p.Methods = list("method", s.methods)
 	if set("timeout") {
 		if s.timeout < 0 {
-			return p, errors.New("--timeout must not be negative")
+			return p, usageErrorf("--timeout must not be negative")
 		}
 		t := ""
 		if s.timeout > 0 {
-			t = s.timeout.String()
+			t = formatDuration(s.timeout)
 		}
 		p.Timeout = &t
 	}
-	for _, l := range []struct {
-		flag string
-		v    string
-		dst  **admin.RateLimit
-	}{{"rate-limit", s.rateLimit, &p.RateLimit}, {"client-rate-limit", s.clientRateLimit, &p.ClientRateLimit}} {
-		if !set(l.flag) {
-			continue
-		}
-		rl, err := parseRateLimit(l.v)
-		if err != nil {
-			return p, fmt.Errorf("--%s: %w", l.flag, err)
-		}
-		*l.dst = &rl
+	var err error
+	if p.RateLimit, err = rateFlags(set, "rate", s.rate, "burst", s.burst, "rate-limit", s.rateLimit); err != nil {
+		return p, err
+	}
+	if p.ClientRateLimit, err = rateFlags(set, "client-rate", s.clientRate, "client-burst", s.clientBurst, "client-rate-limit", s.clientRateLimit); err != nil {
+		return p, err
 	}
 	p.InternalJWT = boolean("internal-jwt", s.internalJWT)
 	p.Issuer = str("issuer", s.issuer)
@@ -170,6 +172,42 @@ func parseRateLimit(s string) (admin.RateLimit, error) {
 	return admin.RateLimit{Rate: r, Burst: b}, nil
 }
 
+// rateFlags reads one rate limit from its flags: RATE (like 100/s) and
+// BURST, or the deprecated RATE:BURST. It returns nil when none was given.
+func rateFlags(set func(string) bool, rateFlag, rate, burstFlag string, burst int, oldFlag, old string) (*admin.RateLimit, error) {
+	switch {
+	case set(oldFlag) && (set(rateFlag) || set(burstFlag)):
+		return nil, usageErrorf("--%s is the old spelling of --%s and --%s: give one or the other", oldFlag, rateFlag, burstFlag)
+	case set(oldFlag):
+		rl, err := parseRateLimit(old)
+		if err != nil {
+			return nil, usageErrorf("--%s: %w", oldFlag, err)
+		}
+		return &rl, nil
+	case set(burstFlag) && !set(rateFlag):
+		return nil, usageErrorf("--%s needs --%s", burstFlag, rateFlag)
+	case !set(rateFlag):
+		return nil, nil
+	}
+	r, err := parseRate(rate)
+	if err != nil {
+		return nil, usageErrorf("--%s %w", rateFlag, err)
+	}
+	if burst < 0 {
+		return nil, usageErrorf("--%s must not be negative", burstFlag)
+	}
+	if r == 0 {
+		if set(burstFlag) && burst != 0 {
+			return nil, usageErrorf("--%s 0 means no limit; it takes no --%s", rateFlag, burstFlag)
+		}
+		return &admin.RateLimit{}, nil
+	}
+	if !set(burstFlag) {
+		burst = defaultBurst(r)
+	}
+	return &admin.RateLimit{Rate: r, Burst: burst}, nil
+}
+
 // request turns the flags of routes create into a new route.
 func (s *routeSettings) request(cmd *cobra.Command, name string) (admin.RouteRequest, error) {
 	p, err := s.patch(cmd)
@@ -181,7 +219,7 @@ func (s *routeSettings) request(cmd *cobra.Command, name string) (admin.RouteReq
 		Path:            s.path,
 		Upstreams:       s.upstreams,
 		Policy:          s.policy,
-		Scopes:          splitScopes(s.scopes),
+		Scopes:          nonNil(s.scopes),
 		Audience:        s.audience,
 		StripPrefix:     s.stripPrefix,
 		Hosts:           s.hosts,
@@ -287,8 +325,8 @@ func routeDetails(w *tabwriter.Writer, r admin.GatewayRoute) {
 			row(b.name, "yes")
 		}
 	}
-	row("created", r.CreatedAt.UTC().Format(time.RFC3339))
-	row("updated", r.UpdatedAt.UTC().Format(time.RFC3339))
+	row("created", stamp(r.CreatedAt))
+	row("updated", stamp(r.UpdatedAt))
 }
 
 func newRoutesListCommand(f *clientFlags, getenv env) *cobra.Command {
@@ -315,7 +353,7 @@ func newRoutesListCommand(f *clientFlags, getenv env) *cobra.Command {
 				}
 				for _, r := range list.Items {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, dash(r.Hosts), r.Path, dash(r.Methods),
-						r.Policy, strings.Join(r.Upstreams, ","), day(r.UpdatedAt))
+						r.Policy, strings.Join(r.Upstreams, ","), stamp(r.UpdatedAt))
 				}
 			})
 		},
@@ -353,7 +391,7 @@ func newRoutesUpdateCommand(f *clientFlags, getenv env) *cobra.Command {
 				return err
 			}
 			if p == (admin.RoutePatch{}) {
-				return errors.New("nothing to change: give at least one setting flag")
+				return usageErrorf("nothing to change: give at least one setting flag")
 			}
 			c, err := f.client(getenv)
 			if err != nil {

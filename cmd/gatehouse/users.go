@@ -7,7 +7,6 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -110,9 +109,9 @@ func userDetails(w *tabwriter.Writer, u admin.User) {
 		status = "disabled"
 	}
 	row("status", status)
-	row("created", u.CreatedAt.UTC().Format(time.RFC3339))
+	row("created", stamp(u.CreatedAt))
 	if !u.PasswordChangedAt.IsZero() {
-		row("password changed", u.PasswordChangedAt.UTC().Format(time.RFC3339))
+		row("password changed", stamp(u.PasswordChangedAt))
 	}
 }
 
@@ -138,7 +137,7 @@ func newUsersListCommand(f *clientFlags, getenv env) *cobra.Command {
 					if u.Disabled {
 						status = "disabled"
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Username, u.Email, status, day(u.CreatedAt))
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Username, u.Email, status, stamp(u.CreatedAt))
 				}
 				if list.NextCursor != "" {
 					fmt.Fprintf(w, "\nMore: --cursor %s\n", list.NextCursor)
@@ -240,7 +239,7 @@ func newUsersConsentsCommand(f *clientFlags, getenv env) *cobra.Command {
 			return f.print(cmd.OutOrStdout(), list, func(w *tabwriter.Writer) {
 				fmt.Fprintln(w, "CLIENT_ID\tSCOPES\tGRANTED")
 				for _, cs := range list.Items {
-					fmt.Fprintf(w, "%s\t%s\t%s\n", cs.ClientID, strings.Join(cs.Scopes, " "), day(cs.GrantedAt))
+					fmt.Fprintf(w, "%s\t%s\t%s\n", cs.ClientID, strings.Join(cs.Scopes, " "), stamp(cs.GrantedAt))
 				}
 			})
 		},
@@ -277,11 +276,7 @@ func newSigningKeysCommand(getenv env) *cobra.Command {
 	printKeys := func(w *tabwriter.Writer, keys []admin.SigningKey) {
 		fmt.Fprintln(w, "KID\tALG\tSTATUS\tCREATED\tACTIVATES\tEXPIRES")
 		for _, k := range keys {
-			exp := "-"
-			if !k.ExpiresAt.IsZero() {
-				exp = k.ExpiresAt.UTC().Format(time.RFC3339)
-			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Algorithm, k.Status, k.CreatedAt.UTC().Format(time.RFC3339), k.ActivatesAt.UTC().Format(time.RFC3339), exp)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Algorithm, k.Status, stamp(k.CreatedAt), stamp(k.ActivatesAt), stamp(k.ExpiresAt))
 		}
 	}
 	cmd.AddCommand(&cobra.Command{

@@ -5,7 +5,7 @@
 // duplicate route name or a route that auth.Route.Normalize refuses make
 // the whole file invalid, and the error names the route (index, name,
 // line) and the field. An empty file, or "routes: []", is an empty table.
-// testdata/routes.example.yaml documents every field.
+// examples/routes.yaml, at the root of the repository, documents every field.
 package routefile
 
 import (

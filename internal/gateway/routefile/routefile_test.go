@@ -12,9 +12,13 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
+// exampleFile is the routes file the README and docs/gateway.md show
+// readers; these tests keep it valid and complete.
+const exampleFile = "../../../examples/routes.yaml"
+
 func TestTheExampleFileIsValidAndComplete(t *testing.T) {
 	t.Parallel()
-	routes, err := Load("testdata/routes.example.yaml")
+	routes, err := Load(exampleFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +241,7 @@ func TestLoadReportsAMissingFile(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	example, err := os.ReadFile("testdata/routes.example.yaml")
+	example, err := os.ReadFile(exampleFile)
 	if err != nil {
 		f.Fatal(err)
 	}

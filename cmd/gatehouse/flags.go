@@ -1,0 +1,177 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// This file holds the one spelling of each kind of flag value the CLI
+// takes: durations, rates, scope lists and timestamps. Every command uses
+// these, so `--expires 30d` and `--grace 1d` read alike.
+
+// parseDuration reads a Go duration ("90m", "720h") that may also count
+// days: "30d", "1d12h". A day is 24 hours (no calendar, no time zones).
+func parseDuration(s string) (time.Duration, error) {
+	days, rest := time.Duration(0), s
+	if i := strings.IndexByte(s, 'd'); i >= 0 {
+		n, err := strconv.ParseUint(s[:i], 10, 32)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration like 30d, 12h or 90m", s)
+		}
+		days, rest = time.Duration(n)*24*time.Hour, s[i+1:]
+		if rest == "" {
+			return days, nil
+		}
+	}
+	d, err := time.ParseDuration(rest)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration like 30d, 12h or 90m", s)
+	}
+	if days > 0 && d < 0 {
+		return 0, fmt.Errorf("%q mixes days with a negative duration", s)
+	}
+	total := days + d
+	if days > 0 && total < days {
+		return 0, fmt.Errorf("%q is too long", s)
+	}
+	return total, nil
+}
+
+// formatDuration writes d for the server, which takes Go durations.
+func formatDuration(d time.Duration) string { return d.String() }
+
+// durationValue is a pflag.Value read by parseDuration.
+type durationValue time.Duration
+
+func (d *durationValue) Set(s string) error {
+	v, err := parseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = durationValue(v)
+	return nil
+}
+
+func (d *durationValue) String() string {
+	v := time.Duration(*d)
+	if v == 0 {
+		return "0" // what pflag recognises as no default worth showing
+	}
+	if v%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(v/(24*time.Hour)), 10) + "d"
+	}
+	return v.String()
+}
+
+func (d *durationValue) Type() string { return "duration" }
+
+// durationVar defines a duration flag that also takes days.
+func durationVar(fl *pflag.FlagSet, p *time.Duration, name string, value time.Duration, usage string) {
+	*p = value
+	fl.Var((*durationValue)(p), name, usage)
+}
+
+// parseRate reads "N/s", "N/m", "N/h" or "N/d" ("N" alone is per second)
+// as a rate per second. Zero is allowed: it means no limit.
+func parseRate(s string) (float64, error) {
+	num, unit, ok := strings.Cut(s, "/")
+	if !ok {
+		unit = "s"
+	}
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil || n < 0 || math.IsInf(n, 0) || math.IsNaN(n) {
+		return 0, fmt.Errorf("%q: want a number per s, m, h or d, like 100/s", s)
+	}
+	switch unit {
+	case "s", "sec", "second":
+		return n, nil
+	case "m", "min", "minute":
+		return n / 60, nil
+	case "h", "hour":
+		return n / 3600, nil
+	case "d", "day":
+		return n / 86400, nil
+	}
+	return 0, fmt.Errorf("%q: the unit must be s, m, h or d", s)
+}
+
+// defaultBurst is the burst of a rate given without one: a second's worth
+// of requests, at least 1 (the rule the server applies to keys).
+func defaultBurst(rate float64) int {
+	if rate <= 0 {
+		return 0
+	}
+	return int(math.Max(1, math.Ceil(rate)))
+}
+
+// scopesValue is a repeatable scope-list flag: each use may hold several
+// scopes separated by spaces or commas, and uses add up, so `--scopes a,b`,
+// `--scopes "a b"` and `--scopes a --scopes b` mean the same.
+type scopesValue struct {
+	list *[]string
+	set  bool
+}
+
+func (v *scopesValue) Set(s string) error {
+	if !v.set {
+		*v.list = nil // the first use replaces the default
+		v.set = true
+	}
+	*v.list = append(*v.list, splitScopes(s)...)
+	return nil
+}
+
+func (v *scopesValue) String() string { return strings.Join(*v.list, ",") }
+func (v *scopesValue) Type() string   { return "scopes" }
+
+// scopesVar defines a repeatable scope-list flag.
+func scopesVar(fl *pflag.FlagSet, p *[]string, name, usage string) {
+	fl.Var(&scopesValue{list: p}, name, usage)
+}
+
+// splitScopes reads a scope list separated by spaces or commas.
+func splitScopes(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
+}
+
+// nonNil sends an empty list as [] rather than null.
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+// stamp is the one format of a time in the CLI's tables and details:
+// RFC 3339 in UTC, to the second; "-" for none.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// singleValue is a string flag that refuses a second use, for a setting
+// that holds one value: repeating it is a mistake to report, not a choice
+// between the two to make silently.
+type singleValue struct {
+	p    *string
+	what string // why there is one, like "a route has one audience"
+	set  bool
+}
+
+func (v *singleValue) Set(s string) error {
+	if v.set {
+		return fmt.Errorf("given twice, but %s", v.what)
+	}
+	*v.p, v.set = s, true
+	return nil
+}
+
+func (v *singleValue) String() string { return *v.p }
+func (v *singleValue) Type() string   { return "string" }

@@ -30,8 +30,6 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzValid -fuzztime 30s ./internal/secret/
 	go test -run '^$$' -fuzz FuzzDecodeCreateKey -fuzztime 30s ./internal/admin/
 	go test -run '^$$' -fuzz FuzzLoadFile -fuzztime 30s ./internal/config/
-	go test -run '^$$' -fuzz FuzzVerify -fuzztime 30s ./internal/signing/
-	go test -run '^$$' -fuzz FuzzClaims -fuzztime 30s ./internal/signing/
 	go test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/password/
 	go test -run '^$$' -fuzz FuzzParseForm -fuzztime 30s ./internal/oauth/
 	go test -run '^$$' -fuzz FuzzParseBasicAuth -fuzztime 30s ./internal/oauth/
@@ -43,11 +41,12 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzRewritePath -fuzztime 30s ./internal/gateway/proxy/
 	go test -run '^$$' -fuzz FuzzClientIP -fuzztime 30s ./internal/gateway/
 	go test -run '^$$' -fuzz FuzzRequestID -fuzztime 30s ./internal/gateway/
-	go test -run '^$$' -fuzz '^FuzzCleanPath$$' -fuzztime 30s ./internal/gateway/
-	go test -run '^$$' -fuzz FuzzCleanPathCanonical -fuzztime 30s ./internal/gateway/
+	go test -run '^$$' -fuzz '^FuzzCheckPath$$' -fuzztime 30s ./internal/auth/
+	go test -run '^$$' -fuzz FuzzCheckPathCanonical -fuzztime 30s ./internal/auth/
 	go test -run '^$$' -fuzz FuzzRequestTargetPath -fuzztime 30s ./internal/gateway/
 	go test -run '^$$' -fuzz FuzzReadAhead -fuzztime 30s ./internal/gateway/proxy/
 	go test -run '^$$' -fuzz FuzzProtectFromConnection -fuzztime 30s ./internal/gateway/
 	go test -run '^$$' -fuzz FuzzRoutePatch -fuzztime 30s ./internal/admin/
 	go test -run '^$$' -fuzz FuzzVerify -fuzztime 30s ./verify/
+	go test -run '^$$' -fuzz FuzzClaims -fuzztime 30s ./verify/
 	go test -run '^$$' -fuzz FuzzBearerToken -fuzztime 30s ./verify/

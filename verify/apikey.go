@@ -35,8 +35,11 @@ type APIKeyConfig struct {
 // when served from the cache.
 type KeyInfo struct {
 	KeyID, Owner string
-	Scopes       []string
-	ExpiresAt    time.Time // zero: the key does not expire
+	// Environment is the key's environment, "live" or "test" ("" from a
+	// Gatehouse older than key environments).
+	Environment string
+	Scopes      []string
+	ExpiresAt   time.Time // zero: the key does not expire
 }
 
 // APIKeyVerifier verifies API keys through Gatehouse's endpoint POST
@@ -84,12 +87,13 @@ func NewAPIKeyVerifier(cfg APIKeyConfig) (*APIKeyVerifier, error) {
 // verifyAnswer is the endpoint's answer (internal/admin VerifyResponse);
 // members this package does not use are ignored.
 type verifyAnswer struct {
-	Valid     bool      `json:"valid"`
-	Code      string    `json:"code"`
-	KeyID     string    `json:"key_id"`
-	Owner     string    `json:"owner"`
-	Scopes    []string  `json:"scopes"`
-	ExpiresAt time.Time `json:"expires_at"`
+	Valid       bool      `json:"valid"`
+	Code        string    `json:"code"`
+	KeyID       string    `json:"key_id"`
+	Environment string    `json:"environment"`
+	Owner       string    `json:"owner"`
+	Scopes      []string  `json:"scopes"`
+	ExpiresAt   time.Time `json:"expires_at"`
 }
 
 // Verify checks key and that it holds every one of scopes. Errors are
@@ -127,7 +131,7 @@ func (a *APIKeyVerifier) Verify(ctx context.Context, key string, scopes []string
 		if !ans.Valid {
 			break
 		}
-		info := &KeyInfo{KeyID: ans.KeyID, Owner: ans.Owner, Scopes: ans.Scopes, ExpiresAt: ans.ExpiresAt}
+		info := &KeyInfo{KeyID: ans.KeyID, Owner: ans.Owner, Environment: ans.Environment, Scopes: ans.Scopes, ExpiresAt: ans.ExpiresAt}
 		if a.cache != nil {
 			now := a.cfg.Now()
 			until := now.Add(a.cfg.CacheTTL)

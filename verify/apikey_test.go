@@ -60,6 +60,7 @@ func newKeyEndpoint(t *testing.T) *keyEndpoint {
 		ans := map[string]any{"valid": code == "VALID", "code": code}
 		if code != "INVALID" {
 			ans["key_id"] = "key-1"
+			ans["environment"] = "test"
 			ans["owner"] = "team-a"
 			ans["scopes"] = scopes
 			ans["expires_at"] = "2026-11-27T13:00:00Z"
@@ -136,8 +137,8 @@ func TestAPIKeyCodes(t *testing.T) {
 			continue
 		}
 		if tt.want == "" {
-			want := KeyInfo{KeyID: "key-1", Owner: "team-a", Scopes: []string{"read", "write"}, ExpiresAt: time.Date(2026, 11, 27, 13, 0, 0, 0, time.UTC)}
-			if info.KeyID != want.KeyID || info.Owner != want.Owner || !slices.Equal(info.Scopes, want.Scopes) || !info.ExpiresAt.Equal(want.ExpiresAt) {
+			want := KeyInfo{KeyID: "key-1", Owner: "team-a", Environment: "test", Scopes: []string{"read", "write"}, ExpiresAt: time.Date(2026, 11, 27, 13, 0, 0, 0, time.UTC)}
+			if info.KeyID != want.KeyID || info.Owner != want.Owner || info.Environment != want.Environment || !slices.Equal(info.Scopes, want.Scopes) || !info.ExpiresAt.Equal(want.ExpiresAt) {
 				t.Errorf("info = %+v", info)
 			}
 		}

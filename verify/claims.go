@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
 	"slices"
 	"strings"
@@ -24,6 +25,37 @@ type Claims struct {
 	ClientID  string    // client_id
 	Scopes    []string  // the space-separated "scope" claim, split
 	KeyID     string    // kid of the key that signed it
+	AuthTime  time.Time // auth_time: when the user authenticated; zero if absent (no user)
+}
+
+// MarshalJSON writes the claims as a JWT claims set (RFC 7519 §4.1, RFC
+// 9068 §2.2): the names on the wire, dates as whole seconds, one audience
+// as a string, scopes space-separated, empty claims left out. KeyID is a
+// header parameter, not a claim, and is not written. Gatehouse's issuer
+// signs its access tokens from this encoding, so that the claims it issues
+// and the claims Verify reads are one type.
+func (c Claims) MarshalJSON() ([]byte, error) {
+	return json.Marshal(wireClaims{
+		Issuer:    c.Issuer,
+		Subject:   c.Subject,
+		Audience:  audience(c.Audience),
+		Expiry:    wireDate(c.ExpiresAt),
+		NotBefore: wireDate(c.NotBefore),
+		IssuedAt:  wireDate(c.IssuedAt),
+		ID:        c.ID,
+		ClientID:  c.ClientID,
+		Scope:     strings.Join(c.Scopes, " "),
+		AuthTime:  wireDate(c.AuthTime),
+	})
+}
+
+// wireDate is t as a NumericDate in whole seconds (rounded down); 0, which
+// is left out, for the zero time.
+func wireDate(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.Unix())
 }
 
 // HasScope reports whether s is one of the token's scopes.
@@ -51,23 +83,33 @@ func hasAll(held, want []string) bool {
 	return true
 }
 
-// wireClaims is the JSON form of the claims Verify reads. Other claims are
-// ignored. Dates are NumericDate (RFC 7519 §2), which may have a fraction;
-// zero stands for absent, which for exp is refused.
+// wireClaims is the JSON form of Claims, both ways: Verify decodes it and
+// MarshalJSON encodes it. Other claims are ignored. Dates are NumericDate
+// (RFC 7519 §2), which may have a fraction; zero stands for absent, which
+// for exp is refused. omitempty applies to the encoding only.
 type wireClaims struct {
-	Issuer    string   `json:"iss"`
-	Subject   string   `json:"sub"`
-	Audience  audience `json:"aud"`
-	Expiry    float64  `json:"exp"`
-	NotBefore float64  `json:"nbf"`
-	IssuedAt  float64  `json:"iat"`
-	ID        string   `json:"jti"`
-	ClientID  string   `json:"client_id"`
-	Scope     string   `json:"scope"`
+	Issuer    string   `json:"iss,omitempty"`
+	Subject   string   `json:"sub,omitempty"`
+	Audience  audience `json:"aud,omitempty"`
+	Expiry    float64  `json:"exp,omitempty"`
+	NotBefore float64  `json:"nbf,omitempty"`
+	IssuedAt  float64  `json:"iat,omitempty"`
+	ID        string   `json:"jti,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	Scope     string   `json:"scope,omitempty"`
+	AuthTime  float64  `json:"auth_time,omitempty"`
 }
 
 // audience is aud: one string or an array of strings (RFC 7519 §4.1.3).
 type audience []string
+
+// MarshalJSON writes one audience as a string and several as an array.
+func (a audience) MarshalJSON() ([]byte, error) {
+	if len(a) == 1 {
+		return json.Marshal(a[0])
+	}
+	return json.Marshal([]string(a))
+}
 
 func (a *audience) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
@@ -117,7 +159,8 @@ func decodeClaims(payload []byte, kid string) (*Claims, error) {
 	exp, ok1 := numericDate(w.Expiry)
 	nbf, ok2 := numericDate(w.NotBefore)
 	iat, ok3 := numericDate(w.IssuedAt)
-	if !ok1 || !ok2 || !ok3 {
+	authTime, ok4 := numericDate(w.AuthTime)
+	if !ok1 || !ok2 || !ok3 || !ok4 {
 		return nil, refuse(ReasonMalformed, "a date claim is out of range")
 	}
 	return &Claims{
@@ -131,6 +174,7 @@ func decodeClaims(payload []byte, kid string) (*Claims, error) {
 		ClientID:  w.ClientID,
 		Scopes:    strings.Fields(w.Scope),
 		KeyID:     kid,
+		AuthTime:  authTime,
 	}, nil
 }
 

@@ -67,7 +67,10 @@
 //	claims, _ := verify.FromContext(r.Context())
 //	log.Print(claims.Subject, claims.ClientID)
 //
-// Refusals are answered by WriteError: problem+json with a generic detail
-// and the WWW-Authenticate challenge of RFC 6750 §3. The exact reason (an
-// *Error's Reason) is for logs and metrics only.
+// Refusals are answered by WriteError: problem+json (package problem) whose
+// type is urn:gatehouse:problem:<name> (credentials_missing,
+// credentials_invalid, insufficient_scope, rate_limited, unavailable; see
+// Problems and docs/problems.md) with a generic detail, and the
+// WWW-Authenticate challenge of RFC 6750 §3. The exact reason (an *Error's
+// Reason) is for logs and metrics only.
 package verify

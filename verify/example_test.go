@@ -65,5 +65,5 @@ func ExampleVerifier_Middleware() {
 	}
 	// Output:
 	// 200  orders of alice
-	// 401 Bearer realm="api" {"type":"about:blank","title":"Unauthorized","status":401,"detail":"Authentication is required."}
+	// 401 Bearer realm="api" {"type":"urn:gatehouse:problem:credentials_missing","title":"Unauthorized","status":401,"detail":"Authentication is required."}
 }

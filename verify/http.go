@@ -2,12 +2,13 @@ package verify
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/problem"
 )
 
 type ctxKey int
@@ -174,41 +175,72 @@ func RequireScopes(scopes ...string) func(http.Handler) http.Handler {
 	}
 }
 
-// problem is an RFC 9457 problem details object.
-type problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail"`
+// refusal is how one reason is answered: the problem kind and a generic
+// detail. The detail is the same for every invalid credential: which check
+// failed is for the logs, and would only help a forger.
+type refusal struct {
+	kind   problem.Kind
+	detail string
 }
 
-// refusalFor maps a reason to a status and a generic detail. The detail is
-// the same for every invalid token: which check failed is for the logs.
-func refusalFor(r Reason) (int, string) {
-	switch r {
-	case ReasonMissing:
-		return http.StatusUnauthorized, "Authentication is required."
-	case ReasonInsufficientScope:
-		return http.StatusForbidden, "The credentials do not grant access to this resource."
-	case ReasonKeysUnavailable:
-		return http.StatusServiceUnavailable, "Credentials cannot be verified right now; retry shortly."
-	case ReasonRateLimited:
-		return http.StatusTooManyRequests, "Too many requests; retry later."
-	default:
-		return http.StatusUnauthorized, "The credentials are not valid."
+// The answers WriteError gives; docs/problems.md lists their types.
+var (
+	refusalMissing = refusal{problem.Kind{Name: "credentials_missing", Status: http.StatusUnauthorized, Title: "Unauthorized"},
+		"Authentication is required."}
+	refusalInvalid = refusal{problem.Kind{Name: "credentials_invalid", Status: http.StatusUnauthorized, Title: "Unauthorized"},
+		"The credentials are not valid."}
+	refusalScope = refusal{problem.Kind{Name: "insufficient_scope", Status: http.StatusForbidden, Title: "Forbidden"},
+		"The credentials do not grant access to this resource."}
+	refusalUnavailable = refusal{problem.Kind{Name: "unavailable", Status: http.StatusServiceUnavailable, Title: "Service Unavailable"},
+		"Credentials cannot be verified right now; retry shortly."}
+	refusalRateLimited = refusal{problem.Kind{Name: "rate_limited", Status: http.StatusTooManyRequests, Title: "Too Many Requests"},
+		"Too many requests; retry later."}
+)
+
+// refusals is the one table from a reason to its answer. A reason not in
+// it (another package's own, or an error that is not a refusal) is
+// answered as an invalid credential: fail closed, never a 500.
+var refusals = map[Reason]refusal{
+	ReasonMissing:           refusalMissing,
+	ReasonMalformed:         refusalInvalid,
+	ReasonExpired:           refusalInvalid,
+	ReasonNotYetValid:       refusalInvalid,
+	ReasonBadSignature:      refusalInvalid,
+	ReasonUnknownKID:        refusalInvalid,
+	ReasonWrongIssuer:       refusalInvalid,
+	ReasonWrongAudience:     refusalInvalid,
+	ReasonWrongType:         refusalInvalid,
+	ReasonRevoked:           refusalInvalid,
+	ReasonInsufficientScope: refusalScope,
+	ReasonKeysUnavailable:   refusalUnavailable,
+	ReasonRateLimited:       refusalRateLimited,
+}
+
+func refusalFor(r Reason) refusal {
+	if f, ok := refusals[r]; ok {
+		return f
 	}
+	return refusalInvalid
+}
+
+// Problems lists the kinds of problem WriteError answers with, for
+// documentation and tests: a service that documents its errors can list
+// these.
+func Problems() []problem.Kind {
+	return []problem.Kind{refusalMissing.kind, refusalInvalid.kind, refusalScope.kind, refusalUnavailable.kind, refusalRateLimited.kind}
 }
 
 // WriteError writes the refusal for err (an *Error, or anything else,
 // which is answered as an invalid token: never a 500) as
-// application/problem+json with a generic detail, and the WWW-Authenticate
-// header of RFC 6750 §3:
+// application/problem+json with a generic detail (package problem; the
+// types are urn:gatehouse:problem:<name>), and the WWW-Authenticate header
+// of RFC 6750 §3:
 //
-//   - missing: 401, Bearer realm="<realm>" (no error code, §3.1)
-//   - insufficient_scope: 403, Bearer realm="..", error="insufficient_scope", scope="a b"
-//   - keys_unavailable: 503 with Retry-After: 1
-//   - rate_limited: 429 with Retry-After (the server's, at least 1s)
-//   - anything else: 401, Bearer realm="..", error="invalid_token"
+//   - missing: 401 credentials_missing, Bearer realm="<realm>" (no error code, §3.1)
+//   - insufficient_scope: 403 insufficient_scope, Bearer realm="..", error="insufficient_scope", scope="a b"
+//   - keys_unavailable: 503 unavailable, with Retry-After: 1
+//   - rate_limited: 429 rate_limited, with Retry-After (the server's, at least 1s)
+//   - anything else: 401 credentials_invalid, Bearer realm="..", error="invalid_token"
 //
 // Every answer has Cache-Control: no-store.
 func WriteError(w http.ResponseWriter, realm string, err error, scopes []string) {
@@ -220,7 +252,8 @@ func writeRefusal(w http.ResponseWriter, scheme, realm string, err error, scopes
 	if !errors.As(err, &e) {
 		e = refuse(ReasonMalformed, "")
 	}
-	status, detail := refusalFor(e.Reason)
+	ans := refusalFor(e.Reason)
+	status := ans.kind.Status
 	h := w.Header()
 	challenge := scheme + ` realm="` + quote(realm) + `"`
 	switch {
@@ -239,18 +272,7 @@ func writeRefusal(w http.ResponseWriter, scheme, realm string, err error, scopes
 	default:
 		h.Set("WWW-Authenticate", challenge+`, error="invalid_token"`)
 	}
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	// A fixed struct of strings: encoding cannot fail, and a write error
-	// means the client went away, which nobody can act on.
-	_ = json.NewEncoder(w).Encode(problem{
-		Type:   "about:blank",
-		Title:  http.StatusText(status),
-		Status: status,
-		Detail: detail,
-	})
+	problem.Write(w, ans.kind.With(ans.detail))
 }
 
 // quote escapes a value for an HTTP quoted-string (RFC 9110 §5.6.4), and

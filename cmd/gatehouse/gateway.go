@@ -24,8 +24,9 @@ import (
 )
 
 // routePollInterval is how often a node reads the routes stored through
-// the admin API, so a change made on another node applies here too. A
-// change on this node applies at once (routesChanged).
+// the admin API even when the change feed says nothing: the safety net. A
+// change on this node applies at once (routesChanged), one on another node
+// when the feed reports it (background.go).
 const routePollInterval = 2 * time.Second
 
 // revocationMaxAge is how old the gateway's revocation list may grow while
@@ -51,7 +52,8 @@ func (m *Main) startRevocations(ctx context.Context) error {
 		return nil
 	}
 	var err error
-	m.Revocations, err = revocation.New(ctx, revocation.Options{Store: m.Store, Now: m.Now, Logger: m.Logger, MaxAge: revocationMaxAge})
+	m.Revocations, err = revocation.New(ctx, revocation.Options{Store: m.Store, Now: m.Now, Logger: m.Logger, MaxAge: revocationMaxAge,
+		Changed: m.kicks.revocations.C})
 	if err != nil {
 		return err
 	}
@@ -175,46 +177,6 @@ func (m *Main) serveGateway() {
 	m.Logger.Info("gateway serving", "url", m.GatewayURL(), "routes", len(m.Gateway.Routes()), "routes_file", m.Config.Gateway.RoutesFile)
 }
 
-// gatewayBackground is the gateway's background work: the revocation list
-// poll, the routes file watch, and the poll of stored routes.
-func (m *Main) gatewayBackground(ctx context.Context, bg *sync.WaitGroup) {
-	if m.Gateway == nil {
-		return
-	}
-	bg.Go(func() {
-		if err := m.Revocations.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			m.Logger.Error("revocation list poll stopped", "err", err)
-		}
-	})
-	if path := m.Config.Gateway.RoutesFile; path != "" {
-		bg.Go(func() {
-			// From the version loaded at start: a change between that load
-			// and the first poll is not missed.
-			routefile.WatchFrom(ctx, path, time.Second, m.routes.loaded, func(routes []auth.Route, err error) {
-				if err != nil {
-					m.Logger.Error("routes file rejected; the previous routes stay in force", "file", path, "err", err)
-					return
-				}
-				m.applyFileRoutes(routes, "file changed")
-			})
-		})
-	}
-	bg.Go(func() {
-		t := time.NewTicker(routePollInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			if err := m.reloadStoredRoutes(ctx); err != nil && ctx.Err() == nil {
-				m.Logger.Warn("reading the stored routes failed; the previous routes stay in force", "err", err)
-			}
-		}
-	})
-}
-
 // ReloadRoutes rereads the routes file (SIGHUP) and the stored routes.
 func (m *Main) ReloadRoutes(ctx context.Context) error {
 	if m.Gateway == nil {
@@ -290,11 +252,12 @@ func (m *Main) setRoutesLocked(file, stored []auth.Route) error {
 		held = append(held, r)
 	}
 	for _, r := range stored {
-		if slices.ContainsFunc(file, func(f auth.Route) bool { return f.Name == r.Name }) {
+		i := slices.IndexFunc(served, func(f auth.Route) bool { return auth.RouteConflict(&r, &f) != nil })
+		switch {
+		case i >= 0 && served[i].Name == r.Name:
 			hold(r, "a route of the routes file has the name of a route managed through the admin API")
 			continue
-		}
-		if i := slices.IndexFunc(served, func(f auth.Route) bool { return auth.PrefixesClash(f.PathPrefix, r.PathPrefix) }); i >= 0 {
+		case i >= 0:
 			hold(r, "a stored route's path prefix differs from another route's only by case", "path", r.PathPrefix, "other", served[i].Name)
 			continue
 		}
@@ -307,25 +270,12 @@ func (m *Main) setRoutesLocked(file, stored []auth.Route) error {
 	return m.Gateway.SetRoutesHolding(served, held)
 }
 
-// fileRouteName reports whether a route of the routes file has that name:
-// routes managed through the admin API may not take it.
-func (m *Main) fileRouteName(name string) bool {
+// fileRoutes returns the routes of the routes file, which routes managed
+// through the admin API may not conflict with.
+func (m *Main) fileRoutes() []auth.Route {
 	m.routes.mu.Lock()
 	defer m.routes.mu.Unlock()
-	return slices.ContainsFunc(m.routes.file, func(r auth.Route) bool { return r.Name == name })
-}
-
-// fileRouteClash names a route of the routes file whose path prefix
-// differs from prefix only by case, or returns "".
-func (m *Main) fileRouteClash(prefix string) string {
-	m.routes.mu.Lock()
-	defer m.routes.mu.Unlock()
-	for _, r := range m.routes.file {
-		if auth.PrefixesClash(r.PathPrefix, prefix) {
-			return r.Name
-		}
-	}
-	return ""
+	return slices.Clone(m.routes.file)
 }
 
 // routesChanged reloads the gateway's table after a change through the

@@ -145,6 +145,7 @@ func newKeysCreateCommand(f *clientFlags, getenv env) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&req.Owner, "owner", "", "the service or client the key belongs to (required)")
 	fl.StringVar(&req.Name, "name", "", "a label for the key")
+	fl.StringVar(&req.Environment, "env", "", "the key's environment, live or test; its prefix follows (sk_live_, sk_test_) (default: the server's, test with --dev)")
 	scopesVar(fl, &scopes, "scopes", "scopes, comma- or space-separated (a,b); repeatable")
 	fl.StringToStringVar(&meta, "metadata", nil, "metadata, k=v pairs (comma-separated or repeated)")
 	durationVar(fl, &expires, "expires", 0, "lifetime, like 30d or 12h (default: never expires)")
@@ -235,6 +236,7 @@ func keyDetails(w *tabwriter.Writer, k admin.Key) {
 	row("scopes", strings.Join(k.Scopes, ","))
 	row("status", k.Status)
 	row("key", k.Prefix+"…"+k.Hint)
+	row("environment", k.Environment)
 	for mk, mv := range k.Metadata {
 		row("metadata."+mk, mv)
 	}

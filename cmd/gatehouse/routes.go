@@ -54,6 +54,7 @@ type routeSettings struct {
 	stripHeaders    []string
 
 	anyAudience           bool
+	keyEnvironment        string
 	allowPathParams       bool
 	caseInsensitive       bool
 	forwardMethodOverride bool
@@ -67,6 +68,7 @@ func (s *routeSettings) register(cmd *cobra.Command) {
 	scopesVar(fl, &s.scopes, "scopes", "scopes every request needs, comma- or space-separated; repeatable")
 	fl.Var(&singleValue{p: &s.audience, what: "a route has one audience"}, "audience", "jwt, any: the aud a token must carry (required unless --any-audience)")
 	fl.BoolVar(&s.anyAudience, "any-audience", false, "jwt, any: accept the issuer's tokens whatever their audience (tokens minted for other APIs too)")
+	fl.StringVar(&s.keyEnvironment, "key-environment", "", `api_key, any: accept only API keys of this environment, live or test ("": every one)`)
 	fl.BoolVar(&s.allowPathParams, "allow-path-params", false, `accept ";parameters" in path segments (";jsessionid="), for servlet upstreams`)
 	fl.BoolVar(&s.caseInsensitive, "case-insensitive", false, "match the path prefix whatever its case, for upstreams that ignore case")
 	fl.BoolVar(&s.forwardMethodOverride, "forward-method-override", false, "forward X-HTTP-Method-Override and its variants (removed otherwise)")
@@ -149,6 +151,7 @@ func (s *routeSettings) patch(cmd *cobra.Command) (admin.RoutePatch, error) {
 	p.Algorithms = list("algorithms", s.algorithms)
 	p.StripHeaders = list("strip-header", s.stripHeaders)
 	p.AnyAudience = boolean("any-audience", s.anyAudience)
+	p.KeyEnvironment = str("key-environment", s.keyEnvironment)
 	p.AllowPathParams = boolean("allow-path-params", s.allowPathParams)
 	p.CaseInsensitive = boolean("case-insensitive", s.caseInsensitive)
 	p.ForwardMethodOverride = boolean("forward-method-override", s.forwardMethodOverride)
@@ -232,6 +235,7 @@ func (s *routeSettings) request(cmd *cobra.Command, name string) (admin.RouteReq
 		Algorithms:      s.algorithms,
 		StripHeaders:    s.stripHeaders,
 		AnyAudience:     s.anyAudience,
+		KeyEnvironment:  s.keyEnvironment,
 		AllowPathParams: s.allowPathParams,
 		CaseInsensitive: s.caseInsensitive,
 
@@ -308,6 +312,7 @@ func routeDetails(w *tabwriter.Writer, r admin.GatewayRoute) {
 	if r.AnyAudience {
 		row("any audience", "yes")
 	}
+	row("key environment", r.KeyEnvironment)
 	row("issuer", r.Issuer)
 	row("jwks uri", r.JWKSURI)
 	row("algorithms", strings.Join(r.Algorithms, " "))

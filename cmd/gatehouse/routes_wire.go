@@ -13,11 +13,10 @@ import (
 // here: the gateway reads the store itself.
 func (m *Main) startRoutes(ctx context.Context) error {
 	svc, err := routes.New(routes.Config{
-		Store:             m.Store,
-		Now:               m.Now,
-		Reserved:          m.fileRouteName,
-		ClashingFileRoute: m.fileRouteClash,
-		Changed:           m.routesChanged,
+		Store:      m.Store,
+		Now:        m.Now,
+		FileRoutes: m.fileRoutes,
+		Changed:    m.routesChanged,
 	})
 	if err != nil {
 		return fmt.Errorf("routes: %w", err)

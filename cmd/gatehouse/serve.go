@@ -83,7 +83,11 @@ func newServeCommand(getenv env) *cobra.Command {
 					fmt.Fprintf(out, "First admin API key (shown once, store it now):\n\n  %s\n\n", firstKey)
 				}
 			}
-			m := &Main{Config: cfg, Logger: logger}
+			// SIGHUP rereads the routes file, as with most Unix servers.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			m := &Main{Config: cfg, Logger: logger, Reload: hup}
 			if err := m.Run(ctx); err != nil {
 				if errors.Is(err, errNoSecret) {
 					return fmt.Errorf("%w (or start with --dev on a developer machine)", err)
@@ -98,20 +102,6 @@ func newServeCommand(getenv env) *cobra.Command {
 			if gw := m.GatewayURL(); gw != "" {
 				fmt.Fprintf(out, "Gateway is running at %s\n", gw)
 			}
-			// SIGHUP rereads the routes file, as with most Unix servers.
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
-			go func() {
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-hup:
-						m.ReloadRoutes(ctx) // logs its own outcome; a bad file keeps the old routes
-					}
-				}
-			}()
 			waitErr := m.Wait(ctx)
 			logger.Info("shutting down")
 			return errors.Join(waitErr, m.Close())

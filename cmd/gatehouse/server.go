@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +27,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/background"
+	"github.com/gatehouse-dev/gatehouse/internal/changes"
 	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
@@ -51,6 +52,9 @@ type Main struct {
 	Logger *slog.Logger
 	// Now is the clock of every component; nil means the wall clock.
 	Now auth.Now
+	// Reload, if set, rereads the routes file and the stored routes on
+	// each receive (serve passes SIGHUP).
+	Reload <-chan os.Signal
 
 	Store    auth.Store
 	Keys     *apikey.Service
@@ -72,8 +76,12 @@ type Main struct {
 	ln       net.Listener
 	srv      *http.Server
 	serveErr chan error
-	bgCancel context.CancelFunc
-	bgDone   chan struct{}
+
+	// changes is the store's change feed (nil for a store of one node),
+	// and kicks wake the components that reread the store on a change.
+	changes *changes.Feed
+	kicks   kicks
+	bg      *background.Group // the background work, from Run to Close
 }
 
 // NewLogger builds the node's logger: JSON, or text for people in --dev.
@@ -90,21 +98,14 @@ func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // Run opens the store (applying migrations), starts the background work
 // and begins serving. It returns once the listener is open; Close stops it.
 func (m *Main) Run(ctx context.Context) (err error) {
-	if err := m.Config.Validate(); err != nil {
+	if err := m.setDefaults(); err != nil {
 		return err
-	}
-	if m.Logger == nil {
-		m.Logger = NewLogger(m.Config, os.Stderr)
-	}
-	if m.Now == nil {
-		m.Now = auth.SystemNow
 	}
 	defer func() {
 		if err != nil {
 			m.Close()
 		}
 	}()
-
 	secret, err := readSecret(m.Config)
 	if err != nil {
 		return err
@@ -112,25 +113,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Store, err = openStore(ctx, m.Config, m.Logger); err != nil {
 		return err
 	}
-	cacheTTL := m.Config.CacheTTL
-	if cacheTTL == 0 {
-		cacheTTL = -1 // the configuration's 0 turns the cache off; the service's 0 means its default
-	}
+	m.followChanges()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.Keys, err = apikey.NewService(apikey.Config{
-		Store:         m.Store,
-		Audit:         m.Store,
-		Secret:        secret,
-		Prefix:        m.Config.KeyPrefix,
-		Now:           m.Now,
-		Logger:        m.Logger,
-		CacheTTL:      cacheTTL,
-		FlushInterval: m.Config.FlushInterval,
-		Registerer:    reg,
-	})
-	if err != nil {
-		return fmt.Errorf("api keys: %w", err)
+	if err := m.startKeys(secret, reg); err != nil {
+		return err
 	}
 	// Listening before the authorization server is built gives it its
 	// default issuer: the URL of this listener (port 0 included).
@@ -146,6 +133,80 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.startRoutes(ctx); err != nil {
 		return err
 	}
+	tlsConfig, err := m.tlsConfig()
+	if err != nil {
+		return err
+	}
+	if err := m.startGateway(ctx, reg, tlsConfig); err != nil {
+		return err
+	}
+	m.bg = background.Start(ctx, m.Logger, m.backgroundTasks()...)
+	if err := m.serve(reg, tlsConfig); err != nil {
+		return err
+	}
+	m.Logger.Info("gatehouse serving", "url", m.URL(), "store", storeName(m.Config), "dev", m.Config.Dev)
+	m.serveGateway()
+	return nil
+}
+
+// setDefaults checks the configuration and fills in the logger and clock.
+func (m *Main) setDefaults() error {
+	if err := m.Config.Validate(); err != nil {
+		return err
+	}
+	if m.Logger == nil {
+		m.Logger = NewLogger(m.Config, os.Stderr)
+	}
+	if m.Now == nil {
+		m.Now = auth.SystemNow
+	}
+	return nil
+}
+
+// startKeys builds the API-key service.
+func (m *Main) startKeys(secret []byte, reg prometheus.Registerer) error {
+	cacheTTL := m.Config.CacheTTL
+	if cacheTTL == 0 {
+		cacheTTL = -1 // the configuration's 0 turns the cache off; the service's 0 means its default
+	}
+	cfg := apikey.Config{
+		Store:         m.Store,
+		Audit:         m.Store,
+		Secret:        secret,
+		Prefix:        m.Config.KeyPrefix,
+		Environments:  m.Config.AcceptKeyEnvironments,
+		Now:           m.Now,
+		Logger:        m.Logger,
+		CacheTTL:      cacheTTL,
+		FlushInterval: m.Config.FlushInterval,
+		Registerer:    reg,
+	}
+	if m.changes != nil {
+		cfg.Changes = m.changes
+	}
+	var err error
+	if m.Keys, err = apikey.NewService(cfg); err != nil {
+		return fmt.Errorf("api keys: %w", err)
+	}
+	return nil
+}
+
+// tlsConfig loads the certificate, if one is configured: here rather than
+// in the serving goroutine, so that a bad file stops the start.
+func (m *Main) tlsConfig() (*tls.Config, error) {
+	if m.Config.TLSCertFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(m.Config.TLSCertFile, m.Config.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS certificate: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// serve builds the admin API and starts serving it, with the authorization
+// server, on the node's listener.
+func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 	adminSrv, err := admin.NewServer(admin.Config{
 		Keys:         m.Keys,
 		Audit:        m.Store,
@@ -161,43 +222,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("admin api: %w", err)
 	}
-	var tlsConfig *tls.Config
-	if m.Config.TLSCertFile != "" {
-		// Loaded here, not in the serving goroutine, so a bad file stops the start.
-		cert, err := tls.LoadX509KeyPair(m.Config.TLSCertFile, m.Config.TLSKeyFile)
-		if err != nil {
-			return fmt.Errorf("load TLS certificate: %w", err)
-		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-	if err := m.startGateway(ctx, reg, tlsConfig); err != nil {
-		return err
-	}
-
-	bgCtx, cancel := context.WithCancel(context.Background())
-	m.bgCancel, m.bgDone = cancel, make(chan struct{})
-	var bg sync.WaitGroup
-	bg.Go(func() {
-		if err := m.Signing.Run(bgCtx); err != nil && !errors.Is(err, context.Canceled) {
-			m.Logger.Error("signing key background work stopped", "err", err)
-		}
-	})
-	bg.Go(func() {
-		if err := m.OAuth.Run(bgCtx); err != nil && !errors.Is(err, context.Canceled) {
-			m.Logger.Error("oauth background work stopped", "err", err)
-		}
-	})
-	bg.Go(func() {
-		if err := m.Keys.Run(bgCtx); err != nil {
-			m.Logger.Error("api key background work stopped", "err", err)
-		}
-	})
-	m.gatewayBackground(bgCtx, &bg)
-	go func() {
-		bg.Wait()
-		close(m.bgDone)
-	}()
-
 	m.srv = &http.Server{
 		Handler:           m.handler(adminSrv.Handler(), m.OAuth.Handler(), reg),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -224,8 +248,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 		serveErr <- err
 	}()
-	m.Logger.Info("gatehouse serving", "url", m.URL(), "store", storeName(m.Config), "dev", m.Config.Dev)
-	m.serveGateway()
 	return nil
 }
 
@@ -248,6 +270,7 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		MaxTokenTTL:    maxTTL,
 		Now:            m.Now,
 		Logger:         m.Logger,
+		Changed:        m.kicks.signing.C,
 	})
 	if err != nil {
 		return fmt.Errorf("signing keys: %w", err)
@@ -278,11 +301,14 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 	}
 	// The registry deletes clients through the same store, so that their
 	// access tokens reach the gateway's revocation list at once.
-	m.Clients, err = client.New(client.Config{Store: store, Hasher: hasher, Now: m.Now})
-	if err != nil {
+	clientCfg := client.Config{Store: store, Hasher: hasher, Now: m.Now}
+	if m.changes != nil {
+		clientCfg.Changes = m.changes
+	}
+	if m.Clients, err = client.New(clientCfg); err != nil {
 		return fmt.Errorf("oauth clients: %w", err)
 	}
-	m.OAuth, err = oauth.New(oauth.Config{
+	cfg := oauth.Config{
 		Issuer:             issuer,
 		Store:              store,
 		Audit:              m.Store,
@@ -300,8 +326,8 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		SessionTTL:         o.SessionTTL,
 		// Secure cookies everywhere but on a developer's plain-HTTP machine.
 		InsecureCookies: m.Config.Dev && !strings.HasPrefix(issuer, "https://"),
-	})
-	if err != nil {
+	}
+	if m.OAuth, err = oauth.New(cfg); err != nil {
 		return fmt.Errorf("oauth: %w", err)
 	}
 	return nil
@@ -397,10 +423,13 @@ func (m *Main) URL() string {
 	return scheme + "://" + m.ln.Addr().String()
 }
 
-// Wait blocks until the server stops on its own (an error) or ctx is done.
+// Wait blocks until the server stops on its own (an error), background
+// work stops with an error, or ctx is done.
 func (m *Main) Wait(ctx context.Context) error {
 	select {
 	case err := <-m.serveErr:
+		return err
+	case err := <-m.bg.Failed():
 		return err
 	case <-ctx.Done():
 		return nil
@@ -442,10 +471,9 @@ func (m *Main) Close() error {
 	} else if m.ln != nil {
 		m.ln.Close()
 	}
-	if m.bgCancel != nil {
-		m.bgCancel() // the service does its final flush before Run returns
-		<-m.bgDone
-		m.bgCancel = nil
+	if m.bg != nil {
+		m.bg.Stop() // the key service does its final flush before it returns
+		m.bg = nil
 	}
 	if m.Store != nil {
 		if err := m.Store.Close(); err != nil {

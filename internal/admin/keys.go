@@ -37,10 +37,11 @@ func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) error {
 // and leaves every other rule to the key service, so they live in one place.
 func createParams(req CreateKeyRequest, now time.Time) (apikey.CreateParams, error) {
 	p := apikey.CreateParams{
-		Owner:    req.Owner,
-		Name:     req.Name,
-		Scopes:   req.Scopes,
-		Metadata: req.Metadata,
+		Owner:       req.Owner,
+		Name:        req.Name,
+		Scopes:      req.Scopes,
+		Metadata:    req.Metadata,
+		Environment: req.Environment,
 	}
 	switch {
 	case req.ExpiresIn != "" && req.ExpiresAt != "":

@@ -4,46 +4,47 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/problem"
 )
 
 // problemTypePrefix starts the RFC 9457 "type" of every problem; the auth
 // error code follows it, so clients can tell problems apart without parsing
-// the human-readable text.
-const problemTypePrefix = "urn:gatehouse:problem:"
+// the human-readable text. It is the scheme of every Gatehouse problem
+// (package problem; docs/problems.md).
+const problemTypePrefix = problem.TypePrefix
 
-// Route-level problems that no service raises, so they are not auth codes.
-const codeMethodNotAllowed = "method_not_allowed"
+// kindMethodNotAllowed is the route-level problem that no service raises,
+// so it is not an auth code.
+var kindMethodNotAllowed = problem.Kind{Name: "method_not_allowed", Status: http.StatusMethodNotAllowed, Title: "Method not allowed"}
 
-// problemKind is how one error code appears on the wire.
-type problemKind struct {
-	code   string
-	status int
-	title  string
+// problemKinds is the one table from auth error codes (the kinds' names) to
+// HTTP statuses. The server maps errors with it and the Client maps
+// statuses back with it. Any code not listed is treated as EINTERNAL.
+var problemKinds = [...]problem.Kind{
+	{Name: auth.EINVALID, Status: http.StatusBadRequest, Title: "Invalid request"},
+	{Name: auth.EUNAUTHORIZED, Status: http.StatusUnauthorized, Title: "Unauthorized"},
+	{Name: auth.EFORBIDDEN, Status: http.StatusForbidden, Title: "Forbidden"},
+	{Name: auth.ENOTFOUND, Status: http.StatusNotFound, Title: "Not found"},
+	{Name: auth.ECONFLICT, Status: http.StatusConflict, Title: "Conflict"},
+	{Name: auth.ETOOLARGE, Status: http.StatusRequestEntityTooLarge, Title: "Request body too large"},
+	{Name: auth.ERATELIMITED, Status: http.StatusTooManyRequests, Title: "Too many requests"},
+	{Name: auth.EUNAVAILABLE, Status: http.StatusServiceUnavailable, Title: "Service unavailable"},
+	{Name: auth.EINTERNAL, Status: http.StatusInternalServerError, Title: "Internal server error"},
 }
 
-// problemKinds is the one table from auth error codes to HTTP statuses. The
-// server maps errors with it and the Client maps statuses back with it. Any
-// code not listed is treated as EINTERNAL.
-var problemKinds = [...]problemKind{
-	{auth.EINVALID, http.StatusBadRequest, "Invalid request"},
-	{auth.EUNAUTHORIZED, http.StatusUnauthorized, "Unauthorized"},
-	{auth.EFORBIDDEN, http.StatusForbidden, "Forbidden"},
-	{auth.ENOTFOUND, http.StatusNotFound, "Not found"},
-	{auth.ECONFLICT, http.StatusConflict, "Conflict"},
-	{auth.ETOOLARGE, http.StatusRequestEntityTooLarge, "Request body too large"},
-	{auth.ERATELIMITED, http.StatusTooManyRequests, "Too many requests"},
-	{auth.EUNAVAILABLE, http.StatusServiceUnavailable, "Service unavailable"},
-	{auth.EINTERNAL, http.StatusInternalServerError, "Internal server error"},
+// Problems lists the kinds of problem the admin API answers with, for the
+// documentation's test.
+func Problems() []problem.Kind {
+	return append(problemKinds[:len(problemKinds):len(problemKinds)], kindMethodNotAllowed)
 }
 
 // kindOfCode returns the table row of code, or the EINTERNAL row.
-func kindOfCode(code string) problemKind {
+func kindOfCode(code string) problem.Kind {
 	for _, k := range problemKinds {
-		if k.code == code {
+		if k.Name == code {
 			return k
 		}
 	}
@@ -54,8 +55,8 @@ func kindOfCode(code string) problemKind {
 // row, else EINVALID for other 4xx and EINTERNAL for anything else.
 func codeOfStatus(status int) string {
 	for _, k := range problemKinds {
-		if k.status == status {
-			return k.code
+		if k.Status == status {
+			return k.Name
 		}
 	}
 	if status >= 400 && status < 500 {
@@ -67,9 +68,9 @@ func codeOfStatus(status int) string {
 // codeOfProblem reads the code back from a problem's type, falling back to
 // its status for problems that did not come from Gatehouse.
 func codeOfProblem(p *Problem, status int) string {
-	if code, ok := strings.CutPrefix(p.Type, problemTypePrefix); ok {
+	if code, ok := problem.NameOf(p.Type); ok {
 		for _, k := range problemKinds {
-			if k.code == code {
+			if k.Name == code {
 				return code
 			}
 		}
@@ -84,7 +85,7 @@ func codeOfProblem(p *Problem, status int) string {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	kind := kindOfCode(auth.ErrorCode(err))
 	detail := auth.ErrorMessage(err)
-	switch kind.code {
+	switch kind.Name {
 	case auth.EINTERNAL:
 		detail = "Internal error; it has been logged."
 		s.logger.ErrorContext(r.Context(), "admin: internal error",
@@ -93,21 +94,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.logger.WarnContext(r.Context(), "admin: dependency unavailable",
 			"method", r.Method, "route", routeOf(r), "err", err)
 	}
-	writeProblem(w, Problem{
-		Type:   problemTypePrefix + kind.code,
-		Title:  kind.title,
-		Status: kind.status,
-		Detail: detail,
-	})
-}
-
-// writeProblem writes p as application/problem+json.
-func writeProblem(w http.ResponseWriter, p Problem) {
-	setBodyHeaders(w.Header(), "application/problem+json")
-	w.WriteHeader(p.Status)
-	// The body is a fixed struct of strings: encoding cannot fail, and a
-	// write error means the client went away, which nobody can act on.
-	_ = json.NewEncoder(w).Encode(p)
+	problem.Write(w, kind.With(detail))
 }
 
 // writeJSON writes v with the given status. Every response of this API may

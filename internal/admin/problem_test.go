@@ -57,7 +57,7 @@ func TestErrorCodesMapToOneStatusEach(t *testing.T) {
 				}
 			}
 			// The client maps the problem back to the same code.
-			if got := codeOfProblem(&p, tt.status); got != kindOfCode(auth.ErrorCode(tt.err)).code {
+			if got := codeOfProblem(&p, tt.status); got != kindOfCode(auth.ErrorCode(tt.err)).Name {
 				t.Errorf("client reads code %q back", got)
 			}
 		})

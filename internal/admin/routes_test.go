@@ -27,10 +27,12 @@ func newRoutesEnv(t *testing.T) (*testEnv, *atomic.Int64) {
 	env := newTestEnv(t)
 	var changed atomic.Int64
 	svc, err := routesvc.New(routesvc.Config{
-		Store:    env.db,
-		Now:      env.clock.Now,
-		Reserved: func(name string) bool { return name == "from-file" },
-		Changed:  func() { changed.Add(1) },
+		Store: env.db,
+		Now:   env.clock.Now,
+		FileRoutes: func() []auth.Route {
+			return []auth.Route{{Name: "from-file", PathPrefix: "/from-file", Upstreams: []string{"http://file"}, Policy: auth.PolicyPublic}}
+		},
+		Changed: func() { changed.Add(1) },
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	routesvc "github.com/gatehouse-dev/gatehouse/internal/routes"
+	"github.com/gatehouse-dev/gatehouse/problem"
 )
 
 // KeyService is what the API needs of the key service (*apikey.Service).
@@ -235,20 +236,10 @@ func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 	h.ServeHTTP(rec, r)
 	if rec.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", rec.header.Get("Allow"))
-		writeProblem(w, Problem{
-			Type:   problemTypePrefix + codeMethodNotAllowed,
-			Title:  "Method not allowed",
-			Status: http.StatusMethodNotAllowed,
-			Detail: "This route does not allow the method; see the Allow header.",
-		})
+		problem.Write(w, kindMethodNotAllowed.With("This route does not allow the method; see the Allow header."))
 		return
 	}
-	writeProblem(w, Problem{
-		Type:   problemTypePrefix + auth.ENOTFOUND,
-		Title:  kindOfCode(auth.ENOTFOUND).title,
-		Status: http.StatusNotFound,
-		Detail: "No such route. The API is described at /admin/v1/openapi.json.",
-	})
+	problem.Write(w, kindOfCode(auth.ENOTFOUND).With("No such route. The API is described at /admin/v1/openapi.json."))
 }
 
 // headerRecorder captures the status and headers a handler writes and drops

@@ -8,6 +8,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/problem"
 )
 
 // This file is the wire format of the admin API and the verify endpoint: the
@@ -26,6 +27,8 @@ type Key struct {
 	ID     string `json:"id"`
 	Prefix string `json:"prefix"`
 	Hint   string `json:"hint"` // last 4 characters of the key
+	// Environment is "live" or "test", as the prefix says (sk_test_...).
+	Environment string `json:"environment"`
 
 	Owner    string            `json:"owner"`
 	Name     string            `json:"name"`
@@ -70,6 +73,9 @@ type CreateKeyRequest struct {
 	Name     string            `json:"name,omitempty"`
 	Scopes   []string          `json:"scopes,omitempty"`
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// Environment is "live" or "test"; absent: the server's default (test
+	// with --dev). The key's prefix follows from it.
+	Environment string `json:"environment,omitempty"`
 
 	// At most one of ExpiresIn (a Go duration from now, e.g. "720h") and
 	// ExpiresAt (RFC 3339). Neither: the key never expires.
@@ -153,13 +159,14 @@ type VerifyRequest struct {
 // left out when the key is malformed or unknown; RateLimit is left out when
 // the key has no limit.
 type VerifyResponse struct {
-	Valid     bool              `json:"valid"`
-	Code      string            `json:"code"` // VALID, INVALID, EXPIRED, REVOKED, INSUFFICIENT_SCOPE, RATE_LIMITED
-	KeyID     string            `json:"key_id,omitempty"`
-	Owner     string            `json:"owner,omitempty"`
-	Scopes    []string          `json:"scopes,omitzero"` // [] when the key has none
-	ExpiresAt time.Time         `json:"expires_at,omitzero"`
-	RateLimit *RateLimitSummary `json:"ratelimit,omitempty"`
+	Valid       bool              `json:"valid"`
+	Code        string            `json:"code"` // VALID, INVALID, EXPIRED, REVOKED, INSUFFICIENT_SCOPE, RATE_LIMITED
+	KeyID       string            `json:"key_id,omitempty"`
+	Environment string            `json:"environment,omitempty"` // live or test
+	Owner       string            `json:"owner,omitempty"`
+	Scopes      []string          `json:"scopes,omitzero"` // [] when the key has none
+	ExpiresAt   time.Time         `json:"expires_at,omitzero"`
+	RateLimit   *RateLimitSummary `json:"ratelimit,omitempty"`
 }
 
 // RateLimitSummary is the state of a key's bucket after a verification, the
@@ -174,13 +181,9 @@ type RateLimitSummary struct {
 }
 
 // Problem is an RFC 9457 problem details object, the body of every error
-// response (Content-Type application/problem+json).
-type Problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail,omitempty"`
-}
+// response (Content-Type application/problem+json): the one type every
+// Gatehouse surface writes.
+type Problem = problem.Details
 
 // keyFromRecord turns a stored record into its wire form at time now,
 // leaving the hash behind.
@@ -189,6 +192,7 @@ func keyFromRecord(k *auth.APIKey, now time.Time) Key {
 		ID:            k.ID,
 		Prefix:        k.Prefix,
 		Hint:          k.Hint,
+		Environment:   k.Environment(),
 		Owner:         k.Owner,
 		Name:          k.Name,
 		Scopes:        slices.Clone(k.Scopes),
@@ -242,6 +246,7 @@ func verifyResponse(res apikey.Result) VerifyResponse {
 	out := VerifyResponse{Valid: res.Valid(), Code: string(res.Code)}
 	if k := res.Key; k != nil {
 		out.KeyID = k.ID
+		out.Environment = k.Environment()
 		out.Owner = k.Owner
 		out.Scopes = slices.Clone(k.Scopes)
 		if out.Scopes == nil {

@@ -9,8 +9,10 @@ import (
 
 // GatewayRoute is a gateway route as the API shows it. The member names
 // are those of the routes file, so a route can move between the two.
-// Every member is always present: lists as [], strings as "", limits as
-// {"rate": 0, "burst": 0} when off.
+// Every member is always present (lists as [], strings as "", limits as
+// {"rate": 0, "burst": 0} when off) but key_environment, which is left out
+// when the route takes keys of every environment, so that the documents of
+// routes without one read as they did before key environments.
 type GatewayRoute struct {
 	Name                  string    `json:"name"`
 	Hosts                 []string  `json:"hosts"`
@@ -30,6 +32,7 @@ type GatewayRoute struct {
 	InternalJWT           bool      `json:"internal_jwt"`
 	StripHeaders          []string  `json:"strip_headers"`
 	AnyAudience           bool      `json:"any_audience"`
+	KeyEnvironment        string    `json:"key_environment,omitempty"` // absent: keys of every environment
 	AllowPathParams       bool      `json:"allow_path_params"`
 	CaseInsensitive       bool      `json:"case_insensitive"`
 	ForwardMethodOverride bool      `json:"forward_method_override"`
@@ -58,6 +61,7 @@ type RouteRequest struct {
 	InternalJWT           bool       `json:"internal_jwt,omitempty"`
 	StripHeaders          []string   `json:"strip_headers,omitempty"`
 	AnyAudience           bool       `json:"any_audience,omitempty"`
+	KeyEnvironment        string     `json:"key_environment,omitempty"`
 	AllowPathParams       bool       `json:"allow_path_params,omitempty"`
 	CaseInsensitive       bool       `json:"case_insensitive,omitempty"`
 	ForwardMethodOverride bool       `json:"forward_method_override,omitempty"`
@@ -86,6 +90,7 @@ type RoutePatch struct {
 	InternalJWT           *bool      `json:"internal_jwt,omitempty"`
 	StripHeaders          *[]string  `json:"strip_headers,omitempty"`
 	AnyAudience           *bool      `json:"any_audience,omitempty"`
+	KeyEnvironment        *string    `json:"key_environment,omitempty"`
 	AllowPathParams       *bool      `json:"allow_path_params,omitempty"`
 	CaseInsensitive       *bool      `json:"case_insensitive,omitempty"`
 	ForwardMethodOverride *bool      `json:"forward_method_override,omitempty"`
@@ -117,6 +122,7 @@ func routeFromRecord(r *auth.Route) GatewayRoute {
 		InternalJWT:           r.InternalJWT,
 		StripHeaders:          listOrEmpty(r.StripHeaders),
 		AnyAudience:           r.AnyAudience,
+		KeyEnvironment:        r.KeyEnvironment,
 		AllowPathParams:       r.AllowPathParams,
 		CaseInsensitive:       r.CaseInsensitive,
 		ForwardMethodOverride: r.ForwardMethodOverride,
@@ -144,6 +150,7 @@ func routeFromRequest(req RouteRequest) (auth.Route, error) {
 		InternalJWT:           req.InternalJWT,
 		StripHeaders:          slices.Clone(req.StripHeaders),
 		AnyAudience:           req.AnyAudience,
+		KeyEnvironment:        req.KeyEnvironment,
 		AllowPathParams:       req.AllowPathParams,
 		CaseInsensitive:       req.CaseInsensitive,
 		ForwardMethodOverride: req.ForwardMethodOverride,
@@ -206,6 +213,7 @@ func (p RoutePatch) apply(r *auth.Route) error {
 	setBool(&r.InternalJWT, p.InternalJWT)
 	setList(&r.StripHeaders, p.StripHeaders)
 	setBool(&r.AnyAudience, p.AnyAudience)
+	setString(&r.KeyEnvironment, p.KeyEnvironment)
 	setBool(&r.AllowPathParams, p.AllowPathParams)
 	setBool(&r.CaseInsensitive, p.CaseInsensitive)
 	setBool(&r.ForwardMethodOverride, p.ForwardMethodOverride)
@@ -221,6 +229,10 @@ func (p RoutePatch) apply(r *auth.Route) error {
 	// to one of those policies clears it, unless it sets it too.
 	if p.Policy != nil && (*p.Policy == auth.PolicyAPIKey || *p.Policy == auth.PolicyPublic) && p.AnyAudience == nil {
 		r.AnyAudience = false
+	}
+	// key_environment likewise means nothing to a jwt or public route.
+	if p.Policy != nil && (*p.Policy == auth.PolicyJWT || *p.Policy == auth.PolicyPublic) && p.KeyEnvironment == nil {
+		r.KeyEnvironment = ""
 	}
 	if p.Issuer != nil && *p.Issuer == "" {
 		// Back to Gatehouse's own tokens: the other provider's key location

@@ -9,6 +9,12 @@
 // short-lived one of unknown keys, so that repeating one does not reach the
 // database either), and per-key rate limits (package ratelimit).
 //
+// Every key belongs to an environment, live or test, which its prefix names
+// (auth.KeyEnvironmentOf): a Service creates keys of either (the prefix
+// follows, see EnvironmentPrefix) and verifies every key its store holds,
+// whatever prefix it gives new keys, unless Config.Environments leaves the
+// key's environment out.
+//
 // The plaintext of a key exists only in the response to Create or Rotate
 // and in the requests that present it: it is never stored, logged, put in
 // an error or used as a metric label.

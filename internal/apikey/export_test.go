@@ -52,7 +52,7 @@ func (s *Service) StartUnknownLookup(hash []byte) (found func()) {
 // SetMonotonic makes now the clock on which the service measures how long
 // its change feed's last FeedSynced vouches for the cache (by default the
 // monotonic clock, through time.Now and time.Since). Set it before Run.
-func (s *Service) SetMonotonic(now func() time.Time) {
-	s.monoBase = now()
-	s.since = func(t time.Time) time.Duration { return now().Sub(t) }
-}
+func (s *Service) SetMonotonic(now func() time.Time) { s.trust.SetMonotonic(now) }
+
+// NormalizeScopes exposes the check of a new key's scopes.
+func NormalizeScopes(scopes []string) ([]string, error) { return normalizeScopes(scopes) }

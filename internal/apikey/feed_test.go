@@ -76,7 +76,7 @@ func TestALostChangeFeedMakesCachedKeysReadTheStoreUntilItIsSyncedAgain(t *testi
 	e.wantCode(t, revokedKey, apikey.CodeRevoked)
 }
 
-func TestACachedKeyIsNotTrustedLongerThanKeyFeedMaxAgeAfterTheLastSync(t *testing.T) {
+func TestACachedKeyIsNotTrustedLongerThanFeedMaxAgeAfterTheLastSync(t *testing.T) {
 	t.Parallel()
 	e, ws := newWatchedEnv(t)
 	_, key := e.create(t, apikey.CreateParams{})
@@ -85,13 +85,13 @@ func TestACachedKeyIsNotTrustedLongerThanKeyFeedMaxAgeAfterTheLastSync(t *testin
 
 	// A connection that died without a word sends no FeedLost; its
 	// silence is enough.
-	e.mono.Add(auth.KeyFeedMaxAge - time.Nanosecond)
+	e.mono.Add(auth.FeedMaxAge - time.Nanosecond)
 	if n := e.readsFor(t, key, 1, apikey.CodeValid); n != 0 {
-		t.Fatalf("a verification just within KeyFeedMaxAge read the store %d times, want 0", n)
+		t.Fatalf("a verification just within FeedMaxAge read the store %d times, want 0", n)
 	}
 	e.mono.Add(time.Nanosecond)
 	if n := e.readsFor(t, key, 2, apikey.CodeValid); n != 2 {
-		t.Fatalf("2 verifications KeyFeedMaxAge after the last sync read the store %d times, want 2", n)
+		t.Fatalf("2 verifications FeedMaxAge after the last sync read the store %d times, want 2", n)
 	}
 	ws.synced(e.mono.Now())
 	if n := e.readsFor(t, key, 2, apikey.CodeValid); n != 0 {
@@ -109,9 +109,9 @@ func TestAWallClockSteppedBackDoesNotStretchTheFeedsTrust(t *testing.T) {
 	// NTP steps the wall clock back an hour while a second passes without
 	// a word from the feed: the second is what counts.
 	e.clock.Add(-time.Hour)
-	e.mono.Add(auth.KeyFeedMaxAge)
+	e.mono.Add(auth.FeedMaxAge)
 	if n := e.readsFor(t, key, 2, apikey.CodeValid); n != 2 {
-		t.Fatalf("2 verifications KeyFeedMaxAge after the last sync, the wall clock stepped back, read the store %d times, want 2", n)
+		t.Fatalf("2 verifications FeedMaxAge after the last sync, the wall clock stepped back, read the store %d times, want 2", n)
 	}
 }
 
@@ -126,10 +126,10 @@ func TestAFeedSyncedAtAFutureTimeVouchesOnlyFromTheCall(t *testing.T) {
 	if n := e.readsFor(t, key, 1, apikey.CodeValid); n != 0 {
 		t.Fatalf("a verification of a cached key just after the sync read the store %d times, want 0", n)
 	}
-	e.clock.Add(auth.KeyFeedMaxAge)
-	e.mono.Add(auth.KeyFeedMaxAge)
+	e.clock.Add(auth.FeedMaxAge)
+	e.mono.Add(auth.FeedMaxAge)
 	if n := e.readsFor(t, key, 2, apikey.CodeValid); n != 2 {
-		t.Fatalf("2 verifications KeyFeedMaxAge after a sync dated an hour ahead read the store %d times, want 2", n)
+		t.Fatalf("2 verifications FeedMaxAge after a sync dated an hour ahead read the store %d times, want 2", n)
 	}
 }
 
@@ -175,9 +175,9 @@ func TestTheChangeFeedGaugeSaysWhetherTheCacheIsTrusted(t *testing.T) {
 	if v := up(); v != 1 {
 		t.Fatalf("synced: %v, want 1", v)
 	}
-	e.mono.Add(auth.KeyFeedMaxAge)
+	e.mono.Add(auth.FeedMaxAge)
 	if v := up(); v != 0 {
-		t.Fatalf("KeyFeedMaxAge after the last sync: %v, want 0", v)
+		t.Fatalf("FeedMaxAge after the last sync: %v, want 0", v)
 	}
 	ws.synced(e.mono.Now())
 	ws.lost()

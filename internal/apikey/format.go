@@ -132,7 +132,3 @@ func validPrefix(p string) bool {
 }
 
 func isLower(c byte) bool { return 'a' <= c && c <= 'z' }
-
-func isBase62(c byte) bool {
-	return ('0' <= c && c <= '9') || ('A' <= c && c <= 'Z') || ('a' <= c && c <= 'z')
-}

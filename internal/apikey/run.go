@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
@@ -19,24 +18,16 @@ const (
 	// defaultFlushBatch bounds the records written in one store call, so
 	// that no transaction grows with the number of keys in use.
 	defaultFlushBatch = 500
-	// Change notifications are retried with backoff between these bounds.
-	minWatchBackoff = time.Second
-	maxWatchBackoff = 30 * time.Second
 )
 
 // Run does the service's background work until ctx is done: every
-// FlushInterval it calls Flush, and if the store implements
-// auth.KeyChangeWatcher it drops keys changed by other nodes from the cache
-// as their notifications arrive, and uses the cache only while the watcher
-// vouches for its feed (see feed.go). When ctx is done it flushes one last time
-// (with a fresh context of a few seconds) and returns nil. Failed flushes
-// are logged and retried on the next tick: nothing collected is dropped.
+// FlushInterval it calls Flush. When ctx is done it flushes one last time
+// (with a fresh context of a few seconds) and returns nil, as
+// background.Runner requires. Failed flushes are logged and retried on the
+// next tick: nothing collected is dropped. (Keys changed on other nodes
+// reach the cache through Config.Changes, which the node's change feed
+// runs.)
 func (s *Service) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	if w, ok := s.store.(auth.KeyChangeWatcher); ok && s.cache != nil {
-		wg.Go(func() { s.watch(ctx, w) })
-	}
 	tick := time.NewTicker(s.flushInterval)
 	defer tick.Stop()
 	for {
@@ -53,41 +44,6 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			return nil
 		}
-	}
-}
-
-// watch follows the store's change notifications until ctx is done,
-// resubscribing after failures. The watcher reports the state of its feed
-// to the service (feed.go); while it is not watching, nothing vouches for
-// the cache, which is not trusted then.
-func (s *Service) watch(ctx context.Context, w auth.KeyChangeWatcher) {
-	feed := &keyFeed{s: s}
-	backoff := minWatchBackoff
-	for {
-		started := time.Now()
-		err := w.WatchAPIKeyChanges(ctx, feed)
-		if ctx.Err() != nil {
-			feed.FeedLost(ctx.Err()) // Run is over: nobody follows the feed
-			return
-		}
-		feed.FeedLost(err)
-		if time.Since(started) > maxWatchBackoff {
-			backoff = minWatchBackoff // it worked for a while: a new failure
-		}
-		s.log.WarnContext(ctx, "apikey: key change notifications interrupted; resubscribing",
-			slog.Any("err", err), slog.Duration("retry_in", backoff))
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, maxWatchBackoff)
-		// A new watch reports only what changes after it starts:
-		// notifications sent while nobody listened are lost. Forget
-		// everything rather than trust records that may have changed, or
-		// store reads in progress that may have read them.
-		s.cache.purge()
-		s.flights.invalidate()
 	}
 }
 

@@ -8,12 +8,13 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"sync/atomic"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/changes"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 )
@@ -29,19 +30,31 @@ type Config struct {
 	// MinSecretLength bytes). It must live outside the database, and must
 	// not change: every stored key becomes unusable if it does.
 	Secret []byte
-	// Prefix is the prefix new keys get, and the only one Verify accepts.
+	// Prefix is the prefix of the keys created in the default environment,
+	// which it names (auth.KeyEnvironmentOf: sk_test_ is test's, sk_live_
+	// or any other live's). Keys of the other environment get the same
+	// first segment: sk_live_ and sk_test_, acme_live_ and acme_test_ (see
+	// EnvironmentPrefix). Verify accepts every prefix: a key is accepted if
+	// the store holds it, whatever prefix this node would give it today.
 	Prefix string
+	// Environments lists the key environments Verify accepts; a key
+	// of any other is refused as CodeInvalid without a store read. Empty:
+	// every environment.
+	Environments []string
 	// Now is the clock; default auth.SystemNow.
 	Now auth.Now
 	// Logger gets the background loop's problems; default: discard.
 	Logger *slog.Logger
 	// CacheTTL is how long a verified key's record is used without reading
-	// the store again. With a store that reports other nodes' changes
-	// (auth.KeyChangeWatcher), a record is used only while the change feed
-	// is known complete (see feed.go), so such changes are honoured within
-	// auth.KeyFeedMaxAge; without one, CacheTTL is the longest a change made
-	// elsewhere can go unnoticed. Default 30s; negative disables the cache.
+	// the store again. With Changes, a record is used only while the change
+	// feed is known complete (see feed.go), so other nodes' changes are
+	// honoured within auth.FeedMaxAge; without, CacheTTL is the longest a
+	// change made elsewhere can go unnoticed. Default 30s; negative
+	// disables the cache.
 	CacheTTL time.Duration
+	// Changes is the node's change feed when several nodes share the
+	// store; nil for a store only this node writes to.
+	Changes ChangeFeed
 	// CacheSize bounds the number of cached keys. Default 100000.
 	CacheSize int
 	// NegativeCacheTTL is how long a well-formed key that the store does
@@ -78,7 +91,10 @@ type Service struct {
 	store         auth.APIKeyStore
 	audit         auth.AuditStore
 	hasher        *secret.Hasher
-	prefix        string
+	prefix        string // of the default environment
+	environment   string // the default environment, auth.KeyEnvironmentOf(prefix)
+	refuseTest    bool   // Environments leaves the test environment out
+	refuseLive    bool   // Environments leaves the live environment out
 	now           auth.Now
 	log           *slog.Logger
 	cache         *cache         // nil when disabled
@@ -89,11 +105,8 @@ type Service struct {
 	flushInterval time.Duration
 	flushBatch    int
 	metrics       *metrics // nil without a Registerer
-	// trustUntil: cached records answer only while since(monoBase) is
-	// less, in nanoseconds: a deadline on the monotonic clock; see feed.go.
-	trustUntil atomic.Int64
-	monoBase   time.Time                     // time.Now when the service was made
-	since      func(time.Time) time.Duration // time.Since; tests replace it
+	// trust: cached records answer only while it says so; see feed.go.
+	trust *changes.Trust
 }
 
 // NewService checks cfg, fills in its defaults and returns a Service.
@@ -103,6 +116,11 @@ func NewService(cfg Config) (*Service, error) {
 	}
 	if err := ValidatePrefix(cfg.Prefix); err != nil {
 		return nil, fmt.Errorf("apikey: Config.Prefix: %w", err)
+	}
+	for _, env := range cfg.Environments {
+		if !auth.ValidKeyEnvironment(env) {
+			return nil, fmt.Errorf("apikey: Config.Environments: %q is not one of %s", env, strings.Join(auth.KeyEnvironments, ", "))
+		}
 	}
 	hasher, err := secret.NewHasher(cfg.Secret)
 	if err != nil {
@@ -119,14 +137,17 @@ func NewService(cfg Config) (*Service, error) {
 		audit:         cfg.Audit,
 		hasher:        hasher,
 		prefix:        cfg.Prefix,
+		environment:   auth.KeyEnvironmentOf(cfg.Prefix),
 		now:           cfg.Now,
 		log:           cfg.Logger,
 		usage:         newUsage(),
 		flights:       newFlights(),
 		flushInterval: cfg.FlushInterval,
 		flushBatch:    defaultFlushBatch,
-		monoBase:      time.Now(),
-		since:         time.Since,
+	}
+	if len(cfg.Environments) > 0 {
+		s.refuseLive = !slices.Contains(cfg.Environments, auth.KeyEnvLive)
+		s.refuseTest = !slices.Contains(cfg.Environments, auth.KeyEnvTest)
 	}
 	if s.now == nil {
 		s.now = auth.SystemNow
@@ -157,7 +178,7 @@ func NewService(cfg Config) (*Service, error) {
 		}
 		s.negative = newNegativeCache(ttl, size)
 	}
-	s.initTrust()
+	s.followChanges(cfg.Changes)
 	if cfg.Registerer != nil {
 		var feedUp func() float64
 		if s.watchesChanges() {
@@ -170,8 +191,39 @@ func NewService(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// Prefix returns the prefix of the keys this service issues and accepts.
+// Prefix returns the prefix of the keys this service issues in its default
+// environment.
 func (s *Service) Prefix() string { return s.prefix }
+
+// Environment returns the environment of the keys created without one.
+func (s *Service) Environment() string { return s.environment }
+
+// EnvironmentPrefix returns the prefix of the keys this service issues in
+// env (an auth.KeyEnvironments member): Config.Prefix for the default
+// environment, and for the other one Config.Prefix's first segment followed
+// by the environment (sk_live_ -> sk_test_, sk_test_ -> sk_live_, gh_ ->
+// gh_test_).
+func (s *Service) EnvironmentPrefix(env string) string {
+	return EnvironmentPrefix(s.prefix, env)
+}
+
+// EnvironmentPrefix is Service.EnvironmentPrefix for a service whose
+// Config.Prefix is defaultPrefix (a valid prefix).
+func EnvironmentPrefix(defaultPrefix, env string) string {
+	if auth.KeyEnvironmentOf(defaultPrefix) == env {
+		return defaultPrefix
+	}
+	first, _, _ := strings.Cut(defaultPrefix, "_")
+	return first + "_" + env + "_"
+}
+
+// accepts reports whether Verify may accept keys of env.
+func (s *Service) accepts(env string) bool {
+	if env == auth.KeyEnvTest {
+		return !s.refuseTest
+	}
+	return !s.refuseLive
+}
 
 // maxCreateAttempts bounds the retries after an ID or hash collision, which
 // (at 32 random bits per millisecond and 190 bits per key) should never need
@@ -190,8 +242,15 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (*auth.APIKey, str
 	if err != nil {
 		return nil, "", err
 	}
+	env := p.Environment
+	if env == "" {
+		env = s.environment
+	}
+	if !auth.ValidKeyEnvironment(env) {
+		return nil, "", auth.Errorf(auth.EINVALID, "environment must be one of %s", strings.Join(auth.KeyEnvironments, ", "))
+	}
 	for attempt := 1; ; attempt++ {
-		plaintext, err := s.assign(k, now)
+		plaintext, err := s.assign(k, s.EnvironmentPrefix(env), now)
 		if err != nil {
 			return nil, "", err
 		}
@@ -207,20 +266,21 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (*auth.APIKey, str
 	}
 }
 
-// assign gives k a fresh ID and key, and returns the plaintext key.
-func (s *Service) assign(k *auth.APIKey, now time.Time) (string, error) {
+// assign gives k a fresh ID and key with that prefix, and returns the
+// plaintext key.
+func (s *Service) assign(k *auth.APIKey, prefix string, now time.Time) (string, error) {
 	id, err := newID(now)
 	if err != nil {
 		return "", err
 	}
-	plaintext, err := Generate(s.prefix)
+	plaintext, err := Generate(prefix)
 	if err != nil {
 		return "", err
 	}
 	sum := s.hasher.Sum(plaintext)
 	k.ID = id
 	k.Hash = sum[:]
-	k.Prefix = s.prefix
+	k.Prefix = prefix
 	k.Hint = plaintext[len(plaintext)-4:]
 	return plaintext, nil
 }
@@ -304,7 +364,9 @@ func (s *Service) Rotate(ctx context.Context, id string, grace time.Duration, ac
 	if next.RotationPeriod > 0 {
 		next.RotationDueAt = now.Add(next.RotationPeriod)
 	}
-	plaintext, err := s.assign(next, now)
+	// The new key stays in the old one's environment, with the prefix this
+	// node gives that environment now.
+	plaintext, err := s.assign(next, s.EnvironmentPrefix(old.Environment()), now)
 	if err != nil {
 		return nil, "", err
 	}

@@ -12,7 +12,7 @@ type Code string
 // Verification outcomes. Only CodeValid means the request may go on.
 const (
 	CodeValid             Code = "VALID"
-	CodeInvalid           Code = "INVALID" // malformed, bad checksum, wrong prefix or unknown key
+	CodeInvalid           Code = "INVALID" // malformed, bad checksum, unknown key, or an environment the node refuses
 	CodeExpired           Code = "EXPIRED"
 	CodeRevoked           Code = "REVOKED"
 	CodeInsufficientScope Code = "INSUFFICIENT_SCOPE"
@@ -50,4 +50,8 @@ type CreateParams struct {
 	RateLimit      auth.RateLimit
 	RotationPeriod time.Duration
 	Actor          string // who creates it, for the audit log (admin key ID or auth.ActorSystem)
+	// Environment is one of auth.KeyEnvironments; "" means the service's
+	// default (Service.Environment). The key's prefix follows from it
+	// (Service.EnvironmentPrefix).
+	Environment string
 }

@@ -2,7 +2,6 @@ package apikey
 
 import (
 	"math"
-	"slices"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -17,7 +16,7 @@ const (
 	MaxNameLength        = 128 // bytes
 	MaxActorLength       = 128 // bytes
 	MaxScopes            = 64
-	MaxScopeLength       = 128 // bytes
+	MaxScopeLength       = auth.MaxScopeTokenLength // bytes
 	MaxMetadataEntries   = 32
 	MaxMetadataKeyLength = 64  // bytes
 	MaxMetadataValLength = 512 // bytes
@@ -118,37 +117,18 @@ func checkActor(actor string) error {
 }
 
 // normalizeScopes returns a sorted, deduplicated copy of scopes, each of
-// which must match ^[A-Za-z0-9][A-Za-z0-9:._/*-]{0,127}$.
+// which must be an RFC 6749 §3.3 scope token (auth.ValidScopeToken): the
+// grammar of routes and OAuth clients, so that a key can hold any scope a
+// route can require.
 func normalizeScopes(scopes []string) ([]string, error) {
-	for i, s := range scopes {
-		if !validScope(s) {
-			return nil, auth.Errorf(auth.EINVALID, "scopes[%d] must be 1 to %d characters of A-Z a-z 0-9 : . _ / * - starting with a letter or digit", i, MaxScopeLength)
-		}
+	out, bad, ok := auth.CheckScopes(scopes)
+	if !ok {
+		return nil, auth.Errorf(auth.EINVALID, "scopes[%d] must be 1 to %d printable ASCII characters other than space, \" and \\ (an RFC 6749 scope token)", bad, MaxScopeLength)
 	}
-	out := slices.Clone(scopes)
-	slices.Sort(out)
-	out = slices.Compact(out)
 	if len(out) > MaxScopes {
 		return nil, auth.Errorf(auth.EINVALID, "at most %d scopes are allowed", MaxScopes)
 	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	return slices.Clip(out), nil
-}
-
-func validScope(s string) bool {
-	if len(s) == 0 || len(s) > MaxScopeLength || !isBase62(s[0]) {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		switch c := s[i]; {
-		case isBase62(c), c == ':', c == '.', c == '_', c == '/', c == '*', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
+	return out, nil
 }
 
 func copyMetadata(m map[string]string) (map[string]string, error) {

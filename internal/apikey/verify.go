@@ -14,7 +14,10 @@ import (
 // Verify reports whether key may be used for a request that needs every one
 // of scopes. It checks, in this order:
 //
-//   - format, checksum and prefix, without any store call → CodeInvalid;
+//   - format and checksum, and that the environment the prefix names
+//     (auth.KeyEnvironmentOf) is one this service accepts, without any
+//     store call → CodeInvalid. Any valid prefix is looked up: a key is
+//     valid if the store holds it, whatever prefix new keys get today;
 //   - the key's record, from the cache or else the store (by keyed hash);
 //     unknown → CodeInvalid, remembered for NegativeCacheTTL so that the
 //     same unknown key does not reach the store again meanwhile;
@@ -37,7 +40,8 @@ import (
 // the change feed and the store fails closed rather than trusting a record
 // that may have been revoked meanwhile.
 func (s *Service) Verify(ctx context.Context, key string, scopes []string) (Result, error) {
-	if prefix, err := Parse(key); err != nil || prefix != s.prefix {
+	prefix, err := Parse(key)
+	if err != nil || !s.accepts(auth.KeyEnvironmentOf(prefix)) {
 		return s.reject("", CodeInvalid, nil), nil
 	}
 	sum := s.hasher.Sum(key)
@@ -47,7 +51,9 @@ func (s *Service) Verify(ctx context.Context, key string, scopes []string) (Resu
 		return Result{}, err
 	}
 	switch {
-	case k == nil:
+	// The hash covers the prefix, so a stored record always has the
+	// presented one; comparing costs nothing and holds the record to it.
+	case k == nil || k.Prefix != prefix:
 		return s.reject("", CodeInvalid, nil), nil
 	case !k.RevokedAt.IsZero():
 		// Any revocation counts, even one stamped slightly in the future

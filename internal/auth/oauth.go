@@ -52,7 +52,7 @@ type Client struct {
 // User is a local account that signs in on the login page.
 type User struct {
 	ID            string // "usr_..."; the sub claim
-	Username      string // unique, compared in lower case
+	Username      string // unique, compared as NormalizeUsername folds it
 	PasswordHash  string // argon2id in the PHC string format
 	Email         string
 	EmailVerified bool
@@ -101,7 +101,8 @@ type AuthCode struct {
 
 // RefreshToken is one refresh token of a family: every rotation adds a token
 // to the family and marks the previous one used. Presenting a used token
-// (outside the grace window) revokes the family.
+// (outside the grace window, or a second time within it) revokes the
+// family; Refusal and Rotate hold the rules.
 type RefreshToken struct {
 	Hash      []byte
 	FamilyID  string
@@ -115,8 +116,9 @@ type RefreshToken struct {
 	CreatedAt       time.Time
 	ExpiresAt       time.Time // idle lifetime: a token not used by then is dead
 	FamilyExpiresAt time.Time // absolute lifetime of the family
-	UsedAt          time.Time // zero until rotated
+	UsedAt          time.Time // zero until rotated; the first rotation's time
 	RevokedAt       time.Time // zero unless its family was revoked
+	Presentations   int       // times presented for rotation: 0 until rotated, 2 after a retry in grace
 }
 
 // IssuedToken records the jti of an access token issued in a family, so
@@ -226,10 +228,11 @@ type SigningKeyStore interface {
 type TokenStore interface {
 	// CreateAuthCode inserts c. ECONFLICT if the hash exists.
 	CreateAuthCode(ctx context.Context, c *AuthCode) error
-	// ConsumeAuthCode marks the code with that hash used at time at and
-	// returns it as it was before. ENOTFOUND if there is no such code. If it
-	// was already used it is left alone and returned with an ECONFLICT error
-	// (the caller then revokes the code's family).
+	// ConsumeAuthCode applies AuthCode.Consume at time at to the code with
+	// that hash, stores the result and returns the code as it was before.
+	// ENOTFOUND if there is no such code. If it was already used it is left
+	// alone and returned with Consume's ECONFLICT error (the caller then
+	// revokes the code's family).
 	ConsumeAuthCode(ctx context.Context, hash []byte, at time.Time) (*AuthCode, error)
 
 	// CreateRefreshToken inserts t (the first token of a family), and
@@ -237,13 +240,12 @@ type TokenStore interface {
 	CreateRefreshToken(ctx context.Context, t *RefreshToken, issued *IssuedToken) error
 	// GetRefreshToken returns the token with that hash, or ENOTFOUND.
 	GetRefreshToken(ctx context.Context, hash []byte) (*RefreshToken, error)
-	// RotateRefreshToken, in one transaction, marks the token oldHash used at
-	// time at, inserts next (same family) and records issued. The old token
-	// must be unrevoked, unexpired at time at, and either unused or used no
-	// earlier than usedNotBefore (the grace window; pass at to allow no
-	// grace); otherwise it returns ECONFLICT and changes nothing. ENOTFOUND
-	// if there is no such token.
-	RotateRefreshToken(ctx context.Context, oldHash []byte, at, usedNotBefore time.Time, next *RefreshToken, issued *IssuedToken) error
+	// RotateRefreshToken, in one transaction, applies RefreshToken.Rotate at
+	// time at with the grace window to the token oldHash and stores the
+	// result (its UsedAt and Presentations), inserts next (same family) and
+	// records issued. If Rotate refuses, it returns that ECONFLICT and
+	// changes nothing. ENOTFOUND if there is no such token.
+	RotateRefreshToken(ctx context.Context, oldHash []byte, at time.Time, grace time.Duration, next *RefreshToken, issued *IssuedToken) error
 	// RecordIssuedToken records an access token issued in a family without a
 	// new refresh token.
 	RecordIssuedToken(ctx context.Context, issued *IssuedToken) error
@@ -269,15 +271,6 @@ type TokenStore interface {
 	// PurgeExpired deletes codes, refresh tokens, revocation entries, used
 	// jtis and sessions that have been dead since before `before`.
 	PurgeExpired(ctx context.Context, before time.Time) error
-}
-
-// RevocationWatcher is implemented by backends that can tell every node
-// that access tokens were revoked, so their in-memory revocation lists
-// reread the list at once instead of at their next poll.
-type RevocationWatcher interface {
-	// WatchRevocations calls fn after every committed revocation, and
-	// each time it (re)connects, until ctx is done.
-	WatchRevocations(ctx context.Context, fn func()) error
 }
 
 // ConsentStore remembers consents.

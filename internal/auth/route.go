@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net"
+	"net/textproto"
 	"net/url"
 	"regexp"
 	"slices"
@@ -65,6 +67,9 @@ type Route struct {
 	// jwt or any route without Audience. It must be said: a token minted for
 	// another API of the same issuer would pass.
 	AnyAudience bool
+	// KeyEnvironment, on an api_key or any route, admits only API keys of
+	// that environment (one of KeyEnvironments); "" admits every one.
+	KeyEnvironment string
 
 	// JWTs of another identity provider: its issuer (the exact iss), where
 	// its keys are (JWKSURI; "" discovers them from the issuer's
@@ -126,14 +131,20 @@ var (
 	hostLabelRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	methodRE     = regexp.MustCompile(`^[A-Z]{1,20}$`)
 	headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
-	scopeRE      = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]{1,128}$`) // RFC 6749 §3.3 scope-token
 )
+
+// ValidRouteName reports whether name follows the rule for route names: a
+// name that breaks it cannot be stored, so a lookup of it needs no store.
+func ValidRouteName(name string) bool { return routeNameRE.MatchString(name) }
 
 // Normalize puts r in canonical form (lower-case hosts, upper-case
 // methods, sorted unique lists, canonical header names) and checks every
-// rule; the error is an EINVALID *Error naming the field at fault.
+// rule of a route on its own; the error is an EINVALID *Error naming the
+// field at fault. It is the one check of a route, whatever its source
+// (admin API, routes file, the gateway's table); the rules between the
+// routes of one table are CheckRouteTable's.
 func (r *Route) Normalize() error {
-	if !routeNameRE.MatchString(r.Name) {
+	if !ValidRouteName(r.Name) {
 		return Errorf(EINVALID, "route name %q must be 1-63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit", r.Name)
 	}
 	bad := func(format string, args ...any) error {
@@ -197,17 +208,24 @@ func (r *Route) Normalize() error {
 	if len(r.Scopes) > MaxRouteScopes {
 		return bad("at most %d scopes", MaxRouteScopes)
 	}
-	for _, s := range r.Scopes {
-		if !scopeRE.MatchString(s) {
-			return bad("scope %q is not a valid scope token", s)
-		}
+	scopes, i, ok := CheckScopes(r.Scopes)
+	if !ok {
+		return bad("scope %q is not a valid scope token", r.Scopes[i])
 	}
-	r.Scopes = sortedUnique(r.Scopes)
+	r.Scopes = scopes
 	if r.Policy == PolicyPublic && (len(r.Scopes) > 0 || r.Audience != "" || r.Issuer != "" || r.InternalJWT) {
 		return bad("a public route takes no scopes, audience, issuer or internal_jwt")
 	}
 	if r.Policy == PolicyAPIKey && (r.Audience != "" || r.Issuer != "" || r.AnyAudience) {
 		return bad("audience, any_audience and issuer apply to JWTs: use policy jwt or any")
+	}
+	if r.KeyEnvironment != "" {
+		if !ValidKeyEnvironment(r.KeyEnvironment) {
+			return bad("key_environment %q is not one of %s", r.KeyEnvironment, strings.Join(KeyEnvironments, ", "))
+		}
+		if r.Policy != PolicyAPIKey && r.Policy != PolicyAny {
+			return bad("key_environment applies to API keys: use policy api_key or any")
+		}
 	}
 	if r.Policy == PolicyPublic && r.AnyAudience {
 		return bad("a public route takes no any_audience")
@@ -265,13 +283,56 @@ func (r *Route) Normalize() error {
 		if !headerNameRE.MatchString(h) {
 			return bad("strip_headers: %q is not a header name", h)
 		}
-		r.StripHeaders[i] = canonicalHeader(h)
+		// net/http's canonical form, the one the gateway deletes by.
+		r.StripHeaders[i] = textproto.CanonicalMIMEHeaderKey(h)
 	}
 	r.StripHeaders = sortedUnique(r.StripHeaders)
 	if (r.Policy == PolicyJWT || r.Policy == PolicyAny) && r.Audience == "" && !r.AnyAudience {
 		return bad("a route with policy %s needs an audience (the aud its access tokens must carry, such as the API's URL), or any_audience: true; without one, a token the issuer minted for another API would be accepted here", r.Policy)
 	}
+	if field, uri := r.keySource(); field != "" && !fetchable(uri) {
+		return bad("%s %q: keys are fetched only over https, or http to a loopback host", field, uri)
+	}
 	return nil
+}
+
+// keySource names where the gateway fetches the keys of another identity
+// provider: its jwks_uri, or its issuer's discovery document when it has
+// none. ("", "") for Gatehouse's own tokens.
+func (r *Route) keySource() (field, uri string) {
+	switch {
+	case r.Issuer == "":
+		return "", ""
+	case r.JWKSURI != "":
+		return "jwks_uri", r.JWKSURI
+	default:
+		return "issuer", r.Issuer
+	}
+}
+
+// fetchable reports whether keys may be fetched from raw: over https, or
+// http to a loopback host, the rule of the verify package, which fetches
+// them — keys read in clear text over a network could be replaced, and
+// with them every token accepted. A route that broke it would be stored,
+// then refused when the gateway builds its table, holding back every
+// other change.
+func fetchable(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	switch u.Scheme {
+	case "https":
+		return true
+	case "http":
+		host := u.Hostname()
+		if strings.EqualFold(host, "localhost") {
+			return true
+		}
+		ip := net.ParseIP(host)
+		return ip != nil && ip.IsLoopback()
+	}
+	return false
 }
 
 // Clone returns a copy of r that shares no memory with it: Normalize works
@@ -291,13 +352,6 @@ func (r *Route) Clone() *Route {
 // another issuer. Symmetric ones (HS256) are refused: the gateway would
 // need the issuer's secret, which could then mint tokens.
 var routeAlgorithms = []string{"ES256", "ES384", "ES512", "EdDSA", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"}
-
-// MatchesPath reports whether path is the route's prefix or below it on a
-// segment boundary, ignoring the case of ASCII letters when the route is
-// CaseInsensitive.
-func (r *Route) MatchesPath(path string) bool {
-	return MatchesPrefix(r.PathPrefix, path, r.CaseInsensitive)
-}
 
 // PrefixesClash reports whether two path prefixes differ only by the case
 // of ASCII letters. Such routes cannot both be served: an upstream that
@@ -400,18 +454,6 @@ func checkHTTPURL(s string, exact bool) error {
 		return errors.New("must have a host, and no user information, query or fragment")
 	}
 	return nil
-}
-
-func canonicalHeader(h string) string {
-	b := []byte(strings.ToLower(h))
-	upper := true
-	for i, c := range b {
-		if upper && 'a' <= c && c <= 'z' {
-			b[i] = c - 'a' + 'A'
-		}
-		upper = c == '-'
-	}
-	return string(b)
 }
 
 func sortedUnique(s []string) []string {

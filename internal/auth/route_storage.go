@@ -31,6 +31,8 @@ type routeSettings struct {
 	StripHeaders []string `json:"strip_headers,omitempty"`
 	AnyAudience  bool     `json:"any_audience,omitempty"`
 
+	KeyEnvironment string `json:"key_environment,omitempty"`
+
 	AllowPathParams       bool `json:"allow_path_params,omitempty"`
 	CaseInsensitive       bool `json:"case_insensitive,omitempty"`
 	ForwardMethodOverride bool `json:"forward_method_override,omitempty"`
@@ -47,7 +49,7 @@ func (r *Route) CheckStorable() error {
 	case r.Name == "":
 		return Errorf(EINVALID, "Route name is required.")
 	}
-	text := []string{r.Name, r.PathPrefix, r.Policy, r.Audience, r.Issuer, r.JWKSURI}
+	text := []string{r.Name, r.PathPrefix, r.Policy, r.Audience, r.Issuer, r.JWKSURI, r.KeyEnvironment}
 	for _, l := range [][]string{r.Hosts, r.Methods, r.Upstreams, r.Scopes, r.Algorithms, r.StripHeaders} {
 		text = append(text, l...)
 	}
@@ -73,7 +75,7 @@ func (r *Route) StoredSettings() ([]byte, error) {
 		ClientRate: r.ClientRateLimit.Rate, ClientBurst: r.ClientRateLimit.Burst,
 		InternalJWT: r.InternalJWT, StripHeaders: r.StripHeaders,
 		AnyAudience: r.AnyAudience, AllowPathParams: r.AllowPathParams, CaseInsensitive: r.CaseInsensitive,
-		ForwardMethodOverride: r.ForwardMethodOverride,
+		ForwardMethodOverride: r.ForwardMethodOverride, KeyEnvironment: r.KeyEnvironment,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode route settings: %w", err)
@@ -96,5 +98,6 @@ func (r *Route) LoadStoredSettings(doc []byte) error {
 	r.InternalJWT, r.StripHeaders = s.InternalJWT, s.StripHeaders
 	r.AnyAudience, r.AllowPathParams = s.AnyAudience, s.AllowPathParams
 	r.CaseInsensitive, r.ForwardMethodOverride = s.CaseInsensitive, s.ForwardMethodOverride
+	r.KeyEnvironment = s.KeyEnvironment
 	return nil
 }

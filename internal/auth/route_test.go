@@ -24,6 +24,8 @@ func TestRouteNormalizeCanonicalForms(t *testing.T) {
 		{"any_audience said instead of an audience",
 			func(r *Route) { r.Audience, r.AnyAudience = "", true }, func(r *Route) { r.Audience, r.AnyAudience = "", true }},
 		{"an empty path is /", func(r *Route) { r.PathPrefix = "" }, func(r *Route) { r.PathPrefix = "/" }},
+		{"a key environment on an any route",
+			func(r *Route) { r.Policy, r.KeyEnvironment = PolicyAny, KeyEnvTest }, func(r *Route) { r.Policy, r.KeyEnvironment = PolicyAny, KeyEnvTest }},
 		{"hosts lower-cased, trailing dot dropped, sorted, unique",
 			func(r *Route) { r.Hosts = []string{"B.Example.com.", "*.EXAMPLE.com", "b.example.com", "10.0.0.1"} },
 			func(r *Route) { r.Hosts = []string{"*.example.com", "10.0.0.1", "b.example.com"} }},
@@ -198,6 +200,8 @@ func TestRouteNormalizeRefuses(t *testing.T) {
 		{"a jwt route without an audience", func(r *Route) { r.Audience = "" }, "any_audience: true"},
 		{"an any route without an audience", func(r *Route) { r.Policy, r.Audience = PolicyAny, "" }, "any_audience: true"},
 		{"both an audience and any_audience", func(r *Route) { r.AnyAudience = true }, "not both"},
+		{"an unknown key environment", func(r *Route) { r.Policy, r.Audience, r.KeyEnvironment = PolicyAPIKey, "", "prod" }, "key_environment"},
+		{"a key environment on a jwt route", func(r *Route) { r.KeyEnvironment = KeyEnvLive }, "key_environment applies to API keys"},
 		{"an API-key route with any_audience", func(r *Route) { r.Policy, r.Audience, r.AnyAudience = PolicyAPIKey, "", true }, "any_audience"},
 		{"a public route with any_audience", func(r *Route) { r.Policy, r.Audience, r.AnyAudience = PolicyPublic, "", true }, "any_audience"},
 		{"another provider with any_audience", func(r *Route) { r.Issuer, r.Audience, r.AnyAudience = "https://idp.example", "", true }, "needs an audience"},
@@ -217,7 +221,7 @@ func TestRouteNormalizeRefuses(t *testing.T) {
 	}
 }
 
-func TestRouteMatchesPath(t *testing.T) {
+func TestMatchesPrefix(t *testing.T) {
 	tests := []struct {
 		prefix, path string
 		want         bool
@@ -241,14 +245,13 @@ func TestRouteMatchesPath(t *testing.T) {
 		{"/a/b", "/a", false},
 	}
 	for _, tc := range tests {
-		r := Route{PathPrefix: tc.prefix}
-		if got := r.MatchesPath(tc.path); got != tc.want {
+		if got := MatchesPrefix(tc.prefix, tc.path, false); got != tc.want {
 			t.Errorf("prefix %q, path %q: %v, want %v", tc.prefix, tc.path, got, tc.want)
 		}
 	}
 }
 
-func TestRouteMatchesPathCaseInsensitive(t *testing.T) {
+func TestMatchesPrefixFolded(t *testing.T) {
 	tests := []struct {
 		prefix, path string
 		want         bool
@@ -265,8 +268,7 @@ func TestRouteMatchesPathCaseInsensitive(t *testing.T) {
 		{"/café", "/CAFÉ", false},
 	}
 	for _, tc := range tests {
-		r := Route{PathPrefix: tc.prefix, CaseInsensitive: true}
-		if got := r.MatchesPath(tc.path); got != tc.want {
+		if got := MatchesPrefix(tc.prefix, tc.path, true); got != tc.want {
 			t.Errorf("prefix %q, path %q: %v, want %v", tc.prefix, tc.path, got, tc.want)
 		}
 	}
@@ -381,7 +383,7 @@ func FuzzRouteNormalize(f *testing.F) {
 				t.Fatalf("method %q is not upper case", m)
 			}
 		}
-		if !r.MatchesPath(r.PathPrefix) || !r.MatchesPath(strings.TrimSuffix(r.PathPrefix, "/")+"/x") {
+		if !MatchesPrefix(r.PathPrefix, r.PathPrefix, r.CaseInsensitive) || !MatchesPrefix(r.PathPrefix, strings.TrimSuffix(r.PathPrefix, "/")+"/x", r.CaseInsensitive) {
 			t.Fatalf("route does not match its own prefix %q", r.PathPrefix)
 		}
 		if math.IsNaN(r.RateLimit.Rate) || math.IsInf(r.RateLimit.Rate, 0) {

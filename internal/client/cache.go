@@ -5,11 +5,14 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/changes"
 )
 
-// cacheTTL bounds how long another node's change to a client (a rotated
-// secret, a deleted client) can go unseen here unless something calls
-// Registry.Forget for it; this node's own changes forget its entry at once.
+// cacheTTL bounds how long an entry is used. This node's own changes forget
+// its entry at once; with a change feed (several nodes), another node's
+// change (a rotated secret, a deleted client) is forgotten when the feed
+// reports it, and the cache answers only while the feed vouches for it
+// (feed.go).
 const cacheTTL = 10 * time.Second
 
 // cacheSize bounds the cache; when full it is emptied, which costs at most
@@ -20,7 +23,8 @@ const cacheSize = 4096
 type cache struct {
 	mu      sync.RWMutex
 	entries map[string]cacheEntry
-	gen     uint64 // counts invalidations, so reads older than one are not cached
+	gen     uint64         // counts invalidations, so reads older than one are not cached
+	trust   *changes.Trust // with a change feed: whether entries may answer now; nil: always
 }
 
 type cacheEntry struct {
@@ -29,6 +33,9 @@ type cacheEntry struct {
 }
 
 func (cc *cache) get(id string, now time.Time) (*auth.Client, bool) {
+	if cc.trust != nil && !cc.trust.Trusted() {
+		return nil, false
+	}
 	cc.mu.RLock()
 	e, ok := cc.entries[id]
 	cc.mu.RUnlock()

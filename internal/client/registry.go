@@ -22,6 +22,9 @@ type Config struct {
 	// Hasher keys the hashes of client secrets.
 	Hasher *secret.Hasher
 	Now    auth.Now // default auth.SystemNow
+	// Changes is the node's change feed when several nodes share the
+	// store (see feed.go); nil for a store only this node writes.
+	Changes ChangeFeed
 }
 
 // Registry registers, changes and finds OAuth clients. Its methods are safe
@@ -42,7 +45,11 @@ func New(cfg Config) (*Registry, error) {
 	if cfg.Now == nil {
 		cfg.Now = auth.SystemNow
 	}
-	return &Registry{store: cfg.Store, hasher: cfg.Hasher, now: cfg.Now}, nil
+	r := &Registry{store: cfg.Store, hasher: cfg.Hasher, now: cfg.Now}
+	if cfg.Changes != nil {
+		r.follow(cfg.Changes)
+	}
+	return r, nil
 }
 
 // Create registers a client. For a confidential client using

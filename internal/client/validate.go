@@ -256,19 +256,17 @@ func validateScopes(in []string) ([]string, error) {
 	if len(in) > maxClientScopes {
 		return nil, auth.Errorf(auth.EINVALID, "A client may have at most %d scopes.", maxClientScopes)
 	}
-	out := slices.Clone(in)
-	for _, sc := range out {
-		if sc == "" || len(sc) > maxScopeTokenLen {
+	if len(in) == 0 {
+		return slices.Clone(in), nil
+	}
+	out, bad, ok := auth.CheckScopes(in)
+	if !ok {
+		if sc := in[bad]; sc == "" || len(sc) > maxScopeTokenLen {
 			return nil, auth.Errorf(auth.EINVALID, "A scope must have 1 to %d characters.", maxScopeTokenLen)
 		}
-		for i := 0; i < len(sc); i++ {
-			if c := sc[i]; c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
-				return nil, auth.Errorf(auth.EINVALID, "The scope %q has a character RFC 6749 3.3 does not allow.", truncate(sc, 60))
-			}
-		}
+		return nil, auth.Errorf(auth.EINVALID, "The scope %q has a character RFC 6749 3.3 does not allow.", truncate(in[bad], 60))
 	}
-	slices.Sort(out)
-	return slices.Compact(out), nil
+	return out, nil
 }
 
 func validateAudiences(in []string) ([]string, error) {

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,13 +23,15 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
 // Config is every setting of a Gatehouse node. Build it with Default, then
 // LoadFile, ApplyEnv and flags, then call Validate.
 type Config struct {
 	// Dev relaxes the rules for a developer's machine: plain HTTP anywhere,
-	// text logs, the sk_test_ prefix, and first-start initialisation. It
+	// text logs, new keys in the test environment (sk_test_), and
+	// first-start initialisation. It
 	// picks the defaults, so it comes from the command line (--dev) or
 	// GATEHOUSE_DEV, never from the file.
 	Dev bool `yaml:"-"`
@@ -59,9 +62,17 @@ type Config struct {
 	SecretFile string `yaml:"secret_file"`
 	Secret     []byte `yaml:"-"`
 
-	// KeyPrefix is the environment prefix of the API keys this node issues
-	// and accepts.
+	// KeyPrefix is the prefix of the API keys this node creates when no
+	// environment is asked for, and names that default environment:
+	// sk_test_ (any prefix whose second segment is "test") is the test
+	// environment's, any other the live one's. Keys of the other
+	// environment get the same first segment (sk_live_ <-> sk_test_). It
+	// does not limit which keys are accepted: every key the store holds is,
+	// whatever its prefix, so changing it keeps old keys valid.
 	KeyPrefix string `yaml:"key_prefix"`
+	// AcceptKeyEnvironments lists the key environments (live, test) this
+	// node accepts; keys of the others are refused as invalid. Empty: all.
+	AcceptKeyEnvironments []string `yaml:"accept_key_environments"`
 
 	LogFormat string `yaml:"log_format"` // json or text
 	LogLevel  string `yaml:"log_level"`  // debug, info, warn, error
@@ -230,6 +241,12 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	boolean("GATEHOUSE_BEHIND_TLS_PROXY", &c.BehindTLSProxy)
 	str("GATEHOUSE_SECRET_FILE", &c.SecretFile)
 	str("GATEHOUSE_KEY_PREFIX", &c.KeyPrefix)
+	if v := getenv("GATEHOUSE_ACCEPT_KEY_ENVIRONMENTS"); v != "" {
+		c.AcceptKeyEnvironments = nil
+		for env := range strings.SplitSeq(v, ",") {
+			c.AcceptKeyEnvironments = append(c.AcceptKeyEnvironments, strings.TrimSpace(env))
+		}
+	}
 	str("GATEHOUSE_LOG_FORMAT", &c.LogFormat)
 	str("GATEHOUSE_LOG_LEVEL", &c.LogLevel)
 	duration("GATEHOUSE_CACHE_TTL", &c.CacheTTL)
@@ -340,6 +357,7 @@ func (c *Config) Validate() error {
 	if err := apikey.ValidatePrefix(c.KeyPrefix); err != nil {
 		errs = append(errs, fmt.Errorf("key_prefix %q: %w", c.KeyPrefix, err))
 	}
+	errs = append(errs, c.validateKeyEnvironments()...)
 	if c.Secret != nil && len(c.Secret) < MinSecretBytes {
 		errs = append(errs, fmt.Errorf("the secret must have at least %d bytes", MinSecretBytes))
 	}
@@ -440,4 +458,24 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// validateKeyEnvironments checks accept_key_environments: known
+// environments only, and among them the one key_prefix issues, since a node
+// that creates keys it refuses is surely misconfigured.
+func (c *Config) validateKeyEnvironments() []error {
+	if len(c.AcceptKeyEnvironments) == 0 {
+		return nil
+	}
+	var errs []error
+	for _, env := range c.AcceptKeyEnvironments {
+		if !auth.ValidKeyEnvironment(env) {
+			errs = append(errs, fmt.Errorf("accept_key_environments: %q is not one of %s", env, strings.Join(auth.KeyEnvironments, ", ")))
+		}
+	}
+	if def := auth.KeyEnvironmentOf(c.KeyPrefix); len(errs) == 0 && !slices.Contains(c.AcceptKeyEnvironments, def) {
+		errs = append(errs, fmt.Errorf("accept_key_environments %s leaves out %s, the environment of the keys key_prefix %q creates (--dev creates test keys)",
+			strings.Join(c.AcceptKeyEnvironments, ","), def, c.KeyPrefix))
+	}
+	return errs
 }

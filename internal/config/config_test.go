@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +40,12 @@ func TestValidate(t *testing.T) {
 		{"postgres DB URL", func(c *Config) { c.DB = "postgres://u@h/db" }, ""},
 		{"bad key prefix", func(c *Config) { c.KeyPrefix = "SK-LIVE" }, "key_prefix"},
 		{"custom key prefix", func(c *Config) { c.KeyPrefix = "acme_prod_" }, ""},
+		{"accept live keys only", func(c *Config) { c.AcceptKeyEnvironments = []string{"live"} }, ""},
+		{"accept every environment", func(c *Config) { c.AcceptKeyEnvironments = []string{"test", "live"} }, ""},
+		{"accept an unknown environment", func(c *Config) { c.AcceptKeyEnvironments = []string{"live", "staging"} }, "accept_key_environments"},
+		{"refuse the environment new keys get", func(c *Config) {
+			c.KeyPrefix, c.AcceptKeyEnvironments = "sk_test_", []string{"live"}
+		}, "leaves out test"},
 		{"short secret", func(c *Config) { c.Secret = make([]byte, 16) }, "at least 32 bytes"},
 		{"bad log format", func(c *Config) { c.LogFormat = "xml" }, "log_format"},
 		{"tiny flush interval", func(c *Config) { c.FlushInterval = time.Millisecond }, "flush_interval"},
@@ -117,6 +124,34 @@ func TestLoadFileThenEnv(t *testing.T) {
 	}
 	if len(c.Secret) != 32 {
 		t.Errorf("secret has %d bytes, want 32", len(c.Secret))
+	}
+}
+
+func TestAcceptKeyEnvironmentsFromFileAndEnv(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(path, []byte("accept_key_environments: [live]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := Default(false)
+	if err := c.LoadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.AcceptKeyEnvironments, []string{"live"}) {
+		t.Fatalf("from the file: %q", c.AcceptKeyEnvironments)
+	}
+	env := map[string]string{"GATEHOUSE_ACCEPT_KEY_ENVIRONMENTS": "live, test"}
+	if err := c.ApplyEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.AcceptKeyEnvironments, []string{"live", "test"}) {
+		t.Fatalf("from the environment: %q", c.AcceptKeyEnvironments)
+	}
+	env["GATEHOUSE_ACCEPT_KEY_ENVIRONMENTS"] = "live,qa"
+	if err := c.ApplyEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `"qa"`) {
+		t.Fatalf("Validate with qa: %v", err)
 	}
 }
 

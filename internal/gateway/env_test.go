@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
 // testPrefix is the prefix of every API key in the tests.
@@ -215,9 +216,9 @@ func (e *testEnv) token(c tokenClaims) string {
 	if c.Issuer == "" {
 		c.Issuer = testIssuer
 	}
-	tok, err := e.keyring.Sign("at+jwt", signing.Claims{
-		Issuer: c.Issuer, Subject: c.Sub, Audience: c.Aud, ClientID: c.ClientID, Scope: c.Scope, ID: c.JTI,
-		IssuedAt: signing.NewNumericDate(now), Expiry: signing.NewNumericDate(now.Add(c.TTL)),
+	tok, err := e.keyring.Sign("at+jwt", verify.Claims{
+		Issuer: c.Issuer, Subject: c.Sub, Audience: c.Aud, ClientID: c.ClientID, Scopes: strings.Fields(c.Scope), ID: c.JTI,
+		IssuedAt: now, ExpiresAt: now.Add(c.TTL),
 	})
 	if err != nil {
 		e.t.Fatalf("sign: %v", err)

@@ -186,8 +186,11 @@ func New(cfg Config) (*Gateway, error) {
 
 // table is one immutable route table.
 type table struct {
-	routes    []*route     // in match order
-	records   []auth.Route // as given, normalized, by name
+	routes  []*route     // in match order
+	records []auth.Route // as given, normalized, by name
+	// proxies and verifiers are what the routes were provisioned with, by
+	// what they are built from: the next table takes those it still needs.
+	proxies   map[forwardKey]*proxy.Proxy
 	verifiers map[issuerKey]*verify.Verifier
 	// pathParams: some route takes paths with ";parameters". Without
 	// one, such a path is refused before matching.
@@ -230,8 +233,9 @@ type issuerKey struct {
 	issuer, jwksURI, algorithms string
 }
 
-// SetRoutes replaces the route table. Every route is normalized and checked
-// first; an invalid set returns an error and the old table stays in force.
+// SetRoutes replaces the route table. The routes are normalized and checked
+// as one table first (auth.CheckRouteTable); an invalid set returns an
+// error and the old table stays in force.
 // Requests already past matching finish with the route they matched.
 func (g *Gateway) SetRoutes(routes []auth.Route) error {
 	return g.SetRoutesHolding(routes, nil)
@@ -244,124 +248,163 @@ func (g *Gateway) SetRoutes(routes []auth.Route) error {
 // 503, where leaving it out would hand its requests to a shorter prefix,
 // often a public catch-all. A held route whose matching fields are
 // themselves invalid matches nothing and is left out.
+//
+// A change runs in phases: the routes are checked (nothing is built for
+// a table that will be refused), the new table is provisioned (reusing
+// the old one's proxies and verifiers where they are unchanged), swapped
+// in, and what the old table alone used is retired.
 func (g *Gateway) SetRoutesHolding(routes, held []auth.Route) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
 		return errors.New("gateway: closed")
 	}
+	records, err := g.checkRoutes(routes)
+	if err != nil {
+		return err
+	}
 	old := g.table.Load()
+	t, err := g.provision(old, records, held)
+	if err != nil {
+		return err
+	}
+	g.table.Store(t)
+	g.retire(old, t)
+	return nil
+}
 
+// checkRoutes is the first phase of a change: it returns the routes
+// normalized, by name, if they make a table this gateway can serve.
+func (g *Gateway) checkRoutes(routes []auth.Route) ([]auth.Route, error) {
 	records := make([]auth.Route, len(routes))
-	seen := make(map[string]bool, len(routes))
-	for i, r := range routes {
-		r = *r.Clone()
-		if err := r.Normalize(); err != nil {
-			return fmt.Errorf("gateway: route %d: %w", i, err)
-		}
+	for i := range routes {
+		records[i] = *routes[i].Clone()
+	}
+	if err := auth.CheckRouteTable(records); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	for _, r := range records {
 		if r.InternalJWT && g.cfg.Signer == nil {
-			return fmt.Errorf("gateway: route %s: internal_jwt needs a Signer, and the gateway has none", r.Name)
+			return nil, fmt.Errorf("gateway: route %s: internal_jwt needs a Signer, and the gateway has none", r.Name)
 		}
-		if seen[r.Name] {
-			return fmt.Errorf("gateway: route %d: the name %q is used twice", i, r.Name)
-		}
-		seen[r.Name] = true
-		records[i] = r
 	}
 	slices.SortFunc(records, func(a, b auth.Route) int { return strings.Compare(a.Name, b.Name) })
-	if err := checkPrefixClashes(records); err != nil {
-		return err
-	}
+	return records, nil
+}
 
-	oldProxies := make(map[forwardKey]*proxy.Proxy, len(old.routes))
-	for _, rt := range old.routes {
-		if !rt.held {
-			oldProxies[rt.fwd] = rt.proxy
-		}
+// provision is the second phase: it builds the table of records (checked)
+// and held routes, with a proxy for each route and a verifier for each
+// external issuer, taken from old when unchanged. On failure whatever it
+// created is closed and old stays untouched.
+func (g *Gateway) provision(old *table, records, held []auth.Route) (*table, error) {
+	t := &table{
+		records:   records,
+		proxies:   make(map[forwardKey]*proxy.Proxy, len(records)),
+		verifiers: make(map[issuerKey]*verify.Verifier),
 	}
-	t := &table{records: records, verifiers: make(map[issuerKey]*verify.Verifier)}
 	t.pathParams = slices.ContainsFunc(records, func(r auth.Route) bool { return r.AllowPathParams })
-	var created []*verify.Verifier
-	fail := func(err error) error {
-		for _, v := range created {
-			v.Close()
-		}
-		return err
-	}
-	for i := range records {
-		rc := records[i]
-		rt := &route{
-			name:      rc.Name,
-			cfg:       rc,
-			limitKey:  "route\x00" + rc.Name,
-			clientPfx: "client\x00" + rc.Name + "\x00",
-			m:         g.metrics.forRoute(rc.Name),
-			fwd: forwardKey{
-				name:      rc.Name,
-				upstreams: strings.Join(rc.Upstreams, "\x00"),
-				timeout:   rc.Timeout,
-			},
-		}
-		if rc.StripPrefix && rc.PathPrefix != "/" {
-			rt.fwd.strip = rc.PathPrefix
-		}
-		if p := oldProxies[rt.fwd]; p != nil {
-			rt.proxy = p
-		} else {
-			p, err := proxy.New(proxy.Options{
-				Upstreams:   slices.Clone(rc.Upstreams),
-				StripPrefix: rt.fwd.strip,
-				Timeout:     rc.Timeout,
-				Transport:   g.upstreams,
-				Health:      g.health,
-				OnError:     g.onUpstreamError(rc.Name, rt.m),
-				Logger:      g.log,
-			})
-			if err != nil {
-				return fail(fmt.Errorf("gateway: route %s: %w", rc.Name, err))
-			}
-			rt.proxy = p
-		}
-		if rc.Issuer != "" {
-			k := issuerKey{rc.Issuer, rc.JWKSURI, strings.Join(rc.Algorithms, " ")}
-			v := t.verifiers[k]
-			if v == nil {
-				v = old.verifiers[k]
-			}
-			if v == nil {
-				var err error
-				v, err = verify.New(verify.Config{
-					AnyAudience: true, // each route checks its own audience
-					Issuer:      rc.Issuer,
-					JWKSURI:     rc.JWKSURI,
-					Algorithms:  slices.Clone(rc.Algorithms),
-					// Other identity providers type their access tokens
-					// "at+jwt" (RFC 9068) or, still commonly, "JWT".
-					Types:      []string{"at+jwt", "JWT"},
-					Leeway:     g.cfg.Leeway,
-					HTTPClient: g.cfg.HTTPClient,
-					Now:        g.cfg.Now,
-					Logger:     g.log,
-				})
-				if err != nil {
-					return fail(fmt.Errorf("gateway: route %s: issuer %s: %w", rc.Name, rc.Issuer, err))
+	for _, rc := range records {
+		rt, err := g.provisionRoute(old, t, rc)
+		if err != nil {
+			for k, v := range t.verifiers {
+				if old.verifiers[k] != v {
+					v.Close()
 				}
-				created = append(created, v)
 			}
-			t.verifiers[k] = v
-			rt.verifier = v
+			return nil, fmt.Errorf("gateway: route %s: %w", rc.Name, err)
 		}
 		t.routes = append(t.routes, rt)
 	}
 	for _, h := range held {
-		m := auth.Route{Name: h.Name, Hosts: slices.Clone(h.Hosts), PathPrefix: h.PathPrefix, Methods: slices.Clone(h.Methods),
-			Upstreams: []string{"http://held.invalid"}, Policy: auth.PolicyPublic, CaseInsensitive: h.CaseInsensitive}
-		if m.Normalize() != nil {
-			continue
+		if rt := g.heldRoute(h); rt != nil {
+			t.routes = append(t.routes, rt)
 		}
-		t.routes = append(t.routes, &route{name: m.Name, cfg: m, held: true, m: g.metrics.forRoute(m.Name)})
-		seen[m.Name] = true // its metric series stay
 	}
+	t.order()
+	return t, nil
+}
+
+// provisionRoute builds the entry of one checked route in t, with the
+// proxy and verifier it needs, reused from old or t when they exist.
+func (g *Gateway) provisionRoute(old, t *table, rc auth.Route) (*route, error) {
+	rt := &route{
+		name:      rc.Name,
+		cfg:       rc,
+		limitKey:  "route\x00" + rc.Name,
+		clientPfx: "client\x00" + rc.Name + "\x00",
+		m:         g.metrics.forRoute(rc.Name),
+		fwd: forwardKey{
+			name:      rc.Name,
+			upstreams: strings.Join(rc.Upstreams, "\x00"),
+			timeout:   rc.Timeout,
+		},
+	}
+	if rc.StripPrefix && rc.PathPrefix != "/" {
+		rt.fwd.strip = rc.PathPrefix
+	}
+	rt.proxy = old.proxies[rt.fwd]
+	if rt.proxy == nil {
+		p, err := proxy.New(proxy.Options{
+			Upstreams:   slices.Clone(rc.Upstreams),
+			StripPrefix: rt.fwd.strip,
+			Timeout:     rc.Timeout,
+			Transport:   g.upstreams,
+			Health:      g.health,
+			OnError:     g.onUpstreamError(rc.Name, rt.m),
+			Logger:      g.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		rt.proxy = p
+	}
+	t.proxies[rt.fwd] = rt.proxy
+	if rc.Issuer == "" {
+		return rt, nil
+	}
+	k := issuerKey{rc.Issuer, rc.JWKSURI, strings.Join(rc.Algorithms, " ")}
+	v := t.verifiers[k]
+	if v == nil {
+		v = old.verifiers[k]
+	}
+	if v == nil {
+		var err error
+		v, err = verify.New(verify.Config{
+			AnyAudience: true, // each route checks its own audience
+			Issuer:      rc.Issuer,
+			JWKSURI:     rc.JWKSURI,
+			Algorithms:  slices.Clone(rc.Algorithms),
+			// Other identity providers type their access tokens
+			// "at+jwt" (RFC 9068) or, still commonly, "JWT".
+			Types:      []string{"at+jwt", "JWT"},
+			Leeway:     g.cfg.Leeway,
+			HTTPClient: g.cfg.HTTPClient,
+			Now:        g.cfg.Now,
+			Logger:     g.log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("issuer %s: %w", rc.Issuer, err)
+		}
+	}
+	t.verifiers[k] = v
+	rt.verifier = v
+	return rt, nil
+}
+
+// heldRoute is the entry of a held route: only its matching fields, and
+// nil when they are invalid themselves (it could match nothing).
+func (g *Gateway) heldRoute(h auth.Route) *route {
+	m := auth.Route{Name: h.Name, Hosts: slices.Clone(h.Hosts), PathPrefix: h.PathPrefix, Methods: slices.Clone(h.Methods),
+		Upstreams: []string{"http://held.invalid"}, Policy: auth.PolicyPublic, CaseInsensitive: h.CaseInsensitive}
+	if m.Normalize() != nil {
+		return nil
+	}
+	return &route{name: m.Name, cfg: m, held: true, m: g.metrics.forRoute(m.Name)}
+}
+
+// order readies t.routes for match: which prefixes match whatever their
+// case, and the order in which routes win.
+func (t *table) order() {
 	for _, rt := range t.routes {
 		rt.fold = rt.cfg.CaseInsensitive || slices.ContainsFunc(t.routes, func(o *route) bool {
 			return o.cfg.CaseInsensitive && len(o.cfg.PathPrefix) < len(rt.cfg.PathPrefix) &&
@@ -369,44 +412,30 @@ func (g *Gateway) SetRoutesHolding(routes, held []auth.Route) error {
 		})
 	}
 	slices.SortStableFunc(t.routes, matchOrder)
+}
 
-	g.table.Store(t)
+// retire is the last phase, once t has replaced old: what only old used
+// goes. A request still holding old may use it a moment longer.
+func (g *Gateway) retire(old, t *table) {
 	// A deleted route's series go too: routes come and go through the
 	// admin API, and the series of every route ever served would pile up.
+	// A held route's series stay.
+	names := make(map[string]bool, len(t.routes))
+	for _, rt := range t.routes {
+		names[rt.name] = true
+	}
 	for _, rt := range old.routes {
-		if !seen[rt.name] {
+		if !names[rt.name] {
 			g.metrics.forget(rt.name)
 		}
 	}
-	// Verifiers no longer used stop refreshing. A request still holding the
-	// old table may use one a moment longer: it verifies from its cache.
+	// Verifiers no longer used stop refreshing; a request on old verifies
+	// from their cache.
 	for k, v := range old.verifiers {
 		if t.verifiers[k] != v {
 			v.Close()
 		}
 	}
-	return nil
-}
-
-// checkPrefixClashes refuses a table in which two routes' path prefixes
-// differ only by case ("/private" and "/Private"): an upstream that
-// ignores case would serve a request matched to one as the other's.
-func checkPrefixClashes(routes []auth.Route) error {
-	seen := make(map[string]*auth.Route, len(routes))
-	for i := range routes {
-		r := &routes[i]
-		folded := auth.FoldASCII(r.PathPrefix)
-		o := seen[folded]
-		if o == nil {
-			seen[folded] = r
-			continue
-		}
-		if auth.PrefixesClash(o.PathPrefix, r.PathPrefix) {
-			return fmt.Errorf("gateway: routes %s and %s: path prefixes %q and %q differ only by case; use one spelling (with case_insensitive: true for an upstream that ignores case)",
-				o.Name, r.Name, o.PathPrefix, r.PathPrefix)
-		}
-	}
-	return nil
 }
 
 // matchOrder puts the route that wins a match first: the longest path

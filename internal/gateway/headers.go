@@ -20,6 +20,11 @@ const (
 	HeaderRequestID = "X-Request-Id"
 )
 
+// HeaderKeyEnvironment is the API key's environment, live or test; absent
+// for JWTs. Like every X-Gatehouse-* header, it is removed from inbound
+// requests.
+const HeaderKeyEnvironment = "X-Gatehouse-Key-Environment"
+
 // forwardingHeaders are believed only from trusted proxies: besides the
 // client chain, host and scheme, those that tell an upstream which path
 // the client asked for (Spring's ForwardedHeaderFilter reads

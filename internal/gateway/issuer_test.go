@@ -172,6 +172,21 @@ func (idp *testIdP) token(t *testing.T, now time.Time, claims map[string]any) st
 	return s
 }
 
+// doOnceKeysFetched is do, repeated while the answer is 503: an external
+// issuer's verifier fetches its keys in the background and refuses until
+// then. The deadline is generous.
+func (e *testEnv) doOnceKeysFetched(method, path string, headers ...string) *http.Response {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp := e.do(method, path, headers...)
+		if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			return resp
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestExternalIssuer(t *testing.T) {
 	e := newTestEnv(t)
 	idp := newTestIdP(t)
@@ -183,18 +198,7 @@ func TestExternalIssuer(t *testing.T) {
 	e.setRoutes(ext, own)
 
 	idpTok := idp.token(t, e.clock.Now(), map[string]any{"sub": "ext-user", "aud": "partner-api", "scope": "read write", "client_id": "partner-app"})
-	// The verifier fetches the IdP's keys in the background; until then
-	// it refuses with 503. Poll with a generous deadline.
-	deadline := time.Now().Add(20 * time.Second)
-	var resp *http.Response
-	for {
-		resp = e.do("GET", "/partner/x", "Authorization", "Bearer "+idpTok)
-		if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	got := echoOf(t, resp)
+	got := echoOf(t, e.doOnceKeysFetched("GET", "/partner/x", "Authorization", "Bearer "+idpTok))
 	if got.Header.Get(HeaderSubject) != "ext-user" || got.Header.Get(HeaderClient) != "partner-app" {
 		t.Errorf("identity of the IdP's token: %v", got.Header)
 	}

@@ -3,7 +3,6 @@ package gateway
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -16,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/problem"
 	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
@@ -30,6 +30,9 @@ const (
 	reasonUnavailable                    = "unavailable"
 	reasonBadPath                        = "bad_path"
 	reasonRouteHeld                      = "route_held"
+	// reasonKeyEnvironment: a valid API key of another environment than
+	// the route's key_environment.
+	reasonKeyEnvironment verify.Reason = "wrong_key_environment"
 )
 
 // detailPathParams is the refusal of a path with ";parameters".
@@ -52,6 +55,7 @@ type identity struct {
 	client     string
 	scopes     []string
 	keyID      string
+	keyEnv     string                // API key: its environment (live, test)
 	keyInAuthz bool                  // the API key came in Authorization: it must not be forwarded
 	keyLimit   apikey.RateLimitState // the key's own limit, for the headers
 }
@@ -145,14 +149,14 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request, x *exchange, met
 	x.route = g.none
 	check := auth.CheckPath(r.URL.Path)
 	if check == auth.PathBad {
-		g.refuseProblem(w, x, reasonBadPath, http.StatusBadRequest, "The request path is not in canonical form.")
+		g.refuseProblem(w, x, kindBadPath, "The request path is not in canonical form.")
 		return nil
 	}
 	t := g.table.Load()
 	path := r.URL.Path
 	if check == auth.PathParams {
 		if !t.pathParams {
-			g.refuseProblem(w, x, reasonBadPath, http.StatusBadRequest, detailPathParams)
+			g.refuseProblem(w, x, kindBadPath, detailPathParams)
 			return nil
 		}
 		// Chosen as a servlet container will read the path.
@@ -163,19 +167,19 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request, x *exchange, met
 	if rt == nil {
 		if len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
-			g.refuseProblem(w, x, reasonMethodNotAllowed, http.StatusMethodNotAllowed, "This method is not allowed here.")
+			g.refuseProblem(w, x, kindMethodNotAllowed, "This method is not allowed here.")
 			return nil
 		}
-		g.refuseProblem(w, x, reasonNoRoute, http.StatusNotFound, "No route matches this request.")
+		g.refuseProblem(w, x, kindNoRoute, "No route matches this request.")
 		return nil
 	}
 	x.route = rt
 	if rt.held {
-		g.refuseProblem(w, x, reasonRouteHeld, http.StatusServiceUnavailable, "This route is out of service until its configuration is mended.")
+		g.refuseProblem(w, x, kindRouteHeld, "This route is out of service until its configuration is mended.")
 		return nil
 	}
 	if check == auth.PathParams && !rt.cfg.AllowPathParams {
-		g.refuseProblem(w, x, reasonBadPath, http.StatusBadRequest, detailPathParams)
+		g.refuseProblem(w, x, kindBadPath, detailPathParams)
 		return nil
 	}
 	if methodOverride {
@@ -189,7 +193,7 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request, x *exchange, met
 					allowed = strings.Join(rt.cfg.Methods, ", ")
 				}
 				w.Header().Set("Allow", allowed)
-				g.refuseProblem(w, x, reasonMethodNotAllowed, http.StatusMethodNotAllowed, "The method named by the method-override header is not allowed here.")
+				g.refuseProblem(w, x, kindMethodNotAllowed, "The method named by the method-override header is not allowed here.")
 				return nil
 			}
 		}
@@ -200,7 +204,7 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request, x *exchange, met
 	if check == auth.PathParams && rt.fwd.strip != "" && !auth.MatchesPrefix(rt.cfg.PathPrefix, r.URL.Path, rt.fold) {
 		// A parameter inside the prefix to strip ("/api;x/y"): what is
 		// left would not start at a segment boundary.
-		g.refuseProblem(w, x, reasonBadPath, http.StatusBadRequest, "Path parameters (';') are not accepted in the route's prefix.")
+		g.refuseProblem(w, x, kindBadPath, "Path parameters (';') are not accepted in the route's prefix.")
 		return nil
 	}
 	return rt
@@ -304,7 +308,11 @@ func (g *Gateway) authAPIKey(r *http.Request, rt *route, id *identity) error {
 	default:
 		return &verify.Error{Reason: reasonInvalidKey}
 	}
+	if env := rt.cfg.KeyEnvironment; env != "" && res.Key.Environment() != env {
+		return &verify.Error{Reason: reasonKeyEnvironment}
+	}
 	id.auth = authAPIKey
+	id.keyEnv = res.Key.Environment()
 	id.subject = res.Key.Owner
 	id.client = res.Key.Owner
 	id.scopes = res.Key.Scopes
@@ -389,6 +397,12 @@ func (g *Gateway) refuse(w http.ResponseWriter, x *exchange, err error, scopes [
 		reason = verify.ReasonMalformed
 	}
 	x.reason = string(reason)
+	if reason == reasonKeyEnvironment && x.route != nil {
+		// Not a bad credential, nor one short of a scope: say which
+		// environment the route takes, so the caller knows which key to use.
+		problem.Write(w, kindKeyEnvironment.With("This route accepts only "+x.route.cfg.KeyEnvironment+" API keys."))
+		return
+	}
 	if reason == verify.ReasonRateLimited {
 		ratelimit.SetHeaders(w.Header(), x.id.keyLimit.Limit, x.id.keyLimit.Remaining, x.id.keyLimit.Reset)
 		writeRateLimited(w, x.id.keyLimit.RetryAfter)
@@ -403,28 +417,31 @@ func writeRateLimited(w http.ResponseWriter, retryAfter time.Duration) {
 	verify.WriteError(w, Realm, &verify.Error{Reason: verify.ReasonRateLimited, RetryAfter: retryAfter}, nil)
 }
 
-// problem is an RFC 9457 body.
-type problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail,omitempty"`
+// The gateway's own refusals, the ones not about credentials (those are
+// verify's table, answered by refuse): one problem kind each, named as the
+// reason the metrics and logs record. docs/problems.md documents them.
+var (
+	kindBadPath          = problem.Kind{Name: reasonBadPath, Status: http.StatusBadRequest, Title: "Bad Request"}
+	kindMethodNotAllowed = problem.Kind{Name: reasonMethodNotAllowed, Status: http.StatusMethodNotAllowed, Title: "Method Not Allowed"}
+	kindNoRoute          = problem.Kind{Name: reasonNoRoute, Status: http.StatusNotFound, Title: "Not Found"}
+	kindRouteHeld        = problem.Kind{Name: reasonRouteHeld, Status: http.StatusServiceUnavailable, Title: "Service Unavailable"}
+	// A valid API key of another environment than the route requires: not
+	// a bad credential, nor one short of a scope.
+	kindKeyEnvironment = problem.Kind{Name: string(reasonKeyEnvironment), Status: http.StatusForbidden, Title: "Forbidden"}
+)
+
+// Problems lists the kinds of problem the gateway answers with itself, for
+// the documentation's test; credential refusals add verify.Problems, and
+// the proxy's failures proxy.Problems.
+func Problems() []problem.Kind {
+	return []problem.Kind{kindBadPath, kindMethodNotAllowed, kindNoRoute, kindRouteHeld, kindKeyEnvironment}
 }
 
-// refuseProblem answers the refusals that are not about credentials (no
-// route, wrong method) with a problem+json body.
-func (g *Gateway) refuseProblem(w http.ResponseWriter, x *exchange, reason string, status int, detail string) {
-	x.reason = reason
-	writeProblem(w, status, detail)
-}
-
-func writeProblem(w http.ResponseWriter, status int, detail string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail})
+// refuseProblem answers a refusal that is not about credentials (no route,
+// wrong method) with the problem of kind, recording its name as the reason.
+func (g *Gateway) refuseProblem(w http.ResponseWriter, x *exchange, kind problem.Kind, detail string) {
+	x.reason = kind.Name
+	problem.Write(w, kind.With(detail))
 }
 
 // rateLimit applies the route's limits, after authentication so that the
@@ -508,7 +525,7 @@ func (g *Gateway) forwardIdentity(r *http.Request, rt *route, id *identity, now 
 		return nil
 	}
 	// The values share one allocation, each slice capped at its element.
-	v := []string{id.auth, id.subject, id.client, "", id.keyID}
+	v := []string{id.auth, id.subject, id.client, "", id.keyID, id.keyEnv}
 	h[HeaderAuth] = v[0:1:1]
 	if id.subject != "" {
 		h[HeaderSubject] = v[1:2:2]
@@ -522,6 +539,9 @@ func (g *Gateway) forwardIdentity(r *http.Request, rt *route, id *identity, now 
 	}
 	if id.keyID != "" {
 		h[HeaderKeyID] = v[4:5:5]
+	}
+	if id.keyEnv != "" {
+		h[HeaderKeyEnvironment] = v[5:6:6]
 	}
 	if rt.cfg.InternalJWT {
 		tok, err := g.internalToken(rt, id, now)

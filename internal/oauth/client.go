@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"errors"
 	"slices"
 	"strings"
 
@@ -79,41 +80,24 @@ func atoiDigits(s string) int {
 	return v
 }
 
-// Limits on scope strings, so that a request cannot make us sort and
-// compare megabytes.
-const (
-	maxScopeLength = 2048
-	maxScopeTokens = 64
-)
-
-// parseScope parses a scope parameter (RFC 6749 3.3): scope tokens of
-// %x21 / %x23-5B / %x5D-7E separated by single spaces. It returns the
-// tokens sorted and deduplicated, nil for "". Anything else is
+// parseScope parses a scope parameter with auth.ParseScope (RFC 6749 3.3,
+// the one scope grammar): scope tokens separated by single spaces. It
+// returns the tokens sorted and deduplicated, nil for "". Anything else is
 // invalid_scope.
 func parseScope(scope string) ([]string, error) {
-	if scope == "" {
-		return nil, nil
-	}
-	if len(scope) > maxScopeLength {
+	out, err := auth.ParseScope(scope)
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.Is(err, auth.ErrScopeTooLong):
 		return nil, errInvalidScope("The scope parameter is too long.")
+	case errors.Is(err, auth.ErrScopeSpacing):
+		return nil, errInvalidScope("The scope parameter must be scope tokens separated by single spaces.")
+	case errors.Is(err, auth.ErrScopeTooMany):
+		return nil, errInvalidScope("The scope parameter has too many scopes.")
+	default:
+		return nil, errInvalidScope("The scope parameter has a character scope tokens may not contain.")
 	}
-	var out []string
-	for tok := range strings.SplitSeq(scope, " ") {
-		if tok == "" {
-			return nil, errInvalidScope("The scope parameter must be scope tokens separated by single spaces.")
-		}
-		for i := 0; i < len(tok); i++ {
-			if c := tok[i]; c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
-				return nil, errInvalidScope("The scope parameter has a character scope tokens may not contain.")
-			}
-		}
-		out = append(out, tok)
-		if len(out) > maxScopeTokens {
-			return nil, errInvalidScope("The scope parameter has too many scopes.")
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out), nil
 }
 
 // grantScopes parses the requested scope string and checks that the client

@@ -92,8 +92,8 @@ func TestParseScope(t *testing.T) {
 		{`re\ad`, nil, false},
 		{"réad", nil, false},
 		{"read\twrite", nil, false},
-		{strings.Repeat("a ", maxScopeTokens) + "b", nil, false},
-		{strings.Repeat("a", maxScopeLength+1), nil, false},
+		{strings.Repeat("a ", auth.MaxScopeStringTokens) + "b", nil, false},
+		{strings.Repeat("a", auth.MaxScopeStringLength+1), nil, false},
 	} {
 		got, err := parseScope(tc.in)
 		if (err == nil) != tc.ok || !slices.Equal(got, tc.want) {

@@ -9,23 +9,23 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
-	"github.com/gatehouse-dev/gatehouse/internal/signing"
+	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
 // introspection is the response of RFC 7662 2.2. Only active is set for
 // an inactive token, so nothing is told about it.
 type introspection struct {
-	Active    bool             `json:"active"`
-	Scope     string           `json:"scope,omitempty"`
-	ClientID  string           `json:"client_id,omitempty"`
-	Subject   string           `json:"sub,omitempty"`
-	Audience  signing.Audience `json:"aud,omitempty"`
-	Issuer    string           `json:"iss,omitempty"`
-	Expiry    int64            `json:"exp,omitempty"`
-	IssuedAt  int64            `json:"iat,omitempty"`
-	JTI       string           `json:"jti,omitempty"`
-	TokenType string           `json:"token_type,omitempty"`
-	AuthTime  int64            `json:"auth_time,omitempty"`
+	Active    bool   `json:"active"`
+	Scope     string `json:"scope,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	Subject   string `json:"sub,omitempty"`
+	Audience  any    `json:"aud,omitempty"` // a string for one audience, else an array (RFC 7519 §4.1.3)
+	Issuer    string `json:"iss,omitempty"`
+	Expiry    int64  `json:"exp,omitempty"`
+	IssuedAt  int64  `json:"iat,omitempty"`
+	JTI       string `json:"jti,omitempty"`
+	TokenType string `json:"token_type,omitempty"`
+	AuthTime  int64  `json:"auth_time,omitempty"`
 }
 
 // handleIntrospect is the introspection endpoint (RFC 7662). Only
@@ -67,16 +67,16 @@ func (s *Server) introspect(ctx context.Context, r *http.Request, form url.Value
 	if err != nil || claims == nil {
 		return &introspection{}, err
 	}
-	if claims.Subject != claims.ClientID || claims.AuthTime != 0 {
+	if claims.Subject != claims.ClientID || !claims.AuthTime.IsZero() {
 		// A user's token is active only while the user is.
 		if ok, err := s.userActive(ctx, claims.Subject); !ok || err != nil {
 			return &introspection{}, err
 		}
 	}
 	return &introspection{
-		Active: true, Scope: claims.Scope, ClientID: claims.ClientID, Subject: claims.Subject,
-		Audience: claims.Audience, Issuer: claims.Issuer, Expiry: int64(claims.Expiry),
-		IssuedAt: int64(claims.IssuedAt), JTI: claims.ID, TokenType: "Bearer", AuthTime: int64(claims.AuthTime),
+		Active: true, Scope: strings.Join(claims.Scopes, " "), ClientID: claims.ClientID, Subject: claims.Subject,
+		Audience: audienceClaim(claims.Audience), Issuer: claims.Issuer, Expiry: claims.ExpiresAt.Unix(),
+		IssuedAt: unixOrZero(claims.IssuedAt), JTI: claims.ID, TokenType: "Bearer", AuthTime: unixOrZero(claims.AuthTime),
 	}, nil
 }
 
@@ -94,7 +94,9 @@ func (s *Server) introspectRefreshToken(ctx context.Context, c *auth.Client, tok
 	}
 	now := s.now()
 	exp := minTime(rt.ExpiresAt, rt.FamilyExpiresAt)
-	if rt.ClientID != c.ID || !rt.RevokedAt.IsZero() || !rt.UsedAt.IsZero() || !now.Before(exp) {
+	// Active is what a rotation without grace would accept: a token spent
+	// within a grace window is not active, though it may still be retried.
+	if rt.ClientID != c.ID || rt.Refusal(now, 0) != "" {
 		return &introspection{}, nil
 	}
 	if rt.UserID != "" {
@@ -112,8 +114,8 @@ func (s *Server) introspectRefreshToken(ctx context.Context, c *auth.Client, tok
 // verifyAccessToken checks an access token we signed: signature, typ,
 // issuer, lifetime, the revocation list, and that its client still exists. It returns nil claims and a
 // nil error for a token that is simply not valid.
-func (s *Server) verifyAccessToken(ctx context.Context, token string) (*signing.Claims, error) {
-	claims, err := s.keys.Verify(token, signing.Expect{Type: typAccessToken, Issuer: s.issuer})
+func (s *Server) verifyAccessToken(ctx context.Context, token string) (*verify.Claims, error) {
+	claims, err := s.verifiers.access.Verify(ctx, token)
 	if err != nil {
 		if isTokenInvalid(err) {
 			return nil, nil
@@ -153,6 +155,18 @@ func (s *Server) userActive(ctx context.Context, id string) (bool, error) {
 		return false, err
 	}
 	return !u.Disabled(), nil
+}
+
+// audienceClaim is aud as the token carried it: one audience as a string,
+// several as an array, none left out.
+func audienceClaim(aud []string) any {
+	switch len(aud) {
+	case 0:
+		return nil
+	case 1:
+		return aud[0]
+	}
+	return aud
 }
 
 func unixOrZero(t time.Time) int64 {

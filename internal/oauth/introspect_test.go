@@ -9,7 +9,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/client"
-	"github.com/gatehouse-dev/gatehouse/internal/signing"
+	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
 func TestIntrospection(t *testing.T) {
@@ -67,8 +67,8 @@ func TestIntrospection(t *testing.T) {
 	inactive["signed by another key"] = foreign
 	// Our own key, but another issuer, or an ID token offered as an
 	// access token (typ JWT, not at+jwt).
-	wrongIss, err := ts.Keys.Sign("at+jwt", signing.Claims{Issuer: "https://evil.example.com", Subject: u.ID, ClientID: c.ID,
-		ID: "j1", Expiry: signing.NewNumericDate(ts.Clock.Now().Add(time.Hour)), IssuedAt: signing.NewNumericDate(ts.Clock.Now())})
+	wrongIss, err := ts.Keys.Sign("at+jwt", verify.Claims{Issuer: "https://evil.example.com", Subject: u.ID, ClientID: c.ID,
+		ID: "j1", ExpiresAt: ts.Clock.Now().Add(time.Hour), IssuedAt: ts.Clock.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
-	"github.com/gatehouse-dev/gatehouse/internal/signing"
+	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
 // Token types of the JWS typ header.
@@ -84,18 +84,18 @@ func (s *Server) issueAccessToken(g *grant, now time.Time) (*issuedAccess, error
 	if sub == "" {
 		sub = g.client.ID // RFC 9068 2.2: the client itself when no user is involved
 	}
-	claims := signing.Claims{
-		Issuer:   s.issuer,
-		Subject:  sub,
-		Audience: signing.Audience(g.audiences),
-		Expiry:   signing.NewNumericDate(exp),
-		IssuedAt: signing.NewNumericDate(now),
-		ID:       jti,
-		ClientID: g.client.ID,
-		Scope:    strings.Join(g.scopes, " "),
+	claims := verify.Claims{
+		Issuer:    s.issuer,
+		Subject:   sub,
+		Audience:  g.audiences,
+		ExpiresAt: exp,
+		IssuedAt:  now,
+		ID:        jti,
+		ClientID:  g.client.ID,
+		Scopes:    g.scopes,
 	}
 	if g.userID != "" {
-		claims.AuthTime = signing.NewNumericDate(g.authTime)
+		claims.AuthTime = g.authTime
 	}
 	tok, err := s.keys.Sign(typAccessToken, claims)
 	if err != nil {
@@ -106,15 +106,15 @@ func (s *Server) issueAccessToken(g *grant, now time.Time) (*issuedAccess, error
 
 // idTokenClaims are the claims of an ID token (OIDC Core 2, 3.1.3.6).
 type idTokenClaims struct {
-	Issuer          string              `json:"iss"`
-	Subject         string              `json:"sub"`
-	Audience        string              `json:"aud"`
-	Expiry          signing.NumericDate `json:"exp"`
-	IssuedAt        signing.NumericDate `json:"iat"`
-	AuthTime        signing.NumericDate `json:"auth_time,omitempty"`
-	Nonce           string              `json:"nonce,omitempty"`
-	AccessTokenHash string              `json:"at_hash,omitempty"`
-	AuthorizedParty string              `json:"azp"`
+	Issuer          string `json:"iss"`
+	Subject         string `json:"sub"`
+	Audience        string `json:"aud"`
+	Expiry          int64  `json:"exp"`
+	IssuedAt        int64  `json:"iat"`
+	AuthTime        int64  `json:"auth_time,omitempty"`
+	Nonce           string `json:"nonce,omitempty"`
+	AccessTokenHash string `json:"at_hash,omitempty"`
+	AuthorizedParty string `json:"azp"`
 }
 
 // issueIDToken signs an ID token for g, bound to the access token by
@@ -124,9 +124,9 @@ func (s *Server) issueIDToken(g *grant, accessToken string, now time.Time) (stri
 		Issuer:          s.issuer,
 		Subject:         g.userID,
 		Audience:        g.client.ID,
-		Expiry:          signing.NewNumericDate(now.Add(s.cfg.IDTokenTTL)),
-		IssuedAt:        signing.NewNumericDate(now),
-		AuthTime:        signing.NewNumericDate(g.authTime),
+		Expiry:          now.Add(s.cfg.IDTokenTTL).Unix(),
+		IssuedAt:        now.Unix(),
+		AuthTime:        unixOrZero(g.authTime),
 		Nonce:           g.nonce,
 		AuthorizedParty: g.client.ID,
 	}

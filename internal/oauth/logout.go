@@ -6,8 +6,8 @@ import (
 	"slices"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
-	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/web"
+	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
 // logoutRequest is a validated RP-initiated logout request.
@@ -15,7 +15,7 @@ type logoutRequest struct {
 	client      *auth.Client // nil when unknown
 	redirectURI string       // "" unless it exactly matches one registered for client
 	state       string
-	hint        *signing.Claims // the verified id_token_hint, or nil
+	hint        *verify.Claims // the verified id_token_hint, or nil
 }
 
 // handleLogout is the end-session endpoint (OIDC RP-Initiated Logout 1.0).
@@ -115,13 +115,13 @@ func (s *Server) parseLogout(r *http.Request, p url.Values) (*logoutRequest, err
 	if hint := p.Get("id_token_hint"); hint != "" {
 		// An ID token may have expired long ago while its session lives on;
 		// it is accepted for as long as a session can last.
-		c, err := s.keys.Verify(hint, signing.Expect{Type: "JWT", Issuer: s.issuer, Leeway: s.cfg.SessionTTL})
+		c, err := s.verifiers.idHint.Verify(r.Context(), hint)
 		if err == nil {
 			lr.hint = c
 			if clientID == "" && len(c.Audience) > 0 {
 				clientID = c.Audience[0]
 			}
-			if !c.Audience.Contains(clientID) {
+			if !c.HasAudience(clientID) {
 				return nil, errInvalidRequest("The id_token_hint was not issued to this client_id.")
 			}
 		}

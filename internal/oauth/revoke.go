@@ -2,15 +2,12 @@ package oauth
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
-	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 )
 
@@ -84,8 +81,10 @@ const revokeLeeway = signing.DefaultLeeway + signing.DefaultReloadInterval
 
 func (s *Server) revokeAccessToken(ctx context.Context, c *auth.Client, token string) error {
 	// An expired token still gets revoked: verifiers allow some leeway
-	// past exp. Verify checks the signature and issuer all the same.
-	claims, err := s.keys.Verify(token, signing.Expect{Type: typAccessToken, Issuer: s.issuer, Leeway: s.keyLeewayForRevocation()})
+	// past exp. The revocation verifier accepts access tokens that expired
+	// up to a day ago (the longest access-token lifetime) and checks the
+	// signature and issuer all the same.
+	claims, err := s.verifiers.revoke.Verify(ctx, token)
 	if err != nil {
 		if isTokenInvalid(err) {
 			return nil
@@ -96,7 +95,7 @@ func (s *Server) revokeAccessToken(ctx context.Context, c *auth.Client, token st
 		return nil
 	}
 	now := s.now()
-	exp := claims.Expiry.Time().Add(revokeLeeway)
+	exp := claims.ExpiresAt.Add(revokeLeeway)
 	if !exp.After(now) {
 		return nil // refused everywhere already
 	}
@@ -108,22 +107,4 @@ func (s *Server) revokeAccessToken(ctx context.Context, c *auth.Client, token st
 		return fmt.Errorf("oauth: revoke access token: %w", err)
 	}
 	return nil
-}
-
-// keyLeewayForRevocation accepts access tokens that expired up to a day
-// ago (the longest access-token lifetime) at the revocation endpoint.
-func (s *Server) keyLeewayForRevocation() time.Duration { return client.MaxAccessTokenTTL }
-
-// isTokenInvalid reports whether a Verify error is about the token (it is
-// simply not a valid token of ours) rather than a failure on our side.
-func isTokenInvalid(err error) bool {
-	for _, e := range []error{
-		signing.ErrMalformed, signing.ErrUnknownKey, signing.ErrBadSignature, signing.ErrExpired,
-		signing.ErrNotYetValid, signing.ErrWrongIssuer, signing.ErrWrongAudience, signing.ErrWrongType,
-	} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
 }

@@ -15,7 +15,8 @@ const purgeInterval = 10 * time.Minute
 const purgeMargin = 24 * time.Hour
 
 // Run deletes expired state in the background until ctx is done, and then
-// returns ctx.Err(). Any number of nodes may run it against one store.
+// returns nil (the contract of background.Runner). Any number of nodes may
+// run it against one store.
 func (s *Server) Run(ctx context.Context) error {
 	t := time.NewTicker(purgeInterval)
 	defer t.Stop()
@@ -25,7 +26,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil
 		case <-t.C:
 		}
 	}

@@ -71,18 +71,19 @@ const (
 // Server is the authorization server. Its methods are safe for concurrent
 // use.
 type Server struct {
-	cfg      Config
-	issuer   string
-	store    auth.OAuthStore
-	audit    auth.AuditStore
-	clients  ClientRegistry
-	hasher   *secret.Hasher
-	keys     *signing.Keyring
-	accounts *account.Service
-	now      auth.Now
-	logger   *slog.Logger
+	cfg       Config
+	issuer    string
+	store     auth.OAuthStore
+	audit     auth.AuditStore
+	clients   ClientRegistry
+	hasher    *secret.Hasher
+	keys      *signing.Keyring
+	verifiers verifiers // check the tokens keys signed
+	accounts  *account.Service
+	now       auth.Now
+	logger    *slog.Logger
 
-	browser browserState // login throttling, CSRF and pages (browser side)
+	browser browserState // the issuer's origin, for form POSTs (browser side)
 }
 
 // ClientRegistry is what the server needs of the client registry
@@ -136,6 +137,11 @@ func New(cfg Config) (*Server, error) {
 		now:      cfg.Now,
 		logger:   cfg.Logger,
 	}
+	vs, err := newVerifiers(cfg.Keys, cfg.Issuer, cfg.Now, cfg.SessionTTL, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	s.verifiers = vs
 	if err := s.initBrowser(); err != nil {
 		return nil, err
 	}

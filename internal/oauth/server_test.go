@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
 // testServer is a whole Server over a temporary SQLite file, served by an
@@ -38,6 +39,17 @@ type testServer struct {
 	Accounts *account.Service
 	Clients  *client.Registry
 	Logs     *testenv.SyncBuffer
+}
+
+// verifyAccess checks an access token as a relying party would: package
+// verify over the keyring's JWKS, aud checked when audience is not "".
+func (ts *testServer) verifyAccess(token, audience string) (*verify.Claims, error) {
+	v, err := verify.New(verify.Config{Issuer: ts.URL, Audience: audience, AnyAudience: audience == "",
+		Algorithms: signing.SupportedAlgorithms(), JWKS: ts.Keys.JWKS, Now: ts.Clock.Now, CacheSize: -1})
+	if err != nil {
+		return nil, err
+	}
+	return v.Verify(context.Background(), token)
 }
 
 // newTestServer builds a Server with real SQLite, an ES256 keyring, the

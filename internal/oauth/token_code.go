@@ -50,7 +50,7 @@ func (s *Server) grantAuthorizationCode(ctx context.Context, c *auth.Client, for
 	switch {
 	case ac.ClientID != c.ID:
 		return nil, errInvalidGrant("The authorization code was issued to another client.")
-	case !now.Before(ac.ExpiresAt):
+	case ac.ExpiredAt(now):
 		return nil, errInvalidGrant("The authorization code has expired.")
 	case form.Get("redirect_uri") != ac.RedirectURI:
 		// RFC 6749 4.1.3: identical to the authorization request's.

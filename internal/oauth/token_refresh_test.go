@@ -2,13 +2,13 @@ package oauth
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
-	"github.com/gatehouse-dev/gatehouse/internal/signing"
 )
 
 // signIn exchanges a fresh code with offline_access and returns the
@@ -68,6 +68,21 @@ func TestRefreshGraceWindow(t *testing.T) {
 		if rt3 == rt2 {
 			t.Fatal("the retry got the same token")
 		}
+		// The retry is counted on the token itself, not with one-time
+		// entries in the client-assertion replay table.
+		hash, ok := ts.parseSecret(PrefixRefreshToken, rt1)
+		if !ok {
+			t.Fatal("the refresh token does not parse")
+		}
+		if got, err := ts.Store.GetRefreshToken(t.Context(), hash); err != nil || got.Presentations != 2 {
+			t.Fatalf("retried token = %+v, %v; want 2 presentations", got, err)
+		}
+		for n := 1; n <= 2; n++ {
+			jti := fmt.Sprintf("refresh:%x:%d", hash, n)
+			if err := ts.Store.UseJTI(t.Context(), jti, ts.Clock.Now().Add(time.Hour), ts.Clock.Now()); err != nil {
+				t.Fatalf("the retry left a one-time entry %s: %v", jti, err)
+			}
+		}
 		// The family is intact.
 		decode(t, ts.refresh(c, secret, rt3, nil), http.StatusOK)
 	})
@@ -123,7 +138,7 @@ func TestRefreshRules(t *testing.T) {
 		rt := ts.signIn(t, c, secret, u)["refresh_token"].(string)
 		wantError(t, ts.refresh(c, secret, rt, url.Values{"resource": {"https://evil.example.com"}}), http.StatusBadRequest, CodeInvalidTarget)
 		m := decode(t, ts.refresh(c, secret, rt, url.Values{"resource": {"https://other.example.com"}}), http.StatusOK)
-		claims, err := ts.Keys.Verify(m["access_token"].(string), signing.Expect{Type: "at+jwt", Issuer: ts.URL, Audience: "https://other.example.com"})
+		claims, err := ts.verifyAccess(m["access_token"].(string), "https://other.example.com")
 		if err != nil || len(claims.Audience) != 1 {
 			t.Errorf("claims %+v %v", claims, err)
 		}

@@ -60,7 +60,7 @@ func (s *Server) userinfo(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if c, err := s.clients.Lookup(ctx, claims.ClientID); err == nil {
 		allowCORS(r, c)
 	}
-	scopes := strings.Fields(claims.Scope)
+	scopes := claims.Scopes
 	if !slices.Contains(scopes, ScopeOpenID) {
 		return nil, errInsufficientScope("The access token lacks the openid scope.")
 	}

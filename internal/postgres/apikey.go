@@ -82,21 +82,11 @@ func insertKey(ctx context.Context, tx pgx.Tx, k *auth.APIKey) error {
 	return err
 }
 
-// notifyChanged queues a notification carrying the key's ID on
-// notifyChannel. PostgreSQL delivers it only if the transaction commits.
-func notifyChanged(ctx context.Context, tx pgx.Tx, id string) error {
-	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, id)
-	return err
-}
-
 // CreateAPIKey inserts k and appends the events in one transaction.
 // ECONFLICT if the ID or hash exists; EINVALID if k has no ID or hash, or
 // text no backend can store (NUL characters, invalid UTF-8).
 func (db *DB) CreateAPIKey(ctx context.Context, k *auth.APIKey, events ...auth.AuditEvent) error {
-	if err := k.CheckStorable(); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(k, events); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "create api key", func(tx pgx.Tx) error {
@@ -132,7 +122,7 @@ func (db *DB) GetAPIKeyByHash(ctx context.Context, hash []byte) (*auth.APIKey, e
 // the cursor of the next page, "" on the last page. A Limit of zero or less
 // means 100; Limit is capped at auth.MaxPageSize.
 func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.APIKey, string, error) {
-	limit := pageSize(f.Limit)
+	limit := auth.PageSize(f.Limit)
 	var (
 		where []string
 		args  []any
@@ -171,11 +161,8 @@ func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.API
 	if err := rows.Err(); err != nil {
 		return nil, "", translate("list api keys", err)
 	}
-	if len(keys) > limit {
-		keys = keys[:limit]
-		return keys, keys[limit-1].ID, nil
-	}
-	return keys, "", nil
+	keys, next := auth.Page(keys, limit, func(x *auth.APIKey) string { return x.ID })
+	return keys, next, nil
 }
 
 // RotateAPIKey, in one transaction, sets the old key's RotatedTo to next.ID
@@ -186,10 +173,7 @@ func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.API
 // it is revoked or already rotated, or if next's ID or hash exists;
 // EINVALID as for CreateAPIKey.
 func (db *DB) RotateAPIKey(ctx context.Context, oldID string, next *auth.APIKey, oldExpiresAt time.Time, events ...auth.AuditEvent) (*auth.APIKey, error) {
-	if err := next.CheckStorable(); err != nil {
-		return nil, err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(next, events); err != nil {
 		return nil, err
 	}
 	var old *auth.APIKey
@@ -200,14 +184,12 @@ func (db *DB) RotateAPIKey(ctx context.Context, oldID string, next *auth.APIKey,
 		if err != nil {
 			return err
 		}
-		switch {
-		case !k.RevokedAt.IsZero():
-			return auth.Errorf(auth.ECONFLICT, "API key is revoked.")
-		case k.RotatedTo != "":
-			return auth.Errorf(auth.ECONFLICT, "API key has already been rotated.")
+		rotated, err := k.RotateTo(next.ID, oldExpiresAt)
+		if err != nil {
+			return err
 		}
-		k.RotatedTo = next.ID
-		k.ExpiresAt = stored(auth.RotatedExpiry(k.ExpiresAt, oldExpiresAt))
+		k = &rotated
+		k.ExpiresAt = stored(k.ExpiresAt)
 		// The old key is updated and the notification queued before the new
 		// key is inserted: if the insert fails (its ID or hash exists), the
 		// rollback must undo both, which the tests check.
@@ -240,10 +222,7 @@ func (db *DB) RotateAPIKey(ctx context.Context, oldID string, next *auth.APIKey,
 // zero (which would mean "not revoked") or an event holds text no backend
 // can store.
 func (db *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time, events ...auth.AuditEvent) (*auth.APIKey, error) {
-	if at.IsZero() {
-		return nil, auth.Errorf(auth.EINVALID, "Revocation time is required.")
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckRevocation(at, events); err != nil {
 		return nil, err
 	}
 	var key *auth.APIKey

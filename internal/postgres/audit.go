@@ -63,7 +63,7 @@ func (db *DB) AppendAuditEvents(ctx context.Context, events ...auth.AuditEvent) 
 // cursor of the next page, 0 on the last page. A Limit of zero or less
 // means 100; Limit is capped at auth.MaxPageSize.
 func (db *DB) ListAuditEvents(ctx context.Context, f auth.AuditFilter) ([]auth.AuditEvent, int64, error) {
-	limit := pageSize(f.Limit)
+	limit := auth.PageSize(f.Limit)
 	var (
 		where []string
 		args  []any
@@ -105,9 +105,6 @@ func (db *DB) ListAuditEvents(ctx context.Context, f auth.AuditFilter) ([]auth.A
 	if err := rows.Err(); err != nil {
 		return nil, 0, translate("list audit events", err)
 	}
-	if len(events) > limit {
-		events = events[:limit]
-		return events, events[limit-1].ID, nil
-	}
-	return events, 0, nil
+	events, next := auth.Page(events, limit, func(x auth.AuditEvent) int64 { return x.ID })
+	return events, next, nil
 }

@@ -17,19 +17,6 @@ const clientColumns = `id, name, public, auth_method, secret_hash, secret_hint, 
 	access_token_ttl_ns, refresh_token_ttl_ns, refresh_token_max_ttl_ns,
 	created_at, updated_at, secret_rotated_at`
 
-func checkClient(c *auth.Client) error {
-	switch {
-	case c == nil:
-		return auth.Errorf(auth.EINVALID, "Client is missing.")
-	case c.ID == "":
-		return auth.Errorf(auth.EINVALID, "Client ID is required.")
-	}
-	if err := checkText("Client", c.ID, c.Name, c.AuthMethod, c.SecretHint); err != nil {
-		return err
-	}
-	return checkLists("Client", c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.Scopes, c.Audiences)
-}
-
 func scanClient(row pgx.Row) (*auth.Client, error) {
 	var (
 		c                         auth.Client
@@ -54,7 +41,7 @@ func scanClient(row pgx.Row) (*auth.Client, error) {
 
 // clientValues returns c's column values in clientColumns order.
 func clientValues(c *auth.Client) []any {
-	return []any{c.ID, c.Name, c.Public, c.AuthMethod, blobValue(c.SecretHash), c.SecretHint, blobValue(c.JWKS),
+	return []any{c.ID, c.Name, c.Public, c.AuthMethod, auth.BytesOrNull(c.SecretHash), c.SecretHint, auth.BytesOrNull(c.JWKS),
 		list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), list(c.GrantTypes), list(c.Scopes), list(c.Audiences),
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshTokenMaxTTL),
 		timeValue(c.CreatedAt), timeValue(c.UpdatedAt), timeValue(c.SecretRotatedAt)}
@@ -64,10 +51,7 @@ func clientValues(c *auth.Client) []any {
 // ECONFLICT if the ID exists; EINVALID if c has no ID or holds text no
 // backend can store.
 func (db *DB) CreateClient(ctx context.Context, c *auth.Client, events ...auth.AuditEvent) error {
-	if err := checkClient(c); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(c, events); err != nil {
 		return err
 	}
 	err := db.inTx(ctx, "create client", func(tx pgx.Tx) error {
@@ -78,7 +62,7 @@ func (db *DB) CreateClient(ctx context.Context, c *auth.Client, events ...auth.A
 		}
 		return appendEvents(ctx, tx, events)
 	})
-	return conflictAs(err, "A client with this ID already exists.")
+	return auth.ConflictAs(err, "A client with this ID already exists.")
 }
 
 // GetClient returns the client with that ID, or ENOTFOUND.
@@ -97,7 +81,7 @@ func (db *DB) GetClient(ctx context.Context, id string) (*auth.Client, error) {
 // and the cursor of the next page, "" on the last page. A Limit of zero or
 // less means 100; Limit is capped at auth.MaxPageSize.
 func (db *DB) ListClients(ctx context.Context, f auth.ClientFilter) ([]*auth.Client, string, error) {
-	limit := pageSize(f.Limit)
+	limit := auth.PageSize(f.Limit)
 	// One row more than the page tells whether another page follows.
 	rows, err := db.pool.Query(ctx, `SELECT `+clientColumns+` FROM oauth_clients
 		WHERE id > $1 ORDER BY id LIMIT $2`, f.After, limit+1)
@@ -108,21 +92,15 @@ func (db *DB) ListClients(ctx context.Context, f auth.ClientFilter) ([]*auth.Cli
 	if err != nil {
 		return nil, "", translate("list clients", err)
 	}
-	if len(clients) > limit {
-		clients = clients[:limit]
-		return clients, clients[limit-1].ID, nil
-	}
-	return clients, "", nil
+	clients, next := auth.Page(clients, limit, func(x *auth.Client) string { return x.ID })
+	return clients, next, nil
 }
 
 // UpdateClient replaces every field of the stored client with c's and
 // appends the events in one transaction. ENOTFOUND if it does not exist;
 // EINVALID as for CreateClient.
 func (db *DB) UpdateClient(ctx context.Context, c *auth.Client, ifUpdatedAt time.Time, events ...auth.AuditEvent) error {
-	if err := checkClient(c); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(c, events); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "update client", func(tx pgx.Tx) error {
@@ -144,6 +122,9 @@ func (db *DB) UpdateClient(ctx context.Context, c *auth.Client, ifUpdatedAt time
 			}
 			return auth.Errorf(auth.ECONFLICT, "The client was changed meanwhile; read it again and retry.")
 		}
+		if err := notifyChange(ctx, tx, auth.ChangeClient, c.ID); err != nil {
+			return err
+		}
 		return appendEvents(ctx, tx, events)
 	})
 }
@@ -154,10 +135,7 @@ func (db *DB) UpdateClient(ctx context.Context, c *auth.Client, ifUpdatedAt time
 // appends the events. ENOTFOUND if it does not exist; EINVALID if at is
 // zero.
 func (db *DB) DeleteClient(ctx context.Context, id string, at time.Time, events ...auth.AuditEvent) error {
-	if at.IsZero() {
-		return auth.Errorf(auth.EINVALID, "Revocation time is required.")
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckRevocation(at, events); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "delete client", func(tx pgx.Tx) error {
@@ -206,6 +184,9 @@ func (db *DB) DeleteClient(ctx context.Context, id string, at time.Time, events 
 			}
 		}
 		if err := notifyRevoked(ctx, tx); err != nil {
+			return err
+		}
+		if err := notifyChange(ctx, tx, auth.ChangeClient, id); err != nil {
 			return err
 		}
 		return appendEvents(ctx, tx, events)

@@ -40,19 +40,7 @@ func (db *DB) GetConsent(ctx context.Context, userID, clientID string) (*auth.Co
 // appends the events in one transaction. EINVALID if either ID is missing
 // or c holds text no backend can store.
 func (db *DB) SaveConsent(ctx context.Context, c *auth.Consent, events ...auth.AuditEvent) error {
-	switch {
-	case c == nil:
-		return auth.Errorf(auth.EINVALID, "Consent is missing.")
-	case c.UserID == "" || c.ClientID == "":
-		return auth.Errorf(auth.EINVALID, "Consent user and client are required.")
-	}
-	if err := checkText("Consent", c.UserID, c.ClientID); err != nil {
-		return err
-	}
-	if err := checkLists("Consent", c.Scopes); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(c, events); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "save consent", func(tx pgx.Tx) error {
@@ -87,10 +75,7 @@ func (db *DB) ListConsents(ctx context.Context, userID string) ([]*auth.Consent,
 // revocation list) and appends the events. ENOTFOUND if there is no such
 // consent.
 func (db *DB) DeleteConsent(ctx context.Context, userID, clientID string, at time.Time, events ...auth.AuditEvent) error {
-	if at.IsZero() {
-		return auth.Errorf(auth.EINVALID, "Revocation time is required.")
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckRevocation(at, events); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "delete consent", func(tx pgx.Tx) error {
@@ -119,6 +104,9 @@ func (db *DB) DeleteConsent(ctx context.Context, userID, clientID string, at tim
 			return err
 		}
 		if err := notifyRevoked(ctx, tx); err != nil {
+			return err
+		}
+		if err := notifyChange(ctx, tx, auth.ChangeConsent, userID); err != nil {
 			return err
 		}
 		return appendEvents(ctx, tx, events)

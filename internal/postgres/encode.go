@@ -5,20 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/jackc/pgx/v5/pgtype"
 )
-
-// defaultPageSize is the page size when a filter leaves Limit at zero (or
-// below); the contract caps it at auth.MaxPageSize.
-const defaultPageSize = 100
-
-func pageSize(limit int) int {
-	if limit <= 0 {
-		return defaultPageSize
-	}
-	return min(limit, auth.MaxPageSize)
-}
 
 // The zero time is stored as NULL, so "never" stays distinct from any
 // instant. timestamptz keeps microseconds, the precision auth.SystemNow

@@ -1,7 +1,8 @@
 // Package postgres is the storage backend for many Gatehouse nodes sharing
 // one PostgreSQL database: auth.Store through pgx v5, plus
-// auth.KeyChangeWatcher through LISTEN/NOTIFY so every node drops a rotated
-// or revoked key from its cache at once.
+// auth.ChangeWatcher through LISTEN/NOTIFY so every node drops a changed
+// key, client or route (every change that can refuse a caller) from its
+// caches at once.
 //
 // The schema lives in the first schema of the connection's search_path, so
 // one database can hold several independent Gatehouse installations (tests
@@ -32,10 +33,10 @@ const uniqueViolation = "23505"
 // cannot hold, such as a NUL character.
 const characterNotInRepertoire = "22021"
 
-// DB is an auth.Store and auth.KeyChangeWatcher backed by PostgreSQL. It is
+// DB is an auth.Store and auth.ChangeWatcher backed by PostgreSQL. It is
 // safe for concurrent use.
 type DB struct {
-	// Logger receives what WatchAPIKeyChanges cannot return: the errors
+	// Logger receives what WatchChanges cannot return: the errors
 	// that make it reconnect. nil discards them. Set it before watching.
 	Logger *slog.Logger
 
@@ -47,7 +48,7 @@ type DB struct {
 	listenConfig *pgx.ConnConfig
 	// heartbeat is how often a watcher checks that the server is still
 	// there and records how far it has caught up: half of
-	// auth.KeyFeedMaxAge, so that a healthy key watcher's FeedSynced calls
+	// auth.FeedMaxAge, so that a healthy watcher's FeedSynced calls
 	// keep its consumer's cache trusted without a gap.
 	heartbeat time.Duration
 	// beforeReconnect, if set, runs before a watcher reconnects; tests use
@@ -62,8 +63,8 @@ type DB struct {
 }
 
 var (
-	_ auth.Store            = (*DB)(nil)
-	_ auth.KeyChangeWatcher = (*DB)(nil)
+	_ auth.Store         = (*DB)(nil)
+	_ auth.ChangeWatcher = (*DB)(nil)
 )
 
 // Open connects to the database named by dsn (a URL or key=value string as
@@ -114,7 +115,7 @@ func open(ctx context.Context, dsn string, version int64) (*DB, error) {
 	return &DB{
 		pool:         pool,
 		listenConfig: listenConfig,
-		heartbeat:    auth.KeyFeedMaxAge / 2,
+		heartbeat:    auth.FeedMaxAge / 2,
 		closing:      closing,
 		close:        cancel,
 	}, nil
@@ -128,7 +129,7 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close stops every WatchAPIKeyChanges call of db and closes the pool,
+// Close stops every WatchChanges call of db and closes the pool,
 // waiting for connections in use to be returned.
 func (db *DB) Close() error {
 	db.close()

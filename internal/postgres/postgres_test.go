@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io/fs"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,8 +95,8 @@ func TestMigrateFromVersion1KeepsKeys(t *testing.T) {
 
 	db := openDSN(t, dsn)
 	var version int64
-	if err := db.pool.QueryRow(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 5 {
-		t.Fatalf("schema version = %d, %v; want 5", version, err)
+	if err := db.pool.QueryRow(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != latestMigration(t) {
+		t.Fatalf("schema version = %d, %v; want %d", version, err, latestMigration(t))
 	}
 	// Everything landed in the test's schema, nowhere else.
 	var where string
@@ -135,8 +137,8 @@ func TestMigrateFromVersion2KeepsKeysAndEvents(t *testing.T) {
 
 	db := openDSN(t, dsn)
 	var version int64
-	if err := db.pool.QueryRow(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 5 {
-		t.Fatalf("schema version = %d, %v; want 5", version, err)
+	if err := db.pool.QueryRow(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != latestMigration(t) {
+		t.Fatalf("schema version = %d, %v; want %d", version, err, latestMigration(t))
 	}
 	got, err := db.GetAPIKey(ctx, k.ID)
 	if err != nil {
@@ -245,7 +247,7 @@ func TestOpenWithMissingSchemaFails(t *testing.T) {
 	}
 }
 
-// watcher runs WatchAPIKeyChanges on db and collects the IDs it reports.
+// watcher runs WatchChanges on db and collects the IDs it reports.
 type watcher struct {
 	ids    chan string
 	done   chan error
@@ -255,9 +257,12 @@ type watcher struct {
 func startWatcher(t *testing.T, db *DB) *watcher {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	w := &watcher{ids: make(chan string), done: make(chan error, 1), cancel: cancel}
+	// Buffered: the watcher reports each key twice (on both channels, see
+	// legacyKeyChannel), and other tests' keys too, while the test may be
+	// looking elsewhere; a handler must not hold the watcher up.
+	w := &watcher{ids: make(chan string, 10000), done: make(chan error, 1), cancel: cancel}
 	go func() {
-		w.done <- db.WatchAPIKeyChanges(ctx, keyChanges(func(id string) {
+		w.done <- db.WatchChanges(ctx, keyChanges(func(id string) {
 			select {
 			case w.ids <- id:
 			case <-ctx.Done():
@@ -300,7 +305,7 @@ func (w *watcher) awaitListening(t *testing.T, db *DB, probe string) {
 	defer tick.Stop()
 	timeout := time.After(15 * time.Second)
 	for {
-		if _, err := db.pool.Exec(t.Context(), `SELECT pg_notify($1, $2)`, notifyChannel, probe); err != nil {
+		if _, err := db.pool.Exec(t.Context(), `SELECT pg_notify($1, $2)`, notifyChannel, "api_key:"+probe); err != nil {
 			t.Fatalf("notify: %v", err)
 		}
 	wait:
@@ -321,7 +326,7 @@ func (w *watcher) awaitListening(t *testing.T, db *DB, probe string) {
 	}
 }
 
-// stopped waits for WatchAPIKeyChanges to return and gives its error,
+// stopped waits for WatchChanges to return and gives its error,
 // draining IDs meanwhile so that fn never blocks it.
 func (w *watcher) stopped(t *testing.T) error {
 	t.Helper()
@@ -332,7 +337,7 @@ func (w *watcher) stopped(t *testing.T) error {
 		case err := <-w.done:
 			return err
 		case <-timeout:
-			t.Fatal("WatchAPIKeyChanges did not return")
+			t.Fatal("WatchChanges did not return")
 		}
 	}
 }
@@ -344,7 +349,7 @@ func randomID(t *testing.T, prefix string) string {
 	return prefix + "_" + hex.EncodeToString(b)
 }
 
-func TestWatchAPIKeyChanges(t *testing.T) {
+func TestWatchChanges(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	dsn, schema := testenv.PostgresSchema(t)
@@ -472,7 +477,7 @@ func TestWatchAPIKeyChanges(t *testing.T) {
 	t.Run("the watcher stops when its context is done", func(t *testing.T) {
 		w.cancel()
 		if err := w.stopped(t); err != context.Canceled {
-			t.Fatalf("WatchAPIKeyChanges returned %v, want context.Canceled", err)
+			t.Fatalf("WatchChanges returned %v, want context.Canceled", err)
 		}
 	})
 }
@@ -512,7 +517,7 @@ func TestWatchStopsWhenClosed(t *testing.T) {
 	w.awaitListening(t, db, randomID(t, "probe"))
 	db.Close()
 	if err := w.stopped(t); err == nil || err == context.Canceled {
-		t.Fatalf("WatchAPIKeyChanges after Close returned %v, want a store-closed error", err)
+		t.Fatalf("WatchChanges after Close returned %v, want a store-closed error", err)
 	}
 }
 
@@ -672,5 +677,90 @@ func TestRevokeFamilyWaitsForATokenBeingAdded(t *testing.T) {
 	}
 	if !slices.Equal(jtis, []string{"jti_1", "jti_2"}) {
 		t.Errorf("RevokeFamily listed %q, want both access tokens", jtis)
+	}
+}
+
+// latestMigration is the version of the last embedded migration, which a
+// migrated database must be at, whatever number of migrations there are.
+func latestMigration(t *testing.T) int64 {
+	t.Helper()
+	entries, err := fs.ReadDir(migrations, "migrations")
+	if err != nil {
+		t.Fatalf("read migrations: %v", err)
+	}
+	var latest int64
+	for _, e := range entries {
+		n, err := strconv.ParseInt(strings.SplitN(e.Name(), "_", 2)[0], 10, 64)
+		if err != nil {
+			t.Fatalf("migration %s has no number: %v", e.Name(), err)
+		}
+		latest = max(latest, n)
+	}
+	return latest
+}
+
+// TestMigrateFromVersion5CountsRefreshPresentations: refresh tokens stored
+// before presentations were counted get the count they had, from their
+// UsedAt and the synthetic 'refresh:<hash>:<n>' entries in the one-time
+// JWT table (which go), and keep behaving as before: a token used once
+// may still be retried within the grace window, one retried already may
+// not. Client-assertion jtis stay.
+func TestMigrateFromVersion5CountsRefreshPresentations(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dsn, _ := testenv.PostgresSchema(t)
+	old, err := open(ctx, dsn, 5)
+	if err != nil {
+		t.Fatalf("open at version 5: %v", err)
+	}
+	used := time.Date(2030, 1, 2, 3, 4, 5, 678901000, time.UTC)
+	until := used.Add(time.Hour)
+	for _, r := range []struct {
+		hash   string
+		usedAt time.Time
+	}{{"unused", time.Time{}}, {"used once", used}, {"retried", used}, {"used without grace", used}} {
+		if _, err := old.pool.Exec(ctx, `INSERT INTO refresh_tokens (hash, family_id, client_id, created_at, expires_at, family_expires_at, used_at)
+			VALUES ($1, 'fam_1', 'cli_1', $2, $3, $3, $4)`, []byte(r.hash), timeValue(used), timeValue(until), timeValue(r.usedAt)); err != nil {
+			t.Fatalf("insert a refresh token at version 5: %v", err)
+		}
+	}
+	// The grace window's slots as version 5 took them: two for the token
+	// retried, one for the token used once, none without a grace window.
+	for _, jti := range []string{
+		"refresh:" + hex.EncodeToString([]byte("retried")) + ":1",
+		"refresh:" + hex.EncodeToString([]byte("retried")) + ":2",
+		"refresh:" + hex.EncodeToString([]byte("used once")) + ":1",
+		"assertion:cli_1:jti_1",
+	} {
+		if _, err := old.pool.Exec(ctx, `INSERT INTO used_jtis (jti, expires_at) VALUES ($1, $2)`, jti, timeValue(until)); err != nil {
+			t.Fatalf("insert a used jti at version 5: %v", err)
+		}
+	}
+	old.Close()
+
+	db := openDSN(t, dsn)
+	for hash, want := range map[string]int{"unused": 0, "used once": 1, "retried": 2, "used without grace": 1} {
+		got, err := db.GetRefreshToken(ctx, []byte(hash))
+		if err != nil || got.Presentations != want {
+			t.Fatalf("%s after migrating = %+v, %v; want %d presentations", hash, got, err, want)
+		}
+	}
+	var left int
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM used_jtis WHERE jti LIKE 'refresh:%'`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("synthetic refresh entries after migrating = %d, %v; want none", left, err)
+	}
+	if err := db.UseJTI(ctx, "assertion:cli_1:jti_1", until, used); auth.ErrorCode(err) != auth.ECONFLICT {
+		t.Fatalf("replayed client assertion after migrating: %v, want a conflict", err)
+	}
+	next := func(name string) *auth.RefreshToken {
+		return &auth.RefreshToken{Hash: []byte(name), FamilyID: "fam_1", ClientID: "cli_1", CreatedAt: used, ExpiresAt: until}
+	}
+	retry := used.Add(time.Second)
+	if err := db.RotateRefreshToken(ctx, []byte("used once"), retry, time.Minute, next("next 1"), nil); err != nil {
+		t.Fatalf("retry within grace of a token used once before migrating: %v", err)
+	}
+	err = db.RotateRefreshToken(ctx, []byte("retried"), retry, time.Minute, next("next 2"), nil)
+	if auth.ErrorCode(err) != auth.ECONFLICT {
+		t.Fatalf("retry of a token retried before migrating: %v, want a conflict", err)
 	}
 }

@@ -32,10 +32,7 @@ func scanRoute(row pgx.Row) (*auth.Route, error) {
 // ECONFLICT if the name exists; EINVALID if r has no name or holds
 // something no backend can store.
 func (db *DB) CreateRoute(ctx context.Context, r *auth.Route, events ...auth.AuditEvent) error {
-	if err := r.CheckStorable(); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(r, events); err != nil {
 		return err
 	}
 	settings, err := r.StoredSettings()
@@ -47,9 +44,12 @@ func (db *DB) CreateRoute(ctx context.Context, r *auth.Route, events ...auth.Aud
 			VALUES ($1, $2, $3, $4)`, r.Name, settings, timeValue(r.CreatedAt), timeValue(r.UpdatedAt)); err != nil {
 			return err
 		}
+		if err := notifyChange(ctx, tx, auth.ChangeRoute, r.Name); err != nil {
+			return err
+		}
 		return appendEvents(ctx, tx, events)
 	})
-	return conflictAs(err, "A route with this name already exists.")
+	return auth.ConflictAs(err, "A route with this name already exists.")
 }
 
 // GetRoute returns the route of that name, or ENOTFOUND.
@@ -87,10 +87,7 @@ func (db *DB) ListRoutes(ctx context.Context) ([]*auth.Route, error) {
 // if it does not exist, ECONFLICT if it changed since; EINVALID as for
 // CreateRoute.
 func (db *DB) UpdateRoute(ctx context.Context, r *auth.Route, ifUpdatedAt time.Time, events ...auth.AuditEvent) error {
-	if err := r.CheckStorable(); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(r, events); err != nil {
 		return err
 	}
 	settings, err := r.StoredSettings()
@@ -113,6 +110,9 @@ func (db *DB) UpdateRoute(ctx context.Context, r *auth.Route, ifUpdatedAt time.T
 			}
 			return auth.Errorf(auth.ECONFLICT, "The route was changed meanwhile; read it again and retry.")
 		}
+		if err := notifyChange(ctx, tx, auth.ChangeRoute, r.Name); err != nil {
+			return err
+		}
 		return appendEvents(ctx, tx, events)
 	})
 }
@@ -130,6 +130,9 @@ func (db *DB) DeleteRoute(ctx context.Context, name string, events ...auth.Audit
 		}
 		if tag.RowsAffected() == 0 {
 			return auth.Errorf(auth.ENOTFOUND, "Route not found.")
+		}
+		if err := notifyChange(ctx, tx, auth.ChangeRoute, name); err != nil {
+			return err
 		}
 		return appendEvents(ctx, tx, events)
 	})

@@ -13,16 +13,7 @@ import (
 // CreateSession inserts s. ECONFLICT if the hash exists; EINVALID if s has
 // no hash or user, or holds text no backend can store.
 func (db *DB) CreateSession(ctx context.Context, s *auth.Session) error {
-	switch {
-	case s == nil:
-		return auth.Errorf(auth.EINVALID, "Session is missing.")
-	case s.UserID == "":
-		return auth.Errorf(auth.EINVALID, "Session user is required.")
-	}
-	if err := checkHash("Session", s.Hash); err != nil {
-		return err
-	}
-	if err := checkText("Session", s.UserID, s.UserAgent, s.Address); err != nil {
+	if err := s.CheckStorable(); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "create session", func(tx pgx.Tx) error {
@@ -55,7 +46,7 @@ func (db *DB) GetSession(ctx context.Context, hash []byte, now time.Time) (*auth
 	s.AuthTime = timeFrom(authTime)
 	s.CreatedAt = timeFrom(created)
 	s.ExpiresAt = timeFrom(expires)
-	if expired(s.ExpiresAt, now) {
+	if auth.Expired(s.ExpiresAt, now) {
 		return nil, notFound
 	}
 	return &s, nil

@@ -34,28 +34,22 @@ func scanSigningKey(row pgx.Row) (*auth.SigningKey, error) {
 // ECONFLICT if the ID exists; EINVALID if k has no ID or holds text no
 // backend can store.
 func (db *DB) CreateSigningKey(ctx context.Context, k *auth.SigningKey, events ...auth.AuditEvent) error {
-	switch {
-	case k == nil:
-		return auth.Errorf(auth.EINVALID, "Signing key is missing.")
-	case k.ID == "":
-		return auth.Errorf(auth.EINVALID, "Signing key ID is required.")
-	}
-	if err := checkText("Signing key", k.ID, k.Algorithm); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(k, events); err != nil {
 		return err
 	}
 	err := db.inTx(ctx, "create signing key", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO signing_keys (`+signingKeyColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			k.ID, k.Algorithm, blobValue(k.PublicJWK), blobValue(k.PrivateKey),
+			k.ID, k.Algorithm, auth.BytesOrNull(k.PublicJWK), auth.BytesOrNull(k.PrivateKey),
 			timeValue(k.CreatedAt), timeValue(k.ActivatesAt), timeValue(k.RetiredAt), timeValue(k.ExpiresAt)); err != nil {
+			return err
+		}
+		if err := notifyChange(ctx, tx, auth.ChangeSigningKey, k.ID); err != nil {
 			return err
 		}
 		return appendEvents(ctx, tx, events)
 	})
-	return conflictAs(err, "A signing key with this ID already exists.")
+	return auth.ConflictAs(err, "A signing key with this ID already exists.")
 }
 
 // ListSigningKeys returns every key not yet deleted, oldest (by CreatedAt,
@@ -87,19 +81,22 @@ func (db *DB) RetireSigningKey(ctx context.Context, id string, retiredAt, expire
 	return db.inTx(ctx, "retire signing key", func(tx pgx.Tx) error {
 		// FOR UPDATE: of two nodes retiring the same key, the second waits
 		// and then sees it retired.
-		var retired pgtype.Timestamptz
-		err := tx.QueryRow(ctx, `SELECT retired_at FROM signing_keys WHERE id = $1 FOR UPDATE`, id).Scan(&retired)
+		k, err := scanSigningKey(tx.QueryRow(ctx, `SELECT `+signingKeyColumns+` FROM signing_keys WHERE id = $1 FOR UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return auth.Errorf(auth.ENOTFOUND, "Signing key not found.")
 		}
 		if err != nil {
 			return err
 		}
-		if retired.Valid {
-			return auth.Errorf(auth.ECONFLICT, "Signing key is already retired.")
+		retired, err := k.Retire(retiredAt, expiresAt)
+		if err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE signing_keys SET retired_at = $1, expires_at = $2 WHERE id = $3`,
-			timeValue(retiredAt), timeValue(expiresAt), id); err != nil {
+			timeValue(retired.RetiredAt), timeValue(retired.ExpiresAt), id); err != nil {
+			return err
+		}
+		if err := notifyChange(ctx, tx, auth.ChangeSigningKey, id); err != nil {
 			return err
 		}
 		return appendEvents(ctx, tx, events)
@@ -117,8 +114,10 @@ func (db *DB) DeleteExpiredSigningKeys(ctx context.Context, now time.Time) ([]st
 		if err != nil {
 			return err
 		}
-		ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
-		return err
+		if ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil || len(ids) == 0 {
+			return err
+		}
+		return notifyChange(ctx, tx, auth.ChangeSigningKey, "")
 	})
 	if err != nil {
 		return nil, err

@@ -35,17 +35,7 @@ func scanCode(row pgx.Row) (*auth.AuthCode, error) {
 // CreateAuthCode inserts c. ECONFLICT if the hash exists; EINVALID if c has
 // no hash or holds text no backend can store.
 func (db *DB) CreateAuthCode(ctx context.Context, c *auth.AuthCode) error {
-	if c == nil {
-		return auth.Errorf(auth.EINVALID, "Authorization code is missing.")
-	}
-	if err := checkHash("Authorization code", c.Hash); err != nil {
-		return err
-	}
-	if err := checkText("Authorization code", c.ClientID, c.UserID, c.RedirectURI,
-		c.CodeChallenge, c.Nonce, c.SessionID, c.FamilyID); err != nil {
-		return err
-	}
-	if err := checkLists("Authorization code", c.Scopes, c.Audiences); err != nil {
+	if err := c.CheckStorable(); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "create auth code", func(tx pgx.Tx) error {
@@ -80,10 +70,11 @@ func (db *DB) ConsumeAuthCode(ctx context.Context, hash []byte, at time.Time) (*
 			return err
 		}
 		code = c
-		if !c.UsedAt.IsZero() {
-			return auth.Errorf(auth.ECONFLICT, "Authorization code has already been used.")
+		used, err := c.Consume(at)
+		if err != nil {
+			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE oauth_codes SET used_at = $1 WHERE hash = $2`, timeValue(at), hash)
+		_, err = tx.Exec(ctx, `UPDATE oauth_codes SET used_at = $1 WHERE hash = $2`, timeValue(used.UsedAt), hash)
 		return err
 	})
 	if err != nil && auth.ErrorCode(err) != auth.ECONFLICT {
@@ -93,7 +84,7 @@ func (db *DB) ConsumeAuthCode(ctx context.Context, hash []byte, at time.Time) (*
 }
 
 const refreshColumns = `hash, family_id, client_id, user_id, scopes, audiences,
-	auth_time, session_id, created_at, expires_at, family_expires_at, used_at, revoked_at`
+	auth_time, session_id, created_at, expires_at, family_expires_at, used_at, revoked_at, presentations`
 
 func scanRefresh(row pgx.Row) (*auth.RefreshToken, error) {
 	var (
@@ -101,7 +92,7 @@ func scanRefresh(row pgx.Row) (*auth.RefreshToken, error) {
 		authTime, created, expires, famExpires, used, revoked pgtype.Timestamptz
 	)
 	if err := row.Scan(&t.Hash, &t.FamilyID, &t.ClientID, &t.UserID, &t.Scopes, &t.Audiences,
-		&authTime, &t.SessionID, &created, &expires, &famExpires, &used, &revoked); err != nil {
+		&authTime, &t.SessionID, &created, &expires, &famExpires, &used, &revoked, &t.Presentations); err != nil {
 		return nil, err
 	}
 	nonNil(&t.Scopes, &t.Audiences)
@@ -124,45 +115,12 @@ func getRefresh(ctx context.Context, q querier, hash []byte, lock string) (*auth
 	return t, err
 }
 
-func checkRefresh(t *auth.RefreshToken) error {
-	switch {
-	case t == nil:
-		return auth.Errorf(auth.EINVALID, "Refresh token is missing.")
-	case t.FamilyID == "":
-		return auth.Errorf(auth.EINVALID, "Refresh token family is required.")
-	}
-	if err := checkHash("Refresh token", t.Hash); err != nil {
-		return err
-	}
-	if err := checkText("Refresh token", t.FamilyID, t.ClientID, t.UserID, t.SessionID); err != nil {
-		return err
-	}
-	return checkLists("Refresh token", t.Scopes, t.Audiences)
-}
-
-// checkIssued checks an access token to record, which must belong to
-// family unless that is "" (any family).
-func checkIssued(it *auth.IssuedToken, family string) error {
-	switch {
-	case it == nil:
-		return nil
-	case it.JTI == "":
-		return auth.Errorf(auth.EINVALID, "Issued token jti is required.")
-	case it.FamilyID == "":
-		// Without a family nothing could ever revoke it.
-		return auth.Errorf(auth.EINVALID, "Issued token family is required.")
-	case family != "" && it.FamilyID != family:
-		return auth.Errorf(auth.EINVALID, "The access token must belong to the refresh token's family.")
-	}
-	return checkText("Issued token", it.JTI, it.FamilyID)
-}
-
 func insertRefresh(ctx context.Context, tx pgx.Tx, t *auth.RefreshToken) error {
 	_, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (`+refreshColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		t.Hash, t.FamilyID, t.ClientID, t.UserID, list(t.Scopes), list(t.Audiences),
 		timeValue(t.AuthTime), t.SessionID, timeValue(t.CreatedAt), timeValue(t.ExpiresAt),
-		timeValue(t.FamilyExpiresAt), timeValue(t.UsedAt), timeValue(t.RevokedAt))
+		timeValue(t.FamilyExpiresAt), timeValue(t.UsedAt), timeValue(t.RevokedAt), t.Presentations)
 	return err
 }
 
@@ -200,10 +158,7 @@ func insertIssued(ctx context.Context, tx pgx.Tx, it *auth.IssuedToken, clientID
 // exists; EINVALID if t has no hash or family, issued belongs to another
 // family, or either holds text no backend can store.
 func (db *DB) CreateRefreshToken(ctx context.Context, t *auth.RefreshToken, issued *auth.IssuedToken) error {
-	if err := checkRefresh(t); err != nil {
-		return err
-	}
-	if err := checkIssued(issued, t.FamilyID); err != nil {
+	if err := t.CheckWithIssued(issued); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "create refresh token", func(tx pgx.Tx) error {
@@ -229,25 +184,21 @@ func (db *DB) GetRefreshToken(ctx context.Context, hash []byte) (*auth.RefreshTo
 	return t, nil
 }
 
-// RotateRefreshToken, in one transaction, marks the token oldHash used at
-// time at (a token already used within the grace window keeps its first
-// UsedAt, so the window does not slide), inserts next and records issued.
-// The old token must be unrevoked, unexpired at at (neither its ExpiresAt
-// nor its FamilyExpiresAt reached), and either unused or used no earlier
-// than usedNotBefore; otherwise ECONFLICT and nothing changes. ENOTFOUND if
-// there is no such token; EINVALID if next or issued belongs to another
+// RotateRefreshToken, in one transaction, applies auth.RefreshToken.Rotate
+// at time at with the grace window to the token oldHash and stores its
+// UsedAt and Presentations, inserts next and records issued. If Rotate
+// refuses (revoked, expired, or presented again outside the grace window
+// or more than once within it), ECONFLICT and nothing changes. ENOTFOUND
+// if there is no such token; EINVALID if next or issued belongs to another
 // family; ECONFLICT if next's hash or issued's jti exists.
-func (db *DB) RotateRefreshToken(ctx context.Context, oldHash []byte, at, usedNotBefore time.Time, next *auth.RefreshToken, issued *auth.IssuedToken) error {
+func (db *DB) RotateRefreshToken(ctx context.Context, oldHash []byte, at time.Time, grace time.Duration, next *auth.RefreshToken, issued *auth.IssuedToken) error {
 	if len(oldHash) == 0 {
 		return auth.Errorf(auth.ENOTFOUND, "Refresh token not found.")
 	}
 	if at.IsZero() {
 		return auth.Errorf(auth.EINVALID, "Time of use is required.")
 	}
-	if err := checkRefresh(next); err != nil {
-		return err
-	}
-	if err := checkIssued(issued, next.FamilyID); err != nil {
+	if err := next.CheckWithIssued(issued); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "rotate refresh token", func(tx pgx.Tx) error {
@@ -260,20 +211,17 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash []byte, at, usedNo
 		if err != nil {
 			return err
 		}
-		switch {
-		case next.FamilyID != old.FamilyID:
+		if next.FamilyID != old.FamilyID {
 			return auth.Errorf(auth.EINVALID, "The next refresh token must belong to the same family.")
-		case !old.RevokedAt.IsZero():
-			return auth.Errorf(auth.ECONFLICT, "Refresh token is revoked.")
-		case expired(old.ExpiresAt, at) || expired(old.FamilyExpiresAt, at):
-			return auth.Errorf(auth.ECONFLICT, "Refresh token has expired.")
-		case !old.UsedAt.IsZero() && old.UsedAt.Before(usedNotBefore):
-			return auth.Errorf(auth.ECONFLICT, "Refresh token has already been used.")
+		}
+		used, err := old.Rotate(at, grace)
+		if err != nil {
+			return err
 		}
 		// The old token is marked before next is inserted, so a collision
 		// of next's hash rolls back a write.
-		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL`,
-			timeValue(at), oldHash); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET used_at = $1, presentations = $2 WHERE hash = $3`,
+			timeValue(used.UsedAt), used.Presentations, oldHash); err != nil {
 			return err
 		}
 		if err := insertRefresh(ctx, tx, next); err != nil {
@@ -291,7 +239,7 @@ func (db *DB) RecordIssuedToken(ctx context.Context, issued *auth.IssuedToken) e
 	if issued == nil {
 		return auth.Errorf(auth.EINVALID, "Issued token is missing.")
 	}
-	if err := checkIssued(issued, ""); err != nil {
+	if err := issued.CheckFamily(""); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "record issued token", func(tx pgx.Tx) error {
@@ -316,13 +264,10 @@ func (db *DB) RecordIssuedToken(ctx context.Context, issued *auth.IssuedToken) e
 // the same, since each call records a decision (often a detected reuse).
 // It returns the jtis it newly put on the list, sorted.
 func (db *DB) RevokeFamily(ctx context.Context, familyID string, at time.Time, events ...auth.AuditEvent) ([]string, error) {
-	if at.IsZero() {
-		return nil, auth.Errorf(auth.EINVALID, "Revocation time is required.")
-	}
-	if err := checkText("Family", familyID); err != nil {
+	if err := auth.CheckRevocation(at, events); err != nil {
 		return nil, err
 	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckText("Family", familyID); err != nil {
 		return nil, err
 	}
 	var jtis []string
@@ -347,16 +292,7 @@ func (db *DB) RevokeFamily(ctx context.Context, familyID string, at time.Time, e
 // and keeps the first entry; the events are appended all the same.
 // EINVALID if t has no jti or RevokedAt.
 func (db *DB) RevokeToken(ctx context.Context, t auth.RevokedToken, events ...auth.AuditEvent) error {
-	switch {
-	case t.JTI == "":
-		return auth.Errorf(auth.EINVALID, "Token jti is required.")
-	case t.RevokedAt.IsZero():
-		return auth.Errorf(auth.EINVALID, "Revocation time is required.")
-	}
-	if err := checkText("Revoked token", t.JTI); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(&t, events); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "revoke token", func(tx pgx.Tx) error {
@@ -413,7 +349,7 @@ func (db *DB) UseJTI(ctx context.Context, jti string, expiresAt, now time.Time) 
 	if jti == "" {
 		return auth.Errorf(auth.EINVALID, "JWT ID is required.")
 	}
-	if err := checkText("JWT ID", jti); err != nil {
+	if err := auth.CheckText("JWT ID", jti); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "use jti", func(tx pgx.Tx) error {

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/jackc/pgx/v5"
@@ -14,22 +13,6 @@ import (
 // them; username_key is derived from username and never read.
 const userColumns = `id, username, password_hash, email, email_verified, name,
 	created_at, updated_at, password_changed_at, disabled_at`
-
-// usernameKey is the form in which usernames are compared: lower case, by
-// Go's rules, so every backend folds the same way whatever its locale.
-func usernameKey(username string) string { return strings.ToLower(username) }
-
-func checkUser(u *auth.User) error {
-	switch {
-	case u == nil:
-		return auth.Errorf(auth.EINVALID, "User is missing.")
-	case u.ID == "":
-		return auth.Errorf(auth.EINVALID, "User ID is required.")
-	case u.Username == "":
-		return auth.Errorf(auth.EINVALID, "Username is required.")
-	}
-	return checkText("User", u.ID, u.Username, u.PasswordHash, u.Email, u.Name)
-}
 
 func scanUser(row pgx.Row) (*auth.User, error) {
 	var (
@@ -61,17 +44,14 @@ func getUser(ctx context.Context, q querier, where string, arg any) (*auth.User,
 func userValues(u *auth.User) []any {
 	return []any{u.ID, u.Username, u.PasswordHash, u.Email, u.EmailVerified, u.Name,
 		timeValue(u.CreatedAt), timeValue(u.UpdatedAt), timeValue(u.PasswordChangedAt), timeValue(u.DisabledAt),
-		usernameKey(u.Username)}
+		auth.NormalizeUsername(u.Username)}
 }
 
 // CreateUser inserts u and appends the events in one transaction.
 // ECONFLICT if the ID or the username (in lower case) exists; EINVALID if u
 // has no ID or username, or holds text no backend can store.
 func (db *DB) CreateUser(ctx context.Context, u *auth.User, events ...auth.AuditEvent) error {
-	if err := checkUser(u); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(u, events); err != nil {
 		return err
 	}
 	err := db.inTx(ctx, "create user", func(tx pgx.Tx) error {
@@ -81,7 +61,7 @@ func (db *DB) CreateUser(ctx context.Context, u *auth.User, events ...auth.Audit
 		}
 		return appendEvents(ctx, tx, events)
 	})
-	return conflictAs(err, "A user with this ID or username already exists.")
+	return auth.ConflictAs(err, "A user with this ID or username already exists.")
 }
 
 // GetUser returns the user with that ID, or ENOTFOUND.
@@ -96,7 +76,7 @@ func (db *DB) GetUser(ctx context.Context, id string) (*auth.User, error) {
 // GetUserByUsername returns the user whose username equals username in
 // lower case, or ENOTFOUND.
 func (db *DB) GetUserByUsername(ctx context.Context, username string) (*auth.User, error) {
-	u, err := getUser(ctx, db.pool, "username_key = $1", usernameKey(username))
+	u, err := getUser(ctx, db.pool, "username_key = $1", auth.NormalizeUsername(username))
 	if err != nil {
 		return nil, translate("get user by username", err)
 	}
@@ -107,7 +87,7 @@ func (db *DB) GetUserByUsername(ctx context.Context, username string) (*auth.Use
 // the cursor of the next page, "" on the last page. A Limit of zero or less
 // means 100; Limit is capped at auth.MaxPageSize.
 func (db *DB) ListUsers(ctx context.Context, f auth.UserFilter) ([]*auth.User, string, error) {
-	limit := pageSize(f.Limit)
+	limit := auth.PageSize(f.Limit)
 	rows, err := db.pool.Query(ctx, `SELECT `+userColumns+` FROM oauth_users
 		WHERE id > $1 ORDER BY id LIMIT $2`, f.After, limit+1)
 	if err != nil {
@@ -117,11 +97,8 @@ func (db *DB) ListUsers(ctx context.Context, f auth.UserFilter) ([]*auth.User, s
 	if err != nil {
 		return nil, "", translate("list users", err)
 	}
-	if len(users) > limit {
-		users = users[:limit]
-		return users, users[limit-1].ID, nil
-	}
-	return users, "", nil
+	users, next := auth.Page(users, limit, func(x *auth.User) string { return x.ID })
+	return users, next, nil
 }
 
 // UpdateUser replaces every field of the stored user with u's and appends
@@ -129,10 +106,7 @@ func (db *DB) ListUsers(ctx context.Context, f auth.UserFilter) ([]*auth.User, s
 // if the new username (in lower case) belongs to another user; EINVALID as
 // for CreateUser.
 func (db *DB) UpdateUser(ctx context.Context, u *auth.User, events ...auth.AuditEvent) error {
-	if err := checkUser(u); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(u, events); err != nil {
 		return err
 	}
 	err := db.inTx(ctx, "update user", func(tx pgx.Tx) error {
@@ -146,7 +120,10 @@ func (db *DB) UpdateUser(ctx context.Context, u *auth.User, events ...auth.Audit
 		if tag.RowsAffected() == 0 {
 			return auth.Errorf(auth.ENOTFOUND, "User not found.")
 		}
+		if err := notifyChange(ctx, tx, auth.ChangeUser, u.ID); err != nil {
+			return err
+		}
 		return appendEvents(ctx, tx, events)
 	})
-	return conflictAs(err, "The username is taken by another user.")
+	return auth.ConflictAs(err, "The username is taken by another user.")
 }

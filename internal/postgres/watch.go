@@ -5,21 +5,30 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// notifyChannel is the channel RotateAPIKey and RevokeAPIKey notify, with
-// the key's ID as payload. Channels are per database, not per schema: nodes
-// of other installations sharing the database hear the IDs too, which only
-// costs them a cache miss.
-const notifyChannel = "gatehouse_api_keys"
+// notifyChannel is the one channel every change that can refuse a caller
+// is notified on (see notifyChange), with "kind:id" as payload. Channels
+// are per database, not per schema: nodes of other installations sharing
+// the database hear the changes too, which only costs them cache misses.
+const notifyChannel = "gatehouse_changes"
+
+// legacyKeyChannel is the channel that versions before the change feed
+// notified key changes on, with the key's ID as payload. Key changes are
+// still notified, and heard, on it, so that during a rolling upgrade a key
+// revoked through a node of one version is refused by nodes of the other:
+// their caches trust their feeds, and would otherwise keep the key.
+const legacyKeyChannel = "gatehouse_api_keys"
 
 // watcherAppSuffix is appended to the application_name of the watcher's
 // connections, for whoever reads pg_stat_activity.
-const watcherAppSuffix = " (key watcher)"
+const watcherAppSuffix = " (change watcher)"
 
 // Reconnection delays of a watcher whose connection failed: doubling from
 // the first to the last, with jitter so that nodes do not all reconnect in
@@ -35,28 +44,67 @@ const (
 // everything, so one that committed late is not missed.
 const replayMargin = time.Minute
 
+// notifyChange queues the notification of a change; PostgreSQL delivers
+// it, to every node's watcher, only if the transaction commits.
+func notifyChange(ctx context.Context, tx pgx.Tx, kind auth.ChangeKind, id string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, string(kind)+":"+id)
+	return err
+}
+
+// notifyRevoked queues the notification of a revocation: the revocation
+// lists of every node reread the list.
+func notifyRevoked(ctx context.Context, tx pgx.Tx) error {
+	return notifyChange(ctx, tx, auth.ChangeRevocation, "")
+}
+
+// notifyChanged queues the notification of a change to an API key
+// (rotated or revoked), on both channels (see legacyKeyChannel).
+func notifyChanged(ctx context.Context, tx pgx.Tx, id string) error {
+	if err := notifyChange(ctx, tx, auth.ChangeAPIKey, id); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, legacyKeyChannel, id)
+	return err
+}
+
+// received reads a notification of notifyChange or of an older node (see
+// legacyKeyChannel). Payloads of another form (a newer node's) are passed
+// on as they are, for consumers to ignore.
+func received(n *pgconn.Notification) (auth.Change, bool) {
+	switch n.Channel {
+	case notifyChannel:
+		kind, id, _ := strings.Cut(n.Payload, ":")
+		return auth.Change{Kind: auth.ChangeKind(kind), ID: id}, true
+	case legacyKeyChannel:
+		return auth.Change{Kind: auth.ChangeAPIKey, ID: n.Payload}, n.Payload != ""
+	}
+	return auth.Change{}, false
+}
+
 // errClosed is returned by the watchers once the DB is closed.
 var errClosed = errors.New("postgres: watch: store closed")
 
-// WatchAPIKeyChanges reports to h the ID of every key that any node
-// rotates or revokes, once the change is committed, until ctx is done; it
+// WatchChanges reports to h every change that any node commits (see
+// notifyChange and auth.ChangeKind), until ctx is done; it
 // returns ctx.Err() then, or an error once db is closed. h is called on the
 // calling goroutine, one call at a time, and must return quickly:
-// PostgreSQL queues notifications meanwhile. An ID may be reported more
-// than once.
+// PostgreSQL queues notifications meanwhile. A change may be reported
+// more than once.
 //
 // It listens on a connection of its own, and vouches for it with
-// h.FeedSynced every heartbeat (half of auth.KeyFeedMaxAge), each time the
+// h.FeedSynced every heartbeat (half of auth.FeedMaxAge), each time the
 // server has answered a query sent after everything reported so far: a
 // connection that dies silently stops those calls, and its consumer stops
-// trusting its cache within auth.KeyFeedMaxAge. If the connection fails,
+// trusting its cache within auth.FeedMaxAge. If the connection fails,
 // it calls h.FeedLost at once, reconnects with backoff (logging the error
-// to db.Logger) and then reports the keys changed while it was away, found
-// by their changed_at column, before the next FeedSynced: no change is lost
-// to a disconnection.
-func (db *DB) WatchAPIKeyChanges(ctx context.Context, h auth.KeyChangeHandler) error {
+// to db.Logger) and then, before the next FeedSynced, reports what changed
+// while it was away: the API keys by their changed_at column, and every
+// other kind with an empty ID (anything of the kind may have changed).
+// Each connection does the same when it opens, so no change is lost to a
+// disconnection, nor to the time the first connection takes to open.
+func (db *DB) WatchChanges(ctx context.Context, h auth.ChangeHandler) error {
 	if h == nil {
-		return errors.New("postgres: watch api key changes: nil handler")
+		return errors.New("postgres: watch changes: nil handler")
 	}
 	// synced is the server time up to which every change has been
 	// reported; zero until the first connection listens. That first
@@ -64,7 +112,7 @@ func (db *DB) WatchAPIKeyChanges(ctx context.Context, h auth.KeyChangeHandler) e
 	// caller may have cached keys while the connection was being set up.
 	var synced time.Time
 	watchStart := time.Now()
-	return db.watch(ctx, "api key change watcher", func(ctx context.Context) error {
+	return db.watch(ctx, "change watcher", func(ctx context.Context) error {
 		err := db.listen(ctx, h, &synced, watchStart)
 		if ctx.Err() == nil {
 			// Before the backoff: the consumer must stop trusting the
@@ -126,7 +174,7 @@ func (db *DB) watchStopped(ctx context.Context) error {
 // passes on each notification, until ctx is done or the connection fails.
 // It advances *synced as it learns that everything up to a time has been
 // reported, and tells h so.
-func (db *DB) listen(ctx context.Context, h auth.KeyChangeHandler, synced *time.Time, watchStart time.Time) error {
+func (db *DB) listen(ctx context.Context, h auth.ChangeHandler, synced *time.Time, watchStart time.Time) error {
 	conn, err := pgx.ConnectConfig(ctx, db.listenConfig.Copy())
 	if err != nil {
 		return err
@@ -142,14 +190,16 @@ func (db *DB) listen(ctx context.Context, h auth.KeyChangeHandler, synced *time.
 	if db.beforeListen != nil {
 		db.beforeListen()
 	}
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{notifyChannel}.Sanitize()); err != nil {
-		return err
+	for _, channel := range []string{notifyChannel, legacyKeyChannel} {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
+			return err
+		}
 	}
 
 	// From here on every commit is notified. Changes committed while no
 	// connection listened are found by changed_at. sent (and every later
 	// one) goes to FeedSynced as time.Now returned it: its monotonic
-	// reading is what the handler measures auth.KeyFeedMaxAge from.
+	// reading is what the handler measures auth.FeedMaxAge from.
 	sent := time.Now()
 	now, err := serverTime(ctx, conn)
 	if err != nil {
@@ -172,7 +222,14 @@ func (db *DB) listen(ctx context.Context, h auth.KeyChangeHandler, synced *time.
 		return err
 	}
 	for _, id := range ids {
-		h.KeyChanged(id)
+		h.Changed(auth.Change{Kind: auth.ChangeAPIKey, ID: id})
+	}
+	// No other kind keeps a change time: what changed meanwhile is
+	// anything.
+	for _, kind := range auth.ChangeKinds {
+		if kind != auth.ChangeAPIKey {
+			h.Changed(auth.Change{Kind: kind})
+		}
 	}
 	// What committed before sent was committed before LISTEN (and is in
 	// the replay) or notified ahead of the answer to serverTime.
@@ -188,8 +245,8 @@ func (db *DB) listen(ctx context.Context, h auth.KeyChangeHandler, synced *time.
 			cancel()
 			switch {
 			case err == nil:
-				if n.Channel == notifyChannel {
-					h.KeyChanged(n.Payload)
+				if c, ok := received(n); ok {
+					h.Changed(c)
 				}
 				continue
 			case ctx.Err() != nil:
@@ -210,7 +267,7 @@ func (db *DB) listen(ctx context.Context, h auth.KeyChangeHandler, synced *time.
 		// gives up too soon would drop a healthy connection (and, with a
 		// short heartbeat, never let one last). Meanwhile no FeedSynced
 		// comes, so the consumer stops trusting the feed after
-		// auth.KeyFeedMaxAge anyway, and trusts it again once the late
+		// auth.FeedMaxAge anyway, and trusts it again once the late
 		// answer comes.
 		sent := time.Now()
 		checkCtx, cancel := context.WithTimeout(ctx, max(db.heartbeat, 5*time.Second))
@@ -232,7 +289,7 @@ func (db *DB) listen(ctx context.Context, h auth.KeyChangeHandler, synced *time.
 // passOnReceived passes on the notifications that arrived along with the
 // answer to a query, which pgx keeps until the next WaitForNotification:
 // FeedSynced must not be called before they reach h.
-func passOnReceived(conn *pgx.Conn, h auth.KeyChangeHandler) {
+func passOnReceived(conn *pgx.Conn, h auth.ChangeHandler) {
 	// pgx returns a notification it already holds before looking at the
 	// context; with a context already done it reads nothing from the
 	// connection and returns at once when none is left.
@@ -243,8 +300,8 @@ func passOnReceived(conn *pgx.Conn, h auth.KeyChangeHandler) {
 		if n == nil {
 			return
 		}
-		if n.Channel == notifyChannel {
-			h.KeyChanged(n.Payload)
+		if c, ok := received(n); ok {
+			h.Changed(c)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/changes"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
@@ -22,12 +23,17 @@ import (
 // deaf until its watcher has reconnected and replayed, must not accept the
 // key from its cache meanwhile.
 
-// keyChanges is a KeyChangeHandler that passes on only the changed IDs.
+// keyChanges is a ChangeHandler that passes on only the IDs of changed
+// keys.
 type keyChanges func(id string)
 
-func (f keyChanges) KeyChanged(id string) { f(id) }
-func (keyChanges) FeedSynced(time.Time)   {}
-func (keyChanges) FeedLost(error)         {}
+func (f keyChanges) Changed(c auth.Change) {
+	if c.Kind == auth.ChangeAPIKey && c.ID != "" {
+		f(c.ID)
+	}
+}
+func (keyChanges) FeedSynced(time.Time) {}
+func (keyChanges) FeedLost(error)       {}
 
 // observedDB is node B's store as its key service sees it: the real store,
 // which also tells the test when the service has been told the feed is lost
@@ -44,8 +50,8 @@ func observe(db *DB) *observedDB {
 	return &observedDB{DB: db, synced: make(chan struct{}, 1), lost: make(chan error, 1)}
 }
 
-func (o *observedDB) WatchAPIKeyChanges(ctx context.Context, h auth.KeyChangeHandler) error {
-	return o.DB.WatchAPIKeyChanges(ctx, observer{KeyChangeHandler: h, o: o})
+func (o *observedDB) WatchChanges(ctx context.Context, h auth.ChangeHandler) error {
+	return o.DB.WatchChanges(ctx, observer{ChangeHandler: h, o: o})
 }
 
 func (o *observedDB) GetAPIKeyByHash(ctx context.Context, hash []byte) (*auth.APIKey, error) {
@@ -80,7 +86,7 @@ func (o *observedDB) awaitLost(t *testing.T) error {
 
 // observer passes every report on to the service first, then to the test.
 type observer struct {
-	auth.KeyChangeHandler
+	auth.ChangeHandler
 	o *observedDB
 }
 
@@ -88,7 +94,7 @@ func (x observer) FeedSynced(at time.Time) {
 	// Recorded before the service takes it, so that the service never
 	// holds a later one than the test has seen.
 	x.o.lastSynced.Store(&at)
-	x.KeyChangeHandler.FeedSynced(at)
+	x.ChangeHandler.FeedSynced(at)
 	select {
 	case x.o.synced <- struct{}{}:
 	default: // the test has not taken the last one yet: one token says it
@@ -96,7 +102,7 @@ func (x observer) FeedSynced(at time.Time) {
 }
 
 func (x observer) FeedLost(err error) {
-	x.KeyChangeHandler.FeedLost(err)
+	x.ChangeHandler.FeedLost(err)
 	select {
 	case x.o.lost <- err:
 	default:
@@ -110,22 +116,30 @@ func keyNode(t *testing.T, store interface {
 	auth.AuditStore
 }, run bool) *apikey.Service {
 	t.Helper()
-	svc, err := apikey.NewService(apikey.Config{
+	cfg := apikey.Config{
 		Store:  store,
 		Audit:  store,
 		Secret: bytes.Repeat([]byte{9}, apikey.MinSecretLength),
 		Prefix: "sk_live_",
-	})
+	}
+	var feed *changes.Feed
+	if run {
+		feed = changes.New(store.(auth.ChangeWatcher), nil)
+		cfg.Changes = feed
+	}
+	svc, err := apikey.NewService(cfg)
 	if err != nil {
 		t.Fatalf("NewService: %v", err)
 	}
 	if run {
 		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
+		done := make(chan error, 2)
 		go func() { done <- svc.Run(ctx) }()
+		go func() { done <- feed.Run(ctx) }()
 		// Registered after the store's cleanup, so it runs before it.
 		t.Cleanup(func() {
 			cancel()
+			<-done
 			<-done
 		})
 	}
@@ -239,7 +253,7 @@ func TestANodeThatLostBothItsChangeFeedAndTheStoreFailsClosed(t *testing.T) {
 	}
 }
 
-func TestANodeWhoseChangeFeedFallsSilentStopsTrustingItsCacheWithinKeyFeedMaxAge(t *testing.T) {
+func TestANodeWhoseChangeFeedFallsSilentStopsTrustingItsCacheWithinFeedMaxAge(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	dsn, _ := testenv.PostgresSchema(t)
@@ -267,7 +281,7 @@ func TestANodeWhoseChangeFeedFallsSilentStopsTrustingItsCacheWithinKeyFeedMaxAge
 	}
 	// B never hears of the revocation. It may accept the key from its
 	// cache only while the last FeedSynced vouches for it: every VALID
-	// must have begun within KeyFeedMaxAge of that report's time (both
+	// must have begun within FeedMaxAge of that report's time (both
 	// read on the monotonic clock), and B must come to refuse the key.
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
@@ -286,8 +300,8 @@ func TestANodeWhoseChangeFeedFallsSilentStopsTrustingItsCacheWithinKeyFeedMaxAge
 			t.Fatalf("Verify at B = %s; want %s or %s", r.Code, apikey.CodeValid, apikey.CodeRevoked)
 		}
 		accepted++
-		if age := began.Sub(*storeB.lastSynced.Load()); age >= auth.KeyFeedMaxAge {
-			t.Fatalf("B accepted a key revoked at A from its cache %v after its feed's last FeedSynced; want refused from %v on", age, auth.KeyFeedMaxAge)
+		if age := began.Sub(*storeB.lastSynced.Load()); age >= auth.FeedMaxAge {
+			t.Fatalf("B accepted a key revoked at A from its cache %v after its feed's last FeedSynced; want refused from %v on", age, auth.FeedMaxAge)
 		}
 		select {
 		case <-tick.C:
@@ -304,7 +318,7 @@ func TestANodeWhoseChangeFeedFallsSilentStopsTrustingItsCacheWithinKeyFeedMaxAge
 	t.Logf("B accepted the revoked key %d times, then refused it", accepted)
 }
 
-// listenThrough has db's key watcher connect to dsn.
+// listenThrough has db's change watcher connect to dsn.
 func listenThrough(t *testing.T, db *DB, dsn string) {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(dsn)

@@ -52,6 +52,10 @@ type Options struct {
 	// not Now's: a test clock moves token time, not the poll's.
 	MaxAge time.Duration
 	Logger *slog.Logger
+	// Changed, if set, wakes Run to sync at once: the node's change feed
+	// (a changes.Kick subscribed to auth.ChangeRevocation) sends on it
+	// when any node revokes, so that the poll is only the safety net.
+	Changed <-chan struct{}
 }
 
 // List is the revocation list of one node. Lookups read an immutable map
@@ -162,43 +166,24 @@ func (l *List) Sync(ctx context.Context) error {
 	return nil
 }
 
-// Run syncs every Interval until ctx is done — and at once whenever the
-// store reports a revocation by any node, if it can (PostgreSQL's NOTIFY:
-// auth.RevocationWatcher), so that the poll is only the safety net. A
-// failed sync is logged and retried at the next tick; the entries already
-// held stay.
+// Run syncs every Interval until ctx is done, then returns nil (the
+// contract of background.Runner) — and at once whenever Options.Changed
+// says that a node revoked. A failed sync is logged and retried at the next
+// tick; the entries already held stay.
 func (l *List) Run(ctx context.Context) error {
 	t := time.NewTicker(l.opts.Interval)
 	defer t.Stop()
-	kick := make(chan struct{}, 1)
-	if w, ok := l.opts.Store.(auth.RevocationWatcher); ok {
-		watchCtx, cancel := context.WithCancel(ctx)
-		watching := make(chan struct{})
-		defer func() { cancel(); <-watching }()
-		go func() {
-			defer close(watching)
-			err := w.WatchRevocations(watchCtx, func() {
-				select {
-				case kick <- struct{}{}: // one pending sync covers any number of revocations
-				default:
-				}
-			})
-			if err != nil && watchCtx.Err() == nil {
-				l.opts.Logger.Error("revocation notifications stopped; the poll goes on", "err", err)
-			}
-		}()
-	}
 	failing := false
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil
 		case <-t.C:
-		case <-kick:
+		case <-l.opts.Changed:
 		}
 		if err := l.Sync(ctx); err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return nil
 			}
 			if !failing {
 				l.opts.Logger.Error("revocation list sync failed; revocations from other nodes are not seen until it recovers", "err", err)

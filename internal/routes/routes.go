@@ -1,6 +1,7 @@
 // Package routes manages the gateway routes stored through the admin API:
 // it puts each route in canonical form and checks it (auth.Route.Normalize),
-// keeps the names of the routes file for that file, stamps the times,
+// keeps it from conflicting with the others (auth.RouteConflict) and the
+// names of the routes file for that file, stamps the times,
 // records audit events with each change and tells the gateway to reload.
 package routes
 
@@ -8,7 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -21,14 +22,11 @@ type Config struct {
 	// change's transaction, so the log never misses one.
 	Store auth.RouteStore
 	Now   auth.Now // default auth.SystemNow
-	// Reserved reports whether a name belongs to a route of the routes
-	// file: a stored route may not take it, or the two would shadow each
-	// other. Nil reserves nothing.
-	Reserved func(name string) bool
-	// ClashingFileRoute returns the name of a route of the routes file
-	// whose path prefix differs from prefix only by case ("" for none):
-	// the gateway serves no two such routes. Nil for none.
-	ClashingFileRoute func(prefix string) string
+	// FileRoutes returns the routes of the routes file, normalized. A
+	// stored route may neither take one of their names (the two would
+	// shadow each other) nor conflict with one (auth.RouteConflict). Nil
+	// for none.
+	FileRoutes func() []auth.Route
 	// Changed is called after every successful write, so the gateway
 	// reloads its table at once instead of at its next poll. Nil for none.
 	Changed func()
@@ -36,11 +34,10 @@ type Config struct {
 
 // Service manages stored routes. It is safe for concurrent use.
 type Service struct {
-	store     auth.RouteStore
-	now       auth.Now
-	reserved  func(string) bool
-	fileClash func(string) string
-	changed   func()
+	store      auth.RouteStore
+	now        auth.Now
+	fileRoutes func() []auth.Route
+	changed    func()
 }
 
 // updateAttempts bounds the read-apply-write rounds of Update when other
@@ -52,18 +49,15 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("routes: Store is required")
 	}
-	s := &Service{store: cfg.Store, now: cfg.Now, reserved: cfg.Reserved, fileClash: cfg.ClashingFileRoute, changed: cfg.Changed}
+	s := &Service{store: cfg.Store, now: cfg.Now, fileRoutes: cfg.FileRoutes, changed: cfg.Changed}
 	if s.now == nil {
 		s.now = auth.SystemNow
 	}
-	if s.reserved == nil {
-		s.reserved = func(string) bool { return false }
+	if s.fileRoutes == nil {
+		s.fileRoutes = func() []auth.Route { return nil }
 	}
 	if s.changed == nil {
 		s.changed = func() {}
-	}
-	if s.fileClash == nil {
-		s.fileClash = func(string) string { return "" }
 	}
 	return s, nil
 }
@@ -77,10 +71,7 @@ func (s *Service) Create(ctx context.Context, r auth.Route, actor string) (*auth
 	if err := nr.Normalize(); err != nil {
 		return nil, err
 	}
-	if err := CheckProvider(nr); err != nil {
-		return nil, err
-	}
-	if s.reserved(nr.Name) {
+	if slices.ContainsFunc(s.fileRoutes(), func(f auth.Route) bool { return f.Name == nr.Name }) {
 		return nil, reservedError(nr.Name)
 	}
 	if err := s.checkPrefixClash(ctx, nr); err != nil {
@@ -100,7 +91,7 @@ func (s *Service) Create(ctx context.Context, r auth.Route, actor string) (*auth
 
 // Get returns the stored route of that name, or ENOTFOUND.
 func (s *Service) Get(ctx context.Context, name string) (*auth.Route, error) {
-	if !validName(name) {
+	if !auth.ValidRouteName(name) {
 		return nil, notFound()
 	}
 	r, err := s.store.GetRoute(ctx, name)
@@ -140,9 +131,6 @@ func (s *Service) Update(ctx context.Context, name string, change func(*auth.Rou
 		if err := r.Normalize(); err != nil {
 			return nil, err
 		}
-		if err := CheckProvider(r); err != nil {
-			return nil, err
-		}
 		if r.PathPrefix != old.PathPrefix {
 			if err := s.checkPrefixClash(ctx, r); err != nil {
 				return nil, err
@@ -170,7 +158,7 @@ func (s *Service) Update(ctx context.Context, name string, change func(*auth.Rou
 // Delete removes the stored route of that name. ENOTFOUND if there is
 // none.
 func (s *Service) Delete(ctx context.Context, name, actor string) error {
-	if !validName(name) {
+	if !auth.ValidRouteName(name) {
 		return notFound()
 	}
 	now := s.now()
@@ -199,36 +187,31 @@ func event(typ string, now time.Time, actor string, r *auth.Route) auth.AuditEve
 	}
 }
 
-// checkPrefixClash refuses (ECONFLICT) a route whose path prefix differs
-// only by case from another route's, stored or of the routes file: the
-// gateway serves only one of them (see auth.PrefixesClash). Two nodes
-// creating such routes at one instant can still both succeed; the gateway
-// then holds the one later by name.
+// checkPrefixClash refuses (ECONFLICT, auth.RouteConflict) a route whose
+// path prefix differs only by case from another route's, stored or of the
+// routes file: the gateway serves only one of them. Two nodes creating
+// such routes at one instant can still both succeed; the gateway then
+// holds the one later by name.
 func (s *Service) checkPrefixClash(ctx context.Context, r *auth.Route) error {
-	if name := s.fileClash(r.PathPrefix); name != "" {
-		return prefixClashError(r, name)
-	}
 	stored, err := s.store.ListRoutes(ctx)
 	if err != nil {
 		return fmt.Errorf("routes: check path prefixes: %w", err)
 	}
+	others := s.fileRoutes()
 	for _, o := range stored {
-		if o.Name != r.Name && auth.PrefixesClash(o.PathPrefix, r.PathPrefix) {
-			return prefixClashError(r, o.Name)
+		others = append(others, *o)
+	}
+	for i := range others {
+		// A name is checked by Create, against the file, and by the store.
+		if others[i].Name == r.Name {
+			continue
+		}
+		if err := auth.RouteConflict(r, &others[i]); err != nil {
+			return err
 		}
 	}
 	return nil
 }
-
-func prefixClashError(r *auth.Route, other string) error {
-	return auth.Errorf(auth.ECONFLICT, "route %s: the path %q differs from route %s's only by case; use one spelling (with case_insensitive: true for an upstream that ignores case).", r.Name, r.PathPrefix, other)
-}
-
-// nameRE is auth.Route's rule for names: a name that breaks it cannot be
-// stored, so a lookup of it is answered without the store.
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
-
-func validName(name string) bool { return nameRE.MatchString(name) }
 
 func notFound() error { return auth.Errorf(auth.ENOTFOUND, "Route not found.") }
 

@@ -31,14 +31,10 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { db.Close() })
 	f := &fixture{db: db, clock: testenv.NewClock(start)}
 	f.svc, err = New(Config{
-		Store:    db,
-		Now:      f.clock.Now,
-		Reserved: func(name string) bool { return name == "from-file" },
-		ClashingFileRoute: func(prefix string) string {
-			if auth.PrefixesClash(prefix, "/from-file") {
-				return "from-file"
-			}
-			return ""
+		Store: db,
+		Now:   f.clock.Now,
+		FileRoutes: func() []auth.Route {
+			return []auth.Route{{Name: "from-file", PathPrefix: "/from-file", Upstreams: []string{"http://file"}, Policy: auth.PolicyPublic}}
 		},
 		Changed: func() { f.changed++ },
 	})

@@ -4,34 +4,17 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock {
-	return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newClock is the settable test clock every package's tests share.
+func newClock() *testenv.Clock {
+	return testenv.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
 func testSealer(t testing.TB, secret string) *Sealer {
@@ -45,7 +28,7 @@ func testSealer(t testing.TB, secret string) *Sealer {
 
 const testSecret = "a server secret of at least thirty-two bytes"
 
-func testOptions(c *clock) Options {
+func testOptions(c *testenv.Clock) Options {
 	return Options{
 		RotationPeriod: 30 * 24 * time.Hour,
 		MaxTokenTTL:    time.Hour,

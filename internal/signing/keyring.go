@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
@@ -55,6 +53,13 @@ type Options struct {
 	ReloadInterval time.Duration // how often the store is read again, so nodes see each other's rotations; default 30s
 	Now            auth.Now      // default auth.SystemNow
 	Logger         *slog.Logger  // default slog.Default()
+	// Changed, if set, makes Run reload at once when it receives: the
+	// node's change feed (a changes.Kick subscribed to
+	// auth.ChangeSigningKey) sends on it when any node creates, retires or
+	// deletes a key, so other nodes' rotations apply within a second
+	// rather than a ReloadInterval. The schedule still counts on
+	// ReloadInterval, the safety net when the feed is lost.
+	Changed <-chan struct{}
 }
 
 func (o *Options) setDefaults() error {
@@ -124,7 +129,11 @@ func retention(o *Options) time.Duration {
 // instant to a key relying parties have cached for weeks. Run then retires
 // the superseded key and publishes the following one.
 //
-// A Keyring is safe for concurrent use. Sign and Verify read an immutable
+// A Keyring only signs: its tokens are verified, on this node as anywhere
+// else, by package verify over the key set JWKS returns (pass JWKS as
+// verify.Config.JWKS), so that one verification path checks every token.
+//
+// A Keyring is safe for concurrent use. Sign and JWKS read an immutable
 // snapshot through an atomic pointer and take no lock.
 type Keyring struct {
 	store   auth.SigningKeyStore
@@ -142,8 +151,7 @@ type Keyring struct {
 type snapshot struct {
 	keys  []*entry          // published keys by ActivatesAt, then kid
 	byKID map[string]*entry // the same keys
-	algs  []jose.SignatureAlgorithm
-	names []string // algs as strings, sorted
+	names []string          // the keys' algorithms, sorted
 	jwks  []byte
 	etag  string
 }
@@ -275,9 +283,6 @@ func (s *snapshot) build() error {
 	sum := sha256.Sum256(s.jwks)
 	s.etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`
 	slices.Sort(s.names)
-	for _, a := range s.names {
-		s.algs = append(s.algs, jose.SignatureAlgorithm(a))
-	}
 	return nil
 }
 
@@ -349,6 +354,10 @@ func (k *Keyring) JWKS() (body []byte, etag string) {
 	s := k.snap.Load()
 	return s.jwks, s.etag
 }
+
+// Leeway is the clock skew the keyring allows (Options.Leeway): verifiers
+// of its tokens on this node allow the same.
+func (k *Keyring) Leeway() time.Duration { return k.opts.Leeway }
 
 // CacheControl returns the Cache-Control header value for the JWKS.
 func (k *Keyring) CacheControl() string { return JWKSCacheControl }

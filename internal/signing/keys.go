@@ -7,11 +7,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
-	"math/big"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +49,13 @@ func newKID() (string, error) {
 	}
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
+
+// SupportedAlgorithms lists the algorithms a keyring can sign with. A
+// verifier of its tokens allows them all, whatever the keys of the moment:
+// each key's own alg fixes which one its tokens may use, and a rotation to
+// a key of another algorithm (after a node's configuration changed) must
+// not make the new key's tokens fail on nodes started before it.
+func SupportedAlgorithms() []string { return []string{ES256, RS256, EdDSA} }
 
 // validAlgorithm reports whether alg is one the keyring can generate.
 func validAlgorithm(alg string) bool {
@@ -231,29 +236,4 @@ func (m *material) signer(typ string) (jose.Signer, error) {
 		m.cached.Add(-1)
 	}
 	return actual.(jose.Signer), nil
-}
-
-// verifySignature checks sig over the JWS signing input with the key's one
-// algorithm (RFC 7518 §3.3, §3.4; RFC 8037 §3.1).
-func (m *material) verifySignature(input string, sig []byte) bool {
-	switch pub := m.public.(type) {
-	case *ecdsa.PublicKey:
-		// R and S, 32 bytes each, big-endian (RFC 7518 §3.4); DER or any
-		// other length is refused.
-		if m.alg != ES256 || len(sig) != 64 {
-			return false
-		}
-		sum := sha256.Sum256([]byte(input))
-		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
-		return ecdsa.Verify(pub, sum[:], r, s)
-	case *rsa.PublicKey:
-		if m.alg != RS256 {
-			return false
-		}
-		sum := sha256.Sum256([]byte(input))
-		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) == nil
-	case ed25519.PublicKey:
-		return m.alg == EdDSA && ed25519.Verify(pub, []byte(input), sig)
-	}
-	return false
 }

@@ -10,11 +10,12 @@ import (
 )
 
 // Run does the keyring's background work until ctx is done, then returns
-// nil: every ReloadInterval it reloads the keys, retires keys that a newer
-// one has superseded, publishes the next key when there is none, and
-// deletes keys that have expired. Any node may run it; nodes need no
-// coordination (see Keyring). Failures are logged and retried on the next
-// tick.
+// nil (the contract of background.Runner): every ReloadInterval it reloads
+// the keys, retires keys that a newer one has superseded, publishes the
+// next key when there is none, and deletes keys that have expired; and it
+// reloads at once whenever Options.Changed says another node changed a
+// key. Any node may run it; nodes need no coordination (see Keyring).
+// Failures are logged and retried on the next tick.
 func (k *Keyring) Run(ctx context.Context) error {
 	tick := time.NewTicker(k.opts.ReloadInterval)
 	defer tick.Stop()
@@ -22,10 +23,25 @@ func (k *Keyring) Run(ctx context.Context) error {
 		if err := k.maintain(ctx); err != nil && ctx.Err() == nil {
 			k.log.WarnContext(ctx, "signing: key maintenance failed; will retry", slog.Any("err", err))
 		}
+		if !k.awaitTick(ctx, tick.C) {
+			return nil
+		}
+	}
+}
+
+// awaitTick reloads on every Options.Changed until tick fires (true) or
+// ctx is done (false).
+func (k *Keyring) awaitTick(ctx context.Context, tick <-chan time.Time) bool {
+	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-tick.C:
+			return false
+		case <-tick:
+			return true
+		case <-k.opts.Changed:
+			if err := k.Reload(ctx); err != nil && ctx.Err() == nil {
+				k.log.WarnContext(ctx, "signing: reload after a key change failed; the next tick retries", slog.Any("err", err))
+			}
 		}
 	}
 }

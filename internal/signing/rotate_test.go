@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
 func statuses(k *Keyring) string {
@@ -118,7 +118,7 @@ func TestJWKSPublicOnlyWithETag(t *testing.T) {
 			if body2, etag2 := k.JWKS(); !bytes.Equal(body, body2) || etag2 != etag {
 				t.Fatal("a reload with no change changed the JWKS or its ETag")
 			}
-			c.Advance(opts.RotationPeriod)
+			c.Add(opts.RotationPeriod)
 			if err := k.maintain(t.Context()); err != nil {
 				t.Fatal(err)
 			}
@@ -145,22 +145,22 @@ func TestScheduledRotation(t *testing.T) {
 	first, second := node1.Keys()[0], node1.Keys()[1]
 
 	// Just before the switch: the old key signs a token that lives an hour.
-	c.Advance(opts.RotationPeriod - time.Second)
+	c.Add(opts.RotationPeriod - time.Second)
 	long := accessClaims(c.Now())
-	long.Expiry = NewNumericDate(c.Now().Add(opts.MaxTokenTTL))
+	long.ExpiresAt = c.Now().Add(opts.MaxTokenTTL)
 	oldTok, err := node1.Sign("at+jwt", long)
 	if err != nil || kidOf(t, oldTok) != first.ID {
 		t.Fatalf("before the switch: %v, kid %s", err, kidOf(t, oldTok))
 	}
 	// The switch happens by time alone, on both nodes, with no store call:
 	// the next key has been published for a whole period.
-	c.Advance(time.Second)
+	c.Add(time.Second)
 	for i, n := range []*Keyring{node1, node2} {
 		tok, err := n.Sign("at+jwt", accessClaims(c.Now()))
 		if err != nil || kidOf(t, tok) != second.ID {
 			t.Fatalf("node %d after the switch: %v, kid %s; want %s", i+1, err, kidOf(t, tok), second.ID)
 		}
-		if _, err := node1.Verify(tok, wantAccess); err != nil {
+		if _, err := verifyWith(node1, tok, wantAccess); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -190,20 +190,20 @@ func TestScheduledRotation(t *testing.T) {
 	if !slices.Equal(jwksKIDs(t, node2), []string{first.ID, second.ID, third.ID}) {
 		t.Fatalf("node 2 JWKS %v", jwksKIDs(t, node2))
 	}
-	c.Advance(opts.MaxTokenTTL - 2*time.Second)
+	c.Add(opts.MaxTokenTTL - 2*time.Second)
 	for i, n := range []*Keyring{node1, node2} {
-		if _, err := n.Verify(oldTok, wantAccess); err != nil {
+		if _, err := verifyWith(n, oldTok, wantAccess); err != nil {
 			t.Fatalf("node %d refuses a token of the retired key before its exp: %v", i+1, err)
 		}
 	}
-	c.Advance(time.Minute)
-	if _, err := node2.Verify(oldTok, wantAccess); !errors.Is(err, ErrExpired) {
+	c.Add(time.Minute)
+	if _, err := verifyWith(node2, oldTok, wantAccess); verify.ReasonOf(err) != verify.ReasonExpired {
 		t.Fatalf("after exp: %v", err)
 	}
 
 	// Past the retention, Run deletes the old key: gone from the JWKS and
 	// the store; its tokens (long expired) name an unknown key.
-	c.Advance(opts.ReloadInterval + opts.Leeway)
+	c.Add(opts.ReloadInterval + opts.Leeway)
 	if err := node2.maintain(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -214,12 +214,16 @@ func TestScheduledRotation(t *testing.T) {
 	if len(recs) != 2 || recs[0].ID != second.ID {
 		t.Fatalf("store holds %d keys", len(recs))
 	}
-	if _, err := node2.Verify(oldTok, Expect{Type: "at+jwt", Issuer: testIssuer, Leeway: 1000 * time.Hour}); !errors.Is(err, ErrUnknownKey) {
+	if _, err := verifyWith(node2, oldTok, Expect{Type: "at+jwt", Issuer: testIssuer, Leeway: 1000 * time.Hour}); verify.ReasonOf(err) != verify.ReasonUnknownKID {
 		t.Fatalf("token of a deleted key: %v", err)
 	}
-	// Node 1 has not reloaded: it still holds the deleted key but stops
-	// accepting it at its ExpiresAt anyway.
-	if _, err := node1.Verify(oldTok, Expect{Type: "at+jwt", Issuer: testIssuer, Leeway: 1000 * time.Hour}); !errors.Is(err, ErrUnknownKey) {
+	// Node 1 publishes the deleted key until its next reload (within
+	// ReloadInterval; its tokens expired a retention ago), then refuses
+	// its tokens as of an unknown key too.
+	if err := node1.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verifyWith(node1, oldTok, Expect{Type: "at+jwt", Issuer: testIssuer, Leeway: 1000 * time.Hour}); verify.ReasonOf(err) != verify.ReasonUnknownKID {
 		t.Fatalf("node 1, token of an expired key: %v", err)
 	}
 }
@@ -252,7 +256,7 @@ func TestEveryKeyPublishedBeforeItSigns(t *testing.T) {
 	step := 140 * time.Minute
 	end := c.Now().Add(2 * opts.RotationPeriod)
 	for i := 0; c.Now().Before(end); i++ {
-		c.Advance(step)
+		c.Add(step)
 		// Run reloads every ReloadInterval; steps are far longer.
 		for _, n := range nodes {
 			if err := n.Reload(t.Context()); err != nil {
@@ -271,7 +275,7 @@ func TestEveryKeyPublishedBeforeItSigns(t *testing.T) {
 		observe()
 		for _, s := range nodes {
 			cl := accessClaims(c.Now())
-			cl.Expiry = NewNumericDate(c.Now().Add(opts.MaxTokenTTL))
+			cl.ExpiresAt = c.Now().Add(opts.MaxTokenTTL)
 			tok, err := s.Sign("at+jwt", cl)
 			if err != nil {
 				t.Fatal(err)
@@ -284,21 +288,25 @@ func TestEveryKeyPublishedBeforeItSigns(t *testing.T) {
 		}
 		// Every token signed within its lifetime still verifies on both.
 		for _, tok := range tokens {
-			var cl Claims
+			var cl struct {
+				Expiry int64 `json:"exp"`
+			}
 			_ = json.Unmarshal(mustDecode(t, strings.Split(tok, ".")[1]), &cl)
-			if c.Now().After(cl.Expiry.Time()) {
+			if c.Now().After(time.Unix(cl.Expiry, 0)) {
 				continue
 			}
 			for j, v := range nodes {
-				if _, err := v.Verify(tok, wantAccess); err != nil {
+				if _, err := verifyWith(v, tok, wantAccess); err != nil {
 					t.Fatalf("at %v node %d refuses a live token of key %s: %v", c.Now(), j+1, kidOf(t, tok), err)
 				}
 			}
 		}
 		tokens = slices.DeleteFunc(tokens, func(tok string) bool {
-			var cl Claims
+			var cl struct {
+				Expiry int64 `json:"exp"`
+			}
 			_ = json.Unmarshal(mustDecode(t, strings.Split(tok, ".")[1]), &cl)
-			return c.Now().After(cl.Expiry.Time().Add(opts.Leeway))
+			return c.Now().After(time.Unix(cl.Expiry, 0).Add(opts.Leeway))
 		})
 	}
 	if len(firstSeen) < 8 {
@@ -329,7 +337,7 @@ func TestRotateOnDemand(t *testing.T) {
 	if _, err := node1.Rotate(t.Context(), "key_admin"); auth.ErrorCode(err) != auth.ECONFLICT {
 		t.Fatalf("Rotate with a fresh next key: %v; want ECONFLICT", err)
 	}
-	c.Advance(publishDelay(&opts))
+	c.Add(publishDelay(&opts))
 	oldTok, _ := node1.Sign("at+jwt", accessClaims(c.Now()))
 	info, err := node1.Rotate(t.Context(), "key_admin")
 	if err != nil {
@@ -359,7 +367,7 @@ func TestRotateOnDemand(t *testing.T) {
 		n   *Keyring
 		tok string
 	}{{node1, oldTok}, {node1, tok2}, {node2, tok}, {node2, oldTok}} {
-		if _, err := pair.n.Verify(pair.tok, wantAccess); err != nil {
+		if _, err := verifyWith(pair.n, pair.tok, wantAccess); err != nil {
 			t.Fatalf("a token fails verification because of a rotation: %v", err)
 		}
 	}
@@ -410,7 +418,7 @@ func TestRacingNodesCreateNextTwice(t *testing.T) {
 	store := newStore(t)
 	node1 := newKeyring(t, store, opts)
 	node2 := newKeyring(t, store, opts)
-	c.Advance(opts.RotationPeriod)
+	c.Add(opts.RotationPeriod)
 	// Both act on the same view, as if neither saw the other's write.
 	node1.mu.Lock()
 	node2.mu.Lock()
@@ -438,10 +446,10 @@ func TestRacingNodesCreateNextTwice(t *testing.T) {
 	if s := statuses(node1); s != "retired,current,next,retired" && s != "retired,current,retired,next" {
 		t.Fatalf("after clean-up: %s", s)
 	}
-	if _, err := node1.Verify(tokBefore, wantAccess); err != nil {
+	if _, err := verifyWith(node1, tokBefore, wantAccess); err != nil {
 		t.Fatal(err)
 	}
-	c.Advance(opts.RotationPeriod)
+	c.Add(opts.RotationPeriod)
 	a, b := kidOf(t, mustSign(t, node1)), kidOf(t, mustSign(t, node2))
 	if a != b {
 		t.Fatalf("the nodes sign with different keys: %s and %s", a, b)
@@ -454,7 +462,7 @@ func TestScheduleThatFellBehind(t *testing.T) {
 	opts := testOptions(c)
 	k := newKeyring(t, newStore(t), opts)
 	second := k.Keys()[1]
-	c.Advance(3 * opts.RotationPeriod) // nobody ran for three months
+	c.Add(3 * opts.RotationPeriod) // nobody ran for three months
 	if kidOf(t, mustSign(t, k)) != second.ID {
 		t.Fatal("the latest activated key should sign")
 	}
@@ -468,7 +476,7 @@ func TestScheduleThatFellBehind(t *testing.T) {
 	if kidOf(t, mustSign(t, k)) != second.ID {
 		t.Fatal("the new next key signs at once")
 	}
-	c.Advance(publishDelay(&opts))
+	c.Add(publishDelay(&opts))
 	if kidOf(t, mustSign(t, k)) != next.ID {
 		t.Fatal("the overdue key was not replaced after the publication delay")
 	}
@@ -481,7 +489,7 @@ func TestAlgorithmChangeAppliesToTheNextRotation(t *testing.T) {
 	store := newStore(t)
 	esNode := newKeyring(t, store, opts)
 	esTok := mustSign(t, esNode)
-	c.Advance(time.Hour)
+	c.Add(time.Hour)
 
 	// A node restarted with RS256 replaces the ES256 next key.
 	rsOpts := opts
@@ -505,13 +513,13 @@ func TestAlgorithmChangeAppliesToTheNextRotation(t *testing.T) {
 	if again := byStatus(esNode); len(again[StatusNext]) != 1 || again[StatusNext][0].ID != got[StatusNext][0].ID || len(again[StatusRetired]) != 1 {
 		t.Fatalf("the ES256 node changed the keys: %+v", esNode.Keys())
 	}
-	c.Advance(opts.RotationPeriod)
+	c.Add(opts.RotationPeriod)
 	tok := mustSign(t, esNode)
 	if decodeSegment(t, tok, 0)["alg"] != EdDSA {
 		t.Fatal("the next rotation did not switch to EdDSA")
 	}
 	for _, tk := range []string{tok, esTok} {
-		if _, err := edNode.Verify(tk, Expect{Type: "at+jwt", Issuer: testIssuer, Leeway: 2000 * time.Hour}); err != nil {
+		if _, err := verifyWith(edNode, tk, Expect{Type: "at+jwt", Issuer: testIssuer, Leeway: 2000 * time.Hour}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -652,7 +660,7 @@ func TestSignRefusesBadTyp(t *testing.T) {
 	}
 	// Many typ values: all sign, only a few signers are cached.
 	for i := range 20 {
-		if _, err := k.Sign("t"+strings.Repeat("x", i), Claims{}); err != nil {
+		if _, err := k.Sign("t"+strings.Repeat("x", i), verify.Claims{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -670,7 +678,7 @@ func TestRunRotatesUntilCancelled(t *testing.T) {
 	store := newStore(t)
 	k := newKeyring(t, store, opts)
 	first := k.Keys()[0].ID
-	c.Advance(opts.RotationPeriod)
+	c.Add(opts.RotationPeriod)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- k.Run(ctx) }()
@@ -687,6 +695,52 @@ func TestRunRotatesUntilCancelled(t *testing.T) {
 	}
 	if k.Keys()[0].ID != first {
 		t.Fatal("the wrong key was retired")
+	}
+}
+
+// A node told of another node's key change (Options.Changed, from the
+// change feed) reloads at once, not at its next ReloadInterval.
+func TestRunReloadsWhenToldOfAChange(t *testing.T) {
+	t.Parallel()
+	c := newClock()
+	opts := testOptions(c)
+	opts.ReloadInterval = time.Hour // never, in this test
+	store := newStore(t)
+	other := newKeyring(t, store, opts)
+	// Unbuffered: a send returns once Run has taken it, so the first one
+	// also says that Run's first pass (which reloads) is over.
+	changed := make(chan struct{})
+	tell := func() {
+		t.Helper()
+		select {
+		case changed <- struct{}{}:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run does not listen for changes")
+		}
+	}
+	opts.Changed = changed
+	k := newKeyring(t, store, opts)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- k.Run(ctx) }()
+	tell()
+
+	c.Add(publishDelay(&opts)) // the next key may sign
+	rotated, err := other.Rotate(t.Context(), "adm_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tell()
+	deadline := time.Now().Add(10 * time.Second)
+	for k.CurrentKeyID() != rotated.ID {
+		if time.Now().After(deadline) {
+			t.Fatalf("told of the rotation, the node still signs with %s, not %s", k.CurrentKeyID(), rotated.ID)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run returned %v", err)
 	}
 }
 
@@ -708,13 +762,13 @@ func TestConcurrentSignVerifyDuringRotation(t *testing.T) {
 				default:
 				}
 				cl := accessClaims(c.Now())
-				cl.Expiry = NewNumericDate(c.Now().Add(24 * time.Hour)) // the clock moves meanwhile
+				cl.ExpiresAt = c.Now().Add(24 * time.Hour) // the clock moves meanwhile
 				tok, err := k.Sign("at+jwt", cl)
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				if _, err := k.Verify(tok, wantAccess); err != nil {
+				if _, err := verifyWith(k, tok, wantAccess); err != nil {
 					t.Error(err)
 					return
 				}
@@ -724,7 +778,7 @@ func TestConcurrentSignVerifyDuringRotation(t *testing.T) {
 		})
 	}
 	for range 10 {
-		c.Advance(publishDelay(&opts))
+		c.Add(publishDelay(&opts))
 		if _, err := k.Rotate(t.Context(), "key_admin"); err != nil {
 			t.Error(err)
 		}

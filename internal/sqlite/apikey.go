@@ -90,10 +90,7 @@ func insertKey(ctx context.Context, tx *sql.Tx, k *auth.APIKey) error {
 // ECONFLICT if the ID or hash exists; EINVALID if k has no ID or hash, or
 // text no backend can store (NUL characters, invalid UTF-8).
 func (db *DB) CreateAPIKey(ctx context.Context, k *auth.APIKey, events ...auth.AuditEvent) error {
-	if err := k.CheckStorable(); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(k, events); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "create api key", func(tx *sql.Tx) error {
@@ -129,7 +126,7 @@ func (db *DB) GetAPIKeyByHash(ctx context.Context, hash []byte) (*auth.APIKey, e
 // the cursor of the next page, "" on the last page. A Limit of zero or less
 // means 100; Limit is capped at auth.MaxPageSize.
 func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.APIKey, string, error) {
-	limit := pageSize(f.Limit)
+	limit := auth.PageSize(f.Limit)
 	where := []string{"id > ?"}
 	args := []any{f.After}
 	if f.Owner != "" {
@@ -161,11 +158,8 @@ func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.API
 	if err := rows.Err(); err != nil {
 		return nil, "", translate("list api keys", err)
 	}
-	if len(keys) > limit {
-		keys = keys[:limit]
-		return keys, keys[limit-1].ID, nil
-	}
-	return keys, "", nil
+	keys, next := auth.Page(keys, limit, func(x *auth.APIKey) string { return x.ID })
+	return keys, next, nil
 }
 
 // RotateAPIKey, in one transaction, sets the old key's RotatedTo to next.ID
@@ -175,10 +169,7 @@ func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.API
 // old key does not exist; ECONFLICT if it is revoked or already rotated, or
 // if next's ID or hash exists; EINVALID as for CreateAPIKey.
 func (db *DB) RotateAPIKey(ctx context.Context, oldID string, next *auth.APIKey, oldExpiresAt time.Time, events ...auth.AuditEvent) (*auth.APIKey, error) {
-	if err := next.CheckStorable(); err != nil {
-		return nil, err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(next, events); err != nil {
 		return nil, err
 	}
 	var old *auth.APIKey
@@ -187,14 +178,12 @@ func (db *DB) RotateAPIKey(ctx context.Context, oldID string, next *auth.APIKey,
 		if err != nil {
 			return err
 		}
-		switch {
-		case !k.RevokedAt.IsZero():
-			return auth.Errorf(auth.ECONFLICT, "API key is revoked.")
-		case k.RotatedTo != "":
-			return auth.Errorf(auth.ECONFLICT, "API key has already been rotated.")
+		rotated, err := k.RotateTo(next.ID, oldExpiresAt)
+		if err != nil {
+			return err
 		}
-		k.RotatedTo = next.ID
-		k.ExpiresAt = timeFrom(timeValue(auth.RotatedExpiry(k.ExpiresAt, oldExpiresAt)))
+		k = &rotated
+		k.ExpiresAt = timeFrom(timeValue(k.ExpiresAt)) // as stored
 		// The old key is updated before the new one is inserted: if the
 		// insert fails (its ID or hash exists), the rollback must undo a
 		// write, which the contract suite checks.
@@ -223,10 +212,7 @@ func (db *DB) RotateAPIKey(ctx context.Context, oldID string, next *auth.APIKey,
 // ENOTFOUND if the key does not exist; EINVALID if at is zero (which would
 // mean "not revoked") or an event holds text no backend can store.
 func (db *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time, events ...auth.AuditEvent) (*auth.APIKey, error) {
-	if at.IsZero() {
-		return nil, auth.Errorf(auth.EINVALID, "Revocation time is required.")
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckRevocation(at, events); err != nil {
 		return nil, err
 	}
 	var key *auth.APIKey

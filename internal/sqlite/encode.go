@@ -5,20 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-
-	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
-
-// Page sizes: the default when a filter leaves Limit at zero (or below),
-// and the cap from the contract.
-const defaultPageSize = 100
-
-func pageSize(limit int) int {
-	if limit <= 0 {
-		return defaultPageSize
-	}
-	return min(limit, auth.MaxPageSize)
-}
 
 // Times are stored as UTC unix microseconds, the precision auth.SystemNow
 // keeps, and the zero time as NULL so "never" stays distinct from 1970.

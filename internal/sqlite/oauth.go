@@ -4,65 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"slices"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
 var _ auth.OAuthStore = (*DB)(nil)
-
-// checkText returns EINVALID if any text cannot be stored exactly as it is:
-// PostgreSQL refuses NUL characters and invalid UTF-8, and JSON encoding
-// would silently rewrite invalid UTF-8, so every backend refuses them up
-// front (as auth.APIKey.CheckStorable does for keys).
-func checkText(what string, s ...string) error {
-	for _, v := range s {
-		if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
-			return auth.Errorf(auth.EINVALID, "%s text must be valid UTF-8 without NUL characters.", what)
-		}
-	}
-	return nil
-}
-
-// checkLists is checkText for string lists.
-func checkLists(what string, lists ...[]string) error {
-	for _, l := range lists {
-		if err := checkText(what, l...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// checkHash returns EINVALID for an empty hash: every secret has one, and
-// an empty key would match nothing the server ever issued.
-func checkHash(what string, h []byte) error {
-	if len(h) == 0 {
-		return auth.Errorf(auth.EINVALID, "%s hash is required.", what)
-	}
-	return nil
-}
-
-// conflictAs replaces the generic message of an ECONFLICT error (which
-// names no column) with msg, which says what is taken; other errors pass
-// unchanged.
-func conflictAs(err error, msg string) error {
-	if auth.ErrorCode(err) == auth.ECONFLICT {
-		return auth.Errorf(auth.ECONFLICT, "%s", msg)
-	}
-	return err
-}
-
-// blobValue stores an empty byte slice as NULL, so that a nil slice reads
-// back as nil.
-func blobValue(b []byte) any {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
-}
 
 // listsJSON encodes each list as JSON text (nil as []).
 func listsJSON(lists ...[]string) ([]string, error) {

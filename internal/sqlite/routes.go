@@ -31,10 +31,7 @@ func scanRoute(row scanner) (*auth.Route, error) {
 // ECONFLICT if the name exists; EINVALID if r has no name or holds
 // something no backend can store.
 func (db *DB) CreateRoute(ctx context.Context, r *auth.Route, events ...auth.AuditEvent) error {
-	if err := r.CheckStorable(); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(r, events); err != nil {
 		return err
 	}
 	doc, err := r.StoredSettings()
@@ -49,7 +46,7 @@ func (db *DB) CreateRoute(ctx context.Context, r *auth.Route, events ...auth.Aud
 		}
 		return insertEvents(ctx, tx, events)
 	})
-	return conflictAs(err, "A route with this name already exists.")
+	return auth.ConflictAs(err, "A route with this name already exists.")
 }
 
 // GetRoute returns the route of that name, or ENOTFOUND.
@@ -92,10 +89,7 @@ func (db *DB) ListRoutes(ctx context.Context) ([]*auth.Route, error) {
 // if it does not exist, ECONFLICT if it changed since; EINVALID as for
 // CreateRoute.
 func (db *DB) UpdateRoute(ctx context.Context, r *auth.Route, ifUpdatedAt time.Time, events ...auth.AuditEvent) error {
-	if err := r.CheckStorable(); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(r, events); err != nil {
 		return err
 	}
 	doc, err := r.StoredSettings()

@@ -33,28 +33,19 @@ func scanSigningKey(row scanner) (*auth.SigningKey, error) {
 // ECONFLICT if the ID exists; EINVALID if k has no ID or holds text no
 // backend can store.
 func (db *DB) CreateSigningKey(ctx context.Context, k *auth.SigningKey, events ...auth.AuditEvent) error {
-	switch {
-	case k == nil:
-		return auth.Errorf(auth.EINVALID, "Signing key is missing.")
-	case k.ID == "":
-		return auth.Errorf(auth.EINVALID, "Signing key ID is required.")
-	}
-	if err := checkText("Signing key", k.ID, k.Algorithm); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(k, events); err != nil {
 		return err
 	}
 	err := db.inTx(ctx, "create signing key", func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (`+signingKeyColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			k.ID, k.Algorithm, blobValue(k.PublicJWK), blobValue(k.PrivateKey),
+			k.ID, k.Algorithm, auth.BytesOrNull(k.PublicJWK), auth.BytesOrNull(k.PrivateKey),
 			timeValue(k.CreatedAt), timeValue(k.ActivatesAt), timeValue(k.RetiredAt), timeValue(k.ExpiresAt)); err != nil {
 			return err
 		}
 		return insertEvents(ctx, tx, events)
 	})
-	return conflictAs(err, "A signing key with this ID already exists.")
+	return auth.ConflictAs(err, "A signing key with this ID already exists.")
 }
 
 // ListSigningKeys returns every key not yet deleted, oldest (by CreatedAt,
@@ -92,19 +83,19 @@ func (db *DB) RetireSigningKey(ctx context.Context, id string, retiredAt, expire
 		return err
 	}
 	return db.inTx(ctx, "retire signing key", func(tx *sql.Tx) error {
-		var retired sql.NullInt64
-		err := tx.QueryRowContext(ctx, `SELECT retired_at FROM signing_keys WHERE id = ?`, id).Scan(&retired)
+		k, err := scanSigningKey(tx.QueryRowContext(ctx, `SELECT `+signingKeyColumns+` FROM signing_keys WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return auth.Errorf(auth.ENOTFOUND, "Signing key not found.")
 		}
 		if err != nil {
 			return err
 		}
-		if retired.Valid {
-			return auth.Errorf(auth.ECONFLICT, "Signing key is already retired.")
+		retired, err := k.Retire(retiredAt, expiresAt)
+		if err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET retired_at = ?, expires_at = ? WHERE id = ?`,
-			timeValue(retiredAt), timeValue(expiresAt), id); err != nil {
+			timeValue(retired.RetiredAt), timeValue(retired.ExpiresAt), id); err != nil {
 			return err
 		}
 		return insertEvents(ctx, tx, events)

@@ -2,9 +2,13 @@ package sqlite
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -131,8 +135,8 @@ func TestMigrateFromVersion1KeepsKeys(t *testing.T) {
 	}
 	defer db.Close()
 	var version int64
-	if err := db.read.QueryRowContext(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 5 {
-		t.Fatalf("schema version = %d, %v; want 5", version, err)
+	if err := db.read.QueryRowContext(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != latestMigration(t) {
+		t.Fatalf("schema version = %d, %v; want %d", version, err, latestMigration(t))
 	}
 	got, err := db.GetAPIKey(ctx, k.ID)
 	if err != nil {
@@ -172,8 +176,8 @@ func TestMigrateFromVersion2KeepsKeysAndEvents(t *testing.T) {
 	}
 	defer db.Close()
 	var version int64
-	if err := db.read.QueryRowContext(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 5 {
-		t.Fatalf("schema version = %d, %v; want 5", version, err)
+	if err := db.read.QueryRowContext(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != latestMigration(t) {
+		t.Fatalf("schema version = %d, %v; want %d", version, err, latestMigration(t))
 	}
 	got, err := db.GetAPIKey(ctx, k.ID)
 	if err != nil {
@@ -340,5 +344,96 @@ func TestTranslateUsesResultCodes(t *testing.T) {
 	_, err = db.write.ExecContext(context.Background(), `INSERT INTO audit_events (type) VALUES ('t')`)
 	if code := auth.ErrorCode(translate("test", err)); err == nil || code != auth.EINTERNAL {
 		t.Fatalf("translate(NOT NULL violation) = %v (%q), want an internal error", err, code)
+	}
+}
+
+// latestMigration is the version of the last embedded migration, which a
+// migrated database must be at, whatever number of migrations there are.
+func latestMigration(t *testing.T) int64 {
+	t.Helper()
+	entries, err := fs.ReadDir(migrations, "migrations")
+	if err != nil {
+		t.Fatalf("read migrations: %v", err)
+	}
+	var latest int64
+	for _, e := range entries {
+		n, err := strconv.ParseInt(strings.SplitN(e.Name(), "_", 2)[0], 10, 64)
+		if err != nil {
+			t.Fatalf("migration %s has no number: %v", e.Name(), err)
+		}
+		latest = max(latest, n)
+	}
+	return latest
+}
+
+// TestMigrateFromVersion5CountsRefreshPresentations: refresh tokens stored
+// before presentations were counted get the count they had, from their
+// UsedAt and the synthetic 'refresh:<hash>:<n>' entries in the one-time
+// JWT table (which go), and keep behaving as before: a token used once
+// may still be retried within the grace window, one retried already may
+// not. Client-assertion jtis stay.
+func TestMigrateFromVersion5CountsRefreshPresentations(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	old, err := open(ctx, path, 5)
+	if err != nil {
+		t.Fatalf("open at version 5: %v", err)
+	}
+	used := time.Date(2030, 1, 2, 3, 4, 5, 678901000, time.UTC)
+	until := used.Add(time.Hour)
+	for _, r := range []struct {
+		hash   string
+		usedAt time.Time
+	}{{"unused", time.Time{}}, {"used once", used}, {"retried", used}, {"used without grace", used}} {
+		if _, err := old.write.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, family_id, client_id, created_at, expires_at, family_expires_at, used_at)
+			VALUES (?, 'fam_1', 'cli_1', ?, ?, ?, ?)`, []byte(r.hash), timeValue(used), timeValue(until), timeValue(until), timeValue(r.usedAt)); err != nil {
+			t.Fatalf("insert a refresh token at version 5: %v", err)
+		}
+	}
+	// The grace window's slots as version 5 took them: two for the token
+	// retried, one for the token used once, none without a grace window.
+	for _, jti := range []string{
+		"refresh:" + hex.EncodeToString([]byte("retried")) + ":1",
+		"refresh:" + hex.EncodeToString([]byte("retried")) + ":2",
+		"refresh:" + hex.EncodeToString([]byte("used once")) + ":1",
+		"assertion:cli_1:jti_1",
+	} {
+		if _, err := old.write.ExecContext(ctx, `INSERT INTO used_jtis (jti, expires_at) VALUES (?, ?)`, jti, timeValue(until)); err != nil {
+			t.Fatalf("insert a used jti at version 5: %v", err)
+		}
+	}
+	if err := old.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open (migrating up): %v", err)
+	}
+	defer db.Close()
+	for hash, want := range map[string]int{"unused": 0, "used once": 1, "retried": 2, "used without grace": 1} {
+		got, err := db.GetRefreshToken(ctx, []byte(hash))
+		if err != nil || got.Presentations != want {
+			t.Fatalf("%s after migrating = %+v, %v; want %d presentations", hash, got, err, want)
+		}
+	}
+	var left int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM used_jtis WHERE jti LIKE 'refresh:%'`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("synthetic refresh entries after migrating = %d, %v; want none", left, err)
+	}
+	if err := db.UseJTI(ctx, "assertion:cli_1:jti_1", until, used); auth.ErrorCode(err) != auth.ECONFLICT {
+		t.Fatalf("replayed client assertion after migrating: %v, want a conflict", err)
+	}
+	next := func(name string) *auth.RefreshToken {
+		return &auth.RefreshToken{Hash: []byte(name), FamilyID: "fam_1", ClientID: "cli_1", CreatedAt: used, ExpiresAt: until}
+	}
+	retry := used.Add(time.Second)
+	if err := db.RotateRefreshToken(ctx, []byte("used once"), retry, time.Minute, next("next 1"), nil); err != nil {
+		t.Fatalf("retry within grace of a token used once before migrating: %v", err)
+	}
+	err = db.RotateRefreshToken(ctx, []byte("retried"), retry, time.Minute, next("next 2"), nil)
+	if auth.ErrorCode(err) != auth.ECONFLICT {
+		t.Fatalf("retry of a token retried before migrating: %v, want a conflict", err)
 	}
 }

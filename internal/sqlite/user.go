@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
@@ -13,22 +12,6 @@ import (
 // them; username_key is derived from username and never read.
 const userColumns = `id, username, password_hash, email, email_verified, name,
 	created_at, updated_at, password_changed_at, disabled_at`
-
-// usernameKey is the form in which usernames are compared: lower case, by
-// Go's rules, so every backend folds the same way whatever its collation.
-func usernameKey(username string) string { return strings.ToLower(username) }
-
-func checkUser(u *auth.User) error {
-	switch {
-	case u == nil:
-		return auth.Errorf(auth.EINVALID, "User is missing.")
-	case u.ID == "":
-		return auth.Errorf(auth.EINVALID, "User ID is required.")
-	case u.Username == "":
-		return auth.Errorf(auth.EINVALID, "Username is required.")
-	}
-	return checkText("User", u.ID, u.Username, u.PasswordHash, u.Email, u.Name)
-}
 
 func scanUser(row scanner) (*auth.User, error) {
 	var (
@@ -59,10 +42,7 @@ func getUser(ctx context.Context, q querier, where string, arg any) (*auth.User,
 // ECONFLICT if the ID or the username (in lower case) exists; EINVALID if u
 // has no ID or username, or holds text no backend can store.
 func (db *DB) CreateUser(ctx context.Context, u *auth.User, events ...auth.AuditEvent) error {
-	if err := checkUser(u); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(u, events); err != nil {
 		return err
 	}
 	err := db.inTx(ctx, "create user", func(tx *sql.Tx) error {
@@ -70,12 +50,12 @@ func (db *DB) CreateUser(ctx context.Context, u *auth.User, events ...auth.Audit
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			u.ID, u.Username, u.PasswordHash, u.Email, u.EmailVerified, u.Name,
 			timeValue(u.CreatedAt), timeValue(u.UpdatedAt), timeValue(u.PasswordChangedAt), timeValue(u.DisabledAt),
-			usernameKey(u.Username)); err != nil {
+			auth.NormalizeUsername(u.Username)); err != nil {
 			return err
 		}
 		return insertEvents(ctx, tx, events)
 	})
-	return conflictAs(err, "A user with this ID or username already exists.")
+	return auth.ConflictAs(err, "A user with this ID or username already exists.")
 }
 
 // GetUser returns the user with that ID, or ENOTFOUND.
@@ -90,7 +70,7 @@ func (db *DB) GetUser(ctx context.Context, id string) (*auth.User, error) {
 // GetUserByUsername returns the user whose username equals username in
 // lower case, or ENOTFOUND.
 func (db *DB) GetUserByUsername(ctx context.Context, username string) (*auth.User, error) {
-	u, err := getUser(ctx, db.read, "username_key = ?", usernameKey(username))
+	u, err := getUser(ctx, db.read, "username_key = ?", auth.NormalizeUsername(username))
 	if err != nil {
 		return nil, translate("get user by username", err)
 	}
@@ -101,7 +81,7 @@ func (db *DB) GetUserByUsername(ctx context.Context, username string) (*auth.Use
 // the cursor of the next page, "" on the last page. A Limit of zero or less
 // means 100; Limit is capped at auth.MaxPageSize.
 func (db *DB) ListUsers(ctx context.Context, f auth.UserFilter) ([]*auth.User, string, error) {
-	limit := pageSize(f.Limit)
+	limit := auth.PageSize(f.Limit)
 	rows, err := db.read.QueryContext(ctx, `SELECT `+userColumns+` FROM oauth_users
 		WHERE id > ? ORDER BY id LIMIT ?`, f.After, limit+1)
 	if err != nil {
@@ -119,11 +99,8 @@ func (db *DB) ListUsers(ctx context.Context, f auth.UserFilter) ([]*auth.User, s
 	if err := rows.Err(); err != nil {
 		return nil, "", translate("list users", err)
 	}
-	if len(users) > limit {
-		users = users[:limit]
-		return users, users[limit-1].ID, nil
-	}
-	return users, "", nil
+	users, next := auth.Page(users, limit, func(x *auth.User) string { return x.ID })
+	return users, next, nil
 }
 
 // UpdateUser replaces every field of the stored user with u's and appends
@@ -131,10 +108,7 @@ func (db *DB) ListUsers(ctx context.Context, f auth.UserFilter) ([]*auth.User, s
 // if the new username (in lower case) belongs to another user; EINVALID as
 // for CreateUser.
 func (db *DB) UpdateUser(ctx context.Context, u *auth.User, events ...auth.AuditEvent) error {
-	if err := checkUser(u); err != nil {
-		return err
-	}
-	if err := auth.CheckStorableEvents(events); err != nil {
+	if err := auth.CheckWrite(u, events); err != nil {
 		return err
 	}
 	err := db.inTx(ctx, "update user", func(tx *sql.Tx) error {
@@ -142,7 +116,7 @@ func (db *DB) UpdateUser(ctx context.Context, u *auth.User, events ...auth.Audit
 			username = ?, username_key = ?, password_hash = ?, email = ?, email_verified = ?, name = ?,
 			created_at = ?, updated_at = ?, password_changed_at = ?, disabled_at = ?
 			WHERE id = ?`,
-			u.Username, usernameKey(u.Username), u.PasswordHash, u.Email, u.EmailVerified, u.Name,
+			u.Username, auth.NormalizeUsername(u.Username), u.PasswordHash, u.Email, u.EmailVerified, u.Name,
 			timeValue(u.CreatedAt), timeValue(u.UpdatedAt), timeValue(u.PasswordChangedAt), timeValue(u.DisabledAt),
 			u.ID)
 		if err != nil {
@@ -155,5 +129,5 @@ func (db *DB) UpdateUser(ctx context.Context, u *auth.User, events ...auth.Audit
 		}
 		return insertEvents(ctx, tx, events)
 	})
-	return conflictAs(err, "The username is taken by another user.")
+	return auth.ConflictAs(err, "The username is taken by another user.")
 }

@@ -52,7 +52,8 @@ func RunOAuth(t *testing.T, open func(t *testing.T) auth.Store) {
 		{"refresh: create then get returns every field unchanged", testRefreshRoundTrip},
 		{"refresh: duplicate hash or jti is a conflict and writes nothing", testRefreshDuplicate},
 		{"refresh: rotating an unused token marks it, inserts next, records issued", testRotateUnused},
-		{"refresh: a used token rotates only within the grace window", testRotateUsed},
+		{"refresh: a used token rotates once more within the grace window, never twice", testRotateUsed},
+		{"refresh: of concurrent retries within the grace window exactly one wins", testRotateRetryConcurrent},
 		{"refresh: a revoked or expired token is a conflict and changes nothing", testRotateDead},
 		{"refresh: rotation rolls back when next collides; unknown is not found", testRotateRollbackAndUnknown},
 		{"refresh: of concurrent rotations without grace exactly one wins", testRotateConcurrent},
@@ -979,7 +980,7 @@ func testOAuthCancelledContext(t *testing.T, s auth.Store) {
 			return err
 		},
 		"RotateRefreshToken": func() error {
-			return s.RotateRefreshToken(ctx, hashOf("refresh:r1"), base, base, newRefresh("r2", "fam_1", "cli_1", "usr_1"), nil)
+			return s.RotateRefreshToken(ctx, hashOf("refresh:r1"), base, 0, newRefresh("r2", "fam_1", "cli_1", "usr_1"), nil)
 		},
 		"RevokeFamily": func() error {
 			_, err := s.RevokeFamily(ctx, "fam_1", base, oev(auth.EventFamilyRevoked, base))

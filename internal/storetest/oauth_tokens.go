@@ -138,6 +138,7 @@ func testRefreshRoundTrip(t *testing.T, s auth.Store) {
 		FamilyExpiresAt: at(30 * 24 * time.Hour),
 		UsedAt:          at(time.Minute),
 		RevokedAt:       at(2 * time.Minute),
+		Presentations:   2,
 	}
 	mustRefresh(t, s, rt, issued("jti_1", rt.FamilyID, at(time.Hour)))
 	wantSame(t, "GetRefreshToken", rt, getRefresh(t, s, rt.Hash))
@@ -176,10 +177,11 @@ func testRefreshDuplicate(t *testing.T, s auth.Store) {
 	}
 
 	for name, bad := range map[string]*auth.RefreshToken{
-		"no hash":   {FamilyID: "f"},
-		"no family": {Hash: hashOf("x")},
-		"NUL":       {Hash: hashOf("x"), FamilyID: "f", SessionID: "\x00"},
-		"bad scope": {Hash: hashOf("x"), FamilyID: "f", Scopes: []string{"\xff"}},
+		"no hash":                {FamilyID: "f"},
+		"no family":              {Hash: hashOf("x")},
+		"NUL":                    {Hash: hashOf("x"), FamilyID: "f", SessionID: "\x00"},
+		"bad scope":              {Hash: hashOf("x"), FamilyID: "f", Scopes: []string{"\xff"}},
+		"negative presentations": {Hash: hashOf("x"), FamilyID: "f", Presentations: -1},
 	} {
 		wantCode(t, "CreateRefreshToken("+name+")", s.CreateRefreshToken(ctx, bad, nil), auth.EINVALID)
 	}
@@ -217,11 +219,12 @@ func familyJTIs(t *testing.T, s auth.Store, family string) []string {
 func testRotateUnused(t *testing.T, s auth.Store) {
 	old, next := rotationFixture(t, s)
 	now := at(time.Minute)
-	if err := s.RotateRefreshToken(t.Context(), old.Hash, now, now, next, issued("jti_1", "fam_1", at(2*time.Hour))); err != nil {
+	if err := s.RotateRefreshToken(t.Context(), old.Hash, now, 0, next, issued("jti_1", "fam_1", at(2*time.Hour))); err != nil {
 		t.Fatalf("RotateRefreshToken: %v", err)
 	}
 	want := *old
 	want.UsedAt = now
+	want.Presentations = 1
 	wantSame(t, "old token", &want, getRefresh(t, s, old.Hash))
 	wantSame(t, "next token", next, getRefresh(t, s, next.Hash))
 	wantStrings(t, "access tokens of the family", familyJTIs(t, s, "fam_1"), []string{"jti_0", "jti_1"})
@@ -230,15 +233,15 @@ func testRotateUnused(t *testing.T, s auth.Store) {
 	third := newRefresh("r3", "fam_1", "cli_1", "usr_1")
 	s2old, s2next := newRefresh("s1", "fam_2", "cli_1", "usr_1"), newRefresh("s2", "fam_2", "cli_1", "usr_1")
 	mustRefresh(t, s, s2old, nil)
-	if err := s.RotateRefreshToken(t.Context(), s2old.Hash, now, now, s2next, nil); err != nil {
+	if err := s.RotateRefreshToken(t.Context(), s2old.Hash, now, 0, s2next, nil); err != nil {
 		t.Fatalf("RotateRefreshToken(no issued token): %v", err)
 	}
 	// The next token must be of the same family.
 	third.FamilyID = "fam_other"
-	err := s.RotateRefreshToken(t.Context(), s2next.Hash, now, now, third, nil)
+	err := s.RotateRefreshToken(t.Context(), s2next.Hash, now, 0, third, nil)
 	wantCode(t, "RotateRefreshToken(other family)", err, auth.EINVALID)
 	third.FamilyID = "fam_2"
-	err = s.RotateRefreshToken(t.Context(), s2next.Hash, now, now, third, issued("jti_9", "fam_other", at(time.Hour)))
+	err = s.RotateRefreshToken(t.Context(), s2next.Hash, now, 0, third, issued("jti_9", "fam_other", at(time.Hour)))
 	wantCode(t, "RotateRefreshToken(access token of another family)", err, auth.EINVALID)
 	wantRefreshGone(t, s, third.Hash)
 	if got := getRefresh(t, s, s2next.Hash); !got.UsedAt.IsZero() {
@@ -251,33 +254,77 @@ func testRotateUsed(t *testing.T, s auth.Store) {
 	ctx := t.Context()
 	old, next := rotationFixture(t, s)
 	first := at(time.Minute)
-	if err := s.RotateRefreshToken(ctx, old.Hash, first, first, next, issued("jti_1", "fam_1", at(2*time.Hour))); err != nil {
+	if err := s.RotateRefreshToken(ctx, old.Hash, first, 0, next, issued("jti_1", "fam_1", at(2*time.Hour))); err != nil {
 		t.Fatalf("RotateRefreshToken: %v", err)
 	}
-
-	// Outside the grace window (no grace: usedNotBefore is the time of use).
-	later := first.Add(10 * time.Second)
-	retry := newRefresh("r3", "fam_1", "cli_1", "usr_1")
-	err := s.RotateRefreshToken(ctx, old.Hash, later, later, retry, issued("jti_2", "fam_1", at(2*time.Hour)))
-	wantCode(t, "RotateRefreshToken(used, no grace)", err, auth.ECONFLICT)
-	wantRefreshGone(t, s, retry.Hash)
 	want := *old
 	want.UsedAt = first
+	want.Presentations = 1
+
+	// Without grace any second presentation is refused.
+	later := first.Add(10 * time.Second)
+	retry := newRefresh("r3", "fam_1", "cli_1", "usr_1")
+	err := s.RotateRefreshToken(ctx, old.Hash, later, 0, retry, issued("jti_2", "fam_1", at(2*time.Hour)))
+	wantCode(t, "RotateRefreshToken(used, no grace)", err, auth.ECONFLICT)
+	wantRefreshGone(t, s, retry.Hash)
 	wantSame(t, "old token after a refused reuse", &want, getRefresh(t, s, old.Hash))
 
 	// A grace window that ends just after the first use refuses too.
-	err = s.RotateRefreshToken(ctx, old.Hash, later, first.Add(time.Microsecond), retry, issued("jti_2", "fam_1", at(2*time.Hour)))
+	err = s.RotateRefreshToken(ctx, old.Hash, later, later.Sub(first)-time.Microsecond, retry, issued("jti_2", "fam_1", at(2*time.Hour)))
 	wantCode(t, "RotateRefreshToken(used just before the grace window)", err, auth.ECONFLICT)
 	wantRefreshGone(t, s, retry.Hash)
+	wantSame(t, "old token after a refused reuse", &want, getRefresh(t, s, old.Hash))
 
-	// Within the grace window (used at or after usedNotBefore) it rotates,
-	// and the first UsedAt stays, so the window does not slide.
-	if err := s.RotateRefreshToken(ctx, old.Hash, later, first, retry, issued("jti_2", "fam_1", at(2*time.Hour))); err != nil {
+	// Within the grace window (the first use no earlier than the time of
+	// use minus grace) it rotates once more, the first UsedAt stays, so
+	// the window does not slide, and the token counts two presentations.
+	grace := later.Sub(first)
+	if err := s.RotateRefreshToken(ctx, old.Hash, later, grace, retry, issued("jti_2", "fam_1", at(2*time.Hour))); err != nil {
 		t.Fatalf("RotateRefreshToken(within grace): %v", err)
 	}
+	want.Presentations = 2
 	wantSame(t, "old token after a rotation in the grace window", &want, getRefresh(t, s, old.Hash))
 	wantSame(t, "token from the grace window", retry, getRefresh(t, s, retry.Hash))
+
+	// A second retry, still within the window, is refused and changes
+	// nothing: the grace is one retry.
+	again := newRefresh("r4", "fam_1", "cli_1", "usr_1")
+	err = s.RotateRefreshToken(ctx, old.Hash, later, time.Hour, again, issued("jti_3", "fam_1", at(2*time.Hour)))
+	wantCode(t, "RotateRefreshToken(second retry within grace)", err, auth.ECONFLICT)
+	wantRefreshGone(t, s, again.Hash)
+	wantSame(t, "old token after a refused second retry", &want, getRefresh(t, s, old.Hash))
 	wantStrings(t, "access tokens of the family", familyJTIs(t, s, "fam_1"), []string{"jti_0", "jti_1", "jti_2"})
+}
+
+func testRotateRetryConcurrent(t *testing.T, s auth.Store) {
+	old, next := rotationFixture(t, s)
+	first := at(time.Minute)
+	if err := s.RotateRefreshToken(t.Context(), old.Hash, first, time.Minute, next, nil); err != nil {
+		t.Fatalf("RotateRefreshToken: %v", err)
+	}
+	// Several retries within the grace window at once: the count is kept
+	// in the token's row, so exactly one of them takes the one retry.
+	const n = 8
+	errs := parallel(n, func(i int) error {
+		retry := newRefresh(fmt.Sprint("retry ", i), "fam_1", "cli_1", "usr_1")
+		return s.RotateRefreshToken(t.Context(), old.Hash, first.Add(time.Second), time.Minute, retry, nil)
+	})
+	wins := 0
+	for _, err := range errs {
+		switch auth.ErrorCode(err) {
+		case "":
+			wins++
+		case auth.ECONFLICT:
+		default:
+			t.Errorf("concurrent RotateRefreshToken: %v", err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d of %d concurrent retries within grace won, want exactly 1", wins, n)
+	}
+	if got := getRefresh(t, s, old.Hash); got.Presentations != 2 || !got.UsedAt.Equal(first) {
+		t.Fatalf("old token after the retries: presentations %d, used at %v; want 2, %v", got.Presentations, got.UsedAt, first)
+	}
 }
 
 func testRotateDead(t *testing.T, s auth.Store) {
@@ -297,7 +344,7 @@ func testRotateDead(t *testing.T, s auth.Store) {
 		tc.mutate(old)
 		mustRefresh(t, s, old, nil)
 		next := newRefresh("next "+tc.name, fam, "cli_1", "usr_1")
-		err := s.RotateRefreshToken(ctx, old.Hash, tc.at, tc.at, next, issued("jti "+tc.name, fam, at(2*time.Hour)))
+		err := s.RotateRefreshToken(ctx, old.Hash, tc.at, 0, next, issued("jti "+tc.name, fam, at(2*time.Hour)))
 		wantCode(t, "RotateRefreshToken("+tc.name+")", err, auth.ECONFLICT)
 		wantSame(t, tc.name+" token after a refused rotation", old, getRefresh(t, s, old.Hash))
 		wantRefreshGone(t, s, next.Hash)
@@ -310,7 +357,7 @@ func testRotateDead(t *testing.T, s auth.Store) {
 	old := newRefresh("alive", "fam_alive", "cli_1", "usr_1")
 	old.ExpiresAt = at(time.Minute)
 	mustRefresh(t, s, old, nil)
-	if err := s.RotateRefreshToken(ctx, old.Hash, at(time.Minute-time.Microsecond), at(time.Minute-time.Microsecond),
+	if err := s.RotateRefreshToken(ctx, old.Hash, at(time.Minute-time.Microsecond), 0,
 		newRefresh("alive next", "fam_alive", "cli_1", "usr_1"), nil); err != nil {
 		t.Fatalf("RotateRefreshToken(just before expiry): %v", err)
 	}
@@ -324,20 +371,20 @@ func testRotateRollbackAndUnknown(t *testing.T, s auth.Store) {
 
 	// next collides with an existing token: the old one stays unused.
 	collide := newRefresh("taken", "fam_1", "cli_1", "usr_1")
-	err := s.RotateRefreshToken(ctx, old.Hash, at(time.Minute), at(time.Minute), collide, issued("jti_1", "fam_1", at(2*time.Hour)))
+	err := s.RotateRefreshToken(ctx, old.Hash, at(time.Minute), 0, collide, issued("jti_1", "fam_1", at(2*time.Hour)))
 	wantCode(t, "RotateRefreshToken(next hash exists)", err, auth.ECONFLICT)
 	wantSame(t, "old token after a rolled-back rotation", old, getRefresh(t, s, old.Hash))
 	wantSame(t, "existing token", other, getRefresh(t, s, other.Hash))
 
 	// The issued jti collides: the old token stays unused, next is gone.
 	next := newRefresh("r2", "fam_1", "cli_1", "usr_1")
-	err = s.RotateRefreshToken(ctx, old.Hash, at(time.Minute), at(time.Minute), next, issued("jti_0", "fam_1", at(2*time.Hour)))
+	err = s.RotateRefreshToken(ctx, old.Hash, at(time.Minute), 0, next, issued("jti_0", "fam_1", at(2*time.Hour)))
 	wantCode(t, "RotateRefreshToken(jti exists)", err, auth.ECONFLICT)
 	wantSame(t, "old token after a rolled-back rotation", old, getRefresh(t, s, old.Hash))
 	wantRefreshGone(t, s, next.Hash)
 
 	for name, h := range map[string][]byte{"unknown": hashOf("missing"), "nil": nil} {
-		err := s.RotateRefreshToken(ctx, h, at(time.Minute), at(time.Minute), newRefresh("r9", "fam_9", "cli_1", ""), nil)
+		err := s.RotateRefreshToken(ctx, h, at(time.Minute), 0, newRefresh("r9", "fam_9", "cli_1", ""), nil)
 		wantCode(t, "RotateRefreshToken("+name+")", err, auth.ENOTFOUND)
 	}
 	wantRefreshGone(t, s, hashOf("refresh:r9"))
@@ -346,14 +393,12 @@ func testRotateRollbackAndUnknown(t *testing.T, s auth.Store) {
 func testRotateConcurrent(t *testing.T, s auth.Store) {
 	old, _ := rotationFixture(t, s)
 	const n = 8
-	// Every request comes at the same instant, as with one frozen clock.
-	// A use at exactly usedNotBefore counts as within the grace window, so
-	// usedNotBefore is just after it: no grace at all.
+	// Every request comes at the same instant, as with one frozen clock,
+	// and there is no grace window.
 	now := at(time.Minute)
-	noGrace := now.Add(time.Microsecond)
 	errs := parallel(n, func(i int) error {
 		next := newRefresh(fmt.Sprint("next ", i), "fam_1", "cli_1", "usr_1")
-		return s.RotateRefreshToken(t.Context(), old.Hash, now, noGrace, next, issued(fmt.Sprint("jti_", i+1), "fam_1", at(2*time.Hour)))
+		return s.RotateRefreshToken(t.Context(), old.Hash, now, 0, next, issued(fmt.Sprint("jti_", i+1), "fam_1", at(2*time.Hour)))
 	})
 	wins := 0
 	for _, err := range errs {
@@ -396,7 +441,7 @@ func testRevokeFamily(t *testing.T, s auth.Store) {
 	ctx := t.Context()
 	now := at(time.Hour)
 	old, next := rotationFixture(t, s) // jti_0 expires at now: not listed
-	if err := s.RotateRefreshToken(ctx, old.Hash, at(time.Minute), at(time.Minute), next, issued("jti_2", "fam_1", at(2*time.Hour))); err != nil {
+	if err := s.RotateRefreshToken(ctx, old.Hash, at(time.Minute), 0, next, issued("jti_2", "fam_1", at(2*time.Hour))); err != nil {
 		t.Fatalf("RotateRefreshToken: %v", err)
 	}
 	if err := s.RecordIssuedToken(ctx, issued("jti_1", "fam_1", now.Add(time.Microsecond))); err != nil {
@@ -453,7 +498,7 @@ func testRevokeFamily(t *testing.T, s auth.Store) {
 	wantEvents(t, s, ev, ev2)
 
 	// A revoked family cannot rotate.
-	err = s.RotateRefreshToken(ctx, next.Hash, at(90*time.Minute), at(90*time.Minute), newRefresh("r3", "fam_1", "cli_1", "usr_1"), nil)
+	err = s.RotateRefreshToken(ctx, next.Hash, at(90*time.Minute), 0, newRefresh("r3", "fam_1", "cli_1", "usr_1"), nil)
 	wantCode(t, "RotateRefreshToken(revoked family)", err, auth.ECONFLICT)
 
 	// Nothing joins a revoked family afterwards, even a family revoked
@@ -901,7 +946,7 @@ func testPurgeKeepsWhatReuseDetectionNeeds(t *testing.T, s auth.Store) {
 			second.ExpiresAt = alive
 		}
 		mustRefresh(t, s, first, nil)
-		if err := s.RotateRefreshToken(ctx, first.Hash, base, base, second, nil); err != nil {
+		if err := s.RotateRefreshToken(ctx, first.Hash, base, 0, second, nil); err != nil {
 			t.Fatalf("RotateRefreshToken: %v", err)
 		}
 	}

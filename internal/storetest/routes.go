@@ -64,6 +64,7 @@ func fullRoute(name string) *auth.Route {
 		AllowPathParams:       true,
 		CaseInsensitive:       true,
 		ForwardMethodOverride: true,
+		KeyEnvironment:        auth.KeyEnvTest,
 		CreatedAt:             base,
 		UpdatedAt:             at(time.Second),
 	}

@@ -296,7 +296,7 @@ func (f *bodyFailure) get() error {
 //     HTTP/2 a DATA length that contradicts Content-Length with another;
 //     they are not matched one by one, because every read error that is
 //     neither the clock nor the client leaving is the body's own.
-func bodyReadStatus(ctx context.Context, err error) problem {
+func bodyReadStatus(ctx context.Context, err error) reply {
 	var ne net.Error
 	var tooLarge *http.MaxBytesError
 	switch {
@@ -307,7 +307,7 @@ func bodyReadStatus(ctx context.Context, err error) problem {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return problemBodyMalformed
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
-		return problem{status: statusClientClosedRequest}
+		return reply{status: statusClientClosedRequest}
 	}
 	return problemBodyMalformed
 }
@@ -317,12 +317,10 @@ func (p *Proxy) serveBodyError(w http.ResponseWriter, r *http.Request, err error
 	pr := bodyReadStatus(r.Context(), err)
 	p.log.DebugContext(r.Context(), "proxy: the request body could not be read",
 		"status", pr.status, "err", err)
-	if pr.body == "" {
-		w.WriteHeader(pr.status)
-		return
+	if pr.doc != nil {
+		// The rest of the body is not worth reading, and after a framing
+		// error it cannot be found.
+		w.Header().Set("Connection", "close")
 	}
-	// The rest of the body is not worth reading, and after a framing
-	// error it cannot be found.
-	w.Header().Set("Connection", "close")
-	writeProblem(w, pr)
+	pr.write(w)
 }

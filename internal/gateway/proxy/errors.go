@@ -1,10 +1,10 @@
 package proxy
 
 import (
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
+
+	"github.com/gatehouse-dev/gatehouse/problem"
 )
 
 // statusClientClosedRequest is what a request whose client went away is
@@ -12,45 +12,53 @@ import (
 // counting the client's departure as an upstream failure (nginx's 499).
 const statusClientClosedRequest = 499
 
-// problem is an answer of the proxy's own (RFC 9457): its status and
-// its body, rendered once.
-type problem struct {
+// reply is an answer of the proxy's own: a problem rendered once, or, for
+// 499, only a status.
+type reply struct {
 	status int
-	body   string
+	doc    *problem.Rendered // nil: no body
 }
 
-// newProblem renders the problem document of type
-// "urn:gatehouse:problem:<code>" (the prefix of every problem Gatehouse
-// writes). The detail is generic on purpose: upstream addresses and
-// transport errors are for the logs, not for callers.
-func newProblem(status int, code, title, detail string) problem {
-	b, err := json.Marshal(struct {
-		Type   string `json:"type"`
-		Title  string `json:"title"`
-		Status int    `json:"status"`
-		Detail string `json:"detail"`
-	}{"urn:gatehouse:problem:" + code, title, status, detail})
-	if err != nil {
-		panic(err) // strings and an int
-	}
-	return problem{status, string(b) + "\n"}
+// newReply renders the problem of kind once. The detail is generic on
+// purpose: upstream addresses and transport errors are for the logs, not
+// for callers.
+func newReply(kind problem.Kind, detail string) reply {
+	r := problem.Render(kind.With(detail))
+	return reply{status: kind.Status, doc: &r}
 }
 
-// The proxy's problems: every answer it writes itself is one of these.
+// The proxy's refusal table: every answer it writes itself is one of these
+// kinds; docs/problems.md documents them.
 var (
 	// No upstream answered.
-	problemUpstreamUnavailable = newProblem(http.StatusBadGateway, "upstream_unavailable", "Bad gateway", "The upstream service is unavailable.")
-	problemUpstreamTimeout     = newProblem(http.StatusGatewayTimeout, "upstream_timeout", "Gateway timeout", "The upstream service did not answer in time.")
-	problemUpstreamError       = newProblem(http.StatusBadGateway, "upstream_error", "Bad gateway", "The upstream service failed to answer.")
-
+	kindUpstreamUnavailable = problem.Kind{Name: "upstream_unavailable", Status: http.StatusBadGateway, Title: "Bad gateway"}
+	kindUpstreamTimeout     = problem.Kind{Name: "upstream_timeout", Status: http.StatusGatewayTimeout, Title: "Gateway timeout"}
+	kindUpstreamError       = problem.Kind{Name: "upstream_error", Status: http.StatusBadGateway, Title: "Bad gateway"}
 	// The client's request body could not be read (bodyReadStatus).
-	problemBodyTimeout   = newProblem(http.StatusRequestTimeout, "request_body_timeout", "Request timeout", "The request body did not arrive in time.")
-	problemBodyMalformed = newProblem(http.StatusBadRequest, "request_body_malformed", "Bad request", "The request body is malformed.")
-	problemBodyTooLarge  = newProblem(http.StatusRequestEntityTooLarge, "request_body_too_large", "Request body too large", "The request body is too large.")
+	kindBodyTimeout   = problem.Kind{Name: "request_body_timeout", Status: http.StatusRequestTimeout, Title: "Request timeout"}
+	kindBodyMalformed = problem.Kind{Name: "request_body_malformed", Status: http.StatusBadRequest, Title: "Bad request"}
+	kindBodyTooLarge  = problem.Kind{Name: "request_body_too_large", Status: http.StatusRequestEntityTooLarge, Title: "Request body too large"}
+)
+
+// Problems lists the kinds of problem the proxy answers with, for the
+// documentation's test.
+func Problems() []problem.Kind {
+	return []problem.Kind{kindUpstreamUnavailable, kindUpstreamTimeout, kindUpstreamError, kindBodyTimeout, kindBodyMalformed, kindBodyTooLarge}
+}
+
+// The proxy's answers, rendered once.
+var (
+	problemUpstreamUnavailable = newReply(kindUpstreamUnavailable, "The upstream service is unavailable.")
+	problemUpstreamTimeout     = newReply(kindUpstreamTimeout, "The upstream service did not answer in time.")
+	problemUpstreamError       = newReply(kindUpstreamError, "The upstream service failed to answer.")
+
+	problemBodyTimeout   = newReply(kindBodyTimeout, "The request body did not arrive in time.")
+	problemBodyMalformed = newReply(kindBodyMalformed, "The request body is malformed.")
+	problemBodyTooLarge  = newReply(kindBodyTooLarge, "The request body is too large.")
 )
 
 // upstreamProblems are the answers when no upstream answered, by kind.
-var upstreamProblems = map[ErrorKind]problem{
+var upstreamProblems = map[ErrorKind]reply{
 	KindUnavailable: problemUpstreamUnavailable,
 	KindTimeout:     problemUpstreamTimeout,
 	KindError:       problemUpstreamError,
@@ -88,15 +96,14 @@ func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, err error) {
 	// OnError is where failures are logged and counted; this is detail.
 	p.log.DebugContext(r.Context(), "proxy: upstream failed",
 		"upstream", upstream, "kind", string(kind), "err", err)
-	writeProblem(w, upstreamProblems[kind])
+	upstreamProblems[kind].write(w)
 }
 
-// writeProblem answers with pr, the one writer of the proxy's problems.
-func writeProblem(w http.ResponseWriter, pr problem) {
-	h := w.Header()
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(pr.status)
-	_, _ = io.WriteString(w, pr.body)
+// write answers with the reply: its problem, or only its status.
+func (pr reply) write(w http.ResponseWriter) {
+	if pr.doc == nil {
+		w.WriteHeader(pr.status)
+		return
+	}
+	pr.doc.Write(w)
 }

@@ -273,7 +273,7 @@ func (p *Proxy) relativePath(path, rawPath string) (string, string) {
 		// "/base/../admin": that would leave the route's base path (and
 		// its prefix, which the policy was chosen for). Resolved here like
 		// a browser would, the request stays below the base.
-		path, rawPath = cleanPath(path), ""
+		path, rawPath = resolveDotSegments(path), ""
 	}
 	return path, rawPath
 }
@@ -325,9 +325,11 @@ func hasDotSegment(p string) bool {
 	return false
 }
 
-// cleanPath resolves the dot segments of p (never above its root), and
-// keeps a trailing slash.
-func cleanPath(p string) string {
+// resolveDotSegments resolves the dot segments of p (never above its
+// root) as a browser would, and keeps a trailing slash. It rewrites a
+// path the gateway has already matched; deciding whether a path may be
+// matched at all is auth.CheckPath's, which refuses dot segments outright.
+func resolveDotSegments(p string) string {
 	c := pathpkg.Clean("/" + p)
 	if c != "/" && (strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..")) {
 		c += "/"

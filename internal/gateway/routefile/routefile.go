@@ -1,10 +1,11 @@
 // Package routefile reads the gateway's routes file (YAML) into
 // auth.Route records, and watches it for changes.
 //
-// The format is strict: unknown fields, values of the wrong type, a
-// duplicate route name or a route that auth.Route.Normalize refuses make
-// the whole file invalid, and the error names the route (index, name,
-// line) and the field. An empty file, or "routes: []", is an empty table.
+// The format is strict: unknown fields, values of the wrong type, or a
+// table that auth.CheckRouteTable refuses (a route that breaks a rule, a
+// name given twice, two path prefixes that differ only by case) make the
+// whole file invalid, and the error names the route (index, name, line)
+// and the field. An empty file, or "routes: []", is an empty table.
 // examples/routes.yaml, at the root of the repository, documents every field.
 package routefile
 
@@ -20,7 +21,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
-	routesvc "github.com/gatehouse-dev/gatehouse/internal/routes"
 )
 
 // MaxSize bounds a routes file: far more than any real table, small enough
@@ -33,8 +33,10 @@ func Load(path string) ([]auth.Route, error) {
 	return routes, err
 }
 
-// Parse reads a routes document. Every route is Normalize()d; the whole
-// document is refused on the first problem.
+// Parse reads a routes document. The routes are checked as one table
+// (auth.CheckRouteTable: each Normalize()d, no name twice, no two path
+// prefixes that differ only by case); the whole document is refused on
+// the first problem, a field that does not decode before a rule.
 func Parse(data []byte) ([]auth.Route, error) {
 	if len(data) > MaxSize {
 		return nil, fmt.Errorf("routes file: larger than %d bytes", MaxSize)
@@ -80,23 +82,24 @@ func Parse(data []byte) ([]auth.Route, error) {
 	}
 
 	routes := make([]auth.Route, 0, len(list.Content))
-	byName := make(map[string]int, len(list.Content))
+	lines := make([]int, 0, len(list.Content))
 	for i, node := range list.Content {
 		r, err := decodeRoute(node)
 		if err != nil {
 			return nil, routeError(i, nameOf(node), node.Line, err)
 		}
-		if err := r.Normalize(); err != nil {
-			return nil, routeError(i, r.Name, node.Line, normalizeError(r.Name, err))
-		}
-		if err := routesvc.CheckProvider(&r); err != nil {
-			return nil, routeError(i, r.Name, node.Line, normalizeError(r.Name, err))
-		}
-		if j, ok := byName[r.Name]; ok {
-			return nil, routeError(i, r.Name, node.Line, fmt.Errorf("field name: %q is already the name of routes[%d]", r.Name, j))
-		}
-		byName[r.Name] = i
 		routes = append(routes, r)
+		lines = append(lines, node.Line)
+	}
+	var bad *auth.RouteTableError
+	if err := auth.CheckRouteTable(routes); errors.As(err, &bad) {
+		i, r := bad.Index, routes[bad.Index]
+		if bad.Other >= 0 && routes[bad.Other].Name == r.Name {
+			return nil, routeError(i, r.Name, lines[i], fmt.Errorf("field name: %q is already the name of routes[%d]", r.Name, bad.Other))
+		}
+		return nil, routeError(i, r.Name, lines[i], normalizeError(r.Name, bad.Err))
+	} else if err != nil {
+		return nil, fmt.Errorf("routes file: %w", err)
 	}
 	return routes, nil
 }
@@ -157,6 +160,7 @@ var fields = map[string]func(r *auth.Route, v *yaml.Node) error{
 	"internal_jwt":      func(r *auth.Route, v *yaml.Node) error { return decodeBool(v, &r.InternalJWT) },
 	"strip_headers":     func(r *auth.Route, v *yaml.Node) error { return decodeStrings(v, &r.StripHeaders) },
 	"any_audience":      func(r *auth.Route, v *yaml.Node) error { return decodeBool(v, &r.AnyAudience) },
+	"key_environment":   func(r *auth.Route, v *yaml.Node) error { return decodeString(v, &r.KeyEnvironment) },
 	"allow_path_params": func(r *auth.Route, v *yaml.Node) error { return decodeBool(v, &r.AllowPathParams) },
 	"case_insensitive":  func(r *auth.Route, v *yaml.Node) error { return decodeBool(v, &r.CaseInsensitive) },
 	"forward_method_override": func(r *auth.Route, v *yaml.Node) error {

@@ -1,5 +1,10 @@
 package gateway
 
+// Tests of the gateway's hardening against misuse: identity spoofed
+// through header aliases, HTTP/2, h2c upgrades and trailers; credentials
+// reaching upstreams; path confusion; secrets in logs; goroutine leaks;
+// tokens of the wrong type; limits dodged by switching credential.
+
 import (
 	"bufio"
 	"context"
@@ -8,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	pathpkg "path"
 	"runtime"
 	"strings"
 	"sync"
@@ -17,7 +21,6 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway/proxy"
-	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
@@ -346,9 +349,9 @@ func TestOwnIDTokenRefused(t *testing.T) {
 	e := newTestEnv(t)
 	e.setRoutes(e.route("api", "/api", "jwt"), e.route("any", "/any", "any"))
 	now := e.clock.Now()
-	idt, err := e.keyring.Sign("JWT", signing.Claims{
+	idt, err := e.keyring.Sign("JWT", verify.Claims{
 		Issuer: testIssuer, Subject: "alice", Audience: []string{"client-1"}, ID: "idt-1",
-		IssuedAt: signing.NewNumericDate(now), Expiry: signing.NewNumericDate(now.Add(time.Hour)),
+		IssuedAt: now, ExpiresAt: now.Add(time.Hour),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -481,38 +484,6 @@ func TestExternalSubjectsHaveTheirOwnBuckets(t *testing.T) {
 	e.setRoutes(r)
 	_, key := e.createKey("victim", nil, auth.RateLimit{})
 	tok := idp.token(t, e.clock.Now(), map[string]any{"sub": "victim", "aud": "partner-api"})
-	deadline := time.Now().Add(20 * time.Second)
-	var resp *http.Response
-	for {
-		resp = e.do("GET", "/m/x", "Authorization", "Bearer "+tok)
-		if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	wantStatus(t, resp, http.StatusOK)
+	wantStatus(t, e.doOnceKeysFetched("GET", "/m/x", "Authorization", "Bearer "+tok), http.StatusOK)
 	wantStatus(t, e.do("GET", "/m/x", "X-API-Key", key), http.StatusOK)
-}
-
-// FuzzCleanPathCanonical: a path the gateway accepts is canonical — resolving its
-// dot segments and merging its slashes changes nothing but a trailing
-// slash — and "//", "..;" and "..\" never pass.
-func FuzzCleanPathCanonical(f *testing.F) {
-	for _, s := range []string{"/", "/a/b/", "//a", "/a/../b", "/a/..;/b", "/a/..\\b", "/a;x/b", "/...", ""} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, p string) {
-		if auth.CheckPath(p) == auth.PathBad {
-			return
-		}
-		want := pathpkg.Clean(p)
-		if got := strings.TrimSuffix(p, "/"); got != want && p != "/" {
-			t.Fatalf("checkPath accepted %q, which resolves to %q", p, want)
-		}
-		for _, bad := range []string{"/..;", "/.;", "/..\\", "\\..\\", "\\../"} {
-			if strings.Contains(p+"/", bad) {
-				t.Fatalf("checkPath accepted %q", p)
-			}
-		}
-	})
 }

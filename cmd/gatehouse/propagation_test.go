@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+)
+
+// propagationBound is what docs/cluster.md promises: a change made through
+// one node refuses callers at every other node within a second
+// (auth.FeedMaxAge), through the change feed.
+const propagationBound = auth.FeedMaxAge
+
+// refusedWithin polls cond until it holds, failing the test if that takes
+// longer than propagationBound from the call: the change has just been
+// committed at another node.
+func refusedWithin(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > propagationBound {
+			t.Fatalf("%s: not seen at node B within %v", what, propagationBound)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("%s: seen at node B after %v", what, time.Since(start).Round(time.Millisecond))
+}
+
+// TestChangesReachOtherNodesWithinASecond runs two nodes on one PostgreSQL
+// database and makes, at node A, each kind of change that can refuse a
+// caller; node B must refuse (or stop doing) what the change forbids
+// within a second, although each was in B's caches or tables first.
+func TestChangesReachOtherNodesWithinASecond(t *testing.T) {
+	dsn := pgDSN(t)
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	clk := testenv.NewClock(time.Now().UTC().Truncate(time.Microsecond))
+	cfgA := testConfig(t, t.TempDir(), dsn)
+	cfgA.Secret = secret
+	cfgA.OAuth.Issuer = "http://127.0.0.1:1" // one issuer for the cluster
+	cfgB := cfgA
+	cfgB.DataDir = t.TempDir()
+	_, adminKey, err := initialize(context.Background(), cfgA, NewLogger(cfgA, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startNode(t, cfgA, clk, &testenv.SyncBuffer{})
+	b := startNode(t, cfgB, clk, &testenv.SyncBuffer{})
+	a.env["GATEHOUSE_ADMIN_KEY"], b.env["GATEHOUSE_ADMIN_KEY"] = adminKey, adminKey
+
+	type client struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	newClient := func(name string) client {
+		var c client
+		a.cliJSON(&c, "clients", "create", "--name", name, "--grant-types", "client_credentials",
+			"--scopes", "orders:read", "--audience", "https://orders.example.test")
+		return c
+	}
+	// tokenStatus asks node B's token endpoint for a token.
+	tokenStatus := func(id, secret string) int {
+		t.Helper()
+		form := url.Values{"grant_type": {"client_credentials"}, "scope": {"orders:read"}}
+		req, _ := http.NewRequest(http.MethodPost, b.main.URL()+"/oauth2/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(id, secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	wantToken := func(c client) {
+		t.Helper()
+		if got := tokenStatus(c.ClientID, c.ClientSecret); got != http.StatusOK {
+			t.Fatalf("node B's token endpoint answered %d before the change, want 200", got)
+		}
+	}
+
+	t.Run("api key revoked", func(t *testing.T) {
+		var created struct {
+			ID  string `json:"id"`
+			Key string `json:"key"`
+		}
+		a.cliJSON(&created, "keys", "create", "--owner", "feed")
+		if v := b.verify(created.Key); v.Code != "VALID" {
+			t.Fatalf("node B before the revocation: %s", v.Code)
+		}
+		a.cli("keys", "revoke", created.ID)
+		refusedWithin(t, "the revoked key refused", func() bool { return b.verify(created.Key).Code == "REVOKED" })
+	})
+
+	t.Run("client secret rotated", func(t *testing.T) {
+		c := newClient("rotated")
+		wantToken(c) // cached at B
+		var rotated client
+		a.cliJSON(&rotated, "clients", "rotate-secret", c.ClientID)
+		refusedWithin(t, "the old secret refused", func() bool {
+			return tokenStatus(c.ClientID, c.ClientSecret) == http.StatusUnauthorized
+		})
+		wantToken(client{c.ClientID, rotated.ClientSecret})
+	})
+
+	t.Run("client deleted", func(t *testing.T) {
+		c := newClient("deleted")
+		wantToken(c)
+		a.cli("clients", "delete", c.ClientID)
+		refusedWithin(t, "the deleted client refused", func() bool {
+			return tokenStatus(c.ClientID, c.ClientSecret) == http.StatusUnauthorized
+		})
+	})
+
+	t.Run("route changed and deleted", func(t *testing.T) {
+		up := newUpstream(t, "feed")
+		a.cli("routes", "create", "--name", "feed", "--path", "/feed", "--upstream", up.URL, "--policy", "public")
+		waitFor(t, "node B to serve the route", func() bool {
+			return gwGet(t, b.main.GatewayURL()+"/feed", nil).status == http.StatusOK
+		})
+		a.cli("routes", "update", "feed", "--policy", "api_key")
+		refusedWithin(t, "a request without a key refused by the changed route", func() bool {
+			return gwGet(t, b.main.GatewayURL()+"/feed", nil).status == http.StatusUnauthorized
+		})
+		a.cli("routes", "delete", "feed")
+		refusedWithin(t, "the deleted route gone", func() bool {
+			return gwGet(t, b.main.GatewayURL()+"/feed", nil).status == http.StatusNotFound
+		})
+	})
+
+	t.Run("user disabled", func(t *testing.T) {
+		const pw = "a long and unguessable passphrase"
+		var u struct {
+			ID string `json:"id"`
+		}
+		a.cliStdin(pw+"\n", &u, "users", "create", "--username", "feeduser", "--password-stdin")
+		signIn := func() error {
+			_, err := b.main.Accounts.Authenticate(context.Background(), "feeduser", pw, "192.0.2.1", nil)
+			return err
+		}
+		if err := signIn(); err != nil {
+			t.Fatalf("sign-in at node B before the change: %v", err)
+		}
+		a.cli("users", "disable", u.ID)
+		refusedWithin(t, "the disabled user's sign-in refused", func() bool { return signIn() != nil })
+	})
+
+	t.Run("consent revoked", func(t *testing.T) {
+		const pw = "another long and unguessable passphrase"
+		var u struct {
+			ID string `json:"id"`
+		}
+		a.cliStdin(pw+"\n", &u, "users", "create", "--username", "consenting", "--password-stdin")
+		c := newClient("consented")
+		// A consent with an access token issued under it, as the
+		// authorization code flow leaves them.
+		now := clk.Now()
+		ctx := context.Background()
+		if err := a.main.Store.SaveConsent(ctx, &auth.Consent{UserID: u.ID, ClientID: c.ClientID, Scopes: []string{"orders:read"}, GrantedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		hash := make([]byte, 32)
+		rand.Read(hash)
+		jti := "jti_feed_consent"
+		if err := a.main.Store.CreateRefreshToken(ctx, &auth.RefreshToken{
+			Hash: hash, FamilyID: "fam_feed_consent", ClientID: c.ClientID, UserID: u.ID, Scopes: []string{"orders:read"},
+			AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: now.Add(2 * time.Hour),
+		}, &auth.IssuedToken{JTI: jti, FamilyID: "fam_feed_consent", ExpiresAt: now.Add(10 * time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+		if b.main.Revocations.Revoked(jti) {
+			t.Fatal("the token is revoked at node B before the consent is")
+		}
+		a.cli("users", "revoke-consent", u.ID, c.ClientID)
+		refusedWithin(t, "the access token of the revoked consent on node B's revocation list", func() bool {
+			return b.main.Revocations.Revoked(jti)
+		})
+	})
+
+	t.Run("signing key retired", func(t *testing.T) {
+		clk.Add(7 * time.Minute) // the next key has been published long enough
+		before := b.main.Signing.CurrentKeyID()
+		var rotated struct {
+			KID string `json:"kid"`
+		}
+		a.cliJSON(&rotated, "signing-keys", "rotate")
+		if rotated.KID == before {
+			t.Fatalf("the rotation kept key %s", before)
+		}
+		refusedWithin(t, "node B no longer signing with the retired key", func() bool {
+			return b.main.Signing.CurrentKeyID() == rotated.KID
+		})
+	})
+}

@@ -53,7 +53,7 @@ func TestClientAuthenticationFailuresLookAlike(t *testing.T) {
 		challenged bool
 	}{
 		{"wrong secret", func() *http.Response { return ts.post(PathToken, cc, basic.ID, unknownSecret) }, 401, CodeInvalidClient, true},
-		{"malformed secret", func() *http.Response { return ts.post(PathToken, cc, basic.ID, basicSecret[:len(basicSecret)-1]+"0") }, 401, CodeInvalidClient, true},
+		{"malformed secret", func() *http.Response { return ts.post(PathToken, cc, basic.ID, mistypeLast(basicSecret)) }, 401, CodeInvalidClient, true},
 		{"secret of another kind", func() *http.Response {
 			rt, _, _ := ts.newSecret(PrefixRefreshToken)
 			return ts.post(PathToken, cc, basic.ID, rt)
@@ -273,4 +273,15 @@ func TestPrivateKeyJWT(t *testing.T) {
 		secret, _, _ := ts.newSecret(PrefixClientSecret)
 		wantError(t, ts.post(PathToken, url.Values{"grant_type": {"authorization_code"}}, pc.ID, secret), http.StatusUnauthorized, CodeInvalidClient)
 	})
+}
+
+// mistypeLast changes a secret's last character, always to another one
+// (setting it to a fixed character leaves it unchanged when it already ends
+// so).
+func mistypeLast(s string) string {
+	c := byte('0')
+	if s[len(s)-1] == c {
+		c = '1'
+	}
+	return s[:len(s)-1] + string(c)
 }

@@ -472,7 +472,7 @@ func TestSecretMatches(t *testing.T) {
 		"the new secret":               {rotated, second, true},
 		"the secret before rotation":   {rotated, first, false},
 		"another client's secret":      {rotated, otherSecret, false},
-		"a typo":                       {rotated, second[:len(second)-1] + "x", false},
+		"a typo":                       {rotated, second[:len(second)-1] + string(second[len(second)-1]^1), false},
 		"empty":                        {rotated, "", false},
 		"a refresh token of that body": {rotated, "gate_rt_" + second[len(client.SecretPrefix):], false},
 		"a client without a secret":    {pub, second, false},

@@ -27,6 +27,7 @@ bench-gateway:
 fuzz:
 	go test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/apikey/
 	go test -run '^$$' -fuzz FuzzExtract -fuzztime 30s ./internal/apikey/
+	go test -run '^$$' -fuzz FuzzValid -fuzztime 30s ./internal/secret/
 	go test -run '^$$' -fuzz FuzzDecodeCreateKey -fuzztime 30s ./internal/admin/
 	go test -run '^$$' -fuzz FuzzLoadFile -fuzztime 30s ./internal/config/
 	go test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/password/

@@ -88,7 +88,7 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 		InternalTokenTTL: g.InternalTokenTTL,
 		Revoked:          m.Revocations.Revoked,
 		RevocationsFresh: m.Revocations.Fresh,
-		ClientActive:     m.OAuth.ClientExists,
+		ClientActive:     m.Clients.Exists,
 		TrustedProxies:   trusted,
 		Logger:           m.Logger,
 		AccessLog:        g.AccessLog,

@@ -29,12 +29,14 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/background"
 	"github.com/gatehouse-dev/gatehouse/internal/changes"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/revocation"
 	"github.com/gatehouse-dev/gatehouse/internal/routes"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 )
@@ -58,6 +60,7 @@ type Main struct {
 	Keys     *apikey.Service
 	Signing  *signing.Keyring
 	Accounts *account.Service
+	Clients  *client.Registry
 	OAuth    *oauth.Server
 	Routes   *routes.Service
 	Gateway  *gateway.Gateway
@@ -207,7 +210,8 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 	adminSrv, err := admin.NewServer(admin.Config{
 		Keys:         m.Keys,
 		Audit:        m.Store,
-		Clients:      m.OAuth,
+		Clients:      m.Clients,
+		Consents:     m.OAuth,
 		Users:        m.Accounts,
 		SigningKeys:  m.Signing,
 		Routes:       m.Routes,
@@ -249,9 +253,9 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 
 // startOAuth builds the signing keyring, the account service and the
 // authorization server.
-func (m *Main) startOAuth(ctx context.Context, secret []byte) error {
+func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 	o := m.Config.OAuth
-	sealer, err := signing.NewSealer(signing.DeriveMasterKey(secret))
+	sealer, err := signing.NewSealer(signing.DeriveMasterKey(serverSecret))
 	if err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
@@ -281,7 +285,7 @@ func (m *Main) startOAuth(ctx context.Context, secret []byte) error {
 	if err != nil {
 		return fmt.Errorf("accounts: %w", err)
 	}
-	hasher, err := apikey.NewHasher(secret)
+	hasher, err := secret.NewHasher(serverSecret)
 	if err != nil {
 		return fmt.Errorf("oauth: %w", err)
 	}
@@ -295,10 +299,20 @@ func (m *Main) startOAuth(ctx context.Context, secret []byte) error {
 		// Revocations through this node reach its gateway at once.
 		store = revocation.SyncingStore{OAuthStore: m.Store, List: m.Revocations}
 	}
+	// The registry deletes clients through the same store, so that their
+	// access tokens reach the gateway's revocation list at once.
+	clientCfg := client.Config{Store: store, Hasher: hasher, Now: m.Now}
+	if m.changes != nil {
+		clientCfg.Changes = m.changes
+	}
+	if m.Clients, err = client.New(clientCfg); err != nil {
+		return fmt.Errorf("oauth clients: %w", err)
+	}
 	cfg := oauth.Config{
 		Issuer:             issuer,
 		Store:              store,
 		Audit:              m.Store,
+		Clients:            m.Clients,
 		Hasher:             hasher,
 		Keys:               m.Signing,
 		Accounts:           m.Accounts,
@@ -312,9 +326,6 @@ func (m *Main) startOAuth(ctx context.Context, secret []byte) error {
 		SessionTTL:         o.SessionTTL,
 		// Secure cookies everywhere but on a developer's plain-HTTP machine.
 		InsecureCookies: m.Config.Dev && !strings.HasPrefix(issuer, "https://"),
-	}
-	if m.changes != nil {
-		cfg.Changes = m.changes
 	}
 	if m.OAuth, err = oauth.New(cfg); err != nil {
 		return fmt.Errorf("oauth: %w", err)

@@ -10,19 +10,25 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 )
 
-// ClientService is what the API needs of the authorization server's client
-// registry and consents (*oauth.Server).
+// ClientService is what the API needs of the client registry
+// (*client.Registry).
 type ClientService interface {
-	CreateClient(ctx context.Context, actor string, in oauth.ClientInput) (*auth.Client, string, error)
-	UpdateClient(ctx context.Context, actor, id string, in oauth.ClientInput) (*auth.Client, error)
-	RotateClientSecret(ctx context.Context, actor, id string) (*auth.Client, string, error)
-	DeleteClient(ctx context.Context, actor, id string) error
-	GetClient(ctx context.Context, id string) (*auth.Client, error)
-	ListClients(ctx context.Context, f auth.ClientFilter) ([]*auth.Client, string, error)
+	Create(ctx context.Context, actor string, in client.Input) (*auth.Client, string, error)
+	Update(ctx context.Context, actor, id string, in client.Input) (*auth.Client, error)
+	RotateSecret(ctx context.Context, actor, id string) (*auth.Client, string, error)
+	Delete(ctx context.Context, actor, id string) error
+	Get(ctx context.Context, id string) (*auth.Client, error)
+	List(ctx context.Context, f auth.ClientFilter) ([]*auth.Client, string, error)
+}
+
+// ConsentService is what the API needs of the authorization server's
+// consents (*oauth.Server).
+type ConsentService interface {
 	ListConsents(ctx context.Context, userID string) ([]*auth.Consent, error)
 	RevokeConsent(ctx context.Context, actor, userID, clientID string) error
 }
@@ -44,7 +50,8 @@ type SigningKeyService interface {
 }
 
 var (
-	_ ClientService     = (*oauth.Server)(nil)
+	_ ClientService     = (*client.Registry)(nil)
+	_ ConsentService    = (*oauth.Server)(nil)
 	_ UserService       = (*account.Service)(nil)
 	_ SigningKeyService = (*signing.Keyring)(nil)
 )
@@ -66,7 +73,7 @@ func (s *Server) handleCreateClient(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	c, secret, err := s.clients.CreateClient(r.Context(), actorOf(r), in)
+	c, secret, err := s.clients.Create(r.Context(), actorOf(r), in)
 	if err != nil {
 		return fmt.Errorf("admin: create client: %w", err)
 	}
@@ -77,8 +84,8 @@ func (s *Server) handleCreateClient(w http.ResponseWriter, r *http.Request) erro
 
 // clientInput checks the formats the transport owns (durations) and leaves
 // every other rule to the client registry.
-func clientInput(req ClientRequest) (oauth.ClientInput, error) {
-	in := oauth.ClientInput{
+func clientInput(req ClientRequest) (client.Input, error) {
+	in := client.Input{
 		Name:                   req.Name,
 		Public:                 req.Public,
 		AuthMethod:             req.TokenEndpointAuthMethod,
@@ -134,7 +141,7 @@ func (s *Server) handleListClients(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	cs, next, err := s.clients.ListClients(r.Context(), auth.ClientFilter{After: after, Limit: limit})
+	cs, next, err := s.clients.List(r.Context(), auth.ClientFilter{After: after, Limit: limit})
 	if err != nil {
 		return fmt.Errorf("admin: list clients: %w", err)
 	}
@@ -152,7 +159,7 @@ func (s *Server) handleGetClient(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, err := s.clients.GetClient(r.Context(), id)
+	c, err := s.clients.Get(r.Context(), id)
 	if err != nil {
 		return fmt.Errorf("admin: get client: %w", err)
 	}
@@ -175,7 +182,7 @@ func (s *Server) handleUpdateClient(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	c, err := s.clients.UpdateClient(r.Context(), actorOf(r), id, in)
+	c, err := s.clients.Update(r.Context(), actorOf(r), id, in)
 	if err != nil {
 		return fmt.Errorf("admin: update client: %w", err)
 	}
@@ -190,7 +197,7 @@ func (s *Server) handleDeleteClient(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	if err := s.clients.DeleteClient(r.Context(), actorOf(r), id); err != nil {
+	if err := s.clients.Delete(r.Context(), actorOf(r), id); err != nil {
 		return fmt.Errorf("admin: delete client: %w", err)
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -204,7 +211,7 @@ func (s *Server) handleRotateClientSecret(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	c, secret, err := s.clients.RotateClientSecret(r.Context(), actorOf(r), id)
+	c, secret, err := s.clients.RotateSecret(r.Context(), actorOf(r), id)
 	if err != nil {
 		return fmt.Errorf("admin: rotate client secret: %w", err)
 	}
@@ -318,7 +325,7 @@ func (s *Server) handleListConsents(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	cs, err := s.clients.ListConsents(r.Context(), id)
+	cs, err := s.consents.ListConsents(r.Context(), id)
 	if err != nil {
 		return fmt.Errorf("admin: list consents: %w", err)
 	}
@@ -341,7 +348,7 @@ func (s *Server) handleRevokeConsent(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	if err := s.clients.RevokeConsent(r.Context(), actorOf(r), id, clientID); err != nil {
+	if err := s.consents.RevokeConsent(r.Context(), actorOf(r), id, clientID); err != nil {
 		return fmt.Errorf("admin: revoke consent: %w", err)
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -14,7 +14,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 )
 
@@ -37,16 +39,20 @@ func newOAuthEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hasher, err := apikey.NewHasher([]byte(rand.Text() + rand.Text()))
+	hasher, err := secret.NewHasher([]byte(rand.Text() + rand.Text()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	authz, err := oauth.New(oauth.Config{Issuer: "https://auth.example.test", Store: env.db, Audit: env.db, Hasher: hasher,
-		Keys: keys, Accounts: accounts, Now: env.clock.Now, Logger: logger})
+	clients, err := client.New(client.Config{Store: env.db, Hasher: hasher, Now: env.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(Config{Keys: env.keys, Audit: env.db, Clients: authz, Users: accounts, SigningKeys: keys,
+	authz, err := oauth.New(oauth.Config{Issuer: "https://auth.example.test", Store: env.db, Audit: env.db, Clients: clients,
+		Hasher: hasher, Keys: keys, Accounts: accounts, Now: env.clock.Now, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(Config{Keys: env.keys, Audit: env.db, Clients: clients, Consents: authz, Users: accounts, SigningKeys: keys,
 		Logger: logger, Now: env.clock.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -50,10 +50,11 @@ const ScopeAdmin = "admin"
 type Config struct {
 	Keys  KeyService
 	Audit AuditReader
-	// Clients, Users and SigningKeys serve the authorization server's
-	// routes, all or none; none leaves them answering 404 (a node with API
-	// keys alone).
+	// Clients, Consents, Users and SigningKeys serve the authorization
+	// server's routes, all or none; none leaves them answering 404 (a node
+	// with API keys alone).
 	Clients     ClientService
+	Consents    ConsentService
 	Users       UserService
 	SigningKeys SigningKeyService
 	// Routes serves the gateway's stored routes; nil leaves them
@@ -72,6 +73,7 @@ type Server struct {
 	keys        KeyService
 	audit       AuditReader
 	clients     ClientService
+	consents    ConsentService
 	users       UserService
 	signingKeys SigningKeyService
 	routes      *routesvc.Service
@@ -93,8 +95,9 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Audit == nil {
 		return nil, errors.New("admin: Config.Audit is required")
 	}
-	if (cfg.Clients == nil) != (cfg.Users == nil) || (cfg.Clients == nil) != (cfg.SigningKeys == nil) {
-		return nil, errors.New("admin: Config.Clients, Users and SigningKeys go together: all or none")
+	if (cfg.Clients == nil) != (cfg.Consents == nil) || (cfg.Clients == nil) != (cfg.Users == nil) ||
+		(cfg.Clients == nil) != (cfg.SigningKeys == nil) {
+		return nil, errors.New("admin: Config.Clients, Consents, Users and SigningKeys go together: all or none")
 	}
 	if cfg.MaxBodyBytes < 0 {
 		return nil, errors.New("admin: Config.MaxBodyBytes must not be negative")
@@ -103,6 +106,7 @@ func NewServer(cfg Config) (*Server, error) {
 		keys:        cfg.Keys,
 		audit:       cfg.Audit,
 		clients:     cfg.Clients,
+		consents:    cfg.Consents,
 		users:       cfg.Users,
 		signingKeys: cfg.SigningKeys,
 		routes:      cfg.Routes,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
 )
 
 // BenchmarkBaselineSHA256 is the yardstick for the figures in
@@ -45,7 +46,7 @@ func BenchmarkParse(b *testing.B) {
 }
 
 func BenchmarkHasherSum(b *testing.B) {
-	h, _ := apikey.NewHasher(testSecret(1))
+	h, _ := secret.NewHasher(testSecret(1))
 	key := generate(b, testPrefix)
 	b.ReportAllocs()
 	defer reportCPU(b)()

@@ -1,9 +1,10 @@
 // Package apikey issues and verifies Gatehouse API keys.
 //
 // A key looks like sk_live_<32 base62 characters><6 base62 characters of
-// CRC-32>. Generate and Parse define the format (see format.go and
-// docs/api-keys.md); Hasher computes the keyed hash under which a key is
-// stored; Service creates, rotates, revokes and verifies keys, with a cache
+// CRC-32>: a secret of package secret, which makes the body and checksum
+// and computes the keyed hash under which a key is stored. Generate and
+// Parse add the prefix grammar (see format.go and docs/api-keys.md);
+// Service creates, rotates, revokes and verifies keys, with a cache
 // so that a key seen before is verified without a database round trip (and a
 // short-lived one of unknown keys, so that repeating one does not reach the
 // database either), and per-key rate limits (package ratelimit).

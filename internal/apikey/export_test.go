@@ -3,12 +3,14 @@ package apikey
 import (
 	"crypto/sha256"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
 )
 
 // Assemble returns prefix+body followed by its checksum: the key Generate
 // would return had it drawn body.
 func Assemble(prefix, body string) string {
-	return string(appendChecksum([]byte(prefix+body), crc32Of(prefix+body)))
+	return secret.WithChecksum(prefix + body)
 }
 
 // NewID exposes ID generation at a chosen time.

@@ -1,28 +1,24 @@
 package apikey
 
 import (
-	"crypto/rand"
-	"crypto/subtle"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"unsafe"
+
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
 )
 
-// A key is
+// A key is a secret of package secret with an API-key prefix:
 //
 //	<prefix><body: 32 base62 characters><checksum: 6 base62 characters>
 //
-// for example sk_live_2bQ7...Wm0p3Zq1. The body comes from crypto/rand
-// (32 × log2(62) ≈ 190.5 bits); the checksum is the CRC-32 (IEEE) of
-// prefix+body, written as a 6-digit base62 number. The checksum is public: it
-// does not protect the key, it lets Parse reject typos and garbage without
-// touching the database and lets secret scanners confirm a match offline.
+// for example sk_live_2bQ7...Wm0p3Zq1 (the body and checksum are described
+// in package secret). What this file adds is the prefix grammar, and Parse,
+// which finds the prefix of a key it is not told.
 const (
 	// BodyLength is the number of random base62 characters in a key.
-	BodyLength = 32
+	BodyLength = secret.BodyLength
 	// ChecksumLength is the number of base62 characters of the checksum.
-	ChecksumLength = 6
+	ChecksumLength = secret.ChecksumLength
 	// MinPrefixLength and MaxPrefixLength bound a valid prefix ("a_" to
 	// 16+1+16+1 characters).
 	MinPrefixLength = 2
@@ -31,9 +27,6 @@ const (
 	MinKeyLength = MinPrefixLength + BodyLength + ChecksumLength
 	MaxKeyLength = MaxPrefixLength + BodyLength + ChecksumLength
 )
-
-// EntropyBits is the entropy of a key's random body, rounded down.
-const EntropyBits = 190 // 32 * log2(62) = 190.53
 
 // ScannerRegexp matches keys of every valid prefix, for secret scanners
 // (RE2 syntax, as in Go's regexp, GitHub secret scanning and gitleaks). A
@@ -59,9 +52,6 @@ var (
 	errChecksum = fmt.Errorf("%w: checksum mismatch", ErrMalformed)
 )
 
-// base62 is in ASCII order, so that the checksum digits sort like numbers.
-const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
 // Generate returns a new key with the given prefix: BodyLength characters
 // drawn uniformly from base62 with crypto/rand, then the checksum. It fails
 // only for an invalid prefix (wrapping ErrInvalidPrefix) or when the system's
@@ -70,37 +60,11 @@ func Generate(prefix string) (string, error) {
 	if err := ValidatePrefix(prefix); err != nil {
 		return "", err
 	}
-	buf := make([]byte, 0, len(prefix)+BodyLength+ChecksumLength)
-	buf = append(buf, prefix...)
-	body, err := randomBody()
+	key, err := secret.Generate(prefix)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("apikey: %w", err)
 	}
-	buf = append(buf, body[:]...)
-	buf = appendChecksum(buf, crc32.ChecksumIEEE(buf))
-	return string(buf), nil
-}
-
-// randomBody returns BodyLength characters uniformly distributed over
-// base62. It takes 6 random bits per character and rejects the values 62 and
-// 63: a plain modulo would make '0' and '1' more likely than the rest.
-func randomBody() ([BodyLength]byte, error) {
-	var out [BodyLength]byte
-	var pool [BodyLength + 8]byte // 62/64 of draws are kept: one read nearly always suffices
-	for i := 0; i < BodyLength; {
-		if _, err := rand.Read(pool[:]); err != nil {
-			return out, fmt.Errorf("apikey: read random bytes: %w", err)
-		}
-		for _, b := range pool {
-			if v := b & 63; v < 62 {
-				out[i] = base62[v]
-				if i++; i == BodyLength {
-					break
-				}
-			}
-		}
-	}
-	return out, nil
+	return key, nil
 }
 
 // Parse checks the structure of key — length, prefix syntax, character set
@@ -112,22 +76,14 @@ func Parse(key string) (prefix string, err error) {
 	if n < MinKeyLength || n > MaxKeyLength {
 		return "", errLength
 	}
-	prefix = key[:n-BodyLength-ChecksumLength]
+	prefix = key[:n-secret.TailLength]
 	if !validPrefix(prefix) {
 		return "", errPrefix
 	}
-	for i := len(prefix); i < n; i++ {
-		if !isBase62(key[i]) {
-			return "", errCharset
-		}
+	if !secret.IsBase62(key[len(prefix):]) {
+		return "", errCharset
 	}
-	// Comparing the encoded checksum (rather than decoding the digits) also
-	// rejects non-canonical spellings, so exactly one key maps to each body.
-	var want [ChecksumLength]byte
-	appendChecksum(want[:0], crc32Of(key[:n-ChecksumLength]))
-	// The checksum is not secret; comparing it in constant time costs
-	// nothing here and spares every reader the argument about timing.
-	if subtle.ConstantTimeCompare(want[:], []byte(key[n-ChecksumLength:])) != 1 {
+	if !secret.ChecksumValid(key) {
 		return "", errChecksum
 	}
 	return prefix, nil
@@ -176,27 +132,3 @@ func validPrefix(p string) bool {
 }
 
 func isLower(c byte) bool { return 'a' <= c && c <= 'z' }
-
-func isBase62(c byte) bool {
-	return ('0' <= c && c <= '9') || ('A' <= c && c <= 'Z') || ('a' <= c && c <= 'z')
-}
-
-// crc32Of is crc32.ChecksumIEEE over a string. It hands the string's bytes
-// to hash/crc32 without a copy: converting with []byte(s) allocates (the
-// slice escapes through crc32's function table), and a byte-at-a-time loop
-// here is three times slower than crc32's slicing-by-8 and CLMUL code. This
-// is sound because crc32 only reads its input and keeps no reference to it.
-func crc32Of(s string) uint32 {
-	return crc32.ChecksumIEEE(unsafe.Slice(unsafe.StringData(s), len(s)))
-}
-
-// appendChecksum appends c as ChecksumLength base62 digits, most significant
-// first, padded with zeros (62^6 > 2^32, so every value fits).
-func appendChecksum(dst []byte, c uint32) []byte {
-	var digits [ChecksumLength]byte
-	for i := ChecksumLength - 1; i >= 0; i-- {
-		digits[i] = base62[c%62]
-		c /= 62
-	}
-	return append(dst, digits[:]...)
-}

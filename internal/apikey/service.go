@@ -16,7 +16,11 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/changes"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
 )
+
+// MinSecretLength is the shortest Config.Secret: the hasher's own minimum.
+const MinSecretLength = secret.MinServerSecretLength
 
 // Config configures a Service. Store, Audit, Secret and Prefix are required.
 type Config struct {
@@ -86,7 +90,7 @@ const (
 type Service struct {
 	store         auth.APIKeyStore
 	audit         auth.AuditStore
-	hasher        *Hasher
+	hasher        *secret.Hasher
 	prefix        string // of the default environment
 	environment   string // the default environment, auth.KeyEnvironmentOf(prefix)
 	refuseTest    bool   // Environments leaves the test environment out
@@ -118,9 +122,9 @@ func NewService(cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("apikey: Config.Environments: %q is not one of %s", env, strings.Join(auth.KeyEnvironments, ", "))
 		}
 	}
-	hasher, err := NewHasher(cfg.Secret)
+	hasher, err := secret.NewHasher(cfg.Secret)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("apikey: Config.Secret: %w", err)
 	}
 	if cfg.CacheSize < 0 {
 		return nil, errors.New("apikey: Config.CacheSize must not be negative")

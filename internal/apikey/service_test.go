@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/changes"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
@@ -324,7 +325,7 @@ func TestCreateReturnsAKeyThatVerifies(t *testing.T) {
 	if prefix, err := apikey.Parse(plaintext); err != nil || prefix != testPrefix {
 		t.Fatalf("Parse(new key) = %q, %v", prefix, err)
 	}
-	h, _ := apikey.NewHasher(testSecret(9))
+	h, _ := secret.NewHasher(testSecret(9))
 	sum := h.Sum(plaintext)
 	want := &auth.APIKey{
 		ID: k.ID, Hash: sum[:], Prefix: testPrefix, Hint: plaintext[len(plaintext)-4:],

@@ -103,7 +103,7 @@ func (s *Server) parseAuthorize(ctx context.Context, q url.Values) (*authzReques
 	if len(q["client_id"]) != 1 {
 		return nil, errInvalidRequest("The request must have exactly one client_id.")
 	}
-	c, err := s.lookupClient(ctx, q.Get("client_id"))
+	c, err := s.clients.Lookup(ctx, q.Get("client_id"))
 	if err != nil {
 		if auth.ErrorCode(err) == auth.ENOTFOUND {
 			return nil, errInvalidRequest("The client_id is not a registered client.")

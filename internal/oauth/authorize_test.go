@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 )
 
@@ -66,7 +68,7 @@ func TestAuthorizeRefusesUnknownClientOrRedirectURI(t *testing.T) {
 func TestAuthorizeLoopbackRedirect(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, insecureCookies)
-	c, _ := ts.mustClient(ClientInput{
+	c, _ := ts.mustClient(client.Input{
 		Public:       true,
 		RedirectURIs: []string{"http://127.0.0.1/callback", "http://[::1]/callback", "http://localhost:5000/callback"},
 		Scopes:       []string{"openid"},
@@ -144,7 +146,7 @@ func TestAuthorizeRedirectsErrors(t *testing.T) {
 		wantRedirectError(t, b.get(ts.authorizeURL(authParams(cc, "scope", "read"))), "https://cc.example.com/cb", "st-123", CodeUnauthorizedClient)
 	})
 	t.Run("redirect keeps the registered query", func(t *testing.T) {
-		qc, _ := ts.mustClient(ClientInput{RedirectURIs: []string{"https://q.example.com/cb?tenant=7"}, Scopes: []string{"openid"}})
+		qc, _ := ts.mustClient(client.Input{RedirectURIs: []string{"https://q.example.com/cb?tenant=7"}, Scopes: []string{"openid"}})
 		p := b.get(ts.authorizeURL(authParams(qc, "response_type", "token")))
 		loc := p.location(t)
 		if loc.Query().Get("tenant") != "7" || loc.Query().Get("error") != CodeUnsupportedResponseType {
@@ -261,13 +263,27 @@ func FuzzAuthorizeRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { db.Close() })
-	s := &Server{issuer: "https://issuer.example", store: db, now: func() time.Time { return now }}
-	c := &auth.Client{
-		ID: "cli_fuzz", Public: true, RedirectURIs: []string{"https://app.example/cb", "http://127.0.0.1/cb"},
-		GrantTypes: []string{auth.GrantAuthorizationCode}, Scopes: []string{"openid", "read"},
-		Audiences: []string{"https://api.example"},
+	hasher, err := secret.NewHasher(make([]byte, secret.MinServerSecretLength))
+	if err != nil {
+		f.Fatal(err)
 	}
-	s.tokens.clients.put(c, now) // unknown IDs go to the (empty) store
+	clock := func() time.Time { return now }
+	clients, err := client.New(client.Config{Store: db, Hasher: hasher, Now: clock})
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := &Server{issuer: "https://issuer.example", store: db, clients: clients, now: clock}
+	c := &auth.Client{
+		ID: "cli_fuzz", Name: "fuzz", Public: true, AuthMethod: auth.AuthMethodNone,
+		RedirectURIs: []string{"https://app.example/cb", "http://127.0.0.1/cb"},
+		GrantTypes:   []string{auth.GrantAuthorizationCode}, Scopes: []string{"openid", "read"},
+		Audiences: []string{"https://api.example"}, CreatedAt: now, UpdatedAt: now,
+	}
+	// Stored directly (the registry would pick its own ID); the registry's
+	// clock stands still, so after the first lookup it answers from its cache.
+	if err := db.CreateClient(context.Background(), c); err != nil {
+		f.Fatal(err)
+	}
 	f.Add(authParams(c).Encode())
 	f.Add(authParams(c, "redirect_uri", "http://127.0.0.1:9999/cb", "prompt", "none", "max_age", "0", "resource", "https://api.example").Encode())
 	f.Add("client_id=cli_fuzz&client_id=cli_fuzz&redirect_uri=https%3A%2F%2Fapp.example%2Fcb")

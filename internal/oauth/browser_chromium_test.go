@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
@@ -42,7 +43,7 @@ func TestChromiumLoginAndConsent(t *testing.T) {
 	}))
 	t.Cleanup(app.Close)
 	redirect := app.URL + "/cb"
-	c, secret := ts.mustClient(ClientInput{RedirectURIs: []string{redirect}, Scopes: []string{"openid", "profile"}})
+	c, secret := ts.mustClient(client.Input{RedirectURIs: []string{redirect}, Scopes: []string{"openid", "profile"}})
 	ts.mustUser("alice")
 
 	conf := &oauth2.Config{ClientID: c.ID, ClientSecret: secret, RedirectURL: redirect, Scopes: []string{"openid", "profile"},

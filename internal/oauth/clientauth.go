@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
-	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -17,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 )
 
 // ClientAssertionType is the client_assertion_type of private_key_jwt
@@ -90,7 +90,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 // clientForAuth looks a client up for authentication: an unknown client is
 // invalid_client, a store failure stays a server error.
 func (s *Server) clientForAuth(ctx context.Context, id string) (*auth.Client, error) {
-	c, err := s.lookupClient(ctx, id)
+	c, err := s.clients.Lookup(ctx, id)
 	if err != nil {
 		if auth.ErrorCode(err) == auth.ENOTFOUND {
 			return nil, errInvalidClient()
@@ -101,19 +101,17 @@ func (s *Server) clientForAuth(ctx context.Context, id string) (*auth.Client, er
 }
 
 // authenticateSecret checks a client secret. A malformed secret (wrong
-// prefix or checksum) is refused before the store is asked; the keyed
-// hashes are compared in constant time.
-func (s *Server) authenticateSecret(ctx context.Context, id, secret, method string) (*auth.Client, error) {
-	hash, ok := s.parseSecret(PrefixClientSecret, secret)
-	if !ok || !validClientID(id) {
+// prefix or checksum) or client ID is refused before the store is asked;
+// the registry compares the keyed hashes in constant time.
+func (s *Server) authenticateSecret(ctx context.Context, id, presented, method string) (*auth.Client, error) {
+	if !client.ValidSecret(presented) || !client.ValidID(id) {
 		return nil, errInvalidClient()
 	}
 	c, err := s.clientForAuth(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if c.Public || c.AuthMethod != method || len(c.SecretHash) == 0 ||
-		subtle.ConstantTimeCompare(hash, c.SecretHash) != 1 {
+	if c.Public || c.AuthMethod != method || !s.clients.SecretMatches(c, presented) {
 		return nil, errInvalidClient()
 	}
 	return c, nil
@@ -152,7 +150,7 @@ func (s *Server) authenticateAssertion(ctx context.Context, formID, assertion st
 		return nil, errInvalidClient()
 	}
 	id := unverified.Issuer
-	if !validClientID(id) || (formID != "" && formID != id) {
+	if !client.ValidID(id) || (formID != "" && formID != id) {
 		return nil, errInvalidClient()
 	}
 	c, err := s.clientForAuth(ctx, id)

@@ -18,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 )
 
 func TestClientAuthenticationFailuresLookAlike(t *testing.T) {
@@ -118,7 +119,7 @@ func (ts *testServer) jwtClient(t *testing.T) *jwtClient {
 	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	pub := jose.JSONWebKey{Key: &priv.PublicKey, KeyID: "k1", Use: "sig", Algorithm: "ES256"}
 	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{pub}})
-	c, secret := ts.mustClient(ClientInput{AuthMethod: auth.AuthMethodPrivateKeyJWT, JWKS: set, Scopes: []string{"read"},
+	c, secret := ts.mustClient(client.Input{AuthMethod: auth.AuthMethodPrivateKeyJWT, JWKS: set, Scopes: []string{"read"},
 		GrantTypes: []string{auth.GrantClientCredentials}})
 	if secret != "" {
 		t.Fatal("a private_key_jwt client got a secret")
@@ -268,7 +269,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 		wantError(t, ts.post(PathToken, assertionForm(assertion(t, jc.key, cl))), http.StatusUnauthorized, CodeInvalidClient)
 	})
 	t.Run("a public client cannot use a secret", func(t *testing.T) {
-		pc, _ := ts.mustClient(ClientInput{Public: true, RedirectURIs: []string{"https://spa.example.com/cb"}})
+		pc, _ := ts.mustClient(client.Input{Public: true, RedirectURIs: []string{"https://spa.example.com/cb"}})
 		secret, _, _ := ts.newSecret(PrefixClientSecret)
 		wantError(t, ts.post(PathToken, url.Values{"grant_type": {"authorization_code"}}, pc.ID, secret), http.StatusUnauthorized, CodeInvalidClient)
 	})

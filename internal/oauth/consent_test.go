@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 )
 
 // A consent POST that is not the one our page made for this session and
@@ -74,7 +75,7 @@ func TestConsentForgeries(t *testing.T) {
 func TestConsentPageContents(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, insecureCookies)
-	c, _ := ts.mustClient(ClientInput{
+	c, _ := ts.mustClient(client.Input{
 		Name: `<img src=x> Photos`, RedirectURIs: []string{"https://photos.example/cb"},
 		Scopes: []string{"openid", "email", "photos:read"}, Audiences: []string{"https://photos-api.example"},
 	})

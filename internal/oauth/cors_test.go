@@ -7,12 +7,13 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 )
 
 func TestCORS(t *testing.T) {
 	ts := newTestServer(t)
 	// A single-page app: a public client whose page lives at app.example.com.
-	spa, _ := ts.mustClient(ClientInput{
+	spa, _ := ts.mustClient(client.Input{
 		Public:       true,
 		RedirectURIs: []string{"https://app.example.com/callback"},
 		GrantTypes:   []string{auth.GrantAuthorizationCode, auth.GrantRefreshToken},

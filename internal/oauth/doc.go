@@ -7,8 +7,8 @@
 // client is an *Error (error.go), written in one place.
 //
 // Opaque secrets (authorization codes, refresh tokens, client secrets,
-// session cookies) share the API-key format of internal/apikey: a prefix per
-// kind, 190 random bits and a checksum, so scanners recognise leaked ones
+// session cookies) are made and hashed by internal/secret, as API keys are:
+// a prefix per kind, 190 random bits and a checksum, so scanners recognise leaked ones
 // and garbage is refused before any database work; they are stored only as
 // keyed hashes.
 package oauth

@@ -280,3 +280,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	w.Write(append(body, '\n'))
 }
+
+// truncate shortens s to n bytes for an error description, so that a
+// request cannot make us echo megabytes.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

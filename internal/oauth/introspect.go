@@ -136,7 +136,7 @@ func (s *Server) verifyAccessToken(ctx context.Context, token string) (*verify.C
 	// families, but client-credentials tokens are recorded nowhere (that
 	// grant issues without a database write): a token whose client is gone
 	// is inactive all the same.
-	if _, err := s.lookupClient(ctx, claims.ClientID); err != nil {
+	if _, err := s.clients.Lookup(ctx, claims.ClientID); err != nil {
 		if auth.ErrorCode(err) == auth.ENOTFOUND {
 			return nil, nil
 		}

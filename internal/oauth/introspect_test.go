@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
@@ -105,7 +106,7 @@ func TestIntrospection(t *testing.T) {
 		}
 	})
 	t.Run("public clients may not introspect", func(t *testing.T) {
-		pc, _ := ts.mustClient(ClientInput{Public: true, RedirectURIs: []string{"https://spa.example.com/cb"}})
+		pc, _ := ts.mustClient(client.Input{Public: true, RedirectURIs: []string{"https://spa.example.com/cb"}})
 		wantError(t, ts.post(PathIntrospect, url.Values{"token": {access}, "client_id": {pc.ID}}), http.StatusUnauthorized, CodeInvalidClient)
 	})
 	t.Run("unauthenticated", func(t *testing.T) {

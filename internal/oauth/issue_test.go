@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 )
 
 func TestAccessTokenHash(t *testing.T) {
@@ -77,7 +78,7 @@ func TestIssuedTokenShapes(t *testing.T) {
 		}
 	})
 	t.Run("one audience is a string and the client's TTL applies", func(t *testing.T) {
-		svc, svcSecret := ts.mustClient(ClientInput{Name: "svc", Audiences: []string{"https://api.example.com"}, AccessTokenTTL: 2 * time.Minute})
+		svc, svcSecret := ts.mustClient(client.Input{Name: "svc", Audiences: []string{"https://api.example.com"}, AccessTokenTTL: 2 * time.Minute})
 		m := decode(t, ts.post(PathToken, url.Values{"grant_type": {"client_credentials"}}, svc.ID, svcSecret), http.StatusOK)
 		_, p := jwtParts(t, m["access_token"].(string))
 		if p["aud"] != "https://api.example.com" || p["auth_time"] != nil || p["sub"] != svc.ID {
@@ -91,7 +92,7 @@ func TestIssuedTokenShapes(t *testing.T) {
 		}
 	})
 	t.Run("client without audiences gets the issuer", func(t *testing.T) {
-		svc, svcSecret := ts.mustClient(ClientInput{Name: "svc"})
+		svc, svcSecret := ts.mustClient(client.Input{Name: "svc"})
 		m := decode(t, ts.post(PathToken, url.Values{"grant_type": {"client_credentials"}}, svc.ID, svcSecret), http.StatusOK)
 		if _, p := jwtParts(t, m["access_token"].(string)); p["aud"] != ts.URL {
 			t.Errorf("aud %v", p["aud"])

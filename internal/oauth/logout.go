@@ -127,7 +127,7 @@ func (s *Server) parseLogout(r *http.Request, p url.Values) (*logoutRequest, err
 		}
 	}
 	if clientID != "" {
-		c, err := s.lookupClient(r.Context(), clientID)
+		c, err := s.clients.Lookup(r.Context(), clientID)
 		switch {
 		case err == nil:
 			lr.client = c

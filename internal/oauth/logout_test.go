@@ -10,6 +10,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 )
 
 // logoutFixture is a signed-in browser with an ID token of its session.
@@ -22,7 +23,7 @@ type logoutFixture struct {
 
 func newLogoutFixture(t *testing.T) *logoutFixture {
 	ts := newTestServer(t, insecureCookies)
-	c, secret := ts.mustClient(ClientInput{
+	c, secret := ts.mustClient(client.Input{
 		RedirectURIs:           []string{"https://app.example.com/cb"},
 		PostLogoutRedirectURIs: []string{"https://app.example.com/bye"},
 		Scopes:                 []string{"openid"},
@@ -84,7 +85,7 @@ func TestLogoutRedirectsOnlyToRegisteredURIs(t *testing.T) {
 		t.Fatal("redirected without knowing the client")
 	}
 	// A hint for another client than client_id is refused.
-	other, _ := f.ts.mustClient(ClientInput{RedirectURIs: []string{"https://o.example/cb"}, Scopes: []string{"openid"}})
+	other, _ := f.ts.mustClient(client.Input{RedirectURIs: []string{"https://o.example/cb"}, Scopes: []string{"openid"}})
 	q := url.Values{"id_token_hint": {f.idToken}, "client_id": {other.ID}}
 	wantErrorPage(t, f.b.get(f.ts.URL+PathLogout+"?"+q.Encode()), http.StatusBadRequest)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 )
 
 func TestRevocation(t *testing.T) {
@@ -75,7 +76,7 @@ func TestRevocation(t *testing.T) {
 		wantError(t, ts.post(PathRevoke, url.Values{}, c.ID, secret), http.StatusBadRequest, CodeInvalidRequest)
 	})
 	t.Run("a public client revokes its own refresh token", func(t *testing.T) {
-		pc, _ := ts.mustClient(ClientInput{Public: true, RedirectURIs: []string{"https://spa.example.com/cb"}, Scopes: []string{"offline_access"}})
+		pc, _ := ts.mustClient(client.Input{Public: true, RedirectURIs: []string{"https://spa.example.com/cb"}, Scopes: []string{"offline_access"}})
 		code, verifier, _ := ts.issueCode(pc, u, codeOpts{scopes: []string{"offline_access"}, audiences: []string{ts.URL}})
 		m := decode(t, ts.post(PathToken, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier},
 			"redirect_uri": {pc.RedirectURIs[0]}, "client_id": {pc.ID}}), http.StatusOK)

@@ -2,12 +2,6 @@ package oauth
 
 import "net/http"
 
-// tokenState is the state of the machine-facing side: the token,
-// revocation, introspection, userinfo, discovery and JWKS endpoints.
-type tokenState struct {
-	clients clientCache // recently used clients, for the token endpoint's speed
-}
-
 // tokenRoutes registers the token, revocation, introspection, userinfo,
 // discovery and JWKS endpoints. The OAuth endpoints check the method
 // themselves, so a wrong one gets an OAuth error body.

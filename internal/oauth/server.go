@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -8,22 +9,26 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/account"
-	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 )
 
-// Config configures a Server. Issuer, Store, Hasher, Keys and Accounts are
-// required.
+// Config configures a Server. Issuer, Store, Clients, Hasher, Keys and
+// Accounts are required.
 type Config struct {
 	// Issuer is the server's issuer identifier: an https URL (http only on
 	// loopback or in development) without query, fragment or trailing
 	// slash. Every endpoint URL is built from it.
 	Issuer string
 
-	Store    auth.OAuthStore
-	Audit    auth.AuditStore
-	Hasher   *apikey.Hasher // keys the hashes of codes, refresh tokens, client secrets and sessions
+	Store auth.OAuthStore
+	Audit auth.AuditStore
+	// Clients is the client registry; the server only looks clients up.
+	Clients ClientRegistry
+	// Hasher keys the hashes of codes, refresh tokens and sessions.
+	Hasher   *secret.Hasher
 	Keys     *signing.Keyring
 	Accounts *account.Service
 
@@ -49,10 +54,6 @@ type Config struct {
 	// InsecureCookies drops the Secure attribute of cookies, for plain-HTTP
 	// development on localhost only.
 	InsecureCookies bool
-
-	// Changes is the node's change feed when several nodes share the
-	// store (see client_feed.go); nil for a store only this node writes.
-	Changes ChangeFeed
 }
 
 // Defaults of Config.
@@ -74,7 +75,8 @@ type Server struct {
 	issuer    string
 	store     auth.OAuthStore
 	audit     auth.AuditStore
-	hasher    *apikey.Hasher
+	clients   ClientRegistry
+	hasher    *secret.Hasher
 	keys      *signing.Keyring
 	verifiers verifiers // check the tokens keys signed
 	accounts  *account.Service
@@ -82,13 +84,24 @@ type Server struct {
 	logger    *slog.Logger
 
 	browser browserState // the issuer's origin, for form POSTs (browser side)
-	tokens  tokenState   // the recently used clients (token side)
 }
+
+// ClientRegistry is what the server needs of the client registry
+// (*client.Registry).
+type ClientRegistry interface {
+	// Lookup returns a client by ID, from a cache fast enough for every
+	// token request; ENOTFOUND if there is no such client.
+	Lookup(ctx context.Context, id string) (*auth.Client, error)
+	// SecretMatches reports whether presented is the client's secret.
+	SecretMatches(c *auth.Client, presented string) bool
+}
+
+var _ ClientRegistry = (*client.Registry)(nil)
 
 // New checks cfg and returns a Server.
 func New(cfg Config) (*Server, error) {
-	if cfg.Store == nil || cfg.Hasher == nil || cfg.Keys == nil || cfg.Accounts == nil {
-		return nil, errors.New("oauth: Store, Hasher, Keys and Accounts are required")
+	if cfg.Store == nil || cfg.Clients == nil || cfg.Hasher == nil || cfg.Keys == nil || cfg.Accounts == nil {
+		return nil, errors.New("oauth: Store, Clients, Hasher, Keys and Accounts are required")
 	}
 	if err := checkIssuer(cfg.Issuer); err != nil {
 		return nil, err
@@ -117,6 +130,7 @@ func New(cfg Config) (*Server, error) {
 		issuer:   cfg.Issuer,
 		store:    cfg.Store,
 		audit:    cfg.Audit,
+		clients:  cfg.Clients,
 		hasher:   cfg.Hasher,
 		keys:     cfg.Keys,
 		accounts: cfg.Accounts,
@@ -131,7 +145,6 @@ func New(cfg Config) (*Server, error) {
 	if err := s.initBrowser(); err != nil {
 		return nil, err
 	}
-	s.followClientChanges(cfg.Changes)
 	return s, nil
 }
 

@@ -17,8 +17,9 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/account"
-	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
@@ -36,6 +37,7 @@ type testServer struct {
 	Clock    *testenv.Clock
 	Keys     *signing.Keyring
 	Accounts *account.Service
+	Clients  *client.Registry
 	Logs     *testenv.SyncBuffer
 }
 
@@ -74,13 +76,13 @@ func buildTestServer(t testing.TB, opts ...func(*Config)) *testServer {
 	logs := &testenv.SyncBuffer{}
 	logger := slogJSON(logs)
 
-	secret := make([]byte, 32)
-	rand.Read(secret)
-	hasher, err := apikey.NewHasher(secret)
+	serverSecret := make([]byte, 32)
+	rand.Read(serverSecret)
+	hasher, err := secret.NewHasher(serverSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealer, err := signing.NewSealer(signing.DeriveMasterKey(secret))
+	sealer, err := signing.NewSealer(signing.DeriveMasterKey(serverSecret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +95,11 @@ func buildTestServer(t testing.TB, opts ...func(*Config)) *testServer {
 		t.Fatalf("account.New: %v", err)
 	}
 
+	clients, err := client.New(client.Config{Store: db, Hasher: hasher, Now: clock.Now})
+	if err != nil {
+		t.Fatalf("client.New: %v", err)
+	}
+
 	// The issuer is the httptest server's URL, known only once it runs:
 	// start it with a handler that is set after New.
 	var handler http.Handler
@@ -100,7 +107,7 @@ func buildTestServer(t testing.TB, opts ...func(*Config)) *testServer {
 	t.Cleanup(hs.Close)
 
 	cfg := Config{
-		Issuer: hs.URL, Store: db, Audit: db, Hasher: hasher, Keys: keys, Accounts: accounts,
+		Issuer: hs.URL, Store: db, Audit: db, Clients: clients, Hasher: hasher, Keys: keys, Accounts: accounts,
 		Now: clock.Now, Logger: logger,
 	}
 	for _, o := range opts {
@@ -111,7 +118,7 @@ func buildTestServer(t testing.TB, opts ...func(*Config)) *testServer {
 		t.Fatalf("oauth.New: %v", err)
 	}
 	handler = withTestRemoteAddr(s.Handler())
-	return &testServer{Server: s, t: t, URL: hs.URL, HTTP: hs, Store: db, Clock: clock, Keys: keys, Accounts: accounts, Logs: logs}
+	return &testServer{Server: s, t: t, URL: hs.URL, HTTP: hs, Store: db, Clock: clock, Keys: keys, Accounts: accounts, Clients: clients, Logs: logs}
 }
 
 // testRemoteAddrHeader lets a test pose as a client at another address:
@@ -129,21 +136,21 @@ func withTestRemoteAddr(h http.Handler) http.Handler {
 }
 
 // mustClient registers a client and returns it with its secret.
-func (ts *testServer) mustClient(in ClientInput) (*auth.Client, string) {
+func (ts *testServer) mustClient(in client.Input) (*auth.Client, string) {
 	ts.t.Helper()
 	if in.Name == "" {
 		in.Name = "test client"
 	}
-	c, secret, err := ts.CreateClient(context.Background(), "test", in)
+	c, secret, err := ts.Clients.Create(context.Background(), "test", in)
 	if err != nil {
-		ts.t.Fatalf("CreateClient: %v", err)
+		ts.t.Fatalf("Create client: %v", err)
 	}
 	return c, secret
 }
 
 // confidentialClient registers a confidential client with every grant.
 func (ts *testServer) confidentialClient(method string) (*auth.Client, string) {
-	return ts.mustClient(ClientInput{
+	return ts.mustClient(client.Input{
 		AuthMethod:   method,
 		RedirectURIs: []string{"https://app.example.com/cb"},
 		GrantTypes:   []string{auth.GrantAuthorizationCode, auth.GrantRefreshToken, auth.GrantClientCredentials},

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 )
 
 func TestClientCredentialsWithRealClient(t *testing.T) {
@@ -56,7 +57,7 @@ func TestClientCredentialsWithRealClient(t *testing.T) {
 func TestClientCredentialsRefusals(t *testing.T) {
 	ts := newTestServer(t)
 	c, secret := ts.confidentialClient(auth.AuthMethodSecretBasic)
-	onlyCode, ocSecret := ts.mustClient(ClientInput{
+	onlyCode, ocSecret := ts.mustClient(client.Input{
 		RedirectURIs: []string{"https://app.example.com/cb"}, Scopes: []string{"read"},
 	})
 	for _, tc := range []struct {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 )
@@ -121,7 +122,7 @@ func TestCodeExchangeWithoutOfflineAccessHasNoRefreshToken(t *testing.T) {
 
 func TestPublicClientCodeExchange(t *testing.T) {
 	ts := newTestServer(t)
-	c, secret := ts.mustClient(ClientInput{
+	c, secret := ts.mustClient(client.Input{
 		Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"},
 		Scopes: []string{"openid", "offline_access"},
 	})

@@ -57,7 +57,7 @@ func (s *Server) userinfo(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return nil, errInvalidToken("The access token is invalid, expired or revoked.")
 	}
 	// verifyAccessToken has just looked the client up: this is the cache.
-	if c, err := s.lookupClient(ctx, claims.ClientID); err == nil {
+	if c, err := s.clients.Lookup(ctx, claims.ClientID); err == nil {
 		allowCORS(r, c)
 	}
 	scopes := claims.Scopes

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/verify"
 )
@@ -46,7 +47,7 @@ func newVerifiers(keys *signing.Keyring, issuer string, now func() time.Time, se
 		return vs, err
 	}
 	// Revocation and logout see a token once or twice: no cache.
-	if vs.revoke, err = mk(typAccessToken, maxAccessTokenTTL, -1); err != nil {
+	if vs.revoke, err = mk(typAccessToken, client.MaxAccessTokenTTL, -1); err != nil {
 		return vs, err
 	}
 	if vs.idHint, err = mk(typIDToken, sessionTTL, -1); err != nil {

@@ -1,26 +1,27 @@
-package apikey_test
+package secret_test
 
 import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/hex"
 	"sync"
 	"testing"
 
-	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
 )
 
-func testSecret(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
+func testSecret(b byte) []byte { return bytes.Repeat([]byte{b}, secret.MinServerSecretLength) }
 
 func TestHasherIsHMACSHA256(t *testing.T) {
 	t.Parallel()
-	secret := testSecret(7)
-	h, err := apikey.NewHasher(secret)
+	serverSecret := testSecret(7)
+	h, err := secret.NewHasher(serverSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{"", "sk_live_x", generate(t, "sk_live_"), string(bytes.Repeat([]byte("k"), 1000))} {
-		mac := hmac.New(sha256.New, secret)
+	for _, key := range []string{"", "sk_live_x", generate(t, "gate_cs_"), string(bytes.Repeat([]byte("k"), 1000))} {
+		mac := hmac.New(sha256.New, serverSecret)
 		mac.Write([]byte(key))
 		want := mac.Sum(nil)
 		got := h.Sum(key)
@@ -33,11 +34,30 @@ func TestHasherIsHMACSHA256(t *testing.T) {
 	}
 }
 
+func TestHasherOutputIsPinned(t *testing.T) {
+	t.Parallel()
+	// Stored hashes of keys, codes, tokens, client secrets and sessions
+	// must keep matching: these values were computed independently (Python's
+	// hmac module), for a server secret of 32 bytes of 7.
+	h, err := secret.NewHasher(testSecret(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s, want := range map[string]string{
+		"gate_cs_000000000000000000000000000000004ZECUm": "dbeca125d6bc5294b39e02b9ed5e2b250a8e6cac6450ffa92952c1b21ec8868c",
+		"sk_live_Fw3kQ0bZ8Lr2hT5xNc7Ym1pVa9Ud4Ej622rHWf": "607e70c6a1a6ddb2877d09db98b482e38bb2068aaed4f519c4960136f7f90558",
+	} {
+		if sum := h.Sum(s); hex.EncodeToString(sum[:]) != want {
+			t.Errorf("Sum(%s) = %x, want %s", s, sum, want)
+		}
+	}
+}
+
 func TestHasherDependsOnTheSecret(t *testing.T) {
 	t.Parallel()
-	a, _ := apikey.NewHasher(testSecret(1))
-	b, _ := apikey.NewHasher(testSecret(2))
-	key := generate(t, "sk_live_")
+	a, _ := secret.NewHasher(testSecret(1))
+	b, _ := secret.NewHasher(testSecret(2))
+	key := generate(t, "gate_cs_")
 	if a.Sum(key) == b.Sum(key) {
 		t.Fatal("two secrets give the same hash")
 	}
@@ -45,11 +65,11 @@ func TestHasherDependsOnTheSecret(t *testing.T) {
 
 func TestHasherKeepsItsOwnCopyOfTheSecret(t *testing.T) {
 	t.Parallel()
-	secret := testSecret(3)
-	h, _ := apikey.NewHasher(secret)
-	key := generate(t, "sk_live_")
+	serverSecret := testSecret(3)
+	h, _ := secret.NewHasher(serverSecret)
+	key := generate(t, "gate_cs_")
 	before := h.Sum(key)
-	clear(secret)
+	clear(serverSecret)
 	if h.Sum(key) != before {
 		t.Fatal("changing the caller's secret slice changed the hashes")
 	}
@@ -58,7 +78,7 @@ func TestHasherKeepsItsOwnCopyOfTheSecret(t *testing.T) {
 func TestNewHasherRejectsShortSecrets(t *testing.T) {
 	t.Parallel()
 	for _, n := range []int{0, 1, 16, 31} {
-		if _, err := apikey.NewHasher(make([]byte, n)); err == nil {
+		if _, err := secret.NewHasher(make([]byte, n)); err == nil {
 			t.Errorf("NewHasher accepted a %d-byte secret", n)
 		}
 	}
@@ -66,11 +86,11 @@ func TestNewHasherRejectsShortSecrets(t *testing.T) {
 
 func TestHasherConcurrentUse(t *testing.T) {
 	t.Parallel()
-	h, _ := apikey.NewHasher(testSecret(4))
+	h, _ := secret.NewHasher(testSecret(4))
 	keys := make([]string, 64)
 	want := make([][32]byte, len(keys))
 	for i := range keys {
-		keys[i] = generate(t, "sk_live_")
+		keys[i] = generate(t, "gate_cs_")
 		want[i] = h.Sum(keys[i])
 	}
 	var wg sync.WaitGroup
@@ -92,8 +112,8 @@ func TestHasherSumAllocatesNothing(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts differ under the race detector")
 	}
-	h, _ := apikey.NewHasher(testSecret(5))
-	key := generate(t, "sk_live_")
+	h, _ := secret.NewHasher(testSecret(5))
+	key := generate(t, "gate_cs_")
 	h.Sum(key)
 	if n := testing.AllocsPerRun(1000, func() { h.Sum(key) }); n != 0 {
 		t.Fatalf("Sum allocates %.1f times per call", n)

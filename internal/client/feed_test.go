@@ -1,12 +1,14 @@
-package oauth
+package client_test
 
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 )
 
 // handlerFeed is a change feed that hands the test the handler it gets.
@@ -19,24 +21,51 @@ func (f *handlerFeed) Subscribe(h auth.ChangeHandler, kinds ...auth.ChangeKind) 
 	f.h = h
 }
 
+// countingStore counts the clients read from the store.
+type countingStore struct {
+	auth.ClientStore
+	reads atomic.Int64
+}
+
+func (s *countingStore) GetClient(ctx context.Context, id string) (*auth.Client, error) {
+	s.reads.Add(1)
+	return s.ClientStore.GetClient(ctx, id)
+}
+
 // With a change feed (several nodes), a cached client answers only while
 // the feed vouches for itself, and a client another node changed is
 // dropped when the feed reports it.
 func TestTheClientCacheFollowsTheChangeFeed(t *testing.T) {
-	feed := &handlerFeed{}
-	ts := newTestServer(t, func(c *Config) { c.Changes = feed })
+	e := newEnv(t)
 	ctx := context.Background()
-	c, _, err := ts.CreateClient(ctx, "adm_1", ClientInput{Name: "svc", Scopes: []string{"read"}})
+	feed := &handlerFeed{}
+	store := &countingStore{ClientStore: e.db}
+	r, err := client.New(client.Config{Store: store, Hasher: e.hasher, Now: e.clock.Now, Changes: feed})
 	if err != nil {
 		t.Fatal(err)
 	}
+	c, _ := e.mustCreate(t, client.Input{Name: "svc", Scopes: []string{"read"}})
+	// cached reports whether a Lookup after one that filled the cache was
+	// answered from it.
 	cached := func() bool {
 		t.Helper()
-		if _, err := ts.lookupClient(ctx, c.ID); err != nil {
+		if _, err := r.Lookup(ctx, c.ID); err != nil {
 			t.Fatal(err)
 		}
-		_, ok := ts.tokens.clients.get(c.ID, ts.now())
-		return ok
+		before := store.reads.Load()
+		if _, err := r.Lookup(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		return store.reads.Load() == before
+	}
+	// fromCache reports whether the next Lookup is answered from the cache.
+	fromCache := func() bool {
+		t.Helper()
+		before := store.reads.Load()
+		if _, err := r.Lookup(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		return store.reads.Load() == before
 	}
 	if cached() {
 		t.Fatal("a client answered from the cache before the feed first synced")
@@ -46,14 +75,14 @@ func TestTheClientCacheFollowsTheChangeFeed(t *testing.T) {
 		t.Fatal("a client was not cached with the feed synced")
 	}
 	feed.h.Changed(auth.Change{Kind: auth.ChangeClient, ID: c.ID})
-	if _, ok := ts.tokens.clients.get(c.ID, ts.now()); ok {
+	if fromCache() {
 		t.Fatal("a client changed on another node stayed in the cache")
 	}
-	if !cached() {
+	if !fromCache() {
 		t.Fatal("the client was not cached again")
 	}
 	feed.h.Changed(auth.Change{Kind: auth.ChangeClient}) // anything may have changed
-	if _, ok := ts.tokens.clients.get(c.ID, ts.now()); ok {
+	if fromCache() {
 		t.Fatal("a change of any client left a client in the cache")
 	}
 	feed.h.FeedLost(errors.New("connection reset"))

@@ -58,6 +58,14 @@ func TestKeysOfEveryEnvironmentVerifyOnOneService(t *testing.T) {
 	if next.Environment() != auth.KeyEnvTest || !strings.HasPrefix(nextKey, "sk_test_") {
 		t.Fatalf("rotated test key: prefix %q", next.Prefix)
 	}
+	// The audit log says which environment each key was made in.
+	envs := map[string]string{}
+	for _, ev := range e.events(t, auth.EventKeyCreated) {
+		envs[ev.KeyID] = ev.Details["environment"]
+	}
+	if envs[live.ID] != auth.KeyEnvLive || envs[test.ID] != auth.KeyEnvTest || envs[next.ID] != auth.KeyEnvTest {
+		t.Fatalf("key.created environments: %v", envs)
+	}
 }
 
 func TestChangingTheDefaultPrefixKeepsOldKeysValid(t *testing.T) {

@@ -286,7 +286,7 @@ func (s *Service) assign(k *auth.APIKey, prefix string, now time.Time) (string, 
 }
 
 func createdEvent(k *auth.APIKey, actor string) auth.AuditEvent {
-	details := map[string]string{"owner": k.Owner}
+	details := map[string]string{"owner": k.Owner, "environment": k.Environment()}
 	if k.Name != "" {
 		details["name"] = k.Name
 	}

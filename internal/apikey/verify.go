@@ -59,7 +59,7 @@ func (s *Service) Verify(ctx context.Context, key string, scopes []string) (Resu
 		// Any revocation counts, even one stamped slightly in the future
 		// by a node whose clock runs ahead: fail closed.
 		return s.reject(k.ID, CodeRevoked, k), nil
-	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
+	case auth.Expired(k.ExpiresAt, now):
 		return s.reject(k.ID, CodeExpired, k), nil
 	case !k.HasScopes(scopes):
 		return s.reject(k.ID, CodeInsufficientScope, k), nil

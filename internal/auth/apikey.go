@@ -53,7 +53,7 @@ func (k *APIKey) Status(now time.Time) string {
 	switch {
 	case !k.RevokedAt.IsZero() && !now.Before(k.RevokedAt):
 		return KeyRevoked
-	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
+	case Expired(k.ExpiresAt, now):
 		return KeyExpired
 	case k.RotatedTo != "":
 		return KeyRotating

@@ -33,7 +33,10 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/password/
 	go test -run '^$$' -fuzz FuzzParseForm -fuzztime 30s ./internal/oauth/
 	go test -run '^$$' -fuzz FuzzParseBasicAuth -fuzztime 30s ./internal/oauth/
-	go test -run '^$$' -fuzz FuzzParseScope -fuzztime 30s ./internal/oauth/
+	go test -run '^$$' -fuzz FuzzParseScope -fuzztime 30s ./internal/auth/
+	go test -run '^$$' -fuzz FuzzKeyHoldsWhatARouteRequires -fuzztime 30s ./internal/apikey/
+	go test -run '^$$' -fuzz FuzzRedisStoredValue -fuzztime 30s ./internal/ratelimit/
+	go test -run '^$$' -fuzz FuzzParseRateLimit -fuzztime 30s ./cmd/gatehouse/
 	go test -run '^$$' -fuzz FuzzMatchRedirectURI -fuzztime 30s ./internal/oauth/
 	go test -run '^$$' -fuzz FuzzAuthorizeRequest -fuzztime 30s ./internal/oauth/
 	go test -run '^$$' -fuzz FuzzRouteNormalize -fuzztime 30s ./internal/auth/

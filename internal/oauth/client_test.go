@@ -107,31 +107,6 @@ func TestParseScope(t *testing.T) {
 	}
 }
 
-func FuzzParseScope(f *testing.F) {
-	for _, s := range []string{"", "openid profile", "a  b", "x\"y", "read write read"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, in string) {
-		got, err := parseScope(in)
-		if err != nil {
-			return
-		}
-		if !slices.IsSorted(got) || len(slices.Compact(slices.Clone(got))) != len(got) {
-			t.Fatalf("%q: not sorted and unique: %q", in, got)
-		}
-		for _, s := range got {
-			if s == "" || strings.ContainsAny(s, " \"\\") {
-				t.Fatalf("%q: bad token %q", in, s)
-			}
-		}
-		// Parsing the canonical form gives it back.
-		again, err := parseScope(strings.Join(got, " "))
-		if err != nil || !slices.Equal(again, got) {
-			t.Fatalf("%q: canonical form does not parse back", in)
-		}
-	})
-}
-
 func TestResolveAudiences(t *testing.T) {
 	s := &Server{issuer: "https://auth.example.com"}
 	c := &auth.Client{Audiences: []string{"https://api.example.com", "urn:example:billing"}}

@@ -26,6 +26,13 @@ const notifyChannel = "gatehouse_changes"
 // their caches trust their feeds, and would otherwise keep the key.
 const legacyKeyChannel = "gatehouse_api_keys"
 
+// legacyRevocationChannel is the channel that versions before the change
+// feed notified revocations on, without payload. Revocations are still
+// notified, and heard, on it for the same reason (see legacyKeyChannel):
+// a node of the other version would otherwise see a revocation only at
+// its next poll.
+const legacyRevocationChannel = "gatehouse_revocations"
+
 // watcherAppSuffix is appended to the application_name of the watcher's
 // connections, for whoever reads pg_stat_activity.
 const watcherAppSuffix = " (change watcher)"
@@ -52,9 +59,14 @@ func notifyChange(ctx context.Context, tx pgx.Tx, kind auth.ChangeKind, id strin
 }
 
 // notifyRevoked queues the notification of a revocation: the revocation
-// lists of every node reread the list.
+// lists of every node reread the list. It goes on both channels (see
+// legacyRevocationChannel).
 func notifyRevoked(ctx context.Context, tx pgx.Tx) error {
-	return notifyChange(ctx, tx, auth.ChangeRevocation, "")
+	if err := notifyChange(ctx, tx, auth.ChangeRevocation, ""); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, legacyRevocationChannel)
+	return err
 }
 
 // notifyChanged queues the notification of a change to an API key
@@ -68,7 +80,7 @@ func notifyChanged(ctx context.Context, tx pgx.Tx, id string) error {
 }
 
 // received reads a notification of notifyChange or of an older node (see
-// legacyKeyChannel). Payloads of another form (a newer node's) are passed
+// legacyKeyChannel and legacyRevocationChannel). Payloads of another form (a newer node's) are passed
 // on as they are, for consumers to ignore.
 func received(n *pgconn.Notification) (auth.Change, bool) {
 	switch n.Channel {
@@ -77,6 +89,8 @@ func received(n *pgconn.Notification) (auth.Change, bool) {
 		return auth.Change{Kind: auth.ChangeKind(kind), ID: id}, true
 	case legacyKeyChannel:
 		return auth.Change{Kind: auth.ChangeAPIKey, ID: n.Payload}, n.Payload != ""
+	case legacyRevocationChannel:
+		return auth.Change{Kind: auth.ChangeRevocation}, true
 	}
 	return auth.Change{}, false
 }
@@ -190,7 +204,7 @@ func (db *DB) listen(ctx context.Context, h auth.ChangeHandler, synced *time.Tim
 	if db.beforeListen != nil {
 		db.beforeListen()
 	}
-	for _, channel := range []string{notifyChannel, legacyKeyChannel} {
+	for _, channel := range []string{notifyChannel, legacyKeyChannel, legacyRevocationChannel} {
 		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 			return err
 		}

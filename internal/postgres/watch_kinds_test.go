@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+	"github.com/jackc/pgx/v5"
 )
 
 // allChanges is a ChangeHandler that passes on every change.
@@ -31,6 +32,44 @@ func awaitChange(t *testing.T, changes allChanges, want auth.Change) {
 		case <-timeout:
 			t.Fatalf("the watcher never reported %+v", want)
 		}
+	}
+}
+
+// drain discards the changes reported so far.
+func drain(changes allChanges) {
+	for {
+		select {
+		case <-changes:
+		default:
+			return
+		}
+	}
+}
+
+// TestRevocationsAreNotifiedOnTheLegacyChannelToo: a node of the version
+// before the change feed listens for revocations on a channel of its own,
+// and must keep hearing them during a rolling upgrade.
+func TestRevocationsAreNotifiedOnTheLegacyChannelToo(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dsn, _ := testenv.PostgresSchema(t)
+	writer := openDSN(t, dsn)
+	old, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close(context.WithoutCancel(ctx))
+	if _, err := old.Exec(ctx, "LISTEN "+pgx.Identifier{legacyRevocationChannel}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	if err := writer.RevokeToken(ctx, auth.RevokedToken{JTI: randomID(t, "jti"), RevokedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := old.WaitForNotification(waitCtx); err != nil {
+		t.Fatalf("an old node listening on %s heard no revocation: %v", legacyRevocationChannel, err)
 	}
 }
 
@@ -100,6 +139,12 @@ func TestWatchChangesReportsEveryKind(t *testing.T) {
 		t.Fatal(err)
 	}
 	awaitChange(t, changes, auth.Change{Kind: auth.ChangeAPIKey, ID: legacy})
+	// And revocations on theirs, without payload.
+	drain(changes)
+	if _, err := writer.pool.Exec(ctx, `SELECT pg_notify($1, '')`, legacyRevocationChannel); err != nil {
+		t.Fatal(err)
+	}
+	awaitChange(t, changes, auth.Change{Kind: auth.ChangeRevocation})
 
 	var cut int
 	if err := writer.pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity

@@ -11,8 +11,9 @@ import (
 )
 
 // kicks wake the components that reread the store when the change feed
-// reports a change of their kind; without a feed they never fire, and the
-// components poll.
+// reports a change of their kind, and every auth.FeedMaxAge while the feed
+// does not vouch for itself (see changes.Kick); without a feed they never
+// fire, and the components poll.
 type kicks struct {
 	routes, signing, revocations *changes.Kick
 }
@@ -42,7 +43,10 @@ func (m *Main) backgroundTasks() []background.Task {
 		{Name: "api key usage flush", Runner: m.Keys},
 	}
 	if m.changes != nil {
-		tasks = append(tasks, background.Task{Name: "change feed", Runner: m.changes})
+		tasks = append(tasks,
+			background.Task{Name: "change feed", Runner: m.changes},
+			background.Task{Name: "signing keys reread while the feed is lost", Runner: m.kicks.signing},
+		)
 	}
 	if m.Gateway == nil {
 		return tasks
@@ -51,6 +55,12 @@ func (m *Main) backgroundTasks() []background.Task {
 		background.Task{Name: "revocation list", Runner: m.Revocations},
 		background.Task{Name: "stored routes watch", Runner: background.Func(m.watchStoredRoutes)},
 	)
+	if m.changes != nil {
+		tasks = append(tasks,
+			background.Task{Name: "revocations reread while the feed is lost", Runner: m.kicks.revocations},
+			background.Task{Name: "routes reread while the feed is lost", Runner: m.kicks.routes},
+		)
+	}
 	if m.Config.Gateway.RoutesFile != "" {
 		tasks = append(tasks, background.Task{Name: "routes file watch", Runner: background.Func(m.watchRoutesFile)})
 	}

@@ -111,27 +111,74 @@ func (f *Feed) FeedLost(err error) {
 // Kick is a handler for consumers that reread the store on any change of
 // their kinds: each Changed wakes whoever receives from C, without waiting.
 // Any number of changes before the receiver gets to it make one wake-up.
-// It ignores the feed's state: such a consumer polls as well, its safety
-// net while the feed is lost.
+//
+// While the feed does not vouch for itself (see Trust: before its first
+// FeedSynced, more than auth.FeedMaxAge after the last one, and from a
+// FeedLost to the next FeedSynced) a change may go unreported, so Run also
+// wakes the receiver when the feed's last FeedSynced stops vouching and
+// then every auth.FeedMaxAge until the next one: a change made on another
+// node is reread here within auth.FeedMaxAge of it even then, as the key
+// and client caches read the store. The consumer's own poll is only the
+// safety net of a Kick that is not run.
 type Kick struct {
 	C chan struct{}
+
+	trust  *Trust
+	synced chan struct{}                        // a FeedSynced moved the end of the trust: Run recomputes it
+	after  func(time.Duration) <-chan time.Time // time.After; tests replace it
 }
 
 var _ auth.ChangeHandler = (*Kick)(nil)
 
 // NewKick returns a Kick whose C holds one pending wake-up.
-func NewKick() *Kick { return &Kick{C: make(chan struct{}, 1)} }
+func NewKick() *Kick {
+	return &Kick{
+		C:      make(chan struct{}, 1),
+		trust:  NewTrust(true),
+		synced: make(chan struct{}, 1),
+		after:  time.After,
+	}
+}
 
 // Changed wakes the receiver.
-func (k *Kick) Changed(auth.Change) {
+func (k *Kick) Changed(auth.Change) { k.wake() }
+
+func (k *Kick) wake() {
 	select {
 	case k.C <- struct{}{}:
 	default: // one is pending already, and covers this change too
 	}
 }
 
-// FeedSynced does nothing: the receiver polls anyway.
-func (k *Kick) FeedSynced(time.Time) {}
+// FeedSynced has the feed vouch for auth.FeedMaxAge after at.
+func (k *Kick) FeedSynced(at time.Time) {
+	k.trust.Synced(at)
+	select {
+	case k.synced <- struct{}{}:
+	default:
+	}
+}
 
-// FeedLost does nothing: the receiver polls anyway.
-func (k *Kick) FeedLost(error) {}
+// FeedLost stops the feed vouching: Run wakes the receiver when the last
+// FeedSynced would have stopped vouching anyway, the moment up to which
+// every change was reported, and every auth.FeedMaxAge from then on.
+func (k *Kick) FeedLost(error) { k.trust.Lost() }
+
+// Run wakes the receiver while the feed does not vouch for itself (see
+// Kick), until ctx is done; it returns nil then (the contract of
+// internal/background).
+func (k *Kick) Run(ctx context.Context) error {
+	for {
+		wait := k.trust.remaining()
+		if wait <= 0 {
+			k.wake()
+			wait = auth.FeedMaxAge
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-k.after(wait):
+		case <-k.synced:
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/changes"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
 // recorder is a handler that records what it is told, as text.
@@ -116,5 +117,112 @@ func TestAKickWakesItsReceiverOnceForAnyNumberOfChanges(t *testing.T) {
 	case <-k.C:
 		t.Fatal("three changes before the receiver woke made more than one wake-up")
 	default:
+	}
+}
+
+// fakeTimers stands for time.After: each call hands the test the duration
+// asked for and the channel to fire.
+type fakeTimers chan fakeTimer
+
+type fakeTimer struct {
+	d    time.Duration
+	fire chan time.Time
+}
+
+func (f fakeTimers) after(d time.Duration) <-chan time.Time {
+	c := make(chan time.Time, 1)
+	f <- fakeTimer{d, c}
+	return c
+}
+
+// next returns the timer Run waits on next: Run has done what it does
+// before waiting (wake its receiver or not).
+func (f fakeTimers) next(t *testing.T, want time.Duration) fakeTimer {
+	t.Helper()
+	select {
+	case tm := <-f:
+		if tm.d != want {
+			t.Fatalf("Run waits %v, want %v", tm.d, want)
+		}
+		return tm
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run never waited")
+		return fakeTimer{}
+	}
+}
+
+func wokeUp(k *changes.Kick) bool {
+	select {
+	case <-k.C:
+		return true
+	default:
+		return false
+	}
+}
+
+// TestAKickWakesItsReceiverEveryFeedMaxAgeWhileTheFeedDoesNotVouch: a
+// change may go unreported while the feed is lost (or silently dead), so
+// the consumer rereads on its own then, as often as the key and client
+// caches would read the store: the bound of auth.FeedMaxAge holds.
+func TestAKickWakesItsReceiverEveryFeedMaxAgeWhileTheFeedDoesNotVouch(t *testing.T) {
+	mono := testenv.NewClock(time.Unix(1_700_000_000, 0))
+	timers := make(fakeTimers)
+	k := changes.NewKick()
+	k.SetClock(mono.Now, timers.after)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- k.Run(ctx) }()
+
+	// Before the feed first syncs, it vouches for nothing.
+	timers.next(t, auth.FeedMaxAge)
+	if !wokeUp(k) {
+		t.Fatal("no wake-up before the feed first synced")
+	}
+
+	// A healthy feed syncs every half FeedMaxAge: no wake-up.
+	k.FeedSynced(mono.Now())
+	timers.next(t, auth.FeedMaxAge)
+	mono.Add(auth.FeedMaxAge / 2)
+	k.FeedSynced(mono.Now())
+	tm := timers.next(t, auth.FeedMaxAge)
+	if wokeUp(k) {
+		t.Fatal("woke up while the feed vouched")
+	}
+
+	// Lost: a wake-up when the last sync stops vouching, and every
+	// FeedMaxAge after, until the next sync.
+	k.FeedLost(errors.New("connection reset"))
+	mono.Add(auth.FeedMaxAge)
+	tm.fire <- mono.Now()
+	tm = timers.next(t, auth.FeedMaxAge)
+	if !wokeUp(k) {
+		t.Fatal("no wake-up once the lost feed stopped vouching")
+	}
+	mono.Add(auth.FeedMaxAge)
+	tm.fire <- mono.Now()
+	timers.next(t, auth.FeedMaxAge)
+	if !wokeUp(k) {
+		t.Fatal("no wake-up FeedMaxAge after the last one while the feed was lost")
+	}
+	k.FeedSynced(mono.Now())
+	tm = timers.next(t, auth.FeedMaxAge)
+	mono.Add(auth.FeedMaxAge - time.Millisecond)
+	tm.fire <- mono.Now() // a timer of before the sync: Run waits the rest
+	tm = timers.next(t, time.Millisecond)
+	if wokeUp(k) {
+		t.Fatal("woke up while the synced feed vouched again")
+	}
+
+	// A feed that goes silent without a FeedLost stops vouching too.
+	mono.Add(time.Millisecond)
+	tm.fire <- mono.Now()
+	timers.next(t, auth.FeedMaxAge)
+	if !wokeUp(k) {
+		t.Fatal("no wake-up once a silent feed stopped vouching")
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v, want nil once cancelled", err)
 	}
 }

@@ -70,6 +70,19 @@ func (t *Trust) Trusted() bool {
 	return until == trustAlways || int64(t.since(t.base)) < until
 }
 
+// remaining returns how long the cache stays trusted from now: zero or less
+// if it is not trusted now.
+func (t *Trust) remaining() time.Duration {
+	switch until := t.until.Load(); until {
+	case trustAlways:
+		return math.MaxInt64
+	case trustNever:
+		return 0
+	default:
+		return time.Duration(until) - t.since(t.base)
+	}
+}
+
 // Synced trusts the cache until auth.FeedMaxAge after at (see
 // auth.ChangeHandler.FeedSynced), on the monotonic clock; an at later than
 // now counts as now. A Trust that follows no feed stays trusted.

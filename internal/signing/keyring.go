@@ -57,8 +57,9 @@ type Options struct {
 	// node's change feed (a changes.Kick subscribed to
 	// auth.ChangeSigningKey) sends on it when any node creates, retires or
 	// deletes a key, so other nodes' rotations apply within a second
-	// rather than a ReloadInterval. The schedule still counts on
-	// ReloadInterval, the safety net when the feed is lost.
+	// rather than a ReloadInterval; while the feed is lost the Kick sends
+	// every second instead. The schedule still counts on ReloadInterval,
+	// the safety net of a node without a feed.
 	Changed <-chan struct{}
 }
 

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/changes"
 	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
@@ -737,6 +739,71 @@ func TestRunReloadsWhenToldOfAChange(t *testing.T) {
 			t.Fatalf("told of the rotation, the node still signs with %s, not %s", k.CurrentKeyID(), rotated.ID)
 		}
 		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run returned %v", err)
+	}
+}
+
+// A node whose change feed is lost hears of no change, but its Kick
+// (changes.Kick) still wakes Run every auth.FeedMaxAge: another node's
+// rotation applies within about a second, not at the next ReloadInterval.
+func TestRunReloadsEverySecondWhileTheFeedIsLost(t *testing.T) {
+	t.Parallel()
+	c := newClock()
+	opts := testOptions(c)
+	opts.ReloadInterval = time.Hour // never, in this test
+	store := newStore(t)
+	other := newKeyring(t, store, opts)
+	kick := changes.NewKick()
+	kick.FeedLost(errors.New("connection reset")) // and never synced again
+	// The kick's wake-ups reach Run through an unbuffered relay, which
+	// says when Run has taken each: Run takes one only once it is done
+	// with what the one before started.
+	relay, taken := make(chan struct{}), make(chan struct{}, 100)
+	opts.Changed = relay
+	k := newKeyring(t, store, opts)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go kick.Run(ctx)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-kick.C:
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case relay <- struct{}{}:
+				taken <- struct{}{}
+			}
+		}
+	}()
+	done := make(chan error, 1)
+	go func() { done <- k.Run(ctx) }()
+	for i := range 2 { // the second: Run is done with every reload before the rotation
+		select {
+		case <-taken:
+		case <-time.After(3 * auth.FeedMaxAge):
+			t.Fatalf("wake-up %d never came with the feed lost", i+1)
+		}
+	}
+
+	c.Add(publishDelay(&opts)) // the next key may sign
+	rotated, err := other.Rotate(t.Context(), "adm_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	// FeedMaxAge, and slack for a loaded machine: far below ReloadInterval.
+	for k.CurrentKeyID() != rotated.ID {
+		if time.Since(start) > 3*auth.FeedMaxAge {
+			t.Fatalf("with the feed lost, the node still signs with %s, not %s, after %v", k.CurrentKeyID(), rotated.ID, time.Since(start))
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -8,11 +8,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/background"
+	"github.com/gatehouse-dev/gatehouse/internal/changes"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
@@ -104,6 +107,18 @@ func TestChangesReachOtherNodesWithinASecond(t *testing.T) {
 			t.Fatalf("node B's token endpoint answered %d before the change, want 200", got)
 		}
 	}
+
+	// While the feed is lost the consumers that reread the store keep
+	// the bound only if their kicks run (changes.Kick.Run; tested there
+	// and in internal/signing): each must be one of B's background tasks.
+	t.Run("kicks run", func(t *testing.T) {
+		m := b.main
+		for name, k := range map[string]*changes.Kick{"routes": m.kicks.routes, "signing": m.kicks.signing, "revocations": m.kicks.revocations} {
+			if !slices.ContainsFunc(m.backgroundTasks(), func(task background.Task) bool { return task.Runner == k }) {
+				t.Errorf("the kick of the %s is not run", name)
+			}
+		}
+	})
 
 	t.Run("api key revoked", func(t *testing.T) {
 		var created struct {

@@ -8,5 +8,6 @@
 // another: auth.FeedMaxAge (one second). Every cache that can answer from
 // memory either drops a changed record when the feed reports it and
 // trusts its entries only while its Trust does, or rereads the store on
-// the report and polls as a safety net.
+// the report (a Kick), and every auth.FeedMaxAge while the feed does not
+// vouch for itself, and polls as a safety net.
 package changes

@@ -24,12 +24,11 @@ const Realm = "gatehouse"
 
 // Refusal reasons of the gateway's own making, beside verify's.
 const (
-	reasonInvalidKey       verify.Reason = "invalid_key"
-	reasonNoRoute                        = "no_route"
-	reasonMethodNotAllowed               = "method_not_allowed"
-	reasonUnavailable                    = "unavailable"
-	reasonBadPath                        = "bad_path"
-	reasonRouteHeld                      = "route_held"
+	reasonInvalidKey  verify.Reason = "invalid_key"
+	reasonNoRoute                   = "no_route"
+	reasonUnavailable               = "unavailable"
+	reasonBadPath                   = "bad_path"
+	reasonRouteHeld                 = "route_held"
 	// reasonKeyEnvironment: an API key of another environment than the
 	// route's key_environment.
 	reasonKeyEnvironment verify.Reason = "wrong_key_environment"
@@ -426,10 +425,10 @@ func writeRateLimited(w http.ResponseWriter, retryAfter time.Duration) {
 // verify's table, answered by refuse): one problem kind each, named as the
 // reason the metrics and logs record. docs/problems.md documents them.
 var (
-	kindBadPath          = problem.Kind{Name: reasonBadPath, Status: http.StatusBadRequest, Title: "Bad Request"}
-	kindMethodNotAllowed = problem.Kind{Name: reasonMethodNotAllowed, Status: http.StatusMethodNotAllowed, Title: "Method Not Allowed"}
-	kindNoRoute          = problem.Kind{Name: reasonNoRoute, Status: http.StatusNotFound, Title: "Not Found"}
-	kindRouteHeld        = problem.Kind{Name: reasonRouteHeld, Status: http.StatusServiceUnavailable, Title: "Service Unavailable"}
+	kindBadPath          = problem.Kind{Name: reasonBadPath, Status: http.StatusBadRequest, Title: "Bad request"}
+	kindMethodNotAllowed = problem.MethodNotAllowed()
+	kindNoRoute          = problem.Kind{Name: reasonNoRoute, Status: http.StatusNotFound, Title: "Not found"}
+	kindRouteHeld        = problem.Kind{Name: reasonRouteHeld, Status: http.StatusServiceUnavailable, Title: "Service unavailable"}
 	// An API key of another environment than the route requires: not a
 	// bad credential, nor one short of a scope.
 	kindKeyEnvironment = problem.Kind{Name: string(reasonKeyEnvironment), Status: http.StatusForbidden, Title: "Forbidden"}

@@ -14,14 +14,22 @@ import (
 // takes: durations, rates, scope lists and timestamps. Every command uses
 // these, so `--expires 30d` and `--grace 1d` read alike.
 
+// maxDays is the most whole days a time.Duration holds (about 292 years).
+const maxDays = uint64(math.MaxInt64 / int64(24*time.Hour))
+
 // parseDuration reads a Go duration ("90m", "720h") that may also count
 // days: "30d", "1d12h". A day is 24 hours (no calendar, no time zones).
 func parseDuration(s string) (time.Duration, error) {
 	days, rest := time.Duration(0), s
 	if i := strings.IndexByte(s, 'd'); i >= 0 {
-		n, err := strconv.ParseUint(s[:i], 10, 32)
+		n, err := strconv.ParseUint(s[:i], 10, 64)
 		if err != nil {
 			return 0, fmt.Errorf("%q is not a duration like 30d, 12h or 90m", s)
+		}
+		// Checked before multiplying: time.Duration wraps silently, and
+		// 213504d would otherwise come out as 25m26s.
+		if n > maxDays {
+			return 0, fmt.Errorf("%q is too long: at most %dd", s, maxDays)
 		}
 		days, rest = time.Duration(n)*24*time.Hour, s[i+1:]
 		if rest == "" {
@@ -30,7 +38,8 @@ func parseDuration(s string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(rest)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration like 30d, 12h or 90m", s)
+		// time.ParseDuration refuses overflow itself ("invalid duration").
+		return 0, fmt.Errorf("%q is not a duration like 30d, 12h or 90m, of at most %dd", s, maxDays)
 	}
 	if days > 0 && d < 0 {
 		return 0, fmt.Errorf("%q mixes days with a negative duration", s)

@@ -110,7 +110,9 @@ func TestServerErrorsNameTheProgramOnceWithAHint(t *testing.T) {
 		wantLine string
 	}{
 		{401, exitAuth, "GATEHOUSE_ADMIN_KEY", "gatehouse: 401 Unauthorized: A valid admin API key is required."},
-		{403, exitAuth, "admin scope", "gatehouse: 403 Forbidden: A valid admin API key is required."},
+		// Both ways the 403 hint names must work: keys create needs --owner
+		// (and an admin key), admin-key create the server's data.
+		{403, exitAuth, "keys create --owner " + AdminOwner + " --scopes admin`; if none is left, run `gatehouse admin-key create` where the server's data", "gatehouse: 403 Forbidden: A valid admin API key is required."},
 		{404, exitNotFound, "", "gatehouse: 404 Not Found: A valid admin API key is required."},
 		{409, exitConflict, "", "gatehouse: 409 Conflict:"},
 		{422, exitRejected, "", "gatehouse: 422 Unprocessable Entity:"},

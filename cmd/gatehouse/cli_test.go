@@ -290,3 +290,15 @@ func TestKeysListShowsARotation(t *testing.T) {
 		t.Errorf("keys list does not show the rotation:\n%s", out)
 	}
 }
+
+// Every --scopes flag says that commas separate scopes, so a scope with a
+// comma in it (which RFC 6749 allows) needs the admin API.
+func TestScopesHelpNamesTheCommaLimit(t *testing.T) {
+	t.Parallel()
+	for _, cmd := range [][]string{{"keys", "create"}, {"keys", "verify"}, {"clients", "create"}, {"routes", "create"}} {
+		code, out, errOut := runCLI(t, nil, append(cmd, "--help")...)
+		if code != 0 || !strings.Contains(strings.Join(strings.Fields(out), " "), scopeCommaNote) {
+			t.Errorf("%s --help: exit %d, %s%s; want the note %q", strings.Join(cmd, " "), code, out, errOut, scopeCommaNote)
+		}
+	}
+}

@@ -138,10 +138,15 @@ func (v *scopesValue) Set(s string) error {
 func (v *scopesValue) String() string { return strings.Join(*v.list, ",") }
 func (v *scopesValue) Type() string   { return "scopes" }
 
-// scopesVar defines a repeatable scope-list flag.
+// scopesVar defines a repeatable scope-list flag. Its help says what the
+// split costs: scopes may contain commas (RFC 6749 allows any printable
+// ASCII but space, quote and backslash), and those cannot be given here.
 func scopesVar(fl *pflag.FlagSet, p *[]string, name, usage string) {
-	fl.Var(&scopesValue{list: p}, name, usage)
+	fl.Var(&scopesValue{list: p}, name, usage+"; "+scopeCommaNote)
 }
+
+// scopeCommaNote is the help text on scopes that contain a comma.
+const scopeCommaNote = "commas separate scopes, so a scope containing a comma must be set through the admin API"
 
 // splitScopes reads a scope list separated by spaces or commas.
 func splitScopes(s string) []string {

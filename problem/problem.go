@@ -42,6 +42,33 @@ type Kind struct {
 	Title  string
 }
 
+// The kinds that more than one surface answers with. RFC 9457 §3.1.3 wants
+// one title for every occurrence of a type, so each lives here once and
+// every surface uses it rather than a copy of its own. They are functions,
+// not variables, so that a program importing this package cannot change
+// what another surface answers.
+//
+// Titles are in sentence case ("Too many requests"), the case the admin API
+// and the proxy have always answered in, the one that changes least.
+
+// MethodNotAllowed: a known path, another method (the Allow header lists
+// those it takes).
+func MethodNotAllowed() Kind {
+	return Kind{Name: "method_not_allowed", Status: http.StatusMethodNotAllowed, Title: "Method not allowed"}
+}
+
+// RateLimited: the caller is over a rate limit (Retry-After says when to
+// retry).
+func RateLimited() Kind {
+	return Kind{Name: "rate_limited", Status: http.StatusTooManyRequests, Title: "Too many requests"}
+}
+
+// Unavailable: a dependency (a store, a key set) cannot be reached right
+// now; retry shortly.
+func Unavailable() Kind {
+	return Kind{Name: "unavailable", Status: http.StatusServiceUnavailable, Title: "Service unavailable"}
+}
+
 // Type is the kind's type URI.
 func (k Kind) Type() string { return TypePrefix + k.Name }
 

@@ -9,7 +9,7 @@ import (
 
 func TestWriteAndRenderAgree(t *testing.T) {
 	t.Parallel()
-	k := Kind{Name: "no_route", Status: http.StatusNotFound, Title: "Not Found"}
+	k := Kind{Name: "no_route", Status: http.StatusNotFound, Title: "Not found"}
 	d := k.With("No route matches this request.")
 	a, b := httptest.NewRecorder(), httptest.NewRecorder()
 	Write(a, d)

@@ -191,9 +191,9 @@ var (
 		"The credentials are not valid."}
 	refusalScope = refusal{problem.Kind{Name: "insufficient_scope", Status: http.StatusForbidden, Title: "Forbidden"},
 		"The credentials do not grant access to this resource."}
-	refusalUnavailable = refusal{problem.Kind{Name: "unavailable", Status: http.StatusServiceUnavailable, Title: "Service Unavailable"},
+	refusalUnavailable = refusal{problem.Unavailable(),
 		"Credentials cannot be verified right now; retry shortly."}
-	refusalRateLimited = refusal{problem.Kind{Name: "rate_limited", Status: http.StatusTooManyRequests, Title: "Too Many Requests"},
+	refusalRateLimited = refusal{problem.RateLimited(),
 		"Too many requests; retry later."}
 )
 

@@ -18,7 +18,7 @@ const problemTypePrefix = problem.TypePrefix
 
 // kindMethodNotAllowed is the route-level problem that no service raises,
 // so it is not an auth code.
-var kindMethodNotAllowed = problem.Kind{Name: "method_not_allowed", Status: http.StatusMethodNotAllowed, Title: "Method not allowed"}
+var kindMethodNotAllowed = problem.MethodNotAllowed()
 
 // problemKinds is the one table from auth error codes (the kinds' names) to
 // HTTP statuses. The server maps errors with it and the Client maps
@@ -30,8 +30,8 @@ var problemKinds = [...]problem.Kind{
 	{Name: auth.ENOTFOUND, Status: http.StatusNotFound, Title: "Not found"},
 	{Name: auth.ECONFLICT, Status: http.StatusConflict, Title: "Conflict"},
 	{Name: auth.ETOOLARGE, Status: http.StatusRequestEntityTooLarge, Title: "Request body too large"},
-	{Name: auth.ERATELIMITED, Status: http.StatusTooManyRequests, Title: "Too many requests"},
-	{Name: auth.EUNAVAILABLE, Status: http.StatusServiceUnavailable, Title: "Service unavailable"},
+	problem.RateLimited(), // auth.ERATELIMITED
+	problem.Unavailable(), // auth.EUNAVAILABLE
 	{Name: auth.EINTERNAL, Status: http.StatusInternalServerError, Title: "Internal server error"},
 }
 

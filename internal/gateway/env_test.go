@@ -119,7 +119,7 @@ func newTestEnv(t testing.TB, opts ...func(*Config)) *testEnv {
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.keys, err = apikey.NewService(apikey.Config{
 		Store: db, Audit: db, Secret: bytes.Repeat([]byte("s"), apikey.MinSecretLength),
-		Prefix: testPrefix, Now: e.clock.Now, Logger: logger,
+		Prefix: testPrefix, Now: e.clock.Now, Logger: logger, Registerer: e.reg,
 	})
 	if err != nil {
 		t.Fatalf("apikey.NewService: %v", err)

@@ -68,3 +68,62 @@ func TestKeyEnvironmentForwardedAndEnforced(t *testing.T) {
 		}
 	})
 }
+
+// A key the route does not take is refused before its verification: it
+// spends none of the key's rate limit, is not recorded as used, and is not
+// counted as a valid verification.
+func TestWrongKeyEnvironmentSpendsNothing(t *testing.T) {
+	e := newTestEnv(t)
+	any := e.route("any-env", "/any", auth.PolicyAPIKey)
+	liveOnly := e.route("live-only", "/live", auth.PolicyAPIKey)
+	liveOnly.KeyEnvironment = auth.KeyEnvLive
+	e.setRoutes(any, liveOnly)
+	k, testKey := e.createKey("shop", nil, auth.RateLimit{Rate: 0.001, Burst: 2}) // test environment
+
+	for range 3 {
+		wantStatus(t, e.do("GET", "/live/x", "X-API-Key", testKey), http.StatusForbidden)
+	}
+	if n := verifications(t, e, apikey.CodeValid); n != 0 {
+		t.Errorf("%v refusals counted as valid verifications", n)
+	}
+	if err := e.keys.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.keys.Get(context.Background(), k.ID); err != nil || !got.LastUsedAt.IsZero() {
+		t.Fatalf("last used %v after refusals only (%v)", got.LastUsedAt, err)
+	}
+	// The whole bucket is still there.
+	for i, want := range []string{"1", "0"} {
+		resp := e.do("GET", "/any/x", "X-API-Key", testKey)
+		wantStatus(t, resp, http.StatusOK)
+		if got := resp.Header.Get("RateLimit-Remaining"); got != want {
+			t.Errorf("request %d: RateLimit-Remaining %q, want %q", i, got, want)
+		}
+	}
+	if n := verifications(t, e, apikey.CodeValid); n != 2 {
+		t.Errorf("%v valid verifications, want 2", n)
+	}
+}
+
+// verifications reads gatehouse_apikey_verifications_total{code}.
+func verifications(t *testing.T, e *testEnv, code apikey.Code) float64 {
+	t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "gatehouse_apikey_verifications_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "code" && l.GetValue() == string(code) {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no verification counter for %s", code)
+	return 0
+}

@@ -32,7 +32,7 @@ func TestOwnRefusalsAnswerTheirKind(t *testing.T) {
 			t.Fatalf("%s: %q: %v", k.Name, rec.Body, err)
 		}
 		if status, ok := want[k.Name]; !ok || rec.Code != status || d.Status != status ||
-			d.Type != "urn:gatehouse:problem:"+k.Name || d.Title != http.StatusText(status) || x.reason != k.Name {
+			d.Type != "urn:gatehouse:problem:"+k.Name || d.Title != k.Title || d.Title == "" || x.reason != k.Name {
 			t.Errorf("%s: %d %+v, reason %q", k.Name, rec.Code, d, x.reason)
 		}
 	}

@@ -24,14 +24,13 @@ const Realm = "gatehouse"
 
 // Refusal reasons of the gateway's own making, beside verify's.
 const (
-	reasonInvalidKey       verify.Reason = "invalid_key"
-	reasonNoRoute                        = "no_route"
-	reasonMethodNotAllowed               = "method_not_allowed"
-	reasonUnavailable                    = "unavailable"
-	reasonBadPath                        = "bad_path"
-	reasonRouteHeld                      = "route_held"
-	// reasonKeyEnvironment: a valid API key of another environment than
-	// the route's key_environment.
+	reasonInvalidKey  verify.Reason = "invalid_key"
+	reasonNoRoute                   = "no_route"
+	reasonUnavailable               = "unavailable"
+	reasonBadPath                   = "bad_path"
+	reasonRouteHeld                 = "route_held"
+	// reasonKeyEnvironment: an API key of another environment than the
+	// route's key_environment.
 	reasonKeyEnvironment verify.Reason = "wrong_key_environment"
 )
 
@@ -286,6 +285,14 @@ func (g *Gateway) authAPIKey(r *http.Request, rt *route, id *identity) error {
 		return &verify.Error{Reason: verify.ReasonMalformed}
 	}
 	id.keyInAuthz = r.Header[headerAPIKey] == nil
+	// The prefix names the key's environment (a stored key's prefix is the
+	// presented one), so a key the route does not take is refused before
+	// Verify: it must not spend the key's rate limit, nor count as a use.
+	if env := rt.cfg.KeyEnvironment; env != "" {
+		if prefix, err := apikey.Parse(key); err == nil && auth.KeyEnvironmentOf(prefix) != env {
+			return &verify.Error{Reason: reasonKeyEnvironment}
+		}
+	}
 	res, err := g.cfg.Keys.Verify(r.Context(), key, rt.cfg.Scopes)
 	if err != nil {
 		g.log.ErrorContext(r.Context(), "gateway: API key verification failed", slog.String("route", rt.name), slog.Any("err", err))
@@ -307,9 +314,6 @@ func (g *Gateway) authAPIKey(r *http.Request, rt *route, id *identity) error {
 		return &verify.Error{Reason: verify.ReasonRateLimited}
 	default:
 		return &verify.Error{Reason: reasonInvalidKey}
-	}
-	if env := rt.cfg.KeyEnvironment; env != "" && res.Key.Environment() != env {
-		return &verify.Error{Reason: reasonKeyEnvironment}
 	}
 	id.auth = authAPIKey
 	id.keyEnv = res.Key.Environment()
@@ -421,12 +425,12 @@ func writeRateLimited(w http.ResponseWriter, retryAfter time.Duration) {
 // verify's table, answered by refuse): one problem kind each, named as the
 // reason the metrics and logs record. docs/problems.md documents them.
 var (
-	kindBadPath          = problem.Kind{Name: reasonBadPath, Status: http.StatusBadRequest, Title: "Bad Request"}
-	kindMethodNotAllowed = problem.Kind{Name: reasonMethodNotAllowed, Status: http.StatusMethodNotAllowed, Title: "Method Not Allowed"}
-	kindNoRoute          = problem.Kind{Name: reasonNoRoute, Status: http.StatusNotFound, Title: "Not Found"}
-	kindRouteHeld        = problem.Kind{Name: reasonRouteHeld, Status: http.StatusServiceUnavailable, Title: "Service Unavailable"}
-	// A valid API key of another environment than the route requires: not
-	// a bad credential, nor one short of a scope.
+	kindBadPath          = problem.Kind{Name: reasonBadPath, Status: http.StatusBadRequest, Title: "Bad request"}
+	kindMethodNotAllowed = problem.MethodNotAllowed()
+	kindNoRoute          = problem.Kind{Name: reasonNoRoute, Status: http.StatusNotFound, Title: "Not found"}
+	kindRouteHeld        = problem.Kind{Name: reasonRouteHeld, Status: http.StatusServiceUnavailable, Title: "Service unavailable"}
+	// An API key of another environment than the route requires: not a
+	// bad credential, nor one short of a scope.
 	kindKeyEnvironment = problem.Kind{Name: string(reasonKeyEnvironment), Status: http.StatusForbidden, Title: "Forbidden"}
 )
 

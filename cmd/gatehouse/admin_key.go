@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -74,14 +77,41 @@ func newAdminKeyCreateCommand(getenv env) *cobra.Command {
 // server holds, so a missing secret is an error.
 func createBreakGlassKey(ctx context.Context, cfg config.Config, logger *slog.Logger, name string) (*auth.APIKey, string, error) {
 	secret, err := readSecret(cfg)
+	if errors.Is(err, errNoSecret) {
+		// init's advice would be wrong here: a new secret matches no key
+		// the server holds. Only the server's own secret will do.
+		return nil, "", fmt.Errorf("no server secret: admin-key create needs the secret the server runs with: "+
+			"its secret file (%s, from --data or secret_file) or the same GATEHOUSE_SECRET", cfg.SecretPath())
+	}
 	if err != nil {
 		return nil, "", err
+	}
+	// openStore creates a SQLite file that is not there; a mistyped --data
+	// must not become a new, empty database with a key nobody serves.
+	if !cfg.UsesPostgres() {
+		if _, err := os.Stat(cfg.SQLitePath()); errors.Is(err, fs.ErrNotExist) {
+			return nil, "", fmt.Errorf("no database at %s: check --data (the server's data folder); "+
+				"admin-key create works only on a database `gatehouse init` has prepared", cfg.SQLitePath())
+		} else if err != nil {
+			return nil, "", fmt.Errorf("look for the database: %w", err)
+		}
 	}
 	store, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return nil, "", err
 	}
 	defer store.Close()
+	// init always stores the first admin key, and keys are revoked, never
+	// deleted: a database without any key was never initialised (an empty
+	// PostgreSQL database or schema named by mistake), on either backend.
+	stored, _, err := store.ListAPIKeys(ctx, auth.APIKeyFilter{Limit: 1})
+	if err != nil {
+		return nil, "", fmt.Errorf("look for keys: %w", err)
+	}
+	if len(stored) == 0 {
+		return nil, "", fmt.Errorf("%s holds no keys, so `gatehouse init` never ran on it: check --data and --db "+
+			"(they must name the server's own database)", where(cfg.DB, cfg.SQLitePath()))
+	}
 	svc, err := apikey.NewService(apikey.Config{
 		Store: store, Audit: store, Secret: secret, Prefix: cfg.KeyPrefix, Logger: logger,
 	})

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -45,12 +49,41 @@ func breakGlass(t *testing.T, cfg config.Config) {
 	}
 
 	// Without the server secret nothing is made: a key hashed with another
-	// secret would match nothing.
+	// secret would match nothing. The advice is where the secret comes
+	// from, not init (which would make a new one).
 	if cfg.DB == "" {
 		code, _, errOut := runCLI(t, nil, "admin-key", "create", "--data", t.TempDir())
-		if code == 0 || !strings.Contains(errOut, "no server secret") {
+		if code == 0 || !strings.Contains(errOut, "no server secret") || !strings.Contains(errOut, "GATEHOUSE_SECRET") ||
+			strings.Contains(errOut, "gatehouse init` first") {
 			t.Errorf("admin-key create without a secret: exit %d, %s", code, errOut)
 		}
+	}
+}
+
+// withSecret is an environment holding a well-formed server secret.
+var withSecret = map[string]string{"GATEHOUSE_SECRET": strings.Repeat("ab", 32)}
+
+// A mistyped --data with the secret in the environment must not make a new
+// database and print a key no server will ever accept.
+func TestAdminKeyCreateRefusesAMissingSQLiteDatabase(t *testing.T) {
+	t.Parallel()
+	data := filepath.Join(t.TempDir(), "typo")
+	code, out, errOut := runCLI(t, withSecret, "admin-key", "create", "--data", data)
+	if code == 0 || out != "" || !strings.Contains(errOut, "no database at") {
+		t.Errorf("admin-key create on a missing database: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if _, err := os.Stat(data); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("admin-key create left %s behind: %v", data, err)
+	}
+}
+
+// The same on an empty PostgreSQL schema, which openStore migrates: it holds
+// no key, so init never ran there.
+func TestAdminKeyCreateRefusesAnUninitialisedPostgresDatabase(t *testing.T) {
+	env := map[string]string{"GATEHOUSE_SECRET": withSecret["GATEHOUSE_SECRET"]}
+	code, out, errOut := runCLI(t, env, "admin-key", "create", "--data", t.TempDir(), "--db", pgDSN(t))
+	if code == 0 || out != "" || !strings.Contains(errOut, "gatehouse init` never ran") {
+		t.Errorf("admin-key create on an empty database: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
 

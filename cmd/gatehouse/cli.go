@@ -127,7 +127,11 @@ func describe(err error) (cliProblem, int) {
 			p.Hint = "is GATEHOUSE_ADMIN_KEY (or --admin-key) set to a key with the admin scope?"
 			return p, exitAuth
 		case 403:
-			p.Hint = "the admin key is valid but lacks the admin scope; create one with `gatehouse keys create --scopes admin`, or `gatehouse admin-key create` if none is left"
+			// Making a key needs an admin key itself, so the hint names
+			// both ways that work: with one, or break-glass on the server.
+			p.Hint = "the admin key is valid but lacks the admin scope; with a key that has it, run " +
+				"`gatehouse keys create --owner " + AdminOwner + " --scopes admin`; if none is left, run " +
+				"`gatehouse admin-key create` where the server's data and secret are (same --data/--db)"
 			return p, exitAuth
 		case 404:
 			return p, exitNotFound

@@ -110,7 +110,9 @@ func TestServerErrorsNameTheProgramOnceWithAHint(t *testing.T) {
 		wantLine string
 	}{
 		{401, exitAuth, "GATEHOUSE_ADMIN_KEY", "gatehouse: 401 Unauthorized: A valid admin API key is required."},
-		{403, exitAuth, "admin scope", "gatehouse: 403 Forbidden: A valid admin API key is required."},
+		// Both ways the 403 hint names must work: keys create needs --owner
+		// (and an admin key), admin-key create the server's data.
+		{403, exitAuth, "keys create --owner " + AdminOwner + " --scopes admin`; if none is left, run `gatehouse admin-key create` where the server's data", "gatehouse: 403 Forbidden: A valid admin API key is required."},
 		{404, exitNotFound, "", "gatehouse: 404 Not Found: A valid admin API key is required."},
 		{409, exitConflict, "", "gatehouse: 409 Conflict:"},
 		{422, exitRejected, "", "gatehouse: 422 Unprocessable Entity:"},
@@ -185,13 +187,17 @@ func TestParseDuration(t *testing.T) {
 	for in, want := range map[string]time.Duration{
 		"30d": 30 * 24 * time.Hour, "1d12h": 36 * time.Hour, "90m": 90 * time.Minute,
 		"720h": 720 * time.Hour, "0": 0, "0s": 0, "1d30m": 24*time.Hour + 30*time.Minute,
+		"106751d": 106751 * 24 * time.Hour, // the most whole days a duration holds
 	} {
 		got, err := parseDuration(in)
 		if err != nil || got != want {
 			t.Errorf("parseDuration(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "d", "1.5d", "-1d", "1d-1h", "30 days", "1x", "99999999999d"} {
+	for _, in := range []string{"", "d", "1.5d", "-1d", "1d-1h", "30 days", "1x", "99999999999d",
+		// Beyond what time.Duration holds, in every unit: none may wrap.
+		"213504d", "106752d", "106751d24h", "106751d1000000h", "2562048h", "153722868m", "9223372037s",
+		"9223372036854775808ns", "18446744073709551617d"} {
 		if got, err := parseDuration(in); err == nil {
 			t.Errorf("parseDuration(%q) = %v, want an error", in, got)
 		}
@@ -282,5 +288,17 @@ func TestKeysListShowsARotation(t *testing.T) {
 	out := n.cli("keys", "list", "--owner", "svc")
 	if !strings.Contains(out, "rotating to key_") || !strings.Contains(out, "until 20") {
 		t.Errorf("keys list does not show the rotation:\n%s", out)
+	}
+}
+
+// Every --scopes flag says that commas separate scopes, so a scope with a
+// comma in it (which RFC 6749 allows) needs the admin API.
+func TestScopesHelpNamesTheCommaLimit(t *testing.T) {
+	t.Parallel()
+	for _, cmd := range [][]string{{"keys", "create"}, {"keys", "verify"}, {"clients", "create"}, {"routes", "create"}} {
+		code, out, errOut := runCLI(t, nil, append(cmd, "--help")...)
+		if code != 0 || !strings.Contains(strings.Join(strings.Fields(out), " "), scopeCommaNote) {
+			t.Errorf("%s --help: exit %d, %s%s; want the note %q", strings.Join(cmd, " "), code, out, errOut, scopeCommaNote)
+		}
 	}
 }

@@ -14,14 +14,22 @@ import (
 // takes: durations, rates, scope lists and timestamps. Every command uses
 // these, so `--expires 30d` and `--grace 1d` read alike.
 
+// maxDays is the most whole days a time.Duration holds (about 292 years).
+const maxDays = uint64(math.MaxInt64 / int64(24*time.Hour))
+
 // parseDuration reads a Go duration ("90m", "720h") that may also count
 // days: "30d", "1d12h". A day is 24 hours (no calendar, no time zones).
 func parseDuration(s string) (time.Duration, error) {
 	days, rest := time.Duration(0), s
 	if i := strings.IndexByte(s, 'd'); i >= 0 {
-		n, err := strconv.ParseUint(s[:i], 10, 32)
+		n, err := strconv.ParseUint(s[:i], 10, 64)
 		if err != nil {
 			return 0, fmt.Errorf("%q is not a duration like 30d, 12h or 90m", s)
+		}
+		// Checked before multiplying: time.Duration wraps silently, and
+		// 213504d would otherwise come out as 25m26s.
+		if n > maxDays {
+			return 0, fmt.Errorf("%q is too long: at most %dd", s, maxDays)
 		}
 		days, rest = time.Duration(n)*24*time.Hour, s[i+1:]
 		if rest == "" {
@@ -30,7 +38,8 @@ func parseDuration(s string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(rest)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration like 30d, 12h or 90m", s)
+		// time.ParseDuration refuses overflow itself ("invalid duration").
+		return 0, fmt.Errorf("%q is not a duration like 30d, 12h or 90m, of at most %dd", s, maxDays)
 	}
 	if days > 0 && d < 0 {
 		return 0, fmt.Errorf("%q mixes days with a negative duration", s)
@@ -129,10 +138,15 @@ func (v *scopesValue) Set(s string) error {
 func (v *scopesValue) String() string { return strings.Join(*v.list, ",") }
 func (v *scopesValue) Type() string   { return "scopes" }
 
-// scopesVar defines a repeatable scope-list flag.
+// scopesVar defines a repeatable scope-list flag. Its help says what the
+// split costs: scopes may contain commas (RFC 6749 allows any printable
+// ASCII but space, quote and backslash), and those cannot be given here.
 func scopesVar(fl *pflag.FlagSet, p *[]string, name, usage string) {
-	fl.Var(&scopesValue{list: p}, name, usage)
+	fl.Var(&scopesValue{list: p}, name, usage+"; "+scopeCommaNote)
 }
+
+// scopeCommaNote is the help text on scopes that contain a comma.
+const scopeCommaNote = "commas separate scopes, so a scope containing a comma must be set through the admin API"
 
 // splitScopes reads a scope list separated by spaces or commas.
 func splitScopes(s string) []string {

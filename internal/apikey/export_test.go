@@ -2,15 +2,26 @@ package apikey
 
 import (
 	"crypto/sha256"
+	"hash/crc32"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 )
 
 // Assemble returns prefix+body followed by its checksum: the key Generate
-// would return had it drawn body.
+// would return had it drawn body. The checksum is computed here as the
+// format defines it (CRC-32 IEEE as 6 base62 digits, most significant
+// first) rather than by a function the product does not need.
 func Assemble(prefix, body string) string {
-	return secret.WithChecksum(prefix + body)
+	const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	s := prefix + body
+	c := crc32.ChecksumIEEE([]byte(s))
+	digits := make([]byte, secret.ChecksumLength)
+	for i := len(digits) - 1; i >= 0; i-- {
+		digits[i] = base62[c%62]
+		c /= 62
+	}
+	return s + string(digits)
 }
 
 // NewID exposes ID generation at a chosen time.

@@ -191,10 +191,6 @@ func NewService(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// Prefix returns the prefix of the keys this service issues in its default
-// environment.
-func (s *Service) Prefix() string { return s.prefix }
-
 // Environment returns the environment of the keys created without one.
 func (s *Service) Environment() string { return s.environment }
 

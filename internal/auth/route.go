@@ -325,14 +325,21 @@ func fetchable(raw string) bool {
 	case "https":
 		return true
 	case "http":
-		host := u.Hostname()
-		if strings.EqualFold(host, "localhost") {
-			return true
-		}
-		ip := net.ParseIP(host)
-		return ip != nil && ip.IsLoopback()
+		return LoopbackHost(u.Hostname())
 	}
 	return false
+}
+
+// LoopbackHost reports whether host (a name or IP address, without port or
+// brackets) is this machine: localhost in any case, or a loopback address.
+// It is the exception to "https only" wherever the server takes a URL or
+// listens in clear text: traffic to it never crosses a network.
+func LoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Clone returns a copy of r that shares no memory with it: Normalize works

@@ -391,3 +391,15 @@ func FuzzRouteNormalize(f *testing.F) {
 		}
 	})
 }
+
+func TestLoopbackHost(t *testing.T) {
+	t.Parallel()
+	for host, want := range map[string]bool{
+		"localhost": true, "LocalHost": true, "127.0.0.1": true, "127.9.9.9": true, "::1": true,
+		"": false, "[::1]": false, "localhost.example": false, "10.0.0.1": false, "0.0.0.0": false, "::": false,
+	} {
+		if got := LoopbackHost(host); got != want {
+			t.Errorf("LoopbackHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+}

@@ -153,11 +153,15 @@ func (c *Consent) CheckStorable() error {
 	return CheckLists("Consent", c.Scopes)
 }
 
-// CheckStorable returns EINVALID if c has no hash or holds text no backend
-// can store.
+// CheckStorable returns EINVALID if c has no hash or expiry, or holds text
+// no backend can store. The expiry is required because Expired reads the
+// zero time as no deadline: a code stored without one would never expire.
 func (c *AuthCode) CheckStorable() error {
-	if c == nil {
+	switch {
+	case c == nil:
 		return Errorf(EINVALID, "Authorization code is missing.")
+	case c.ExpiresAt.IsZero():
+		return Errorf(EINVALID, "Authorization code expiry is required.")
 	}
 	if err := CheckHash("Authorization code", c.Hash); err != nil {
 		return err
@@ -169,14 +173,18 @@ func (c *AuthCode) CheckStorable() error {
 	return CheckLists("Authorization code", c.Scopes, c.Audiences)
 }
 
-// CheckStorable returns EINVALID if t has no hash or family, or holds text
-// no backend can store.
+// CheckStorable returns EINVALID if t has no hash, family or deadlines, or
+// holds text no backend can store. Both deadlines are required because
+// Expired reads the zero time as no deadline: a token stored without one
+// would be refreshable for ever.
 func (t *RefreshToken) CheckStorable() error {
 	switch {
 	case t == nil:
 		return Errorf(EINVALID, "Refresh token is missing.")
 	case t.FamilyID == "":
 		return Errorf(EINVALID, "Refresh token family is required.")
+	case t.ExpiresAt.IsZero() || t.FamilyExpiresAt.IsZero():
+		return Errorf(EINVALID, "Refresh token expiry and family expiry are required.")
 	case t.Presentations < 0:
 		return Errorf(EINVALID, "Refresh token presentations cannot be negative.")
 	}

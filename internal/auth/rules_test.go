@@ -149,6 +149,7 @@ func TestNormalizeUsername(t *testing.T) {
 
 func TestRecordsCheckStorable(t *testing.T) {
 	t.Parallel()
+	soon := time.Date(2026, 12, 7, 5, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name string
 		err  error
@@ -173,13 +174,16 @@ func TestRecordsCheckStorable(t *testing.T) {
 		{"a consent with a user and client is storable", (&Consent{UserID: "u", ClientID: "c"}).CheckStorable(), ""},
 		{"a missing code is refused", (*AuthCode)(nil).CheckStorable(), EINVALID},
 		{"a code needs a hash", (&AuthCode{}).CheckStorable(), EINVALID},
-		{"a code's nonce is checked", (&AuthCode{Hash: []byte{1}, Nonce: "\x00"}).CheckStorable(), EINVALID},
-		{"a code with a hash is storable", (&AuthCode{Hash: []byte{1}}).CheckStorable(), ""},
-		{"a refresh token needs a family", (&RefreshToken{Hash: []byte{1}}).CheckStorable(), EINVALID},
-		{"a refresh token needs a hash", (&RefreshToken{FamilyID: "f"}).CheckStorable(), EINVALID},
-		{"a refresh token cannot have been presented a negative number of times", (&RefreshToken{Hash: []byte{1}, FamilyID: "f", Presentations: -1}).CheckStorable(), EINVALID},
-		{"a refresh token's audiences are checked", (&RefreshToken{Hash: []byte{1}, FamilyID: "f", Audiences: []string{"\x00"}}).CheckStorable(), EINVALID},
-		{"a refresh token with a hash and family is storable", (&RefreshToken{Hash: []byte{1}, FamilyID: "f", Presentations: 2}).CheckStorable(), ""},
+		{"a code's nonce is checked", (&AuthCode{Hash: []byte{1}, ExpiresAt: soon, Nonce: "\x00"}).CheckStorable(), EINVALID},
+		{"a code needs an expiry", (&AuthCode{Hash: []byte{1}}).CheckStorable(), EINVALID},
+		{"a code with a hash and expiry is storable", (&AuthCode{Hash: []byte{1}, ExpiresAt: soon}).CheckStorable(), ""},
+		{"a refresh token needs a family", (&RefreshToken{Hash: []byte{1}, ExpiresAt: soon, FamilyExpiresAt: soon}).CheckStorable(), EINVALID},
+		{"a refresh token needs a hash", (&RefreshToken{FamilyID: "f", ExpiresAt: soon, FamilyExpiresAt: soon}).CheckStorable(), EINVALID},
+		{"a refresh token needs an expiry", (&RefreshToken{Hash: []byte{1}, FamilyID: "f", FamilyExpiresAt: soon}).CheckStorable(), EINVALID},
+		{"a refresh token needs a family expiry", (&RefreshToken{Hash: []byte{1}, FamilyID: "f", ExpiresAt: soon}).CheckStorable(), EINVALID},
+		{"a refresh token cannot have been presented a negative number of times", (&RefreshToken{Hash: []byte{1}, FamilyID: "f", ExpiresAt: soon, FamilyExpiresAt: soon, Presentations: -1}).CheckStorable(), EINVALID},
+		{"a refresh token's audiences are checked", (&RefreshToken{Hash: []byte{1}, FamilyID: "f", ExpiresAt: soon, FamilyExpiresAt: soon, Audiences: []string{"\x00"}}).CheckStorable(), EINVALID},
+		{"a refresh token with a hash, family and deadlines is storable", (&RefreshToken{Hash: []byte{1}, FamilyID: "f", ExpiresAt: soon, FamilyExpiresAt: soon, Presentations: 2}).CheckStorable(), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -263,7 +267,8 @@ func TestCheckWrite(t *testing.T) {
 
 func TestRefreshTokenCheckWithIssued(t *testing.T) {
 	t.Parallel()
-	rt := &RefreshToken{Hash: []byte{1}, FamilyID: "f"}
+	soon := time.Date(2026, 12, 7, 5, 0, 0, 0, time.UTC)
+	rt := &RefreshToken{Hash: []byte{1}, FamilyID: "f", ExpiresAt: soon, FamilyExpiresAt: soon}
 	for _, tt := range []struct {
 		name   string
 		token  *RefreshToken

@@ -67,7 +67,7 @@ func (r *Registry) Create(ctx context.Context, actor string, in Input) (*auth.Cl
 	var plaintext string
 	if usesSecret(c.AuthMethod) {
 		var hash []byte
-		plaintext, hash, err = r.newSecret()
+		plaintext, hash, err = r.hasher.New(SecretPrefix)
 		if err != nil {
 			return nil, "", err
 		}
@@ -132,7 +132,7 @@ func (r *Registry) RotateSecret(ctx context.Context, actor, id string) (*auth.Cl
 	if !usesSecret(old.AuthMethod) {
 		return nil, "", auth.Errorf(auth.EINVALID, "The client authenticates with %s and has no secret.", old.AuthMethod)
 	}
-	plaintext, hash, err := r.newSecret()
+	plaintext, hash, err := r.hasher.New(SecretPrefix)
 	if err != nil {
 		return nil, "", err
 	}
@@ -259,16 +259,6 @@ func (r *Registry) SecretMatches(c *auth.Client, presented string) bool {
 	}
 	sum := r.hasher.Sum(presented)
 	return subtle.ConstantTimeCompare(sum[:], c.SecretHash) == 1
-}
-
-// newSecret returns a new client secret and its keyed hash.
-func (r *Registry) newSecret() (plaintext string, hash []byte, err error) {
-	plaintext, err = secret.Generate(SecretPrefix)
-	if err != nil {
-		return "", nil, fmt.Errorf("client: generate secret: %w", err)
-	}
-	sum := r.hasher.Sum(plaintext)
-	return plaintext, sum[:], nil
 }
 
 func event(typ string, now time.Time, actor string, c *auth.Client) auth.AuditEvent {

@@ -349,7 +349,7 @@ func (c *Config) Validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("tls_cert_file and tls_key_file must be set together"))
 	}
-	if err == nil && !c.Dev && c.TLSCertFile == "" && !c.BehindTLSProxy && !isLoopback(host) {
+	if err == nil && !c.Dev && c.TLSCertFile == "" && !c.BehindTLSProxy && !auth.LoopbackHost(host) {
 		errs = append(errs, fmt.Errorf("refusing to serve plain HTTP on the non-loopback address %q: "+
 			"set tls_cert_file and tls_key_file, or behind_tls_proxy: true (GATEHOUSE_BEHIND_TLS_PROXY=true) "+
 			"if a TLS proxy terminates connections in front of Gatehouse", c.Addr))
@@ -398,7 +398,7 @@ func (c *Config) validateGateway() []error {
 		host, port, err := net.SplitHostPort(g.Addr)
 		if p, perr := strconv.Atoi(port); err != nil || perr != nil || p < 0 || p > 65535 {
 			errs = append(errs, fmt.Errorf("gateway.addr %q is not HOST:PORT or %q", g.Addr, GatewayOff))
-		} else if !c.Dev && c.TLSCertFile == "" && !c.BehindTLSProxy && !isLoopback(host) {
+		} else if !c.Dev && c.TLSCertFile == "" && !c.BehindTLSProxy && !auth.LoopbackHost(host) {
 			errs = append(errs, fmt.Errorf("refusing to serve the gateway over plain HTTP on the non-loopback address %q: "+
 				"set tls_cert_file and tls_key_file, or behind_tls_proxy: true", g.Addr))
 		}
@@ -423,7 +423,7 @@ func (o *OAuth) validate(dev bool) []error {
 		case err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.HasSuffix(o.Issuer, "/"):
 			errs = append(errs, fmt.Errorf("oauth.issuer %q must be an absolute URL without query, fragment, user or trailing slash", o.Issuer))
 		case u.Scheme == "https":
-		case u.Scheme == "http" && (dev || isLoopback(u.Hostname())):
+		case u.Scheme == "http" && (dev || auth.LoopbackHost(u.Hostname())):
 		default:
 			errs = append(errs, fmt.Errorf("oauth.issuer %q must be an https URL (http only on loopback or with --dev)", o.Issuer))
 		}
@@ -450,14 +450,6 @@ func (o *OAuth) validate(dev bool) []error {
 		errs = append(errs, errors.New("oauth.refresh_token_ttl must not exceed oauth.refresh_token_max_ttl"))
 	}
 	return errs
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // validateKeyEnvironments checks accept_key_environments: known

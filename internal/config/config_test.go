@@ -26,6 +26,10 @@ func TestValidate(t *testing.T) {
 	}{
 		{"loopback plain HTTP is allowed", func(c *Config) { c.Addr = "127.0.0.1:9000" }, ""},
 		{"IPv6 loopback plain HTTP is allowed", func(c *Config) { c.Addr = "[::1]:9000" }, ""},
+		// One loopback rule, auth's: host names are case-insensitive.
+		{"LOCALHOST plain HTTP is allowed", func(c *Config) { c.Addr = "LOCALHOST:9000" }, ""},
+		{"an http issuer on LocalHost is allowed", func(c *Config) { c.OAuth.Issuer = "http://LocalHost:8080" }, ""},
+		{"an http issuer elsewhere is refused", func(c *Config) { c.OAuth.Issuer = "http://auth.example" }, "must be an https URL"},
 		{"non-loopback plain HTTP is refused", func(c *Config) { c.Addr = "0.0.0.0:8080" }, "refusing to serve plain HTTP"},
 		{"all interfaces without host is refused", func(c *Config) { c.Addr = ":8080" }, "refusing to serve plain HTTP"},
 		{"non-loopback with TLS files is allowed", func(c *Config) {

@@ -350,7 +350,7 @@ func (s *Server) proceed(w http.ResponseWriter, r *http.Request, req *authzReque
 // issuer (RFC 9207).
 func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzRequest, sess *browserSession) {
 	ctx := r.Context()
-	code, hash, err := s.newSecret(PrefixAuthCode)
+	code, hash, err := s.hasher.New(PrefixAuthCode)
 	if err != nil {
 		s.redirectError(w, r, req.redirectURI, req.state, err)
 		return

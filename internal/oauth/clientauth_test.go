@@ -25,7 +25,7 @@ func TestClientAuthenticationFailuresLookAlike(t *testing.T) {
 	ts := newTestServer(t)
 	basic, basicSecret := ts.confidentialClient(auth.AuthMethodSecretBasic)
 	post, postSecret := ts.confidentialClient(auth.AuthMethodSecretPost)
-	unknownSecret, _, _ := ts.newSecret(PrefixClientSecret)
+	unknownSecret, _, _ := ts.hasher.New(PrefixClientSecret)
 	cc := url.Values{"grant_type": {"client_credentials"}}
 	with := func(extra url.Values) url.Values {
 		f := url.Values{"grant_type": {"client_credentials"}}
@@ -55,7 +55,7 @@ func TestClientAuthenticationFailuresLookAlike(t *testing.T) {
 		{"wrong secret", func() *http.Response { return ts.post(PathToken, cc, basic.ID, unknownSecret) }, 401, CodeInvalidClient, true},
 		{"malformed secret", func() *http.Response { return ts.post(PathToken, cc, basic.ID, mistypeLast(basicSecret)) }, 401, CodeInvalidClient, true},
 		{"secret of another kind", func() *http.Response {
-			rt, _, _ := ts.newSecret(PrefixRefreshToken)
+			rt, _, _ := ts.hasher.New(PrefixRefreshToken)
 			return ts.post(PathToken, cc, basic.ID, rt)
 		}, 401, CodeInvalidClient, true},
 		{"unknown client", func() *http.Response { return ts.post(PathToken, cc, "cli_nosuchclient000", basicSecret) }, 401, CodeInvalidClient, true},
@@ -270,7 +270,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 	})
 	t.Run("a public client cannot use a secret", func(t *testing.T) {
 		pc, _ := ts.mustClient(client.Input{Public: true, RedirectURIs: []string{"https://spa.example.com/cb"}})
-		secret, _, _ := ts.newSecret(PrefixClientSecret)
+		secret, _, _ := ts.hasher.New(PrefixClientSecret)
 		wantError(t, ts.post(PathToken, url.Values{"grant_type": {"authorization_code"}}, pc.ID, secret), http.StatusUnauthorized, CodeInvalidClient)
 	})
 }

@@ -60,7 +60,7 @@ func TestIntrospection(t *testing.T) {
 		"malformed refresh": "gate_rt_x",
 		"forged JWT":        "eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.",
 	}
-	unknown, _, _ := ts.newSecret(PrefixRefreshToken)
+	unknown, _, _ := ts.hasher.New(PrefixRefreshToken)
 	inactive["unknown refresh"] = unknown
 	// A token signed by a key that is not ours, with our issuer.
 	foreign := assertion(t, (ts.jwtClient(t)).key, map[string]any{"iss": ts.URL, "sub": u.ID, "exp": ts.Clock.Now().Add(time.Hour).Unix(), "jti": "x", "client_id": c.ID})

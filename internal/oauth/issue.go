@@ -248,7 +248,7 @@ func (s *Server) issueUserTokens(ctx context.Context, g *grant, now time.Time, s
 		Scope:       strings.Join(g.scopes, " "),
 	}
 	if storeRefresh != nil {
-		secret, hash, err := s.newSecret(PrefixRefreshToken)
+		secret, hash, err := s.hasher.New(PrefixRefreshToken)
 		if err != nil {
 			return nil, err
 		}

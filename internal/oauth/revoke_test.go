@@ -66,7 +66,7 @@ func TestRevocation(t *testing.T) {
 		}
 	})
 	t.Run("unknown and garbage tokens get 200", func(t *testing.T) {
-		unknown, _, _ := ts.newSecret(PrefixRefreshToken)
+		unknown, _, _ := ts.hasher.New(PrefixRefreshToken)
 		for _, tok := range []string{unknown, "gate_rt_garbage", "eyJ.eyJ.sig", "whatever"} {
 			revoke(tok, "refresh_token", c.ID, secret)
 		}

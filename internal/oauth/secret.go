@@ -1,8 +1,6 @@
 package oauth
 
 import (
-	"fmt"
-
 	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 )
@@ -15,16 +13,6 @@ const (
 	PrefixClientSecret = client.SecretPrefix
 	PrefixSession      = "gate_ss_"
 )
-
-// newSecret returns a new opaque secret of the given kind and its keyed hash.
-func (s *Server) newSecret(prefix string) (plaintext string, hash []byte, err error) {
-	plaintext, err = secret.Generate(prefix)
-	if err != nil {
-		return "", nil, fmt.Errorf("oauth: generate secret: %w", err)
-	}
-	sum := s.hasher.Sum(plaintext)
-	return plaintext, sum[:], nil
-}
 
 // parseSecret checks the prefix, length, alphabet and checksum of a
 // presented secret without touching the store, and returns its keyed hash.

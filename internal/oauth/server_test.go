@@ -186,7 +186,7 @@ type codeOpts struct {
 // returns it with its PKCE verifier and family.
 func (ts *testServer) issueCode(c *auth.Client, u *auth.User, o codeOpts) (code, verifier, family string) {
 	ts.t.Helper()
-	code, hash, err := ts.newSecret(PrefixAuthCode)
+	code, hash, err := ts.hasher.New(PrefixAuthCode)
 	if err != nil {
 		ts.t.Fatal(err)
 	}

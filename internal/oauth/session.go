@@ -114,7 +114,7 @@ func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *htt
 	if err := s.endSession(ctx, w, r); err != nil {
 		return nil, err
 	}
-	secret, hash, err := s.newSecret(PrefixSession)
+	secret, hash, err := s.hasher.New(PrefixSession)
 	if err != nil {
 		return nil, err
 	}

@@ -170,9 +170,9 @@ func TestRefreshRules(t *testing.T) {
 	})
 	t.Run("malformed and unknown tokens", func(t *testing.T) {
 		wantError(t, ts.refresh(c, secret, "gate_rt_nope", nil), http.StatusBadRequest, CodeInvalidGrant)
-		unknown, _, _ := ts.newSecret(PrefixRefreshToken)
+		unknown, _, _ := ts.hasher.New(PrefixRefreshToken)
 		wantError(t, ts.refresh(c, secret, unknown, nil), http.StatusBadRequest, CodeInvalidGrant)
-		code, _, _ := ts.newSecret(PrefixAuthCode) // a secret of another kind
+		code, _, _ := ts.hasher.New(PrefixAuthCode) // a secret of another kind
 		wantError(t, ts.refresh(c, secret, code, nil), http.StatusBadRequest, CodeInvalidGrant)
 	})
 }

@@ -753,7 +753,7 @@ func TestMigrateFromVersion5CountsRefreshPresentations(t *testing.T) {
 		t.Fatalf("replayed client assertion after migrating: %v, want a conflict", err)
 	}
 	next := func(name string) *auth.RefreshToken {
-		return &auth.RefreshToken{Hash: []byte(name), FamilyID: "fam_1", ClientID: "cli_1", CreatedAt: used, ExpiresAt: until}
+		return &auth.RefreshToken{Hash: []byte(name), FamilyID: "fam_1", ClientID: "cli_1", CreatedAt: used, ExpiresAt: until, FamilyExpiresAt: until}
 	}
 	retry := used.Add(time.Second)
 	if err := db.RotateRefreshToken(ctx, []byte("used once"), retry, time.Minute, next("next 1"), nil); err != nil {

@@ -102,12 +102,6 @@ func ChecksumValid(s string) bool {
 	return subtle.ConstantTimeCompare(want[:], []byte(s[n-ChecksumLength:])) == 1
 }
 
-// WithChecksum returns s followed by its checksum: the secret Generate would
-// return had it drawn the body that ends s.
-func WithChecksum(s string) string {
-	return string(appendChecksum([]byte(s), crc32Of(s)))
-}
-
 // crc32Of is crc32.ChecksumIEEE over a string. It hands the string's bytes
 // to hash/crc32 without a copy: converting with []byte(s) allocates (the
 // slice escapes through crc32's function table), and a byte-at-a-time loop

@@ -64,3 +64,15 @@ func (h *Hasher) Sum(s string) [sha256.Size]byte {
 	h.pool.Put(st)
 	return sum
 }
+
+// New returns a new secret with the given prefix (see Generate) and the
+// keyed hash it is stored under: every kind of issued secret is made this
+// one way. It fails only when the system's random source fails.
+func (h *Hasher) New(prefix string) (plaintext string, hash []byte, err error) {
+	plaintext, err = Generate(prefix)
+	if err != nil {
+		return "", nil, fmt.Errorf("secret: generate: %w", err)
+	}
+	sum := h.Sum(plaintext)
+	return plaintext, sum[:], nil
+}

@@ -119,3 +119,26 @@ func TestHasherSumAllocatesNothing(t *testing.T) {
 		t.Fatalf("Sum allocates %.1f times per call", n)
 	}
 }
+
+// New is the one way issued secrets are made: a valid secret of the prefix,
+// and the hash Sum gives for it.
+func TestHasherNew(t *testing.T) {
+	t.Parallel()
+	h, err := secret.NewHasher(testSecret(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, hash, err := h.New("gate_rt_")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !secret.Valid("gate_rt_", a) {
+		t.Errorf("New made %q, which is not a valid gate_rt_ secret", a)
+	}
+	if sum := h.Sum(a); !bytes.Equal(hash, sum[:]) {
+		t.Errorf("New's hash %x, Sum %x", hash, sum)
+	}
+	if b, _, _ := h.New("gate_rt_"); a == b {
+		t.Errorf("New made %q twice", a)
+	}
+}

@@ -34,14 +34,14 @@ func testCodeRoundTrip(t *testing.T, s auth.Store) {
 	}
 	wantSame(t, "consumed code", c, got) // as it was before: UsedAt zero
 
-	minimal := &auth.AuthCode{Hash: hashOf("minimal")}
+	minimal := &auth.AuthCode{Hash: hashOf("minimal"), ExpiresAt: at(time.Minute)}
 	mustCode(t, s, minimal)
 	got, err = s.ConsumeAuthCode(t.Context(), minimal.Hash, base)
 	if err != nil {
 		t.Fatalf("ConsumeAuthCode(minimal): %v", err)
 	}
 	wantSame(t, "minimal code", minimal, got)
-	wantZeroTimes(t, "minimal code", got)
+	wantZeroTimes(t, "minimal code", got, "ExpiresAt")
 	wantNoEvents(t, s)
 }
 
@@ -86,7 +86,8 @@ func testCodeDuplicateAndUnknown(t *testing.T, s auth.Store) {
 			t.Errorf("ConsumeAuthCode(%s) returned a code: %+v", name, got)
 		}
 	}
-	wantCode(t, "CreateAuthCode(no hash)", s.CreateAuthCode(t.Context(), &auth.AuthCode{ClientID: "cli_1"}), auth.EINVALID)
+	wantCode(t, "CreateAuthCode(no hash)", s.CreateAuthCode(t.Context(), &auth.AuthCode{ClientID: "cli_1", ExpiresAt: at(time.Minute)}), auth.EINVALID)
+	wantCode(t, "CreateAuthCode(no expiry)", s.CreateAuthCode(t.Context(), &auth.AuthCode{Hash: hashOf("no expiry")}), auth.EINVALID)
 	bad := newCode("bad", "cli_1", "usr_1", "fam_1")
 	bad.Nonce = "\x00"
 	wantCode(t, "CreateAuthCode(NUL)", s.CreateAuthCode(t.Context(), bad), auth.EINVALID)
@@ -144,11 +145,11 @@ func testRefreshRoundTrip(t *testing.T, s auth.Store) {
 	wantSame(t, "GetRefreshToken", rt, getRefresh(t, s, rt.Hash))
 
 	// A token without a user (and without an access token recorded).
-	bare := &auth.RefreshToken{Hash: hashOf("bare"), FamilyID: "fam_2", ClientID: "cli_1"}
+	bare := &auth.RefreshToken{Hash: hashOf("bare"), FamilyID: "fam_2", ClientID: "cli_1", ExpiresAt: at(time.Hour), FamilyExpiresAt: at(time.Hour)}
 	mustRefresh(t, s, bare, nil)
 	got := getRefresh(t, s, bare.Hash)
 	wantSame(t, "minimal refresh token", bare, got)
-	wantZeroTimes(t, "minimal refresh token", got)
+	wantZeroTimes(t, "minimal refresh token", got, "ExpiresAt", "FamilyExpiresAt")
 
 	for name, h := range map[string][]byte{"unknown": hashOf("missing"), "nil": nil} {
 		_, err := s.GetRefreshToken(t.Context(), h)
@@ -182,6 +183,10 @@ func testRefreshDuplicate(t *testing.T, s auth.Store) {
 		"NUL":                    {Hash: hashOf("x"), FamilyID: "f", SessionID: "\x00"},
 		"bad scope":              {Hash: hashOf("x"), FamilyID: "f", Scopes: []string{"\xff"}},
 		"negative presentations": {Hash: hashOf("x"), FamilyID: "f", Presentations: -1},
+		// Expired reads the zero time as no deadline: a token without one
+		// would be refreshable for ever.
+		"no expiry":        {Hash: hashOf("x"), FamilyID: "f", FamilyExpiresAt: at(time.Hour)},
+		"no family expiry": {Hash: hashOf("x"), FamilyID: "f", ExpiresAt: at(time.Hour)},
 	} {
 		wantCode(t, "CreateRefreshToken("+name+")", s.CreateRefreshToken(ctx, bad, nil), auth.EINVALID)
 	}

@@ -7,6 +7,13 @@
 -- presented at least once. (A constant default adds the column without
 -- rewriting the table.)
 
+-- Rolling upgrades: nodes still on the previous version count retries with
+-- those used_jtis entries, which this migration deletes, and do not read
+-- the new column. A token rotated by an upgraded node (or used before the
+-- migration) may therefore be presented twice more, within its grace
+-- window, to an old node during the upgrade. Upgrade every node before
+-- relying on the limit of one retry.
+
 -- +goose Up
 ALTER TABLE refresh_tokens ADD COLUMN presentations integer NOT NULL DEFAULT 0;
 

@@ -6,6 +6,13 @@
 -- removed. A token used before (with or without such entries) has been
 -- presented at least once.
 
+-- Rolling upgrades: nodes still on the previous version count retries with
+-- those used_jtis entries, which this migration deletes, and do not read
+-- the new column. A token rotated by an upgraded node (or used before the
+-- migration) may therefore be presented twice more, within its grace
+-- window, to an old node during the upgrade. Upgrade every node before
+-- relying on the limit of one retry.
+
 -- +goose Up
 ALTER TABLE refresh_tokens ADD COLUMN presentations INTEGER NOT NULL DEFAULT 0;
 

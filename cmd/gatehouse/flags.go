@@ -109,15 +109,6 @@ func parseRate(s string) (float64, error) {
 	return 0, fmt.Errorf("%q: the unit must be s, m, h or d", s)
 }
 
-// defaultBurst is the burst of a rate given without one: a second's worth
-// of requests, at least 1 (the rule the server applies to keys).
-func defaultBurst(rate float64) int {
-	if rate <= 0 {
-		return 0
-	}
-	return int(math.Max(1, math.Ceil(rate)))
-}
-
 // scopesValue is a repeatable scope-list flag: each use may hold several
 // scopes separated by spaces or commas, and uses add up, so `--scopes a,b`,
 // `--scopes "a b"` and `--scopes a --scopes b` mean the same.

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
 func newRoutesCommand(getenv env) *cobra.Command {
@@ -206,7 +207,7 @@ func rateFlags(set func(string) bool, rateFlag, rate, burstFlag string, burst in
 		return &admin.RateLimit{}, nil
 	}
 	if !set(burstFlag) {
-		burst = defaultBurst(r)
+		burst = auth.DefaultBurst(r) // the rule the server applies to keys
 	}
 	return &admin.RateLimit{Rate: r, Burst: burst}, nil
 }

@@ -178,7 +178,7 @@ func normalizeRateLimit(l auth.RateLimit) (auth.RateLimit, error) {
 		if l.Rate > MaxBurst {
 			return l, auth.Errorf(auth.EINVALID, "rate_limit.rate above %d needs an explicit rate_limit.burst", MaxBurst)
 		}
-		l.Burst = int(math.Ceil(l.Rate))
+		l.Burst = auth.DefaultBurst(l.Rate)
 	}
 	return l, nil
 }

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"math"
 	"time"
 )
 
@@ -39,6 +40,15 @@ type RateLimit struct {
 
 // Unlimited reports whether the limit is off.
 func (r RateLimit) Unlimited() bool { return r.Rate <= 0 || r.Burst <= 0 }
+
+// DefaultBurst is the burst of a limit given only its rate: one second's
+// worth of requests, at least one; 0 for no rate (no limit).
+func DefaultBurst(rate float64) int {
+	if rate <= 0 {
+		return 0
+	}
+	return int(math.Max(1, math.Ceil(rate)))
+}
 
 // Key states, as reported by Status.
 const (

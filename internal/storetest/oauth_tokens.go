@@ -106,19 +106,7 @@ func testCodeConcurrent(t *testing.T, s auth.Store) {
 		}
 		return err
 	})
-	wins := 0
-	for _, err := range errs {
-		switch auth.ErrorCode(err) {
-		case "":
-			wins++
-		case auth.ECONFLICT:
-		default:
-			t.Errorf("concurrent ConsumeAuthCode: %v", err)
-		}
-	}
-	if wins != 1 {
-		t.Fatalf("%d of %d concurrent consumers won, want exactly 1", wins, n)
-	}
+	wantOneWinner(t, errs, "ConsumeAuthCode", "consumers")
 }
 
 // --- refresh tokens --------------------------------------------------------
@@ -314,19 +302,7 @@ func testRotateRetryConcurrent(t *testing.T, s auth.Store) {
 		retry := newRefresh(fmt.Sprint("retry ", i), "fam_1", "cli_1", "usr_1")
 		return s.RotateRefreshToken(t.Context(), old.Hash, first.Add(time.Second), time.Minute, retry, nil)
 	})
-	wins := 0
-	for _, err := range errs {
-		switch auth.ErrorCode(err) {
-		case "":
-			wins++
-		case auth.ECONFLICT:
-		default:
-			t.Errorf("concurrent RotateRefreshToken: %v", err)
-		}
-	}
-	if wins != 1 {
-		t.Fatalf("%d of %d concurrent retries within grace won, want exactly 1", wins, n)
-	}
+	wantOneWinner(t, errs, "RotateRefreshToken", "retries within grace")
 	if got := getRefresh(t, s, old.Hash); got.Presentations != 2 || !got.UsedAt.Equal(first) {
 		t.Fatalf("old token after the retries: presentations %d, used at %v; want 2, %v", got.Presentations, got.UsedAt, first)
 	}
@@ -405,19 +381,7 @@ func testRotateConcurrent(t *testing.T, s auth.Store) {
 		next := newRefresh(fmt.Sprint("next ", i), "fam_1", "cli_1", "usr_1")
 		return s.RotateRefreshToken(t.Context(), old.Hash, now, 0, next, issued(fmt.Sprint("jti_", i+1), "fam_1", at(2*time.Hour)))
 	})
-	wins := 0
-	for _, err := range errs {
-		switch auth.ErrorCode(err) {
-		case "":
-			wins++
-		case auth.ECONFLICT:
-		default:
-			t.Errorf("concurrent RotateRefreshToken: %v", err)
-		}
-	}
-	if wins != 1 {
-		t.Fatalf("%d of %d concurrent rotations won, want exactly 1", wins, n)
-	}
+	wantOneWinner(t, errs, "RotateRefreshToken", "rotations")
 	if jtis := familyJTIs(t, s, "fam_1"); len(jtis) != 2 {
 		t.Fatalf("family has access tokens %v, want jti_0 and the winner's", jtis)
 	}
@@ -605,19 +569,7 @@ func testUseJTI(t *testing.T, s auth.Store) {
 func testUseJTIConcurrent(t *testing.T, s auth.Store) {
 	const n = 8
 	errs := parallel(n, func(int) error { return s.UseJTI(t.Context(), "jti_1", at(time.Minute), base) })
-	wins := 0
-	for _, err := range errs {
-		switch auth.ErrorCode(err) {
-		case "":
-			wins++
-		case auth.ECONFLICT:
-		default:
-			t.Errorf("concurrent UseJTI: %v", err)
-		}
-	}
-	if wins != 1 {
-		t.Fatalf("%d of %d concurrent uses won, want exactly 1", wins, n)
-	}
+	wantOneWinner(t, errs, "UseJTI", "uses")
 }
 
 // --- consents --------------------------------------------------------------
@@ -1042,4 +994,23 @@ func testOAuthInvalidEvents(t *testing.T, s auth.Store) {
 		t.Fatalf("consents = %+v, %v; want only cli_1", list, err)
 	}
 	wantNoEvents(t, s)
+}
+
+// wantOneWinner holds the errors of n concurrent calls of op to the rule
+// that exactly one succeeds and every other one is refused with ECONFLICT.
+func wantOneWinner(t *testing.T, errs []error, op, who string) {
+	t.Helper()
+	wins := 0
+	for _, err := range errs {
+		switch auth.ErrorCode(err) {
+		case "":
+			wins++
+		case auth.ECONFLICT:
+		default:
+			t.Errorf("concurrent %s: %v", op, err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d of %d concurrent %s won, want exactly 1", wins, len(errs), who)
+	}
 }

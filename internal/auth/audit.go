@@ -12,6 +12,9 @@ const (
 	EventKeyRevoked            = "key.revoked"
 	EventKeyExpired            = "key.expired"
 	EventKeyVerificationFailed = "key.verification_failed" // aggregated: Count failures of one Reason
+	EventKeyUpdated            = "key.updated"             // attributes changed without rotation (Details: what changed)
+	EventKeyLeaked             = "key.leaked"              // reported found in public (Details: url, source)
+	EventKeyUsageExceeded      = "key.usage_exceeded"      // its credits ran out for the period
 
 	EventClientCreated       = "client.created"
 	EventClientUpdated       = "client.updated"

@@ -30,6 +30,7 @@ type KeyService interface {
 	Rotate(ctx context.Context, id string, grace time.Duration, actor string) (*auth.APIKey, string, error)
 	Revoke(ctx context.Context, id, actor string) (*auth.APIKey, error)
 	Verify(ctx context.Context, key string, scopes []string) (apikey.Result, error)
+	Check(ctx context.Context, req apikey.Request) (apikey.Result, error)
 }
 
 // AuditReader reads the audit log (auth.AuditStore provides it).

@@ -25,7 +25,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	if req.Key == "" {
 		return auth.Errorf(auth.EINVALID, "The member \"key\" is required.")
 	}
-	res, err := s.keys.Verify(r.Context(), req.Key, req.Scopes)
+	res, err := s.keys.Check(r.Context(), apikey.Request{Key: req.Key, Scopes: req.Scopes})
 	if err != nil {
 		return fmt.Errorf("admin: verify key: %w", err)
 	}

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"math"
+	"net/netip"
 	"time"
 )
 
@@ -21,6 +22,13 @@ type APIKey struct {
 
 	RateLimit      RateLimit     // zero means unlimited
 	RotationPeriod time.Duration // scheduled rotation policy; zero means none
+
+	// Credits is the key's usage quota; nil means none. On a record read
+	// for verification, Remaining is only as fresh as the read: spending
+	// goes through the store (or Redis), never through the record.
+	Credits *Credits
+	// AllowedIPs restricts the callers' addresses; empty means any.
+	AllowedIPs []netip.Prefix
 
 	CreatedAt     time.Time
 	ExpiresAt     time.Time // zero: never expires
@@ -95,6 +103,13 @@ func (k *APIKey) HasScopes(want []string) bool {
 	return true
 }
 
+// CreditSpend is the outcome of SpendAPIKeyCredits.
+type CreditSpend struct {
+	Spent     bool  // the credits were taken
+	Remaining int64 // credits left after the call
+	Unmetered bool  // the key has no credits (any more): nothing to take
+}
+
 // APIKeyFilter selects keys in ListAPIKeys. Keys are listed in ascending ID
 // order, which is creation order.
 type APIKeyFilter struct {
@@ -144,6 +159,37 @@ type APIKeyStore interface {
 	// the later of its current value and the given time. Unknown IDs are
 	// ignored. Called in batches, never on the request path.
 	TouchAPIKeys(ctx context.Context, lastUsed map[string]time.Time) error
+
+	// UpdateAPIKey, in one transaction, reads the key with that ID (no
+	// other write to it can interleave), calls update with that record,
+	// writes back what update may change (Name, Scopes, Metadata,
+	// RateLimit, Credits, AllowedIPs, ExpiresAt; nothing else), appends
+	// the events update returns, and returns the key as updated. update
+	// decides: it returns an error (returned as is, nothing written) to
+	// refuse, and no events when nothing changed (nothing written).
+	// ENOTFOUND if the key does not exist; EINVALID as for CreateAPIKey.
+	// Backends with a change feed report the key as changed.
+	UpdateAPIKey(ctx context.Context, id string, update func(k *APIKey) ([]AuditEvent, error)) (*APIKey, error)
+
+	// SpendAPIKeyCredits takes cost (at least 1) credits from the key
+	// with that ID, as they stand at now (Credits.At: refilled when a
+	// period has begun since the last refill), if it has at least cost;
+	// otherwise it takes none. Each spend is atomic, so spends from any
+	// number of nodes never take more than the key has. When a spend
+	// leaves exactly 0 it appends the exhausted events in the same
+	// transaction (so they are written once per period). A key without
+	// credits spends nothing and reports Unmetered. ENOTFOUND if the key
+	// does not exist.
+	SpendAPIKeyCredits(ctx context.Context, id string, cost int64, now time.Time, exhausted ...AuditEvent) (CreditSpend, error)
+
+	// SyncAPIKeyCredits records the credits of a key as counted elsewhere
+	// (Redis): it sets Remaining and RefilledAt to c's if the key's
+	// credits are still at c.Version and c is newer than what is stored (a
+	// later RefilledAt, or the same and a lower Remaining), so that
+	// write-backs arriving out of order never undo a newer state. Anything
+	// else (unknown key, no credits, another version, an older state) is
+	// ignored.
+	SyncAPIKeyCredits(ctx context.Context, id string, c Credits) error
 
 	// MarkExpiredAPIKeys finds keys whose ExpiresAt is set and not after now,
 	// that are not revoked and have not been reported before, and in one

@@ -27,7 +27,10 @@ func (k *APIKey) CheckStorable() error {
 	case math.IsNaN(k.RateLimit.Rate) || math.IsInf(k.RateLimit.Rate, 0):
 		return Errorf(EINVALID, "API key rate limit must be a finite number.")
 	}
-	return nil
+	if err := CheckCredits(k.Credits); err != nil {
+		return err
+	}
+	return CheckAllowedIPs(k.AllowedIPs)
 }
 
 // CheckStorableEvents returns EINVALID if any event cannot be stored exactly

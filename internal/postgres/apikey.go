@@ -17,7 +17,9 @@ import (
 const keyColumns = `id, hash, prefix, hint, owner, name, scopes, metadata,
 	rate_limit_rate, rate_limit_burst, rotation_period_ns,
 	created_at, expires_at, revoked_at, last_used_at, rotation_due_at,
-	rotated_from, rotated_to`
+	rotated_from, rotated_to,
+	credits_remaining, credits_refill_amount, credits_refill_interval,
+	credits_refilled_at, credits_version, allowed_ips`
 
 // querier is what reads need from the pool and from a transaction.
 type querier interface {
@@ -30,12 +32,26 @@ func scanKey(row pgx.Row) (*auth.APIKey, error) {
 		metadata                                []byte
 		period                                  int64
 		created, expires, revoked, used, rotDue pgtype.Timestamptz
+		remaining                               pgtype.Int8
+		refilled                                pgtype.Timestamptz
+		credits                                 auth.Credits
+		allowed                                 []string
 	)
 	err := row.Scan(&k.ID, &k.Hash, &k.Prefix, &k.Hint, &k.Owner, &k.Name, &k.Scopes, &metadata,
 		&k.RateLimit.Rate, &k.RateLimit.Burst, &period,
 		&created, &expires, &revoked, &used, &rotDue,
-		&k.RotatedFrom, &k.RotatedTo)
+		&k.RotatedFrom, &k.RotatedTo,
+		&remaining, &credits.Refill.Amount, &credits.Refill.Interval,
+		&refilled, &credits.Version, &allowed)
 	if err != nil {
+		return nil, err
+	}
+	if remaining.Valid {
+		credits.Remaining = remaining.Int64
+		credits.RefilledAt = timeFrom(refilled)
+		k.Credits = &credits
+	}
+	if k.AllowedIPs, err = auth.ParseAllowedIPs(allowed); err != nil {
 		return nil, err
 	}
 	if k.Scopes == nil {
@@ -72,14 +88,38 @@ func insertKey(ctx context.Context, tx pgx.Tx, k *auth.APIKey) error {
 	if scopes == nil {
 		scopes = []string{} // pgx sends a nil slice as NULL
 	}
+	c := creditColumns(k.Credits)
 	_, err = tx.Exec(ctx, `INSERT INTO api_keys (`+keyColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+			$19, $20, $21, $22, $23, $24)`,
 		k.ID, k.Hash, k.Prefix, k.Hint, k.Owner, k.Name, scopes, metadata,
 		k.RateLimit.Rate, k.RateLimit.Burst, int64(k.RotationPeriod),
 		timeValue(k.CreatedAt), timeValue(k.ExpiresAt), timeValue(k.RevokedAt),
 		timeValue(k.LastUsedAt), timeValue(k.RotationDueAt),
-		k.RotatedFrom, k.RotatedTo)
+		k.RotatedFrom, k.RotatedTo,
+		c.remaining, c.amount, c.interval, c.refilledAt, c.version, auth.FormatAllowedIPs(k.AllowedIPs))
 	return err
+}
+
+// credits holds the credits_* column values of a key.
+type credits struct {
+	remaining       pgtype.Int8
+	refilledAt      pgtype.Timestamptz
+	amount, version int64
+	interval        string
+}
+
+func creditColumns(c *auth.Credits) credits {
+	if c == nil {
+		return credits{}
+	}
+	return credits{
+		remaining:  pgtype.Int8{Int64: c.Remaining, Valid: true},
+		refilledAt: timeValue(c.RefilledAt),
+		amount:     c.Refill.Amount,
+		version:    c.Version,
+		interval:   c.Refill.Interval,
+	}
 }
 
 // CreateAPIKey inserts k and appends the events in one transaction.
@@ -275,6 +315,135 @@ func (db *DB) TouchAPIKeys(ctx context.Context, lastUsed map[string]time.Time) e
 	return db.inTx(ctx, "touch api keys", func(tx pgx.Tx) error {
 		return tx.SendBatch(ctx, b).Close()
 	})
+}
+
+// UpdateAPIKey reads the key (locked), lets update change it and writes the
+// fields it may change with update's events and a change notification, in
+// one transaction; see auth.APIKeyStore.
+func (db *DB) UpdateAPIKey(ctx context.Context, id string, update func(k *auth.APIKey) ([]auth.AuditEvent, error)) (*auth.APIKey, error) {
+	var key *auth.APIKey
+	err := db.inTx(ctx, "update api key", func(tx pgx.Tx) error {
+		// FOR UPDATE: a concurrent update, rotation or revocation waits
+		// for this one and then sees its outcome.
+		k, err := getKey(ctx, tx, "id = $1 FOR UPDATE", id)
+		if err != nil {
+			return err
+		}
+		events, err := update(k)
+		if err != nil {
+			return err
+		}
+		if len(events) == 0 {
+			key = k
+			return nil
+		}
+		if err := auth.CheckWrite(k, events); err != nil {
+			return err
+		}
+		metadata, err := mapJSON(k.Metadata)
+		if err != nil {
+			return err
+		}
+		scopes := k.Scopes
+		if scopes == nil {
+			scopes = []string{}
+		}
+		c := creditColumns(k.Credits)
+		if _, err := tx.Exec(ctx, `UPDATE api_keys SET name = $2, scopes = $3, metadata = $4,
+			rate_limit_rate = $5, rate_limit_burst = $6, expires_at = $7,
+			credits_remaining = $8, credits_refill_amount = $9, credits_refill_interval = $10,
+			credits_refilled_at = $11, credits_version = $12, allowed_ips = $13,
+			changed_at = clock_timestamp()
+			WHERE id = $1`,
+			k.ID, k.Name, scopes, metadata, k.RateLimit.Rate, k.RateLimit.Burst, timeValue(k.ExpiresAt),
+			c.remaining, c.amount, c.interval, c.refilledAt, c.version, auth.FormatAllowedIPs(k.AllowedIPs)); err != nil {
+			return err
+		}
+		if err := notifyChanged(ctx, tx, k.ID); err != nil {
+			return err
+		}
+		if err := appendEvents(ctx, tx, events); err != nil {
+			return err
+		}
+		key, err = getKey(ctx, tx, "id = $1", id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+// creditsDue and creditsBalance are SQL expressions, on an api_keys row,
+// for auth.Credits.At: whether a refill is due ($1 the start of the
+// current UTC day, $2 of the month) and the credits after it.
+const (
+	creditsDue = `(credits_refill_amount > 0 AND coalesce(credits_refilled_at, '-infinity') <
+		CASE credits_refill_interval WHEN 'day' THEN $1::timestamptz ELSE $2::timestamptz END)`
+	creditsBalance = `(CASE WHEN ` + creditsDue + ` THEN credits_refill_amount ELSE credits_remaining END)`
+)
+
+// SpendAPIKeyCredits takes cost credits in one conditional UPDATE, with
+// the refill computed in the same statement. Under READ COMMITTED an
+// UPDATE that waited for another transaction's lock on the row evaluates
+// its WHERE again on the row as that one left it, so concurrent spends
+// from any number of nodes never take more than there is. See
+// auth.APIKeyStore.
+func (db *DB) SpendAPIKeyCredits(ctx context.Context, id string, cost int64, now time.Time, exhausted ...auth.AuditEvent) (auth.CreditSpend, error) {
+	if cost < 1 {
+		return auth.CreditSpend{}, auth.Errorf(auth.EINVALID, "The cost must be at least 1.")
+	}
+	if err := auth.CheckStorableEvents(exhausted); err != nil {
+		return auth.CreditSpend{}, err
+	}
+	day := timeValue(auth.PeriodStart(auth.RefillDaily, now))
+	month := timeValue(auth.PeriodStart(auth.RefillMonthly, now))
+	var out auth.CreditSpend
+	err := db.inTx(ctx, "spend api key credits", func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `UPDATE api_keys SET
+				credits_remaining = `+creditsBalance+` - $3,
+				credits_refilled_at = CASE WHEN `+creditsDue+` THEN
+					CASE credits_refill_interval WHEN 'day' THEN $1::timestamptz ELSE $2::timestamptz END
+					ELSE credits_refilled_at END
+			WHERE id = $4 AND credits_remaining IS NOT NULL AND `+creditsBalance+` >= $3
+			RETURNING credits_remaining`, day, month, cost, id).Scan(&out.Remaining)
+		if err == nil {
+			out.Spent = true
+			if out.Remaining == 0 {
+				return appendEvents(ctx, tx, exhausted)
+			}
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		// Not enough, no credits, or no key: say which.
+		k, err := getKey(ctx, tx, "id = $1", id)
+		if err != nil {
+			return err
+		}
+		if k.Credits == nil {
+			out.Unmetered = true
+			return nil
+		}
+		out.Remaining = k.Credits.At(now).Remaining
+		return nil
+	})
+	if err != nil {
+		return auth.CreditSpend{}, err
+	}
+	return out, nil
+}
+
+// SyncAPIKeyCredits writes credits counted elsewhere back, only forward;
+// see auth.APIKeyStore.
+func (db *DB) SyncAPIKeyCredits(ctx context.Context, id string, c auth.Credits) error {
+	_, err := db.pool.Exec(ctx, `UPDATE api_keys SET credits_remaining = $1, credits_refilled_at = $2::timestamptz
+		WHERE id = $3 AND credits_remaining IS NOT NULL AND credits_version = $4
+		  AND (coalesce(credits_refilled_at, '-infinity') < coalesce($2::timestamptz, '-infinity')
+		    OR (coalesce(credits_refilled_at, '-infinity') = coalesce($2::timestamptz, '-infinity') AND credits_remaining > $1))`,
+		c.Remaining, timeValue(c.RefilledAt), id, c.Version)
+	return translate("sync api key credits", err)
 }
 
 // MarkExpiredAPIKeys, in one transaction, finds the keys whose ExpiresAt is

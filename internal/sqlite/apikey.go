@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"slices"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -15,7 +16,9 @@ import (
 const keyColumns = `id, hash, prefix, hint, owner, name, scopes, metadata,
 	rate_limit_rate, rate_limit_burst, rotation_period_ns,
 	created_at, expires_at, revoked_at, last_used_at, rotation_due_at,
-	rotated_from, rotated_to`
+	rotated_from, rotated_to,
+	credits_remaining, credits_refill_amount, credits_refill_interval,
+	credits_refilled_at, credits_version, allowed_ips`
 
 // querier is what reads need from *sql.DB (the read pool) and *sql.Tx (the
 // writer, inside a transaction).
@@ -34,12 +37,25 @@ func scanKey(row scanner) (*auth.APIKey, error) {
 		scopes, metadata                        string
 		period                                  int64
 		created, expires, revoked, used, rotDue sql.NullInt64
+		remaining, refilled                     sql.NullInt64
+		credits                                 auth.Credits
+		allowed                                 string
 	)
 	err := row.Scan(&k.ID, &k.Hash, &k.Prefix, &k.Hint, &k.Owner, &k.Name, &scopes, &metadata,
 		&k.RateLimit.Rate, &k.RateLimit.Burst, &period,
 		&created, &expires, &revoked, &used, &rotDue,
-		&k.RotatedFrom, &k.RotatedTo)
+		&k.RotatedFrom, &k.RotatedTo,
+		&remaining, &credits.Refill.Amount, &credits.Refill.Interval,
+		&refilled, &credits.Version, &allowed)
 	if err != nil {
+		return nil, err
+	}
+	if remaining.Valid {
+		credits.Remaining = remaining.Int64
+		credits.RefilledAt = timeFrom(refilled)
+		k.Credits = &credits
+	}
+	if k.AllowedIPs, err = allowedIPsFrom(allowed); err != nil {
 		return nil, err
 	}
 	if k.Scopes, err = scopesFrom(scopes); err != nil {
@@ -76,14 +92,52 @@ func insertKey(ctx context.Context, tx *sql.Tx, k *auth.APIKey) error {
 	if err != nil {
 		return err
 	}
+	allowed, err := allowedIPsJSON(k.AllowedIPs)
+	if err != nil {
+		return err
+	}
+	c := creditColumns(k.Credits)
 	_, err = tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.Hash, k.Prefix, k.Hint, k.Owner, k.Name, scopes, metadata,
 		k.RateLimit.Rate, k.RateLimit.Burst, int64(k.RotationPeriod),
 		timeValue(k.CreatedAt), timeValue(k.ExpiresAt), timeValue(k.RevokedAt),
 		timeValue(k.LastUsedAt), timeValue(k.RotationDueAt),
-		k.RotatedFrom, k.RotatedTo)
+		k.RotatedFrom, k.RotatedTo,
+		c.remaining, c.amount, c.interval, c.refilledAt, c.version, allowed)
 	return err
+}
+
+// credits holds the credits_* column values of a key.
+type credits struct {
+	remaining, refilledAt sql.NullInt64
+	amount, version       int64
+	interval              string
+}
+
+func creditColumns(c *auth.Credits) credits {
+	if c == nil {
+		return credits{}
+	}
+	return credits{
+		remaining:  sql.NullInt64{Int64: c.Remaining, Valid: true},
+		refilledAt: timeValue(c.RefilledAt),
+		amount:     c.Refill.Amount,
+		version:    c.Version,
+		interval:   c.Refill.Interval,
+	}
+}
+
+func allowedIPsJSON(list []netip.Prefix) (string, error) {
+	return scopesJSON(auth.FormatAllowedIPs(list))
+}
+
+func allowedIPsFrom(text string) ([]netip.Prefix, error) {
+	s, err := scopesFrom(text)
+	if err != nil {
+		return nil, err
+	}
+	return auth.ParseAllowedIPs(s)
 }
 
 // CreateAPIKey inserts k and appends the events in one transaction.
@@ -268,6 +322,132 @@ func (db *DB) TouchAPIKeys(ctx context.Context, lastUsed map[string]time.Time) e
 		}
 		return nil
 	})
+}
+
+// UpdateAPIKey reads the key, lets update change it and writes the fields
+// it may change with update's events, in one transaction; see
+// auth.APIKeyStore.
+func (db *DB) UpdateAPIKey(ctx context.Context, id string, update func(k *auth.APIKey) ([]auth.AuditEvent, error)) (*auth.APIKey, error) {
+	var key *auth.APIKey
+	err := db.inTx(ctx, "update api key", func(tx *sql.Tx) error {
+		k, err := getKey(ctx, tx, "id = ?", id)
+		if err != nil {
+			return err
+		}
+		events, err := update(k)
+		if err != nil {
+			return err
+		}
+		if len(events) == 0 {
+			key = k
+			return nil
+		}
+		if err := auth.CheckWrite(k, events); err != nil {
+			return err
+		}
+		scopes, err := scopesJSON(k.Scopes)
+		if err != nil {
+			return err
+		}
+		metadata, err := mapJSON(k.Metadata)
+		if err != nil {
+			return err
+		}
+		allowed, err := allowedIPsJSON(k.AllowedIPs)
+		if err != nil {
+			return err
+		}
+		c := creditColumns(k.Credits)
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET name = ?, scopes = ?, metadata = ?,
+			rate_limit_rate = ?, rate_limit_burst = ?, expires_at = ?,
+			credits_remaining = ?, credits_refill_amount = ?, credits_refill_interval = ?,
+			credits_refilled_at = ?, credits_version = ?, allowed_ips = ?
+			WHERE id = ?`,
+			k.Name, scopes, metadata, k.RateLimit.Rate, k.RateLimit.Burst, timeValue(k.ExpiresAt),
+			c.remaining, c.amount, c.interval, c.refilledAt, c.version, allowed, k.ID); err != nil {
+			return err
+		}
+		if err := insertEvents(ctx, tx, events); err != nil {
+			return err
+		}
+		// What a read returns now, at the stored precision.
+		key, err = getKey(ctx, tx, "id = ?", id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+// creditsDue and creditsBalance are SQL expressions, on an api_keys row,
+// for auth.Credits.At: whether a refill is due (?1 the start of the
+// current UTC day, ?2 of the month) and the credits after it.
+const (
+	creditsDue = `(credits_refill_amount > 0 AND coalesce(credits_refilled_at, 0) <
+		CASE credits_refill_interval WHEN 'day' THEN ?1 ELSE ?2 END)`
+	creditsBalance = `(CASE WHEN ` + creditsDue + ` THEN credits_refill_amount ELSE credits_remaining END)`
+)
+
+// SpendAPIKeyCredits takes cost credits in one conditional UPDATE (the
+// refill computed in the same statement), so no two spends can both take
+// the last credits; see auth.APIKeyStore.
+func (db *DB) SpendAPIKeyCredits(ctx context.Context, id string, cost int64, now time.Time, exhausted ...auth.AuditEvent) (auth.CreditSpend, error) {
+	if cost < 1 {
+		return auth.CreditSpend{}, auth.Errorf(auth.EINVALID, "The cost must be at least 1.")
+	}
+	if err := auth.CheckStorableEvents(exhausted); err != nil {
+		return auth.CreditSpend{}, err
+	}
+	day := timeValue(auth.PeriodStart(auth.RefillDaily, now)).Int64
+	month := timeValue(auth.PeriodStart(auth.RefillMonthly, now)).Int64
+	var out auth.CreditSpend
+	err := db.inTx(ctx, "spend api key credits", func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `UPDATE api_keys SET
+				credits_remaining = `+creditsBalance+` - ?3,
+				credits_refilled_at = CASE WHEN `+creditsDue+` THEN
+					CASE credits_refill_interval WHEN 'day' THEN ?1 ELSE ?2 END
+					ELSE credits_refilled_at END
+			WHERE id = ?4 AND credits_remaining IS NOT NULL AND `+creditsBalance+` >= ?3
+			RETURNING credits_remaining`, day, month, cost, id).Scan(&out.Remaining)
+		if err == nil {
+			out.Spent = true
+			if out.Remaining == 0 {
+				return insertEvents(ctx, tx, exhausted)
+			}
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		// Not enough, no credits, or no key: say which.
+		k, err := getKey(ctx, tx, "id = ?", id)
+		if err != nil {
+			return err
+		}
+		if k.Credits == nil {
+			out.Unmetered = true
+			return nil
+		}
+		out.Remaining = k.Credits.At(now).Remaining
+		return nil
+	})
+	if err != nil {
+		return auth.CreditSpend{}, err
+	}
+	return out, nil
+}
+
+// SyncAPIKeyCredits writes credits counted elsewhere back, only forward;
+// see auth.APIKeyStore.
+func (db *DB) SyncAPIKeyCredits(ctx context.Context, id string, c auth.Credits) error {
+	at := timeValue(c.RefilledAt)
+	_, err := db.write.ExecContext(ctx, `UPDATE api_keys SET credits_remaining = ?1, credits_refilled_at = ?2
+		WHERE id = ?3 AND credits_remaining IS NOT NULL AND credits_version = ?4
+		  AND (coalesce(credits_refilled_at, 0) < coalesce(?2, 0)
+		    OR (coalesce(credits_refilled_at, 0) = coalesce(?2, 0) AND credits_remaining > ?1))`,
+		c.Remaining, at, id, c.Version)
+	return translate("sync api key credits", err)
 }
 
 // MarkExpiredAPIKeys, in one transaction, finds the keys whose ExpiresAt is

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"math"
+	"net/netip"
 	"slices"
 	"sync"
 	"testing"
@@ -57,6 +58,17 @@ func Run(t *testing.T, open func(t *testing.T) auth.Store) {
 		{"appending no events is a no-op", testAppendNothing},
 		{"a cancelled context returns an error and writes nothing", testCancelledContext},
 		{"ping succeeds on an open store", testPing},
+		{"a key without credits or networks reads back with none", testNoCreditsRoundTrip},
+		{"update writes the changed fields and the events in one transaction", testUpdate},
+		{"update refused or without events writes nothing", testUpdateNothing},
+		{"update of an unknown key is not found", testUpdateNotFound},
+		{"update with invalid credits or networks is invalid and writes nothing", testUpdateInvalid},
+		{"spend takes credits only while there are enough", testSpend},
+		{"spend refills at the UTC start of the period", testSpendRefill},
+		{"the spend that leaves zero appends the exhausted events once", testSpendExhausted},
+		{"a key without credits spends nothing", testSpendUnmetered},
+		{"concurrent spends never take more credits than the key has", testSpendConcurrent},
+		{"sync writes credits counted elsewhere only forward and only for the version", testSyncCredits},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -189,6 +201,12 @@ func diffKey(want, got *auth.APIKey) []string {
 	if want.RotationPeriod != got.RotationPeriod {
 		add("RotationPeriod", want.RotationPeriod, got.RotationPeriod)
 	}
+	if !creditsEqual(want.Credits, got.Credits) {
+		add("Credits", want.Credits, got.Credits)
+	}
+	if !slices.Equal(want.AllowedIPs, got.AllowedIPs) {
+		add("AllowedIPs", want.AllowedIPs, got.AllowedIPs)
+	}
 	for _, f := range []struct {
 		name string
 		w, g time.Time
@@ -274,6 +292,13 @@ func testCreateGetRoundTrip(t *testing.T, s auth.Store) {
 		RotationDueAt:  at(90*24*time.Hour + 1500*time.Millisecond),
 		RotatedFrom:    "key_previous",
 		RotatedTo:      "key_next",
+		Credits: &auth.Credits{
+			Remaining:  auth.MaxCredits,
+			Refill:     auth.CreditRefill{Amount: 1000, Interval: auth.RefillMonthly},
+			RefilledAt: at(time.Minute + 3*time.Microsecond).In(tokyo),
+			Version:    7,
+		},
+		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("198.51.100.7/32")},
 	}
 	if err := s.CreateAPIKey(t.Context(), k); err != nil {
 		t.Fatalf("CreateAPIKey: %v", err)

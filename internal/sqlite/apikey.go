@@ -4,8 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"slices"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 

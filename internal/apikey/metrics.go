@@ -14,11 +14,11 @@ type metrics struct {
 	cacheMisses   prometheus.Counter
 }
 
-const numCodes = 6
+const numCodes = 8
 
 // allCodes lists every Code in codeIndex order.
 func allCodes() [numCodes]Code {
-	return [numCodes]Code{CodeValid, CodeInvalid, CodeExpired, CodeRevoked, CodeInsufficientScope, CodeRateLimited}
+	return [numCodes]Code{CodeValid, CodeInvalid, CodeExpired, CodeRevoked, CodeInsufficientScope, CodeRateLimited, CodeUsageExceeded, CodeIPNotAllowed}
 }
 
 func codeIndex(c Code) int {
@@ -33,6 +33,10 @@ func codeIndex(c Code) int {
 		return 3
 	case CodeInsufficientScope:
 		return 4
+	case CodeUsageExceeded:
+		return 6
+	case CodeIPNotAllowed:
+		return 7
 	default:
 		return 5
 	}

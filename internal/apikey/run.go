@@ -50,7 +50,8 @@ func (s *Service) Run(ctx context.Context) error {
 // Flush does at once what Run does every FlushInterval: it writes the
 // last-used times recorded since the last flush (store.TouchAPIKeys) and
 // the failed verifications as aggregated key.verification_failed audit
-// events (Reason: the code, Count: how many), has the store report newly
+// events (Reason: the code, Count: how many), the credits counted in Redis
+// (with their key.usage_exceeded events), has the store report newly
 // expired keys (one key.expired event per key), and drops idle rate-limit
 // buckets and the expired entries of both caches. What could not be written
 // is kept for the next flush. The error joins the store's errors, wrapped.
@@ -61,6 +62,9 @@ func (s *Service) Flush(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	if err := s.flushFailed(ctx, now); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.flushCredits(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if ids, err := s.store.MarkExpiredAPIKeys(ctx, now); err != nil {

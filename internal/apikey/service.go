@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/changes"
@@ -74,6 +75,13 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Usage counts every verification Check makes; nil counts nothing.
 	Usage *usage.Counter
+	// CreditsRedis, when set, keeps the count of keys' credits in Redis,
+	// shared by every node, instead of writing the store on each spend
+	// (see credits.go). It must honour contexts' deadlines.
+	CreditsRedis redis.UniversalClient
+	// CreditsRedisPrefix starts the name of every credits hash; default
+	// DefaultCreditsRedisPrefix.
+	CreditsRedisPrefix string
 }
 
 // Defaults of Config.
@@ -111,6 +119,10 @@ type Service struct {
 	metrics       *metrics // nil without a Registerer
 	// trust: cached records answer only while it says so; see feed.go.
 	trust *changes.Trust
+	// creditsRedis is the Redis ledger of credits; nil: the store's.
+	creditsRedis  redis.UniversalClient
+	creditsPrefix string
+	credits       creditBook // what Flush writes back for the Redis ledger
 }
 
 // NewService checks cfg, fills in its defaults and returns a Service.
@@ -149,6 +161,11 @@ func NewService(cfg Config) (*Service, error) {
 		flights:       newFlights(),
 		flushInterval: cfg.FlushInterval,
 		flushBatch:    defaultFlushBatch,
+		creditsRedis:  cfg.CreditsRedis,
+		creditsPrefix: cfg.CreditsRedisPrefix,
+	}
+	if s.creditsPrefix == "" {
+		s.creditsPrefix = DefaultCreditsRedisPrefix
 	}
 	if len(cfg.Environments) > 0 {
 		s.refuseLive = !slices.Contains(cfg.Environments, auth.KeyEnvLive)
@@ -321,7 +338,8 @@ func (s *Service) List(ctx context.Context, f auth.APIKeyFilter) ([]*auth.APIKey
 }
 
 // Rotate replaces the key with that ID by a new key with the same owner,
-// name, scopes, metadata, rate limit, rotation period and expiry time (a
+// name, scopes, metadata, rate limit, credits, allowed networks, rotation
+// period and expiry time (a
 // rotation never extends a key's lifetime), and RotatedFrom set to id. The
 // old key stays valid for grace (0: it is refused at once); a key.created
 // and a key.rotated event are written in the same transaction, and the old
@@ -361,6 +379,11 @@ func (s *Service) Rotate(ctx context.Context, id string, grace time.Duration, ac
 		CreatedAt:      now,
 		ExpiresAt:      old.ExpiresAt,
 		RotatedFrom:    old.ID,
+		// The credits go along as the store last knew them (with Redis,
+		// up to a flush interval old); the old key keeps its own count
+		// for its grace period.
+		Credits:    cloneCredits(old.Credits),
+		AllowedIPs: slices.Clone(old.AllowedIPs),
 	}
 	if next.RotationPeriod > 0 {
 		next.RotationDueAt = now.Add(next.RotationPeriod)
@@ -428,4 +451,12 @@ func (s *Service) created(k *auth.APIKey) {
 		s.negative.forget((*[sha256.Size]byte)(k.Hash))
 	}
 	s.flights.invalidate()
+}
+
+func cloneCredits(c *auth.Credits) *auth.Credits {
+	if c == nil {
+		return nil
+	}
+	cp := *c
+	return &cp
 }

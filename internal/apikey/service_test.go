@@ -1143,6 +1143,8 @@ func TestMetrics(t *testing.T) {
 		"gatehouse_apikey_verifications_total{code=EXPIRED}":            0,
 		"gatehouse_apikey_verifications_total{code=REVOKED}":            0,
 		"gatehouse_apikey_verifications_total{code=RATE_LIMITED}":       0,
+		"gatehouse_apikey_verifications_total{code=USAGE_EXCEEDED}":     0,
+		"gatehouse_apikey_verifications_total{code=IP_NOT_ALLOWED}":     0,
 		"gatehouse_apikey_cache_hits_total":                             3,
 		"gatehouse_apikey_cache_misses_total":                           2,
 	}

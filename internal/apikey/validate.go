@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"math"
+	"slices"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -54,11 +55,8 @@ func newRecord(p CreateParams, now time.Time) (*auth.APIKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !p.ExpiresAt.IsZero() && !p.ExpiresAt.After(now) {
-		return nil, auth.Errorf(auth.EINVALID, "expires_at must be in the future")
-	}
-	if p.ExpiresAt.After(now.Add(MaxLifetime)) {
-		return nil, auth.Errorf(auth.EINVALID, "expires_at must be within 100 years")
+	if err := checkExpiry(p.ExpiresAt, now); err != nil {
+		return nil, err
 	}
 	limit, err := normalizeRateLimit(p.RateLimit)
 	if err != nil {
@@ -67,7 +65,21 @@ func newRecord(p CreateParams, now time.Time) (*auth.APIKey, error) {
 	if p.RotationPeriod < 0 || (p.RotationPeriod > 0 && p.RotationPeriod < MinRotationPeriod) {
 		return nil, auth.Errorf(auth.EINVALID, "rotation_period must be 0 (none) or at least %s", MinRotationPeriod)
 	}
+	var credits *auth.Credits
+	if p.Credits != nil {
+		c := auth.Credits{Remaining: p.Credits.Remaining, Refill: p.Credits.Refill}
+		if err := auth.CheckCredits(&c); err != nil {
+			return nil, err
+		}
+		c.RefilledAt, c.Version = now, creditsVersion(0, now)
+		credits = &c
+	}
+	if err := auth.CheckAllowedIPs(p.AllowedIPs); err != nil {
+		return nil, err
+	}
 	k := &auth.APIKey{
+		Credits:        credits,
+		AllowedIPs:     slices.Clone(p.AllowedIPs),
 		Owner:          p.Owner,
 		Name:           p.Name,
 		Scopes:         scopes,
@@ -181,4 +193,24 @@ func normalizeRateLimit(l auth.RateLimit) (auth.RateLimit, error) {
 		l.Burst = auth.DefaultBurst(l.Rate)
 	}
 	return l, nil
+}
+
+// creditsVersion is the version of credits set at now by an admin, after
+// credits of version prev (0 for none known): increasing, and a time, so
+// that credits taken away and given again never reuse a version that a
+// copy in Redis may still hold.
+func creditsVersion(prev int64, now time.Time) int64 {
+	return max(prev+1, now.UnixMicro())
+}
+
+// checkExpiry is the rule for a key's ExpiresAt set at now: zero (never),
+// or in the future and within MaxLifetime.
+func checkExpiry(t, now time.Time) error {
+	if !t.IsZero() && !t.After(now) {
+		return auth.Errorf(auth.EINVALID, "expires_at must be in the future")
+	}
+	if t.After(now.Add(MaxLifetime)) {
+		return auth.Errorf(auth.EINVALID, "expires_at must be within 100 years")
+	}
+	return nil
 }

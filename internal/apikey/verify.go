@@ -24,8 +24,14 @@ import (
 //     same unknown key does not reach the store again meanwhile;
 //   - revoked → CodeRevoked; expired (or past its rotation grace) →
 //     CodeExpired; missing scopes → CodeInsufficientScope;
+//   - for a key restricted to networks, the caller's address (Check's
+//     Request.IP; unknown is refused) → CodeIPNotAllowed;
 //   - its rate limit, taking one token → CodeRateLimited, with RetryAfter;
-//   - otherwise CodeValid, with the rate limit state for the headers.
+//   - for a key with credits, spending Request.Cost of them, exactly
+//     across nodes (see credits.go) → CodeUsageExceeded when they cannot
+//     pay, and nothing is spent;
+//   - otherwise CodeValid, with the rate limit state for the headers and
+//     the credits left.
 //
 // A key whose record is cached, or recently found unknown, costs no store
 // call and no allocation. With a store that reports other nodes' changes,
@@ -84,6 +90,8 @@ func (s *Service) check(ctx context.Context, req *Request, now time.Time) (Resul
 		return s.reject(k.ID, CodeExpired, k), nil
 	case !k.HasScopes(scopes):
 		return s.reject(k.ID, CodeInsufficientScope, k), nil
+	case !auth.AllowsIP(k.AllowedIPs, req.IP):
+		return s.reject(k.ID, CodeIPNotAllowed, k), nil
 	}
 	d := s.limits.Allow(k.ID, k.RateLimit, now)
 	state := RateLimitState{Limit: d.Limit, Remaining: d.Remaining, Reset: d.Reset, RetryAfter: d.RetryAfter}
@@ -92,9 +100,27 @@ func (s *Service) check(ctx context.Context, req *Request, now time.Time) (Resul
 		r.RateLimit = state
 		return r, nil
 	}
+	// Credits last: a request refused for any other reason spends none.
+	// Only keys with credits pay for the shared count (a store or Redis
+	// round trip); the others stay on the path without I/O.
+	var credits CreditState
+	if k.Credits != nil {
+		sp, err := s.spend(ctx, k, req.Cost, now)
+		if err != nil {
+			return Result{}, err
+		}
+		if !sp.Unmetered {
+			credits = CreditState{Metered: true, Remaining: sp.Remaining}
+			if !sp.Spent {
+				r := s.reject(k.ID, CodeUsageExceeded, k)
+				r.RateLimit, r.Credits = state, credits
+				return r, nil
+			}
+		}
+	}
 	s.recordUse(k.ID, e, now)
 	s.count(CodeValid)
-	return Result{Code: CodeValid, Key: k, RateLimit: state}, nil
+	return Result{Code: CodeValid, Key: k, RateLimit: state, Credits: credits}, nil
 }
 
 // lookup returns the record of the key whose hash is sum, or nil if there is

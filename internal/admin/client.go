@@ -108,6 +108,19 @@ func (c *Client) GetKey(ctx context.Context, id string) (*Key, error) {
 	return &out, nil
 }
 
+// UpdateKey changes a key without rotating it (see KeyPatch) and returns it
+// as updated.
+func (c *Client) UpdateKey(ctx context.Context, id string, patch KeyPatch) (*Key, error) {
+	if id == "" {
+		return nil, errEmptyID()
+	}
+	var out Key
+	if err := c.do(ctx, http.MethodPatch, keyPath(id), nil, &patch, true, &out, http.StatusOK); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // RotateKey replaces the key with a new one; the old one keeps working for
 // the grace period of req (DefaultGrace if req.Grace is "").
 func (c *Client) RotateKey(ctx context.Context, id string, req RotateKeyRequest) (*RotatedKey, error) {

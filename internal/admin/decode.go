@@ -184,6 +184,11 @@ func checkMembers(dec *jsontext.Decoder, t reflect.Type, path string, depth int)
 	// {"metadata": {"k": null}} would store "k": "". Only pointer members
 	// (optional objects) may be null.
 	nullable := t == nil || t.Kind() == reflect.Pointer || t.Kind() == reflect.Interface
+	if t != nil && t.Kind() == reflect.Struct && t.Implements(nullableType) {
+		// A PATCH member where null means "remove" (see Nullable): the
+		// value, when not null, is checked as the type it holds.
+		nullable, t = true, reflect.Zero(t).Interface().(nullableMember).valueType()
+	}
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"time"
 
@@ -56,16 +57,27 @@ func createParams(req CreateKeyRequest, now time.Time) (apikey.CreateParams, err
 		}
 		p.ExpiresAt = now.Add(d).Truncate(time.Microsecond)
 	case req.ExpiresAt != "":
-		t, err := time.Parse(time.RFC3339, req.ExpiresAt)
+		t, err := parseExpiresAt(req.ExpiresAt)
 		if err != nil {
-			return p, auth.Errorf(auth.EINVALID, "The member \"expires_at\" must be an RFC 3339 time such as \"2030-01-02T15:04:05Z\".")
+			return p, err
 		}
-		// Microseconds are what every backend keeps (see auth.SystemNow):
-		// truncated here, the create response shows what a later read will.
-		p.ExpiresAt = t.UTC().Truncate(time.Microsecond)
+		p.ExpiresAt = t
 	}
 	if req.RateLimit != nil {
 		p.RateLimit = auth.RateLimit{Rate: req.RateLimit.Rate, Burst: req.RateLimit.Burst}
+	}
+	if req.Credits != nil {
+		p.Credits = &auth.Credits{Remaining: req.Credits.Remaining}
+		if r := req.Credits.Refill; r != nil {
+			p.Credits.Refill = auth.CreditRefill{Amount: r.Amount, Interval: r.Interval}
+		}
+	}
+	if req.AllowedIPs != nil {
+		nets, err := auth.ParseAllowedIPs(req.AllowedIPs)
+		if err != nil {
+			return p, err
+		}
+		p.AllowedIPs = nets
 	}
 	if req.RotationPeriod != "" {
 		d, err := parseDuration("rotation_period", req.RotationPeriod)
@@ -76,6 +88,85 @@ func createParams(req CreateKeyRequest, now time.Time) (apikey.CreateParams, err
 			return p, auth.Errorf(auth.EINVALID, "The member \"rotation_period\" must be a positive duration.")
 		}
 		p.RotationPeriod = d
+	}
+	return p, nil
+}
+
+// parseExpiresAt reads the RFC 3339 time of the "expires_at" member, at the
+// precision every backend keeps.
+func parseExpiresAt(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return t, auth.Errorf(auth.EINVALID, "The member \"expires_at\" must be an RFC 3339 time such as \"2030-01-02T15:04:05Z\".")
+	}
+	// Microseconds are what every backend keeps (see auth.SystemNow):
+	// truncated here, the response shows what a later read will.
+	return t.UTC().Truncate(time.Microsecond), nil
+}
+
+// handleUpdateKey serves PATCH /admin/v1/keys/{id} (see KeyPatch): 200
+// with the key as updated; 404 for an unknown key, 409 for a revoked one.
+func (s *Server) handleUpdateKey(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var patch KeyPatch
+	if err := decodeJSON(w, r, s.maxBody, bodyRequired, &patch); err != nil {
+		return err
+	}
+	p, err := updateParams(patch)
+	if err != nil {
+		return err
+	}
+	p.Actor = actorOf(r)
+	key, err := s.keys.Update(r.Context(), id, p)
+	if err != nil {
+		return fmt.Errorf("admin: update key: %w", err)
+	}
+	s.writeJSON(w, r, http.StatusOK, keyFromRecord(key, s.now()))
+	return nil
+}
+
+// updateParams checks the formats the transport owns (times, networks) and
+// leaves every other rule to the key service.
+func updateParams(patch KeyPatch) (apikey.UpdateParams, error) {
+	p := apikey.UpdateParams{Name: patch.Name, Scopes: patch.Scopes, Metadata: patch.Metadata}
+	if patch.RateLimit != nil {
+		p.RateLimit = &auth.RateLimit{Rate: patch.RateLimit.Rate, Burst: patch.RateLimit.Burst}
+	}
+	if e := patch.ExpiresAt; e.Set {
+		var t time.Time // null: never
+		if !e.Null {
+			var err error
+			if t, err = parseExpiresAt(e.Value); err != nil {
+				return p, err
+			}
+		}
+		p.ExpiresAt = &t
+	}
+	if c := patch.Credits; c.Set {
+		u := &apikey.CreditsUpdate{Remove: c.Null, Remaining: c.Value.Remaining}
+		if r := c.Value.Refill; r.Set {
+			u.Refill = &auth.CreditRefill{} // null: no refill
+			if !r.Null {
+				*u.Refill = auth.CreditRefill{Amount: r.Value.Amount, Interval: r.Value.Interval}
+			}
+		}
+		if !c.Null && u.Remaining == nil && u.Refill == nil {
+			return p, auth.Errorf(auth.EINVALID, "The member \"credits\" must set \"remaining\" or \"refill\", or be null to remove the credits.")
+		}
+		p.Credits = u
+	}
+	if patch.AllowedIPs != nil {
+		nets, err := auth.ParseAllowedIPs(*patch.AllowedIPs)
+		if err != nil {
+			return p, err
+		}
+		if nets == nil {
+			nets = []netip.Prefix{}
+		}
+		p.AllowedIPs = &nets
 	}
 	return p, nil
 }

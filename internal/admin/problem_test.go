@@ -80,7 +80,7 @@ func TestUnknownRoutesAndMethodsAreProblems(t *testing.T) {
 		{"a sub-path of a key", "GET", "/admin/v1/keys/k/x/y", 404, ""},
 		{"an unknown version", "POST", "/admin/v2/keys", 404, ""},
 		{"a path holding a key", "GET", "/sk_test_" + strings.Repeat("A", 38), 404, ""},
-		{"DELETE on a key", "DELETE", "/admin/v1/keys/k", 405, "GET, HEAD"},
+		{"DELETE on a key", "DELETE", "/admin/v1/keys/k", 405, "GET, HEAD, PATCH"},
 		{"GET on verify", "GET", "/v1/keys/verify", 405, "POST"},
 		{"PUT on keys", "PUT", "/admin/v1/keys", 405, "GET, HEAD, POST"},
 		{"GET on rotate", "GET", "/admin/v1/keys/k/rotate", 405, "POST"},

@@ -29,6 +29,7 @@ type KeyService interface {
 	List(ctx context.Context, f auth.APIKeyFilter) ([]*auth.APIKey, string, error)
 	Rotate(ctx context.Context, id string, grace time.Duration, actor string) (*auth.APIKey, string, error)
 	Revoke(ctx context.Context, id, actor string) (*auth.APIKey, error)
+	Update(ctx context.Context, id string, p apikey.UpdateParams) (*auth.APIKey, error)
 	Verify(ctx context.Context, key string, scopes []string) (apikey.Result, error)
 	Check(ctx context.Context, req apikey.Request) (apikey.Result, error)
 }
@@ -167,6 +168,7 @@ func routes() []route {
 		{http.MethodPost, "/admin/v1/keys", adminOnly, (*Server).handleCreateKey},
 		{http.MethodGet, "/admin/v1/keys", adminOnly, (*Server).handleListKeys},
 		{http.MethodGet, "/admin/v1/keys/{id}", adminOnly, (*Server).handleGetKey},
+		{http.MethodPatch, "/admin/v1/keys/{id}", adminOnly, (*Server).handleUpdateKey},
 		{http.MethodPost, "/admin/v1/keys/{id}/rotate", adminOnly, (*Server).handleRotateKey},
 		{http.MethodPost, "/admin/v1/keys/{id}/revoke", adminOnly, (*Server).handleRevokeKey},
 		{http.MethodGet, "/admin/v1/audit-events", adminOnly, (*Server).handleListAuditEvents},

@@ -3,6 +3,7 @@ package admin
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
 
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
@@ -14,7 +15,12 @@ import (
 // their callers present. Every outcome of a well-formed request is a 200
 // with a code, malformed and unknown keys included, except RATE_LIMITED,
 // which is a 429 with Retry-After so that callers that only look at the
-// status still back off. The RateLimit-* headers follow
+// status still back off. USAGE_EXCEEDED and IP_NOT_ALLOWED are 200s like the
+// other refusals: they are facts about the key, and retrying soon changes
+// neither (credits come back at the next refill, which is no delay a
+// Retry-After could promise). The answer carries the credits left for a
+// key with credits. A "cost" outside 1..apikey.MaxCost or an "ip" that is
+// not an address is a 400. The RateLimit-* headers follow
 // draft-ietf-httpapi-ratelimit-headers: limit, remaining, and the delay in
 // seconds until the bucket is full.
 func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
@@ -25,7 +31,21 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	if req.Key == "" {
 		return auth.Errorf(auth.EINVALID, "The member \"key\" is required.")
 	}
-	res, err := s.keys.Check(r.Context(), apikey.Request{Key: req.Key, Scopes: req.Scopes})
+	check := apikey.Request{Key: req.Key, Scopes: req.Scopes}
+	if req.Cost != nil {
+		if *req.Cost < 1 || *req.Cost > apikey.MaxCost {
+			return auth.Errorf(auth.EINVALID, "The member \"cost\" must be an integer from 1 to %d.", apikey.MaxCost)
+		}
+		check.Cost = *req.Cost
+	}
+	if req.IP != "" {
+		ip, err := netip.ParseAddr(req.IP)
+		if err != nil || ip.Zone() != "" {
+			return auth.Errorf(auth.EINVALID, "The member \"ip\" must be an IPv4 or IPv6 address such as \"203.0.113.7\" or \"2001:db8::7\".")
+		}
+		check.IP = ip
+	}
+	res, err := s.keys.Check(r.Context(), check)
 	if err != nil {
 		return fmt.Errorf("admin: verify key: %w", err)
 	}

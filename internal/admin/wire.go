@@ -37,6 +37,9 @@ type Key struct {
 
 	RateLimit      *RateLimit `json:"rate_limit,omitempty"`      // absent: unlimited
 	RotationPeriod string     `json:"rotation_period,omitempty"` // absent: no rotation policy
+	Credits        *Credits   `json:"credits,omitempty"`         // absent: no usage quota
+	// AllowedIPs are the networks callers must come from; [] for any.
+	AllowedIPs []string `json:"allowed_ips"`
 
 	// Status is one of "active", "rotating", "expired", "revoked", computed
 	// by the server at the time of the response.
@@ -56,6 +59,22 @@ type Key struct {
 type RateLimit struct {
 	Rate  float64 `json:"rate"`
 	Burst int     `json:"burst"`
+}
+
+// Credits is a key's usage quota: each successful verification spends
+// one (or the cost the verify request names); at 0 the key is refused with
+// USAGE_EXCEEDED until the next refill. Remaining is the store's figure:
+// with Redis counting, it may be a few seconds behind.
+type Credits struct {
+	Remaining int64         `json:"remaining"`
+	Refill    *CreditRefill `json:"refill,omitempty"` // absent: never refilled
+}
+
+// CreditRefill sets the credits back to Amount at the start (UTC) of each
+// day or month.
+type CreditRefill struct {
+	Amount   int64  `json:"amount"`
+	Interval string `json:"interval"` // "day" or "month"
 }
 
 // CreatedKey is a new key record together with its plaintext, which the
@@ -84,6 +103,36 @@ type CreateKeyRequest struct {
 
 	RateLimit      *RateLimit `json:"rate_limit,omitempty"`      // absent: unlimited
 	RotationPeriod string     `json:"rotation_period,omitempty"` // Go duration; absent: none
+	Credits        *Credits   `json:"credits,omitempty"`         // absent: no usage quota
+	// AllowedIPs restricts callers to these networks (CIDR notation, or
+	// single addresses); absent or empty: any address.
+	AllowedIPs []string `json:"allowed_ips,omitempty"`
+}
+
+// KeyPatch is the body of PATCH /admin/v1/keys/{id}, which changes a key
+// without rotating it. As for the routes' PATCH, a member present replaces
+// the setting and an absent one leaves it; in the manner of JSON merge
+// patch (RFC 7396), "credits" is merged member by member into the key's
+// credits, and null removes a setting: "credits": null the quota,
+// "credits": {"refill": null} the refill, "expires_at": null the expiry.
+// "allowed_ips": [] lifts the restriction; "rate_limit": {"rate": 0}
+// the limit. Setting "credits.remaining" starts the count over on every
+// node. Every change is audited (key.updated, Details "changed").
+type KeyPatch struct {
+	Name       *string                `json:"name,omitempty"`
+	Scopes     *[]string              `json:"scopes,omitempty"`
+	Metadata   *map[string]string     `json:"metadata,omitempty"`
+	RateLimit  *RateLimit             `json:"rate_limit,omitempty"`
+	ExpiresAt  Nullable[string]       `json:"expires_at,omitzero"` // RFC 3339
+	Credits    Nullable[CreditsPatch] `json:"credits,omitzero"`
+	AllowedIPs *[]string              `json:"allowed_ips,omitempty"`
+}
+
+// CreditsPatch is the "credits" member of a KeyPatch. A key without
+// credits needs "remaining", or a refill whose amount it starts with.
+type CreditsPatch struct {
+	Remaining *int64                 `json:"remaining,omitempty"`
+	Refill    Nullable[CreditRefill] `json:"refill,omitzero"`
 }
 
 // RotateKeyRequest is the optional body of POST /admin/v1/keys/{id}/rotate.
@@ -153,6 +202,13 @@ type AuditEventsParams struct {
 type VerifyRequest struct {
 	Key    string   `json:"key"`
 	Scopes []string `json:"scopes,omitempty"` // every one must be held
+	// Cost is the credits a successful verification spends from a key
+	// with credits: 1 to apikey.MaxCost; absent: 1.
+	Cost *int `json:"cost,omitempty"`
+	// IP is the address of the calling service's own caller, checked
+	// against the key's allowed networks; absent: unknown, which a key
+	// restricted to networks refuses (IP_NOT_ALLOWED).
+	IP string `json:"ip,omitempty"`
 }
 
 // VerifyResponse is the answer of POST /v1/keys/verify. The key members are
@@ -160,13 +216,21 @@ type VerifyRequest struct {
 // the key has no limit.
 type VerifyResponse struct {
 	Valid       bool              `json:"valid"`
-	Code        string            `json:"code"` // VALID, INVALID, EXPIRED, REVOKED, INSUFFICIENT_SCOPE, RATE_LIMITED
+	Code        string            `json:"code"` // VALID, INVALID, EXPIRED, REVOKED, INSUFFICIENT_SCOPE, IP_NOT_ALLOWED, RATE_LIMITED, USAGE_EXCEEDED
 	KeyID       string            `json:"key_id,omitempty"`
 	Environment string            `json:"environment,omitempty"` // live or test
 	Owner       string            `json:"owner,omitempty"`
 	Scopes      []string          `json:"scopes,omitzero"` // [] when the key has none
 	ExpiresAt   time.Time         `json:"expires_at,omitzero"`
 	RateLimit   *RateLimitSummary `json:"ratelimit,omitempty"`
+	// Credits is left out for keys without credits, and before they are
+	// reached (a refusal for another reason).
+	Credits *CreditsSummary `json:"credits,omitempty"`
+}
+
+// CreditsSummary is a key's credits after a verification.
+type CreditsSummary struct {
+	Remaining int64 `json:"remaining"`
 }
 
 // RateLimitSummary is the state of a key's bucket after a verification, the
@@ -221,6 +285,13 @@ func keyFromRecord(k *auth.APIKey, now time.Time) Key {
 	if k.RotationPeriod > 0 {
 		out.RotationPeriod = k.RotationPeriod.String()
 	}
+	if c := k.Credits; c != nil {
+		out.Credits = &Credits{Remaining: c.Remaining}
+		if c.Refill.Amount > 0 {
+			out.Credits.Refill = &CreditRefill{Amount: c.Refill.Amount, Interval: c.Refill.Interval}
+		}
+	}
+	out.AllowedIPs = auth.FormatAllowedIPs(k.AllowedIPs)
 	return out
 }
 
@@ -260,6 +331,9 @@ func verifyResponse(res apikey.Result) VerifyResponse {
 			Remaining: rl.Remaining,
 			Reset:     ratelimit.CeilSeconds(rl.Reset),
 		}
+	}
+	if res.Credits.Metered {
+		out.Credits = &CreditsSummary{Remaining: res.Credits.Remaining}
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -36,6 +37,9 @@ func TestWireFormatGolden(t *testing.T) {
 		CreatedAt: at("2030-01-01T00:00:00.123456Z"), ExpiresAt: at("2031-01-01T00:00:00Z"),
 		LastUsedAt: at("2030-05-06T07:00:00Z"), RotationDueAt: at("2030-03-31T00:00:00.123456Z"),
 		RotatedFrom: "key_06tm0000000000aa", RotatedTo: "key_06tm0000000000bb",
+		Credits: &auth.Credits{Remaining: 940, Refill: auth.CreditRefill{Amount: 1000, Interval: auth.RefillMonthly},
+			RefilledAt: at("2030-05-01T00:00:00Z"), Version: 3},
+		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::/32")},
 	}
 	minimal := &auth.APIKey{ID: "key_06tm024rl0l7gs1a", Hash: []byte{1}, Prefix: "gk_live_", Hint: "abcd", Owner: "svc", CreatedAt: now}
 	revoked := *minimal
@@ -53,7 +57,11 @@ func TestWireFormatGolden(t *testing.T) {
 		"key_list": KeyList{Items: []Key{keyFromRecord(minimal, now)}, NextCursor: "key_06tm024rl0l7gs1a"},
 		"verify_valid": verifyResponse(apikey.Result{Code: apikey.CodeValid, Key: full,
 			RateLimit: apikey.RateLimitState{Limit: 20, Remaining: 19, Reset: 100 * time.Millisecond}}),
-		"verify_unknown":      verifyResponse(apikey.Result{Code: apikey.CodeInvalid}),
+		"verify_unknown": verifyResponse(apikey.Result{Code: apikey.CodeInvalid}),
+		"verify_credits": verifyResponse(apikey.Result{Code: apikey.CodeValid, Key: minimal,
+			Credits: apikey.CreditState{Metered: true, Remaining: 99}}),
+		"verify_usage_exceeded": verifyResponse(apikey.Result{Code: apikey.CodeUsageExceeded, Key: minimal,
+			Credits: apikey.CreditState{Metered: true, Remaining: 0}}),
 		"verify_rate_limited": verifyResponse(apikey.Result{Code: apikey.CodeRateLimited, Key: minimal, RateLimit: apikey.RateLimitState{Limit: 1, Reset: 1500 * time.Millisecond, RetryAfter: 1500 * time.Millisecond}}),
 		"audit_event_list": AuditEventList{Items: []AuditEvent{
 			auditEventFromRecord(auth.AuditEvent{ID: 1, Time: now, Type: auth.EventKeyCreated, Actor: "key_admin", KeyID: "key_1", Count: 1, Details: map[string]string{"owner": "svc"}}),

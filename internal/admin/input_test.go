@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -83,6 +84,38 @@ func TestBadInputIsRefusedAndNothingStored(t *testing.T) {
 		{"too many scopes", "POST", "/admin/v1/keys", jsonCT, `{"owner": "a", "scopes": ["s0"` + manyScopes(100) + `]}`, 400, ""},
 		{"an owner over 128 bytes", "POST", "/admin/v1/keys", jsonCT, `{"owner": "` + strings.Repeat("o", 129) + `"}`, 400, "owner"},
 
+		// Credits and allowed networks.
+		{"negative credits", "POST", "/admin/v1/keys", jsonCT, `{"owner": "a", "credits": {"remaining": -1}}`, 400, "credits.remaining"},
+		{"huge credits", "POST", "/admin/v1/keys", jsonCT, `{"owner": "a", "credits": {"remaining": 1000000000001}}`, 400, "credits.remaining"},
+		{"credits beyond int64", "POST", "/admin/v1/keys", jsonCT, `{"owner": "a", "credits": {"remaining": 1e30}}`, 400, `"credits.remaining"`},
+		{"fractional credits", "POST", "/admin/v1/keys", jsonCT, `{"owner": "a", "credits": {"remaining": 1.5}}`, 400, `"credits.remaining"`},
+		{"credits without remaining", "POST", "/admin/v1/keys", jsonCT, `{"owner": "a", "credits": {"refill": {"amount": 1, "interval": "day"}}}`, 400, ""},
+		{"a weekly refill", "POST", "/admin/v1/keys", jsonCT, `{"owner": "a", "credits": {"remaining": 1, "refill": {"amount": 1, "interval": "week"}}}`, 400, "credits.refill.interval"},
+		{"a refill of 0", "POST", "/admin/v1/keys", jsonCT, `{"owner": "a", "credits": {"remaining": 1, "refill": {"amount": 0, "interval": "day"}}}`, 400, "credits.refill.amount"},
+		{"a huge refill", "POST", "/admin/v1/keys", jsonCT, `{"owner": "a", "credits": {"remaining": 1, "refill": {"amount": 1000000000001, "interval": "day"}}}`, 400, "credits.refill.amount"},
+		{"an unknown credits member", "POST", "/admin/v1/keys", jsonCT, `{"owner": "a", "credits": {"remaining": 1, "used": 2}}`, 400, `"credits.used"`},
+		{"a malformed CIDR", "POST", "/admin/v1/keys", jsonCT, `{"owner": "a", "allowed_ips": ["203.0.113.0/33"]}`, 400, "allowed_ips[0]"},
+		{"a hostname as a network", "POST", "/admin/v1/keys", jsonCT, `{"owner": "a", "allowed_ips": ["10.0.0.0/8", "example.com"]}`, 400, "allowed_ips[1]"},
+		{"a network with host bits", "POST", "/admin/v1/keys", jsonCT, `{"owner": "a", "allowed_ips": ["203.0.113.7/24"]}`, 400, "203.0.113.0/24"},
+		{"an address with a zone", "POST", "/admin/v1/keys", jsonCT, `{"owner": "a", "allowed_ips": ["fe80::1%eth0"]}`, 400, "allowed_ips[0]"},
+		{"a mapped IPv4 network", "POST", "/admin/v1/keys", jsonCT, `{"owner": "a", "allowed_ips": ["::ffff:203.0.113.0/120"]}`, 400, "IPv4-mapped"},
+		{"too many networks", "POST", "/admin/v1/keys", jsonCT, `{"owner": "a", "allowed_ips": [` + manyNetworks(101) + `]}`, 400, "at most 100"},
+
+		// Key updates.
+		{"a patch without a body", "PATCH", keyPath, jsonCT, ``, 400, "required"},
+		{"a patch with an unknown member", "PATCH", keyPath, jsonCT, `{"owner": "b"}`, 400, `"owner"`},
+		{"a patch with negative credits", "PATCH", keyPath, jsonCT, `{"credits": {"remaining": -5}}`, 400, "credits.remaining"},
+		{"a patch with a yearly refill", "PATCH", keyPath, jsonCT, `{"credits": {"remaining": 5, "refill": {"amount": 5, "interval": "year"}}}`, 400, "credits.refill.interval"},
+		{"a patch with empty credits", "PATCH", keyPath, jsonCT, `{"credits": {}}`, 400, `"credits"`},
+		{"a patch with an unknown credits member", "PATCH", keyPath, jsonCT, `{"credits": {"remaining": 5, "max": 1}}`, 400, `"credits.max"`},
+		{"a patch with credits as a number", "PATCH", keyPath, jsonCT, `{"credits": 5}`, 400, `"credits"`},
+		{"a patch with a null name", "PATCH", keyPath, jsonCT, `{"name": null, "scopes": null}`, 200, ""},
+		{"a patch with a malformed CIDR", "PATCH", keyPath, jsonCT, `{"allowed_ips": ["2001:db8::/129"]}`, 400, "allowed_ips[0]"},
+		{"a patch with a past expiry", "PATCH", keyPath, jsonCT, `{"expires_at": "2001-01-01T00:00:00Z"}`, 400, "expires_at"},
+		{"a patch with a bad expiry", "PATCH", keyPath, jsonCT, `{"expires_at": "soon"}`, 400, `"expires_at"`},
+		{"a patch with a bad scope", "PATCH", keyPath, jsonCT, `{"name": "x", "scopes": ["a b"]}`, 400, "scopes"},
+		{"a patch of an unknown key", "PATCH", "/admin/v1/keys/key_unknown", jsonCT, `{"name": "x"}`, 404, ""},
+
 		// Rotate and revoke bodies.
 		{"a negative grace", "POST", keyPath + "/rotate", jsonCT, `{"grace": "-1h"}`, 400, `"grace"`},
 		{"a bad grace", "POST", keyPath + "/rotate", jsonCT, `{"grace": "soon"}`, 400, `"grace"`},
@@ -120,12 +153,33 @@ func TestBadInputIsRefusedAndNothingStored(t *testing.T) {
 		{"verify with an unknown member", "POST", "/v1/keys/verify", jsonCT, `{"key": "x", "scope": "a"}`, 400, `"scope"`},
 		{"verify with scopes of the wrong type", "POST", "/v1/keys/verify", jsonCT, `{"key": "x", "scopes": "a"}`, 400, `"scopes"`},
 		{"verify with trailing data", "POST", "/v1/keys/verify", jsonCT, `{"key": "x"}]`, 400, "after the JSON object"},
+		{"verify with a cost of 0", "POST", "/v1/keys/verify", jsonCT, `{"key": "x", "cost": 0}`, 400, `"cost"`},
+		{"verify with a negative cost", "POST", "/v1/keys/verify", jsonCT, `{"key": "x", "cost": -3}`, 400, `"cost"`},
+		{"verify with a huge cost", "POST", "/v1/keys/verify", jsonCT, `{"key": "x", "cost": 1000001}`, 400, `"cost"`},
+		{"verify with a fractional cost", "POST", "/v1/keys/verify", jsonCT, `{"key": "x", "cost": 1.5}`, 400, `"cost"`},
+		{"verify with a cost as a string", "POST", "/v1/keys/verify", jsonCT, `{"key": "x", "cost": "2"}`, 400, `"cost"`},
+		{"verify with a bad ip", "POST", "/v1/keys/verify", jsonCT, `{"key": "x", "ip": "300.1.1.1"}`, 400, `"ip"`},
+		{"verify with a network as ip", "POST", "/v1/keys/verify", jsonCT, `{"key": "x", "ip": "10.0.0.0/8"}`, 400, `"ip"`},
+		{"verify with a zoned ip", "POST", "/v1/keys/verify", jsonCT, `{"key": "x", "ip": "fe80::1%eth0"}`, 400, `"ip"`},
+		{"verify with an ip as a number", "POST", "/v1/keys/verify", jsonCT, `{"key": "x", "ip": 167772161}`, 400, `"ip"`},
 		{"verify over the size limit", "POST", "/v1/keys/verify", jsonCT, `{"key": "` + strings.Repeat("k", 1<<20) + `"}`, 413, "larger than"},
 	}
 	before := env.allKeyIDs(t)
+	targetBefore, err := env.client.GetKey(context.Background(), target.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := env.do(t, tt.method, tt.path, tt.contentType, strings.NewReader(tt.body), env.adminHeader())
+			if tt.status == http.StatusOK {
+				// Null members of a PATCH are absent ones (only
+				// credits and expires_at give null a meaning).
+				if resp.StatusCode != tt.status {
+					t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
+				}
+				return
+			}
 			p := assertProblem(t, resp, body, tt.status)
 			if !strings.Contains(p.Detail, tt.detail) {
 				t.Errorf("detail %q does not contain %q", p.Detail, tt.detail)
@@ -146,6 +200,13 @@ func TestBadInputIsRefusedAndNothingStored(t *testing.T) {
 		}
 		if k.Status != auth.KeyActive || k.RotatedTo != "" {
 			t.Errorf("target = %+v", k)
+		}
+		if !reflect.DeepEqual(k, targetBefore) {
+			t.Errorf("a refused request changed the target:\n got %+v\nwant %+v", k, targetBefore)
+		}
+		evs, err := env.client.ListAuditEvents(context.Background(), AuditEventsParams{Type: auth.EventKeyUpdated})
+		if err != nil || len(evs.Items) != 0 {
+			t.Errorf("key.updated events after refused updates: %+v, %v", evs, err)
 		}
 	})
 	env.assertNoSecretLogged(t)
@@ -224,6 +285,17 @@ func TestOddStringsAreStoredVerbatimOrRefused(t *testing.T) {
 }
 
 // manyScopes returns n distinct scopes, each after a comma.
+func manyNetworks(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, `"10.%d.%d.0/24"`, i/256, i%256)
+	}
+	return b.String()
+}
+
 func manyScopes(n int) string {
 	var b strings.Builder
 	for i := range n {

@@ -67,7 +67,10 @@ func createParams(req CreateKeyRequest, now time.Time) (apikey.CreateParams, err
 		p.RateLimit = auth.RateLimit{Rate: req.RateLimit.Rate, Burst: req.RateLimit.Burst}
 	}
 	if req.Credits != nil {
-		p.Credits = &auth.Credits{Remaining: req.Credits.Remaining}
+		if req.Credits.Remaining == nil {
+			return p, auth.Errorf(auth.EINVALID, "The member \"credits.remaining\" is required.")
+		}
+		p.Credits = &auth.Credits{Remaining: *req.Credits.Remaining}
 		if r := req.Credits.Refill; r != nil {
 			p.Credits.Refill = auth.CreditRefill{Amount: r.Amount, Interval: r.Interval}
 		}

@@ -77,6 +77,12 @@ type CreditRefill struct {
 	Interval string `json:"interval"` // "day" or "month"
 }
 
+// CreditsRequest is the "credits" member of a CreateKeyRequest.
+type CreditsRequest struct {
+	Remaining *int64        `json:"remaining,omitempty"` // required
+	Refill    *CreditRefill `json:"refill,omitempty"`    // absent: never refilled
+}
+
 // CreatedKey is a new key record together with its plaintext, which the
 // server returns exactly once and cannot show again.
 type CreatedKey struct {
@@ -103,7 +109,8 @@ type CreateKeyRequest struct {
 
 	RateLimit      *RateLimit `json:"rate_limit,omitempty"`      // absent: unlimited
 	RotationPeriod string     `json:"rotation_period,omitempty"` // Go duration; absent: none
-	Credits        *Credits   `json:"credits,omitempty"`         // absent: no usage quota
+	// Credits is the usage quota; absent: none. Remaining is required.
+	Credits *CreditsRequest `json:"credits,omitempty"`
 	// AllowedIPs restricts callers to these networks (CIDR notation, or
 	// single addresses); absent or empty: any address.
 	AllowedIPs []string `json:"allowed_ips,omitempty"`

@@ -94,15 +94,23 @@ type verifyAnswer struct {
 	Owner       string    `json:"owner"`
 	Scopes      []string  `json:"scopes"`
 	ExpiresAt   time.Time `json:"expires_at"`
+	// Credits is present for keys with credits, whose answers are never
+	// cached: each request must spend its credit.
+	Credits *struct {
+		Remaining int64 `json:"remaining"`
+	} `json:"credits"`
 }
 
 // Verify checks key and that it holds every one of scopes. Errors are
 // *Error: missing (empty key), malformed (too long, or Gatehouse answered
 // INVALID: malformed or unknown), expired, revoked, insufficient_scope,
-// rate_limited (429), and keys_unavailable when the endpoint cannot be
+// rate_limited (429), usage_exceeded (the key's credits are spent),
+// ip_not_allowed (the key is restricted to networks: this verifier sends
+// no caller address, so such keys are refused here), and keys_unavailable when the endpoint cannot be
 // reached or answers anything unexpected.
 //
-// A VALID answer is cached, by the SHA-256 of the key, for CacheTTL (and
+// A VALID answer is cached (unless the key has credits, each of which a
+// request must spend at Gatehouse), by the SHA-256 of the key, for CacheTTL (and
 // never past the key's expiry); scopes are checked against the cached key's
 // scopes. Requests answered from the cache do not reach Gatehouse, so they
 // neither see a revocation made within the TTL nor count against the key's
@@ -132,7 +140,7 @@ func (a *APIKeyVerifier) Verify(ctx context.Context, key string, scopes []string
 			break
 		}
 		info := &KeyInfo{KeyID: ans.KeyID, Owner: ans.Owner, Environment: ans.Environment, Scopes: ans.Scopes, ExpiresAt: ans.ExpiresAt}
-		if a.cache != nil {
+		if a.cache != nil && ans.Credits == nil {
 			now := a.cfg.Now()
 			until := now.Add(a.cfg.CacheTTL)
 			if !info.ExpiresAt.IsZero() && info.ExpiresAt.Before(until) {
@@ -151,6 +159,10 @@ func (a *APIKeyVerifier) Verify(ctx context.Context, key string, scopes []string
 		return nil, &Error{Reason: ReasonInsufficientScope, detail: "a required scope is missing", scopes: slices.Clone(scopes)}
 	case "RATE_LIMITED":
 		return nil, &Error{Reason: ReasonRateLimited, detail: "the key's rate limit is exhausted", RetryAfter: retryAfter}
+	case "USAGE_EXCEEDED":
+		return nil, refuse(ReasonUsageExceeded, "the key's credits are spent")
+	case "IP_NOT_ALLOWED":
+		return nil, refuse(ReasonIPNotAllowed, "the key may not be used from this address")
 	}
 	a.cfg.Logger.WarnContext(ctx, "verify: unexpected answer of the API key endpoint", "code", ans.Code, "valid", ans.Valid)
 	return nil, refuse(ReasonKeysUnavailable, "the verification endpoint gave an unexpected answer")

@@ -25,6 +25,8 @@ const (
 	ReasonInsufficientScope Reason = "insufficient_scope"
 	ReasonKeysUnavailable   Reason = "keys_unavailable" // no key set loaded yet: 503, not 401
 	ReasonRateLimited       Reason = "rate_limited"     // API keys
+	ReasonUsageExceeded     Reason = "usage_exceeded"   // API keys: their credits (usage quota) are spent
+	ReasonIPNotAllowed      Reason = "ip_not_allowed"   // API keys: the caller's address is outside the key's networks
 )
 
 // Error is the refusal of a credential. Its message names the reason and a

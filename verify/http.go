@@ -195,6 +195,12 @@ var (
 		"Credentials cannot be verified right now; retry shortly."}
 	refusalRateLimited = refusal{problem.RateLimited(),
 		"Too many requests; retry later."}
+	// Not a rate: the key's credits stay spent until its next refill (or
+	// an operator's top-up), so no Retry-After is promised.
+	refusalUsageExceeded = refusal{problem.Kind{Name: "usage_exceeded", Status: http.StatusTooManyRequests, Title: "Too many requests"},
+		"The API key's usage quota is exhausted."}
+	refusalIPNotAllowed = refusal{problem.Kind{Name: "ip_not_allowed", Status: http.StatusForbidden, Title: "Forbidden"},
+		"The API key may not be used from this address."}
 )
 
 // refusals is the one table from a reason to its answer. A reason not in
@@ -214,6 +220,8 @@ var refusals = map[Reason]refusal{
 	ReasonInsufficientScope: refusalScope,
 	ReasonKeysUnavailable:   refusalUnavailable,
 	ReasonRateLimited:       refusalRateLimited,
+	ReasonUsageExceeded:     refusalUsageExceeded,
+	ReasonIPNotAllowed:      refusalIPNotAllowed,
 }
 
 func refusalFor(r Reason) refusal {
@@ -227,7 +235,8 @@ func refusalFor(r Reason) refusal {
 // documentation and tests: a service that documents its errors can list
 // these.
 func Problems() []problem.Kind {
-	return []problem.Kind{refusalMissing.kind, refusalInvalid.kind, refusalScope.kind, refusalUnavailable.kind, refusalRateLimited.kind}
+	return []problem.Kind{refusalMissing.kind, refusalInvalid.kind, refusalScope.kind, refusalUnavailable.kind, refusalRateLimited.kind,
+		refusalUsageExceeded.kind, refusalIPNotAllowed.kind}
 }
 
 // WriteError writes the refusal for err (an *Error, or anything else,
@@ -240,6 +249,8 @@ func Problems() []problem.Kind {
 //   - insufficient_scope: 403 insufficient_scope, Bearer realm="..", error="insufficient_scope", scope="a b"
 //   - keys_unavailable: 503 unavailable, with Retry-After: 1
 //   - rate_limited: 429 rate_limited, with Retry-After (the server's, at least 1s)
+//   - usage_exceeded: 429 usage_exceeded (the key's credits are spent), no Retry-After
+//   - ip_not_allowed: 403 ip_not_allowed (the caller's address is outside the key's networks)
 //   - anything else: 401 credentials_invalid, Bearer realm="..", error="invalid_token"
 //
 // Every answer has Cache-Control: no-store.
@@ -259,6 +270,8 @@ func writeRefusal(w http.ResponseWriter, scheme, realm string, err error, scopes
 	switch {
 	case status == http.StatusServiceUnavailable:
 		h.Set("Retry-After", "1")
+	case e.Reason == ReasonUsageExceeded, e.Reason == ReasonIPNotAllowed:
+		// The credential is valid: no challenge to answer differently.
 	case status == http.StatusTooManyRequests:
 		secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
 		h.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))

@@ -31,6 +31,8 @@ func TestWriteErrorEveryReason(t *testing.T) {
 		ReasonInsufficientScope:       {"insufficient_scope", 403},
 		ReasonKeysUnavailable:         {"unavailable", 503},
 		ReasonRateLimited:             {"rate_limited", 429},
+		ReasonUsageExceeded:           {"usage_exceeded", 429},
+		ReasonIPNotAllowed:            {"ip_not_allowed", 403},
 		"a reason of another package": {"credentials_invalid", 401},
 	}
 	if len(refusals)+1 != len(want) {

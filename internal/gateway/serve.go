@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -293,7 +294,15 @@ func (g *Gateway) authAPIKey(r *http.Request, rt *route, id *identity) error {
 			return &verify.Error{Reason: reasonKeyEnvironment}
 		}
 	}
-	res, err := g.cfg.Keys.Check(r.Context(), apikey.Request{Key: key, Scopes: rt.cfg.Scopes, Route: rt.name})
+	// The caller's address for keys restricted to networks: the one serve
+	// worked out from the peer and trusted_proxies (clientIP) and set as
+	// X-Real-IP over whatever the client sent. Unparsable (a Unix socket):
+	// unknown, which such keys refuse.
+	var ip netip.Addr
+	if v := r.Header[headerRealIP]; len(v) == 1 {
+		ip, _ = netip.ParseAddr(v[0])
+	}
+	res, err := g.cfg.Keys.Check(r.Context(), apikey.Request{Key: key, Scopes: rt.cfg.Scopes, Route: rt.name, IP: ip})
 	if err != nil {
 		g.log.ErrorContext(r.Context(), "gateway: API key verification failed", slog.String("route", rt.name), slog.Any("err", err))
 		return &verify.Error{Reason: verify.ReasonKeysUnavailable}
@@ -312,6 +321,10 @@ func (g *Gateway) authAPIKey(r *http.Request, rt *route, id *identity) error {
 		return &verify.Error{Reason: verify.ReasonInsufficientScope}
 	case apikey.CodeRateLimited:
 		return &verify.Error{Reason: verify.ReasonRateLimited}
+	case apikey.CodeUsageExceeded:
+		return &verify.Error{Reason: verify.ReasonUsageExceeded}
+	case apikey.CodeIPNotAllowed:
+		return &verify.Error{Reason: verify.ReasonIPNotAllowed}
 	default:
 		return &verify.Error{Reason: reasonInvalidKey}
 	}

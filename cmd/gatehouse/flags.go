@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/gatehouse-dev/gatehouse/internal/admin"
 )
 
 // This file holds the one spelling of each kind of flag value the CLI
@@ -180,3 +182,37 @@ func (v *singleValue) Set(s string) error {
 
 func (v *singleValue) String() string { return *v.p }
 func (v *singleValue) Type() string   { return "string" }
+
+// parseCredits reads a number of credits for --credits. The server holds
+// the range (0 to 10^12): one rule, in one place.
+func parseCredits(s string) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q: want a whole number of credits, like 1000", s)
+	}
+	return n, nil
+}
+
+// parseRefill reads a credits refill, "N/day" or "N/month" (also N/d,
+// N/mo): N credits at the start (UTC) of each day or month.
+func parseRefill(s string) (admin.CreditRefill, error) {
+	num, unit, ok := strings.Cut(s, "/")
+	if !ok {
+		return admin.CreditRefill{}, fmt.Errorf("%q: want an amount per day or month, like 1000/month", s)
+	}
+	n, err := parseCredits(num)
+	if err != nil {
+		return admin.CreditRefill{}, fmt.Errorf("%q: want an amount per day or month, like 1000/month", s)
+	}
+	switch unit {
+	case "d", "day", "daily":
+		return admin.CreditRefill{Amount: n, Interval: "day"}, nil
+	case "mo", "month", "monthly":
+		return admin.CreditRefill{Amount: n, Interval: "month"}, nil
+	}
+	return admin.CreditRefill{}, fmt.Errorf("%q: the interval must be day or month", s)
+}
+
+// splitList reads a list separated by commas or spaces (networks, for
+// --allowed-ips).
+func splitList(s string) []string { return splitScopes(s) }

@@ -141,20 +141,33 @@ func (m *Main) sharedLimiter(ctx context.Context) (ratelimit.Limiter, error) {
 	if m.Config.RedisURL == "" {
 		return nil, nil
 	}
-	opt, err := redis.ParseURL(m.Config.RedisURL)
-	if err != nil {
-		return nil, fmt.Errorf("redis_url: %w", err)
+	if _, err := m.redisClient(); err != nil {
+		return nil, err
 	}
-	// Without it go-redis ignores the limiter's 50 ms deadline, and a hung
-	// Redis would hold each request for its 3 s read timeout.
-	opt.ContextTimeoutEnabled = true
-	m.redis = redis.NewClient(opt)
 	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := m.redis.Ping(pingCtx).Err(); err != nil {
 		m.Logger.Warn("Redis is not answering; rate limits are per node until it does", "err", err)
 	}
 	return ratelimit.NewRedis(ratelimit.RedisConfig{Client: m.redis, Fallback: &ratelimit.Buckets{}, Logger: m.Logger})
+}
+
+// redisClient returns the node's Redis client, made on first use; nil
+// without redis_url. One client serves the rate limits and the credits.
+func (m *Main) redisClient() (*redis.Client, error) {
+	if m.Config.RedisURL == "" || m.redis != nil {
+		return m.redis, nil
+	}
+	opt, err := redis.ParseURL(m.Config.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("redis_url: %w", err)
+	}
+	// Without it go-redis ignores the callers' deadlines (the limiter's
+	// 50 ms), and a hung Redis would hold each request for its 3 s read
+	// timeout.
+	opt.ContextTimeoutEnabled = true
+	m.redis = redis.NewClient(opt)
+	return m.redis, nil
 }
 
 // serveGateway serves the gateway listener; an error stops the node like

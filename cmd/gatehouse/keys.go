@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -77,13 +78,14 @@ func newKeysCommand(getenv env) *cobra.Command {
 	var f clientFlags
 	cmd := &cobra.Command{
 		Use:   "keys",
-		Short: "Create, list, rotate, revoke and verify API keys",
+		Short: "Create, list, update, rotate, revoke and verify API keys",
 	}
 	f.register(cmd)
 	cmd.AddCommand(
 		newKeysCreateCommand(&f, getenv),
 		newKeysListCommand(&f, getenv),
 		newKeysGetCommand(&f, getenv),
+		newKeysUpdateCommand(&f, getenv),
 		newKeysRotateCommand(&f, getenv),
 		newKeysRevokeCommand(&f, getenv),
 		newKeysVerifyCommand(&f, getenv),
@@ -100,6 +102,9 @@ func newKeysCreateCommand(f *clientFlags, getenv env) *cobra.Command {
 		rateSpec string
 		burst    int
 		rotation time.Duration
+		credits  string
+		refill   string
+		allowed  string
 	)
 	cmd := &cobra.Command{
 		Use:   "create --owner NAME",
@@ -128,6 +133,25 @@ func newKeysCreateCommand(f *clientFlags, getenv env) *cobra.Command {
 			} else if burst != 0 {
 				return usageErrorf("--burst needs --rate")
 			}
+			if credits != "" {
+				n, err := parseCredits(credits)
+				if err != nil {
+					return usageErrorf("--credits %w", err)
+				}
+				req.Credits = &admin.CreditsRequest{Remaining: &n}
+				if refill != "" {
+					r, err := parseRefill(refill)
+					if err != nil {
+						return usageErrorf("--refill %w", err)
+					}
+					req.Credits.Refill = &r
+				}
+			} else if refill != "" {
+				return usageErrorf("--refill needs --credits")
+			}
+			if allowed != "" {
+				req.AllowedIPs = splitList(allowed)
+			}
 			c, err := f.client(getenv)
 			if err != nil {
 				return err
@@ -152,8 +176,137 @@ func newKeysCreateCommand(f *clientFlags, getenv env) *cobra.Command {
 	fl.StringVar(&rateSpec, "rate", "", "rate limit, like 100/s, 600/m, 10000/h or 50000/d (default: unlimited)")
 	fl.IntVar(&burst, "burst", 0, "rate-limit burst (default: the per-second rate, at least 1)")
 	durationVar(fl, &rotation, "rotation-period", 0, "rotation policy, like 90d; reported as due after it")
+	fl.StringVar(&credits, "credits", "", "usage quota: credits each successful verification spends one of (default: none)")
+	fl.StringVar(&refill, "refill", "", "refill of the credits at the start (UTC) of each day or month, like 1000/month")
+	fl.StringVar(&allowed, "allowed-ips", "", "networks callers must come from, comma-separated, like 203.0.113.0/24,2001:db8::/32 (default: any)")
 	cmd.MarkFlagRequired("owner")
 	return cmd
+}
+
+func newKeysUpdateCommand(f *clientFlags, getenv env) *cobra.Command {
+	var (
+		name, rateSpec, credits, refill, allowed, expires string
+		scopes                                            []string
+		meta                                              map[string]string
+		burst                                             int
+	)
+	cmd := &cobra.Command{
+		Use:   "update ID",
+		Short: "Change a key's name, scopes, metadata, limits, credits, networks or expiry without rotating it",
+		Long: `Change a key without rotating it: only the flags given change anything.
+--credits N resets the credits left (on every node); --credits none removes the quota.
+--refill N/day|N/month sets the refill; --refill none removes it.
+--allowed-ips "" lifts the network restriction; --rate 0 the rate limit.
+--expires 30d sets the expiry to 30 days from now; --expires never removes it.
+--metadata replaces all of the key's metadata.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var p admin.KeyPatch
+			changed := cmd.Flags().Changed
+			if changed("name") {
+				p.Name = &name
+			}
+			if changed("scopes") {
+				l := nonNil(scopes)
+				p.Scopes = &l
+			}
+			if changed("metadata") {
+				if meta == nil {
+					meta = map[string]string{}
+				}
+				p.Metadata = &meta
+			}
+			if changed("rate") {
+				rate, err := parseRate(rateSpec)
+				if err != nil {
+					return usageErrorf("--rate %w", err)
+				}
+				p.RateLimit = &admin.RateLimit{Rate: rate, Burst: burst}
+			} else if changed("burst") {
+				return usageErrorf("--burst needs --rate")
+			}
+			if changed("credits") || changed("refill") {
+				cp, remove, err := creditsPatch(changed("credits"), credits, changed("refill"), refill)
+				if err != nil {
+					return err
+				}
+				if remove {
+					p.Credits = admin.Null[admin.CreditsPatch]()
+				} else {
+					p.Credits = admin.Some(cp)
+				}
+			}
+			if changed("allowed-ips") {
+				l := nonNil(splitList(allowed))
+				p.AllowedIPs = &l
+			}
+			if changed("expires") {
+				if expires == "never" {
+					p.ExpiresAt = admin.Null[string]()
+				} else {
+					d, err := parseDuration(expires)
+					if err != nil || d <= 0 {
+						return usageErrorf("--expires wants a positive duration like 30d, or never")
+					}
+					p.ExpiresAt = admin.Some(time.Now().Add(d).UTC().Format(time.RFC3339))
+				}
+			}
+			c, err := f.client(getenv)
+			if err != nil {
+				return err
+			}
+			k, err := c.UpdateKey(cmd.Context(), args[0], p)
+			if err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), k, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "Updated %s.\n\n", k.ID)
+				keyDetails(w, *k)
+			})
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&name, "name", "", "a new label")
+	scopesVar(fl, &scopes, "scopes", "the key's scopes (replacing them), comma- or space-separated; repeatable")
+	fl.StringToStringVar(&meta, "metadata", nil, "the key's metadata (replacing it), k=v pairs")
+	fl.StringVar(&rateSpec, "rate", "", "rate limit, like 100/s or 600/m; 0 for none")
+	fl.IntVar(&burst, "burst", 0, "rate-limit burst (default: the per-second rate, at least 1)")
+	fl.StringVar(&credits, "credits", "", "reset the credits left to N; none removes the quota")
+	fl.StringVar(&refill, "refill", "", "refill, like 1000/day or 1000/month; none removes it")
+	fl.StringVar(&allowed, "allowed-ips", "", `networks callers must come from, comma-separated; "" for any`)
+	fl.StringVar(&expires, "expires", "", "expiry as a lifetime from now, like 30d; never for none")
+	return cmd
+}
+
+// creditsPatch turns --credits and --refill of keys update into the
+// "credits" member of the patch, or says to remove the credits.
+func creditsPatch(setCredits bool, credits string, setRefill bool, refill string) (admin.CreditsPatch, bool, error) {
+	var cp admin.CreditsPatch
+	if setCredits && credits == "none" {
+		if setRefill {
+			return cp, false, usageErrorf("--refill cannot go with --credits none")
+		}
+		return cp, true, nil
+	}
+	if setCredits {
+		n, err := parseCredits(credits)
+		if err != nil {
+			return cp, false, usageErrorf("--credits %w", err)
+		}
+		cp.Remaining = &n
+	}
+	if setRefill {
+		if refill == "none" {
+			cp.Refill = admin.Null[admin.CreditRefill]()
+		} else {
+			r, err := parseRefill(refill)
+			if err != nil {
+				return cp, false, usageErrorf("--refill %w", err)
+			}
+			cp.Refill = admin.Some(r)
+		}
+	}
+	return cp, false, nil
 }
 
 func newKeysListCommand(f *clientFlags, getenv env) *cobra.Command {
@@ -244,6 +397,14 @@ func keyDetails(w *tabwriter.Writer, k admin.Key) {
 		row("rate limit", fmt.Sprintf("%g/s, burst %d", k.RateLimit.Rate, k.RateLimit.Burst))
 	}
 	row("rotation period", k.RotationPeriod)
+	if c := k.Credits; c != nil {
+		v := strconv.FormatInt(c.Remaining, 10) + " left"
+		if c.Refill != nil {
+			v += fmt.Sprintf(", refilled to %d each %s (UTC)", c.Refill.Amount, c.Refill.Interval)
+		}
+		row("credits", v)
+	}
+	row("allowed ips", strings.Join(k.AllowedIPs, ","))
 	times := []struct {
 		name string
 		t    time.Time
@@ -348,7 +509,11 @@ func newKeysRevokeCommand(f *clientFlags, getenv env) *cobra.Command {
 }
 
 func newKeysVerifyCommand(f *clientFlags, getenv env) *cobra.Command {
-	var scopes []string
+	var (
+		scopes []string
+		cost   int
+		ip     string
+	)
 	cmd := &cobra.Command{
 		Use:   "verify KEY|-",
 		Short: "Verify a key as a service would (POST /v1/keys/verify); - reads it from stdin; exit status 2 when it is not valid",
@@ -368,7 +533,11 @@ func newKeysVerifyCommand(f *clientFlags, getenv env) *cobra.Command {
 				}
 				key = strings.TrimSpace(line)
 			}
-			v, err := c.VerifyKey(cmd.Context(), admin.VerifyRequest{Key: key, Scopes: scopes})
+			req := admin.VerifyRequest{Key: key, Scopes: scopes, IP: ip}
+			if cmd.Flags().Changed("cost") {
+				req.Cost = &cost
+			}
+			v, err := c.VerifyKey(cmd.Context(), req)
 			if err != nil {
 				return err
 			}
@@ -376,6 +545,9 @@ func newKeysVerifyCommand(f *clientFlags, getenv env) *cobra.Command {
 				fmt.Fprintf(w, "%s\n", v.Code)
 				if v.KeyID != "" {
 					fmt.Fprintf(w, "key id\t%s\nowner\t%s\nscopes\t%s\n", v.KeyID, v.Owner, strings.Join(v.Scopes, ","))
+				}
+				if v.Credits != nil {
+					fmt.Fprintf(w, "credits\t%d left\n", v.Credits.Remaining)
 				}
 			})
 			if err == nil && !v.Valid {
@@ -386,6 +558,8 @@ func newKeysVerifyCommand(f *clientFlags, getenv env) *cobra.Command {
 		},
 	}
 	scopesVar(cmd.Flags(), &scopes, "scopes", "scopes the key must hold, comma- or space-separated; repeatable")
+	cmd.Flags().IntVar(&cost, "cost", 1, "credits a valid verification spends from a key with credits")
+	cmd.Flags().StringVar(&ip, "ip", "", "the caller's address, for keys restricted to networks")
 	return cmd
 }
 

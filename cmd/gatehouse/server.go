@@ -185,6 +185,15 @@ func (m *Main) startKeys(secret []byte, reg prometheus.Registerer) error {
 		cfg.Changes = m.changes
 	}
 	var err error
+	// With Redis, keys' credits are counted there rather than by a store
+	// write per request (see internal/apikey/credits.go).
+	rc, err := m.redisClient()
+	if err != nil {
+		return err
+	}
+	if rc != nil { // a nil *redis.Client in the interface would not be nil
+		cfg.CreditsRedis = rc
+	}
 	if m.Keys, err = apikey.NewService(cfg); err != nil {
 		return fmt.Errorf("api keys: %w", err)
 	}

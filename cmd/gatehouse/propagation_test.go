@@ -133,6 +133,25 @@ func TestChangesReachOtherNodesWithinASecond(t *testing.T) {
 		refusedWithin(t, "the revoked key refused", func() bool { return b.verify(created.Key).Code == "REVOKED" })
 	})
 
+	t.Run("api key updated", func(t *testing.T) {
+		var created struct {
+			ID  string `json:"id"`
+			Key string `json:"key"`
+		}
+		a.cliJSON(&created, "keys", "create", "--owner", "feed", "--scopes", "orders:read")
+		if v := b.verify(created.Key, "orders:read"); v.Code != "VALID" {
+			t.Fatalf("node B before the update: %s", v.Code)
+		}
+		a.cli("keys", "update", created.ID, "--scopes", "orders:write")
+		refusedWithin(t, "the key without its old scope refused", func() bool {
+			return b.verify(created.Key, "orders:read").Code == "INSUFFICIENT_SCOPE"
+		})
+		a.cli("keys", "update", created.ID, "--allowed-ips", "192.0.2.0/24")
+		refusedWithin(t, "the key restricted to networks refused", func() bool {
+			return b.verify(created.Key).Code == "IP_NOT_ALLOWED"
+		})
+	})
+
 	t.Run("client secret rotated", func(t *testing.T) {
 		c := newClient("rotated")
 		wantToken(c) // cached at B

@@ -58,6 +58,10 @@ func newKeyEndpoint(t *testing.T) *keyEndpoint {
 			code = "INSUFFICIENT_SCOPE"
 		}
 		ans := map[string]any{"valid": code == "VALID", "code": code}
+		if code == "VALID_METERED" {
+			code = "VALID"
+			ans = map[string]any{"valid": true, "code": code, "credits": map[string]any{"remaining": 5}}
+		}
 		if code != "INVALID" {
 			ans["key_id"] = "key-1"
 			ans["environment"] = "test"
@@ -290,4 +294,36 @@ func TestAPIKeyMiddleware(t *testing.T) {
 		h.ServeHTTP(rec, r)
 		checkRefusal(t, rec, http.StatusForbidden, `APIKey realm="api"`, "")
 	})
+}
+
+// TestAPIKeyCreditsAndNetworks: the codes of keys with credits and allowed
+// networks, and a valid answer for a key with credits is never cached, so
+// that each request spends its credit at Gatehouse.
+func TestAPIKeyCreditsAndNetworks(t *testing.T) {
+	t.Parallel()
+	e := newKeyEndpoint(t)
+	e.set("gh_spent", "USAGE_EXCEEDED")
+	e.set("gh_far", "IP_NOT_ALLOWED")
+	e.set("gh_metered", "VALID_METERED")
+	a := newKeyVerifier(t, e, newClock(), nil)
+	ctx := context.Background()
+	for key, want := range map[string]Reason{"gh_spent": ReasonUsageExceeded, "gh_far": ReasonIPNotAllowed} {
+		_, err := a.Verify(ctx, key, nil)
+		if got := ReasonOf(err); got != want {
+			t.Errorf("%s: reason %q, want %q", key, got, want)
+		}
+		rec := httptest.NewRecorder()
+		WriteError(rec, "api", err, nil)
+		if status := refusalFor(want).kind.Status; rec.Code != status || rec.Header().Get("Retry-After") != "" {
+			t.Errorf("%s: answered %d, Retry-After %q; want %d without", key, rec.Code, rec.Header().Get("Retry-After"), status)
+		}
+	}
+	for range 3 {
+		if _, err := a.Verify(ctx, "gh_metered", nil); err != nil {
+			t.Fatalf("metered key: %v", err)
+		}
+	}
+	if n := e.callCount(); n != 5 {
+		t.Fatalf("%d calls, want 5: answers for keys with credits must not be cached", n)
+	}
 }

@@ -161,9 +161,26 @@ func TestCreditsExactAcrossNodes(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
+// ledgers runs test with the store's ledger (SQLite) and with Redis's.
+func ledgers(t *testing.T, test func(t *testing.T, configure func(*apikey.Config))) {
+	t.Run("store", func(t *testing.T) {
+		t.Parallel()
+		test(t, func(*apikey.Config) {})
+	})
+	t.Run("Redis", func(t *testing.T) {
+		t.Parallel()
+		c, prefix := testRedis(t)
+		test(t, func(cfg *apikey.Config) { cfg.CreditsRedis, cfg.CreditsRedisPrefix = c, prefix })
+	})
+}
+
 func TestCreditsCost(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	ledgers(t, testCreditsCost)
+}
+
+func testCreditsCost(t *testing.T, configure func(*apikey.Config)) {
+	e := newEnv(t, configure)
 	_, key := e.create(t, apikey.CreateParams{Credits: credits(10)})
 	for i, tc := range []struct {
 		cost      int
@@ -191,8 +208,12 @@ func TestCreditsCost(t *testing.T) {
 
 func TestCreditsRefillAtTheStartOfThePeriod(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t) // t0 is 2030-06-01 12:00 UTC
-	_, key := e.create(t, apikey.CreateParams{Credits: credits(2, auth.CreditRefill{Amount: 3, Interval: auth.RefillDaily})})
+	ledgers(t, testCreditsRefill)
+}
+
+func testCreditsRefill(t *testing.T, configure func(*apikey.Config)) {
+	e := newEnv(t, configure) // t0 is 2030-06-01 12:00 UTC
+	k, key := e.create(t, apikey.CreateParams{Credits: credits(2, auth.CreditRefill{Amount: 3, Interval: auth.RefillDaily})})
 	check(t, e.svc, apikey.Request{Key: key})
 	check(t, e.svc, apikey.Request{Key: key})
 	e.clock.Add(12*time.Hour - time.Microsecond) // 23:59:59.999999
@@ -207,6 +228,10 @@ func TestCreditsRefillAtTheStartOfThePeriod(t *testing.T) {
 	}
 	if r := check(t, e.svc, apikey.Request{Key: key}); r.Code != apikey.CodeUsageExceeded {
 		t.Fatalf("after the refill is spent: %s, want USAGE_EXCEEDED", r.Code)
+	}
+	e.flush(t) // the Redis ledger writes its events (and the count) back here
+	if got := e.get(t, k.ID).Credits; got.Remaining != 0 || !got.RefilledAt.Equal(t0.Add(12*time.Hour)) {
+		t.Fatalf("stored credits %+v, want 0 refilled at midnight", got)
 	}
 	if evs := e.events(t, auth.EventKeyUsageExceeded); len(evs) != 2 {
 		t.Fatalf("%d key.usage_exceeded events, want one per period (2)", len(evs))
@@ -376,4 +401,19 @@ func TestUpdate(t *testing.T) {
 	if evs := e.events(t, auth.EventKeyUpdated); len(evs) != 2 {
 		t.Fatalf("%d key.updated events, want 2 (refused updates write none)", len(evs))
 	}
+}
+
+// TestCreditsFailClosedWithoutTheLedger: when Redis cannot be reached, a
+// key with credits is not granted uncounted (the error is EUNAVAILABLE,
+// which the endpoints answer with 503); a key without credits never asks.
+func TestCreditsFailClosedWithoutTheLedger(t *testing.T) {
+	t.Parallel()
+	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true, MaxRetries: -1})
+	t.Cleanup(func() { down.Close() })
+	e := newEnv(t, func(c *apikey.Config) { c.CreditsRedis = down })
+	_, metered := e.create(t, apikey.CreateParams{Credits: credits(5)})
+	_, err := e.svc.Check(context.Background(), apikey.Request{Key: metered})
+	wantErrCode(t, err, auth.EUNAVAILABLE)
+	_, plain := e.create(t, apikey.CreateParams{})
+	e.wantCode(t, plain, apikey.CodeValid)
 }

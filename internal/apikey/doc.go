@@ -7,7 +7,10 @@
 // Service creates, rotates, revokes and verifies keys, with a cache
 // so that a key seen before is verified without a database round trip (and a
 // short-lived one of unknown keys, so that repeating one does not reach the
-// database either), and per-key rate limits (package ratelimit).
+// database either), per-key rate limits (package ratelimit), allowed
+// networks, and credits: usage quotas spent exactly across nodes, in the
+// store or in Redis (see credits.go). Update changes a key without rotating
+// it.
 //
 // Every key belongs to an environment, live or test, which its prefix names
 // (auth.KeyEnvironmentOf): a Service creates keys of either (the prefix

@@ -408,6 +408,13 @@ func (d *WebhookDelivery) CheckStorable() error {
 	return nil
 }
 
+// Clone returns a copy of d that shares no memory with it.
+func (d *WebhookDelivery) Clone() *WebhookDelivery {
+	c := *d
+	c.Payload = slices.Clone(d.Payload)
+	return &c
+}
+
 // WebhookDeliveryFilter selects deliveries of one endpoint, newest first.
 type WebhookDeliveryFilter struct {
 	EndpointID string

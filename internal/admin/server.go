@@ -60,6 +60,10 @@ type Config struct {
 	// Routes serves the gateway's stored routes; nil leaves them
 	// answering 404.
 	Routes *routesvc.Service
+	// Webhooks serves the webhook endpoints; nil leaves them answering
+	// 404.
+	Webhooks WebhookService
+
 	Logger *slog.Logger // nil: discard
 	Now    auth.Now     // nil: auth.SystemNow
 	// MaxBodyBytes caps request bodies; 0 means DefaultMaxBodyBytes.
@@ -77,6 +81,7 @@ type Server struct {
 	users       UserService
 	signingKeys SigningKeyService
 	routes      *routesvc.Service
+	webhooks    WebhookService
 	logger      *slog.Logger
 	now         auth.Now
 	maxBody     int64
@@ -110,6 +115,7 @@ func NewServer(cfg Config) (*Server, error) {
 		users:       cfg.Users,
 		signingKeys: cfg.SigningKeys,
 		routes:      cfg.Routes,
+		webhooks:    cfg.Webhooks,
 		logger:      cfg.Logger,
 		now:         cfg.Now,
 		maxBody:     cfg.MaxBodyBytes,
@@ -147,6 +153,7 @@ const (
 	adminOnly                 // an API key holding ScopeAdmin
 	adminOAuth                // the same, on a node that runs the authorization server
 	adminRoutes               // the same, on a node that manages gateway routes
+	adminHooks                // the same, on a node that manages webhooks
 )
 
 // route is one endpoint. This table is the single list of routes: the mux is
@@ -190,6 +197,14 @@ func routes() []route {
 		{http.MethodGet, "/admin/v1/routes/{name}", adminRoutes, (*Server).handleGetRoute},
 		{http.MethodPatch, "/admin/v1/routes/{name}", adminRoutes, (*Server).handleUpdateRoute},
 		{http.MethodDelete, "/admin/v1/routes/{name}", adminRoutes, (*Server).handleDeleteRoute},
+		{http.MethodPost, "/admin/v1/webhooks", adminHooks, (*Server).handleCreateWebhook},
+		{http.MethodGet, "/admin/v1/webhooks", adminHooks, (*Server).handleListWebhooks},
+		{http.MethodGet, "/admin/v1/webhooks/{id}", adminHooks, (*Server).handleGetWebhook},
+		{http.MethodPatch, "/admin/v1/webhooks/{id}", adminHooks, (*Server).handleUpdateWebhook},
+		{http.MethodDelete, "/admin/v1/webhooks/{id}", adminHooks, (*Server).handleDeleteWebhook},
+		{http.MethodPost, "/admin/v1/webhooks/{id}/rotate-secret", adminHooks, (*Server).handleRotateWebhookSecret},
+		{http.MethodGet, "/admin/v1/webhooks/{id}/deliveries", adminHooks, (*Server).handleListWebhookDeliveries},
+		{http.MethodPost, "/admin/v1/webhooks/{id}/deliveries/{delivery_id}/retry", adminHooks, (*Server).handleRetryWebhookDelivery},
 		// Public: it describes an open-source API and holds nothing secret,
 		// and API tooling fetches it without credentials.
 		{http.MethodGet, "/admin/v1/openapi.json", public, (*Server).handleOpenAPI},
@@ -218,6 +233,10 @@ func (s *Server) wrap(rt route) http.Handler {
 		}
 		if rt.access == adminRoutes && s.routes == nil {
 			s.writeError(w, r, errNoRoutes())
+			return
+		}
+		if rt.access == adminHooks && s.webhooks == nil {
+			s.writeError(w, r, errNoWebhooks())
 			return
 		}
 		if err := rt.handle(s, w, r); err != nil {

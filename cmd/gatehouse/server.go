@@ -39,6 +39,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/webhook"
 )
 
 // AdminOwner owns the admin keys that init creates.
@@ -66,6 +67,9 @@ type Main struct {
 	Gateway  *gateway.Gateway
 	// Revocations is the in-memory JWT revocation list of the gateway.
 	Revocations *revocation.List
+	// Webhooks manages the webhook endpoints; Dispatcher delivers.
+	Webhooks   *webhook.Service
+	Dispatcher *webhook.Dispatcher
 
 	issuer string
 	routes routeTable
@@ -131,6 +135,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	if err := m.startRoutes(ctx); err != nil {
+		return err
+	}
+	if err := m.startWebhooks(secret); err != nil {
 		return err
 	}
 	tlsConfig, err := m.tlsConfig()
@@ -215,6 +222,7 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 		Users:        m.Accounts,
 		SigningKeys:  m.Signing,
 		Routes:       m.Routes,
+		Webhooks:     m.Webhooks,
 		Logger:       m.Logger,
 		Now:          m.Now,
 		MaxBodyBytes: m.Config.MaxBodyBytes,

@@ -84,6 +84,17 @@ type Config struct {
 
 	OAuth   OAuth   `yaml:"oauth"`
 	Gateway Gateway `yaml:"gateway"`
+
+	Webhooks Webhooks `yaml:"webhooks"`
+}
+
+// Webhooks configures the delivery of webhook events.
+type Webhooks struct {
+	// AllowPrivate lets webhooks reach loopback, private, link-local and
+	// other internal addresses, which are refused by default (a webhook
+	// URL must not become a way into the server's own network). --dev
+	// sets it, for receivers on the developer's machine.
+	AllowPrivate bool `yaml:"allow_private"`
 }
 
 // GatewayOff as the gateway address runs no gateway.
@@ -180,6 +191,7 @@ func Default(dev bool) Config {
 		},
 	}
 	if dev {
+		c.Webhooks.AllowPrivate = true
 		c.DataDir = ".gatehouse-dev"
 		c.KeyPrefix = "sk_test_"
 		c.LogFormat = "text"
@@ -268,6 +280,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	}
 	boolean("GATEHOUSE_ACCESS_LOG", &c.Gateway.AccessLog)
 	duration("GATEHOUSE_INTERNAL_TOKEN_TTL", &c.Gateway.InternalTokenTTL)
+	boolean("GATEHOUSE_WEBHOOKS_ALLOW_PRIVATE", &c.Webhooks.AllowPrivate)
 	if v := getenv("GATEHOUSE_MAX_BODY_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {

@@ -49,7 +49,7 @@ func (s *Server) handleCreateWebhook(w http.ResponseWriter, r *http.Request) err
 		return fmt.Errorf("admin: create webhook: %w", err)
 	}
 	w.Header().Set("Location", webhookPath(e.ID))
-	s.writeJSON(w, r, http.StatusCreated, CreatedWebhook{Webhook: webhookFromRecord(e), Secret: secret})
+	s.writeJSON(w, r, http.StatusCreated, CreatedWebhook{Webhook: webhookFromRecord(e, s.now()), Secret: secret})
 	return nil
 }
 
@@ -64,7 +64,7 @@ func (s *Server) handleListWebhooks(w http.ResponseWriter, r *http.Request) erro
 	}
 	out := WebhookList{Items: make([]Webhook, 0, len(es))}
 	for _, e := range es {
-		out.Items = append(out.Items, webhookFromRecord(e))
+		out.Items = append(out.Items, webhookFromRecord(e, s.now()))
 	}
 	s.writeJSON(w, r, http.StatusOK, out)
 	return nil
@@ -80,7 +80,7 @@ func (s *Server) handleGetWebhook(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return fmt.Errorf("admin: get webhook: %w", err)
 	}
-	s.writeJSON(w, r, http.StatusOK, webhookFromRecord(e))
+	s.writeJSON(w, r, http.StatusOK, webhookFromRecord(e, s.now()))
 	return nil
 }
 
@@ -105,7 +105,7 @@ func (s *Server) handleUpdateWebhook(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return fmt.Errorf("admin: update webhook: %w", err)
 	}
-	s.writeJSON(w, r, http.StatusOK, webhookFromRecord(e))
+	s.writeJSON(w, r, http.StatusOK, webhookFromRecord(e, s.now()))
 	return nil
 }
 
@@ -139,7 +139,7 @@ func (s *Server) handleRotateWebhookSecret(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return fmt.Errorf("admin: rotate webhook secret: %w", err)
 	}
-	s.writeJSON(w, r, http.StatusOK, CreatedWebhook{Webhook: webhookFromRecord(e), Secret: secret})
+	s.writeJSON(w, r, http.StatusOK, CreatedWebhook{Webhook: webhookFromRecord(e, s.now()), Secret: secret})
 	return nil
 }
 

@@ -1,13 +1,18 @@
 package admin
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
@@ -192,5 +197,60 @@ func TestWebhookRoutesAre404WithoutTheService(t *testing.T) {
 	var pe *ProblemError
 	if !errors.As(err, &pe) || pe.Status != http.StatusNotFound {
 		t.Fatalf("ListWebhooks without the service: %v, want 404", err)
+	}
+}
+
+// TestWebhookWireFormatGolden pins the JSON of the webhook documents, as
+// TestWireFormatGolden does for the others (updated with -update).
+func TestWebhookWireFormatGolden(t *testing.T) {
+	t.Parallel()
+	now := testStart
+	sealed := []byte("sealed-secret-bytes")
+	full := &auth.WebhookEndpoint{
+		ID: "wh_06tm024rl09mmgso", URL: "https://hooks.example.com/gatehouse", Events: []string{"key.leaked", "key.revoked"},
+		Description: "security alerts", Secret: sealed, PreviousSecret: sealed, PreviousSecretExpiresAt: now.Add(24 * time.Hour),
+		DisabledAt: now, DisabledReason: "Disabled by an operator.", FailingSince: now.Add(-time.Hour),
+		CreatedAt: now.Add(-48 * time.Hour), UpdatedAt: now,
+	}
+	minimal := &auth.WebhookEndpoint{ID: "wh_06tm024rl0l7gs1a", URL: "https://example.com/", Events: []string{"route.changed"},
+		Secret: sealed, CreatedAt: now, UpdatedAt: now}
+	cases := map[string]any{
+		"webhook_full":    webhookFromRecord(full, now),
+		"webhook_created": CreatedWebhook{Webhook: webhookFromRecord(minimal, now), Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+		"webhook_list":    WebhookList{Items: []Webhook{webhookFromRecord(minimal, now)}},
+		"webhook_deliveries": WebhookDeliveryList{Items: []WebhookDelivery{
+			deliveryFromRecord(&auth.WebhookDelivery{ID: "dlv_2", EndpointID: minimal.ID, EventID: "msg_2", EventType: "key.revoked",
+				EventTime: now, Payload: []byte("{}"), State: auth.DeliveryPending, Attempts: 2, StatusCode: 503,
+				Latency: 12345 * time.Microsecond, LastAttemptAt: now, NextAttemptAt: now.Add(30 * time.Second),
+				LastError: "Service Unavailable", CreatedAt: now}),
+			deliveryFromRecord(&auth.WebhookDelivery{ID: "dlv_1", EndpointID: minimal.ID, EventID: "msg_1", EventType: "key.created",
+				EventTime: now, State: auth.DeliverySucceeded, Attempts: 1, StatusCode: 204, Latency: time.Millisecond,
+				LastAttemptAt: now, CreatedAt: now}),
+		}, NextCursor: "dlv_1"},
+	}
+	for name, v := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := json.MarshalIndent(v, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, '\n')
+			if bytes.Contains(got, sealed) || bytes.Contains(got, []byte(base64.StdEncoding.EncodeToString(sealed))) {
+				t.Errorf("the sealed secret is on the wire: %s", got)
+			}
+			path := filepath.Join("testdata", "wire", name+".json")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs from %s:\n%s", name, path, got)
+			}
+		})
 	}
 }

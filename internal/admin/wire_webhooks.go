@@ -100,7 +100,9 @@ type WebhookDeliveriesParams struct {
 	Cursor string
 }
 
-func webhookFromRecord(e *auth.WebhookEndpoint) Webhook {
+// webhookFromRecord shows e at time now: the previous secret's expiry only
+// while it still signs.
+func webhookFromRecord(e *auth.WebhookEndpoint, now time.Time) Webhook {
 	w := Webhook{
 		ID: e.ID, URL: e.URL, Events: slices.Clone(e.Events), Description: e.Description,
 		Status: WebhookEnabled, DisabledAt: e.DisabledAt, DisabledReason: e.DisabledReason,
@@ -112,7 +114,7 @@ func webhookFromRecord(e *auth.WebhookEndpoint) Webhook {
 	if !e.Enabled() {
 		w.Status = WebhookDisabled
 	}
-	if len(e.PreviousSecret) > 0 && e.PreviousSecretExpiresAt.After(e.UpdatedAt) {
+	if len(e.PreviousSecret) > 0 && e.PreviousSecretExpiresAt.After(now) {
 		w.PreviousSecretExpiresAt = e.PreviousSecretExpiresAt
 	}
 	return w

@@ -185,6 +185,9 @@ const (
 	WebhookRetryPeriod   = 72 * time.Hour
 	WebhookDisableAfter  = 72 * time.Hour
 	WebhookSecretOverlap = 24 * time.Hour // the previous secret keeps signing after a rotation
+	// WebhookDeliveryRetention is how long finished deliveries stay
+	// listed before the dispatcher deletes them.
+	WebhookDeliveryRetention = 30 * 24 * time.Hour
 )
 
 // Limits on an endpoint's fields.
@@ -464,6 +467,10 @@ type WebhookStore interface {
 	// Latency, LastError) with d's and appends the events. ENOTFOUND if it
 	// does not exist.
 	UpdateWebhookDelivery(ctx context.Context, d *WebhookDelivery, events ...AuditEvent) error
+	// DeleteFinishedWebhookDeliveries deletes up to limit deliveries that
+	// are not pending and were created before before, and returns how
+	// many it deleted.
+	DeleteFinishedWebhookDeliveries(ctx context.Context, before time.Time, limit int) (int, error)
 	// SetWebhookEndpointHealth sets FailingSince, DisabledAt and
 	// DisabledReason of an endpoint (and nothing else, so it never undoes
 	// an operator's concurrent edit) and appends the events. ENOTFOUND if

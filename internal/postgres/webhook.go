@@ -324,6 +324,18 @@ func (db *DB) UpdateWebhookDelivery(ctx context.Context, d *auth.WebhookDelivery
 	})
 }
 
+// DeleteFinishedWebhookDeliveries deletes up to limit finished deliveries
+// created before before.
+func (db *DB) DeleteFinishedWebhookDeliveries(ctx context.Context, before time.Time, limit int) (int, error) {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM webhook_deliveries WHERE id IN (
+		SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND created_at < $1 LIMIT $2)`,
+		timeValue(before), auth.PageSize(limit))
+	if err != nil {
+		return 0, translate("delete finished webhook deliveries", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // AcquireWebhookLease takes or renews the named lease for holder until
 // now+ttl if it is free, expired or already holder's. The upsert is one
 // statement, so two nodes racing for an expired lease cannot both win: the

@@ -345,6 +345,23 @@ func (db *DB) UpdateWebhookDelivery(ctx context.Context, d *auth.WebhookDelivery
 	})
 }
 
+// DeleteFinishedWebhookDeliveries deletes up to limit finished deliveries
+// created before before.
+func (db *DB) DeleteFinishedWebhookDeliveries(ctx context.Context, before time.Time, limit int) (int, error) {
+	var n int64
+	err := db.inTx(ctx, "delete finished webhook deliveries", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE id IN (
+			SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND created_at < ? LIMIT ?)`,
+			timeValue(before), auth.PageSize(limit))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
 // AcquireWebhookLease takes or renews the named lease for holder until
 // now+ttl if it is free, expired or already holder's.
 func (db *DB) AcquireWebhookLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error) {

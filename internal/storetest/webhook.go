@@ -27,6 +27,7 @@ func RunWebhooks(t *testing.T, open func(t *testing.T) auth.Store) {
 		{"dispatch moves outbox events into deliveries, once", testWebhookDispatch},
 		{"due deliveries, their updates and the list pages", testWebhookDeliveries},
 		{"deleting an endpoint deletes its deliveries", testWebhookDeleteCascades},
+		{"finished deliveries are deleted once old, pending ones never", testWebhookPrune},
 		{"health changes only the failure and disabling fields", testWebhookHealth},
 		{"the lease has one holder until it expires", testWebhookLease},
 	}
@@ -347,6 +348,37 @@ func testWebhookDeleteCascades(t *testing.T, s auth.Store) {
 	if err := s.DispatchWebhookEvents(t.Context(), nil, []*auth.WebhookDelivery{newDelivery("dlv_2", "wh_1", "msg_1", base)}); err == nil {
 		t.Fatal("a delivery to a deleted endpoint was inserted")
 	}
+}
+
+func testWebhookPrune(t *testing.T, s auth.Store) {
+	mustEndpoint(t, s, newEndpoint("wh_1"))
+	old := newDelivery("dlv_1", "wh_1", "msg_1", time.Time{})
+	old.State = auth.DeliverySucceeded
+	failed := newDelivery("dlv_2", "wh_1", "msg_2", time.Time{})
+	failed.State = auth.DeliveryFailed
+	pending := newDelivery("dlv_3", "wh_1", "msg_3", base)
+	recent := newDelivery("dlv_4", "wh_1", "msg_4", time.Time{})
+	recent.State, recent.CreatedAt = auth.DeliverySucceeded, at(2*time.Hour)
+	if err := s.DispatchWebhookEvents(t.Context(), nil, []*auth.WebhookDelivery{old, failed, pending, recent}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.DeleteFinishedWebhookDeliveries(t.Context(), at(time.Hour), 1)
+	if err != nil || n != 1 {
+		t.Fatalf("first delete = %d, %v; want 1 (the limit)", n, err)
+	}
+	n, err = s.DeleteFinishedWebhookDeliveries(t.Context(), at(time.Hour), 100)
+	if err != nil || n != 1 {
+		t.Fatalf("second delete = %d, %v; want 1", n, err)
+	}
+	page, _, err := s.ListWebhookDeliveries(t.Context(), auth.WebhookDeliveryFilter{EndpointID: "wh_1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, d := range page {
+		ids = append(ids, d.ID)
+	}
+	wantStrings(t, "left", ids, []string{"dlv_4", "dlv_3"})
 }
 
 func testWebhookHealth(t *testing.T, s auth.Store) {

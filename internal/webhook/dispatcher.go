@@ -76,8 +76,13 @@ type Dispatcher struct {
 	now     auth.Now
 	poll    time.Duration
 	ttl     time.Duration
-	holding bool // whether the last acquire succeeded; Run's goroutine only
+	holding bool      // whether the last acquire succeeded; Run's goroutine only
+	pruned  time.Time // when finished deliveries were last deleted; Run's goroutine only
 }
+
+// pruneEvery is how often the lease holder deletes deliveries older than
+// auth.WebhookDeliveryRetention.
+const pruneEvery = time.Hour
 
 // NewDispatcher checks cfg and returns a Dispatcher.
 func NewDispatcher(cfg Config) (*Dispatcher, error) {
@@ -157,7 +162,24 @@ func (d *Dispatcher) Tick(ctx context.Context) error {
 	if err := d.dispatch(ctx, endpoints); err != nil {
 		return err
 	}
-	return d.deliverDue(ctx, byID)
+	if err := d.deliverDue(ctx, byID); err != nil {
+		return err
+	}
+	return d.prune(ctx)
+}
+
+// prune deletes one batch of finished deliveries past their retention,
+// at most every pruneEvery.
+func (d *Dispatcher) prune(ctx context.Context) error {
+	now := d.now()
+	if now.Sub(d.pruned) < pruneEvery {
+		return nil
+	}
+	if _, err := d.store.DeleteFinishedWebhookDeliveries(ctx, now.Add(-auth.WebhookDeliveryRetention), 1000); err != nil {
+		return fmt.Errorf("webhook: delete old deliveries: %w", err)
+	}
+	d.pruned = now
+	return nil
 }
 
 // body is the JSON body of every delivery, as the specification shapes it.

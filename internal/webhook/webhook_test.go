@@ -182,6 +182,12 @@ func TestDeliveryIsSignedAsStandardWebhooksSays(t *testing.T) {
 	if n := len(rcv.requests()); n != 2 {
 		t.Fatalf("receiver got %d requests after another poll, want still 2", n)
 	}
+	// Finished deliveries are listed for the retention period, then deleted.
+	e.clock.Add(auth.WebhookDeliveryRetention)
+	e.tick(e.dispatcher("node-a", true))
+	if n := len(e.deliveries(ep.ID)); n != 0 {
+		t.Fatalf("%d deliveries left after the retention period", n)
+	}
 }
 
 func TestRotatedSecretSignsAlongsideForADay(t *testing.T) {

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"net/netip"
+	"net/url"
 	"testing"
 )
 
@@ -101,4 +102,26 @@ func TestCheckWebhookURL(t *testing.T) {
 	if err := CheckWebhookURL("http://127.0.0.1:9000/", true); err != nil {
 		t.Errorf("with allow_private: %v", err)
 	}
+}
+
+// FuzzCheckWebhookURL: whatever is accepted without allow_private is an
+// absolute http(s) URL without user information, whose host, if an IP
+// address, is public.
+func FuzzCheckWebhookURL(f *testing.F) {
+	for _, s := range []string{"https://example.com/x", "http://127.0.0.1/", "http://[::ffff:10.0.0.1]/",
+		"https://u@example.com", "http://0x7f.1/", "http://localhost./", "https://[fe80::1%25eth0]/", "//x", "http:x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if CheckWebhookURL(raw, false) != nil {
+			return
+		}
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || u.Hostname() == "" {
+			t.Fatalf("accepted %q", raw)
+		}
+		if a, err := netip.ParseAddr(u.Hostname()); err == nil && !PublicAddr(a) {
+			t.Fatalf("accepted %q, an internal address", raw)
+		}
+	})
 }

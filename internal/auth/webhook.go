@@ -472,9 +472,10 @@ type WebhookStore interface {
 	// many it deleted.
 	DeleteFinishedWebhookDeliveries(ctx context.Context, before time.Time, limit int) (int, error)
 	// SetWebhookEndpointHealth sets FailingSince, DisabledAt and
-	// DisabledReason of an endpoint (and nothing else, so it never undoes
-	// an operator's concurrent edit) and appends the events. ENOTFOUND if
-	// it does not exist.
+	// DisabledReason of an enabled endpoint (and nothing else) and appends
+	// the events. ENOTFOUND if it does not exist; ECONFLICT, changing
+	// nothing, if it is disabled: the dispatcher never undoes an
+	// operator's concurrent disabling.
 	SetWebhookEndpointHealth(ctx context.Context, id string, failingSince, disabledAt time.Time, disabledReason string, events ...AuditEvent) error
 
 	// AcquireWebhookLease makes holder the holder of the named lease until

@@ -173,19 +173,34 @@ func (db *DB) DeleteWebhookEndpoint(ctx context.Context, id string, events ...au
 }
 
 // SetWebhookEndpointHealth sets the failure and disabling fields of an
-// endpoint alone and appends the events. ENOTFOUND if it does not exist.
+// enabled endpoint alone and appends the events. ENOTFOUND if it does not
+// exist; ECONFLICT if it is disabled.
 func (db *DB) SetWebhookEndpointHealth(ctx context.Context, id string, failingSince, disabledAt time.Time, reason string, events ...auth.AuditEvent) error {
 	if err := auth.CheckStorableEvents(events); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "set webhook endpoint health", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failing_since = ?, disabled_at = ?,
-			disabled_reason = ? WHERE id = ?`, timeValue(failingSince), timeValue(disabledAt), reason, id)
-		if err := oneRow(res, err, endpointNotFound); err != nil {
+			disabled_reason = ? WHERE id = ? AND disabled_at IS NULL`, timeValue(failingSince), timeValue(disabledAt), reason, id)
+		if err := oneRow(res, err, func() error { return disabledOrMissing(ctx, tx, id) }); err != nil {
 			return err
 		}
 		return insertEvents(ctx, tx, events)
 	})
+}
+
+// disabledOrMissing tells why an update of an enabled endpoint changed
+// nothing.
+func disabledOrMissing(ctx context.Context, tx *sql.Tx, id string) error {
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM webhook_endpoints WHERE id = ?`, id).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return endpointNotFound()
+	case err != nil:
+		return err
+	}
+	return auth.Errorf(auth.ECONFLICT, "The webhook endpoint is disabled.")
 }
 
 // ListWebhookOutbox returns up to limit undispatched events, oldest first.

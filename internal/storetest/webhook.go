@@ -395,6 +395,18 @@ func testWebhookHealth(t *testing.T, s auth.Store) {
 	if got.Enabled() {
 		t.Error("a disabled endpoint reports Enabled")
 	}
+	// A disabled endpoint's health is left alone: the dispatcher must not
+	// undo an operator's (or its own) disabling.
+	err := s.SetWebhookEndpointHealth(t.Context(), e.ID, time.Time{}, time.Time{}, "", oev(auth.EventWebhookUpdated, at(2*time.Hour)))
+	if auth.ErrorCode(err) != auth.ECONFLICT {
+		t.Fatalf("health of a disabled endpoint: %v, want ECONFLICT", err)
+	}
+	got, _ = s.GetWebhookEndpoint(t.Context(), e.ID)
+	wantSame(t, "endpoint after a refused health change", want, got)
+	events, _, _ := s.ListAuditEvents(t.Context(), auth.AuditFilter{Type: auth.EventWebhookUpdated})
+	if len(events) != 0 {
+		t.Fatalf("a refused health change appended %d events", len(events))
+	}
 }
 
 func testWebhookLease(t *testing.T, s auth.Store) {

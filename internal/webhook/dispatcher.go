@@ -77,6 +77,7 @@ type Dispatcher struct {
 	poll    time.Duration
 	ttl     time.Duration
 	holding bool      // whether the last acquire succeeded; Run's goroutine only
+	until   time.Time // when the lease we hold expires, by d.now; Run's goroutine only
 	pruned  time.Time // when finished deliveries were last deleted; Run's goroutine only
 }
 
@@ -142,13 +143,18 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // Tick does one poll's work: take or renew the lease and, holding it,
 // dispatch outbox events and attempt the deliveries due.
 func (d *Dispatcher) Tick(ctx context.Context) error {
-	ok, err := d.store.AcquireWebhookLease(ctx, LeaseName, d.holder, d.now(), d.ttl)
-	if err != nil {
-		d.holding = false
-		return fmt.Errorf("webhook: lease: %w", err)
+	now := d.now()
+	// The holder renews once a third of the lease has passed, not at every
+	// poll: on SQLite each renewal is a write to disk.
+	if !d.holding || d.until.Sub(now) < 2*d.ttl/3 {
+		ok, err := d.store.AcquireWebhookLease(ctx, LeaseName, d.holder, now, d.ttl)
+		if err != nil {
+			d.holding = false
+			return fmt.Errorf("webhook: lease: %w", err)
+		}
+		d.holding, d.until = ok, now.Add(d.ttl)
 	}
-	d.holding = ok
-	if !ok {
+	if !d.holding {
 		return nil
 	}
 	endpoints, err := d.store.ListWebhookEndpoints(ctx)
@@ -162,7 +168,7 @@ func (d *Dispatcher) Tick(ctx context.Context) error {
 	if err := d.dispatch(ctx, endpoints); err != nil {
 		return err
 	}
-	if err := d.deliverDue(ctx, byID); err != nil {
+	if err := d.deliverDue(ctx, byID, d.workBudget(now)); err != nil {
 		return err
 	}
 	return d.prune(ctx)
@@ -229,8 +235,20 @@ func (d *Dispatcher) dispatch(ctx context.Context, endpoints []*auth.WebhookEndp
 	return nil
 }
 
-// deliverDue attempts one batch of due deliveries, a few at once.
-func (d *Dispatcher) deliverDue(ctx context.Context, endpoints map[string]*auth.WebhookEndpoint) error {
+// workBudget is how long after now attempts may still start: every
+// attempt must end while the lease is ours, or another node could take
+// it over and send the same deliveries again.
+func (d *Dispatcher) workBudget(now time.Time) time.Duration {
+	left := d.until.Sub(now)
+	if left > 2*AttemptTimeout {
+		return left - AttemptTimeout
+	}
+	return left / 2 // short leases (tests): local receivers answer fast
+}
+
+// deliverDue attempts one batch of due deliveries, a few at once, starting
+// none after budget has passed; what is left stays due.
+func (d *Dispatcher) deliverDue(ctx context.Context, endpoints map[string]*auth.WebhookEndpoint, budget time.Duration) error {
 	due, err := d.store.DueWebhookDeliveries(ctx, d.now(), batchSize)
 	if err != nil {
 		return fmt.Errorf("webhook: due deliveries: %w", err)
@@ -245,10 +263,7 @@ func (d *Dispatcher) deliverDue(ctx context.Context, endpoints map[string]*auth.
 		}
 		byEndpoint[dl.EndpointID] = append(byEndpoint[dl.EndpointID], dl)
 	}
-	// No attempt starts after half the lease's lifetime, so the lease is
-	// renewed before it can expire under a slow batch (another node would
-	// then send the same deliveries again). What is left stays due.
-	stopStarting := time.Now().Add(d.ttl / 2)
+	stopStarting := time.Now().Add(budget)
 	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
 	for _, id := range order {
@@ -303,7 +318,7 @@ func (d *Dispatcher) deliver(ctx context.Context, e *auth.WebhookEndpoint, dl *a
 		}
 		if !e.FailingSince.IsZero() {
 			e.FailingSince = time.Time{}
-			return true, d.store.SetWebhookEndpointHealth(ctx, e.ID, time.Time{}, time.Time{}, "")
+			return true, ignoreDisabled(d.store.SetWebhookEndpointHealth(ctx, e.ID, time.Time{}, time.Time{}, ""))
 		}
 		return true, nil
 	}
@@ -322,7 +337,16 @@ func (d *Dispatcher) deliver(ctx context.Context, e *auth.WebhookEndpoint, dl *a
 	if err := d.store.UpdateWebhookDelivery(ctx, dl); err != nil {
 		return false, err
 	}
-	return false, d.recordFailure(ctx, e, start, dl.LastError)
+	return false, ignoreDisabled(d.recordFailure(ctx, e, start, dl.LastError))
+}
+
+// ignoreDisabled drops the ECONFLICT of a health change to an endpoint
+// disabled meanwhile: its state is the operator's now.
+func ignoreDisabled(err error) error {
+	if auth.ErrorCode(err) == auth.ECONFLICT {
+		return nil
+	}
+	return err
 }
 
 // nextAttempt says when dl, having just failed at now, is attempted again,

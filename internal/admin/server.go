@@ -64,6 +64,10 @@ type Config struct {
 	Now    auth.Now     // nil: auth.SystemNow
 	// MaxBodyBytes caps request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+
+	// SecretScanning handles POST /v1/secret-scanning; nil leaves it
+	// answering 404.
+	SecretScanning SecretScanner
 }
 
 // Server serves the admin API and the verify endpoint. It holds no state of
@@ -77,6 +81,7 @@ type Server struct {
 	users       UserService
 	signingKeys SigningKeyService
 	routes      *routesvc.Service
+	scanner     SecretScanner
 	logger      *slog.Logger
 	now         auth.Now
 	maxBody     int64
@@ -110,6 +115,7 @@ func NewServer(cfg Config) (*Server, error) {
 		users:       cfg.Users,
 		signingKeys: cfg.SigningKeys,
 		routes:      cfg.Routes,
+		scanner:     cfg.SecretScanning,
 		logger:      cfg.Logger,
 		now:         cfg.Now,
 		maxBody:     cfg.MaxBodyBytes,
@@ -163,6 +169,8 @@ func (rt route) pattern() string { return rt.method + " " + rt.path }
 func routes() []route {
 	return []route{
 		{http.MethodPost, "/v1/keys/verify", public, (*Server).handleVerify},
+		// Public: GitHub calls it; the Scanner checks the report's signature.
+		{http.MethodPost, "/v1/secret-scanning", public, (*Server).handleSecretScanning},
 		{http.MethodPost, "/admin/v1/keys", adminOnly, (*Server).handleCreateKey},
 		{http.MethodGet, "/admin/v1/keys", adminOnly, (*Server).handleListKeys},
 		{http.MethodGet, "/admin/v1/keys/{id}", adminOnly, (*Server).handleGetKey},

@@ -146,7 +146,7 @@ func (p *PublicKeys) Key(ctx context.Context, id string) (*ecdsa.PublicKey, erro
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.keys == nil || now.Sub(p.fetchedAt) > p.cfg.TTL+p.cfg.MaxStale {
+	if p.keys == nil || now.Sub(p.fetchedAt) >= p.cfg.TTL+p.cfg.MaxStale {
 		return nil, auth.Errorf(auth.EUNAVAILABLE, "The public keys that sign reports cannot be fetched now; retry later.")
 	}
 	if k := p.keys[id]; k != nil {

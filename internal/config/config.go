@@ -84,6 +84,8 @@ type Config struct {
 
 	OAuth   OAuth   `yaml:"oauth"`
 	Gateway Gateway `yaml:"gateway"`
+
+	SecretScanning SecretScanning `yaml:"secret_scanning"`
 }
 
 // GatewayOff as the gateway address runs no gateway.
@@ -178,6 +180,7 @@ func Default(dev bool) Config {
 			AccessLog:        true,
 			InternalTokenTTL: time.Minute,
 		},
+		SecretScanning: defaultSecretScanning(),
 	}
 	if dev {
 		c.DataDir = ".gatehouse-dev"
@@ -268,6 +271,9 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	}
 	boolean("GATEHOUSE_ACCESS_LOG", &c.Gateway.AccessLog)
 	duration("GATEHOUSE_INTERNAL_TOKEN_TTL", &c.Gateway.InternalTokenTTL)
+	boolean("GATEHOUSE_SECRET_SCANNING_ENABLED", &c.SecretScanning.Enabled)
+	str("GATEHOUSE_SECRET_SCANNING_POLICY", &c.SecretScanning.Policy)
+	str("GATEHOUSE_SECRET_SCANNING_KEYS_URL", &c.SecretScanning.PublicKeysURL)
 	if v := getenv("GATEHOUSE_MAX_BODY_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -385,6 +391,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.OAuth.validate(c.Dev)...)
 	errs = append(errs, c.validateGateway()...)
+	errs = append(errs, c.SecretScanning.validate(c.Dev)...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
 	}

@@ -207,6 +207,10 @@ func (m *Main) tlsConfig() (*tls.Config, error) {
 // serve builds the admin API and starts serving it, with the authorization
 // server, on the node's listener.
 func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
+	scanner, err := m.secretScanner()
+	if err != nil {
+		return err
+	}
 	adminSrv, err := admin.NewServer(admin.Config{
 		Keys:         m.Keys,
 		Audit:        m.Store,
@@ -218,6 +222,8 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 		Logger:       m.Logger,
 		Now:          m.Now,
 		MaxBodyBytes: m.Config.MaxBodyBytes,
+		// nil when secret_scanning.enabled is false: the route answers 404.
+		SecretScanning: scanner,
 	})
 	if err != nil {
 		return fmt.Errorf("admin api: %w", err)
@@ -385,6 +391,8 @@ func endpointGroup(path string) string {
 	switch {
 	case path == "/v1/keys/verify":
 		return "verify"
+	case path == "/v1/secret-scanning":
+		return "secret_scanning"
 	case path == "/oauth2/token":
 		return "token"
 	case strings.HasPrefix(path, "/oauth2/"), path == "/userinfo":

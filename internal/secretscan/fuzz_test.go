@@ -108,3 +108,29 @@ func FuzzReport(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParsePublicKeys checks that the key document parser never panics and
+// returns only P-256 keys under non-empty identifiers.
+func FuzzParsePublicKeys(f *testing.F) {
+	f.Add([]byte(githubSampleDoc))
+	f.Add([]byte(`{"public_keys":[{"key_identifier":"","key":"-----BEGIN PUBLIC KEY-----\nAA==\n-----END PUBLIC KEY-----\n"}]}`))
+	f.Add([]byte(`{"public_keys":null}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		keys, err := secretscan.ParsePublicKeys(doc)
+		if err != nil {
+			if keys != nil {
+				t.Fatal("keys with an error")
+			}
+			return
+		}
+		if len(keys) == 0 {
+			t.Fatal("no keys and no error")
+		}
+		for id, k := range keys {
+			if id == "" || k == nil || k.Curve != elliptic.P256() {
+				t.Fatalf("key %q is not a P-256 key under an identifier", id)
+			}
+		}
+	})
+}

@@ -110,8 +110,8 @@ func NewPublicKeys(cfg KeysConfig) (*PublicKeys, error) {
 //
 // Errors: auth.EUNAUTHORIZED when no usable document holds id;
 // auth.EUNAVAILABLE when there is no usable document at all (never fetched,
-// or stale past MaxStale, and fetching fails, or ctx ends while another
-// request fetches).
+// or stale past MaxStale, and fetching fails), when the fetch made for an
+// unknown id fails, or when ctx ends while another request fetches.
 func (p *PublicKeys) Key(ctx context.Context, id string) (*ecdsa.PublicKey, error) {
 	if k, ok := p.fresh(id); ok {
 		return k, nil
@@ -134,10 +134,14 @@ func (p *PublicKeys) Key(ctx context.Context, id string) (*ecdsa.PublicKey, erro
 		p.lastAttempt = now
 	}
 	p.mu.Unlock()
+	var fetchErr error
 	if may {
-		keys, err := p.fetch(ctx)
-		if err != nil {
-			p.cfg.Logger.WarnContext(ctx, "secretscan: fetching the public keys failed", "url", p.cfg.URL, "err", err)
+		// Not cancelled with the request: a caller that hangs up must not
+		// spend the fetch that MinRefetch allows (FetchTimeout bounds it).
+		var keys map[string]*ecdsa.PublicKey
+		keys, fetchErr = p.fetch(context.WithoutCancel(ctx))
+		if fetchErr != nil {
+			p.cfg.Logger.WarnContext(ctx, "secretscan: fetching the public keys failed", "url", p.cfg.URL, "err", fetchErr)
 		} else {
 			p.mu.Lock()
 			p.keys, p.fetchedAt = keys, now
@@ -147,13 +151,19 @@ func (p *PublicKeys) Key(ctx context.Context, id string) (*ecdsa.PublicKey, erro
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.keys == nil || now.Sub(p.fetchedAt) >= p.cfg.TTL+p.cfg.MaxStale {
-		return nil, auth.Errorf(auth.EUNAVAILABLE, "The public keys that sign reports cannot be fetched now; retry later.")
+		return nil, errNoKeys
 	}
 	if k := p.keys[id]; k != nil {
 		return k, nil
 	}
+	if fetchErr != nil {
+		// The key may be one GitHub just added: say "retry", not "forged".
+		return nil, errNoKeys
+	}
 	return nil, errUnknownKey
 }
+
+var errNoKeys = auth.Errorf(auth.EUNAVAILABLE, "The public keys that sign reports cannot be fetched now; retry later.")
 
 var errUnknownKey = auth.Errorf(auth.EUNAUTHORIZED, "The report is signed by an unknown key.")
 

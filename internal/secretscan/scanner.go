@@ -111,7 +111,14 @@ func (s *Scanner) Handle(ctx context.Context, keyID, signature string, body []by
 	}
 	labels := make([]Label, len(matches))
 	var revoked, notified int
+	// A token reported twice in one report is handled once, so that the
+	// notify policy does not write its event twice.
+	seen := make(map[string]string, len(matches))
 	for i, m := range matches {
+		if label, ok := seen[m.Token]; ok {
+			labels[i] = Label{TokenRaw: m.Token, TokenType: m.Type, Label: label}
+			continue
+		}
 		r, err := s.reporter.ReportLeaked(ctx, m.Token, m.URL, m.Source, s.revoke)
 		if err != nil {
 			return nil, fmt.Errorf("secretscan: %w", err)
@@ -131,6 +138,7 @@ func (s *Scanner) Handle(ctx context.Context, keyID, signature string, body []by
 			s.log.WarnContext(ctx, "secretscan: a key was reported leaked",
 				"key_id", r.KeyID, "outcome", r.Outcome.String(), "url", m.URL, "source", m.Source)
 		}
+		seen[m.Token] = label
 		labels[i] = Label{TokenRaw: m.Token, TokenType: m.Type, Label: label}
 	}
 	s.log.InfoContext(ctx, "secretscan: report handled", "matches", len(matches), "revoked", revoked, "notified", notified)

@@ -404,3 +404,86 @@ func TestNewRefusesAnUnknownPolicy(t *testing.T) {
 		t.Fatal("New accepted the policy \"delete\"")
 	}
 }
+
+func TestPublicKeysUnknownIdentifierDuringAnOutageIsRetryable(t *testing.T) {
+	t.Parallel()
+	a := newSigner(t, "key-a")
+	ks := newKeyServer(t, a)
+	clock := testenv.NewClock(t0)
+	p := newPublicKeys(t, ks, clock)
+	if _, err := p.Key(context.Background(), "key-a"); err != nil {
+		t.Fatal(err)
+	}
+	ks.setResponse(http.StatusBadGateway, nil)
+	clock.Add(secretscan.DefaultMinRefetch)
+	// GitHub may have added the key we cannot fetch: 503, so it retries.
+	if _, err := p.Key(context.Background(), "key-new"); auth.ErrorCode(err) != auth.EUNAVAILABLE {
+		t.Fatalf("Key(key-new) with a failing URL = %v, want unavailable", err)
+	}
+	// The known key still serves.
+	if _, err := p.Key(context.Background(), "key-a"); err != nil {
+		t.Fatalf("Key(key-a) = %v", err)
+	}
+}
+
+func TestPublicKeysFetchOutlivesTheCallerThatStartedIt(t *testing.T) {
+	t.Parallel()
+	a := newSigner(t, "key-a")
+	doc := publicKeysDoc(t, a)
+	started, release := make(chan struct{}), make(chan struct{})
+	var fetches atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fetches.Add(1) == 1 {
+			close(started)
+			<-release
+		}
+		w.Write(doc)
+	}))
+	t.Cleanup(srv.Close)
+	p, err := secretscan.NewPublicKeys(secretscan.KeysConfig{URL: srv.URL, Client: srv.Client(), Now: testenv.NewClock(t0).Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Key(ctx, "key-a")
+		done <- err
+	}()
+	<-started
+	cancel() // the caller hangs up mid-fetch
+	close(release)
+	<-done
+	// The fetch completed all the same: the next caller, within
+	// MinRefetch, has the key without another fetch.
+	if _, err := p.Key(context.Background(), "key-a"); err != nil {
+		t.Fatalf("Key after a cancelled caller = %v", err)
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Fatalf("%d fetches, want 1", n)
+	}
+}
+
+func TestScannerHandlesARepeatedTokenOnce(t *testing.T) {
+	t.Parallel()
+	gh := newSigner(t, "gh")
+	rep := &reporter{ours: map[string]bool{"real": true}}
+	s, err := secretscan.New(secretscan.Config{Keys: newPublicKeys(t, newKeyServer(t, gh), testenv.NewClock(t0)), Reporter: rep, Policy: secretscan.PolicyNotify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`[{"token":"real","type":"a"},{"token":"real","type":"b"},{"token":"noise","type":"a"},{"token":"noise","type":"a"}]`)
+	labels, err := s.Handle(context.Background(), "gh", gh.sign(t, body), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.calls) != 2 {
+		t.Errorf("the key service got %d calls for 2 distinct tokens", len(rep.calls))
+	}
+	want := []string{"true_positive", "true_positive", "false_positive", "false_positive"}
+	for i, l := range labels {
+		if l.Label != want[i] || (i == 1 && l.TokenType != "b") {
+			t.Errorf("label %d = %+v, want %s", i, l, want[i])
+		}
+	}
+}

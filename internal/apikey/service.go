@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/changes"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
+	"github.com/gatehouse-dev/gatehouse/internal/usage"
 )
 
 // MinSecretLength is the shortest Config.Secret: the hasher's own minimum.
@@ -71,6 +72,8 @@ type Config struct {
 	FlushInterval time.Duration
 	// Registerer gets the service's metrics; nil means no metrics.
 	Registerer prometheus.Registerer
+	// Usage counts every verification Check makes; nil counts nothing.
+	Usage *usage.Counter
 }
 
 // Defaults of Config.
@@ -101,7 +104,8 @@ type Service struct {
 	negative      *negativeCache // nil when disabled
 	flights       *flights
 	limits        ratelimit.Buckets
-	usage         *usage
+	usage         *activity
+	counter       *usage.Counter // nil: not counted
 	flushInterval time.Duration
 	flushBatch    int
 	metrics       *metrics // nil without a Registerer
@@ -140,7 +144,8 @@ func NewService(cfg Config) (*Service, error) {
 		environment:   auth.KeyEnvironmentOf(cfg.Prefix),
 		now:           cfg.Now,
 		log:           cfg.Logger,
-		usage:         newUsage(),
+		usage:         newActivity(),
+		counter:       cfg.Usage,
 		flights:       newFlights(),
 		flushInterval: cfg.FlushInterval,
 		flushBatch:    defaultFlushBatch,

@@ -19,6 +19,15 @@ const (
 	CodeRateLimited       Code = "RATE_LIMITED"
 )
 
+// Request is one verification, as Check takes it.
+type Request struct {
+	Key    string   // as presented
+	Scopes []string // every one of them is needed
+	// Route is the gateway route the key was presented to, for the usage
+	// counts; "" elsewhere.
+	Route string
+}
+
 // Result is what Verify learned about a presented key.
 type Result struct {
 	Code Code

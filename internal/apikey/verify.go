@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/usage"
 )
 
 // Verify reports whether key may be used for a request that needs every one
@@ -40,12 +41,32 @@ import (
 // the change feed and the store fails closed rather than trusting a record
 // that may have been revoked meanwhile.
 func (s *Service) Verify(ctx context.Context, key string, scopes []string) (Result, error) {
+	return s.Check(ctx, Request{Key: key, Scopes: scopes})
+}
+
+// Check is Verify with everything a caller may know about the request: it
+// verifies req.Key for req.Scopes as Verify describes, and counts the
+// outcome in Config.Usage under the key, its owner and req.Route.
+func (s *Service) Check(ctx context.Context, req Request) (Result, error) {
+	now := s.now()
+	res, err := s.check(ctx, &req, now)
+	if err == nil {
+		e := usage.Event{Route: req.Route, Outcome: string(res.Code)}
+		if res.Key != nil {
+			e.KeyID, e.Owner = res.Key.ID, res.Key.Owner
+		}
+		s.counter.Count(e, now)
+	}
+	return res, err
+}
+
+func (s *Service) check(ctx context.Context, req *Request, now time.Time) (Result, error) {
+	key, scopes := req.Key, req.Scopes
 	prefix, err := Parse(key)
 	if err != nil || !s.accepts(auth.KeyEnvironmentOf(prefix)) {
 		return s.reject("", CodeInvalid, nil), nil
 	}
 	sum := s.hasher.Sum(key)
-	now := s.now()
 	k, e, err := s.lookup(ctx, &sum, now)
 	if err != nil {
 		return Result{}, err

@@ -36,7 +36,7 @@ import (
 
 // APIKeys verifies API keys; *apikey.Service implements it.
 type APIKeys interface {
-	Verify(ctx context.Context, key string, scopes []string) (apikey.Result, error)
+	Check(ctx context.Context, req apikey.Request) (apikey.Result, error)
 }
 
 // Signer signs the internal JWTs; *signing.Keyring implements it.

@@ -293,7 +293,7 @@ func (g *Gateway) authAPIKey(r *http.Request, rt *route, id *identity) error {
 			return &verify.Error{Reason: reasonKeyEnvironment}
 		}
 	}
-	res, err := g.cfg.Keys.Verify(r.Context(), key, rt.cfg.Scopes)
+	res, err := g.cfg.Keys.Check(r.Context(), apikey.Request{Key: key, Scopes: rt.cfg.Scopes, Route: rt.name})
 	if err != nil {
 		g.log.ErrorContext(r.Context(), "gateway: API key verification failed", slog.String("route", rt.name), slog.Any("err", err))
 		return &verify.Error{Reason: verify.ReasonKeysUnavailable}

@@ -6,10 +6,10 @@ import (
 	"time"
 )
 
-// usage collects, in memory, what the request path must not write to the
+// activity collects, in memory, what the request path must not write to the
 // store itself: last-used times and failure counts. The background loop
 // takes them in batches (see Service.Flush).
-type usage struct {
+type activity struct {
 	touched [usageShards]touchShard
 	failed  [usageShards]failShard
 	// invalid counts INVALID results, which belong to no known key. It is
@@ -35,8 +35,8 @@ type failShard struct {
 	m  map[failKey]*atomic.Int64
 }
 
-func newUsage() *usage {
-	u := &usage{}
+func newActivity() *activity {
+	u := &activity{}
 	for i := range u.touched {
 		u.touched[i].m = make(map[string]time.Time)
 		u.failed[i].m = make(map[failKey]*atomic.Int64)
@@ -54,7 +54,7 @@ func usageShard(id string) int {
 }
 
 // touch records that key id was used at t.
-func (u *usage) touch(id string, t time.Time) {
+func (u *activity) touch(id string, t time.Time) {
 	sh := &u.touched[usageShard(id)]
 	sh.mu.Lock()
 	if old, ok := sh.m[id]; !ok || t.After(old) {
@@ -64,7 +64,7 @@ func (u *usage) touch(id string, t time.Time) {
 }
 
 // fail counts one failed verification of key id ("" when unknown).
-func (u *usage) fail(id string, code Code) {
+func (u *activity) fail(id string, code Code) {
 	if id == "" {
 		u.invalid.Add(1)
 		return
@@ -92,7 +92,7 @@ func (u *usage) fail(id string, code Code) {
 }
 
 // takeTouched removes and returns the recorded last-used times.
-func (u *usage) takeTouched() map[string]time.Time {
+func (u *activity) takeTouched() map[string]time.Time {
 	out := make(map[string]time.Time)
 	for i := range u.touched {
 		sh := &u.touched[i]
@@ -112,7 +112,7 @@ func (u *usage) takeTouched() map[string]time.Time {
 }
 
 // takeFailed removes and returns the failure counts.
-func (u *usage) takeFailed() map[failKey]int64 {
+func (u *activity) takeFailed() map[failKey]int64 {
 	out := make(map[failKey]int64)
 	if n := u.invalid.Swap(0); n > 0 {
 		out[failKey{"", CodeInvalid}] = n
@@ -136,14 +136,14 @@ func (u *usage) takeFailed() map[failKey]int64 {
 
 // restoreTouched puts back times that could not be written, so the next
 // flush tries again.
-func (u *usage) restoreTouched(m map[string]time.Time) {
+func (u *activity) restoreTouched(m map[string]time.Time) {
 	for id, t := range m {
 		u.touch(id, t)
 	}
 }
 
 // restoreFailed puts back counts that could not be written.
-func (u *usage) restoreFailed(m map[failKey]int64) {
+func (u *activity) restoreFailed(m map[failKey]int64) {
 	for k, n := range m {
 		if k.id == "" {
 			u.invalid.Add(n)

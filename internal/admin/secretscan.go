@@ -24,6 +24,11 @@ var _ SecretScanner = (*secretscan.Scanner)(nil)
 // GitHub batches matches; the Scanner checks the signature before it parses
 // anything.
 func (s *Server) handleSecretScanning(w http.ResponseWriter, r *http.Request) error {
+	// Unsigned reports still cost a body read and an ECDSA check: the
+	// public endpoints share the per-source limit.
+	if err := s.allowSource(w, r); err != nil {
+		return err
+	}
 	if s.scanner == nil {
 		return auth.Errorf(auth.ENOTFOUND, "Secret scanning reports are not enabled on this node (secret_scanning.enabled).")
 	}

@@ -218,6 +218,10 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 	if err != nil {
 		return err
 	}
+	scanner, err := m.secretScanner()
+	if err != nil {
+		return err
+	}
 	adminSrv, err := admin.NewServer(admin.Config{
 		Keys:           m.Keys,
 		Audit:          m.Store,
@@ -232,6 +236,8 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 		MaxBodyBytes:   m.Config.MaxBodyBytes,
 		VerifyLimit:    m.Config.VerifyRateLimit,
 		TrustedProxies: trusted,
+		// nil when secret_scanning.enabled is false: the route answers 404.
+		SecretScanning: scanner,
 	})
 	if err != nil {
 		return fmt.Errorf("admin api: %w", err)
@@ -399,6 +405,8 @@ func endpointGroup(path string) string {
 	switch {
 	case path == "/v1/keys/verify":
 		return "verify"
+	case path == "/v1/secret-scanning":
+		return "secret_scanning"
 	case path == "/oauth2/token":
 		return "token"
 	case strings.HasPrefix(path, "/oauth2/"), path == "/userinfo":

@@ -79,6 +79,10 @@ type Config struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For names the
 	// source address (ratelimit.ClientAddr).
 	TrustedProxies []netip.Prefix
+
+	// SecretScanning handles POST /v1/secret-scanning; nil leaves it
+	// answering 404.
+	SecretScanning SecretScanner
 }
 
 // Server serves the admin API and the verify endpoint. It holds no state of
@@ -93,6 +97,7 @@ type Server struct {
 	signingKeys SigningKeyService
 	routes      *routesvc.Service
 	webhooks    WebhookService
+	scanner     SecretScanner
 	logger      *slog.Logger
 	now         auth.Now
 	maxBody     int64
@@ -133,6 +138,7 @@ func NewServer(cfg Config) (*Server, error) {
 		signingKeys: cfg.SigningKeys,
 		routes:      cfg.Routes,
 		webhooks:    cfg.Webhooks,
+		scanner:     cfg.SecretScanning,
 		logger:      cfg.Logger,
 		now:         cfg.Now,
 		maxBody:     cfg.MaxBodyBytes,
@@ -189,6 +195,8 @@ func (rt route) pattern() string { return rt.method + " " + rt.path }
 func routes() []route {
 	return []route{
 		{http.MethodPost, "/v1/keys/verify", public, (*Server).handleVerify},
+		// Public: GitHub calls it; the Scanner checks the report's signature.
+		{http.MethodPost, "/v1/secret-scanning", public, (*Server).handleSecretScanning},
 		{http.MethodPost, "/admin/v1/keys", adminOnly, (*Server).handleCreateKey},
 		{http.MethodGet, "/admin/v1/keys", adminOnly, (*Server).handleListKeys},
 		{http.MethodGet, "/admin/v1/keys/{id}", adminOnly, (*Server).handleGetKey},

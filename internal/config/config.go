@@ -92,7 +92,8 @@ type Config struct {
 	OAuth   OAuth   `yaml:"oauth"`
 	Gateway Gateway `yaml:"gateway"`
 
-	Webhooks Webhooks `yaml:"webhooks"`
+	SecretScanning SecretScanning `yaml:"secret_scanning"`
+	Webhooks       Webhooks       `yaml:"webhooks"`
 }
 
 // Webhooks configures the delivery of webhook events.
@@ -202,6 +203,7 @@ func Default(dev bool) Config {
 			AccessLog:        true,
 			InternalTokenTTL: time.Minute,
 		},
+		SecretScanning: defaultSecretScanning(),
 	}
 	if dev {
 		c.Webhooks.AllowPrivate = true
@@ -294,6 +296,9 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	boolean("GATEHOUSE_ACCESS_LOG", &c.Gateway.AccessLog)
 	duration("GATEHOUSE_INTERNAL_TOKEN_TTL", &c.Gateway.InternalTokenTTL)
 	boolean("GATEHOUSE_WEBHOOKS_ALLOW_PRIVATE", &c.Webhooks.AllowPrivate)
+	boolean("GATEHOUSE_SECRET_SCANNING_ENABLED", &c.SecretScanning.Enabled)
+	str("GATEHOUSE_SECRET_SCANNING_POLICY", &c.SecretScanning.Policy)
+	str("GATEHOUSE_SECRET_SCANNING_KEYS_URL", &c.SecretScanning.PublicKeysURL)
 	if v := getenv("GATEHOUSE_VERIFY_RATE_LIMIT"); v != "" {
 		// One number, per second; the burst is two seconds' worth.
 		n, err := strconv.ParseFloat(v, 64)
@@ -423,6 +428,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.OAuth.validate(c.Dev)...)
 	errs = append(errs, c.validateGateway()...)
+	errs = append(errs, c.SecretScanning.validate(c.Dev)...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
 	}

@@ -41,6 +41,7 @@ func (m *Main) backgroundTasks() []background.Task {
 		{Name: "signing key rotation", Runner: m.Signing},
 		{Name: "oauth purge", Runner: m.OAuth},
 		{Name: "api key usage flush", Runner: m.Keys},
+		{Name: "webhook delivery", Runner: m.Dispatcher},
 	}
 	if m.changes != nil {
 		tasks = append(tasks,

@@ -39,6 +39,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/webhook"
 )
 
 // AdminOwner owns the admin keys that init creates.
@@ -66,6 +67,9 @@ type Main struct {
 	Gateway  *gateway.Gateway
 	// Revocations is the in-memory JWT revocation list of the gateway.
 	Revocations *revocation.List
+	// Webhooks manages the webhook endpoints; Dispatcher delivers.
+	Webhooks   *webhook.Service
+	Dispatcher *webhook.Dispatcher
 
 	issuer string
 	routes routeTable
@@ -131,6 +135,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	if err := m.startRoutes(ctx); err != nil {
+		return err
+	}
+	if err := m.startWebhooks(secret); err != nil {
 		return err
 	}
 	tlsConfig, err := m.tlsConfig()
@@ -216,17 +223,30 @@ func (m *Main) tlsConfig() (*tls.Config, error) {
 // serve builds the admin API and starts serving it, with the authorization
 // server, on the node's listener.
 func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
+	trusted, err := m.Config.Gateway.TrustedPrefixes()
+	if err != nil {
+		return err
+	}
+	scanner, err := m.secretScanner()
+	if err != nil {
+		return err
+	}
 	adminSrv, err := admin.NewServer(admin.Config{
-		Keys:         m.Keys,
-		Audit:        m.Store,
-		Clients:      m.Clients,
-		Consents:     m.OAuth,
-		Users:        m.Accounts,
-		SigningKeys:  m.Signing,
-		Routes:       m.Routes,
-		Logger:       m.Logger,
-		Now:          m.Now,
-		MaxBodyBytes: m.Config.MaxBodyBytes,
+		Keys:           m.Keys,
+		Audit:          m.Store,
+		Clients:        m.Clients,
+		Consents:       m.OAuth,
+		Users:          m.Accounts,
+		SigningKeys:    m.Signing,
+		Routes:         m.Routes,
+		Webhooks:       m.Webhooks,
+		Logger:         m.Logger,
+		Now:            m.Now,
+		MaxBodyBytes:   m.Config.MaxBodyBytes,
+		VerifyLimit:    m.Config.VerifyRateLimit,
+		TrustedProxies: trusted,
+		// nil when secret_scanning.enabled is false: the route answers 404.
+		SecretScanning: scanner,
 	})
 	if err != nil {
 		return fmt.Errorf("admin api: %w", err)
@@ -394,6 +414,8 @@ func endpointGroup(path string) string {
 	switch {
 	case path == "/v1/keys/verify":
 		return "verify"
+	case path == "/v1/secret-scanning":
+		return "secret_scanning"
 	case path == "/oauth2/token":
 		return "token"
 	case strings.HasPrefix(path, "/oauth2/"), path == "/userinfo":

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	routesvc "github.com/gatehouse-dev/gatehouse/internal/routes"
 	"github.com/gatehouse-dev/gatehouse/problem"
 )
@@ -63,15 +64,31 @@ type Config struct {
 	// Routes serves the gateway's stored routes; nil leaves them
 	// answering 404.
 	Routes *routesvc.Service
+	// Webhooks serves the webhook endpoints; nil leaves them answering
+	// 404.
+	Webhooks WebhookService
+
 	Logger *slog.Logger // nil: discard
 	Now    auth.Now     // nil: auth.SystemNow
 	// MaxBodyBytes caps request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// VerifyLimit bounds the requests to the verify endpoint from one
+	// source address (an IPv6 /64), on this node, so that a flood of
+	// random well-formed keys cannot become a flood of store reads. The
+	// zero value means no limit.
+	VerifyLimit auth.RateLimit
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// source address (ratelimit.ClientAddr).
+	TrustedProxies []netip.Prefix
+
+	// SecretScanning handles POST /v1/secret-scanning; nil leaves it
+	// answering 404.
+	SecretScanning SecretScanner
 }
 
 // Server serves the admin API and the verify endpoint. It holds no state of
-// its own besides its configuration, so one Server may serve any number of
-// concurrent requests.
+// its own besides its configuration and the verify endpoint's per-source
+// buckets, so one Server may serve any number of concurrent requests.
 type Server struct {
 	keys        KeyService
 	audit       AuditReader
@@ -80,9 +97,14 @@ type Server struct {
 	users       UserService
 	signingKeys SigningKeyService
 	routes      *routesvc.Service
+	webhooks    WebhookService
+	scanner     SecretScanner
 	logger      *slog.Logger
 	now         auth.Now
 	maxBody     int64
+	verifyLimit auth.RateLimit
+	trusted     []netip.Prefix
+	sources     ratelimit.Buckets // of the verify endpoint, by source address
 	// mux serves the routes, and everything else through unmatched;
 	// routeMux holds the routes alone, and is asked only by unmatched to
 	// tell a 404 from a 405, so a matched request is routed once.
@@ -102,6 +124,9 @@ func NewServer(cfg Config) (*Server, error) {
 		(cfg.Clients == nil) != (cfg.SigningKeys == nil) {
 		return nil, errors.New("admin: Config.Clients, Consents, Users and SigningKeys go together: all or none")
 	}
+	if cfg.VerifyLimit.Rate < 0 || cfg.VerifyLimit.Burst < 0 {
+		return nil, errors.New("admin: Config.VerifyLimit must not be negative")
+	}
 	if cfg.MaxBodyBytes < 0 {
 		return nil, errors.New("admin: Config.MaxBodyBytes must not be negative")
 	}
@@ -113,9 +138,13 @@ func NewServer(cfg Config) (*Server, error) {
 		users:       cfg.Users,
 		signingKeys: cfg.SigningKeys,
 		routes:      cfg.Routes,
+		webhooks:    cfg.Webhooks,
+		scanner:     cfg.SecretScanning,
 		logger:      cfg.Logger,
 		now:         cfg.Now,
 		maxBody:     cfg.MaxBodyBytes,
+		verifyLimit: cfg.VerifyLimit,
+		trusted:     cfg.TrustedProxies,
 		mux:         http.NewServeMux(),
 		routeMux:    http.NewServeMux(),
 	}
@@ -150,6 +179,7 @@ const (
 	adminOnly                 // an API key holding ScopeAdmin
 	adminOAuth                // the same, on a node that runs the authorization server
 	adminRoutes               // the same, on a node that manages gateway routes
+	adminHooks                // the same, on a node that manages webhooks
 )
 
 // route is one endpoint. This table is the single list of routes: the mux is
@@ -166,6 +196,8 @@ func (rt route) pattern() string { return rt.method + " " + rt.path }
 func routes() []route {
 	return []route{
 		{http.MethodPost, "/v1/keys/verify", public, (*Server).handleVerify},
+		// Public: GitHub calls it; the Scanner checks the report's signature.
+		{http.MethodPost, "/v1/secret-scanning", public, (*Server).handleSecretScanning},
 		{http.MethodPost, "/admin/v1/keys", adminOnly, (*Server).handleCreateKey},
 		{http.MethodGet, "/admin/v1/keys", adminOnly, (*Server).handleListKeys},
 		{http.MethodGet, "/admin/v1/keys/{id}", adminOnly, (*Server).handleGetKey},
@@ -194,6 +226,14 @@ func routes() []route {
 		{http.MethodGet, "/admin/v1/routes/{name}", adminRoutes, (*Server).handleGetRoute},
 		{http.MethodPatch, "/admin/v1/routes/{name}", adminRoutes, (*Server).handleUpdateRoute},
 		{http.MethodDelete, "/admin/v1/routes/{name}", adminRoutes, (*Server).handleDeleteRoute},
+		{http.MethodPost, "/admin/v1/webhooks", adminHooks, (*Server).handleCreateWebhook},
+		{http.MethodGet, "/admin/v1/webhooks", adminHooks, (*Server).handleListWebhooks},
+		{http.MethodGet, "/admin/v1/webhooks/{id}", adminHooks, (*Server).handleGetWebhook},
+		{http.MethodPatch, "/admin/v1/webhooks/{id}", adminHooks, (*Server).handleUpdateWebhook},
+		{http.MethodDelete, "/admin/v1/webhooks/{id}", adminHooks, (*Server).handleDeleteWebhook},
+		{http.MethodPost, "/admin/v1/webhooks/{id}/rotate-secret", adminHooks, (*Server).handleRotateWebhookSecret},
+		{http.MethodGet, "/admin/v1/webhooks/{id}/deliveries", adminHooks, (*Server).handleListWebhookDeliveries},
+		{http.MethodPost, "/admin/v1/webhooks/{id}/deliveries/{delivery_id}/retry", adminHooks, (*Server).handleRetryWebhookDelivery},
 		// Public: it describes an open-source API and holds nothing secret,
 		// and API tooling fetches it without credentials.
 		{http.MethodGet, "/admin/v1/openapi.json", public, (*Server).handleOpenAPI},
@@ -222,6 +262,10 @@ func (s *Server) wrap(rt route) http.Handler {
 		}
 		if rt.access == adminRoutes && s.routes == nil {
 			s.writeError(w, r, errNoRoutes())
+			return
+		}
+		if rt.access == adminHooks && s.webhooks == nil {
+			s.writeError(w, r, errNoWebhooks())
 			return
 		}
 		if err := rt.handle(s, w, r); err != nil {

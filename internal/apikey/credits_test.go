@@ -417,3 +417,27 @@ func TestCreditsFailClosedWithoutTheLedger(t *testing.T) {
 	_, plain := e.create(t, apikey.CreateParams{})
 	e.wantCode(t, plain, apikey.CodeValid)
 }
+
+// BenchmarkVerifyWithCredits is a warm verification of a key with credits:
+// the record comes from the cache, the spend from the ledger (a SQLite
+// write, or a Redis script).
+func BenchmarkVerifyWithCredits(b *testing.B) {
+	for _, ledger := range []string{"store", "Redis"} {
+		b.Run(ledger, func(b *testing.B) {
+			e := newEnv(b, func(c *apikey.Config) {
+				c.Now = auth.SystemNow
+				if ledger == "Redis" {
+					c.CreditsRedis, c.CreditsRedisPrefix = testRedis(b)
+				}
+			})
+			_, key := e.create(b, apikey.CreateParams{Credits: credits(auth.MaxCredits)})
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if r, err := e.svc.Check(ctx, apikey.Request{Key: key}); err != nil || !r.Valid() {
+					b.Fatalf("Check = %s, %v", r.Code, err)
+				}
+			}
+		})
+	}
+}

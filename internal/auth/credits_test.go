@@ -107,3 +107,28 @@ func TestCreditsAt(t *testing.T) {
 		t.Errorf("PeriodStart(day) = %v", got)
 	}
 }
+
+// FuzzParseAllowedIPs: whatever the admin API is sent, what ParseAllowedIPs
+// accepts passes CheckAllowedIPs (what the stores check) and reads back
+// the same from its text (what the stores keep).
+func FuzzParseAllowedIPs(f *testing.F) {
+	for _, s := range []string{"203.0.113.0/24", "2001:db8::/32", "198.51.100.7", "::ffff:1.2.3.4", "fe80::1%eth0", "10.0.0.1/8", "1.2.3.4/0", "::/0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := ParseAllowedIPs([]string{s})
+		if err != nil {
+			if ErrorCode(err) != EINVALID {
+				t.Fatalf("ParseAllowedIPs(%q): %v, want EINVALID", s, err)
+			}
+			return
+		}
+		if err := CheckAllowedIPs(got); err != nil {
+			t.Fatalf("ParseAllowedIPs(%q) = %v, which CheckAllowedIPs refuses: %v", s, got, err)
+		}
+		again, err := ParseAllowedIPs(FormatAllowedIPs(got))
+		if err != nil || len(again) != 1 || again[0] != got[0] {
+			t.Fatalf("%q: %v reads back as %v, %v", s, got, again, err)
+		}
+	})
+}

@@ -319,6 +319,9 @@ func fieldPath(t reflect.Type, p jsontext.Pointer) string {
 			if !ok {
 				return path
 			}
+			if ft.Kind() == reflect.Struct && ft.Implements(nullableType) {
+				ft = reflect.Zero(ft).Interface().(nullableMember).valueType()
+			}
 			path, t = joinPath(path, tok), ft
 		case reflect.Slice, reflect.Array, reflect.Map:
 			t = t.Elem()

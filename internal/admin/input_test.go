@@ -114,6 +114,12 @@ func TestBadInputIsRefusedAndNothingStored(t *testing.T) {
 		{"a patch with a past expiry", "PATCH", keyPath, jsonCT, `{"expires_at": "2001-01-01T00:00:00Z"}`, 400, "expires_at"},
 		{"a patch with a bad expiry", "PATCH", keyPath, jsonCT, `{"expires_at": "soon"}`, 400, `"expires_at"`},
 		{"a patch with a bad scope", "PATCH", keyPath, jsonCT, `{"name": "x", "scopes": ["a b"]}`, 400, "scopes"},
+		{"a patch with an expiry as a number", "PATCH", keyPath, jsonCT, `{"expires_at": 5}`, 400, `"expires_at"`},
+		{"a patch with a refill as a number", "PATCH", keyPath, jsonCT, `{"credits": {"remaining": 1, "refill": 5}}`, 400, `"credits.refill"`},
+		{"a patch with a refill amount as a string", "PATCH", keyPath, jsonCT, `{"credits": {"remaining": 1, "refill": {"amount": "x", "interval": "day"}}}`, 400, `"credits.refill.amount"`},
+		{"a patch with an unknown refill member", "PATCH", keyPath, jsonCT, `{"credits": {"remaining": 1, "refill": {"amount": 1, "interval": "day", "at": 3}}}`, 400, `"credits.refill.at"`},
+		{"a patch with credits as an array", "PATCH", keyPath, jsonCT, `{"credits": [1]}`, 400, `"credits"`},
+		{"a patch with null remaining", "PATCH", keyPath, jsonCT, `{"credits": {"remaining": null}}`, 400, `"credits"`},
 		{"a patch of an unknown key", "PATCH", "/admin/v1/keys/key_unknown", jsonCT, `{"name": "x"}`, 404, ""},
 
 		// Rotate and revoke bodies.

@@ -4,6 +4,7 @@ import (
 	"reflect"
 
 	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Nullable is a member of a PATCH body that may be null, which (as in JSON
@@ -22,7 +23,21 @@ func Some[T any](v T) Nullable[T] { return Nullable[T]{Set: true, Value: v} }
 // Null is a member present as null.
 func Null[T any]() Nullable[T] { return Nullable[T]{Set: true, Null: true} }
 
-// UnmarshalJSON is called only for a present member (null included).
+// UnmarshalJSONFrom is what decodeJSON's second pass calls, only for a
+// present member (null included). Decoding from the decoder, rather than
+// from a copy of the value, keeps the error's position in the body, so
+// messages name the member ("credits.refill.amount").
+func (n *Nullable[T]) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	n.Set = true
+	if dec.PeekKind() == 'n' {
+		n.Null = true
+		_, err := dec.ReadToken()
+		return err
+	}
+	return jsonv2.UnmarshalDecode(dec, &n.Value)
+}
+
+// UnmarshalJSON is for encoding/json: called only for a present member.
 func (n *Nullable[T]) UnmarshalJSON(b []byte) error {
 	n.Set = true
 	if string(b) == "null" {

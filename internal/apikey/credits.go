@@ -38,6 +38,10 @@ import (
 // DefaultCreditsRedisPrefix starts the name of every credits hash in Redis.
 const DefaultCreditsRedisPrefix = "gatehouse:credits:"
 
+// creditsRedisTimeout bounds each spend in Redis: a Redis that hangs must
+// not hold requests (they fail with 503, as for an unreachable Redis).
+const creditsRedisTimeout = 250 * time.Millisecond
+
 // creditsRedisTTL is how long a credits hash outlives its last spend:
 // longer than a monthly period, so that a key in use never starts over
 // from the store's (older) value.
@@ -107,6 +111,8 @@ func (s *Service) spendRedis(ctx context.Context, k *auth.APIKey, cost int64, no
 	if !c.RefilledAt.IsZero() {
 		refilled = c.RefilledAt.UnixMicro()
 	}
+	ctx, cancel := context.WithTimeout(ctx, creditsRedisTimeout)
+	defer cancel()
 	out, err := spendScript.Run(ctx, s.creditsRedis, []string{s.creditsPrefix + k.ID},
 		c.Version, c.Remaining, refilled, c.Refill.Amount, start, cost, creditsRedisTTL.Milliseconds()).Slice()
 	if err != nil {

@@ -28,8 +28,9 @@ import (
 //     remaining credits are written back to the store by Flush (so the
 //     admin API shows a value a few seconds old), only forward
 //     (auth.APIKeyStore.SyncAPIKeyCredits). If Redis loses the hash, the
-//     count starts again from the last value written back: up to one
-//     flush interval of spends may then be granted twice.
+//     count starts again from the last value written back (read from the
+//     store, not from a cached record): up to one flush interval of spends
+//     may then be granted twice.
 //
 // Either way a failure of the ledger fails the verification (the store's
 // or Redis's error, which the endpoints answer with 503) rather than
@@ -55,13 +56,24 @@ const creditsRedisTTL = 40 * 24 * time.Hour
 // KEYS[1] the hash; ARGV[1] version of the caller's record, ARGV[2] its
 // remaining credits, ARGV[3] its refilled-at time (µs), ARGV[4] refill
 // amount (0: none), ARGV[5] start of the current refill period (µs),
-// ARGV[6] cost, ARGV[7] TTL (ms). Returns {spent (0|1), remaining,
-// refilled at, version} as strings.
+// ARGV[6] cost, ARGV[7] TTL (ms), ARGV[8] "1" if the caller's record may
+// start a missing hash. Returns {spent (0|1), remaining, refilled at,
+// version} as strings, or {-1, ...} when the hash is missing and ARGV[8] is
+// not "1": the caller's record may be a cached one, older than what was
+// written back since, so the caller reads the store and asks again.
+// A hash of an older version than the caller's is replaced from the
+// caller's record: that record is the admin's change itself, since no
+// spend of its version can have been written back before the hash had it.
 var spendScript = redis.NewScript(`
 local v = tonumber(ARGV[1])
 local h = redis.call("HMGET", KEYS[1], "v", "r", "t")
 local cv, r, t = tonumber(h[1]), tonumber(h[2]), tonumber(h[3])
-if cv == nil or r == nil or t == nil or cv < v then
+if cv == nil or r == nil or t == nil then
+	if ARGV[8] ~= "1" then
+		return {-1, "0", "0", "0"}
+	end
+	cv, r, t = v, tonumber(ARGV[2]), tonumber(ARGV[3])
+elseif cv < v then
 	cv, r, t = v, tonumber(ARGV[2]), tonumber(ARGV[3])
 end
 local amount, start, cost = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -107,20 +119,41 @@ func (s *Service) spendRedis(ctx context.Context, k *auth.APIKey, cost int64, no
 	if c.Refill.Amount > 0 {
 		start = auth.PeriodStart(c.Refill.Interval, now).UnixMicro()
 	}
-	refilled := int64(0)
-	if !c.RefilledAt.IsZero() {
-		refilled = c.RefilledAt.UnixMicro()
-	}
 	ctx, cancel := context.WithTimeout(ctx, creditsRedisTimeout)
 	defer cancel()
-	out, err := spendScript.Run(ctx, s.creditsRedis, []string{s.creditsPrefix + k.ID},
-		c.Version, c.Remaining, refilled, c.Refill.Amount, start, cost, creditsRedisTTL.Milliseconds()).Slice()
-	if err != nil {
-		return auth.CreditSpend{}, auth.Errorf(auth.EUNAVAILABLE, "apikey: spend credits in Redis: %v", err)
+	run := func(c *auth.Credits, init string) ([4]int64, error) {
+		refilled := int64(0)
+		if !c.RefilledAt.IsZero() {
+			refilled = c.RefilledAt.UnixMicro()
+		}
+		out, err := spendScript.Run(ctx, s.creditsRedis, []string{s.creditsPrefix + k.ID},
+			c.Version, c.Remaining, refilled, c.Refill.Amount, start, cost, creditsRedisTTL.Milliseconds(), init).Slice()
+		if err != nil {
+			return [4]int64{}, auth.Errorf(auth.EUNAVAILABLE, "apikey: spend credits in Redis: %v", err)
+		}
+		vals, err := int64s(out)
+		if err != nil {
+			return vals, fmt.Errorf("apikey: spend credits in Redis: %w", err)
+		}
+		return vals, nil
 	}
-	vals, err := int64s(out)
+	vals, err := run(c, "0")
 	if err != nil {
-		return auth.CreditSpend{}, fmt.Errorf("apikey: spend credits in Redis: %w", err)
+		return auth.CreditSpend{}, err
+	}
+	if vals[0] == -1 {
+		// No count in Redis yet (or any more): start it from the store's
+		// latest value, not from the cached record.
+		fresh, err := s.store.GetAPIKey(ctx, k.ID)
+		if err != nil {
+			return auth.CreditSpend{}, fmt.Errorf("apikey: spend credits: %w", err)
+		}
+		if fresh.Credits == nil {
+			return auth.CreditSpend{Unmetered: true}, nil
+		}
+		if vals, err = run(fresh.Credits, "1"); err != nil {
+			return auth.CreditSpend{}, err
+		}
 	}
 	sp := auth.CreditSpend{Spent: vals[0] == 1, Remaining: vals[1]}
 	st := auth.Credits{Remaining: vals[1], RefilledAt: time.UnixMicro(vals[2]).UTC(), Version: vals[3]}

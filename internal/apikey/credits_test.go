@@ -441,3 +441,27 @@ func BenchmarkVerifyWithCredits(b *testing.B) {
 		})
 	}
 }
+
+// TestCreditsRedisLostStartsFromTheStore: when Redis loses a key's count,
+// it starts again from the value last written back to the store, not from
+// the node's cached record (which still says what the key had when it was
+// read).
+func TestCreditsRedisLostStartsFromTheStore(t *testing.T) {
+	t.Parallel()
+	c, prefix := testRedis(t)
+	e := newEnv(t, func(cfg *apikey.Config) { cfg.CreditsRedis, cfg.CreditsRedisPrefix = c, prefix })
+	k, key := e.create(t, apikey.CreateParams{Credits: credits(10)})
+	for range 4 {
+		e.wantCode(t, key, apikey.CodeValid)
+	}
+	e.flush(t)
+	if got := e.get(t, k.ID).Credits.Remaining; got != 6 {
+		t.Fatalf("written back %d, want 6", got)
+	}
+	if err := c.Del(context.Background(), prefix+k.ID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.wantCode(t, key, apikey.CodeValid); r.Credits.Remaining != 5 {
+		t.Fatalf("after Redis lost the count: %d left, want 5 (from the store's 6)", r.Credits.Remaining)
+	}
+}

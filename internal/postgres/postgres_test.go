@@ -56,6 +56,14 @@ func TestOAuthStoreContract(t *testing.T) {
 	})
 }
 
+func TestUsageStoreContract(t *testing.T) {
+	t.Parallel()
+	storetest.RunUsage(t, func(t *testing.T) auth.Store {
+		dsn, _ := testenv.PostgresSchema(t)
+		return openDSN(t, dsn)
+	})
+}
+
 func testKey(id string) *auth.APIKey {
 	h := make([]byte, 32)
 	copy(h, "hash:"+id)

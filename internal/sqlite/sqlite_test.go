@@ -42,6 +42,11 @@ func TestOAuthStoreContract(t *testing.T) {
 	storetest.RunRoutes(t, func(t *testing.T) auth.Store { return openTemp(t) })
 }
 
+func TestUsageStoreContract(t *testing.T) {
+	t.Parallel()
+	storetest.RunUsage(t, func(t *testing.T) auth.Store { return openTemp(t) })
+}
+
 func testKey(id string) *auth.APIKey {
 	return &auth.APIKey{
 		ID:        id,

@@ -84,6 +84,13 @@ type Config struct {
 
 	OAuth   OAuth   `yaml:"oauth"`
 	Gateway Gateway `yaml:"gateway"`
+	Usage   Usage   `yaml:"usage"`
+}
+
+// Usage configures usage analytics: the counts of verifications are
+// written every flush_interval and kept, per granularity, this long.
+type Usage struct {
+	Retention auth.UsageRetention `yaml:"retention"`
 }
 
 // GatewayOff as the gateway address runs no gateway.
@@ -178,6 +185,7 @@ func Default(dev bool) Config {
 			AccessLog:        true,
 			InternalTokenTTL: time.Minute,
 		},
+		Usage: Usage{Retention: auth.DefaultUsageRetention},
 	}
 	if dev {
 		c.DataDir = ".gatehouse-dev"
@@ -268,6 +276,9 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	}
 	boolean("GATEHOUSE_ACCESS_LOG", &c.Gateway.AccessLog)
 	duration("GATEHOUSE_INTERNAL_TOKEN_TTL", &c.Gateway.InternalTokenTTL)
+	duration("GATEHOUSE_USAGE_RETENTION_MINUTE", &c.Usage.Retention.Minute)
+	duration("GATEHOUSE_USAGE_RETENTION_HOUR", &c.Usage.Retention.Hour)
+	duration("GATEHOUSE_USAGE_RETENTION_DAY", &c.Usage.Retention.Day)
 	if v := getenv("GATEHOUSE_MAX_BODY_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -385,10 +396,33 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.OAuth.validate(c.Dev)...)
 	errs = append(errs, c.validateGateway()...)
+	errs = append(errs, c.Usage.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// validate bounds each retention: long enough for the finest chart of
+// the next coarser granularity, short enough that the table stays small
+// (a minute bucket per subject and outcome adds up fast).
+func (u *Usage) validate() []error {
+	r := u.Retention
+	var errs []error
+	for _, b := range []struct {
+		name     string
+		d        time.Duration
+		min, max time.Duration
+	}{
+		{"usage.retention.minute", r.Minute, time.Hour, 30 * 24 * time.Hour},
+		{"usage.retention.hour", r.Hour, 24 * time.Hour, 5 * 365 * 24 * time.Hour},
+		{"usage.retention.day", r.Day, 24 * time.Hour, 20 * 365 * 24 * time.Hour},
+	} {
+		if b.d < b.min || b.d > b.max {
+			errs = append(errs, fmt.Errorf("%s must be between %s and %s", b.name, b.min, b.max))
+		}
+	}
+	return errs
 }
 
 func (c *Config) validateGateway() []error {

@@ -37,6 +37,7 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newUsersCommand(getenv),
 		newSigningKeysCommand(getenv),
 		newAuditCommand(getenv),
+		newUsageCommand(getenv),
 		newAdminKeyCommand(getenv),
 		newVersionCommand(),
 	)

@@ -39,6 +39,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/usage"
 )
 
 // AdminOwner owns the admin keys that init creates.
@@ -66,6 +67,9 @@ type Main struct {
 	Gateway  *gateway.Gateway
 	// Revocations is the in-memory JWT revocation list of the gateway.
 	Revocations *revocation.List
+	// Usage counts this node's verifications (keys, gateway JWTs, token
+	// requests) until the usage flusher writes them to the store.
+	Usage *usage.Counter
 
 	issuer string
 	routes routeTable
@@ -114,6 +118,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.followChanges()
+	m.Usage = usage.NewCounter()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := m.startKeys(secret, reg); err != nil {
@@ -180,6 +185,7 @@ func (m *Main) startKeys(secret []byte, reg prometheus.Registerer) error {
 		CacheTTL:      cacheTTL,
 		FlushInterval: m.Config.FlushInterval,
 		Registerer:    reg,
+		Usage:         m.Usage,
 	}
 	if m.changes != nil {
 		cfg.Changes = m.changes
@@ -215,9 +221,12 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 		Users:        m.Accounts,
 		SigningKeys:  m.Signing,
 		Routes:       m.Routes,
+		Usage:        m.Store,
 		Logger:       m.Logger,
 		Now:          m.Now,
 		MaxBodyBytes: m.Config.MaxBodyBytes,
+
+		UsageRetention: m.Config.Usage.Retention,
 	})
 	if err != nil {
 		return fmt.Errorf("admin api: %w", err)
@@ -326,6 +335,7 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		SessionTTL:         o.SessionTTL,
 		// Secure cookies everywhere but on a developer's plain-HTTP machine.
 		InsecureCookies: m.Config.Dev && !strings.HasPrefix(issuer, "https://"),
+		Usage:           m.Usage,
 	}
 	if m.OAuth, err = oauth.New(cfg); err != nil {
 		return fmt.Errorf("oauth: %w", err)
@@ -472,7 +482,7 @@ func (m *Main) Close() error {
 		m.ln.Close()
 	}
 	if m.bg != nil {
-		m.bg.Stop() // the key service does its final flush before it returns
+		m.bg.Stop() // the key service and the usage flusher do their final flush before it returns
 		m.bg = nil
 	}
 	if m.Store != nil {

@@ -213,19 +213,24 @@ func (m *Main) tlsConfig() (*tls.Config, error) {
 // serve builds the admin API and starts serving it, with the authorization
 // server, on the node's listener.
 func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
+	trusted, err := m.Config.Gateway.TrustedPrefixes()
+	if err != nil {
+		return err
+	}
 	adminSrv, err := admin.NewServer(admin.Config{
-		Keys:         m.Keys,
-		Audit:        m.Store,
-		Clients:      m.Clients,
-		Consents:     m.OAuth,
-		Users:        m.Accounts,
-		SigningKeys:  m.Signing,
-		Routes:       m.Routes,
-		Usage:        m.Store,
-		Logger:       m.Logger,
-		Now:          m.Now,
-		MaxBodyBytes: m.Config.MaxBodyBytes,
-
+		Keys:           m.Keys,
+		Audit:          m.Store,
+		Clients:        m.Clients,
+		Consents:       m.OAuth,
+		Users:          m.Accounts,
+		SigningKeys:    m.Signing,
+		Routes:         m.Routes,
+		Logger:         m.Logger,
+		Now:            m.Now,
+		MaxBodyBytes:   m.Config.MaxBodyBytes,
+		VerifyLimit:    m.Config.VerifyRateLimit,
+		TrustedProxies: trusted,
+		Usage:          m.Store,
 		UsageRetention: m.Config.Usage.Retention,
 	})
 	if err != nil {

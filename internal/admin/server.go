@@ -12,10 +12,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	routesvc "github.com/gatehouse-dev/gatehouse/internal/routes"
 	"github.com/gatehouse-dev/gatehouse/problem"
 )
@@ -72,11 +74,19 @@ type Config struct {
 	Now    auth.Now     // nil: auth.SystemNow
 	// MaxBodyBytes caps request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// VerifyLimit bounds the requests to the verify endpoint from one
+	// source address (an IPv6 /64), on this node, so that a flood of
+	// random well-formed keys cannot become a flood of store reads. The
+	// zero value means no limit.
+	VerifyLimit auth.RateLimit
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// source address (ratelimit.ClientAddr).
+	TrustedProxies []netip.Prefix
 }
 
 // Server serves the admin API and the verify endpoint. It holds no state of
-// its own besides its configuration, so one Server may serve any number of
-// concurrent requests.
+// its own besides its configuration and the verify endpoint's per-source
+// buckets, so one Server may serve any number of concurrent requests.
 type Server struct {
 	keys        KeyService
 	audit       AuditReader
@@ -88,6 +98,9 @@ type Server struct {
 	logger      *slog.Logger
 	now         auth.Now
 	maxBody     int64
+	verifyLimit auth.RateLimit
+	trusted     []netip.Prefix
+	sources     ratelimit.Buckets // of the verify endpoint, by source address
 	// mux serves the routes, and everything else through unmatched;
 	// routeMux holds the routes alone, and is asked only by unmatched to
 	// tell a 404 from a 405, so a matched request is routed once.
@@ -110,6 +123,9 @@ func NewServer(cfg Config) (*Server, error) {
 		(cfg.Clients == nil) != (cfg.SigningKeys == nil) {
 		return nil, errors.New("admin: Config.Clients, Consents, Users and SigningKeys go together: all or none")
 	}
+	if cfg.VerifyLimit.Rate < 0 || cfg.VerifyLimit.Burst < 0 {
+		return nil, errors.New("admin: Config.VerifyLimit must not be negative")
+	}
 	if cfg.MaxBodyBytes < 0 {
 		return nil, errors.New("admin: Config.MaxBodyBytes must not be negative")
 	}
@@ -124,6 +140,8 @@ func NewServer(cfg Config) (*Server, error) {
 		logger:      cfg.Logger,
 		now:         cfg.Now,
 		maxBody:     cfg.MaxBodyBytes,
+		verifyLimit: cfg.VerifyLimit,
+		trusted:     cfg.TrustedProxies,
 		mux:         http.NewServeMux(),
 		routeMux:    http.NewServeMux(),
 	}

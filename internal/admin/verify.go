@@ -18,6 +18,9 @@ import (
 // draft-ietf-httpapi-ratelimit-headers: limit, remaining, and the delay in
 // seconds until the bucket is full.
 func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
+	if err := s.allowSource(w, r); err != nil {
+		return err
+	}
 	var req VerifyRequest
 	if err := decodeJSON(w, r, s.maxBody, bodyRequired, &req); err != nil {
 		return err
@@ -41,6 +44,28 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.writeJSON(w, r, status, verifyResponse(res))
 	return nil
+}
+
+// allowSource takes one token from the bucket of the request's source
+// address (VerifyLimit), before the body is read: a refused caller costs
+// neither decoding nor a store read. It answers ERATELIMITED, with
+// Retry-After, when the bucket is empty.
+func (s *Server) allowSource(w http.ResponseWriter, r *http.Request) error {
+	if s.verifyLimit.Unlimited() {
+		return nil
+	}
+	peer, ok := ratelimit.PeerAddr(r.RemoteAddr)
+	if !ok {
+		return nil // not a network peer (a Unix socket): nothing to count by
+	}
+	src := ratelimit.SourceKey(ratelimit.ClientAddr(peer, r.Header.Values("X-Forwarded-For"), s.trusted))
+	a := src.Addr().As16()
+	d := s.sources.Allow(string(a[:]), s.verifyLimit, s.now())
+	if d.Allowed {
+		return nil
+	}
+	setRetryAfter(w.Header(), apikey.RateLimitState{RetryAfter: d.RetryAfter})
+	return auth.Errorf(auth.ERATELIMITED, "Too many verification requests from this address; retry after the Retry-After delay.")
 }
 
 // setRateLimitHeaders sets RateLimit-Limit, RateLimit-Remaining and

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -81,6 +82,12 @@ type Config struct {
 	FlushInterval   time.Duration `yaml:"flush_interval"`   // how often last-used times and audit aggregates are written
 	MaxBodyBytes    int64         `yaml:"max_body_bytes"`   // request body limit of the JSON APIs
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // how long in-flight requests get on shutdown
+
+	// VerifyRateLimit bounds the requests to POST /v1/keys/verify from one
+	// source address (an IPv6 /64; behind gateway.trusted_proxies, the
+	// forwarded client) on each node: {rate: per second, burst}. A rate of
+	// 0 turns it off.
+	VerifyRateLimit auth.RateLimit `yaml:"verify_rate_limit"`
 
 	OAuth   OAuth   `yaml:"oauth"`
 	Gateway Gateway `yaml:"gateway"`
@@ -158,6 +165,11 @@ type OAuth struct {
 	SessionTTL   time.Duration `yaml:"session_ttl"` // browser sign-in sessions
 }
 
+// DefaultVerifyRate is the default VerifyRateLimit per source address, in
+// requests per second: generous, since one busy service may verify every
+// request it serves, yet far below what random keys need to matter.
+const DefaultVerifyRate = 5000
+
 // Default returns the safe defaults. dev selects the developer defaults.
 func Default(dev bool) Config {
 	c := Config{
@@ -171,6 +183,7 @@ func Default(dev bool) Config {
 		FlushInterval:   5 * time.Second,
 		MaxBodyBytes:    64 << 10,
 		ShutdownTimeout: 15 * time.Second,
+		VerifyRateLimit: auth.RateLimit{Rate: DefaultVerifyRate, Burst: 2 * DefaultVerifyRate},
 		OAuth: OAuth{
 			SigningAlgorithm:   "ES256",
 			SigningKeyRotation: 30 * 24 * time.Hour,
@@ -279,6 +292,15 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	duration("GATEHOUSE_USAGE_RETENTION_MINUTE", &c.Usage.Retention.Minute)
 	duration("GATEHOUSE_USAGE_RETENTION_HOUR", &c.Usage.Retention.Hour)
 	duration("GATEHOUSE_USAGE_RETENTION_DAY", &c.Usage.Retention.Day)
+	if v := getenv("GATEHOUSE_VERIFY_RATE_LIMIT"); v != "" {
+		// One number, per second; the burst is two seconds' worth.
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(n >= 0 && n <= math.MaxInt32/2) {
+			errs = append(errs, fmt.Errorf("GATEHOUSE_VERIFY_RATE_LIMIT: %q is not a number of requests per second (0: no limit)", v))
+		} else {
+			c.VerifyRateLimit = auth.RateLimit{Rate: n, Burst: int(math.Ceil(2 * n))}
+		}
+	}
 	if v := getenv("GATEHOUSE_MAX_BODY_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -390,6 +412,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 16<<20 {
 		errs = append(errs, errors.New("max_body_bytes must be between 1024 and 16777216"))
+	}
+	if l := c.VerifyRateLimit; l.Rate < 0 || l.Burst < 0 || math.IsNaN(l.Rate) || math.IsInf(l.Rate, 0) || (l.Rate > 0 && l.Burst == 0) {
+		errs = append(errs, errors.New("verify_rate_limit needs a rate (per second, 0 for no limit) and, with a rate, a positive burst"))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown_timeout must be positive"))

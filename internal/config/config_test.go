@@ -201,3 +201,46 @@ func TestApplyEnvRejectsBadValues(t *testing.T) {
 		t.Error("the error echoes the secret")
 	}
 }
+
+func TestVerifyRateLimit(t *testing.T) {
+	c := Default(false)
+	if c.VerifyRateLimit.Rate != DefaultVerifyRate || c.VerifyRateLimit.Burst != 2*DefaultVerifyRate {
+		t.Errorf("default verify_rate_limit = %+v", c.VerifyRateLimit)
+	}
+	path := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(path, []byte("verify_rate_limit: {rate: 50, burst: 80}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LoadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if c.VerifyRateLimit.Rate != 50 || c.VerifyRateLimit.Burst != 80 {
+		t.Errorf("from the file: %+v", c.VerifyRateLimit)
+	}
+	if err := c.ApplyEnv(func(k string) string {
+		return map[string]string{"GATEHOUSE_VERIFY_RATE_LIMIT": "300"}[k]
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if c.VerifyRateLimit.Rate != 300 || c.VerifyRateLimit.Burst != 600 {
+		t.Errorf("from the environment: %+v", c.VerifyRateLimit)
+	}
+	if err := c.ApplyEnv(func(k string) string {
+		return map[string]string{"GATEHOUSE_VERIFY_RATE_LIMIT": "0"}[k]
+	}); err != nil || c.Validate() != nil || !c.VerifyRateLimit.Unlimited() {
+		t.Errorf("0 turns the limit off: %+v %v", c.VerifyRateLimit, c.Validate())
+	}
+	for _, bad := range []string{"-1", "fast", "NaN", "1e300"} {
+		c := Default(false)
+		if err := c.ApplyEnv(func(k string) string {
+			return map[string]string{"GATEHOUSE_VERIFY_RATE_LIMIT": bad}[k]
+		}); err == nil {
+			t.Errorf("GATEHOUSE_VERIFY_RATE_LIMIT=%s accepted", bad)
+		}
+	}
+	c = Default(false)
+	c.VerifyRateLimit.Burst = 0
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "verify_rate_limit") {
+		t.Errorf("a rate without a burst: %v", err)
+	}
+}

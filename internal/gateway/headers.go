@@ -3,8 +3,9 @@ package gateway
 import (
 	"crypto/rand"
 	"net/http"
-	"net/netip"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 )
 
 // Headers the gateway sets on forwarded requests. Every inbound header
@@ -146,64 +147,25 @@ func stripNamed(h http.Header, names []string) {
 	}
 }
 
-// trusted reports whether addr is one of the trusted proxies.
-func (g *Gateway) trusted(addr netip.Addr) bool {
-	addr = addr.Unmap()
-	for _, p := range g.cfg.TrustedProxies {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
-}
-
-// clientIP works out who is calling and cleans the forwarding headers:
-// from an untrusted peer they are removed (anyone can write them); from a
-// trusted one the client is the right-most X-Forwarded-For entry that is
-// not itself a trusted proxy. An unparsable entry stops the walk at the
-// last trusted hop: fail closed, never believe what is left of garbage.
+// clientIP works out who is calling (ratelimit.ClientAddr) and cleans the
+// forwarding headers: from an untrusted peer they are removed (anyone can
+// write them).
 func (g *Gateway) clientIP(r *http.Request) string {
-	peer, err := netip.ParseAddrPort(r.RemoteAddr)
-	var addr netip.Addr
-	if err == nil {
-		addr = peer.Addr().Unmap()
-	} else if a, err := netip.ParseAddr(r.RemoteAddr); err == nil {
-		addr = a.Unmap()
-	} else {
+	addr, ok := ratelimit.PeerAddr(r.RemoteAddr)
+	if !ok {
 		// Not an address (a test or a Unix socket): nothing to trust.
 		for _, name := range forwardingHeaders {
 			r.Header.Del(name)
 		}
 		return r.RemoteAddr
 	}
-	if len(g.cfg.TrustedProxies) == 0 || !g.trusted(addr) {
+	if !ratelimit.Trusted(addr, g.cfg.TrustedProxies) {
 		for _, name := range forwardingHeaders {
 			delete(r.Header, name)
 		}
 		return addr.String()
 	}
-	values := r.Header.Values("X-Forwarded-For")
-	for i := len(values) - 1; i >= 0; i-- {
-		v := values[i]
-		for v != "" {
-			var part string
-			if j := strings.LastIndexByte(v, ','); j >= 0 {
-				part, v = v[j+1:], v[:j]
-			} else {
-				part, v = v, ""
-			}
-			a, err := netip.ParseAddr(strings.TrimSpace(part))
-			if err != nil {
-				return addr.String()
-			}
-			a = a.Unmap()
-			if !g.trusted(a) {
-				return a.String()
-			}
-			addr = a
-		}
-	}
-	return addr.String()
+	return ratelimit.ClientAddr(addr, r.Header.Values("X-Forwarded-For"), g.cfg.TrustedProxies).String()
 }
 
 // requestID returns the caller's X-Request-Id when it is 1-128 characters

@@ -19,6 +19,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/problem"
 )
 
@@ -202,7 +203,7 @@ func FuzzClientIP(f *testing.F) {
 		r.RemoteAddr = remote
 		r.Header.Set("X-Forwarded-For", xff)
 		ip := g.clientIP(r)
-		if peer, err := netip.ParseAddrPort(remote); err == nil && !g.trusted(peer.Addr()) && ip != peer.Addr().Unmap().String() {
+		if peer, err := netip.ParseAddrPort(remote); err == nil && !ratelimit.Trusted(peer.Addr(), g.cfg.TrustedProxies) && ip != peer.Addr().Unmap().String() {
 			t.Fatalf("untrusted peer %q: client IP %q taken from X-Forwarded-For", remote, ip)
 		}
 	})

@@ -91,13 +91,28 @@ func (f *Flusher) Flush(ctx context.Context) error {
 		})
 	}
 	err := f.Store.AddUsage(ctx, counts)
+	if auth.ErrorCode(err) == auth.EINVALID {
+		// Text no store keeps (a NUL in another issuer's subject) would
+		// fail every flush: such counts are dropped, the others written.
+		var kept []auth.UsageCount
+		dropped := 0
+		for _, c := range counts {
+			if _, cerr := auth.RollUpUsage([]auth.UsageCount{c}); cerr != nil {
+				dropped++
+				continue
+			}
+			kept = append(kept, c)
+		}
+		if dropped > 0 {
+			f.log().WarnContext(ctx, "usage: counts the store cannot keep were dropped", slog.Int("count", dropped))
+			err = f.Store.AddUsage(ctx, kept)
+		}
+		if err == nil {
+			return nil
+		}
+	}
 	if err == nil {
 		return nil
-	}
-	if auth.ErrorCode(err) == auth.EINVALID {
-		// Text no store keeps (a NUL in a route name) would fail every
-		// flush: the batch is dropped rather than retried forever.
-		return fmt.Errorf("usage: %d counts dropped: %w", len(counts), err)
 	}
 	f.Counter.Restore(cells)
 	return fmt.Errorf("usage: flush: %w", err)

@@ -226,3 +226,25 @@ func twoNodes(t *testing.T, st auth.Store) {
 		}
 	}
 }
+
+func TestCountsNoStoreCanKeepAreDroppedAndTheRestWritten(t *testing.T) {
+	db, err := sqlite.Open(t.Context(), t.TempDir()+"/g.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	c := usage.NewCounter()
+	f := &usage.Flusher{Counter: c, Store: db}
+	c.Add(usage.Event{KeyID: "key_1", Outcome: "VALID"}, t0, 3)
+	c.Add(usage.Event{UserID: "sub\x00of another issuer", Route: "partner", Outcome: "VALID"}, t0, 1)
+	if err := f.Flush(t.Context()); err != nil {
+		t.Fatalf("Flush = %v; the good counts should be written", err)
+	}
+	pts, err := db.QueryUsage(t.Context(), auth.UsageFilter{Granularity: auth.GranularityMinute, From: t0.Add(-time.Hour), To: t0.Add(time.Hour)})
+	if err != nil || len(pts) != 1 || pts[0].Count != 3 {
+		t.Errorf("stored %v, %v; want the 3 counts of key_1 alone", pts, err)
+	}
+	if left := c.Take(); len(left) != 0 {
+		t.Errorf("the dropped count came back: %v", left)
+	}
+}

@@ -1,9 +1,9 @@
 package auth
 
 import (
-	"cmp"
 	"context"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -175,17 +175,26 @@ func RollUpUsage(counts []UsageCount) ([]UsageBucket, error) {
 			UsageSubject: k.UsageSubject, Outcome: k.outcome, Start: time.Unix(k.s, 0).UTC(), Count: n,
 		}})
 	}
-	slices.SortFunc(out, func(a, b UsageBucket) int {
-		return cmp.Or(
-			cmp.Compare(a.Granularity, b.Granularity),
-			a.Start.Compare(b.Start),
-			cmp.Compare(a.KeyID, b.KeyID),
-			cmp.Compare(a.ClientID, b.ClientID),
-			cmp.Compare(a.UserID, b.UserID),
-			cmp.Compare(a.Route, b.Route),
-			cmp.Compare(a.Owner, b.Owner),
-			cmp.Compare(a.Outcome, b.Outcome),
-		)
-	})
+	slices.SortFunc(out, compareBuckets)
 	return out, nil
+}
+
+// compareBuckets orders buckets by granularity, start, subject and outcome,
+// stopping at the first difference (a flush sorts tens of thousands).
+func compareBuckets(a, b UsageBucket) int {
+	if c := strings.Compare(string(a.Granularity), string(b.Granularity)); c != 0 {
+		return c
+	}
+	if c := a.Start.Compare(b.Start); c != 0 {
+		return c
+	}
+	for _, p := range [...][2]string{
+		{a.KeyID, b.KeyID}, {a.ClientID, b.ClientID}, {a.UserID, b.UserID},
+		{a.Route, b.Route}, {a.Owner, b.Owner}, {a.Outcome, b.Outcome},
+	} {
+		if c := strings.Compare(p[0], p[1]); c != 0 {
+			return c
+		}
+	}
+	return 0
 }

@@ -23,6 +23,9 @@ const (
 	MaxUsageBuckets = 5000
 	// defaultUsageRange is the range asked for without a from.
 	defaultUsageRange = 24 * time.Hour
+	// maxUsageFuture bounds "to": buckets after now are empty, and times
+	// far ahead would not even print as RFC 3339.
+	maxUsageFuture = 366 * 24 * time.Hour
 )
 
 // handleUsage serves GET /admin/v1/usage.
@@ -61,6 +64,9 @@ func usageFilter(get func(string) string, now time.Time, ret auth.UsageRetention
 	from, err := usageTime("from", get("from"), to.Add(-defaultUsageRange))
 	if err != nil {
 		return f, err
+	}
+	if to.After(now.Add(maxUsageFuture)) {
+		return f, auth.Errorf(auth.EINVALID, "The query parameter \"to\" may be at most %s after now.", maxUsageFuture)
 	}
 	if !from.Before(to) {
 		return f, auth.Errorf(auth.EINVALID, "The query parameter \"from\" must be before \"to\".")

@@ -180,6 +180,7 @@ func TestUsageRefusesBadQueriesWith400(t *testing.T) {
 		{"too many buckets", "granularity=minute&from=2030-05-01T00:00:00Z&to=2030-05-06T00:00:00Z", "at most 5000"},
 		{"minutes no longer kept", "granularity=minute&from=2030-05-03T00:00:00Z&to=2030-05-03T01:00:00Z", "kept for"},
 		{"days beyond two years", "granularity=day&from=2026-01-01T00:00:00Z", "kept for"},
+		{"to years ahead", "from=9999-12-31T12:00:00Z&to=9999-12-31T23:59:59Z&granularity=day", "after now"},
 		{"unknown parameter", "key=key_a", "Unknown query parameter"},
 		{"parameter twice", "key_id=a&key_id=b", "more than once"},
 		{"control characters", "route=" + url.QueryEscape("a\x00b"), "printable"},

@@ -42,6 +42,7 @@ func (m *Main) backgroundTasks() []background.Task {
 		{Name: "signing key rotation", Runner: m.Signing},
 		{Name: "oauth purge", Runner: m.OAuth},
 		{Name: "api key usage flush", Runner: m.Keys},
+		{Name: "webhook delivery", Runner: m.Dispatcher},
 		// Stopped after the servers (Close), so its final flush holds
 		// the counts of the last requests served.
 		{Name: "usage counts flush", Runner: &usage.Flusher{

@@ -34,6 +34,7 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newKeysCommand(getenv),
 		newClientsCommand(getenv),
 		newRoutesCommand(getenv),
+		newWebhooksCommand(getenv),
 		newUsersCommand(getenv),
 		newSigningKeysCommand(getenv),
 		newAuditCommand(getenv),

@@ -40,6 +40,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/usage"
+	"github.com/gatehouse-dev/gatehouse/internal/webhook"
 )
 
 // AdminOwner owns the admin keys that init creates.
@@ -67,6 +68,9 @@ type Main struct {
 	Gateway  *gateway.Gateway
 	// Revocations is the in-memory JWT revocation list of the gateway.
 	Revocations *revocation.List
+	// Webhooks manages the webhook endpoints; Dispatcher delivers.
+	Webhooks   *webhook.Service
+	Dispatcher *webhook.Dispatcher
 	// Usage counts this node's verifications (keys, gateway JWTs, token
 	// requests) until the usage flusher writes them to the store.
 	Usage *usage.Counter
@@ -136,6 +140,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	if err := m.startRoutes(ctx); err != nil {
+		return err
+	}
+	if err := m.startWebhooks(secret); err != nil {
 		return err
 	}
 	tlsConfig, err := m.tlsConfig()
@@ -217,6 +224,10 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 	if err != nil {
 		return err
 	}
+	scanner, err := m.secretScanner()
+	if err != nil {
+		return err
+	}
 	adminSrv, err := admin.NewServer(admin.Config{
 		Keys:           m.Keys,
 		Audit:          m.Store,
@@ -225,11 +236,14 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 		Users:          m.Accounts,
 		SigningKeys:    m.Signing,
 		Routes:         m.Routes,
+		Webhooks:       m.Webhooks,
 		Logger:         m.Logger,
 		Now:            m.Now,
 		MaxBodyBytes:   m.Config.MaxBodyBytes,
 		VerifyLimit:    m.Config.VerifyRateLimit,
 		TrustedProxies: trusted,
+		// nil when secret_scanning.enabled is false: the route answers 404.
+		SecretScanning: scanner,
 		Usage:          m.Store,
 		UsageRetention: m.Config.Usage.Retention,
 	})
@@ -400,6 +414,8 @@ func endpointGroup(path string) string {
 	switch {
 	case path == "/v1/keys/verify":
 		return "verify"
+	case path == "/v1/secret-scanning":
+		return "secret_scanning"
 	case path == "/oauth2/token":
 		return "token"
 	case strings.HasPrefix(path, "/oauth2/"), path == "/userinfo":

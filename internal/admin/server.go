@@ -63,6 +63,9 @@ type Config struct {
 	// Routes serves the gateway's stored routes; nil leaves them
 	// answering 404.
 	Routes *routesvc.Service
+	// Webhooks serves the webhook endpoints; nil leaves them answering
+	// 404.
+	Webhooks WebhookService
 	// Usage reads the usage counts; nil leaves GET /admin/v1/usage
 	// answering 404. UsageRetention is how long the node keeps each
 	// granularity (zero: auth.DefaultUsageRetention), so that a query
@@ -82,6 +85,10 @@ type Config struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For names the
 	// source address (ratelimit.ClientAddr).
 	TrustedProxies []netip.Prefix
+
+	// SecretScanning handles POST /v1/secret-scanning; nil leaves it
+	// answering 404.
+	SecretScanning SecretScanner
 }
 
 // Server serves the admin API and the verify endpoint. It holds no state of
@@ -95,6 +102,8 @@ type Server struct {
 	users       UserService
 	signingKeys SigningKeyService
 	routes      *routesvc.Service
+	webhooks    WebhookService
+	scanner     SecretScanner
 	logger      *slog.Logger
 	now         auth.Now
 	maxBody     int64
@@ -137,6 +146,8 @@ func NewServer(cfg Config) (*Server, error) {
 		users:       cfg.Users,
 		signingKeys: cfg.SigningKeys,
 		routes:      cfg.Routes,
+		webhooks:    cfg.Webhooks,
+		scanner:     cfg.SecretScanning,
 		logger:      cfg.Logger,
 		now:         cfg.Now,
 		maxBody:     cfg.MaxBodyBytes,
@@ -180,6 +191,7 @@ const (
 	adminOnly                 // an API key holding ScopeAdmin
 	adminOAuth                // the same, on a node that runs the authorization server
 	adminRoutes               // the same, on a node that manages gateway routes
+	adminHooks                // the same, on a node that manages webhooks
 )
 
 // route is one endpoint. This table is the single list of routes: the mux is
@@ -196,6 +208,8 @@ func (rt route) pattern() string { return rt.method + " " + rt.path }
 func routes() []route {
 	return []route{
 		{http.MethodPost, "/v1/keys/verify", public, (*Server).handleVerify},
+		// Public: GitHub calls it; the Scanner checks the report's signature.
+		{http.MethodPost, "/v1/secret-scanning", public, (*Server).handleSecretScanning},
 		{http.MethodPost, "/admin/v1/keys", adminOnly, (*Server).handleCreateKey},
 		{http.MethodGet, "/admin/v1/keys", adminOnly, (*Server).handleListKeys},
 		{http.MethodGet, "/admin/v1/keys/{id}", adminOnly, (*Server).handleGetKey},
@@ -224,6 +238,14 @@ func routes() []route {
 		{http.MethodGet, "/admin/v1/routes/{name}", adminRoutes, (*Server).handleGetRoute},
 		{http.MethodPatch, "/admin/v1/routes/{name}", adminRoutes, (*Server).handleUpdateRoute},
 		{http.MethodDelete, "/admin/v1/routes/{name}", adminRoutes, (*Server).handleDeleteRoute},
+		{http.MethodPost, "/admin/v1/webhooks", adminHooks, (*Server).handleCreateWebhook},
+		{http.MethodGet, "/admin/v1/webhooks", adminHooks, (*Server).handleListWebhooks},
+		{http.MethodGet, "/admin/v1/webhooks/{id}", adminHooks, (*Server).handleGetWebhook},
+		{http.MethodPatch, "/admin/v1/webhooks/{id}", adminHooks, (*Server).handleUpdateWebhook},
+		{http.MethodDelete, "/admin/v1/webhooks/{id}", adminHooks, (*Server).handleDeleteWebhook},
+		{http.MethodPost, "/admin/v1/webhooks/{id}/rotate-secret", adminHooks, (*Server).handleRotateWebhookSecret},
+		{http.MethodGet, "/admin/v1/webhooks/{id}/deliveries", adminHooks, (*Server).handleListWebhookDeliveries},
+		{http.MethodPost, "/admin/v1/webhooks/{id}/deliveries/{delivery_id}/retry", adminHooks, (*Server).handleRetryWebhookDelivery},
 		// Public: it describes an open-source API and holds nothing secret,
 		// and API tooling fetches it without credentials.
 		{http.MethodGet, "/admin/v1/openapi.json", public, (*Server).handleOpenAPI},
@@ -252,6 +274,10 @@ func (s *Server) wrap(rt route) http.Handler {
 		}
 		if rt.access == adminRoutes && s.routes == nil {
 			s.writeError(w, r, errNoRoutes())
+			return
+		}
+		if rt.access == adminHooks && s.webhooks == nil {
+			s.writeError(w, r, errNoWebhooks())
 			return
 		}
 		if err := rt.handle(s, w, r); err != nil {

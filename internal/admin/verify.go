@@ -47,7 +47,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
 }
 
 // allowSource takes one token from the bucket of the request's source
-// address (VerifyLimit), before the body is read: a refused caller costs
+// address (VerifyLimit; the public endpoints share it), before the body is read: a refused caller costs
 // neither decoding nor a store read. It answers ERATELIMITED, with
 // Retry-After, when the bucket is empty.
 func (s *Server) allowSource(w http.ResponseWriter, r *http.Request) error {

@@ -112,3 +112,27 @@ func TestVerifyFloodFromOneSourceIsCutOff(t *testing.T) {
 		t.Errorf("after refilling: %d", w.Code)
 	}
 }
+
+// The secret-scanning endpoint is public too: its unsigned reports count
+// against the same per-source limit.
+func TestSecretScanningSharesTheSourceLimit(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	srv, err := NewServer(Config{Keys: env.keys, Audit: env.db, Now: env.clock.Now, VerifyLimit: auth.RateLimit{Rate: 1, Burst: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func() int {
+		r := httptest.NewRequest(http.MethodPost, "/v1/secret-scanning", strings.NewReader(`[]`))
+		r.RemoteAddr = "203.0.113.7:4000"
+		w := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(w, r)
+		return w.Code
+	}
+	if code := post(); code != http.StatusNotFound { // scanning is off on this server
+		t.Fatalf("first report: %d", code)
+	}
+	if code := post(); code != http.StatusTooManyRequests {
+		t.Errorf("second report past the burst: %d", code)
+	}
+}

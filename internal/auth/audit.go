@@ -71,6 +71,7 @@ type Store interface {
 	AuditStore
 	OAuthStore
 	RouteStore
+	WebhookStore
 	UsageStore
 	// Ping reports whether the backend can serve requests (for /readyz).
 	Ping(ctx context.Context) error

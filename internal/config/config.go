@@ -91,13 +91,25 @@ type Config struct {
 
 	OAuth   OAuth   `yaml:"oauth"`
 	Gateway Gateway `yaml:"gateway"`
-	Usage   Usage   `yaml:"usage"`
+
+	SecretScanning SecretScanning `yaml:"secret_scanning"`
+	Webhooks       Webhooks       `yaml:"webhooks"`
+	Usage          Usage          `yaml:"usage"`
 }
 
 // Usage configures usage analytics: the counts of verifications are
 // written every flush_interval and kept, per granularity, this long.
 type Usage struct {
 	Retention auth.UsageRetention `yaml:"retention"`
+}
+
+// Webhooks configures the delivery of webhook events.
+type Webhooks struct {
+	// AllowPrivate lets webhooks reach loopback, private, link-local and
+	// other internal addresses, which are refused by default (a webhook
+	// URL must not become a way into the server's own network). --dev
+	// sets it, for receivers on the developer's machine.
+	AllowPrivate bool `yaml:"allow_private"`
 }
 
 // GatewayOff as the gateway address runs no gateway.
@@ -198,9 +210,11 @@ func Default(dev bool) Config {
 			AccessLog:        true,
 			InternalTokenTTL: time.Minute,
 		},
-		Usage: Usage{Retention: auth.DefaultUsageRetention},
+		SecretScanning: defaultSecretScanning(),
+		Usage:          Usage{Retention: auth.DefaultUsageRetention},
 	}
 	if dev {
+		c.Webhooks.AllowPrivate = true
 		c.DataDir = ".gatehouse-dev"
 		c.KeyPrefix = "sk_test_"
 		c.LogFormat = "text"
@@ -289,6 +303,10 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	}
 	boolean("GATEHOUSE_ACCESS_LOG", &c.Gateway.AccessLog)
 	duration("GATEHOUSE_INTERNAL_TOKEN_TTL", &c.Gateway.InternalTokenTTL)
+	boolean("GATEHOUSE_WEBHOOKS_ALLOW_PRIVATE", &c.Webhooks.AllowPrivate)
+	boolean("GATEHOUSE_SECRET_SCANNING_ENABLED", &c.SecretScanning.Enabled)
+	str("GATEHOUSE_SECRET_SCANNING_POLICY", &c.SecretScanning.Policy)
+	str("GATEHOUSE_SECRET_SCANNING_KEYS_URL", &c.SecretScanning.PublicKeysURL)
 	duration("GATEHOUSE_USAGE_RETENTION_MINUTE", &c.Usage.Retention.Minute)
 	duration("GATEHOUSE_USAGE_RETENTION_HOUR", &c.Usage.Retention.Hour)
 	duration("GATEHOUSE_USAGE_RETENTION_DAY", &c.Usage.Retention.Day)
@@ -421,6 +439,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.OAuth.validate(c.Dev)...)
 	errs = append(errs, c.validateGateway()...)
+	errs = append(errs, c.SecretScanning.validate(c.Dev)...)
 	errs = append(errs, c.Usage.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))

@@ -202,6 +202,27 @@ func TestApplyEnvRejectsBadValues(t *testing.T) {
 	}
 }
 
+func TestWebhooksAllowPrivate(t *testing.T) {
+	if Default(false).Webhooks.AllowPrivate {
+		t.Error("private webhook destinations are allowed by default")
+	}
+	if !Default(true).Webhooks.AllowPrivate {
+		t.Error("--dev does not allow private webhook destinations")
+	}
+	path := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(path, []byte("webhooks:\n  allow_private: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := Default(false)
+	if err := c.LoadFile(path); err != nil || !c.Webhooks.AllowPrivate {
+		t.Fatalf("from the file: %v, %v", c.Webhooks.AllowPrivate, err)
+	}
+	env := map[string]string{"GATEHOUSE_WEBHOOKS_ALLOW_PRIVATE": "false"}
+	if err := c.ApplyEnv(func(k string) string { return env[k] }); err != nil || c.Webhooks.AllowPrivate {
+		t.Fatalf("the environment does not win: %v, %v", c.Webhooks.AllowPrivate, err)
+	}
+}
+
 func TestVerifyRateLimit(t *testing.T) {
 	c := Default(false)
 	if c.VerifyRateLimit.Rate != DefaultVerifyRate || c.VerifyRateLimit.Burst != 2*DefaultVerifyRate {

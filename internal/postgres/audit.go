@@ -10,7 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-// appendEvents appends events inside tx, in two round trips. The store
+// appendEvents appends events inside tx, in two round trips, with the
+// webhook outbox rows they map to (see auth.WebhookOutbox). The store
 // assigns the IDs; Count and the other fields are stored as given.
 //
 // An identity column hands out IDs in insertion order, but concurrent
@@ -41,6 +42,17 @@ func appendEvents(ctx context.Context, tx pgx.Tx, events []auth.AuditEvent) erro
 		b.Queue(`INSERT INTO audit_events (occurred_at, type, actor, key_id, reason, count, details)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			timeValue(e.Time), e.Type, e.Actor, e.KeyID, e.Reason, e.Count, details)
+	}
+	// The webhook events of these audit events go to the outbox in the
+	// same batch, so they commit with the change or not at all. The outbox
+	// is never read by ID order, so it needs no lock of its own.
+	outbox, err := auth.WebhookOutbox(events)
+	if err != nil {
+		return err
+	}
+	for _, ev := range outbox {
+		b.Queue(`INSERT INTO webhook_outbox (id, type, occurred_at, data) VALUES ($1, $2, $3, $4)`,
+			ev.ID, ev.Type, timeValue(ev.Time), ev.Data)
 	}
 	return tx.SendBatch(ctx, b).Close()
 }

@@ -56,9 +56,9 @@ func TestOAuthStoreContract(t *testing.T) {
 	})
 }
 
-func TestUsageStoreContract(t *testing.T) {
+func TestWebhookStoreContract(t *testing.T) {
 	t.Parallel()
-	storetest.RunUsage(t, func(t *testing.T) auth.Store {
+	storetest.RunWebhooks(t, func(t *testing.T) auth.Store {
 		dsn, _ := testenv.PostgresSchema(t)
 		return openDSN(t, dsn)
 	})
@@ -137,7 +137,9 @@ func TestMigrateFromVersion2KeepsKeysAndEvents(t *testing.T) {
 		t.Fatalf("oauth_clients at version 2: exists %v, err %v; want absent", exists, err)
 	}
 	k := testKey("key_1")
-	ev := auth.AuditEvent{Time: k.CreatedAt, Type: auth.EventKeyCreated, Actor: "key_admin", KeyID: k.ID, Count: 1}
+	// Today's code writes at the old version: an event that maps to no
+	// webhook, since the webhook outbox comes with version 8.
+	ev := auth.AuditEvent{Time: k.CreatedAt, Type: auth.EventKeyVerificationFailed, Actor: "key_admin", KeyID: k.ID, Count: 1}
 	if err := old.CreateAPIKey(ctx, k, ev); err != nil {
 		t.Fatalf("CreateAPIKey at version 2: %v", err)
 	}
@@ -771,4 +773,38 @@ func TestMigrateFromVersion5CountsRefreshPresentations(t *testing.T) {
 	if auth.ErrorCode(err) != auth.ECONFLICT {
 		t.Fatalf("retry of a token retried before migrating: %v, want a conflict", err)
 	}
+}
+
+// TestMigrateFromVersion6AddsTheWebhookOutbox: keys made before the
+// webhook tables exist send their events once migrated.
+func TestMigrateFromVersion6AddsTheWebhookOutbox(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dsn, _ := testenv.PostgresSchema(t)
+	old, err := open(ctx, dsn, 6)
+	if err != nil {
+		t.Fatalf("open at version 6: %v", err)
+	}
+	k := testKey("key_1")
+	if err := old.CreateAPIKey(ctx, k); err != nil {
+		t.Fatalf("CreateAPIKey at version 6: %v", err)
+	}
+	old.Close()
+	db := openDSN(t, dsn)
+	if _, err := db.RevokeAPIKey(ctx, k.ID, k.CreatedAt.Add(time.Hour),
+		auth.AuditEvent{Time: k.CreatedAt, Type: auth.EventKeyRevoked, Actor: "key_admin", KeyID: k.ID, Count: 1}); err != nil {
+		t.Fatalf("RevokeAPIKey after migrating: %v", err)
+	}
+	out, err := db.ListWebhookOutbox(ctx, 10)
+	if err != nil || len(out) != 1 || out[0].Type != auth.WebhookKeyRevoked {
+		t.Fatalf("outbox after migrating = %+v, %v; want the key.revoked event", out, err)
+	}
+}
+
+func TestUsageStoreContract(t *testing.T) {
+	t.Parallel()
+	storetest.RunUsage(t, func(t *testing.T) auth.Store {
+		dsn, _ := testenv.PostgresSchema(t)
+		return openDSN(t, dsn)
+	})
 }

@@ -9,7 +9,9 @@ import (
 )
 
 // insertEvents appends events inside tx. The store assigns the IDs; Count
-// and the other fields are stored as given.
+// and the other fields are stored as given. The events that map to webhook
+// events go to the webhook outbox in the same transaction, so a webhook is
+// sent if and only if its change was committed.
 func insertEvents(ctx context.Context, tx *sql.Tx, events []auth.AuditEvent) error {
 	if len(events) == 0 {
 		return nil
@@ -29,7 +31,7 @@ func insertEvents(ctx context.Context, tx *sql.Tx, events []auth.AuditEvent) err
 			return err
 		}
 	}
-	return nil
+	return insertOutbox(ctx, tx, events)
 }
 
 // AppendAuditEvents appends events in one transaction. EINVALID if an event

@@ -1,0 +1,127 @@
+package auth
+
+import (
+	"net/netip"
+	"net/url"
+	"testing"
+)
+
+func TestWebhookEventMapsAuditEvents(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		ev     AuditEvent
+		typ    string // "" for no webhook
+		member string // a data member that must be present
+		value  any
+	}{
+		{"key revoked, one to one", AuditEvent{Type: EventKeyRevoked, KeyID: "key_1", Actor: "key_admin"}, WebhookKeyRevoked, "key_id", "key_1"},
+		{"key leaked keeps its details", AuditEvent{Type: EventKeyLeaked, KeyID: "key_1", Details: map[string]string{"url": "https://github.com/x"}}, WebhookKeyLeaked, "url", "https://github.com/x"},
+		{"key usage exceeded", AuditEvent{Type: EventKeyUsageExceeded, KeyID: "key_1"}, WebhookKeyUsageExceeded, "key_id", "key_1"},
+		{"client secret rotated", AuditEvent{Type: EventClientSecretRotated, KeyID: "cl_1"}, WebhookClientSecretRotated, "client_id", "cl_1"},
+		{"user disabled", AuditEvent{Type: EventUserDisabled, Details: map[string]string{"user_id": "u_1"}}, WebhookUserDisabled, "user_id", "u_1"},
+		{"a new signing key is a rotation", AuditEvent{Type: EventSigningKeyCreated, Details: map[string]string{"kid": "k1"}}, WebhookSigningKeyRotated, "kid", "k1"},
+		{"route deleted is a route change", AuditEvent{Type: EventRouteDeleted, Details: map[string]string{"name": "orders"}}, WebhookRouteChanged, "change", "deleted"},
+		{"refresh token reuse", AuditEvent{Type: EventFamilyRevoked, KeyID: "cl_1", Reason: ReasonRefreshTokenReused}, WebhookRefreshTokenReuse, "reason", ReasonRefreshTokenReused},
+		{"authorization code reuse", AuditEvent{Type: EventFamilyRevoked, KeyID: "cl_1", Reason: ReasonAuthCodeReused}, WebhookRefreshTokenReuse, "client_id", "cl_1"},
+		{"revocation by the client is no security event", AuditEvent{Type: EventFamilyRevoked, Reason: "revoked_by_client"}, "", "", nil},
+		{"verification failures send nothing", AuditEvent{Type: EventKeyVerificationFailed}, "", "", nil},
+		{"user updates send nothing", AuditEvent{Type: EventUserUpdated}, "", "", nil},
+		{"the webhooks' own events send nothing", AuditEvent{Type: EventWebhookDisabled}, "", "", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			typ, data, ok := WebhookEvent(tc.ev)
+			if ok != (tc.typ != "") || typ != tc.typ {
+				t.Fatalf("WebhookEvent = %q, %v; want %q", typ, ok, tc.typ)
+			}
+			if ok && !ValidWebhookEventType(typ) {
+				t.Fatalf("%q is not a subscribable type", typ)
+			}
+			if tc.member != "" && data[tc.member] != tc.value {
+				t.Fatalf("data[%q] = %v, want %v (data %v)", tc.member, data[tc.member], tc.value, data)
+			}
+		})
+	}
+}
+
+func TestEveryWebhookTypeHasASource(t *testing.T) {
+	t.Parallel()
+	sources := []AuditEvent{
+		{Type: EventKeyCreated}, {Type: EventKeyUpdated}, {Type: EventKeyRotated}, {Type: EventKeyRevoked},
+		{Type: EventKeyExpired}, {Type: EventKeyLeaked}, {Type: EventKeyUsageExceeded},
+		{Type: EventClientCreated}, {Type: EventClientUpdated}, {Type: EventClientDeleted}, {Type: EventClientSecretRotated},
+		{Type: EventUserCreated}, {Type: EventUserDisabled}, {Type: EventSigningKeyCreated}, {Type: EventRouteCreated},
+		{Type: EventFamilyRevoked, Reason: ReasonRefreshTokenReused},
+	}
+	seen := map[string]bool{}
+	for _, ev := range sources {
+		if typ, _, ok := WebhookEvent(ev); ok {
+			seen[typ] = true
+		}
+	}
+	for _, typ := range WebhookEventTypes() {
+		if !seen[typ] {
+			t.Errorf("no audit event maps to %q", typ)
+		}
+	}
+}
+
+func TestPublicAddr(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]bool{
+		"93.184.216.34": true, "2606:2800:220:1:248:1893:25c8:1946": true, "8.8.8.8": true,
+		"127.0.0.1": false, "127.1.2.3": false, "::1": false, "10.0.0.1": false, "172.16.5.4": false,
+		"192.168.1.1": false, "169.254.169.254": false, "fe80::1": false, "fc00::1": false, "fd12::1": false,
+		"0.0.0.0": false, "::": false, "100.64.0.1": false, "224.0.0.1": false, "ff02::1": false,
+		"255.255.255.255": false, "::ffff:127.0.0.1": false, "::ffff:10.0.0.1": false, "::ffff:169.254.169.254": false,
+		"::ffff:8.8.8.8": true, "fe80::1%eth0": false,
+	} {
+		if got := PublicAddr(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("PublicAddr(%s) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+func TestCheckWebhookURL(t *testing.T) {
+	t.Parallel()
+	for raw, ok := range map[string]bool{
+		"https://hooks.example.com/x?y=1": true, "http://example.com": true, "https://[2606:4700::1]/": true,
+		"ftp://example.com/": false, "example.com/x": false, "https://u:p@example.com/": false,
+		"https://example.com/#frag": false, "http:///x": false, "https://127.0.0.1/": false,
+		"https://[::ffff:7f00:1]/": false, "http://LOCALHOST./": false, "https://ex\x00ample.com/": false,
+	} {
+		err := CheckWebhookURL(raw, false)
+		if (err == nil) != ok {
+			t.Errorf("CheckWebhookURL(%q) = %v, want ok=%v", raw, err, ok)
+		}
+		if err != nil && ErrorCode(err) != EINVALID {
+			t.Errorf("CheckWebhookURL(%q): code %s, want EINVALID", raw, ErrorCode(err))
+		}
+	}
+	if err := CheckWebhookURL("http://127.0.0.1:9000/", true); err != nil {
+		t.Errorf("with allow_private: %v", err)
+	}
+}
+
+// FuzzCheckWebhookURL: whatever is accepted without allow_private is an
+// absolute http(s) URL without user information, whose host, if an IP
+// address, is public.
+func FuzzCheckWebhookURL(f *testing.F) {
+	for _, s := range []string{"https://example.com/x", "http://127.0.0.1/", "http://[::ffff:10.0.0.1]/",
+		"https://u@example.com", "http://0x7f.1/", "http://localhost./", "https://[fe80::1%25eth0]/", "//x", "http:x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if CheckWebhookURL(raw, false) != nil {
+			return
+		}
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || u.Hostname() == "" {
+			t.Fatalf("accepted %q", raw)
+		}
+		if a, err := netip.ParseAddr(u.Hostname()); err == nil && !PublicAddr(a) {
+			t.Fatalf("accepted %q, an internal address", raw)
+		}
+	})
+}

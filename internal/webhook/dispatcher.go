@@ -1,0 +1,458 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+// LeaseName names the store lease that makes one node the dispatcher.
+const LeaseName = "webhook-dispatcher"
+
+// Dispatcher defaults.
+const (
+	DefaultPollInterval = time.Second
+	DefaultLeaseTTL     = 30 * time.Second
+	// batchSize bounds the outbox events dispatched and the deliveries
+	// attempted per poll. With `workers` attempts at once, each at most
+	// AttemptTimeout, a poll ends well within the lease's lifetime.
+	batchSize = 16
+	workers   = 8
+)
+
+// retryDelays is the wait after the nth failed attempt (the last one
+// repeats): the first retry within 10 seconds, then growing to hours.
+// Retries stop auth.WebhookRetryPeriod after the event, with a last
+// attempt at that moment.
+var retryDelays = []time.Duration{
+	5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 12 * time.Hour,
+}
+
+// RetryDelay is the wait after a delivery's attempts-th failed attempt.
+func RetryDelay(attempts int) time.Duration {
+	if attempts < 1 {
+		return 0
+	}
+	return retryDelays[min(attempts, len(retryDelays))-1]
+}
+
+// Config configures a Dispatcher. Store, Sealer and Holder are required.
+type Config struct {
+	Store  auth.WebhookStore
+	Sealer Sealer
+	// Holder identifies this node in the lease; unique per process.
+	Holder string
+	// AllowPrivate lets deliveries reach internal addresses
+	// (webhooks.allow_private). Ignored when Client is set.
+	AllowPrivate bool
+	// Client sends the deliveries; nil for NewClient(AllowPrivate).
+	Client       *http.Client
+	Logger       *slog.Logger  // nil: discard
+	Now          auth.Now      // default auth.SystemNow
+	PollInterval time.Duration // 0: DefaultPollInterval
+	LeaseTTL     time.Duration // 0: DefaultLeaseTTL
+}
+
+// Dispatcher turns outbox events into deliveries and attempts them, on the
+// node that holds the lease. Its Run follows background.Runner.
+type Dispatcher struct {
+	store   auth.WebhookStore
+	sealer  Sealer
+	holder  string
+	client  *http.Client
+	log     *slog.Logger
+	now     auth.Now
+	poll    time.Duration
+	ttl     time.Duration
+	holding bool      // whether the last acquire succeeded; Run's goroutine only
+	until   time.Time // when the lease we hold expires, by d.now; Run's goroutine only
+	pruned  time.Time // when finished deliveries were last deleted; Run's goroutine only
+}
+
+// pruneEvery is how often the lease holder deletes deliveries older than
+// auth.WebhookDeliveryRetention.
+const pruneEvery = time.Hour
+
+// NewDispatcher checks cfg and returns a Dispatcher.
+func NewDispatcher(cfg Config) (*Dispatcher, error) {
+	if cfg.Store == nil || cfg.Sealer == nil || cfg.Holder == "" {
+		return nil, errors.New("webhook: Config.Store, Sealer and Holder are required")
+	}
+	d := &Dispatcher{
+		store: cfg.Store, sealer: cfg.Sealer, holder: cfg.Holder, client: cfg.Client,
+		log: cfg.Logger, now: cfg.Now, poll: cfg.PollInterval, ttl: cfg.LeaseTTL,
+	}
+	if d.client == nil {
+		d.client = NewClient(cfg.AllowPrivate)
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if d.now == nil {
+		d.now = auth.SystemNow
+	}
+	if d.poll <= 0 {
+		d.poll = DefaultPollInterval
+	}
+	if d.ttl <= 0 {
+		d.ttl = DefaultLeaseTTL
+	}
+	if d.ttl <= 2*d.poll {
+		return nil, errors.New("webhook: the lease must outlive two polls")
+	}
+	return d, nil
+}
+
+// Run polls every PollInterval until ctx is done, then gives up the lease
+// (so another node takes over at once, not after it expires) and returns
+// nil. Store and network failures are logged and retried at the next poll.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	t := time.NewTicker(d.poll)
+	defer t.Stop()
+	for {
+		if err := d.Tick(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("webhook dispatch failed; retrying at the next poll", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			if d.holding {
+				release, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				if err := d.store.ReleaseWebhookLease(release, LeaseName, d.holder); err != nil {
+					d.log.Warn("giving up the webhook lease failed; another node takes over when it expires", "err", err)
+				}
+				cancel()
+			}
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Tick does one poll's work: take or renew the lease and, holding it,
+// dispatch outbox events and attempt the deliveries due.
+func (d *Dispatcher) Tick(ctx context.Context) error {
+	now := d.now()
+	// The holder renews once a third of the lease has passed, not at every
+	// poll: on SQLite each renewal is a write to disk.
+	if !d.holding || d.until.Sub(now) < 2*d.ttl/3 {
+		ok, err := d.store.AcquireWebhookLease(ctx, LeaseName, d.holder, now, d.ttl)
+		if err != nil {
+			d.holding = false
+			return fmt.Errorf("webhook: lease: %w", err)
+		}
+		d.holding, d.until = ok, now.Add(d.ttl)
+	}
+	if !d.holding {
+		return nil
+	}
+	endpoints, err := d.store.ListWebhookEndpoints(ctx)
+	if err != nil {
+		return fmt.Errorf("webhook: list endpoints: %w", err)
+	}
+	byID := make(map[string]*auth.WebhookEndpoint, len(endpoints))
+	for _, e := range endpoints {
+		byID[e.ID] = e
+	}
+	if err := d.dispatch(ctx, endpoints); err != nil {
+		return err
+	}
+	if err := d.deliverDue(ctx, byID, d.workBudget(now)); err != nil {
+		return err
+	}
+	return d.prune(ctx)
+}
+
+// prune deletes one batch of finished deliveries past their retention,
+// at most every pruneEvery.
+func (d *Dispatcher) prune(ctx context.Context) error {
+	now := d.now()
+	if now.Sub(d.pruned) < pruneEvery {
+		return nil
+	}
+	if _, err := d.store.DeleteFinishedWebhookDeliveries(ctx, now.Add(-auth.WebhookDeliveryRetention), 1000); err != nil {
+		return fmt.Errorf("webhook: delete old deliveries: %w", err)
+	}
+	d.pruned = now
+	return nil
+}
+
+// body is the JSON body of every delivery, as the specification shapes it.
+type body struct {
+	Type      string          `json:"type"`
+	Timestamp string          `json:"timestamp"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// dispatch turns one batch of outbox events into a delivery for each
+// endpoint enabled now and subscribed to the event's type.
+func (d *Dispatcher) dispatch(ctx context.Context, endpoints []*auth.WebhookEndpoint) error {
+	events, err := d.store.ListWebhookOutbox(ctx, batchSize)
+	if err != nil || len(events) == 0 {
+		return err
+	}
+	now := d.now()
+	ids := make([]string, 0, len(events))
+	var deliveries []*auth.WebhookDelivery
+	for _, ev := range events {
+		ids = append(ids, ev.ID)
+		payload, err := json.Marshal(body{Type: ev.Type, Timestamp: ev.Time.UTC().Format(time.RFC3339Nano), Data: ev.Data})
+		if err != nil {
+			return fmt.Errorf("webhook: encode body of %s: %w", ev.ID, err)
+		}
+		for _, e := range endpoints {
+			if !e.Enabled() || !e.Subscribes(ev.Type) {
+				continue
+			}
+			id, err := auth.NewID("dlv_", now)
+			if err != nil {
+				return err
+			}
+			deliveries = append(deliveries, &auth.WebhookDelivery{
+				ID: id, EndpointID: e.ID, EventID: ev.ID, EventType: ev.Type, EventTime: ev.Time,
+				Payload: payload, State: auth.DeliveryPending, NextAttemptAt: now, CreatedAt: now,
+			})
+		}
+	}
+	err = d.store.DispatchWebhookEvents(ctx, ids, deliveries)
+	if auth.ErrorCode(err) == auth.ECONFLICT {
+		return nil // a node that held the lease before us dispatched them meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("webhook: dispatch: %w", err)
+	}
+	return nil
+}
+
+// workBudget is how long after now attempts may still start: every
+// attempt must end while the lease is ours, or another node could take
+// it over and send the same deliveries again.
+func (d *Dispatcher) workBudget(now time.Time) time.Duration {
+	left := d.until.Sub(now)
+	if left > 2*AttemptTimeout {
+		return left - AttemptTimeout
+	}
+	return left / 2 // short leases (tests): local receivers answer fast
+}
+
+// deliverDue attempts one batch of due deliveries, a few at once, starting
+// none after budget has passed; what is left stays due.
+func (d *Dispatcher) deliverDue(ctx context.Context, endpoints map[string]*auth.WebhookEndpoint, budget time.Duration) error {
+	due, err := d.store.DueWebhookDeliveries(ctx, d.now(), batchSize)
+	if err != nil {
+		return fmt.Errorf("webhook: due deliveries: %w", err)
+	}
+	// Endpoint health is written after each attempt; attempts of one
+	// endpoint go one after another so those writes do not race.
+	byEndpoint := map[string][]*auth.WebhookDelivery{}
+	var order []string
+	for _, dl := range due {
+		if _, seen := byEndpoint[dl.EndpointID]; !seen {
+			order = append(order, dl.EndpointID)
+		}
+		byEndpoint[dl.EndpointID] = append(byEndpoint[dl.EndpointID], dl)
+	}
+	stopStarting := time.Now().Add(budget)
+	sem := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+	for _, id := range order {
+		e := endpoints[id]
+		list := byEndpoint[id]
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			for _, dl := range list {
+				if ctx.Err() != nil || time.Now().After(stopStarting) {
+					return
+				}
+				ok, err := d.deliver(ctx, e, dl)
+				if err != nil && ctx.Err() == nil {
+					d.log.Warn("recording a webhook attempt failed", "delivery_id", dl.ID, "err", err)
+				}
+				if !ok {
+					// An endpoint that just failed is not tried again
+					// in this poll: its other deliveries wait, instead of
+					// each costing a timeout now.
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+// deliver makes one attempt of dl to e (nil if the endpoint is gone),
+// records the outcome and the endpoint's health, and reports whether the
+// endpoint accepted it.
+func (d *Dispatcher) deliver(ctx context.Context, e *auth.WebhookEndpoint, dl *auth.WebhookDelivery) (bool, error) {
+	if e == nil || !e.Enabled() {
+		// Nothing is sent to a disabled endpoint; an operator who enables
+		// it again can retry the delivery.
+		dl.State, dl.NextAttemptAt, dl.LastError = auth.DeliveryFailed, time.Time{}, "The endpoint is disabled."
+		return true, d.store.UpdateWebhookDelivery(ctx, dl)
+	}
+	start := d.now()
+	status, excerpt, latency, err := d.attempt(ctx, e, dl, start)
+	if ctx.Err() != nil {
+		return false, nil // stopped mid-attempt: the delivery stays due, and is attempted again
+	}
+	now := d.now()
+	dl.Attempts++
+	dl.LastAttemptAt, dl.StatusCode, dl.Latency = start, status, latency
+	if err == nil && status >= 200 && status < 300 {
+		dl.State, dl.NextAttemptAt, dl.LastError = auth.DeliverySucceeded, time.Time{}, ""
+		if err := d.store.UpdateWebhookDelivery(ctx, dl); err != nil {
+			return true, err
+		}
+		if !e.FailingSince.IsZero() {
+			e.FailingSince = time.Time{}
+			return true, ignoreDisabled(d.store.SetWebhookEndpointHealth(ctx, e.ID, time.Time{}, time.Time{}, ""))
+		}
+		return true, nil
+	}
+	switch {
+	case err != nil:
+		dl.LastError = excerptOf([]byte(err.Error()))
+	default:
+		dl.LastError = excerpt
+	}
+	next, giveUp := nextAttempt(dl, now)
+	if giveUp {
+		dl.State, dl.NextAttemptAt = auth.DeliveryFailed, time.Time{}
+	} else {
+		dl.NextAttemptAt = next
+	}
+	if err := d.store.UpdateWebhookDelivery(ctx, dl); err != nil {
+		return false, err
+	}
+	return false, ignoreDisabled(d.recordFailure(ctx, e, start, dl.LastError))
+}
+
+// ignoreDisabled drops the ECONFLICT of a health change to an endpoint
+// disabled meanwhile: its state is the operator's now.
+func ignoreDisabled(err error) error {
+	if auth.ErrorCode(err) == auth.ECONFLICT {
+		return nil
+	}
+	return err
+}
+
+// nextAttempt says when dl, having just failed at now, is attempted again,
+// or that it is given up: retries stop WebhookRetryPeriod after the event
+// was dispatched, with a last attempt at that moment.
+func nextAttempt(dl *auth.WebhookDelivery, now time.Time) (time.Time, bool) {
+	deadline := dl.CreatedAt.Add(auth.WebhookRetryPeriod)
+	if !now.Before(deadline) {
+		return time.Time{}, true
+	}
+	next := now.Add(RetryDelay(dl.Attempts))
+	if next.After(deadline) {
+		next = deadline
+	}
+	return next, false
+}
+
+// recordFailure notes that e failed at 'at', and disables it once it has
+// failed every attempt for auth.WebhookDisableAfter.
+func (d *Dispatcher) recordFailure(ctx context.Context, e *auth.WebhookEndpoint, at time.Time, lastError string) error {
+	if e.FailingSince.IsZero() {
+		e.FailingSince = at
+		return d.store.SetWebhookEndpointHealth(ctx, e.ID, at, time.Time{}, "")
+	}
+	if at.Sub(e.FailingSince) < auth.WebhookDisableAfter {
+		return nil
+	}
+	now := d.now()
+	reason := fmt.Sprintf("Disabled automatically: every delivery attempt failed from %s to %s. Last error: %s",
+		e.FailingSince.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339), lastError)
+	reason = truncateUTF8(reason, 512)
+	ev := auth.AuditEvent{Time: now, Type: auth.EventWebhookDisabled, Actor: auth.ActorSystem, KeyID: e.ID, Count: 1,
+		Details: map[string]string{"failing_since": e.FailingSince.UTC().Format(time.RFC3339)}}
+	e.DisabledAt, e.DisabledReason = now, reason
+	d.log.Warn("webhook endpoint disabled after failing for 3 days", "endpoint_id", e.ID)
+	return d.store.SetWebhookEndpointHealth(ctx, e.ID, e.FailingSince, now, reason, ev)
+}
+
+// attempt sends dl to e once, signed with every secret that still signs,
+// and returns the status, an excerpt of a non-2xx answer, and the latency.
+func (d *Dispatcher) attempt(ctx context.Context, e *auth.WebhookEndpoint, dl *auth.WebhookDelivery, now time.Time) (int, string, time.Duration, error) {
+	keys, err := d.signingKeys(e, now)
+	if err != nil {
+		return 0, "", 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, AttemptTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL, bytes.NewReader(dl.Payload))
+	if err != nil {
+		return 0, "", 0, fmt.Errorf("bad endpoint URL: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Gatehouse-Webhooks/1")
+	req.Header.Set(HeaderID, dl.EventID)
+	req.Header.Set(HeaderTimestamp, fmt.Sprint(now.Unix()))
+	req.Header.Set(HeaderSignature, signatureHeader(keys, dl.EventID, now, dl.Payload))
+	start := time.Now()
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return 0, "", time.Since(start), err
+	}
+	defer resp.Body.Close()
+	// Read a bounded amount, so a good connection can be reused and a
+	// huge or endless answer costs nothing.
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	latency := time.Since(start)
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return resp.StatusCode, "", latency, nil
+	}
+	return resp.StatusCode, excerptOf(answer), latency, nil
+}
+
+// signingKeys opens the endpoint's current secret and, until it expires,
+// its previous one.
+func (d *Dispatcher) signingKeys(e *auth.WebhookEndpoint, now time.Time) ([][]byte, error) {
+	cur, err := d.sealer.Open(sealID(e.ID), e.Secret)
+	if err != nil {
+		return nil, errors.New("the endpoint's secret cannot be opened (was the server secret changed?)")
+	}
+	keys := [][]byte{cur}
+	if len(e.PreviousSecret) > 0 && now.Before(e.PreviousSecretExpiresAt) {
+		if prev, err := d.sealer.Open(sealID(e.ID), e.PreviousSecret); err == nil {
+			keys = append(keys, prev)
+		}
+	}
+	return keys, nil
+}
+
+// excerptOf keeps the start of b as valid, printable text.
+func excerptOf(b []byte) string {
+	s := strings.ToValidUTF8(string(b[:min(len(b), maxExcerpt)]), "")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' {
+			return ' '
+		}
+		return r
+	}, s)
+	return truncateUTF8(strings.TrimSpace(s), maxExcerpt)
+}
+
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

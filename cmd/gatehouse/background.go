@@ -8,6 +8,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/background"
 	"github.com/gatehouse-dev/gatehouse/internal/changes"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway/routefile"
+	"github.com/gatehouse-dev/gatehouse/internal/usage"
 )
 
 // kicks wake the components that reread the store when the change feed
@@ -42,6 +43,12 @@ func (m *Main) backgroundTasks() []background.Task {
 		{Name: "oauth purge", Runner: m.OAuth},
 		{Name: "api key usage flush", Runner: m.Keys},
 		{Name: "webhook delivery", Runner: m.Dispatcher},
+		// Stopped after the servers (Close), so its final flush holds
+		// the counts of the last requests served.
+		{Name: "usage counts flush", Runner: &usage.Flusher{
+			Counter: m.Usage, Store: m.Store, Interval: m.Config.FlushInterval,
+			Retention: m.Config.Usage.Retention, Now: m.Now, Logger: m.Logger,
+		}},
 	}
 	if m.changes != nil {
 		tasks = append(tasks,

@@ -95,6 +95,7 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 		Registerer:       reg,
 		Limiter:          limiter,
 		Now:              m.Now,
+		Usage:            m.Usage,
 	})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)

@@ -38,6 +38,7 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newUsersCommand(getenv),
 		newSigningKeysCommand(getenv),
 		newAuditCommand(getenv),
+		newUsageCommand(getenv),
 		newAdminKeyCommand(getenv),
 		newVersionCommand(),
 	)

@@ -39,6 +39,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/usage"
 	"github.com/gatehouse-dev/gatehouse/internal/webhook"
 )
 
@@ -70,6 +71,9 @@ type Main struct {
 	// Webhooks manages the webhook endpoints; Dispatcher delivers.
 	Webhooks   *webhook.Service
 	Dispatcher *webhook.Dispatcher
+	// Usage counts this node's verifications (keys, gateway JWTs, token
+	// requests) until the usage flusher writes them to the store.
+	Usage *usage.Counter
 
 	issuer string
 	routes routeTable
@@ -118,6 +122,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.followChanges()
+	m.Usage = usage.NewCounter()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := m.startKeys(secret, reg); err != nil {
@@ -187,6 +192,7 @@ func (m *Main) startKeys(secret []byte, reg prometheus.Registerer) error {
 		CacheTTL:      cacheTTL,
 		FlushInterval: m.Config.FlushInterval,
 		Registerer:    reg,
+		Usage:         m.Usage,
 	}
 	if m.changes != nil {
 		cfg.Changes = m.changes
@@ -247,6 +253,8 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 		TrustedProxies: trusted,
 		// nil when secret_scanning.enabled is false: the route answers 404.
 		SecretScanning: scanner,
+		Usage:          m.Store,
+		UsageRetention: m.Config.Usage.Retention,
 	})
 	if err != nil {
 		return fmt.Errorf("admin api: %w", err)
@@ -355,6 +363,7 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		SessionTTL:         o.SessionTTL,
 		// Secure cookies everywhere but on a developer's plain-HTTP machine.
 		InsecureCookies: m.Config.Dev && !strings.HasPrefix(issuer, "https://"),
+		Usage:           m.Usage,
 	}
 	if m.OAuth, err = oauth.New(cfg); err != nil {
 		return fmt.Errorf("oauth: %w", err)
@@ -503,7 +512,7 @@ func (m *Main) Close() error {
 		m.ln.Close()
 	}
 	if m.bg != nil {
-		m.bg.Stop() // the key service does its final flush before it returns
+		m.bg.Stop() // the key service and the usage flusher do their final flush before it returns
 		m.bg = nil
 	}
 	if m.Store != nil {

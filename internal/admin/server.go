@@ -67,6 +67,12 @@ type Config struct {
 	// Webhooks serves the webhook endpoints; nil leaves them answering
 	// 404.
 	Webhooks WebhookService
+	// Usage reads the usage counts; nil leaves GET /admin/v1/usage
+	// answering 404. UsageRetention is how long the node keeps each
+	// granularity (zero: auth.DefaultUsageRetention), so that a query
+	// for pruned buckets is refused rather than answered with zeros.
+	Usage          UsageReader
+	UsageRetention auth.UsageRetention
 
 	Logger *slog.Logger // nil: discard
 	Now    auth.Now     // nil: auth.SystemNow
@@ -110,6 +116,9 @@ type Server struct {
 	// tell a 404 from a 405, so a matched request is routed once.
 	mux      *http.ServeMux
 	routeMux *http.ServeMux
+
+	usage          UsageReader
+	usageRetention auth.UsageRetention
 }
 
 // NewServer checks cfg, fills in defaults and registers the routes.
@@ -147,6 +156,10 @@ func NewServer(cfg Config) (*Server, error) {
 		trusted:     cfg.TrustedProxies,
 		mux:         http.NewServeMux(),
 		routeMux:    http.NewServeMux(),
+	}
+	s.usage, s.usageRetention = cfg.Usage, cfg.UsageRetention
+	if s.usageRetention == (auth.UsageRetention{}) {
+		s.usageRetention = auth.DefaultUsageRetention
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -205,6 +218,7 @@ func routes() []route {
 		{http.MethodPost, "/admin/v1/keys/{id}/rotate", adminOnly, (*Server).handleRotateKey},
 		{http.MethodPost, "/admin/v1/keys/{id}/revoke", adminOnly, (*Server).handleRevokeKey},
 		{http.MethodGet, "/admin/v1/audit-events", adminOnly, (*Server).handleListAuditEvents},
+		{http.MethodGet, "/admin/v1/usage", adminOnly, (*Server).handleUsage},
 		{http.MethodPost, "/admin/v1/clients", adminOAuth, (*Server).handleCreateClient},
 		{http.MethodGet, "/admin/v1/clients", adminOAuth, (*Server).handleListClients},
 		{http.MethodGet, "/admin/v1/clients/{id}", adminOAuth, (*Server).handleGetClient},

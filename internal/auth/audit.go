@@ -72,6 +72,7 @@ type Store interface {
 	OAuthStore
 	RouteStore
 	WebhookStore
+	UsageStore
 	// Ping reports whether the backend can serve requests (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -94,6 +94,13 @@ type Config struct {
 
 	SecretScanning SecretScanning `yaml:"secret_scanning"`
 	Webhooks       Webhooks       `yaml:"webhooks"`
+	Usage          Usage          `yaml:"usage"`
+}
+
+// Usage configures usage analytics: the counts of verifications are
+// written every flush_interval and kept, per granularity, this long.
+type Usage struct {
+	Retention auth.UsageRetention `yaml:"retention"`
 }
 
 // Webhooks configures the delivery of webhook events.
@@ -204,6 +211,7 @@ func Default(dev bool) Config {
 			InternalTokenTTL: time.Minute,
 		},
 		SecretScanning: defaultSecretScanning(),
+		Usage:          Usage{Retention: auth.DefaultUsageRetention},
 	}
 	if dev {
 		c.Webhooks.AllowPrivate = true
@@ -299,6 +307,9 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	boolean("GATEHOUSE_SECRET_SCANNING_ENABLED", &c.SecretScanning.Enabled)
 	str("GATEHOUSE_SECRET_SCANNING_POLICY", &c.SecretScanning.Policy)
 	str("GATEHOUSE_SECRET_SCANNING_KEYS_URL", &c.SecretScanning.PublicKeysURL)
+	duration("GATEHOUSE_USAGE_RETENTION_MINUTE", &c.Usage.Retention.Minute)
+	duration("GATEHOUSE_USAGE_RETENTION_HOUR", &c.Usage.Retention.Hour)
+	duration("GATEHOUSE_USAGE_RETENTION_DAY", &c.Usage.Retention.Day)
 	if v := getenv("GATEHOUSE_VERIFY_RATE_LIMIT"); v != "" {
 		// One number, per second; the burst is two seconds' worth.
 		n, err := strconv.ParseFloat(v, 64)
@@ -429,10 +440,33 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.OAuth.validate(c.Dev)...)
 	errs = append(errs, c.validateGateway()...)
 	errs = append(errs, c.SecretScanning.validate(c.Dev)...)
+	errs = append(errs, c.Usage.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// validate bounds each retention: long enough for the finest chart of
+// the next coarser granularity, short enough that the table stays small
+// (a minute bucket per subject and outcome adds up fast).
+func (u *Usage) validate() []error {
+	r := u.Retention
+	var errs []error
+	for _, b := range []struct {
+		name     string
+		d        time.Duration
+		min, max time.Duration
+	}{
+		{"usage.retention.minute", r.Minute, time.Hour, 30 * 24 * time.Hour},
+		{"usage.retention.hour", r.Hour, 24 * time.Hour, 5 * 365 * 24 * time.Hour},
+		{"usage.retention.day", r.Day, 24 * time.Hour, 20 * 365 * 24 * time.Hour},
+	} {
+		if b.d < b.min || b.d > b.max {
+			errs = append(errs, fmt.Errorf("%s must be between %s and %s", b.name, b.min, b.max))
+		}
+	}
+	return errs
 }
 
 func (c *Config) validateGateway() []error {

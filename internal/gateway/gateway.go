@@ -31,6 +31,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/usage"
 	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
@@ -86,6 +87,10 @@ type Config struct {
 	// this process (per node). A ratelimit.Redis shares them between nodes.
 	Limiter ratelimit.Limiter
 	Now     auth.Now // default auth.SystemNow
+	// Usage counts the verifications of JWTs on jwt (and any) routes, by
+	// client, user, route and outcome; nil counts nothing. (API keys are
+	// counted by the key service's own counter, usually the same one.)
+	Usage *usage.Counter
 }
 
 // Gateway is an http.Handler that authenticates and forwards requests

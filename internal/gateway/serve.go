@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/usage"
 	"github.com/gatehouse-dev/gatehouse/problem"
 	"github.com/gatehouse-dev/gatehouse/verify"
 )
@@ -58,6 +59,11 @@ type identity struct {
 	keyEnv     string                // API key: its environment (live, test)
 	keyInAuthz bool                  // the API key came in Authorization: it must not be forwarded
 	keyLimit   apikey.RateLimitState // the key's own limit, for the headers
+	// token: a bearer JWT was presented (its verification is counted in
+	// Config.Usage); tokenClient and tokenUser name its client and user
+	// once its signature is verified, refused or not.
+	token                  bool
+	tokenClient, tokenUser string
 }
 
 // exchange is one request's state, pooled: the hot path allocates little.
@@ -114,12 +120,15 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 
 	now := g.now()
 	if err := g.authenticate(r, rt, &x.id); err != nil {
+		g.countToken(x, tokenOutcome(err), now)
 		g.refuse(w, x, err, rt.cfg.Scopes)
 		return
 	}
 	if !g.rateLimit(r.Context(), w, x, now) {
+		g.countToken(x, apikey.CodeRateLimited, now)
 		return
 	}
+	g.countToken(x, apikey.CodeValid, now)
 	if err := g.forwardIdentity(r, rt, &x.id, now); err != nil {
 		g.log.ErrorContext(r.Context(), "gateway: internal token", slog.String("route", rt.name), slog.Any("err", err))
 		g.refuse(w, x, &verify.Error{Reason: verify.ReasonKeysUnavailable}, nil)
@@ -344,6 +353,7 @@ func (g *Gateway) authJWT(r *http.Request, rt *route, id *identity) error {
 		}
 		return &verify.Error{Reason: verify.ReasonMalformed}
 	}
+	id.token = true
 	v := rt.verifier
 	if v == nil {
 		v = g.own
@@ -355,6 +365,11 @@ func (g *Gateway) authJWT(r *http.Request, rt *route, id *identity) error {
 			return ve
 		}
 		return &verify.Error{Reason: verify.ReasonMalformed}
+	}
+	id.tokenClient = c.ClientID
+	if c.Subject != c.ClientID {
+		// A client's own token (client credentials) has no user.
+		id.tokenUser = c.Subject
 	}
 	if rt.verifier == nil && !g.revocationsFresh(r.Context()) {
 		// The list may lack a revocation made through another node: fail
@@ -387,6 +402,40 @@ func (g *Gateway) authJWT(r *http.Request, rt *route, id *identity) error {
 	id.client = c.ClientID
 	id.scopes = c.Scopes
 	return nil
+}
+
+// countToken counts the verification of the request's bearer JWT, if it
+// had one, under its client, user and route. API keys are counted by
+// apikey.Service.Check.
+func (g *Gateway) countToken(x *exchange, code apikey.Code, now time.Time) {
+	if !x.id.token || code == "" {
+		return
+	}
+	g.cfg.Usage.Count(usage.Event{
+		ClientID: x.id.tokenClient,
+		UserID:   x.id.tokenUser,
+		Route:    x.route.name,
+		Outcome:  string(code),
+	}, now)
+}
+
+// tokenOutcome is the verification code a JWT refusal is counted under,
+// the API keys' vocabulary: "" for a refusal that is no verdict on the
+// token (the keys or the revocation list unavailable).
+func tokenOutcome(err error) apikey.Code {
+	switch verify.ReasonOf(err) {
+	case verify.ReasonExpired:
+		return apikey.CodeExpired
+	case verify.ReasonRevoked:
+		return apikey.CodeRevoked
+	case verify.ReasonInsufficientScope:
+		return apikey.CodeInsufficientScope
+	case verify.ReasonRateLimited:
+		return apikey.CodeRateLimited
+	case verify.ReasonKeysUnavailable:
+		return ""
+	}
+	return apikey.CodeInvalid
 }
 
 // revocationsFresh reports whether the revocation list may be trusted,

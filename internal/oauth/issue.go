@@ -54,6 +54,8 @@ type tokenResponse struct {
 	Scope        string `json:"scope,omitempty"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
+
+	userID string // whom the tokens were issued to, for usage counting
 }
 
 // issuedAccess is a signed access token and what must be recorded of it.
@@ -246,6 +248,7 @@ func (s *Server) issueUserTokens(ctx context.Context, g *grant, now time.Time, s
 		TokenType:   "Bearer",
 		ExpiresIn:   int64(at.ttl / time.Second),
 		Scope:       strings.Join(g.scopes, " "),
+		userID:      g.userID,
 	}
 	if storeRefresh != nil {
 		secret, hash, err := s.hasher.New(PrefixRefreshToken)

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
+	"github.com/gatehouse-dev/gatehouse/internal/usage"
 )
 
 // Config configures a Server. Issuer, Store, Clients, Hasher, Keys and
@@ -54,6 +55,10 @@ type Config struct {
 	// InsecureCookies drops the Secure attribute of cookies, for plain-HTTP
 	// development on localhost only.
 	InsecureCookies bool
+
+	// Usage counts every token request, by client, user and outcome;
+	// nil counts nothing.
+	Usage *usage.Counter
 }
 
 // Defaults of Config.

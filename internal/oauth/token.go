@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/usage"
 )
 
 // handleToken is the token endpoint (RFC 6749 3.2, OAuth 2.1 3.2): it
@@ -16,15 +17,40 @@ import (
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	form, err := readForm(w, r)
 	if err != nil {
+		s.countToken(nil, nil, err)
 		s.writeTokenError(w, r, err)
 		return
 	}
-	resp, err := s.token(r.Context(), r, form)
+	c, resp, err := s.token(r.Context(), r, form)
+	s.countToken(c, resp, err)
 	if err != nil {
 		s.writeTokenError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// countToken counts one token request in Config.Usage: VALID for tokens
+// issued, else the OAuth error code, under the client once it is
+// authenticated (a client ID nobody proved is not recorded: anyone could
+// fill the store with made-up ones) and the user of a code or refresh
+// grant. A failure of the server is no verdict on the request and is not
+// counted.
+func (s *Server) countToken(c *auth.Client, resp *tokenResponse, err error) {
+	e := usage.Event{Outcome: "VALID"}
+	if err != nil {
+		e.Outcome = asError(err).Code
+		if e.Outcome == CodeServerError || e.Outcome == CodeTemporarilyUnavailable {
+			return
+		}
+	}
+	if c != nil {
+		e.ClientID = c.ID
+	}
+	if resp != nil {
+		e.UserID = resp.userID
+	}
+	s.cfg.Usage.Count(e, s.now())
 }
 
 // grantHandlers are the grants the token endpoint implements. The
@@ -36,22 +62,25 @@ var grantHandlers = map[string]func(s *Server, ctx context.Context, c *auth.Clie
 	auth.GrantClientCredentials: (*Server).grantClientCredentials,
 }
 
-func (s *Server) token(ctx context.Context, r *http.Request, form url.Values) (*tokenResponse, error) {
+// token authenticates the client and runs the grant. It returns the
+// client once authenticated, also with an error.
+func (s *Server) token(ctx context.Context, r *http.Request, form url.Values) (*auth.Client, *tokenResponse, error) {
 	c, err := s.authenticateClient(ctx, r, form)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	allowCORS(r, c)
 	gt := form.Get("grant_type")
 	if gt == "" {
-		return nil, errInvalidRequest("The grant_type parameter is missing.")
+		return c, nil, errInvalidRequest("The grant_type parameter is missing.")
 	}
 	handle, ok := grantHandlers[gt]
 	if !ok {
-		return nil, errUnsupportedGrantType("The grant type is not supported.")
+		return c, nil, errUnsupportedGrantType("The grant type is not supported.")
 	}
 	if !slices.Contains(c.GrantTypes, gt) {
-		return nil, errUnauthorizedClient("The client may not use the %s grant.", gt)
+		return c, nil, errUnauthorizedClient("The client may not use the %s grant.", gt)
 	}
-	return handle(s, ctx, c, form)
+	resp, err := handle(s, ctx, c, form)
+	return c, resp, err
 }

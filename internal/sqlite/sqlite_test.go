@@ -499,3 +499,8 @@ func TestMigrateFromVersion6AddsTheWebhookOutbox(t *testing.T) {
 		t.Fatalf("outbox after migrating = %+v, %v; want the key.revoked event", out, err)
 	}
 }
+
+func TestUsageStoreContract(t *testing.T) {
+	t.Parallel()
+	storetest.RunUsage(t, func(t *testing.T) auth.Store { return openTemp(t) })
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"maps"
 	"net/netip"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+	"github.com/gatehouse-dev/gatehouse/internal/usage"
 )
 
 func check(t testing.TB, svc *apikey.Service, req apikey.Request) apikey.Result {
@@ -463,5 +465,29 @@ func TestCreditsRedisLostStartsFromTheStore(t *testing.T) {
 	}
 	if r := e.wantCode(t, key, apikey.CodeValid); r.Credits.Remaining != 5 {
 		t.Fatalf("after Redis lost the count: %d left, want 5 (from the store's 6)", r.Credits.Remaining)
+	}
+}
+
+// TestUsageCountsCreditsAndNetworkRefusals: USAGE_EXCEEDED and
+// IP_NOT_ALLOWED are counted in the usage counts like every outcome.
+func TestUsageCountsCreditsAndNetworkRefusals(t *testing.T) {
+	t.Parallel()
+	counter := usage.NewCounter()
+	e := newEnv(t, func(c *apikey.Config) { c.Usage = counter })
+	nets, _ := auth.ParseAllowedIPs([]string{"192.0.2.0/24"})
+	k, key := e.create(t, apikey.CreateParams{Owner: "svc", Credits: credits(1), AllowedIPs: nets})
+	ip := netip.MustParseAddr("192.0.2.1")
+	for _, req := range []apikey.Request{{Key: key, IP: ip, Route: "r"}, {Key: key, IP: ip, Route: "r"}, {Key: key, Route: "r"}} {
+		check(t, e.svc, req)
+	}
+	got := map[string]int64{}
+	for cell, n := range counter.Take() {
+		if cell.Event.KeyID != k.ID || cell.Event.Route != "r" {
+			t.Errorf("counted under %+v", cell.Event)
+		}
+		got[cell.Event.Outcome] += n
+	}
+	if want := map[string]int64{"VALID": 1, "USAGE_EXCEEDED": 1, "IP_NOT_ALLOWED": 1}; !maps.Equal(got, want) {
+		t.Fatalf("usage counts %v, want %v", got, want)
 	}
 }

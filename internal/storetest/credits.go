@@ -270,7 +270,7 @@ func testSyncCredits(t *testing.T, s auth.Store) {
 	k := creditKey("key_c", 100, auth.CreditRefill{Amount: 100, Interval: auth.RefillDaily})
 	k.Credits.Version = 3
 	mustCreate(t, s, k, newKey("key_plain"))
-	sync := func(c auth.Credits) {
+	syncWith := func(c auth.Credits) {
 		t.Helper()
 		if err := s.SyncAPIKeyCredits(ctx, k.ID, c); err != nil {
 			t.Fatalf("SyncAPIKeyCredits(%+v): %v", c, err)
@@ -283,17 +283,17 @@ func testSyncCredits(t *testing.T, s auth.Store) {
 			t.Fatalf("stored credits %+v, want %d refilled at %v, version 3", got, remaining, refilled)
 		}
 	}
-	sync(auth.Credits{Remaining: 60, RefilledAt: base, Version: 3})
+	syncWith(auth.Credits{Remaining: 60, RefilledAt: base, Version: 3})
 	wantStored(60, base)
-	sync(auth.Credits{Remaining: 80, RefilledAt: base, Version: 3}) // older: ignored
+	syncWith(auth.Credits{Remaining: 80, RefilledAt: base, Version: 3}) // older: ignored
 	wantStored(60, base)
-	sync(auth.Credits{Remaining: 10, RefilledAt: base, Version: 2}) // other version: ignored
-	sync(auth.Credits{Remaining: 10, RefilledAt: base, Version: 4})
+	syncWith(auth.Credits{Remaining: 10, RefilledAt: base, Version: 2}) // other version: ignored
+	syncWith(auth.Credits{Remaining: 10, RefilledAt: base, Version: 4})
 	wantStored(60, base)
 	next := at(24 * time.Hour)
-	sync(auth.Credits{Remaining: 90, RefilledAt: next, Version: 3}) // a later period: newer
+	syncWith(auth.Credits{Remaining: 90, RefilledAt: next, Version: 3}) // a later period: newer
 	wantStored(90, next)
-	sync(auth.Credits{Remaining: 0, RefilledAt: base, Version: 3}) // an earlier period: older
+	syncWith(auth.Credits{Remaining: 0, RefilledAt: base, Version: 3}) // an earlier period: older
 	wantStored(90, next)
 	if err := s.SyncAPIKeyCredits(ctx, "key_plain", auth.Credits{Remaining: 1, Version: 0}); err != nil {
 		t.Fatalf("SyncAPIKeyCredits on a key without credits: %v", err)

@@ -3,6 +3,7 @@ package auth
 import (
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The checks below are what every backend applies before it writes a
@@ -301,4 +302,16 @@ func CheckRevocation(at time.Time, events []AuditEvent) error {
 		return Errorf(EINVALID, "Revocation time is required.")
 	}
 	return CheckStorableEvents(events)
+}
+
+// TruncateUTF8 cuts s to at most n bytes, on a rune boundary, so a valid
+// UTF-8 string stays valid.
+func TruncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

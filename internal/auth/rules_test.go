@@ -349,3 +349,22 @@ func TestCheckRevocation(t *testing.T) {
 		}
 	}
 }
+
+func TestTruncateUTF8(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"abc", 3, "abc"},
+		{"abc", 2, "ab"},
+		{"aé", 2, "a"}, // é is 2 bytes: not cut in half
+		{"😀x", 3, ""},
+		{"😀x", 4, "😀"},
+		{"", 0, ""},
+	} {
+		if got := TruncateUTF8(tc.in, tc.n); got != tc.want {
+			t.Errorf("TruncateUTF8(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
@@ -377,7 +376,7 @@ func (d *Dispatcher) recordFailure(ctx context.Context, e *auth.WebhookEndpoint,
 	now := d.now()
 	reason := fmt.Sprintf("Disabled automatically: every delivery attempt failed from %s to %s. Last error: %s",
 		e.FailingSince.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339), lastError)
-	reason = truncateUTF8(reason, 512)
+	reason = auth.TruncateUTF8(reason, 512)
 	ev := auth.AuditEvent{Time: now, Type: auth.EventWebhookDisabled, Actor: auth.ActorSystem, KeyID: e.ID, Count: 1,
 		Details: map[string]string{"failing_since": e.FailingSince.UTC().Format(time.RFC3339)}}
 	e.DisabledAt, e.DisabledReason = now, reason
@@ -444,15 +443,5 @@ func excerptOf(b []byte) string {
 		}
 		return r
 	}, s)
-	return truncateUTF8(strings.TrimSpace(s), maxExcerpt)
-}
-
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	return auth.TruncateUTF8(strings.TrimSpace(s), maxExcerpt)
 }

@@ -302,26 +302,36 @@ func CheckWebhookURL(raw string, allowPrivate bool) error {
 // an admin key, and must not turn the server into a way into its own
 // network or its cloud's metadata service.
 var internalPrefixes = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),      // "this network"
-	netip.MustParsePrefix("10.0.0.0/8"),     // RFC 1918
-	netip.MustParsePrefix("100.64.0.0/10"),  // carrier-grade NAT (RFC 6598)
-	netip.MustParsePrefix("127.0.0.0/8"),    // loopback
-	netip.MustParsePrefix("169.254.0.0/16"), // link-local, cloud metadata (169.254.169.254)
-	netip.MustParsePrefix("172.16.0.0/12"),  // RFC 1918
-	netip.MustParsePrefix("192.0.0.0/24"),   // IETF protocol assignments
-	netip.MustParsePrefix("192.168.0.0/16"), // RFC 1918
-	netip.MustParsePrefix("198.18.0.0/15"),  // benchmarking
-	netip.MustParsePrefix("224.0.0.0/4"),    // multicast
-	netip.MustParsePrefix("240.0.0.0/4"),    // reserved, broadcast
-	netip.MustParsePrefix("::/128"),         // unspecified
-	netip.MustParsePrefix("::1/128"),        // loopback
-	netip.MustParsePrefix("64:ff9b::/96"),   // NAT64: embeds an IPv4 address
-	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64
-	netip.MustParsePrefix("2002::/16"),      // 6to4: embeds an IPv4 address
-	netip.MustParsePrefix("fc00::/7"),       // unique local (ULA)
-	netip.MustParsePrefix("fe80::/10"),      // link-local
-	netip.MustParsePrefix("fec0::/10"),      // deprecated site-local
-	netip.MustParsePrefix("ff00::/8"),       // multicast
+	netip.MustParsePrefix("0.0.0.0/8"),        // "this network"
+	netip.MustParsePrefix("10.0.0.0/8"),       // RFC 1918
+	netip.MustParsePrefix("100.64.0.0/10"),    // carrier-grade NAT (RFC 6598)
+	netip.MustParsePrefix("127.0.0.0/8"),      // loopback
+	netip.MustParsePrefix("169.254.0.0/16"),   // link-local, cloud metadata (169.254.169.254)
+	netip.MustParsePrefix("172.16.0.0/12"),    // RFC 1918
+	netip.MustParsePrefix("192.0.0.0/24"),     // IETF protocol assignments
+	netip.MustParsePrefix("192.0.2.0/24"),     // documentation (TEST-NET-1)
+	netip.MustParsePrefix("192.168.0.0/16"),   // RFC 1918
+	netip.MustParsePrefix("198.18.0.0/15"),    // benchmarking
+	netip.MustParsePrefix("198.51.100.0/24"),  // documentation (TEST-NET-2)
+	netip.MustParsePrefix("203.0.113.0/24"),   // documentation (TEST-NET-3)
+	netip.MustParsePrefix("168.63.129.16/32"), // Azure platform (wire server, DNS, health probes)
+	netip.MustParsePrefix("224.0.0.0/4"),      // multicast
+	netip.MustParsePrefix("240.0.0.0/4"),      // reserved, and 255.255.255.255 broadcast
+	// IPv6 forms that embed an IPv4 address, which may be an internal one,
+	// are refused whole: a public service has no reason to be reached so.
+	// (IPv4-mapped ::ffff:0:0/96 is unmapped by PublicAddr first.)
+	netip.MustParsePrefix("::/96"),           // IPv4-compatible (deprecated); also :: and ::1
+	netip.MustParsePrefix("::ffff:0:0:0/96"), // SIIT, IPv4-translated
+	netip.MustParsePrefix("64:ff9b::/96"),    // NAT64
+	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64
+	netip.MustParsePrefix("100::/64"),        // discard-only
+	netip.MustParsePrefix("2001::/32"),       // Teredo
+	netip.MustParsePrefix("2001:db8::/32"),   // documentation
+	netip.MustParsePrefix("2002::/16"),       // 6to4
+	netip.MustParsePrefix("fc00::/7"),        // unique local (ULA), AWS metadata fd00:ec2::254
+	netip.MustParsePrefix("fe80::/10"),       // link-local
+	netip.MustParsePrefix("fec0::/10"),       // deprecated site-local
+	netip.MustParsePrefix("ff00::/8"),        // multicast
 }
 
 // PublicAddr reports whether a is an address a webhook may be delivered to

@@ -76,6 +76,15 @@ func TestPublicAddr(t *testing.T) {
 		"0.0.0.0": false, "::": false, "100.64.0.1": false, "224.0.0.1": false, "ff02::1": false,
 		"255.255.255.255": false, "::ffff:127.0.0.1": false, "::ffff:10.0.0.1": false, "::ffff:169.254.169.254": false,
 		"::ffff:8.8.8.8": true, "fe80::1%eth0": false,
+		// Embedding an IPv4 address, documentation, benchmarking, reserved
+		// and cloud platform ranges.
+		"::8.8.8.8": false, "::127.0.0.1": false, "::ffff:0:7f00:1": false, "::ffff:0:808:808": false,
+		"64:ff9b::7f00:1": false, "64:ff9b::808:808": false, "64:ff9b:1::a00:1": false,
+		"100::1": false, "2001::1": false, "2001:0:4136:e378:8000:63bf:3fff:fdd2": false,
+		"2001:db8::1": false, "2002:7f00:1::1": false,
+		"192.0.2.1": false, "198.51.100.7": false, "203.0.113.9": false, "198.18.0.1": false, "198.19.255.254": false,
+		"240.0.0.1": false, "168.63.129.16": false, "fd00:ec2::254": false, "::ffff:168.63.129.16": false,
+		"168.63.129.17": true, "2001:4860:4860::8888": true, "198.20.0.1": true, "203.0.114.1": true,
 	} {
 		if got := PublicAddr(netip.MustParseAddr(addr)); got != want {
 			t.Errorf("PublicAddr(%s) = %v, want %v", addr, got, want)

@@ -148,25 +148,23 @@ func newWebhooksUpdateCommand(f *clientFlags, getenv env) *cobra.Command {
 			set := cmd.Flags().Changed
 			var p admin.WebhookPatch
 			if set("url") {
-				p.URL = &url
+				p.URL = admin.Some(url)
 			}
 			if set("events") {
-				ev := nonNil(events)
-				p.Events = &ev
+				p.Events = admin.Some(nonNil(events))
 			}
 			if set("description") {
-				p.Description = &description
+				p.Description = admin.Some(description)
 			}
 			switch {
 			case enable && disable:
 				return usageErrorf("--enable and --disable contradict each other")
 			case enable:
-				p.Enabled = &enable
+				p.Enabled = admin.Some(true)
 			case disable:
-				off := false
-				p.Enabled = &off
+				p.Enabled = admin.Some(false)
 			}
-			if p == (admin.WebhookPatch{}) {
+			if !p.URL.Set && !p.Events.Set && !p.Description.Set && !p.Enabled.Set {
 				return usageErrorf("nothing to change: give --url, --events, --description, --enable or --disable")
 			}
 			c, err := f.client(getenv)

@@ -94,12 +94,9 @@ func (s *Server) handleUpdateWebhook(w http.ResponseWriter, r *http.Request) err
 	if err := decodeJSON(w, r, s.maxBody, bodyRequired, &patch); err != nil {
 		return err
 	}
-	p := webhook.UpdateParams{URL: patch.URL, Description: patch.Description, Enabled: patch.Enabled}
-	if patch.Events != nil {
-		p.Events = *patch.Events
-		if p.Events == nil {
-			p.Events = []string{} // "events": [] is a request to clear, which the rules refuse
-		}
+	p, err := patch.params()
+	if err != nil {
+		return err
 	}
 	e, err := s.webhooks.Update(r.Context(), id, p, actorOf(r))
 	if err != nil {
@@ -192,4 +189,38 @@ func (s *Server) handleRetryWebhookDelivery(w http.ResponseWriter, r *http.Reque
 	}
 	s.writeJSON(w, r, http.StatusAccepted, deliveryFromRecord(d))
 	return nil
+}
+
+// params turns the patch into the service's update: null clears the
+// description, and is refused for the members that cannot be removed.
+func (patch WebhookPatch) params() (webhook.UpdateParams, error) {
+	var p webhook.UpdateParams
+	for _, m := range []struct {
+		name, want string
+		null       bool
+	}{
+		{"url", "a string", patch.URL.Null},
+		{"events", "a list", patch.Events.Null},
+		{"enabled", "true or false", patch.Enabled.Null},
+	} {
+		if m.null {
+			return p, auth.Errorf(auth.EINVALID, "The member %q must be %s, not null: it cannot be removed.", m.name, m.want)
+		}
+	}
+	if patch.URL.Set {
+		p.URL = &patch.URL.Value
+	}
+	if patch.Events.Set {
+		p.Events = patch.Events.Value
+		if p.Events == nil {
+			p.Events = []string{} // "events": [] is a request to clear, which the rules refuse
+		}
+	}
+	if patch.Description.Set {
+		p.Description = &patch.Description.Value // "" when null: cleared
+	}
+	if patch.Enabled.Set {
+		p.Enabled = &patch.Enabled.Value
+	}
+	return p, nil
 }

@@ -73,14 +73,26 @@ func TestWebhookEndpointLifecycle(t *testing.T) {
 	}
 
 	off, desc := false, ""
-	updated, err := env.client.UpdateWebhook(ctx, created.ID, WebhookPatch{Enabled: &off, Description: &desc})
+	updated, err := env.client.UpdateWebhook(ctx, created.ID, WebhookPatch{Enabled: Some(off), Description: Some(desc)})
 	if err != nil || updated.Status != WebhookDisabled || updated.DisabledReason == "" || updated.Description != "" ||
 		updated.URL != created.URL {
 		t.Fatalf("disable: %+v, %v", updated, err)
 	}
 	on := true
-	if updated, err = env.client.UpdateWebhook(ctx, created.ID, WebhookPatch{Enabled: &on}); err != nil || updated.Status != WebhookEnabled || updated.DisabledReason != "" {
+	if updated, err = env.client.UpdateWebhook(ctx, created.ID, WebhookPatch{Enabled: Some(on)}); err != nil || updated.Status != WebhookEnabled || updated.DisabledReason != "" {
 		t.Fatalf("enable: %+v, %v", updated, err)
+	}
+	// "description": null clears it, as in JSON merge patch.
+	if updated, err = env.client.UpdateWebhook(ctx, created.ID, WebhookPatch{Description: Some("again")}); err != nil || updated.Description != "again" {
+		t.Fatalf("describe: %+v, %v", updated, err)
+	}
+	resp, body = env.do(t, http.MethodPatch, "/admin/v1/webhooks/"+created.ID, "application/json",
+		strings.NewReader(`{"description": null}`), env.adminHeader())
+	if resp.StatusCode != http.StatusOK || strings.Contains(string(body), `"again"`) {
+		t.Fatalf("PATCH description null: %d %s, want it cleared", resp.StatusCode, body)
+	}
+	if got, err := env.client.GetWebhook(ctx, created.ID); err != nil || got.Description != "" || got.URL != created.URL || got.Status != WebhookEnabled {
+		t.Fatalf("after description null: %+v, %v; want the description cleared and nothing else changed", got, err)
 	}
 
 	rotated, err := env.client.RotateWebhookSecret(ctx, created.ID)
@@ -121,7 +133,7 @@ func TestWebhookEndpointLifecycle(t *testing.T) {
 			}
 		}
 	}
-	want := "webhook.created,webhook.updated,webhook.updated,webhook.secret_rotated,webhook.deleted"
+	want := "webhook.created,webhook.updated,webhook.updated,webhook.updated,webhook.updated,webhook.secret_rotated,webhook.deleted"
 	if strings.Join(types, ",") != want {
 		t.Errorf("audit events %v, want %s", types, want)
 	}
@@ -175,6 +187,15 @@ func TestWebhookBadInputIs400AndStoresNothing(t *testing.T) {
 		resp, data := env.do(t, http.MethodPatch, "/admin/v1/webhooks/"+good.ID, "application/json", strings.NewReader(body), env.adminHeader())
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("PATCH %s: %d %s, want 400", name, resp.StatusCode, data)
+		}
+	}
+	// null cannot remove a URL, the events or the state: it is refused,
+	// naming the member, not read as "unchanged".
+	for _, member := range []string{"url", "events", "enabled"} {
+		body := `{"` + member + `": null, "description": "changed"}`
+		resp, data := env.do(t, http.MethodPatch, "/admin/v1/webhooks/"+good.ID, "application/json", strings.NewReader(body), env.adminHeader())
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(data), `\"`+member+`\"`) {
+			t.Errorf("PATCH %s: %d %s, want 400 naming %q", body, resp.StatusCode, data, member)
 		}
 	}
 	list, err := env.client.ListWebhooks(ctx)

@@ -50,13 +50,16 @@ type WebhookRequest struct {
 }
 
 // WebhookPatch is the body of PATCH /admin/v1/webhooks/{id}: present
-// members replace the endpoint's, absent (or null) ones leave them.
-// "enabled": true re-enables a disabled endpoint; false disables it.
+// members replace the endpoint's, absent ones leave them. "description":
+// null clears the description; "url", "events" and "enabled" cannot be
+// removed, so null is refused for them (400 naming the member) rather
+// than read as "unchanged". "enabled": true re-enables a disabled
+// endpoint; false disables it.
 type WebhookPatch struct {
-	URL         *string   `json:"url,omitempty"`
-	Events      *[]string `json:"events,omitempty"`
-	Description *string   `json:"description,omitempty"`
-	Enabled     *bool     `json:"enabled,omitempty"`
+	URL         Nullable[string]   `json:"url,omitzero"`
+	Events      Nullable[[]string] `json:"events,omitzero"`
+	Description Nullable[string]   `json:"description,omitzero"`
+	Enabled     Nullable[bool]     `json:"enabled,omitzero"`
 }
 
 // WebhookList is GET /admin/v1/webhooks: every endpoint (there are at most

@@ -447,9 +447,14 @@ type WebhookStore interface {
 	GetWebhookEndpoint(ctx context.Context, id string) (*WebhookEndpoint, error)
 	// ListWebhookEndpoints returns every endpoint, by ID.
 	ListWebhookEndpoints(ctx context.Context) ([]*WebhookEndpoint, error)
-	// UpdateWebhookEndpoint replaces every field of the stored endpoint
-	// with e's and appends the events. ENOTFOUND if it does not exist.
-	UpdateWebhookEndpoint(ctx context.Context, e *WebhookEndpoint, events ...AuditEvent) error
+	// UpdateWebhookEndpoint, in one transaction, reads the endpoint with
+	// that ID (no other write to it can interleave, so a change made
+	// meanwhile — a disabling, a rotation — is never undone), calls update
+	// with that record, writes back every field but ID and CreatedAt,
+	// appends the events update returns, and returns the endpoint as
+	// stored. update returns an error (returned as is, nothing written) to
+	// refuse. ENOTFOUND if the endpoint does not exist.
+	UpdateWebhookEndpoint(ctx context.Context, id string, update func(e *WebhookEndpoint) ([]AuditEvent, error)) (*WebhookEndpoint, error)
 	// DeleteWebhookEndpoint removes the endpoint and its deliveries and
 	// appends the events. ENOTFOUND if it does not exist.
 	DeleteWebhookEndpoint(ctx context.Context, id string, events ...AuditEvent) error
@@ -464,8 +469,15 @@ type WebhookStore interface {
 	DispatchWebhookEvents(ctx context.Context, eventIDs []string, deliveries []*WebhookDelivery) error
 
 	// DueWebhookDeliveries returns up to limit pending deliveries whose
-	// NextAttemptAt is not after now, the earliest first.
-	DueWebhookDeliveries(ctx context.Context, now time.Time, limit int) ([]*WebhookDelivery, error)
+	// NextAttemptAt is not after now, the earliest first, and at most
+	// perEndpoint of each endpoint: an endpoint with a backlog does not
+	// crowd the others out of a poll.
+	DueWebhookDeliveries(ctx context.Context, now time.Time, limit, perEndpoint int) ([]*WebhookDelivery, error)
+	// DeferWebhookDeliveries makes every pending delivery of the endpoint
+	// due before until due at until, and returns how many it moved: after
+	// an attempt failed, the endpoint's backlog waits for its retry
+	// instead of being attempted (and failing) poll after poll.
+	DeferWebhookDeliveries(ctx context.Context, endpointID string, until time.Time) (int, error)
 	// GetWebhookDelivery returns the delivery of that endpoint, or
 	// ENOTFOUND.
 	GetWebhookDelivery(ctx context.Context, endpointID, id string) (*WebhookDelivery, error)

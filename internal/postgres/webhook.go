@@ -116,29 +116,54 @@ func (db *DB) ListWebhookEndpoints(ctx context.Context) ([]*auth.WebhookEndpoint
 	return out, nil
 }
 
-// UpdateWebhookEndpoint replaces every field but the ID and CreatedAt of
-// the stored endpoint and appends the events. ENOTFOUND if it does not
-// exist.
-func (db *DB) UpdateWebhookEndpoint(ctx context.Context, e *auth.WebhookEndpoint, events ...auth.AuditEvent) error {
-	if err := auth.CheckWrite(e, events); err != nil {
-		return err
-	}
-	evs, err := eventsJSON(e.Events)
-	if err != nil {
-		return translate("update webhook endpoint", err)
-	}
-	return db.inTx(ctx, "update webhook endpoint", func(tx pgx.Tx) error {
+// UpdateWebhookEndpoint reads the endpoint FOR UPDATE, lets update
+// change it and writes it back in one transaction: a concurrent update or
+// rotation waits for this one and then sees its outcome. ENOTFOUND if it
+// does not exist.
+func (db *DB) UpdateWebhookEndpoint(ctx context.Context, id string, update func(e *auth.WebhookEndpoint) ([]auth.AuditEvent, error)) (*auth.WebhookEndpoint, error) {
+	var out *auth.WebhookEndpoint
+	err := db.inTx(ctx, "update webhook endpoint", func(tx pgx.Tx) error {
+		e, err := scanWebhookEndpoint(tx.QueryRow(ctx, `SELECT `+webhookEndpointColumns+`
+			FROM webhook_endpoints WHERE id = $1 FOR UPDATE`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return endpointNotFound()
+		}
+		if err != nil {
+			return err
+		}
+		events, err := update(e)
+		if err != nil {
+			return err
+		}
+		e.ID = id
+		if err := auth.CheckWrite(e, events); err != nil {
+			return err
+		}
+		evs, err := eventsJSON(e.Events)
+		if err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET url = $1, events = $2, description = $3,
 			secret = $4, previous_secret = $5, previous_secret_expires_at = $6, disabled_at = $7,
 			disabled_reason = $8, failing_since = $9, updated_at = $10 WHERE id = $11`,
 			e.URL, evs, e.Description, e.Secret, auth.BytesOrNull(e.PreviousSecret),
 			timeValue(e.PreviousSecretExpiresAt), timeValue(e.DisabledAt), e.DisabledReason,
-			timeValue(e.FailingSince), timeValue(e.UpdatedAt), e.ID)
+			timeValue(e.FailingSince), timeValue(e.UpdatedAt), id)
 		if err := oneRow(tag, err, endpointNotFound); err != nil {
 			return err
 		}
-		return appendEvents(ctx, tx, events)
+		if err := appendEvents(ctx, tx, events); err != nil {
+			return err
+		}
+		// What a read returns now, at the stored precision.
+		out, err = scanWebhookEndpoint(tx.QueryRow(ctx, `SELECT `+webhookEndpointColumns+`
+			FROM webhook_endpoints WHERE id = $1`, id))
+		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // DeleteWebhookEndpoint removes the endpoint and (by the foreign key's
@@ -280,11 +305,23 @@ func (db *DB) queryDeliveries(ctx context.Context, op, query string, args ...any
 }
 
 // DueWebhookDeliveries returns up to limit pending deliveries due at now,
-// earliest first.
-func (db *DB) DueWebhookDeliveries(ctx context.Context, now time.Time, limit int) ([]*auth.WebhookDelivery, error) {
-	return db.queryDeliveries(ctx, "due webhook deliveries", `SELECT `+webhookDeliveryColumns+`
-		FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= $1
-		ORDER BY next_attempt_at, id LIMIT $2`, timeValue(now), auth.PageSize(limit))
+// earliest first, at most perEndpoint of each endpoint.
+func (db *DB) DueWebhookDeliveries(ctx context.Context, now time.Time, limit, perEndpoint int) ([]*auth.WebhookDelivery, error) {
+	return db.queryDeliveries(ctx, "due webhook deliveries", `SELECT `+webhookDeliveryColumns+` FROM (
+			SELECT *, row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS n
+			FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= $1) AS due
+		WHERE n <= $2 ORDER BY next_attempt_at, id LIMIT $3`, timeValue(now), max(perEndpoint, 1), auth.PageSize(limit))
+}
+
+// DeferWebhookDeliveries makes the endpoint's pending deliveries due
+// before until due at until.
+func (db *DB) DeferWebhookDeliveries(ctx context.Context, endpointID string, until time.Time) (int, error) {
+	tag, err := db.pool.Exec(ctx, `UPDATE webhook_deliveries SET next_attempt_at = $1
+		WHERE endpoint_id = $2 AND state = 'pending' AND next_attempt_at < $1`, timeValue(until), endpointID)
+	if err != nil {
+		return 0, translate("defer webhook deliveries", err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // GetWebhookDelivery returns the delivery of that endpoint, or ENOTFOUND.

@@ -115,29 +115,54 @@ func listWebhookEndpoints(ctx context.Context, q querier) ([]*auth.WebhookEndpoi
 	return out, nil
 }
 
-// UpdateWebhookEndpoint replaces every field but the ID and CreatedAt of
-// the stored endpoint and appends the events. ENOTFOUND if it does not
-// exist.
-func (db *DB) UpdateWebhookEndpoint(ctx context.Context, e *auth.WebhookEndpoint, events ...auth.AuditEvent) error {
-	if err := auth.CheckWrite(e, events); err != nil {
-		return err
-	}
-	evs, err := scopesJSON(e.Events)
-	if err != nil {
-		return translate("update webhook endpoint", err)
-	}
-	return db.inTx(ctx, "update webhook endpoint", func(tx *sql.Tx) error {
+// UpdateWebhookEndpoint reads the endpoint, lets update change it and
+// writes it back in one transaction: the single writer connection (BEGIN
+// IMMEDIATE) serializes it with every other write. ENOTFOUND if it does
+// not exist.
+func (db *DB) UpdateWebhookEndpoint(ctx context.Context, id string, update func(e *auth.WebhookEndpoint) ([]auth.AuditEvent, error)) (*auth.WebhookEndpoint, error) {
+	var out *auth.WebhookEndpoint
+	err := db.inTx(ctx, "update webhook endpoint", func(tx *sql.Tx) error {
+		e, err := scanWebhookEndpoint(tx.QueryRowContext(ctx, `SELECT `+webhookEndpointColumns+`
+			FROM webhook_endpoints WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return endpointNotFound()
+		}
+		if err != nil {
+			return err
+		}
+		events, err := update(e)
+		if err != nil {
+			return err
+		}
+		e.ID = id
+		if err := auth.CheckWrite(e, events); err != nil {
+			return err
+		}
+		evs, err := scopesJSON(e.Events)
+		if err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET url = ?, events = ?, description = ?,
 			secret = ?, previous_secret = ?, previous_secret_expires_at = ?, disabled_at = ?,
 			disabled_reason = ?, failing_since = ?, updated_at = ? WHERE id = ?`,
 			e.URL, evs, e.Description, e.Secret, auth.BytesOrNull(e.PreviousSecret),
 			timeValue(e.PreviousSecretExpiresAt), timeValue(e.DisabledAt), e.DisabledReason,
-			timeValue(e.FailingSince), timeValue(e.UpdatedAt), e.ID)
+			timeValue(e.FailingSince), timeValue(e.UpdatedAt), id)
 		if err := oneRow(res, err, endpointNotFound); err != nil {
 			return err
 		}
-		return insertEvents(ctx, tx, events)
+		if err := insertEvents(ctx, tx, events); err != nil {
+			return err
+		}
+		// What a read returns now, at the stored precision.
+		out, err = scanWebhookEndpoint(tx.QueryRowContext(ctx, `SELECT `+webhookEndpointColumns+`
+			FROM webhook_endpoints WHERE id = ?`, id))
+		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // oneRow turns the result of a statement meant to change one row into
@@ -299,11 +324,29 @@ func (db *DB) queryDeliveries(ctx context.Context, op, query string, args ...any
 }
 
 // DueWebhookDeliveries returns up to limit pending deliveries due at now,
-// earliest first.
-func (db *DB) DueWebhookDeliveries(ctx context.Context, now time.Time, limit int) ([]*auth.WebhookDelivery, error) {
-	return db.queryDeliveries(ctx, "due webhook deliveries", `SELECT `+webhookDeliveryColumns+`
-		FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ?
-		ORDER BY next_attempt_at, id LIMIT ?`, timeValue(now), auth.PageSize(limit))
+// earliest first, at most perEndpoint of each endpoint.
+func (db *DB) DueWebhookDeliveries(ctx context.Context, now time.Time, limit, perEndpoint int) ([]*auth.WebhookDelivery, error) {
+	return db.queryDeliveries(ctx, "due webhook deliveries", `SELECT `+webhookDeliveryColumns+` FROM (
+			SELECT *, row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS n
+			FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ?)
+		WHERE n <= ? ORDER BY next_attempt_at, id LIMIT ?`, timeValue(now), max(perEndpoint, 1), auth.PageSize(limit))
+}
+
+// DeferWebhookDeliveries makes the endpoint's pending deliveries due
+// before until due at until.
+func (db *DB) DeferWebhookDeliveries(ctx context.Context, endpointID string, until time.Time) (int, error) {
+	var n int64
+	err := db.inTx(ctx, "defer webhook deliveries", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET next_attempt_at = ?
+			WHERE endpoint_id = ? AND state = 'pending' AND next_attempt_at < ?`,
+			timeValue(until), endpointID, timeValue(until))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
 }
 
 // GetWebhookDelivery returns the delivery of that endpoint, or ENOTFOUND.

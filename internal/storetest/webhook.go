@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +32,8 @@ func RunWebhooks(t *testing.T, open func(t *testing.T) auth.Store) {
 		{"finished deliveries are deleted once old, pending ones never", testWebhookPrune},
 		{"health changes only the failure and disabling fields", testWebhookHealth},
 		{"the lease has one holder until it expires", testWebhookLease},
+		{"concurrent endpoint updates apply one after another", testWebhookConcurrentUpdates},
+		{"due deliveries are fair across endpoints, and a failing endpoint's wait", testWebhookDueFair},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,11 +109,28 @@ func testWebhookEndpointRoundTrip(t *testing.T, s auth.Store) {
 	up.DisabledReason = "disabled by an operator"
 	up.FailingSince = at(time.Minute)
 	up.UpdatedAt = at(time.Hour)
-	if err := s.UpdateWebhookEndpoint(t.Context(), up, oev(auth.EventWebhookUpdated, at(time.Hour))); err != nil {
+	returned, err := s.UpdateWebhookEndpoint(t.Context(), e.ID, func(cur *auth.WebhookEndpoint) ([]auth.AuditEvent, error) {
+		wantSame(t, "endpoint given to update", e, cur)
+		*cur = *up.Clone()
+		return []auth.AuditEvent{oev(auth.EventWebhookUpdated, at(time.Hour))}, nil
+	})
+	if err != nil {
 		t.Fatalf("UpdateWebhookEndpoint: %v", err)
 	}
+	wantSame(t, "returned endpoint", up, returned)
 	got, _ = s.GetWebhookEndpoint(t.Context(), e.ID)
 	wantSame(t, "updated endpoint", up, got)
+
+	// An update that refuses writes nothing.
+	refused := auth.Errorf(auth.ECONFLICT, "refused")
+	if _, err := s.UpdateWebhookEndpoint(t.Context(), e.ID, func(cur *auth.WebhookEndpoint) ([]auth.AuditEvent, error) {
+		cur.URL = "http://refused.example/"
+		return nil, refused
+	}); err != refused {
+		t.Fatalf("refused update: %v, want the callback's error as is", err)
+	}
+	got, _ = s.GetWebhookEndpoint(t.Context(), e.ID)
+	wantSame(t, "endpoint after a refused update", up, got)
 
 	if err := s.DeleteWebhookEndpoint(t.Context(), e.ID, oev(auth.EventWebhookDeleted, at(time.Hour))); err != nil {
 		t.Fatalf("DeleteWebhookEndpoint: %v", err)
@@ -123,8 +144,14 @@ func testWebhookNotFound(t *testing.T, s auth.Store) {
 	ctx := t.Context()
 	e := newEndpoint("wh_missing")
 	for name, err := range map[string]error{
-		"get":    func() error { _, err := s.GetWebhookEndpoint(ctx, "wh_missing"); return err }(),
-		"update": s.UpdateWebhookEndpoint(ctx, e),
+		"get": func() error { _, err := s.GetWebhookEndpoint(ctx, "wh_missing"); return err }(),
+		"update": func() error {
+			_, err := s.UpdateWebhookEndpoint(ctx, e.ID, func(*auth.WebhookEndpoint) ([]auth.AuditEvent, error) {
+				t.Error("update called for a missing endpoint")
+				return nil, nil
+			})
+			return err
+		}(),
 		"delete": s.DeleteWebhookEndpoint(ctx, "wh_missing"),
 		"health": s.SetWebhookEndpointHealth(ctx, "wh_missing", base, time.Time{}, ""),
 		"delivery": func() error {
@@ -284,7 +311,7 @@ func testWebhookDeliveries(t *testing.T, s auth.Store) {
 	if err := s.DispatchWebhookEvents(t.Context(), nil, ds); err != nil {
 		t.Fatalf("DispatchWebhookEvents: %v", err)
 	}
-	due, err := s.DueWebhookDeliveries(t.Context(), at(3*time.Minute), 10)
+	due, err := s.DueWebhookDeliveries(t.Context(), at(3*time.Minute), 10, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +334,7 @@ func testWebhookDeliveries(t *testing.T, s auth.Store) {
 	}
 	got, _ := s.GetWebhookDelivery(t.Context(), "wh_1", d.ID)
 	wantSame(t, "updated delivery", d, got)
-	due, _ = s.DueWebhookDeliveries(t.Context(), at(time.Hour), 10)
+	due, _ = s.DueWebhookDeliveries(t.Context(), at(time.Hour), 10, 10)
 	if len(due) != 5 || slices.ContainsFunc(due, func(x *auth.WebhookDelivery) bool { return x.ID == d.ID }) {
 		t.Fatalf("due after success = %d deliveries, want 5 without %s", len(due), d.ID)
 	}
@@ -341,7 +368,7 @@ func testWebhookDeleteCascades(t *testing.T, s auth.Store) {
 	if err := s.DeleteWebhookEndpoint(t.Context(), "wh_1"); err != nil {
 		t.Fatal(err)
 	}
-	if due, _ := s.DueWebhookDeliveries(t.Context(), at(time.Hour), 10); len(due) != 0 {
+	if due, _ := s.DueWebhookDeliveries(t.Context(), at(time.Hour), 10, 10); len(due) != 0 {
 		t.Fatalf("deliveries of a deleted endpoint are still due: %d", len(due))
 	}
 	// A delivery for an endpoint that does not exist cannot be inserted.
@@ -476,3 +503,87 @@ func testWebhookLease(t *testing.T, s auth.Store) {
 }
 
 var errLost = fmt.Errorf("lease held by another")
+
+// testWebhookConcurrentUpdates: updates read the endpoint as the update
+// before them left it, so none is lost (a PATCH racing a disabling, two
+// rotations racing each other).
+func testWebhookConcurrentUpdates(t *testing.T, s auth.Store) {
+	mustEndpoint(t, s, newEndpoint("wh_1"))
+	const n = 8
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, err := s.UpdateWebhookEndpoint(t.Context(), "wh_1", func(e *auth.WebhookEndpoint) ([]auth.AuditEvent, error) {
+				e.Description += fmt.Sprint(i)
+				e.PreviousSecret, e.Secret = e.Secret, []byte(fmt.Sprint("secret ", i))
+				return []auth.AuditEvent{oev(auth.EventWebhookUpdated, at(time.Hour))}, nil
+			})
+			if err != nil {
+				t.Errorf("UpdateWebhookEndpoint %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	got, err := s.GetWebhookEndpoint(t.Context(), "wh_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	digits := strings.TrimPrefix(got.Description, newEndpoint("wh_1").Description)
+	if len(digits) != n {
+		t.Fatalf("description %q after %d concurrent appends: updates were lost", got.Description, n)
+	}
+	last := digits[n-1:]
+	prev := digits[n-2 : n-1]
+	if string(got.Secret) != "secret "+last || string(got.PreviousSecret) != "secret "+prev {
+		t.Fatalf("secret %q, previous %q; want the last rotation's on top of the one before (%s then %s)",
+			got.Secret, got.PreviousSecret, prev, last)
+	}
+}
+
+// testWebhookDueFair: a backlog of one endpoint does not fill the due
+// batch, and deferring an endpoint moves only its pending deliveries due
+// before the new time.
+func testWebhookDueFair(t *testing.T, s auth.Store) {
+	mustEndpoint(t, s, newEndpoint("wh_a"), newEndpoint("wh_b"))
+	var ds []*auth.WebhookDelivery
+	for i := range 40 {
+		ds = append(ds, newDelivery(fmt.Sprintf("dlv_a%02d", i), "wh_a", fmt.Sprintf("msg_%d", i), at(time.Duration(i)*time.Millisecond)))
+	}
+	ds = append(ds, newDelivery("dlv_b", "wh_b", "msg_0", at(time.Second)))
+	late := newDelivery("dlv_a_late", "wh_a", "msg_late", at(time.Hour))
+	done := newDelivery("dlv_a_done", "wh_a", "msg_done", time.Time{})
+	done.State = auth.DeliverySucceeded
+	ds = append(ds, late, done)
+	if err := s.DispatchWebhookEvents(t.Context(), nil, ds); err != nil {
+		t.Fatalf("DispatchWebhookEvents: %v", err)
+	}
+	due, err := s.DueWebhookDeliveries(t.Context(), at(time.Minute), 16, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, d := range due {
+		ids = append(ids, d.ID)
+	}
+	wantStrings(t, "due, at most 4 of an endpoint", ids, []string{"dlv_a00", "dlv_a01", "dlv_a02", "dlv_a03", "dlv_b"})
+
+	n, err := s.DeferWebhookDeliveries(t.Context(), "wh_a", at(30*time.Minute))
+	if err != nil || n != 40 {
+		t.Fatalf("DeferWebhookDeliveries = %d, %v; want 40 (not the later one, not the finished one)", n, err)
+	}
+	due, _ = s.DueWebhookDeliveries(t.Context(), at(time.Minute), 16, 4)
+	if len(due) != 1 || due[0].ID != "dlv_b" {
+		t.Fatalf("due after deferring wh_a = %d deliveries, want only dlv_b", len(due))
+	}
+	for _, id := range []string{"dlv_a00", "dlv_a39"} {
+		if d, _ := s.GetWebhookDelivery(t.Context(), "wh_a", id); d == nil || !d.NextAttemptAt.Equal(at(30*time.Minute)) || d.State != auth.DeliveryPending {
+			t.Fatalf("%s after deferring: %+v", id, d)
+		}
+	}
+	if d, _ := s.GetWebhookDelivery(t.Context(), "wh_a", "dlv_a_late"); !d.NextAttemptAt.Equal(at(time.Hour)) {
+		t.Fatalf("a delivery due after the deferral moved to %v", d.NextAttemptAt)
+	}
+	if d, _ := s.GetWebhookDelivery(t.Context(), "wh_a", "dlv_a_done"); d.State != auth.DeliverySucceeded || !d.NextAttemptAt.IsZero() {
+		t.Fatalf("a finished delivery changed: %+v", d)
+	}
+}

@@ -28,6 +28,9 @@ const (
 	// AttemptTimeout, a poll ends well within the lease's lifetime.
 	batchSize = 16
 	workers   = 8
+	// perEndpoint bounds the deliveries of one endpoint in a poll, so an
+	// endpoint with a backlog leaves room for the others.
+	perEndpoint = 4
 )
 
 // retryDelays is the wait after the nth failed attempt (the last one
@@ -62,6 +65,8 @@ type Config struct {
 	Now          auth.Now      // default auth.SystemNow
 	PollInterval time.Duration // 0: DefaultPollInterval
 	LeaseTTL     time.Duration // 0: DefaultLeaseTTL
+	// AttemptTimeout bounds one attempt; 0: AttemptTimeout. Tests shorten it.
+	AttemptTimeout time.Duration
 }
 
 // Dispatcher turns outbox events into deliveries and attempts them, on the
@@ -75,9 +80,18 @@ type Dispatcher struct {
 	now     auth.Now
 	poll    time.Duration
 	ttl     time.Duration
-	holding bool      // whether the last acquire succeeded; Run's goroutine only
-	until   time.Time // when the lease we hold expires, by d.now; Run's goroutine only
-	pruned  time.Time // when finished deliveries were last deleted; Run's goroutine only
+	timeout time.Duration // of one attempt
+	// sem bounds the attempts under way at once, across polls.
+	sem chan struct{}
+	// running counts the endpoints with attempts under way; some may
+	// outlast the poll that started them (a slow endpoint does not hold
+	// up the next poll), and Run waits for them before giving up the lease.
+	running sync.WaitGroup
+	mu      sync.Mutex
+	busy    map[string]bool // endpoints with attempts under way; guarded by mu
+	holding bool            // whether the last acquire succeeded; Run's goroutine only
+	until   time.Time       // when the lease we hold expires, by d.now; Run's goroutine only
+	pruned  time.Time       // when finished deliveries were last deleted; Run's goroutine only
 }
 
 // pruneEvery is how often the lease holder deletes deliveries older than
@@ -91,7 +105,11 @@ func NewDispatcher(cfg Config) (*Dispatcher, error) {
 	}
 	d := &Dispatcher{
 		store: cfg.Store, sealer: cfg.Sealer, holder: cfg.Holder, client: cfg.Client,
-		log: cfg.Logger, now: cfg.Now, poll: cfg.PollInterval, ttl: cfg.LeaseTTL,
+		log: cfg.Logger, now: cfg.Now, poll: cfg.PollInterval, ttl: cfg.LeaseTTL, timeout: cfg.AttemptTimeout,
+		sem: make(chan struct{}, workers), busy: map[string]bool{},
+	}
+	if d.timeout <= 0 {
+		d.timeout = AttemptTimeout
 	}
 	if d.client == nil {
 		d.client = NewClient(cfg.AllowPrivate)
@@ -126,6 +144,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			// Attempts under way end at once (their context is ctx) and
+			// leave their deliveries due.
+			d.running.Wait()
 			if d.holding {
 				release, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 				if err := d.store.ReleaseWebhookLease(release, LeaseName, d.holder); err != nil {
@@ -239,16 +260,20 @@ func (d *Dispatcher) dispatch(ctx context.Context, endpoints []*auth.WebhookEndp
 // it over and send the same deliveries again.
 func (d *Dispatcher) workBudget(now time.Time) time.Duration {
 	left := d.until.Sub(now)
-	if left > 2*AttemptTimeout {
-		return left - AttemptTimeout
+	if left > 2*d.timeout {
+		return left - d.timeout
 	}
 	return left / 2 // short leases (tests): local receivers answer fast
 }
 
-// deliverDue attempts one batch of due deliveries, a few at once, starting
-// none after budget has passed; what is left stays due.
+// deliverDue attempts one batch of due deliveries, a few at once,
+// starting none after budget has passed; what is left stays due. The
+// batch is fair across endpoints (at most perEndpoint each), endpoints
+// still busy from an earlier poll are skipped, and the poll waits for its
+// attempts at most one poll interval: a slow or hanging endpoint delays
+// neither the other endpoints' deliveries nor the next poll.
 func (d *Dispatcher) deliverDue(ctx context.Context, endpoints map[string]*auth.WebhookEndpoint, budget time.Duration) error {
-	due, err := d.store.DueWebhookDeliveries(ctx, d.now(), batchSize)
+	due, err := d.store.DueWebhookDeliveries(ctx, d.now(), batchSize, perEndpoint)
 	if err != nil {
 		return fmt.Errorf("webhook: due deliveries: %w", err)
 	}
@@ -263,33 +288,84 @@ func (d *Dispatcher) deliverDue(ctx context.Context, endpoints map[string]*auth.
 		byEndpoint[dl.EndpointID] = append(byEndpoint[dl.EndpointID], dl)
 	}
 	stopStarting := time.Now().Add(budget)
-	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
 	for _, id := range order {
-		e := endpoints[id]
-		list := byEndpoint[id]
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			for _, dl := range list {
-				if ctx.Err() != nil || time.Now().After(stopStarting) {
-					return
-				}
-				ok, err := d.deliver(ctx, e, dl)
-				if err != nil && ctx.Err() == nil {
-					d.log.Warn("recording a webhook attempt failed", "delivery_id", dl.ID, "err", err)
-				}
-				if !ok {
-					// An endpoint that just failed is not tried again
-					// in this poll: its other deliveries wait, instead of
-					// each costing a timeout now.
-					return
-				}
+		if !d.claim(id) {
+			continue // its attempts from an earlier poll are still under way
+		}
+		e, list := endpoints[id], byEndpoint[id]
+		wg.Add(1)
+		d.running.Add(1)
+		go func() {
+			defer d.running.Done()
+			defer wg.Done()
+			defer d.unclaim(id)
+			select {
+			case d.sem <- struct{}{}:
+				defer func() { <-d.sem }()
+			case <-ctx.Done():
+				return
 			}
-		})
+			d.deliverAll(ctx, e, list, stopStarting)
+		}()
 	}
-	wg.Wait()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	wait := time.NewTimer(d.poll)
+	defer wait.Stop()
+	select {
+	case <-done:
+	case <-wait.C: // the slow ones go on; their endpoints are skipped until they end
+	case <-ctx.Done():
+	}
 	return nil
+}
+
+// claim marks the endpoint busy, unless it is already.
+func (d *Dispatcher) claim(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.busy[id] {
+		return false
+	}
+	d.busy[id] = true
+	return true
+}
+
+func (d *Dispatcher) unclaim(id string) {
+	d.mu.Lock()
+	delete(d.busy, id)
+	d.mu.Unlock()
+}
+
+// deliverAll attempts list, deliveries of e, in order until one fails.
+// Then the endpoint's other pending deliveries wait for that one's retry:
+// each would cost a failure (perhaps a timeout) now, and left due they
+// would fill every poll ahead of the healthy endpoints.
+func (d *Dispatcher) deliverAll(ctx context.Context, e *auth.WebhookEndpoint, list []*auth.WebhookDelivery, stopStarting time.Time) {
+	for _, dl := range list {
+		if ctx.Err() != nil || time.Now().After(stopStarting) {
+			return
+		}
+		ok, err := d.deliver(ctx, e, dl)
+		if err != nil && ctx.Err() == nil {
+			d.log.Warn("recording a webhook attempt failed", "delivery_id", dl.ID, "err", err)
+		}
+		if ok {
+			continue
+		}
+		if ctx.Err() != nil || err != nil {
+			return // nothing (reliable) was recorded: the deliveries stay due
+		}
+		until := dl.NextAttemptAt
+		if until.IsZero() { // given up: the others wait as after a first failure
+			until = d.now().Add(RetryDelay(1))
+		}
+		if _, err := d.store.DeferWebhookDeliveries(ctx, dl.EndpointID, until); err != nil && ctx.Err() == nil {
+			d.log.Warn("deferring a failing endpoint's deliveries failed", "endpoint_id", dl.EndpointID, "err", err)
+		}
+		return
+	}
 }
 
 // deliver makes one attempt of dl to e (nil if the endpoint is gone),
@@ -391,7 +467,7 @@ func (d *Dispatcher) attempt(ctx context.Context, e *auth.WebhookEndpoint, dl *a
 	if err != nil {
 		return 0, "", 0, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, AttemptTimeout)
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL, bytes.NewReader(dl.Payload))
 	if err != nil {

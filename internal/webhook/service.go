@@ -123,42 +123,42 @@ type UpdateParams struct {
 }
 
 // Update applies p to the endpoint and returns it as stored. ENOTFOUND if
-// it does not exist; EINVALID as for Create.
+// it does not exist; EINVALID as for Create. The change is made to the
+// endpoint as it stands in the store's transaction, so a disabling or a
+// rotation made meanwhile is kept.
 func (s *Service) Update(ctx context.Context, id string, p UpdateParams, actor string) (*auth.WebhookEndpoint, error) {
-	cur, err := s.store.GetWebhookEndpoint(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	e := cur.Clone()
-	var changed []string
-	if p.URL != nil {
-		e.URL = *p.URL
-		changed = append(changed, "url")
-	}
-	if p.Events != nil {
-		e.Events = p.Events
-		changed = append(changed, "events")
-	}
-	if p.Description != nil {
-		e.Description = *p.Description
-		changed = append(changed, "description")
-	}
-	if e.Events, err = s.check(e.URL, e.Events, e.Description); err != nil {
-		return nil, err
-	}
-	now := s.now()
-	if p.Enabled != nil {
-		changed = append(changed, "enabled")
-		switch {
-		case *p.Enabled:
-			e.DisabledAt, e.DisabledReason, e.FailingSince = time.Time{}, "", time.Time{}
-		case e.Enabled():
-			e.DisabledAt, e.DisabledReason = now, "Disabled by an operator."
+	e, err := s.store.UpdateWebhookEndpoint(ctx, id, func(e *auth.WebhookEndpoint) ([]auth.AuditEvent, error) {
+		var changed []string
+		if p.URL != nil {
+			e.URL = *p.URL
+			changed = append(changed, "url")
 		}
-	}
-	e.UpdatedAt = now
-	ev := event(auth.EventWebhookUpdated, now, actor, e, map[string]string{"changed": strings.Join(changed, ",")})
-	if err := s.store.UpdateWebhookEndpoint(ctx, e, ev); err != nil {
+		if p.Events != nil {
+			e.Events = p.Events
+			changed = append(changed, "events")
+		}
+		if p.Description != nil {
+			e.Description = *p.Description
+			changed = append(changed, "description")
+		}
+		var err error
+		if e.Events, err = s.check(e.URL, e.Events, e.Description); err != nil {
+			return nil, err
+		}
+		now := s.now()
+		if p.Enabled != nil {
+			changed = append(changed, "enabled")
+			switch {
+			case *p.Enabled:
+				e.DisabledAt, e.DisabledReason, e.FailingSince = time.Time{}, "", time.Time{}
+			case e.Enabled():
+				e.DisabledAt, e.DisabledReason = now, "Disabled by an operator."
+			}
+		}
+		e.UpdatedAt = now
+		return []auth.AuditEvent{event(auth.EventWebhookUpdated, now, actor, e, map[string]string{"changed": strings.Join(changed, ",")})}, nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("webhook: update: %w", err)
 	}
 	return e, nil
@@ -179,23 +179,24 @@ func (s *Service) Delete(ctx context.Context, id, actor string) error {
 // clear. The current secret becomes the previous one and keeps signing,
 // alongside the new one, for auth.WebhookSecretOverlap, so receivers can
 // switch without losing a delivery. ENOTFOUND if it does not exist.
+// Concurrent rotations apply one on top of the other: the later one's
+// previous secret is the earlier one's new secret, so every secret shown
+// signs for a while.
 func (s *Service) RotateSecret(ctx context.Context, id, actor string) (*auth.WebhookEndpoint, string, error) {
-	cur, err := s.store.GetWebhookEndpoint(ctx, id)
-	if err != nil {
-		return nil, "", err
-	}
 	key, err := newSecret()
 	if err != nil {
 		return nil, "", err
 	}
-	now := s.now()
-	e := cur.Clone()
-	e.PreviousSecret, e.PreviousSecretExpiresAt = e.Secret, now.Add(auth.WebhookSecretOverlap)
-	e.Secret = s.sealer.Seal(sealID(id), key)
-	e.UpdatedAt = now
-	ev := event(auth.EventWebhookSecretRotated, now, actor, e,
-		map[string]string{"previous_expires_at": e.PreviousSecretExpiresAt.Format(time.RFC3339)})
-	if err := s.store.UpdateWebhookEndpoint(ctx, e, ev); err != nil {
+	sealed := s.sealer.Seal(sealID(id), key)
+	e, err := s.store.UpdateWebhookEndpoint(ctx, id, func(e *auth.WebhookEndpoint) ([]auth.AuditEvent, error) {
+		now := s.now()
+		e.PreviousSecret, e.PreviousSecretExpiresAt = e.Secret, now.Add(auth.WebhookSecretOverlap)
+		e.Secret = sealed
+		e.UpdatedAt = now
+		return []auth.AuditEvent{event(auth.EventWebhookSecretRotated, now, actor, e,
+			map[string]string{"previous_expires_at": e.PreviousSecretExpiresAt.Format(time.RFC3339)})}, nil
+	})
+	if err != nil {
 		return nil, "", fmt.Errorf("webhook: rotate secret: %w", err)
 	}
 	return e, FormatSecret(key), nil

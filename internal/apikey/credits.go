@@ -100,7 +100,7 @@ func (s *Service) spend(ctx context.Context, k *auth.APIKey, cost int, now time.
 		return auth.CreditSpend{}, auth.Errorf(auth.EINVALID, "cost must be between 1 and %d", MaxCost)
 	}
 	if s.creditsRedis == nil {
-		sp, err := s.store.SpendAPIKeyCredits(ctx, k.ID, int64(cost), now, exhaustedEvent(k.ID, now))
+		sp, err := s.store.SpendAPIKeyCredits(ctx, k.CreditsLedger(), int64(cost), now, exhaustedEvent(k.ID, now))
 		if err != nil {
 			return sp, fmt.Errorf("apikey: spend credits: %w", err)
 		}
@@ -119,14 +119,18 @@ func (s *Service) spendRedis(ctx context.Context, k *auth.APIKey, cost int64, no
 	if c.Refill.Amount > 0 {
 		start = auth.PeriodStart(c.Refill.Interval, now).UnixMicro()
 	}
-	ctx, cancel := context.WithTimeout(ctx, creditsRedisTimeout)
-	defer cancel()
+	// The hash is the ledger's, shared by the keys of a rotation chain.
+	ledger := k.CreditsLedger()
 	run := func(c *auth.Credits, init string) ([4]int64, error) {
+		// Each round trip has its own deadline: the store read between
+		// two of them is bound by the caller's context only.
+		rctx, cancel := context.WithTimeout(ctx, creditsRedisTimeout)
+		defer cancel()
 		refilled := int64(0)
 		if !c.RefilledAt.IsZero() {
 			refilled = c.RefilledAt.UnixMicro()
 		}
-		out, err := spendScript.Run(ctx, s.creditsRedis, []string{s.creditsPrefix + k.ID},
+		out, err := spendScript.Run(rctx, s.creditsRedis, []string{s.creditsPrefix + ledger},
 			c.Version, c.Remaining, refilled, c.Refill.Amount, start, cost, creditsRedisTTL.Milliseconds(), init).Slice()
 		if err != nil {
 			return [4]int64{}, auth.Errorf(auth.EUNAVAILABLE, "apikey: spend credits in Redis: %v", err)
@@ -143,8 +147,9 @@ func (s *Service) spendRedis(ctx context.Context, k *auth.APIKey, cost int64, no
 	}
 	if vals[0] == -1 {
 		// No count in Redis yet (or any more): start it from the store's
-		// latest value, not from the cached record.
-		fresh, err := s.store.GetAPIKey(ctx, k.ID)
+		// latest value, not from the cached record. The caller's context,
+		// not Redis's short timeout, bounds the store read.
+		fresh, err := s.store.GetAPIKey(ctx, ledger)
 		if err != nil {
 			return auth.CreditSpend{}, fmt.Errorf("apikey: spend credits: %w", err)
 		}
@@ -160,7 +165,7 @@ func (s *Service) spendRedis(ctx context.Context, k *auth.APIKey, cost int64, no
 	if vals[2] == 0 {
 		st.RefilledAt = time.Time{}
 	}
-	s.credits.note(k.ID, st, sp.Spent && sp.Remaining == 0, now)
+	s.credits.note(ledger, k.ID, st, sp.Spent && sp.Remaining == 0, now)
 	return sp, nil
 }
 
@@ -196,7 +201,8 @@ type creditBook struct {
 	exhausted []auth.AuditEvent
 }
 
-func (b *creditBook) note(id string, c auth.Credits, exhausted bool, now time.Time) {
+// note records the state of the credits of ledger, spent by key id.
+func (b *creditBook) note(ledger, id string, c auth.Credits, exhausted bool, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.states == nil {
@@ -204,8 +210,8 @@ func (b *creditBook) note(id string, c auth.Credits, exhausted bool, now time.Ti
 	}
 	// Answers may arrive out of order: keep the newest state (the store
 	// keeps only forward moves anyway).
-	if old, ok := b.states[id]; !ok || newerCredits(c, old) {
-		b.states[id] = c
+	if old, ok := b.states[ledger]; !ok || newerCredits(c, old) {
+		b.states[ledger] = c
 	}
 	if exhausted {
 		b.exhausted = append(b.exhausted, exhaustedEvent(id, now))

@@ -27,6 +27,11 @@ type APIKey struct {
 	// for verification, Remaining is only as fresh as the read: spending
 	// goes through the store (or Redis), never through the record.
 	Credits *Credits
+	// CreditsKeyID is the key whose credits this one spends: "" for its
+	// own, else the first key of its rotation chain. A rotation's old and
+	// new keys share one balance (read from that key's record into
+	// Credits), so a grace period never doubles the credits.
+	CreditsKeyID string
 	// AllowedIPs restricts the callers' addresses; empty means any.
 	AllowedIPs []netip.Prefix
 
@@ -37,6 +42,14 @@ type APIKey struct {
 	RotationDueAt time.Time // CreatedAt + RotationPeriod; zero without a policy
 	RotatedFrom   string    // the key this one replaced
 	RotatedTo     string    // the key that replaced this one; set by a rotation
+}
+
+// CreditsLedger is the ID of the key whose record holds k's credits.
+func (k *APIKey) CreditsLedger() string {
+	if k.CreditsKeyID != "" {
+		return k.CreditsKeyID
+	}
+	return k.ID
 }
 
 // RateLimit is a token bucket: Burst tokens at most, refilled at Rate per

@@ -19,7 +19,11 @@ const keyColumns = `id, hash, prefix, hint, owner, name, scopes, metadata,
 	created_at, expires_at, revoked_at, last_used_at, rotation_due_at,
 	rotated_from, rotated_to,
 	credits_remaining, credits_refill_amount, credits_refill_interval,
-	credits_refilled_at, credits_version, allowed_ips`
+	credits_refilled_at, credits_version, allowed_ips, credits_key_id`
+
+// creditColumnsOnly are the credits_* columns ledgerCredits reads.
+const creditColumnsOnly = `credits_remaining, credits_refill_amount, credits_refill_interval,
+	credits_refilled_at, credits_version`
 
 // querier is what reads need from the pool and from a transaction.
 type querier interface {
@@ -42,7 +46,7 @@ func scanKey(row pgx.Row) (*auth.APIKey, error) {
 		&created, &expires, &revoked, &used, &rotDue,
 		&k.RotatedFrom, &k.RotatedTo,
 		&remaining, &credits.Refill.Amount, &credits.Refill.Interval,
-		&refilled, &credits.Version, &allowed)
+		&refilled, &credits.Version, &allowed, &k.CreditsKeyID)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +80,36 @@ func getKey(ctx context.Context, q querier, where string, arg any) (*auth.APIKey
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, auth.Errorf(auth.ENOTFOUND, "API key not found.")
 	}
-	return k, err
+	if err != nil {
+		return nil, err
+	}
+	return k, ledgerCredits(ctx, q, k)
+}
+
+// ledgerCredits replaces the credits of a key that spends another's (see
+// auth.APIKey.CreditsKeyID) by that key's: the balance they share.
+func ledgerCredits(ctx context.Context, q querier, k *auth.APIKey) error {
+	if k.CreditsKeyID == "" {
+		return nil
+	}
+	var (
+		c         auth.Credits
+		remaining pgtype.Int8
+		refilled  pgtype.Timestamptz
+	)
+	err := q.QueryRow(ctx, "SELECT "+creditColumnsOnly+" FROM api_keys WHERE id = $1", k.CreditsKeyID).
+		Scan(&remaining, &c.Refill.Amount, &c.Refill.Interval, &refilled, &c.Version)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !remaining.Valid) {
+		k.Credits = nil
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.Remaining = remaining.Int64
+	c.RefilledAt = timeFrom(refilled)
+	k.Credits = &c
+	return nil
 }
 
 func insertKey(ctx context.Context, tx pgx.Tx, k *auth.APIKey) error {
@@ -91,13 +124,13 @@ func insertKey(ctx context.Context, tx pgx.Tx, k *auth.APIKey) error {
 	c := creditColumns(k.Credits)
 	_, err = tx.Exec(ctx, `INSERT INTO api_keys (`+keyColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-			$19, $20, $21, $22, $23, $24)`,
+			$19, $20, $21, $22, $23, $24, $25)`,
 		k.ID, k.Hash, k.Prefix, k.Hint, k.Owner, k.Name, scopes, metadata,
 		k.RateLimit.Rate, k.RateLimit.Burst, int64(k.RotationPeriod),
 		timeValue(k.CreatedAt), timeValue(k.ExpiresAt), timeValue(k.RevokedAt),
 		timeValue(k.LastUsedAt), timeValue(k.RotationDueAt),
 		k.RotatedFrom, k.RotatedTo,
-		c.remaining, c.amount, c.interval, c.refilledAt, c.version, auth.FormatAllowedIPs(k.AllowedIPs))
+		c.remaining, c.amount, c.interval, c.refilledAt, c.version, auth.FormatAllowedIPs(k.AllowedIPs), k.CreditsKeyID)
 	return err
 }
 
@@ -200,6 +233,12 @@ func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.API
 	}
 	if err := rows.Err(); err != nil {
 		return nil, "", translate("list api keys", err)
+	}
+	rows.Close()
+	for _, k := range keys {
+		if err := ledgerCredits(ctx, db.pool, k); err != nil {
+			return nil, "", translate("list api keys", err)
+		}
 	}
 	keys, next := auth.Page(keys, limit, func(x *auth.APIKey) string { return x.ID })
 	return keys, next, nil
@@ -348,19 +387,32 @@ func (db *DB) UpdateAPIKey(ctx context.Context, id string, update func(k *auth.A
 		if scopes == nil {
 			scopes = []string{}
 		}
-		c := creditColumns(k.Credits)
 		if _, err := tx.Exec(ctx, `UPDATE api_keys SET name = $2, scopes = $3, metadata = $4,
-			rate_limit_rate = $5, rate_limit_burst = $6, expires_at = $7,
-			credits_remaining = $8, credits_refill_amount = $9, credits_refill_interval = $10,
-			credits_refilled_at = $11, credits_version = $12, allowed_ips = $13,
+			rate_limit_rate = $5, rate_limit_burst = $6, expires_at = $7, allowed_ips = $8,
 			changed_at = clock_timestamp()
 			WHERE id = $1`,
 			k.ID, k.Name, scopes, metadata, k.RateLimit.Rate, k.RateLimit.Burst, timeValue(k.ExpiresAt),
-			c.remaining, c.amount, c.interval, c.refilledAt, c.version, auth.FormatAllowedIPs(k.AllowedIPs)); err != nil {
+			auth.FormatAllowedIPs(k.AllowedIPs)); err != nil {
 			return err
 		}
 		if err := notifyChanged(ctx, tx, k.ID); err != nil {
 			return err
+		}
+		// The credits are the ledger's: shared with the rest of the
+		// rotation chain, reset for all of it.
+		c := creditColumns(k.Credits)
+		ledger := k.CreditsLedger()
+		if _, err := tx.Exec(ctx, `UPDATE api_keys SET
+			credits_remaining = $2, credits_refill_amount = $3, credits_refill_interval = $4,
+			credits_refilled_at = $5, credits_version = $6, changed_at = clock_timestamp()
+			WHERE id = $1`,
+			ledger, c.remaining, c.amount, c.interval, c.refilledAt, c.version); err != nil {
+			return err
+		}
+		if ledger != k.ID {
+			if err := notifyChanged(ctx, tx, ledger); err != nil {
+				return err
+			}
 		}
 		if err := appendEvents(ctx, tx, events); err != nil {
 			return err

@@ -18,7 +18,11 @@ const keyColumns = `id, hash, prefix, hint, owner, name, scopes, metadata,
 	created_at, expires_at, revoked_at, last_used_at, rotation_due_at,
 	rotated_from, rotated_to,
 	credits_remaining, credits_refill_amount, credits_refill_interval,
-	credits_refilled_at, credits_version, allowed_ips`
+	credits_refilled_at, credits_version, allowed_ips, credits_key_id`
+
+// creditColumnsOnly are the credits_* columns scanCredits reads.
+const creditColumnsOnly = `credits_remaining, credits_refill_amount, credits_refill_interval,
+	credits_refilled_at, credits_version`
 
 // querier is what reads need from *sql.DB (the read pool) and *sql.Tx (the
 // writer, inside a transaction).
@@ -46,7 +50,7 @@ func scanKey(row scanner) (*auth.APIKey, error) {
 		&created, &expires, &revoked, &used, &rotDue,
 		&k.RotatedFrom, &k.RotatedTo,
 		&remaining, &credits.Refill.Amount, &credits.Refill.Interval,
-		&refilled, &credits.Version, &allowed)
+		&refilled, &credits.Version, &allowed, &k.CreditsKeyID)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +84,36 @@ func getKey(ctx context.Context, q querier, where string, arg any) (*auth.APIKey
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, auth.Errorf(auth.ENOTFOUND, "API key not found.")
 	}
-	return k, err
+	if err != nil {
+		return nil, err
+	}
+	return k, ledgerCredits(ctx, q, k)
+}
+
+// ledgerCredits replaces the credits of a key that spends another's (see
+// auth.APIKey.CreditsKeyID) by that key's: the balance they share.
+func ledgerCredits(ctx context.Context, q querier, k *auth.APIKey) error {
+	if k.CreditsKeyID == "" {
+		return nil
+	}
+	var (
+		c         auth.Credits
+		remaining sql.NullInt64
+		refilled  sql.NullInt64
+	)
+	err := q.QueryRowContext(ctx, "SELECT "+creditColumnsOnly+" FROM api_keys WHERE id = ?", k.CreditsKeyID).
+		Scan(&remaining, &c.Refill.Amount, &c.Refill.Interval, &refilled, &c.Version)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !remaining.Valid) {
+		k.Credits = nil
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.Remaining = remaining.Int64
+	c.RefilledAt = timeFrom(refilled)
+	k.Credits = &c
+	return nil
 }
 
 func insertKey(ctx context.Context, tx *sql.Tx, k *auth.APIKey) error {
@@ -98,13 +131,13 @@ func insertKey(ctx context.Context, tx *sql.Tx, k *auth.APIKey) error {
 	}
 	c := creditColumns(k.Credits)
 	_, err = tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.Hash, k.Prefix, k.Hint, k.Owner, k.Name, scopes, metadata,
 		k.RateLimit.Rate, k.RateLimit.Burst, int64(k.RotationPeriod),
 		timeValue(k.CreatedAt), timeValue(k.ExpiresAt), timeValue(k.RevokedAt),
 		timeValue(k.LastUsedAt), timeValue(k.RotationDueAt),
 		k.RotatedFrom, k.RotatedTo,
-		c.remaining, c.amount, c.interval, c.refilledAt, c.version, allowed)
+		c.remaining, c.amount, c.interval, c.refilledAt, c.version, allowed, k.CreditsKeyID)
 	return err
 }
 
@@ -211,6 +244,12 @@ func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.API
 	}
 	if err := rows.Err(); err != nil {
 		return nil, "", translate("list api keys", err)
+	}
+	rows.Close()
+	for _, k := range keys {
+		if err := ledgerCredits(ctx, db.read, k); err != nil {
+			return nil, "", translate("list api keys", err)
+		}
 	}
 	keys, next := auth.Page(keys, limit, func(x *auth.APIKey) string { return x.ID })
 	return keys, next, nil
@@ -357,14 +396,21 @@ func (db *DB) UpdateAPIKey(ctx context.Context, id string, update func(k *auth.A
 		if err != nil {
 			return err
 		}
-		c := creditColumns(k.Credits)
 		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET name = ?, scopes = ?, metadata = ?,
-			rate_limit_rate = ?, rate_limit_burst = ?, expires_at = ?,
-			credits_remaining = ?, credits_refill_amount = ?, credits_refill_interval = ?,
-			credits_refilled_at = ?, credits_version = ?, allowed_ips = ?
+			rate_limit_rate = ?, rate_limit_burst = ?, expires_at = ?, allowed_ips = ?
 			WHERE id = ?`,
 			k.Name, scopes, metadata, k.RateLimit.Rate, k.RateLimit.Burst, timeValue(k.ExpiresAt),
-			c.remaining, c.amount, c.interval, c.refilledAt, c.version, allowed, k.ID); err != nil {
+			allowed, k.ID); err != nil {
+			return err
+		}
+		// The credits are the ledger's: shared with the rest of the
+		// rotation chain, reset for all of it.
+		c := creditColumns(k.Credits)
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET
+			credits_remaining = ?, credits_refill_amount = ?, credits_refill_interval = ?,
+			credits_refilled_at = ?, credits_version = ?
+			WHERE id = ?`,
+			c.remaining, c.amount, c.interval, c.refilledAt, c.version, k.CreditsLedger()); err != nil {
 			return err
 		}
 		if err := insertEvents(ctx, tx, events); err != nil {

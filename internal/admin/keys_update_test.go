@@ -176,3 +176,31 @@ func TestAdminKeyRestrictedToNetworks(t *testing.T) {
 		t.Fatalf("ListKeys from an allowed address: %v", err)
 	}
 }
+
+// TestAdminKeyRefusalTypes: an admin key out of credits gets the
+// gateway's usage_exceeded (429, no Retry-After: not a rate), and one used
+// from outside its networks the gateway's ip_not_allowed (403).
+func TestAdminKeyRefusalTypes(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	_, spent := env.createKey(t, apikey.CreateParams{Owner: "ops", Scopes: []string{ScopeAdmin}, Credits: &auth.Credits{Remaining: 0}})
+	nets, _ := auth.ParseAllowedIPs([]string{"192.0.2.0/24"})
+	_, outside := env.createKey(t, apikey.CreateParams{Owner: "ops", Scopes: []string{ScopeAdmin}, AllowedIPs: nets})
+	for _, tc := range []struct {
+		key    string
+		status int
+		kind   problem.Kind
+	}{
+		{spent, http.StatusTooManyRequests, problem.UsageExceeded()},
+		{outside, http.StatusForbidden, problem.IPNotAllowed()},
+	} {
+		resp, body := env.do(t, "GET", "/admin/v1/keys", "", nil, http.Header{"X-API-Key": {tc.key}})
+		var d problem.Details
+		if resp.StatusCode != tc.status || json.Unmarshal(body, &d) != nil || d.Type != tc.kind.Type() {
+			t.Errorf("%d %s; want %d %s", resp.StatusCode, body, tc.status, tc.kind.Type())
+		}
+		if ra := resp.Header.Get("Retry-After"); ra != "" {
+			t.Errorf("%s: Retry-After %q, want none", tc.kind.Name, ra)
+		}
+	}
+}

@@ -9,9 +9,15 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
+// ledgerStore is what the tests read back: keys and audit events.
+type ledgerStore interface {
+	auth.APIKeyStore
+	auth.AuditStore
+}
+
 // allLedgers runs test on every ledger: the store's on SQLite and on
 // PostgreSQL, and Redis's over each.
-func allLedgers(t *testing.T, test func(t *testing.T, svc *apikey.Service, store auth.APIKeyStore)) {
+func allLedgers(t *testing.T, test func(t *testing.T, svc *apikey.Service, store ledgerStore)) {
 	t.Run("SQLite", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
@@ -41,7 +47,7 @@ func allLedgers(t *testing.T, test func(t *testing.T, svc *apikey.Service, store
 // credits of the new key resets them for both.
 func TestRotationSharesTheCredits(t *testing.T) {
 	t.Parallel()
-	allLedgers(t, func(t *testing.T, svc *apikey.Service, store auth.APIKeyStore) {
+	allLedgers(t, func(t *testing.T, svc *apikey.Service, store ledgerStore) {
 		ctx := context.Background()
 		old, oldKey, err := svc.Create(ctx, apikey.CreateParams{Owner: "svc", Actor: "key_admin", Credits: credits(3)})
 		if err != nil {
@@ -131,4 +137,80 @@ func TestCreditsRedisStoreReadHasItsOwnDeadline(t *testing.T) {
 	if r := check(t, e.svc, apikey.Request{Key: key}); r.Code != apikey.CodeValid || r.Credits.Remaining != 1 {
 		t.Fatalf("first spend = %s, %+v; want VALID with 1 left", r.Code, r.Credits)
 	}
+}
+
+// TestUsageExceededRecordedOncePerVersion: key.usage_exceeded is recorded
+// at the first spend of a version (and period) that leaves 0 or cannot be
+// paid, whatever the cost, and never twice for it; a reset of the credits
+// starts a new version.
+func TestUsageExceededRecordedOncePerVersion(t *testing.T) {
+	t.Parallel()
+	allLedgers(t, func(t *testing.T, svc *apikey.Service, store ledgerStore) {
+		ctx := context.Background()
+		create := func(remaining int64) (*auth.APIKey, string) {
+			k, key, err := svc.Create(ctx, apikey.CreateParams{Owner: "svc", Actor: "key_admin", Credits: credits(remaining)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return k, key
+		}
+		events := func(id string) int {
+			t.Helper()
+			if err := svc.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			evs, _, err := store.ListAuditEvents(ctx, auth.AuditFilter{KeyID: id, Type: auth.EventKeyUsageExceeded})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(evs)
+		}
+		spend := func(key string, cost int, want apikey.Code) {
+			t.Helper()
+			if r := check(t, svc, apikey.Request{Key: key, Cost: cost}); r.Code != want {
+				t.Fatalf("cost %d: %s, want %s", cost, r.Code, want)
+			}
+		}
+
+		// Cost 2 on 3 credits: 1 is left, never 0, and every later
+		// request is refused.
+		odd, oddKey := create(3)
+		spend(oddKey, 2, apikey.CodeValid)
+		if n := events(odd.ID); n != 0 {
+			t.Fatalf("%d events with 1 credit left, want 0", n)
+		}
+		for range 3 {
+			spend(oddKey, 2, apikey.CodeUsageExceeded)
+		}
+		if n := events(odd.ID); n != 1 {
+			t.Fatalf("cost above the credits left: %d events, want 1", n)
+		}
+
+		// Created with none.
+		none, noneKey := create(0)
+		spend(noneKey, 1, apikey.CodeUsageExceeded)
+		spend(noneKey, 1, apikey.CodeUsageExceeded)
+		if n := events(none.ID); n != 1 {
+			t.Fatalf("created with 0 credits: %d events, want 1", n)
+		}
+
+		// Spent to exactly 0, then refused: one event. A reset is a new
+		// version, which gets its own.
+		exact, exactKey := create(2)
+		spend(exactKey, 1, apikey.CodeValid)
+		spend(exactKey, 1, apikey.CodeValid)
+		spend(exactKey, 1, apikey.CodeUsageExceeded)
+		if n := events(exact.ID); n != 1 {
+			t.Fatalf("spent to 0 and refused: %d events, want 1", n)
+		}
+		if _, err := svc.Update(ctx, exact.ID, apikey.UpdateParams{Actor: "key_admin",
+			Credits: &apikey.CreditsUpdate{Remaining: ptr(int64(1))}}); err != nil {
+			t.Fatal(err)
+		}
+		spend(exactKey, 1, apikey.CodeValid)
+		spend(exactKey, 1, apikey.CodeUsageExceeded)
+		if n := events(exact.ID); n != 2 {
+			t.Fatalf("after a reset spent to 0: %d events, want 2", n)
+		}
+	})
 }

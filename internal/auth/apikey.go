@@ -188,9 +188,11 @@ type APIKeyStore interface {
 	// with that ID, as they stand at now (Credits.At: refilled when a
 	// period has begun since the last refill), if it has at least cost;
 	// otherwise it takes none. Each spend is atomic, so spends from any
-	// number of nodes never take more than the key has. When a spend
-	// leaves exactly 0 it appends the exhausted events in the same
-	// transaction (so they are written once per period). A key without
+	// number of nodes never take more than the key has. At the first
+	// spend of a version and period that leaves 0 or cannot be paid, it
+	// appends the exhausted events in the same transaction and records
+	// the credits' ExhaustedMarker in ExhaustedFor, so that they are
+	// written once per version and period. A key without
 	// credits spends nothing and reports Unmetered. ENOTFOUND if the key
 	// does not exist.
 	SpendAPIKeyCredits(ctx context.Context, id string, cost int64, now time.Time, exhausted ...AuditEvent) (CreditSpend, error)
@@ -201,7 +203,8 @@ type APIKeyStore interface {
 	// later RefilledAt, or the same and a lower Remaining), so that
 	// write-backs arriving out of order never undo a newer state. Anything
 	// else (unknown key, no credits, another version, an older state) is
-	// ignored.
+	// ignored. A c.ExhaustedFor that is set is recorded too (at
+	// c.Version).
 	SyncAPIKeyCredits(ctx context.Context, id string, c Credits) error
 
 	// MarkExpiredAPIKeys finds keys whose ExpiresAt is set and not after now,

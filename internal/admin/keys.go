@@ -137,10 +137,11 @@ func updateParams(patch KeyPatch) (apikey.UpdateParams, error) {
 	var p apikey.UpdateParams
 	// A key always has a name (maybe "") and scopes (maybe none): null
 	// would remove nothing, so it is refused rather than ignored.
-	for member, null := range map[string]bool{"name": patch.Name.Null, "scopes": patch.Scopes.Null} {
-		if null {
-			return p, auth.Errorf(auth.EINVALID, "The member %q cannot be null.", member)
-		}
+	switch {
+	case patch.Name.Null:
+		return p, auth.Errorf(auth.EINVALID, "The member %q cannot be null.", "name")
+	case patch.Scopes.Null:
+		return p, auth.Errorf(auth.EINVALID, "The member %q cannot be null.", "scopes")
 	}
 	if patch.Name.Set {
 		p.Name = &patch.Name.Value

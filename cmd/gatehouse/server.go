@@ -497,10 +497,6 @@ func (m *Main) Close() error {
 			errs = append(errs, fmt.Errorf("gateway: %w", err))
 		}
 	}
-	if m.redis != nil {
-		m.redis.Close()
-		m.redis = nil
-	}
 	if m.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 		if err := m.srv.Shutdown(ctx); err != nil {
@@ -514,6 +510,13 @@ func (m *Main) Close() error {
 	if m.bg != nil {
 		m.bg.Stop() // the key service and the usage flusher do their final flush before it returns
 		m.bg = nil
+	}
+	// Redis after everything that may use it: requests in flight on either
+	// listener spend credits there, and the key service's final flush
+	// writes the credits counted there back to the store.
+	if m.redis != nil {
+		m.redis.Close()
+		m.redis = nil
 	}
 	if m.Store != nil {
 		if err := m.Store.Close(); err != nil {

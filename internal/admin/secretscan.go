@@ -12,6 +12,7 @@ import (
 
 // SecretScanner handles signed leak reports (*secretscan.Scanner).
 type SecretScanner interface {
+	Precheck(ctx context.Context, keyID, signature string) error
 	Handle(ctx context.Context, keyID, signature string, body []byte) ([]secretscan.Label, error)
 }
 
@@ -32,6 +33,10 @@ func (s *Server) handleSecretScanning(w http.ResponseWriter, r *http.Request) er
 	if s.scanner == nil {
 		return auth.Errorf(auth.ENOTFOUND, "Secret scanning reports are not enabled on this node (secret_scanning.enabled).")
 	}
+	keyID, sig := r.Header.Get(secretscan.HeaderKeyIdentifier), r.Header.Get(secretscan.HeaderKeySignature)
+	if err := s.scanner.Precheck(r.Context(), keyID, sig); err != nil {
+		return err
+	}
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, secretscan.MaxReportBytes)); err != nil {
 		if errors.As(err, new(*http.MaxBytesError)) {
@@ -39,7 +44,7 @@ func (s *Server) handleSecretScanning(w http.ResponseWriter, r *http.Request) er
 		}
 		return auth.Errorf(auth.EINVALID, "The request body could not be read.")
 	}
-	labels, err := s.scanner.Handle(r.Context(), r.Header.Get(secretscan.HeaderKeyIdentifier), r.Header.Get(secretscan.HeaderKeySignature), buf.Bytes())
+	labels, err := s.scanner.Handle(r.Context(), keyID, sig, buf.Bytes())
 	if err != nil {
 		return err
 	}

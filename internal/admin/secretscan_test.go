@@ -264,7 +264,6 @@ func TestSecretScanningRefusesUnsignedReports(t *testing.T) {
 		{"no signature", body, ghKeyID, ""},
 		{"no key identifier", body, "", good},
 		{"signed by another key", body, ghKeyID, base64.StdEncoding.EncodeToString(forged)},
-		{"signed by an unknown key identifier", body, "0000", good},
 		{"body altered after signing", altered, ghKeyID, good},
 		{"signature not base64", body, ghKeyID, "%%%"},
 	} {
@@ -273,6 +272,16 @@ func TestSecretScanningRefusesUnsignedReports(t *testing.T) {
 			!strings.Contains(string(data), "urn:gatehouse:problem:unauthorized") {
 			t.Errorf("%s: answer %d %s, want a 401 problem", tc.name, resp.StatusCode, data)
 		}
+	}
+	// Signed by a key identifier GitHub does not publish: 401 once the
+	// document is fetched again to look for it; within the refetch
+	// interval it cannot be looked for, so 503 tells GitHub to retry.
+	e.clock.Add(secretscan.DefaultMinRefetch)
+	if resp, data := e.post(t, body, "0000", good); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("signed by an unknown key identifier: answer %d %s, want 401", resp.StatusCode, data)
+	}
+	if resp, data := e.post(t, body, "0000", good); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("unknown key identifier again within the refetch interval: answer %d %s, want 503", resp.StatusCode, data)
 	}
 	if code := e.verifyCode(t, key); code != "VALID" {
 		t.Errorf("after refused reports the key verifies %s, want VALID", code)
@@ -287,8 +296,8 @@ func TestSecretScanningRefusesBadReportsWithoutActing(t *testing.T) {
 	e := newScanEnv(t, secretscan.PolicyRevoke)
 	_, key := e.createKey(t, apikey.CreateParams{Owner: "billing"})
 
-	// Oversized: over the body limit, refused before the signature is
-	// even looked at.
+	// Oversized: over the body limit, refused before the signature itself
+	// is checked (the headers and the key are, first).
 	var big bytes.Buffer
 	big.WriteString(`[`)
 	for big.Len() <= secretscan.MaxReportBytes {
@@ -298,6 +307,14 @@ func TestSecretScanningRefusesBadReportsWithoutActing(t *testing.T) {
 	resp, data := e.post(t, big.Bytes(), ghKeyID, e.sign(t, big.Bytes()))
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("oversized report: %d %s, want 413", resp.StatusCode, data)
+	}
+	// Unsigned, the same body is refused before it is read: a forger
+	// costs no read and no hash of a megabyte.
+	if resp, data := e.post(t, big.Bytes(), "", ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("oversized unsigned report: %d %s, want 401 before the body is read", resp.StatusCode, data)
+	}
+	if resp, data := e.post(t, big.Bytes(), "0000", e.sign(t, big.Bytes())); resp.StatusCode/100 != 4 && resp.StatusCode != http.StatusServiceUnavailable || resp.StatusCode == http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized report signed by an unknown key: %d %s, want it refused before the body is read", resp.StatusCode, data)
 	}
 
 	// Too many matches, within the byte limit.

@@ -156,8 +156,11 @@ func (p *PublicKeys) Key(ctx context.Context, id string) (*ecdsa.PublicKey, erro
 	if k := p.keys[id]; k != nil {
 		return k, nil
 	}
-	if fetchErr != nil {
-		// The key may be one GitHub just added: say "retry", not "forged".
+	if fetchErr != nil || !may {
+		// The key may be one GitHub just added, and the document that
+		// holds it could not be fetched, or not yet again (MinRefetch,
+		// which anyone may spend with a made-up id): say "retry", not
+		// "forged".
 		return nil, errNoKeys
 	}
 	return nil, errUnknownKey

@@ -13,6 +13,7 @@ package secretscan
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -89,6 +90,23 @@ type Label struct {
 	Label     string `json:"label"`
 }
 
+// Precheck refuses, before the body is read, a report whose signature
+// headers are missing or malformed or whose key is not one of the
+// published ones: a forger then costs no body read and no hash of it. Handle
+// checks everything again.
+func (s *Scanner) Precheck(ctx context.Context, keyID, signature string) error {
+	_, err := s.signer(ctx, keyID, signature)
+	return err
+}
+
+// signer returns the public key a report claims to be signed with.
+func (s *Scanner) signer(ctx context.Context, keyID, signature string) (*ecdsa.PublicKey, error) {
+	if keyID == "" || signature == "" || len(keyID) > maxKeyIDLength || len(signature) > maxSignatureLength {
+		return nil, errBadSignature
+	}
+	return s.keys.Key(ctx, keyID)
+}
+
 // Handle checks the signature of body (the raw request body) given the two
 // headers' values, then parses it and reports each match; nothing is done
 // unless the signature holds. A token that is a key of ours, live or not,
@@ -149,10 +167,7 @@ var errBadSignature = auth.Errorf(auth.EUNAUTHORIZED, "The report's signature is
 
 // verify checks the signature headers against body.
 func (s *Scanner) verify(ctx context.Context, keyID, signature string, body []byte) error {
-	if keyID == "" || signature == "" || len(keyID) > maxKeyIDLength || len(signature) > maxSignatureLength {
-		return errBadSignature
-	}
-	pub, err := s.keys.Key(ctx, keyID)
+	pub, err := s.signer(ctx, keyID, signature)
 	if err != nil {
 		return err
 	}

@@ -182,10 +182,17 @@ func TestPublicKeysAreCachedAndRefetchedWithinBounds(t *testing.T) {
 
 	// An unknown identifier fetches again, at most once per MinRefetch:
 	// made-up identifiers cannot make us hammer the URL.
+	// The first is refused as unknown once the document is fetched again;
+	// the others within MinRefetch cannot be checked, so they are told to
+	// retry (503), not that the report is forged: a made-up id must not
+	// turn a report signed with a key GitHub just added into a 401.
 	clock.Add(secretscan.DefaultMinRefetch)
-	for range 5 {
-		if err := key("made-up"); auth.ErrorCode(err) != auth.EUNAUTHORIZED {
-			t.Fatalf("Key(made-up) = %v, want unauthorized", err)
+	if err := key("made-up"); auth.ErrorCode(err) != auth.EUNAUTHORIZED {
+		t.Fatalf("Key(made-up) = %v, want unauthorized", err)
+	}
+	for range 4 {
+		if err := key("made-up"); auth.ErrorCode(err) != auth.EUNAVAILABLE {
+			t.Fatalf("Key(made-up) within MinRefetch = %v, want unavailable", err)
 		}
 	}
 	if n := ks.fetches.Load(); n != 2 {
@@ -195,8 +202,8 @@ func TestPublicKeysAreCachedAndRefetchedWithinBounds(t *testing.T) {
 	// GitHub adds a key: within MinRefetch of the last fetch it is not
 	// known yet; after, the report signed by it fetches the document again.
 	ks.setKeys(t, a, b)
-	if err := key("key-b"); auth.ErrorCode(err) != auth.EUNAUTHORIZED {
-		t.Fatalf("Key(key-b) within MinRefetch = %v, want unauthorized", err)
+	if err := key("key-b"); auth.ErrorCode(err) != auth.EUNAVAILABLE {
+		t.Fatalf("Key(key-b) within MinRefetch = %v, want unavailable (retry)", err)
 	}
 	clock.Add(secretscan.DefaultMinRefetch)
 	if err := key("key-b"); err != nil {
@@ -296,7 +303,8 @@ func TestScannerActsOnlyOnSignedReports(t *testing.T) {
 	gh, other := newSigner(t, "gh"), newSigner(t, "gh")
 	ks := newKeyServer(t, gh)
 	rep := &reporter{ours: map[string]bool{"real": true}}
-	s, err := secretscan.New(secretscan.Config{Keys: newPublicKeys(t, ks, testenv.NewClock(t0)), Reporter: rep})
+	sClock := testenv.NewClock(t0)
+	s, err := secretscan.New(secretscan.Config{Keys: newPublicKeys(t, ks, sClock), Reporter: rep})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +321,6 @@ func TestScannerActsOnlyOnSignedReports(t *testing.T) {
 		"no identifier":         {"", good, body},
 		"no signature":          {"gh", "", body},
 		"signed by another key": {"gh", other.sign(t, body), body},
-		"unknown identifier":    {"nope", good, body},
 		"altered after signing": {"gh", good, tampered},
 		"not base64":            {"gh", "!!!" + good, body},
 		"huge signature":        {"gh", strings.Repeat("A", 4096), body},
@@ -322,6 +329,15 @@ func TestScannerActsOnlyOnSignedReports(t *testing.T) {
 		if _, err := s.Handle(context.Background(), tc.id, tc.sig, tc.body); auth.ErrorCode(err) != auth.EUNAUTHORIZED {
 			t.Errorf("%s: Handle = %v, want unauthorized", name, err)
 		}
+	}
+	// An identifier not in the document: 401 when the document could be
+	// fetched again to look, 503 (retry) within MinRefetch of that fetch.
+	sClock.Add(secretscan.DefaultMinRefetch)
+	if _, err := s.Handle(context.Background(), "nope", good, body); auth.ErrorCode(err) != auth.EUNAUTHORIZED {
+		t.Errorf("unknown identifier: Handle = %v, want unauthorized", err)
+	}
+	if _, err := s.Handle(context.Background(), "nope", good, body); auth.ErrorCode(err) != auth.EUNAVAILABLE {
+		t.Errorf("unknown identifier again within MinRefetch: Handle = %v, want unavailable", err)
 	}
 	if len(rep.calls) != 0 {
 		t.Fatalf("refused reports reached the key service %d times", len(rep.calls))

@@ -145,6 +145,8 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 	g.countToken(x, apikey.CodeValid, now)
 	if err := g.forwardIdentity(r, rt, &x.id, now); err != nil {
 		g.log.ErrorContext(r.Context(), "gateway: internal token", slog.String("route", rt.name), slog.Any("err", err))
+		// A pending key is left unsettled: nothing spent and, like a
+		// token whose check could not finish, nothing counted.
 		g.refuse(w, x, &verify.Error{Reason: verify.ReasonKeysUnavailable}, nil)
 		x.reason = reasonUnavailable
 		return

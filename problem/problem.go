@@ -63,6 +63,19 @@ func RateLimited() Kind {
 	return Kind{Name: "rate_limited", Status: http.StatusTooManyRequests, Title: "Too many requests"}
 }
 
+// UsageExceeded: an API key's credits (its usage quota) are spent. Not a
+// rate: they stay spent until the key's next refill or an operator's
+// top-up, so no Retry-After is promised.
+func UsageExceeded() Kind {
+	return Kind{Name: "usage_exceeded", Status: http.StatusTooManyRequests, Title: "Too many requests"}
+}
+
+// IPNotAllowed: an API key restricted to networks, used from an address
+// outside them (or an unknown one).
+func IPNotAllowed() Kind {
+	return Kind{Name: "ip_not_allowed", Status: http.StatusForbidden, Title: "Forbidden"}
+}
+
 // Unavailable: a dependency (a store, a key set) cannot be reached right
 // now; retry shortly.
 func Unavailable() Kind {

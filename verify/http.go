@@ -197,9 +197,9 @@ var (
 		"Too many requests; retry later."}
 	// Not a rate: the key's credits stay spent until its next refill (or
 	// an operator's top-up), so no Retry-After is promised.
-	refusalUsageExceeded = refusal{problem.Kind{Name: "usage_exceeded", Status: http.StatusTooManyRequests, Title: "Too many requests"},
+	refusalUsageExceeded = refusal{problem.UsageExceeded(),
 		"The API key's usage quota is exhausted."}
-	refusalIPNotAllowed = refusal{problem.Kind{Name: "ip_not_allowed", Status: http.StatusForbidden, Title: "Forbidden"},
+	refusalIPNotAllowed = refusal{problem.IPNotAllowed(),
 		"The API key may not be used from this address."}
 )
 

@@ -204,24 +204,23 @@ func newKeysUpdateCommand(f *clientFlags, getenv env) *cobra.Command {
 			var p admin.KeyPatch
 			changed := cmd.Flags().Changed
 			if changed("name") {
-				p.Name = &name
+				p.Name = admin.Some(name)
 			}
 			if changed("scopes") {
-				l := nonNil(scopes)
-				p.Scopes = &l
+				p.Scopes = admin.Some(nonNil(scopes))
 			}
 			if changed("metadata") {
 				if meta == nil {
 					meta = map[string]string{}
 				}
-				p.Metadata = &meta
+				p.Metadata = admin.Some(meta)
 			}
 			if changed("rate") {
 				rate, err := parseRate(rateSpec)
 				if err != nil {
 					return usageErrorf("--rate %w", err)
 				}
-				p.RateLimit = &admin.RateLimit{Rate: rate, Burst: burst}
+				p.RateLimit = admin.Some(admin.RateLimit{Rate: rate, Burst: burst})
 			} else if changed("burst") {
 				return usageErrorf("--burst needs --rate")
 			}
@@ -237,8 +236,7 @@ func newKeysUpdateCommand(f *clientFlags, getenv env) *cobra.Command {
 				}
 			}
 			if changed("allowed-ips") {
-				l := nonNil(splitList(allowed))
-				p.AllowedIPs = &l
+				p.AllowedIPs = admin.Some(nonNil(splitList(allowed)))
 			}
 			if changed("expires") {
 				if expires == "never" {

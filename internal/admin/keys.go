@@ -134,9 +134,33 @@ func (s *Server) handleUpdateKey(w http.ResponseWriter, r *http.Request) error {
 // updateParams checks the formats the transport owns (times, networks) and
 // leaves every other rule to the key service.
 func updateParams(patch KeyPatch) (apikey.UpdateParams, error) {
-	p := apikey.UpdateParams{Name: patch.Name, Scopes: patch.Scopes, Metadata: patch.Metadata}
-	if patch.RateLimit != nil {
-		p.RateLimit = &auth.RateLimit{Rate: patch.RateLimit.Rate, Burst: patch.RateLimit.Burst}
+	var p apikey.UpdateParams
+	// A key always has a name (maybe "") and scopes (maybe none): null
+	// would remove nothing, so it is refused rather than ignored.
+	switch {
+	case patch.Name.Null:
+		return p, auth.Errorf(auth.EINVALID, "The member %q cannot be null.", "name")
+	case patch.Scopes.Null:
+		return p, auth.Errorf(auth.EINVALID, "The member %q cannot be null.", "scopes")
+	}
+	if patch.Name.Set {
+		p.Name = &patch.Name.Value
+	}
+	if patch.Scopes.Set {
+		p.Scopes = &patch.Scopes.Value
+	}
+	if m := patch.Metadata; m.Set {
+		meta := m.Value // null: none
+		if meta == nil {
+			meta = map[string]string{}
+		}
+		p.Metadata = &meta
+	}
+	if l := patch.RateLimit; l.Set {
+		p.RateLimit = &auth.RateLimit{} // null: unlimited
+		if !l.Null {
+			*p.RateLimit = auth.RateLimit{Rate: l.Value.Rate, Burst: l.Value.Burst}
+		}
 	}
 	if e := patch.ExpiresAt; e.Set {
 		var t time.Time // null: never
@@ -161,8 +185,8 @@ func updateParams(patch KeyPatch) (apikey.UpdateParams, error) {
 		}
 		p.Credits = u
 	}
-	if patch.AllowedIPs != nil {
-		nets, err := auth.ParseAllowedIPs(*patch.AllowedIPs)
+	if a := patch.AllowedIPs; a.Set {
+		nets, err := auth.ParseAllowedIPs(a.Value) // null: any address
 		if err != nil {
 			return p, err
 		}

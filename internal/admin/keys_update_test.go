@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/problem"
 )
 
 func TestUpdateKeyThroughClient(t *testing.T) {
@@ -72,10 +73,10 @@ func TestUpdateKeyThroughClient(t *testing.T) {
 	t.Run("patch merges credits and changes the rest", func(t *testing.T) {
 		exp := testStart.Add(48 * time.Hour).Format(time.RFC3339)
 		got, err := c.UpdateKey(ctx, created.ID, KeyPatch{
-			Name: ptr("new"), Scopes: &[]string{"read", "write"}, Metadata: &map[string]string{"team": "x"},
-			RateLimit: &RateLimit{Rate: 5}, ExpiresAt: Some(exp),
+			Name: Some("new"), Scopes: Some([]string{"read", "write"}), Metadata: Some(map[string]string{"team": "x"}),
+			RateLimit: Some(RateLimit{Rate: 5}), ExpiresAt: Some(exp),
 			Credits:    Some(CreditsPatch{Remaining: ptr(int64(10))}),
-			AllowedIPs: &[]string{},
+			AllowedIPs: Some([]string{}),
 		})
 		if err != nil {
 			t.Fatalf("UpdateKey: %v", err)
@@ -114,12 +115,49 @@ func TestUpdateKeyThroughClient(t *testing.T) {
 		if _, err := c.RevokeKey(ctx, created.ID); err != nil {
 			t.Fatal(err)
 		}
-		_, err := c.UpdateKey(ctx, created.ID, KeyPatch{Name: ptr("again")})
+		_, err := c.UpdateKey(ctx, created.ID, KeyPatch{Name: Some("again")})
 		assertCode(t, err, auth.ECONFLICT, http.StatusConflict)
-		_, err = c.UpdateKey(ctx, "key_nope", KeyPatch{Name: ptr("again")})
+		_, err = c.UpdateKey(ctx, "key_nope", KeyPatch{Name: Some("again")})
 		assertCode(t, err, auth.ENOTFOUND, http.StatusNotFound)
 	})
 	env.assertNoSecretLogged(t)
+}
+
+// TestPatchKeyNulls: null removes the allowed networks, the metadata and
+// the rate limit; null on name or scopes, which cannot be removed, is a
+// 400 naming the member, and changes nothing.
+func TestPatchKeyNulls(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	ctx := context.Background()
+	nets, _ := auth.ParseAllowedIPs([]string{"192.0.2.0/24"})
+	k, _ := env.createKey(t, apikey.CreateParams{Owner: "svc", Name: "n", Scopes: []string{"read"},
+		Metadata: map[string]string{"team": "x"}, RateLimit: auth.RateLimit{Rate: 5, Burst: 5}, AllowedIPs: nets})
+	patch := func(body string) (int, []byte) {
+		resp, b := env.do(t, "PATCH", keyPath(k.ID), "application/json", strings.NewReader(body), env.adminHeader())
+		return resp.StatusCode, b
+	}
+	for _, member := range []string{"name", "scopes"} {
+		status, body := patch(`{"` + member + `": null}`)
+		var d problem.Details
+		if status != http.StatusBadRequest || json.Unmarshal(body, &d) != nil || !strings.Contains(d.Detail, `"`+member+`"`) {
+			t.Errorf("%s: null: %d %s; want 400 naming the member", member, status, body)
+		}
+	}
+	status, body := patch(`{"allowed_ips": null, "metadata": null, "rate_limit": null}`)
+	var got Key
+	if status != http.StatusOK || json.Unmarshal(body, &got) != nil {
+		t.Fatalf("PATCH with nulls: %d %s", status, body)
+	}
+	stored, err := env.client.GetKey(ctx, k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []*Key{&got, stored} {
+		if len(k.AllowedIPs) != 0 || len(k.Metadata) != 0 || k.RateLimit != nil || k.Name != "n" || len(k.Scopes) != 1 {
+			t.Errorf("after nulls: %+v; want no networks, metadata or rate limit, name and scopes kept", k)
+		}
+	}
 }
 
 // TestAdminKeyRestrictedToNetworks: the admin API checks an admin key's
@@ -136,5 +174,33 @@ func TestAdminKeyRestrictedToNetworks(t *testing.T) {
 	_, inside := env.createKey(t, apikey.CreateParams{Owner: "ops", Scopes: []string{ScopeAdmin}, AllowedIPs: local})
 	if _, err := env.clientWithKey(inside).ListKeys(ctx, ListKeysParams{}); err != nil {
 		t.Fatalf("ListKeys from an allowed address: %v", err)
+	}
+}
+
+// TestAdminKeyRefusalTypes: an admin key out of credits gets the
+// gateway's usage_exceeded (429, no Retry-After: not a rate), and one used
+// from outside its networks the gateway's ip_not_allowed (403).
+func TestAdminKeyRefusalTypes(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	_, spent := env.createKey(t, apikey.CreateParams{Owner: "ops", Scopes: []string{ScopeAdmin}, Credits: &auth.Credits{Remaining: 0}})
+	nets, _ := auth.ParseAllowedIPs([]string{"192.0.2.0/24"})
+	_, outside := env.createKey(t, apikey.CreateParams{Owner: "ops", Scopes: []string{ScopeAdmin}, AllowedIPs: nets})
+	for _, tc := range []struct {
+		key    string
+		status int
+		kind   problem.Kind
+	}{
+		{spent, http.StatusTooManyRequests, problem.UsageExceeded()},
+		{outside, http.StatusForbidden, problem.IPNotAllowed()},
+	} {
+		resp, body := env.do(t, "GET", "/admin/v1/keys", "", nil, http.Header{"X-API-Key": {tc.key}})
+		var d problem.Details
+		if resp.StatusCode != tc.status || json.Unmarshal(body, &d) != nil || d.Type != tc.kind.Type() {
+			t.Errorf("%d %s; want %d %s", resp.StatusCode, body, tc.status, tc.kind.Type())
+		}
+		if ra := resp.Header.Get("Retry-After"); ra != "" {
+			t.Errorf("%s: Retry-After %q, want none", tc.kind.Name, ra)
+		}
 	}
 }

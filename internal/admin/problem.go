@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sync"
 
@@ -35,11 +36,31 @@ var problemKinds = [...]problem.Kind{
 	{Name: auth.EINTERNAL, Status: http.StatusInternalServerError, Title: "Internal server error"},
 }
 
+// Refusals of an admin key that say more than their auth code, with the
+// gateway's and verify's types (one definition, package problem): a key
+// out of credits is not over a rate (no Retry-After), and one used from
+// outside its networks is told so.
+var (
+	kindUsageExceeded = problem.UsageExceeded()
+	kindIPNotAllowed  = problem.IPNotAllowed()
+)
+
 // Problems lists the kinds of problem the admin API answers with, for the
 // documentation's test.
 func Problems() []problem.Kind {
-	return append(problemKinds[:len(problemKinds):len(problemKinds)], kindMethodNotAllowed)
+	return append(problemKinds[:len(problemKinds):len(problemKinds)], kindMethodNotAllowed, kindUsageExceeded, kindIPNotAllowed)
 }
+
+// kindError is an *auth.Error (its code for everything that reads one,
+// the Client's mapping of the status included) answered with a problem
+// kind of its own rather than its code's.
+type kindError struct {
+	kind problem.Kind
+	err  error
+}
+
+func (e *kindError) Error() string { return e.err.Error() }
+func (e *kindError) Unwrap() error { return e.err }
 
 // kindOfCode returns the table row of code, or the EINTERNAL row.
 func kindOfCode(code string) problem.Kind {
@@ -84,6 +105,9 @@ func codeOfProblem(p *Problem, status int) string {
 // error or stack of wrapped context ever reaches a client.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	kind := kindOfCode(auth.ErrorCode(err))
+	if ke := (*kindError)(nil); errors.As(err, &ke) {
+		kind = ke.kind
+	}
 	detail := auth.ErrorMessage(err)
 	switch kind.Name {
 	case auth.EINTERNAL:

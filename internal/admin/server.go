@@ -326,16 +326,6 @@ func (h *headerRecorder) Write(b []byte) (int, error) {
 
 var adminScopes = []string{ScopeAdmin}
 
-// peerAddr is the address of the connection's peer; the zero Addr if
-// unknown.
-func peerAddr(r *http.Request) netip.Addr {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap()
-}
-
 // bearerChallenge is sent with every 401 (RFC 6750 section 3).
 const bearerChallenge = `Bearer realm="gatehouse"`
 
@@ -351,7 +341,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, e
 	}
 	// The peer's address: the admin API believes no forwarding header, so
 	// an admin key restricted to networks must be used from them directly.
-	res, err := s.keys.Check(r.Context(), apikey.Request{Key: key, Scopes: adminScopes, IP: peerAddr(r)})
+	// Unknown (not an address): the zero Addr, which such keys refuse.
+	peer, _ := ratelimit.PeerAddr(r.RemoteAddr)
+	res, err := s.keys.Check(r.Context(), apikey.Request{Key: key, Scopes: adminScopes, IP: peer})
 	if err != nil {
 		// Only a store failure: a bad key is a result, not an error.
 		return "", fmt.Errorf("admin: verify admin key: %w", err)
@@ -373,9 +365,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, e
 		setRetryAfter(w.Header(), res.RateLimit)
 		return "", auth.Errorf(auth.ERATELIMITED, "This API key is over its rate limit; retry after the Retry-After delay.")
 	case apikey.CodeUsageExceeded:
-		return "", auth.Errorf(auth.ERATELIMITED, "This API key has used up its credits (its usage quota) until the next refill.")
+		return "", &kindError{kindUsageExceeded, auth.Errorf(auth.ERATELIMITED, "This API key has used up its credits (its usage quota) until the next refill.")}
 	case apikey.CodeIPNotAllowed:
-		return "", auth.Errorf(auth.EFORBIDDEN, "This API key may not be used from this address.")
+		return "", &kindError{kindIPNotAllowed, auth.Errorf(auth.EFORBIDDEN, "This API key may not be used from this address.")}
 	default:
 		// One message for unknown, expired and revoked keys alike.
 		w.Header().Set("WWW-Authenticate", bearerChallenge)

@@ -121,18 +121,20 @@ type CreateKeyRequest struct {
 // the setting and an absent one leaves it; in the manner of JSON merge
 // patch (RFC 7396), "credits" is merged member by member into the key's
 // credits, and null removes a setting: "credits": null the quota,
-// "credits": {"refill": null} the refill, "expires_at": null the expiry.
-// "allowed_ips": [] lifts the restriction; "rate_limit": {"rate": 0}
-// the limit. Setting "credits.remaining" starts the count over on every
-// node. Every change is audited (key.updated, Details "changed").
+// "credits": {"refill": null} the refill, "expires_at": null the expiry,
+// "allowed_ips": null the network restriction (as [] does), "metadata":
+// null all metadata, "rate_limit": null the limit (as {"rate": 0} does).
+// "name" and "scopes" cannot be removed: null is refused with 400. Setting
+// "credits.remaining" starts the count over on every node. Every change is
+// audited (key.updated, Details "changed").
 type KeyPatch struct {
-	Name       *string                `json:"name,omitempty"`
-	Scopes     *[]string              `json:"scopes,omitempty"`
-	Metadata   *map[string]string     `json:"metadata,omitempty"`
-	RateLimit  *RateLimit             `json:"rate_limit,omitempty"`
-	ExpiresAt  Nullable[string]       `json:"expires_at,omitzero"` // RFC 3339
-	Credits    Nullable[CreditsPatch] `json:"credits,omitzero"`
-	AllowedIPs *[]string              `json:"allowed_ips,omitempty"`
+	Name       Nullable[string]            `json:"name,omitzero"`
+	Scopes     Nullable[[]string]          `json:"scopes,omitzero"`
+	Metadata   Nullable[map[string]string] `json:"metadata,omitzero"`
+	RateLimit  Nullable[RateLimit]         `json:"rate_limit,omitzero"`
+	ExpiresAt  Nullable[string]            `json:"expires_at,omitzero"` // RFC 3339
+	Credits    Nullable[CreditsPatch]      `json:"credits,omitzero"`
+	AllowedIPs Nullable[[]string]          `json:"allowed_ips,omitzero"`
 }
 
 // CreditsPatch is the "credits" member of a KeyPatch. A key without

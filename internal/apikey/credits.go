@@ -49,32 +49,38 @@ const creditsRedisTimeout = 250 * time.Millisecond
 const creditsRedisTTL = 40 * 24 * time.Hour
 
 // spendScript spends credits on one hash {v: version, r: remaining, t:
-// refilled at (Unix µs)}. Lua numbers are doubles: every value here
-// (credits up to auth.MaxCredits, µs times until the year 2255) is an
-// integer below 2^53, so exact.
+// refilled at (Unix µs), x: auth.ExhaustedMarker of the state the
+// exhausted event was last recorded for}. Lua numbers are doubles: every
+// value here (credits up to auth.MaxCredits, µs times until the year 2255)
+// is an integer below 2^53, so exact.
 //
 // KEYS[1] the hash; ARGV[1] version of the caller's record, ARGV[2] its
 // remaining credits, ARGV[3] its refilled-at time (µs), ARGV[4] refill
 // amount (0: none), ARGV[5] start of the current refill period (µs),
 // ARGV[6] cost, ARGV[7] TTL (ms), ARGV[8] "1" if the caller's record may
-// start a missing hash. Returns {spent (0|1), remaining, refilled at,
-// version} as strings, or {-1, ...} when the hash is missing and ARGV[8] is
-// not "1": the caller's record may be a cached one, older than what was
-// written back since, so the caller reads the store and asks again.
-// A hash of an older version than the caller's is replaced from the
+// start a missing hash, ARGV[9] the record's ExhaustedFor. Returns {spent
+// (0|1), remaining, refilled at, version, exhausted (1: the first spend of
+// this version and period that leaves 0 or cannot be paid, whose event is
+// to be recorded)} as strings, or {-1, ...} when the hash is missing and
+// ARGV[8] is not "1": the caller's record may be a cached one, older than
+// what was written back since, so the caller reads the store and asks
+// again. A hash of an older version than the caller's is replaced from the
 // caller's record: that record is the admin's change itself, since no
 // spend of its version can have been written back before the hash had it.
 var spendScript = redis.NewScript(`
 local v = tonumber(ARGV[1])
-local h = redis.call("HMGET", KEYS[1], "v", "r", "t")
-local cv, r, t = tonumber(h[1]), tonumber(h[2]), tonumber(h[3])
+local h = redis.call("HMGET", KEYS[1], "v", "r", "t", "x")
+local cv, r, t, x = tonumber(h[1]), tonumber(h[2]), tonumber(h[3]), h[4]
 if cv == nil or r == nil or t == nil then
 	if ARGV[8] ~= "1" then
-		return {-1, "0", "0", "0"}
+		return {-1, "0", "0", "0", "0"}
 	end
-	cv, r, t = v, tonumber(ARGV[2]), tonumber(ARGV[3])
+	cv, r, t, x = v, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[9]
 elseif cv < v then
-	cv, r, t = v, tonumber(ARGV[2]), tonumber(ARGV[3])
+	cv, r, t, x = v, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[9]
+end
+if not x then
+	x = ""
 end
 local amount, start, cost = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 if amount > 0 and t < start then
@@ -85,10 +91,17 @@ if r >= cost then
 	r = r - cost
 	spent = 1
 end
-local f = function(x) return string.format("%.0f", x) end
-redis.call("HSET", KEYS[1], "v", f(cv), "r", f(r), "t", f(t))
+local f = function(n) return string.format("%.0f", n) end
+local exhausted = "0"
+if spent == 0 or r == 0 then
+	local m = f(cv) .. ":" .. f(t)
+	if x ~= m then
+		x, exhausted = m, "1"
+	end
+end
+redis.call("HSET", KEYS[1], "v", f(cv), "r", f(r), "t", f(t), "x", x)
 redis.call("PEXPIRE", KEYS[1], ARGV[7])
-return {spent, f(r), f(t), f(cv)}
+return {spent, f(r), f(t), f(cv), exhausted}
 `)
 
 // spend takes cost credits (0 means 1) from k, whose Credits are set.
@@ -100,7 +113,7 @@ func (s *Service) spend(ctx context.Context, k *auth.APIKey, cost int, now time.
 		return auth.CreditSpend{}, auth.Errorf(auth.EINVALID, "cost must be between 1 and %d", MaxCost)
 	}
 	if s.creditsRedis == nil {
-		sp, err := s.store.SpendAPIKeyCredits(ctx, k.ID, int64(cost), now, exhaustedEvent(k.ID, now))
+		sp, err := s.store.SpendAPIKeyCredits(ctx, k.CreditsLedger(), int64(cost), now, exhaustedEvent(k.ID, now))
 		if err != nil {
 			return sp, fmt.Errorf("apikey: spend credits: %w", err)
 		}
@@ -119,17 +132,21 @@ func (s *Service) spendRedis(ctx context.Context, k *auth.APIKey, cost int64, no
 	if c.Refill.Amount > 0 {
 		start = auth.PeriodStart(c.Refill.Interval, now).UnixMicro()
 	}
-	ctx, cancel := context.WithTimeout(ctx, creditsRedisTimeout)
-	defer cancel()
-	run := func(c *auth.Credits, init string) ([4]int64, error) {
+	// The hash is the ledger's, shared by the keys of a rotation chain.
+	ledger := k.CreditsLedger()
+	run := func(c *auth.Credits, init string) ([5]int64, error) {
+		// Each round trip has its own deadline: the store read between
+		// two of them is bound by the caller's context only.
+		rctx, cancel := context.WithTimeout(ctx, creditsRedisTimeout)
+		defer cancel()
 		refilled := int64(0)
 		if !c.RefilledAt.IsZero() {
 			refilled = c.RefilledAt.UnixMicro()
 		}
-		out, err := spendScript.Run(ctx, s.creditsRedis, []string{s.creditsPrefix + k.ID},
-			c.Version, c.Remaining, refilled, c.Refill.Amount, start, cost, creditsRedisTTL.Milliseconds(), init).Slice()
+		out, err := spendScript.Run(rctx, s.creditsRedis, []string{s.creditsPrefix + ledger},
+			c.Version, c.Remaining, refilled, c.Refill.Amount, start, cost, creditsRedisTTL.Milliseconds(), init, c.ExhaustedFor).Slice()
 		if err != nil {
-			return [4]int64{}, auth.Errorf(auth.EUNAVAILABLE, "apikey: spend credits in Redis: %v", err)
+			return [5]int64{}, auth.Errorf(auth.EUNAVAILABLE, "apikey: spend credits in Redis: %v", err)
 		}
 		vals, err := int64s(out)
 		if err != nil {
@@ -143,8 +160,9 @@ func (s *Service) spendRedis(ctx context.Context, k *auth.APIKey, cost int64, no
 	}
 	if vals[0] == -1 {
 		// No count in Redis yet (or any more): start it from the store's
-		// latest value, not from the cached record.
-		fresh, err := s.store.GetAPIKey(ctx, k.ID)
+		// latest value, not from the cached record. The caller's context,
+		// not Redis's short timeout, bounds the store read.
+		fresh, err := s.store.GetAPIKey(ctx, ledger)
 		if err != nil {
 			return auth.CreditSpend{}, fmt.Errorf("apikey: spend credits: %w", err)
 		}
@@ -160,14 +178,18 @@ func (s *Service) spendRedis(ctx context.Context, k *auth.APIKey, cost int64, no
 	if vals[2] == 0 {
 		st.RefilledAt = time.Time{}
 	}
-	s.credits.note(k.ID, st, sp.Spent && sp.Remaining == 0, now)
+	exhausted := vals[4] == 1
+	if exhausted {
+		st.ExhaustedFor = auth.ExhaustedMarker(st) // written back with the state
+	}
+	s.credits.note(ledger, k.ID, st, exhausted, now)
 	return sp, nil
 }
 
-// int64s reads the script's answer: four integers as strings (or numbers).
-func int64s(out []any) ([4]int64, error) {
-	var v [4]int64
-	if len(out) != 4 {
+// int64s reads the script's answer: five integers as strings (or numbers).
+func int64s(out []any) ([5]int64, error) {
+	var v [5]int64
+	if len(out) != 5 {
 		return v, fmt.Errorf("unexpected answer of %d values", len(out))
 	}
 	for i, x := range out {
@@ -196,7 +218,8 @@ type creditBook struct {
 	exhausted []auth.AuditEvent
 }
 
-func (b *creditBook) note(id string, c auth.Credits, exhausted bool, now time.Time) {
+// note records the state of the credits of ledger, spent by key id.
+func (b *creditBook) note(ledger, id string, c auth.Credits, exhausted bool, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.states == nil {
@@ -204,8 +227,8 @@ func (b *creditBook) note(id string, c auth.Credits, exhausted bool, now time.Ti
 	}
 	// Answers may arrive out of order: keep the newest state (the store
 	// keeps only forward moves anyway).
-	if old, ok := b.states[id]; !ok || newerCredits(c, old) {
-		b.states[id] = c
+	if old, ok := b.states[ledger]; !ok || newerCredits(c, old) {
+		b.states[ledger] = c
 	}
 	if exhausted {
 		b.exhausted = append(b.exhausted, exhaustedEvent(id, now))
@@ -219,8 +242,12 @@ func newerCredits(a, b auth.Credits) bool {
 		return a.Version > b.Version
 	case !a.RefilledAt.Equal(b.RefilledAt):
 		return a.RefilledAt.After(b.RefilledAt)
-	default:
+	case a.Remaining != b.Remaining:
 		return a.Remaining < b.Remaining
+	default:
+		// The same state: the one that saw the exhausted event is the one
+		// to write back (its marker included).
+		return a.ExhaustedFor != "" && b.ExhaustedFor == ""
 	}
 }
 

@@ -338,7 +338,8 @@ func (s *Service) List(ctx context.Context, f auth.APIKeyFilter) ([]*auth.APIKey
 }
 
 // Rotate replaces the key with that ID by a new key with the same owner,
-// name, scopes, metadata, rate limit, credits, allowed networks, rotation
+// name, scopes, metadata, rate limit, credits (shared with the old key:
+// see auth.APIKey.CreditsKeyID), allowed networks, rotation
 // period and expiry time (a
 // rotation never extends a key's lifetime), and RotatedFrom set to id. The
 // old key stays valid for grace (0: it is refused at once); a key.created
@@ -379,11 +380,15 @@ func (s *Service) Rotate(ctx context.Context, id string, grace time.Duration, ac
 		CreatedAt:      now,
 		ExpiresAt:      old.ExpiresAt,
 		RotatedFrom:    old.ID,
-		// The credits go along as the store last knew them (with Redis,
-		// up to a flush interval old); the old key keeps its own count
-		// for its grace period.
-		Credits:    cloneCredits(old.Credits),
-		AllowedIPs: slices.Clone(old.AllowedIPs),
+		Credits:        cloneCredits(old.Credits),
+		AllowedIPs:     slices.Clone(old.AllowedIPs),
+	}
+	if old.Credits != nil {
+		// Both keys spend one balance, the chain's ledger's (and with
+		// Redis its one hash): during the grace period the old and the
+		// new key together never get more than the credits left. The
+		// copy above is only what the new record holds until read back.
+		next.CreditsKeyID = old.CreditsLedger()
 	}
 	if next.RotationPeriod > 0 {
 		next.RotationDueAt = now.Add(next.RotationPeriod)

@@ -49,6 +49,11 @@ type Result struct {
 	Key       *auth.APIKey
 	RateLimit RateLimitState
 	Credits   CreditState
+
+	// Between Authorize and Settle: the key's cache entry (for its
+	// last-used time) and the time of the verification.
+	entry *entry
+	at    time.Time
 }
 
 // CreditState is what a verification learned of the key's credits.

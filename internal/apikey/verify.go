@@ -52,20 +52,87 @@ func (s *Service) Verify(ctx context.Context, key string, scopes []string) (Resu
 
 // Check is Verify with everything a caller may know about the request: it
 // verifies req.Key for req.Scopes as Verify describes, and counts the
-// outcome in Config.Usage under the key, its owner and req.Route.
+// outcome in Config.Usage under the key, its owner and req.Route. It is
+// Authorize followed by Settle with no refusal of the caller's own.
 func (s *Service) Check(ctx context.Context, req Request) (Result, error) {
+	res, err := s.Authorize(ctx, req)
+	if err != nil {
+		return res, err
+	}
+	return s.Settle(ctx, req, res, "")
+}
+
+// Authorize is the first half of Check: every check Verify lists up to
+// and including the key's rate limit, which spends no credits and counts
+// nothing in Config.Usage. A caller that applies refusals of its own after
+// it (the gateway's route limits) calls Settle with the result, so that a
+// request refused there spends no credits and is counted as refused.
+func (s *Service) Authorize(ctx context.Context, req Request) (Result, error) {
 	now := s.now()
 	res, err := s.check(ctx, &req, now)
-	if err == nil {
-		e := usage.Event{Route: req.Route, Outcome: string(res.Code)}
-		if res.Key != nil {
-			e.KeyID, e.Owner = res.Key.ID, res.Key.Owner
-		}
-		s.counter.Count(e, now)
-	}
+	res.at = now
 	return res, err
 }
 
+// Settle is the second half of Check, for a result of Authorize: with
+// refusal "" and a result that is still CodeValid, it spends req.Cost of
+// the key's credits (CodeUsageExceeded when they cannot pay); with a
+// refusal (CodeRateLimited for a route's limit), it spends nothing and the
+// result takes that code. Either way it counts the final outcome in
+// Config.Usage. The error is the credits ledger's (see Verify).
+func (s *Service) Settle(ctx context.Context, req Request, res Result, refusal Code) (Result, error) {
+	now := res.at
+	if now.IsZero() {
+		now = s.now()
+	}
+	if res.Code == CodeValid {
+		if refusal != "" {
+			res.Code = refusal
+			s.count(refusal)
+		} else {
+			var err error
+			if res, err = s.settle(ctx, &req, res, now); err != nil {
+				return Result{}, err
+			}
+		}
+	}
+	e := usage.Event{Route: req.Route, Outcome: string(res.Code)}
+	if res.Key != nil {
+		e.KeyID, e.Owner = res.Key.ID, res.Key.Owner
+	}
+	s.counter.Count(e, now)
+	res.entry = nil
+	return res, nil
+}
+
+// settle spends the credits of a key that passed check.
+func (s *Service) settle(ctx context.Context, req *Request, res Result, now time.Time) (Result, error) {
+	k := res.Key
+	// Credits last: a request refused for any other reason spends none.
+	// Only keys with credits pay for the shared count (a store or Redis
+	// round trip); the others stay on the path without I/O.
+	if k.Credits != nil {
+		sp, err := s.spend(ctx, k, req.Cost, now)
+		if err != nil {
+			return Result{}, err
+		}
+		if !sp.Unmetered {
+			res.Credits = CreditState{Metered: true, Remaining: sp.Remaining}
+			if !sp.Spent {
+				r := s.reject(k.ID, CodeUsageExceeded, k)
+				r.RateLimit, r.Credits = res.RateLimit, res.Credits
+				return r, nil
+			}
+		}
+	}
+	s.recordUse(k.ID, res.entry, now)
+	s.count(CodeValid)
+	return res, nil
+}
+
+// check verifies req up to and including the key's rate limit; a
+// refusal is counted in the metrics and the failures at once, a CodeValid
+// result is left to settle.
 func (s *Service) check(ctx context.Context, req *Request, now time.Time) (Result, error) {
 	key, scopes := req.Key, req.Scopes
 	prefix, err := Parse(key)
@@ -100,27 +167,7 @@ func (s *Service) check(ctx context.Context, req *Request, now time.Time) (Resul
 		r.RateLimit = state
 		return r, nil
 	}
-	// Credits last: a request refused for any other reason spends none.
-	// Only keys with credits pay for the shared count (a store or Redis
-	// round trip); the others stay on the path without I/O.
-	var credits CreditState
-	if k.Credits != nil {
-		sp, err := s.spend(ctx, k, req.Cost, now)
-		if err != nil {
-			return Result{}, err
-		}
-		if !sp.Unmetered {
-			credits = CreditState{Metered: true, Remaining: sp.Remaining}
-			if !sp.Spent {
-				r := s.reject(k.ID, CodeUsageExceeded, k)
-				r.RateLimit, r.Credits = state, credits
-				return r, nil
-			}
-		}
-	}
-	s.recordUse(k.ID, e, now)
-	s.count(CodeValid)
-	return Result{Code: CodeValid, Key: k, RateLimit: state, Credits: credits}, nil
+	return Result{Code: CodeValid, Key: k, RateLimit: state, entry: e}, nil
 }
 
 // lookup returns the record of the key whose hash is sum, or nil if there is

@@ -27,6 +27,11 @@ type APIKey struct {
 	// for verification, Remaining is only as fresh as the read: spending
 	// goes through the store (or Redis), never through the record.
 	Credits *Credits
+	// CreditsKeyID is the key whose credits this one spends: "" for its
+	// own, else the first key of its rotation chain. A rotation's old and
+	// new keys share one balance (read from that key's record into
+	// Credits), so a grace period never doubles the credits.
+	CreditsKeyID string
 	// AllowedIPs restricts the callers' addresses; empty means any.
 	AllowedIPs []netip.Prefix
 
@@ -37,6 +42,14 @@ type APIKey struct {
 	RotationDueAt time.Time // CreatedAt + RotationPeriod; zero without a policy
 	RotatedFrom   string    // the key this one replaced
 	RotatedTo     string    // the key that replaced this one; set by a rotation
+}
+
+// CreditsLedger is the ID of the key whose record holds k's credits.
+func (k *APIKey) CreditsLedger() string {
+	if k.CreditsKeyID != "" {
+		return k.CreditsKeyID
+	}
+	return k.ID
 }
 
 // RateLimit is a token bucket: Burst tokens at most, refilled at Rate per
@@ -175,9 +188,11 @@ type APIKeyStore interface {
 	// with that ID, as they stand at now (Credits.At: refilled when a
 	// period has begun since the last refill), if it has at least cost;
 	// otherwise it takes none. Each spend is atomic, so spends from any
-	// number of nodes never take more than the key has. When a spend
-	// leaves exactly 0 it appends the exhausted events in the same
-	// transaction (so they are written once per period). A key without
+	// number of nodes never take more than the key has. At the first
+	// spend of a version and period that leaves 0 or cannot be paid, it
+	// appends the exhausted events in the same transaction and records
+	// the credits' ExhaustedMarker in ExhaustedFor, so that they are
+	// written once per version and period. A key without
 	// credits spends nothing and reports Unmetered. ENOTFOUND if the key
 	// does not exist.
 	SpendAPIKeyCredits(ctx context.Context, id string, cost int64, now time.Time, exhausted ...AuditEvent) (CreditSpend, error)
@@ -188,7 +203,8 @@ type APIKeyStore interface {
 	// later RefilledAt, or the same and a lower Remaining), so that
 	// write-backs arriving out of order never undo a newer state. Anything
 	// else (unknown key, no credits, another version, an older state) is
-	// ignored.
+	// ignored. A c.ExhaustedFor that is set is recorded too (at
+	// c.Version).
 	SyncAPIKeyCredits(ctx context.Context, id string, c Credits) error
 
 	// MarkExpiredAPIKeys finds keys whose ExpiresAt is set and not after now,

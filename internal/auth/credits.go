@@ -2,6 +2,7 @@ package auth
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -22,6 +23,22 @@ type Credits struct {
 	// credits kept elsewhere (Redis) that was made from an older version
 	// is replaced, and one made from this version is the newer state.
 	Version int64
+	// ExhaustedFor is the ExhaustedMarker of the credits when
+	// key.usage_exceeded was last recorded: the event is recorded once
+	// per version and period, at the first spend that leaves 0 or cannot
+	// be paid. "" before any.
+	ExhaustedFor string
+}
+
+// ExhaustedMarker names the version and period of c (as they stand after
+// a spend), for ExhaustedFor: "version:refilled at in Unix µs" (0 for
+// none), the form the stores and the Redis script both write.
+func ExhaustedMarker(c Credits) string {
+	var at int64
+	if !c.RefilledAt.IsZero() {
+		at = c.RefilledAt.UnixMicro()
+	}
+	return strconv.FormatInt(c.Version, 10) + ":" + strconv.FormatInt(at, 10)
 }
 
 // CreditRefill tops the credits up to Amount at the UTC start of every

@@ -54,6 +54,42 @@ func TestKeyCreditsAtTheGateway(t *testing.T) {
 	}
 }
 
+// TestRouteLimitsSpendNoCredits: a request the route's limits refuse
+// spends none of the key's credits, and is counted RATE_LIMITED, not
+// VALID.
+func TestRouteLimitsSpendNoCredits(t *testing.T) {
+	e := newTestEnv(t)
+	r := e.route("api", "/", auth.PolicyAPIKey)
+	r.ClientRateLimit = auth.RateLimit{Rate: 0.001, Burst: 1}
+	e.setRoutes(r)
+	k, plain, err := e.keys.Create(context.Background(), apikey.CreateParams{
+		Owner: "svc", Actor: auth.ActorSystem, Credits: &auth.Credits{Remaining: 5},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoOf(t, e.do("GET", "/", "X-API-Key", plain))
+	for range 4 {
+		wantStatus(t, e.do("GET", "/", "X-API-Key", plain), http.StatusTooManyRequests)
+	}
+	got, err := e.keys.Get(context.Background(), k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Credits.Remaining != 4 {
+		t.Errorf("%d credits left after 1 forwarded and 4 refused requests, want 4", got.Credits.Remaining)
+	}
+	counts := map[string]int64{}
+	for cell, n := range e.keyUsage.Take() {
+		if cell.Event.KeyID == k.ID {
+			counts[cell.Event.Outcome] += n
+		}
+	}
+	if counts["VALID"] != 1 || counts["RATE_LIMITED"] != 4 || len(counts) != 2 {
+		t.Errorf("counted %v, want 1 VALID and 4 RATE_LIMITED", counts)
+	}
+}
+
 // TestKeyAllowedNetworksAtTheGateway: the gateway checks the caller's
 // address, taken from X-Forwarded-For only when the peer is a trusted
 // proxy.

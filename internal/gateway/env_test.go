@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+	"github.com/gatehouse-dev/gatehouse/internal/usage"
 	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
@@ -40,6 +41,7 @@ type testEnv struct {
 	clock    *testenv.Clock
 	logs     *testenv.SyncBuffer
 	keys     *apikey.Service
+	keyUsage *usage.Counter // what e.keys counted
 	keyring  *signing.Keyring
 	reg      *prometheus.Registry
 	gw       *Gateway
@@ -115,11 +117,13 @@ func newTestEnv(t testing.TB, opts ...func(*Config)) *testEnv {
 		reg:      prometheus.NewRegistry(),
 		revoked:  map[string]bool{},
 		inactive: map[string]bool{},
+		keyUsage: usage.NewCounter(),
 	}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.keys, err = apikey.NewService(apikey.Config{
 		Store: db, Audit: db, Secret: bytes.Repeat([]byte("s"), apikey.MinSecretLength),
 		Prefix: testPrefix, Now: e.clock.Now, Logger: logger, Registerer: e.reg,
+		Usage: e.keyUsage,
 	})
 	if err != nil {
 		t.Fatalf("apikey.NewService: %v", err)

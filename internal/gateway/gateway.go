@@ -36,8 +36,11 @@ import (
 )
 
 // APIKeys verifies API keys; *apikey.Service implements it.
+// The gateway verifies in two steps (see apikey.Service.Authorize), so
+// that a request its route's limits refuse spends no credits.
 type APIKeys interface {
-	Check(ctx context.Context, req apikey.Request) (apikey.Result, error)
+	Authorize(ctx context.Context, req apikey.Request) (apikey.Result, error)
+	Settle(ctx context.Context, req apikey.Request, res apikey.Result, refusal apikey.Code) (apikey.Result, error)
 }
 
 // Signer signs the internal JWTs; *signing.Keyring implements it.

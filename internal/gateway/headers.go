@@ -3,6 +3,7 @@ package gateway
 import (
 	"crypto/rand"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
@@ -149,23 +150,26 @@ func stripNamed(h http.Header, names []string) {
 
 // clientIP works out who is calling (ratelimit.ClientAddr) and cleans the
 // forwarding headers: from an untrusted peer they are removed (anyone can
-// write them).
-func (g *Gateway) clientIP(r *http.Request) string {
+// write them). It returns the address, for keys restricted to networks
+// (the zero Addr when the peer is not an address), and its text for the
+// logs, the per-client limits and X-Real-IP.
+func (g *Gateway) clientIP(r *http.Request) (netip.Addr, string) {
 	addr, ok := ratelimit.PeerAddr(r.RemoteAddr)
 	if !ok {
 		// Not an address (a test or a Unix socket): nothing to trust.
 		for _, name := range forwardingHeaders {
 			r.Header.Del(name)
 		}
-		return r.RemoteAddr
+		return netip.Addr{}, r.RemoteAddr
 	}
 	if !ratelimit.Trusted(addr, g.cfg.TrustedProxies) {
 		for _, name := range forwardingHeaders {
 			delete(r.Header, name)
 		}
-		return addr.String()
+		return addr, addr.String()
 	}
-	return ratelimit.ClientAddr(addr, r.Header.Values("X-Forwarded-For"), g.cfg.TrustedProxies).String()
+	addr = ratelimit.ClientAddr(addr, r.Header.Values("X-Forwarded-For"), g.cfg.TrustedProxies)
+	return addr, addr.String()
 }
 
 // requestID returns the caller's X-Request-Id when it is 1-128 characters

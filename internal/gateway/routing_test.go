@@ -183,7 +183,7 @@ func TestClientIP(t *testing.T) {
 				r.Header.Add("X-Forwarded-For", v)
 			}
 			r.Header.Set("X-Forwarded-Host", "spoof.example.com")
-			if got := g.clientIP(r); got != tc.want {
+			if _, got := g.clientIP(r); got != tc.want {
 				t.Errorf("client IP = %q, want %q", got, tc.want)
 			}
 			if kept := r.Header.Get("X-Forwarded-Host") != ""; kept != tc.keepXFF {
@@ -202,7 +202,7 @@ func FuzzClientIP(f *testing.F) {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.RemoteAddr = remote
 		r.Header.Set("X-Forwarded-For", xff)
-		ip := g.clientIP(r)
+		_, ip := g.clientIP(r)
 		if peer, err := netip.ParseAddrPort(remote); err == nil && !ratelimit.Trusted(peer.Addr(), g.cfg.TrustedProxies) && ip != peer.Addr().Unmap().String() {
 			t.Fatalf("untrusted peer %q: client IP %q taken from X-Forwarded-For", remote, ip)
 		}

@@ -64,6 +64,12 @@ type identity struct {
 	// once its signature is verified, refused or not.
 	token                  bool
 	tokenClient, tokenUser string
+	// keyReq and keyRes: an API key that passed apikey.Service.Authorize,
+	// whose credits are spent (Settle) only once the route's limits and
+	// the internal token have let the request through.
+	keyReq     apikey.Request
+	keyRes     apikey.Result
+	keyPending bool
 }
 
 // exchange is one request's state, pooled: the hot path allocates little.
@@ -72,8 +78,11 @@ type exchange struct {
 	id       identity
 	route    *route
 	reqID    string
-	clientIP string
+	clientIP string // clientAddr's text, or the peer's when it is not an address
 	reason   string
+	// clientAddr is the caller's address (see Gateway.clientIP); the zero
+	// Addr when unknown.
+	clientAddr netip.Addr
 }
 
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
@@ -103,7 +112,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 	}
 	stripGatehouseCookies(h)
 	protectFromConnection(h)
-	x.clientIP = g.clientIP(r)
+	x.clientAddr, x.clientIP = g.clientIP(r)
 	x.reqID = requestID(r)
 	// One allocation for the three headers; each slice is capped at its
 	// own element, so an Add to one cannot overwrite another.
@@ -119,21 +128,35 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 	stripNamed(h, rt.cfg.StripHeaders)
 
 	now := g.now()
-	if err := g.authenticate(r, rt, &x.id); err != nil {
+	if err := g.authenticate(r, rt, x); err != nil {
 		g.countToken(x, tokenOutcome(err), now)
 		g.refuse(w, x, err, rt.cfg.Scopes)
 		return
 	}
 	if !g.rateLimit(r.Context(), w, x, now) {
 		g.countToken(x, apikey.CodeRateLimited, now)
+		if x.id.keyPending {
+			// Refused here: the key spends no credits, and is counted as
+			// rate limited, as a token would be.
+			_, _ = g.cfg.Keys.Settle(r.Context(), x.id.keyReq, x.id.keyRes, apikey.CodeRateLimited)
+		}
 		return
 	}
 	g.countToken(x, apikey.CodeValid, now)
 	if err := g.forwardIdentity(r, rt, &x.id, now); err != nil {
 		g.log.ErrorContext(r.Context(), "gateway: internal token", slog.String("route", rt.name), slog.Any("err", err))
+		// A pending key is left unsettled: nothing spent and, like a
+		// token whose check could not finish, nothing counted.
 		g.refuse(w, x, &verify.Error{Reason: verify.ReasonKeysUnavailable}, nil)
 		x.reason = reasonUnavailable
 		return
+	}
+	if x.id.keyPending {
+		// Last, so that no refusal of the gateway's own spends credits.
+		if err := g.settleKey(r, rt, &x.id); err != nil {
+			g.refuse(w, x, err, rt.cfg.Scopes)
+			return
+		}
 	}
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
 		// A body that trickles in would hold this request and an upstream
@@ -238,24 +261,25 @@ func hostOf(r *http.Request) string {
 
 // authenticate checks the credential rt's policy asks for and fills id.
 // Errors are *verify.Error.
-func (g *Gateway) authenticate(r *http.Request, rt *route, id *identity) error {
+func (g *Gateway) authenticate(r *http.Request, rt *route, x *exchange) error {
+	id := &x.id
 	switch rt.cfg.Policy {
 	case auth.PolicyPublic:
 		return nil
 	case auth.PolicyAPIKey:
-		return g.authAPIKey(r, rt, id)
+		return g.authAPIKey(r, rt, x)
 	case auth.PolicyJWT:
 		return g.authJWT(r, rt, id)
 	case auth.PolicyAny:
 		if _, ok := r.Header[headerAPIKey]; ok {
-			return g.authAPIKey(r, rt, id)
+			return g.authAPIKey(r, rt, x)
 		}
 		tok, ok := verify.BearerToken(r)
 		switch {
 		case ok && strings.Count(tok, ".") == 2:
 			return g.authJWT(r, rt, id)
 		case ok && looksLikeAPIKey(tok):
-			return g.authAPIKey(r, rt, id)
+			return g.authAPIKey(r, rt, x)
 		}
 		return &verify.Error{Reason: verify.ReasonMissing}
 	}
@@ -286,7 +310,8 @@ func looksLikeAPIKey(s string) bool {
 	return err == nil
 }
 
-func (g *Gateway) authAPIKey(r *http.Request, rt *route, id *identity) error {
+func (g *Gateway) authAPIKey(r *http.Request, rt *route, x *exchange) error {
+	id := &x.id
 	key, ok := apikey.Extract(r)
 	if !ok {
 		if r.Header[headerAPIKey] == nil && r.Header["Authorization"] == nil {
@@ -304,24 +329,54 @@ func (g *Gateway) authAPIKey(r *http.Request, rt *route, id *identity) error {
 		}
 	}
 	// The caller's address for keys restricted to networks: the one serve
-	// worked out from the peer and trusted_proxies (clientIP) and set as
-	// X-Real-IP over whatever the client sent. Unparsable (a Unix socket):
-	// unknown, which such keys refuse.
-	var ip netip.Addr
-	if v := r.Header[headerRealIP]; len(v) == 1 {
-		ip, _ = netip.ParseAddr(v[0])
-	}
-	res, err := g.cfg.Keys.Check(r.Context(), apikey.Request{Key: key, Scopes: rt.cfg.Scopes, Route: rt.name, IP: ip})
+	// worked out from the peer and trusted_proxies (clientIP); unknown (a
+	// Unix socket) for such keys is refused.
+	req := apikey.Request{Key: key, Scopes: rt.cfg.Scopes, Route: rt.name, IP: x.clientAddr}
+	res, err := g.cfg.Keys.Authorize(r.Context(), req)
 	if err != nil {
 		g.log.ErrorContext(r.Context(), "gateway: API key verification failed", slog.String("route", rt.name), slog.Any("err", err))
 		return &verify.Error{Reason: verify.ReasonKeysUnavailable}
+	}
+	if res.Code != apikey.CodeValid {
+		// Refused already: counted now, nothing to spend.
+		if res, err = g.cfg.Keys.Settle(r.Context(), req, res, ""); err != nil {
+			g.log.ErrorContext(r.Context(), "gateway: API key verification failed", slog.String("route", rt.name), slog.Any("err", err))
+			return &verify.Error{Reason: verify.ReasonKeysUnavailable}
+		}
 	}
 	id.keyLimit = res.RateLimit
 	if res.Key != nil {
 		id.keyID = res.Key.ID
 	}
-	switch res.Code {
+	if err := keyRefusal(res.Code); err != nil {
+		return err
+	}
+	id.keyReq, id.keyRes, id.keyPending = req, res, true
+	id.auth = authAPIKey
+	id.keyEnv = res.Key.Environment()
+	id.subject = res.Key.Owner
+	id.client = res.Key.Owner
+	id.scopes = res.Key.Scopes
+	return nil
+}
+
+// settleKey spends the credits of the key authAPIKey let through, and
+// counts its outcome. Errors are *verify.Error.
+func (g *Gateway) settleKey(r *http.Request, rt *route, id *identity) error {
+	res, err := g.cfg.Keys.Settle(r.Context(), id.keyReq, id.keyRes, "")
+	if err != nil {
+		g.log.ErrorContext(r.Context(), "gateway: API key verification failed", slog.String("route", rt.name), slog.Any("err", err))
+		return &verify.Error{Reason: verify.ReasonKeysUnavailable}
+	}
+	return keyRefusal(res.Code)
+}
+
+// keyRefusal is the refusal of a verification that did not pass; nil for
+// CodeValid.
+func keyRefusal(code apikey.Code) error {
+	switch code {
 	case apikey.CodeValid:
+		return nil
 	case apikey.CodeExpired:
 		return &verify.Error{Reason: verify.ReasonExpired}
 	case apikey.CodeRevoked:
@@ -337,12 +392,6 @@ func (g *Gateway) authAPIKey(r *http.Request, rt *route, id *identity) error {
 	default:
 		return &verify.Error{Reason: reasonInvalidKey}
 	}
-	id.auth = authAPIKey
-	id.keyEnv = res.Key.Environment()
-	id.subject = res.Key.Owner
-	id.client = res.Key.Owner
-	id.scopes = res.Key.Scopes
-	return nil
 }
 
 func (g *Gateway) authJWT(r *http.Request, rt *route, id *identity) error {

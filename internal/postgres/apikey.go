@@ -19,7 +19,11 @@ const keyColumns = `id, hash, prefix, hint, owner, name, scopes, metadata,
 	created_at, expires_at, revoked_at, last_used_at, rotation_due_at,
 	rotated_from, rotated_to,
 	credits_remaining, credits_refill_amount, credits_refill_interval,
-	credits_refilled_at, credits_version, allowed_ips`
+	credits_refilled_at, credits_version, allowed_ips, credits_key_id, credits_exhausted_for`
+
+// creditColumnsOnly are the credits_* columns ledgerCredits reads.
+const creditColumnsOnly = `credits_remaining, credits_refill_amount, credits_refill_interval,
+	credits_refilled_at, credits_version, credits_exhausted_for`
 
 // querier is what reads need from the pool and from a transaction.
 type querier interface {
@@ -42,7 +46,7 @@ func scanKey(row pgx.Row) (*auth.APIKey, error) {
 		&created, &expires, &revoked, &used, &rotDue,
 		&k.RotatedFrom, &k.RotatedTo,
 		&remaining, &credits.Refill.Amount, &credits.Refill.Interval,
-		&refilled, &credits.Version, &allowed)
+		&refilled, &credits.Version, &allowed, &k.CreditsKeyID, &credits.ExhaustedFor)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +80,36 @@ func getKey(ctx context.Context, q querier, where string, arg any) (*auth.APIKey
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, auth.Errorf(auth.ENOTFOUND, "API key not found.")
 	}
-	return k, err
+	if err != nil {
+		return nil, err
+	}
+	return k, ledgerCredits(ctx, q, k)
+}
+
+// ledgerCredits replaces the credits of a key that spends another's (see
+// auth.APIKey.CreditsKeyID) by that key's: the balance they share.
+func ledgerCredits(ctx context.Context, q querier, k *auth.APIKey) error {
+	if k.CreditsKeyID == "" {
+		return nil
+	}
+	var (
+		c         auth.Credits
+		remaining pgtype.Int8
+		refilled  pgtype.Timestamptz
+	)
+	err := q.QueryRow(ctx, "SELECT "+creditColumnsOnly+" FROM api_keys WHERE id = $1", k.CreditsKeyID).
+		Scan(&remaining, &c.Refill.Amount, &c.Refill.Interval, &refilled, &c.Version, &c.ExhaustedFor)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !remaining.Valid) {
+		k.Credits = nil
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.Remaining = remaining.Int64
+	c.RefilledAt = timeFrom(refilled)
+	k.Credits = &c
+	return nil
 }
 
 func insertKey(ctx context.Context, tx pgx.Tx, k *auth.APIKey) error {
@@ -91,13 +124,13 @@ func insertKey(ctx context.Context, tx pgx.Tx, k *auth.APIKey) error {
 	c := creditColumns(k.Credits)
 	_, err = tx.Exec(ctx, `INSERT INTO api_keys (`+keyColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-			$19, $20, $21, $22, $23, $24)`,
+			$19, $20, $21, $22, $23, $24, $25, $26)`,
 		k.ID, k.Hash, k.Prefix, k.Hint, k.Owner, k.Name, scopes, metadata,
 		k.RateLimit.Rate, k.RateLimit.Burst, int64(k.RotationPeriod),
 		timeValue(k.CreatedAt), timeValue(k.ExpiresAt), timeValue(k.RevokedAt),
 		timeValue(k.LastUsedAt), timeValue(k.RotationDueAt),
 		k.RotatedFrom, k.RotatedTo,
-		c.remaining, c.amount, c.interval, c.refilledAt, c.version, auth.FormatAllowedIPs(k.AllowedIPs))
+		c.remaining, c.amount, c.interval, c.refilledAt, c.version, auth.FormatAllowedIPs(k.AllowedIPs), k.CreditsKeyID, c.exhausted)
 	return err
 }
 
@@ -107,6 +140,7 @@ type credits struct {
 	refilledAt      pgtype.Timestamptz
 	amount, version int64
 	interval        string
+	exhausted       string
 }
 
 func creditColumns(c *auth.Credits) credits {
@@ -119,6 +153,7 @@ func creditColumns(c *auth.Credits) credits {
 		amount:     c.Refill.Amount,
 		version:    c.Version,
 		interval:   c.Refill.Interval,
+		exhausted:  c.ExhaustedFor,
 	}
 }
 
@@ -200,6 +235,12 @@ func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.API
 	}
 	if err := rows.Err(); err != nil {
 		return nil, "", translate("list api keys", err)
+	}
+	rows.Close()
+	for _, k := range keys {
+		if err := ledgerCredits(ctx, db.pool, k); err != nil {
+			return nil, "", translate("list api keys", err)
+		}
 	}
 	keys, next := auth.Page(keys, limit, func(x *auth.APIKey) string { return x.ID })
 	return keys, next, nil
@@ -348,19 +389,32 @@ func (db *DB) UpdateAPIKey(ctx context.Context, id string, update func(k *auth.A
 		if scopes == nil {
 			scopes = []string{}
 		}
-		c := creditColumns(k.Credits)
 		if _, err := tx.Exec(ctx, `UPDATE api_keys SET name = $2, scopes = $3, metadata = $4,
-			rate_limit_rate = $5, rate_limit_burst = $6, expires_at = $7,
-			credits_remaining = $8, credits_refill_amount = $9, credits_refill_interval = $10,
-			credits_refilled_at = $11, credits_version = $12, allowed_ips = $13,
+			rate_limit_rate = $5, rate_limit_burst = $6, expires_at = $7, allowed_ips = $8,
 			changed_at = clock_timestamp()
 			WHERE id = $1`,
 			k.ID, k.Name, scopes, metadata, k.RateLimit.Rate, k.RateLimit.Burst, timeValue(k.ExpiresAt),
-			c.remaining, c.amount, c.interval, c.refilledAt, c.version, auth.FormatAllowedIPs(k.AllowedIPs)); err != nil {
+			auth.FormatAllowedIPs(k.AllowedIPs)); err != nil {
 			return err
 		}
 		if err := notifyChanged(ctx, tx, k.ID); err != nil {
 			return err
+		}
+		// The credits are the ledger's: shared with the rest of the
+		// rotation chain, reset for all of it.
+		c := creditColumns(k.Credits)
+		ledger := k.CreditsLedger()
+		if _, err := tx.Exec(ctx, `UPDATE api_keys SET
+			credits_remaining = $2, credits_refill_amount = $3, credits_refill_interval = $4,
+			credits_refilled_at = $5, credits_version = $6, changed_at = clock_timestamp()
+			WHERE id = $1`,
+			ledger, c.remaining, c.amount, c.interval, c.refilledAt, c.version); err != nil {
+			return err
+		}
+		if ledger != k.ID {
+			if err := notifyChanged(ctx, tx, ledger); err != nil {
+				return err
+			}
 		}
 		if err := appendEvents(ctx, tx, events); err != nil {
 			return err
@@ -400,19 +454,25 @@ func (db *DB) SpendAPIKeyCredits(ctx context.Context, id string, cost int64, now
 	month := timeValue(auth.PeriodStart(auth.RefillMonthly, now))
 	var out auth.CreditSpend
 	err := db.inTx(ctx, "spend api key credits", func(tx pgx.Tx) error {
+		var (
+			c        auth.Credits
+			refilled pgtype.Timestamptz
+		)
 		err := tx.QueryRow(ctx, `UPDATE api_keys SET
 				credits_remaining = `+creditsBalance+` - $3,
 				credits_refilled_at = CASE WHEN `+creditsDue+` THEN
 					CASE credits_refill_interval WHEN 'day' THEN $1::timestamptz ELSE $2::timestamptz END
 					ELSE credits_refilled_at END
 			WHERE id = $4 AND credits_remaining IS NOT NULL AND `+creditsBalance+` >= $3
-			RETURNING credits_remaining`, day, month, cost, id).Scan(&out.Remaining)
+			RETURNING credits_remaining, credits_refilled_at, credits_version`, day, month, cost, id).
+			Scan(&out.Remaining, &refilled, &c.Version)
 		if err == nil {
 			out.Spent = true
-			if out.Remaining == 0 {
-				return appendEvents(ctx, tx, exhausted)
+			if out.Remaining > 0 {
+				return nil
 			}
-			return nil
+			c.RefilledAt = timeFrom(refilled)
+			return exhaust(ctx, tx, id, c, exhausted)
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
@@ -426,8 +486,9 @@ func (db *DB) SpendAPIKeyCredits(ctx context.Context, id string, cost int64, now
 			out.Unmetered = true
 			return nil
 		}
-		out.Remaining = k.Credits.At(now).Remaining
-		return nil
+		c = k.Credits.At(now)
+		out.Remaining = c.Remaining
+		return exhaust(ctx, tx, id, c, exhausted)
 	})
 	if err != nil {
 		return auth.CreditSpend{}, err
@@ -435,15 +496,42 @@ func (db *DB) SpendAPIKeyCredits(ctx context.Context, id string, cost int64, now
 	return out, nil
 }
 
+// exhaust appends the exhausted events, in the spend's transaction, unless
+// they were for the version and period of c already. The conditional
+// UPDATE decides: a concurrent one waits for the row and, evaluating its
+// WHERE again, finds the marker set.
+func exhaust(ctx context.Context, tx pgx.Tx, id string, c auth.Credits, events []auth.AuditEvent) error {
+	tag, err := tx.Exec(ctx, `UPDATE api_keys SET credits_exhausted_for = $1
+		WHERE id = $2 AND credits_exhausted_for <> $1`, auth.ExhaustedMarker(c), id)
+	if err != nil || tag.RowsAffected() == 0 {
+		return err
+	}
+	return appendEvents(ctx, tx, events)
+}
+
+// syncCredits writes $1 remaining and $2 refilled at to the key $3 if its
+// credits are at version $4 and that is a forward move.
+const syncCredits = `UPDATE api_keys SET credits_remaining = $1, credits_refilled_at = $2::timestamptz
+	WHERE id = $3 AND credits_remaining IS NOT NULL AND credits_version = $4
+	  AND (coalesce(credits_refilled_at, '-infinity') < coalesce($2::timestamptz, '-infinity')
+	    OR (coalesce(credits_refilled_at, '-infinity') = coalesce($2::timestamptz, '-infinity') AND credits_remaining > $1))`
+
 // SyncAPIKeyCredits writes credits counted elsewhere back, only forward;
 // see auth.APIKeyStore.
 func (db *DB) SyncAPIKeyCredits(ctx context.Context, id string, c auth.Credits) error {
-	_, err := db.pool.Exec(ctx, `UPDATE api_keys SET credits_remaining = $1, credits_refilled_at = $2::timestamptz
-		WHERE id = $3 AND credits_remaining IS NOT NULL AND credits_version = $4
-		  AND (coalesce(credits_refilled_at, '-infinity') < coalesce($2::timestamptz, '-infinity')
-		    OR (coalesce(credits_refilled_at, '-infinity') = coalesce($2::timestamptz, '-infinity') AND credits_remaining > $1))`,
-		c.Remaining, timeValue(c.RefilledAt), id, c.Version)
-	return translate("sync api key credits", err)
+	if c.ExhaustedFor == "" {
+		_, err := db.pool.Exec(ctx, syncCredits, c.Remaining, timeValue(c.RefilledAt), id, c.Version)
+		return translate("sync api key credits", err)
+	}
+	return db.inTx(ctx, "sync api key credits", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, syncCredits, c.Remaining, timeValue(c.RefilledAt), id, c.Version); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE api_keys SET credits_exhausted_for = $1
+			WHERE id = $2 AND credits_remaining IS NOT NULL AND credits_version = $3
+			  AND credits_exhausted_for <> $1`, c.ExhaustedFor, id, c.Version)
+		return err
+	})
 }
 
 // MarkExpiredAPIKeys, in one transaction, finds the keys whose ExpiresAt is

@@ -18,7 +18,11 @@ const keyColumns = `id, hash, prefix, hint, owner, name, scopes, metadata,
 	created_at, expires_at, revoked_at, last_used_at, rotation_due_at,
 	rotated_from, rotated_to,
 	credits_remaining, credits_refill_amount, credits_refill_interval,
-	credits_refilled_at, credits_version, allowed_ips`
+	credits_refilled_at, credits_version, allowed_ips, credits_key_id, credits_exhausted_for`
+
+// creditColumnsOnly are the credits_* columns scanCredits reads.
+const creditColumnsOnly = `credits_remaining, credits_refill_amount, credits_refill_interval,
+	credits_refilled_at, credits_version, credits_exhausted_for`
 
 // querier is what reads need from *sql.DB (the read pool) and *sql.Tx (the
 // writer, inside a transaction).
@@ -46,7 +50,7 @@ func scanKey(row scanner) (*auth.APIKey, error) {
 		&created, &expires, &revoked, &used, &rotDue,
 		&k.RotatedFrom, &k.RotatedTo,
 		&remaining, &credits.Refill.Amount, &credits.Refill.Interval,
-		&refilled, &credits.Version, &allowed)
+		&refilled, &credits.Version, &allowed, &k.CreditsKeyID, &credits.ExhaustedFor)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +84,36 @@ func getKey(ctx context.Context, q querier, where string, arg any) (*auth.APIKey
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, auth.Errorf(auth.ENOTFOUND, "API key not found.")
 	}
-	return k, err
+	if err != nil {
+		return nil, err
+	}
+	return k, ledgerCredits(ctx, q, k)
+}
+
+// ledgerCredits replaces the credits of a key that spends another's (see
+// auth.APIKey.CreditsKeyID) by that key's: the balance they share.
+func ledgerCredits(ctx context.Context, q querier, k *auth.APIKey) error {
+	if k.CreditsKeyID == "" {
+		return nil
+	}
+	var (
+		c         auth.Credits
+		remaining sql.NullInt64
+		refilled  sql.NullInt64
+	)
+	err := q.QueryRowContext(ctx, "SELECT "+creditColumnsOnly+" FROM api_keys WHERE id = ?", k.CreditsKeyID).
+		Scan(&remaining, &c.Refill.Amount, &c.Refill.Interval, &refilled, &c.Version, &c.ExhaustedFor)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !remaining.Valid) {
+		k.Credits = nil
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.Remaining = remaining.Int64
+	c.RefilledAt = timeFrom(refilled)
+	k.Credits = &c
+	return nil
 }
 
 func insertKey(ctx context.Context, tx *sql.Tx, k *auth.APIKey) error {
@@ -98,13 +131,13 @@ func insertKey(ctx context.Context, tx *sql.Tx, k *auth.APIKey) error {
 	}
 	c := creditColumns(k.Credits)
 	_, err = tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.Hash, k.Prefix, k.Hint, k.Owner, k.Name, scopes, metadata,
 		k.RateLimit.Rate, k.RateLimit.Burst, int64(k.RotationPeriod),
 		timeValue(k.CreatedAt), timeValue(k.ExpiresAt), timeValue(k.RevokedAt),
 		timeValue(k.LastUsedAt), timeValue(k.RotationDueAt),
 		k.RotatedFrom, k.RotatedTo,
-		c.remaining, c.amount, c.interval, c.refilledAt, c.version, allowed)
+		c.remaining, c.amount, c.interval, c.refilledAt, c.version, allowed, k.CreditsKeyID, c.exhausted)
 	return err
 }
 
@@ -113,6 +146,7 @@ type credits struct {
 	remaining, refilledAt sql.NullInt64
 	amount, version       int64
 	interval              string
+	exhausted             string
 }
 
 func creditColumns(c *auth.Credits) credits {
@@ -125,6 +159,7 @@ func creditColumns(c *auth.Credits) credits {
 		amount:     c.Refill.Amount,
 		version:    c.Version,
 		interval:   c.Refill.Interval,
+		exhausted:  c.ExhaustedFor,
 	}
 }
 
@@ -211,6 +246,12 @@ func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.API
 	}
 	if err := rows.Err(); err != nil {
 		return nil, "", translate("list api keys", err)
+	}
+	rows.Close()
+	for _, k := range keys {
+		if err := ledgerCredits(ctx, db.read, k); err != nil {
+			return nil, "", translate("list api keys", err)
+		}
 	}
 	keys, next := auth.Page(keys, limit, func(x *auth.APIKey) string { return x.ID })
 	return keys, next, nil
@@ -357,14 +398,21 @@ func (db *DB) UpdateAPIKey(ctx context.Context, id string, update func(k *auth.A
 		if err != nil {
 			return err
 		}
-		c := creditColumns(k.Credits)
 		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET name = ?, scopes = ?, metadata = ?,
-			rate_limit_rate = ?, rate_limit_burst = ?, expires_at = ?,
-			credits_remaining = ?, credits_refill_amount = ?, credits_refill_interval = ?,
-			credits_refilled_at = ?, credits_version = ?, allowed_ips = ?
+			rate_limit_rate = ?, rate_limit_burst = ?, expires_at = ?, allowed_ips = ?
 			WHERE id = ?`,
 			k.Name, scopes, metadata, k.RateLimit.Rate, k.RateLimit.Burst, timeValue(k.ExpiresAt),
-			c.remaining, c.amount, c.interval, c.refilledAt, c.version, allowed, k.ID); err != nil {
+			allowed, k.ID); err != nil {
+			return err
+		}
+		// The credits are the ledger's: shared with the rest of the
+		// rotation chain, reset for all of it.
+		c := creditColumns(k.Credits)
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET
+			credits_remaining = ?, credits_refill_amount = ?, credits_refill_interval = ?,
+			credits_refilled_at = ?, credits_version = ?
+			WHERE id = ?`,
+			c.remaining, c.amount, c.interval, c.refilledAt, c.version, k.CreditsLedger()); err != nil {
 			return err
 		}
 		if err := insertEvents(ctx, tx, events); err != nil {
@@ -403,19 +451,25 @@ func (db *DB) SpendAPIKeyCredits(ctx context.Context, id string, cost int64, now
 	month := timeValue(auth.PeriodStart(auth.RefillMonthly, now)).Int64
 	var out auth.CreditSpend
 	err := db.inTx(ctx, "spend api key credits", func(tx *sql.Tx) error {
+		var (
+			c        auth.Credits
+			refilled sql.NullInt64
+		)
 		err := tx.QueryRowContext(ctx, `UPDATE api_keys SET
 				credits_remaining = `+creditsBalance+` - ?3,
 				credits_refilled_at = CASE WHEN `+creditsDue+` THEN
 					CASE credits_refill_interval WHEN 'day' THEN ?1 ELSE ?2 END
 					ELSE credits_refilled_at END
 			WHERE id = ?4 AND credits_remaining IS NOT NULL AND `+creditsBalance+` >= ?3
-			RETURNING credits_remaining`, day, month, cost, id).Scan(&out.Remaining)
+			RETURNING credits_remaining, credits_refilled_at, credits_version`, day, month, cost, id).
+			Scan(&out.Remaining, &refilled, &c.Version)
 		if err == nil {
 			out.Spent = true
-			if out.Remaining == 0 {
-				return insertEvents(ctx, tx, exhausted)
+			if out.Remaining > 0 {
+				return nil
 			}
-			return nil
+			c.RefilledAt = timeFrom(refilled)
+			return exhaust(ctx, tx, id, c, exhausted)
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -429,8 +483,9 @@ func (db *DB) SpendAPIKeyCredits(ctx context.Context, id string, cost int64, now
 			out.Unmetered = true
 			return nil
 		}
-		out.Remaining = k.Credits.At(now).Remaining
-		return nil
+		c = k.Credits.At(now)
+		out.Remaining = c.Remaining
+		return exhaust(ctx, tx, id, c, exhausted)
 	})
 	if err != nil {
 		return auth.CreditSpend{}, err
@@ -438,16 +493,41 @@ func (db *DB) SpendAPIKeyCredits(ctx context.Context, id string, cost int64, now
 	return out, nil
 }
 
+// exhaust appends the exhausted events, in the spend's transaction, unless
+// they were for the version and period of c already (one conditional
+// UPDATE decides, so two spends never both write them).
+func exhaust(ctx context.Context, tx *sql.Tx, id string, c auth.Credits, events []auth.AuditEvent) error {
+	marker := auth.ExhaustedMarker(c)
+	res, err := tx.ExecContext(ctx, `UPDATE api_keys SET credits_exhausted_for = ?1
+		WHERE id = ?2 AND credits_exhausted_for <> ?1`, marker, id)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err
+	}
+	return insertEvents(ctx, tx, events)
+}
+
 // SyncAPIKeyCredits writes credits counted elsewhere back, only forward;
 // see auth.APIKeyStore.
 func (db *DB) SyncAPIKeyCredits(ctx context.Context, id string, c auth.Credits) error {
 	at := timeValue(c.RefilledAt)
-	_, err := db.write.ExecContext(ctx, `UPDATE api_keys SET credits_remaining = ?1, credits_refilled_at = ?2
+	return db.inTx(ctx, "sync api key credits", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET credits_remaining = ?1, credits_refilled_at = ?2
 		WHERE id = ?3 AND credits_remaining IS NOT NULL AND credits_version = ?4
 		  AND (coalesce(credits_refilled_at, 0) < coalesce(?2, 0)
 		    OR (coalesce(credits_refilled_at, 0) = coalesce(?2, 0) AND credits_remaining > ?1))`,
-		c.Remaining, at, id, c.Version)
-	return translate("sync api key credits", err)
+			c.Remaining, at, id, c.Version); err != nil {
+			return err
+		}
+		if c.ExhaustedFor == "" {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE api_keys SET credits_exhausted_for = ?1
+			WHERE id = ?2 AND credits_remaining IS NOT NULL AND credits_version = ?3`, c.ExhaustedFor, id, c.Version)
+		return err
+	})
 }
 
 // MarkExpiredAPIKeys, in one transaction, finds the keys whose ExpiresAt is

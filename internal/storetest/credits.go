@@ -305,3 +305,59 @@ func testSyncCredits(t *testing.T, s auth.Store) {
 		t.Fatalf("key without credits got %+v", got)
 	}
 }
+
+// testSpendExhaustedUnpayable: the exhausted events are appended at the
+// first spend that cannot be paid too (a cost above what is left, or a key
+// created with none), once per version and period.
+func testSpendExhaustedUnpayable(t *testing.T, s auth.Store) {
+	odd, none := creditKey("key_odd", 3, auth.CreditRefill{}), creditKey("key_none", 0, auth.CreditRefill{})
+	mustCreate(t, s, odd, none)
+	ev := func(id string) auth.AuditEvent {
+		return auth.AuditEvent{Time: at(time.Minute), Type: auth.EventKeyUsageExceeded, Actor: auth.ActorSystem, KeyID: id, Count: 1}
+	}
+	if got := spend(t, s, odd.ID, 2, at(time.Minute), ev(odd.ID)); !got.Spent || got.Remaining != 1 {
+		t.Fatalf("spend of 2 of 3 = %+v", got)
+	}
+	wantEvents(t, s)
+	for range 3 {
+		spend(t, s, odd.ID, 2, at(time.Minute), ev(odd.ID))
+		spend(t, s, none.ID, 1, at(time.Minute), ev(none.ID))
+	}
+	wantEvents(t, s, ev(odd.ID), ev(none.ID))
+	if got := mustGet(t, s, odd.ID).Credits; got.ExhaustedFor != auth.ExhaustedMarker(*got) {
+		t.Fatalf("ExhaustedFor %q, want %q", got.ExhaustedFor, auth.ExhaustedMarker(*got))
+	}
+}
+
+// testCreditsLedger: a key whose CreditsKeyID names another reads that
+// key's credits (GET and list), and an update of its credits writes them
+// there: the keys of a rotation chain share one balance.
+func testCreditsLedger(t *testing.T, s auth.Store) {
+	ctx := t.Context()
+	old := creditKey("key_1", 3, auth.CreditRefill{})
+	mustCreate(t, s, old)
+	next := creditKey("key_2", 3, auth.CreditRefill{})
+	next.CreditsKeyID = old.ID
+	if _, err := s.RotateAPIKey(ctx, old.ID, next, at(time.Hour)); err != nil {
+		t.Fatalf("RotateAPIKey: %v", err)
+	}
+	spend(t, s, old.ID, 2, at(time.Minute))
+	if got := mustGet(t, s, next.ID); got.CreditsKeyID != old.ID || got.Credits == nil || got.Credits.Remaining != 1 {
+		t.Fatalf("the new key reads %+v (ledger %q), want the ledger's 1 left", got.Credits, got.CreditsKeyID)
+	}
+	keys, _, err := s.ListAPIKeys(ctx, auth.APIKeyFilter{})
+	if err != nil || len(keys) != 2 || keys[1].Credits == nil || keys[1].Credits.Remaining != 1 {
+		t.Fatalf("ListAPIKeys = %+v, %v; want the new key with the ledger's 1 left", keys, err)
+	}
+	if _, err := s.UpdateAPIKey(ctx, next.ID, func(u *auth.APIKey) ([]auth.AuditEvent, error) {
+		u.Credits = &auth.Credits{Remaining: 7, RefilledAt: at(time.Hour), Version: u.Credits.Version + 1}
+		return []auth.AuditEvent{event(auth.EventKeyUpdated, u.ID, at(time.Hour))}, nil
+	}); err != nil {
+		t.Fatalf("UpdateAPIKey: %v", err)
+	}
+	for _, id := range []string{old.ID, next.ID} {
+		if got := mustGet(t, s, id).Credits; got == nil || got.Remaining != 7 || got.Version != 1 {
+			t.Fatalf("%s after the new key's credits were reset: %+v, want 7 at version 1", id, got)
+		}
+	}
+}

@@ -66,6 +66,8 @@ func Run(t *testing.T, open func(t *testing.T) auth.Store) {
 		{"spend takes credits only while there are enough", testSpend},
 		{"spend refills at the UTC start of the period", testSpendRefill},
 		{"the spend that leaves zero appends the exhausted events once", testSpendExhausted},
+		{"the first spend that cannot be paid appends the exhausted events once", testSpendExhaustedUnpayable},
+		{"keys of a rotation chain share the ledger's credits", testCreditsLedger},
 		{"a key without credits spends nothing", testSpendUnmetered},
 		{"concurrent spends never take more credits than the key has", testSpendConcurrent},
 		{"sync writes credits counted elsewhere only forward and only for the version", testSyncCredits},

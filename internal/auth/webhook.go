@@ -471,8 +471,11 @@ type WebhookStore interface {
 	// DueWebhookDeliveries returns up to limit pending deliveries whose
 	// NextAttemptAt is not after now, the earliest first, and at most
 	// perEndpoint of each endpoint: an endpoint with a backlog does not
-	// crowd the others out of a poll.
-	DueWebhookDeliveries(ctx context.Context, now time.Time, limit, perEndpoint int) ([]*WebhookDelivery, error)
+	// crowd the others out of a poll. Deliveries of the endpoints in skip
+	// are left out before the limit applies: the dispatcher passes the
+	// endpoints it is still busy with, whose deliveries it would only
+	// skip, so they cannot fill the batch while another endpoint waits.
+	DueWebhookDeliveries(ctx context.Context, now time.Time, limit, perEndpoint int, skip []string) ([]*WebhookDelivery, error)
 	// DeferWebhookDeliveries makes every pending delivery of the endpoint
 	// due before until due at until, and returns how many it moved: after
 	// an attempt failed, the endpoint's backlog waits for its retry
@@ -489,6 +492,15 @@ type WebhookStore interface {
 	// Latency, LastError) with d's and appends the events. ENOTFOUND if it
 	// does not exist.
 	UpdateWebhookDelivery(ctx context.Context, d *WebhookDelivery, events ...AuditEvent) error
+	// RecordWebhookAttempt writes the outcome fields of d as
+	// UpdateWebhookDelivery does, but only if the stored delivery is still
+	// pending with attempts attempts (as the dispatcher read it before the
+	// attempt), and reports whether it did. false, nothing written, when
+	// another attempt was recorded meanwhile (by this node from an older
+	// copy, or by the node that held the lease before), an operator's
+	// retry or a disabling changed it, or it is gone: a stale outcome must
+	// never overwrite a newer one, least of all a success.
+	RecordWebhookAttempt(ctx context.Context, d *WebhookDelivery, attempts int) (bool, error)
 	// DeleteFinishedWebhookDeliveries deletes up to limit deliveries that
 	// are not pending and were created before before, and returns how
 	// many it deleted.

@@ -305,12 +305,17 @@ func (db *DB) queryDeliveries(ctx context.Context, op, query string, args ...any
 }
 
 // DueWebhookDeliveries returns up to limit pending deliveries due at now,
-// earliest first, at most perEndpoint of each endpoint.
-func (db *DB) DueWebhookDeliveries(ctx context.Context, now time.Time, limit, perEndpoint int) ([]*auth.WebhookDelivery, error) {
+// earliest first, at most perEndpoint of each endpoint, none of the
+// endpoints in skip.
+func (db *DB) DueWebhookDeliveries(ctx context.Context, now time.Time, limit, perEndpoint int, skip []string) ([]*auth.WebhookDelivery, error) {
+	// Never a nil slice: pgx sends it as NULL, and "<> ALL (NULL)" is
+	// never true, which would leave every delivery out.
+	skip = append([]string{}, skip...)
 	return db.queryDeliveries(ctx, "due webhook deliveries", `SELECT `+webhookDeliveryColumns+` FROM (
 			SELECT *, row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS n
-			FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= $1) AS due
-		WHERE n <= $2 ORDER BY next_attempt_at, id LIMIT $3`, timeValue(now), max(perEndpoint, 1), auth.PageSize(limit))
+			FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= $1
+				AND endpoint_id <> ALL ($4::text[])) AS due
+		WHERE n <= $2 ORDER BY next_attempt_at, id LIMIT $3`, timeValue(now), max(perEndpoint, 1), auth.PageSize(limit), skip)
 }
 
 // DeferWebhookDeliveries makes the endpoint's pending deliveries due
@@ -374,6 +379,23 @@ func (db *DB) UpdateWebhookDelivery(ctx context.Context, d *auth.WebhookDelivery
 		}
 		return appendEvents(ctx, tx, events)
 	})
+}
+
+// RecordWebhookAttempt writes the outcome fields of d if the delivery is
+// still pending with attempts attempts, and reports whether it did.
+func (db *DB) RecordWebhookAttempt(ctx context.Context, d *auth.WebhookDelivery, attempts int) (bool, error) {
+	if err := auth.CheckWrite(d, nil); err != nil {
+		return false, err
+	}
+	tag, err := db.pool.Exec(ctx, `UPDATE webhook_deliveries SET state = $1, attempts = $2,
+		next_attempt_at = $3, last_attempt_at = $4, status_code = $5, latency_us = $6, last_error = $7
+		WHERE id = $8 AND endpoint_id = $9 AND state = 'pending' AND attempts = $10`,
+		d.State, d.Attempts, timeValue(d.NextAttemptAt), timeValue(d.LastAttemptAt), d.StatusCode,
+		d.Latency.Microseconds(), d.LastError, d.ID, d.EndpointID, attempts)
+	if err != nil {
+		return false, translate("record webhook attempt", err)
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 // DeleteFinishedWebhookDeliveries deletes up to limit finished deliveries

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -324,12 +325,19 @@ func (db *DB) queryDeliveries(ctx context.Context, op, query string, args ...any
 }
 
 // DueWebhookDeliveries returns up to limit pending deliveries due at now,
-// earliest first, at most perEndpoint of each endpoint.
-func (db *DB) DueWebhookDeliveries(ctx context.Context, now time.Time, limit, perEndpoint int) ([]*auth.WebhookDelivery, error) {
+// earliest first, at most perEndpoint of each endpoint, none of the
+// endpoints in skip.
+func (db *DB) DueWebhookDeliveries(ctx context.Context, now time.Time, limit, perEndpoint int, skip []string) ([]*auth.WebhookDelivery, error) {
+	// One JSON array parameter, whatever the number of endpoints skipped.
+	skipped, err := json.Marshal(append([]string{}, skip...))
+	if err != nil {
+		return nil, err
+	}
 	return db.queryDeliveries(ctx, "due webhook deliveries", `SELECT `+webhookDeliveryColumns+` FROM (
 			SELECT *, row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS n
-			FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ?)
-		WHERE n <= ? ORDER BY next_attempt_at, id LIMIT ?`, timeValue(now), max(perEndpoint, 1), auth.PageSize(limit))
+			FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ?
+				AND endpoint_id NOT IN (SELECT value FROM json_each(?)))
+		WHERE n <= ? ORDER BY next_attempt_at, id LIMIT ?`, timeValue(now), string(skipped), max(perEndpoint, 1), auth.PageSize(limit))
 }
 
 // DeferWebhookDeliveries makes the endpoint's pending deliveries due
@@ -401,6 +409,28 @@ func (db *DB) UpdateWebhookDelivery(ctx context.Context, d *auth.WebhookDelivery
 		}
 		return insertEvents(ctx, tx, events)
 	})
+}
+
+// RecordWebhookAttempt writes the outcome fields of d if the delivery is
+// still pending with attempts attempts, and reports whether it did.
+func (db *DB) RecordWebhookAttempt(ctx context.Context, d *auth.WebhookDelivery, attempts int) (bool, error) {
+	if err := auth.CheckWrite(d, nil); err != nil {
+		return false, err
+	}
+	var n int64
+	err := db.inTx(ctx, "record webhook attempt", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET state = ?, attempts = ?,
+			next_attempt_at = ?, last_attempt_at = ?, status_code = ?, latency_us = ?, last_error = ?
+			WHERE id = ? AND endpoint_id = ? AND state = 'pending' AND attempts = ?`,
+			d.State, d.Attempts, timeValue(d.NextAttemptAt), timeValue(d.LastAttemptAt), d.StatusCode,
+			d.Latency.Microseconds(), d.LastError, d.ID, d.EndpointID, attempts)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return err == nil && n == 1, err
 }
 
 // DeleteFinishedWebhookDeliveries deletes up to limit finished deliveries

@@ -34,6 +34,8 @@ func RunWebhooks(t *testing.T, open func(t *testing.T) auth.Store) {
 		{"the lease has one holder until it expires", testWebhookLease},
 		{"concurrent endpoint updates apply one after another", testWebhookConcurrentUpdates},
 		{"due deliveries are fair across endpoints, and a failing endpoint's wait", testWebhookDueFair},
+		{"due deliveries leave out the endpoints skipped before the limit", testWebhookDueSkip},
+		{"an attempt is recorded only over the delivery it was made from", testWebhookRecordAttempt},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -311,7 +313,7 @@ func testWebhookDeliveries(t *testing.T, s auth.Store) {
 	if err := s.DispatchWebhookEvents(t.Context(), nil, ds); err != nil {
 		t.Fatalf("DispatchWebhookEvents: %v", err)
 	}
-	due, err := s.DueWebhookDeliveries(t.Context(), at(3*time.Minute), 10, 10)
+	due, err := s.DueWebhookDeliveries(t.Context(), at(3*time.Minute), 10, 10, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +336,7 @@ func testWebhookDeliveries(t *testing.T, s auth.Store) {
 	}
 	got, _ := s.GetWebhookDelivery(t.Context(), "wh_1", d.ID)
 	wantSame(t, "updated delivery", d, got)
-	due, _ = s.DueWebhookDeliveries(t.Context(), at(time.Hour), 10, 10)
+	due, _ = s.DueWebhookDeliveries(t.Context(), at(time.Hour), 10, 10, nil)
 	if len(due) != 5 || slices.ContainsFunc(due, func(x *auth.WebhookDelivery) bool { return x.ID == d.ID }) {
 		t.Fatalf("due after success = %d deliveries, want 5 without %s", len(due), d.ID)
 	}
@@ -368,7 +370,7 @@ func testWebhookDeleteCascades(t *testing.T, s auth.Store) {
 	if err := s.DeleteWebhookEndpoint(t.Context(), "wh_1"); err != nil {
 		t.Fatal(err)
 	}
-	if due, _ := s.DueWebhookDeliveries(t.Context(), at(time.Hour), 10, 10); len(due) != 0 {
+	if due, _ := s.DueWebhookDeliveries(t.Context(), at(time.Hour), 10, 10, nil); len(due) != 0 {
 		t.Fatalf("deliveries of a deleted endpoint are still due: %d", len(due))
 	}
 	// A delivery for an endpoint that does not exist cannot be inserted.
@@ -557,7 +559,7 @@ func testWebhookDueFair(t *testing.T, s auth.Store) {
 	if err := s.DispatchWebhookEvents(t.Context(), nil, ds); err != nil {
 		t.Fatalf("DispatchWebhookEvents: %v", err)
 	}
-	due, err := s.DueWebhookDeliveries(t.Context(), at(time.Minute), 16, 4)
+	due, err := s.DueWebhookDeliveries(t.Context(), at(time.Minute), 16, 4, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -571,7 +573,7 @@ func testWebhookDueFair(t *testing.T, s auth.Store) {
 	if err != nil || n != 40 {
 		t.Fatalf("DeferWebhookDeliveries = %d, %v; want 40 (not the later one, not the finished one)", n, err)
 	}
-	due, _ = s.DueWebhookDeliveries(t.Context(), at(time.Minute), 16, 4)
+	due, _ = s.DueWebhookDeliveries(t.Context(), at(time.Minute), 16, 4, nil)
 	if len(due) != 1 || due[0].ID != "dlv_b" {
 		t.Fatalf("due after deferring wh_a = %d deliveries, want only dlv_b", len(due))
 	}
@@ -585,5 +587,100 @@ func testWebhookDueFair(t *testing.T, s auth.Store) {
 	}
 	if d, _ := s.GetWebhookDelivery(t.Context(), "wh_a", "dlv_a_done"); d.State != auth.DeliverySucceeded || !d.NextAttemptAt.IsZero() {
 		t.Fatalf("a finished delivery changed: %+v", d)
+	}
+}
+
+// testWebhookDueSkip: deliveries of skipped endpoints do not count
+// against the limit, so busy endpoints cannot fill the batch.
+func testWebhookDueSkip(t *testing.T, s auth.Store) {
+	ids := []string{"wh_a", "wh_b", "wh_c", "wh_d", "wh_e"}
+	var eps []*auth.WebhookEndpoint
+	for _, id := range ids {
+		eps = append(eps, newEndpoint(id))
+	}
+	mustEndpoint(t, s, eps...)
+	var ds []*auth.WebhookDelivery
+	for _, ep := range ids[:4] {
+		for i := range 4 {
+			ds = append(ds, newDelivery(fmt.Sprintf("dlv_%s%d", ep, i), ep, fmt.Sprintf("msg_%d", i), at(time.Duration(i)*time.Millisecond)))
+		}
+	}
+	ds = append(ds, newDelivery("dlv_e", "wh_e", "msg_0", at(time.Second)))
+	if err := s.DispatchWebhookEvents(t.Context(), nil, ds); err != nil {
+		t.Fatalf("DispatchWebhookEvents: %v", err)
+	}
+	due, err := s.DueWebhookDeliveries(t.Context(), at(time.Minute), 16, 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(due) != 16 || slices.ContainsFunc(due, func(d *auth.WebhookDelivery) bool { return d.EndpointID == "wh_e" }) {
+		t.Fatalf("due without skipping = %d deliveries; want 16, none of wh_e (the premise of this test)", len(due))
+	}
+	due, err = s.DueWebhookDeliveries(t.Context(), at(time.Minute), 16, 4, []string{"wh_a", "wh_b", "wh_c", "wh_d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(due) != 1 || due[0].ID != "dlv_e" {
+		t.Fatalf("due skipping the four busy endpoints = %d deliveries, want only dlv_e", len(due))
+	}
+	due, _ = s.DueWebhookDeliveries(t.Context(), at(time.Minute), 16, 4, []string{"wh_a", "wh_missing"})
+	if len(due) != 13 || slices.ContainsFunc(due, func(d *auth.WebhookDelivery) bool { return d.EndpointID == "wh_a" }) {
+		t.Fatalf("due skipping wh_a = %d deliveries, want 13 without wh_a", len(due))
+	}
+}
+
+// testWebhookRecordAttempt: an attempt's outcome is written only while
+// the delivery is pending with the attempts it was read with; a stale
+// outcome never overwrites a newer one, least of all a success.
+func testWebhookRecordAttempt(t *testing.T, s auth.Store) {
+	ctx := t.Context()
+	mustEndpoint(t, s, newEndpoint("wh_1"))
+	read := newDelivery("dlv_1", "wh_1", "msg_1", base)
+	if err := s.DispatchWebhookEvents(ctx, nil, []*auth.WebhookDelivery{read}); err != nil {
+		t.Fatal(err)
+	}
+	// Two attempts made from the same copy: the first to finish succeeds.
+	won := read.Clone()
+	won.State, won.Attempts, won.NextAttemptAt = auth.DeliverySucceeded, 1, time.Time{}
+	won.LastAttemptAt, won.StatusCode, won.Latency = at(time.Second), 204, time.Millisecond
+	if ok, err := s.RecordWebhookAttempt(ctx, won, read.Attempts); err != nil || !ok {
+		t.Fatalf("RecordWebhookAttempt = %v, %v; want true", ok, err)
+	}
+	lost := read.Clone()
+	lost.Attempts, lost.NextAttemptAt, lost.LastAttemptAt = 1, at(time.Minute), at(2*time.Second)
+	lost.StatusCode, lost.LastError = 500, "boom"
+	if ok, err := s.RecordWebhookAttempt(ctx, lost, read.Attempts); err != nil || ok {
+		t.Fatalf("stale RecordWebhookAttempt = %v, %v; want false, nil", ok, err)
+	}
+	got, _ := s.GetWebhookDelivery(ctx, "wh_1", "dlv_1")
+	wantSame(t, "delivery after a stale attempt", won, got)
+
+	// Pending again (an operator's retry) with 1 attempt: an outcome read
+	// with 0 attempts is stale, one read with 1 is not.
+	retried := got.Clone()
+	retried.State, retried.NextAttemptAt = auth.DeliveryPending, at(time.Hour)
+	if err := s.UpdateWebhookDelivery(ctx, retried); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.RecordWebhookAttempt(ctx, lost, 0); err != nil || ok {
+		t.Fatalf("RecordWebhookAttempt with an old attempt count = %v, %v; want false, nil", ok, err)
+	}
+	next := retried.Clone()
+	next.Attempts, next.NextAttemptAt, next.StatusCode, next.LastError = 2, at(2*time.Hour), 502, "bad gateway"
+	if ok, err := s.RecordWebhookAttempt(ctx, next, 1); err != nil || !ok {
+		t.Fatalf("RecordWebhookAttempt = %v, %v; want true", ok, err)
+	}
+	got, _ = s.GetWebhookDelivery(ctx, "wh_1", "dlv_1")
+	wantSame(t, "delivery after a second attempt", next, got)
+
+	// A delivery that is gone, or of another endpoint: false, no error.
+	other := next.Clone()
+	other.EndpointID = "wh_2"
+	if ok, err := s.RecordWebhookAttempt(ctx, other, 2); err != nil || ok {
+		t.Fatalf("RecordWebhookAttempt of another endpoint = %v, %v; want false, nil", ok, err)
+	}
+	missing := newDelivery("dlv_missing", "wh_1", "msg_1", base)
+	if ok, err := s.RecordWebhookAttempt(ctx, missing, 0); err != nil || ok {
+		t.Fatalf("RecordWebhookAttempt of a missing delivery = %v, %v; want false, nil", ok, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -31,7 +32,15 @@ const (
 	// perEndpoint bounds the deliveries of one endpoint in a poll, so an
 	// endpoint with a backlog leaves room for the others.
 	perEndpoint = 4
+	// recordTimeout bounds writing an attempt's outcome, which goes on
+	// after Run's context is done: the receiver has the delivery, and an
+	// outcome not recorded means sending it again.
+	recordTimeout = 5 * time.Second
 )
+
+// errStale reports an attempt's outcome dropped because the delivery
+// changed since it was read (see auth.WebhookStore.RecordWebhookAttempt).
+var errStale = errors.New("webhook: the delivery changed during the attempt; its outcome was dropped")
 
 // retryDelays is the wait after the nth failed attempt (the last one
 // repeats): the first retry within 10 seconds, then growing to hours.
@@ -89,9 +98,15 @@ type Dispatcher struct {
 	running sync.WaitGroup
 	mu      sync.Mutex
 	busy    map[string]bool // endpoints with attempts under way; guarded by mu
-	holding bool            // whether the last acquire succeeded; Run's goroutine only
-	until   time.Time       // when the lease we hold expires, by d.now; Run's goroutine only
-	pruned  time.Time       // when finished deliveries were last deleted; Run's goroutine only
+	// gen counts the claims and unclaims of each endpoint; guarded by mu.
+	// A poll notes it before reading the due deliveries and claims an
+	// endpoint only if it is unchanged: otherwise an attempt of that
+	// endpoint ended after the read, and the poll's copies of its
+	// deliveries may be stale (one may have just succeeded).
+	gen     map[string]uint64
+	holding bool      // whether the last acquire succeeded; Run's goroutine only
+	until   time.Time // when the lease we hold expires, by d.now; Run's goroutine only
+	pruned  time.Time // when finished deliveries were last deleted; Run's goroutine only
 }
 
 // pruneEvery is how often the lease holder deletes deliveries older than
@@ -106,7 +121,7 @@ func NewDispatcher(cfg Config) (*Dispatcher, error) {
 	d := &Dispatcher{
 		store: cfg.Store, sealer: cfg.Sealer, holder: cfg.Holder, client: cfg.Client,
 		log: cfg.Logger, now: cfg.Now, poll: cfg.PollInterval, ttl: cfg.LeaseTTL, timeout: cfg.AttemptTimeout,
-		sem: make(chan struct{}, workers), busy: map[string]bool{},
+		sem: make(chan struct{}, workers), busy: map[string]bool{}, gen: map[string]uint64{},
 	}
 	if d.timeout <= 0 {
 		d.timeout = AttemptTimeout
@@ -271,9 +286,11 @@ func (d *Dispatcher) workBudget(now time.Time) time.Duration {
 // batch is fair across endpoints (at most perEndpoint each), endpoints
 // still busy from an earlier poll are skipped, and the poll waits for its
 // attempts at most one poll interval: a slow or hanging endpoint delays
-// neither the other endpoints' deliveries nor the next poll.
+// neither the other endpoints' deliveries nor the next poll. The busy
+// endpoints are left out of the batch, so they cannot fill it.
 func (d *Dispatcher) deliverDue(ctx context.Context, endpoints map[string]*auth.WebhookEndpoint, budget time.Duration) error {
-	due, err := d.store.DueWebhookDeliveries(ctx, d.now(), batchSize, perEndpoint)
+	busy, gens := d.snapshot()
+	due, err := d.store.DueWebhookDeliveries(ctx, d.now(), batchSize, perEndpoint, busy)
 	if err != nil {
 		return fmt.Errorf("webhook: due deliveries: %w", err)
 	}
@@ -290,8 +307,10 @@ func (d *Dispatcher) deliverDue(ctx context.Context, endpoints map[string]*auth.
 	stopStarting := time.Now().Add(budget)
 	var wg sync.WaitGroup
 	for _, id := range order {
-		if !d.claim(id) {
-			continue // its attempts from an earlier poll are still under way
+		if !d.claim(id, gens[id]) {
+			// Its attempts from an earlier poll are still under way, or
+			// ended after the read: they are read again next poll.
+			continue
 		}
 		e, list := endpoints[id], byEndpoint[id]
 		wg.Add(1)
@@ -321,20 +340,35 @@ func (d *Dispatcher) deliverDue(ctx context.Context, endpoints map[string]*auth.
 	return nil
 }
 
-// claim marks the endpoint busy, unless it is already.
-func (d *Dispatcher) claim(id string) bool {
+// snapshot returns the busy endpoints and every endpoint's claim
+// generation, taken before the due deliveries are read.
+func (d *Dispatcher) snapshot() ([]string, map[string]uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.busy[id] {
+	busy := make([]string, 0, len(d.busy))
+	for id := range d.busy {
+		busy = append(busy, id)
+	}
+	return busy, maps.Clone(d.gen)
+}
+
+// claim marks the endpoint busy, unless it is already or its generation
+// is no longer gen: its deliveries read at gen may be stale.
+func (d *Dispatcher) claim(id string, gen uint64) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.busy[id] || d.gen[id] != gen {
 		return false
 	}
 	d.busy[id] = true
+	d.gen[id]++
 	return true
 }
 
 func (d *Dispatcher) unclaim(id string) {
 	d.mu.Lock()
 	delete(d.busy, id)
+	d.gen[id]++
 	d.mu.Unlock()
 }
 
@@ -348,7 +382,13 @@ func (d *Dispatcher) deliverAll(ctx context.Context, e *auth.WebhookEndpoint, li
 			return
 		}
 		ok, err := d.deliver(ctx, e, dl)
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case errors.Is(err, errStale):
+			// Another attempt's outcome, or an operator's change, is the
+			// newer truth; the next poll reads the delivery again.
+			d.log.Debug("dropped the outcome of a webhook attempt: the delivery changed meanwhile", "delivery_id", dl.ID)
+			return
+		case err != nil:
 			d.log.Warn("recording a webhook attempt failed", "delivery_id", dl.ID, "err", err)
 		}
 		if ok {
@@ -370,27 +410,34 @@ func (d *Dispatcher) deliverAll(ctx context.Context, e *auth.WebhookEndpoint, li
 
 // deliver makes one attempt of dl to e (nil if the endpoint is gone),
 // records the outcome and the endpoint's health, and reports whether the
-// endpoint accepted it.
+// endpoint accepted it. errStale if the delivery changed since dl was
+// read: nothing is recorded.
 func (d *Dispatcher) deliver(ctx context.Context, e *auth.WebhookEndpoint, dl *auth.WebhookDelivery) (bool, error) {
+	read := dl.Attempts
 	if e == nil || !e.Enabled() {
 		// Nothing is sent to a disabled endpoint; an operator who enables
 		// it again can retry the delivery.
 		dl.State, dl.NextAttemptAt, dl.LastError = auth.DeliveryFailed, time.Time{}, "The endpoint is disabled."
-		return true, d.store.UpdateWebhookDelivery(ctx, dl)
+		return true, d.record(ctx, dl, read)
 	}
 	start := d.now()
 	status, excerpt, latency, err := d.attempt(ctx, e, dl, start)
-	if ctx.Err() != nil {
+	if err != nil && ctx.Err() != nil {
 		return false, nil // stopped mid-attempt: the delivery stays due, and is attempted again
 	}
+	// The receiver may have the delivery now: its outcome is recorded
+	// even if Run is stopping meanwhile, or it would be sent again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
 	now := d.now()
 	dl.Attempts++
 	dl.LastAttemptAt, dl.StatusCode, dl.Latency = start, status, latency
 	if err == nil && status >= 200 && status < 300 {
 		dl.State, dl.NextAttemptAt, dl.LastError = auth.DeliverySucceeded, time.Time{}, ""
-		if err := d.store.UpdateWebhookDelivery(ctx, dl); err != nil {
+		if err := d.record(ctx, dl, read); err != nil && !errors.Is(err, errStale) {
 			return true, err
 		}
+		// Recorded or not, the endpoint answered: it is healthy.
 		if !e.FailingSince.IsZero() {
 			e.FailingSince = time.Time{}
 			return true, ignoreDisabled(d.store.SetWebhookEndpointHealth(ctx, e.ID, time.Time{}, time.Time{}, ""))
@@ -409,10 +456,23 @@ func (d *Dispatcher) deliver(ctx context.Context, e *auth.WebhookEndpoint, dl *a
 	} else {
 		dl.NextAttemptAt = next
 	}
-	if err := d.store.UpdateWebhookDelivery(ctx, dl); err != nil {
+	if err := d.record(ctx, dl, read); err != nil {
 		return false, err
 	}
 	return false, ignoreDisabled(d.recordFailure(ctx, e, start, dl.LastError))
+}
+
+// record writes dl's outcome if the stored delivery is still pending with
+// attempts attempts, as it was read; errStale if not.
+func (d *Dispatcher) record(ctx context.Context, dl *auth.WebhookDelivery, attempts int) error {
+	ok, err := d.store.RecordWebhookAttempt(ctx, dl, attempts)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errStale
+	}
+	return nil
 }
 
 // ignoreDisabled drops the ECONFLICT of a health change to an endpoint

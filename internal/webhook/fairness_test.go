@@ -134,7 +134,7 @@ func deadBacklog(t *testing.T, e *env) {
 		t.Fatalf("polls before the retry time: failing endpoint %d requests, hanging %d; want 1 each", a, h)
 	}
 	for _, ep := range []string{epA.ID, epH.ID} {
-		due, err := e.store.DueWebhookDeliveries(ctx, e.clock.Now().Add(webhook.RetryDelay(1)-time.Millisecond), 100, 100)
+		due, err := e.store.DueWebhookDeliveries(ctx, e.clock.Now().Add(webhook.RetryDelay(1)-time.Millisecond), 100, 100, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -370,6 +370,19 @@ func (db *DB) UpdateAPIKey(ctx context.Context, id string, update func(k *auth.A
 		if err != nil {
 			return err
 		}
+		if ledger := k.CreditsLedger(); ledger != k.ID {
+			// The credits live on the chain's ledger row, which this update
+			// writes too: lock it as well (always after the key, so no two
+			// updates wait for each other), then read the balance again, as
+			// a change committed through the ledger key before the lock
+			// must be built on, not overwritten.
+			if _, err := tx.Exec(ctx, "SELECT 1 FROM api_keys WHERE id = $1 FOR UPDATE", ledger); err != nil {
+				return err
+			}
+			if err := ledgerCredits(ctx, tx, k); err != nil {
+				return err
+			}
+		}
 		events, err := update(k)
 		if err != nil {
 			return err

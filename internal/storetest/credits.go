@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"net/netip"
 	"sync"
 	"testing"
@@ -359,5 +360,48 @@ func testCreditsLedger(t *testing.T, s auth.Store) {
 		if got := mustGet(t, s, id).Credits; got == nil || got.Remaining != 7 || got.Version != 1 {
 			t.Fatalf("%s after the new key's credits were reset: %+v, want 7 at version 1", id, got)
 		}
+	}
+}
+
+// testCreditsLedgerLockedOnUpdate: an update made through a rotated key
+// writes the chain's shared balance; a change of that balance committed
+// meanwhile through the ledger key itself must not be overwritten by what
+// the first update read before it.
+func testCreditsLedgerLockedOnUpdate(t *testing.T, s auth.Store) {
+	ctx := t.Context()
+	old := creditKey("key_1", 3, auth.CreditRefill{})
+	mustCreate(t, s, old)
+	next := creditKey("key_2", 3, auth.CreditRefill{})
+	next.CreditsKeyID = old.ID
+	if _, err := s.RotateAPIKey(ctx, old.ID, next, at(time.Hour)); err != nil {
+		t.Fatalf("RotateAPIKey: %v", err)
+	}
+	other := make(chan error, 1)
+	if _, err := s.UpdateAPIKey(ctx, next.ID, func(u *auth.APIKey) ([]auth.AuditEvent, error) {
+		// While this update is under way, another resets the balance
+		// through the ledger key. It waits for this one to commit (or, if
+		// the ledger is not locked, commits first and must then be seen).
+		go func() {
+			_, err := s.UpdateAPIKey(context.WithoutCancel(ctx), old.ID, func(l *auth.APIKey) ([]auth.AuditEvent, error) {
+				l.Credits = &auth.Credits{Remaining: 100, RefilledAt: at(time.Hour), Version: l.Credits.Version + 1}
+				return []auth.AuditEvent{event(auth.EventKeyUpdated, l.ID, at(time.Hour))}, nil
+			})
+			other <- err
+		}()
+		select {
+		case err := <-other:
+			other <- err // it did not wait: the balance was not locked
+		case <-time.After(300 * time.Millisecond):
+		}
+		u.Name = "renamed"
+		return []auth.AuditEvent{event(auth.EventKeyUpdated, u.ID, at(time.Hour))}, nil
+	}); err != nil {
+		t.Fatalf("UpdateAPIKey(new key): %v", err)
+	}
+	if err := <-other; err != nil {
+		t.Fatalf("UpdateAPIKey(ledger key): %v", err)
+	}
+	if got := mustGet(t, s, old.ID).Credits; got == nil || got.Remaining != 100 {
+		t.Fatalf("the ledger after both updates: %+v, want the reset to 100 kept", got)
 	}
 }

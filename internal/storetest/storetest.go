@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) auth.Store) {
 		{"the spend that leaves zero appends the exhausted events once", testSpendExhausted},
 		{"the first spend that cannot be paid appends the exhausted events once", testSpendExhaustedUnpayable},
 		{"keys of a rotation chain share the ledger's credits", testCreditsLedger},
+		{"an update through a rotated key does not overwrite the ledger's concurrent change", testCreditsLedgerLockedOnUpdate},
 		{"a key without credits spends nothing", testSpendUnmetered},
 		{"concurrent spends never take more credits than the key has", testSpendConcurrent},
 		{"sync writes credits counted elsewhere only forward and only for the version", testSyncCredits},

@@ -160,7 +160,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			// Attempts under way end at once (their context is ctx) and
-			// leave their deliveries due.
+			// leave their deliveries due; one that already has its answer
+			// records it first (within recordTimeout).
 			d.running.Wait()
 			if d.holding {
 				release, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -178,6 +179,10 @@ type CreateInput struct {
 	Email         string
 	EmailVerified bool
 	Name          string
+	// Role is auth.RoleAdmin or auth.RoleDeveloper; "" means developer.
+	// Owners follow auth.CheckRoleOwners and are stored sorted and unique.
+	Role   string
+	Owners []string
 }
 
 // Create validates in, hashes the password and stores a new user.
@@ -200,6 +205,13 @@ func (s *Service) Create(ctx context.Context, actor string, in CreateInput) (*au
 	if err := validateName(in.Name); err != nil {
 		return nil, err
 	}
+	if in.Role == "" {
+		in.Role = auth.RoleDeveloper
+	}
+	owners, err := auth.CheckRoleOwners(in.Role, in.Owners)
+	if err != nil {
+		return nil, err
+	}
 	hash, err := s.hash(ctx, in.Password)
 	if err != nil {
 		return nil, err
@@ -216,11 +228,15 @@ func (s *Service) Create(ctx context.Context, actor string, in CreateInput) (*au
 		Email:             in.Email,
 		EmailVerified:     in.EmailVerified,
 		Name:              in.Name,
+		Role:              in.Role,
+		Owners:            owners,
 		CreatedAt:         now,
 		UpdatedAt:         now,
 		PasswordChangedAt: now,
 	}
-	ev := s.event(now, auth.EventUserCreated, actor, u.ID, map[string]string{"username": u.Username})
+	ev := s.event(now, auth.EventUserCreated, actor, u.ID, map[string]string{
+		"username": u.Username, "role": u.Role, "owners": strings.Join(u.Owners, ","),
+	})
 	if err := s.store.CreateUser(ctx, u, ev); err != nil {
 		if auth.ErrorCode(err) == auth.ECONFLICT {
 			return nil, auth.Errorf(auth.ECONFLICT, "The username %q is taken.", in.Username)
@@ -311,6 +327,51 @@ func (s *Service) Enable(ctx context.Context, actor, id string) (*auth.User, err
 		if err := s.store.UpdateUser(ctx, u, ev); err != nil {
 			return nil, fmt.Errorf("account: enable user: %w", err)
 		}
+	}
+	return public(u), nil
+}
+
+// UpdateInput is a change to a user's role and owners; a nil field keeps
+// what the user has. Owners given as an empty slice removes them all.
+type UpdateInput struct {
+	Role   *string
+	Owners *[]string
+}
+
+// Update changes the user's role and owners, checked by
+// auth.CheckRoleOwners (EINVALID, nothing stored). A change writes one
+// user.updated event naming what changed, old and new; no change writes
+// nothing. ENOTFOUND if there is no such user.
+func (s *Service) Update(ctx context.Context, actor, id string, in UpdateInput) (*auth.User, error) {
+	u, err := s.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	role, owners := u.Role, u.Owners
+	if in.Role != nil {
+		role = *in.Role
+	}
+	if in.Owners != nil {
+		owners = *in.Owners
+	}
+	if owners, err = auth.CheckRoleOwners(role, owners); err != nil {
+		return nil, err
+	}
+	details := map[string]string{}
+	if role != u.Role {
+		details["old_role"], details["role"] = u.Role, role
+	}
+	if !slices.Equal(owners, u.Owners) {
+		details["old_owners"], details["owners"] = strings.Join(u.Owners, ","), strings.Join(owners, ",")
+	}
+	if len(details) == 0 {
+		return public(u), nil
+	}
+	now := s.now()
+	u.Role, u.Owners, u.UpdatedAt = role, owners, now
+	ev := s.event(now, auth.EventUserUpdated, actor, u.ID, details)
+	if err := s.store.UpdateUser(ctx, u, ev); err != nil {
+		return nil, fmt.Errorf("account: update user: %w", err)
 	}
 	return public(u), nil
 }

@@ -3,7 +3,9 @@ package account
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +100,10 @@ func TestCreateValidation(t *testing.T) {
 		"verified without mail": {Username: "ann", Password: "long enough", EmailVerified: true},
 		"control char in name":  {Username: "ann", Password: "long enough", Name: "Ann\nLee"},
 		"long name":             {Username: "ann", Password: "long enough", Name: strings.Repeat("n", 201)},
+		"unknown role":          {Username: "ann", Password: "long enough", Role: "root"},
+		"bad owner":             {Username: "ann", Password: "long enough", Owners: []string{"a\x00b"}},
+		"empty owner":           {Username: "ann", Password: "long enough", Owners: []string{""}},
+		"too many owners":       {Username: "ann", Password: "long enough", Owners: manyOwners(auth.MaxUserOwners + 1)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := f.svc.Create(context.Background(), "admin", in)
@@ -484,5 +490,109 @@ func TestEqualWorkWithAnUnusableStoredHash(t *testing.T) {
 	unusable, unknown := measure("ann"), measure("nobody")
 	if unusable < unknown/2 {
 		t.Fatalf("unusable hash %v, unknown user %v: the difference reveals which users exist", unusable, unknown)
+	}
+}
+
+func manyOwners(n int) []string {
+	l := make([]string, n)
+	for i := range l {
+		l[i] = fmt.Sprintf("owner-%02d", i)
+	}
+	return l
+}
+
+func TestCreateRoleAndOwners(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	dev := f.create(t, "dev", "long enough")
+	if dev.Role != auth.RoleDeveloper || dev.Owners != nil {
+		t.Fatalf("default role and owners = %q %q", dev.Role, dev.Owners)
+	}
+	admin, err := f.svc.Create(ctx, "root", CreateInput{Username: "boss", Password: "long enough", Role: auth.RoleAdmin,
+		Owners: []string{"shipping", "billing", "shipping"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := f.db.GetUser(ctx, admin.ID)
+	if err != nil || stored.Role != auth.RoleAdmin || !slices.Equal(stored.Owners, []string{"billing", "shipping"}) {
+		t.Fatalf("stored = %+v, %v", stored, err)
+	}
+	// A refused create stores nothing.
+	if _, err := f.svc.Create(ctx, "root", CreateInput{Username: "bad", Password: "long enough", Role: "superuser"}); auth.ErrorCode(err) != auth.EINVALID {
+		t.Fatalf("bad role: %v", err)
+	}
+	if _, err := f.db.GetUserByUsername(ctx, "bad"); auth.ErrorCode(err) != auth.ENOTFOUND {
+		t.Fatalf("a refused user was stored: %v", err)
+	}
+}
+
+func TestUpdateRoleAndOwners(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	u := f.create(t, "dev", "long enough")
+	admin, owners := auth.RoleAdmin, []string{"shipping", "billing"}
+	f.clock.Add(time.Minute)
+	got, err := f.svc.Update(ctx, "root", u.ID, UpdateInput{Role: &admin, Owners: &owners})
+	if err != nil || got.Role != auth.RoleAdmin || !slices.Equal(got.Owners, []string{"billing", "shipping"}) ||
+		got.PasswordHash != "" || !got.UpdatedAt.After(u.UpdatedAt) {
+		t.Fatalf("Update = %+v, %v", got, err)
+	}
+	stored, err := f.db.GetUser(ctx, u.ID)
+	if err != nil || stored.Role != auth.RoleAdmin || !slices.Equal(stored.Owners, []string{"billing", "shipping"}) ||
+		stored.PasswordHash == "" {
+		t.Fatalf("stored = %+v, %v", stored, err)
+	}
+	events, _, err := f.db.ListAuditEvents(ctx, auth.AuditFilter{Type: auth.EventUserUpdated})
+	if err != nil || len(events) != 1 || events[0].Actor != "root" || events[0].Details["user_id"] != u.ID ||
+		events[0].Details["old_role"] != "developer" || events[0].Details["role"] != "admin" ||
+		events[0].Details["old_owners"] != "" || events[0].Details["owners"] != "billing,shipping" {
+		t.Fatalf("events = %+v, %v", events, err)
+	}
+
+	// Only the owners: the role stays; an empty list removes them all.
+	none := []string{}
+	got, err = f.svc.Update(ctx, "root", u.ID, UpdateInput{Owners: &none})
+	if err != nil || got.Role != auth.RoleAdmin || got.Owners != nil {
+		t.Fatalf("Update(owners only) = %+v, %v", got, err)
+	}
+	events, _, _ = f.db.ListAuditEvents(ctx, auth.AuditFilter{Type: auth.EventUserUpdated})
+	if len(events) != 2 {
+		t.Fatalf("events = %+v", events)
+	}
+	for _, ev := range events {
+		if ev.Details["owners"] == "" && ev.Details["old_owners"] == "billing,shipping" {
+			if _, ok := ev.Details["role"]; ok {
+				t.Fatalf("unchanged role recorded: %+v", ev)
+			}
+		}
+	}
+
+	// No change writes nothing.
+	if _, err := f.svc.Update(ctx, "root", u.ID, UpdateInput{Role: &admin}); err != nil {
+		t.Fatal(err)
+	}
+	if events, _, _ = f.db.ListAuditEvents(ctx, auth.AuditFilter{Type: auth.EventUserUpdated}); len(events) != 2 {
+		t.Fatalf("a no-op update wrote an event: %+v", events)
+	}
+
+	// Bad input is refused and stores nothing.
+	bad, many, badOwner := "owner", manyOwners(auth.MaxUserOwners+1), []string{"ok", "a\nb"}
+	for name, in := range map[string]UpdateInput{
+		"unknown role":    {Role: &bad},
+		"too many owners": {Owners: &many},
+		"bad owner":       {Owners: &badOwner},
+	} {
+		if _, err := f.svc.Update(ctx, "root", u.ID, in); auth.ErrorCode(err) != auth.EINVALID {
+			t.Fatalf("%s: %v, want EINVALID", name, err)
+		}
+	}
+	stored, _ = f.db.GetUser(ctx, u.ID)
+	if stored.Role != auth.RoleAdmin || stored.Owners != nil {
+		t.Fatalf("a refused update was stored: %+v", stored)
+	}
+	if _, err := f.svc.Update(ctx, "root", "usr_missing", UpdateInput{Role: &admin}); auth.ErrorCode(err) != auth.ENOTFOUND {
+		t.Fatalf("missing user: %v", err)
 	}
 }

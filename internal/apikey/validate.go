@@ -13,9 +13,9 @@ import (
 // Limits on what a key may carry. They keep records small, so the cache
 // stays cheap and no caller can store megabytes through the admin API.
 const (
-	MaxOwnerLength       = 128 // bytes
-	MaxNameLength        = 128 // bytes
-	MaxActorLength       = 128 // bytes
+	MaxOwnerLength       = auth.MaxOwnerLength // bytes
+	MaxNameLength        = 128                 // bytes
+	MaxActorLength       = 128                 // bytes
 	MaxScopes            = 64
 	MaxScopeLength       = auth.MaxScopeTokenLength // bytes
 	MaxMetadataEntries   = 32
@@ -35,10 +35,7 @@ const (
 // ID, Hash, Prefix and Hint. Every error is an auth.EINVALID whose message
 // can be shown to the caller (it names the field, never echoes long input).
 func newRecord(p CreateParams, now time.Time) (*auth.APIKey, error) {
-	if p.Owner == "" {
-		return nil, auth.Errorf(auth.EINVALID, "owner is required")
-	}
-	if err := checkText("owner", p.Owner, MaxOwnerLength); err != nil {
+	if err := auth.CheckOwner("owner", p.Owner); err != nil {
 		return nil, err
 	}
 	if err := checkText("name", p.Name, MaxNameLength); err != nil {

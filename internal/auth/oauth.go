@@ -57,6 +57,10 @@ type User struct {
 	Email         string
 	EmailVerified bool
 	Name          string
+	// Role is RoleAdmin or RoleDeveloper; Owners are the key and client
+	// owners a developer may manage, sorted and unique (CheckRoleOwners).
+	Role   string
+	Owners []string
 
 	CreatedAt         time.Time
 	UpdatedAt         time.Time

@@ -1,8 +1,10 @@
 package auth
 
 import (
+	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -109,7 +111,17 @@ func (u *User) CheckStorable() error {
 	case u.Username == "":
 		return Errorf(EINVALID, "Username is required.")
 	}
-	return CheckText("User", u.ID, u.Username, u.PasswordHash, u.Email, u.Name)
+	if err := CheckText("User", u.ID, u.Username, u.PasswordHash, u.Email, u.Name); err != nil {
+		return err
+	}
+	owners, err := CheckRoleOwners(u.Role, u.Owners)
+	if err != nil {
+		return err
+	}
+	if !slices.Equal(owners, u.Owners) {
+		return Errorf(EINVALID, "User owners must be sorted and unique.")
+	}
+	return nil
 }
 
 // CheckStorable returns EINVALID if k has no ID or holds text no backend
@@ -314,4 +326,73 @@ func TruncateUTF8(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// The roles of a user. An admin manages everything; a developer only the
+// keys and clients whose owner is among the user's Owners.
+const (
+	RoleAdmin     = "admin"
+	RoleDeveloper = "developer"
+)
+
+// Limits on owner names and on how many a user may be given. An owner is
+// the same name an API key carries, so both follow CheckOwner.
+const (
+	MaxOwnerLength = 128 // bytes
+	MaxUserOwners  = 50
+)
+
+// CheckOwner returns EINVALID unless owner is a storable owner name: 1 to
+// MaxOwnerLength bytes of printable UTF-8 (no control characters, which
+// would make an owner invisible or spoof another in a list). what names
+// the field in the message.
+func CheckOwner(what, owner string) error {
+	if owner == "" {
+		return Errorf(EINVALID, "%s is required", what)
+	}
+	if len(owner) > MaxOwnerLength {
+		return Errorf(EINVALID, "%s must have at most %d bytes", what, MaxOwnerLength)
+	}
+	if !printable(owner) {
+		return Errorf(EINVALID, "%s must be printable UTF-8 text without control characters", what)
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidRole reports whether role is one a user may have.
+func ValidRole(role string) bool { return role == RoleAdmin || role == RoleDeveloper }
+
+// CheckRoleOwners is the one check of a user's role and owners: the role
+// must be RoleAdmin or RoleDeveloper, every owner a valid owner name
+// (CheckOwner), at most MaxUserOwners after duplicates are dropped. It
+// returns the owners sorted and unique (nil for none), the form stored.
+func CheckRoleOwners(role string, owners []string) ([]string, error) {
+	if !ValidRole(role) {
+		return nil, Errorf(EINVALID, "The role must be %q or %q.", RoleAdmin, RoleDeveloper)
+	}
+	for _, o := range owners {
+		if err := CheckOwner("Each owner", o); err != nil {
+			return nil, err
+		}
+	}
+	if len(owners) == 0 {
+		return nil, nil
+	}
+	out := slices.Compact(slices.Sorted(slices.Values(owners)))
+	if len(out) > MaxUserOwners {
+		return nil, Errorf(EINVALID, "A user may have at most %d owners.", MaxUserOwners)
+	}
+	return out, nil
 }

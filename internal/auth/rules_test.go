@@ -2,7 +2,9 @@ package auth
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -162,7 +164,9 @@ func TestRecordsCheckStorable(t *testing.T) {
 		{"a user needs an ID", (&User{Username: "u"}).CheckStorable(), EINVALID},
 		{"a user needs a username", (&User{ID: "u"}).CheckStorable(), EINVALID},
 		{"a user's email is checked", (&User{ID: "u", Username: "u", Email: "\xff"}).CheckStorable(), EINVALID},
-		{"a user with an ID and username is storable", (&User{ID: "u", Username: "u"}).CheckStorable(), ""},
+		{"a user with an ID, username and role is storable", (&User{ID: "u", Username: "u", Role: RoleDeveloper}).CheckStorable(), ""},
+		{"a user needs a role", (&User{ID: "u", Username: "u"}).CheckStorable(), EINVALID},
+		{"a user's owners must be sorted", (&User{ID: "u", Username: "u", Role: RoleAdmin, Owners: []string{"b", "a"}}).CheckStorable(), EINVALID},
 		{"a signing key needs an ID", (&SigningKey{}).CheckStorable(), EINVALID},
 		{"a signing key with an ID is storable", (&SigningKey{ID: "k"}).CheckStorable(), ""},
 		{"a session needs a user", (&Session{Hash: []byte{1}}).CheckStorable(), EINVALID},
@@ -366,5 +370,45 @@ func TestTruncateUTF8(t *testing.T) {
 		if got := TruncateUTF8(tc.in, tc.n); got != tc.want {
 			t.Errorf("TruncateUTF8(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
 		}
+	}
+}
+
+func TestCheckRoleOwners(t *testing.T) {
+	many := func(n int) []string {
+		var l []string
+		for i := range n {
+			l = append(l, fmt.Sprintf("owner-%02d", i))
+		}
+		return l
+	}
+	for _, tc := range []struct {
+		name   string
+		role   string
+		owners []string
+		want   []string
+		code   string
+	}{
+		{"developer without owners", RoleDeveloper, nil, nil, ""},
+		{"empty list is none", RoleAdmin, []string{}, nil, ""},
+		{"sorted and unique", RoleDeveloper, []string{"shipping", "billing", "shipping"}, []string{"billing", "shipping"}, ""},
+		{"unicode owner like a key's", RoleDeveloper, []string{"サービス 😀"}, []string{"サービス 😀"}, ""},
+		{"longest owner", RoleDeveloper, []string{strings.Repeat("o", MaxOwnerLength)}, []string{strings.Repeat("o", MaxOwnerLength)}, ""},
+		{"the maximum", RoleDeveloper, many(MaxUserOwners), many(MaxUserOwners), ""},
+		{"duplicates count once", RoleDeveloper, append(many(MaxUserOwners), "owner-00"), many(MaxUserOwners), ""},
+		{"no role", "", nil, nil, EINVALID},
+		{"unknown role", "root", nil, nil, EINVALID},
+		{"role in another case", "Admin", nil, nil, EINVALID},
+		{"empty owner", RoleDeveloper, []string{""}, nil, EINVALID},
+		{"owner too long", RoleDeveloper, []string{strings.Repeat("o", MaxOwnerLength+1)}, nil, EINVALID},
+		{"control character", RoleDeveloper, []string{"a\tb"}, nil, EINVALID},
+		{"invalid UTF-8", RoleDeveloper, []string{"\xff"}, nil, EINVALID},
+		{"too many", RoleDeveloper, many(MaxUserOwners + 1), nil, EINVALID},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := CheckRoleOwners(tc.role, tc.owners)
+			if ErrorCode(err) != tc.code || !slices.Equal(got, tc.want) || (tc.want == nil) != (got == nil) {
+				t.Fatalf("CheckRoleOwners = %q, %v; want %q, code %q", got, err, tc.want, tc.code)
+			}
+		})
 	}
 }

@@ -12,7 +12,7 @@ import (
 // userColumns lists the oauth_users columns in the order scanUser reads
 // them; username_key is derived from username and never read.
 const userColumns = `id, username, password_hash, email, email_verified, name,
-	created_at, updated_at, password_changed_at, disabled_at`
+	created_at, updated_at, password_changed_at, disabled_at, role, owners`
 
 func scanUser(row pgx.Row) (*auth.User, error) {
 	var (
@@ -20,9 +20,13 @@ func scanUser(row pgx.Row) (*auth.User, error) {
 		created, updated, pwd, disabledAt pgtype.Timestamptz
 	)
 	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Email, &u.EmailVerified, &u.Name,
-		&created, &updated, &pwd, &disabledAt)
+		&created, &updated, &pwd, &disabledAt, &u.Role, &u.Owners)
 	if err != nil {
 		return nil, err
+	}
+	if len(u.Owners) == 0 {
+		// None reads back as nil, the form auth.CheckRoleOwners returns.
+		u.Owners = nil
 	}
 	u.CreatedAt = timeFrom(created)
 	u.UpdatedAt = timeFrom(updated)
@@ -44,7 +48,7 @@ func getUser(ctx context.Context, q querier, where string, arg any) (*auth.User,
 func userValues(u *auth.User) []any {
 	return []any{u.ID, u.Username, u.PasswordHash, u.Email, u.EmailVerified, u.Name,
 		timeValue(u.CreatedAt), timeValue(u.UpdatedAt), timeValue(u.PasswordChangedAt), timeValue(u.DisabledAt),
-		auth.NormalizeUsername(u.Username)}
+		u.Role, list(u.Owners), auth.NormalizeUsername(u.Username)}
 }
 
 // CreateUser inserts u and appends the events in one transaction.
@@ -56,7 +60,7 @@ func (db *DB) CreateUser(ctx context.Context, u *auth.User, events ...auth.Audit
 	}
 	err := db.inTx(ctx, "create user", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO oauth_users (`+userColumns+`, username_key)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, userValues(u)...); err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, userValues(u)...); err != nil {
 			return err
 		}
 		return appendEvents(ctx, tx, events)
@@ -112,7 +116,8 @@ func (db *DB) UpdateUser(ctx context.Context, u *auth.User, events ...auth.Audit
 	err := db.inTx(ctx, "update user", func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE oauth_users SET
 			username = $2, password_hash = $3, email = $4, email_verified = $5, name = $6,
-			created_at = $7, updated_at = $8, password_changed_at = $9, disabled_at = $10, username_key = $11
+			created_at = $7, updated_at = $8, password_changed_at = $9, disabled_at = $10,
+			role = $11, owners = $12, username_key = $13
 			WHERE id = $1`, userValues(u)...)
 		if err != nil {
 			return err

@@ -11,16 +11,20 @@ import (
 // userColumns lists the oauth_users columns in the order scanUser reads
 // them; username_key is derived from username and never read.
 const userColumns = `id, username, password_hash, email, email_verified, name,
-	created_at, updated_at, password_changed_at, disabled_at`
+	created_at, updated_at, password_changed_at, disabled_at, role, owners`
 
 func scanUser(row scanner) (*auth.User, error) {
 	var (
 		u                                 auth.User
 		created, updated, pwd, disabledAt sql.NullInt64
+		owners                            string
 	)
 	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Email, &u.EmailVerified, &u.Name,
-		&created, &updated, &pwd, &disabledAt)
+		&created, &updated, &pwd, &disabledAt, &u.Role, &owners)
 	if err != nil {
+		return nil, err
+	}
+	if u.Owners, err = ownersFrom(owners); err != nil {
 		return nil, err
 	}
 	u.CreatedAt = timeFrom(created)
@@ -45,12 +49,16 @@ func (db *DB) CreateUser(ctx context.Context, u *auth.User, events ...auth.Audit
 	if err := auth.CheckWrite(u, events); err != nil {
 		return err
 	}
-	err := db.inTx(ctx, "create user", func(tx *sql.Tx) error {
+	owners, err := scopesJSON(u.Owners)
+	if err != nil {
+		return err
+	}
+	err = db.inTx(ctx, "create user", func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO oauth_users (`+userColumns+`, username_key)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			u.ID, u.Username, u.PasswordHash, u.Email, u.EmailVerified, u.Name,
 			timeValue(u.CreatedAt), timeValue(u.UpdatedAt), timeValue(u.PasswordChangedAt), timeValue(u.DisabledAt),
-			auth.NormalizeUsername(u.Username)); err != nil {
+			u.Role, owners, auth.NormalizeUsername(u.Username)); err != nil {
 			return err
 		}
 		return insertEvents(ctx, tx, events)
@@ -111,14 +119,18 @@ func (db *DB) UpdateUser(ctx context.Context, u *auth.User, events ...auth.Audit
 	if err := auth.CheckWrite(u, events); err != nil {
 		return err
 	}
-	err := db.inTx(ctx, "update user", func(tx *sql.Tx) error {
+	owners, err := scopesJSON(u.Owners)
+	if err != nil {
+		return err
+	}
+	err = db.inTx(ctx, "update user", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE oauth_users SET
 			username = ?, username_key = ?, password_hash = ?, email = ?, email_verified = ?, name = ?,
-			created_at = ?, updated_at = ?, password_changed_at = ?, disabled_at = ?
+			created_at = ?, updated_at = ?, password_changed_at = ?, disabled_at = ?, role = ?, owners = ?
 			WHERE id = ?`,
 			u.Username, auth.NormalizeUsername(u.Username), u.PasswordHash, u.Email, u.EmailVerified, u.Name,
 			timeValue(u.CreatedAt), timeValue(u.UpdatedAt), timeValue(u.PasswordChangedAt), timeValue(u.DisabledAt),
-			u.ID)
+			u.Role, owners, u.ID)
 		if err != nil {
 			return err
 		}
@@ -130,4 +142,14 @@ func (db *DB) UpdateUser(ctx context.Context, u *auth.User, events ...auth.Audit
 		return insertEvents(ctx, tx, events)
 	})
 	return auth.ConflictAs(err, "The username is taken by another user.")
+}
+
+// ownersFrom decodes a user's owners; none reads back as nil, the form
+// auth.CheckRoleOwners returns, so a record round-trips unchanged.
+func ownersFrom(text string) ([]string, error) {
+	l, err := scopesFrom(text)
+	if len(l) == 0 {
+		return nil, err
+	}
+	return l, err
 }

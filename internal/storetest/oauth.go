@@ -197,6 +197,7 @@ func newUser(id, username string) *auth.User {
 		PasswordHash:      "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
 		Email:             username + "@example.com",
 		Name:              "User " + username,
+		Role:              auth.RoleDeveloper,
 		CreatedAt:         base,
 		UpdatedAt:         base,
 		PasswordChangedAt: base,
@@ -663,6 +664,8 @@ func testUserRoundTrip(t *testing.T, s auth.Store) {
 		Email:             "zoe@example.com",
 		EmailVerified:     true,
 		Name:              "Zoë 😀 O'Brien",
+		Role:              auth.RoleAdmin,
+		Owners:            []string{"billing", "サービス 😀", "shipping's"},
 		CreatedAt:         base,
 		UpdatedAt:         at(time.Hour).In(tokyo),
 		PasswordChangedAt: at(2*time.Hour + time.Microsecond),
@@ -759,7 +762,8 @@ func testUserUpdate(t *testing.T, s auth.Store) {
 
 	up := &auth.User{
 		ID: alice.ID, Username: "Alicia", PasswordHash: "$argon2id$new", Email: "alicia@example.com",
-		EmailVerified: true, Name: "Alicia", CreatedAt: alice.CreatedAt, UpdatedAt: at(time.Hour),
+		EmailVerified: true, Name: "Alicia", Role: auth.RoleAdmin, Owners: []string{"billing", "shipping"},
+		CreatedAt: alice.CreatedAt, UpdatedAt: at(time.Hour),
 		PasswordChangedAt: at(time.Hour), DisabledAt: at(2 * time.Hour),
 	}
 	ev := oev(auth.EventUserUpdated, at(time.Hour))
@@ -833,6 +837,18 @@ func testUserInvalid(t *testing.T, s auth.Store) {
 		"invalid UTF-8 in email":  func(u *auth.User) { u.Email = "\xff@example.com" },
 		"NUL in password hash":    func(u *auth.User) { u.PasswordHash = "\x00" },
 		"invalid UTF-8 in a name": func(u *auth.User) { u.Name = "\xc3" },
+		"no role":                 func(u *auth.User) { u.Role = "" },
+		"unknown role":            func(u *auth.User) { u.Role = "root" },
+		"empty owner":             func(u *auth.User) { u.Owners = []string{""} },
+		"control char in owner":   func(u *auth.User) { u.Owners = []string{"a\nb"} },
+		"unsorted owners":         func(u *auth.User) { u.Owners = []string{"b", "a"} },
+		"duplicate owners":        func(u *auth.User) { u.Owners = []string{"a", "a"} },
+		"too many owners": func(u *auth.User) {
+			u.Owners = nil
+			for i := range auth.MaxUserOwners + 1 {
+				u.Owners = append(u.Owners, fmt.Sprintf("o%03d", i))
+			}
+		},
 	} {
 		u := newUser("usr_bad", "bad")
 		mutate(u)

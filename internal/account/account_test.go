@@ -589,7 +589,7 @@ func TestUpdateRoleAndOwners(t *testing.T) {
 		}
 	}
 	stored, _ = f.db.GetUser(ctx, u.ID)
-	if stored.Role != auth.RoleAdmin || stored.Owners != nil {
+	if stored.Role != auth.RoleAdmin || len(stored.Owners) != 0 {
 		t.Fatalf("a refused update was stored: %+v", stored)
 	}
 	if _, err := f.svc.Update(ctx, "root", "usr_missing", UpdateInput{Role: &admin}); auth.ErrorCode(err) != auth.ENOTFOUND {

@@ -128,6 +128,19 @@ func (c *Client) GetUser(ctx context.Context, id string) (*User, error) {
 	return &out, nil
 }
 
+// UpdateUser changes a user's role or owners.
+func (c *Client) UpdateUser(ctx context.Context, id string, patch UserPatch) (*User, error) {
+	path, err := idPath("/admin/v1/users", id)
+	if err != nil {
+		return nil, err
+	}
+	var out User
+	if err := c.do(ctx, http.MethodPatch, path, nil, &patch, true, &out, http.StatusOK); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // SetUserEnabled enables or disables a user.
 func (c *Client) SetUserEnabled(ctx context.Context, id string, enabled bool) (*User, error) {
 	path, err := idPath("/admin/v1/users", id)

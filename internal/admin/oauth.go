@@ -40,6 +40,7 @@ type UserService interface {
 	List(ctx context.Context, f auth.UserFilter) ([]*auth.User, string, error)
 	Disable(ctx context.Context, actor, id string) (*auth.User, error)
 	Enable(ctx context.Context, actor, id string) (*auth.User, error)
+	Update(ctx context.Context, actor, id string, in account.UpdateInput) (*auth.User, error)
 	ResetPassword(ctx context.Context, actor, id, password string) error
 }
 
@@ -231,6 +232,8 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) error 
 		Email:         req.Email,
 		EmailVerified: req.EmailVerified,
 		Name:          req.Name,
+		Role:          req.Role,
+		Owners:        req.Owners,
 	})
 	if err != nil {
 		return fmt.Errorf("admin: create user: %w", err)
@@ -267,6 +270,39 @@ func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) error {
 	u, err := s.users.Get(r.Context(), id)
 	if err != nil {
 		return fmt.Errorf("admin: get user: %w", err)
+	}
+	s.writeJSON(w, r, http.StatusOK, userFromRecord(u))
+	return nil
+}
+
+// handleUpdateUser serves PATCH /admin/v1/users/{id}: a change of role or
+// owners, checked and audited (user.updated) by the account service.
+func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathValue(r, "id", "user ID")
+	if err != nil {
+		return err
+	}
+	var patch UserPatch
+	if err := decodeJSON(w, r, s.maxBody, bodyRequired, &patch); err != nil {
+		return err
+	}
+	var in account.UpdateInput
+	if patch.Role.Null {
+		return auth.Errorf(auth.EINVALID, "The member %q cannot be null.", "role")
+	}
+	if patch.Role.Set {
+		in.Role = &patch.Role.Value
+	}
+	if patch.Owners.Set {
+		owners := patch.Owners.Value
+		if patch.Owners.Null {
+			owners = []string{}
+		}
+		in.Owners = &owners
+	}
+	u, err := s.users.Update(r.Context(), actorOf(r), id, in)
+	if err != nil {
+		return fmt.Errorf("admin: update user: %w", err)
 	}
 	s.writeJSON(w, r, http.StatusOK, userFromRecord(u))
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -194,6 +195,92 @@ func TestUserLifecycleThroughClient(t *testing.T) {
 	resp, body := env.do(t, http.MethodGet, "/admin/v1/users/"+u.ID, "", nil, http.Header{"X-Api-Key": {env.adminKey}})
 	if resp.StatusCode != http.StatusOK || bytes.Contains(body, []byte("argon2")) || bytes.Contains(body, []byte("password\"")) {
 		t.Fatalf("GET user = %d %s", resp.StatusCode, body)
+	}
+	env.assertNoSecretsLogged(t)
+}
+
+func TestUserRoleAndOwnersThroughClient(t *testing.T) {
+	t.Parallel()
+	env := newOAuthEnv(t)
+	ctx := context.Background()
+	c := env.client
+	const password = "correct horse battery staple"
+	env.secrets = append(env.secrets, password)
+
+	dev, err := c.CreateUser(ctx, CreateUserRequest{Username: "dev", Password: password})
+	if err != nil || dev.Role != auth.RoleDeveloper || dev.Owners == nil || len(dev.Owners) != 0 {
+		t.Fatalf("default role and owners = %+v, %v", dev, err)
+	}
+	boss, err := c.CreateUser(ctx, CreateUserRequest{Username: "boss", Password: password, Role: auth.RoleAdmin,
+		Owners: []string{"shipping", "billing"}})
+	if err != nil || boss.Role != auth.RoleAdmin || !slices.Equal(boss.Owners, []string{"billing", "shipping"}) {
+		t.Fatalf("CreateUser(admin) = %+v, %v", boss, err)
+	}
+	// Bad input is a 400 and stores nothing.
+	tooMany := make([]string, auth.MaxUserOwners+1)
+	for i := range tooMany {
+		tooMany[i] = fmt.Sprintf("o%02d", i)
+	}
+	for name, req := range map[string]CreateUserRequest{
+		"unknown role":  {Username: "x1", Password: password, Role: "root"},
+		"bad owner":     {Username: "x2", Password: password, Owners: []string{"ok", "a\u0000b"}},
+		"empty owner":   {Username: "x3", Password: password, Owners: []string{""}},
+		"too many":      {Username: "x4", Password: password, Owners: tooMany},
+		"control owner": {Username: "x5", Password: password, Owners: []string{"a\nb"}},
+	} {
+		_, err := c.CreateUser(ctx, req)
+		assertCode(t, err, auth.EINVALID, http.StatusBadRequest)
+		if _, err := env.db.GetUserByUsername(ctx, req.Username); auth.ErrorCode(err) != auth.ENOTFOUND {
+			t.Fatalf("%s: refused user stored (%v)", name, err)
+		}
+	}
+
+	// PATCH changes role and owners, audited with the caller as the actor.
+	got, err := c.UpdateUser(ctx, dev.ID, UserPatch{Role: Some(auth.RoleAdmin), Owners: Some([]string{"billing", "billing", "api"})})
+	if err != nil || got.Role != auth.RoleAdmin || !slices.Equal(got.Owners, []string{"api", "billing"}) {
+		t.Fatalf("UpdateUser = %+v, %v", got, err)
+	}
+	events, _, err := env.db.ListAuditEvents(ctx, auth.AuditFilter{Type: auth.EventUserUpdated})
+	if err != nil || len(events) != 1 || events[0].Actor == "" || events[0].Actor == auth.ActorSystem ||
+		events[0].Details["user_id"] != dev.ID || events[0].Details["role"] != "admin" || events[0].Details["old_role"] != "developer" ||
+		events[0].Details["owners"] != "api,billing" {
+		t.Fatalf("audit = %+v, %v", events, err)
+	}
+	// Only the owners; null removes them all and keeps the role.
+	resp, body := env.do(t, http.MethodPatch, "/admin/v1/users/"+dev.ID, "application/json", strings.NewReader(`{"owners":null}`),
+		http.Header{"X-Api-Key": {env.adminKey}})
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"owners":[]`)) || !bytes.Contains(body, []byte(`"role":"admin"`)) {
+		t.Fatalf("PATCH owners null = %d %s", resp.StatusCode, body)
+	}
+	got, err = c.UpdateUser(ctx, dev.ID, UserPatch{Role: Some(auth.RoleDeveloper)})
+	if err != nil || got.Role != auth.RoleDeveloper || len(got.Owners) != 0 {
+		t.Fatalf("UpdateUser(role) = %+v, %v", got, err)
+	}
+
+	// Refused changes: a 400, the user unchanged, no event.
+	for name, body := range map[string]string{
+		"unknown role":   `{"role":"owner"}`,
+		"null role":      `{"role":null}`,
+		"bad owner":      `{"owners":["\u0007"]}`,
+		"owners as text": `{"owners":"billing"}`,
+		"unknown member": `{"rolee":"admin"}`,
+	} {
+		resp, b := env.do(t, http.MethodPatch, "/admin/v1/users/"+dev.ID, "application/json", strings.NewReader(body),
+			http.Header{"X-Api-Key": {env.adminKey}})
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("%s: %d %s", name, resp.StatusCode, b)
+		}
+	}
+	_, err = c.UpdateUser(ctx, dev.ID, UserPatch{Owners: Some(tooMany)})
+	assertCode(t, err, auth.EINVALID, http.StatusBadRequest)
+	_, err = c.UpdateUser(ctx, "usr_nobody", UserPatch{Role: Some(auth.RoleAdmin)})
+	assertCode(t, err, auth.ENOTFOUND, http.StatusNotFound)
+	stored, err := c.GetUser(ctx, dev.ID)
+	if err != nil || stored.Role != auth.RoleDeveloper || len(stored.Owners) != 0 {
+		t.Fatalf("after refused updates = %+v, %v", stored, err)
+	}
+	if events, _, _ = env.db.ListAuditEvents(ctx, auth.AuditFilter{Type: auth.EventUserUpdated}); len(events) != 3 {
+		t.Fatalf("events after refused updates = %d, want 3", len(events))
 	}
 	env.assertNoSecretsLogged(t)
 }

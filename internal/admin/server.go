@@ -228,6 +228,7 @@ func routes() []route {
 		{http.MethodPost, "/admin/v1/users", adminOAuth, (*Server).handleCreateUser},
 		{http.MethodGet, "/admin/v1/users", adminOAuth, (*Server).handleListUsers},
 		{http.MethodGet, "/admin/v1/users/{id}", adminOAuth, (*Server).handleGetUser},
+		{http.MethodPatch, "/admin/v1/users/{id}", adminOAuth, (*Server).handleUpdateUser},
 		{http.MethodPost, "/admin/v1/users/{id}/disable", adminOAuth, (*Server).handleDisableUser},
 		{http.MethodPost, "/admin/v1/users/{id}/enable", adminOAuth, (*Server).handleEnableUser},
 		{http.MethodPost, "/admin/v1/users/{id}/reset-password", adminOAuth, (*Server).handleResetPassword},

@@ -71,6 +71,8 @@ type User struct {
 	Email             string    `json:"email,omitempty"`
 	EmailVerified     bool      `json:"email_verified"`
 	Name              string    `json:"name,omitempty"`
+	Role              string    `json:"role"`   // "admin" or "developer"
+	Owners            []string  `json:"owners"` // sorted; [] for none
 	Disabled          bool      `json:"disabled"`
 	CreatedAt         time.Time `json:"created_at"`
 	UpdatedAt         time.Time `json:"updated_at"`
@@ -85,6 +87,18 @@ type CreateUserRequest struct {
 	Email         string `json:"email,omitempty"`
 	EmailVerified bool   `json:"email_verified,omitempty"`
 	Name          string `json:"name,omitempty"`
+	// Role is "admin" or "developer" (the default when empty).
+	Role string `json:"role,omitempty"`
+	// Owners are the key and client owners the user may manage.
+	Owners []string `json:"owners,omitempty"`
+}
+
+// UserPatch is the body of PATCH /admin/v1/users/{id}: an absent member
+// keeps the setting; "owners": null (or []) removes every owner. A role
+// cannot be null: a user always has one.
+type UserPatch struct {
+	Role   Nullable[string]   `json:"role,omitzero"`
+	Owners Nullable[[]string] `json:"owners,omitzero"`
 }
 
 // ResetPasswordRequest is the body of POST /admin/v1/users/{id}/reset-password.
@@ -159,6 +173,8 @@ func userFromRecord(u *auth.User) User {
 		Email:             u.Email,
 		EmailVerified:     u.EmailVerified,
 		Name:              u.Name,
+		Role:              u.Role,
+		Owners:            listOrEmpty(u.Owners),
 		Disabled:          u.Disabled(),
 		CreatedAt:         u.CreatedAt.UTC(),
 		UpdatedAt:         u.UpdatedAt.UTC(),

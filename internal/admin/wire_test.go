@@ -67,6 +67,11 @@ func TestWireFormatGolden(t *testing.T) {
 			auditEventFromRecord(auth.AuditEvent{ID: 1, Time: now, Type: auth.EventKeyCreated, Actor: "key_admin", KeyID: "key_1", Count: 1, Details: map[string]string{"owner": "svc"}}),
 			auditEventFromRecord(auth.AuditEvent{ID: 2, Time: now, Type: auth.EventKeyVerificationFailed, Actor: auth.ActorSystem, Reason: "INVALID", Count: 42}),
 		}},
+		"user": userFromRecord(&auth.User{ID: "usr_06tm024rl0l7gs1a", Username: "ada", Email: "ada@example.test", EmailVerified: true,
+			Name: "Ada Lovelace", Role: auth.RoleDeveloper, Owners: []string{"billing", "shipping"},
+			CreatedAt: at("2030-01-01T00:00:00Z"), UpdatedAt: now, PasswordChangedAt: at("2030-01-01T00:00:00Z")}),
+		"user_admin_without_owners": userFromRecord(&auth.User{ID: "usr_06tm024rl0l7gs1b", Username: "root", Role: auth.RoleAdmin,
+			CreatedAt: now, UpdatedAt: now}),
 		"problem": Problem{Type: problemTypePrefix + auth.ENOTFOUND, Title: "Not found", Status: 404, Detail: "no such key"},
 	}
 	for name, v := range cases {

@@ -24,10 +24,7 @@ func scanUser(row pgx.Row) (*auth.User, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(u.Owners) == 0 {
-		// None reads back as nil, the form auth.CheckRoleOwners returns.
-		u.Owners = nil
-	}
+	nonNil(&u.Owners)
 	u.CreatedAt = timeFrom(created)
 	u.UpdatedAt = timeFrom(updated)
 	u.PasswordChangedAt = timeFrom(pwd)

@@ -24,7 +24,7 @@ func scanUser(row scanner) (*auth.User, error) {
 	if err != nil {
 		return nil, err
 	}
-	if u.Owners, err = ownersFrom(owners); err != nil {
+	if u.Owners, err = scopesFrom(owners); err != nil {
 		return nil, err
 	}
 	u.CreatedAt = timeFrom(created)
@@ -142,14 +142,4 @@ func (db *DB) UpdateUser(ctx context.Context, u *auth.User, events ...auth.Audit
 		return insertEvents(ctx, tx, events)
 	})
 	return auth.ConflictAs(err, "The username is taken by another user.")
-}
-
-// ownersFrom decodes a user's owners; none reads back as nil, the form
-// auth.CheckRoleOwners returns, so a record round-trips unchanged.
-func ownersFrom(text string) ([]string, error) {
-	l, err := scopesFrom(text)
-	if len(l) == 0 {
-		return nil, err
-	}
-	return l, err
 }

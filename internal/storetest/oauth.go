@@ -665,7 +665,7 @@ func testUserRoundTrip(t *testing.T, s auth.Store) {
 		EmailVerified:     true,
 		Name:              "Zoë 😀 O'Brien",
 		Role:              auth.RoleAdmin,
-		Owners:            []string{"billing", "サービス 😀", "shipping's"},
+		Owners:            []string{"billing", "shipping's", "サービス 😀"},
 		CreatedAt:         base,
 		UpdatedAt:         at(time.Hour).In(tokyo),
 		PasswordChangedAt: at(2*time.Hour + time.Microsecond),
@@ -692,7 +692,7 @@ func testUserRoundTrip(t *testing.T, s auth.Store) {
 	wantSame(t, "ListUsers", u, list[0])
 	wantEvents(t, s, ev)
 
-	minimal := &auth.User{ID: "usr_min", Username: "min"}
+	minimal := &auth.User{ID: "usr_min", Username: "min", Role: auth.RoleDeveloper}
 	mustUser(t, s, minimal)
 	got, err = s.GetUser(t.Context(), minimal.ID)
 	if err != nil {

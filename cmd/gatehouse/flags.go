@@ -115,8 +115,9 @@ func parseRate(s string) (float64, error) {
 // scopes separated by spaces or commas, and uses add up, so `--scopes a,b`,
 // `--scopes "a b"` and `--scopes a --scopes b` mean the same.
 type scopesValue struct {
-	list *[]string
-	set  bool
+	list  *[]string
+	set   bool
+	split func(string) []string // default splitScopes
 }
 
 func (v *scopesValue) Set(s string) error {
@@ -124,18 +125,45 @@ func (v *scopesValue) Set(s string) error {
 		*v.list = nil // the first use replaces the default
 		v.set = true
 	}
-	*v.list = append(*v.list, splitScopes(s)...)
+	split := v.split
+	if split == nil {
+		split = splitScopes
+	}
+	*v.list = append(*v.list, split(s)...)
 	return nil
 }
 
 func (v *scopesValue) String() string { return strings.Join(*v.list, ",") }
-func (v *scopesValue) Type() string   { return "scopes" }
+func (v *scopesValue) Type() string {
+	if v.split != nil {
+		return "list"
+	}
+	return "scopes"
+}
 
 // scopesVar defines a repeatable scope-list flag. Its help says what the
 // split costs: scopes may contain commas (RFC 6749 allows any printable
 // ASCII but space, quote and backslash), and those cannot be given here.
 func scopesVar(fl *pflag.FlagSet, p *[]string, name, usage string) {
 	fl.Var(&scopesValue{list: p}, name, usage+"; "+scopeCommaNote)
+}
+
+// ownersVar defines a repeatable owner-list flag (a user's owners):
+// commas separate owners and spaces around them are dropped, but spaces
+// inside stay, since an owner name may hold them ("billing team").
+func ownersVar(fl *pflag.FlagSet, p *[]string, name, usage string) {
+	fl.Var(&scopesValue{list: p, split: splitOwners}, name, usage+"; commas separate owners, so an owner containing a comma must be set through the admin API")
+}
+
+// splitOwners reads an owner list separated by commas.
+func splitOwners(s string) []string {
+	var out []string
+	for o := range strings.SplitSeq(s, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // scopeCommaNote is the help text on scopes that contain a comma.

@@ -24,6 +24,7 @@ func newUsersCommand(getenv env) *cobra.Command {
 		newUsersCreateCommand(&f, getenv),
 		newUsersListCommand(&f, getenv),
 		newUsersGetCommand(&f, getenv),
+		newUsersUpdateCommand(&f, getenv),
 		newUsersEnableCommand(&f, getenv, false),
 		newUsersEnableCommand(&f, getenv, true),
 		newUsersResetPasswordCommand(&f, getenv),
@@ -56,7 +57,7 @@ func newUsersCreateCommand(f *clientFlags, getenv env) *cobra.Command {
 		passwordStdin bool
 	)
 	cmd := &cobra.Command{
-		Use:   "create --username U --password-stdin",
+		Use:   "create --username U [--role admin|developer] [--owners a,b] --password-stdin",
 		Short: "Create a user; the password is read from stdin",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -88,6 +89,8 @@ func newUsersCreateCommand(f *clientFlags, getenv env) *cobra.Command {
 	fl.StringVar(&req.Email, "email", "", "email address")
 	fl.BoolVar(&req.EmailVerified, "email-verified", false, "the email address is known to be the user's")
 	fl.StringVar(&req.Name, "name", "", "full name")
+	fl.Var(&singleValue{p: &req.Role, what: "a user has one role"}, "role", "admin or developer (default developer)")
+	ownersVar(fl, &req.Owners, "owners", "the key and client owners the user may manage")
 	cmd.MarkFlagRequired("username")
 	return cmd
 }
@@ -109,6 +112,12 @@ func userDetails(w *tabwriter.Writer, u admin.User) {
 		status = "disabled"
 	}
 	row("status", status)
+	row("role", u.Role)
+	owners := strings.Join(u.Owners, ", ")
+	if owners == "" {
+		owners = "-"
+	}
+	row("owners", owners)
 	row("created", stamp(u.CreatedAt))
 	if !u.PasswordChangedAt.IsZero() {
 		row("password changed", stamp(u.PasswordChangedAt))
@@ -167,6 +176,46 @@ func newUsersGetCommand(f *clientFlags, getenv env) *cobra.Command {
 			return f.print(cmd.OutOrStdout(), u, func(w *tabwriter.Writer) { userDetails(w, *u) })
 		},
 	}
+}
+
+func newUsersUpdateCommand(f *clientFlags, getenv env) *cobra.Command {
+	var (
+		role   string
+		owners []string
+	)
+	cmd := &cobra.Command{
+		Use:   "update ID [--role admin|developer] [--owners a,b]",
+		Short: "Change a user's role or owners",
+		Long: `Change a user's role or owners: only the flags given change anything.
+--owners replaces all of the user's owners; --owners "" removes them all.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var p admin.UserPatch
+			changed := cmd.Flags().Changed
+			if changed("role") {
+				p.Role = admin.Some(role)
+			}
+			if changed("owners") {
+				p.Owners = admin.Some(nonNil(owners))
+			}
+			if !p.Role.Set && !p.Owners.Set {
+				return usageErrorf("nothing to change: give --role or --owners")
+			}
+			c, err := f.client(getenv)
+			if err != nil {
+				return err
+			}
+			u, err := c.UpdateUser(cmd.Context(), args[0], p)
+			if err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), u, func(w *tabwriter.Writer) { userDetails(w, *u) })
+		},
+	}
+	fl := cmd.Flags()
+	fl.Var(&singleValue{p: &role, what: "a user has one role"}, "role", "admin or developer")
+	ownersVar(fl, &owners, "owners", "the key and client owners the user may manage, replacing the ones it has")
+	return cmd
 }
 
 func newUsersEnableCommand(f *clientFlags, getenv env, enable bool) *cobra.Command {

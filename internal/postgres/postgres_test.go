@@ -827,3 +827,31 @@ func TestUsageStoreContract(t *testing.T) {
 		return openDSN(t, dsn)
 	})
 }
+
+// Users created before version 11 become developers without owners: the
+// upgrade gives no account new rights.
+func TestMigrateFromVersion10MakesUsersDevelopers(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dsn, _ := testenv.PostgresSchema(t)
+	old, err := open(ctx, dsn, 10)
+	if err != nil {
+		t.Fatalf("open at version 10: %v", err)
+	}
+	// CreateUser writes the new columns: insert as version 10 did.
+	if _, err := old.pool.Exec(ctx, `INSERT INTO oauth_users (id, username, username_key, password_hash, email,
+		email_verified, name, created_at, updated_at, password_changed_at) VALUES ('usr_1', 'ada', 'ada', '$argon2id$x', '', false, '', now(), now(), now())`); err != nil {
+		t.Fatalf("insert a user at version 10: %v", err)
+	}
+	old.Close()
+
+	db := openDSN(t, dsn)
+	got, err := db.GetUser(ctx, "usr_1")
+	if err != nil || got.Role != auth.RoleDeveloper || got.Owners == nil || len(got.Owners) != 0 {
+		t.Fatalf("user after migrating = %+v, %v", got, err)
+	}
+	got.Role, got.Owners = auth.RoleAdmin, []string{"billing"}
+	if err := db.UpdateUser(ctx, got); err != nil {
+		t.Fatalf("UpdateUser after migrating: %v", err)
+	}
+}

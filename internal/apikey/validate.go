@@ -13,7 +13,7 @@ import (
 // Limits on what a key may carry. They keep records small, so the cache
 // stays cheap and no caller can store megabytes through the admin API.
 const (
-	MaxOwnerLength       = 128 // bytes
+	MaxOwnerLength       = auth.MaxOwnerLength // bytes
 	MaxNameLength        = 128 // bytes
 	MaxActorLength       = 128 // bytes
 	MaxScopes            = 64
@@ -38,7 +38,7 @@ func newRecord(p CreateParams, now time.Time) (*auth.APIKey, error) {
 	if p.Owner == "" {
 		return nil, auth.Errorf(auth.EINVALID, "owner is required")
 	}
-	if err := checkText("owner", p.Owner, MaxOwnerLength); err != nil {
+	if err := auth.CheckOwner(p.Owner); err != nil {
 		return nil, err
 	}
 	if err := checkText("name", p.Name, MaxNameLength); err != nil {

@@ -92,7 +92,7 @@ func (c *Client) CheckStorable() error {
 	case c.ID == "":
 		return Errorf(EINVALID, "Client ID is required.")
 	}
-	if err := CheckText("Client", c.ID, c.Name, c.AuthMethod, c.SecretHint); err != nil {
+	if err := CheckText("Client", c.ID, c.Name, c.Owner, c.AuthMethod, c.SecretHint); err != nil {
 		return err
 	}
 	return CheckLists("Client", c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.Scopes, c.Audiences)

@@ -13,11 +13,11 @@ import (
 // Limits on what a key may carry. They keep records small, so the cache
 // stays cheap and no caller can store megabytes through the admin API.
 const (
-	MaxOwnerLength       = auth.MaxOwnerLength // bytes
 	MaxNameLength        = 128 // bytes
 	MaxActorLength       = 128 // bytes
 	MaxScopes            = 64
 	MaxScopeLength       = auth.MaxScopeTokenLength // bytes
+	MaxOwnerLength       = auth.MaxOwnerLength      // bytes; the rule is auth.CheckOwner
 	MaxMetadataEntries   = 32
 	MaxMetadataKeyLength = 64  // bytes
 	MaxMetadataValLength = 512 // bytes

@@ -33,6 +33,7 @@ func newClientsCommand(getenv env) *cobra.Command {
 // clientSettings are the flags of clients create and clients update.
 type clientSettings struct {
 	name          string
+	owner         string
 	public        bool
 	authMethod    string
 	jwksFile      string
@@ -49,6 +50,7 @@ type clientSettings struct {
 func (s *clientSettings) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&s.name, "name", "", "a name shown on the consent page")
+	fl.StringVar(&s.owner, "owner", "", `the team or service the client belongs to, as for API keys (update: "" clears it); never changes OAuth behaviour`)
 	fl.BoolVar(&s.public, "public", false, "a public client (browser or native app): no secret, PKCE only")
 	fl.StringVar(&s.authMethod, "auth-method", "", "token endpoint auth method: client_secret_basic (default), client_secret_post, private_key_jwt (needs --jwks-file), none (public)")
 	fl.StringVar(&s.jwksFile, "jwks-file", "", "file holding the client's public JWK Set, for private_key_jwt")
@@ -67,6 +69,9 @@ func (s *clientSettings) apply(cmd *cobra.Command, req *admin.ClientRequest, all
 	set := func(name string) bool { return all || cmd.Flags().Changed(name) }
 	if set("name") {
 		req.Name = s.name
+	}
+	if set("owner") {
+		req.Owner = s.owner
 	}
 	if set("public") {
 		req.Public = s.public
@@ -160,6 +165,7 @@ func clientDetails(w *tabwriter.Writer, c admin.OAuthClient) {
 	}
 	row("client_id", c.ClientID)
 	row("name", c.Name)
+	row("owner", c.Owner)
 	kind := "confidential"
 	if c.Public {
 		kind = "public"
@@ -203,13 +209,13 @@ func newClientsListCommand(f *clientFlags, getenv env) *cobra.Command {
 				return err
 			}
 			return f.print(cmd.OutOrStdout(), list, func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "CLIENT_ID\tNAME\tTYPE\tGRANTS\tCREATED")
+				fmt.Fprintln(w, "CLIENT_ID\tNAME\tOWNER\tTYPE\tGRANTS\tCREATED")
 				for _, cl := range list.Items {
 					kind := "confidential"
 					if cl.Public {
 						kind = "public"
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", cl.ClientID, cl.Name, kind, strings.Join(cl.GrantTypes, ","), stamp(cl.CreatedAt))
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", cl.ClientID, cl.Name, cl.Owner, kind, strings.Join(cl.GrantTypes, ","), stamp(cl.CreatedAt))
 				}
 				if list.NextCursor != "" {
 					fmt.Fprintf(w, "\nMore: --cursor %s\n", list.NextCursor)
@@ -258,6 +264,7 @@ func newClientsUpdateCommand(f *clientFlags, getenv env) *cobra.Command {
 			}
 			req := admin.ClientRequest{
 				Name:                    cur.Name,
+				Owner:                   cur.Owner,
 				Public:                  cur.Public,
 				TokenEndpointAuthMethod: cur.TokenEndpointAuthMethod,
 				JWKS:                    cur.JWKS,

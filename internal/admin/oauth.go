@@ -88,6 +88,7 @@ func (s *Server) handleCreateClient(w http.ResponseWriter, r *http.Request) erro
 func clientInput(req ClientRequest) (client.Input, error) {
 	in := client.Input{
 		Name:                   req.Name,
+		Owner:                  req.Owner,
 		Public:                 req.Public,
 		AuthMethod:             req.TokenEndpointAuthMethod,
 		RedirectURIs:           req.RedirectURIs,

@@ -353,3 +353,53 @@ func (e *testEnv) assertNoSecretsLogged(t *testing.T) {
 		}
 	}
 }
+
+// TestClientOwnerThroughClient: the owner is set on create, shown on read,
+// replaced or cleared by PUT (which replaces every setting), and a bad
+// one is a 400 with nothing stored.
+func TestClientOwnerThroughClient(t *testing.T) {
+	t.Parallel()
+	env := newOAuthEnv(t)
+	ctx := context.Background()
+	c := env.client
+
+	for _, owner := range []string{strings.Repeat("o", 129), "bill\x00ing", "bill\ting"} {
+		_, err := c.CreateClient(ctx, ClientRequest{Name: "svc", Owner: owner, GrantTypes: []string{"client_credentials"}})
+		assertCode(t, err, auth.EINVALID, http.StatusBadRequest)
+	}
+	if list, err := c.ListClients(ctx, PageParams{}); err != nil || len(list.Items) != 0 {
+		t.Fatalf("after refused creates: %+v, %v; want no clients", list, err)
+	}
+
+	created, err := c.CreateClient(ctx, ClientRequest{Name: "svc", Owner: "billing", GrantTypes: []string{"client_credentials"}})
+	if err != nil || created.Owner != "billing" {
+		t.Fatalf("CreateClient = %+v, %v", created, err)
+	}
+	env.secrets = append(env.secrets, created.ClientSecret)
+	if got, err := c.GetClient(ctx, created.ClientID); err != nil || got.Owner != "billing" {
+		t.Fatalf("GetClient = %+v, %v", got, err)
+	}
+
+	_, err = c.UpdateClient(ctx, created.ClientID, ClientRequest{Name: "svc", Owner: "bill\ning", GrantTypes: []string{"client_credentials"}})
+	assertCode(t, err, auth.EINVALID, http.StatusBadRequest)
+	if got, err := c.GetClient(ctx, created.ClientID); err != nil || got.Owner != "billing" {
+		t.Fatalf("after a refused update: %+v, %v; want the owner kept", got, err)
+	}
+	if up, err := c.UpdateClient(ctx, created.ClientID, ClientRequest{Name: "svc", Owner: "shipping", GrantTypes: []string{"client_credentials"}}); err != nil || up.Owner != "shipping" {
+		t.Fatalf("UpdateClient = %+v, %v", up, err)
+	}
+
+	// A PUT without owner clears it, and the client then shows none.
+	resp, body := env.do(t, http.MethodPut, "/admin/v1/clients/"+created.ClientID, "application/json",
+		strings.NewReader(`{"name":"svc","grant_types":["client_credentials"]}`), env.adminHeader())
+	if resp.StatusCode != http.StatusOK || strings.Contains(string(body), `"owner"`) {
+		t.Fatalf("PUT without owner = %d %s; want 200 and no owner", resp.StatusCode, body)
+	}
+
+	events, _, err := env.db.ListAuditEvents(ctx, auth.AuditFilter{Type: auth.EventClientUpdated, Limit: 10})
+	if err != nil || len(events) != 2 || events[0].Details["changed"] != "owner" || events[0].Details["owner"] != "shipping" ||
+		events[1].Details["changed"] != "owner" || events[1].Details["owner"] != "" {
+		t.Fatalf("client.updated events = %+v, %v; want two naming the owner change", events, err)
+	}
+	env.assertNoSecretsLogged(t)
+}

@@ -15,6 +15,7 @@ import (
 type OAuthClient struct {
 	ClientID                string         `json:"client_id"`
 	Name                    string         `json:"name"`
+	Owner                   string         `json:"owner,omitempty"` // "" (absent): none
 	Public                  bool           `json:"public"`
 	TokenEndpointAuthMethod string         `json:"token_endpoint_auth_method"`
 	SecretHint              string         `json:"client_secret_hint,omitempty"`
@@ -45,6 +46,7 @@ type CreatedClient struct {
 // PUT /admin/v1/clients/{id} (which replaces every setting).
 type ClientRequest struct {
 	Name                    string         `json:"name"`
+	Owner                   string         `json:"owner,omitempty"` // absent: none (PUT clears it)
 	Public                  bool           `json:"public,omitempty"`
 	TokenEndpointAuthMethod string         `json:"token_endpoint_auth_method,omitempty"` // default: client_secret_basic, or none for public clients
 	JWKS                    jsontext.Value `json:"jwks,omitempty"`                       // for private_key_jwt
@@ -145,6 +147,7 @@ func clientFromRecord(c *auth.Client) OAuthClient {
 	out := OAuthClient{
 		ClientID:                c.ID,
 		Name:                    c.Name,
+		Owner:                   c.Owner,
 		Public:                  c.Public,
 		TokenEndpointAuthMethod: c.AuthMethod,
 		SecretHint:              c.SecretHint,

@@ -13,11 +13,11 @@ import (
 // Limits on what a key may carry. They keep records small, so the cache
 // stays cheap and no caller can store megabytes through the admin API.
 const (
-	MaxOwnerLength       = auth.MaxOwnerLength // bytes
-	MaxNameLength        = 128                 // bytes
-	MaxActorLength       = 128                 // bytes
+	MaxNameLength        = 128 // bytes
+	MaxActorLength       = 128 // bytes
 	MaxScopes            = 64
 	MaxScopeLength       = auth.MaxScopeTokenLength // bytes
+	MaxOwnerLength       = auth.MaxOwnerLength      // bytes; the rule is auth.CheckOwner
 	MaxMetadataEntries   = 32
 	MaxMetadataKeyLength = 64  // bytes
 	MaxMetadataValLength = 512 // bytes
@@ -35,7 +35,10 @@ const (
 // ID, Hash, Prefix and Hint. Every error is an auth.EINVALID whose message
 // can be shown to the caller (it names the field, never echoes long input).
 func newRecord(p CreateParams, now time.Time) (*auth.APIKey, error) {
-	if err := auth.CheckOwner("owner", p.Owner); err != nil {
+	if p.Owner == "" {
+		return nil, auth.Errorf(auth.EINVALID, "owner is required")
+	}
+	if err := auth.CheckOwner(p.Owner); err != nil {
 		return nil, err
 	}
 	if err := checkText("name", p.Name, MaxNameLength); err != nil {

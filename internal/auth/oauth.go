@@ -28,6 +28,7 @@ const (
 type Client struct {
 	ID         string // "cli_..."; public
 	Name       string
+	Owner      string // the team or service it belongs to; "" for none. Never read by the protocol.
 	Public     bool
 	AuthMethod string // one of the AuthMethod* constants; AuthMethodNone iff Public
 	SecretHash []byte // HMAC-SHA-256 of the secret under the server secret; nil for public clients

@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -94,7 +93,7 @@ func (c *Client) CheckStorable() error {
 	case c.ID == "":
 		return Errorf(EINVALID, "Client ID is required.")
 	}
-	if err := CheckText("Client", c.ID, c.Name, c.AuthMethod, c.SecretHint); err != nil {
+	if err := CheckText("Client", c.ID, c.Name, c.Owner, c.AuthMethod, c.SecretHint); err != nil {
 		return err
 	}
 	return CheckLists("Client", c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.Scopes, c.Audiences)
@@ -335,41 +334,9 @@ const (
 	RoleDeveloper = "developer"
 )
 
-// Limits on owner names and on how many a user may be given. An owner is
-// the same name an API key carries, so both follow CheckOwner.
-const (
-	MaxOwnerLength = 128 // bytes
-	MaxUserOwners  = 50
-)
-
-// CheckOwner returns EINVALID unless owner is a storable owner name: 1 to
-// MaxOwnerLength bytes of printable UTF-8 (no control characters, which
-// would make an owner invisible or spoof another in a list). what names
-// the field in the message.
-func CheckOwner(what, owner string) error {
-	if owner == "" {
-		return Errorf(EINVALID, "%s is required", what)
-	}
-	if len(owner) > MaxOwnerLength {
-		return Errorf(EINVALID, "%s must have at most %d bytes", what, MaxOwnerLength)
-	}
-	if !printable(owner) {
-		return Errorf(EINVALID, "%s must be printable UTF-8 text without control characters", what)
-	}
-	return nil
-}
-
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return false
-		}
-	}
-	return true
-}
+// MaxUserOwners bounds how many owners a user may be given. Each is an
+// owner name as an API key or client carries it (CheckOwner).
+const MaxUserOwners = 50
 
 // ValidRole reports whether role is one a user may have.
 func ValidRole(role string) bool { return role == RoleAdmin || role == RoleDeveloper }
@@ -383,7 +350,12 @@ func CheckRoleOwners(role string, owners []string) ([]string, error) {
 		return nil, Errorf(EINVALID, "The role must be %q or %q.", RoleAdmin, RoleDeveloper)
 	}
 	for _, o := range owners {
-		if err := CheckOwner("Each owner", o); err != nil {
+		// A user's owner names one, so "" (a client's "no owner") is no
+		// owner to give.
+		if o == "" {
+			return nil, Errorf(EINVALID, "An owner must not be empty.")
+		}
+		if err := CheckOwner(o); err != nil {
 			return nil, err
 		}
 	}

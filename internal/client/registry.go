@@ -1,10 +1,13 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
@@ -112,7 +115,9 @@ func (r *Registry) Update(ctx context.Context, actor, id string, in Input) (*aut
 	if usesSecret(c.AuthMethod) {
 		c.SecretHash, c.SecretHint, c.SecretRotatedAt = old.SecretHash, old.SecretHint, old.SecretRotatedAt
 	}
-	err = r.store.UpdateClient(ctx, c, old.UpdatedAt, event(auth.EventClientUpdated, now, actor, c))
+	ev := event(auth.EventClientUpdated, now, actor, c)
+	ev.Details["changed"] = strings.Join(changed(old, c), ",")
+	err = r.store.UpdateClient(ctx, c, old.UpdatedAt, ev)
 	r.cache.forget(id)
 	if err != nil {
 		return nil, fmt.Errorf("client: update: %w", err)
@@ -264,6 +269,34 @@ func (r *Registry) SecretMatches(c *auth.Client, presented string) bool {
 func event(typ string, now time.Time, actor string, c *auth.Client) auth.AuditEvent {
 	return auth.AuditEvent{
 		Time: now, Type: typ, Actor: actor, KeyID: c.ID, Count: 1,
-		Details: map[string]string{"client_id": c.ID, "name": c.Name, "auth_method": c.AuthMethod},
+		Details: map[string]string{"client_id": c.ID, "name": c.Name, "owner": c.Owner, "auth_method": c.AuthMethod},
 	}
+}
+
+// changed names the settings that differ between old and c, in a fixed
+// order, so that client.updated says what an update changed.
+func changed(old, c *auth.Client) []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		same bool
+	}{
+		{"name", old.Name == c.Name},
+		{"owner", old.Owner == c.Owner},
+		{"auth_method", old.AuthMethod == c.AuthMethod},
+		{"jwks", bytes.Equal(old.JWKS, c.JWKS)},
+		{"redirect_uris", slices.Equal(old.RedirectURIs, c.RedirectURIs)},
+		{"post_logout_redirect_uris", slices.Equal(old.PostLogoutRedirectURIs, c.PostLogoutRedirectURIs)},
+		{"grant_types", slices.Equal(old.GrantTypes, c.GrantTypes)},
+		{"scopes", slices.Equal(old.Scopes, c.Scopes)},
+		{"audiences", slices.Equal(old.Audiences, c.Audiences)},
+		{"access_token_ttl", old.AccessTokenTTL == c.AccessTokenTTL},
+		{"refresh_token_ttl", old.RefreshTokenTTL == c.RefreshTokenTTL},
+		{"refresh_token_max_ttl", old.RefreshTokenMaxTTL == c.RefreshTokenMaxTTL},
+	} {
+		if !f.same {
+			out = append(out, f.name)
+		}
+	}
+	return out
 }

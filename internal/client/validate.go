@@ -17,7 +17,11 @@ import (
 // Update take every field; zero values pick the defaults documented per
 // field.
 type Input struct {
-	Name   string
+	Name string
+	// Owner is the team or service the client belongs to, under the rule
+	// of API-key owners (auth.CheckOwner); "" for none. It is bookkeeping
+	// only: no OAuth decision reads it.
+	Owner  string
 	Public bool
 	// AuthMethod is how the client authenticates at the token endpoint:
 	// client_secret_basic (the default for confidential clients),
@@ -77,7 +81,10 @@ func fromInput(in Input) (*auth.Client, error) {
 	case !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl):
 		return nil, auth.Errorf(auth.EINVALID, "The name has control characters or invalid UTF-8.")
 	}
-	c := &auth.Client{Name: name, Public: in.Public, AuthMethod: in.AuthMethod}
+	if err := auth.CheckOwner(in.Owner); err != nil {
+		return nil, err
+	}
+	c := &auth.Client{Name: name, Owner: in.Owner, Public: in.Public, AuthMethod: in.AuthMethod}
 
 	switch {
 	case in.Public && (c.AuthMethod == "" || c.AuthMethod == auth.AuthMethodNone):

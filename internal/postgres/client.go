@@ -15,7 +15,7 @@ import (
 const clientColumns = `id, name, public, auth_method, secret_hash, secret_hint, jwks,
 	redirect_uris, post_logout_redirect_uris, grant_types, scopes, audiences,
 	access_token_ttl_ns, refresh_token_ttl_ns, refresh_token_max_ttl_ns,
-	created_at, updated_at, secret_rotated_at`
+	created_at, updated_at, secret_rotated_at, owner`
 
 func scanClient(row pgx.Row) (*auth.Client, error) {
 	var (
@@ -25,7 +25,7 @@ func scanClient(row pgx.Row) (*auth.Client, error) {
 	)
 	err := row.Scan(&c.ID, &c.Name, &c.Public, &c.AuthMethod, &c.SecretHash, &c.SecretHint, &c.JWKS,
 		&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.Scopes, &c.Audiences,
-		&access, &refresh, &maxTTL, &created, &updated, &rotated)
+		&access, &refresh, &maxTTL, &created, &updated, &rotated, &c.Owner)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +44,7 @@ func clientValues(c *auth.Client) []any {
 	return []any{c.ID, c.Name, c.Public, c.AuthMethod, auth.BytesOrNull(c.SecretHash), c.SecretHint, auth.BytesOrNull(c.JWKS),
 		list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), list(c.GrantTypes), list(c.Scopes), list(c.Audiences),
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshTokenMaxTTL),
-		timeValue(c.CreatedAt), timeValue(c.UpdatedAt), timeValue(c.SecretRotatedAt)}
+		timeValue(c.CreatedAt), timeValue(c.UpdatedAt), timeValue(c.SecretRotatedAt), c.Owner}
 }
 
 // CreateClient inserts c and appends the events in one transaction.
@@ -56,7 +56,7 @@ func (db *DB) CreateClient(ctx context.Context, c *auth.Client, events ...auth.A
 	}
 	err := db.inTx(ctx, "create client", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO oauth_clients (`+clientColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 			clientValues(c)...); err != nil {
 			return err
 		}
@@ -108,8 +108,8 @@ func (db *DB) UpdateClient(ctx context.Context, c *auth.Client, ifUpdatedAt time
 			name = $2, public = $3, auth_method = $4, secret_hash = $5, secret_hint = $6, jwks = $7,
 			redirect_uris = $8, post_logout_redirect_uris = $9, grant_types = $10, scopes = $11, audiences = $12,
 			access_token_ttl_ns = $13, refresh_token_ttl_ns = $14, refresh_token_max_ttl_ns = $15,
-			created_at = $16, updated_at = $17, secret_rotated_at = $18
-			WHERE id = $1 AND updated_at IS NOT DISTINCT FROM $19`, append(clientValues(c), timeValue(ifUpdatedAt))...)
+			created_at = $16, updated_at = $17, secret_rotated_at = $18, owner = $19
+			WHERE id = $1 AND updated_at IS NOT DISTINCT FROM $20`, append(clientValues(c), timeValue(ifUpdatedAt))...)
 		if err != nil {
 			return err
 		}

@@ -14,7 +14,7 @@ import (
 const clientColumns = `id, name, public, auth_method, secret_hash, secret_hint, jwks,
 	redirect_uris, post_logout_redirect_uris, grant_types, scopes, audiences,
 	access_token_ttl_ns, refresh_token_ttl_ns, refresh_token_max_ttl_ns,
-	created_at, updated_at, secret_rotated_at`
+	created_at, updated_at, secret_rotated_at, owner`
 
 func scanClient(row scanner) (*auth.Client, error) {
 	var (
@@ -25,7 +25,7 @@ func scanClient(row scanner) (*auth.Client, error) {
 	)
 	err := row.Scan(&c.ID, &c.Name, &c.Public, &c.AuthMethod, &c.SecretHash, &c.SecretHint, &c.JWKS,
 		&lists[0], &lists[1], &lists[2], &lists[3], &lists[4],
-		&access, &refresh, &maxTTL, &created, &updated, &rotated)
+		&access, &refresh, &maxTTL, &created, &updated, &rotated, &c.Owner)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func clientValues(c *auth.Client) ([]any, error) {
 	return []any{c.Name, c.Public, c.AuthMethod, auth.BytesOrNull(c.SecretHash), c.SecretHint, auth.BytesOrNull(c.JWKS),
 		lists[0], lists[1], lists[2], lists[3], lists[4],
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshTokenMaxTTL),
-		timeValue(c.CreatedAt), timeValue(c.UpdatedAt), timeValue(c.SecretRotatedAt)}, nil
+		timeValue(c.CreatedAt), timeValue(c.UpdatedAt), timeValue(c.SecretRotatedAt), c.Owner}, nil
 }
 
 // CreateClient inserts c and appends the events in one transaction.
@@ -67,7 +67,7 @@ func (db *DB) CreateClient(ctx context.Context, c *auth.Client, events ...auth.A
 	}
 	err = db.inTx(ctx, "create client", func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO oauth_clients (`+clientColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			append([]any{c.ID}, values...)...); err != nil {
 			return err
 		}
@@ -131,7 +131,7 @@ func (db *DB) UpdateClient(ctx context.Context, c *auth.Client, ifUpdatedAt time
 			name = ?, public = ?, auth_method = ?, secret_hash = ?, secret_hint = ?, jwks = ?,
 			redirect_uris = ?, post_logout_redirect_uris = ?, grant_types = ?, scopes = ?, audiences = ?,
 			access_token_ttl_ns = ?, refresh_token_ttl_ns = ?, refresh_token_max_ttl_ns = ?,
-			created_at = ?, updated_at = ?, secret_rotated_at = ?
+			created_at = ?, updated_at = ?, secret_rotated_at = ?, owner = ?
 			WHERE id = ? AND updated_at IS ?`, append(values, c.ID, timeValue(ifUpdatedAt))...)
 		if err != nil {
 			return err

@@ -346,6 +346,7 @@ func testClientRoundTrip(t *testing.T, s auth.Store) {
 	c := &auth.Client{
 		ID:                     "cli_01'; DROP TABLE oauth_clients; --",
 		Name:                   `アプリ 😀 "quoted" \ %_`,
+		Owner:                  `billing 請求 'x' %_`,
 		Public:                 false,
 		AuthMethod:             auth.AuthMethodPrivateKeyJWT,
 		SecretHash:             append([]byte{0, 0xff, 0x27}, hashOf("full")[3:]...),
@@ -446,6 +447,7 @@ func testClientUpdate(t *testing.T, s auth.Store) {
 		CreatedAt:              c.CreatedAt,
 		UpdatedAt:              at(time.Hour),
 		SecretRotatedAt:        at(time.Hour),
+		Owner:                  "shipping",
 		// SecretHash, SecretHint, JWKS and Audiences cleared: replaced too.
 	}
 	ev := oev(auth.EventClientUpdated, at(time.Hour))
@@ -533,6 +535,7 @@ func testClientInvalidText(t *testing.T, s auth.Store) {
 	for name, mutate := range map[string]func(c *auth.Client){
 		"no ID":                         func(c *auth.Client) { c.ID = "" },
 		"NUL in name":                   func(c *auth.Client) { c.Name = "a\x00b" },
+		"invalid UTF-8 in owner":        func(c *auth.Client) { c.Owner = "a\xffb" },
 		"invalid UTF-8 in redirect URI": func(c *auth.Client) { c.RedirectURIs = []string{"https://a/\xff"} },
 		"NUL in a scope":                func(c *auth.Client) { c.Scopes = []string{"x\x00"} },
 		"invalid UTF-8 in an audience":  func(c *auth.Client) { c.Audiences = []string{"\xfe"} },

@@ -83,7 +83,7 @@ func TestJWTVerificationsAreCountedByClientUserRouteAndOutcome(t *testing.T) {
 // usage counting to the hot path's budget. (Under the race detector the
 // count is only indicative; the test then skips.)
 func TestCountingATokenAllocatesNothingOnceSeen(t *testing.T) {
-	if testing.Short() || raceDetector {
+	if testing.Short() || raceEnabled {
 		t.Skip("allocation counts need the race detector off")
 	}
 	counter := usage.NewCounter()

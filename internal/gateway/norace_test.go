@@ -2,4 +2,4 @@
 
 package gateway
 
-const raceDetector = false
+const raceEnabled = false

@@ -116,16 +116,23 @@ func ledgerCredits(ctx context.Context, q querier, k *auth.APIKey) error {
 	return nil
 }
 
+// keyJSON encodes the key's columns stored as JSON text: scopes, metadata
+// and allowed networks.
+func keyJSON(k *auth.APIKey) (scopes, metadata, allowed string, err error) {
+	if scopes, err = scopesJSON(k.Scopes); err != nil {
+		return "", "", "", err
+	}
+	if metadata, err = mapJSON(k.Metadata); err != nil {
+		return "", "", "", err
+	}
+	if allowed, err = allowedIPsJSON(k.AllowedIPs); err != nil {
+		return "", "", "", err
+	}
+	return scopes, metadata, allowed, nil
+}
+
 func insertKey(ctx context.Context, tx *sql.Tx, k *auth.APIKey) error {
-	scopes, err := scopesJSON(k.Scopes)
-	if err != nil {
-		return err
-	}
-	metadata, err := mapJSON(k.Metadata)
-	if err != nil {
-		return err
-	}
-	allowed, err := allowedIPsJSON(k.AllowedIPs)
+	scopes, metadata, allowed, err := keyJSON(k)
 	if err != nil {
 		return err
 	}
@@ -386,15 +393,7 @@ func (db *DB) UpdateAPIKey(ctx context.Context, id string, update func(k *auth.A
 		if err := auth.CheckWrite(k, events); err != nil {
 			return err
 		}
-		scopes, err := scopesJSON(k.Scopes)
-		if err != nil {
-			return err
-		}
-		metadata, err := mapJSON(k.Metadata)
-		if err != nil {
-			return err
-		}
-		allowed, err := allowedIPsJSON(k.AllowedIPs)
+		scopes, metadata, allowed, err := keyJSON(k)
 		if err != nil {
 			return err
 		}

@@ -52,7 +52,7 @@ func (f *Flusher) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-tick.C:
-			if err := f.Flush(ctx); err != nil && ctx.Err() == nil {
+			if err := f.flushUninterrupted(ctx); err != nil {
 				f.log().WarnContext(ctx, "usage: flush failed; the counts are kept for the next one", slog.Any("err", err))
 			}
 			if now := f.now(); now.Sub(lastPrune) >= pruneEvery {
@@ -63,14 +63,23 @@ func (f *Flusher) Run(ctx context.Context) error {
 				}
 			}
 		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalFlushTimeout)
-			defer cancel()
-			if err := f.Flush(fctx); err != nil {
-				f.log().ErrorContext(fctx, "usage: final flush failed; these counts are lost", slog.Any("err", err))
+			if err := f.flushUninterrupted(ctx); err != nil {
+				f.log().ErrorContext(ctx, "usage: final flush failed; these counts are lost", slog.Any("err", err))
 			}
 			return nil
 		}
 	}
+}
+
+// flushUninterrupted flushes with a context that stopping Run does not
+// cancel, bounded by finalFlushTimeout instead. A write cancelled while
+// committing may have landed without the acknowledgement arriving; its
+// counts, restored as failed, would then be written twice by the next
+// flush.
+func (f *Flusher) flushUninterrupted(ctx context.Context) error {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalFlushTimeout)
+	defer cancel()
+	return f.Flush(fctx)
 }
 
 // Flush writes the counts taken from the Counter since the last flush, in

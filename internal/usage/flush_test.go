@@ -116,6 +116,55 @@ func TestRunFlushesOnTheTickAndOnceMoreWhenStopped(t *testing.T) {
 	}
 }
 
+// ackLostStore writes the counts, then holds the call until released or
+// until its context is cancelled, when it reports the cancellation: a
+// commit that landed while its acknowledgement was lost, as a PostgreSQL
+// driver reports one whose context ends mid-commit.
+type ackLostStore struct {
+	memStore
+	writing chan struct{}
+	release chan struct{}
+}
+
+func (s *ackLostStore) AddUsage(ctx context.Context, counts []auth.UsageCount) error {
+	if err := s.memStore.AddUsage(ctx, counts); err != nil {
+		return err
+	}
+	select {
+	case s.writing <- struct{}{}:
+	default:
+	}
+	select {
+	case <-s.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// The attack the two-node test on PostgreSQL met: stopping Run while a
+// tick's flush commits must not turn that flush into a failure whose counts
+// the final flush writes again.
+func TestStoppingDuringAFlushDoesNotCountTwice(t *testing.T) {
+	st := &ackLostStore{writing: make(chan struct{}, 1), release: make(chan struct{})}
+	c := usage.NewCounter()
+	f := &usage.Flusher{Counter: c, Store: st, Interval: time.Millisecond}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	c.Count(usage.Event{Outcome: "VALID"}, time.Now())
+	<-st.writing
+	cancel()
+	time.Sleep(20 * time.Millisecond) // a cancelled write would have returned by now
+	close(st.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := st.get("VALID"); n != 1 {
+		t.Errorf("VALID stored %d times, want 1", n)
+	}
+}
+
 func TestPruneDeletesEachGranularityPastItsRetention(t *testing.T) {
 	st := &memStore{}
 	f := &usage.Flusher{Counter: usage.NewCounter(), Store: st, Now: func() time.Time { return t0 },

@@ -127,6 +127,22 @@ type CreditSpend struct {
 // order, which is creation order.
 type APIKeyFilter struct {
 	Owner string // exact match; empty for all owners
+	// Owners, when not empty, keeps only the keys whose owner is one of
+	// them (a developer's owners); with Owner set too, both must hold.
+	// Empty means every owner: a caller restricting to a user's owners
+	// must not call with an empty list.
+	Owners []string
+	// Status keeps only the keys in that state (KeyActive, KeyRotating,
+	// KeyExpired, KeyRevoked) at time At, as APIKey.Status reports it;
+	// "" for all.
+	Status string
+	At     time.Time
+	// Environment keeps only the keys of that environment (KeyEnvLive,
+	// KeyEnvTest), as KeyEnvironmentOf reads it from their prefix.
+	Environment string
+	// Search keeps the keys whose ID equals it or whose name contains it,
+	// ASCII letters compared without case; "" for all.
+	Search string
 	After string // cursor: list keys with an ID greater than this
 	Limit int    // at most this many; backends cap it at MaxPageSize
 

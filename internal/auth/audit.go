@@ -51,6 +51,13 @@ type AuditEvent struct {
 type AuditFilter struct {
 	KeyID string // exact match; empty for all
 	Type  string // exact match; empty for all
+	// Actor and Target keep the events of that actor, and of that target
+	// (AuditEvent.Target), by exact match; empty for all.
+	Actor  string
+	Target string
+	// Since and Until keep the events with Since <= Time < Until; a zero
+	// bound is open.
+	Since, Until time.Time
 	After int64  // cursor: events with an ID greater than this
 	Limit int    // at most this many; capped at MaxPageSize
 }

@@ -173,6 +173,9 @@ type Session struct {
 type ClientFilter struct {
 	After string
 	Limit int
+	// Owners, when not empty, keeps only the clients whose owner is one
+	// of them (a developer's owners). Empty means every owner.
+	Owners []string
 }
 
 // UserFilter selects users in ListUsers, in ascending ID order.

@@ -9,6 +9,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/client"
+	"github.com/gatehouse-dev/gatehouse/internal/postgres"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
 const firstPartyID = "cli_gatehouse-test"
@@ -206,4 +208,35 @@ func TestEnsureFirstPartyRaces(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Nodes of a cluster share PostgreSQL: started together, each brings the
+// client to the same settings and none fails.
+func TestEnsureFirstPartyRacesOnPostgres(t *testing.T) {
+	ctx := context.Background()
+	dsn, _ := testenv.PostgresSchema(t)
+	e := newEnv(t)
+	var errs [8]error
+	var wg sync.WaitGroup
+	for i := range errs {
+		db, err := postgres.Open(ctx, dsn)
+		if err != nil {
+			t.Fatalf("postgres.Open: %v", err)
+		}
+		t.Cleanup(func() { db.Close() })
+		r := e.node(t, db)
+		// Half the nodes run with an old issuer: whichever order they
+		// land in, every call succeeds.
+		issuer := "https://a.example.com"
+		if i%2 == 1 {
+			issuer = "https://b.example.com"
+		}
+		wg.Go(func() { _, errs[i] = r.EnsureFirstParty(ctx, firstPartyID, firstPartyInput(issuer)) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("node %d: %v", i, err)
+		}
+	}
 }

@@ -246,4 +246,3 @@ func redirectDone(w http.ResponseWriter, r *http.Request, target, done string) {
 	}
 	http.Redirect(w, r, target+sep+"done="+url.QueryEscape(done), http.StatusSeeOther)
 }
-

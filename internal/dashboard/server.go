@@ -61,8 +61,8 @@ type Config struct {
 	Insecure bool
 	// IdleTimeout and AbsoluteTimeout end sessions; zero: the defaults.
 	IdleTimeout, AbsoluteTimeout time.Duration
-	Now    auth.Now     // nil: auth.SystemNow
-	Logger *slog.Logger // nil: discard
+	Now                          auth.Now     // nil: auth.SystemNow
+	Logger                       *slog.Logger // nil: discard
 }
 
 // Store is what the dashboard reads and writes directly.

@@ -143,8 +143,8 @@ type APIKeyFilter struct {
 	// Search keeps the keys whose ID equals it or whose name contains it,
 	// ASCII letters compared without case; "" for all.
 	Search string
-	After string // cursor: list keys with an ID greater than this
-	Limit int    // at most this many; backends cap it at MaxPageSize
+	After  string // cursor: list keys with an ID greater than this
+	Limit  int    // at most this many; backends cap it at MaxPageSize
 
 	// RotationDueBy, when set, keeps only keys that are not revoked, not
 	// rotated and not expired at that time, and whose RotationDueAt is set

@@ -58,8 +58,8 @@ type AuditFilter struct {
 	// Since and Until keep the events with Since <= Time < Until; a zero
 	// bound is open.
 	Since, Until time.Time
-	After int64  // cursor: events with an ID greater than this
-	Limit int    // at most this many; capped at MaxPageSize
+	After        int64 // cursor: events with an ID greater than this
+	Limit        int   // at most this many; capped at MaxPageSize
 }
 
 // AuditStore keeps the audit log. It has no way to change or delete events.

@@ -499,3 +499,68 @@ func testDashboardSessionDeleteExpired(t *testing.T, s auth.Store) {
 		t.Errorf("zero idleBefore: deleted %d, %v; want 0", n, err)
 	}
 }
+
+// EventsOfEveryTarget returns audit events of every family that
+// AuditEvent.Target reads, with and without the detail it reads, for the
+// backends' tests of the migration that back-fills the target column.
+func EventsOfEveryTarget() []auth.AuditEvent {
+	d := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	evs := []auth.AuditEvent{
+		{Type: auth.EventKeyCreated, KeyID: "key_1", Details: d("name", "other")},
+		{Type: auth.EventKeyVerificationFailed, Reason: "NOT_FOUND"},
+		{Type: auth.EventClientUpdated, KeyID: "cli_1", Details: d("client_id", "cli_1", "name", "x")},
+		{Type: auth.EventClientCreated, Details: d("client_id", "cli_2")},
+		{Type: auth.EventConsentGranted, Actor: "usr_1", Details: d("user_id", "usr_1", "client_id", "cli_1")},
+		{Type: auth.EventFamilyRevoked, Details: d("client_id", "cli_3")},
+		{Type: auth.EventUserCreated, Details: d("user_id", "usr_2", "username", "bob")},
+		{Type: "user.login_throttled", Details: d("username", "bob", "address", "192.0.2.1")},
+		{Type: auth.EventSigningKeyCreated, Details: d("kid", "kid_1", "alg", "ES256")},
+		{Type: auth.EventRouteDeleted, Details: d("name", "billing")},
+		{Type: auth.EventWebhookUpdated, KeyID: "whe_1", Details: d("host", "example.com")},
+		{Type: "route", Details: d("name", "no family")},
+		{Type: "routes.changed", Details: d("name", "not a route")},
+		{Type: auth.EventUserDisabled},
+	}
+	for i := range evs {
+		evs[i].Time = at(time.Duration(i) * time.Second)
+		evs[i].Count = 1
+		if evs[i].Actor == "" {
+			evs[i].Actor = "key_admin"
+		}
+	}
+	return evs
+}
+
+// WantTargets fails t unless the audit log holds exactly the events of
+// EventsOfEveryTarget, each listed by its target (AuditEvent.Target).
+func WantTargets(t *testing.T, s auth.AuditStore) {
+	t.Helper()
+	evs := EventsOfEveryTarget()
+	got, _, err := s.ListAuditEvents(t.Context(), auth.AuditFilter{Limit: auth.MaxPageSize})
+	if err != nil || len(got) != len(evs) {
+		t.Fatalf("ListAuditEvents = %d events, %v; want %d", len(got), err, len(evs))
+	}
+	for i, e := range got {
+		if e.Type != evs[i].Type || e.Target() != evs[i].Target() {
+			t.Fatalf("event %d = %s about %q, want %s about %q", i, e.Type, e.Target(), evs[i].Type, evs[i].Target())
+		}
+		if e.Target() == "" {
+			continue
+		}
+		byTarget, _, err := s.ListAuditEvents(t.Context(), auth.AuditFilter{Target: e.Target()})
+		if err != nil || !slices.ContainsFunc(byTarget, func(x auth.AuditEvent) bool { return x.ID == e.ID }) {
+			t.Errorf("ListAuditEvents(Target %q) = %d events, %v; want event %d (%s) among them", e.Target(), len(byTarget), err, i, e.Type)
+		}
+		for _, x := range byTarget {
+			if x.Target() != e.Target() {
+				t.Errorf("ListAuditEvents(Target %q) holds %s about %q", e.Target(), x.Type, x.Target())
+			}
+		}
+	}
+}

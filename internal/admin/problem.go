@@ -173,3 +173,10 @@ func (b *responseBuffer) release() {
 	b.Reset()
 	responseBuffers.Put(b)
 }
+
+// StatusOf returns the HTTP status and title of err by the one table above,
+// for the dashboard's pages, which answer the same services' errors.
+func StatusOf(err error) (status int, title string) {
+	k := kindOfCode(auth.ErrorCode(err))
+	return k.Status, k.Title
+}

@@ -21,6 +21,12 @@ const (
 	// cookies); it outlives sessions.
 	CookieDevice         = "__Host-gatehouse_device"
 	CookieDeviceInsecure = "gatehouse_device"
+	// The dashboard's session, and the state of a sign-in in progress
+	// (the PKCE verifier's seed and where to return).
+	CookieDashboard               = "__Host-gatehouse_dashboard"
+	CookieDashboardInsecure       = "gatehouse_dashboard"
+	CookieDashboardSignin         = "__Host-gatehouse_dashboard_signin"
+	CookieDashboardSigninInsecure = "gatehouse_dashboard_signin"
 )
 
 // gatehouseCookies is every name above.
@@ -28,6 +34,8 @@ var gatehouseCookies = [...]string{
 	CookieSession, CookieSessionInsecure,
 	CookieLogin, CookieLoginInsecure,
 	CookieDevice, CookieDeviceInsecure,
+	CookieDashboard, CookieDashboardInsecure,
+	CookieDashboardSignin, CookieDashboardSigninInsecure,
 }
 
 // GatehouseCookie reports whether name is one of Gatehouse's own cookies.

@@ -5,6 +5,13 @@
 // services as the admin API, so no rule exists twice.
 package dashboard
 
+import (
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
+)
+
 // The dashboard's first-party OAuth client. Every node creates it, or
 // brings its redirect URIs up to date with the issuer, at start.
 const (
@@ -19,3 +26,19 @@ const (
 	// they may do comes from their role and owners, read on each request.
 	Scopes = "openid profile"
 )
+
+// FirstPartyClient is the dashboard's client registration for an issuer:
+// public (PKCE, no secret to keep on every node), the authorization code
+// grant only, its callback and signed-out pages below the issuer.
+func FirstPartyClient(issuer string) client.Input {
+	base := strings.TrimSuffix(issuer, "/")
+	return client.Input{
+		Name:                   ClientName,
+		Public:                 true,
+		AuthMethod:             auth.AuthMethodNone,
+		RedirectURIs:           []string{base + CallbackPath},
+		PostLogoutRedirectURIs: []string{base + SignedOutPath},
+		GrantTypes:             []string{"authorization_code"},
+		Scopes:                 strings.Fields(Scopes),
+	}
+}

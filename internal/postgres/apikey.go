@@ -195,7 +195,8 @@ func (db *DB) GetAPIKeyByHash(ctx context.Context, hash []byte) (*auth.APIKey, e
 
 // ListAPIKeys returns one page of keys in ascending ID order (bytewise) and
 // the cursor of the next page, "" on the last page. A Limit of zero or less
-// means 100; Limit is capped at auth.MaxPageSize.
+// means 100; Limit is capped at auth.MaxPageSize. EINVALID for a filter
+// auth.CheckKeyFilter refuses.
 func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.APIKey, string, error) {
 	if err := auth.CheckKeyFilter(f); err != nil {
 		return nil, "", err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"html"
+	"log/slog"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -75,7 +76,7 @@ func newHarness(t testing.TB, opts ...func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyring, err := signing.New(ctx, db, sealer, signing.Options{Now: clock.Now})
+	keyring, err := signing.New(ctx, db, sealer, signing.Options{Now: clock.Now, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

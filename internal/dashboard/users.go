@@ -3,6 +3,7 @@ package dashboard
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -287,6 +288,13 @@ func (s *Server) handleResetUserPassword(w http.ResponseWriter, r *http.Request,
 	}
 	if err := s.cfg.Users.ResetPassword(r.Context(), v.actor(), u.ID, pw); err != nil {
 		s.refuseOnUser(w, r, v, u, err, func(d *userData, e formError) { d.Password = e })
+		return
+	}
+	// The account service ends the user's Gatehouse sessions; their
+	// dashboard sessions end too, as after a disable: a reset is how an
+	// admin throws out whoever learnt the old password.
+	if err := s.cfg.Store.DeleteUserDashboardSessions(r.Context(), u.ID); err != nil {
+		s.fail(w, r, fmt.Errorf("dashboard: end the sessions of %s: %w", u.ID, err))
 		return
 	}
 	if !generated {

@@ -497,6 +497,12 @@ func (s *Server) handleConfirmRotateClient(w http.ResponseWriter, r *http.Reques
 	s.confirmClient(w, r, v, "clientrotate.html", "Rotate the secret of ")
 }
 
+// errNoSecret refuses to rotate what does not exist, in the registry's
+// words (client.Registry.RotateSecret), before asking to confirm it.
+func errNoSecret(c *auth.Client) error {
+	return auth.Errorf(auth.EINVALID, "The client authenticates with %s and has no secret.", c.AuthMethod)
+}
+
 func (s *Server) handleConfirmDeleteClient(w http.ResponseWriter, r *http.Request, v *viewer) {
 	s.confirmClient(w, r, v, "clientdelete.html", "Delete ")
 }
@@ -505,6 +511,10 @@ func (s *Server) confirmClient(w http.ResponseWriter, r *http.Request, v *viewer
 	c, err := s.manageClient(r.Context(), r, v)
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if tmpl == "clientrotate.html" && !usesSecret(c.AuthMethod) {
+		s.fail(w, r, errNoSecret(c))
 		return
 	}
 	s.show(w, r, v, http.StatusOK, tmpl, &view{Title: title + c.Name, Nav: "clients", Data: clientData{

@@ -180,6 +180,11 @@ func TestAPublicClientIsCreatedWithoutASecret(t *testing.T) {
 	if !strings.Contains(p.body, "Created.") || strings.Contains(p.body, "Rotate secret") {
 		t.Errorf("the client's page after creation:\n%s", p.body)
 	}
+	for _, p := range []*response{b.get("/dashboard/clients/" + c.ID + "/rotate-secret"), b.post("/dashboard/clients/"+c.ID+"/rotate-secret", nil)} {
+		if p.StatusCode != http.StatusBadRequest || !strings.Contains(p.body, "has no secret") {
+			t.Errorf("rotating a public client's secret: %d\n%s", p.StatusCode, p.body)
+		}
+	}
 }
 
 func TestABadClientFormIsShownAgainWithTheMessageAndNothingIsStored(t *testing.T) {

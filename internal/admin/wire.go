@@ -203,6 +203,11 @@ type AuditEventList struct {
 type AuditEventsParams struct {
 	KeyID  string
 	Type   string
+	Actor  string // who acted: an admin key's ID, a user's ID, or "system"
+	Target string // what the event is about (auth.AuditEvent.Target)
+	// Since and Until bound the events' times (Since <= time < Until); zero
+	// is open.
+	Since, Until time.Time
 	Limit  int    // 1..500; 0 means the server default (100)
 	Cursor string // next_cursor of the previous page
 }

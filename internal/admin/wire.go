@@ -208,8 +208,8 @@ type AuditEventsParams struct {
 	// Since and Until bound the events' times (Since <= time < Until); zero
 	// is open.
 	Since, Until time.Time
-	Limit  int    // 1..500; 0 means the server default (100)
-	Cursor string // next_cursor of the previous page
+	Limit        int    // 1..500; 0 means the server default (100)
+	Cursor       string // next_cursor of the previous page
 }
 
 // VerifyRequest is the body of POST /v1/keys/verify.

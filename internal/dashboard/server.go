@@ -174,6 +174,10 @@ func (s *Server) pages() []page {
 // registering itself in an init-free way: the list is fixed here.
 var pageGroups = []func(*Server) []page{
 	(*Server).overviewPages,
+	(*Server).signingKeyPages,
+	(*Server).routePages,
+	(*Server).webhookPages,
+	(*Server).auditPages,
 }
 
 // wrap applies the security headers, the session and the page's access

@@ -342,6 +342,8 @@ var routeErrorFields = []struct{ prefix, field string }{
 	{"algorithm", "algorithms"},
 	{"rate_limit", "rate"}, {"client_rate_limit", "client_rate"},
 	{"strip_headers", "strip_headers"},
+	// auth.RouteConflict's, with another route.
+	{"the name is used", "name"}, {"its path", "path"},
 }
 
 func routeErrorField(err error) string {
@@ -349,13 +351,13 @@ func routeErrorField(err error) string {
 		return ""
 	}
 	msg := auth.ErrorMessage(err)
-	if strings.HasPrefix(msg, "route name ") || auth.ErrorCode(err) == auth.ECONFLICT && strings.Contains(msg, "name") {
+	switch {
+	case strings.HasPrefix(msg, "route name "), strings.HasPrefix(msg, "A route named "), strings.HasPrefix(msg, "The name "):
 		return "name"
-	}
-	_, rest, ok := strings.Cut(msg, ": ")
-	if !ok || !strings.HasPrefix(msg, "route ") {
+	case !strings.HasPrefix(msg, "route "):
 		return ""
 	}
+	_, rest, _ := strings.Cut(msg, ": ")
 	for _, p := range routeErrorFields {
 		if strings.HasPrefix(rest, p.prefix) {
 			return p.field

@@ -214,3 +214,16 @@ func TestRouteFormRendersUserTextInert(t *testing.T) {
 	miscStatus(t, p, http.StatusOK)
 	miscInert(t, p.body, img, script)
 }
+
+func TestRoutePrefixClashIsMarkedOnThePath(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.user("alice", auth.RoleAdmin)
+	b := h.signIn("alice")
+	miscStatus(t, b.post("/dashboard/routes", routeValues("name", "names")), http.StatusSeeOther)
+	p := b.post("/dashboard/routes", routeValues("name", "names2", "path", "/Orders"))
+	miscStatus(t, p, http.StatusConflict)
+	if !strings.Contains(p.body, `aria-describedby="path-error"`) || strings.Contains(p.body, `aria-describedby="name-error"`) {
+		t.Errorf("the clash is not marked on the path:\n%s", p.body)
+	}
+}

@@ -225,6 +225,11 @@ func (s *Server) handleUpdateWebhook(w http.ResponseWriter, r *http.Request, v *
 	if f.Enabled != e.Enabled() {
 		p.Enabled = &f.Enabled
 	}
+	if p.URL == nil && p.Events == nil && p.Description == nil && p.Enabled == nil {
+		// Nothing changed: no write, and no audit event saying so.
+		redirectDone(w, r, webhookPath(e.ID), "updated")
+		return
+	}
 	if _, err := s.cfg.Webhooks.Update(r.Context(), e.ID, p, v.actor()); err != nil {
 		if status, ok := webhookRefusal(err); ok {
 			s.showWebhook(w, r, v, status, webhookData{Endpoint: e, Form: f, Error: auth.ErrorMessage(err), Field: webhookErrorField(err)})

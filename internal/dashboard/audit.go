@@ -21,14 +21,14 @@ import (
 
 func (s *Server) auditPages() []page {
 	return []page{
-		{"GET /dashboard/audit", adminOnly, s.handleAudit},
+		{"GET /dashboard/audit", adminOnly, s.handleAuditLog},
 		{"GET /dashboard/audit/export", adminOnly, s.handleAuditExport},
 	}
 }
 
-// auditEventTypes are the types offered by the type filter: every one
+// auditLogTypes are the types offered by the type filter: every one
 // Gatehouse records. (The filter takes any other too, by URL.)
-var auditEventTypes = func() []string {
+var auditLogTypes = func() []string {
 	l := []string{
 		auth.EventKeyCreated, auth.EventKeyRotated, auth.EventKeyRevoked, auth.EventKeyExpired,
 		auth.EventKeyVerificationFailed, auth.EventKeyUpdated, auth.EventKeyLeaked, auth.EventKeyUsageExceeded,
@@ -49,33 +49,33 @@ var auditEventTypes = func() []string {
 // while exporting (the store's maximum: the export holds one page at a
 // time, whatever the log's size).
 const (
-	auditPageSize   = 50
-	auditExportPage = auth.MaxPageSize
+	auditLogPageSize    = 50
+	auditExportPageSize = auth.MaxPageSize
 )
 
-// auditDateLayouts are what a datetime-local input sends (with or
+// auditLogTimeLayouts are what a datetime-local input sends (with or
 // without seconds), read as UTC.
-var auditDateLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05"}
+var auditLogTimeLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05"}
 
-// auditQuery is the filter as the form holds it, and the store's filter.
-type auditQuery struct {
+// auditLogQuery is the filter as the form holds it, and the store's filter.
+type auditLogQuery struct {
 	Actor, Type, Target, Since, Until string
 	filter                            auth.AuditFilter
 }
 
-// readAuditQuery reads the filters shared by the page and the export.
+// readAuditLogQuery reads the filters shared by the page and the export.
 // EINVALID for a time or cursor that is not one.
-func readAuditQuery(q url.Values) (auditQuery, error) {
-	a := auditQuery{
+func readAuditLogQuery(q url.Values) (auditLogQuery, error) {
+	a := auditLogQuery{
 		Actor: strings.TrimSpace(q.Get("actor")), Type: strings.TrimSpace(q.Get("type")),
 		Target: strings.TrimSpace(q.Get("target")), Since: q.Get("since"), Until: q.Get("until"),
 	}
 	a.filter = auth.AuditFilter{Actor: a.Actor, Type: a.Type, Target: a.Target}
 	var err error
-	if a.filter.Since, err = auditTime("since", a.Since); err != nil {
+	if a.filter.Since, err = auditLogTime("since", a.Since); err != nil {
 		return a, err
 	}
-	if a.filter.Until, err = auditTime("until", a.Until); err != nil {
+	if a.filter.Until, err = auditLogTime("until", a.Until); err != nil {
 		return a, err
 	}
 	if c := q.Get("cursor"); c != "" {
@@ -91,11 +91,11 @@ func readAuditQuery(q url.Values) (auditQuery, error) {
 	return a, nil
 }
 
-func auditTime(name, v string) (time.Time, error) {
+func auditLogTime(name, v string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	for _, layout := range auditDateLayouts {
+	for _, layout := range auditLogTimeLayouts {
 		if t, err := time.ParseInLocation(layout, v, time.UTC); err == nil {
 			return t, nil
 		}
@@ -104,7 +104,7 @@ func auditTime(name, v string) (time.Time, error) {
 }
 
 // values is the query of the filters, for the export link and the pager.
-func (a auditQuery) values() url.Values {
+func (a auditLogQuery) values() url.Values {
 	v := url.Values{}
 	for _, p := range [][2]string{{"actor", a.Actor}, {"type", a.Type}, {"target", a.Target}, {"since", a.Since}, {"until", a.Until}} {
 		if p[1] != "" {
@@ -114,36 +114,36 @@ func (a auditQuery) values() url.Values {
 	return v
 }
 
-// auditRow is an event as the table shows it.
-type auditRow struct {
+// auditLogRow is an event as the table shows it.
+type auditLogRow struct {
 	auth.AuditEvent
 	Target  string
-	Details []auditDetail
+	Details []auditLogDetail
 }
 
-type auditDetail struct{ Key, Value string }
+type auditLogDetail struct{ Key, Value string }
 
-func rowOfEvent(e auth.AuditEvent) auditRow {
-	r := auditRow{AuditEvent: e, Target: e.Target()}
+func auditLogRowOf(e auth.AuditEvent) auditLogRow {
+	r := auditLogRow{AuditEvent: e, Target: e.Target()}
 	for _, k := range slices.Sorted(maps.Keys(e.Details)) {
-		r.Details = append(r.Details, auditDetail{k, e.Details[k]})
+		r.Details = append(r.Details, auditLogDetail{k, e.Details[k]})
 	}
 	return r
 }
 
-// auditData is the audit page.
-type auditData struct {
-	Query        auditQuery
+// auditLogData is the audit page.
+type auditLogData struct {
+	Query        auditLogQuery
 	Types        []string
-	Events       []auditRow
+	Events       []auditLogRow
 	Next         string // the next page's URL
 	CSV, JSONL   string // the export's URLs
 	Error, Field string
 }
 
-func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request, v *viewer) {
-	q, err := readAuditQuery(r.URL.Query())
-	d := auditData{Query: q, Types: auditEventTypes}
+func (s *Server) handleAuditLog(w http.ResponseWriter, r *http.Request, v *viewer) {
+	q, err := readAuditLogQuery(r.URL.Query())
+	d := auditLogData{Query: q, Types: auditLogTypes}
 	if err != nil {
 		if auth.ErrorCode(err) != auth.EINVALID {
 			s.fail(w, r, err)
@@ -160,14 +160,14 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request, v *viewer) 
 		return
 	}
 	f := q.filter
-	f.Limit = auditPageSize
+	f.Limit = auditLogPageSize
 	events, next, err := s.cfg.Store.ListAuditEvents(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("dashboard: list audit events: %w", err))
 		return
 	}
 	for _, e := range events {
-		d.Events = append(d.Events, rowOfEvent(e))
+		d.Events = append(d.Events, auditLogRowOf(e))
 	}
 	vals := q.values()
 	if next != 0 {
@@ -182,8 +182,8 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request, v *viewer) 
 	s.show(w, r, v, http.StatusOK, "audit.html", &view{Title: "Audit log", Nav: "audit", Data: d})
 }
 
-// auditWriter writes events in one export format.
-type auditWriter interface {
+// auditExportWriter writes events in one export format.
+type auditExportWriter interface {
 	write(e auth.AuditEvent) error
 	flush() error
 }
@@ -193,21 +193,21 @@ type auditWriter interface {
 // never held whole; a failure once the body has started aborts the
 // response, so a cut-off file cannot pass for a complete one.
 func (s *Server) handleAuditExport(w http.ResponseWriter, r *http.Request, v *viewer) {
-	q, err := readAuditQuery(r.URL.Query())
+	q, err := readAuditLogQuery(r.URL.Query())
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	var out auditWriter
+	var out auditExportWriter
 	format := r.URL.Query().Get("format")
 	h := w.Header()
 	switch format {
 	case "jsonl":
 		h.Set("Content-Type", "application/x-ndjson")
-		out = &auditJSONL{enc: json.NewEncoder(w)}
+		out = &auditExportJSONL{enc: json.NewEncoder(w)}
 	case "csv":
 		h.Set("Content-Type", "text/csv; charset=utf-8")
-		out = newAuditCSV(w)
+		out = newAuditExportCSV(w)
 	default:
 		s.fail(w, r, auth.Errorf(auth.EINVALID, "The export format must be jsonl or csv."))
 		return
@@ -221,8 +221,8 @@ func (s *Server) handleAuditExport(w http.ResponseWriter, r *http.Request, v *vi
 	}
 }
 
-func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request, f auth.AuditFilter, out auditWriter) error {
-	f.Limit = auditExportPage
+func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request, f auth.AuditFilter, out auditExportWriter) error {
+	f.Limit = auditExportPageSize
 	rc := http.NewResponseController(w)
 	for {
 		events, next, err := s.cfg.Store.ListAuditEvents(r.Context(), f)
@@ -248,28 +248,28 @@ func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request, f auth.Audi
 	}
 }
 
-// auditJSONL writes each event as one line of the admin API's JSON.
-type auditJSONL struct{ enc *json.Encoder }
+// auditExportJSONL writes each event as one line of the admin API's JSON.
+type auditExportJSONL struct{ enc *json.Encoder }
 
-func (j *auditJSONL) write(e auth.AuditEvent) error {
+func (j *auditExportJSONL) write(e auth.AuditEvent) error {
 	return j.enc.Encode(admin.AuditEventFromRecord(e))
 }
-func (j *auditJSONL) flush() error { return nil }
+func (j *auditExportJSONL) flush() error { return nil }
 
-// auditCSVHeader are the export's CSV columns.
-var auditCSVHeader = []string{"id", "time", "type", "actor", "target", "key_id", "reason", "count", "details"}
+// auditExportCSVHeader are the export's CSV columns.
+var auditExportCSVHeader = []string{"id", "time", "type", "actor", "target", "key_id", "reason", "count", "details"}
 
-type auditCSV struct {
+type auditExportCSV struct {
 	w      *csv.Writer
 	header bool
 }
 
-func newAuditCSV(w io.Writer) *auditCSV { return &auditCSV{w: csv.NewWriter(w)} }
+func newAuditExportCSV(w io.Writer) *auditExportCSV { return &auditExportCSV{w: csv.NewWriter(w)} }
 
-func (c *auditCSV) write(e auth.AuditEvent) error {
+func (c *auditExportCSV) write(e auth.AuditEvent) error {
 	if !c.header {
 		c.header = true
-		if err := c.w.Write(auditCSVHeader); err != nil {
+		if err := c.w.Write(auditExportCSVHeader); err != nil {
 			return err
 		}
 	}
@@ -281,17 +281,17 @@ func (c *auditCSV) write(e auth.AuditEvent) error {
 	return c.w.Write([]string{
 		strconv.FormatInt(wire.ID, 10),
 		wire.Time.Format(time.RFC3339Nano),
-		csvCell(wire.Type), csvCell(wire.Actor), csvCell(e.Target()), csvCell(wire.KeyID), csvCell(wire.Reason),
+		auditCSVCell(wire.Type), auditCSVCell(wire.Actor), auditCSVCell(e.Target()), auditCSVCell(wire.KeyID), auditCSVCell(wire.Reason),
 		strconv.FormatInt(wire.Count, 10),
-		csvCell(string(details)),
+		auditCSVCell(string(details)),
 	})
 }
 
 // flush writes the header of an empty export too.
-func (c *auditCSV) flush() error {
+func (c *auditExportCSV) flush() error {
 	if !c.header {
 		c.header = true
-		if err := c.w.Write(auditCSVHeader); err != nil {
+		if err := c.w.Write(auditExportCSVHeader); err != nil {
 			return err
 		}
 	}
@@ -299,10 +299,10 @@ func (c *auditCSV) flush() error {
 	return c.w.Error()
 }
 
-// csvCell neutralises a cell a spreadsheet would run as a formula (CSV
+// auditCSVCell neutralises a cell a spreadsheet would run as a formula (CSV
 // injection, OWASP): one starting with = + - @, a tab or a carriage
 // return gets a leading apostrophe, which spreadsheets show as text.
-func csvCell(s string) string {
+func auditCSVCell(s string) string {
 	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
 		return "'" + s
 	}

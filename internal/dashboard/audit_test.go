@@ -18,15 +18,15 @@ import (
 )
 
 const (
-	auditScript = `<script>alert(1)</script>`
-	auditImg    = `"><img src=x onerror=alert(1)>`
-	auditBulk   = 1203 // more than two pages of the export's reads
+	auditLogScript = `<script>alert(1)</script>`
+	auditLogImg    = `"><img src=x onerror=alert(1)>`
+	auditLogBulk   = 1203 // more than two pages of the export's reads
 )
 
-// auditHarness is a node whose log holds a few distinct events (each
+// auditLogHarness is a node whose log holds a few distinct events (each
 // with a marker detail), one meant to inject formulas into a spreadsheet,
-// and auditBulk events by the actor "bulk"; base is the first's time.
-func auditHarness(t *testing.T) (*harness, *browser, time.Time) {
+// and auditLogBulk events by the actor "bulk"; base is the first's time.
+func auditLogHarness(t *testing.T) (*harness, *browser, time.Time) {
 	t.Helper()
 	h := newHarness(t)
 	h.user("alice", auth.RoleAdmin)
@@ -34,7 +34,7 @@ func auditHarness(t *testing.T) (*harness, *browser, time.Time) {
 	base := h.Clock.Now().Add(-48 * time.Hour).Truncate(time.Minute)
 	evs := []auth.AuditEvent{
 		{Time: base, Type: auth.EventKeyCreated, Actor: "usr_a", KeyID: "key_1", Count: 1,
-			Details: map[string]string{"marker": "ev-one", "note": auditScript + auditImg}},
+			Details: map[string]string{"marker": "ev-one", "note": auditLogScript + auditLogImg}},
 		{Time: base.Add(time.Hour), Type: auth.EventKeyRevoked, Actor: "usr_b", KeyID: "key_2", Count: 1,
 			Details: map[string]string{"marker": "ev-two"}},
 		{Time: base.Add(2 * time.Hour), Type: auth.EventRouteCreated, Actor: "usr_a", Count: 1,
@@ -42,7 +42,7 @@ func auditHarness(t *testing.T) (*harness, *browser, time.Time) {
 		{Time: base.Add(3 * time.Hour), Type: auth.EventKeyLeaked, Actor: `=HYPERLINK("http://evil.example")`, KeyID: "-2+3",
 			Reason: "+SUM(1)", Count: 1, Details: map[string]string{"marker": "@cmd"}},
 	}
-	for i := range auditBulk {
+	for i := range auditLogBulk {
 		evs = append(evs, auth.AuditEvent{Time: base.Add(4*time.Hour + time.Duration(i)*time.Second),
 			Type: auth.EventKeyVerificationFailed, Actor: "bulk", Reason: "INVALID", Count: int64(i + 1)})
 	}
@@ -52,10 +52,10 @@ func auditHarness(t *testing.T) (*harness, *browser, time.Time) {
 	return h, b, base
 }
 
-var auditPagerRe = regexp.MustCompile(`<nav class="pager" aria-label="Pages"><a href="([^"]+)" rel="next">`)
+var auditLogPagerRe = regexp.MustCompile(`<nav class="pager" aria-label="Pages"><a href="([^"]+)" rel="next">`)
 
-// auditMarkers reports which of the distinct events the page lists.
-func auditMarkers(body string) []string {
+// auditLogMarkers reports which of the distinct events the page lists.
+func auditLogMarkers(body string) []string {
 	var out []string
 	for _, m := range []string{"ev-one", "ev-two", "ev-three"} {
 		if strings.Contains(body, m) {
@@ -67,7 +67,7 @@ func auditMarkers(body string) []string {
 
 func TestAuditPageFilters(t *testing.T) {
 	t.Parallel()
-	_, b, base := auditHarness(t)
+	_, b, base := auditLogHarness(t)
 	minute := func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04") }
 	tests := []struct {
 		name  string
@@ -89,7 +89,7 @@ func TestAuditPageFilters(t *testing.T) {
 			t.Errorf("%s: status %d", tt.name, p.StatusCode)
 			continue
 		}
-		if got := strings.Join(auditMarkers(p.body), " "); got != tt.want {
+		if got := strings.Join(auditLogMarkers(p.body), " "); got != tt.want {
 			t.Errorf("%s: listed %q, want %q", tt.name, got, tt.want)
 		}
 		// The filters stay in the form and in the export links.
@@ -105,7 +105,7 @@ func TestAuditPageFilters(t *testing.T) {
 		t.Error("the type filter is not selected")
 	}
 	p = b.get("/dashboard/audit?actor=usr_a")
-	miscInert(t, p.body, auditScript, auditImg)
+	miscInert(t, p.body, auditLogScript, auditLogImg)
 
 	p = b.get("/dashboard/audit?since=yesterday&actor=usr_a")
 	miscStatus(t, p, http.StatusBadRequest)
@@ -118,36 +118,36 @@ func TestAuditPageFilters(t *testing.T) {
 
 func TestAuditPagePages(t *testing.T) {
 	t.Parallel()
-	_, b, _ := auditHarness(t)
+	_, b, _ := auditLogHarness(t)
 	seen := 0
 	next := "/dashboard/audit?actor=bulk"
 	for pages := 0; next != ""; pages++ {
-		if pages > auditBulk/auditPageSize+1 {
+		if pages > auditLogBulk/auditLogPageSize+1 {
 			t.Fatal("the pages do not end")
 		}
 		p := b.get(next)
 		miscStatus(t, p, http.StatusOK)
 		rows := strings.Count(p.body, "<td>key.verification_failed</td>")
-		if rows > auditPageSize {
+		if rows > auditLogPageSize {
 			t.Fatalf("a page of %d rows", rows)
 		}
 		seen += rows
 		next = ""
-		if m := auditPagerRe.FindStringSubmatch(p.body); m != nil {
+		if m := auditLogPagerRe.FindStringSubmatch(p.body); m != nil {
 			next = html.UnescapeString(m[1])
 			if !strings.Contains(next, "actor=bulk") {
 				t.Fatalf("the next page drops the filter: %s", next)
 			}
 		}
 	}
-	if seen != auditBulk {
-		t.Errorf("the pages listed %d events, want %d", seen, auditBulk)
+	if seen != auditLogBulk {
+		t.Errorf("the pages listed %d events, want %d", seen, auditLogBulk)
 	}
 }
 
 func TestAuditExportJSONLines(t *testing.T) {
 	t.Parallel()
-	h, b, _ := auditHarness(t)
+	h, b, _ := auditLogHarness(t)
 	for _, tt := range []struct {
 		query string
 		want  auth.AuditFilter
@@ -163,7 +163,7 @@ func TestAuditExportJSONLines(t *testing.T) {
 		if cd := p.Header.Get("Content-Disposition"); !strings.HasPrefix(cd, "attachment; filename=") || !strings.HasSuffix(cd, `.jsonl"`) {
 			t.Errorf("Content-Disposition %q", cd)
 		}
-		want := auditAll(t, h, tt.want)
+		want := auditLogAll(t, h, tt.want)
 		sc := bufio.NewScanner(strings.NewReader(p.body))
 		n := 0
 		for sc.Scan() {
@@ -187,7 +187,7 @@ func TestAuditExportJSONLines(t *testing.T) {
 
 func TestAuditExportCSV(t *testing.T) {
 	t.Parallel()
-	h, b, _ := auditHarness(t)
+	h, b, _ := auditLogHarness(t)
 	p := b.get("/dashboard/audit/export?format=csv")
 	miscStatus(t, p, http.StatusOK)
 	if ct := p.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/csv") {
@@ -203,7 +203,7 @@ func TestAuditExportCSV(t *testing.T) {
 	if got := strings.Join(records[0], ","); got != "id,time,type,actor,target,key_id,reason,count,details" {
 		t.Errorf("header %q", got)
 	}
-	if want := auditAll(t, h, auth.AuditFilter{}); len(records)-1 != len(want) {
+	if want := auditLogAll(t, h, auth.AuditFilter{}); len(records)-1 != len(want) {
 		t.Errorf("%d rows, want %d events", len(records)-1, len(want))
 	}
 
@@ -224,7 +224,7 @@ func TestAuditExportCSV(t *testing.T) {
 		t.Fatalf("the first event's row: %q", one)
 	}
 	var details map[string]string
-	if err := json.Unmarshal([]byte(one[8]), &details); err != nil || details["note"] != auditScript+auditImg {
+	if err := json.Unmarshal([]byte(one[8]), &details); err != nil || details["note"] != auditLogScript+auditLogImg {
 		t.Errorf("details %q: %v", one[8], err)
 	}
 
@@ -259,8 +259,8 @@ func TestAuditPagesAreForAdmins(t *testing.T) {
 	miscStatus(t, b.get("/dashboard/audit/export?format=jsonl"), http.StatusForbidden)
 }
 
-// auditAll reads every event the filter keeps from the store.
-func auditAll(t *testing.T, h *harness, f auth.AuditFilter) []auth.AuditEvent {
+// auditLogAll reads every event the filter keeps from the store.
+func auditLogAll(t *testing.T, h *harness, f auth.AuditFilter) []auth.AuditEvent {
 	t.Helper()
 	var all []auth.AuditEvent
 	f.Limit = auth.MaxPageSize

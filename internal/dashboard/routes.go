@@ -24,9 +24,9 @@ func (s *Server) routePages() []page {
 	}
 }
 
-// errNoRoutes answers every route page of a node without route
+// errRoutesDisabled answers every route page of a node without route
 // management, as the admin API does.
-func errNoRoutes() error {
+func errRoutesDisabled() error {
 	return auth.Errorf(auth.ENOTFOUND, "Gateway route management is not enabled on this node.")
 }
 
@@ -37,14 +37,14 @@ const (
 	routesPath     = "/dashboard/routes"
 )
 
-// routeRow is one line of the route list.
-type routeRow struct {
+// gatewayRouteRow is one line of the route list.
+type gatewayRouteRow struct {
 	Name, Path, Policy, Source string
 	Hosts, Methods, Upstreams  []string
 }
 
-func rowOfRoute(r *auth.Route, source string) routeRow {
-	return routeRow{
+func gatewayRouteRowOf(r *auth.Route, source string) gatewayRouteRow {
+	return gatewayRouteRow{
 		Name: r.Name, Path: r.PathPrefix, Policy: r.Policy, Source: source,
 		Hosts: r.Hosts, Methods: r.Methods, Upstreams: r.Upstreams,
 	}
@@ -52,7 +52,7 @@ func rowOfRoute(r *auth.Route, source string) routeRow {
 
 func (s *Server) handleRoutes(w http.ResponseWriter, r *http.Request, v *viewer) {
 	if s.cfg.Routes == nil {
-		s.fail(w, r, errNoRoutes())
+		s.fail(w, r, errRoutesDisabled())
 		return
 	}
 	stored, err := s.cfg.Routes.List(r.Context())
@@ -60,14 +60,14 @@ func (s *Server) handleRoutes(w http.ResponseWriter, r *http.Request, v *viewer)
 		s.fail(w, r, fmt.Errorf("dashboard: list routes: %w", err))
 		return
 	}
-	var rows []routeRow
+	var rows []gatewayRouteRow
 	for _, f := range s.cfg.Routes.FileRoutes() {
-		rows = append(rows, rowOfRoute(&f, routeFromFile))
+		rows = append(rows, gatewayRouteRowOf(&f, routeFromFile))
 	}
 	for _, rt := range stored {
-		rows = append(rows, rowOfRoute(rt, routeFromStore))
+		rows = append(rows, gatewayRouteRowOf(rt, routeFromStore))
 	}
-	slices.SortStableFunc(rows, func(a, b routeRow) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortStableFunc(rows, func(a, b gatewayRouteRow) int { return strings.Compare(a.Name, b.Name) })
 	s.show(w, r, v, http.StatusOK, "routes.html", &view{Title: "Gateway routes", Nav: "routes", Data: rows})
 }
 
@@ -106,7 +106,7 @@ func (s *Server) showRouteForm(w http.ResponseWriter, r *http.Request, v *viewer
 
 func (s *Server) handleNewRoute(w http.ResponseWriter, r *http.Request, v *viewer) {
 	if s.cfg.Routes == nil {
-		s.fail(w, r, errNoRoutes())
+		s.fail(w, r, errRoutesDisabled())
 		return
 	}
 	s.showRouteForm(w, r, v, http.StatusOK, routeFormData{
@@ -118,7 +118,7 @@ func (s *Server) handleNewRoute(w http.ResponseWriter, r *http.Request, v *viewe
 // the service's (auth.Route.Normalize), and a refusal comes back inline.
 func (s *Server) handleCreateRoute(w http.ResponseWriter, r *http.Request, v *viewer) {
 	if s.cfg.Routes == nil {
-		s.fail(w, r, errNoRoutes())
+		s.fail(w, r, errRoutesDisabled())
 		return
 	}
 	f := readRouteForm(r.PostForm)
@@ -155,7 +155,7 @@ func (s *Server) refuseRouteForm(w http.ResponseWriter, r *http.Request, v *view
 // routes file is not one (ENOTFOUND): it is changed in its file.
 func (s *Server) storedRoute(r *http.Request) (*auth.Route, error) {
 	if s.cfg.Routes == nil {
-		return nil, errNoRoutes()
+		return nil, errRoutesDisabled()
 	}
 	name, err := pathID(r, "name")
 	if err != nil {
@@ -172,7 +172,7 @@ func (s *Server) handleEditRoute(w http.ResponseWriter, r *http.Request, v *view
 		s.fail(w, r, err)
 		return
 	}
-	s.showRouteForm(w, r, v, http.StatusOK, routeFormData{Edit: true, Action: routeEditPath(rt.Name), Form: formOfRoute(rt)})
+	s.showRouteForm(w, r, v, http.StatusOK, routeFormData{Edit: true, Action: routeEditPath(rt.Name), Form: routeFormOf(rt)})
 }
 
 // handleUpdateRoute replaces the route's settings with the form's, as a
@@ -208,7 +208,7 @@ func (s *Server) handleDeleteRouteConfirm(w http.ResponseWriter, r *http.Request
 		s.fail(w, r, err)
 		return
 	}
-	s.show(w, r, v, http.StatusOK, "route-delete.html", &view{Title: "Delete route " + rt.Name, Nav: "routes", Data: rowOfRoute(rt, routeFromStore)})
+	s.show(w, r, v, http.StatusOK, "route-delete.html", &view{Title: "Delete route " + rt.Name, Nav: "routes", Data: gatewayRouteRowOf(rt, routeFromStore)})
 }
 
 func (s *Server) handleDeleteRoute(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -240,13 +240,13 @@ func readRouteForm(f url.Values) routeForm {
 	}
 }
 
-// routeList splits a list field: items separated by commas, spaces or
+// routeFormList splits a list field: items separated by commas, spaces or
 // lines, as the CLI's list flags take them.
-func routeList(s string) []string {
+func routeFormList(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
 }
 
-func formOfRoute(r *auth.Route) routeForm {
+func routeFormOf(r *auth.Route) routeForm {
 	f := routeForm{
 		Name: r.Name, Hosts: strings.Join(r.Hosts, ", "), Path: r.PathPrefix, Methods: strings.Join(r.Methods, ", "),
 		Upstreams: strings.Join(r.Upstreams, "\n"), Policy: r.Policy, Scopes: strings.Join(r.Scopes, " "),
@@ -274,11 +274,11 @@ func formOfRoute(r *auth.Route) routeForm {
 // fault with an error.
 func (f routeForm) route() (auth.Route, string, error) {
 	r := auth.Route{
-		Name: f.Name, Hosts: routeList(f.Hosts), PathPrefix: f.Path, Methods: routeList(f.Methods),
-		Upstreams: routeList(f.Upstreams), StripPrefix: f.StripPrefix, Policy: f.Policy,
-		Scopes: routeList(f.Scopes), Audience: f.Audience, AnyAudience: f.AnyAudience,
-		KeyEnvironment: f.KeyEnvironment, Issuer: f.Issuer, JWKSURI: f.JWKSURI, Algorithms: routeList(f.Algorithms),
-		InternalJWT: f.InternalJWT, StripHeaders: routeList(f.StripHeaders),
+		Name: f.Name, Hosts: routeFormList(f.Hosts), PathPrefix: f.Path, Methods: routeFormList(f.Methods),
+		Upstreams: routeFormList(f.Upstreams), StripPrefix: f.StripPrefix, Policy: f.Policy,
+		Scopes: routeFormList(f.Scopes), Audience: f.Audience, AnyAudience: f.AnyAudience,
+		KeyEnvironment: f.KeyEnvironment, Issuer: f.Issuer, JWKSURI: f.JWKSURI, Algorithms: routeFormList(f.Algorithms),
+		InternalJWT: f.InternalJWT, StripHeaders: routeFormList(f.StripHeaders),
 		AllowPathParams: f.AllowPathParams, CaseInsensitive: f.CaseInsensitive, ForwardMethodOverride: f.ForwardMethod,
 	}
 	if f.Timeout != "" {

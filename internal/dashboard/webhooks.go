@@ -170,10 +170,10 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request, v *viewer
 		s.fail(w, r, err)
 		return
 	}
-	s.showWebhook(w, r, v, http.StatusOK, webhookData{Endpoint: e, Form: formOfWebhook(e)})
+	s.showWebhook(w, r, v, http.StatusOK, webhookData{Endpoint: e, Form: webhookFormOf(e)})
 }
 
-func formOfWebhook(e *auth.WebhookEndpoint) webhookForm {
+func webhookFormOf(e *auth.WebhookEndpoint) webhookForm {
 	return webhookForm{URL: e.URL, Description: e.Description, Events: e.Events, Enabled: e.Enabled()}
 }
 
@@ -213,7 +213,7 @@ func (s *Server) handleUpdateWebhook(w http.ResponseWriter, r *http.Request, v *
 	if f.URL != e.URL {
 		p.URL = &f.URL
 	}
-	if !slices.Equal(sortedCopy(f.Events), e.Events) {
+	if !slices.Equal(webhookEventSet(f.Events), e.Events) {
 		p.Events = f.Events
 		if p.Events == nil {
 			p.Events = []string{} // none ticked: refused by the rules, with their message
@@ -241,7 +241,7 @@ func (s *Server) handleUpdateWebhook(w http.ResponseWriter, r *http.Request, v *
 	redirectDone(w, r, webhookPath(e.ID), "updated")
 }
 
-func sortedCopy(l []string) []string {
+func webhookEventSet(l []string) []string {
 	c := slices.Clone(l)
 	slices.Sort(c)
 	return slices.Compact(c)

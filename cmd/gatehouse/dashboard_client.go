@@ -20,22 +20,6 @@ import (
 // a newcomer can sign in to the dashboard at once.
 const DevAdminUsername = "admin"
 
-// dashboardClientInput is the dashboard's first-party client for the
-// issuer: a public client (the dashboard keeps no secret of its own) that
-// signs people in with the authorization code grant and PKCE, and is sent
-// back to its pages below the issuer.
-func dashboardClientInput(issuer string) client.Input {
-	return client.Input{
-		Name:                   dashboard.ClientName,
-		Public:                 true,
-		AuthMethod:             auth.AuthMethodNone,
-		RedirectURIs:           []string{issuer + dashboard.CallbackPath},
-		PostLogoutRedirectURIs: []string{issuer + dashboard.SignedOutPath},
-		GrantTypes:             []string{auth.GrantAuthorizationCode},
-		Scopes:                 []string{"openid", "profile"},
-	}
-}
-
 // dashboardURL is where people open the dashboard.
 func dashboardURL(issuer string) string { return issuer + "/dashboard/" }
 
@@ -44,7 +28,7 @@ func dashboardURL(issuer string) string { return issuer + "/dashboard/" }
 // have one (plain HTTP off loopback, allowed with --dev) costs the
 // dashboard its sign-in, not the node its start: the warning says why.
 func ensureDashboardClient(ctx context.Context, clients *client.Registry, issuer string, logger *slog.Logger) error {
-	_, err := clients.EnsureFirstParty(ctx, dashboard.ClientID, dashboardClientInput(issuer))
+	_, err := clients.EnsureFirstParty(ctx, dashboard.ClientID, dashboard.FirstPartyClient(issuer))
 	if auth.ErrorCode(err) == auth.EINVALID {
 		logger.Warn("the dashboard cannot sign anyone in: its OAuth client does not fit this issuer; set oauth.issuer to an https URL",
 			"issuer", issuer, "reason", auth.ErrorMessage(err))
@@ -59,6 +43,9 @@ func ensureDashboardClient(ctx context.Context, clients *client.Registry, issuer
 // startDashboardClient is ensureDashboardClient for a running node, once
 // its authorization server is built.
 func (m *Main) startDashboardClient(ctx context.Context) error {
+	if m.Config.Dashboard.Disabled {
+		return nil
+	}
 	return ensureDashboardClient(ctx, m.Clients, m.issuer, m.Logger)
 }
 
@@ -89,7 +76,7 @@ func configuredIssuer(cfg config.Config) string {
 // issuer it used ("" when none is known yet: serve registers it then).
 func initDashboardClient(ctx context.Context, cfg config.Config, logger *slog.Logger) (string, error) {
 	issuer := configuredIssuer(cfg)
-	if issuer == "" {
+	if issuer == "" || cfg.Dashboard.Disabled {
 		return "", nil
 	}
 	serverSecret, err := readSecret(cfg)

@@ -195,7 +195,8 @@ func (db *DB) GetAPIKeyByHash(ctx context.Context, hash []byte) (*auth.APIKey, e
 
 // ListAPIKeys returns one page of keys in ascending ID order (bytewise) and
 // the cursor of the next page, "" on the last page. A Limit of zero or less
-// means 100; Limit is capped at auth.MaxPageSize.
+// means 100; Limit is capped at auth.MaxPageSize. EINVALID for a filter
+// auth.CheckKeyFilter refuses.
 func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.APIKey, string, error) {
 	if err := auth.CheckKeyFilter(f); err != nil {
 		return nil, "", err
@@ -215,7 +216,13 @@ func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.API
 	if f.Owner != "" {
 		cond("owner = $%d", f.Owner)
 	}
-	if len(f.Owners) > 0 {
+	switch len(f.Owners) {
+	case 0:
+	case 1:
+		// Equality lets the planner walk the (owner, id) index in ID
+		// order; it does not for ANY, even of one element.
+		cond("owner = $%d", f.Owners[0])
+	default:
 		cond("owner = ANY($%d)", f.Owners)
 	}
 	if f.Status != "" {
@@ -229,10 +236,12 @@ func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.API
 		where = append(where, "NOT "+testPrefix)
 	}
 	if f.Search != "" {
-		// translate folds ASCII letters only, as ContainsPattern does
-		// (lower and ILIKE would fold others by the database's locale).
+		// Under the "C" collation lower folds ASCII letters only, as
+		// ContainsPattern does, whatever the database's locale (which
+		// lower and ILIKE would otherwise follow); and it is three times
+		// faster than translate, which this scan of every name feels.
 		args = append(args, f.Search, auth.ContainsPattern(f.Search))
-		where = append(where, fmt.Sprintf(`(id = $%d OR translate(name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') LIKE $%d ESCAPE '\')`,
+		where = append(where, fmt.Sprintf(`(id = $%d OR lower(name COLLATE "C") LIKE $%d ESCAPE '\')`,
 			len(args)-1, len(args)))
 	}
 	if !f.RotationDueBy.IsZero() {
@@ -271,12 +280,16 @@ func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.API
 }
 
 // testPrefix holds for the keys of the test environment: those whose prefix
-// ends in "_test_" (auth.KeyEnvironmentOf).
+// ends in "_test_" (auth.KeyEnvironmentOf). It is written exactly as the
+// condition of the partial index api_keys_test (migration 00013), so the
+// planner finds that index.
 const testPrefix = "right(prefix, 6) = '_test_'"
 
 // statusCondition returns the condition under which a key is in that state
 // at a time, as auth.APIKey.Status decides it, with %[1]d the placeholder
-// number of that time. NULL is the zero time ("never").
+// number of that time. NULL is the zero time ("never"). The states few
+// keys are in name the conditions of their partial indexes (migration
+// 00013) literally, so the planner finds them.
 func statusCondition(status string) string {
 	const (
 		revoked    = "(revoked_at IS NOT NULL AND revoked_at <= $%[1]d)"

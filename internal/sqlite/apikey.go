@@ -220,7 +220,8 @@ func (db *DB) GetAPIKeyByHash(ctx context.Context, hash []byte) (*auth.APIKey, e
 
 // ListAPIKeys returns one page of keys in ascending ID order (bytewise) and
 // the cursor of the next page, "" on the last page. A Limit of zero or less
-// means 100; Limit is capped at auth.MaxPageSize.
+// means 100; Limit is capped at auth.MaxPageSize. EINVALID for a filter
+// auth.CheckKeyFilter refuses.
 func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.APIKey, string, error) {
 	if err := auth.CheckKeyFilter(f); err != nil {
 		return nil, "", err
@@ -293,13 +294,17 @@ func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.API
 }
 
 // testPrefix holds for the keys of the test environment: those whose prefix
-// ends in "_test_" (auth.KeyEnvironmentOf), compared case-sensitively as
-// Go does (SQLite's LIKE would fold case).
+// ends in "_test_" (auth.KeyEnvironmentOf). It is written exactly as the
+// condition of the partial index api_keys_test (migration 00013), so the
+// planner finds that index; and it compares case-sensitively, as Go does
+// (SQLite's LIKE would fold case).
 const testPrefix = "substr(prefix, -6) = '_test_'"
 
 // statusCondition returns the condition under which a key is in that state
 // at a time, as auth.APIKey.Status decides it, and how many times it
-// takes that time as an argument. NULL is the zero time ("never").
+// takes that time as an argument. NULL is the zero time ("never"). The
+// states few keys are in name the conditions of their partial indexes
+// (migration 00013) literally, so the planner finds them.
 func statusCondition(status string) (string, int) {
 	const (
 		revoked    = "(revoked_at IS NOT NULL AND revoked_at <= ?)"

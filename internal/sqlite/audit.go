@@ -50,7 +50,9 @@ func (db *DB) AppendAuditEvents(ctx context.Context, events ...auth.AuditEvent) 
 
 // ListAuditEvents returns one page of events in ascending ID order and the
 // cursor of the next page, 0 on the last page. A Limit of zero or less
-// means 100; Limit is capped at auth.MaxPageSize.
+// means 100; Limit is capped at auth.MaxPageSize. EINVALID for a filter
+// auth.CheckAuditFilter refuses. An event stored without a time matches
+// no Since or Until bound.
 func (db *DB) ListAuditEvents(ctx context.Context, f auth.AuditFilter) ([]auth.AuditEvent, int64, error) {
 	if err := auth.CheckAuditFilter(f); err != nil {
 		return nil, 0, err

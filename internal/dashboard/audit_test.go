@@ -276,3 +276,15 @@ func auditLogAll(t *testing.T, h *harness, f auth.AuditFilter) []auth.AuditEvent
 		f.After = next
 	}
 }
+
+func TestAuditCSVCellNeutralisesFormulas(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"=1+1": "'=1+1", "+1": "'+1", "-1": "'-1", "@SUM(A1)": "'@SUM(A1)", "\t=1": "'\t=1", "\r=1": "'\r=1",
+		"": "", "usr_1": "usr_1", "a=1": "a=1", "'=1": "'=1",
+	} {
+		if got := auditCSVCell(in); got != want {
+			t.Errorf("auditCSVCell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

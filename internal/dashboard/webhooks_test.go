@@ -73,12 +73,13 @@ func TestWebhookLifecycle(t *testing.T) {
 	p := b.get("/dashboard/webhooks")
 	miscStatus(t, p, http.StatusOK)
 	p.form(`action="/dashboard/webhooks"`)
-	hookURL := "http://127.0.0.1:1/hook?x=" + url.QueryEscape(img)
+	hookURL := "http://127.0.0.1:1/hook?x=" + img + script
 	p = b.post("/dashboard/webhooks", url.Values{
-		"url": {hookURL}, "events": {auth.WebhookKeyCreated, auth.WebhookKeyRevoked}, "description": {script + img},
+		"url": {hookURL}, "events": {auth.WebhookKeyCreated, auth.WebhookKeyRevoked}, "description": {"<b>" + script + img},
 	})
 	miscStatus(t, p, http.StatusCreated)
 	secret := webhookSecretOf(t, p)
+	miscInert(t, p.body, img+script) // the URL
 	if !strings.Contains(p.body, "you will not see it again") {
 		t.Error("the secret is not said to be shown once")
 	}
@@ -87,7 +88,7 @@ func TestWebhookLifecycle(t *testing.T) {
 		t.Fatalf("endpoints: %v %v", es, err)
 	}
 	e := es[0]
-	if e.Description != script+img || !slices.Equal(e.Events, []string{auth.WebhookKeyCreated, auth.WebhookKeyRevoked}) {
+	if e.URL != hookURL || e.Description != "<b>"+script+img || !slices.Equal(e.Events, []string{auth.WebhookKeyCreated, auth.WebhookKeyRevoked}) {
 		t.Errorf("stored %+v", e)
 	}
 
@@ -99,7 +100,7 @@ func TestWebhookLifecycle(t *testing.T) {
 	if !strings.Contains(p.body, `href="/dashboard/webhooks/`+e.ID+`"`) || !strings.Contains(p.body, `class="badge enabled"`) {
 		t.Errorf("the list lacks the endpoint:\n%s", p.body)
 	}
-	miscInert(t, p.body, script, img)
+	miscInert(t, p.body, img+script, "<b>"+script+img)
 
 	detail := "/dashboard/webhooks/" + e.ID
 	p = b.get(detail)
@@ -107,7 +108,7 @@ func TestWebhookLifecycle(t *testing.T) {
 	if strings.Contains(html.UnescapeString(p.body), secret) {
 		t.Error("the detail page shows the secret")
 	}
-	miscInert(t, p.body, script, img)
+	miscInert(t, p.body, img+script, "<b>"+script+img)
 
 	// Edit: the description, the events, and disabling.
 	f := p.form(`action="` + detail + `"`)

@@ -144,6 +144,10 @@ type auditLogData struct {
 func (s *Server) handleAuditLog(w http.ResponseWriter, r *http.Request, v *viewer) {
 	q, err := readAuditLogQuery(r.URL.Query())
 	d := auditLogData{Query: q, Types: auditLogTypes}
+	if q.Type != "" && !slices.Contains(d.Types, q.Type) {
+		// A type given by URL stays selected, so the form says what is shown.
+		d.Types = append(slices.Clone(d.Types), q.Type)
+	}
 	if err != nil {
 		if auth.ErrorCode(err) != auth.EINVALID {
 			s.fail(w, r, err)

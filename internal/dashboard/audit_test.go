@@ -288,3 +288,13 @@ func TestAuditCSVCellNeutralisesFormulas(t *testing.T) {
 		}
 	}
 }
+
+func TestAuditTypeFilterKeepsATypeGivenByURL(t *testing.T) {
+	t.Parallel()
+	_, b, _ := auditLogHarness(t)
+	p := b.get("/dashboard/audit?type=other.thing")
+	miscStatus(t, p, http.StatusOK)
+	if !strings.Contains(p.body, `<option value="other.thing" selected>`) || len(auditLogMarkers(p.body)) != 0 {
+		t.Errorf("an unknown type is not kept selected, or matched events:\n%s", p.body)
+	}
+}

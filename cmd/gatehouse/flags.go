@@ -88,29 +88,9 @@ func durationVar(fl *pflag.FlagSet, p *time.Duration, name string, value time.Du
 	fl.Var((*durationValue)(p), name, usage)
 }
 
-// parseRate reads "N/s", "N/m", "N/h" or "N/d" ("N" alone is per second)
-// as a rate per second. Zero is allowed: it means no limit.
-func parseRate(s string) (float64, error) {
-	num, unit, ok := strings.Cut(s, "/")
-	if !ok {
-		unit = "s"
-	}
-	n, err := strconv.ParseFloat(num, 64)
-	if err != nil || n < 0 || math.IsInf(n, 0) || math.IsNaN(n) {
-		return 0, fmt.Errorf("%q: want a number per s, m, h or d, like 100/s", s)
-	}
-	switch unit {
-	case "s", "sec", "second":
-		return n, nil
-	case "m", "min", "minute":
-		return n / 60, nil
-	case "h", "hour":
-		return n / 3600, nil
-	case "d", "day":
-		return n / 86400, nil
-	}
-	return 0, fmt.Errorf("%q: the unit must be s, m, h or d", s)
-}
+// parseRate reads a rate, like 100/s (auth.ParseRate: the CLI and the
+// dashboard spell rates alike).
+func parseRate(s string) (float64, error) { return auth.ParseRate(s) }
 
 // scopesValue is a repeatable scope-list flag: each use may hold several
 // scopes separated by spaces or commas, and uses add up, so `--scopes a,b`,

@@ -44,7 +44,7 @@ func (s *Server) handleListAuditEvents(w http.ResponseWriter, r *http.Request) e
 		out.NextCursor = strconv.FormatInt(next, 10)
 	}
 	for _, e := range events {
-		out.Items = append(out.Items, auditEventFromRecord(e))
+		out.Items = append(out.Items, AuditEventFromRecord(e))
 	}
 	s.writeJSON(w, r, http.StatusOK, out)
 	return nil

@@ -309,7 +309,10 @@ func keyFromRecord(k *auth.APIKey, now time.Time) Key {
 	return out
 }
 
-func auditEventFromRecord(e auth.AuditEvent) AuditEvent {
+// AuditEventFromRecord is an audit event in its wire form: the one shape
+// of an event wherever one leaves the server (this API, the dashboard's
+// export).
+func AuditEventFromRecord(e auth.AuditEvent) AuditEvent {
 	out := AuditEvent{
 		ID:      e.ID,
 		Time:    e.Time.UTC(),

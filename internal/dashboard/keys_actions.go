@@ -43,7 +43,13 @@ func (s *Server) handleKeyRotateForm(w http.ResponseWriter, r *http.Request, v *
 		s.fail(w, r, err)
 		return
 	}
-	d := &rotateData{Key: newKeyRow(k, s.now()), Grace: formatDuration(admin.DefaultGrace)}
+	d := &rotateData{Key: newKeyRow(k, s.now())}
+	for _, c := range graceChoices {
+		// The admin API's default is the one chosen unless changed.
+		if g, err := auth.ParseDuration(c.Value); err == nil && g == admin.DefaultGrace {
+			d.Grace = c.Value
+		}
+	}
 	s.showRotate(w, r, v, http.StatusOK, d)
 }
 

@@ -7,8 +7,10 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
@@ -174,9 +176,10 @@ type keyDetailData struct {
 	Tabs       []rangeTab
 	Chart      *Chart
 	Audit      []auth.AuditEvent
-	AuditMore  bool   // the trail goes on beyond Audit
-	AuditURL   string // the key's events in the audit log
-	Changeable bool   // neither revoked nor expired: edit and rotate apply
+	Actors     map[string]string // user IDs among the actors, by username
+	AuditMore  bool              // the trail goes on beyond Audit
+	AuditURL   string            // the key's events in the audit log
+	Changeable bool              // neither revoked nor expired: edit and rotate apply
 }
 
 // handleKeyDetail serves GET /dashboard/keys/{id}: every attribute, the
@@ -213,6 +216,7 @@ func (s *Server) handleKeyDetail(w http.ResponseWriter, r *http.Request, v *view
 		return
 	}
 	d.Audit, d.AuditMore = events, next != 0
+	d.Actors = s.actorNames(r.Context(), events)
 	s.show(w, r, v, http.StatusOK, "key.html", &view{Title: keyTitle(k), Nav: "keys", Data: d})
 }
 
@@ -228,6 +232,23 @@ func (s *Server) keyUsage(ctx context.Context, id string, g auth.Granularity, sp
 		return nil, fmt.Errorf("dashboard: key usage: %w", err)
 	}
 	return usageChart("usage", "Verifications in the last "+label, g, from, to, pts), nil
+}
+
+// actorNames finds the usernames of the users among the events' actors,
+// so the trail reads "alice" rather than an ID. A user since deleted keeps
+// being shown by ID.
+func (s *Server) actorNames(ctx context.Context, events []auth.AuditEvent) map[string]string {
+	names := map[string]string{}
+	for _, e := range events {
+		if _, seen := names[e.Actor]; seen || !strings.HasPrefix(e.Actor, account.IDPrefix) {
+			continue
+		}
+		names[e.Actor] = ""
+		if u, err := s.cfg.Users.Get(ctx, e.Actor); err == nil {
+			names[e.Actor] = u.Username
+		}
+	}
+	return names
 }
 
 // keyTitle names a key in headings: its name, or its ID without one.

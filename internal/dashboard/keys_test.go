@@ -354,7 +354,7 @@ func TestRevokingAKeyAsksFirstAndIsAudited(t *testing.T) {
 	if last.Type != auth.EventKeyRevoked || last.Actor != alice.ID {
 		t.Errorf("last event %+v, want key.revoked by %s", last, alice.ID)
 	}
-	if !strings.Contains(p.body, auth.EventKeyRevoked) || !strings.Contains(p.body, alice.ID) {
+	if !strings.Contains(p.body, auth.EventKeyRevoked) || !strings.Contains(p.body, "alice <code>"+alice.ID+"</code>") {
 		t.Error("the key's audit trail does not show the revocation and its actor")
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/changes"
 	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/postgres"
@@ -364,11 +365,13 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		// Secure cookies everywhere but on a developer's plain-HTTP machine.
 		InsecureCookies: m.Config.Dev && !strings.HasPrefix(issuer, "https://"),
 		Usage:           m.Usage,
+		// The dashboard is part of this server: nobody consents to it.
+		FirstPartyClients: []string{dashboard.ClientID},
 	}
 	if m.OAuth, err = oauth.New(cfg); err != nil {
 		return fmt.Errorf("oauth: %w", err)
 	}
-	return nil
+	return m.startDashboardClient(ctx)
 }
 
 // handler puts the health, readiness and metrics endpoints beside the APIs:

@@ -88,7 +88,7 @@ func newHarness(t testing.TB, opts ...func(*Config)) *harness {
 		t.Fatal(err)
 	}
 	counter := usage.NewCounter()
-	keys, err := apikey.NewService(apikey.Config{Store: db, Audit: db, Secret: serverSecret, Prefix: "sk_live_", Now: clock.Now, Usage: counter})
+	keys, err := apikey.NewService(apikey.Config{Store: db, Audit: db, Secret: serverSecret, Prefix: "sk_test_", Now: clock.Now, Usage: counter})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,6 +82,14 @@ func BenchmarkKeyPages(b *testing.B) {
 			}
 		})
 	}
+	// The search alone, in the store, to tell its share of "list search".
+	b.Run("store search", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, err := h.Store.ListAPIKeys(ctx, auth.APIKeyFilter{Search: "number 99999", Limit: keyPageSize}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // sessionCookie returns the dashboard session cookie of a signed-in browser,

@@ -231,7 +231,7 @@ func (s *Server) keyUsage(ctx context.Context, id string, g auth.Granularity, sp
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: key usage: %w", err)
 	}
-	return usageChart("usage", "Verifications in the last "+label, g, from, to, pts), nil
+	return usageChart("key-usage", "Verifications in the last "+label, g, from, to, pts), nil
 }
 
 // actorNames finds the usernames of the users among the events' actors,

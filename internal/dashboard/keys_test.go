@@ -460,6 +460,15 @@ func TestEditingAKeyChangesWhatKeysUpdateCan(t *testing.T) {
 	if got, _ := h.Keys.Get(context.Background(), k.ID); got.Name != "Receipts" {
 		t.Error("a refused edit was written")
 	}
+	// The quota can be taken away.
+	f = b.get("/dashboard/keys/" + k.ID + "/edit").form("Save changes")
+	f.fields.Set("remove_credits", "1")
+	if p := b.post(f.action, f.fields); p.StatusCode != http.StatusSeeOther {
+		t.Fatalf("removing the credits: %d\n%s", p.StatusCode, p.body)
+	}
+	if got, _ := h.Keys.Get(context.Background(), k.ID); got.Credits != nil {
+		t.Errorf("credits %+v after removing them", got.Credits)
+	}
 	// A rotated key's form saves (its expiry, the grace period's end, is left alone).
 	if _, _, err := h.Keys.Rotate(context.Background(), k.ID, time.Minute, auth.ActorSystem); err != nil {
 		t.Fatal(err)

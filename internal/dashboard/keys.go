@@ -94,7 +94,7 @@ type keyListData struct {
 func (s *Server) handleKeyList(w http.ResponseWriter, r *http.Request, v *viewer) {
 	q := r.URL.Query()
 	d := &keyListData{
-		Query: q.Get("q"), Owner: q.Get("owner"), Status: q.Get("status"), Env: q.Get("env"),
+		Query: strings.TrimSpace(q.Get("q")), Owner: q.Get("owner"), Status: q.Get("status"), Env: q.Get("env"),
 		Due:      q.Get("due") != "",
 		Statuses: []string{auth.KeyActive, auth.KeyRotating, auth.KeyExpired, auth.KeyRevoked},
 		Envs:     auth.KeyEnvironments,

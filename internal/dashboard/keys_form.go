@@ -169,7 +169,10 @@ func createParams(f keyForm, v *viewer, now time.Time) (apikey.CreateParams, err
 	if f.Owner == "" {
 		return p, badField("owner", "Owner is required: the service or team the key belongs to.")
 	}
-	if !v.owns(f.Owner) {
+	switch {
+	case !v.admin() && len(v.user.Owners) == 0:
+		return p, badField("owner", "Your account has no owners, so it cannot create keys; an administrator can give it some.")
+	case !v.owns(f.Owner):
 		return p, badField("owner", "You can create keys only for your owners (%s).", strings.Join(v.user.Owners, ", "))
 	}
 	var err error

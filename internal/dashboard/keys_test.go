@@ -246,6 +246,7 @@ func TestTheKeyListFiltersAndPages(t *testing.T) {
 		want  []string
 	}{
 		{"q=label", []string{ship.ID}},
+		{"q=+Label+", []string{ship.ID}},
 		{"q=" + due.ID, []string{due.ID}},
 		{"env=test", []string{ship.ID}},
 		{"status=revoked", []string{gone.ID}},
@@ -320,7 +321,7 @@ func TestDevelopersSeeAndChangeOnlyTheirOwnersKeys(t *testing.T) {
 	if p := n.get("/dashboard/keys"); len(listed(p)) != 0 || !strings.Contains(p.body, "no owners") {
 		t.Errorf("a developer without owners: %v", listed(p))
 	}
-	if p := n.post("/dashboard/keys", url.Values{"owner": {"billing"}}); p.StatusCode != http.StatusBadRequest {
+	if p := n.post("/dashboard/keys", url.Values{"owner": {"billing"}}); p.StatusCode != http.StatusBadRequest || !strings.Contains(p.body, "has no owners") {
 		t.Errorf("a developer without owners created a key: %d", p.StatusCode)
 	}
 }

@@ -43,6 +43,9 @@ func ensureDashboardClient(ctx context.Context, clients *client.Registry, issuer
 // startDashboardClient is ensureDashboardClient for a running node, once
 // its authorization server is built.
 func (m *Main) startDashboardClient(ctx context.Context) error {
+	if m.Config.Dashboard.Disabled {
+		return nil
+	}
 	return ensureDashboardClient(ctx, m.Clients, m.issuer, m.Logger)
 }
 
@@ -73,7 +76,7 @@ func configuredIssuer(cfg config.Config) string {
 // issuer it used ("" when none is known yet: serve registers it then).
 func initDashboardClient(ctx context.Context, cfg config.Config, logger *slog.Logger) (string, error) {
 	issuer := configuredIssuer(cfg)
-	if issuer == "" {
+	if issuer == "" || cfg.Dashboard.Disabled {
 		return "", nil
 	}
 	serverSecret, err := readSecret(cfg)

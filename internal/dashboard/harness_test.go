@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -75,7 +76,7 @@ func newHarness(t testing.TB, opts ...func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyring, err := signing.New(ctx, db, sealer, signing.Options{Now: clock.Now})
+	keyring, err := signing.New(ctx, db, sealer, signing.Options{Now: clock.Now, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

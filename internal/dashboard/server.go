@@ -175,6 +175,8 @@ func (s *Server) pages() []page {
 var pageGroups = []func(*Server) []page{
 	(*Server).overviewPages,
 	(*Server).keysPages,
+	(*Server).clientPages,
+	(*Server).userPages,
 }
 
 // wrap applies the security headers, the session and the page's access

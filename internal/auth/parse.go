@@ -10,7 +10,7 @@ import (
 
 // The one spelling of the values people type for keys, shared by the CLI's
 // flags and the dashboard's forms: `--expires 30d` and an Expires field of
-// 30d read alike. The errors are plain and echo the input quoted: each
+// 30d read alike (rates: ParseRate, in rate.go). The errors are plain and echo the input quoted: each
 // caller words them for its transport (a flag name, a form field).
 
 // maxDays is the most whole days a time.Duration holds (about 292 years).
@@ -48,30 +48,6 @@ func ParseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is too long", s)
 	}
 	return total, nil
-}
-
-// ParseRate reads "N/s", "N/m", "N/h" or "N/d" ("N" alone is per second)
-// as a rate per second. Zero is allowed: it means no limit.
-func ParseRate(s string) (float64, error) {
-	num, unit, ok := strings.Cut(s, "/")
-	if !ok {
-		unit = "s"
-	}
-	n, err := strconv.ParseFloat(num, 64)
-	if err != nil || n < 0 || math.IsInf(n, 0) || math.IsNaN(n) {
-		return 0, fmt.Errorf("%q: want a number per s, m, h or d, like 100/s", s)
-	}
-	switch unit {
-	case "s", "sec", "second":
-		return n, nil
-	case "m", "min", "minute":
-		return n / 60, nil
-	case "h", "hour":
-		return n / 3600, nil
-	case "d", "day":
-		return n / 86400, nil
-	}
-	return 0, fmt.Errorf("%q: the unit must be s, m, h or d", s)
 }
 
 // ParseCredits reads a whole number of credits. The range (0 to

@@ -28,20 +28,6 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
-func TestParseRate(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]float64{"100/s": 100, "100": 100, "600/m": 10, "3600/h": 1, "86400/d": 1, "0": 0} {
-		if got, err := ParseRate(in); err != nil || got != want {
-			t.Errorf("ParseRate(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "x/s", "-1/s", "1/y", "NaN", "Inf/s"} {
-		if got, err := ParseRate(in); err == nil {
-			t.Errorf("ParseRate(%q) = %v, want an error", in, got)
-		}
-	}
-}
-
 func TestParseRefill(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]CreditRefill{

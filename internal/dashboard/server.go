@@ -177,6 +177,10 @@ var pageGroups = []func(*Server) []page{
 	(*Server).keysPages,
 	(*Server).clientPages,
 	(*Server).userPages,
+	(*Server).signingKeyPages,
+	(*Server).routePages,
+	(*Server).webhookPages,
+	(*Server).auditPages,
 }
 
 // wrap applies the security headers, the session and the page's access

@@ -37,6 +37,10 @@ CREATE INDEX api_keys_rotated ON api_keys (id) WHERE rotated_to <> '';
 -- it, so the planner matches them), for stores where they are few.
 CREATE INDEX api_keys_test ON api_keys (id) WHERE substr(prefix, -6) = '_test_';
 
+-- The search by name reads this index (a few dozen bytes a key) rather
+-- than the table: a contains-search cannot seek, but it can scan less.
+CREATE INDEX api_keys_name_search ON api_keys (lower(name), id);
+
 CREATE INDEX oauth_clients_owner ON oauth_clients (owner, id);
 
 -- A browser signed in to the dashboard. The cookie's token is kept only as
@@ -56,6 +60,7 @@ CREATE INDEX dashboard_sessions_user ON dashboard_sessions (user_id);
 -- +goose Down
 DROP TABLE dashboard_sessions;
 DROP INDEX oauth_clients_owner;
+DROP INDEX api_keys_name_search;
 DROP INDEX api_keys_test;
 DROP INDEX api_keys_rotated;
 DROP INDEX api_keys_expiring;

@@ -95,6 +95,30 @@ type Config struct {
 	SecretScanning SecretScanning `yaml:"secret_scanning"`
 	Webhooks       Webhooks       `yaml:"webhooks"`
 	Usage          Usage          `yaml:"usage"`
+	Dashboard      Dashboard      `yaml:"dashboard"`
+}
+
+// Dashboard configures the web console at /dashboard.
+type Dashboard struct {
+	// Disabled turns the dashboard off: /dashboard answers 404 and its
+	// OAuth client is not created. The admin API and CLI stay.
+	Disabled bool `yaml:"disabled"`
+	// IdleTimeout ends a session left alone this long; AbsoluteTimeout
+	// ends any session this long after signing in.
+	IdleTimeout     time.Duration `yaml:"idle_timeout"`
+	AbsoluteTimeout time.Duration `yaml:"absolute_timeout"`
+}
+
+// validate bounds the timeouts: a console session of minutes to a day.
+func (d *Dashboard) validate() []error {
+	var errs []error
+	if d.IdleTimeout < time.Minute || d.IdleTimeout > 24*time.Hour {
+		errs = append(errs, errors.New("dashboard.idle_timeout must be between 1m and 24h"))
+	}
+	if d.AbsoluteTimeout < d.IdleTimeout || d.AbsoluteTimeout > 7*24*time.Hour {
+		errs = append(errs, errors.New("dashboard.absolute_timeout must be between dashboard.idle_timeout and 7d"))
+	}
+	return errs
 }
 
 // Usage configures usage analytics: the counts of verifications are
@@ -212,6 +236,7 @@ func Default(dev bool) Config {
 		},
 		SecretScanning: defaultSecretScanning(),
 		Usage:          Usage{Retention: auth.DefaultUsageRetention},
+		Dashboard:      Dashboard{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 12 * time.Hour},
 	}
 	if dev {
 		c.Webhooks.AllowPrivate = true
@@ -310,6 +335,9 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	duration("GATEHOUSE_USAGE_RETENTION_MINUTE", &c.Usage.Retention.Minute)
 	duration("GATEHOUSE_USAGE_RETENTION_HOUR", &c.Usage.Retention.Hour)
 	duration("GATEHOUSE_USAGE_RETENTION_DAY", &c.Usage.Retention.Day)
+	boolean("GATEHOUSE_DASHBOARD_DISABLED", &c.Dashboard.Disabled)
+	duration("GATEHOUSE_DASHBOARD_IDLE_TIMEOUT", &c.Dashboard.IdleTimeout)
+	duration("GATEHOUSE_DASHBOARD_ABSOLUTE_TIMEOUT", &c.Dashboard.AbsoluteTimeout)
 	if v := getenv("GATEHOUSE_VERIFY_RATE_LIMIT"); v != "" {
 		// One number, per second; the burst is two seconds' worth.
 		n, err := strconv.ParseFloat(v, 64)
@@ -441,6 +469,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateGateway()...)
 	errs = append(errs, c.SecretScanning.validate(c.Dev)...)
 	errs = append(errs, c.Usage.validate()...)
+	errs = append(errs, c.Dashboard.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
 	}

@@ -199,8 +199,8 @@ func (h *harness) signIn(username string) *browser {
 	return b
 }
 
-// page is one response, its body read.
-type page struct {
+// response is one response, its body read.
+type response struct {
 	*http.Response
 	body string
 }
@@ -213,7 +213,7 @@ func (b *browser) url(p string) string {
 	return b.h.URL + p
 }
 
-func (b *browser) send(method, target string, form url.Values) *page {
+func (b *browser) send(method, target string, form url.Values) *response {
 	b.t.Helper()
 	var body io.Reader
 	if form != nil {
@@ -233,18 +233,18 @@ func (b *browser) send(method, target string, form url.Values) *page {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	p := &page{Response: resp, body: string(raw)}
+	p := &response{Response: resp, body: string(raw)}
 	if m := csrfRe.FindStringSubmatch(p.body); m != nil {
 		b.csrf = html.UnescapeString(m[1])
 	}
 	return p
 }
 
-func (b *browser) get(target string) *page { return b.send(http.MethodGet, target, nil) }
+func (b *browser) get(target string) *response { return b.send(http.MethodGet, target, nil) }
 
 // post sends a form with the session's CSRF token (read from the
 // overview if no page has shown one yet), as the dashboard's own forms do.
-func (b *browser) post(target string, form url.Values) *page {
+func (b *browser) post(target string, form url.Values) *response {
 	b.t.Helper()
 	if b.csrf == "" {
 		b.get("/dashboard/")
@@ -260,7 +260,7 @@ func (b *browser) post(target string, form url.Values) *page {
 }
 
 // follow follows redirects (at most 10) and returns the last page.
-func (b *browser) follow(p *page) *page {
+func (b *browser) follow(p *response) *response {
 	b.t.Helper()
 	for i := 0; i < 10 && p.StatusCode >= 300 && p.StatusCode < 400; i++ {
 		loc, err := p.Request.URL.Parse(p.Header.Get("Location"))
@@ -286,7 +286,7 @@ type htmlForm struct {
 }
 
 // form returns the first form on the page whose HTML contains marker.
-func (p *page) form(marker string) htmlForm {
+func (p *response) form(marker string) htmlForm {
 	for _, m := range formRe.FindAllStringSubmatch(p.body, -1) {
 		if !strings.Contains(m[0], marker) {
 			continue

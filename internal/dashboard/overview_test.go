@@ -174,7 +174,7 @@ func TestTheOverviewChartsGatewayRoutesAndClients(t *testing.T) {
 	h := newHarness(t)
 	h.user("alice", auth.RoleAdmin)
 	ctx := context.Background()
-	if _, err := h.Routes.Create(ctx, auth.Route{Name: "orders", PathPrefix: "/orders", Upstreams: []string{"http://127.0.0.1:1"}}, auth.ActorSystem); err != nil {
+	if _, err := h.Routes.Create(ctx, auth.Route{Name: "orders", PathPrefix: "/orders", Upstreams: []string{"http://127.0.0.1:1"}, Policy: auth.PolicyAPIKey}, auth.ActorSystem); err != nil {
 		t.Fatalf("create route: %v", err)
 	}
 	k, key := overviewKey(t, h, apikey.CreateParams{Owner: "billing", Name: "gw-key"})
@@ -209,7 +209,7 @@ func TestTheOverviewRendersUserTextInert(t *testing.T) {
 	for i, x := range payloads {
 		_, key := overviewKey(t, h, apikey.CreateParams{Owner: x, Name: x, Metadata: map[string]string{"note": x}, RotationPeriod: time.Hour})
 		verifyTimes(t, h, key, nil, i+1)
-		if _, err := h.Routes.Create(ctx, auth.Route{Name: "route-" + string(rune('a'+i)), PathPrefix: "/r" + string(rune('a'+i)), Upstreams: []string{"http://127.0.0.1:1"}}, auth.ActorSystem); err != nil {
+		if _, err := h.Routes.Create(ctx, auth.Route{Name: "route-" + string(rune('a'+i)), PathPrefix: "/r" + string(rune('a'+i)), Upstreams: []string{"http://127.0.0.1:1"}, Policy: auth.PolicyAPIKey}, auth.ActorSystem); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/page"
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
@@ -59,12 +59,12 @@ func newChrome(t *testing.T, h *harness) *chrome {
 	// reading goroutine as Listen requires.
 	err := chromedp.Listen(ctx, func(ev any) {
 		switch e := ev.(type) {
-		case *page.EventJavascriptDialogOpening:
+		case *cdppage.EventJavascriptDialogOpening:
 			c.mu.Lock()
 			c.dialogs = append(c.dialogs, e.Message)
 			c.mu.Unlock()
 			go chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-				_, err := cdp.Call(ctx, t, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+				_, err := cdp.Call(ctx, t, cdppage.HandleJavaScriptDialog, cdppage.HandleJavaScriptDialogParams{Accept: false})
 				return err
 			}))
 		case *network.EventRequestWillBeSent:

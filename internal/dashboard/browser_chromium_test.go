@@ -139,7 +139,9 @@ func (c *chrome) path() string {
 }
 
 // text is the text of the main content.
-func (c *chrome) text() string { return eval[string](c, `document.querySelector("main, body").innerText`) }
+func (c *chrome) text() string {
+	return eval[string](c, `document.querySelector("main, body").innerText`)
+}
 
 // waitFor polls a script until it is true: a form post's redirects end on
 // a page the script recognises.
@@ -430,7 +432,7 @@ func TestChromiumAnEndedSessionSignsInAgain(t *testing.T) {
 	// ends back on the page asked for).
 	h.Clock.Add(DefaultIdleTimeout + time.Minute)
 	from := c.visitedCount()
-	c.open("/dashboard/keys")
+	c.open("/dashboard/?after=idle")
 	went := c.visited(from)
 	if !slices.ContainsFunc(went, func(u string) bool { return strings.Contains(u, "/dashboard/signin") }) {
 		t.Errorf("after the idle timeout the page did not go through the sign-in: %v", went)
@@ -438,7 +440,7 @@ func TestChromiumAnEndedSessionSignsInAgain(t *testing.T) {
 
 	// Past every session's lifetime, the login page asks again.
 	h.Clock.Add(DefaultAbsoluteTimeout + time.Hour)
-	c.open("/dashboard/keys")
+	c.open("/dashboard/")
 	c.waitFor("the login page", `!!document.getElementById("password")`)
 	if p := c.path(); !strings.HasPrefix(p, "/oauth2/") {
 		t.Errorf("an expired session shows %s, want the login page", p)
@@ -463,7 +465,7 @@ func TestChromiumUserTextIsInertOnEveryPage(t *testing.T) {
 			t.Fatalf("client: %v", err)
 		}
 		paths = append(paths, "/dashboard/clients/"+cl.ID)
-		ep, _, err := h.Webhooks.Create(ctx, webhook.CreateParams{URL: "https://hooks.example/" + strconv.Itoa(i), Description: x}, auth.ActorSystem)
+		ep, _, err := h.Webhooks.Create(ctx, webhook.CreateParams{URL: "https://hooks.example/" + strconv.Itoa(i), Description: x, Events: []string{auth.WebhookKeyRevoked}}, auth.ActorSystem)
 		if err != nil {
 			t.Fatalf("webhook: %v", err)
 		}
@@ -541,7 +543,7 @@ func everyPage(t *testing.T, h *harness) []string {
 		t.Fatalf("client: %v", err)
 	}
 	u := h.user("bob", auth.RoleDeveloper, "billing")
-	ep, _, err := h.Webhooks.Create(ctx, webhook.CreateParams{URL: "https://hooks.example/in", Description: "alerts"}, auth.ActorSystem)
+	ep, _, err := h.Webhooks.Create(ctx, webhook.CreateParams{URL: "https://hooks.example/in", Description: "alerts", Events: []string{auth.WebhookKeyRevoked}}, auth.ActorSystem)
 	if err != nil {
 		t.Fatalf("webhook: %v", err)
 	}

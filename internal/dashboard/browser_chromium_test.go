@@ -187,25 +187,32 @@ func xpathString(s string) string {
 // it), as a person finds a field by its label.
 func (c *chrome) fill(label, value string) {
 	c.t.Helper()
-	q, _ := json.Marshal(label)
+	l, _ := json.Marshal(label)
+	v, _ := json.Marshal(value)
 	found := eval[[]string](c, `(() => {
 		for (const l of document.querySelectorAll("label")) {
 			const own = [...l.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join("").trim();
-			if (own !== `+string(q)+`) continue;
+			if (own !== `+string(l)+`) continue;
 			const el = l.control || document.getElementById(l.htmlFor);
-			if (el && el.id) return [el.id, el.tagName];
+			if (!el || !el.id) continue;
+			if (el.tagName === "SELECT") {
+				el.value = `+string(v)+`;
+				el.dispatchEvent(new Event("change", {bubbles: true}));
+			} else {
+				el.value = "";
+			}
+			return [el.id, el.tagName, el.value];
 		}
 		return [];
 	})()`)
-	if len(found) != 2 {
+	switch {
+	case len(found) != 3:
 		c.t.Fatalf("no control labelled %q on %s:\n%s", label, c.path(), c.text())
+	case found[1] == "SELECT" && found[2] != value:
+		c.t.Fatalf("the choice %q labelled %q has no option %q", found[0], label, value)
+	case found[1] != "SELECT":
+		c.do("fill "+label, chromedp.SendKeys(chromedp.ID(found[0]), value))
 	}
-	id := chromedp.ID(found[0])
-	if found[1] == "SELECT" {
-		c.do("choose "+label, chromedp.SetValue(id, value))
-		return
-	}
-	c.do("fill "+label, chromedp.SetValue(id, ""), chromedp.SendKeys(id, value))
 }
 
 // signIn signs in through the dashboard's redirect and the real login

@@ -627,6 +627,7 @@ func TestChromiumEveryPageIsAccessibleInBothSchemesAndAtEveryWidth(t *testing.T)
 		eval[chromedp.Void](c, axeSource+"\n;undefined")
 		for _, width := range []int64{320, 1280} {
 			c.do("viewport", chromedp.EmulateViewport(width, 900))
+			eval[chromedp.Void](c, settle) // the page's resize handlers run
 			if width == 320 {
 				if sw := eval[int64](c, `document.documentElement.scrollWidth`); sw > 320 {
 					t.Errorf("%s at 320 px: the page is %d px wide: %s", p, sw, eval[string](c, widest))
@@ -652,6 +653,9 @@ func TestChromiumEveryPageIsAccessibleInBothSchemesAndAtEveryWidth(t *testing.T)
 		t.Errorf("dialogs opened: %q", d)
 	}
 }
+
+// settle waits for a frame and the tasks queued before it.
+const settle = `new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)))`
 
 // widest names the elements wider than the viewport, for the message of
 // an overflow.

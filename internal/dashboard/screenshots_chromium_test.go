@@ -103,7 +103,7 @@ func sampleData(t *testing.T, h *harness) *auth.APIKey {
 		t.Fatal(err)
 	}
 	for _, r := range []auth.Route{
-		{Name: "orders", PathPrefix: "/orders", Upstreams: []string{"http://127.0.0.1:9001"}, Policy: auth.PolicyAny},
+		{Name: "orders", PathPrefix: "/orders", Upstreams: []string{"http://127.0.0.1:9001"}, Policy: auth.PolicyAny, Audience: "https://api.example"},
 		{Name: "invoices", PathPrefix: "/invoices", Upstreams: []string{"http://127.0.0.1:9002"}, Policy: auth.PolicyAPIKey},
 	} {
 		if _, err := h.Routes.Create(ctx, r, auth.ActorSystem); err != nil {

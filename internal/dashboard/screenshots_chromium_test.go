@@ -123,10 +123,11 @@ func sampleData(t *testing.T, h *harness) *auth.APIKey {
 	}
 	h.Clock.Add(2 * time.Hour) // the labels key falls due for rotation
 	now := h.Clock.Now()
-	// A day of traffic, busier in the day than at night.
+	// A day of traffic, busiest in the afternoon (UTC), quiet at night.
 	for hour := 23; hour >= 0; hour-- {
 		at := now.Add(-time.Duration(hour) * time.Hour)
-		load := int64(20 + 15*(hour%12))
+		fromPeak := (at.Hour() + 24 - 15) % 24
+		load := int64(30 + 12*(12-min(fromPeak, 24-fromPeak)))
 		add := func(e usage.Event, n int64) { h.Usage.Add(e, at, n) }
 		add(usage.Event{KeyID: invoices.ID, Owner: "billing", Route: "invoices", Outcome: "VALID"}, 3*load)
 		add(usage.Event{KeyID: invoices.ID, Owner: "billing", Route: "invoices", Outcome: "RATE_LIMITED"}, load/10)

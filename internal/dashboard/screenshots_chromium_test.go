@@ -34,6 +34,8 @@ func TestScreenshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHarness(t)
+	needPages(t, h, "GET /dashboard/keys", "GET /dashboard/keys/new", "GET /dashboard/keys/{id}", "GET /dashboard/clients",
+		"GET /dashboard/users", "GET /dashboard/audit")
 	h.user("alice", auth.RoleAdmin)
 	h.user("bob", auth.RoleDeveloper, "billing")
 	h.user("carol", auth.RoleDeveloper, "shipping", "analytics")

@@ -19,6 +19,7 @@ import (
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/client"
@@ -523,9 +524,15 @@ func TestChromiumUserTextIsInertOnEveryPage(t *testing.T) {
 			t.Fatalf("webhook: %v", err)
 		}
 		paths = append(paths, "/dashboard/webhooks/"+ep.ID)
+		u, err := h.Users.Create(ctx, auth.ActorSystem, account.CreateInput{Username: "user" + strconv.Itoa(i), Password: testPassword,
+			Name: x, Role: auth.RoleDeveloper, Owners: []string{x}})
+		if err != nil {
+			t.Fatalf("user: %v", err)
+		}
+		paths = append(paths, "/dashboard/users/"+u.ID)
 	}
 	h.Clock.Add(2 * time.Hour) // due for rotation: on the overview too
-	paths = append(paths, "/dashboard/", "/dashboard/keys", "/dashboard/clients", "/dashboard/webhooks", "/dashboard/audit")
+	paths = append(paths, "/dashboard/", "/dashboard/keys", "/dashboard/clients", "/dashboard/users", "/dashboard/webhooks", "/dashboard/audit")
 
 	c := newChrome(t, h)
 	c.signIn("alice")

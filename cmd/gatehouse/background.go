@@ -50,6 +50,9 @@ func (m *Main) backgroundTasks() []background.Task {
 			Retention: m.Config.Usage.Retention, Now: m.Now, Logger: m.Logger,
 		}},
 	}
+	if m.Dashboard != nil {
+		tasks = append(tasks, background.Task{Name: "dashboard session purge", Runner: m.Dashboard})
+	}
 	if m.changes != nil {
 		tasks = append(tasks,
 			background.Task{Name: "change feed", Runner: m.changes},

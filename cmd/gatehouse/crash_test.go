@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
@@ -132,7 +133,9 @@ func TestKillDuringWritesLeavesNothingHalfWritten(t *testing.T) {
 		}
 	}
 	for id := range events {
-		if _, ok := keys[id]; id != "" && !ok {
+		// Client events name the client (the dashboard's, registered at
+		// every start), which is no key.
+		if _, ok := keys[id]; id != "" && !ok && !strings.HasPrefix(id, client.IDPrefix) {
 			t.Errorf("an event names key %s, which does not exist", id)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
 // This file holds the one spelling of each kind of flag value the CLI
@@ -152,18 +153,7 @@ func scopesVar(fl *pflag.FlagSet, p *[]string, name, usage string) {
 // commas separate owners and spaces around them are dropped, but spaces
 // inside stay, since an owner name may hold them ("billing team").
 func ownersVar(fl *pflag.FlagSet, p *[]string, name, usage string) {
-	fl.Var(&scopesValue{list: p, split: splitOwners}, name, usage+"; commas separate owners, so an owner containing a comma must be set through the admin API")
-}
-
-// splitOwners reads an owner list separated by commas.
-func splitOwners(s string) []string {
-	var out []string
-	for o := range strings.SplitSeq(s, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			out = append(out, o)
-		}
-	}
-	return out
+	fl.Var(&scopesValue{list: p, split: auth.SplitOwners}, name, usage+"; commas separate owners, so an owner containing a comma must be set through the admin API")
 }
 
 // scopeCommaNote is the help text on scopes that contain a comma.

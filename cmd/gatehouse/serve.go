@@ -30,17 +30,31 @@ func newInitCommand(getenv env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			issuer, err := initDashboardClient(cmd.Context(), cfg, logger)
+			if err != nil {
+				return err
+			}
 			if key == "" {
 				return fmt.Errorf("already initialised: admin key %s exists; create another with "+
 					"`gatehouse keys create --owner %s --scopes admin`", id, AdminOwner)
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				return json.NewEncoder(out).Encode(map[string]string{"admin_key": key, "admin_key_id": id})
+				res := map[string]string{"admin_key": key, "admin_key_id": id}
+				if issuer != "" {
+					res["dashboard_url"] = dashboardURL(issuer)
+				}
+				return json.NewEncoder(out).Encode(res)
 			}
 			fmt.Fprintf(out, "Gatehouse is initialised in %s.\n", where(cfg.DB, cfg.DataDir))
 			fmt.Fprintf(out, "First admin API key (shown once, store it now):\n\n  %s\n\n", key)
 			fmt.Fprintf(out, "Use it with: export GATEHOUSE_ADMIN_KEY=%s\n", key)
+			dash := "at /dashboard/ on the server's URL"
+			if issuer != "" {
+				dash = "at " + dashboardURL(issuer)
+			}
+			fmt.Fprintf(out, "\nThe dashboard will be %s. Create an administrator to sign in to it:\n"+
+				"  gatehouse users create --username U --role admin --password-stdin\n", dash)
 			return nil
 		},
 	}
@@ -71,7 +85,7 @@ func newServeCommand(getenv env) *cobra.Command {
 			out := cmd.OutOrStdout()
 			ctx := cmd.Context()
 
-			var firstKey string
+			var firstKey, adminPassword string
 			if cfg.Dev {
 				// A developer's first start does what init would. The key is
 				// printed at once: if the server then fails to start (a port
@@ -81,6 +95,12 @@ func newServeCommand(getenv env) *cobra.Command {
 				}
 				if firstKey != "" {
 					fmt.Fprintf(out, "First admin API key (shown once, store it now):\n\n  %s\n\n", firstKey)
+					// And a user to sign in to the dashboard with, created
+					// with the key so that a start that fails now does not
+					// leave later starts without one.
+					if adminPassword, err = initDevAdmin(ctx, cfg, logger); err != nil {
+						return err
+					}
 				}
 			}
 			// SIGHUP rereads the routes file, as with most Unix servers.
@@ -89,12 +109,18 @@ func newServeCommand(getenv env) *cobra.Command {
 			defer signal.Stop(hup)
 			m := &Main{Config: cfg, Logger: logger, Reload: hup}
 			if err := m.Run(ctx); err != nil {
+				if adminPassword != "" {
+					fmt.Fprintf(out, "The user %s was created with the password %s (shown once, store it now)\n", DevAdminUsername, adminPassword)
+				}
 				if errors.Is(err, errNoSecret) {
 					return fmt.Errorf("%w (or start with --dev on a developer machine)", err)
 				}
 				return err
 			}
 			fmt.Fprintf(out, "Gatehouse is running at %s\n", m.URL())
+			if cfg.Dev {
+				printDevDashboard(out, m.OAuth.Issuer(), adminPassword)
+			}
 			if firstKey != "" {
 				fmt.Fprintf(out, "Try: export GATEHOUSE_SERVER=%s GATEHOUSE_ADMIN_KEY=%s\n", m.URL(), firstKey)
 				fmt.Fprintf(out, "     go run ./cmd/gatehouse keys create --owner my-service --scopes read\n")

@@ -31,6 +31,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/changes"
 	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/postgres"
@@ -74,8 +75,11 @@ type Main struct {
 	// Usage counts this node's verifications (keys, gateway JWTs, token
 	// requests) until the usage flusher writes them to the store.
 	Usage *usage.Counter
+	// Dashboard is the web console; nil when dashboard.disabled.
+	Dashboard *dashboard.Server
 
 	issuer string
+	hasher *secret.Hasher // keys the hashes of client secrets, sessions and CSRF tokens
 	routes routeTable
 	gwLn   net.Listener
 	gwSrv  *http.Server
@@ -143,6 +147,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	if err := m.startWebhooks(secret); err != nil {
+		return err
+	}
+	if err := m.startDashboard(); err != nil {
 		return err
 	}
 	tlsConfig, err := m.tlsConfig()
@@ -326,6 +333,7 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 	if err != nil {
 		return fmt.Errorf("oauth: %w", err)
 	}
+	m.hasher = hasher
 	issuer := o.Issuer
 	if issuer == "" {
 		issuer = m.URL()
@@ -361,14 +369,21 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		RefreshTokenMaxTTL: o.RefreshTokenMaxTTL,
 		RefreshGrace:       o.RefreshGrace,
 		SessionTTL:         o.SessionTTL,
-		// Secure cookies everywhere but on a developer's plain-HTTP machine.
-		InsecureCookies: m.Config.Dev && !strings.HasPrefix(issuer, "https://"),
-		Usage:           m.Usage,
+		InsecureCookies:    m.insecureCookies(),
+		Usage:              m.Usage,
+		// The dashboard is part of this server: nobody consents to it.
+		FirstPartyClients: []string{dashboard.ClientID},
 	}
 	if m.OAuth, err = oauth.New(cfg); err != nil {
 		return fmt.Errorf("oauth: %w", err)
 	}
-	return nil
+	return m.startDashboardClient(ctx)
+}
+
+// insecureCookies says whether browser cookies go without Secure and the
+// __Host- prefix: only on a developer's plain-HTTP machine.
+func (m *Main) insecureCookies() bool {
+	return m.Config.Dev && !strings.HasPrefix(m.issuer, "https://")
 }
 
 // handler puts the health, readiness and metrics endpoints beside the APIs:
@@ -406,6 +421,8 @@ func (m *Main) handler(api, authz http.Handler, reg *prometheus.Registry) http.H
 	mux.Handle("/oauth2/", authz)
 	mux.Handle("/.well-known/", authz)
 	mux.Handle("/userinfo", authz)
+	mux.Handle("/dashboard/", m.dashboardHandler())
+	mux.Handle("/dashboard", m.dashboardHandler())
 	mux.Handle("/", api)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -433,6 +450,8 @@ func endpointGroup(path string) string {
 		return "discovery"
 	case strings.HasPrefix(path, "/admin/v1/"):
 		return "admin"
+	case path == "/dashboard" || strings.HasPrefix(path, "/dashboard/"):
+		return "dashboard"
 	case path == "/healthz" || path == "/readyz":
 		return "health"
 	case path == "/metrics":

@@ -70,7 +70,7 @@ func (s *Server) handleCreateClient(w http.ResponseWriter, r *http.Request) erro
 	if err := decodeJSON(w, r, s.maxBody, bodyRequired, &req); err != nil {
 		return err
 	}
-	in, err := clientInput(req)
+	in, err := ClientInput(req)
 	if err != nil {
 		return err
 	}
@@ -83,9 +83,10 @@ func (s *Server) handleCreateClient(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
-// clientInput checks the formats the transport owns (durations) and leaves
-// every other rule to the client registry.
-func clientInput(req ClientRequest) (client.Input, error) {
+// ClientInput checks the formats the transport owns (durations) and leaves
+// every other rule to the client registry. The dashboard builds the same
+// request from its form, so both read a client's settings alike.
+func ClientInput(req ClientRequest) (client.Input, error) {
 	in := client.Input{
 		Name:                   req.Name,
 		Owner:                  req.Owner,
@@ -180,7 +181,7 @@ func (s *Server) handleUpdateClient(w http.ResponseWriter, r *http.Request) erro
 	if err := decodeJSON(w, r, s.maxBody, bodyRequired, &req); err != nil {
 		return err
 	}
-	in, err := clientInput(req)
+	in, err := ClientInput(req)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -150,6 +151,45 @@ type APIKeyFilter struct {
 	// rotated and not expired at that time, and whose RotationDueAt is set
 	// and not after it.
 	RotationDueBy time.Time
+}
+
+// CheckKeyFilter refuses (EINVALID) a filter no backend can apply: an
+// unknown Status or Environment, or a Search or owner no backend can keep.
+func CheckKeyFilter(f APIKeyFilter) error {
+	switch f.Status {
+	case "", KeyActive, KeyRotating, KeyExpired, KeyRevoked:
+	default:
+		return Errorf(EINVALID, "Unknown key status %q.", f.Status)
+	}
+	if f.Environment != "" && !ValidKeyEnvironment(f.Environment) {
+		return Errorf(EINVALID, "Unknown key environment %q.", f.Environment)
+	}
+	if err := CheckText("search", f.Search); err != nil {
+		return err
+	}
+	return CheckLists("owners", f.Owners)
+}
+
+// ContainsPattern is the SQL LIKE pattern, with \ as its escape character,
+// that matches the text containing s, for a text and an s whose ASCII
+// letters the backend and this function have both lowered: % and _ in s
+// match themselves, never any text.
+func ContainsPattern(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('%')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '%' || c == '_' || c == '\\':
+			b.WriteByte('\\')
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+	b.WriteByte('%')
+	return b.String()
 }
 
 // MaxPageSize caps every list call.

@@ -38,3 +38,18 @@ type DashboardSessionStore interface {
 	// (absolutely, or idle since before idleBefore) and says how many.
 	DeleteExpiredDashboardSessions(ctx context.Context, now, idleBefore time.Time) (int64, error)
 }
+
+// CheckStorable returns EINVALID if s lacks its hash or user, or holds
+// text no backend can store.
+func (s *DashboardSession) CheckStorable() error {
+	switch {
+	case s == nil:
+		return Errorf(EINVALID, "Dashboard session is missing.")
+	case s.UserID == "":
+		return Errorf(EINVALID, "Dashboard session user is required.")
+	}
+	if err := CheckHash("Dashboard session", s.Hash); err != nil {
+		return err
+	}
+	return CheckText("Dashboard session", s.UserID, s.IDToken)
+}

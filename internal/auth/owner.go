@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -27,4 +28,18 @@ func CheckOwner(owner string) error {
 		}
 	}
 	return nil
+}
+
+// SplitOwners reads an owner list separated by commas, as people type it
+// (the CLI's --owners, the dashboard's owners field): spaces around each
+// owner are dropped, spaces inside kept ("billing team"), empty entries
+// skipped. An owner holding a comma cannot be written this way.
+func SplitOwners(s string) []string {
+	var out []string
+	for o := range strings.SplitSeq(s, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
 }

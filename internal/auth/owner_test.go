@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -15,6 +16,19 @@ func TestCheckOwner(t *testing.T) {
 		"a\x00b", "a\nb", "a\tb", "a\u200bb", "\xff"} {
 		if err := CheckOwner(bad); ErrorCode(err) != EINVALID {
 			t.Errorf("CheckOwner(%q) = %v, want EINVALID", bad, err)
+		}
+	}
+}
+
+func TestSplitOwners(t *testing.T) {
+	for in, want := range map[string][]string{
+		"":                          nil,
+		" , ,":                      nil,
+		"billing":                   {"billing"},
+		" billing , billing team ,": {"billing", "billing team"},
+	} {
+		if got := SplitOwners(in); !slices.Equal(got, want) {
+			t.Errorf("SplitOwners(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -138,6 +138,48 @@ type UsageStore interface {
 	// DeleteUsageBefore removes the buckets of g that start before t and
 	// returns how many it removed.
 	DeleteUsageBefore(ctx context.Context, g Granularity, t time.Time) (int64, error)
+
+	// TopUsage returns the subjects of one kind with the largest totals in
+	// the buckets matching f, largest first (ties by subject), at most
+	// f.Limit (capped at MaxPageSize). Counts without that kind of subject
+	// are left out.
+	TopUsage(ctx context.Context, f UsageTopFilter) ([]UsageTotal, error)
+}
+
+// Subject kinds of TopUsage.
+const (
+	UsageByKey    = "key_id"
+	UsageByClient = "client_id"
+	UsageByRoute  = "route"
+)
+
+// UsageTopFilter selects TopUsage's buckets: By is one of the UsageBy*
+// kinds; Owners, when not empty, keeps the counts of those owners only.
+type UsageTopFilter struct {
+	By          string
+	Owners      []string
+	Granularity Granularity
+	From, To    time.Time
+	Limit       int
+}
+
+// Check refuses a filter no backend should run.
+func (f UsageTopFilter) Check() error {
+	switch f.By {
+	case UsageByKey, UsageByClient, UsageByRoute:
+	default:
+		return Errorf(EINVALID, "Top usage is by key_id, client_id or route.")
+	}
+	if !slices.Contains(Granularities, f.Granularity) {
+		return Errorf(EINVALID, "Unknown granularity %q.", f.Granularity)
+	}
+	return nil
+}
+
+// UsageTotal is one subject's total in a TopUsage answer.
+type UsageTotal struct {
+	Subject string
+	Count   int64
 }
 
 // MaxUsageBatchRows bounds the rows a backend writes in one statement, so

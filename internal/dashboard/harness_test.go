@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -75,7 +76,7 @@ func newHarness(t testing.TB, opts ...func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyring, err := signing.New(ctx, db, sealer, signing.Options{Now: clock.Now})
+	keyring, err := signing.New(ctx, db, sealer, signing.Options{Now: clock.Now, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func newHarness(t testing.TB, opts ...func(*Config)) *harness {
 		t.Fatal(err)
 	}
 	counter := usage.NewCounter()
-	keys, err := apikey.NewService(apikey.Config{Store: db, Audit: db, Secret: serverSecret, Now: clock.Now, Usage: counter})
+	keys, err := apikey.NewService(apikey.Config{Store: db, Audit: db, Secret: serverSecret, Prefix: "sk_test_", Now: clock.Now, Usage: counter})
 	if err != nil {
 		t.Fatal(err)
 	}

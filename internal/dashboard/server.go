@@ -174,6 +174,8 @@ func (s *Server) pages() []page {
 // registering itself in an init-free way: the list is fixed here.
 var pageGroups = []func(*Server) []page{
 	(*Server).overviewPages,
+	(*Server).clientPages,
+	(*Server).userPages,
 }
 
 // wrap applies the security headers, the session and the page's access

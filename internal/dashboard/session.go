@@ -98,7 +98,9 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) (*viewer, error
 		return nil, s.endSession(ctx, w, hash)
 	}
 	u, err := s.cfg.Users.Get(ctx, sess.UserID)
-	if auth.ErrorCode(err) == auth.ENOTFOUND || (err == nil && u.Disabled()) {
+	// A disabled account, or a password changed since signing in (by the
+	// admin API, the CLI or this dashboard), ends the session.
+	if auth.ErrorCode(err) == auth.ENOTFOUND || (err == nil && (u.Disabled() || sess.CreatedAt.Before(u.PasswordChangedAt))) {
 		return nil, s.endSession(ctx, w, hash)
 	}
 	if err != nil {

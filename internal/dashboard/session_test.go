@@ -15,7 +15,7 @@ func TestSigningInGoesThroughTheLoginPageAndBack(t *testing.T) {
 	h.user("alice", auth.RoleAdmin)
 	b := h.browser()
 	// A page asked for before signing in is where the browser lands after.
-	p := b.get("/dashboard/keys?status=active")
+	p := b.get("/dashboard/?range=7d")
 	if p.StatusCode != http.StatusSeeOther || !strings.HasPrefix(p.Header.Get("Location"), "/dashboard/signin?next=") {
 		t.Fatalf("unsigned request: %d %s", p.StatusCode, p.Header.Get("Location"))
 	}
@@ -34,7 +34,7 @@ func TestSigningInGoesThroughTheLoginPageAndBack(t *testing.T) {
 	f.fields.Set("username", "alice")
 	f.fields.Set("password", testPassword)
 	done := b.follow(b.send(http.MethodPost, f.action, f.fields))
-	if done.StatusCode != http.StatusOK || done.Request.URL.RequestURI() != "/dashboard/keys?status=active" {
+	if done.StatusCode != http.StatusOK || done.Request.URL.RequestURI() != "/dashboard/?range=7d" {
 		t.Fatalf("landed on %s (%d), want the page first asked for", done.Request.URL, done.StatusCode)
 	}
 	// Consent is skipped for the dashboard: nothing was asked.
@@ -243,4 +243,17 @@ func mustURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+func TestAPasswordResetElsewhereEndsTheSession(t *testing.T) {
+	h := newHarness(t)
+	u := h.user("alice", auth.RoleAdmin)
+	b := h.signIn("alice")
+	h.Clock.Add(time.Second)
+	if err := h.Users.ResetPassword(t.Context(), auth.ActorSystem, u.ID, "another long passphrase"); err != nil {
+		t.Fatal(err)
+	}
+	if p := b.get("/dashboard/"); p.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after a password reset through the service: %d, want the sign-in", p.StatusCode)
+	}
 }

@@ -323,10 +323,16 @@ func (s *Server) needsLogin(req *authzRequest, sess *browserSession) bool {
 }
 
 // proceed continues an authorization request for a signed-in user: the
-// code at once when a remembered consent covers every requested scope
-// (unless prompt=consent), else the consent page.
+// code at once for a first-party client, or when a remembered consent
+// covers every requested scope (unless prompt=consent), else the consent
+// page.
 func (s *Server) proceed(w http.ResponseWriter, r *http.Request, req *authzRequest, sess *browserSession) {
 	ctx := r.Context()
+	if s.firstParty[req.client.ID] {
+		// Even prompt=consent: there is no third party to consent to.
+		s.issueCode(w, r, req, sess)
+		return
+	}
 	if !req.prompt["consent"] {
 		covered, err := s.consentCovers(ctx, sess.user.ID, req.client.ID, req.scopes)
 		if err != nil {

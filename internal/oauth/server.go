@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -59,6 +60,12 @@ type Config struct {
 	// Usage counts every token request, by client, user and outcome;
 	// nil counts nothing.
 	Usage *usage.Counter
+
+	// FirstPartyClients are the IDs of Gatehouse's own clients (the
+	// dashboard): their users are never asked for consent, since the
+	// client is part of the server they are signing in to. A code is
+	// issued right after sign-in and no consent is recorded.
+	FirstPartyClients []string
 }
 
 // Defaults of Config.
@@ -89,6 +96,8 @@ type Server struct {
 	logger    *slog.Logger
 
 	browser browserState // the issuer's origin, for form POSTs (browser side)
+
+	firstParty map[string]bool // Config.FirstPartyClients
 }
 
 // ClientRegistry is what the server needs of the client registry
@@ -124,6 +133,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RefreshGrace < 0 {
 		return nil, errors.New("oauth: RefreshGrace is negative")
 	}
+	firstParty := make(map[string]bool, len(cfg.FirstPartyClients))
+	for _, id := range cfg.FirstPartyClients {
+		if !client.ValidID(id) {
+			return nil, fmt.Errorf("oauth: first-party client %q is not a client ID", id)
+		}
+		firstParty[id] = true
+	}
 	if cfg.Now == nil {
 		cfg.Now = auth.SystemNow
 	}
@@ -141,6 +157,8 @@ func New(cfg Config) (*Server, error) {
 		accounts: cfg.Accounts,
 		now:      cfg.Now,
 		logger:   cfg.Logger,
+
+		firstParty: firstParty,
 	}
 	vs, err := newVerifiers(cfg.Keys, cfg.Issuer, cfg.Now, cfg.SessionTTL, cfg.Logger)
 	if err != nil {

@@ -39,9 +39,9 @@ func appendEvents(ctx context.Context, tx pgx.Tx, events []auth.AuditEvent) erro
 		if err != nil {
 			return err
 		}
-		b.Queue(`INSERT INTO audit_events (occurred_at, type, actor, key_id, reason, count, details)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			timeValue(e.Time), e.Type, e.Actor, e.KeyID, e.Reason, e.Count, details)
+		b.Queue(`INSERT INTO audit_events (occurred_at, type, actor, key_id, reason, count, details, target)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			timeValue(e.Time), e.Type, e.Actor, e.KeyID, e.Reason, e.Count, details, e.Target())
 	}
 	// The webhook events of these audit events go to the outbox in the
 	// same batch, so they commit with the change or not at all. The outbox
@@ -73,8 +73,13 @@ func (db *DB) AppendAuditEvents(ctx context.Context, events ...auth.AuditEvent) 
 
 // ListAuditEvents returns one page of events in ascending ID order and the
 // cursor of the next page, 0 on the last page. A Limit of zero or less
-// means 100; Limit is capped at auth.MaxPageSize.
+// means 100; Limit is capped at auth.MaxPageSize. EINVALID for a filter
+// auth.CheckAuditFilter refuses. An event stored without a time matches
+// no Since or Until bound.
 func (db *DB) ListAuditEvents(ctx context.Context, f auth.AuditFilter) ([]auth.AuditEvent, int64, error) {
+	if err := auth.CheckAuditFilter(f); err != nil {
+		return nil, 0, err
+	}
 	limit := auth.PageSize(f.Limit)
 	var (
 		where []string
@@ -85,11 +90,20 @@ func (db *DB) ListAuditEvents(ctx context.Context, f auth.AuditFilter) ([]auth.A
 		where = append(where, fmt.Sprintf(format, len(args)))
 	}
 	cond("id > $%d", f.After)
-	if f.KeyID != "" {
-		cond("key_id = $%d", f.KeyID)
+	for _, c := range []struct{ column, value string }{
+		{"key_id", f.KeyID}, {"type", f.Type}, {"actor", f.Actor}, {"target", f.Target},
+	} {
+		if c.value != "" {
+			cond(c.column+" = $%d", c.value)
+		}
 	}
-	if f.Type != "" {
-		cond("type = $%d", f.Type)
+	// pgx truncates times to microseconds; rounding these bounds up keeps
+	// Since <= Time < Until exact for bounds with nanoseconds.
+	if !f.Since.IsZero() {
+		cond("occurred_at >= $%d", auth.CeilMicro(f.Since))
+	}
+	if !f.Until.IsZero() {
+		cond("occurred_at < $%d", auth.CeilMicro(f.Until))
 	}
 	args = append(args, limit+1) // one more tells whether a next page exists
 	rows, err := db.pool.Query(ctx, fmt.Sprintf(`SELECT id, occurred_at, type, actor, key_id, reason, count, details

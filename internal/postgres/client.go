@@ -81,10 +81,18 @@ func (db *DB) GetClient(ctx context.Context, id string) (*auth.Client, error) {
 // and the cursor of the next page, "" on the last page. A Limit of zero or
 // less means 100; Limit is capped at auth.MaxPageSize.
 func (db *DB) ListClients(ctx context.Context, f auth.ClientFilter) ([]*auth.Client, string, error) {
+	if err := auth.CheckLists("owners", f.Owners); err != nil {
+		return nil, "", err
+	}
 	limit := auth.PageSize(f.Limit)
+	where, args := "id > $2", []any{limit + 1, f.After}
+	if len(f.Owners) > 0 {
+		where += " AND owner = ANY($3)"
+		args = append(args, f.Owners)
+	}
 	// One row more than the page tells whether another page follows.
 	rows, err := db.pool.Query(ctx, `SELECT `+clientColumns+` FROM oauth_clients
-		WHERE id > $1 ORDER BY id LIMIT $2`, f.After, limit+1)
+		WHERE `+where+` ORDER BY id LIMIT $1`, args...)
 	if err != nil {
 		return nil, "", translate("list clients", err)
 	}

@@ -152,15 +152,15 @@ func TestMigrateFromVersion2KeepsKeysAndEvents(t *testing.T) {
 		t.Fatalf("oauth_clients at version 2: exists %v, err %v; want absent", exists, err)
 	}
 	k := testKey("key_1")
-	// Today's code writes at the old version: the key with the columns of
-	// that version, and an event that maps to no webhook, since the webhook
-	// outbox comes with version 8.
+	// The key and an event with the columns of that version (the event's
+	// target comes with version 13).
 	ev := auth.AuditEvent{Time: k.CreatedAt, Type: auth.EventKeyVerificationFailed, Actor: "key_admin", KeyID: k.ID, Count: 1}
 	if err := insertOldKey(ctx, old, k); err != nil {
 		t.Fatalf("CreateAPIKey at version 2: %v", err)
 	}
-	if err := old.AppendAuditEvents(ctx, ev); err != nil {
-		t.Fatalf("AppendAuditEvents at version 2: %v", err)
+	if _, err := old.pool.Exec(ctx, `INSERT INTO audit_events (occurred_at, type, actor, key_id, count)
+		VALUES ($1, $2, $3, $4, $5)`, timeValue(ev.Time), ev.Type, ev.Actor, ev.KeyID, ev.Count); err != nil {
+		t.Fatalf("insert an event at version 2: %v", err)
 	}
 	old.Close()
 

@@ -220,14 +220,43 @@ func (db *DB) GetAPIKeyByHash(ctx context.Context, hash []byte) (*auth.APIKey, e
 
 // ListAPIKeys returns one page of keys in ascending ID order (bytewise) and
 // the cursor of the next page, "" on the last page. A Limit of zero or less
-// means 100; Limit is capped at auth.MaxPageSize.
+// means 100; Limit is capped at auth.MaxPageSize. EINVALID for a filter
+// auth.CheckKeyFilter refuses.
 func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.APIKey, string, error) {
+	if err := auth.CheckKeyFilter(f); err != nil {
+		return nil, "", err
+	}
 	limit := auth.PageSize(f.Limit)
 	where := []string{"id > ?"}
 	args := []any{f.After}
 	if f.Owner != "" {
 		where = append(where, "owner = ?")
 		args = append(args, f.Owner)
+	}
+	if len(f.Owners) > 0 {
+		where = append(where, "owner IN (?"+strings.Repeat(", ?", len(f.Owners)-1)+")")
+		for _, o := range f.Owners {
+			args = append(args, o)
+		}
+	}
+	if f.Status != "" {
+		cond, n := statusCondition(f.Status)
+		where = append(where, cond)
+		// At is compared as it is, even when zero, as Status compares it.
+		for range n {
+			args = append(args, f.At.UnixMicro())
+		}
+	}
+	switch f.Environment {
+	case auth.KeyEnvTest:
+		where = append(where, testPrefix)
+	case auth.KeyEnvLive:
+		where = append(where, "NOT "+testPrefix)
+	}
+	if f.Search != "" {
+		// SQLite's lower folds ASCII letters only, as ContainsPattern does.
+		where = append(where, `(id = ? OR lower(name) LIKE ? ESCAPE '\')`)
+		args = append(args, f.Search, auth.ContainsPattern(f.Search))
 	}
 	if !f.RotationDueBy.IsZero() {
 		where = append(where, "rotation_due_at IS NOT NULL", "rotation_due_at <= ?",
@@ -262,6 +291,37 @@ func (db *DB) ListAPIKeys(ctx context.Context, f auth.APIKeyFilter) ([]*auth.API
 	}
 	keys, next := auth.Page(keys, limit, func(x *auth.APIKey) string { return x.ID })
 	return keys, next, nil
+}
+
+// testPrefix holds for the keys of the test environment: those whose prefix
+// ends in "_test_" (auth.KeyEnvironmentOf). It is written exactly as the
+// condition of the partial index api_keys_test (migration 00013), so the
+// planner finds that index; and it compares case-sensitively, as Go does
+// (SQLite's LIKE would fold case).
+const testPrefix = "substr(prefix, -6) = '_test_'"
+
+// statusCondition returns the condition under which a key is in that state
+// at a time, as auth.APIKey.Status decides it, and how many times it
+// takes that time as an argument. NULL is the zero time ("never"). The
+// states few keys are in name the conditions of their partial indexes
+// (migration 00013) literally, so the planner finds them.
+func statusCondition(status string) (string, int) {
+	const (
+		revoked    = "(revoked_at IS NOT NULL AND revoked_at <= ?)"
+		notRevoked = "(revoked_at IS NULL OR revoked_at > ?)"
+		expired    = "(expires_at IS NOT NULL AND expires_at <= ?)"
+		notExpired = "(expires_at IS NULL OR expires_at > ?)"
+	)
+	switch status {
+	case auth.KeyRevoked:
+		return revoked, 1
+	case auth.KeyExpired:
+		return notRevoked + " AND " + expired, 2
+	case auth.KeyRotating:
+		return notRevoked + " AND " + notExpired + " AND rotated_to <> ''", 2
+	default: // auth.KeyActive; CheckKeyFilter refused any other
+		return notRevoked + " AND " + notExpired + " AND rotated_to = ''", 2
+	}
 }
 
 // RotateAPIKey, in one transaction, sets the old key's RotatedTo to next.ID

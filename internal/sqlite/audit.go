@@ -17,7 +17,7 @@ func insertEvents(ctx context.Context, tx *sql.Tx, events []auth.AuditEvent) err
 		return nil
 	}
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_events
-		(occurred_at, type, actor, key_id, reason, count, details) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		(occurred_at, type, actor, key_id, reason, count, details, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
@@ -27,7 +27,7 @@ func insertEvents(ctx context.Context, tx *sql.Tx, events []auth.AuditEvent) err
 		if err != nil {
 			return err
 		}
-		if _, err := stmt.ExecContext(ctx, timeValue(e.Time), e.Type, e.Actor, e.KeyID, e.Reason, e.Count, details); err != nil {
+		if _, err := stmt.ExecContext(ctx, timeValue(e.Time), e.Type, e.Actor, e.KeyID, e.Reason, e.Count, details, e.Target()); err != nil {
 			return err
 		}
 	}
@@ -50,18 +50,31 @@ func (db *DB) AppendAuditEvents(ctx context.Context, events ...auth.AuditEvent) 
 
 // ListAuditEvents returns one page of events in ascending ID order and the
 // cursor of the next page, 0 on the last page. A Limit of zero or less
-// means 100; Limit is capped at auth.MaxPageSize.
+// means 100; Limit is capped at auth.MaxPageSize. EINVALID for a filter
+// auth.CheckAuditFilter refuses. An event stored without a time matches
+// no Since or Until bound.
 func (db *DB) ListAuditEvents(ctx context.Context, f auth.AuditFilter) ([]auth.AuditEvent, int64, error) {
+	if err := auth.CheckAuditFilter(f); err != nil {
+		return nil, 0, err
+	}
 	limit := auth.PageSize(f.Limit)
 	where := []string{"id > ?"}
 	args := []any{f.After}
-	if f.KeyID != "" {
-		where = append(where, "key_id = ?")
-		args = append(args, f.KeyID)
+	for _, c := range []struct{ column, value string }{
+		{"key_id", f.KeyID}, {"type", f.Type}, {"actor", f.Actor}, {"target", f.Target},
+	} {
+		if c.value != "" {
+			where = append(where, c.column+" = ?")
+			args = append(args, c.value)
+		}
 	}
-	if f.Type != "" {
-		where = append(where, "type = ?")
-		args = append(args, f.Type)
+	if !f.Since.IsZero() {
+		where = append(where, "occurred_at >= ?")
+		args = append(args, auth.CeilMicro(f.Since).UnixMicro())
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "occurred_at < ?")
+		args = append(args, auth.CeilMicro(f.Until).UnixMicro())
 	}
 	args = append(args, limit+1) // one more tells whether a next page exists
 	rows, err := db.read.QueryContext(ctx, `SELECT id, occurred_at, type, actor, key_id, reason, count, details

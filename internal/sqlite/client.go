@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
@@ -92,10 +93,20 @@ func (db *DB) GetClient(ctx context.Context, id string) (*auth.Client, error) {
 // and the cursor of the next page, "" on the last page. A Limit of zero or
 // less means 100; Limit is capped at auth.MaxPageSize.
 func (db *DB) ListClients(ctx context.Context, f auth.ClientFilter) ([]*auth.Client, string, error) {
+	if err := auth.CheckLists("owners", f.Owners); err != nil {
+		return nil, "", err
+	}
 	limit := auth.PageSize(f.Limit)
+	where, args := "id > ?", []any{f.After}
+	if len(f.Owners) > 0 {
+		where += " AND owner IN (?" + strings.Repeat(", ?", len(f.Owners)-1) + ")"
+		for _, o := range f.Owners {
+			args = append(args, o)
+		}
+	}
 	// One row more than the page tells whether another page follows.
 	rows, err := db.read.QueryContext(ctx, `SELECT `+clientColumns+` FROM oauth_clients
-		WHERE id > ? ORDER BY id LIMIT ?`, f.After, limit+1)
+		WHERE `+where+` ORDER BY id LIMIT ?`, append(args, limit+1)...)
 	if err != nil {
 		return nil, "", translate("list clients", err)
 	}

@@ -73,6 +73,7 @@ func Run(t *testing.T, open func(t *testing.T) auth.Store) {
 		{"concurrent spends never take more credits than the key has", testSpendConcurrent},
 		{"sync writes credits counted elsewhere only forward and only for the version", testSyncCredits},
 	}
+	tests = append(tests, filterTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

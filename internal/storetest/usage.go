@@ -24,6 +24,7 @@ func RunUsage(t *testing.T, open func(t *testing.T) auth.Store) {
 		{"bad counts are invalid and write nothing", testUsageInvalid},
 		{"retention deletes old buckets of one granularity only", testUsageRetention},
 		{"concurrent writers adding to the same buckets lose nothing", testUsageConcurrent},
+		{"top usage ranks the subjects of one kind, for some owners or all", testUsageTop},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -260,5 +261,46 @@ func testUsageConcurrent(t *testing.T, s auth.Store) {
 		if want := int64(writers * rounds * 20); total != want {
 			t.Errorf("%s total = %d, want %d", g, total, want)
 		}
+	}
+}
+
+func testUsageTop(t *testing.T, s auth.Store) {
+	ctx := t.Context()
+	counts := []auth.UsageCount{
+		uc("key_a", "orders", "VALID", 0, 5),
+		uc("key_a", "orders", "REVOKED", 1, 2),
+		uc("key_b", "orders", "VALID", 2, 9),
+		uc("key_c", "users", "VALID", 3, 7),
+		uc("key_d", "users", "VALID", 3, 7),
+		uc("key_e", "users", "VALID", 90, 100), // outside the hour asked for
+		{UsageSubject: auth.UsageSubject{ClientID: "cli_1"}, Outcome: "VALID", Start: usageBase, Count: 50},
+	}
+	if err := s.AddUsage(ctx, counts); err != nil {
+		t.Fatal(err)
+	}
+	top := func(f auth.UsageTopFilter) []auth.UsageTotal {
+		t.Helper()
+		f.Granularity, f.From, f.To = auth.GranularityMinute, usageBase, usageBase.Add(time.Hour)
+		got, err := s.TopUsage(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	want := []auth.UsageTotal{{Subject: "key_b", Count: 9}, {Subject: "key_a", Count: 7}, {Subject: "key_c", Count: 7}}
+	if got := top(auth.UsageTopFilter{By: auth.UsageByKey, Limit: 3}); !slices.Equal(got, want) {
+		t.Errorf("top keys = %v, want %v (ties by subject, counts without a key left out)", got, want)
+	}
+	if got := top(auth.UsageTopFilter{By: auth.UsageByKey, Owners: []string{"owner-of-key_c", "owner-of-key_a"}}); !slices.Equal(got, []auth.UsageTotal{{Subject: "key_a", Count: 7}, {Subject: "key_c", Count: 7}}) {
+		t.Errorf("top keys of two owners = %v", got)
+	}
+	if got := top(auth.UsageTopFilter{By: auth.UsageByRoute}); !slices.Equal(got, []auth.UsageTotal{{Subject: "orders", Count: 16}, {Subject: "users", Count: 14}}) {
+		t.Errorf("top routes = %v", got)
+	}
+	if got := top(auth.UsageTopFilter{By: auth.UsageByClient}); !slices.Equal(got, []auth.UsageTotal{{Subject: "cli_1", Count: 50}}) {
+		t.Errorf("top clients = %v", got)
+	}
+	if _, err := s.TopUsage(ctx, auth.UsageTopFilter{By: "owner; DROP TABLE usage_counts", Granularity: auth.GranularityMinute}); auth.ErrorCode(err) != auth.EINVALID {
+		t.Errorf("a subject kind that is not a column: %v, want EINVALID", err)
 	}
 }

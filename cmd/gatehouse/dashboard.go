@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
+)
+
+// startDashboard builds the web console over the node's services, unless
+// the configuration turns it off (nil then, and /dashboard is a 404).
+func (m *Main) startDashboard() error {
+	if m.Config.Dashboard.Disabled {
+		return nil
+	}
+	d, err := dashboard.New(dashboard.Config{
+		Issuer:          m.issuer,
+		Authorization:   m.OAuth.Handler(),
+		JWKS:            m.Signing.JWKS,
+		Keys:            m.Keys,
+		Clients:         m.Clients,
+		Users:           m.Accounts,
+		Consents:        m.OAuth,
+		SigningKeys:     m.Signing,
+		Routes:          m.Routes,
+		Webhooks:        m.Webhooks,
+		Store:           m.Store,
+		Hasher:          m.hasher,
+		Insecure:        m.insecureCookies(),
+		IdleTimeout:     m.Config.Dashboard.IdleTimeout,
+		AbsoluteTimeout: m.Config.Dashboard.AbsoluteTimeout,
+		Now:             m.Now,
+		Logger:          m.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("dashboard: %w", err)
+	}
+	m.Dashboard = d
+	return nil
+}
+
+// dashboardHandler serves /dashboard, or answers 404 when it is off.
+func (m *Main) dashboardHandler() http.Handler {
+	if m.Dashboard == nil {
+		return http.NotFoundHandler()
+	}
+	return m.Dashboard.Handler()
+}

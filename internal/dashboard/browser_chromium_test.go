@@ -501,9 +501,6 @@ func TestChromiumAnEndedSessionSignsInAgain(t *testing.T) {
 	}
 }
 
-// xssPayloads are tried in every field a user controls.
-var xssPayloads = []string{`<script>alert(1)</script>`, `"><img src=x onerror=alert(1)>`}
-
 func TestChromiumUserTextIsInertOnEveryPage(t *testing.T) {
 	h := newHarness(t)
 	h.user("alice", auth.RoleAdmin)

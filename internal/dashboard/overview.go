@@ -13,22 +13,19 @@ import (
 )
 
 // The overview answers "is anything wrong, and what is busy?" for the
-// last 24 hours. The usage store filters by subject (an empty member
-// matches every subject) and has no query that ranks subjects, so the
-// page asks once per owner, client, route or key it lists, each list
-// bounded below: the page costs a bounded number of indexed queries
-// whatever the size of the store.
+// last 24 hours. The store ranks the busiest keys, clients and routes
+// (TopUsage); the page then asks for the series of each one it shows, so
+// it costs a bounded number of indexed queries whatever the size of the
+// store.
 const (
 	overviewRange = 24 * time.Hour
 	// maxChartSeries bounds a chart's series to the stylesheet's colours:
 	// the busiest maxChartSeries-1 by name, the rest summed as "other".
 	maxChartSeries = 6
-	// maxOverviewSubjects bounds the clients and routes asked about.
-	maxOverviewSubjects = 50
-	// topKeysScan bounds the keys whose traffic is compared for the top
-	// keys; past it the page says that it looked at that many only.
-	topKeysScan  = 100
-	topKeysShown = 5
+	// maxOverviewSubjects bounds the clients and routes charted: the
+	// busiest ones (a chart shows maxChartSeries-1 of them apart anyway).
+	maxOverviewSubjects = 20
+	topKeysShown        = 5
 	// dueShown bounds the keys due for rotation listed; the keys page
 	// lists them all.
 	dueShown = 10
@@ -58,19 +55,17 @@ func (s *Server) overviewPages() []page {
 
 // overviewData is the overview page's content.
 type overviewData struct {
-	Developer   bool // the numbers are those of the viewer's owners only
-	NoOwners    bool // a developer without owners: nothing to show
-	From, To    time.Time
-	Keys        *Chart
-	Tokens      *Chart // nil when there is no client to count under
-	Gateway     *Chart // nil when there is no route
-	Routes      []routeTraffic
-	TopKeys     []keyTraffic
-	TopKeysOf   int  // how many keys were compared
-	TopKeysMore bool // there are more keys than were compared
-	Due         []*auth.APIKey
-	DueMore     bool
-	Events      []auth.AuditEvent
+	Developer bool // the numbers are those of the viewer's owners only
+	NoOwners  bool // a developer without owners: nothing to show
+	From, To  time.Time
+	Keys      *Chart
+	Tokens    *Chart // nil when there is no client to count under
+	Gateway   *Chart // nil when there is no route
+	Routes    []routeTraffic
+	TopKeys   []keyTraffic
+	Due       []*auth.APIKey
+	DueMore   bool
+	Events    []auth.AuditEvent
 }
 
 // routeTraffic is one row of the gateway's table: a route's requests by
@@ -131,7 +126,7 @@ func (s *Server) overview(ctx context.Context, v *viewer) (*overviewData, error)
 	if d.Gateway, d.Routes, err = s.gatewayChart(q, owners); err != nil {
 		return nil, err
 	}
-	if err := s.topKeys(q, owners, d); err != nil {
+	if err := s.topKeys(q, owners, v, d); err != nil {
 		return nil, err
 	}
 	due, next, err := s.cfg.Keys.List(ctx, auth.APIKeyFilter{Owners: owners, RotationDueBy: now, Limit: dueShown})
@@ -197,12 +192,41 @@ func (s *Server) keyChart(q usageQuery, owners []string) (*Chart, error) {
 	return usageChart("verifications", title, q.g, q.from, q.s.now(), pts), nil
 }
 
-// tokenChart is the token requests by client: the clients the viewer may
-// see, at most maxOverviewSubjects of them.
-func (s *Server) tokenChart(q usageQuery, owners []string) (*Chart, error) {
-	clients, _, err := s.cfg.Clients.List(q.ctx, auth.ClientFilter{Owners: owners, Limit: maxOverviewSubjects})
+// top returns the busiest subjects of a kind in the range, of the
+// owners' counts only when owners is not nil.
+func (q usageQuery) top(by string, owners []string, limit int) ([]auth.UsageTotal, error) {
+	tops, err := q.s.cfg.Store.TopUsage(q.ctx, auth.UsageTopFilter{By: by, Owners: owners, Granularity: q.g, From: q.from, To: q.to, Limit: limit})
 	if err != nil {
-		return nil, fmt.Errorf("dashboard: list clients: %w", err)
+		return nil, fmt.Errorf("dashboard: top usage by %s: %w", by, err)
+	}
+	return tops, nil
+}
+
+// tokenChart is the token requests by client, of the busiest clients the
+// viewer may see. Token counts carry no owner, so a developer's are
+// those of their owners' clients, listed.
+func (s *Server) tokenChart(q usageQuery, owners []string) (*Chart, error) {
+	var clients []*auth.Client
+	if owners != nil {
+		var err error
+		if clients, _, err = s.cfg.Clients.List(q.ctx, auth.ClientFilter{Owners: owners, Limit: maxOverviewSubjects}); err != nil {
+			return nil, fmt.Errorf("dashboard: list clients: %w", err)
+		}
+	} else {
+		tops, err := q.top(auth.UsageByClient, nil, maxOverviewSubjects)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range tops {
+			c, err := s.cfg.Clients.Get(q.ctx, t.Subject)
+			if auth.ErrorCode(err) == auth.ENOTFOUND {
+				continue // deleted, or a client ID nobody registered
+			}
+			if err != nil {
+				return nil, fmt.Errorf("dashboard: read client: %w", err)
+			}
+			clients = append(clients, c)
+		}
 	}
 	var named []namedPoints
 	for _, c := range clients {
@@ -222,66 +246,60 @@ func (s *Server) tokenChart(q usageQuery, owners []string) (*Chart, error) {
 }
 
 // gatewayChart is the gateway's requests by route, and each route's
-// requests by outcome. A developer sees their keys' requests only.
+// requests by outcome, of the busiest routes. A developer sees their
+// keys' requests only.
 func (s *Server) gatewayChart(q usageQuery, owners []string) (*Chart, []routeTraffic, error) {
-	if s.cfg.Routes == nil {
-		return nil, nil, nil
-	}
-	routes, err := s.cfg.Routes.List(q.ctx)
+	tops, err := q.top(auth.UsageByRoute, owners, maxOverviewSubjects)
 	if err != nil {
-		return nil, nil, fmt.Errorf("dashboard: list routes: %w", err)
-	}
-	if len(routes) > maxOverviewSubjects {
-		routes = routes[:maxOverviewSubjects]
+		return nil, nil, err
 	}
 	var named []namedPoints
 	var rows []routeTraffic
-	for _, rt := range routes {
-		pts, err := q.forOwners(auth.UsageSubject{Route: rt.Name}, owners)
+	for _, t := range tops {
+		pts, err := q.forOwners(auth.UsageSubject{Route: t.Subject}, owners)
 		if err != nil {
 			return nil, nil, err
 		}
-		named = append(named, namedPoints{name: rt.Name, points: pts})
-		row := routeTraffic{Route: rt.Name}
+		named = append(named, namedPoints{name: t.Subject, points: pts})
+		row := routeTraffic{Route: t.Subject}
 		row.Outcomes, row.Total = byOutcome(pts)
 		rows = append(rows, row)
 	}
 	if len(named) == 0 {
 		return nil, nil, nil
 	}
-	slices.SortStableFunc(rows, func(a, b routeTraffic) int { return cmp.Compare(b.Total, a.Total) })
 	return namedChart("gateway", "Gateway requests by route", q.g, q.from, q.s.now(), named), rows, nil
 }
 
-// topKeys ranks the keys by requests. The store has no ranking query, so
-// it compares the first topKeysScan keys the viewer may see, and says so
-// when there are more.
-func (s *Server) topKeys(q usageQuery, owners []string, d *overviewData) error {
-	keys, next, err := s.cfg.Keys.List(q.ctx, auth.APIKeyFilter{Owners: owners, Limit: topKeysScan})
+// topKeys lists the busiest keys the viewer may see, with their refusals.
+func (s *Server) topKeys(q usageQuery, owners []string, v *viewer, d *overviewData) error {
+	tops, err := q.top(auth.UsageByKey, owners, topKeysShown)
 	if err != nil {
-		return fmt.Errorf("dashboard: list keys: %w", err)
+		return err
 	}
-	d.TopKeysOf, d.TopKeysMore = len(keys), next != ""
-	for _, k := range keys {
+	for _, t := range tops {
+		k, err := s.cfg.Keys.Get(q.ctx, t.Subject)
+		if auth.ErrorCode(err) == auth.ENOTFOUND {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !v.owns(k.Owner) {
+			continue // counted under an owner the key no longer has
+		}
 		pts, err := q.points(auth.UsageSubject{KeyID: k.ID})
 		if err != nil {
 			return err
 		}
 		kt := keyTraffic{Key: k}
 		kt.Outcomes, kt.Total = byOutcome(pts)
-		if kt.Total == 0 {
-			continue
-		}
 		for _, o := range kt.Outcomes {
 			if o.Outcome != "VALID" {
 				kt.Refused += o.Count
 			}
 		}
 		d.TopKeys = append(d.TopKeys, kt)
-	}
-	slices.SortStableFunc(d.TopKeys, func(a, b keyTraffic) int { return cmp.Compare(b.Total, a.Total) })
-	if len(d.TopKeys) > topKeysShown {
-		d.TopKeys = d.TopKeys[:topKeysShown]
 	}
 	return nil
 }

@@ -110,12 +110,6 @@ func TestTheOverviewShowsTrafficRotationAndSecurityEventsToAnAdmin(t *testing.T)
 	if row := tableRow(p.body, auth.EventKeyRevoked, revoked.ID); row == "" {
 		t.Error("the revocation is not among the security events")
 	}
-	if row := tableRow(p.body, auth.EventKeyVerificationFailed, busy.ID); row == "" {
-		// Refusals are aggregated into events when the audit flushes;
-		// with no flush yet there may be none, which is not this test's
-		// concern. Only a listed failure must name its key.
-		t.Log("no verification failure event recorded yet")
-	}
 }
 
 func TestTheOverviewShowsADeveloperOnlyTheirOwners(t *testing.T) {

@@ -88,29 +88,9 @@ func durationVar(fl *pflag.FlagSet, p *time.Duration, name string, value time.Du
 	fl.Var((*durationValue)(p), name, usage)
 }
 
-// parseRate reads "N/s", "N/m", "N/h" or "N/d" ("N" alone is per second)
-// as a rate per second. Zero is allowed: it means no limit.
-func parseRate(s string) (float64, error) {
-	num, unit, ok := strings.Cut(s, "/")
-	if !ok {
-		unit = "s"
-	}
-	n, err := strconv.ParseFloat(num, 64)
-	if err != nil || n < 0 || math.IsInf(n, 0) || math.IsNaN(n) {
-		return 0, fmt.Errorf("%q: want a number per s, m, h or d, like 100/s", s)
-	}
-	switch unit {
-	case "s", "sec", "second":
-		return n, nil
-	case "m", "min", "minute":
-		return n / 60, nil
-	case "h", "hour":
-		return n / 3600, nil
-	case "d", "day":
-		return n / 86400, nil
-	}
-	return 0, fmt.Errorf("%q: the unit must be s, m, h or d", s)
-}
+// parseRate reads a rate, like 100/s (auth.ParseRate: the CLI and the
+// dashboard spell rates alike).
+func parseRate(s string) (float64, error) { return auth.ParseRate(s) }
 
 // scopesValue is a repeatable scope-list flag: each use may hold several
 // scopes separated by spaces or commas, and uses add up, so `--scopes a,b`,
@@ -234,3 +214,29 @@ func parseRefill(s string) (admin.CreditRefill, error) {
 // splitList reads a list separated by commas or spaces (networks, for
 // --allowed-ips).
 func splitList(s string) []string { return splitScopes(s) }
+
+// timeFlag is a pflag.Value for a point in time: RFC 3339, or a duration
+// ago ("24h", "7d") as parseDuration reads it.
+type timeFlag struct{ t *time.Time }
+
+func (f timeFlag) Set(s string) error {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		*f.t = t.UTC()
+		return nil
+	}
+	d, err := parseDuration(s)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("%q is neither an RFC 3339 time nor a positive duration like 24h or 7d", s)
+	}
+	*f.t = time.Now().Add(-d).UTC().Truncate(time.Second)
+	return nil
+}
+
+func (f timeFlag) String() string {
+	if f.t == nil || f.t.IsZero() {
+		return ""
+	}
+	return f.t.UTC().Format(time.RFC3339)
+}
+
+func (f timeFlag) Type() string { return "time" }

@@ -593,6 +593,10 @@ func newAuditCommand(getenv env) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&p.KeyID, "key", "", "only events of this key ID")
 	fl.StringVar(&p.Type, "type", "", "only events of this type, like key.revoked")
+	fl.StringVar(&p.Actor, "actor", "", "only events of this actor (an admin key ID, a user ID, or system)")
+	fl.StringVar(&p.Target, "target", "", "only events about this object (key, client or user ID, kid, route name, webhook ID)")
+	fl.Var(timeFlag{&p.Since}, "since", "only events at or after this time (RFC 3339, or a duration ago like 24h)")
+	fl.Var(timeFlag{&p.Until}, "until", "only events before this time (RFC 3339, or a duration ago)")
 	fl.IntVar(&p.Limit, "limit", 0, "events per page (1-500, default 100)")
 	fl.StringVar(&p.Cursor, "cursor", "", "start after this page cursor")
 	return cmd

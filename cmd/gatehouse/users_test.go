@@ -73,6 +73,18 @@ func usersRoleAndOwners(t *testing.T, cfg config.Config) {
 	if strings.Count(events, `"user.updated"`) != 3 {
 		t.Fatalf("audit of user updates:\n%s", events)
 	}
+	// The user's events, by target, between two times around the test's clock.
+	since, until := n.clock.Now().Add(-time.Hour).Format(time.RFC3339), n.clock.Now().Add(time.Hour).Format(time.RFC3339)
+	events = n.cli("audit", "--target", dev.ID, "--since", since, "--until", until, "--json")
+	if strings.Count(events, `"user.updated"`) != 3 || strings.Count(events, `"user.created"`) != 1 {
+		t.Fatalf("audit --target %s:\n%s", dev.ID, events)
+	}
+	if events := n.cli("audit", "--target", dev.ID, "--until", since, "--json"); strings.Contains(events, "user.") {
+		t.Fatalf("audit --until before the events showed them:\n%s", events)
+	}
+	if code, _ := n.exitOf("", "audit", "--since", "yesterday"); code != exitUsage {
+		t.Fatalf("audit --since yesterday: exit %d, want %d", code, exitUsage)
+	}
 
 	// Bad input: the server's 400 is the exit status for rejected input,
 	// and nothing is stored.

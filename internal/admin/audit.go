@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
 // handleListAuditEvents serves GET /admin/v1/audit-events, oldest first.
 func (s *Server) handleListAuditEvents(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r, "key_id", "type", "limit", "cursor")
+	q, err := parseQuery(r, "key_id", "type", "actor", "target", "since", "until", "limit", "cursor")
 	if err != nil {
 		return err
 	}
@@ -18,7 +19,13 @@ func (s *Server) handleListAuditEvents(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	f := auth.AuditFilter{KeyID: q.Get("key_id"), Type: q.Get("type"), Limit: limit}
+	f := auth.AuditFilter{KeyID: q.Get("key_id"), Type: q.Get("type"), Actor: q.Get("actor"), Target: q.Get("target"), Limit: limit}
+	if f.Since, err = usageTime("since", q.Get("since"), time.Time{}); err != nil {
+		return err
+	}
+	if f.Until, err = usageTime("until", q.Get("until"), time.Time{}); err != nil {
+		return err
+	}
 	if c := q.Get("cursor"); c != "" {
 		// The cursor is the store's event ID, opaque to callers but checked
 		// here so that a mangled one is a 400, not a surprise.
@@ -37,7 +44,7 @@ func (s *Server) handleListAuditEvents(w http.ResponseWriter, r *http.Request) e
 		out.NextCursor = strconv.FormatInt(next, 10)
 	}
 	for _, e := range events {
-		out.Items = append(out.Items, auditEventFromRecord(e))
+		out.Items = append(out.Items, AuditEventFromRecord(e))
 	}
 	s.writeJSON(w, r, http.StatusOK, out)
 	return nil

@@ -162,6 +162,14 @@ func (c *Client) ListAuditEvents(ctx context.Context, p AuditEventsParams) (*Aud
 	q := url.Values{}
 	setIf(q, "key_id", p.KeyID)
 	setIf(q, "type", p.Type)
+	setIf(q, "actor", p.Actor)
+	setIf(q, "target", p.Target)
+	if !p.Since.IsZero() {
+		q.Set("since", p.Since.UTC().Format(time.RFC3339))
+	}
+	if !p.Until.IsZero() {
+		q.Set("until", p.Until.UTC().Format(time.RFC3339))
+	}
 	setIf(q, "cursor", p.Cursor)
 	if p.Limit != 0 {
 		q.Set("limit", strconv.Itoa(p.Limit))

@@ -203,8 +203,13 @@ type AuditEventList struct {
 type AuditEventsParams struct {
 	KeyID  string
 	Type   string
-	Limit  int    // 1..500; 0 means the server default (100)
-	Cursor string // next_cursor of the previous page
+	Actor  string // who acted: an admin key's ID, a user's ID, or "system"
+	Target string // what the event is about (auth.AuditEvent.Target)
+	// Since and Until bound the events' times (Since <= time < Until); zero
+	// is open.
+	Since, Until time.Time
+	Limit        int    // 1..500; 0 means the server default (100)
+	Cursor       string // next_cursor of the previous page
 }
 
 // VerifyRequest is the body of POST /v1/keys/verify.
@@ -304,7 +309,10 @@ func keyFromRecord(k *auth.APIKey, now time.Time) Key {
 	return out
 }
 
-func auditEventFromRecord(e auth.AuditEvent) AuditEvent {
+// AuditEventFromRecord is an audit event in its wire form: the one shape
+// of an event wherever one leaves the server (this API, the dashboard's
+// export).
+func AuditEventFromRecord(e auth.AuditEvent) AuditEvent {
 	out := AuditEvent{
 		ID:      e.ID,
 		Time:    e.Time.UTC(),

@@ -64,8 +64,8 @@ func TestWireFormatGolden(t *testing.T) {
 			Credits: apikey.CreditState{Metered: true, Remaining: 0}}),
 		"verify_rate_limited": verifyResponse(apikey.Result{Code: apikey.CodeRateLimited, Key: minimal, RateLimit: apikey.RateLimitState{Limit: 1, Reset: 1500 * time.Millisecond, RetryAfter: 1500 * time.Millisecond}}),
 		"audit_event_list": AuditEventList{Items: []AuditEvent{
-			auditEventFromRecord(auth.AuditEvent{ID: 1, Time: now, Type: auth.EventKeyCreated, Actor: "key_admin", KeyID: "key_1", Count: 1, Details: map[string]string{"owner": "svc"}}),
-			auditEventFromRecord(auth.AuditEvent{ID: 2, Time: now, Type: auth.EventKeyVerificationFailed, Actor: auth.ActorSystem, Reason: "INVALID", Count: 42}),
+			AuditEventFromRecord(auth.AuditEvent{ID: 1, Time: now, Type: auth.EventKeyCreated, Actor: "key_admin", KeyID: "key_1", Count: 1, Details: map[string]string{"owner": "svc"}}),
+			AuditEventFromRecord(auth.AuditEvent{ID: 2, Time: now, Type: auth.EventKeyVerificationFailed, Actor: auth.ActorSystem, Reason: "INVALID", Count: 42}),
 		}},
 		"user": userFromRecord(&auth.User{ID: "usr_06tm024rl0l7gs1a", Username: "ada", Email: "ada@example.test", EmailVerified: true,
 			Name: "Ada Lovelace", Role: auth.RoleDeveloper, Owners: []string{"billing", "shipping"},

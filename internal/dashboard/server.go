@@ -176,6 +176,10 @@ var pageGroups = []func(*Server) []page{
 	(*Server).overviewPages,
 	(*Server).clientPages,
 	(*Server).userPages,
+	(*Server).signingKeyPages,
+	(*Server).routePages,
+	(*Server).webhookPages,
+	(*Server).auditPages,
 }
 
 // wrap applies the security headers, the session and the page's access

@@ -89,6 +89,10 @@ func (s *Service) Create(ctx context.Context, r auth.Route, actor string) (*auth
 	return nr, nil
 }
 
+// FileRoutes returns the routes of the routes file, which are read-only
+// here: the dashboard lists them beside the stored ones.
+func (s *Service) FileRoutes() []auth.Route { return s.fileRoutes() }
+
 // Get returns the stored route of that name, or ENOTFOUND.
 func (s *Service) Get(ctx context.Context, name string) (*auth.Route, error) {
 	if !auth.ValidRouteName(name) {

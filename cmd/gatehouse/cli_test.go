@@ -182,28 +182,6 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-func TestParseDuration(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]time.Duration{
-		"30d": 30 * 24 * time.Hour, "1d12h": 36 * time.Hour, "90m": 90 * time.Minute,
-		"720h": 720 * time.Hour, "0": 0, "0s": 0, "1d30m": 24*time.Hour + 30*time.Minute,
-		"106751d": 106751 * 24 * time.Hour, // the most whole days a duration holds
-	} {
-		got, err := parseDuration(in)
-		if err != nil || got != want {
-			t.Errorf("parseDuration(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "d", "1.5d", "-1d", "1d-1h", "30 days", "1x", "99999999999d",
-		// Beyond what time.Duration holds, in every unit: none may wrap.
-		"213504d", "106752d", "106751d24h", "106751d1000000h", "2562048h", "153722868m", "9223372037s",
-		"9223372036854775808ns", "18446744073709551617d"} {
-		if got, err := parseDuration(in); err == nil {
-			t.Errorf("parseDuration(%q) = %v, want an error", in, got)
-		}
-	}
-}
-
 // captureServer records the JSON bodies the CLI sends and answers 201 with
 // an empty object.
 func captureServer(t *testing.T) (url string, bodies func() []map[string]any) {

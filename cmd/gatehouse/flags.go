@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -17,42 +16,9 @@ import (
 // takes: durations, rates, scope lists and timestamps. Every command uses
 // these, so `--expires 30d` and `--grace 1d` read alike.
 
-// maxDays is the most whole days a time.Duration holds (about 292 years).
-const maxDays = uint64(math.MaxInt64 / int64(24*time.Hour))
-
-// parseDuration reads a Go duration ("90m", "720h") that may also count
-// days: "30d", "1d12h". A day is 24 hours (no calendar, no time zones).
-func parseDuration(s string) (time.Duration, error) {
-	days, rest := time.Duration(0), s
-	if i := strings.IndexByte(s, 'd'); i >= 0 {
-		n, err := strconv.ParseUint(s[:i], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("%q is not a duration like 30d, 12h or 90m", s)
-		}
-		// Checked before multiplying: time.Duration wraps silently, and
-		// 213504d would otherwise come out as 25m26s.
-		if n > maxDays {
-			return 0, fmt.Errorf("%q is too long: at most %dd", s, maxDays)
-		}
-		days, rest = time.Duration(n)*24*time.Hour, s[i+1:]
-		if rest == "" {
-			return days, nil
-		}
-	}
-	d, err := time.ParseDuration(rest)
-	if err != nil {
-		// time.ParseDuration refuses overflow itself ("invalid duration").
-		return 0, fmt.Errorf("%q is not a duration like 30d, 12h or 90m, of at most %dd", s, maxDays)
-	}
-	if days > 0 && d < 0 {
-		return 0, fmt.Errorf("%q mixes days with a negative duration", s)
-	}
-	total := days + d
-	if days > 0 && total < days {
-		return 0, fmt.Errorf("%q is too long", s)
-	}
-	return total, nil
-}
+// parseDuration reads a duration that may also count days: "30d",
+// "1d12h" (auth.ParseDuration, which the dashboard's forms use too).
+func parseDuration(s string) (time.Duration, error) { return auth.ParseDuration(s) }
 
 // formatDuration writes d for the server, which takes Go durations.
 func formatDuration(d time.Duration) string { return d.String() }
@@ -140,9 +106,7 @@ func ownersVar(fl *pflag.FlagSet, p *[]string, name, usage string) {
 const scopeCommaNote = "commas separate scopes, so a scope containing a comma must be set through the admin API"
 
 // splitScopes reads a scope list separated by spaces or commas.
-func splitScopes(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
-}
+func splitScopes(s string) []string { return auth.SplitList(s) }
 
 // nonNil sends an empty list as [] rather than null.
 func nonNil(l []string) []string {
@@ -181,34 +145,16 @@ func (v *singleValue) Set(s string) error {
 func (v *singleValue) String() string { return *v.p }
 func (v *singleValue) Type() string   { return "string" }
 
-// parseCredits reads a number of credits for --credits. The server holds
-// the range (0 to 10^12): one rule, in one place.
-func parseCredits(s string) (int64, error) {
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%q: want a whole number of credits, like 1000", s)
-	}
-	return n, nil
-}
+// parseCredits reads a number of credits for --credits (auth.ParseCredits).
+func parseCredits(s string) (int64, error) { return auth.ParseCredits(s) }
 
-// parseRefill reads a credits refill, "N/day" or "N/month" (also N/d,
-// N/mo): N credits at the start (UTC) of each day or month.
+// parseRefill reads a credits refill, "N/day" or "N/month" (auth.ParseRefill).
 func parseRefill(s string) (admin.CreditRefill, error) {
-	num, unit, ok := strings.Cut(s, "/")
-	if !ok {
-		return admin.CreditRefill{}, fmt.Errorf("%q: want an amount per day or month, like 1000/month", s)
-	}
-	n, err := parseCredits(num)
+	r, err := auth.ParseRefill(s)
 	if err != nil {
-		return admin.CreditRefill{}, fmt.Errorf("%q: want an amount per day or month, like 1000/month", s)
+		return admin.CreditRefill{}, err
 	}
-	switch unit {
-	case "d", "day", "daily":
-		return admin.CreditRefill{Amount: n, Interval: "day"}, nil
-	case "mo", "month", "monthly":
-		return admin.CreditRefill{Amount: n, Interval: "month"}, nil
-	}
-	return admin.CreditRefill{}, fmt.Errorf("%q: the interval must be day or month", s)
+	return admin.CreditRefill{Amount: r.Amount, Interval: r.Interval}, nil
 }
 
 // splitList reads a list separated by commas or spaces (networks, for

@@ -174,6 +174,7 @@ func (s *Server) pages() []page {
 // registering itself in an init-free way: the list is fixed here.
 var pageGroups = []func(*Server) []page{
 	(*Server).overviewPages,
+	(*Server).keysPages,
 	(*Server).clientPages,
 	(*Server).userPages,
 	(*Server).signingKeyPages,

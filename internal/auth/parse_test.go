@@ -1,0 +1,55 @@
+package auth
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestParseDuration(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]time.Duration{
+		"30d": 30 * 24 * time.Hour, "1d12h": 36 * time.Hour, "90m": 90 * time.Minute,
+		"720h": 720 * time.Hour, "0": 0, "0s": 0, "1d30m": 24*time.Hour + 30*time.Minute,
+		"106751d": 106751 * 24 * time.Hour, // the most whole days a duration holds
+	} {
+		got, err := ParseDuration(in)
+		if err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "d", "1.5d", "-1d", "1d-1h", "30 days", "1x", "99999999999d",
+		// Beyond what time.Duration holds, in every unit: none may wrap.
+		"213504d", "106752d", "106751d24h", "106751d1000000h", "2562048h", "153722868m", "9223372037s",
+		"9223372036854775808ns", "18446744073709551617d"} {
+		if got, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q) = %v, want an error", in, got)
+		}
+	}
+}
+
+func TestParseRefill(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]CreditRefill{
+		"1000/month": {1000, RefillMonthly}, "5/mo": {5, RefillMonthly}, "10/day": {10, RefillDaily}, "1/d": {1, RefillDaily},
+	} {
+		if got, err := ParseRefill(in); err != nil || got != want {
+			t.Errorf("ParseRefill(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "1000", "x/day", "10/week"} {
+		if got, err := ParseRefill(in); err == nil {
+			t.Errorf("ParseRefill(%q) = %v, want an error", in, got)
+		}
+	}
+}
+
+func TestSplitList(t *testing.T) {
+	t.Parallel()
+	if got := SplitList(" read, write  admin,,"); !slices.Equal(got, []string{"read", "write", "admin"}) {
+		t.Errorf("SplitList = %q", got)
+	}
+	if got := SplitList(" , "); len(got) != 0 {
+		t.Errorf("SplitList of separators = %q, want none", got)
+	}
+}

@@ -1,11 +1,16 @@
 # Convenience targets; the scripts are the source of truth.
-.PHONY: test bench bench-verify bench-token bench-gateway run fuzz
+.PHONY: test bench bench-verify bench-token bench-gateway run fuzz screenshots
 
 test:
 	./scripts/test
 
 run:
 	go run ./cmd/gatehouse serve --dev
+
+# The dashboard's screenshots in docs/images, rendered by headless Chromium
+# from sample data (see docs/dashboard.md).
+screenshots:
+	GATEHOUSE_REQUIRE_BROWSER=1 go test ./internal/dashboard/ -run '^TestScreenshots$$' -count=1 -screenshots ../../docs/images
 
 # Go benchmarks of the API-key hot paths (see docs/benchmarks.md).
 bench:

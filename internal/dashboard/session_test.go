@@ -79,6 +79,11 @@ func TestAnIdleSessionEnds(t *testing.T) {
 	if p.StatusCode != http.StatusSeeOther || !strings.HasPrefix(p.Header.Get("Location"), "/dashboard/signin") {
 		t.Fatalf("idle session: %d %s, want the sign-in", p.StatusCode, p.Header.Get("Location"))
 	}
+	// The password is asked again, although the Gatehouse session (12 h)
+	// still stands: the sign-in asks for max_age = the idle timeout.
+	if again := b.follow(p); !strings.Contains(again.body, `name="password"`) {
+		t.Fatalf("after the idle timeout the sign-in skipped the password: %s", again.Request.URL)
+	}
 	// A form posted with the dead session is refused, not replayed.
 	if p := b.post("/dashboard/signout", nil); p.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("post with an idle session: %d, want 401", p.StatusCode)

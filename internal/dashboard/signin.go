@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -117,9 +118,14 @@ func (s *Server) handleSignin(w http.ResponseWriter, r *http.Request, _ *viewer)
 		return
 	}
 	http.SetCookie(w, s.cookie(s.signinCookieName(), seed+"."+base64.RawURLEncoding.EncodeToString([]byte(next)), int(signinTTL/time.Second)))
+	// max_age is the idle timeout (OIDC Core §3.1.2.1): a console left
+	// alone asks for the password again, although the Gatehouse session
+	// (hours long, shared with other applications) would still sign the
+	// browser in.
 	u := s.signin.oauth.AuthCodeURL(s.derive("state", seed),
 		oauth2.S256ChallengeOption(s.derive("pkce", seed)),
-		oauth2.SetAuthURLParam("nonce", s.derive("nonce", seed)))
+		oauth2.SetAuthURLParam("nonce", s.derive("nonce", seed)),
+		oauth2.SetAuthURLParam("max_age", strconv.Itoa(int(s.idle/time.Second))))
 	http.Redirect(w, r, u, http.StatusSeeOther)
 }
 
@@ -161,6 +167,12 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request, _ *viewe
 	}
 	if nonce, err := tokenNonce(idToken); err != nil || subtle.ConstantTimeCompare([]byte(nonce), []byte(s.derive("nonce", seed))) != 1 {
 		s.fail(w, r, auth.Errorf(auth.EINVALID, "The sign-in response was not made for this browser; sign in again."))
+		return
+	}
+	// The authorization server honours max_age; checking auth_time is
+	// what OIDC Core §3.1.2.1 asks of the client all the same.
+	if claims.AuthTime.IsZero() || s.now().Sub(claims.AuthTime) > s.idle+signinTTL {
+		s.fail(w, r, auth.Errorf(auth.EINVALID, "The sign-in is too old; sign in again."))
 		return
 	}
 	if err := s.startSession(r.Context(), w, claims.Subject, idToken); err != nil {

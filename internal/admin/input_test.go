@@ -151,7 +151,7 @@ func TestBadInputIsRefusedAndNothingStored(t *testing.T) {
 		{"an audit cursor not a number", "GET", "/admin/v1/audit-events?cursor=abc", "", "", 400, `"cursor"`},
 		{"an audit cursor of zero", "GET", "/admin/v1/audit-events?cursor=0", "", "", 400, `"cursor"`},
 		{"an audit limit of 1000", "GET", "/admin/v1/audit-events?limit=1000", "", "", 400, `"limit"`},
-		{"an unknown audit parameter", "GET", "/admin/v1/audit-events?actor=x", "", "", 400, `"actor"`},
+		{"an unknown audit parameter", "GET", "/admin/v1/audit-events?who=x", "", "", 400, `"who"`},
 
 		// Verify bodies.
 		{"verify without a body", "POST", "/v1/keys/verify", jsonCT, ``, 400, "required"},

@@ -262,3 +262,25 @@ func TestServeDevPrintsThePasswordEvenIfThePortIsTaken(t *testing.T) {
 		t.Fatalf("the printed password does not sign in: %d %q", r.status, r.header.Get("Location"))
 	}
 }
+
+// TestDashboardClientCannotBeChangedFromTheCLI: the dashboard's client
+// skips consent, so the node's registry refuses to change it for anyone
+// but its own start; the CLI reports that as refused permission.
+func TestDashboardClientCannotBeChangedFromTheCLI(t *testing.T) {
+	cfg := testConfig(t, t.TempDir(), "")
+	n := startInitialised(t, cfg, testenv.NewClock(time.Now()), &testenv.SyncBuffer{})
+	redirects, _ := dashboardClient(t, n.main.URL(), n.env["GATEHOUSE_ADMIN_KEY"])
+	for _, args := range [][]string{
+		{"clients", "delete", dashboard.ClientID},
+		{"clients", "update", dashboard.ClientID, "--redirect-uri", "https://evil.example/cb"},
+		{"clients", "rotate-secret", dashboard.ClientID},
+	} {
+		code, _, errOut := runCLI(t, n.env, args...)
+		if code != exitAuth || !strings.Contains(errOut, "managed by Gatehouse itself") {
+			t.Errorf("%s: exit %d, stderr %q; want %d saying Gatehouse manages it", strings.Join(args, " "), code, errOut, exitAuth)
+		}
+	}
+	if after, _ := dashboardClient(t, n.main.URL(), n.env["GATEHOUSE_ADMIN_KEY"]); !slices.Equal(after, redirects) {
+		t.Errorf("redirect URIs %v, want %v", after, redirects)
+	}
+}

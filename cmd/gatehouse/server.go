@@ -346,7 +346,7 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 	}
 	// The registry deletes clients through the same store, so that their
 	// access tokens reach the gateway's revocation list at once.
-	clientCfg := client.Config{Store: store, Hasher: hasher, Now: m.Now}
+	clientCfg := client.Config{Store: store, Hasher: hasher, Now: m.Now, FirstParty: []string{dashboard.ClientID}}
 	if m.changes != nil {
 		clientCfg.Changes = m.changes
 	}

@@ -44,7 +44,7 @@ func newOAuthEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clients, err := client.New(client.Config{Store: env.db, Hasher: hasher, Now: env.clock.Now})
+	clients, err := client.New(client.Config{Store: env.db, Hasher: hasher, Now: env.clock.Now, FirstParty: []string{testFirstPartyID}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +143,56 @@ func TestClientLifecycleThroughClient(t *testing.T) {
 		}
 	})
 	env.assertNoSecretsLogged(t)
+}
+
+// testFirstPartyID is the first-party client of newOAuthEnv's registry,
+// standing in for the dashboard's (which this package cannot import).
+const testFirstPartyID = "cli_gatehouse-test"
+
+func TestFirstPartyClientCannotBeChangedThroughTheAPI(t *testing.T) {
+	t.Parallel()
+	env := newOAuthEnv(t)
+	ctx := context.Background()
+	// Another registry over the same store, as a node's start would use.
+	hasher, err := secret.NewHasher([]byte(rand.Text() + rand.Text()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot, err := client.New(client.Config{Store: env.db, Hasher: hasher, Now: env.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := boot.EnsureFirstParty(ctx, testFirstPartyID, client.Input{
+		Name: "Console", Public: true, AuthMethod: auth.AuthMethodNone,
+		RedirectURIs: []string{"https://auth.example.test/console/callback"},
+		GrantTypes:   []string{auth.GrantAuthorizationCode}, Scopes: []string{"openid"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.clock.Add(time.Minute)
+
+	_, err = env.client.UpdateClient(ctx, testFirstPartyID, ClientRequest{
+		Name: "Console", Public: true,
+		RedirectURIs: []string{"https://auth.example.test/console/callback", "https://evil.example/cb"},
+		GrantTypes:   []string{"authorization_code"}, Scopes: []string{"openid"},
+	})
+	assertCode(t, err, auth.EFORBIDDEN, http.StatusForbidden)
+	if !strings.Contains(err.Error(), "managed by Gatehouse itself") {
+		t.Errorf("update refused with %v", err)
+	}
+	_, err = env.client.RotateClientSecret(ctx, testFirstPartyID)
+	assertCode(t, err, auth.EFORBIDDEN, http.StatusForbidden)
+	assertCode(t, env.client.DeleteClient(ctx, testFirstPartyID), auth.EFORBIDDEN, http.StatusForbidden)
+
+	after, err := env.client.GetClient(ctx, testFirstPartyID)
+	if err != nil || !slices.Equal(after.RedirectURIs, before.RedirectURIs) || !after.UpdatedAt.Equal(before.UpdatedAt) {
+		t.Fatalf("the first-party client changed: %+v, %v", after, err)
+	}
+	events, _, err := env.db.ListAuditEvents(ctx, auth.AuditFilter{KeyID: testFirstPartyID, Limit: 100})
+	if err != nil || len(events) != 1 || events[0].Type != auth.EventClientCreated {
+		t.Fatalf("audit of the first-party client = %+v, %v; want only its creation", events, err)
+	}
 }
 
 func TestUserLifecycleThroughClient(t *testing.T) {

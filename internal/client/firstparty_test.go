@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -238,5 +239,71 @@ func TestEnsureFirstPartyRacesOnPostgres(t *testing.T) {
 		if err != nil {
 			t.Errorf("node %d: %v", i, err)
 		}
+	}
+}
+
+// TestFirstPartyClientsAreOnlyEnsured: an admin (or a stolen admin key)
+// must not add a redirect URI to a client that skips consent, nor delete
+// or rotate it, while every start still brings it up to date.
+func TestFirstPartyClientsAreOnlyEnsured(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	r, err := client.New(client.Config{Store: e.db, Hasher: e.hasher, Now: e.clock.Now, FirstParty: []string{firstPartyID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.EnsureFirstParty(ctx, firstPartyID, firstPartyInput("http://127.0.0.1:8080")); err != nil {
+		t.Fatal(err)
+	}
+	before, err := r.Get(ctx, firstPartyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(time.Minute)
+
+	hijack := firstPartyInput("http://127.0.0.1:8080")
+	hijack.RedirectURIs = append(hijack.RedirectURIs, "https://evil.example/cb")
+	_, err = r.Update(ctx, "adm_1", firstPartyID, hijack)
+	checkManaged(t, "Update", err)
+	_, _, err = r.RotateSecret(ctx, "adm_1", firstPartyID)
+	checkManaged(t, "RotateSecret", err)
+	checkManaged(t, "Delete", r.Delete(ctx, "adm_1", firstPartyID))
+	checkManaged(t, "Changeable", r.Changeable(firstPartyID))
+
+	after, err := r.Get(ctx, firstPartyID)
+	if err != nil || !slices.Equal(after.RedirectURIs, before.RedirectURIs) || !after.UpdatedAt.Equal(before.UpdatedAt) {
+		t.Fatalf("the first-party client changed: %+v, %v", after, err)
+	}
+	if ev := e.auditOf(t, firstPartyID); len(ev) != 1 {
+		t.Fatalf("refused changes were audited: %+v", ev)
+	}
+
+	// A new issuer still reaches it.
+	c, err := r.EnsureFirstParty(ctx, firstPartyID, firstPartyInput("https://auth.example.com"))
+	if err != nil || !slices.Equal(c.RedirectURIs, []string{"https://auth.example.com/console/callback"}) {
+		t.Fatalf("EnsureFirstParty after the refusals: %+v, %v", c, err)
+	}
+
+	// Other clients are not affected.
+	other, _, err := r.Create(ctx, "adm_1", firstPartyInput("https://app.example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Changeable(other.ID); err != nil {
+		t.Fatalf("Changeable(%s) = %v", other.ID, err)
+	}
+	if err := r.Delete(ctx, "adm_1", other.ID); err != nil {
+		t.Fatalf("Delete another client: %v", err)
+	}
+
+	if _, err := client.New(client.Config{Store: e.db, Hasher: e.hasher, FirstParty: []string{"dashboard"}}); err == nil {
+		t.Error("a first-party ID that is not a client ID was accepted")
+	}
+}
+
+func checkManaged(t *testing.T, what string, err error) {
+	t.Helper()
+	if auth.ErrorCode(err) != auth.EFORBIDDEN || !strings.Contains(auth.ErrorMessage(err), "managed by Gatehouse itself") {
+		t.Errorf("%s of the first-party client: %v, want EFORBIDDEN saying Gatehouse manages it", what, err)
 	}
 }

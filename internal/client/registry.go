@@ -28,6 +28,12 @@ type Config struct {
 	// Changes is the node's change feed when several nodes share the
 	// store (see feed.go); nil for a store only this node writes.
 	Changes ChangeFeed
+	// FirstParty are the IDs of Gatehouse's own clients (the dashboard's).
+	// Only EnsureFirstParty writes them: Update, RotateSecret and Delete
+	// refuse them, because such a client skips consent, so whoever could
+	// add a redirect URI to it would receive the authorization codes of
+	// everyone signing in with it.
+	FirstParty []string
 }
 
 // Registry registers, changes and finds OAuth clients. Its methods are safe
@@ -38,6 +44,8 @@ type Registry struct {
 	hasher *secret.Hasher
 	now    auth.Now
 	cache  cache
+	// firstParty is Config.FirstParty.
+	firstParty map[string]bool
 }
 
 // New checks cfg and returns a Registry.
@@ -48,7 +56,13 @@ func New(cfg Config) (*Registry, error) {
 	if cfg.Now == nil {
 		cfg.Now = auth.SystemNow
 	}
-	r := &Registry{store: cfg.Store, hasher: cfg.Hasher, now: cfg.Now}
+	r := &Registry{store: cfg.Store, hasher: cfg.Hasher, now: cfg.Now, firstParty: make(map[string]bool, len(cfg.FirstParty))}
+	for _, id := range cfg.FirstParty {
+		if !ValidID(id) {
+			return nil, fmt.Errorf("client: first-party client %q is not a client ID", id)
+		}
+		r.firstParty[id] = true
+	}
 	if cfg.Changes != nil {
 		r.follow(cfg.Changes)
 	}
@@ -93,12 +107,24 @@ func (r *Registry) Create(ctx context.Context, actor string, in Input) (*auth.Cl
 	return c, plaintext, nil
 }
 
+// Changeable returns EFORBIDDEN for a first-party client (Config.FirstParty),
+// which only EnsureFirstParty may write, and nil for any other ID.
+func (r *Registry) Changeable(id string) error {
+	if r.firstParty[id] {
+		return auth.Errorf(auth.EFORBIDDEN, "The client %s is managed by Gatehouse itself (set at every start from the issuer URL); it cannot be changed, rotated or deleted.", id)
+	}
+	return nil
+}
+
 // Update replaces the settings of a client with in. A client cannot switch
 // between public and confidential (EINVALID). Moving to private_key_jwt
 // drops its secret; moving from private_key_jwt to a secret method leaves
 // it without a secret until RotateSecret issues one. ENOTFOUND if there is
-// no such client.
+// no such client; EFORBIDDEN for a first-party client.
 func (r *Registry) Update(ctx context.Context, actor, id string, in Input) (*auth.Client, error) {
+	if err := r.Changeable(id); err != nil {
+		return nil, err
+	}
 	old, err := r.Get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -128,8 +154,11 @@ func (r *Registry) Update(ctx context.Context, actor, id string, in Input) (*aut
 // RotateSecret replaces the secret of a client that authenticates with one
 // and returns the new secret; the old one stops working at once. EINVALID
 // for public and private_key_jwt clients; ENOTFOUND if there is no such
-// client.
+// client; EFORBIDDEN for a first-party client.
 func (r *Registry) RotateSecret(ctx context.Context, actor, id string) (*auth.Client, string, error) {
+	if err := r.Changeable(id); err != nil {
+		return nil, "", err
+	}
 	old, err := r.Get(ctx, id)
 	if err != nil {
 		return nil, "", err
@@ -154,8 +183,11 @@ func (r *Registry) RotateSecret(ctx context.Context, actor, id string) (*auth.Cl
 
 // Delete removes a client with its codes, refresh tokens and consents; its
 // unexpired access tokens go on the revocation list. ENOTFOUND if there is
-// no such client.
+// no such client; EFORBIDDEN for a first-party client.
 func (r *Registry) Delete(ctx context.Context, actor, id string) error {
+	if err := r.Changeable(id); err != nil {
+		return err
+	}
 	if !ValidID(id) {
 		return auth.Errorf(auth.ENOTFOUND, "Client not found.")
 	}

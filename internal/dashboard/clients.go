@@ -420,16 +420,17 @@ func (s *Server) viewClient(ctx context.Context, r *http.Request, v *viewer) (*a
 	return c, nil
 }
 
-// manageClient is viewClient for a change: the dashboard's own client is
-// Gatehouse's to keep (every node rewrites it at start, and changing it
-// could lock everyone out of the dashboard).
+// manageClient is viewClient for a change: the registry refuses to change
+// a first-party client such as the dashboard's own, and asking it before
+// showing a form or a confirmation keeps those pages from offering what
+// would be refused.
 func (s *Server) manageClient(ctx context.Context, r *http.Request, v *viewer) (*auth.Client, error) {
 	c, err := s.viewClient(ctx, r, v)
 	if err != nil {
 		return nil, err
 	}
-	if c.ID == ClientID {
-		return nil, auth.Errorf(auth.EFORBIDDEN, "This is the dashboard's own client: Gatehouse manages it, and it cannot be changed, rotated or deleted here.")
+	if err := s.cfg.Clients.Changeable(c.ID); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

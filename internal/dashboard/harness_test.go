@@ -84,7 +84,7 @@ func newHarness(t testing.TB, opts ...func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clients, err := client.New(client.Config{Store: db, Hasher: hasher, Now: clock.Now})
+	clients, err := client.New(client.Config{Store: db, Hasher: hasher, Now: clock.Now, FirstParty: []string{ClientID}})
 	if err != nil {
 		t.Fatal(err)
 	}

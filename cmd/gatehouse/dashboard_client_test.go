@@ -276,7 +276,7 @@ func TestDashboardClientCannotBeChangedFromTheCLI(t *testing.T) {
 		{"clients", "rotate-secret", dashboard.ClientID},
 	} {
 		code, _, errOut := runCLI(t, n.env, args...)
-		if code != exitAuth || !strings.Contains(errOut, "managed by Gatehouse itself") {
+		if code != exitAuth || !strings.Contains(errOut, "managed by Gatehouse itself") || strings.Contains(errOut, "lacks the admin scope") {
 			t.Errorf("%s: exit %d, stderr %q; want %d saying Gatehouse manages it", strings.Join(args, " "), code, errOut, exitAuth)
 		}
 	}

@@ -107,9 +107,21 @@ type Dashboard struct {
 	// ends any session this long after signing in.
 	IdleTimeout     time.Duration `yaml:"idle_timeout"`
 	AbsoluteTimeout time.Duration `yaml:"absolute_timeout"`
+	// DeveloperScopes are the scopes a developer may give the keys and
+	// OAuth clients of their owners, and DeveloperAudiences the audiences
+	// their clients may ask tokens for: these are access to the APIs
+	// behind Gatehouse, so developers get only what is listed here (admins
+	// give any). Empty: none.
+	DeveloperScopes    []string `yaml:"developer_scopes"`
+	DeveloperAudiences []string `yaml:"developer_audiences"`
 }
 
-// validate bounds the timeouts: a console session of minutes to a day.
+// adminScope is the scope of the admin API (admin.ScopeAdmin, which this
+// package cannot import).
+const adminScope = "admin"
+
+// validate bounds the timeouts (a console session of minutes to a day)
+// and checks what developers may grant.
 func (d *Dashboard) validate() []error {
 	var errs []error
 	if d.IdleTimeout < time.Minute || d.IdleTimeout > 24*time.Hour {
@@ -117,6 +129,21 @@ func (d *Dashboard) validate() []error {
 	}
 	if d.AbsoluteTimeout < d.IdleTimeout || d.AbsoluteTimeout > 7*24*time.Hour {
 		errs = append(errs, errors.New("dashboard.absolute_timeout must be between dashboard.idle_timeout and 7d"))
+	}
+	for _, s := range d.DeveloperScopes {
+		switch {
+		case !auth.ValidScopeToken(s):
+			errs = append(errs, fmt.Errorf("dashboard.developer_scopes: %q is not a scope", s))
+		case s == adminScope:
+			// The admin API's scope: a developer holding it could do
+			// everything an admin can.
+			errs = append(errs, fmt.Errorf("dashboard.developer_scopes must not hold %q", adminScope))
+		}
+	}
+	for _, a := range d.DeveloperAudiences {
+		if u, err := url.Parse(a); err != nil || !u.IsAbs() {
+			errs = append(errs, fmt.Errorf("dashboard.developer_audiences: %q is not an absolute URI", a))
+		}
 	}
 	return errs
 }
@@ -338,6 +365,12 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	boolean("GATEHOUSE_DASHBOARD_DISABLED", &c.Dashboard.Disabled)
 	duration("GATEHOUSE_DASHBOARD_IDLE_TIMEOUT", &c.Dashboard.IdleTimeout)
 	duration("GATEHOUSE_DASHBOARD_ABSOLUTE_TIMEOUT", &c.Dashboard.AbsoluteTimeout)
+	if v := getenv("GATEHOUSE_DASHBOARD_DEVELOPER_SCOPES"); v != "" {
+		c.Dashboard.DeveloperScopes = strings.Split(v, ",")
+	}
+	if v := getenv("GATEHOUSE_DASHBOARD_DEVELOPER_AUDIENCES"); v != "" {
+		c.Dashboard.DeveloperAudiences = strings.Split(v, ",")
+	}
 	if v := getenv("GATEHOUSE_VERIFY_RATE_LIMIT"); v != "" {
 		// One number, per second; the burst is two seconds' worth.
 		n, err := strconv.ParseFloat(v, 64)

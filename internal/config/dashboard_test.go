@@ -46,3 +46,30 @@ func TestDashboardSettingsFromTheEnvironment(t *testing.T) {
 		t.Fatalf("dashboard = %+v", c.Dashboard)
 	}
 }
+
+func TestWhatDevelopersMayGrantIsChecked(t *testing.T) {
+	for _, tc := range []struct {
+		scopes, audiences []string
+		want              string
+	}{
+		{[]string{"invoices:read", "orders"}, []string{"https://api.example"}, ""},
+		{[]string{"admin"}, nil, `must not hold "admin"`},
+		{[]string{"two words"}, nil, "is not a scope"},
+		{nil, []string{"api.example"}, "not an absolute URI"},
+	} {
+		c := Default(true)
+		c.Dashboard.DeveloperScopes, c.Dashboard.DeveloperAudiences = tc.scopes, tc.audiences
+		err := c.Validate()
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("scopes %q audiences %q: %v, want %q", tc.scopes, tc.audiences, err, tc.want)
+		}
+	}
+	c := Default(false)
+	env := map[string]string{"GATEHOUSE_DASHBOARD_DEVELOPER_SCOPES": "a,b", "GATEHOUSE_DASHBOARD_DEVELOPER_AUDIENCES": "https://x.example"}
+	if err := c.ApplyEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Dashboard.DeveloperScopes) != 2 || c.Dashboard.DeveloperAudiences[0] != "https://x.example" {
+		t.Fatalf("from the environment: %+v", c.Dashboard)
+	}
+}

@@ -494,6 +494,14 @@ func TestChromiumAnEndedSessionSignsInAgain(t *testing.T) {
 	c.waitFor("the login page after idling", `!!document.getElementById("password")`)
 	c.signIn("alice")
 
+	// Signing out: the script posts the end-session form, and the
+	// browser lands on the signed-out page with both sessions ended.
+	c.press("Sign out")
+	c.waitFor("the signed-out page", `location.pathname === "`+SignedOutPath+`"`)
+	c.open("/dashboard/")
+	c.waitFor("the login page after signing out", `!!document.getElementById("password")`)
+	c.signIn("alice")
+
 	// Past every session's lifetime, the login page asks again.
 	h.Clock.Add(DefaultAbsoluteTimeout + time.Hour)
 	c.open("/dashboard/")

@@ -204,7 +204,7 @@ func (f clientForm) request() (admin.ClientRequest, error) {
 		RedirectURIs:            lines(f.RedirectURIs),
 		PostLogoutRedirectURIs:  lines(f.PostLogoutRedirectURIs),
 		GrantTypes:              f.GrantTypes,
-		Scopes:                  strings.Fields(f.Scopes),
+		Scopes:                  auth.SplitList(f.Scopes),
 		Audiences:               lines(f.Audiences),
 		AccessTokenTTL:          strings.TrimSpace(f.AccessTokenTTL),
 		RefreshTokenTTL:         strings.TrimSpace(f.RefreshTokenTTL),
@@ -260,6 +260,8 @@ var clientFields = []struct{ prefix, field string }{
 	{"Unknown grant type", "grant_types"},
 	{"The client_credentials grant", "grant_types"},
 	{"The refresh_token grant", "grant_types"},
+	{"Scopes you cannot grant", "scopes"},
+	{"Audiences you cannot grant", "audiences"},
 	{"A scope", "scopes"},
 	{"The scope", "scopes"},
 	{"The audience", "audiences"},
@@ -374,6 +376,9 @@ func (s *Server) handleCreateClient(w http.ResponseWriter, r *http.Request, v *v
 		return
 	}
 	in, err := admin.ClientInput(req)
+	if err == nil {
+		err = s.checkClientGrants(v, scopesAndAudiences{in.Scopes, in.Audiences}, nil)
+	}
 	if err != nil {
 		s.showClientForm(w, r, v, d, err)
 		return
@@ -482,6 +487,9 @@ func (s *Server) handleUpdateClient(w http.ResponseWriter, r *http.Request, v *v
 		return
 	}
 	in, err := admin.ClientInput(req)
+	if err == nil {
+		err = s.checkClientGrants(v, scopesAndAudiences{in.Scopes, in.Audiences}, c)
+	}
 	if err != nil {
 		s.showClientForm(w, r, v, d, err)
 		return

@@ -129,6 +129,8 @@ func newHarness(t testing.TB, opts ...func(*Config)) *harness {
 		Keys: keys, Clients: clients, Users: users, Consents: authz, SigningKeys: keyring,
 		Routes: routeSvc, Webhooks: hooks, Store: db, Hasher: hasher,
 		Insecure: true, Now: clock.Now,
+		// What the tests' developers hand out; grants_test.go tests the rule.
+		DeveloperScopes: []string{"read", "write", "orders:read", "read:orders", "write:orders"},
 	}
 	for _, o := range opts {
 		o(&cfg)

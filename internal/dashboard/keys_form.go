@@ -139,6 +139,9 @@ func (s *Server) handleKeyCreate(w http.ResponseWriter, r *http.Request, v *view
 	f := readKeyForm(r)
 	now := s.now()
 	p, err := createParams(f, v, now)
+	if err == nil {
+		err = s.checkKeyScopes(v, p.Scopes, nil)
+	}
 	var (
 		k      *auth.APIKey
 		secret string
@@ -351,6 +354,9 @@ func (s *Server) handleKeyEdit(w http.ResponseWriter, r *http.Request, v *viewer
 	}
 	f := readKeyForm(r)
 	p, err := updateParams(f, k, s.now())
+	if err == nil {
+		err = s.checkKeyScopes(v, *p.Scopes, k.Scopes)
+	}
 	if err == nil {
 		p.Actor = v.actor()
 		_, err = s.cfg.Keys.Update(r.Context(), k.ID, p)

@@ -61,8 +61,11 @@ type Config struct {
 	Insecure bool
 	// IdleTimeout and AbsoluteTimeout end sessions; zero: the defaults.
 	IdleTimeout, AbsoluteTimeout time.Duration
-	Now                          auth.Now     // nil: auth.SystemNow
-	Logger                       *slog.Logger // nil: discard
+	// DeveloperScopes and DeveloperAudiences are what developers may give
+	// their keys and clients (see grants.go); nil: nothing.
+	DeveloperScopes, DeveloperAudiences []string
+	Now                                 auth.Now     // nil: auth.SystemNow
+	Logger                              *slog.Logger // nil: discard
 }
 
 // Store is what the dashboard reads and writes directly.

@@ -147,11 +147,15 @@ func TestSigningOutEndsTheGatehouseSessionToo(t *testing.T) {
 	b := h.signIn("alice")
 	old := b.c.Jar.Cookies(mustURL(t, h.URL))
 	p := b.post("/dashboard/signout", nil)
-	loc, _ := url.Parse(p.Header.Get("Location"))
-	if p.StatusCode != http.StatusSeeOther || loc.Path != "/oauth2/logout" || loc.Query().Get("id_token_hint") == "" {
-		t.Fatalf("sign-out: %d %s, want the end-session endpoint with a hint", p.StatusCode, loc)
+	if p.StatusCode != http.StatusOK || p.Header.Get("Location") != "" {
+		t.Fatalf("sign-out: %d to %q, want the page that posts to the end-session endpoint", p.StatusCode, p.Header.Get("Location"))
 	}
-	end := b.follow(p)
+	// The ID token goes in the body of a form, never in a URL.
+	f := p.form("id_token_hint")
+	if !strings.HasSuffix(f.action, "/oauth2/logout") || f.fields.Get("id_token_hint") == "" || !strings.Contains(p.body, "data-autosubmit") {
+		t.Fatalf("the end-session form: %+v", f)
+	}
+	end := b.follow(b.send(http.MethodPost, f.action, f.fields))
 	if end.Request.URL.Path != SignedOutPath || end.StatusCode != http.StatusOK {
 		t.Fatalf("after sign-out: %s %d\n%s", end.Request.URL, end.StatusCode, end.body)
 	}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
+	"github.com/gatehouse-dev/gatehouse/internal/web"
 	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
@@ -206,20 +206,32 @@ func tokenNonce(jwt string) (string, error) {
 }
 
 // handleSignout ends the dashboard session, then the Gatehouse session
-// through the end-session endpoint (OIDC RP-Initiated Logout 1.0 §2).
+// through the end-session endpoint (OIDC RP-Initiated Logout 1.0 §2),
+// with a form the script posts at once: the ID token goes as
+// id_token_hint in a request body, never in a URL that a proxy or an
+// access log would keep.
 func (s *Server) handleSignout(w http.ResponseWriter, r *http.Request, v *viewer) {
 	if err := s.endSession(r.Context(), w, v.session.Hash); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	q := url.Values{
-		"client_id":                {ClientID},
-		"post_logout_redirect_uri": {strings.TrimSuffix(s.cfg.Issuer, "/") + SignedOutPath},
+	issuer := strings.TrimSuffix(s.cfg.Issuer, "/")
+	fields := []web.Field{
+		{Name: "client_id", Value: ClientID},
+		{Name: "post_logout_redirect_uri", Value: issuer + SignedOutPath},
 	}
 	if v.session.IDToken != "" {
-		q.Set("id_token_hint", v.session.IDToken)
+		fields = append(fields, web.Field{Name: "id_token_hint", Value: v.session.IDToken})
 	}
-	http.Redirect(w, r, strings.TrimSuffix(s.cfg.Issuer, "/")+"/oauth2/logout?"+q.Encode(), http.StatusSeeOther)
+	s.render(w, r, http.StatusOK, "signingout.html", &view{Title: "Signing out", Data: signingOut{
+		Action: issuer + "/oauth2/logout", Fields: fields,
+	}})
+}
+
+// signingOut is the form that ends the Gatehouse session.
+type signingOut struct {
+	Action string
+	Fields []web.Field
 }
 
 func (s *Server) handleSignedOut(w http.ResponseWriter, r *http.Request, _ *viewer) {

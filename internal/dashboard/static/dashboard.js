@@ -1,6 +1,7 @@
 // Gatehouse dashboard: progressive enhancement only. Every page and form
-// works without this script; it adds a copy button beside each secret
-// shown once, and lets the keyboard reach a table that scrolls sideways.
+// works without this script; it adds a copy button beside each secret,
+// lets the keyboard reach a table that scrolls sideways, and sends the
+// form that finishes signing out.
 "use strict";
 
 // A .scroll box wider than the screen (a table at 320px) takes the focus,
@@ -30,5 +31,14 @@ document.addEventListener("DOMContentLoaded", function () {
         setTimeout(function () { button.textContent = "Copy"; }, 2000);
       });
     });
+  });
+});
+
+// A form marked data-autosubmit finishes a step the user already chose
+// (signing out ends the Gatehouse session too); without the script, its
+// button does the same.
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
+    form.submit();
   });
 });

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"math"
 	"strings"
 	"time"
 )
@@ -76,7 +77,8 @@ func (e AuditEvent) Target() string {
 	return ""
 }
 
-// AuditFilter selects events in ListAuditEvents, in ascending ID order.
+// AuditFilter selects events in ListAuditEvents, in ascending ID order
+// unless Newest is set.
 type AuditFilter struct {
 	KeyID string // exact match; empty for all
 	Type  string // exact match; empty for all
@@ -87,8 +89,24 @@ type AuditFilter struct {
 	// Since and Until keep the events with Since <= Time < Until; a zero
 	// bound is open.
 	Since, Until time.Time
-	After        int64 // cursor: events with an ID greater than this
-	Limit        int   // at most this many; capped at MaxPageSize
+	// After is the cursor: events with an ID greater than this, or with
+	// Newest, events with an ID less than this (0: from the newest).
+	After int64
+	Limit int // at most this many; capped at MaxPageSize
+	// Newest lists in descending ID order, so the first page holds the most
+	// recent events without reading the older ones; the next cursor is then
+	// the smallest ID of the page.
+	Newest bool
+}
+
+// Before is the exclusive upper bound of the IDs a Newest page lists: After,
+// or for the first page (After <= 0) a bound above every ID, so backends
+// keep one cursor condition in both directions.
+func (f AuditFilter) Before() int64 {
+	if f.After <= 0 {
+		return math.MaxInt64
+	}
+	return f.After
 }
 
 // CheckAuditFilter refuses (EINVALID) a filter holding text no backend can

@@ -163,8 +163,10 @@ func (s *Server) handleAuditLog(w http.ResponseWriter, r *http.Request, v *viewe
 		s.show(w, r, v, http.StatusBadRequest, "audit.html", &view{Title: "Audit log", Nav: "audit", Data: d})
 		return
 	}
+	// People open the log for what just happened, so the page lists newest
+	// first (its cursor going down); the export keeps the log's order.
 	f := q.filter
-	f.Limit = auditLogPageSize
+	f.Limit, f.Newest = auditLogPageSize, true
 	events, next, err := s.cfg.Store.ListAuditEvents(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("dashboard: list audit events: %w", err))

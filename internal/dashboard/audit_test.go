@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,6 +143,35 @@ func TestAuditPagePages(t *testing.T) {
 	}
 	if seen != auditLogBulk {
 		t.Errorf("the pages listed %d events, want %d", seen, auditLogBulk)
+	}
+}
+
+func TestAuditPageListsNewestFirst(t *testing.T) {
+	t.Parallel()
+	_, b, _ := auditLogHarness(t)
+	p := b.get("/dashboard/audit")
+	miscStatus(t, p, http.StatusOK)
+	// The bulk events are the newest: the first page holds the last of
+	// them first, and none of the older distinct events.
+	newest, older := strings.Index(p.body, "<td>"+strconv.Itoa(auditLogBulk)+"</td>"), strings.Index(p.body, "<td>"+strconv.Itoa(auditLogBulk-1)+"</td>")
+	if newest < 0 || older < 0 || newest > older {
+		t.Errorf("the first page does not start with the newest event (at %d, the one before at %d)", newest, older)
+	}
+	if m := auditLogMarkers(p.body); len(m) != 0 {
+		t.Errorf("the first page lists the oldest events %v", m)
+	}
+	// The last page, reached by the pager, ends with the oldest.
+	next := "/dashboard/audit"
+	for range auditLogBulk/auditLogPageSize + 2 {
+		m := auditLogPagerRe.FindStringSubmatch(p.body)
+		if m == nil {
+			break
+		}
+		next = html.UnescapeString(m[1])
+		p = b.get(next)
+	}
+	if i, j := strings.Index(p.body, "ev-two"), strings.Index(p.body, "ev-one"); i < 0 || j < 0 || i > j {
+		t.Errorf("the last page (%s) does not end with the oldest events", next)
 	}
 }
 

@@ -157,8 +157,9 @@ type usageRange struct {
 	Gran  auth.Granularity
 }
 
-// keyAuditLimit is how much of a key's audit trail its page shows; the
-// audit log has the rest.
+// keyAuditLimit is how much of a key's audit trail its page shows, newest
+// first so its latest changes (a revocation) are never cut off; the audit
+// log has the rest.
 const keyAuditLimit = 50
 
 // rangeTab is one tab of the usage chart.
@@ -178,7 +179,7 @@ type keyDetailData struct {
 	Audit      []auth.AuditEvent
 	Actors     map[string]string // user IDs among the actors, by username
 	AuditMore  bool              // the trail goes on beyond Audit
-	AuditURL   string            // the key's events in the audit log
+	AuditURL   string            // the key's events in the audit log, linked for admins only (the page is admin-only)
 	Changeable bool              // neither revoked nor expired: edit and rotate apply
 }
 
@@ -210,7 +211,7 @@ func (s *Server) handleKeyDetail(w http.ResponseWriter, r *http.Request, v *view
 		s.fail(w, r, err)
 		return
 	}
-	events, next, err := s.cfg.Store.ListAuditEvents(r.Context(), auth.AuditFilter{KeyID: k.ID, Limit: keyAuditLimit})
+	events, next, err := s.cfg.Store.ListAuditEvents(r.Context(), auth.AuditFilter{KeyID: k.ID, Limit: keyAuditLimit, Newest: true})
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("dashboard: key audit trail: %w", err))
 		return

@@ -29,10 +29,14 @@ const (
 	// dueShown bounds the keys due for rotation listed; the keys page
 	// lists them all.
 	dueShown = 10
-	// eventsShown is how many recent security events are listed, and
-	// eventsScanPages how many pages of each type are read for them.
+	// eventsShown is how many recent security events are listed. For a
+	// developer, whose events are those of their owners' keys among
+	// everyone's, at most eventsScanPages pages of eventsScanPage events
+	// of each type are read, newest first, to find them: the page costs the
+	// same however many events others' keys have.
 	eventsShown     = 10
 	eventsScanPages = 4
+	eventsScanPage  = 50
 	// securityWindow is how far back security events are looked for.
 	securityWindow = 7 * 24 * time.Hour
 )
@@ -371,51 +375,47 @@ func namedChart(id, title string, g auth.Granularity, from, to time.Time, subjec
 }
 
 // recentSecurityEvents returns the newest security events of the last
-// securityWindow, newest first. The audit log lists oldest first, so each
-// type's events are read forward, at most eventsScanPages pages, keeping
-// the last ones. A developer sees only the events of their owners' keys.
+// securityWindow, newest first: the newest of each type, merged. A
+// developer sees only the events of their owners' keys.
 func (s *Server) recentSecurityEvents(ctx context.Context, v *viewer, now time.Time) ([]auth.AuditEvent, error) {
-	keep := eventsShown
-	if !v.admin() {
-		keep = auth.MaxPageSize // filtered by owner below
-	}
+	owned := map[string]bool{} // key IDs looked up, across types
 	var all []auth.AuditEvent
 	for _, typ := range securityEvents {
-		f := auth.AuditFilter{Type: typ, Since: now.Add(-securityWindow), Limit: auth.MaxPageSize}
-		var last []auth.AuditEvent
-		for range eventsScanPages {
+		f := auth.AuditFilter{Type: typ, Since: now.Add(-securityWindow), Limit: eventsShown, Newest: true}
+		pages := 1
+		if !v.admin() {
+			f.Limit, pages = eventsScanPage, eventsScanPages
+		}
+		var found []auth.AuditEvent
+		for range pages {
 			events, next, err := s.cfg.Store.ListAuditEvents(ctx, f)
 			if err != nil {
 				return nil, fmt.Errorf("dashboard: list audit events: %w", err)
 			}
-			last = append(last, events...)
-			if len(last) > keep {
-				last = last[len(last)-keep:]
+			if !v.admin() {
+				if events, err = s.ownEvents(ctx, v, owned, events); err != nil {
+					return nil, err
+				}
 			}
-			if next == 0 {
+			found = append(found, events...)
+			if len(found) >= eventsShown || next == 0 {
 				break
 			}
 			f.After = next
 		}
-		all = append(all, last...)
+		all = append(all, found...)
 	}
 	slices.SortFunc(all, func(a, b auth.AuditEvent) int { return cmp.Compare(b.ID, a.ID) })
-	if !v.admin() {
-		var err error
-		if all, err = s.ownEvents(ctx, v, all); err != nil {
-			return nil, err
-		}
-	}
 	if len(all) > eventsShown {
 		all = all[:eventsShown]
 	}
 	return all, nil
 }
 
-// ownEvents keeps the events about keys of the viewer's owners, at most
-// eventsShown of them, in order.
-func (s *Server) ownEvents(ctx context.Context, v *viewer, events []auth.AuditEvent) ([]auth.AuditEvent, error) {
-	owned := map[string]bool{}
+// ownEvents keeps the events about keys of the viewer's owners, in order.
+// owned caches whether each key looked up is the viewer's, so a key is
+// fetched once however many events it has.
+func (s *Server) ownEvents(ctx context.Context, v *viewer, owned map[string]bool, events []auth.AuditEvent) ([]auth.AuditEvent, error) {
 	var out []auth.AuditEvent
 	for _, e := range events {
 		if e.KeyID == "" {
@@ -427,7 +427,7 @@ func (s *Server) ownEvents(ctx context.Context, v *viewer, events []auth.AuditEv
 			switch {
 			case auth.ErrorCode(err) == auth.ENOTFOUND:
 			case err != nil:
-				return nil, err
+				return nil, fmt.Errorf("dashboard: key of a security event: %w", err)
 			default:
 				mine = v.owns(k.Owner)
 			}
@@ -435,9 +435,6 @@ func (s *Server) ownEvents(ctx context.Context, v *viewer, events []auth.AuditEv
 		}
 		if mine {
 			out = append(out, e)
-			if len(out) == eventsShown {
-				break
-			}
 		}
 	}
 	return out, nil

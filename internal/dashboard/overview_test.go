@@ -218,3 +218,50 @@ func TestTheOverviewRendersUserTextInert(t *testing.T) {
 		}
 	}
 }
+
+// TestTheOverviewFindsTheNewestSecurityEventsBeneathThousands stores more
+// failures than the overview would read oldest first, so only a
+// newest-first read finds the latest failure and revocation.
+func TestTheOverviewFindsTheNewestSecurityEventsBeneathThousands(t *testing.T) {
+	h := newHarness(t)
+	h.user("alice", auth.RoleAdmin)
+	h.user("dev", auth.RoleDeveloper, "billing")
+	ctx := context.Background()
+	theirs, _ := overviewKey(t, h, apikey.CreateParams{Owner: "shipping", Name: "shipping-key"})
+	mine, _ := overviewKey(t, h, apikey.CreateParams{Owner: "billing", Name: "billing-key"})
+	revoked, _ := overviewKey(t, h, apikey.CreateParams{Owner: "billing", Name: "billing-revoked"})
+	old := make([]auth.AuditEvent, 2100)
+	for i := range old {
+		old[i] = auth.AuditEvent{Time: h.Clock.Now(), Type: auth.EventKeyVerificationFailed, Actor: auth.ActorSystem, KeyID: theirs.ID, Reason: "EXPIRED", Count: 1}
+	}
+	if err := h.Store.AppendAuditEvents(ctx, old...); err != nil {
+		t.Fatal(err)
+	}
+	h.Clock.Add(time.Minute)
+	newest := auth.AuditEvent{Time: h.Clock.Now(), Type: auth.EventKeyVerificationFailed, Actor: auth.ActorSystem, KeyID: mine.ID, Reason: "INSUFFICIENT_SCOPE", Count: 1}
+	if err := h.Store.AppendAuditEvents(ctx, newest); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Keys.Revoke(ctx, revoked.ID, auth.ActorSystem); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, who := range []string{"alice", "dev"} {
+		p := h.signIn(who).get("/dashboard/")
+		if p.StatusCode != http.StatusOK {
+			t.Fatalf("%s: overview: %d", who, p.StatusCode)
+		}
+		if tableRow(p.body, auth.EventKeyVerificationFailed, mine.ID, "INSUFFICIENT_SCOPE") == "" {
+			t.Errorf("%s: the newest failure, after 2,100 older ones, is not listed", who)
+		}
+		if tableRow(p.body, auth.EventKeyRevoked, revoked.ID) == "" {
+			t.Errorf("%s: the newest revocation is not listed", who)
+		}
+		if n := strings.Count(p.body, ">"+auth.EventKeyVerificationFailed+"<"); who == "alice" && n != eventsShown-1 {
+			t.Errorf("%s: %d failures listed, want %d beside the revocation", who, n, eventsShown-1)
+		}
+		if who == "dev" && strings.Contains(p.body, theirs.ID) {
+			t.Error("the developer sees another owner's failures")
+		}
+	}
+}

@@ -71,9 +71,10 @@ func (db *DB) AppendAuditEvents(ctx context.Context, events ...auth.AuditEvent) 
 	})
 }
 
-// ListAuditEvents returns one page of events in ascending ID order and the
-// cursor of the next page, 0 on the last page. A Limit of zero or less
-// means 100; Limit is capped at auth.MaxPageSize. EINVALID for a filter
+// ListAuditEvents returns one page of events in ascending ID order (or
+// descending with f.Newest) and the cursor of the next page, 0 on the last
+// page. A Limit of zero or less means 100; Limit is capped at
+// auth.MaxPageSize. EINVALID for a filter
 // auth.CheckAuditFilter refuses. An event stored without a time matches
 // no Since or Until bound.
 func (db *DB) ListAuditEvents(ctx context.Context, f auth.AuditFilter) ([]auth.AuditEvent, int64, error) {
@@ -89,7 +90,13 @@ func (db *DB) ListAuditEvents(ctx context.Context, f auth.AuditFilter) ([]auth.A
 		args = append(args, v)
 		where = append(where, fmt.Sprintf(format, len(args)))
 	}
-	cond("id > $%d", f.After)
+	order := "ASC"
+	if f.Newest {
+		order = "DESC"
+		cond("id < $%d", f.Before())
+	} else {
+		cond("id > $%d", f.After)
+	}
 	for _, c := range []struct{ column, value string }{
 		{"key_id", f.KeyID}, {"type", f.Type}, {"actor", f.Actor}, {"target", f.Target},
 	} {
@@ -107,7 +114,7 @@ func (db *DB) ListAuditEvents(ctx context.Context, f auth.AuditFilter) ([]auth.A
 	}
 	args = append(args, limit+1) // one more tells whether a next page exists
 	rows, err := db.pool.Query(ctx, fmt.Sprintf(`SELECT id, occurred_at, type, actor, key_id, reason, count, details
-		FROM audit_events WHERE %s ORDER BY id LIMIT $%d`, strings.Join(where, " AND "), len(args)), args...)
+		FROM audit_events WHERE %s ORDER BY id %s LIMIT $%d`, strings.Join(where, " AND "), order, len(args)), args...)
 	if err != nil {
 		return nil, 0, translate("list audit events", err)
 	}

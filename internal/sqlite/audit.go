@@ -48,9 +48,10 @@ func (db *DB) AppendAuditEvents(ctx context.Context, events ...auth.AuditEvent) 
 	})
 }
 
-// ListAuditEvents returns one page of events in ascending ID order and the
-// cursor of the next page, 0 on the last page. A Limit of zero or less
-// means 100; Limit is capped at auth.MaxPageSize. EINVALID for a filter
+// ListAuditEvents returns one page of events in ascending ID order (or
+// descending with f.Newest) and the cursor of the next page, 0 on the last
+// page. A Limit of zero or less means 100; Limit is capped at
+// auth.MaxPageSize. EINVALID for a filter
 // auth.CheckAuditFilter refuses. An event stored without a time matches
 // no Since or Until bound.
 func (db *DB) ListAuditEvents(ctx context.Context, f auth.AuditFilter) ([]auth.AuditEvent, int64, error) {
@@ -58,8 +59,10 @@ func (db *DB) ListAuditEvents(ctx context.Context, f auth.AuditFilter) ([]auth.A
 		return nil, 0, err
 	}
 	limit := auth.PageSize(f.Limit)
-	where := []string{"id > ?"}
-	args := []any{f.After}
+	where, args, order := []string{"id > ?"}, []any{f.After}, "ASC"
+	if f.Newest {
+		where, args, order = []string{"id < ?"}, []any{f.Before()}, "DESC"
+	}
 	for _, c := range []struct{ column, value string }{
 		{"key_id", f.KeyID}, {"type", f.Type}, {"actor", f.Actor}, {"target", f.Target},
 	} {
@@ -78,7 +81,7 @@ func (db *DB) ListAuditEvents(ctx context.Context, f auth.AuditFilter) ([]auth.A
 	}
 	args = append(args, limit+1) // one more tells whether a next page exists
 	rows, err := db.read.QueryContext(ctx, `SELECT id, occurred_at, type, actor, key_id, reason, count, details
-		FROM audit_events WHERE `+strings.Join(where, " AND ")+` ORDER BY id LIMIT ?`, args...)
+		FROM audit_events WHERE `+strings.Join(where, " AND ")+` ORDER BY id `+order+` LIMIT ?`, args...)
 	if err != nil {
 		return nil, 0, translate("list audit events", err)
 	}

@@ -295,29 +295,36 @@ func testAuditDashboardFilters(t *testing.T, s auth.Store) {
 		{"time and target", auth.AuditFilter{Since: at(time.Second), Target: "cli_1", Type: auth.EventClientDeleted}, []int{5}},
 		{"empty window", auth.AuditFilter{Since: at(time.Hour), Until: at(2 * time.Hour)}, nil},
 	} {
-		var got []auth.AuditEvent
-		f := tc.f
-		f.Limit = 1
-		for range 20 {
-			page, next, err := s.ListAuditEvents(t.Context(), f)
-			if err != nil {
-				t.Fatalf("%s: ListAuditEvents: %v", tc.name, err)
+		// Each filter pages one event at a time both ways: oldest first,
+		// and newest first, which must list the same events reversed.
+		for _, newest := range []bool{false, true} {
+			var got []auth.AuditEvent
+			f := tc.f
+			f.Limit, f.Newest = 1, newest
+			for range 20 {
+				page, next, err := s.ListAuditEvents(t.Context(), f)
+				if err != nil {
+					t.Fatalf("%s (newest %v): ListAuditEvents: %v", tc.name, newest, err)
+				}
+				got = append(got, page...)
+				if next == 0 {
+					break
+				}
+				f.After = next
 			}
-			got = append(got, page...)
-			if next == 0 {
-				break
+			var gotTypes, wantTypes []string
+			for _, e := range got {
+				gotTypes = append(gotTypes, e.Type+"/"+e.Target())
 			}
-			f.After = next
-		}
-		var gotTypes, wantTypes []string
-		for _, e := range got {
-			gotTypes = append(gotTypes, e.Type+"/"+e.Target())
-		}
-		for _, i := range tc.want {
-			wantTypes = append(wantTypes, evs[i].Type+"/"+evs[i].Target())
-		}
-		if !slices.Equal(gotTypes, wantTypes) {
-			t.Errorf("%s: got %v, want %v", tc.name, gotTypes, wantTypes)
+			for _, i := range tc.want {
+				wantTypes = append(wantTypes, evs[i].Type+"/"+evs[i].Target())
+			}
+			if newest {
+				slices.Reverse(wantTypes)
+			}
+			if !slices.Equal(gotTypes, wantTypes) {
+				t.Errorf("%s (newest %v): got %v, want %v", tc.name, newest, gotTypes, wantTypes)
+			}
 		}
 	}
 	_, _, err := s.ListAuditEvents(t.Context(), auth.AuditFilter{Target: "\xff"})

@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) auth.Store) {
 		{"audit events are listed in ID order with increasing IDs", testAuditOrder},
 		{"audit list filters by key ID and type", testAuditFilters},
 		{"audit list pages with the cursor until the last page", testAuditPaging},
+		{"audit list pages newest first with a cursor going down", testAuditPagingNewest},
 		{"a reader tailing the audit log never skips a concurrent event", testAuditTailing},
 		{"appending no events is a no-op", testAppendNothing},
 		{"a cancelled context returns an error and writes nothing", testCancelledContext},
@@ -917,6 +918,58 @@ func testAuditPaging(t *testing.T, s auth.Store) {
 	page, next, err = s.ListAuditEvents(t.Context(), auth.AuditFilter{After: got[n-1].ID})
 	if err != nil || len(page) != 0 || next != 0 {
 		t.Fatalf("past the end: %d events, next %d, err %v; want none", len(page), next, err)
+	}
+}
+
+func testAuditPagingNewest(t *testing.T, s auth.Store) {
+	const n = 7
+	for i := range n {
+		if err := s.AppendAuditEvents(t.Context(), event(auth.EventKeyCreated, fmt.Sprintf("key_%d", i), at(time.Duration(i)*time.Second))); err != nil {
+			t.Fatalf("AppendAuditEvents: %v", err)
+		}
+	}
+	var got []auth.AuditEvent
+	var pages int
+	f := auth.AuditFilter{Limit: 3, Newest: true}
+	for {
+		page, next, err := s.ListAuditEvents(t.Context(), f)
+		if err != nil {
+			t.Fatalf("ListAuditEvents: %v", err)
+		}
+		pages++
+		got = append(got, page...)
+		if next == 0 {
+			break
+		}
+		if next != page[len(page)-1].ID {
+			t.Fatalf("cursor %d is not the last (smallest) ID of the page", next)
+		}
+		f.After = next
+	}
+	if len(got) != n || pages != 3 {
+		t.Fatalf("got %d events in %d pages, want %d in 3", len(got), pages, n)
+	}
+	for i, e := range got {
+		if want := fmt.Sprintf("key_%d", n-1-i); e.KeyID != want {
+			t.Errorf("event %d is for %q, want %q", i, e.KeyID, want)
+		}
+		if i > 0 && e.ID >= got[i-1].ID {
+			t.Errorf("event %d has ID %d after ID %d, want descending", i, e.ID, got[i-1].ID)
+		}
+	}
+	// A full last page says it is the last, and so does the page past it.
+	page, next, err := s.ListAuditEvents(t.Context(), auth.AuditFilter{After: got[n-4].ID, Limit: 3, Newest: true})
+	if err != nil || len(page) != 3 || next != 0 {
+		t.Fatalf("last full page: %d events, next %d, err %v; want 3, 0", len(page), next, err)
+	}
+	page, next, err = s.ListAuditEvents(t.Context(), auth.AuditFilter{After: got[n-1].ID, Newest: true})
+	if err != nil || len(page) != 0 || next != 0 {
+		t.Fatalf("past the end: %d events, next %d, err %v; want none", len(page), next, err)
+	}
+	// With a type and a time bound, the newest matching events come first.
+	page, _, err = s.ListAuditEvents(t.Context(), auth.AuditFilter{Type: auth.EventKeyCreated, Since: at(2 * time.Second), Limit: 2, Newest: true})
+	if err != nil || len(page) != 2 || page[0].KeyID != "key_6" || page[1].KeyID != "key_5" {
+		t.Fatalf("newest two created since 2s = %+v, %v; want key_6, key_5", page, err)
 	}
 }
 

@@ -129,9 +129,10 @@ func describe(err error) (cliProblem, int) {
 		case 403:
 			// Making a key needs an admin key itself, so the hint names
 			// both ways that work: with one, or break-glass on the server.
-			// Other refusals (the dashboard's own client, an address
-			// outside the key's networks) say why themselves.
-			if !strings.Contains(p.Detail, "scope") {
+			// Refusals that are not about the key (the dashboard's own
+			// client, an address outside the key's networks) say why
+			// themselves.
+			if strings.Contains(p.Detail, "managed by Gatehouse") || strings.Contains(p.Detail, "from this address") {
 				return p, exitAuth
 			}
 			p.Hint = "the admin key is valid but lacks the admin scope; with a key that has it, run " +

@@ -55,7 +55,7 @@ func (r *Registry) EnsureFirstParty(ctx context.Context, id string, in Input) (*
 			return old, nil
 		}
 		if old.Public != want.Public || old.AuthMethod != want.AuthMethod {
-			return nil, auth.Errorf(auth.EINVALID, "The client %s exists with authentication method %s, not %s; delete it to have it registered again.", id, old.AuthMethod, want.AuthMethod)
+			return nil, auth.Errorf(auth.EINVALID, "The client %s exists with authentication method %s, not %s; Gatehouse refuses to change it through its APIs, so remove it from the store (oauth_clients) to have it registered again.", id, old.AuthMethod, want.AuthMethod)
 		}
 		c := *old
 		now := r.now()

@@ -116,6 +116,17 @@ type Dashboard struct {
 	DeveloperAudiences []string `yaml:"developer_audiences"`
 }
 
+// splitTrimmed reads a comma-separated list, spaces around items dropped.
+func splitTrimmed(v string) []string {
+	var out []string
+	for x := range strings.SplitSeq(v, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
 // adminScope is the scope of the admin API (admin.ScopeAdmin, which this
 // package cannot import).
 const adminScope = "admin"
@@ -366,10 +377,10 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	duration("GATEHOUSE_DASHBOARD_IDLE_TIMEOUT", &c.Dashboard.IdleTimeout)
 	duration("GATEHOUSE_DASHBOARD_ABSOLUTE_TIMEOUT", &c.Dashboard.AbsoluteTimeout)
 	if v := getenv("GATEHOUSE_DASHBOARD_DEVELOPER_SCOPES"); v != "" {
-		c.Dashboard.DeveloperScopes = strings.Split(v, ",")
+		c.Dashboard.DeveloperScopes = splitTrimmed(v)
 	}
 	if v := getenv("GATEHOUSE_DASHBOARD_DEVELOPER_AUDIENCES"); v != "" {
-		c.Dashboard.DeveloperAudiences = strings.Split(v, ",")
+		c.Dashboard.DeveloperAudiences = splitTrimmed(v)
 	}
 	if v := getenv("GATEHOUSE_VERIFY_RATE_LIMIT"); v != "" {
 		// One number, per second; the burst is two seconds' worth.

@@ -65,11 +65,11 @@ func TestWhatDevelopersMayGrantIsChecked(t *testing.T) {
 		}
 	}
 	c := Default(false)
-	env := map[string]string{"GATEHOUSE_DASHBOARD_DEVELOPER_SCOPES": "a,b", "GATEHOUSE_DASHBOARD_DEVELOPER_AUDIENCES": "https://x.example"}
+	env := map[string]string{"GATEHOUSE_DASHBOARD_DEVELOPER_SCOPES": "a, b", "GATEHOUSE_DASHBOARD_DEVELOPER_AUDIENCES": "https://x.example"}
 	if err := c.ApplyEnv(func(k string) string { return env[k] }); err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Dashboard.DeveloperScopes) != 2 || c.Dashboard.DeveloperAudiences[0] != "https://x.example" {
+	if len(c.Dashboard.DeveloperScopes) != 2 || c.Dashboard.DeveloperScopes[1] != "b" || c.Dashboard.DeveloperAudiences[0] != "https://x.example" {
 		t.Fatalf("from the environment: %+v", c.Dashboard)
 	}
 }

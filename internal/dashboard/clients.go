@@ -377,7 +377,7 @@ func (s *Server) handleCreateClient(w http.ResponseWriter, r *http.Request, v *v
 	}
 	in, err := admin.ClientInput(req)
 	if err == nil {
-		err = s.checkClientGrants(v, scopesAndAudiences{in.Scopes, in.Audiences}, nil)
+		err = s.checkClientGrants(v, scopesAndAudiences{in.Scopes, in.Audiences, in.GrantTypes}, nil)
 	}
 	if err != nil {
 		s.showClientForm(w, r, v, d, err)
@@ -489,7 +489,7 @@ func (s *Server) handleUpdateClient(w http.ResponseWriter, r *http.Request, v *v
 	}
 	in, err := admin.ClientInput(req)
 	if err == nil {
-		err = s.checkClientGrants(v, scopesAndAudiences{in.Scopes, in.Audiences}, c)
+		err = s.checkClientGrants(v, scopesAndAudiences{in.Scopes, in.Audiences, in.GrantTypes}, c)
 	}
 	if err != nil {
 		s.showClientForm(w, r, v, d, err)
@@ -534,6 +534,10 @@ func (s *Server) confirmClient(w http.ResponseWriter, r *http.Request, v *viewer
 func (s *Server) handleRotateClient(w http.ResponseWriter, r *http.Request, v *viewer) {
 	c, err := s.manageClient(r.Context(), r, v)
 	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.checkClientSecret(v, c); err != nil {
 		s.fail(w, r, err)
 		return
 	}

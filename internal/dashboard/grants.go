@@ -45,6 +45,25 @@ func grantRefusal(what string, refused, allowed []string) string {
 		"; an administrator can give more."
 }
 
+// checkKeySecret refuses a developer a new secret (a rotation) of a key
+// holding scopes developers may not grant: keeping such a key working is
+// theirs, receiving a working copy of its access is not.
+func (s *Server) checkKeySecret(v *viewer, k *auth.APIKey) error {
+	if refused := ungrantable(v, k.Scopes, s.cfg.DeveloperScopes, nil); len(refused) > 0 {
+		return auth.Errorf(auth.EFORBIDDEN, "This key holds scopes only an administrator can give (%s): ask one to rotate it.",
+			strings.Join(refused, " "))
+	}
+	return nil
+}
+
+// checkClientSecret is checkKeySecret for a client's secret.
+func (s *Server) checkClientSecret(v *viewer, c *auth.Client) error {
+	if err := s.checkClientGrants(v, scopesAndAudiences{c.Scopes, c.Audiences, c.GrantTypes}, nil); err != nil {
+		return auth.Errorf(auth.EFORBIDDEN, "This client holds scopes or audiences only an administrator can give: ask one to rotate its secret.")
+	}
+	return nil
+}
+
 // checkKeyScopes refuses a developer scopes for a key beyond what
 // developers may grant (held: the key's scopes before an edit).
 func (s *Server) checkKeyScopes(v *viewer, requested, held []string) error {
@@ -55,13 +74,20 @@ func (s *Server) checkKeyScopes(v *viewer, requested, held []string) error {
 }
 
 // checkClientGrants refuses a developer a client's scopes and audiences
-// beyond what developers may grant (old: the client before an edit).
+// beyond what developers may grant (old: the client before an edit). What
+// the client held counts only while its grant types stay: a scope an
+// admin gave for users' consent must not become a client-credentials
+// token's. The identity scopes are for users' sign-in, not for a client
+// acting as itself.
 func (s *Server) checkClientGrants(v *viewer, in scopesAndAudiences, old *auth.Client) error {
 	var heldScopes, heldAudiences []string
-	if old != nil {
+	if old != nil && sameSet(old.GrantTypes, in.GrantTypes) {
 		heldScopes, heldAudiences = old.Scopes, old.Audiences
 	}
-	allowed := append(slices.Clip(s.cfg.DeveloperScopes), identityScopes...)
+	allowed := slices.Clip(s.cfg.DeveloperScopes)
+	if !slices.Contains(in.GrantTypes, auth.GrantClientCredentials) {
+		allowed = append(allowed, identityScopes...)
+	}
 	if refused := ungrantable(v, in.Scopes, allowed, heldScopes); len(refused) > 0 {
 		return auth.Errorf(auth.EFORBIDDEN, "%s", grantRefusal("Scopes", refused, allowed))
 	}
@@ -72,4 +98,19 @@ func (s *Server) checkClientGrants(v *viewer, in scopesAndAudiences, old *auth.C
 }
 
 // scopesAndAudiences is what checkClientGrants reads of a client's input.
-type scopesAndAudiences struct{ Scopes, Audiences []string }
+type scopesAndAudiences struct{ Scopes, Audiences, GrantTypes []string }
+
+// sameSet reports whether a and b hold the same strings.
+func sameSet(a, b []string) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	for _, x := range b {
+		if !slices.Contains(a, x) {
+			return false
+		}
+	}
+	return true
+}

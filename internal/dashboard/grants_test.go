@@ -67,7 +67,7 @@ func TestADeveloperGrantsOnlyWhatDevelopersMay(t *testing.T) {
 	if cs, _, _ := h.Clients.List(ctx, auth.ClientFilter{Owners: []string{"billing"}}); len(cs) != 0 {
 		t.Fatalf("refused forms created %d clients", len(cs))
 	}
-	if p := b.post("/dashboard/clients", form("orders:read openid", "https://orders.example")); p.StatusCode != http.StatusCreated {
+	if p := b.post("/dashboard/clients", form("orders:read", "https://orders.example")); p.StatusCode != http.StatusCreated {
 		t.Fatalf("client within the lists: %d\n%s", p.StatusCode, p.body)
 	}
 
@@ -76,5 +76,82 @@ func TestADeveloperGrantsOnlyWhatDevelopersMay(t *testing.T) {
 	a := h.signIn("root")
 	if p := a.post("/dashboard/keys", url.Values{"owner": {"billing"}, "name": {"admin key"}, "scopes": {"admin"}}); p.StatusCode != http.StatusCreated {
 		t.Fatalf("an admin's key with the admin scope: %d", p.StatusCode)
+	}
+}
+
+// The attacks a second review found: a developer rotated an admin's key of
+// their owner to receive a working copy of its scopes, and turned an
+// admin's user-login client into a client-credentials one (or rotated its
+// secret) to get its scopes without any user.
+func TestADeveloperCannotTakeTheAccessAnAdminGave(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.DeveloperScopes = []string{"orders:read"}
+		c.DeveloperAudiences = []string{"https://orders.example"}
+	})
+	h.user("dev", auth.RoleDeveloper, "billing")
+	b := h.signIn("dev")
+	ctx := context.Background()
+
+	k, _, err := h.Keys.Create(ctx, apikey.CreateParams{Owner: "billing", Name: "admin's", Scopes: []string{"admin"}, Actor: auth.ActorSystem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := b.post("/dashboard/keys/"+k.ID+"/rotate", url.Values{"grace": {"0"}}); p.StatusCode != http.StatusForbidden || strings.Contains(p.body, "data-secret") {
+		t.Fatalf("a developer rotating an admin-scoped key: %d\n%s", p.StatusCode, p.body)
+	}
+	if got, _ := h.Keys.Get(ctx, k.ID); got.RotatedTo != "" {
+		t.Fatal("the key was rotated")
+	}
+	mine, _, err := h.Keys.Create(ctx, apikey.CreateParams{Owner: "billing", Name: "plain", Scopes: []string{"orders:read"}, Actor: auth.ActorSystem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := b.post("/dashboard/keys/"+mine.ID+"/rotate", url.Values{"grace": {"0"}}); p.StatusCode != http.StatusCreated {
+		t.Fatalf("a developer rotating a key within the lists: %d", p.StatusCode)
+	}
+
+	web := url.Values{"name": {"web"}, "owner": {"billing"}, "type": {"confidential"},
+		"grant_types": {auth.GrantAuthorizationCode}, "redirect_uris": {"https://app.example/cb"},
+		"scopes": {"payments:write"}, "audiences": {"https://payments.internal"}}
+	h.user("root", auth.RoleAdmin)
+	a := h.signIn("root")
+	if p := a.post("/dashboard/clients", web); p.StatusCode != http.StatusCreated {
+		t.Fatalf("the admin's client: %d\n%s", p.StatusCode, p.body)
+	}
+	cs, _, _ := h.Clients.List(ctx, auth.ClientFilter{Owners: []string{"billing"}})
+	if len(cs) != 1 {
+		t.Fatalf("clients: %v", cs)
+	}
+	c := cs[0]
+	// Keeping what the admin gave, with the same grants: allowed.
+	keep := url.Values{}
+	for k, v := range web {
+		keep[k] = v
+	}
+	keep.Set("name", "web renamed")
+	if p := b.post("/dashboard/clients/"+c.ID+"/edit", keep); p.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a developer renaming the admin's client: %d\n%s", p.StatusCode, p.body)
+	}
+	// Adding client_credentials to use those scopes without a user: refused.
+	cc := url.Values{}
+	for k, v := range keep {
+		cc[k] = v
+	}
+	cc["grant_types"] = []string{auth.GrantAuthorizationCode, auth.GrantClientCredentials}
+	if p := b.post("/dashboard/clients/"+c.ID+"/edit", cc); p.StatusCode != http.StatusForbidden {
+		t.Fatalf("a developer adding client_credentials to the admin's client: %d", p.StatusCode)
+	}
+	if got, _ := h.Clients.Get(ctx, c.ID); slices.Contains(got.GrantTypes, auth.GrantClientCredentials) {
+		t.Fatal("the client gained client_credentials")
+	}
+	if p := b.post("/dashboard/clients/"+c.ID+"/rotate-secret", nil); p.StatusCode != http.StatusForbidden || strings.Contains(p.body, "data-secret") {
+		t.Fatalf("a developer rotating the admin's client's secret: %d", p.StatusCode)
+	}
+	// The identity scopes are for users' sign-in, not for a client acting
+	// as itself.
+	svc := url.Values{"name": {"svc"}, "owner": {"billing"}, "type": {"confidential"},
+		"grant_types": {auth.GrantClientCredentials}, "scopes": {"orders:read profile"}}
+	if p := b.post("/dashboard/clients", svc); p.StatusCode != http.StatusForbidden {
+		t.Fatalf("a client-credentials client with profile: %d", p.StatusCode)
 	}
 }

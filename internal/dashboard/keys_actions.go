@@ -66,6 +66,10 @@ func (s *Server) handleKeyRotate(w http.ResponseWriter, r *http.Request, v *view
 		s.fail(w, r, err)
 		return
 	}
+	if err := s.checkKeySecret(v, k); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	now := s.now()
 	d := &rotateData{Key: newKeyRow(k, now), Grace: r.PostForm.Get("grace"), Custom: strings.TrimSpace(r.PostForm.Get("grace_custom"))}
 	grace, fe := parseGrace(d.Grace, d.Custom)

@@ -48,3 +48,14 @@ func (m *Main) dashboardHandler() http.Handler {
 	}
 	return m.Dashboard.Handler()
 }
+
+// firstPartyClients are the clients that are part of this server: the
+// dashboard's, which skips consent and which nobody may change. With the
+// dashboard off there are none, so a client left from when it was on is
+// an ordinary one (asking consent, and deletable).
+func (m *Main) firstPartyClients() []string {
+	if m.Config.Dashboard.Disabled {
+		return nil
+	}
+	return []string{dashboard.ClientID}
+}

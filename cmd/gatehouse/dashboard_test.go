@@ -79,4 +79,9 @@ func TestATurnedOffDashboardIsNotFoundAndHasNoClient(t *testing.T) {
 	if _, err := n.main.Clients.Get(context.Background(), dashboard.ClientID); auth.ErrorCode(err) != auth.ENOTFOUND {
 		t.Errorf("the dashboard's client with the dashboard off: %v, want none", err)
 	}
+	// Nor is any client first-party then: one left from when the
+	// dashboard was on asks consent and can be deleted.
+	if got := n.main.firstPartyClients(); len(got) != 0 {
+		t.Errorf("first-party clients with the dashboard off: %v", got)
+	}
 }

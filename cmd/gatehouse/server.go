@@ -346,7 +346,7 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 	}
 	// The registry deletes clients through the same store, so that their
 	// access tokens reach the gateway's revocation list at once.
-	clientCfg := client.Config{Store: store, Hasher: hasher, Now: m.Now, FirstParty: []string{dashboard.ClientID}}
+	clientCfg := client.Config{Store: store, Hasher: hasher, Now: m.Now, FirstParty: m.firstPartyClients()}
 	if m.changes != nil {
 		clientCfg.Changes = m.changes
 	}
@@ -372,7 +372,7 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		InsecureCookies:    m.insecureCookies(),
 		Usage:              m.Usage,
 		// The dashboard is part of this server: nobody consents to it.
-		FirstPartyClients: []string{dashboard.ClientID},
+		FirstPartyClients: m.firstPartyClients(),
 	}
 	if m.OAuth, err = oauth.New(cfg); err != nil {
 		return fmt.Errorf("oauth: %w", err)

@@ -112,14 +112,20 @@ func deadBacklog(t *testing.T, e *env) {
 	}
 
 	// Once the hanging attempt has timed out, the hanging endpoint's
-	// backlog too waits for its retry.
+	// backlog too waits for its retry. The attempt is recorded, then the
+	// backlog deferred, in two writes: wait for the second, which the
+	// dispatcher finishes before it counts the endpoint as idle.
 	deadline := time.Now().Add(3 * attemptTimeout)
 	for {
 		dl, err := e.store.GetWebhookDelivery(ctx, epH.ID, "dlv_h00")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if dl.Attempts == 1 {
+		next, err := e.store.GetWebhookDelivery(ctx, epH.ID, "dlv_h01")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dl.Attempts == 1 && next.NextAttemptAt.After(e.clock.Now()) {
 			break
 		}
 		if time.Now().After(deadline) {

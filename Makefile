@@ -43,6 +43,10 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzRedisStoredValue -fuzztime 30s ./internal/ratelimit/
 	go test -run '^$$' -fuzz FuzzParseRateLimit -fuzztime 30s ./cmd/gatehouse/
 	go test -run '^$$' -fuzz FuzzMatchRedirectURI -fuzztime 30s ./internal/oauth/
+	go test -run '^$$' -fuzz FuzzParseDuration -fuzztime 30s ./internal/auth/
+	go test -run '^$$' -fuzz FuzzParseRefill -fuzztime 30s ./internal/auth/
+	go test -run '^$$' -fuzz FuzzKeyForm -fuzztime 30s ./internal/dashboard/
+	go test -run '^$$' -fuzz FuzzAuditLogQuery -fuzztime 30s ./internal/dashboard/
 	go test -run '^$$' -fuzz FuzzAuthorizeRequest -fuzztime 30s ./internal/oauth/
 	go test -run '^$$' -fuzz FuzzRouteNormalize -fuzztime 30s ./internal/auth/
 	go test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/gateway/routefile/

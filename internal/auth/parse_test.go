@@ -2,6 +2,7 @@ package auth
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -52,4 +53,46 @@ func TestSplitList(t *testing.T) {
 	if got := SplitList(" , "); len(got) != 0 {
 		t.Errorf("SplitList of separators = %q, want none", got)
 	}
+}
+
+// FuzzParseDuration: whatever is typed, a duration read with days never
+// wraps around (a long one is refused, not turned into a short one), and
+// days count 24 hours.
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"30d", "1d12h", "90m", "106751d", "106752d", "213504d", "1d-1h", "-1h", "d", "1dd", "0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDuration(s)
+		if err != nil {
+			return
+		}
+		if days, rest, ok := strings.Cut(s, "d"); ok && !strings.HasPrefix(days, "-") && !strings.Contains(rest, "-") && d < 0 {
+			t.Fatalf("ParseDuration(%q) = %v: wrapped around", s, d)
+		}
+	})
+}
+
+// FuzzParseRefill: the parsers read the shape and leave the range to
+// CheckCredits (one rule, in one place), which refuses whatever is out of
+// it: no negative amount or unknown interval ever passes both.
+func FuzzParseRefill(f *testing.F) {
+	for _, s := range []string{"1000/month", "5/d", "1/mo", "0/day", "-1/day", "1e3/day", "x", "/", "99999999999999999999/day"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, cerr := ParseCredits(s)
+		r, rerr := ParseRefill(s)
+		if rerr != nil {
+			r = CreditRefill{}
+		}
+		if cerr != nil {
+			n = 0
+		}
+		c := &Credits{Remaining: n, Refill: r}
+		if CheckCredits(c) == nil && (c.Remaining < 0 || c.Refill.Amount < 0 ||
+			(c.Refill.Amount > 0) != (c.Refill.Interval == RefillDaily || c.Refill.Interval == RefillMonthly)) {
+			t.Fatalf("CheckCredits passed %+v read from %q", c, s)
+		}
+	})
 }

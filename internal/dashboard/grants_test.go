@@ -24,6 +24,10 @@ func TestADeveloperGrantsOnlyWhatDevelopersMay(t *testing.T) {
 	b := h.signIn("dev")
 	ctx := context.Background()
 
+	// The form says what a developer may grant.
+	if p := b.get("/dashboard/keys/new"); !strings.Contains(p.body, "You may grant <code>orders:read</code>") {
+		t.Errorf("the key form does not say what a developer may grant:\n%s", p.body)
+	}
 	for _, scopes := range []string{"admin", "orders:read payments:write"} {
 		p := b.post("/dashboard/keys", url.Values{"owner": {"billing"}, "name": {"self-granted"}, "scopes": {scopes}})
 		if p.StatusCode != http.StatusBadRequest || !strings.Contains(p.body, "Scopes you cannot grant") {

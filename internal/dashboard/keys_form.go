@@ -71,11 +71,15 @@ type keyFormData struct {
 	Intervals    []string
 	Message      string // the refusal, shown above the form
 	Field        string // the field it is about, if one
+	// Restricted says the viewer grants only Grantable (grants.go).
+	Restricted bool
+	Grantable  []string
 }
 
 // showKeyForm renders the form, with err's message when it was refused.
 func (s *Server) showKeyForm(w http.ResponseWriter, r *http.Request, v *viewer, status int, d *keyFormData, err error) {
 	d.Intervals = []string{auth.RefillDaily, auth.RefillMonthly}
+	d.Restricted, d.Grantable = !v.admin(), s.cfg.DeveloperScopes
 	if !d.Edit {
 		d.Action = "/dashboard/keys"
 		for _, env := range auth.KeyEnvironments {

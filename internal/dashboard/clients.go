@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 )
 
 // OAuth clients: the list, the create and edit forms (the admin API's
@@ -366,19 +367,7 @@ type clientSecretData struct {
 func (s *Server) handleCreateClient(w http.ResponseWriter, r *http.Request, v *viewer) {
 	f := readClientForm(r)
 	d := clientFormData{Form: f}
-	if err := checkOwnerChoice(v, strings.TrimSpace(f.Owner)); err != nil {
-		s.showClientForm(w, r, v, d, err)
-		return
-	}
-	req, err := f.request()
-	if err != nil {
-		s.showClientForm(w, r, v, d, err)
-		return
-	}
-	in, err := admin.ClientInput(req)
-	if err == nil {
-		err = s.checkClientGrants(v, scopesAndAudiences{in.Scopes, in.Audiences, in.GrantTypes}, nil)
-	}
+	in, err := s.clientInput(v, f, nil)
 	if err != nil {
 		s.showClientForm(w, r, v, d, err)
 		return
@@ -395,6 +384,24 @@ func (s *Server) handleCreateClient(w http.ResponseWriter, r *http.Request, v *v
 	s.show(w, r, v, http.StatusCreated, "clientsecret.html", &view{
 		Title: "Client created", Nav: "clients", Data: clientSecretData{Client: c, Secret: secret},
 	})
+}
+
+// clientInput reads the form as the admin API reads its JSON, after the
+// rules only the dashboard has: a developer's owners and grants (old: the
+// client edited, nil for a new one).
+func (s *Server) clientInput(v *viewer, f clientForm, old *auth.Client) (client.Input, error) {
+	if err := checkOwnerChoice(v, strings.TrimSpace(f.Owner)); err != nil {
+		return client.Input{}, err
+	}
+	req, err := f.request()
+	if err != nil {
+		return client.Input{}, err
+	}
+	in, err := admin.ClientInput(req)
+	if err != nil {
+		return client.Input{}, err
+	}
+	return in, s.checkClientGrants(v, scopesAndAudiences{in.Scopes, in.Audiences, in.GrantTypes}, old)
 }
 
 func clientPath(id string) string { return "/dashboard/clients/" + url.PathEscape(id) }
@@ -478,19 +485,7 @@ func (s *Server) handleUpdateClient(w http.ResponseWriter, r *http.Request, v *v
 	// form shows it without a field.
 	f.Type = formOf(c).Type
 	d := clientFormData{Client: c, Form: f}
-	if err := checkOwnerChoice(v, strings.TrimSpace(f.Owner)); err != nil {
-		s.showClientForm(w, r, v, d, err)
-		return
-	}
-	req, err := f.request()
-	if err != nil {
-		s.showClientForm(w, r, v, d, err)
-		return
-	}
-	in, err := admin.ClientInput(req)
-	if err == nil {
-		err = s.checkClientGrants(v, scopesAndAudiences{in.Scopes, in.Audiences, in.GrantTypes}, c)
-	}
+	in, err := s.clientInput(v, f, c)
 	if err != nil {
 		s.showClientForm(w, r, v, d, err)
 		return

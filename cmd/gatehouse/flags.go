@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -40,10 +39,7 @@ func (d *durationValue) String() string {
 	if v == 0 {
 		return "0" // what pflag recognises as no default worth showing
 	}
-	if v%(24*time.Hour) == 0 {
-		return strconv.FormatInt(int64(v/(24*time.Hour)), 10) + "d"
-	}
-	return v.String()
+	return auth.FormatDuration(v)
 }
 
 func (d *durationValue) Type() string { return "duration" }

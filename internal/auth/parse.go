@@ -50,6 +50,22 @@ func ParseDuration(s string) (time.Duration, error) {
 	return total, nil
 }
 
+// FormatDuration writes a duration as people type it and ParseDuration
+// reads it back: whole days as "30d", whole hours "12h", whole minutes
+// "90m", anything else as time.Duration writes it.
+func FormatDuration(d time.Duration) string {
+	switch {
+	case d != 0 && d%(24*time.Hour) == 0:
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	case d != 0 && d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d != 0 && d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	default:
+		return d.String()
+	}
+}
+
 // ParseCredits reads a whole number of credits. The range (0 to
 // MaxCredits) is CheckCredits's to enforce: one rule, in one place.
 func ParseCredits(s string) (int64, error) {

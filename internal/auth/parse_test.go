@@ -96,3 +96,19 @@ func FuzzParseRefill(f *testing.F) {
 		}
 	})
 }
+
+func TestFormatDurationReadsBack(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{
+		30 * 24 * time.Hour: "30d", 36 * time.Hour: "36h", 90 * time.Minute: "90m",
+		1500 * time.Millisecond: "1.5s", 0: "0s", -2 * time.Hour: "-2h",
+	} {
+		got := FormatDuration(d)
+		if got != want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
+		}
+		if back, err := ParseDuration(got); err != nil || back != d {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", got, back, err, d)
+		}
+	}
+}

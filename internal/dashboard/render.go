@@ -80,7 +80,7 @@ var funcs = template.FuncMap{
 		if d == 0 {
 			return "—"
 		}
-		return formatDuration(d)
+		return auth.FormatDuration(d)
 	},
 	// with returns the query of u with name set to value, for links that
 	// change one filter or the page and keep the others.
@@ -97,20 +97,6 @@ var funcs = template.FuncMap{
 		return u.Path + "?" + q.Encode()
 	},
 	"add": func(a, b int) int { return a + b },
-}
-
-// formatDuration writes a duration as people write it: 90d, 12h, 30m.
-func formatDuration(d time.Duration) string {
-	switch {
-	case d%(24*time.Hour) == 0:
-		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
-	case d%time.Hour == 0:
-		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
-	case d%time.Minute == 0:
-		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
-	default:
-		return d.String()
-	}
 }
 
 // show renders a page for the signed-in viewer.

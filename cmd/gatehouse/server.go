@@ -32,6 +32,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
+	"github.com/gatehouse-dev/gatehouse/internal/filelock"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/postgres"
@@ -94,6 +95,10 @@ type Main struct {
 	changes *changes.Feed
 	kicks   kicks
 	bg      *background.Group // the background work, from Run to Close
+
+	// dataLock is the shared lock on the SQLite data folder, held from Run
+	// to Close so that `gatehouse restore` refuses to run beneath us.
+	dataLock *filelock.Lock
 }
 
 // NewLogger builds the node's logger: JSON, or text for people in --dev.
@@ -120,6 +125,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}()
 	secret, err := readSecret(m.Config)
 	if err != nil {
+		return err
+	}
+	if m.dataLock, err = lockDataDir(m.Config); err != nil {
 		return err
 	}
 	if m.Store, err = openStore(ctx, m.Config, m.Logger); err != nil {
@@ -543,6 +551,10 @@ func (m *Main) Close() error {
 		}
 		m.Store = nil
 	}
+	if err := m.dataLock.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("release the data folder: %w", err))
+	}
+	m.dataLock = nil
 	return errors.Join(errs...)
 }
 

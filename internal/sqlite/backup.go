@@ -154,6 +154,13 @@ func Backup(ctx context.Context, src, dst string, overwrite bool) (FileInfo, err
 	if _, err := os.Stat(src); err != nil {
 		return FileInfo{}, fmt.Errorf("sqlite: backup: %w", err)
 	}
+	// --force onto the database itself (or its WAL) would replace the live
+	// file with its own copy beneath the server.
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if sameFile(dst, src+suffix) {
+			return FileInfo{}, fmt.Errorf("sqlite: backup: %s is the database itself; back up to another file", dst)
+		}
+	}
 	if !overwrite {
 		if _, err := os.Lstat(dst); err == nil {
 			return FileInfo{}, fmt.Errorf("sqlite: backup: %s: %w", dst, ErrExists)
@@ -190,6 +197,16 @@ func Backup(ctx context.Context, src, dst string, overwrite bool) (FileInfo, err
 	}
 	published = true
 	return info, nil
+}
+
+// sameFile reports whether the paths a and b name one existing file.
+func sameFile(a, b string) bool {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && os.SameFile(sa, sb)
 }
 
 func vacuumInto(ctx context.Context, src, dst string) error {
@@ -269,17 +286,26 @@ func Restore(ctx context.Context, backup, path string) (aside string, info FileI
 	// nothing may have brought one back.
 	for _, suffix := range []string{"-wal", "-shm"} {
 		if _, err := os.Lstat(path + suffix); !errors.Is(err, fs.ErrNotExist) {
-			return aside, info, fmt.Errorf("sqlite: restore: %s%s exists beside the database; is a server running on it?", path, suffix)
+			return aside, info, fmt.Errorf("sqlite: restore: %s%s exists beside the database; is a server running on it?%s",
+				path, suffix, keptAt(aside))
 		}
 	}
 	if err := os.Rename(tmpPath, path); err != nil {
-		return aside, info, fmt.Errorf("sqlite: restore: %w", err)
+		return aside, info, fmt.Errorf("sqlite: restore: %w%s", err, keptAt(aside))
 	}
 	placed = true
 	if err := syncDir(dir); err != nil {
 		return aside, info, fmt.Errorf("sqlite: restore: %w", err)
 	}
 	return aside, info, nil
+}
+
+// keptAt tells, in an error after the database was moved aside, where it is.
+func keptAt(aside string) string {
+	if aside == "" {
+		return ""
+	}
+	return " (the previous database is kept at " + aside + ")"
 }
 
 // moveAside renames the database at path, with its -wal and -shm files, to

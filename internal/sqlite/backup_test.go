@@ -186,6 +186,13 @@ func TestBackupNeverOverwritesUnlessTold(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("%d files in the backup folder; want the backup alone", len(entries))
 	}
+	before, _ := os.ReadFile(src)
+	if _, err := Backup(ctx, src, src, true); err == nil || !strings.Contains(err.Error(), "the database itself") {
+		t.Errorf("Backup onto the database itself, with overwrite = %v; want it refused", err)
+	}
+	if after, _ := os.ReadFile(src); string(after) != string(before) {
+		t.Error("a backup onto the database changed it")
+	}
 	if _, err := Backup(ctx, filepath.Join(t.TempDir(), "none.db"), filepath.Join(dir, "b2.db"), false); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Backup of a missing database = %v; want a not-exist error", err)
 	}

@@ -185,8 +185,10 @@ func Backup(ctx context.Context, src, dst string, overwrite bool) (FileInfo, err
 	if err := vacuumInto(ctx, src, tmpPath); err != nil {
 		return FileInfo{}, err
 	}
+	// A schema newer than this binary's is still worth copying (a newer
+	// server wrote it); a copy that fails its integrity check is not.
 	info, err := Inspect(ctx, tmpPath)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrNewerSchema) {
 		return FileInfo{}, fmt.Errorf("sqlite: backup: the copy does not check: %w", err)
 	}
 	if err := syncFile(tmpPath); err != nil {

@@ -444,3 +444,26 @@ func TestRestoreIntoAnEmptyFolder(t *testing.T) {
 		t.Errorf("the restored database holds %v", keys)
 	}
 }
+
+// TestBackupCopiesANewerSchema: a backup is a copy, whatever release wrote
+// the database; only a restore needs a schema this binary knows.
+func TestBackupCopiesANewerSchema(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	src := filepath.Join(t.TempDir(), "gatehouse.db")
+	db, err := Open(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	latest, _ := LatestVersion()
+	sqlExec(t, src, fmt.Sprintf(`INSERT INTO goose_db_version (version_id, is_applied) VALUES (%d, 1)`, latest+1))
+	dst := filepath.Join(t.TempDir(), "backup.db")
+	info, err := Backup(ctx, src, dst, false)
+	if err != nil || info.Version != latest+1 {
+		t.Fatalf("Backup of a newer schema = %+v, %v; want a copy at version %d", info, err, latest+1)
+	}
+	if _, _, err := Restore(ctx, dst, filepath.Join(t.TempDir(), "gatehouse.db")); !errors.Is(err, ErrNewerSchema) {
+		t.Fatalf("Restore of it = %v; want ErrNewerSchema", err)
+	}
+}

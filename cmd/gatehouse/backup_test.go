@@ -215,8 +215,8 @@ func TestBackupWhileServingRestoresToAWorkingNode(t *testing.T) {
 	}
 	// 1 admin key and 1 billing key, then what the writers had written
 	// when the backup began (at least) and ended (at most).
-	if min, max := 2+20, 2+int(atBackup)+3; res.Counts.APIKeys < min || res.Counts.APIKeys > max {
-		t.Errorf("the backup holds %d API keys; want between %d and %d", res.Counts.APIKeys, min, max)
+	if lo, hi := 2+20, 2+int(atBackup)+3; res.Counts.APIKeys < lo || res.Counts.APIKeys > hi {
+		t.Errorf("the backup holds %d API keys; want between %d and %d", res.Counts.APIKeys, lo, hi)
 	}
 	if res.Counts.Users != 1 || res.Counts.Clients < 1 || res.Counts.SigningKeys != 3 {
 		t.Errorf("the backup holds %+v; want 1 user, the client and 3 signing keys (retired, current, next)", res.Counts)

@@ -41,6 +41,9 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newUsageCommand(getenv),
 		newNodesCommand(getenv),
 		newAdminKeyCommand(getenv),
+		newBackupCommand(getenv),
+		newRestoreCommand(getenv),
+		newCheckCommand(getenv),
 		newVersionCommand(),
 	)
 	// cobra adds its completion group when the command runs; added now,

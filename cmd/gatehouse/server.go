@@ -32,6 +32,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
+	"github.com/gatehouse-dev/gatehouse/internal/filelock"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/postgres"
@@ -97,6 +98,10 @@ type Main struct {
 	// nodes is this node's heartbeat in the cluster's node table, and
 	// its count of the live nodes (liveNodes).
 	nodes *membership
+
+	// dataLock is the shared lock on the SQLite data folder, held from Run
+	// to Close so that `gatehouse restore` refuses to run beneath us.
+	dataLock *filelock.Lock
 }
 
 // NewLogger builds the node's logger: JSON, or text for people in --dev.
@@ -123,6 +128,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}()
 	secret, err := readSecret(m.Config)
 	if err != nil {
+		return err
+	}
+	if m.dataLock, err = lockDataDir(m.Config); err != nil {
 		return err
 	}
 	if m.Store, err = openStore(ctx, m.Config, m.Logger); err != nil {
@@ -551,6 +559,10 @@ func (m *Main) Close() error {
 		}
 		m.Store = nil
 	}
+	if err := m.dataLock.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("release the data folder: %w", err))
+	}
+	m.dataLock = nil
 	return errors.Join(errs...)
 }
 

@@ -1,0 +1,103 @@
+package filelock
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// TestMain lets a test run this binary as a process that holds a lock.
+func TestMain(m *testing.M) {
+	if path := os.Getenv("FILELOCK_TEST_HOLD"); path != "" {
+		l, err := Shared(path)
+		if err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Stdout.WriteString("locked\n")
+		// Held until the process is killed: the test never closes stdin.
+		io.Copy(io.Discard, os.Stdin)
+		runtime.KeepAlive(l)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestSharedLocksCoexistAndExcludeAnExclusiveOne(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "gatehouse.lock")
+	a, err := Shared(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Shared(path)
+	if err != nil {
+		t.Fatalf("a second shared lock: %v", err)
+	}
+	if _, err := Exclusive(path); !errors.Is(err, ErrLocked) {
+		t.Fatalf("an exclusive lock beside shared ones = %v; want ErrLocked", err)
+	}
+	a.Close()
+	if _, err := Exclusive(path); !errors.Is(err, ErrLocked) {
+		t.Fatalf("an exclusive lock beside one shared lock = %v; want ErrLocked", err)
+	}
+	b.Close()
+	x, err := Exclusive(path)
+	if err != nil {
+		t.Fatalf("an exclusive lock once every shared one is released: %v", err)
+	}
+	if _, err := Shared(path); !errors.Is(err, ErrLocked) {
+		t.Fatalf("a shared lock beside an exclusive one = %v; want ErrLocked", err)
+	}
+	if _, err := Exclusive(path); !errors.Is(err, ErrLocked) {
+		t.Fatalf("a second exclusive lock = %v; want ErrLocked", err)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatalf("closing twice: %v", err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("the lock file: %v, mode %v; want it kept, mode 0600", err, st.Mode().Perm())
+	}
+}
+
+// TestAKilledHolderLeavesNoStaleLock: a process holding a lock is killed
+// with SIGKILL; the lock is free at once.
+func TestAKilledHolderLeavesNoStaleLock(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "gatehouse.lock")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "FILELOCK_TEST_HOLD="+path)
+	cmd.Stderr = os.Stderr
+	if _, err := cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "locked\n" {
+		t.Fatalf("the holder process said %q", line)
+	}
+	if _, err := Exclusive(path); !errors.Is(err, ErrLocked) {
+		t.Fatalf("an exclusive lock while another process holds a shared one = %v; want ErrLocked", err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	l, err := Exclusive(path)
+	if err != nil {
+		t.Fatalf("the lock after its holder was killed: %v", err)
+	}
+	l.Close()
+}

@@ -89,6 +89,8 @@ func TestDeployCheckCatchesEachKindOfDrift(t *testing.T) {
 			old: "path: /readyz", new: "path: /ready", want: "readinessProbe asks /ready"},
 		{name: "a grace period shorter than shutdown_timeout", file: "deploy/kubernetes/deployment.yaml",
 			old: "terminationGracePeriodSeconds: 30", new: "terminationGracePeriodSeconds: 15", want: "terminationGracePeriodSeconds must exceed"},
+		{name: "Service links that would set GATEHOUSE_ variables", file: "deploy/kubernetes/deployment.yaml",
+			old: "enableServiceLinks: false", new: "enableServiceLinks: true", want: "enableServiceLinks: false"},
 		{name: "a Secret key the README does not create", file: "deploy/kubernetes/deployment.yaml",
 			old: "key: redis-url", new: "key: redis", want: `Secret key "redis"`},
 		{name: "a Service on a port the container lacks", file: "deploy/kubernetes/service.yaml",

@@ -323,7 +323,8 @@ func (c *Config) LoadFile(path string) error {
 }
 
 // ApplyEnv fills c from GATEHOUSE_* variables; getenv is os.Getenv in
-// production and a map in tests.
+// production and a map in tests. It asks getenv for every name it knows on
+// every call, whatever the answers, so that EnvNames can list them.
 func (c *Config) ApplyEnv(getenv func(string) string) error {
 	str := func(name string, dst *string) {
 		if v := getenv(name); v != "" {
@@ -431,6 +432,19 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// EnvNames lists the GATEHOUSE_* variables ApplyEnv reads, in its order.
+// They are read off ApplyEnv itself, so the list cannot fall behind it;
+// deployment files are checked against it (cmd/gatehouse's deploy test).
+func EnvNames() []string {
+	var names []string
+	c := Default(false)
+	c.ApplyEnv(func(name string) string { // nothing set: it cannot fail
+		names = append(names, name)
+		return ""
+	})
+	return names
 }
 
 // MinSecretBytes is the shortest server secret accepted.

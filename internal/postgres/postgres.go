@@ -178,11 +178,12 @@ func translate(op string, err error) error {
 }
 
 // connectionLost reports whether err says that the connection broke under
-// the request: the server closed it (EOF), or ended the session (an
-// administrator or a shutdown terminated the backend, SQLSTATE class 57P;
-// or a connection exception, class 08).
+// the request: the server closed it (EOF), pgx found it closed before
+// sending anything (a pooled connection that died while idle), or the
+// server ended the session (an administrator or a shutdown terminated the
+// backend, SQLSTATE class 57P; or a connection exception, class 08).
 func connectionLost(err error) bool {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) {
 		return true
 	}
 	var pgErr *pgconn.PgError

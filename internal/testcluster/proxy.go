@@ -125,11 +125,35 @@ func (p *Proxy) track(in, out net.Conn) bool {
 	return true
 }
 
-// pipe copies src to dst, each chunk after the latency of the moment, and
-// closes both when either side ends.
+// pipe copies src to dst, each chunk once the latency of the moment it
+// was read has passed since then: pure delay, as a long link adds, with no
+// limit on throughput (a chunk behind another waits only for its own due
+// time). It closes both connections when either side ends.
 func (p *Proxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
+	type chunk struct {
+		data []byte
+		due  time.Time
+	}
+	chunks := make(chan chunk, 64)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		for c := range chunks {
+			if d := time.Until(c.due); d > 0 {
+				time.Sleep(d)
+			}
+			if _, err := dst.Write(c.data); err != nil {
+				src.Close() // unblock the reader
+				for range chunks {
+				}
+				return
+			}
+		}
+	}()
 	defer func() {
+		close(chunks)
+		<-writerDone
 		src.Close()
 		dst.Close()
 		p.mu.Lock()
@@ -137,16 +161,11 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 		delete(p.conns, dst)
 		p.mu.Unlock()
 	}()
-	buf := make([]byte, 32<<10)
 	for {
+		buf := make([]byte, 32<<10)
 		n, err := src.Read(buf)
 		if n > 0 {
-			if d := p.currentLatency(); d > 0 {
-				time.Sleep(d)
-			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
+			chunks <- chunk{data: buf[:n], due: time.Now().Add(p.currentLatency())}
 		}
 		if err != nil {
 			return // EOF or a cut: either way this pair is over

@@ -77,8 +77,12 @@ func TestNodeKilledMidLoadLosesNoAcknowledgedWrite(t *testing.T) {
 // verified before.
 func hotPathLoad(c *testcluster.Cluster, f *fixture, tok string) *load {
 	return startLoad(
-		func() error { return expect("gateway JWT route", call("GET", c.GatewayURL+"/j", bearer(tok), nil), http.StatusOK) },
-		func() error { return expect("gateway key route", call("GET", c.GatewayURL+"/k", apiKey(f.key), nil), http.StatusOK) },
+		func() error {
+			return expect("gateway JWT route", call("GET", c.GatewayURL+"/j", bearer(tok), nil), http.StatusOK)
+		},
+		func() error {
+			return expect("gateway key route", call("GET", c.GatewayURL+"/k", apiKey(f.key), nil), http.StatusOK)
+		},
 		func() error {
 			if valid, r := verify(c.APIURL, f.key); !valid {
 				return fmt.Errorf("verify a known key: %s", r)

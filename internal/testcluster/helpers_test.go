@@ -75,7 +75,7 @@ func call(method, target string, header http.Header, body any) reply {
 	return reply{status: resp.StatusCode, body: data, took: time.Since(start), err: err}
 }
 
-func apiKey(k string) http.Header  { return http.Header{"X-Api-Key": {k}} }
+func apiKey(k string) http.Header   { return http.Header{"X-Api-Key": {k}} }
 func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
 
 // decode reads r's JSON body into v, failing the test if r is not want.

@@ -37,8 +37,12 @@ func TestRollingRestartFailsNoRequest(t *testing.T) {
 			}
 			return nil
 		},
-		func() error { return expect("gateway key route", call("GET", c.GatewayURL+"/k", apiKey(f.key), nil), http.StatusOK) },
-		func() error { return expect("gateway JWT route", call("GET", c.GatewayURL+"/j", bearer(tok), nil), http.StatusOK) },
+		func() error {
+			return expect("gateway key route", call("GET", c.GatewayURL+"/k", apiKey(f.key), nil), http.StatusOK)
+		},
+		func() error {
+			return expect("gateway JWT route", call("GET", c.GatewayURL+"/j", bearer(tok), nil), http.StatusOK)
+		},
 		func() error {
 			if tok, r := f.tryToken(); tok == "" {
 				return fmt.Errorf("token: %s", r)

@@ -244,10 +244,10 @@ func TestRedisCutKeepsServing(t *testing.T) {
 	t.Logf("around the Redis cut: %s", l.report())
 }
 
-// TestSlowPostgresLeavesHotPathsFast adds 200 ms each way to every
-// PostgreSQL exchange: the hot paths (a key verified before, a JWT route)
-// must not touch the database, so none of their requests may take as long
-// as one round trip (400 ms).
+// TestSlowPostgresLeavesHotPathsFast adds 200 ms to every exchange with
+// PostgreSQL: the hot paths (a key verified before, both gateway routes)
+// must not wait for the database, so none of their requests may take as
+// long as one query.
 func TestSlowPostgresLeavesHotPathsFast(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, testcluster.Options{Nodes: 2})
@@ -299,7 +299,7 @@ func TestSlowPostgresLeavesHotPathsFast(t *testing.T) {
 		slices.Sort(times)
 		p50, p99, max := times[len(times)/2], times[len(times)*99/100], times[len(times)-1]
 		t.Logf("%s with PostgreSQL %s away: %d requests, p50 %s, p99 %s, max %s", p.name, latency, len(times), p50, p99, max)
-		if max >= 2*latency {
+		if max >= latency {
 			t.Errorf("%s took %s with PostgreSQL %s away: it waited for the database", p.name, max, latency)
 		}
 		deadline = time.Now().Add(time.Second)

@@ -106,7 +106,7 @@ func hotPathLoad(c *testcluster.Cluster, f *fixture, tok string) *load {
 func TestPostgresCutFailsFastAndRecovers(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, testcluster.Options{Nodes: 2})
-	f := newFixture(t, c, nil)
+	f := newFixture(t, c, false)
 	tok := f.token(t)
 	for _, n := range c.Nodes { // each node has verified the key recently
 		if valid, r := verify(n.APIURL, f.key); !valid {
@@ -220,14 +220,15 @@ func TestPostgresCutFailsFastAndRecovers(t *testing.T) {
 	}
 }
 
-// TestRedisCutKeepsServing cuts Redis under load: the key's rate limit and
-// the credits counted there fall back to each node, and every request is
-// still served; when Redis returns, nothing has failed either.
+// TestRedisCutKeepsServing cuts Redis under load: the rate limits shared
+// there (the key's, the routes' and their per-client ones) fall back to
+// each node's own buckets, and every request is still served; when Redis
+// returns, nothing has failed either.
 func TestRedisCutKeepsServing(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, testcluster.Options{Nodes: 2})
-	// A limit far from reached: the test is about Redis, not the limit.
-	f := newFixture(t, c, map[string]any{"rate": 100000, "burst": 100000})
+	// Limits far from reached: the test is about Redis, not the limits.
+	f := newFixture(t, c, true)
 	tok := f.token(t)
 	l := hotPathLoad(c, f, tok)
 	defer l.Stop()
@@ -251,7 +252,7 @@ func TestRedisCutKeepsServing(t *testing.T) {
 func TestSlowPostgresLeavesHotPathsFast(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, testcluster.Options{Nodes: 2})
-	f := newFixture(t, c, nil)
+	f := newFixture(t, c, false)
 	tok := f.token(t)
 	for _, n := range c.Nodes {
 		if valid, r := verify(n.APIURL, f.key); !valid {

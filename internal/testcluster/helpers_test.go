@@ -111,8 +111,9 @@ const (
 )
 
 // newFixture makes the fixture and waits until every node's gateway serves
-// both routes (keyRateLimit, if set, limits the key).
-func newFixture(t *testing.T, c *testcluster.Cluster, keyRateLimit map[string]any) *fixture {
+// both routes. limited gives the key and both routes (per route and per
+// client) rate limits, far from reached, which go through Redis.
+func newFixture(t *testing.T, c *testcluster.Cluster, limited bool) *fixture {
 	t.Helper()
 	f := &fixture{c: c, slowStarted: make(chan struct{}, 16)}
 	f.upstream = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -126,8 +127,9 @@ func newFixture(t *testing.T, c *testcluster.Cluster, keyRateLimit map[string]an
 	admin := apiKey(c.AdminKey)
 
 	keyReq := map[string]any{"owner": "orders-service", "name": "fixture", "scopes": []string{"orders:read"}}
-	if keyRateLimit != nil {
-		keyReq["rate_limit"] = keyRateLimit
+	unreached := map[string]any{"rate": 100000, "burst": 100000}
+	if limited {
+		keyReq["rate_limit"] = unreached
 	}
 	var key struct {
 		ID  string `json:"id"`
@@ -150,6 +152,9 @@ func newFixture(t *testing.T, c *testcluster.Cluster, keyRateLimit map[string]an
 		{"name": "orders-key", "path": "/k", "upstreams": []string{f.upstream.URL}, "policy": "api_key", "scopes": []string{"orders:read"}},
 		{"name": "orders-jwt", "path": "/j", "upstreams": []string{f.upstream.URL}, "policy": "jwt", "scopes": []string{"orders:read"}, "audience": audience},
 	} {
+		if limited {
+			rt["rate_limit"], rt["client_rate_limit"] = unreached, unreached
+		}
 		decode(t, "create route "+rt["name"].(string), call("POST", c.APIURL+"/admin/v1/routes", admin, rt), http.StatusCreated, nil)
 	}
 	tok := f.token(t)

@@ -25,7 +25,7 @@ func TestRollingRestartFailsNoRequest(t *testing.T) {
 		Nodes: 3,
 		Env:   []string{"GATEHOUSE_SHUTDOWN_TIMEOUT=" + shutdownTimeout.String()},
 	})
-	f := newFixture(t, c, nil)
+	f := newFixture(t, c, false)
 	tok := f.token(t)
 	admin := apiKey(c.AdminKey)
 

@@ -75,7 +75,7 @@ func TestRollingRestartFailsNoRequest(t *testing.T) {
 			t.Fatal(err)
 		}
 		// "At once": the first look after the signal sees it.
-		waitUntil(t, 500*time.Millisecond, n.Name+"'s /readyz to fail after SIGTERM", func() bool {
+		waitUntil(t, time.Second, n.Name+"'s /readyz to fail after SIGTERM", func() bool {
 			return n.Ready(ctx) == http.StatusServiceUnavailable
 		})
 		waitCtx, cancel := context.WithTimeout(ctx, c.ShutdownDelay()+shutdownTimeout+2*time.Second)

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -522,11 +523,15 @@ func (n *Node) WaitBalanced(ctx context.Context, up bool) error {
 	}
 }
 
-// freePorts reserves n distinct loopback ports by listening on port 0,
-// then frees them for the processes that will listen there. Another
-// program could take one meanwhile; on a test machine that is rare
-// enough, and the process that loses says so.
+// freePorts finds n distinct free loopback ports for the nodes and the
+// balancer, which listen on them later (a node keeps its ports across
+// restarts, as the balancer's configuration names them). They are chosen
+// at random below Linux's ephemeral range (32768 and up): a port the
+// kernel hands out for :0 or for an outgoing connection (to PostgreSQL,
+// say) can be taken by the next connection as soon as it is freed, a port
+// below that range only by another program choosing it on purpose.
 func freePorts(n int) ([]int, error) {
+	const lowest, highest = 20000, 32767
 	var lns []net.Listener
 	defer func() {
 		for _, ln := range lns {
@@ -534,13 +539,17 @@ func freePorts(n int) ([]int, error) {
 		}
 	}()
 	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("testcluster: find a free port: %w", err)
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 1000 {
+			return nil, errors.New("testcluster: no free port between 20000 and 32767")
 		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		port := lowest + mathrand.IntN(highest-lowest+1)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue // taken
+		}
+		lns = append(lns, ln) // held until all are found: no duplicates
+		ports = append(ports, port)
 	}
 	return ports, nil
 }

@@ -265,7 +265,11 @@ func (l *load) Stop() {
 func (l *load) report() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return fmt.Sprintf("%d succeeded, %d failed; first failures:\n  %s", l.ok.Load(), l.fail.Load(), strings.Join(l.failures, "\n  "))
+	msg := fmt.Sprintf("%d succeeded, %d failed", l.ok.Load(), l.fail.Load())
+	if len(l.failures) > 0 {
+		msg += "; first failures:\n  " + strings.Join(l.failures, "\n  ")
+	}
+	return msg
 }
 
 // expect turns a reply into a load outcome.

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -89,6 +90,9 @@ type Main struct {
 	ln       net.Listener
 	srv      *http.Server
 	serveErr chan error
+	// draining is set by Drain: /readyz then fails while requests are
+	// still served.
+	draining atomic.Bool
 
 	// changes is the store's change feed (nil for a store of one node),
 	// and kicks wake the components that reread the store on a change.
@@ -421,18 +425,7 @@ func (m *Main) handler(api, authz http.Handler, reg *prometheus.Registry) http.H
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := m.Store.Ping(ctx); err != nil {
-			m.Logger.Warn("not ready", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "store unavailable\n")
-			return
-		}
-		io.WriteString(w, "ready\n")
-	})
+	mux.HandleFunc("GET /readyz", m.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/oauth2/", authz)
 	mux.Handle("/.well-known/", authz)
@@ -441,13 +434,63 @@ func (m *Main) handler(api, authz http.Handler, reg *prometheus.Registry) http.H
 	mux.Handle("/dashboard", m.dashboardHandler())
 	mux.Handle("/", api)
 
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return m.closeWhenDraining(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		mux.ServeHTTP(rec, r)
 		group := endpointGroup(r.URL.Path)
 		requests.WithLabelValues(group, strconv.Itoa(rec.status)).Inc()
 		duration.WithLabelValues(group).Observe(time.Since(start).Seconds())
+	}))
+}
+
+// readyz tells a load balancer whether to send this node requests: not
+// while it drains (Drain). It does not ask the store: every node shares
+// the one database, so a readiness that failed (or, with a slow database,
+// timed out) with it would take the whole cluster out of the balancer,
+// while without the database a node still answers what needs no store and
+// the rest with 503 itself. The store's state is in the logs and metrics.
+func (m *Main) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if m.draining.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "draining\n")
+		return
+	}
+	io.WriteString(w, "ready\n")
+}
+
+// Drain prepares a graceful stop: /readyz fails at once, every response
+// closes its connection (closeWhenDraining), and the node goes on serving
+// for delay, or until skip receives, so that balancers stop sending it
+// requests before Close closes its listeners.
+func (m *Main) Drain(delay time.Duration, skip <-chan os.Signal) {
+	m.draining.Store(true)
+	if delay <= 0 {
+		return
+	}
+	m.Logger.Info("draining: /readyz fails; still serving", "delay", delay.String())
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-skip:
+		m.Logger.Info("second signal: stopping without waiting out the shutdown delay")
+	}
+}
+
+// closeWhenDraining makes each response of a draining node close its
+// connection, so that clients that keep connections open (a balancer's
+// pool among them) open new ones, which the balancer sends elsewhere. It
+// does not close idle connections itself (as http.Server's
+// SetKeepAlivesEnabled(false) would): a balancer may be sending a request
+// on one at that very moment, and would get no answer.
+func (m *Main) closeWhenDraining(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -88,6 +89,9 @@ type Main struct {
 	ln       net.Listener
 	srv      *http.Server
 	serveErr chan error
+	// draining is set by Drain: /readyz then fails while requests are
+	// still served.
+	draining atomic.Bool
 
 	// changes is the store's change feed (nil for a store of one node),
 	// and kicks wake the components that reread the store on a change.
@@ -405,18 +409,7 @@ func (m *Main) handler(api, authz http.Handler, reg *prometheus.Registry) http.H
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := m.Store.Ping(ctx); err != nil {
-			m.Logger.Warn("not ready", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "store unavailable\n")
-			return
-		}
-		io.WriteString(w, "ready\n")
-	})
+	mux.HandleFunc("GET /readyz", m.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/oauth2/", authz)
 	mux.Handle("/.well-known/", authz)
@@ -433,6 +426,55 @@ func (m *Main) handler(api, authz http.Handler, reg *prometheus.Registry) http.H
 		requests.WithLabelValues(group, strconv.Itoa(rec.status)).Inc()
 		duration.WithLabelValues(group).Observe(time.Since(start).Seconds())
 	})
+}
+
+// readyz tells a load balancer whether to send this node requests: not
+// while it drains (Drain). An unreachable store does not make it fail:
+// every node shares the one database, so failing readiness would take the
+// whole cluster out of the balancer, while without the database a node
+// still serves what needs no store (JWT routes, keys verified recently)
+// and answers the rest with 503 itself. The body says that the store is
+// down, for people.
+func (m *Main) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if m.draining.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "draining\n")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := m.Store.Ping(ctx); err != nil {
+		m.Logger.Warn("store unavailable; serving what needs no store", "err", err)
+		io.WriteString(w, "ready; store unavailable\n")
+		return
+	}
+	io.WriteString(w, "ready\n")
+}
+
+// Drain prepares a graceful stop: /readyz fails at once, connections are
+// no longer kept alive (clients reconnect, and their balancer sends them
+// elsewhere), and the node goes on serving for delay, or until skip
+// receives, so that balancers stop sending it requests before Close closes
+// its listeners.
+func (m *Main) Drain(delay time.Duration, skip <-chan os.Signal) {
+	m.draining.Store(true)
+	for _, srv := range []*http.Server{m.srv, m.gwSrv} {
+		if srv != nil {
+			srv.SetKeepAlivesEnabled(false)
+		}
+	}
+	if delay <= 0 {
+		return
+	}
+	m.Logger.Info("draining: /readyz fails; still serving", "delay", delay.String())
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-skip:
+		m.Logger.Info("second signal: stopping without waiting out the shutdown delay")
+	}
 }
 
 // endpointGroup keeps metric labels few and free of anything a caller sent.

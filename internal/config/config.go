@@ -82,6 +82,11 @@ type Config struct {
 	FlushInterval   time.Duration `yaml:"flush_interval"`   // how often last-used times and audit aggregates are written
 	MaxBodyBytes    int64         `yaml:"max_body_bytes"`   // request body limit of the JSON APIs
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // how long in-flight requests get on shutdown
+	// ShutdownDelay is how long a node told to stop (SIGTERM, Ctrl-C) goes
+	// on serving while /readyz already fails, before it closes its
+	// listeners: the time a load balancer or Kubernetes needs to see it go
+	// and send new requests elsewhere. See DefaultShutdownDelay.
+	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
 
 	// VerifyRateLimit bounds the requests to POST /v1/keys/verify from one
 	// source address (an IPv6 /64; behind gateway.trusted_proxies, the
@@ -244,6 +249,16 @@ type OAuth struct {
 // request it serves, yet far below what random keys need to matter.
 const DefaultVerifyRate = 5000
 
+// DefaultShutdownDelay is the default ShutdownDelay outside --dev. A
+// balancer needs a few health checks to take a node out (HAProxy checking
+// every second with fall 2, as docs/operations.md suggests: up to 3 s),
+// and Kubernetes takes a few seconds to remove an endpoint everywhere
+// (kube-proxy, ingress controllers); 5 s covers both, and with the
+// default shutdown_timeout (15 s) a node still exits well within
+// Kubernetes' default grace period of 30 s. A developer's Ctrl-C has no
+// balancer to wait for: --dev's default is 0.
+const DefaultShutdownDelay = 5 * time.Second
+
 // Default returns the safe defaults. dev selects the developer defaults.
 func Default(dev bool) Config {
 	c := Config{
@@ -257,6 +272,7 @@ func Default(dev bool) Config {
 		FlushInterval:   5 * time.Second,
 		MaxBodyBytes:    64 << 10,
 		ShutdownTimeout: 15 * time.Second,
+		ShutdownDelay:   DefaultShutdownDelay,
 		VerifyRateLimit: auth.RateLimit{Rate: DefaultVerifyRate, Burst: 2 * DefaultVerifyRate},
 		OAuth: OAuth{
 			SigningAlgorithm:   "ES256",
@@ -281,6 +297,7 @@ func Default(dev bool) Config {
 		c.DataDir = ".gatehouse-dev"
 		c.KeyPrefix = "sk_test_"
 		c.LogFormat = "text"
+		c.ShutdownDelay = 0
 	}
 	return c
 }
@@ -350,6 +367,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	duration("GATEHOUSE_CACHE_TTL", &c.CacheTTL)
 	duration("GATEHOUSE_FLUSH_INTERVAL", &c.FlushInterval)
 	duration("GATEHOUSE_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
+	duration("GATEHOUSE_SHUTDOWN_DELAY", &c.ShutdownDelay)
 	str("GATEHOUSE_ISSUER", &c.OAuth.Issuer)
 	str("GATEHOUSE_SIGNING_ALGORITHM", &c.OAuth.SigningAlgorithm)
 	duration("GATEHOUSE_SIGNING_KEY_ROTATION", &c.OAuth.SigningKeyRotation)
@@ -508,6 +526,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown_timeout must be positive"))
+	}
+	if c.ShutdownDelay < 0 {
+		errs = append(errs, errors.New("shutdown_delay must not be negative (0: close the listeners at once)"))
 	}
 	errs = append(errs, c.OAuth.validate(c.Dev)...)
 	errs = append(errs, c.validateGateway()...)

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// soakSample is one node's resources at one moment.
+type soakSample struct {
+	at         time.Duration // since the soak began
+	rssKB      int64         // /proc/<pid>/status VmRSS
+	goroutines float64       // go_goroutines of /metrics
+	fds        int           // entries of /proc/<pid>/fd
+}
+
+// sampleNodes reads every node's resources.
+func (f *fixture) sampleNodes(ctx context.Context, at time.Duration) ([]soakSample, error) {
+	out := make([]soakSample, len(f.c.Nodes))
+	for i, n := range f.c.Nodes {
+		pid := n.PID()
+		if pid == 0 {
+			return nil, fmt.Errorf("%s is not running", n.Name)
+		}
+		rss, err := procStatusKB(pid, "VmRSS")
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", n.Name, err)
+		}
+		fds, err := openFiles(pid)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", n.Name, err)
+		}
+		s, err := scrape(ctx, f.hc, n.APIURL)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = soakSample{at: at, rssKB: rss, goroutines: sum(s, "go_goroutines", nil), fds: fds}
+	}
+	return out, nil
+}
+
+// flatness is the tolerated growth of a resource after warm-up: the mean
+// of the last quarter of the samples over the mean of the first quarter.
+const flatness = 0.10
+
+// growth compares the mean of the last quarter of xs to that of its
+// first quarter: 0.05 is 5 % more at the end.
+func growth(xs []float64) float64 {
+	q := max(len(xs)/4, 1)
+	mean := func(s []float64) float64 {
+		var t float64
+		for _, x := range s {
+			t += x
+		}
+		return t / float64(len(s))
+	}
+	first, last := mean(xs[:q]), mean(xs[len(xs)-q:])
+	if first == 0 {
+		return 0
+	}
+	return last/first - 1
+}
+
+// judgeSoak prints the samples of every node (samples[i] is the i-th
+// reading of all nodes) and returns the violations: a resource that grew
+// by more than flatness after the warm-up readings.
+func (f *fixture) judgeSoak(w *strings.Builder, samples [][]soakSample, warmup int) []string {
+	var violations []string
+	for j, n := range f.c.Nodes {
+		fmt.Fprintf(w, "\n%s:\n| at | VmRSS | goroutines | open fds |\n| ---: | ---: | ---: | ---: |\n", n.Name)
+		var rss, gor, fds []float64
+		for i, s := range samples {
+			x := s[j]
+			mark := ""
+			if i < warmup {
+				mark = " (warm-up)"
+			} else {
+				rss, gor, fds = append(rss, float64(x.rssKB)), append(gor, x.goroutines), append(fds, float64(x.fds))
+			}
+			fmt.Fprintf(w, "| %s%s | %.1f MiB | %.0f | %d |\n", x.at.Round(time.Second), mark, float64(x.rssKB)/1024, x.goroutines, x.fds)
+		}
+		if len(rss) < 2 {
+			violations = append(violations, fmt.Sprintf("%s: fewer than two readings after warm-up; run the soak longer", n.Name))
+			continue
+		}
+		for _, m := range []struct {
+			name string
+			xs   []float64
+		}{{"resident memory", rss}, {"goroutines", gor}, {"open file descriptors", fds}} {
+			g := growth(m.xs)
+			fmt.Fprintf(w, "%s %s: %+.1f %% (last quarter's mean over the first quarter's, after warm-up)\n", n.Name, m.name, 100*g)
+			if g > flatness {
+				violations = append(violations, fmt.Sprintf("%s: %s grew %.1f %% after warm-up (more than %.0f %%)", n.Name, m.name, 100*g, 100*flatness))
+			}
+		}
+	}
+	return violations
+}

@@ -127,7 +127,7 @@ func run() error {
 
 	var out strings.Builder
 	fmt.Fprintf(&out, "# gatehouse cluster: %d nodes on PostgreSQL and Redis behind HAProxy\n\n", o.nodes)
-	fmt.Fprintf(&out, "%s, %d CPUs (%s/%s), %s\n\n", time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, strings.Join(os.Args, " "))
+	fmt.Fprintf(&out, "%s, %d CPUs (%s/%s), %s\n\n", time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, strings.Join(append([]string{"go run ./bench/cluster"}, os.Args[1:]...), " "))
 	if o.soak > 0 {
 		err := f.runSoak(ctx, &out, o)
 		fmt.Print(out.String())

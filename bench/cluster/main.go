@@ -212,7 +212,9 @@ func (f *fixture) runSoak(ctx context.Context, out *strings.Builder, o options) 
 	warmup := int(o.soak / 5 / every)
 	fmt.Fprintf(os.Stderr, "cluster: soak for %s, a reading every %s, the first %d readings warm-up...\n", o.soak, every, warmup)
 	stats := &loadStats{}
-	lctx, cancel := context.WithTimeout(ctx, o.soak)
+	// The load outlasts the last reading (at o.soak) a little, so that
+	// reading sees the load.
+	lctx, cancel := context.WithTimeout(ctx, o.soak+every/4)
 	defer cancel()
 	loadDone := make(chan error, 1)
 	go func() { loadDone <- f.mixedLoad(lctx, o.concurrency, stats) }()
@@ -224,7 +226,7 @@ func (f *fixture) runSoak(ctx context.Context, out *strings.Builder, o options) 
 	var samples [][]soakSample
 	tick := time.NewTicker(every)
 	defer tick.Stop()
-	for lctx.Err() == nil {
+	for len(samples) < int(o.soak/every) && lctx.Err() == nil {
 		select {
 		case <-lctx.Done():
 		case <-tick.C:
@@ -237,6 +239,7 @@ func (f *fixture) runSoak(ctx context.Context, out *strings.Builder, o options) 
 			fmt.Fprintf(os.Stderr, "cluster: %s: %d requests, %d 5xx, %d without answer\n", time.Since(start).Round(time.Second), sent, e5, failed)
 		}
 	}
+	cancel()
 	if err := <-loadDone; err != nil {
 		return err
 	}

@@ -54,9 +54,9 @@ func TestProcReadsThisProcess(t *testing.T) {
 	if err != nil || rss <= 0 {
 		t.Fatalf("VmRSS = %d, %v", rss, err)
 	}
-	fds, err := openFiles(os.Getpid())
-	if err != nil || fds < 3 {
-		t.Fatalf("open files = %d, %v; want at least stdin, stdout and stderr", fds, err)
+	fds, sockets, err := openFiles(os.Getpid())
+	if err != nil || fds < 3 || sockets > fds {
+		t.Fatalf("open files = %d (%d sockets), %v; want at least stdin, stdout and stderr", fds, sockets, err)
 	}
 	if _, err := procStatusKB(os.Getpid(), "NoSuchField"); err == nil {
 		t.Error("a field /proc does not have was read")

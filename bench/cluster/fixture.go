@@ -41,6 +41,9 @@ type fixture struct {
 	keys     []string             // plaintext keys for the load
 	jwtRoute string               // path of a jwt route
 	keyRoute string               // path of an api_key route
+	// newTokens makes the JWT-route calls use the token issued last
+	// rather than the first one.
+	newTokens bool
 }
 
 // newHTTPClient is a keep-alive client for many concurrent requests to a

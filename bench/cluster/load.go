@@ -135,7 +135,7 @@ func (f *fixture) worker(ctx context.Context, w int, token *atomic.Pointer[strin
 		case opToken:
 			var tok string
 			st, tok, err = f.issue(ctx, f.c.APIURL, f.client.ClientID, f.client.ClientSecret)
-			if ok = st == http.StatusOK && err == nil; ok {
+			if ok = st == http.StatusOK && err == nil; ok && f.newTokens {
 				token.Store(&tok)
 			}
 		case opVerify:

@@ -57,6 +57,7 @@ type options struct {
 	redis       string
 	logPath     string
 	skip        string
+	newTokens   bool
 }
 
 func parseFlags() options {
@@ -74,6 +75,7 @@ func parseFlags() options {
 	flag.StringVar(&o.postgres, "postgres", pg, "PostgreSQL database (a schema of its own is made in it, and dropped)")
 	flag.StringVar(&o.redis, "redis", testcluster.DefaultRedisURL, "Redis the nodes share")
 	flag.StringVar(&o.logPath, "log", "", "file for the nodes' and HAProxy's output (default: a temporary file, named at the end)")
+	flag.BoolVar(&o.newTokens, "new-tokens", true, "the JWT-route calls use the token issued last (false: the first one, all run long; every node's verified-token cache then holds one)")
 	flag.StringVar(&o.skip, "skip", "", "comma-separated parts not to run: load, propagation, limit")
 	flag.Parse()
 	return o
@@ -123,6 +125,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	f.newTokens = o.newTokens
 	defer f.close()
 
 	var out strings.Builder

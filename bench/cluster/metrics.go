@@ -109,11 +109,20 @@ func procStatusKB(pid int, field string) (int64, error) {
 	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, field)
 }
 
-// openFiles counts the entries of /proc/<pid>/fd.
-func openFiles(pid int) (int, error) {
-	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+// openFiles counts the entries of /proc/<pid>/fd, and those of them that
+// are sockets (connections and listeners).
+func openFiles(pid int) (fds, sockets int, err error) {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return len(entries), nil
+	for _, e := range entries {
+		// A descriptor closed since ReadDir has no link: not counted as
+		// a socket, as it is no longer one.
+		if target, err := os.Readlink(dir + "/" + e.Name()); err == nil && strings.HasPrefix(target, "socket:") {
+			sockets++
+		}
+	}
+	return len(entries), sockets, nil
 }

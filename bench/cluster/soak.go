@@ -14,6 +14,7 @@ type soakSample struct {
 	rssKB      int64         // /proc/<pid>/status VmRSS
 	goroutines float64       // go_goroutines of /metrics
 	fds        int           // entries of /proc/<pid>/fd
+	sockets    int           // of which sockets: shown, as connections come and go with the load
 	heap       float64       // go_memstats_heap_inuse_bytes, shown to tell the heap from the rest of VmRSS
 }
 
@@ -29,7 +30,7 @@ func (f *fixture) sampleNodes(ctx context.Context, at time.Duration) ([]soakSamp
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", n.Name, err)
 		}
-		fds, err := openFiles(pid)
+		fds, sockets, err := openFiles(pid)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", n.Name, err)
 		}
@@ -37,7 +38,7 @@ func (f *fixture) sampleNodes(ctx context.Context, at time.Duration) ([]soakSamp
 		if err != nil {
 			return nil, err
 		}
-		out[i] = soakSample{at: at, rssKB: rss, goroutines: sum(s, "go_goroutines", nil), fds: fds,
+		out[i] = soakSample{at: at, rssKB: rss, goroutines: sum(s, "go_goroutines", nil), fds: fds, sockets: sockets,
 			heap: sum(s, "go_memstats_heap_inuse_bytes", nil)}
 	}
 	return out, nil
@@ -68,7 +69,7 @@ func growth(xs []float64) float64 {
 func (f *fixture) judgeSoak(w *strings.Builder, samples [][]soakSample, warmup int) []string {
 	var violations []string
 	for j, n := range f.c.Nodes {
-		fmt.Fprintf(w, "\n%s:\n| at | VmRSS | Go heap in use | goroutines | open fds |\n| ---: | ---: | ---: | ---: | ---: |\n", n.Name)
+		fmt.Fprintf(w, "\n%s:\n| at | VmRSS | Go heap in use | goroutines | open fds | of which sockets |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n", n.Name)
 		var rss, gor, fds []float64
 		for i, s := range samples {
 			x := s[j]
@@ -78,7 +79,7 @@ func (f *fixture) judgeSoak(w *strings.Builder, samples [][]soakSample, warmup i
 			} else {
 				rss, gor, fds = append(rss, float64(x.rssKB)), append(gor, x.goroutines), append(fds, float64(x.fds))
 			}
-			fmt.Fprintf(w, "| %s%s | %.1f MiB | %.1f MiB | %.0f | %d |\n", x.at.Round(time.Second), mark, float64(x.rssKB)/1024, x.heap/(1<<20), x.goroutines, x.fds)
+			fmt.Fprintf(w, "| %s%s | %.1f MiB | %.1f MiB | %.0f | %d | %d |\n", x.at.Round(time.Second), mark, float64(x.rssKB)/1024, x.heap/(1<<20), x.goroutines, x.fds, x.sockets)
 		}
 		if len(rss) < 2 {
 			violations = append(violations, fmt.Sprintf("%s: fewer than two readings after warm-up; run the soak longer", n.Name))

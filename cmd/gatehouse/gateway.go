@@ -120,7 +120,7 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 	// that terminates TLS before the gateway; with TLS, ALPN offers h2.
 	protocols.SetUnencryptedHTTP2(tlsConfig == nil)
 	m.gwSrv = &http.Server{
-		Handler:           m.Gateway,
+		Handler:           m.closeWhenDraining(m.Gateway),
 		Protocols:         &protocols,
 		ReadHeaderTimeout: 10 * time.Second,
 		// No ReadTimeout or WriteTimeout: uploads, streams and WebSockets

@@ -418,23 +418,22 @@ func (m *Main) handler(api, authz http.Handler, reg *prometheus.Registry) http.H
 	mux.Handle("/dashboard", m.dashboardHandler())
 	mux.Handle("/", api)
 
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return m.closeWhenDraining(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		mux.ServeHTTP(rec, r)
 		group := endpointGroup(r.URL.Path)
 		requests.WithLabelValues(group, strconv.Itoa(rec.status)).Inc()
 		duration.WithLabelValues(group).Observe(time.Since(start).Seconds())
-	})
+	}))
 }
 
 // readyz tells a load balancer whether to send this node requests: not
-// while it drains (Drain). An unreachable store does not make it fail:
-// every node shares the one database, so failing readiness would take the
-// whole cluster out of the balancer, while without the database a node
-// still serves what needs no store (JWT routes, keys verified recently)
-// and answers the rest with 503 itself. The body says that the store is
-// down, for people.
+// while it drains (Drain). It does not ask the store: every node shares
+// the one database, so a readiness that failed (or, with a slow database,
+// timed out) with it would take the whole cluster out of the balancer,
+// while without the database a node still answers what needs no store and
+// the rest with 503 itself. The store's state is in the logs and metrics.
 func (m *Main) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if m.draining.Load() {
@@ -442,28 +441,15 @@ func (m *Main) readyz(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "draining\n")
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := m.Store.Ping(ctx); err != nil {
-		m.Logger.Warn("store unavailable; serving what needs no store", "err", err)
-		io.WriteString(w, "ready; store unavailable\n")
-		return
-	}
 	io.WriteString(w, "ready\n")
 }
 
-// Drain prepares a graceful stop: /readyz fails at once, connections are
-// no longer kept alive (clients reconnect, and their balancer sends them
-// elsewhere), and the node goes on serving for delay, or until skip
-// receives, so that balancers stop sending it requests before Close closes
-// its listeners.
+// Drain prepares a graceful stop: /readyz fails at once, every response
+// closes its connection (closeWhenDraining), and the node goes on serving
+// for delay, or until skip receives, so that balancers stop sending it
+// requests before Close closes its listeners.
 func (m *Main) Drain(delay time.Duration, skip <-chan os.Signal) {
 	m.draining.Store(true)
-	for _, srv := range []*http.Server{m.srv, m.gwSrv} {
-		if srv != nil {
-			srv.SetKeepAlivesEnabled(false)
-		}
-	}
 	if delay <= 0 {
 		return
 	}
@@ -475,6 +461,21 @@ func (m *Main) Drain(delay time.Duration, skip <-chan os.Signal) {
 	case <-skip:
 		m.Logger.Info("second signal: stopping without waiting out the shutdown delay")
 	}
+}
+
+// closeWhenDraining makes each response of a draining node close its
+// connection, so that clients that keep connections open (a balancer's
+// pool among them) open new ones, which the balancer sends elsewhere. It
+// does not close idle connections itself (as http.Server's
+// SetKeepAlivesEnabled(false) would): a balancer may be sending a request
+// on one at that very moment, and would get no answer.
+func (m *Main) closeWhenDraining(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // endpointGroup keeps metric labels few and free of anything a caller sent.

@@ -47,9 +47,14 @@ type DB struct {
 	// Close.
 	listenConfig *pgx.ConnConfig
 	// heartbeat is how often a watcher checks that the server is still
-	// there and records how far it has caught up: half of
-	// auth.FeedMaxAge, so that a healthy watcher's FeedSynced calls
-	// keep its consumer's cache trusted without a gap.
+	// there and records how far it has caught up: a quarter of
+	// auth.FeedMaxAge, so that a healthy watcher's FeedSynced calls keep
+	// its consumer's cache trusted without a gap. A FeedSynced vouches
+	// from the moment its query was sent, so each answer must come within
+	// FeedMaxAge of the previous query's sending: a heartbeat of half of
+	// it left a database 200 ms away 300 ms of slack, which a loaded
+	// machine used up (internal/testcluster's slow-PostgreSQL test saw
+	// cached keys read the store); a quarter leaves 550 ms.
 	heartbeat time.Duration
 	// beforeReconnect, if set, runs before a watcher reconnects; tests use
 	// it to change keys while no watcher listens.
@@ -122,7 +127,7 @@ func open(ctx context.Context, dsn string, version int64) (*DB, error) {
 	return &DB{
 		pool:         pool,
 		listenConfig: listenConfig,
-		heartbeat:    auth.FeedMaxAge / 2,
+		heartbeat:    auth.FeedMaxAge / 4,
 		closing:      closing,
 		close:        cancel,
 		tracer:       tracer,
@@ -186,11 +191,12 @@ func translate(op string, err error) error {
 }
 
 // connectionLost reports whether err says that the connection broke under
-// the request: the server closed it (EOF), or ended the session (an
-// administrator or a shutdown terminated the backend, SQLSTATE class 57P;
-// or a connection exception, class 08).
+// the request: the server closed it (EOF), pgx found it closed before
+// sending anything (a pooled connection that died while idle), or the
+// server ended the session (an administrator or a shutdown terminated the
+// backend, SQLSTATE class 57P; or a connection exception, class 08).
 func connectionLost(err error) bool {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) {
 		return true
 	}
 	var pgErr *pgconn.PgError

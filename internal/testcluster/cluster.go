@@ -304,6 +304,10 @@ func (c *Cluster) initialise(ctx context.Context) error {
 	return nil
 }
 
+// ShutdownDelay is the nodes' shutdown_delay (Options.ShutdownDelay, or
+// its default).
+func (c *Cluster) ShutdownDelay() time.Duration { return c.opts.ShutdownDelay }
+
 // Node returns the node called name (node1...), or nil.
 func (c *Cluster) Node(name string) *Node {
 	for _, n := range c.Nodes {

@@ -57,8 +57,10 @@ func (p *Proxy) Restore() {
 	p.cut = false
 }
 
-// SetLatency delays every chunk of data by d (0: none), each way, so a
-// query's round trip takes 2d longer. It applies to open connections too.
+// SetLatency delays every chunk of data the server sends by d (0: none),
+// so that each exchange (a query and its answer) takes d longer, as
+// Toxiproxy's latency toxic does downstream. It applies to open
+// connections too.
 func (p *Proxy) SetLatency(d time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -107,8 +109,8 @@ func (p *Proxy) accept() {
 			continue
 		}
 		p.wg.Add(2)
-		go p.pipe(out, in)
-		go p.pipe(in, out)
+		go p.pipe(out, in, false)
+		go p.pipe(in, out, true)
 	}
 }
 
@@ -125,11 +127,35 @@ func (p *Proxy) track(in, out net.Conn) bool {
 	return true
 }
 
-// pipe copies src to dst, each chunk after the latency of the moment, and
-// closes both when either side ends.
-func (p *Proxy) pipe(dst, src net.Conn) {
+// pipe copies src to dst; when delayed (the server's side), each chunk
+// once the latency of the moment it was read has passed since then: pure delay, as a long link adds, with no
+// limit on throughput (a chunk behind another waits only for its own due
+// time). It closes both connections when either side ends.
+func (p *Proxy) pipe(dst, src net.Conn, delayed bool) {
 	defer p.wg.Done()
+	type chunk struct {
+		data []byte
+		due  time.Time
+	}
+	chunks := make(chan chunk, 64)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		for c := range chunks {
+			if d := time.Until(c.due); d > 0 {
+				time.Sleep(d)
+			}
+			if _, err := dst.Write(c.data); err != nil {
+				src.Close() // unblock the reader
+				for range chunks {
+				}
+				return
+			}
+		}
+	}()
 	defer func() {
+		close(chunks)
+		<-writerDone
 		src.Close()
 		dst.Close()
 		p.mu.Lock()
@@ -137,16 +163,15 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 		delete(p.conns, dst)
 		p.mu.Unlock()
 	}()
-	buf := make([]byte, 32<<10)
 	for {
+		buf := make([]byte, 32<<10)
 		n, err := src.Read(buf)
 		if n > 0 {
-			if d := p.currentLatency(); d > 0 {
-				time.Sleep(d)
+			due := time.Now()
+			if delayed {
+				due = due.Add(p.currentLatency())
 			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
+			chunks <- chunk{data: buf[:n], due: due}
 		}
 		if err != nil {
 			return // EOF or a cut: either way this pair is over

@@ -325,7 +325,7 @@ func TestRoundTripsPerRequestKind(t *testing.T) {
 	// What the node costs the servers with no request at all: its
 	// background work (route and revocation polls, webhook outbox polls,
 	// usage flushes), counted over an idle window. The change feed's
-	// heartbeat (two queries a second on its own connection) is not
+	// heartbeat (four queries a second on its own connection) is not
 	// traced and comes on top.
 	const idle = 5 * time.Second
 	counts.reset()
@@ -340,7 +340,7 @@ func TestRoundTripsPerRequestKind(t *testing.T) {
 	for _, c := range costs {
 		fmt.Fprintf(&table, "| %s | %g | %g |\n", c.kind, c.pg, c.redis)
 	}
-	fmt.Fprintf(&table, "| background work of an idle node, per second (+2 heartbeat queries on the feed's connection) | %.1f | %.1f |\n", idlePG, idleRedis)
+	fmt.Fprintf(&table, "| background work of an idle node, per second (+4 heartbeat queries on the feed's connection) | %.1f | %.1f |\n", idlePG, idleRedis)
 	t.Log(table.String())
 	for _, c := range costs {
 		t.Logf("%s: first run's SQL %q; background work in the window: %d PostgreSQL, %d Redis round trips; %d runs done again",

@@ -65,6 +65,9 @@ type DB struct {
 
 	closing context.Context // done once Close is called; stops watchers
 	close   context.CancelFunc
+
+	// tracer is the pool's query tracer (see SetQueryTracer).
+	tracer *tracerSlot
 }
 
 var (
@@ -104,6 +107,11 @@ func open(ctx context.Context, dsn string, version int64) (*DB, error) {
 		return nil, err
 	}
 
+	// The watcher's connections (listenConfig, copied below) are left
+	// untraced: they serve no request.
+	listenConfig := cfg.ConnConfig.Copy()
+	tracer := &tracerSlot{}
+	cfg.ConnConfig.Tracer = tracer
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
@@ -114,7 +122,6 @@ func open(ctx context.Context, dsn string, version int64) (*DB, error) {
 	}
 	// The watcher's connection says what it is, for whoever reads
 	// pg_stat_activity.
-	listenConfig := cfg.ConnConfig.Copy()
 	listenConfig.RuntimeParams["application_name"] += watcherAppSuffix
 	closing, cancel := context.WithCancel(context.Background())
 	return &DB{
@@ -123,6 +130,7 @@ func open(ctx context.Context, dsn string, version int64) (*DB, error) {
 		heartbeat:    auth.FeedMaxAge / 4,
 		closing:      closing,
 		close:        cancel,
+		tracer:       tracer,
 	}, nil
 }
 

@@ -74,7 +74,7 @@ func (ls *leases) spend(key string, l auth.RateLimit, now time.Time, maxLease in
 // update records Redis's answer for key: n tokens taken (one for the
 // request, the others leased until now+ttl), or none (refused until d's
 // RetryAfter), with the bucket full ahead ns from now. It adds the tokens
-// the node holds to d.Remaining, which counts them as the bucket's.
+// the node holds to d (see heldDecision).
 func (ls *leases) update(key string, l auth.RateLimit, now time.Time, n int, ahead float64, d *Decision, ttl time.Duration) {
 	sh := &ls.shards[shardOf(key)]
 	t := now.UnixNano()
@@ -107,26 +107,32 @@ func (ls *leases) update(key string, l auth.RateLimit, now time.Time, n int, ahe
 		le.size, le.used = n, 1
 		le.until = t + int64(ttl)
 	}
-	if le.tokens > 0 && t < le.until {
-		d.Remaining = min(d.Remaining+le.tokens, l.Burst)
+	if n > 0 && le.tokens > 0 {
+		*d = heldDecision(l, ahead, le.tokens)
 	}
 }
 
-// decision is what the node answers from its own state at t: Remaining is
-// the bucket as last seen in Redis, refilled since, plus the tokens held.
+// decision is what the node answers from its own state at t.
 func (le *lease) decision(allowed bool, t int64) Decision {
-	l := le.limit
+	if !allowed {
+		d := heldDecision(le.limit, float64(max(le.fullAt-t, 0)), 0)
+		d.Allowed, d.Remaining = false, 0
+		d.RetryAfter = time.Duration(le.deniedUntil - t)
+		return d
+	}
+	return heldDecision(le.limit, float64(max(le.fullAt-t, 0)), le.tokens)
+}
+
+// heldDecision is an admission's Decision when the bucket in Redis is full
+// ahead ns from now and this node holds tokens leased from it: those count
+// as the bucket's, in Remaining and Reset alike, so the headers are those
+// of one bucket whatever the node holds.
+func heldDecision(l auth.RateLimit, ahead float64, held int) Decision {
 	period := 1e9 / l.Rate
-	ahead := float64(max(le.fullAt-t, 0))
-	d := Decision{Allowed: allowed, Limit: l.Burst, Reset: time.Duration(ahead)}
+	ahead = max(ahead-float64(held)*period, 0)
+	d := Decision{Allowed: true, Limit: l.Burst, Reset: ceilNanos(ahead)}
 	if tokens := float64(l.Burst) - ahead/period; tokens > 0 {
 		d.Remaining = int(math.Floor(tokens))
-	}
-	if allowed {
-		d.Remaining = min(d.Remaining+le.tokens, l.Burst)
-	} else {
-		d.Remaining = 0
-		d.RetryAfter = time.Duration(le.deniedUntil - t)
 	}
 	return d
 }

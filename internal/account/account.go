@@ -109,10 +109,10 @@ type Service struct {
 	now      auth.Now
 	logger   *slog.Logger
 
-	sources   *throttle // back-off keyed by username and client address
+	sources   *throttle    // back-off keyed by username and client address
 	accounts  failureLimit // keyed by lower-cased username
 	addresses failureLimit // keyed by client address
-	devices   *throttle // keyed by device cookie
+	devices   *throttle    // keyed by device cookie
 	hashSlots chan struct{}
 	// dummyHash is verified when the username is unknown, so an unknown
 	// user costs the same time as a wrong password.

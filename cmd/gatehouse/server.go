@@ -94,6 +94,9 @@ type Main struct {
 	changes *changes.Feed
 	kicks   kicks
 	bg      *background.Group // the background work, from Run to Close
+	// nodes is this node's heartbeat in the cluster's node table, and
+	// its count of the live nodes (liveNodes).
+	nodes *membership
 }
 
 // NewLogger builds the node's logger: JSON, or text for people in --dev.
@@ -157,6 +160,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	if err := m.startGateway(ctx, reg, tlsConfig); err != nil {
+		return err
+	}
+	if err := m.startNodes(ctx, reg); err != nil {
 		return err
 	}
 	m.bg = background.Start(ctx, m.Logger, m.backgroundTasks()...)

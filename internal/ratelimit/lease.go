@@ -71,6 +71,26 @@ func (ls *leases) spend(key string, l auth.RateLimit, now time.Time, maxLease in
 	return Decision{}, min(want, maxLease), false
 }
 
+// seen returns the tokens key's shared bucket holds at now, from Redis's
+// last answer to this node and the tokens it still holds; false when this
+// node has no answer for key under l.
+func (ls *leases) seen(key string, l auth.RateLimit, now time.Time) (float64, bool) {
+	sh := &ls.shards[shardOf(key)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	le := sh.m[key]
+	if le == nil || le.limit != l {
+		return 0, false
+	}
+	t := now.UnixNano()
+	held := 0
+	if t < le.until {
+		held = le.tokens
+	}
+	tokens := float64(l.Burst) - float64(max(le.fullAt-t, 0))*l.Rate/1e9 + float64(held)
+	return min(max(tokens, 0), float64(l.Burst)), true
+}
+
 // update records Redis's answer for key: n tokens taken (one for the
 // request, the others leased until now+ttl), or none (refused until d's
 // RetryAfter), with the bucket full ahead ns from now. It adds the tokens

@@ -551,3 +551,34 @@ func BenchmarkRedisSharedLimit(b *testing.B) {
 		}
 	}
 }
+
+// TestRedisLostDoesNotHandOutAFreshBurst: a node that loses Redis right
+// after the shared bucket was emptied starts its share of the limit from
+// that bucket as last seen, not from a full one.
+func TestRedisLostDoesNotHandOutAFreshBurst(t *testing.T) {
+	testRedis(t)
+	opt, err := redis.ParseURL(testenv.RedisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newProxy(t, opt.Addr)
+	c := redisClient(t, func(o *redis.Options) { o.Addr = p.addr; o.MaxRetries = -1 })
+	r := newRedis(t, ratelimit.RedisConfig{Client: c, Fallback: new(ratelimit.Buckets), MaxLease: 64, Timeout: time.Second,
+		Nodes: func() int { return 2 }})
+	l := auth.RateLimit{Rate: 1, Burst: 10}
+	for allow(t, r, "k", l, t0).Allowed {
+	}
+	p.cut()
+	if d := allow(t, r, "k", l, t0); d.Allowed {
+		t.Fatalf("Redis lost with the bucket empty: %+v, want refused", d)
+	}
+	// Two seconds later the shared bucket holds 2 of 10 tokens: this
+	// node's share (5 at 0.5/s) holds 1.
+	later := t0.Add(2 * time.Second)
+	if d := allow(t, r, "k", l, later); !d.Allowed || d.Limit != 5 {
+		t.Fatalf("2 s later: %+v, want allowed under the node's share (Limit 5)", d)
+	}
+	if d := allow(t, r, "k", l, later); d.Allowed {
+		t.Fatalf("2 s later, a second request: %+v, want refused", d)
+	}
+}

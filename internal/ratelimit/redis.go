@@ -394,10 +394,19 @@ func (r *Redis) Allow(ctx context.Context, key string, l auth.RateLimit, now tim
 	return r.fallbackAllow(key, l, now), nil
 }
 
-// fallbackAllow decides on this node alone, at its share of l.
+// fallbackAllow decides on this node alone, at its share of l. A bucket
+// it makes starts as full as the shared one was when Redis last answered
+// for key, refilled since (its share of those tokens), so that a Redis
+// that stops answering for a moment does not give every node a fresh
+// burst; a full one when this node has not seen key lately.
 func (r *Redis) fallbackAllow(key string, l auth.RateLimit, now time.Time) Decision {
 	r.link.byFallback.Inc()
-	return r.fallback.Allow(key, Share(l, r.Nodes()), now)
+	share := Share(l, r.Nodes())
+	seed := -1.0
+	if tokens, ok := r.leases.seen(key, l, now); ok {
+		seed = float64(share.Burst) * tokens / float64(l.Burst)
+	}
+	return r.fallback.allow(key, share, now, seed)
 }
 
 // Take takes one token from key's bucket in Redis, without a lease, for a

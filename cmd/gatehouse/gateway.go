@@ -156,8 +156,8 @@ func (m *Main) sharedLimiter(ctx context.Context, reg prometheus.Registerer) err
 		m.Logger.Warn("Redis is not answering; rate limits are per node until it does", "err", err)
 	}
 	var err error
-	m.limits, err = ratelimit.NewRedis(ratelimit.RedisConfig{Client: m.redis, Fallback: &ratelimit.Buckets{}, Logger: m.Logger,
-		Nodes: m.liveNodes, Registerer: reg})
+	m.limits, err = ratelimit.NewRedis(ratelimit.RedisConfig{Client: m.redis, Timeout: m.Config.RedisTimeout, Fallback: &ratelimit.Buckets{},
+		Logger: m.Logger, Nodes: m.liveNodes, Registerer: reg})
 	if err != nil {
 		return fmt.Errorf("rate limits: %w", err)
 	}

@@ -43,8 +43,10 @@ type Config struct {
 	// a postgres:// (postgresql://) URL.
 	DB string `yaml:"db"`
 
-	// RedisURL, when set (redis:// or rediss://), makes the gateway's
-	// rate limits shared by every node that uses the same Redis.
+	// RedisURL, when set (redis:// or rediss://), makes every rate limit
+	// (keys', routes', clients', the verify endpoint's, the login
+	// throttle's) shared by every node that uses the same Redis, and
+	// counts keys' credits there.
 	RedisURL string `yaml:"redis_url"`
 	// RedisTimeout bounds each rate-limit call to Redis: past it, the
 	// request is decided by the node's share of the limit (see

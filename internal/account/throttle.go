@@ -230,6 +230,8 @@ type SharedLimiter interface {
 	Nodes() int
 }
 
+var _ SharedLimiter = (*ratelimit.Redis)(nil)
+
 // sharedBucket is the bucket rule kept in a SharedLimiter, so that it holds
 // across nodes: limit failures at once, draining at limit per window, is a
 // GCRA bucket of burst limit and rate limit/window, with the same waits.

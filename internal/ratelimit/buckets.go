@@ -1,8 +1,12 @@
 // Package ratelimit limits how often a credential may be used.
 //
 // Buckets keeps one token bucket per credential ID in process memory, built
-// on golang.org/x/time/rate. Every method takes the time from its caller, so
-// the services that use it inject their clock and tests never sleep.
+// on golang.org/x/time/rate. Redis shares buckets between nodes (GCRA in a
+// Lua script), leasing tokens in batches so that a limit far from reached
+// costs no round trip, and falls back to each node's share of a limit while
+// Redis fails (docs/rate-limits.md). Every method takes the time from its
+// caller, so the services that use it inject their clock and tests never
+// sleep.
 package ratelimit
 
 import (

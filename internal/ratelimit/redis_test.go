@@ -71,11 +71,17 @@ func redisClient(t testing.TB, edit func(*redis.Options)) *redis.Client {
 
 // newRedis makes a limiter on the test's own keys. Unless cfg says
 // otherwise it makes every decision in Redis (MaxLease 1), as the tests of
-// the script's arithmetic need; the tests of leases set MaxLease.
+// the script's arithmetic need, the tests of leases set MaxLease; and it
+// waits for Redis up to 5s, not 50ms, because the machines that run the
+// tests are shared and a call may wait that long for a core (the tests of
+// timeouts set their own).
 func newRedis(t testing.TB, cfg ratelimit.RedisConfig) *ratelimit.Redis {
 	t.Helper()
 	if cfg.Prefix == "" {
 		cfg.Prefix = testPrefix(t)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 5 * time.Second
 	}
 	if cfg.MaxLease == 0 {
 		cfg.MaxLease = 1

@@ -56,7 +56,7 @@ func sharedNodes(t *testing.T, n int, addr string, mod func(*Config)) []*fixture
 				})
 			}
 		}
-		lim, err := ratelimit.NewRedis(ratelimit.RedisConfig{Client: c, Prefix: prefix, Timeout: time.Second, Nodes: func() int { return n }})
+		lim, err := ratelimit.NewRedis(ratelimit.RedisConfig{Client: c, Prefix: prefix, Timeout: 5 * time.Second, Nodes: func() int { return n }})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -44,7 +44,7 @@ func TestVerifySourceLimitIsSharedByNodes(t *testing.T) {
 				}
 			})
 		}
-		lim, err := ratelimit.NewRedis(ratelimit.RedisConfig{Client: c, Prefix: prefix, Timeout: time.Second, Fallback: new(ratelimit.Buckets),
+		lim, err := ratelimit.NewRedis(ratelimit.RedisConfig{Client: c, Prefix: prefix, Timeout: 5 * time.Second, Fallback: new(ratelimit.Buckets),
 			Nodes: func() int { return 2 }})
 		if err != nil {
 			t.Fatal(err)

@@ -18,7 +18,7 @@ import (
 func sharedLimiter(t testing.TB, prefix string, nodes, maxLease int) *ratelimit.Redis {
 	t.Helper()
 	c, _ := testRedis(t)
-	r, err := ratelimit.NewRedis(ratelimit.RedisConfig{Client: c, Prefix: prefix, Timeout: time.Second, MaxLease: maxLease, LeaseTTL: time.Hour,
+	r, err := ratelimit.NewRedis(ratelimit.RedisConfig{Client: c, Prefix: prefix, Timeout: 5 * time.Second, MaxLease: maxLease, LeaseTTL: time.Hour,
 		Fallback: new(ratelimit.Buckets), Nodes: func() int { return nodes }})
 	if err != nil {
 		t.Fatalf("NewRedis: %v", err)

@@ -226,3 +226,33 @@ func TestNodesOnOneDatabaseCountEachOther(t *testing.T) {
 	waitLiveNodes(nodes[0], 2)
 	waitLiveNodes(nodes[1], 2)
 }
+
+func TestNodesCommandListsTheRunningNode(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, t.TempDir(), "")
+	n := startInitialised(t, cfg, testenv.NewClock(time.Now().UTC().Truncate(time.Microsecond)), &testenv.SyncBuffer{})
+
+	out := n.cli("nodes")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 3 || !strings.HasPrefix(lines[0], "ID") || !strings.Contains(lines[1], n.main.URL()) ||
+		!strings.HasSuffix(strings.TrimSpace(lines[1]), "live") || lines[len(lines)-1] != "1 of 1 nodes live (heartbeat every 5s)." {
+		t.Fatalf("gatehouse nodes printed:\n%s", out)
+	}
+
+	var list struct {
+		Items []struct {
+			ID      string `json:"id"`
+			Address string `json:"address"`
+			Live    bool   `json:"live"`
+		} `json:"items"`
+		Live int `json:"live"`
+	}
+	n.cliJSON(&list, "nodes", "--json")
+	if len(list.Items) != 1 || list.Live != 1 || !list.Items[0].Live || list.Items[0].Address != n.main.URL() ||
+		!strings.HasPrefix(list.Items[0].ID, auth.NodeIDPrefix) {
+		t.Fatalf("gatehouse nodes --json = %+v", list)
+	}
+	if out, err := n.tryCLI("nodes", "extra"); err == nil {
+		t.Fatalf("gatehouse nodes extra succeeded:\n%s", out)
+	}
+}

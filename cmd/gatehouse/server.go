@@ -280,9 +280,11 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 		VerifyLimiter:  verifyLimiter,
 		TrustedProxies: trusted,
 		// nil when secret_scanning.enabled is false: the route answers 404.
-		SecretScanning: scanner,
-		Usage:          m.Store,
-		UsageRetention: m.Config.Usage.Retention,
+		SecretScanning:    scanner,
+		Usage:             m.Store,
+		UsageRetention:    m.Config.Usage.Retention,
+		Nodes:             m.Store,
+		HeartbeatInterval: m.Config.Cluster.HeartbeatInterval,
 	})
 	if err != nil {
 		return fmt.Errorf("admin api: %w", err)

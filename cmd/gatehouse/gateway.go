@@ -72,9 +72,9 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 	if err != nil {
 		return err
 	}
-	limiter, err := m.sharedLimiter(ctx)
-	if err != nil {
-		return err
+	var limiter ratelimit.Limiter // nil: the gateway's own buckets
+	if m.limits != nil {
+		limiter = m.limits.Scope("gateway")
 	}
 	m.Gateway, err = gateway.New(gateway.Config{
 		Issuer: m.issuer,
@@ -134,23 +134,34 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 	return nil
 }
 
-// sharedLimiter connects to Redis when redis_url is set, so that rate
-// limits hold across nodes; nil keeps them in this process. An unreachable
-// Redis does not stop the start: the limits fall back to this node's own
-// until it answers (the limiter logs both changes).
-func (m *Main) sharedLimiter(ctx context.Context) (ratelimit.Limiter, error) {
+// sharedLimiter connects to Redis when redis_url is set and makes the
+// node's shared rate limiter (m.limits), so that the limits of keys,
+// routes and clients, the verify endpoint's per-source limit and the login
+// throttle hold across nodes; without redis_url m.limits stays nil and the
+// limits stay in this process. Each user takes a scope of it. Leases size
+// themselves, and the fallback divides each limit, by the live nodes of
+// the cluster's heartbeats. An unreachable Redis does not stop the start:
+// the limits fall back to this node's share until it answers (the limiter
+// logs both changes and publishes gatehouse_ratelimit_shared).
+func (m *Main) sharedLimiter(ctx context.Context, reg prometheus.Registerer) error {
 	if m.Config.RedisURL == "" {
-		return nil, nil
+		return nil
 	}
 	if _, err := m.redisClient(); err != nil {
-		return nil, err
+		return err
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := m.redis.Ping(pingCtx).Err(); err != nil {
 		m.Logger.Warn("Redis is not answering; rate limits are per node until it does", "err", err)
 	}
-	return ratelimit.NewRedis(ratelimit.RedisConfig{Client: m.redis, Fallback: &ratelimit.Buckets{}, Logger: m.Logger})
+	var err error
+	m.limits, err = ratelimit.NewRedis(ratelimit.RedisConfig{Client: m.redis, Timeout: m.Config.RedisTimeout, Fallback: &ratelimit.Buckets{},
+		Logger: m.Logger, Nodes: m.liveNodes, Registerer: reg})
+	if err != nil {
+		return fmt.Errorf("rate limits: %w", err)
+	}
+	return nil
 }
 
 // redisClient returns the node's Redis client, made on first use; nil

@@ -37,6 +37,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/postgres"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/revocation"
 	"github.com/gatehouse-dev/gatehouse/internal/routes"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
@@ -86,6 +87,9 @@ type Main struct {
 	gwLn   net.Listener
 	gwSrv  *http.Server
 	redis  *redis.Client // shared rate limits; nil without redis_url
+	// limits is the node's rate limiter shared through Redis (each user
+	// takes a scope of it); nil without redis_url: limits per node.
+	limits *ratelimit.Redis
 
 	ln       net.Listener
 	srv      *http.Server
@@ -144,6 +148,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Usage = usage.NewCounter()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := m.sharedLimiter(ctx, reg); err != nil {
+		return err
+	}
 	if err := m.startKeys(secret, reg); err != nil {
 		return err
 	}
@@ -232,6 +239,9 @@ func (m *Main) startKeys(secret []byte, reg prometheus.Registerer) error {
 	if rc != nil { // a nil *redis.Client in the interface would not be nil
 		cfg.CreditsRedis = rc
 	}
+	if m.limits != nil {
+		cfg.Limiter = m.limits.Scope("apikey")
+	}
 	if m.Keys, err = apikey.NewService(cfg); err != nil {
 		return fmt.Errorf("api keys: %w", err)
 	}
@@ -262,6 +272,10 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 	if err != nil {
 		return err
 	}
+	var verifyLimiter ratelimit.Limiter // nil: the verify endpoint's own buckets
+	if m.limits != nil {
+		verifyLimiter = m.limits.Scope("verify")
+	}
 	adminSrv, err := admin.NewServer(admin.Config{
 		Keys:           m.Keys,
 		Audit:          m.Store,
@@ -275,6 +289,7 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 		Now:            m.Now,
 		MaxBodyBytes:   m.Config.MaxBodyBytes,
 		VerifyLimit:    m.Config.VerifyRateLimit,
+		VerifyLimiter:  verifyLimiter,
 		TrustedProxies: trusted,
 		// nil when secret_scanning.enabled is false: the route answers 404.
 		SecretScanning:    scanner,
@@ -339,12 +354,17 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 	if err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
+	var loginLimits account.SharedLimiter // nil: failed sign-ins counted per node
+	if m.limits != nil {
+		loginLimits = m.limits.Scope("login")
+	}
 	m.Accounts, err = account.New(account.Config{
 		Store:    m.Store,
 		Sessions: m.Store,
 		Audit:    m.Store,
 		Now:      m.Now,
 		Logger:   m.Logger,
+		Shared:   loginLimits,
 	})
 	if err != nil {
 		return fmt.Errorf("accounts: %w", err)

@@ -75,6 +75,10 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Usage counts every verification Check makes; nil counts nothing.
 	Usage *usage.Counter
+	// Limiter keeps the keys' rate limits; nil keeps them in this process
+	// (per node). A ratelimit.Redis (a scope of the node's) shares them
+	// between nodes, so that a key's limit holds across the cluster.
+	Limiter ratelimit.Limiter
 	// CreditsRedis, when set, keeps the count of keys' credits in Redis,
 	// shared by every node, instead of writing the store on each spend
 	// (see credits.go). It must honour contexts' deadlines.
@@ -111,7 +115,8 @@ type Service struct {
 	cache         *cache         // nil when disabled
 	negative      *negativeCache // nil when disabled
 	flights       *flights
-	limits        ratelimit.Buckets
+	limits        ratelimit.Buckets // the limits without Config.Limiter, and when it fails
+	limiter       ratelimit.Limiter // Config.Limiter, or limits
 	usage         *activity
 	counter       *usage.Counter // nil: not counted
 	flushInterval time.Duration
@@ -163,6 +168,10 @@ func NewService(cfg Config) (*Service, error) {
 		flushBatch:    defaultFlushBatch,
 		creditsRedis:  cfg.CreditsRedis,
 		creditsPrefix: cfg.CreditsRedisPrefix,
+	}
+	s.limiter = cfg.Limiter
+	if s.limiter == nil {
+		s.limiter = ratelimit.Local{Buckets: &s.limits}
 	}
 	if s.creditsPrefix == "" {
 		s.creditsPrefix = DefaultCreditsRedisPrefix

@@ -26,7 +26,9 @@ import (
 //     CodeExpired; missing scopes → CodeInsufficientScope;
 //   - for a key restricted to networks, the caller's address (Check's
 //     Request.IP; unknown is refused) → CodeIPNotAllowed;
-//   - its rate limit, taking one token → CodeRateLimited, with RetryAfter;
+//   - its rate limit, taking one token (from Config.Limiter: shared by the
+//     nodes through Redis when configured, see docs/rate-limits.md) →
+//     CodeRateLimited, with RetryAfter;
 //   - for a key with credits, spending Request.Cost of them, exactly
 //     across nodes (see credits.go) → CodeUsageExceeded when they cannot
 //     pay, and nothing is spent;
@@ -160,7 +162,12 @@ func (s *Service) check(ctx context.Context, req *Request, now time.Time) (Resul
 	case !auth.AllowsIP(k.AllowedIPs, req.IP):
 		return s.reject(k.ID, CodeIPNotAllowed, k), nil
 	}
-	d := s.limits.Allow(k.ID, k.RateLimit, now)
+	d, err := s.limiter.Allow(ctx, k.ID, k.RateLimit, now)
+	if err != nil {
+		// The caller went away, or a shared limiter failed without a
+		// fallback: this node's own bucket decides.
+		d = s.limits.Allow(k.ID, k.RateLimit, now)
+	}
 	state := RateLimitState{Limit: d.Limit, Remaining: d.Remaining, Reset: d.Reset, RetryAfter: d.RetryAfter}
 	if !d.Allowed {
 		r := s.reject(k.ID, CodeRateLimited, k)

@@ -43,9 +43,15 @@ type Config struct {
 	// a postgres:// (postgresql://) URL.
 	DB string `yaml:"db"`
 
-	// RedisURL, when set (redis:// or rediss://), makes the gateway's
-	// rate limits shared by every node that uses the same Redis.
+	// RedisURL, when set (redis:// or rediss://), makes every rate limit
+	// (keys', routes', clients', the verify endpoint's, the login
+	// throttle's) shared by every node that uses the same Redis, and
+	// counts keys' credits there.
 	RedisURL string `yaml:"redis_url"`
+	// RedisTimeout bounds each rate-limit call to Redis: past it, the
+	// request is decided by the node's share of the limit (see
+	// docs/rate-limits.md), so a slow Redis cannot stall requests.
+	RedisTimeout time.Duration `yaml:"redis_timeout"`
 
 	// Addr is the listen address of the API (HOST:PORT).
 	Addr string `yaml:"addr"`
@@ -293,6 +299,7 @@ func Default(dev bool) Config {
 		MaxBodyBytes:    64 << 10,
 		ShutdownTimeout: 15 * time.Second,
 		ShutdownDelay:   DefaultShutdownDelay,
+		RedisTimeout:    50 * time.Millisecond, // ratelimit.DefaultRedisTimeout
 		VerifyRateLimit: auth.RateLimit{Rate: DefaultVerifyRate, Burst: 2 * DefaultVerifyRate},
 		OAuth: OAuth{
 			SigningAlgorithm:   "ES256",
@@ -372,6 +379,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	str("GATEHOUSE_DATA", &c.DataDir)
 	str("GATEHOUSE_DB", &c.DB)
 	str("GATEHOUSE_REDIS_URL", &c.RedisURL)
+	duration("GATEHOUSE_REDIS_TIMEOUT", &c.RedisTimeout)
 	str("GATEHOUSE_ADDR", &c.Addr)
 	str("GATEHOUSE_TLS_CERT_FILE", &c.TLSCertFile)
 	str("GATEHOUSE_TLS_KEY_FILE", &c.TLSKeyFile)
@@ -516,6 +524,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		errs = append(errs, errors.New("redis_url must be empty or a redis:// (rediss:// for TLS) URL"))
+	}
+	if c.RedisTimeout < time.Millisecond || c.RedisTimeout > 10*time.Second {
+		errs = append(errs, errors.New("redis_timeout must be from 1ms to 10s"))
 	}
 	host, port, err := net.SplitHostPort(c.Addr)
 	if err != nil {

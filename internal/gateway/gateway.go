@@ -87,7 +87,9 @@ type Config struct {
 	AccessLog      bool                  // one Info line per request
 	Registerer     prometheus.Registerer // nil = no metrics
 	// Limiter keeps the route and client rate limits; nil keeps them in
-	// this process (per node). A ratelimit.Redis shares them between nodes.
+	// this process (per node). A ratelimit.Redis (a scope of the node's)
+	// shares them between nodes, leasing tokens so that a limit far from
+	// reached costs no Redis round trip (docs/rate-limits.md).
 	Limiter ratelimit.Limiter
 	Now     auth.Now // default auth.SystemNow
 	// Usage counts the verifications of JWTs on jwt (and any) routes, by

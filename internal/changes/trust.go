@@ -50,8 +50,8 @@ type Trust struct {
 	// measured; graced says that until was set by one.
 	synced atomic.Int64
 	graced atomic.Bool
-	base  time.Time                     // time.Now when the Trust was made
-	since func(time.Time) time.Duration // time.Since; tests replace it
+	base   time.Time                     // time.Now when the Trust was made
+	since  func(time.Time) time.Duration // time.Since; tests replace it
 }
 
 // NewTrust returns the Trust of a cache: one that depends on a feed

@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/pressly/goose/v3"
-
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
@@ -38,17 +36,9 @@ type FileInfo struct {
 
 // LatestVersion is the schema version this binary's migrations reach.
 func LatestVersion() (int64, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
+	latest, err := auth.LatestSchemaVersion(migrations, "migrations")
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: list migrations: %w", err)
-	}
-	var latest int64
-	for _, e := range entries {
-		v, err := goose.NumericComponent(e.Name())
-		if err != nil {
-			return 0, fmt.Errorf("sqlite: migration %s: %w", e.Name(), err)
-		}
-		latest = max(latest, v)
+		return 0, fmt.Errorf("sqlite: %w", err)
 	}
 	return latest, nil
 }

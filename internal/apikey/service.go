@@ -127,7 +127,7 @@ type Service struct {
 	// creditsRedis is the Redis ledger of credits; nil: the store's.
 	creditsRedis  redis.UniversalClient
 	creditsPrefix string
-	credits       creditBook // what Flush writes back for the Redis ledger
+	credits       creditBook   // what Flush writes back for the Redis ledger
 	tracer        trace.Tracer // nil: tracing off
 }
 

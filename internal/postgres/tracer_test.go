@@ -86,7 +86,7 @@ func TestTheTracerJoinsOneSetBefore(t *testing.T) {
 func TestOperationNamesTheStatement(t *testing.T) {
 	for sql, want := range map[string]string{
 		"SELECT 1":                    "SELECT",
-		"\n\t  insert into x":          "INSERT",
+		"\n\t  insert into x":         "INSERT",
 		"(SELECT 1) UNION (SELECT 2)": "SELECT",
 		"begin":                       "BEGIN",
 		"":                            "query",

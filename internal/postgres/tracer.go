@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/multitracer"
@@ -82,7 +81,7 @@ func end(ctx context.Context, err error) {
 }
 
 func (t queryTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	return t.start(ctx, "postgres "+operation(data.SQL), attrSystem, AttrQueryText.String(data.SQL))
+	return t.start(ctx, "postgres "+tracing.SQLOperation(data.SQL), attrSystem, AttrQueryText.String(data.SQL))
 }
 
 func (t queryTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
@@ -97,18 +96,4 @@ func (t queryTracer) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQ
 
 func (t queryTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchEndData) {
 	end(ctx, data.Err)
-}
-
-// operation is the statement's first keyword (SELECT, INSERT, ...), upper
-// case, for the span name; "query" when it has none.
-func operation(sql string) string {
-	sql = strings.TrimLeft(sql, " \t\r\n(")
-	i := strings.IndexFunc(sql, func(r rune) bool { return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') })
-	if i < 0 {
-		i = len(sql)
-	}
-	if i == 0 || i > 16 {
-		return "query"
-	}
-	return strings.ToUpper(sql[:i])
 }

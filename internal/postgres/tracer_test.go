@@ -82,18 +82,3 @@ func TestTheTracerJoinsOneSetBefore(t *testing.T) {
 		t.Fatal("a nil provider set a tracer")
 	}
 }
-
-func TestOperationNamesTheStatement(t *testing.T) {
-	for sql, want := range map[string]string{
-		"SELECT 1":                    "SELECT",
-		"\n\t  insert into x":         "INSERT",
-		"(SELECT 1) UNION (SELECT 2)": "SELECT",
-		"begin":                       "BEGIN",
-		"":                            "query",
-		"-- comment":                  "query",
-	} {
-		if got := operation(sql); got != want {
-			t.Errorf("operation(%q) = %q, want %q", sql, got, want)
-		}
-	}
-}

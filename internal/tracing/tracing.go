@@ -160,3 +160,18 @@ func Fail(span trace.Span, err error) {
 	span.RecordError(err)
 	span.SetStatus(codes.Error, err.Error())
 }
+
+// SQLOperation is a statement's first keyword (SELECT, INSERT, ...), upper
+// case, which names the store's spans ("postgres SELECT"); "query" when
+// it has none.
+func SQLOperation(sql string) string {
+	sql = strings.TrimLeft(sql, " \t\r\n(")
+	i := strings.IndexFunc(sql, func(r rune) bool { return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') })
+	if i < 0 {
+		i = len(sql)
+	}
+	if i == 0 || i > 16 {
+		return "query"
+	}
+	return strings.ToUpper(sql[:i])
+}

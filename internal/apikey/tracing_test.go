@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
 // tracedEnv is an env whose service records its spans.
@@ -95,5 +96,29 @@ func TestAStoreFailureMarksTheVerificationSpanFailed(t *testing.T) {
 	spans := rec.Ended()
 	if len(spans) != 1 || spans[0].Status().Code.String() != "Error" || !strings.Contains(spans[0].Status().Description, "disk on fire") {
 		t.Fatalf("spans = %v, want one failed %s span", spans, apikey.SpanVerify)
+	}
+}
+
+// BenchmarkVerifyWarmTraced is BenchmarkVerifyWarm with tracing on and
+// every verification in a sampled trace: the cost of an apikey.verify span
+// (BenchmarkVerifyWarm is tracing off).
+func BenchmarkVerifyWarmTraced(b *testing.B) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	e := newEnv(b, func(c *apikey.Config) { c.Now = auth.SystemNow; c.TracerProvider = tp })
+	_, key := e.create(b, apikey.CreateParams{Scopes: []string{"read"}, RateLimit: auth.RateLimit{Rate: 1e9, Burst: 1_000_000}})
+	scopes := []string{"read"}
+	ctx, parent := tp.Tracer("bench").Start(context.Background(), "request")
+	defer parent.End()
+	e.svc.Verify(ctx, key, scopes)
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for i := 0; b.Loop(); i++ {
+		if r, _ := e.svc.Verify(ctx, key, scopes); !r.Valid() {
+			b.Fatalf("Verify = %s", r.Code)
+		}
+		if i%4096 == 0 {
+			rec.Reset() // the recorder keeps every span otherwise
+		}
 	}
 }

@@ -49,5 +49,14 @@ func (m *Main) stopTracing() error {
 }
 
 // apiSpanName names the API listener's server spans by endpoint group
-// (token, verify, admin, ...), the metrics' vocabulary.
-func apiSpanName(r *http.Request) string { return endpointGroup(r.URL.Path) }
+// (token, verify, admin, ...), the metrics' vocabulary. Probes and scrapes
+// (/healthz, /readyz, /metrics) are not traced: every few seconds from
+// every balancer and Prometheus, they would be most of the traces.
+func apiSpanName(r *http.Request) string {
+	switch g := endpointGroup(r.URL.Path); g {
+	case "health", "metrics":
+		return ""
+	default:
+		return g
+	}
+}

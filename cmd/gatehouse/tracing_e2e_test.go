@@ -221,6 +221,10 @@ func tracesReachTheCollector(t *testing.T, withRedis bool) {
 		t.Fatalf("token request: %d %s", resp.StatusCode, token)
 	}
 
+	if status, _ := n.get("/healthz"); status != http.StatusOK {
+		t.Fatalf("/healthz: %d", status)
+	}
+
 	// Close flushes the batched spans to the collector.
 	if err := n.main.Close(); err != nil {
 		t.Fatal(err)
@@ -262,6 +266,9 @@ func tracesReachTheCollector(t *testing.T, withRedis bool) {
 	}
 	if parent := findSpan(all, func(s *tracepb.Span) bool { return string(s.SpanId) == string(grant.ParentSpanId) }); parent == nil || parent.Name != "POST token" {
 		t.Errorf("the grant's span is not under the token endpoint's server span")
+	}
+	if probe := findSpan(all, named("GET health")); probe != nil {
+		t.Errorf("a health probe was traced: %q", probe.Name)
 	}
 	if col.services[0] != "gatehouse-e2e" {
 		t.Errorf("service.name %q", col.services[0])

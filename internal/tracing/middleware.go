@@ -29,16 +29,21 @@ const (
 // the caller's span when the request carries a W3C traceparent (and
 // tracestate). The span is named "METHOD route", route being what
 // name(r) returns: a small fixed vocabulary (an endpoint group, a
-// gateway route), never the raw path. With tp nil it returns next itself:
-// tracing off costs nothing.
+// gateway route), never the raw path; "" leaves the request untraced (its
+// traceparent untouched). With tp nil it returns next itself: tracing off
+// costs nothing.
 func Middleware(tp trace.TracerProvider, name func(*http.Request) string, next http.Handler) http.Handler {
 	if tp == nil {
 		return next
 	}
 	tracer := tp.Tracer(scope)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		route := name(r)
+		if route == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx := Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		ctx, span := tracer.Start(ctx, r.Method+" "+route,
 			trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(AttrMethod.String(r.Method), AttrPath.String(r.URL.Path), AttrRoute.String(route)))

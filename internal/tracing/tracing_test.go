@@ -148,6 +148,23 @@ func TestMiddlewareSamplesNewTracesAtTheRatio(t *testing.T) {
 	}
 }
 
+func TestMiddlewareLeavesUnnamedRequestsUntraced(t *testing.T) {
+	tp, rec := recorder(t, Config{SampleRatio: 1})
+	var traced bool
+	h := Middleware(tp, func(r *http.Request) string {
+		if r.URL.Path == "/healthz" {
+			return ""
+		}
+		return "x"
+	}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		traced = trace.SpanContextFromContext(r.Context()).IsValid()
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/healthz", nil))
+	if traced || len(rec.Ended()) != 0 {
+		t.Fatalf("an unnamed request was traced (%d spans)", len(rec.Ended()))
+	}
+}
+
 func TestInjectReplacesTheCallersTraceparent(t *testing.T) {
 	tp, _ := recorder(t, Config{SampleRatio: 1})
 	ctx, span := tp.Tracer("t").Start(context.Background(), "s")

@@ -50,6 +50,9 @@ func (m *Main) backgroundTasks() []background.Task {
 			Retention: m.Config.Usage.Retention, Now: m.Now, Logger: m.Logger,
 		}},
 	}
+	if m.nodes != nil {
+		tasks = append(tasks, background.Task{Name: "cluster heartbeat", Runner: m.nodes})
+	}
 	if m.Dashboard != nil {
 		tasks = append(tasks, background.Task{Name: "dashboard session purge", Runner: m.Dashboard})
 	}

@@ -39,6 +39,7 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newSigningKeysCommand(getenv),
 		newAuditCommand(getenv),
 		newUsageCommand(getenv),
+		newNodesCommand(getenv),
 		newAdminKeyCommand(getenv),
 		newVersionCommand(),
 	)

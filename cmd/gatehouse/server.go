@@ -96,6 +96,9 @@ type Main struct {
 	changes *changes.Feed
 	kicks   kicks
 	bg      *background.Group // the background work, from Run to Close
+	// nodes is this node's heartbeat in the cluster's node table, and
+	// its count of the live nodes (liveNodes).
+	nodes *membership
 
 	// tracing exports the spans; nil when tracing.otlp_endpoint is empty.
 	tracing *tracing.Provider
@@ -165,6 +168,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	if err := m.startGateway(ctx, reg, tlsConfig); err != nil {
+		return err
+	}
+	if err := m.startNodes(ctx, reg); err != nil {
 		return err
 	}
 	m.bg = background.Start(ctx, m.Logger, m.backgroundTasks()...)
@@ -269,9 +275,11 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 		VerifyLimit:    m.Config.VerifyRateLimit,
 		TrustedProxies: trusted,
 		// nil when secret_scanning.enabled is false: the route answers 404.
-		SecretScanning: scanner,
-		Usage:          m.Store,
-		UsageRetention: m.Config.Usage.Retention,
+		SecretScanning:    scanner,
+		Usage:             m.Store,
+		UsageRetention:    m.Config.Usage.Retention,
+		Nodes:             m.Store,
+		HeartbeatInterval: m.Config.Cluster.HeartbeatInterval,
 	})
 	if err != nil {
 		return fmt.Errorf("admin api: %w", err)

@@ -73,6 +73,11 @@ type Config struct {
 	// for pruned buckets is refused rather than answered with zeros.
 	Usage          UsageReader
 	UsageRetention auth.UsageRetention
+	// Nodes reads the cluster's node table; nil leaves GET
+	// /admin/v1/nodes answering 404. HeartbeatInterval is the node's
+	// cluster.heartbeat_interval, by which the list says who is live.
+	Nodes             NodeLister
+	HeartbeatInterval time.Duration
 
 	Logger *slog.Logger // nil: discard
 	Now    auth.Now     // nil: auth.SystemNow
@@ -119,6 +124,9 @@ type Server struct {
 
 	usage          UsageReader
 	usageRetention auth.UsageRetention
+
+	nodes     NodeLister
+	heartbeat time.Duration
 }
 
 // NewServer checks cfg, fills in defaults and registers the routes.
@@ -135,6 +143,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.VerifyLimit.Rate < 0 || cfg.VerifyLimit.Burst < 0 {
 		return nil, errors.New("admin: Config.VerifyLimit must not be negative")
+	}
+	if cfg.Nodes != nil && cfg.HeartbeatInterval <= 0 {
+		return nil, errors.New("admin: Config.Nodes needs a positive HeartbeatInterval")
 	}
 	if cfg.MaxBodyBytes < 0 {
 		return nil, errors.New("admin: Config.MaxBodyBytes must not be negative")
@@ -158,6 +169,7 @@ func NewServer(cfg Config) (*Server, error) {
 		routeMux:    http.NewServeMux(),
 	}
 	s.usage, s.usageRetention = cfg.Usage, cfg.UsageRetention
+	s.nodes, s.heartbeat = cfg.Nodes, cfg.HeartbeatInterval
 	if s.usageRetention == (auth.UsageRetention{}) {
 		s.usageRetention = auth.DefaultUsageRetention
 	}
@@ -219,6 +231,7 @@ func routes() []route {
 		{http.MethodPost, "/admin/v1/keys/{id}/revoke", adminOnly, (*Server).handleRevokeKey},
 		{http.MethodGet, "/admin/v1/audit-events", adminOnly, (*Server).handleListAuditEvents},
 		{http.MethodGet, "/admin/v1/usage", adminOnly, (*Server).handleUsage},
+		{http.MethodGet, "/admin/v1/nodes", adminOnly, (*Server).handleListNodes},
 		{http.MethodPost, "/admin/v1/clients", adminOAuth, (*Server).handleCreateClient},
 		{http.MethodGet, "/admin/v1/clients", adminOAuth, (*Server).handleListClients},
 		{http.MethodGet, "/admin/v1/clients/{id}", adminOAuth, (*Server).handleGetClient},

@@ -72,6 +72,12 @@ func TestWireFormatGolden(t *testing.T) {
 			CreatedAt: at("2030-01-01T00:00:00Z"), UpdatedAt: now, PasswordChangedAt: at("2030-01-01T00:00:00Z")}),
 		"user_admin_without_owners": userFromRecord(&auth.User{ID: "usr_06tm024rl0l7gs1b", Username: "root", Role: auth.RoleAdmin,
 			CreatedAt: now, UpdatedAt: now}),
+		"node_list": nodeList([]auth.Node{
+			{ID: "node_06tm024rl0l7gs1a", Hostname: "gatehouse-0", Version: "v1.4.0 0123456789ab", Address: "https://10.0.0.5:8080",
+				StartedAt: at("2030-05-06T06:00:00Z"), SeenAt: at("2030-05-06T07:08:05Z")},
+			{ID: "node_06tm024rl0l7gs1b", Hostname: "gatehouse-1", Version: "v1.3.2", Address: "https://10.0.0.6:8080",
+				SeenAt: at("2030-05-06T06:00:00Z")},
+		}, now, 5*time.Second),
 		"problem": Problem{Type: problemTypePrefix + auth.ENOTFOUND, Title: "Not found", Status: 404, Detail: "no such key"},
 	}
 	for name, v := range cases {

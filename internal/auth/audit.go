@@ -134,6 +134,7 @@ type Store interface {
 	WebhookStore
 	UsageStore
 	DashboardSessionStore
+	NodeStore
 	// Ping reports whether the backend can serve requests (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -97,6 +97,26 @@ type Config struct {
 	Usage          Usage          `yaml:"usage"`
 	Dashboard      Dashboard      `yaml:"dashboard"`
 	Tracing        Tracing        `yaml:"tracing"`
+	Cluster        Cluster        `yaml:"cluster"`
+}
+
+// Cluster configures how the nodes sharing a store know of each other.
+type Cluster struct {
+	// HeartbeatInterval is how often a node writes its row in the store's
+	// node table; a node not seen for auth.NodeLiveIntervals of them is
+	// no longer counted (a shared limit is split among the nodes counted
+	// when Redis is down).
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+}
+
+// validate bounds the heartbeat: often enough that a dead node stops
+// being counted within minutes, seldom enough that the writes (one per
+// node per interval) stay negligible.
+func (c *Cluster) validate() []error {
+	if c.HeartbeatInterval < 100*time.Millisecond || c.HeartbeatInterval > time.Minute {
+		return []error{errors.New("cluster.heartbeat_interval must be between 100ms and 1m")}
+	}
+	return nil
 }
 
 // Dashboard configures the web console at /dashboard.
@@ -277,6 +297,7 @@ func Default(dev bool) Config {
 		Usage:          Usage{Retention: auth.DefaultUsageRetention},
 		Dashboard:      Dashboard{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 12 * time.Hour},
 		Tracing:        defaultTracing(),
+		Cluster:        Cluster{HeartbeatInterval: 5 * time.Second},
 	}
 	if dev {
 		c.Webhooks.AllowPrivate = true
@@ -378,6 +399,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	boolean("GATEHOUSE_DASHBOARD_DISABLED", &c.Dashboard.Disabled)
 	duration("GATEHOUSE_DASHBOARD_IDLE_TIMEOUT", &c.Dashboard.IdleTimeout)
 	duration("GATEHOUSE_DASHBOARD_ABSOLUTE_TIMEOUT", &c.Dashboard.AbsoluteTimeout)
+	duration("GATEHOUSE_CLUSTER_HEARTBEAT_INTERVAL", &c.Cluster.HeartbeatInterval)
 	if v := getenv("GATEHOUSE_DASHBOARD_DEVELOPER_SCOPES"); v != "" {
 		c.Dashboard.DeveloperScopes = splitTrimmed(v)
 	}
@@ -526,6 +548,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Usage.validate()...)
 	errs = append(errs, c.Dashboard.validate()...)
 	errs = append(errs, c.Tracing.validate()...)
+	errs = append(errs, c.Cluster.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
 	}

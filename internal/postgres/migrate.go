@@ -11,6 +11,8 @@ import (
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
 // migrations holds the schema, one numbered file per version. Files are
@@ -22,7 +24,8 @@ var migrations embed.FS
 // migrate applies the embedded migrations to the current schema of db, up
 // to version (all of them when version is 0). Each migration runs in its own
 // transaction. Nodes starting together take turns through an advisory lock
-// per schema, so exactly one of them applies each version.
+// per schema, so exactly one of them applies each version. A schema newer
+// than the newest migration here is refused with a *auth.SchemaTooNewError.
 func migrate(ctx context.Context, db *sql.DB, version int64) error {
 	var schema sql.NullString
 	if err := db.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
@@ -57,6 +60,17 @@ func migrate(ctx context.Context, db *sql.DB, version int64) error {
 	}
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	// Read after Up: a schema already newer than ours had every version we
+	// know applied, so Up changed nothing. (Up released the lock; a newer
+	// node migrating in between is refused all the same.)
+	current, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: migrate: read the schema version: %w", err)
+	}
+	sources := p.ListSources()
+	if err := auth.CheckSchemaVersion(current, sources[len(sources)-1].Version); err != nil {
+		return fmt.Errorf("postgres: %w", err)
 	}
 	return nil
 }

@@ -74,7 +74,7 @@ func open(ctx context.Context, path string, version int64, opts ...Option) (*DB,
 
 	// Migrating first also switches the file to WAL mode before any reader
 	// connects.
-	if err := migrate(ctx, write, version); err != nil {
+	if err := migrate(ctx, write, path, version); err != nil {
 		return nil, errors.Join(err, write.Close())
 	}
 

@@ -75,6 +75,7 @@ func Run(t *testing.T, open func(t *testing.T) auth.Store) {
 		{"sync writes credits counted elsewhere only forward and only for the version", testSyncCredits},
 	}
 	tests = append(tests, filterTests...)
+	tests = append(tests, nodeTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

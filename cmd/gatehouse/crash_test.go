@@ -163,7 +163,8 @@ func startProcess(t *testing.T, env ...string) *process {
 		t.Fatal(err)
 	}
 	p.cmd = exec.Command(os.Args[0], "serve", "--data", dir, "--addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0")
-	p.cmd.Env = append(append(os.Environ(), "GATEHOUSE_TEST_RUN_MAIN=1"), env...)
+	// No balancer to wait for: the shutdown delay would only slow the test.
+	p.cmd.Env = append(append(os.Environ(), "GATEHOUSE_TEST_RUN_MAIN=1", "GATEHOUSE_SHUTDOWN_DELAY=0"), env...)
 	p.cmd.Stderr = p.stderr
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {

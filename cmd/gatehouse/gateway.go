@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/revocation"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 )
 
 // routePollInterval is how often a node reads the routes stored through
@@ -72,9 +73,9 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 	if err != nil {
 		return err
 	}
-	limiter, err := m.sharedLimiter(ctx)
-	if err != nil {
-		return err
+	var limiter ratelimit.Limiter // nil: the gateway's own buckets
+	if m.limits != nil {
+		limiter = m.limits.Scope("gateway")
 	}
 	m.Gateway, err = gateway.New(gateway.Config{
 		Issuer: m.issuer,
@@ -96,6 +97,7 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 		Limiter:          limiter,
 		Now:              m.Now,
 		Usage:            m.Usage,
+		TracerProvider:   m.tracerProvider(),
 	})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
@@ -120,7 +122,7 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 	// that terminates TLS before the gateway; with TLS, ALPN offers h2.
 	protocols.SetUnencryptedHTTP2(tlsConfig == nil)
 	m.gwSrv = &http.Server{
-		Handler:           m.Gateway,
+		Handler:           m.closeWhenDraining(tracing.Middleware(m.tracerProvider(), gateway.ServerSpanName, m.Gateway)),
 		Protocols:         &protocols,
 		ReadHeaderTimeout: 10 * time.Second,
 		// No ReadTimeout or WriteTimeout: uploads, streams and WebSockets
@@ -134,23 +136,34 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 	return nil
 }
 
-// sharedLimiter connects to Redis when redis_url is set, so that rate
-// limits hold across nodes; nil keeps them in this process. An unreachable
-// Redis does not stop the start: the limits fall back to this node's own
-// until it answers (the limiter logs both changes).
-func (m *Main) sharedLimiter(ctx context.Context) (ratelimit.Limiter, error) {
+// sharedLimiter connects to Redis when redis_url is set and makes the
+// node's shared rate limiter (m.limits), so that the limits of keys,
+// routes and clients, the verify endpoint's per-source limit and the login
+// throttle hold across nodes; without redis_url m.limits stays nil and the
+// limits stay in this process. Each user takes a scope of it. Leases size
+// themselves, and the fallback divides each limit, by the live nodes of
+// the cluster's heartbeats. An unreachable Redis does not stop the start:
+// the limits fall back to this node's share until it answers (the limiter
+// logs both changes and publishes gatehouse_ratelimit_shared).
+func (m *Main) sharedLimiter(ctx context.Context, reg prometheus.Registerer) error {
 	if m.Config.RedisURL == "" {
-		return nil, nil
+		return nil
 	}
 	if _, err := m.redisClient(); err != nil {
-		return nil, err
+		return err
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := m.redis.Ping(pingCtx).Err(); err != nil {
 		m.Logger.Warn("Redis is not answering; rate limits are per node until it does", "err", err)
 	}
-	return ratelimit.NewRedis(ratelimit.RedisConfig{Client: m.redis, Fallback: &ratelimit.Buckets{}, Logger: m.Logger})
+	var err error
+	m.limits, err = ratelimit.NewRedis(ratelimit.RedisConfig{Client: m.redis, Timeout: m.Config.RedisTimeout, Fallback: &ratelimit.Buckets{},
+		Logger: m.Logger, Nodes: m.liveNodes, Registerer: reg})
+	if err != nil {
+		return fmt.Errorf("rate limits: %w", err)
+	}
+	return nil
 }
 
 // redisClient returns the node's Redis client, made on first use; nil
@@ -168,6 +181,7 @@ func (m *Main) redisClient() (*redis.Client, error) {
 	// timeout.
 	opt.ContextTimeoutEnabled = true
 	m.redis = redis.NewClient(opt)
+	tracing.InstrumentRedis(m.redis, m.tracerProvider())
 	return m.redis, nil
 }
 

@@ -45,6 +45,7 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newRestoreCommand(getenv),
 		newCheckCommand(getenv),
 		newVersionCommand(),
+		newHealthcheckCommand(),
 	)
 	// cobra adds its completion group when the command runs; added now,
 	// it is made strict like the others.

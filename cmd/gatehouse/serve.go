@@ -130,6 +130,14 @@ func newServeCommand(getenv env) *cobra.Command {
 			}
 			waitErr := m.Wait(ctx)
 			logger.Info("shutting down")
+			if waitErr == nil {
+				// Told to stop (SIGTERM, Ctrl-C): drain first. Signals from
+				// now on are the operator insisting.
+				again := make(chan os.Signal, 1)
+				signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+				m.Drain(cfg.ShutdownDelay, again)
+				signal.Stop(again)
+			}
 			return errors.Join(waitErr, m.Close())
 		},
 	}

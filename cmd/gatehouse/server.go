@@ -16,12 +16,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
@@ -36,11 +38,13 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/postgres"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/revocation"
 	"github.com/gatehouse-dev/gatehouse/internal/routes"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/gatehouse-dev/gatehouse/internal/usage"
 	"github.com/gatehouse-dev/gatehouse/internal/webhook"
 )
@@ -85,10 +89,16 @@ type Main struct {
 	gwLn   net.Listener
 	gwSrv  *http.Server
 	redis  *redis.Client // shared rate limits; nil without redis_url
+	// limits is the node's rate limiter shared through Redis (each user
+	// takes a scope of it); nil without redis_url: limits per node.
+	limits *ratelimit.Redis
 
 	ln       net.Listener
 	srv      *http.Server
 	serveErr chan error
+	// draining is set by Drain: /readyz then fails while requests are
+	// still served.
+	draining atomic.Bool
 
 	// changes is the store's change feed (nil for a store of one node),
 	// and kicks wake the components that reread the store on a change.
@@ -102,6 +112,9 @@ type Main struct {
 	// dataLock is the shared lock on the SQLite data folder, held from Run
 	// to Close so that `gatehouse restore` refuses to run beneath us.
 	dataLock *filelock.Lock
+
+	// tracing exports the spans; nil when tracing.otlp_endpoint is empty.
+	tracing *tracing.Provider
 }
 
 // NewLogger builds the node's logger: JSON, or text for people in --dev.
@@ -133,13 +146,19 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.dataLock, err = lockDataDir(m.Config); err != nil {
 		return err
 	}
-	if m.Store, err = openStore(ctx, m.Config, m.Logger); err != nil {
+	if err := m.startTracing(ctx); err != nil {
+		return err
+	}
+	if m.Store, err = openTracedStore(ctx, m.Config, m.Logger, m.tracerProvider()); err != nil {
 		return err
 	}
 	m.followChanges()
 	m.Usage = usage.NewCounter()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := m.sharedLimiter(ctx, reg); err != nil {
+		return err
+	}
 	if err := m.startKeys(secret, reg); err != nil {
 		return err
 	}
@@ -214,6 +233,8 @@ func (m *Main) startKeys(secret []byte, reg prometheus.Registerer) error {
 		FlushInterval: m.Config.FlushInterval,
 		Registerer:    reg,
 		Usage:         m.Usage,
+		// nil without tracing: no spans, at no cost.
+		TracerProvider: m.tracerProvider(),
 	}
 	if m.changes != nil {
 		cfg.Changes = m.changes
@@ -227,6 +248,9 @@ func (m *Main) startKeys(secret []byte, reg prometheus.Registerer) error {
 	}
 	if rc != nil { // a nil *redis.Client in the interface would not be nil
 		cfg.CreditsRedis = rc
+	}
+	if m.limits != nil {
+		cfg.Limiter = m.limits.Scope("apikey")
 	}
 	if m.Keys, err = apikey.NewService(cfg); err != nil {
 		return fmt.Errorf("api keys: %w", err)
@@ -258,6 +282,10 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 	if err != nil {
 		return err
 	}
+	var verifyLimiter ratelimit.Limiter // nil: the verify endpoint's own buckets
+	if m.limits != nil {
+		verifyLimiter = m.limits.Scope("verify")
+	}
 	adminSrv, err := admin.NewServer(admin.Config{
 		Keys:           m.Keys,
 		Audit:          m.Store,
@@ -271,6 +299,7 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 		Now:            m.Now,
 		MaxBodyBytes:   m.Config.MaxBodyBytes,
 		VerifyLimit:    m.Config.VerifyRateLimit,
+		VerifyLimiter:  verifyLimiter,
 		TrustedProxies: trusted,
 		// nil when secret_scanning.enabled is false: the route answers 404.
 		SecretScanning:    scanner,
@@ -283,7 +312,7 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 		return fmt.Errorf("admin api: %w", err)
 	}
 	m.srv = &http.Server{
-		Handler:           m.handler(adminSrv.Handler(), m.OAuth.Handler(), reg),
+		Handler:           tracing.Middleware(m.tracerProvider(), apiSpanName, m.handler(adminSrv.Handler(), m.OAuth.Handler(), reg)),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -335,12 +364,17 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 	if err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
+	var loginLimits account.SharedLimiter // nil: failed sign-ins counted per node
+	if m.limits != nil {
+		loginLimits = m.limits.Scope("login")
+	}
 	m.Accounts, err = account.New(account.Config{
 		Store:    m.Store,
 		Sessions: m.Store,
 		Audit:    m.Store,
 		Now:      m.Now,
 		Logger:   m.Logger,
+		Shared:   loginLimits,
 	})
 	if err != nil {
 		return fmt.Errorf("accounts: %w", err)
@@ -389,6 +423,7 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		Usage:              m.Usage,
 		// The dashboard is part of this server: nobody consents to it.
 		FirstPartyClients: m.firstPartyClients(),
+		TracerProvider:    m.tracerProvider(),
 	}
 	if m.OAuth, err = oauth.New(cfg); err != nil {
 		return fmt.Errorf("oauth: %w", err)
@@ -421,18 +456,7 @@ func (m *Main) handler(api, authz http.Handler, reg *prometheus.Registry) http.H
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := m.Store.Ping(ctx); err != nil {
-			m.Logger.Warn("not ready", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "store unavailable\n")
-			return
-		}
-		io.WriteString(w, "ready\n")
-	})
+	mux.HandleFunc("GET /readyz", m.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/oauth2/", authz)
 	mux.Handle("/.well-known/", authz)
@@ -441,13 +465,63 @@ func (m *Main) handler(api, authz http.Handler, reg *prometheus.Registry) http.H
 	mux.Handle("/dashboard", m.dashboardHandler())
 	mux.Handle("/", api)
 
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return m.closeWhenDraining(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		mux.ServeHTTP(rec, r)
 		group := endpointGroup(r.URL.Path)
 		requests.WithLabelValues(group, strconv.Itoa(rec.status)).Inc()
 		duration.WithLabelValues(group).Observe(time.Since(start).Seconds())
+	}))
+}
+
+// readyz tells a load balancer whether to send this node requests: not
+// while it drains (Drain). It does not ask the store: every node shares
+// the one database, so a readiness that failed (or, with a slow database,
+// timed out) with it would take the whole cluster out of the balancer,
+// while without the database a node still answers what needs no store and
+// the rest with 503 itself. The store's state is in the logs and metrics.
+func (m *Main) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if m.draining.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "draining\n")
+		return
+	}
+	io.WriteString(w, "ready\n")
+}
+
+// Drain prepares a graceful stop: /readyz fails at once, every response
+// closes its connection (closeWhenDraining), and the node goes on serving
+// for delay, or until skip receives, so that balancers stop sending it
+// requests before Close closes its listeners.
+func (m *Main) Drain(delay time.Duration, skip <-chan os.Signal) {
+	m.draining.Store(true)
+	if delay <= 0 {
+		return
+	}
+	m.Logger.Info("draining: /readyz fails; still serving", "delay", delay.String())
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-skip:
+		m.Logger.Info("second signal: stopping without waiting out the shutdown delay")
+	}
+}
+
+// closeWhenDraining makes each response of a draining node close its
+// connection, so that clients that keep connections open (a balancer's
+// pool among them) open new ones, which the balancer sends elsewhere. It
+// does not close idle connections itself (as http.Server's
+// SetKeepAlivesEnabled(false) would): a balancer may be sending a request
+// on one at that very moment, and would get no answer.
+func (m *Main) closeWhenDraining(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
 	})
 }
 
@@ -563,6 +637,9 @@ func (m *Main) Close() error {
 		errs = append(errs, fmt.Errorf("release the data folder: %w", err))
 	}
 	m.dataLock = nil
+	if err := m.stopTracing(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -575,8 +652,14 @@ func storeName(cfg config.Config) string {
 
 // openStore opens the configured backend and applies its migrations.
 func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (auth.Store, error) {
+	return openTracedStore(ctx, cfg, logger, nil)
+}
+
+// openTracedStore is openStore with the store's queries recorded as spans
+// by tp (nil: none).
+func openTracedStore(ctx context.Context, cfg config.Config, logger *slog.Logger, tp trace.TracerProvider) (auth.Store, error) {
 	if cfg.UsesPostgres() {
-		db, err := postgres.Open(ctx, cfg.DB)
+		db, err := postgres.Open(ctx, cfg.DB, postgres.WithTracerProvider(tp))
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
@@ -586,7 +669,7 @@ func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (aut
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
-	db, err := sqlite.Open(ctx, cfg.SQLitePath())
+	db, err := sqlite.Open(ctx, cfg.SQLitePath(), sqlite.WithTracerProvider(tp))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}

@@ -64,6 +64,13 @@ type Config struct {
 	DeviceFailures  int           // default 5
 	Window          time.Duration // default 15 minutes
 	MaxTracked      int           // keys tracked by each limit; default 100000
+	// Shared, when set, keeps the per-username and per-address limits in a
+	// store every node shares (the node's ratelimit.Redis, scoped), so
+	// that they hold across the cluster with the same rules; while it
+	// fails each node applies its share of them. The back-off per
+	// username and address, and the device cookies' budgets, are the
+	// client's own and stay on each node. Nil: all on this node.
+	Shared SharedLimiter
 
 	// MaxConcurrentHashes bounds the argon2id computations running at once
 	// (each takes password.Default.Memory KiB), so a burst of logins cannot
@@ -102,10 +109,10 @@ type Service struct {
 	now      auth.Now
 	logger   *slog.Logger
 
-	sources   *throttle // back-off keyed by username and client address
-	accounts  *throttle // keyed by lower-cased username
-	addresses *throttle // keyed by client address
-	devices   *throttle // keyed by device cookie
+	sources   *throttle    // back-off keyed by username and client address
+	accounts  failureLimit // keyed by lower-cased username
+	addresses failureLimit // keyed by client address
+	devices   *throttle    // keyed by device cookie
 	hashSlots chan struct{}
 	// dummyHash is verified when the username is unknown, so an unknown
 	// user costs the same time as a wrong password.
@@ -150,6 +157,12 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("account: dummy hash: %w", err)
 	}
+	var accounts, addresses failureLimit = local{newThrottle(newBucket(cfg.AccountFailures, cfg.AccountWindow), cfg.MaxTracked)},
+		local{newThrottle(newBucket(cfg.AddressFailures, cfg.Window), cfg.MaxTracked)}
+	if cfg.Shared != nil {
+		accounts = newSharedBucket(cfg.Shared, "account:", cfg.AccountFailures, cfg.AccountWindow, cfg.MaxTracked)
+		addresses = newSharedBucket(cfg.Shared, "address:", cfg.AddressFailures, cfg.Window, cfg.MaxTracked)
+	}
 	return &Service{
 		store:    cfg.Store,
 		sessions: cfg.Sessions,
@@ -158,8 +171,8 @@ func New(cfg Config) (*Service, error) {
 		logger:   cfg.Logger,
 		sources: newThrottle(backoff{free: cfg.SourceFailures, base: cfg.BackoffBase, ceiling: cfg.BackoffMax, memory: backoffMemory},
 			cfg.MaxTracked),
-		accounts:  newThrottle(newBucket(cfg.AccountFailures, cfg.AccountWindow), cfg.MaxTracked),
-		addresses: newThrottle(newBucket(cfg.AddressFailures, cfg.Window), cfg.MaxTracked),
+		accounts:  accounts,
+		addresses: addresses,
 		devices:   newThrottle(newBucket(cfg.DeviceFailures, cfg.Window), cfg.MaxTracked),
 		hashSlots: make(chan struct{}, cfg.MaxConcurrentHashes),
 		dummyHash: dummy,

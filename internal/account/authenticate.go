@@ -94,16 +94,16 @@ func (s *Service) Authenticate(ctx context.Context, username, pw, addr string, d
 	}
 	var limits []limit
 	if trusted {
-		limits = []limit{{s.devices, dev.ID, "device"}}
+		limits = []limit{{local{s.devices}, dev.ID, "device"}}
 	} else {
 		// The client's own limit last (see the success below); it is also
 		// the back-off, whose refund is exact only for the last take.
 		limits = []limit{{s.accounts, acctKey, "account"}, {s.addresses, addrKey, "address"},
-			{s.sources, acctKey + "\x00" + addrKey, "source"}}
+			{local{s.sources}, acctKey + "\x00" + addrKey, "source"}}
 	}
 	for i, l := range limits {
-		if d, ok := l.t.take(l.key, now); !ok {
-			refund(limits[:i], now)
+		if d, ok := l.t.take(ctx, l.key, now); !ok {
+			refund(ctx, limits[:i], now)
 			return nil, s.limited(ctx, l.name, addrKey, d)
 		}
 	}
@@ -111,33 +111,38 @@ func (s *Service) Authenticate(ctx context.Context, username, pw, addr string, d
 	if err != nil {
 		if auth.ErrorCode(err) != auth.EUNAUTHORIZED {
 			// Our fault, not the caller's: do not count it.
-			refund(limits, now)
+			refund(ctx, limits, now)
 			return nil, err
 		}
-		if !trusted && s.accounts.full(acctKey, now) {
+		if !trusted && s.accounts.full(ctx, acctKey, now) {
 			s.recordLockout(ctx, now, acctKey, addrKey)
 		}
 		return nil, err
 	}
 	// The last limit is the client's own (its device, or its back-off
-	// for this username); the shared ones only get the attempt back.
+	// for this username), forgotten on success; the shared ones only get
+	// the attempt back.
 	own := len(limits) - 1
-	limits[own].t.reset(limits[own].key)
-	refund(limits[:own], now)
+	if trusted {
+		s.devices.reset(dev.ID)
+	} else {
+		s.sources.reset(limits[own].key)
+	}
+	refund(ctx, limits[:own], now)
 	s.rehash(ctx, u, pw)
 	return public(u), nil
 }
 
 // limit is one throttle as it applies to an attempt.
 type limit struct {
-	t    *throttle
+	t    failureLimit
 	key  string
 	name string // for the log
 }
 
-func refund(limits []limit, now time.Time) {
+func refund(ctx context.Context, limits []limit, now time.Time) {
 	for _, l := range limits {
-		l.t.refund(l.key, now)
+		l.t.refund(ctx, l.key, now)
 	}
 }
 

@@ -1,8 +1,12 @@
 package account
 
 import (
+	"context"
 	"sync"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 )
 
 // throttle counts failed sign-ins per key under a rule (a leaky bucket, or
@@ -194,4 +198,96 @@ func (b backoff) forgotten(e *record, now time.Time) bool {
 func (b backoff) undo(e *record, _ time.Time) {
 	e.n--
 	e.at = e.prev
+}
+
+// failureLimit is a limit on failed sign-ins, on this node (throttle) or
+// shared by the nodes (sharedBucket). take, full and refund are those of
+// throttle.
+type failureLimit interface {
+	take(ctx context.Context, key string, now time.Time) (time.Duration, bool)
+	full(ctx context.Context, key string, now time.Time) bool
+	refund(ctx context.Context, key string, now time.Time)
+}
+
+// local adapts a throttle to failureLimit.
+type local struct{ *throttle }
+
+func (l local) take(_ context.Context, key string, now time.Time) (time.Duration, bool) {
+	return l.throttle.take(key, now)
+}
+func (l local) full(_ context.Context, key string, now time.Time) bool {
+	return l.throttle.full(key, now)
+}
+func (l local) refund(_ context.Context, key string, now time.Time) { l.throttle.refund(key, now) }
+
+// SharedLimiter keeps buckets that every node shares: ratelimit.Redis
+// (a scope of the node's). Take, Peek and Refund return an error wrapping
+// ratelimit.ErrUnavailable while the shared store fails.
+type SharedLimiter interface {
+	Take(ctx context.Context, key string, l auth.RateLimit, now time.Time) (ratelimit.Decision, error)
+	Peek(ctx context.Context, key string, l auth.RateLimit, now time.Time) (ratelimit.Decision, error)
+	Refund(ctx context.Context, key string, l auth.RateLimit, now time.Time) error
+	Nodes() int
+}
+
+var _ SharedLimiter = (*ratelimit.Redis)(nil)
+
+// sharedBucket is the bucket rule kept in a SharedLimiter, so that it holds
+// across nodes: limit failures at once, draining at limit per window, is a
+// GCRA bucket of burst limit and rate limit/window, with the same waits.
+// While the shared store fails, each node applies its share of the rule
+// (ratelimit.Share: limit ÷ nodes, rounded up) in a throttle of its own,
+// made again when the number of nodes changes.
+type sharedBucket struct {
+	shared SharedLimiter
+	prefix string // keeps this limit's keys apart from the others'
+	limit  auth.RateLimit
+	max    int // keys the fallback throttle tracks
+
+	mu         sync.Mutex
+	fallback   *throttle
+	fallbackOf int // the node count fallback was made for
+}
+
+func newSharedBucket(shared SharedLimiter, prefix string, limit int, window time.Duration, max int) *sharedBucket {
+	return &sharedBucket{shared: shared, prefix: prefix, max: max,
+		limit: auth.RateLimit{Rate: float64(limit) / window.Seconds(), Burst: limit}}
+}
+
+func (b *sharedBucket) take(ctx context.Context, key string, now time.Time) (time.Duration, bool) {
+	d, err := b.shared.Take(ctx, b.prefix+key, b.limit, now)
+	if err != nil {
+		return b.local().take(key, now)
+	}
+	if !d.Allowed {
+		return max(d.RetryAfter.Round(time.Second), time.Second), false
+	}
+	return 0, true
+}
+
+func (b *sharedBucket) full(ctx context.Context, key string, now time.Time) bool {
+	d, err := b.shared.Peek(ctx, b.prefix+key, b.limit, now)
+	if err != nil {
+		return b.local().full(key, now)
+	}
+	return !d.Allowed
+}
+
+func (b *sharedBucket) refund(ctx context.Context, key string, now time.Time) {
+	if err := b.shared.Refund(ctx, b.prefix+key, b.limit, now); err != nil {
+		b.local().refund(key, now)
+	}
+}
+
+// local returns the throttle that applies this node's share of the rule.
+func (b *sharedBucket) local() *throttle {
+	n := b.shared.Nodes()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.fallback == nil || b.fallbackOf != n {
+		share := ratelimit.Share(b.limit, n)
+		b.fallback = newThrottle(bucket{limit: float64(share.Burst), rate: share.Rate}, b.max)
+		b.fallbackOf = n
+	}
+	return b.fallback
 }

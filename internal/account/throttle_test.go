@@ -125,7 +125,7 @@ func TestAGuesserAtOneAddressNeverLocksTheOwnerOut(t *testing.T) {
 		}
 		wantFailure(t, "the guesser's attempt", err)
 		failures++
-		if f.svc.accounts.full(accountKey("ann"), f.clock.Now()) {
+		if f.svc.accounts.full(ctx, accountKey("ann"), f.clock.Now()) {
 			t.Fatalf("after %d failures from one address in %v, the username is refused everywhere", failures, f.clock.Now().Sub(start))
 		}
 		// At the moment the old throttle locked ann out, and at the

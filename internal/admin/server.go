@@ -84,10 +84,14 @@ type Config struct {
 	// MaxBodyBytes caps request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// VerifyLimit bounds the requests to the verify endpoint from one
-	// source address (an IPv6 /64), on this node, so that a flood of
-	// random well-formed keys cannot become a flood of store reads. The
-	// zero value means no limit.
+	// source address (an IPv6 /64), so that a flood of random well-formed
+	// keys cannot become a flood of store reads. The zero value means no
+	// limit.
 	VerifyLimit auth.RateLimit
+	// VerifyLimiter keeps VerifyLimit's buckets; nil keeps them on this
+	// node. A ratelimit.Redis (a scope of the node's) shares them between
+	// nodes.
+	VerifyLimiter ratelimit.Limiter
 	// TrustedProxies are the proxies whose X-Forwarded-For names the
 	// source address (ratelimit.ClientAddr).
 	TrustedProxies []netip.Prefix
@@ -115,7 +119,8 @@ type Server struct {
 	maxBody     int64
 	verifyLimit auth.RateLimit
 	trusted     []netip.Prefix
-	sources     ratelimit.Buckets // of the verify endpoint, by source address
+	sources     ratelimit.Buckets // of the verify endpoint, by source address: without VerifyLimiter, and when it fails
+	sourceLim   ratelimit.Limiter // Config.VerifyLimiter, or sources
 	// mux serves the routes, and everything else through unmatched;
 	// routeMux holds the routes alone, and is asked only by unmatched to
 	// tell a 404 from a 405, so a matched request is routed once.
@@ -164,6 +169,7 @@ func NewServer(cfg Config) (*Server, error) {
 		now:         cfg.Now,
 		maxBody:     cfg.MaxBodyBytes,
 		verifyLimit: cfg.VerifyLimit,
+		sourceLim:   cfg.VerifyLimiter,
 		trusted:     cfg.TrustedProxies,
 		mux:         http.NewServeMux(),
 		routeMux:    http.NewServeMux(),
@@ -181,6 +187,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if s.maxBody == 0 {
 		s.maxBody = DefaultMaxBodyBytes
+	}
+	if s.sourceLim == nil {
+		s.sourceLim = ratelimit.Local{Buckets: &s.sources}
 	}
 	for _, rt := range routes() {
 		h := s.wrap(rt)

@@ -67,9 +67,10 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
 }
 
 // allowSource takes one token from the bucket of the request's source
-// address (VerifyLimit; the public endpoints share it), before the body is read: a refused caller costs
-// neither decoding nor a store read. It answers ERATELIMITED, with
-// Retry-After, when the bucket is empty.
+// address (VerifyLimit, kept by VerifyLimiter: shared by the nodes through
+// Redis when set; the public endpoints share it), before the body is read:
+// a refused caller costs neither decoding nor a store read. It answers
+// ERATELIMITED, with Retry-After, when the bucket is empty.
 func (s *Server) allowSource(w http.ResponseWriter, r *http.Request) error {
 	if s.verifyLimit.Unlimited() {
 		return nil
@@ -80,7 +81,13 @@ func (s *Server) allowSource(w http.ResponseWriter, r *http.Request) error {
 	}
 	src := ratelimit.SourceKey(ratelimit.ClientAddr(peer, r.Header.Values("X-Forwarded-For"), s.trusted))
 	a := src.Addr().As16()
-	d := s.sources.Allow(string(a[:]), s.verifyLimit, s.now())
+	key, now := string(a[:]), s.now()
+	d, err := s.sourceLim.Allow(r.Context(), key, s.verifyLimit, now)
+	if err != nil {
+		// The caller went away, or a shared limiter failed without a
+		// fallback: this node's own bucket decides.
+		d = s.sources.Allow(key, s.verifyLimit, now)
+	}
 	if d.Allowed {
 		return nil
 	}

@@ -13,11 +13,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/changes"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/gatehouse-dev/gatehouse/internal/usage"
 )
 
@@ -75,6 +77,10 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Usage counts every verification Check makes; nil counts nothing.
 	Usage *usage.Counter
+	// Limiter keeps the keys' rate limits; nil keeps them in this process
+	// (per node). A ratelimit.Redis (a scope of the node's) shares them
+	// between nodes, so that a key's limit holds across the cluster.
+	Limiter ratelimit.Limiter
 	// CreditsRedis, when set, keeps the count of keys' credits in Redis,
 	// shared by every node, instead of writing the store on each spend
 	// (see credits.go). It must honour contexts' deadlines.
@@ -82,6 +88,9 @@ type Config struct {
 	// CreditsRedisPrefix starts the name of every credits hash; default
 	// DefaultCreditsRedisPrefix.
 	CreditsRedisPrefix string
+	// TracerProvider records a span per verification (see tracing.go);
+	// nil records none, at no cost.
+	TracerProvider trace.TracerProvider
 }
 
 // Defaults of Config.
@@ -111,7 +120,8 @@ type Service struct {
 	cache         *cache         // nil when disabled
 	negative      *negativeCache // nil when disabled
 	flights       *flights
-	limits        ratelimit.Buckets
+	limits        ratelimit.Buckets // the limits without Config.Limiter, and when it fails
+	limiter       ratelimit.Limiter // Config.Limiter, or limits
 	usage         *activity
 	counter       *usage.Counter // nil: not counted
 	flushInterval time.Duration
@@ -122,7 +132,8 @@ type Service struct {
 	// creditsRedis is the Redis ledger of credits; nil: the store's.
 	creditsRedis  redis.UniversalClient
 	creditsPrefix string
-	credits       creditBook // what Flush writes back for the Redis ledger
+	credits       creditBook   // what Flush writes back for the Redis ledger
+	tracer        trace.Tracer // nil: tracing off
 }
 
 // NewService checks cfg, fills in its defaults and returns a Service.
@@ -163,6 +174,11 @@ func NewService(cfg Config) (*Service, error) {
 		flushBatch:    defaultFlushBatch,
 		creditsRedis:  cfg.CreditsRedis,
 		creditsPrefix: cfg.CreditsRedisPrefix,
+		tracer:        tracing.Tracer(cfg.TracerProvider, tracerName),
+	}
+	s.limiter = cfg.Limiter
+	if s.limiter == nil {
+		s.limiter = ratelimit.Local{Buckets: &s.limits}
 	}
 	if s.creditsPrefix == "" {
 		s.creditsPrefix = DefaultCreditsRedisPrefix

@@ -26,7 +26,9 @@ import (
 //     CodeExpired; missing scopes → CodeInsufficientScope;
 //   - for a key restricted to networks, the caller's address (Check's
 //     Request.IP; unknown is refused) → CodeIPNotAllowed;
-//   - its rate limit, taking one token → CodeRateLimited, with RetryAfter;
+//   - its rate limit, taking one token (from Config.Limiter: shared by the
+//     nodes through Redis when configured, see docs/rate-limits.md) →
+//     CodeRateLimited, with RetryAfter;
 //   - for a key with credits, spending Request.Cost of them, exactly
 //     across nodes (see credits.go) → CodeUsageExceeded when they cannot
 //     pay, and nothing is spent;
@@ -68,6 +70,13 @@ func (s *Service) Check(ctx context.Context, req Request) (Result, error) {
 // it (the gateway's route limits) calls Settle with the result, so that a
 // request refused there spends no credits and is counted as refused.
 func (s *Service) Authorize(ctx context.Context, req Request) (Result, error) {
+	if s.tracer != nil {
+		return s.authorizeTraced(ctx, req)
+	}
+	return s.authorize(ctx, req)
+}
+
+func (s *Service) authorize(ctx context.Context, req Request) (Result, error) {
 	now := s.now()
 	res, err := s.check(ctx, &req, now)
 	res.at = now
@@ -81,6 +90,13 @@ func (s *Service) Authorize(ctx context.Context, req Request) (Result, error) {
 // result takes that code. Either way it counts the final outcome in
 // Config.Usage. The error is the credits ledger's (see Verify).
 func (s *Service) Settle(ctx context.Context, req Request, res Result, refusal Code) (Result, error) {
+	if s.tracer != nil && spends(res, refusal) {
+		return s.settleTraced(ctx, req, res, refusal)
+	}
+	return s.settleAndCount(ctx, req, res, refusal)
+}
+
+func (s *Service) settleAndCount(ctx context.Context, req Request, res Result, refusal Code) (Result, error) {
 	now := res.at
 	if now.IsZero() {
 		now = s.now()
@@ -160,7 +176,12 @@ func (s *Service) check(ctx context.Context, req *Request, now time.Time) (Resul
 	case !auth.AllowsIP(k.AllowedIPs, req.IP):
 		return s.reject(k.ID, CodeIPNotAllowed, k), nil
 	}
-	d := s.limits.Allow(k.ID, k.RateLimit, now)
+	d, err := s.limiter.Allow(ctx, k.ID, k.RateLimit, now)
+	if err != nil {
+		// The caller went away, or a shared limiter failed without a
+		// fallback: this node's own bucket decides.
+		d = s.limits.Allow(k.ID, k.RateLimit, now)
+	}
 	state := RateLimitState{Limit: d.Limit, Remaining: d.Remaining, Reset: d.Reset, RetryAfter: d.RetryAfter}
 	if !d.Allowed {
 		r := s.reject(k.ID, CodeRateLimited, k)

@@ -55,7 +55,7 @@ type ChangeWatcher interface {
 // FeedLost and the next FeedSynced. So a change committed on any node is
 // honoured by every node within it, even when a watcher's connection dies
 // without a word. A healthy watcher calls FeedSynced well within it (the
-// PostgreSQL backend: every half of it).
+// PostgreSQL backend: every quarter of it).
 const FeedMaxAge = time.Second
 
 // ChangeHandler receives what a ChangeWatcher hears, one call at a time,

@@ -43,9 +43,15 @@ type Config struct {
 	// a postgres:// (postgresql://) URL.
 	DB string `yaml:"db"`
 
-	// RedisURL, when set (redis:// or rediss://), makes the gateway's
-	// rate limits shared by every node that uses the same Redis.
+	// RedisURL, when set (redis:// or rediss://), makes every rate limit
+	// (keys', routes', clients', the verify endpoint's, the login
+	// throttle's) shared by every node that uses the same Redis, and
+	// counts keys' credits there.
 	RedisURL string `yaml:"redis_url"`
+	// RedisTimeout bounds each rate-limit call to Redis: past it, the
+	// request is decided by the node's share of the limit (see
+	// docs/rate-limits.md), so a slow Redis cannot stall requests.
+	RedisTimeout time.Duration `yaml:"redis_timeout"`
 
 	// Addr is the listen address of the API (HOST:PORT).
 	Addr string `yaml:"addr"`
@@ -82,6 +88,11 @@ type Config struct {
 	FlushInterval   time.Duration `yaml:"flush_interval"`   // how often last-used times and audit aggregates are written
 	MaxBodyBytes    int64         `yaml:"max_body_bytes"`   // request body limit of the JSON APIs
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // how long in-flight requests get on shutdown
+	// ShutdownDelay is how long a node told to stop (SIGTERM, Ctrl-C) goes
+	// on serving while /readyz already fails, before it closes its
+	// listeners: the time a load balancer or Kubernetes needs to see it go
+	// and send new requests elsewhere. See DefaultShutdownDelay.
+	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
 
 	// VerifyRateLimit bounds the requests to POST /v1/keys/verify from one
 	// source address (an IPv6 /64; behind gateway.trusted_proxies, the
@@ -96,6 +107,7 @@ type Config struct {
 	Webhooks       Webhooks       `yaml:"webhooks"`
 	Usage          Usage          `yaml:"usage"`
 	Dashboard      Dashboard      `yaml:"dashboard"`
+	Tracing        Tracing        `yaml:"tracing"`
 	Cluster        Cluster        `yaml:"cluster"`
 }
 
@@ -264,6 +276,16 @@ type OAuth struct {
 // request it serves, yet far below what random keys need to matter.
 const DefaultVerifyRate = 5000
 
+// DefaultShutdownDelay is the default ShutdownDelay outside --dev. A
+// balancer needs a few health checks to take a node out (HAProxy checking
+// every second with fall 2, as docs/operations.md suggests: up to 3 s),
+// and Kubernetes takes a few seconds to remove an endpoint everywhere
+// (kube-proxy, ingress controllers); 5 s covers both, and with the
+// default shutdown_timeout (15 s) a node still exits well within
+// Kubernetes' default grace period of 30 s. A developer's Ctrl-C has no
+// balancer to wait for: --dev's default is 0.
+const DefaultShutdownDelay = 5 * time.Second
+
 // Default returns the safe defaults. dev selects the developer defaults.
 func Default(dev bool) Config {
 	c := Config{
@@ -277,6 +299,8 @@ func Default(dev bool) Config {
 		FlushInterval:   5 * time.Second,
 		MaxBodyBytes:    64 << 10,
 		ShutdownTimeout: 15 * time.Second,
+		ShutdownDelay:   DefaultShutdownDelay,
+		RedisTimeout:    50 * time.Millisecond, // ratelimit.DefaultRedisTimeout
 		VerifyRateLimit: auth.RateLimit{Rate: DefaultVerifyRate, Burst: 2 * DefaultVerifyRate},
 		OAuth: OAuth{
 			SigningAlgorithm:   "ES256",
@@ -295,6 +319,7 @@ func Default(dev bool) Config {
 		SecretScanning: defaultSecretScanning(),
 		Usage:          Usage{Retention: auth.DefaultUsageRetention},
 		Dashboard:      Dashboard{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 12 * time.Hour},
+		Tracing:        defaultTracing(),
 		Cluster:        Cluster{HeartbeatInterval: 5 * time.Second},
 	}
 	if dev {
@@ -302,6 +327,7 @@ func Default(dev bool) Config {
 		c.DataDir = ".gatehouse-dev"
 		c.KeyPrefix = "sk_test_"
 		c.LogFormat = "text"
+		c.ShutdownDelay = 0
 	}
 	return c
 }
@@ -323,7 +349,8 @@ func (c *Config) LoadFile(path string) error {
 }
 
 // ApplyEnv fills c from GATEHOUSE_* variables; getenv is os.Getenv in
-// production and a map in tests.
+// production and a map in tests. It asks getenv for every name it knows on
+// every call, whatever the answers, so that EnvNames can list them.
 func (c *Config) ApplyEnv(getenv func(string) string) error {
 	str := func(name string, dst *string) {
 		if v := getenv(name); v != "" {
@@ -354,6 +381,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	str("GATEHOUSE_DATA", &c.DataDir)
 	str("GATEHOUSE_DB", &c.DB)
 	str("GATEHOUSE_REDIS_URL", &c.RedisURL)
+	duration("GATEHOUSE_REDIS_TIMEOUT", &c.RedisTimeout)
 	str("GATEHOUSE_ADDR", &c.Addr)
 	str("GATEHOUSE_TLS_CERT_FILE", &c.TLSCertFile)
 	str("GATEHOUSE_TLS_KEY_FILE", &c.TLSKeyFile)
@@ -371,6 +399,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	duration("GATEHOUSE_CACHE_TTL", &c.CacheTTL)
 	duration("GATEHOUSE_FLUSH_INTERVAL", &c.FlushInterval)
 	duration("GATEHOUSE_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
+	duration("GATEHOUSE_SHUTDOWN_DELAY", &c.ShutdownDelay)
 	str("GATEHOUSE_ISSUER", &c.OAuth.Issuer)
 	str("GATEHOUSE_SIGNING_ALGORITHM", &c.OAuth.SigningAlgorithm)
 	duration("GATEHOUSE_SIGNING_KEY_ROTATION", &c.OAuth.SigningKeyRotation)
@@ -404,6 +433,15 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	if v := getenv("GATEHOUSE_DASHBOARD_DEVELOPER_AUDIENCES"); v != "" {
 		c.Dashboard.DeveloperAudiences = splitTrimmed(v)
 	}
+	str("GATEHOUSE_TRACING_OTLP_ENDPOINT", &c.Tracing.OTLPEndpoint)
+	str("GATEHOUSE_TRACING_SERVICE_NAME", &c.Tracing.ServiceName)
+	if v := getenv("GATEHOUSE_TRACING_SAMPLE_RATIO"); v != "" {
+		if f, err := parseSampleRatio(v); err != nil {
+			errs = append(errs, err)
+		} else {
+			c.Tracing.SampleRatio = f
+		}
+	}
 	if v := getenv("GATEHOUSE_VERIFY_RATE_LIMIT"); v != "" {
 		// One number, per second; the burst is two seconds' worth.
 		n, err := strconv.ParseFloat(v, 64)
@@ -431,6 +469,19 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// EnvNames lists the GATEHOUSE_* variables ApplyEnv reads, in its order.
+// They are read off ApplyEnv itself, so the list cannot fall behind it;
+// deployment files are checked against it (cmd/gatehouse's deploy test).
+func EnvNames() []string {
+	var names []string
+	c := Default(false)
+	c.ApplyEnv(func(name string) string { // nothing set: it cannot fail
+		names = append(names, name)
+		return ""
+	})
+	return names
 }
 
 // MinSecretBytes is the shortest server secret accepted.
@@ -485,6 +536,9 @@ func (c *Config) Validate() error {
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		errs = append(errs, errors.New("redis_url must be empty or a redis:// (rediss:// for TLS) URL"))
 	}
+	if c.RedisTimeout < time.Millisecond || c.RedisTimeout > 10*time.Second {
+		errs = append(errs, errors.New("redis_timeout must be from 1ms to 10s"))
+	}
 	host, port, err := net.SplitHostPort(c.Addr)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("addr %q is not HOST:PORT", c.Addr))
@@ -531,11 +585,15 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown_timeout must be positive"))
 	}
+	if c.ShutdownDelay < 0 {
+		errs = append(errs, errors.New("shutdown_delay must not be negative (0: close the listeners at once)"))
+	}
 	errs = append(errs, c.OAuth.validate(c.Dev)...)
 	errs = append(errs, c.validateGateway()...)
 	errs = append(errs, c.SecretScanning.validate(c.Dev)...)
 	errs = append(errs, c.Usage.validate()...)
 	errs = append(errs, c.Dashboard.validate()...)
+	errs = append(errs, c.Tracing.validate()...)
 	errs = append(errs, c.Cluster.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))

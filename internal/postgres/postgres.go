@@ -47,9 +47,14 @@ type DB struct {
 	// Close.
 	listenConfig *pgx.ConnConfig
 	// heartbeat is how often a watcher checks that the server is still
-	// there and records how far it has caught up: half of
-	// auth.FeedMaxAge, so that a healthy watcher's FeedSynced calls
-	// keep its consumer's cache trusted without a gap.
+	// there and records how far it has caught up: a quarter of
+	// auth.FeedMaxAge, so that a healthy watcher's FeedSynced calls keep
+	// its consumer's cache trusted without a gap. A FeedSynced vouches
+	// from the moment its query was sent, so each answer must come within
+	// FeedMaxAge of the previous query's sending: a heartbeat of half of
+	// it left a database 200 ms away 300 ms of slack, which a loaded
+	// machine used up (internal/testcluster's slow-PostgreSQL test saw
+	// cached keys read the store); a quarter leaves 550 ms.
 	heartbeat time.Duration
 	// beforeReconnect, if set, runs before a watcher reconnects; tests use
 	// it to change keys while no watcher listens.
@@ -60,6 +65,9 @@ type DB struct {
 
 	closing context.Context // done once Close is called; stops watchers
 	close   context.CancelFunc
+
+	// tracer is the pool's query tracer (see SetQueryTracer).
+	tracer *tracerSlot
 }
 
 var (
@@ -71,13 +79,13 @@ var (
 // pgx accepts; a search_path parameter selects the schema) and migrates the
 // schema to the latest version. Errors never include the DSN, which may
 // hold a password.
-func Open(ctx context.Context, dsn string) (*DB, error) {
-	return open(ctx, dsn, 0)
+func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
+	return open(ctx, dsn, 0, opts...)
 }
 
 // open connects and migrates to version, or to the latest version when
 // version is 0. Tests use it to hold a database at an older version.
-func open(ctx context.Context, dsn string, version int64) (*DB, error) {
+func open(ctx context.Context, dsn string, version int64, opts ...Option) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgx redacts passwords from parse errors only on a best-effort
@@ -86,6 +94,10 @@ func open(ctx context.Context, dsn string, version int64) (*DB, error) {
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "gatehouse"
+	}
+
+	for _, o := range opts {
+		o(cfg)
 	}
 
 	// Migrations go through database/sql, which goose needs, on a
@@ -99,6 +111,13 @@ func open(ctx context.Context, dsn string, version int64) (*DB, error) {
 		return nil, err
 	}
 
+	// The watcher's connections (listenConfig, copied below) are left
+	// untraced: they serve no request. The pool's tracer is the options'
+	// (spans) beside the slot that SetQueryTracer fills later.
+	listenConfig := cfg.ConnConfig.Copy()
+	listenConfig.Tracer = nil
+	tracer := &tracerSlot{}
+	addTracer(cfg, tracer)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
@@ -109,15 +128,15 @@ func open(ctx context.Context, dsn string, version int64) (*DB, error) {
 	}
 	// The watcher's connection says what it is, for whoever reads
 	// pg_stat_activity.
-	listenConfig := cfg.ConnConfig.Copy()
 	listenConfig.RuntimeParams["application_name"] += watcherAppSuffix
 	closing, cancel := context.WithCancel(context.Background())
 	return &DB{
 		pool:         pool,
 		listenConfig: listenConfig,
-		heartbeat:    auth.FeedMaxAge / 2,
+		heartbeat:    auth.FeedMaxAge / 4,
 		closing:      closing,
 		close:        cancel,
+		tracer:       tracer,
 	}, nil
 }
 
@@ -178,11 +197,12 @@ func translate(op string, err error) error {
 }
 
 // connectionLost reports whether err says that the connection broke under
-// the request: the server closed it (EOF), or ended the session (an
-// administrator or a shutdown terminated the backend, SQLSTATE class 57P;
-// or a connection exception, class 08).
+// the request: the server closed it (EOF), pgx found it closed before
+// sending anything (a pooled connection that died while idle), or the
+// server ended the session (an administrator or a shutdown terminated the
+// backend, SQLSTATE class 57P; or a connection exception, class 08).
 func connectionLost(err error) bool {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) {
 		return true
 	}
 	var pgErr *pgconn.PgError

@@ -22,6 +22,9 @@ func TestTranslateUnreachableDatabaseIsUnavailable(t *testing.T) {
 		"a connection closed under the query": fmt.Errorf("receive message: %w", io.ErrUnexpectedEOF),
 		"a terminated backend":                &pgconn.PgError{Severity: "FATAL", Code: "57P01"},
 		"a connection exception":              &pgconn.PgError{Code: "08006"},
+		// What pgx returns for a pooled connection that died between
+		// queries, as when the network to the database is cut.
+		"a connection closed before the query": fmt.Errorf("create api key: %w", pgconn.ErrConnClosed),
 	} {
 		got := translate("get api key", err)
 		if auth.ErrorCode(got) != auth.EUNAVAILABLE {

@@ -106,7 +106,7 @@ var errClosed = errors.New("postgres: watch: store closed")
 // more than once.
 //
 // It listens on a connection of its own, and vouches for it with
-// h.FeedSynced every heartbeat (half of auth.FeedMaxAge), each time the
+// h.FeedSynced every heartbeat (a quarter of auth.FeedMaxAge), each time the
 // server has answered a query sent after everything reported so far: a
 // connection that dies silently stops those calls, and its consumer stops
 // trusting its cache within auth.FeedMaxAge. If the connection fails,

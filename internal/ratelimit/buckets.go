@@ -1,8 +1,12 @@
 // Package ratelimit limits how often a credential may be used.
 //
 // Buckets keeps one token bucket per credential ID in process memory, built
-// on golang.org/x/time/rate. Every method takes the time from its caller, so
-// the services that use it inject their clock and tests never sleep.
+// on golang.org/x/time/rate. Redis shares buckets between nodes (GCRA in a
+// Lua script), leasing tokens in batches so that a limit far from reached
+// costs no round trip, and falls back to each node's share of a limit while
+// Redis fails (docs/rate-limits.md). Every method takes the time from its
+// caller, so the services that use it inject their clock and tests never
+// sleep.
 package ratelimit
 
 import (
@@ -69,6 +73,14 @@ type bucket struct {
 // bucket was made with replaces the bucket by a full one. An unlimited l
 // (see auth.RateLimit.Unlimited) always allows and reports Limit 0.
 func (b *Buckets) Allow(id string, l auth.RateLimit, now time.Time) Decision {
+	return b.allow(id, l, now, -1)
+}
+
+// allow is Allow, with the tokens a bucket it makes starts with: seed, if
+// it is from 0 to l.Burst; a full bucket otherwise. (Redis's fallback
+// seeds the bucket from the shared one as last seen, so that losing Redis
+// does not hand every node a fresh burst.)
+func (b *Buckets) allow(id string, l auth.RateLimit, now time.Time, seed float64) Decision {
 	if l.Unlimited() {
 		return Decision{Allowed: true}
 	}
@@ -86,6 +98,10 @@ func (b *Buckets) Allow(id string, l auth.RateLimit, now time.Time) Decision {
 	bk := sh.buckets[id]
 	if bk == nil || bk.limit != l {
 		bk = &bucket{limit: l, lim: rate.NewLimiter(rate.Limit(l.Rate), l.Burst)}
+		if seed >= 0 && seed < float64(l.Burst) {
+			// Empty at the instant from which the rate refills seed.
+			bk.lim.ReserveN(now.Add(-durationFor(seed, l.Rate)), l.Burst)
+		}
 		sh.buckets[id] = bk
 	}
 

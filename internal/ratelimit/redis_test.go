@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,9 +22,10 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
-// testRedis connects to the test Redis (database 15) and empties it; the
-// test is skipped without one, or fails under GATEHOUSE_REQUIRE_REDIS=1.
-// These tests share the database, so they do not run in parallel.
+// testRedis connects to the test Redis (database 15); the test is skipped
+// without one, or fails under GATEHOUSE_REQUIRE_REDIS=1. Other packages'
+// tests use the database at the same time: each test keeps to its own keys
+// (testPrefix), and nothing here flushes the database.
 func testRedis(t testing.TB) *redis.Client {
 	t.Helper()
 	c := redisClient(t, nil)
@@ -32,10 +34,22 @@ func testRedis(t testing.TB) *redis.Client {
 	if err := c.Ping(ctx).Err(); err != nil {
 		testenv.RedisUnreachable(t, err)
 	}
-	if err := c.FlushDB(ctx).Err(); err != nil {
-		t.Fatalf("FLUSHDB: %v", err)
-	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if keys := c.Keys(ctx, testPrefix(t)+"*").Val(); len(keys) > 0 {
+			c.Del(ctx, keys...)
+		}
+	})
 	return c
+}
+
+// runID keeps this run's keys apart from another run's of the same test.
+var runID = strconv.FormatUint(rand.Uint64(), 36)
+
+// testPrefix starts the name of every Redis key of the test t.
+func testPrefix(t testing.TB) string {
+	return "gatehouse-test:" + runID + ":" + t.Name() + ":"
 }
 
 // redisClient is a client to the test Redis (as the gateway makes it:
@@ -55,8 +69,23 @@ func redisClient(t testing.TB, edit func(*redis.Options)) *redis.Client {
 	return c
 }
 
+// newRedis makes a limiter on the test's own keys. Unless cfg says
+// otherwise it makes every decision in Redis (MaxLease 1), as the tests of
+// the script's arithmetic need, the tests of leases set MaxLease; and it
+// waits for Redis up to 5s, not 50ms, because the machines that run the
+// tests are shared and a call may wait that long for a core (the tests of
+// timeouts set their own).
 func newRedis(t testing.TB, cfg ratelimit.RedisConfig) *ratelimit.Redis {
 	t.Helper()
+	if cfg.Prefix == "" {
+		cfg.Prefix = testPrefix(t)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.MaxLease == 0 {
+		cfg.MaxLease = 1
+	}
 	r, err := ratelimit.NewRedis(cfg)
 	if err != nil {
 		t.Fatalf("NewRedis: %v", err)
@@ -201,7 +230,7 @@ func TestRedisMatchesBuckets(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var b ratelimit.Buckets
-			r := newRedis(t, ratelimit.RedisConfig{Client: c, Prefix: "match:" + tt.name + ":"})
+			r := newRedis(t, ratelimit.RedisConfig{Client: c, Prefix: testPrefix(t)})
 			now := t0
 			call := 0
 			for _, s := range tt.steps {
@@ -320,7 +349,7 @@ func TestRedisUnlimitedAlwaysAllowsAndStoresNothing(t *testing.T) {
 			}
 		}
 	}
-	if n := c.DBSize(context.Background()).Val(); n != 0 {
+	if n := len(c.Keys(context.Background(), testPrefix(t)+"*").Val()); n != 0 {
 		t.Fatalf("unlimited requests stored %d keys", n)
 	}
 }
@@ -340,14 +369,14 @@ func TestRedisEscapesKeys(t *testing.T) {
 			t.Fatalf("key %q: second request of a burst of 1 allowed", k)
 		}
 	}
-	stored, err := c.Keys(context.Background(), "*").Result()
+	stored, err := c.Keys(context.Background(), testPrefix(t)+"*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(stored) != len(keys) {
 		t.Fatalf("%d keys stored for %d callers' keys: %q", len(stored), len(keys), stored)
 	}
-	safe := regexp.MustCompile(`^gatehouse:rl:[A-Za-z0-9_-]{43}$`)
+	safe := regexp.MustCompile(`^` + regexp.QuoteMeta(testPrefix(t)) + `[A-Za-z0-9_-]{43}$`)
 	for _, s := range stored {
 		if !safe.MatchString(s) {
 			t.Errorf("stored key %q is not the prefix and a fixed-size hash", s)
@@ -357,10 +386,10 @@ func TestRedisEscapesKeys(t *testing.T) {
 
 func TestRedisPrefix(t *testing.T) {
 	c := testRedis(t)
-	r := newRedis(t, ratelimit.RedisConfig{Client: c, Prefix: "tenant7:"})
+	r := newRedis(t, ratelimit.RedisConfig{Client: c, Prefix: testPrefix(t) + "tenant7:"})
 	allow(t, r, "k", auth.RateLimit{Rate: 1, Burst: 1}, t0)
-	stored := c.Keys(context.Background(), "*").Val()
-	if len(stored) != 1 || !strings.HasPrefix(stored[0], "tenant7:") {
+	stored := c.Keys(context.Background(), testPrefix(t)+"*").Val()
+	if len(stored) != 1 || !strings.HasPrefix(stored[0], testPrefix(t)+"tenant7:") {
 		t.Fatalf("stored keys %q, want one starting with tenant7:", stored)
 	}
 }
@@ -373,7 +402,7 @@ func TestRedisKeyExpiresWhenTheBucketIsFull(t *testing.T) {
 	for range 3 {
 		allow(t, r, "k", l, t0)
 	}
-	keys := c.Keys(ctx, "*").Val()
+	keys := c.Keys(ctx, testPrefix(t)+"*").Val()
 	if len(keys) != 1 {
 		t.Fatalf("keys %q, want one", keys)
 	}
@@ -388,9 +417,9 @@ func TestRedisKeyExpiresWhenTheBucketIsFull(t *testing.T) {
 	// a second later.
 	allow(t, r, "fast", auth.RateLimit{Rate: 1000, Burst: 5}, t0)
 	deadline := time.Now().Add(10 * time.Second)
-	for c.DBSize(ctx).Val() != 1 {
+	for len(c.Keys(ctx, testPrefix(t)+"*").Val()) != 1 {
 		if time.Now().After(deadline) {
-			t.Fatalf("the key of a bucket full again after 1ms still exists: %q", c.Keys(ctx, "*").Val())
+			t.Fatalf("the key of a bucket full again after 1ms still exists: %q", c.Keys(ctx, testPrefix(t)+"*").Val())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -415,7 +444,7 @@ func TestRedisIgnoresAForeignValue(t *testing.T) {
 	r := newRedis(t, ratelimit.RedisConfig{Client: c})
 	l := auth.RateLimit{Rate: 1, Burst: 2}
 	allow(t, r, "k", l, t0)
-	key := c.Keys(context.Background(), "*").Val()[0]
+	key := c.Keys(context.Background(), testPrefix(t)+"*").Val()[0]
 	for _, v := range []string{"garbage", "1/2 notanumber", "1/2", "", "1/2 1 2"} {
 		c.Set(context.Background(), key, v, 0)
 		if d := allow(t, r, "k", l, t0); !d.Allowed || d.Remaining != 1 {
@@ -754,7 +783,7 @@ func FuzzRedisStoredValue(f *testing.F) {
 	f.Fuzz(func(t *testing.T, key, value string, withLimit bool) {
 		ctx := context.Background()
 		allow(t, r, key, l, t0) // makes the key
-		stored := c.Keys(ctx, "*").Val()
+		stored := c.Keys(ctx, testPrefix(f)+"*").Val()
 		if len(stored) != 1 {
 			t.Fatalf("keys %q, want one", stored)
 		}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/admin"
+)
+
+// limitResult is what hammering one rate-limited key through every node
+// gave.
+type limitResult struct {
+	rate          float64
+	burst         int
+	d             time.Duration
+	admitted      int64 // VALID answers
+	refused       int64 // RATE_LIMITED answers
+	other         int64 // anything else
+	allowed       float64
+	bound         float64 // limit × time + burst + one per node: the ceiling
+	callers, node int
+}
+
+// sharedLimit creates a key limited to rate per second with burst, and
+// verifies it from callersPerNode goroutines at each node directly (so
+// every node takes an equal share) for d.
+func (f *fixture) sharedLimit(ctx context.Context, rate float64, burst int, d time.Duration, callersPerNode int) (limitResult, error) {
+	k, err := f.newKey(ctx, &admin.RateLimit{Rate: rate, Burst: burst})
+	if err != nil {
+		return limitResult{}, err
+	}
+	// Every node reads the key from the store before the window opens
+	// (not counted), and the bucket refills what that spent.
+	for _, n := range f.c.Nodes {
+		if st, _, err := f.verify(ctx, n.APIURL, k.Secret); err != nil || st != http.StatusOK {
+			return limitResult{}, fmt.Errorf("warm %s: %d %v", n.Name, st, err)
+		}
+	}
+	time.Sleep(time.Duration(float64(burst)/rate*float64(time.Second)) + 200*time.Millisecond)
+	r := limitResult{rate: rate, burst: burst, d: d, callers: callersPerNode, node: len(f.c.Nodes)}
+	var admitted, refused, other atomic.Int64
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, n := range f.c.Nodes {
+		for range callersPerNode {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					st, code, err := f.verify(ctx, n.APIURL, k.Secret)
+					if ctx.Err() != nil {
+						return // cut by the end of the window: not counted
+					}
+					switch {
+					case err == nil && st == http.StatusOK && code == "VALID":
+						admitted.Add(1)
+					case err == nil && st == http.StatusTooManyRequests && code == "RATE_LIMITED":
+						refused.Add(1)
+					default:
+						other.Add(1)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	r.admitted, r.refused, r.other = admitted.Load(), refused.Load(), other.Load()
+	r.allowed = rate*d.Seconds() + float64(burst)
+	r.bound = r.allowed + float64(len(f.c.Nodes))
+	return r, nil
+}
+
+func (r limitResult) print(w *strings.Builder) {
+	fmt.Fprintf(w, "| key limit | window | callers | admitted | allowed (rate × time + burst) | admitted / allowed | refused (429) | other |\n| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n")
+	fmt.Fprintf(w, "| %g/s, burst %d | %s | %d per node × %d nodes | %d | %.0f | %.2f | %d | %d |\n",
+		r.rate, r.burst, r.d, r.callers, r.node, r.admitted, r.allowed, float64(r.admitted)/r.allowed, r.refused, r.other)
+	verdict := "within"
+	if float64(r.admitted) > r.bound {
+		verdict = "ABOVE"
+	}
+	fmt.Fprintf(w, "\nAdmitted %d: %s the issue's ceiling of %.0f (limit × time + burst + one per node).\n", r.admitted, verdict, r.bound)
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/revocation"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 )
 
 // routePollInterval is how often a node reads the routes stored through
@@ -96,6 +97,7 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 		Limiter:          limiter,
 		Now:              m.Now,
 		Usage:            m.Usage,
+		TracerProvider:   m.tracerProvider(),
 	})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
@@ -120,7 +122,7 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 	// that terminates TLS before the gateway; with TLS, ALPN offers h2.
 	protocols.SetUnencryptedHTTP2(tlsConfig == nil)
 	m.gwSrv = &http.Server{
-		Handler:           m.closeWhenDraining(m.Gateway),
+		Handler:           m.closeWhenDraining(tracing.Middleware(m.tracerProvider(), gateway.ServerSpanName, m.Gateway)),
 		Protocols:         &protocols,
 		ReadHeaderTimeout: 10 * time.Second,
 		// No ReadTimeout or WriteTimeout: uploads, streams and WebSockets
@@ -179,6 +181,7 @@ func (m *Main) redisClient() (*redis.Client, error) {
 	// timeout.
 	opt.ContextTimeoutEnabled = true
 	m.redis = redis.NewClient(opt)
+	tracing.InstrumentRedis(m.redis, m.tracerProvider())
 	return m.redis, nil
 }
 

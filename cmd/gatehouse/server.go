@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
@@ -43,6 +44,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/gatehouse-dev/gatehouse/internal/usage"
 	"github.com/gatehouse-dev/gatehouse/internal/webhook"
 )
@@ -110,6 +112,9 @@ type Main struct {
 	// dataLock is the shared lock on the SQLite data folder, held from Run
 	// to Close so that `gatehouse restore` refuses to run beneath us.
 	dataLock *filelock.Lock
+
+	// tracing exports the spans; nil when tracing.otlp_endpoint is empty.
+	tracing *tracing.Provider
 }
 
 // NewLogger builds the node's logger: JSON, or text for people in --dev.
@@ -141,7 +146,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.dataLock, err = lockDataDir(m.Config); err != nil {
 		return err
 	}
-	if m.Store, err = openStore(ctx, m.Config, m.Logger); err != nil {
+	if err := m.startTracing(ctx); err != nil {
+		return err
+	}
+	if m.Store, err = openTracedStore(ctx, m.Config, m.Logger, m.tracerProvider()); err != nil {
 		return err
 	}
 	m.followChanges()
@@ -225,6 +233,8 @@ func (m *Main) startKeys(secret []byte, reg prometheus.Registerer) error {
 		FlushInterval: m.Config.FlushInterval,
 		Registerer:    reg,
 		Usage:         m.Usage,
+		// nil without tracing: no spans, at no cost.
+		TracerProvider: m.tracerProvider(),
 	}
 	if m.changes != nil {
 		cfg.Changes = m.changes
@@ -302,7 +312,7 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 		return fmt.Errorf("admin api: %w", err)
 	}
 	m.srv = &http.Server{
-		Handler:           m.handler(adminSrv.Handler(), m.OAuth.Handler(), reg),
+		Handler:           tracing.Middleware(m.tracerProvider(), apiSpanName, m.handler(adminSrv.Handler(), m.OAuth.Handler(), reg)),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -413,6 +423,7 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		Usage:              m.Usage,
 		// The dashboard is part of this server: nobody consents to it.
 		FirstPartyClients: m.firstPartyClients(),
+		TracerProvider:    m.tracerProvider(),
 	}
 	if m.OAuth, err = oauth.New(cfg); err != nil {
 		return fmt.Errorf("oauth: %w", err)
@@ -626,6 +637,9 @@ func (m *Main) Close() error {
 		errs = append(errs, fmt.Errorf("release the data folder: %w", err))
 	}
 	m.dataLock = nil
+	if err := m.stopTracing(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -638,8 +652,14 @@ func storeName(cfg config.Config) string {
 
 // openStore opens the configured backend and applies its migrations.
 func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (auth.Store, error) {
+	return openTracedStore(ctx, cfg, logger, nil)
+}
+
+// openTracedStore is openStore with the store's queries recorded as spans
+// by tp (nil: none).
+func openTracedStore(ctx context.Context, cfg config.Config, logger *slog.Logger, tp trace.TracerProvider) (auth.Store, error) {
 	if cfg.UsesPostgres() {
-		db, err := postgres.Open(ctx, cfg.DB)
+		db, err := postgres.Open(ctx, cfg.DB, postgres.WithTracerProvider(tp))
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
@@ -649,7 +669,7 @@ func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (aut
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
-	db, err := sqlite.Open(ctx, cfg.SQLitePath())
+	db, err := sqlite.Open(ctx, cfg.SQLitePath(), sqlite.WithTracerProvider(tp))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}

@@ -13,11 +13,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/changes"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/gatehouse-dev/gatehouse/internal/usage"
 )
 
@@ -86,6 +88,9 @@ type Config struct {
 	// CreditsRedisPrefix starts the name of every credits hash; default
 	// DefaultCreditsRedisPrefix.
 	CreditsRedisPrefix string
+	// TracerProvider records a span per verification (see tracing.go);
+	// nil records none, at no cost.
+	TracerProvider trace.TracerProvider
 }
 
 // Defaults of Config.
@@ -127,7 +132,8 @@ type Service struct {
 	// creditsRedis is the Redis ledger of credits; nil: the store's.
 	creditsRedis  redis.UniversalClient
 	creditsPrefix string
-	credits       creditBook // what Flush writes back for the Redis ledger
+	credits       creditBook   // what Flush writes back for the Redis ledger
+	tracer        trace.Tracer // nil: tracing off
 }
 
 // NewService checks cfg, fills in its defaults and returns a Service.
@@ -168,6 +174,7 @@ func NewService(cfg Config) (*Service, error) {
 		flushBatch:    defaultFlushBatch,
 		creditsRedis:  cfg.CreditsRedis,
 		creditsPrefix: cfg.CreditsRedisPrefix,
+		tracer:        tracing.Tracer(cfg.TracerProvider, tracerName),
 	}
 	s.limiter = cfg.Limiter
 	if s.limiter == nil {

@@ -70,6 +70,13 @@ func (s *Service) Check(ctx context.Context, req Request) (Result, error) {
 // it (the gateway's route limits) calls Settle with the result, so that a
 // request refused there spends no credits and is counted as refused.
 func (s *Service) Authorize(ctx context.Context, req Request) (Result, error) {
+	if s.tracer != nil {
+		return s.authorizeTraced(ctx, req)
+	}
+	return s.authorize(ctx, req)
+}
+
+func (s *Service) authorize(ctx context.Context, req Request) (Result, error) {
 	now := s.now()
 	res, err := s.check(ctx, &req, now)
 	res.at = now
@@ -83,6 +90,13 @@ func (s *Service) Authorize(ctx context.Context, req Request) (Result, error) {
 // result takes that code. Either way it counts the final outcome in
 // Config.Usage. The error is the credits ledger's (see Verify).
 func (s *Service) Settle(ctx context.Context, req Request, res Result, refusal Code) (Result, error) {
+	if s.tracer != nil && spends(res, refusal) {
+		return s.settleTraced(ctx, req, res, refusal)
+	}
+	return s.settleAndCount(ctx, req, res, refusal)
+}
+
+func (s *Service) settleAndCount(ctx context.Context, req Request, res Result, refusal Code) (Result, error) {
 	now := res.at
 	if now.IsZero() {
 		now = s.now()

@@ -107,6 +107,7 @@ type Config struct {
 	Webhooks       Webhooks       `yaml:"webhooks"`
 	Usage          Usage          `yaml:"usage"`
 	Dashboard      Dashboard      `yaml:"dashboard"`
+	Tracing        Tracing        `yaml:"tracing"`
 	Cluster        Cluster        `yaml:"cluster"`
 }
 
@@ -318,6 +319,7 @@ func Default(dev bool) Config {
 		SecretScanning: defaultSecretScanning(),
 		Usage:          Usage{Retention: auth.DefaultUsageRetention},
 		Dashboard:      Dashboard{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 12 * time.Hour},
+		Tracing:        defaultTracing(),
 		Cluster:        Cluster{HeartbeatInterval: 5 * time.Second},
 	}
 	if dev {
@@ -430,6 +432,15 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	}
 	if v := getenv("GATEHOUSE_DASHBOARD_DEVELOPER_AUDIENCES"); v != "" {
 		c.Dashboard.DeveloperAudiences = splitTrimmed(v)
+	}
+	str("GATEHOUSE_TRACING_OTLP_ENDPOINT", &c.Tracing.OTLPEndpoint)
+	str("GATEHOUSE_TRACING_SERVICE_NAME", &c.Tracing.ServiceName)
+	if v := getenv("GATEHOUSE_TRACING_SAMPLE_RATIO"); v != "" {
+		if f, err := parseSampleRatio(v); err != nil {
+			errs = append(errs, err)
+		} else {
+			c.Tracing.SampleRatio = f
+		}
 	}
 	if v := getenv("GATEHOUSE_VERIFY_RATE_LIMIT"); v != "" {
 		// One number, per second; the burst is two seconds' worth.
@@ -582,6 +593,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.SecretScanning.validate(c.Dev)...)
 	errs = append(errs, c.Usage.validate()...)
 	errs = append(errs, c.Dashboard.validate()...)
+	errs = append(errs, c.Tracing.validate()...)
 	errs = append(errs, c.Cluster.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))

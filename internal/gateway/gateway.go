@@ -26,11 +26,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/gatehouse-dev/gatehouse/internal/usage"
 	"github.com/gatehouse-dev/gatehouse/verify"
 )
@@ -96,6 +98,11 @@ type Config struct {
 	// client, user, route and outcome; nil counts nothing. (API keys are
 	// counted by the key service's own counter, usually the same one.)
 	Usage *usage.Counter
+	// TracerProvider records the verification of JWTs and names the
+	// request's server span (started by tracing.Middleware) after its
+	// route; with it, upstreams get the gateway's span as the parent in
+	// their traceparent. nil: no spans, and traceparent passes unchanged.
+	TracerProvider trace.TracerProvider
 }
 
 // Gateway is an http.Handler that authenticates and forwards requests
@@ -121,6 +128,8 @@ type Gateway struct {
 
 	mu     sync.Mutex // serialises SetRoutes and Close
 	closed bool
+
+	tracer trace.Tracer // nil: tracing off
 }
 
 // New checks cfg and returns a Gateway with an empty route table: every
@@ -161,7 +170,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 
 	g := &Gateway{cfg: cfg, now: cfg.Now, log: cfg.Logger, minted: newMintCache(defaultMintCacheSize),
-		upstreams: setCookieGuard{cfg.Transport}}
+		upstreams: setCookieGuard{cfg.Transport}, tracer: tracing.Tracer(cfg.TracerProvider, tracerName)}
 	g.health = proxy.NewHealth(0, cfg.Now)
 	g.limiter = cfg.Limiter
 	if g.limiter == nil {

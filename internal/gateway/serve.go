@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/gatehouse-dev/gatehouse/internal/usage"
 	"github.com/gatehouse-dev/gatehouse/problem"
 	"github.com/gatehouse-dev/gatehouse/verify"
@@ -122,6 +123,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 	h[headerRealIP] = ids[2:3:3]
 
 	rt := g.route(w, r, x, methodOverride) // sets x.route
+	if g.tracer != nil {
+		nameSpan(r, x.route)
+	}
 	if rt == nil {
 		return
 	}
@@ -168,6 +172,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 			timeout = auth.DefaultRouteTimeout
 		}
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
+	}
+	if g.tracer != nil {
+		// The upstream's parent is the gateway's span; off, the caller's
+		// traceparent and tracestate pass unchanged.
+		tracing.Inject(r.Context(), r.Header)
 	}
 	rt.proxy.ServeHTTP(w, r)
 }
@@ -395,6 +404,14 @@ func keyRefusal(code apikey.Code) error {
 }
 
 func (g *Gateway) authJWT(r *http.Request, rt *route, id *identity) error {
+	if g.tracer != nil {
+		return g.authJWTTraced(r, rt, id)
+	}
+	return g.checkJWT(r, rt, id)
+}
+
+// checkJWT is authJWT: it verifies the request's bearer JWT for rt.
+func (g *Gateway) checkJWT(r *http.Request, rt *route, id *identity) error {
 	tok, ok := verify.BearerToken(r)
 	if !ok {
 		if r.Header["Authorization"] == nil {

@@ -9,11 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/gatehouse-dev/gatehouse/internal/usage"
 )
 
@@ -66,6 +69,10 @@ type Config struct {
 	// client is part of the server they are signing in to. A code is
 	// issued right after sign-in and no consent is recorded.
 	FirstPartyClients []string
+
+	// TracerProvider records a span per token request (token_trace.go);
+	// nil records none.
+	TracerProvider trace.TracerProvider
 }
 
 // Defaults of Config.
@@ -98,6 +105,8 @@ type Server struct {
 	browser browserState // the issuer's origin, for form POSTs (browser side)
 
 	firstParty map[string]bool // Config.FirstPartyClients
+
+	tracer trace.Tracer // nil: tracing off
 }
 
 // ClientRegistry is what the server needs of the client registry
@@ -159,6 +168,7 @@ func New(cfg Config) (*Server, error) {
 		logger:   cfg.Logger,
 
 		firstParty: firstParty,
+		tracer:     tracing.Tracer(cfg.TracerProvider, tracerName),
 	}
 	vs, err := newVerifiers(cfg.Keys, cfg.Issuer, cfg.Now, cfg.SessionTTL, cfg.Logger)
 	if err != nil {

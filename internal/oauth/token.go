@@ -21,7 +21,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.writeTokenError(w, r, err)
 		return
 	}
-	c, resp, err := s.token(r.Context(), r, form)
+	ctx, end := s.startTokenSpan(r.Context(), form)
+	c, resp, err := s.token(ctx, r, form)
+	end(c, err)
 	s.countToken(c, resp, err)
 	if err != nil {
 		s.writeTokenError(w, r, err)

@@ -79,13 +79,13 @@ var (
 // pgx accepts; a search_path parameter selects the schema) and migrates the
 // schema to the latest version. Errors never include the DSN, which may
 // hold a password.
-func Open(ctx context.Context, dsn string) (*DB, error) {
-	return open(ctx, dsn, 0)
+func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
+	return open(ctx, dsn, 0, opts...)
 }
 
 // open connects and migrates to version, or to the latest version when
 // version is 0. Tests use it to hold a database at an older version.
-func open(ctx context.Context, dsn string, version int64) (*DB, error) {
+func open(ctx context.Context, dsn string, version int64, opts ...Option) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgx redacts passwords from parse errors only on a best-effort
@@ -94,6 +94,10 @@ func open(ctx context.Context, dsn string, version int64) (*DB, error) {
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "gatehouse"
+	}
+
+	for _, o := range opts {
+		o(cfg)
 	}
 
 	// Migrations go through database/sql, which goose needs, on a
@@ -108,10 +112,12 @@ func open(ctx context.Context, dsn string, version int64) (*DB, error) {
 	}
 
 	// The watcher's connections (listenConfig, copied below) are left
-	// untraced: they serve no request.
+	// untraced: they serve no request. The pool's tracer is the options'
+	// (spans) beside the slot that SetQueryTracer fills later.
 	listenConfig := cfg.ConnConfig.Copy()
+	listenConfig.Tracer = nil
 	tracer := &tracerSlot{}
-	cfg.ConnConfig.Tracer = tracer
+	addTracer(cfg, tracer)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)

@@ -2,79 +2,98 @@ package postgres
 
 import (
 	"context"
-	"sync/atomic"
+	"errors"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 )
 
-// SetQueryTracer makes t see every query and batch that db's pool sends
-// from now on (not those of the change watcher's own connection); nil
-// stops it. t may also implement pgx.BatchTracer to see batches. Tests use
-// it to count the round trips each kind of request costs
-// (docs/scaling.md); it is safe to call while queries run.
-func (db *DB) SetQueryTracer(t pgx.QueryTracer) {
-	db.tracer.set(t)
+// Option is an optional setting of Open.
+type Option func(*pgxpool.Config)
+
+// WithTracerProvider records a span per query and per batch (see
+// queryTracer); a nil tp records none, and the pool has no tracer at all.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(cfg *pgxpool.Config) {
+		if tp == nil {
+			return
+		}
+		addTracer(cfg, queryTracer{tracing.Tracer(tp, tracerName)})
+	}
 }
 
-// tracerSlot is the pool's pgx tracer, installed when the pool is made:
-// pgx reads a connection's tracer once, as it connects, so a tracer set
-// later (SetQueryTracer) can only be reached through a slot that was there
-// from the start. Empty, it costs one atomic load per query.
-type tracerSlot struct {
-	t atomic.Pointer[installedTracer]
+// addTracer sets t as the pool's tracer, beside any set already.
+func addTracer(cfg *pgxpool.Config, t pgx.QueryTracer) {
+	if prev := cfg.ConnConfig.Tracer; prev != nil {
+		t = multitracer.New(prev, t)
+	}
+	cfg.ConnConfig.Tracer = t
 }
 
-// installedTracer boxes the interface for atomic.Pointer.
-type installedTracer struct{ pgx.QueryTracer }
+// tracerName is the instrumentation scope of the store's spans.
+const tracerName = "github.com/gatehouse-dev/gatehouse/internal/postgres"
+
+// Attributes of the query spans (OpenTelemetry's database conventions).
+// The SQL text is recorded: every statement of this package passes its
+// values as parameters ($1), and the parameters are never recorded.
+var (
+	attrSystem    = attribute.String("db.system.name", "postgresql")
+	AttrQueryText = attribute.Key("db.query.text")
+	AttrBatchSize = attribute.Key("db.operation.batch.size")
+)
+
+// queryTracer is a pgx.QueryTracer and pgx.BatchTracer that records each
+// query of an operation already traced (a request, a grant) as a child
+// span, "postgres SELECT" and the like. Queries with no span in their
+// context (the change feed's heartbeats, background flushes) are not
+// recorded: each would otherwise be a trace of its own, every second.
+type queryTracer struct {
+	tracer trace.Tracer
+}
 
 var (
-	_ pgx.QueryTracer = (*tracerSlot)(nil)
-	_ pgx.BatchTracer = (*tracerSlot)(nil)
+	_ pgx.QueryTracer = queryTracer{}
+	_ pgx.BatchTracer = queryTracer{}
 )
 
-func (s *tracerSlot) set(t pgx.QueryTracer) {
-	if t == nil {
-		s.t.Store(nil)
-		return
+func (t queryTracer) start(ctx context.Context, name string, attrs ...attribute.KeyValue) context.Context {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx
 	}
-	s.t.Store(&installedTracer{t})
-}
-
-func (s *tracerSlot) load() pgx.QueryTracer {
-	if it := s.t.Load(); it != nil {
-		return it.QueryTracer
-	}
-	return nil
-}
-
-func (s *tracerSlot) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	if t := s.load(); t != nil {
-		return t.TraceQueryStart(ctx, conn, data)
-	}
+	ctx, _ = t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	return ctx
 }
 
-func (s *tracerSlot) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryEndData) {
-	if t := s.load(); t != nil {
-		t.TraceQueryEnd(ctx, conn, data)
+// end ends the span start put in ctx. Without one, SpanFromContext is
+// the caller's span only if start declined to record (no valid parent),
+// and then it is a no-op span.
+func end(ctx context.Context, err error) {
+	span := trace.SpanFromContext(ctx)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		tracing.Fail(span, err)
 	}
+	span.End()
 }
 
-func (s *tracerSlot) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
-	if t, ok := s.load().(pgx.BatchTracer); ok {
-		return t.TraceBatchStart(ctx, conn, data)
-	}
-	return ctx
+func (t queryTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	return t.start(ctx, "postgres "+tracing.SQLOperation(data.SQL), attrSystem, AttrQueryText.String(data.SQL))
 }
 
-func (s *tracerSlot) TraceBatchQuery(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchQueryData) {
-	if t, ok := s.load().(pgx.BatchTracer); ok {
-		t.TraceBatchQuery(ctx, conn, data)
-	}
+func (t queryTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	end(ctx, data.Err)
 }
 
-func (s *tracerSlot) TraceBatchEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchEndData) {
-	if t, ok := s.load().(pgx.BatchTracer); ok {
-		t.TraceBatchEnd(ctx, conn, data)
-	}
+func (t queryTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+	return t.start(ctx, "postgres batch", attrSystem, AttrBatchSize.Int(data.Batch.Len()))
+}
+
+func (t queryTracer) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (t queryTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchEndData) {
+	end(ctx, data.Err)
 }

@@ -38,13 +38,17 @@ var _ auth.Store = (*DB)(nil)
 // Open opens the SQLite database at path, creating the file if needed, and
 // migrates it to the latest schema version. The file is created readable
 // by its owner only, since it holds key hashes.
-func Open(ctx context.Context, path string) (*DB, error) {
-	return open(ctx, path, 0)
+func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
+	return open(ctx, path, 0, opts...)
 }
 
 // open opens path and migrates it to version, or to the latest version when
 // version is 0. Tests use it to hold a database at an older version.
-func open(ctx context.Context, path string, version int64) (*DB, error) {
+func open(ctx context.Context, path string, version int64, opts ...Option) (*DB, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if path == "" {
 		return nil, errors.New("sqlite: open: empty path")
 	}
@@ -59,7 +63,7 @@ func open(ctx context.Context, path string, version int64) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 
-	write, err := sql.Open("sqlite", dsn(path, false))
+	write, err := openPool(dsn(path, false), o)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open writer: %w", err)
 	}
@@ -74,7 +78,7 @@ func open(ctx context.Context, path string, version int64) (*DB, error) {
 		return nil, errors.Join(err, write.Close())
 	}
 
-	read, err := sql.Open("sqlite", dsn(path, true))
+	read, err := openPool(dsn(path, true), o)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("sqlite: open readers: %w", err), write.Close())
 	}

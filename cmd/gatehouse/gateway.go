@@ -181,7 +181,7 @@ func (m *Main) redisClient() (*redis.Client, error) {
 		return nil, fmt.Errorf("redis_url: %w", err)
 	}
 	// Without it go-redis ignores the callers' deadlines (the limiter's
-	// 50 ms), and a hung Redis would hold each request for its 3 s read
+	// redis_timeout), and a hung Redis would hold each request for its 3 s read
 	// timeout.
 	opt.ContextTimeoutEnabled = true
 	m.redis = redis.NewClient(opt)

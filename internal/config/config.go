@@ -317,7 +317,7 @@ func Default(dev bool) Config {
 		ShutdownTimeout:  15 * time.Second,
 		ShutdownDelay:    DefaultShutdownDelay,
 		StoreOutageGrace: DefaultStoreOutageGrace,
-		RedisTimeout:     50 * time.Millisecond, // ratelimit.DefaultRedisTimeout
+		RedisTimeout:     250 * time.Millisecond, // ratelimit.DefaultRedisTimeout
 		VerifyRateLimit:  auth.RateLimit{Rate: DefaultVerifyRate, Burst: 2 * DefaultVerifyRate},
 		OAuth: OAuth{
 			SigningAlgorithm:   "ES256",

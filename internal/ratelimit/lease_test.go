@@ -624,3 +624,22 @@ func TestRedisLostDoesNotCountALeaseTwice(t *testing.T) {
 		t.Fatalf("admitted %d at one instant across a Redis loss, want the burst, %d", admitted, l.Burst)
 	}
 }
+
+// A key of a slow rate, used every 200 ms on a node (less than once per
+// 100 ms), still gets leases that grow: by default a lease lasts three of
+// the key's periods (up to a second), so it is spent in time.
+func TestRedisLeaseOfASlowKeyOutlivesItsGaps(t *testing.T) {
+	c := testRedis(t)
+	calls := new(scriptCalls)
+	c.AddHook(calls)
+	r := newRedis(t, ratelimit.RedisConfig{Client: c, MaxLease: 64})
+	l := auth.RateLimit{Rate: 2, Burst: 1000}
+	for i := range 50 {
+		if d := allow(t, r, "k", l, t0.Add(time.Duration(i)*200*time.Millisecond)); !d.Allowed {
+			t.Fatalf("request %d refused far from the limit: %+v", i+1, d)
+		}
+	}
+	if n := calls.n.Load(); n > 25 {
+		t.Fatalf("50 requests 200 ms apart made %d calls to Redis, want leases to cover some", n)
+	}
+}

@@ -350,8 +350,11 @@ func (c *deployCheck) checkDeployment(where string, d *k8sDeployment, configMaps
 		c.failf(where, "no config file from the ConfigMap")
 	}
 	grace := d.Template.Spec.TerminationGracePeriodSeconds
-	if grace == nil || time.Duration(*grace)*time.Second <= cfg.ShutdownTimeout+5*time.Second {
-		c.failf(where, "terminationGracePeriodSeconds must exceed shutdown_timeout (%s) by more than 5s", cfg.ShutdownTimeout)
+	// A pod told to stop serves on for shutdown_delay (while Kubernetes
+	// removes its endpoint), then gives requests in flight up to
+	// shutdown_timeout: SIGKILL must not come before both have passed.
+	if grace == nil || time.Duration(*grace)*time.Second <= cfg.ShutdownDelay+cfg.ShutdownTimeout {
+		c.failf(where, "terminationGracePeriodSeconds must exceed shutdown_delay (%s) plus shutdown_timeout (%s)", cfg.ShutdownDelay, cfg.ShutdownTimeout)
 	}
 	_, api, _ := net.SplitHostPort(cfg.Addr)
 	_, gw, _ := net.SplitHostPort(cfg.Gateway.Addr)

@@ -30,9 +30,10 @@ import (
 // shared, a restore exclusively.
 func dataLockPath(cfg config.Config) string { return filepath.Join(cfg.DataDir, "gatehouse.lock") }
 
-// lockDataDir takes a server's shared lock on the SQLite data folder, so
-// that `gatehouse restore` refuses while the server runs (several servers
-// may share a folder, as before). Nothing is locked on PostgreSQL: nodes
+// lockDataDir takes the shared lock on the SQLite data folder that a
+// server, a backup and a check hold, so that `gatehouse restore` refuses
+// while any of them runs and they refuse while a restore swaps the files
+// (several may share a folder). Nothing is locked on PostgreSQL: nodes
 // share the database by design, and restoring it is pg_restore's work.
 func lockDataDir(cfg config.Config) (*filelock.Lock, error) {
 	if cfg.UsesPostgres() {
@@ -43,7 +44,7 @@ func lockDataDir(cfg config.Config) (*filelock.Lock, error) {
 	}
 	l, err := filelock.Shared(dataLockPath(cfg))
 	if errors.Is(err, filelock.ErrLocked) {
-		return nil, fmt.Errorf("the data folder %s is being restored (`gatehouse restore` holds %s): start once it has finished",
+		return nil, fmt.Errorf("the data folder %s is being restored (`gatehouse restore` holds %s): try again once it has finished",
 			cfg.DataDir, dataLockPath(cfg))
 	}
 	if err != nil {
@@ -117,6 +118,12 @@ func newBackupCommand(getenv env) *cobra.Command {
 			if err := requireSQLiteFile(cfg); err != nil {
 				return err
 			}
+			// Not while a restore swaps the files beneath the copy.
+			lock, err := lockDataDir(cfg)
+			if err != nil {
+				return err
+			}
+			defer lock.Close()
 			start := time.Now()
 			info, err := sqlite.Backup(cmd.Context(), cfg.SQLitePath(), to, force)
 			if errors.Is(err, sqlite.ErrExists) {
@@ -182,7 +189,7 @@ func newRestoreCommand(getenv env) *cobra.Command {
 			}
 			lock, err := filelock.Exclusive(dataLockPath(cfg))
 			if errors.Is(err, filelock.ErrLocked) {
-				return fmt.Errorf("a Gatehouse server is running on %s (it holds %s): stop every server on this data folder, then restore",
+				return fmt.Errorf("a Gatehouse server is running on %s, or a backup or check (they hold %s): stop every server on this data folder, let backups finish, then restore",
 					cfg.DataDir, dataLockPath(cfg))
 			}
 			if err != nil {
@@ -260,8 +267,10 @@ func newCheckCommand(getenv env) *cobra.Command {
 		Use:   "check",
 		Short: "Check the configured database and that the server secret opens it (after a restore)",
 		Long: "check opens the database a server with the same --config, --data, --db and environment would\n" +
-			"open (applying pending migrations, as serve would; a schema newer than this gatehouse is refused),\n" +
-			"counts its API keys, clients, users, routes and signing keys, and opens every signing key with\n" +
+			"open and APPLIES PENDING MIGRATIONS to it, as serve would: checking an older database (a pg_restore\n" +
+			"of an older dump, say) changes its schema for good, and an older gatehouse cannot open it after.\n" +
+			"Check a copy if that matters. A schema newer than this gatehouse is refused untouched.\n" +
+			"It then counts its API keys, clients, users, routes and signing keys, and opens every signing key with\n" +
 			"the server secret: a secret that is not the database's own fails here, before any server starts\n" +
 			"with it. It exits 0 when everything holds, 1 otherwise. Run it after `gatehouse restore` or\n" +
 			"pg_restore.",
@@ -448,7 +457,8 @@ func printCheck(w io.Writer, r checkResult) {
 	fmt.Fprintf(w, "Store:          %s\n", store)
 	fmt.Fprintf(w, "Schema version: %d (this gatehouse knows up to %d)", r.SchemaVersion, r.LatestSchemaVersion)
 	if r.MigratedFrom != 0 {
-		fmt.Fprintf(w, ", migrated from %d", r.MigratedFrom)
+		// Loud: check changed the database's schema, for good.
+		fmt.Fprintf(w, ", MIGRATED from %d by this check (the schema was changed; an older gatehouse cannot open it now)", r.MigratedFrom)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "API keys:       %d\n", r.Counts.APIKeys)

@@ -525,3 +525,49 @@ func TestCheckAfterPgRestore(t *testing.T) {
 			err, out, res.LatestSchemaVersion+1, res.LatestSchemaVersion)
 	}
 }
+
+// TestBackupRefusesWhileARestoreHoldsTheDataFolder: a backup takes the
+// data folder's shared lock, as serve does, so it does not copy files a
+// restore is swapping; once the restore is done it runs.
+func TestBackupRefusesWhileARestoreHoldsTheDataFolder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, "")
+	if _, _, err := initialize(context.Background(), cfg, NewLogger(cfg, io.Discard)); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := filelock.Exclusive(dataLockPath(cfg)) // what restore holds
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := &node{t: t, env: map[string]string{}}
+	to := filepath.Join(t.TempDir(), "backup.db")
+	out, err := cli.tryCLI("backup", "--data", dir, "--to", to)
+	if err == nil || !strings.Contains(out+err.Error(), "being restored") {
+		t.Fatalf("backup during a restore: %v\n%s; want it refused", err, out)
+	}
+	if _, err := os.Stat(to); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refused backup wrote %s: %v", to, err)
+	}
+	lock.Close()
+	cli.cli("backup", "--data", dir, "--to", to)
+	if _, err := os.Stat(to); err != nil {
+		t.Fatalf("no backup once the restore was done: %v", err)
+	}
+}
+
+// TestCheckSaysLoudlyThatItMigrated: a check that migrated an older
+// schema says it changed the database, for good.
+func TestCheckSaysLoudlyThatItMigrated(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	printCheck(&out, checkResult{OK: true, Store: "postgres", SchemaVersion: 14, LatestSchemaVersion: 14, MigratedFrom: 12})
+	if !strings.Contains(out.String(), "MIGRATED from 12 by this check") {
+		t.Fatalf("check's output does not say it migrated the database:\n%s", out.String())
+	}
+	cmd := newRootCommand(io.Discard, io.Discard, func(string) string { return "" })
+	check, _, err := cmd.Find([]string{"check"})
+	if err != nil || !strings.Contains(check.Long, "APPLIES PENDING MIGRATIONS") {
+		t.Fatalf("check's help does not warn that it migrates: %v\n%s", err, check.Long)
+	}
+}

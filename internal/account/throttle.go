@@ -115,6 +115,21 @@ func (t *throttle) sweep(now time.Time) {
 	}
 }
 
+// rescale moves a bucket throttle to rule, keeping each key's level as
+// the same fraction of the limit (drained up to now under the old rule):
+// a key that had used its share is still at its share.
+func (t *throttle) rescale(rule bucket, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if old, ok := t.rule.(bucket); ok && old.limit > 0 {
+		for _, e := range t.entries {
+			old.drain(e, now)
+			e.n *= rule.limit / old.limit
+		}
+	}
+	t.rule = rule
+}
+
 // size returns the number of tracked keys.
 func (t *throttle) size() int {
 	t.mu.Lock()
@@ -237,7 +252,9 @@ var _ SharedLimiter = (*ratelimit.Redis)(nil)
 // GCRA bucket of burst limit and rate limit/window, with the same waits.
 // While the shared store fails, each node applies its share of the rule
 // (ratelimit.Share: limit ÷ nodes, rounded up) in a throttle of its own,
-// made again when the number of nodes changes.
+// whose entries are rescaled to the new share when the number of nodes
+// changes: dropping them would give an attacker a fresh budget each time a
+// node joins or leaves during the outage.
 type sharedBucket struct {
 	shared SharedLimiter
 	prefix string // keeps this limit's keys apart from the others'
@@ -257,7 +274,7 @@ func newSharedBucket(shared SharedLimiter, prefix string, limit int, window time
 func (b *sharedBucket) take(ctx context.Context, key string, now time.Time) (time.Duration, bool) {
 	d, err := b.shared.Take(ctx, b.prefix+key, b.limit, now)
 	if err != nil {
-		return b.local().take(key, now)
+		return b.local(now).take(key, now)
 	}
 	if !d.Allowed {
 		return max(d.RetryAfter.Round(time.Second), time.Second), false
@@ -268,26 +285,33 @@ func (b *sharedBucket) take(ctx context.Context, key string, now time.Time) (tim
 func (b *sharedBucket) full(ctx context.Context, key string, now time.Time) bool {
 	d, err := b.shared.Peek(ctx, b.prefix+key, b.limit, now)
 	if err != nil {
-		return b.local().full(key, now)
+		return b.local(now).full(key, now)
 	}
 	return !d.Allowed
 }
 
 func (b *sharedBucket) refund(ctx context.Context, key string, now time.Time) {
 	if err := b.shared.Refund(ctx, b.prefix+key, b.limit, now); err != nil {
-		b.local().refund(key, now)
+		b.local(now).refund(key, now)
 	}
 }
 
-// local returns the throttle that applies this node's share of the rule.
-func (b *sharedBucket) local() *throttle {
+// local returns the throttle that applies this node's share of the rule
+// at now.
+func (b *sharedBucket) local(now time.Time) *throttle {
 	n := b.shared.Nodes()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.fallback == nil || b.fallbackOf != n {
-		share := ratelimit.Share(b.limit, n)
-		b.fallback = newThrottle(bucket{limit: float64(share.Burst), rate: share.Rate}, b.max)
-		b.fallbackOf = n
+	if b.fallback != nil && b.fallbackOf == n {
+		return b.fallback
 	}
+	share := ratelimit.Share(b.limit, n)
+	rule := bucket{limit: float64(share.Burst), rate: share.Rate}
+	if b.fallback == nil {
+		b.fallback = newThrottle(rule, b.max)
+	} else {
+		b.fallback.rescale(rule, now)
+	}
+	b.fallbackOf = n
 	return b.fallback
 }

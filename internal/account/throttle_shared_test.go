@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,4 +134,51 @@ func TestLoginLimitsFallBackToEachNodesShare(t *testing.T) {
 	// Node 2 has its own share.
 	_, err = nodes[1].svc.Authenticate(ctx, "ann", "wrong", "203.0.113.9", nil)
 	wantFailure(t, "the other node's share", err)
+}
+
+// A node joining or leaving while Redis is gone rescales the failures this
+// node counted to its new share: it does not forget them, which would
+// give a guesser a fresh budget at each change.
+func TestLoginFallbackKeepsFailuresWhenNodesChange(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := ln.Addr().String()
+	ln.Close()
+	var nodes atomic.Int64
+	nodes.Store(2)
+	c := redis.NewClient(&redis.Options{Addr: gone, MaxRetries: -1, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { c.Close() })
+	lim, err := ratelimit.NewRedis(ratelimit.RedisConfig{Client: c, Timeout: time.Second,
+		Nodes: func() int { return int(nodes.Load()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newSharedBucket(lim.Scope("login"), "user:", 6, time.Hour, 100)
+	ctx := context.Background()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	// Two nodes: this node's share is 3 of 6.
+	for i := range 3 {
+		if _, ok := b.take(ctx, "ann", now); !ok {
+			t.Fatalf("failure %d within the share of two nodes refused", i+1)
+		}
+	}
+	if _, ok := b.take(ctx, "ann", now); ok {
+		t.Fatal("a 4th failure passed the share of two nodes")
+	}
+	for _, n := range []int64{3, 1, 2} {
+		nodes.Store(n)
+		if _, ok := b.take(ctx, "ann", now); ok {
+			t.Fatalf("with %d nodes, a guess passed: the share used up before the change was forgotten", n)
+		}
+		if !b.full(ctx, "ann", now) {
+			t.Fatalf("with %d nodes, ann's failures are not full", n)
+		}
+	}
+	// The failures still drain: a window later, ann may try again.
+	if _, ok := b.take(ctx, "ann", now.Add(time.Hour)); !ok {
+		t.Fatal("a window later, a failure is refused")
+	}
 }

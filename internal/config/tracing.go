@@ -16,8 +16,8 @@ type Tracing struct {
 	// URL (http://localhost:4318, to which /v1/traces is added) or the
 	// full URL of its traces path. Empty: tracing off.
 	OTLPEndpoint string `yaml:"otlp_endpoint"`
-	// SampleRatio is the share of new traces recorded (0 to 1); requests
-	// that carry a traceparent follow their caller's sampling decision.
+	// SampleRatio is the share of traces recorded (0 to 1), a caller's
+	// sampled traceparent included (see tracing.NewTracerProvider).
 	SampleRatio float64 `yaml:"sample_ratio"`
 	// ServiceName is the service.name of the spans.
 	ServiceName string `yaml:"service_name"`

@@ -2,8 +2,10 @@
 //
 // Buckets keeps one token bucket per credential ID in process memory, built
 // on golang.org/x/time/rate. Redis shares buckets between nodes (GCRA in a
-// Lua script), leasing tokens in batches so that a limit far from reached
-// costs no round trip, and falls back to each node's share of a limit while
+// Lua script), leasing tokens in batches so that a busy key far from its
+// limit costs no round trip (a key a node sees less than about once per
+// lease lifetime, 100 ms to 1 s by the key's rate, gets single-token
+// leases: a round trip per request), and falls back to each node's share of a limit while
 // Redis fails (docs/rate-limits.md). Every method takes the time from its
 // caller, so the services that use it inject their clock and tests never
 // sleep.

@@ -72,8 +72,10 @@ func (ls *leases) spend(key string, l auth.RateLimit, now time.Time, maxLease in
 }
 
 // seen returns the tokens key's shared bucket holds at now, from Redis's
-// last answer to this node and the tokens it still holds; false when this
-// node has no answer for key under l.
+// last answer to this node; false when this node has no answer for key
+// under l. The tokens this node still holds in a lease are left out: it
+// keeps spending them while Redis is gone, so counting them in the bucket
+// as well would let them pass twice.
 func (ls *leases) seen(key string, l auth.RateLimit, now time.Time) (float64, bool) {
 	sh := &ls.shards[shardOf(key)]
 	sh.mu.Lock()
@@ -82,12 +84,7 @@ func (ls *leases) seen(key string, l auth.RateLimit, now time.Time) (float64, bo
 	if le == nil || le.limit != l {
 		return 0, false
 	}
-	t := now.UnixNano()
-	held := 0
-	if t < le.until {
-		held = le.tokens
-	}
-	tokens := float64(l.Burst) - float64(max(le.fullAt-t, 0))*l.Rate/1e9 + float64(held)
+	tokens := float64(l.Burst) - float64(max(le.fullAt-now.UnixNano(), 0))*l.Rate/1e9
 	return min(max(tokens, 0), float64(l.Burst)), true
 }
 

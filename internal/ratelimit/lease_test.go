@@ -591,3 +591,55 @@ func TestRedisLostDoesNotHandOutAFreshBurst(t *testing.T) {
 		t.Fatalf("2 s later, a second request: %+v, want refused", d)
 	}
 }
+
+// TestRedisLostDoesNotCountALeaseTwice: tokens the node holds in a lease
+// when Redis goes are spent from the lease, and are not also in the
+// bucket the fallback starts from, so that all it admits at one instant,
+// before and after, stays within the burst.
+func TestRedisLostDoesNotCountALeaseTwice(t *testing.T) {
+	testRedis(t)
+	opt, err := redis.ParseURL(testenv.RedisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newProxy(t, opt.Addr)
+	c := redisClient(t, func(o *redis.Options) { o.Addr = p.addr; o.MaxRetries = -1 })
+	r := newRedis(t, ratelimit.RedisConfig{Client: c, Fallback: new(ratelimit.Buckets), MaxLease: 64, Timeout: time.Second,
+		LeaseTTL: time.Hour, Nodes: func() int { return 1 }})
+	l := auth.RateLimit{Rate: 0.001, Burst: 100}
+	admitted := 0
+	// Ten requests leave the node holding a lease (grants of 1, 2, 4, 8).
+	for range 10 {
+		if allow(t, r, "k", l, t0).Allowed {
+			admitted++
+		}
+	}
+	p.cut()
+	for range 2 * l.Burst {
+		if allow(t, r, "k", l, t0).Allowed {
+			admitted++
+		}
+	}
+	if admitted != l.Burst {
+		t.Fatalf("admitted %d at one instant across a Redis loss, want the burst, %d", admitted, l.Burst)
+	}
+}
+
+// A key of a slow rate, used every 200 ms on a node (less than once per
+// 100 ms), still gets leases that grow: by default a lease lasts three of
+// the key's periods (up to a second), so it is spent in time.
+func TestRedisLeaseOfASlowKeyOutlivesItsGaps(t *testing.T) {
+	c := testRedis(t)
+	calls := new(scriptCalls)
+	c.AddHook(calls)
+	r := newRedis(t, ratelimit.RedisConfig{Client: c, MaxLease: 64})
+	l := auth.RateLimit{Rate: 2, Burst: 1000}
+	for i := range 50 {
+		if d := allow(t, r, "k", l, t0.Add(time.Duration(i)*200*time.Millisecond)); !d.Allowed {
+			t.Fatalf("request %d refused far from the limit: %+v", i+1, d)
+		}
+	}
+	if n := calls.n.Load(); n > 25 {
+		t.Fatalf("50 requests 200 ms apart made %d calls to Redis, want leases to cover some", n)
+	}
+}

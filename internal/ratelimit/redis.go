@@ -161,8 +161,9 @@ type RedisConfig struct {
 	MaxLease int
 	// LeaseTTL is how long leased tokens may be spent; those left then are
 	// dropped (they were taken from the shared bucket: dropping them can
-	// only refuse requests, never let more through). Default
-	// DefaultLeaseTTL.
+	// only refuse requests, never let more through). Default: three of
+	// the key's periods (1/rate), between DefaultLeaseTTL and
+	// MaxDefaultLeaseTTL (see leaseTTLFor).
 	LeaseTTL time.Duration
 	// Logger gets one warning when Redis starts failing and one info when
 	// it recovers; default discards.
@@ -183,7 +184,30 @@ const (
 	// no more than a tenth of a second's worth of early tokens, and a node
 	// whose traffic stops wastes what it holds for that long only.
 	DefaultLeaseTTL = 100 * time.Millisecond
+	// MaxDefaultLeaseTTL caps the lease lifetime of a slow key, so that a
+	// lease is never more than a second's worth of early tokens.
+	MaxDefaultLeaseTTL = time.Second
 )
+
+// leaseTTLFor is how long a lease of l's tokens may be spent: the
+// configured LeaseTTL, or three of l's periods within [DefaultLeaseTTL,
+// MaxDefaultLeaseTTL]. A key a node sees about once per period would
+// otherwise never spend a 100 ms lease in time and cost a Redis call per
+// request; three periods hold no more early tokens than a fast key's
+// 100 ms do (a few periods' worth).
+func (r *Redis) leaseTTLFor(l auth.RateLimit) time.Duration {
+	if r.leaseTTL != 0 {
+		return r.leaseTTL
+	}
+	if l.Rate <= 0 {
+		return DefaultLeaseTTL
+	}
+	periods := 3 / l.Rate // seconds
+	if periods >= MaxDefaultLeaseTTL.Seconds() {
+		return MaxDefaultLeaseTTL
+	}
+	return max(time.Duration(periods*float64(time.Second)), DefaultLeaseTTL)
+}
 
 // ErrUnavailable is returned (wrapped) by Take, Peek and Refund while Redis
 // fails, or is being left alone after failing: the caller applies its own
@@ -197,7 +221,8 @@ var ErrUnavailable = errors.New("ratelimit: Redis is unavailable")
 //
 // Pre-allocation: a call that finds the bucket far from empty takes a
 // batch of tokens (a lease) in the same script call, and this node spends
-// them without asking Redis again, for LeaseTTL at most. The batch grows
+// them without asking Redis again, for LeaseTTL at most (by default three
+// of the key's periods, from 100 ms to 1 s). The batch grows
 // while the node spends its leases in time (1, 2, 4 ... up to MaxLease),
 // shrinks to what was spent when one expires, and is never more than the
 // node's share of half the tokens left (floor(free / (2 × Nodes))), so near
@@ -295,9 +320,6 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	if r.maxLease == 0 {
 		r.maxLease = DefaultMaxLease
 	}
-	if r.leaseTTL == 0 {
-		r.leaseTTL = DefaultLeaseTTL
-	}
 	return r, nil
 }
 
@@ -384,7 +406,7 @@ func (r *Redis) Allow(ctx context.Context, key string, l auth.RateLimit, now tim
 		r.link.answered()
 		d := gcraDecision(n >= 1, ahead, l)
 		if r.maxLease > 1 {
-			r.leases.update(key, l, now, n, ahead, &d, r.leaseTTL)
+			r.leases.update(key, l, now, n, ahead, &d, r.leaseTTLFor(l))
 		}
 		return d, nil
 	}

@@ -86,8 +86,8 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 }
 
 // NewTracerProvider is the provider New builds, with the span processors
-// given (tests pass a tracetest.SpanRecorder): parent-based sampling at
-// cfg.SampleRatio and the service's resource.
+// given (tests pass a tracetest.SpanRecorder): sampling at cfg.SampleRatio
+// (see sampler) and the service's resource.
 func NewTracerProvider(cfg Config, opts ...sdktrace.TracerProviderOption) *sdktrace.TracerProvider {
 	name := cfg.ServiceName
 	if name == "" {
@@ -102,9 +102,21 @@ func NewTracerProvider(cfg Config, opts ...sdktrace.TracerProviderOption) *sdktr
 	}
 	opts = append([]sdktrace.TracerProviderOption{
 		sdktrace.WithResource(resource.NewSchemaless(attrs...)),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SampleRatio))),
+		sdktrace.WithSampler(sampler(cfg.SampleRatio)),
 	}, opts...)
 	return sdktrace.NewTracerProvider(opts...)
+}
+
+// sampler records new traces at ratio, and applies the ratio to a
+// caller's sampled traceparent too: any internet client can set the
+// sampled flag, and trusting it would let them record (and flood the
+// collector with) every request whatever the ratio. The decision is by
+// trace ID, so callers sampling at the same ratio agree with it; an
+// unsampled caller stays unsampled, and spans under a local parent follow
+// it. A trace that is not recorded still propagates its trace ID.
+func sampler(ratio float64) sdktrace.Sampler {
+	byID := sdktrace.TraceIDRatioBased(ratio)
+	return sdktrace.ParentBased(byID, sdktrace.WithRemoteParentSampled(byID))
 }
 
 // EndpointURL checks an OTLP/HTTP endpoint and returns the URL spans are

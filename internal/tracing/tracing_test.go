@@ -80,7 +80,7 @@ func TestEndpointURL(t *testing.T) {
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func TestMiddlewareContinuesTheCallersTrace(t *testing.T) {
-	tp, rec := recorder(t, Config{SampleRatio: 0}) // the caller's decision wins
+	tp, rec := recorder(t, Config{SampleRatio: 1})
 	var inner trace.SpanContext
 	h := Middleware(tp, func(*http.Request) string { return "token" }, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		inner = trace.SpanContextFromContext(r.Context())
@@ -98,7 +98,7 @@ func TestMiddlewareContinuesTheCallersTrace(t *testing.T) {
 
 	spans := rec.Ended()
 	if len(spans) != 1 {
-		t.Fatalf("%d spans, want 1 (sampled because the caller sampled)", len(spans))
+		t.Fatalf("%d spans, want 1", len(spans))
 	}
 	s := spans[0]
 	if s.Name() != "POST token" || s.SpanKind() != trace.SpanKindServer {
@@ -124,6 +124,28 @@ func TestMiddlewareContinuesTheCallersTrace(t *testing.T) {
 	}
 	if s.Status().Code.String() != "Unset" {
 		t.Errorf("a 4xx marked the span %v", s.Status())
+	}
+}
+
+// A caller's sampled flag does not force recording: any client can set
+// it. At ratio 0 the request is not recorded, but the caller's trace ID
+// still reaches the upstream.
+func TestMiddlewareAppliesTheRatioToACallersSampledFlag(t *testing.T) {
+	tp, rec := recorder(t, Config{SampleRatio: 0})
+	upstream := http.Header{}
+	h := Middleware(tp, func(*http.Request) string { return "x" }, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Inject(r.Context(), upstream)
+	}))
+	for range 10 {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	if n := len(rec.Ended()); n != 0 {
+		t.Fatalf("ratio 0 recorded %d spans because the caller set the sampled flag", n)
+	}
+	if got := upstream.Get("Traceparent"); !strings.HasPrefix(got, "00-4bf92f3577b34da6a3ce929d0e0e4736-") {
+		t.Fatalf("upstream traceparent %q, want the caller's trace ID", got)
 	}
 }
 

@@ -350,8 +350,10 @@ func (c *deployCheck) checkDeployment(where string, d *k8sDeployment, configMaps
 		c.failf(where, "no config file from the ConfigMap")
 	}
 	grace := d.Template.Spec.TerminationGracePeriodSeconds
-	if grace == nil || time.Duration(*grace)*time.Second <= cfg.ShutdownTimeout+5*time.Second {
-		c.failf(where, "terminationGracePeriodSeconds must exceed shutdown_timeout (%s) by more than 5s", cfg.ShutdownTimeout)
+	// A node exits within shutdown_delay + shutdown_timeout + 5 s (the
+	// final writes' bound, docs/operations.md).
+	if grace == nil || time.Duration(*grace)*time.Second <= cfg.ShutdownDelay+cfg.ShutdownTimeout+5*time.Second {
+		c.failf(where, "terminationGracePeriodSeconds must exceed shutdown_delay (%s) + shutdown_timeout (%s) + 5s", cfg.ShutdownDelay, cfg.ShutdownTimeout)
 	}
 	_, api, _ := net.SplitHostPort(cfg.Addr)
 	_, gw, _ := net.SplitHostPort(cfg.Gateway.Addr)

@@ -133,6 +133,7 @@ func startBalancer(ctx context.Context, exe, cfgPath string, statsPort int, log 
 	cmd := exec.Command(exe, "-db", "-f", cfgPath)
 	w := prefixWriter(log, "haproxy: ")
 	cmd.Stdout, cmd.Stderr = w, w
+	ownProcess(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start haproxy: %w", err)
 	}
@@ -141,9 +142,10 @@ func startBalancer(ctx context.Context, exe, cfgPath string, statsPort int, log 
 	return b, nil
 }
 
-// stop ends haproxy and waits for it.
+// stop ends haproxy (its process group: with -db it forks no workers,
+// but nothing it started outlives it) and waits for it.
 func (b *balancer) stop() {
-	b.cmd.Process.Kill()
+	killGroup(b.cmd.Process.Pid)
 	<-b.done
 }
 

@@ -24,6 +24,28 @@ type limitResult struct {
 	allowed       float64
 	bound         float64 // limit × time + burst + one per node: the ceiling
 	callers, node int
+	// by counts the nodes' shared-limit decisions in the window by where
+	// they were made (gatehouse_ratelimit_decisions_total's "by": redis,
+	// lease, fallback), the verify endpoint's own limit off.
+	by map[string]float64
+}
+
+// limitDecisions sums gatehouse_ratelimit_decisions_total over the nodes,
+// by where the decisions were made.
+func (f *fixture) limitDecisions(ctx context.Context) (map[string]float64, error) {
+	by := map[string]float64{}
+	for _, n := range f.c.Nodes {
+		samples, err := scrape(ctx, f.hc, n.APIURL)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range samples {
+			if s.name == "gatehouse_ratelimit_decisions_total" {
+				by[s.label("by")] += s.value
+			}
+		}
+	}
+	return by, nil
 }
 
 // sharedLimit creates a key limited to rate per second with burst, and
@@ -43,8 +65,12 @@ func (f *fixture) sharedLimit(ctx context.Context, rate float64, burst int, d ti
 	}
 	time.Sleep(time.Duration(float64(burst)/rate*float64(time.Second)) + 200*time.Millisecond)
 	r := limitResult{rate: rate, burst: burst, d: d, callers: callersPerNode, node: len(f.c.Nodes)}
+	before, err := f.limitDecisions(ctx)
+	if err != nil {
+		return limitResult{}, err
+	}
 	var admitted, refused, other atomic.Int64
-	ctx, cancel := context.WithTimeout(ctx, d)
+	window, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, n := range f.c.Nodes {
@@ -52,9 +78,9 @@ func (f *fixture) sharedLimit(ctx context.Context, rate float64, burst int, d ti
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for ctx.Err() == nil {
-					st, code, err := f.verify(ctx, n.APIURL, k.Secret)
-					if ctx.Err() != nil {
+				for window.Err() == nil {
+					st, code, err := f.verify(window, n.APIURL, k.Secret)
+					if window.Err() != nil {
 						return // cut by the end of the window: not counted
 					}
 					switch {
@@ -71,6 +97,14 @@ func (f *fixture) sharedLimit(ctx context.Context, rate float64, burst int, d ti
 	}
 	wg.Wait()
 	r.admitted, r.refused, r.other = admitted.Load(), refused.Load(), other.Load()
+	after, err := f.limitDecisions(ctx)
+	if err != nil {
+		return limitResult{}, err
+	}
+	r.by = map[string]float64{}
+	for by, v := range after {
+		r.by[by] = v - before[by]
+	}
 	r.allowed = rate*d.Seconds() + float64(burst)
 	r.bound = r.allowed + float64(len(f.c.Nodes))
 	return r, nil
@@ -85,4 +119,10 @@ func (r limitResult) print(w *strings.Builder) {
 		verdict = "ABOVE"
 	}
 	fmt.Fprintf(w, "\nAdmitted %d: %s the issue's ceiling of %.0f (limit × time + burst + one per node).\n", r.admitted, verdict, r.bound)
+	// A node whose Redis call outlasts redis_timeout decides on its own,
+	// at its share of the limit, for a second: what Redis and the other
+	// nodes admit meanwhile comes on top, so the ceiling holds only
+	// while no decision was a fallback.
+	fmt.Fprintf(w, "Decisions in the window: %.0f by Redis, %.0f from leases, %.0f by a node alone while Redis did not answer in time (fallback).\n",
+		r.by["redis"], r.by["lease"], r.by["fallback"])
 }

@@ -47,17 +47,18 @@ func main() {
 }
 
 type options struct {
-	nodes       int
-	duration    time.Duration
-	concurrency int
-	trials      int
-	soak        time.Duration
-	sample      time.Duration
-	postgres    string
-	redis       string
-	logPath     string
-	skip        string
-	newTokens   bool
+	nodes        int
+	duration     time.Duration
+	concurrency  int
+	trials       int
+	soak         time.Duration
+	sample       time.Duration
+	postgres     string
+	redis        string
+	logPath      string
+	skip         string
+	newTokens    bool
+	redisTimeout time.Duration
 }
 
 func parseFlags() options {
@@ -77,6 +78,7 @@ func parseFlags() options {
 	flag.StringVar(&o.logPath, "log", "", "file for the nodes' and HAProxy's output (default: a temporary file, named at the end)")
 	flag.BoolVar(&o.newTokens, "new-tokens", true, "the JWT-route calls use the token issued last (false: the first one, all run long; every node's verified-token cache then holds one)")
 	flag.StringVar(&o.skip, "skip", "", "comma-separated parts not to run: load, propagation, limit")
+	flag.DurationVar(&o.redisTimeout, "redis-timeout", 0, "the nodes' redis_timeout (0: their default, 50ms); past it a node applies its share of a limit for a second")
 	flag.Parse()
 	return o
 }
@@ -109,11 +111,15 @@ func run() error {
 	}()
 	fmt.Fprintf(os.Stderr, "cluster: building gatehouse and starting %d nodes behind HAProxy...\n", o.nodes)
 	started := time.Now()
+	// All the load comes from one address (HAProxy forwards 127.0.0.1):
+	// the per-source limit of the verify endpoint would measure itself.
+	env := []string{"GATEHOUSE_VERIFY_RATE_LIMIT=0"}
+	if o.redisTimeout > 0 {
+		env = append(env, "GATEHOUSE_REDIS_TIMEOUT="+o.redisTimeout.String())
+	}
 	c, err := testcluster.Start(ctx, testcluster.Options{
 		Nodes: o.nodes, PostgresDSN: dsn, RedisURL: o.redis, Log: logFile,
-		// All the load comes from one address (HAProxy forwards 127.0.0.1):
-		// the per-source limit of the verify endpoint would measure itself.
-		Env: []string{"GATEHOUSE_VERIFY_RATE_LIMIT=0"},
+		Env: env,
 	})
 	if err != nil {
 		return err

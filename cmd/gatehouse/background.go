@@ -30,6 +30,7 @@ func (m *Main) followChanges() {
 		return
 	}
 	m.changes = changes.New(w, m.Logger)
+	m.changes.SetOutageGrace(m.Config.StoreOutageGrace)
 	m.changes.Subscribe(m.kicks.routes, auth.ChangeRoute)
 	m.changes.Subscribe(m.kicks.signing, auth.ChangeSigningKey)
 	m.changes.Subscribe(m.kicks.revocations, auth.ChangeRevocation)

@@ -315,9 +315,8 @@ func runCheck(ctx context.Context, cfg config.Config, logger *slog.Logger) (chec
 			return res, err
 		}
 		res.LatestSchemaVersion = latest
-		if version > latest {
-			return res, fmt.Errorf("the database schema is at version %d, newer than this gatehouse knows (%d): "+
-				"check it with the Gatehouse release that wrote it, or a newer one", version, latest)
+		if err := auth.CheckSchemaVersion(version, latest); err != nil {
+			return res, err
 		}
 	} else {
 		res.Database = cfg.SQLitePath()

@@ -24,6 +24,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/filelock"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
@@ -344,7 +345,8 @@ func TestRestoreRefusesWhatIsNotAUsableBackup(t *testing.T) {
 	}{
 		{"a text file is no database", notSQLite, "not a Gatehouse database"},
 		{"another program's SQLite file is no Gatehouse database", otherProgram, "not a Gatehouse database"},
-		{"a database from a newer Gatehouse is refused", newer, "newer than this Gatehouse knows"},
+		{"a database from a newer Gatehouse is refused, naming both versions", newer,
+			fmt.Sprintf("schema is at version %d, newer than version %d", latest+1, latest)},
 		{"a missing file is refused", filepath.Join(dir, "missing.db"), "no such file"},
 	} {
 		out, err := cli.tryCLI("restore", "--data", dir, "--from", tc.file)
@@ -517,7 +519,9 @@ func TestCheckAfterPgRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := (&node{t: t, env: env}).tryCLI("check", "--data", cfg.DataDir, "--db", restoredDSN)
-	if err == nil || !strings.Contains(out+err.Error(), "newer than this gatehouse knows") {
-		t.Fatalf("check of a newer schema: %v\n%s; want it refused", err, out)
+	var tooNew *auth.SchemaTooNewError
+	if !errors.As(err, &tooNew) || tooNew.Database != res.LatestSchemaVersion+1 || tooNew.Known != res.LatestSchemaVersion {
+		t.Fatalf("check of a newer schema: %v\n%s; want it refused with a SchemaTooNewError at %d, knowing %d",
+			err, out, res.LatestSchemaVersion+1, res.LatestSchemaVersion)
 	}
 }

@@ -2,10 +2,10 @@ package main
 
 import (
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
 // newDeployCheck checks against this program and a real node on SQLite,
@@ -26,11 +26,9 @@ func newDeployCheck(t *testing.T) *deployCheck {
 			return resp.StatusCode, nil
 		},
 	}
-	if p, err := exec.LookPath("haproxy"); err == nil {
-		c.haproxy = p
-	} else if os.Getenv("GATEHOUSE_REQUIRE_HAPROXY") == "1" {
-		t.Fatal("haproxy is not installed (GATEHOUSE_REQUIRE_HAPROXY=1); apt-get install -y haproxy")
-	} else {
+	// The other checks need no haproxy: only haproxy -c is left out
+	// without it (and the test fails under GATEHOUSE_REQUIRE_HAPROXY=1).
+	if c.haproxy = testenv.HAProxyIfInstalled(t); c.haproxy == "" {
 		t.Log("haproxy is not installed: deploy/haproxy.cfg is not checked by haproxy -c (GATEHOUSE_REQUIRE_HAPROXY=1 fails instead)")
 	}
 	return c
@@ -89,6 +87,8 @@ func TestDeployCheckCatchesEachKindOfDrift(t *testing.T) {
 			old: "path: /readyz", new: "path: /ready", want: "readinessProbe asks /ready"},
 		{name: "a grace period shorter than shutdown_timeout", file: "deploy/kubernetes/deployment.yaml",
 			old: "terminationGracePeriodSeconds: 30", new: "terminationGracePeriodSeconds: 15", want: "terminationGracePeriodSeconds must exceed"},
+		{name: "a grace period that does not cover shutdown_delay and shutdown_timeout", file: "deploy/kubernetes/gatehouse.yaml",
+			old: "shutdown_timeout: 15s", new: "shutdown_timeout: 15s\nshutdown_delay: 20s", want: "terminationGracePeriodSeconds must exceed"},
 		{name: "Service links that would set GATEHOUSE_ variables", file: "deploy/kubernetes/deployment.yaml",
 			old: "enableServiceLinks: false", new: "enableServiceLinks: true", want: "enableServiceLinks: false"},
 		{name: "a Secret key the README does not create", file: "deploy/kubernetes/deployment.yaml",

@@ -53,9 +53,13 @@ func (m *Main) startRevocations(ctx context.Context) error {
 	if !m.Config.Gateway.Enabled() {
 		return nil
 	}
+	var outage func() bool // without a feed (one node) there is no grace
+	if m.changes != nil {
+		outage = m.changes.InGrace
+	}
 	var err error
 	m.Revocations, err = revocation.New(ctx, revocation.Options{Store: m.Store, Now: m.Now, Logger: m.Logger, MaxAge: revocationMaxAge,
-		Changed: m.kicks.revocations.C})
+		Changed: m.kicks.revocations.C, Outage: outage})
 	if err != nil {
 		return err
 	}
@@ -177,7 +181,7 @@ func (m *Main) redisClient() (*redis.Client, error) {
 		return nil, fmt.Errorf("redis_url: %w", err)
 	}
 	// Without it go-redis ignores the callers' deadlines (the limiter's
-	// 50 ms), and a hung Redis would hold each request for its 3 s read
+	// redis_timeout), and a hung Redis would hold each request for its 3 s read
 	// timeout.
 	opt.ContextTimeoutEnabled = true
 	m.redis = redis.NewClient(opt)

@@ -157,6 +157,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Usage = usage.NewCounter()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if m.changes != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatehouse_store_outage_grace_active",
+			Help: "1 while the database is unreachable and the node's caches answer as of the change feed's last sync (store_outage_grace), else 0.",
+		}, func() float64 {
+			if m.changes.InGrace() {
+				return 1
+			}
+			return 0
+		}))
+	}
 	if err := m.sharedLimiter(ctx, reg); err != nil {
 		return err
 	}

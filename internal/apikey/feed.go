@@ -24,6 +24,11 @@ type ChangeFeed interface {
 // nor store answers with the store's error (503) instead of a possibly
 // stale VALID.
 //
+// The one exception is the store outage grace (changes.StoreOutage): when
+// the feed was lost because the database is unreachable, cached keys keep
+// answering until the grace after the last sync; unknown keys still read
+// the store, and fail with its error.
+//
 // Without a feed the cache is always trusted: every change goes through
 // this service, which drops the key from its cache itself.
 
@@ -66,9 +71,11 @@ func (f *keyFeed) FeedSynced(at time.Time) {
 	}
 }
 
-// FeedLost stops trusting the cache until the next FeedSynced.
+// FeedLost stops trusting the cache until the next FeedSynced; a
+// *changes.StoreOutage keeps it trusted up to its grace instead (see
+// changes.Trust.Lost).
 func (f *keyFeed) FeedLost(err error) {
-	f.s.trust.Lost()
+	f.s.trust.Lost(err)
 	// A store read that began before the loss may have read a key just
 	// before its revocation: no verification from now on may share it.
 	// (What it caches is harmless: the replay drops changed keys before

@@ -1064,12 +1064,20 @@ func (w *watchingStore) lost() {
 // feed running until the test ends.
 func newWatchedEnv(t *testing.T, configure ...func(*apikey.Config)) (*env, *watchingStore) {
 	t.Helper()
+	return newWatchedEnvWithGrace(t, 0, configure...)
+}
+
+// newWatchedEnvWithGrace is newWatchedEnv with a feed that has a store
+// outage grace.
+func newWatchedEnvWithGrace(t *testing.T, grace time.Duration, configure ...func(*apikey.Config)) (*env, *watchingStore) {
+	t.Helper()
 	var ws *watchingStore
 	var feed *changes.Feed
 	e := newEnv(t, append(configure, func(c *apikey.Config) {
 		ws = &watchingStore{countingStore: c.Store.(*countingStore), reports: make(chan func(auth.ChangeHandler)), handled: make(chan struct{})}
 		c.Store = ws
 		feed = changes.New(ws, nil)
+		feed.SetOutageGrace(grace)
 		c.Changes = feed
 	})...)
 	e.mono = testenv.NewClock(t0)

@@ -1,6 +1,11 @@
 package auth
 
-import "fmt"
+import (
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+)
 
 // SchemaTooNewError is why a node refuses to start: the store's schema is
 // at a version this build has no migration for, so a newer Gatehouse has
@@ -24,4 +29,27 @@ func CheckSchemaVersion(database, known int64) error {
 		return &SchemaTooNewError{Database: database, Known: known}
 	}
 	return nil
+}
+
+// LatestSchemaVersion is the newest version among a backend's migration
+// files in dir of migrations, named as goose numbers them
+// (00014_nodes.sql): the version CheckSchemaVersion calls known.
+func LatestSchemaVersion(migrations fs.FS, dir string) (int64, error) {
+	entries, err := fs.ReadDir(migrations, dir)
+	if err != nil {
+		return 0, fmt.Errorf("list migrations: %w", err)
+	}
+	var latest int64
+	for _, e := range entries {
+		number, _, _ := strings.Cut(e.Name(), "_")
+		v, err := strconv.ParseInt(number, 10, 64)
+		if err != nil || v <= 0 {
+			return 0, fmt.Errorf("migration %s has no version number before an underscore", e.Name())
+		}
+		latest = max(latest, v)
+	}
+	if latest == 0 {
+		return 0, fmt.Errorf("no migrations in %s", dir)
+	}
+	return latest, nil
 }

@@ -27,6 +27,14 @@ type Feed struct {
 	log      *slog.Logger
 	byKind   map[auth.ChangeKind][]auth.ChangeHandler
 	handlers []auth.ChangeHandler // each once, in subscription order
+
+	// grace is the store outage grace (see StoreOutage); zero: none.
+	// trust follows the feed as its subscribers' do, so that the node can
+	// tell (InGrace, logs) whether its caches answer from the grace.
+	grace  time.Duration
+	trust  *Trust
+	graced bool        // whether the last FeedLost started or continued a grace; Run's goroutine only
+	expiry *time.Timer // logs the grace's end if no FeedSynced comes first
 }
 
 var _ auth.ChangeHandler = (*Feed)(nil)
@@ -36,8 +44,18 @@ func New(w auth.ChangeWatcher, log *slog.Logger) *Feed {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Feed{watcher: w, log: log, byKind: map[auth.ChangeKind][]auth.ChangeHandler{}}
+	return &Feed{watcher: w, log: log, byKind: map[auth.ChangeKind][]auth.ChangeHandler{}, trust: NewTrust(true)}
 }
+
+// SetOutageGrace sets the store outage grace (see StoreOutage): how long
+// after the feed's last sync the caches of a node that cannot reach its
+// database keep answering. Zero (the default) keeps them failing closed
+// after auth.FeedMaxAge. Set it before Run.
+func (f *Feed) SetOutageGrace(d time.Duration) { f.grace = max(d, 0) }
+
+// InGrace reports whether the node's caches are answering now only by the
+// store outage grace.
+func (f *Feed) InGrace() bool { return f.trust.Graced() }
 
 // Subscribe has h told of the changes of the given kinds, and of the
 // feed's state. Subscribe before Run: a handler added later may miss a
@@ -94,17 +112,48 @@ func (f *Feed) Changed(c auth.Change) {
 	}
 }
 
-// FeedSynced passes on to every handler.
+// FeedSynced passes on to every handler. It ends a store outage grace:
+// the watcher has reported what changed meanwhile before calling it.
 func (f *Feed) FeedSynced(at time.Time) {
+	f.trust.Synced(at)
 	for _, h := range f.handlers {
 		h.FeedSynced(at)
 	}
+	f.endGrace("changes: the change feed is back and caught up; caches are trusted again")
 }
 
-// FeedLost passes on to every handler.
+// FeedLost passes on to every handler; when the database is unreachable
+// and a grace is set, err reaches them as a *StoreOutage.
 func (f *Feed) FeedLost(err error) {
+	if f.grace > 0 && Unreachable(err) {
+		err = &StoreOutage{Err: err, Grace: f.grace}
+	}
+	f.trust.Lost(err)
 	for _, h := range f.handlers {
 		h.FeedLost(err)
+	}
+	switch graced := f.trust.Graced(); {
+	case graced && !f.graced:
+		f.graced = true
+		remaining := f.trust.remaining()
+		f.log.Warn("changes: the database is unreachable; cached keys, clients and the revocation list answer as of the last sync (store outage grace), writes and unknown keys fail",
+			slog.Any("err", err), slog.Duration("grace_left", remaining))
+		f.expiry = time.AfterFunc(remaining, func() {
+			f.log.Warn("changes: the store outage grace ran out; every cache fails closed until the database is back")
+		})
+	case !graced:
+		f.endGrace("changes: the store outage grace ended; caches fail closed until the change feed is back")
+	}
+}
+
+// endGrace logs the end of a grace in progress, once.
+func (f *Feed) endGrace(msg string) {
+	if !f.graced {
+		return
+	}
+	f.graced = false
+	if f.expiry.Stop() {
+		f.log.Info(msg) // the grace had not run out: this is its end
 	}
 }
 
@@ -162,7 +211,7 @@ func (k *Kick) FeedSynced(at time.Time) {
 // FeedLost stops the feed vouching: Run wakes the receiver when the last
 // FeedSynced would have stopped vouching anyway, the moment up to which
 // every change was reported, and every auth.FeedMaxAge from then on.
-func (k *Kick) FeedLost(error) { k.trust.Lost() }
+func (k *Kick) FeedLost(err error) { k.trust.Lost(err) }
 
 // Run wakes the receiver while the feed does not vouch for itself (see
 // Kick), until ctx is done; it returns nil then (the contract of

@@ -1,6 +1,7 @@
 package changes
 
 import (
+	"errors"
 	"math"
 	"sync/atomic"
 	"time"
@@ -44,8 +45,13 @@ const (
 // memory now. Its methods are safe for concurrent use.
 type Trust struct {
 	until atomic.Int64
-	base  time.Time                     // time.Now when the Trust was made
-	since func(time.Time) time.Duration // time.Since; tests replace it
+	// synced is the at of the last Synced on the same scale as until
+	// (trustNever before the first), from which a StoreOutage's grace is
+	// measured; graced says that until was set by one.
+	synced atomic.Int64
+	graced atomic.Bool
+	base   time.Time                     // time.Now when the Trust was made
+	since  func(time.Time) time.Duration // time.Since; tests replace it
 }
 
 // NewTrust returns the Trust of a cache: one that depends on a feed
@@ -53,6 +59,7 @@ type Trust struct {
 // not (a single node, whose changes all go through it) always.
 func NewTrust(following bool) *Trust {
 	t := &Trust{base: time.Now(), since: time.Since}
+	t.synced.Store(trustNever)
 	if following {
 		t.until.Store(trustNever)
 	} else {
@@ -91,16 +98,37 @@ func (t *Trust) Synced(at time.Time) {
 		return
 	}
 	sent := min(at.Sub(t.base), t.since(t.base))
+	t.synced.Store(int64(sent))
+	t.graced.Store(false)
 	t.until.Store(int64(sent + auth.FeedMaxAge))
 }
 
-// Lost stops trusting the cache until the next Synced. A Trust that
-// follows no feed stays trusted.
-func (t *Trust) Lost() {
-	if t.Following() {
-		t.until.Store(trustNever)
+// Lost stops trusting the cache until the next Synced, unless err is a
+// *StoreOutage with a positive grace: then the cache stays trusted until
+// FeedMaxAge plus the grace after the last Synced (see StoreOutage). A
+// loss for another reason ends a grace, and a cache that was distrusted
+// for another reason is not trusted again by an outage. Repeated outages
+// (each failed reconnection) do not stretch the grace: it is measured from
+// the last Synced. A Trust that follows no feed stays trusted.
+func (t *Trust) Lost(err error) {
+	if !t.Following() {
+		return
 	}
+	var o *StoreOutage
+	synced := t.synced.Load()
+	if errors.As(err, &o) && o.Grace > 0 && synced != trustNever && t.until.Load() != trustNever {
+		t.graced.Store(true)
+		t.until.Store(synced + int64(auth.FeedMaxAge+o.Grace))
+		return
+	}
+	t.graced.Store(false)
+	t.until.Store(trustNever)
 }
+
+// Graced reports whether the cache is trusted now only by a store outage
+// grace: the feed was lost to an unreachable database and the grace has
+// not run out.
+func (t *Trust) Graced() bool { return t.graced.Load() && t.Trusted() }
 
 // SetMonotonic makes now the clock on which the Trust measures how long
 // the last Synced vouches (by default the monotonic clock, through

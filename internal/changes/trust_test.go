@@ -11,7 +11,7 @@ import (
 
 func TestATrustWithoutAFeedIsAlwaysTrusted(t *testing.T) {
 	tr := changes.NewTrust(false)
-	tr.Lost()
+	tr.Lost(nil)
 	if !tr.Trusted() || tr.Following() {
 		t.Fatal("a cache that follows no feed stopped being trusted")
 	}
@@ -34,7 +34,7 @@ func TestATrustVouchesFromEachSyncForFeedMaxAgeAndNeverAfterALoss(t *testing.T) 
 		t.Fatal("trusted FeedMaxAge after the sync")
 	}
 	tr.Synced(mono.Now())
-	tr.Lost()
+	tr.Lost(nil)
 	if tr.Trusted() {
 		t.Fatal("trusted after the feed was lost")
 	}

@@ -38,8 +38,14 @@ func (f feedHandler) Changed(c auth.Change) {
 func (f feedHandler) FeedSynced(at time.Time) { f.r.cache.trust.Synced(at) }
 
 // FeedLost stops trusting the cache until the feed is back, and empties
-// it: reads in flight may have read a client just before a change.
-func (f feedHandler) FeedLost(error) {
-	f.r.cache.trust.Lost()
-	f.r.ForgetAll()
+// it: reads in flight may have read a client just before a change. While a
+// store outage grace keeps the cache trusted (see changes.StoreOutage) the
+// cached clients answer as of the feed's last sync instead: the store they
+// would be reread from is unreachable, and the feed's catch-up drops every
+// client before the next FeedSynced.
+func (f feedHandler) FeedLost(err error) {
+	f.r.cache.trust.Lost(err)
+	if !f.r.cache.trust.Trusted() {
+		f.r.ForgetAll()
+	}
 }

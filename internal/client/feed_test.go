@@ -3,11 +3,13 @@ package client_test
 import (
 	"context"
 	"errors"
+	"io"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/changes"
 	"github.com/gatehouse-dev/gatehouse/internal/client"
 )
 
@@ -88,5 +90,36 @@ func TestTheClientCacheFollowsTheChangeFeed(t *testing.T) {
 	feed.h.FeedLost(errors.New("connection reset"))
 	if cached() {
 		t.Fatal("a client answered from the cache with the feed lost")
+	}
+}
+
+// During a store outage grace (the database unreachable from this node) the
+// cached clients answer as of the feed's last sync, and the feed's
+// catch-up drops them all before the cache is trusted normally again.
+func TestCachedClientsAnswerDuringAStoreOutageGrace(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	feed := &handlerFeed{}
+	store := &countingStore{ClientStore: e.db}
+	r, err := client.New(client.Config{Store: store, Hasher: e.hasher, Now: e.clock.Now, Changes: feed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := e.mustCreate(t, client.Input{Name: "svc", Scopes: []string{"read"}})
+	feed.h.FeedSynced(time.Now())
+	if _, err := r.Lookup(ctx, c.ID); err != nil { // cached
+		t.Fatal(err)
+	}
+	feed.h.FeedLost(&changes.StoreOutage{Err: io.ErrUnexpectedEOF, Grace: time.Hour})
+	before := store.reads.Load()
+	if _, err := r.Lookup(ctx, c.ID); err != nil || store.reads.Load() != before {
+		t.Fatalf("during the grace, a cached client was read from the store (err %v)", err)
+	}
+	// The database is back: the catch-up reports that any client may have
+	// changed, then the feed syncs.
+	feed.h.Changed(auth.Change{Kind: auth.ChangeClient})
+	feed.h.FeedSynced(time.Now())
+	if _, err := r.Lookup(ctx, c.ID); err != nil || store.reads.Load() != before+1 {
+		t.Fatalf("after the outage, the client was not reread from the store (err %v)", err)
 	}
 }

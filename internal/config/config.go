@@ -88,6 +88,11 @@ type Config struct {
 	FlushInterval   time.Duration `yaml:"flush_interval"`   // how often last-used times and audit aggregates are written
 	MaxBodyBytes    int64         `yaml:"max_body_bytes"`   // request body limit of the JSON APIs
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // how long in-flight requests get on shutdown
+	// StoreOutageGrace is how long after the change feed's last sync a node
+	// that cannot reach PostgreSQL at all keeps answering from its caches
+	// (verified keys, clients, the revocation list); 0 fails closed after
+	// a second. See changes.StoreOutage and docs/operations.md.
+	StoreOutageGrace time.Duration `yaml:"store_outage_grace"`
 	// ShutdownDelay is how long a node told to stop (SIGTERM, Ctrl-C) goes
 	// on serving while /readyz already fails, before it closes its
 	// listeners: the time a load balancer or Kubernetes needs to see it go
@@ -287,22 +292,34 @@ const DefaultVerifyRate = 5000
 // wait for: --dev's default is 0.
 const DefaultShutdownDelay = 5 * time.Second
 
+// DefaultStoreOutageGrace is store_outage_grace by default: a minute rides
+// out a database failover or a network blip without refusing the callers
+// of keys and tokens already verified, and bounds how long a revocation
+// made through another node can be missed by a node cut off from the
+// database. MaxStoreOutageGrace caps it: past an hour the cached answers
+// are too old to stand for the store's.
+const (
+	DefaultStoreOutageGrace = time.Minute
+	MaxStoreOutageGrace     = time.Hour
+)
+
 // Default returns the safe defaults. dev selects the developer defaults.
 func Default(dev bool) Config {
 	c := Config{
-		Dev:             dev,
-		DataDir:         "gatehouse-data",
-		Addr:            "127.0.0.1:8080",
-		KeyPrefix:       "sk_live_",
-		LogFormat:       "json",
-		LogLevel:        "info",
-		CacheTTL:        30 * time.Second,
-		FlushInterval:   5 * time.Second,
-		MaxBodyBytes:    64 << 10,
-		ShutdownTimeout: 15 * time.Second,
-		ShutdownDelay:   DefaultShutdownDelay,
-		RedisTimeout:    50 * time.Millisecond, // ratelimit.DefaultRedisTimeout
-		VerifyRateLimit: auth.RateLimit{Rate: DefaultVerifyRate, Burst: 2 * DefaultVerifyRate},
+		Dev:              dev,
+		DataDir:          "gatehouse-data",
+		Addr:             "127.0.0.1:8080",
+		KeyPrefix:        "sk_live_",
+		LogFormat:        "json",
+		LogLevel:         "info",
+		CacheTTL:         30 * time.Second,
+		FlushInterval:    5 * time.Second,
+		MaxBodyBytes:     64 << 10,
+		ShutdownTimeout:  15 * time.Second,
+		ShutdownDelay:    DefaultShutdownDelay,
+		StoreOutageGrace: DefaultStoreOutageGrace,
+		RedisTimeout:     250 * time.Millisecond, // ratelimit.DefaultRedisTimeout
+		VerifyRateLimit:  auth.RateLimit{Rate: DefaultVerifyRate, Burst: 2 * DefaultVerifyRate},
 		OAuth: OAuth{
 			SigningAlgorithm:   "ES256",
 			SigningKeyRotation: 30 * 24 * time.Hour,
@@ -400,6 +417,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	duration("GATEHOUSE_CACHE_TTL", &c.CacheTTL)
 	duration("GATEHOUSE_FLUSH_INTERVAL", &c.FlushInterval)
 	duration("GATEHOUSE_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
+	duration("GATEHOUSE_STORE_OUTAGE_GRACE", &c.StoreOutageGrace)
 	duration("GATEHOUSE_SHUTDOWN_DELAY", &c.ShutdownDelay)
 	str("GATEHOUSE_ISSUER", &c.OAuth.Issuer)
 	str("GATEHOUSE_SIGNING_ALGORITHM", &c.OAuth.SigningAlgorithm)
@@ -585,6 +603,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown_timeout must be positive"))
+	}
+	if c.StoreOutageGrace < 0 || c.StoreOutageGrace > MaxStoreOutageGrace {
+		errs = append(errs, fmt.Errorf("store_outage_grace must be between 0 (fail closed at once) and %s", MaxStoreOutageGrace))
 	}
 	if c.ShutdownDelay < 0 {
 		errs = append(errs, errors.New("shutdown_delay must not be negative (0: close the listeners at once)"))

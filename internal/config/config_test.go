@@ -54,6 +54,9 @@ func TestValidate(t *testing.T) {
 		{"bad log format", func(c *Config) { c.LogFormat = "xml" }, "log_format"},
 		{"tiny flush interval", func(c *Config) { c.FlushInterval = time.Millisecond }, "flush_interval"},
 		{"tiny body limit", func(c *Config) { c.MaxBodyBytes = 10 }, "max_body_bytes"},
+		{"no store outage grace (strict fail-closed)", func(c *Config) { c.StoreOutageGrace = 0 }, ""},
+		{"negative store outage grace", func(c *Config) { c.StoreOutageGrace = -time.Second }, "store_outage_grace"},
+		{"store outage grace over an hour", func(c *Config) { c.StoreOutageGrace = 2 * time.Hour }, "store_outage_grace"},
 		{"gateway off", func(c *Config) { c.Gateway.Addr = "off" }, ""},
 		{"redis URL", func(c *Config) { c.RedisURL = "redis://127.0.0.1:6379/0" }, ""},
 		{"bad redis URL", func(c *Config) { c.RedisURL = "127.0.0.1:6379" }, "redis_url"},
@@ -263,5 +266,19 @@ func TestVerifyRateLimit(t *testing.T) {
 	c.VerifyRateLimit.Burst = 0
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "verify_rate_limit") {
 		t.Errorf("a rate without a burst: %v", err)
+	}
+}
+
+func TestStoreOutageGraceIsAMinuteByDefaultAndSetFromTheEnvironment(t *testing.T) {
+	c := Default(false)
+	if c.StoreOutageGrace != time.Minute {
+		t.Fatalf("default store_outage_grace %s, want 1m", c.StoreOutageGrace)
+	}
+	env := map[string]string{"GATEHOUSE_STORE_OUTAGE_GRACE": "0s"}
+	if err := c.ApplyEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.StoreOutageGrace != 0 {
+		t.Fatalf("GATEHOUSE_STORE_OUTAGE_GRACE=0s gave %s", c.StoreOutageGrace)
 	}
 }

@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"io/fs"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -713,17 +711,9 @@ func TestRevokeFamilyWaitsForATokenBeingAdded(t *testing.T) {
 // migrated database must be at, whatever number of migrations there are.
 func latestMigration(t *testing.T) int64 {
 	t.Helper()
-	entries, err := fs.ReadDir(migrations, "migrations")
+	latest, err := LatestVersion()
 	if err != nil {
-		t.Fatalf("read migrations: %v", err)
-	}
-	var latest int64
-	for _, e := range entries {
-		n, err := strconv.ParseInt(strings.SplitN(e.Name(), "_", 2)[0], 10, 64)
-		if err != nil {
-			t.Fatalf("migration %s has no number: %v", e.Name(), err)
-		}
-		latest = max(latest, n)
+		t.Fatal(err)
 	}
 	return latest
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/pressly/goose/v3"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
 // ErrNoSchema says the schema a DSN names holds no Gatehouse tables.
@@ -15,17 +15,9 @@ var ErrNoSchema = errors.New("no Gatehouse schema")
 
 // LatestVersion is the schema version this binary's migrations reach.
 func LatestVersion() (int64, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
+	latest, err := auth.LatestSchemaVersion(migrations, "migrations")
 	if err != nil {
-		return 0, fmt.Errorf("postgres: list migrations: %w", err)
-	}
-	var latest int64
-	for _, e := range entries {
-		v, err := goose.NumericComponent(e.Name())
-		if err != nil {
-			return 0, fmt.Errorf("postgres: migration %s: %w", e.Name(), err)
-		}
-		latest = max(latest, v)
+		return 0, fmt.Errorf("postgres: %w", err)
 	}
 	return latest, nil
 }

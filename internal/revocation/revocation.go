@@ -51,6 +51,13 @@ type Options struct {
 	// always fresh. Its age is real elapsed time (the monotonic clock),
 	// not Now's: a test clock moves token time, not the poll's.
 	MaxAge time.Duration
+	// Outage, if set, reports whether the node's store is unreachable and
+	// within its store outage grace (changes.Feed.InGrace): the list then
+	// stays fresh past MaxAge, as of its last sync, since no sync can
+	// succeed and the node's other caches answer as of theirs too. When
+	// the store returns, the change feed's catch-up wakes Run (Changed),
+	// whose sync reads what was revoked meanwhile.
+	Outage func() bool
 	Logger *slog.Logger
 	// Changed, if set, wakes Run to sync at once: the node's change feed
 	// (a changes.Kick subscribed to auth.ChangeRevocation) sends on it
@@ -115,7 +122,10 @@ func (l *List) Fresh() bool {
 		return true
 	}
 	t := l.synced.Load()
-	return t != nil && l.since(*t) <= l.opts.MaxAge
+	if t != nil && l.since(*t) <= l.opts.MaxAge {
+		return true
+	}
+	return t != nil && l.opts.Outage != nil && l.opts.Outage()
 }
 
 // Len is the number of entries held.

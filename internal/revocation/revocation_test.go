@@ -257,3 +257,24 @@ func TestAListWithoutMaxAgeIsAlwaysFresh(t *testing.T) {
 		t.Fatal("not fresh without a MaxAge")
 	}
 }
+
+// During a store outage grace (the node cannot reach its database) the list
+// stays fresh as of its last sync; once the grace is over, it is stale as
+// before.
+func TestAListStaysFreshPastMaxAgeOnlyDuringAStoreOutageGrace(t *testing.T) {
+	t.Parallel()
+	db := openStore(t)
+	inGrace := true
+	l, err := New(t.Context(), Options{Store: db, MaxAge: time.Second, Outage: func() bool { return inGrace }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.since = func(time.Time) time.Duration { return 30 * time.Second }
+	if !l.Fresh() {
+		t.Fatal("a list past MaxAge is stale during the store outage grace")
+	}
+	inGrace = false
+	if l.Fresh() {
+		t.Fatal("a list past MaxAge is fresh without a store outage grace")
+	}
+}

@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/pressly/goose/v3"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
 // Backups and restores work on database files, never through a DB: a backup
@@ -23,9 +23,6 @@ var (
 	// ErrNotGatehouse says a file is not a Gatehouse database: not SQLite,
 	// damaged, or SQLite without Gatehouse's schema.
 	ErrNotGatehouse = errors.New("not a Gatehouse database")
-	// ErrNewerSchema says a database was written by a newer Gatehouse than
-	// this one: its schema version is beyond the migrations this binary has.
-	ErrNewerSchema = errors.New("the database schema is newer than this Gatehouse knows")
 	// ErrExists says the destination of a backup exists and may not be
 	// overwritten.
 	ErrExists = errors.New("the file exists")
@@ -39,17 +36,9 @@ type FileInfo struct {
 
 // LatestVersion is the schema version this binary's migrations reach.
 func LatestVersion() (int64, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
+	latest, err := auth.LatestSchemaVersion(migrations, "migrations")
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: list migrations: %w", err)
-	}
-	var latest int64
-	for _, e := range entries {
-		v, err := goose.NumericComponent(e.Name())
-		if err != nil {
-			return 0, fmt.Errorf("sqlite: migration %s: %w", e.Name(), err)
-		}
-		latest = max(latest, v)
+		return 0, fmt.Errorf("sqlite: %w", err)
 	}
 	return latest, nil
 }
@@ -76,8 +65,8 @@ func openFile(path string) (*sql.DB, error) {
 // Inspect checks that the file at path is a Gatehouse database this binary
 // can serve: SQLite that passes PRAGMA integrity_check, with Gatehouse's
 // tables, at a schema version no newer than LatestVersion (an older one is
-// migrated when a server opens it). Errors wrap ErrNotGatehouse or
-// ErrNewerSchema when the file is the problem. The file must be writable:
+// migrated when a server opens it). When the file is the problem, errors
+// wrap ErrNotGatehouse or are a *auth.SchemaTooNewError (with the FileInfo). The file must be writable:
 // SQLite may create and remove its -wal and -shm files beside it.
 func Inspect(ctx context.Context, path string) (FileInfo, error) {
 	latest, err := LatestVersion()
@@ -108,9 +97,8 @@ func Inspect(ctx context.Context, path string) (FileInfo, error) {
 	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&info.Version); err != nil {
 		return FileInfo{}, fmt.Errorf("sqlite: inspect: read the schema version: %w", err)
 	}
-	if info.Version > latest {
-		return info, fmt.Errorf("%w: it is at version %d, this binary knows versions up to %d; use the Gatehouse release that wrote it, or a newer one",
-			ErrNewerSchema, info.Version, latest)
+	if err := auth.CheckSchemaVersion(info.Version, latest); err != nil {
+		return info, err
 	}
 	return info, nil
 }
@@ -188,7 +176,8 @@ func Backup(ctx context.Context, src, dst string, overwrite bool) (FileInfo, err
 	// A schema newer than this binary's is still worth copying (a newer
 	// server wrote it); a copy that fails its integrity check is not.
 	info, err := Inspect(ctx, tmpPath)
-	if err != nil && !errors.Is(err, ErrNewerSchema) {
+	var tooNew *auth.SchemaTooNewError
+	if err != nil && !errors.As(err, &tooNew) {
 		return FileInfo{}, fmt.Errorf("sqlite: backup: the copy does not check: %w", err)
 	}
 	if err := syncFile(tmpPath); err != nil {

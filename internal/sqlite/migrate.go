@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"time"
 
 	"github.com/pressly/goose/v3"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/filelock"
 )
 
 // migrations holds the schema, one numbered file per version. Files are
@@ -82,31 +82,16 @@ func migrate(ctx context.Context, db *sql.DB, path string, version int64) error 
 // returns the function that releases it. The file stays: removing it
 // would let two processes lock two different files of one name.
 func lockMigrations(ctx context.Context, path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open the migration lock: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, migrateLockTimeout)
+	waitCtx, cancel := context.WithTimeout(ctx, migrateLockTimeout)
 	defer cancel()
-	t := time.NewTicker(migrateLockPoll)
-	defer t.Stop()
-	for {
-		ok, err := tryLock(f)
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("take the migration lock %s: %w", path, err)
-		}
-		if ok {
-			return func() { f.Close() }, nil // closing releases the lock
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, fmt.Errorf("another process has held the migration lock %s too long: %w", path, ctx.Err())
-			}
-			return nil, ctx.Err()
-		case <-t.C:
-		}
+	l, err := filelock.WaitExclusive(waitCtx, path, migrateLockPoll)
+	// The caller's own deadline or cancellation is not the holder's fault.
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return nil, fmt.Errorf("another process has held the migration lock %s too long (waited up to %s): %w",
+			path, migrateLockTimeout, err)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("take the migration lock: %w", err)
+	}
+	return func() { l.Close() }, nil
 }

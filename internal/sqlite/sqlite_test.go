@@ -4,11 +4,8 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -381,17 +378,9 @@ func TestTranslateUsesResultCodes(t *testing.T) {
 // migrated database must be at, whatever number of migrations there are.
 func latestMigration(t *testing.T) int64 {
 	t.Helper()
-	entries, err := fs.ReadDir(migrations, "migrations")
+	latest, err := LatestVersion()
 	if err != nil {
-		t.Fatalf("read migrations: %v", err)
-	}
-	var latest int64
-	for _, e := range entries {
-		n, err := strconv.ParseInt(strings.SplitN(e.Name(), "_", 2)[0], 10, 64)
-		if err != nil {
-			t.Fatalf("migration %s has no number: %v", e.Name(), err)
-		}
-		latest = max(latest, n)
+		t.Fatal(err)
 	}
 	return latest
 }

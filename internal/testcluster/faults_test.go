@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,18 +94,16 @@ func hotPathLoad(c *testcluster.Cluster, f *fixture, tok string) *load {
 	)
 }
 
-// TestPostgresCutFailsFastAndRecovers cuts PostgreSQL (every connection
-// closed, new ones refused) under load through the balancer. Without it:
-// admin writes and token requests answer 503 within 5 s (not 500, not a
-// hang); a key never seen fails closed; every node stays in the balancer
-// (/readyz does not follow the shared store); and the hot paths (the JWT
-// route, a key verified before) answer 200 or 503, each within 5 s, never
-// 500. Which of the two they answer is issue 9's rule: a node answers from
-// its caches only while the change feed vouches for them (auth.FeedMaxAge,
-// 1 s), so that a revocation made elsewhere is never missed; without the
-// database that is 503 (see docs/operations.md). Within 10 s of the
-// database's return every node writes, verifies and serves again.
-func TestPostgresCutFailsFastAndRecovers(t *testing.T) {
+// TestPostgresCutKeepsKnownCredentialsAndRecovers cuts PostgreSQL (every
+// connection closed, new ones refused) under load through the balancer.
+// Without it, by the store outage grace (store_outage_grace, 1m by
+// default; see docs/operations.md): the JWT route and a key verified before
+// the cut answer 200 throughout; admin writes and token requests answer 503
+// within 5 s (not 500, not a hang); a key never seen is refused; every node
+// stays in the balancer (/readyz does not follow the shared store). Within
+// 10 s of the database's return every node writes, verifies and serves
+// again.
+func TestPostgresCutKeepsKnownCredentialsAndRecovers(t *testing.T) {
 	// Not in parallel: one cluster at a time, so that a loaded CI machine
 	// does not starve the others of CPU (they measure time) and ports.
 	c := startCluster(t, testcluster.Options{Nodes: 2})
@@ -125,33 +122,26 @@ func TestPostgresCutFailsFastAndRecovers(t *testing.T) {
 	write := func(base string) reply {
 		return call("POST", base+"/admin/v1/keys", admin, map[string]any{"owner": "pg-cut", "scopes": []string{"a"}})
 	}
-	// During the cut a hot-path request may be refused, but only with a
-	// 503, and fast.
-	var refused atomic.Int64
-	fast := func(what string, r reply, ok bool) error {
-		switch {
-		case r.err != nil || r.took > 5*time.Second:
-			return fmt.Errorf("%s: %s, want an answer within 5s", what, r)
-		case ok:
-			return nil
-		case r.status == http.StatusServiceUnavailable:
-			refused.Add(1)
-			return nil
+	// During the cut the hot paths answer from the nodes' caches: 200,
+	// each within 5 s.
+	ok := func(what string, r reply, ok bool) error {
+		if r.err != nil || r.took > 5*time.Second || !ok {
+			return fmt.Errorf("%s: %s, want 200 within 5s", what, r)
 		}
-		return fmt.Errorf("%s: %s, want 200 or 503", what, r)
+		return nil
 	}
 	during := startLoad(
 		func() error {
 			r := call("GET", c.GatewayURL+"/j", bearer(tok), nil)
-			return fast("gateway JWT route", r, r.status == http.StatusOK)
+			return ok("gateway JWT route", r, r.status == http.StatusOK)
 		},
 		func() error {
 			r := call("GET", c.GatewayURL+"/k", apiKey(f.key), nil)
-			return fast("gateway key route", r, r.status == http.StatusOK)
+			return ok("gateway key route", r, r.status == http.StatusOK)
 		},
 		func() error {
 			valid, r := verify(c.APIURL, f.key)
-			return fast("verify a known key", r, valid)
+			return ok("verify a known key", r, valid)
 		},
 	)
 	defer during.Stop()
@@ -183,9 +173,9 @@ func TestPostgresCutFailsFastAndRecovers(t *testing.T) {
 	}
 	during.Stop()
 	if during.fail.Load() != 0 {
-		t.Errorf("without PostgreSQL, hot-path requests got other answers than 200 or a fast 503: %s", during.report())
+		t.Errorf("without PostgreSQL, JWT-route requests and keys verified before the cut got other answers than 200 within 5s: %s", during.report())
 	}
-	t.Logf("PostgreSQL cut for %s: %s (%d of them 503)", time.Since(cutAt).Round(time.Millisecond), during.report(), refused.Load())
+	t.Logf("PostgreSQL cut for %s: %s", time.Since(cutAt).Round(time.Millisecond), during.report())
 
 	c.Postgres.Restore()
 	restoredAt := time.Now()

@@ -50,7 +50,8 @@ EXPOSE 8080 8081
 # SQLite database and secret file of a single node; unused by nodes on
 # PostgreSQL with GATEHOUSE_SECRET.
 VOLUME ["/var/lib/gatehouse"]
-# No shell or curl here: the binary checks /readyz (the database) itself.
+# No shell or curl here: the binary asks /readyz itself (503 only while the
+# node drains; it does not ask the database, see docs/operations.md).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["/usr/local/bin/gatehouse", "healthcheck", "--url", "http://127.0.0.1:8080/readyz", "--timeout", "3s"]
 ENTRYPOINT ["/usr/local/bin/gatehouse"]

@@ -351,10 +351,12 @@ func (c *deployCheck) checkDeployment(where string, d *k8sDeployment, configMaps
 	}
 	grace := d.Template.Spec.TerminationGracePeriodSeconds
 	// A pod told to stop serves on for shutdown_delay (while Kubernetes
-	// removes its endpoint), then gives requests in flight up to
-	// shutdown_timeout: SIGKILL must not come before both have passed.
-	if grace == nil || time.Duration(*grace)*time.Second <= cfg.ShutdownDelay+cfg.ShutdownTimeout {
-		c.failf(where, "terminationGracePeriodSeconds must exceed shutdown_delay (%s) plus shutdown_timeout (%s)", cfg.ShutdownDelay, cfg.ShutdownTimeout)
+	// removes its endpoint), then gives requests in flight on both
+	// listeners up to shutdown_timeout, then has at most 5 s of final
+	// writes (docs/operations.md): SIGKILL must not come before all have
+	// passed.
+	if grace == nil || time.Duration(*grace)*time.Second <= cfg.ShutdownDelay+cfg.ShutdownTimeout+5*time.Second {
+		c.failf(where, "terminationGracePeriodSeconds must exceed shutdown_delay (%s) plus shutdown_timeout (%s) plus 5s", cfg.ShutdownDelay, cfg.ShutdownTimeout)
 	}
 	_, api, _ := net.SplitHostPort(cfg.Addr)
 	_, gw, _ := net.SplitHostPort(cfg.Gateway.Addr)

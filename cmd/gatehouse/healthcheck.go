@@ -26,8 +26,9 @@ func newHealthcheckCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "healthcheck",
 		Short: "Exit 0 when a node answers its readiness check with 200, 1 otherwise (for container health checks)",
-		Long: "healthcheck asks a Gatehouse node's /readyz (which checks the database) and exits 0 when it\n" +
-			"answers 200 OK within --timeout, 1 when it answers anything else, does not answer, or is too slow.\n" +
+		Long: "healthcheck asks a Gatehouse node's /readyz (503 only while the node drains; it does not ask the\n" +
+			"database) and exits 0 when it answers 200 OK within --timeout, 1 when it answers anything else,\n" +
+			"does not answer, or is too slow.\n" +
 			"It follows no redirect and uses no proxy. Docker's HEALTHCHECK in the image runs it.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -29,7 +29,12 @@ type membership struct {
 	live atomic.Int64
 	// failing says the last heartbeat or count failed, so that a store
 	// that stays down is logged once, and its return once.
-	failing   bool
+	failing bool
+	// leaveBy is when the removal of the node's row at shutdown gives up
+	// (zero: shutdownFlushTimeout from then). Close sets it before it
+	// stops the background work, whose cancellation orders the write
+	// before Run reads it.
+	leaveBy   time.Time
 	lastPrune time.Time
 }
 
@@ -37,11 +42,6 @@ type membership struct {
 // without a word (killed), NodeRetention after their last heartbeat. Every
 // node does it; the deletes are idempotent and rare.
 const prunePeriod = time.Hour
-
-// nodeShutdownTimeout bounds the removal of the node's row at shutdown:
-// a store that does not answer must not hold up the exit, and the row then
-// ages out by itself.
-const nodeShutdownTimeout = 5 * time.Second
 
 // startNodes builds this node's membership, writes its first heartbeat
 // (so that the node is listed, and counts the others, once Run returns)
@@ -153,9 +153,15 @@ func (n *membership) refresh(ctx context.Context, now time.Time) error {
 }
 
 // leave removes the node's row, with a context of its own since the
-// node's is done.
+// node's is done, by leaveBy (Close: what is left of shutdown_timeout) or
+// within shutdownFlushTimeout: a store that does not answer must not hold
+// up the exit, and the row then ages out by itself.
 func (n *membership) leave() {
-	ctx, cancel := context.WithTimeout(context.Background(), nodeShutdownTimeout)
+	by := n.leaveBy
+	if by.IsZero() {
+		by = time.Now().Add(shutdownFlushTimeout)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), by)
 	defer cancel()
 	if err := n.store.DeleteNode(ctx, n.self.ID); err != nil {
 		n.logger.Warn("removing this node from the cluster's list failed; it ages out by itself", "node", n.self.ID, "err", err)

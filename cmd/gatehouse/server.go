@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -596,36 +597,68 @@ func (m *Main) Wait(ctx context.Context) error {
 	}
 }
 
-// Close stops accepting requests, lets those in flight finish within the
-// shutdown timeout, flushes the batched writes and closes the store.
+// shutdownFlushTimeout bounds what Close still does once the servers have
+// stopped and shutdown_timeout has run out: removing the node's row and
+// sending the last spans get what is left of shutdown_timeout, but at least
+// this. A node thus exits within shutdown_timeout plus this after its
+// listeners close (docs/operations.md, the Kubernetes grace period).
+const shutdownFlushTimeout = 2 * time.Second
+
+// Close stops accepting requests, lets those in flight on both listeners
+// finish within one shutdown timeout, flushes the batched writes and closes
+// the store.
 func (m *Main) Close() error {
 	var errs []error
+	// One deadline for the whole close: the two servers shut down side by
+	// side under it, rather than one after the other with a full timeout
+	// each, so that the node exits within the bound operators plan for.
+	deadline := time.Now().Add(m.Config.ShutdownTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	var wg sync.WaitGroup
+	var gwErr, apiErr error
 	if m.gwSrv != nil {
-		// The gateway first: requests in flight there may still need the
-		// authorization server's state (revocations, client lookups).
-		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
-		if err := m.gwSrv.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("gateway shutdown: %w", err))
-		}
-		cancel()
+		wg.Add(1)
+		go func(srv *http.Server) {
+			defer wg.Done()
+			gwErr = srv.Shutdown(ctx)
+		}(m.gwSrv)
 		m.gwSrv = nil
 	} else if m.gwLn != nil {
 		m.gwLn.Close()
+	}
+	if m.srv != nil {
+		wg.Add(1)
+		go func(srv *http.Server) {
+			defer wg.Done()
+			apiErr = srv.Shutdown(ctx)
+		}(m.srv)
+		m.srv = nil
+	} else if m.ln != nil {
+		m.ln.Close()
+	}
+	// The gateway's own state (verifiers, its transport) outlives both
+	// servers: requests in flight on either may still use it.
+	wg.Wait()
+	if gwErr != nil {
+		errs = append(errs, fmt.Errorf("gateway shutdown: %w", gwErr))
+	}
+	if apiErr != nil {
+		errs = append(errs, fmt.Errorf("shutdown: %w", apiErr))
+	}
+	// What follows the servers (the node's row, the last spans) gets what
+	// is left of the deadline, and at least shutdownFlushTimeout.
+	flushBy := deadline
+	if floor := time.Now().Add(shutdownFlushTimeout); floor.After(flushBy) {
+		flushBy = floor
+	}
+	if m.nodes != nil {
+		m.nodes.leaveBy = flushBy // read once bg.Stop has cancelled the heartbeat's context
 	}
 	if m.Gateway != nil {
 		if err := m.Gateway.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("gateway: %w", err))
 		}
-	}
-	if m.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
-		if err := m.srv.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shutdown: %w", err))
-		}
-		cancel()
-		m.srv = nil
-	} else if m.ln != nil {
-		m.ln.Close()
 	}
 	if m.bg != nil {
 		m.bg.Stop() // the key service and the usage flusher do their final flush before it returns
@@ -648,7 +681,9 @@ func (m *Main) Close() error {
 		errs = append(errs, fmt.Errorf("release the data folder: %w", err))
 	}
 	m.dataLock = nil
-	if err := m.stopTracing(); err != nil {
+	flushCtx, flushCancel := context.WithDeadline(context.Background(), flushBy)
+	defer flushCancel()
+	if err := m.stopTracing(flushCtx); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

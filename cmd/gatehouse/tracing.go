@@ -35,14 +35,13 @@ func (m *Main) startTracing(ctx context.Context) error {
 // that each skips its spans with a nil check.
 func (m *Main) tracerProvider() trace.TracerProvider { return m.tracing.TracerProvider() }
 
-// stopTracing sends the spans still batched, within the shutdown timeout:
-// last, once the servers and the background work have stopped.
-func (m *Main) stopTracing() error {
+// stopTracing sends the spans still batched, within ctx (Close: what is
+// left of the shutdown timeout): last, once the servers and the background
+// work have stopped.
+func (m *Main) stopTracing(ctx context.Context) error {
 	if m.tracing == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
-	defer cancel()
 	err := m.tracing.Shutdown(ctx)
 	m.tracing = nil
 	return err

@@ -285,10 +285,11 @@ const DefaultVerifyRate = 5000
 // balancer needs a few health checks to take a node out (HAProxy checking
 // every second with fall 2, as docs/operations.md suggests: up to 3 s),
 // and Kubernetes takes a few seconds to remove an endpoint everywhere
-// (kube-proxy, ingress controllers); 5 s covers both, and with the
-// default shutdown_timeout (15 s) a node still exits well within
-// Kubernetes' default grace period of 30 s. A developer's Ctrl-C has no
-// balancer to wait for: --dev's default is 0.
+// (kube-proxy, ingress controllers); 5 s covers both. A node exits within
+// shutdown_delay + shutdown_timeout + 5 s (the final writes are bounded to
+// 5 s): with the default shutdown_timeout (15 s), 25 s, within Kubernetes'
+// default grace period of 30 s. A developer's Ctrl-C has no balancer to
+// wait for: --dev's default is 0.
 const DefaultShutdownDelay = 5 * time.Second
 
 // DefaultStoreOutageGrace is store_outage_grace by default: a minute rides

@@ -374,6 +374,7 @@ func (n *Node) Start(ctx context.Context) error {
 	cmd.Env = append(cmd.Env, n.c.opts.Env...)
 	w := prefixWriter(n.c.log, n.Name+": ")
 	cmd.Stdout, cmd.Stderr = w, w
+	ownProcess(cmd)
 	if err := cmd.Start(); err != nil {
 		n.mu.Unlock()
 		return fmt.Errorf("testcluster: start %s: %w", n.Name, err)
@@ -477,10 +478,17 @@ func (n *Node) Stop(ctx context.Context) error {
 	return n.Wait(ctx)
 }
 
-// Kill ends the process with SIGKILL (no draining, no final flush) and
-// waits for it; a node that is not running is left alone.
+// Kill ends the process, and its process group, with SIGKILL (no
+// draining, no final flush) and waits for it; a node that is not running
+// is left alone.
 func (n *Node) Kill() {
-	if n.Signal(syscall.SIGKILL) == nil {
+	n.mu.Lock()
+	running := n.cmd != nil
+	if running {
+		killGroup(n.cmd.Process.Pid)
+	}
+	n.mu.Unlock()
+	if running {
 		n.Wait(context.Background())
 	}
 }

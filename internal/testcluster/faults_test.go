@@ -21,7 +21,8 @@ import (
 // around it at once after, and every key whose creation was acknowledged
 // (201) exists afterwards, read through the surviving nodes.
 func TestNodeKilledMidLoadLosesNoAcknowledgedWrite(t *testing.T) {
-	t.Parallel()
+	// Not in parallel: one cluster at a time, so that a loaded CI machine
+	// does not starve the others of CPU (they measure time) and ports.
 	c := startCluster(t, testcluster.Options{Nodes: 3})
 	admin := apiKey(c.AdminKey)
 
@@ -103,7 +104,8 @@ func hotPathLoad(c *testcluster.Cluster, f *fixture, tok string) *load {
 // 10 s of the database's return every node writes, verifies and serves
 // again.
 func TestPostgresCutKeepsKnownCredentialsAndRecovers(t *testing.T) {
-	t.Parallel()
+	// Not in parallel: one cluster at a time, so that a loaded CI machine
+	// does not starve the others of CPU (they measure time) and ports.
 	c := startCluster(t, testcluster.Options{Nodes: 2})
 	f := newFixture(t, c, false)
 	tok := f.token(t)
@@ -217,7 +219,8 @@ func TestPostgresCutKeepsKnownCredentialsAndRecovers(t *testing.T) {
 // each node's own buckets, and every request is still served; when Redis
 // returns, nothing has failed either.
 func TestRedisCutKeepsServing(t *testing.T) {
-	t.Parallel()
+	// Not in parallel: one cluster at a time, so that a loaded CI machine
+	// does not starve the others of CPU (they measure time) and ports.
 	c := startCluster(t, testcluster.Options{Nodes: 2})
 	// Limits far from reached: the test is about Redis, not the limits.
 	f := newFixture(t, c, true)
@@ -294,10 +297,14 @@ func TestSlowPostgresLeavesHotPathsFast(t *testing.T) {
 			times = append(times, took)
 		}
 		slices.Sort(times)
-		p50, p99, max := times[len(times)/2], times[len(times)*99/100], times[len(times)-1]
-		t.Logf("%s with PostgreSQL %s away: %d requests, p50 %s, p99 %s, max %s", p.name, latency, len(times), p50, p99, max)
-		if max >= latency {
-			t.Errorf("%s took %s with PostgreSQL %s away: it waited for the database", p.name, max, latency)
+		p50, p90, p99, max := times[len(times)/2], times[len(times)*9/10], times[len(times)*99/100], times[len(times)-1]
+		t.Logf("%s with PostgreSQL %s away: %d requests, p50 %s, p90 %s, p99 %s, max %s", p.name, latency, len(times), p50, p90, p99, max)
+		// Not the max: under -race on a loaded CI machine one request in
+		// hundreds may stall on the scheduler alone. A path that waited for
+		// the database would have most requests at 200 ms, and the cache
+		// misses below count any that read it.
+		if p90 >= latency/2 {
+			t.Errorf("%s: p90 %s with PostgreSQL %s away, want well under it: it waited for the database", p.name, p90, latency)
 		}
 		deadline = time.Now().Add(time.Second)
 	}

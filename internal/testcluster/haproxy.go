@@ -48,8 +48,19 @@ type nodePorts struct {
 // ms writes a duration as HAProxy reads it.
 func ms(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds()) }
 
-// haproxyConfig is the balancer in front of the nodes, as an operator
-// would write it (docs/operations.md explains each choice):
+// haproxyConfig is the balancer in front of the nodes: deploy/haproxy.cfg
+// (the one an operator starts from; docs/operations.md explains each
+// choice) with these deliberate differences, and no others:
+//   - addresses: 127.0.0.1 and the ports the harness picked, not Docker's
+//     names and DNS resolvers;
+//   - intervals: checks every CheckInterval (fastinter, downinter) rather
+//     than 1s, and timeout connect/check 1s, so that the tests take a node
+//     out and back in fractions of a second;
+//   - no logging or forwardfor (the harness reads the processes' output,
+//     the nodes see 127.0.0.1), a thread count and maxconn for a test
+//     machine, and the stats page at /stats for the harness.
+//
+// As in deploy/haproxy.cfg:
 //   - both the API and the gateway backends check the node's /readyz on
 //     its API port, so a draining node leaves both at once;
 //   - two failed checks mark a node down, two good ones up again;
@@ -82,7 +93,8 @@ frontend api
 
 backend api
     balance roundrobin
-    option httpchk GET /readyz
+    option httpchk
+    http-check send meth GET uri /readyz
     http-check expect status 200
 {{- range .Nodes}}
     server {{.Name}} 127.0.0.1:{{.API}} check
@@ -94,7 +106,8 @@ frontend gateway
 
 backend gateway
     balance roundrobin
-    option httpchk GET /readyz
+    option httpchk
+    http-check send meth GET uri /readyz
     http-check expect status 200
 {{- range .Nodes}}
     server {{.Name}} 127.0.0.1:{{.Gateway}} check port {{.API}}
@@ -133,6 +146,7 @@ func startBalancer(ctx context.Context, exe, cfgPath string, statsPort int, log 
 	cmd := exec.Command(exe, "-db", "-f", cfgPath)
 	w := prefixWriter(log, "haproxy: ")
 	cmd.Stdout, cmd.Stderr = w, w
+	ownProcess(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start haproxy: %w", err)
 	}
@@ -141,9 +155,10 @@ func startBalancer(ctx context.Context, exe, cfgPath string, statsPort int, log 
 	return b, nil
 }
 
-// stop ends haproxy and waits for it.
+// stop ends haproxy (its process group: with -db it forks no workers,
+// but nothing it started outlives it) and waits for it.
 func (b *balancer) stop() {
-	b.cmd.Process.Kill()
+	killGroup(b.cmd.Process.Pid)
 	<-b.done
 }
 

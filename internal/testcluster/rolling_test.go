@@ -19,7 +19,8 @@ import (
 // out (shutdown_delay), finishes what it has in flight and exits 0 within
 // shutdown_timeout.
 func TestRollingRestartFailsNoRequest(t *testing.T) {
-	t.Parallel()
+	// Not in parallel: one cluster at a time, so that a loaded CI machine
+	// does not starve the others of CPU (they measure time) and ports.
 	const shutdownTimeout = 5 * time.Second
 	c := startCluster(t, testcluster.Options{
 		Nodes: 3,

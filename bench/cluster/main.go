@@ -216,9 +216,12 @@ func (f *fixture) runSoak(ctx context.Context, out *strings.Builder, o options) 
 	if every <= 0 {
 		every = o.soak / 20
 	}
-	// Warm-up: the first fifth of the soak (caches, pools and the heap
-	// grow to their working size).
-	warmup := int(o.soak / 5 / every)
+	// Warm-up: the first third of the soak, while caches, pools and the
+	// heap grow to their working size. A third because the largest cache,
+	// each gateway's 10,000 verified tokens, takes about three minutes to
+	// fill at this load with a new token every ten requests (a fifth, the
+	// first choice, judged that filling as growth).
+	warmup := int(o.soak / 3 / every)
 	fmt.Fprintf(os.Stderr, "cluster: soak for %s, a reading every %s, the first %d readings warm-up...\n", o.soak, every, warmup)
 	stats := &loadStats{}
 	// The load outlasts the last reading (at o.soak) a little, so that

@@ -45,10 +45,47 @@ type Client struct {
 	RefreshTokenTTL    time.Duration // idle lifetime; zero: the server default
 	RefreshTokenMaxTTL time.Duration // absolute lifetime of a family; zero: the server default
 
+	// RequireDPoP makes the token endpoint refuse this client's token
+	// requests without a DPoP proof (RFC 9449 5).
+	RequireDPoP bool
+	// RequirePAR makes the authorize endpoint accept this client's
+	// requests only through a pushed request_uri (RFC 9126 6).
+	RequirePAR bool
+	// BackchannelLogoutURI receives logout tokens when a user's session
+	// ends (OpenID Connect Back-Channel Logout 1.0, 2.2); "" for none.
+	BackchannelLogoutURI string
+	// ApplicationType is ApplicationWeb or ApplicationNative (OIDC Dynamic
+	// Client Registration 2); "" is web.
+	ApplicationType string
+
+	// ExchangeIssuers are the issuers whose subject tokens the client may
+	// exchange (RFC 8693), besides this server's own, which is always
+	// accepted; the audiences and scopes it may exchange for are Audiences
+	// and Scopes. AllowImpersonation lets it obtain a token without an act
+	// claim (impersonation, RFC 8693 1.1); otherwise every exchanged token
+	// names it as the actor (delegation).
+	ExchangeIssuers    []string
+	AllowImpersonation bool
+
+	// RegistrationTokenHash is the keyed hash of the registration access
+	// token of a dynamically registered client (RFC 7592 3); nil for a
+	// client created by an admin.
+	RegistrationTokenHash []byte
+	// Metadata holds the registration metadata the server keeps but does
+	// not act on (client_uri, logo_uri, contacts, software_id, ...; RFC
+	// 7591 2), as a JSON object; nil for none.
+	Metadata []byte
+
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	SecretRotatedAt time.Time
 }
+
+// Application types of Client.ApplicationType.
+const (
+	ApplicationWeb    = "web"
+	ApplicationNative = "native"
+)
 
 // User is a local account that signs in on the login page.
 type User struct {

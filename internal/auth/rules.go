@@ -93,10 +93,10 @@ func (c *Client) CheckStorable() error {
 	case c.ID == "":
 		return Errorf(EINVALID, "Client ID is required.")
 	}
-	if err := CheckText("Client", c.ID, c.Name, c.Owner, c.AuthMethod, c.SecretHint); err != nil {
+	if err := CheckText("Client", c.ID, c.Name, c.Owner, c.AuthMethod, c.SecretHint, c.BackchannelLogoutURI, c.ApplicationType); err != nil {
 		return err
 	}
-	return CheckLists("Client", c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.Scopes, c.Audiences)
+	return CheckLists("Client", c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.Scopes, c.Audiences, c.ExchangeIssuers)
 }
 
 // CheckStorable returns EINVALID if u has no ID or username, or holds text

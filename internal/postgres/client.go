@@ -15,7 +15,9 @@ import (
 const clientColumns = `id, name, public, auth_method, secret_hash, secret_hint, jwks,
 	redirect_uris, post_logout_redirect_uris, grant_types, scopes, audiences,
 	access_token_ttl_ns, refresh_token_ttl_ns, refresh_token_max_ttl_ns,
-	created_at, updated_at, secret_rotated_at, owner`
+	created_at, updated_at, secret_rotated_at, owner,
+	require_dpop, require_par, backchannel_logout_uri, application_type,
+	exchange_issuers, allow_impersonation, registration_token_hash, metadata`
 
 func scanClient(row pgx.Row) (*auth.Client, error) {
 	var (
@@ -25,11 +27,13 @@ func scanClient(row pgx.Row) (*auth.Client, error) {
 	)
 	err := row.Scan(&c.ID, &c.Name, &c.Public, &c.AuthMethod, &c.SecretHash, &c.SecretHint, &c.JWKS,
 		&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.Scopes, &c.Audiences,
-		&access, &refresh, &maxTTL, &created, &updated, &rotated, &c.Owner)
+		&access, &refresh, &maxTTL, &created, &updated, &rotated, &c.Owner,
+		&c.RequireDPoP, &c.RequirePAR, &c.BackchannelLogoutURI, &c.ApplicationType,
+		&c.ExchangeIssuers, &c.AllowImpersonation, &c.RegistrationTokenHash, &c.Metadata)
 	if err != nil {
 		return nil, err
 	}
-	nonNil(&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.Scopes, &c.Audiences)
+	nonNil(&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.Scopes, &c.Audiences, &c.ExchangeIssuers)
 	c.AccessTokenTTL = time.Duration(access)
 	c.RefreshTokenTTL = time.Duration(refresh)
 	c.RefreshTokenMaxTTL = time.Duration(maxTTL)
@@ -44,7 +48,9 @@ func clientValues(c *auth.Client) []any {
 	return []any{c.ID, c.Name, c.Public, c.AuthMethod, auth.BytesOrNull(c.SecretHash), c.SecretHint, auth.BytesOrNull(c.JWKS),
 		list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), list(c.GrantTypes), list(c.Scopes), list(c.Audiences),
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshTokenMaxTTL),
-		timeValue(c.CreatedAt), timeValue(c.UpdatedAt), timeValue(c.SecretRotatedAt), c.Owner}
+		timeValue(c.CreatedAt), timeValue(c.UpdatedAt), timeValue(c.SecretRotatedAt), c.Owner,
+		c.RequireDPoP, c.RequirePAR, c.BackchannelLogoutURI, c.ApplicationType,
+		list(c.ExchangeIssuers), c.AllowImpersonation, auth.BytesOrNull(c.RegistrationTokenHash), auth.BytesOrNull(c.Metadata)}
 }
 
 // CreateClient inserts c and appends the events in one transaction.
@@ -56,7 +62,7 @@ func (db *DB) CreateClient(ctx context.Context, c *auth.Client, events ...auth.A
 	}
 	err := db.inTx(ctx, "create client", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO oauth_clients (`+clientColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)`,
 			clientValues(c)...); err != nil {
 			return err
 		}
@@ -116,8 +122,10 @@ func (db *DB) UpdateClient(ctx context.Context, c *auth.Client, ifUpdatedAt time
 			name = $2, public = $3, auth_method = $4, secret_hash = $5, secret_hint = $6, jwks = $7,
 			redirect_uris = $8, post_logout_redirect_uris = $9, grant_types = $10, scopes = $11, audiences = $12,
 			access_token_ttl_ns = $13, refresh_token_ttl_ns = $14, refresh_token_max_ttl_ns = $15,
-			created_at = $16, updated_at = $17, secret_rotated_at = $18, owner = $19
-			WHERE id = $1 AND updated_at IS NOT DISTINCT FROM $20`, append(clientValues(c), timeValue(ifUpdatedAt))...)
+			created_at = $16, updated_at = $17, secret_rotated_at = $18, owner = $19,
+			require_dpop = $20, require_par = $21, backchannel_logout_uri = $22, application_type = $23,
+			exchange_issuers = $24, allow_impersonation = $25, registration_token_hash = $26, metadata = $27
+			WHERE id = $1 AND updated_at IS NOT DISTINCT FROM $28`, append(clientValues(c), timeValue(ifUpdatedAt))...)
 		if err != nil {
 			return err
 		}

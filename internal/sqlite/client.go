@@ -15,22 +15,26 @@ import (
 const clientColumns = `id, name, public, auth_method, secret_hash, secret_hint, jwks,
 	redirect_uris, post_logout_redirect_uris, grant_types, scopes, audiences,
 	access_token_ttl_ns, refresh_token_ttl_ns, refresh_token_max_ttl_ns,
-	created_at, updated_at, secret_rotated_at, owner`
+	created_at, updated_at, secret_rotated_at, owner,
+	require_dpop, require_par, backchannel_logout_uri, application_type,
+	exchange_issuers, allow_impersonation, registration_token_hash, metadata`
 
 func scanClient(row scanner) (*auth.Client, error) {
 	var (
 		c                         auth.Client
-		lists                     = make([]string, 5)
+		lists                     = make([]string, 6)
 		access, refresh, maxTTL   int64
 		created, updated, rotated sql.NullInt64
 	)
 	err := row.Scan(&c.ID, &c.Name, &c.Public, &c.AuthMethod, &c.SecretHash, &c.SecretHint, &c.JWKS,
 		&lists[0], &lists[1], &lists[2], &lists[3], &lists[4],
-		&access, &refresh, &maxTTL, &created, &updated, &rotated, &c.Owner)
+		&access, &refresh, &maxTTL, &created, &updated, &rotated, &c.Owner,
+		&c.RequireDPoP, &c.RequirePAR, &c.BackchannelLogoutURI, &c.ApplicationType,
+		&lists[5], &c.AllowImpersonation, &c.RegistrationTokenHash, &c.Metadata)
 	if err != nil {
 		return nil, err
 	}
-	if err := listsFrom(lists, &c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.Scopes, &c.Audiences); err != nil {
+	if err := listsFrom(lists, &c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.Scopes, &c.Audiences, &c.ExchangeIssuers); err != nil {
 		return nil, err
 	}
 	c.AccessTokenTTL = time.Duration(access)
@@ -45,14 +49,16 @@ func scanClient(row scanner) (*auth.Client, error) {
 // clientValues returns c's column values after its ID, in clientColumns
 // order.
 func clientValues(c *auth.Client) ([]any, error) {
-	lists, err := listsJSON(c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.Scopes, c.Audiences)
+	lists, err := listsJSON(c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.Scopes, c.Audiences, c.ExchangeIssuers)
 	if err != nil {
 		return nil, err
 	}
 	return []any{c.Name, c.Public, c.AuthMethod, auth.BytesOrNull(c.SecretHash), c.SecretHint, auth.BytesOrNull(c.JWKS),
 		lists[0], lists[1], lists[2], lists[3], lists[4],
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshTokenMaxTTL),
-		timeValue(c.CreatedAt), timeValue(c.UpdatedAt), timeValue(c.SecretRotatedAt), c.Owner}, nil
+		timeValue(c.CreatedAt), timeValue(c.UpdatedAt), timeValue(c.SecretRotatedAt), c.Owner,
+		c.RequireDPoP, c.RequirePAR, c.BackchannelLogoutURI, c.ApplicationType,
+		lists[5], c.AllowImpersonation, auth.BytesOrNull(c.RegistrationTokenHash), auth.BytesOrNull(c.Metadata)}, nil
 }
 
 // CreateClient inserts c and appends the events in one transaction.
@@ -68,7 +74,7 @@ func (db *DB) CreateClient(ctx context.Context, c *auth.Client, events ...auth.A
 	}
 	err = db.inTx(ctx, "create client", func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO oauth_clients (`+clientColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			append([]any{c.ID}, values...)...); err != nil {
 			return err
 		}
@@ -142,7 +148,9 @@ func (db *DB) UpdateClient(ctx context.Context, c *auth.Client, ifUpdatedAt time
 			name = ?, public = ?, auth_method = ?, secret_hash = ?, secret_hint = ?, jwks = ?,
 			redirect_uris = ?, post_logout_redirect_uris = ?, grant_types = ?, scopes = ?, audiences = ?,
 			access_token_ttl_ns = ?, refresh_token_ttl_ns = ?, refresh_token_max_ttl_ns = ?,
-			created_at = ?, updated_at = ?, secret_rotated_at = ?, owner = ?
+			created_at = ?, updated_at = ?, secret_rotated_at = ?, owner = ?,
+			require_dpop = ?, require_par = ?, backchannel_logout_uri = ?, application_type = ?,
+			exchange_issuers = ?, allow_impersonation = ?, registration_token_hash = ?, metadata = ?
 			WHERE id = ? AND updated_at IS ?`, append(values, c.ID, timeValue(ifUpdatedAt))...)
 		if err != nil {
 			return err

@@ -316,7 +316,8 @@ type TokenStore interface {
 	UseJTI(ctx context.Context, jti string, expiresAt, now time.Time) error
 
 	// PurgeExpired deletes codes, refresh tokens, revocation entries, used
-	// jtis and sessions that have been dead since before `before`.
+	// jtis, pushed requests and sessions that have been dead since before
+	// `before`.
 	PurgeExpired(ctx context.Context, before time.Time) error
 }
 
@@ -355,4 +356,5 @@ type OAuthStore interface {
 	TokenStore
 	ConsentStore
 	SessionStore
+	PushedRequestStore
 }

@@ -375,7 +375,8 @@ func (db *DB) UseJTI(ctx context.Context, jti string, expiresAt, now time.Time) 
 
 // PurgeExpired deletes, in one transaction, codes, refresh tokens (whose
 // idle or family lifetime ended), issued-token records, revocation entries,
-// used jtis and sessions that have been dead since before `before`.
+// used jtis, pushed requests and sessions that have been dead since before
+// `before`.
 // Records without an expiry are kept, and so are used codes and used
 // refresh tokens of a family that still has a live refresh token (reuse
 // detection needs them).
@@ -400,6 +401,7 @@ func (db *DB) PurgeExpired(ctx context.Context, before time.Time) error {
 			`DELETE FROM issued_tokens WHERE expires_at < ?1`,
 			`DELETE FROM revoked_tokens WHERE expires_at < ?1`,
 			`DELETE FROM used_jtis WHERE expires_at < ?1`,
+			`DELETE FROM pushed_requests WHERE expires_at < ?1`,
 			`DELETE FROM oauth_sessions WHERE expires_at < ?1`,
 			`DELETE FROM token_families WHERE revoked_at < ?1
 				OR (revoked_at IS NULL AND (created_at IS NULL OR created_at < ?1)

@@ -436,6 +436,8 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		// The dashboard is part of this server: nobody consents to it.
 		FirstPartyClients: m.firstPartyClients(),
 		TracerProvider:    m.tracerProvider(),
+
+		RequirePushedAuthorizationRequests: o.RequirePushedAuthorizationRequests,
 	}
 	if m.OAuth, err = oauth.New(cfg); err != nil {
 		return fmt.Errorf("oauth: %w", err)

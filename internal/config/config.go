@@ -274,6 +274,13 @@ type OAuth struct {
 	// within this window (a client that lost the response); 0 is strict.
 	RefreshGrace time.Duration `yaml:"refresh_grace"`
 	SessionTTL   time.Duration `yaml:"session_ttl"` // browser sign-in sessions
+
+	// RequirePushedAuthorizationRequests makes the authorization endpoint
+	// accept every client's requests only through a request_uri from the
+	// pushed authorization request endpoint (RFC 9126 5); the built-in
+	// dashboard client is exempt. A client can be required to push on its
+	// own (its require_par setting).
+	RequirePushedAuthorizationRequests bool `yaml:"require_pushed_authorization_requests"`
 }
 
 // DefaultVerifyRate is the default VerifyRateLimit per source address, in
@@ -428,6 +435,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	duration("GATEHOUSE_REFRESH_TOKEN_MAX_TTL", &c.OAuth.RefreshTokenMaxTTL)
 	duration("GATEHOUSE_REFRESH_GRACE", &c.OAuth.RefreshGrace)
 	duration("GATEHOUSE_SESSION_TTL", &c.OAuth.SessionTTL)
+	boolean("GATEHOUSE_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS", &c.OAuth.RequirePushedAuthorizationRequests)
 	str("GATEHOUSE_GATEWAY_ADDR", &c.Gateway.Addr)
 	str("GATEHOUSE_ROUTES_FILE", &c.Gateway.RoutesFile)
 	if v := getenv("GATEHOUSE_TRUSTED_PROXIES"); v != "" {

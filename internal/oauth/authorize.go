@@ -48,12 +48,19 @@ type authzRequest struct {
 	scopes      []string
 	audiences   []string
 	prompt      map[string]bool
-	maxAge      int // seconds; -1 when absent
+	maxAge      int    // seconds; -1 when absent
+	requestURI  string // of a pushed request (par.go); "" for none
 }
 
 // encode is the canonical form of the request that travels through the
-// login and consent forms and is bound into their CSRF tokens.
-func (q *authzRequest) encode() string { return q.params.Encode() }
+// login and consent forms and is bound into their CSRF tokens. A pushed
+// request travels as its client_id and request_uri alone (par.go).
+func (q *authzRequest) encode() string {
+	if q.requestURI != "" {
+		return url.Values{"client_id": {q.client.ID}, "request_uri": {q.requestURI}}.Encode()
+	}
+	return q.params.Encode()
+}
 
 // redirectOrigin is the CSP source of the redirect URI: the form of a
 // login or consent page may end in a redirect there, and browsers apply
@@ -98,7 +105,8 @@ func parseAuthorizeValues(raw string) (url.Values, error) {
 // redirect URI are checked first; while either is in doubt the returned
 // request is nil and the error must be shown to the user, never
 // redirected (RFC 6749 4.1.2.1, RFC 9700 4.11). After that, a non-nil
-// error goes back to the request's redirect URI.
+// error goes back to the request's redirect URI. A pushed request or a
+// request object stands in for the parameters (expandRequest, par.go).
 func (s *Server) parseAuthorize(ctx context.Context, q url.Values) (*authzRequest, error) {
 	if len(q["client_id"]) != 1 {
 		return nil, errInvalidRequest("The request must have exactly one client_id.")
@@ -110,6 +118,17 @@ func (s *Server) parseAuthorize(ctx context.Context, q url.Values) (*authzReques
 		}
 		return nil, err
 	}
+	q, requestURI, err := s.expandRequest(ctx, c, q)
+	if err != nil {
+		return nil, err
+	}
+	return s.parseClientRequest(c, q, requestURI)
+}
+
+// parseClientRequest is parseAuthorize once the client is known and the
+// parameters are the ones that count: the redirect URI, then validate.
+// The pushed authorization request endpoint (par.go) validates with it.
+func (s *Server) parseClientRequest(c *auth.Client, q url.Values, requestURI string) (*authzRequest, error) {
 	if len(q["redirect_uri"]) != 1 {
 		// Required even when the client has one redirect URI: OIDC Core
 		// 3.1.2.1 requires it, and it pins the URI the token request must
@@ -120,7 +139,7 @@ func (s *Server) parseAuthorize(ctx context.Context, q url.Values) (*authzReques
 	if !MatchRedirectURI(c, redirectURI) {
 		return nil, errInvalidRequest("The redirect_uri is not registered for this client.")
 	}
-	req := &authzRequest{params: q, client: c, redirectURI: redirectURI, maxAge: -1}
+	req := &authzRequest{params: q, client: c, redirectURI: redirectURI, maxAge: -1, requestURI: requestURI}
 	if len(q["state"]) == 1 {
 		req.state = q.Get("state")
 	}
@@ -139,12 +158,6 @@ func (q *authzRequest) validate(s *Server) error {
 	if len(q.state) > maxStateLength {
 		q.state = ""
 		return errInvalidRequest("The state is longer than %d bytes.", maxStateLength)
-	}
-	if p.Get("request") != "" {
-		return newError("request_not_supported", "Request objects are not supported.")
-	}
-	if p.Get("request_uri") != "" {
-		return newError("request_uri_not_supported", "The request_uri parameter is not supported.")
 	}
 	if m := p.Get("response_mode"); m != "" && m != "query" {
 		return errInvalidRequest("Only the query response_mode is supported.")
@@ -282,6 +295,9 @@ func readAuthorizeRequest(w http.ResponseWriter, r *http.Request) (url.Values, e
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	raw, err := readAuthorizeRequest(w, r)
+	if err == nil {
+		err = s.startPushedRequest(ctx, raw) // RFC 9126 4: one use of a request_uri (par.go)
+	}
 	if err != nil {
 		s.errorPage(w, r, err)
 		return
@@ -356,6 +372,10 @@ func (s *Server) proceed(w http.ResponseWriter, r *http.Request, req *authzReque
 // issuer (RFC 9207).
 func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzRequest, sess *browserSession) {
 	ctx := r.Context()
+	if err := s.consumePushedRequest(ctx, req); err != nil { // one code per request_uri (par.go)
+		s.redirectError(w, r, req.redirectURI, req.state, err)
+		return
+	}
 	code, hash, err := s.hasher.New(PrefixAuthCode)
 	if err != nil {
 		s.redirectError(w, r, req.redirectURI, req.state, err)

@@ -2,10 +2,6 @@ package oauth
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -160,8 +156,8 @@ func (s *Server) authenticateAssertion(ctx context.Context, formID, assertion st
 	if c.AuthMethod != auth.AuthMethodPrivateKeyJWT || len(c.JWKS) == 0 {
 		return nil, errInvalidClient()
 	}
-	claims, ok := verifyAssertion(tok, c.JWKS)
-	if !ok {
+	var claims assertionClaims
+	if !verifyWithClientKeys(tok, c.JWKS, &claims) {
 		return nil, errInvalidClient()
 	}
 	now := s.now()
@@ -197,43 +193,4 @@ func (s *Server) authenticateAssertion(ctx context.Context, formID, assertion st
 		return nil, err
 	}
 	return c, nil
-}
-
-// verifyAssertion checks the signature of tok with the client's keys: the
-// key named by kid, or else every key, and returns the verified claims.
-// A key with an alg of its own is only used for that alg.
-func verifyAssertion(tok *jwt.JSONWebToken, rawJWKS []byte) (*assertionClaims, bool) {
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(rawJWKS, &set); err != nil {
-		return nil, false
-	}
-	h := tok.Headers[0]
-	for i := range set.Keys {
-		k := &set.Keys[i]
-		if (h.KeyID != "" && k.KeyID != h.KeyID) || !k.IsPublic() || (k.Algorithm != "" && k.Algorithm != h.Algorithm) {
-			continue
-		}
-		if !keyFitsAlgorithm(k, h.Algorithm) {
-			continue
-		}
-		var claims assertionClaims
-		if err := tok.Claims(k.Key, &claims); err == nil {
-			return &claims, true
-		}
-	}
-	return nil, false
-}
-
-// keyFitsAlgorithm reports whether a client key may verify alg: RSA for
-// RS256, P-256 for ES256, Ed25519 for EdDSA.
-func keyFitsAlgorithm(k *jose.JSONWebKey, alg string) bool {
-	switch k.Key.(type) {
-	case *rsa.PublicKey:
-		return alg == string(jose.RS256)
-	case *ecdsa.PublicKey:
-		return alg == string(jose.ES256)
-	case ed25519.PublicKey:
-		return alg == string(jose.EdDSA)
-	}
-	return false
 }

@@ -36,10 +36,16 @@ type metadata struct {
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
+	RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
+	RequestObjectSigningAlgValuesSupported     []string `json:"request_object_signing_alg_values_supported"`
 }
 
 // discovery returns the server's metadata. The ID token algorithms are
 // the keyring's current ones, so a rotation to another algorithm shows.
+// request_uri_parameter_supported is false: the authorization endpoint
+// takes only the request_uris of its own pushed authorization request
+// endpoint and fetches none from elsewhere (OIDC Core 6.2).
 func (s *Server) discovery() *metadata {
 	assertionAlgs := []string{"ES256", "EdDSA", "RS256"}
 	clientAuth := []string{auth.AuthMethodSecretBasic, auth.AuthMethodSecretPost, auth.AuthMethodPrivateKeyJWT}
@@ -73,9 +79,12 @@ func (s *Server) discovery() *metadata {
 			"name", "preferred_username", "email", "email_verified",
 		},
 		AuthorizationResponseIssParameterSupported: true,
-		RequestParameterSupported:                  false,
+		RequestParameterSupported:                  true,
 		RequestURIParameterSupported:               false,
 		ClaimsParameterSupported:                   false,
+		PushedAuthorizationRequestEndpoint:         s.url(PathPAR),
+		RequirePushedAuthorizationRequests:         s.cfg.RequirePushedAuthorizationRequests,
+		RequestObjectSigningAlgValuesSupported:     algNames(requestObjectAlgorithms),
 	}
 }
 

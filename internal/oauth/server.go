@@ -73,6 +73,12 @@ type Config struct {
 	// TracerProvider records a span per token request (token_trace.go);
 	// nil records none.
 	TracerProvider trace.TracerProvider
+
+	// RequirePushedAuthorizationRequests makes the authorization endpoint
+	// accept requests only through a pushed request_uri (RFC 9126 5), for
+	// every client but the FirstPartyClients; a client's RequirePAR does it
+	// for that client alone.
+	RequirePushedAuthorizationRequests bool
 }
 
 // Defaults of Config.
@@ -197,6 +203,7 @@ const (
 	PathConsent       = "/oauth2/consent"
 	PathLogout        = "/oauth2/logout"
 	PathToken         = "/oauth2/token"
+	PathPAR           = "/oauth2/par"
 	PathRevoke        = "/oauth2/revoke"
 	PathIntrospect    = "/oauth2/introspect"
 	PathUserinfo      = "/userinfo"

@@ -206,13 +206,7 @@ func (s *Server) startPushedRequest(ctx context.Context, q url.Values) error {
 	}
 	now := s.now()
 	_, err := s.store.StartPushedRequest(ctx, hash, q.Get("client_id"), now, now.Add(pushedFlowTTL))
-	switch auth.ErrorCode(err) {
-	case "":
-		return nil
-	case auth.ENOTFOUND, auth.ECONFLICT:
-		return errInvalidRequestURI()
-	}
-	return err
+	return requestURIError(err)
 }
 
 // consumePushedRequest spends the pushed request of req, if it has one, as
@@ -226,6 +220,13 @@ func (s *Server) consumePushedRequest(ctx context.Context, req *authzRequest) er
 		return errInvalidRequestURI()
 	}
 	_, err := s.store.ConsumePushedRequest(ctx, hash, s.now())
+	return requestURIError(err)
+}
+
+// requestURIError is the error of a refused transition of a pushed
+// request: invalid_request_uri when there is no such request or the
+// transition refused it; a store failure stays what it is.
+func requestURIError(err error) error {
 	switch auth.ErrorCode(err) {
 	case "":
 		return nil

@@ -50,6 +50,12 @@ func requestURIAt(conf *oauth2.Config, uri string, state string) string {
 	return conf.AuthCodeURL(state, oauth2.SetAuthURLParam("request_uri", uri))
 }
 
+// signInOn submits a login page as alice.
+func (b *browser) signInOn(lp *page) *page {
+	b.t.Helper()
+	return b.submit(lp, url.Values{"username": {"alice"}, "password": {testPassword}})
+}
+
 // signInAndAllow follows an authorization URL through login and consent
 // and returns the page that ends them.
 func (b *browser) signInAndAllow(authURL string) *page {
@@ -90,7 +96,7 @@ func TestPARWithRealClient(t *testing.T) {
 		t.Fatalf("authorize sent the browser to %s; want the login page carrying the request_uri alone", login)
 	}
 	lp := b.get(p.Request.URL.ResolveReference(login).String())
-	consent := b.submit(lp, url.Values{"username": {"alice"}, "password": {testPassword}})
+	consent := b.signInOn(lp)
 	if !strings.Contains(consent.body, `value="allow"`) || strings.Contains(consent.body, "write") {
 		t.Fatalf("consent page (%d) does not show the pushed request:\n%s", consent.StatusCode, consent.body)
 	}
@@ -127,10 +133,9 @@ func TestPARSignInTakesItsTime(t *testing.T) {
 	q, _ := parRequest(c)
 	uri := ts.mustPush(t, c, secret, q)
 	b := newBrowser(t, ts)
-	p := b.get(ts.authorizeURL(url.Values{"client_id": {c.ID}, "request_uri": {uri}}))
-	lp := b.get(p.Request.URL.ResolveReference(p.location(t)).String())
+	lp := b.loginPage(ts.authorizeURL(url.Values{"client_id": {c.ID}, "request_uri": {uri}}))
 	ts.Clock.Add(5 * time.Minute)
-	consent := b.submit(lp, url.Values{"username": {"alice"}, "password": {testPassword}})
+	consent := b.signInOn(lp)
 	ts.Clock.Add(5 * time.Minute)
 	b.codeFrom(b.submit(consent, url.Values{"decision": {"allow"}}), c.RedirectURIs[0], "pushed-state")
 }
@@ -165,19 +170,18 @@ func TestPARAttacks(t *testing.T) {
 		}
 		wantErrorPage(t, attacker.get(at(c.ID, uri)), http.StatusBadRequest)
 		lp := victim.get(p.Request.URL.ResolveReference(p.location(t)).String())
-		victim.codeFrom(victim.allow(victim.submit(lp, url.Values{"username": {"alice"}, "password": {testPassword}})), c.RedirectURIs[0], "pushed-state")
+		victim.codeFrom(victim.allow(victim.signInOn(lp)), c.RedirectURIs[0], "pushed-state")
 	})
 	t.Run("the login form of a used request_uri gives no second code", func(t *testing.T) {
 		q, _ := parRequest(c)
 		uri := ts.mustPush(t, c, secret, q)
 		b := newBrowser(t, ts)
-		p := b.get(at(c.ID, uri))
-		lp := b.get(p.Request.URL.ResolveReference(p.location(t)).String())
-		b.codeFrom(b.allow(b.submit(lp, url.Values{"username": {"alice"}, "password": {testPassword}})), c.RedirectURIs[0], "pushed-state")
+		lp := b.loginPage(at(c.ID, uri))
+		b.codeFrom(b.allow(b.signInOn(lp)), c.RedirectURIs[0], "pushed-state")
 		// The same login form, submitted again, and the login page
 		// opened again in another browser.
-		wantErrorPage(t, b.submit(lp, url.Values{"username": {"alice"}, "password": {testPassword}}), http.StatusBadRequest)
-		wantErrorPage(t, newBrowser(t, ts).get(p.Request.URL.ResolveReference(p.location(t)).String()), http.StatusBadRequest)
+		wantErrorPage(t, b.signInOn(lp), http.StatusBadRequest)
+		wantErrorPage(t, newBrowser(t, ts).get(lp.Request.URL.String()), http.StatusBadRequest)
 	})
 	t.Run("a request_uri presented with another client_id is refused and stays the pusher's", func(t *testing.T) {
 		q, _ := parRequest(c)

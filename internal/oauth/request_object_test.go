@@ -68,17 +68,7 @@ func (jc *jarClient) sign(t *testing.T, alg jose.SignatureAlgorithm, claims map[
 	if alg != jose.ES256 {
 		key.Key = jose.JSONWebKey{Key: jc.rsa, KeyID: "k2"}
 	}
-	signer, err := jose.NewSigner(key, (&jose.SignerOptions{}).WithType("oauth-authz-req+jwt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(claims)
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, _ := jws.CompactSerialize()
-	return s
+	return signTyped(t, key, "oauth-authz-req+jwt", claims)
 }
 
 // assertionFor returns a private_key_jwt client assertion of the client.
@@ -198,12 +188,7 @@ func TestRequestObjectAttacks(t *testing.T) {
 		},
 		"unsigned JSON": func() string { return `{"iss":"` + jc.ID + `"}` },
 		"wrong typ": func() string {
-			signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: jc.ec, KeyID: "k1"}},
-				(&jose.SignerOptions{}).WithType("dpop+jwt"))
-			payload, _ := json.Marshal(jc.object(ts, challenge))
-			jws, _ := signer.Sign(payload)
-			s, _ := jws.CompactSerialize()
-			return s
+			return signTyped(t, jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: jc.ec, KeyID: "k1"}}, "dpop+jwt", jc.object(ts, challenge))
 		},
 		"a redirect URI not registered": func() string {
 			o := jc.object(ts, challenge)

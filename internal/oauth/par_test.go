@@ -257,23 +257,6 @@ func TestPARPublicClient(t *testing.T) {
 	}
 }
 
-// requirePAR makes a registered client require pushed requests, as
-// `gatehouse clients create --require-par` does.
-func (ts *testServer) requirePAR(t *testing.T, c *auth.Client) {
-	t.Helper()
-	stored, err := ts.Store.GetClient(context.Background(), c.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	changed := *stored
-	changed.RequirePAR = true
-	changed.UpdatedAt = ts.Clock.Now().Add(time.Second)
-	if err := ts.Store.UpdateClient(context.Background(), &changed, stored.UpdatedAt); err != nil {
-		t.Fatal(err)
-	}
-	ts.Clients.Forget(c.ID)
-}
-
 // TestRequirePAR: a client (or, server-wide, every client) that must push
 // cannot get a code through a plain authorization request, nor through the
 // login page the plain request would lead to.
@@ -293,9 +276,11 @@ func TestRequirePAR(t *testing.T) {
 	t.Run("client-level", func(t *testing.T) {
 		ts := newTestServer(t, insecureCookies)
 		ts.mustUser("alice")
-		c, secret := ts.confidentialClient(auth.AuthMethodSecretBasic)
+		c, secret := ts.mustClient(client.Input{
+			RedirectURIs: []string{"https://app.example.com/cb"}, GrantTypes: []string{auth.GrantAuthorizationCode},
+			Scopes: []string{"openid", "profile", "read"}, RequirePAR: true,
+		})
 		free, _ := ts.confidentialClient(auth.AuthMethodSecretBasic)
-		ts.requirePAR(t, c)
 		check(t, ts, c, secret)
 		// Other clients are not concerned.
 		if loc := newBrowser(t, ts).get(ts.authorizeURL(authParams(free))).location(t); loc.Path != PathLogin {

@@ -340,10 +340,13 @@ type SessionStore interface {
 	// GetSession returns the session with that hash, or ENOTFOUND (also when
 	// it has expired at now).
 	GetSession(ctx context.Context, hash []byte, now time.Time) (*Session, error)
-	// DeleteSession removes it; deleting an unknown session is not an error.
+	// DeleteSession removes it and, in the same transaction, queues a
+	// LogoutDelivery for each client recorded in it (LogoutStore) that has
+	// a BackchannelLogoutURI, and forgets those records. Deleting an
+	// unknown session is not an error.
 	DeleteSession(ctx context.Context, hash []byte) error
 	// DeleteUserSessions removes every session of a user (password reset,
-	// disabling).
+	// disabling), queueing logout deliveries as DeleteSession does.
 	DeleteUserSessions(ctx context.Context, userID string) error
 }
 
@@ -355,4 +358,5 @@ type OAuthStore interface {
 	TokenStore
 	ConsentStore
 	SessionStore
+	LogoutStore
 }

@@ -395,6 +395,7 @@ func (db *DB) PurgeExpired(ctx context.Context, before time.Time) error {
 			`DELETE FROM revoked_tokens WHERE expires_at < $1`,
 			`DELETE FROM used_jtis WHERE expires_at < $1`,
 			`DELETE FROM oauth_sessions WHERE expires_at < $1`,
+			`DELETE FROM oauth_session_clients WHERE expires_at < $1`,
 			`DELETE FROM token_families f WHERE f.revoked_at < $1
 				OR (f.revoked_at IS NULL AND (f.created_at IS NULL OR f.created_at < $1)
 					AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = f.family_id)

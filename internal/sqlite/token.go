@@ -401,6 +401,7 @@ func (db *DB) PurgeExpired(ctx context.Context, before time.Time) error {
 			`DELETE FROM revoked_tokens WHERE expires_at < ?1`,
 			`DELETE FROM used_jtis WHERE expires_at < ?1`,
 			`DELETE FROM oauth_sessions WHERE expires_at < ?1`,
+			`DELETE FROM oauth_session_clients WHERE expires_at < ?1`,
 			`DELETE FROM token_families WHERE revoked_at < ?1
 				OR (revoked_at IS NULL AND (created_at IS NULL OR created_at < ?1)
 					AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = token_families.family_id)

@@ -76,6 +76,7 @@ func RunOAuth(t *testing.T, open func(t *testing.T) auth.Store) {
 		{"events are refused with bad text and nothing is written", testOAuthInvalidEvents},
 		{"a cancelled context returns an error and writes nothing", testOAuthCancelledContext},
 	}
+	tests = append(tests, logoutTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -382,6 +382,10 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzReq
 		CreatedAt:     now,
 		ExpiresAt:     now.Add(s.cfg.AuthCodeTTL),
 	}
+	if err := s.recordSessionClient(ctx, sess, req.client.ID); err != nil {
+		s.redirectError(w, r, req.redirectURI, req.state, err)
+		return
+	}
 	if err := s.store.CreateAuthCode(ctx, ac); err != nil {
 		s.redirectError(w, r, req.redirectURI, req.state, fmt.Errorf("oauth: store code: %w", err))
 		return

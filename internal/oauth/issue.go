@@ -117,6 +117,7 @@ type idTokenClaims struct {
 	Nonce           string `json:"nonce,omitempty"`
 	AccessTokenHash string `json:"at_hash,omitempty"`
 	AuthorizedParty string `json:"azp"`
+	SessionID       string `json:"sid,omitempty"` // the browser session (Back-Channel Logout 2.1)
 }
 
 // issueIDToken signs an ID token for g, bound to the access token by
@@ -131,6 +132,7 @@ func (s *Server) issueIDToken(g *grant, accessToken string, now time.Time) (stri
 		AuthTime:        unixOrZero(g.authTime),
 		Nonce:           g.nonce,
 		AuthorizedParty: g.client.ID,
+		SessionID:       g.sessionID,
 	}
 	// at_hash depends on the algorithm of the ID token's own signature.
 	// The same current key normally signs both tokens; if a rotation

@@ -138,6 +138,12 @@ type AuthCode struct {
 	AuthTime      time.Time
 	SessionID     string
 	FamilyID      string // the token family the code's tokens belong to
+	// IDTokenClaims are the standard claims the claims request parameter
+	// asked for in the ID token (OIDC Core 5.5); ACR is the acr claim of
+	// a requested authentication context class the sign-in satisfied, ""
+	// for none.
+	IDTokenClaims []string
+	ACR           string
 	CreatedAt     time.Time
 	ExpiresAt     time.Time
 	UsedAt        time.Time // zero until redeemed

@@ -120,6 +120,7 @@ func (s *Server) parseAuthorize(ctx context.Context, q url.Values) (*authzReques
 	if !MatchRedirectURI(c, redirectURI) {
 		return nil, errInvalidRequest("The redirect_uri is not registered for this client.")
 	}
+	noteResponseMode(ctx, q)
 	req := &authzRequest{params: q, client: c, redirectURI: redirectURI, maxAge: -1}
 	if len(q["state"]) == 1 {
 		req.state = q.Get("state")
@@ -146,8 +147,8 @@ func (q *authzRequest) validate(s *Server) error {
 	if p.Get("request_uri") != "" {
 		return newError("request_uri_not_supported", "The request_uri parameter is not supported.")
 	}
-	if m := p.Get("response_mode"); m != "" && m != "query" {
-		return errInvalidRequest("Only the query response_mode is supported.")
+	if m := p.Get("response_mode"); m != "" && m != "query" && m != responseModeFormPost {
+		return errInvalidRequest("The response_mode must be query or form_post.")
 	}
 	switch rt := p.Get("response_type"); rt {
 	case "":
@@ -394,8 +395,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzReq
 	if req.state != "" {
 		resp.Set("state", req.state)
 	}
-	web.SetHeaders(w.Header(), nil)
-	http.Redirect(w, r, appendQuery(req.redirectURI, resp), http.StatusSeeOther)
+	s.sendAuthzResponse(w, r, req.redirectURI, resp)
 }
 
 // appendQuery adds params to uri, keeping its own query as it is (RFC 6749

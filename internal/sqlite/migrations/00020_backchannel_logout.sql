@@ -32,6 +32,13 @@ CREATE TABLE logout_deliveries (
 
 CREATE INDEX logout_deliveries_due ON logout_deliveries (next_attempt_at);
 
+-- What an authorization code carries to the ID token besides its scopes:
+-- the claims the claims parameter asked for, and the acr satisfied.
+ALTER TABLE oauth_codes ADD COLUMN id_token_claims TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE oauth_codes ADD COLUMN acr TEXT NOT NULL DEFAULT '';
+
 -- +goose Down
+ALTER TABLE oauth_codes DROP COLUMN acr;
+ALTER TABLE oauth_codes DROP COLUMN id_token_claims;
 DROP TABLE logout_deliveries;
 DROP TABLE oauth_session_clients;

@@ -34,7 +34,7 @@ const (
 var authorizeParams = []string{
 	"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state",
 	"code_challenge", "code_challenge_method", "nonce", "prompt", "max_age", "resource",
-	"request", "request_uri",
+	"request", "request_uri", "claims", "acr_values",
 }
 
 // authzRequest is a validated authorization request.
@@ -49,6 +49,9 @@ type authzRequest struct {
 	audiences   []string
 	prompt      map[string]bool
 	maxAge      int // seconds; -1 when absent
+
+	idTokenClaims []string // the claims parameter's, for the ID token (prompt.go)
+	acr           string   // the acr satisfied, if one was requested (prompt.go)
 }
 
 // encode is the canonical form of the request that travels through the
@@ -200,7 +203,7 @@ func (q *authzRequest) validate(s *Server) error {
 		}
 		q.maxAge = n
 	}
-	return nil
+	return q.applyOIDCRequest()
 }
 
 // parsePrompt reads the OIDC prompt parameter: none, login, consent and
@@ -310,6 +313,12 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, s.url(PathLogin)+"?"+req.encode(), http.StatusSeeOther)
 		return
 	}
+	if req.prompt["select_account"] {
+		// The login page offers the current account or another (login.go).
+		web.SetHeaders(w.Header(), nil)
+		http.Redirect(w, r, s.url(PathLogin)+"?"+req.encode(), http.StatusSeeOther)
+		return
+	}
 	s.proceed(w, r, req, sess)
 }
 
@@ -380,6 +389,8 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzReq
 		AuthTime:      sess.AuthTime,
 		SessionID:     sid(sess.Hash),
 		FamilyID:      family,
+		IDTokenClaims: req.idTokenClaims,
+		ACR:           req.acr,
 		CreatedAt:     now,
 		ExpiresAt:     now.Add(s.cfg.AuthCodeTTL),
 	}

@@ -36,6 +36,10 @@ type metadata struct {
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+	// OpenID Connect completion (backchannel.go, prompt.go, form_post.go).
+	ACRValuesSupported                []string `json:"acr_values_supported"`
+	BackchannelLogoutSupported        bool     `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported bool     `json:"backchannel_logout_session_supported"`
 }
 
 // discovery returns the server's metadata. The ID token algorithms are
@@ -57,7 +61,7 @@ func (s *Server) discovery() *metadata {
 		EndSessionEndpoint:                        s.url(PathLogout),
 		ScopesSupported:                           []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeOfflineAccess},
 		ResponseTypesSupported:                    []string{"code"},
-		ResponseModesSupported:                    []string{"query"},
+		ResponseModesSupported:                    []string{"query", responseModeFormPost},
 		GrantTypesSupported:                       []string{auth.GrantAuthorizationCode, auth.GrantRefreshToken, auth.GrantClientCredentials},
 		SubjectTypesSupported:                     []string{"public"},
 		IDTokenSigningAlgValuesSupported:          s.keys.Algorithms(),
@@ -69,13 +73,16 @@ func (s *Server) discovery() *metadata {
 		IntrospectionEndpointAuthSigningAlgValues: assertionAlgs,
 		CodeChallengeMethodsSupported:             []string{"S256"},
 		ClaimsSupported: []string{
-			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
+			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "sid", "acr",
 			"name", "preferred_username", "email", "email_verified",
 		},
 		AuthorizationResponseIssParameterSupported: true,
 		RequestParameterSupported:                  false,
 		RequestURIParameterSupported:               false,
-		ClaimsParameterSupported:                   false,
+		ClaimsParameterSupported:                   true,
+		ACRValuesSupported:                         []string{ACRPassword},
+		BackchannelLogoutSupported:                 true,
+		BackchannelLogoutSessionSupported:          true,
 	}
 }
 

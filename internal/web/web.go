@@ -43,6 +43,11 @@ type LoginPage struct {
 	CSRF       string
 	Username   string // kept after a failed attempt
 	Error      string // shown with role="alert"
+	// Current, for prompt=select_account, is the signed-in account, which
+	// a second form (a button name="continue" value="yes", with
+	// ContinueCSRF) continues with; the sign-in form switches accounts.
+	Current      string
+	ContinueCSRF string
 }
 
 // Scope is one requested scope on the consent page.

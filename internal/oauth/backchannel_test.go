@@ -275,20 +275,29 @@ func TestBackchannelLogout(t *testing.T) {
 	}
 }
 
+// signedInWithReceiver is a server where alice signed in to a client
+// whose back-channel logout URI is uri, or a receiver's when uri is "".
+func signedInWithReceiver(t *testing.T, failFirst int, uri string) (*testServer, *auth.User, *auth.Client, *logoutReceiver) {
+	ts := newTestServer(t, insecureCookies)
+	u := ts.mustUser("alice")
+	a, secretA := openidClient(ts)
+	rcv := newLogoutReceiver(t, ts, a.ID)
+	rcv.failFirst = failFirst
+	if uri == "" {
+		uri = rcv.srv.URL
+	}
+	ts.setLogoutURI(a, uri)
+	ts.signInAt(t, newBrowser(t, ts), a, secretA)
+	return ts, u, a, rcv
+}
+
 // TestBackchannelLogoutRetries: a receiver that fails twice gets the
 // token on the third attempt, each after its backoff (an injected clock,
 // no sleeps), with a new jti each time; the session here ends by a
 // password reset on the account side.
 func TestBackchannelLogoutRetries(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t, insecureCookies)
-	u := ts.mustUser("alice")
-	a, secretA := openidClient(ts)
-	rcv := newLogoutReceiver(t, ts, a.ID)
-	rcv.failFirst = 2
-	ts.setLogoutURI(a, rcv.srv.URL)
-	b := newBrowser(t, ts)
-	ts.signInAt(t, b, a, secretA)
+	ts, u, _, rcv := signedInWithReceiver(t, 2, "")
 	if err := ts.Accounts.ResetPassword(context.Background(), "admin", u.ID, "another correct horse battery"); err != nil {
 		t.Fatal(err)
 	}
@@ -321,13 +330,7 @@ func TestBackchannelLogoutRetries(t *testing.T) {
 // dropped and audited.
 func TestBackchannelLogoutGivesUp(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t, insecureCookies)
-	u := ts.mustUser("alice")
-	a, secretA := openidClient(ts)
-	rcv := newLogoutReceiver(t, ts, a.ID)
-	rcv.failFirst = 1000
-	ts.setLogoutURI(a, rcv.srv.URL)
-	ts.signInAt(t, newBrowser(t, ts), a, secretA)
+	ts, u, a, rcv := signedInWithReceiver(t, 1000, "")
 	if _, err := ts.Accounts.Disable(context.Background(), "admin", u.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -373,16 +376,7 @@ func TestBackchannelLogoutRefusesInternalReceivers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ts := newTestServer(t, insecureCookies)
-			u := ts.mustUser("alice")
-			a, secretA := openidClient(ts)
-			rcv := newLogoutReceiver(t, ts, a.ID)
-			uri := tc.uri
-			if uri == "" {
-				uri = rcv.srv.URL
-			}
-			ts.setLogoutURI(a, uri)
-			ts.signInAt(t, newBrowser(t, ts), a, secretA)
+			ts, u, a, rcv := signedInWithReceiver(t, 0, tc.uri)
 			if err := ts.Store.DeleteUserSessions(context.Background(), u.ID); err != nil {
 				t.Fatal(err)
 			}

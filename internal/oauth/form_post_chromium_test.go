@@ -1,14 +1,12 @@
 package oauth
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -51,12 +49,7 @@ func TestChromiumFormPost(t *testing.T) {
 	verifier := oauth2.GenerateVerifier()
 	authURL := conf.AuthCodeURL("fp-state", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("response_mode", "form_post"))
 
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
+	ctx, bctx := chromiumTab(t, opts)
 	err := chromedp.Do(bctx,
 		chromedp.Navigate(authURL),
 		chromedp.WaitVisible("#username"),

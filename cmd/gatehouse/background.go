@@ -44,6 +44,7 @@ func (m *Main) backgroundTasks() []background.Task {
 		{Name: "oauth purge", Runner: m.OAuth},
 		{Name: "api key usage flush", Runner: m.Keys},
 		{Name: "webhook delivery", Runner: m.Dispatcher},
+		{Name: "back-channel logout delivery", Runner: m.LogoutNotifier},
 		// Stopped after the servers (Close), so its final flush holds
 		// the counts of the last requests served.
 		{Name: "usage counts flush", Runner: &usage.Flusher{

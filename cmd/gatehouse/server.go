@@ -78,6 +78,8 @@ type Main struct {
 	// Webhooks manages the webhook endpoints; Dispatcher delivers.
 	Webhooks   *webhook.Service
 	Dispatcher *webhook.Dispatcher
+	// LogoutNotifier delivers back-channel logout tokens.
+	LogoutNotifier *oauth.LogoutNotifier
 	// Usage counts this node's verifications (keys, gateway JWTs, token
 	// requests) until the usage flusher writes them to the store.
 	Usage *usage.Counter
@@ -440,6 +442,13 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		RequirePushedAuthorizationRequests: o.RequirePushedAuthorizationRequests,
 	}
 	if m.OAuth, err = oauth.New(cfg); err != nil {
+		return fmt.Errorf("oauth: %w", err)
+	}
+	bcl := o.BackchannelLogout
+	if m.LogoutNotifier, err = m.OAuth.NewLogoutNotifier(oauth.LogoutNotifierConfig{
+		Store: m.Store, Holder: leaseHolder(), MaxAttempts: bcl.MaxAttempts,
+		RetryBase: bcl.RetryInitial, RetryMax: bcl.RetryMax, AllowLoopback: bcl.AllowLoopback,
+	}); err != nil {
 		return fmt.Errorf("oauth: %w", err)
 	}
 	return m.startDashboardClient(ctx)

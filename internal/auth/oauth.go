@@ -138,6 +138,12 @@ type AuthCode struct {
 	AuthTime      time.Time
 	SessionID     string
 	FamilyID      string // the token family the code's tokens belong to
+	// IDTokenClaims are the standard claims the claims request parameter
+	// asked for in the ID token (OIDC Core 5.5); ACR is the acr claim of
+	// a requested authentication context class the sign-in satisfied, ""
+	// for none.
+	IDTokenClaims []string
+	ACR           string
 	CreatedAt     time.Time
 	ExpiresAt     time.Time
 	UsedAt        time.Time // zero until redeemed
@@ -341,10 +347,13 @@ type SessionStore interface {
 	// GetSession returns the session with that hash, or ENOTFOUND (also when
 	// it has expired at now).
 	GetSession(ctx context.Context, hash []byte, now time.Time) (*Session, error)
-	// DeleteSession removes it; deleting an unknown session is not an error.
+	// DeleteSession removes it and, in the same transaction, queues a
+	// LogoutDelivery for each client recorded in it (LogoutStore) that has
+	// a BackchannelLogoutURI, and forgets those records. Deleting an
+	// unknown session is not an error.
 	DeleteSession(ctx context.Context, hash []byte) error
 	// DeleteUserSessions removes every session of a user (password reset,
-	// disabling).
+	// disabling), queueing logout deliveries as DeleteSession does.
 	DeleteUserSessions(ctx context.Context, userID string) error
 }
 
@@ -357,4 +366,5 @@ type OAuthStore interface {
 	ConsentStore
 	SessionStore
 	PushedRequestStore
+	LogoutStore
 }

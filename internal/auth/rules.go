@@ -179,7 +179,10 @@ func (c *AuthCode) CheckStorable() error {
 		return err
 	}
 	if err := CheckText("Authorization code", c.ClientID, c.UserID, c.RedirectURI,
-		c.CodeChallenge, c.Nonce, c.SessionID, c.FamilyID); err != nil {
+		c.CodeChallenge, c.Nonce, c.SessionID, c.FamilyID, c.ACR); err != nil {
+		return err
+	}
+	if err := CheckText("Authorization code", c.IDTokenClaims...); err != nil {
 		return err
 	}
 	return CheckLists("Authorization code", c.Scopes, c.Audiences)

@@ -281,6 +281,24 @@ type OAuth struct {
 	// dashboard client is exempt. A client can be required to push on its
 	// own (its require_par setting).
 	RequirePushedAuthorizationRequests bool `yaml:"require_pushed_authorization_requests"`
+	// BackchannelLogout is the delivery of logout tokens to clients when
+	// a browser session ends (OpenID Connect Back-Channel Logout 1.0).
+	BackchannelLogout BackchannelLogout `yaml:"backchannel_logout"`
+}
+
+// BackchannelLogout configures the delivery of logout tokens.
+type BackchannelLogout struct {
+	// MaxAttempts is how many times a logout token is attempted before
+	// the delivery is given up (and audited).
+	MaxAttempts int `yaml:"max_attempts"`
+	// RetryInitial is the wait after the first failed attempt; each
+	// further failure doubles it, up to RetryMax.
+	RetryInitial time.Duration `yaml:"retry_initial"`
+	RetryMax     time.Duration `yaml:"retry_max"`
+	// AllowLoopback delivers to receivers on loopback addresses, over
+	// http too; otherwise a receiver must be https on a public address.
+	// --dev sets it, for local development.
+	AllowLoopback bool `yaml:"allow_loopback"`
 }
 
 // DefaultVerifyRate is the default VerifyRateLimit per source address, in
@@ -335,6 +353,7 @@ func Default(dev bool) Config {
 			RefreshTokenTTL:    30 * 24 * time.Hour,
 			RefreshTokenMaxTTL: 90 * 24 * time.Hour,
 			SessionTTL:         12 * time.Hour,
+			BackchannelLogout:  BackchannelLogout{MaxAttempts: 8, RetryInitial: 10 * time.Second, RetryMax: time.Hour},
 		},
 		Gateway: Gateway{
 			Addr:             "127.0.0.1:8081",
@@ -349,6 +368,7 @@ func Default(dev bool) Config {
 	}
 	if dev {
 		c.Webhooks.AllowPrivate = true
+		c.OAuth.BackchannelLogout.AllowLoopback = true
 		c.DataDir = ".gatehouse-dev"
 		c.KeyPrefix = "sk_test_"
 		c.LogFormat = "text"
@@ -436,6 +456,16 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	duration("GATEHOUSE_REFRESH_GRACE", &c.OAuth.RefreshGrace)
 	duration("GATEHOUSE_SESSION_TTL", &c.OAuth.SessionTTL)
 	boolean("GATEHOUSE_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS", &c.OAuth.RequirePushedAuthorizationRequests)
+	if v := getenv("GATEHOUSE_BACKCHANNEL_LOGOUT_MAX_ATTEMPTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("GATEHOUSE_BACKCHANNEL_LOGOUT_MAX_ATTEMPTS: %q is not a number", v))
+		}
+		c.OAuth.BackchannelLogout.MaxAttempts = n
+	}
+	duration("GATEHOUSE_BACKCHANNEL_LOGOUT_RETRY_INITIAL", &c.OAuth.BackchannelLogout.RetryInitial)
+	duration("GATEHOUSE_BACKCHANNEL_LOGOUT_RETRY_MAX", &c.OAuth.BackchannelLogout.RetryMax)
+	boolean("GATEHOUSE_BACKCHANNEL_LOGOUT_ALLOW_LOOPBACK", &c.OAuth.BackchannelLogout.AllowLoopback)
 	str("GATEHOUSE_GATEWAY_ADDR", &c.Gateway.Addr)
 	str("GATEHOUSE_ROUTES_FILE", &c.Gateway.RoutesFile)
 	if v := getenv("GATEHOUSE_TRUSTED_PROXIES"); v != "" {
@@ -708,6 +738,11 @@ func (o *OAuth) validate(dev bool) []error {
 	between("refresh_token_max_ttl", o.RefreshTokenMaxTTL, time.Minute, year)
 	between("refresh_grace", o.RefreshGrace, 0, time.Minute)
 	between("session_ttl", o.SessionTTL, time.Minute, 30*day)
+	between("backchannel_logout.retry_initial", o.BackchannelLogout.RetryInitial, time.Second, day)
+	between("backchannel_logout.retry_max", o.BackchannelLogout.RetryMax, o.BackchannelLogout.RetryInitial, 7*day)
+	if n := o.BackchannelLogout.MaxAttempts; n < 1 || n > 100 {
+		errs = append(errs, errors.New("oauth.backchannel_logout.max_attempts must be between 1 and 100"))
+	}
 	if o.RefreshTokenTTL > o.RefreshTokenMaxTTL {
 		errs = append(errs, errors.New("oauth.refresh_token_ttl must not exceed oauth.refresh_token_max_ttl"))
 	}

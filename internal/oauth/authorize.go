@@ -34,7 +34,7 @@ const (
 var authorizeParams = []string{
 	"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state",
 	"code_challenge", "code_challenge_method", "nonce", "prompt", "max_age", "resource",
-	"request", "request_uri",
+	"request", "request_uri", "claims", "acr_values",
 }
 
 // authzRequest is a validated authorization request.
@@ -50,6 +50,9 @@ type authzRequest struct {
 	prompt      map[string]bool
 	maxAge      int    // seconds; -1 when absent
 	requestURI  string // of a pushed request (par.go); "" for none
+
+	idTokenClaims []string // the claims parameter's, for the ID token (prompt.go)
+	acr           string   // the acr satisfied, if one was requested (prompt.go)
 }
 
 // encode is the canonical form of the request that travels through the
@@ -122,6 +125,9 @@ func (s *Server) parseAuthorize(ctx context.Context, q url.Values) (*authzReques
 	if err != nil {
 		return nil, err
 	}
+	// The response mode is the pushed request's or the request object's,
+	// like every other parameter.
+	noteResponseMode(ctx, q)
 	return s.parseClientRequest(c, q, requestURI)
 }
 
@@ -159,8 +165,8 @@ func (q *authzRequest) validate(s *Server) error {
 		q.state = ""
 		return errInvalidRequest("The state is longer than %d bytes.", maxStateLength)
 	}
-	if m := p.Get("response_mode"); m != "" && m != "query" {
-		return errInvalidRequest("Only the query response_mode is supported.")
+	if m := p.Get("response_mode"); m != "" && m != "query" && m != responseModeFormPost {
+		return errInvalidRequest("The response_mode must be query or form_post.")
 	}
 	switch rt := p.Get("response_type"); rt {
 	case "":
@@ -212,7 +218,7 @@ func (q *authzRequest) validate(s *Server) error {
 		}
 		q.maxAge = n
 	}
-	return nil
+	return q.applyOIDCRequest()
 }
 
 // parsePrompt reads the OIDC prompt parameter: none, login, consent and
@@ -325,6 +331,12 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, s.url(PathLogin)+"?"+req.encode(), http.StatusSeeOther)
 		return
 	}
+	if req.prompt["select_account"] {
+		// The login page offers the current account or another (login.go).
+		web.SetHeaders(w.Header(), nil)
+		http.Redirect(w, r, s.url(PathLogin)+"?"+req.encode(), http.StatusSeeOther)
+		return
+	}
 	s.proceed(w, r, req, sess)
 }
 
@@ -399,8 +411,14 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzReq
 		AuthTime:      sess.AuthTime,
 		SessionID:     sid(sess.Hash),
 		FamilyID:      family,
+		IDTokenClaims: req.idTokenClaims,
+		ACR:           req.acr,
 		CreatedAt:     now,
 		ExpiresAt:     now.Add(s.cfg.AuthCodeTTL),
+	}
+	if err := s.recordSessionClient(ctx, sess, req.client.ID); err != nil {
+		s.redirectError(w, r, req.redirectURI, req.state, err)
+		return
 	}
 	if err := s.store.CreateAuthCode(ctx, ac); err != nil {
 		s.redirectError(w, r, req.redirectURI, req.state, fmt.Errorf("oauth: store code: %w", err))
@@ -410,8 +428,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzReq
 	if req.state != "" {
 		resp.Set("state", req.state)
 	}
-	web.SetHeaders(w.Header(), nil)
-	http.Redirect(w, r, appendQuery(req.redirectURI, resp), http.StatusSeeOther)
+	s.sendAuthzResponse(w, r, req.redirectURI, resp)
 }
 
 // appendQuery adds params to uri, keeping its own query as it is (RFC 6749

@@ -51,13 +51,7 @@ func TestChromiumLoginAndConsent(t *testing.T) {
 	verifier := oauth2.GenerateVerifier()
 	authURL := conf.AuthCodeURL("chromium-state", oauth2.S256ChallengeOption(verifier))
 
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-
+	ctx, bctx := chromiumTab(t, opts)
 	err := chromedp.Do(bctx,
 		chromedp.Navigate(authURL),
 		chromedp.WaitVisible("#username"),
@@ -101,6 +95,19 @@ func TestChromiumLoginAndConsent(t *testing.T) {
 	if _, err := conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier)); err != nil {
 		t.Fatalf("Exchange: %v", err)
 	}
+}
+
+// chromiumTab starts a headless Chromium for the test, and returns a
+// context bounding the test (90 s) and the context of the browser's tab;
+// both end with the test.
+func chromiumTab(t *testing.T, opts []chromedp.ExecAllocatorOption) (context.Context, context.Context) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(cancelBrowser)
+	return ctx, bctx
 }
 
 // pageProblems lists, from the page as the browser built it, what a screen

@@ -32,6 +32,9 @@ const (
 	csrfLogin   = "login"
 	csrfConsent = "consent"
 	csrfLogout  = "logout"
+	// csrfSelectAccount: "continue as" on the login page of a
+	// prompt=select_account request, bound to the session it continues.
+	csrfSelectAccount = "select_account"
 )
 
 func (s *Server) csrf() web.CSRF { return web.CSRF{Hasher: s.hasher, Now: s.now, TTL: csrfTTL} }

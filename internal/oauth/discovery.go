@@ -39,6 +39,10 @@ type metadata struct {
 	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
 	RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
 	RequestObjectSigningAlgValuesSupported     []string `json:"request_object_signing_alg_values_supported"`
+	// OpenID Connect completion (backchannel.go, prompt.go, form_post.go).
+	ACRValuesSupported                []string `json:"acr_values_supported"`
+	BackchannelLogoutSupported        bool     `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported bool     `json:"backchannel_logout_session_supported"`
 }
 
 // discovery returns the server's metadata. The ID token algorithms are
@@ -63,7 +67,7 @@ func (s *Server) discovery() *metadata {
 		EndSessionEndpoint:                        s.url(PathLogout),
 		ScopesSupported:                           []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeOfflineAccess},
 		ResponseTypesSupported:                    []string{"code"},
-		ResponseModesSupported:                    []string{"query"},
+		ResponseModesSupported:                    []string{"query", responseModeFormPost},
 		GrantTypesSupported:                       []string{auth.GrantAuthorizationCode, auth.GrantRefreshToken, auth.GrantClientCredentials},
 		SubjectTypesSupported:                     []string{"public"},
 		IDTokenSigningAlgValuesSupported:          s.keys.Algorithms(),
@@ -75,16 +79,19 @@ func (s *Server) discovery() *metadata {
 		IntrospectionEndpointAuthSigningAlgValues: assertionAlgs,
 		CodeChallengeMethodsSupported:             []string{"S256"},
 		ClaimsSupported: []string{
-			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
+			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "sid", "acr",
 			"name", "preferred_username", "email", "email_verified",
 		},
 		AuthorizationResponseIssParameterSupported: true,
 		RequestParameterSupported:                  true,
 		RequestURIParameterSupported:               false,
-		ClaimsParameterSupported:                   false,
 		PushedAuthorizationRequestEndpoint:         s.url(PathPAR),
 		RequirePushedAuthorizationRequests:         s.cfg.RequirePushedAuthorizationRequests,
 		RequestObjectSigningAlgValuesSupported:     algNames(requestObjectAlgorithms),
+		ClaimsParameterSupported:                   true,
+		ACRValuesSupported:                         []string{ACRPassword},
+		BackchannelLogoutSupported:                 true,
+		BackchannelLogoutSessionSupported:          true,
 	}
 }
 

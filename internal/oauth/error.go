@@ -222,6 +222,11 @@ func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, redirectU
 		q.Set("state", state)
 	}
 	q.Set("iss", s.issuer)
+	if formPostRequested(r) {
+		resp := url.Values{"error": q["error"], "error_description": q["error_description"], "state": q["state"], "iss": q["iss"]}
+		s.renderFormPost(w, redirectURI, resp)
+		return
+	}
 	u.RawQuery = q.Encode()
 	u.Fragment = ""
 	w.Header().Set("Cache-Control", "no-store")

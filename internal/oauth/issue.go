@@ -43,6 +43,12 @@ type grant struct {
 	sessionID string
 	nonce     string // for the ID token of a code exchange only
 	familyID  string // "" for client credentials
+
+	// For the ID token of a code exchange: the user, the standard claims
+	// the claims parameter asked for, and the acr (prompt.go).
+	user          *auth.User
+	idTokenClaims []string
+	acr           string
 }
 
 // tokenResponse is the successful token response of RFC 6749 5.1 and
@@ -117,6 +123,14 @@ type idTokenClaims struct {
 	Nonce           string `json:"nonce,omitempty"`
 	AccessTokenHash string `json:"at_hash,omitempty"`
 	AuthorizedParty string `json:"azp"`
+	SessionID       string `json:"sid,omitempty"` // the browser session (Back-Channel Logout 2.1)
+	ACR             string `json:"acr,omitempty"`
+
+	// Standard claims asked for by the claims parameter (prompt.go).
+	Name              string `json:"name,omitempty"`
+	PreferredUsername string `json:"preferred_username,omitempty"`
+	Email             string `json:"email,omitempty"`
+	EmailVerified     *bool  `json:"email_verified,omitempty"`
 }
 
 // issueIDToken signs an ID token for g, bound to the access token by
@@ -131,7 +145,10 @@ func (s *Server) issueIDToken(g *grant, accessToken string, now time.Time) (stri
 		AuthTime:        unixOrZero(g.authTime),
 		Nonce:           g.nonce,
 		AuthorizedParty: g.client.ID,
+		SessionID:       g.sessionID,
+		ACR:             g.acr,
 	}
+	userClaims(&claims, g.user, g.idTokenClaims)
 	// at_hash depends on the algorithm of the ID token's own signature.
 	// The same current key normally signs both tokens; if a rotation
 	// happened in between, sign once more with the hash of the new key's

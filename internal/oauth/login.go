@@ -69,7 +69,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, req *authzR
 		return
 	}
 	enc := req.encode()
-	web.RenderLogin(w, status, web.LoginPage{
+	page := web.LoginPage{
 		Stylesheet: s.url(PathStylesheet),
 		Action:     s.url(PathLogin),
 		ClientName: req.client.Name,
@@ -77,7 +77,12 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, req *authzR
 		CSRF:       s.csrfToken(csrfLogin, binding, enc),
 		Username:   username,
 		Error:      msg,
-	}, req.redirectOrigin())
+	}
+	if err := s.offerCurrentAccount(r, req, &page); err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	web.RenderLogin(w, status, page, req.redirectOrigin())
 }
 
 func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
@@ -98,6 +103,10 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.redirectError(w, r, req.redirectURI, req.state, err)
+		return
+	}
+	if form.Get("continue") != "" {
+		s.continueAsCurrent(w, r, req, form)
 		return
 	}
 	username := form.Get("username")

@@ -32,9 +32,9 @@ func (s *Server) initBrowser() error {
 // browserRoutes registers the authorize, login, consent and logout
 // endpoints and the pages' stylesheet.
 func (s *Server) browserRoutes(mux *http.ServeMux) {
-	mux.HandleFunc(PathAuthorize, s.handleAuthorize)
-	mux.HandleFunc(PathLogin, s.handleLogin)
-	mux.HandleFunc(PathConsent, s.handleConsent)
+	mux.HandleFunc(PathAuthorize, withResponseMode(s.handleAuthorize))
+	mux.HandleFunc(PathLogin, withResponseMode(s.handleLogin))
+	mux.HandleFunc(PathConsent, withResponseMode(s.handleConsent))
 	mux.HandleFunc(PathLogout, s.handleLogout)
 	mux.Handle(PathStylesheet, web.Stylesheet())
 }

@@ -63,12 +63,14 @@ func (s *Server) grantAuthorizationCode(ctx context.Context, c *auth.Client, for
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.activeUser(ctx, ac.UserID); err != nil {
+	u, err := s.activeUser(ctx, ac.UserID)
+	if err != nil {
 		return nil, err
 	}
 	g := &grant{
 		client: c, userID: ac.UserID, scopes: ac.Scopes, audiences: auds,
 		authTime: ac.AuthTime, sessionID: ac.SessionID, nonce: ac.Nonce, familyID: ac.FamilyID,
+		user: u, idTokenClaims: ac.IDTokenClaims, acr: ac.ACR,
 	}
 	var storeRefresh func([]byte, *auth.IssuedToken) error
 	if wantsRefreshToken(c, ac.Scopes) {

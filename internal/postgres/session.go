@@ -52,15 +52,26 @@ func (db *DB) GetSession(ctx context.Context, hash []byte, now time.Time) (*auth
 	return &s, nil
 }
 
-// DeleteSession removes the session; deleting an unknown session is not an
-// error.
+// DeleteSession removes the session and queues the logout deliveries of
+// its clients; deleting an unknown session is not an error.
 func (db *DB) DeleteSession(ctx context.Context, hash []byte) error {
-	_, err := db.pool.Exec(ctx, `DELETE FROM oauth_sessions WHERE hash = $1`, hash)
-	return translate("delete session", err)
+	return db.inTx(ctx, "delete session", func(tx pgx.Tx) error {
+		if err := queueLogouts(ctx, tx, `sc.session_hash = $1`, hash); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM oauth_sessions WHERE hash = $1`, hash)
+		return err
+	})
 }
 
-// DeleteUserSessions removes every session of a user.
+// DeleteUserSessions removes every session of a user and queues the
+// logout deliveries of their clients.
 func (db *DB) DeleteUserSessions(ctx context.Context, userID string) error {
-	_, err := db.pool.Exec(ctx, `DELETE FROM oauth_sessions WHERE user_id = $1`, userID)
-	return translate("delete user sessions", err)
+	return db.inTx(ctx, "delete user sessions", func(tx pgx.Tx) error {
+		if err := queueLogouts(ctx, tx, `sc.user_id = $1`, userID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM oauth_sessions WHERE user_id = $1`, userID)
+		return err
+	})
 }

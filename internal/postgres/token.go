@@ -12,7 +12,7 @@ import (
 
 const codeColumns = `hash, client_id, user_id, redirect_uri, scopes, audiences,
 	code_challenge, nonce, auth_time, session_id, family_id,
-	created_at, expires_at, used_at`
+	created_at, expires_at, used_at, id_token_claims, acr`
 
 func scanCode(row pgx.Row) (*auth.AuthCode, error) {
 	var (
@@ -21,10 +21,10 @@ func scanCode(row pgx.Row) (*auth.AuthCode, error) {
 	)
 	if err := row.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.Scopes, &c.Audiences,
 		&c.CodeChallenge, &c.Nonce, &authTime, &c.SessionID, &c.FamilyID,
-		&created, &expires, &usedAt); err != nil {
+		&created, &expires, &usedAt, &c.IDTokenClaims, &c.ACR); err != nil {
 		return nil, err
 	}
-	nonNil(&c.Scopes, &c.Audiences)
+	nonNil(&c.Scopes, &c.Audiences, &c.IDTokenClaims)
 	c.AuthTime = timeFrom(authTime)
 	c.CreatedAt = timeFrom(created)
 	c.ExpiresAt = timeFrom(expires)
@@ -40,10 +40,10 @@ func (db *DB) CreateAuthCode(ctx context.Context, c *auth.AuthCode) error {
 	}
 	return db.inTx(ctx, "create auth code", func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO oauth_codes (`+codeColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 			c.Hash, c.ClientID, c.UserID, c.RedirectURI, list(c.Scopes), list(c.Audiences),
 			c.CodeChallenge, c.Nonce, timeValue(c.AuthTime), c.SessionID, c.FamilyID,
-			timeValue(c.CreatedAt), timeValue(c.ExpiresAt), timeValue(c.UsedAt))
+			timeValue(c.CreatedAt), timeValue(c.ExpiresAt), timeValue(c.UsedAt), list(c.IDTokenClaims), c.ACR)
 		return err
 	})
 }
@@ -397,6 +397,7 @@ func (db *DB) PurgeExpired(ctx context.Context, before time.Time) error {
 			`DELETE FROM used_jtis WHERE expires_at < $1`,
 			`DELETE FROM pushed_requests WHERE expires_at < $1`,
 			`DELETE FROM oauth_sessions WHERE expires_at < $1`,
+			`DELETE FROM oauth_session_clients WHERE expires_at < $1`,
 			`DELETE FROM token_families f WHERE f.revoked_at < $1
 				OR (f.revoked_at IS NULL AND (f.created_at IS NULL OR f.created_at < $1)
 					AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = f.family_id)

@@ -51,18 +51,25 @@ func (db *DB) GetSession(ctx context.Context, hash []byte, now time.Time) (*auth
 	return &s, nil
 }
 
-// DeleteSession removes the session; deleting an unknown session is not an
-// error.
+// DeleteSession removes the session and queues the logout deliveries of
+// its clients; deleting an unknown session is not an error.
 func (db *DB) DeleteSession(ctx context.Context, hash []byte) error {
 	return db.inTx(ctx, "delete session", func(tx *sql.Tx) error {
+		if err := queueLogouts(ctx, tx, `sc.session_hash = ?`, hash); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM oauth_sessions WHERE hash = ?`, hash)
 		return err
 	})
 }
 
-// DeleteUserSessions removes every session of a user.
+// DeleteUserSessions removes every session of a user and queues the
+// logout deliveries of their clients.
 func (db *DB) DeleteUserSessions(ctx context.Context, userID string) error {
 	return db.inTx(ctx, "delete user sessions", func(tx *sql.Tx) error {
+		if err := queueLogouts(ctx, tx, `sc.user_id = ?`, userID); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM oauth_sessions WHERE user_id = ?`, userID)
 		return err
 	})

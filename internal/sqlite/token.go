@@ -11,20 +11,20 @@ import (
 
 const codeColumns = `hash, client_id, user_id, redirect_uri, scopes, audiences,
 	code_challenge, nonce, auth_time, session_id, family_id,
-	created_at, expires_at, used_at`
+	created_at, expires_at, used_at, id_token_claims, acr`
 
 func scanCode(row scanner) (*auth.AuthCode, error) {
 	var (
 		c                                  auth.AuthCode
-		scopes, audiences                  string
+		scopes, audiences, idClaims        string
 		authTime, created, expires, usedAt sql.NullInt64
 	)
 	if err := row.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &scopes, &audiences,
 		&c.CodeChallenge, &c.Nonce, &authTime, &c.SessionID, &c.FamilyID,
-		&created, &expires, &usedAt); err != nil {
+		&created, &expires, &usedAt, &idClaims, &c.ACR); err != nil {
 		return nil, err
 	}
-	if err := listsFrom([]string{scopes, audiences}, &c.Scopes, &c.Audiences); err != nil {
+	if err := listsFrom([]string{scopes, audiences, idClaims}, &c.Scopes, &c.Audiences, &c.IDTokenClaims); err != nil {
 		return nil, err
 	}
 	c.AuthTime = timeFrom(authTime)
@@ -40,16 +40,16 @@ func (db *DB) CreateAuthCode(ctx context.Context, c *auth.AuthCode) error {
 	if err := c.CheckStorable(); err != nil {
 		return err
 	}
-	lists, err := listsJSON(c.Scopes, c.Audiences)
+	lists, err := listsJSON(c.Scopes, c.Audiences, c.IDTokenClaims)
 	if err != nil {
 		return translate("create auth code", err)
 	}
 	return db.inTx(ctx, "create auth code", func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_codes (`+codeColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.Hash, c.ClientID, c.UserID, c.RedirectURI, lists[0], lists[1],
 			c.CodeChallenge, c.Nonce, timeValue(c.AuthTime), c.SessionID, c.FamilyID,
-			timeValue(c.CreatedAt), timeValue(c.ExpiresAt), timeValue(c.UsedAt))
+			timeValue(c.CreatedAt), timeValue(c.ExpiresAt), timeValue(c.UsedAt), lists[2], c.ACR)
 		return err
 	})
 }
@@ -403,6 +403,7 @@ func (db *DB) PurgeExpired(ctx context.Context, before time.Time) error {
 			`DELETE FROM used_jtis WHERE expires_at < ?1`,
 			`DELETE FROM pushed_requests WHERE expires_at < ?1`,
 			`DELETE FROM oauth_sessions WHERE expires_at < ?1`,
+			`DELETE FROM oauth_session_clients WHERE expires_at < ?1`,
 			`DELETE FROM token_families WHERE revoked_at < ?1
 				OR (revoked_at IS NULL AND (created_at IS NULL OR created_at < ?1)
 					AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = token_families.family_id)

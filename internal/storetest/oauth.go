@@ -77,6 +77,7 @@ func RunOAuth(t *testing.T, open func(t *testing.T) auth.Store) {
 		{"a cancelled context returns an error and writes nothing", testOAuthCancelledContext},
 	}
 	tests = append(tests, pushedTests...)
+	tests = append(tests, logoutTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -24,6 +24,8 @@ func testCodeRoundTrip(t *testing.T, s auth.Store) {
 		AuthTime:      at(-time.Minute).In(tokyo),
 		SessionID:     "ses_1",
 		FamilyID:      "fam_1",
+		IDTokenClaims: []string{"email", "name"},
+		ACR:           "urn:example:acr",
 		CreatedAt:     base,
 		ExpiresAt:     at(time.Minute + time.Microsecond),
 	}

@@ -43,6 +43,11 @@ type LoginPage struct {
 	CSRF       string
 	Username   string // kept after a failed attempt
 	Error      string // shown with role="alert"
+	// Current, for prompt=select_account, is the signed-in account, which
+	// a second form (a button name="continue" value="yes", with
+	// ContinueCSRF) continues with; the sign-in form switches accounts.
+	Current      string
+	ContinueCSRF string
 }
 
 // Scope is one requested scope on the consent page.
@@ -84,6 +89,41 @@ type LogoutPage struct {
 	ClientName string
 	CSRF       string
 	Fields     []Field
+}
+
+// FormPostPage carries an authorization response to the client as a form
+// that submits itself (OAuth 2.0 Form Post Response Mode), with a button
+// for browsers without scripts.
+type FormPostPage struct {
+	Stylesheet string
+	Action     string // the client's redirect URI
+	Fields     []Field
+}
+
+// formPostScript is the one inline script of the form-post page, allowed
+// by its hash in the page's CSP and by nothing else.
+const formPostScript = "document.forms[0].submit();"
+
+var formPostScriptHash = func() string {
+	sum := sha256.Sum256([]byte(formPostScript))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}()
+
+// RenderFormPost writes the form-post page. target is the origin of the
+// form's action, which the CSP's form-action allows; script-src allows
+// exactly the page's auto-submit script, by its hash.
+func RenderFormPost(w http.ResponseWriter, status int, p FormPostPage, target string) {
+	var buf bytes.Buffer
+	if err := pages.ExecuteTemplate(&buf, "formpost.html", p); err != nil {
+		SetHeaders(w.Header(), nil)
+		http.Error(w, "Internal error.", http.StatusInternalServerError)
+		return
+	}
+	setHeaders(w.Header(), []string{target}, " script-src "+formPostScriptHash+";")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
 }
 
 // LoggedOutPage tells the user the session has ended.

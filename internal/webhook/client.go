@@ -36,10 +36,28 @@ var ErrForbiddenAddress = errors.New("webhook: the destination resolves to a loo
 // (a proxy would connect on our behalf, unchecked) and follows no
 // redirect (a redirect could point anywhere; a 3xx is a failed attempt).
 func NewClient(allowPrivate bool) *http.Client {
-	dialer := &net.Dialer{Timeout: AttemptTimeout, KeepAlive: 30 * time.Second}
-	if !allowPrivate {
-		dialer.Control = refuseInternal
+	if allowPrivate {
+		return newClient(nil)
 	}
+	return newClient(refuseInternal)
+}
+
+// NewLoopbackClient is NewClient(false) that also connects to loopback
+// addresses (and no other internal ones): for receivers on a developer's
+// own machine, as back-channel logout allows in --dev.
+func NewLoopbackClient() *http.Client {
+	return newClient(func(network, address string, c syscall.RawConn) error {
+		if host, _, err := net.SplitHostPort(address); err == nil {
+			if a, err := netip.ParseAddr(host); err == nil && a.Unmap().IsLoopback() {
+				return nil
+			}
+		}
+		return refuseInternal(network, address, c)
+	})
+}
+
+func newClient(control func(network, address string, c syscall.RawConn) error) *http.Client {
+	dialer := &net.Dialer{Timeout: AttemptTimeout, KeepAlive: 30 * time.Second, Control: control}
 	transport := &http.Transport{
 		Proxy:                  nil,
 		DialContext:            dialer.DialContext,

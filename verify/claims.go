@@ -55,8 +55,8 @@ func (a *Actor) valid() bool {
 	return true
 }
 
-// depth is the number of actors in the chain (0 for nil).
-func (a *Actor) depth() int {
+// Depth is the number of actors in the chain (0 for nil).
+func (a *Actor) Depth() int {
 	n := 0
 	for ; a != nil; a = a.Actor {
 		n++
@@ -201,7 +201,7 @@ func decodeClaims(payload []byte, kid string) (*Claims, error) {
 	if !ok1 || !ok2 || !ok3 || !ok4 {
 		return nil, refuse(ReasonMalformed, "a date claim is out of range")
 	}
-	if w.Act.depth() > MaxActorDepth || !w.Act.valid() {
+	if w.Act.Depth() > MaxActorDepth || !w.Act.valid() {
 		return nil, refuse(ReasonMalformed, "the act claim is malformed or nests too deep")
 	}
 	return &Claims{

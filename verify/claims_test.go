@@ -162,8 +162,8 @@ func TestActClaimRefusals(t *testing.T) {
 			if ReasonOf(err) != tc.want {
 				t.Fatalf("Verify = %+v, %v; want %q", c, err, tc.want)
 			}
-			if err == nil && c.Actor.depth() != MaxActorDepth {
-				t.Errorf("act chain of %d actors", c.Actor.depth())
+			if err == nil && c.Actor.Depth() != MaxActorDepth {
+				t.Errorf("act chain of %d actors", c.Actor.Depth())
 			}
 		})
 	}

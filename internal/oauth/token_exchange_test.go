@@ -337,21 +337,23 @@ func forgeToken(t *testing.T, iss, sub string) string {
 
 func signJWT(t *testing.T, key *ecdsa.PrivateKey, kid, typ string, claims map[string]any) string {
 	t.Helper()
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
-		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
+	return signJWS(t, jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: kid}}, typ, claims)
+}
+
+// signJWS signs claims as a compact JWS with the typ header given.
+func signJWS(t *testing.T, key jose.SigningKey, typ string, claims map[string]any) string {
+	t.Helper()
+	signer, err := jose.NewSigner(key, (&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	payload, _ := json.Marshal(claims)
-	jws, err := sig.Sign(payload)
+	jws, err := signer.Sign(payload)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	s, _ := jws.CompactSerialize()
+	return s
 }
 
 // idTokenOf is an ID token of the server's for u.

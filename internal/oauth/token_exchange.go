@@ -11,7 +11,9 @@ import (
 	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/gatehouse-dev/gatehouse/internal/accesstoken"
+	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
@@ -174,9 +176,34 @@ func (s *Server) grantTokenExchange(ctx context.Context, c *auth.Client, form ur
 }
 
 // isUserToken reports whether an access token of ours was issued for a
-// user rather than for a client itself (whose sub is its client_id).
+// user rather than for a client: a client's own token (client
+// credentials: sub is its client_id), or one exchanged for a client's
+// token, whose sub is that client's ID and which, having no sign-in, has
+// no auth_time.
 func isUserToken(c *verify.Claims) bool {
-	return c.Subject != c.ClientID || !c.AuthTime.IsZero()
+	if c.Subject == c.ClientID {
+		return !c.AuthTime.IsZero()
+	}
+	return !c.AuthTime.IsZero() || !client.ValidID(c.Subject)
+}
+
+// subjectActive reports whether the subject of an access token of ours is
+// still there: a user that exists and is enabled, or a client that exists
+// (verifyAccessToken has already checked the token's own client).
+func (s *Server) subjectActive(ctx context.Context, c *verify.Claims) (bool, error) {
+	switch {
+	case isUserToken(c):
+		return s.userActive(ctx, c.Subject)
+	case c.Subject == c.ClientID:
+		return true, nil
+	}
+	if _, err := s.clients.Lookup(ctx, c.Subject); err != nil {
+		if auth.ErrorCode(err) == auth.ENOTFOUND {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
 }
 
 // exchangedToken verifies a subject or actor token (what names which in
@@ -196,12 +223,10 @@ func (s *Server) exchangedToken(ctx context.Context, c *auth.Client, token, what
 		if claims == nil {
 			return nil, false, errInvalidGrant("The %s token is invalid, expired or revoked.", what)
 		}
-		if isUserToken(claims) {
-			if ok, err := s.userActive(ctx, claims.Subject); err != nil {
-				return nil, false, err
-			} else if !ok {
-				return nil, false, errInvalidGrant("The user of the %s token no longer exists or is disabled.", what)
-			}
+		if ok, err := s.subjectActive(ctx, claims); err != nil {
+			return nil, false, err
+		} else if !ok {
+			return nil, false, errInvalidGrant("The subject of the %s token no longer exists or is disabled.", what)
 		}
 		return claims, false, nil
 	}
@@ -234,6 +259,11 @@ func (s *Server) exchangedToken(ctx context.Context, c *auth.Client, token, what
 	}
 	if claims.Subject == "" {
 		return nil, false, errInvalidGrant("The %s token names no subject.", what)
+	}
+	// Its sub becomes the sub of a token of ours: it must not pass for
+	// one of our own users or clients.
+	if strings.HasPrefix(claims.Subject, account.IDPrefix) || strings.HasPrefix(claims.Subject, client.IDPrefix) {
+		return nil, false, errInvalidGrant("The %s token's subject looks like one of this server's own.", what)
 	}
 	return claims, true, nil
 }

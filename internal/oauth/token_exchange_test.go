@@ -31,25 +31,20 @@ const (
 )
 
 // exchangeClient registers a confidential client allowed the token
-// exchange (and client credentials, for its own actor tokens), then lets
-// edit change the stored record as the admin API would.
-func (ts *testServer) exchangeClient(edit func(*auth.Client)) (*auth.Client, string) {
+// exchange (and client credentials, for its own actor tokens), with edit's
+// changes to its registration.
+func (ts *testServer) exchangeClient(edit func(*client.Input)) (*auth.Client, string) {
 	ts.t.Helper()
-	c, secret := ts.mustClient(client.Input{
+	in := client.Input{
 		AuthMethod: auth.AuthMethodSecretBasic,
-		GrantTypes: []string{auth.GrantClientCredentials},
+		GrantTypes: []string{auth.GrantClientCredentials, auth.GrantTokenExchange},
 		Scopes:     []string{"openid", "read", "write"},
 		Audiences:  []string{audB},
-	})
-	c.GrantTypes = append(c.GrantTypes, auth.GrantTokenExchange)
+	}
 	if edit != nil {
-		edit(c)
+		edit(&in)
 	}
-	if err := ts.Store.UpdateClient(context.Background(), c, c.UpdatedAt); err != nil {
-		ts.t.Fatalf("UpdateClient: %v", err)
-	}
-	ts.Clients.Forget(c.ID)
-	return c, secret
+	return ts.mustClient(in)
 }
 
 // userToken signs user u in through a web client (code flow) and returns
@@ -148,7 +143,7 @@ func TestTokenExchangeWithRealClients(t *testing.T) {
 	}
 
 	t.Run("another service exchanging it again nests the chain", func(t *testing.T) {
-		svc2, secret2 := ts.exchangeClient(func(c *auth.Client) { c.Audiences = []string{"https://third.example.com"} })
+		svc2, secret2 := ts.exchangeClient(func(in *client.Input) { in.Audiences = []string{"https://third.example.com"} })
 		m := decode(t, ts.exchange(svc2, secret2, url.Values{"subject_token": {issued}, "subject_token_type": {TokenTypeJWT},
 			"requested_token_type": {TokenTypeJWT}}), http.StatusOK)
 		if m["issued_token_type"] != TokenTypeJWT {
@@ -187,11 +182,40 @@ func TestTokenExchangeWithRealClients(t *testing.T) {
 	})
 }
 
+// A client's own token exchanged: the subject is that client, active at
+// introspection and exchangeable again while the client exists.
+func TestTokenExchangeOfAClientToken(t *testing.T) {
+	ts := newTestServer(t)
+	caller, callerSecret := ts.confidentialClient(auth.AuthMethodSecretBasic)
+	cc := decode(t, ts.post(PathToken, url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}, caller.ID, callerSecret), http.StatusOK)
+	svc, secret := ts.exchangeClient(nil)
+	subject := url.Values{"subject_token": {cc["access_token"].(string)}, "subject_token_type": {TokenTypeAccessToken}}
+	issued := decode(t, ts.exchange(svc, secret, subject), http.StatusOK)["access_token"].(string)
+	c, err := ts.verifyAccess(issued, audB)
+	if err != nil || c.Subject != caller.ID || c.ClientID != svc.ID || !c.AuthTime.IsZero() {
+		t.Fatalf("claims %+v, %v", c, err)
+	}
+	if !introspectActive(t, ts, svc, secret, issued) {
+		t.Error("inactive while its subject client exists")
+	}
+	svc2, secret2 := ts.exchangeClient(nil)
+	again := url.Values{"subject_token": {issued}, "subject_token_type": {TokenTypeAccessToken}}
+	decode(t, ts.exchange(svc2, secret2, again), http.StatusOK)
+
+	if err := ts.Clients.Delete(context.Background(), "test", caller.ID); err != nil {
+		t.Fatal(err)
+	}
+	if introspectActive(t, ts, svc, secret, issued) {
+		t.Error("active after its subject client was deleted")
+	}
+	wantError(t, ts.exchange(svc2, secret2, again), http.StatusBadRequest, CodeInvalidGrant)
+}
+
 func TestTokenExchangeImpersonation(t *testing.T) {
 	ts := newTestServer(t)
 	u := ts.mustUser("bob")
 	userTok, _, _ := ts.userToken(u, "read")
-	imp, impSecret := ts.exchangeClient(func(c *auth.Client) { c.AllowImpersonation = true })
+	imp, impSecret := ts.exchangeClient(func(in *client.Input) { in.AllowImpersonation = true })
 	del, delSecret := ts.exchangeClient(nil)
 	subject := url.Values{"subject_token": {userTok}, "subject_token_type": {TokenTypeAccessToken}}
 
@@ -232,7 +256,7 @@ func TestTokenExchangeAttacks(t *testing.T) {
 		Scopes: []string{"read"}, Audiences: []string{audB},
 	})
 	idp := newExchangeIdP(t)
-	trusting, trustingSecret := ts.exchangeClient(func(c *auth.Client) { c.ExchangeIssuers = []string{idp.URL} })
+	trusting, trustingSecret := ts.exchangeClient(func(in *client.Input) { in.ExchangeIssuers = []string{idp.URL} })
 	subject := func(tok string) url.Values {
 		return url.Values{"subject_token": {tok}, "subject_token_type": {TokenTypeAccessToken}}
 	}
@@ -264,6 +288,7 @@ func TestTokenExchangeAttacks(t *testing.T) {
 		{"a subject token that is no JWT", svc, secret, subject("gh_rt_not-a-jwt"), 400, CodeInvalidGrant},
 		{"an untrusted issuer's token", svc, secret, subject(idp.token(t, "ext-user", []string{svc.ID}, "read")), 400, CodeInvalidGrant},
 		{"a trusted issuer's token addressed to another service", trusting, trustingSecret, subject(idp.token(t, "ext-user", []string{"https://elsewhere.example"}, "read")), 400, CodeInvalidGrant},
+		{"a trusted issuer's token naming one of our users", trusting, trustingSecret, subject(idp.token(t, u.ID, []string{trusting.ID}, "read")), 400, CodeInvalidGrant},
 		{"a trusted issuer's token for openid", trusting, trustingSecret, with(subject(idp.token(t, "ext-user", []string{trusting.ID}, "openid read")), "scope", "openid"), 400, CodeInvalidScope},
 		{"a forged actor token", svc, secret, with(subject(userTok), "actor_token", forgeToken(t, ts.URL, svc.ID), "actor_token_type", TokenTypeAccessToken), 400, CodeInvalidGrant},
 		{"an ID token as the subject", svc, secret, subject(idTokenOf(t, ts, web, webSecret, u)), 400, CodeInvalidGrant},
@@ -307,7 +332,7 @@ func TestTokenExchangeAttacks(t *testing.T) {
 		ts.Clock.Add(DefaultAccessTokenTTL + ts.Keys.Leeway() + time.Second)
 		wantError(t, ts.exchange(svc, secret, subject(tok)), 400, CodeInvalidGrant)
 	})
-	t.Run("a public client", func(t *testing.T) {
+	t.Run("a public client (which registration refuses the grant)", func(t *testing.T) {
 		pub, _ := ts.mustClient(client.Input{
 			Public: true, RedirectURIs: []string{"https://app.example.com/cb"}, Scopes: []string{"read"}, Audiences: []string{audB},
 		})

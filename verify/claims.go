@@ -26,6 +26,42 @@ type Claims struct {
 	Scopes    []string  // the space-separated "scope" claim, split
 	KeyID     string    // kid of the key that signed it
 	AuthTime  time.Time // auth_time: when the user authenticated; zero if absent (no user)
+	// Actor is the act claim of a token issued by token exchange (RFC
+	// 8693 4.1): the party acting for Subject, and nested in it whoever
+	// acted before; nil when no one acts for the subject.
+	Actor *Actor
+}
+
+// Actor is an act claim (RFC 8693 4.1): who acts, and in Actor whoever
+// acted before them (the chain of delegation, most recent first). Only
+// the identity claims are kept; the rest of an act object is ignored.
+type Actor struct {
+	Subject string `json:"sub"`
+	Issuer  string `json:"iss,omitempty"` // the actor's issuer, when not the token's
+	Actor   *Actor `json:"act,omitempty"`
+}
+
+// MaxActorDepth bounds the chain of an act claim: a token whose act nests
+// deeper is refused as malformed.
+const MaxActorDepth = 8
+
+// valid reports whether every actor of the chain names its subject.
+func (a *Actor) valid() bool {
+	for ; a != nil; a = a.Actor {
+		if a.Subject == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// Depth is the number of actors in the chain (0 for nil).
+func (a *Actor) Depth() int {
+	n := 0
+	for ; a != nil; a = a.Actor {
+		n++
+	}
+	return n
 }
 
 // MarshalJSON writes the claims as a JWT claims set (RFC 7519 §4.1, RFC
@@ -46,6 +82,7 @@ func (c Claims) MarshalJSON() ([]byte, error) {
 		ClientID:  c.ClientID,
 		Scope:     strings.Join(c.Scopes, " "),
 		AuthTime:  wireDate(c.AuthTime),
+		Act:       c.Actor,
 	})
 }
 
@@ -98,6 +135,7 @@ type wireClaims struct {
 	ClientID  string   `json:"client_id,omitempty"`
 	Scope     string   `json:"scope,omitempty"`
 	AuthTime  float64  `json:"auth_time,omitempty"`
+	Act       *Actor   `json:"act,omitempty"`
 }
 
 // audience is aud: one string or an array of strings (RFC 7519 §4.1.3).
@@ -163,6 +201,9 @@ func decodeClaims(payload []byte, kid string) (*Claims, error) {
 	if !ok1 || !ok2 || !ok3 || !ok4 {
 		return nil, refuse(ReasonMalformed, "a date claim is out of range")
 	}
+	if w.Act.Depth() > MaxActorDepth || !w.Act.valid() {
+		return nil, refuse(ReasonMalformed, "the act claim is malformed or nests too deep")
+	}
 	return &Claims{
 		Issuer:    w.Issuer,
 		Subject:   w.Subject,
@@ -175,6 +216,7 @@ func decodeClaims(payload []byte, kid string) (*Claims, error) {
 		Scopes:    strings.Fields(w.Scope),
 		KeyID:     kid,
 		AuthTime:  authTime,
+		Actor:     w.Act,
 	}, nil
 }
 

@@ -31,6 +31,11 @@ func TestClaimsMarshalJSONIsTheWireForm(t *testing.T) {
 			Issuer: "https://gatehouse.example", Subject: "cli_1", Audience: []string{"a", "b"},
 			ExpiresAt: now.Add(time.Minute), NotBefore: now, ClientID: "cli_1", Scopes: []string{},
 		}, `{"iss":"https://gatehouse.example","sub":"cli_1","aud":["a","b"],"exp":1772366460,"nbf":1772366400,"client_id":"cli_1"}`},
+		{"an exchanged token, a chain of two actors", Claims{
+			Issuer: "https://gatehouse.example", Subject: "usr_1", Audience: []string{"https://b.example"},
+			ExpiresAt: now.Add(time.Minute), ClientID: "cli_b", Scopes: []string{"x"},
+			Actor: &Actor{Subject: "cli_b", Actor: &Actor{Subject: "svc", Issuer: "https://idp.example"}},
+		}, `{"iss":"https://gatehouse.example","sub":"usr_1","aud":"https://b.example","exp":1772366460,"client_id":"cli_b","scope":"x","act":{"sub":"cli_b","act":{"sub":"svc","iss":"https://idp.example"}}}`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,4 +126,45 @@ func FuzzClaims(f *testing.F) {
 			t.Fatalf("%s: %+v, then %s, then %+v", in, c, b, again)
 		}
 	})
+}
+
+// TestActClaimRefusals: an act claim that names no subject, is not an
+// object, or nests past MaxActorDepth makes the token malformed.
+func TestActClaimRefusals(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	k := newECKey(t, "k1")
+	is := newIssuer(t, k)
+	v := newVerifier(t, is, clk, func(c *Config) { c.AnyAudience = true })
+	deep := map[string]any{"sub": "a0"}
+	for i := 1; i <= MaxActorDepth; i++ {
+		deep = map[string]any{"sub": "a", "act": deep}
+	}
+	ok := map[string]any{"sub": "a"}
+	for i := 1; i < MaxActorDepth; i++ {
+		ok = map[string]any{"sub": "a", "act": ok}
+	}
+	for _, tc := range []struct {
+		name string
+		act  any
+		want Reason
+	}{
+		{"no sub", map[string]any{"iss": "x"}, ReasonMalformed},
+		{"a nested actor without sub", map[string]any{"sub": "a", "act": map[string]any{}}, ReasonMalformed},
+		{"a string", "cli_1", ReasonMalformed},
+		{"too deep", deep, ReasonMalformed},
+		{"as deep as allowed", ok, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			claims := claimsAt(is, clk)
+			claims["act"] = tc.act
+			c, err := v.Verify(context.Background(), mint(t, k, claims))
+			if ReasonOf(err) != tc.want {
+				t.Fatalf("Verify = %+v, %v; want %q", c, err, tc.want)
+			}
+			if err == nil && c.Actor.Depth() != MaxActorDepth {
+				t.Errorf("act chain of %d actors", c.Actor.Depth())
+			}
+		})
+	}
 }

@@ -36,6 +36,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add(valid)
 	f.Add(validNoKID)
 	f.Add(craft(f, priv, `{"alg":"ES256","kid":"k1","typ":"at+jwt","jku":"x"}`, mustJSON(f, claims)))
+	f.Add(craft(f, priv, `{"alg":"ES256","kid":"k1","typ":"at+jwt"}`, `{"iss":"`+iss+`","exp":9999999999,"act":{"sub":"a","act":{"act":{}}}}`))
 	f.Add(b64url(`{"alg":"none"}`) + "." + b64url(`{}`) + ".")
 	f.Add("a.b.c")
 	f.Add("..")

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/verify"
 )
@@ -238,6 +239,10 @@ func gatewayLifecycle(t *testing.T, cfg config.Config, dbFiles func() []string) 
 	claims, err := v.Verify(ctx, internal)
 	if err != nil || claims.Subject != "billing-service" || !claims.HasScope("inventory:read") {
 		t.Fatalf("internal JWT: %+v, %v", claims, err)
+	}
+	// An exchanged token (RFC 8693) with the gateway as the actor.
+	if claims.Actor == nil || claims.Actor.Subject != gateway.DefaultActor {
+		t.Errorf("internal JWT act: %+v", claims.Actor)
 	}
 
 	// The wrong credential for each service is refused, per RFC 6750.

@@ -666,6 +666,9 @@ func (m *Main) Close() error {
 	if m.nodes != nil {
 		m.nodes.leaveBy = flushBy // read once bg.Stop has cancelled the heartbeat's context
 	}
+	if m.OAuth != nil {
+		m.OAuth.Close() // the verifiers of other issuers' tokens (token exchange)
+	}
 	if m.Gateway != nil {
 		if err := m.Gateway.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("gateway: %w", err))

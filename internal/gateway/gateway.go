@@ -54,6 +54,7 @@ type Signer interface {
 // Defaults of Config.
 const (
 	DefaultInternalTokenTTL = 60 * time.Second
+	DefaultActor            = "urn:gatehouse:gateway"
 	DefaultLeeway           = 30 * time.Second
 	// DefaultMaxIdlePerHost is the idle connections per upstream host of
 	// the transport New builds when Config.Transport is nil.
@@ -69,6 +70,9 @@ type Config struct {
 	Keys             APIKeys                             // verifies API keys
 	Signer           Signer                              // mints internal JWTs; required only by routes with InternalJWT
 	InternalTokenTTL time.Duration                       // default 60s
+	// Actor is the gateway's act.sub in internal JWTs: the party acting
+	// for the caller (RFC 8693 4.1); default DefaultActor.
+	Actor string
 	// Revoked is the revocation list, consulted for every Gatehouse JWT on
 	// every request (cached verifications included).
 	Revoked func(jti string) bool
@@ -149,6 +153,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.Leeway == 0 {
 		cfg.Leeway = DefaultLeeway
+	}
+	if cfg.Actor == "" {
+		cfg.Actor = DefaultActor
 	}
 	if cfg.Now == nil {
 		cfg.Now = auth.SystemNow

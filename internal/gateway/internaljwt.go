@@ -1,27 +1,14 @@
 package gateway
 
 import (
-	"crypto/rand"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
-)
 
-// internalClaims are the claims of the JWT a route with InternalJWT sends
-// its upstreams instead of the caller's credential (RFC 9068 shape).
-type internalClaims struct {
-	Issuer   string   `json:"iss"`
-	Subject  string   `json:"sub,omitempty"`
-	Audience []string `json:"aud"`
-	ClientID string   `json:"client_id,omitempty"`
-	Scope    string   `json:"scope,omitempty"`
-	IssuedAt int64    `json:"iat"`
-	Expiry   int64    `json:"exp"`
-	ID       string   `json:"jti"`
-	Auth     string   `json:"gatehouse_auth"`
-	KeyID    string   `json:"gatehouse_key_id,omitempty"`
-}
+	"github.com/gatehouse-dev/gatehouse/internal/accesstoken"
+	"github.com/gatehouse-dev/gatehouse/verify"
+)
 
 // internalJTIPrefix starts the jti of every internal token. The
 // authorization server's jtis are base64url, which has no '.', so the
@@ -34,8 +21,12 @@ const internalJTIPrefix = "gw."
 // so a token signed before a rotation is never handed out after it; so are
 // the route's upstreams (its aud), so a route reloaded with other
 // upstreams never sends them a token addressed to the old ones.
+// The caller's own act chain is keyed by pointer: a verified token's
+// claims are shared and read-only, so one pointer always means one chain
+// (two tokens with equal chains merely mint twice).
 type mintKey struct {
 	route, upstreams, kid, auth, subject, client, scopes, keyID string
+	act                                                         *verify.Actor
 }
 
 type mintEntry struct {
@@ -88,7 +79,11 @@ func (c *mintCache) put(k mintKey, e mintEntry, now time.Time) {
 }
 
 // internalToken returns the internal JWT for id on rt: from the cache while
-// more than half its life is left, else newly signed.
+// more than half its life is left, else newly signed. It is an exchanged
+// token (RFC 8693), issued by accesstoken.Sign as the token endpoint's
+// token exchange issues them: the caller's identity as the subject, the
+// gateway (Config.Actor) as the actor, any act chain of the caller's own
+// token nested below it.
 func (g *Gateway) internalToken(rt *route, id *identity, now time.Time) (string, error) {
 	if g.cfg.Signer == nil {
 		return "", fmt.Errorf("gateway: route %s wants internal JWTs but no Signer is configured", rt.name)
@@ -96,27 +91,28 @@ func (g *Gateway) internalToken(rt *route, id *identity, now time.Time) (string,
 	scopes := strings.Join(id.scopes, " ")
 	k := mintKey{
 		route: rt.name, upstreams: rt.fwd.upstreams, kid: g.cfg.Signer.CurrentKeyID(), auth: id.auth,
-		subject: id.subject, client: id.client, scopes: scopes, keyID: id.keyID,
+		subject: id.subject, client: id.client, scopes: scopes, keyID: id.keyID, act: id.act,
 	}
 	if tok, ok := g.minted.get(k, now); ok {
 		return tok, nil
 	}
 	ttl := g.cfg.InternalTokenTTL
-	tok, err := g.cfg.Signer.Sign("at+jwt", internalClaims{
-		Issuer:   g.cfg.Issuer,
-		Subject:  id.subject,
-		Audience: rt.cfg.Upstreams,
-		ClientID: id.client,
-		Scope:    scopes,
-		IssuedAt: now.Unix(),
-		Expiry:   now.Add(ttl).Unix(),
-		ID:       internalJTIPrefix + rand.Text(),
-		Auth:     id.auth,
-		KeyID:    id.keyID,
+	tok, err := accesstoken.Sign(g.cfg.Signer, &accesstoken.Exchange{
+		Issuer:    g.cfg.Issuer,
+		Subject:   id.subject,
+		ClientID:  id.client,
+		Audience:  rt.cfg.Upstreams,
+		Scope:     scopes,
+		Actor:     accesstoken.Delegate(verify.Actor{Subject: g.cfg.Actor}, id.act),
+		IssuedAt:  now,
+		ExpiresAt: now.Add(ttl),
+		JTIPrefix: internalJTIPrefix,
+		Auth:      id.auth,
+		KeyID:     id.keyID,
 	})
 	if err != nil {
-		return "", fmt.Errorf("gateway: sign internal token for route %s: %w", rt.name, err)
+		return "", fmt.Errorf("gateway: internal token for route %s: %w", rt.name, err)
 	}
-	g.minted.put(k, mintEntry{token: tok, reuseTill: now.Add(ttl / 2)}, now)
-	return tok, nil
+	g.minted.put(k, mintEntry{token: tok.Value, reuseTill: now.Add(ttl / 2)}, now)
+	return tok.Value, nil
 }

@@ -50,6 +50,10 @@ func TestInternalJWT(t *testing.T) {
 	if c.Subject != "svc" || c.ClientID != "svc" || strings.Join(c.Scopes, " ") != "a b" || c.ExpiresAt.Sub(e.clock.Now()) != time.Hour || c.ID == "" {
 		t.Errorf("claims: %+v", c)
 	}
+	// An exchanged token (RFC 8693): the gateway acts for the caller.
+	if c.Actor == nil || *c.Actor != (verify.Actor{Subject: DefaultActor}) {
+		t.Errorf("act: %+v", c.Actor)
+	}
 	var extra struct {
 		Auth  string `json:"gatehouse_auth"`
 		KeyID string `json:"gatehouse_key_id"`
@@ -108,6 +112,30 @@ func TestInternalJWT(t *testing.T) {
 		decodePayload(t, tok, &extra)
 		if extra.Auth != "jwt" {
 			t.Errorf("gatehouse_auth = %q", extra.Auth)
+		}
+	})
+	t.Run("a caller's own act chain nests below the gateway", func(t *testing.T) {
+		now := e.clock.Now()
+		exchanged := func(actor string) string {
+			tok, err := e.keyring.Sign("at+jwt", verify.Claims{
+				Issuer: testIssuer, Subject: "carol", ClientID: "svc-b", Scopes: []string{"x"}, ID: rand.Text(),
+				IssuedAt: now, ExpiresAt: now.Add(time.Hour), Actor: &verify.Actor{Subject: actor},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}
+		_, c := internal(echoOf(t, e.do("GET", "/in", "Authorization", "Bearer "+exchanged("svc-b"))))
+		want := verify.Actor{Subject: DefaultActor, Actor: &verify.Actor{Subject: "svc-b"}}
+		if c.Actor == nil || c.Actor.Subject != want.Subject || c.Actor.Actor == nil || *c.Actor.Actor != *want.Actor {
+			t.Errorf("act: %+v", c.Actor)
+		}
+		// Same subject, client and scopes, another actor: not the
+		// token minted for the first one.
+		_, c = internal(echoOf(t, e.do("GET", "/in", "Authorization", "Bearer "+exchanged("svc-c"))))
+		if c.Actor == nil || c.Actor.Actor == nil || c.Actor.Actor.Subject != "svc-c" {
+			t.Errorf("act for the second actor: %+v", c.Actor)
 		}
 	})
 }

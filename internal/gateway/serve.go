@@ -56,6 +56,7 @@ type identity struct {
 	subject    string
 	client     string
 	scopes     []string
+	act        *verify.Actor // the act claim of the caller's token, if any (RFC 8693 4.1)
 	keyID      string
 	keyEnv     string                // API key: its environment (live, test)
 	keyInAuthz bool                  // the API key came in Authorization: it must not be forwarded
@@ -467,6 +468,7 @@ func (g *Gateway) checkJWT(r *http.Request, rt *route, id *identity) error {
 	id.subject = c.Subject
 	id.client = c.ClientID
 	id.scopes = c.Scopes
+	id.act = c.Actor
 	return nil
 }
 

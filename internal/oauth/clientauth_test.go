@@ -130,23 +130,7 @@ func (ts *testServer) jwtClient(t *testing.T) *jwtClient {
 // assertion signs claims with the client's key (or key, when set).
 func assertion(t *testing.T, key jose.SigningKey, claims map[string]any) string {
 	t.Helper()
-	return signTyped(t, key, "JWT", claims)
-}
-
-// signTyped signs claims with key, with that typ header.
-func signTyped(t *testing.T, key jose.SigningKey, typ string, claims map[string]any) string {
-	t.Helper()
-	signer, err := jose.NewSigner(key, (&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(claims)
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, _ := jws.CompactSerialize()
-	return s
+	return signJWS(t, key, "JWT", claims)
 }
 
 func (jc *jwtClient) claims(ts *testServer, jti string) map[string]any {

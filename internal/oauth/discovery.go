@@ -68,7 +68,7 @@ func (s *Server) discovery() *metadata {
 		ScopesSupported:                           []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeOfflineAccess},
 		ResponseTypesSupported:                    []string{"code"},
 		ResponseModesSupported:                    []string{"query", responseModeFormPost},
-		GrantTypesSupported:                       []string{auth.GrantAuthorizationCode, auth.GrantRefreshToken, auth.GrantClientCredentials},
+		GrantTypesSupported:                       []string{auth.GrantAuthorizationCode, auth.GrantRefreshToken, auth.GrantClientCredentials, auth.GrantTokenExchange},
 		SubjectTypesSupported:                     []string{"public"},
 		IDTokenSigningAlgValuesSupported:          s.keys.Algorithms(),
 		TokenEndpointAuthMethodsSupported:         append(append([]string(nil), clientAuth...), auth.AuthMethodNone),

@@ -16,9 +16,9 @@ import (
 const maxFormBytes = 16 << 10
 
 // multiValued are the parameters that may appear more than once (RFC 8707
-// 2: several resource indicators). Every other parameter must appear at
-// most once (RFC 6749 3.1, 3.2).
-var multiValued = map[string]bool{"resource": true}
+// 2: several resource indicators; RFC 8693 2.1: several audiences). Every
+// other parameter must appear at most once (RFC 6749 3.1, 3.2).
+var multiValued = map[string]bool{"resource": true, "audience": true}
 
 // readForm reads the form-encoded body of a POST to the token, revocation
 // or introspection endpoint (RFC 6749 3.2): POST only, Content-Type

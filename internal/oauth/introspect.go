@@ -67,11 +67,10 @@ func (s *Server) introspect(ctx context.Context, r *http.Request, form url.Value
 	if err != nil || claims == nil {
 		return &introspection{}, err
 	}
-	if claims.Subject != claims.ClientID || !claims.AuthTime.IsZero() {
-		// A user's token is active only while the user is.
-		if ok, err := s.userActive(ctx, claims.Subject); !ok || err != nil {
-			return &introspection{}, err
-		}
+	// A user's token is active only while the user is; a token exchanged
+	// for a client's, while that client exists.
+	if ok, err := s.subjectActive(ctx, claims); !ok || err != nil {
+		return &introspection{}, err
 	}
 	return &introspection{
 		Active: true, Scope: strings.Join(claims.Scopes, " "), ClientID: claims.ClientID, Subject: claims.Subject,

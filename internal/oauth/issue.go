@@ -60,6 +60,8 @@ type tokenResponse struct {
 	Scope        string `json:"scope,omitempty"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
+	// IssuedTokenType is the type of a token exchange's token (RFC 8693 2.2.1).
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 
 	userID string // whom the tokens were issued to, for usage counting
 }

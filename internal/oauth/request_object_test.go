@@ -68,7 +68,7 @@ func (jc *jarClient) sign(t *testing.T, alg jose.SignatureAlgorithm, claims map[
 	if alg != jose.ES256 {
 		key.Key = jose.JSONWebKey{Key: jc.rsa, KeyID: "k2"}
 	}
-	return signTyped(t, key, "oauth-authz-req+jwt", claims)
+	return signJWS(t, key, "oauth-authz-req+jwt", claims)
 }
 
 // assertionFor returns a private_key_jwt client assertion of the client.
@@ -193,7 +193,7 @@ func TestRequestObjectAttacks(t *testing.T) {
 		},
 		"unsigned JSON": func() string { return `{"iss":"` + jc.ID + `"}` },
 		"wrong typ": func() string {
-			return signTyped(t, jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: jc.ec, KeyID: "k1"}}, "dpop+jwt", jc.object(ts, challenge))
+			return signJWS(t, jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: jc.ec, KeyID: "k1"}}, "dpop+jwt", jc.object(ts, challenge))
 		},
 		"a redirect URI not registered": func() string {
 			o := jc.object(ts, challenge)

@@ -103,7 +103,8 @@ type Server struct {
 	clients   ClientRegistry
 	hasher    *secret.Hasher
 	keys      *signing.Keyring
-	verifiers verifiers // check the tokens keys signed
+	verifiers verifiers        // check the tokens keys signed
+	issuers   *exchangeIssuers // check other issuers' tokens presented to the token exchange
 	accounts  *account.Service
 	now       auth.Now
 	logger    *slog.Logger
@@ -181,6 +182,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.verifiers = vs
+	s.issuers = newExchangeIssuers(cfg.Now, cfg.Logger)
 	if err := s.initBrowser(); err != nil {
 		return nil, err
 	}
@@ -191,6 +193,14 @@ func setDefault(d *time.Duration, def time.Duration) {
 	if *d == 0 {
 		*d = def
 	}
+}
+
+// Close stops the background work of the verifiers of other issuers'
+// tokens (token exchange). The server answers no token exchange of such
+// tokens afterwards.
+func (s *Server) Close() error {
+	s.issuers.close()
+	return nil
 }
 
 // Issuer returns the issuer identifier.

@@ -117,6 +117,7 @@ func buildTestServer(t testing.TB, opts ...func(*Config)) *testServer {
 	if err != nil {
 		t.Fatalf("oauth.New: %v", err)
 	}
+	t.Cleanup(func() { s.Close() })
 	handler = withTestRemoteAddr(s.Handler())
 	return &testServer{Server: s, t: t, URL: hs.URL, HTTP: hs, Store: db, Clock: clock, Keys: keys, Accounts: accounts, Clients: clients, Logs: logs}
 }

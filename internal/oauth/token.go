@@ -62,6 +62,7 @@ var grantHandlers = map[string]func(s *Server, ctx context.Context, c *auth.Clie
 	auth.GrantAuthorizationCode: (*Server).grantAuthorizationCode,
 	auth.GrantRefreshToken:      (*Server).grantRefreshToken,
 	auth.GrantClientCredentials: (*Server).grantClientCredentials,
+	auth.GrantTokenExchange:     (*Server).grantTokenExchange,
 }
 
 // token authenticates the client and runs the grant. It returns the

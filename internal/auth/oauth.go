@@ -138,7 +138,11 @@ type AuthCode struct {
 	AuthTime      time.Time
 	SessionID     string
 	FamilyID      string // the token family the code's tokens belong to
-	CreatedAt     time.Time
+	// DPoPJKT binds the code to a DPoP key (RFC 9449 10, the dpop_jkt
+	// authorization request parameter): only a token request with a
+	// proof of that key may redeem it; "" for none.
+	DPoPJKT   string
+	CreatedAt time.Time
 	ExpiresAt     time.Time
 	UsedAt        time.Time // zero until redeemed
 }
@@ -156,6 +160,10 @@ type RefreshToken struct {
 	Audiences []string
 	AuthTime  time.Time
 	SessionID string
+	// DPoPJKT binds the token to a DPoP key (RFC 9449 5): a public
+	// client's refresh token is refreshed only with a proof of that key,
+	// and the family keeps it through every rotation; "" for none.
+	DPoPJKT string
 
 	CreatedAt       time.Time
 	ExpiresAt       time.Time // idle lifetime: a token not used by then is dead

@@ -24,6 +24,7 @@ func testCodeRoundTrip(t *testing.T, s auth.Store) {
 		AuthTime:      at(-time.Minute).In(tokyo),
 		SessionID:     "ses_1",
 		FamilyID:      "fam_1",
+		DPoPJKT:       "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 		CreatedAt:     base,
 		ExpiresAt:     at(time.Minute + time.Microsecond),
 	}
@@ -122,6 +123,7 @@ func testRefreshRoundTrip(t *testing.T, s auth.Store) {
 		Audiences:       []string{"https://b.example", "https://a.example"},
 		AuthTime:        at(-time.Hour).In(tokyo),
 		SessionID:       "ses_1",
+		DPoPJKT:         "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 		CreatedAt:       base,
 		ExpiresAt:       at(24*time.Hour + time.Microsecond),
 		FamilyExpiresAt: at(30 * 24 * time.Hour),

@@ -34,7 +34,7 @@ const (
 var authorizeParams = []string{
 	"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state",
 	"code_challenge", "code_challenge_method", "nonce", "prompt", "max_age", "resource",
-	"request", "request_uri",
+	"request", "request_uri", "dpop_jkt",
 }
 
 // authzRequest is a validated authorization request.
@@ -48,7 +48,8 @@ type authzRequest struct {
 	scopes      []string
 	audiences   []string
 	prompt      map[string]bool
-	maxAge      int // seconds; -1 when absent
+	maxAge      int    // seconds; -1 when absent
+	dpopJKT     string // RFC 9449 10: the DPoP key the code is bound to
 }
 
 // encode is the canonical form of the request that travels through the
@@ -177,6 +178,9 @@ func (q *authzRequest) validate(s *Server) error {
 		return err
 	}
 	if q.audiences, err = s.resolveAudiences(q.client, p["resource"]); err != nil {
+		return err
+	}
+	if q.dpopJKT, err = parseDPoPJKT(p); err != nil {
 		return err
 	}
 	q.nonce = p.Get("nonce")
@@ -379,6 +383,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzReq
 		AuthTime:      sess.AuthTime,
 		SessionID:     sid(sess.Hash),
 		FamilyID:      family,
+		DPoPJKT:       req.dpopJKT,
 		CreatedAt:     now,
 		ExpiresAt:     now.Add(s.cfg.AuthCodeTTL),
 	}

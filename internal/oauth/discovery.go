@@ -36,6 +36,7 @@ type metadata struct {
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+	DPoPSigningAlgValuesSupported              []string `json:"dpop_signing_alg_values_supported"` // RFC 9449 5.1
 }
 
 // discovery returns the server's metadata. The ID token algorithms are
@@ -76,6 +77,7 @@ func (s *Server) discovery() *metadata {
 		RequestParameterSupported:                  false,
 		RequestURIParameterSupported:               false,
 		ClaimsParameterSupported:                   false,
+		DPoPSigningAlgValuesSupported:              s.dpop.Algorithms(),
 	}
 }
 

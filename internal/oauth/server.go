@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/gatehouse-dev/gatehouse/internal/usage"
+	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
 // Config configures a Server. Issuer, Store, Clients, Hasher, Keys and
@@ -73,6 +74,9 @@ type Config struct {
 	// TracerProvider records a span per token request (token_trace.go);
 	// nil records none.
 	TracerProvider trace.TracerProvider
+
+	// DPoP is the policy of sender-constrained tokens (RFC 9449; dpop.go).
+	DPoP DPoPConfig
 }
 
 // Defaults of Config.
@@ -107,6 +111,8 @@ type Server struct {
 	firstParty map[string]bool // Config.FirstPartyClients
 
 	tracer trace.Tracer // nil: tracing off
+
+	dpop *verify.DPoP // DPoP proofs at the token and userinfo endpoints
 }
 
 // ClientRegistry is what the server needs of the client registry
@@ -176,6 +182,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.verifiers = vs
 	if err := s.initBrowser(); err != nil {
+		return nil, err
+	}
+	if err := s.initDPoP(); err != nil {
 		return nil, err
 	}
 	return s, nil

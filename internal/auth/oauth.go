@@ -138,13 +138,14 @@ type AuthCode struct {
 	AuthTime      time.Time
 	SessionID     string
 	FamilyID      string // the token family the code's tokens belong to
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	UsedAt        time.Time // zero until redeemed
+
 	// DPoPJKT binds the code to a DPoP key (RFC 9449 10, the dpop_jkt
 	// authorization request parameter): only a token request with a
 	// proof of that key may redeem it; "" for none.
-	DPoPJKT   string
-	CreatedAt time.Time
-	ExpiresAt     time.Time
-	UsedAt        time.Time // zero until redeemed
+	DPoPJKT string
 }
 
 // RefreshToken is one refresh token of a family: every rotation adds a token

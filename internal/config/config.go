@@ -274,6 +274,22 @@ type OAuth struct {
 	// within this window (a client that lost the response); 0 is strict.
 	RefreshGrace time.Duration `yaml:"refresh_grace"`
 	SessionTTL   time.Duration `yaml:"session_ttl"` // browser sign-in sessions
+	// DPoP is the policy of sender-constrained tokens (RFC 9449).
+	DPoP DPoP `yaml:"dpop"`
+}
+
+// DPoP configures DPoP (RFC 9449) at the token endpoint, userinfo and
+// the gateway.
+type DPoP struct {
+	// Required refuses token requests without a DPoP proof, whatever the
+	// client (a client's require_dpop does it for that client alone).
+	Required bool `yaml:"required"`
+	// Nonce makes proofs carry a server-provided nonce (DPoP-Nonce,
+	// use_dpop_nonce), rotating every NoncePeriod.
+	Nonce       bool          `yaml:"nonce"`
+	NoncePeriod time.Duration `yaml:"nonce_period"`
+	// ProofWindow is how far a proof's iat may be from the server's clock.
+	ProofWindow time.Duration `yaml:"proof_window"`
 }
 
 // DefaultVerifyRate is the default VerifyRateLimit per source address, in
@@ -328,6 +344,7 @@ func Default(dev bool) Config {
 			RefreshTokenTTL:    30 * 24 * time.Hour,
 			RefreshTokenMaxTTL: 90 * 24 * time.Hour,
 			SessionTTL:         12 * time.Hour,
+			DPoP:               DPoP{NoncePeriod: 5 * time.Minute, ProofWindow: time.Minute},
 		},
 		Gateway: Gateway{
 			Addr:             "127.0.0.1:8081",
@@ -428,6 +445,10 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	duration("GATEHOUSE_REFRESH_TOKEN_MAX_TTL", &c.OAuth.RefreshTokenMaxTTL)
 	duration("GATEHOUSE_REFRESH_GRACE", &c.OAuth.RefreshGrace)
 	duration("GATEHOUSE_SESSION_TTL", &c.OAuth.SessionTTL)
+	boolean("GATEHOUSE_DPOP_REQUIRED", &c.OAuth.DPoP.Required)
+	boolean("GATEHOUSE_DPOP_NONCE", &c.OAuth.DPoP.Nonce)
+	duration("GATEHOUSE_DPOP_NONCE_PERIOD", &c.OAuth.DPoP.NoncePeriod)
+	duration("GATEHOUSE_DPOP_PROOF_WINDOW", &c.OAuth.DPoP.ProofWindow)
 	str("GATEHOUSE_GATEWAY_ADDR", &c.Gateway.Addr)
 	str("GATEHOUSE_ROUTES_FILE", &c.Gateway.RoutesFile)
 	if v := getenv("GATEHOUSE_TRUSTED_PROXIES"); v != "" {
@@ -699,6 +720,8 @@ func (o *OAuth) validate(dev bool) []error {
 	between("refresh_token_ttl", o.RefreshTokenTTL, time.Minute, year)
 	between("refresh_token_max_ttl", o.RefreshTokenMaxTTL, time.Minute, year)
 	between("refresh_grace", o.RefreshGrace, 0, time.Minute)
+	between("dpop.proof_window", o.DPoP.ProofWindow, time.Second, 10*time.Minute)
+	between("dpop.nonce_period", o.DPoP.NoncePeriod, 10*time.Second, day)
 	between("session_ttl", o.SessionTTL, time.Minute, 30*day)
 	if o.RefreshTokenTTL > o.RefreshTokenMaxTTL {
 		errs = append(errs, errors.New("oauth.refresh_token_ttl must not exceed oauth.refresh_token_max_ttl"))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
@@ -65,10 +66,9 @@ func (s *Server) initDPoP() error {
 		RequestURL: func(*http.Request) string { return s.url(PathUserinfo) },
 	}
 	if cfg.Nonce {
-		key := s.hasher.Sum(nonceKeyLabel)
-		n, err := verify.NewHMACNonces(key[:], cfg.NoncePeriod)
+		n, err := NewDPoPNonces(s.hasher, cfg.NoncePeriod)
 		if err != nil {
-			return fmt.Errorf("oauth: DPoP nonces: %w", err)
+			return err
 		}
 		dc.Nonces = n
 	}
@@ -78,6 +78,18 @@ func (s *Server) initDPoP() error {
 	}
 	s.dpop = d
 	return nil
+}
+
+// NewDPoPNonces returns the DPoP nonces of a server secret: every node
+// (token endpoint, userinfo, gateway) holding the same secret issues and
+// accepts the same nonces.
+func NewDPoPNonces(h *secret.Hasher, period time.Duration) (*verify.HMACNonces, error) {
+	key := h.Sum(nonceKeyLabel)
+	n, err := verify.NewHMACNonces(key[:], period)
+	if err != nil {
+		return nil, fmt.Errorf("oauth: DPoP nonces: %w", err)
+	}
+	return n, nil
 }
 
 type dpopKey struct{}

@@ -346,6 +346,11 @@ func ValidJKT(s string) bool {
 // sameHTU compares a proof's htu with the request's URL after
 // normalisation (RFC 9449 4.3 check 9).
 func sameHTU(htu, requestURL string) bool {
+	if htu == requestURL {
+		// The usual case: one URL to check, not two.
+		_, ok := NormalizeHTU(htu)
+		return ok
+	}
 	a, ok1 := NormalizeHTU(htu)
 	b, ok2 := NormalizeHTU(requestURL)
 	return ok1 && ok2 && a == b

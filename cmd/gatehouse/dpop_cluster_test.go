@@ -1,20 +1,16 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-dev/gatehouse/internal/dpoptest"
-	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
 // TestDPoPReplayAcrossNodes runs two nodes on one PostgreSQL schema (no
@@ -24,22 +20,8 @@ import (
 // replayed to node B, and refused there; the token it got is DPoP-bound
 // and refused as Bearer by both gateways.
 func TestDPoPReplayAcrossNodes(t *testing.T) {
-	dsn := pgDSN(t)
-	secret := make([]byte, 32)
-	rand.Read(secret)
-	clk := testenv.NewClock(time.Now().UTC().Truncate(time.Microsecond))
-	cfgA := testConfig(t, t.TempDir(), dsn)
-	cfgA.Secret = secret
-	cfgA.OAuth.Issuer = "http://127.0.0.1:1"
-	cfgB := cfgA
-	cfgB.DataDir = t.TempDir()
-	_, adminKey, err := initialize(context.Background(), cfgA, NewLogger(cfgA, io.Discard))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := startNode(t, cfgA, clk, &testenv.SyncBuffer{})
-	b := startNode(t, cfgB, clk, &testenv.SyncBuffer{})
-	a.env["GATEHOUSE_ADMIN_KEY"], b.env["GATEHOUSE_ADMIN_KEY"] = adminKey, adminKey
+	a, b, clk := startPostgresPair(t)
+	issuer := a.main.Config.OAuth.Issuer
 	var client struct {
 		ClientID     string `json:"client_id"`
 		ClientSecret string `json:"client_secret"`
@@ -49,7 +31,7 @@ func TestDPoPReplayAcrossNodes(t *testing.T) {
 
 	dc := dpoptest.MustNew(jose.ES256)
 	dc.Now = clk.Now
-	tokenURL := cfgA.OAuth.Issuer + "/oauth2/token"
+	tokenURL := issuer + "/oauth2/token"
 	postToken := func(n *node, proof string) (int, map[string]any) {
 		t.Helper()
 		form := url.Values{"grant_type": {"client_credentials"}, "scope": {"orders:read"}}

@@ -5,8 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"sync/atomic"
 	"testing"
 
@@ -14,7 +12,6 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/dpoptest"
-	"github.com/gatehouse-dev/gatehouse/internal/gateway/proxy"
 	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
@@ -51,15 +48,7 @@ func BenchmarkGatewayDPoP(b *testing.B) {
 	bearer := e.token(tokenClaims{Sub: "bench", ClientID: "bench-app", Scope: "a b"})
 	const htu = "http://gw.example.com/jwt"
 
-	target, _ := url.Parse(up.URL)
-	transport := e.gw.cfg.Transport
-	if transport == nil {
-		transport = proxy.NewTransport(DefaultMaxIdlePerHost)
-	}
-	bare := &httputil.ReverseProxy{
-		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
-		Transport: transport,
-	}
+	bare := e.bareProxy(up.URL)
 	proofsFor := func(n int, tok string) []string {
 		p := make([]string, n)
 		for i := range p {

@@ -30,23 +30,11 @@ func (ts *testServer) dpopClient(alg jose.SignatureAlgorithm) *dpoptest.Client {
 // (none for no header).
 func (ts *testServer) postDPoP(path string, form url.Values, proofs []string, basic ...string) *http.Response {
 	ts.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, ts.URL+path, strings.NewReader(form.Encode()))
-	if err != nil {
-		ts.t.Fatal(err)
+	var h http.Header
+	if proofs != nil {
+		h = http.Header{"Dpop": proofs}
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	for _, p := range proofs {
-		req.Header.Add("DPoP", p)
-	}
-	if len(basic) == 2 {
-		req.SetBasicAuth(url.QueryEscape(basic[0]), url.QueryEscape(basic[1]))
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		ts.t.Fatal(err)
-	}
-	ts.t.Cleanup(func() { resp.Body.Close() })
-	return resp
+	return ts.postWith(path, form, h, basic...)
 }
 
 func (ts *testServer) tokenProof(c *dpoptest.Client, o dpoptest.Options) []string {

@@ -246,11 +246,11 @@ func (a *APIKeyVerifier) Middleware(scopes ...string) func(http.Handler) http.Ha
 			}
 			if err != nil {
 				a.cfg.Logger.DebugContext(r.Context(), "verify: request refused", "reason", string(ReasonOf(err)), "err", err)
-				writeRefusal(w, "APIKey", a.cfg.Realm, err, scopes)
+				writeRefusal(w, challengeInfo{"APIKey", a.cfg.Realm, ""}, err, scopes)
 				return
 			}
 			ctx := context.WithValue(r.Context(), keyInfoKey, info)
-			ctx = context.WithValue(ctx, realmKey, challengeInfo{"APIKey", a.cfg.Realm})
+			ctx = context.WithValue(ctx, realmKey, challengeInfo{"APIKey", a.cfg.Realm, ""})
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}

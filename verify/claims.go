@@ -26,6 +26,12 @@ type Claims struct {
 	Scopes    []string  // the space-separated "scope" claim, split
 	KeyID     string    // kid of the key that signed it
 	AuthTime  time.Time // auth_time: when the user authenticated; zero if absent (no user)
+	// JKT is cnf.jkt (RFC 9449 6.1): the SHA-256 JWK thumbprint of the
+	// DPoP key the token is bound to; "" for a bearer token. A cnf claim
+	// of another method (mTLS's x5t#S256, which this package cannot check)
+	// gives UnsupportedConfirmation, which no proof matches: such a token
+	// is never taken for a bearer token.
+	JKT string
 	// Actor is the act claim of a token issued by token exchange (RFC
 	// 8693 4.1): the party acting for Subject, and nested in it whoever
 	// acted before; nil when no one acts for the subject.
@@ -83,6 +89,7 @@ func (c Claims) MarshalJSON() ([]byte, error) {
 		Scope:     strings.Join(c.Scopes, " "),
 		AuthTime:  wireDate(c.AuthTime),
 		Act:       c.Actor,
+		Cnf:       confirmationOf(c.JKT),
 	})
 }
 
@@ -125,17 +132,31 @@ func hasAll(held, want []string) bool {
 // (RFC 7519 §2), which may have a fraction; zero stands for absent, which
 // for exp is refused. omitempty applies to the encoding only.
 type wireClaims struct {
-	Issuer    string   `json:"iss,omitempty"`
-	Subject   string   `json:"sub,omitempty"`
-	Audience  audience `json:"aud,omitempty"`
-	Expiry    float64  `json:"exp,omitempty"`
-	NotBefore float64  `json:"nbf,omitempty"`
-	IssuedAt  float64  `json:"iat,omitempty"`
-	ID        string   `json:"jti,omitempty"`
-	ClientID  string   `json:"client_id,omitempty"`
-	Scope     string   `json:"scope,omitempty"`
-	AuthTime  float64  `json:"auth_time,omitempty"`
-	Act       *Actor   `json:"act,omitempty"`
+	Issuer    string        `json:"iss,omitempty"`
+	Subject   string        `json:"sub,omitempty"`
+	Audience  audience      `json:"aud,omitempty"`
+	Expiry    float64       `json:"exp,omitempty"`
+	NotBefore float64       `json:"nbf,omitempty"`
+	IssuedAt  float64       `json:"iat,omitempty"`
+	ID        string        `json:"jti,omitempty"`
+	ClientID  string        `json:"client_id,omitempty"`
+	Scope     string        `json:"scope,omitempty"`
+	AuthTime  float64       `json:"auth_time,omitempty"`
+	Cnf       *confirmation `json:"cnf,omitempty"`
+	Act       *Actor        `json:"act,omitempty"`
+}
+
+// confirmation is the cnf claim (RFC 7800 3.1) as DPoP uses it (RFC 9449
+// 6.1); other confirmation methods are ignored.
+type confirmation struct {
+	JKT string `json:"jkt,omitempty"`
+}
+
+func confirmationOf(jkt string) *confirmation {
+	if jkt == "" {
+		return nil
+	}
+	return &confirmation{JKT: jkt}
 }
 
 // audience is aud: one string or an array of strings (RFC 7519 §4.1.3).
@@ -217,7 +238,21 @@ func decodeClaims(payload []byte, kid string) (*Claims, error) {
 		KeyID:     kid,
 		AuthTime:  authTime,
 		Actor:     w.Act,
+		JKT:       jktOf(w.Cnf),
 	}, nil
+}
+
+// UnsupportedConfirmation is Claims.JKT for a cnf claim without jkt.
+const UnsupportedConfirmation = "unsupported"
+
+func jktOf(c *confirmation) string {
+	switch {
+	case c == nil:
+		return ""
+	case c.JKT == "":
+		return UnsupportedConfirmation
+	}
+	return c.JKT
 }
 
 // check applies the time, issuer and audience rules of RFC 9068 §4.

@@ -49,6 +49,19 @@
 // not count against the key's rate limit at Gatehouse. Set CacheTTL below
 // zero when either matters more than a round trip per request.
 //
+// # DPoP
+//
+// A token bound to a client's key (RFC 9449: a cnf.jkt claim) is accepted
+// by Middleware only in the "DPoP" Authorization scheme with a DPoP header
+// holding a fresh proof of that key for the request's method and URL and
+// for this token (ath). Give the Verifier a checker, Config.DPoP from
+// NewDPoP, to accept such tokens; without one they are refused. A proof
+// is accepted once within its window (DPoPConfig.Window): the default
+// replay cache is this process's memory, so several instances of a
+// service need a shared ReplayCache. Refusals carry a DPoP challenge,
+// WWW-Authenticate: DPoP error="invalid_token" or "invalid_dpop_proof",
+// with the accepted algorithms; a bound token is never accepted as Bearer.
+//
 // # Usage
 //
 //	v, err := verify.New(verify.Config{

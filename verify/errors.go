@@ -27,6 +27,15 @@ const (
 	ReasonRateLimited       Reason = "rate_limited"     // API keys
 	ReasonUsageExceeded     Reason = "usage_exceeded"   // API keys: their credits (usage quota) are spent
 	ReasonIPNotAllowed      Reason = "ip_not_allowed"   // API keys: the caller's address is outside the key's networks
+
+	// DPoP (RFC 9449): a proof that fails a check; one seen before; one
+	// without the nonce the server asks for; and a token bound to a key
+	// presented without a proof of that key (as Bearer, or with another
+	// key's proof), or an unbound token in the DPoP scheme.
+	ReasonInvalidDPoPProof Reason = "invalid_dpop_proof"
+	ReasonDPoPReplayed     Reason = "dpop_replayed"
+	ReasonUseDPoPNonce     Reason = "use_dpop_nonce"
+	ReasonDPoPBinding      Reason = "dpop_binding"
 )
 
 // Error is the refusal of a credential. Its message names the reason and a

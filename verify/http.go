@@ -39,13 +39,13 @@ func KeyFromContext(ctx context.Context) (*KeyInfo, bool) {
 
 // challengeInfo is how the middleware that authenticated a request
 // answers refusals, so that RequireScopes further down answers alike.
-type challengeInfo struct{ scheme, realm string }
+type challengeInfo struct{ scheme, realm, algs string }
 
 func challengeFrom(ctx context.Context) challengeInfo {
 	if c, ok := ctx.Value(realmKey).(challengeInfo); ok {
 		return c
 	}
-	return challengeInfo{"Bearer", DefaultRealm}
+	return challengeInfo{"Bearer", DefaultRealm, ""}
 }
 
 // BearerToken returns the token of the request's one "Authorization: Bearer
@@ -114,37 +114,64 @@ func bearerRefusal(r *http.Request) *Error {
 	return refuse(ReasonMissing, "no bearer token")
 }
 
-// Middleware verifies the request's bearer token, requires every one of
+// Middleware verifies the request's access token, requires every one of
 // scopes, and calls next with the claims in the request context (see
-// FromContext). Refusals are answered by WriteError, with Config.Realm, and
-// logged at debug level with their reason (never the token).
+// FromContext). The token comes in the Bearer scheme or, bound to a key,
+// in the DPoP scheme with a proof of that key (RFC 9449 7), which
+// Config.DPoP checks: without it, DPoP-bound tokens are refused. Refusals
+// are answered by WriteError (WriteDPoPError for a DPoP-bound token or
+// the DPoP scheme), with Config.Realm, and logged at debug level with
+// their reason (never the token).
 func (v *Verifier) Middleware(scopes ...string) func(http.Handler) http.Handler {
 	scopes = append([]string(nil), scopes...)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			tok, ok := BearerToken(r)
+			tok, dpop, ok := AccessToken(r)
+			ch := challengeInfo{"Bearer", v.cfg.Realm, ""}
+			if dpop {
+				ch = v.dpopChallenge()
+			}
 			if !ok {
-				v.refuse(w, r, bearerRefusal(r), scopes)
+				v.refuse(w, r, ch, bearerRefusal(r), scopes)
 				return
 			}
 			c, err := v.Verify(r.Context(), tok)
 			if err != nil {
-				v.refuse(w, r, err, scopes)
+				v.refuse(w, r, ch, err, scopes)
 				return
+			}
+			if dpop || c.JKT != "" {
+				ch = v.dpopChallenge()
+				if err := v.cfg.DPoP.CheckRequest(r, tok, dpop, c); err != nil {
+					v.refuse(w, r, ch, err, scopes)
+					return
+				}
 			}
 			if !c.HasScopes(scopes) {
-				v.refuse(w, r, &Error{Reason: ReasonInsufficientScope, detail: "a required scope is missing"}, scopes)
+				v.refuse(w, r, ch, &Error{Reason: ReasonInsufficientScope, detail: "a required scope is missing"}, scopes)
 				return
 			}
-			ctx := context.WithValue(NewContext(r.Context(), c), realmKey, challengeInfo{"Bearer", v.cfg.Realm})
+			ctx := context.WithValue(NewContext(r.Context(), c), realmKey, ch)
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
 }
 
-func (v *Verifier) refuse(w http.ResponseWriter, r *http.Request, err error, scopes []string) {
+// dpopChallenge is the challenge of refusals that concern DPoP.
+func (v *Verifier) dpopChallenge() challengeInfo {
+	algs := strings.Join(DefaultDPoPAlgorithms, " ")
+	if v.cfg.DPoP != nil {
+		algs = v.cfg.DPoP.algList
+	}
+	return challengeInfo{"DPoP", v.cfg.Realm, algs}
+}
+
+func (v *Verifier) refuse(w http.ResponseWriter, r *http.Request, ch challengeInfo, err error, scopes []string) {
 	v.log.DebugContext(r.Context(), "verify: request refused", "reason", string(ReasonOf(err)), "err", err)
-	WriteError(w, v.cfg.Realm, err, scopes)
+	if ch.scheme == "DPoP" && ReasonOf(err) == ReasonUseDPoPNonce {
+		w.Header().Set(HeaderDPoPNonce, v.cfg.DPoP.Nonce())
+	}
+	writeRefusal(w, ch, err, scopes)
 }
 
 // RequireScopes refuses, with 403 insufficient_scope, a request whose
@@ -163,11 +190,11 @@ func RequireScopes(scopes ...string) func(http.Handler) http.Handler {
 			} else if k, ok := KeyFromContext(r.Context()); ok {
 				held = k.Scopes
 			} else {
-				writeRefusal(w, ch.scheme, ch.realm, refuse(ReasonMissing, "no verified credentials"), scopes)
+				writeRefusal(w, ch, refuse(ReasonMissing, "no verified credentials"), scopes)
 				return
 			}
 			if !hasAll(held, scopes) {
-				writeRefusal(w, ch.scheme, ch.realm, refuse(ReasonInsufficientScope, "a required scope is missing"), scopes)
+				writeRefusal(w, ch, refuse(ReasonInsufficientScope, "a required scope is missing"), scopes)
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -222,6 +249,10 @@ var refusals = map[Reason]refusal{
 	ReasonRateLimited:       refusalRateLimited,
 	ReasonUsageExceeded:     refusalUsageExceeded,
 	ReasonIPNotAllowed:      refusalIPNotAllowed,
+	ReasonInvalidDPoPProof:  refusalInvalid,
+	ReasonDPoPReplayed:      refusalInvalid,
+	ReasonUseDPoPNonce:      refusalInvalid,
+	ReasonDPoPBinding:       refusalInvalid,
 }
 
 func refusalFor(r Reason) refusal {
@@ -255,10 +286,35 @@ func Problems() []problem.Kind {
 //
 // Every answer has Cache-Control: no-store.
 func WriteError(w http.ResponseWriter, realm string, err error, scopes []string) {
-	writeRefusal(w, "Bearer", realm, err, scopes)
+	writeRefusal(w, challengeInfo{"Bearer", realm, ""}, err, scopes)
 }
 
-func writeRefusal(w http.ResponseWriter, scheme, realm string, err error, scopes []string) {
+// WriteDPoPError is WriteError for a request that concerns DPoP (a
+// DPoP-bound token, or the DPoP scheme): the challenge is in the DPoP
+// scheme with the accepted proof algorithms (RFC 9449 7.1), and its error
+// is invalid_dpop_proof for a bad or replayed proof, use_dpop_nonce when
+// the proof lacks the server's nonce (send one in a DPoP-Nonce header),
+// and invalid_token for the rest (a bound token presented as Bearer, or
+// with another key's proof, included):
+//
+//	WWW-Authenticate: DPoP realm="api", error="invalid_dpop_proof", algs="ES256 EdDSA RS256"
+func WriteDPoPError(w http.ResponseWriter, realm string, algs []string, err error, scopes []string) {
+	writeRefusal(w, challengeInfo{"DPoP", realm, strings.Join(algs, " ")}, err, scopes)
+}
+
+// errorCode is the error parameter of a challenge for an invalid
+// credential (RFC 6750 3.1, RFC 9449 7.1).
+func errorCode(r Reason) string {
+	switch r {
+	case ReasonInvalidDPoPProof, ReasonDPoPReplayed:
+		return "invalid_dpop_proof"
+	case ReasonUseDPoPNonce:
+		return "use_dpop_nonce"
+	}
+	return "invalid_token"
+}
+
+func writeRefusal(w http.ResponseWriter, ch challengeInfo, err error, scopes []string) {
 	var e *Error
 	if !errors.As(err, &e) {
 		e = refuse(ReasonMalformed, "")
@@ -266,7 +322,12 @@ func writeRefusal(w http.ResponseWriter, scheme, realm string, err error, scopes
 	ans := refusalFor(e.Reason)
 	status := ans.kind.Status
 	h := w.Header()
-	challenge := scheme + ` realm="` + quote(realm) + `"`
+	scheme := ch.scheme
+	challenge := scheme + ` realm="` + quote(ch.realm) + `"`
+	algs := ""
+	if ch.algs != "" {
+		algs = `, algs="` + quote(ch.algs) + `"`
+	}
 	switch {
 	case status == http.StatusServiceUnavailable:
 		h.Set("Retry-After", "1")
@@ -275,15 +336,15 @@ func writeRefusal(w http.ResponseWriter, scheme, realm string, err error, scopes
 	case status == http.StatusTooManyRequests:
 		secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
 		h.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
-	case scheme != "Bearer" || e.Reason == ReasonMissing:
-		h.Set("WWW-Authenticate", challenge)
+	case scheme != "Bearer" && scheme != "DPoP" || e.Reason == ReasonMissing:
+		h.Set("WWW-Authenticate", challenge+algs)
 	case e.Reason == ReasonInsufficientScope:
 		if e.scopes != nil {
 			scopes = e.scopes
 		}
-		h.Set("WWW-Authenticate", challenge+`, error="insufficient_scope", scope="`+quote(strings.Join(scopes, " "))+`"`)
+		h.Set("WWW-Authenticate", challenge+`, error="insufficient_scope", scope="`+quote(strings.Join(scopes, " "))+`"`+algs)
 	default:
-		h.Set("WWW-Authenticate", challenge+`, error="invalid_token"`)
+		h.Set("WWW-Authenticate", challenge+`, error="`+errorCode(e.Reason)+`"`+algs)
 	}
 	problem.Write(w, ans.kind.With(ans.detail))
 }

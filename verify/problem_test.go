@@ -33,6 +33,10 @@ func TestWriteErrorEveryReason(t *testing.T) {
 		ReasonRateLimited:             {"rate_limited", 429},
 		ReasonUsageExceeded:           {"usage_exceeded", 429},
 		ReasonIPNotAllowed:            {"ip_not_allowed", 403},
+		ReasonInvalidDPoPProof:        {"credentials_invalid", 401},
+		ReasonDPoPReplayed:            {"credentials_invalid", 401},
+		ReasonUseDPoPNonce:            {"credentials_invalid", 401},
+		ReasonDPoPBinding:             {"credentials_invalid", 401},
 		"a reason of another package": {"credentials_invalid", 401},
 	}
 	if len(refusals)+1 != len(want) {

@@ -45,6 +45,10 @@ type Config struct {
 	// Realm is the realm of the WWW-Authenticate challenges Middleware
 	// sends (RFC 6750 §3); default "api".
 	Realm string
+	// DPoP checks the proofs of DPoP-bound tokens in Middleware (RFC 9449
+	// 7); nil refuses every DPoP-bound token, which cannot be checked
+	// without it.
+	DPoP *DPoP
 }
 
 // DefaultRealm is the realm of challenges when none is configured.

@@ -15,17 +15,16 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
-// TestOAuthAcrossNodes runs two nodes on one PostgreSQL database, as a
-// cluster does, and checks that the authorization server is one server:
-// a token issued by one node is active at the other, a revocation at one
-// is seen by the other (its gateway included), a route created through one
-// is served by the other's gateway, both publish the same JWKS, and a signing-key
-// rotation on one leaves every token verifiable on both.
-func TestOAuthAcrossNodes(t *testing.T) {
+// startPostgresPair initialises one PostgreSQL database (the test's own
+// schema) and starts two nodes on it with one server secret and one
+// issuer, as a cluster behind a load balancer; both CLIs hold the admin
+// key.
+func startPostgresPair(t *testing.T) (a, b *node, clk *testenv.Clock) {
+	t.Helper()
 	dsn := pgDSN(t)
 	secret := make([]byte, 32)
 	rand.Read(secret)
-	clk := testenv.NewClock(time.Now().UTC().Truncate(time.Microsecond))
+	clk = testenv.NewClock(time.Now().UTC().Truncate(time.Microsecond))
 	cfgA := testConfig(t, t.TempDir(), dsn)
 	cfgA.Secret = secret
 	cfgA.OAuth.Issuer = "http://127.0.0.1:1" // one issuer for the cluster, whatever node answers
@@ -35,9 +34,20 @@ func TestOAuthAcrossNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := startNode(t, cfgA, clk, &testenv.SyncBuffer{})
-	b := startNode(t, cfgB, clk, &testenv.SyncBuffer{}) // started second: it loads A's signing keys
+	a = startNode(t, cfgA, clk, &testenv.SyncBuffer{})
+	b = startNode(t, cfgB, clk, &testenv.SyncBuffer{}) // started second: it loads A's signing keys
 	a.env["GATEHOUSE_ADMIN_KEY"], b.env["GATEHOUSE_ADMIN_KEY"] = adminKey, adminKey
+	return a, b, clk
+}
+
+// TestOAuthAcrossNodes runs two nodes on one PostgreSQL database, as a
+// cluster does, and checks that the authorization server is one server:
+// a token issued by one node is active at the other, a revocation at one
+// is seen by the other (its gateway included), a route created through one
+// is served by the other's gateway, both publish the same JWKS, and a signing-key
+// rotation on one leaves every token verifiable on both.
+func TestOAuthAcrossNodes(t *testing.T) {
+	a, b, clk := startPostgresPair(t)
 
 	var client struct {
 		ClientID     string `json:"client_id"`

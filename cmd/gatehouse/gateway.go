@@ -81,7 +81,12 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 	if m.limits != nil {
 		limiter = m.limits.Scope("gateway")
 	}
+	dpop, err := m.gatewayDPoP()
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
 	m.Gateway, err = gateway.New(gateway.Config{
+		DPoP:   dpop,
 		Issuer: m.issuer,
 		JWKS:   m.Signing.JWKS,
 		// Every algorithm a signing key may have, not those of today's

@@ -48,6 +48,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/gatehouse-dev/gatehouse/internal/usage"
 	"github.com/gatehouse-dev/gatehouse/internal/webhook"
+	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
 // AdminOwner owns the admin keys that init creates.
@@ -92,6 +93,8 @@ type Main struct {
 	gwLn   net.Listener
 	gwSrv  *http.Server
 	redis  *redis.Client // shared rate limits; nil without redis_url
+	// dpopReplay remembers accepted DPoP proofs (dpop.go).
+	dpopReplay verify.ReplayCache
 	// limits is the node's rate limiter shared through Redis (each user
 	// takes a scope of it); nil without redis_url: limits per node.
 	limits *ratelimit.Redis
@@ -440,6 +443,9 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		TracerProvider:    m.tracerProvider(),
 
 		RequirePushedAuthorizationRequests: o.RequirePushedAuthorizationRequests,
+	}
+	if cfg.DPoP, err = m.oauthDPoP(); err != nil {
+		return fmt.Errorf("oauth: %w", err)
 	}
 	if m.OAuth, err = oauth.New(cfg); err != nil {
 		return fmt.Errorf("oauth: %w", err)

@@ -147,6 +147,11 @@ type AuthCode struct {
 	CreatedAt     time.Time
 	ExpiresAt     time.Time
 	UsedAt        time.Time // zero until redeemed
+
+	// DPoPJKT binds the code to a DPoP key (RFC 9449 10, the dpop_jkt
+	// authorization request parameter): only a token request with a
+	// proof of that key may redeem it; "" for none.
+	DPoPJKT string
 }
 
 // RefreshToken is one refresh token of a family: every rotation adds a token
@@ -162,6 +167,10 @@ type RefreshToken struct {
 	Audiences []string
 	AuthTime  time.Time
 	SessionID string
+	// DPoPJKT binds the token to a DPoP key (RFC 9449 5): a public
+	// client's refresh token is refreshed only with a proof of that key,
+	// and the family keeps it through every rotation; "" for none.
+	DPoPJKT string
 
 	CreatedAt       time.Time
 	ExpiresAt       time.Time // idle lifetime: a token not used by then is dead

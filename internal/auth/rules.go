@@ -179,7 +179,7 @@ func (c *AuthCode) CheckStorable() error {
 		return err
 	}
 	if err := CheckText("Authorization code", c.ClientID, c.UserID, c.RedirectURI,
-		c.CodeChallenge, c.Nonce, c.SessionID, c.FamilyID, c.ACR); err != nil {
+		c.CodeChallenge, c.Nonce, c.SessionID, c.FamilyID, c.ACR, c.DPoPJKT); err != nil {
 		return err
 	}
 	if err := CheckText("Authorization code", c.IDTokenClaims...); err != nil {
@@ -206,7 +206,7 @@ func (t *RefreshToken) CheckStorable() error {
 	if err := CheckHash("Refresh token", t.Hash); err != nil {
 		return err
 	}
-	if err := CheckText("Refresh token", t.FamilyID, t.ClientID, t.UserID, t.SessionID); err != nil {
+	if err := CheckText("Refresh token", t.FamilyID, t.ClientID, t.UserID, t.SessionID, t.DPoPJKT); err != nil {
 		return err
 	}
 	return CheckLists("Refresh token", t.Scopes, t.Audiences)

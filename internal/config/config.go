@@ -284,6 +284,8 @@ type OAuth struct {
 	// BackchannelLogout is the delivery of logout tokens to clients when
 	// a browser session ends (OpenID Connect Back-Channel Logout 1.0).
 	BackchannelLogout BackchannelLogout `yaml:"backchannel_logout"`
+	// DPoP is the policy of sender-constrained tokens (RFC 9449).
+	DPoP DPoP `yaml:"dpop"`
 }
 
 // BackchannelLogout configures the delivery of logout tokens.
@@ -299,6 +301,20 @@ type BackchannelLogout struct {
 	// http too; otherwise a receiver must be https on a public address.
 	// --dev sets it, for local development.
 	AllowLoopback bool `yaml:"allow_loopback"`
+}
+
+// DPoP configures DPoP (RFC 9449) at the token endpoint, userinfo and
+// the gateway.
+type DPoP struct {
+	// Required refuses token requests without a DPoP proof, whatever the
+	// client (a client's require_dpop does it for that client alone).
+	Required bool `yaml:"required"`
+	// Nonce makes proofs carry a server-provided nonce (DPoP-Nonce,
+	// use_dpop_nonce), rotating every NoncePeriod.
+	Nonce       bool          `yaml:"nonce"`
+	NoncePeriod time.Duration `yaml:"nonce_period"`
+	// ProofWindow is how far a proof's iat may be from the server's clock.
+	ProofWindow time.Duration `yaml:"proof_window"`
 }
 
 // DefaultVerifyRate is the default VerifyRateLimit per source address, in
@@ -354,6 +370,7 @@ func Default(dev bool) Config {
 			RefreshTokenMaxTTL: 90 * 24 * time.Hour,
 			SessionTTL:         12 * time.Hour,
 			BackchannelLogout:  BackchannelLogout{MaxAttempts: 8, RetryInitial: 10 * time.Second, RetryMax: time.Hour},
+			DPoP:               DPoP{NoncePeriod: 5 * time.Minute, ProofWindow: time.Minute},
 		},
 		Gateway: Gateway{
 			Addr:             "127.0.0.1:8081",
@@ -466,6 +483,10 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	duration("GATEHOUSE_BACKCHANNEL_LOGOUT_RETRY_INITIAL", &c.OAuth.BackchannelLogout.RetryInitial)
 	duration("GATEHOUSE_BACKCHANNEL_LOGOUT_RETRY_MAX", &c.OAuth.BackchannelLogout.RetryMax)
 	boolean("GATEHOUSE_BACKCHANNEL_LOGOUT_ALLOW_LOOPBACK", &c.OAuth.BackchannelLogout.AllowLoopback)
+	boolean("GATEHOUSE_DPOP_REQUIRED", &c.OAuth.DPoP.Required)
+	boolean("GATEHOUSE_DPOP_NONCE", &c.OAuth.DPoP.Nonce)
+	duration("GATEHOUSE_DPOP_NONCE_PERIOD", &c.OAuth.DPoP.NoncePeriod)
+	duration("GATEHOUSE_DPOP_PROOF_WINDOW", &c.OAuth.DPoP.ProofWindow)
 	str("GATEHOUSE_GATEWAY_ADDR", &c.Gateway.Addr)
 	str("GATEHOUSE_ROUTES_FILE", &c.Gateway.RoutesFile)
 	if v := getenv("GATEHOUSE_TRUSTED_PROXIES"); v != "" {
@@ -737,6 +758,8 @@ func (o *OAuth) validate(dev bool) []error {
 	between("refresh_token_ttl", o.RefreshTokenTTL, time.Minute, year)
 	between("refresh_token_max_ttl", o.RefreshTokenMaxTTL, time.Minute, year)
 	between("refresh_grace", o.RefreshGrace, 0, time.Minute)
+	between("dpop.proof_window", o.DPoP.ProofWindow, time.Second, 10*time.Minute)
+	between("dpop.nonce_period", o.DPoP.NoncePeriod, 10*time.Second, day)
 	between("session_ttl", o.SessionTTL, time.Minute, 30*day)
 	between("backchannel_logout.retry_initial", o.BackchannelLogout.RetryInitial, time.Second, day)
 	between("backchannel_logout.retry_max", o.BackchannelLogout.RetryMax, o.BackchannelLogout.RetryInitial, 7*day)

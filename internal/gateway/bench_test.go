@@ -24,6 +24,20 @@ func (d *discardWriter) WriteHeader(code int)        { d.status = code }
 func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (d *discardWriter) Flush()                      {}
 
+// bareProxy is httputil.ReverseProxy to upstream on the gateway's
+// transport: the baseline of the gateway benchmarks.
+func (e *testEnv) bareProxy(upstream string) *httputil.ReverseProxy {
+	target, _ := url.Parse(upstream)
+	transport := e.gw.cfg.Transport
+	if transport == nil {
+		transport = proxy.NewTransport(DefaultMaxIdlePerHost)
+	}
+	return &httputil.ReverseProxy{
+		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
+		Transport: transport,
+	}
+}
+
 // BenchmarkGateway sends requests through ServeHTTP in process to an
 // httptest upstream over loopback. bare_proxy is httputil.ReverseProxy on
 // the same tuned transport: the cost of forwarding alone. The others
@@ -43,15 +57,7 @@ func BenchmarkGateway(b *testing.B) {
 	_, key := e.createKey("bench", nil, auth.RateLimit{})
 	tok := e.token(tokenClaims{Sub: "bench", ClientID: "bench-app", Scope: "a b"})
 
-	target, _ := url.Parse(up.URL)
-	transport := e.gw.cfg.Transport
-	if transport == nil {
-		transport = proxy.NewTransport(DefaultMaxIdlePerHost)
-	}
-	bare := &httputil.ReverseProxy{
-		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
-		Transport: transport,
-	}
+	bare := e.bareProxy(up.URL)
 
 	var bareNs float64
 	run := func(name string, h http.Handler, path string, headers map[string]string) {

@@ -102,6 +102,10 @@ type Config struct {
 	// client, user, route and outcome; nil counts nothing. (API keys are
 	// counted by the key service's own counter, usually the same one.)
 	Usage *usage.Counter
+	// DPoP checks the proofs of DPoP-bound Gatehouse tokens (dpop.go),
+	// with its RequestURL set to the URL clients reach the gateway at
+	// (DPoPRequestURL); nil refuses every bound token.
+	DPoP *verify.DPoP
 	// TracerProvider records the verification of JWTs and names the
 	// request's server span (started by tracing.Middleware) after its
 	// route; with it, upstreams get the gateway's span as the parent in

@@ -66,6 +66,7 @@ type identity struct {
 	// once its signature is verified, refused or not.
 	token                  bool
 	tokenClient, tokenUser string
+	dpop                   bool // the token is DPoP-bound or came in the DPoP scheme: refusals challenge DPoP
 	// keyReq and keyRes: an API key that passed apikey.Service.Authorize,
 	// whose credits are spent (Settle) only once the route's limits and
 	// the internal token have let the request through.
@@ -284,7 +285,7 @@ func (g *Gateway) authenticate(r *http.Request, rt *route, x *exchange) error {
 		if _, ok := r.Header[headerAPIKey]; ok {
 			return g.authAPIKey(r, rt, x)
 		}
-		tok, ok := verify.BearerToken(r)
+		tok, _, ok := verify.AccessToken(r)
 		switch {
 		case ok && strings.Count(tok, ".") == 2:
 			return g.authJWT(r, rt, id)
@@ -413,7 +414,7 @@ func (g *Gateway) authJWT(r *http.Request, rt *route, id *identity) error {
 
 // checkJWT is authJWT: it verifies the request's bearer JWT for rt.
 func (g *Gateway) checkJWT(r *http.Request, rt *route, id *identity) error {
-	tok, ok := verify.BearerToken(r)
+	tok, dpop, ok := verify.AccessToken(r)
 	if !ok {
 		if r.Header["Authorization"] == nil {
 			return &verify.Error{Reason: verify.ReasonMissing}
@@ -447,6 +448,9 @@ func (g *Gateway) checkJWT(r *http.Request, rt *route, id *identity) error {
 		// An internal token minted for an upstream, replayed: it is meant
 		// for that upstream, not for the gateway.
 		return &verify.Error{Reason: verify.ReasonWrongType}
+	}
+	if err := g.checkDPoP(r, tok, dpop, c, id); err != nil {
+		return err
 	}
 	if rt.cfg.Audience != "" && !c.HasAudience(rt.cfg.Audience) {
 		return &verify.Error{Reason: verify.ReasonWrongAudience}
@@ -540,6 +544,10 @@ func (g *Gateway) refuse(w http.ResponseWriter, x *exchange, err error, scopes [
 	if reason == verify.ReasonRateLimited {
 		ratelimit.SetHeaders(w.Header(), x.id.keyLimit.Limit, x.id.keyLimit.Remaining, x.id.keyLimit.Reset)
 		writeRateLimited(w, x.id.keyLimit.RetryAfter)
+		return
+	}
+	if x.id.dpop {
+		g.writeDPoPRefusal(w, err, scopes)
 		return
 	}
 	verify.WriteError(w, Realm, err, scopes)

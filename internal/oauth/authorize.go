@@ -34,7 +34,7 @@ const (
 var authorizeParams = []string{
 	"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state",
 	"code_challenge", "code_challenge_method", "nonce", "prompt", "max_age", "resource",
-	"request", "request_uri", "claims", "acr_values",
+	"request", "request_uri", "claims", "acr_values", "dpop_jkt",
 }
 
 // authzRequest is a validated authorization request.
@@ -53,6 +53,7 @@ type authzRequest struct {
 
 	idTokenClaims []string // the claims parameter's, for the ID token (prompt.go)
 	acr           string   // the acr satisfied, if one was requested (prompt.go)
+	dpopJKT       string   // RFC 9449 10: the DPoP key the code is bound to
 }
 
 // encode is the canonical form of the request that travels through the
@@ -196,6 +197,9 @@ func (q *authzRequest) validate(s *Server) error {
 		return err
 	}
 	if q.audiences, err = s.resolveAudiences(q.client, p["resource"]); err != nil {
+		return err
+	}
+	if q.dpopJKT, err = parseDPoPJKT(p); err != nil {
 		return err
 	}
 	q.nonce = p.Get("nonce")
@@ -413,6 +417,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzReq
 		FamilyID:      family,
 		IDTokenClaims: req.idTokenClaims,
 		ACR:           req.acr,
+		DPoPJKT:       req.dpopJKT,
 		CreatedAt:     now,
 		ExpiresAt:     now.Add(s.cfg.AuthCodeTTL),
 	}

@@ -49,7 +49,7 @@ func withCORS(methods string, next http.HandlerFunc) http.HandlerFunc {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Methods", methods)
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, DPoP")
 			h.Set("Access-Control-Max-Age", corsMaxAge)
 			w.WriteHeader(http.StatusNoContent)
 			return
@@ -102,7 +102,7 @@ func (w *corsWriter) WriteHeader(status int) {
 		if w.d.allowed {
 			w.Header().Set("Access-Control-Allow-Origin", w.d.origin)
 			// Bearer challenges and rate-limit hints are for the page too.
-			w.Header().Set("Access-Control-Expose-Headers", "WWW-Authenticate, Retry-After")
+			w.Header().Set("Access-Control-Expose-Headers", "WWW-Authenticate, Retry-After, DPoP-Nonce")
 		}
 	}
 	w.ResponseWriter.WriteHeader(status)

@@ -43,6 +43,7 @@ type metadata struct {
 	ACRValuesSupported                []string `json:"acr_values_supported"`
 	BackchannelLogoutSupported        bool     `json:"backchannel_logout_supported"`
 	BackchannelLogoutSessionSupported bool     `json:"backchannel_logout_session_supported"`
+	DPoPSigningAlgValuesSupported     []string `json:"dpop_signing_alg_values_supported"` // RFC 9449 5.1
 }
 
 // discovery returns the server's metadata. The ID token algorithms are
@@ -92,6 +93,7 @@ func (s *Server) discovery() *metadata {
 		ACRValuesSupported:                         []string{ACRPassword},
 		BackchannelLogoutSupported:                 true,
 		BackchannelLogoutSessionSupported:          true,
+		DPoPSigningAlgValuesSupported:              s.dpop.Algorithms(),
 	}
 }
 

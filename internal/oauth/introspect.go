@@ -26,6 +26,8 @@ type introspection struct {
 	JTI       string `json:"jti,omitempty"`
 	TokenType string `json:"token_type,omitempty"`
 	AuthTime  int64  `json:"auth_time,omitempty"`
+	// Cnf is the DPoP key an access token is bound to (RFC 9449 6.2).
+	Cnf *confirmation `json:"cnf,omitempty"`
 }
 
 // handleIntrospect is the introspection endpoint (RFC 7662). Only
@@ -75,7 +77,8 @@ func (s *Server) introspect(ctx context.Context, r *http.Request, form url.Value
 	return &introspection{
 		Active: true, Scope: strings.Join(claims.Scopes, " "), ClientID: claims.ClientID, Subject: claims.Subject,
 		Audience: audienceClaim(claims.Audience), Issuer: claims.Issuer, Expiry: claims.ExpiresAt.Unix(),
-		IssuedAt: unixOrZero(claims.IssuedAt), JTI: claims.ID, TokenType: "Bearer", AuthTime: unixOrZero(claims.AuthTime),
+		IssuedAt: unixOrZero(claims.IssuedAt), JTI: claims.ID, TokenType: tokenType(claims.JKT), AuthTime: unixOrZero(claims.AuthTime),
+		Cnf: confirmationOf(claims.JKT),
 	}, nil
 }
 

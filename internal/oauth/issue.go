@@ -49,6 +49,7 @@ type grant struct {
 	user          *auth.User
 	idTokenClaims []string
 	acr           string
+	jkt           string // the DPoP key the access token is bound to (cnf.jkt); "" for a bearer token
 }
 
 // tokenResponse is the successful token response of RFC 6749 5.1 and
@@ -103,6 +104,7 @@ func (s *Server) issueAccessToken(g *grant, now time.Time) (*issuedAccess, error
 		ID:        jti,
 		ClientID:  g.client.ID,
 		Scopes:    g.scopes,
+		JKT:       g.jkt,
 	}
 	if g.userID != "" {
 		claims.AuthTime = g.authTime
@@ -264,7 +266,7 @@ func (s *Server) issueUserTokens(ctx context.Context, g *grant, now time.Time, s
 	issued := &auth.IssuedToken{JTI: at.jti, FamilyID: g.familyID, ExpiresAt: at.expires}
 	resp := &tokenResponse{
 		AccessToken: at.token,
-		TokenType:   "Bearer",
+		TokenType:   tokenType(g.jkt),
 		ExpiresIn:   int64(at.ttl / time.Second),
 		Scope:       strings.Join(g.scopes, " "),
 		userID:      g.userID,

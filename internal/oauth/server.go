@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/gatehouse-dev/gatehouse/internal/usage"
+	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
 // Config configures a Server. Issuer, Store, Clients, Hasher, Keys and
@@ -79,6 +80,8 @@ type Config struct {
 	// every client but the FirstPartyClients; a client's RequirePAR does it
 	// for that client alone.
 	RequirePushedAuthorizationRequests bool
+	// DPoP is the policy of sender-constrained tokens (RFC 9449; dpop.go).
+	DPoP DPoPConfig
 }
 
 // Defaults of Config.
@@ -114,6 +117,8 @@ type Server struct {
 	firstParty map[string]bool // Config.FirstPartyClients
 
 	tracer trace.Tracer // nil: tracing off
+
+	dpop *verify.DPoP // DPoP proofs at the token and userinfo endpoints
 }
 
 // ClientRegistry is what the server needs of the client registry
@@ -184,6 +189,9 @@ func New(cfg Config) (*Server, error) {
 	s.verifiers = vs
 	s.issuers = newExchangeIssuers(cfg.Now, cfg.Logger)
 	if err := s.initBrowser(); err != nil {
+		return nil, err
+	}
+	if err := s.initDPoP(); err != nil {
 		return nil, err
 	}
 	return s, nil

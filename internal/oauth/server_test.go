@@ -232,9 +232,18 @@ func s256(verifier string) string {
 // HTTP Basic (form-urlencoded as RFC 6749 2.3.1 wants).
 func (ts *testServer) post(path string, form url.Values, basic ...string) *http.Response {
 	ts.t.Helper()
+	return ts.postWith(path, form, nil, basic...)
+}
+
+// postWith is post with more request headers.
+func (ts *testServer) postWith(path string, form url.Values, header http.Header, basic ...string) *http.Response {
+	ts.t.Helper()
 	req, err := http.NewRequest(http.MethodPost, ts.URL+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		ts.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if len(basic) == 2 {

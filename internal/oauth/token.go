@@ -15,6 +15,7 @@ import (
 // the client may use the grant, and runs the grant's handler. Every
 // response carries Cache-Control: no-store (RFC 6749 5.1).
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	s.setDPoPNonce(w)
 	form, err := readForm(w, r)
 	if err != nil {
 		s.countToken(nil, nil, err)
@@ -83,6 +84,12 @@ func (s *Server) token(ctx context.Context, r *http.Request, form url.Values) (*
 	}
 	if !slices.Contains(c.GrantTypes, gt) {
 		return c, nil, errUnauthorizedClient("The client may not use the %s grant.", gt)
+	}
+	// Every grant may be DPoP-bound (RFC 9449 5): the handler reads the
+	// proof's key from ctx (dpopJKT).
+	ctx, err = s.tokenDPoP(ctx, r, c)
+	if err != nil {
+		return c, nil, err
 	}
 	resp, err := handle(s, ctx, c, form)
 	return c, resp, err

@@ -31,13 +31,14 @@ func (s *Server) grantClientCredentials(ctx context.Context, c *auth.Client, for
 	if err != nil {
 		return nil, err
 	}
-	at, err := s.issueAccessToken(&grant{client: c, scopes: scopes, audiences: auds}, s.now())
+	jkt := dpopJKT(ctx)
+	at, err := s.issueAccessToken(&grant{client: c, scopes: scopes, audiences: auds, jkt: jkt}, s.now())
 	if err != nil {
 		return nil, err
 	}
 	return &tokenResponse{
 		AccessToken: at.token,
-		TokenType:   "Bearer",
+		TokenType:   tokenType(jkt),
 		ExpiresIn:   int64(at.ttl / time.Second),
 		Scope:       strings.Join(scopes, " "),
 	}, nil

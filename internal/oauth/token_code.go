@@ -59,6 +59,10 @@ func (s *Server) grantAuthorizationCode(ctx context.Context, c *auth.Client, for
 	if err := checkPKCE(ac.CodeChallenge, form.Get("code_verifier")); err != nil {
 		return nil, err
 	}
+	jkt := dpopJKT(ctx)
+	if err := checkBoundTo(ac.DPoPJKT, jkt, "authorization code"); err != nil {
+		return nil, err
+	}
 	auds, err := narrowAudiences(ac.Audiences, form["resource"])
 	if err != nil {
 		return nil, err
@@ -69,7 +73,7 @@ func (s *Server) grantAuthorizationCode(ctx context.Context, c *auth.Client, for
 	}
 	g := &grant{
 		client: c, userID: ac.UserID, scopes: ac.Scopes, audiences: auds,
-		authTime: ac.AuthTime, sessionID: ac.SessionID, nonce: ac.Nonce, familyID: ac.FamilyID,
+		authTime: ac.AuthTime, sessionID: ac.SessionID, nonce: ac.Nonce, familyID: ac.FamilyID, jkt: jkt,
 		user: u, idTokenClaims: ac.IDTokenClaims, acr: ac.ACR,
 	}
 	var storeRefresh func([]byte, *auth.IssuedToken) error
@@ -84,6 +88,7 @@ func (s *Server) grantAuthorizationCode(ctx context.Context, c *auth.Client, for
 			rt := &auth.RefreshToken{
 				Hash: hash, FamilyID: ac.FamilyID, ClientID: c.ID, UserID: ac.UserID,
 				Scopes: ac.Scopes, Audiences: ac.Audiences, AuthTime: ac.AuthTime, SessionID: ac.SessionID,
+				DPoPJKT:   refreshJKT(c, jkt),
 				CreatedAt: now, ExpiresAt: minTime(now.Add(idle), familyExp), FamilyExpiresAt: familyExp,
 			}
 			if err := s.store.CreateRefreshToken(ctx, rt, issued); err != nil {

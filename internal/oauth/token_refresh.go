@@ -38,6 +38,11 @@ func (s *Server) grantRefreshToken(ctx context.Context, c *auth.Client, form url
 	if rt.ClientID != c.ID {
 		return nil, errInvalidGrant("The refresh token was issued to another client.")
 	}
+	// A public client's family is bound to its DPoP key (RFC 9449 5).
+	jkt := dpopJKT(ctx)
+	if err := checkBoundTo(rt.DPoPJKT, jkt, "refresh token"); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	// The store applies the same rule again inside its transaction, where
 	// it decides for concurrent presentations; this early check tells the
@@ -79,12 +84,13 @@ func (s *Server) grantRefreshToken(ctx context.Context, c *auth.Client, form url
 	idle, _ := s.refreshTTLs(c)
 	g := &grant{
 		client: c, userID: rt.UserID, scopes: scopes, audiences: auds,
-		authTime: rt.AuthTime, sessionID: rt.SessionID, familyID: rt.FamilyID,
+		authTime: rt.AuthTime, sessionID: rt.SessionID, familyID: rt.FamilyID, jkt: jkt,
 	}
 	return s.issueUserTokens(ctx, g, now, func(next []byte, issued *auth.IssuedToken) error {
 		nt := &auth.RefreshToken{
 			Hash: next, FamilyID: rt.FamilyID, ClientID: c.ID, UserID: rt.UserID,
 			Scopes: rt.Scopes, Audiences: rt.Audiences, AuthTime: rt.AuthTime, SessionID: rt.SessionID,
+			DPoPJKT:   rt.DPoPJKT,
 			CreatedAt: now, ExpiresAt: minTime(now.Add(idle), rt.FamilyExpiresAt), FamilyExpiresAt: rt.FamilyExpiresAt,
 		}
 		err := s.store.RotateRefreshToken(ctx, hash, now, s.cfg.RefreshGrace, nt, issued)

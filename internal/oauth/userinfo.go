@@ -27,6 +27,7 @@ type userinfo struct {
 // scope; profile adds name and preferred_username, email adds email and
 // email_verified. Errors are RFC 6750 3 challenges.
 func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
+	s.setDPoPNonce(w)
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
 		s.writeBearerError(w, r, &Error{Code: CodeInvalidRequest, Description: "Use GET or POST.", Status: http.StatusMethodNotAllowed})
@@ -45,7 +46,7 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 var errNoToken = errors.New("oauth: no bearer token")
 
 func (s *Server) userinfo(ctx context.Context, w http.ResponseWriter, r *http.Request) (*userinfo, error) {
-	token, err := bearerToken(w, r)
+	token, dpop, err := bearerToken(w, r)
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +56,9 @@ func (s *Server) userinfo(ctx context.Context, w http.ResponseWriter, r *http.Re
 	}
 	if claims == nil {
 		return nil, errInvalidToken("The access token is invalid, expired or revoked.")
+	}
+	if err := s.userinfoDPoP(r, token, dpop, claims); err != nil {
+		return nil, err
 	}
 	// verifyAccessToken has just looked the client up: this is the cache.
 	if c, err := s.clients.Lookup(ctx, claims.ClientID); err == nil {
@@ -85,21 +89,23 @@ func (s *Server) userinfo(ctx context.Context, w http.ResponseWriter, r *http.Re
 	return info, nil
 }
 
-// bearerToken takes the access token from the Authorization header or a
+// bearerToken takes the access token from the Authorization header (in
+// the Bearer or, with dpop true, the DPoP scheme of RFC 9449 7.1) or a
 // POSTed form, refusing a request that uses both or sends it in the query
 // (RFC 6750 2: exactly one method).
-func bearerToken(w http.ResponseWriter, r *http.Request) (string, error) {
+func bearerToken(w http.ResponseWriter, r *http.Request) (token string, dpop bool, err error) {
 	if r.URL.Query().Has("access_token") {
-		return "", errInvalidRequest("The access token must not be sent in the URL.")
+		return "", false, errInvalidRequest("The access token must not be sent in the URL.")
 	}
 	var fromHeader string
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, tok, _ := strings.Cut(h, " ")
-		if !strings.EqualFold(scheme, "Bearer") {
-			return "", errNoToken
+		dpop = strings.EqualFold(scheme, "DPoP")
+		if !dpop && !strings.EqualFold(scheme, "Bearer") {
+			return "", false, errNoToken
 		}
 		if fromHeader = strings.TrimSpace(tok); fromHeader == "" {
-			return "", errInvalidRequest("The Authorization header has no token.")
+			return "", false, errInvalidRequest("The Authorization header has no token.")
 		}
 	}
 	var fromBody string
@@ -109,19 +115,19 @@ func bearerToken(w http.ResponseWriter, r *http.Request) (string, error) {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); r.Method == http.MethodPost && mt == "application/x-www-form-urlencoded" {
 		form, err := readForm(w, r)
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		fromBody = form.Get("access_token")
 	}
 	switch {
 	case fromHeader != "" && fromBody != "":
-		return "", errInvalidRequest("Send the access token once: in the Authorization header or in the body.")
+		return "", false, errInvalidRequest("Send the access token once: in the Authorization header or in the body.")
 	case fromHeader != "":
-		return fromHeader, nil
+		return fromHeader, dpop, nil
 	case fromBody != "":
-		return fromBody, nil
+		return fromBody, false, nil
 	}
-	return "", errNoToken
+	return "", false, errNoToken
 }
 
 // writeBearerError answers with the WWW-Authenticate challenge of RFC 6750
@@ -136,13 +142,15 @@ func (s *Server) writeBearerError(w http.ResponseWriter, r *http.Request, err er
 	}
 	e := asError(err)
 	s.logError(r, e)
-	challenge := `Bearer realm="` + s.realm() + `", error="` + e.Code + `"`
+	scheme, extra := s.challengeScheme(err)
+	challenge := scheme + ` realm="` + s.realm() + `", error="` + e.Code + `"`
 	if d := cleanDescription(e.Description); d != "" {
 		challenge += `, error_description="` + strings.ReplaceAll(d, `"`, `'`) + `"`
 	}
 	if e.Code == CodeInsufficientScope {
 		challenge += `, scope="openid"`
 	}
+	challenge += extra
 	h.Set("WWW-Authenticate", challenge)
 	writeJSON(w, e.Status, errorBody{Error: e.Code, ErrorDescription: cleanDescription(e.Description)})
 }

@@ -11,7 +11,7 @@ import (
 
 const codeColumns = `hash, client_id, user_id, redirect_uri, scopes, audiences,
 	code_challenge, nonce, auth_time, session_id, family_id,
-	created_at, expires_at, used_at, id_token_claims, acr`
+	created_at, expires_at, used_at, id_token_claims, acr, dpop_jkt`
 
 func scanCode(row scanner) (*auth.AuthCode, error) {
 	var (
@@ -21,7 +21,7 @@ func scanCode(row scanner) (*auth.AuthCode, error) {
 	)
 	if err := row.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &scopes, &audiences,
 		&c.CodeChallenge, &c.Nonce, &authTime, &c.SessionID, &c.FamilyID,
-		&created, &expires, &usedAt, &idClaims, &c.ACR); err != nil {
+		&created, &expires, &usedAt, &idClaims, &c.ACR, &c.DPoPJKT); err != nil {
 		return nil, err
 	}
 	if err := listsFrom([]string{scopes, audiences, idClaims}, &c.Scopes, &c.Audiences, &c.IDTokenClaims); err != nil {
@@ -46,10 +46,10 @@ func (db *DB) CreateAuthCode(ctx context.Context, c *auth.AuthCode) error {
 	}
 	return db.inTx(ctx, "create auth code", func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_codes (`+codeColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.Hash, c.ClientID, c.UserID, c.RedirectURI, lists[0], lists[1],
 			c.CodeChallenge, c.Nonce, timeValue(c.AuthTime), c.SessionID, c.FamilyID,
-			timeValue(c.CreatedAt), timeValue(c.ExpiresAt), timeValue(c.UsedAt), lists[2], c.ACR)
+			timeValue(c.CreatedAt), timeValue(c.ExpiresAt), timeValue(c.UsedAt), lists[2], c.ACR, c.DPoPJKT)
 		return err
 	})
 }
@@ -91,7 +91,7 @@ func (db *DB) ConsumeAuthCode(ctx context.Context, hash []byte, at time.Time) (*
 }
 
 const refreshColumns = `hash, family_id, client_id, user_id, scopes, audiences,
-	auth_time, session_id, created_at, expires_at, family_expires_at, used_at, revoked_at, presentations`
+	auth_time, session_id, created_at, expires_at, family_expires_at, used_at, revoked_at, presentations, dpop_jkt`
 
 func scanRefresh(row scanner) (*auth.RefreshToken, error) {
 	var (
@@ -100,7 +100,7 @@ func scanRefresh(row scanner) (*auth.RefreshToken, error) {
 		authTime, created, expires, famExpires, used, revoked sql.NullInt64
 	)
 	if err := row.Scan(&t.Hash, &t.FamilyID, &t.ClientID, &t.UserID, &scopes, &audiences,
-		&authTime, &t.SessionID, &created, &expires, &famExpires, &used, &revoked, &t.Presentations); err != nil {
+		&authTime, &t.SessionID, &created, &expires, &famExpires, &used, &revoked, &t.Presentations, &t.DPoPJKT); err != nil {
 		return nil, err
 	}
 	if err := listsFrom([]string{scopes, audiences}, &t.Scopes, &t.Audiences); err != nil {
@@ -129,10 +129,10 @@ func insertRefresh(ctx context.Context, tx *sql.Tx, t *auth.RefreshToken) error 
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.Hash, t.FamilyID, t.ClientID, t.UserID, lists[0], lists[1],
 		timeValue(t.AuthTime), t.SessionID, timeValue(t.CreatedAt), timeValue(t.ExpiresAt),
-		timeValue(t.FamilyExpiresAt), timeValue(t.UsedAt), timeValue(t.RevokedAt), t.Presentations)
+		timeValue(t.FamilyExpiresAt), timeValue(t.UsedAt), timeValue(t.RevokedAt), t.Presentations, t.DPoPJKT)
 	return err
 }
 

@@ -26,6 +26,7 @@ func testCodeRoundTrip(t *testing.T, s auth.Store) {
 		FamilyID:      "fam_1",
 		IDTokenClaims: []string{"email", "name"},
 		ACR:           "urn:example:acr",
+		DPoPJKT:       "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 		CreatedAt:     base,
 		ExpiresAt:     at(time.Minute + time.Microsecond),
 	}
@@ -124,6 +125,7 @@ func testRefreshRoundTrip(t *testing.T, s auth.Store) {
 		Audiences:       []string{"https://b.example", "https://a.example"},
 		AuthTime:        at(-time.Hour).In(tokyo),
 		SessionID:       "ses_1",
+		DPoPJKT:         "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 		CreatedAt:       base,
 		ExpiresAt:       at(24*time.Hour + time.Microsecond),
 		FamilyExpiresAt: at(30 * 24 * time.Hour),

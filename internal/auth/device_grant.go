@@ -59,17 +59,20 @@ func (g *DeviceGrant) ExpiredAt(now time.Time) bool { return Expired(g.ExpiresAt
 type DevicePoll string
 
 const (
-	PollPending  DevicePoll = "authorization_pending"
-	PollSlowDown DevicePoll = "slow_down"
-	PollDenied   DevicePoll = "access_denied"
-	PollExpired  DevicePoll = "expired_token"
-	PollApproved DevicePoll = "approved" // the tokens are issued now, once
-	PollReused   DevicePoll = "reused"   // the tokens were collected before
+	PollPending     DevicePoll = "authorization_pending"
+	PollSlowDown    DevicePoll = "slow_down"
+	PollDenied      DevicePoll = "access_denied"
+	PollExpired     DevicePoll = "expired_token"
+	PollApproved    DevicePoll = "approved"     // the tokens are issued now, once
+	PollReused      DevicePoll = "reused"       // the tokens were collected before
+	PollWrongClient DevicePoll = "wrong_client" // another client's device code
 )
 
-// Poll is the transition of one poll at now: it returns g as it must be
-// stored afterwards and what the poll found, checked in this order:
+// Poll is the transition of one poll at now by the client clientID: it
+// returns g as it must be stored afterwards and what the poll found,
+// checked in this order:
 //
+//   - a grant of another client is wrong_client, and stays as it is;
 //   - a used grant is reuse, and stays as it is;
 //   - an expired one is expired, and stays as it is;
 //   - a poll sooner than Interval after the previous one is slow_down: the
@@ -77,8 +80,10 @@ const (
 //     the poll counts as the previous one;
 //   - otherwise the poll is recorded and the status decides: pending,
 //     denied, or approved, which marks the grant used at now.
-func (g DeviceGrant) Poll(now time.Time) (DeviceGrant, DevicePoll) {
+func (g DeviceGrant) Poll(now time.Time, clientID string) (DeviceGrant, DevicePoll) {
 	switch {
+	case g.ClientID != clientID:
+		return g, PollWrongClient
 	case g.Status == DeviceUsed:
 		return g, PollReused
 	case g.ExpiredAt(now):
@@ -154,9 +159,9 @@ type DeviceGrantStore interface {
 	// afterwards. ENOTFOUND if there is none; Decide's ECONFLICT if it was
 	// decided before or has expired (then nothing changes).
 	DecideDeviceGrant(ctx context.Context, userCodeHash []byte, d DeviceDecision, at time.Time) (*DeviceGrant, error)
-	// PollDeviceGrant applies DeviceGrant.Poll at time at to the grant of
-	// the device code hash, in one transaction (concurrent polls on any
+	// PollDeviceGrant applies DeviceGrant.Poll at time at by clientID to
+	// the grant of the device code hash, in one transaction (concurrent polls on any
 	// node take turns), stores the result and returns the grant as stored
 	// afterwards with what the poll found. ENOTFOUND if there is none.
-	PollDeviceGrant(ctx context.Context, deviceCodeHash []byte, at time.Time) (*DeviceGrant, DevicePoll, error)
+	PollDeviceGrant(ctx context.Context, deviceCodeHash []byte, clientID string, at time.Time) (*DeviceGrant, DevicePoll, error)
 }

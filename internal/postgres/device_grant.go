@@ -113,7 +113,7 @@ func (db *DB) DecideDeviceGrant(ctx context.Context, userCodeHash []byte, d auth
 // device code hash and returns it as stored with what the poll found.
 // ENOTFOUND if there is none. The row lock makes concurrent polls (on any
 // node) take turns: of two at once, the second is slow_down.
-func (db *DB) PollDeviceGrant(ctx context.Context, deviceCodeHash []byte, at time.Time) (*auth.DeviceGrant, auth.DevicePoll, error) {
+func (db *DB) PollDeviceGrant(ctx context.Context, deviceCodeHash []byte, clientID string, at time.Time) (*auth.DeviceGrant, auth.DevicePoll, error) {
 	if len(deviceCodeHash) == 0 {
 		return nil, "", auth.Errorf(auth.ENOTFOUND, "Device grant not found.")
 	}
@@ -133,7 +133,7 @@ func (db *DB) PollDeviceGrant(ctx context.Context, deviceCodeHash []byte, at tim
 			return err
 		}
 		var next auth.DeviceGrant
-		next, poll = g.Poll(at)
+		next, poll = g.Poll(at, clientID)
 		out = &next
 		_, err = tx.Exec(ctx, `UPDATE oauth_device_grants SET status = $1, interval_ns = $2, last_poll_at = $3, used_at = $4
 			WHERE device_code_hash = $5`,

@@ -117,7 +117,7 @@ func (db *DB) DecideDeviceGrant(ctx context.Context, userCodeHash []byte, d auth
 // device code hash and returns it as stored with what the poll found.
 // ENOTFOUND if there is none. The single writer connection makes
 // concurrent polls take turns.
-func (db *DB) PollDeviceGrant(ctx context.Context, deviceCodeHash []byte, at time.Time) (*auth.DeviceGrant, auth.DevicePoll, error) {
+func (db *DB) PollDeviceGrant(ctx context.Context, deviceCodeHash []byte, clientID string, at time.Time) (*auth.DeviceGrant, auth.DevicePoll, error) {
 	if len(deviceCodeHash) == 0 {
 		return nil, "", auth.Errorf(auth.ENOTFOUND, "Device grant not found.")
 	}
@@ -137,7 +137,7 @@ func (db *DB) PollDeviceGrant(ctx context.Context, deviceCodeHash []byte, at tim
 			return err
 		}
 		var next auth.DeviceGrant
-		next, poll = g.Poll(at)
+		next, poll = g.Poll(at, clientID)
 		out = &next
 		_, err = tx.ExecContext(ctx, `UPDATE oauth_device_grants SET status = ?, interval_ns = ?, last_poll_at = ?, used_at = ?
 			WHERE device_code_hash = ?`,

@@ -73,7 +73,7 @@ func mustDecide(t *testing.T, s auth.Store, g *auth.DeviceGrant, d auth.DeviceDe
 
 func wantPoll(t *testing.T, s auth.Store, g *auth.DeviceGrant, when time.Time, want auth.DevicePoll) *auth.DeviceGrant {
 	t.Helper()
-	got, poll, err := s.PollDeviceGrant(t.Context(), g.DeviceCodeHash, when)
+	got, poll, err := s.PollDeviceGrant(t.Context(), g.DeviceCodeHash, g.ClientID, when)
 	if err != nil {
 		t.Fatalf("PollDeviceGrant: %v", err)
 	}
@@ -126,9 +126,9 @@ func testDeviceDuplicateAndUnknown(t *testing.T, s auth.Store) {
 	wantCode(t, "GetDeviceGrantByUserCode(unknown)", err, auth.ENOTFOUND)
 	_, err = s.DecideDeviceGrant(ctx, hashOf("nobody"), approve("usr_1", "fam_1"), base)
 	wantCode(t, "DecideDeviceGrant(unknown)", err, auth.ENOTFOUND)
-	_, _, err = s.PollDeviceGrant(ctx, hashOf("nobody"), base)
+	_, _, err = s.PollDeviceGrant(ctx, hashOf("nobody"), "cli_1", base)
 	wantCode(t, "PollDeviceGrant(unknown)", err, auth.ENOTFOUND)
-	_, _, err = s.PollDeviceGrant(ctx, nil, base)
+	_, _, err = s.PollDeviceGrant(ctx, nil, "cli_1", base)
 	wantCode(t, "PollDeviceGrant(no hash)", err, auth.ENOTFOUND)
 }
 
@@ -172,6 +172,14 @@ func testDeviceApprovedOnce(t *testing.T, s auth.Store) {
 	mustDeviceGrant(t, s, g)
 	wantPoll(t, s, g, at(time.Second), auth.PollPending)
 	mustDecide(t, s, g, approve("usr_1", "fam_1"), at(5*time.Second))
+	// Another client's poll changes nothing, not even the time of the
+	// last poll.
+	other := *g
+	other.ClientID = "cli_2"
+	wantPoll(t, s, &other, at(6*time.Second), auth.PollWrongClient)
+	if got := getDeviceGrant(t, s, g); got.Status != auth.DeviceApproved || !got.LastPollAt.Equal(at(time.Second)) {
+		t.Fatalf("after another client's poll: %+v", got)
+	}
 	got := wantPoll(t, s, g, at(10*time.Second), auth.PollApproved)
 	if got.Status != auth.DeviceUsed || !got.UsedAt.Equal(at(10*time.Second)) || got.UserID != "usr_1" || got.FamilyID != "fam_1" {
 		t.Fatalf("collected grant = %+v", got)
@@ -221,7 +229,7 @@ func testDevicePollConcurrent(t *testing.T, s auth.Store) {
 	errs := parallel(n, func(i int) error {
 		// All at the same instant: one collects, the others are early
 		// (slow_down) or, if they come after it, reuse.
-		_, poll, err := s.PollDeviceGrant(t.Context(), g.DeviceCodeHash, at(time.Minute))
+		_, poll, err := s.PollDeviceGrant(t.Context(), g.DeviceCodeHash, g.ClientID, at(time.Minute))
 		switch {
 		case err != nil:
 			return err

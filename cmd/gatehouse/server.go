@@ -436,6 +436,15 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		// The dashboard is part of this server: nobody consents to it.
 		FirstPartyClients: m.firstPartyClients(),
 		TracerProvider:    m.tracerProvider(),
+
+		DeviceCodeTTL:         o.Device.CodeTTL,
+		DeviceInterval:        o.Device.Interval,
+		DeviceAddressAttempts: o.Device.AddressAttempts,
+		DeviceBrowserAttempts: o.Device.BrowserAttempts,
+	}
+	if m.limits != nil {
+		// The verification page's attempt limits hold across the nodes.
+		cfg.DeviceLimiter = m.limits.Scope("device")
 	}
 	if m.OAuth, err = oauth.New(cfg); err != nil {
 		return fmt.Errorf("oauth: %w", err)

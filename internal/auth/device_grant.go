@@ -75,9 +75,11 @@ const (
 //   - a grant of another client is wrong_client, and stays as it is;
 //   - a used grant is reuse, and stays as it is;
 //   - an expired one is expired, and stays as it is;
-//   - a poll sooner than Interval after the previous one is slow_down: the
-//     interval grows by DeviceSlowDownStep (up to MaxDeviceInterval) and
-//     the poll counts as the previous one;
+//   - a poll sooner than Interval after the previous one, less a tenth
+//     for network jitter (a device polling on a ticker at exactly the
+//     interval must not be told off), is slow_down: the interval grows by
+//     DeviceSlowDownStep (up to MaxDeviceInterval) and the poll counts as
+//     the previous one;
 //   - otherwise the poll is recorded and the status decides: pending,
 //     denied, or approved, which marks the grant used at now.
 func (g DeviceGrant) Poll(now time.Time, clientID string) (DeviceGrant, DevicePoll) {
@@ -88,7 +90,7 @@ func (g DeviceGrant) Poll(now time.Time, clientID string) (DeviceGrant, DevicePo
 		return g, PollReused
 	case g.ExpiredAt(now):
 		return g, PollExpired
-	case !g.LastPollAt.IsZero() && now.Before(g.LastPollAt.Add(g.Interval)):
+	case !g.LastPollAt.IsZero() && now.Before(g.LastPollAt.Add(g.Interval-g.Interval/10)):
 		g.Interval = min(g.Interval+DeviceSlowDownStep, MaxDeviceInterval)
 		g.LastPollAt = now
 		return g, PollSlowDown

@@ -158,11 +158,12 @@ func testDevicePollSlowDown(t *testing.T, s auth.Store) {
 	if got.Interval != 10*time.Second {
 		t.Fatalf("interval after slow_down = %v, want 10s", got.Interval)
 	}
-	// The grown interval counts from the early poll, and is kept.
-	wantPoll(t, s, g, at(12*time.Second), auth.PollSlowDown)
-	got = wantPoll(t, s, g, at(27*time.Second), auth.PollPending)
-	if got.Interval != 15*time.Second || !got.LastPollAt.Equal(at(27*time.Second)) {
-		t.Fatalf("after polls: interval %v, last poll %v; want 15s and +27s", got.Interval, got.LastPollAt)
+	// The grown interval counts from the early poll, and is kept; a tenth
+	// of it is slack for jitter (9 s after is not early, 8 s is).
+	wantPoll(t, s, g, at(11*time.Second), auth.PollSlowDown)
+	got = wantPoll(t, s, g, at(24500*time.Millisecond), auth.PollPending) // 13.5 s after
+	if got.Interval != 15*time.Second || !got.LastPollAt.Equal(at(24500*time.Millisecond)) {
+		t.Fatalf("after polls: interval %v, last poll %v; want 15s and +24.5s", got.Interval, got.LastPollAt)
 	}
 	wantSame(t, "stored after polls", got, getDeviceGrant(t, s, g))
 }

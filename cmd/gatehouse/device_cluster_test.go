@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"html"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/client"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
@@ -35,21 +35,14 @@ func TestDeviceGrantAcrossNodes(t *testing.T) {
 	} else {
 		c.Close()
 	}
-	dsn := pgDSN(t)
-	secret := make([]byte, 32)
-	rand.Read(secret)
-	clk := testenv.NewClock(time.Now().UTC().Truncate(time.Microsecond))
-	cfgA := testConfig(t, t.TempDir(), dsn)
-	cfgA.Secret = secret
-	cfgA.OAuth.Issuer = "http://127.0.0.1:1" // one issuer for the cluster, whatever node answers
-	cfgA.RedisURL, cfgA.RedisTimeout = redisURL, 2*time.Second
-	// The address is 127.0.0.1 for every test on this machine, and Redis
-	// keeps buckets across runs: the per-browser limit, new with each
-	// browser, is the one this test counts.
-	cfgA.OAuth.Device.AddressAttempts = 10000
-	cfgA.OAuth.Device.BrowserAttempts = 3
-	cfgB := cfgA
-	cfgB.DataDir = t.TempDir()
+	cfgA, cfgB, clk := clusterConfigs(t, func(c *config.Config) {
+		c.RedisURL, c.RedisTimeout = redisURL, 2*time.Second
+		// The address is 127.0.0.1 for every test on this machine, and
+		// Redis keeps buckets across runs: the per-browser limit, new with
+		// each browser, is the one this test counts.
+		c.OAuth.Device.AddressAttempts = 10000
+		c.OAuth.Device.BrowserAttempts = 3
+	})
 	if _, _, err := initialize(context.Background(), cfgA, NewLogger(cfgA, io.Discard)); err != nil {
 		t.Fatal(err)
 	}

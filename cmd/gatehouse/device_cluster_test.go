@@ -16,7 +16,6 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
-	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
@@ -43,25 +42,22 @@ func TestDeviceGrantAcrossNodes(t *testing.T) {
 		c.OAuth.Device.AddressAttempts = 10000
 		c.OAuth.Device.BrowserAttempts = 3
 	})
-	if _, _, err := initialize(context.Background(), cfgA, NewLogger(cfgA, io.Discard)); err != nil {
+	_, adminKey, err := initialize(context.Background(), cfgA, NewLogger(cfgA, io.Discard))
+	if err != nil {
 		t.Fatal(err)
 	}
 	a := startNode(t, cfgA, clk, &testenv.SyncBuffer{})
 	b := startNode(t, cfgB, clk, &testenv.SyncBuffer{})
+	a.env["GATEHOUSE_ADMIN_KEY"] = adminKey
 
 	ctx := context.Background()
-	id, err := auth.NewID(client.IDPrefix, clk.Now())
-	if err != nil {
-		t.Fatal(err)
+	// A public device client, as docs/oauth.md registers one.
+	var cli struct {
+		ClientID string `json:"client_id"`
 	}
-	// A public device client, as `gatehouse clients create` registers one.
-	if err := a.main.Store.CreateClient(ctx, &auth.Client{
-		ID: id, Name: "gatehouse CLI", Public: true, AuthMethod: auth.AuthMethodNone,
-		GrantTypes: []string{auth.GrantDeviceCode, auth.GrantRefreshToken}, Scopes: []string{"openid", "offline_access"},
-		CreatedAt: clk.Now(), UpdatedAt: clk.Now(),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	a.cliJSON(&cli, "clients", "create", "--name", "gatehouse CLI", "--public",
+		"--grant-types", auth.GrantDeviceCode+",refresh_token", "--scopes", "openid offline_access")
+	id := cli.ClientID
 	if _, err := a.main.Accounts.Create(ctx, "test", account.CreateInput{Username: "alice", Password: "correct horse battery staple"}); err != nil {
 		t.Fatal(err)
 	}

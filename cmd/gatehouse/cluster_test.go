@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
@@ -21,15 +22,7 @@ import (
 // key.
 func startPostgresPair(t *testing.T) (a, b *node, clk *testenv.Clock) {
 	t.Helper()
-	dsn := pgDSN(t)
-	secret := make([]byte, 32)
-	rand.Read(secret)
-	clk = testenv.NewClock(time.Now().UTC().Truncate(time.Microsecond))
-	cfgA := testConfig(t, t.TempDir(), dsn)
-	cfgA.Secret = secret
-	cfgA.OAuth.Issuer = "http://127.0.0.1:1" // one issuer for the cluster, whatever node answers
-	cfgB := cfgA
-	cfgB.DataDir = t.TempDir()
+	cfgA, cfgB, clk := clusterConfigs(t, nil)
 	_, adminKey, err := initialize(context.Background(), cfgA, NewLogger(cfgA, io.Discard))
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +30,26 @@ func startPostgresPair(t *testing.T) (a, b *node, clk *testenv.Clock) {
 	a = startNode(t, cfgA, clk, &testenv.SyncBuffer{})
 	b = startNode(t, cfgB, clk, &testenv.SyncBuffer{}) // started second: it loads A's signing keys
 	a.env["GATEHOUSE_ADMIN_KEY"], b.env["GATEHOUSE_ADMIN_KEY"] = adminKey, adminKey
+	return a, b, clk
+}
+
+// clusterConfigs returns the configurations of two nodes of one cluster
+// on a PostgreSQL schema of the test's own: one server secret, one issuer,
+// each its own data folder, and the clock they share. shared, when set,
+// changes the settings both have before the second is copied.
+func clusterConfigs(t *testing.T, shared func(*config.Config)) (a, b config.Config, clk *testenv.Clock) {
+	t.Helper()
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	clk = testenv.NewClock(time.Now().UTC().Truncate(time.Microsecond))
+	a = testConfig(t, t.TempDir(), pgDSN(t))
+	a.Secret = secret
+	a.OAuth.Issuer = "http://127.0.0.1:1" // one issuer for the cluster, whatever node answers
+	if shared != nil {
+		shared(&a)
+	}
+	b = a
+	b.DataDir = t.TempDir()
 	return a, b, clk
 }
 

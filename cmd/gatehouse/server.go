@@ -443,9 +443,17 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		TracerProvider:    m.tracerProvider(),
 
 		RequirePushedAuthorizationRequests: o.RequirePushedAuthorizationRequests,
+		DeviceCodeTTL:                      o.Device.CodeTTL,
+		DeviceInterval:                     o.Device.Interval,
+		DeviceAddressAttempts:              o.Device.AddressAttempts,
+		DeviceBrowserAttempts:              o.Device.BrowserAttempts,
 	}
 	if cfg.DPoP, err = m.oauthDPoP(); err != nil {
 		return fmt.Errorf("oauth: %w", err)
+	}
+	if m.limits != nil {
+		// The verification page's attempt limits hold across the nodes.
+		cfg.DeviceLimiter = m.limits.Scope("device")
 	}
 	if m.OAuth, err = oauth.New(cfg); err != nil {
 		return fmt.Errorf("oauth: %w", err)
@@ -490,6 +498,7 @@ func (m *Main) handler(api, authz http.Handler, reg *prometheus.Registry) http.H
 	mux.Handle("/oauth2/", authz)
 	mux.Handle("/.well-known/", authz)
 	mux.Handle("/userinfo", authz)
+	mux.Handle("/device", authz) // the device grant's verification page
 	mux.Handle("/dashboard/", m.dashboardHandler())
 	mux.Handle("/dashboard", m.dashboardHandler())
 	mux.Handle("/", api)
@@ -563,7 +572,7 @@ func endpointGroup(path string) string {
 		return "secret_scanning"
 	case path == "/oauth2/token":
 		return "token"
-	case strings.HasPrefix(path, "/oauth2/"), path == "/userinfo":
+	case strings.HasPrefix(path, "/oauth2/"), path == "/userinfo", path == "/device":
 		return "oauth"
 	case strings.HasPrefix(path, "/.well-known/"):
 		return "discovery"

@@ -45,7 +45,9 @@ type Exchange struct {
 	// The gateway's: how the caller authenticated (gatehouse_auth) and
 	// which API key it used (gatehouse_key_id).
 	Auth, KeyID string
-	// A DPoP-bound exchange (RFC 9449) adds its cnf here.
+	// JKT binds the token to a DPoP key (cnf.jkt, RFC 9449 6.1); "" for a
+	// bearer token.
+	JKT string
 }
 
 // Token is a signed exchanged token.
@@ -70,6 +72,12 @@ type claims struct {
 	Act      *verify.Actor `json:"act,omitempty"`
 	Auth     string        `json:"gatehouse_auth,omitempty"`
 	KeyID    string        `json:"gatehouse_key_id,omitempty"`
+	Cnf      *cnf          `json:"cnf,omitempty"`
+}
+
+// cnf is the confirmation claim of a DPoP-bound token (RFC 9449 6.1).
+type cnf struct {
+	JKT string `json:"jkt"`
 }
 
 // Sign signs the token x describes.
@@ -95,6 +103,9 @@ func Sign(s Signer, x *Exchange) (Token, error) {
 	}
 	if !x.AuthTime.IsZero() {
 		c.AuthTime = x.AuthTime.Unix()
+	}
+	if x.JKT != "" {
+		c.Cnf = &cnf{JKT: x.JKT}
 	}
 	tok, err := s.Sign(Type, c)
 	if err != nil {

@@ -332,6 +332,8 @@ type TokenStore interface {
 
 	// PurgeExpired deletes codes, refresh tokens, revocation entries, used
 	// jtis, pushed requests and sessions that have been dead since before
+	// PurgeExpired deletes codes, device grants, refresh tokens, revocation
+	// entries, used jtis and sessions that have been dead since before
 	// `before`.
 	PurgeExpired(ctx context.Context, before time.Time) error
 }
@@ -376,4 +378,5 @@ type OAuthStore interface {
 	SessionStore
 	PushedRequestStore
 	LogoutStore
+	DeviceGrantStore
 }

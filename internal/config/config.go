@@ -285,7 +285,8 @@ type OAuth struct {
 	// a browser session ends (OpenID Connect Back-Channel Logout 1.0).
 	BackchannelLogout BackchannelLogout `yaml:"backchannel_logout"`
 	// DPoP is the policy of sender-constrained tokens (RFC 9449).
-	DPoP DPoP `yaml:"dpop"`
+	DPoP   DPoP        `yaml:"dpop"`
+	Device DeviceGrant `yaml:"device"`
 }
 
 // BackchannelLogout configures the delivery of logout tokens.
@@ -315,6 +316,17 @@ type DPoP struct {
 	NoncePeriod time.Duration `yaml:"nonce_period"`
 	// ProofWindow is how far a proof's iat may be from the server's clock.
 	ProofWindow time.Duration `yaml:"proof_window"`
+}
+
+// DeviceGrant configures the device authorization grant (RFC 8628).
+type DeviceGrant struct {
+	CodeTTL  time.Duration `yaml:"code_ttl"` // life of a device and user code
+	Interval time.Duration `yaml:"interval"` // minimum polling interval, whole seconds
+	// User codes one client address, and one browser, may enter on the
+	// verification page per 15 minutes (shared by the nodes with
+	// redis_url).
+	AddressAttempts int `yaml:"address_attempts"`
+	BrowserAttempts int `yaml:"browser_attempts"`
 }
 
 // DefaultVerifyRate is the default VerifyRateLimit per source address, in
@@ -371,6 +383,12 @@ func Default(dev bool) Config {
 			SessionTTL:         12 * time.Hour,
 			BackchannelLogout:  BackchannelLogout{MaxAttempts: 8, RetryInitial: 10 * time.Second, RetryMax: time.Hour},
 			DPoP:               DPoP{NoncePeriod: 5 * time.Minute, ProofWindow: time.Minute},
+			Device: DeviceGrant{
+				CodeTTL:         10 * time.Minute, // oauth.DefaultDeviceCodeTTL
+				Interval:        5 * time.Second,  // oauth.DefaultDeviceInterval
+				AddressAttempts: 20,               // oauth.DefaultDeviceAddressAttempts
+				BrowserAttempts: 10,               // oauth.DefaultDeviceBrowserAttempts
+			},
 		},
 		Gateway: Gateway{
 			Addr:             "127.0.0.1:8081",
@@ -487,6 +505,8 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	boolean("GATEHOUSE_DPOP_NONCE", &c.OAuth.DPoP.Nonce)
 	duration("GATEHOUSE_DPOP_NONCE_PERIOD", &c.OAuth.DPoP.NoncePeriod)
 	duration("GATEHOUSE_DPOP_PROOF_WINDOW", &c.OAuth.DPoP.ProofWindow)
+	duration("GATEHOUSE_DEVICE_CODE_TTL", &c.OAuth.Device.CodeTTL)
+	duration("GATEHOUSE_DEVICE_INTERVAL", &c.OAuth.Device.Interval)
 	str("GATEHOUSE_GATEWAY_ADDR", &c.Gateway.Addr)
 	str("GATEHOUSE_ROUTES_FILE", &c.Gateway.RoutesFile)
 	if v := getenv("GATEHOUSE_TRUSTED_PROXIES"); v != "" {
@@ -768,6 +788,14 @@ func (o *OAuth) validate(dev bool) []error {
 	}
 	if o.RefreshTokenTTL > o.RefreshTokenMaxTTL {
 		errs = append(errs, errors.New("oauth.refresh_token_ttl must not exceed oauth.refresh_token_max_ttl"))
+	}
+	between("device.code_ttl", o.Device.CodeTTL, time.Minute, time.Hour)
+	between("device.interval", o.Device.Interval, time.Second, time.Minute)
+	if o.Device.Interval%time.Second != 0 {
+		errs = append(errs, errors.New("oauth.device.interval must be whole seconds"))
+	}
+	if o.Device.AddressAttempts < 1 || o.Device.BrowserAttempts < 1 || o.Device.AddressAttempts > 10000 || o.Device.BrowserAttempts > 10000 {
+		errs = append(errs, errors.New("oauth.device.address_attempts and oauth.device.browser_attempts must be between 1 and 10000"))
 	}
 	return errs
 }

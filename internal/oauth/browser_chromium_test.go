@@ -23,7 +23,7 @@ import (
 // the forms work, that form-action lets the browser follow the redirect
 // to the client's origin, and that the code it brings back is redeemable.
 func TestChromiumLoginAndConsent(t *testing.T) {
-	opts := testenv.Chromium(t)
+	bctx := newChromium(t)
 	ts := newTestServer(t, insecureCookies)
 
 	// The client application: a page on another origin that shows what
@@ -51,7 +51,6 @@ func TestChromiumLoginAndConsent(t *testing.T) {
 	verifier := oauth2.GenerateVerifier()
 	authURL := conf.AuthCodeURL("chromium-state", oauth2.S256ChallengeOption(verifier))
 
-	ctx, bctx := chromiumTab(t, opts)
 	err := chromedp.Do(bctx,
 		chromedp.Navigate(authURL),
 		chromedp.WaitVisible("#username"),
@@ -92,9 +91,16 @@ func TestChromiumLoginAndConsent(t *testing.T) {
 	if q.Get("state") != "chromium-state" || q.Get("iss") != ts.URL || !strings.HasPrefix(q.Get("code"), PrefixAuthCode) {
 		t.Fatalf("the app received %v", q)
 	}
-	if _, err := conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier)); err != nil {
+	if _, err := conf.Exchange(t.Context(), q.Get("code"), oauth2.VerifierOption(verifier)); err != nil {
 		t.Fatalf("Exchange: %v", err)
 	}
+}
+
+// newChromium starts a headless Chromium for the test (see
+// chromiumTab) and returns the context of its tab.
+func newChromium(t *testing.T) context.Context {
+	_, bctx := chromiumTab(t, testenv.Chromium(t))
+	return bctx
 }
 
 // chromiumTab starts a headless Chromium for the test, and returns a

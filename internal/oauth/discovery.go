@@ -44,6 +44,7 @@ type metadata struct {
 	BackchannelLogoutSupported        bool     `json:"backchannel_logout_supported"`
 	BackchannelLogoutSessionSupported bool     `json:"backchannel_logout_session_supported"`
 	DPoPSigningAlgValuesSupported     []string `json:"dpop_signing_alg_values_supported"` // RFC 9449 5.1
+	DeviceAuthorizationEndpoint       string   `json:"device_authorization_endpoint"`
 }
 
 // discovery returns the server's metadata. The ID token algorithms are
@@ -69,7 +70,7 @@ func (s *Server) discovery() *metadata {
 		ScopesSupported:                           []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeOfflineAccess},
 		ResponseTypesSupported:                    []string{"code"},
 		ResponseModesSupported:                    []string{"query", responseModeFormPost},
-		GrantTypesSupported:                       []string{auth.GrantAuthorizationCode, auth.GrantRefreshToken, auth.GrantClientCredentials, auth.GrantTokenExchange},
+		GrantTypesSupported:                       []string{auth.GrantAuthorizationCode, auth.GrantRefreshToken, auth.GrantClientCredentials, auth.GrantDeviceCode, auth.GrantTokenExchange},
 		SubjectTypesSupported:                     []string{"public"},
 		IDTokenSigningAlgValuesSupported:          s.keys.Algorithms(),
 		TokenEndpointAuthMethodsSupported:         append(append([]string(nil), clientAuth...), auth.AuthMethodNone),
@@ -94,6 +95,7 @@ func (s *Server) discovery() *metadata {
 		BackchannelLogoutSupported:                 true,
 		BackchannelLogoutSessionSupported:          true,
 		DPoPSigningAlgValuesSupported:              s.dpop.Algorithms(),
+		DeviceAuthorizationEndpoint:                s.url(PathDeviceAuthorization),
 	}
 }
 

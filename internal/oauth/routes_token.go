@@ -12,6 +12,7 @@ func (s *Server) tokenRoutes(mux *http.ServeMux) {
 	mux.HandleFunc(PathRevoke, withCORS("POST", s.handleRevoke))
 	mux.HandleFunc(PathPAR, withCORS("POST", s.handlePAR))
 	mux.HandleFunc(PathIntrospect, s.handleIntrospect)
+	mux.HandleFunc(PathDeviceAuthorization, s.handleDeviceAuthorization)
 	mux.HandleFunc(PathUserinfo, withCORS("GET, POST", s.handleUserinfo))
 	mux.HandleFunc("GET "+PathOIDCDiscovery, publicCORS(s.handleDiscovery))
 	mux.HandleFunc("GET "+PathASMetadata, publicCORS(s.handleDiscovery))

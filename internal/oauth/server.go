@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/client"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/tracing"
@@ -82,6 +83,18 @@ type Config struct {
 	RequirePushedAuthorizationRequests bool
 	// DPoP is the policy of sender-constrained tokens (RFC 9449; dpop.go).
 	DPoP DPoPConfig
+	// Device authorization grant (RFC 8628; device_authorization.go,
+	// token_device.go, device_page.go).
+	DeviceCodeTTL  time.Duration // life of a device and user code; default 10 minutes
+	DeviceInterval time.Duration // minimum polling interval; default 5 seconds
+	// DeviceLimiter keeps the attempt limits of the verification page
+	// (DeviceAttempts); the node's ratelimit.Redis, scoped, so that they
+	// hold across nodes. Nil: this node's own buckets.
+	DeviceLimiter ratelimit.Limiter
+	// DeviceAttempts are the user codes one client address, and one
+	// browser, may enter per DeviceAttemptWindow; zero picks the defaults.
+	DeviceAddressAttempts int // default 20
+	DeviceBrowserAttempts int // default 10
 }
 
 // Defaults of Config.
@@ -94,6 +107,12 @@ const (
 	MaxAuthCodeTTL            = 60 * time.Second
 	DefaultSessionTTL         = 12 * time.Hour
 	DefaultDeviceTTL          = 365 * 24 * time.Hour
+
+	DefaultDeviceCodeTTL         = 10 * time.Minute
+	MaxDeviceCodeTTL             = time.Hour
+	DefaultDeviceInterval        = 5 * time.Second
+	DefaultDeviceAddressAttempts = 20
+	DefaultDeviceBrowserAttempts = 10
 )
 
 // Server is the authorization server. Its methods are safe for concurrent
@@ -118,7 +137,8 @@ type Server struct {
 
 	tracer trace.Tracer // nil: tracing off
 
-	dpop *verify.DPoP // DPoP proofs at the token and userinfo endpoints
+	dpop         *verify.DPoP // DPoP proofs at the token and userinfo endpoints
+	deviceLimits deviceLimits // attempt limits of the verification page
 }
 
 // ClientRegistry is what the server needs of the client registry
@@ -148,6 +168,9 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&cfg.AuthCodeTTL, DefaultAuthCodeTTL)
 	setDefault(&cfg.SessionTTL, DefaultSessionTTL)
 	setDefault(&cfg.DeviceTTL, DefaultDeviceTTL)
+	if err := setDeviceDefaults(&cfg); err != nil {
+		return nil, err
+	}
 	if cfg.AuthCodeTTL > MaxAuthCodeTTL {
 		return nil, errors.New("oauth: AuthCodeTTL is over 60s")
 	}
@@ -181,6 +204,8 @@ func New(cfg Config) (*Server, error) {
 
 		firstParty: firstParty,
 		tracer:     tracing.Tracer(cfg.TracerProvider, tracerName),
+
+		deviceLimits: newDeviceLimits(cfg),
 	}
 	vs, err := newVerifiers(cfg.Keys, cfg.Issuer, cfg.Now, cfg.SessionTTL, cfg.Logger)
 	if err != nil {
@@ -228,6 +253,9 @@ const (
 	PathJWKS          = "/.well-known/jwks.json"
 	PathOIDCDiscovery = "/.well-known/openid-configuration"
 	PathASMetadata    = "/.well-known/oauth-authorization-server"
+
+	PathDeviceAuthorization = "/oauth2/device_authorization"
+	PathDevice              = "/device" // the verification URI (RFC 8628 3.2)
 )
 
 // Handler returns the handler of every endpoint of the server. Mount it at

@@ -159,6 +159,7 @@ func (s *Server) grantTokenExchange(ctx context.Context, c *auth.Client, form ur
 		Scope:     strings.Join(scopes, " "),
 		AuthTime:  authTime,
 		Actor:     act,
+		JKT:       dpopJKT(ctx),
 		IssuedAt:  now,
 		ExpiresAt: exp,
 	})
@@ -168,7 +169,7 @@ func (s *Server) grantTokenExchange(ctx context.Context, c *auth.Client, form ur
 	return &tokenResponse{
 		AccessToken:     tok.Value,
 		IssuedTokenType: req.requestedTokenType,
-		TokenType:       "Bearer", // DPoP (RFC 9449) would bind the token here and say "DPoP"
+		TokenType:       tokenType(dpopJKT(ctx)),
 		ExpiresIn:       int64(tok.ExpiresAt.Sub(now) / time.Second),
 		Scope:           strings.Join(scopes, " "),
 		userID:          userID,

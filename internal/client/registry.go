@@ -141,6 +141,8 @@ func (r *Registry) Update(ctx context.Context, actor, id string, in Input) (*aut
 	if usesSecret(c.AuthMethod) {
 		c.SecretHash, c.SecretHint, c.SecretRotatedAt = old.SecretHash, old.SecretHint, old.SecretRotatedAt
 	}
+	// The registration access token is not a setting: an update keeps it.
+	c.RegistrationTokenHash = old.RegistrationTokenHash
 	ev := event(auth.EventClientUpdated, now, actor, c)
 	ev.Details["changed"] = strings.Join(changed(old, c), ",")
 	err = r.store.UpdateClient(ctx, c, old.UpdatedAt, ev)
@@ -325,6 +327,13 @@ func changed(old, c *auth.Client) []string {
 		{"access_token_ttl", old.AccessTokenTTL == c.AccessTokenTTL},
 		{"refresh_token_ttl", old.RefreshTokenTTL == c.RefreshTokenTTL},
 		{"refresh_token_max_ttl", old.RefreshTokenMaxTTL == c.RefreshTokenMaxTTL},
+		{"require_dpop", old.RequireDPoP == c.RequireDPoP},
+		{"require_par", old.RequirePAR == c.RequirePAR},
+		{"backchannel_logout_uri", old.BackchannelLogoutURI == c.BackchannelLogoutURI},
+		{"application_type", old.ApplicationType == c.ApplicationType},
+		{"exchange_issuers", slices.Equal(old.ExchangeIssuers, c.ExchangeIssuers)},
+		{"allow_impersonation", old.AllowImpersonation == c.AllowImpersonation},
+		{"metadata", bytes.Equal(old.Metadata, c.Metadata)},
 	} {
 		if !f.same {
 			out = append(out, f.name)

@@ -439,6 +439,15 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		// consents to them.
 		FirstPartyClients: m.firstPartyClients(),
 		TracerProvider:    m.tracerProvider(),
+
+		DeviceCodeTTL:         o.Device.CodeTTL,
+		DeviceInterval:        o.Device.Interval,
+		DeviceAddressAttempts: o.Device.AddressAttempts,
+		DeviceBrowserAttempts: o.Device.BrowserAttempts,
+	}
+	if m.limits != nil {
+		// The verification page's attempt limits hold across the nodes.
+		cfg.DeviceLimiter = m.limits.Scope("device")
 	}
 	if m.OAuth, err = oauth.New(cfg); err != nil {
 		return fmt.Errorf("oauth: %w", err)

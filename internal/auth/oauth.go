@@ -315,8 +315,9 @@ type TokenStore interface {
 	// ECONFLICT if it was recorded before and has not expired at now.
 	UseJTI(ctx context.Context, jti string, expiresAt, now time.Time) error
 
-	// PurgeExpired deletes codes, refresh tokens, revocation entries, used
-	// jtis and sessions that have been dead since before `before`.
+	// PurgeExpired deletes codes, device grants, refresh tokens, revocation
+	// entries, used jtis and sessions that have been dead since before
+	// `before`.
 	PurgeExpired(ctx context.Context, before time.Time) error
 }
 
@@ -355,4 +356,5 @@ type OAuthStore interface {
 	TokenStore
 	ConsentStore
 	SessionStore
+	DeviceGrantStore
 }

@@ -274,6 +274,19 @@ type OAuth struct {
 	// within this window (a client that lost the response); 0 is strict.
 	RefreshGrace time.Duration `yaml:"refresh_grace"`
 	SessionTTL   time.Duration `yaml:"session_ttl"` // browser sign-in sessions
+
+	Device DeviceGrant `yaml:"device"`
+}
+
+// DeviceGrant configures the device authorization grant (RFC 8628).
+type DeviceGrant struct {
+	CodeTTL  time.Duration `yaml:"code_ttl"` // life of a device and user code
+	Interval time.Duration `yaml:"interval"` // minimum polling interval, whole seconds
+	// User codes one client address, and one browser, may enter on the
+	// verification page per 15 minutes (shared by the nodes with
+	// redis_url).
+	AddressAttempts int `yaml:"address_attempts"`
+	BrowserAttempts int `yaml:"browser_attempts"`
 }
 
 // DefaultVerifyRate is the default VerifyRateLimit per source address, in
@@ -328,6 +341,12 @@ func Default(dev bool) Config {
 			RefreshTokenTTL:    30 * 24 * time.Hour,
 			RefreshTokenMaxTTL: 90 * 24 * time.Hour,
 			SessionTTL:         12 * time.Hour,
+			Device: DeviceGrant{
+				CodeTTL:         10 * time.Minute, // oauth.DefaultDeviceCodeTTL
+				Interval:        5 * time.Second,  // oauth.DefaultDeviceInterval
+				AddressAttempts: 20,               // oauth.DefaultDeviceAddressAttempts
+				BrowserAttempts: 10,               // oauth.DefaultDeviceBrowserAttempts
+			},
 		},
 		Gateway: Gateway{
 			Addr:             "127.0.0.1:8081",
@@ -428,6 +447,8 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	duration("GATEHOUSE_REFRESH_TOKEN_MAX_TTL", &c.OAuth.RefreshTokenMaxTTL)
 	duration("GATEHOUSE_REFRESH_GRACE", &c.OAuth.RefreshGrace)
 	duration("GATEHOUSE_SESSION_TTL", &c.OAuth.SessionTTL)
+	duration("GATEHOUSE_DEVICE_CODE_TTL", &c.OAuth.Device.CodeTTL)
+	duration("GATEHOUSE_DEVICE_INTERVAL", &c.OAuth.Device.Interval)
 	str("GATEHOUSE_GATEWAY_ADDR", &c.Gateway.Addr)
 	str("GATEHOUSE_ROUTES_FILE", &c.Gateway.RoutesFile)
 	if v := getenv("GATEHOUSE_TRUSTED_PROXIES"); v != "" {
@@ -702,6 +723,14 @@ func (o *OAuth) validate(dev bool) []error {
 	between("session_ttl", o.SessionTTL, time.Minute, 30*day)
 	if o.RefreshTokenTTL > o.RefreshTokenMaxTTL {
 		errs = append(errs, errors.New("oauth.refresh_token_ttl must not exceed oauth.refresh_token_max_ttl"))
+	}
+	between("device.code_ttl", o.Device.CodeTTL, time.Minute, time.Hour)
+	between("device.interval", o.Device.Interval, time.Second, time.Minute)
+	if o.Device.Interval%time.Second != 0 {
+		errs = append(errs, errors.New("oauth.device.interval must be whole seconds"))
+	}
+	if o.Device.AddressAttempts < 1 || o.Device.BrowserAttempts < 1 || o.Device.AddressAttempts > 10000 || o.Device.BrowserAttempts > 10000 {
+		errs = append(errs, errors.New("oauth.device.address_attempts and oauth.device.browser_attempts must be between 1 and 10000"))
 	}
 	return errs
 }

@@ -48,29 +48,41 @@ func (s *Server) consentCovers(ctx context.Context, userID, clientID string, sco
 // the session and to the exact request.
 func (s *Server) renderConsent(w http.ResponseWriter, req *authzRequest, sess *browserSession) {
 	enc := req.encode()
-	scopes := make([]web.Scope, len(req.scopes))
-	for i, sc := range req.scopes {
-		scopes[i] = web.Scope{Name: sc, Description: describeScope(sc)}
-	}
-	name := req.client.Name
-	if name == "" {
-		name = req.client.ID
+	p := s.consentPage(req.client, req.scopes, req.audiences, sess)
+	p.Action = s.url(PathConsent)
+	p.Request = enc
+	p.CSRF = s.csrfToken(csrfConsent, sessionBinding(sess), enc)
+	web.RenderConsent(w, http.StatusOK, p, req.redirectOrigin())
+}
+
+// consentPage describes what the user is asked to allow: the client,
+// the scopes in plain language, the audiences, and who is signed in.
+// The caller sets the form's action, request and CSRF token.
+func (s *Server) consentPage(c *auth.Client, scopes, audiences []string, sess *browserSession) web.ConsentPage {
+	described := make([]web.Scope, len(scopes))
+	for i, sc := range scopes {
+		described[i] = web.Scope{Name: sc, Description: describeScope(sc)}
 	}
 	user := sess.user.Username
 	if sess.user.Name != "" {
 		user = sess.user.Name + " (" + sess.user.Username + ")"
 	}
-	web.RenderConsent(w, http.StatusOK, web.ConsentPage{
+	return web.ConsentPage{
 		Stylesheet: s.url(PathStylesheet),
-		Action:     s.url(PathConsent),
-		ClientName: name,
+		ClientName: clientName(c),
 		Username:   user,
 		Session:    sessionInfo(sess),
-		Scopes:     scopes,
-		Audiences:  req.audiences,
-		Request:    enc,
-		CSRF:       s.csrfToken(csrfConsent, sessionBinding(sess), enc),
-	}, req.redirectOrigin())
+		Scopes:     described,
+		Audiences:  audiences,
+	}
+}
+
+// clientName is how pages name a client: its name, or its ID.
+func clientName(c *auth.Client) string {
+	if c.Name == "" {
+		return c.ID
+	}
+	return c.Name
 }
 
 // handleConsent receives the consent form. The CSRF token binds it to the

@@ -36,6 +36,7 @@ type metadata struct {
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+	DeviceAuthorizationEndpoint                string   `json:"device_authorization_endpoint"`
 }
 
 // discovery returns the server's metadata. The ID token algorithms are
@@ -58,7 +59,7 @@ func (s *Server) discovery() *metadata {
 		ScopesSupported:                           []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeOfflineAccess},
 		ResponseTypesSupported:                    []string{"code"},
 		ResponseModesSupported:                    []string{"query"},
-		GrantTypesSupported:                       []string{auth.GrantAuthorizationCode, auth.GrantRefreshToken, auth.GrantClientCredentials},
+		GrantTypesSupported:                       []string{auth.GrantAuthorizationCode, auth.GrantRefreshToken, auth.GrantClientCredentials, auth.GrantDeviceCode},
 		SubjectTypesSupported:                     []string{"public"},
 		IDTokenSigningAlgValuesSupported:          s.keys.Algorithms(),
 		TokenEndpointAuthMethodsSupported:         append(append([]string(nil), clientAuth...), auth.AuthMethodNone),
@@ -76,6 +77,7 @@ func (s *Server) discovery() *metadata {
 		RequestParameterSupported:                  false,
 		RequestURIParameterSupported:               false,
 		ClaimsParameterSupported:                   false,
+		DeviceAuthorizationEndpoint:                s.url(PathDeviceAuthorization),
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
@@ -108,29 +107,47 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, req, http.StatusForbidden, username, msgLoginExpired)
 		return
 	}
-	u, err := s.accounts.Authenticate(ctx, username, form.Get("password"), clientAddress(r), s.presentedDevice(r))
+	sess := s.signIn(w, r, username, form.Get("password"), func(status int, msg string) {
+		s.renderLogin(w, r, req, status, username, msg)
+	})
+	if sess == nil {
+		return
+	}
+	s.proceed(w, r, req, sess)
+}
+
+// signIn checks the credentials of a sign-in form and starts a session:
+// the pre-session cookie is dropped and the browser's device cookie
+// renewed (device.go). If they are refused, retry shows the form again
+// with the status and the message to show (one generic message for
+// unknown users, wrong passwords and disabled accounts alike; 429 with
+// Retry-After when throttled); other failures get the error page. It
+// returns nil when it has answered.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request, username, password string, retry func(status int, msg string)) *browserSession {
+	ctx := r.Context()
+	u, err := s.accounts.Authenticate(ctx, username, password, clientAddress(r), s.presentedDevice(r))
 	if err != nil {
 		switch auth.ErrorCode(err) {
 		case auth.EUNAUTHORIZED:
-			s.renderLogin(w, r, req, http.StatusUnauthorized, username, account.ErrInvalidCredentials)
+			retry(http.StatusUnauthorized, account.ErrInvalidCredentials)
 		case auth.ERATELIMITED:
 			if d, ok := account.RetryAfter(err); ok {
-				w.Header().Set("Retry-After", strconv.Itoa(int((d+999_999_999)/1_000_000_000)))
+				setRetryAfter(w, d)
 			}
-			s.renderLogin(w, r, req, http.StatusTooManyRequests, username, auth.ErrorMessage(err))
+			retry(http.StatusTooManyRequests, auth.ErrorMessage(err))
 		default:
 			s.errorPage(w, r, err)
 		}
-		return
+		return nil
 	}
 	sess, err := s.startSession(ctx, w, r, u)
 	if errors.Is(err, errSignInOvertaken) {
-		s.renderLogin(w, r, req, http.StatusUnauthorized, username, account.ErrInvalidCredentials)
-		return
+		retry(http.StatusUnauthorized, account.ErrInvalidCredentials)
+		return nil
 	}
 	if err != nil {
 		s.errorPage(w, r, err)
-		return
+		return nil
 	}
 	// The pre-session cookie has done its job.
 	http.SetCookie(w, s.cookie(s.loginCookieName(), "", 0))
@@ -139,7 +156,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		// from lockouts next time.
 		s.logger.WarnContext(ctx, "oauth: set device cookie", "err", err)
 	}
-	s.proceed(w, r, req, sess)
+	return sess
 }
 
 // clientAddress is the address login throttling counts failures against,

@@ -36,5 +36,6 @@ func (s *Server) browserRoutes(mux *http.ServeMux) {
 	mux.HandleFunc(PathLogin, s.handleLogin)
 	mux.HandleFunc(PathConsent, s.handleConsent)
 	mux.HandleFunc(PathLogout, s.handleLogout)
+	mux.HandleFunc(PathDevice, s.handleDevicePage)
 	mux.Handle(PathStylesheet, web.Stylesheet())
 }

@@ -11,6 +11,7 @@ func (s *Server) tokenRoutes(mux *http.ServeMux) {
 	mux.HandleFunc(PathToken, withCORS("POST", s.handleToken))
 	mux.HandleFunc(PathRevoke, withCORS("POST", s.handleRevoke))
 	mux.HandleFunc(PathIntrospect, s.handleIntrospect)
+	mux.HandleFunc(PathDeviceAuthorization, s.handleDeviceAuthorization)
 	mux.HandleFunc(PathUserinfo, withCORS("GET, POST", s.handleUserinfo))
 	mux.HandleFunc("GET "+PathOIDCDiscovery, publicCORS(s.handleDiscovery))
 	mux.HandleFunc("GET "+PathASMetadata, publicCORS(s.handleDiscovery))

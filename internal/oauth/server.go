@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/client"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/tracing"
@@ -73,6 +74,19 @@ type Config struct {
 	// TracerProvider records a span per token request (token_trace.go);
 	// nil records none.
 	TracerProvider trace.TracerProvider
+
+	// Device authorization grant (RFC 8628; device_authorization.go,
+	// token_device.go, device_page.go).
+	DeviceCodeTTL  time.Duration // life of a device and user code; default 10 minutes
+	DeviceInterval time.Duration // minimum polling interval; default 5 seconds
+	// DeviceLimiter keeps the attempt limits of the verification page
+	// (DeviceAttempts); the node's ratelimit.Redis, scoped, so that they
+	// hold across nodes. Nil: this node's own buckets.
+	DeviceLimiter ratelimit.Limiter
+	// DeviceAttempts are the user codes one client address, and one
+	// browser, may enter per DeviceAttemptWindow; zero picks the defaults.
+	DeviceAddressAttempts int // default 20
+	DeviceBrowserAttempts int // default 10
 }
 
 // Defaults of Config.
@@ -85,6 +99,12 @@ const (
 	MaxAuthCodeTTL            = 60 * time.Second
 	DefaultSessionTTL         = 12 * time.Hour
 	DefaultDeviceTTL          = 365 * 24 * time.Hour
+
+	DefaultDeviceCodeTTL         = 10 * time.Minute
+	MaxDeviceCodeTTL             = time.Hour
+	DefaultDeviceInterval        = 5 * time.Second
+	DefaultDeviceAddressAttempts = 20
+	DefaultDeviceBrowserAttempts = 10
 )
 
 // Server is the authorization server. Its methods are safe for concurrent
@@ -107,6 +127,8 @@ type Server struct {
 	firstParty map[string]bool // Config.FirstPartyClients
 
 	tracer trace.Tracer // nil: tracing off
+
+	deviceLimits deviceLimits // attempt limits of the verification page
 }
 
 // ClientRegistry is what the server needs of the client registry
@@ -136,6 +158,9 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&cfg.AuthCodeTTL, DefaultAuthCodeTTL)
 	setDefault(&cfg.SessionTTL, DefaultSessionTTL)
 	setDefault(&cfg.DeviceTTL, DefaultDeviceTTL)
+	if err := setDeviceDefaults(&cfg); err != nil {
+		return nil, err
+	}
 	if cfg.AuthCodeTTL > MaxAuthCodeTTL {
 		return nil, errors.New("oauth: AuthCodeTTL is over 60s")
 	}
@@ -169,6 +194,8 @@ func New(cfg Config) (*Server, error) {
 
 		firstParty: firstParty,
 		tracer:     tracing.Tracer(cfg.TracerProvider, tracerName),
+
+		deviceLimits: newDeviceLimits(cfg),
 	}
 	vs, err := newVerifiers(cfg.Keys, cfg.Issuer, cfg.Now, cfg.SessionTTL, cfg.Logger)
 	if err != nil {
@@ -203,6 +230,9 @@ const (
 	PathJWKS          = "/.well-known/jwks.json"
 	PathOIDCDiscovery = "/.well-known/openid-configuration"
 	PathASMetadata    = "/.well-known/oauth-authorization-server"
+
+	PathDeviceAuthorization = "/oauth2/device_authorization"
+	PathDevice              = "/device" // the verification URI (RFC 8628 3.2)
 )
 
 // Handler returns the handler of every endpoint of the server. Mount it at

@@ -56,12 +56,12 @@ func (s *Server) countToken(c *auth.Client, resp *tokenResponse, err error) {
 }
 
 // grantHandlers are the grants the token endpoint implements. The
-// implicit and password grants are gone in OAuth 2.1; the device grant is
-// not implemented.
+// implicit and password grants are gone in OAuth 2.1.
 var grantHandlers = map[string]func(s *Server, ctx context.Context, c *auth.Client, form url.Values) (*tokenResponse, error){
 	auth.GrantAuthorizationCode: (*Server).grantAuthorizationCode,
 	auth.GrantRefreshToken:      (*Server).grantRefreshToken,
 	auth.GrantClientCredentials: (*Server).grantClientCredentials,
+	auth.GrantDeviceCode:        (*Server).grantDeviceCode,
 }
 
 // token authenticates the client and runs the grant. It returns the

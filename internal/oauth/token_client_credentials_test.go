@@ -75,7 +75,7 @@ func TestClientCredentialsRefusals(t *testing.T) {
 		{"grant not allowed to the client", url.Values{"grant_type": {"client_credentials"}}, []string{onlyCode.ID, ocSecret}, 400, CodeUnauthorizedClient},
 		{"password grant", url.Values{"grant_type": {"password"}, "username": {"a"}, "password": {"b"}}, []string{c.ID, secret}, 400, CodeUnsupportedGrantType},
 		{"implicit", url.Values{"grant_type": {"implicit"}}, []string{c.ID, secret}, 400, CodeUnsupportedGrantType},
-		{"device code", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}}, []string{c.ID, secret}, 400, CodeUnsupportedGrantType},
+		{"device code not allowed to the client", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}}, []string{c.ID, secret}, 400, CodeUnauthorizedClient},
 		{"no grant type", url.Values{}, []string{c.ID, secret}, 400, CodeInvalidRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

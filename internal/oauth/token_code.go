@@ -72,28 +72,39 @@ func (s *Server) grantAuthorizationCode(ctx context.Context, c *auth.Client, for
 	}
 	var storeRefresh func([]byte, *auth.IssuedToken) error
 	if wantsRefreshToken(c, ac.Scopes) {
-		idle, absolute := s.refreshTTLs(c)
-		start := ac.AuthTime
-		if start.IsZero() || start.After(now) {
-			start = now
-		}
-		familyExp := start.Add(absolute) // absolute lifetime from the sign-in
-		storeRefresh = func(hash []byte, issued *auth.IssuedToken) error {
-			rt := &auth.RefreshToken{
-				Hash: hash, FamilyID: ac.FamilyID, ClientID: c.ID, UserID: ac.UserID,
-				Scopes: ac.Scopes, Audiences: ac.Audiences, AuthTime: ac.AuthTime, SessionID: ac.SessionID,
-				CreatedAt: now, ExpiresAt: minTime(now.Add(idle), familyExp), FamilyExpiresAt: familyExp,
-			}
-			if err := s.store.CreateRefreshToken(ctx, rt, issued); err != nil {
-				if auth.ErrorCode(err) == auth.ECONFLICT {
-					return errCodeRevokedMeanwhile()
-				}
-				return fmt.Errorf("oauth: create refresh token: %w", err)
-			}
-			return nil
-		}
+		storeRefresh = s.storeFirstRefresh(ctx, g, ac.Audiences, now)
 	}
 	return s.issueUserTokens(ctx, g, now, storeRefresh)
+}
+
+// storeFirstRefresh returns the function that stores the first refresh
+// token of g's family (a code or device grant redeemed at now): with the
+// grant's scopes, every audience granted (the access token's may have been
+// narrowed), the client's idle lifetime and an absolute one counted from
+// the sign-in. A family revoked meanwhile (the code presented twice, the
+// client deleted, the consent revoked) refuses it.
+func (s *Server) storeFirstRefresh(ctx context.Context, g *grant, audiences []string, now time.Time) func([]byte, *auth.IssuedToken) error {
+	c := g.client
+	idle, absolute := s.refreshTTLs(c)
+	start := g.authTime
+	if start.IsZero() || start.After(now) {
+		start = now
+	}
+	familyExp := start.Add(absolute) // absolute lifetime from the sign-in
+	return func(hash []byte, issued *auth.IssuedToken) error {
+		rt := &auth.RefreshToken{
+			Hash: hash, FamilyID: g.familyID, ClientID: c.ID, UserID: g.userID,
+			Scopes: g.scopes, Audiences: audiences, AuthTime: g.authTime, SessionID: g.sessionID,
+			CreatedAt: now, ExpiresAt: minTime(now.Add(idle), familyExp), FamilyExpiresAt: familyExp,
+		}
+		if err := s.store.CreateRefreshToken(ctx, rt, issued); err != nil {
+			if auth.ErrorCode(err) == auth.ECONFLICT {
+				return errCodeRevokedMeanwhile()
+			}
+			return fmt.Errorf("oauth: create refresh token: %w", err)
+		}
+		return nil
+	}
 }
 
 // PKCE verifier bounds (RFC 7636 4.1).

@@ -175,6 +175,7 @@ func (db *DB) DeleteClient(ctx context.Context, id string, at time.Time, events 
 		if _, err := tx.Exec(ctx, `INSERT INTO token_families (family_id, created_at, revoked_at)
 			SELECT family_id, $2, $2 FROM (
 				SELECT family_id FROM oauth_codes WHERE client_id = $1 AND family_id <> ''
+				UNION SELECT family_id FROM oauth_device_grants WHERE client_id = $1 AND family_id <> ''
 				UNION SELECT family_id FROM refresh_tokens WHERE client_id = $1
 				UNION SELECT family_id FROM issued_tokens WHERE client_id = $1) f
 			ORDER BY family_id
@@ -192,6 +193,7 @@ func (db *DB) DeleteClient(ctx context.Context, id string, at time.Time, events 
 		for _, q := range []string{
 			`DELETE FROM issued_tokens WHERE client_id = $1`,
 			`DELETE FROM oauth_codes WHERE client_id = $1`,
+			`DELETE FROM oauth_device_grants WHERE client_id = $1`,
 			`DELETE FROM refresh_tokens WHERE client_id = $1`,
 			`DELETE FROM oauth_consents WHERE client_id = $1`,
 		} {

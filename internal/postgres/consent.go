@@ -92,7 +92,8 @@ func (db *DB) DeleteConsent(ctx context.Context, userID, clientID string, at tim
 		// revoked, it takes no token.
 		rows, err := tx.Query(ctx, `SELECT family_id FROM refresh_tokens WHERE user_id = $1 AND client_id = $2
 			UNION SELECT family_id FROM issued_tokens WHERE user_id = $1 AND client_id = $2
-			UNION SELECT family_id FROM oauth_codes WHERE user_id = $1 AND client_id = $2 AND family_id <> ''`, userID, clientID)
+			UNION SELECT family_id FROM oauth_codes WHERE user_id = $1 AND client_id = $2 AND family_id <> ''
+			UNION SELECT family_id FROM oauth_device_grants WHERE user_id = $1 AND client_id = $2 AND family_id <> ''`, userID, clientID)
 		if err != nil {
 			return err
 		}

@@ -54,6 +54,14 @@ func TestOAuthStoreContract(t *testing.T) {
 	})
 }
 
+func TestDeviceGrantStoreContract(t *testing.T) {
+	t.Parallel()
+	storetest.RunDeviceGrants(t, func(t *testing.T) auth.Store {
+		dsn, _ := testenv.PostgresSchema(t)
+		return openDSN(t, dsn)
+	})
+}
+
 func TestWebhookStoreContract(t *testing.T) {
 	t.Parallel()
 	storetest.RunWebhooks(t, func(t *testing.T) auth.Store {

@@ -199,6 +199,7 @@ func (db *DB) DeleteClient(ctx context.Context, id string, at time.Time, events 
 		if _, err := tx.ExecContext(ctx, `INSERT INTO token_families (family_id, created_at, revoked_at)
 			SELECT family_id, ?2, ?2 FROM (
 				SELECT family_id FROM oauth_codes WHERE client_id = ?1 AND family_id <> ''
+				UNION SELECT family_id FROM oauth_device_grants WHERE client_id = ?1 AND family_id <> ''
 				UNION SELECT family_id FROM refresh_tokens WHERE client_id = ?1
 				UNION SELECT family_id FROM issued_tokens WHERE client_id = ?1) AS f
 			WHERE true -- SQLite needs a WHERE to parse ON CONFLICT after a SELECT
@@ -216,6 +217,7 @@ func (db *DB) DeleteClient(ctx context.Context, id string, at time.Time, events 
 		for _, q := range []string{
 			`DELETE FROM issued_tokens WHERE client_id = ?1`,
 			`DELETE FROM oauth_codes WHERE client_id = ?1`,
+			`DELETE FROM oauth_device_grants WHERE client_id = ?1`,
 			`DELETE FROM refresh_tokens WHERE client_id = ?1`,
 			`DELETE FROM oauth_consents WHERE client_id = ?1`,
 		} {

@@ -258,6 +258,7 @@ func (db *DB) RecordIssuedToken(ctx context.Context, issued *auth.IssuedToken) e
 		var clientID, userID string
 		err := tx.QueryRowContext(ctx, `SELECT client_id, user_id FROM refresh_tokens WHERE family_id = ?1
 			UNION ALL SELECT client_id, user_id FROM oauth_codes WHERE family_id = ?1 AND family_id <> ''
+			UNION ALL SELECT client_id, user_id FROM oauth_device_grants WHERE family_id = ?1 AND family_id <> ''
 			LIMIT 1`, issued.FamilyID).Scan(&clientID, &userID)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -394,6 +395,13 @@ func (db *DB) PurgeExpired(ctx context.Context, before time.Time) error {
 					AND (l.family_expires_at IS NULL OR l.family_expires_at >= ?1)))`,
 			`DELETE FROM refresh_tokens WHERE (expires_at < ?1 OR family_expires_at < ?1)
 				AND (family_expires_at < ?1 OR NOT EXISTS (SELECT 1 FROM refresh_tokens l WHERE l.family_id = refresh_tokens.family_id
+					AND l.used_at IS NULL AND l.revoked_at IS NULL
+					AND (l.expires_at IS NULL OR l.expires_at >= ?1)
+					AND (l.family_expires_at IS NULL OR l.family_expires_at >= ?1)))`,
+			// A used device grant stays, like a used code, while its
+			// family has a live refresh token.
+			`DELETE FROM oauth_device_grants WHERE expires_at < ?1
+				AND (used_at IS NULL OR NOT EXISTS (SELECT 1 FROM refresh_tokens l WHERE l.family_id = oauth_device_grants.family_id
 					AND l.used_at IS NULL AND l.revoked_at IS NULL
 					AND (l.expires_at IS NULL OR l.expires_at >= ?1)
 					AND (l.family_expires_at IS NULL OR l.family_expires_at >= ?1)))`,

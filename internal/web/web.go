@@ -64,6 +64,27 @@ type ConsentPage struct {
 	Audiences  []string
 	Request    string
 	CSRF       string
+	// DeviceCode, on the consent page of a device sign-in (RFC 8628), is
+	// the user code, shown with a warning to allow only a device the user
+	// has in front of them (RFC 8628 5.4, remote phishing).
+	DeviceCode string
+}
+
+// DevicePage asks for the user code a device shows (RFC 8628 3.3). Its
+// input is named user_code; csrf_token is hidden.
+type DevicePage struct {
+	Stylesheet string
+	Action     string
+	CSRF       string
+	Code       string // pre-filled (verification_uri_complete) or kept after an error
+	Error      string
+}
+
+// DeviceDonePage tells the user what became of a device sign-in.
+type DeviceDonePage struct {
+	Stylesheet string
+	Title      string
+	Message    string
 }
 
 // SessionInfo describes the sign-in behind a session, so that a user who
@@ -109,6 +130,16 @@ func RenderLogin(w http.ResponseWriter, status int, p LoginPage, formTargets ...
 // form submission.
 func RenderConsent(w http.ResponseWriter, status int, p ConsentPage, formTargets ...string) {
 	render(w, status, "consent.html", p, formTargets)
+}
+
+// RenderDevice writes the page asking for a device's user code.
+func RenderDevice(w http.ResponseWriter, status int, p DevicePage) {
+	render(w, status, "device.html", p, nil)
+}
+
+// RenderDeviceDone writes the result page of a device sign-in.
+func RenderDeviceDone(w http.ResponseWriter, status int, p DeviceDonePage) {
+	render(w, status, "device_done.html", p, nil)
 }
 
 // RenderLogout writes the logout confirmation page.

@@ -488,6 +488,7 @@ func (m *Main) handler(api, authz http.Handler, reg *prometheus.Registry) http.H
 	mux.Handle("/oauth2/", authz)
 	mux.Handle("/.well-known/", authz)
 	mux.Handle("/userinfo", authz)
+	mux.Handle("/device", authz) // the device grant's verification page
 	mux.Handle("/dashboard/", m.dashboardHandler())
 	mux.Handle("/dashboard", m.dashboardHandler())
 	mux.Handle("/", api)
@@ -561,7 +562,7 @@ func endpointGroup(path string) string {
 		return "secret_scanning"
 	case path == "/oauth2/token":
 		return "token"
-	case strings.HasPrefix(path, "/oauth2/"), path == "/userinfo":
+	case strings.HasPrefix(path, "/oauth2/"), path == "/userinfo", path == "/device":
 		return "oauth"
 	case strings.HasPrefix(path, "/.well-known/"):
 		return "discovery"

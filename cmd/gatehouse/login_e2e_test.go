@@ -143,14 +143,26 @@ func (l *loginEnv) credentials() *credentials {
 	return c
 }
 
-func TestLoginDogfoodsTheDeviceFlow(t *testing.T) {
-	cfg := testConfig(t, t.TempDir(), "")
+func TestLoginDogfoodsTheDeviceFlowSQLite(t *testing.T) { loginDogfood(t, "") }
+
+func TestLoginDogfoodsTheDeviceFlowPostgres(t *testing.T) { loginDogfood(t, pgDSN(t)) }
+
+// loginDogfood is `gatehouse login` from end to end, on a real server with
+// the store db ("" for SQLite): the device flow approved on /device over
+// HTTP, the admin commands with the sign-in, refreshes, logout, and the
+// users the admin API refuses.
+func loginDogfood(t *testing.T, db string) {
+	cfg := testConfig(t, t.TempDir(), db)
 	cfg.OAuth.Device.Interval = time.Second
 	clk := &runningClock{}
 	var initOut struct {
 		AdminKey string `json:"admin_key"`
 	}
-	(&node{t: t, env: map[string]string{}}).cliJSON(&initOut, "init", "--data", cfg.DataDir)
+	initArgs := []string{"init", "--data", cfg.DataDir}
+	if db != "" {
+		initArgs = append(initArgs, "--db", db)
+	}
+	(&node{t: t, env: map[string]string{}}).cliJSON(&initOut, initArgs...)
 	logs := &testenv.SyncBuffer{}
 	m := &Main{Config: cfg, Logger: NewLogger(cfg, logs), Now: clk.Now}
 	if err := m.Run(context.Background()); err != nil {

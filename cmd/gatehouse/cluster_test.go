@@ -12,8 +12,29 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
+
+// clusterConfigs returns the configurations of two nodes of one cluster
+// on a PostgreSQL schema of the test's own: one server secret, one issuer,
+// each its own data folder, and the clock they share. shared, when set,
+// changes the settings both have before the second is copied.
+func clusterConfigs(t *testing.T, shared func(*config.Config)) (a, b config.Config, clk *testenv.Clock) {
+	t.Helper()
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	clk = testenv.NewClock(time.Now().UTC().Truncate(time.Microsecond))
+	a = testConfig(t, t.TempDir(), pgDSN(t))
+	a.Secret = secret
+	a.OAuth.Issuer = "http://127.0.0.1:1" // one issuer for the cluster, whatever node answers
+	if shared != nil {
+		shared(&a)
+	}
+	b = a
+	b.DataDir = t.TempDir()
+	return a, b, clk
+}
 
 // TestOAuthAcrossNodes runs two nodes on one PostgreSQL database, as a
 // cluster does, and checks that the authorization server is one server:
@@ -22,15 +43,7 @@ import (
 // is served by the other's gateway, both publish the same JWKS, and a signing-key
 // rotation on one leaves every token verifiable on both.
 func TestOAuthAcrossNodes(t *testing.T) {
-	dsn := pgDSN(t)
-	secret := make([]byte, 32)
-	rand.Read(secret)
-	clk := testenv.NewClock(time.Now().UTC().Truncate(time.Microsecond))
-	cfgA := testConfig(t, t.TempDir(), dsn)
-	cfgA.Secret = secret
-	cfgA.OAuth.Issuer = "http://127.0.0.1:1" // one issuer for the cluster, whatever node answers
-	cfgB := cfgA
-	cfgB.DataDir = t.TempDir()
+	cfgA, cfgB, clk := clusterConfigs(t, nil)
 	_, adminKey, err := initialize(context.Background(), cfgA, NewLogger(cfgA, io.Discard))
 	if err != nil {
 		t.Fatal(err)

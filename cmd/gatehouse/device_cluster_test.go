@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"html"
 	"io"
@@ -17,7 +16,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
-	"github.com/gatehouse-dev/gatehouse/internal/client"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
@@ -35,40 +34,30 @@ func TestDeviceGrantAcrossNodes(t *testing.T) {
 	} else {
 		c.Close()
 	}
-	dsn := pgDSN(t)
-	secret := make([]byte, 32)
-	rand.Read(secret)
-	clk := testenv.NewClock(time.Now().UTC().Truncate(time.Microsecond))
-	cfgA := testConfig(t, t.TempDir(), dsn)
-	cfgA.Secret = secret
-	cfgA.OAuth.Issuer = "http://127.0.0.1:1" // one issuer for the cluster, whatever node answers
-	cfgA.RedisURL, cfgA.RedisTimeout = redisURL, 2*time.Second
-	// The address is 127.0.0.1 for every test on this machine, and Redis
-	// keeps buckets across runs: the per-browser limit, new with each
-	// browser, is the one this test counts.
-	cfgA.OAuth.Device.AddressAttempts = 10000
-	cfgA.OAuth.Device.BrowserAttempts = 3
-	cfgB := cfgA
-	cfgB.DataDir = t.TempDir()
-	if _, _, err := initialize(context.Background(), cfgA, NewLogger(cfgA, io.Discard)); err != nil {
+	cfgA, cfgB, clk := clusterConfigs(t, func(c *config.Config) {
+		c.RedisURL, c.RedisTimeout = redisURL, 2*time.Second
+		// The address is 127.0.0.1 for every test on this machine, and
+		// Redis keeps buckets across runs: the per-browser limit, new with
+		// each browser, is the one this test counts.
+		c.OAuth.Device.AddressAttempts = 10000
+		c.OAuth.Device.BrowserAttempts = 3
+	})
+	_, adminKey, err := initialize(context.Background(), cfgA, NewLogger(cfgA, io.Discard))
+	if err != nil {
 		t.Fatal(err)
 	}
 	a := startNode(t, cfgA, clk, &testenv.SyncBuffer{})
 	b := startNode(t, cfgB, clk, &testenv.SyncBuffer{})
+	a.env["GATEHOUSE_ADMIN_KEY"] = adminKey
 
 	ctx := context.Background()
-	id, err := auth.NewID(client.IDPrefix, clk.Now())
-	if err != nil {
-		t.Fatal(err)
+	// A public device client, as docs/oauth.md registers one.
+	var cli struct {
+		ClientID string `json:"client_id"`
 	}
-	// A public device client, as `gatehouse clients create` registers one.
-	if err := a.main.Store.CreateClient(ctx, &auth.Client{
-		ID: id, Name: "gatehouse CLI", Public: true, AuthMethod: auth.AuthMethodNone,
-		GrantTypes: []string{auth.GrantDeviceCode, auth.GrantRefreshToken}, Scopes: []string{"openid", "offline_access"},
-		CreatedAt: clk.Now(), UpdatedAt: clk.Now(),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	a.cliJSON(&cli, "clients", "create", "--name", "gatehouse CLI", "--public",
+		"--grant-types", auth.GrantDeviceCode+",refresh_token", "--scopes", "openid offline_access")
+	id := cli.ClientID
 	if _, err := a.main.Accounts.Create(ctx, "test", account.CreateInput{Username: "alice", Password: "correct horse battery staple"}); err != nil {
 		t.Fatal(err)
 	}

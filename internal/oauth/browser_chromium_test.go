@@ -23,7 +23,7 @@ import (
 // the forms work, that form-action lets the browser follow the redirect
 // to the client's origin, and that the code it brings back is redeemable.
 func TestChromiumLoginAndConsent(t *testing.T) {
-	opts := testenv.Chromium(t)
+	bctx := newChromium(t)
 	ts := newTestServer(t, insecureCookies)
 
 	// The client application: a page on another origin that shows what
@@ -50,13 +50,6 @@ func TestChromiumLoginAndConsent(t *testing.T) {
 		Endpoint: oauth2.Endpoint{AuthURL: ts.URL + PathAuthorize, TokenURL: ts.URL + PathToken, AuthStyle: oauth2.AuthStyleInHeader}}
 	verifier := oauth2.GenerateVerifier()
 	authURL := conf.AuthCodeURL("chromium-state", oauth2.S256ChallengeOption(verifier))
-
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
 
 	err := chromedp.Do(bctx,
 		chromedp.Navigate(authURL),
@@ -98,9 +91,23 @@ func TestChromiumLoginAndConsent(t *testing.T) {
 	if q.Get("state") != "chromium-state" || q.Get("iss") != ts.URL || !strings.HasPrefix(q.Get("code"), PrefixAuthCode) {
 		t.Fatalf("the app received %v", q)
 	}
-	if _, err := conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier)); err != nil {
+	if _, err := conf.Exchange(t.Context(), q.Get("code"), oauth2.VerifierOption(verifier)); err != nil {
 		t.Fatalf("Exchange: %v", err)
 	}
+}
+
+// newChromium starts a headless Chromium for the test (skipped where
+// there is none, see testenv.Chromium), stopped when it ends, within 90
+// seconds.
+func newChromium(t *testing.T) context.Context {
+	opts := testenv.Chromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(cancelBrowser)
+	return bctx
 }
 
 // pageProblems lists, from the page as the browser built it, what a screen

@@ -96,13 +96,8 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, &Error{Code: CodeInvalidRequest, Description: "This page accepts only POST.", Status: http.StatusMethodNotAllowed})
 		return
 	}
-	if !s.sameOrigin(r) {
-		s.errorPage(w, r, forbidden("The form was sent from another site."))
-		return
-	}
-	form, err := readBrowserForm(w, r)
-	if err != nil {
-		s.errorPage(w, r, err)
+	form, ok := s.readPageForm(w, r)
+	if !ok {
 		return
 	}
 	req, err := s.requestFromForm(ctx, form.Get("request"))

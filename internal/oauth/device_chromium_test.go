@@ -1,15 +1,11 @@
 package oauth
 
 import (
-	"context"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-
-	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
 // TestChromiumDeviceApproval approves a device in a real headless
@@ -17,18 +13,11 @@ import (
 // is confirmed, the user signs in and allows, and the device collects its
 // tokens.
 func TestChromiumDeviceApproval(t *testing.T) {
-	opts := testenv.Chromium(t)
+	bctx := newChromium(t)
 	ts := newTestServer(t, insecureCookies)
 	c, _ := ts.deviceClient(true)
 	ts.mustUser("alice")
 	da := ts.deviceAuth(c, "openid offline_access")
-
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
 
 	err := chromedp.Do(bctx,
 		chromedp.Navigate(da["verification_uri_complete"].(string)),

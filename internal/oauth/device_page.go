@@ -146,13 +146,8 @@ func (s *Server) renderDeviceForm(w http.ResponseWriter, r *http.Request, status
 }
 
 func (s *Server) deviceSubmit(w http.ResponseWriter, r *http.Request) {
-	if !s.sameOrigin(r) {
-		s.errorPage(w, r, forbidden("The form was sent from another site."))
-		return
-	}
-	form, err := readBrowserForm(w, r)
-	if err != nil {
-		s.errorPage(w, r, err)
+	form, ok := s.readPageForm(w, r)
+	if !ok {
 		return
 	}
 	switch {
@@ -199,13 +194,8 @@ func (s *Server) deviceEnter(w http.ResponseWriter, r *http.Request, form url.Va
 		s.renderDeviceForm(w, r, http.StatusBadRequest, "", msgDeviceCodeFormat)
 		return
 	}
-	g, c, err := s.pendingDeviceGrant(ctx, code)
-	if errors.Is(err, errUnknownUserCode) {
-		s.renderDeviceForm(w, r, http.StatusBadRequest, code, msgDeviceCodeInvalid)
-		return
-	}
-	if err != nil {
-		s.errorPage(w, r, err)
+	g, c, ok := s.pendingOrCodeForm(w, r, code)
+	if !ok {
 		return
 	}
 	wait, err = s.deviceLimits.take(ctx, now, map[string]auth.RateLimit{
@@ -229,19 +219,13 @@ func (s *Server) deviceEnter(w http.ResponseWriter, r *http.Request, form url.Va
 
 // deviceLogin takes the sign-in form of the page, then shows consent.
 func (s *Server) deviceLogin(w http.ResponseWriter, r *http.Request, form url.Values) {
-	ctx := r.Context()
 	code, ok := normalizeUserCode(form.Get("request"))
 	if !ok || !s.checkCSRF(csrfDeviceLogin, s.presentedLoginBinding(r), code, form.Get("csrf_token")) {
 		s.renderDeviceForm(w, r, http.StatusForbidden, code, msgDeviceFormExpired)
 		return
 	}
-	g, c, err := s.pendingDeviceGrant(ctx, code)
-	if errors.Is(err, errUnknownUserCode) {
-		s.renderDeviceForm(w, r, http.StatusBadRequest, "", msgDeviceCodeInvalid)
-		return
-	}
-	if err != nil {
-		s.errorPage(w, r, err)
+	g, c, ok := s.pendingOrCodeForm(w, r, code)
+	if !ok {
 		return
 	}
 	username := form.Get("username")
@@ -375,6 +359,22 @@ func (s *Server) pendingDeviceGrant(ctx context.Context, code string) (*auth.Dev
 		return nil, nil, errUnknownUserCode
 	}
 	return g, c, nil
+}
+
+// pendingOrCodeForm is pendingDeviceGrant for the code and sign-in
+// forms: an unknown code sends the user back to the code form, other
+// failures to the error page; ok is false when it has answered.
+func (s *Server) pendingOrCodeForm(w http.ResponseWriter, r *http.Request, code string) (*auth.DeviceGrant, *auth.Client, bool) {
+	g, c, err := s.pendingDeviceGrant(r.Context(), code)
+	if errors.Is(err, errUnknownUserCode) {
+		s.renderDeviceForm(w, r, http.StatusBadRequest, code, msgDeviceCodeInvalid)
+		return nil, nil, false
+	}
+	if err != nil {
+		s.errorPage(w, r, err)
+		return nil, nil, false
+	}
+	return g, c, true
 }
 
 // deviceAddressKey names the client address's bucket: the address, or its

@@ -81,13 +81,8 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, req *authzR
 
 func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if !s.sameOrigin(r) {
-		s.errorPage(w, r, forbidden("The form was sent from another site."))
-		return
-	}
-	form, err := readBrowserForm(w, r)
-	if err != nil {
-		s.errorPage(w, r, err)
+	form, ok := s.readPageForm(w, r)
+	if !ok {
 		return
 	}
 	req, err := s.requestFromForm(ctx, form.Get("request"))
@@ -163,6 +158,22 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, username, passwo
 // and that a session records: the TCP peer. X-Forwarded-For is not trusted here; a deployment behind a
 // proxy must rewrite RemoteAddr with its trusted-proxy configuration.
 func clientAddress(r *http.Request) string { return r.RemoteAddr }
+
+// readPageForm reads the form a POST from one of our pages carries,
+// refusing one sent from another site (sameOrigin) or malformed with the
+// error page; ok is false when it has answered.
+func (s *Server) readPageForm(w http.ResponseWriter, r *http.Request) (form url.Values, ok bool) {
+	if !s.sameOrigin(r) {
+		s.errorPage(w, r, forbidden("The form was sent from another site."))
+		return nil, false
+	}
+	form, err := readBrowserForm(w, r)
+	if err != nil {
+		s.errorPage(w, r, err)
+		return nil, false
+	}
+	return form, true
+}
 
 // readBrowserForm reads the urlencoded body of one of our forms (POST
 // only, at most maxBrowserForm bytes, no field twice).

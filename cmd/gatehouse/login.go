@@ -56,10 +56,18 @@ func newLoginCommand(getenv env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			previous, _ := loadCredentials(path)
 			if err := creds.save(path); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Signed in to %s. The admin commands use this sign-in when no admin key is given.\nCredentials: %s\n", server, path)
+			// The sign-in this one replaces is of no more use: revoke it
+			// rather than leave its refresh token valid for weeks.
+			if previous != nil && previous.RefreshToken != creds.RefreshToken {
+				if err := revokeSignIn(cmd.Context(), hc, previous); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "note: the previous sign-in, to %s, could not be revoked (%v); it stays valid until it expires\n", previous.Server, err)
+				}
+			}
 			return nil
 		},
 	}

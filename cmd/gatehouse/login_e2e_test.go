@@ -343,6 +343,19 @@ func loginDogfood(t *testing.T, db string) {
 		t.Fatalf("after logout: %d %s", code, stderr)
 	}
 
+	t.Run("a new sign-in revokes the one it replaces", func(t *testing.T) {
+		again := newLoginEnv(t, server)
+		again.login("ada", password)
+		old := again.credentials()
+		again.login("ada", password)
+		if status := rawAdmin(t, server, old.AccessToken); status != http.StatusUnauthorized {
+			t.Fatalf("the replaced sign-in's access token: %d", status)
+		}
+		if _, stderr, code := again.run("clients", "list"); code != exitOK {
+			t.Fatalf("with the new sign-in: %d %s", code, stderr)
+		}
+	})
+
 	t.Run("a developer's sign-in is refused by the admin API", func(t *testing.T) {
 		dev := newLoginEnv(t, server)
 		dev.login("dev", password)

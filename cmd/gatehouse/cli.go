@@ -23,7 +23,7 @@ const (
 	// exitInvalidKey is `keys verify`'s answer for a key that is not valid;
 	// it predates this table and keeps its number.
 	exitInvalidKey = 2
-	exitAuth       = 3  // 401 or 403: no admin key, a wrong one, or one without the scope
+	exitAuth       = 3  // 401 or 403: no admin key, a wrong one, or one without the scope; a sign-in ended or refused
 	exitNotFound   = 4  // 404
 	exitConflict   = 5  // 409 or 412: exists already, or changed meanwhile
 	exitRejected   = 6  // 400, 413 or 422: the server refused the input
@@ -124,7 +124,7 @@ func describe(err error) (cliProblem, int) {
 		}
 		switch pe.Status {
 		case 401:
-			p.Hint = "is GATEHOUSE_ADMIN_KEY (or --admin-key) set to a key with the admin scope?"
+			p.Hint = "is GATEHOUSE_ADMIN_KEY (or --admin-key) set to a key with the admin scope? or sign in as an administrator with `gatehouse login --server URL`"
 			return p, exitAuth
 		case 403:
 			// Making a key needs an admin key itself, so the hint names
@@ -132,7 +132,8 @@ func describe(err error) (cliProblem, int) {
 			// Refusals that are not about the key (the dashboard's own
 			// client, an address outside the key's networks) say why
 			// themselves.
-			if strings.Contains(p.Detail, "managed by Gatehouse") || strings.Contains(p.Detail, "from this address") {
+			if strings.Contains(p.Detail, "managed by Gatehouse") || strings.Contains(p.Detail, "from this address") ||
+				strings.Contains(p.Detail, "for administrators") {
 				return p, exitAuth
 			}
 			p.Hint = "the admin key is valid but lacks the admin scope; with a key that has it, run " +
@@ -152,6 +153,11 @@ func describe(err error) (cliProblem, int) {
 			return p, exitRetry
 		}
 		return p, exitFailure
+	}
+	var se *signInError
+	if errors.As(err, &se) {
+		return cliProblem{Title: "Not signed in", Detail: se.Error(),
+			Hint: "sign in again with `gatehouse login --server " + se.server + "`, or give an admin key"}, exitAuth
 	}
 	var ue usageError
 	if errors.As(err, &ue) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/gatehouse-dev/gatehouse/internal/admin"
 	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
 )
 
@@ -49,13 +50,14 @@ func (m *Main) dashboardHandler() http.Handler {
 	return m.Dashboard.Handler()
 }
 
-// firstPartyClients are the clients that are part of this server: the
-// dashboard's, which skips consent and which nobody may change. With the
-// dashboard off there are none, so a client left from when it was on is
-// an ordinary one (asking consent, and deletable).
+// firstPartyClients are the clients that are part of this server, which
+// skip consent and which nobody may change: the CLI's (`gatehouse
+// login`), and the dashboard's unless it is off. With the dashboard off,
+// a client left from when it was on is an ordinary one (asking consent,
+// and deletable).
 func (m *Main) firstPartyClients() []string {
 	if m.Config.Dashboard.Disabled {
-		return nil
+		return []string{admin.CLIClientID}
 	}
-	return []string{dashboard.ClientID}
+	return []string{admin.CLIClientID, dashboard.ClientID}
 }

@@ -8,10 +8,12 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/admin"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
@@ -79,9 +81,9 @@ func TestATurnedOffDashboardIsNotFoundAndHasNoClient(t *testing.T) {
 	if _, err := n.main.Clients.Get(context.Background(), dashboard.ClientID); auth.ErrorCode(err) != auth.ENOTFOUND {
 		t.Errorf("the dashboard's client with the dashboard off: %v, want none", err)
 	}
-	// Nor is any client first-party then: one left from when the
-	// dashboard was on asks consent and can be deleted.
-	if got := n.main.firstPartyClients(); len(got) != 0 {
+	// Nor is its client first-party then: one left from when the
+	// dashboard was on asks consent and can be deleted. The CLI's stays.
+	if got := n.main.firstPartyClients(); !slices.Equal(got, []string{admin.CLIClientID}) {
 		t.Errorf("first-party clients with the dashboard off: %v", got)
 	}
 }

@@ -34,18 +34,45 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.asJSON, "json", false, "print JSON for scripts")
 }
 
+// client is the admin API client of a command. Its credential is, first
+// to last: --admin-key, GATEHOUSE_ADMIN_KEY, then the sign-in of
+// `gatehouse login` (for the server it was made with); its server is
+// --server, GATEHOUSE_SERVER, then the sign-in's server, then the
+// default. A sign-in is never sent to another server than its own.
 func (f *clientFlags) client(getenv env) (*admin.Client, error) {
 	server := f.server
 	if server == "" {
 		server = getenv("GATEHOUSE_SERVER")
 	}
-	if server == "" {
-		server = "http://127.0.0.1:8080"
-	}
 	key := f.adminKey
 	if key == "" {
 		key = getenv("GATEHOUSE_ADMIN_KEY")
 	}
+	hc, err := cliHTTPClient(getenv)
+	if err != nil {
+		return nil, err
+	}
+	if key == "" {
+		if cred, credServer := storedCredential(getenv, server, hc); cred != nil {
+			return admin.NewClientWith(strings.TrimRight(orDefaultServer(credServer), "/"), cred, hc), nil
+		}
+	}
+	return admin.NewClient(strings.TrimRight(orDefaultServer(server), "/"), key, hc), nil
+}
+
+// defaultServer is where the CLI looks for a server when told nowhere.
+const defaultServer = "http://127.0.0.1:8080"
+
+func orDefaultServer(server string) string {
+	if server == "" {
+		return defaultServer
+	}
+	return server
+}
+
+// cliHTTPClient is the HTTP client of the CLI's calls to a server: a
+// 30-second timeout, and GATEHOUSE_CA_FILE's CA if set.
+func cliHTTPClient(getenv env) (*http.Client, error) {
 	hc := &http.Client{Timeout: 30 * time.Second}
 	if caFile := getenv("GATEHOUSE_CA_FILE"); caFile != "" {
 		// A server with a certificate from a private CA (or self-signed).
@@ -59,7 +86,7 @@ func (f *clientFlags) client(getenv env) (*admin.Client, error) {
 		}
 		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	}
-	return admin.NewClient(strings.TrimRight(server, "/"), key, hc), nil
+	return hc, nil
 }
 
 // print writes v as JSON with --json, or calls table otherwise.

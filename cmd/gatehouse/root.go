@@ -41,6 +41,8 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newUsageCommand(getenv),
 		newNodesCommand(getenv),
 		newAdminKeyCommand(getenv),
+		newLoginCommand(getenv),
+		newLogoutCommand(getenv),
 		newBackupCommand(getenv),
 		newRestoreCommand(getenv),
 		newCheckCommand(getenv),

@@ -324,6 +324,8 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 		UsageRetention:    m.Config.Usage.Retention,
 		Nodes:             m.Store,
 		HeartbeatInterval: m.Config.Cluster.HeartbeatInterval,
+		// People signed in with `gatehouse login`, beside admin keys.
+		Tokens: m.adminTokens(),
 	})
 	if err != nil {
 		return fmt.Errorf("admin api: %w", err)
@@ -438,7 +440,8 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		SessionTTL:         o.SessionTTL,
 		InsecureCookies:    m.insecureCookies(),
 		Usage:              m.Usage,
-		// The dashboard is part of this server: nobody consents to it.
+		// The dashboard and the CLI are part of this server: nobody
+		// consents to them.
 		FirstPartyClients: m.firstPartyClients(),
 		TracerProvider:    m.tracerProvider(),
 
@@ -465,7 +468,10 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 	}); err != nil {
 		return fmt.Errorf("oauth: %w", err)
 	}
-	return m.startDashboardClient(ctx)
+	if err := m.startDashboardClient(ctx); err != nil {
+		return err
+	}
+	return m.startCLIClient(ctx)
 }
 
 // insecureCookies says whether browser cookies go without Secure and the

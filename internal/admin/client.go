@@ -22,10 +22,28 @@ import (
 // *ProblemError for every error response, so auth.ErrorCode(err) gives the
 // code the server meant.
 type Client struct {
-	baseURL  string
-	adminKey string
-	hc       *http.Client
+	baseURL string
+	cred    Credential
+	hc      *http.Client
 }
+
+// Credential supplies the bearer credential of admin calls: an admin key
+// (NewClient), or a person's access token that it refreshes as needed
+// (the CLI's `gatehouse login`).
+type Credential interface {
+	// Bearer returns the credential to send.
+	Bearer(ctx context.Context) (string, error)
+	// Rejected is told that the server answered 401 to bearer; it reports
+	// whether another Bearer is worth one more try (a token it could
+	// refresh, which the server's clock found expired before ours did).
+	Rejected(ctx context.Context, bearer string) bool
+}
+
+// staticKey is the Credential of an admin key.
+type staticKey string
+
+func (k staticKey) Bearer(context.Context) (string, error) { return string(k), nil }
+func (k staticKey) Rejected(context.Context, string) bool  { return false }
 
 // defaultClientTimeout bounds a call when NewClient is given no http.Client:
 // admin calls are small, so a long wait means something is wrong.
@@ -39,10 +57,15 @@ const maxResponseBytes = 16 << 20
 // "http://127.0.0.1:8080"), authenticating admin calls with adminKey. A nil
 // hc means an http.Client with a 30-second timeout.
 func NewClient(baseURL, adminKey string, hc *http.Client) *Client {
+	return NewClientWith(baseURL, staticKey(adminKey), hc)
+}
+
+// NewClientWith is NewClient authenticating admin calls with cred.
+func NewClientWith(baseURL string, cred Credential, hc *http.Client) *Client {
 	if hc == nil {
 		hc = &http.Client{Timeout: defaultClientTimeout}
 	}
-	return &Client{baseURL: strings.TrimRight(baseURL, "/"), adminKey: adminKey, hc: hc}
+	return &Client{baseURL: strings.TrimRight(baseURL, "/"), cred: cred, hc: hc}
 }
 
 // ProblemError is an error response of the API. It unwraps to an
@@ -199,26 +222,15 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	var rd io.Reader
+	var payload []byte
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return fmt.Errorf("admin client: %s %s: encode request: %w", method, path, err)
 		}
-		rd = bytes.NewReader(b)
+		payload = b
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return fmt.Errorf("admin client: %s %s: %w", method, path, err)
-	}
-	req.Header.Set("Accept", "application/json, application/problem+json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if authenticate {
-		req.Header.Set("Authorization", "Bearer "+c.adminKey)
-	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.send(ctx, method, u, payload, body != nil, authenticate)
 	if err != nil {
 		return fmt.Errorf("admin client: %s %s: %w", method, path, err)
 	}
@@ -241,6 +253,42 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		return fmt.Errorf("admin client: %s %s: decode response: %w", method, path, err)
 	}
 	return nil
+}
+
+// send sends one request, authenticated with the Credential if asked to,
+// and once more with its next bearer when it wants another try after a
+// 401.
+func (c *Client) send(ctx context.Context, method, u string, payload []byte, hasBody, authenticate bool) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		var rd io.Reader
+		if hasBody {
+			rd = bytes.NewReader(payload)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, u, rd)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Accept", "application/json, application/problem+json")
+		if hasBody {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		var bearer string
+		if authenticate {
+			if bearer, err = c.cred.Bearer(ctx); err != nil {
+				return nil, err
+			}
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		if !authenticate || resp.StatusCode != http.StatusUnauthorized || attempt > 0 || !c.cred.Rejected(ctx, bearer) {
+			return resp, nil
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBytes))
+		resp.Body.Close()
+	}
 }
 
 // problemError builds the error of a failed response, also for answers that

@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
@@ -32,6 +34,10 @@ type testEnv struct {
 	adminID  string
 	client   *Client
 	secrets  []string // every plaintext seen, for the log check
+
+	// Of newOAuthEnv only: the keyring that signs tokens, and the users.
+	signing  *signing.Keyring
+	accounts *account.Service
 }
 
 // testStart is the clock's start: fixed, so runs are reproducible.

@@ -317,13 +317,14 @@ func keyPath(id string) string { return "/admin/v1/keys/" + url.PathEscape(id) }
 
 type actorKey struct{}
 
-// withActor records the authenticated admin key ID for the handlers.
+// withActor records the ID of the authenticated admin key or user for the
+// handlers.
 func withActor(r *http.Request, actor string) *http.Request {
 	return r.WithContext(context.WithValue(r.Context(), actorKey{}, actor))
 }
 
-// actorOf returns the ID of the admin key that authenticated r: the Actor of
-// the audit events the request causes.
+// actorOf returns the ID of the admin key, or of the user whose access
+// token, authenticated r: the Actor of the audit events the request causes.
 func actorOf(r *http.Request) string {
 	actor, _ := r.Context().Value(actorKey{}).(string)
 	return actor

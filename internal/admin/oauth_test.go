@@ -23,7 +23,7 @@ import (
 
 // newOAuthEnv is newTestEnv with the authorization server's routes served
 // by the real keyring, account service and authorization server.
-func newOAuthEnv(t *testing.T) *testEnv {
+func newOAuthEnv(t testing.TB) *testEnv {
 	t.Helper()
 	env := newTestEnv(t)
 	ctx := context.Background()
@@ -48,20 +48,25 @@ func newOAuthEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	authz, err := oauth.New(oauth.Config{Issuer: "https://auth.example.test", Store: env.db, Audit: env.db, Clients: clients,
+	authz, err := oauth.New(oauth.Config{Issuer: testIssuer, Store: env.db, Audit: env.db, Clients: clients,
 		Hasher: hasher, Keys: keys, Accounts: accounts, Now: env.clock.Now, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv, err := NewServer(Config{Keys: env.keys, Audit: env.db, Clients: clients, Consents: authz, Users: accounts, SigningKeys: keys,
-		Logger: logger, Now: env.clock.Now})
+		Logger: logger, Now: env.clock.Now,
+		Tokens: &TokenConfig{Issuer: testIssuer, JWKS: keys.JWKS, Leeway: keys.Leeway(), Revocations: env.db}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	env.server = srv
 	env.ts.Config.Handler = srv.Handler()
+	env.signing, env.accounts = keys, accounts
 	return env
 }
+
+// testIssuer is the issuer of newOAuthEnv's authorization server.
+const testIssuer = "https://auth.example.test"
 
 func TestClientLifecycleThroughClient(t *testing.T) {
 	t.Parallel()

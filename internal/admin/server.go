@@ -99,6 +99,11 @@ type Config struct {
 	// SecretScanning handles POST /v1/secret-scanning; nil leaves it
 	// answering 404.
 	SecretScanning SecretScanner
+
+	// Tokens lets people use the admin routes with their access tokens
+	// (`gatehouse login`; see usertoken.go) beside admin keys; it needs
+	// Users. nil: admin keys only.
+	Tokens *TokenConfig
 }
 
 // Server serves the admin API and the verify endpoint. It holds no state of
@@ -132,6 +137,8 @@ type Server struct {
 
 	nodes     NodeLister
 	heartbeat time.Duration
+
+	tokens *userTokens // nil: admin keys only
 }
 
 // NewServer checks cfg, fills in defaults and registers the routes.
@@ -154,6 +161,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxBodyBytes < 0 {
 		return nil, errors.New("admin: Config.MaxBodyBytes must not be negative")
+	}
+	if cfg.Tokens != nil && cfg.Users == nil {
+		return nil, errors.New("admin: Config.Tokens needs Users")
 	}
 	s := &Server{
 		keys:        cfg.Keys,
@@ -190,6 +200,12 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if s.sourceLim == nil {
 		s.sourceLim = ratelimit.Local{Buckets: &s.sources}
+	}
+	if cfg.Tokens != nil {
+		var err error
+		if s.tokens, err = newUserTokens(cfg.Tokens, s.now); err != nil {
+			return nil, err
+		}
 	}
 	for _, rt := range routes() {
 		h := s.wrap(rt)
@@ -290,7 +306,9 @@ func (s *Server) wrap(rt route) http.Handler {
 				s.writeError(w, r, err)
 				return
 			}
-			info.keyID = actor
+			if info.userID == "" {
+				info.keyID = actor
+			}
 			r = withActor(r, actor)
 		}
 		if rt.access == adminOAuth && s.clients == nil {
@@ -352,11 +370,18 @@ var adminScopes = []string{ScopeAdmin}
 // bearerChallenge is sent with every 401 (RFC 6750 section 3).
 const bearerChallenge = `Bearer realm="gatehouse"`
 
-// authenticate verifies the admin key of r and returns its ID, the actor of
-// whatever the request changes. It returns EUNAUTHORIZED without a valid key,
-// EFORBIDDEN for a key without ScopeAdmin and ERATELIMITED over its limit,
-// having set the matching headers.
+// authenticate verifies the admin key of r, or the access token of a
+// person (authenticateUser) where Config.Tokens allows them, and returns
+// the key's or the user's ID, the actor of whatever the request changes.
+// It returns EUNAUTHORIZED without a valid key, EFORBIDDEN for a key
+// without ScopeAdmin and ERATELIMITED over its limit, having set the
+// matching headers.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, error) {
+	if s.tokens != nil {
+		if token, ok := userBearer(r); ok {
+			return s.authenticateUser(w, r, token)
+		}
+	}
 	key, ok := apikey.Extract(r)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", bearerChallenge)
@@ -400,8 +425,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, e
 
 // requestInfo collects, while a request is served, what its log line says.
 type requestInfo struct {
-	route string // the matched pattern; "" when no route matched
-	keyID string // ID of the API key the request presented, when known
+	route  string // the matched pattern; "" when no route matched
+	keyID  string // ID of the API key the request presented, when known
+	userID string // ID of the user whose access token the request presented, when known
 }
 
 type infoKey struct{}
@@ -442,7 +468,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 		// Room for key_id up front: growing the slice would cost a heap
 		// allocation per request; this way it stays on the stack.
-		attrs := make([]slog.Attr, 0, 5)
+		attrs := make([]slog.Attr, 0, 6)
 		attrs = append(attrs,
 			slog.String("method", r.Method),
 			slog.String("route", routeOf(r)),
@@ -451,6 +477,9 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		)
 		if info.keyID != "" {
 			attrs = append(attrs, slog.String("key_id", info.keyID))
+		}
+		if info.userID != "" {
+			attrs = append(attrs, slog.String("user_id", info.userID))
 		}
 		s.logger.LogAttrs(r.Context(), level, "http request", attrs...)
 	})

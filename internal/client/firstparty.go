@@ -13,11 +13,11 @@ import (
 // Gatehouse's own, such as the dashboard) match in, audited with
 // auth.ActorSystem as the actor. It creates the client if it is absent.
 // If it exists, it changes it only when its name, redirect URIs,
-// post-logout redirect URIs, grant types or scopes differ from in, so
-// that a node started with another issuer URL brings the redirect URIs up
-// to date while an unchanged restart writes nothing; its other settings
-// (lifetimes, audiences) are left as an administrator set them. Every node
-// calls it at start: when nodes race, each one succeeds.
+// post-logout redirect URIs, grant types, scopes or audiences differ from
+// in, so that a node started with another issuer URL brings the redirect
+// URIs and audiences up to date while an unchanged restart writes nothing;
+// its other settings (lifetimes) are left as an administrator set them.
+// Every node calls it at start: when nodes race, each one succeeds.
 func (r *Registry) EnsureFirstParty(ctx context.Context, id string, in Input) (*auth.Client, error) {
 	if !ValidID(id) {
 		return nil, auth.Errorf(auth.EINVALID, "%q is not a client ID.", id)
@@ -60,7 +60,7 @@ func (r *Registry) EnsureFirstParty(ctx context.Context, id string, in Input) (*
 		c := *old
 		now := r.now()
 		c.Name, c.RedirectURIs, c.PostLogoutRedirectURIs = want.Name, want.RedirectURIs, want.PostLogoutRedirectURIs
-		c.GrantTypes, c.Scopes, c.UpdatedAt = want.GrantTypes, want.Scopes, now
+		c.GrantTypes, c.Scopes, c.Audiences, c.UpdatedAt = want.GrantTypes, want.Scopes, want.Audiences, now
 		ev := event(auth.EventClientUpdated, now, auth.ActorSystem, &c)
 		ev.Details["changed"] = strings.Join(changed(old, &c), ",")
 		err = r.store.UpdateClient(ctx, &c, old.UpdatedAt, ev)
@@ -84,5 +84,6 @@ func sameFirstParty(c, want *auth.Client) bool {
 		slices.Equal(c.RedirectURIs, want.RedirectURIs) &&
 		slices.Equal(c.PostLogoutRedirectURIs, want.PostLogoutRedirectURIs) &&
 		slices.Equal(c.GrantTypes, want.GrantTypes) &&
-		slices.Equal(c.Scopes, want.Scopes)
+		slices.Equal(c.Scopes, want.Scopes) &&
+		slices.Equal(c.Audiences, want.Audiences)
 }

@@ -112,6 +112,21 @@ func TestEnsureFirstPartyFollowsTheIssuer(t *testing.T) {
 	if c, err = e.EnsureFirstParty(ctx, firstPartyID, in); err != nil || c.Name != "Renamed" || !slices.Equal(c.Scopes, []string{"openid"}) {
 		t.Fatalf("rename: %+v, %v", c, err)
 	}
+
+	// So are audiences: a client whose tokens are for an API below the
+	// issuer (the CLI's, for the admin API) follows the issuer too.
+	in.Audiences = []string{"https://auth.example.com/admin"}
+	if c, err = e.EnsureFirstParty(ctx, firstPartyID, in); err != nil || !slices.Equal(c.Audiences, in.Audiences) {
+		t.Fatalf("audiences: %+v, %v", c, err)
+	}
+	in.Audiences = []string{"https://auth2.example.com/admin"}
+	if c, err = e.EnsureFirstParty(ctx, firstPartyID, in); err != nil || !slices.Equal(c.Audiences, in.Audiences) {
+		t.Fatalf("new audience: %+v, %v", c, err)
+	}
+	ev = e.auditOf(t, firstPartyID)
+	if last := ev[len(ev)-1]; last.Details["changed"] != "audiences" {
+		t.Fatalf("last audit event: %+v", last)
+	}
 }
 
 func TestEnsureFirstPartyRefusesBadInput(t *testing.T) {

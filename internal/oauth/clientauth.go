@@ -199,13 +199,24 @@ func (s *Server) authenticateAssertion(ctx context.Context, formID, assertion st
 	return c, nil
 }
 
-// verifyAssertion checks the signature of tok with the client's keys: the
-// key named by kid, or else every key, and returns the verified claims.
-// A key with an alg of its own is only used for that alg.
+// verifyAssertion checks the signature of tok with the client's keys and
+// returns the verified claims.
 func verifyAssertion(tok *jwt.JSONWebToken, rawJWKS []byte) (*assertionClaims, bool) {
+	var claims assertionClaims
+	if !verifyWithKeys(tok, rawJWKS, &claims) {
+		return nil, false
+	}
+	return &claims, true
+}
+
+// verifyWithKeys checks the signature of tok with the keys of a JWK Set:
+// the key named by kid, or else every key, and decodes the verified
+// claims into claims. A key with an alg of its own is only used for that
+// alg.
+func verifyWithKeys(tok *jwt.JSONWebToken, rawJWKS []byte, claims any) bool {
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(rawJWKS, &set); err != nil {
-		return nil, false
+		return false
 	}
 	h := tok.Headers[0]
 	for i := range set.Keys {
@@ -216,12 +227,11 @@ func verifyAssertion(tok *jwt.JSONWebToken, rawJWKS []byte) (*assertionClaims, b
 		if !keyFitsAlgorithm(k, h.Algorithm) {
 			continue
 		}
-		var claims assertionClaims
-		if err := tok.Claims(k.Key, &claims); err == nil {
-			return &claims, true
+		if err := tok.Claims(k.Key, claims); err == nil {
+			return true
 		}
 	}
-	return nil, false
+	return false
 }
 
 // keyFitsAlgorithm reports whether a client key may verify alg: RSA for

@@ -39,6 +39,11 @@ func TestOAuthStoreContract(t *testing.T) {
 	storetest.RunRoutes(t, func(t *testing.T) auth.Store { return openTemp(t) })
 }
 
+func TestRegistrationStoreContract(t *testing.T) {
+	t.Parallel()
+	storetest.RunRegistration(t, func(t *testing.T) auth.Store { return openTemp(t) })
+}
+
 func TestWebhookStoreContract(t *testing.T) {
 	t.Parallel()
 	storetest.RunWebhooks(t, func(t *testing.T) auth.Store { return openTemp(t) })

@@ -45,6 +45,13 @@ type clientSettings struct {
 	accessTTL     time.Duration
 	refreshTTL    time.Duration
 	refreshMaxTTL time.Duration
+
+	requireDPoP        bool
+	requirePAR         bool
+	logoutChannelURI   string
+	applicationType    string
+	exchangeIssuers    []string
+	allowImpersonation bool
 }
 
 func (s *clientSettings) register(cmd *cobra.Command) {
@@ -56,12 +63,18 @@ func (s *clientSettings) register(cmd *cobra.Command) {
 	fl.StringVar(&s.jwksFile, "jwks-file", "", "file holding the client's public JWK Set, for private_key_jwt")
 	fl.StringArrayVar(&s.redirectURIs, "redirect-uri", nil, "a redirect URI, matched exactly (repeatable)")
 	fl.StringArrayVar(&s.logoutURIs, "post-logout-redirect-uri", nil, "a post-logout redirect URI (repeatable)")
-	fl.StringSliceVar(&s.grantTypes, "grant-types", nil, "allowed grants, comma-separated: authorization_code,refresh_token,client_credentials")
+	fl.StringSliceVar(&s.grantTypes, "grant-types", nil, "allowed grants, comma-separated: authorization_code,refresh_token,client_credentials,urn:ietf:params:oauth:grant-type:device_code,urn:ietf:params:oauth:grant-type:token-exchange")
 	scopesVar(fl, &s.scopes, "scopes", `scopes the client may ask for, space- or comma-separated ("openid offline_access api:read"); repeatable`)
 	fl.StringArrayVar(&s.audiences, "audience", nil, "an API (resource indicator) the client may get tokens for; the first is the default (repeatable)")
 	durationVar(fl, &s.accessTTL, "access-token-ttl", 0, "access token lifetime, like 10m (default: the server's)")
 	durationVar(fl, &s.refreshTTL, "refresh-token-ttl", 0, "refresh token idle lifetime, like 14d (default: the server's)")
 	durationVar(fl, &s.refreshMaxTTL, "refresh-token-max-ttl", 0, "refresh token absolute lifetime, like 90d (default: the server's)")
+	fl.BoolVar(&s.requireDPoP, "require-dpop", false, "refuse token requests without a DPoP proof (sender-constrained tokens, RFC 9449)")
+	fl.BoolVar(&s.requirePAR, "require-par", false, "accept authorization requests only through pushed authorization requests (RFC 9126)")
+	fl.StringVar(&s.logoutChannelURI, "backchannel-logout-uri", "", `where logout tokens are posted when a user's session ends (OIDC Back-Channel Logout); update: "" clears it`)
+	fl.StringVar(&s.applicationType, "application-type", "", "web (default) or native")
+	fl.StringArrayVar(&s.exchangeIssuers, "exchange-issuer", nil, "another issuer whose tokens the client may exchange (token-exchange grant; repeatable)")
+	fl.BoolVar(&s.allowImpersonation, "allow-impersonation", false, "let the client exchange tokens without being named as the actor (token-exchange grant)")
 }
 
 // apply copies the flags that are set (all of them for create) into req.
@@ -100,6 +113,24 @@ func (s *clientSettings) apply(cmd *cobra.Command, req *admin.ClientRequest, all
 	}
 	if set("audience") {
 		req.Audiences = s.audiences
+	}
+	if set("require-dpop") {
+		req.RequireDPoP = s.requireDPoP
+	}
+	if set("require-par") {
+		req.RequirePAR = s.requirePAR
+	}
+	if set("backchannel-logout-uri") {
+		req.BackchannelLogoutURI = s.logoutChannelURI
+	}
+	if set("application-type") {
+		req.ApplicationType = s.applicationType
+	}
+	if set("exchange-issuer") {
+		req.ExchangeIssuers = s.exchangeIssuers
+	}
+	if set("allow-impersonation") {
+		req.AllowImpersonation = s.allowImpersonation
 	}
 	for _, d := range []struct {
 		flag string
@@ -189,6 +220,23 @@ func clientDetails(w *tabwriter.Writer, c admin.OAuthClient) {
 	row("access token ttl", c.AccessTokenTTL)
 	row("refresh token ttl", c.RefreshTokenTTL)
 	row("refresh token max ttl", c.RefreshTokenMaxTTL)
+	row("application type", c.ApplicationType)
+	if c.RequireDPoP {
+		row("dpop", "required")
+	}
+	if c.RequirePAR {
+		row("pushed requests", "required")
+	}
+	row("back-channel logout", c.BackchannelLogoutURI)
+	for _, iss := range c.ExchangeIssuers {
+		row("exchange issuer", iss)
+	}
+	if c.AllowImpersonation {
+		row("impersonation", "allowed")
+	}
+	if c.Registered {
+		row("registered", "dynamically (RFC 7591)")
+	}
 	row("created", stamp(c.CreatedAt))
 	row("updated", stamp(c.UpdatedAt))
 }
@@ -276,6 +324,13 @@ func newClientsUpdateCommand(f *clientFlags, getenv env) *cobra.Command {
 				AccessTokenTTL:          cur.AccessTokenTTL,
 				RefreshTokenTTL:         cur.RefreshTokenTTL,
 				RefreshTokenMaxTTL:      cur.RefreshTokenMaxTTL,
+				RequireDPoP:             cur.RequireDPoP,
+				RequirePAR:              cur.RequirePAR,
+				BackchannelLogoutURI:    cur.BackchannelLogoutURI,
+				ApplicationType:         cur.ApplicationType,
+				ExchangeIssuers:         cur.ExchangeIssuers,
+				AllowImpersonation:      cur.AllowImpersonation,
+				Metadata:                cur.Metadata,
 			}
 			if err := s.apply(cmd, &req, false); err != nil {
 				return err

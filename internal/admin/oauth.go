@@ -97,9 +97,18 @@ func ClientInput(req ClientRequest) (client.Input, error) {
 		GrantTypes:             req.GrantTypes,
 		Scopes:                 req.Scopes,
 		Audiences:              req.Audiences,
+		RequireDPoP:            req.RequireDPoP,
+		RequirePAR:             req.RequirePAR,
+		BackchannelLogoutURI:   req.BackchannelLogoutURI,
+		ApplicationType:        req.ApplicationType,
+		ExchangeIssuers:        req.ExchangeIssuers,
+		AllowImpersonation:     req.AllowImpersonation,
 	}
 	if len(req.JWKS) > 0 {
 		in.JWKS = slices.Clone([]byte(req.JWKS))
+	}
+	if len(req.Metadata) > 0 {
+		in.Metadata = slices.Clone([]byte(req.Metadata))
 	}
 	for _, d := range []struct {
 		member string

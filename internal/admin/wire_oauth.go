@@ -26,12 +26,25 @@ type OAuthClient struct {
 	Scopes                  []string       `json:"scopes"`
 	Audiences               []string       `json:"audiences"`
 	// Lifetimes as Go durations; absent: the server's default.
-	AccessTokenTTL     string    `json:"access_token_ttl,omitempty"`
-	RefreshTokenTTL    string    `json:"refresh_token_ttl,omitempty"`
-	RefreshTokenMaxTTL string    `json:"refresh_token_max_ttl,omitempty"`
-	CreatedAt          time.Time `json:"created_at"`
-	UpdatedAt          time.Time `json:"updated_at"`
-	SecretRotatedAt    time.Time `json:"client_secret_rotated_at,omitzero"`
+	AccessTokenTTL     string `json:"access_token_ttl,omitempty"`
+	RefreshTokenTTL    string `json:"refresh_token_ttl,omitempty"`
+	RefreshTokenMaxTTL string `json:"refresh_token_max_ttl,omitempty"`
+	// The extensions' settings, named as in dynamic registration (RFC
+	// 9449 5.2, RFC 9126 6, OIDC Back-Channel Logout 2.2, OIDC Dynamic
+	// Client Registration 2).
+	RequireDPoP          bool     `json:"dpop_bound_access_tokens"`
+	RequirePAR           bool     `json:"require_pushed_authorization_requests"`
+	BackchannelLogoutURI string   `json:"backchannel_logout_uri,omitempty"`
+	ApplicationType      string   `json:"application_type,omitempty"`
+	ExchangeIssuers      []string `json:"exchange_issuers"`
+	AllowImpersonation   bool     `json:"allow_impersonation"`
+	// Metadata is what dynamic registration keeps without acting on it
+	// (client_uri, contacts, ...); absent for none.
+	Metadata        jsontext.Value `json:"metadata,omitempty"`
+	Registered      bool           `json:"dynamically_registered,omitempty"`
+	CreatedAt       time.Time      `json:"created_at"`
+	UpdatedAt       time.Time      `json:"updated_at"`
+	SecretRotatedAt time.Time      `json:"client_secret_rotated_at,omitzero"`
 }
 
 // CreatedClient is a client with its secret, returned by creation and by
@@ -58,6 +71,13 @@ type ClientRequest struct {
 	AccessTokenTTL          string         `json:"access_token_ttl,omitempty"`
 	RefreshTokenTTL         string         `json:"refresh_token_ttl,omitempty"`
 	RefreshTokenMaxTTL      string         `json:"refresh_token_max_ttl,omitempty"`
+	RequireDPoP             bool           `json:"dpop_bound_access_tokens,omitempty"`
+	RequirePAR              bool           `json:"require_pushed_authorization_requests,omitempty"`
+	BackchannelLogoutURI    string         `json:"backchannel_logout_uri,omitempty"`
+	ApplicationType         string         `json:"application_type,omitempty"` // web (default) or native
+	ExchangeIssuers         []string       `json:"exchange_issuers,omitempty"`
+	AllowImpersonation      bool           `json:"allow_impersonation,omitempty"`
+	Metadata                jsontext.Value `json:"metadata,omitempty"` // a JSON object kept as given
 }
 
 // ClientList is one page of GET /admin/v1/clients.
@@ -162,9 +182,19 @@ func clientFromRecord(c *auth.Client) OAuthClient {
 		CreatedAt:               c.CreatedAt.UTC(),
 		UpdatedAt:               c.UpdatedAt.UTC(),
 		SecretRotatedAt:         utcOrZero(c.SecretRotatedAt),
+		RequireDPoP:             c.RequireDPoP,
+		RequirePAR:              c.RequirePAR,
+		BackchannelLogoutURI:    c.BackchannelLogoutURI,
+		ApplicationType:         c.ApplicationType,
+		ExchangeIssuers:         listOrEmpty(c.ExchangeIssuers),
+		AllowImpersonation:      c.AllowImpersonation,
+		Registered:              len(c.RegistrationTokenHash) > 0,
 	}
 	if len(c.JWKS) > 0 {
 		out.JWKS = jsontext.Value(slices.Clone(c.JWKS))
+	}
+	if len(c.Metadata) > 0 {
+		out.Metadata = jsontext.Value(slices.Clone(c.Metadata))
 	}
 	return out
 }

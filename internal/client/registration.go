@@ -51,9 +51,6 @@ type Registration struct {
 	// allows the registration (see InitialToken); nil for an open
 	// registration.
 	InitialTokenHash []byte
-	// Metadata is the registration metadata the server keeps but does not
-	// act on (auth.Client.Metadata): a JSON object, or nil.
-	Metadata []byte
 }
 
 // Credentials are the secrets a registration or a registration update
@@ -198,7 +195,7 @@ func checkRedirects(in Input) error {
 
 // Register registers a client dynamically (RFC 7591 3): as Create, plus a
 // registration access token (returned in Credentials, stored as a keyed
-// hash) and the registration metadata. With reg.InitialTokenHash the
+// hash). With reg.InitialTokenHash the
 // registration takes one use of that initial access token, in the same
 // transaction (EUNAUTHORIZED when it has none left); without, it is an
 // open registration. EINVALID for bad input, as RedirectURIError when a
@@ -231,7 +228,6 @@ func (r *Registry) Register(ctx context.Context, actor string, in Input, reg Reg
 	if creds.RegistrationToken, c.RegistrationTokenHash, err = r.hasher.New(RegistrationTokenPrefix); err != nil {
 		return nil, creds, err
 	}
-	c.Metadata = reg.Metadata
 	for attempt := 0; ; attempt++ {
 		if c.ID, err = auth.NewID(IDPrefix, now); err != nil {
 			return nil, creds, err
@@ -266,12 +262,11 @@ func (r *Registry) RegistrationTokenMatches(c *auth.Client, presented string) bo
 }
 
 // UpdateRegistered replaces the settings of a dynamically registered
-// client (RFC 7592 2.2) as Update does, with the registration metadata,
-// and rotates its registration access token: the new one is returned, the
+// client (RFC 7592 2.2) as Update does, and rotates its registration access token: the new one is returned, the
 // old one stops working. The secret is kept; a client moving to a secret
 // method without one gets one, returned in Credentials. EFORBIDDEN for a client
 // without a registration access token (one an admin created).
-func (r *Registry) UpdateRegistered(ctx context.Context, actor, id string, in Input, metadata []byte) (*auth.Client, Credentials, error) {
+func (r *Registry) UpdateRegistered(ctx context.Context, actor, id string, in Input) (*auth.Client, Credentials, error) {
 	var creds Credentials
 	if err := checkRedirects(in); err != nil {
 		return nil, creds, err
@@ -284,7 +279,7 @@ func (r *Registry) UpdateRegistered(ctx context.Context, actor, id string, in In
 		if len(old.RegistrationTokenHash) == 0 {
 			return auth.Errorf(auth.EFORBIDDEN, "The client was not registered dynamically.")
 		}
-		c.RegistrationTokenHash, c.Metadata = hash, metadata
+		c.RegistrationTokenHash = hash
 		if usesSecret(c.AuthMethod) && len(c.SecretHash) == 0 {
 			// Moving to a secret method: the client cannot call
 			// RotateSecret, so the update issues the secret.

@@ -125,10 +125,11 @@ func (r *Registry) Changeable(id string) error {
 // drops its secret; moving from private_key_jwt to a secret method leaves
 // it without a secret until RotateSecret issues one. ENOTFOUND if there is
 // no such client; EFORBIDDEN for a first-party client. A dynamically
-// registered client keeps its registration access token and metadata.
+// registered client keeps its registration access token.
 func (r *Registry) Update(ctx context.Context, actor, id string, in Input) (*auth.Client, error) {
 	return r.update(ctx, actor, id, in, func(old, c *auth.Client) error {
-		c.RegistrationTokenHash, c.Metadata = old.RegistrationTokenHash, old.Metadata
+		// The registration access token is not a setting: an update keeps it.
+		c.RegistrationTokenHash = old.RegistrationTokenHash
 		return nil
 	})
 }
@@ -342,6 +343,13 @@ func changed(old, c *auth.Client) []string {
 		{"access_token_ttl", old.AccessTokenTTL == c.AccessTokenTTL},
 		{"refresh_token_ttl", old.RefreshTokenTTL == c.RefreshTokenTTL},
 		{"refresh_token_max_ttl", old.RefreshTokenMaxTTL == c.RefreshTokenMaxTTL},
+		{"require_dpop", old.RequireDPoP == c.RequireDPoP},
+		{"require_par", old.RequirePAR == c.RequirePAR},
+		{"backchannel_logout_uri", old.BackchannelLogoutURI == c.BackchannelLogoutURI},
+		{"application_type", old.ApplicationType == c.ApplicationType},
+		{"exchange_issuers", slices.Equal(old.ExchangeIssuers, c.ExchangeIssuers)},
+		{"allow_impersonation", old.AllowImpersonation == c.AllowImpersonation},
+		{"metadata", bytes.Equal(old.Metadata, c.Metadata)},
 	} {
 		if !f.same {
 			out = append(out, f.name)

@@ -148,6 +148,24 @@ func TestValidation(t *testing.T) {
 		"refresh TTL over a year":            base(func(in *client.Input) { in.RefreshTokenTTL = 366 * 24 * time.Hour }),
 		"absolute shorter than idle refresh": base(func(in *client.Input) { in.RefreshTokenTTL, in.RefreshTokenMaxTTL = 48*time.Hour, 24*time.Hour }),
 		"negative TTL":                       base(func(in *client.Input) { in.AccessTokenTTL = -time.Minute }),
+		"PAR without the code grant":         {Name: "x", GrantTypes: []string{"client_credentials"}, RequirePAR: true},
+		"logout URI without the code grant":  {Name: "x", GrantTypes: []string{"client_credentials"}, BackchannelLogoutURI: "https://app.example.com/bcl"},
+		"http logout URI off loopback":       base(func(in *client.Input) { in.BackchannelLogoutURI = "http://app.example.com/bcl" }),
+		"logout URI with fragment":           base(func(in *client.Input) { in.BackchannelLogoutURI = "https://app.example.com/bcl#x" }),
+		"logout URI of a custom scheme":      base(func(in *client.Input) { in.Public, in.BackchannelLogoutURI = true, "com.example.app:/bcl" }),
+		"unknown application type":           base(func(in *client.Input) { in.ApplicationType = "desktop" }),
+		"public token exchange": base(func(in *client.Input) {
+			in.Public, in.GrantTypes = true, []string{"authorization_code", auth.GrantTokenExchange}
+		}),
+		"exchange issuers without the grant": base(func(in *client.Input) { in.ExchangeIssuers = []string{"https://idp.example"} }),
+		"impersonation without the grant":    base(func(in *client.Input) { in.AllowImpersonation = true }),
+		"exchange issuer with a query": {Name: "x", GrantTypes: []string{auth.GrantTokenExchange},
+			ExchangeIssuers: []string{"https://idp.example?x=1"}},
+		"exchange issuer over http": {Name: "x", GrantTypes: []string{auth.GrantTokenExchange},
+			ExchangeIssuers: []string{"http://idp.example"}},
+		"refresh with neither code nor device": {Name: "x", GrantTypes: []string{auth.GrantTokenExchange, "refresh_token"}},
+		"metadata not an object":               base(func(in *client.Input) { in.Metadata = []byte(`["x"]`) }),
+		"metadata too large":                   base(func(in *client.Input) { in.Metadata = []byte(`{"a":"` + strings.Repeat("x", 16<<10) + `"}`) }),
 	}
 	for name, in := range bad {
 		t.Run(name, func(t *testing.T) {
@@ -165,6 +183,15 @@ func TestValidation(t *testing.T) {
 		"Ed25519 and P-256 JWKS":    base(func(in *client.Input) { in.AuthMethod, in.JWKS = "private_key_jwt", jwksOf(t, edPub, &ec.PublicKey) }),
 		"client credentials only":   {Name: "svc", GrantTypes: []string{"client_credentials"}, Audiences: []string{"https://api.example.com", "urn:x:y"}},
 		"defaults for a web client": base(func(in *client.Input) {}),
+		"public device client": {Name: "tv", Public: true,
+			GrantTypes: []string{auth.GrantDeviceCode, auth.GrantRefreshToken}},
+		"token exchange service": {Name: "svc", GrantTypes: []string{auth.GrantTokenExchange, "client_credentials"},
+			ExchangeIssuers: []string{"https://idp.example", "http://127.0.0.1:9000"}, AllowImpersonation: true},
+		"every extension": base(func(in *client.Input) {
+			in.RequireDPoP, in.RequirePAR, in.ApplicationType = true, true, auth.ApplicationNative
+			in.BackchannelLogoutURI = "https://app.example.com/bcl?x=1"
+			in.Metadata = []byte(`{"client_uri":"https://app.example.com"}`)
+		}),
 	}
 	for name, in := range good {
 		t.Run(name, func(t *testing.T) {
@@ -499,5 +526,39 @@ func TestCachedLookupAllocatesNothing(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { _, _ = e.Exists(ctx, c.ID) }); n != 0 {
 		t.Errorf("Exists of a cached client allocates %.0f times per call", n)
+	}
+}
+
+func TestExtensionsAreKeptAndUpdatesKeepTheRegistrationToken(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	in := client.Input{Name: "app", RedirectURIs: []string{"https://app.example.com/cb"},
+		GrantTypes:  []string{auth.GrantAuthorizationCode, auth.GrantRefreshToken, auth.GrantTokenExchange},
+		RequireDPoP: true, RequirePAR: true, BackchannelLogoutURI: "https://app.example.com/bcl",
+		ExchangeIssuers: []string{"https://idp.example", "https://idp.example"}, AllowImpersonation: true,
+		Metadata: []byte(`{"contacts":["ops@example.com"]}`)}
+	c, _ := e.mustCreate(t, in)
+	if !c.RequireDPoP || !c.RequirePAR || c.BackchannelLogoutURI != in.BackchannelLogoutURI ||
+		c.ApplicationType != auth.ApplicationWeb || !c.AllowImpersonation ||
+		len(c.ExchangeIssuers) != 1 || string(c.Metadata) != string(in.Metadata) {
+		t.Fatalf("created %+v", c)
+	}
+	// A registration access token set by dynamic registration survives an
+	// admin's update of the settings.
+	stored, err := e.db.GetClient(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored.RegistrationTokenHash = []byte("0123456789abcdef0123456789abcdef")
+	if err := e.db.UpdateClient(ctx, stored, stored.UpdatedAt); err != nil {
+		t.Fatal(err)
+	}
+	in.RequireDPoP, in.ApplicationType = false, auth.ApplicationNative
+	up, err := e.Update(ctx, "adm_1", c.ID, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.RequireDPoP || up.ApplicationType != auth.ApplicationNative || string(up.RegistrationTokenHash) != string(stored.RegistrationTokenHash) {
+		t.Fatalf("updated %+v", up)
 	}
 }

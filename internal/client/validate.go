@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -48,6 +49,30 @@ type Input struct {
 	AccessTokenTTL     time.Duration // zero: the server default; else 1m..24h
 	RefreshTokenTTL    time.Duration // idle lifetime; zero: the server default; else 1m..1 year
 	RefreshTokenMaxTTL time.Duration // absolute lifetime; zero: the server default; else 1m..1 year
+
+	// RequireDPoP refuses the client's token requests without a DPoP
+	// proof (RFC 9449 5.2, dpop_bound_access_tokens).
+	RequireDPoP bool
+	// RequirePAR accepts the client's authorization requests only through
+	// pushed authorization requests (RFC 9126 6); it needs the
+	// authorization_code grant.
+	RequirePAR bool
+	// BackchannelLogoutURI receives logout tokens (OpenID Connect
+	// Back-Channel Logout 1.0 2.2): https (http on loopback hosts), no
+	// fragment; it needs the authorization_code grant.
+	BackchannelLogoutURI string
+	// ApplicationType is web (the default) or native (OIDC Dynamic Client
+	// Registration 2).
+	ApplicationType string
+	// ExchangeIssuers are other issuers whose tokens the client may
+	// exchange, and AllowImpersonation lets it exchange without being
+	// named as the actor; both need the token-exchange grant.
+	ExchangeIssuers    []string
+	AllowImpersonation bool
+	// Metadata is registration metadata kept but not acted on (RFC 7591
+	// 2: client_uri, contacts, ...), a JSON object of at most 16 KiB; nil
+	// for none.
+	Metadata []byte
 }
 
 // Limits on client registrations.
@@ -60,6 +85,8 @@ const (
 	maxClientAudiences = 20
 	maxJWKSBytes       = 64 << 10
 	maxJWKSKeys        = 10
+	maxExchangeIssuers = 20
+	maxMetadataBytes   = 16 << 10
 	minTokenTTL        = time.Minute
 	maxRefreshTokenTTL = 365 * 24 * time.Hour
 )
@@ -138,7 +165,90 @@ func fromInput(in Input) (*auth.Client, error) {
 		return nil, auth.Errorf(auth.EINVALID, "The refresh token absolute lifetime is shorter than its idle lifetime.")
 	}
 	c.AccessTokenTTL, c.RefreshTokenTTL, c.RefreshTokenMaxTTL = in.AccessTokenTTL, in.RefreshTokenTTL, in.RefreshTokenMaxTTL
+	if err := extensions(c, in); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// extensions validates the settings of the OAuth extensions (DPoP, PAR,
+// back-channel logout, token exchange, registration metadata) onto c,
+// whose grant types are already checked.
+func extensions(c *auth.Client, in Input) error {
+	has := func(g string) bool { return slices.Contains(c.GrantTypes, g) }
+	c.RequireDPoP = in.RequireDPoP
+	if in.RequirePAR && !has(auth.GrantAuthorizationCode) {
+		return auth.Errorf(auth.EINVALID, "Pushed authorization requests are for clients with the authorization_code grant.")
+	}
+	c.RequirePAR = in.RequirePAR
+	if in.BackchannelLogoutURI != "" {
+		if !has(auth.GrantAuthorizationCode) {
+			return auth.Errorf(auth.EINVALID, "A back-channel logout URI is for clients with the authorization_code grant.")
+		}
+		if err := checkReceiverURI(in.BackchannelLogoutURI); err != nil {
+			return auth.Errorf(auth.EINVALID, "Invalid back-channel logout URI %q: %s.", truncate(in.BackchannelLogoutURI, 100), err.Error())
+		}
+		c.BackchannelLogoutURI = in.BackchannelLogoutURI
+	}
+	switch in.ApplicationType {
+	case "", auth.ApplicationWeb:
+		c.ApplicationType = auth.ApplicationWeb
+	case auth.ApplicationNative:
+		c.ApplicationType = auth.ApplicationNative
+	default:
+		return auth.Errorf(auth.EINVALID, "Unknown application type %q: want web or native.", truncate(in.ApplicationType, 60))
+	}
+	if (len(in.ExchangeIssuers) > 0 || in.AllowImpersonation) && !has(auth.GrantTokenExchange) {
+		return auth.Errorf(auth.EINVALID, "Exchange issuers and impersonation are for clients with the token-exchange grant.")
+	}
+	if len(in.ExchangeIssuers) > maxExchangeIssuers {
+		return auth.Errorf(auth.EINVALID, "A client may trust at most %d exchange issuers.", maxExchangeIssuers)
+	}
+	for _, iss := range in.ExchangeIssuers {
+		if err := checkIssuerURI(iss); err != nil {
+			return auth.Errorf(auth.EINVALID, "Invalid exchange issuer %q: %s.", truncate(iss, 100), err.Error())
+		}
+		if !slices.Contains(c.ExchangeIssuers, iss) {
+			c.ExchangeIssuers = append(c.ExchangeIssuers, iss)
+		}
+	}
+	c.AllowImpersonation = in.AllowImpersonation
+	if len(in.Metadata) > 0 {
+		if len(in.Metadata) > maxMetadataBytes {
+			return auth.Errorf(auth.EINVALID, "The registration metadata is over %d bytes.", maxMetadataBytes)
+		}
+		var obj map[string]any
+		if err := json.Unmarshal(in.Metadata, &obj); err != nil || obj == nil {
+			return auth.Errorf(auth.EINVALID, "The registration metadata is not a JSON object.")
+		}
+		c.Metadata = slices.Clone(in.Metadata)
+	}
+	return nil
+}
+
+// checkReceiverURI returns why raw is not a URI the server may POST to on
+// its own (a back-channel logout receiver): https, or http on a loopback
+// host, absolute, without fragment or user information.
+func checkReceiverURI(raw string) error {
+	if err := checkRedirectURI(raw, false); err != nil {
+		return err
+	}
+	if u, _ := url.Parse(raw); u.Scheme != "https" && u.Scheme != "http" {
+		return errors.New("it must be an https URL")
+	}
+	return nil
+}
+
+// checkIssuerURI returns why raw is not an issuer identifier (RFC 8414 2):
+// an https URL (http on loopback hosts) without query or fragment.
+func checkIssuerURI(raw string) error {
+	if err := checkReceiverURI(raw); err != nil {
+		return err
+	}
+	if strings.ContainsAny(raw, "?") {
+		return errors.New("an issuer has no query")
+	}
+	return nil
 }
 
 func checkTTL(what string, d, max time.Duration) error {
@@ -224,7 +334,7 @@ func checkRedirectURI(raw string, public bool) error {
 	return nil
 }
 
-var knownGrants = []string{auth.GrantAuthorizationCode, auth.GrantClientCredentials, auth.GrantRefreshToken}
+var knownGrants = []string{auth.GrantAuthorizationCode, auth.GrantClientCredentials, auth.GrantRefreshToken, auth.GrantDeviceCode, auth.GrantTokenExchange}
 
 func validateGrantTypes(in []string, public, hasRedirects bool) ([]string, error) {
 	grants := slices.Clone(in)
@@ -240,7 +350,7 @@ func validateGrantTypes(in []string, public, hasRedirects bool) ([]string, error
 	}
 	for _, g := range grants {
 		if !slices.Contains(knownGrants, g) {
-			return nil, auth.Errorf(auth.EINVALID, "Unknown grant type %q: want authorization_code, refresh_token or client_credentials.", truncate(g, 60))
+			return nil, auth.Errorf(auth.EINVALID, "Unknown grant type %q: want authorization_code, refresh_token, client_credentials, %s or %s.", truncate(g, 60), auth.GrantDeviceCode, auth.GrantTokenExchange)
 		}
 	}
 	slices.Sort(grants)
@@ -253,8 +363,10 @@ func validateGrantTypes(in []string, public, hasRedirects bool) ([]string, error
 		return nil, auth.Errorf(auth.EINVALID, "The authorization_code grant needs at least one redirect URI.")
 	case !has(auth.GrantAuthorizationCode) && hasRedirects:
 		return nil, auth.Errorf(auth.EINVALID, "Redirect URIs are only for the authorization_code grant.")
-	case has(auth.GrantRefreshToken) && !has(auth.GrantAuthorizationCode):
-		return nil, auth.Errorf(auth.EINVALID, "The refresh_token grant needs the authorization_code grant.")
+	case public && has(auth.GrantTokenExchange):
+		return nil, auth.Errorf(auth.EINVALID, "The token-exchange grant is only for confidential clients.")
+	case has(auth.GrantRefreshToken) && !has(auth.GrantAuthorizationCode) && !has(auth.GrantDeviceCode):
+		return nil, auth.Errorf(auth.EINVALID, "The refresh_token grant needs the authorization_code or the device_code grant.")
 	}
 	return grants, nil
 }

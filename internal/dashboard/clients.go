@@ -88,6 +88,10 @@ type clientForm struct {
 	Audiences                               string // one per line
 	JWKS                                    string
 	AccessTokenTTL, RefreshTokenTTL, MaxTTL string // Go durations
+
+	RequireDPoP, RequirePAR, AllowImpersonation bool
+	BackchannelLogoutURI, ApplicationType       string
+	ExchangeIssuers                             string // one per line
 }
 
 // grantOption is one grant type's checkbox.
@@ -134,6 +138,8 @@ var grantTypes = []grantOption{
 	{Value: auth.GrantAuthorizationCode, Label: "Authorization code (with PKCE)"},
 	{Value: auth.GrantRefreshToken, Label: "Refresh token"},
 	{Value: auth.GrantClientCredentials, Label: "Client credentials (service to service)"},
+	{Value: auth.GrantDeviceCode, Label: "Device code (TVs and command-line tools)"},
+	{Value: auth.GrantTokenExchange, Label: "Token exchange (a service acting for a user)"},
 }
 
 func (d *clientFormData) setGrants() {
@@ -160,6 +166,12 @@ func readClientForm(r *http.Request) clientForm {
 		AccessTokenTTL:         f.Get("access_token_ttl"),
 		RefreshTokenTTL:        f.Get("refresh_token_ttl"),
 		MaxTTL:                 f.Get("refresh_token_max_ttl"),
+		RequireDPoP:            f.Get("require_dpop") != "",
+		RequirePAR:             f.Get("require_par") != "",
+		AllowImpersonation:     f.Get("allow_impersonation") != "",
+		BackchannelLogoutURI:   f.Get("backchannel_logout_uri"),
+		ApplicationType:        f.Get("application_type"),
+		ExchangeIssuers:        f.Get("exchange_issuers"),
 	}
 }
 
@@ -179,6 +191,12 @@ func formOf(c *auth.Client) clientForm {
 		AccessTokenTTL:         durationText(c.AccessTokenTTL),
 		RefreshTokenTTL:        durationText(c.RefreshTokenTTL),
 		MaxTTL:                 durationText(c.RefreshTokenMaxTTL),
+		RequireDPoP:            c.RequireDPoP,
+		RequirePAR:             c.RequirePAR,
+		AllowImpersonation:     c.AllowImpersonation,
+		BackchannelLogoutURI:   c.BackchannelLogoutURI,
+		ApplicationType:        c.ApplicationType,
+		ExchangeIssuers:        strings.Join(c.ExchangeIssuers, "\n"),
 	}
 	if c.Public {
 		f.Type = "public"
@@ -210,6 +228,12 @@ func (f clientForm) request() (admin.ClientRequest, error) {
 		AccessTokenTTL:          strings.TrimSpace(f.AccessTokenTTL),
 		RefreshTokenTTL:         strings.TrimSpace(f.RefreshTokenTTL),
 		RefreshTokenMaxTTL:      strings.TrimSpace(f.MaxTTL),
+		RequireDPoP:             f.RequireDPoP,
+		RequirePAR:              f.RequirePAR,
+		BackchannelLogoutURI:    strings.TrimSpace(f.BackchannelLogoutURI),
+		ApplicationType:         f.ApplicationType,
+		ExchangeIssuers:         lines(f.ExchangeIssuers),
+		AllowImpersonation:      f.AllowImpersonation,
 	}
 	switch f.Type {
 	case "public":
@@ -261,6 +285,14 @@ var clientFields = []struct{ prefix, field string }{
 	{"Unknown grant type", "grant_types"},
 	{"The client_credentials grant", "grant_types"},
 	{"The refresh_token grant", "grant_types"},
+	{"The token-exchange grant", "grant_types"},
+	{"Pushed authorization requests are", "grant_types"},
+	{"A back-channel logout URI", "backchannel_logout_uri"},
+	{"Invalid back-channel logout URI", "backchannel_logout_uri"},
+	{"Unknown application type", "application_type"},
+	{"Exchange issuers and impersonation", "exchange_issuers"},
+	{"A client may trust at most", "exchange_issuers"},
+	{"Invalid exchange issuer", "exchange_issuers"},
 	{"Scopes you cannot grant", "scopes"},
 	{"Audiences you cannot grant", "audiences"},
 	{"A scope", "scopes"},
@@ -400,6 +432,10 @@ func (s *Server) clientInput(v *viewer, f clientForm, old *auth.Client) (client.
 	in, err := admin.ClientInput(req)
 	if err != nil {
 		return client.Input{}, err
+	}
+	if old != nil {
+		// The form does not show registration metadata: an edit keeps it.
+		in.Metadata = old.Metadata
 	}
 	return in, s.checkClientGrants(v, scopesAndAudiences{in.Scopes, in.Audiences, in.GrantTypes}, old)
 }

@@ -36,6 +36,7 @@ type metadata struct {
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+	RegistrationEndpoint                       string   `json:"registration_endpoint,omitempty"`
 }
 
 // discovery returns the server's metadata. The ID token algorithms are
@@ -46,7 +47,7 @@ func (s *Server) discovery() *metadata {
 	// Public clients revoke their own tokens with their client_id alone
 	// (RFC 7009 2.1); introspection is for confidential clients only.
 	revocationAuth := append(append([]string(nil), clientAuth...), auth.AuthMethodNone)
-	return &metadata{
+	md := &metadata{
 		Issuer:                                    s.issuer,
 		AuthorizationEndpoint:                     s.url(PathAuthorize),
 		TokenEndpoint:                             s.url(PathToken),
@@ -77,6 +78,10 @@ func (s *Server) discovery() *metadata {
 		RequestURIParameterSupported:               false,
 		ClaimsParameterSupported:                   false,
 	}
+	if s.cfg.Registrar != nil {
+		md.RegistrationEndpoint = s.url(PathRegister)
+	}
+	return md
 }
 
 // handleDiscovery serves the metadata at both well-known paths: OIDC

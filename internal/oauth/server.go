@@ -73,6 +73,11 @@ type Config struct {
 	// TracerProvider records a span per token request (token_trace.go);
 	// nil records none.
 	TracerProvider trace.TracerProvider
+
+	// Registrar serves dynamic client registration (register.go); nil
+	// leaves the registration endpoint out. Registration is its policy.
+	Registrar    Registrar
+	Registration RegistrationPolicy
 }
 
 // Defaults of Config.
@@ -107,6 +112,8 @@ type Server struct {
 	firstParty map[string]bool // Config.FirstPartyClients
 
 	tracer trace.Tracer // nil: tracing off
+
+	registration registration // register.go
 }
 
 // ClientRegistry is what the server needs of the client registry
@@ -148,6 +155,9 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("oauth: first-party client %q is not a client ID", id)
 		}
 		firstParty[id] = true
+	}
+	if err := checkRegistrationPolicy(cfg.Registration); err != nil {
+		return nil, err
 	}
 	if cfg.Now == nil {
 		cfg.Now = auth.SystemNow
@@ -211,6 +221,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.browserRoutes(mux)
 	s.tokenRoutes(mux)
+	s.registrationRoutes(mux)
 	return mux
 }
 

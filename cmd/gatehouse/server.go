@@ -298,7 +298,7 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 	if m.limits != nil {
 		verifyLimiter = m.limits.Scope("verify")
 	}
-	adminSrv, err := admin.NewServer(admin.Config{
+	adminCfg := admin.Config{
 		Keys:           m.Keys,
 		Audit:          m.Store,
 		Clients:        m.Clients,
@@ -319,7 +319,11 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 		UsageRetention:    m.Config.Usage.Retention,
 		Nodes:             m.Store,
 		HeartbeatInterval: m.Config.Cluster.HeartbeatInterval,
-	})
+	}
+	if m.Config.OAuth.Registration.Enabled && m.Clients != nil {
+		adminCfg.RegistrationTokens = m.Clients
+	}
+	adminSrv, err := admin.NewServer(adminCfg)
 	if err != nil {
 		return fmt.Errorf("admin api: %w", err)
 	}
@@ -408,7 +412,7 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 	}
 	// The registry deletes clients through the same store, so that their
 	// access tokens reach the gateway's revocation list at once.
-	clientCfg := client.Config{Store: store, Hasher: hasher, Now: m.Now, FirstParty: m.firstPartyClients()}
+	clientCfg := client.Config{Store: store, Hasher: hasher, Now: m.Now, FirstParty: m.firstPartyClients(), Registrations: m.Store}
 	if m.changes != nil {
 		clientCfg.Changes = m.changes
 	}
@@ -436,6 +440,9 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		// The dashboard is part of this server: nobody consents to it.
 		FirstPartyClients: m.firstPartyClients(),
 		TracerProvider:    m.tracerProvider(),
+	}
+	if err := m.registration(&cfg); err != nil {
+		return err
 	}
 	if m.OAuth, err = oauth.New(cfg); err != nil {
 		return fmt.Errorf("oauth: %w", err)
@@ -832,4 +839,25 @@ func initialize(ctx context.Context, cfg config.Config, logger *slog.Logger) (id
 		return "", "", fmt.Errorf("create the first admin key: %w", err)
 	}
 	return k.ID, plaintext, nil
+}
+
+// registration turns dynamic client registration on in cfg as
+// oauth.registration says.
+func (m *Main) registration(cfg *oauth.Config) error {
+	r := m.Config.OAuth.Registration
+	if !r.Enabled {
+		return nil
+	}
+	trusted, err := m.Config.Gateway.TrustedPrefixes()
+	if err != nil {
+		return err
+	}
+	cfg.Registrar = m.Clients
+	cfg.Registration = oauth.RegistrationPolicy{Open: r.Open, GrantTypes: r.GrantTypes, TrustedProxies: trusted, RequireSoftwareStatement: r.RequireSoftwareStatement}
+	if r.SoftwareStatementJWKSFile != "" {
+		if cfg.Registration.SoftwareStatementKeys, err = os.ReadFile(r.SoftwareStatementJWKSFile); err != nil {
+			return fmt.Errorf("oauth.registration.software_statement_jwks_file: %w", err)
+		}
+	}
+	return nil
 }

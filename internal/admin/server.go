@@ -99,6 +99,10 @@ type Config struct {
 	// SecretScanning handles POST /v1/secret-scanning; nil leaves it
 	// answering 404.
 	SecretScanning SecretScanner
+
+	// RegistrationTokens serves the initial access tokens of dynamic
+	// client registration; nil leaves their routes answering 404.
+	RegistrationTokens RegistrationTokenService
 }
 
 // Server serves the admin API and the verify endpoint. It holds no state of
@@ -132,6 +136,8 @@ type Server struct {
 
 	nodes     NodeLister
 	heartbeat time.Duration
+
+	regTokens RegistrationTokenService
 }
 
 // NewServer checks cfg, fills in defaults and registers the routes.
@@ -176,6 +182,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s.usage, s.usageRetention = cfg.Usage, cfg.UsageRetention
 	s.nodes, s.heartbeat = cfg.Nodes, cfg.HeartbeatInterval
+	s.regTokens = cfg.RegistrationTokens
 	if s.usageRetention == (auth.UsageRetention{}) {
 		s.usageRetention = auth.DefaultUsageRetention
 	}
@@ -214,6 +221,7 @@ const (
 	adminOAuth                // the same, on a node that runs the authorization server
 	adminRoutes               // the same, on a node that manages gateway routes
 	adminHooks                // the same, on a node that manages webhooks
+	adminRegistration         // the same, on a node that serves dynamic client registration
 )
 
 // route is one endpoint. This table is the single list of routes: the mux is
@@ -258,6 +266,9 @@ func routes() []route {
 		{http.MethodDelete, "/admin/v1/users/{id}/consents/{client_id}", adminOAuth, (*Server).handleRevokeConsent},
 		{http.MethodGet, "/admin/v1/signing-keys", adminOAuth, (*Server).handleListSigningKeys},
 		{http.MethodPost, "/admin/v1/signing-keys/rotate", adminOAuth, (*Server).handleRotateSigningKey},
+		{http.MethodPost, "/admin/v1/registration-tokens", adminRegistration, (*Server).handleCreateRegistrationToken},
+		{http.MethodGet, "/admin/v1/registration-tokens", adminRegistration, (*Server).handleListRegistrationTokens},
+		{http.MethodPost, "/admin/v1/registration-tokens/{id}/revoke", adminRegistration, (*Server).handleRevokeRegistrationToken},
 		{http.MethodPost, "/admin/v1/routes", adminRoutes, (*Server).handleCreateRoute},
 		{http.MethodGet, "/admin/v1/routes", adminRoutes, (*Server).handleListRoutes},
 		{http.MethodGet, "/admin/v1/routes/{name}", adminRoutes, (*Server).handleGetRoute},
@@ -303,6 +314,10 @@ func (s *Server) wrap(rt route) http.Handler {
 		}
 		if rt.access == adminHooks && s.webhooks == nil {
 			s.writeError(w, r, errNoWebhooks())
+			return
+		}
+		if rt.access == adminRegistration && s.regTokens == nil {
+			s.writeError(w, r, errNoRegistration())
 			return
 		}
 		if err := rt.handle(s, w, r); err != nil {

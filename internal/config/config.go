@@ -274,6 +274,27 @@ type OAuth struct {
 	// within this window (a client that lost the response); 0 is strict.
 	RefreshGrace time.Duration `yaml:"refresh_grace"`
 	SessionTTL   time.Duration `yaml:"session_ttl"` // browser sign-in sessions
+
+	// Registration configures dynamic client registration (RFC 7591).
+	Registration Registration `yaml:"registration"`
+}
+
+// Registration configures dynamic client registration (RFC 7591, RFC
+// 7592) at /oauth2/register.
+type Registration struct {
+	// Enabled serves the registration endpoint. Registering still needs
+	// an initial access token an admin issued, unless Open.
+	Enabled bool `yaml:"enabled"`
+	// Open lets anyone register a public native client without an
+	// initial access token (throttled per source address).
+	Open bool `yaml:"open"`
+	// GrantTypes are the grant types a registered client may have.
+	GrantTypes []string `yaml:"grant_types"`
+	// SoftwareStatementJWKSFile is a file holding the JWK Set of the keys
+	// whose software statements are accepted; "" accepts none.
+	SoftwareStatementJWKSFile string `yaml:"software_statement_jwks_file"`
+	// RequireSoftwareStatement refuses registrations without one.
+	RequireSoftwareStatement bool `yaml:"require_software_statement"`
 }
 
 // DefaultVerifyRate is the default VerifyRateLimit per source address, in
@@ -328,6 +349,10 @@ func Default(dev bool) Config {
 			RefreshTokenTTL:    30 * 24 * time.Hour,
 			RefreshTokenMaxTTL: 90 * 24 * time.Hour,
 			SessionTTL:         12 * time.Hour,
+			Registration: Registration{
+				Enabled:    true,
+				GrantTypes: []string{auth.GrantAuthorizationCode, auth.GrantRefreshToken},
+			},
 		},
 		Gateway: Gateway{
 			Addr:             "127.0.0.1:8081",
@@ -428,6 +453,13 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	duration("GATEHOUSE_REFRESH_TOKEN_MAX_TTL", &c.OAuth.RefreshTokenMaxTTL)
 	duration("GATEHOUSE_REFRESH_GRACE", &c.OAuth.RefreshGrace)
 	duration("GATEHOUSE_SESSION_TTL", &c.OAuth.SessionTTL)
+	boolean("GATEHOUSE_REGISTRATION_ENABLED", &c.OAuth.Registration.Enabled)
+	boolean("GATEHOUSE_REGISTRATION_OPEN", &c.OAuth.Registration.Open)
+	if v := getenv("GATEHOUSE_REGISTRATION_GRANT_TYPES"); v != "" {
+		c.OAuth.Registration.GrantTypes = strings.Split(v, ",")
+	}
+	str("GATEHOUSE_REGISTRATION_SOFTWARE_STATEMENT_JWKS_FILE", &c.OAuth.Registration.SoftwareStatementJWKSFile)
+	boolean("GATEHOUSE_REGISTRATION_REQUIRE_SOFTWARE_STATEMENT", &c.OAuth.Registration.RequireSoftwareStatement)
 	str("GATEHOUSE_GATEWAY_ADDR", &c.Gateway.Addr)
 	str("GATEHOUSE_ROUTES_FILE", &c.Gateway.RoutesFile)
 	if v := getenv("GATEHOUSE_TRUSTED_PROXIES"); v != "" {
@@ -702,6 +734,24 @@ func (o *OAuth) validate(dev bool) []error {
 	between("session_ttl", o.SessionTTL, time.Minute, 30*day)
 	if o.RefreshTokenTTL > o.RefreshTokenMaxTTL {
 		errs = append(errs, errors.New("oauth.refresh_token_ttl must not exceed oauth.refresh_token_max_ttl"))
+	}
+	return append(errs, o.Registration.validate()...)
+}
+
+func (r *Registration) validate() []error {
+	var errs []error
+	if len(r.GrantTypes) == 0 {
+		errs = append(errs, errors.New("oauth.registration.grant_types must name at least one grant type"))
+	}
+	for _, g := range r.GrantTypes {
+		switch g {
+		case auth.GrantAuthorizationCode, auth.GrantRefreshToken, auth.GrantClientCredentials, auth.GrantDeviceCode, auth.GrantTokenExchange:
+		default:
+			errs = append(errs, fmt.Errorf("oauth.registration.grant_types: %q is not a grant type Gatehouse implements", g))
+		}
+	}
+	if r.RequireSoftwareStatement && r.SoftwareStatementJWKSFile == "" {
+		errs = append(errs, errors.New("oauth.registration.require_software_statement needs oauth.registration.software_statement_jwks_file"))
 	}
 	return errs
 }

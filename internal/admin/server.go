@@ -216,12 +216,12 @@ func (s *Server) Handler() http.Handler {
 type access int
 
 const (
-	public      access = iota // anyone; the route authenticates nothing
-	adminOnly                 // an API key holding ScopeAdmin
-	adminOAuth                // the same, on a node that runs the authorization server
-	adminRoutes               // the same, on a node that manages gateway routes
-	adminHooks                // the same, on a node that manages webhooks
-	adminRegistration         // the same, on a node that serves dynamic client registration
+	public            access = iota // anyone; the route authenticates nothing
+	adminOnly                       // an API key holding ScopeAdmin
+	adminOAuth                      // the same, on a node that runs the authorization server
+	adminRoutes                     // the same, on a node that manages gateway routes
+	adminHooks                      // the same, on a node that manages webhooks
+	adminRegistration               // the same, on a node that serves dynamic client registration
 )
 
 // route is one endpoint. This table is the single list of routes: the mux is

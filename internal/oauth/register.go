@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"net/netip"
@@ -180,15 +179,9 @@ func (s *Server) readRegistration(w http.ResponseWriter, r *http.Request, now ti
 	if r.URL.RawQuery != "" {
 		return nil, errInvalidRequest("The client metadata must be sent in the body, not in the URL.")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRegistrationBody))
+	body, err := readBody(w, r, maxRegistrationBody)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			e := errInvalidRequest("The request body is too large.")
-			e.Status = http.StatusRequestEntityTooLarge
-			return nil, e
-		}
-		return nil, errInvalidRequest("The request body could not be read.")
+		return nil, err
 	}
 	members, err := decodeRegistration(body)
 	if err != nil {

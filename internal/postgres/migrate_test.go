@@ -53,8 +53,10 @@ func TestConcurrentOpensOfAFreshSchemaApplyEachVersionOnce(t *testing.T) {
 		if err := rows.Scan(&version, &count); err != nil {
 			t.Fatal(err)
 		}
-		if version != next || count != 1 {
-			t.Errorf("version %d recorded %d times (expected version %d once)", version, count, next)
+		// Versions may skip numbers (reserved for work merged later), but
+		// each is recorded once, in order.
+		if version < next || count != 1 {
+			t.Errorf("version %d recorded %d times (expected a version from %d on, once)", version, count, next)
 		}
 		next = version + 1
 	}

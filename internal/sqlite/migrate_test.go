@@ -39,8 +39,10 @@ func wantEachVersionAppliedOnce(t *testing.T, path string) {
 		if err := rows.Scan(&version, &n); err != nil {
 			t.Fatal(err)
 		}
-		if version != next || n != 1 {
-			t.Errorf("version %d recorded %d times (expected version %d once)", version, n, next)
+		// Versions may skip numbers (reserved for work merged later), but
+		// each is recorded once, in order.
+		if version < next || n != 1 {
+			t.Errorf("version %d recorded %d times (expected a version from %d on, once)", version, n, next)
 		}
 		next = version + 1
 	}

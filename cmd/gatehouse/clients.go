@@ -26,6 +26,7 @@ func newClientsCommand(getenv env) *cobra.Command {
 		newClientsUpdateCommand(&f, getenv),
 		newClientsDeleteCommand(&f, getenv),
 		newClientsRotateSecretCommand(&f, getenv),
+		newClientsRegistrationTokenCommand(&f, getenv),
 	)
 	return cmd
 }

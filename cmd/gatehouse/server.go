@@ -303,7 +303,7 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 	if m.limits != nil {
 		verifyLimiter = m.limits.Scope("verify")
 	}
-	adminSrv, err := admin.NewServer(admin.Config{
+	adminCfg := admin.Config{
 		Keys:           m.Keys,
 		Audit:          m.Store,
 		Clients:        m.Clients,
@@ -326,7 +326,11 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 		HeartbeatInterval: m.Config.Cluster.HeartbeatInterval,
 		// People signed in with `gatehouse login`, beside admin keys.
 		Tokens: m.adminTokens(),
-	})
+	}
+	if m.Config.OAuth.Registration.Enabled && m.Clients != nil {
+		adminCfg.RegistrationTokens = m.Clients
+	}
+	adminSrv, err := admin.NewServer(adminCfg)
 	if err != nil {
 		return fmt.Errorf("admin api: %w", err)
 	}
@@ -415,7 +419,7 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 	}
 	// The registry deletes clients through the same store, so that their
 	// access tokens reach the gateway's revocation list at once.
-	clientCfg := client.Config{Store: store, Hasher: hasher, Now: m.Now, FirstParty: m.firstPartyClients()}
+	clientCfg := client.Config{Store: store, Hasher: hasher, Now: m.Now, FirstParty: m.firstPartyClients(), Registrations: m.Store}
 	if m.changes != nil {
 		clientCfg.Changes = m.changes
 	}
@@ -457,6 +461,9 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 	if m.limits != nil {
 		// The verification page's attempt limits hold across the nodes.
 		cfg.DeviceLimiter = m.limits.Scope("device")
+	}
+	if err := m.registration(&cfg); err != nil {
+		return err
 	}
 	if m.OAuth, err = oauth.New(cfg); err != nil {
 		return fmt.Errorf("oauth: %w", err)
@@ -867,4 +874,25 @@ func initialize(ctx context.Context, cfg config.Config, logger *slog.Logger) (id
 		return "", "", fmt.Errorf("create the first admin key: %w", err)
 	}
 	return k.ID, plaintext, nil
+}
+
+// registration turns dynamic client registration on in cfg as
+// oauth.registration says.
+func (m *Main) registration(cfg *oauth.Config) error {
+	r := m.Config.OAuth.Registration
+	if !r.Enabled {
+		return nil
+	}
+	trusted, err := m.Config.Gateway.TrustedPrefixes()
+	if err != nil {
+		return err
+	}
+	cfg.Registrar = m.Clients
+	cfg.Registration = oauth.RegistrationPolicy{Open: r.Open, GrantTypes: r.GrantTypes, TrustedProxies: trusted, RequireSoftwareStatement: r.RequireSoftwareStatement}
+	if r.SoftwareStatementJWKSFile != "" {
+		if cfg.Registration.SoftwareStatementKeys, err = os.ReadFile(r.SoftwareStatementJWKSFile); err != nil {
+			return fmt.Errorf("oauth.registration.software_statement_jwks_file: %w", err)
+		}
+	}
+	return nil
 }

@@ -104,6 +104,9 @@ type Config struct {
 	// (`gatehouse login`; see usertoken.go) beside admin keys; it needs
 	// Users. nil: admin keys only.
 	Tokens *TokenConfig
+	// RegistrationTokens serves the initial access tokens of dynamic
+	// client registration; nil leaves their routes answering 404.
+	RegistrationTokens RegistrationTokenService
 }
 
 // Server serves the admin API and the verify endpoint. It holds no state of
@@ -138,7 +141,8 @@ type Server struct {
 	nodes     NodeLister
 	heartbeat time.Duration
 
-	tokens *userTokens // nil: admin keys only
+	tokens    *userTokens // nil: admin keys only
+	regTokens RegistrationTokenService
 }
 
 // NewServer checks cfg, fills in defaults and registers the routes.
@@ -186,6 +190,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s.usage, s.usageRetention = cfg.Usage, cfg.UsageRetention
 	s.nodes, s.heartbeat = cfg.Nodes, cfg.HeartbeatInterval
+	s.regTokens = cfg.RegistrationTokens
 	if s.usageRetention == (auth.UsageRetention{}) {
 		s.usageRetention = auth.DefaultUsageRetention
 	}
@@ -225,11 +230,12 @@ func (s *Server) Handler() http.Handler {
 type access int
 
 const (
-	public      access = iota // anyone; the route authenticates nothing
-	adminOnly                 // an API key holding ScopeAdmin
-	adminOAuth                // the same, on a node that runs the authorization server
-	adminRoutes               // the same, on a node that manages gateway routes
-	adminHooks                // the same, on a node that manages webhooks
+	public            access = iota // anyone; the route authenticates nothing
+	adminOnly                       // an API key holding ScopeAdmin
+	adminOAuth                      // the same, on a node that runs the authorization server
+	adminRoutes                     // the same, on a node that manages gateway routes
+	adminHooks                      // the same, on a node that manages webhooks
+	adminRegistration               // the same, on a node that serves dynamic client registration
 )
 
 // route is one endpoint. This table is the single list of routes: the mux is
@@ -274,6 +280,9 @@ func routes() []route {
 		{http.MethodDelete, "/admin/v1/users/{id}/consents/{client_id}", adminOAuth, (*Server).handleRevokeConsent},
 		{http.MethodGet, "/admin/v1/signing-keys", adminOAuth, (*Server).handleListSigningKeys},
 		{http.MethodPost, "/admin/v1/signing-keys/rotate", adminOAuth, (*Server).handleRotateSigningKey},
+		{http.MethodPost, "/admin/v1/registration-tokens", adminRegistration, (*Server).handleCreateRegistrationToken},
+		{http.MethodGet, "/admin/v1/registration-tokens", adminRegistration, (*Server).handleListRegistrationTokens},
+		{http.MethodPost, "/admin/v1/registration-tokens/{id}/revoke", adminRegistration, (*Server).handleRevokeRegistrationToken},
 		{http.MethodPost, "/admin/v1/routes", adminRoutes, (*Server).handleCreateRoute},
 		{http.MethodGet, "/admin/v1/routes", adminRoutes, (*Server).handleListRoutes},
 		{http.MethodGet, "/admin/v1/routes/{name}", adminRoutes, (*Server).handleGetRoute},
@@ -321,6 +330,10 @@ func (s *Server) wrap(rt route) http.Handler {
 		}
 		if rt.access == adminHooks && s.webhooks == nil {
 			s.writeError(w, r, errNoWebhooks())
+			return
+		}
+		if rt.access == adminRegistration && s.regTokens == nil {
+			s.writeError(w, r, errNoRegistration())
 			return
 		}
 		if err := rt.handle(s, w, r); err != nil {

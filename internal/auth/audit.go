@@ -135,6 +135,7 @@ type Store interface {
 	UsageStore
 	DashboardSessionStore
 	NodeStore
+	RegistrationStore
 	// Ping reports whether the backend can serve requests (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -34,6 +34,9 @@ type Config struct {
 	// add a redirect URI to it would receive the authorization codes of
 	// everyone signing in with it.
 	FirstParty []string
+	// Registrations keeps the initial access tokens of dynamic client
+	// registration (registration.go); nil for a registry without them.
+	Registrations auth.RegistrationStore
 }
 
 // Registry registers, changes and finds OAuth clients. Its methods are safe
@@ -46,6 +49,7 @@ type Registry struct {
 	cache  cache
 	// firstParty is Config.FirstParty.
 	firstParty map[string]bool
+	regs       auth.RegistrationStore
 }
 
 // New checks cfg and returns a Registry.
@@ -56,7 +60,7 @@ func New(cfg Config) (*Registry, error) {
 	if cfg.Now == nil {
 		cfg.Now = auth.SystemNow
 	}
-	r := &Registry{store: cfg.Store, hasher: cfg.Hasher, now: cfg.Now, firstParty: make(map[string]bool, len(cfg.FirstParty))}
+	r := &Registry{store: cfg.Store, hasher: cfg.Hasher, now: cfg.Now, firstParty: make(map[string]bool, len(cfg.FirstParty)), regs: cfg.Registrations}
 	for _, id := range cfg.FirstParty {
 		if !ValidID(id) {
 			return nil, fmt.Errorf("client: first-party client %q is not a client ID", id)
@@ -120,8 +124,19 @@ func (r *Registry) Changeable(id string) error {
 // between public and confidential (EINVALID). Moving to private_key_jwt
 // drops its secret; moving from private_key_jwt to a secret method leaves
 // it without a secret until RotateSecret issues one. ENOTFOUND if there is
-// no such client; EFORBIDDEN for a first-party client.
+// no such client; EFORBIDDEN for a first-party client. A dynamically
+// registered client keeps its registration access token.
 func (r *Registry) Update(ctx context.Context, actor, id string, in Input) (*auth.Client, error) {
+	return r.update(ctx, actor, id, in, func(old, c *auth.Client) error {
+		// The registration access token is not a setting: an update keeps it.
+		c.RegistrationTokenHash = old.RegistrationTokenHash
+		return nil
+	})
+}
+
+// update is Update with keep, which sets on the new client c what in does
+// not say, from old, or refuses the update.
+func (r *Registry) update(ctx context.Context, actor, id string, in Input, keep func(old, c *auth.Client) error) (*auth.Client, error) {
 	if err := r.Changeable(id); err != nil {
 		return nil, err
 	}
@@ -141,8 +156,9 @@ func (r *Registry) Update(ctx context.Context, actor, id string, in Input) (*aut
 	if usesSecret(c.AuthMethod) {
 		c.SecretHash, c.SecretHint, c.SecretRotatedAt = old.SecretHash, old.SecretHint, old.SecretRotatedAt
 	}
-	// The registration access token is not a setting: an update keeps it.
-	c.RegistrationTokenHash = old.RegistrationTokenHash
+	if err := keep(old, c); err != nil {
+		return nil, err
+	}
 	ev := event(auth.EventClientUpdated, now, actor, c)
 	ev.Details["changed"] = strings.Join(changed(old, c), ",")
 	err = r.store.UpdateClient(ctx, c, old.UpdatedAt, ev)

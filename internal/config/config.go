@@ -287,6 +287,8 @@ type OAuth struct {
 	// DPoP is the policy of sender-constrained tokens (RFC 9449).
 	DPoP   DPoP        `yaml:"dpop"`
 	Device DeviceGrant `yaml:"device"`
+	// Registration configures dynamic client registration (RFC 7591).
+	Registration Registration `yaml:"registration"`
 }
 
 // BackchannelLogout configures the delivery of logout tokens.
@@ -327,6 +329,24 @@ type DeviceGrant struct {
 	// redis_url).
 	AddressAttempts int `yaml:"address_attempts"`
 	BrowserAttempts int `yaml:"browser_attempts"`
+}
+
+// Registration configures dynamic client registration (RFC 7591, RFC
+// 7592) at /oauth2/register.
+type Registration struct {
+	// Enabled serves the registration endpoint. Registering still needs
+	// an initial access token an admin issued, unless Open.
+	Enabled bool `yaml:"enabled"`
+	// Open lets anyone register a public native client without an
+	// initial access token (throttled per source address).
+	Open bool `yaml:"open"`
+	// GrantTypes are the grant types a registered client may have.
+	GrantTypes []string `yaml:"grant_types"`
+	// SoftwareStatementJWKSFile is a file holding the JWK Set of the keys
+	// whose software statements are accepted; "" accepts none.
+	SoftwareStatementJWKSFile string `yaml:"software_statement_jwks_file"`
+	// RequireSoftwareStatement refuses registrations without one.
+	RequireSoftwareStatement bool `yaml:"require_software_statement"`
 }
 
 // DefaultVerifyRate is the default VerifyRateLimit per source address, in
@@ -388,6 +408,10 @@ func Default(dev bool) Config {
 				Interval:        5 * time.Second,  // oauth.DefaultDeviceInterval
 				AddressAttempts: 20,               // oauth.DefaultDeviceAddressAttempts
 				BrowserAttempts: 10,               // oauth.DefaultDeviceBrowserAttempts
+			},
+			Registration: Registration{
+				Enabled:    true,
+				GrantTypes: []string{auth.GrantAuthorizationCode, auth.GrantRefreshToken},
 			},
 		},
 		Gateway: Gateway{
@@ -507,6 +531,13 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	duration("GATEHOUSE_DPOP_PROOF_WINDOW", &c.OAuth.DPoP.ProofWindow)
 	duration("GATEHOUSE_DEVICE_CODE_TTL", &c.OAuth.Device.CodeTTL)
 	duration("GATEHOUSE_DEVICE_INTERVAL", &c.OAuth.Device.Interval)
+	boolean("GATEHOUSE_REGISTRATION_ENABLED", &c.OAuth.Registration.Enabled)
+	boolean("GATEHOUSE_REGISTRATION_OPEN", &c.OAuth.Registration.Open)
+	if v := getenv("GATEHOUSE_REGISTRATION_GRANT_TYPES"); v != "" {
+		c.OAuth.Registration.GrantTypes = strings.Split(v, ",")
+	}
+	str("GATEHOUSE_REGISTRATION_SOFTWARE_STATEMENT_JWKS_FILE", &c.OAuth.Registration.SoftwareStatementJWKSFile)
+	boolean("GATEHOUSE_REGISTRATION_REQUIRE_SOFTWARE_STATEMENT", &c.OAuth.Registration.RequireSoftwareStatement)
 	str("GATEHOUSE_GATEWAY_ADDR", &c.Gateway.Addr)
 	str("GATEHOUSE_ROUTES_FILE", &c.Gateway.RoutesFile)
 	if v := getenv("GATEHOUSE_TRUSTED_PROXIES"); v != "" {
@@ -796,6 +827,24 @@ func (o *OAuth) validate(dev bool) []error {
 	}
 	if o.Device.AddressAttempts < 1 || o.Device.BrowserAttempts < 1 || o.Device.AddressAttempts > 10000 || o.Device.BrowserAttempts > 10000 {
 		errs = append(errs, errors.New("oauth.device.address_attempts and oauth.device.browser_attempts must be between 1 and 10000"))
+	}
+	return append(errs, o.Registration.validate()...)
+}
+
+func (r *Registration) validate() []error {
+	var errs []error
+	if len(r.GrantTypes) == 0 {
+		errs = append(errs, errors.New("oauth.registration.grant_types must name at least one grant type"))
+	}
+	for _, g := range r.GrantTypes {
+		switch g {
+		case auth.GrantAuthorizationCode, auth.GrantRefreshToken, auth.GrantClientCredentials, auth.GrantDeviceCode, auth.GrantTokenExchange:
+		default:
+			errs = append(errs, fmt.Errorf("oauth.registration.grant_types: %q is not a grant type Gatehouse implements", g))
+		}
+	}
+	if r.RequireSoftwareStatement && r.SoftwareStatementJWKSFile == "" {
+		errs = append(errs, errors.New("oauth.registration.require_software_statement needs oauth.registration.software_statement_jwks_file"))
 	}
 	return errs
 }

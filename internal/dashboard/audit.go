@@ -40,6 +40,7 @@ var auditLogTypes = func() []string {
 		auth.EventRouteCreated, auth.EventRouteUpdated, auth.EventRouteDeleted,
 		auth.EventWebhookCreated, auth.EventWebhookUpdated, auth.EventWebhookDeleted,
 		auth.EventWebhookSecretRotated, auth.EventWebhookDisabled, auth.EventWebhookDeliveryRetried,
+		auth.EventRegistrationTokenCreated, auth.EventRegistrationTokenRevoked,
 	}
 	slices.Sort(l)
 	return l

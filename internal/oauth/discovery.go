@@ -45,6 +45,7 @@ type metadata struct {
 	BackchannelLogoutSessionSupported bool     `json:"backchannel_logout_session_supported"`
 	DPoPSigningAlgValuesSupported     []string `json:"dpop_signing_alg_values_supported"` // RFC 9449 5.1
 	DeviceAuthorizationEndpoint       string   `json:"device_authorization_endpoint"`
+	RegistrationEndpoint              string   `json:"registration_endpoint,omitempty"`
 }
 
 // discovery returns the server's metadata. The ID token algorithms are
@@ -58,7 +59,7 @@ func (s *Server) discovery() *metadata {
 	// Public clients revoke their own tokens with their client_id alone
 	// (RFC 7009 2.1); introspection is for confidential clients only.
 	revocationAuth := append(append([]string(nil), clientAuth...), auth.AuthMethodNone)
-	return &metadata{
+	md := &metadata{
 		Issuer:                                    s.issuer,
 		AuthorizationEndpoint:                     s.url(PathAuthorize),
 		TokenEndpoint:                             s.url(PathToken),
@@ -97,6 +98,10 @@ func (s *Server) discovery() *metadata {
 		DPoPSigningAlgValuesSupported:              s.dpop.Algorithms(),
 		DeviceAuthorizationEndpoint:                s.url(PathDeviceAuthorization),
 	}
+	if s.cfg.Registrar != nil {
+		md.RegistrationEndpoint = s.url(PathRegister)
+	}
+	return md
 }
 
 // handleDiscovery serves the metadata at both well-known paths: OIDC

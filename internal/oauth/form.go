@@ -35,7 +35,17 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	if r.URL.RawQuery != "" {
 		return nil, errInvalidRequest("Parameters must be sent in the request body, not in the URL.")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFormBytes))
+	body, err := readBody(w, r, maxFormBytes)
+	if err != nil {
+		return nil, err
+	}
+	return parseForm(r.Header.Get("Content-Type"), body)
+}
+
+// readBody reads a request body of at most max bytes: a larger one is
+// invalid_request with status 413.
+func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -45,7 +55,7 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 		}
 		return nil, errInvalidRequest("The request body could not be read.")
 	}
-	return parseForm(r.Header.Get("Content-Type"), body)
+	return body, nil
 }
 
 // parseForm checks the content type and parses a form-encoded body,

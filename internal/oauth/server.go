@@ -95,6 +95,10 @@ type Config struct {
 	// browser, may enter per DeviceAttemptWindow; zero picks the defaults.
 	DeviceAddressAttempts int // default 20
 	DeviceBrowserAttempts int // default 10
+	// Registrar serves dynamic client registration (register.go); nil
+	// leaves the registration endpoint out. Registration is its policy.
+	Registrar    Registrar
+	Registration RegistrationPolicy
 }
 
 // Defaults of Config.
@@ -139,6 +143,7 @@ type Server struct {
 
 	dpop         *verify.DPoP // DPoP proofs at the token and userinfo endpoints
 	deviceLimits deviceLimits // attempt limits of the verification page
+	registration registration // register.go
 }
 
 // ClientRegistry is what the server needs of the client registry
@@ -183,6 +188,9 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("oauth: first-party client %q is not a client ID", id)
 		}
 		firstParty[id] = true
+	}
+	if err := checkRegistrationPolicy(cfg.Registration); err != nil {
+		return nil, err
 	}
 	if cfg.Now == nil {
 		cfg.Now = auth.SystemNow
@@ -264,6 +272,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.browserRoutes(mux)
 	s.tokenRoutes(mux)
+	s.registrationRoutes(mux)
 	return mux
 }
 

@@ -95,7 +95,7 @@ func buildTestServer(t testing.TB, opts ...func(*Config)) *testServer {
 		t.Fatalf("account.New: %v", err)
 	}
 
-	clients, err := client.New(client.Config{Store: db, Hasher: hasher, Now: clock.Now})
+	clients, err := client.New(client.Config{Store: db, Hasher: hasher, Now: clock.Now, Registrations: db})
 	if err != nil {
 		t.Fatalf("client.New: %v", err)
 	}

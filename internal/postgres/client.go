@@ -61,14 +61,20 @@ func (db *DB) CreateClient(ctx context.Context, c *auth.Client, events ...auth.A
 		return err
 	}
 	err := db.inTx(ctx, "create client", func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO oauth_clients (`+clientColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)`,
-			clientValues(c)...); err != nil {
+		if err := insertClient(ctx, tx, c); err != nil {
 			return err
 		}
 		return appendEvents(ctx, tx, events)
 	})
 	return auth.ConflictAs(err, "A client with this ID already exists.")
+}
+
+// insertClient inserts c inside tx.
+func insertClient(ctx context.Context, tx pgx.Tx, c *auth.Client) error {
+	_, err := tx.Exec(ctx, `INSERT INTO oauth_clients (`+clientColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)`,
+		clientValues(c)...)
+	return err
 }
 
 // GetClient returns the client with that ID, or ENOTFOUND.

@@ -42,6 +42,14 @@ func TestStoreContract(t *testing.T) {
 	})
 }
 
+func TestRegistrationStoreContract(t *testing.T) {
+	t.Parallel()
+	storetest.RunRegistration(t, func(t *testing.T) auth.Store {
+		dsn, _ := testenv.PostgresSchema(t)
+		return openDSN(t, dsn)
+	})
+}
+
 func TestOAuthStoreContract(t *testing.T) {
 	t.Parallel()
 	storetest.RunOAuth(t, func(t *testing.T) auth.Store {

@@ -68,19 +68,25 @@ func (db *DB) CreateClient(ctx context.Context, c *auth.Client, events ...auth.A
 	if err := auth.CheckWrite(c, events); err != nil {
 		return err
 	}
-	values, err := clientValues(c)
-	if err != nil {
-		return translate("create client", err)
-	}
-	err = db.inTx(ctx, "create client", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO oauth_clients (`+clientColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			append([]any{c.ID}, values...)...); err != nil {
+	err := db.inTx(ctx, "create client", func(tx *sql.Tx) error {
+		if err := insertClient(ctx, tx, c); err != nil {
 			return err
 		}
 		return insertEvents(ctx, tx, events)
 	})
 	return auth.ConflictAs(err, "A client with this ID already exists.")
+}
+
+// insertClient inserts c inside tx.
+func insertClient(ctx context.Context, tx *sql.Tx, c *auth.Client) error {
+	values, err := clientValues(c)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO oauth_clients (`+clientColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		append([]any{c.ID}, values...)...)
+	return err
 }
 
 // GetClient returns the client with that ID, or ENOTFOUND.

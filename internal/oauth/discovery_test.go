@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -39,6 +40,7 @@ func TestDiscoveryGolden(t *testing.T) {
 	ts := newTestServer(t)
 	cfg := ts.cfg
 	cfg.Issuer = "https://auth.example.com"
+	cfg.Registrar = cfg.Clients.(*client.Registry) // every endpoint on, registration included
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

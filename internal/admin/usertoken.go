@@ -160,6 +160,12 @@ func (s *Server) authenticateUser(w http.ResponseWriter, r *http.Request, token 
 	if claims.ID == "" || claims.ClientID != CLIClientID || claims.Subject == "" {
 		return refuse()
 	}
+	// A DPoP-bound token (RFC 9449) is worth nothing without a proof of
+	// its key, which the admin API does not take: presented as a bearer
+	// token, it may have been stolen.
+	if claims.JKT != "" {
+		return refuse()
+	}
 	revoked, err := s.tokens.revoked.IsTokenRevoked(ctx, claims.ID)
 	if err != nil {
 		return "", fmt.Errorf("admin: check revocation list: %w", err)

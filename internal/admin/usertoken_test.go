@@ -114,6 +114,7 @@ func TestUserAccessTokensOnTheAdminAPI(t *testing.T) {
 		{"a token without a jti is 401", bearer(withClaims(func(c *verify.Claims) { c.ID = "" })), http.StatusUnauthorized},
 		{"a token of an unknown user is 401", bearer(withClaims(func(c *verify.Claims) { c.Subject = "usr_nobody" })), http.StatusUnauthorized},
 		{"a client's own token (sub is the client) is 401", bearer(withClaims(func(c *verify.Claims) { c.Subject = CLIClientID; c.AuthTime = time.Time{} })), http.StatusUnauthorized},
+		{"a DPoP-bound token presented as a bearer token is 401", bearer(withClaims(func(c *verify.Claims) { c.JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" })), http.StatusUnauthorized},
 		{"an expired token is 401", bearer(withClaims(func(c *verify.Claims) { c.ExpiresAt = e.clock.Now().Add(-time.Hour) })), http.StatusUnauthorized},
 		{"an ID token (typ JWT) is 401", bearer(e.sign("JWT", e.claims(ada))), http.StatusUnauthorized},
 		{"a token signed by another key under the keyring's kid is 401", bearer(e.forged(e.claims(ada))), http.StatusUnauthorized},

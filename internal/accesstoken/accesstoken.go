@@ -18,6 +18,24 @@ import (
 // Type is the typ header of the tokens (RFC 9068 2.1).
 const Type = "at+jwt"
 
+// InternalJTIPrefix starts the jti of every internal token the gateway
+// mints for its upstreams. The authorization server's jtis are base32,
+// which has no '.', so the prefix tells the two apart: the gateway refuses
+// an internal token an upstream replays to it, and the authorization
+// server refuses one at userinfo, introspection and the token exchange,
+// instead of taking it for an access token of its own.
+const InternalJTIPrefix = "gw."
+
+// SubjectID is the sub_id claim (RFC 9493 4.1) in the iss_sub format (RFC
+// 9493 3.2.3): the issuer and subject a token exchanged for another
+// issuer's token was issued for, whose own sub is a name of this server's
+// derived from both.
+type SubjectID struct {
+	Format  string `json:"format"` // always "iss_sub"
+	Issuer  string `json:"iss"`
+	Subject string `json:"sub"`
+}
+
 // Signer signs a JWT with Gatehouse's current key; *signing.Keyring
 // implements it.
 type Signer interface {
@@ -48,6 +66,9 @@ type Exchange struct {
 	// JKT binds the token to a DPoP key (cnf.jkt, RFC 9449 6.1); "" for a
 	// bearer token.
 	JKT string
+	// SubjectID is the sub_id claim: the original issuer and subject of a
+	// subject of another issuer; nil otherwise.
+	SubjectID *SubjectID
 }
 
 // Token is a signed exchanged token.
@@ -73,6 +94,7 @@ type claims struct {
 	Auth     string        `json:"gatehouse_auth,omitempty"`
 	KeyID    string        `json:"gatehouse_key_id,omitempty"`
 	Cnf      *cnf          `json:"cnf,omitempty"`
+	SubID    *SubjectID    `json:"sub_id,omitempty"`
 }
 
 // cnf is the confirmation claim of a DPoP-bound token (RFC 9449 6.1).
@@ -100,6 +122,7 @@ func Sign(s Signer, x *Exchange) (Token, error) {
 		Act:      x.Actor,
 		Auth:     x.Auth,
 		KeyID:    x.KeyID,
+		SubID:    x.SubjectID,
 	}
 	if !x.AuthTime.IsZero() {
 		c.AuthTime = x.AuthTime.Unix()

@@ -10,12 +10,11 @@ import (
 	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
-// internalJTIPrefix starts the jti of every internal token. The
-// authorization server's jtis are base64url, which has no '.', so the
-// prefix tells the two apart: an upstream that replays the internal token
-// it got to the gateway is refused (see authJWT), instead of passing as a
-// caller with the identity it was forwarded.
-const internalJTIPrefix = "gw."
+// internalJTIPrefix starts the jti of every internal token (see
+// accesstoken.InternalJTIPrefix): an upstream that replays the internal
+// token it got to the gateway is refused (see authJWT), instead of passing
+// as a caller with the identity it was forwarded.
+const internalJTIPrefix = accesstoken.InternalJTIPrefix
 
 // mintKey identifies a minted token. The signing key's kid is part of it,
 // so a token signed before a rotation is never handed out after it; so are

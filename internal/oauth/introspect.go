@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/accesstoken"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/verify"
 )
@@ -28,6 +29,9 @@ type introspection struct {
 	AuthTime  int64  `json:"auth_time,omitempty"`
 	// Cnf is the DPoP key an access token is bound to (RFC 9449 6.2).
 	Cnf *confirmation `json:"cnf,omitempty"`
+	// SubID is the original issuer and subject of a token exchanged for
+	// another issuer's (RFC 9493 sub_id, iss_sub format).
+	SubID *accesstoken.SubjectID `json:"sub_id,omitempty"`
 }
 
 // handleIntrospect is the introspection endpoint (RFC 7662). Only
@@ -78,8 +82,15 @@ func (s *Server) introspect(ctx context.Context, r *http.Request, form url.Value
 		Active: true, Scope: strings.Join(claims.Scopes, " "), ClientID: claims.ClientID, Subject: claims.Subject,
 		Audience: audienceClaim(claims.Audience), Issuer: claims.Issuer, Expiry: claims.ExpiresAt.Unix(),
 		IssuedAt: unixOrZero(claims.IssuedAt), JTI: claims.ID, TokenType: tokenType(claims.JKT), AuthTime: unixOrZero(claims.AuthTime),
-		Cnf: confirmationOf(claims.JKT),
+		Cnf: confirmationOf(claims.JKT), SubID: introspectedSubjectID(token, claims.Subject),
 	}, nil
+}
+
+func introspectedSubjectID(token, sub string) *accesstoken.SubjectID {
+	if !isForeignSubject(sub) {
+		return nil
+	}
+	return tokenSubjectID(token, sub)
 }
 
 func (s *Server) introspectRefreshToken(ctx context.Context, c *auth.Client, token string) (*introspection, error) {
@@ -115,7 +126,10 @@ func (s *Server) introspectRefreshToken(ctx context.Context, c *auth.Client, tok
 
 // verifyAccessToken checks an access token we signed: signature, typ,
 // issuer, lifetime, the revocation list, and that its client still exists. It returns nil claims and a
-// nil error for a token that is simply not valid.
+// nil error for a token that is simply not valid, and for one of the
+// gateway's internal tokens: those share the issuer and keys but are
+// meant for the upstream they were minted for, which must not take them
+// to userinfo, introspection or the token exchange as its own.
 func (s *Server) verifyAccessToken(ctx context.Context, token string) (*verify.Claims, error) {
 	claims, err := s.verifiers.access.Verify(ctx, token)
 	if err != nil {
@@ -124,7 +138,7 @@ func (s *Server) verifyAccessToken(ctx context.Context, token string) (*verify.C
 		}
 		return nil, fmt.Errorf("oauth: verify access token: %w", err)
 	}
-	if claims.ID == "" {
+	if claims.ID == "" || strings.HasPrefix(claims.ID, accesstoken.InternalJTIPrefix) {
 		return nil, nil
 	}
 	revoked, err := s.store.IsTokenRevoked(ctx, claims.ID)

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"net/url"
 	"slices"
@@ -94,12 +95,17 @@ func exchangeableType(t string) bool { return t == TokenTypeAccessToken || t == 
 // introspection checks it (signature, lifetime, revocation list, client
 // and user still active), or one of an issuer the client lists in
 // ExchangeIssuers, checked against that issuer's JWKS and addressed to the
-// client or to this server.
+// client or to this server. A foreign subject gets a sub of this server's
+// derived from its issuer and subject (foreignSubject), and a sub_id
+// naming both. A DPoP-bound subject or actor token is taken only with a
+// proof of its key.
 //
 // Delegation (RFC 8693 1.1) is the rule: the token carries act naming the
-// actor, the subject of the actor_token if one is given (it may be the
-// client's own client-credentials token), else the client; the subject
-// token's own act chain nests below it (4.1). A client allowed
+// client as the actor, the subject token's own act chain nested below it
+// (4.1). An actor_token of this server must be the client's own token: it
+// names the client again. One of a trusted issuer names a party that
+// called the client: it nests below the client, above the subject token's
+// chain, so the client is never left out of it. A client allowed
 // impersonation that sends no actor_token gets a token without a new act.
 // The issued token lives at most as long as the subject token, and comes
 // without a refresh token (2.2.1).
@@ -117,24 +123,53 @@ func (s *Server) grantTokenExchange(ctx context.Context, c *auth.Client, form ur
 	if err != nil {
 		return nil, err
 	}
+	// A bound token is worth nothing without its key (RFC 9449): the
+	// exchange must not turn a stolen one into a token that is not.
+	if err := checkBoundTo(subject.JKT, dpopJKT(ctx), "subject token"); err != nil {
+		return nil, err
+	}
+	sub, subID := subject.Subject, (*accesstoken.SubjectID)(nil)
+	switch {
+	case foreign:
+		sub = foreignSubject(subject.Issuer, subject.Subject)
+		subID = &accesstoken.SubjectID{Format: subjectIDFormat, Issuer: subject.Issuer, Subject: subject.Subject}
+	case isForeignSubject(subject.Subject):
+		// Exchanged for a foreign subject before: keep saying whose it is.
+		subID = tokenSubjectID(req.subjectToken, subject.Subject)
+	}
 	act := subject.Actor // impersonation keeps the subject token's own chain
 	if req.actorToken != "" {
 		actor, actorForeign, err := s.exchangedToken(ctx, c, req.actorToken, "actor")
 		if err != nil {
 			return nil, err
 		}
-		a := verify.Actor{Subject: actor.Subject}
-		if actorForeign {
-			a.Issuer = actor.Issuer
+		if err := checkBoundTo(actor.JKT, dpopJKT(ctx), "actor token"); err != nil {
+			return nil, err
 		}
-		act = accesstoken.Delegate(a, subject.Actor)
+		if actorForeign {
+			// act.sub is carried as is (act.iss says whose it is): it must
+			// not pass for one of ours with a reader that skips act.iss.
+			if looksLocal(actor.Subject) {
+				return nil, errInvalidGrant("The actor token's subject looks like one of this server's own.")
+			}
+			// The party that called the client, below the client itself.
+			act = accesstoken.Delegate(verify.Actor{Subject: actor.Subject, Issuer: actor.Issuer}, subject.Actor)
+			act = accesstoken.Delegate(verify.Actor{Subject: c.ID}, act)
+		} else {
+			// Any other token of ours would let the client name someone
+			// else (another client, the user) as the actor, and drop itself.
+			if actor.Subject != c.ID || actor.ClientID != c.ID {
+				return nil, errInvalidGrant("An actor token of this server must be the client's own token.")
+			}
+			act = accesstoken.Delegate(verify.Actor{Subject: c.ID}, subject.Actor)
+		}
 	} else if !c.AllowImpersonation {
 		act = accesstoken.Delegate(verify.Actor{Subject: c.ID}, subject.Actor)
 	}
 	if act.Depth() > verify.MaxActorDepth {
 		return nil, errInvalidGrant("The subject token's chain of actors is too long to extend.")
 	}
-	scopes, err := exchangeScopes(c, subject, foreign, req.scope)
+	scopes, err := exchangeScopes(c, subject, foreign || isForeignSubject(subject.Subject), req.scope)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +188,8 @@ func (s *Server) grantTokenExchange(ctx context.Context, c *auth.Client, form ur
 	}
 	tok, err := accesstoken.Sign(s.keys, &accesstoken.Exchange{
 		Issuer:    s.issuer,
-		Subject:   subject.Subject,
+		Subject:   sub,
+		SubjectID: subID,
 		ClientID:  c.ID,
 		Audience:  auds,
 		Scope:     strings.Join(scopes, " "),
@@ -176,12 +212,64 @@ func (s *Server) grantTokenExchange(ctx context.Context, c *auth.Client, form ur
 	}, nil
 }
 
+// subjectIDFormat is the format of the sub_id claims of exchanged tokens
+// (RFC 9493 3.2.3).
+const subjectIDFormat = "iss_sub"
+
+// foreignSubjectPrefix starts the sub of a token exchanged for another
+// issuer's: no ID of this server's users (account.IDPrefix) or clients
+// (client.IDPrefix) starts so.
+const foreignSubjectPrefix = "ext_"
+
+// foreignSubject is the sub of a token exchanged for a subject token of
+// issuer iss naming sub: the same for the same pair, different for equal
+// subjects of two issuers, never one of this server's own. 192 bits of
+// SHA-256 keep collisions out of reach; sub_id carries the pair itself.
+func foreignSubject(iss, sub string) string {
+	h := sha256.Sum256([]byte(iss + "\x00" + sub))
+	return foreignSubjectPrefix + base64.RawURLEncoding.EncodeToString(h[:24])
+}
+
+// isForeignSubject reports whether sub is that of a foreign subject
+// (foreignSubject).
+func isForeignSubject(sub string) bool { return strings.HasPrefix(sub, foreignSubjectPrefix) }
+
+// looksLocal reports whether sub could be taken for one of this server's
+// users or clients.
+func looksLocal(sub string) bool {
+	return strings.HasPrefix(sub, account.IDPrefix) || strings.HasPrefix(sub, client.IDPrefix)
+}
+
+// tokenSubjectID is the sub_id claim of a token of ours whose signature
+// has been checked, nil if it has none or one that does not match its
+// sub.
+func tokenSubjectID(token, sub string) *accesstoken.SubjectID {
+	_, rest, _ := strings.Cut(token, ".")
+	payload, _, _ := strings.Cut(rest, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return nil
+	}
+	var c struct {
+		SubID *accesstoken.SubjectID `json:"sub_id"`
+	}
+	if jsonv2.Unmarshal(raw, &c, jsonv2.RejectUnknownMembers(false)) != nil || c.SubID == nil ||
+		c.SubID.Format != subjectIDFormat || foreignSubject(c.SubID.Issuer, c.SubID.Subject) != sub {
+		return nil
+	}
+	return c.SubID
+}
+
 // isUserToken reports whether an access token of ours was issued for a
 // user rather than for a client: a client's own token (client
 // credentials: sub is its client_id), or one exchanged for a client's
 // token, whose sub is that client's ID and which, having no sign-in, has
-// no auth_time.
+// no auth_time. A token exchanged for a foreign subject is no user's
+// either.
 func isUserToken(c *verify.Claims) bool {
+	if isForeignSubject(c.Subject) {
+		return false
+	}
 	if c.Subject == c.ClientID {
 		return !c.AuthTime.IsZero()
 	}
@@ -190,9 +278,13 @@ func isUserToken(c *verify.Claims) bool {
 
 // subjectActive reports whether the subject of an access token of ours is
 // still there: a user that exists and is enabled, or a client that exists
-// (verifyAccessToken has already checked the token's own client).
+// (verifyAccessToken has already checked the token's own client). A
+// foreign subject is not this server's to check: its token is active
+// while it is valid and not revoked, which verifyAccessToken has checked.
 func (s *Server) subjectActive(ctx context.Context, c *verify.Claims) (bool, error) {
 	switch {
+	case isForeignSubject(c.Subject):
+		return true, nil
 	case isUserToken(c):
 		return s.userActive(ctx, c.Subject)
 	case c.Subject == c.ClientID:
@@ -260,11 +352,6 @@ func (s *Server) exchangedToken(ctx context.Context, c *auth.Client, token, what
 	}
 	if claims.Subject == "" {
 		return nil, false, errInvalidGrant("The %s token names no subject.", what)
-	}
-	// Its sub becomes the sub of a token of ours: it must not pass for
-	// one of our own users or clients.
-	if strings.HasPrefix(claims.Subject, account.IDPrefix) || strings.HasPrefix(claims.Subject, client.IDPrefix) {
-		return nil, false, errInvalidGrant("The %s token's subject looks like one of this server's own.", what)
 	}
 	return claims, true, nil
 }

@@ -27,7 +27,7 @@ type introspection struct {
 	TokenType string `json:"token_type,omitempty"`
 	AuthTime  int64  `json:"auth_time,omitempty"`
 	// Cnf is the DPoP key an access token is bound to (RFC 9449 6.2).
-	Cnf *confirmation `json:"cnf,omitempty"`
+	Cnf *verify.Confirmation `json:"cnf,omitempty"`
 }
 
 // handleIntrospect is the introspection endpoint (RFC 7662). Only
@@ -78,7 +78,7 @@ func (s *Server) introspect(ctx context.Context, r *http.Request, form url.Value
 		Active: true, Scope: strings.Join(claims.Scopes, " "), ClientID: claims.ClientID, Subject: claims.Subject,
 		Audience: audienceClaim(claims.Audience), Issuer: claims.Issuer, Expiry: claims.ExpiresAt.Unix(),
 		IssuedAt: unixOrZero(claims.IssuedAt), JTI: claims.ID, TokenType: tokenType(claims.JKT), AuthTime: unixOrZero(claims.AuthTime),
-		Cnf: confirmationOf(claims.JKT),
+		Cnf: verify.ConfirmationOf(claims.JKT),
 	}, nil
 }
 

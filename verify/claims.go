@@ -89,7 +89,7 @@ func (c Claims) MarshalJSON() ([]byte, error) {
 		Scope:     strings.Join(c.Scopes, " "),
 		AuthTime:  wireDate(c.AuthTime),
 		Act:       c.Actor,
-		Cnf:       confirmationOf(c.JKT),
+		Cnf:       ConfirmationOf(c.JKT),
 	})
 }
 
@@ -142,21 +142,24 @@ type wireClaims struct {
 	ClientID  string        `json:"client_id,omitempty"`
 	Scope     string        `json:"scope,omitempty"`
 	AuthTime  float64       `json:"auth_time,omitempty"`
-	Cnf       *confirmation `json:"cnf,omitempty"`
+	Cnf       *Confirmation `json:"cnf,omitempty"`
 	Act       *Actor        `json:"act,omitempty"`
 }
 
-// confirmation is the cnf claim (RFC 7800 3.1) as DPoP uses it (RFC 9449
-// 6.1); other confirmation methods are ignored.
-type confirmation struct {
+// Confirmation is the cnf claim (RFC 7800 3.1) as DPoP uses it (RFC 9449
+// 6.1), and the cnf member of an introspection answer (RFC 9449 6.2);
+// other confirmation methods are ignored.
+type Confirmation struct {
 	JKT string `json:"jkt,omitempty"`
 }
 
-func confirmationOf(jkt string) *confirmation {
+// ConfirmationOf is the cnf of a token bound to the key of thumbprint jkt
+// (Claims.JKT); nil, which is left out, for a bearer token ("").
+func ConfirmationOf(jkt string) *Confirmation {
 	if jkt == "" {
 		return nil
 	}
-	return &confirmation{JKT: jkt}
+	return &Confirmation{JKT: jkt}
 }
 
 // audience is aud: one string or an array of strings (RFC 7519 §4.1.3).
@@ -245,7 +248,7 @@ func decodeClaims(payload []byte, kid string) (*Claims, error) {
 // UnsupportedConfirmation is Claims.JKT for a cnf claim without jkt.
 const UnsupportedConfirmation = "unsupported"
 
-func jktOf(c *confirmation) string {
+func jktOf(c *Confirmation) string {
 	switch {
 	case c == nil:
 		return ""

@@ -19,6 +19,12 @@ func AccessToken(r *http.Request) (token string, dpop bool, ok bool) {
 	return parseAccessToken(vals[0])
 }
 
+// ProofHeader reads a request's DPoP proof (RFC 9449 4.3 check 1):
+// exactly one DPoP header. ok is false when there are several or an empty
+// one; "" with ok true when there is none (at a token endpoint, a request
+// without DPoP).
+func ProofHeader(h http.Header) (proof string, ok bool) { return proofHeader(h) }
+
 func parseAccessToken(v string) (string, bool, bool) {
 	const scheme = "dpop "
 	if len(v) > len(scheme) && strings.EqualFold(v[:len(scheme)], scheme) {
@@ -42,6 +48,23 @@ func parseAccessToken(v string) (string, bool, bool) {
 // this token (ath), made with the key the token is bound to
 // (ReasonDPoPBinding otherwise). A nil *DPoP refuses every bound token.
 func (d *DPoP) CheckRequest(r *http.Request, tok string, dpop bool, c *Claims) error {
+	return d.checkRequest(r, "", false, tok, dpop, c)
+}
+
+// CheckRequestAt is CheckRequest for a request whose URL the caller knows
+// better than DPoPConfig.RequestURL can: requestURL, the URL the client
+// sent the request to (scheme, host and port this server answers at, and
+// the path as received), which the proof's htu must name. A server that
+// serves several hosts, or rewrites paths, passes it. "" means that URL is
+// not known: every bound token is refused (ReasonDPoPBinding), never
+// checked against a URL the client could choose.
+func (d *DPoP) CheckRequestAt(r *http.Request, requestURL, tok string, dpop bool, c *Claims) error {
+	return d.checkRequest(r, requestURL, true, tok, dpop, c)
+}
+
+// checkRequest is CheckRequest (given false: the URL is
+// DPoPConfig.RequestURL's) and CheckRequestAt.
+func (d *DPoP) checkRequest(r *http.Request, requestURL string, given bool, tok string, dpop bool, c *Claims) error {
 	if c.JKT == "" && !dpop {
 		return nil
 	}
@@ -58,7 +81,13 @@ func (d *DPoP) CheckRequest(r *http.Request, tok string, dpop bool, c *Claims) e
 	if !ok || proof == "" {
 		return refuse(ReasonInvalidDPoPProof, "no DPoP proof, or several")
 	}
-	p, err := d.Check(r.Context(), proof, ProofRequest{Method: r.Method, URL: d.cfg.RequestURL(r), AccessToken: tok})
+	if !given {
+		requestURL = d.cfg.RequestURL(r)
+	}
+	if requestURL == "" {
+		return refuse(ReasonDPoPBinding, "the URL this request was sent to is not known here")
+	}
+	p, err := d.Check(r.Context(), proof, ProofRequest{Method: r.Method, URL: requestURL, AccessToken: tok})
 	if err != nil {
 		return err
 	}

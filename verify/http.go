@@ -96,11 +96,11 @@ func isToken68(s string) bool {
 	return true
 }
 
-// bearerRefusal classifies a request without a usable bearer token: no
-// Authorization header, or one of another scheme, is "missing" (RFC 6750
-// §3.1: no error code); several headers or a bearer value that is not a
-// token are "malformed".
-func bearerRefusal(r *http.Request) *Error {
+// AccessTokenRefusal is why AccessToken found no token in r: no
+// Authorization header, or one of another scheme, is ReasonMissing (RFC
+// 6750 §3.1: no error code); several headers, or a Bearer or DPoP value
+// that is not a token68, are ReasonMalformed.
+func AccessTokenRefusal(r *http.Request) *Error {
 	vals := r.Header.Values("Authorization")
 	if len(vals) == 0 {
 		return refuse(ReasonMissing, "no Authorization header")
@@ -108,8 +108,8 @@ func bearerRefusal(r *http.Request) *Error {
 	if len(vals) > 1 {
 		return refuse(ReasonMalformed, "several Authorization headers")
 	}
-	if len(vals[0]) >= 6 && strings.EqualFold(vals[0][:6], "bearer") {
-		return refuse(ReasonMalformed, "the bearer credentials are not a token")
+	if v := vals[0]; len(v) >= 6 && strings.EqualFold(v[:6], "bearer") || len(v) >= 4 && strings.EqualFold(v[:4], "dpop") {
+		return refuse(ReasonMalformed, "the credentials are not a token")
 	}
 	return refuse(ReasonMissing, "no bearer token")
 }
@@ -132,7 +132,7 @@ func (v *Verifier) Middleware(scopes ...string) func(http.Handler) http.Handler 
 				ch = v.dpopChallenge()
 			}
 			if !ok {
-				v.refuse(w, r, ch, bearerRefusal(r), scopes)
+				v.refuse(w, r, ch, AccessTokenRefusal(r), scopes)
 				return
 			}
 			c, err := v.Verify(r.Context(), tok)

@@ -20,9 +20,13 @@ import (
 // schema) and starts two nodes on it with one server secret and one
 // issuer, as a cluster behind a load balancer; both CLIs hold the admin
 // key.
-func startPostgresPair(t *testing.T) (a, b *node, clk *testenv.Clock) {
+func startPostgresPair(t *testing.T, shared ...func(*config.Config)) (a, b *node, clk *testenv.Clock) {
 	t.Helper()
-	cfgA, cfgB, clk := clusterConfigs(t, nil)
+	var edit func(*config.Config)
+	if len(shared) > 0 {
+		edit = shared[0]
+	}
+	cfgA, cfgB, clk := clusterConfigs(t, edit)
 	_, adminKey, err := initialize(context.Background(), cfgA, NewLogger(cfgA, io.Discard))
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/replay"
 	"github.com/gatehouse-dev/gatehouse/verify"
@@ -41,23 +40,35 @@ func (m *Main) oauthDPoP() (oauth.DPoPConfig, error) {
 }
 
 // gatewayDPoP is the gateway's proof checker: the same window, replay
-// cache and nonces as the authorization server's, and the URLs clients
-// reach the gateway at (https behind a TLS-terminating proxy).
+// cache and nonces as the authorization server's. The URLs proofs must
+// name are the gateway's own (gatewayPublicURL).
 func (m *Main) gatewayDPoP() (*verify.DPoP, error) {
 	d := m.Config.OAuth.DPoP
 	cache, err := m.dpopReplayCache()
 	if err != nil {
 		return nil, err
 	}
-	scheme := ""
-	if m.Config.BehindTLSProxy {
-		scheme = "https"
-	}
-	cfg := verify.DPoPConfig{Window: d.ProofWindow, Replay: cache, Now: m.Now, RequestURL: gateway.DPoPRequestURL(scheme)}
+	cfg := verify.DPoPConfig{Window: d.ProofWindow, Replay: cache, Now: m.Now}
 	if d.Nonce {
 		if cfg.Nonces, err = oauth.NewDPoPNonces(m.hasher, d.NoncePeriod); err != nil {
 			return nil, err
 		}
 	}
 	return verify.NewDPoP(cfg)
+}
+
+// gatewayPublicURL is the URL clients reach the gateway at, for the htu
+// of DPoP proofs (gateway.Config.PublicURL), and the scheme they use
+// when it is not known: gateway.public_url; else, behind a TLS proxy,
+// none (https; bound tokens are refused on routes without hosts); else
+// the gateway's listener, which clients reach directly (like the issuer's
+// default, right for development).
+func (m *Main) gatewayPublicURL() (publicURL, scheme string) {
+	switch {
+	case m.Config.Gateway.PublicURL != "":
+		return m.Config.Gateway.PublicURL, ""
+	case m.Config.BehindTLSProxy:
+		return "", "https"
+	}
+	return m.GatewayURL(), ""
 }

@@ -10,17 +10,19 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/dpoptest"
 )
 
 // TestDPoPReplayAcrossNodes runs two nodes on one PostgreSQL schema (no
 // Redis: the store is the shared replay cache) behind one issuer and one
-// gateway host, as a load balancer would present them. A DPoP proof
-// accepted by node A — at the token endpoint, and at the gateway — is
+// gateway host (gateway.public_url), as a load balancer would present
+// them. A DPoP proof accepted by node A — at the token endpoint, and at the gateway — is
 // replayed to node B, and refused there; the token it got is DPoP-bound
 // and refused as Bearer by both gateways.
 func TestDPoPReplayAcrossNodes(t *testing.T) {
-	a, b, clk := startPostgresPair(t)
+	const host = "api.example.test"
+	a, b, clk := startPostgresPair(t, func(c *config.Config) { c.Gateway.PublicURL = "https://" + host })
 	issuer := a.main.Config.OAuth.Issuer
 	var client struct {
 		ClientID     string `json:"client_id"`
@@ -64,8 +66,7 @@ func TestDPoPReplayAcrossNodes(t *testing.T) {
 	// The gateways, behind one host name.
 	orders := newUpstream(t, "orders")
 	a.cli("routes", "create", "--name", "orders", "--path", "/orders", "--upstream", orders.URL, "--policy", "jwt", "--scopes", "orders:read", "--any-audience")
-	const host = "api.example.test"
-	htu := "http://" + host + "/orders"
+	htu := "https://" + host + "/orders"
 	gw := func(n *node, scheme, proof string) gwResponse {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, n.main.GatewayURL()+"/orders", nil)

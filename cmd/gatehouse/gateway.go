@@ -81,14 +81,22 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 	if m.limits != nil {
 		limiter = m.limits.Scope("gateway")
 	}
+	// Listening first gives the gateway its default public URL: the URL
+	// of this listener (port 0 included).
+	if m.gwLn, err = net.Listen("tcp", g.Addr); err != nil {
+		return fmt.Errorf("gateway: listen on %s: %w", g.Addr, err)
+	}
 	dpop, err := m.gatewayDPoP()
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
+	publicURL, publicScheme := m.gatewayPublicURL()
 	m.Gateway, err = gateway.New(gateway.Config{
-		DPoP:   dpop,
-		Issuer: m.issuer,
-		JWKS:   m.Signing.JWKS,
+		DPoP:         dpop,
+		PublicURL:    publicURL,
+		PublicScheme: publicScheme,
+		Issuer:       m.issuer,
+		JWKS:         m.Signing.JWKS,
 		// Every algorithm a signing key may have, not those of today's
 		// keys: a node started before a switch of algorithm must accept
 		// the new key's tokens once the JWKS carries it.
@@ -120,9 +128,6 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 	}
 	if err := m.reloadStoredRoutes(ctx); err != nil {
 		return fmt.Errorf("gateway: %w", err)
-	}
-	if m.gwLn, err = net.Listen("tcp", g.Addr); err != nil {
-		return fmt.Errorf("gateway: listen on %s: %w", g.Addr, err)
 	}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)

@@ -230,6 +230,13 @@ type Gateway struct {
 	// InternalTokenTTL is the lifetime of the JWTs the gateway mints for
 	// upstreams of routes with internal_jwt.
 	InternalTokenTTL time.Duration `yaml:"internal_token_ttl"`
+	// PublicURL is the URL clients reach the gateway at
+	// (https://api.example.com, scheme, host and port only): the URL
+	// DPoP proofs name on routes without hosts, and the scheme and port
+	// on routes with hosts. Empty: the gateway's listener, or behind a
+	// TLS proxy none (bound tokens are then refused on routes without
+	// hosts).
+	PublicURL string `yaml:"public_url"`
 }
 
 // Enabled reports whether the gateway runs.
@@ -545,6 +552,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	}
 	boolean("GATEHOUSE_ACCESS_LOG", &c.Gateway.AccessLog)
 	duration("GATEHOUSE_INTERNAL_TOKEN_TTL", &c.Gateway.InternalTokenTTL)
+	str("GATEHOUSE_GATEWAY_PUBLIC_URL", &c.Gateway.PublicURL)
 	boolean("GATEHOUSE_WEBHOOKS_ALLOW_PRIVATE", &c.Webhooks.AllowPrivate)
 	boolean("GATEHOUSE_SECRET_SCANNING_ENABLED", &c.SecretScanning.Enabled)
 	str("GATEHOUSE_SECRET_SCANNING_POLICY", &c.SecretScanning.Policy)
@@ -775,6 +783,17 @@ func (c *Config) validateGateway() []error {
 	}
 	if g.InternalTokenTTL < 10*time.Second || g.InternalTokenTTL > time.Hour {
 		errs = append(errs, errors.New("gateway.internal_token_ttl must be between 10s and 1h"))
+	}
+	if g.PublicURL != "" {
+		u, err := url.Parse(g.PublicURL)
+		switch {
+		case err != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "":
+			errs = append(errs, fmt.Errorf("gateway.public_url %q must be an absolute URL of a host (and port), without path, query, fragment or user", g.PublicURL))
+		case u.Scheme == "https":
+		case u.Scheme == "http" && (c.Dev || auth.LoopbackHost(u.Hostname())):
+		default:
+			errs = append(errs, fmt.Errorf("gateway.public_url %q must be an https URL (http only on loopback or with --dev)", g.PublicURL))
+		}
 	}
 	return errs
 }

@@ -67,6 +67,8 @@ func TestValidate(t *testing.T) {
 		{"trusted proxies", func(c *Config) { c.Gateway.TrustedProxies = []string{"10.0.0.0/8", "192.168.1.1", "::1"} }, ""},
 		{"bad trusted proxy", func(c *Config) { c.Gateway.TrustedProxies = []string{"10.0.0.0/33"} }, "trusted_proxies"},
 		{"internal token TTL too long", func(c *Config) { c.Gateway.InternalTokenTTL = 2 * time.Hour }, "internal_token_ttl"},
+		{"gateway public URL with a path", func(c *Config) { c.Gateway.PublicURL = "https://api.example.com/v1" }, "gateway.public_url"},
+		{"gateway public URL over plain HTTP", func(c *Config) { c.Gateway.PublicURL = "http://api.example.com" }, "gateway.public_url"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

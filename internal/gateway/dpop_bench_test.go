@@ -31,7 +31,8 @@ func BenchmarkGatewayDPoP(b *testing.B) {
 	e := newTestEnv(b, func(c *Config) {
 		c.AccessLog = false
 		var err error
-		d, err = verify.NewDPoP(verify.DPoPConfig{Now: c.Now, RequestURL: DPoPRequestURL("")})
+		c.PublicURL = "http://gw.example.com"
+		d, err = verify.NewDPoP(verify.DPoPConfig{Now: c.Now})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -102,10 +102,23 @@ type Config struct {
 	// client, user, route and outcome; nil counts nothing. (API keys are
 	// counted by the key service's own counter, usually the same one.)
 	Usage *usage.Counter
-	// DPoP checks the proofs of DPoP-bound Gatehouse tokens (dpop.go),
-	// with its RequestURL set to the URL clients reach the gateway at
-	// (DPoPRequestURL); nil refuses every bound token.
+	// DPoP checks the proofs of DPoP-bound Gatehouse tokens (dpop.go); nil
+	// refuses every bound token. Its RequestURL is not used: the URL a
+	// proof must name comes from PublicURL and the route (dpopURL).
 	DPoP *verify.DPoP
+	// PublicURL is the URL clients reach the gateway at
+	// ("https://api.example.com", scheme, host and port only), which DPoP
+	// proofs name in htu: its host on routes without hosts, and its
+	// scheme and port on every route (a route with hosts takes the
+	// request's host, one of the route's). "": the scheme is
+	// PublicScheme, the port the scheme's default, and DPoP-bound tokens
+	// are refused on routes without hosts, since the Host header alone
+	// does not say the gateway serves that name.
+	PublicURL string
+	// PublicScheme is the scheme clients use when PublicURL is empty:
+	// "https" behind a TLS-terminating proxy; "" for the connection's
+	// (https over TLS, else http).
+	PublicScheme string
 	// TracerProvider records the verification of JWTs and names the
 	// request's server span (started by tracing.Middleware) after its
 	// route; with it, upstreams get the gateway's span as the parent in
@@ -138,6 +151,7 @@ type Gateway struct {
 	closed bool
 
 	tracer trace.Tracer // nil: tracing off
+	public publicURL    // Config.PublicURL (or PublicScheme), for DPoP
 }
 
 // New checks cfg and returns a Gateway with an empty route table: every
@@ -180,8 +194,13 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.TrustedProxies[i] = p.Masked()
 	}
 
+	pub, err := parsePublicURL(cfg.PublicURL, cfg.PublicScheme)
+	if err != nil {
+		return nil, err
+	}
+
 	g := &Gateway{cfg: cfg, now: cfg.Now, log: cfg.Logger, minted: newMintCache(defaultMintCacheSize),
-		upstreams: setCookieGuard{cfg.Transport}, tracer: tracing.Tracer(cfg.TracerProvider, tracerName)}
+		upstreams: setCookieGuard{cfg.Transport}, tracer: tracing.Tracer(cfg.TracerProvider, tracerName), public: pub}
 	g.health = proxy.NewHealth(0, cfg.Now)
 	g.limiter = cfg.Limiter
 	if g.limiter == nil {

@@ -67,6 +67,9 @@ type identity struct {
 	token                  bool
 	tokenClient, tokenUser string
 	dpop                   bool // the token is DPoP-bound or came in the DPoP scheme: refusals challenge DPoP
+	// sentPath and sentRawPath are the request's path as the client sent
+	// it, before the route folded its prefix: the path of a DPoP proof.
+	sentPath, sentRawPath string
 	// keyReq and keyRes: an API key that passed apikey.Service.Authorize,
 	// whose credits are spent (Settle) only once the route's limits and
 	// the internal token have let the request through.
@@ -241,6 +244,7 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request, x *exchange, met
 			}
 		}
 	}
+	x.id.sentPath, x.id.sentRawPath = r.URL.Path, r.URL.RawPath
 	if rt.fold {
 		r.URL.Path, r.URL.RawPath = canonicalPrefix(rt.cfg.PathPrefix, r.URL.Path, r.URL.RawPath)
 	}
@@ -449,7 +453,7 @@ func (g *Gateway) checkJWT(r *http.Request, rt *route, id *identity) error {
 		// for that upstream, not for the gateway.
 		return &verify.Error{Reason: verify.ReasonWrongType}
 	}
-	if err := g.checkDPoP(r, tok, dpop, c, id); err != nil {
+	if err := g.checkDPoP(r, rt, tok, dpop, c, id); err != nil {
 		return err
 	}
 	if rt.cfg.Audience != "" && !c.HasAudience(rt.cfg.Audience) {

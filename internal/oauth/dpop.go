@@ -106,20 +106,17 @@ func dpopJKT(ctx context.Context) string {
 // bind the tokens to (dpopJKT). Without a proof it refuses a client that
 // must use DPoP, and a server that requires it for all.
 func (s *Server) tokenDPoP(ctx context.Context, r *http.Request, c *auth.Client) (context.Context, error) {
-	proof, ok := r.Header[http.CanonicalHeaderKey(verify.HeaderDPoP)], true
-	if len(proof) > 1 || len(proof) == 1 && proof[0] == "" {
-		ok = false
-	}
+	proof, ok := verify.ProofHeader(r.Header)
 	if !ok {
 		return ctx, newError(CodeInvalidDPoPProof, "Send one DPoP proof.")
 	}
-	if len(proof) == 0 {
+	if proof == "" {
 		if c.RequireDPoP || s.cfg.DPoP.Required {
 			return ctx, newError(CodeInvalidDPoPProof, "A DPoP proof is required.")
 		}
 		return ctx, nil
 	}
-	p, err := s.dpop.Check(ctx, proof[0], verify.ProofRequest{Method: r.Method, URL: s.url(PathToken)})
+	p, err := s.dpop.Check(ctx, proof, verify.ProofRequest{Method: r.Method, URL: s.url(PathToken)})
 	if err != nil {
 		return ctx, dpopError(err, http.StatusBadRequest)
 	}
@@ -218,17 +215,4 @@ func (s *Server) challengeScheme(err error) (scheme, extra string) {
 		return "Bearer", ""
 	}
 	return "DPoP", `, algs="` + strings.Join(s.dpop.Algorithms(), " ") + `"`
-}
-
-// confirmation is the cnf member of an introspection answer (RFC 9449
-// 6.2).
-type confirmation struct {
-	JKT string `json:"jkt"`
-}
-
-func confirmationOf(jkt string) *confirmation {
-	if jkt == "" {
-		return nil
-	}
-	return &confirmation{JKT: jkt}
 }

@@ -28,7 +28,7 @@ type introspection struct {
 	TokenType string `json:"token_type,omitempty"`
 	AuthTime  int64  `json:"auth_time,omitempty"`
 	// Cnf is the DPoP key an access token is bound to (RFC 9449 6.2).
-	Cnf *confirmation `json:"cnf,omitempty"`
+	Cnf *verify.Confirmation `json:"cnf,omitempty"`
 	// SubID is the original issuer and subject of a token exchanged for
 	// another issuer's (RFC 9493 sub_id, iss_sub format).
 	SubID *accesstoken.SubjectID `json:"sub_id,omitempty"`
@@ -82,7 +82,7 @@ func (s *Server) introspect(ctx context.Context, r *http.Request, form url.Value
 		Active: true, Scope: strings.Join(claims.Scopes, " "), ClientID: claims.ClientID, Subject: claims.Subject,
 		Audience: audienceClaim(claims.Audience), Issuer: claims.Issuer, Expiry: claims.ExpiresAt.Unix(),
 		IssuedAt: unixOrZero(claims.IssuedAt), JTI: claims.ID, TokenType: tokenType(claims.JKT), AuthTime: unixOrZero(claims.AuthTime),
-		Cnf: confirmationOf(claims.JKT), SubID: introspectedSubjectID(token, claims.Subject),
+		Cnf: verify.ConfirmationOf(claims.JKT), SubID: introspectedSubjectID(token, claims.Subject),
 	}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
 // userinfo is the UserInfo response (OIDC Core 5.3.2) for the standard
@@ -90,7 +91,8 @@ func (s *Server) userinfo(ctx context.Context, w http.ResponseWriter, r *http.Re
 }
 
 // bearerToken takes the access token from the Authorization header (in
-// the Bearer or, with dpop true, the DPoP scheme of RFC 9449 7.1) or a
+// the Bearer or, with dpop true, the DPoP scheme of RFC 9449 7.1, read as
+// every resource server of Gatehouse reads them: verify.AccessToken) or a
 // POSTed form, refusing a request that uses both or sends it in the query
 // (RFC 6750 2: exactly one method).
 func bearerToken(w http.ResponseWriter, r *http.Request) (token string, dpop bool, err error) {
@@ -98,14 +100,16 @@ func bearerToken(w http.ResponseWriter, r *http.Request) (token string, dpop boo
 		return "", false, errInvalidRequest("The access token must not be sent in the URL.")
 	}
 	var fromHeader string
-	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, tok, _ := strings.Cut(h, " ")
-		dpop = strings.EqualFold(scheme, "DPoP")
-		if !dpop && !strings.EqualFold(scheme, "Bearer") {
+	if _, sent := r.Header["Authorization"]; sent {
+		tok, isDPoP, ok := verify.AccessToken(r)
+		switch {
+		case ok:
+			fromHeader, dpop = tok, isDPoP
+		case verify.AccessTokenRefusal(r).Reason == verify.ReasonMalformed:
+			return "", false, errInvalidRequest("Send one Authorization header, with one token in the Bearer or DPoP scheme.")
+		default:
+			// Another scheme: no credentials this endpoint knows.
 			return "", false, errNoToken
-		}
-		if fromHeader = strings.TrimSpace(tok); fromHeader == "" {
-			return "", false, errInvalidRequest("The Authorization header has no token.")
 		}
 	}
 	var fromBody string

@@ -58,6 +58,25 @@ func TestUserinfo(t *testing.T) {
 	}
 	t.Run("missing token", func(t *testing.T) { challenge(t, get(""), http.StatusUnauthorized, "") })
 	t.Run("garbage token", func(t *testing.T) { challenge(t, get("Bearer nope"), http.StatusUnauthorized, CodeInvalidToken) })
+	// The Authorization header is read as every Gatehouse resource server
+	// reads it (verify.AccessToken): one header, one token68.
+	t.Run("another scheme", func(t *testing.T) { challenge(t, get("Basic "+full), http.StatusUnauthorized, "") })
+	for _, bad := range []string{"Bearer " + full + " x", "Bearer", "DPoP a b", "Bearer ????"} {
+		t.Run("not a token: "+bad[:min(len(bad), 10)], func(t *testing.T) {
+			challenge(t, get(bad), http.StatusBadRequest, CodeInvalidRequest)
+		})
+	}
+	t.Run("several Authorization headers", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+PathUserinfo, nil)
+		req.Header.Add("Authorization", "Bearer "+full)
+		req.Header.Add("Authorization", "Basic eDp5")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		challenge(t, resp, http.StatusBadRequest, CodeInvalidRequest)
+	})
 	t.Run("ID token is not an access token", func(t *testing.T) {
 		id := ts.signIn(t, c, secret, u, "openid")["id_token"].(string)
 		challenge(t, get("Bearer "+id), http.StatusUnauthorized, CodeInvalidToken)

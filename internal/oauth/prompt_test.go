@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 )
 
 // oidcFlow is a relying party built on x/oauth2 and go-oidc.
@@ -269,6 +270,23 @@ func TestFormPostResponse(t *testing.T) {
 	}
 	// An unknown response_mode is refused, in the query.
 	wantRedirectError(t, b.get(ts.authorizeURL(authParams(c, "response_mode", "fragment"))), c.RedirectURIs[0], "st-123", CodeInvalidRequest)
+}
+
+// TestFormPostPrivateUseScheme: form_post to a native app's private-use
+// redirect URI cannot work (the browser drops the POST body handing the
+// URI to the OS, and html/template turns the action into #ZgotmplZ): it
+// is refused with invalid_request, in the query the app does receive.
+func TestFormPostPrivateUseScheme(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, insecureCookies)
+	c, _ := ts.mustClient(client.Input{Public: true, RedirectURIs: []string{"com.example.app:/cb"}, Scopes: []string{"openid", "profile"}})
+	b := newBrowser(t, ts)
+	// prompt=none: without a session the error would be a form page at once.
+	p := b.get(ts.authorizeURL(authParams(c, "response_mode", "form_post", "prompt", "none")))
+	if strings.Contains(p.body, "ZgotmplZ") || p.StatusCode == http.StatusOK {
+		t.Fatalf("form_post to a private-use scheme answered a form page (status %d):\n%s", p.StatusCode, p.body)
+	}
+	wantRedirectError(t, p, c.RedirectURIs[0], "st-123", CodeInvalidRequest)
 }
 
 func wantFormPost(t *testing.T, p *page, action string, want map[string]string) map[string]string {

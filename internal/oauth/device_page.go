@@ -40,8 +40,11 @@ import (
 // cookie), DeviceAddressAttempts and DeviceBrowserAttempts per
 // deviceAttemptWindow; a code found counts against itself too,
 // deviceCodeEntries at once. The limits are kept in DeviceLimiter, shared
-// by the nodes through Redis when configured. docs/oauth.md works out what
-// they leave an attacker.
+// by the nodes through Redis when configured; without it each node counts
+// on its own (N nodes, N times the attempts). The per-browser bucket only
+// spares a person's browser its address's budget: a guesser drops the
+// cookie, so it limits nobody who attacks. docs/oauth.md works out what
+// the limits leave an attacker.
 
 // Purposes of the device page's CSRF tokens.
 const (

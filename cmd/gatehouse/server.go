@@ -419,7 +419,10 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 	}
 	// The registry deletes clients through the same store, so that their
 	// access tokens reach the gateway's revocation list at once.
-	clientCfg := client.Config{Store: store, Hasher: hasher, Now: m.Now, FirstParty: m.firstPartyClients(), Registrations: m.Store}
+	// One setting for the back-channel logout URIs a client may register
+	// and those the notifier delivers to (client.CheckBackchannelLogoutURI).
+	clientCfg := client.Config{Store: store, Hasher: hasher, Now: m.Now, FirstParty: m.firstPartyClients(), Registrations: m.Store,
+		AllowLoopbackLogoutURIs: o.BackchannelLogout.AllowLoopback}
 	if m.changes != nil {
 		clientCfg.Changes = m.changes
 	}

@@ -22,7 +22,7 @@ func (r *Registry) EnsureFirstParty(ctx context.Context, id string, in Input) (*
 	if !ValidID(id) {
 		return nil, auth.Errorf(auth.EINVALID, "%q is not a client ID.", id)
 	}
-	want, err := fromInput(in)
+	want, err := fromInput(in, r.allowLoopbackLogout)
 	if err != nil {
 		return nil, err
 	}

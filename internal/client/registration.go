@@ -205,7 +205,7 @@ func (r *Registry) Register(ctx context.Context, actor string, in Input, reg Reg
 	if err := checkRedirects(in); err != nil {
 		return nil, creds, err
 	}
-	c, err := fromInput(in)
+	c, err := fromInput(in, r.allowLoopbackLogout)
 	if err != nil {
 		return nil, creds, err
 	}

@@ -37,6 +37,11 @@ type Config struct {
 	// Registrations keeps the initial access tokens of dynamic client
 	// registration (registration.go); nil for a registry without them.
 	Registrations auth.RegistrationStore
+	// AllowLoopbackLogoutURIs accepts back-channel logout URIs on
+	// loopback hosts: oauth.backchannel_logout.allow_loopback, the
+	// setting that lets the logout notifier deliver to them
+	// (CheckBackchannelLogoutURI).
+	AllowLoopbackLogoutURIs bool
 }
 
 // Registry registers, changes and finds OAuth clients. Its methods are safe
@@ -50,6 +55,8 @@ type Registry struct {
 	// firstParty is Config.FirstParty.
 	firstParty map[string]bool
 	regs       auth.RegistrationStore
+	// allowLoopbackLogout is Config.AllowLoopbackLogoutURIs.
+	allowLoopbackLogout bool
 }
 
 // New checks cfg and returns a Registry.
@@ -60,7 +67,8 @@ func New(cfg Config) (*Registry, error) {
 	if cfg.Now == nil {
 		cfg.Now = auth.SystemNow
 	}
-	r := &Registry{store: cfg.Store, hasher: cfg.Hasher, now: cfg.Now, firstParty: make(map[string]bool, len(cfg.FirstParty)), regs: cfg.Registrations}
+	r := &Registry{store: cfg.Store, hasher: cfg.Hasher, now: cfg.Now, firstParty: make(map[string]bool, len(cfg.FirstParty)), regs: cfg.Registrations,
+		allowLoopbackLogout: cfg.AllowLoopbackLogoutURIs}
 	for _, id := range cfg.FirstParty {
 		if !ValidID(id) {
 			return nil, fmt.Errorf("client: first-party client %q is not a client ID", id)
@@ -79,7 +87,7 @@ func New(cfg Config) (*Registry, error) {
 // again; "" for public and private_key_jwt clients. EINVALID (with a
 // message that says which rule was broken) for bad input.
 func (r *Registry) Create(ctx context.Context, actor string, in Input) (*auth.Client, string, error) {
-	c, err := fromInput(in)
+	c, err := fromInput(in, r.allowLoopbackLogout)
 	if err != nil {
 		return nil, "", err
 	}
@@ -147,7 +155,7 @@ func (r *Registry) update(ctx context.Context, actor, id string, in Input, keep 
 	if in.Public != old.Public {
 		return nil, auth.Errorf(auth.EINVALID, "A client cannot change between public and confidential; register a new client.")
 	}
-	c, err := fromInput(in)
+	c, err := fromInput(in, r.allowLoopbackLogout)
 	if err != nil {
 		return nil, err
 	}

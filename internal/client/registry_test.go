@@ -153,7 +153,11 @@ func TestValidation(t *testing.T) {
 		"http logout URI off loopback":       base(func(in *client.Input) { in.BackchannelLogoutURI = "http://app.example.com/bcl" }),
 		"logout URI with fragment":           base(func(in *client.Input) { in.BackchannelLogoutURI = "https://app.example.com/bcl#x" }),
 		"logout URI of a custom scheme":      base(func(in *client.Input) { in.Public, in.BackchannelLogoutURI = true, "com.example.app:/bcl" }),
-		"unknown application type":           base(func(in *client.Input) { in.ApplicationType = "desktop" }),
+		// Outside --dev the notifier never delivers to loopback: the
+		// registry must not accept what would silently never get a token.
+		"loopback http logout URI":  base(func(in *client.Input) { in.BackchannelLogoutURI = "http://127.0.0.1:9000/bcl" }),
+		"loopback https logout URI": base(func(in *client.Input) { in.BackchannelLogoutURI = "https://localhost/bcl" }),
+		"unknown application type":  base(func(in *client.Input) { in.ApplicationType = "desktop" }),
 		"public token exchange": base(func(in *client.Input) {
 			in.Public, in.GrantTypes = true, []string{"authorization_code", auth.GrantTokenExchange}
 		}),
@@ -560,5 +564,36 @@ func TestExtensionsAreKeptAndUpdatesKeepTheRegistrationToken(t *testing.T) {
 	}
 	if up.RequireDPoP || up.ApplicationType != auth.ApplicationNative || string(up.RegistrationTokenHash) != string(stored.RegistrationTokenHash) {
 		t.Fatalf("updated %+v", up)
+	}
+}
+
+// TestLoopbackLogoutURIsFollowTheDeliverySetting: a registry given
+// oauth.backchannel_logout.allow_loopback (--dev) accepts loopback logout
+// URIs, as its notifier delivers to them; without it, the registration is
+// refused with a message naming the setting, instead of deliveries that
+// are silently given up. The rule is the notifier's too.
+func TestLoopbackLogoutURIsFollowTheDeliverySetting(t *testing.T) {
+	e := newEnv(t)
+	dev, err := client.New(client.Config{Store: e.db, Hasher: e.hasher, Now: e.clock.Now, AllowLoopbackLogoutURIs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := client.Input{Name: "rp", RedirectURIs: []string{"https://app.example.com/cb"}}
+	for _, uri := range []string{"http://127.0.0.1:9000/bcl", "http://[::1]:9000/bcl", "https://localhost/bcl"} {
+		in.BackchannelLogoutURI = uri
+		_, _, err := e.Create(context.Background(), "adm_1", in)
+		if auth.ErrorCode(err) != auth.EINVALID || !strings.Contains(err.Error(), "allow_loopback") {
+			t.Errorf("%s without allow_loopback: %v, want EINVALID naming the setting", uri, err)
+		}
+		if c, _, err := dev.Create(context.Background(), "adm_1", in); err != nil || c.BackchannelLogoutURI != uri {
+			t.Errorf("%s with allow_loopback: %v", uri, err)
+		}
+		if err := client.CheckBackchannelLogoutURI(uri, false); err == nil {
+			t.Errorf("the delivery rule accepts %s without allow_loopback", uri)
+		}
+	}
+	in.BackchannelLogoutURI = "http://app.example.com/bcl"
+	if _, _, err := dev.Create(context.Background(), "adm_1", in); auth.ErrorCode(err) != auth.EINVALID {
+		t.Fatalf("plain http off loopback with allow_loopback: %v", err)
 	}
 }

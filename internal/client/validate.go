@@ -58,8 +58,9 @@ type Input struct {
 	// authorization_code grant.
 	RequirePAR bool
 	// BackchannelLogoutURI receives logout tokens (OpenID Connect
-	// Back-Channel Logout 1.0 2.2): https (http on loopback hosts), no
-	// fragment; it needs the authorization_code grant.
+	// Back-Channel Logout 1.0 2.2): https, no fragment; on a loopback
+	// host (http or https) only with Config.AllowLoopbackLogoutURIs
+	// (CheckBackchannelLogoutURI). It needs the authorization_code grant.
 	BackchannelLogoutURI string
 	// ApplicationType is web (the default) or native (OIDC Dynamic Client
 	// Registration 2).
@@ -98,7 +99,7 @@ const MaxAccessTokenTTL = 24 * time.Hour
 // fromInput validates in and returns the client it describes, without ID,
 // secret or times. Every error is EINVALID with a message that says which
 // rule was broken.
-func fromInput(in Input) (*auth.Client, error) {
+func fromInput(in Input, allowLoopbackLogout bool) (*auth.Client, error) {
 	name := strings.TrimSpace(in.Name)
 	switch {
 	case name == "":
@@ -165,7 +166,7 @@ func fromInput(in Input) (*auth.Client, error) {
 		return nil, auth.Errorf(auth.EINVALID, "The refresh token absolute lifetime is shorter than its idle lifetime.")
 	}
 	c.AccessTokenTTL, c.RefreshTokenTTL, c.RefreshTokenMaxTTL = in.AccessTokenTTL, in.RefreshTokenTTL, in.RefreshTokenMaxTTL
-	if err := extensions(c, in); err != nil {
+	if err := extensions(c, in, allowLoopbackLogout); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -174,7 +175,7 @@ func fromInput(in Input) (*auth.Client, error) {
 // extensions validates the settings of the OAuth extensions (DPoP, PAR,
 // back-channel logout, token exchange, registration metadata) onto c,
 // whose grant types are already checked.
-func extensions(c *auth.Client, in Input) error {
+func extensions(c *auth.Client, in Input, allowLoopbackLogout bool) error {
 	has := func(g string) bool { return slices.Contains(c.GrantTypes, g) }
 	c.RequireDPoP = in.RequireDPoP
 	if in.RequirePAR && !has(auth.GrantAuthorizationCode) {
@@ -185,7 +186,7 @@ func extensions(c *auth.Client, in Input) error {
 		if !has(auth.GrantAuthorizationCode) {
 			return auth.Errorf(auth.EINVALID, "A back-channel logout URI is for clients with the authorization_code grant.")
 		}
-		if err := checkReceiverURI(in.BackchannelLogoutURI); err != nil {
+		if err := CheckBackchannelLogoutURI(in.BackchannelLogoutURI, allowLoopbackLogout); err != nil {
 			return auth.Errorf(auth.EINVALID, "Invalid back-channel logout URI %q: %s.", truncate(in.BackchannelLogoutURI, 100), err.Error())
 		}
 		c.BackchannelLogoutURI = in.BackchannelLogoutURI
@@ -234,6 +235,32 @@ func checkReceiverURI(raw string) error {
 		return err
 	}
 	if u, _ := url.Parse(raw); u.Scheme != "https" && u.Scheme != "http" {
+		return errors.New("it must be an https URL")
+	}
+	return nil
+}
+
+// CheckBackchannelLogoutURI returns why raw may not receive logout tokens
+// (OpenID Connect Back-Channel Logout 1.0 2.2), nil if it may: an https
+// URL, absolute, without fragment or user information; a loopback host
+// (localhost, 127.0.0.0/8, ::1; http or https) only when allowLoopback,
+// which is oauth.backchannel_logout.allow_loopback (--dev sets it). It is
+// the one rule: the registry applies it when a client is registered or
+// changed (Config.AllowLoopbackLogoutURIs), and the logout notifier again
+// before every delivery, with the same setting, so a URI accepted at
+// registration is one the server delivers to. Its dialer then refuses
+// internal addresses whatever a name resolves to.
+func CheckBackchannelLogoutURI(raw string, allowLoopback bool) error {
+	if err := checkReceiverURI(raw); err != nil {
+		return err
+	}
+	u, _ := url.Parse(raw)
+	switch {
+	case auth.LoopbackHost(u.Hostname()):
+		if !allowLoopback {
+			return errors.New("it is on a loopback host, which receives logout tokens only with oauth.backchannel_logout.allow_loopback (--dev)")
+		}
+	case u.Scheme != "https":
 		return errors.New("it must be an https URL")
 	}
 	return nil

@@ -308,8 +308,9 @@ type BackchannelLogout struct {
 	RetryInitial time.Duration `yaml:"retry_initial"`
 	RetryMax     time.Duration `yaml:"retry_max"`
 	// AllowLoopback delivers to receivers on loopback addresses, over
-	// http too; otherwise a receiver must be https on a public address.
-	// --dev sets it, for local development.
+	// http too, and lets clients register such logout URIs (one rule,
+	// client.CheckBackchannelLogoutURI); otherwise a receiver must be
+	// https on a public address. --dev sets it, for local development.
 	AllowLoopback bool `yaml:"allow_loopback"`
 }
 

@@ -169,6 +169,9 @@ func (q *authzRequest) validate(s *Server) error {
 	if m := p.Get("response_mode"); m != "" && m != "query" && m != responseModeFormPost {
 		return errInvalidRequest("The response_mode must be query or form_post.")
 	}
+	if p.Get("response_mode") == responseModeFormPost && !formPostTarget(q.redirectURI) {
+		return errInvalidRequest("The response_mode form_post needs an http or https redirect_uri; use the query response mode.")
+	}
 	switch rt := p.Get("response_type"); rt {
 	case "":
 		return errInvalidRequest("The response_type is missing.")

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/webhook"
 )
 
@@ -261,22 +262,15 @@ func (n *LogoutNotifier) giveUp(ctx context.Context, d *auth.LogoutDelivery, rea
 	return nil
 }
 
-// checkReceiver allows https receivers, and loopback ones over http or
-// https with AllowLoopback. The client's dialer then refuses internal
+// checkReceiver applies the registry's rule (client.CheckBackchannelLogoutURI)
+// with AllowLoopback, the setting the registry was given too: a receiver
+// registered under another setting (a client registered in --dev, a
+// store moved between servers) is refused here, given up and audited as
+// receiver_not_allowed. The client's dialer then refuses internal
 // addresses whatever the name resolves to (webhook.NewClient).
 func (n *LogoutNotifier) checkReceiver(raw string) error {
-	if err := auth.CheckWebhookURL(raw, true); err != nil {
-		return errors.New("the back-channel logout URI is not a valid absolute URL")
-	}
-	u, _ := url.Parse(raw)
-	loopback := auth.LoopbackHost(u.Hostname())
-	switch {
-	case loopback && !n.cfg.AllowLoopback:
-		return errors.New("the back-channel logout URI is on loopback, allowed in --dev only")
-	case loopback:
-		return nil
-	case u.Scheme != "https":
-		return errors.New("the back-channel logout URI must be https")
+	if err := client.CheckBackchannelLogoutURI(raw, n.cfg.AllowLoopback); err != nil {
+		return fmt.Errorf("the back-channel logout URI is not allowed: %w", err)
 	}
 	return nil
 }

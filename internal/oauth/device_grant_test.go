@@ -456,6 +456,43 @@ func TestDevicePage(t *testing.T) {
 	})
 }
 
+// decidedMeanwhileStore is a store in which, every time the page decides
+// a device grant, another browser has just denied it: the page's decision
+// then finds it decided (ECONFLICT), as in a real race between two tabs.
+type decidedMeanwhileStore struct{ auth.OAuthStore }
+
+func (s decidedMeanwhileStore) DecideDeviceGrant(ctx context.Context, userCodeHash []byte, d auth.DeviceDecision, at time.Time) (*auth.DeviceGrant, error) {
+	other := auth.DeviceDecision{UserID: d.UserID, AuthTime: d.AuthTime, SessionID: "other-tab"}
+	if _, err := s.OAuthStore.DecideDeviceGrant(ctx, userCodeHash, other, at); err != nil {
+		return nil, err
+	}
+	return s.OAuthStore.DecideDeviceGrant(ctx, userCodeHash, d, at)
+}
+
+// TestDeviceFailedDecisionLeavesNoConsent is the attack on the ordering
+// of the consent page: an "allow" whose decision fails (the grant decided
+// elsewhere, or expired, between the page's check and its write) must not
+// leave a remembered consent, which a later code flow (or prompt=none)
+// would take as the user's.
+func TestDeviceFailedDecisionLeavesNoConsent(t *testing.T) {
+	ts := newTestServer(t, insecureCookies, func(c *Config) { c.Store = decidedMeanwhileStore{c.Store} })
+	c, _ := ts.deviceClient(true)
+	u := ts.mustUser("alice")
+	da := ts.deviceAuth(c, "openid read")
+	p := newBrowser(t, ts).approveDevice(t, ts.URL+PathDevice, da["user_code"].(string), "alice", "allow")
+	if p.StatusCode != http.StatusConflict || !strings.Contains(p.body, "no longer valid") {
+		t.Fatalf("allow on a grant decided meanwhile: %d\n%s", p.StatusCode, p.body)
+	}
+	wantError(t, ts.poll(c, da["device_code"].(string)), 400, CodeAccessDenied)
+	consent, err := ts.Store.GetConsent(context.Background(), u.ID, c.ID)
+	if auth.ErrorCode(err) != auth.ENOTFOUND {
+		t.Fatalf("a failed device decision left a consent: %+v, %v", consent, err)
+	}
+	if covered, err := ts.consentCovers(context.Background(), u.ID, c.ID, []string{"openid", "read"}); err != nil || covered {
+		t.Fatalf("consent covers the scopes after a failed decision: %v, %v", covered, err)
+	}
+}
+
 // TestDeviceUserCodeBruteForce is the attack: guessing user codes on the
 // page. The guesser is stopped per address and per browser; a code
 // guessed right is stopped per code; a person at another address is not

@@ -40,8 +40,11 @@ import (
 // cookie), DeviceAddressAttempts and DeviceBrowserAttempts per
 // deviceAttemptWindow; a code found counts against itself too,
 // deviceCodeEntries at once. The limits are kept in DeviceLimiter, shared
-// by the nodes through Redis when configured. docs/oauth.md works out what
-// they leave an attacker.
+// by the nodes through Redis when configured; without it each node counts
+// on its own (N nodes, N times the attempts). The per-browser bucket only
+// spares a person's browser its address's budget: a guesser drops the
+// cookie, so it limits nobody who attacks. docs/oauth.md works out what
+// the limits leave an attacker.
 
 // Purposes of the device page's CSRF tokens.
 const (
@@ -269,9 +272,12 @@ func (s *Server) renderDeviceConsent(w http.ResponseWriter, c *auth.Client, g *a
 	web.RenderConsent(w, http.StatusOK, p)
 }
 
-// deviceDecide takes the consent form: allow remembers the consent
-// (merged, as the code flow does, so the user can withdraw it from the
-// account page) and approves the grant; deny denies it.
+// deviceDecide takes the consent form: allow approves the grant and, once
+// that decision is stored, remembers the consent (merged, as the code
+// flow does, so the user can withdraw it from the account page); deny
+// denies it. A decision that fails (the code expired, or was decided in
+// another tab meanwhile) leaves no consent behind that a later code flow
+// would skip the consent page for.
 func (s *Server) deviceDecide(w http.ResponseWriter, r *http.Request, form url.Values) {
 	ctx := r.Context()
 	code, ok := normalizeUserCode(form.Get("request"))
@@ -304,10 +310,6 @@ func (s *Server) deviceDecide(w http.ResponseWriter, r *http.Request, form url.V
 			s.errorPage(w, r, err)
 			return
 		}
-		if err := s.saveConsent(ctx, sess.user.ID, c.ID, g.Scopes); err != nil {
-			s.errorPage(w, r, err)
-			return
-		}
 		d.Approve = true
 	}
 	_, err = s.store.DecideDeviceGrant(ctx, g.UserCodeHash, d, s.now())
@@ -321,6 +323,13 @@ func (s *Server) deviceDecide(w http.ResponseWriter, r *http.Request, form url.V
 		return
 	}
 	if d.Approve {
+		// Only now: the grant is the user's. Should this fail, the device
+		// still gets its tokens, and the user is told something went
+		// wrong rather than "connected".
+		if err := s.saveConsent(ctx, sess.user.ID, c.ID, g.Scopes); err != nil {
+			s.errorPage(w, r, fmt.Errorf("oauth: remember the consent of an approved device grant: %w", err))
+			return
+		}
 		s.renderDeviceDone(w, http.StatusOK, "Device connected", "You allowed "+clientName(c)+". You can return to your device; it signs in within a few seconds.")
 		return
 	}

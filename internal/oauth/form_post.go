@@ -36,11 +36,25 @@ func withResponseMode(h http.HandlerFunc) http.HandlerFunc {
 }
 
 // noteResponseMode records the response mode of a request whose client
-// and redirect URI are valid: form_post when asked for exactly so.
+// and redirect URI are valid: form_post when asked for exactly so, to an
+// http or https redirect URI (validate refuses form_post otherwise, and
+// that error goes back in the query).
 func noteResponseMode(ctx context.Context, q url.Values) {
 	if m, ok := ctx.Value(responseModeKey{}).(*responseMode); ok {
-		m.formPost = len(q["response_mode"]) == 1 && q.Get("response_mode") == responseModeFormPost
+		m.formPost = len(q["response_mode"]) == 1 && q.Get("response_mode") == responseModeFormPost &&
+			len(q["redirect_uri"]) == 1 && formPostTarget(q.Get("redirect_uri"))
 	}
+}
+
+// formPostTarget reports whether a form can be posted to redirectURI:
+// only an http or https one. A browser hands a private-use scheme
+// (com.example.app:/cb, RFC 8252 7.1) to the operating system as a bare
+// URI, without the POST body, so a form_post response there would be
+// lost; html/template would also refuse such an action as unsafe. A
+// native app uses the query response mode instead.
+func formPostTarget(redirectURI string) bool {
+	u, err := url.Parse(redirectURI)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http")
 }
 
 func formPostRequested(r *http.Request) bool {

@@ -152,7 +152,7 @@ func (s *Server) issueIDToken(g *grant, accessToken string, now time.Time) (stri
 		SessionID:       g.sessionID,
 		ACR:             g.acr,
 	}
-	userClaims(&claims, g.user, g.idTokenClaims)
+	userClaims(&claims, g.user, g.idTokenClaims, g.scopes)
 	// at_hash depends on the algorithm of the ID token's own signature.
 	// The same current key normally signs both tokens; if a rotation
 	// happened in between, sign once more with the hash of the new key's

@@ -84,10 +84,13 @@ func (c *claimRequest) stringValues() []string {
 }
 
 // applyOIDCRequest reads acr_values and claims into q, after the scopes
-// are known: claims asked for in userinfo add the scope that covers them
-// (when the client may ask for it), so the consent page shows them and
-// the access token carries them to the UserInfo endpoint; claims asked
-// for in the ID token travel with the code.
+// are known. A claim asked for, in userinfo or in the ID token, adds the
+// scope that covers it (when the client may ask for it), so the consent
+// page shows it, a remembered consent without that scope does not cover
+// the request (prompt=none gets consent_required) and the access token
+// carries it to the UserInfo endpoint. Claims asked for in the ID token
+// travel with the code, only those whose covering scope is among the
+// request's scopes: the user consents to scopes, never to bare claims.
 func (q *authzRequest) applyOIDCRequest() error {
 	cp, err := parseClaimsParam(q.params.Get("claims"))
 	if err != nil {
@@ -97,13 +100,14 @@ func (q *authzRequest) applyOIDCRequest() error {
 		return errInvalidRequest("The acr_values are too long.")
 	}
 	for name := range cp.Userinfo {
-		if sc, ok := standardClaims[name]; ok && slices.Contains(q.client.Scopes, sc) && !slices.Contains(q.scopes, sc) {
-			q.scopes = append(q.scopes, sc)
-		}
+		q.addCoveringScope(name)
 	}
-	for name := range cp.IDToken {
-		if _, ok := standardClaims[name]; ok {
-			q.idTokenClaims = append(q.idTokenClaims, name)
+	if slices.Contains(q.scopes, ScopeOpenID) { // no ID token otherwise
+		for name := range cp.IDToken {
+			q.addCoveringScope(name)
+			if claimCovered(name, q.scopes) {
+				q.idTokenClaims = append(q.idTokenClaims, name)
+			}
 		}
 	}
 	slices.Sort(q.idTokenClaims)
@@ -124,17 +128,38 @@ func (q *authzRequest) applyOIDCRequest() error {
 	return nil
 }
 
+// addCoveringScope adds to q's scopes the scope that covers the standard
+// claim name, if the client may ask for it.
+func (q *authzRequest) addCoveringScope(name string) {
+	if sc, ok := standardClaims[name]; ok && slices.Contains(q.client.Scopes, sc) && !slices.Contains(q.scopes, sc) {
+		q.scopes = append(q.scopes, sc)
+	}
+}
+
+// claimCovered reports whether name is a standard claim whose covering
+// scope is among scopes (OIDC Core 5.4): the one rule for what the claims
+// parameter may put in an ID token.
+func claimCovered(name string, scopes []string) bool {
+	sc, ok := standardClaims[name]
+	return ok && slices.Contains(scopes, sc)
+}
+
 // CodeUnmetAuthenticationRequirements is the error of an authorization
 // request whose essential acr the server cannot satisfy (OpenID Connect
 // Core Unmet Authentication Requirements 1.0).
 const CodeUnmetAuthenticationRequirements = "unmet_authentication_requirements"
 
-// userClaims adds the standard claims named in names to claims, from u.
-func userClaims(claims *idTokenClaims, u *auth.User, names []string) {
+// userClaims adds to claims, from u, the standard claims named in names
+// that the granted scopes cover (checked again here, whatever the code
+// or grant row says).
+func userClaims(claims *idTokenClaims, u *auth.User, names, scopes []string) {
 	if u == nil {
 		return
 	}
 	for _, n := range names {
+		if !claimCovered(n, scopes) {
+			continue
+		}
 		switch n {
 		case "name":
 			claims.Name = u.Name

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/client"
 )
 
 // oidcFlow is a relying party built on x/oauth2 and go-oidc.
@@ -155,6 +156,55 @@ func TestClaimsParameterAndACR(t *testing.T) {
 	wantRedirectError(t, b.get(authURL), c.RedirectURIs[0], "st", CodeInvalidRequest)
 }
 
+// TestClaimsParameterNeedsConsent is the attack of a client the user
+// allowed only openid: with prompt=none and a claims parameter asking for
+// the email in the ID token, it must get consent_required, not a code
+// whose ID token carries the email; and a code whose claims outrun its
+// scopes (a row written by an older server, or by hand) yields an ID
+// token without them.
+func TestClaimsParameterNeedsConsent(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, insecureCookies)
+	c, secret := ts.confidentialClient(auth.AuthMethodSecretBasic)
+	u := ts.mustUser("alice")
+	f := newOIDCFlow(t, ts, c, secret, "openid")
+	b := newBrowser(t, ts)
+
+	authURL, v := f.authURL()
+	consent := b.login(authURL, "alice", testPassword)
+	claims, _ := f.exchange(b.codeFrom(b.submit(consent, url.Values{"decision": {"allow"}}), c.RedirectURIs[0], "st"), v)
+	if _, ok := claims["email"]; ok {
+		t.Fatalf("email without asking: %v", claims)
+	}
+
+	authURL, _ = f.authURL("prompt", "none", "claims", `{"id_token":{"email":{"essential":true},"name":null}}`)
+	p := b.get(authURL)
+	if loc := p.location(t); loc.Query().Get("code") != "" {
+		t.Fatalf("prompt=none with id_token claims beyond the consented scopes got a code: %s", loc)
+	}
+	wantRedirectError(t, p, c.RedirectURIs[0], "st", CodeConsentRequired)
+
+	// Without prompt=none the consent page asks for the covering scopes.
+	authURL, v = f.authURL("claims", `{"id_token":{"email":null}}`)
+	consent = b.get(authURL)
+	if !strings.Contains(consent.body, "See your email address") {
+		t.Fatalf("the consent page does not show the email scope the ID token claims need:\n%s", consent.body)
+	}
+	claims, _ = f.exchange(b.codeFrom(b.submit(consent, url.Values{"decision": {"allow"}}), c.RedirectURIs[0], "st"), v)
+	if claims["email"] != u.Email {
+		t.Fatalf("email not in the ID token after consent: %v", claims)
+	}
+
+	// The token endpoint checks again: claims the code's scopes do not cover stay out.
+	code, verifier, _ := ts.issueCode(c, u, codeOpts{scopes: []string{"openid"}, idClaims: []string{"email", "name"}})
+	claims, _ = f.exchange(code, verifier)
+	for _, k := range []string{"email", "name"} {
+		if _, ok := claims[k]; ok {
+			t.Errorf("claim %s in the ID token of a code with scope openid only: %v", k, claims)
+		}
+	}
+}
+
 // TestPromptSelectAccount: the login page offers the signed-in account,
 // whose "continue" goes on without a password; another account can sign
 // in instead; a "continue" without the session's token is refused.
@@ -220,6 +270,23 @@ func TestFormPostResponse(t *testing.T) {
 	}
 	// An unknown response_mode is refused, in the query.
 	wantRedirectError(t, b.get(ts.authorizeURL(authParams(c, "response_mode", "fragment"))), c.RedirectURIs[0], "st-123", CodeInvalidRequest)
+}
+
+// TestFormPostPrivateUseScheme: form_post to a native app's private-use
+// redirect URI cannot work (the browser drops the POST body handing the
+// URI to the OS, and html/template turns the action into #ZgotmplZ): it
+// is refused with invalid_request, in the query the app does receive.
+func TestFormPostPrivateUseScheme(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, insecureCookies)
+	c, _ := ts.mustClient(client.Input{Public: true, RedirectURIs: []string{"com.example.app:/cb"}, Scopes: []string{"openid", "profile"}})
+	b := newBrowser(t, ts)
+	// prompt=none: without a session the error would be a form page at once.
+	p := b.get(ts.authorizeURL(authParams(c, "response_mode", "form_post", "prompt", "none")))
+	if strings.Contains(p.body, "ZgotmplZ") || p.StatusCode == http.StatusOK {
+		t.Fatalf("form_post to a private-use scheme answered a form page (status %d):\n%s", p.StatusCode, p.body)
+	}
+	wantRedirectError(t, p, c.RedirectURIs[0], "st-123", CodeInvalidRequest)
 }
 
 func wantFormPost(t *testing.T, p *page, action string, want map[string]string) map[string]string {

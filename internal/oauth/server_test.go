@@ -181,6 +181,7 @@ type codeOpts struct {
 	redirect  string
 	nonce     string
 	challenge string // default: S256 of the returned verifier
+	idClaims  []string
 }
 
 // issueCode stores an authorization code for the client and user and
@@ -209,7 +210,7 @@ func (ts *testServer) issueCode(c *auth.Client, u *auth.User, o codeOpts) (code,
 	err = ts.Store.CreateAuthCode(context.Background(), &auth.AuthCode{
 		Hash: hash, ClientID: c.ID, UserID: u.ID, RedirectURI: o.redirect, Scopes: o.scopes,
 		Audiences: o.audiences, CodeChallenge: o.challenge, Nonce: o.nonce, AuthTime: now.Add(-time.Minute),
-		FamilyID: family, CreatedAt: now, ExpiresAt: now.Add(ts.cfg.AuthCodeTTL),
+		FamilyID: family, IDTokenClaims: o.idClaims, CreatedAt: now, ExpiresAt: now.Add(ts.cfg.AuthCodeTTL),
 	})
 	if err != nil {
 		ts.t.Fatalf("CreateAuthCode: %v", err)

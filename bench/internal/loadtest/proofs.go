@@ -1,0 +1,48 @@
+package loadtest
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ProofPool signs n DPoP proofs with sign, on every CPU, before any load
+// is timed, and returns a func that hands each out once (false when they
+// are used up). Signing proofs is the client's work: made ahead, it does
+// not share the CPUs with the server while it is measured. Proofs carry
+// their iat, so a pool must be used within the server's proof window
+// (60 s by default) of its making.
+func ProofPool(n int, sign func() string) func() (string, bool) {
+	// At most what the CPUs sign in maxSigning, so that the first proofs
+	// are still inside the window when the last are used; a pool that runs
+	// out ends the run early (throughput is over the time it ran).
+	t0 := time.Now()
+	for range 20 {
+		sign()
+	}
+	per := time.Since(t0) / 20
+	n = min(n, int(maxSigning/per)*runtime.NumCPU())
+	proofs := make([]string, n)
+	var wg sync.WaitGroup
+	workers := runtime.NumCPU()
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				proofs[i] = sign()
+			}
+		})
+	}
+	wg.Wait()
+	var next atomic.Int64
+	return func() (string, bool) {
+		i := next.Add(1) - 1
+		if i >= int64(n) {
+			return "", false
+		}
+		return proofs[i], true
+	}
+}
+
+// maxSigning bounds the time spent signing a pool.
+const maxSigning = 30 * time.Second

@@ -24,12 +24,14 @@ func ProofPool(n int, sign func() string) func() (string, bool) {
 	per := time.Since(t0) / 20
 	n = min(n, int(maxSigning/per)*runtime.NumCPU())
 	proofs := make([]string, n)
+	made := make([]int64, n) // when each was signed, Unix nanoseconds
 	var wg sync.WaitGroup
 	workers := runtime.NumCPU()
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < n; i += workers {
 				proofs[i] = sign()
+				made[i] = time.Now().UnixNano()
 			}
 		})
 	}
@@ -37,7 +39,9 @@ func ProofPool(n int, sign func() string) func() (string, bool) {
 	var next atomic.Int64
 	return func() (string, bool) {
 		i := next.Add(1) - 1
-		if i >= int64(n) {
+		// A proof about to leave the server's window (60 s by default) is
+		// not sent: the pool counts as used up.
+		if i >= int64(n) || time.Now().UnixNano()-made[i] > int64(maxAge) {
 			return "", false
 		}
 		return proofs[i], true
@@ -45,4 +49,7 @@ func ProofPool(n int, sign func() string) func() (string, bool) {
 }
 
 // maxSigning bounds the time spent signing a pool.
-const maxSigning = 30 * time.Second
+const maxSigning = 20 * time.Second
+
+// maxAge is the age past which a proof is not handed out.
+const maxAge = 45 * time.Second

@@ -17,25 +17,25 @@ func ProofPool(n int, sign func() string) func() (string, bool) {
 	// At most what the CPUs sign in maxSigning, so that the first proofs
 	// are still inside the window when the last are used; a pool that runs
 	// out ends the run early (throughput is over the time it ran).
-	t0 := time.Now()
-	for range 20 {
-		sign()
-	}
-	per := time.Since(t0) / 20
-	n = min(n, int(maxSigning/per)*runtime.NumCPU())
 	proofs := make([]string, n)
 	made := make([]int64, n) // when each was signed, Unix nanoseconds
+	deadline := time.Now().Add(maxSigning)
+	var claimed atomic.Int64
 	var wg sync.WaitGroup
-	workers := runtime.NumCPU()
-	for w := range workers {
+	for range runtime.NumCPU() {
 		wg.Go(func() {
-			for i := w; i < n; i += workers {
+			for time.Now().Before(deadline) {
+				i := claimed.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
 				proofs[i] = sign()
 				made[i] = time.Now().UnixNano()
 			}
 		})
 	}
 	wg.Wait()
+	n = int(min(claimed.Load(), int64(n)))
 	var next atomic.Int64
 	return func() (string, bool) {
 		i := next.Add(1) - 1

@@ -44,7 +44,7 @@ func compareDPoP(b *loadtest.Bench, plain loadtest.Request, rounds int) error {
 				n := int(max(rate, 3000)*(b.Flags.Duration.Seconds()+1)*1.5) + 1000
 				t0 := time.Now()
 				req.Proofs = loadtest.ProofPool(n, func() string { return c.Proof(http.MethodPost, htu, dpoptest.Options{}) })
-				fmt.Printf("  (%d %s proofs signed in %s)\n", n, algs[i-1], time.Since(t0).Round(time.Millisecond))
+				fmt.Printf("  (up to %d %s proofs, signed in %s; signing stops after 20 s)\n", n, algs[i-1], time.Since(t0).Round(time.Millisecond))
 				if err := check(req); err != nil {
 					return fmt.Errorf("%s: %w", names[i], err)
 				}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // DPoP (RFC 9449): a client proves, with a short JWT signed by a key it
@@ -98,8 +99,9 @@ type DPoPConfig struct {
 // DPoP checks DPoP proofs. It is safe for concurrent use.
 type DPoP struct {
 	cfg     DPoPConfig
-	algs    []jose.SignatureAlgorithm
-	algList string // for the algs parameter of challenges
+	algs    []string
+	algList string     // for the algs parameter of challenges
+	keys    *proofKeys // parsed jwk headers (dpop_keys.go)
 }
 
 // NewDPoP checks cfg and returns a checker.
@@ -108,12 +110,12 @@ func NewDPoP(cfg DPoPConfig) (*DPoP, error) {
 		cfg.Algorithms = DefaultDPoPAlgorithms
 	}
 	cfg.Algorithms = slices.Clone(cfg.Algorithms)
-	d := &DPoP{}
+	d := &DPoP{keys: &proofKeys{}}
 	for _, a := range cfg.Algorithms {
 		if !slices.Contains(DefaultDPoPAlgorithms, a) {
 			return nil, fmt.Errorf("verify: DPoP algorithm %q is not supported (supported: %v)", a, DefaultDPoPAlgorithms)
 		}
-		d.algs = append(d.algs, jose.SignatureAlgorithm(a))
+		d.algs = append(d.algs, a)
 	}
 	if cfg.Window < 0 {
 		return nil, errors.New("verify: DPoP proof window is negative")
@@ -221,30 +223,12 @@ func (d *DPoP) Check(ctx context.Context, proof string, req ProofRequest) (*Proo
 	if len(proof) > MaxProofSize {
 		return nil, refuse(ReasonInvalidDPoPProof, "proof too long")
 	}
-	jws, err := jose.ParseSignedCompact(proof, d.algs)
-	if err != nil || len(jws.Signatures) != 1 {
-		return nil, refuse(ReasonInvalidDPoPProof, "proof is not a compact JWS with an allowed algorithm")
-	}
-	h := jws.Signatures[0].Protected
-	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
-	if !typeAccepted(typ, dpopTypes) {
-		return nil, refuse(ReasonInvalidDPoPProof, "typ is not dpop+jwt")
-	}
-	jwk := h.JSONWebKey
-	if jwk == nil || !jwk.IsPublic() {
-		// go-jose refuses an embedded private key already; this also
-		// catches a missing jwk.
-		return nil, refuse(ReasonInvalidDPoPProof, "no public jwk header")
-	}
-	if !algFits(h.Algorithm, jwk.Key, jwk.Algorithm) {
-		return nil, refuse(ReasonInvalidDPoPProof, "algorithm does not fit the jwk")
-	}
-	payload, err := jws.Verify(jwk.Key)
+	p, err := d.parseProof(proof)
 	if err != nil {
-		return nil, refuse(ReasonInvalidDPoPProof, "signature does not verify")
+		return nil, err
 	}
 	var c proofClaims
-	if err := jsonv2.Unmarshal(payload, &c); err != nil {
+	if err := jsonv2.Unmarshal(p.payload, &c); err != nil {
 		return nil, refuse(ReasonInvalidDPoPProof, "claims are not a JSON object of the expected types")
 	}
 	if c.JTI == "" || len(c.JTI) > maxJTILength {
@@ -274,11 +258,7 @@ func (d *DPoP) Check(ctx context.Context, proof string, req ProofRequest) (*Proo
 	if d.cfg.Nonces != nil && (c.Nonce == "" || !d.cfg.Nonces.Valid(c.Nonce, now)) {
 		return nil, refuse(ReasonUseDPoPNonce, "the proof lacks a current nonce")
 	}
-	tp, err := jwk.Thumbprint(crypto.SHA256)
-	if err != nil {
-		return nil, refuse(ReasonInvalidDPoPProof, "no thumbprint for the jwk")
-	}
-	jkt := base64.RawURLEncoding.EncodeToString(tp)
+	jkt := p.key.jkt
 	// Checked last, so that only proofs valid in every other way take a
 	// place in the cache: a forger cannot burn a client's jti.
 	fresh, err := d.cfg.Replay.Use(ctx, replayKey(jkt, c.JTI), iat.Add(d.cfg.Window), now)
@@ -292,6 +272,74 @@ func (d *DPoP) Check(ctx context.Context, proof string, req ProofRequest) (*Proo
 }
 
 var dpopTypes = []string{"dpop+jwt"}
+
+// proofJOSEHeader is the JOSE header of a proof (RFC 9449 4.2). Other
+// members are ignored, except crit, which names extensions this checker
+// does not understand and so is refused (RFC 7515 4.1.11).
+type proofJOSEHeader struct {
+	Alg  string         `json:"alg"`
+	Typ  string         `json:"typ"`
+	JWK  jsontext.Value `json:"jwk"`
+	Crit jsontext.Value `json:"crit"`
+}
+
+// parsedProof is a proof whose signature verified with its jwk.
+type parsedProof struct {
+	key     *proofKey
+	payload []byte
+}
+
+// parseProof splits a compact JWS, decodes its header strictly (json v2:
+// case-sensitive names, no duplicates), checks typ, alg and the jwk, and
+// verifies the signature over the signing input exactly as received with
+// the standard library. The jwk is parsed once per distinct header
+// (d.keys); the signature is checked every time.
+func (d *DPoP) parseProof(proof string) (parsedProof, error) {
+	h, rest, ok1 := strings.Cut(proof, ".")
+	pl, s, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || strings.IndexByte(s, '.') >= 0 || h == "" || pl == "" || s == "" {
+		return parsedProof{}, refuse(ReasonInvalidDPoPProof, "proof is not a compact JWS")
+	}
+	hb, err := b64.DecodeString(h)
+	if err != nil {
+		return parsedProof{}, refuse(ReasonInvalidDPoPProof, "header is not base64url")
+	}
+	var hdr proofJOSEHeader
+	if err := jsonv2.Unmarshal(hb, &hdr); err != nil {
+		return parsedProof{}, refuse(ReasonInvalidDPoPProof, "header is not a JSON object of the expected types")
+	}
+	if hdr.Crit != nil {
+		return parsedProof{}, refuse(ReasonInvalidDPoPProof, "crit header")
+	}
+	if !slices.Contains(d.algs, hdr.Alg) {
+		return parsedProof{}, refuse(ReasonInvalidDPoPProof, "proof is not a compact JWS with an allowed algorithm")
+	}
+	if !typeAccepted(hdr.Typ, dpopTypes) {
+		return parsedProof{}, refuse(ReasonInvalidDPoPProof, "typ is not dpop+jwt")
+	}
+	if len(hdr.JWK) == 0 || hdr.JWK[0] != '{' {
+		return parsedProof{}, refuse(ReasonInvalidDPoPProof, "no public jwk header")
+	}
+	key := d.keys.get(hdr.JWK)
+	if key == nil {
+		return parsedProof{}, refuse(ReasonInvalidDPoPProof, "no public jwk header")
+	}
+	if !algFits(hdr.Alg, key.key, key.alg) {
+		return parsedProof{}, refuse(ReasonInvalidDPoPProof, "algorithm does not fit the jwk")
+	}
+	sig, err := b64.DecodeString(s)
+	if err != nil {
+		return parsedProof{}, refuse(ReasonInvalidDPoPProof, "signature is not base64url")
+	}
+	if !checkSignature(hdr.Alg, key.key, proof[:len(h)+1+len(pl)], sig) {
+		return parsedProof{}, refuse(ReasonInvalidDPoPProof, "signature does not verify")
+	}
+	payload, err := b64.DecodeString(pl)
+	if err != nil {
+		return parsedProof{}, refuse(ReasonInvalidDPoPProof, "payload is not base64url")
+	}
+	return parsedProof{key: key, payload: payload}, nil
+}
 
 // replayKey is the replay cache's key of a proof: its jti under its key,
 // so that one client's jti never collides with another's.

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -491,4 +492,66 @@ func TestClaimsCarryTheConfirmation(t *testing.T) {
 	if strings.Contains(string(b), "cnf") {
 		t.Fatalf("a bearer token has cnf: %s", b)
 	}
+}
+
+// The parsed-key cache saves decoding a jwk header again, never the
+// signature check: a proof naming a cached key but signed by another is
+// refused, and so is a crit header.
+func TestDPoPKeyCacheStillChecksEverySignature(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	d := newTestDPoP(t, clk, nil)
+	for _, alg := range []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256} {
+		c, other := client(t, clk, alg), client(t, clk, alg)
+		for i := 0; i < 2; i++ { // the second proof hits the cache
+			p, err := d.Check(context.Background(), c.Proof("POST", testHTU, dpoptest.Options{}), ProofRequest{Method: "POST", URL: testHTU})
+			if err != nil || p.JKT != c.JKT() {
+				t.Fatalf("%s, proof %d: %v, %v", alg, i, p, err)
+			}
+		}
+		forged := other.Proof("POST", testHTU, dpoptest.Options{JWK: c.Key.Public()})
+		_, err := d.Check(context.Background(), forged, ProofRequest{Method: "POST", URL: testHTU})
+		wantReason(t, err, ReasonInvalidDPoPProof)
+	}
+}
+
+func TestDPoPKeyCacheIsBounded(t *testing.T) {
+	t.Parallel()
+	var c proofKeys
+	for i := 0; i < cacheShards*proofKeyShardSize*2; i++ {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := (&jose.JSONWebKey{Key: k.Public()}).MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.get(raw) == nil {
+			t.Fatal("a valid jwk was refused")
+		}
+	}
+	n := 0
+	for i := range c.shards {
+		n += len(c.shards[i].m)
+	}
+	if n > cacheShards*proofKeyShardSize {
+		t.Fatalf("%d keys cached, cap %d", n, cacheShards*proofKeyShardSize)
+	}
+	if c.get([]byte(`{"kty":"oct","k":"AAAA"}`)) != nil {
+		t.Fatal("a symmetric jwk was accepted")
+	}
+}
+
+func TestDPoPRefusesCrit(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	d := newTestDPoP(t, clk, nil)
+	c := client(t, clk, jose.ES256)
+	p := c.Proof("POST", testHTU, dpoptest.Options{})
+	h, rest, _ := strings.Cut(p, ".")
+	hb, _ := b64.DecodeString(h)
+	hb = append([]byte(`{"crit":["exp"],`), hb[1:]...)
+	_, err := d.Check(context.Background(), base64.RawURLEncoding.EncodeToString(hb)+"."+rest, ProofRequest{Method: "POST", URL: testHTU})
+	wantReason(t, err, ReasonInvalidDPoPProof)
 }

@@ -31,6 +31,10 @@ type Request struct {
 	Header     http.Header
 	Body       []byte
 	WantStatus int // default 200
+	// Proofs, when set, gives each request a DPoP header of its own (a
+	// ProofPool's); a worker stops when it runs out. Only the Go driver
+	// supports it.
+	Proofs func() (string, bool)
 }
 
 // Result is what one target achieved.
@@ -93,6 +97,9 @@ func DriveGo(req Request, concurrency int, d time.Duration) (Result, error) {
 // DriveWrk runs wrk with one thread (the other core is the server's) after
 // a one-second warm-up, and reads its summary. A non-2xx answer fails it.
 func DriveWrk(dir string, req Request, concurrency int, d time.Duration) (Result, error) {
+	if req.Proofs != nil {
+		return Result{}, errors.New("wrk cannot send a fresh DPoP proof per request: use -driver go")
+	}
 	script := filepath.Join(dir, "request.lua")
 	var lua strings.Builder
 	fmt.Fprintf(&lua, "wrk.method = %q\nwrk.body = %q\n", req.Method, req.Body)
@@ -165,6 +172,13 @@ func load(ctx context.Context, client *http.Client, req Request, concurrency int
 					break
 				}
 				r.Header = req.Header.Clone()
+				if req.Proofs != nil {
+					p, ok := req.Proofs()
+					if !ok {
+						break
+					}
+					r.Header.Set("DPoP", p)
+				}
 				t0 := time.Now()
 				resp, err := client.Do(r)
 				if err != nil {

@@ -138,7 +138,7 @@ func run() error {
 			p := t.sign()
 			t.req.Proofs = func() (string, bool) { return p, true }
 		}
-		if err := check(t.req); err != nil {
+		if err := loadtest.Check(t.req); err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
 		}
 	}
@@ -240,27 +240,6 @@ func accessToken(gh *loadtest.Gatehouse, audience string) (string, error) {
 	}
 	token, _, _ := strings.Cut(string(body[i+len(field):]), `"`)
 	return token, nil
-}
-
-func check(r loadtest.Request) error {
-	req, _ := http.NewRequest(r.Method, r.URL, nil)
-	for k, v := range r.Header {
-		req.Header[k] = v
-	}
-	if r.Proofs != nil {
-		p, _ := r.Proofs()
-		req.Header.Set("DPoP", p)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %d: %s", resp.StatusCode, body)
-	}
-	return nil
 }
 
 // serveUpstream is the microservice behind every proxy: a fixed small JSON

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"runtime"
 	"slices"
@@ -45,7 +43,7 @@ func compareDPoP(b *loadtest.Bench, plain loadtest.Request, rounds int) error {
 				t0 := time.Now()
 				req.Proofs = loadtest.ProofPool(n, func() string { return c.Proof(http.MethodPost, htu, dpoptest.Options{}) })
 				fmt.Printf("  (up to %d %s proofs, signed in %s; signing stops after 20 s)\n", n, algs[i-1], time.Since(t0).Round(time.Millisecond))
-				if err := check(req); err != nil {
+				if err := loadtest.Check(req); err != nil {
 					return fmt.Errorf("%s: %w", names[i], err)
 				}
 			}
@@ -67,27 +65,6 @@ func compareDPoP(b *loadtest.Bench, plain loadtest.Request, rounds int) error {
 		fmt.Println()
 	}
 	loadtest.PrintTable(names, results)
-	return nil
-}
-
-// check sends one request and wants a 200: a refused request is fast,
-// and would flatter the figures.
-func check(r loadtest.Request) error {
-	req, _ := http.NewRequest(r.Method, r.URL, bytes.NewReader(r.Body))
-	req.Header = r.Header.Clone()
-	if r.Proofs != nil {
-		p, _ := r.Proofs()
-		req.Header.Set("DPoP", p)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %d: %s", resp.StatusCode, body)
-	}
 	return nil
 }
 

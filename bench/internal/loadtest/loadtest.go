@@ -452,3 +452,35 @@ func (b *Bench) Close() {
 		os.RemoveAll(b.dir)
 	}
 }
+
+// Check sends r once, outside any measurement, and wants its status (200
+// unless WantStatus says otherwise): a target that refuses its requests
+// answers fast, and would flatter the figures.
+func Check(r Request) error {
+	req, err := http.NewRequest(r.Method, r.URL, bytes.NewReader(r.Body))
+	if err != nil {
+		return err
+	}
+	req.Header = r.Header.Clone()
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	if r.Proofs != nil {
+		p, _ := r.Proofs()
+		req.Header.Set("DPoP", p)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	want := r.WantStatus
+	if want == 0 {
+		want = http.StatusOK
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("status %d: %s", resp.StatusCode, body)
+	}
+	return nil
+}

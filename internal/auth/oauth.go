@@ -69,6 +69,10 @@ type Client struct {
 	ExchangeIssuers    []string
 	AllowImpersonation bool
 
+	// MFA is the client's second-factor policy (MFAOptional or
+	// MFARequired); "" follows the server's (identity.mfa).
+	MFA string
+
 	// RegistrationTokenHash is the keyed hash of the registration access
 	// token of a dynamically registered client (RFC 7592 3); nil for a
 	// client created by an admin.
@@ -144,9 +148,12 @@ type AuthCode struct {
 	// for none.
 	IDTokenClaims []string
 	ACR           string
-	CreatedAt     time.Time
-	ExpiresAt     time.Time
-	UsedAt        time.Time // zero until redeemed
+	// AMR are the authentication methods of the sign-in behind the code
+	// (Session.AMR), for the amr and acr claims of its tokens.
+	AMR       []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero until redeemed
 
 	// DPoPJKT binds the code to a DPoP key (RFC 9449 10, the dpop_jkt
 	// authorization request parameter): only a token request with a
@@ -171,6 +178,9 @@ type RefreshToken struct {
 	// client's refresh token is refreshed only with a proof of that key,
 	// and the family keeps it through every rotation; "" for none.
 	DPoPJKT string
+	// AMR are the authentication methods of the sign-in that started the
+	// family, kept through every rotation.
+	AMR []string
 
 	CreatedAt       time.Time
 	ExpiresAt       time.Time // idle lifetime: a token not used by then is dead
@@ -221,6 +231,9 @@ type Session struct {
 	ExpiresAt time.Time
 	UserAgent string
 	Address   string
+	// AMR are the authentication methods of the sign-in (RFC 8176),
+	// normalised (NormalizeAMR); a step-up adds to them (UpgradeSession).
+	AMR []string
 }
 
 // ClientFilter selects clients in ListClients, in ascending ID order.
@@ -366,6 +379,10 @@ type SessionStore interface {
 	// DeleteUserSessions removes every session of a user (password reset,
 	// disabling), queueing logout deliveries as DeleteSession does.
 	DeleteUserSessions(ctx context.Context, userID string) error
+	// UpgradeSession replaces the authentication methods and time of a
+	// session after a step-up (a second factor, an enrolment that proved
+	// one). ENOTFOUND if there is no such session.
+	UpgradeSession(ctx context.Context, hash []byte, amr []string, authTime time.Time) error
 }
 
 // OAuthStore is everything the authorization server keeps.

@@ -70,6 +70,9 @@ type Route struct {
 	// KeyEnvironment, on an api_key or any route, admits only API keys of
 	// that environment (one of KeyEnvironments); "" admits every one.
 	KeyEnvironment string
+	// RequireMFA, on a jwt or any route, admits only tokens of a sign-in
+	// with two factors: an amr claim holding AMRMFA or the acr ACRMFA.
+	RequireMFA bool
 
 	// JWTs of another identity provider: its issuer (the exact iss), where
 	// its keys are (JWKSURI; "" discovers them from the issuer's

@@ -147,6 +147,9 @@ func (s *Session) CheckStorable() error {
 	if err := CheckHash("Session", s.Hash); err != nil {
 		return err
 	}
+	if err := CheckText("Session", s.AMR...); err != nil {
+		return err
+	}
 	return CheckText("Session", s.UserID, s.UserAgent, s.Address)
 }
 
@@ -182,7 +185,7 @@ func (c *AuthCode) CheckStorable() error {
 		c.CodeChallenge, c.Nonce, c.SessionID, c.FamilyID, c.ACR, c.DPoPJKT); err != nil {
 		return err
 	}
-	if err := CheckText("Authorization code", c.IDTokenClaims...); err != nil {
+	if err := CheckLists("Authorization code", c.IDTokenClaims, c.AMR); err != nil {
 		return err
 	}
 	return CheckLists("Authorization code", c.Scopes, c.Audiences)
@@ -207,6 +210,9 @@ func (t *RefreshToken) CheckStorable() error {
 		return err
 	}
 	if err := CheckText("Refresh token", t.FamilyID, t.ClientID, t.UserID, t.SessionID, t.DPoPJKT); err != nil {
+		return err
+	}
+	if err := CheckText("Refresh token", t.AMR...); err != nil {
 		return err
 	}
 	return CheckLists("Refresh token", t.Scopes, t.Audiences)

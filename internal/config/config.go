@@ -107,6 +107,8 @@ type Config struct {
 
 	OAuth   OAuth   `yaml:"oauth"`
 	Gateway Gateway `yaml:"gateway"`
+	// Identity is how users sign in beyond a password (identity.go).
+	Identity Identity `yaml:"identity"`
 
 	SecretScanning SecretScanning `yaml:"secret_scanning"`
 	Webhooks       Webhooks       `yaml:"webhooks"`
@@ -432,6 +434,7 @@ func Default(dev bool) Config {
 		Dashboard:      Dashboard{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 12 * time.Hour},
 		Tracing:        defaultTracing(),
 		Cluster:        Cluster{HeartbeatInterval: 5 * time.Second},
+		Identity:       defaultIdentity(),
 	}
 	if dev {
 		c.Webhooks.AllowPrivate = true
@@ -493,6 +496,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	str("GATEHOUSE_DATA", &c.DataDir)
 	str("GATEHOUSE_DB", &c.DB)
 	str("GATEHOUSE_REDIS_URL", &c.RedisURL)
+	str("GATEHOUSE_IDENTITY_MFA", &c.Identity.MFA)
 	duration("GATEHOUSE_REDIS_TIMEOUT", &c.RedisTimeout)
 	str("GATEHOUSE_ADDR", &c.Addr)
 	str("GATEHOUSE_TLS_CERT_FILE", &c.TLSCertFile)
@@ -695,6 +699,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("key_prefix %q: %w", c.KeyPrefix, err))
 	}
 	errs = append(errs, c.validateKeyEnvironments()...)
+	errs = append(errs, c.Identity.validate()...)
 	if c.Secret != nil && len(c.Secret) < MinSecretBytes {
 		errs = append(errs, fmt.Errorf("the secret must have at least %d bytes", MinSecretBytes))
 	}

@@ -21,7 +21,7 @@ import (
 // acr_values or claims request naming it gets it back in the ID token's
 // acr claim, and an essential acr request for any other value fails with
 // unmet_authentication_requirements.
-const ACRPassword = "urn:gatehouse:acr:password"
+const ACRPassword = auth.ACRPassword
 
 // maxClaimsParam bounds the claims parameter's JSON.
 const maxClaimsParam = 4 << 10

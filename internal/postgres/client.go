@@ -17,7 +17,7 @@ const clientColumns = `id, name, public, auth_method, secret_hash, secret_hint, 
 	access_token_ttl_ns, refresh_token_ttl_ns, refresh_token_max_ttl_ns,
 	created_at, updated_at, secret_rotated_at, owner,
 	require_dpop, require_par, backchannel_logout_uri, application_type,
-	exchange_issuers, allow_impersonation, registration_token_hash, metadata`
+	exchange_issuers, allow_impersonation, registration_token_hash, metadata, mfa`
 
 func scanClient(row pgx.Row) (*auth.Client, error) {
 	var (
@@ -29,7 +29,7 @@ func scanClient(row pgx.Row) (*auth.Client, error) {
 		&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.Scopes, &c.Audiences,
 		&access, &refresh, &maxTTL, &created, &updated, &rotated, &c.Owner,
 		&c.RequireDPoP, &c.RequirePAR, &c.BackchannelLogoutURI, &c.ApplicationType,
-		&c.ExchangeIssuers, &c.AllowImpersonation, &c.RegistrationTokenHash, &c.Metadata)
+		&c.ExchangeIssuers, &c.AllowImpersonation, &c.RegistrationTokenHash, &c.Metadata, &c.MFA)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func clientValues(c *auth.Client) []any {
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshTokenMaxTTL),
 		timeValue(c.CreatedAt), timeValue(c.UpdatedAt), timeValue(c.SecretRotatedAt), c.Owner,
 		c.RequireDPoP, c.RequirePAR, c.BackchannelLogoutURI, c.ApplicationType,
-		list(c.ExchangeIssuers), c.AllowImpersonation, auth.BytesOrNull(c.RegistrationTokenHash), auth.BytesOrNull(c.Metadata)}
+		list(c.ExchangeIssuers), c.AllowImpersonation, auth.BytesOrNull(c.RegistrationTokenHash), auth.BytesOrNull(c.Metadata), c.MFA}
 }
 
 // CreateClient inserts c and appends the events in one transaction.
@@ -72,7 +72,7 @@ func (db *DB) CreateClient(ctx context.Context, c *auth.Client, events ...auth.A
 // insertClient inserts c inside tx.
 func insertClient(ctx context.Context, tx pgx.Tx, c *auth.Client) error {
 	_, err := tx.Exec(ctx, `INSERT INTO oauth_clients (`+clientColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)`,
 		clientValues(c)...)
 	return err
 }
@@ -130,8 +130,8 @@ func (db *DB) UpdateClient(ctx context.Context, c *auth.Client, ifUpdatedAt time
 			access_token_ttl_ns = $13, refresh_token_ttl_ns = $14, refresh_token_max_ttl_ns = $15,
 			created_at = $16, updated_at = $17, secret_rotated_at = $18, owner = $19,
 			require_dpop = $20, require_par = $21, backchannel_logout_uri = $22, application_type = $23,
-			exchange_issuers = $24, allow_impersonation = $25, registration_token_hash = $26, metadata = $27
-			WHERE id = $1 AND updated_at IS NOT DISTINCT FROM $28`, append(clientValues(c), timeValue(ifUpdatedAt))...)
+			exchange_issuers = $24, allow_impersonation = $25, registration_token_hash = $26, metadata = $27, mfa = $28
+			WHERE id = $1 AND updated_at IS NOT DISTINCT FROM $29`, append(clientValues(c), timeValue(ifUpdatedAt))...)
 		if err != nil {
 			return err
 		}

@@ -12,7 +12,7 @@ import (
 
 const codeColumns = `hash, client_id, user_id, redirect_uri, scopes, audiences,
 	code_challenge, nonce, auth_time, session_id, family_id,
-	created_at, expires_at, used_at, id_token_claims, acr, dpop_jkt`
+	created_at, expires_at, used_at, id_token_claims, acr, dpop_jkt, amr`
 
 func scanCode(row pgx.Row) (*auth.AuthCode, error) {
 	var (
@@ -21,10 +21,10 @@ func scanCode(row pgx.Row) (*auth.AuthCode, error) {
 	)
 	if err := row.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.Scopes, &c.Audiences,
 		&c.CodeChallenge, &c.Nonce, &authTime, &c.SessionID, &c.FamilyID,
-		&created, &expires, &usedAt, &c.IDTokenClaims, &c.ACR, &c.DPoPJKT); err != nil {
+		&created, &expires, &usedAt, &c.IDTokenClaims, &c.ACR, &c.DPoPJKT, &c.AMR); err != nil {
 		return nil, err
 	}
-	nonNil(&c.Scopes, &c.Audiences, &c.IDTokenClaims)
+	nonNil(&c.Scopes, &c.Audiences, &c.IDTokenClaims, &c.AMR)
 	c.AuthTime = timeFrom(authTime)
 	c.CreatedAt = timeFrom(created)
 	c.ExpiresAt = timeFrom(expires)
@@ -40,10 +40,10 @@ func (db *DB) CreateAuthCode(ctx context.Context, c *auth.AuthCode) error {
 	}
 	return db.inTx(ctx, "create auth code", func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO oauth_codes (`+codeColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 			c.Hash, c.ClientID, c.UserID, c.RedirectURI, list(c.Scopes), list(c.Audiences),
 			c.CodeChallenge, c.Nonce, timeValue(c.AuthTime), c.SessionID, c.FamilyID,
-			timeValue(c.CreatedAt), timeValue(c.ExpiresAt), timeValue(c.UsedAt), list(c.IDTokenClaims), c.ACR, c.DPoPJKT)
+			timeValue(c.CreatedAt), timeValue(c.ExpiresAt), timeValue(c.UsedAt), list(c.IDTokenClaims), c.ACR, c.DPoPJKT, list(c.AMR))
 		return err
 	})
 }
@@ -84,7 +84,7 @@ func (db *DB) ConsumeAuthCode(ctx context.Context, hash []byte, at time.Time) (*
 }
 
 const refreshColumns = `hash, family_id, client_id, user_id, scopes, audiences,
-	auth_time, session_id, created_at, expires_at, family_expires_at, used_at, revoked_at, presentations, dpop_jkt`
+	auth_time, session_id, created_at, expires_at, family_expires_at, used_at, revoked_at, presentations, dpop_jkt, amr`
 
 func scanRefresh(row pgx.Row) (*auth.RefreshToken, error) {
 	var (
@@ -92,10 +92,10 @@ func scanRefresh(row pgx.Row) (*auth.RefreshToken, error) {
 		authTime, created, expires, famExpires, used, revoked pgtype.Timestamptz
 	)
 	if err := row.Scan(&t.Hash, &t.FamilyID, &t.ClientID, &t.UserID, &t.Scopes, &t.Audiences,
-		&authTime, &t.SessionID, &created, &expires, &famExpires, &used, &revoked, &t.Presentations, &t.DPoPJKT); err != nil {
+		&authTime, &t.SessionID, &created, &expires, &famExpires, &used, &revoked, &t.Presentations, &t.DPoPJKT, &t.AMR); err != nil {
 		return nil, err
 	}
-	nonNil(&t.Scopes, &t.Audiences)
+	nonNil(&t.Scopes, &t.Audiences, &t.AMR)
 	t.AuthTime = timeFrom(authTime)
 	t.CreatedAt = timeFrom(created)
 	t.ExpiresAt = timeFrom(expires)
@@ -117,10 +117,10 @@ func getRefresh(ctx context.Context, q querier, hash []byte, lock string) (*auth
 
 func insertRefresh(ctx context.Context, tx pgx.Tx, t *auth.RefreshToken) error {
 	_, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (`+refreshColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		t.Hash, t.FamilyID, t.ClientID, t.UserID, list(t.Scopes), list(t.Audiences),
 		timeValue(t.AuthTime), t.SessionID, timeValue(t.CreatedAt), timeValue(t.ExpiresAt),
-		timeValue(t.FamilyExpiresAt), timeValue(t.UsedAt), timeValue(t.RevokedAt), t.Presentations, t.DPoPJKT)
+		timeValue(t.FamilyExpiresAt), timeValue(t.UsedAt), timeValue(t.RevokedAt), t.Presentations, t.DPoPJKT, list(t.AMR))
 	return err
 }
 

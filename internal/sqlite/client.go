@@ -17,7 +17,7 @@ const clientColumns = `id, name, public, auth_method, secret_hash, secret_hint, 
 	access_token_ttl_ns, refresh_token_ttl_ns, refresh_token_max_ttl_ns,
 	created_at, updated_at, secret_rotated_at, owner,
 	require_dpop, require_par, backchannel_logout_uri, application_type,
-	exchange_issuers, allow_impersonation, registration_token_hash, metadata`
+	exchange_issuers, allow_impersonation, registration_token_hash, metadata, mfa`
 
 func scanClient(row scanner) (*auth.Client, error) {
 	var (
@@ -30,7 +30,7 @@ func scanClient(row scanner) (*auth.Client, error) {
 		&lists[0], &lists[1], &lists[2], &lists[3], &lists[4],
 		&access, &refresh, &maxTTL, &created, &updated, &rotated, &c.Owner,
 		&c.RequireDPoP, &c.RequirePAR, &c.BackchannelLogoutURI, &c.ApplicationType,
-		&lists[5], &c.AllowImpersonation, &c.RegistrationTokenHash, &c.Metadata)
+		&lists[5], &c.AllowImpersonation, &c.RegistrationTokenHash, &c.Metadata, &c.MFA)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func clientValues(c *auth.Client) ([]any, error) {
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshTokenMaxTTL),
 		timeValue(c.CreatedAt), timeValue(c.UpdatedAt), timeValue(c.SecretRotatedAt), c.Owner,
 		c.RequireDPoP, c.RequirePAR, c.BackchannelLogoutURI, c.ApplicationType,
-		lists[5], c.AllowImpersonation, auth.BytesOrNull(c.RegistrationTokenHash), auth.BytesOrNull(c.Metadata)}, nil
+		lists[5], c.AllowImpersonation, auth.BytesOrNull(c.RegistrationTokenHash), auth.BytesOrNull(c.Metadata), c.MFA}, nil
 }
 
 // CreateClient inserts c and appends the events in one transaction.
@@ -84,7 +84,7 @@ func insertClient(ctx context.Context, tx *sql.Tx, c *auth.Client) error {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO oauth_clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		append([]any{c.ID}, values...)...)
 	return err
 }
@@ -156,7 +156,7 @@ func (db *DB) UpdateClient(ctx context.Context, c *auth.Client, ifUpdatedAt time
 			access_token_ttl_ns = ?, refresh_token_ttl_ns = ?, refresh_token_max_ttl_ns = ?,
 			created_at = ?, updated_at = ?, secret_rotated_at = ?, owner = ?,
 			require_dpop = ?, require_par = ?, backchannel_logout_uri = ?, application_type = ?,
-			exchange_issuers = ?, allow_impersonation = ?, registration_token_hash = ?, metadata = ?
+			exchange_issuers = ?, allow_impersonation = ?, registration_token_hash = ?, metadata = ?, mfa = ?
 			WHERE id = ? AND updated_at IS ?`, append(values, c.ID, timeValue(ifUpdatedAt))...)
 		if err != nil {
 			return err

@@ -15,10 +15,14 @@ func (db *DB) CreateSession(ctx context.Context, s *auth.Session) error {
 	if err := s.CheckStorable(); err != nil {
 		return err
 	}
+	amr, err := scopesJSON(s.AMR)
+	if err != nil {
+		return translate("create session", err)
+	}
 	return db.inTx(ctx, "create session", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_sessions (hash, user_id, auth_time, created_at, expires_at, user_agent, address)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, s.Hash, s.UserID, timeValue(s.AuthTime), timeValue(s.CreatedAt), timeValue(s.ExpiresAt),
-			s.UserAgent, s.Address)
+		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_sessions (hash, user_id, auth_time, created_at, expires_at, user_agent, address, amr)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, s.Hash, s.UserID, timeValue(s.AuthTime), timeValue(s.CreatedAt), timeValue(s.ExpiresAt),
+			s.UserAgent, s.Address, amr)
 		return err
 	})
 }
@@ -33,13 +37,17 @@ func (db *DB) GetSession(ctx context.Context, hash []byte, now time.Time) (*auth
 	var (
 		s                          auth.Session
 		authTime, created, expires sql.NullInt64
+		amr                        string
 	)
-	err := db.read.QueryRowContext(ctx, `SELECT hash, user_id, auth_time, created_at, expires_at, user_agent, address
-		FROM oauth_sessions WHERE hash = ?`, hash).Scan(&s.Hash, &s.UserID, &authTime, &created, &expires, &s.UserAgent, &s.Address)
+	err := db.read.QueryRowContext(ctx, `SELECT hash, user_id, auth_time, created_at, expires_at, user_agent, address, amr
+		FROM oauth_sessions WHERE hash = ?`, hash).Scan(&s.Hash, &s.UserID, &authTime, &created, &expires, &s.UserAgent, &s.Address, &amr)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound
 	}
 	if err != nil {
+		return nil, translate("get session", err)
+	}
+	if s.AMR, err = scopesFrom(amr); err != nil {
 		return nil, translate("get session", err)
 	}
 	s.AuthTime = timeFrom(authTime)
@@ -72,5 +80,30 @@ func (db *DB) DeleteUserSessions(ctx context.Context, userID string) error {
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM oauth_sessions WHERE user_id = ?`, userID)
 		return err
+	})
+}
+
+// UpgradeSession replaces the authentication methods and time of the
+// session with that hash. ENOTFOUND if there is none; EINVALID if amr holds
+// text no backend can store.
+func (db *DB) UpgradeSession(ctx context.Context, hash []byte, amr []string, authTime time.Time) error {
+	if err := auth.CheckText("Session", amr...); err != nil {
+		return err
+	}
+	doc, err := scopesJSON(amr)
+	if err != nil {
+		return translate("upgrade session", err)
+	}
+	return db.inTx(ctx, "upgrade session", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE oauth_sessions SET amr = ?, auth_time = ? WHERE hash = ?`, doc, timeValue(authTime), hash)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return auth.Errorf(auth.ENOTFOUND, "Session not found.")
+		}
+		return nil
 	})
 }

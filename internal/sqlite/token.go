@@ -11,20 +11,20 @@ import (
 
 const codeColumns = `hash, client_id, user_id, redirect_uri, scopes, audiences,
 	code_challenge, nonce, auth_time, session_id, family_id,
-	created_at, expires_at, used_at, id_token_claims, acr, dpop_jkt`
+	created_at, expires_at, used_at, id_token_claims, acr, dpop_jkt, amr`
 
 func scanCode(row scanner) (*auth.AuthCode, error) {
 	var (
 		c                                  auth.AuthCode
-		scopes, audiences, idClaims        string
+		scopes, audiences, idClaims, amr   string
 		authTime, created, expires, usedAt sql.NullInt64
 	)
 	if err := row.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &scopes, &audiences,
 		&c.CodeChallenge, &c.Nonce, &authTime, &c.SessionID, &c.FamilyID,
-		&created, &expires, &usedAt, &idClaims, &c.ACR, &c.DPoPJKT); err != nil {
+		&created, &expires, &usedAt, &idClaims, &c.ACR, &c.DPoPJKT, &amr); err != nil {
 		return nil, err
 	}
-	if err := listsFrom([]string{scopes, audiences, idClaims}, &c.Scopes, &c.Audiences, &c.IDTokenClaims); err != nil {
+	if err := listsFrom([]string{scopes, audiences, idClaims, amr}, &c.Scopes, &c.Audiences, &c.IDTokenClaims, &c.AMR); err != nil {
 		return nil, err
 	}
 	c.AuthTime = timeFrom(authTime)
@@ -40,16 +40,16 @@ func (db *DB) CreateAuthCode(ctx context.Context, c *auth.AuthCode) error {
 	if err := c.CheckStorable(); err != nil {
 		return err
 	}
-	lists, err := listsJSON(c.Scopes, c.Audiences, c.IDTokenClaims)
+	lists, err := listsJSON(c.Scopes, c.Audiences, c.IDTokenClaims, c.AMR)
 	if err != nil {
 		return translate("create auth code", err)
 	}
 	return db.inTx(ctx, "create auth code", func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_codes (`+codeColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.Hash, c.ClientID, c.UserID, c.RedirectURI, lists[0], lists[1],
 			c.CodeChallenge, c.Nonce, timeValue(c.AuthTime), c.SessionID, c.FamilyID,
-			timeValue(c.CreatedAt), timeValue(c.ExpiresAt), timeValue(c.UsedAt), lists[2], c.ACR, c.DPoPJKT)
+			timeValue(c.CreatedAt), timeValue(c.ExpiresAt), timeValue(c.UsedAt), lists[2], c.ACR, c.DPoPJKT, lists[3])
 		return err
 	})
 }
@@ -91,19 +91,19 @@ func (db *DB) ConsumeAuthCode(ctx context.Context, hash []byte, at time.Time) (*
 }
 
 const refreshColumns = `hash, family_id, client_id, user_id, scopes, audiences,
-	auth_time, session_id, created_at, expires_at, family_expires_at, used_at, revoked_at, presentations, dpop_jkt`
+	auth_time, session_id, created_at, expires_at, family_expires_at, used_at, revoked_at, presentations, dpop_jkt, amr`
 
 func scanRefresh(row scanner) (*auth.RefreshToken, error) {
 	var (
 		t                                                     auth.RefreshToken
-		scopes, audiences                                     string
+		scopes, audiences, amr                                string
 		authTime, created, expires, famExpires, used, revoked sql.NullInt64
 	)
 	if err := row.Scan(&t.Hash, &t.FamilyID, &t.ClientID, &t.UserID, &scopes, &audiences,
-		&authTime, &t.SessionID, &created, &expires, &famExpires, &used, &revoked, &t.Presentations, &t.DPoPJKT); err != nil {
+		&authTime, &t.SessionID, &created, &expires, &famExpires, &used, &revoked, &t.Presentations, &t.DPoPJKT, &amr); err != nil {
 		return nil, err
 	}
-	if err := listsFrom([]string{scopes, audiences}, &t.Scopes, &t.Audiences); err != nil {
+	if err := listsFrom([]string{scopes, audiences, amr}, &t.Scopes, &t.Audiences, &t.AMR); err != nil {
 		return nil, err
 	}
 	t.AuthTime = timeFrom(authTime)
@@ -124,15 +124,15 @@ func getRefresh(ctx context.Context, q querier, hash []byte) (*auth.RefreshToken
 }
 
 func insertRefresh(ctx context.Context, tx *sql.Tx, t *auth.RefreshToken) error {
-	lists, err := listsJSON(t.Scopes, t.Audiences)
+	lists, err := listsJSON(t.Scopes, t.Audiences, t.AMR)
 	if err != nil {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.Hash, t.FamilyID, t.ClientID, t.UserID, lists[0], lists[1],
 		timeValue(t.AuthTime), t.SessionID, timeValue(t.CreatedAt), timeValue(t.ExpiresAt),
-		timeValue(t.FamilyExpiresAt), timeValue(t.UsedAt), timeValue(t.RevokedAt), t.Presentations, t.DPoPJKT)
+		timeValue(t.FamilyExpiresAt), timeValue(t.UsedAt), timeValue(t.RevokedAt), t.Presentations, t.DPoPJKT, lists[2])
 	return err
 }
 

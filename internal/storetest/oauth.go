@@ -368,6 +368,7 @@ func testClientRoundTrip(t *testing.T, s auth.Store) {
 		ApplicationType:        auth.ApplicationNative,
 		ExchangeIssuers:        []string{"https://idp.example", "https://a.example"},
 		AllowImpersonation:     true,
+		MFA:                    auth.MFARequired,
 		RegistrationTokenHash:  hashOf("registration"),
 		Metadata:               []byte(`{"client_uri":"https://app.example","contacts":["ops@app.example"]}`),
 		CreatedAt:              base,

@@ -27,6 +27,7 @@ func testCodeRoundTrip(t *testing.T, s auth.Store) {
 		IDTokenClaims: []string{"email", "name"},
 		ACR:           "urn:example:acr",
 		DPoPJKT:       "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
+		AMR:           []string{"hwk", "mfa", "pwd"},
 		CreatedAt:     base,
 		ExpiresAt:     at(time.Minute + time.Microsecond),
 	}
@@ -126,6 +127,7 @@ func testRefreshRoundTrip(t *testing.T, s auth.Store) {
 		AuthTime:        at(-time.Hour).In(tokyo),
 		SessionID:       "ses_1",
 		DPoPJKT:         "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
+		AMR:             []string{"mfa", "otp", "pwd"},
 		CreatedAt:       base,
 		ExpiresAt:       at(24*time.Hour + time.Microsecond),
 		FamilyExpiresAt: at(30 * 24 * time.Hour),
@@ -728,6 +730,7 @@ func testSessionRoundTrip(t *testing.T, s auth.Store) {
 		ExpiresAt: at(time.Hour),
 		UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0 'quoted' 😀",
 		Address:   "2001:db8::1",
+		AMR:       []string{"pwd"},
 	}
 	if err := s.CreateSession(ctx, ses); err != nil {
 		t.Fatalf("CreateSession: %v", err)
@@ -765,6 +768,7 @@ func testSessionRoundTrip(t *testing.T, s auth.Store) {
 		"NUL":                          {Hash: hashOf("x"), UserID: "\x00"},
 		"NUL in the user agent":        {Hash: hashOf("x"), UserID: "usr_1", UserAgent: "a\x00b"},
 		"invalid UTF-8 in the address": {Hash: hashOf("x"), UserID: "usr_1", Address: "\xff"},
+		"NUL in a method":              {Hash: hashOf("x"), UserID: "usr_1", AMR: []string{"p\x00"}},
 	} {
 		wantCode(t, "CreateSession("+name+")", s.CreateSession(ctx, bad), auth.EINVALID)
 	}
@@ -772,6 +776,22 @@ func testSessionRoundTrip(t *testing.T, s auth.Store) {
 		_, err := s.GetSession(ctx, h, base)
 		wantCode(t, "GetSession("+name+")", err, auth.ENOTFOUND)
 	}
+
+	// A step-up replaces the methods and the time of the sign-in, and
+	// nothing else.
+	stepped := at(30 * time.Second)
+	if err := s.UpgradeSession(ctx, ses.Hash, []string{"mfa", "otp", "pwd"}, stepped); err != nil {
+		t.Fatalf("UpgradeSession: %v", err)
+	}
+	want := *ses
+	want.AMR, want.AuthTime = []string{"mfa", "otp", "pwd"}, stepped
+	if got, err := s.GetSession(ctx, ses.Hash, base); err != nil {
+		t.Fatalf("GetSession(upgraded): %v", err)
+	} else {
+		wantSame(t, "GetSession(upgraded)", &want, got)
+	}
+	wantCode(t, "UpgradeSession(unknown)", s.UpgradeSession(ctx, hashOf("missing"), []string{"pwd"}, stepped), auth.ENOTFOUND)
+	wantCode(t, "UpgradeSession(NUL)", s.UpgradeSession(ctx, ses.Hash, []string{"\x00"}, stepped), auth.EINVALID)
 
 	if err := s.DeleteSession(ctx, ses.Hash); err != nil {
 		t.Fatalf("DeleteSession: %v", err)

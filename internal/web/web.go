@@ -198,6 +198,16 @@ func RenderError(w http.ResponseWriter, status int, p ErrorPage) {
 }
 
 func render(w http.ResponseWriter, status int, name string, data any, formTargets []string) {
+	renderWith(w, status, name, data, formTargets, "")
+}
+
+// renderScripted is render for a page that runs our own embedded script
+// (script-src 'self', still no inline script).
+func renderScripted(w http.ResponseWriter, status int, name string, data any, formTargets []string) {
+	renderWith(w, status, name, data, formTargets, " script-src 'self';")
+}
+
+func renderWith(w http.ResponseWriter, status int, name string, data any, formTargets []string, scripts string) {
 	var buf bytes.Buffer
 	if err := pages.ExecuteTemplate(&buf, name, data); err != nil {
 		// Only our own page types reach here; they always execute.
@@ -205,7 +215,7 @@ func render(w http.ResponseWriter, status int, name string, data any, formTarget
 		http.Error(w, "Internal error.", http.StatusInternalServerError)
 		return
 	}
-	SetHeaders(w.Header(), formTargets)
+	setHeaders(w.Header(), formTargets, scripts)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)

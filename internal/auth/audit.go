@@ -26,6 +26,9 @@ const (
 	EventUserUpdated         = "user.updated"
 	EventUserDisabled        = "user.disabled"
 	EventUserPasswordReset   = "user.password_reset"
+	// A user's own changes on the account pages (/account).
+	EventUserPasswordChanged = "user.password_changed"
+	EventUserSessionRevoked  = "user.session_revoked"
 	EventSigningKeyCreated   = "signing_key.created"
 	EventSigningKeyRetired   = "signing_key.retired"
 	EventConsentGranted      = "consent.granted"

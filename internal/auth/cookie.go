@@ -27,6 +27,10 @@ const (
 	CookieDashboardInsecure       = "gatehouse_dashboard"
 	CookieDashboardSignin         = "__Host-gatehouse_dashboard_signin"
 	CookieDashboardSigninInsecure = "gatehouse_dashboard_signin"
+	// The state of a sign-in to the account pages (/account) in
+	// progress: the PKCE verifier's seed and where to return.
+	CookieAccountSignin         = "__Host-gatehouse_account_signin"
+	CookieAccountSigninInsecure = "gatehouse_account_signin"
 )
 
 // gatehouseCookies is every name above.
@@ -36,6 +40,7 @@ var gatehouseCookies = [...]string{
 	CookieDevice, CookieDeviceInsecure,
 	CookieDashboard, CookieDashboardInsecure,
 	CookieDashboardSignin, CookieDashboardSigninInsecure,
+	CookieAccountSignin, CookieAccountSigninInsecure,
 }
 
 // GatehouseCookie reports whether name is one of Gatehouse's own cookies.

@@ -383,6 +383,10 @@ type SessionStore interface {
 	// session after a step-up (a second factor, an enrolment that proved
 	// one). ENOTFOUND if there is no such session.
 	UpgradeSession(ctx context.Context, hash []byte, amr []string, authTime time.Time) error
+	// ListUserSessions returns the user's sessions that have not expired
+	// at now (their ExpiresAt is after now), newest first (by CreatedAt,
+	// then by hash): the account page's list of where the user is signed in.
+	ListUserSessions(ctx context.Context, userID string, now time.Time) ([]*Session, error)
 }
 
 // OAuthStore is everything the authorization server keeps.

@@ -76,6 +76,7 @@ func Run(t *testing.T, open func(t *testing.T) auth.Store) {
 	}
 	tests = append(tests, filterTests...)
 	tests = append(tests, nodeTests...)
+	tests = append(tests, sessionListTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

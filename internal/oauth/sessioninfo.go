@@ -60,60 +60,11 @@ func recordedAddress(r *http.Request) string {
 	return recordedText(a, maxRecordedAddress)
 }
 
-// browserFamilies and platforms name the common browsers and systems by a
-// token of their User-Agent, first match wins: Edge and Opera also claim
-// Chrome, and Chrome also claims Safari.
-var (
-	browserFamilies = [...][2]string{
-		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"Chromium/", "Chromium"},
-		{"Chrome/", "Chrome"}, {"CriOS/", "Chrome"}, {"FxiOS/", "Firefox"}, {"Safari/", "Safari"},
-		{"curl/", "curl"},
-	}
-	platforms = [...][2]string{
-		{"Windows", "Windows"}, {"iPhone", "iOS"}, {"iPad", "iPadOS"}, {"Android", "Android"},
-		{"Mac OS X", "macOS"}, {"CrOS", "ChromeOS"}, {"Linux", "Linux"},
-	}
-)
-
-// describeBrowser says in a few words what a User-Agent is ("Firefox on
-// Linux"), or gives the recorded text itself when it names no browser we
-// know: the user should recognise their own browser, and not be misled
-// about one we cannot name.
-func describeBrowser(ua string) string {
-	if ua == "" {
-		return ""
-	}
-	name, platform := "", ""
-	for _, f := range browserFamilies {
-		if strings.Contains(ua, f[0]) {
-			name = f[1]
-			break
-		}
-	}
-	for _, p := range platforms {
-		if strings.Contains(ua, p[0]) {
-			platform = p[1]
-			break
-		}
-	}
-	switch {
-	case name == "":
-		return ua
-	case platform == "":
-		return name
-	}
-	return name + " on " + platform
-}
-
 // sessionInfo is what the consent page says about the session's sign-in.
 // Pages run no script, so the time is shown in UTC, named.
 func sessionInfo(sess *browserSession) *web.SessionInfo {
 	if sess.CreatedAt.IsZero() {
 		return nil
 	}
-	return &web.SessionInfo{
-		Since:   sess.CreatedAt.UTC().Format("2 Jan 2006 15:04 MST"),
-		Address: sess.Address,
-		Browser: describeBrowser(sess.UserAgent),
-	}
+	return web.DescribeSession(sess.CreatedAt, sess.Address, sess.UserAgent)
 }

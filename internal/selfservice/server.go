@@ -51,6 +51,12 @@ type Sessions interface {
 	// maxAge > 0 asks for a sign-in at most that old (re-authentication
 	// before a sensitive change); mfa asks for a second factor.
 	SignIn(w http.ResponseWriter, r *http.Request, returnTo string, maxAge time.Duration, mfa bool)
+	// Renew gives the browser a new session in place of sess (same user,
+	// sign-in time and methods, a new secret) after a password change has
+	// ended every session. EUNAUTHORIZED when the user is disabled.
+	Renew(w http.ResponseWriter, r *http.Request, sess *auth.Session) error
+	// SignOut ends the request's session and deletes its cookie.
+	SignOut(w http.ResponseWriter, r *http.Request) error
 }
 
 // Store is what the account pages keep and read themselves.
@@ -58,6 +64,7 @@ type Store interface {
 	auth.SessionStore
 	auth.ConsentStore
 	auth.AuditStore
+	auth.DashboardSessionStore // a password change ends the user's dashboard sessions
 }
 
 // Config configures a Server. Issuer, Sessions, Store, Accounts and Hasher
@@ -69,6 +76,11 @@ type Config struct {
 	Sessions Sessions
 	Store    Store
 	Accounts *account.Service
+	// Consents lists and revokes the user's consents (*oauth.Server), and
+	// Clients names their clients (*client.Registry): the applications
+	// page.
+	Consents Consents
+	Clients  Clients
 	// Hasher keys the CSRF tokens (the server's hashing secret, shared
 	// by every node).
 	Hasher *secret.Hasher
@@ -102,6 +114,14 @@ type route struct {
 func (s *Server) routes() []route {
 	return []route{
 		{"GET " + Path, (*Server).handleOverview},
+		{"GET " + Path + "/password", (*Server).handlePassword},
+		{"POST " + Path + "/password", (*Server).handleChangePassword},
+		{"GET " + Path + "/sessions", (*Server).handleSessions},
+		{"POST " + Path + "/sessions/sign-out", (*Server).handleSessionSignOut},
+		{"POST " + Path + "/sessions/sign-out-others", (*Server).handleSignOutOthers},
+		{"GET " + Path + "/applications", (*Server).handleApplications},
+		{"POST " + Path + "/applications/revoke", (*Server).handleRevokeApplication},
+		{"POST " + Path + "/sign-out", (*Server).handleSignOut},
 	}
 }
 

@@ -37,5 +37,6 @@ func (s *Server) browserRoutes(mux *http.ServeMux) {
 	mux.HandleFunc(PathConsent, withResponseMode(s.handleConsent))
 	mux.HandleFunc(PathLogout, s.handleLogout)
 	mux.HandleFunc(PathDevice, s.handleDevicePage)
+	mux.HandleFunc(PathAccountCallback, s.handleAccountCallback) // account.go
 	mux.Handle(PathStylesheet, web.Stylesheet())
 }

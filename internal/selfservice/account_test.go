@@ -97,10 +97,10 @@ func TestChangePasswordEndsEveryOtherSessionAndKeepsThisOne(t *testing.T) {
 		return h.post(c, "/account/password", url.Values{"csrf_token": {token}, "current_password": {cur}, "new_password": {next}, "confirm_password": {confirm}})
 	}
 	refused := []struct {
-		name                string
+		name               string
 		cur, next, confirm string
-		status              int
-		msg                 string
+		status             int
+		msg                string
 	}{
 		{"a wrong current password", "wrong horse", "a new long password", "a new long password", http.StatusUnauthorized, "current password is not right"},
 		{"different new passwords", "correct horse battery", "a new long password", "a new long passwore", http.StatusBadRequest, "do not match"},

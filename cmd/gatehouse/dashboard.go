@@ -6,6 +6,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
 	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
+	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 )
 
 // startDashboard builds the web console over the node's services, unless
@@ -54,10 +55,10 @@ func (m *Main) dashboardHandler() http.Handler {
 // skip consent and which nobody may change: the CLI's (`gatehouse
 // login`), and the dashboard's unless it is off. With the dashboard off,
 // a client left from when it was on is an ordinary one (asking consent,
-// and deletable).
+// and deletable). The account pages' (/account) always is.
 func (m *Main) firstPartyClients() []string {
 	if m.Config.Dashboard.Disabled {
-		return []string{admin.CLIClientID}
+		return []string{admin.CLIClientID, oauth.AccountClientID}
 	}
-	return []string{admin.CLIClientID, dashboard.ClientID}
+	return []string{admin.CLIClientID, dashboard.ClientID, oauth.AccountClientID}
 }

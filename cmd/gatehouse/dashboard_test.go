@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
+	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
@@ -82,8 +83,9 @@ func TestATurnedOffDashboardIsNotFoundAndHasNoClient(t *testing.T) {
 		t.Errorf("the dashboard's client with the dashboard off: %v, want none", err)
 	}
 	// Nor is its client first-party then: one left from when the
-	// dashboard was on asks consent and can be deleted. The CLI's stays.
-	if got := n.main.firstPartyClients(); !slices.Equal(got, []string{admin.CLIClientID}) {
+	// dashboard was on asks consent and can be deleted. The CLI's and the
+	// account pages' stay.
+	if got := n.main.firstPartyClients(); !slices.Equal(got, []string{admin.CLIClientID, oauth.AccountClientID}) {
 		t.Errorf("first-party clients with the dashboard off: %v", got)
 	}
 }

@@ -43,6 +43,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/revocation"
 	"github.com/gatehouse-dev/gatehouse/internal/routes"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
+	"github.com/gatehouse-dev/gatehouse/internal/selfservice"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/tracing"
@@ -86,6 +87,8 @@ type Main struct {
 	Usage *usage.Counter
 	// Dashboard is the web console; nil when dashboard.disabled.
 	Dashboard *dashboard.Server
+	// Account serves the account pages (/account) of signed-in users.
+	Account *selfservice.Server
 
 	issuer string
 	hasher *secret.Hasher // keys the hashes of client secrets, sessions and CSRF tokens
@@ -197,6 +200,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	if err := m.startDashboard(); err != nil {
+		return err
+	}
+	if err := m.startAccount(); err != nil {
 		return err
 	}
 	tlsConfig, err := m.tlsConfig()
@@ -481,6 +487,9 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 	if err := m.startDashboardClient(ctx); err != nil {
 		return err
 	}
+	if err := m.startAccountClient(ctx); err != nil {
+		return err
+	}
 	return m.startCLIClient(ctx)
 }
 
@@ -517,6 +526,9 @@ func (m *Main) handler(api, authz http.Handler, reg *prometheus.Registry) http.H
 	mux.Handle("/device", authz) // the device grant's verification page
 	mux.Handle("/dashboard/", m.dashboardHandler())
 	mux.Handle("/dashboard", m.dashboardHandler())
+	mux.Handle("/account", m.Account)
+	mux.Handle("/account/", m.Account)
+	mux.Handle(oauth.PathAccountCallback, authz) // the account pages' sign-in returns to the authorization server
 	mux.Handle("/", api)
 
 	return m.closeWhenDraining(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -596,6 +608,8 @@ func endpointGroup(path string) string {
 		return "admin"
 	case path == "/dashboard" || strings.HasPrefix(path, "/dashboard/"):
 		return "dashboard"
+	case path == "/account" || strings.HasPrefix(path, "/account/"):
+		return "account"
 	case path == "/healthz" || path == "/readyz":
 		return "health"
 	case path == "/metrics":

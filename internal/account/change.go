@@ -14,22 +14,23 @@ const ErrWrongCurrentPassword = "The current password is not right."
 
 // ChangePassword is a user's own change of their password: current must
 // be the account's password, checked as a sign-in from the client address
-// addr is (Authenticate: the same throttling, so a stolen session is no
+// addr (Authenticate: the same throttling, so a stolen session is no
 // way around the limits on guessing), and next must pass the password
 // policy. The change is audited as EventUserPasswordChanged with the user
 // as the actor, and every browser session of the user is ended: the caller
 // gives the browser that made the change a new one.
 //
-// Errors: EINVALID when next fails the policy (checked first: a refused
-// password costs no attempt); EUNAUTHORIZED with ErrWrongCurrentPassword;
+// Errors: ENOTFOUND when there is no such user; EINVALID when next fails
+// the policy (checked before the current password: a refused password
+// costs no attempt); EUNAUTHORIZED with ErrWrongCurrentPassword;
 // ERATELIMITED (a *LimitedError) while the sign-in limits refuse the
-// attempt; ENOTFOUND when there is no such user.
+// attempt.
 func (s *Service) ChangePassword(ctx context.Context, id, current, next, addr string) error {
-	if err := password.CheckPolicy(next); err != nil {
-		return err
-	}
 	u, err := s.get(ctx, id)
 	if err != nil {
+		return err
+	}
+	if err := password.CheckPolicy(next); err != nil {
 		return err
 	}
 	checked, err := s.Authenticate(ctx, u.Username, current, addr, nil)

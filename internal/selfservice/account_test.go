@@ -272,3 +272,30 @@ func TestSignOutEndsTheSession(t *testing.T) {
 		t.Fatalf("after signing out /account answers %d, want a redirect to sign in", resp.StatusCode)
 	}
 }
+
+func TestAFormPostedAfterTheSessionEndedSignsInBackToItsPage(t *testing.T) {
+	h := newHarness(t, withApplications)
+	u := h.user("ada", "correct horse battery")
+	c, sess := h.signIn(u)
+	_, page := h.get(c, "/account/sessions")
+	token := csrfOf(t, page, "/account/sign-out")
+	if err := h.db.DeleteSession(context.Background(), sess.Hash); err != nil {
+		t.Fatal(err)
+	}
+	for form, back := range map[string]string{
+		"/account/sessions/sign-out":        "/account/sessions",
+		"/account/sessions/sign-out-others": "/account/sessions",
+		"/account/applications/revoke":      "/account/applications",
+		"/account/password":                 "/account/password",
+	} {
+		resp, _ := h.post(c, form, url.Values{"csrf_token": {token}})
+		last := h.sessions.signIns[len(h.sessions.signIns)-1]
+		if resp.StatusCode != http.StatusSeeOther || last.returnTo != back {
+			t.Errorf("%s without a session: status %d, signs in back to %q, want %q", form, resp.StatusCode, last.returnTo, back)
+		}
+	}
+	// Signing out without a session has nothing left to do.
+	if resp, body := h.post(c, "/account/sign-out", url.Values{"csrf_token": {token}}); resp.StatusCode != http.StatusOK || !strings.Contains(body, "<h1") {
+		t.Fatalf("sign out without a session: status %d", resp.StatusCode)
+	}
+}

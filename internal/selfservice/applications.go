@@ -84,7 +84,7 @@ func (s *Server) renderApplications(w http.ResponseWriter, r *http.Request, stat
 
 // handleRevokeApplication revokes the user's consent to one client.
 func (s *Server) handleRevokeApplication(w http.ResponseWriter, r *http.Request) {
-	sess, u, ok := s.requireUser(w, r)
+	sess, u, ok := s.requireUserFor(w, r, Path+"/applications")
 	if !ok {
 		return
 	}

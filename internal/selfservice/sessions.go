@@ -63,7 +63,7 @@ func (s *Server) renderSessions(w http.ResponseWriter, r *http.Request, status i
 // its ref; only the user's own sessions are looked at, so a ref of
 // another user's session is just not found.
 func (s *Server) handleSessionSignOut(w http.ResponseWriter, r *http.Request) {
-	sess, u, ok := s.requireUser(w, r)
+	sess, u, ok := s.requireUserFor(w, r, Path+"/sessions")
 	if !ok {
 		return
 	}
@@ -101,7 +101,7 @@ func (s *Server) handleSessionSignOut(w http.ResponseWriter, r *http.Request) {
 
 // handleSignOutOthers ends every session of the user but this one.
 func (s *Server) handleSignOutOthers(w http.ResponseWriter, r *http.Request) {
-	sess, u, ok := s.requireUser(w, r)
+	sess, u, ok := s.requireUserFor(w, r, Path+"/sessions")
 	if !ok {
 		return
 	}

@@ -36,6 +36,13 @@ type Claims struct {
 	// 8693 4.1): the party acting for Subject, and nested in it whoever
 	// acted before; nil when no one acts for the subject.
 	Actor *Actor
+	// AMR are the authentication methods of the user's sign-in (the amr
+	// claim, RFC 8176: "pwd", "otp", "hwk", "mfa", ...) and ACR its
+	// authentication context class (acr, OIDC Core 2); both empty when
+	// the token says nothing of a sign-in (a client's own token). HasMFA
+	// reads them.
+	AMR []string
+	ACR string
 }
 
 // Actor is an act claim (RFC 8693 4.1): who acts, and in Actor whoever
@@ -90,6 +97,8 @@ func (c Claims) MarshalJSON() ([]byte, error) {
 		AuthTime:  wireDate(c.AuthTime),
 		Act:       c.Actor,
 		Cnf:       ConfirmationOf(c.JKT),
+		AMR:       c.AMR,
+		ACR:       c.ACR,
 	})
 }
 
@@ -111,6 +120,35 @@ func (c *Claims) HasScope(s string) bool {
 // an empty list).
 func (c *Claims) HasScopes(all []string) bool {
 	return c != nil && hasAll(c.Scopes, all)
+}
+
+// The amr value (RFC 8176 2) and the acr of Gatehouse (urn:gatehouse:acr:mfa)
+// that say a sign-in used two factors.
+const (
+	AMRMFA = "mfa"
+	ACRMFA = "urn:gatehouse:acr:mfa"
+)
+
+// HasMFA reports whether the token comes from a sign-in with two factors:
+// its amr holds "mfa" (RFC 8176 2, what Gatehouse and most providers
+// write for a second factor) or its acr is ACRMFA. A token that says
+// nothing of a sign-in (a client's own, by client credentials) has
+// neither. It is the one rule: CheckMFA, Middleware with
+// Config.RequireMFA, RequireMFA and the Gatehouse gateway's require_mfa
+// routes all ask it.
+func (c *Claims) HasMFA() bool {
+	return c != nil && (slices.Contains(c.AMR, AMRMFA) || c.ACR == ACRMFA)
+}
+
+// CheckMFA is nil for a token of a sign-in with two factors (HasMFA), and
+// otherwise the refusal that asks for one: ReasonInsufficientUserAuthentication,
+// which WriteError answers 401 with RFC 9470's challenge
+// (error="insufficient_user_authentication", acr_values="urn:gatehouse:acr:mfa").
+func (c *Claims) CheckMFA() error {
+	if c.HasMFA() {
+		return nil
+	}
+	return refuse(ReasonInsufficientUserAuthentication, "the sign-in did not use a second factor")
 }
 
 // HasAudience reports whether aud is one of the token's audiences.
@@ -144,6 +182,8 @@ type wireClaims struct {
 	AuthTime  float64       `json:"auth_time,omitempty"`
 	Cnf       *Confirmation `json:"cnf,omitempty"`
 	Act       *Actor        `json:"act,omitempty"`
+	AMR       []string      `json:"amr,omitempty"`
+	ACR       string        `json:"acr,omitempty"`
 }
 
 // Confirmation is the cnf claim (RFC 7800 3.1) as DPoP uses it (RFC 9449
@@ -242,6 +282,8 @@ func decodeClaims(payload []byte, kid string) (*Claims, error) {
 		AuthTime:  authTime,
 		Actor:     w.Act,
 		JKT:       jktOf(w.Cnf),
+		AMR:       w.AMR,
+		ACR:       w.ACR,
 	}, nil
 }
 

@@ -36,6 +36,11 @@ func TestClaimsMarshalJSONIsTheWireForm(t *testing.T) {
 			ExpiresAt: now.Add(time.Minute), ClientID: "cli_b", Scopes: []string{"x"},
 			Actor: &Actor{Subject: "cli_b", Actor: &Actor{Subject: "svc", Issuer: "https://idp.example"}},
 		}, `{"iss":"https://gatehouse.example","sub":"usr_1","aud":"https://b.example","exp":1772366460,"client_id":"cli_b","scope":"x","act":{"sub":"cli_b","act":{"sub":"svc","iss":"https://idp.example"}}}`},
+		{"a user's token of a sign-in with two factors", Claims{
+			Issuer: "https://gatehouse.example", Subject: "usr_1", Audience: []string{"https://api.example"},
+			ExpiresAt: now.Add(time.Minute), ClientID: "cli_1", Scopes: []string{"x"}, AuthTime: now,
+			AMR: []string{"mfa", "otp", "pwd"}, ACR: ACRMFA,
+		}, `{"iss":"https://gatehouse.example","sub":"usr_1","aud":"https://api.example","exp":1772366460,"client_id":"cli_1","scope":"x","auth_time":1772366400,"amr":["mfa","otp","pwd"],"acr":"urn:gatehouse:acr:mfa"}`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,6 +99,7 @@ func FuzzClaims(f *testing.F) {
 		`{"iss":"https://a","sub":"u","aud":["x","y"],"exp":1772366400,"nbf":1,"iat":2.5,"jti":"j","client_id":"c","scope":"a  b","auth_time":3}`,
 		`{"aud":"x","exp":5}`, `{"exp":1e9}`, `{"exp":-1}`, `[]`, `null`, `{"aud":[null],"exp":1}`, `{"exp":1.0e-400}`,
 		`{"exp":1,"aud":[]}`, `{"exp":1,"ISS":"x"}`, `{"exp":1,"exp":2}`,
+		`{"exp":1,"amr":["pwd","otp","mfa"],"acr":"urn:gatehouse:acr:mfa"}`, `{"exp":1,"amr":"mfa"}`, `{"exp":1,"amr":[]}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -122,7 +128,8 @@ func FuzzClaims(f *testing.F) {
 		if again.Issuer != c.Issuer || again.Subject != c.Subject || !slices.Equal(again.Audience, c.Audience) ||
 			sec(again.ExpiresAt) != sec(c.ExpiresAt) || sec(again.NotBefore) != sec(c.NotBefore) ||
 			sec(again.IssuedAt) != sec(c.IssuedAt) || sec(again.AuthTime) != sec(c.AuthTime) ||
-			again.ID != c.ID || again.ClientID != c.ClientID || !slices.Equal(again.Scopes, c.Scopes) {
+			again.ID != c.ID || again.ClientID != c.ClientID || !slices.Equal(again.Scopes, c.Scopes) ||
+			again.HasMFA() != c.HasMFA() || again.ACR != c.ACR || len(again.AMR) != len(c.AMR) {
 			t.Fatalf("%s: %+v, then %s, then %+v", in, c, b, again)
 		}
 	})

@@ -62,6 +62,18 @@
 // WWW-Authenticate: DPoP error="invalid_token" or "invalid_dpop_proof",
 // with the accepted algorithms; a bound token is never accepted as Bearer.
 //
+// # Second factors
+//
+// Claims.AMR and Claims.ACR hold the amr (RFC 8176) and acr claims of the
+// user's sign-in. Claims.HasMFA is the rule the Gatehouse gateway applies
+// on its require_mfa routes: amr holds "mfa", or acr is ACRMFA
+// ("urn:gatehouse:acr:mfa"). Config.RequireMFA makes Middleware refuse
+// every other token, and RequireMFA does it for one handler (API keys
+// included), with 401 and RFC 9470's step-up challenge:
+//
+//	WWW-Authenticate: Bearer realm="api", error="insufficient_user_authentication",
+//	  error_description="A sign-in with a second factor is required.", acr_values="urn:gatehouse:acr:mfa"
+//
 // # Usage
 //
 //	v, err := verify.New(verify.Config{

@@ -28,6 +28,11 @@ const (
 	ReasonUsageExceeded     Reason = "usage_exceeded"   // API keys: their credits (usage quota) are spent
 	ReasonIPNotAllowed      Reason = "ip_not_allowed"   // API keys: the caller's address is outside the key's networks
 
+	// ReasonInsufficientUserAuthentication: a valid token whose sign-in
+	// did not use a second factor where one is required (Claims.CheckMFA),
+	// or an API key there, which proves no sign-in at all (RFC 9470 3).
+	ReasonInsufficientUserAuthentication Reason = "insufficient_user_authentication"
+
 	// DPoP (RFC 9449): a proof that fails a check; one seen before; one
 	// without the nonce the server asks for; and a token bound to a key
 	// presented without a proof of that key (as Bearer, or with another

@@ -147,6 +147,12 @@ func (v *Verifier) Middleware(scopes ...string) func(http.Handler) http.Handler 
 					return
 				}
 			}
+			if v.cfg.RequireMFA {
+				if err := c.CheckMFA(); err != nil {
+					v.refuse(w, r, ch, err, scopes)
+					return
+				}
+			}
 			if !c.HasScopes(scopes) {
 				v.refuse(w, r, ch, &Error{Reason: ReasonInsufficientScope, detail: "a required scope is missing"}, scopes)
 				return
@@ -202,6 +208,41 @@ func RequireScopes(scopes ...string) func(http.Handler) http.Handler {
 	}
 }
 
+// RequireMFA refuses, with 401 insufficient_user_authentication (RFC
+// 9470 3), a request whose token, verified by Middleware, comes from a
+// sign-in without a second factor (Claims.CheckMFA), for the routes that
+// need one when the others do not (Config.RequireMFA asks it of every
+// request):
+//
+//	mux.Handle("POST /transfers", v.Middleware("payments")(verify.RequireMFA()(transfer)))
+//
+// A request authenticated with an API key (APIKeyVerifier.Middleware) is
+// refused alike, with a Bearer challenge: a key proves no one's sign-in.
+// A request that went through neither middleware is refused with 401: a
+// route mounted without authentication must fail closed.
+func RequireMFA() func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ch := challengeFrom(r.Context())
+			c, ok := FromContext(r.Context())
+			if !ok {
+				if _, key := KeyFromContext(r.Context()); key {
+					ch.scheme = "Bearer"
+					writeRefusal(w, ch, refuse(ReasonInsufficientUserAuthentication, "an API key proves no sign-in"), nil)
+					return
+				}
+				writeRefusal(w, ch, refuse(ReasonMissing, "no verified credentials"), nil)
+				return
+			}
+			if err := c.CheckMFA(); err != nil {
+				writeRefusal(w, ch, err, nil)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
 // refusal is how one reason is answered: the problem kind and a generic
 // detail. The detail is the same for every invalid credential: which check
 // failed is for the logs, and would only help a forger.
@@ -228,7 +269,15 @@ var (
 		"The API key's usage quota is exhausted."}
 	refusalIPNotAllowed = refusal{problem.IPNotAllowed(),
 		"The API key may not be used from this address."}
+	// RFC 9470 3: the caller can do something about it, sign in again
+	// with a second factor, so the answer says what is needed.
+	refusalUserAuthentication = refusal{problem.Kind{Name: string(ReasonInsufficientUserAuthentication), Status: http.StatusUnauthorized, Title: "Unauthorized"},
+		mfaDescription}
 )
+
+// mfaDescription is the detail and the error_description of the
+// insufficient_user_authentication refusal.
+const mfaDescription = "A sign-in with a second factor is required."
 
 // refusals is the one table from a reason to its answer. A reason not in
 // it (another package's own, or an error that is not a refusal) is
@@ -253,6 +302,8 @@ var refusals = map[Reason]refusal{
 	ReasonDPoPReplayed:      refusalInvalid,
 	ReasonUseDPoPNonce:      refusalInvalid,
 	ReasonDPoPBinding:       refusalInvalid,
+
+	ReasonInsufficientUserAuthentication: refusalUserAuthentication,
 }
 
 func refusalFor(r Reason) refusal {
@@ -267,7 +318,7 @@ func refusalFor(r Reason) refusal {
 // these.
 func Problems() []problem.Kind {
 	return []problem.Kind{refusalMissing.kind, refusalInvalid.kind, refusalScope.kind, refusalUnavailable.kind, refusalRateLimited.kind,
-		refusalUsageExceeded.kind, refusalIPNotAllowed.kind}
+		refusalUsageExceeded.kind, refusalIPNotAllowed.kind, refusalUserAuthentication.kind}
 }
 
 // WriteError writes the refusal for err (an *Error, or anything else,
@@ -282,6 +333,8 @@ func Problems() []problem.Kind {
 //   - rate_limited: 429 rate_limited, with Retry-After (the server's, at least 1s)
 //   - usage_exceeded: 429 usage_exceeded (the key's credits are spent), no Retry-After
 //   - ip_not_allowed: 403 ip_not_allowed (the caller's address is outside the key's networks)
+//   - insufficient_user_authentication: 401 insufficient_user_authentication, Bearer realm="..",
+//     error="insufficient_user_authentication", error_description="..", acr_values="urn:gatehouse:acr:mfa" (RFC 9470 3)
 //   - anything else: 401 credentials_invalid, Bearer realm="..", error="invalid_token"
 //
 // Every answer has Cache-Control: no-store.
@@ -338,6 +391,9 @@ func writeRefusal(w http.ResponseWriter, ch challengeInfo, err error, scopes []s
 		h.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
 	case scheme != "Bearer" && scheme != "DPoP" || e.Reason == ReasonMissing:
 		h.Set("WWW-Authenticate", challenge+algs)
+	case e.Reason == ReasonInsufficientUserAuthentication:
+		h.Set("WWW-Authenticate", challenge+`, error="insufficient_user_authentication", error_description="`+mfaDescription+
+			`", acr_values="`+ACRMFA+`"`+algs)
 	case e.Reason == ReasonInsufficientScope:
 		if e.scopes != nil {
 			scopes = e.scopes

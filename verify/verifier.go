@@ -49,6 +49,12 @@ type Config struct {
 	// 7); nil refuses every DPoP-bound token, which cannot be checked
 	// without it.
 	DPoP *DPoP
+	// RequireMFA makes Middleware refuse a token whose sign-in did not use
+	// a second factor (Claims.CheckMFA: amr without "mfa" and acr not
+	// ACRMFA) with 401 insufficient_user_authentication (RFC 9470), after
+	// its DPoP proof and before its scopes. Verify does not apply it;
+	// RequireMFA does for one route.
+	RequireMFA bool
 }
 
 // DefaultRealm is the realm of challenges when none is configured.

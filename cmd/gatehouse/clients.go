@@ -53,6 +53,7 @@ type clientSettings struct {
 	applicationType    string
 	exchangeIssuers    []string
 	allowImpersonation bool
+	mfa                string
 }
 
 func (s *clientSettings) register(cmd *cobra.Command) {
@@ -76,6 +77,7 @@ func (s *clientSettings) register(cmd *cobra.Command) {
 	fl.StringVar(&s.applicationType, "application-type", "", "web (default) or native")
 	fl.StringArrayVar(&s.exchangeIssuers, "exchange-issuer", nil, "another issuer whose tokens the client may exchange (token-exchange grant; repeatable)")
 	fl.BoolVar(&s.allowImpersonation, "allow-impersonation", false, "let the client exchange tokens without being named as the actor (token-exchange grant)")
+	fl.StringVar(&s.mfa, "mfa", "", `second factor for the client's users: optional or required (default: the server's identity.mfa; update: "" goes back to it)`)
 }
 
 // apply copies the flags that are set (all of them for create) into req.
@@ -132,6 +134,9 @@ func (s *clientSettings) apply(cmd *cobra.Command, req *admin.ClientRequest, all
 	}
 	if set("allow-impersonation") {
 		req.AllowImpersonation = s.allowImpersonation
+	}
+	if set("mfa") {
+		req.MFA = s.mfa
 	}
 	for _, d := range []struct {
 		flag string
@@ -235,6 +240,7 @@ func clientDetails(w *tabwriter.Writer, c admin.OAuthClient) {
 	if c.AllowImpersonation {
 		row("impersonation", "allowed")
 	}
+	row("second factor", c.MFA)
 	if c.Registered {
 		row("registered", "dynamically (RFC 7591)")
 	}
@@ -331,6 +337,7 @@ func newClientsUpdateCommand(f *clientFlags, getenv env) *cobra.Command {
 				ApplicationType:         cur.ApplicationType,
 				ExchangeIssuers:         cur.ExchangeIssuers,
 				AllowImpersonation:      cur.AllowImpersonation,
+				MFA:                     cur.MFA,
 				Metadata:                cur.Metadata,
 			}
 			if err := s.apply(cmd, &req, false); err != nil {

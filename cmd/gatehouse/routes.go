@@ -56,6 +56,7 @@ type routeSettings struct {
 
 	anyAudience           bool
 	keyEnvironment        string
+	requireMFA            bool
 	allowPathParams       bool
 	caseInsensitive       bool
 	forwardMethodOverride bool
@@ -70,6 +71,7 @@ func (s *routeSettings) register(cmd *cobra.Command) {
 	fl.Var(&singleValue{p: &s.audience, what: "a route has one audience"}, "audience", "jwt, any: the aud a token must carry (required unless --any-audience)")
 	fl.BoolVar(&s.anyAudience, "any-audience", false, "jwt, any: accept the issuer's tokens whatever their audience (tokens minted for other APIs too)")
 	fl.StringVar(&s.keyEnvironment, "key-environment", "", `api_key, any: accept only API keys of this environment, live or test ("": every one)`)
+	fl.BoolVar(&s.requireMFA, "require-mfa", false, `jwt, any: only tokens of a sign-in with a second factor (amr "mfa" or acr urn:gatehouse:acr:mfa); others and API keys get 401 (update: --require-mfa=false lifts it)`)
 	fl.BoolVar(&s.allowPathParams, "allow-path-params", false, `accept ";parameters" in path segments (";jsessionid="), for servlet upstreams`)
 	fl.BoolVar(&s.caseInsensitive, "case-insensitive", false, "match the path prefix whatever its case, for upstreams that ignore case")
 	fl.BoolVar(&s.forwardMethodOverride, "forward-method-override", false, "forward X-HTTP-Method-Override and its variants (removed otherwise)")
@@ -153,6 +155,7 @@ func (s *routeSettings) patch(cmd *cobra.Command) (admin.RoutePatch, error) {
 	p.StripHeaders = list("strip-header", s.stripHeaders)
 	p.AnyAudience = boolean("any-audience", s.anyAudience)
 	p.KeyEnvironment = str("key-environment", s.keyEnvironment)
+	p.RequireMFA = boolean("require-mfa", s.requireMFA)
 	p.AllowPathParams = boolean("allow-path-params", s.allowPathParams)
 	p.CaseInsensitive = boolean("case-insensitive", s.caseInsensitive)
 	p.ForwardMethodOverride = boolean("forward-method-override", s.forwardMethodOverride)
@@ -237,6 +240,7 @@ func (s *routeSettings) request(cmd *cobra.Command, name string) (admin.RouteReq
 		StripHeaders:    s.stripHeaders,
 		AnyAudience:     s.anyAudience,
 		KeyEnvironment:  s.keyEnvironment,
+		RequireMFA:      s.requireMFA,
 		AllowPathParams: s.allowPathParams,
 		CaseInsensitive: s.caseInsensitive,
 
@@ -314,6 +318,9 @@ func routeDetails(w *tabwriter.Writer, r admin.GatewayRoute) {
 		row("any audience", "yes")
 	}
 	row("key environment", r.KeyEnvironment)
+	if r.RequireMFA {
+		row("second factor", "required")
+	}
 	row("issuer", r.Issuer)
 	row("jwks uri", r.JWKSURI)
 	row("algorithms", strings.Join(r.Algorithms, " "))

@@ -103,6 +103,7 @@ func ClientInput(req ClientRequest) (client.Input, error) {
 		ApplicationType:        req.ApplicationType,
 		ExchangeIssuers:        req.ExchangeIssuers,
 		AllowImpersonation:     req.AllowImpersonation,
+		MFA:                    req.MFA,
 	}
 	if len(req.JWKS) > 0 {
 		in.JWKS = slices.Clone([]byte(req.JWKS))

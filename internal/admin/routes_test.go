@@ -168,7 +168,7 @@ func TestRouteWireGolden(t *testing.T) {
 		Audience: "https://api.example.com", Issuer: "https://idp.example.com", JWKSURI: "https://idp.example.com/jwks",
 		Algorithms: []string{"ES256", "RS256"}, RateLimit: auth.RateLimit{Rate: 100, Burst: 200},
 		ClientRateLimit: auth.RateLimit{Rate: 0.5, Burst: 5}, InternalJWT: true, StripHeaders: []string{"Cookie"},
-		AllowPathParams: true, CaseInsensitive: true, ForwardMethodOverride: true,
+		AllowPathParams: true, CaseInsensitive: true, ForwardMethodOverride: true, RequireMFA: true,
 		CreatedAt: created, UpdatedAt: created.Add(time.Hour),
 	}
 	minimal := &auth.Route{Name: "health", PathPrefix: "/", Upstreams: []string{"http://health"}, Policy: auth.PolicyPublic,

@@ -38,6 +38,9 @@ type OAuthClient struct {
 	ApplicationType      string   `json:"application_type,omitempty"`
 	ExchangeIssuers      []string `json:"exchange_issuers"`
 	AllowImpersonation   bool     `json:"allow_impersonation"`
+	// MFA is the client's second-factor policy, optional or required;
+	// absent: the server's (identity.mfa).
+	MFA string `json:"mfa,omitempty"`
 	// Metadata is what dynamic registration keeps without acting on it
 	// (client_uri, contacts, ...); absent for none.
 	Metadata        jsontext.Value `json:"metadata,omitempty"`
@@ -77,6 +80,7 @@ type ClientRequest struct {
 	ApplicationType         string         `json:"application_type,omitempty"` // web (default) or native
 	ExchangeIssuers         []string       `json:"exchange_issuers,omitempty"`
 	AllowImpersonation      bool           `json:"allow_impersonation,omitempty"`
+	MFA                     string         `json:"mfa,omitempty"`      // optional or required; absent: the server's (PUT clears it)
 	Metadata                jsontext.Value `json:"metadata,omitempty"` // a JSON object kept as given
 }
 
@@ -188,6 +192,7 @@ func clientFromRecord(c *auth.Client) OAuthClient {
 		ApplicationType:         c.ApplicationType,
 		ExchangeIssuers:         listOrEmpty(c.ExchangeIssuers),
 		AllowImpersonation:      c.AllowImpersonation,
+		MFA:                     c.MFA,
 		Registered:              len(c.RegistrationTokenHash) > 0,
 	}
 	if len(c.JWKS) > 0 {

@@ -11,8 +11,9 @@ import (
 // are those of the routes file, so a route can move between the two.
 // Every member is always present (lists as [], strings as "", limits as
 // {"rate": 0, "burst": 0} when off) but key_environment, which is left out
-// when the route takes keys of every environment, so that the documents of
-// routes without one read as they did before key environments.
+// when the route takes keys of every environment, and require_mfa, left out
+// when false, so that the documents of routes without them read as they
+// did before.
 type GatewayRoute struct {
 	Name                  string    `json:"name"`
 	Hosts                 []string  `json:"hosts"`
@@ -33,6 +34,7 @@ type GatewayRoute struct {
 	StripHeaders          []string  `json:"strip_headers"`
 	AnyAudience           bool      `json:"any_audience"`
 	KeyEnvironment        string    `json:"key_environment,omitempty"` // absent: keys of every environment
+	RequireMFA            bool      `json:"require_mfa,omitempty"`     // absent: false
 	AllowPathParams       bool      `json:"allow_path_params"`
 	CaseInsensitive       bool      `json:"case_insensitive"`
 	ForwardMethodOverride bool      `json:"forward_method_override"`
@@ -62,6 +64,7 @@ type RouteRequest struct {
 	StripHeaders          []string   `json:"strip_headers,omitempty"`
 	AnyAudience           bool       `json:"any_audience,omitempty"`
 	KeyEnvironment        string     `json:"key_environment,omitempty"`
+	RequireMFA            bool       `json:"require_mfa,omitempty"`
 	AllowPathParams       bool       `json:"allow_path_params,omitempty"`
 	CaseInsensitive       bool       `json:"case_insensitive,omitempty"`
 	ForwardMethodOverride bool       `json:"forward_method_override,omitempty"`
@@ -91,6 +94,7 @@ type RoutePatch struct {
 	StripHeaders          *[]string  `json:"strip_headers,omitempty"`
 	AnyAudience           *bool      `json:"any_audience,omitempty"`
 	KeyEnvironment        *string    `json:"key_environment,omitempty"`
+	RequireMFA            *bool      `json:"require_mfa,omitempty"`
 	AllowPathParams       *bool      `json:"allow_path_params,omitempty"`
 	CaseInsensitive       *bool      `json:"case_insensitive,omitempty"`
 	ForwardMethodOverride *bool      `json:"forward_method_override,omitempty"`
@@ -123,6 +127,7 @@ func routeFromRecord(r *auth.Route) GatewayRoute {
 		StripHeaders:          listOrEmpty(r.StripHeaders),
 		AnyAudience:           r.AnyAudience,
 		KeyEnvironment:        r.KeyEnvironment,
+		RequireMFA:            r.RequireMFA,
 		AllowPathParams:       r.AllowPathParams,
 		CaseInsensitive:       r.CaseInsensitive,
 		ForwardMethodOverride: r.ForwardMethodOverride,
@@ -151,6 +156,7 @@ func routeFromRequest(req RouteRequest) (auth.Route, error) {
 		StripHeaders:          slices.Clone(req.StripHeaders),
 		AnyAudience:           req.AnyAudience,
 		KeyEnvironment:        req.KeyEnvironment,
+		RequireMFA:            req.RequireMFA,
 		AllowPathParams:       req.AllowPathParams,
 		CaseInsensitive:       req.CaseInsensitive,
 		ForwardMethodOverride: req.ForwardMethodOverride,
@@ -214,6 +220,10 @@ func (p RoutePatch) apply(r *auth.Route) error {
 	setList(&r.StripHeaders, p.StripHeaders)
 	setBool(&r.AnyAudience, p.AnyAudience)
 	setString(&r.KeyEnvironment, p.KeyEnvironment)
+	// require_mfa stays through a change of policy: a patch to api_key or
+	// public that keeps it is refused (Normalize), never a requirement
+	// dropped unsaid.
+	setBool(&r.RequireMFA, p.RequireMFA)
 	setBool(&r.AllowPathParams, p.AllowPathParams)
 	setBool(&r.CaseInsensitive, p.CaseInsensitive)
 	setBool(&r.ForwardMethodOverride, p.ForwardMethodOverride)

@@ -233,6 +233,11 @@ func (r *Route) Normalize() error {
 	if r.Policy == PolicyPublic && r.AnyAudience {
 		return bad("a public route takes no any_audience")
 	}
+	if r.RequireMFA && r.Policy != PolicyJWT && r.Policy != PolicyAny {
+		// An API key proves no sign-in, and a public route checks none:
+		// the requirement could only be ignored there, so it is refused.
+		return bad("require_mfa applies to user tokens (their amr or acr claim): use policy jwt or any")
+	}
 	if r.AnyAudience && r.Audience != "" {
 		return bad("set either audience or any_audience, not both")
 	}

@@ -32,6 +32,7 @@ type routeSettings struct {
 	AnyAudience  bool     `json:"any_audience,omitempty"`
 
 	KeyEnvironment string `json:"key_environment,omitempty"`
+	RequireMFA     bool   `json:"require_mfa,omitempty"`
 
 	AllowPathParams       bool `json:"allow_path_params,omitempty"`
 	CaseInsensitive       bool `json:"case_insensitive,omitempty"`
@@ -76,6 +77,7 @@ func (r *Route) StoredSettings() ([]byte, error) {
 		InternalJWT: r.InternalJWT, StripHeaders: r.StripHeaders,
 		AnyAudience: r.AnyAudience, AllowPathParams: r.AllowPathParams, CaseInsensitive: r.CaseInsensitive,
 		ForwardMethodOverride: r.ForwardMethodOverride, KeyEnvironment: r.KeyEnvironment,
+		RequireMFA: r.RequireMFA,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode route settings: %w", err)
@@ -99,5 +101,6 @@ func (r *Route) LoadStoredSettings(doc []byte) error {
 	r.AnyAudience, r.AllowPathParams = s.AnyAudience, s.AllowPathParams
 	r.CaseInsensitive, r.ForwardMethodOverride = s.CaseInsensitive, s.ForwardMethodOverride
 	r.KeyEnvironment = s.KeyEnvironment
+	r.RequireMFA = s.RequireMFA
 	return nil
 }

@@ -357,6 +357,7 @@ func changed(old, c *auth.Client) []string {
 		{"application_type", old.ApplicationType == c.ApplicationType},
 		{"exchange_issuers", slices.Equal(old.ExchangeIssuers, c.ExchangeIssuers)},
 		{"allow_impersonation", old.AllowImpersonation == c.AllowImpersonation},
+		{"mfa", old.MFA == c.MFA},
 		{"metadata", bytes.Equal(old.Metadata, c.Metadata)},
 	} {
 		if !f.same {

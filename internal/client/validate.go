@@ -70,6 +70,11 @@ type Input struct {
 	// named as the actor; both need the token-exchange grant.
 	ExchangeIssuers    []string
 	AllowImpersonation bool
+	// MFA is the client's second-factor policy: auth.MFAOptional,
+	// auth.MFARequired, or "" for the server's (identity.mfa). It is for
+	// clients that sign users in (the authorization_code or device_code
+	// grant).
+	MFA string
 	// Metadata is registration metadata kept but not acted on (RFC 7591
 	// 2: client_uri, contacts, ...), a JSON object of at most 16 KiB; nil
 	// for none.
@@ -173,7 +178,8 @@ func fromInput(in Input, allowLoopbackLogout bool) (*auth.Client, error) {
 }
 
 // extensions validates the settings of the OAuth extensions (DPoP, PAR,
-// back-channel logout, token exchange, registration metadata) onto c,
+// back-channel logout, token exchange, the second-factor policy,
+// registration metadata) onto c,
 // whose grant types are already checked.
 func extensions(c *auth.Client, in Input, allowLoopbackLogout bool) error {
 	has := func(g string) bool { return slices.Contains(c.GrantTypes, g) }
@@ -214,6 +220,13 @@ func extensions(c *auth.Client, in Input, allowLoopbackLogout bool) error {
 		}
 	}
 	c.AllowImpersonation = in.AllowImpersonation
+	if err := auth.CheckMFAPolicy(in.MFA); err != nil {
+		return err
+	}
+	if in.MFA != "" && !has(auth.GrantAuthorizationCode) && !has(auth.GrantDeviceCode) {
+		return auth.Errorf(auth.EINVALID, "A second-factor policy is for clients that sign users in (the authorization_code or device_code grant).")
+	}
+	c.MFA = in.MFA
 	if len(in.Metadata) > 0 {
 		if len(in.Metadata) > maxMetadataBytes {
 			return auth.Errorf(auth.EINVALID, "The registration metadata is over %d bytes.", maxMetadataBytes)

@@ -92,6 +92,7 @@ type clientForm struct {
 	RequireDPoP, RequirePAR, AllowImpersonation bool
 	BackchannelLogoutURI, ApplicationType       string
 	ExchangeIssuers                             string // one per line
+	MFA                                         string // "", optional or required
 }
 
 // grantOption is one grant type's checkbox.
@@ -172,6 +173,7 @@ func readClientForm(r *http.Request) clientForm {
 		BackchannelLogoutURI:   f.Get("backchannel_logout_uri"),
 		ApplicationType:        f.Get("application_type"),
 		ExchangeIssuers:        f.Get("exchange_issuers"),
+		MFA:                    f.Get("mfa"),
 	}
 }
 
@@ -197,6 +199,7 @@ func formOf(c *auth.Client) clientForm {
 		BackchannelLogoutURI:   c.BackchannelLogoutURI,
 		ApplicationType:        c.ApplicationType,
 		ExchangeIssuers:        strings.Join(c.ExchangeIssuers, "\n"),
+		MFA:                    c.MFA,
 	}
 	if c.Public {
 		f.Type = "public"
@@ -234,6 +237,7 @@ func (f clientForm) request() (admin.ClientRequest, error) {
 		ApplicationType:         f.ApplicationType,
 		ExchangeIssuers:         lines(f.ExchangeIssuers),
 		AllowImpersonation:      f.AllowImpersonation,
+		MFA:                     f.MFA,
 	}
 	switch f.Type {
 	case "public":
@@ -290,6 +294,8 @@ var clientFields = []struct{ prefix, field string }{
 	{"A back-channel logout URI", "backchannel_logout_uri"},
 	{"Invalid back-channel logout URI", "backchannel_logout_uri"},
 	{"Unknown application type", "application_type"},
+	{"The MFA policy", "mfa"},
+	{"A second-factor policy", "mfa"},
 	{"Exchange issuers and impersonation", "exchange_issuers"},
 	{"A client may trust at most", "exchange_issuers"},
 	{"Invalid exchange issuer", "exchange_issuers"},

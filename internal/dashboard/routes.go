@@ -81,6 +81,7 @@ type routeForm struct {
 	StripHeaders                                    string
 	StripPrefix, AnyAudience, InternalJWT           bool
 	AllowPathParams, CaseInsensitive, ForwardMethod bool
+	RequireMFA                                      bool
 }
 
 // routeFormData is the create and edit page.
@@ -237,6 +238,7 @@ func readRouteForm(f url.Values) routeForm {
 		StripPrefix:  on("strip_prefix"), AnyAudience: on("any_audience"), InternalJWT: on("internal_jwt"),
 		AllowPathParams: on("allow_path_params"), CaseInsensitive: on("case_insensitive"),
 		ForwardMethod: on("forward_method_override"),
+		RequireMFA:    on("require_mfa"),
 	}
 }
 
@@ -254,6 +256,7 @@ func routeFormOf(r *auth.Route) routeForm {
 		Algorithms: strings.Join(r.Algorithms, ", "), StripHeaders: strings.Join(r.StripHeaders, ", "),
 		StripPrefix: r.StripPrefix, AnyAudience: r.AnyAudience, InternalJWT: r.InternalJWT,
 		AllowPathParams: r.AllowPathParams, CaseInsensitive: r.CaseInsensitive, ForwardMethod: r.ForwardMethodOverride,
+		RequireMFA: r.RequireMFA,
 	}
 	if r.Timeout > 0 {
 		f.Timeout = r.Timeout.String()
@@ -280,6 +283,7 @@ func (f routeForm) route() (auth.Route, string, error) {
 		KeyEnvironment: f.KeyEnvironment, Issuer: f.Issuer, JWKSURI: f.JWKSURI, Algorithms: routeFormList(f.Algorithms),
 		InternalJWT: f.InternalJWT, StripHeaders: routeFormList(f.StripHeaders),
 		AllowPathParams: f.AllowPathParams, CaseInsensitive: f.CaseInsensitive, ForwardMethodOverride: f.ForwardMethod,
+		RequireMFA: f.RequireMFA,
 	}
 	if f.Timeout != "" {
 		d, err := time.ParseDuration(f.Timeout)
@@ -336,6 +340,7 @@ var routeErrorFields = []struct{ prefix, field string }{
 	{"audience, any_audience and issuer apply", "policy"},
 	{"at most 32 scopes", "scopes"}, {"scope", "scopes"},
 	{"key_environment", "key_environment"},
+	{"require_mfa", "require_mfa"},
 	{"set either audience", "audience"}, {"audience", "audience"},
 	{"a route for another identity provider", "audience"}, {"a route with policy", "audience"},
 	{"jwks_uri and algorithms need", "issuer"}, {"issuer", "issuer"}, {"jwks_uri", "jwks_uri"},

@@ -205,6 +205,8 @@ type tokenClaims struct {
 	Aud                       []string
 	TTL                       time.Duration
 	Issuer                    string
+	AMR                       []string // the sign-in's methods (amr)
+	ACR                       string
 }
 
 // token mints a Gatehouse access token with the keyring.
@@ -222,7 +224,7 @@ func (e *testEnv) token(c tokenClaims) string {
 	}
 	tok, err := e.keyring.Sign("at+jwt", verify.Claims{
 		Issuer: c.Issuer, Subject: c.Sub, Audience: c.Aud, ClientID: c.ClientID, Scopes: strings.Fields(c.Scope), ID: c.JTI,
-		IssuedAt: now, ExpiresAt: now.Add(c.TTL),
+		IssuedAt: now, ExpiresAt: now.Add(c.TTL), AMR: c.AMR, ACR: c.ACR,
 	})
 	if err != nil {
 		e.t.Fatalf("sign: %v", err)

@@ -335,6 +335,12 @@ func (g *Gateway) authAPIKey(r *http.Request, rt *route, x *exchange) error {
 		return &verify.Error{Reason: verify.ReasonMalformed}
 	}
 	id.keyInAuthz = r.Header[headerAPIKey] == nil
+	if rt.cfg.RequireMFA {
+		// An any route that requires a second factor: a key proves no
+		// one's sign-in. Refused before any lookup, like a key of another
+		// environment, so it spends nothing.
+		return &verify.Error{Reason: verify.ReasonInsufficientUserAuthentication}
+	}
 	// The prefix names the key's environment (a stored key's prefix is the
 	// presented one), so a key the route does not take is refused before
 	// Verify: it must not spend the key's rate limit, nor count as a use.
@@ -458,6 +464,14 @@ func (g *Gateway) checkJWT(r *http.Request, rt *route, id *identity) error {
 	}
 	if rt.cfg.Audience != "" && !c.HasAudience(rt.cfg.Audience) {
 		return &verify.Error{Reason: verify.ReasonWrongAudience}
+	}
+	if rt.cfg.RequireMFA {
+		// verify's rule (amr holds "mfa" or acr is ACRMFA), answered with
+		// RFC 9470's challenge; before the scopes, which a new sign-in may
+		// bring as well.
+		if err := c.CheckMFA(); err != nil {
+			return err
+		}
 	}
 	if !c.HasScopes(rt.cfg.Scopes) {
 		return &verify.Error{Reason: verify.ReasonInsufficientScope}

@@ -122,5 +122,10 @@ func (s *Server) updateInput(w http.ResponseWriter, r *http.Request, c *auth.Cli
 	if slices.Contains(in.GrantTypes, auth.GrantTokenExchange) {
 		in.ExchangeIssuers, in.AllowImpersonation = c.ExchangeIssuers, c.AllowImpersonation
 	}
+	if in.MFA == "" {
+		// An admin's (or the registration's) required second factor stays:
+		// an update that leaves out default_acr_values cannot drop it.
+		in.MFA = c.MFA
+	}
 	return in, nil
 }

@@ -67,6 +67,10 @@ type clientMetadata struct {
 	BackchannelLogoutURI    string          `json:"backchannel_logout_uri,omitempty"`
 	DPoPBoundAccessTokens   bool            `json:"dpop_bound_access_tokens,omitempty"`
 	RequirePAR              bool            `json:"require_pushed_authorization_requests,omitempty"`
+	// DefaultACRValues (OIDC Dynamic Client Registration 2): holding
+	// auth.ACRMFA, it makes the client's second-factor policy required
+	// (Client.MFA); the response holds it for such a client.
+	DefaultACRValues []string `json:"default_acr_values,omitempty"`
 }
 
 // registrationRequest is the body of a registration request or update:
@@ -219,6 +223,11 @@ func (m *clientMetadata) toInput() (client.Input, storedMetadata, error) {
 	in.BackchannelLogoutURI = m.BackchannelLogoutURI
 	in.RequireDPoP = m.DPoPBoundAccessTokens
 	in.RequirePAR = m.RequirePAR
+	mfa, err := mfaOfACRValues(m.DefaultACRValues)
+	if err != nil {
+		return in, stored, err
+	}
+	in.MFA = mfa
 
 	for _, u := range []struct{ name, value string }{
 		{"client_uri", m.ClientURI}, {"logo_uri", m.LogoURI}, {"tos_uri", m.TOSURI}, {"policy_uri", m.PolicyURI},
@@ -266,6 +275,33 @@ func plainText(s string, max int) bool {
 	return s != "" && len(s) <= max && utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
 }
 
+// mfaOfACRValues is the second-factor policy a registrant asks for with
+// default_acr_values: required when they hold auth.ACRMFA, the server's
+// otherwise. A registrant can make its own users' sign-in stronger, never
+// weaker than the server's. Values other than Gatehouse's two classes are
+// refused: the server could not honour them.
+func mfaOfACRValues(values []string) (string, error) {
+	policy := ""
+	for _, v := range values {
+		switch v {
+		case auth.ACRMFA:
+			policy = auth.MFARequired
+		case auth.ACRPassword:
+		default:
+			return "", errInvalidClientMetadata("The default_acr_values may hold only %s and %s.", auth.ACRPassword, auth.ACRMFA)
+		}
+	}
+	return policy, nil
+}
+
+// acrValuesOfMFA is default_acr_values for a client of that policy.
+func acrValuesOfMFA(policy string) []string {
+	if policy == auth.MFARequired {
+		return []string{auth.ACRMFA}
+	}
+	return nil
+}
+
 // registrationResponseOf describes a registered client (RFC 7591 3.2.1).
 func (s *Server) registrationResponseOf(c *auth.Client, creds client.Credentials) (*registrationResponse, error) {
 	var stored storedMetadata
@@ -300,6 +336,7 @@ func (s *Server) registrationResponseOf(c *auth.Client, creds client.Credentials
 			BackchannelLogoutURI:    c.BackchannelLogoutURI,
 			DPoPBoundAccessTokens:   c.RequireDPoP,
 			RequirePAR:              c.RequirePAR,
+			DefaultACRValues:        acrValuesOfMFA(c.MFA),
 		},
 		SoftwareStatement: stored.SoftwareStatement,
 	}

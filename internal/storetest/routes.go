@@ -65,6 +65,7 @@ func fullRoute(name string) *auth.Route {
 		CaseInsensitive:       true,
 		ForwardMethodOverride: true,
 		KeyEnvironment:        auth.KeyEnvTest,
+		RequireMFA:            true,
 		CreatedAt:             base,
 		UpdatedAt:             at(time.Second),
 	}

@@ -161,6 +161,7 @@ var fields = map[string]func(r *auth.Route, v *yaml.Node) error{
 	"strip_headers":     func(r *auth.Route, v *yaml.Node) error { return decodeStrings(v, &r.StripHeaders) },
 	"any_audience":      func(r *auth.Route, v *yaml.Node) error { return decodeBool(v, &r.AnyAudience) },
 	"key_environment":   func(r *auth.Route, v *yaml.Node) error { return decodeString(v, &r.KeyEnvironment) },
+	"require_mfa":       func(r *auth.Route, v *yaml.Node) error { return decodeBool(v, &r.RequireMFA) },
 	"allow_path_params": func(r *auth.Route, v *yaml.Node) error { return decodeBool(v, &r.AllowPathParams) },
 	"case_insensitive":  func(r *auth.Route, v *yaml.Node) error { return decodeBool(v, &r.CaseInsensitive) },
 	"forward_method_override": func(r *auth.Route, v *yaml.Node) error {

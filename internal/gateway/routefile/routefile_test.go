@@ -50,6 +50,13 @@ func TestTheExampleFileIsValidAndComplete(t *testing.T) {
 		AllowPathParams:       true,
 		CaseInsensitive:       true,
 		ForwardMethodOverride: true,
+	}, {
+		Name:       "payments",
+		PathPrefix: "/payments",
+		Upstreams:  []string{"http://127.0.0.1:9004"},
+		Policy:     auth.PolicyJWT,
+		Audience:   "https://api.example.com/payments",
+		RequireMFA: true,
 	}}
 	if !reflect.DeepEqual(routes, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", routes, want)
@@ -138,6 +145,9 @@ func TestParseRefusesTheWholeFileWithAnErrorNamingRouteAndField(t *testing.T) {
 			[]string{`routes[1] "b"`, "line 6", "route a", "differ only by case"}},
 		{"unknown key environment", "  - name: bad\n    upstreams: [http://h]\n    policy: api_key\n    key_environment: prod\n", []string{`routes[0] "bad"`, "key_environment"}},
 		{"key environment on a jwt route", "  - name: bad\n    upstreams: [http://h]\n    policy: jwt\n    any_audience: true\n    key_environment: live\n", []string{`routes[0] "bad"`, "key_environment applies to API keys"}},
+		{"require_mfa on an api_key route", "  - name: bad\n    upstreams: [http://h]\n    policy: api_key\n    require_mfa: true\n", []string{`routes[0] "bad"`, "require_mfa applies to user tokens"}},
+		{"require_mfa on a public route", "  - name: bad\n    upstreams: [http://h]\n    policy: public\n    require_mfa: true\n", []string{`routes[0] "bad"`, "require_mfa"}},
+		{"require_mfa as a string", "  - name: bad\n    upstreams: [http://h]\n    policy: jwt\n    any_audience: true\n    require_mfa: \"true\"\n", []string{"field require_mfa", "boolean"}},
 		{"jwt without an audience", "  - name: bad\n    upstreams: [http://h]\n    policy: jwt\n", []string{`routes[0] "bad"`, "needs an audience", "any_audience: true"}},
 		{"bad name", "  - name: Bad Name\n    upstreams: [http://h]\n    policy: public\n", []string{"routes[0]", "field name"}},
 		{"missing upstreams", "  - name: bad\n    policy: public\n", []string{`routes[0] "bad"`, "upstream"}},

@@ -13,7 +13,9 @@ import (
 
 var _ auth.MFAStore = (*DB)(nil)
 
-func totpNotFound() error { return auth.Errorf(auth.ENOTFOUND, "No authenticator app is set up for this user.") }
+func totpNotFound() error {
+	return auth.Errorf(auth.ENOTFOUND, "No authenticator app is set up for this user.")
+}
 
 // GetTOTP returns the user's TOTP secret, pending or confirmed; ENOTFOUND
 // when there is none.

@@ -79,6 +79,9 @@ type Config struct {
 	RecentAuth time.Duration
 	Now        auth.Now     // nil: auth.SystemNow
 	Logger     *slog.Logger // nil: discard
+	// TOTP serves /account/totp (authenticator apps and recovery
+	// codes); nil: the page answers 404.
+	TOTP TOTP
 }
 
 // Server serves the account pages.
@@ -102,6 +105,10 @@ type route struct {
 func (s *Server) routes() []route {
 	return []route{
 		{"GET " + Path, (*Server).handleOverview},
+		{"GET " + totpPath, (*Server).handleTOTP},
+		{"POST " + totpPath, (*Server).handleTOTPConfirm},
+		{"POST " + totpPath + "/remove", (*Server).handleTOTPRemove},
+		{"POST " + totpPath + "/recovery-codes", (*Server).handleTOTPRegenerate},
 	}
 }
 

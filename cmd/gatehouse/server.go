@@ -37,6 +37,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
 	"github.com/gatehouse-dev/gatehouse/internal/filelock"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
+	"github.com/gatehouse-dev/gatehouse/internal/mfa"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
@@ -86,6 +87,8 @@ type Main struct {
 	Usage *usage.Counter
 	// Dashboard is the web console; nil when dashboard.disabled.
 	Dashboard *dashboard.Server
+	// MFA is the authenticator-app (TOTP) and recovery-code service.
+	MFA *mfa.Service
 
 	issuer string
 	hasher *secret.Hasher // keys the hashes of client secrets, sessions and CSRF tokens
@@ -407,6 +410,9 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		return fmt.Errorf("oauth: %w", err)
 	}
 	m.hasher = hasher
+	if err := m.startMFA(sealer, hasher); err != nil {
+		return err
+	}
 	issuer := o.Issuer
 	if issuer == "" {
 		issuer = m.URL()

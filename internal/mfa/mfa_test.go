@@ -384,3 +384,36 @@ func TestTheSecretIsSealedAtRest(t *testing.T) {
 		t.Fatal("bob enrolled with ada's secret")
 	}
 }
+
+// Attack: one code sent many times at once (a phished code replayed in
+// parallel, or two nodes) signs in exactly once.
+func TestAConcurrentlyReplayedCodeSignsInOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(c *Config) {
+		c.Limiter, _ = account.NewFactorLimiter(account.FactorConfig{Failures: 100, Now: c.Now})
+	})
+	sec, codes := f.enrol(t, f.user)
+	for _, code := range []string{f.code(t, sec, 0), codes[0]} {
+		const n = 8
+		errs := make(chan error, n)
+		for range n {
+			go func() {
+				_, err := f.svc.VerifyCode(context.Background(), f.user.ID, code, addr)
+				errs <- err
+			}()
+		}
+		ok := 0
+		for range n {
+			switch err := <-errs; auth.ErrorCode(err) {
+			case "":
+				ok++
+			case auth.EUNAUTHORIZED:
+			default:
+				t.Fatalf("VerifyCode: %v", err)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("code %s signed in %d times, want once", code, ok)
+		}
+	}
+}

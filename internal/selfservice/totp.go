@@ -66,7 +66,12 @@ func (s *Server) handleTOTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.renderTOTP(w, r, sess, u, http.StatusOK, web.AccountTOTPPage{Return: safeReturn(r.URL.Query().Get("return"))})
+	ret := safeReturn(r.URL.Query().Get("return"))
+	page := web.AccountTOTPPage{Return: ret}
+	if st.Enrolled {
+		page.Continue = ret // set up already: the sign-in may go on
+	}
+	s.renderTOTP(w, r, sess, u, http.StatusOK, page)
 }
 
 // renderTOTP fills page with the user's current state and writes it.

@@ -124,6 +124,11 @@ func TestTOTPEnrolmentFromTheAccountPage(t *testing.T) {
 	if _, err := svc.VerifyCode(context.Background(), u.ID, codes[0][1], "192.0.2.1"); err != nil {
 		t.Fatalf("a shown recovery code: %v", err)
 	}
+	// Already set up, the page still leads back to a sign-in that sends
+	// the browser here.
+	if _, p := h.get(c, totpPath+"?return="+url.QueryEscape(ret)); !strings.Contains(p, `href="`+attrEscaped(ret)+`" data-continue`) {
+		t.Fatalf("no way back when set up already:\n%s", p)
+	}
 	// Shown once: the page no longer has them, nor the secret.
 	_, again := h.get(c, totpPath)
 	if recoveryAttr.MatchString(again) || secretAttr.MatchString(again) || !strings.Contains(again, "Unused recovery codes: <strong>9</strong>") {

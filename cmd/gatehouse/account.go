@@ -34,7 +34,7 @@ func (m *Main) startAccountClient(ctx context.Context) error {
 // startAccount builds the account pages over the node's services: the
 // authorization server's sessions and consents, the accounts, the store.
 func (m *Main) startAccount() error {
-	a, err := selfservice.New(selfservice.Config{
+	cfg := selfservice.Config{
 		Issuer:     m.issuer,
 		Sessions:   m.OAuth,
 		Store:      m.Store,
@@ -45,7 +45,11 @@ func (m *Main) startAccount() error {
 		Stylesheet: m.issuer + oauth.PathStylesheet,
 		Now:        m.Now,
 		Logger:     m.Logger,
-	})
+	}
+	if m.MFA != nil {
+		cfg.TOTP = m.MFA
+	}
+	a, err := selfservice.New(cfg)
 	if err != nil {
 		return fmt.Errorf("account pages: %w", err)
 	}

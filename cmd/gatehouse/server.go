@@ -37,6 +37,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
 	"github.com/gatehouse-dev/gatehouse/internal/filelock"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
+	"github.com/gatehouse-dev/gatehouse/internal/mfa"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
@@ -89,6 +90,8 @@ type Main struct {
 	Dashboard *dashboard.Server
 	// Account serves the account pages (/account) of signed-in users.
 	Account *selfservice.Server
+	// MFA is the authenticator-app (TOTP) and recovery-code service.
+	MFA *mfa.Service
 
 	issuer string
 	hasher *secret.Hasher // keys the hashes of client secrets, sessions and CSRF tokens
@@ -413,6 +416,9 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		return fmt.Errorf("oauth: %w", err)
 	}
 	m.hasher = hasher
+	if err := m.startMFA(sealer, hasher); err != nil {
+		return err
+	}
 	issuer := o.Issuer
 	if issuer == "" {
 		issuer = m.URL()

@@ -35,6 +35,12 @@ const (
 	EventConsentRevoked      = "consent.revoked"
 	EventTokenRevoked        = "token.revoked"
 	EventFamilyRevoked       = "token.family_revoked" // reuse of a code or refresh token, or an explicit revocation
+	// Second factors of the mfa service (Details: user_id).
+	EventTOTPEnrolled           = "user.totp_enrolled"
+	EventTOTPRemoved            = "user.totp_removed"
+	EventRecoveryCodesGenerated = "user.recovery_codes_generated" // Details: count
+	EventRecoveryCodeUsed       = "user.recovery_code_used"       // Details: remaining
+	EventOTPFailed              = "user.otp_failed"               // a wrong one-time code (Details: address, during)
 )
 
 // ActorSystem is the Actor of events Gatehouse records on its own.
@@ -139,6 +145,7 @@ type Store interface {
 	DashboardSessionStore
 	NodeStore
 	RegistrationStore
+	MFAStore
 	// Ping reports whether the backend can serve requests (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -31,6 +31,12 @@ const (
 	WebhookSigningKeyRotated   = "signing_key.rotated"
 	WebhookRouteChanged        = "route.changed"
 	WebhookRefreshTokenReuse   = "refresh_token.reuse_detected"
+	// Second factors: one to one with their audit events.
+	WebhookTOTPEnrolled           = EventTOTPEnrolled
+	WebhookTOTPRemoved            = EventTOTPRemoved
+	WebhookRecoveryCodesGenerated = EventRecoveryCodesGenerated
+	WebhookRecoveryCodeUsed       = EventRecoveryCodeUsed
+	WebhookOTPFailed              = EventOTPFailed
 )
 
 // Audit event types of the webhook endpoints' own life. None of them is a
@@ -53,6 +59,7 @@ var webhookEventTypes = []string{
 	WebhookClientCreated, WebhookClientUpdated, WebhookClientDeleted, WebhookClientSecretRotated,
 	WebhookUserCreated, WebhookUserDisabled, WebhookSigningKeyRotated, WebhookRouteChanged,
 	WebhookRefreshTokenReuse,
+	WebhookTOTPEnrolled, WebhookTOTPRemoved, WebhookRecoveryCodesGenerated, WebhookRecoveryCodeUsed, WebhookOTPFailed,
 }
 
 // WebhookEventTypes returns every webhook event type an endpoint may
@@ -95,6 +102,9 @@ func WebhookEvent(ev AuditEvent) (typ string, data map[string]any, ok bool) {
 	case EventUserCreated, EventUserDisabled:
 		typ = ev.Type
 		data = webhookData(ev, 1)
+	case EventTOTPEnrolled, EventTOTPRemoved, EventRecoveryCodesGenerated, EventRecoveryCodeUsed, EventOTPFailed:
+		typ = ev.Type
+		data = webhookData(ev, 0)
 	case EventSigningKeyCreated:
 		typ = WebhookSigningKeyRotated
 		data = webhookData(ev, 1)

@@ -28,6 +28,11 @@ func TestWebhookEventMapsAuditEvents(t *testing.T) {
 		{"verification failures send nothing", AuditEvent{Type: EventKeyVerificationFailed}, "", "", nil},
 		{"user updates send nothing", AuditEvent{Type: EventUserUpdated}, "", "", nil},
 		{"the webhooks' own events send nothing", AuditEvent{Type: EventWebhookDisabled}, "", "", nil},
+		{"totp enrolled", AuditEvent{Type: EventTOTPEnrolled, Details: map[string]string{"user_id": "u_1"}}, WebhookTOTPEnrolled, "user_id", "u_1"},
+		{"totp removed", AuditEvent{Type: EventTOTPRemoved, Details: map[string]string{"user_id": "u_1"}}, WebhookTOTPRemoved, "user_id", "u_1"},
+		{"recovery codes generated", AuditEvent{Type: EventRecoveryCodesGenerated, Details: map[string]string{"user_id": "u_1", "count": "10"}}, WebhookRecoveryCodesGenerated, "count", "10"},
+		{"recovery code used", AuditEvent{Type: EventRecoveryCodeUsed, Details: map[string]string{"user_id": "u_1"}}, WebhookRecoveryCodeUsed, "user_id", "u_1"},
+		{"a wrong one-time code", AuditEvent{Type: EventOTPFailed, Actor: "u_1", Details: map[string]string{"user_id": "u_1", "address": "192.0.2.1"}}, WebhookOTPFailed, "address", "192.0.2.1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,6 +58,7 @@ func TestEveryWebhookTypeHasASource(t *testing.T) {
 		{Type: EventClientCreated}, {Type: EventClientUpdated}, {Type: EventClientDeleted}, {Type: EventClientSecretRotated},
 		{Type: EventUserCreated}, {Type: EventUserDisabled}, {Type: EventSigningKeyCreated}, {Type: EventRouteCreated},
 		{Type: EventFamilyRevoked, Reason: ReasonRefreshTokenReused},
+		{Type: EventTOTPEnrolled}, {Type: EventTOTPRemoved}, {Type: EventRecoveryCodesGenerated}, {Type: EventRecoveryCodeUsed}, {Type: EventOTPFailed},
 	}
 	seen := map[string]bool{}
 	for _, ev := range sources {

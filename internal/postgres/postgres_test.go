@@ -78,6 +78,14 @@ func TestWebhookStoreContract(t *testing.T) {
 	})
 }
 
+func TestMFAStoreContract(t *testing.T) {
+	t.Parallel()
+	storetest.RunMFA(t, func(t *testing.T) auth.Store {
+		dsn, _ := testenv.PostgresSchema(t)
+		return openDSN(t, dsn)
+	})
+}
+
 func testKey(id string) *auth.APIKey {
 	h := make([]byte, 32)
 	copy(h, "hash:"+id)

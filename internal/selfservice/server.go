@@ -91,6 +91,9 @@ type Config struct {
 	RecentAuth time.Duration
 	Now        auth.Now     // nil: auth.SystemNow
 	Logger     *slog.Logger // nil: discard
+	// TOTP serves /account/totp (authenticator apps and recovery
+	// codes); nil: the page answers 404.
+	TOTP TOTP
 }
 
 // Server serves the account pages.
@@ -122,6 +125,10 @@ func (s *Server) routes() []route {
 		{"GET " + Path + "/applications", (*Server).handleApplications},
 		{"POST " + Path + "/applications/revoke", (*Server).handleRevokeApplication},
 		{"POST " + Path + "/sign-out", (*Server).handleSignOut},
+		{"GET " + totpPath, (*Server).handleTOTP},
+		{"POST " + totpPath, (*Server).handleTOTPConfirm},
+		{"POST " + totpPath + "/remove", (*Server).handleTOTPRemove},
+		{"POST " + totpPath + "/recovery-codes", (*Server).handleTOTPRegenerate},
 	}
 }
 

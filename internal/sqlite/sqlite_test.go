@@ -49,6 +49,11 @@ func TestWebhookStoreContract(t *testing.T) {
 	storetest.RunWebhooks(t, func(t *testing.T) auth.Store { return openTemp(t) })
 }
 
+func TestMFAStoreContract(t *testing.T) {
+	t.Parallel()
+	storetest.RunMFA(t, func(t *testing.T) auth.Store { return openTemp(t) })
+}
+
 func testKey(id string) *auth.APIKey {
 	return &auth.APIKey{
 		ID:        id,

@@ -32,6 +32,11 @@ const (
 	EventConsentRevoked      = "consent.revoked"
 	EventTokenRevoked        = "token.revoked"
 	EventFamilyRevoked       = "token.family_revoked" // reuse of a code or refresh token, or an explicit revocation
+
+	EventPasskeyRegistered = "user.passkey_registered" // Details: user_id, passkey_id, name, backup_eligible
+	EventPasskeyRenamed    = "user.passkey_renamed"    // Details: user_id, passkey_id, name
+	EventPasskeyRemoved    = "user.passkey_removed"    // Details: user_id, passkey_id, name
+	EventPasskeyFailed     = "user.passkey_failed"     // a ceremony of a known user failed (Reason; Details: user_id, passkey_id if known)
 )
 
 // ActorSystem is the Actor of events Gatehouse records on its own.
@@ -136,6 +141,7 @@ type Store interface {
 	DashboardSessionStore
 	NodeStore
 	RegistrationStore
+	PasskeyStore
 	// Ping reports whether the backend can serve requests (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

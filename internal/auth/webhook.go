@@ -31,6 +31,9 @@ const (
 	WebhookSigningKeyRotated   = "signing_key.rotated"
 	WebhookRouteChanged        = "route.changed"
 	WebhookRefreshTokenReuse   = "refresh_token.reuse_detected"
+	WebhookPasskeyRegistered   = "passkey.registered"
+	WebhookPasskeyRemoved      = "passkey.removed"
+	WebhookPasskeyFailed       = "passkey.failed"
 )
 
 // Audit event types of the webhook endpoints' own life. None of them is a
@@ -53,6 +56,7 @@ var webhookEventTypes = []string{
 	WebhookClientCreated, WebhookClientUpdated, WebhookClientDeleted, WebhookClientSecretRotated,
 	WebhookUserCreated, WebhookUserDisabled, WebhookSigningKeyRotated, WebhookRouteChanged,
 	WebhookRefreshTokenReuse,
+	WebhookPasskeyRegistered, WebhookPasskeyRemoved, WebhookPasskeyFailed,
 }
 
 // WebhookEventTypes returns every webhook event type an endpoint may
@@ -113,6 +117,12 @@ func WebhookEvent(ev AuditEvent) (typ string, data map[string]any, ok bool) {
 		data["reason"] = ev.Reason
 		if ev.KeyID != "" {
 			data["client_id"] = ev.KeyID
+		}
+	case EventPasskeyRegistered, EventPasskeyRemoved, EventPasskeyFailed:
+		typ = "passkey." + strings.TrimPrefix(ev.Type, "user.passkey_")
+		data = webhookData(ev, 1)
+		if ev.Reason != "" {
+			data["reason"] = ev.Reason
 		}
 	default:
 		return "", nil, false

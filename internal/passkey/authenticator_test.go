@@ -24,7 +24,7 @@ type softAuthenticator struct {
 	// passkey); userVerified the UV flag; counting makes the signature
 	// counter go up with each assertion (synced passkeys keep 0).
 	backupEligible, backupState, userVerified, counting bool
-	keys                                              []*softKey
+	keys                                                []*softKey
 }
 
 type softKey struct {

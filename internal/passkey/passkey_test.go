@@ -321,12 +321,12 @@ func TestCeremoniesFromAnotherOriginOrRelyingPartyAreRefused(t *testing.T) {
 	good := &softAuthenticator{origin: origin, counting: true}
 	e.register(alice, good, "good")
 	for name, a := range map[string]*softAuthenticator{
-		"phishing origin":           {origin: "https://id.example.com.evil.example"},
-		"http origin":               {origin: "http://id.example.com"},
-		"another relying party":     {origin: origin, rpID: "evil.example"},
-		"a parent domain as rp":     {origin: origin, rpID: "example.com"},
-		"origin with another port":  {origin: "https://id.example.com:8443"},
-		"subdomain origin":          {origin: "https://x.id.example.com"},
+		"phishing origin":          {origin: "https://id.example.com.evil.example"},
+		"http origin":              {origin: "http://id.example.com"},
+		"another relying party":    {origin: origin, rpID: "evil.example"},
+		"a parent domain as rp":    {origin: origin, rpID: "example.com"},
+		"origin with another port": {origin: "https://id.example.com:8443"},
+		"subdomain origin":         {origin: "https://x.id.example.com"},
 	} {
 		opts, state, _ := e.svc.BeginRegistration(t.Context(), alice)
 		_, err := e.svc.FinishRegistration(t.Context(), alice, state, name, a.create(t, opts))
@@ -412,9 +412,9 @@ func TestTamperedAssertionsAreRefused(t *testing.T) {
 			k.id = []byte("unknown credential id")
 			return a.get(t, opts, &k)
 		},
-		"not JSON":      func([]byte) []byte { return []byte("{") },
-		"empty":         func([]byte) []byte { return nil },
-		"huge":          func([]byte) []byte { return []byte(`{"id":"` + strings.Repeat("A", 100<<10) + `"}`) },
+		"not JSON": func([]byte) []byte { return []byte("{") },
+		"empty":    func([]byte) []byte { return nil },
+		"huge":     func([]byte) []byte { return []byte(`{"id":"` + strings.Repeat("A", 100<<10) + `"}`) },
 		"wrong type": func(opts []byte) []byte {
 			return []byte(strings.Replace(string(a.get(t, opts, nil)), `"public-key"`, `"password"`, 1))
 		},

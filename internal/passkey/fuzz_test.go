@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/passkey/passkeytest"
 )
 
 // FuzzFinishLogin sends what the internet may send as an assertion to a
@@ -13,19 +14,19 @@ import (
 func FuzzFinishLogin(f *testing.F) {
 	e := newEnv(f)
 	alice := e.user("alice")
-	a := &softAuthenticator{origin: origin, counting: true}
+	a := &passkeytest.Authenticator{Origin: origin, Counting: true}
 	opts, state, err := e.svc.BeginRegistration(context.Background(), alice)
 	if err != nil {
 		f.Fatal(err)
 	}
-	if _, err := e.svc.FinishRegistration(context.Background(), alice, state, "key", a.create(f, opts)); err != nil {
+	if _, err := e.svc.FinishRegistration(context.Background(), alice, state, "key", a.Create(f, opts)); err != nil {
 		f.Fatal(err)
 	}
 	lopts, _, err := e.svc.BeginLogin(context.Background(), "")
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(a.get(f, lopts, nil))
+	f.Add(a.Get(f, lopts, nil))
 	f.Add([]byte(`{"id":"AA","rawId":"AA","type":"public-key","response":{"clientDataJSON":"e30","authenticatorData":"","signature":""}}`))
 	f.Fuzz(func(t *testing.T, response []byte) {
 		_, state, err := e.svc.BeginLogin(context.Background(), "")

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/passkey"
+	"github.com/gatehouse-dev/gatehouse/internal/passkey/passkeytest"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
@@ -77,13 +78,13 @@ func (e *env) user(name string) *auth.User {
 }
 
 // register registers a passkey of a for u under name.
-func (e *env) register(u *auth.User, a *softAuthenticator, name string) *auth.Passkey {
+func (e *env) register(u *auth.User, a *passkeytest.Authenticator, name string) *auth.Passkey {
 	e.t.Helper()
 	opts, state, err := e.svc.BeginRegistration(context.Background(), u)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	p, err := e.svc.FinishRegistration(context.Background(), u, state, name, a.create(e.t, opts))
+	p, err := e.svc.FinishRegistration(context.Background(), u, state, name, a.Create(e.t, opts))
 	if err != nil {
 		e.t.Fatalf("FinishRegistration: %v", err)
 	}
@@ -92,13 +93,13 @@ func (e *env) register(u *auth.User, a *softAuthenticator, name string) *auth.Pa
 
 // login signs in with key k of a (the last one when nil), as the only
 // factor when userID is "".
-func (e *env) login(userID string, a *softAuthenticator, k *softKey) (string, []string, error) {
+func (e *env) login(userID string, a *passkeytest.Authenticator, k *passkeytest.Key) (string, []string, error) {
 	e.t.Helper()
 	opts, state, err := e.svc.BeginLogin(context.Background(), userID)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return e.svc.FinishLogin(context.Background(), state, a.get(e.t, opts, k))
+	return e.svc.FinishLogin(context.Background(), state, a.Get(e.t, opts, k))
 }
 
 // events returns the audit events of type typ.
@@ -126,7 +127,7 @@ func TestRelyingPartyIsTheIssuer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var o creationOptions
+	var o passkeytest.CreationOptions
 	if err := json.Unmarshal(opts, &o); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func TestRelyingPartyIsTheIssuer(t *testing.T) {
 	if sel := o.PublicKey.AuthenticatorSelection; sel.ResidentKey != "preferred" || sel.UserVerification != "preferred" {
 		t.Fatalf("authenticatorSelection %+v", sel)
 	}
-	if id, _ := b64.DecodeString(o.PublicKey.User.ID); string(id) != u.ID {
+	if id, _ := passkeytest.B64.DecodeString(o.PublicKey.User.ID); string(id) != u.ID {
 		t.Fatalf("user.id %q, want the user's ID", id)
 	}
 	for _, bad := range []string{"", "ftp://x", "https://", "not a url"} {
@@ -150,12 +151,12 @@ func TestPasskeyAloneSignsInTheUserItNames(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	alice, bob := e.user("alice"), e.user("bob")
-	a := &softAuthenticator{origin: origin, userVerified: true, counting: true}
+	a := &passkeytest.Authenticator{Origin: origin, UserVerified: true, Counting: true}
 	p := e.register(alice, a, "  Laptop  ")
 	if p.Name != "Laptop" || p.UserID != alice.ID || p.BackupEligible || !p.UserVerified || !slices.Equal(p.Transports, []string{"hybrid", "internal"}) {
 		t.Fatalf("passkey %+v", p)
 	}
-	e.register(bob, &softAuthenticator{origin: origin}, "")
+	e.register(bob, &passkeytest.Authenticator{Origin: origin}, "")
 	if ok, err := e.svc.Registered(t.Context(), alice.ID); !ok || err != nil {
 		t.Fatalf("Registered = %v %v", ok, err)
 	}
@@ -186,13 +187,13 @@ func TestAMRSaysWhichKindOfPasskey(t *testing.T) {
 	e := newEnv(t)
 	for _, tc := range []struct {
 		name     string
-		a        *softAuthenticator
+		a        *passkeytest.Authenticator
 		wantAMR  []string
 		register bool
 	}{
-		{"synced passkey with user verification", &softAuthenticator{origin: origin, backupEligible: true, backupState: true, userVerified: true}, []string{"mfa", "swk", "user"}, true},
-		{"synced passkey without user verification is one factor", &softAuthenticator{origin: origin, backupEligible: true}, []string{"swk"}, true},
-		{"security key without user verification is one factor", &softAuthenticator{origin: origin, counting: true}, []string{"hwk"}, true},
+		{"synced passkey with user verification", &passkeytest.Authenticator{Origin: origin, BackupEligible: true, BackupState: true, UserVerified: true}, []string{"mfa", "swk", "user"}, true},
+		{"synced passkey without user verification is one factor", &passkeytest.Authenticator{Origin: origin, BackupEligible: true}, []string{"swk"}, true},
+		{"security key without user verification is one factor", &passkeytest.Authenticator{Origin: origin, Counting: true}, []string{"hwk"}, true},
 	} {
 		u := e.user(strings.ReplaceAll(tc.name, " ", "-"))
 		e.register(u, tc.a, tc.name)
@@ -211,35 +212,35 @@ func TestSecondFactorAllowsOnlyThatUsersPasskeys(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	alice, bob, carol := e.user("alice"), e.user("bob"), e.user("carol")
-	aliceKey := &softAuthenticator{origin: origin, counting: true}
+	aliceKey := &passkeytest.Authenticator{Origin: origin, Counting: true}
 	e.register(alice, aliceKey, "one")
 	e.register(alice, aliceKey, "two")
-	bobKey := &softAuthenticator{origin: origin, counting: true}
+	bobKey := &passkeytest.Authenticator{Origin: origin, Counting: true}
 	e.register(bob, bobKey, "bob's")
 
 	opts, state, err := e.svc.BeginLogin(t.Context(), alice.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var o requestOptions
+	var o passkeytest.RequestOptions
 	json.Unmarshal(opts, &o)
 	if len(o.PublicKey.AllowCredentials) != 2 {
 		t.Fatalf("allowCredentials %+v", o.PublicKey.AllowCredentials)
 	}
 	for _, c := range o.PublicKey.AllowCredentials {
-		if c.ID == b64.EncodeToString(bobKey.keys[0].id) {
+		if c.ID == passkeytest.B64.EncodeToString(bobKey.Keys[0].ID) {
 			t.Fatal("bob's passkey is allowed for alice")
 		}
 	}
 	// Attack: bob's valid passkey answers alice's second-factor challenge.
-	_, _, err = e.svc.FinishLogin(t.Context(), state, bobKey.get(t, opts, nil))
+	_, _, err = e.svc.FinishLogin(t.Context(), state, bobKey.Get(t, opts, nil))
 	wantCode(t, "another user's passkey", err, auth.EUNAUTHORIZED)
 	evs := e.events(auth.EventPasskeyFailed)
 	if len(evs) != 1 || evs[0].Reason != passkey.ReasonWrongUser || evs[0].Target() != alice.ID {
 		t.Fatalf("failure events %+v", evs)
 	}
 	// Alice's older passkey works.
-	if userID, _, err := e.login(alice.ID, aliceKey, aliceKey.keys[0]); err != nil || userID != alice.ID {
+	if userID, _, err := e.login(alice.ID, aliceKey, aliceKey.Keys[0]); err != nil || userID != alice.ID {
 		t.Fatalf("alice: %q %v", userID, err)
 	}
 	// A user without passkeys cannot begin one.
@@ -254,7 +255,7 @@ func TestCeremonyStateIsSingleUseAcrossNodesAndExpires(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	alice := e.user("alice")
-	a := &softAuthenticator{origin: origin, counting: true}
+	a := &passkeytest.Authenticator{Origin: origin, Counting: true}
 	e.register(alice, a, "key")
 	nodeB := e.node()
 
@@ -263,7 +264,7 @@ func TestCeremonyStateIsSingleUseAcrossNodesAndExpires(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp := a.get(t, opts, nil)
+	resp := a.Get(t, opts, nil)
 	if userID, _, err := nodeB.FinishLogin(t.Context(), state, resp); err != nil || userID != alice.ID {
 		t.Fatalf("finish on node b: %q %v", userID, err)
 	}
@@ -280,16 +281,16 @@ func TestCeremonyStateIsSingleUseAcrossNodesAndExpires(t *testing.T) {
 	// Past its lifetime a state is dead.
 	opts, state, _ = e.svc.BeginLogin(t.Context(), "")
 	e.clock.Add(passkey.DefaultCeremonyTTL)
-	_, _, err = e.svc.FinishLogin(t.Context(), state, a.get(t, opts, nil))
+	_, _, err = e.svc.FinishLogin(t.Context(), state, a.Get(t, opts, nil))
 	wantCode(t, "expired state", err, auth.EUNAUTHORIZED)
 
 	// A registration state does not finish a sign-in, nor the reverse,
 	// and malformed states are refused.
 	ropts, rstate, _ := e.svc.BeginRegistration(t.Context(), alice)
-	_, _, err = e.svc.FinishLogin(t.Context(), rstate, a.create(t, ropts))
+	_, _, err = e.svc.FinishLogin(t.Context(), rstate, a.Create(t, ropts))
 	wantCode(t, "registration state at login", err, auth.EUNAUTHORIZED)
 	lopts, lstate, _ := e.svc.BeginLogin(t.Context(), "")
-	_, err = e.svc.FinishRegistration(t.Context(), alice, lstate, "x", a.get(t, lopts, nil))
+	_, err = e.svc.FinishRegistration(t.Context(), alice, lstate, "x", a.Get(t, lopts, nil))
 	wantCode(t, "login state at registration", err, auth.EUNAUTHORIZED)
 	for _, bad := range []string{"", "pkc_", "pkc_" + strings.Repeat("A", 38), strings.Repeat("x", 10000)} {
 		_, _, err := e.svc.FinishLogin(t.Context(), bad, resp)
@@ -301,10 +302,10 @@ func TestRegistrationStateBelongsToItsUser(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	alice, mallory := e.user("alice"), e.user("mallory")
-	a := &softAuthenticator{origin: origin}
+	a := &passkeytest.Authenticator{Origin: origin}
 	opts, state, _ := e.svc.BeginRegistration(t.Context(), alice)
 	// Attack: mallory finishes alice's registration with her own key.
-	_, err := e.svc.FinishRegistration(t.Context(), mallory, state, "mine", a.create(t, opts))
+	_, err := e.svc.FinishRegistration(t.Context(), mallory, state, "mine", a.Create(t, opts))
 	wantCode(t, "another user's state", err, auth.EUNAUTHORIZED)
 	if list, _ := e.svc.List(t.Context(), mallory.ID); len(list) != 0 {
 		t.Fatal("mallory got a passkey")
@@ -318,22 +319,22 @@ func TestCeremoniesFromAnotherOriginOrRelyingPartyAreRefused(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	alice := e.user("alice")
-	good := &softAuthenticator{origin: origin, counting: true}
+	good := &passkeytest.Authenticator{Origin: origin, Counting: true}
 	e.register(alice, good, "good")
-	for name, a := range map[string]*softAuthenticator{
-		"phishing origin":          {origin: "https://id.example.com.evil.example"},
-		"http origin":              {origin: "http://id.example.com"},
-		"another relying party":    {origin: origin, rpID: "evil.example"},
-		"a parent domain as rp":    {origin: origin, rpID: "example.com"},
-		"origin with another port": {origin: "https://id.example.com:8443"},
-		"subdomain origin":         {origin: "https://x.id.example.com"},
+	for name, a := range map[string]*passkeytest.Authenticator{
+		"phishing origin":          {Origin: "https://id.example.com.evil.example"},
+		"http origin":              {Origin: "http://id.example.com"},
+		"another relying party":    {Origin: origin, RPID: "evil.example"},
+		"a parent domain as rp":    {Origin: origin, RPID: "example.com"},
+		"origin with another port": {Origin: "https://id.example.com:8443"},
+		"subdomain origin":         {Origin: "https://x.id.example.com"},
 	} {
 		opts, state, _ := e.svc.BeginRegistration(t.Context(), alice)
-		_, err := e.svc.FinishRegistration(t.Context(), alice, state, name, a.create(t, opts))
+		_, err := e.svc.FinishRegistration(t.Context(), alice, state, name, a.Create(t, opts))
 		wantCode(t, name+" registration", err, auth.EINVALID)
 		// The good key, signing for the wrong origin or relying party.
 		bad := *good
-		bad.origin, bad.rpID = a.origin, a.rpID
+		bad.Origin, bad.RPID = a.Origin, a.RPID
 		_, _, err = e.login("", &bad, nil)
 		wantCode(t, name+" sign-in", err, auth.EUNAUTHORIZED)
 	}
@@ -346,7 +347,7 @@ func TestACounterGoingBackFlagsThePasskeyAndStopsIt(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	alice := e.user("alice")
-	a := &softAuthenticator{origin: origin, counting: true}
+	a := &passkeytest.Authenticator{Origin: origin, Counting: true}
 	p := e.register(alice, a, "key")
 	for range 3 {
 		if _, _, err := e.login("", a, nil); err != nil {
@@ -354,7 +355,7 @@ func TestACounterGoingBackFlagsThePasskeyAndStopsIt(t *testing.T) {
 		}
 	}
 	// A copy of the key, made after its first use, signs in.
-	clone := &softAuthenticator{origin: origin, counting: true, keys: []*softKey{{priv: a.keys[0].priv, id: a.keys[0].id, userHandle: a.keys[0].userHandle, counter: 1}}}
+	clone := &passkeytest.Authenticator{Origin: origin, Counting: true, Keys: []*passkeytest.Key{{Priv: a.Keys[0].Priv, ID: a.Keys[0].ID, UserHandle: a.Keys[0].UserHandle, Counter: 1}}}
 	_, _, err := e.login("", clone, nil)
 	wantCode(t, "clone", err, auth.EUNAUTHORIZED)
 	got, _ := e.db.GetPasskeyByCredentialID(t.Context(), p.CredentialID)
@@ -383,7 +384,7 @@ func TestZeroCountersAreNoClones(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	alice := e.user("alice")
-	a := &softAuthenticator{origin: origin, backupEligible: true, backupState: true} // synced: counter stays 0
+	a := &passkeytest.Authenticator{Origin: origin, BackupEligible: true, BackupState: true} // synced: counter stays 0
 	e.register(alice, a, "phone")
 	for i := range 3 {
 		if _, _, err := e.login("", a, nil); err != nil {
@@ -396,27 +397,27 @@ func TestTamperedAssertionsAreRefused(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	alice := e.user("alice")
-	a := &softAuthenticator{origin: origin, counting: true}
+	a := &passkeytest.Authenticator{Origin: origin, Counting: true}
 	e.register(alice, a, "key")
-	other := &softAuthenticator{origin: origin}
-	other.keys = []*softKey{{priv: mustKey(t), id: a.keys[0].id, userHandle: a.keys[0].userHandle}}
+	other := &passkeytest.Authenticator{Origin: origin}
+	other.Keys = []*passkeytest.Key{{Priv: passkeytest.MustKey(t), ID: a.Keys[0].ID, UserHandle: a.Keys[0].UserHandle}}
 	for name, mutate := range map[string]func(opts []byte) []byte{
-		"signed by another key": func(opts []byte) []byte { return other.get(t, opts, nil) },
+		"signed by another key": func(opts []byte) []byte { return other.Get(t, opts, nil) },
 		"user handle of another user": func(opts []byte) []byte {
-			k := *a.keys[0]
-			k.userHandle = []byte("usr_someoneelse")
-			return a.get(t, opts, &k)
+			k := *a.Keys[0]
+			k.UserHandle = []byte("usr_someoneelse")
+			return a.Get(t, opts, &k)
 		},
 		"unknown credential": func(opts []byte) []byte {
-			k := *a.keys[0]
-			k.id = []byte("unknown credential id")
-			return a.get(t, opts, &k)
+			k := *a.Keys[0]
+			k.ID = []byte("unknown credential id")
+			return a.Get(t, opts, &k)
 		},
 		"not JSON": func([]byte) []byte { return []byte("{") },
 		"empty":    func([]byte) []byte { return nil },
 		"huge":     func([]byte) []byte { return []byte(`{"id":"` + strings.Repeat("A", 100<<10) + `"}`) },
 		"wrong type": func(opts []byte) []byte {
-			return []byte(strings.Replace(string(a.get(t, opts, nil)), `"public-key"`, `"password"`, 1))
+			return []byte(strings.Replace(string(a.Get(t, opts, nil)), `"public-key"`, `"password"`, 1))
 		},
 	} {
 		opts, state, _ := e.svc.BeginLogin(t.Context(), "")
@@ -432,7 +433,7 @@ func TestDisabledUsersPasskeysDoNotSignIn(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	alice := e.user("alice")
-	a := &softAuthenticator{origin: origin}
+	a := &passkeytest.Authenticator{Origin: origin}
 	e.register(alice, a, "key")
 	if _, err := e.accounts.Disable(t.Context(), "key_admin", alice.ID); err != nil {
 		t.Fatal(err)
@@ -445,7 +446,7 @@ func TestManageNamedPasskeys(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	alice, bob := e.user("alice"), e.user("bob")
-	a := &softAuthenticator{origin: origin}
+	a := &passkeytest.Authenticator{Origin: origin}
 	first := e.register(alice, a, "")
 	second := e.register(alice, a, "Work key")
 	if first.Name != "Passkey 1" || second.Name != "Work key" {
@@ -453,15 +454,15 @@ func TestManageNamedPasskeys(t *testing.T) {
 	}
 	// The registered keys are excluded from a new registration.
 	opts, _, _ := e.svc.BeginRegistration(t.Context(), alice)
-	var o creationOptions
+	var o passkeytest.CreationOptions
 	json.Unmarshal(opts, &o)
 	if len(o.PublicKey.ExcludeCredentials) != 2 {
 		t.Fatalf("excludeCredentials %+v", o.PublicKey.ExcludeCredentials)
 	}
 	// The same credential cannot be registered twice.
 	opts, state, _ := e.svc.BeginRegistration(t.Context(), alice)
-	dup := &softAuthenticator{origin: origin}
-	_, err := e.svc.FinishRegistration(t.Context(), alice, state, "dup", dup.createWith(t, opts, &softKey{priv: mustKey(t), id: a.keys[0].id}))
+	dup := &passkeytest.Authenticator{Origin: origin}
+	_, err := e.svc.FinishRegistration(t.Context(), alice, state, "dup", dup.CreateWith(t, opts, &passkeytest.Key{Priv: passkeytest.MustKey(t), ID: a.Keys[0].ID}))
 	wantCode(t, "duplicate credential", err, auth.ECONFLICT)
 
 	if err := e.svc.Rename(t.Context(), alice, first.ID, "Laptop"); err != nil {
@@ -480,7 +481,7 @@ func TestManageNamedPasskeys(t *testing.T) {
 		t.Fatalf("list %+v", list)
 	}
 	// The removed passkey no longer signs in.
-	_, _, err = e.login("", a, a.keys[1])
+	_, _, err = e.login("", a, a.Keys[1])
 	wantCode(t, "removed passkey", err, auth.EUNAUTHORIZED)
 
 	reg, ren, rem := e.events(auth.EventPasskeyRegistered), e.events(auth.EventPasskeyRenamed), e.events(auth.EventPasskeyRemoved)

@@ -1,4 +1,8 @@
-package passkey_test
+// Package passkeytest is a WebAuthn authenticator in software for tests:
+// it answers the creation and request options of internal/passkey the
+// way a browser with an authenticator would, so tests can register and
+// sign in with passkeys without a browser.
+package passkeytest
 
 import (
 	"crypto/ecdsa"
@@ -13,38 +17,41 @@ import (
 	"github.com/fxamacker/cbor/v2"
 )
 
-// softAuthenticator is a WebAuthn authenticator in software, made for these
-// tests from the specification (WebAuthn Level 3, 6.1 and 6.5): ES256
+// Authenticator is a WebAuthn authenticator in software, made for tests
+// from the specification (WebAuthn Level 3, 6.1 and 6.5): ES256
 // keys, "none" attestation, and the JSON a browser's
 // PublicKeyCredential.toJSON() gives. Each field changes what it reports.
-type softAuthenticator struct {
-	origin string // the origin the "browser" puts in clientData
-	rpID   string // "" : the rp.id / rpId of the options
-	// backupEligible and backupState are the BE and BS flags (a synced
-	// passkey); userVerified the UV flag; counting makes the signature
+type Authenticator struct {
+	Origin string // the origin the "browser" puts in clientData
+	RPID   string // "": the rp.id / rpId of the options
+	// BackupEligible and BackupState are the BE and BS flags (a synced
+	// passkey); UserVerified the UV flag; Counting makes the signature
 	// counter go up with each assertion (synced passkeys keep 0).
-	backupEligible, backupState, userVerified, counting bool
-	keys                                                []*softKey
+	BackupEligible, BackupState, UserVerified, Counting bool
+	// Keys are the credentials it made, oldest first.
+	Keys []*Key
 }
 
-type softKey struct {
-	priv       *ecdsa.PrivateKey
-	id         []byte
-	userHandle []byte
-	counter    uint32
+// Key is one credential of an Authenticator.
+type Key struct {
+	Priv       *ecdsa.PrivateKey
+	ID         []byte
+	UserHandle []byte
+	Counter    uint32
 }
 
-var b64 = base64.RawURLEncoding
+// B64 is the encoding of binary members in WebAuthn JSON.
+var B64 = base64.RawURLEncoding
 
-func (a *softAuthenticator) flags(attested bool) byte {
+func (a *Authenticator) flags(attested bool) byte {
 	f := byte(0x01) // UP
-	if a.userVerified {
+	if a.UserVerified {
 		f |= 0x04
 	}
-	if a.backupEligible {
+	if a.BackupEligible {
 		f |= 0x08
 	}
-	if a.backupState {
+	if a.BackupState {
 		f |= 0x10
 	}
 	if attested {
@@ -65,8 +72,8 @@ func clientData(typ, challenge, origin string) []byte {
 	return b
 }
 
-// creationOptions is what the tests read of the creation options.
-type creationOptions struct {
+// CreationOptions is what tests read of the creation options.
+type CreationOptions struct {
 	PublicKey struct {
 		Challenge string `json:"challenge"`
 		RP        struct {
@@ -85,7 +92,8 @@ type creationOptions struct {
 	} `json:"publicKey"`
 }
 
-type requestOptions struct {
+// RequestOptions is what tests read of the request options.
+type RequestOptions struct {
 	PublicKey struct {
 		Challenge        string `json:"challenge"`
 		RPID             string `json:"rpId"`
@@ -96,29 +104,29 @@ type requestOptions struct {
 	} `json:"publicKey"`
 }
 
-// create answers navigator.credentials.create with a new key.
-func (a *softAuthenticator) create(t testing.TB, optionsJSON []byte) []byte {
+// Create answers navigator.credentials.create with a new key.
+func (a *Authenticator) Create(t testing.TB, optionsJSON []byte) []byte {
 	t.Helper()
-	k := &softKey{priv: mustKey(t), id: make([]byte, 32)}
-	rand.Read(k.id)
-	return a.createWith(t, optionsJSON, k)
+	k := &Key{Priv: MustKey(t), ID: make([]byte, 32)}
+	rand.Read(k.ID)
+	return a.CreateWith(t, optionsJSON, k)
 }
 
-// createWith answers navigator.credentials.create with key k, which it
+// CreateWith answers navigator.credentials.create with key k, which it
 // keeps (its user handle set from the options).
-func (a *softAuthenticator) createWith(t testing.TB, optionsJSON []byte, k *softKey) []byte {
+func (a *Authenticator) CreateWith(t testing.TB, optionsJSON []byte, k *Key) []byte {
 	t.Helper()
-	var o creationOptions
+	var o CreationOptions
 	if err := json.Unmarshal(optionsJSON, &o); err != nil {
 		t.Fatalf("creation options: %v", err)
 	}
-	userHandle, err := b64.DecodeString(o.PublicKey.User.ID)
+	userHandle, err := B64.DecodeString(o.PublicKey.User.ID)
 	if err != nil {
 		t.Fatalf("user.id: %v", err)
 	}
-	k.userHandle = userHandle
-	a.keys = append(a.keys, k)
-	priv := k.priv
+	k.UserHandle = userHandle
+	a.Keys = append(a.Keys, k)
+	priv := k.Priv
 	x, y := make([]byte, 32), make([]byte, 32)
 	priv.PublicKey.X.FillBytes(x)
 	priv.PublicKey.Y.FillBytes(y)
@@ -127,10 +135,10 @@ func (a *softAuthenticator) createWith(t testing.TB, optionsJSON []byte, k *soft
 		t.Fatal(err)
 	}
 	attested := make([]byte, 16) // the zero AAGUID
-	attested = binary.BigEndian.AppendUint16(attested, uint16(len(k.id)))
-	attested = append(attested, k.id...)
+	attested = binary.BigEndian.AppendUint16(attested, uint16(len(k.ID)))
+	attested = append(attested, k.ID...)
 	attested = append(attested, cose...)
-	rpID := a.rpID
+	rpID := a.RPID
 	if rpID == "" {
 		rpID = o.PublicKey.RP.ID
 	}
@@ -140,18 +148,19 @@ func (a *softAuthenticator) createWith(t testing.TB, optionsJSON []byte, k *soft
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(map[string]any{
-		"id": b64.EncodeToString(k.id), "rawId": b64.EncodeToString(k.id), "type": "public-key",
+		"id": B64.EncodeToString(k.ID), "rawId": B64.EncodeToString(k.ID), "type": "public-key",
 		"authenticatorAttachment": "platform", "clientExtensionResults": map[string]any{},
 		"response": map[string]any{
-			"clientDataJSON":    b64.EncodeToString(clientData("webauthn.create", o.PublicKey.Challenge, a.origin)),
-			"attestationObject": b64.EncodeToString(att),
+			"clientDataJSON":    B64.EncodeToString(clientData("webauthn.create", o.PublicKey.Challenge, a.Origin)),
+			"attestationObject": B64.EncodeToString(att),
 			"transports":        []string{"internal", "hybrid"},
 		},
 	})
 	return b
 }
 
-func mustKey(t testing.TB) *ecdsa.PrivateKey {
+// MustKey returns a new P-256 key.
+func MustKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -160,40 +169,40 @@ func mustKey(t testing.TB) *ecdsa.PrivateKey {
 	return k
 }
 
-// get answers navigator.credentials.get with key k (the last created when
+// Get answers navigator.credentials.get with key k (the last created when
 // nil).
-func (a *softAuthenticator) get(t testing.TB, optionsJSON []byte, k *softKey) []byte {
+func (a *Authenticator) Get(t testing.TB, optionsJSON []byte, k *Key) []byte {
 	t.Helper()
-	var o requestOptions
+	var o RequestOptions
 	if err := json.Unmarshal(optionsJSON, &o); err != nil {
 		t.Fatalf("request options: %v", err)
 	}
 	if k == nil {
-		k = a.keys[len(a.keys)-1]
+		k = a.Keys[len(a.Keys)-1]
 	}
-	if a.counting {
-		k.counter++
+	if a.Counting {
+		k.Counter++
 	}
-	rpID := a.rpID
+	rpID := a.RPID
 	if rpID == "" {
 		rpID = o.PublicKey.RPID
 	}
-	ad := authData(rpID, a.flags(false), k.counter, nil)
-	cd := clientData("webauthn.get", o.PublicKey.Challenge, a.origin)
+	ad := authData(rpID, a.flags(false), k.Counter, nil)
+	cd := clientData("webauthn.get", o.PublicKey.Challenge, a.Origin)
 	cdHash := sha256.Sum256(cd)
 	digest := sha256.Sum256(append(append([]byte{}, ad...), cdHash[:]...))
-	sig, err := ecdsa.SignASN1(rand.Reader, k.priv, digest[:])
+	sig, err := ecdsa.SignASN1(rand.Reader, k.Priv, digest[:])
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(map[string]any{
-		"id": b64.EncodeToString(k.id), "rawId": b64.EncodeToString(k.id), "type": "public-key",
+		"id": B64.EncodeToString(k.ID), "rawId": B64.EncodeToString(k.ID), "type": "public-key",
 		"authenticatorAttachment": "platform", "clientExtensionResults": map[string]any{},
 		"response": map[string]any{
-			"clientDataJSON":    b64.EncodeToString(cd),
-			"authenticatorData": b64.EncodeToString(ad),
-			"signature":         b64.EncodeToString(sig),
-			"userHandle":        b64.EncodeToString(k.userHandle),
+			"clientDataJSON":    B64.EncodeToString(cd),
+			"authenticatorData": B64.EncodeToString(ad),
+			"signature":         B64.EncodeToString(sig),
+			"userHandle":        B64.EncodeToString(k.UserHandle),
 		},
 	})
 	return b

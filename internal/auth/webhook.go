@@ -31,9 +31,9 @@ const (
 	WebhookSigningKeyRotated   = "signing_key.rotated"
 	WebhookRouteChanged        = "route.changed"
 	WebhookRefreshTokenReuse   = "refresh_token.reuse_detected"
-	WebhookPasskeyRegistered   = "passkey.registered"
-	WebhookPasskeyRemoved      = "passkey.removed"
-	WebhookPasskeyFailed       = "passkey.failed"
+	WebhookPasskeyRegistered   = EventPasskeyRegistered
+	WebhookPasskeyRemoved      = EventPasskeyRemoved
+	WebhookPasskeyFailed       = EventPasskeyFailed
 )
 
 // Audit event types of the webhook endpoints' own life. None of them is a
@@ -119,7 +119,7 @@ func WebhookEvent(ev AuditEvent) (typ string, data map[string]any, ok bool) {
 			data["client_id"] = ev.KeyID
 		}
 	case EventPasskeyRegistered, EventPasskeyRemoved, EventPasskeyFailed:
-		typ = "passkey." + strings.TrimPrefix(ev.Type, "user.passkey_")
+		typ = ev.Type
 		data = webhookData(ev, 1)
 		if ev.Reason != "" {
 			data["reason"] = ev.Reason

@@ -38,5 +38,5 @@ func (s *Server) browserRoutes(mux *http.ServeMux) {
 	mux.HandleFunc(PathLogout, s.handleLogout)
 	mux.HandleFunc(PathDevice, s.handleDevicePage)
 	mux.Handle(PathStylesheet, web.Stylesheet())
-	mux.Handle(web.PasskeyScriptPath, web.PasskeyScript())
+	mux.Handle(web.PasskeyScriptPath, web.PasskeyScriptHandler())
 }

@@ -21,10 +21,11 @@ var passkeyScriptETag = func() string {
 	return `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
 }()
 
-// PasskeyScript serves the embedded passkey script (GET and HEAD only):
-// the WebAuthn ceremonies of the forms marked data-passkey (see the
-// script's header comment for the protocol with the server).
-func PasskeyScript() http.Handler {
+// PasskeyScriptHandler serves the embedded passkey script (GET and HEAD only):
+// the WebAuthn ceremonies of the forms marked data-passkey="register"
+// and data-passkey-login (see the script's header comment for their
+// protocols with the server).
+func PasskeyScriptHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {

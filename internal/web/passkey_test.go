@@ -9,7 +9,7 @@ import (
 
 func TestPasskeyScriptIsServedFromTheBinary(t *testing.T) {
 	t.Parallel()
-	h := PasskeyScript()
+	h := PasskeyScriptHandler()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, PasskeyScriptPath, nil))
 	if rec.Code != http.StatusOK {
@@ -27,7 +27,9 @@ func TestPasskeyScriptIsServedFromTheBinary(t *testing.T) {
 	// mediation where offered, the JSON protocol with the server, and
 	// nothing a strict CSP would refuse.
 	for _, want := range []string{"isConditionalMediationAvailable", `"conditional"`, "X-CSRF-Token",
-		"navigator.credentials.create", "navigator.credentials.get", "data-passkey", "atob(", "btoa("} {
+		"navigator.credentials.create", "navigator.credentials.get", `form[data-passkey="register"]`,
+		"form[data-passkey-login]", "data-passkey-begin", "data-passkey-button", "data-passkey-conditional",
+		`input[name="credential"]`, "atob(", "btoa("} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the script lacks %q", want)
 		}
@@ -67,7 +69,7 @@ func TestPasskeysPageRunsOnlyItsScript(t *testing.T) {
 		CanAdd:       true, RegisterBegin: "/b", RegisterFinish: "/f", RegisterCSRF: "tok",
 	})
 	csp := rec.Header().Get("Content-Security-Policy")
-	if !strings.Contains(csp, "script-src 'self';") || strings.Contains(csp, "unsafe-inline") {
+	if !strings.Contains(csp, "script-src 'self'; connect-src 'self';") || strings.Contains(csp, "unsafe-inline") {
 		t.Fatalf("CSP %q", csp)
 	}
 	body := rec.Body.String()

@@ -1,23 +1,42 @@
 // Gatehouse passkeys: WebAuthn ceremonies for the account and sign-in
 // pages. Served from the binary as /oauth2/static/passkey.js (script-src
-// 'self'); pages hold no inline script. It acts on forms that ask for it:
+// 'self', connect-src 'self'); pages hold no inline script. It acts on two
+// kinds of forms.
 //
-//   <form data-passkey="register|login" data-begin="URL" data-finish="URL">
+// Adding a passkey (the account page), JSON both ways:
+//
+//   <form data-passkey="register" data-begin="URL" data-finish="URL">
 //     <input type="hidden" name="csrf_token" value="...">
-//     [<input name="name">]   the new passkey's name (register)
+//     <input name="name">  (and any other fields, sent along)
 //     <p data-passkey-status></p>
 //   </form>
 //
-// On submit it POSTs the form's fields as JSON to data-begin (header
-// X-CSRF-Token), receives {"options": {"publicKey": ...}, "state": "..."},
-// runs navigator.credentials.create or .get, then POSTs
-// {"state", "credential", ...fields} to data-finish and follows the
-// {"redirect": "..."} of its answer, or shows its {"error": "..."}.
+//   On submit it POSTs the fields but csrf_token as JSON to data-begin,
+//   with the token in the X-CSRF-Token header, and receives
+//   {"options": {"publicKey": ...}, "state": "..."}; it calls
+//   navigator.credentials.create, POSTs {"state", "credential", ...fields}
+//   to data-finish and follows the {"redirect"} of the answer, or shows
+//   its {"error"} in the data-passkey-status element.
 //
-// A login form whose page has an input with autocomplete="... webauthn"
-// also starts a conditional request when the browser offers one
-// (PublicKeyCredential.isConditionalMediationAvailable): the passkeys
-// then appear in that input's autofill.
+// Signing in (the login page and the second step):
+//
+//   <form method="post" action="FINISH" data-passkey-login
+//         data-passkey-begin="URL" [data-passkey-conditional]>
+//     <input type="hidden" name="credential">  (and the form's fields)
+//     <button type="button" data-passkey-button>...</button>
+//   </form>
+//
+//   On a click of the button it POSTs the form's fields (urlencoded) to
+//   data-passkey-begin and receives the request options
+//   ({"publicKey": ...}); it calls navigator.credentials.get, puts the
+//   credential as JSON in the credential input and submits the form. With
+//   data-passkey-conditional it also starts a conditional request at
+//   once, when the browser offers one
+//   (PublicKeyCredential.isConditionalMediationAvailable): the passkeys
+//   then appear in the autofill of the input marked
+//   autocomplete="username webauthn".
+//
+// Binary members travel as base64url in both directions.
 (function () {
   "use strict";
 
@@ -95,48 +114,27 @@
     return el ? el.value : "";
   }
 
-  function post(url, token, body) {
+  // answer reads a response: its JSON, or an Error with the server's
+  // {"error"} or status.
+  function answer(resp) {
+    return resp.json().catch(function () { return {}; }).then(function (data) {
+      if (!resp.ok) throw new Error(data.error || "The server refused the request (" + resp.status + ").");
+      return data;
+    });
+  }
+
+  function postJSON(url, token, body) {
     return fetch(url, {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": token, "Accept": "application/json" },
       body: JSON.stringify(body)
-    }).then(function (resp) {
-      return resp.json().catch(function () { return {}; }).then(function (data) {
-        if (!resp.ok) throw new Error(data.error || "The server refused the request (" + resp.status + ").");
-        return data;
-      });
-    });
+    }).then(answer);
   }
 
   function status(form, text) {
     var el = form.querySelector("[data-passkey-status]");
     if (el) el.textContent = text;
-  }
-
-  // ceremony runs one begin, browser, finish round for the form.
-  function ceremony(form, mediation, signal) {
-    var kind = form.getAttribute("data-passkey"), token = csrf(form), extra = fields(form);
-    return post(form.getAttribute("data-begin"), token, extra).then(function (begun) {
-      var p;
-      if (kind === "register") {
-        p = navigator.credentials.create(creationOptions(begun.options));
-      } else {
-        var opts = requestOptions(begun.options);
-        if (mediation) opts.mediation = mediation;
-        if (signal) opts.signal = signal;
-        p = navigator.credentials.get(opts);
-      }
-      return p.then(function (cred) {
-        if (!cred) throw new Error("No passkey was chosen.");
-        var body = Object.assign({}, extra, { state: begun.state, credential: credentialJSON(cred) });
-        return post(form.getAttribute("data-finish"), token, body);
-      });
-    }).then(function (done) {
-      status(form, done.message || "Done.");
-      if (done.redirect) window.location.assign(done.redirect);
-      return done;
-    });
   }
 
   function explain(err) {
@@ -145,10 +143,27 @@
     return (err && err.message) || "Something went wrong.";
   }
 
-  var conditional = null; // the AbortController of a running conditional request
+  function supported() {
+    return !!(window.PublicKeyCredential && navigator.credentials);
+  }
 
-  function setUp(form) {
-    if (!window.PublicKeyCredential || !navigator.credentials) {
+  // register runs the add-a-passkey round: begin, create, finish.
+  function register(form) {
+    var token = csrf(form), extra = fields(form);
+    return postJSON(form.getAttribute("data-begin"), token, extra).then(function (begun) {
+      return navigator.credentials.create(creationOptions(begun.options)).then(function (cred) {
+        if (!cred) throw new Error("No passkey was made.");
+        var body = Object.assign({}, extra, { state: begun.state, credential: credentialJSON(cred) });
+        return postJSON(form.getAttribute("data-finish"), token, body);
+      });
+    }).then(function (done) {
+      status(form, done.message || "Done.");
+      if (done.redirect) window.location.assign(done.redirect);
+    });
+  }
+
+  function setUpRegister(form) {
+    if (!supported()) {
       status(form, "This browser cannot use passkeys.");
       var b = form.querySelector("button");
       if (b) b.disabled = true;
@@ -156,26 +171,67 @@
     }
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
-      if (conditional) { conditional.abort(); conditional = null; }
       status(form, "Follow your browser's prompt…");
-      ceremony(form).catch(function (err) { status(form, explain(err)); });
+      register(form).catch(function (err) { status(form, explain(err)); });
     });
-    if (form.getAttribute("data-passkey") === "login" &&
-        document.querySelector('input[autocomplete~="webauthn"]') &&
+  }
+
+  var conditional = null; // the AbortController of a running conditional request
+
+  // signIn asks for a passkey (conditionally: through the autofill) and
+  // submits the form with it.
+  function signIn(form, mediation, signal) {
+    var body = new URLSearchParams();
+    new FormData(form).forEach(function (v, k) {
+      if (k !== "credential" && typeof v === "string") body.append(k, v);
+    });
+    return fetch(form.getAttribute("data-passkey-begin"), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Accept": "application/json" },
+      body: body
+    }).then(answer).then(function (options) {
+      var opts = requestOptions(options);
+      if (mediation) opts.mediation = mediation;
+      if (signal) opts.signal = signal;
+      return navigator.credentials.get(opts);
+    }).then(function (cred) {
+      if (!cred) throw new Error("No passkey was chosen.");
+      form.querySelector('input[name="credential"]').value = JSON.stringify(credentialJSON(cred));
+      form.submit();
+    });
+  }
+
+  function setUpLogin(form) {
+    var button = form.querySelector("[data-passkey-button]");
+    if (!supported()) {
+      if (button) button.hidden = true;
+      return;
+    }
+    if (button) {
+      button.addEventListener("click", function () {
+        if (conditional) { conditional.abort(); conditional = null; }
+        signIn(form).catch(function (err) { status(form, explain(err)); });
+      });
+    }
+    if (form.hasAttribute("data-passkey-conditional") &&
         typeof PublicKeyCredential.isConditionalMediationAvailable === "function") {
       PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
-        if (!ok) return;
+        if (!ok || conditional) return;
         conditional = new AbortController();
-        ceremony(form, "conditional", conditional.signal).catch(function (err) {
-          if (err && err.name !== "AbortError") status(form, explain(err));
+        signIn(form, "conditional", conditional.signal).catch(function () {
+          // Cancelled by a click on the button, or nothing chosen: the
+          // page stays as it is.
         });
       });
     }
   }
 
   function start() {
-    var forms = document.querySelectorAll("form[data-passkey]");
-    for (var i = 0; i < forms.length; i++) setUp(forms[i]);
+    var i, forms = document.querySelectorAll('form[data-passkey="register"]');
+    for (i = 0; i < forms.length; i++) setUpRegister(forms[i]);
+    forms = document.querySelectorAll("form[data-passkey-login]");
+    for (i = 0; i < forms.length; i++) setUpLogin(forms[i]);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

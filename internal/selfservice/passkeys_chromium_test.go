@@ -266,6 +266,12 @@ func TestChromiumRegistersAPasskeyAndSignsInWithIt(t *testing.T) {
 	if pk.Name != "Laptop" || pk.BackupEligible || !pk.UserVerified || !slices.Contains(pk.Transports, "internal") {
 		t.Fatalf("stored passkey %+v", pk)
 	}
+	// The page with a passkey on it has no serious or critical
+	// accessibility problem (axe-core).
+	evalIn[chromedp.Void](b, testenv.Axe(t)+"\n;undefined")
+	if problems := evalIn[[]string](b, testenv.AxeRun); len(problems) > 0 {
+		t.Errorf("axe-core on %s:\n%s", pathPasskeys, strings.Join(problems, "\n"))
+	}
 	creds := b.credentials()
 	if len(creds) != 1 || !creds[0].IsResidentCredential || string(creds[0].UserHandle) != u.ID || string(creds[0].CredentialID) != string(pk.CredentialID) {
 		t.Fatalf("authenticator credentials %+v", creds)

@@ -41,6 +41,11 @@ const (
 	EventRecoveryCodesGenerated = "user.recovery_codes_generated" // Details: count
 	EventRecoveryCodeUsed       = "user.recovery_code_used"       // Details: remaining
 	EventOTPFailed              = "user.otp_failed"               // a wrong one-time code (Details: address, during)
+
+	EventPasskeyRegistered = "user.passkey_registered" // Details: user_id, passkey_id, name, backup_eligible
+	EventPasskeyRenamed    = "user.passkey_renamed"    // Details: user_id, passkey_id, name
+	EventPasskeyRemoved    = "user.passkey_removed"    // Details: user_id, passkey_id, name
+	EventPasskeyFailed     = "user.passkey_failed"     // a ceremony of a known user failed (Reason; Details: user_id, passkey_id if known)
 )
 
 // ActorSystem is the Actor of events Gatehouse records on its own.
@@ -146,6 +151,7 @@ type Store interface {
 	NodeStore
 	RegistrationStore
 	MFAStore
+	PasskeyStore
 	// Ping reports whether the backend can serve requests (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

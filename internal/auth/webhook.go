@@ -37,6 +37,9 @@ const (
 	WebhookRecoveryCodesGenerated = EventRecoveryCodesGenerated
 	WebhookRecoveryCodeUsed       = EventRecoveryCodeUsed
 	WebhookOTPFailed              = EventOTPFailed
+	WebhookPasskeyRegistered      = EventPasskeyRegistered
+	WebhookPasskeyRemoved         = EventPasskeyRemoved
+	WebhookPasskeyFailed          = EventPasskeyFailed
 )
 
 // Audit event types of the webhook endpoints' own life. None of them is a
@@ -60,6 +63,7 @@ var webhookEventTypes = []string{
 	WebhookUserCreated, WebhookUserDisabled, WebhookSigningKeyRotated, WebhookRouteChanged,
 	WebhookRefreshTokenReuse,
 	WebhookTOTPEnrolled, WebhookTOTPRemoved, WebhookRecoveryCodesGenerated, WebhookRecoveryCodeUsed, WebhookOTPFailed,
+	WebhookPasskeyRegistered, WebhookPasskeyRemoved, WebhookPasskeyFailed,
 }
 
 // WebhookEventTypes returns every webhook event type an endpoint may
@@ -123,6 +127,12 @@ func WebhookEvent(ev AuditEvent) (typ string, data map[string]any, ok bool) {
 		data["reason"] = ev.Reason
 		if ev.KeyID != "" {
 			data["client_id"] = ev.KeyID
+		}
+	case EventPasskeyRegistered, EventPasskeyRemoved, EventPasskeyFailed:
+		typ = ev.Type
+		data = webhookData(ev, 1)
+		if ev.Reason != "" {
+			data["reason"] = ev.Reason
 		}
 	default:
 		return "", nil, false

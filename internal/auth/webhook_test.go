@@ -26,6 +26,10 @@ func TestWebhookEventMapsAuditEvents(t *testing.T) {
 		{"authorization code reuse", AuditEvent{Type: EventFamilyRevoked, KeyID: "cl_1", Reason: ReasonAuthCodeReused}, WebhookRefreshTokenReuse, "client_id", "cl_1"},
 		{"revocation by the client is no security event", AuditEvent{Type: EventFamilyRevoked, Reason: "revoked_by_client"}, "", "", nil},
 		{"verification failures send nothing", AuditEvent{Type: EventKeyVerificationFailed}, "", "", nil},
+		{"passkey registered", AuditEvent{Type: EventPasskeyRegistered, Details: map[string]string{"user_id": "u_1", "passkey_id": "pk_1"}}, WebhookPasskeyRegistered, "passkey_id", "pk_1"},
+		{"passkey removed", AuditEvent{Type: EventPasskeyRemoved, Details: map[string]string{"user_id": "u_1"}}, WebhookPasskeyRemoved, "user_id", "u_1"},
+		{"passkey failure keeps its reason", AuditEvent{Type: EventPasskeyFailed, Reason: "clone_warning", Details: map[string]string{"user_id": "u_1"}}, WebhookPasskeyFailed, "reason", "clone_warning"},
+		{"passkey renames send nothing", AuditEvent{Type: EventPasskeyRenamed}, "", "", nil},
 		{"user updates send nothing", AuditEvent{Type: EventUserUpdated}, "", "", nil},
 		{"the webhooks' own events send nothing", AuditEvent{Type: EventWebhookDisabled}, "", "", nil},
 		{"totp enrolled", AuditEvent{Type: EventTOTPEnrolled, Details: map[string]string{"user_id": "u_1"}}, WebhookTOTPEnrolled, "user_id", "u_1"},
@@ -59,6 +63,7 @@ func TestEveryWebhookTypeHasASource(t *testing.T) {
 		{Type: EventUserCreated}, {Type: EventUserDisabled}, {Type: EventSigningKeyCreated}, {Type: EventRouteCreated},
 		{Type: EventFamilyRevoked, Reason: ReasonRefreshTokenReused},
 		{Type: EventTOTPEnrolled}, {Type: EventTOTPRemoved}, {Type: EventRecoveryCodesGenerated}, {Type: EventRecoveryCodeUsed}, {Type: EventOTPFailed},
+		{Type: EventPasskeyRegistered}, {Type: EventPasskeyRemoved}, {Type: EventPasskeyFailed},
 	}
 	seen := map[string]bool{}
 	for _, ev := range sources {

@@ -39,4 +39,5 @@ func (s *Server) browserRoutes(mux *http.ServeMux) {
 	mux.HandleFunc(PathDevice, s.handleDevicePage)
 	mux.HandleFunc(PathAccountCallback, s.handleAccountCallback) // account.go
 	mux.Handle(PathStylesheet, web.Stylesheet())
+	mux.Handle(web.PasskeyScriptPath, web.PasskeyScriptHandler())
 }

@@ -86,6 +86,9 @@ type Config struct {
 	Hasher *secret.Hasher
 	// Stylesheet is the URL of the pages' stylesheet.
 	Stylesheet string
+	// Passkeys registers and manages passkeys (/account/passkeys); nil:
+	// those pages answer 404.
+	Passkeys Passkeys
 	// RecentAuth is how old a sign-in may be for a sensitive change;
 	// 0: DefaultRecentAuth.
 	RecentAuth time.Duration
@@ -129,6 +132,11 @@ func (s *Server) routes() []route {
 		{"POST " + totpPath, (*Server).handleTOTPConfirm},
 		{"POST " + totpPath + "/remove", (*Server).handleTOTPRemove},
 		{"POST " + totpPath + "/recovery-codes", (*Server).handleTOTPRegenerate},
+		{"GET " + pathPasskeys, (*Server).handlePasskeys},
+		{"POST " + pathPasskeys, (*Server).handlePasskeyForm},
+		{"GET " + pathPasskeyAdd, (*Server).handlePasskeyAdd},
+		{"POST " + pathPasskeyBegin, (*Server).handlePasskeyBegin},
+		{"POST " + pathPasskeyFinish, (*Server).handlePasskeyFinish},
 	}
 }
 

@@ -202,9 +202,10 @@ func render(w http.ResponseWriter, status int, name string, data any, formTarget
 }
 
 // renderScripted is render for a page that runs our own embedded script
-// (script-src 'self', still no inline script).
+// (script-src 'self', still no inline script), which may fetch from this
+// origin (connect-src 'self': the passkey ceremonies' begin and finish).
 func renderScripted(w http.ResponseWriter, status int, name string, data any, formTargets []string) {
-	renderWith(w, status, name, data, formTargets, " script-src 'self';")
+	renderWith(w, status, name, data, formTargets, " script-src 'self'; connect-src 'self';")
 }
 
 func renderWith(w http.ResponseWriter, status int, name string, data any, formTargets []string, scripts string) {

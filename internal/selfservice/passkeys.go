@@ -1,0 +1,282 @@
+package selfservice
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/passkey"
+	"github.com/gatehouse-dev/gatehouse/internal/web"
+)
+
+// Passkeys is the passkey service as the account pages use it
+// (*passkey.Service).
+type Passkeys interface {
+	List(ctx context.Context, userID string) ([]*auth.Passkey, error)
+	BeginRegistration(ctx context.Context, u *auth.User) (optionsJSON []byte, state string, err error)
+	FinishRegistration(ctx context.Context, u *auth.User, state, name string, responseJSON []byte) (*auth.Passkey, error)
+	Rename(ctx context.Context, u *auth.User, id, name string) error
+	Remove(ctx context.Context, u *auth.User, id string) error
+}
+
+var _ Passkeys = (*passkey.Service)(nil)
+
+// The passkey pages' paths.
+const (
+	pathPasskeys         = Path + "/passkeys"
+	pathPasskeyAdd       = pathPasskeys + "/add"
+	pathPasskeyBegin     = pathPasskeys + "/register/begin"
+	pathPasskeyFinish    = pathPasskeys + "/register/finish"
+	purposePasskeys      = "passkeys"         // the rename and remove forms
+	purposePasskeyCreate = "passkey-register" // the JSON registration endpoints (X-CSRF-Token)
+	csrfHeader           = "X-CSRF-Token"     // where the passkey script sends the token
+	maxPasskeyJSON       = 96 << 10           // a registration's JSON body
+	passkeyDateLayout    = "2 January 2006"   // dates on the page
+	passkeysNotFound     = "Passkeys are not enabled on this server."
+)
+
+// passkeyNotices are the notices of ?done= after a change.
+var passkeyNotices = map[string]string{
+	"added":   "Passkey added.",
+	"renamed": "Passkey renamed.",
+	"removed": "Passkey removed.",
+}
+
+// handlePasskeys lists the user's passkeys, with the forms that rename,
+// remove and add them.
+func (s *Server) handlePasskeys(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Passkeys == nil {
+		s.errorPage(w, http.StatusNotFound, "Page not found", passkeysNotFound)
+		return
+	}
+	sess, u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	s.renderPasskeys(w, r, http.StatusOK, sess, u, passkeyNotices[r.URL.Query().Get("done")], "")
+}
+
+func (s *Server) renderPasskeys(w http.ResponseWriter, r *http.Request, status int, sess *auth.Session, u *auth.User, notice, errMsg string) {
+	list, err := s.cfg.Passkeys.List(r.Context(), u.ID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	p := &web.PasskeysPage{
+		AccountFrame:   s.frame(sess, u, pathPasskeys),
+		CanAdd:         s.now().Sub(sess.AuthTime) <= s.cfg.RecentAuth,
+		AddPath:        pathPasskeyAdd,
+		RegisterBegin:  pathPasskeyBegin,
+		RegisterFinish: pathPasskeyFinish,
+		RegisterCSRF:   s.csrfToken(sess, purposePasskeyCreate),
+		Full:           len(list) >= passkey.MaxPasskeys,
+	}
+	p.Script, p.Notice, p.Error = web.PasskeyScriptPath, notice, errMsg
+	if ret := safeReturn(r.URL.Query().Get("return")); ret != "" {
+		p.Return = ret
+		p.AddPath += "?return=" + url.QueryEscape(ret)
+	}
+	formCSRF := s.csrfToken(sess, purposePasskeys)
+	for _, k := range list {
+		item := web.PasskeyItem{
+			ID: k.ID, Name: k.Name, Kind: "Passkey on one device or security key",
+			Created: k.CreatedAt.Format(passkeyDateLayout), Warning: k.CloneWarning,
+			RenameCSRF: formCSRF, RemoveCSRF: formCSRF,
+		}
+		if k.BackupEligible {
+			item.Kind = "Synced passkey"
+		}
+		if !k.LastUsedAt.IsZero() {
+			item.LastUsed = k.LastUsedAt.Format(passkeyDateLayout)
+		}
+		p.Passkeys = append(p.Passkeys, item)
+	}
+	web.RenderAccount(w, status, "account_passkeys.html", p)
+}
+
+// handlePasskeyAdd asks for a recent sign-in, then goes back to the
+// passkeys page, where the add form is then offered.
+func (s *Server) handlePasskeyAdd(w http.ResponseWriter, r *http.Request) {
+	if _, _, ok := s.requireRecent(w, r); !ok {
+		return
+	}
+	to := pathPasskeys
+	if ret := safeReturn(r.URL.Query().Get("return")); ret != "" {
+		to += "?return=" + url.QueryEscape(ret)
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// handlePasskeyForm renames (op=rename, id, name) or removes (op=remove,
+// id; a recent sign-in needed) a passkey of the user.
+func (s *Server) handlePasskeyForm(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Passkeys == nil {
+		s.errorPage(w, http.StatusNotFound, "Page not found", passkeysNotFound)
+		return
+	}
+	sess, u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	form, ok := s.readForm(w, r, sess, purposePasskeys)
+	if !ok {
+		return
+	}
+	id := form.Get("id")
+	var (
+		err  error
+		done string
+	)
+	switch form.Get("op") {
+	case "rename":
+		err, done = s.cfg.Passkeys.Rename(r.Context(), u, id, form.Get("name")), "renamed"
+	case "remove":
+		if sess, u, ok = s.requireRecent(w, r); !ok {
+			return
+		}
+		err, done = s.cfg.Passkeys.Remove(r.Context(), u, id), "removed"
+	default:
+		s.errorPage(w, http.StatusBadRequest, "Request refused", "The form could not be read.")
+		return
+	}
+	switch auth.ErrorCode(err) {
+	case "":
+		http.Redirect(w, r, pathPasskeys+"?done="+done, http.StatusSeeOther)
+	case auth.EINVALID:
+		s.renderPasskeys(w, r, http.StatusBadRequest, sess, u, "", auth.ErrorMessage(err))
+	case auth.ENOTFOUND:
+		s.renderPasskeys(w, r, http.StatusNotFound, sess, u, "", "That passkey does not exist any more.")
+	default:
+		s.serverError(w, r, err)
+	}
+}
+
+// passkeyRequest is the JSON body of the registration endpoints: the
+// fields of the add form, and at finish the state and the credential.
+type passkeyRequest struct {
+	Name       string          `json:"name"`
+	Return     string          `json:"return"`
+	State      string          `json:"state"`
+	Credential json.RawMessage `json:"credential"`
+}
+
+// jsonError answers a JSON endpoint with {"error": msg}.
+func jsonError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// readPasskeyJSON reads a request of the passkey script: from a page of
+// this origin (Origin must be ours and Sec-Fetch-Site, when sent,
+// same-origin: a JSON POST from a browser always carries Origin), as
+// application/json with the session's X-CSRF-Token, from a user whose
+// sign-in is recent. It answers the request itself when ok is false.
+func (s *Server) readPasskeyJSON(w http.ResponseWriter, r *http.Request) (*auth.Session, *auth.User, *passkeyRequest, bool) {
+	if s.cfg.Passkeys == nil {
+		jsonError(w, http.StatusNotFound, passkeysNotFound)
+		return nil, nil, nil, false
+	}
+	if site := r.Header.Get("Sec-Fetch-Site"); (site != "" && site != "same-origin") || r.Header.Get("Origin") != s.origin {
+		jsonError(w, http.StatusForbidden, "The request was sent from another site.")
+		return nil, nil, nil, false
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		jsonError(w, http.StatusUnsupportedMediaType, "The request must be application/json.")
+		return nil, nil, nil, false
+	}
+	sess, u, err := s.cfg.Sessions.Current(r)
+	if err != nil {
+		s.logger.ErrorContext(r.Context(), "account: session", "err", err)
+		jsonError(w, http.StatusInternalServerError, "Something went wrong. Please try again.")
+		return nil, nil, nil, false
+	}
+	if sess == nil {
+		jsonError(w, http.StatusUnauthorized, "You are signed out. Please reload the page and sign in.")
+		return nil, nil, nil, false
+	}
+	if !s.csrf.Check("account:"+purposePasskeyCreate, binding(sess), "", r.Header.Get(csrfHeader)) {
+		jsonError(w, http.StatusForbidden, "The page expired. Please reload it and try again.")
+		return nil, nil, nil, false
+	}
+	if s.now().Sub(sess.AuthTime) > s.cfg.RecentAuth {
+		jsonError(w, http.StatusForbidden, "Your sign-in is too old to add a passkey. Please reload the page and sign in again.")
+		return nil, nil, nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPasskeyJSON))
+	if err != nil {
+		jsonError(w, http.StatusRequestEntityTooLarge, "The request is too large.")
+		return nil, nil, nil, false
+	}
+	var req passkeyRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		jsonError(w, http.StatusBadRequest, "The request could not be read.")
+		return nil, nil, nil, false
+	}
+	return sess, u, &req, true
+}
+
+// handlePasskeyBegin starts a registration: {"options", "state"}.
+func (s *Server) handlePasskeyBegin(w http.ResponseWriter, r *http.Request) {
+	_, u, _, ok := s.readPasskeyJSON(w, r)
+	if !ok {
+		return
+	}
+	opts, state, err := s.cfg.Passkeys.BeginRegistration(r.Context(), u)
+	switch auth.ErrorCode(err) {
+	case "":
+		writeJSON(w, http.StatusOK, map[string]any{"options": json.RawMessage(opts), "state": state})
+	case auth.EINVALID:
+		jsonError(w, http.StatusBadRequest, auth.ErrorMessage(err))
+	default:
+		s.logger.ErrorContext(r.Context(), "account: begin passkey registration", "err", err)
+		jsonError(w, http.StatusInternalServerError, "Something went wrong. Please try again.")
+	}
+}
+
+// handlePasskeyFinish stores the new passkey and upgrades the session
+// with the methods it proved, then sends the browser to return or to the
+// passkeys page: {"redirect"}.
+func (s *Server) handlePasskeyFinish(w http.ResponseWriter, r *http.Request) {
+	sess, u, req, ok := s.readPasskeyJSON(w, r)
+	if !ok {
+		return
+	}
+	p, err := s.cfg.Passkeys.FinishRegistration(r.Context(), u, req.State, req.Name, req.Credential)
+	switch auth.ErrorCode(err) {
+	case "":
+	case auth.EINVALID:
+		jsonError(w, http.StatusBadRequest, auth.ErrorMessage(err))
+		return
+	case auth.EUNAUTHORIZED, auth.ECONFLICT:
+		jsonError(w, http.StatusConflict, auth.ErrorMessage(err))
+		return
+	default:
+		s.logger.ErrorContext(r.Context(), "account: finish passkey registration", "err", err)
+		jsonError(w, http.StatusInternalServerError, "Something went wrong. Please try again.")
+		return
+	}
+	// The user just proved a second factor bound to the account, as an
+	// enrolment of an authenticator app does.
+	amr := auth.MergeAMR(sess.AMR, passkey.AMR(p.BackupEligible, p.UserVerified))
+	if err := s.cfg.Store.UpgradeSession(r.Context(), sess.Hash, amr, s.now()); err != nil {
+		s.logger.WarnContext(r.Context(), "account: upgrade session after passkey", "err", err)
+	}
+	to := pathPasskeys + "?done=added"
+	if ret := safeReturn(req.Return); ret != "" {
+		to = ret
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"redirect": to, "message": "Passkey added."})
+}

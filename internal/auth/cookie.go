@@ -27,6 +27,10 @@ const (
 	CookieDashboardInsecure       = "gatehouse_dashboard"
 	CookieDashboardSignin         = "__Host-gatehouse_dashboard_signin"
 	CookieDashboardSigninInsecure = "gatehouse_dashboard_signin"
+	// The handle of a passkey sign-in ceremony in progress (its
+	// challenge is kept by the passkey service), for a few minutes.
+	CookiePasskeyLogin         = "__Host-gatehouse_passkey_login"
+	CookiePasskeyLoginInsecure = "gatehouse_passkey_login"
 )
 
 // gatehouseCookies is every name above.
@@ -36,6 +40,7 @@ var gatehouseCookies = [...]string{
 	CookieDevice, CookieDeviceInsecure,
 	CookieDashboard, CookieDashboardInsecure,
 	CookieDashboardSignin, CookieDashboardSigninInsecure,
+	CookiePasskeyLogin, CookiePasskeyLoginInsecure,
 }
 
 // GatehouseCookie reports whether name is one of Gatehouse's own cookies.

@@ -1,0 +1,503 @@
+package oauth
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+// policyClients is the client registry with a second-factor policy set
+// per client by the test (Client.MFA), changeable while it runs.
+type policyClients struct {
+	ClientRegistry
+	mu     sync.Mutex
+	policy map[string]string
+}
+
+func (p *policyClients) Lookup(ctx context.Context, id string) (*auth.Client, error) {
+	c, err := p.ClientRegistry.Lookup(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if m, ok := p.policy[id]; ok {
+		cc := *c
+		cc.MFA = m
+		return &cc, nil
+	}
+	return c, nil
+}
+
+func (p *policyClients) set(id, policy string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.policy[id] = policy
+}
+
+// mfaServer is a test server with the fake TOTP and passkey services and
+// a client registry whose policies the test sets.
+type mfaServer struct {
+	*testServer
+	totp     *fakeTOTP
+	passkeys *fakePasskeys
+	policy   *policyClients
+}
+
+func newMFAServer(t *testing.T, opts ...func(*Config)) *mfaServer {
+	m := &mfaServer{totp: newFakeTOTP(), passkeys: newFakePasskeys()}
+	all := append([]func(*Config){insecureCookies, func(c *Config) {
+		c.TOTP, c.Passkeys = m.totp, m.passkeys
+		m.policy = &policyClients{ClientRegistry: c.Clients, policy: map[string]string{}}
+		c.Clients = m.policy
+	}}, opts...)
+	m.testServer = newTestServer(t, all...)
+	m.totp.now = m.Clock.Now
+	return m
+}
+
+// session returns the browser's session as stored, or nil.
+func (b *browser) session() *auth.Session {
+	b.t.Helper()
+	u, _ := url.Parse(b.ts.URL)
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name != sessionCookieInsecure {
+			continue
+		}
+		hash, ok := b.ts.parseSecret(PrefixSession, c.Value)
+		if !ok {
+			return nil
+		}
+		s, err := b.ts.Store.GetSession(context.Background(), hash, b.ts.Clock.Now())
+		if err != nil {
+			return nil
+		}
+		return s
+	}
+	return nil
+}
+
+// cookie returns the value of the browser's cookie name ("" if none).
+func (b *browser) cookie(name string) string {
+	u, _ := url.Parse(b.ts.URL)
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+func (b *browser) setCookie(name, value string) {
+	u, _ := url.Parse(b.ts.URL)
+	b.c.Jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/"}})
+}
+
+// wantFactorPage checks the second step's page: the code form, and no
+// session yet (unless it is a step-up).
+func wantFactorPage(t *testing.T, p *page, status int) htmlForm {
+	t.Helper()
+	if p.StatusCode != status || !strings.Contains(p.body, `name="code"`) || !strings.Contains(p.body, "Confirm it is you") {
+		t.Fatalf("want the second step (%d), got %d:\n%s", status, p.StatusCode, p.body)
+	}
+	checkPageHeaders(t, p.Response)
+	f := p.form(t)
+	if !strings.HasSuffix(f.action, PathLoginFactor) || f.fields.Get("pending") == "" || f.fields.Get("csrf_token") == "" {
+		t.Fatalf("second step form %+v", f)
+	}
+	return f
+}
+
+// jwtClaims reads a JWT's payload (the signature is checked elsewhere).
+func jwtClaims(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWS: %q", tok)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func amrOf(claims map[string]any) []string {
+	var out []string
+	list, _ := claims["amr"].([]any)
+	for _, v := range list {
+		s, _ := v.(string)
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestDecideMFA(t *testing.T) {
+	t.Parallel()
+	pwd := []string{auth.AMRPassword}
+	both := auth.NormalizeAMR([]string{auth.AMRPassword, auth.AMROTP})
+	uvPasskey := auth.NormalizeAMR([]string{auth.AMRHardwareKey, auth.AMRUser})
+	for _, tc := range []struct {
+		name string
+		in   mfaSituation
+		want mfaStep
+	}{
+		{"a user without a factor signs in with the password alone", mfaSituation{proved: pwd, fresh: true, canEnrol: true}, mfaNone},
+		{"a user with a factor is asked for it after the password, policy optional", mfaSituation{proved: pwd, fresh: true, hasFactor: true, canEnrol: true}, mfaAsk},
+		{"a user with a factor is asked for it when the policy requires it", mfaSituation{required: true, proved: pwd, fresh: true, hasFactor: true}, mfaAsk},
+		{"a user without a factor enrols when the policy requires one", mfaSituation{required: true, proved: pwd, fresh: true, canEnrol: true}, mfaEnrol},
+		{"a required factor the server cannot offer is refused", mfaSituation{required: true, proved: pwd, fresh: true}, mfaNoWay},
+		{"a session with one factor goes on when nothing requires two", mfaSituation{proved: pwd, hasFactor: true, canEnrol: true}, mfaNone},
+		{"a session with one factor steps up when the request requires two", mfaSituation{required: true, proved: pwd, hasFactor: true, canEnrol: true}, mfaAsk},
+		{"a session with one factor and no factor set up enrols when required", mfaSituation{required: true, proved: pwd, canEnrol: true}, mfaEnrol},
+		{"two factors satisfy any policy", mfaSituation{required: true, proved: both, hasFactor: true}, mfaNone},
+		{"a user-verifying passkey is two factors by itself", mfaSituation{required: true, proved: uvPasskey, fresh: true, hasFactor: true}, mfaNone},
+		{"a passkey without user verification is one factor", mfaSituation{required: true, proved: []string{auth.AMRHardwareKey}, fresh: true, hasFactor: true}, mfaAsk},
+	} {
+		if got := decideMFA(tc.in); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestMFAPolicySources: the client's policy wins over the server's; a
+// request naming ACRMFA (acr_values, or the only acr the claims parameter
+// accepts) needs two factors under any policy.
+func TestMFAPolicySources(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name           string
+		server, client string
+		acrValues      string
+		claims         string
+		want           bool
+	}{
+		{"server optional, client default", auth.MFAOptional, "", "", "", false},
+		{"server required, client default", auth.MFARequired, "", "", "", true},
+		{"client required overrides server optional", auth.MFAOptional, auth.MFARequired, "", "", true},
+		{"client optional overrides server required", auth.MFARequired, auth.MFAOptional, "", "", false},
+		{"acr_values naming ACRMFA", auth.MFAOptional, auth.MFAOptional, "urn:other " + auth.ACRMFA, "", true},
+		{"acr_values naming the password class only", auth.MFAOptional, "", auth.ACRPassword, "", false},
+		{"essential acr ACRMFA in claims", auth.MFAOptional, "", "", `{"id_token":{"acr":{"essential":true,"value":"` + auth.ACRMFA + `"}}}`, true},
+		{"acr values that the password class meets", auth.MFAOptional, "", "", `{"id_token":{"acr":{"values":["` + auth.ACRMFA + `","` + auth.ACRPassword + `"]}}}`, false},
+	} {
+		s := &Server{cfg: Config{MFA: tc.server}}
+		q := url.Values{"acr_values": {tc.acrValues}, "claims": {tc.claims}, "scope": {"openid"}}
+		req := &authzRequest{params: q, client: &auth.Client{MFA: tc.client}, scopes: []string{"openid"}}
+		if err := req.applyOIDCRequest(); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := s.mfaRequired(req); got != tc.want {
+			t.Errorf("%s: required %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestSecondFactorAtSignIn: a user with TOTP gives a code after the
+// password; only then is there a session, with pwd, otp and mfa; the ID
+// token (checked by go-oidc) and the access token say so in amr and acr,
+// and so do the tokens of a refresh.
+func TestSecondFactorAtSignIn(t *testing.T) {
+	t.Parallel()
+	ts := newMFAServer(t)
+	c, secret := ts.confidentialClient(auth.AuthMethodSecretBasic)
+	alice := ts.mustUser("alice")
+	key := ts.totp.enrol(alice.ID)
+	f := newOIDCFlow(t, ts.testServer, c, secret, "openid", "offline_access")
+	b := newBrowser(t, ts.testServer)
+
+	authURL, verifier := f.authURL()
+	fp := b.login(authURL, "alice", testPassword)
+	wantFactorPage(t, fp, http.StatusOK)
+	if b.session() != nil || sessionCookieOf(fp.Response, sessionCookieInsecure) != nil {
+		t.Fatal("a session exists before the second factor")
+	}
+	if strings.Contains(fp.body, "passkey") {
+		t.Fatal("a passkey is offered to a user without one")
+	}
+	wrong := b.submit(fp, url.Values{"code": {"abcdef"}})
+	wantFactorPage(t, wrong, http.StatusUnauthorized)
+	if !strings.Contains(wrong.body, msgWrongCode) || b.session() != nil {
+		t.Fatalf("wrong code:\n%s", wrong.body)
+	}
+	consent := b.submit(wrong, url.Values{"code": {totpCode(t, key, ts.Clock.Now())}})
+	if consent.StatusCode != http.StatusOK || !strings.Contains(consent.body, `value="allow"`) {
+		t.Fatalf("after the code: %d\n%s", consent.StatusCode, consent.body)
+	}
+	sess := b.session()
+	if sess == nil || !slices.Equal(sess.AMR, []string{"mfa", "otp", "pwd"}) {
+		t.Fatalf("session %+v", sess)
+	}
+	if b.cookie(loginCookieInsecure) != "" {
+		t.Fatal("the pre-session cookie outlived the sign-in")
+	}
+
+	claims, tok := f.exchange(b.codeFrom(b.submit(consent, url.Values{"decision": {"allow"}}), c.RedirectURIs[0], "st"), verifier)
+	if claims["acr"] != auth.ACRMFA || !slices.Equal(amrOf(claims), []string{"mfa", "otp", "pwd"}) {
+		t.Fatalf("ID token acr %v amr %v", claims["acr"], claims["amr"])
+	}
+	if _, err := ts.verifyAccess(tok.AccessToken, ""); err != nil {
+		t.Fatal(err)
+	}
+	at := jwtClaims(t, tok.AccessToken)
+	if at["acr"] != auth.ACRMFA || !slices.Equal(amrOf(at), []string{"mfa", "otp", "pwd"}) {
+		t.Fatalf("access token acr %v amr %v", at["acr"], at["amr"])
+	}
+
+	// The refresh token's family keeps the sign-in's methods.
+	tok.Expiry = time.Now().Add(-time.Minute)
+	next, err := f.conf.TokenSource(context.Background(), tok).Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.AccessToken == tok.AccessToken || next.RefreshToken == tok.RefreshToken {
+		t.Fatal("no rotation")
+	}
+	at = jwtClaims(t, next.AccessToken)
+	idt, _ := next.Extra("id_token").(string)
+	idc := jwtClaims(t, idt)
+	for name, cl := range map[string]map[string]any{"access": at, "id": idc} {
+		if cl["acr"] != auth.ACRMFA || !slices.Equal(amrOf(cl), []string{"mfa", "otp", "pwd"}) {
+			t.Fatalf("refreshed %s token acr %v amr %v", name, cl["acr"], cl["amr"])
+		}
+	}
+	if _, err := f.provider.Verifier(&oidc.Config{ClientID: c.ID, Now: ts.Clock.Now}).Verify(context.Background(), idt); err != nil {
+		t.Fatalf("refreshed ID token: %v", err)
+	}
+
+	// A recovery code is a second factor too, once.
+	b2 := newBrowser(t, ts.testServer)
+	authURL, _ = f.authURL()
+	fp = b2.login(authURL, "alice", testPassword)
+	rc := ts.totp.recovery[alice.ID]
+	if p := b2.submit(fp, url.Values{"code": {rc}}); p.StatusCode != http.StatusSeeOther || b2.session() == nil {
+		t.Fatalf("recovery code: %d\n%s", p.StatusCode, p.body)
+	}
+}
+
+// TestSecondStepCannotBeSkipped plays the attacks on the pending sign-in:
+// going round it to the consent or code step, a pending sign-in carried to
+// another browser, changed, spent, expired, or outlived by a password
+// reset or a disabling.
+func TestSecondStepCannotBeSkipped(t *testing.T) {
+	t.Parallel()
+	ts := newMFAServer(t)
+	c, _ := ts.confidentialClient(auth.AuthMethodSecretBasic)
+	alice := ts.mustUser("alice")
+	key := ts.totp.enrol(alice.ID)
+	bob := ts.mustUser("bob")
+	bobKey := ts.totp.enrol(bob.ID)
+	authURL := ts.authorizeURL(authParams(c))
+	step := func() time.Time { ts.Clock.Add(30 * time.Second); return ts.Clock.Now() } // a fresh TOTP step
+	post := func(b *browser, f htmlForm, over url.Values) *page {
+		fields := url.Values{}
+		for k, v := range f.fields {
+			fields[k] = v
+		}
+		for k, v := range over {
+			fields[k] = v
+		}
+		return b.post(f.action, fields)
+	}
+
+	b := newBrowser(t, ts.testServer)
+	f := wantFactorPage(t, b.login(authURL, "alice", testPassword), http.StatusOK)
+	aliceLogin := b.cookie(loginCookieInsecure)
+
+	// Straight to the code or the consent step: there is no session.
+	if loc := b.get(authURL).location(t); loc.Path != PathLogin {
+		t.Fatalf("authorize after the password alone went to %s", loc)
+	}
+	wantErrorPage(t, b.post(ts.URL+PathConsent, url.Values{"request": {f.fields.Get("request")}, "csrf_token": {f.fields.Get("csrf_token")}, "decision": {"allow"}}), http.StatusForbidden)
+
+	// The pending sign-in in another browser: refused before any code is
+	// looked at.
+	other := newBrowser(t, ts.testServer)
+	other.loginPage(authURL)
+	wantErrorPage(t, post(other, f, url.Values{"code": {totpCode(t, key, step())}}), http.StatusForbidden)
+	if other.session() != nil || ts.totp.verified != 0 {
+		t.Fatalf("another browser's attempt reached the code check (%d) or signed in", ts.totp.verified)
+	}
+
+	// Changed: another user's ID with that user's good code; another
+	// request.
+	var p pendingSignIn
+	raw, _ := base64.RawURLEncoding.DecodeString(f.fields.Get("pending"))
+	json.Unmarshal(raw, &p)
+	p.UserID = bob.ID
+	forged, _ := json.Marshal(p)
+	wantErrorPage(t, post(b, f, url.Values{"pending": {base64.RawURLEncoding.EncodeToString(forged)}, "code": {totpCode(t, bobKey, step())}}), http.StatusForbidden)
+	wantErrorPage(t, post(b, f, url.Values{"request": {authParams(c, "scope", "openid profile email").Encode()}, "code": {totpCode(t, key, step())}}), http.StatusForbidden)
+	wantErrorPage(t, post(b, f, url.Values{"pending": {""}, "code": {totpCode(t, key, step())}}), http.StatusForbidden)
+	if b.session() != nil {
+		t.Fatal("a changed pending sign-in signed in")
+	}
+
+	// The right code completes it, once: the same pending sign-in, with
+	// the pre-session cookie put back and a new good code, is spent.
+	if p := post(b, f, url.Values{"code": {totpCode(t, key, step())}}); p.StatusCode != http.StatusOK || b.session() == nil {
+		t.Fatalf("sign-in: %d\n%s", p.StatusCode, p.body)
+	}
+	replay := newBrowser(t, ts.testServer)
+	replay.setCookie(loginCookieInsecure, aliceLogin)
+	wantErrorPage(t, post(replay, f, url.Values{"code": {totpCode(t, key, step())}}), http.StatusForbidden)
+	if replay.session() != nil {
+		t.Fatal("a spent pending sign-in signed in again")
+	}
+
+	// Expired.
+	b = newBrowser(t, ts.testServer)
+	f = wantFactorPage(t, b.login(authURL, "alice", testPassword), http.StatusOK)
+	ts.Clock.Add(DefaultPendingSignInTTL + time.Second)
+	wantErrorPage(t, post(b, f, url.Values{"code": {totpCode(t, key, step())}}), http.StatusForbidden)
+
+	// The password reset, or the account disabled, after the password.
+	b = newBrowser(t, ts.testServer)
+	f = wantFactorPage(t, b.login(authURL, "alice", testPassword), http.StatusOK)
+	if err := ts.Accounts.ResetPassword(context.Background(), "admin", alice.ID, "another long passphrase"); err != nil {
+		t.Fatal(err)
+	}
+	wantErrorPage(t, post(b, f, url.Values{"code": {totpCode(t, key, step())}}), http.StatusForbidden)
+	b = newBrowser(t, ts.testServer)
+	f = wantFactorPage(t, b.login(authURL, "bob", testPassword), http.StatusOK)
+	if _, err := ts.Accounts.Disable(context.Background(), "admin", bob.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantErrorPage(t, post(b, f, url.Values{"code": {totpCode(t, bobKey, step())}}), http.StatusForbidden)
+	if b.session() != nil {
+		t.Fatal("a disabled user signed in")
+	}
+}
+
+// TestSecondFactorThrottled: the TOTP service's throttle answers 429 and
+// the right code does not get through during it.
+func TestSecondFactorThrottled(t *testing.T) {
+	t.Parallel()
+	ts := newMFAServer(t)
+	c, _ := ts.confidentialClient(auth.AuthMethodSecretBasic)
+	alice := ts.mustUser("alice")
+	key := ts.totp.enrol(alice.ID)
+	b := newBrowser(t, ts.testServer)
+	p := b.login(ts.authorizeURL(authParams(c)), "alice", testPassword)
+	for range ts.totp.limit {
+		p = b.submit(p, url.Values{"code": {"abcdef"}})
+	}
+	p = b.submit(p, url.Values{"code": {totpCode(t, key, ts.Clock.Now())}})
+	wantFactorPage(t, p, http.StatusTooManyRequests)
+	if b.session() != nil {
+		t.Fatal("signed in while throttled")
+	}
+}
+
+// TestMFARequiredEnrolment: with the policy required, a user without a
+// second factor gets a session with the password alone, good only for
+// enrolling: every authorization sends the browser to /account/totp with
+// the request to come back to, until the session has two factors.
+func TestMFARequiredEnrolment(t *testing.T) {
+	t.Parallel()
+	ts := newMFAServer(t, func(c *Config) { c.MFA = auth.MFARequired })
+	c, _ := ts.confidentialClient(auth.AuthMethodSecretBasic)
+	alice := ts.mustUser("alice")
+	params := authParams(c)
+	authURL := ts.authorizeURL(params)
+	b := newBrowser(t, ts.testServer)
+
+	wantEnrol := func(p *page) {
+		t.Helper()
+		loc := p.location(t)
+		if loc.Path != PathEnrolTOTP || loc.Query().Get("return") != PathAuthorize+"?"+params.Encode() {
+			t.Fatalf("redirected to %s, want enrolment returning to the request", loc)
+		}
+	}
+	wantEnrol(b.login(authURL, "alice", testPassword))
+	sess := b.session()
+	if sess == nil || !slices.Equal(sess.AMR, []string{"pwd"}) {
+		t.Fatalf("session %+v", sess)
+	}
+	wantEnrol(b.get(authURL))
+	wantRedirectError(t, b.get(ts.authorizeURL(authParams(c, "prompt", "none"))), c.RedirectURIs[0], "st-123", CodeInteractionRequired)
+
+	// Enrolment (the mfa part's page) confirms a code and upgrades the
+	// session; the request then goes on.
+	ts.totp.enrol(alice.ID)
+	if err := ts.Store.UpgradeSession(context.Background(), sess.Hash, auth.NormalizeAMR([]string{"pwd", "otp"}), ts.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if p := b.get(authURL); p.StatusCode != http.StatusOK || !strings.Contains(p.body, `value="allow"`) {
+		t.Fatalf("after enrolment: %d\n%s", p.StatusCode, p.body)
+	}
+}
+
+// TestStepUp: a session signed in with the password steps up when a
+// request asks for ACRMFA in acr_values, or when the client's policy
+// turns to required; prompt=none gets interaction_required; the step-up
+// adds the factor to the same session and renews auth_time. A consent
+// form kept from before the client required two factors gets no code.
+func TestStepUp(t *testing.T) {
+	t.Parallel()
+	ts := newMFAServer(t)
+	c, secret := ts.confidentialClient(auth.AuthMethodSecretBasic)
+	alice := ts.mustUser("alice")
+	f := newOIDCFlow(t, ts.testServer, c, secret, "openid")
+	b := newBrowser(t, ts.testServer)
+
+	authURL, _ := f.authURL()
+	consent := b.login(authURL, "alice", testPassword)
+	b.codeFrom(b.submit(consent, url.Values{"decision": {"allow"}}), c.RedirectURIs[0], "st")
+	before := b.session()
+	key := ts.totp.enrol(alice.ID) // set up after signing in
+
+	// Nothing requires two factors: the session goes on.
+	authURL, _ = f.authURL()
+	b.codeFrom(b.get(authURL), c.RedirectURIs[0], "st")
+
+	authURL, _ = f.authURL("acr_values", auth.ACRMFA, "prompt", "none")
+	wantRedirectError(t, b.get(authURL), c.RedirectURIs[0], "st", CodeInteractionRequired)
+
+	ts.Clock.Add(time.Minute)
+	authURL, verifier := f.authURL("acr_values", auth.ACRMFA)
+	up := b.get(authURL)
+	wantFactorPage(t, up, http.StatusOK)
+	if !strings.Contains(up.body, "asks for a second factor") {
+		t.Fatalf("not the step-up page:\n%s", up.body)
+	}
+	claims, _ := f.exchange(b.codeFrom(b.submit(up, url.Values{"code": {totpCode(t, key, ts.Clock.Now())}}), c.RedirectURIs[0], "st"), verifier)
+	if claims["acr"] != auth.ACRMFA || int64(claims["auth_time"].(float64)) != ts.Clock.Now().Unix() {
+		t.Fatalf("after step-up: acr %v auth_time %v", claims["acr"], claims["auth_time"])
+	}
+	after := b.session()
+	if after == nil || string(after.Hash) != string(before.Hash) || !auth.HasMFA(after.AMR) {
+		t.Fatalf("step-up session %+v (before %+v)", after, before)
+	}
+
+	// Another browser with a password session, and a client that now
+	// requires two factors: the consent form kept from before is refused.
+	b3 := newBrowser(t, ts.testServer)
+	ts.mustUser("carol")
+	authURL, _ = f.authURL()
+	consent = b3.login(authURL, "carol", testPassword)
+	kept := consent.form(t)
+	ts.policy.set(c.ID, auth.MFARequired)
+	p := b3.post(kept.action, func() url.Values { v := kept.fields; v.Set("decision", "allow"); return v }())
+	wantErrorPage(t, p, http.StatusForbidden)
+	// And the authorization endpoint sends carol, who has no factor, to
+	// enrol.
+	if loc := b3.get(authURL).location(t); loc.Path != PathEnrolTOTP {
+		t.Fatalf("carol went to %s", loc)
+	}
+}

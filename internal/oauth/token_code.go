@@ -101,7 +101,8 @@ func (s *Server) storeFirstRefresh(ctx context.Context, g *grant, audiences []st
 		rt := &auth.RefreshToken{
 			Hash: hash, FamilyID: g.familyID, ClientID: c.ID, UserID: g.userID,
 			Scopes: g.scopes, Audiences: audiences, AuthTime: g.authTime, SessionID: g.sessionID,
-			DPoPJKT:   refreshJKT(c, g.jkt), AMR: g.amr,
+			DPoPJKT:   refreshJKT(c, g.jkt),
+			AMR:       g.amr,
 			CreatedAt: now, ExpiresAt: minTime(now.Add(idle), familyExp), FamilyExpiresAt: familyExp,
 		}
 		if err := s.store.CreateRefreshToken(ctx, rt, issued); err != nil {

@@ -91,7 +91,8 @@ func (s *Server) grantRefreshToken(ctx context.Context, c *auth.Client, form url
 		nt := &auth.RefreshToken{
 			Hash: next, FamilyID: rt.FamilyID, ClientID: c.ID, UserID: rt.UserID,
 			Scopes: rt.Scopes, Audiences: rt.Audiences, AuthTime: rt.AuthTime, SessionID: rt.SessionID,
-			DPoPJKT:   rt.DPoPJKT, AMR: rt.AMR,
+			DPoPJKT:   rt.DPoPJKT,
+			AMR:       rt.AMR,
 			CreatedAt: now, ExpiresAt: minTime(now.Add(idle), rt.FamilyExpiresAt), FamilyExpiresAt: rt.FamilyExpiresAt,
 		}
 		err := s.store.RotateRefreshToken(ctx, hash, now, s.cfg.RefreshGrace, nt, issued)

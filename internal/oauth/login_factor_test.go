@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"html"
+	"regexp"
 	"net/http"
 	"net/url"
 	"slices"
@@ -499,5 +501,162 @@ func TestStepUp(t *testing.T) {
 	// enrol.
 	if loc := b3.get(authURL).location(t); loc.Path != PathEnrolTOTP {
 		t.Fatalf("carol went to %s", loc)
+	}
+}
+
+// passkeyForm reads the passkey form of a page (data-passkey-login).
+func passkeyFormOf(t *testing.T, p *page) (begin string, f htmlForm) {
+	t.Helper()
+	i := strings.Index(p.body, "data-passkey-login")
+	if i < 0 {
+		t.Fatalf("no passkey form:\n%s", p.body)
+	}
+	start := strings.LastIndex(p.body[:i], "<form")
+	end := strings.Index(p.body[i:], "</form>") + i
+	frag := p.body[start:end]
+	action := attrRe.FindStringSubmatch(frag[strings.Index(frag, `action="`):])[2]
+	bm := regexp.MustCompile(`data-passkey-begin="([^"]*)"`).FindStringSubmatch(frag)
+	f = htmlForm{action: html.UnescapeString(action), fields: url.Values{}}
+	for _, in := range inputRe.FindAllStringSubmatch(frag, -1) {
+		attrs := map[string]string{}
+		for _, a := range attrRe.FindAllStringSubmatch(in[1], -1) {
+			attrs[a[1]] = html.UnescapeString(a[2])
+		}
+		f.fields.Set(attrs["name"], attrs["value"])
+	}
+	return html.UnescapeString(bm[1]), f
+}
+
+// passkeyCeremony runs what passkey.js does: begin with the form's
+// fields, then the form with the credential that credential makes of the
+// ceremony's state.
+func (b *browser) passkeyCeremony(p *page, credential func(state string) string) *page {
+	b.t.Helper()
+	begin, f := passkeyFormOf(b.t, p)
+	opts := b.post(begin, f.fields)
+	if opts.StatusCode != http.StatusOK || opts.Header.Get("Content-Type") != "application/json" {
+		b.t.Fatalf("begin: %d %s\n%s", opts.StatusCode, opts.Header.Get("Content-Type"), opts.body)
+	}
+	var o struct {
+		PublicKey struct {
+			Challenge string `json:"challenge"`
+		} `json:"publicKey"`
+	}
+	if err := json.Unmarshal([]byte(opts.body), &o); err != nil || o.PublicKey.Challenge == "" {
+		b.t.Fatalf("begin answered %s", opts.body)
+	}
+	f.fields.Set("credential", credential(o.PublicKey.Challenge))
+	return b.post(f.action, f.fields)
+}
+
+// TestPasskeySignIn: a passkey alone signs in from the login page (the
+// username field offers passkeys; the page runs passkey.js only); one
+// with user verification is two factors. A ceremony is finished once. A
+// passkey serves as the second factor after a password, and only the
+// user's own.
+func TestPasskeySignIn(t *testing.T) {
+	t.Parallel()
+	ts := newMFAServer(t)
+	c, _ := ts.confidentialClient(auth.AuthMethodSecretBasic)
+	alice := ts.mustUser("alice")
+	ts.passkeys.register(alice.ID)
+	bob := ts.mustUser("bob")
+	ts.passkeys.register(bob.ID)
+	authURL := ts.authorizeURL(authParams(c))
+
+	b := newBrowser(t, ts.testServer)
+	lp := b.loginPage(authURL)
+	for _, want := range []string{`name="username"`, `name="password"`, `autocomplete="username webauthn"`, `data-passkey-begin=`, `<script src="/oauth2/static/passkey.js" defer></script>`} {
+		if !strings.Contains(lp.body, want) {
+			t.Errorf("login page lacks %s", want)
+		}
+	}
+	if csp := lp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self';") || strings.Contains(csp, "unsafe") {
+		t.Errorf("login page CSP %q", csp)
+	}
+	var state string
+	consent := b.passkeyCeremony(lp, func(s string) string { state = s; return passkeyCredential(alice.ID, s, true) })
+	if consent.StatusCode != http.StatusOK || !strings.Contains(consent.body, `value="allow"`) {
+		t.Fatalf("passkey sign-in: %d\n%s", consent.StatusCode, consent.body)
+	}
+	if s := b.session(); s == nil || !slices.Equal(s.AMR, []string{"hwk", "mfa", "user"}) {
+		t.Fatalf("session %+v", s)
+	}
+	if b.cookie(auth.CookiePasskeyLoginInsecure) != "" {
+		t.Fatal("the ceremony cookie outlived the ceremony")
+	}
+
+	// The same credential again, even with the ceremony cookie put back:
+	// the state is spent.
+	b2 := newBrowser(t, ts.testServer)
+	lp = b2.loginPage(authURL)
+	_, f := passkeyFormOf(t, lp)
+	b2.setCookie(auth.CookiePasskeyLoginInsecure, base64.RawURLEncoding.EncodeToString([]byte(state)))
+	f.fields.Set("credential", passkeyCredential(alice.ID, state, true))
+	if p := b2.post(f.action, f.fields); p.StatusCode != http.StatusUnauthorized || b2.session() != nil {
+		t.Fatalf("replayed ceremony: %d", p.StatusCode)
+	}
+	// Begin without the login page's token is refused.
+	begin, f := passkeyFormOf(t, lp)
+	f.fields.Set("csrf_token", "1.x")
+	if p := b2.post(begin, f.fields); p.StatusCode != http.StatusForbidden {
+		t.Fatalf("begin without a valid token: %d", p.StatusCode)
+	}
+
+	// A passkey as the second factor: bob has no TOTP, so the second step
+	// offers the passkey alone; alice's passkey does not do for bob.
+	b3 := newBrowser(t, ts.testServer)
+	fp := b3.login(authURL, "bob", testPassword)
+	if fp.StatusCode != http.StatusOK || strings.Contains(fp.body, `name="code"`) || !strings.Contains(fp.body, "Use a passkey") {
+		t.Fatalf("second step for a passkey user: %d\n%s", fp.StatusCode, fp.body)
+	}
+	if p := b3.passkeyCeremony(fp, func(s string) string { return passkeyCredential(alice.ID, s, false) }); p.StatusCode != http.StatusUnauthorized || b3.session() != nil {
+		t.Fatalf("another user's passkey as bob's second factor: %d\n%s", p.StatusCode, p.body)
+	}
+	p := b3.passkeyCeremony(fp, func(s string) string { return passkeyCredential(bob.ID, s, false) })
+	if p.StatusCode != http.StatusOK || !strings.Contains(p.body, `value="allow"`) {
+		t.Fatalf("bob's passkey: %d\n%s", p.StatusCode, p.body)
+	}
+	if s := b3.session(); s == nil || !slices.Equal(s.AMR, []string{"hwk", "mfa", "pwd"}) {
+		t.Fatalf("session %+v", s)
+	}
+
+	// A passkey without user verification, for a user with TOTP too: one
+	// factor, so the code is asked for, and the passkey is not offered
+	// again.
+	carol := ts.mustUser("carol")
+	ts.passkeys.register(carol.ID)
+	ts.totp.enrol(carol.ID)
+	b4 := newBrowser(t, ts.testServer)
+	p = b4.passkeyCeremony(b4.loginPage(authURL), func(s string) string { return passkeyCredential(carol.ID, s, false) })
+	wantFactorPage(t, p, http.StatusOK)
+	if strings.Contains(p.body, "Use a passkey") || b4.session() != nil {
+		t.Fatalf("after a passkey without user verification:\n%s", p.body)
+	}
+}
+
+// TestDeviceSignInAsksForTheSecondFactor: the device page's sign-in is a
+// sign-in like any other: a user with TOTP gives a code before the
+// device's consent page.
+func TestDeviceSignInAsksForTheSecondFactor(t *testing.T) {
+	t.Parallel()
+	ts := newMFAServer(t)
+	c, _ := ts.deviceClient(true)
+	alice := ts.mustUser("alice")
+	key := ts.totp.enrol(alice.ID)
+	codes := ts.deviceAuth(c, "openid")
+	b := newBrowser(t, ts.testServer)
+	lp := b.enterCode(codes["verification_uri_complete"].(string), "")
+	p := b.submit(lp, url.Values{"username": {"alice"}, "password": {testPassword}})
+	wantFactorPage(t, p, http.StatusOK)
+	if b.session() != nil {
+		t.Fatal("a session before the second factor")
+	}
+	p = b.submit(p, url.Values{"code": {totpCode(t, key, ts.Clock.Now())}})
+	if p.StatusCode != http.StatusOK || !strings.Contains(p.body, `value="allow"`) || !strings.Contains(p.body, "Only allow this") {
+		t.Fatalf("after the code: %d\n%s", p.StatusCode, p.body)
+	}
+	if s := b.session(); s == nil || !auth.HasMFA(s.AMR) {
+		t.Fatalf("session %+v", s)
 	}
 }

@@ -153,25 +153,13 @@ func (s *Server) signInStep(ctx context.Context, n *signInNext, userID string, p
 // the user has a second factor or the policy wants one, else a session
 // and what the sign-in continues.
 func (s *Server) afterPassword(w http.ResponseWriter, r *http.Request, u *auth.User, n *signInNext, retry func(int, string)) {
-	s.afterFirstFactor(w, r, u, n, []string{auth.AMRPassword}, true, retry)
-}
-
-// afterFirstFactor is afterPassword for any first factor (a password, or
-// a passkey that did not verify the user); withPasskey: a passkey may
-// serve as the second factor.
-func (s *Server) afterFirstFactor(w http.ResponseWriter, r *http.Request, u *auth.User, n *signInNext, proved []string, withPasskey bool, retry func(int, string)) {
 	ctx := r.Context()
+	proved := []string{auth.AMRPassword}
 	step, totp, passkey, err := s.signInStep(ctx, n, u.ID, proved, true)
 	if err != nil {
 		s.errorPage(w, r, err)
 		return
 	}
-	if !withPasskey && passkey && !totp {
-		// The only second factor is the kind just used.
-		passkey = false
-		step = decideMFA(mfaSituation{required: s.requiredFor(n), proved: proved, fresh: true, canEnrol: s.cfg.TOTP != nil})
-	}
-	passkey = passkey && withPasskey
 	switch step {
 	case mfaNone:
 		if sess := s.completeSignIn(w, r, u, proved, retry); sess != nil {
@@ -443,42 +431,46 @@ func (s *Server) retryFactor(w http.ResponseWriter, r *http.Request, st *pending
 }
 
 // finishSecondStep completes a pending sign-in whose second factor (the
-// methods more) checked out: the nonce is spent, then the session starts
-// (or, for a step-up, gains the factor), and the sign-in goes on.
+// methods more) checked out, and goes on with what it continues.
 func (s *Server) finishSecondStep(w http.ResponseWriter, r *http.Request, st *pendingStep, more []string) {
+	sess := s.completeSecondStep(w, r, st, more, func(err error) { s.errorPage(w, r, err) })
+	if sess != nil {
+		s.continueSignIn(w, r, st.next, sess)
+	}
+}
+
+// completeSecondStep spends the pending sign-in's nonce, then starts the
+// session (or, for a step-up, adds the factor to it). It returns nil after
+// fail, with a forbidden error when the pending sign-in was spent or
+// overtaken meanwhile.
+func (s *Server) completeSecondStep(w http.ResponseWriter, r *http.Request, st *pendingStep, more []string, fail func(error)) *browserSession {
 	ctx := r.Context()
 	now := s.now()
 	err := s.store.UseJTI(ctx, "signin:"+st.p.Nonce, now.Add(s.cfg.PendingSignInTTL), now)
 	switch auth.ErrorCode(err) {
 	case "":
 	case auth.ECONFLICT:
-		s.errorPage(w, r, forbidden(msgSignInExpired))
-		return
+		fail(forbidden(msgSignInExpired))
+		return nil
 	default:
-		s.errorPage(w, r, fmt.Errorf("oauth: spend a pending sign-in: %w", err))
-		return
+		fail(fmt.Errorf("oauth: spend a pending sign-in: %w", err))
+		return nil
 	}
 	amr := auth.MergeAMR(st.p.AMR, more)
 	if st.p.StepUp {
 		amr = auth.MergeAMR(st.sess.AMR, amr)
 		if err := s.store.UpgradeSession(ctx, st.sess.Hash, amr, now); err != nil {
 			if auth.ErrorCode(err) == auth.ENOTFOUND {
-				s.errorPage(w, r, forbidden(msgSignInExpired))
-				return
+				fail(forbidden(msgSignInExpired))
+				return nil
 			}
-			s.errorPage(w, r, fmt.Errorf("oauth: upgrade session: %w", err))
-			return
+			fail(fmt.Errorf("oauth: upgrade session: %w", err))
+			return nil
 		}
 		st.sess.AMR, st.sess.AuthTime = amr, now
-		s.continueSignIn(w, r, st.next, st.sess)
-		return
+		return st.sess
 	}
-	sess := s.completeSignIn(w, r, st.user, amr, func(int, string) {
-		s.errorPage(w, r, forbidden(msgSignInExpired))
-	})
-	if sess != nil {
-		s.continueSignIn(w, r, st.next, sess)
-	}
+	return s.completeSignIn(w, r, st.user, amr, func(int, string) { fail(forbidden(msgSignInExpired)) })
 }
 
 // renderFactor shows the second step.

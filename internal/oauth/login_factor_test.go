@@ -504,49 +504,103 @@ func TestStepUp(t *testing.T) {
 	}
 }
 
-// passkeyForm reads the passkey form of a page (data-passkey-login).
-func passkeyFormOf(t *testing.T, p *page) (begin string, f htmlForm) {
+// passkeyForm is a passkey form of a page (data-passkey="login"), as
+// passkey.js reads it.
+type passkeyForm struct {
+	begin, finish string
+	csrf          string
+	fields        map[string]string // the other fields, sent as JSON
+}
+
+func passkeyFormOf(t *testing.T, p *page) passkeyForm {
 	t.Helper()
-	i := strings.Index(p.body, "data-passkey-login")
+	i := strings.Index(p.body, `data-passkey="login"`)
 	if i < 0 {
 		t.Fatalf("no passkey form:\n%s", p.body)
 	}
-	start := strings.LastIndex(p.body[:i], "<form")
-	end := strings.Index(p.body[i:], "</form>") + i
-	frag := p.body[start:end]
-	action := attrRe.FindStringSubmatch(frag[strings.Index(frag, `action="`):])[2]
-	bm := regexp.MustCompile(`data-passkey-begin="([^"]*)"`).FindStringSubmatch(frag)
-	f = htmlForm{action: html.UnescapeString(action), fields: url.Values{}}
+	frag := p.body[i : strings.Index(p.body[i:], "</form>")+i]
+	attr := func(name string) string {
+		m := regexp.MustCompile(name + `="([^"]*)"`).FindStringSubmatch(frag)
+		if m == nil {
+			t.Fatalf("passkey form without %s:\n%s", name, frag)
+		}
+		return html.UnescapeString(m[1])
+	}
+	f := passkeyForm{begin: attr("data-begin"), finish: attr("data-finish"), fields: map[string]string{}}
 	for _, in := range inputRe.FindAllStringSubmatch(frag, -1) {
 		attrs := map[string]string{}
 		for _, a := range attrRe.FindAllStringSubmatch(in[1], -1) {
 			attrs[a[1]] = html.UnescapeString(a[2])
 		}
-		f.fields.Set(attrs["name"], attrs["value"])
+		if attrs["name"] == "csrf_token" {
+			f.csrf = attrs["value"]
+		} else {
+			f.fields[attrs["name"]] = attrs["value"]
+		}
 	}
-	return html.UnescapeString(bm[1]), f
+	return f
 }
 
-// passkeyCeremony runs what passkey.js does: begin with the form's
-// fields, then the form with the credential that credential makes of the
-// ceremony's state.
+// postJSON sends what passkey.js sends: JSON, the token in X-CSRF-Token.
+func (b *browser) postJSON(u, csrf string, body any) *page {
+	b.t.Helper()
+	raw, _ := json.Marshal(body)
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(string(raw)))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.Header.Set("X-CSRF-Token", csrf)
+	return b.do(req)
+}
+
+// passkeyBegin runs passkey.js's first request and returns the state.
+func (b *browser) passkeyBegin(f passkeyForm) string {
+	b.t.Helper()
+	p := b.postJSON(f.begin, f.csrf, f.fields)
+	var o struct {
+		Options struct {
+			PublicKey struct {
+				Challenge string `json:"challenge"`
+			} `json:"publicKey"`
+		} `json:"options"`
+		State string `json:"state"`
+	}
+	if p.StatusCode != http.StatusOK || json.Unmarshal([]byte(p.body), &o) != nil || o.State == "" || o.Options.PublicKey.Challenge == "" {
+		b.t.Fatalf("begin: %d\n%s", p.StatusCode, p.body)
+	}
+	return o.State
+}
+
+// passkeyFinish runs passkey.js's second request; signed in, it follows
+// the redirect as the script does.
+func (b *browser) passkeyFinish(f passkeyForm, state, credential string) *page {
+	b.t.Helper()
+	body := map[string]any{"state": state, "credential": json.RawMessage(credential)}
+	for k, v := range f.fields {
+		body[k] = v
+	}
+	p := b.postJSON(f.finish, f.csrf, body)
+	if p.StatusCode != http.StatusOK {
+		return p
+	}
+	var done struct {
+		Redirect string `json:"redirect"`
+	}
+	if json.Unmarshal([]byte(p.body), &done) != nil || !strings.HasPrefix(done.Redirect, b.ts.URL+PathLoginContinue+"?") {
+		b.t.Fatalf("finish answered %s", p.body)
+	}
+	return b.get(done.Redirect)
+}
+
+// passkeyCeremony runs both requests of passkey.js for the page's form,
+// with the credential that credential makes of the ceremony's state.
 func (b *browser) passkeyCeremony(p *page, credential func(state string) string) *page {
 	b.t.Helper()
-	begin, f := passkeyFormOf(b.t, p)
-	opts := b.post(begin, f.fields)
-	if opts.StatusCode != http.StatusOK || opts.Header.Get("Content-Type") != "application/json" {
-		b.t.Fatalf("begin: %d %s\n%s", opts.StatusCode, opts.Header.Get("Content-Type"), opts.body)
-	}
-	var o struct {
-		PublicKey struct {
-			Challenge string `json:"challenge"`
-		} `json:"publicKey"`
-	}
-	if err := json.Unmarshal([]byte(opts.body), &o); err != nil || o.PublicKey.Challenge == "" {
-		b.t.Fatalf("begin answered %s", opts.body)
-	}
-	f.fields.Set("credential", credential(o.PublicKey.Challenge))
-	return b.post(f.action, f.fields)
+	f := passkeyFormOf(b.t, p)
+	state := b.passkeyBegin(f)
+	return b.passkeyFinish(f, state, credential(state))
 }
 
 // TestPasskeySignIn: a passkey alone signs in from the login page (the
@@ -566,7 +620,7 @@ func TestPasskeySignIn(t *testing.T) {
 
 	b := newBrowser(t, ts.testServer)
 	lp := b.loginPage(authURL)
-	for _, want := range []string{`name="username"`, `name="password"`, `autocomplete="username webauthn"`, `data-passkey-begin=`, `<script src="/oauth2/static/passkey.js" defer></script>`} {
+	for _, want := range []string{`name="username"`, `name="password"`, `autocomplete="username webauthn"`, `data-passkey="login"`, `<script src="/oauth2/static/passkey.js" defer></script>`} {
 		if !strings.Contains(lp.body, want) {
 			t.Errorf("login page lacks %s", want)
 		}
@@ -587,20 +641,27 @@ func TestPasskeySignIn(t *testing.T) {
 	}
 
 	// The same credential again, even with the ceremony cookie put back:
-	// the state is spent.
+	// the state is spent. A state of another browser's ceremony is not
+	// this browser's.
 	b2 := newBrowser(t, ts.testServer)
 	lp = b2.loginPage(authURL)
-	_, f := passkeyFormOf(t, lp)
+	f := passkeyFormOf(t, lp)
 	b2.setCookie(auth.CookiePasskeyLoginInsecure, base64.RawURLEncoding.EncodeToString([]byte(state)))
-	f.fields.Set("credential", passkeyCredential(alice.ID, state, true))
-	if p := b2.post(f.action, f.fields); p.StatusCode != http.StatusUnauthorized || b2.session() != nil {
-		t.Fatalf("replayed ceremony: %d", p.StatusCode)
+	if p := b2.passkeyFinish(f, state, passkeyCredential(alice.ID, state, true)); p.StatusCode != http.StatusUnauthorized || b2.session() != nil {
+		t.Fatalf("replayed ceremony: %d %s", p.StatusCode, p.body)
 	}
-	// Begin without the login page's token is refused.
-	begin, f := passkeyFormOf(t, lp)
-	f.fields.Set("csrf_token", "1.x")
-	if p := b2.post(begin, f.fields); p.StatusCode != http.StatusForbidden {
-		t.Fatalf("begin without a valid token: %d", p.StatusCode)
+	bx := newBrowser(t, ts.testServer)
+	theirs := bx.passkeyBegin(passkeyFormOf(t, bx.loginPage(authURL)))
+	b2.passkeyBegin(f)
+	if p := b2.passkeyFinish(f, theirs, passkeyCredential(alice.ID, theirs, true)); p.StatusCode != http.StatusUnauthorized || b2.session() != nil {
+		t.Fatalf("another browser's ceremony: %d %s", p.StatusCode, p.body)
+	}
+	// Begin without the login page's token, or from another site, is
+	// refused.
+	bad := f
+	bad.csrf = "1.x"
+	if p := b2.postJSON(f.begin, bad.csrf, f.fields); p.StatusCode != http.StatusForbidden || !strings.Contains(p.body, `"error"`) {
+		t.Fatalf("begin without a valid token: %d %s", p.StatusCode, p.body)
 	}
 
 	// A passkey as the second factor: bob has no TOTP, so the second step
@@ -621,17 +682,38 @@ func TestPasskeySignIn(t *testing.T) {
 		t.Fatalf("session %+v", s)
 	}
 
-	// A passkey without user verification, for a user with TOTP too: one
-	// factor, so the code is asked for, and the passkey is not offered
-	// again.
+	// A passkey without user verification is one factor: refused from
+	// the login page for a user with TOTP (the password form, then the
+	// code, will do); enough for a user without a second factor under the
+	// optional policy.
 	carol := ts.mustUser("carol")
 	ts.passkeys.register(carol.ID)
 	ts.totp.enrol(carol.ID)
 	b4 := newBrowser(t, ts.testServer)
 	p = b4.passkeyCeremony(b4.loginPage(authURL), func(s string) string { return passkeyCredential(carol.ID, s, false) })
-	wantFactorPage(t, p, http.StatusOK)
-	if strings.Contains(p.body, "Use a passkey") || b4.session() != nil {
-		t.Fatalf("after a passkey without user verification:\n%s", p.body)
+	if p.StatusCode != http.StatusUnauthorized || !strings.Contains(p.body, "did not confirm it is you") || b4.session() != nil {
+		t.Fatalf("passkey without user verification, user with TOTP: %d %s", p.StatusCode, p.body)
+	}
+	// The link that goes on after a passkey sign-in is the signed-in
+	// browser's alone.
+	b6 := newBrowser(t, ts.testServer)
+	f6 := passkeyFormOf(t, b6.loginPage(authURL))
+	st6 := b6.passkeyBegin(f6)
+	done := b6.postJSON(f6.finish, f6.csrf, map[string]any{"request": f6.fields["request"], "state": st6, "credential": json.RawMessage(passkeyCredential(alice.ID, st6, true))})
+	var link struct{ Redirect string }
+	json.Unmarshal([]byte(done.body), &link)
+	if link.Redirect == "" {
+		t.Fatalf("finish: %d %s", done.StatusCode, done.body)
+	}
+	wantErrorPage(t, newBrowser(t, ts.testServer).get(link.Redirect), http.StatusForbidden)
+	wantErrorPage(t, b6.get(strings.Replace(link.Redirect, "token=", "token=1", 1)), http.StatusForbidden)
+
+	dave := ts.mustUser("dave")
+	ts.passkeys.register(dave.ID)
+	b5 := newBrowser(t, ts.testServer)
+	p = b5.passkeyCeremony(b5.loginPage(authURL), func(s string) string { return passkeyCredential(dave.ID, s, false) })
+	if s := b5.session(); p.StatusCode != http.StatusOK || s == nil || !slices.Equal(s.AMR, []string{"hwk"}) {
+		t.Fatalf("passkey without user verification, no second factor: %d, session %+v", p.StatusCode, s)
 	}
 }
 

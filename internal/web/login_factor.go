@@ -22,30 +22,23 @@ type SecondFactorPage struct {
 	Error      string       // shown with role="alert"
 }
 
-// PasskeyForm is a form that /oauth2/static/passkey.js drives: on a click
-// of its button marked data-passkey-button (or at once, for Conditional,
-// through the browser's autofill: data-passkey-conditional), the script
-// POSTs the form's fields (urlencoded) to the URL in data-passkey-begin
-// and gets the WebAuthn request options as JSON ({"publicKey": {...}},
-// base64url for binary members); it calls navigator.credentials.get with
-// them, puts the PublicKeyCredential as JSON (base64url for binary
-// members: id, rawId, type, response.clientDataJSON, authenticatorData,
-// signature, userHandle) in the hidden input named credential, and submits
-// the form to its action. The server answers that POST as it answers the
-// password form.
+// PasskeyForm is a form that /oauth2/static/passkey.js drives
+// (data-passkey="login"; see the script's header for its protocol): on
+// submit, or at once through the browser's autofill when the page has an
+// input with autocomplete="... webauthn", it POSTs the form's fields as
+// JSON, with the CSRF token in X-CSRF-Token, to Begin; receives
+// {"options": {"publicKey": ...}, "state": ...}; asks the authenticator;
+// POSTs {"state", "credential", ...fields} to Finish and follows the
+// {"redirect"} of the answer, or shows its {"error"} in the element marked
+// data-passkey-status.
 type PasskeyForm struct {
-	Begin       string // URL of the begin endpoint
-	Finish      string // the form's action
-	Request     string
-	Pending     string // "" on the login page
-	CSRF        string
-	Conditional bool // offer passkeys in the username field's autofill
-	Label       string
+	Begin   string // URL of the begin endpoint
+	Finish  string // URL of the finish endpoint
+	Request string
+	Pending string // "" on the login page
+	CSRF    string
+	Label   string
 }
-
-// PasskeyScript is the path of the passkey pages' script, served from the
-// binary by the passkey package.
-const PasskeyScript = "/oauth2/static/passkey.js"
 
 // RenderSecondFactor writes the second-step page. A page offering a
 // passkey runs passkey.js (script-src 'self'); none runs inline script.

@@ -469,6 +469,9 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		DeviceInterval:                     o.Device.Interval,
 		DeviceAddressAttempts:              o.Device.AddressAttempts,
 		DeviceBrowserAttempts:              o.Device.BrowserAttempts,
+		// Second factors at sign-in: the policy here; the TOTP and passkey
+		// services (oauth.Config.TOTP, .Passkeys) come with their parts.
+		MFA: m.Config.Identity.MFA,
 	}
 	if cfg.DPoP, err = m.oauthDPoP(); err != nil {
 		return fmt.Errorf("oauth: %w", err)

@@ -31,6 +31,10 @@ const (
 	// progress: the PKCE verifier's seed and where to return.
 	CookieAccountSignin         = "__Host-gatehouse_account_signin"
 	CookieAccountSigninInsecure = "gatehouse_account_signin"
+	// The handle of a passkey sign-in ceremony in progress (its
+	// challenge is kept by the passkey service), for a few minutes.
+	CookiePasskeyLogin         = "__Host-gatehouse_passkey_login"
+	CookiePasskeyLoginInsecure = "gatehouse_passkey_login"
 )
 
 // gatehouseCookies is every name above.
@@ -41,6 +45,7 @@ var gatehouseCookies = [...]string{
 	CookieDashboard, CookieDashboardInsecure,
 	CookieDashboardSignin, CookieDashboardSigninInsecure,
 	CookieAccountSignin, CookieAccountSigninInsecure,
+	CookiePasskeyLogin, CookiePasskeyLoginInsecure,
 }
 
 // GatehouseCookie reports whether name is one of Gatehouse's own cookies.

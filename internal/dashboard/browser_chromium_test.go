@@ -592,10 +592,7 @@ func patternMatches(pattern, path string) bool {
 
 // axeRun runs axe-core on the document and lists its serious and critical
 // violations, one line each with the elements concerned.
-const axeRun = `axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations
-	.filter(v => v.impact === "serious" || v.impact === "critical")
-	.map(v => v.impact + " " + v.id + " (" + v.help + "): " +
-		v.nodes.slice(0, 5).map(n => n.target.join(" ") + " — " + (n.failureSummary || "").replace(/\s+/g, " ")).join(" | ")))`
+const axeRun = testenv.AxeRun
 
 // everyPage is each page of the dashboard with the fixtures it needs.
 func everyPage(t *testing.T, h *harness) []string {

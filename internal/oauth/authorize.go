@@ -52,7 +52,7 @@ type authzRequest struct {
 	requestURI  string // of a pushed request (par.go); "" for none
 
 	idTokenClaims []string // the claims parameter's, for the ID token (prompt.go)
-	acr           string   // the acr satisfied, if one was requested (prompt.go)
+	wantsMFA      bool     // acr_values or claims ask for auth.ACRMFA (mfa.go)
 	dpopJKT       string   // RFC 9449 10: the DPoP key the code is bound to
 }
 
@@ -357,12 +357,16 @@ func (s *Server) needsLogin(req *authzRequest, sess *browserSession) bool {
 	return req.maxAge >= 0 && s.now().Sub(sess.AuthTime) > time.Duration(req.maxAge)*time.Second
 }
 
-// proceed continues an authorization request for a signed-in user: the
-// code at once for a first-party client, or when a remembered consent
-// covers every requested scope (unless prompt=consent), else the consent
-// page.
+// proceed continues an authorization request for a signed-in user: a
+// step-up first when the request needs a second factor the session lacks
+// (login_factor.go); then the code at once for a first-party client, or
+// when a remembered consent covers every requested scope (unless
+// prompt=consent), else the consent page.
 func (s *Server) proceed(w http.ResponseWriter, r *http.Request, req *authzRequest, sess *browserSession) {
 	ctx := r.Context()
+	if !s.stepUp(w, r, &signInNext{flow: flowAuthorize, req: req}, sess) {
+		return
+	}
 	if s.firstParty[req.client.ID] {
 		// Even prompt=consent: there is no third party to consent to.
 		s.issueCode(w, r, req, sess)
@@ -391,6 +395,13 @@ func (s *Server) proceed(w http.ResponseWriter, r *http.Request, req *authzReque
 // issuer (RFC 9207).
 func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzRequest, sess *browserSession) {
 	ctx := r.Context()
+	if s.mfaRequired(req) && !auth.HasMFA(sess.AMR) {
+		// Every path here went through proceed's step-up; a form that
+		// did not (a consent form kept from before the policy changed)
+		// gets no code.
+		s.errorPage(w, r, forbidden("This application needs a second factor. Please start again from the application."))
+		return
+	}
 	if err := s.consumePushedRequest(ctx, req); err != nil { // one code per request_uri (par.go)
 		s.redirectError(w, r, req.redirectURI, req.state, err)
 		return
@@ -419,7 +430,8 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzReq
 		SessionID:     sid(sess.Hash),
 		FamilyID:      family,
 		IDTokenClaims: req.idTokenClaims,
-		ACR:           req.acr,
+		ACR:           acrOf(sess.AMR),
+		AMR:           sess.AMR,
 		DPoPJKT:       req.dpopJKT,
 		CreatedAt:     now,
 		ExpiresAt:     now.Add(s.cfg.AuthCodeTTL),

@@ -217,7 +217,7 @@ func (s *Server) deviceEnter(w http.ResponseWriter, r *http.Request, form url.Va
 		s.renderDeviceLogin(w, r, c, code, http.StatusOK, "", "")
 		return
 	}
-	s.renderDeviceConsent(w, c, g, code, sess)
+	s.continueSignIn(w, r, &signInNext{flow: flowDevice, code: code, grant: g, client: c}, sess)
 }
 
 // deviceLogin takes the sign-in form of the page, then shows consent.
@@ -235,13 +235,12 @@ func (s *Server) deviceLogin(w http.ResponseWriter, r *http.Request, form url.Va
 	if len(username) > account.MaxUsernameLength*4 {
 		username = ""
 	}
-	sess := s.signIn(w, r, username, form.Get("password"), func(status int, msg string) {
-		s.renderDeviceLogin(w, r, c, code, status, username, msg)
-	})
-	if sess == nil {
+	retry := func(status int, msg string) { s.renderDeviceLogin(w, r, c, code, status, username, msg) }
+	u := s.checkPassword(w, r, username, form.Get("password"), retry)
+	if u == nil {
 		return
 	}
-	s.renderDeviceConsent(w, c, g, code, sess)
+	s.afterPassword(w, r, u, &signInNext{flow: flowDevice, code: code, grant: g, client: c}, retry)
 }
 
 func (s *Server) renderDeviceLogin(w http.ResponseWriter, r *http.Request, c *auth.Client, code string, status int, username, msg string) {
@@ -302,6 +301,10 @@ func (s *Server) deviceDecide(w http.ResponseWriter, r *http.Request, form url.V
 	}
 	if err != nil {
 		s.errorPage(w, r, err)
+		return
+	}
+	if s.requiredFor(&signInNext{flow: flowDevice, client: c}) && !auth.HasMFA(sess.AMR) {
+		s.errorPage(w, r, forbidden("This device's application needs a second factor. Please enter the code again."))
 		return
 	}
 	d := auth.DeviceDecision{UserID: sess.user.ID, AuthTime: sess.AuthTime, SessionID: sid(sess.Hash)}

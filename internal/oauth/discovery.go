@@ -82,7 +82,7 @@ func (s *Server) discovery() *metadata {
 		IntrospectionEndpointAuthSigningAlgValues: assertionAlgs,
 		CodeChallengeMethodsSupported:             []string{"S256"},
 		ClaimsSupported: []string{
-			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "sid", "acr",
+			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "sid", "acr", "amr",
 			"name", "preferred_username", "email", "email_verified",
 		},
 		AuthorizationResponseIssParameterSupported: true,
@@ -92,7 +92,7 @@ func (s *Server) discovery() *metadata {
 		RequirePushedAuthorizationRequests:         s.cfg.RequirePushedAuthorizationRequests,
 		RequestObjectSigningAlgValuesSupported:     algNames(requestObjectAlgorithms),
 		ClaimsParameterSupported:                   true,
-		ACRValuesSupported:                         []string{ACRPassword},
+		ACRValuesSupported:                         s.acrValuesSupported(),
 		BackchannelLogoutSupported:                 true,
 		BackchannelLogoutSessionSupported:          true,
 		DPoPSigningAlgValuesSupported:              s.dpop.Algorithms(),

@@ -41,6 +41,7 @@ func TestDiscoveryGolden(t *testing.T) {
 	cfg := ts.cfg
 	cfg.Issuer = "https://auth.example.com"
 	cfg.Registrar = cfg.Clients.(*client.Registry) // every endpoint on, registration included
+	cfg.TOTP = newFakeTOTP()                       // second factors on: acr_values_supported lists ACRMFA
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

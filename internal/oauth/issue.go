@@ -44,12 +44,16 @@ type grant struct {
 	nonce     string // for the ID token of a code exchange only
 	familyID  string // "" for client credentials
 
-	// For the ID token of a code exchange: the user, the standard claims
-	// the claims parameter asked for, and the acr (prompt.go).
+	// For the ID token of a code exchange: the user and the standard
+	// claims the claims parameter asked for (prompt.go).
 	user          *auth.User
 	idTokenClaims []string
-	acr           string
-	jkt           string // the DPoP key the access token is bound to (cnf.jkt); "" for a bearer token
+	// amr are the authentication methods of the sign-in behind the grant
+	// (RFC 8176), carried by its code and refresh tokens; the amr and acr
+	// claims of both tokens say them. nil when unknown (a device grant, a
+	// token exchange): then neither claim is written.
+	amr []string
+	jkt string // the DPoP key the access token is bound to (cnf.jkt); "" for a bearer token
 }
 
 // tokenResponse is the successful token response of RFC 6749 5.1 and
@@ -109,7 +113,7 @@ func (s *Server) issueAccessToken(g *grant, now time.Time) (*issuedAccess, error
 	if g.userID != "" {
 		claims.AuthTime = g.authTime
 	}
-	tok, err := s.keys.Sign(typAccessToken, claims)
+	tok, err := s.keys.Sign(typAccessToken, withSignIn(claims, g.amr))
 	if err != nil {
 		return nil, fmt.Errorf("oauth: sign access token: %w", err)
 	}
@@ -118,17 +122,18 @@ func (s *Server) issueAccessToken(g *grant, now time.Time) (*issuedAccess, error
 
 // idTokenClaims are the claims of an ID token (OIDC Core 2, 3.1.3.6).
 type idTokenClaims struct {
-	Issuer          string `json:"iss"`
-	Subject         string `json:"sub"`
-	Audience        string `json:"aud"`
-	Expiry          int64  `json:"exp"`
-	IssuedAt        int64  `json:"iat"`
-	AuthTime        int64  `json:"auth_time,omitempty"`
-	Nonce           string `json:"nonce,omitempty"`
-	AccessTokenHash string `json:"at_hash,omitempty"`
-	AuthorizedParty string `json:"azp"`
-	SessionID       string `json:"sid,omitempty"` // the browser session (Back-Channel Logout 2.1)
-	ACR             string `json:"acr,omitempty"`
+	Issuer          string   `json:"iss"`
+	Subject         string   `json:"sub"`
+	Audience        string   `json:"aud"`
+	Expiry          int64    `json:"exp"`
+	IssuedAt        int64    `json:"iat"`
+	AuthTime        int64    `json:"auth_time,omitempty"`
+	Nonce           string   `json:"nonce,omitempty"`
+	AccessTokenHash string   `json:"at_hash,omitempty"`
+	AuthorizedParty string   `json:"azp"`
+	SessionID       string   `json:"sid,omitempty"` // the browser session (Back-Channel Logout 2.1)
+	ACR             string   `json:"acr,omitempty"`
+	AMR             []string `json:"amr,omitempty"` // RFC 8176; OIDC Core 2
 
 	// Standard claims asked for by the claims parameter (prompt.go).
 	Name              string `json:"name,omitempty"`
@@ -150,7 +155,8 @@ func (s *Server) issueIDToken(g *grant, accessToken string, now time.Time) (stri
 		Nonce:           g.nonce,
 		AuthorizedParty: g.client.ID,
 		SessionID:       g.sessionID,
-		ACR:             g.acr,
+		ACR:             acrOf(g.amr),
+		AMR:             g.amr,
 	}
 	userClaims(&claims, g.user, g.idTokenClaims, g.scopes)
 	// at_hash depends on the algorithm of the ID token's own signature.

@@ -77,6 +77,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, req *authzR
 		Username:   username,
 		Error:      msg,
 	}
+	page.Passkey = s.passkeyForm(enc, page.CSRF)
 	if err := s.offerCurrentAccount(r, req, &page); err != nil {
 		s.errorPage(w, r, err)
 		return
@@ -111,23 +112,22 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, req, http.StatusForbidden, username, msgLoginExpired)
 		return
 	}
-	sess := s.signIn(w, r, username, form.Get("password"), func(status int, msg string) {
-		s.renderLogin(w, r, req, status, username, msg)
-	})
-	if sess == nil {
+	retry := func(status int, msg string) { s.renderLogin(w, r, req, status, username, msg) }
+	u := s.checkPassword(w, r, username, form.Get("password"), retry)
+	if u == nil {
 		return
 	}
-	s.proceed(w, r, req, sess)
+	s.afterPassword(w, r, u, &signInNext{flow: flowAuthorize, req: req}, retry)
 }
 
-// signIn checks the credentials of a sign-in form and starts a session:
-// the pre-session cookie is dropped and the browser's device cookie
-// renewed (device.go). If they are refused, retry shows the form again
-// with the status and the message to show (one generic message for
-// unknown users, wrong passwords and disabled accounts alike; 429 with
-// Retry-After when throttled); other failures get the error page. It
-// returns nil when it has answered.
-func (s *Server) signIn(w http.ResponseWriter, r *http.Request, username, password string, retry func(status int, msg string)) *browserSession {
+// checkPassword checks the credentials of a sign-in form and returns the
+// user. If they are refused, retry shows the form again with the status
+// and the message to show (one generic message for unknown users, wrong
+// passwords and disabled accounts alike; 429 with Retry-After when
+// throttled); other failures get the error page. It returns nil when it
+// has answered. What comes next (a second factor, or the session) is
+// afterPassword's (login_factor.go).
+func (s *Server) checkPassword(w http.ResponseWriter, r *http.Request, username, password string, retry func(status int, msg string)) *auth.User {
 	ctx := r.Context()
 	u, err := s.accounts.Authenticate(ctx, username, password, clientAddress(r), s.presentedDevice(r))
 	if err != nil {
@@ -144,7 +144,17 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, username, passwo
 		}
 		return nil
 	}
-	sess, err := s.startSession(ctx, w, r, u)
+	return u
+}
+
+// completeSignIn starts the session of a user whose sign-in is complete,
+// with the methods it proved (amr): the pre-session cookie is dropped and
+// the browser's device cookie renewed (device.go). An account changed
+// meanwhile gets retry, like a wrong password; it returns nil when it has
+// answered.
+func (s *Server) completeSignIn(w http.ResponseWriter, r *http.Request, u *auth.User, amr []string, retry func(status int, msg string)) *browserSession {
+	ctx := r.Context()
+	sess, err := s.startSession(ctx, w, r, u, amr)
 	if errors.Is(err, errSignInOvertaken) {
 		retry(http.StatusUnauthorized, account.ErrInvalidCredentials)
 		return nil

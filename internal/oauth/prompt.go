@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/web"
@@ -16,11 +15,12 @@ import (
 // acr_values and the claims parameter (OIDC Core 3.1.2.1, 5.5). prompt and
 // max_age are read in authorize.go; select_account in login.go.
 
-// ACRPassword is the authentication context class of a Gatehouse sign-in:
-// a password on the login page. It is the server's one level today; an
-// acr_values or claims request naming it gets it back in the ID token's
-// acr claim, and an essential acr request for any other value fails with
-// unmet_authentication_requirements.
+// ACRPassword is the authentication context class of a sign-in with one
+// factor; auth.ACRMFA that of one with two. Every ID token and access
+// token of a user names the class its sign-in met (acr) and its methods
+// (amr); an essential acr request for any other value fails with
+// unmet_authentication_requirements, and one naming auth.ACRMFA makes the
+// user step up (mfa.go).
 const ACRPassword = auth.ACRPassword
 
 // maxClaimsParam bounds the claims parameter's JSON.
@@ -114,18 +114,10 @@ func (q *authzRequest) applyOIDCRequest() error {
 
 	// acr: acr_values is a voluntary request (OIDC Core 3.1.2.1); an acr
 	// member of the claims' id_token object may be essential (5.5.1.1).
-	requested := strings.Fields(q.params.Get("acr_values"))
+	// Every ID token says which class the sign-in met (mfa.go).
 	acr, asked := cp.IDToken["acr"]
-	requested = append(requested, acr.stringValues()...)
-	switch {
-	case slices.Contains(requested, ACRPassword):
-		q.acr = ACRPassword
-	case asked && len(acr.stringValues()) == 0:
-		q.acr = ACRPassword // any acr will do: ours
-	case asked && acr != nil && acr.Essential:
-		return newError(CodeUnmetAuthenticationRequirements, "The server cannot satisfy the essential acr values requested.")
-	}
-	return nil
+	q.wantsMFA, err = acrRequest(q.params.Get("acr_values"), acr, asked)
+	return err
 }
 
 // addCoveringScope adds to q's scopes the scope that covers the standard

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -139,13 +140,17 @@ func TestClaimsParameterAndACR(t *testing.T) {
 		t.Fatalf("userinfo %+v", info)
 	}
 
-	// Without a claims request, no extra claims and no acr.
+	// Without a claims request, no extra claims; acr and amr always say
+	// how the user signed in.
 	authURL, v = f.authURL()
 	claims, _ = f.exchange(b.codeFrom(b.get(authURL), c.RedirectURIs[0], "st"), v)
-	for _, k := range []string{"name", "email", "acr"} {
+	for _, k := range []string{"name", "email"} {
 		if _, ok := claims[k]; ok {
 			t.Errorf("unrequested claim %s in the ID token", k)
 		}
+	}
+	if claims["acr"] != ACRPassword || fmt.Sprint(claims["amr"]) != "[pwd]" {
+		t.Errorf("acr %v, amr %v", claims["acr"], claims["amr"])
 	}
 
 	// An essential acr the server cannot satisfy, and a malformed claims

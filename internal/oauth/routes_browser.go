@@ -35,6 +35,10 @@ func (s *Server) browserRoutes(mux *http.ServeMux) {
 	mux.HandleFunc(PathAuthorize, withResponseMode(s.handleAuthorize))
 	mux.HandleFunc(PathLogin, withResponseMode(s.handleLogin))
 	mux.HandleFunc(PathConsent, withResponseMode(s.handleConsent))
+	mux.HandleFunc(PathLoginFactor, withResponseMode(s.handleLoginFactor))
+	mux.HandleFunc(PathLoginPasskeyBegin, s.handlePasskeyBegin)
+	mux.HandleFunc(PathLoginPasskeyFinish, s.handlePasskeyFinish)
+	mux.HandleFunc(PathLoginContinue, withResponseMode(s.handleLoginContinue))
 	mux.HandleFunc(PathLogout, s.handleLogout)
 	mux.HandleFunc(PathDevice, s.handleDevicePage)
 	mux.HandleFunc(PathAccountCallback, s.handleAccountCallback) // account.go

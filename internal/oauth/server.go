@@ -99,6 +99,18 @@ type Config struct {
 	// leaves the registration endpoint out. Registration is its policy.
 	Registrar    Registrar
 	Registration RegistrationPolicy
+
+	// Second factors at sign-in (mfa.go): the TOTP and passkey services;
+	// nil leaves that factor out. MFA is the server-wide policy
+	// (identity.mfa): auth.MFAOptional (the default) asks users who have
+	// a second factor for it; auth.MFARequired needs TOTP, to enrol
+	// users who have none. A client's own policy overrides it.
+	TOTP     TOTPVerifier
+	Passkeys PasskeyAuthenticator
+	MFA      string
+	// PendingSignInTTL is how long the second step of a sign-in may take
+	// after the password; zero: DefaultPendingSignInTTL.
+	PendingSignInTTL time.Duration
 }
 
 // Defaults of Config.
@@ -173,6 +185,7 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&cfg.AuthCodeTTL, DefaultAuthCodeTTL)
 	setDefault(&cfg.SessionTTL, DefaultSessionTTL)
 	setDefault(&cfg.DeviceTTL, DefaultDeviceTTL)
+	setDefault(&cfg.PendingSignInTTL, DefaultPendingSignInTTL)
 	if err := setDeviceDefaults(&cfg); err != nil {
 		return nil, err
 	}
@@ -190,6 +203,9 @@ func New(cfg Config) (*Server, error) {
 		firstParty[id] = true
 	}
 	if err := checkRegistrationPolicy(cfg.Registration); err != nil {
+		return nil, err
+	}
+	if err := checkMFAConfig(&cfg); err != nil {
 		return nil, err
 	}
 	if cfg.Now == nil {

@@ -109,8 +109,9 @@ var errSignInOvertaken = errors.New("oauth: the account changed during the sign-
 // startSession signs the user in: it ends the session the browser had (if
 // any) and creates a new one with a new secret, so a session identifier
 // planted before the login is worthless after it (session fixation). The
-// session records the browser's User-Agent and address (sessioninfo.go).
-func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, u *auth.User) (*browserSession, error) {
+// session records the browser's User-Agent and address (sessioninfo.go),
+// and the methods of the sign-in (amr, normalised).
+func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, u *auth.User, amr []string) (*browserSession, error) {
 	if err := s.endSession(ctx, w, r); err != nil {
 		return nil, err
 	}
@@ -123,6 +124,7 @@ func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *htt
 		Hash: hash, UserID: u.ID, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL),
 		UserAgent: recordedText(r.UserAgent(), maxRecordedUserAgent),
 		Address:   recordedAddress(r),
+		AMR:       auth.NormalizeAMR(amr),
 	}
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return nil, fmt.Errorf("oauth: create session: %w", err)

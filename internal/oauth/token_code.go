@@ -74,7 +74,7 @@ func (s *Server) grantAuthorizationCode(ctx context.Context, c *auth.Client, for
 	g := &grant{
 		client: c, userID: ac.UserID, scopes: ac.Scopes, audiences: auds,
 		authTime: ac.AuthTime, sessionID: ac.SessionID, nonce: ac.Nonce, familyID: ac.FamilyID, jkt: jkt,
-		user: u, idTokenClaims: ac.IDTokenClaims, acr: ac.ACR,
+		user: u, idTokenClaims: ac.IDTokenClaims, amr: ac.AMR,
 	}
 	var storeRefresh func([]byte, *auth.IssuedToken) error
 	if wantsRefreshToken(c, ac.Scopes) {
@@ -102,6 +102,7 @@ func (s *Server) storeFirstRefresh(ctx context.Context, g *grant, audiences []st
 			Hash: hash, FamilyID: g.familyID, ClientID: c.ID, UserID: g.userID,
 			Scopes: g.scopes, Audiences: audiences, AuthTime: g.authTime, SessionID: g.sessionID,
 			DPoPJKT:   refreshJKT(c, g.jkt),
+			AMR:       g.amr,
 			CreatedAt: now, ExpiresAt: minTime(now.Add(idle), familyExp), FamilyExpiresAt: familyExp,
 		}
 		if err := s.store.CreateRefreshToken(ctx, rt, issued); err != nil {

@@ -85,12 +85,14 @@ func (s *Server) grantRefreshToken(ctx context.Context, c *auth.Client, form url
 	g := &grant{
 		client: c, userID: rt.UserID, scopes: scopes, audiences: auds,
 		authTime: rt.AuthTime, sessionID: rt.SessionID, familyID: rt.FamilyID, jkt: jkt,
+		amr: rt.AMR,
 	}
 	return s.issueUserTokens(ctx, g, now, func(next []byte, issued *auth.IssuedToken) error {
 		nt := &auth.RefreshToken{
 			Hash: next, FamilyID: rt.FamilyID, ClientID: c.ID, UserID: rt.UserID,
 			Scopes: rt.Scopes, Audiences: rt.Audiences, AuthTime: rt.AuthTime, SessionID: rt.SessionID,
 			DPoPJKT:   rt.DPoPJKT,
+			AMR:       rt.AMR,
 			CreatedAt: now, ExpiresAt: minTime(now.Add(idle), rt.FamilyExpiresAt), FamilyExpiresAt: rt.FamilyExpiresAt,
 		}
 		err := s.store.RotateRefreshToken(ctx, hash, now, s.cfg.RefreshGrace, nt, issued)

@@ -48,6 +48,10 @@ type LoginPage struct {
 	// ContinueCSRF) continues with; the sign-in form switches accounts.
 	Current      string
 	ContinueCSRF string
+	// Passkey, when the server offers passkeys, is the form that signs in
+	// with one instead of the password (login_factor.go); the username
+	// field then offers passkeys in its autofill (conditional UI).
+	Passkey *PasskeyForm
 }
 
 // Scope is one requested scope on the consent page.
@@ -161,6 +165,10 @@ type ErrorPage struct {
 
 // RenderLogin writes the login page with the given status.
 func RenderLogin(w http.ResponseWriter, status int, p LoginPage, formTargets ...string) {
+	if p.Passkey != nil {
+		renderScripted(w, status, "login.html", p, formTargets)
+		return
+	}
 	render(w, status, "login.html", p, formTargets)
 }
 

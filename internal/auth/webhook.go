@@ -33,6 +33,13 @@ const (
 	WebhookRefreshTokenReuse   = "refresh_token.reuse_detected"
 )
 
+// Webhook event types of passwords: set by an administrator or through a
+// reset link, and a reset link made.
+const (
+	WebhookUserPasswordReset            = "user.password_reset"
+	WebhookUserPasswordResetLinkCreated = "user.password_reset_link_created"
+)
+
 // Audit event types of the webhook endpoints' own life. None of them is a
 // webhook event: an endpoint's changes are the operator's business, and a
 // disabled endpoint could not be told anyway.
@@ -52,6 +59,7 @@ var webhookEventTypes = []string{
 	WebhookKeyExpired, WebhookKeyLeaked, WebhookKeyUsageExceeded,
 	WebhookClientCreated, WebhookClientUpdated, WebhookClientDeleted, WebhookClientSecretRotated,
 	WebhookUserCreated, WebhookUserDisabled, WebhookSigningKeyRotated, WebhookRouteChanged,
+	WebhookUserPasswordReset, WebhookUserPasswordResetLinkCreated,
 	WebhookRefreshTokenReuse,
 }
 
@@ -93,6 +101,9 @@ func WebhookEvent(ev AuditEvent) (typ string, data map[string]any, ok bool) {
 			data["client_id"] = ev.KeyID
 		}
 	case EventUserCreated, EventUserDisabled:
+		typ = ev.Type
+		data = webhookData(ev, 1)
+	case EventUserPasswordReset, EventUserPasswordResetLinkCreated:
 		typ = ev.Type
 		data = webhookData(ev, 1)
 	case EventSigningKeyCreated:

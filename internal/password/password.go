@@ -86,7 +86,7 @@ func HashWith(p Params, password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("password: read random salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(Normalize(password)), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	key := rawKey(p, salt, Normalize(password))
 	return encode(p, salt, key), nil
 }
 
@@ -114,8 +114,12 @@ func Verify(encoded, password string) (ok bool, err error) {
 }
 
 func derive(p Params, salt []byte, password string, want []byte) bool {
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
-	return subtle.ConstantTimeCompare(got, want) == 1
+	return subtle.ConstantTimeCompare(rawKey(p, salt, password), want) == 1
+}
+
+// rawKey is the argon2id key of password exactly as given.
+func rawKey(p Params, salt []byte, password string) []byte {
+	return argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 }
 
 // NeedsRehash reports whether encoded should be replaced by a hash under

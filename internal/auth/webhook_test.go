@@ -56,6 +56,7 @@ func TestEveryWebhookTypeHasASource(t *testing.T) {
 		{Type: EventClientCreated}, {Type: EventClientUpdated}, {Type: EventClientDeleted}, {Type: EventClientSecretRotated},
 		{Type: EventUserCreated}, {Type: EventUserDisabled}, {Type: EventSigningKeyCreated}, {Type: EventRouteCreated},
 		{Type: EventFamilyRevoked, Reason: ReasonRefreshTokenReused},
+		{Type: EventUserPasswordReset}, {Type: EventUserPasswordResetLinkCreated},
 	}
 	seen := map[string]bool{}
 	for _, ev := range sources {

@@ -60,7 +60,6 @@ type PasswordResetStore interface {
 	// returns the user's ID. Of concurrent redemptions exactly one
 	// succeeds.
 	RedeemPasswordResetLink(ctx context.Context, hash []byte, r PasswordReset, events ...AuditEvent) (userID string, err error)
-	// DeleteExpiredPasswordResetLinks removes the links that expired
-	// before now, used or not, and says how many.
-	DeleteExpiredPasswordResetLinks(ctx context.Context, now time.Time) (int64, error)
+	// (TokenStore.PurgeExpired deletes the links that expired, used or
+	// not.)
 }

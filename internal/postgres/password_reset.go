@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -115,14 +114,4 @@ func (db *DB) RedeemPasswordResetLink(ctx context.Context, hash []byte, r auth.P
 		return "", err
 	}
 	return userID, nil
-}
-
-// DeleteExpiredPasswordResetLinks removes the links that expired at or
-// before now and says how many.
-func (db *DB) DeleteExpiredPasswordResetLinks(ctx context.Context, now time.Time) (int64, error) {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM password_reset_links WHERE expires_at <= $1`, timeValue(now))
-	if err != nil {
-		return 0, translate("delete expired password reset links", err)
-	}
-	return tag.RowsAffected(), nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
@@ -111,19 +110,4 @@ func (db *DB) RedeemPasswordResetLink(ctx context.Context, hash []byte, r auth.P
 		return "", err
 	}
 	return userID, nil
-}
-
-// DeleteExpiredPasswordResetLinks removes the links that expired at or
-// before now and says how many.
-func (db *DB) DeleteExpiredPasswordResetLinks(ctx context.Context, now time.Time) (int64, error) {
-	var n int64
-	err := db.inTx(ctx, "delete expired password reset links", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM password_reset_links WHERE expires_at <= ?`, timeValue(now))
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	return n, err
 }

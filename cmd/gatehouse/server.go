@@ -400,13 +400,19 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 	if m.limits != nil {
 		loginLimits = m.limits.Scope("login")
 	}
+	resetLinks, err := m.resetLinkConfig(serverSecret)
+	if err != nil {
+		return fmt.Errorf("reset links: %w", err)
+	}
 	m.Accounts, err = account.New(account.Config{
-		Store:    m.Store,
-		Sessions: m.Store,
-		Audit:    m.Store,
-		Now:      m.Now,
-		Logger:   m.Logger,
-		Shared:   loginLimits,
+		Store:          m.Store,
+		Sessions:       m.Store,
+		Audit:          m.Store,
+		Now:            m.Now,
+		Logger:         m.Logger,
+		Shared:         loginLimits,
+		PasswordPolicy: m.passwordPolicy(),
+		ResetLinks:     resetLinks,
 	})
 	if err != nil {
 		return fmt.Errorf("accounts: %w", err)

@@ -28,6 +28,7 @@ func newUsersCommand(getenv env) *cobra.Command {
 		newUsersEnableCommand(&f, getenv, false),
 		newUsersEnableCommand(&f, getenv, true),
 		newUsersResetPasswordCommand(&f, getenv),
+		newUsersResetLinkCommand(&f, getenv),
 		newUsersConsentsCommand(&f, getenv),
 		newUsersRevokeConsentCommand(&f, getenv),
 	)
@@ -245,7 +246,7 @@ func newUsersResetPasswordCommand(f *clientFlags, getenv env) *cobra.Command {
 	var passwordStdin bool
 	cmd := &cobra.Command{
 		Use:   "reset-password ID --password-stdin",
-		Short: "Set a user's password (read from stdin); their sessions end",
+		Short: "Set a user's password (read from stdin, checked against the password policy); their sessions end",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !passwordStdin {

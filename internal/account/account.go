@@ -72,6 +72,14 @@ type Config struct {
 	// client's own and stay on each node. Nil: all on this node.
 	Shared SharedLimiter
 
+	// PasswordPolicy bounds new passwords (the zero Policy: the
+	// defaults), wherever they are set: Create, ResetPassword, reset
+	// links, and a user's own change.
+	PasswordPolicy password.Policy
+	// ResetLinks configures administrators' password-reset links
+	// (reset.go); without its Hasher and URL, CreateResetLink fails.
+	ResetLinks ResetLinkConfig
+
 	// MaxConcurrentHashes bounds the argon2id computations running at once
 	// (each takes password.Default.Memory KiB), so a burst of logins cannot
 	// exhaust memory; default 4 × GOMAXPROCS.
@@ -114,6 +122,8 @@ type Service struct {
 	addresses failureLimit // keyed by client address
 	devices   *throttle    // keyed by device cookie
 	hashSlots chan struct{}
+	policy    password.Policy
+	reset     ResetLinkConfig
 	// dummyHash is verified when the username is unknown, so an unknown
 	// user costs the same time as a wrong password.
 	dummyHash string
@@ -153,6 +163,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.BackoffMax < cfg.BackoffBase {
 		return nil, errors.New("account: BackoffMax is shorter than BackoffBase")
 	}
+	if rs, ok := cfg.Store.(auth.PasswordResetStore); ok && cfg.ResetLinks.Store == nil {
+		cfg.ResetLinks.Store = rs
+	}
 	dummy, err := password.Hash("gatehouse dummy password")
 	if err != nil {
 		return nil, fmt.Errorf("account: dummy hash: %w", err)
@@ -175,6 +188,8 @@ func New(cfg Config) (*Service, error) {
 		addresses: addresses,
 		devices:   newThrottle(newBucket(cfg.DeviceFailures, cfg.Window), cfg.MaxTracked),
 		hashSlots: make(chan struct{}, cfg.MaxConcurrentHashes),
+		policy:    cfg.PasswordPolicy,
+		reset:     cfg.ResetLinks.withDefaults(),
 		dummyHash: dummy,
 	}, nil
 }
@@ -206,7 +221,7 @@ func (s *Service) Create(ctx context.Context, actor string, in CreateInput) (*au
 	if err := ValidateUsername(in.Username); err != nil {
 		return nil, err
 	}
-	if err := password.CheckPolicy(in.Password); err != nil {
+	if err := s.CheckPassword(in.Username, in.Password); err != nil {
 		return nil, err
 	}
 	if err := validateEmail(in.Email); err != nil {
@@ -392,11 +407,12 @@ func (s *Service) Update(ctx context.Context, actor, id string, in UpdateInput) 
 // ResetPassword sets a new password (checked against the policy: EINVALID)
 // and ends the user's sessions. ENOTFOUND if there is no such user.
 func (s *Service) ResetPassword(ctx context.Context, actor, id, pw string) error {
-	if err := password.CheckPolicy(pw); err != nil {
+	// Refuse an unknown user before the costly hash.
+	before, err := s.get(ctx, id)
+	if err != nil {
 		return err
 	}
-	// Refuse an unknown user before the costly hash.
-	if _, err := s.get(ctx, id); err != nil {
+	if err := s.CheckPassword(before.Username, pw); err != nil {
 		return err
 	}
 	hash, err := s.hash(ctx, pw)
@@ -421,6 +437,18 @@ func (s *Service) ResetPassword(ctx context.Context, actor, id, pw string) error
 	}
 	return s.endSessions(ctx, u.ID)
 }
+
+// CheckPassword applies the password policy (password.CheckPolicy with
+// the configured lengths) to a new password for the account named
+// username: EINVALID with a message for the user. Every way of setting a
+// password goes through it.
+func (s *Service) CheckPassword(username, pw string) error {
+	return password.CheckPolicy(s.policy, username, pw)
+}
+
+// PasswordPolicy returns the policy CheckPassword applies, for pages that
+// describe it.
+func (s *Service) PasswordPolicy() password.Policy { return s.policy }
 
 func (s *Service) endSessions(ctx context.Context, userID string) error {
 	if s.sessions == nil {

@@ -127,9 +127,9 @@ func TestGetAndList(t *testing.T) {
 			t.Errorf("Get(%q) = %v", id, err)
 		}
 	}
-	a := f.create(t, "a", "password1")
+	a := f.create(t, "a", "first passphrase")
 	f.clock.Add(time.Millisecond)
-	b := f.create(t, "b", "password2")
+	b := f.create(t, "b", "second passphrase")
 	users, next, err := f.svc.List(ctx, auth.UserFilter{Limit: 1})
 	if err != nil || len(users) != 1 || users[0].ID != a.ID || next == "" {
 		t.Fatalf("page 1: %v %q %v", users, next, err)

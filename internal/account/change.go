@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
-	"github.com/gatehouse-dev/gatehouse/internal/password"
 )
 
 // ErrWrongCurrentPassword is the message of a password change whose
@@ -30,7 +29,7 @@ func (s *Service) ChangePassword(ctx context.Context, id, current, next, addr st
 	if err != nil {
 		return err
 	}
-	if err := password.CheckPolicy(next); err != nil {
+	if err := s.CheckPassword(u.Username, next); err != nil {
 		return err
 	}
 	checked, err := s.Authenticate(ctx, u.Username, current, addr, nil)

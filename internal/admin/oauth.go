@@ -42,6 +42,7 @@ type UserService interface {
 	Enable(ctx context.Context, actor, id string) (*auth.User, error)
 	Update(ctx context.Context, actor, id string, in account.UpdateInput) (*auth.User, error)
 	ResetPassword(ctx context.Context, actor, id, password string) error
+	CreateResetLink(ctx context.Context, actor, id string, email bool) (*account.ResetLink, error)
 }
 
 // SigningKeyService is what the API needs of the keyring (*signing.Keyring).

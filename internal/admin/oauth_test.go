@@ -36,7 +36,8 @@ func newOAuthEnv(t testing.TB) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	accounts, err := account.New(account.Config{Store: env.db, Sessions: env.db, Audit: env.db, Now: env.clock.Now, Logger: logger})
+	accounts, err := account.New(account.Config{Store: env.db, Sessions: env.db, Audit: env.db, Now: env.clock.Now, Logger: logger,
+		ResetLinks: resetLinkConfig(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -276,6 +276,7 @@ func routes() []route {
 		{http.MethodPost, "/admin/v1/users/{id}/disable", adminOAuth, (*Server).handleDisableUser},
 		{http.MethodPost, "/admin/v1/users/{id}/enable", adminOAuth, (*Server).handleEnableUser},
 		{http.MethodPost, "/admin/v1/users/{id}/reset-password", adminOAuth, (*Server).handleResetPassword},
+		{http.MethodPost, "/admin/v1/users/{id}/reset-link", adminOAuth, (*Server).handleCreateResetLink},
 		{http.MethodGet, "/admin/v1/users/{id}/consents", adminOAuth, (*Server).handleListConsents},
 		{http.MethodDelete, "/admin/v1/users/{id}/consents/{client_id}", adminOAuth, (*Server).handleRevokeConsent},
 		{http.MethodGet, "/admin/v1/signing-keys", adminOAuth, (*Server).handleListSigningKeys},

@@ -51,6 +51,14 @@ const (
 // ActorSystem is the Actor of events Gatehouse records on its own.
 const ActorSystem = "system"
 
+// Password-reset link events: a link made by an administrator; one
+// redeemed is EventUserPasswordReset with Details["method"] "link"; a link
+// presented used or expired is EventUserPasswordResetLinkFailed.
+const (
+	EventUserPasswordResetLinkCreated = "user.password_reset_link_created"
+	EventUserPasswordResetLinkFailed  = "user.password_reset_link_failed"
+)
+
 // AuditEvent is one entry of the append-only audit log.
 type AuditEvent struct {
 	ID      int64 // assigned by the store, increasing
@@ -149,6 +157,7 @@ type Store interface {
 	UsageStore
 	DashboardSessionStore
 	NodeStore
+	PasswordResetStore
 	RegistrationStore
 	MFAStore
 	PasskeyStore

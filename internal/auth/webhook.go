@@ -42,6 +42,13 @@ const (
 	WebhookPasskeyFailed          = EventPasskeyFailed
 )
 
+// Webhook event types of passwords: set by an administrator or through a
+// reset link, and a reset link made.
+const (
+	WebhookUserPasswordReset            = "user.password_reset"
+	WebhookUserPasswordResetLinkCreated = "user.password_reset_link_created"
+)
+
 // Audit event types of the webhook endpoints' own life. None of them is a
 // webhook event: an endpoint's changes are the operator's business, and a
 // disabled endpoint could not be told anyway.
@@ -61,6 +68,7 @@ var webhookEventTypes = []string{
 	WebhookKeyExpired, WebhookKeyLeaked, WebhookKeyUsageExceeded,
 	WebhookClientCreated, WebhookClientUpdated, WebhookClientDeleted, WebhookClientSecretRotated,
 	WebhookUserCreated, WebhookUserDisabled, WebhookSigningKeyRotated, WebhookRouteChanged,
+	WebhookUserPasswordReset, WebhookUserPasswordResetLinkCreated,
 	WebhookRefreshTokenReuse,
 	WebhookTOTPEnrolled, WebhookTOTPRemoved, WebhookRecoveryCodesGenerated, WebhookRecoveryCodeUsed, WebhookOTPFailed,
 	WebhookPasskeyRegistered, WebhookPasskeyRemoved, WebhookPasskeyFailed,
@@ -109,6 +117,9 @@ func WebhookEvent(ev AuditEvent) (typ string, data map[string]any, ok bool) {
 	case EventTOTPEnrolled, EventTOTPRemoved, EventRecoveryCodesGenerated, EventRecoveryCodeUsed, EventOTPFailed:
 		typ = ev.Type
 		data = webhookData(ev, 0)
+	case EventUserPasswordReset, EventUserPasswordResetLinkCreated:
+		typ = ev.Type
+		data = webhookData(ev, 1)
 	case EventSigningKeyCreated:
 		typ = WebhookSigningKeyRotated
 		data = webhookData(ev, 1)

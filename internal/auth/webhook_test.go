@@ -20,6 +20,9 @@ func TestWebhookEventMapsAuditEvents(t *testing.T) {
 		{"key usage exceeded", AuditEvent{Type: EventKeyUsageExceeded, KeyID: "key_1"}, WebhookKeyUsageExceeded, "key_id", "key_1"},
 		{"client secret rotated", AuditEvent{Type: EventClientSecretRotated, KeyID: "cl_1"}, WebhookClientSecretRotated, "client_id", "cl_1"},
 		{"user disabled", AuditEvent{Type: EventUserDisabled, Details: map[string]string{"user_id": "u_1"}}, WebhookUserDisabled, "user_id", "u_1"},
+		{"password reset", AuditEvent{Type: EventUserPasswordReset, Details: map[string]string{"user_id": "u_1", "method": "link"}}, WebhookUserPasswordReset, "method", "link"},
+		{"password reset link made", AuditEvent{Type: EventUserPasswordResetLinkCreated, Details: map[string]string{"user_id": "u_1"}}, WebhookUserPasswordResetLinkCreated, "user_id", "u_1"},
+		{"a failed reset link sends nothing", AuditEvent{Type: EventUserPasswordResetLinkFailed, Details: map[string]string{"user_id": "u_1"}}, "", "", nil},
 		{"a new signing key is a rotation", AuditEvent{Type: EventSigningKeyCreated, Details: map[string]string{"kid": "k1"}}, WebhookSigningKeyRotated, "kid", "k1"},
 		{"route deleted is a route change", AuditEvent{Type: EventRouteDeleted, Details: map[string]string{"name": "orders"}}, WebhookRouteChanged, "change", "deleted"},
 		{"refresh token reuse", AuditEvent{Type: EventFamilyRevoked, KeyID: "cl_1", Reason: ReasonRefreshTokenReused}, WebhookRefreshTokenReuse, "reason", ReasonRefreshTokenReused},
@@ -64,6 +67,7 @@ func TestEveryWebhookTypeHasASource(t *testing.T) {
 		{Type: EventFamilyRevoked, Reason: ReasonRefreshTokenReused},
 		{Type: EventTOTPEnrolled}, {Type: EventTOTPRemoved}, {Type: EventRecoveryCodesGenerated}, {Type: EventRecoveryCodeUsed}, {Type: EventOTPFailed},
 		{Type: EventPasskeyRegistered}, {Type: EventPasskeyRemoved}, {Type: EventPasskeyFailed},
+		{Type: EventUserPasswordReset}, {Type: EventUserPasswordResetLinkCreated},
 	}
 	seen := map[string]bool{}
 	for _, ev := range sources {

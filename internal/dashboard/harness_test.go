@@ -80,7 +80,8 @@ func newHarness(t testing.TB, opts ...func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	users, err := account.New(account.Config{Store: db, Sessions: db, Audit: db, Now: clock.Now})
+	users, err := account.New(account.Config{Store: db, Sessions: db, Audit: db, Now: clock.Now,
+		ResetLinks: account.ResetLinkConfig{Hasher: hasher, URL: "https://id.example.test/account/reset"}})
 	if err != nil {
 		t.Fatal(err)
 	}

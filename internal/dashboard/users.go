@@ -28,6 +28,7 @@ func (s *Server) userPages() []page {
 		{"POST /dashboard/users/{id}/disable", adminOnly, s.handleDisableUser},
 		{"POST /dashboard/users/{id}/enable", adminOnly, s.handleEnableUser},
 		{"POST /dashboard/users/{id}/password", adminOnly, s.handleResetUserPassword},
+		{"POST /dashboard/users/{id}/reset-link", adminOnly, s.handleUserResetLink},
 		{"POST /dashboard/users/{id}/access", adminOnly, s.handleUserAccess},
 		{"POST /dashboard/users/{id}/consents/{client}/revoke", adminOnly, s.handleRevokeUserConsent},
 	}
@@ -162,6 +163,8 @@ type userData struct {
 	Access   formError
 	Password formError
 	Action   formError // disable, enable, consent revocation
+	// ResetLink is the refusal of the reset-link form.
+	ResetLink formError
 }
 
 // getUser reads the user of the request's path.

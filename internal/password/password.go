@@ -18,11 +18,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
-
-	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
 // Params are the argon2id cost parameters of a hash.
@@ -60,9 +57,10 @@ const (
 	maxEncodedLen = 256
 )
 
-// Password policy, after NIST SP 800-63B 5.1.1: at least 8 characters, long
-// passphrases welcome, no composition rules. The upper bound keeps a login
-// from hashing megabytes.
+// Length limits. MinLength is NIST SP 800-63B 5.1.1.2's minimum, below
+// which no Policy goes. MaxLength bounds the bytes of any password that is
+// hashed, so a login never hashes megabytes (Policy counts characters
+// within it).
 const (
 	MinLength = 8    // characters (Unicode code points)
 	MaxLength = 1024 // bytes
@@ -72,23 +70,9 @@ const (
 // well-formed argon2id PHC string within the caps.
 var ErrMalformed = errors.New("password: malformed hash")
 
-// CheckPolicy returns an EINVALID *auth.Error if the password may not be
-// set: shorter than MinLength characters, longer than MaxLength bytes, or
-// not valid UTF-8 (which could not be typed again reliably).
-func CheckPolicy(password string) error {
-	switch {
-	case len(password) > MaxLength:
-		return auth.Errorf(auth.EINVALID, "The password must be at most %d bytes long.", MaxLength)
-	case !utf8.ValidString(password):
-		return auth.Errorf(auth.EINVALID, "The password must be valid UTF-8 text.")
-	case utf8.RuneCountInString(password) < MinLength:
-		return auth.Errorf(auth.EINVALID, "The password must be at least %d characters long.", MinLength)
-	}
-	return nil
-}
-
-// Hash returns the PHC string of password under the Default parameters and
-// a fresh random salt. It does not check the policy (see CheckPolicy).
+// Hash returns the PHC string of password, NFKC-normalised (Normalize),
+// under the Default parameters and a fresh random salt. It does not check
+// the policy (see CheckPolicy).
 func Hash(password string) (string, error) {
 	return HashWith(Default, password)
 }
@@ -102,12 +86,12 @@ func HashWith(p Params, password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("password: read random salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	key := rawKey(p, salt, Normalize(password))
 	return encode(p, salt, key), nil
 }
 
 // Verify reports whether password matches the encoded hash, comparing the
-// derived keys in constant time. err is non-nil (wrapping ErrMalformed) only
+// derived keys in constant time; password is NFKC-normalised as Hash does. err is non-nil (wrapping ErrMalformed) only
 // when encoded is not a usable hash; a wrong password is ok == false with a
 // nil error. A password over MaxLength bytes never matches and is not
 // hashed.
@@ -119,8 +103,23 @@ func Verify(encoded, password string) (ok bool, err error) {
 	if len(password) > MaxLength {
 		return false, nil
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
+	n := Normalize(password)
+	if derive(p, salt, n, want) {
+		return true, nil
+	}
+	// Hashes written before passwords were normalised hold the password as
+	// typed. Only a password that NFKC changes (never ASCII) costs a
+	// second hash.
+	return n != password && derive(p, salt, password, want), nil
+}
+
+func derive(p Params, salt []byte, password string, want []byte) bool {
+	return subtle.ConstantTimeCompare(rawKey(p, salt, password), want) == 1
+}
+
+// rawKey is the argon2id key of password exactly as given.
+func rawKey(p Params, salt []byte, password string) []byte {
+	return argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 }
 
 // NeedsRehash reports whether encoded should be replaced by a hash under

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-
-	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
 // cheap keeps the tests that hash many times fast; Default is tested too.
@@ -123,31 +121,6 @@ func TestOverlongPasswordIsNotHashed(t *testing.T) {
 	h, _ := HashWith(cheap, long)
 	if ok, err := Verify(h, long); ok || err != nil {
 		t.Fatalf("Verify(overlong) = %v, %v", ok, err)
-	}
-}
-
-func TestCheckPolicy(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		pw string
-		ok bool
-	}{
-		{"1234567", false},
-		{"12345678", true},
-		{"password with spaces and no rules", true},
-		{"ééééééé", false}, // 7 characters, 14 bytes
-		{"éééééééé", true},
-		{strings.Repeat("x", MaxLength), true},
-		{strings.Repeat("x", MaxLength+1), false},
-		{"abcdefg\xff", false},
-	} {
-		err := CheckPolicy(tc.pw)
-		if (err == nil) != tc.ok {
-			t.Errorf("CheckPolicy(%.20q) = %v, want ok=%v", tc.pw, err, tc.ok)
-		}
-		if err != nil && auth.ErrorCode(err) != auth.EINVALID {
-			t.Errorf("CheckPolicy(%.20q) code %q", tc.pw, auth.ErrorCode(err))
-		}
 	}
 }
 

@@ -70,6 +70,14 @@ func TestDeviceGrantStoreContract(t *testing.T) {
 	})
 }
 
+func TestPasswordResetStoreContract(t *testing.T) {
+	t.Parallel()
+	storetest.RunPasswordResets(t, func(t *testing.T) auth.Store {
+		dsn, _ := testenv.PostgresSchema(t)
+		return openDSN(t, dsn)
+	})
+}
+
 func TestWebhookStoreContract(t *testing.T) {
 	t.Parallel()
 	storetest.RunWebhooks(t, func(t *testing.T) auth.Store {

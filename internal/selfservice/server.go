@@ -137,6 +137,8 @@ func (s *Server) routes() []route {
 		{"GET " + pathPasskeyAdd, (*Server).handlePasskeyAdd},
 		{"POST " + pathPasskeyBegin, (*Server).handlePasskeyBegin},
 		{"POST " + pathPasskeyFinish, (*Server).handlePasskeyFinish},
+		{"GET " + Path + "/reset", (*Server).handleResetForm},
+		{"POST " + Path + "/reset", (*Server).handleReset},
 	}
 }
 
@@ -243,6 +245,13 @@ func (s *Server) csrfToken(sess *auth.Session, purpose string) string {
 // with a valid csrf_token of that purpose for the session. It answers the
 // request itself when ok is false.
 func (s *Server) readForm(w http.ResponseWriter, r *http.Request, sess *auth.Session, purpose string) (url.Values, bool) {
+	return s.readBoundForm(w, r, purpose, func(url.Values) string { return binding(sess) })
+}
+
+// readBoundForm is readForm with the CSRF token bound to what bind
+// returns for the form rather than to a session (the reset page, whose
+// visitor is not signed in, binds to the link's token in the form).
+func (s *Server) readBoundForm(w http.ResponseWriter, r *http.Request, purpose string, bind func(url.Values) string) (url.Values, bool) {
 	if !web.SameOrigin(r, s.origin) {
 		s.errorPage(w, http.StatusForbidden, "Request refused", "The form was sent from another site.")
 		return nil, false
@@ -268,7 +277,7 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, sess *auth.Ses
 			return nil, false
 		}
 	}
-	if !s.csrf.Check("account:"+purpose, binding(sess), "", form.Get("csrf_token")) {
+	if !s.csrf.Check("account:"+purpose, bind(form), "", form.Get("csrf_token")) {
 		s.errorPage(w, http.StatusForbidden, "Form expired", "The form expired or was not sent from this page. Please go back, reload the page and try again.")
 		return nil, false
 	}

@@ -44,6 +44,11 @@ func TestDeviceGrantStoreContract(t *testing.T) {
 	storetest.RunDeviceGrants(t, func(t *testing.T) auth.Store { return openTemp(t) })
 }
 
+func TestPasswordResetStoreContract(t *testing.T) {
+	t.Parallel()
+	storetest.RunPasswordResets(t, func(t *testing.T) auth.Store { return openTemp(t) })
+}
+
 func TestWebhookStoreContract(t *testing.T) {
 	t.Parallel()
 	storetest.RunWebhooks(t, func(t *testing.T) auth.Store { return openTemp(t) })

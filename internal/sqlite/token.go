@@ -411,6 +411,7 @@ func (db *DB) PurgeExpired(ctx context.Context, before time.Time) error {
 			`DELETE FROM used_jtis WHERE expires_at < ?1`,
 			`DELETE FROM pushed_requests WHERE expires_at < ?1`,
 			`DELETE FROM oauth_sessions WHERE expires_at < ?1`,
+			`DELETE FROM password_reset_links WHERE expires_at < ?1`,
 			`DELETE FROM oauth_session_clients WHERE expires_at < ?1`,
 			`DELETE FROM token_families WHERE revoked_at < ?1
 				OR (revoked_at IS NULL AND (created_at IS NULL OR created_at < ?1)

@@ -34,6 +34,18 @@ const (
 	EventFamilyRevoked       = "token.family_revoked" // reuse of a code or refresh token, or an explicit revocation
 )
 
+// Audit event types of upstream identity providers (KeyID: the provider's
+// name) and of the links of users to them (Details: user_id, provider).
+const (
+	EventProviderCreated          = "provider.created"
+	EventProviderUpdated          = "provider.updated"
+	EventProviderDeleted          = "provider.deleted"
+	EventUserProviderLinked       = "user.provider_linked"
+	EventUserProviderUnlinked     = "user.provider_unlinked"
+	EventUserProviderSignIn       = "user.provider_signed_in"
+	EventUserProviderSignInFailed = "user.provider_failed" // Reason: what was refused; user_id when known
+)
+
 // ActorSystem is the Actor of events Gatehouse records on its own.
 const ActorSystem = "system"
 
@@ -136,6 +148,7 @@ type Store interface {
 	DashboardSessionStore
 	NodeStore
 	RegistrationStore
+	ProviderStore
 	// Ping reports whether the backend can serve requests (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

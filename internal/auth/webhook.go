@@ -33,6 +33,12 @@ const (
 	WebhookRefreshTokenReuse   = "refresh_token.reuse_detected"
 )
 
+// Webhook event types of users' links to upstream identity providers.
+const (
+	WebhookUserProviderLinked   = "user.provider_linked"
+	WebhookUserProviderUnlinked = "user.provider_unlinked"
+)
+
 // Audit event types of the webhook endpoints' own life. None of them is a
 // webhook event: an endpoint's changes are the operator's business, and a
 // disabled endpoint could not be told anyway.
@@ -53,6 +59,7 @@ var webhookEventTypes = []string{
 	WebhookClientCreated, WebhookClientUpdated, WebhookClientDeleted, WebhookClientSecretRotated,
 	WebhookUserCreated, WebhookUserDisabled, WebhookSigningKeyRotated, WebhookRouteChanged,
 	WebhookRefreshTokenReuse,
+	WebhookUserProviderLinked, WebhookUserProviderUnlinked,
 }
 
 // WebhookEventTypes returns every webhook event type an endpoint may
@@ -93,6 +100,9 @@ func WebhookEvent(ev AuditEvent) (typ string, data map[string]any, ok bool) {
 			data["client_id"] = ev.KeyID
 		}
 	case EventUserCreated, EventUserDisabled:
+		typ = ev.Type
+		data = webhookData(ev, 1)
+	case EventUserProviderLinked, EventUserProviderUnlinked:
 		typ = ev.Type
 		data = webhookData(ev, 1)
 	case EventSigningKeyCreated:

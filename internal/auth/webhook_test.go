@@ -53,6 +53,7 @@ func TestEveryWebhookTypeHasASource(t *testing.T) {
 		{Type: EventClientCreated}, {Type: EventClientUpdated}, {Type: EventClientDeleted}, {Type: EventClientSecretRotated},
 		{Type: EventUserCreated}, {Type: EventUserDisabled}, {Type: EventSigningKeyCreated}, {Type: EventRouteCreated},
 		{Type: EventFamilyRevoked, Reason: ReasonRefreshTokenReused},
+		{Type: EventUserProviderLinked}, {Type: EventUserProviderUnlinked},
 	}
 	seen := map[string]bool{}
 	for _, ev := range sources {

@@ -77,6 +77,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, req *authzR
 		Username:   username,
 		Error:      msg,
 	}
+	s.offerProviders(r, req, &page)
 	if err := s.offerCurrentAccount(r, req, &page); err != nil {
 		s.errorPage(w, r, err)
 		return

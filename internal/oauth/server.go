@@ -99,6 +99,9 @@ type Config struct {
 	// leaves the registration endpoint out. Registration is its policy.
 	Registrar    Registrar
 	Registration RegistrationPolicy
+	// Federation signs users in through upstream identity providers
+	// (provider_flow.go); nil offers none.
+	Federation Federation
 }
 
 // Defaults of Config.
@@ -271,6 +274,7 @@ const (
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.browserRoutes(mux)
+	s.providerRoutes(mux)
 	s.tokenRoutes(mux)
 	s.registrationRoutes(mux)
 	return mux

@@ -48,6 +48,15 @@ type LoginPage struct {
 	// ContinueCSRF) continues with; the sign-in form switches accounts.
 	Current      string
 	ContinueCSRF string
+	// Providers are the upstream identity providers offered, each a link
+	// to /oauth2/providers/NAME?<the pending request>.
+	Providers []ProviderLink
+}
+
+// ProviderLink is one upstream identity provider on the login page.
+type ProviderLink struct {
+	Label string
+	URL   string
 }
 
 // Scope is one requested scope on the consent page.

@@ -78,7 +78,9 @@ type Config struct {
 	// 0: DefaultRecentAuth.
 	RecentAuth time.Duration
 	Now        auth.Now     // nil: auth.SystemNow
-	Logger     *slog.Logger // nil: discard
+	Logger     *slog.Logger // nil: discard	// Providers serves /account/providers (linked identity providers);
+	// nil leaves the page answering 404.
+	Providers Providers
 }
 
 // Server serves the account pages.
@@ -102,6 +104,9 @@ type route struct {
 func (s *Server) routes() []route {
 	return []route{
 		{"GET " + Path, (*Server).handleOverview},
+		{"GET " + pathProviders, (*Server).handleProviders},
+		{"GET " + pathProviders + "/link", (*Server).handleProviderLink},
+		{"POST " + pathProviders + "/unlink", (*Server).handleProviderUnlink},
 	}
 }
 

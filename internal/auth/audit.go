@@ -42,7 +42,6 @@ const (
 	EventProviderDeleted          = "provider.deleted"
 	EventUserProviderLinked       = "user.provider_linked"
 	EventUserProviderUnlinked     = "user.provider_unlinked"
-	EventUserProviderSignIn       = "user.provider_signed_in"
 	EventUserProviderSignInFailed = "user.provider_failed" // Reason: what was refused; user_id when known
 )
 

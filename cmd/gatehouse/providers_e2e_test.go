@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"html"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -122,5 +125,110 @@ func TestProvidersSignInThroughAnotherGatehouse(t *testing.T) {
 	}
 	if out := down.cli("audit", "--type", "user.provider_linked"); !strings.Contains(out, "user.provider_linked") {
 		t.Fatalf("no link audited:\n%s", out)
+	}
+	// The secret is never shown again, nor kept in clear in the database
+	// or the logs.
+	shown := down.cli("providers", "get", "upstream", "--json")
+	if strings.Contains(shown, upClient.ClientSecret) || !strings.Contains(shown, `"client_secret_set": true`) {
+		t.Fatalf("providers get:\n%s", shown)
+	}
+	for _, f := range []string{"gatehouse.db", "gatehouse.db-wal"} {
+		if b, err := os.ReadFile(filepath.Join(down.main.Config.DataDir, f)); err == nil && bytes.Contains(b, []byte(upClient.ClientSecret)) {
+			t.Fatalf("%s holds the client secret in clear", f)
+		}
+	}
+	if strings.Contains(down.logs.String(), upClient.ClientSecret) {
+		t.Fatal("the logs hold the client secret")
+	}
+	down.cli("providers", "delete", "upstream")
+	if out := down.cli("providers", "list"); strings.Contains(out, "upstream") {
+		t.Fatalf("deleted provider still listed:\n%s", out)
+	}
+}
+
+// TestProvidersCodeInjectionWithARealUpstream is the code injection
+// attack against the real pair: an attacker signs in at the upstream in
+// their own flow, keeps the code meant for the downstream's callback, and
+// has it presented in the victim's browser (with the victim's flow cookie
+// and state). The code was issued for the attacker's PKCE challenge, so
+// the upstream refuses the exchange, and the victim is signed in to no
+// account. The attacker's own callback, without the victim's cookie,
+// fails on state.
+func TestProvidersCodeInjectionWithARealUpstream(t *testing.T) {
+	t.Parallel()
+	up, down := federatedNode(t), federatedNode(t)
+	redirect := down.main.URL() + "/oauth2/providers/upstream/callback"
+	const password = "a long and unguessable passphrase"
+	var mallory struct {
+		ID string `json:"id"`
+	}
+	up.cliStdin(password+"\n", &mallory, "users", "create", "--username", "mallory", "--password-stdin")
+	var upClient struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	up.cliJSON(&upClient, "clients", "create", "--name", "Downstream", "--redirect-uri", redirect,
+		"--grant-types", "authorization_code", "--scopes", "openid profile email")
+	var prov struct{}
+	down.cliStdin(upClient.ClientSecret+"\n", &prov, "providers", "create", "--name", "upstream",
+		"--issuer", up.main.URL(), "--client-id", upClient.ClientID, "--client-secret-stdin")
+	const callback = "http://127.0.0.1:9999/callback"
+	var app struct {
+		ClientID string `json:"client_id"`
+	}
+	down.cliJSON(&app, "clients", "create", "--name", "App", "--redirect-uri", callback,
+		"--grant-types", "authorization_code", "--scopes", "openid")
+	sum := sha256.Sum256([]byte(strings.Repeat("v", 50)))
+	start := down.main.URL() + "/oauth2/providers/upstream?" + url.Values{
+		"client_id": {app.ClientID}, "redirect_uri": {callback}, "response_type": {"code"}, "scope": {"openid"},
+		"state": {"s"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+	}.Encode()
+
+	// The attacker's flow, stopped at the redirect to the downstream.
+	attacker := newUserAgent(t, nil)
+	upLogin := attacker.follow(start, redirect)
+	r := attacker.submit(upLogin, url.Values{"username": {"mallory"}, "password": {password}}, redirect)
+	for i := 0; i < 3 && r.status == http.StatusOK && strings.Contains(r.body, `name="decision"`); i++ {
+		r = attacker.submit(r, url.Values{"decision": {"allow"}}, redirect)
+	}
+	stolen, err := url.Parse(r.header.Get("Location"))
+	if err != nil || stolen.Query().Get("code") == "" {
+		t.Fatalf("the attacker's flow did not end at the callback: %d %q", r.status, r.header.Get("Location"))
+	}
+
+	// The victim's flow, started at the downstream (flow cookie set),
+	// receives the attacker's code with the victim's own state.
+	victim := newUserAgent(t, nil)
+	toUpstream := victim.do(http.MethodGet, start, nil)
+	victimState := func() string {
+		u, _ := url.Parse(toUpstream.header.Get("Location"))
+		return u.Query().Get("state")
+	}()
+	if victimState == "" {
+		t.Fatalf("the victim's flow did not go to the upstream: %d", toUpstream.status)
+	}
+	injected := victim.do(http.MethodGet, redirect+"?"+url.Values{
+		"code": {stolen.Query().Get("code")}, "state": {victimState}, "iss": {up.main.URL()},
+	}.Encode(), nil)
+	if injected.status != http.StatusForbidden {
+		t.Fatalf("the injected code got %d:\n%s", injected.status, injected.body)
+	}
+	// The attacker replaying their own callback elsewhere has no flow.
+	if replay := newUserAgent(t, nil).do(http.MethodGet, stolen.String(), nil); replay.status != http.StatusForbidden {
+		t.Fatalf("a callback without its flow got %d", replay.status)
+	}
+	var users struct {
+		Items []struct {
+			Username string `json:"username"`
+		} `json:"items"`
+	}
+	down.cliJSON(&users, "users", "list")
+	for _, u := range users.Items {
+		if strings.HasPrefix(u.Username, "mallory") {
+			t.Fatalf("an account was made for the attacker's identity: %+v", users.Items)
+		}
+	}
+	if out := down.cli("audit", "--type", "user.provider_failed"); !strings.Contains(out, "code_exchange_failed") || !strings.Contains(out, "no_pending_sign_in") {
+		t.Fatalf("the refusals were not audited:\n%s", out)
 	}
 }

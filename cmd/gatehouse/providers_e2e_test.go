@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"html"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -230,5 +231,52 @@ func TestProvidersCodeInjectionWithARealUpstream(t *testing.T) {
 	}
 	if out := down.cli("audit", "--type", "user.provider_failed"); !strings.Contains(out, "code_exchange_failed") || !strings.Contains(out, "no_pending_sign_in") {
 		t.Fatalf("the refusals were not audited:\n%s", out)
+	}
+}
+
+// TestProvidersAdminAPIUpdateAndDisable changes a provider through PATCH
+// /admin/v1/providers/{name}: a disabled provider is neither offered nor
+// startable, and a bad change is refused with a problem.
+func TestProvidersAdminAPIUpdateAndDisable(t *testing.T) {
+	t.Parallel()
+	n := federatedNode(t)
+	var prov struct{}
+	n.cliStdin("s3cret\n", &prov, "providers", "create", "--name", "acme", "--issuer", "https://idp.example",
+		"--client-id", "c1", "--client-secret-stdin")
+	patch := func(body string) (int, string) {
+		req, err := http.NewRequest(http.MethodPatch, n.main.URL()+"/admin/v1/providers/acme", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+n.env["GATEHOUSE_ADMIN_KEY"])
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := patch(`{"issuer": "http://idp.example"}`); code != http.StatusBadRequest || !strings.Contains(body, "https") {
+		t.Fatalf("bad PATCH: %d %s", code, body)
+	}
+	if code, body := patch(`{"enabled": false, "display_name": "Acme"}`); code != http.StatusOK ||
+		!strings.Contains(body, `"enabled":false`) || !strings.Contains(body, `"client_secret_set":true`) {
+		t.Fatalf("PATCH: %d %s", code, body)
+	}
+	var app struct {
+		ClientID string `json:"client_id"`
+	}
+	n.cliJSON(&app, "clients", "create", "--name", "App", "--redirect-uri", "http://127.0.0.1:9999/cb",
+		"--grant-types", "authorization_code", "--scopes", "openid")
+	sum := sha256.Sum256([]byte(strings.Repeat("v", 50)))
+	q := url.Values{"client_id": {app.ClientID}, "redirect_uri": {"http://127.0.0.1:9999/cb"}, "response_type": {"code"},
+		"scope": {"openid"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}.Encode()
+	if code, body := n.get("/oauth2/providers/acme?" + q); code != http.StatusNotFound {
+		t.Fatalf("a disabled provider: %d\n%s", code, body)
+	}
+	if _, body := n.get("/oauth2/authorize?" + q); strings.Contains(body, "/oauth2/providers/") {
+		t.Fatal("the login page offers a disabled provider")
 	}
 }

@@ -26,6 +26,7 @@ func (m *Main) startDashboard() error {
 		SigningKeys:        m.Signing,
 		Routes:             m.Routes,
 		Webhooks:           m.Webhooks,
+		Providers:          m.Federation,
 		Store:              m.Store,
 		Hasher:             m.hasher,
 		Insecure:           m.insecureCookies(),

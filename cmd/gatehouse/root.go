@@ -35,6 +35,7 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newClientsCommand(getenv),
 		newRoutesCommand(getenv),
 		newWebhooksCommand(getenv),
+		newProvidersCommand(getenv),
 		newUsersCommand(getenv),
 		newSigningKeysCommand(getenv),
 		newAuditCommand(getenv),

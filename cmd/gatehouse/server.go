@@ -35,6 +35,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
+	"github.com/gatehouse-dev/gatehouse/internal/federation"
 	"github.com/gatehouse-dev/gatehouse/internal/filelock"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/mfa"
@@ -92,6 +93,8 @@ type Main struct {
 	Account *selfservice.Server
 	// MFA is the authenticator-app (TOTP) and recovery-code service.
 	MFA *mfa.Service
+	// Federation signs users in through upstream identity providers.
+	Federation *federation.Service
 
 	issuer string
 	hasher *secret.Hasher // keys the hashes of client secrets, sessions and CSRF tokens
@@ -339,6 +342,9 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 	if m.Config.OAuth.Registration.Enabled && m.Clients != nil {
 		adminCfg.RegistrationTokens = m.Clients
 	}
+	if m.Federation != nil {
+		adminCfg.Providers = m.Federation
+	}
 	adminSrv, err := admin.NewServer(adminCfg)
 	if err != nil {
 		return fmt.Errorf("admin api: %w", err)
@@ -489,6 +495,10 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 	if err := m.registration(&cfg); err != nil {
 		return err
 	}
+	if err := m.startFederation(serverSecret, issuer); err != nil {
+		return err
+	}
+	cfg.Federation = m.Federation
 	if m.OAuth, err = oauth.New(cfg); err != nil {
 		return fmt.Errorf("oauth: %w", err)
 	}
@@ -711,6 +721,9 @@ func (m *Main) Close() error {
 	// The gateway's own state (verifiers, its transport) outlives both
 	// servers: requests in flight on either may still use it.
 	wg.Wait()
+	if m.Federation != nil {
+		m.Federation.Close()
+	}
 	if gwErr != nil {
 		errs = append(errs, fmt.Errorf("gateway shutdown: %w", gwErr))
 	}

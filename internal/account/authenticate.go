@@ -185,10 +185,14 @@ func (s *Service) check(ctx context.Context, username, pw string) (*auth.User, e
 		}
 	}
 	hash := s.dummyHash
-	if u != nil {
+	if u != nil && u.PasswordHash != "" {
 		hash = u.PasswordHash
 	}
 	ok, err := password.Verify(hash, pw)
+	// An account without a password (created through an identity
+	// provider) signs in through the provider only; the dummy hash did
+	// the same work as any other failure.
+	ok = ok && u != nil && u.PasswordHash != ""
 	if err != nil {
 		// A corrupt stored hash: the account cannot sign in until its
 		// password is reset. Logged without the hash. The dummy hash is

@@ -107,6 +107,9 @@ type Config struct {
 	// RegistrationTokens serves the initial access tokens of dynamic
 	// client registration; nil leaves their routes answering 404.
 	RegistrationTokens RegistrationTokenService
+	// Providers serves the upstream identity providers; nil leaves their
+	// routes answering 404.
+	Providers ProviderService
 }
 
 // Server serves the admin API and the verify endpoint. It holds no state of
@@ -143,6 +146,7 @@ type Server struct {
 
 	tokens    *userTokens // nil: admin keys only
 	regTokens RegistrationTokenService
+	providers ProviderService
 }
 
 // NewServer checks cfg, fills in defaults and registers the routes.
@@ -191,6 +195,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s.usage, s.usageRetention = cfg.Usage, cfg.UsageRetention
 	s.nodes, s.heartbeat = cfg.Nodes, cfg.HeartbeatInterval
 	s.regTokens = cfg.RegistrationTokens
+	s.providers = cfg.Providers
 	if s.usageRetention == (auth.UsageRetention{}) {
 		s.usageRetention = auth.DefaultUsageRetention
 	}
@@ -284,6 +289,11 @@ func routes() []route {
 		{http.MethodPost, "/admin/v1/registration-tokens", adminRegistration, (*Server).handleCreateRegistrationToken},
 		{http.MethodGet, "/admin/v1/registration-tokens", adminRegistration, (*Server).handleListRegistrationTokens},
 		{http.MethodPost, "/admin/v1/registration-tokens/{id}/revoke", adminRegistration, (*Server).handleRevokeRegistrationToken},
+		{http.MethodPost, "/admin/v1/providers", adminOnly, (*Server).handleCreateProvider},
+		{http.MethodGet, "/admin/v1/providers", adminOnly, (*Server).handleListProviders},
+		{http.MethodGet, "/admin/v1/providers/{name}", adminOnly, (*Server).handleGetProvider},
+		{http.MethodPatch, "/admin/v1/providers/{name}", adminOnly, (*Server).handleUpdateProvider},
+		{http.MethodDelete, "/admin/v1/providers/{name}", adminOnly, (*Server).handleDeleteProvider},
 		{http.MethodPost, "/admin/v1/routes", adminRoutes, (*Server).handleCreateRoute},
 		{http.MethodGet, "/admin/v1/routes", adminRoutes, (*Server).handleListRoutes},
 		{http.MethodGet, "/admin/v1/routes/{name}", adminRoutes, (*Server).handleGetRoute},

@@ -48,6 +48,17 @@ const (
 	EventPasskeyFailed     = "user.passkey_failed"     // a ceremony of a known user failed (Reason; Details: user_id, passkey_id if known)
 )
 
+// Audit event types of upstream identity providers (KeyID: the provider's
+// name) and of the links of users to them (Details: user_id, provider).
+const (
+	EventProviderCreated          = "provider.created"
+	EventProviderUpdated          = "provider.updated"
+	EventProviderDeleted          = "provider.deleted"
+	EventUserProviderLinked       = "user.provider_linked"
+	EventUserProviderUnlinked     = "user.provider_unlinked"
+	EventUserProviderSignInFailed = "user.provider_failed" // Reason: what was refused; user_id when known
+)
+
 // ActorSystem is the Actor of events Gatehouse records on its own.
 const ActorSystem = "system"
 
@@ -161,6 +172,7 @@ type Store interface {
 	RegistrationStore
 	MFAStore
 	PasskeyStore
+	ProviderStore
 	// Ping reports whether the backend can serve requests (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -49,6 +49,12 @@ const (
 	WebhookUserPasswordResetLinkCreated = "user.password_reset_link_created"
 )
 
+// Webhook event types of users' links to upstream identity providers.
+const (
+	WebhookUserProviderLinked   = "user.provider_linked"
+	WebhookUserProviderUnlinked = "user.provider_unlinked"
+)
+
 // Audit event types of the webhook endpoints' own life. None of them is a
 // webhook event: an endpoint's changes are the operator's business, and a
 // disabled endpoint could not be told anyway.
@@ -72,6 +78,7 @@ var webhookEventTypes = []string{
 	WebhookRefreshTokenReuse,
 	WebhookTOTPEnrolled, WebhookTOTPRemoved, WebhookRecoveryCodesGenerated, WebhookRecoveryCodeUsed, WebhookOTPFailed,
 	WebhookPasskeyRegistered, WebhookPasskeyRemoved, WebhookPasskeyFailed,
+	WebhookUserProviderLinked, WebhookUserProviderUnlinked,
 }
 
 // WebhookEventTypes returns every webhook event type an endpoint may
@@ -118,6 +125,7 @@ func WebhookEvent(ev AuditEvent) (typ string, data map[string]any, ok bool) {
 		typ = ev.Type
 		data = webhookData(ev, 0)
 	case EventUserPasswordReset, EventUserPasswordResetLinkCreated:
+	case EventUserProviderLinked, EventUserProviderUnlinked:
 		typ = ev.Type
 		data = webhookData(ev, 1)
 	case EventSigningKeyCreated:

@@ -68,6 +68,7 @@ func TestEveryWebhookTypeHasASource(t *testing.T) {
 		{Type: EventTOTPEnrolled}, {Type: EventTOTPRemoved}, {Type: EventRecoveryCodesGenerated}, {Type: EventRecoveryCodeUsed}, {Type: EventOTPFailed},
 		{Type: EventPasskeyRegistered}, {Type: EventPasskeyRemoved}, {Type: EventPasskeyFailed},
 		{Type: EventUserPasswordReset}, {Type: EventUserPasswordResetLinkCreated},
+		{Type: EventUserProviderLinked}, {Type: EventUserProviderUnlinked},
 	}
 	seen := map[string]bool{}
 	for _, ev := range sources {

@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/client"
+	"github.com/gatehouse-dev/gatehouse/internal/federation"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/routes"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
@@ -50,6 +51,9 @@ type Config struct {
 	SigningKeys *signing.Keyring
 	Routes      *routes.Service // nil: the routes page answers 404
 	Webhooks    *webhook.Service
+	// Providers manages the upstream identity providers; nil: the page
+	// says they are not served.
+	Providers *federation.Service
 	// Store reads what no service wraps: the audit log, usage counts and
 	// the dashboard's own sessions.
 	Store Store
@@ -183,6 +187,7 @@ var pageGroups = []func(*Server) []page{
 	(*Server).signingKeyPages,
 	(*Server).routePages,
 	(*Server).webhookPages,
+	(*Server).providerPages,
 	(*Server).auditPages,
 }
 

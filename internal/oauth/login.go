@@ -78,6 +78,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, req *authzR
 		Error:      msg,
 	}
 	page.Passkey = s.passkeyForm(enc, page.CSRF)
+	s.offerProviders(r, req, &page)
 	if err := s.offerCurrentAccount(r, req, &page); err != nil {
 		s.errorPage(w, r, err)
 		return

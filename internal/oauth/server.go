@@ -111,6 +111,9 @@ type Config struct {
 	// PendingSignInTTL is how long the second step of a sign-in may take
 	// after the password; zero: DefaultPendingSignInTTL.
 	PendingSignInTTL time.Duration
+	// Federation signs users in through upstream identity providers
+	// (provider_flow.go); nil offers none.
+	Federation Federation
 }
 
 // Defaults of Config.
@@ -287,6 +290,7 @@ const (
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.browserRoutes(mux)
+	s.providerRoutes(mux)
 	s.tokenRoutes(mux)
 	s.registrationRoutes(mux)
 	return mux

@@ -877,3 +877,11 @@ func TestMigrateFromVersion10MakesUsersDevelopers(t *testing.T) {
 		t.Fatalf("UpdateUser after migrating: %v", err)
 	}
 }
+
+func TestProviderStoreContract(t *testing.T) {
+	t.Parallel()
+	storetest.RunProviders(t, func(t *testing.T) auth.Store {
+		dsn, _ := testenv.PostgresSchema(t)
+		return openDSN(t, dsn)
+	})
+}

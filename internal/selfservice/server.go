@@ -97,6 +97,9 @@ type Config struct {
 	// TOTP serves /account/totp (authenticator apps and recovery
 	// codes); nil: the page answers 404.
 	TOTP TOTP
+	// Providers serves /account/providers (linked identity providers);
+	// nil leaves the page answering 404.
+	Providers Providers
 }
 
 // Server serves the account pages.
@@ -139,6 +142,9 @@ func (s *Server) routes() []route {
 		{"POST " + pathPasskeyFinish, (*Server).handlePasskeyFinish},
 		{"GET " + Path + "/reset", (*Server).handleResetForm},
 		{"POST " + Path + "/reset", (*Server).handleReset},
+		{"GET " + pathProviders, (*Server).handleProviders},
+		{"GET " + pathProviders + "/link", (*Server).handleProviderLink},
+		{"POST " + pathProviders + "/unlink", (*Server).handleProviderUnlink},
 	}
 }
 

@@ -540,3 +540,8 @@ func TestMigrateFromVersion10MakesUsersDevelopers(t *testing.T) {
 		t.Fatalf("UpdateUser after migrating: %v", err)
 	}
 }
+
+func TestProviderStoreContract(t *testing.T) {
+	t.Parallel()
+	storetest.RunProviders(t, func(t *testing.T) auth.Store { return openTemp(t) })
+}

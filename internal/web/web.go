@@ -52,6 +52,15 @@ type LoginPage struct {
 	// with one instead of the password (login_factor.go); the username
 	// field then offers passkeys in its autofill (conditional UI).
 	Passkey *PasskeyForm
+	// Providers are the upstream identity providers offered, each a link
+	// to /oauth2/providers/NAME?<the pending request>.
+	Providers []ProviderLink
+}
+
+// ProviderLink is one upstream identity provider on the login page.
+type ProviderLink struct {
+	Label string
+	URL   string
 }
 
 // Scope is one requested scope on the consent page.

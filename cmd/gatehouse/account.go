@@ -49,6 +49,12 @@ func (m *Main) startAccount() error {
 	if m.MFA != nil {
 		cfg.TOTP = m.MFA
 	}
+	if m.Passkeys != nil {
+		cfg.Passkeys = m.Passkeys
+	}
+	if m.Federation != nil {
+		cfg.Providers = m.Federation
+	}
 	a, err := selfservice.New(cfg)
 	if err != nil {
 		return fmt.Errorf("account pages: %w", err)

@@ -40,6 +40,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/mfa"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
+	"github.com/gatehouse-dev/gatehouse/internal/passkey"
 	"github.com/gatehouse-dev/gatehouse/internal/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/revocation"
@@ -95,6 +96,8 @@ type Main struct {
 	MFA *mfa.Service
 	// Federation signs users in through upstream identity providers.
 	Federation *federation.Service
+	// Passkeys registers passkeys and signs users in with them.
+	Passkeys *passkey.Service
 
 	issuer string
 	hasher *secret.Hasher // keys the hashes of client secrets, sessions and CSRF tokens
@@ -436,6 +439,9 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		issuer = m.URL()
 	}
 	m.issuer = issuer
+	if err := m.startPasskeys(issuer, hasher); err != nil {
+		return err
+	}
 	var store auth.OAuthStore = m.Store
 	if m.Revocations != nil {
 		// Revocations through this node reach its gateway at once.
@@ -481,9 +487,10 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		DeviceInterval:                     o.Device.Interval,
 		DeviceAddressAttempts:              o.Device.AddressAttempts,
 		DeviceBrowserAttempts:              o.Device.BrowserAttempts,
-		// Second factors at sign-in: the policy here; the TOTP and passkey
-		// services (oauth.Config.TOTP, .Passkeys) come with their parts.
-		MFA: m.Config.Identity.MFA,
+		// Second factors at sign-in.
+		MFA:      m.Config.Identity.MFA,
+		TOTP:     m.MFA,
+		Passkeys: m.Passkeys,
 	}
 	if cfg.DPoP, err = m.oauthDPoP(); err != nil {
 		return fmt.Errorf("oauth: %w", err)

@@ -125,6 +125,8 @@ func WebhookEvent(ev AuditEvent) (typ string, data map[string]any, ok bool) {
 		typ = ev.Type
 		data = webhookData(ev, 0)
 	case EventUserPasswordReset, EventUserPasswordResetLinkCreated:
+		typ = ev.Type
+		data = webhookData(ev, 1)
 	case EventUserProviderLinked, EventUserProviderUnlinked:
 		typ = ev.Type
 		data = webhookData(ev, 1)

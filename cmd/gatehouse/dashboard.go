@@ -27,6 +27,7 @@ func (m *Main) startDashboard() error {
 		Routes:             m.Routes,
 		Webhooks:           m.Webhooks,
 		Providers:          m.Federation,
+		Factors:            m.Factors,
 		Store:              m.Store,
 		Hasher:             m.hasher,
 		Insecure:           m.insecureCookies(),

@@ -35,6 +35,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/client"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
+	"github.com/gatehouse-dev/gatehouse/internal/factors"
 	"github.com/gatehouse-dev/gatehouse/internal/federation"
 	"github.com/gatehouse-dev/gatehouse/internal/filelock"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
@@ -96,6 +97,8 @@ type Main struct {
 	MFA *mfa.Service
 	// Federation signs users in through upstream identity providers.
 	Federation *federation.Service
+	// Factors lets administrators see and remove users' second factors.
+	Factors *factors.Service
 	// Passkeys registers passkeys and signs users in with them.
 	Passkeys *passkey.Service
 
@@ -348,6 +351,9 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 	if m.Federation != nil {
 		adminCfg.Providers = m.Federation
 	}
+	if m.Factors != nil {
+		adminCfg.Factors = m.Factors
+	}
 	adminSrv, err := admin.NewServer(adminCfg)
 	if err != nil {
 		return fmt.Errorf("admin api: %w", err)
@@ -425,6 +431,9 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 	})
 	if err != nil {
 		return fmt.Errorf("accounts: %w", err)
+	}
+	if m.Factors, err = factors.New(m.Store, m.Accounts, m.Now); err != nil {
+		return err
 	}
 	hasher, err := secret.NewHasher(serverSecret)
 	if err != nil {

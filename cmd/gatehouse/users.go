@@ -29,6 +29,8 @@ func newUsersCommand(getenv env) *cobra.Command {
 		newUsersEnableCommand(&f, getenv, true),
 		newUsersResetPasswordCommand(&f, getenv),
 		newUsersResetLinkCommand(&f, getenv),
+		newUsersFactorsCommand(&f, getenv),
+		newUsersResetFactorsCommand(&f, getenv),
 		newUsersConsentsCommand(&f, getenv),
 		newUsersRevokeConsentCommand(&f, getenv),
 	)

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/client"
+	"github.com/gatehouse-dev/gatehouse/internal/factors"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/signing"
@@ -54,8 +55,12 @@ func newOAuthEnv(t testing.TB) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fs, err := factors.New(env.db, accounts, env.clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := NewServer(Config{Keys: env.keys, Audit: env.db, Clients: clients, Consents: authz, Users: accounts, SigningKeys: keys,
-		Logger: logger, Now: env.clock.Now,
+		Factors: fs, Logger: logger, Now: env.clock.Now,
 		Tokens: &TokenConfig{Issuer: testIssuer, JWKS: keys.JWKS, Leeway: keys.Leeway(), Revocations: env.db}})
 	if err != nil {
 		t.Fatal(err)

@@ -110,6 +110,9 @@ type Config struct {
 	// Providers serves the upstream identity providers; nil leaves their
 	// routes answering 404.
 	Providers ProviderService
+	// Factors shows and removes users' second factors; nil leaves their
+	// routes answering 404.
+	Factors FactorService
 }
 
 // Server serves the admin API and the verify endpoint. It holds no state of
@@ -147,6 +150,7 @@ type Server struct {
 	tokens    *userTokens // nil: admin keys only
 	regTokens RegistrationTokenService
 	providers ProviderService
+	factors   FactorService
 }
 
 // NewServer checks cfg, fills in defaults and registers the routes.
@@ -196,6 +200,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s.nodes, s.heartbeat = cfg.Nodes, cfg.HeartbeatInterval
 	s.regTokens = cfg.RegistrationTokens
 	s.providers = cfg.Providers
+	s.factors = cfg.Factors
 	if s.usageRetention == (auth.UsageRetention{}) {
 		s.usageRetention = auth.DefaultUsageRetention
 	}
@@ -282,6 +287,10 @@ func routes() []route {
 		{http.MethodPost, "/admin/v1/users/{id}/enable", adminOAuth, (*Server).handleEnableUser},
 		{http.MethodPost, "/admin/v1/users/{id}/reset-password", adminOAuth, (*Server).handleResetPassword},
 		{http.MethodPost, "/admin/v1/users/{id}/reset-link", adminOAuth, (*Server).handleCreateResetLink},
+		{http.MethodGet, "/admin/v1/users/{id}/factors", adminOAuth, (*Server).handleListFactors},
+		{http.MethodDelete, "/admin/v1/users/{id}/factors", adminOAuth, (*Server).handleResetFactors},
+		{http.MethodDelete, "/admin/v1/users/{id}/factors/totp", adminOAuth, (*Server).handleResetTOTP},
+		{http.MethodDelete, "/admin/v1/users/{id}/factors/passkeys/{passkey_id}", adminOAuth, (*Server).handleResetPasskey},
 		{http.MethodGet, "/admin/v1/users/{id}/consents", adminOAuth, (*Server).handleListConsents},
 		{http.MethodDelete, "/admin/v1/users/{id}/consents/{client_id}", adminOAuth, (*Server).handleRevokeConsent},
 		{http.MethodGet, "/admin/v1/signing-keys", adminOAuth, (*Server).handleListSigningKeys},

@@ -70,6 +70,11 @@ const (
 	EventUserPasswordResetLinkFailed  = "user.password_reset_link_failed"
 )
 
+// EventUserFactorsReset is an administrator's removal of a user's second
+// factors (Actor: the admin; Details: user_id, removed, count); the user's
+// sessions end with it.
+const EventUserFactorsReset = "user.factors_reset"
+
 // AuditEvent is one entry of the append-only audit log.
 type AuditEvent struct {
 	ID      int64 // assigned by the store, increasing

@@ -55,6 +55,10 @@ const (
 	WebhookUserProviderUnlinked = "user.provider_unlinked"
 )
 
+// WebhookUserFactorsReset is an administrator's removal of a user's second
+// factors.
+const WebhookUserFactorsReset = EventUserFactorsReset
+
 // Audit event types of the webhook endpoints' own life. None of them is a
 // webhook event: an endpoint's changes are the operator's business, and a
 // disabled endpoint could not be told anyway.
@@ -79,6 +83,7 @@ var webhookEventTypes = []string{
 	WebhookTOTPEnrolled, WebhookTOTPRemoved, WebhookRecoveryCodesGenerated, WebhookRecoveryCodeUsed, WebhookOTPFailed,
 	WebhookPasskeyRegistered, WebhookPasskeyRemoved, WebhookPasskeyFailed,
 	WebhookUserProviderLinked, WebhookUserProviderUnlinked,
+	WebhookUserFactorsReset,
 }
 
 // WebhookEventTypes returns every webhook event type an endpoint may
@@ -127,6 +132,9 @@ func WebhookEvent(ev AuditEvent) (typ string, data map[string]any, ok bool) {
 	case EventUserPasswordReset, EventUserPasswordResetLinkCreated:
 		typ = ev.Type
 		data = webhookData(ev, 1)
+	case EventUserFactorsReset:
+		typ = ev.Type
+		data = webhookData(ev, 0)
 	case EventUserProviderLinked, EventUserProviderUnlinked:
 		typ = ev.Type
 		data = webhookData(ev, 1)

@@ -69,6 +69,7 @@ func TestEveryWebhookTypeHasASource(t *testing.T) {
 		{Type: EventPasskeyRegistered}, {Type: EventPasskeyRemoved}, {Type: EventPasskeyFailed},
 		{Type: EventUserPasswordReset}, {Type: EventUserPasswordResetLinkCreated},
 		{Type: EventUserProviderLinked}, {Type: EventUserProviderUnlinked},
+		{Type: EventUserFactorsReset},
 	}
 	seen := map[string]bool{}
 	for _, ev := range sources {

@@ -128,7 +128,7 @@ func newHarness(t testing.TB, opts ...func(*Config)) *harness {
 	cfg := Config{
 		Issuer: hs.URL, Authorization: authz.Handler(), JWKS: keyring.JWKS,
 		Keys: keys, Clients: clients, Users: users, Consents: authz, SigningKeys: keyring,
-		Routes: routeSvc, Webhooks: hooks, Store: db, Hasher: hasher,
+		Routes: routeSvc, Webhooks: hooks, Store: db, Hasher: hasher, Factors: mustFactors(t, db, users, clock.Now),
 		Insecure: true, Now: clock.Now,
 		// What the tests' developers hand out; grants_test.go tests the rule.
 		DeveloperScopes: []string{"read", "write", "orders:read", "read:orders", "write:orders"},

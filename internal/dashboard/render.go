@@ -138,15 +138,16 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 // notices are the confirmations a redirect after a change may ask for
 // (?done=...): a fixed list, so a link cannot put words on the page.
 var notices = map[string]string{
-	"created":  "Created.",
-	"updated":  "Saved.",
-	"deleted":  "Deleted.",
-	"revoked":  "Revoked. It is refused everywhere from now on.",
-	"rotated":  "Rotated.",
-	"enabled":  "Enabled.",
-	"disabled": "Disabled. Its sessions have ended.",
-	"reset":    "The password was reset and the user's sessions have ended.",
-	"retried":  "Queued for another attempt.",
+	"created":       "Created.",
+	"updated":       "Saved.",
+	"deleted":       "Deleted.",
+	"revoked":       "Revoked. It is refused everywhere from now on.",
+	"rotated":       "Rotated.",
+	"enabled":       "Enabled.",
+	"disabled":      "Disabled. Its sessions have ended.",
+	"reset":         "The password was reset and the user's sessions have ended.",
+	"retried":       "Queued for another attempt.",
+	"factors_reset": "The second factors were removed and the user's sessions have ended.",
 }
 
 // errorData is the error page's content.

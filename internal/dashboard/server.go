@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/client"
+	"github.com/gatehouse-dev/gatehouse/internal/factors"
 	"github.com/gatehouse-dev/gatehouse/internal/federation"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/routes"
@@ -54,6 +55,9 @@ type Config struct {
 	// Providers manages the upstream identity providers; nil: the page
 	// says they are not served.
 	Providers *federation.Service
+	// Factors shows and removes users' second factors on their pages; nil:
+	// the section is not shown.
+	Factors *factors.Service
 	// Store reads what no service wraps: the audit log, usage counts and
 	// the dashboard's own sessions.
 	Store Store

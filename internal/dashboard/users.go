@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/factors"
 )
 
 // Users (admins only): the list, creation, and on a user's page
@@ -29,6 +30,7 @@ func (s *Server) userPages() []page {
 		{"POST /dashboard/users/{id}/enable", adminOnly, s.handleEnableUser},
 		{"POST /dashboard/users/{id}/password", adminOnly, s.handleResetUserPassword},
 		{"POST /dashboard/users/{id}/reset-link", adminOnly, s.handleUserResetLink},
+		{"POST /dashboard/users/{id}/factors/reset", adminOnly, s.handleUserFactorsReset},
 		{"POST /dashboard/users/{id}/access", adminOnly, s.handleUserAccess},
 		{"POST /dashboard/users/{id}/consents/{client}/revoke", adminOnly, s.handleRevokeUserConsent},
 	}
@@ -165,6 +167,10 @@ type userData struct {
 	Action   formError // disable, enable, consent revocation
 	// ResetLink is the refusal of the reset-link form.
 	ResetLink formError
+	// Factors are the user's second factors (nil: not served);
+	// FactorsError the refusal of a removal.
+	Factors      *factors.Factors
+	FactorsError formError
 }
 
 // getUser reads the user of the request's path.
@@ -193,6 +199,11 @@ func (s *Server) userPage(ctx context.Context, v *viewer, u *auth.User) (*userDa
 			uc.ClientName = cl.Name
 		}
 		d.Consents = append(d.Consents, uc)
+	}
+	if s.cfg.Factors != nil {
+		if d.Factors, err = s.cfg.Factors.List(ctx, u.ID); err != nil {
+			return nil, err
+		}
 	}
 	return d, nil
 }

@@ -23,6 +23,7 @@ func (m *Main) startMFA(sealer *signing.Sealer, hasher *secret.Hasher) error {
 	if err != nil {
 		return fmt.Errorf("second factors: %w", err)
 	}
+	m.factorLimiter = limiter // refused passkeys draw on the same budget
 	m.MFA, err = mfa.New(mfa.Config{Store: m.Store, Sealer: sealer, Hasher: hasher, Limiter: limiter,
 		Issuer: id.TOTPIssuer, Now: m.Now, Logger: m.Logger})
 	if err != nil {

@@ -99,6 +99,9 @@ type Main struct {
 	Federation *federation.Service
 	// Factors lets administrators see and remove users' second factors.
 	Factors *factors.Service
+	// factorLimiter throttles wrong one-time codes and refused passkeys,
+	// per account and address.
+	factorLimiter *account.FactorLimiter
 	// Passkeys registers passkeys and signs users in with them.
 	Passkeys *passkey.Service
 

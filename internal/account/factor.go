@@ -100,5 +100,10 @@ func (l *FactorLimiter) Refund(ctx context.Context, userID, addr string) {
 }
 
 func (l *FactorLimiter) limits(userID, addr string) []limit {
+	if userID == "" {
+		// No account named yet (a passkey no account holds): the address
+		// alone, never one bucket shared by every such attempt.
+		return []limit{{l.addresses, addressKey(addr), "address"}}
+	}
 	return []limit{{l.accounts, userID, "account"}, {l.addresses, addressKey(addr), "address"}}
 }

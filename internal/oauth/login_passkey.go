@@ -44,6 +44,10 @@ const passkeyCSRFHeader = "X-CSRF-Token"
 // maxPasskeyState bounds a ceremony handle kept in the cookie.
 const maxPasskeyState = 512
 
+// msgPasskeyThrottled answers a passkey while refused ones of the account
+// or the address are throttled (with Retry-After).
+const msgPasskeyThrottled = "Too many passkeys were refused. Wait a little, then try again."
+
 // msgPasskeyNoUV refuses a passkey that did not verify the user where a
 // second factor is needed: the password form, then the code, will do.
 const msgPasskeyNoUV = "This passkey did not confirm it is you (no PIN or biometric). Sign in with your password instead."
@@ -245,6 +249,14 @@ func (s *Server) handlePasskeyFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	sw := &statusWriter{}
 	jsonFail := func(err error) {
+		if auth.ErrorCode(err) == auth.ERATELIMITED {
+			// Failed passkeys of the account or address are throttled.
+			if d, ok := account.RetryAfter(err); ok {
+				setRetryAfter(w, d)
+			}
+			writeJSONError(w, http.StatusTooManyRequests, msgPasskeyThrottled)
+			return
+		}
 		e := asError(err)
 		s.logError(r, e)
 		if e.Code == CodeServerError {
@@ -322,7 +334,7 @@ func (s *Server) finishPasskey(r *http.Request, state string, credential []byte)
 	if len(credential) == 0 {
 		return "", nil, nil
 	}
-	userID, amr, err = s.cfg.Passkeys.FinishLogin(r.Context(), state, credential)
+	userID, amr, err = s.cfg.Passkeys.FinishLoginFrom(r.Context(), state, credential, clientAddress(r))
 	switch auth.ErrorCode(err) {
 	case "":
 		if len(amr) == 0 {

@@ -45,7 +45,10 @@ type PasskeyAuthenticator interface {
 	// the user it proves and the amr values of the assertion (hwk or swk,
 	// user when the authenticator verified the user). EUNAUTHORIZED when
 	// it does not check out, or the state is unknown, used or expired.
-	FinishLogin(ctx context.Context, state string, response []byte) (string, []string, error)
+	// addr is the client's address: failures are throttled per account
+	// and address like one-time codes, ERATELIMITED (account.RetryAfter)
+	// while they are.
+	FinishLoginFrom(ctx context.Context, state string, response []byte, addr string) (string, []string, error)
 }
 
 // mfaStep is what a sign-in needs after what it has proved so far.

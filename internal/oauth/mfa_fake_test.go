@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"strings"
 	"sync"
 	"testing"
@@ -121,6 +122,9 @@ type fakePasskeys struct {
 	users  map[string]bool
 	states map[string]string // state → user ID the ceremony was for ("" discoverable)
 	n      int
+	// limiter, when set, throttles FinishLoginFrom as the real service
+	// does.
+	limiter *account.FactorLimiter
 }
 
 var _ PasskeyAuthenticator = (*fakePasskeys)(nil)
@@ -151,7 +155,26 @@ func (f *fakePasskeys) BeginLogin(_ context.Context, userID string) ([]byte, str
 	return opts, state, nil
 }
 
-func (f *fakePasskeys) FinishLogin(_ context.Context, state string, response []byte) (string, []string, error) {
+func (f *fakePasskeys) FinishLoginFrom(ctx context.Context, state string, response []byte, addr string) (string, []string, error) {
+	if f.limiter == nil {
+		return f.finishLogin(ctx, state, response)
+	}
+	// Throttled as the passkey service does, with the real limiter.
+	var cred struct {
+		User string `json:"user"`
+	}
+	json.Unmarshal(response, &cred)
+	if err := f.limiter.Take(ctx, cred.User, addr); err != nil {
+		return "", nil, err
+	}
+	userID, amr, err := f.finishLogin(ctx, state, response)
+	if err == nil {
+		f.limiter.Refund(ctx, cred.User, addr)
+	}
+	return userID, amr, err
+}
+
+func (f *fakePasskeys) finishLogin(_ context.Context, state string, response []byte) (string, []string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for_, ok := f.states[state]

@@ -65,8 +65,12 @@ type Config struct {
 	Hasher *secret.Hasher
 	// CeremonyTTL is how long a ceremony may take; 0: DefaultCeremonyTTL.
 	CeremonyTTL time.Duration
-	Now         auth.Now     // nil: auth.SystemNow
-	Logger      *slog.Logger // nil: discard
+	// Limiter throttles failed ceremonies per account and per address,
+	// with the one-time codes' budget (*account.FactorLimiter); nil: not
+	// throttled. See FinishLoginFrom and FinishRegistrationFrom.
+	Limiter Limiter
+	Now     auth.Now     // nil: auth.SystemNow
+	Logger  *slog.Logger // nil: discard
 }
 
 // Service registers passkeys and signs users in with them.

@@ -7,7 +7,10 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
+	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/passkey"
 	"github.com/gatehouse-dev/gatehouse/internal/web"
@@ -18,7 +21,9 @@ import (
 type Passkeys interface {
 	List(ctx context.Context, userID string) ([]*auth.Passkey, error)
 	BeginRegistration(ctx context.Context, u *auth.User) (optionsJSON []byte, state string, err error)
-	FinishRegistration(ctx context.Context, u *auth.User, state, name string, responseJSON []byte) (*auth.Passkey, error)
+	// FinishRegistrationFrom: failures throttled per account and address
+	// (ERATELIMITED, account.RetryAfter).
+	FinishRegistrationFrom(ctx context.Context, u *auth.User, state, name string, responseJSON []byte, addr string) (*auth.Passkey, error)
 	Rename(ctx context.Context, u *auth.User, id, name string) error
 	Remove(ctx context.Context, u *auth.User, id string) error
 }
@@ -254,9 +259,15 @@ func (s *Server) handlePasskeyFinish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p, err := s.cfg.Passkeys.FinishRegistration(r.Context(), u, req.State, req.Name, req.Credential)
+	p, err := s.cfg.Passkeys.FinishRegistrationFrom(r.Context(), u, req.State, req.Name, req.Credential, r.RemoteAddr)
 	switch auth.ErrorCode(err) {
 	case "":
+	case auth.ERATELIMITED:
+		if d, ok := account.RetryAfter(err); ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(d.Round(time.Second)/time.Second)))
+		}
+		jsonError(w, http.StatusTooManyRequests, auth.ErrorMessage(err))
+		return
 	case auth.EINVALID:
 		jsonError(w, http.StatusBadRequest, auth.ErrorMessage(err))
 		return

@@ -16,7 +16,7 @@ import (
 )
 
 // passkeyHarness is the harness with the passkey service mounted.
-func passkeyHarness(t *testing.T) (*harness, *passkey.Service) {
+func passkeyHarness(t *testing.T, mods ...func(*passkey.Config)) (*harness, *passkey.Service) {
 	t.Helper()
 	var svc *passkey.Service
 	h := newHarness(t, func(c *Config) {
@@ -24,7 +24,11 @@ func passkeyHarness(t *testing.T) (*harness, *passkey.Service) {
 		// is localhost (where browsers allow WebAuthn over plain HTTP).
 		c.Issuer = strings.Replace(c.Issuer, "127.0.0.1", "localhost", 1)
 		var err error
-		svc, err = passkey.New(passkey.Config{Issuer: c.Issuer, Store: c.Store.(passkey.Store), Users: c.Accounts, Hasher: c.Hasher, Now: c.Now})
+		pc := passkey.Config{Issuer: c.Issuer, Store: c.Store.(passkey.Store), Users: c.Accounts, Hasher: c.Hasher, Now: c.Now}
+		for _, m := range mods {
+			m(&pc)
+		}
+		svc, err = passkey.New(pc)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -69,6 +69,12 @@ type Exchange struct {
 	// SubjectID is the sub_id claim: the original issuer and subject of a
 	// subject of another issuer; nil otherwise.
 	SubjectID *SubjectID
+	// AMR and ACR say how the subject's user signed in (amr, RFC 8176;
+	// acr), carried over from the subject's own token so that an upstream
+	// requiring a second factor (verify.RequireMFA) sees it; empty when
+	// that token said nothing of a sign-in.
+	AMR []string
+	ACR string
 }
 
 // Token is a signed exchanged token.
@@ -95,6 +101,8 @@ type claims struct {
 	KeyID    string        `json:"gatehouse_key_id,omitempty"`
 	Cnf      *cnf          `json:"cnf,omitempty"`
 	SubID    *SubjectID    `json:"sub_id,omitempty"`
+	AMR      []string      `json:"amr,omitempty"`
+	ACR      string        `json:"acr,omitempty"`
 }
 
 // cnf is the confirmation claim of a DPoP-bound token (RFC 9449 6.1).
@@ -123,6 +131,8 @@ func Sign(s Signer, x *Exchange) (Token, error) {
 		Auth:     x.Auth,
 		KeyID:    x.KeyID,
 		SubID:    x.SubjectID,
+		AMR:      x.AMR,
+		ACR:      x.ACR,
 	}
 	if !x.AuthTime.IsZero() {
 		c.AuthTime = x.AuthTime.Unix()

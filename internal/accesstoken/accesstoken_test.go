@@ -90,6 +90,21 @@ func TestSignedTokenVerifies(t *testing.T) {
 			t.Errorf("second jti %q, %v", again.ID, err)
 		}
 	})
+	t.Run("amr and acr say how the subject signed in", func(t *testing.T) {
+		if c.AMR != nil || c.ACR != "" {
+			t.Fatalf("without a sign-in: amr %v acr %q", c.AMR, c.ACR)
+		}
+		y := *x
+		y.AMR, y.ACR = []string{"hwk", "mfa", "user"}, "urn:gatehouse:acr:mfa"
+		tok, err := Sign(s, &y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := v.Verify(context.Background(), tok.Value)
+		if err != nil || !reflect.DeepEqual(c.AMR, y.AMR) || c.ACR != y.ACR || c.CheckMFA() != nil {
+			t.Fatalf("claims %+v, %v", c, err)
+		}
+	})
 	t.Run("what Sign refuses", func(t *testing.T) {
 		deep := &verify.Actor{Subject: "a"}
 		for range verify.MaxActorDepth {

@@ -22,10 +22,13 @@ const internalJTIPrefix = accesstoken.InternalJTIPrefix
 // upstreams never sends them a token addressed to the old ones.
 // The caller's own act chain is keyed by pointer: a verified token's
 // claims are shared and read-only, so one pointer always means one chain
-// (two tokens with equal chains merely mint twice).
+// (two tokens with equal chains merely mint twice). amr (joined) and acr
+// are part of it: a caller who signed in again with a second factor never
+// gets the token minted for their one-factor sign-in, nor the reverse.
 type mintKey struct {
 	route, upstreams, kid, auth, subject, client, scopes, keyID string
 	act                                                         *verify.Actor
+	amr, acr                                                    string
 }
 
 type mintEntry struct {
@@ -91,6 +94,7 @@ func (g *Gateway) internalToken(rt *route, id *identity, now time.Time) (string,
 	k := mintKey{
 		route: rt.name, upstreams: rt.fwd.upstreams, kid: g.cfg.Signer.CurrentKeyID(), auth: id.auth,
 		subject: id.subject, client: id.client, scopes: scopes, keyID: id.keyID, act: id.act,
+		amr: strings.Join(id.amr, " "), acr: id.acr,
 	}
 	if tok, ok := g.minted.get(k, now); ok {
 		return tok, nil
@@ -108,6 +112,8 @@ func (g *Gateway) internalToken(rt *route, id *identity, now time.Time) (string,
 		JTIPrefix: internalJTIPrefix,
 		Auth:      id.auth,
 		KeyID:     id.keyID,
+		AMR:       id.amr,
+		ACR:       id.acr,
 	})
 	if err != nil {
 		return "", fmt.Errorf("gateway: internal token for route %s: %w", rt.name, err)

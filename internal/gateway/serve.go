@@ -57,6 +57,8 @@ type identity struct {
 	client     string
 	scopes     []string
 	act        *verify.Actor // the act claim of the caller's token, if any (RFC 8693 4.1)
+	amr        []string      // how the caller's user signed in (its token's amr and acr), passed on in internal JWTs
+	acr        string
 	keyID      string
 	keyEnv     string                // API key: its environment (live, test)
 	keyInAuthz bool                  // the API key came in Authorization: it must not be forwarded
@@ -491,6 +493,7 @@ func (g *Gateway) checkJWT(r *http.Request, rt *route, id *identity) error {
 	id.client = c.ClientID
 	id.scopes = c.Scopes
 	id.act = c.Actor
+	id.amr, id.acr = c.AMR, c.ACR
 	return nil
 }
 

@@ -19,12 +19,16 @@ func (m *Main) startFederation(serverSecret []byte, issuer string) error {
 	if err != nil {
 		return fmt.Errorf("providers: %w", err)
 	}
-	m.Federation, err = federation.New(federation.Config{
+	cfg := federation.Config{
 		Store: m.Store, Sealer: sealer, Issuer: issuer,
 		LinkVerifiedEmail: m.Config.Identity.LinkVerifiedEmail,
 		InsecureCookies:   m.insecureCookies(),
 		Now:               m.Now, Logger: m.Logger,
-	})
+	}
+	if m.Passkeys != nil { // a passkey is a way in: the last provider link may go
+		cfg.Passkeys = m.Passkeys
+	}
+	m.Federation, err = federation.New(cfg)
 	if err != nil {
 		return fmt.Errorf("providers: %w", err)
 	}

@@ -234,8 +234,8 @@ func (s *Service) Links(ctx context.Context, userID string) ([]*auth.ProviderLin
 }
 
 // Unlink removes the user's link to the provider. It refuses (ECONFLICT)
-// to remove the last way to sign in of a user without a password;
-// ENOTFOUND if there is no such link.
+// to remove the last way to sign in of a user without a password and
+// without a passkey (Config.Passkeys); ENOTFOUND if there is no such link.
 func (s *Service) Unlink(ctx context.Context, userID, provider string) error {
 	u, err := s.cfg.Store.GetUser(ctx, userID)
 	if err != nil {
@@ -253,7 +253,15 @@ func (s *Service) Unlink(ctx context.Context, userID, provider string) error {
 		return auth.Errorf(auth.ENOTFOUND, "Provider link not found.")
 	}
 	if u.PasswordHash == "" && len(links) == 1 {
-		return auth.Errorf(auth.ECONFLICT, "This is the only way to sign in to your account: set a password or link another provider first.")
+		passkey := false
+		if s.cfg.Passkeys != nil {
+			if passkey, err = s.cfg.Passkeys.Registered(ctx, userID); err != nil {
+				return err
+			}
+		}
+		if !passkey {
+			return auth.Errorf(auth.ECONFLICT, "This is the only way to sign in to your account: set a password, add a passkey or link another provider first.")
+		}
 	}
 	ev := auth.AuditEvent{Time: s.now(), Type: auth.EventUserProviderUnlinked, Actor: userID, Count: 1, Details: map[string]string{
 		"user_id": userID, "provider": provider,

@@ -78,6 +78,16 @@ type Config struct {
 	DiscoveryTTL time.Duration
 	Now          func() time.Time
 	Logger       *slog.Logger
+	// Passkeys tells whether a user has a passkey that signs in
+	// (*passkey.Service): a way in, so that Unlink lets a user without a
+	// password remove their last provider link. nil: passkeys are not
+	// served, and count for nothing.
+	Passkeys PasskeyChecker
+}
+
+// PasskeyChecker reports whether a user has a passkey that may sign in.
+type PasskeyChecker interface {
+	Registered(ctx context.Context, userID string) (bool, error)
 }
 
 // Service manages providers and runs upstream sign-ins. It is safe for

@@ -43,6 +43,9 @@ type DeviceGrant struct {
 	AuthTime  time.Time
 	SessionID string
 	FamilyID  string
+	// AMR are the authentication methods of the user's sign-in (RFC
+	// 8176), normalised, for the device's tokens' amr and acr.
+	AMR []string
 
 	Interval   time.Duration // the device's minimum polling interval
 	LastPollAt time.Time     // zero before the first poll
@@ -112,7 +115,8 @@ type DeviceDecision struct {
 	UserID    string
 	AuthTime  time.Time
 	SessionID string
-	FamilyID  string // of the tokens to come; approvals only
+	FamilyID  string   // of the tokens to come; approvals only
+	AMR       []string // how the user signed in (the session's amr)
 }
 
 // Decide is the transition of the user's decision at now: a pending,
@@ -128,6 +132,9 @@ func (g DeviceGrant) Decide(d DeviceDecision, now time.Time) (DeviceGrant, error
 	}
 	g.Status, g.DecidedAt = DeviceDenied, now
 	g.UserID, g.AuthTime, g.SessionID = d.UserID, d.AuthTime, d.SessionID
+	if g.AMR = NormalizeAMR(d.AMR); g.AMR == nil {
+		g.AMR = []string{}
+	}
 	if d.Approve {
 		g.Status, g.FamilyID = DeviceApproved, d.FamilyID
 	}

@@ -307,7 +307,7 @@ func (s *Server) deviceDecide(w http.ResponseWriter, r *http.Request, form url.V
 		s.errorPage(w, r, forbidden("This device's application needs a second factor. Please enter the code again."))
 		return
 	}
-	d := auth.DeviceDecision{UserID: sess.user.ID, AuthTime: sess.AuthTime, SessionID: sid(sess.Hash)}
+	d := auth.DeviceDecision{UserID: sess.user.ID, AuthTime: sess.AuthTime, SessionID: sid(sess.Hash), AMR: sess.AMR}
 	if decision == "allow" {
 		if d.FamilyID, err = newFamilyID(); err != nil {
 			s.errorPage(w, r, err)

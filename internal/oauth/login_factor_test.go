@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
@@ -741,6 +742,44 @@ func TestDeviceSignInAsksForTheSecondFactor(t *testing.T) {
 	if s := b.session(); s == nil || !auth.HasMFA(s.AMR) {
 		t.Fatalf("session %+v", s)
 	}
+	// The device's tokens say how the user signed in: the approval
+	// recorded the session's amr.
+	end := b.submit(p, url.Values{"decision": {"allow"}})
+	if end.StatusCode != http.StatusOK {
+		t.Fatalf("allow: %d\n%s", end.StatusCode, end.body)
+	}
+	ts.Clock.Add(10 * time.Second)
+	tok := decode(t, ts.poll(c, codes["device_code"].(string)), http.StatusOK)
+	claims, err := ts.verifyAccess(tok["access_token"].(string), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(claims.AMR, []string{"mfa", "otp", "pwd"}) || claims.ACR != auth.ACRMFA {
+		t.Fatalf("device access token: amr %v, acr %q", claims.AMR, claims.ACR)
+	}
+	idt := idTokenPayload(t, tok["id_token"].(string))
+	if idt["acr"] != auth.ACRMFA || fmt.Sprint(idt["amr"]) != "[mfa otp pwd]" {
+		t.Fatalf("device ID token: amr %v, acr %v", idt["amr"], idt["acr"])
+	}
+}
+
+// idTokenPayload returns an ID token's claims, unverified (the token came
+// straight from the token endpoint).
+func idTokenPayload(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("ID token %q", tok)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // FuzzDecodePending: whatever a browser sends as the pending sign-in, the

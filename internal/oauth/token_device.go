@@ -83,6 +83,7 @@ func (s *Server) issueDeviceTokens(ctx context.Context, c *auth.Client, dg *auth
 	g := &grant{
 		client: c, userID: dg.UserID, scopes: dg.Scopes, audiences: auds,
 		authTime: dg.AuthTime, sessionID: dg.SessionID, familyID: dg.FamilyID,
+		amr: dg.AMR,       // the approving sign-in's: amr and acr in the tokens
 		jkt: dpopJKT(ctx), // RFC 9449 5: a proof with the poll binds the tokens
 	}
 	var storeRefresh func([]byte, *auth.IssuedToken) error

@@ -14,7 +14,7 @@ var _ auth.DeviceGrantStore = (*DB)(nil)
 
 const deviceColumns = `device_code_hash, user_code_hash, client_id, scopes, audiences, status,
 	user_id, auth_time, session_id, family_id, interval_ns, last_poll_at,
-	created_at, expires_at, decided_at, used_at`
+	created_at, expires_at, decided_at, used_at, amr`
 
 func scanDeviceGrant(row pgx.Row) (*auth.DeviceGrant, error) {
 	var (
@@ -25,10 +25,10 @@ func scanDeviceGrant(row pgx.Row) (*auth.DeviceGrant, error) {
 	)
 	if err := row.Scan(&g.DeviceCodeHash, &g.UserCodeHash, &g.ClientID, &g.Scopes, &g.Audiences, &status,
 		&g.UserID, &authTime, &g.SessionID, &g.FamilyID, &interval, &lastPoll,
-		&created, &expires, &decided, &used); err != nil {
+		&created, &expires, &decided, &used, &g.AMR); err != nil {
 		return nil, err
 	}
-	nonNil(&g.Scopes, &g.Audiences)
+	nonNil(&g.Scopes, &g.Audiences, &g.AMR)
 	g.Status = auth.DeviceStatus(status)
 	g.Interval = time.Duration(interval)
 	g.AuthTime = timeFrom(authTime)
@@ -48,10 +48,10 @@ func (db *DB) CreateDeviceGrant(ctx context.Context, g *auth.DeviceGrant) error 
 	}
 	return db.inTx(ctx, "create device grant", func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO oauth_device_grants (`+deviceColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 			g.DeviceCodeHash, g.UserCodeHash, g.ClientID, list(g.Scopes), list(g.Audiences), string(g.Status),
 			g.UserID, timeValue(g.AuthTime), g.SessionID, g.FamilyID, int64(g.Interval), timeValue(g.LastPollAt),
-			timeValue(g.CreatedAt), timeValue(g.ExpiresAt), timeValue(g.DecidedAt), timeValue(g.UsedAt))
+			timeValue(g.CreatedAt), timeValue(g.ExpiresAt), timeValue(g.DecidedAt), timeValue(g.UsedAt), list(g.AMR))
 		return err
 	})
 }
@@ -80,7 +80,7 @@ func (db *DB) DecideDeviceGrant(ctx context.Context, userCodeHash []byte, d auth
 	if len(userCodeHash) == 0 {
 		return nil, auth.Errorf(auth.ENOTFOUND, "Device grant not found.")
 	}
-	if err := auth.CheckText("Device decision", d.UserID, d.SessionID, d.FamilyID); err != nil {
+	if err := auth.CheckText("Device decision", append([]string{d.UserID, d.SessionID, d.FamilyID}, d.AMR...)...); err != nil {
 		return nil, err
 	}
 	var out *auth.DeviceGrant
@@ -98,9 +98,9 @@ func (db *DB) DecideDeviceGrant(ctx context.Context, userCodeHash []byte, d auth
 		}
 		out = &next
 		_, err = tx.Exec(ctx, `UPDATE oauth_device_grants SET status = $1, user_id = $2, auth_time = $3,
-			session_id = $4, family_id = $5, decided_at = $6 WHERE device_code_hash = $7`,
+			session_id = $4, family_id = $5, decided_at = $6, amr = $7 WHERE device_code_hash = $8`,
 			string(next.Status), next.UserID, timeValue(next.AuthTime), next.SessionID, next.FamilyID,
-			timeValue(next.DecidedAt), next.DeviceCodeHash)
+			timeValue(next.DecidedAt), list(next.AMR), next.DeviceCodeHash)
 		return err
 	})
 	if err != nil {

@@ -13,21 +13,21 @@ var _ auth.DeviceGrantStore = (*DB)(nil)
 
 const deviceColumns = `device_code_hash, user_code_hash, client_id, scopes, audiences, status,
 	user_id, auth_time, session_id, family_id, interval_ns, last_poll_at,
-	created_at, expires_at, decided_at, used_at`
+	created_at, expires_at, decided_at, used_at, amr`
 
 func scanDeviceGrant(row scanner) (*auth.DeviceGrant, error) {
 	var (
 		g                                                   auth.DeviceGrant
-		scopes, audiences, status                           string
+		scopes, audiences, status, amr                      string
 		interval                                            int64
 		authTime, lastPoll, created, expires, decided, used sql.NullInt64
 	)
 	if err := row.Scan(&g.DeviceCodeHash, &g.UserCodeHash, &g.ClientID, &scopes, &audiences, &status,
 		&g.UserID, &authTime, &g.SessionID, &g.FamilyID, &interval, &lastPoll,
-		&created, &expires, &decided, &used); err != nil {
+		&created, &expires, &decided, &used, &amr); err != nil {
 		return nil, err
 	}
-	if err := listsFrom([]string{scopes, audiences}, &g.Scopes, &g.Audiences); err != nil {
+	if err := listsFrom([]string{scopes, audiences, amr}, &g.Scopes, &g.Audiences, &g.AMR); err != nil {
 		return nil, err
 	}
 	g.Status = auth.DeviceStatus(status)
@@ -47,16 +47,16 @@ func (db *DB) CreateDeviceGrant(ctx context.Context, g *auth.DeviceGrant) error 
 	if err := auth.CheckNewDeviceGrant(g); err != nil {
 		return err
 	}
-	lists, err := listsJSON(g.Scopes, g.Audiences)
+	lists, err := listsJSON(g.Scopes, g.Audiences, g.AMR)
 	if err != nil {
 		return translate("create device grant", err)
 	}
 	return db.inTx(ctx, "create device grant", func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_device_grants (`+deviceColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			g.DeviceCodeHash, g.UserCodeHash, g.ClientID, lists[0], lists[1], string(g.Status),
 			g.UserID, timeValue(g.AuthTime), g.SessionID, g.FamilyID, int64(g.Interval), timeValue(g.LastPollAt),
-			timeValue(g.CreatedAt), timeValue(g.ExpiresAt), timeValue(g.DecidedAt), timeValue(g.UsedAt))
+			timeValue(g.CreatedAt), timeValue(g.ExpiresAt), timeValue(g.DecidedAt), timeValue(g.UsedAt), lists[2])
 		return err
 	})
 }
@@ -84,7 +84,7 @@ func (db *DB) DecideDeviceGrant(ctx context.Context, userCodeHash []byte, d auth
 	if len(userCodeHash) == 0 {
 		return nil, auth.Errorf(auth.ENOTFOUND, "Device grant not found.")
 	}
-	if err := auth.CheckText("Device decision", d.UserID, d.SessionID, d.FamilyID); err != nil {
+	if err := auth.CheckText("Device decision", append([]string{d.UserID, d.SessionID, d.FamilyID}, d.AMR...)...); err != nil {
 		return nil, err
 	}
 	var out *auth.DeviceGrant
@@ -101,10 +101,14 @@ func (db *DB) DecideDeviceGrant(ctx context.Context, userCodeHash []byte, d auth
 			return err
 		}
 		out = &next
+		amr, err := scopesJSON(next.AMR)
+		if err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE oauth_device_grants SET status = ?, user_id = ?, auth_time = ?,
-			session_id = ?, family_id = ?, decided_at = ? WHERE device_code_hash = ?`,
+			session_id = ?, family_id = ?, decided_at = ?, amr = ? WHERE device_code_hash = ?`,
 			string(next.Status), next.UserID, timeValue(next.AuthTime), next.SessionID, next.FamilyID,
-			timeValue(next.DecidedAt), next.DeviceCodeHash)
+			timeValue(next.DecidedAt), amr, next.DeviceCodeHash)
 		return err
 	})
 	if err != nil {

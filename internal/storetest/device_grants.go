@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -59,7 +60,7 @@ func mustDeviceGrant(t *testing.T, s auth.Store, g *auth.DeviceGrant) {
 }
 
 func approve(userID, family string) auth.DeviceDecision {
-	return auth.DeviceDecision{Approve: true, UserID: userID, AuthTime: base, SessionID: "ses_1", FamilyID: family}
+	return auth.DeviceDecision{Approve: true, UserID: userID, AuthTime: base, SessionID: "ses_1", FamilyID: family, AMR: []string{"pwd", "otp"}}
 }
 
 func mustDecide(t *testing.T, s auth.Store, g *auth.DeviceGrant, d auth.DeviceDecision, when time.Time) *auth.DeviceGrant {
@@ -105,6 +106,7 @@ func testDeviceRoundTrip(t *testing.T, s auth.Store) {
 	decided := mustDecide(t, s, g, approve("usr_1", "fam_1"), at(time.Minute))
 	want.Status, want.UserID, want.AuthTime, want.SessionID, want.FamilyID, want.DecidedAt =
 		auth.DeviceApproved, "usr_1", base, "ses_1", "fam_1", at(time.Minute)
+	want.AMR = []string{"mfa", "otp", "pwd"} // the sign-in's, normalised
 	wantSame(t, "decided grant (returned)", &want, decided)
 	wantSame(t, "decided grant (stored)", &want, getDeviceGrant(t, s, g))
 }
@@ -182,7 +184,8 @@ func testDeviceApprovedOnce(t *testing.T, s auth.Store) {
 		t.Fatalf("after another client's poll: %+v", got)
 	}
 	got := wantPoll(t, s, g, at(10*time.Second), auth.PollApproved)
-	if got.Status != auth.DeviceUsed || !got.UsedAt.Equal(at(10*time.Second)) || got.UserID != "usr_1" || got.FamilyID != "fam_1" {
+	if got.Status != auth.DeviceUsed || !got.UsedAt.Equal(at(10*time.Second)) || got.UserID != "usr_1" || got.FamilyID != "fam_1" ||
+		!slices.Equal(got.AMR, []string{"mfa", "otp", "pwd"}) {
 		t.Fatalf("collected grant = %+v", got)
 	}
 	wantPoll(t, s, g, at(20*time.Second), auth.PollReused)

@@ -19,6 +19,7 @@ import (
 	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/pquerna/otp/totp"
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
@@ -467,4 +468,107 @@ func TestChromiumPasskeysEndToEnd(t *testing.T) {
 	if !keyAMR(claims) || claims.ACR != auth.ACRMFA {
 		t.Errorf("password and passkey: amr %v acr %q", claims.AMR, claims.ACR)
 	}
+}
+
+// TestChromiumTOTPEndToEnd: a client that requires a second factor leads a
+// user without one through the authenticator app's set-up after the
+// password; the code comes from an independent TOTP implementation; the
+// tokens say pwd+otp+mfa, which a require_mfa gateway route accepts where
+// it refuses a password-only token; a recovery code signs in once.
+func TestChromiumTOTPEndToEnd(t *testing.T) {
+	n, issuer := identityNode(t)
+	const password = "a long and unguessable passphrase"
+	const api = "https://pay.example.test"
+	var grace, linus struct {
+		ID string `json:"id"`
+	}
+	n.cliStdin(password+"\n", &grace, "users", "create", "--username", "grace", "--email", "grace@example.test", "--password-stdin")
+	n.cliStdin(password+"\n", &linus, "users", "create", "--username", "linus", "--email", "linus@example.test", "--password-stdin")
+	bank := newRP(t, n, issuer, "Bank", "--mfa", "required", "--audience", api)
+	notes := newRP(t, n, issuer, "Notes", "--audience", api)
+	svc := newUpstream(t, "pay")
+	n.cli("routes", "create", "--name", "pay", "--path", "/pay", "--upstream", svc.URL, "--policy", "jwt",
+		"--audience", api, "--require-mfa")
+	resource := oauth2.SetAuthURLParam("resource", api)
+	b := newIDBrowser(t, false)
+
+	// The password, then the set-up the client's policy requires.
+	a := bank.start(resource)
+	b.open(a.URL)
+	b.signInWithPassword("grace", password)
+	b.waitPath("/account/totp")
+	if ret := b.eval(`new URLSearchParams(location.search).get("return") || ""`); !strings.HasPrefix(ret, "/oauth2/authorize?") {
+		t.Errorf("/account/totp?return=%q", ret)
+	}
+	b.check("/account/totp")
+	secret := b.eval(`document.querySelector("[data-totp-secret]").getAttribute("data-totp-secret")`)
+	code, err := totp.GenerateCode(secret, n.clock.Now())
+	if err != nil {
+		t.Fatalf("TOTP secret %q: %v", secret, err)
+	}
+	b.do("confirm the app", chromedp.SendKeys(`input[name="code"]`, code), chromedp.Submit(`input[name="code"]`))
+	b.waitFor("the recovery codes", `document.querySelectorAll("[data-recovery-code]").length > 0`)
+	recovery := evalAs[[]string](b, `[...document.querySelectorAll("[data-recovery-code]")].map(e => e.getAttribute("data-recovery-code"))`)
+	if len(recovery) != 10 || slices.Contains(recovery, "") {
+		t.Fatalf("recovery codes %q", recovery)
+	}
+	b.check("/account/totp with the recovery codes")
+	b.do("continue", chromedp.Click(`a[data-continue]`))
+	tok, claims := bank.finish(a, b.consentIfAsked(bank))
+	if want := []string{auth.AMRMFA, auth.AMROTP, auth.AMRPassword}; !slices.Equal(claims.AMR, want) || claims.ACR != auth.ACRMFA {
+		t.Errorf("after the set-up: amr %v acr %q, want %v %s", claims.AMR, claims.ACR, want, auth.ACRMFA)
+	}
+
+	// The gateway: the two-factor token passes, a password-only one gets
+	// RFC 9470's challenge.
+	gw := n.main.GatewayURL()
+	if r := gwGet(t, gw+"/pay/x", bearer(tok.AccessToken)); r.status != http.StatusOK {
+		t.Errorf("require_mfa route with an MFA token: %d %s", r.status, r.body)
+	}
+	ua := newUserAgent(t, http.DefaultTransport)
+	c, verifier := ua.authorizationCode(&notes.conf, "linus", password, resource)
+	weak, err := notes.conf.Exchange(context.Background(), c, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := gwGet(t, gw+"/pay/x", bearer(weak.AccessToken))
+	if wa := r.header.Get("WWW-Authenticate"); r.status != http.StatusUnauthorized ||
+		!strings.HasPrefix(wa, "Bearer ") || !strings.Contains(wa, `error="insufficient_user_authentication"`) {
+		t.Errorf("require_mfa route with a password-only token: %d %q %s", r.status, wa, r.body)
+	}
+
+	// The other account pages, signed in.
+	b.open(issuer + "/account/providers")
+	b.waitPath("/account/providers")
+	b.check("/account/providers")
+
+	// A recovery code signs in once.
+	for i, want := range []bool{true, false} {
+		b.clearCookies()
+		a = bank.start(resource)
+		b.open(a.URL)
+		b.signInWithPassword("grace", password)
+		b.waitFor("the second step", `!!document.querySelector('input[name="code"]') && !!document.querySelector('input[name="pending"]')`)
+		if i == 0 {
+			b.check("the second step")
+		}
+		b.do("recovery code", chromedp.SendKeys(`input[name="code"]`, recovery[3]), chromedp.Submit(`input[name="code"]`))
+		if want {
+			_, claims = bank.finish(a, b.waitCallback(bank))
+			wantAMR(t, "recovery code", claims, auth.AMRPassword, auth.AMROTP, auth.AMRMFA)
+			continue
+		}
+		b.waitFor("the refusal", `!!document.querySelector('[role="alert"]') && !!document.querySelector('input[name="code"]')`)
+		b.check("the second step with an error")
+	}
+
+	// The reset link's page.
+	var link struct {
+		URL string `json:"url"`
+	}
+	n.cliJSON(&link, "users", "reset-link", linus.ID)
+	b.clearCookies()
+	b.open(link.URL)
+	b.waitFor("the reset page", `!!document.querySelector('input[type="password"]')`)
+	b.check("/account/reset")
 }

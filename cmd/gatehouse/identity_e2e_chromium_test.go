@@ -46,7 +46,16 @@ func identityNode(t *testing.T) (*node, string) {
 	cfg.Addr = "127.0.0.1:" + strconv.Itoa(port)
 	cfg.OAuth.Issuer = "http://localhost:" + strconv.Itoa(port)
 	// Real time: go-oidc, x/oauth2 and the browser read the wall clock.
-	n := startInitialised(t, cfg, newClock(), &testenv.SyncBuffer{})
+	logs := &testenv.SyncBuffer{}
+	n := startInitialised(t, cfg, newClock(), logs)
+	t.Cleanup(func() {
+		// Nothing the flows did was a server fault.
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, "level=ERROR") || strings.Contains(line, `"level":"ERROR"`) {
+				t.Errorf("server log: %s", line)
+			}
+		}
+	})
 	return n, cfg.OAuth.Issuer
 }
 

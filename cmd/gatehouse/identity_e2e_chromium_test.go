@@ -571,6 +571,31 @@ func TestChromiumTOTPEndToEnd(t *testing.T) {
 		b.check("the second step with an error")
 	}
 
+	// Step-up: signed in with the password alone, an application asking
+	// acr_values for MFA leads a user without a factor to the set-up, and
+	// gets pwd+otp+mfa after it.
+	b.clearCookies()
+	a = notes.start(resource)
+	b.open(a.URL)
+	b.signInWithPassword("linus", password)
+	if _, claims = notes.finish(a, b.consentIfAsked(notes)); claims.ACR != auth.ACRPassword || auth.HasMFA(claims.AMR) {
+		t.Errorf("password alone: amr %v acr %q", claims.AMR, claims.ACR)
+	}
+	a = notes.start(resource, oauth2.SetAuthURLParam("acr_values", auth.ACRMFA))
+	b.open(a.URL)
+	b.waitPath("/account/totp")
+	secret = b.eval(`document.querySelector("[data-totp-secret]").getAttribute("data-totp-secret")`)
+	if code, err = totp.GenerateCode(secret, n.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	b.do("confirm the app", chromedp.SendKeys(`input[name="code"]`, code), chromedp.Submit(`input[name="code"]`))
+	b.waitFor("the recovery codes", `document.querySelectorAll("[data-recovery-code]").length === 10`)
+	b.do("continue", chromedp.Click(`a[data-continue]`))
+	_, claims = notes.finish(a, b.consentIfAsked(notes))
+	if want := []string{auth.AMRMFA, auth.AMROTP, auth.AMRPassword}; !slices.Equal(claims.AMR, want) || claims.ACR != auth.ACRMFA {
+		t.Errorf("after the step-up: amr %v acr %q", claims.AMR, claims.ACR)
+	}
+
 	// The reset link's page.
 	var link struct {
 		URL string `json:"url"`

@@ -78,7 +78,7 @@ func newRP(t *testing.T, n *node, issuer, name string, extra ...string) *rp {
 	t.Cleanup(cb.Close)
 	var client clientCredentials
 	n.cliJSON(&client, append([]string{"clients", "create", "--name", name, "--redirect-uri", cb.URL + "/cb",
-		"--grant-types", "authorization_code", "--scopes", "openid profile"}, extra...)...)
+		"--grant-types", "authorization_code,refresh_token", "--scopes", "openid profile offline_access"}, extra...)...)
 	ctx := context.Background()
 	provider, err := oidc.NewProvider(ctx, issuer)
 	if err != nil {
@@ -86,7 +86,7 @@ func newRP(t *testing.T, n *node, issuer, name string, extra ...string) *rp {
 	}
 	return &rp{t: t, ctx: ctx, callback: cb.URL + "/cb",
 		conf: oauth2.Config{ClientID: client.ClientID, ClientSecret: client.ClientSecret, Endpoint: provider.Endpoint(),
-			RedirectURL: cb.URL + "/cb", Scopes: []string{oidc.ScopeOpenID, "profile"}},
+			RedirectURL: cb.URL + "/cb", Scopes: []string{oidc.ScopeOpenID, "profile", oidc.ScopeOfflineAccess}},
 		verifier: provider.Verifier(&oidc.Config{ClientID: client.ClientID}),
 	}
 }
@@ -533,6 +533,14 @@ func TestChromiumTOTPEndToEnd(t *testing.T) {
 	gw := n.main.GatewayURL()
 	if r := gwGet(t, gw+"/pay/x", bearer(tok.AccessToken)); r.status != http.StatusOK {
 		t.Errorf("require_mfa route with an MFA token: %d %s", r.status, r.body)
+	}
+	// The refreshed access token keeps the sign-in's methods.
+	refreshed, err := bank.conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+	if err != nil || refreshed.AccessToken == tok.AccessToken {
+		t.Fatalf("refresh: %v", err)
+	}
+	if r := gwGet(t, gw+"/pay/x", bearer(refreshed.AccessToken)); r.status != http.StatusOK {
+		t.Errorf("require_mfa route with a refreshed MFA token: %d %s", r.status, r.body)
 	}
 	ua := newUserAgent(t, http.DefaultTransport)
 	c, verifier := ua.authorizationCode(&notes.conf, "linus", password, resource)

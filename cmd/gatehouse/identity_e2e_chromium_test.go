@@ -414,7 +414,12 @@ func TestChromiumPasskeysEndToEnd(t *testing.T) {
 		"--issuer", "https://github.example.test", "--client-id", "gh-client", "--client-secret-stdin", "--display-name", "GitHub",
 		"--authorization-url", "https://github.example.test/login/oauth/authorize", "--token-url", "https://github.example.test/login/oauth/access_token",
 		"--userinfo-url", "https://api.github.example.test/user")
-	app := newRP(t, n, issuer, "Photo Printer")
+	const api = "https://photos.example.test"
+	app := newRP(t, n, issuer, "Photo Printer", "--audience", api)
+	svc := newUpstream(t, "photos")
+	n.cli("routes", "create", "--name", "photos", "--path", "/photos", "--upstream", svc.URL, "--policy", "jwt",
+		"--audience", api, "--require-mfa")
+	resource := oauth2.SetAuthURLParam("resource", api)
 	b := newIDBrowser(t, true)
 
 	// Register: /account sends to the login page, then back.
@@ -434,14 +439,17 @@ func TestChromiumPasskeysEndToEnd(t *testing.T) {
 	// The passkey alone: the login page's conditional request, which
 	// Chromium's virtual authenticator answers at once.
 	b.clearCookies()
-	a := app.start()
+	a := app.start(resource)
 	b.open(a.URL)
 	b.waitFor("the login page", `!!document.querySelector('form[data-passkey="login"]')`)
 	if got := b.eval(`[...document.querySelectorAll('a[href^="/oauth2/providers/github"], a[href*="/oauth2/providers/github"]')].map(a => a.textContent).join()`); got != "GitHub" {
 		t.Errorf("provider link %q", got)
 	}
 	cb := b.consentIfAsked(app)
-	_, claims := app.finish(a, cb)
+	tok, claims := app.finish(a, cb)
+	if r := gwGet(t, n.main.GatewayURL()+"/photos/x", bearer(tok.AccessToken)); r.status != http.StatusOK {
+		t.Errorf("require_mfa route with a passkey's token: %d %s", r.status, r.body)
+	}
 	wantAMR(t, "passkey alone", claims, auth.AMRUser, auth.AMRMFA)
 	if !keyAMR(claims) || claims.ACR != auth.ACRMFA || slices.Contains(claims.AMR, auth.AMRPassword) {
 		t.Errorf("passkey alone: amr %v acr %q", claims.AMR, claims.ACR)
@@ -476,6 +484,32 @@ func TestChromiumPasskeysEndToEnd(t *testing.T) {
 	wantAMR(t, "password and passkey", claims, auth.AMRPassword, auth.AMRMFA)
 	if !keyAMR(claims) || claims.ACR != auth.ACRMFA {
 		t.Errorf("password and passkey: amr %v acr %q", claims.AMR, claims.ACR)
+	}
+
+	// With an authenticator app too, the second step offers both; the
+	// passkey still does.
+	b.open(issuer + "/account/totp")
+	b.waitPath("/account/totp")
+	secret := b.eval(`document.querySelector("[data-totp-secret]").getAttribute("data-totp-secret")`)
+	code, err := totp.GenerateCode(secret, n.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do("confirm the app", chromedp.SendKeys(`input[name="code"]`, code), chromedp.Submit(`input[name="code"]`))
+	b.waitFor("the recovery codes", `document.querySelectorAll("[data-recovery-code]").length === 10`)
+	b.clearCookies()
+	creds = b.stash()
+	a = app.start()
+	b.open(a.URL)
+	b.signInWithPassword("ada", password)
+	b.waitFor("the second step", `!!document.querySelector('form[data-passkey="login"] input[name="pending"]') && !!document.querySelector('input[name="code"]')`)
+	b.check("the second step with a code and a passkey")
+	b.setCredentials(creds)
+	b.do("use the passkey", chromedp.Click(`form[data-passkey="login"] button`))
+	_, claims = app.finish(a, b.waitCallback(app))
+	wantAMR(t, "password and passkey, with TOTP", claims, auth.AMRPassword, auth.AMRMFA)
+	if !keyAMR(claims) || slices.Contains(claims.AMR, auth.AMROTP) {
+		t.Errorf("password and passkey, with TOTP: amr %v", claims.AMR)
 	}
 }
 

@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"net/netip"
+	"net"
 	"net/url"
 
 	"github.com/gatehouse-dev/gatehouse/internal/passkey"
@@ -11,18 +11,15 @@ import (
 
 // startPasskeys builds the passkey (WebAuthn) service for the issuer: its
 // host is the relying party ID, so passkeys registered here work on every
-// node behind it and nowhere else. Refused passkeys are throttled per
-// account and address with the one-time codes' limiter (startMFA).
-//
-// An issuer on an IP address (a test or a first try on 127.0.0.1) can have
-// no relying party ID (WebAuthn requires a domain): the node then serves
-// without passkeys, and says so, rather than refusing to start.
+// node behind it and nowhere else. WebAuthn has no relying party for an IP
+// address (browsers refuse it), so an issuer such as http://127.0.0.1:8080
+// leaves passkeys off, with a warning, rather than the node down. Refused
+// passkeys are throttled per account and address with the one-time codes'
+// limiter (startMFA).
 func (m *Main) startPasskeys(issuer string, hasher *secret.Hasher) error {
-	if u, err := url.Parse(issuer); err == nil {
-		if _, err := netip.ParseAddr(u.Hostname()); err == nil {
-			m.Logger.Warn("passkeys are off: the issuer is an IP address, and WebAuthn needs a domain name", "issuer", issuer)
-			return nil
-		}
+	if u, err := url.Parse(issuer); err == nil && net.ParseIP(u.Hostname()) != nil {
+		m.Logger.Warn("passkeys are off: WebAuthn needs a domain name in oauth.issuer, not an IP address", "issuer", issuer)
+		return nil
 	}
 	cfg := passkey.Config{
 		Issuer: issuer, RPName: m.Config.Identity.TOTPIssuer, Store: m.Store, Users: m.Accounts, Hasher: hasher,

@@ -129,13 +129,10 @@ func WebhookEvent(ev AuditEvent) (typ string, data map[string]any, ok bool) {
 	case EventTOTPEnrolled, EventTOTPRemoved, EventRecoveryCodesGenerated, EventRecoveryCodeUsed, EventOTPFailed:
 		typ = ev.Type
 		data = webhookData(ev, 0)
-	case EventUserPasswordReset, EventUserPasswordResetLinkCreated:
-		typ = ev.Type
-		data = webhookData(ev, 1)
 	case EventUserFactorsReset:
 		typ = ev.Type
 		data = webhookData(ev, 0)
-	case EventUserProviderLinked, EventUserProviderUnlinked:
+	case EventUserPasswordReset, EventUserPasswordResetLinkCreated, EventUserProviderLinked, EventUserProviderUnlinked:
 		typ = ev.Type
 		data = webhookData(ev, 1)
 	case EventSigningKeyCreated:

@@ -75,11 +75,12 @@ func (s *Server) renderProviders(w http.ResponseWriter, r *http.Request, sess *a
 	web.RenderAccount(w, status, "account_providers.html", page)
 }
 
-// handleProviderLink starts linking: with a recent sign-in and the page's
-// token, the browser goes to the provider; its callback links the
-// identity to this user in this session (oauth.providerLink).
+// handleProviderLink starts linking: with the sign-in a factor change
+// needs (factorChange) and the page's token, the browser goes to the
+// provider; its callback links the identity to this user in this session
+// (oauth.providerLink).
 func (s *Server) handleProviderLink(w http.ResponseWriter, r *http.Request) {
-	sess, u, ok := s.requireRecent(w, r)
+	sess, u, _, ok := s.requireFactorChange(w, r, pathProviders)
 	if !ok {
 		return
 	}
@@ -106,10 +107,10 @@ func (s *Server) handleProviderLink(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
-// handleProviderUnlink removes the user's link to a provider, unless it
-// is the account's last way to sign in.
+// handleProviderUnlink removes the user's link to a provider (a factor
+// change: factorChange), unless it is the account's last way to sign in.
 func (s *Server) handleProviderUnlink(w http.ResponseWriter, r *http.Request) {
-	sess, u, ok := s.requireRecent(w, r)
+	sess, u, _, ok := s.requireFactorChange(w, r, pathProviders)
 	if !ok {
 		return
 	}

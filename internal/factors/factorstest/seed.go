@@ -25,11 +25,12 @@ func Seed(t testing.TB, db auth.Store, userID string, now time.Time) ([]string, 
 	}
 	var ids []string
 	for i, name := range []string{"YubiKey 1", "Phone"} {
-		id, _ := auth.NewID("pk_", now)
+		created := now.Add(time.Duration(i) * time.Second) // the list is oldest first
+		id, _ := auth.NewID("pk_", created)
 		cred := make([]byte, 16)
 		rand.Read(cred)
 		p := &auth.Passkey{ID: id, UserID: userID, Name: name, CredentialID: cred, PublicKey: []byte("public-key"),
-			AAGUID: make([]byte, 16), CreatedAt: now.Add(time.Duration(i) * time.Second)}
+			AAGUID: make([]byte, 16), CreatedAt: created}
 		if err := db.CreatePasskey(ctx, p); err != nil {
 			t.Fatal(err)
 		}

@@ -152,7 +152,7 @@ const cspProbe = `window.__csp = []; document.addEventListener("securitypolicyvi
 func newIDBrowser(t *testing.T, authenticator bool) *idBrowser {
 	t.Helper()
 	opts := testenv.Chromium(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	t.Cleanup(cancel)
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(cancelAlloc)

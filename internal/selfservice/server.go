@@ -143,7 +143,7 @@ func (s *Server) routes() []route {
 		{"GET " + Path + "/reset", (*Server).handleResetForm},
 		{"POST " + Path + "/reset", (*Server).handleReset},
 		{"GET " + pathProviders, (*Server).handleProviders},
-		{"GET " + pathProviders + "/link", (*Server).handleProviderLink},
+		{"POST " + pathProviders + "/link", (*Server).handleProviderLink},
 		{"POST " + pathProviders + "/unlink", (*Server).handleProviderUnlink},
 	}
 }

@@ -90,7 +90,7 @@ func (l *loginRecorder) mount(mux *http.ServeMux) {
 		l.mu.Unlock()
 		opts, state, err := l.svc.BeginLogin(r.Context(), user)
 		if err != nil {
-			jsonError(w, http.StatusBadRequest, err.Error())
+			web.JSONError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		http.SetCookie(w, &http.Cookie{Name: testStateCookie, Value: state, Path: "/test-login", HttpOnly: true})

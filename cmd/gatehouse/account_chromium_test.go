@@ -46,7 +46,7 @@ func TestChromiumAccountPages(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	tctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	actx, cancelAlloc := chromedp.NewExecAllocator(tctx, opts...)
 	defer cancelAlloc()

@@ -488,9 +488,11 @@ func (m *Main) startOAuth(ctx context.Context, serverSecret []byte) error {
 		DeviceAddressAttempts:              o.Device.AddressAttempts,
 		DeviceBrowserAttempts:              o.Device.BrowserAttempts,
 		// Second factors at sign-in.
-		MFA:      m.Config.Identity.MFA,
-		TOTP:     m.MFA,
-		Passkeys: m.Passkeys,
+		MFA:  m.Config.Identity.MFA,
+		TOTP: m.MFA,
+	}
+	if m.Passkeys != nil { // never a typed nil in the interface
+		cfg.Passkeys = m.Passkeys
 	}
 	if cfg.DPoP, err = m.oauthDPoP(); err != nil {
 		return fmt.Errorf("oauth: %w", err)

@@ -55,8 +55,13 @@ func ACR(amr []string) string {
 
 // factorKinds maps each method to the kind of factor it proves: something
 // known, something had. A user-verifying passkey proves both by itself.
+// An upstream provider's sign-in (fed) stands where the password stands:
+// one first factor, independent of every factor kept here, so fed plus a
+// local one-time code or passkey is two factors, and fed alone is one
+// (what the upstream checked is not ours to count).
 var factorKinds = map[string]string{
 	AMRPassword:    "know",
+	AMRFederated:   "know",
 	AMROTP:         "have",
 	AMRHardwareKey: "have",
 	AMRSoftwareKey: "have",

@@ -19,6 +19,10 @@ func TestNormalizeAMR(t *testing.T) {
 		{"two codes are one kind", []string{"otp", "hwk"}, []string{"hwk", "otp"}},
 		{"duplicates go", []string{"pwd", "pwd"}, []string{"pwd"}},
 		{"upstream values are kept", []string{"fed", "face"}, []string{"face", "fed"}},
+		{"a provider's sign-in alone is one factor", []string{"fed"}, []string{"fed"}},
+		{"a provider's sign-in and a one-time code are two", []string{"fed", "otp"}, []string{"fed", "mfa", "otp"}},
+		{"a provider's sign-in and a passkey are two", []string{"hwk", "fed"}, []string{"fed", "hwk", "mfa"}},
+		{"a provider's sign-in and a password are one kind", []string{"fed", "pwd"}, []string{"fed", "pwd"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

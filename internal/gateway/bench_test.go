@@ -53,9 +53,13 @@ func BenchmarkGateway(b *testing.B) {
 	route := func(name, path, policy string) auth.Route {
 		return auth.Route{Name: name, PathPrefix: path, Policy: policy, Upstreams: []string{up.URL}, AnyAudience: policy == auth.PolicyJWT}
 	}
-	e.setRoutes(route("public", "/public", auth.PolicyPublic), route("key", "/key", auth.PolicyAPIKey), route("jwt", "/jwt", auth.PolicyJWT))
+	mfa := route("jwt_mfa", "/mfa", auth.PolicyJWT)
+	mfa.RequireMFA = true
+	e.setRoutes(route("public", "/public", auth.PolicyPublic), route("key", "/key", auth.PolicyAPIKey), route("jwt", "/jwt", auth.PolicyJWT), mfa)
 	_, key := e.createKey("bench", nil, auth.RateLimit{})
 	tok := e.token(tokenClaims{Sub: "bench", ClientID: "bench-app", Scope: "a b"})
+	// A token of a sign-in with two factors, on a require_mfa route.
+	tokMFA := e.token(tokenClaims{Sub: "bench", ClientID: "bench-app", Scope: "a b", AMR: []string{"mfa", "otp", "pwd"}, ACR: auth.ACRMFA})
 
 	bare := e.bareProxy(up.URL)
 
@@ -91,4 +95,5 @@ func BenchmarkGateway(b *testing.B) {
 	run("public", e.gw, "/public", nil)
 	run("api_key", e.gw, "/key", map[string]string{"X-API-Key": key})
 	run("jwt", e.gw, "/jwt", map[string]string{"Authorization": "Bearer " + tok})
+	run("jwt_mfa", e.gw, "/mfa", map[string]string{"Authorization": "Bearer " + tokMFA})
 }

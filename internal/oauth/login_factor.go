@@ -149,12 +149,19 @@ func (s *Server) signInStep(ctx context.Context, n *signInNext, userID string, p
 	return step, totp, passkey, nil
 }
 
-// afterPassword goes on from a correct password: the second step when
-// the user has a second factor or the policy wants one, else a session
-// and what the sign-in continues.
+// afterPassword goes on from a correct password (afterFirstFactor).
 func (s *Server) afterPassword(w http.ResponseWriter, r *http.Request, u *auth.User, n *signInNext, retry func(int, string)) {
+	s.afterFirstFactor(w, r, u, []string{auth.AMRPassword}, n, retry)
+}
+
+// afterFirstFactor goes on from a first factor that just checked out (a
+// password, or an upstream provider's sign-in: proved): the second step
+// when the user has a second factor or the policy wants one, else a
+// session and what the sign-in continues. No session exists before the
+// second step: the pending sign-in is bound to the pre-session cookie
+// (set now if the browser has none, as after a provider's redirect).
+func (s *Server) afterFirstFactor(w http.ResponseWriter, r *http.Request, u *auth.User, proved []string, n *signInNext, retry func(int, string)) {
 	ctx := r.Context()
-	proved := []string{auth.AMRPassword}
 	step, totp, passkey, err := s.signInStep(ctx, n, u.ID, proved, true)
 	if err != nil {
 		s.errorPage(w, r, err)
@@ -167,7 +174,11 @@ func (s *Server) afterPassword(w http.ResponseWriter, r *http.Request, u *auth.U
 		}
 	case mfaAsk:
 		p := pendingSignIn{UserID: u.ID, Password: u.PasswordChangedAt.UnixNano(), AMR: proved, Flow: n.flow}
-		binding := s.presentedLoginBinding(r)
+		binding, err := s.loginBinding(w, r)
+		if err != nil {
+			s.errorPage(w, r, errServerError(err))
+			return
+		}
 		enc, token, err := s.mintPending(p, binding, n.request())
 		if err != nil {
 			s.errorPage(w, r, err)

@@ -195,6 +195,12 @@ func TestMFAPolicySources(t *testing.T) {
 		{"client optional overrides server required", auth.MFARequired, auth.MFAOptional, "", "", false},
 		{"acr_values naming ACRMFA", auth.MFAOptional, auth.MFAOptional, "urn:other " + auth.ACRMFA, "", true},
 		{"acr_values naming the password class only", auth.MFAOptional, "", auth.ACRPassword, "", false},
+		{"acr_values naming both classes, MFA first", auth.MFAOptional, "", auth.ACRMFA + " " + auth.ACRPassword, "", false},
+		{"acr_values naming both classes, password first", auth.MFAOptional, "", auth.ACRPassword + " " + auth.ACRMFA, "", false},
+		{"acr_values naming both, under a required policy", auth.MFARequired, "", auth.ACRPassword + " " + auth.ACRMFA, "", true},
+		{"acr_values naming only ACRMFA and an unknown class", auth.MFAOptional, "", auth.ACRMFA + " urn:other", "", true},
+		{"essential acr naming both classes in claims", auth.MFAOptional, "", "", `{"id_token":{"acr":{"essential":true,"values":["` + auth.ACRPassword + `","` + auth.ACRMFA + `"]}}}`, false},
+		{"acr_values naming both, essential claims acr only ACRMFA", auth.MFAOptional, "", auth.ACRPassword + " " + auth.ACRMFA, `{"id_token":{"acr":{"essential":true,"values":["` + auth.ACRMFA + `"]}}}`, true},
 		{"essential acr ACRMFA in claims", auth.MFAOptional, "", "", `{"id_token":{"acr":{"essential":true,"value":"` + auth.ACRMFA + `"}}}`, true},
 		{"acr values that the password class meets", auth.MFAOptional, "", "", `{"id_token":{"acr":{"values":["` + auth.ACRMFA + `","` + auth.ACRPassword + `"]}}}`, false},
 	} {

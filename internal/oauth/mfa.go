@@ -159,17 +159,24 @@ func checkMFAConfig(cfg *Config) error {
 
 // acrRequest reads what the request asks of the sign-in's class: acr_values
 // (voluntary, OIDC Core 3.1.2.1) and the claims parameter's acr member
-// (5.5.1.1). Naming ACRMFA asks for two factors: the request steps up. An
-// essential acr whose values are all unknown to the server fails with
-// unmet_authentication_requirements. acrAsked reports whether the
-// client asked about acr at all.
+// (5.5.1.1). Both are lists of classes any of which will do: the request
+// steps up only when one of them names ACRMFA and not ACRPassword
+// (onlyMFA). An essential acr whose values are all unknown to the server
+// fails with unmet_authentication_requirements. acrAsked reports whether
+// the client asked about acr at all.
 func acrRequest(acrValues string, acr *claimRequest, acrAsked bool) (wantsMFA bool, err error) {
 	values := acr.stringValues()
-	wantsMFA = slices.Contains(strings.Fields(acrValues), auth.ACRMFA) ||
-		slices.Contains(values, auth.ACRMFA) && !slices.Contains(values, auth.ACRPassword)
+	wantsMFA = onlyMFA(strings.Fields(acrValues)) || onlyMFA(values)
 	if acrAsked && acr != nil && acr.Essential && len(values) > 0 &&
 		!slices.Contains(values, auth.ACRPassword) && !slices.Contains(values, auth.ACRMFA) {
 		return false, newError(CodeUnmetAuthenticationRequirements, "The server cannot satisfy the essential acr values requested.")
 	}
 	return wantsMFA, nil
+}
+
+// onlyMFA reports whether a list of acceptable classes can be met by a
+// sign-in with two factors only: it names ACRMFA and not ACRPassword
+// (which a sign-in with two factors meets as well, ACR aside).
+func onlyMFA(classes []string) bool {
+	return slices.Contains(classes, auth.ACRMFA) && !slices.Contains(classes, auth.ACRPassword)
 }

@@ -85,8 +85,9 @@ func (s *Server) handleProviderStart(w http.ResponseWriter, r *http.Request) {
 
 // handleProviderCallback is the redirect URI of upstream sign-ins: the
 // federation service checks state, iss, code and identity; a login then
-// signs the local user in (a new session with amr "fed", the login's
-// second-factor policy applying to it as to any session) and continues
+// signs the local user in as a password does (afterFirstFactor: the
+// user's second factor or the policy's enrolment first, then a session
+// with amr "fed", plus the second factor's methods) and continues
 // the authorization request; a link links the identity to the signed-in
 // user who started it.
 func (s *Server) handleProviderCallback(w http.ResponseWriter, r *http.Request) {
@@ -133,14 +134,11 @@ func (s *Server) providerLogin(w http.ResponseWriter, r *http.Request, res *fede
 		s.errorPage(w, r, err)
 		return
 	}
-	// The session says how the user signed in: through a provider.
-	sess, err := s.startSession(ctx, w, r, pub, []string{auth.AMRFederated})
-	if err != nil {
-		s.errorPage(w, r, err)
-		return
-	}
-	http.SetCookie(w, s.cookie(s.loginCookieName(), "", 0))
-	s.proceed(w, r, req, sess)
+	// The upstream's sign-in is a first factor, like a password: the
+	// user's own second factor (or the policy's) comes next, before any
+	// session exists. The session says how the user signed in: "fed".
+	s.afterFirstFactor(w, r, pub, []string{auth.AMRFederated}, &signInNext{flow: flowAuthorize, req: req},
+		func(int, string) { s.errorPage(w, r, forbidden(msgSignInExpired)) })
 }
 
 func (s *Server) providerLink(w http.ResponseWriter, r *http.Request, res *federation.Result) {

@@ -156,3 +156,62 @@ func (ts *testServer) browserSessionOf(t *testing.T, b *browser) *auth.Session {
 	t.Fatal("no session cookie")
 	return nil
 }
+
+// A sign-in through a provider is a first factor like a password: a user
+// with a second factor is asked for it, whatever the policy, before any
+// session exists, and the session then has both (fed, otp: two factors).
+// A user without one, under a required policy, enrols with a fed session.
+func TestProviderSignInAsksForTheUsersSecondFactor(t *testing.T) {
+	for _, policy := range []string{auth.MFAOptional, auth.MFARequired} {
+		t.Run(policy, func(t *testing.T) {
+			fed := &fakeFederation{provider: &auth.Provider{Name: "acme", DisplayName: "Acme ID"}}
+			ts := newMFAServer(t, func(c *Config) { c.Federation = fed })
+			fed.user = ts.mustUser("alice")
+			key := ts.totp.enrol(fed.user.ID)
+			c, secret := ts.confidentialClient(auth.AuthMethodSecretBasic)
+			ts.policy.set(c.ID, policy)
+			conf := &oauth2.Config{ClientID: c.ID, ClientSecret: secret, RedirectURL: c.RedirectURIs[0], Scopes: []string{"openid"},
+				Endpoint: oauth2.Endpoint{AuthURL: ts.URL + PathAuthorize}}
+			b := newBrowser(t, ts.testServer)
+			// Straight to the provider, without the login page: the
+			// browser has no pre-session cookie yet.
+			authURL, _ := url.Parse(conf.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+			b.get(ts.URL + PathProviders + "acme?" + authURL.RawQuery)
+			step := b.get(ts.URL + PathProviders + "acme/callback?code=c&state=s")
+			if step.StatusCode != http.StatusOK || !strings.Contains(step.body, `name="code"`) {
+				t.Fatalf("no second step: status %d, Location %q", step.StatusCode, step.Header.Get("Location"))
+			}
+			if sess := b.session(); sess != nil {
+				t.Fatalf("a session exists before the second step: %v", sess.AMR)
+			}
+			wrong := b.submit(step, url.Values{"code": {"000000"}})
+			if wrong.StatusCode != http.StatusUnauthorized || b.session() != nil {
+				t.Fatalf("wrong code: status %d", wrong.StatusCode)
+			}
+			done := b.submit(wrong, url.Values{"code": {totpCode(t, key, ts.Clock.Now())}})
+			if done.StatusCode == http.StatusOK && strings.Contains(done.body, `value="allow"`) {
+				done = b.submit(done, url.Values{"decision": {"allow"}})
+			}
+			b.codeFrom(done, c.RedirectURIs[0], "st")
+			if sess := b.session(); sess == nil || !slices.Equal(sess.AMR, []string{auth.AMRFederated, auth.AMRMFA, auth.AMROTP}) {
+				t.Fatalf("session after the second step: %+v", sess)
+			}
+		})
+	}
+	t.Run("required, no factor: enrol", func(t *testing.T) {
+		fed := &fakeFederation{provider: &auth.Provider{Name: "acme", DisplayName: "Acme ID"}}
+		ts := newMFAServer(t, func(c *Config) { c.Federation = fed })
+		fed.user = ts.mustUser("alice")
+		c, _ := ts.confidentialClient(auth.AuthMethodSecretBasic)
+		ts.policy.set(c.ID, auth.MFARequired)
+		b := newBrowser(t, ts.testServer)
+		b.get(ts.URL + PathProviders + "acme?" + authParams(c).Encode())
+		enrol := b.get(ts.URL + PathProviders + "acme/callback?code=c&state=s")
+		if loc := enrol.location(t); loc.Path != PathEnrolTOTP {
+			t.Fatalf("went to %s, want the enrolment", loc)
+		}
+		if sess := b.session(); sess == nil || !slices.Equal(sess.AMR, []string{auth.AMRFederated}) {
+			t.Fatalf("enrolment session %+v", sess)
+		}
+	})
+}

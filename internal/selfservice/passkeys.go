@@ -66,9 +66,14 @@ func (s *Server) renderPasskeys(w http.ResponseWriter, r *http.Request, status i
 		s.serverError(w, r, err)
 		return
 	}
+	need, _, err := s.factorChange(r.Context(), sess, u.ID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
 	p := &web.PasskeysPage{
 		AccountFrame:   s.frame(sess, u, pathPasskeys),
-		CanAdd:         s.now().Sub(sess.AuthTime) <= s.cfg.RecentAuth,
+		CanAdd:         need == factorOK,
 		AddPath:        pathPasskeyAdd,
 		RegisterBegin:  pathPasskeyBegin,
 		RegisterFinish: pathPasskeyFinish,
@@ -98,10 +103,11 @@ func (s *Server) renderPasskeys(w http.ResponseWriter, r *http.Request, status i
 	web.RenderAccount(w, status, "account_passkeys.html", p)
 }
 
-// handlePasskeyAdd asks for a recent sign-in, then goes back to the
-// passkeys page, where the add form is then offered.
+// handlePasskeyAdd asks for the sign-in a factor change needs
+// (factorChange), then goes back to the passkeys page, where the add form
+// is then offered.
 func (s *Server) handlePasskeyAdd(w http.ResponseWriter, r *http.Request) {
-	if _, _, ok := s.requireRecent(w, r); !ok {
+	if _, _, _, ok := s.requireFactorChange(w, r, pathPasskeys); !ok {
 		return
 	}
 	to := pathPasskeys
@@ -112,13 +118,13 @@ func (s *Server) handlePasskeyAdd(w http.ResponseWriter, r *http.Request) {
 }
 
 // handlePasskeyForm renames (op=rename, id, name) or removes (op=remove,
-// id; a recent sign-in needed) a passkey of the user.
+// id) a passkey of the user; both are factor changes (factorChange).
 func (s *Server) handlePasskeyForm(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Passkeys == nil {
 		s.errorPage(w, http.StatusNotFound, "Page not found", passkeysNotFound)
 		return
 	}
-	sess, u, ok := s.requireUser(w, r)
+	sess, u, _, ok := s.requireFactorChange(w, r, pathPasskeys)
 	if !ok {
 		return
 	}
@@ -135,9 +141,6 @@ func (s *Server) handlePasskeyForm(w http.ResponseWriter, r *http.Request) {
 	case "rename":
 		err, done = s.cfg.Passkeys.Rename(r.Context(), u, id, form.Get("name")), "renamed"
 	case "remove":
-		if sess, u, ok = s.requireRecent(w, r); !ok {
-			return
-		}
 		err, done = s.cfg.Passkeys.Remove(r.Context(), u, id), "removed"
 	default:
 		s.errorPage(w, http.StatusBadRequest, "Request refused", "The form could not be read.")
@@ -167,55 +170,65 @@ type passkeyRequest struct {
 // readPasskeyJSON reads a request of the passkey script: from a page of
 // this origin (Origin must be ours and Sec-Fetch-Site, when sent,
 // same-origin: a JSON POST from a browser always carries Origin), as
-// application/json with the session's X-CSRF-Token, from a user whose
-// sign-in is recent. It answers the request itself when ok is false.
-func (s *Server) readPasskeyJSON(w http.ResponseWriter, r *http.Request) (*auth.Session, *auth.User, *passkeyRequest, bool) {
+// application/json with the session's X-CSRF-Token, from a session that
+// may change the user's factors (factorChange; had is its). It answers
+// the request itself when ok is false.
+func (s *Server) readPasskeyJSON(w http.ResponseWriter, r *http.Request) (sess *auth.Session, u *auth.User, req *passkeyRequest, had, ok bool) {
 	if s.cfg.Passkeys == nil {
 		web.JSONError(w, http.StatusNotFound, passkeysNotFound)
-		return nil, nil, nil, false
+		return nil, nil, nil, false, false
 	}
 	if !web.SameOriginScript(r, s.origin) {
 		web.JSONError(w, http.StatusForbidden, "The request was sent from another site.")
-		return nil, nil, nil, false
+		return nil, nil, nil, false, false
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		web.JSONError(w, http.StatusUnsupportedMediaType, "The request must be application/json.")
-		return nil, nil, nil, false
+		return nil, nil, nil, false, false
 	}
 	sess, u, err := s.cfg.Sessions.Current(r)
 	if err != nil {
 		s.logger.ErrorContext(r.Context(), "account: session", "err", err)
 		web.JSONError(w, http.StatusInternalServerError, "Something went wrong. Please try again.")
-		return nil, nil, nil, false
+		return nil, nil, nil, false, false
 	}
 	if sess == nil {
 		web.JSONError(w, http.StatusUnauthorized, "You are signed out. Please reload the page and sign in.")
-		return nil, nil, nil, false
+		return nil, nil, nil, false, false
 	}
 	if !s.csrf.Check("account:"+purposePasskeyCreate, binding(sess), "", r.Header.Get(csrfHeader)) {
 		web.JSONError(w, http.StatusForbidden, "The page expired. Please reload it and try again.")
-		return nil, nil, nil, false
+		return nil, nil, nil, false, false
 	}
-	if s.now().Sub(sess.AuthTime) > s.cfg.RecentAuth {
+	need, had, err := s.factorChange(r.Context(), sess, u.ID)
+	switch {
+	case err != nil:
+		s.logger.ErrorContext(r.Context(), "account: factors", "err", err)
+		web.JSONError(w, http.StatusInternalServerError, "Something went wrong. Please try again.")
+		return nil, nil, nil, false, false
+	case need == factorRecent:
 		web.JSONError(w, http.StatusForbidden, "Your sign-in is too old to add a passkey. Please reload the page and sign in again.")
-		return nil, nil, nil, false
+		return nil, nil, nil, false, false
+	case need == factorMFA:
+		web.JSONError(w, http.StatusForbidden, "Confirm it is you with your second factor before adding a passkey. Please reload the page.")
+		return nil, nil, nil, false, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPasskeyJSON))
 	if err != nil {
 		web.JSONError(w, http.StatusRequestEntityTooLarge, "The request is too large.")
-		return nil, nil, nil, false
+		return nil, nil, nil, false, false
 	}
-	var req passkeyRequest
-	if err := json.Unmarshal(body, &req); err != nil {
+	req = new(passkeyRequest)
+	if err := json.Unmarshal(body, req); err != nil {
 		web.JSONError(w, http.StatusBadRequest, "The request could not be read.")
-		return nil, nil, nil, false
+		return nil, nil, nil, false, false
 	}
-	return sess, u, &req, true
+	return sess, u, req, had, true
 }
 
 // handlePasskeyBegin starts a registration: {"options", "state"}.
 func (s *Server) handlePasskeyBegin(w http.ResponseWriter, r *http.Request) {
-	_, u, _, ok := s.readPasskeyJSON(w, r)
+	_, u, _, _, ok := s.readPasskeyJSON(w, r)
 	if !ok {
 		return
 	}
@@ -235,7 +248,7 @@ func (s *Server) handlePasskeyBegin(w http.ResponseWriter, r *http.Request) {
 // with the methods it proved, then sends the browser to return or to the
 // passkeys page: {"redirect"}.
 func (s *Server) handlePasskeyFinish(w http.ResponseWriter, r *http.Request) {
-	sess, u, req, ok := s.readPasskeyJSON(w, r)
+	sess, u, req, had, ok := s.readPasskeyJSON(w, r)
 	if !ok {
 		return
 	}
@@ -253,11 +266,14 @@ func (s *Server) handlePasskeyFinish(w http.ResponseWriter, r *http.Request) {
 		web.JSONError(w, http.StatusInternalServerError, "Something went wrong. Please try again.")
 		return
 	}
-	// The user just proved a second factor bound to the account, as an
-	// enrolment of an authenticator app does.
-	amr := auth.MergeAMR(sess.AMR, passkey.AMR(p.BackupEligible, p.UserVerified))
-	if err := s.cfg.Store.UpgradeSession(r.Context(), sess.Hash, amr, s.now()); err != nil {
-		s.logger.WarnContext(r.Context(), "account: upgrade session after passkey", "err", err)
+	// A new authenticator proves only itself: the session gains its
+	// methods only when it is the account's first second factor
+	// (factorChange); otherwise the session had two factors already.
+	if !had {
+		amr := auth.MergeAMR(sess.AMR, passkey.AMR(p.BackupEligible, p.UserVerified))
+		if err := s.cfg.Store.UpgradeSession(r.Context(), sess.Hash, amr, s.now()); err != nil {
+			s.logger.WarnContext(r.Context(), "account: upgrade session after passkey", "err", err)
+		}
 	}
 	to := pathPasskeys + "?done=added"
 	if ret := safeReturn(req.Return); ret != "" {

@@ -3,6 +3,7 @@ package selfservice
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"slices"
@@ -47,16 +48,18 @@ type signedIn struct {
 }
 
 // testLoginPage carries the login page's passkey form (web's
-// passkey_form: data-passkey-login, conditional, a credential input).
+// passkey_form: data-passkey="login", JSON begin and finish); the
+// username input marked webauthn (CONDITIONAL) makes the script start a
+// conditional request, as on the login page.
 const testLoginPage = `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Sign in</title></head>
 <body><main><h1>Sign in</h1>
 <label for="username">Username</label>
-<input id="username" name="username" autocomplete="username webauthn">
-<form method="post" action="/test-login/finish" data-passkey-login data-passkey-begin="/test-login/begin"CONDITIONAL>
+<input id="username" name="username" autocomplete="usernameCONDITIONAL">
+<form method="post" action="/test-login/finish" data-passkey="login" data-begin="/test-login/begin" data-finish="/test-login/finish">
 <input type="hidden" name="csrf_token" value="test">
-<input type="hidden" name="credential" value="">
-<button type="button" data-passkey-button>Sign in with a passkey</button>
+<button type="submit">Sign in with a passkey</button>
+<p data-passkey-status role="status"></p>
 </form>
 <script src="` + web.PasskeyScriptPath + `" defer></script>
 </main></body></html>`
@@ -76,12 +79,12 @@ func (l *loginRecorder) mount(mux *http.ServeMux) {
 		l.mu.Unlock()
 		page := strings.Replace(testLoginPage, "CONDITIONAL", "", 1)
 		if conditional {
-			page = strings.Replace(testLoginPage, "CONDITIONAL", " data-passkey-conditional", 1)
+			page = strings.Replace(testLoginPage, "CONDITIONAL", " webauthn", 1)
 		}
 		io.WriteString(w, page)
 	})
 	mux.HandleFunc("POST /test-login/begin", func(w http.ResponseWriter, r *http.Request) {
-		if r.FormValue("csrf_token") != "test" {
+		if r.Header.Get("X-CSRF-Token") != "test" || r.Header.Get("Content-Type") != "application/json" {
 			http.Error(w, "no form", http.StatusBadRequest)
 			return
 		}
@@ -95,23 +98,28 @@ func (l *loginRecorder) mount(mux *http.ServeMux) {
 		}
 		http.SetCookie(w, &http.Cookie{Name: testStateCookie, Value: state, Path: "/test-login", HttpOnly: true})
 		w.Header().Set("Content-Type", "application/json")
-		w.Write(opts)
+		json.NewEncoder(w).Encode(map[string]any{"options": json.RawMessage(opts), "state": state})
 	})
 	mux.HandleFunc("POST /test-login/finish", func(w http.ResponseWriter, r *http.Request) {
 		c, err := r.Cookie(testStateCookie)
-		if err != nil {
-			http.Error(w, "no ceremony", http.StatusBadRequest)
+		var body struct {
+			State      string          `json:"state"`
+			Credential json.RawMessage `json:"credential"`
+		}
+		if err != nil || r.Header.Get("X-CSRF-Token") != "test" || json.NewDecoder(r.Body).Decode(&body) != nil || body.State != c.Value {
+			web.JSONError(w, http.StatusBadRequest, "no ceremony")
 			return
 		}
-		userID, amr, err := l.svc.FinishLogin(r.Context(), c.Value, []byte(r.FormValue("credential")))
+		userID, amr, err := l.svc.FinishLogin(r.Context(), c.Value, body.Credential)
 		if err != nil {
-			http.Error(w, auth.ErrorMessage(err), http.StatusUnauthorized)
+			web.JSONError(w, http.StatusUnauthorized, auth.ErrorMessage(err))
 			return
 		}
 		l.mu.Lock()
 		l.signed = append(l.signed, signedIn{userID, amr})
 		l.mu.Unlock()
-		http.Redirect(w, r, "/test-login/done", http.StatusSeeOther)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"redirect":"/test-login/done"}`)
 	})
 	mux.HandleFunc("GET /test-login/done", func(w http.ResponseWriter, r *http.Request) {
 		web.SetHeaders(w.Header(), nil)
@@ -295,8 +303,8 @@ func TestChromiumRegistersAPasskeyAndSignsInWithIt(t *testing.T) {
 	login.userID = u.ID
 	login.mu.Unlock()
 	b.open("/test-login")
-	b.waitFor("the sign-in form", `!!document.querySelector("form[data-passkey-login] button")`)
-	b.do("second factor", chromedp.Click(chromedp.CSS("button[data-passkey-button]")))
+	b.waitFor("the sign-in form", `!!document.querySelector("form[data-passkey=login] button")`)
+	b.do("second factor", chromedp.Click(chromedp.CSS(`form[data-passkey="login"] button`)))
 	b.waitFor("the signed-in page", `location.pathname === "/test-login/done"`)
 
 	login.mu.Lock()

@@ -90,11 +90,12 @@ func (s *Server) renderProvidersContinue(w http.ResponseWriter, r *http.Request,
 type providerContinue struct{ provider, url string }
 
 // handleProviderLink serves POST /account/providers/link, the link form
-// (its CSRF token in the body, never in a URL): with a recent sign-in the
-// browser goes on to the provider; its callback links the identity to
-// this user in this session (oauth.providerLink).
+// (its CSRF token in the body, never in a URL): with the sign-in a factor
+// change needs (factorChange), the browser goes on to the provider; its
+// callback links the identity to this user in this session
+// (oauth.providerLink).
 func (s *Server) handleProviderLink(w http.ResponseWriter, r *http.Request) {
-	sess, u, ok := s.requireRecent(w, r)
+	sess, u, _, ok := s.requireFactorChange(w, r, pathProviders)
 	if !ok {
 		return
 	}
@@ -120,10 +121,10 @@ func (s *Server) handleProviderLink(w http.ResponseWriter, r *http.Request) {
 	s.renderProvidersContinue(w, r, sess, u, http.StatusOK, "", "", &providerContinue{provider: q.Get("provider"), url: target})
 }
 
-// handleProviderUnlink removes the user's link to a provider, unless it
-// is the account's last way to sign in.
+// handleProviderUnlink removes the user's link to a provider (a factor
+// change: factorChange), unless it is the account's last way to sign in.
 func (s *Server) handleProviderUnlink(w http.ResponseWriter, r *http.Request) {
-	sess, u, ok := s.requireRecent(w, r)
+	sess, u, _, ok := s.requireFactorChange(w, r, pathProviders)
 	if !ok {
 		return
 	}

@@ -61,7 +61,7 @@ func (s *Server) handleTOTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !st.Enrolled {
-		if sess, u, ok = s.requireRecent(w, r); !ok {
+		if sess, u, _, ok = s.requireFactorChange(w, r, totpPath); !ok {
 			return
 		}
 	}
@@ -104,15 +104,16 @@ func (s *Server) renderTOTP(w http.ResponseWriter, r *http.Request, sess *auth.S
 	web.RenderAccount(w, status, "account_totp.html", page)
 }
 
-// handleTOTPConfirm turns the app on with its first code. On success the
-// session is upgraded to the two factors it has now proved (password and
-// code) and the recovery codes are shown, this once, with a link to the
-// `return` path if the form carried one.
+// handleTOTPConfirm turns the app on with its first code (factorChange's
+// rule). On success the recovery codes are shown, this once, with a link
+// to the `return` path if the form carried one; the session is upgraded
+// with the code only when this is the account's first second factor (a
+// user who already had a passkey signed in with two factors already).
 func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 	if !s.totpEnabled(w) {
 		return
 	}
-	sess, u, ok := s.requireRecent(w, r)
+	sess, u, had, ok := s.requireFactorChange(w, r, totpPath)
 	if !ok {
 		return
 	}
@@ -145,31 +146,16 @@ func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	now := s.now()
-	if err := s.cfg.Store.UpgradeSession(ctx, sess.Hash, auth.MergeAMR(sess.AMR, []string{auth.AMROTP}), now); err != nil {
-		// The app is on; the session only lacks the upgrade, which the
-		// next sign-in gives.
-		s.logger.WarnContext(ctx, "account: upgrade the session after setting up TOTP", "user_id", u.ID, "err", err)
+	if !had {
+		if err := s.cfg.Store.UpgradeSession(ctx, sess.Hash, auth.MergeAMR(sess.AMR, []string{auth.AMROTP}), s.now()); err != nil {
+			// The app is on; the session only lacks the upgrade, which the
+			// next sign-in gives.
+			s.logger.WarnContext(ctx, "account: upgrade the session after setting up TOTP", "user_id", u.ID, "err", err)
+		}
 	}
 	page := web.AccountTOTPPage{RecoveryCodes: codes, Continue: ret}
 	page.Notice = "Your authenticator app is set up."
 	s.renderTOTP(w, r, sess, u, http.StatusOK, page)
-}
-
-// requireSecondFactor is requireRecent for changes to an existing second
-// factor: the sign-in must also have used two factors, so that a session
-// signed in with the password alone (from before the app was set up) can
-// neither remove the app nor read new recovery codes.
-func (s *Server) requireSecondFactor(w http.ResponseWriter, r *http.Request) (*auth.Session, *auth.User, bool) {
-	sess, u, ok := s.requireRecent(w, r)
-	if !ok {
-		return nil, nil, false
-	}
-	if !auth.HasMFA(sess.AMR) {
-		s.cfg.Sessions.SignIn(w, r, totpPath, s.cfg.RecentAuth, true)
-		return nil, nil, false
-	}
-	return sess, u, true
 }
 
 // handleTOTPRemove removes the app and its recovery codes.
@@ -177,7 +163,7 @@ func (s *Server) handleTOTPRemove(w http.ResponseWriter, r *http.Request) {
 	if !s.totpEnabled(w) {
 		return
 	}
-	sess, u, ok := s.requireSecondFactor(w, r)
+	sess, u, _, ok := s.requireFactorChange(w, r, totpPath)
 	if !ok {
 		return
 	}
@@ -203,7 +189,7 @@ func (s *Server) handleTOTPRegenerate(w http.ResponseWriter, r *http.Request) {
 	if !s.totpEnabled(w) {
 		return
 	}
-	sess, u, ok := s.requireSecondFactor(w, r)
+	sess, u, _, ok := s.requireFactorChange(w, r, totpPath)
 	if !ok {
 		return
 	}

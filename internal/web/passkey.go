@@ -23,8 +23,9 @@ var passkeyScriptETag = func() string {
 
 // PasskeyScriptHandler serves the embedded passkey script (GET and HEAD only):
 // the WebAuthn ceremonies of the forms marked data-passkey="register"
-// and data-passkey-login (see the script's header comment for their
-// protocols with the server).
+// (the account page) and data-passkey="login" (the login page and the
+// second step), one JSON protocol with the server (see the script's
+// header comment).
 func PasskeyScriptHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()

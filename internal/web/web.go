@@ -24,8 +24,11 @@ var templateFS embed.FS
 var stylesheet []byte
 
 // pages is parsed once; templates are immutable after parsing and safe for
-// concurrent use.
-var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
+// concurrent use. passkeyScript is PasskeyScriptPath, for the sign-in
+// pages' passkey form.
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"passkeyScript": func() string { return PasskeyScriptPath },
+}).ParseFS(templateFS, "templates/*.html"))
 
 // stylesheetETag identifies the embedded stylesheet's content.
 var stylesheetETag = func() string {

@@ -18,23 +18,23 @@
 //   to data-finish and follows the {"redirect"} of the answer, or shows
 //   its {"error"} in the data-passkey-status element.
 //
-// Signing in (the login page and the second step):
+// Signing in (the login page and the second step): the same protocol,
+// with navigator.credentials.get:
 //
-//   <form method="post" action="FINISH" data-passkey-login
-//         data-passkey-begin="URL" [data-passkey-conditional]>
-//     <input type="hidden" name="credential">  (and the form's fields)
-//     <button type="button" data-passkey-button>...</button>
+//   <form method="post" action="FINISH" data-passkey="login"
+//         data-begin="URL" data-finish="URL">
+//     <input type="hidden" name="csrf_token" value="...">
+//     <input type="hidden" name="request" value="...">  (and any other fields)
+//     <button type="submit">...</button>
+//     <p data-passkey-status></p>
 //   </form>
 //
-//   On a click of the button it POSTs the form's fields (urlencoded) to
-//   data-passkey-begin and receives the request options
-//   ({"publicKey": ...}); it calls navigator.credentials.get, puts the
-//   credential as JSON in the credential input and submits the form. With
-//   data-passkey-conditional it also starts a conditional request at
-//   once, when the browser offers one
+//   When the page also has an input marked autocomplete="... webauthn"
+//   (the username field of the login page), a conditional request starts
+//   at once where the browser offers one
 //   (PublicKeyCredential.isConditionalMediationAvailable): the passkeys
-//   then appear in the autofill of the input marked
-//   autocomplete="username webauthn".
+//   then appear in that input's autofill; a submit of the form cancels it
+//   and asks with the browser's prompt.
 //
 // Binary members travel as base64url in both directions.
 (function () {
@@ -147,22 +147,35 @@
     return !!(window.PublicKeyCredential && navigator.credentials);
   }
 
-  // register runs the add-a-passkey round: begin, create, finish.
-  function register(form) {
-    var token = csrf(form), extra = fields(form);
+  // ceremony runs one begin, browser, finish round for the form: create
+  // for data-passkey="register", get for data-passkey="login".
+  function ceremony(form, mediation, signal) {
+    var kind = form.getAttribute("data-passkey"), token = csrf(form), extra = fields(form);
     return postJSON(form.getAttribute("data-begin"), token, extra).then(function (begun) {
-      return navigator.credentials.create(creationOptions(begun.options)).then(function (cred) {
-        if (!cred) throw new Error("No passkey was made.");
+      var p;
+      if (kind === "register") {
+        p = navigator.credentials.create(creationOptions(begun.options));
+      } else {
+        var opts = requestOptions(begun.options);
+        if (mediation) opts.mediation = mediation;
+        if (signal) opts.signal = signal;
+        p = navigator.credentials.get(opts);
+      }
+      return p.then(function (cred) {
+        if (!cred) throw new Error(kind === "register" ? "No passkey was made." : "No passkey was chosen.");
         var body = Object.assign({}, extra, { state: begun.state, credential: credentialJSON(cred) });
         return postJSON(form.getAttribute("data-finish"), token, body);
       });
     }).then(function (done) {
       status(form, done.message || "Done.");
       if (done.redirect) window.location.assign(done.redirect);
+      return done;
     });
   }
 
-  function setUpRegister(form) {
+  var conditional = null; // the AbortController of a running conditional request
+
+  function setUp(form) {
     if (!supported()) {
       status(form, "This browser cannot use passkeys.");
       var b = form.querySelector("button");
@@ -171,69 +184,29 @@
     }
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
+      if (conditional) { conditional.abort(); conditional = null; }
       status(form, "Follow your browser's prompt…");
-      register(form).catch(function (err) { status(form, explain(err)); });
+      ceremony(form).catch(function (err) { status(form, explain(err)); });
     });
-  }
-
-  var conditional = null; // the AbortController of a running conditional request
-
-  // signIn asks for a passkey (conditionally: through the autofill) and
-  // submits the form with it.
-  function signIn(form, mediation, signal) {
-    var body = new URLSearchParams();
-    new FormData(form).forEach(function (v, k) {
-      if (k !== "credential" && typeof v === "string") body.append(k, v);
-    });
-    return fetch(form.getAttribute("data-passkey-begin"), {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Accept": "application/json" },
-      body: body
-    }).then(answer).then(function (options) {
-      var opts = requestOptions(options);
-      if (mediation) opts.mediation = mediation;
-      if (signal) opts.signal = signal;
-      return navigator.credentials.get(opts);
-    }).then(function (cred) {
-      if (!cred) throw new Error("No passkey was chosen.");
-      form.querySelector('input[name="credential"]').value = JSON.stringify(credentialJSON(cred));
-      form.submit();
-    });
-  }
-
-  function setUpLogin(form) {
-    var button = form.querySelector("[data-passkey-button]");
-    if (!supported()) {
-      if (button) button.hidden = true;
-      return;
-    }
-    if (button) {
-      button.addEventListener("click", function () {
-        if (conditional) { conditional.abort(); conditional = null; }
-        signIn(form).catch(function (err) { status(form, explain(err)); });
-      });
-    }
-    if (form.hasAttribute("data-passkey-conditional") &&
+    if (form.getAttribute("data-passkey") === "login" && !conditional &&
+        document.querySelector('input[autocomplete~="webauthn"]') &&
         typeof PublicKeyCredential.isConditionalMediationAvailable === "function") {
       PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
         if (!ok || conditional) return;
-        conditional = new AbortController();
-        signIn(form, "conditional", conditional.signal).catch(function () {
-          // Cancelled by a click on the button, or nothing chosen: the
-          // page stays as it is.
+        var mine = conditional = new AbortController();
+        ceremony(form, "conditional", mine.signal).catch(function (err) {
+          // Cancelled by a submit of the form, or nothing chosen: the page
+          // stays as it is.
+          if (conditional === mine && err && err.name !== "AbortError") status(form, explain(err));
         });
       });
     }
   }
 
   function start() {
-    var i, forms = document.querySelectorAll('form[data-passkey="register"]');
-    for (i = 0; i < forms.length; i++) setUpRegister(forms[i]);
-    forms = document.querySelectorAll("form[data-passkey-login]");
-    for (i = 0; i < forms.length; i++) setUpLogin(forms[i]);
+    var forms = document.querySelectorAll('form[data-passkey="register"], form[data-passkey="login"]');
+    for (var i = 0; i < forms.length; i++) setUp(forms[i]);
   }
-
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
 })();

@@ -36,6 +36,7 @@ func newProvidersCreateCommand(f *clientFlags, getenv env) *cobra.Command {
 		usernameClaim, mapping                        string
 		scopes                                        []string
 		secretStdin, noCreateUsers, disabled          bool
+		trustEmail                                    bool
 	)
 	cmd := &cobra.Command{
 		Use: "create --name NAME --issuer URL --client-id ID --client-secret-stdin [--scopes ...] [--claim-mapping k=v,...]" +
@@ -99,6 +100,9 @@ func newProvidersCreateCommand(f *clientFlags, getenv env) *cobra.Command {
 				no := false
 				req.Enabled = &no
 			}
+			if trustEmail {
+				req.TrustEmail = &trustEmail
+			}
 			c, err := f.client(getenv)
 			if err != nil {
 				return err
@@ -130,6 +134,7 @@ func newProvidersCreateCommand(f *clientFlags, getenv env) *cobra.Command {
 	fl.StringVar(&emailsURL, "emails-url", "", "a GitHub-shaped list of the account's addresses and their verification (oauth2)")
 	fl.BoolVar(&noCreateUsers, "no-create-users", false, "do not create accounts on first sign-in: identities must be linked by signed-in users")
 	fl.BoolVar(&disabled, "disabled", false, "create it disabled (not offered on the login page)")
+	fl.BoolVar(&trustEmail, "trust-email", false, "trust its verified e-mail addresses: a sign-in may link to the account with that address (needs identity.link_verified_email too)")
 	for _, name := range []string{"name", "issuer", "client-id"} {
 		cmd.MarkFlagRequired(name)
 	}
@@ -161,6 +166,7 @@ func providerDetails(w *tabwriter.Writer, p admin.Provider) {
 	row("username claim", p.UsernameClaim)
 	row("create users", fmt.Sprint(p.CreateUsers))
 	row("enabled", fmt.Sprint(p.Enabled))
+	row("trust email", fmt.Sprint(p.TrustEmail))
 	row("redirect uri", p.RedirectURI)
 	row("created", stamp(p.CreatedAt))
 	row("updated", stamp(p.UpdatedAt))

@@ -36,6 +36,7 @@ func providerInput(req ProviderRequest) federation.Input {
 		ClientSecret: req.ClientSecret, AuthMethod: req.AuthMethod, Scopes: req.Scopes, ClaimMapping: req.ClaimMapping,
 		AuthorizationURL: req.AuthorizationURL, TokenURL: req.TokenURL, UserinfoURL: req.UserinfoURL,
 		EmailsURL: req.EmailsURL, UsernameClaim: req.UsernameClaim, CreateUsers: req.CreateUsers, Enabled: req.Enabled,
+		TrustEmail: req.TrustEmail,
 	}
 }
 
@@ -48,7 +49,7 @@ func (s *Server) providerView(p *auth.Provider) Provider {
 		Name: p.Name, DisplayName: p.DisplayName, Kind: p.Kind, Issuer: p.Issuer, ClientID: p.ClientID,
 		ClientSecretSet: len(p.ClientSecret) > 0, AuthMethod: p.AuthMethod, Scopes: append([]string{}, p.Scopes...),
 		ClaimMapping: mapping, AuthorizationURL: p.AuthorizationURL, TokenURL: p.TokenURL, UserinfoURL: p.UserinfoURL,
-		EmailsURL: p.EmailsURL, UsernameClaim: p.UsernameClaim, CreateUsers: p.CreateUsers, Enabled: p.Enabled,
+		EmailsURL: p.EmailsURL, UsernameClaim: p.UsernameClaim, CreateUsers: p.CreateUsers, Enabled: p.Enabled, TrustEmail: p.TrustEmail,
 		RedirectURI: s.providers.RedirectURI(p.Name), CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
 	}
 }

@@ -22,6 +22,7 @@ type Provider struct {
 	UsernameClaim    string            `json:"username_claim,omitempty"`
 	CreateUsers      bool              `json:"create_users"`
 	Enabled          bool              `json:"enabled"`
+	TrustEmail       bool              `json:"trust_email"`
 	RedirectURI      string            `json:"redirect_uri"`
 	CreatedAt        time.Time         `json:"created_at"`
 	UpdatedAt        time.Time         `json:"updated_at"`
@@ -48,6 +49,7 @@ type ProviderRequest struct {
 	UsernameClaim    *string            `json:"username_claim,omitempty"`
 	CreateUsers      *bool              `json:"create_users,omitempty"`
 	Enabled          *bool              `json:"enabled,omitempty"`
+	TrustEmail       *bool              `json:"trust_email,omitempty"`
 }
 
 // ProviderList is GET /admin/v1/providers: every provider, by name.

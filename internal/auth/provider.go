@@ -60,6 +60,12 @@ type Provider struct {
 	// linked by a signed-in user first.
 	CreateUsers bool
 	Enabled     bool
+	// TrustEmail lets a sign-in through this provider link to the local
+	// account with the same verified address, when the server allows it
+	// too (identity.link_verified_email). Off by default: only for a
+	// provider whose email_verified the operator trusts (Keycloak's
+	// "trust email").
+	TrustEmail bool
 
 	CreatedAt time.Time
 	UpdatedAt time.Time

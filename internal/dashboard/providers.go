@@ -89,6 +89,8 @@ func (s *Server) handleCreateProvider(w http.ResponseWriter, r *http.Request, v 
 		in.ClaimMapping = &m
 		createUsers := r.PostForm.Get("create_users") == "on"
 		in.CreateUsers = &createUsers
+		trustEmail := r.PostForm.Get("trust_email") == "on"
+		in.TrustEmail = &trustEmail
 		_, err = s.cfg.Providers.Create(r.Context(), v.actor(), in)
 	}
 	switch auth.ErrorCode(err) {

@@ -22,8 +22,8 @@ const (
 // Resolve finds the local account of an upstream identity:
 //
 //  1. the account linked to it;
-//  2. with LinkVerifiedEmail on, and only when the provider says the
-//     address is verified, the one account whose address (verified too)
+//  2. with LinkVerifiedEmail on for the server AND TrustEmail on for this
+//     provider, and only when the provider says the address is verified, the one account whose address (verified too)
 //     is the same: the link is made now;
 //  3. when the provider creates users, a new account (username from the
 //     username claim; a taken one gets a suffix, never the other
@@ -67,10 +67,13 @@ func (s *Service) Resolve(ctx context.Context, p *auth.Provider, id *Identity) (
 }
 
 // linkByEmail links the identity to the one local account with the same
-// verified address, when both the operator and the provider allow it; nil
-// and no error when it does not apply.
+// verified address, when the server (identity.link_verified_email), the
+// provider's settings (TrustEmail: the operator trusts its email_verified)
+// and the provider (email_verified) all allow it; nil and no error when it
+// does not apply. A provider, OIDC or plain OAuth 2.0, is never trusted by
+// default.
 func (s *Service) linkByEmail(ctx context.Context, p *auth.Provider, id *Identity) (*auth.User, error) {
-	if !s.cfg.LinkVerifiedEmail || !id.EmailVerified || id.Email == "" {
+	if !s.cfg.LinkVerifiedEmail || !p.TrustEmail || !id.EmailVerified || id.Email == "" {
 		return nil, nil
 	}
 	users, err := s.cfg.Store.ListUsersByEmail(ctx, id.Email, 2)

@@ -42,6 +42,7 @@ type Input struct {
 	UsernameClaim    *string
 	CreateUsers      *bool
 	Enabled          *bool
+	TrustEmail       *bool
 }
 
 // Create validates in and stores a new provider (enabled and creating
@@ -127,6 +128,7 @@ func (s *Service) apply(p *auth.Provider, in Input, now time.Time) error {
 	set(&p.UsernameClaim, in.UsernameClaim)
 	set(&p.CreateUsers, in.CreateUsers)
 	set(&p.Enabled, in.Enabled)
+	set(&p.TrustEmail, in.TrustEmail)
 	if in.Scopes != nil {
 		p.Scopes = slices.Clone(*in.Scopes)
 	}

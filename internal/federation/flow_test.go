@@ -161,17 +161,67 @@ func TestResolveByEmail(t *testing.T) {
 	t.Run("verified address and link_verified_email link to the one account", func(t *testing.T) {
 		t.Parallel()
 		f, e := newFakeIdP(t), newEnv(t, true)
-		p := e.addOIDC(f, nil)
+		p := e.addOIDC(f, func(in *Input) { in.TrustEmail = ptr(true) })
 		owner := mustUser(t, e.store, "usr_owner", "owner", "Victim@Example.test", true)
 		u, how, err := e.svc.Resolve(t.Context(), p, id(true))
 		if err != nil || u.ID != owner.ID || how != ResolvedEmail {
 			t.Fatalf("Resolve = %+v, %q, %v", u, how, err)
 		}
 	})
+	t.Run("the server switch alone does not trust a provider's addresses", func(t *testing.T) {
+		// Provider "idp" is trusted by the operator, "other" is not: the
+		// same verified address links through the first only.
+		t.Parallel()
+		f, e := newFakeIdP(t), newEnv(t, true)
+		untrusted := e.addOIDC(f, func(in *Input) { in.Name = "other" })
+		trusted := e.addOIDC(f, func(in *Input) { in.TrustEmail = ptr(true) })
+		if untrusted.TrustEmail || !trusted.TrustEmail {
+			t.Fatalf("TrustEmail: untrusted %v, trusted %v", untrusted.TrustEmail, trusted.TrustEmail)
+		}
+		owner := mustUser(t, e.store, "usr_owner", "owner", "victim@example.test", true)
+		other := *id(true)
+		other.Provider = "other"
+		u, how, err := e.svc.Resolve(t.Context(), untrusted, &other)
+		if err != nil || u.ID == owner.ID || how != ResolvedNew || u.Email != "" {
+			t.Fatalf("untrusted provider: Resolve = %+v, %q, %v; want a new account without the address", u, how, err)
+		}
+		u, how, err = e.svc.Resolve(t.Context(), trusted, id(true))
+		if err != nil || u.ID != owner.ID || how != ResolvedEmail {
+			t.Fatalf("trusted provider: Resolve = %+v, %q, %v; want the owner", u, how, err)
+		}
+	})
+	t.Run("a plain OAuth 2.0 provider is not trusted unless the operator says so", func(t *testing.T) {
+		t.Parallel()
+		f, e := newFakeIdP(t), newEnv(t, true)
+		p := e.addOIDC(f, func(in *Input) {
+			in.Kind = ptr(auth.ProviderOAuth2)
+			in.AuthorizationURL, in.TokenURL, in.UserinfoURL = ptr(f.srv.URL+"/authorize"), ptr(f.srv.URL+"/token"), ptr(f.srv.URL+"/userinfo")
+			in.ClaimMapping = &map[string]string{"email_verified": "verified"}
+		})
+		owner := mustUser(t, e.store, "usr_owner", "owner", "victim@example.test", true)
+		u, how, err := e.svc.Resolve(t.Context(), p, id(true))
+		if err != nil || u.ID == owner.ID || how != ResolvedNew {
+			t.Fatalf("Resolve = %+v, %q, %v; want a new account", u, how, err)
+		}
+		p, err = e.svc.Update(t.Context(), "key_admin", Input{Name: "idp", TrustEmail: ptr(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := e.svc.Get(t.Context(), "idp")
+		if !got.TrustEmail {
+			t.Fatal("TrustEmail was not stored")
+		}
+		other := *id(true)
+		other.Subject = "up-10"
+		u, how, err = e.svc.Resolve(t.Context(), p, &other)
+		if err != nil || u.ID != owner.ID || how != ResolvedEmail {
+			t.Fatalf("after trust_email: Resolve = %+v, %q, %v; want the owner", u, how, err)
+		}
+	})
 	t.Run("a local address not verified is not linked to", func(t *testing.T) {
 		t.Parallel()
 		f, e := newFakeIdP(t), newEnv(t, true)
-		p := e.addOIDC(f, nil)
+		p := e.addOIDC(f, func(in *Input) { in.TrustEmail = ptr(true) })
 		other := mustUser(t, e.store, "usr_other", "other", "victim@example.test", false)
 		u, _, err := e.svc.Resolve(t.Context(), p, id(true))
 		if err != nil || u.ID == other.ID {

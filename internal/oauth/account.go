@@ -183,20 +183,8 @@ func (s *Server) accountDerive(purpose, seed string) string {
 }
 
 // accountReturnPath reports whether p is a path of the account pages: a
-// local path (no scheme, host or backslash trick) below /account.
-func accountReturnPath(p string) bool {
-	if len(p) > 4<<10 || strings.ContainsAny(p, "\\\r\n\t") || strings.HasPrefix(p, "//") {
-		return false
-	}
-	u, err := url.Parse(p)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Fragment != "" {
-		return false
-	}
-	if strings.Contains(u.Path, "/..") || strings.Contains(u.Path, "/./") {
-		return false
-	}
-	return u.Path == accountPath || strings.HasPrefix(u.Path, accountPath+"/")
-}
+// local path below /account (web.SafeReturn).
+func accountReturnPath(p string) bool { return web.SafeReturn(p, accountPath) != "" }
 
 // Messages of the account callback's error page.
 const (

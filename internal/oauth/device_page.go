@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/account"
@@ -188,7 +187,7 @@ func (s *Server) deviceEnter(w http.ResponseWriter, r *http.Request, form url.Va
 		return
 	}
 	if wait > 0 {
-		setRetryAfter(w, wait)
+		web.SetRetryAfter(w.Header(), wait)
 		s.renderDeviceForm(w, r, http.StatusTooManyRequests, "", msgDeviceTooMany)
 		return
 	}
@@ -209,7 +208,7 @@ func (s *Server) deviceEnter(w http.ResponseWriter, r *http.Request, form url.Va
 		return
 	}
 	if wait > 0 {
-		setRetryAfter(w, wait)
+		web.SetRetryAfter(w.Header(), wait)
 		s.renderDeviceForm(w, r, http.StatusTooManyRequests, "", msgDeviceCodeTooMany)
 		return
 	}
@@ -392,10 +391,10 @@ func (s *Server) pendingOrCodeForm(w http.ResponseWriter, r *http.Request, code 
 // deviceAddressKey names the client address's bucket: the address, or its
 // /64 for IPv6 (ratelimit.SourceKey).
 func deviceAddressKey(r *http.Request) string {
-	if a, ok := ratelimit.PeerAddr(clientAddress(r)); ok {
+	if a, ok := ratelimit.PeerAddr(web.ClientAddress(r)); ok {
 		return ratelimit.SourceKey(a).String()
 	}
-	return clientAddress(r)
+	return web.ClientAddress(r)
 }
 
 // deviceBrowserKey names the browser's bucket: its session's sid, else a
@@ -406,9 +405,4 @@ func deviceBrowserKey(sess *browserSession, binding string) string {
 	}
 	sum := sha256.Sum256([]byte("gatehouse-device-browser\x00" + binding))
 	return "b:" + hex.EncodeToString(sum[:16])
-}
-
-// setRetryAfter sets Retry-After in whole seconds, rounded up.
-func setRetryAfter(w http.ResponseWriter, d time.Duration) {
-	w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
 }

@@ -1,13 +1,13 @@
 package oauth
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/web"
 )
 
 // Error codes of RFC 6749 5.2 (token endpoint) and 4.1.2.1 (authorization
@@ -270,21 +270,8 @@ func descChar(c byte) bool {
 func (s *Server) realm() string { return s.issuer }
 
 // writeJSON writes v with the no-store headers every OAuth response needs
-// (RFC 6749 5.1: tokens and credentials must not be cached).
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		// Only our own types reach here; they always marshal.
-		status = http.StatusInternalServerError
-		body = []byte(`{"error":"server_error"}`)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
-}
+// (RFC 6749 5.1: tokens and credentials must not be cached): web.WriteJSON.
+func writeJSON(w http.ResponseWriter, status int, v any) { web.WriteJSON(w, status, v) }
 
 // truncate shortens s to n bytes for an error description, so that a
 // request cannot make us echo megabytes.

@@ -130,14 +130,14 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 // afterPassword's (login_factor.go).
 func (s *Server) checkPassword(w http.ResponseWriter, r *http.Request, username, password string, retry func(status int, msg string)) *auth.User {
 	ctx := r.Context()
-	u, err := s.accounts.Authenticate(ctx, username, password, clientAddress(r), s.presentedDevice(r))
+	u, err := s.accounts.Authenticate(ctx, username, password, web.ClientAddress(r), s.presentedDevice(r))
 	if err != nil {
 		switch auth.ErrorCode(err) {
 		case auth.EUNAUTHORIZED:
 			retry(http.StatusUnauthorized, account.ErrInvalidCredentials)
 		case auth.ERATELIMITED:
 			if d, ok := account.RetryAfter(err); ok {
-				setRetryAfter(w, d)
+				web.SetRetryAfter(w.Header(), d)
 			}
 			retry(http.StatusTooManyRequests, auth.ErrorMessage(err))
 		default:
@@ -173,11 +173,6 @@ func (s *Server) completeSignIn(w http.ResponseWriter, r *http.Request, u *auth.
 	}
 	return sess
 }
-
-// clientAddress is the address login throttling counts failures against,
-// and that a session records: the TCP peer. X-Forwarded-For is not trusted here; a deployment behind a
-// proxy must rewrite RemoteAddr with its trusted-proxy configuration.
-func clientAddress(r *http.Request) string { return r.RemoteAddr }
 
 // readPageForm reads the form a POST from one of our pages carries,
 // refusing one sent from another site (sameOrigin) or malformed with the

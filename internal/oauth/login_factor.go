@@ -408,7 +408,7 @@ func (s *Server) handleLoginFactor(w http.ResponseWriter, r *http.Request) {
 	if len(code) > 64 {
 		code = ""
 	}
-	method, err := s.cfg.TOTP.VerifyCode(r.Context(), st.user.ID, code, clientAddress(r))
+	method, err := s.cfg.TOTP.VerifyCode(r.Context(), st.user.ID, code, web.ClientAddress(r))
 	switch auth.ErrorCode(err) {
 	case "":
 	case auth.EUNAUTHORIZED, auth.EINVALID:
@@ -416,7 +416,7 @@ func (s *Server) handleLoginFactor(w http.ResponseWriter, r *http.Request) {
 		return
 	case auth.ERATELIMITED:
 		if d, ok := account.RetryAfter(err); ok {
-			setRetryAfter(w, d)
+			web.SetRetryAfter(w.Header(), d)
 		}
 		s.retryFactor(w, r, st, http.StatusTooManyRequests, auth.ErrorMessage(err))
 		return

@@ -558,6 +558,8 @@ func (b *browser) postJSON(u, csrf string, body any) *page {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	// A browser's fetch POST always carries Origin (web.SameOriginScript).
+	req.Header.Set("Origin", req.URL.Scheme+"://"+req.URL.Host)
 	req.Header.Set("X-CSRF-Token", csrf)
 	return b.do(req)
 }

@@ -94,38 +94,33 @@ func (p *passkeyRequest) form(r *http.Request) url.Values {
 func (s *Server) readPasskeyRequest(w http.ResponseWriter, r *http.Request) *passkeyRequest {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeJSONError(w, http.StatusMethodNotAllowed, "This endpoint accepts only POST.")
+		web.JSONError(w, http.StatusMethodNotAllowed, "This endpoint accepts only POST.")
 		return nil
 	}
 	if s.cfg.Passkeys == nil {
-		writeJSONError(w, http.StatusNotFound, "This server offers no passkeys.")
+		web.JSONError(w, http.StatusNotFound, "This server offers no passkeys.")
 		return nil
 	}
-	if !s.sameOrigin(r) {
-		writeJSONError(w, http.StatusForbidden, "The request was sent from another site.")
+	if !web.SameOriginScript(r, s.browser.origin) {
+		web.JSONError(w, http.StatusForbidden, "The request was sent from another site.")
 		return nil
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		writeJSONError(w, http.StatusUnsupportedMediaType, "The request must be application/json.")
+		web.JSONError(w, http.StatusUnsupportedMediaType, "The request must be application/json.")
 		return nil
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBrowserForm))
 	if err != nil {
-		writeJSONError(w, http.StatusRequestEntityTooLarge, "The request is too large.")
+		web.JSONError(w, http.StatusRequestEntityTooLarge, "The request is too large.")
 		return nil
 	}
 	var p passkeyRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if dec.Decode(&p) != nil || dec.More() {
-		writeJSONError(w, http.StatusBadRequest, "The request is not valid JSON.")
+		web.JSONError(w, http.StatusBadRequest, "The request is not valid JSON.")
 		return nil
 	}
 	return &p
-}
-
-// writeJSONError answers the passkey script with a message it shows.
-func writeJSONError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
 }
 
 // statusWriter stands in for the response of a helper that answers with
@@ -154,7 +149,7 @@ func (c *statusWriter) refuse(w http.ResponseWriter) {
 	if v := c.h.Get("Retry-After"); v != "" {
 		w.Header().Set("Retry-After", v)
 	}
-	writeJSONError(w, status, msgSignInExpired)
+	web.JSONError(w, status, msgSignInExpired)
 }
 
 // handlePasskeyBegin starts a passkey ceremony for the login page or for
@@ -182,16 +177,16 @@ func (s *Server) handlePasskeyBegin(w http.ResponseWriter, r *http.Request) {
 	switch auth.ErrorCode(err) {
 	case "":
 	case auth.ENOTFOUND, auth.EUNAUTHORIZED:
-		writeJSONError(w, http.StatusBadRequest, "This account has no passkey that can sign in.")
+		web.JSONError(w, http.StatusBadRequest, "This account has no passkey that can sign in.")
 		return
 	default:
 		s.logError(r, errServerError(err))
-		writeJSONError(w, http.StatusInternalServerError, "The server could not start the passkey sign-in.")
+		web.JSONError(w, http.StatusInternalServerError, "The server could not start the passkey sign-in.")
 		return
 	}
 	if state == "" || len(state) > maxPasskeyState || !json.Valid(options) {
 		s.logError(r, errServerError(nil))
-		writeJSONError(w, http.StatusInternalServerError, "The server could not start the passkey sign-in.")
+		web.JSONError(w, http.StatusInternalServerError, "The server could not start the passkey sign-in.")
 		return
 	}
 	http.SetCookie(w, s.cookie(s.passkeyCookieName(), base64.RawURLEncoding.EncodeToString([]byte(state)), s.cfg.PendingSignInTTL))
@@ -244,7 +239,7 @@ func (s *Server) handlePasskeyFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	state := s.passkeyState(w, r)
 	if state == "" || pr.State != state {
-		writeJSONError(w, http.StatusUnauthorized, msgPasskeyRefused)
+		web.JSONError(w, http.StatusUnauthorized, msgPasskeyRefused)
 		return
 	}
 	sw := &statusWriter{}
@@ -260,10 +255,10 @@ func (s *Server) handlePasskeyFinish(w http.ResponseWriter, r *http.Request) {
 		e := asError(err)
 		s.logError(r, e)
 		if e.Code == CodeServerError {
-			writeJSONError(w, http.StatusInternalServerError, "The server could not complete the sign-in.")
+			web.JSONError(w, http.StatusInternalServerError, "The server could not complete the sign-in.")
 			return
 		}
-		writeJSONError(w, http.StatusForbidden, e.Description)
+		web.JSONError(w, http.StatusForbidden, e.Description)
 	}
 	if pr.Pending != "" {
 		st := s.readPending(sw, r, pr.form(r))
@@ -277,7 +272,7 @@ func (s *Server) handlePasskeyFinish(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if userID == "" || userID != st.user.ID {
-			writeJSONError(w, http.StatusUnauthorized, msgPasskeyRefused)
+			web.JSONError(w, http.StatusUnauthorized, msgPasskeyRefused)
 			return
 		}
 		if sess := s.completeSecondStep(w, r, st, amr, jsonFail); sess != nil {
@@ -296,7 +291,7 @@ func (s *Server) handlePasskeyFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if userID == "" {
-		writeJSONError(w, http.StatusUnauthorized, msgPasskeyRefused)
+		web.JSONError(w, http.StatusUnauthorized, msgPasskeyRefused)
 		return
 	}
 	u, err := s.accounts.Get(ctx, userID)
@@ -305,7 +300,7 @@ func (s *Server) handlePasskeyFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil || u.Disabled() {
-		writeJSONError(w, http.StatusUnauthorized, account.ErrInvalidCredentials)
+		web.JSONError(w, http.StatusUnauthorized, account.ErrInvalidCredentials)
 		return
 	}
 	next := &signInNext{flow: flowAuthorize, req: req}
@@ -318,11 +313,11 @@ func (s *Server) handlePasskeyFinish(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if totp || s.requiredFor(next) {
-			writeJSONError(w, http.StatusUnauthorized, msgPasskeyNoUV)
+			web.JSONError(w, http.StatusUnauthorized, msgPasskeyNoUV)
 			return
 		}
 	}
-	sess := s.completeSignIn(w, r, u, amr, func(status int, msg string) { writeJSONError(w, status, msg) })
+	sess := s.completeSignIn(w, r, u, amr, func(status int, msg string) { web.JSONError(w, status, msg) })
 	if sess != nil {
 		s.sendContinue(w, next, sess)
 	}

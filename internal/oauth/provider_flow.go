@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"net/http"
-	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/federation"
@@ -163,7 +162,7 @@ func (s *Server) providerLink(w http.ResponseWriter, r *http.Request, res *feder
 		return
 	}
 	back := res.Pending.Return
-	if !strings.HasPrefix(back, "/account") || strings.HasPrefix(back, "//") {
+	if !accountReturnPath(back) {
 		back = "/account/providers"
 	}
 	http.Redirect(w, r, s.url(back), http.StatusSeeOther)

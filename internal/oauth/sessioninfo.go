@@ -47,10 +47,10 @@ func recordedText(s string, max int) string {
 }
 
 // recordedAddress is the client address recorded with a session: the IP
-// that login throttling counts failures against (clientAddress), without
+// that login throttling counts failures against (web.ClientAddress), without
 // its port.
 func recordedAddress(r *http.Request) string {
-	a := clientAddress(r)
+	a := web.ClientAddress(r)
 	if ap, err := netip.ParseAddrPort(a); err == nil {
 		return ap.Addr().Unmap().String()
 	}

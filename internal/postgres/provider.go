@@ -15,7 +15,7 @@ var _ auth.ProviderStore = (*DB)(nil)
 
 const providerColumns = `name, display_name, kind, issuer, client_id, client_secret, auth_method, scopes,
 	claim_mapping, authorization_url, token_url, userinfo_url, emails_url, username_claim, create_users, enabled,
-	created_at, updated_at`
+	created_at, updated_at, trust_email`
 
 const providerLinkColumns = `provider, subject, user_id, email, created_at, last_used_at`
 
@@ -27,7 +27,7 @@ func scanProvider(row pgx.Row) (*auth.Provider, error) {
 	)
 	if err := row.Scan(&p.Name, &p.DisplayName, &p.Kind, &p.Issuer, &p.ClientID, &p.ClientSecret, &p.AuthMethod,
 		&p.Scopes, &mapping, &p.AuthorizationURL, &p.TokenURL, &p.UserinfoURL, &p.EmailsURL, &p.UsernameClaim,
-		&p.CreateUsers, &p.Enabled, &created, &updated); err != nil {
+		&p.CreateUsers, &p.Enabled, &created, &updated, &p.TrustEmail); err != nil {
 		return nil, err
 	}
 	nonNil(&p.Scopes)
@@ -46,7 +46,7 @@ func providerValues(p *auth.Provider) ([]any, error) {
 	}
 	return []any{p.Name, p.DisplayName, p.Kind, p.Issuer, p.ClientID, auth.BytesOrNull(p.ClientSecret), p.AuthMethod,
 		list(p.Scopes), mapping, p.AuthorizationURL, p.TokenURL, p.UserinfoURL, p.EmailsURL, p.UsernameClaim,
-		p.CreateUsers, p.Enabled, timeValue(p.CreatedAt), timeValue(p.UpdatedAt)}, nil
+		p.CreateUsers, p.Enabled, timeValue(p.CreatedAt), timeValue(p.UpdatedAt), p.TrustEmail}, nil
 }
 
 func scanProviderLink(row pgx.Row) (*auth.ProviderLink, error) {
@@ -77,7 +77,7 @@ func (db *DB) CreateProvider(ctx context.Context, p *auth.Provider, events ...au
 	}
 	err = db.inTx(ctx, "create provider", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO identity_providers (`+providerColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`, vals...); err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`, vals...); err != nil {
 			return err
 		}
 		return appendEvents(ctx, tx, events)
@@ -133,7 +133,7 @@ func (db *DB) UpdateProvider(ctx context.Context, p *auth.Provider, events ...au
 		res, err := tx.Exec(ctx, `UPDATE identity_providers SET display_name = $2, kind = $3, issuer = $4,
 			client_id = $5, client_secret = $6, auth_method = $7, scopes = $8, claim_mapping = $9,
 			authorization_url = $10, token_url = $11, userinfo_url = $12, emails_url = $13, username_claim = $14,
-			create_users = $15, enabled = $16, updated_at = $17 WHERE name = $1`, append(vals[:16:16], vals[17])...)
+			create_users = $15, enabled = $16, updated_at = $17, trust_email = $18 WHERE name = $1`, append(vals[:16:16], vals[17], vals[18])...)
 		if err != nil {
 			return err
 		}

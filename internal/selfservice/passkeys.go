@@ -172,21 +172,6 @@ type passkeyRequest struct {
 	Credential json.RawMessage `json:"credential"`
 }
 
-// jsonError answers a JSON endpoint with {"error": msg}.
-func jsonError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	w.Write(b)
-}
-
 // readPasskeyJSON reads a request of the passkey script: from a page of
 // this origin (Origin must be ours and Sec-Fetch-Site, when sent,
 // same-origin: a JSON POST from a browser always carries Origin), as
@@ -195,52 +180,52 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // the request itself when ok is false.
 func (s *Server) readPasskeyJSON(w http.ResponseWriter, r *http.Request) (sess *auth.Session, u *auth.User, req *passkeyRequest, had, ok bool) {
 	if s.cfg.Passkeys == nil {
-		jsonError(w, http.StatusNotFound, passkeysNotFound)
+		web.JSONError(w, http.StatusNotFound, passkeysNotFound)
 		return nil, nil, nil, false, false
 	}
-	if site := r.Header.Get("Sec-Fetch-Site"); (site != "" && site != "same-origin") || r.Header.Get("Origin") != s.origin {
-		jsonError(w, http.StatusForbidden, "The request was sent from another site.")
+	if !web.SameOriginScript(r, s.origin) {
+		web.JSONError(w, http.StatusForbidden, "The request was sent from another site.")
 		return nil, nil, nil, false, false
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		jsonError(w, http.StatusUnsupportedMediaType, "The request must be application/json.")
+		web.JSONError(w, http.StatusUnsupportedMediaType, "The request must be application/json.")
 		return nil, nil, nil, false, false
 	}
 	sess, u, err := s.cfg.Sessions.Current(r)
 	if err != nil {
 		s.logger.ErrorContext(r.Context(), "account: session", "err", err)
-		jsonError(w, http.StatusInternalServerError, "Something went wrong. Please try again.")
+		web.JSONError(w, http.StatusInternalServerError, "Something went wrong. Please try again.")
 		return nil, nil, nil, false, false
 	}
 	if sess == nil {
-		jsonError(w, http.StatusUnauthorized, "You are signed out. Please reload the page and sign in.")
+		web.JSONError(w, http.StatusUnauthorized, "You are signed out. Please reload the page and sign in.")
 		return nil, nil, nil, false, false
 	}
 	if !s.csrf.Check("account:"+purposePasskeyCreate, binding(sess), "", r.Header.Get(csrfHeader)) {
-		jsonError(w, http.StatusForbidden, "The page expired. Please reload it and try again.")
+		web.JSONError(w, http.StatusForbidden, "The page expired. Please reload it and try again.")
 		return nil, nil, nil, false, false
 	}
 	need, had, err := s.factorChange(r.Context(), sess, u.ID)
 	switch {
 	case err != nil:
 		s.logger.ErrorContext(r.Context(), "account: factors", "err", err)
-		jsonError(w, http.StatusInternalServerError, "Something went wrong. Please try again.")
+		web.JSONError(w, http.StatusInternalServerError, "Something went wrong. Please try again.")
 		return nil, nil, nil, false, false
 	case need == factorRecent:
-		jsonError(w, http.StatusForbidden, "Your sign-in is too old to add a passkey. Please reload the page and sign in again.")
+		web.JSONError(w, http.StatusForbidden, "Your sign-in is too old to add a passkey. Please reload the page and sign in again.")
 		return nil, nil, nil, false, false
 	case need == factorMFA:
-		jsonError(w, http.StatusForbidden, "Confirm it is you with your second factor before adding a passkey. Please reload the page.")
+		web.JSONError(w, http.StatusForbidden, "Confirm it is you with your second factor before adding a passkey. Please reload the page.")
 		return nil, nil, nil, false, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPasskeyJSON))
 	if err != nil {
-		jsonError(w, http.StatusRequestEntityTooLarge, "The request is too large.")
+		web.JSONError(w, http.StatusRequestEntityTooLarge, "The request is too large.")
 		return nil, nil, nil, false, false
 	}
 	req = new(passkeyRequest)
 	if err := json.Unmarshal(body, req); err != nil {
-		jsonError(w, http.StatusBadRequest, "The request could not be read.")
+		web.JSONError(w, http.StatusBadRequest, "The request could not be read.")
 		return nil, nil, nil, false, false
 	}
 	return sess, u, req, had, true
@@ -255,12 +240,12 @@ func (s *Server) handlePasskeyBegin(w http.ResponseWriter, r *http.Request) {
 	opts, state, err := s.cfg.Passkeys.BeginRegistration(r.Context(), u)
 	switch auth.ErrorCode(err) {
 	case "":
-		writeJSON(w, http.StatusOK, map[string]any{"options": json.RawMessage(opts), "state": state})
+		web.WriteJSON(w, http.StatusOK, map[string]any{"options": json.RawMessage(opts), "state": state})
 	case auth.EINVALID:
-		jsonError(w, http.StatusBadRequest, auth.ErrorMessage(err))
+		web.JSONError(w, http.StatusBadRequest, auth.ErrorMessage(err))
 	default:
 		s.logger.ErrorContext(r.Context(), "account: begin passkey registration", "err", err)
-		jsonError(w, http.StatusInternalServerError, "Something went wrong. Please try again.")
+		web.JSONError(w, http.StatusInternalServerError, "Something went wrong. Please try again.")
 	}
 }
 
@@ -282,14 +267,14 @@ func (s *Server) handlePasskeyFinish(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusTooManyRequests, auth.ErrorMessage(err))
 		return
 	case auth.EINVALID:
-		jsonError(w, http.StatusBadRequest, auth.ErrorMessage(err))
+		web.JSONError(w, http.StatusBadRequest, auth.ErrorMessage(err))
 		return
 	case auth.EUNAUTHORIZED, auth.ECONFLICT:
-		jsonError(w, http.StatusConflict, auth.ErrorMessage(err))
+		web.JSONError(w, http.StatusConflict, auth.ErrorMessage(err))
 		return
 	default:
 		s.logger.ErrorContext(r.Context(), "account: finish passkey registration", "err", err)
-		jsonError(w, http.StatusInternalServerError, "Something went wrong. Please try again.")
+		web.JSONError(w, http.StatusInternalServerError, "Something went wrong. Please try again.")
 		return
 	}
 	// A new authenticator proves only itself: the session gains its
@@ -305,5 +290,5 @@ func (s *Server) handlePasskeyFinish(w http.ResponseWriter, r *http.Request) {
 	if ret := safeReturn(req.Return); ret != "" {
 		to = ret
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"redirect": to, "message": "Passkey added."})
+	web.WriteJSON(w, http.StatusOK, map[string]string{"redirect": to, "message": "Passkey added."})
 }

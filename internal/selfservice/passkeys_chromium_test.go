@@ -93,7 +93,7 @@ func (l *loginRecorder) mount(mux *http.ServeMux) {
 		l.mu.Unlock()
 		opts, state, err := l.svc.BeginLogin(r.Context(), user)
 		if err != nil {
-			jsonError(w, http.StatusBadRequest, err.Error())
+			web.JSONError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		http.SetCookie(w, &http.Cookie{Name: testStateCookie, Value: state, Path: "/test-login", HttpOnly: true})
@@ -107,12 +107,12 @@ func (l *loginRecorder) mount(mux *http.ServeMux) {
 			Credential json.RawMessage `json:"credential"`
 		}
 		if err != nil || r.Header.Get("X-CSRF-Token") != "test" || json.NewDecoder(r.Body).Decode(&body) != nil || body.State != c.Value {
-			jsonError(w, http.StatusBadRequest, "no ceremony")
+			web.JSONError(w, http.StatusBadRequest, "no ceremony")
 			return
 		}
 		userID, amr, err := l.svc.FinishLogin(r.Context(), c.Value, body.Credential)
 		if err != nil {
-			jsonError(w, http.StatusUnauthorized, auth.ErrorMessage(err))
+			web.JSONError(w, http.StatusUnauthorized, auth.ErrorMessage(err))
 			return
 		}
 		l.mu.Lock()

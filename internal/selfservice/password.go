@@ -2,8 +2,6 @@ package selfservice
 
 import (
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
@@ -62,7 +60,7 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	err := s.cfg.Accounts.ChangePassword(ctx, u.ID, form.Get("current_password"), next, r.RemoteAddr)
+	err := s.cfg.Accounts.ChangePassword(ctx, u.ID, form.Get("current_password"), next, web.ClientAddress(r))
 	switch auth.ErrorCode(err) {
 	case "":
 	case auth.EINVALID:
@@ -73,7 +71,7 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	case auth.ERATELIMITED:
 		if d, ok := account.RetryAfter(err); ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+			web.SetRetryAfter(w.Header(), d)
 		}
 		s.renderPassword(w, http.StatusTooManyRequests, sess, u, "", auth.ErrorMessage(err), "current_password")
 		return

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"net/http"
-	"net/url"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/federation"
@@ -41,6 +40,10 @@ func (s *Server) handleProviders(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderProviders(w http.ResponseWriter, r *http.Request, sess *auth.Session, u *auth.User, status int, notice, errMsg string) {
+	s.renderProvidersContinue(w, r, sess, u, status, notice, errMsg, nil)
+}
+
+func (s *Server) renderProvidersContinue(w http.ResponseWriter, r *http.Request, sess *auth.Session, u *auth.User, status int, notice, errMsg string, continueTo *providerContinue) {
 	if s.cfg.Providers == nil {
 		s.errorPage(w, http.StatusNotFound, "Page not found", "Linked accounts are not offered on this server.")
 		return
@@ -60,37 +63,48 @@ func (s *Server) renderProviders(w http.ResponseWriter, r *http.Request, sess *a
 	for _, l := range links {
 		linked[l.Provider] = l
 	}
-	page := web.AccountProvidersPage{AccountFrame: s.frame(sess, u, pathProviders), UnlinkCSRF: s.csrfToken(sess, purposeProviderUnlink)}
+	page := web.AccountProvidersPage{AccountFrame: s.frame(sess, u, pathProviders), UnlinkCSRF: s.csrfToken(sess, purposeProviderUnlink),
+		LinkCSRF: s.csrfToken(sess, purposeProviderLink)}
 	page.Notice, page.Error = notice, errMsg
-	linkCSRF := s.csrfToken(sess, purposeProviderLink)
 	for _, p := range ps {
 		ap := web.AccountProvider{Name: p.Name, Label: federation.Label(p)}
 		if l := linked[p.Name]; l != nil {
 			ap.Linked, ap.Email = true, l.Email
-		} else {
-			ap.LinkURL = pathProviders + "/link?" + url.Values{"provider": {p.Name}, "csrf_token": {linkCSRF}}.Encode()
+		}
+		if continueTo != nil && continueTo.provider == p.Name {
+			page.Continue, page.ContinueLabel = continueTo.url, ap.Label
 		}
 		page.Providers = append(page.Providers, ap)
+	}
+	if page.Continue != "" {
+		// The form's answer cannot be a redirect to the provider: the
+		// page's CSP (form-action 'self') applies to redirects after a
+		// form. A Refresh is a navigation of its own.
+		w.Header().Set("Refresh", "0; url="+page.Continue)
 	}
 	web.RenderAccount(w, status, "account_providers.html", page)
 }
 
-// handleProviderLink starts linking: with the sign-in a factor change
-// needs (factorChange) and the page's token, the browser goes to the
-// provider; its callback links the identity to this user in this session
+// providerContinue is where a sent link form continues: the provider and
+// its authorization URL.
+type providerContinue struct{ provider, url string }
+
+// handleProviderLink serves POST /account/providers/link, the link form
+// (its CSRF token in the body, never in a URL): with the sign-in a factor
+// change needs (factorChange), the browser goes on to the provider; its
+// callback links the identity to this user in this session
 // (oauth.providerLink).
 func (s *Server) handleProviderLink(w http.ResponseWriter, r *http.Request) {
 	sess, u, _, ok := s.requireFactorChange(w, r, pathProviders)
 	if !ok {
 		return
 	}
-	if s.cfg.Providers == nil {
-		s.errorPage(w, http.StatusNotFound, "Page not found", "Linked accounts are not offered on this server.")
+	q, ok := s.readForm(w, r, sess, purposeProviderLink)
+	if !ok {
 		return
 	}
-	q := r.URL.Query()
-	if !s.csrf.Check("account:"+purposeProviderLink, binding(sess), "", q.Get("csrf_token")) {
-		s.errorPage(w, http.StatusForbidden, "Link expired", "The link expired or was not made for you. Please go back, reload the page and try again.")
+	if s.cfg.Providers == nil {
+		s.errorPage(w, http.StatusNotFound, "Page not found", "Linked accounts are not offered on this server.")
 		return
 	}
 	target, err := s.cfg.Providers.Start(r.Context(), w, q.Get("provider"), federation.Pending{
@@ -104,7 +118,7 @@ func (s *Server) handleProviderLink(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	http.Redirect(w, r, target, http.StatusSeeOther)
+	s.renderProvidersContinue(w, r, sess, u, http.StatusOK, "", "", &providerContinue{provider: q.Get("provider"), url: target})
 }
 
 // handleProviderUnlink removes the user's link to a provider (a factor

@@ -3,10 +3,8 @@ package selfservice
 import (
 	"context"
 	"encoding/hex"
-	"html"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -43,8 +41,6 @@ func (f *fakeProviders) Unlink(_ context.Context, userID, provider string) error
 	return nil
 }
 
-var linkHref = regexp.MustCompile(`<a href="(/account/providers/link\?[^"]*)">`)
-
 func TestAccountProvidersLinkAndUnlink(t *testing.T) {
 	t.Parallel()
 	fp := &fakeProviders{
@@ -60,29 +56,32 @@ func TestAccountProvidersLinkAndUnlink(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Acme ID") || !strings.Contains(page, "ada@gh.example") {
 		t.Fatalf("page (%d):\n%s", resp.StatusCode, page)
 	}
-	m := linkHref.FindStringSubmatch(page)
-	if m == nil {
-		t.Fatalf("no link to link Acme:\n%s", page)
+	// Linking is a POST form with its CSRF token in the body: no token in
+	// a URL, and no GET starts a flow.
+	if strings.Contains(page, "csrf_token=") || strings.Contains(page, `href="/account/providers/link`) {
+		t.Fatalf("a link start carries its token in a URL:\n%s", page)
 	}
-	link := html.UnescapeString(m[1])
-	resp, _ = h.get(c, link)
-	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "https://idp.example/") {
-		t.Fatalf("link: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	linkToken := csrfOf(t, page, "/account/providers/link")
+	if resp, _ := h.get(c, "/account/providers/link?"+url.Values{"provider": {"acme"}, "csrf_token": {linkToken}}.Encode()); resp.StatusCode == http.StatusOK ||
+		resp.StatusCode == http.StatusSeeOther || len(fp.started) != 0 {
+		t.Fatalf("GET link: %d, started %d", resp.StatusCode, len(fp.started))
+	}
+	resp, body := h.post(c, "/account/providers/link", url.Values{"csrf_token": {linkToken}, "provider": {"acme"}})
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Refresh"), "0; url=https://idp.example/") ||
+		!strings.Contains(body, `href="https://idp.example/`) {
+		t.Fatalf("link: %d %q\n%s", resp.StatusCode, resp.Header.Get("Refresh"), body)
 	}
 	if len(fp.started) != 1 || fp.started[0].Purpose != federation.PurposeLink || fp.started[0].UserID != u.ID ||
 		fp.started[0].Session != hex.EncodeToString(sess.Hash) {
 		t.Fatalf("started %+v", fp.started)
 	}
-	// Without the page's token (a link planted by another site), nothing starts.
-	lu, _ := url.Parse(link)
-	q := lu.Query()
-	q.Set("csrf_token", "forged")
-	if resp, _ := h.get(c, "/account/providers/link?"+q.Encode()); resp.StatusCode != http.StatusForbidden || len(fp.started) != 1 {
+	// Without the page's token (a form planted by another site), nothing starts.
+	if resp, _ := h.post(c, "/account/providers/link", url.Values{"csrf_token": {"forged"}, "provider": {"acme"}}); resp.StatusCode != http.StatusForbidden || len(fp.started) != 1 {
 		t.Fatalf("forged link: %d, started %d", resp.StatusCode, len(fp.started))
 	}
 
 	token := csrfOf(t, page, "/account/providers/unlink")
-	resp, body := h.post(c, "/account/providers/unlink", url.Values{"csrf_token": {token}, "provider": {"github"}})
+	resp, body = h.post(c, "/account/providers/unlink", url.Values{"csrf_token": {token}, "provider": {"github"}})
 	if resp.StatusCode != http.StatusOK || len(fp.unlinked) != 1 || fp.unlinked[0] != u.ID+":github" {
 		t.Fatalf("unlink: %d %v\n%s", resp.StatusCode, fp.unlinked, body)
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/password"
@@ -37,22 +39,64 @@ func (s *Server) resetPage(token string, u *auth.User) web.AccountResetPage {
 	}
 }
 
-// handleResetForm serves GET /account/reset?token=...: the form for a new
-// password, when the administrator's link is valid. Showing it does not
-// use the link up (mail scanners and link previews fetch links). The
-// page's Referrer-Policy is no-referrer and nothing logs the query, so
-// the token goes nowhere else.
+// resetCookie carries the link's token from the emailed or printed URL to
+// the form, so that the token leaves the address bar and the history.
+const resetCookie = "gatehouse_reset"
+
+// resetCookieTTL bounds the cookie; the link's own expiry still holds.
+const resetCookieTTL = 15 * time.Minute
+
+// handleResetForm serves GET /account/reset?token=...: when the
+// administrator's link is valid, it moves the token into a short-lived
+// HttpOnly cookie scoped to /account/reset and redirects to
+// /account/reset without the query; GET /account/reset then shows the
+// form for a new password from the cookie. Showing it does not use the
+// link up (mail scanners and link previews fetch links); the POST does.
+// The page's Referrer-Policy is no-referrer.
+//
+// The cookie is SameSite=Lax, not Strict: the link is opened from a mail
+// client, often a web one on another site, and a browser does not send a
+// Strict cookie on a navigation a cross-site page started, redirects
+// included, so the link would not work from web mail. Lax gives nothing
+// away here: the cookie only fills in a form whose POST is bound to the
+// token by its CSRF token.
 func (s *Server) handleResetForm(w http.ResponseWriter, r *http.Request) {
 	var token string
-	if ts := r.URL.Query()["token"]; len(ts) == 1 {
-		token = ts[0]
+	if q := r.URL.Query(); len(q) > 0 {
+		if ts := q["token"]; len(ts) == 1 {
+			token = ts[0]
+		}
+		if _, err := s.cfg.Accounts.CheckResetLink(r.Context(), token); err != nil {
+			s.resetError(w, r, err)
+			return
+		}
+		http.SetCookie(w, s.resetTokenCookie(token, int(resetCookieTTL/time.Second)))
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		http.Redirect(w, r, Path+"/reset", http.StatusSeeOther)
+		return
+	}
+	if c, err := r.Cookie(resetCookie); err == nil {
+		token = c.Value
 	}
 	u, err := s.cfg.Accounts.CheckResetLink(r.Context(), token)
 	if err != nil {
+		if token != "" {
+			http.SetCookie(w, s.resetTokenCookie("", -1))
+		}
 		s.resetError(w, r, err)
 		return
 	}
 	web.RenderAccountReset(w, http.StatusOK, s.resetPage(token, u))
+}
+
+// resetTokenCookie is the reset cookie holding token for maxAge seconds
+// (-1 removes it).
+func (s *Server) resetTokenCookie(token string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name: resetCookie, Value: token, Path: Path + "/reset", MaxAge: maxAge,
+		HttpOnly: true, Secure: strings.HasPrefix(s.cfg.Issuer, "https:"), SameSite: http.SameSiteLaxMode,
+	}
 }
 
 // handleReset serves POST /account/reset: sets the password the form
@@ -86,6 +130,7 @@ func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
 		s.resetError(w, r, err)
 		return
 	}
+	http.SetCookie(w, s.resetTokenCookie("", -1))
 	web.RenderAccountReset(w, http.StatusOK, web.AccountResetPage{Stylesheet: s.cfg.Stylesheet, Done: true, SignIn: Path})
 }
 

@@ -80,10 +80,30 @@ func TestResetPage(t *testing.T) {
 	jar, _ := cookiejar.New(nil)
 	anon := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-	// GET shows the form, twice: showing does not use the link up.
+	// The link moves its token into a cookie for /account/reset and
+	// redirects to the page without the query: the token leaves the
+	// address bar and the history. Twice: the link keeps working.
+	for range 2 {
+		resp, _ := h.get(anon, link)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != Path+"/reset" {
+			t.Fatalf("GET %s: %d, Location %q; want 303 to %s", link, resp.StatusCode, resp.Header.Get("Location"), Path+"/reset")
+		}
+		var ck *http.Cookie
+		for _, c := range resp.Cookies() {
+			if c.Name == resetCookie {
+				ck = c
+			}
+		}
+		if ck == nil || ck.Value != token || !ck.HttpOnly || ck.Path != Path+"/reset" || ck.SameSite != http.SameSiteLaxMode ||
+			ck.MaxAge <= 0 || ck.MaxAge > int(resetCookieTTL/time.Second) {
+			t.Fatalf("reset cookie %+v", ck)
+		}
+	}
+	// GET shows the form from the cookie, twice: showing does not use the
+	// link up.
 	var page string
 	for range 2 {
-		resp, body := h.get(anon, link)
+		resp, body := h.get(anon, Path+"/reset")
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET %s: %d\n%s", link, resp.StatusCode, body)
 		}

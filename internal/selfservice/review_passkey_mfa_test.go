@@ -115,7 +115,7 @@ func TestFactorChangesNeedTwoFactorsWhenTheUserHasOne(t *testing.T) {
 			{"remove a passkey", http.MethodPost, pathPasskeys, pathPasskeys, merge(tok(purposePasskeys), url.Values{"op": {"remove"}, "id": {list[0].ID}})},
 			{"remove the app", http.MethodPost, totpPath + "/remove", totpPath, tok(purposeTOTPRemove)},
 			{"new recovery codes", http.MethodPost, totpPath + "/recovery-codes", totpPath, tok(purposeTOTPRegenerate)},
-			{"link a provider", http.MethodGet, pathProviders + "/link?provider=acme&csrf_token=" + url.QueryEscape(h.srv.csrfToken(sess, "account:"+purposeProviderLink)), pathProviders + "/link", nil},
+			{"link a provider", http.MethodPost, pathProviders + "/link", pathProviders, merge(tok(purposeProviderLink), url.Values{"provider": {"acme"}})},
 			{"unlink a provider", http.MethodPost, pathProviders + "/unlink", pathProviders, merge(tok(purposeProviderUnlink), url.Values{"provider": {"acme"}})},
 		} {
 			var resp *http.Response

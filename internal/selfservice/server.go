@@ -143,7 +143,7 @@ func (s *Server) routes() []route {
 		{"GET " + Path + "/reset", (*Server).handleResetForm},
 		{"POST " + Path + "/reset", (*Server).handleReset},
 		{"GET " + pathProviders, (*Server).handleProviders},
-		{"GET " + pathProviders + "/link", (*Server).handleProviderLink},
+		{"POST " + pathProviders + "/link", (*Server).handleProviderLink},
 		{"POST " + pathProviders + "/unlink", (*Server).handleProviderUnlink},
 	}
 }
@@ -292,28 +292,8 @@ func (s *Server) readBoundForm(w http.ResponseWriter, r *http.Request, purpose s
 
 // safeReturn returns raw if it is a path a finished account step may send
 // the browser to — an account page, or the authorization endpoint
-// continuing a sign-in — and "" otherwise: never another site, never a
-// scheme-relative or backslash trick.
-func safeReturn(raw string) string {
-	if raw == "" || len(raw) > 8<<10 || !strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, "//") ||
-		strings.ContainsAny(raw, "\\\r\n\t") {
-		return ""
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Fragment != "" {
-		return ""
-	}
-	switch {
-	case u.Path == Path || strings.HasPrefix(u.Path, Path+"/"):
-	case u.Path == "/oauth2/authorize":
-	default:
-		return ""
-	}
-	if strings.Contains(u.Path, "/../") || strings.HasSuffix(u.Path, "/..") || strings.Contains(u.Path, "/./") {
-		return ""
-	}
-	return raw
-}
+// continuing a sign-in — and "" otherwise (web.SafeReturn).
+func safeReturn(raw string) string { return web.SafeReturn(raw, Path, "/oauth2/authorize") }
 
 // frame returns the parts every account page shares.
 func (s *Server) frame(sess *auth.Session, u *auth.User, current string) web.AccountFrame {

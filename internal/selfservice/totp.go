@@ -4,7 +4,6 @@ import (
 	"context"
 	"html/template"
 	"net/http"
-	"strconv"
 
 	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
@@ -124,7 +123,7 @@ func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 	}
 	ret := safeReturn(form.Get("return"))
 	ctx := r.Context()
-	codes, err := s.cfg.TOTP.ConfirmEnrollment(ctx, u, form.Get("code"), r.RemoteAddr)
+	codes, err := s.cfg.TOTP.ConfirmEnrollment(ctx, u, form.Get("code"), web.ClientAddress(r))
 	if err != nil {
 		page := web.AccountTOTPPage{Return: ret}
 		page.Error = auth.ErrorMessage(err)
@@ -133,7 +132,7 @@ func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 			s.renderTOTP(w, r, sess, u, http.StatusBadRequest, page)
 		case auth.ERATELIMITED:
 			if d, ok := account.RetryAfter(err); ok {
-				w.Header().Set("Retry-After", strconv.Itoa(int(d.Seconds())))
+				web.SetRetryAfter(w.Header(), d)
 			}
 			s.renderTOTP(w, r, sess, u, http.StatusTooManyRequests, page)
 		case auth.ENOTFOUND: // the set-up expired: a new secret is shown

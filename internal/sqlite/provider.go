@@ -13,7 +13,7 @@ var _ auth.ProviderStore = (*DB)(nil)
 
 const providerColumns = `name, display_name, kind, issuer, client_id, client_secret, auth_method, scopes,
 	claim_mapping, authorization_url, token_url, userinfo_url, emails_url, username_claim, create_users, enabled,
-	created_at, updated_at`
+	created_at, updated_at, trust_email`
 
 const providerLinkColumns = `provider, subject, user_id, email, created_at, last_used_at`
 
@@ -25,7 +25,7 @@ func scanProvider(row scanner) (*auth.Provider, error) {
 	)
 	if err := row.Scan(&p.Name, &p.DisplayName, &p.Kind, &p.Issuer, &p.ClientID, &p.ClientSecret, &p.AuthMethod,
 		&scopes, &mapping, &p.AuthorizationURL, &p.TokenURL, &p.UserinfoURL, &p.EmailsURL, &p.UsernameClaim,
-		&p.CreateUsers, &p.Enabled, &created, &updated); err != nil {
+		&p.CreateUsers, &p.Enabled, &created, &updated, &p.TrustEmail); err != nil {
 		return nil, err
 	}
 	var err error
@@ -50,7 +50,7 @@ func providerValues(p *auth.Provider) ([]any, error) {
 	}
 	return []any{p.Name, p.DisplayName, p.Kind, p.Issuer, p.ClientID, auth.BytesOrNull(p.ClientSecret), p.AuthMethod,
 		scopes, mapping, p.AuthorizationURL, p.TokenURL, p.UserinfoURL, p.EmailsURL, p.UsernameClaim,
-		p.CreateUsers, p.Enabled, timeValue(p.CreatedAt), timeValue(p.UpdatedAt)}, nil
+		p.CreateUsers, p.Enabled, timeValue(p.CreatedAt), timeValue(p.UpdatedAt), p.TrustEmail}, nil
 }
 
 func scanProviderLink(row scanner) (*auth.ProviderLink, error) {
@@ -81,7 +81,7 @@ func (db *DB) CreateProvider(ctx context.Context, p *auth.Provider, events ...au
 	}
 	err = db.inTx(ctx, "create provider", func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO identity_providers (`+providerColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, vals...); err != nil {
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, vals...); err != nil {
 			return err
 		}
 		return insertEvents(ctx, tx, events)
@@ -137,7 +137,7 @@ func (db *DB) UpdateProvider(ctx context.Context, p *auth.Provider, events ...au
 		res, err := tx.ExecContext(ctx, `UPDATE identity_providers SET display_name = ?2, kind = ?3, issuer = ?4,
 			client_id = ?5, client_secret = ?6, auth_method = ?7, scopes = ?8, claim_mapping = ?9,
 			authorization_url = ?10, token_url = ?11, userinfo_url = ?12, emails_url = ?13, username_claim = ?14,
-			create_users = ?15, enabled = ?16, updated_at = ?18 WHERE name = ?1`, vals...)
+			create_users = ?15, enabled = ?16, updated_at = ?18, trust_email = ?19 WHERE name = ?1`, vals...)
 		if err != nil {
 			return err
 		}

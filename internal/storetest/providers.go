@@ -125,6 +125,7 @@ func testProviderUpdate(t *testing.T, s auth.Store) {
 	mustProvider(t, s, p)
 	p.Kind, p.Issuer, p.ClientSecret, p.Scopes = auth.ProviderOAuth2, "https://other.example", nil, []string{"read:user"}
 	p.ClaimMapping, p.Enabled, p.CreateUsers, p.UpdatedAt = map[string]string{"sub": "id"}, false, false, at(5*time.Second)
+	p.TrustEmail = true
 	if err := s.UpdateProvider(t.Context(), p, oev(auth.EventProviderUpdated, at(5*time.Second))); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,11 @@ type AccountProvidersPage struct {
 	AccountFrame
 	Providers  []AccountProvider
 	UnlinkCSRF string // the unlink forms' token
+	LinkCSRF   string // the link forms' token (in the POST body, never a URL)
+	// Continue is the upstream's authorization URL once a link form was
+	// sent: the page then goes there (Refresh header, and this link).
+	Continue      string
+	ContinueLabel string
 }
 
 // AccountProvider is one provider on /account/providers.
@@ -14,8 +19,4 @@ type AccountProvider struct {
 	Label  string
 	Linked bool
 	Email  string // the upstream address when linked
-	// LinkURL starts linking (a GET carrying a CSRF token: the browser
-	// then leaves for the provider, which a form could not do under
-	// form-action 'self').
-	LinkURL string
 }

@@ -22,6 +22,7 @@ CREATE TABLE identity_providers (
     username_claim    text    NOT NULL DEFAULT '',
     create_users      boolean NOT NULL DEFAULT false,
     enabled           boolean NOT NULL DEFAULT false,
+    trust_email       boolean NOT NULL DEFAULT false,
     created_at        timestamptz,
     updated_at        timestamptz
 );

@@ -22,6 +22,7 @@ CREATE TABLE identity_providers (
     username_claim    TEXT    NOT NULL DEFAULT '',
     create_users      INTEGER NOT NULL DEFAULT 0,
     enabled           INTEGER NOT NULL DEFAULT 0,
+    trust_email       INTEGER NOT NULL DEFAULT 0,
     created_at        INTEGER,
     updated_at        INTEGER
 ) STRICT;

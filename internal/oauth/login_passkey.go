@@ -247,9 +247,9 @@ func (s *Server) handlePasskeyFinish(w http.ResponseWriter, r *http.Request) {
 		if auth.ErrorCode(err) == auth.ERATELIMITED {
 			// Failed passkeys of the account or address are throttled.
 			if d, ok := account.RetryAfter(err); ok {
-				setRetryAfter(w, d)
+				web.SetRetryAfter(w.Header(), d)
 			}
-			writeJSONError(w, http.StatusTooManyRequests, msgPasskeyThrottled)
+			web.JSONError(w, http.StatusTooManyRequests, msgPasskeyThrottled)
 			return
 		}
 		e := asError(err)
@@ -329,7 +329,7 @@ func (s *Server) finishPasskey(r *http.Request, state string, credential []byte)
 	if len(credential) == 0 {
 		return "", nil, nil
 	}
-	userID, amr, err = s.cfg.Passkeys.FinishLoginFrom(r.Context(), state, credential, clientAddress(r))
+	userID, amr, err = s.cfg.Passkeys.FinishLoginFrom(r.Context(), state, credential, web.ClientAddress(r))
 	switch auth.ErrorCode(err) {
 	case "":
 		if len(amr) == 0 {

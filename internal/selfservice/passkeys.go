@@ -7,8 +7,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/account"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
@@ -257,14 +255,14 @@ func (s *Server) handlePasskeyFinish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p, err := s.cfg.Passkeys.FinishRegistrationFrom(r.Context(), u, req.State, req.Name, req.Credential, r.RemoteAddr)
+	p, err := s.cfg.Passkeys.FinishRegistrationFrom(r.Context(), u, req.State, req.Name, req.Credential, web.ClientAddress(r))
 	switch auth.ErrorCode(err) {
 	case "":
 	case auth.ERATELIMITED:
 		if d, ok := account.RetryAfter(err); ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(d.Round(time.Second)/time.Second)))
+			web.SetRetryAfter(w.Header(), d)
 		}
-		jsonError(w, http.StatusTooManyRequests, auth.ErrorMessage(err))
+		web.JSONError(w, http.StatusTooManyRequests, auth.ErrorMessage(err))
 		return
 	case auth.EINVALID:
 		web.JSONError(w, http.StatusBadRequest, auth.ErrorMessage(err))

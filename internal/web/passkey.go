@@ -5,8 +5,6 @@ import (
 	_ "embed"
 	"encoding/base64"
 	"net/http"
-	"strconv"
-	"strings"
 )
 
 // PasskeyScriptPath is where the passkey script is served: below the
@@ -27,29 +25,8 @@ var passkeyScriptETag = func() string {
 // second step), one JSON protocol with the server (see the script's
 // header comment).
 func PasskeyScriptHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			h.Set("Allow", "GET, HEAD")
-			http.Error(w, "Method not allowed.", http.StatusMethodNotAllowed)
-			return
-		}
-		h.Set("Content-Type", "text/javascript; charset=utf-8")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("ETag", passkeyScriptETag)
-		h.Set("Content-Security-Policy", "default-src 'none'")
-		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, passkeyScriptETag) {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		h.Set("Content-Length", strconv.Itoa(len(passkeyScript)))
-		if r.Method == http.MethodHead {
-			return
-		}
-		w.Write(passkeyScript)
-	})
+	return asset(passkeyScript, passkeyScriptETag, "text/javascript; charset=utf-8", "no-cache",
+		map[string]string{"Cross-Origin-Resource-Policy": "same-origin"})
 }
 
 // PasskeysPage is /account/passkeys: the user's passkeys, each with a

@@ -261,7 +261,7 @@ func (b *idBrowser) waitPath(path string) {
 // waitCallback waits for the application's callback and returns its URL.
 func (b *idBrowser) waitCallback(c *rp) string {
 	b.t.Helper()
-	b.waitFor("the callback", `location.href.startsWith(`+strconv.Quote(c.callback)+`)`)
+	b.waitFor("the callback", `location.href.startsWith(`+strconv.Quote(c.callback)+`) && document.readyState === "complete"`)
 	return b.eval(`location.href`)
 }
 
@@ -429,7 +429,7 @@ func TestChromiumPasskeysEndToEnd(t *testing.T) {
 	b.waitFor("the passkey form", `!!document.querySelector('form[data-passkey="register"] button')`)
 	b.check("/account/passkeys")
 	b.do("add a passkey", chromedp.SendKeys("#passkey-name", "Laptop"), chromedp.Click(`form[data-passkey="register"] button`))
-	b.waitFor("the page after adding", `location.search === "?done=added"`)
+	b.waitFor("the page after adding", `location.search === "?done=added" && document.readyState === "complete" && !!document.querySelector("main")`)
 	creds := b.credentials()
 	if len(creds) != 1 || !creds[0].IsResidentCredential || string(creds[0].UserHandle) != user.ID {
 		t.Fatalf("authenticator credentials %+v", creds)

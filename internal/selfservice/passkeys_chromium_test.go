@@ -261,7 +261,7 @@ func TestChromiumRegistersAPasskeyAndSignsInWithIt(t *testing.T) {
 	b.do("name and add the passkey",
 		chromedp.SendKeys(chromedp.ID("passkey-name"), "Laptop"),
 		chromedp.Click(chromedp.Search(`//button[normalize-space(.)="Add a passkey"]`)))
-	b.waitFor("the page after adding", `location.search === "?done=added"`)
+	b.waitFor("the page after adding", `location.search === "?done=added" && document.readyState === "complete" && !!document.querySelector("main")`)
 	text := evalIn[string](b, `document.querySelector("main").innerText`)
 	if !strings.Contains(text, "Passkey added.") || !strings.Contains(text, "Laptop") {
 		t.Fatalf("page after adding:\n%s", text)
@@ -296,7 +296,7 @@ func TestChromiumRegistersAPasskeyAndSignsInWithIt(t *testing.T) {
 	if !evalIn[bool](b, `PublicKeyCredential.isConditionalMediationAvailable()`) {
 		t.Fatal("Chromium offers no conditional mediation")
 	}
-	b.waitFor("the signed-in page", `location.pathname === "/test-login/done"`)
+	b.waitFor("the signed-in page", `location.pathname === "/test-login/done" && document.readyState === "complete"`)
 
 	// As a second factor: only Ada's passkeys are allowed.
 	login.mu.Lock()
@@ -305,7 +305,7 @@ func TestChromiumRegistersAPasskeyAndSignsInWithIt(t *testing.T) {
 	b.open("/test-login")
 	b.waitFor("the sign-in form", `!!document.querySelector("form[data-passkey=login] button")`)
 	b.do("second factor", chromedp.Click(chromedp.CSS(`form[data-passkey="login"] button`)))
-	b.waitFor("the signed-in page", `location.pathname === "/test-login/done"`)
+	b.waitFor("the signed-in page", `location.pathname === "/test-login/done" && document.readyState === "complete"`)
 
 	login.mu.Lock()
 	signed := slices.Clone(login.signed)

@@ -93,3 +93,15 @@ type MFAStore interface {
 	// are unused.
 	CountRecoveryCodes(ctx context.Context, userID string) (int, error)
 }
+
+// CheckRecoveryCodesWrite refuses (EINVALID) a write of a user's recovery
+// codes that no backend can store: the user ID, the hashes, the events.
+func CheckRecoveryCodesWrite(userID string, hashes [][]byte, events []AuditEvent) error {
+	if err := CheckText("User ID", userID); err != nil {
+		return err
+	}
+	if err := CheckRecoveryCodeHashes(hashes); err != nil {
+		return err
+	}
+	return CheckStorableEvents(events)
+}

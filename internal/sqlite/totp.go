@@ -74,7 +74,7 @@ func userExists(ctx context.Context, tx *sql.Tx, userID string) error {
 // recovery codes and appends events, in one transaction; see
 // auth.MFAStore.
 func (db *DB) ConfirmTOTP(ctx context.Context, userID string, sealed []byte, step int64, at time.Time, hashes [][]byte, events ...auth.AuditEvent) error {
-	if err := checkMFAWrite(userID, hashes, events); err != nil {
+	if err := auth.CheckRecoveryCodesWrite(userID, hashes, events); err != nil {
 		return err
 	}
 	if at.IsZero() {
@@ -93,16 +93,6 @@ func (db *DB) ConfirmTOTP(ctx context.Context, userID string, sealed []byte, ste
 		}
 		return replaceCodes(ctx, tx, userID, hashes, at, events)
 	})
-}
-
-func checkMFAWrite(userID string, hashes [][]byte, events []auth.AuditEvent) error {
-	if err := auth.CheckText("User ID", userID); err != nil {
-		return err
-	}
-	if err := auth.CheckRecoveryCodeHashes(hashes); err != nil {
-		return err
-	}
-	return auth.CheckStorableEvents(events)
 }
 
 func replaceCodes(ctx context.Context, tx *sql.Tx, userID string, hashes [][]byte, at time.Time, events []auth.AuditEvent) error {
@@ -170,7 +160,7 @@ func (db *DB) DeleteTOTP(ctx context.Context, userID string, events ...auth.Audi
 // ReplaceRecoveryCodes replaces the user's recovery codes and appends
 // events; ENOTFOUND without a confirmed secret.
 func (db *DB) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, at time.Time, events ...auth.AuditEvent) error {
-	if err := checkMFAWrite(userID, hashes, events); err != nil {
+	if err := auth.CheckRecoveryCodesWrite(userID, hashes, events); err != nil {
 		return err
 	}
 	return db.inTx(ctx, "replace recovery codes", func(tx *sql.Tx) error {

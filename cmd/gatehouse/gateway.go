@@ -50,7 +50,7 @@ type routeTable struct {
 // startRevocations loads the JWT revocation list before the authorization
 // server is built: its store then syncs the list after each revocation.
 func (m *Main) startRevocations(ctx context.Context) error {
-	if !m.Config.Gateway.Enabled() {
+	if !m.decides() {
 		return nil
 	}
 	var outage func() bool // without a feed (one node) there is no grace
@@ -66,11 +66,18 @@ func (m *Main) startRevocations(ctx context.Context) error {
 	return nil
 }
 
+// decides reports whether this node runs the gateway's route table and
+// decisions: for its own gateway listener, for the decision API, or both.
+func (m *Main) decides() bool {
+	return m.Config.Gateway.Enabled() || m.Config.Decisions.Enabled
+}
+
 // startGateway builds the gateway, loads its routes, and opens its
-// listener. The serving goroutine starts in serveGateway.
+// listener (when gateway.addr is not off: the decision API alone needs
+// none). The serving goroutine starts in serveGateway.
 func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsConfig *tls.Config) error {
 	g := m.Config.Gateway
-	if !g.Enabled() {
+	if !m.decides() {
 		return nil
 	}
 	trusted, err := g.TrustedPrefixes()
@@ -83,8 +90,10 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 	}
 	// Listening first gives the gateway its default public URL: the URL
 	// of this listener (port 0 included).
-	if m.gwLn, err = net.Listen("tcp", g.Addr); err != nil {
-		return fmt.Errorf("gateway: listen on %s: %w", g.Addr, err)
+	if g.Enabled() {
+		if m.gwLn, err = net.Listen("tcp", g.Addr); err != nil {
+			return fmt.Errorf("gateway: listen on %s: %w", g.Addr, err)
+		}
 	}
 	dpop, err := m.gatewayDPoP()
 	if err != nil {
@@ -128,6 +137,9 @@ func (m *Main) startGateway(ctx context.Context, reg prometheus.Registerer, tlsC
 	}
 	if err := m.reloadStoredRoutes(ctx); err != nil {
 		return fmt.Errorf("gateway: %w", err)
+	}
+	if !g.Enabled() {
+		return nil
 	}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)

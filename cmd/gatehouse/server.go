@@ -577,10 +577,21 @@ func (m *Main) handler(api, authz http.Handler, reg *prometheus.Registry) http.H
 	mux.Handle(oauth.PathAccountCallback, authz) // the account pages' sign-in returns to the authorization server
 	mux.Handle("/", api)
 
+	var decisions http.Handler
+	if m.Gateway != nil && m.Config.Decisions.Enabled {
+		decisions = m.Gateway.DecisionHandler()
+	}
 	return m.closeWhenDraining(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		mux.ServeHTTP(rec, r)
+		if decisions != nil && isDecisionPath(r.URL.Path) {
+			// Not through the mux: it would redirect an original path
+			// that is not clean (/v1/decisions/a/../b) instead of letting
+			// the gateway refuse it as the gateway itself would.
+			decisions.ServeHTTP(rec, r)
+		} else {
+			mux.ServeHTTP(rec, r)
+		}
 		group := endpointGroup(r.URL.Path)
 		requests.WithLabelValues(group, strconv.Itoa(rec.status)).Inc()
 		duration.WithLabelValues(group).Observe(time.Since(start).Seconds())
@@ -642,6 +653,8 @@ func endpointGroup(path string) string {
 	switch {
 	case path == "/v1/keys/verify":
 		return "verify"
+	case isDecisionPath(path):
+		return "decisions"
 	case path == "/v1/secret-scanning":
 		return "secret_scanning"
 	case path == "/oauth2/token":
@@ -663,6 +676,12 @@ func endpointGroup(path string) string {
 	default:
 		return "other"
 	}
+}
+
+// isDecisionPath reports whether path is the decision endpoint or below it.
+func isDecisionPath(path string) bool {
+	return strings.HasPrefix(path, gateway.DecisionsPath) &&
+		(len(path) == len(gateway.DecisionsPath) || path[len(gateway.DecisionsPath)] == '/')
 }
 
 type statusRecorder struct {

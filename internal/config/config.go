@@ -107,6 +107,8 @@ type Config struct {
 
 	OAuth   OAuth   `yaml:"oauth"`
 	Gateway Gateway `yaml:"gateway"`
+	// Decisions is the decision API for other proxies (decisions.go).
+	Decisions Decisions `yaml:"decisions"`
 	// Identity is how users sign in beyond a password (identity.go).
 	Identity Identity `yaml:"identity"`
 
@@ -429,6 +431,7 @@ func Default(dev bool) Config {
 			AccessLog:        true,
 			InternalTokenTTL: time.Minute,
 		},
+		Decisions:      defaultDecisions(),
 		SecretScanning: defaultSecretScanning(),
 		Usage:          Usage{Retention: auth.DefaultUsageRetention},
 		Dashboard:      Dashboard{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 12 * time.Hour},
@@ -558,6 +561,8 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	boolean("GATEHOUSE_ACCESS_LOG", &c.Gateway.AccessLog)
 	duration("GATEHOUSE_INTERNAL_TOKEN_TTL", &c.Gateway.InternalTokenTTL)
 	str("GATEHOUSE_GATEWAY_PUBLIC_URL", &c.Gateway.PublicURL)
+	boolean("GATEHOUSE_DECISIONS_ENABLED", &c.Decisions.Enabled)
+	str("GATEHOUSE_DECISIONS_GRPC_ADDR", &c.Decisions.GRPCAddr)
 	boolean("GATEHOUSE_WEBHOOKS_ALLOW_PRIVATE", &c.Webhooks.AllowPrivate)
 	boolean("GATEHOUSE_SECRET_SCANNING_ENABLED", &c.SecretScanning.Enabled)
 	str("GATEHOUSE_SECRET_SCANNING_POLICY", &c.SecretScanning.Policy)
@@ -736,6 +741,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.OAuth.validate(c.Dev)...)
 	errs = append(errs, c.validateGateway()...)
+	errs = append(errs, c.validateDecisions()...)
 	errs = append(errs, c.SecretScanning.validate(c.Dev)...)
 	errs = append(errs, c.Usage.validate()...)
 	errs = append(errs, c.Dashboard.validate()...)

@@ -86,7 +86,9 @@ func (g *Gateway) dpopURL(r *http.Request, rt *route, id *identity) string {
 	scheme := g.public.scheme
 	if scheme == "" {
 		scheme = "http"
-		if r.TLS != nil {
+		if id.sentScheme != "" {
+			scheme = id.sentScheme // a decision: the client's, as the trusted proxy says
+		} else if r.TLS != nil {
 			scheme = "https"
 		}
 	}

@@ -72,6 +72,10 @@ type identity struct {
 	// sentPath and sentRawPath are the request's path as the client sent
 	// it, before the route folded its prefix: the path of a DPoP proof.
 	sentPath, sentRawPath string
+	// sentScheme is the scheme the client used, as a trusted proxy asking
+	// for a decision tells it (X-Forwarded-Proto); "" on the gateway's
+	// own requests.
+	sentScheme string
 	// keyReq and keyRes: an API key that passed apikey.Service.Authorize,
 	// whose credits are spent (Settle) only once the route's limits and
 	// the internal token have let the request through.
@@ -91,6 +95,8 @@ type exchange struct {
 	// clientAddr is the caller's address (see Gateway.clientIP); the zero
 	// Addr when unknown.
 	clientAddr netip.Addr
+	// decision: a question to the decision API, not a request to forward.
+	decision bool
 }
 
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
@@ -110,7 +116,39 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.serve(&x.rec, r, x)
 }
 
+// serve is the gateway's own path: the decision (admit), then the
+// upstream.
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
+	rt := g.admit(w, r, x)
+	if rt == nil {
+		return
+	}
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		// A body that trickles in would hold this request and an upstream
+		// connection for as long as the client likes: it must arrive
+		// within the route's timeout (a WebSocket has no body, and
+		// hijacking clears the deadline).
+		timeout := rt.cfg.Timeout
+		if timeout == 0 {
+			timeout = auth.DefaultRouteTimeout
+		}
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
+	}
+	if g.tracer != nil {
+		// The upstream's parent is the gateway's span; off, the caller's
+		// traceparent and tracestate pass unchanged.
+		tracing.Inject(r.Context(), r.Header)
+	}
+	rt.proxy.ServeHTTP(w, r)
+}
+
+// admit decides whether r may pass, the one decision shared by the
+// gateway and the decision API (decision.go): it cleans what no caller
+// may send, matches the route, authenticates, applies the rate limits,
+// counts usage, spends credits and sets the identity to forward on r's
+// headers. It returns the route of a request that may pass; otherwise it
+// has answered the refusal on w and returns nil.
+func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, x *exchange) *route {
 	h := r.Header
 	methodOverride := stripInbound(h)
 	// Declared trailers too: their values arrive after the body, and an
@@ -134,7 +172,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 		nameSpan(r, x.route)
 	}
 	if rt == nil {
-		return
+		return nil
 	}
 	stripNamed(h, rt.cfg.StripHeaders)
 
@@ -142,7 +180,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 	if err := g.authenticate(r, rt, x); err != nil {
 		g.countToken(x, tokenOutcome(err), now)
 		g.refuse(w, x, err, rt.cfg.Scopes)
-		return
+		return nil
 	}
 	if !g.rateLimit(r.Context(), w, x, now) {
 		g.countToken(x, apikey.CodeRateLimited, now)
@@ -151,7 +189,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 			// rate limited, as a token would be.
 			_, _ = g.cfg.Keys.Settle(r.Context(), x.id.keyReq, x.id.keyRes, apikey.CodeRateLimited)
 		}
-		return
+		return nil
 	}
 	g.countToken(x, apikey.CodeValid, now)
 	if err := g.forwardIdentity(r, rt, &x.id, now); err != nil {
@@ -160,32 +198,16 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 		// token whose check could not finish, nothing counted.
 		g.refuse(w, x, &verify.Error{Reason: verify.ReasonKeysUnavailable}, nil)
 		x.reason = reasonUnavailable
-		return
+		return nil
 	}
 	if x.id.keyPending {
 		// Last, so that no refusal of the gateway's own spends credits.
 		if err := g.settleKey(r, rt, &x.id); err != nil {
 			g.refuse(w, x, err, rt.cfg.Scopes)
-			return
+			return nil
 		}
 	}
-	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
-		// A body that trickles in would hold this request and an upstream
-		// connection for as long as the client likes: it must arrive
-		// within the route's timeout (a WebSocket has no body, and
-		// hijacking clears the deadline).
-		timeout := rt.cfg.Timeout
-		if timeout == 0 {
-			timeout = auth.DefaultRouteTimeout
-		}
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
-	}
-	if g.tracer != nil {
-		// The upstream's parent is the gateway's span; off, the caller's
-		// traceparent and tracestate pass unchanged.
-		tracing.Inject(r.Context(), r.Header)
-	}
-	rt.proxy.ServeHTTP(w, r)
+	return rt
 }
 
 // route chooses the request's route, or answers the refusal and returns
@@ -597,7 +619,8 @@ var (
 // the documentation's test; credential refusals add verify.Problems, and
 // the proxy's failures proxy.Problems.
 func Problems() []problem.Kind {
-	return []problem.Kind{kindBadPath, kindMethodNotAllowed, kindNoRoute, kindRouteHeld, kindKeyEnvironment}
+	return []problem.Kind{kindBadPath, kindMethodNotAllowed, kindNoRoute, kindRouteHeld, kindKeyEnvironment,
+		kindUntrustedCaller, kindNoOriginal}
 }
 
 // refuseProblem answers a refusal that is not about credentials (no route,
@@ -770,7 +793,11 @@ func (x *exchange) finish(g *Gateway, r *http.Request, start time.Time) {
 		// Without an access log, refusals are still worth a debug line.
 		level = slog.LevelDebug
 	}
-	g.log.LogAttrs(r.Context(), level, "gateway request", attrs...)
+	msg := "gateway request"
+	if x.decision {
+		msg = "gateway decision"
+	}
+	g.log.LogAttrs(r.Context(), level, msg, attrs...)
 }
 
 // recorder remembers the status a response was given. It unwraps, so

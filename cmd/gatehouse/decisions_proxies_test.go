@@ -131,6 +131,10 @@ func TestDecisionsBehindRealProxies(t *testing.T) {
 	t.Run("caddy", func(t *testing.T) {
 		caddy := proxyBinary(t, "GATEHOUSE_CADDY", "caddy", filepath.Join(cacheDir(), "gatehouse", "caddy-"+caddyVersion, "caddy"))
 		conf := repoFile(t, "examples/proxies/caddy/Caddyfile")
+		// Caddy warns about a Caddyfile that caddy fmt would change.
+		if out, err := exec.Command(caddy, "fmt", "--diff", conf).CombinedOutput(); err != nil {
+			t.Errorf("the example is not as caddy fmt writes it: %v\n%s", err, out)
+		}
 		base := startCaddy(t, caddy, conf, d.n.main.URL(), d.up.URL)
 		checkProxiedDecisions(t, d, base, true, caddyOwnHeaders)
 		t.Run("copy_headers Authorization would drop the user's token", func(t *testing.T) {

@@ -137,6 +137,9 @@ func TestDecisionsBehindRealProxies(t *testing.T) {
 		}
 		base := startCaddy(t, caddy, conf, d.n.main.URL(), d.up.URL)
 		checkProxiedDecisions(t, d, base, true, caddyOwnHeaders)
+		t.Run("an unreachable Gatehouse fails closed", func(t *testing.T) {
+			checkFailsClosed(t, d, startCaddy(t, caddy, conf, deadURL(t), d.up.URL), http.StatusBadGateway)
+		})
 		t.Run("copy_headers Authorization would drop the user's token", func(t *testing.T) {
 			// Why the example renames Authorization: Caddy deletes every
 			// header named in copy_headers before copying it from the
@@ -167,8 +170,12 @@ func TestDecisionsBehindRealProxies(t *testing.T) {
 	})
 	t.Run("nginx", func(t *testing.T) {
 		nginx := proxyBinary(t, "GATEHOUSE_NGINX", "nginx", "/usr/sbin/nginx")
-		base := startNginx(t, nginx, repoFile(t, "examples/proxies/nginx/nginx.conf"), d.n.main.URL(), d.up.URL)
+		conf := repoFile(t, "examples/proxies/nginx/nginx.conf")
+		base := startNginx(t, nginx, conf, d.n.main.URL(), d.up.URL)
 		checkProxiedDecisions(t, d, base, false, nil)
+		t.Run("an unreachable Gatehouse fails closed", func(t *testing.T) {
+			checkFailsClosed(t, d, startNginx(t, nginx, conf, deadURL(t), d.up.URL), http.StatusInternalServerError)
+		})
 	})
 	t.Run("untrusted caller", func(t *testing.T) {
 		// Trusted is 127.0.0.1 alone; 127.0.0.2 is the same machine's
@@ -388,15 +395,41 @@ func checkProxiedDecisions(t *testing.T, d *decisionsNode, base string, passesBo
 	})
 }
 
-// proxyBinary finds a proxy: env names its path, else name on PATH, else
-// fallback. Without one it fails the test under
+// deadURL is the URL of a port nothing listens on.
+func deadURL(t *testing.T) string {
+	return fmt.Sprintf("http://127.0.0.1:%d", freeLoopbackPort(t))
+}
+
+// checkFailsClosed checks that the proxy at base, whose Gatehouse does not
+// answer, refuses with status and lets nothing through, public routes
+// included.
+func checkFailsClosed(t *testing.T, d *decisionsNode, base string, status int) {
+	t.Helper()
+	k := d.key(t, "--scopes", "orders:read")
+	before := d.seen()
+	for _, path := range []string{"/keys/1", "/public/1"} {
+		if r := gwGet(t, base+path, apiKey(k.Key)); r.status != status {
+			t.Errorf("GET %s without Gatehouse: %d %s", path, r.status, r.body)
+		}
+	}
+	if d.seen() != before {
+		t.Errorf("a request reached the upstream without a decision")
+	}
+}
+
+// proxyBinary finds a proxy: env names its path (which must exist), else
+// name on PATH, else fallback. Without one it fails the test under
 // GATEHOUSE_REQUIRE_PROXIES=1 (scripts/test), and skips it otherwise.
 func proxyBinary(t *testing.T, env, name, fallback string) string {
 	t.Helper()
-	for _, p := range []string{os.Getenv(env), name, fallback} {
-		if p == "" {
-			continue
+	if p := os.Getenv(env); p != "" {
+		path, err := exec.LookPath(p)
+		if err != nil {
+			t.Fatalf("%s=%s: %v", env, p, err)
 		}
+		return path
+	}
+	for _, p := range []string{name, fallback} {
 		if path, err := exec.LookPath(p); err == nil {
 			return path
 		}

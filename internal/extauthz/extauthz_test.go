@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -309,4 +310,46 @@ func TestHealth(t *testing.T) {
 			t.Errorf("health of %q: %v, %v", service, resp, err)
 		}
 	}
+}
+
+// Concurrent checks share the pooled buffers: each answer must be its own
+// request's.
+func TestCheckConcurrentAnswersAreTheirOwn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, loopback)
+	e.setRoutes(route("orders", "/orders", auth.PolicyAPIKey))
+	owners := []string{"alpha", "beta", "gamma", "delta"}
+	keys := make([]string, len(owners))
+	for i, o := range owners {
+		_, keys[i] = e.createKey(apikey.CreateParams{Owner: o})
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 40 {
+				who := (g + i) % len(owners)
+				if i%3 == 0 {
+					resp, err := e.client.Check(context.Background(), checkRequest("GET", "/orders", "x-api-key", testPrefix+"nope"))
+					if err != nil || resp.GetDeniedResponse().GetStatus().GetCode() != 401 {
+						t.Errorf("wrong key: %v, %v", resp, err)
+					}
+					continue
+				}
+				resp, err := e.client.Check(context.Background(), checkRequest("GET", "/orders", "x-api-key", keys[who],
+					"x-gatehouse-client", "spoof"))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ok := resp.GetOkResponse()
+				if sub, _ := headerOf(ok.GetHeaders(), gateway.HeaderSubject); sub != owners[who] {
+					t.Errorf("subject %q, want %q", sub, owners[who])
+				}
+				if !slices.Contains(ok.GetHeadersToRemove(), "x-api-key") || resp.GetDeniedResponse() != nil {
+					t.Errorf("answer %v", resp)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -115,14 +115,29 @@ func (c *check) allowed(forwarded http.Header) *authv3.CheckResponse {
 			i = setValues(opts, i, name, vals)
 		}
 	}
-	return &authv3.CheckResponse{
-		Status: &rpcstatus.Status{Code: int32(codes.OK)},
-		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
-			Headers:              opts[:up:up],
-			HeadersToRemove:      remove,
-			ResponseHeadersToAdd: opts[up:i],
-		}},
-	}
+	a := new(okAnswer)
+	a.status.Code = int32(codes.OK)
+	a.ok.Headers, a.ok.HeadersToRemove, a.ok.ResponseHeadersToAdd = opts[:up:up], remove, opts[up:i]
+	a.oneof.OkResponse = &a.ok
+	a.resp.Status, a.resp.HttpResponse = &a.status, &a.oneof
+	return &a.resp
+}
+
+// okAnswer and deniedAnswer are the messages of an answer, allocated
+// together.
+type okAnswer struct {
+	resp   authv3.CheckResponse
+	status rpcstatus.Status
+	oneof  authv3.CheckResponse_OkResponse
+	ok     authv3.OkHttpResponse
+}
+
+type deniedAnswer struct {
+	resp   authv3.CheckResponse
+	status rpcstatus.Status
+	oneof  authv3.CheckResponse_DeniedResponse
+	denied authv3.DeniedHttpResponse
+	http   typev3.HttpStatus
 }
 
 func (c *check) denied() *authv3.CheckResponse {
@@ -140,14 +155,13 @@ func (c *check) denied() *authv3.CheckResponse {
 	if c.rec.status == http.StatusUnauthorized {
 		code = codes.Unauthenticated
 	}
-	return &authv3.CheckResponse{
-		Status: &rpcstatus.Status{Code: int32(code)},
-		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
-			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(c.rec.status)},
-			Headers: opts[:i],
-			Body:    string(c.rec.body),
-		}},
-	}
+	a := new(deniedAnswer)
+	a.status.Code = int32(code)
+	a.http.Code = typev3.StatusCode(c.rec.status)
+	a.denied.Status, a.denied.Headers, a.denied.Body = &a.http, opts[:i], string(c.rec.body)
+	a.oneof.DeniedResponse = &a.denied
+	a.resp.Status, a.resp.HttpResponse = &a.status, &a.oneof
+	return &a.resp
 }
 
 // headerRealIP is set by the gateway to the client it believes; the
@@ -170,13 +184,17 @@ func upstreamHeader(key string) bool {
 // newOptions returns n header mutations, allocated together.
 func newOptions(n int) []*corev3.HeaderValueOption {
 	ptrs := make([]*corev3.HeaderValueOption, n)
-	opts := make([]corev3.HeaderValueOption, n)
-	vals := make([]corev3.HeaderValue, n)
+	opts := make([]headerOption, n)
 	for i := range ptrs {
-		opts[i].Header = &vals[i]
-		ptrs[i] = &opts[i]
+		opts[i].opt.Header = &opts[i].val
+		ptrs[i] = &opts[i].opt
 	}
 	return ptrs
+}
+
+type headerOption struct {
+	opt corev3.HeaderValueOption
+	val corev3.HeaderValue
 }
 
 // setValues sets opts[i:] to name's values and returns the index after

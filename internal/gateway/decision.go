@@ -256,3 +256,17 @@ func validMethod(m string) bool {
 	}
 	return true
 }
+
+// SetOriginalTarget sets r's method, and its URL's path and query from
+// target (a request target in origin or absolute form), as DecisionHandler
+// reads them from X-Forwarded-Method and X-Forwarded-Uri: for a caller
+// that describes the original request field by field before Decide, as
+// Envoy's gRPC ext_authz does (internal/extauthz). The error's text is a
+// sentence for a problem's detail.
+func SetOriginalTarget(r *http.Request, method, target string) error {
+	if !validMethod(method) {
+		return errors.New("The original method is not an HTTP method.")
+	}
+	r.Method = method
+	return setRequestURI(r.URL, target)
+}

@@ -97,6 +97,14 @@ func (g *Gateway) serveDecision(w http.ResponseWriter, r *http.Request, describe
 			g.refuseProblem(&x.rec, x, kindNoOriginal, err.Error())
 			return
 		}
+		x.verbatim = true
+	}
+	if x.verbatim && carriesURLOverride(r.Header) {
+		// The gateway removes these; behind another proxy they reach the
+		// upstream, which (IIS, Symfony, Zend) would serve the path they
+		// name rather than the one decided on.
+		g.refuseProblem(&x.rec, x, kindBadPath, "URL-override headers (X-Original-URL, X-Rewrite-URL) are not accepted.")
+		return
 	}
 	if p := firstValue(r.Header[headerForwardedProto]); p == "https" || p == "http" {
 		x.id.sentScheme = p

@@ -341,3 +341,36 @@ func TestDecisionRefusesAClientsOwnDescription(t *testing.T) {
 		t.Errorf("agreeing headers (with a comma in the path): %d", w.Code)
 	}
 }
+
+// The attacks: the proxy that asked forwards the client's request as it
+// is, override headers included, which the gateway would have removed.
+// A GET allowed on a public route must not become a DELETE at the
+// upstream, nor a request for another path.
+func TestDecisionRefusesOverrideHeaders(t *testing.T) {
+	e := newTestEnv(t, trustProxy)
+	docs := e.route("docs", "/docs", auth.PolicyPublic)
+	docs.Methods = []string{"GET"}
+	admin := e.route("admin-delete", "/docs", auth.PolicyAPIKey)
+	admin.Methods = []string{"DELETE"}
+	admin.PathPrefix = "/docs"
+	e.setRoutes(docs, admin)
+	cases := []struct {
+		name    string
+		headers []string
+		status  int
+	}{
+		{"method override", []string{"X-HTTP-Method-Override", "DELETE"}, http.StatusMethodNotAllowed},
+		{"method override, odd spelling", []string{"X_Http_Method_Override", "delete"}, http.StatusMethodNotAllowed},
+		{"method override naming GET", []string{"X-HTTP-Method-Override", "GET"}, http.StatusOK},
+		{"URL override", []string{"X-Original-URL", "/admin"}, http.StatusBadRequest},
+		{"URL override, odd spelling", []string{"X_Rewrite_Url", "/admin"}, http.StatusBadRequest},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := e.decide("", "GET", DecisionsPath, append([]string{"X-Forwarded-Uri", "/docs/a", "X-Forwarded-Method", "GET"}, c.headers...)...)
+			if w.Code != c.status {
+				t.Fatalf("status %d, want %d; %s", w.Code, c.status, w.Body)
+			}
+		})
+	}
+}

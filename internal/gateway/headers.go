@@ -112,6 +112,31 @@ func stripMethodOverride(h http.Header, keepCanonical bool) (methods []string) {
 	return methods
 }
 
+// overrideMethods returns the methods the method-override headers name,
+// in every spelling, upper case, leaving the headers as they are.
+func overrideMethods(h http.Header) (methods []string) {
+	for k, vals := range h {
+		if !inFold(methodOverrideHeaders[:], strings.ReplaceAll(k, "_", "-")) {
+			continue
+		}
+		for _, v := range vals {
+			methods = append(methods, strings.ToUpper(strings.TrimSpace(v)))
+		}
+	}
+	return methods
+}
+
+// carriesURLOverride reports whether h holds a URL-override header in any
+// spelling (see urlOverrideHeaders).
+func carriesURLOverride(h http.Header) bool {
+	for k := range h {
+		if inFold(urlOverrideHeaders[:], strings.ReplaceAll(k, "_", "-")) {
+			return true
+		}
+	}
+	return false
+}
+
 func inFold(names []string, name string) bool {
 	for _, n := range names {
 		if strings.EqualFold(n, name) {

@@ -97,6 +97,10 @@ type exchange struct {
 	clientAddr netip.Addr
 	// decision: a question to the decision API, not a request to forward.
 	decision bool
+	// verbatim: the proxy that asked forwards the client's headers as
+	// they are (the HTTP decision API), not without those the gateway
+	// removes (Envoy's gRPC ext_authz, told which to remove).
+	verbatim bool
 }
 
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
@@ -253,7 +257,16 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request, x *exchange, met
 		return nil
 	}
 	if methodOverride {
-		for _, m := range stripMethodOverride(r.Header, rt.cfg.ForwardMethodOverride) {
+		var methods []string
+		if x.verbatim {
+			// The proxy that asked forwards the request as it is, with
+			// every method-override header the client wrote, whatever the
+			// route says: the method each names must be one it takes.
+			methods = overrideMethods(r.Header)
+		} else {
+			methods = stripMethodOverride(r.Header, rt.cfg.ForwardMethodOverride)
+		}
+		for _, m := range methods {
 			// The method the upstream will run must be one this very
 			// route takes for this path: not merely one of its methods,
 			// since another route may own that method here.

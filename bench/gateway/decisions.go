@@ -2,6 +2,7 @@ package main
 
 import (
 	"debug/buildinfo"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -23,7 +24,9 @@ import (
 // Caddy's reverse_proxy alone; Caddy with forward_auth to Gatehouse, then
 // reverse_proxy; Gatehouse's own gateway with the same key; and the floor,
 // Caddy with forward_auth to a trivial Go server that always answers 200
-// (the cost of the extra HTTP round trip itself). The upstream, gatehouse
+// (the cost of the extra HTTP round trip itself). Two references for the
+// decisions/s: that trivial server driven directly (net/http with no work)
+// and POST /v1/keys/verify with the same key. The upstream, gatehouse
 // (trusted_proxies 127.0.0.1, access log off), the trivial auth server and
 // one Caddy per configuration are separate processes.
 //
@@ -126,12 +129,18 @@ func runDecisions(f *loadtest.Flags, rounds int, caddy string) error {
 		"X-Forwarded-Host":   {"api.example.test"},
 		"X-Forwarded-Proto":  {"http"},
 	}
+	verifyBody, err := json.Marshal(map[string]any{"key": key.Key, "scopes": []string{"read"}})
+	if err != nil {
+		return err
+	}
 	const (
 		tDecisions = iota
 		tCaddy
 		tCaddyGatehouse
 		tGateway
 		tFloor
+		tFloorAlone
+		tVerify
 	)
 	targets := []struct {
 		name string
@@ -142,6 +151,12 @@ func runDecisions(f *loadtest.Flags, rounds int, caddy string) error {
 		tCaddyGatehouse: {"caddy + forward_auth gatehouse (api_key)", get(caddies["gatehouse"]+"/key/items/42", withKey)},
 		tGateway:        {"gatehouse gateway (api_key)", get(gh.GatewayURL+"/key/items/42", withKey)},
 		tFloor:          {"caddy + forward_auth trivial 200 (floor)", get(caddies["floor"]+"/key/items/42", withKey)},
+		// References for the decisions/s: what net/http answers on this
+		// machine with no work at all, and the verify endpoint's JSON
+		// question about the same key on the same listener.
+		tFloorAlone: {"trivial 200 auth server alone", get(floorURL+gateway.DecisionsPath, decisionHeader)},
+		tVerify: {"gatehouse POST /v1/keys/verify", loadtest.Request{Method: http.MethodPost, URL: gh.URL + "/v1/keys/verify",
+			Body: verifyBody, Header: http.Header{"Content-Type": {"application/json"}}}},
 	}
 	// Every target must answer 200 before it is timed, and a refusal must
 	// be a refusal: the forward_auth configuration really asks Gatehouse.
@@ -191,6 +206,7 @@ func runDecisions(f *loadtest.Flags, rounds int, caddy string) error {
 		return "MISSED"
 	}
 	d := results[tDecisions].RPS
+	fmt.Printf("decisions/s: %.2f of the trivial server's, %.2f of the verify endpoint's\n", d/results[tFloorAlone].RPS, d/results[tVerify].RPS)
 	fmt.Printf("target (>= 20,000 decisions/s): %s (%.0f)\n", verdict(d >= 20000), d)
 	fmt.Printf("target (caddy + forward_auth gatehouse >= 0.4 of caddy alone): %s (%.2f)\n", verdict(withGH >= 0.4*alone.RPS), withGH/alone.RPS)
 	return nil

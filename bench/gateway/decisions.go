@@ -24,7 +24,10 @@ import (
 // Caddy's reverse_proxy alone; Caddy with forward_auth to Gatehouse, then
 // reverse_proxy; Gatehouse's own gateway with the same key; and the floor,
 // Caddy with forward_auth to a trivial Go server that always answers 200
-// (the cost of the extra HTTP round trip itself). Two references for the
+// (the cost of the extra HTTP round trip itself), and that server
+// answering with identity headers like Gatehouse's (floorIdentityPath:
+// the round trip plus Caddy's copying of the headers, the floor for an
+// answer that carries an identity). Two references for the
 // decisions/s: that trivial server driven directly (net/http with no work)
 // and POST /v1/keys/verify with the same key. The upstream, gatehouse
 // (trusted_proxies 127.0.0.1, access log off), the trivial auth server and
@@ -53,9 +56,26 @@ func defaultCaddy() string {
 	return filepath.Join(home, ".cache", "gatehouse", "caddy-"+caddyVersion, "caddy")
 }
 
-// serveFloor is the floor's auth service: 200 to anything, nothing else.
+// floorIdentityPath is where the floor's auth service also answers with
+// fixed identity headers, as many and as long as Gatehouse's answer for
+// the benchmark's key.
+const floorIdentityPath = "/identity"
+
+// serveFloor is the floor's auth service: 200 to anything, with nothing
+// else but below floorIdentityPath.
 func serveFloor(addr string) error {
+	identity := http.Header{
+		gateway.HeaderAuth: {"api_key"}, gateway.HeaderSubject: {"loadtest"}, gateway.HeaderClient: {"loadtest"},
+		gateway.HeaderScopes: {"read"}, gateway.HeaderKeyID: {"key_06h547iukd0elb24"}, gateway.HeaderKeyEnvironment: {"live"},
+		gateway.HeaderRequestID: {"5DZ3QFXTWK5HXBLZOZ2K24VCZQ"},
+	}
 	return http.ListenAndServe(addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == floorIdentityPath {
+			h := w.Header()
+			for k, v := range identity {
+				h[k] = v
+			}
+		}
 		w.WriteHeader(http.StatusOK)
 	}))
 }
@@ -107,8 +127,9 @@ func runDecisions(f *loadtest.Flags, rounds int, caddy string) error {
 	}
 	defer os.RemoveAll(dir)
 	caddies := map[string]string{}
-	for _, c := range []struct{ name, auth string }{{"alone", ""}, {"gatehouse", gh.URL}, {"floor", floorURL}} {
-		u, stop, err := startCaddy(caddy, filepath.Join(dir, c.name), b.BaseURL, c.auth)
+	for _, c := range []struct{ name, auth, uri string }{{"alone", "", ""}, {"gatehouse", gh.URL, gateway.DecisionsPath},
+		{"floor", floorURL, gateway.DecisionsPath}, {"floor_identity", floorURL, floorIdentityPath}} {
+		u, stop, err := startCaddy(caddy, filepath.Join(dir, c.name), b.BaseURL, c.auth, c.uri)
 		if err != nil {
 			return fmt.Errorf("caddy (%s): %w", c.name, err)
 		}
@@ -139,6 +160,7 @@ func runDecisions(f *loadtest.Flags, rounds int, caddy string) error {
 		tCaddyGatehouse
 		tGateway
 		tFloor
+		tFloorIdentity
 		tFloorAlone
 		tVerify
 	)
@@ -151,6 +173,7 @@ func runDecisions(f *loadtest.Flags, rounds int, caddy string) error {
 		tCaddyGatehouse: {"caddy + forward_auth gatehouse (api_key)", get(caddies["gatehouse"]+"/key/items/42", withKey)},
 		tGateway:        {"gatehouse gateway (api_key)", get(gh.GatewayURL+"/key/items/42", withKey)},
 		tFloor:          {"caddy + forward_auth trivial 200 (floor)", get(caddies["floor"]+"/key/items/42", withKey)},
+		tFloorIdentity:  {"caddy + forward_auth trivial 200 + identity", get(caddies["floor_identity"]+"/key/items/42", withKey)},
 		// References for the decisions/s: what net/http answers on this
 		// machine with no work at all, and the verify endpoint's JSON
 		// question about the same key on the same listener.
@@ -197,8 +220,8 @@ func runDecisions(f *loadtest.Flags, rounds int, caddy string) error {
 			r.P99.Round(time.Microsecond), r.RPS/alone.RPS)
 	}
 	withGH, floor := results[tCaddyGatehouse].RPS, results[tFloor].RPS
-	fmt.Printf("caddy + forward_auth gatehouse: %.2f of caddy alone, %.2f of gatehouse's gateway, %.2f of the floor (caddy + forward_auth to a trivial 200)\n",
-		withGH/alone.RPS, withGH/results[tGateway].RPS, withGH/floor)
+	fmt.Printf("caddy + forward_auth gatehouse: %.2f of caddy alone, %.2f of gatehouse's gateway, %.2f of the floor (caddy + forward_auth to a trivial 200), %.2f of the floor with identity headers\n",
+		withGH/alone.RPS, withGH/results[tGateway].RPS, withGH/floor, withGH/results[tFloorIdentity].RPS)
 	verdict := func(ok bool) string {
 		if ok {
 			return "met"
@@ -213,12 +236,12 @@ func runDecisions(f *loadtest.Flags, rounds int, caddy string) error {
 }
 
 // startCaddy runs Caddy with a configuration of its own in dir: a
-// reverse_proxy to upstream, behind forward_auth to authURL's
-// /v1/decisions when authURL is not "", copying the identity headers of an
+// reverse_proxy to upstream, behind forward_auth to authURL's authURI
+// when authURL is not "", copying the identity headers of an
 // allowed decision (Caddy removes a copied header the client sent that
 // the answer does not carry). Admin endpoint and automatic HTTPS are off;
 // Caddy logs no requests unless told to.
-func startCaddy(bin, dir, upstream, authURL string) (string, func(), error) {
+func startCaddy(bin, dir, upstream, authURL, authURI string) (string, func(), error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", nil, err
 	}
@@ -229,7 +252,7 @@ func startCaddy(bin, dir, upstream, authURL string) (string, func(), error) {
 	var site strings.Builder
 	if authURL != "" {
 		fmt.Fprintf(&site, "\tforward_auth %s {\n\t\turi %s\n\t\tcopy_headers %s\n\t}\n",
-			strings.TrimPrefix(authURL, "http://"), gateway.DecisionsPath, strings.Join(gateway.IdentityHeaders[:], " "))
+			strings.TrimPrefix(authURL, "http://"), authURI, strings.Join(gateway.IdentityHeaders[:], " "))
 	}
 	fmt.Fprintf(&site, "\treverse_proxy %s\n", strings.TrimPrefix(upstream, "http://"))
 	conf := fmt.Sprintf("{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n}\n\nhttp://%s {\n%s}\n", addr, site.String())

@@ -353,10 +353,12 @@ func TestGatewayLifecyclePostgres(t *testing.T) {
 	gatewayLifecycle(t, cfg, func() []string { return nil })
 }
 
-// TestGatewayOff: with the gateway off nothing listens for it.
+// TestGatewayOff: with the gateway off nothing listens for it, and with
+// the decision API off too, no route table runs.
 func TestGatewayOff(t *testing.T) {
 	cfg := testConfig(t, t.TempDir(), "")
 	cfg.Gateway.Addr = config.GatewayOff
+	cfg.Decisions.Enabled = false
 	pre := &node{t: t, env: map[string]string{}}
 	var initOut struct {
 		AdminKey string `json:"admin_key"`

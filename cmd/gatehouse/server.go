@@ -139,6 +139,10 @@ type Main struct {
 
 	// tracing exports the spans; nil when tracing.otlp_endpoint is empty.
 	tracing *tracing.Provider
+
+	// decisionsGRPC serves Envoy's gRPC ext_authz (decisions.grpc_addr);
+	// nil when it is not set.
+	decisionsGRPC *decisionsGRPC
 }
 
 // NewLogger builds the node's logger: JSON, or text for people in --dev.
@@ -227,6 +231,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.startGateway(ctx, reg, tlsConfig); err != nil {
 		return err
 	}
+	if err := m.startDecisionsGRPC(tlsConfig); err != nil {
+		return err
+	}
 	if err := m.startNodes(ctx, reg); err != nil {
 		return err
 	}
@@ -236,6 +243,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.Logger.Info("gatehouse serving", "url", m.URL(), "store", storeName(m.Config), "dev", m.Config.Dev)
 	m.serveGateway()
+	m.serveDecisionsGRPC()
 	return nil
 }
 
@@ -371,7 +379,9 @@ func (m *Main) serve(reg *prometheus.Registry, tlsConfig *tls.Config) error {
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 		TLSConfig:         tlsConfig,
 	}
-	m.serveErr = make(chan error, 2)
+	// Room for the API listener's end, and an error of the gateway's and
+	// of the decisions gRPC listener.
+	m.serveErr = make(chan error, 3)
 	// The goroutine gets its own copies: Close may clear m.srv before it
 	// first runs (a signal right after the start).
 	srv, ln, serveErr := m.srv, m.ln, m.serveErr
@@ -620,6 +630,7 @@ func (m *Main) readyz(w http.ResponseWriter, r *http.Request) {
 // requests before Close closes its listeners.
 func (m *Main) Drain(delay time.Duration, skip <-chan os.Signal) {
 	m.draining.Store(true)
+	m.drainDecisionsGRPC()
 	if delay <= 0 {
 		return
 	}
@@ -758,6 +769,7 @@ func (m *Main) Close() error {
 	} else if m.ln != nil {
 		m.ln.Close()
 	}
+	m.stopDecisionsGRPC(ctx, &wg)
 	// The gateway's own state (verifiers, its transport) outlives both
 	// servers: requests in flight on either may still use it.
 	wg.Wait()

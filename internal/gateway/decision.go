@@ -120,15 +120,21 @@ func (g *Gateway) serveDecision(w http.ResponseWriter, r *http.Request, describe
 // originalRequest rewrites r, a request to the decision endpoint, into the
 // original request it describes: the method from X-Forwarded-Method or
 // X-Original-Method (else r's own), the path and query from
-// X-Forwarded-Uri or X-Original-URI (else the path below DecisionsPath
-// and r's query), the host from X-Forwarded-Host (else r's Host). Its
-// headers, the credential among them, are the client's, which the proxy
-// passes on. r.URL.Path must start with DecisionsPath.
+// X-Forwarded-Uri or X-Original-URI, or the path below DecisionsPath and
+// r's query, the host from X-Forwarded-Host (else r's Host). Its headers,
+// the credential among them, are the client's, which the proxy passes on.
+// r.URL.Path must start with DecisionsPath.
+//
+// A proxy sets one set of these headers and passes the client's others on
+// (nginx's auth_request passes every header the client sent): a client
+// that adds the other set must not choose which request is decided. So
+// the descriptions present must agree, each given once, and a path below
+// DecisionsPath is not combined with a URI header; otherwise 400.
 func originalRequest(r *http.Request) error {
 	h := r.Header
-	method := firstValue(h[headerForwardedMethod])
-	if method == "" {
-		method = firstValue(h[headerOriginalMethod])
+	method, err := described(h[headerForwardedMethod], h[headerOriginalMethod])
+	if err != nil {
+		return err
 	}
 	if method != "" {
 		if !validMethod(method) {
@@ -136,17 +142,20 @@ func originalRequest(r *http.Request) error {
 		}
 		r.Method = method
 	}
-	uri := firstValue(h[headerForwardedURI])
-	if uri == "" {
-		uri = firstValue(h[headerOriginalURI])
+	uri, err := described(h[headerForwardedURI], h[headerOriginalURI])
+	if err != nil {
+		return err
 	}
-	if uri != "" {
+	below := r.URL.Path[len(DecisionsPath):]
+	switch {
+	case uri != "" && below != "":
+		return errors.New("The original request is described twice: by a forwarding header and by the path below " + DecisionsPath + ".")
+	case uri != "":
 		if err := setRequestURI(r.URL, uri); err != nil {
 			return err
 		}
-	} else {
-		below := r.URL.Path[len(DecisionsPath):]
-		if below == "" {
+	default:
+		if below == "" || below[0] != '/' {
 			return errors.New("The original request is unknown: send X-Forwarded-Uri (or X-Original-URI), or ask for " + DecisionsPath + "/<original path>.")
 		}
 		raw := r.URL.RawPath
@@ -161,6 +170,24 @@ func originalRequest(r *http.Request) error {
 		r.Host = host
 	}
 	return nil
+}
+
+// described is the value that the two headers of one part of the original
+// request (X-Forwarded-* and X-Original-*) give: "" when neither is sent,
+// an error when either is sent more than once or they disagree.
+func described(forwarded, original []string) (string, error) {
+	if len(forwarded) > 1 || len(original) > 1 {
+		return "", errors.New("A header describing the original request is sent more than once.")
+	}
+	switch {
+	case len(forwarded) == 1 && len(original) == 1 && forwarded[0] != original[0]:
+		return "", errors.New("X-Forwarded-* and X-Original-* describe different requests.")
+	case len(forwarded) == 1:
+		return strings.TrimSpace(forwarded[0]), nil
+	case len(original) == 1:
+		return strings.TrimSpace(original[0]), nil
+	}
+	return "", nil
 }
 
 // setRequestURI sets u's path and query from uri, a request target in
@@ -228,4 +255,18 @@ func validMethod(m string) bool {
 		}
 	}
 	return true
+}
+
+// SetOriginalTarget sets r's method, and its URL's path and query from
+// target (a request target in origin or absolute form), as DecisionHandler
+// reads them from X-Forwarded-Method and X-Forwarded-Uri: for a caller
+// that describes the original request field by field before Decide, as
+// Envoy's gRPC ext_authz does (internal/extauthz). The error's text is a
+// sentence for a problem's detail.
+func SetOriginalTarget(r *http.Request, method, target string) error {
+	if !validMethod(method) {
+		return errors.New("The original method is not an HTTP method.")
+	}
+	r.Method = method
+	return setRequestURI(r.URL, target)
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/dpoptest"
+	"github.com/gatehouse-dev/gatehouse/internal/usage"
 	"github.com/gatehouse-dev/gatehouse/verify"
 )
 
@@ -209,4 +211,133 @@ func TestDecisionAppliesTheRouteLimits(t *testing.T) {
 	// The gateway shares the same bucket: one code path, one limit.
 	resp := e.do("GET", "/orders", "X-API-Key", key)
 	wantStatus(t, resp, http.StatusTooManyRequests)
+}
+
+// A decision is counted like a request through the gateway: the key's
+// verification by the key service, a token's by Config.Usage, under the
+// route.
+func TestDecisionsAreCounted(t *testing.T) {
+	counter := usage.NewCounter()
+	e := newTestEnv(t, trustProxy, func(c *Config) { c.Usage = counter })
+	e.setRoutes(e.route("orders", "/orders", auth.PolicyAPIKey), e.route("users", "/users", auth.PolicyJWT))
+	_, key := e.createKey("shop", nil, auth.RateLimit{})
+	tok := e.token(tokenClaims{Sub: "usr_1", ClientID: "cli_web"})
+	e.keyUsage.Take()
+	for range 2 {
+		if w := e.decide("", "GET", DecisionsPath+"/orders", "X-API-Key", key); w.Code != 200 {
+			t.Fatalf("key: %d", w.Code)
+		}
+	}
+	if w := e.decide("", "GET", DecisionsPath+"/users", "Authorization", "Bearer "+tok); w.Code != 200 {
+		t.Fatalf("token: %d", w.Code)
+	}
+	var keys int64
+	for cell, n := range e.keyUsage.Take() {
+		if cell.Event.Route == "orders" && cell.Event.Outcome == "VALID" {
+			keys += n
+		}
+	}
+	if keys != 2 {
+		t.Errorf("key verifications counted %d, want 2", keys)
+	}
+	var tokens int64
+	for cell, n := range counter.Take() {
+		if cell.Event == (usage.Event{ClientID: "cli_web", UserID: "usr_1", Route: "users", Outcome: "VALID"}) {
+			tokens += n
+		}
+	}
+	if tokens != 1 {
+		t.Errorf("token verifications counted %d, want 1", tokens)
+	}
+}
+
+// A DPoP proof names the URL the client used, which a decision learns
+// from the trusted proxy: the route's host and X-Forwarded-Proto.
+func TestDecisionChecksDPoPAgainstTheForwardedURL(t *testing.T) {
+	e := newTestEnv(t, trustProxy, withDPoP(nil), func(c *Config) { c.PublicURL = "" })
+	r := e.route("jwt", "/jwt", auth.PolicyJWT)
+	r.Hosts = []string{"shop.example.com"}
+	e.setRoutes(r)
+	dc := e.dpopClient()
+	tok := e.boundToken(dc.JKT())
+	ask := func(htu string) int {
+		proof := dc.Proof("GET", htu, dpoptest.Options{AccessToken: tok})
+		return e.decide("", "GET", DecisionsPath, "X-Forwarded-Uri", "/jwt/orders?x=1", "X-Forwarded-Host", "shop.example.com",
+			"X-Forwarded-Proto", "https", "X-Forwarded-Method", "GET", "Authorization", "DPoP "+tok, "DPoP", proof).Code
+	}
+	if got := ask("https://shop.example.com/jwt/orders"); got != http.StatusOK {
+		t.Errorf("proof for the forwarded URL: %d, want 200", got)
+	}
+	if got := ask("http://shop.example.com/jwt/orders"); got != http.StatusUnauthorized {
+		t.Errorf("proof for another scheme: %d, want 401", got)
+	}
+	if got := ask("https://auth.internal/v1/decisions"); got != http.StatusUnauthorized {
+		t.Errorf("proof for the decision endpoint's own URL: %d, want 401", got)
+	}
+}
+
+// FuzzOriginalRequest: whatever a proxy writes in the forwarding headers,
+// reading the original request never panics, and what it accepts is an
+// origin-form path with a valid method, as the gateway's matching expects.
+func FuzzOriginalRequest(f *testing.F) {
+	f.Add("GET", "/orders/7?x=1", "", "", "/v1/decisions")
+	f.Add("", "", "POST", "/a%2Fb", "/v1/decisions")
+	f.Add("", "", "", "", "/v1/decisions/reports/1")
+	f.Add("PUT", "https://shop.example.com/x?y", "", "", "/v1/decisions")
+	f.Add("G ET", "http://h", "", "//x", "/v1/decisions")
+	f.Add("", "/%zz", "", "", "/v1/decisions/%2e%2e")
+	f.Fuzz(func(t *testing.T, fwdMethod, fwdURI, origMethod, origURI, path string) {
+		if !strings.HasPrefix(path, DecisionsPath) {
+			return
+		}
+		r := httptest.NewRequest("GET", "http://auth.internal/", nil)
+		r.URL.Path = path
+		for name, v := range map[string]string{headerForwardedMethod: fwdMethod, headerForwardedURI: fwdURI,
+			headerOriginalMethod: origMethod, headerOriginalURI: origURI} {
+			if v != "" {
+				r.Header[name] = []string{v}
+			}
+		}
+		if err := originalRequest(r); err != nil {
+			return
+		}
+		if !validMethod(r.Method) {
+			t.Errorf("method %q accepted", r.Method)
+		}
+		if !strings.HasPrefix(r.URL.Path, "/") && !(r.URL.Path == "" && r.URL.RawPath == "") {
+			t.Errorf("path %q (raw %q) accepted", r.URL.Path, r.URL.RawPath)
+		}
+	})
+}
+
+// The attack: behind a proxy that describes the request with one set of
+// headers and passes the client's others on (nginx's auth_request passes
+// them all), the client adds the other set, naming a public path, to have
+// its request to a protected one decided as the public one.
+func TestDecisionRefusesAClientsOwnDescription(t *testing.T) {
+	e := newTestEnv(t, trustProxy)
+	e.setRoutes(e.route("docs", "/docs", auth.PolicyPublic), e.route("admin", "/admin", auth.PolicyAPIKey))
+	cases := []struct {
+		name    string
+		target  string
+		headers []string
+	}{
+		{"nginx, client adds X-Forwarded-Uri", DecisionsPath, []string{"X-Original-URI", "/admin/users", "X-Forwarded-Uri", "/docs"}},
+		{"Caddy, client adds X-Original-URI", DecisionsPath, []string{"X-Forwarded-Uri", "/admin/users", "X-Original-URI", "/docs"}},
+		{"client repeats the header", DecisionsPath, []string{"X-Original-URI", "/admin/users", "X-Original-URI", "/docs"}},
+		{"Envoy path prefix, client adds a header", DecisionsPath + "/admin/users", []string{"X-Forwarded-Uri", "/docs"}},
+		{"methods disagree", DecisionsPath, []string{"X-Original-URI", "/docs", "X-Original-Method", "DELETE", "X-Forwarded-Method", "GET"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := e.decide("", "GET", c.target, c.headers...)
+			if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), reasonNoOriginal) {
+				t.Fatalf("status %d, body %s", w.Code, w.Body)
+			}
+		})
+	}
+	// The same header twice with the same value is one description.
+	if w := e.decide("", "GET", DecisionsPath, "X-Original-URI", "/docs/a,b", "X-Forwarded-Uri", "/docs/a,b"); w.Code != http.StatusOK {
+		t.Errorf("agreeing headers (with a comma in the path): %d", w.Code)
+	}
 }

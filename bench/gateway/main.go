@@ -20,6 +20,8 @@
 // least 0.8 of the bare proxy.
 //
 //	go run ./bench/gateway -dpop -duration 5s -concurrency 16 -rounds 2
+//
+// With -decisions it measures the decision API against Caddy (decisions.go).
 package main
 
 import (
@@ -54,6 +56,9 @@ func run() error {
 	proxyTo := flag.String("proxy-upstream", "", "internal: the bare proxy's upstream URL")
 	rounds := flag.Int("rounds", 3, "rounds over all targets; each figure is the median of its rounds")
 	dpop := flag.Bool("dpop", false, "measure DPoP-bound tokens (ES256, EdDSA, RS256 proofs) against the bare proxy and a bearer token")
+	decisions := flag.Bool("decisions", false, "measure the decision API: /v1/decisions, and Caddy + forward_auth against Caddy alone, the gateway and a trivial auth server (decisions.go)")
+	caddy := flag.String("caddy", defaultCaddy(), "with -decisions: the Caddy "+caddyVersion+" binary")
+	serveFloorAddr := flag.String("serve-floor", "", "internal: serve the trivial auth server (200 to anything) on this address")
 	flag.Parse()
 	if *dpop && f.Driver == "" && f.ServeBaseline == "" && *serveProxy == "" {
 		f.Driver = "go"
@@ -63,6 +68,10 @@ func run() error {
 		return serveUpstream(f.ServeBaseline)
 	case *serveProxy != "":
 		return serveBareProxy(*serveProxy, *proxyTo, f.Concurrency)
+	case *serveFloorAddr != "":
+		return serveFloor(*serveFloorAddr)
+	case *decisions:
+		return runDecisions(f, *rounds, *caddy)
 	}
 
 	// The baseline of loadtest.Start is this program's upstream.

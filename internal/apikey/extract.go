@@ -8,6 +8,10 @@ import (
 // HeaderAPIKey is the header Extract reads first.
 const HeaderAPIKey = "X-API-Key"
 
+// headerAPIKeyCanonical is HeaderAPIKey as net/http stores it: read
+// directly, the map costs no canonicalisation (an allocation) per request.
+const headerAPIKeyCanonical = "X-Api-Key"
+
 // maxCredentialLength bounds what Extract returns: well above MaxKeyLength,
 // so that Verify still reports a near-miss as INVALID (and counts it), but
 // far below anything a server would accept as a header.
@@ -19,13 +23,13 @@ const maxCredentialLength = 256
 // when a header is repeated (ambiguous: fail closed), and for empty or
 // absurdly long values. It does not check the key: Verify does.
 func Extract(r *http.Request) (key string, ok bool) {
-	if vals := r.Header.Values(HeaderAPIKey); len(vals) > 0 {
+	if vals := r.Header[headerAPIKeyCanonical]; len(vals) > 0 {
 		if len(vals) > 1 {
 			return "", false
 		}
 		return credential(vals[0])
 	}
-	vals := r.Header.Values("Authorization")
+	vals := r.Header["Authorization"]
 	if len(vals) != 1 {
 		return "", false
 	}

@@ -18,6 +18,7 @@ func TestOwnRefusalsAnswerTheirKind(t *testing.T) {
 	t.Parallel()
 	want := map[string]int{
 		"bad_path": 400, "method_not_allowed": 405, "no_route": 404, "route_held": 503, "wrong_key_environment": 403,
+		"untrusted_caller": 403, "no_original_request": 400,
 	}
 	if len(Problems()) != len(want) {
 		t.Fatalf("%d kinds, this test knows %d: add the new one here", len(Problems()), len(want))

@@ -99,11 +99,11 @@ func (g *Gateway) serveDecision(w http.ResponseWriter, r *http.Request, describe
 		}
 		x.verbatim = true
 	}
-	if x.verbatim && carriesURLOverride(r.Header) {
+	if x.verbatim && carriesURLOverride(r.Header) && !namesDecided(r) {
 		// The gateway removes these; behind another proxy they reach the
 		// upstream, which (IIS, Symfony, Zend) would serve the path they
 		// name rather than the one decided on.
-		g.refuseProblem(&x.rec, x, kindBadPath, "URL-override headers (X-Original-URL, X-Rewrite-URL) are not accepted.")
+		g.refuseProblem(&x.rec, x, kindBadPath, "URL-override headers (X-Original-URL, X-Rewrite-URL) are not accepted, unless X-Original-URL names the request decided on.")
 		return
 	}
 	if p := firstValue(r.Header[headerForwardedProto]); p == "https" || p == "http" {
@@ -277,4 +277,25 @@ func SetOriginalTarget(r *http.Request, method, target string) error {
 	}
 	r.Method = method
 	return setRequestURI(r.URL, target)
+}
+
+// namesDecided reports whether the request's only URL-override header is
+// one X-Original-URL naming the very request decided on (r's path and
+// query, once originalRequest has read them): ingress-nginx sends the
+// original URL so with every decision, and it overrides nothing then.
+func namesDecided(r *http.Request) bool {
+	vals := r.Header["X-Original-Url"]
+	if len(vals) != 1 {
+		return false
+	}
+	for k := range r.Header {
+		if k != "X-Original-Url" && inFold(urlOverrideHeaders[:], strings.ReplaceAll(k, "_", "-")) {
+			return false
+		}
+	}
+	var named url.URL
+	if err := setRequestURI(&named, vals[0]); err != nil {
+		return false
+	}
+	return named.Path == r.URL.Path && named.RawQuery == r.URL.RawQuery
 }

@@ -363,6 +363,10 @@ func TestDecisionRefusesOverrideHeaders(t *testing.T) {
 		{"method override, odd spelling", []string{"X_Http_Method_Override", "delete"}, http.StatusMethodNotAllowed},
 		{"method override naming GET", []string{"X-HTTP-Method-Override", "GET"}, http.StatusOK},
 		{"URL override", []string{"X-Original-URL", "/admin"}, http.StatusBadRequest},
+		{"URL override naming the request (ingress-nginx)", []string{"X-Original-URL", "https://api.example.com/docs/a"}, http.StatusOK},
+		{"URL override naming the request, with another query", []string{"X-Original-URL", "https://api.example.com/docs/a?x=1"}, http.StatusBadRequest},
+		{"URL override naming the request, twice", []string{"X-Original-URL", "/docs/a", "X-Original-URL", "/docs/a"}, http.StatusBadRequest},
+		{"URL override naming the request, and another", []string{"X-Original-URL", "/docs/a", "X-Rewrite-URL", "/admin"}, http.StatusBadRequest},
 		{"URL override, odd spelling", []string{"X_Rewrite_Url", "/admin"}, http.StatusBadRequest},
 	}
 	for _, c := range cases {
@@ -372,5 +376,19 @@ func TestDecisionRefusesOverrideHeaders(t *testing.T) {
 				t.Fatalf("status %d, want %d; %s", w.Code, c.status, w.Body)
 			}
 		})
+	}
+}
+
+// ingress-nginx's auth subrequest, header for header: the controller's own
+// X-Original-URL and X-Original-Method, and the X-Forwarded-* of the
+// example's ConfigMap.
+func TestDecisionAcceptsIngressNginxsSubrequest(t *testing.T) {
+	e := newTestEnv(t, trustProxy)
+	e.setRoutes(e.route("docs", "/docs", auth.PolicyPublic))
+	w := e.decide("", "GET", DecisionsPath, "X-Forwarded-Uri", "/docs/a?q=1", "X-Forwarded-Method", "GET",
+		"X-Forwarded-Host", "api.example.com", "X-Forwarded-Proto", "https",
+		"X-Original-Method", "GET", "X-Original-URL", "https://api.example.com/docs/a?q=1")
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d, body %s", w.Code, w.Body)
 	}
 }

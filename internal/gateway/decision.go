@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/problem"
@@ -77,15 +76,9 @@ func (g *Gateway) Decide(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) serveDecision(w http.ResponseWriter, r *http.Request, described bool) {
-	start := time.Now()
-	x := exchanges.Get().(*exchange)
-	x.rec.ResponseWriter, x.rec.status = w, 0
+	x := begin(w)
+	defer g.end(x, r)
 	x.decision = true
-	defer func() {
-		x.finish(g, r, start)
-		*x = exchange{}
-		exchanges.Put(x)
-	}()
 	x.route = g.none
 	if addr, ok := ratelimit.PeerAddr(r.RemoteAddr); !ok || !ratelimit.Trusted(addr, g.cfg.TrustedProxies) {
 		x.clientIP = r.RemoteAddr

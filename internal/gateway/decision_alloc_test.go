@@ -3,7 +3,6 @@ package gateway
 import (
 	"net/http"
 	"testing"
-	"time"
 )
 
 // TestDecisionAllocatesNothingTheGatewayDoesNot holds issue 16's rule: a
@@ -63,13 +62,7 @@ func TestDecisionAllocatesNothingTheGatewayDoesNot(t *testing.T) {
 // admitOnly is ServeHTTP without the proxying: see
 // TestDecisionAllocatesNothingTheGatewayDoesNot.
 func (g *Gateway) admitOnly(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	x := exchanges.Get().(*exchange)
-	x.rec.ResponseWriter, x.rec.status = w, 0
-	defer func() {
-		x.finish(g, r, start)
-		*x = exchange{}
-		exchanges.Put(x)
-	}()
+	x := begin(w)
+	defer g.end(x, r)
 	g.admit(&x.rec, r, x)
 }

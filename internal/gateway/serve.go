@@ -97,6 +97,7 @@ type exchange struct {
 	clientAddr netip.Addr
 	// decision: a question to the decision API, not a request to forward.
 	decision bool
+	start    time.Time // when the request arrived
 	// verbatim: the proxy that asked forwards the client's headers as
 	// they are (the HTTP decision API), not without those the gateway
 	// removes (Envoy's gRPC ext_authz, told which to remove).
@@ -109,15 +110,24 @@ var exchanges = sync.Pool{New: func() any { return new(exchange) }}
 // works on r itself (headers are removed and added before forwarding): the
 // gateway is meant to be the last handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	x := exchanges.Get().(*exchange)
-	x.rec.ResponseWriter, x.rec.status = w, 0
-	defer func() {
-		x.finish(g, r, start)
-		*x = exchange{}
-		exchanges.Put(x)
-	}()
+	x := begin(w)
+	defer g.end(x, r)
 	g.serve(&x.rec, r, x)
+}
+
+// begin takes a pooled exchange for a request answered on w; end records
+// the request (metrics, access log) and returns the exchange to the pool.
+func begin(w http.ResponseWriter) *exchange {
+	x := exchanges.Get().(*exchange)
+	x.start = time.Now()
+	x.rec.ResponseWriter, x.rec.status = w, 0
+	return x
+}
+
+func (g *Gateway) end(x *exchange, r *http.Request) {
+	x.finish(g, r, x.start)
+	*x = exchange{}
+	exchanges.Put(x)
 }
 
 // serve is the gateway's own path: the decision (admit), then the
